@@ -1,0 +1,680 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Download makes sure the files of repo selected by opts are in the cache and returns the
+// snapshot folder that holds them (snapshots/<commit>). Files already complete in the cache
+// are not fetched again; an interrupted download is resumed from its .incomplete file.
+//
+// With c.Offline, no request is sent: the snapshot that refs/<revision> names is returned if it
+// is in the cache, else an error wrapping ErrNotCached. When the hub cannot be reached (a
+// network error or a 5xx answer) and the revision's snapshot is cached, that snapshot is
+// returned and a note is written to c.Progress.
+func (c *Client) Download(ctx context.Context, repo string, opts Options) (string, error) {
+	repoType, revision, err := checkArgs(repo, opts)
+	if err != nil {
+		return "", err
+	}
+	what := fmt.Sprintf("%s %s at revision %q", repoType, repo, revision)
+	if c.Offline {
+		if dir, ok := CachedSnapshot(c.Cache, repoType, repo, revision); ok {
+			return dir, nil
+		}
+		return "", fmt.Errorf("hub: %s: %w (offline mode is on: HF_HUB_OFFLINE is set; unset it to download)", what, ErrNotCached)
+	}
+	storage := filepath.Join(c.Cache, RepoFolder(repoType, repo))
+
+	info, err := c.repoInfo(ctx, repoType, repo, revision, what)
+	if err != nil {
+		if ctx.Err() == nil && isTransient(err) {
+			if dir, ok := CachedSnapshot(c.Cache, repoType, repo, revision); ok {
+				c.notef("hub: %v\nhub: using the cached snapshot %s\n", err, dir)
+				return dir, nil
+			}
+		}
+		return "", fmt.Errorf("hub: %w", err)
+	}
+	commit := info.SHA
+	if err := validateComponent("commit hash", commit); err != nil {
+		return "", fmt.Errorf("hub: %s: the server sent a bad commit: %w", what, err)
+	}
+	var names []string
+	for _, s := range info.Siblings {
+		if err := ValidateFileName(s.RFilename); err != nil {
+			return "", fmt.Errorf("hub: %s: refusing the file list from the server: %w", what, err)
+		}
+		names = append(names, s.RFilename)
+	}
+	exclude := opts.Exclude
+	if repoType == RepoModel && len(opts.Include) == 0 {
+		exclude = append(DefaultExcludes(names), exclude...)
+	}
+	selected, err := Filter(names, opts.Include, exclude)
+	if err != nil {
+		return "", err
+	}
+	if len(selected) == 0 {
+		return "", fmt.Errorf("hub: %s: no file matches (the repository has %d files; include %q, exclude %q)",
+			what, len(names), opts.Include, exclude)
+	}
+
+	if err := c.fetchFiles(ctx, repoType, repo, storage, commit, selected); err != nil {
+		return "", err
+	}
+	if err := writeRef(storage, revision, commit); err != nil {
+		return "", fmt.Errorf("hub: recording refs/%s: %w", revision, err)
+	}
+	return filepath.Join(storage, "snapshots", commit), nil
+}
+
+// checkArgs validates the repository id and options and fills in the defaults.
+func checkArgs(repo string, opts Options) (repoType, revision string, err error) {
+	if err := ValidateRepoID(repo); err != nil {
+		return "", "", err
+	}
+	repoType = opts.RepoType
+	if repoType == "" {
+		repoType = RepoModel
+	}
+	if repoType != RepoModel && repoType != RepoDataset {
+		return "", "", fmt.Errorf("hub: repository type %q: want %q or %q", repoType, RepoModel, RepoDataset)
+	}
+	revision = opts.Revision
+	if revision == "" {
+		revision = DefaultRevision
+	}
+	if err := validateRevision(revision); err != nil {
+		return "", "", err
+	}
+	for _, p := range append(append([]string(nil), opts.Include...), opts.Exclude...) {
+		if _, err := Match(p, ""); err != nil {
+			return "", "", err
+		}
+	}
+	return repoType, revision, nil
+}
+
+// repoInfo is the part of the revision API's answer that Download uses.
+type repoInfo struct {
+	SHA      string `json:"sha"`
+	Siblings []struct {
+		RFilename string `json:"rfilename"`
+	} `json:"siblings"`
+}
+
+// repoInfo asks the hub which commit revision is at and which files it has.
+func (c *Client) repoInfo(ctx context.Context, repoType, repo, revision, what string) (*repoInfo, error) {
+	u := fmt.Sprintf("%s/api/%ss/%s/revision/%s", c.endpoint(), repoType, repo, url.PathEscape(revision))
+	var info *repoInfo
+	err := c.retry(ctx, c.notef, func() (bool, error) {
+		req, err := c.newRequest(ctx, http.MethodGet, u)
+		if err != nil {
+			return false, err
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := c.httpClient().Do(req)
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, statusError(resp, what, req.Header.Get("Authorization") != "", ErrRepoNotFound)
+		}
+		var ri repoInfo
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&ri); err != nil {
+			return false, fmt.Errorf("%s: reading %s: %w", what, u, err)
+		}
+		if ri.SHA == "" {
+			return false, fmt.Errorf("%s: %s: the answer has no commit (\"sha\")", what, u)
+		}
+		info = &ri
+		return false, nil
+	})
+	return info, err
+}
+
+// fileMeta is what the HEAD request on a file's resolve URL tells.
+type fileMeta struct {
+	name     string
+	etag     string // normalized; names the blob
+	size     int64
+	location string // where to GET the bytes (after the hub's redirect)
+}
+
+// fetchFiles brings every file of names into blobs/ and then links them all into
+// snapshots/<commit>/, so that a failure leaves no new link behind.
+func (c *Client) fetchFiles(ctx context.Context, repoType, repo, storage, commit string, names []string) error {
+	var missing []string
+	for _, n := range names {
+		if !pointerComplete(storage, commit, n) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+
+	prog := newProgress(c.Progress, c.ProgressInterval, len(missing))
+	defer prog.stop()
+
+	// Phase 1: metadata of every missing file, so that the display knows the total size.
+	metas := make([]fileMeta, len(missing))
+	err := c.parallel(ctx, len(missing), func(ctx context.Context, i int) error {
+		m, err := c.headFile(ctx, repoType, repo, commit, missing[i], prog.notef)
+		metas[i] = m
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+
+	// Phase 2: download each distinct blob once.
+	byEtag := map[string]fileMeta{}
+	var blobs []fileMeta
+	for _, m := range metas {
+		if prev, dup := byEtag[m.etag]; dup {
+			if prev.size != m.size {
+				return fmt.Errorf("hub: %s and %s have the same etag %s but sizes %d and %d", prev.name, m.name, m.etag, prev.size, m.size)
+			}
+			prog.addFiles(-1)
+			continue
+		}
+		byEtag[m.etag] = m
+		blobs = append(blobs, m)
+		prog.addTotal(m.size)
+	}
+	// Largest first: the long downloads start at once and the small ones fill in around them.
+	sort.SliceStable(blobs, func(i, j int) bool { return blobs[i].size > blobs[j].size })
+	lockDir := filepath.Join(c.Cache, ".locks", RepoFolder(repoType, repo))
+	err = c.parallel(ctx, len(blobs), func(ctx context.Context, i int) error {
+		err := c.fetchBlob(ctx, storage, lockDir, blobs[i], prog)
+		if err == nil {
+			prog.fileDone()
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+
+	// Phase 3: the snapshot links, only now that every blob is in place.
+	for _, m := range metas {
+		if err := linkPointer(storage, commit, m.name, m.etag); err != nil {
+			return fmt.Errorf("hub: linking %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0..n-1) on up to c.Concurrency goroutines; the first error cancels the rest
+// and is returned (a cancellation of ctx itself is returned as ctx's error).
+func (c *Client) parallel(ctx context.Context, n int, f func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	workers := c.Concurrency
+	if workers <= 0 {
+		workers = 8
+	}
+	if workers > n {
+		workers = n
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// headFile asks the hub for a file's etag, size and download location without following a
+// redirect to another host (relative redirects, as for a renamed repository, are followed).
+func (c *Client) headFile(ctx context.Context, repoType, repo, commit, name string, note func(string, ...any)) (fileMeta, error) {
+	u := c.resolveURL(repoType, repo, commit, name)
+	what := fmt.Sprintf("%s %s at revision %q, file %s", repoType, repo, commit, name)
+	var m fileMeta
+	err := c.retry(ctx, note, func() (bool, error) {
+		cur := u
+		for hops := 0; ; hops++ {
+			req, err := c.newRequest(ctx, http.MethodHead, cur)
+			if err != nil {
+				return false, err
+			}
+			resp, err := c.noRedirectClient().Do(req)
+			if err != nil {
+				return false, err
+			}
+			resp.Body.Close()
+			if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+				loc, err := resp.Location()
+				if err != nil {
+					return false, fmt.Errorf("%s: redirect without a Location: %w", what, err)
+				}
+				raw := resp.Header.Get("Location")
+				if !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
+					// To another host (a CDN): that is where the bytes are, not a rename.
+					m, err = metaFrom(resp, name, loc.String(), what)
+					return false, err
+				}
+				if hops >= 10 {
+					return false, fmt.Errorf("%s: too many redirects", what)
+				}
+				cur = loc.String()
+				continue
+			}
+			if resp.StatusCode != http.StatusOK {
+				return false, statusError(resp, what, req.Header.Get("Authorization") != "", ErrEntryNotFound)
+			}
+			m, err = metaFrom(resp, name, cur, what)
+			return false, err
+		}
+	})
+	return m, err
+}
+
+// metaFrom reads a file's metadata from the headers of the answer to its HEAD request.
+func metaFrom(resp *http.Response, name, location, what string) (fileMeta, error) {
+	m := fileMeta{name: name, location: location}
+	etag := resp.Header.Get("X-Linked-Etag")
+	if etag == "" {
+		etag = resp.Header.Get("ETag")
+	}
+	m.etag = NormalizeETag(etag)
+	if m.etag == "" {
+		return m, fmt.Errorf("%s: the answer has no ETag, so the file cannot be cached reliably", what)
+	}
+	if err := validateComponent("etag", m.etag); err != nil {
+		return m, fmt.Errorf("%s: %w", what, err)
+	}
+	size := resp.Header.Get("X-Linked-Size")
+	if size == "" && (resp.StatusCode < 300 || resp.StatusCode >= 400) {
+		size = resp.Header.Get("Content-Length")
+	}
+	n, err := strconv.ParseInt(size, 10, 64)
+	if err != nil || n < 0 {
+		return m, fmt.Errorf("%s: the answer has no valid size (X-Linked-Size or Content-Length %q)", what, size)
+	}
+	m.size = n
+	return m, nil
+}
+
+// NormalizeETag turns an ETag header into the name of its blob: the weak prefix W/ and the
+// quotes are removed.
+func NormalizeETag(etag string) string {
+	return strings.Trim(strings.TrimPrefix(strings.TrimSpace(etag), "W/"), `"`)
+}
+
+// fetchBlob makes blobs/<etag> hold the file m, resuming blobs/<etag>.incomplete if an earlier
+// download left one, and checking the sha256 of LFS files before the final rename.
+func (c *Client) fetchBlob(ctx context.Context, storage, lockDir string, m fileMeta, prog *progress) error {
+	blobs := filepath.Join(storage, "blobs")
+	blob := filepath.Join(blobs, m.etag)
+	if st, err := os.Stat(blob); err == nil && st.Mode().IsRegular() && st.Size() == m.size {
+		prog.add(m.size)
+		return nil
+	}
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(lockDir, m.etag+".lock"))
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.name, err)
+	}
+	defer unlock()
+	// Another process may have finished it while we waited for the lock.
+	if st, err := os.Stat(blob); err == nil && st.Mode().IsRegular() && st.Size() == m.size {
+		prog.add(m.size)
+		return nil
+	}
+
+	partial := blob + ".incomplete"
+	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	var h hash.Hash
+	if isSHA256(m.etag) {
+		h = sha256.New()
+	}
+	// Take up what an earlier download left: its bytes go into the hash and the display.
+	have, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if have > m.size {
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		have = 0
+	}
+	if have > 0 && h != nil {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(h, f, have); err != nil {
+			return fmt.Errorf("%s: reading %s: %w", m.name, partial, err)
+		}
+	}
+	prog.add(have)
+
+	restart := func() error {
+		prog.add(-have)
+		have = 0
+		if h != nil {
+			h.Reset()
+		}
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		_, err := f.Seek(0, io.SeekStart)
+		return err
+	}
+	err = c.retry(ctx, prog.notef, func() (bool, error) {
+		if have == m.size {
+			return false, nil
+		}
+		if _, err := f.Seek(have, io.SeekStart); err != nil {
+			return false, err
+		}
+		req, err := c.newRequest(ctx, http.MethodGet, m.location)
+		if err != nil {
+			return false, err
+		}
+		if have > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+		}
+		resp, err := c.httpClient().Do(req)
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			if have > 0 { // the server ignored the Range: start again
+				if err := restart(); err != nil {
+					return false, err
+				}
+			}
+		case http.StatusPartialContent:
+			if start, ok := contentRangeStart(resp.Header.Get("Content-Range")); !ok || start != have {
+				if err := restart(); err != nil {
+					return false, err
+				}
+				return true, fmt.Errorf("%s: %w: asked for bytes from %d, got Content-Range %q", m.name, errRetry, have, resp.Header.Get("Content-Range"))
+			}
+		case http.StatusRequestedRangeNotSatisfiable:
+			if err := restart(); err != nil {
+				return false, err
+			}
+			return true, fmt.Errorf("%s: %w: the server refused to resume at byte %d", m.name, errRetry, have)
+		default:
+			return false, statusError(resp, fmt.Sprintf("downloading %s", m.name), req.Header.Get("Authorization") != "", ErrEntryNotFound)
+		}
+		before := have
+		werr := c.copyBody(f, resp.Body, h, m.size, &have, prog)
+		progressed := have > before
+		if werr != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			if errors.Is(werr, errTooLong) {
+				return false, fmt.Errorf("%s: %w", m.name, werr)
+			}
+			return progressed, fmt.Errorf("%s: %w after %d of %d bytes", m.name, werr, have, m.size)
+		}
+		if have != m.size {
+			return progressed, fmt.Errorf("%s: %w: connection ended after %d of %d bytes", m.name, errRetry, have, m.size)
+		}
+		return false, nil
+	})
+	if err != nil {
+		if errors.Is(err, errTooLong) {
+			f.Close()
+			f = nil
+			os.Remove(partial)
+			return fmt.Errorf("%w; deleted the partial download %s", err, partial)
+		}
+		return err // the .incomplete file stays for the next attempt
+	}
+	if h != nil {
+		if got := hex.EncodeToString(h.Sum(nil)); got != m.etag {
+			f.Close()
+			f = nil
+			rmErr := os.Remove(partial)
+			msg := "deleted the partial download"
+			if rmErr != nil {
+				msg = fmt.Sprintf("could not delete %s: %v", partial, rmErr)
+			}
+			return fmt.Errorf("%s: %w: sha256 of the downloaded bytes is %s, the hub says %s; %s, run again to retry",
+				m.name, ErrChecksum, got, m.etag, msg)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return err
+	}
+	return os.Rename(partial, blob)
+}
+
+var (
+	errTooLong = errors.New("the server sent more bytes than the announced size")
+	// errRetry marks a failure that a new request may mend (a short body, a wrong range).
+	errRetry = errors.New("incomplete answer")
+)
+
+// copyBody appends the body to f, feeding the hash and the display, never past size.
+func (c *Client) copyBody(f *os.File, body io.Reader, h hash.Hash, size int64, have *int64, prog *progress) error {
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if *have+int64(n) > size {
+				return errTooLong
+			}
+			if _, werr := f.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			*have += int64(n)
+			prog.add(int64(n))
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// contentRangeStart parses the first byte position of "bytes START-END/TOTAL".
+func contentRangeStart(cr string) (int64, bool) {
+	rest, ok := strings.CutPrefix(cr, "bytes ")
+	if !ok {
+		return 0, false
+	}
+	start, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(start, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// retry runs op until it succeeds, fails for good, or fails transiently more than c.Retries
+// times in a row; op returns progressed=true when it moved forward, which resets the count.
+func (c *Client) retry(ctx context.Context, note func(string, ...any), op func() (progressed bool, err error)) error {
+	max := c.Retries
+	if max == 0 {
+		max = 5
+	}
+	delay := c.RetryDelay
+	if delay <= 0 {
+		delay = time.Second
+	}
+	left, wait := max, delay
+	for {
+		progressed, err := op()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !isTransient(err) {
+			return err
+		}
+		if progressed {
+			left, wait = max, delay
+		}
+		if left <= 0 {
+			return err
+		}
+		left--
+		note("hub: %v; retrying in %v\n", err, wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// isTransient reports whether err may go away on retry: network failures, a connection that
+// ended early, 429 and 5xx answers.
+func isTransient(err error) bool {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.temporary()
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, ErrChecksum) || errors.Is(err, ErrUnsafePath) || errors.Is(err, errTooLong) {
+		return false
+	}
+	var ne net.Error
+	var ue *url.Error
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &ne), errors.As(err, &ue), errors.As(err, &oe):
+		return true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, errRetry):
+		return true
+	}
+	return strings.Contains(err.Error(), "connection reset")
+}
+
+func (c *Client) endpoint() string {
+	if c.Endpoint == "" {
+		return DefaultEndpoint
+	}
+	return strings.TrimRight(c.Endpoint, "/")
+}
+
+// resolveURL is the address of a file at a revision: {endpoint}/{repo}/resolve/{rev}/{file}
+// for models, {endpoint}/datasets/{repo}/resolve/... for datasets.
+func (c *Client) resolveURL(repoType, repo, revision, name string) string {
+	prefix := ""
+	if repoType == RepoDataset {
+		prefix = "datasets/"
+	}
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return fmt.Sprintf("%s/%s%s/resolve/%s/%s", c.endpoint(), prefix, repo, url.PathEscape(revision), strings.Join(parts, "/"))
+}
+
+// newRequest builds a request with the User-Agent, no compression (sizes must be the file's)
+// and the token when it goes to the endpoint's own host.
+func (c *Client) newRequest(ctx context.Context, method, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	ua := c.UserAgent
+	if ua == "" {
+		ua = "decilm"
+	}
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("Accept-Encoding", "identity")
+	if c.Token != "" {
+		if ep, err := url.Parse(c.endpoint()); err == nil && ep.Host == req.URL.Host {
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+		}
+	}
+	return req, nil
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// noRedirectClient is httpClient that hands back redirects instead of following them.
+func (c *Client) noRedirectClient() *http.Client {
+	base := c.httpClient()
+	cl := *base
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cl
+}
+
+// notef writes a note to the progress writer, if any.
+func (c *Client) notef(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, format, args...)
+	}
+}
