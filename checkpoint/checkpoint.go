@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/checkpoint/llama2c"
 	"github.com/decilm/decilm/checkpoint/safetensors"
 	"github.com/decilm/decilm/tensor"
@@ -42,8 +43,8 @@ type Checkpoint struct {
 	Config []byte
 	// Llama2C is the header of a llama2.c checkpoint (nil otherwise).
 	Llama2C *llama2c.Header
-	// Meta holds format-specific metadata: the *gguf.File of a GGUF checkpoint.
-	Meta any
+	// GGUF is the parsed file of a GGUF checkpoint (nil otherwise), for its metadata.
+	GGUF *gguf.File
 
 	closers []func() error
 }
@@ -79,23 +80,8 @@ func (c *Checkpoint) add(file string, ts []*tensor.Tensor) error {
 	return nil
 }
 
-// openers for formats implemented in packages that register themselves (so this package
-// does not import them directly).
-var (
-	torchOpener func(path string) ([]*tensor.Tensor, func() error, error)
-	ggufOpener  func(path string) (meta any, ts []*tensor.Tensor, close func() error, err error)
-)
-
-// RegisterTorch and RegisterGGUF install the readers for PyTorch and GGUF files. The
-// root decilm package does this; tests of this package may too.
-func RegisterTorch(open func(path string) ([]*tensor.Tensor, func() error, error)) {
-	torchOpener = open
-}
-
-// RegisterGGUF installs the GGUF reader (see RegisterTorch).
-func RegisterGGUF(open func(path string) (meta any, ts []*tensor.Tensor, close func() error, err error)) {
-	ggufOpener = open
-}
+// torchOpener reads one PyTorch file (set once the torch reader is linked in).
+var torchOpener func(path string) ([]*tensor.Tensor, func() error, error)
 
 // Open opens a checkpoint: a directory (Hugging Face layout: config.json with
 // model.safetensors, model.safetensors.index.json and its shards, pytorch_model.bin or
@@ -133,16 +119,13 @@ func Open(path string) (*Checkpoint, error) {
 		}
 	case strings.HasSuffix(path, ".gguf") || hasMagic(path, "GGUF"):
 		c.Format = GGUF
-		if ggufOpener == nil {
-			return nil, fmt.Errorf("%s: GGUF support is not linked in (import github.com/decilm/decilm)", path)
-		}
-		meta, ts, closeFn, err := ggufOpener(path)
+		f, err := gguf.Open(path)
 		if err != nil {
 			return nil, err
 		}
-		c.closers = append(c.closers, closeFn)
-		c.Meta = meta
-		if err := c.add(path, ts); err != nil {
+		c.closers = append(c.closers, f.Close)
+		c.GGUF = f
+		if err := c.add(path, f.Tensors); err != nil {
 			return nil, err
 		}
 	case hasMagic(path, "PK\x03\x04"):

@@ -415,3 +415,51 @@ func (p *fieldParser) ropeScaling() RopeScaling {
 	rs.Factor, _ = f.Float64()
 	return rs
 }
+
+// MarshalHF returns the configuration as a Hugging Face config.json (model_type "deci"
+// with num_key_value_heads_per_layer when layers differ in KV heads, else "llama").
+func (c *Config) MarshalHF() ([]byte, error) {
+	m := map[string]any{
+		"architectures":           []string{"LlamaForCausalLM"},
+		"model_type":              "llama",
+		"hidden_size":             c.Hidden,
+		"intermediate_size":       c.Intermediate,
+		"num_hidden_layers":       c.Layers,
+		"num_attention_heads":     c.Heads,
+		"vocab_size":              c.Vocab,
+		"max_position_embeddings": c.MaxPositions,
+		"rms_norm_eps":            c.NormEps,
+		"rope_theta":              c.RopeTheta,
+		"tie_word_embeddings":     c.TieEmbeddings,
+		"hidden_act":              "silu",
+		"attention_bias":          false,
+		"bos_token_id":            c.BOS,
+	}
+	if len(c.EOS) == 1 {
+		m["eos_token_id"] = c.EOS[0]
+	} else if len(c.EOS) > 1 {
+		m["eos_token_id"] = c.EOS
+	}
+	if c.DType != "" {
+		m["torch_dtype"] = c.DType
+	}
+	uniform := true
+	for _, k := range c.KVHeads {
+		uniform = uniform && k == c.KVHeads[0]
+	}
+	if uniform && c.Arch != "deci" {
+		m["num_key_value_heads"] = c.KVHeads[0]
+	} else {
+		m["model_type"] = "deci"
+		m["architectures"] = []string{"DeciLMForCausalLM"}
+		m["num_key_value_heads_per_layer"] = c.KVHeads
+	}
+	if c.RopeScaling.Type != "" {
+		m["rope_scaling"] = map[string]any{"type": c.RopeScaling.Type, "factor": c.RopeScaling.Factor}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -50,18 +50,8 @@ func ggufNames(in map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) 
 	return out, nil
 }
 
-// GGUFMeta is the metadata interface the GGUF reader's file type satisfies; the model
-// reads its hyper-parameters through it.
-type GGUFMeta interface {
-	Get(key string) (any, bool)
-}
-
 func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
-	meta, ok := ck.Meta.(GGUFMeta)
-	if !ok {
-		return nil, fmt.Errorf("%s: GGUF metadata unavailable", ck.Path)
-	}
-	get := func(key string) (any, bool) { return meta.Get(key) }
+	get := ck.GGUF.Get
 	arch, _ := get("general.architecture")
 	a, _ := arch.(string)
 	if a != "llama" && a != "deci" {

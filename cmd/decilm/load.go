@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/decilm/decilm/model"
+)
+
+// modelFlags are the flags every command that loads a model shares.
+type modelFlags struct {
+	path    *string
+	pull    *bool
+	threads *int
+}
+
+func addModelFlags(fs *flag.FlagSet) *modelFlags {
+	mf := &modelFlags{
+		path:    fs.String("m", "", "model: a checkpoint directory or file, or a Hugging Face repo id (default: the embedded stories260K)"),
+		pull:    fs.Bool("pull", false, "download the model from the Hugging Face Hub when -m names a repo that is not cached"),
+		threads: fs.Int("threads", 0, "worker threads (default: the CPUs this process may use)"),
+	}
+	fs.StringVar(mf.path, "model", "", "same as -m")
+	return mf
+}
+
+func (mf *modelFlags) name() string {
+	if *mf.path == "" {
+		return "stories260K (embedded)"
+	}
+	return *mf.path
+}
+
+// resolve turns -m into a local path ("" for the embedded model).
+func (mf *modelFlags) resolve(ctx context.Context, e *env) (string, error) {
+	if *mf.path == "" {
+		return "", nil
+	}
+	return resolveModelPath(ctx, e, *mf.path, *mf.pull)
+}
+
+// load opens the model -m names.
+func (mf *modelFlags) load(ctx context.Context, e *env) (*model.Model, error) {
+	path, err := mf.resolve(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, fmt.Errorf("no embedded model yet: pass -m")
+	}
+	return model.Load(path, model.Options{Threads: *mf.threads})
+}
+
+// resolveModelPath maps a model reference to a local path (hub repo ids resolve to the
+// cached snapshot).
+func resolveModelPath(ctx context.Context, e *env, ref string, pull bool) (string, error) {
+	return ref, nil
+}

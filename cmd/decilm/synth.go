@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/decilm/decilm/synth"
+)
+
+func init() {
+	register(&command{name: "synth", summary: "write a random-weight DeciLM checkpoint for tests and benchmarks", run: runSynth})
+}
+
+func runSynth(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "synth", "--preset NAME [--seed N] [--tokenizer PATH] OUT_DIR")
+	preset := fs.String("preset", "tiny", "shape: "+strings.Join(synth.PresetNames(), ", "))
+	seed := fs.Uint64("seed", 1234, "seed of the weights")
+	tok := fs.String("tokenizer", "", "copy this tokenizer (a tokenizer.model or a directory with tokenizer files) into OUT_DIR")
+	quiet := fs.Bool("q", false, "no progress bar")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("want exactly one OUT_DIR argument")
+	}
+	p, ok := synth.Presets[*preset]
+	if !ok {
+		return usageError("unknown preset %q (have %s)", *preset, strings.Join(synth.PresetNames(), ", "))
+	}
+	var bar *progress
+	if !*quiet {
+		bar = newProgress(e.stderr, "synth "+p.Name, "B")
+	}
+	err := p.Write(fs.Arg(0), *seed, *tok, func(done, total int64) {
+		if bar != nil {
+			bar.update(done, total)
+		}
+	})
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s (%s preset, seed %d)\n", fs.Arg(0), p.Name, *seed)
+	return nil
+}
