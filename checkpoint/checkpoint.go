@@ -7,7 +7,9 @@ package checkpoint
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -296,4 +298,28 @@ func (c *Checkpoint) checkIndex(dir string) error {
 		return nil
 	}
 	return nil
+}
+
+// OpenFS opens a Hugging Face checkpoint (config.json and model.safetensors) stored in dir
+// of a file system, such as one embedded in the binary. The tensors alias the bytes read
+// from fsys.
+func OpenFS(fsys fs.FS, dir string) (*Checkpoint, error) {
+	cfg, err := fs.ReadFile(fsys, path.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	data, err := fs.ReadFile(fsys, path.Join(dir, "model.safetensors"))
+	if err != nil {
+		return nil, err
+	}
+	name := path.Join(dir, "model.safetensors")
+	f, err := safetensors.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint{Path: dir, Dir: dir, Format: Safetensors, Tensors: map[string]*tensor.Tensor{}, Config: cfg}
+	if err := c.add(name, f.Tensors); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -148,9 +148,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if _, err := take("freq_cis", 2, h.SeqLen, hd/2); err != nil {
 		return nil, err
 	}
-	if h.Shared {
-		add("lm_head.weight", emb, h.Vocab, h.Dim)
-	} else {
+	if !h.Shared {
 		cls, err := take("wcls", h.Vocab, h.Dim)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,198 @@
+// Package decilm runs DeciLM and Llama-2 family language models on the CPU, in pure Go.
+//
+// Load opens a checkpoint (a Hugging Face directory with safetensors or PyTorch weights, a
+// GGUF file, a llama2.c file, or the embedded stories260K model when the path is empty);
+// Generate completes a prompt and Chat answers a conversation, streaming text as it is
+// produced and honouring context cancellation between tokens:
+//
+//	m, err := decilm.Load(ctx, "path/to/DeciLM-6b-instruct")
+//	...
+//	res, err := m.Generate(ctx, "How do I make french toast?", decilm.GenerateOptions{
+//		MaxTokens: 100,
+//		Sampling:  sample.Options{Temperature: 1, TopP: 0.95, Seed: 1},
+//		OnText:    func(s string) error { fmt.Print(s); return nil },
+//	})
+//
+// The packages below this one do the work: model (the transformer and its KV cache),
+// tokenizer, sample, chat (prompt templates) and checkpoint (file formats).
+package decilm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/decilm/decilm/chat"
+	"github.com/decilm/decilm/checkpoint"
+	"github.com/decilm/decilm/defaultmodel"
+	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/tokenizer"
+)
+
+// Model is a loaded language model with its tokenizer and chat template. Its methods may
+// be called from several goroutines; they run one at a time.
+type Model struct {
+	// Name is the model's display name (its directory or file name).
+	Name string
+	// Path is where it was loaded from ("" for the embedded model).
+	Path      string
+	Net       *model.Model
+	Tokenizer *tokenizer.Tokenizer
+	// Template formats conversations for Chat.
+	Template chat.Template
+	// EOS lists the token ids that end generation.
+	EOS []int
+	// Defaults are generation settings from the checkpoint's generation_config.json.
+	Defaults GenerationConfig
+}
+
+// GenerationConfig holds the settings a checkpoint's generation_config.json may give.
+type GenerationConfig struct {
+	Temperature *float32 `json:"temperature"`
+	TopP        *float32 `json:"top_p"`
+	TopK        *int     `json:"top_k"`
+	MaxNewTok   *int     `json:"max_new_tokens"`
+	DoSample    *bool    `json:"do_sample"`
+}
+
+// Options tune Load.
+type Options struct {
+	// Threads is the number of worker threads (0: every CPU the process may use).
+	Threads int
+	// Template names a built-in chat template that overrides the checkpoint's own
+	// ("" or "auto" keeps the checkpoint's; see chat.Select).
+	Template string
+}
+
+// Load opens the model at path: a checkpoint directory or file (see checkpoint.Open), or
+// the embedded stories260K model when path is "". The tokenizer is read from the same
+// directory (or GGUF metadata); ctx is checked before the expensive steps.
+func Load(ctx context.Context, path string, opts Options) (*Model, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return loadEmbedded(opts)
+	}
+	ck, err := checkpoint.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	net, err := model.FromCheckpoint(ck, model.Options{Threads: opts.Threads})
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	m := &Model{Name: filepath.Base(strings.TrimRight(path, "/")), Path: path, Net: net}
+	fail := func(err error) (*Model, error) {
+		net.Close()
+		return nil, err
+	}
+	if ck.GGUF != nil {
+		m.Tokenizer, err = tokenizer.FromGGUF(ck.GGUF)
+	} else {
+		m.Tokenizer, err = tokenizer.Load(tokenizerPath(ck.Dir, path))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("tokenizer: %w", err))
+	}
+	if m.Tokenizer.VocabSize() > net.Config.Vocab {
+		return fail(fmt.Errorf("tokenizer has %d pieces but the model only %d embeddings", m.Tokenizer.VocabSize(), net.Config.Vocab))
+	}
+	tcfg, _ := os.ReadFile(filepath.Join(ck.Dir, "tokenizer_config.json"))
+	hints := []string{path, m.Name}
+	if ck.GGUF != nil {
+		if n, err := ck.GGUF.String("general.name"); err == nil {
+			hints = append(hints, n)
+		}
+	}
+	if m.Template, err = chat.Select(opts.Template, tcfg, hints...); err != nil {
+		return fail(err)
+	}
+	m.EOS = eosIDs(net.Config, m.Tokenizer)
+	if b, err := os.ReadFile(filepath.Join(ck.Dir, "generation_config.json")); err == nil && ck.GGUF == nil {
+		if err := m.applyGenerationConfig(b); err != nil {
+			return fail(fmt.Errorf("%s: %w", filepath.Join(ck.Dir, "generation_config.json"), err))
+		}
+	}
+	return m, nil
+}
+
+// tokenizerPath is the directory (or file) the tokenizer is read from.
+func tokenizerPath(dir, path string) string {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return path
+	}
+	return dir
+}
+
+func (m *Model) applyGenerationConfig(b []byte) error {
+	var g struct {
+		GenerationConfig
+		EOS json.RawMessage `json:"eos_token_id"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		return err
+	}
+	m.Defaults = g.GenerationConfig
+	if len(g.EOS) > 0 {
+		var one int
+		var many []int
+		switch {
+		case json.Unmarshal(g.EOS, &one) == nil:
+			m.EOS = []int{one}
+		case json.Unmarshal(g.EOS, &many) == nil:
+			m.EOS = many
+		default:
+			return fmt.Errorf("eos_token_id: want an integer or a list of integers")
+		}
+	}
+	return nil
+}
+
+func eosIDs(c *model.Config, t *tokenizer.Tokenizer) []int {
+	ids := append([]int(nil), c.EOS...)
+	if e := t.EOS(); e >= 0 {
+		found := false
+		for _, x := range ids {
+			found = found || x == e
+		}
+		if !found {
+			ids = append(ids, e)
+		}
+	}
+	return ids
+}
+
+func loadEmbedded(opts Options) (*Model, error) {
+	ck, err := checkpoint.OpenFS(defaultmodel.FS, defaultmodel.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded model: %w", err)
+	}
+	net, err := model.FromCheckpoint(ck, model.Options{Threads: opts.Threads})
+	if err != nil {
+		return nil, fmt.Errorf("embedded model: %w", err)
+	}
+	tb, err := fs.ReadFile(defaultmodel.FS, defaultmodel.Dir+"/tokenizer.bin")
+	if err != nil {
+		return nil, fmt.Errorf("embedded model: %w", err)
+	}
+	tok, err := tokenizer.LoadLlama2C(tb, net.Config.Vocab)
+	if err != nil {
+		return nil, fmt.Errorf("embedded model: %w", err)
+	}
+	tpl, err := chat.Select(opts.Template, nil, defaultmodel.Name)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Name: defaultmodel.Name, Net: net, Tokenizer: tok, Template: tpl}
+	m.EOS = eosIDs(net.Config, tok)
+	return m, nil
+}
+
+// Close releases the model's files.
+func (m *Model) Close() error { return m.Net.Close() }
