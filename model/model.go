@@ -9,6 +9,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -177,3 +178,36 @@ func (m *Model) WeightBytes() int64 {
 	}
 	return n
 }
+
+// Prefault reads every page of the weights once, so the first tokens do not wait on
+// the disk, reporting progress in bytes. It stops early when ctx is cancelled.
+func (m *Model) Prefault(ctx context.Context, progress func(done, total int64)) error {
+	var all []*tensor.Tensor
+	all = append(all, m.Embed)
+	for _, l := range m.Layers {
+		all = append(all, l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down)
+	}
+	if m.LMHead != m.Embed {
+		all = append(all, m.LMHead)
+	}
+	total := m.WeightBytes()
+	var done int64
+	var sink byte
+	for _, t := range all {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i := 0; i < len(t.Data); i += 4096 {
+			sink ^= t.Data[i]
+		}
+		done += int64(len(t.Data))
+		if progress != nil {
+			progress(min(done, total), total)
+		}
+	}
+	prefaultSink = sink
+	return nil
+}
+
+// prefaultSink keeps Prefault's reads from being optimised away.
+var prefaultSink byte
