@@ -17,6 +17,7 @@ import (
 	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/checkpoint/llama2c"
 	"github.com/decilm/decilm/checkpoint/safetensors"
+	"github.com/decilm/decilm/checkpoint/torch"
 	"github.com/decilm/decilm/tensor"
 )
 
@@ -82,8 +83,6 @@ func (c *Checkpoint) add(file string, ts []*tensor.Tensor) error {
 	return nil
 }
 
-// torchOpener reads one PyTorch file (set once the torch reader is linked in).
-var torchOpener func(path string) ([]*tensor.Tensor, func() error, error)
 
 // Open opens a checkpoint: a directory (Hugging Face layout: config.json with
 // model.safetensors, model.safetensors.index.json and its shards, pytorch_model.bin or
@@ -188,15 +187,14 @@ func (c *Checkpoint) openSafetensors(path string) error {
 }
 
 func (c *Checkpoint) openTorch(path string) error {
-	if torchOpener == nil {
-		return fmt.Errorf("%s: PyTorch support is not linked in (import github.com/decilm/decilm)", path)
-	}
-	ts, closeFn, err := torchOpener(path)
+	f, err := torch.Open(path)
 	if err != nil {
 		return err
 	}
-	c.closers = append(c.closers, closeFn)
-	return c.add(path, ts)
+	c.closers = append(c.closers, f.Close)
+	// Tensors of other types (int64 buffers and the like) are left out; the model
+	// reports any weight it needs and does not find.
+	return c.add(path, f.Tensors)
 }
 
 func (c *Checkpoint) openDir(dir string) error {

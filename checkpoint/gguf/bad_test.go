@@ -48,6 +48,12 @@ func validFile() []byte {
 }
 
 func TestParseHandmade(t *testing.T) {
+	v2 := validFile()
+	v2[4] = 2 // version 2 has the same layout as version 3 (v3 added big-endian files)
+	f2, err := Parse("v2.gguf", v2)
+	if err != nil || f2.Version != 2 || len(f2.Tensors) != 2 {
+		t.Fatalf("version 2: %v", err)
+	}
 	f, err := Parse("ok.gguf", validFile())
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +129,19 @@ func TestParseBad(t *testing.T) {
 				t.Fatalf("error %q, want one naming the file and containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEmptyTensorAtEnd parses a file whose only tensor is empty and which ends before the
+// aligned start of the (empty) data section.
+func TestEmptyTensorAtEnd(t *testing.T) {
+	b := (&raw{}).header(3, 1, 0).info("e", 0, 0, 0, 4).b
+	f, err := Parse("e.gguf", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := f.Tensor("e"); !ok || len(e.Data) != 0 || e.Shape[0] != 4 || e.Shape[1] != 0 {
+		t.Fatalf("e = %+v", e)
 	}
 }
 

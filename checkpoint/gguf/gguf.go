@@ -360,9 +360,12 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 
 	for _, in := range infos {
-		lo := int(start + in.offset)
-		hi := lo + int(in.size)
-		b := data[lo:hi:hi]
+		b := []byte{}
+		if in.size > 0 { // an empty tensor's offset may lie past the end of a file without data
+			lo := int(start + in.offset)
+			hi := lo + int(in.size)
+			b = data[lo:hi:hi]
+		}
 		if dt, ok := in.typ.DType(); ok {
 			t := &tensor.Tensor{Name: in.name, DType: dt, Shape: in.shape, Data: b}
 			if err := t.Validate(); err != nil {
@@ -470,8 +473,8 @@ func (d *decoder) array(et ValueType, at int, depth int) (any, error) {
 	if et == TypeString {
 		s := make([]string, n)
 		for i := range s {
-			if s[i], err = d.str(fmt.Sprintf("string %d of array", i)); err != nil {
-				return nil, err
+			if s[i], err = d.str("array string"); err != nil {
+				return nil, fmt.Errorf("%w (element %d)", err, i)
 			}
 		}
 		return s, nil

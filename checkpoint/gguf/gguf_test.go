@@ -241,3 +241,27 @@ func dataOffsetIn(t *testing.T, f *File, tt *tensor.Tensor) int {
 	rel := int(binary.LittleEndian.Uint64(raw[p:]))
 	return int(f.DataOffset) + rel
 }
+
+func TestOpenMissing(t *testing.T) {
+	_, err := Open("testdata/no-such.gguf")
+	if err == nil || !strings.Contains(err.Error(), "no-such.gguf") {
+		t.Fatalf("error %v", err)
+	}
+	var f *File
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkParseFixture(b *testing.B) {
+	data, err := os.ReadFile(testutil.Fixture(b, "gguf", "llama-2-tiny-random.gguf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse("bench.gguf", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

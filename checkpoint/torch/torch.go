@@ -7,7 +7,7 @@
 // and _rebuild_parameter, and the torch.*Storage types); any other global, such as
 // os.system, is an error, so a hostile file cannot run or construct anything.
 //
-// Tensors of float32, float16 and bfloat16 storages become tensor.Tensor values whose Data
+// Tensors of float32, float16, bfloat16 (and int32) storages become tensor.Tensor values whose Data
 // are views into the file: for STORED zip entries (what torch.save writes) nothing is
 // copied; a DEFLATE-compressed storage is decompressed into memory. Only contiguous tensors
 // are supported; storage offsets and storages shared between tensors are.
@@ -213,8 +213,8 @@ func (a *archive) addTensor(f *File, name string, t *tensorRef) error {
 		return fmt.Errorf("%w (storage of tensor %q)", err, name)
 	}
 	if st.numel > int64(len(data))/es {
-		return a.errorf("tensor %q: storage %q should hold %d %s elements (%d bytes) but its zip entry has %d bytes",
-			name, st.key, st.numel, st.typ, st.numel*es, len(data))
+		return a.errorf("tensor %q: storage %q should hold %d %s elements of %d bytes but its zip entry has %d bytes",
+			name, st.key, st.numel, st.typ, es, len(data))
 	}
 	lo, hi := t.offset*es, (t.offset+n)*es
 	tt.Data = data[lo:hi:hi]
