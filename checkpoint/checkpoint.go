@@ -83,7 +83,6 @@ func (c *Checkpoint) add(file string, ts []*tensor.Tensor) error {
 	return nil
 }
 
-
 // Open opens a checkpoint: a directory (Hugging Face layout: config.json with
 // model.safetensors, model.safetensors.index.json and its shards, pytorch_model.bin or
 // pytorch_model.bin.index.json and its shards), a single .safetensors file (config.json
