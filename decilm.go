@@ -66,6 +66,9 @@ type Options struct {
 	// Template names a built-in chat template that overrides the checkpoint's own
 	// ("" or "auto" keeps the checkpoint's; see chat.Select).
 	Template string
+	// Tokenizer is a tokenizer file or directory to use instead of the one found beside
+	// the checkpoint.
+	Tokenizer string
 }
 
 // Load opens the model at path: a checkpoint directory or file (see checkpoint.Open), or
@@ -92,9 +95,14 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 		net.Close()
 		return nil, err
 	}
-	if ck.GGUF != nil {
+	switch {
+	case opts.Tokenizer != "":
+		m.Tokenizer, err = tokenizer.Load(opts.Tokenizer)
+	case ck.GGUF != nil:
 		m.Tokenizer, err = tokenizer.FromGGUF(ck.GGUF)
-	} else {
+	case ck.Llama2C != nil:
+		m.Tokenizer, err = llama2cTokenizer(ck.Dir, net.Config.Vocab)
+	default:
 		m.Tokenizer, err = tokenizer.Load(tokenizerPath(ck.Dir, path))
 	}
 	if err != nil {
@@ -120,6 +128,22 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// llama2cTokenizer finds the vocabulary of a llama2.c checkpoint beside it: tokenizer.bin,
+// or tok<vocab>.bin as llama2.c names its custom vocabularies (tok512.bin).
+func llama2cTokenizer(dir string, vocab int) (*tokenizer.Tokenizer, error) {
+	for _, n := range []string{"tokenizer.bin", fmt.Sprintf("tok%d.bin", vocab)} {
+		p := filepath.Join(dir, n)
+		if b, err := os.ReadFile(p); err == nil {
+			t, err := tokenizer.LoadLlama2C(b, vocab)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no tokenizer.bin or tok%d.bin beside the llama2.c checkpoint (pass --tokenizer)", dir, vocab)
 }
 
 // tokenizerPath is the directory (or file) the tokenizer is read from.

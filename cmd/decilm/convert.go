@@ -22,10 +22,10 @@ func runConvert(ctx context.Context, e *env, args []string) error {
 	mf := addModelFlags(fs)
 	out := fs.String("o", "", "output directory")
 	dt := fs.String("dtype", "", "weight type of the output: f32, f16 or bf16 (default: as stored when possible, else f32)")
-	tok := fs.String("tokenizer", "", "tokenizer file to copy into the output directory (a tok512.bin / tokenizer.bin is copied as tokenizer.bin)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	tok := mf.tokenizer // copied into the output directory (a llama2.c .bin as tokenizer.bin)
 	if *out == "" || *mf.path == "" {
 		return usageError("-m and -o are required")
 	}

@@ -10,16 +10,18 @@ import (
 
 // modelFlags are the flags every command that loads a model shares.
 type modelFlags struct {
-	path    *string
-	pull    *bool
-	threads *int
+	path      *string
+	pull      *bool
+	threads   *int
+	tokenizer *string
 }
 
 func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	mf := &modelFlags{
-		path:    fs.String("m", "", "model: a checkpoint directory or file, or a Hugging Face repo id (default: the embedded stories260K)"),
-		pull:    fs.Bool("pull", false, "download the model from the Hugging Face Hub when -m names a repo that is not cached"),
-		threads: fs.Int("threads", 0, "worker threads (default: the CPUs this process may use)"),
+		path:      fs.String("m", "", "model: a checkpoint directory or file, or a Hugging Face repo id (default: the embedded stories260K)"),
+		pull:      fs.Bool("pull", false, "download the model from the Hugging Face Hub when -m names a repo that is not cached"),
+		threads:   fs.Int("threads", 0, "worker threads (default: the CPUs this process may use)"),
+		tokenizer: fs.String("tokenizer", "", "tokenizer file or directory (default: the one beside the model)"),
 	}
 	fs.StringVar(mf.path, "model", "", "same as -m")
 	return mf
