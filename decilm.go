@@ -30,6 +30,7 @@ import (
 	"github.com/decilm/decilm/checkpoint"
 	"github.com/decilm/decilm/defaultmodel"
 	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/sample"
 	"github.com/decilm/decilm/tokenizer"
 )
 
@@ -118,13 +119,21 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 			hints = append(hints, n)
 		}
 	}
-	if m.Template, err = chat.Select(opts.Template, tcfg, hints...); err != nil {
+	if m.Template, err = selectTemplate(opts.Template, tcfg, hints...); err != nil {
 		return fail(err)
 	}
 	m.EOS = eosIDs(net.Config, m.Tokenizer)
 	if b, err := os.ReadFile(filepath.Join(ck.Dir, "generation_config.json")); err == nil && ck.GGUF == nil {
-		if err := m.applyGenerationConfig(b); err != nil {
-			return fail(fmt.Errorf("%s: %w", filepath.Join(ck.Dir, "generation_config.json"), err))
+		gp := filepath.Join(ck.Dir, "generation_config.json")
+		if err := json.Unmarshal(b, &m.Defaults); err != nil {
+			return fail(fmt.Errorf("%s: %w", gp, err))
+		}
+		ids, err := sample.EOSTokenIDs(ck.Config, b)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", gp, err))
+		}
+		if len(ids) > 0 {
+			m.EOS = ids
 		}
 	}
 	return m, nil
@@ -146,36 +155,34 @@ func llama2cTokenizer(dir string, vocab int) (*tokenizer.Tokenizer, error) {
 	return nil, fmt.Errorf("%s: no tokenizer.bin or tok%d.bin beside the llama2.c checkpoint (pass --tokenizer)", dir, vocab)
 }
 
+// selectTemplate picks the chat template: name may also be the path of a Jinja file.
+func selectTemplate(name string, tokenizerConfig []byte, hints ...string) (chat.Template, error) {
+	if strings.HasSuffix(name, ".jinja") || strings.ContainsRune(name, os.PathSeparator) {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("chat template: %w", err)
+		}
+		special := chat.Llama2Tokens
+		if tokenizerConfig != nil {
+			if special, err = chat.ReadSpecialTokens(tokenizerConfig); err != nil {
+				return nil, err
+			}
+		}
+		t, err := chat.FromJinja(string(src), special)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return t, nil
+	}
+	return chat.Select(name, tokenizerConfig, hints...)
+}
+
 // tokenizerPath is the directory (or file) the tokenizer is read from.
 func tokenizerPath(dir, path string) string {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return path
 	}
 	return dir
-}
-
-func (m *Model) applyGenerationConfig(b []byte) error {
-	var g struct {
-		GenerationConfig
-		EOS json.RawMessage `json:"eos_token_id"`
-	}
-	if err := json.Unmarshal(b, &g); err != nil {
-		return err
-	}
-	m.Defaults = g.GenerationConfig
-	if len(g.EOS) > 0 {
-		var one int
-		var many []int
-		switch {
-		case json.Unmarshal(g.EOS, &one) == nil:
-			m.EOS = []int{one}
-		case json.Unmarshal(g.EOS, &many) == nil:
-			m.EOS = many
-		default:
-			return fmt.Errorf("eos_token_id: want an integer or a list of integers")
-		}
-	}
-	return nil
 }
 
 func eosIDs(c *model.Config, t *tokenizer.Tokenizer) []int {
@@ -209,7 +216,7 @@ func loadEmbedded(opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded model: %w", err)
 	}
-	tpl, err := chat.Select(opts.Template, nil, defaultmodel.Name)
+	tpl, err := selectTemplate(opts.Template, nil, defaultmodel.Name)
 	if err != nil {
 		return nil, err
 	}

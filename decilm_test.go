@@ -2,10 +2,16 @@ package decilm_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/chat"
+	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/synth"
 )
 
 // llama2cText is what llama2.c's test_all.py expects from
@@ -90,5 +96,33 @@ func TestCancel(t *testing.T) {
 	}})
 	if err != context.Canceled || n != 5 {
 		t.Fatalf("err %v after %d tokens; want context.Canceled after 5", err, n)
+	}
+}
+
+// TestCheckpointFiles: generation_config.json's eos_token_id and a --template Jinja file
+// are honoured.
+func TestCheckpointFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := synth.Presets["tiny"].Write(dir, 1234, testutil.Fixture(t, "llama2-tokenizer", "tokenizer.model"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"eos_token_id":[2,13],"temperature":0.6}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tpl := filepath.Join(dir, "t.jinja")
+	if err := os.WriteFile(tpl, []byte(`{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := decilm.Load(context.Background(), dir, decilm.Options{Template: tpl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !reflect.DeepEqual(m.EOS, []int{2, 13}) || m.Defaults.Temperature == nil || *m.Defaults.Temperature != 0.6 {
+		t.Errorf("EOS %v, defaults %+v", m.EOS, m.Defaults)
+	}
+	got, err := m.Template.Render([]chat.Message{{Role: "user", Content: "hi"}}, true)
+	if err != nil || got != "<user>hi<assistant>" {
+		t.Errorf("template rendered %q, %v", got, err)
 	}
 }

@@ -45,21 +45,32 @@ func (r *rng) float64() float64 {
 	return float64(r.next()>>11) * 0x1p-53
 }
 
-// Constants for expNeg: ln 2 split into a high part with trailing zero bits
-// (so k*ln2Hi is exact for the k used here) and the remainder.
+// Constants for the exponential: ln 2 split into a high part with trailing
+// zero bits (so k*ln2Hi is exact for the k used here) and the remainder.
 const (
 	log2e = 1.44269504088896338700e+00
 	ln2Hi = 6.93147180369123816490e-01
 	ln2Lo = 1.90821492927058770002e-10
 )
 
-// expNeg returns e**x for x <= 0, computed with plain IEEE-754 operations
-// only: every product is rounded by an explicit conversion, which forbids
-// the compiler from fusing it into an FMA, and no assembly is involved. The
+// expTable[j] = 2**(j/64), computed once with expPoly.
+var expTable = func() (t [64]float64) {
+	for j := range t {
+		// 2**(j/64) = 2 * e**((j-64)/64 * ln 2), an argument <= 0.
+		t[j] = 2 * expPoly(float64(j-64)/64*math.Ln2)
+	}
+	return t
+}()
+
+// expNeg returns e**x for x <= 0, using plain IEEE-754 operations only:
+// every product is rounded by an explicit conversion, which forbids the
+// compiler from fusing it into an FMA, and no assembly is involved. The
 // result is therefore bit-identical on every platform, which math.Exp (an
-// assembly routine on some architectures) does not promise. Relative error
-// is below 1e-15; values under e**-700 are flushed to zero, which cannot
-// change a draw.
+// assembly routine on some architectures) does not promise. It reduces x =
+// (64m + j)·ln2/64 + r with |r| <= ln2/128 and returns 2**m · 2**(j/64) ·
+// e**r, e**r from its Taylor series to degree 5 (truncation < 1e-16).
+// Relative error is below 1e-15; values under e**-700 are flushed to zero,
+// which cannot change a draw.
 func expNeg(x float64) float64 {
 	if !(x > -700) { // also catches -Inf and NaN
 		return 0
@@ -67,9 +78,24 @@ func expNeg(x float64) float64 {
 	if x > 0 {
 		x = 0
 	}
+	k := -int64(float64(-x*(64*log2e)) + 0.5) // round(x·64/ln2); truncation is floor here
+	kf := float64(k)
+	r := float64(x-float64(kf*(ln2Hi/64))) - float64(kf*(ln2Lo/64))
+	p := float64(float64(float64(float64(float64(r*(1.0/120))+1.0/24)*r)+1.0/6)*r) + 0.5
+	p = float64(float64(float64(p*r)+1)*r) + 1
+	scale := math.Float64frombits(uint64((k>>6)+1023) << 52) // 2**m, m >= -1011
+	return float64(float64(p*expTable[k&63]) * scale)
+}
+
+// expPoly returns e**x for x <= 0 by range reduction to |r| <= ln2/2 and
+// the Taylor series of e**r to degree 14 (truncation error < 1e-18). It is
+// slower than expNeg and used to build its table.
+func expPoly(x float64) float64 {
+	if !(x > -700) {
+		return 0
+	}
 	k := math.Floor(float64(x*log2e) + 0.5)
-	r := float64(x-float64(k*ln2Hi)) - float64(k*ln2Lo) // |r| <= ~0.35
-	// Taylor series of e**r to degree 14 (truncation error < 1e-18), Horner form.
+	r := float64(x-float64(k*ln2Hi)) - float64(k*ln2Lo)
 	p := 1.0 / 87178291200.0 // 1/14!
 	for _, c := range [...]float64{
 		1.0 / 6227020800.0, // 1/13!
@@ -89,6 +115,5 @@ func expNeg(x float64) float64 {
 	} {
 		p = float64(p*r) + c
 	}
-	// Scale by 2**k exactly; k >= -1010 here, so 2**k is a normal float.
 	return float64(p * math.Float64frombits(uint64(int64(k)+1023)<<52))
 }

@@ -240,8 +240,9 @@ func (s *Sampler) filter(logits []float32, history []int) (c []cand, greedy int,
 		s.counts = make([]int32, n)
 	}
 	buf := s.buf[:n]
+	posInf := float32(math.Inf(1))
 	for i, l := range logits {
-		if l != l || math.IsInf(float64(l), 1) {
+		if !(l < posInf) { // NaN or +Inf
 			return nil, 0, fmt.Errorf("sample: logit of token %d is %v", i, l)
 		}
 		buf[i] = l
@@ -259,10 +260,10 @@ func (s *Sampler) filter(logits []float32, history []int) (c []cand, greedy int,
 
 	// 4. Greedy.
 	if s.o.Temperature == 0 {
-		best := -1
+		best, bestLogit := -1, float32(math.Inf(-1))
 		for i, l := range buf {
-			if l > float32(math.Inf(-1)) && (best < 0 || l > buf[best]) {
-				best = i
+			if l > bestLogit { // strict: ties keep the lowest id, -Inf never wins
+				best, bestLogit = i, l
 			}
 		}
 		if best < 0 {
@@ -274,11 +275,12 @@ func (s *Sampler) filter(logits []float32, history []int) (c []cand, greedy int,
 	c = s.cands[:0]
 	lmax := float32(math.Inf(-1))
 	for i, l := range buf {
-		if math.IsInf(float64(l), -1) {
-			continue
+		if l > float32(math.Inf(-1)) {
+			c = append(c, cand{id: int32(i), logit: l})
+			if l > lmax {
+				lmax = l
+			}
 		}
-		c = append(c, cand{id: int32(i), logit: l})
-		lmax = max(lmax, l)
 	}
 	if len(c) == 0 {
 		return nil, 0, ErrNoCandidates
@@ -294,13 +296,15 @@ func (s *Sampler) filter(logits []float32, history []int) (c []cand, greedy int,
 	invT := 1 / float64(s.o.Temperature)
 	z := 0.0
 	for i := range c {
-		c[i].w = expNeg(float64(float64(c[i].logit)-float64(lmax)) * invT)
+		// Explicit conversions round each step, so no platform fuses them
+		// into an FMA: the weights are bit-identical everywhere.
+		c[i].w = expNeg(float64(float64(float64(c[i].logit)-float64(lmax)) * invT))
 		z += c[i].w
 	}
 
 	// 7. Top-p, with a relative tolerance of 1e-6 for rounding.
 	if p := float64(s.o.TopP); p < 1 && len(c) > 1 {
-		c = c[:selectMass(c, float64(p*z)*(1-1e-6))]
+		c = c[:selectMass(c, float64(float64(p*z)*(1-1e-6)))]
 	}
 
 	// 8. Min-p: the most likely token has weight 1, so the cut is MinP.
