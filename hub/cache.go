@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -114,8 +116,9 @@ func linkPointer(storage, commit, file, etag string) error {
 	if err := os.MkdirAll(filepath.Dir(pointer), 0o755); err != nil {
 		return err
 	}
-	tmp := pointer + ".link.tmp"
-	os.Remove(tmp)
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	tmp := pointer + "." + hex.EncodeToString(rnd[:]) + ".tmp" // unique: other processes may link it too
 	if err := os.Symlink(rel, tmp); err != nil {
 		return err
 	}

@@ -35,18 +35,22 @@ func (c *Client) Download(ctx context.Context, repo string, opts Options) (strin
 		return "", err
 	}
 	what := fmt.Sprintf("%s %s at revision %q", repoType, repo, revision)
+	cache := c.Cache
+	if cache == "" {
+		cache = CacheDir(nil)
+	}
 	if c.Offline {
-		if dir, ok := CachedSnapshot(c.Cache, repoType, repo, revision); ok {
+		if dir, ok := CachedSnapshot(cache, repoType, repo, revision); ok {
 			return dir, nil
 		}
 		return "", fmt.Errorf("hub: %s: %w (offline mode is on: HF_HUB_OFFLINE is set; unset it to download)", what, ErrNotCached)
 	}
-	storage := filepath.Join(c.Cache, RepoFolder(repoType, repo))
+	storage := filepath.Join(cache, RepoFolder(repoType, repo))
 
 	info, err := c.repoInfo(ctx, repoType, repo, revision, what)
 	if err != nil {
 		if ctx.Err() == nil && isTransient(err) {
-			if dir, ok := CachedSnapshot(c.Cache, repoType, repo, revision); ok {
+			if dir, ok := CachedSnapshot(cache, repoType, repo, revision); ok {
 				c.notef("hub: %v\nhub: using the cached snapshot %s\n", err, dir)
 				return dir, nil
 			}
@@ -77,7 +81,7 @@ func (c *Client) Download(ctx context.Context, repo string, opts Options) (strin
 			what, len(names), opts.Include, exclude)
 	}
 
-	if err := c.fetchFiles(ctx, repoType, repo, storage, commit, selected); err != nil {
+	if err := c.fetchFiles(ctx, repoType, repo, cache, revision, commit, selected); err != nil {
 		return "", err
 	}
 	if err := writeRef(storage, revision, commit); err != nil {
@@ -126,22 +130,26 @@ func (c *Client) repoInfo(ctx context.Context, repoType, repo, revision, what st
 	u := fmt.Sprintf("%s/api/%ss/%s/revision/%s", c.endpoint(), repoType, repo, url.PathEscape(revision))
 	var info *repoInfo
 	err := c.retry(ctx, c.notef, func() (bool, error) {
-		req, err := c.newRequest(ctx, http.MethodGet, u)
+		actx, _, stop := c.watchdog(ctx)
+		defer stop()
+		req, err := c.newRequest(actx, http.MethodGet, u)
 		if err != nil {
 			return false, err
 		}
 		req.Header.Set("Accept", "application/json")
 		resp, err := c.httpClient().Do(req)
 		if err != nil {
-			return false, err
+			return false, stalled(actx, err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return false, statusError(resp, what, req.Header.Get("Authorization") != "", ErrRepoNotFound)
+			e := statusError(resp, what, req.Header.Get("Authorization") != "", ErrRepoNotFound)
+			e.Page = c.pageURL(repoType, repo)
+			return false, e
 		}
 		var ri repoInfo
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&ri); err != nil {
-			return false, fmt.Errorf("%s: reading %s: %w", what, u, err)
+			return false, fmt.Errorf("%s: reading %s: %w", what, u, stalled(actx, err))
 		}
 		if ri.SHA == "" {
 			return false, fmt.Errorf("%s: %s: the answer has no commit (\"sha\")", what, u)
@@ -154,15 +162,18 @@ func (c *Client) repoInfo(ctx context.Context, repoType, repo, revision, what st
 
 // fileMeta is what the HEAD request on a file's resolve URL tells.
 type fileMeta struct {
-	name     string
-	etag     string // normalized; names the blob
-	size     int64
-	location string // where to GET the bytes (after the hub's redirect)
+	name string
+	etag string // normalized; names the blob
+	size int64
+	// url is the file's resolve URL at the commit (after relative redirects). Each download
+	// attempt starts there, so that the signed CDN address it redirects to is always fresh.
+	url string
 }
 
 // fetchFiles brings every file of names into blobs/ and then links them all into
 // snapshots/<commit>/, so that a failure leaves no new link behind.
-func (c *Client) fetchFiles(ctx context.Context, repoType, repo, storage, commit string, names []string) error {
+func (c *Client) fetchFiles(ctx context.Context, repoType, repo, cache, revision, commit string, names []string) error {
+	storage := filepath.Join(cache, RepoFolder(repoType, repo))
 	var missing []string
 	for _, n := range names {
 		if !pointerComplete(storage, commit, n) {
@@ -170,16 +181,22 @@ func (c *Client) fetchFiles(ctx context.Context, repoType, repo, storage, commit
 		}
 	}
 	if len(missing) == 0 {
+		c.notef("hub: all %d files of %s %s at %s are in the cache\n", len(names), repoType, repo, commit)
 		return nil
 	}
 
+	// huggingface_hub's cache scanner calls a repository folder without snapshots/ corrupt, so
+	// make it (empty) before any blob lands; snapshots/<commit> only comes with its links.
+	if err := os.MkdirAll(filepath.Join(storage, "snapshots"), 0o755); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
 	prog := newProgress(c.Progress, c.ProgressInterval, len(missing))
 	defer prog.stop()
 
 	// Phase 1: metadata of every missing file, so that the display knows the total size.
 	metas := make([]fileMeta, len(missing))
 	err := c.parallel(ctx, len(missing), func(ctx context.Context, i int) error {
-		m, err := c.headFile(ctx, repoType, repo, commit, missing[i], prog.notef)
+		m, err := c.headFile(ctx, repoType, repo, revision, commit, missing[i], prog.notef)
 		metas[i] = m
 		return err
 	})
@@ -202,9 +219,10 @@ func (c *Client) fetchFiles(ctx context.Context, repoType, repo, storage, commit
 		blobs = append(blobs, m)
 		prog.addTotal(m.size)
 	}
+	c.checkSpace(storage, blobs, prog)
 	// Largest first: the long downloads start at once and the small ones fill in around them.
 	sort.SliceStable(blobs, func(i, j int) bool { return blobs[i].size > blobs[j].size })
-	lockDir := filepath.Join(c.Cache, ".locks", RepoFolder(repoType, repo))
+	lockDir := filepath.Join(cache, ".locks", RepoFolder(repoType, repo))
 	err = c.parallel(ctx, len(blobs), func(ctx context.Context, i int) error {
 		err := c.fetchBlob(ctx, storage, lockDir, blobs[i], prog)
 		if err == nil {
@@ -213,7 +231,10 @@ func (c *Client) fetchFiles(ctx context.Context, repoType, repo, storage, commit
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("hub: %w", err)
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("hub: %s %s: %w", repoType, repo, err)
 	}
 
 	// Phase 3: the snapshot links, only now that every blob is in place.
@@ -223,6 +244,27 @@ func (c *Client) fetchFiles(ctx context.Context, repoType, repo, storage, commit
 		}
 	}
 	return nil
+}
+
+// checkSpace warns when the blobs still to fetch need more room than the disk has: the
+// download would fail with the disk full (leaving resumable .incomplete files).
+func (c *Client) checkSpace(storage string, blobs []fileMeta, prog *progress) {
+	var need int64
+	for _, m := range blobs {
+		blob := filepath.Join(storage, "blobs", m.etag)
+		if _, err := os.Stat(blob); err == nil {
+			continue
+		}
+		need += m.size
+		if st, err := os.Stat(blob + ".incomplete"); err == nil && st.Size() <= m.size {
+			need -= st.Size()
+		}
+	}
+	os.MkdirAll(storage, 0o755)
+	if free := freeSpace(storage); free >= 0 && need > free {
+		prog.notef("hub: warning: the download needs %s more but only %s is free in %s\n",
+			formatBytes(need), formatBytes(free), storage)
+	}
 }
 
 // parallel runs f(0..n-1) on up to c.Concurrency goroutines; the first error cancels the rest
@@ -263,22 +305,24 @@ feed:
 	return context.Cause(ctx)
 }
 
-// headFile asks the hub for a file's etag, size and download location without following a
-// redirect to another host (relative redirects, as for a renamed repository, are followed).
-func (c *Client) headFile(ctx context.Context, repoType, repo, commit, name string, note func(string, ...any)) (fileMeta, error) {
+// headFile asks the hub for a file's etag and size without following a redirect to another
+// host (relative redirects, as for a renamed repository, are followed).
+func (c *Client) headFile(ctx context.Context, repoType, repo, revision, commit, name string, note func(string, ...any)) (fileMeta, error) {
 	u := c.resolveURL(repoType, repo, commit, name)
-	what := fmt.Sprintf("%s %s at revision %q, file %s", repoType, repo, commit, name)
+	what := fmt.Sprintf("%s %s at revision %q (commit %s), file %s", repoType, repo, revision, commit, name)
 	var m fileMeta
 	err := c.retry(ctx, note, func() (bool, error) {
+		actx, _, stop := c.watchdog(ctx)
+		defer stop()
 		cur := u
 		for hops := 0; ; hops++ {
-			req, err := c.newRequest(ctx, http.MethodHead, cur)
+			req, err := c.newRequest(actx, http.MethodHead, cur)
 			if err != nil {
 				return false, err
 			}
 			resp, err := c.noRedirectClient().Do(req)
 			if err != nil {
-				return false, err
+				return false, stalled(actx, err)
 			}
 			resp.Body.Close()
 			if resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -289,7 +333,7 @@ func (c *Client) headFile(ctx context.Context, repoType, repo, commit, name stri
 				raw := resp.Header.Get("Location")
 				if !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
 					// To another host (a CDN): that is where the bytes are, not a rename.
-					m, err = metaFrom(resp, name, loc.String(), what)
+					m, err = metaFrom(resp, name, cur, commit, what)
 					return false, err
 				}
 				if hops >= 10 {
@@ -299,18 +343,24 @@ func (c *Client) headFile(ctx context.Context, repoType, repo, commit, name stri
 				continue
 			}
 			if resp.StatusCode != http.StatusOK {
-				return false, statusError(resp, what, req.Header.Get("Authorization") != "", ErrEntryNotFound)
+				e := statusError(resp, what, req.Header.Get("Authorization") != "", ErrEntryNotFound)
+				e.Page = c.pageURL(repoType, repo)
+				return false, e
 			}
-			m, err = metaFrom(resp, name, cur, what)
+			m, err = metaFrom(resp, name, cur, commit, what)
 			return false, err
 		}
 	})
 	return m, err
 }
 
-// metaFrom reads a file's metadata from the headers of the answer to its HEAD request.
-func metaFrom(resp *http.Response, name, location, what string) (fileMeta, error) {
-	m := fileMeta{name: name, location: location}
+// metaFrom reads a file's metadata from the headers of the answer to its HEAD request, which
+// must be for commit when it names one (X-Repo-Commit).
+func metaFrom(resp *http.Response, name, resolved, commit, what string) (fileMeta, error) {
+	m := fileMeta{name: name, url: resolved}
+	if got := resp.Header.Get("X-Repo-Commit"); got != "" && got != commit {
+		return m, fmt.Errorf("%s: the hub answered for commit %s, not %s", what, got, commit)
+	}
 	etag := resp.Header.Get("X-Linked-Etag")
 	if etag == "" {
 		etag = resp.Header.Get("ETag")
@@ -346,20 +396,22 @@ func (c *Client) fetchBlob(ctx context.Context, storage, lockDir string, m fileM
 	blobs := filepath.Join(storage, "blobs")
 	blob := filepath.Join(blobs, m.etag)
 	if st, err := os.Stat(blob); err == nil && st.Mode().IsRegular() && st.Size() == m.size {
-		prog.add(m.size)
+		prog.skip(m.size)
 		return nil
 	}
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(lockDir, m.etag+".lock"))
+	unlock, err := lockFile(ctx, filepath.Join(lockDir, m.etag+".lock"), func() {
+		prog.notef("hub: %s: waiting for another download of it to finish\n", m.name)
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.name, err)
 	}
 	defer unlock()
 	// Another process may have finished it while we waited for the lock.
 	if st, err := os.Stat(blob); err == nil && st.Mode().IsRegular() && st.Size() == m.size {
-		prog.add(m.size)
+		prog.skip(m.size)
 		return nil
 	}
 
@@ -396,11 +448,13 @@ func (c *Client) fetchBlob(ctx context.Context, storage, lockDir string, m fileM
 			return fmt.Errorf("%s: reading %s: %w", m.name, partial, err)
 		}
 	}
-	prog.add(have)
+	resumed := have // bytes from disk, not the network: the rate leaves them out
+	prog.skip(resumed)
 
 	restart := func() error {
-		prog.add(-have)
-		have = 0
+		prog.skip(-resumed)
+		prog.add(-(have - resumed))
+		have, resumed = 0, 0
 		if h != nil {
 			h.Reset()
 		}
@@ -417,16 +471,18 @@ func (c *Client) fetchBlob(ctx context.Context, storage, lockDir string, m fileM
 		if _, err := f.Seek(have, io.SeekStart); err != nil {
 			return false, err
 		}
-		req, err := c.newRequest(ctx, http.MethodGet, m.location)
+		actx, kick, stop := c.watchdog(ctx)
+		defer stop()
+		req, err := c.newRequest(actx, http.MethodGet, m.url)
 		if err != nil {
 			return false, err
 		}
 		if have > 0 {
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
 		}
-		resp, err := c.httpClient().Do(req)
+		resp, err := c.redirectClient().Do(req)
 		if err != nil {
-			return false, err
+			return false, stalled(actx, err)
 		}
 		defer resp.Body.Close()
 		switch resp.StatusCode {
@@ -452,7 +508,7 @@ func (c *Client) fetchBlob(ctx context.Context, storage, lockDir string, m fileM
 			return false, statusError(resp, fmt.Sprintf("downloading %s", m.name), req.Header.Get("Authorization") != "", ErrEntryNotFound)
 		}
 		before := have
-		werr := c.copyBody(f, resp.Body, h, m.size, &have, prog)
+		werr := copyBody(f, resp.Body, h, m.size, &have, prog, kick)
 		progressed := have > before
 		if werr != nil {
 			if ctx.Err() != nil {
@@ -461,7 +517,7 @@ func (c *Client) fetchBlob(ctx context.Context, storage, lockDir string, m fileM
 			if errors.Is(werr, errTooLong) {
 				return false, fmt.Errorf("%s: %w", m.name, werr)
 			}
-			return progressed, fmt.Errorf("%s: %w after %d of %d bytes", m.name, werr, have, m.size)
+			return progressed, fmt.Errorf("%s: %w after %d of %d bytes", m.name, stalled(actx, werr), have, m.size)
 		}
 		if have != m.size {
 			return progressed, fmt.Errorf("%s: %w: connection ended after %d of %d bytes", m.name, errRetry, have, m.size)
@@ -474,6 +530,11 @@ func (c *Client) fetchBlob(ctx context.Context, storage, lockDir string, m fileM
 			f = nil
 			os.Remove(partial)
 			return fmt.Errorf("%w; deleted the partial download %s", err, partial)
+		}
+		if have == 0 {
+			f.Close()
+			f = nil
+			os.Remove(partial) // nothing to resume: leave no empty file behind
 		}
 		return err // the .incomplete file stays for the next attempt
 	}
@@ -505,10 +566,33 @@ var (
 	errTooLong = errors.New("the server sent more bytes than the announced size")
 	// errRetry marks a failure that a new request may mend (a short body, a wrong range).
 	errRetry = errors.New("incomplete answer")
+	// errStalled is the cause of a request abandoned by its watchdog.
+	errStalled = fmt.Errorf("%w: the server sent nothing for too long", errRetry)
 )
 
+// watchdog returns a context for one request that is cancelled with errStalled when kick is
+// not called for c.StallTimeout; stop releases it.
+func (c *Client) watchdog(ctx context.Context) (actx context.Context, kick, stop func()) {
+	d := c.StallTimeout
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(d, func() { cancel(errStalled) })
+	return actx, func() { t.Reset(d) }, func() { t.Stop(); cancel(nil) }
+}
+
+// stalled replaces the error of a request that its watchdog abandoned by errStalled, which is
+// retried, where the error would otherwise read as a cancellation.
+func stalled(actx context.Context, err error) error {
+	if context.Cause(actx) == errStalled {
+		return fmt.Errorf("%w (%v)", errStalled, err)
+	}
+	return err
+}
+
 // copyBody appends the body to f, feeding the hash and the display, never past size.
-func (c *Client) copyBody(f *os.File, body io.Reader, h hash.Hash, size int64, have *int64, prog *progress) error {
+func copyBody(f *os.File, body io.Reader, h hash.Hash, size int64, have *int64, prog *progress, kick func()) error {
 	buf := make([]byte, 256<<10)
 	for {
 		n, err := body.Read(buf)
@@ -524,6 +608,7 @@ func (c *Client) copyBody(f *os.File, body io.Reader, h hash.Hash, size int64, h
 			}
 			*have += int64(n)
 			prog.add(int64(n))
+			kick()
 		}
 		if err == io.EOF {
 			return nil
@@ -622,6 +707,14 @@ func (c *Client) endpoint() string {
 	return strings.TrimRight(c.Endpoint, "/")
 }
 
+// pageURL is the repository's web page on the hub.
+func (c *Client) pageURL(repoType, repo string) string {
+	if repoType == RepoDataset {
+		return c.endpoint() + "/datasets/" + repo
+	}
+	return c.endpoint() + "/" + repo
+}
+
 // resolveURL is the address of a file at a revision: {endpoint}/{repo}/resolve/{rev}/{file}
 // for models, {endpoint}/datasets/{repo}/resolve/... for datasets.
 func (c *Client) resolveURL(repoType, repo, revision, name string) string {
@@ -662,6 +755,23 @@ func (c *Client) httpClient() *http.Client {
 		return c.HTTP
 	}
 	return http.DefaultClient
+}
+
+// redirectClient is httpClient following up to 10 redirects, sending the token to the
+// endpoint's host only (net/http would keep it for another port of the same host).
+func (c *Client) redirectClient() *http.Client {
+	cl := *c.httpClient()
+	ep, _ := url.Parse(c.endpoint())
+	cl.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if ep == nil || req.URL.Host != ep.Host {
+			req.Header.Del("Authorization")
+		}
+		return nil
+	}
+	return &cl
 }
 
 // noRedirectClient is httpClient that hands back redirects instead of following them.

@@ -10,11 +10,12 @@
 //	    refs/main                          the commit hash the branch pointed to
 //	    snapshots/<commit>/<file>          relative symbolic links to ../../blobs/<etag>
 //
-// A Client resolves a revision with the hub's revision API, asks each file's etag, size and
-// location with a HEAD request on its resolve URL (redirects to another host not followed),
-// downloads the missing blobs in parallel with resumption and checks LFS files against their
-// sha256 before moving them into place. Nothing enters snapshots/ until every selected file
-// is complete.
+// A Client resolves a revision to a commit with the hub's revision API, asks each missing
+// file's etag and size with a HEAD request on its resolve URL at that commit (a redirect to
+// another host, the CDN, is not followed), then downloads the missing blobs in parallel from
+// the resolve URL (following the redirect, without the token), resuming after failures with
+// Range requests and checking LFS files against their sha256 before an atomic rename into
+// blobs/. Nothing enters snapshots/ until every selected file is complete.
 package hub
 
 import (
@@ -49,22 +50,25 @@ var (
 	ErrNotCached = errors.New("not in the cache")
 )
 
-// Client downloads repositories from a hub into a cache. The zero value is not ready for use:
-// start from NewClient, which reads the environment, and change fields before the first call.
+// Client downloads repositories from a hub into a cache. The zero value uses the default
+// endpoint and cache with no token; NewClient reads them from the environment. Change fields
+// before the first call; a Client may then be used by several goroutines.
 type Client struct {
 	// Endpoint is the hub's base URL, without a trailing slash (HF_ENDPOINT).
 	Endpoint string
 	// Token, when not empty, is sent as "Authorization: Bearer" to the endpoint's host
 	// (HF_TOKEN, or the token file).
 	Token string
-	// Cache is the hub cache folder (HF_HUB_CACHE).
+	// Cache is the hub cache folder (HF_HUB_CACHE); "" means CacheDir(nil).
 	Cache string
-	// HTTP sends the requests; nil means a client with no overall timeout (downloads are long)
-	// that follows redirects for downloads.
+	// HTTP sends the requests; nil means http.DefaultClient. Its redirect policy is replaced
+	// (HEAD requests follow none, downloads up to 10 and send the token to the endpoint only);
+	// an overall Timeout would cut long downloads, StallTimeout is the one to set.
 	HTTP *http.Client
 	// Progress, when not nil, receives one progress display for all downloads of a call.
 	Progress io.Writer
-	// ProgressInterval is how often the display is redrawn; 0 means 500ms.
+	// ProgressInterval is how often the display is redrawn; 0 means 500ms on a terminal and
+	// 10s elsewhere (a log).
 	ProgressInterval time.Duration
 	// Concurrency is how many files are downloaded at once; 0 means 8.
 	Concurrency int
@@ -75,6 +79,9 @@ type Client struct {
 	Retries int
 	// RetryDelay is the wait before the first retry, doubled each time; 0 means 1s.
 	RetryDelay time.Duration
+	// StallTimeout abandons (and retries) a request that receives nothing for this long: no
+	// answer to a metadata request, or no byte of a download; 0 means 30s.
+	StallTimeout time.Duration
 	// UserAgent is sent with every request; "" means "decilm".
 	UserAgent string
 }
@@ -202,7 +209,9 @@ func cleanToken(t string) string {
 // HTTPError is an unexpected answer from the hub. It wraps one of the Err values when the
 // status says which failure it is.
 type HTTPError struct {
-	URL        string
+	// URL is the address asked, with any password redacted.
+	URL string
+	// StatusCode is the HTTP status of the answer.
 	StatusCode int
 	// Code and Message are the hub's X-Error-Code and X-Error-Message headers, if any.
 	Code, Message string
@@ -210,7 +219,9 @@ type HTTPError struct {
 	What string
 	// TokenSent tells whether an Authorization header went with the request.
 	TokenSent bool
-	kind      error
+	// Page is the repository's web page, where a gated repository's conditions are accepted.
+	Page string
+	kind error
 }
 
 // Error explains the failure and, for 401 and 403, what to do about it.
@@ -232,12 +243,17 @@ func (e *HTTPError) Error() string {
 		}
 	case ErrAccessDenied:
 		if e.Code == "GatedRepo" || e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden {
-			b.WriteString(": the repository is gated or private; accept its conditions on its hub page, then ")
+			b.WriteString(": the repository is gated or private; ")
+			if e.Page != "" {
+				fmt.Fprintf(&b, "request access at %s, then ", e.Page)
+			} else {
+				b.WriteString("request access on its hub page, then ")
+			}
 		}
 		if e.TokenSent {
 			b.WriteString("check that the token in HF_TOKEN (or the token file, or --token) has read access to it")
 		} else {
-			b.WriteString("set HF_TOKEN to an access token (or log in with `huggingface-cli login`, or pass --token); no token was sent")
+			b.WriteString("set HF_TOKEN to an access token (or log in with `hf auth login`, which writes the token file, or pass --token); no token was sent")
 		}
 	}
 	fmt.Fprintf(&b, " [%s]", e.URL)

@@ -4,8 +4,9 @@ package hub
 
 import "context"
 
-// lockFile is a no-op where flock is not available: the download is still written to its
-// own .incomplete file and renamed atomically, so at worst two processes fetch it twice.
-func lockFile(ctx context.Context, path string) (func(), error) {
+// lockFile is a no-op where flock is not available: two processes fetching the same blob at
+// once may then interleave in its .incomplete file, which the sha256 check of LFS files
+// catches before anything is moved into place.
+func lockFile(ctx context.Context, path string, waiting func()) (func(), error) {
 	return func() {}, ctx.Err()
 }

@@ -21,6 +21,7 @@ type progress struct {
 	interval time.Duration
 
 	total, done      atomic.Int64
+	skipped          atomic.Int64 // part of done found on disk: not in the rate
 	files, filesDone atomic.Int64
 
 	mu      sync.Mutex // guards the writer and what follows
@@ -80,6 +81,7 @@ func (p *progress) loop() {
 }
 
 func (p *progress) add(n int64)      { p.done.Add(n) }
+func (p *progress) skip(n int64)     { p.done.Add(n); p.skipped.Add(n) }
 func (p *progress) addTotal(n int64) { p.total.Add(n) }
 func (p *progress) addFiles(n int64) { p.files.Add(n) }
 func (p *progress) fileDone()        { p.filesDone.Add(1) }
@@ -120,14 +122,14 @@ func (p *progress) stop() {
 func (p *progress) draw(final bool) {
 	now := time.Now()
 	done, total := p.done.Load(), p.total.Load()
-	p.samples = append(p.samples, sample{now, done})
+	p.samples = append(p.samples, sample{now, done - p.skipped.Load()})
 	for len(p.samples) > 2 && now.Sub(p.samples[1].t) >= rateWindow {
 		p.samples = p.samples[1:]
 	}
 	first := p.samples[0]
 	var rate float64
 	if dt := now.Sub(first.t).Seconds(); dt > 0 {
-		rate = float64(done-first.done) / dt
+		rate = float64(p.samples[len(p.samples)-1].done-first.done) / dt
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s / %s", formatBytes(done), formatBytes(total))

@@ -39,7 +39,7 @@ func (mf *modelFlags) resolve(ctx context.Context, e *env) (string, error) {
 	if *mf.path == "" {
 		return "", nil
 	}
-	return resolveModelPath(ctx, e, *mf.path, *mf.pull)
+	return resolveModelRef(ctx, e, *mf.path, *mf.pull)
 }
 
 // load opens the model -m names.
@@ -52,10 +52,4 @@ func (mf *modelFlags) load(ctx context.Context, e *env) (*model.Model, error) {
 		return nil, fmt.Errorf("no embedded model yet: pass -m")
 	}
 	return model.Load(path, model.Options{Threads: *mf.threads})
-}
-
-// resolveModelPath maps a model reference to a local path (hub repo ids resolve to the
-// cached snapshot).
-func resolveModelPath(ctx context.Context, e *env, ref string, pull bool) (string, error) {
-	return ref, nil
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // lockFile takes an exclusive advisory lock (flock, as huggingface_hub's file locks use) on
-// path, creating it, waiting until it is free or ctx ends. The returned function releases it.
-func lockFile(ctx context.Context, path string) (func(), error) {
+// path, creating it, waiting until it is free or ctx ends; waiting, if not nil, is called
+// once when the lock is found taken. The returned function releases it.
+func lockFile(ctx context.Context, path string, waiting func()) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -32,6 +33,10 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
 			return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+		}
+		if waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		select {
 		case <-ctx.Done():
