@@ -13,6 +13,9 @@
 // only when the vocabulary makes it provably equivalent (no piece has "▁" after another
 // character), which keeps long inputs near linear and lets it cache the ids of common words.
 //
+// A word (a run of text between spaces, or the whole text for a vocabulary that does not allow
+// splitting) longer than 256 MiB is encoded in 256 MiB pieces.
+//
 // Decoding follows Hugging Face's LlamaTokenizer with skip_special_tokens: control and unknown
 // tokens are dropped, "▁" becomes a space, byte tokens are reassembled into UTF-8 (each byte of an
 // invalid sequence becomes U+FFFD) and the leading dummy-prefix space is removed. StreamDecoder
@@ -24,8 +27,10 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // PieceType is the kind of a vocabulary entry. The values are SentencePiece's (and GGUF's
@@ -51,6 +56,7 @@ type Tokenizer struct {
 	pieces []string
 	scores []float32
 	types  []PieceType
+	prio   []uint32 // scorePriority of each score
 
 	// mergeable holds the pieces BPE may form (normal, user-defined, unused): SentencePiece's
 	// pieces_ map. reserved holds the others (control, unknown, byte).
@@ -70,20 +76,44 @@ type Tokenizer struct {
 
 	// merges is non-nil for a Hugging Face tokenizer.json: (left id, right id) -> rank and
 	// result. Then encoding follows HF's BPE model instead of SentencePiece's.
-	merges       map[uint64]hfMerge
-	fuseUnk      bool
-	ignoreMerges bool
+	merges  map[uint64]hfMerge
+	fuseUnk bool
+	// prefixFirstOnly adds the dummy prefix only to text at the start of the input (HF
+	// Metaspace prepend_scheme "first"); metaspaceSplit splits words before every "▁" (HF
+	// Metaspace split=true).
+	prefixFirstOnly bool
+	metaspaceSplit  bool
+	// prefixUnlessSpace skips the dummy prefix when the text already starts with "▁" (or a
+	// space), as HF's Metaspace does; the Prepend normaliser and SentencePiece always add it.
+	prefixUnlessSpace bool
+	hasUnused         bool // some piece has type Unused: no word splitting, no cache
+	configAdded       bool // tokenizer_config.json added user-defined tokens (split as HF does)
 
 	// specials are the strings recognised in text when EncodeOptions.ParseSpecial is set,
 	// longest first.
-	specials []special
+	specials     []special
+	specialFirst [256]bool // first bytes of specials
 
 	// segmentable reports that no mergeable piece has "▁" after a non-"▁" character, so the
 	// text can be encoded word by word (see segments).
 	segmentable bool
 
-	cacheMu sync.RWMutex
-	cache   map[string][]int32
+	// pairs maps two mergeable piece ids to the id of their concatenation when it is a
+	// mergeable piece: SentencePiece's string lookup, by id. asciiID is the id of each
+	// one-byte piece, or -1. shadowed reports that some mergeable piece's text is also a
+	// reserved piece's (then PieceID, which prefers reserved, decides output ids).
+	pairs    map[uint64]int32
+	asciiID  [128]int32
+	shadowed bool
+
+	// text is each token's decoded bytes: "▁" as a space, a byte token's byte, "" for
+	// control and unknown tokens.
+	text []string
+
+	// cache holds the ids of recently encoded words in a direct-mapped table: a slot is the
+	// word's hash, a newer word replaces an older one. Lookups are one atomic load.
+	cache     []atomic.Pointer[cacheEntry]
+	cacheSeed maphash.Seed
 
 	pool sync.Pool // *bpeScratch
 }
@@ -112,6 +142,9 @@ type Vocab struct {
 	// NoSpacePrefix turns off the dummy-prefix space (GGUF tokenizer.ggml.add_space_prefix =
 	// false). The Llama default is to add it.
 	NoSpacePrefix bool
+	// RemoveExtraWhitespaces trims spaces at both ends and collapses runs of them
+	// (SentencePiece's remove_extra_whitespaces; GGUF tokenizer.ggml.remove_extra_whitespaces).
+	RemoveExtraWhitespaces bool
 }
 
 // FromVocab builds a tokenizer from a GGUF-style vocabulary. Byte fallback is on when the
@@ -138,6 +171,9 @@ func FromVocab(v Vocab) (*Tokenizer, error) {
 	for i := range types {
 		if v.Types != nil {
 			types[i] = PieceType(v.Types[i])
+			if types[i] == 0 {
+				types[i] = Normal // llama.cpp's "undefined"
+			}
 			if types[i] < Normal || types[i] > Byte {
 				return nil, fmt.Errorf("tokenizer: token %d (%q) has invalid type %d", i, v.Tokens[i], v.Types[i])
 			}
@@ -150,6 +186,7 @@ func FromVocab(v Vocab) (*Tokenizer, error) {
 		scores:      append([]float32(nil), scores...),
 		types:       types,
 		dummyPrefix: !v.NoSpacePrefix,
+		removeExtra: v.RemoveExtraWhitespaces,
 		addBOS:      v.AddBOS,
 		addEOS:      v.AddEOS,
 	}
@@ -205,6 +242,7 @@ func unhex(c byte) (byte, bool) {
 // fallback on when all 256 byte pieces exist (otherwise the caller has set t.byteFallback).
 func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 	n := len(t.pieces)
+	t.userDefs, t.specials = nil, nil
 	t.mergeable = make(map[string]int32, n)
 	t.reserved = make(map[string]int32)
 	for i := range t.byteIDs {
@@ -258,9 +296,6 @@ func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 
 	// Specials for ParseSpecial: control and unknown pieces and user-defined ones.
 	seen := map[string]bool{}
-	for _, s := range t.specials {
-		seen[s.text] = true
-	}
 	for i, p := range t.pieces {
 		if (t.types[i] == Control || t.types[i] == Unknown || t.types[i] == UserDefined) && p != "" && !seen[p] {
 			seen[p] = true
@@ -268,8 +303,18 @@ func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 		}
 	}
 	sortSpecials(t.specials)
+	t.specialFirst = [256]bool{}
+	for _, sp := range t.specials {
+		t.specialFirst[sp.text[0]] = true
+	}
 
 	t.segmentable = true
+	for _, ty := range t.types {
+		if ty == Unused {
+			t.hasUnused = true
+			t.segmentable = false
+		}
+	}
 	check := func(p string) {
 		// A piece spanning a word boundary has "▁" after a character that is not "▁".
 		rest := strings.TrimLeft(p, spaceSymbol)
@@ -286,7 +331,49 @@ func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 			check(p)
 		}
 	}
-	t.cache = make(map[string][]int32)
+	t.prio = make([]uint32, n)
+	for i, sc := range t.scores {
+		t.prio[i] = scorePriority(sc)
+	}
+	t.shadowed = false
+	for p := range t.mergeable {
+		if _, ok := t.reserved[p]; ok {
+			t.shadowed = true
+		}
+	}
+	for c := range t.asciiID {
+		t.asciiID[c] = -1
+		if id, ok := t.mergeable[string(rune(c))]; ok {
+			t.asciiID[c] = id
+		}
+	}
+	t.pairs = nil
+	if t.merges == nil {
+		t.pairs = make(map[uint64]int32, len(t.mergeable)*2)
+		for p, id := range t.mergeable {
+			for i := 1; i < len(p); i++ {
+				a, okA := t.mergeable[p[:i]]
+				if !okA {
+					continue
+				}
+				if b, okB := t.mergeable[p[i:]]; okB {
+					t.pairs[uint64(uint32(a))<<32|uint64(uint32(b))] = id
+				}
+			}
+		}
+	}
+	t.text = make([]string, n)
+	for i, p := range t.pieces {
+		switch t.types[i] {
+		case Control, Unknown:
+		case Byte:
+			b, _ := parseBytePiece(p)
+			t.text[i] = string([]byte{b})
+		default:
+			t.text[i] = strings.ReplaceAll(p, spaceSymbol, " ")
+		}
+	}
+	t.resetCache()
 	return nil
 }
 
@@ -376,4 +463,15 @@ func (t *Tokenizer) Pieces() (pieces []string, scores []float32, types []int32) 
 		types[i] = int32(ty)
 	}
 	return pieces, scores, types
+}
+
+// resetCache forgets the cached ids of words.
+func (t *Tokenizer) resetCache() {
+	if t.cache == nil {
+		t.cache = make([]atomic.Pointer[cacheEntry], cacheSlots)
+		t.cacheSeed = maphash.MakeSeed()
+	}
+	for i := range t.cache {
+		t.cache[i].Store(nil)
+	}
 }
