@@ -54,18 +54,26 @@ func (r *pyRandom) initByArray(key []uint32) {
 	r.mt[0] = 0x80000000
 }
 
+func (r *pyRandom) twist() {
+	const upper, lower, matrixA = 0x80000000, 0x7fffffff, 0x9908b0df
+	mt := &r.mt
+	kk := 0
+	for ; kk < 624-397; kk++ {
+		y := (mt[kk] & upper) | (mt[kk+1] & lower)
+		mt[kk] = mt[kk+397] ^ (y >> 1) ^ (matrixA * (y & 1))
+	}
+	for ; kk < 623; kk++ {
+		y := (mt[kk] & upper) | (mt[kk+1] & lower)
+		mt[kk] = mt[kk+397-624] ^ (y >> 1) ^ (matrixA * (y & 1))
+	}
+	y := (mt[623] & upper) | (mt[0] & lower)
+	mt[623] = mt[396] ^ (y >> 1) ^ (matrixA * (y & 1))
+	r.idx = 0
+}
+
 func (r *pyRandom) uint32() uint32 {
 	if r.idx >= 624 {
-		const upper, lower = 0x80000000, 0x7fffffff
-		for kk := 0; kk < 624; kk++ {
-			y := (r.mt[kk] & upper) | (r.mt[(kk+1)%624] & lower)
-			v := r.mt[(kk+397)%624] ^ (y >> 1)
-			if y&1 != 0 {
-				v ^= 0x9908b0df
-			}
-			r.mt[kk] = v
-		}
-		r.idx = 0
+		r.twist()
 	}
 	y := r.mt[r.idx]
 	r.idx++
