@@ -1,3 +1,3 @@
 package kernel
 
-//go:generate go run ./internal/asmgen -out kernel_amd64.s -stubs kernel_amd64_stubs.go -pkg kernel
+//go:generate go run ./internal/asmgen -out kernel_amd64.s -stubs stubs_amd64.go -pkg kernel

@@ -1,8 +1,20 @@
 // Package kernel holds the arithmetic that dominates inference: matrix products against
 // weights in their stored type (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K), RMS normalisation,
-// rotary position embedding, softmax and the SwiGLU activation. Every kernel has a plain
-// Go version; faster versions for particular CPUs are chosen at run time and are tested
-// against the plain ones.
+// rotary position embedding, softmax and the SwiGLU activation, and the worker Pool that
+// spreads them over the CPUs.
+//
+// Every kernel has a plain Go version. On amd64 CPUs with AVX2, FMA and F16C, faster
+// versions in assembly are chosen at run time (golang.org/x/sys/cpu); the purego build tag
+// forces the plain versions everywhere. The assembly, kernel_amd64.s, is generated with
+// avo by ./internal/asmgen (go generate ./kernel/). Tests compare the two on random shapes
+// with ragged edges.
+//
+// Matrix products with Q8_0, Q4_0, Q4_K or Q6_K weights quantize the activations to 8
+// bits per value in blocks of 32 first (see QuantizeQ8), as llama.cpp does, so that the
+// inner loops are exact integer dot products; the result therefore differs from a float32
+// product by the activation rounding (at most half a step of 1/127 of each block's largest
+// value per element, averaging out over a row). The plain Go path runs the same
+// algorithm, so builds with and without purego agree to float rounding.
 package kernel
 
 import (
@@ -14,13 +26,21 @@ import (
 
 // MatMul computes out = x · wᵀ for a weight w of shape [n, k] (n rows of k elements, as a
 // linear layer's [out, in] weight is stored): x holds m rows of k float32 values and out
-// receives m rows of n values, out[i*n+j] = Σ_l x[i*k+l]·w[j][l]. The work is split over
-// the pool's threads. It returns an error when the shapes or the weight's type do not fit.
+// receives m rows of n values, out[i*n+j] = Σ_l x[i*k+l]·w[j][l]; out must not overlap x.
+// The work is split over the pool's threads by rows of w, and with m > 1 each weight tile
+// is used against a block of 64 (float weights) or 128 (quantized) rows of x while it is
+// in the cache. It returns an error when the shapes or the weight's type do not fit.
 func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 	if len(w.Shape) != 2 {
 		return fmt.Errorf("matmul %s: weight must be 2-D, has shape %v", w.Name, w.Shape)
 	}
 	n, k := w.Shape[0], w.Shape[1]
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("matmul %s [%d,%d]: negative size (m = %d)", w.Name, n, k, m)
+	}
+	if (k > 0 && m > math.MaxInt/k) || (n > 0 && m > math.MaxInt/n) {
+		return fmt.Errorf("matmul %s [%d,%d]: %d rows is too many", w.Name, n, k, m)
+	}
 	if len(x) < m*k || len(out) < m*n {
 		return fmt.Errorf("matmul %s [%d,%d]: x has %d values, out %d, for %d rows", w.Name, n, k, len(x), len(out), m)
 	}
@@ -28,18 +48,28 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 	if err != nil {
 		return fmt.Errorf("matmul %s: %w", w.Name, err)
 	}
-	if len(w.Data) < rs*n {
+	if (rs > 0 && n > math.MaxInt/rs) || len(w.Data) < rs*n {
 		return fmt.Errorf("matmul %s: %d bytes, need %d", w.Name, len(w.Data), rs*n)
 	}
-	p.Run(n, func(lo, hi int) {
-		row := make([]float32, k)
-		for j := lo; j < hi; j++ {
-			_ = tensor.DecodeRow(row, w.Data[j*rs:(j+1)*rs], w.DType)
-			for i := 0; i < m; i++ {
-				out[i*n+j] = Dot(x[i*k:(i+1)*k], row)
-			}
-		}
-	})
+	if m == 0 || n == 0 {
+		return nil
+	}
+	if k == 0 {
+		clear(out[:m*n])
+		return nil
+	}
+	switch dt := w.DType; {
+	case dt == tensor.I32:
+		return fmt.Errorf("matmul %s: %s is not a weight type", w.Name, dt)
+	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
+		p.matMulQuant(out, x, m, n, k, w.Data, rs, dt)
+	case dt == tensor.Q4_K || dt == tensor.Q6_K:
+		p.matMulSuper(out, x, m, n, k, w.Data, rs, dt)
+	case !useAsm:
+		matMulGeneric(p, out, x, m, n, k, w.Data, rs, dt)
+	default:
+		p.matMulFloat(out, x, m, n, k, w.Data, rs, dt)
+	}
 	return nil
 }
 
@@ -52,41 +82,64 @@ func Row(dst []float32, w *tensor.Tensor, i int) error {
 		return fmt.Errorf("%s: row has %d values, destination %d", w.Name, w.Cols(), len(dst))
 	}
 	rs := w.RowSize()
+	if len(w.Data) < (i+1)*rs {
+		return fmt.Errorf("%s: %d bytes, too short for row %d", w.Name, len(w.Data), i)
+	}
 	return tensor.DecodeRow(dst, w.Data[i*rs:(i+1)*rs], w.DType)
 }
 
 // Dot returns Σ a[i]·b[i] over len(a) elements (b must be at least as long).
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
+	n := len(a) &^ 7
+	if !useAsm || n == 0 {
+		return dotGeneric(a, b)
 	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
+	s := dotVec(&a[0], &b[0], n)
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
 	}
-	return (s0 + s1) + (s2 + s3)
+	return s
 }
 
 // Axpy adds a·x to y element-wise (y += a*x) over len(x) elements.
 func Axpy(a float32, x, y []float32) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
+	n := len(x) &^ 7
+	if !useAsm || n == 0 {
+		axpyGeneric(a, x, y)
+		return
 	}
+	axpyVec(a, &x[0], &y[0], n)
+	axpyGeneric(a, x[n:], y[n:])
+}
+
+// QuantizeQ8 quantizes x (a multiple of 32 values) to 8 bits per value in blocks of 32,
+// the way ggml's quantize_row_q8_0_ref does and tensor.EncodeRow's Q8_0 stores it: for
+// each block, d = max|x|/127 rounded to float16, q = round(x·127/max|x|) with halves away
+// from zero. It writes the int8 values to q (len(x) of them) and the scales, as float32,
+// to d (len(x)/32 of them). NaN inputs are ignored for the maximum and quantize to 0.
+// MatMul uses it on the activations when the weights are Q8_0 or Q4_0, so that the
+// products are integer dot products.
+func QuantizeQ8(q []int8, d []float32, x []float32) {
+	nb := len(x) / 32
+	if !useAsm || nb == 0 {
+		quantizeQ8Generic(q, d, x)
+		return
+	}
+	q, d = q[:nb*32], d[:nb] // bounds checks before the assembly runs
+	quantizeQ8Vec(&x[0], &q[0], &d[0], nb)
 }
 
 // RMSNorm writes x / sqrt(mean(x²) + eps) · w to out (out may alias x).
 func RMSNorm(out, x, w []float32, eps float32) {
-	var ss float64
-	for _, v := range x {
-		ss += float64(v) * float64(v)
+	if !useAsm || len(x) < 8 {
+		rmsNormGeneric(out, x, w, eps)
+		return
 	}
-	scale := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	ss := Dot(x, x)
+	scale := float32(1 / math.Sqrt(float64(ss)/float64(len(x))+float64(eps)))
+	w, out = w[:len(x)], out[:len(x)]
 	for i, v := range x {
 		out[i] = v * scale * w[i]
 	}
@@ -94,7 +147,8 @@ func RMSNorm(out, x, w []float32, eps float32) {
 
 // Softmax replaces x with exp(x - max) / Σ exp(x - max).
 func Softmax(x []float32) {
-	if len(x) == 0 {
+	if !useAsm || len(x) < 8 {
+		softmaxGeneric(x)
 		return
 	}
 	max := x[0]
@@ -103,9 +157,10 @@ func Softmax(x []float32) {
 			max = v
 		}
 	}
-	var sum float64
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - max)))
+	n := len(x) &^ 7
+	sum := float64(expSumVec(&x[0], n, max))
+	for i := n; i < len(x); i++ {
+		e := float32(math.Exp(float64(x[i] - max)))
 		x[i] = e
 		sum += float64(e)
 	}
@@ -118,9 +173,14 @@ func Softmax(x []float32) {
 // SiLUMul writes silu(gate)·up to out, where silu(g) = g / (1 + e^-g): the SwiGLU
 // activation of a Llama MLP. out may alias gate or up.
 func SiLUMul(out, gate, up []float32) {
-	for i, g := range gate {
-		out[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	n := len(gate) &^ 7
+	if !useAsm || n == 0 {
+		siluMulGeneric(out, gate, up)
+		return
 	}
+	out, up = out[:len(gate)], up[:len(gate)]
+	siluMulVec(&out[0], &gate[0], &up[0], n)
+	siluMulGeneric(out[n:], gate[n:], up[n:])
 }
 
 // RoPE rotates each of the heads (headDim values each, consecutive in x) by the angles

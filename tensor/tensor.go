@@ -6,6 +6,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 )
 
 // DType is the storage type of a tensor's elements.
@@ -177,7 +178,7 @@ func (t *Tensor) Validate() error {
 		if s < 0 {
 			return fmt.Errorf("tensor %q: negative dimension in shape %v", t.Name, t.Shape)
 		}
-		if s != 0 && n > (1<<62)/s {
+		if s != 0 && n > math.MaxInt/s {
 			return fmt.Errorf("tensor %q: shape %v is too large", t.Name, t.Shape)
 		}
 		n *= s

@@ -3,7 +3,7 @@
 //
 //	go generate ./kernel/
 //
-// which writes kernel/kernel_amd64.s and the Go declarations kernel/kernel_amd64_stubs.go.
+// which writes kernel/kernel_amd64.s and the Go declarations kernel/stubs_amd64.go.
 //
 // The kernels are small register tiles: R weight rows against C activation rows, each
 // producing the R·C dot products of one tile, so that every weight value loaded from
@@ -13,6 +13,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -27,6 +28,18 @@ const (
 )
 
 var floatNames = []string{"F32", "BF16", "F16"}
+
+// Software prefetch of the quantized matrix-vector kernels, whose arithmetic per byte is
+// too high for the out-of-order window alone to keep enough cache misses in flight when
+// the weights stream from memory. The kernels that walk several rows at once prefetch the
+// same place in the group of rows the next call will take (Q8_0) or prefetchQ4 bytes
+// ahead in each row (Q4_0); the single-row Q4_K and Q6_K kernels prefetch prefetchQK
+// bytes ahead.
+const (
+	prefetchQK = 144 * 8
+	prefetchQ4 = 18 * 24
+)
+
 var floatSize = []int{4, 2, 2}
 
 func main() {
@@ -45,46 +58,77 @@ func main() {
 		DATA(i, U8(8))
 	}
 
+	// The tiles package kernel uses: R×1 for matrix-vector products (R ≤ 4), and up to
+	// 3×4 (float) or 2×4 (Q8_0) for several activation rows, with the smaller shapes for
+	// ragged edges. Q4_0 needs only 1×1 (an odd last row; see q4Vec and q4ToQ8).
 	for t := range floatNames {
 		for r := 1; r <= 4; r++ {
 			for c := 1; c <= 4; c++ {
-				if r*c+r+1 <= 16 {
+				if c == 1 || r <= 3 {
 					floatTile(t, r, c)
 				}
 			}
 		}
 	}
-	for _, q4 := range []bool{false, true} {
-		for r := 1; r <= 4; r++ {
-			for c := 1; c <= 4; c++ {
-				if r*c+2*r+4 <= 16 {
-					quantTile(q4, r, c, onesW, low4, eights)
-				}
+	for r := 1; r <= 4; r++ {
+		for c := 1; c <= 4; c++ {
+			if c == 1 || r <= 2 {
+				quantTile(false, r, c, onesW, low4, eights)
 			}
+		}
+	}
+	quantTile(true, 1, 1, onesW, low4, eights)
+	for pairs := 1; pairs <= 4; pairs++ {
+		q4Vec(pairs, onesW, low4)
+	}
+	q6K(onesW)
+	q4K(onesW)
+	q4ToU8(low4)
+	for r := 1; r <= 2; r++ {
+		for c := 1; c <= 4; c++ {
+			q4uTile(r, c, onesW)
 		}
 	}
 	dot()
 	axpy()
+	quantizeQ8()
+	siluMul()
+	expSum()
 	Generate()
 }
 
-// reduceStore sums the 8 lanes of acc and stores the float32 at dst.
-func reduceStore(acc VecVirtual, dst Mem) {
+// reduceAdd sums the 8 lanes of acc and adds the float32 to dst.
+func reduceAdd(acc VecVirtual, dst Mem) {
 	x := XMM()
 	VEXTRACTF128(U8(1), acc, x)
 	VADDPS(acc.AsX(), x, x)
 	VHADDPS(x, x, x)
 	VHADDPS(x, x, x)
+	VADDSS(dst, x, x)
 	VMOVSS(x, dst)
 }
 
-// floatTile: func(w *byte, ws int, x *float32, xs int, k int, out *float32)
-// out[i*c+j] = Σ_l w[i][l]·x[j][l] for l < k (k a multiple of 8); ws and xs are row
-// strides in bytes.
+// storeTile adds tile result acc[r][c] to out[c*os + 4*r] (os in bytes).
+func storeTile(acc [][]VecVirtual) {
+	o := Load(Param("out"), GP64())
+	os := Load(Param("os"), GP64())
+	for c := range acc[0] {
+		for r := range acc {
+			reduceAdd(acc[r][c], Mem{Base: o}.Offset(4*r))
+		}
+		if c+1 < len(acc[0]) {
+			ADDQ(os, o)
+		}
+	}
+}
+
+// floatTile: func(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
+// adds Σ_l w[r][l]·x[c][l] over l < k (k a multiple of 8) to out[c*os/4 + r]; ws, xs and
+// os are row strides in bytes.
 func floatTile(t, R, C int) {
 	name := fmt.Sprintf("dot%s_%dx%d", floatNames[t], R, C)
-	TEXT(name, NOSPLIT, "func(w *byte, ws int, x *float32, xs int, k int, out *float32)")
-	Doc(fmt.Sprintf("%s computes the %d×%d dot products of %d %s weight rows and %d float32 rows over k elements (k a multiple of 8; strides in bytes).", name, R, C, R, floatNames[t], C))
+	TEXT(name, NOSPLIT, "func(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the %d×%d dot products of %d %s weight rows and %d float32 rows over k elements (k a multiple of 8) to out[c*os/4+r] (strides in bytes).", name, R, C, R, floatNames[t], C))
 	wb := Load(Param("w"), GP64())
 	ws := Load(Param("ws"), GP64())
 	xb := Load(Param("x"), GP64())
@@ -149,21 +193,16 @@ func floatTile(t, R, C int) {
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	out := Mem{Base: Load(Param("out"), GP64())}
-	for i := 0; i < R; i++ {
-		for j := 0; j < C; j++ {
-			reduceStore(acc[i][j], out.Offset(4*(i*C+j)))
-		}
-	}
+	storeTile(acc)
 	VZEROUPPER()
 	RET()
 }
 
-// quantTile: func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32)
+// quantTile: func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Dot products over nb blocks of 32 of Q8_0 or Q4_0 weight rows (ggml block layout: an f16
 // scale then 32 int8, or 16 bytes of nibbles) against activations quantized to int8 (xq,
 // 32 per block) with float32 scales xd (one per block). Within a block the products are
-// exact integer sums; out[i*C+j] = Σ_b float(isum_b)·dw_b·dx_b.
+// exact integer sums; out[c*os/4 + r] += Σ_b float(isum_b)·dw_b·dx_b.
 func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	tn := "Q8_0"
 	bb := 34
@@ -172,8 +211,8 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 		bb = 18
 	}
 	name := fmt.Sprintf("dot%s_%dx%d", tn, R, C)
-	TEXT(name, NOSPLIT, "func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32)")
-	Doc(fmt.Sprintf("%s computes the %d×%d dot products of %d %s weight rows and %d int8-quantized rows over nb blocks of 32 (strides in bytes).", name, R, C, R, tn, C))
+	TEXT(name, NOSPLIT, "func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the %d×%d dot products of %d %s weight rows and %d int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).", name, R, C, R, tn, C))
 	wb := Load(Param("w"), GP64())
 	ws := Load(Param("ws"), GP64())
 	wp := make([]GPVirtual, R)
@@ -208,6 +247,11 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 		}
 	}
 	nb := Load(Param("nb"), GP64())
+	var ahead GPVirtual
+	if C == 1 {
+		ahead = GP64() // R rows: where the next call of a matrix-vector product reads
+		IMUL3Q(U32(R), ws, ahead)
+	}
 	acc := make([][]VecVirtual, R)
 	for i := range acc {
 		acc[i] = make([]VecVirtual, C)
@@ -223,6 +267,11 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	dw := make([]VecVirtual, R)
 	tv := YMM()
 	sv := YMM()
+	if C == 1 {
+		for i := 0; i < R; i++ {
+			PREFETCHT0(Mem{Base: wp[i], Index: ahead, Scale: 1}) // the next group of rows
+		}
+	}
 	for i := 0; i < R; i++ {
 		wv[i] = YMM()
 		dw[i] = YMM()
@@ -233,7 +282,7 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 			VPAND(low4, wv[i], wv[i])
 			VPSUBB(eights, wv[i], wv[i])
 		} else {
-			VMOVDQU(Mem{Base: wp[i]}.Offset(2), wv[i])
+			VPABSB(Mem{Base: wp[i]}.Offset(2), wv[i]) // |w|: 128 for -128, as an unsigned byte
 		}
 		VPBROADCASTW(Mem{Base: wp[i]}, tv.AsX())
 		VCVTPH2PS(tv.AsX(), dw[i])
@@ -242,13 +291,25 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	dx := YMM()
 	for j := 0; j < C; j++ {
 		xm := Mem{Base: xp[j]}
-		VPABSB(xm, ax)
+		if q4 {
+			// Weights are in [-8, 7]: multiply |x| (unsigned) by w with x's sign.
+			VPABSB(xm, ax)
+		} else {
+			// Weights may be -128, which has no positive int8: multiply |w| (unsigned,
+			// in wv) by x with w's sign, as ggml does.
+			VMOVDQU(xm, ax)
+		}
 		VBROADCASTSS(Mem{Base: dp[j]}, dx)
 		for i := 0; i < R; i++ {
-			VPSIGNB(xm, wv[i], tv)  // w with the sign of x
-			VPMADDUBSW(tv, ax, tv)  // |x|·(±w), pairs summed to int16 (no saturation: |x| ≤ 127, |w| ≤ 128)
+			if q4 {
+				VPSIGNB(xm, wv[i], tv) // w with the sign of x
+				VPMADDUBSW(tv, ax, tv) // |x|·(±w) summed in pairs to int16
+			} else {
+				VPSIGNB(Mem{Base: wp[i]}.Offset(2), ax, tv) // x with the sign of w
+				VPMADDUBSW(tv, wv[i], tv)                   // |w|·(±x) summed in pairs: at most 2·128·127, no saturation
+			}
 			VPMADDWD(onesW, tv, tv) // int16 pairs summed to int32
-			VCVTDQ2PS(tv, tv)       // exact: each lane |sum| < 2^24
+			VCVTDQ2PS(tv, tv)       // exact: each lane is below 2^24 in magnitude
 			VMULPS(dx, dw[i], sv)   // dw·dx
 			VFMADD231PS(tv, sv, acc[i][j])
 		}
@@ -263,12 +324,7 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	DECQ(nb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	out := Mem{Base: Load(Param("out"), GP64())}
-	for i := 0; i < R; i++ {
-		for j := 0; j < C; j++ {
-			reduceStore(acc[i][j], out.Offset(4*(i*C+j)))
-		}
-	}
+	storeTile(acc)
 	VZEROUPPER()
 	RET()
 }
@@ -351,6 +407,680 @@ func axpy() {
 	VFMADD231PS(Mem{Base: x}, av, v0)
 	VMOVUPS(v0, Mem{Base: y})
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// f32Const returns a 32-byte read-only vector of v.
+func f32Const(name string, v float32) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(math.Float32bits(v))) // avo prints F32(127) as an integer
+	}
+	return m
+}
+
+func u32Const(name string, v uint32) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(v))
+	}
+	return m
+}
+
+type constSet struct {
+	low4m                             Mem
+	once                              bool
+	absMask, signMask, one, half      Mem
+	c127, inf                         Mem
+	permQ                             Mem
+	expHi, expLo, log2e, ln2hi, ln2lo Mem
+	poly                              [7]Mem
+}
+
+var consts constSet
+
+func (c *constSet) low4() Mem { return c.low4m }
+
+func initConsts() {
+	c := &consts
+	if c.once {
+		return
+	}
+	c.once = true
+	c.low4m = GLOBL("nib4", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(0x0f))
+	}
+	c.absMask = u32Const("absmask", 0x7fffffff)
+	c.signMask = u32Const("signmask", 0x80000000)
+	c.one = f32Const("onef", 1)
+	c.half = f32Const("halff", 0.5)
+	c.c127 = f32Const("c127", 127)
+	c.inf = u32Const("inff", 0x7f800000)
+	c.permQ = GLOBL("permq", RODATA|NOPTR)
+	for i, v := range []uint32{0, 4, 1, 5, 2, 6, 3, 7} {
+		DATA(4*i, U32(v))
+	}
+	c.expHi = f32Const("exphi", 88.7)
+	c.expLo = f32Const("explo", -87)
+	c.log2e = f32Const("log2e", 1.44269504088896341)
+	c.ln2hi = f32Const("ln2hi", 0.693359375)
+	c.ln2lo = f32Const("ln2lo", -2.12194440e-4)
+	fact := 1.0
+	for i := 0; i < 7; i++ {
+		if i > 0 {
+			fact *= float64(i)
+		}
+		c.poly[i] = f32Const(fmt.Sprintf("expc%d", i), float32(1/fact))
+	}
+}
+
+// quantizeQ8: func(x *float32, q *int8, d *float32, nb int)
+// The activation quantizer of MatMul (see QuantizeQ8 in package kernel), bit for bit.
+func quantizeQ8() {
+	initConsts()
+	c := &consts
+	TEXT("quantizeQ8AVX", NOSPLIT, "func(x *float32, q *int8, d *float32, nb int)")
+	Doc("quantizeQ8AVX quantizes nb blocks of 32 float32 values to int8 with one float16-rounded scale per block, as QuantizeQ8 does.")
+	x := Load(Param("x"), GP64())
+	q := Load(Param("q"), GP64())
+	d := Load(Param("d"), GP64())
+	nb := Load(Param("nb"), GP64())
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	v := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	m := YMM()
+	a := YMM()
+	VXORPS(m, m, m)
+	for i := range v {
+		VMOVUPS(Mem{Base: x}.Offset(32*i), v[i])
+		VANDPS(c.absMask, v[i], a)
+		VMAXPS(m, a, m) // a NaN a leaves m as it was, like EncodeRow's "if a > amax"
+	}
+	h := XMM()
+	VEXTRACTF128(U8(1), m, h)
+	VMAXPS(m.AsX(), h, h)
+	h2 := XMM()
+	VMOVHLPS(h, h2, h2)
+	VMAXPS(h2, h, h)
+	VMOVSHDUP(h, h2)
+	VMAXSS(h2, h, h) // amax
+	dd := XMM()
+	VDIVSS(c.c127, h, dd) // amax/127
+	id := XMM()
+	VMOVSS(c.one, id)
+	VDIVSS(dd, id, id) // 1/dd
+	mask := XMM()
+	VCMPSS(U8(1), c.inf, id, mask) // id < +inf (false for dd = 0 and for overflow)
+	VANDPS(mask, id, id)
+	hf := XMM()
+	VCVTPS2PH(U8(0), dd, hf) // round to float16, nearest even
+	VCVTPH2PS(hf, hf)
+	VMOVSS(hf, Mem{Base: d})
+	idv := YMM()
+	VBROADCASTSS(id, idv)
+	t := YMM()
+	f := YMM()
+	for i := range v {
+		VMULPS(idv, v[i], v[i])        // y
+		VROUNDPS(U8(3), v[i], t)       // trunc(y)
+		VSUBPS(t, v[i], f)             // y - trunc(y), exact
+		VANDPS(c.absMask, f, f)        // |frac|
+		VCMPPS(U8(0x1d), c.half, f, f) // |frac| >= 0.5
+		VANDPS(c.signMask, v[i], a)    // sign of y
+		VORPS(c.one, a, a)             // ±1
+		VANDPS(f, a, a)
+		VADDPS(a, t, t)              // rounded half away from zero
+		VCMPPS(U8(7), v[i], v[i], f) // y is not NaN
+		VANDPS(f, t, t)              // NaN gives 0
+		VCVTTPS2DQ(t, v[i])
+	}
+	VPACKSSDW(v[1], v[0], v[0])
+	VPACKSSDW(v[3], v[2], v[2])
+	VPACKSSWB(v[2], v[0], v[0])
+	VMOVDQU(c.permQ, t)
+	VPERMD(v[0], t, v[0]) // dwords 0,4,1,5,2,6,3,7: undo the packs' lane interleaving
+	VMOVDQU(v[0], Mem{Base: q})
+	ADDQ(U32(128), x)
+	ADDQ(U32(32), q)
+	ADDQ(U32(4), d)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// exp8 returns exp(x) for the 8 lanes of x, x destroyed: a degree-6 polynomial after
+// reduction by ln 2, within 3e-7 relative; x above 88.7 gives exp(88.7), below -87
+// gives 0, NaN stays NaN.
+func exp8(x VecVirtual) VecVirtual {
+	c := &consts
+	keep, nan := YMM(), YMM()
+	VCMPPS(U8(0x1d), c.expLo, x, keep) // x >= -87, else the result is 0 (exp(-87) = 1.6e-38)
+	VCMPPS(U8(3), x, x, nan)           // x is NaN: the result is x
+	VANDPS(x, nan, nan)                // the NaN itself where x is NaN, else +0
+	VMINPS(c.expHi, x, x)
+	VMAXPS(c.expLo, x, x)
+	n := YMM()
+	VMULPS(c.log2e, x, n)
+	VROUNDPS(U8(0), n, n)       // nearest
+	VFNMADD231PS(c.ln2hi, n, x) // x -= n·ln2hi
+	VFNMADD231PS(c.ln2lo, n, x) // x -= n·ln2lo
+	p := YMM()
+	VMOVUPS(c.poly[6], p)
+	for i := 5; i >= 0; i-- {
+		VFMADD213PS(c.poly[i], x, p) // p = p·x + c_i
+	}
+	VCVTPS2DQ(n, n)
+	VPSLLD(U8(23), n, n)
+	VPADDD(n, p, p) // p·2^n
+	VANDPS(keep, p, p)
+	VORPS(nan, p, p)
+	return p
+}
+
+// siluMul: func(out, gate, up *float32, n int), n a multiple of 8.
+func siluMul() {
+	initConsts()
+	TEXT("siluMulAVX", NOSPLIT, "func(out, gate, up *float32, n int)")
+	Doc("siluMulAVX writes gate/(1+exp(-gate))·up to out over n elements (n a multiple of 8).")
+	o := Load(Param("out"), GP64())
+	g := Load(Param("gate"), GP64())
+	u := Load(Param("up"), GP64())
+	n := Load(Param("n"), GP64())
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	gv := YMM()
+	x := YMM()
+	VMOVUPS(Mem{Base: g}, gv)
+	VXORPS(consts.signMask, gv, x) // -g
+	e := exp8(x)
+	VADDPS(consts.one, e, e)
+	VMULPS(Mem{Base: u}, gv, gv)
+	VDIVPS(e, gv, gv)
+	VMOVUPS(gv, Mem{Base: o})
+	ADDQ(U8(32), o)
+	ADDQ(U8(32), g)
+	ADDQ(U8(32), u)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// expSum: func(x *float32, n int, m float32) float32, n a multiple of 8: x[i] = exp(x[i]-m),
+// returning the sum.
+func expSum() {
+	initConsts()
+	TEXT("expSumAVX", NOSPLIT, "func(x *float32, n int, m float32) float32")
+	Doc("expSumAVX replaces x[i] by exp(x[i]-m) over n elements (n a multiple of 8) and returns their sum.")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	mx := Load(Param("m"), XMM())
+	mv := YMM()
+	VBROADCASTSS(mx, mv)
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	v := YMM()
+	VMOVUPS(Mem{Base: x}, v)
+	VSUBPS(mv, v, v)
+	e := exp8(v)
+	VMOVUPS(e, Mem{Base: x})
+	VADDPS(e, acc, acc)
+	ADDQ(U8(32), x)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	h := XMM()
+	VEXTRACTF128(U8(1), acc, h)
+	VADDPS(acc.AsX(), h, h)
+	VHADDPS(h, h, h)
+	VHADDPS(h, h, h)
+	VZEROUPPER()
+	Store(h, ReturnIndex(0))
+	RET()
+}
+
+// q4Vec: func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
+// A matrix-vector kernel for Q4_0 weights: 2·pairs rows (stride ws bytes) against one
+// activation row quantized by QuantizeQ8 and laid out by prepQ4Vec (96 bytes per block:
+// x[0..15] twice, x[16..31] twice, then 8 int32 lanes of 8·Σx), adding the dot products
+// to out[0..2·pairs). Two rows share each vector: the 16 bytes of nibbles of row a fill
+// the low 128 bits and those of row b the high ones, so that one AND (low nibbles,
+// elements 0..15) and one shift+AND (high nibbles, elements 16..31) unpack two blocks.
+// The nibbles q are used unsigned against the signed activations and the offset 8 is
+// taken off afterwards as 8·Σx. Blocks go two at a time, with one prefetch per row.
+func q4Vec(pairs int, onesW, low4 Mem) {
+	name := fmt.Sprintf("dotQ4_0_vec%d", 2*pairs)
+	TEXT(name, NOSPLIT, "func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)")
+	Doc(fmt.Sprintf("%s adds the dot products of %d Q4_0 rows (stride ws bytes) with one row prepared by prepQ4Vec (nb blocks) to out[0..%d).", name, 2*pairs, 2*pairs))
+	wb := Load(Param("w"), GP64())
+	ws := Load(Param("ws"), GP64())
+	wp := make([]GPVirtual, 2*pairs)
+	for i := range wp {
+		wp[i] = GP64()
+		if i == 0 {
+			MOVQ(wb, wp[i])
+		} else {
+			LEAQ(Mem{Base: wp[i-1], Index: ws, Scale: 1}, wp[i])
+		}
+	}
+	off := GP64() // byte offset of the current block in every row
+	XORQ(off, off)
+	xp := Load(Param("xp"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nb := Load(Param("nb"), GP64())
+	acc := make([]VecVirtual, pairs)
+	for i := range acc {
+		acc[i] = YMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	dx, lo, hi, sc := YMM(), YMM(), YMM(), YMM()
+	block := func(b int, prefetch bool) {
+		row := func(r, disp int) Mem { return Mem{Base: wp[r], Index: off, Scale: 1, Disp: 18*b + disp} }
+		if prefetch {
+			for r := range wp {
+				PREFETCHT0(row(r, prefetchQ4))
+			}
+		}
+		VBROADCASTSS(Mem{Base: xd}.Offset(4*b), dx)
+		xlo, xhi, corr := Mem{Base: xp}.Offset(96*b), Mem{Base: xp}.Offset(96*b+32), Mem{Base: xp}.Offset(96*b+64)
+		for p := 0; p < pairs; p++ {
+			VMOVDQU(row(2*p, 2), lo.AsX())
+			VINSERTI128(U8(1), row(2*p+1, 2), lo, lo)
+			VPSRLW(U8(4), lo, hi)
+			VPAND(low4, lo, lo)
+			VPAND(low4, hi, hi)
+			VPMADDUBSW(xlo, lo, lo) // q (unsigned, ≤ 15) times x, in pairs: no saturation
+			VPMADDUBSW(xhi, hi, hi)
+			VPADDW(hi, lo, lo)
+			VPMADDWD(onesW, lo, lo)
+			VPSUBD(corr, lo, lo) // Σ (q-8)·x per 4+4 elements
+			VCVTDQ2PS(lo, lo)
+			// scale: dw of row a in lanes 0..3, of row b in lanes 4..7, times dx.
+			VPBROADCASTW(row(2*p, 0), sc.AsX())
+			VPBROADCASTW(row(2*p+1, 0), hi.AsX())
+			VPUNPCKLQDQ(hi.AsX(), sc.AsX(), sc.AsX())
+			VCVTPH2PS(sc.AsX(), sc)
+			VMULPS(dx, sc, sc)
+			VFMADD231PS(lo, sc, acc[p])
+		}
+	}
+	Label("loop2")
+	CMPQ(nb, U8(2))
+	JL(LabelRef("tail"))
+	block(0, true)
+	block(1, false)
+	ADDQ(U8(36), off)
+	ADDQ(U32(192), xp)
+	ADDQ(U8(8), xd)
+	SUBQ(U8(2), nb)
+	JMP(LabelRef("loop2"))
+	Label("tail")
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	block(0, false)
+	Label("done")
+	o := Mem{Base: Load(Param("out"), GP64())}
+	for p := 0; p < pairs; p++ {
+		for half := 0; half < 2; half++ {
+			x := XMM()
+			if half == 0 {
+				VMOVAPS(acc[p].AsX(), x)
+			} else {
+				VEXTRACTF128(U8(1), acc[p], x)
+			}
+			VHADDPS(x, x, x)
+			VHADDPS(x, x, x)
+			VADDSS(o.Offset(4*(2*p+half)), x, x)
+			VMOVSS(x, o.Offset(4*(2*p+half)))
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// q6K: func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
+// The dot product of one Q6_K row (nsb super-blocks of 256: ql[128], qh[64], int8
+// scales[16], f16 d) with one row quantized by QuantizeQ8, given xc: for every block of
+// x, 8 int32 lanes holding 32·Σ x over elements 4j..4j+3. Each run of 32 weights
+// (unsigned 6-bit values u, the weight being u-32) lines up with one block of x:
+// maddubs(u, x) summed to int32 lanes, minus xc, is Σ (u-32)·x per 4 elements; lanes 0..3
+// take the scale of the first 16 elements, lanes 4..7 that of the second 16.
+func q6K(onesW Mem) {
+	initConsts()
+	idx := GLOBL("q6idx", RODATA|NOPTR)
+	for t := 0; t < 4; t++ {
+		for l := 0; l < 8; l++ {
+			DATA(32*t+4*l, U32(uint32(2*t+l/4)))
+		}
+	}
+	m0f := GLOBL("mask0f", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(0x0f))
+	}
+	m30 := GLOBL("mask30", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(0x30))
+	}
+	TEXT("dotQ6KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32")
+	Doc("dotQ6KAVX returns the dot product of nsb Q6_K super-blocks with a row quantized by QuantizeQ8 (xc: 32·Σx per 4 elements).")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xc := Load(Param("xc"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 210; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetchQK + o))
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(208), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	for h := 0; h < 2; h++ {
+		scv := YMM()
+		VPMOVSXBD(Mem{Base: w}.Offset(192+8*h), scv)
+		VCVTDQ2PS(scv, scv)
+		VMULPS(d, scv, scv) // d·sc[8h+i]
+		ql0, ql1, qh := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(64*h), ql0)
+		VMOVDQU(Mem{Base: w}.Offset(64*h+32), ql1)
+		VMOVDQU(Mem{Base: w}.Offset(128+32*h), qh)
+		for t := 0; t < 4; t++ {
+			u, hb, p, sv := YMM(), YMM(), YMM(), YMM()
+			ql := ql0
+			if t%2 == 1 {
+				ql = ql1
+			}
+			if t < 2 {
+				VPAND(m0f, ql, u)
+			} else {
+				VPSRLW(U8(4), ql, u)
+				VPAND(m0f, u, u)
+			}
+			switch t {
+			case 0:
+				VPSLLW(U8(4), qh, hb)
+			case 1:
+				VPSLLW(U8(2), qh, hb)
+			case 2:
+				VMOVDQA(qh, hb)
+			case 3:
+				VPSRLW(U8(2), qh, hb)
+			}
+			VPAND(m30, hb, hb)
+			VPOR(hb, u, u) // u = 6-bit value, 0..63
+			blk := 4*h + t
+			VPMADDUBSW(Mem{Base: xq}.Offset(32*blk), u, p) // u·x in pairs: at most 2·63·127, no saturation
+			VPMADDWD(onesW, p, p)
+			VPSUBD(Mem{Base: xc}.Offset(32*blk), p, p) // Σ (u-32)·x per 4 elements
+			VCVTDQ2PS(p, p)
+			VMOVDQU(idx.Offset(32*t), hb)
+			VPERMPS(scv, hb, sv) // d·sc for the two groups of 16
+			VBROADCASTSS(Mem{Base: xd}.Offset(4*blk), hb)
+			VMULPS(hb, sv, sv)
+			VFMADD231PS(p, sv, acc)
+		}
+	}
+	ADDQ(U32(210), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(256), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := XMM()
+	VEXTRACTF128(U8(1), acc, x)
+	VADDPS(acc.AsX(), x, x)
+	VHADDPS(x, x, x)
+	VHADDPS(x, x, x)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q4K: func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+// The dot product of one Q4_K row (nsb super-blocks of 256: f16 d, f16 dmin, 12 bytes of
+// 6-bit scales and mins, 128 bytes of nibbles) with one row quantized by QuantizeQ8,
+// given xs: for every block of x, its scale times the sum of its int8 values. Weight e of
+// sub-block j (32 values, lining up with one block of x) is d·sc_j·q_e - dmin·m_j, so the
+// product is Σ_j d·sc_j·dx_j·Σ q·x  -  dmin·Σ_j m_j·xs_j.
+func q4K(onesW Mem) {
+	initConsts()
+	TEXT("dotQ4KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32")
+	Doc("dotQ4KAVX returns the dot product of nsb Q4_K super-blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block).")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xs := Load(Param("xs"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	local := AllocLocal(32)
+	acc, macc := YMM(), YMM()
+	VXORPS(acc, acc, acc)
+	VXORPS(macc, macc, macc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 144; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetchQK + o))
+	}
+	// Unpack the scales and mins (ggml's get_scale_min_k4) with 32-bit integer ops.
+	a, b, c, t := GP32(), GP32(), GP32(), GP32()
+	MOVL(Mem{Base: w}.Offset(4), a)
+	MOVL(Mem{Base: w}.Offset(8), b)
+	MOVL(Mem{Base: w}.Offset(12), c)
+	sc47, m47 := GP32(), GP32()
+	MOVL(c, sc47)
+	ANDL(U32(0x0f0f0f0f), sc47)
+	MOVL(a, t)
+	SHRL(U8(2), t)
+	ANDL(U32(0x30303030), t)
+	ORL(t, sc47) // sc[4..7]
+	MOVL(c, m47)
+	SHRL(U8(4), m47)
+	ANDL(U32(0x0f0f0f0f), m47)
+	MOVL(b, t)
+	SHRL(U8(2), t)
+	ANDL(U32(0x30303030), t)
+	ORL(t, m47)              // m[4..7]
+	ANDL(U32(0x3f3f3f3f), a) // sc[0..3]
+	ANDL(U32(0x3f3f3f3f), b) // m[0..3]
+	scx, mx := XMM(), XMM()
+	VMOVD(a, scx)
+	VPINSRD(U8(1), sc47, scx, scx)
+	VMOVD(b, mx)
+	VPINSRD(U8(1), m47, mx, mx)
+	sc, mv := YMM(), YMM()
+	VPMOVZXBD(scx, sc)
+	VCVTDQ2PS(sc, sc)
+	VPMOVZXBD(mx, mv)
+	VCVTDQ2PS(mv, mv)
+	d, dmin := YMM(), YMM()
+	VPBROADCASTW(Mem{Base: w}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VPBROADCASTW(Mem{Base: w}.Offset(2), dmin.AsX())
+	VCVTPH2PS(dmin.AsX(), dmin)
+	VMULPS(d, sc, sc)
+	VMULPS(Mem{Base: xd}, sc, sc) // d·sc_j·dx_j
+	VMOVUPS(sc, local)
+	VMULPS(Mem{Base: xs}, mv, mv) // m_j·dx_j·Σx_j
+	VFMADD231PS(mv, dmin, macc)
+	for g := 0; g < 4; g++ {
+		q, lo, hi, s := YMM(), YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(16+32*g), q)
+		VPAND(consts.low4(), q, lo)
+		VPSRLW(U8(4), q, hi)
+		VPAND(consts.low4(), hi, hi)
+		for half, v := range []VecVirtual{lo, hi} {
+			j := 2*g + half
+			VPMADDUBSW(Mem{Base: xq}.Offset(32*j), v, v) // q (≤ 15) times x in pairs
+			VPMADDWD(onesW, v, v)
+			VCVTDQ2PS(v, v)
+			VBROADCASTSS(local.Offset(4*j), s)
+			VFMADD231PS(v, s, acc)
+		}
+	}
+	ADDQ(U32(144), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(32), xs)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VSUBPS(macc, acc, acc)
+	x := XMM()
+	VEXTRACTF128(U8(1), acc, x)
+	VADDPS(acc.AsX(), x, x)
+	VHADDPS(x, x, x)
+	VHADDPS(x, x, x)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q4ToU8: func(q *byte, d *float32, src *byte, nb int)
+// Unpacks nb Q4_0 blocks into 32 unsigned bytes each (the stored nibbles, 0..15, in
+// element order) and their scales as float32.
+func q4ToU8(low4 Mem) {
+	TEXT("q4ToU8AVX", NOSPLIT, "func(q *byte, d *float32, src *byte, nb int)")
+	Doc("q4ToU8AVX unpacks nb Q4_0 blocks to 32 unsigned nibble values each and float32 scales.")
+	q := Load(Param("q"), GP64())
+	d := Load(Param("d"), GP64())
+	src := Load(Param("src"), GP64())
+	nb := Load(Param("nb"), GP64())
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	v, h := YMM(), YMM()
+	VPBROADCASTW(Mem{Base: src}, h.AsX())
+	VCVTPH2PS(h.AsX(), h.AsX())
+	VMOVSS(h.AsX(), Mem{Base: d})
+	VMOVDQU(Mem{Base: src}.Offset(2), v.AsX())
+	VPSRLW(U8(4), v.AsX(), h.AsX())
+	VINSERTI128(U8(1), h.AsX(), v, v)
+	VPAND(low4, v, v)
+	VMOVDQU(v, Mem{Base: q})
+	ADDQ(U8(18), src)
+	ADDQ(U8(32), q)
+	ADDQ(U8(4), d)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// q4uTile: func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)
+// The R×C tile for Q4_0 weights unpacked by q4ToU8 (q: R rows of nb·32 unsigned values,
+// dw: their scales; strides in bytes) against C rows quantized by QuantizeQ8. Each block
+// adds dw·dx·Σ q·x (q unsigned, x signed: one maddubs, no sign fix-up); the offset 8 of
+// Q4_0 comes off at the end as Σ_b dw_b·cx_b, where cx_b = 8·dx_b·Σx_b, eight blocks per
+// instruction (dw and cx hold nb8·8 values, zero past nb).
+func q4uTile(R, C int, onesW Mem) {
+	name := fmt.Sprintf("dotQ4U_%dx%d", R, C)
+	TEXT(name, NOSPLIT, "func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the %d×%d dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).", name, R, C))
+	rowMem := func(base, stride, stride3 Register, i int) Mem {
+		switch i {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: stride, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: stride, Scale: 2}
+		}
+		return Mem{Base: base, Index: stride3, Scale: 1}
+	}
+	q := Load(Param("q"), GP64())
+	qs := Load(Param("qs"), GP64())
+	dw := Load(Param("dw"), GP64())
+	dws := Load(Param("dws"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xs := Load(Param("xs"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xds := Load(Param("xds"), GP64())
+	var xs3, xds3 Register
+	if C == 4 {
+		xs3, xds3 = GP64(), GP64()
+		LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
+		LEAQ(Mem{Base: xds, Index: xds, Scale: 2}, xds3)
+	}
+	nb := Load(Param("nb"), GP64())
+	acc := make([][]VecVirtual, R)
+	for i := range acc {
+		acc[i] = make([]VecVirtual, C)
+		for j := range acc[i] {
+			acc[i][j] = YMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	TESTQ(nb, nb)
+	JZ(LabelRef("corr"))
+	Label("loop")
+	wv := make([]VecVirtual, R)
+	dv := make([]VecVirtual, R)
+	for i := 0; i < R; i++ {
+		wv[i], dv[i] = YMM(), YMM()
+		VMOVDQU(rowMem(q, qs, nil, i), wv[i])
+		VBROADCASTSS(rowMem(dw, dws, nil, i), dv[i])
+	}
+	dx, t, sv := YMM(), YMM(), YMM()
+	for j := 0; j < C; j++ {
+		VBROADCASTSS(rowMem(xd, xds, xds3, j), dx)
+		for i := 0; i < R; i++ {
+			VPMADDUBSW(rowMem(xq, xs, xs3, j), wv[i], t) // q (≤ 15) times x in pairs: no saturation
+			VPMADDWD(onesW, t, t)
+			VCVTDQ2PS(t, t)
+			VMULPS(dx, dv[i], sv)
+			VFMADD231PS(t, sv, acc[i][j])
+		}
+	}
+	ADDQ(U8(32), q)
+	ADDQ(U8(4), dw)
+	ADDQ(U8(32), xq)
+	ADDQ(U8(4), xd)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+
+	Label("corr")
+	// acc -= dw ⊙ cx, eight blocks at a time, into the lanes that are summed below.
+	dw2 := Load(Param("dw"), GP64())
+	cx := Load(Param("cx"), GP64())
+	cxs := Load(Param("cxs"), GP64())
+	var cxs3 Register
+	if C == 4 {
+		cxs3 = GP64()
+		LEAQ(Mem{Base: cxs, Index: cxs, Scale: 2}, cxs3)
+	}
+	nb8 := Load(Param("nb8"), GP64())
+	TESTQ(nb8, nb8)
+	JZ(LabelRef("done"))
+	Label("loop8")
+	for i := 0; i < R; i++ {
+		d8 := YMM()
+		VMOVUPS(rowMem(dw2, dws, nil, i), d8)
+		for j := 0; j < C; j++ {
+			VFNMADD231PS(rowMem(cx, cxs, cxs3, j), d8, acc[i][j])
+		}
+	}
+	ADDQ(U8(32), dw2)
+	ADDQ(U8(32), cx)
+	DECQ(nb8)
+	JNZ(LabelRef("loop8"))
+	Label("done")
+	storeTile(acc)
 	VZEROUPPER()
 	RET()
 }

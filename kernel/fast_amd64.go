@@ -1,0 +1,59 @@
+//go:build !purego
+
+package kernel
+
+import "golang.org/x/sys/cpu"
+
+// The AVX2/FMA kernels of kernel_amd64.s need AVX2, FMA and F16C (for f16 weights).
+func init() {
+	if !(cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C) {
+		return
+	}
+	useAsm = true
+	dotVec = dotAVX
+	axpyVec = axpyAVX
+	quantizeQ8Vec = quantizeQ8AVX
+	siluMulVec = siluMulAVX
+	expSumVec = expSumAVX
+	dotQ6KVec = dotQ6KAVX
+	q4ToU8Vec = q4ToU8AVX
+	q4uTiles = [3][5]q4uTileFn{
+		1: {1: dotQ4U_1x1, 2: dotQ4U_1x2, 3: dotQ4U_1x3, 4: dotQ4U_1x4},
+		2: {1: dotQ4U_2x1, 2: dotQ4U_2x2, 3: dotQ4U_2x3, 4: dotQ4U_2x4},
+	}
+	dotQ4KVec = dotQ4KAVX
+	q4Vec = [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32){
+		1: dotQ4_0_vec2, 2: dotQ4_0_vec4, 3: dotQ4_0_vec6, 4: dotQ4_0_vec8,
+	}
+	floatTiles = [3][5][5]floatTileFn{
+		{
+			1: {1: dotF32_1x1, 2: dotF32_1x2, 3: dotF32_1x3, 4: dotF32_1x4},
+			2: {1: dotF32_2x1, 2: dotF32_2x2, 3: dotF32_2x3, 4: dotF32_2x4},
+			3: {1: dotF32_3x1, 2: dotF32_3x2, 3: dotF32_3x3, 4: dotF32_3x4},
+			4: {1: dotF32_4x1},
+		},
+		{
+			1: {1: dotBF16_1x1, 2: dotBF16_1x2, 3: dotBF16_1x3, 4: dotBF16_1x4},
+			2: {1: dotBF16_2x1, 2: dotBF16_2x2, 3: dotBF16_2x3, 4: dotBF16_2x4},
+			3: {1: dotBF16_3x1, 2: dotBF16_3x2, 3: dotBF16_3x3, 4: dotBF16_3x4},
+			4: {1: dotBF16_4x1},
+		},
+		{
+			1: {1: dotF16_1x1, 2: dotF16_1x2, 3: dotF16_1x3, 4: dotF16_1x4},
+			2: {1: dotF16_2x1, 2: dotF16_2x2, 3: dotF16_2x3, 4: dotF16_2x4},
+			3: {1: dotF16_3x1, 2: dotF16_3x2, 3: dotF16_3x3, 4: dotF16_3x4},
+			4: {1: dotF16_4x1},
+		},
+	}
+	quantTiles = [2][5][5]quantTileFn{
+		{
+			1: {1: dotQ8_0_1x1, 2: dotQ8_0_1x2, 3: dotQ8_0_1x3, 4: dotQ8_0_1x4},
+			2: {1: dotQ8_0_2x1, 2: dotQ8_0_2x2, 3: dotQ8_0_2x3, 4: dotQ8_0_2x4},
+			3: {1: dotQ8_0_3x1},
+			4: {1: dotQ8_0_4x1},
+		},
+		{
+			1: {1: dotQ4_0_1x1},
+		},
+	}
+}

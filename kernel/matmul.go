@@ -1,0 +1,357 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"sync"
+	"unsafe"
+
+	"github.com/decilm/decilm/tensor"
+)
+
+// floatTileFn adds the R×C dot products of R weight rows (F32, BF16 or F16, stride ws
+// bytes) and C float32 rows (stride xs bytes) over k elements, k a multiple of 8, to
+// out[c*os/4+r] (os in bytes: the output of weight row r for activation row c).
+type floatTileFn func(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
+
+// quantTileFn adds the R×C dot products of R Q8_0 or Q4_0 weight rows and C rows of
+// activations quantized by QuantizeQ8 (int8 values with stride xs bytes, float32 scales
+// with stride xds bytes) over nb blocks of 32 to out[c*os/4+r].
+type quantTileFn func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// q4uTileFn adds the R×C dot products of R Q4_0 rows unpacked by q4ToU8 (nb blocks of
+// 32 unsigned values with stride qs bytes, float32 scales with stride dws) and C rows
+// quantized by QuantizeQ8, less Σ_b dw_b·cx_b over nb8·8 blocks (cx: 8·dx·Σx per block of
+// x, stride cxs), to out[c*os/4+r].
+type q4uTileFn func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)
+
+// The fast kernels, filled in at start-up where the CPU has them (fast_amd64.go).
+var (
+	useAsm     bool
+	floatTiles [3][5][5]floatTileFn // [f32, bf16, f16][R][C]
+	quantTiles [2][5][5]quantTileFn // [q8_0, q4_0][R][C]
+	dotVec     func(a, b *float32, n int) float32
+	axpyVec    func(a float32, x, y *float32, n int)
+
+	quantizeQ8Vec func(x *float32, q *int8, d *float32, nb int)
+	siluMulVec    func(out, gate, up *float32, n int)
+	expSumVec     func(x *float32, n int, m float32) float32
+
+	q4ToU8Vec func(q *byte, d *float32, src *byte, nb int)
+	q4uTiles  [3][5]q4uTileFn // [R][C]
+	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
+	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+
+	// q4Vec[p] is the Q4_0 matrix-vector kernel for 2p rows, on x laid out by prepQ4Vec.
+	q4Vec [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
+)
+
+// Tiling of the matrix products. A matrix-vector product (m = 1) walks 4 weight rows at
+// a time (8 for Q4_0). With m > 1 the activation rows are taken mBlock at a time and the
+// shared dimension kBlock elements at a time, so that the block of x being reused stays
+// in the L2 cache (256 KiB of float32 or 256 KiB of int8) while each weight tile is used
+// against every activation row of the block: the weights stream from memory once per
+// mBlock activation rows (once for a 128-token prefill with quantized weights, twice with
+// float weights, where each weight byte then still feeds 32 or more flops).
+const (
+	mBlockFloat = 64
+	mBlockQuant = 128
+	kBlockFloat = 1024 // float32 elements
+	kBlockQuant = 2048 // quantized elements (a multiple of 32)
+)
+
+func floatIndex(dt tensor.DType) int {
+	switch dt {
+	case tensor.F32:
+		return 0
+	case tensor.BF16:
+		return 1
+	case tensor.F16:
+		return 2
+	}
+	return -1
+}
+
+// matMulFloat is MatMul for F32, BF16 and F16 weights with the tile kernels.
+func (p *Pool) matMulFloat(out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) {
+	tiles := &floatTiles[floatIndex(dt)]
+	esize := rs / k
+	kv := k &^ 7
+	tail := func(j, i int) float32 {
+		var s float32
+		row := data[j*rs : (j+1)*rs]
+		for l := kv; l < k; l++ {
+			s += x[i*k+l] * weightAt(row, dt, l)
+		}
+		return s
+	}
+	if m == 1 {
+		p.runGrain(n, 4, func(lo, hi int) {
+			for j := lo; j < hi; j += 4 {
+				r := min(4, hi-j)
+				for a := 0; a < r; a++ {
+					out[j+a] = 0
+					if kv < k {
+						out[j+a] = tail(j+a, 0)
+					}
+				}
+				if kv > 0 {
+					tiles[r][1](&data[j*rs], rs, &x[0], 0, kv, &out[j], 0)
+				}
+			}
+		})
+		return
+	}
+	const R, C = 3, 4
+	p.runGrain(n, R, func(lo, hi int) {
+		for i0 := 0; i0 < m; i0 += mBlockFloat {
+			i1 := min(m, i0+mBlockFloat)
+			for i := i0; i < i1; i++ {
+				if kv == k {
+					clear(out[i*n+lo : i*n+hi])
+					continue
+				}
+				for j := lo; j < hi; j++ {
+					out[i*n+j] = tail(j, i)
+				}
+			}
+			for l0 := 0; l0 < kv; l0 += kBlockFloat {
+				kc := min(kBlockFloat, kv-l0)
+				for j := lo; j < hi; j += R {
+					r := min(R, hi-j)
+					f := tiles[r]
+					for i := i0; i < i1; i += C {
+						c := min(C, i1-i)
+						f[c](&data[j*rs+l0*esize], rs, &x[i*k+l0], 4*k, kc, &out[i*n+j], 4*n)
+					}
+				}
+			}
+		}
+	})
+}
+
+// quantScratch holds activations quantized by QuantizeQ8 for one MatMul call, and for
+// Q6_K the sums 32·Σx over each 4 consecutive values, for Q4_K each block's scale times
+// the sum of its values, for a Q4_0 matrix-vector product the layout of prepQ4Vec.
+type quantScratch struct {
+	q []int8
+	d []float32
+	c []int32
+	s []float32
+	p []byte
+}
+
+// prepQ4Vec lays out one quantized row for the Q4_0 matrix-vector kernels: per block of
+// 32, 96 bytes: x[0..15] twice, x[16..31] twice, and 8 little-endian int32 lanes, lane j
+// of each half holding 8·Σ x over elements 4j..4j+3 and 16+4j..16+4j+3.
+func prepQ4Vec(s *quantScratch, xq []int8) []byte {
+	nb := len(xq) / 32
+	if cap(s.p) < 96*nb {
+		s.p = make([]byte, 96*nb)
+	}
+	xp := s.p[:96*nb]
+	xb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xq))), len(xq))
+	for b := 0; b < nb; b++ {
+		x, d := xb[32*b:32*b+32], xp[96*b:96*b+96]
+		copy(d[0:16], x[:16])
+		copy(d[16:32], x[:16])
+		copy(d[32:48], x[16:])
+		copy(d[48:64], x[16:])
+		for j := 0; j < 4; j++ {
+			sum := int32(int8(x[4*j])) + int32(int8(x[4*j+1])) + int32(int8(x[4*j+2])) + int32(int8(x[4*j+3])) +
+				int32(int8(x[16+4*j])) + int32(int8(x[16+4*j+1])) + int32(int8(x[16+4*j+2])) + int32(int8(x[16+4*j+3]))
+			binary.LittleEndian.PutUint32(d[64+4*j:], uint32(8*sum))
+			binary.LittleEndian.PutUint32(d[80+4*j:], uint32(8*sum))
+		}
+	}
+	return xp
+}
+
+var quantScratchPool = sync.Pool{New: func() any { return new(quantScratch) }}
+
+// quantizeRows quantizes the m rows of x (k values each, k a multiple of 32) into s,
+// splitting the rows over the pool's threads.
+func (p *Pool) quantizeRows(s *quantScratch, x []float32, m, k int) {
+	nb := k / 32
+	if cap(s.q) < m*k {
+		s.q = make([]int8, m*k)
+		s.d = make([]float32, m*nb)
+	}
+	s.q, s.d = s.q[:m*k], s.d[:m*nb]
+	quant := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			QuantizeQ8(s.q[i*k:(i+1)*k], s.d[i*nb:(i+1)*nb], x[i*k:(i+1)*k])
+		}
+	}
+	if m*k < 1<<14 {
+		quant(0, m)
+	} else {
+		p.Run(m, quant)
+	}
+}
+
+// matMulQuant is MatMul for Q8_0 and Q4_0 weights: x is quantized to 8 bits per value
+// once, then multiplied with integer tile kernels (or the plain version without them).
+func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	if !useAsm {
+		matMulQuantGeneric(p, out, s.q, s.d, m, n, k, data, rs, dt)
+		return
+	}
+	ti := 0
+	if dt == tensor.Q4_0 {
+		ti = 1
+	}
+	tiles := &quantTiles[ti]
+	nb := k / 32
+	xq, xd := s.q, s.d
+	if m == 1 && dt == tensor.Q4_0 {
+		xp := prepQ4Vec(s, xq[:k])
+		p.runGrain(n, 8, func(lo, hi int) {
+			clear(out[lo:hi])
+			j := lo
+			for j+2 <= hi {
+				pairs := min(4, (hi-j)/2)
+				q4Vec[pairs](&data[j*rs], rs, &xp[0], &xd[0], nb, &out[j])
+				j += 2 * pairs
+			}
+			if j < hi { // an odd last row
+				tiles[1][1](&data[j*rs], rs, &xq[0], 0, &xd[0], 0, nb, &out[j], 0)
+			}
+		})
+		return
+	}
+	if m == 1 {
+		p.runGrain(n, 4, func(lo, hi int) {
+			clear(out[lo:hi])
+			for j := lo; j < hi; j += 4 {
+				tiles[min(4, hi-j)][1](&data[j*rs], rs, &xq[0], 0, &xd[0], 0, nb, &out[j], 0)
+			}
+		})
+		return
+	}
+	if dt == tensor.Q4_0 {
+		p.matMulQ4(out, m, n, k, data, rs, xq, xd)
+		return
+	}
+	const R, C = 2, 4
+	const kb = kBlockQuant / 32
+	bb := dt.BlockBytes()
+	p.runGrain(n, R, func(lo, hi int) {
+		for i0 := 0; i0 < m; i0 += mBlockQuant {
+			i1 := min(m, i0+mBlockQuant)
+			for i := i0; i < i1; i++ {
+				clear(out[i*n+lo : i*n+hi])
+			}
+			for b0 := 0; b0 < nb; b0 += kb {
+				bc := min(kb, nb-b0)
+				for j := lo; j < hi; j += R {
+					r := min(R, hi-j)
+					f := tiles[r]
+					for i := i0; i < i1; i += C {
+						c := min(C, i1-i)
+						f[c](&data[j*rs+b0*bb], rs, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, bc, &out[i*n+j], 4*n)
+					}
+				}
+			}
+		}
+	})
+}
+
+// matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized). Tiles of
+// weights (R rows by kb blocks) are unpacked once per mBlockQuant rows of x into unsigned
+// nibble values and float32 scales; the kernels then need no sign fix-up, and the offset
+// 8 of Q4_0 is taken off with the per-block sums of x.
+func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, xq []int8, xd []float32) {
+	const R, C = 2, 4
+	const kb = kBlockQuant / 32 // a multiple of 8
+	nb := k / 32
+	nbp := (nb + 7) &^ 7
+	cx := make([]float32, m*nbp) // 8·dx·Σx per block, zero past nb
+	for i := 0; i < m; i++ {
+		for b := 0; b < nb; b++ {
+			var sum int32
+			for _, v := range xq[i*k+32*b : i*k+32*b+32] {
+				sum += int32(v)
+			}
+			cx[i*nbp+b] = 8 * xd[i*nb+b] * float32(sum)
+		}
+	}
+	p.runGrain(n, R, func(lo, hi int) {
+		qbuf := make([]byte, R*kb*32)
+		dbuf := make([]float32, R*kb)
+		for i0 := 0; i0 < m; i0 += mBlockQuant {
+			i1 := min(m, i0+mBlockQuant)
+			for i := i0; i < i1; i++ {
+				clear(out[i*n+lo : i*n+hi])
+			}
+			for b0 := 0; b0 < nb; b0 += kb {
+				bc := min(kb, nb-b0)
+				nb8 := (bc + 7) / 8
+				for j := lo; j < hi; j += R {
+					r := min(R, hi-j)
+					clear(dbuf)
+					for a := 0; a < r; a++ {
+						q4ToU8Vec(&qbuf[a*kb*32], &dbuf[a*kb], &data[(j+a)*rs+b0*18], bc)
+					}
+					f := &q4uTiles[r]
+					for i := i0; i < i1; i += C {
+						c := min(C, i1-i)
+						f[c](&qbuf[0], kb*32, &dbuf[0], 4*kb, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb,
+							&cx[i*nbp+b0], 4*nbp, bc, nb8, &out[i*n+j], 4*n)
+					}
+				}
+			}
+		}
+	})
+}
+
+// matMulSuper is MatMul for Q4_K and Q6_K weights: x is quantized by QuantizeQ8 and each
+// weight row is multiplied with every row of x while it is in the cache.
+func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	if !useAsm {
+		matMulQuantGeneric(p, out, s.q, s.d, m, n, k, data, rs, dt)
+		return
+	}
+	nb, nsb := k/32, k/256
+	var rowDot func(j, i int) float32
+	if dt == tensor.Q6_K {
+		if cap(s.c) < m*k/4 {
+			s.c = make([]int32, m*k/4)
+		}
+		xc := s.c[:m*k/4]
+		for i := range xc {
+			q := s.q[4*i : 4*i+4]
+			xc[i] = 32 * (int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3]))
+		}
+		rowDot = func(j, i int) float32 {
+			return dotQ6KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xc[i*k/4], nsb)
+		}
+	} else {
+		if cap(s.s) < m*nb {
+			s.s = make([]float32, m*nb)
+		}
+		xs := s.s[:m*nb]
+		for b := range xs {
+			var sum int32
+			for _, q := range s.q[32*b : 32*b+32] {
+				sum += int32(q)
+			}
+			xs[b] = s.d[b] * float32(sum)
+		}
+		rowDot = func(j, i int) float32 {
+			return dotQ4KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nsb)
+		}
+	}
+	p.runGrain(n, 4, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			for i := 0; i < m; i++ {
+				out[i*n+j] = rowDot(j, i)
+			}
+		}
+	})
+}
