@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/eval"
+	"github.com/decilm/decilm/hub"
+)
+
+func init() {
+	register(&command{name: "eval", summary: "score a model on the model card's benchmark tasks (lm-evaluation-harness semantics)", run: runEval})
+	register(&command{name: "perplexity", summary: "token-weighted perplexity of a text file with a sliding window", run: runPerplexity})
+}
+
+// evalTokenizer adapts the model's tokenizer to eval.Tokenizer.
+func evalTokenizer(m *decilm.Model) eval.Tokenizer {
+	return eval.TokenizerFunc(func(s string, bos bool) []int {
+		o := m.Tokenizer.DefaultOptions()
+		o.AddBOS = bos
+		ids := m.Tokenizer.Encode(s, o)
+		if len(ids) == 0 && bos {
+			ids = []int{m.Tokenizer.BOS()}
+		}
+		return ids
+	})
+}
+
+func runEval(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "eval", "[-m MODEL] --tasks LIST [flags]")
+	mf := addModelFlags(fs)
+	tasks := fs.String("tasks", "card", "comma-separated tasks ("+joinNames(eval.TaskNames())+"), or card for the model card's nine")
+	limit := fs.Int("limit", 0, "score only the first N items of each task (0: all)")
+	shots := fs.Int("num-fewshot", 0, "few-shot examples from the training split")
+	data := fs.String("data", "", "directory with the datasets (default: the Hugging Face cache); ../shared/fixtures/eval works as it is")
+	output := fs.String("output", "", "write every metric with its standard error as JSON to this file")
+	logSamples := fs.String("log-samples", "", "write one JSON line per item (prompt, choices, log-likelihoods, prediction) to this file")
+	compare := fs.String("compare", "", "show a model card's numbers beside ours: card (both), DeciLM-6B-instruct or DeciLM-6B")
+	noBOS := fs.Bool("no-bos", false, "encode without BOS, as lm-evaluation-harness v0.4.9.1 and earlier did")
+	quiet := fs.Bool("q", false, "no progress bar")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	names, err := eval.ParseTaskList(*tasks)
+	if err != nil {
+		return usageError("--tasks: %v", err)
+	}
+	var cards []eval.Card
+	if *compare != "" {
+		if cards, err = eval.LookupCards(*compare); err != nil {
+			return usageError("--compare: %v", err)
+		}
+	}
+	dir := *data
+	if dir == "" {
+		dir = hub.CacheDir(nil)
+	}
+	var ts []*eval.Task
+	for _, n := range names {
+		t, err := eval.Load(dir, n, eval.LoadOptions{Train: *shots > 0, Limit: *limit})
+		if err != nil {
+			return err
+		}
+		ts = append(ts, t)
+	}
+	m, err := loadLM(ctx, e, mf, "")
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	opts := eval.Options{
+		Limit:      *limit,
+		NumFewshot: *shots,
+		Encode:     eval.EncodeOptions{NoBOS: *noBOS, MaxLength: m.Net.Config.ContextLength()},
+	}
+	if *logSamples != "" {
+		f, err := os.Create(*logSamples)
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(f)
+		defer func() { w.Flush(); f.Close() }()
+		opts.LogSamples = w
+	}
+	var bar *progress
+	if !*quiet {
+		bar = newProgress(e.stderr, "eval", "items")
+		opts.Progress = func(p eval.Progress) {
+			bar.label = "eval " + p.Task
+			bar.update(int64(p.Done), int64(p.Total))
+		}
+	}
+	start := time.Now()
+	rep, err := eval.Run(ctx, ts, evalTokenizer(m), &eval.ModelScorer{Net: m.Net}, opts)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		return err
+	}
+	rep.Model = m.Name
+	if err := rep.WriteMarkdown(e.stdout, cards); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "%s in %s\n", m.Name, time.Since(start).Round(time.Millisecond))
+	if *output != "" {
+		f, err := os.Create(*output)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteJSON(f); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	return nil
+}
+
+func joinNames(n []string) string {
+	s := ""
+	for i, x := range n {
+		if i > 0 {
+			s += ", "
+		}
+		s += x
+	}
+	return s
+}
+
+func runPerplexity(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "perplexity", "[-m MODEL] [--ctx N] [--stride S] FILE")
+	mf := addModelFlags(fs)
+	window := fs.Int("ctx", 0, "window length in tokens (default: the model's context length)")
+	stride := fs.Int("stride", 0, "tokens the window advances by; only the last stride tokens of a window are scored after the first (default: ctx/2)")
+	quiet := fs.Bool("q", false, "no progress bar")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("want one FILE")
+	}
+	text, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	m, err := loadLM(ctx, e, mf, "")
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	w := *window
+	if w <= 0 || w > m.Net.Config.ContextLength() {
+		w = m.Net.Config.ContextLength()
+	}
+	s := *stride
+	if s <= 0 {
+		s = w / 2
+	}
+	tokens := evalTokenizer(m).Encode(string(text), true)
+	o := eval.PerplexityOptions{Window: w, Stride: s}
+	var bar *progress
+	if !*quiet {
+		bar = newProgress(e.stderr, "perplexity", "windows")
+		o.Progress = func(done, total int) { bar.update(int64(done), int64(total)) }
+	}
+	start := time.Now()
+	res, err := eval.Perplexity(ctx, &eval.ModelScorer{Net: m.Net}, tokens, o)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "perplexity %.4f over %d tokens (%d windows of %d, stride %d; %s)\n",
+		res.Perplexity, res.Tokens, res.Windows, w, s, time.Since(start).Round(time.Millisecond))
+	return nil
+}
