@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/decilm/decilm/engine"
+	"github.com/decilm/decilm/server"
+)
+
+func init() {
+	register(&command{name: "serve", summary: "serve a model with OpenAI's API, continuous batching and a chat page", run: runServe})
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve", "[-m MODEL] [--host 127.0.0.1] [--port 8080] [--parallel N] [--kv-budget SIZE] [--api-key KEY]\n\n"+
+		"Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics\n"+
+		"and a chat page at /. SIGTERM or Ctrl-C stops accepting requests, lets running ones finish\n"+
+		"within --shutdown-timeout, cuts the rest and exits 0.")
+	mf := addModelFlags(fs)
+	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 exposes the server to the network)")
+	port := fs.Int("port", 8080, "TCP port (0: any free port)")
+	parallel := fs.Int("parallel", 16, "most sequences decoded together in one batch")
+	kvBudget := fs.String("kv-budget", "", "KV-cache memory for admitted requests, e.g. 2GiB or 512MB (default: a quarter of available memory, at most 8 GiB)")
+	apiKey := fs.String("api-key", "", "require \"Authorization: Bearer KEY\" on every route but /health (default: $DECILM_API_KEY)")
+	queue := fs.Int("queue", 0, "most requests waiting for a slot before 429 (default: 4×parallel, at least 64)")
+	maxTokens := fs.Int("max-tokens", 0, "largest max_tokens a request may ask for (default: the context length)")
+	maxN := fs.Int("max-n", 8, "largest n (choices per request)")
+	maxBody := fs.String("max-body", "4MiB", "largest request body")
+	stepRows := fs.Int("step-rows", 256, "most token rows per forward pass (decode rows plus prefill chunk)")
+	alias := fs.String("alias", "", "model id clients use (default: the model's name)")
+	template := fs.String("template", "", "chat template: a built-in name (decilm-6b-instruct, decilm-7b-instruct, llama-2, plain) overriding the model's own")
+	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments %q", fs.Args())
+	}
+	budget, err := serveParseBytes(*kvBudget)
+	if err != nil {
+		return usageError("--kv-budget: %v", err)
+	}
+	body, err := serveParseBytes(*maxBody)
+	if err != nil || body <= 0 {
+		return usageError("--max-body %q: want a positive size such as 4MiB", *maxBody)
+	}
+	if *parallel < 1 || *port < 0 || *port > 65535 || *queue < 0 || *maxTokens < 0 || *maxN < 1 || *stepRows < 1 {
+		return usageError("--parallel, --max-n and --step-rows must be positive; --port in 0..65535; --queue and --max-tokens not negative")
+	}
+	key := *apiKey
+	if key == "" {
+		key = os.Getenv("DECILM_API_KEY")
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Options{APIKey: key, ModelName: *alias, MaxBodyBytes: body, MaxTokens: *maxTokens, MaxN: *maxN})
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	fmt.Fprintf(e.stderr, "decilm serve: listening on http://%s (loading %s)\n", ln.Addr(), mf.name())
+	if !isLoopback(*host) && key == "" {
+		fmt.Fprintf(e.stderr, "decilm serve: warning: listening on %s without --api-key\n", *host)
+	}
+
+	m, err := loadLM(ctx, e, mf, *template)
+	if err != nil {
+		hs.Close()
+		if ctx.Err() != nil {
+			return nil // stopped while loading
+		}
+		return err
+	}
+	defer m.Close()
+	eng, err := engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows})
+	if err != nil {
+		hs.Close()
+		return err
+	}
+	defer eng.Close()
+	srv.SetEngine(eng)
+	o := eng.Options()
+	cfg := m.Net.Config
+	fmt.Fprintf(e.stderr, "decilm serve: ready: model %s (template %s), context %d, %d parallel, KV budget %s (%s a token: %d tokens)\n",
+		m.Name, m.Template.Name(), cfg.ContextLength(), o.Parallel, serveHuman(o.KVBudget), serveHuman(eng.KVBytesPerToken()),
+		o.KVBudget/max(eng.KVBytesPerToken(), 1))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintf(e.stderr, "decilm serve: shutting down: finishing requests in flight (up to %s)\n", *grace)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		fmt.Fprintf(e.stderr, "decilm serve: cutting the requests still running\n")
+		eng.Close() // ends every stream, so the handlers return
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		if err := hs.Shutdown(cctx); err != nil {
+			hs.Close()
+		}
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	fmt.Fprintln(e.stderr, "decilm serve: stopped")
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serveParseBytes reads a size such as 512MB, 2GiB, 1.5G or 1048576; "" is 0.
+func serveParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
+	}
+	mult := 1.0
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) && len(s) > len(u.suffix) {
+			num, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v >= 0 && v*mult <= 1<<62) {
+		return 0, fmt.Errorf("%q is not a size (examples: 512MiB, 2GiB, 1073741824)", s)
+	}
+	return int64(v * mult), nil
+}
+
+func serveHuman(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}

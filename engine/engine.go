@@ -1,0 +1,608 @@
+// Package engine runs many generation requests on one model at once with continuous
+// batching.
+//
+// One goroutine owns the model and its KV cache. Each step it builds a single
+// model.Batch holding one decode row for every running sequence plus a slice of the
+// prompts still being prefilled (so a long prompt is prefilled in chunks and never stalls
+// the running streams), calls Forward once, then samples each sequence's next token with
+// its own sampler and streams the text to the request. Requests join the batch between
+// steps as soon as a slot is free and the KV-cache budget allows, and leave it when they
+// finish or their context is cancelled, which frees their cache at once.
+//
+// Forward computes every row from its own sequence's cache only, so a greedy request
+// gives the same tokens alone or inside a busy batch.
+//
+// Memory: a request is admitted only when the KV cache of its prompt plus its maximum
+// number of new tokens (Config.KVBytesPerToken(4) bytes a token: the cache holds
+// float32) fits in what the budget has left. The budget defaults to DefaultKVBudget. The
+// reservation counts tokens; model.Cache grows its buffers by doubling, so the memory it
+// holds for a sequence may reach twice what the sequence has used (Stats.KVBytes shows
+// it). Each request's event channel is buffered for every event it can produce (about
+// 100 bytes a token), so a slow reader never holds the batch up.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/sample"
+	"github.com/decilm/decilm/tokenizer"
+)
+
+// Errors returned by Submit (and, for ErrClosed, in the final Event of requests cut by
+// Close).
+var (
+	// ErrQueueFull: the waiting queue holds Options.QueueSize requests already.
+	ErrQueueFull = errors.New("engine: request queue is full")
+	// ErrClosed: the engine is shutting down or closed.
+	ErrClosed = errors.New("engine: shutting down")
+	// ErrContextLength: the prompt (plus the tokens asked for) does not fit the model's
+	// context; it wraps decilm.ErrContextLength.
+	ErrContextLength = decilm.ErrContextLength
+	// ErrTooLarge: the request needs more KV cache than the whole budget.
+	ErrTooLarge = errors.New("engine: request needs more KV cache than the budget")
+)
+
+// Options configure an Engine. The zero value picks every default.
+type Options struct {
+	// Parallel is the most sequences decoded together (default 16).
+	Parallel int
+	// KVBudget is the memory, in bytes, that admitted sequences may reserve for their KV
+	// cache (0: DefaultKVBudget()).
+	KVBudget int64
+	// QueueSize is the most requests waiting for admission; more are refused with
+	// ErrQueueFull (default 4·Parallel, at least 64).
+	QueueSize int
+	// StepRows bounds the rows of one Forward call: the decode rows of the running
+	// sequences plus prefill rows (default 256). Prefill always gets at least 16 rows.
+	StepRows int
+
+	// beforeStep, when set (by tests), runs before each step's batch is built.
+	beforeStep func()
+}
+
+// DefaultKVBudget returns the default KV-cache budget: a quarter of the memory the
+// kernel reports available (MemAvailable in /proc/meminfo), at most 8 GiB; 1 GiB when
+// that cannot be read.
+func DefaultKVBudget() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 1 << 30
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "MemAvailable:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil || kb <= 0 {
+				break
+			}
+			return min(kb*1024/4, 8<<30)
+		}
+	}
+	return 1 << 30
+}
+
+// Request is one generation to run.
+type Request struct {
+	// Prompt is the token ids to continue (not empty).
+	Prompt []int
+	// MaxTokens bounds the generated tokens: < 0 means up to the context length, 0 means
+	// none (only the prompt is evaluated, for PromptLogprobs).
+	MaxTokens int
+	// Sampling chooses each token (zero value: greedy).
+	Sampling sample.Options
+	// Stop strings end generation; they are not returned.
+	Stop []string
+	// IgnoreEOS keeps generating past the end-of-sequence tokens.
+	IgnoreEOS bool
+	// Logprobs asks for each generated token's log-probability, and TopLogprobs for that
+	// many alternatives per token. Log-probabilities are those of the model's own
+	// distribution (softmax of the raw logits, before temperature, penalties or top-p).
+	Logprobs    bool
+	TopLogprobs int
+	// PromptLogprobs asks for the log-probability of every prompt token given the tokens
+	// before it (the first has none), with TopLogprobs alternatives each.
+	PromptLogprobs bool
+}
+
+// Token is a token id with its log-probability and the most likely alternatives.
+type Token struct {
+	ID      int
+	Logprob float32
+	Top     []sample.TokenLogprob
+}
+
+// Event is one message of a request's stream. Every generated token gives an Event;
+// the last Event has Done set.
+type Event struct {
+	// Text is the text this token completes (may be empty while a multi-byte character or
+	// a possible stop string is held back; the last event carries what remains).
+	Text string
+	// Token is the generated token (nil on the last event when it adds no token).
+	Token *Token
+	// PromptLogprobs, on the first event of a request with PromptLogprobs, scores the
+	// prompt: one entry per prompt token, the first with Logprob 0 and no alternatives.
+	PromptLogprobs []Token
+	// Done marks the last event; FinishReason is then "stop" (end of sequence or stop
+	// string), "length" (MaxTokens or the context) or "" with Err set.
+	Done         bool
+	FinishReason string
+	Err          error
+	// PromptTokens and CompletionTokens count the request's tokens (on the last event).
+	PromptTokens, CompletionTokens int
+}
+
+// Stats is a snapshot of the engine's state and counters.
+type Stats struct {
+	Queued  int // requests waiting for admission
+	Running int // sequences admitted (prefilling or decoding)
+	// KVReserved is the KV-cache memory the admitted sequences reserve, KVBudget the
+	// budget, KVBytes what the cache holds now (it may exceed the reservation by the slack
+	// of growing buffers).
+	KVReserved, KVBudget, KVBytes int64
+	// LastBatchRows and LastBatchSeqs describe the most recent Forward call.
+	LastBatchRows, LastBatchSeqs int
+	// Counters since the start.
+	Steps, PromptTokens, GeneratedTokens, Requests int64
+}
+
+// Engine schedules requests onto one model. Its methods are safe for concurrent use.
+type Engine struct {
+	m     *decilm.Model
+	opt   Options
+	perTk int64 // KV bytes per token
+	ctxL  int   // context length
+
+	mu      sync.Mutex
+	queue   []*seq
+	closed  bool
+	stats   Stats
+	wake    chan struct{}
+	done    chan struct{}
+	running []*seq // owned by the loop, but read by Stats under mu
+}
+
+// New starts an engine on m. The engine owns m.Net's forward passes from now on (other
+// callers of m may still use it; their passes interleave with the engine's steps).
+func New(m *decilm.Model, o Options) (*Engine, error) {
+	if m == nil || m.Net == nil || m.Tokenizer == nil {
+		return nil, errors.New("engine: no model")
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 16
+	}
+	if o.KVBudget <= 0 {
+		o.KVBudget = DefaultKVBudget()
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = max(4*o.Parallel, 64)
+	}
+	if o.StepRows <= 0 {
+		o.StepRows = 256
+	}
+	e := &Engine{
+		m:     m,
+		opt:   o,
+		perTk: int64(m.Net.Config.KVBytesPerToken(4)),
+		ctxL:  m.Net.Config.ContextLength(),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	e.stats.KVBudget = o.KVBudget
+	go e.loop()
+	return e, nil
+}
+
+// Options returns the options in effect (defaults filled in).
+func (e *Engine) Options() Options { return e.opt }
+
+// Model returns the model the engine runs.
+func (e *Engine) Model() *decilm.Model { return e.m }
+
+// ContextLength is the most tokens (prompt plus generated) one request may hold.
+func (e *Engine) ContextLength() int { return e.ctxL }
+
+// KVBytesPerToken is the KV-cache memory one token of one sequence takes.
+func (e *Engine) KVBytesPerToken() int64 { return e.perTk }
+
+// Stats returns a snapshot of the engine's gauges and counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.Queued = len(e.queue)
+	return s
+}
+
+// seq is one request inside the engine.
+type seq struct {
+	req     Request
+	ctx     context.Context
+	out     chan Event
+	stopCtx func() bool
+
+	slot       int
+	maxNew     int
+	reserve    int64
+	fed        int // prompt positions fed to the model
+	history    []int
+	generated  int
+	next       int // token to feed in the next decode row (-1 while prefilling)
+	sampler    *sample.Sampler
+	dec        *tokenizer.StreamDecoder
+	stop       *sample.StopMatcher
+	promptLP   []Token
+	sentPrompt bool
+	done       bool
+}
+
+// Submit queues req and returns the channel its events arrive on; the channel is closed
+// after the event with Done. Cancelling ctx ends the request (its last event has Err set
+// to ctx's error) and frees its place at once. Submit fails with ErrQueueFull,
+// ErrClosed, ErrContextLength, ErrTooLarge or an invalid sampling option.
+func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) {
+	if len(req.Prompt) == 0 {
+		return nil, errors.New("engine: empty prompt")
+	}
+	vocab := e.m.Net.Config.Vocab
+	for i, t := range req.Prompt {
+		if t < 0 || t >= vocab {
+			return nil, fmt.Errorf("engine: prompt token %d is %d, outside the vocabulary [0,%d)", i, t, vocab)
+		}
+	}
+	if len(req.Prompt) >= e.ctxL && !(req.MaxTokens == 0 && len(req.Prompt) == e.ctxL) {
+		return nil, fmt.Errorf("%w: %d prompt tokens, the context holds %d", ErrContextLength, len(req.Prompt), e.ctxL)
+	}
+	maxNew := e.ctxL - len(req.Prompt)
+	if req.MaxTokens >= 0 {
+		if req.MaxTokens > maxNew {
+			return nil, fmt.Errorf("%w: %d prompt tokens plus %d new ones exceed the context of %d", ErrContextLength, len(req.Prompt), req.MaxTokens, e.ctxL)
+		}
+		maxNew = req.MaxTokens
+	}
+	if req.TopLogprobs < 0 {
+		return nil, fmt.Errorf("engine: top logprobs %d is negative", req.TopLogprobs)
+	}
+	sm, err := sample.New(req.Sampling)
+	if err != nil {
+		return nil, err
+	}
+	// The cache holds every position fed: the prompt and all generated tokens but the last.
+	need := int64(len(req.Prompt)+max(maxNew-1, 0)) * e.perTk
+	if need > e.opt.KVBudget {
+		return nil, fmt.Errorf("%w: %d tokens need %d bytes, the budget is %d", ErrTooLarge, len(req.Prompt)+maxNew, need, e.opt.KVBudget)
+	}
+	s := &seq{
+		req:     req,
+		ctx:     ctx,
+		out:     make(chan Event, maxNew+2),
+		slot:    -1,
+		maxNew:  maxNew,
+		reserve: need,
+		next:    -1,
+		sampler: sm,
+		stop:    sample.NewStopMatcher(req.Stop...),
+		history: append(make([]int, 0, len(req.Prompt)+maxNew), req.Prompt...),
+	}
+	if len(req.Prompt) == 1 && req.Prompt[0] == e.m.Net.Config.BOS {
+		s.dec = e.m.Tokenizer.NewDecoder()
+	} else {
+		s.dec = e.m.Tokenizer.NewContinuationDecoder()
+	}
+	s.stopCtx = context.AfterFunc(ctx, e.poke)
+	e.mu.Lock()
+	switch {
+	case e.closed:
+		e.mu.Unlock()
+		s.stopCtx()
+		return nil, ErrClosed
+	case len(e.queue) >= e.opt.QueueSize:
+		e.mu.Unlock()
+		s.stopCtx()
+		return nil, ErrQueueFull
+	}
+	e.queue = append(e.queue, s)
+	e.stats.Requests++
+	e.mu.Unlock()
+	e.poke()
+	return s.out, nil
+}
+
+// poke wakes the loop.
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops accepting requests, ends every queued and running one with ErrClosed and
+// waits for the loop to exit. To let in-flight requests finish first, stop submitting
+// and wait for them before calling Close.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if !e.closed {
+		e.closed = true
+	}
+	e.mu.Unlock()
+	e.poke()
+	<-e.done
+}
+
+// finish sends the final event and closes the stream.
+func (s *seq) finish(reason string, err error) {
+	if s.done {
+		return
+	}
+	s.done = true
+	ev := Event{Done: true, FinishReason: reason, Err: err, PromptTokens: len(s.req.Prompt), CompletionTokens: s.generated}
+	if err == nil {
+		rest, _ := s.stop.Push(s.dec.Flush())
+		if !s.stop.Stopped() {
+			rest += s.stop.Flush()
+		}
+		ev.Text = rest
+		if !s.sentPrompt && s.req.PromptLogprobs {
+			ev.PromptLogprobs = s.promptLP
+			s.sentPrompt = true
+		}
+	}
+	s.out <- ev
+	close(s.out)
+	if s.stopCtx != nil {
+		s.stopCtx()
+	}
+}
+
+// loop is the scheduler: the only goroutine that touches the cache.
+func (e *Engine) loop() {
+	defer close(e.done)
+	cfg := e.m.Net.Config
+	cache := model.NewCache(cfg, e.ctxL)
+	free := make([]int, 0, e.opt.Parallel)
+	for i := e.opt.Parallel - 1; i >= 0; i-- {
+		free = append(free, i)
+	}
+	var running []*seq
+	var reserved int64
+	var b model.Batch
+	type rowRef struct {
+		s      *seq
+		pos    int  // position of the row
+		last   bool // the row whose logits pick the next token
+		logits bool // the row's logits are computed
+		decode bool // a decode row (not prefill)
+	}
+	var refs []rowRef
+	release := func(s *seq) {
+		if s.slot >= 0 {
+			cache.Free(s.slot)
+			free = append(free, s.slot)
+			s.slot = -1
+			reserved -= s.reserve
+		}
+	}
+	publish := func(lastRows, lastSeqs int, steps, promptTok, genTok int64) {
+		e.mu.Lock()
+		e.stats.Running = len(running)
+		e.stats.KVReserved = reserved
+		e.stats.KVBytes = cache.Bytes()
+		if lastRows >= 0 {
+			e.stats.LastBatchRows, e.stats.LastBatchSeqs = lastRows, lastSeqs
+		}
+		e.stats.Steps += steps
+		e.stats.PromptTokens += promptTok
+		e.stats.GeneratedTokens += genTok
+		e.mu.Unlock()
+	}
+	for {
+		// Drop finished or cancelled sequences, admit new ones.
+		e.mu.Lock()
+		closed := e.closed
+		q := e.queue[:0]
+		for _, s := range e.queue {
+			switch {
+			case closed:
+				s.finish("", ErrClosed)
+			case s.ctx.Err() != nil:
+				s.finish("", context.Cause(s.ctx))
+			default:
+				q = append(q, s)
+			}
+		}
+		clear(e.queue[len(q):])
+		e.queue = q
+		e.mu.Unlock()
+		keep := running[:0]
+		for _, s := range running {
+			switch {
+			case closed:
+				s.finish("", ErrClosed)
+			case s.ctx.Err() != nil:
+				s.finish("", context.Cause(s.ctx))
+			}
+			if s.done {
+				release(s)
+				continue
+			}
+			keep = append(keep, s)
+		}
+		clear(running[len(keep):])
+		running = keep
+		if closed {
+			publish(0, 0, 0, 0, 0)
+			return
+		}
+		e.mu.Lock()
+		for len(e.queue) > 0 && len(free) > 0 && reserved+e.queue[0].reserve <= e.opt.KVBudget {
+			s := e.queue[0]
+			e.queue = e.queue[1:]
+			s.slot = free[len(free)-1]
+			free = free[:len(free)-1]
+			reserved += s.reserve
+			running = append(running, s)
+		}
+		e.mu.Unlock()
+		publish(-1, 0, 0, 0, 0)
+		if len(running) == 0 {
+			<-e.wake
+			continue
+		}
+
+		if e.opt.beforeStep != nil {
+			e.opt.beforeStep()
+		}
+		// Build the step: decode rows first, then prefill chunks in arrival order.
+		b.Reset()
+		refs = refs[:0]
+		for _, s := range running {
+			if s.next >= 0 {
+				pos := len(s.history) - 1
+				b.Add(s.slot, pos, s.next, true)
+				refs = append(refs, rowRef{s, pos, true, true, true})
+			}
+		}
+		decodeRows := b.Len()
+		budget := max(e.opt.StepRows-decodeRows, 16)
+		var promptTok int64
+		for _, s := range running {
+			if s.next >= 0 || budget == 0 {
+				continue
+			}
+			n := min(len(s.req.Prompt)-s.fed, budget)
+			for i := 0; i < n; i++ {
+				p := s.fed + i
+				last := p == len(s.req.Prompt)-1
+				want := last || s.req.PromptLogprobs
+				b.Add(s.slot, p, s.req.Prompt[p], want)
+				refs = append(refs, rowRef{s, p, last, want, false})
+			}
+			s.fed += n
+			budget -= n
+			promptTok += int64(n)
+		}
+		logits, err := e.m.Net.Forward(&b, cache)
+		if err != nil {
+			for _, s := range running {
+				s.finish("", fmt.Errorf("engine: forward: %w", err))
+			}
+			continue
+		}
+		V := cfg.Vocab
+		var genTok int64
+		seqs := 0
+		j := 0
+		var prev *seq
+		for _, r := range refs {
+			if r.s != prev {
+				seqs++
+				prev = r.s
+			}
+			if !r.logits {
+				continue
+			}
+			row := logits[j*V : (j+1)*V]
+			j++
+			s := r.s
+			if s.done {
+				continue
+			}
+			if !r.decode && s.req.PromptLogprobs {
+				e.scorePrompt(s, r.pos, row)
+			}
+			if !r.last {
+				continue
+			}
+			if e.advance(s, row) {
+				genTok++
+			}
+		}
+		publish(len(refs), seqs, 1, promptTok, genTok)
+	}
+}
+
+// scorePrompt records, from the logits of prompt row pos, the log-probability of prompt
+// token pos+1 (and the entry of token 0 when pos is 0).
+func (e *Engine) scorePrompt(s *seq, pos int, row []float32) {
+	if pos == 0 {
+		s.promptLP = append(s.promptLP, Token{ID: s.req.Prompt[0]})
+	}
+	if pos+1 < len(s.req.Prompt) {
+		s.promptLP = append(s.promptLP, e.tokenInfo(row, s.req.Prompt[pos+1], s.req.TopLogprobs))
+	}
+}
+
+// tokenInfo is the log-probability of id under row, with the top k alternatives.
+func (e *Engine) tokenInfo(row []float32, id, k int) Token {
+	t := Token{ID: id, Logprob: float32(float64(row[id]) - sample.LogSumExp(row))}
+	if k > 0 {
+		t.Top = sample.TopLogprobs(row, k)
+	}
+	return t
+}
+
+// advance samples s's next token from row and streams it; it reports whether a token
+// was generated.
+func (e *Engine) advance(s *seq, row []float32) bool {
+	if s.maxNew == 0 {
+		s.finish("length", nil)
+		return false
+	}
+	id, err := s.sampler.Sample(row, s.history)
+	if err != nil {
+		s.finish("", err)
+		return false
+	}
+	var ev Event
+	if s.req.PromptLogprobs && !s.sentPrompt {
+		ev.PromptLogprobs = s.promptLP
+		s.sentPrompt = true
+	}
+	if !s.req.IgnoreEOS && e.isEOS(id) {
+		if ev.PromptLogprobs != nil {
+			s.out <- ev
+		}
+		s.finish("stop", nil)
+		return false
+	}
+	s.generated++
+	s.history = append(s.history, id)
+	tok := Token{ID: id}
+	if s.req.Logprobs || s.req.TopLogprobs > 0 {
+		tok = e.tokenInfo(row, id, s.req.TopLogprobs)
+	}
+	ev.Token = &tok
+	piece, err := s.dec.Add(id)
+	if err != nil {
+		s.finish("", err)
+		return true
+	}
+	text, stopped := s.stop.Push(piece)
+	ev.Text = text
+	s.out <- ev
+	switch {
+	case stopped:
+		s.finish("stop", nil)
+	case s.generated >= s.maxNew:
+		s.finish("length", nil)
+	default:
+		s.next = id
+	}
+	return true
+}
+
+func (e *Engine) isEOS(id int) bool {
+	for _, x := range e.m.EOS {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
