@@ -15,9 +15,8 @@
 // Memory: a request is admitted only when the KV cache of its prompt plus its maximum
 // number of new tokens (Config.KVBytesPerToken(4) bytes a token: the cache holds
 // float32) fits in what the budget has left. The budget defaults to DefaultKVBudget. The
-// reservation counts tokens; model.Cache grows its buffers by doubling, so the memory it
-// holds for a sequence may reach twice what the sequence has used (Stats.KVBytes shows
-// it). Each request's event channel is buffered for every event it can produce (about
+// cache allocates each admitted sequence's reservation up front (model.Cache.Reserve), so
+// the memory held matches the reservation (Stats.KVBytes shows it). Each request's event channel is buffered for every event it can produce (about
 // 100 bytes a token), so a slow reader never holds the batch up.
 package engine
 
@@ -447,6 +446,7 @@ func (e *Engine) loop() {
 			s.slot = free[len(free)-1]
 			free = free[:len(free)-1]
 			reserved += s.reserve
+			cache.Reserve(s.slot, int(s.reserve/e.perTk))
 			running = append(running, s)
 		}
 		e.mu.Unlock()

@@ -100,27 +100,45 @@ func (c *Cache) seq(id int) *seqKV {
 	return s
 }
 
+// Reserve allocates room for n positions of sequence seq up front (at most MaxLen), so a
+// caller that knows how long a sequence may grow holds exactly that memory instead of
+// the slack of doubling.
+func (c *Cache) Reserve(seq, n int) {
+	n = min(n, c.maxLen)
+	s := c.seq(seq)
+	for l := range s.k {
+		need := n * c.cfg.KVDim(l)
+		if cap(s.k[l]) < need {
+			s.k[l] = withCap(s.k[l], need)
+			s.v[l] = withCap(s.v[l], need)
+		}
+	}
+}
+
 // reserve makes room for positions up to n (exclusive) of sequence s.
 func (c *Cache) reserve(s *seqKV, n int) {
 	for l := range s.k {
 		w := c.cfg.KVDim(l)
 		need := n * w
 		if len(s.k[l]) < need {
-			s.k[l] = grow(s.k[l], need)
-			s.v[l] = grow(s.v[l], need)
+			s.k[l] = grow(s.k[l], need, c.maxLen*w)
+			s.v[l] = grow(s.v[l], need, c.maxLen*w)
 		}
 	}
 }
 
-func grow(b []float32, n int) []float32 {
+// grow extends b to length n, doubling its capacity but never beyond limit.
+func grow(b []float32, n, limit int) []float32 {
 	if cap(b) >= n {
 		return b[:n]
 	}
-	c := 2 * cap(b)
-	if c < n {
-		c = n
-	}
-	nb := make([]float32, n, c)
+	nb := withCap(b, min(max(2*cap(b), n), max(limit, n)))
+	return nb[:n]
+}
+
+// withCap returns b's contents in a slice of capacity c (len unchanged).
+func withCap(b []float32, c int) []float32 {
+	nb := make([]float32, len(b), c)
 	copy(nb, b)
 	return nb
 }
