@@ -94,15 +94,23 @@ func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
 	if c.RopeTheta, err = num("rope.freq_base", 10000, false); err != nil {
 		return nil, err
 	}
-	if t, ok := get(a + ".rope.scaling.type"); ok {
-		s, _ := t.(string)
-		if s != "none" && s != "" {
-			fac, err := num("rope.scaling.factor", 1, true)
-			if err != nil {
-				return nil, err
-			}
-			c.RopeScaling = RopeScaling{Type: s, Factor: fac}
+	// llama.cpp has no dynamic NTK and asserts on an unknown scaling type, so decilm's
+	// quantizer records DeciLM's dynamic scaling under decilm.rope.scaling.*.
+	for _, prefix := range []string{a + ".rope.scaling.", "decilm.rope.scaling."} {
+		t, ok := get(prefix + "type")
+		if !ok {
+			continue
 		}
+		s, _ := t.(string)
+		if s == "none" || s == "" {
+			continue
+		}
+		f, ok := get(prefix + "factor")
+		fac, isNum := toFloat(f)
+		if !ok || !isNum {
+			return nil, fmt.Errorf("%s: metadata %sfactor is missing or not a number", ck.Path, prefix)
+		}
+		c.RopeScaling = RopeScaling{Type: s, Factor: fac}
 	}
 	if c.Heads <= 0 || c.Hidden%c.Heads != 0 {
 		return nil, fmt.Errorf("%s: head count %d does not divide embedding length %d", ck.Path, c.Heads, c.Hidden)

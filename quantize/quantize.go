@@ -1,0 +1,485 @@
+// Package quantize writes a loaded model as a GGUF version 3 file in the layout llama.cpp
+// loads: architecture "deci" (per-layer key/value head counts as an INT32 array) or "llama",
+// the SentencePiece vocabulary with its scores and token types, tensors under llama.cpp's
+// names with the query and key rows in its adjacent-pair RoPE layout, and the weights
+// stored as F32, F16, BF16, Q8_0 or Q4_0.
+//
+// The type of each tensor follows llama-quantize's rules where decilm can write them:
+// norm vectors stay F32; a matrix whose rows are not a whole number of blocks of the chosen
+// type (the tiny fixture's 344-wide down projection) falls back to F16; the output
+// projection (or the token embedding when it is tied to the output) of a Q4_0 file is
+// stored as Q8_0, where llama-quantize would use Q6_K, which decilm reads but does not
+// write. Quantization itself is tensor.EncodeRow, which follows ggml's reference
+// quantizers, so a Q8_0 or Q4_0 tensor written here has the bytes llama-quantize would
+// write for the same float32 input.
+//
+// Write streams: it encodes one tensor at a time, so memory stays at one tensor's encoded
+// bytes beyond the (usually memory-mapped) source model.
+package quantize
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/decilm/decilm/checkpoint/gguf"
+	"github.com/decilm/decilm/checkpoint/llama2c"
+	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/tensor"
+	"github.com/decilm/decilm/tokenizer"
+)
+
+// Options choose what Write produces.
+type Options struct {
+	// Type is the storage type of the weight matrices: F32, F16, BF16, Q8_0 or Q4_0.
+	Type tensor.DType
+	// OutputType, when not "", overrides the type of the output projection (lm_head, or the
+	// token embedding when the two are tied): "f32", "f16", "bf16", "q8_0" or "q4_0". By
+	// default it is Type, except Q8_0 for a Q4_0 file.
+	OutputType string
+	// Arch is general.architecture: "deci" (the default) or "llama", which needs every layer
+	// to have the same number of key/value heads.
+	Arch string
+	// Name is general.name (default "decilm").
+	Name string
+	// Progress, when set, is called after each tensor with the bytes of tensor data written
+	// so far and in all.
+	Progress func(done, total int64)
+}
+
+// ggml's llama_ftype values for general.file_type.
+var fileTypes = map[tensor.DType]uint32{tensor.F32: 0, tensor.F16: 1, tensor.Q4_0: 2, tensor.Q8_0: 7, tensor.BF16: 32}
+
+// entry is one tensor of the output: its llama.cpp name, type, shape and where its values
+// come from (a weight tensor, or a float32 vector), and how many heads its rows form when
+// they must go from rotate-half to adjacent-pair order (0: leave the rows as they are).
+type entry struct {
+	name  string
+	dtype tensor.DType
+	shape []int
+	src   *tensor.Tensor
+	vec   []float32
+	heads int
+	size  int64
+}
+
+// plan lists the output tensors in file order.
+func plan(m *model.Model, o Options) ([]*entry, error) {
+	if _, ok := fileTypes[o.Type]; !ok {
+		return nil, fmt.Errorf("quantize: type %s is not one of f32, f16, bf16, q8_0, q4_0", o.Type)
+	}
+	outType := o.Type
+	if o.Type == tensor.Q4_0 {
+		outType = tensor.Q8_0
+	}
+	if o.OutputType != "" {
+		d, err := tensor.ParseDType(o.OutputType)
+		if _, ok := fileTypes[d]; err != nil || !ok {
+			return nil, fmt.Errorf("quantize: output type %q is not one of f32, f16, bf16, q8_0, q4_0", o.OutputType)
+		}
+		outType = d
+	}
+	c := m.Config
+	if c == nil || m.Embed == nil || len(m.Layers) != c.Layers || len(m.Norm) != c.Hidden {
+		return nil, errors.New("quantize: the model is incomplete (no config, embedding, norm or layers)")
+	}
+	var es []*entry
+	mat := func(name string, t *tensor.Tensor, d tensor.DType, heads int) error {
+		if t == nil || len(t.Shape) != 2 {
+			return fmt.Errorf("quantize: tensor %s is missing or not a matrix", name)
+		}
+		if t.Cols()%d.BlockSize() != 0 {
+			d = tensor.F16 // llama-quantize's fallback for rows that are not whole blocks
+		}
+		if heads > 0 && c.RopeInterleaved {
+			heads = 0 // already in llama.cpp's layout
+		}
+		if heads > 0 && heads*c.HeadDim != t.Shape[0] {
+			return fmt.Errorf("quantize: tensor %s has %d rows, want %d heads × %d", name, t.Shape[0], heads, c.HeadDim)
+		}
+		rb, err := d.RowBytes(t.Cols())
+		if err != nil {
+			return fmt.Errorf("quantize: tensor %s: %w", name, err)
+		}
+		es = append(es, &entry{name: name, dtype: d, shape: t.Shape, src: t, heads: heads, size: int64(rb) * int64(t.Rows())})
+		return nil
+	}
+	vec := func(name string, v []float32) {
+		es = append(es, &entry{name: name, dtype: tensor.F32, shape: []int{len(v)}, vec: v, size: 4 * int64(len(v))})
+	}
+	tied := m.LMHead == nil || m.LMHead == m.Embed
+	embType := o.Type
+	if tied {
+		embType = outType
+	}
+	if err := mat("token_embd.weight", m.Embed, embType, 0); err != nil {
+		return nil, err
+	}
+	vec("output_norm.weight", m.Norm)
+	if !tied {
+		if err := mat("output.weight", m.LMHead, outType, 0); err != nil {
+			return nil, err
+		}
+	}
+	for l, ly := range m.Layers {
+		p := fmt.Sprintf("blk.%d.", l)
+		vec(p+"attn_norm.weight", ly.AttnNorm)
+		steps := []struct {
+			name  string
+			t     *tensor.Tensor
+			heads int
+		}{
+			{"attn_q.weight", ly.Q, c.Heads}, {"attn_k.weight", ly.K, ly.KVHeads}, {"attn_v.weight", ly.V, 0},
+			{"attn_output.weight", ly.O, 0},
+		}
+		for _, s := range steps {
+			if err := mat(p+s.name, s.t, o.Type, s.heads); err != nil {
+				return nil, err
+			}
+		}
+		vec(p+"ffn_norm.weight", ly.MLPNorm)
+		for _, s := range []struct {
+			name string
+			t    *tensor.Tensor
+		}{{"ffn_gate.weight", ly.Gate}, {"ffn_up.weight", ly.Up}, {"ffn_down.weight", ly.Down}} {
+			if err := mat(p+s.name, s.t, o.Type, 0); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return es, nil
+}
+
+// Metadata returns the GGUF metadata Write stores for m and tok: general.*, the
+// hyper-parameters under the architecture's prefix as llama.cpp's loader reads them, and
+// tokenizer.ggml.*.
+//
+// Dynamic NTK RoPE scaling (DeciLM-6B's rope_scaling), which llama.cpp cannot express, is
+// stored under decilm.rope.scaling.type and decilm.rope.scaling.factor so that llama.cpp
+// ignores it; linear scaling uses the architecture's own rope.scaling keys.
+func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, error) {
+	c := m.Config
+	if c == nil {
+		return nil, errors.New("quantize: the model has no config")
+	}
+	if tok == nil {
+		return nil, errors.New("quantize: a tokenizer is required (llama.cpp reads the vocabulary from the file)")
+	}
+	ft, ok := fileTypes[o.Type]
+	if !ok {
+		return nil, fmt.Errorf("quantize: type %s is not one of f32, f16, bf16, q8_0, q4_0", o.Type)
+	}
+	arch := o.Arch
+	if arch == "" {
+		arch = "deci"
+	}
+	if arch != "deci" && arch != "llama" {
+		return nil, fmt.Errorf("quantize: architecture %q is not deci or llama", arch)
+	}
+	if len(c.KVHeads) != c.Layers {
+		return nil, fmt.Errorf("quantize: config lists %d KV head counts for %d layers", len(c.KVHeads), c.Layers)
+	}
+	if arch == "llama" {
+		for _, k := range c.KVHeads {
+			if k != c.KVHeads[0] {
+				return nil, fmt.Errorf("quantize: architecture llama needs the same KV heads in every layer, have %v (use deci)", c.KVHeads)
+			}
+		}
+	}
+	pieces, scores, types := tok.Pieces()
+	if len(pieces) != c.Vocab {
+		return nil, fmt.Errorf("quantize: the tokenizer has %d pieces but the model's vocabulary is %d", len(pieces), c.Vocab)
+	}
+	name := o.Name
+	if name == "" {
+		name = "decilm"
+	}
+	u32 := func(v int) uint32 { return uint32(v) }
+	kv := []gguf.KV{
+		{Key: "general.architecture", Value: arch},
+		{Key: "general.name", Value: name},
+		{Key: "general.file_type", Value: ft},
+	}
+	if o.Type.Quantized() {
+		kv = append(kv, gguf.KV{Key: "general.quantization_version", Value: uint32(2)})
+	}
+	a := arch + "."
+	kv = append(kv,
+		gguf.KV{Key: a + "vocab_size", Value: u32(c.Vocab)},
+		gguf.KV{Key: a + "context_length", Value: u32(c.MaxPositions)},
+		gguf.KV{Key: a + "embedding_length", Value: u32(c.Hidden)},
+		gguf.KV{Key: a + "block_count", Value: u32(c.Layers)},
+		gguf.KV{Key: a + "feed_forward_length", Value: u32(c.Intermediate)},
+		gguf.KV{Key: a + "attention.head_count", Value: u32(c.Heads)},
+	)
+	if arch == "deci" {
+		kvh := make([]int32, c.Layers)
+		for i, k := range c.KVHeads {
+			kvh[i] = int32(k)
+		}
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: kvh})
+	} else {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: u32(c.KVHeads[0])})
+	}
+	kv = append(kv,
+		gguf.KV{Key: a + "rope.dimension_count", Value: u32(c.HeadDim)},
+		gguf.KV{Key: a + "rope.freq_base", Value: float32(c.RopeTheta)},
+		gguf.KV{Key: a + "attention.layer_norm_rms_epsilon", Value: float32(c.NormEps)},
+	)
+	switch c.RopeScaling.Type {
+	case "":
+	case "linear":
+		kv = append(kv, gguf.KV{Key: a + "rope.scaling.type", Value: "linear"},
+			gguf.KV{Key: a + "rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})
+	default:
+		kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.type", Value: c.RopeScaling.Type},
+			gguf.KV{Key: "decilm.rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})
+	}
+	kv = append(kv,
+		gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"},
+		gguf.KV{Key: "tokenizer.ggml.tokens", Value: pieces},
+		gguf.KV{Key: "tokenizer.ggml.scores", Value: scores},
+		gguf.KV{Key: "tokenizer.ggml.token_type", Value: types},
+	)
+	for _, id := range []struct {
+		key string
+		v   int
+	}{{"bos", tok.BOS()}, {"eos", tok.EOS()}, {"unknown", tok.UNK()}, {"padding", tok.PAD()}} {
+		if id.v >= 0 && id.v < len(pieces) {
+			kv = append(kv, gguf.KV{Key: "tokenizer.ggml." + id.key + "_token_id", Value: u32(id.v)})
+		}
+	}
+	kv = append(kv,
+		gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: tok.AddBOS()},
+		gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: tok.AddEOS()},
+	)
+	return kv, nil
+}
+
+// Write writes m, with tok's vocabulary, as a GGUF v3 file to w (see the package comment for
+// the layout and the type of each tensor).
+func Write(w io.Writer, m *model.Model, tok *tokenizer.Tokenizer, o Options) error {
+	kv, err := Metadata(m, tok, o)
+	if err != nil {
+		return err
+	}
+	es, err := plan(m, o)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	hdr, err := header(kv, es)
+	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(hdr); err != nil {
+		return fmt.Errorf("quantize: write: %w", err)
+	}
+	var total, done int64
+	for _, e := range es {
+		total += e.size
+	}
+	zeros := make([]byte, gguf.DefaultAlignment)
+	for _, e := range es {
+		data, err := encode(e)
+		if err != nil {
+			return err
+		}
+		if _, err := bw.Write(data); err != nil {
+			return fmt.Errorf("quantize: write %s: %w", e.name, err)
+		}
+		if _, err := bw.Write(zeros[:pad(e.size)]); err != nil {
+			return fmt.Errorf("quantize: write: %w", err)
+		}
+		done += e.size
+		if o.Progress != nil {
+			o.Progress(done, total)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("quantize: write: %w", err)
+	}
+	return nil
+}
+
+// WriteFile writes the GGUF file to path through a temporary file in the same directory,
+// renamed into place only when complete.
+func WriteFile(path string, m *model.Model, tok *tokenizer.Tokenizer, o Options) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("quantize: %w", err)
+	}
+	tmp := f.Name()
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("quantize: %w", err)
+	}
+	if err := Write(f, m, tok, o); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("quantize: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("quantize: %w", err)
+	}
+	return nil
+}
+
+// pad is the number of zero bytes that bring n up to the data alignment.
+func pad(n int64) int64 {
+	const a = gguf.DefaultAlignment
+	return (a - n%a) % a
+}
+
+// header encodes the GGUF header, metadata and tensor infos, padded to the data alignment.
+func header(kv []gguf.KV, es []*entry) ([]byte, error) {
+	le := binary.LittleEndian
+	b := []byte(gguf.Magic)
+	b = le.AppendUint32(b, 3)
+	b = le.AppendUint64(b, uint64(len(es)))
+	b = le.AppendUint64(b, uint64(len(kv)))
+	str := func(s string) { b = le.AppendUint64(b, uint64(len(s))); b = append(b, s...) }
+	for _, e := range kv {
+		str(e.Key)
+		var err error
+		if b, err = appendValue(b, e.Value); err != nil {
+			return nil, fmt.Errorf("quantize: metadata %s: %w", e.Key, err)
+		}
+	}
+	var off int64
+	for _, e := range es {
+		t, err := gguf.GGMLTypeOf(e.dtype)
+		if err != nil {
+			return nil, fmt.Errorf("quantize: tensor %s: %w", e.name, err)
+		}
+		str(e.name)
+		b = le.AppendUint32(b, uint32(len(e.shape)))
+		for i := len(e.shape) - 1; i >= 0; i-- {
+			b = le.AppendUint64(b, uint64(e.shape[i]))
+		}
+		b = le.AppendUint32(b, uint32(t))
+		b = le.AppendUint64(b, uint64(off))
+		off += e.size + pad(e.size)
+	}
+	return append(b, make([]byte, pad(int64(len(b))))...), nil
+}
+
+// appendValue appends a metadata value with its type tag, for the types Metadata uses.
+func appendValue(b []byte, v any) ([]byte, error) {
+	le := binary.LittleEndian
+	tag := func(t gguf.ValueType) { b = le.AppendUint32(b, uint32(t)) }
+	arr := func(t gguf.ValueType, n int) { tag(gguf.TypeArray); tag(t); b = le.AppendUint64(b, uint64(n)) }
+	switch x := v.(type) {
+	case uint32:
+		tag(gguf.TypeUint32)
+		b = le.AppendUint32(b, x)
+	case int32:
+		tag(gguf.TypeInt32)
+		b = le.AppendUint32(b, uint32(x))
+	case float32:
+		tag(gguf.TypeFloat32)
+		b = le.AppendUint32(b, math.Float32bits(x))
+	case bool:
+		tag(gguf.TypeBool)
+		if x {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	case string:
+		tag(gguf.TypeString)
+		b = le.AppendUint64(b, uint64(len(x)))
+		b = append(b, x...)
+	case []string:
+		arr(gguf.TypeString, len(x))
+		for _, s := range x {
+			b = le.AppendUint64(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+	case []float32:
+		arr(gguf.TypeFloat32, len(x))
+		for _, f := range x {
+			b = le.AppendUint32(b, math.Float32bits(f))
+		}
+	case []int32:
+		arr(gguf.TypeInt32, len(x))
+		for _, n := range x {
+			b = le.AppendUint32(b, uint32(n))
+		}
+	default:
+		return nil, fmt.Errorf("unsupported value type %T", v)
+	}
+	return b, nil
+}
+
+// encode returns the bytes of one output tensor.
+func encode(e *entry) ([]byte, error) {
+	if e.vec != nil {
+		out := make([]byte, e.size)
+		if err := tensor.EncodeRow(out, e.vec, tensor.F32); err != nil {
+			return nil, fmt.Errorf("quantize: %s: %w", e.name, err)
+		}
+		return out, nil
+	}
+	t := e.src
+	var out []byte
+	if t.DType == e.dtype {
+		out = t.Data // stored as wanted: no requantization
+	} else {
+		var err error
+		if out, err = convert(t, e.dtype); err != nil {
+			return nil, fmt.Errorf("quantize: %s: %w", e.name, err)
+		}
+	}
+	if e.heads > 0 {
+		rows := t.Rows()
+		out = llama2c.UnpermuteRows(out, e.heads, rows/e.heads, int(e.size)/rows)
+	}
+	return out, nil
+}
+
+// convert re-encodes every row of t as type d, on all CPUs.
+func convert(t *tensor.Tensor, d tensor.DType) ([]byte, error) {
+	rows, cols := t.Rows(), t.Cols()
+	rb, err := d.RowBytes(cols)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, rows*rb)
+	workers := min(runtime.GOMAXPROCS(0), max(1, rows/64))
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := 0; w < workers; w++ {
+		lo, hi := rows*w/workers, rows*(w+1)/workers
+		wg.Add(1)
+		go func(w, lo, hi int) {
+			defer wg.Done()
+			row := make([]float32, cols)
+			for r := lo; r < hi; r++ {
+				if err := tensor.DecodeRow(row, t.Row(r), t.DType); err != nil {
+					errs[w] = fmt.Errorf("row %d: %w", r, err)
+					return
+				}
+				if err := tensor.EncodeRow(out[r*rb:(r+1)*rb], row, d); err != nil {
+					errs[w] = fmt.Errorf("row %d: %w", r, err)
+					return
+				}
+			}
+		}(w, lo, hi)
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
