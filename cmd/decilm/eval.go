@@ -42,6 +42,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	compare := fs.String("compare", "", "show a model card's numbers beside ours: card (both), DeciLM-6B-instruct or DeciLM-6B")
 	noBOS := fs.Bool("no-bos", false, "encode without BOS, as lm-evaluation-harness v0.4.9.1 and earlier did")
 	quiet := fs.Bool("q", false, "no progress bar")
+	noShare := fs.Bool("no-share-context", false, "compute each choice's context separately (slower; to measure what sharing saves)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	start := time.Now()
-	rep, err := eval.Run(ctx, ts, evalTokenizer(m), &eval.ModelScorer{Net: m.Net}, opts)
+	rep, err := eval.Run(ctx, ts, evalTokenizer(m), &eval.ModelScorer{Net: m.Net, NoShare: *noShare}, opts)
 	if bar != nil {
 		bar.finish()
 	}
