@@ -166,32 +166,30 @@ func Parse(name string, data []byte) (*File, error) {
 // layout (rows i and i+headDim/2), returning a new slice; rowBytes is the size of one row.
 // It is the permutation Hugging Face's conversion script applies to Meta's checkpoints.
 func PermuteRows(b []byte, heads, headDim, rowBytes int) []byte {
-	out := make([]byte, len(b))
-	half := headDim / 2
-	for h := 0; h < heads; h++ {
-		base := h * headDim
-		for i := 0; i < half; i++ {
-			for j := 0; j < 2; j++ {
-				src := (base + 2*i + j) * rowBytes
-				dst := (base + j*half + i) * rowBytes
-				copy(out[dst:dst+rowBytes], b[src:src+rowBytes])
-			}
-		}
-	}
-	return out
+	return permute(b, heads, headDim, rowBytes, false)
 }
 
 // UnpermuteRows is the inverse of PermuteRows: rotate-half rows back to adjacent pairs (the
 // layout GGUF and llama2.c files use).
 func UnpermuteRows(b []byte, heads, headDim, rowBytes int) []byte {
+	return permute(b, heads, headDim, rowBytes, true)
+}
+
+// permute moves adjacent-pair row 2i+j of each head to rotate-half row j·headDim/2+i, or
+// back when inverse is set.
+func permute(b []byte, heads, headDim, rowBytes int, inverse bool) []byte {
 	out := make([]byte, len(b))
 	half := headDim / 2
 	for h := 0; h < heads; h++ {
 		base := h * headDim
 		for i := 0; i < half; i++ {
 			for j := 0; j < 2; j++ {
-				dst := (base + 2*i + j) * rowBytes
-				src := (base + j*half + i) * rowBytes
+				pair := (base + 2*i + j) * rowBytes
+				rot := (base + j*half + i) * rowBytes
+				src, dst := pair, rot
+				if inverse {
+					src, dst = rot, pair
+				}
 				copy(out[dst:dst+rowBytes], b[src:src+rowBytes])
 			}
 		}
