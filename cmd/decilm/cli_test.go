@@ -123,3 +123,16 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("missing model: exit %d, %q", code, errs)
 	}
 }
+
+// TestInfoEmbedded: without -m, info describes the embedded stories260K model.
+func TestInfoEmbedded(t *testing.T) {
+	out, errs, code := run(t, "", "info")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	for _, want := range []string{"stories260K (embedded)", "260032", "[4, 4, 4, 4, 4]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -89,7 +89,7 @@ func loadLM(ctx context.Context, e *env, mf *modelFlags, template string) (*deci
 	if err != nil {
 		return nil, err
 	}
-	m, err := decilm.Load(ctx, path, decilm.Options{Threads: *mf.threads, Template: template, Tokenizer: *mf.tokenizer})
+	m, err := decilm.Load(ctx, path, mf.options(template))
 	if err != nil {
 		return nil, err
 	}

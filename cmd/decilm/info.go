@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/tensor"
 )
 
 func init() {
@@ -38,11 +39,9 @@ func weightTypes(m *model.Model) string {
 	}
 	add(m.Embed.DType.String())
 	for _, l := range m.Layers {
-		for _, t := range []any{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
-			_ = t
+		for _, t := range []*tensor.Tensor{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
+			add(t.DType.String())
 		}
-		add(l.Q.DType.String())
-		add(l.Down.DType.String())
 	}
 	return strings.Join(order, ", ")
 }

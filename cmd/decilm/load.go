@@ -3,7 +3,8 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+
+	"github.com/decilm/decilm"
 
 	"github.com/decilm/decilm/model"
 )
@@ -42,14 +43,24 @@ func (mf *modelFlags) resolve(ctx context.Context, e *env) (string, error) {
 	return resolveModelRef(ctx, e, *mf.path, *mf.pull)
 }
 
-// load opens the model -m names.
+// options are the root package's load options the flags ask for.
+func (mf *modelFlags) options(template string) decilm.Options {
+	return decilm.Options{Threads: *mf.threads, Template: template, Tokenizer: *mf.tokenizer}
+}
+
+// load opens the transformer -m names (the embedded model when -m is absent), without its
+// tokenizer, for commands that work on token ids or weights.
 func (mf *modelFlags) load(ctx context.Context, e *env) (*model.Model, error) {
 	path, err := mf.resolve(ctx, e)
 	if err != nil {
 		return nil, err
 	}
 	if path == "" {
-		return nil, fmt.Errorf("no embedded model yet: pass -m")
+		m, err := decilm.Load(ctx, "", mf.options(""))
+		if err != nil {
+			return nil, err
+		}
+		return m.Net, nil
 	}
 	return model.Load(path, model.Options{Threads: *mf.threads})
 }

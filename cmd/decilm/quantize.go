@@ -41,7 +41,7 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := decilm.Load(ctx, path, decilm.Options{Threads: *mf.threads})
+	m, err := decilm.Load(ctx, path, mf.options(""))
 	if err != nil {
 		return err
 	}
