@@ -18,12 +18,9 @@
 package quantize
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -274,39 +271,26 @@ func Write(w io.Writer, m *model.Model, tok *tokenizer.Tokenizer, o Options) err
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	hdr, err := header(kv, es)
-	if err != nil {
-		return err
-	}
-	if _, err := bw.Write(hdr); err != nil {
-		return fmt.Errorf("quantize: write: %w", err)
-	}
 	var total, done int64
-	for _, e := range es {
+	ts := make([]*tensor.Tensor, len(es))
+	for i, e := range es {
 		total += e.size
+		ts[i] = &tensor.Tensor{Name: e.name, DType: e.dtype, Shape: e.shape}
 	}
-	zeros := make([]byte, gguf.DefaultAlignment)
-	for _, e := range es {
-		data, err := encode(e)
+	return gguf.WriteStream(w, kv, ts, func(i int, w io.Writer) error {
+		data, err := encode(es[i])
 		if err != nil {
 			return err
 		}
-		if _, err := bw.Write(data); err != nil {
-			return fmt.Errorf("quantize: write %s: %w", e.name, err)
+		if _, err := w.Write(data); err != nil {
+			return err
 		}
-		if _, err := bw.Write(zeros[:pad(e.size)]); err != nil {
-			return fmt.Errorf("quantize: write: %w", err)
-		}
-		done += e.size
+		done += es[i].size
 		if o.Progress != nil {
 			o.Progress(done, total)
 		}
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("quantize: write: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // WriteFile writes the GGUF file to path through a temporary file in the same directory,
@@ -336,93 +320,6 @@ func WriteFile(path string, m *model.Model, tok *tokenizer.Tokenizer, o Options)
 		return fmt.Errorf("quantize: %w", err)
 	}
 	return nil
-}
-
-// pad is the number of zero bytes that bring n up to the data alignment.
-func pad(n int64) int64 {
-	const a = gguf.DefaultAlignment
-	return (a - n%a) % a
-}
-
-// header encodes the GGUF header, metadata and tensor infos, padded to the data alignment.
-func header(kv []gguf.KV, es []*entry) ([]byte, error) {
-	le := binary.LittleEndian
-	b := []byte(gguf.Magic)
-	b = le.AppendUint32(b, 3)
-	b = le.AppendUint64(b, uint64(len(es)))
-	b = le.AppendUint64(b, uint64(len(kv)))
-	str := func(s string) { b = le.AppendUint64(b, uint64(len(s))); b = append(b, s...) }
-	for _, e := range kv {
-		str(e.Key)
-		var err error
-		if b, err = appendValue(b, e.Value); err != nil {
-			return nil, fmt.Errorf("quantize: metadata %s: %w", e.Key, err)
-		}
-	}
-	var off int64
-	for _, e := range es {
-		t, err := gguf.GGMLTypeOf(e.dtype)
-		if err != nil {
-			return nil, fmt.Errorf("quantize: tensor %s: %w", e.name, err)
-		}
-		str(e.name)
-		b = le.AppendUint32(b, uint32(len(e.shape)))
-		for i := len(e.shape) - 1; i >= 0; i-- {
-			b = le.AppendUint64(b, uint64(e.shape[i]))
-		}
-		b = le.AppendUint32(b, uint32(t))
-		b = le.AppendUint64(b, uint64(off))
-		off += e.size + pad(e.size)
-	}
-	return append(b, make([]byte, pad(int64(len(b))))...), nil
-}
-
-// appendValue appends a metadata value with its type tag, for the types Metadata uses.
-func appendValue(b []byte, v any) ([]byte, error) {
-	le := binary.LittleEndian
-	tag := func(t gguf.ValueType) { b = le.AppendUint32(b, uint32(t)) }
-	arr := func(t gguf.ValueType, n int) { tag(gguf.TypeArray); tag(t); b = le.AppendUint64(b, uint64(n)) }
-	switch x := v.(type) {
-	case uint32:
-		tag(gguf.TypeUint32)
-		b = le.AppendUint32(b, x)
-	case int32:
-		tag(gguf.TypeInt32)
-		b = le.AppendUint32(b, uint32(x))
-	case float32:
-		tag(gguf.TypeFloat32)
-		b = le.AppendUint32(b, math.Float32bits(x))
-	case bool:
-		tag(gguf.TypeBool)
-		if x {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
-		}
-	case string:
-		tag(gguf.TypeString)
-		b = le.AppendUint64(b, uint64(len(x)))
-		b = append(b, x...)
-	case []string:
-		arr(gguf.TypeString, len(x))
-		for _, s := range x {
-			b = le.AppendUint64(b, uint64(len(s)))
-			b = append(b, s...)
-		}
-	case []float32:
-		arr(gguf.TypeFloat32, len(x))
-		for _, f := range x {
-			b = le.AppendUint32(b, math.Float32bits(f))
-		}
-	case []int32:
-		arr(gguf.TypeInt32, len(x))
-		for _, n := range x {
-			b = le.AppendUint32(b, uint32(n))
-		}
-	default:
-		return nil, fmt.Errorf("unsupported value type %T", v)
-	}
-	return b, nil
 }
 
 // encode returns the bytes of one output tensor.

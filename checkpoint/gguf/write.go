@@ -20,6 +20,22 @@ import (
 // tensor.Tensor, and are stored reversed, innermost first, as GGUF wants; a tensor may have
 // at most 4 dimensions. Every tensor must pass Validate and names and keys must be unique.
 func Write(w io.Writer, kv []KV, tensors []*tensor.Tensor) error {
+	for _, t := range tensors {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("gguf: write: %w", err)
+		}
+	}
+	return WriteStream(w, kv, tensors, func(i int, w io.Writer) error {
+		_, err := w.Write(tensors[i].Data)
+		return err
+	})
+}
+
+// WriteStream is Write for tensors too large to hold in memory at once: the header is built
+// from each tensor's Name, DType and Shape (Data is ignored), then data(i, w) must write
+// exactly tensor i's bytes, in order; the padding between tensors is written here. A wrong
+// byte count is an error.
+func WriteStream(w io.Writer, kv []KV, tensors []*tensor.Tensor, data func(i int, w io.Writer) error) error {
 	align := DefaultAlignment
 	keys := make(map[string]bool, len(kv))
 	var meta bytes.Buffer
@@ -53,11 +69,9 @@ func Write(w io.Writer, kv []KV, tensors []*tensor.Tensor) error {
 	}
 
 	names := make(map[string]bool, len(tensors))
+	sizes := make([]int, len(tensors))
 	offset := uint64(0)
-	for _, t := range tensors {
-		if err := t.Validate(); err != nil {
-			return fmt.Errorf("gguf: write: %w", err)
-		}
+	for i, t := range tensors {
 		if names[t.Name] {
 			return fmt.Errorf("gguf: write: tensor %q appears twice", t.Name)
 		}
@@ -69,6 +83,12 @@ func Write(w io.Writer, kv []KV, tensors []*tensor.Tensor) error {
 		if err != nil {
 			return fmt.Errorf("gguf: write: tensor %q: %w", t.Name, err)
 		}
+		rows := t.Rows()
+		rb, err := t.DType.RowBytes(t.Cols())
+		if err != nil {
+			return fmt.Errorf("gguf: write: tensor %q: %w", t.Name, err)
+		}
+		sizes[i] = rows * rb
 		putStr(t.Name)
 		putU32(uint32(len(t.Shape)))
 		for i := len(t.Shape) - 1; i >= 0; i-- {
@@ -76,7 +96,7 @@ func Write(w io.Writer, kv []KV, tensors []*tensor.Tensor) error {
 		}
 		putU32(uint32(typ))
 		putU64(offset)
-		offset += uint64(padded(len(t.Data), align))
+		offset += uint64(padded(sizes[i], align))
 	}
 
 	bw := bufio.NewWriterSize(w, 1<<20)
@@ -87,11 +107,15 @@ func Write(w io.Writer, kv []KV, tensors []*tensor.Tensor) error {
 	if _, err := bw.Write(zeros[:padded(meta.Len(), align)-meta.Len()]); err != nil {
 		return fmt.Errorf("gguf: write: %w", err)
 	}
-	for _, t := range tensors {
-		if _, err := bw.Write(t.Data); err != nil {
+	for i, t := range tensors {
+		cw := &countingWriter{w: bw}
+		if err := data(i, cw); err != nil {
 			return fmt.Errorf("gguf: write: tensor %q: %w", t.Name, err)
 		}
-		if _, err := bw.Write(zeros[:padded(len(t.Data), align)-len(t.Data)]); err != nil {
+		if cw.n != sizes[i] {
+			return fmt.Errorf("gguf: write: tensor %q: wrote %d bytes, its shape needs %d", t.Name, cw.n, sizes[i])
+		}
+		if _, err := bw.Write(zeros[:padded(sizes[i], align)-sizes[i]]); err != nil {
 			return fmt.Errorf("gguf: write: %w", err)
 		}
 	}
@@ -99,6 +123,18 @@ func Write(w io.Writer, kv []KV, tensors []*tensor.Tensor) error {
 		return fmt.Errorf("gguf: write: %w", err)
 	}
 	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
 }
 
 // padded rounds n up to a multiple of align (a power of two).
