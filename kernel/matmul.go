@@ -45,6 +45,16 @@ var (
 	q4Vec [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
 )
 
+// Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a
+// call it does not handle, which then takes the AVX2 tiles below. matMulQuantWide (m > 1)
+// and matVecQuantWide (m = 1) get x already quantized by QuantizeQ8 (s.q, s.d: m rows of k
+// values, k/32 scales per row).
+var (
+	matMulFloatWide func(p *Pool, out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) bool
+	matMulQuantWide func(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool
+	matVecQuantWide func(p *Pool, out []float32, s *quantScratch, n, k int, data []byte, rs int, dt tensor.DType) bool
+)
+
 // Tiling of the matrix products. A matrix-vector product (m = 1) walks 4 weight rows at
 // a time (8 for Q4_0). With m > 1 the activation rows are taken mBlock at a time and the
 // shared dimension kBlock elements at a time, so that the block of x being reused stays
@@ -73,6 +83,9 @@ func floatIndex(dt tensor.DType) int {
 
 // matMulFloat is MatMul for F32, BF16 and F16 weights with the tile kernels.
 func (p *Pool) matMulFloat(out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) {
+	if matMulFloatWide != nil && matMulFloatWide(p, out, x, m, n, k, data, rs, dt) {
+		return
+	}
 	tiles := &floatTiles[floatIndex(dt)]
 	esize := rs / k
 	kv := k &^ 7
@@ -197,6 +210,12 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	p.quantizeRows(s, x, m, k)
 	if !useAsm {
 		matMulQuantGeneric(p, out, s.q, s.d, m, n, k, data, rs, dt)
+		return
+	}
+	if m == 1 && matVecQuantWide != nil && matVecQuantWide(p, out, s, n, k, data, rs, dt) {
+		return
+	}
+	if m > 1 && matMulQuantWide != nil && matMulQuantWide(p, out, s, m, n, k, data, rs, dt) {
 		return
 	}
 	ti := 0
