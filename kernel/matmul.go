@@ -53,6 +53,10 @@ var (
 	matMulFloatWide func(p *Pool, out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) bool
 	matMulQuantWide func(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool
 	matVecQuantWide func(p *Pool, out []float32, s *quantScratch, n, k int, data []byte, rs int, dt tensor.DType) bool
+
+	// matMulQuantAMX and matMulBF16AMX run on the tile unit (AMX) where the CPU has one.
+	matMulQuantAMX func(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool
+	matMulBF16AMX  func(p *Pool, out, x []float32, m, n, k int, data []byte, rs int) bool
 )
 
 // Tiling of the matrix products. A matrix-vector product (m = 1) walks 4 weight rows at
@@ -210,6 +214,9 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	p.quantizeRows(s, x, m, k)
 	if !useAsm {
 		matMulQuantGeneric(p, out, s.q, s.d, m, n, k, data, rs, dt)
+		return
+	}
+	if matMulQuantAMX != nil && matMulQuantAMX(p, out, s, m, n, k, data, rs, dt) {
 		return
 	}
 	if m == 1 && matVecQuantWide != nil && matVecQuantWide(p, out, s, n, k, data, rs, dt) {
