@@ -50,8 +50,8 @@ const (
 	tB0, tB1 = 4, 5
 )
 
-func ldtilecfg() { bytes("LDTILECFG (SI)", 0xc4, 0xe2, 0x78, 0x49, 0x06) }
-func tilerelease() { bytes("TILERELEASE", 0xc4, 0xe2, 0x78, 0x49, 0xc0) }
+func ldtilecfg()      { bytes("LDTILECFG (SI)", 0xc4, 0xe2, 0x78, 0x49, 0x06) }
+func tilerelease()    { bytes("TILERELEASE", 0xc4, 0xe2, 0x78, 0x49, 0xc0) }
 func tilezero(t byte) { bytes("TILEZERO", 0xc4, 0xe2, 0x7b, 0x49, 0xc0|t<<3) }
 
 // tileloadd loads tile t from (SI)(DI*1).
@@ -78,7 +78,7 @@ func tileQ8() {
 	cb := Load(Param("cbuf"), R10)
 	nt := Load(Param("nt"), R12)
 	out := Load(Param("out"), R13)
-	os := RDI // loaded at the end: DI is the tile stride register until then
+	os := RDI                    // loaded at the end: DI is the tile stride register until then
 	wp, dw, cnt := R14, R15, R11 // per tile: weight pointer, scale pointer, blocks left
 
 	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
