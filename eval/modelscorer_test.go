@@ -46,7 +46,8 @@ func bruteForce(t *testing.T, net *model.Model, r eval.TokenRequest) (float64, b
 }
 
 // TestModelScorer: shared-context scoring, per-request scoring and a lone request all give
-// the brute-force log-likelihood (1e-5), in batches of every size.
+// the brute-force log-likelihood (to 1e-5 + 2e-6 relative: a sum of float32 log-softmax
+// terms, computed from keys cached in different chunks), in batches of every size.
 func TestModelScorer(t *testing.T) {
 	m, err := decilm.Load(context.Background(), "", decilm.Options{Threads: 2})
 	if err != nil {
@@ -84,7 +85,7 @@ func TestModelScorer(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range reqs {
-			if math.Abs(got[i].LogLikelihood-want[i]) > 1e-5 || got[i].IsGreedy != wantGreedy[i] {
+			if math.Abs(got[i].LogLikelihood-want[i]) > 1e-5+2e-6*math.Abs(want[i]) || got[i].IsGreedy != wantGreedy[i] {
 				t.Fatalf("scorer %+v request %d: %v, brute force %g greedy %v", *sc, i, got[i], want[i], wantGreedy[i])
 			}
 		}

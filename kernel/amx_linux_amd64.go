@@ -235,7 +235,6 @@ const amxMinRows = 1
 type amxScratch struct {
 	cbuf []int32   // two 16×16 int32 tiles (three float32 tiles for bfloat16)
 	dw   []float32 // nb×16 weight scales of one group of rows
-	idx  [16]int32 // offsets of the 16 rows of a group
 	q    []int8    // a group's rows as int8 (Q4_0), or a padded copy of the last group
 	out  []float32 // 16×16 results per activation tile
 }
@@ -315,16 +314,13 @@ func matMulAMX(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte
 			sc.out = make([]float32, nt*256)
 		}
 		dw, res := sc.dw[:nb*16], sc.out[:nt*256]
-		for r := range sc.idx {
-			sc.idx[r] = int32(r * rs)
-		}
 		for j := lo; j < hi; j += 16 {
 			rows := min(16, hi-j)
 			var w *byte
 			var ws, bs int
 			switch dt {
 			case tensor.Q8_0:
-				amxScales(&dw[0], &data[j*rs], &sc.idx[0], 34, nb, rows)
+				amxScales(&dw[0], &data[j*rs], rs, 34, nb, rows)
 				if rows == 16 {
 					w, ws, bs = &data[j*rs+2], rs, 34
 				} else { // pad the last group to 16 rows
@@ -343,7 +339,7 @@ func matMulAMX(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte
 				if rows < 16 {
 					clear(sc.q[:16*k])
 				}
-				amxScales(&dw[0], &data[j*rs], &sc.idx[0], 18, nb, rows)
+				amxScales(&dw[0], &data[j*rs], rs, 18, nb, rows)
 				amxUnpackQ4(&sc.q[0], k, &data[j*rs], rs, nb, rows)
 				w, ws, bs = (*byte)(unsafe.Pointer(&sc.q[0])), k, 32
 			}

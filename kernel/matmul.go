@@ -46,7 +46,7 @@ var (
 )
 
 // Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a
-// call it does not handle, which then takes the AVX2 tiles below. matMulQuantWide (m > 1)
+// call it does not handle, which then takes the AVX2 tiles below. matMulQuantWide (any m)
 // and matVecQuantWide (m = 1) get x already quantized by QuantizeQ8 (s.q, s.d: m rows of k
 // values, k/32 scales per row).
 var (
@@ -111,8 +111,10 @@ func (p *Pool) matMulFloat(out, x []float32, m, n, k int, data []byte, rs int, d
 						out[j+a] = tail(j+a, 0)
 					}
 				}
-				if kv > 0 {
-					tiles[r][1](&data[j*rs], rs, &x[0], 0, kv, &out[j], 0)
+				// In kBlockFloat pieces, as the m > 1 path below adds them, so that a
+				// row's outputs are bit-identical whatever the number of rows.
+				for l0 := 0; l0 < kv; l0 += kBlockFloat {
+					tiles[r][1](&data[j*rs+l0*esize], rs, &x[l0], 0, min(kBlockFloat, kv-l0), &out[j], 0)
 				}
 			}
 		})
@@ -216,13 +218,15 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 		matMulQuantGeneric(p, out, s.q, s.d, m, n, k, data, rs, dt)
 		return
 	}
-	if matMulQuantAMX != nil && matMulQuantAMX(p, out, s, m, n, k, data, rs, dt) {
-		return
-	}
+	// Every wide path computes each output as Σ_b (s_b·dx_b)·dw_b, block after block, so
+	// a row's results do not depend on which of them runs or on m.
 	if m == 1 && matVecQuantWide != nil && matVecQuantWide(p, out, s, n, k, data, rs, dt) {
 		return
 	}
-	if m > 1 && matMulQuantWide != nil && matMulQuantWide(p, out, s, m, n, k, data, rs, dt) {
+	if matMulQuantAMX != nil && matMulQuantAMX(p, out, s, m, n, k, data, rs, dt) {
+		return
+	}
+	if matMulQuantWide != nil && matMulQuantWide(p, out, s, m, n, k, data, rs, dt) {
 		return
 	}
 	ti := 0
@@ -249,10 +253,15 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 		return
 	}
 	if m == 1 {
+		const kb = kBlockQuant / 32
+		bb := dt.BlockBytes()
 		p.runGrain(n, 4, func(lo, hi int) {
 			clear(out[lo:hi])
 			for j := lo; j < hi; j += 4 {
-				tiles[min(4, hi-j)][1](&data[j*rs], rs, &xq[0], 0, &xd[0], 0, nb, &out[j], 0)
+				// In kBlockQuant pieces, as the m > 1 path adds them.
+				for b0 := 0; b0 < nb; b0 += kb {
+					tiles[min(4, hi-j)][1](&data[j*rs+b0*bb], rs, &xq[b0*32], 0, &xd[b0], 0, min(kb, nb-b0), &out[j], 0)
+				}
 			}
 		})
 		return

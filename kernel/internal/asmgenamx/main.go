@@ -9,8 +9,10 @@
 //
 // The kernel multiplies a 16-row tile of quantized weights (int8, one block of 32 values
 // per tile product) with 16 activation rows in the VNNI layout (TDPBSSD: int8 × int8 →
-// int32), then scales each block's 16×16 int32 result by the weight and activation scales
-// with AVX-512 and adds it to 16 float32 accumulators held in registers.
+// int32), then scales each block's 16×16 int32 result with AVX-512 and adds it to 16
+// float32 accumulators held in registers: acc += (float(sum)·dx)·dw, one block after the
+// other, the same operations as the AVX-512 VNNI kernels (asmgen512q), so that a row's
+// results are the same on every path and for any number of rows.
 package main
 
 import (
@@ -83,15 +85,14 @@ func tileQ8() {
 
 	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
 	tmp := []VecPhysical{Z17, Z18, Z19, Z20, Z21, Z22, Z23}
-	tmp2 := []VecPhysical{Z24, Z25, Z26, Z27, Z28, Z29, Z30}
 	// scale adds block (dx, dw, C at cbuf+off) to the accumulators.
 	scale := func(dxOff, dwOff, cOff int) {
 		VMOVUPS(Mem{Base: dx}.Offset(dxOff), Z16)
 		for r := 0; r < 16; r++ {
-			a, b := tmp[r%7], tmp2[r%7]
+			a := tmp[r%7]
 			VCVTDQ2PS(Mem{Base: cb}.Offset(cOff+64*r), a)
-			VMULPS_BCST(Mem{Base: dw}.Offset(dwOff+4*r), Z16, b)
-			VFMADD231PS(a, b, acc[r])
+			VMULPS(Z16, a, a)                                            // block sum × dx
+			VFMADD231PS_BCST(Mem{Base: dw}.Offset(dwOff+4*r), a, acc[r]) // + that × dw
 		}
 	}
 
@@ -284,9 +285,9 @@ func vecQ8() {
 			a, b = Z3, Z4
 		}
 		VCVTDQ2PS(Mem{Base: cb}.Offset(cOff), a)
+		VMULPS_BCST(Mem{Base: dx}.Offset(dxOff), a, a) // block sums × dx
 		VMOVUPS(Mem{Base: dw}.Offset(dwOff), b)
-		VMULPS_BCST(Mem{Base: dx}.Offset(dxOff), b, b)
-		VFMADD231PS(a, b, acc)
+		VFMADD231PS(b, a, acc) // + those × dw
 	}
 	Label("pair")
 	CMPQ(cnt, Imm(2))
@@ -397,37 +398,98 @@ func vecBF16() {
 // prepScales converts the float16 block scales of a group of weight rows to float32,
 // one gather of 16 rows per block.
 func prepScales() {
-	TEXT("amxScales", NOSPLIT, "func(dw *float32, src *byte, idx *int32, bs int, nb int, rows int)")
-	Doc("amxScales sets dw[b*16+r] to the float16 scale at src + idx[r] + b*bs, for r < rows and b < nb, and to 0 for rows ≤ r < 16.")
+	TEXT("amxScales", NOSPLIT, "func(dw *float32, src *byte, rs int, bs int, nb int, rows int)")
+	Doc("amxScales sets dw[b*16+r] to the float16 scale at src + r*rs + b*bs, for r < rows and b < nb, and to 0 for rows ≤ r < 16. It is the first pass over a group of weight rows, so it prefetches them ahead. (No gather instruction: they are slow on processors with the Gather Data Sampling mitigation.)")
 	dw := Load(Param("dw"), GP64())
 	src := Load(Param("src"), GP64())
-	idx := Load(Param("idx"), GP64())
+	rs := Load(Param("rs"), GP64())
 	bs := Load(Param("bs"), GP64())
 	nb := Load(Param("nb"), GP64())
-	Load(Param("rows"), RCX)
+	rows := Load(Param("rows"), GP64())
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
-	iv := ZMM()
-	VMOVDQU32(Mem{Base: idx}, iv)
-	m := GP64()
-	MOVQ(U32(1), m)
-	SHLQ(CL, m)
-	DECQ(m) // (1<<rows)-1
+	CMPQ(rows, Imm(16))
+	JNE(LabelRef("part"))
+	rs3 := GP64()
+	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, rs3)
+	pf, a := GP64(), GP64()
 	Label("block")
-	k := K1
-	KMOVW(m.As32(), k)
-	g := ZMM()
-	VPXORD(g, g, g)
-	VPGATHERDD(Mem{Base: src, Index: iv, Scale: 1}, k, g)
-	h := YMM()
-	VPMOVDW(g, h)
+	// Every other block, prefetch the 16 rows 8 blocks ahead (one cache line each).
+	TESTQ(U32(1), nb)
+	JNZ(LabelRef("load"))
+	LEAQ(Mem{Base: src, Index: bs, Scale: 8}, pf)
+	prefetchRows(pf, rs)
+	Label("load")
+	lo, hi := XMM(), XMM()
+	MOVQ(src, a)
+	for r := 0; r < 16; r++ {
+		x := lo
+		if r >= 8 {
+			x = hi
+		}
+		var m Mem
+		switch r % 4 {
+		case 0:
+			m = Mem{Base: a}
+		case 1:
+			m = Mem{Base: a, Index: rs, Scale: 1}
+		case 2:
+			m = Mem{Base: a, Index: rs, Scale: 2}
+		case 3:
+			m = Mem{Base: a, Index: rs3, Scale: 1}
+		}
+		VPINSRW(U8(r%8), m, x, x)
+		if r%4 == 3 && r < 15 {
+			LEAQ(Mem{Base: a, Index: rs, Scale: 4}, a)
+		}
+	}
+	y := YMM()
+	VINSERTI128(U8(1), hi, lo.AsY(), y)
 	f := ZMM()
-	VCVTPH2PS(h, f)
+	VCVTPH2PS(y, f)
 	VMOVUPS(f, Mem{Base: dw})
 	ADDQ(bs, src)
 	ADDQ(U32(64), dw)
 	DECQ(nb)
 	JNZ(LabelRef("block"))
+	VZEROUPPER()
+	RET()
+
+	// Fewer than 16 rows (the last group of a matrix): one scale at a time.
+	Label("part")
+	z := ZMM()
+	VPXORD(z, z, z)
+	n2, d2 := GP64(), GP64()
+	MOVQ(nb, n2)
+	MOVQ(dw, d2)
+	Label("zero")
+	VMOVUPS(z, Mem{Base: d2})
+	ADDQ(U32(64), d2)
+	DECQ(n2)
+	JNZ(LabelRef("zero"))
+	TESTQ(rows, rows)
+	JZ(LabelRef("clean"))
+	Label("row")
+	p, d, b := GP64(), GP64(), GP64()
+	MOVQ(src, p)
+	MOVQ(dw, d)
+	MOVQ(nb, b)
+	Label("one")
+	h := GP32()
+	MOVWLZX(Mem{Base: p}, h)
+	x := XMM()
+	VMOVD(h, x)
+	VCVTPH2PS(x, x)
+	VMOVSS(x, Mem{Base: d})
+	ADDQ(bs, p)
+	ADDQ(U32(64), d)
+	DECQ(b)
+	JNZ(LabelRef("one"))
+	ADDQ(rs, src)
+	ADDQ(U32(4), dw)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+	Label("clean")
 	VZEROUPPER()
 	Label("done")
 	RET()
