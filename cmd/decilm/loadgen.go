@@ -168,6 +168,9 @@ func loadgenOne(ctx context.Context, client *http.Client, base, key string, body
 		return r
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Marks the request as safe to resend, so that net/http retries it when the server
+	// closed an idle keep-alive connection just as it was reused (llama-server does).
+	req.Header.Set("Idempotency-Key", fmt.Sprint(time.Now().UnixNano()))
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
