@@ -62,6 +62,13 @@ type Options struct {
 	// StepRows bounds the rows of one Forward call: the decode rows of the running
 	// sequences plus prefill rows (default 256). Prefill always gets at least 16 rows.
 	StepRows int
+	// NoPromptCache turns off prompt caching. By default a finished request's keys and
+	// values stay in its slot until the slot is needed, and a new request whose prompt
+	// starts with the same tokens takes that slot and skips their prefill (as
+	// llama-server's cache_prompt and vLLM's prefix caching do). The reused keys and
+	// values are bit-identical to recomputed ones, so outputs do not change. Requests
+	// that ask for prompt log-probabilities always prefill the whole prompt.
+	NoPromptCache bool
 
 	// beforeStep, when set (by tests), runs before each step's batch is built.
 	beforeStep func()
@@ -143,9 +150,12 @@ type Stats struct {
 	Queued  int // requests waiting for admission
 	Running int // sequences admitted (prefilling or decoding)
 	// KVReserved is the KV-cache memory the admitted sequences reserve, KVBudget the
-	// budget, KVBytes what the cache holds now (it may exceed the reservation by the slack
-	// of growing buffers).
-	KVReserved, KVBudget, KVBytes int64
+	// budget, KVBytes what their caches hold now (it may exceed the reservation by the
+	// slack of growing buffers), KVCachedBytes what free slots keep for prompt caching
+	// (dropped when admission needs the memory).
+	KVReserved, KVBudget, KVBytes, KVCachedBytes int64
+	// PromptCacheTokens counts prompt tokens whose prefill was skipped by prompt caching.
+	PromptCacheTokens int64
 	// LastBatchRows and LastBatchSeqs describe the most recent Forward call.
 	LastBatchRows, LastBatchSeqs int
 	// Counters since the start.
@@ -380,19 +390,99 @@ func (e *Engine) loop() {
 		decode bool // a decode row (not prefill)
 	}
 	var refs []rowRef
+	// Prompt caching: a free slot keeps the tokens whose keys and values it still holds
+	// (slotToks) and the reservation they came with (slotRes), until admission reuses or
+	// drops them.
+	slotToks := make([][]int, e.opt.Parallel)
+	slotRes := make([]int64, e.opt.Parallel)
+	dynamic := cfg.RopeScaling.Type == "dynamic"
+	drop := func(slot int) {
+		cache.Free(slot)
+		slotToks[slot], slotRes[slot] = nil, 0
+	}
 	release := func(s *seq) {
 		if s.slot >= 0 {
-			cache.Free(s.slot)
+			n := cache.Len(s.slot)
+			// Keys computed past the trained context with dynamic NTK RoPE depend on the
+			// sequence's length then: not reusable.
+			if e.opt.NoPromptCache || n == 0 || (dynamic && len(s.history) > cfg.MaxPositions) {
+				drop(s.slot)
+			} else {
+				slotToks[s.slot] = append(slotToks[s.slot][:0], s.history[:n]...)
+				slotRes[s.slot] = s.reserve
+			}
 			free = append(free, s.slot)
 			s.slot = -1
 			reserved -= s.reserve
 		}
 	}
+	// cachedBytes is the memory free slots hold for prompt caching, by their reservations.
+	cachedBytes := func() int64 {
+		var n int64
+		for _, sl := range free {
+			n += slotRes[sl]
+		}
+		return n
+	}
+	// admit gives s the free slot whose cached tokens share the longest prefix with its
+	// prompt (at least the last prompt token is always computed, for its logits), or an
+	// empty slot, dropping cached slots while the budget needs their memory.
+	admit := func(s *seq) {
+		bi, bl := -1, 0
+		if !e.opt.NoPromptCache && !s.req.PromptLogprobs {
+			head := s.req.Prompt[:len(s.req.Prompt)-1]
+			for i, sl := range free {
+				if l := commonPrefix(slotToks[sl], head); l > bl {
+					bi, bl = i, l
+				}
+			}
+		}
+		if bi < 0 { // no reuse: an empty slot if there is one, keeping cached ones
+			bi = len(free) - 1
+			for i := len(free) - 1; i >= 0; i-- {
+				if slotToks[free[i]] == nil {
+					bi = i
+					break
+				}
+			}
+		}
+		s.slot = free[bi]
+		free = append(free[:bi], free[bi+1:]...)
+		if bl > 0 {
+			cache.Truncate(s.slot, bl)
+			slotToks[s.slot], slotRes[s.slot] = nil, 0
+		} else {
+			drop(s.slot)
+		}
+		for reserved+s.reserve+cachedBytes() > e.opt.KVBudget {
+			big := -1
+			for _, sl := range free {
+				if slotRes[sl] > 0 && (big < 0 || slotRes[sl] > slotRes[big]) {
+					big = sl
+				}
+			}
+			if big < 0 {
+				break
+			}
+			drop(big)
+		}
+		s.fed = bl
+		e.stats.PromptCacheTokens += int64(bl)
+		reserved += s.reserve
+		cache.Reserve(s.slot, int(s.reserve/e.perTk))
+	}
 	publish := func(lastRows, lastSeqs int, steps, promptTok, genTok int64) {
 		e.mu.Lock()
 		e.stats.Running = len(running)
 		e.stats.KVReserved = reserved
-		e.stats.KVBytes = cache.Bytes()
+		var held, kept int64
+		for _, s := range running {
+			held += cache.SeqBytes(s.slot)
+		}
+		for _, sl := range free {
+			kept += cache.SeqBytes(sl)
+		}
+		e.stats.KVBytes, e.stats.KVCachedBytes = held, kept
 		if lastRows >= 0 {
 			e.stats.LastBatchRows, e.stats.LastBatchSeqs = lastRows, lastSeqs
 		}
@@ -443,10 +533,7 @@ func (e *Engine) loop() {
 		for len(e.queue) > 0 && len(free) > 0 && reserved+e.queue[0].reserve <= e.opt.KVBudget {
 			s := e.queue[0]
 			e.queue = e.queue[1:]
-			s.slot = free[len(free)-1]
-			free = free[:len(free)-1]
-			reserved += s.reserve
-			cache.Reserve(s.slot, int(s.reserve/e.perTk))
+			admit(s)
 			running = append(running, s)
 		}
 		e.mu.Unlock()
@@ -605,4 +692,15 @@ func (e *Engine) isEOS(id int) bool {
 		}
 	}
 	return false
+}
+
+// commonPrefix is the length of the longest common prefix of a and b.
+func commonPrefix(a, b []int) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }

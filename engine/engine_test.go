@@ -507,3 +507,74 @@ func benchDecode(b *testing.B, clients int) {
 	}
 	b.ReportMetric(float64(tokens)/time.Since(start).Seconds(), "tokens/s")
 }
+
+// TestPromptCache: a request whose prompt starts like a finished one's reuses that slot's
+// keys and values for the shared tokens, with outputs identical to a fresh prefill (the
+// llama.cpp greedy reference for the fixture prompt); prompt log-probabilities and
+// NoPromptCache always prefill; cached slots are dropped when the budget needs them.
+func TestPromptCache(t *testing.T) {
+	m, ref := loadTiny(t)
+	ctx := context.Background()
+	run := func(e *Engine, r Request) []int {
+		t.Helper()
+		ch, err := e.Submit(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, _, last := collect(t, ch)
+		if last.Err != nil {
+			t.Fatal(last.Err)
+		}
+		return ids
+	}
+	greedy := Request{Prompt: ref.Prompt, MaxTokens: len(ref.Tokens), IgnoreEOS: true}
+	e := newEngine(t, m, Options{Parallel: 2})
+	for i := 0; i < 2; i++ {
+		if got := run(e, greedy); !equalInts(got, ref.Tokens) {
+			t.Fatalf("run %d: %v, llama.cpp %v", i, got, ref.Tokens)
+		}
+	}
+	if got, want := e.Stats().PromptCacheTokens, int64(len(ref.Prompt)-1); got != want {
+		t.Errorf("after a repeated prompt: %d prompt tokens reused, want %d", got, want)
+	}
+	if st := e.Stats(); st.KVBytes != 0 || st.KVCachedBytes == 0 {
+		t.Errorf("idle engine: %d bytes held by running sequences (want 0), %d cached (want > 0)", st.KVBytes, st.KVCachedBytes)
+	}
+
+	// A prompt that shares only a prefix, and one that continues the finished sequence
+	// (prompt + generated tokens): outputs as computed from scratch.
+	fresh := newEngine(t, m, Options{Parallel: 2, NoPromptCache: true})
+	branch := append(append([]int(nil), ref.Prompt[:3]...), 500, 600, 700)
+	cont := append(append([]int(nil), ref.Prompt...), ref.Tokens[:5]...)
+	for _, p := range [][]int{branch, cont} {
+		r := Request{Prompt: p, MaxTokens: 6, IgnoreEOS: true}
+		before := e.Stats().PromptCacheTokens
+		got, want := run(e, r), run(fresh, r)
+		if !equalInts(got, want) {
+			t.Errorf("prompt %v: %v with the prompt cache, %v without", p, got, want)
+		}
+		if e.Stats().PromptCacheTokens == before {
+			t.Errorf("prompt %v: no prompt tokens reused", p)
+		}
+	}
+	if n := fresh.Stats().PromptCacheTokens; n != 0 {
+		t.Errorf("NoPromptCache: %d prompt tokens reused", n)
+	}
+
+	// Prompt log-probabilities need every prompt row's logits: no reuse.
+	before := e.Stats().PromptCacheTokens
+	run(e, Request{Prompt: ref.Prompt, MaxTokens: 1, PromptLogprobs: true})
+	if e.Stats().PromptCacheTokens != before {
+		t.Error("a request with prompt log-probabilities reused cached tokens")
+	}
+
+	// A budget that holds one request: the cached slot is dropped for the next one.
+	one := e.perTk * int64(len(ref.Prompt)+len(ref.Tokens))
+	small := newEngine(t, m, Options{Parallel: 2, KVBudget: one})
+	run(small, greedy)
+	other := Request{Prompt: []int{1, 300, 301, 302}, MaxTokens: len(ref.Prompt) + len(ref.Tokens) - 4, IgnoreEOS: true}
+	run(small, other)
+	if st := small.Stats(); st.KVCachedBytes > one {
+		t.Errorf("budget %d: %d bytes cached after a second request", one, st.KVCachedBytes)
+	}
+}

@@ -83,10 +83,21 @@ func (c *Cache) CopyPrefix(dst, src, n int) error {
 // Bytes is the memory the cache's values take now.
 func (c *Cache) Bytes() int64 {
 	var n int64
-	for _, s := range c.seqs {
-		for l := range s.k {
-			n += int64(4 * (cap(s.k[l]) + cap(s.v[l])))
-		}
+	for id := range c.seqs {
+		n += c.SeqBytes(id)
+	}
+	return n
+}
+
+// SeqBytes is the memory held by sequence seq's keys and values (0 for an unknown one).
+func (c *Cache) SeqBytes(seq int) int64 {
+	s, ok := c.seqs[seq]
+	if !ok {
+		return 0
+	}
+	var n int64
+	for l := range s.k {
+		n += int64(4 * (cap(s.k[l]) + cap(s.v[l])))
 	}
 	return n
 }

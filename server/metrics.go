@@ -121,9 +121,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge("decilm_batch_size", "Sequences in the most recent forward pass.", st.LastBatchSeqs)
 		gauge("decilm_batch_rows", "Rows (tokens) in the most recent forward pass.", st.LastBatchRows)
 		gauge("decilm_kv_cache_reserved_bytes", "KV-cache memory reserved by admitted sequences.", st.KVReserved)
-		gauge("decilm_kv_cache_used_bytes", "KV-cache memory allocated now.", st.KVBytes)
+		gauge("decilm_kv_cache_used_bytes", "KV-cache memory held by the running sequences.", st.KVBytes)
+		gauge("decilm_kv_cache_prompt_cache_bytes", "KV-cache memory free slots keep for prompt caching.", st.KVCachedBytes)
 		gauge("decilm_kv_cache_budget_bytes", "KV-cache budget that decides admission.", st.KVBudget)
 		fmt.Fprintf(w, "# HELP decilm_engine_steps_total Forward passes run by the engine.\n# TYPE decilm_engine_steps_total counter\ndecilm_engine_steps_total %d\n", st.Steps)
+		fmt.Fprintf(w, "# HELP decilm_prompt_cache_tokens_total Prompt tokens whose prefill the prompt cache saved.\n# TYPE decilm_prompt_cache_tokens_total counter\ndecilm_prompt_cache_tokens_total %d\n", st.PromptCacheTokens)
 	}
 	fmt.Fprintf(w, "# HELP decilm_ready Whether the model is loaded.\n# TYPE decilm_ready gauge\ndecilm_ready %d\n", ready)
 	m.ttft.write(w, "decilm_time_to_first_token_seconds", "Time from receiving a request to its first generated token.")

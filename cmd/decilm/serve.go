@@ -36,6 +36,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	maxN := fs.Int("max-n", 8, "largest n (choices per request)")
 	maxBody := fs.String("max-body", "4MiB", "largest request body")
 	stepRows := fs.Int("step-rows", 256, "most token rows per forward pass (decode rows plus prefill chunk)")
+	noPromptCache := fs.Bool("no-prompt-cache", false, "always prefill whole prompts (by default a finished request's keys and values stay in its slot, and a prompt starting with the same tokens reuses them)")
 	alias := fs.String("alias", "", "model id clients use (default: the model's name)")
 	template := fs.String("template", "", "chat template: a built-in name (decilm-6b-instruct, decilm-7b-instruct, llama-2, plain) overriding the model's own")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
@@ -85,7 +86,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
-	eng, err := engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows})
+	eng, err := engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache})
 	if err != nil {
 		hs.Close()
 		return err
