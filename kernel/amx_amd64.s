@@ -989,6 +989,8 @@ single:
 	VMULPS.BCST (R8), Z1, Z1
 	VMOVUPS     (R15), Z2
 	VFMADD231PS Z2, Z1, Z0
+	ADDQ        $0x00000020, DX
+	ADDQ        $0x00000004, R8
 
 store:
 	MOVQ    out+72(FP), SI

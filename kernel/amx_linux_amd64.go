@@ -159,27 +159,15 @@ func matMulAMXBF16(p *Pool, out, x []float32, m, n, k int, data []byte, rs int) 
 		packAMXBF16(xp, x, m, k, nc)
 	}
 	p.runGrain(n, 16, func(lo, hi int) {
-		sc := amxScratchPool.Get().(*amxScratch)
+		sc := getAMXScratch(nt)
 		defer amxScratchPool.Put(sc)
-		if len(sc.cbuf) < 768 {
-			sc.cbuf = make([]int32, 768)
-		}
-		if cap(sc.out) < nt*256 {
-			sc.out = make([]float32, nt*256)
-		}
 		res := sc.out[:nt*256]
 		cbuf := (*float32)(unsafe.Pointer(&sc.cbuf[0]))
 		for j := lo; j < hi; j += 16 {
 			rows := min(16, hi-j)
 			w := &data[j*rs]
-			if rows < 16 { // pad the last group to 16 rows
-				if cap(sc.q) < 16*rs {
-					sc.q = make([]int8, 16*rs)
-				}
-				pad := unsafe.Slice((*byte)(unsafe.Pointer(&sc.q[0])), 16*rs)
-				copy(pad, data[j*rs:(j+rows)*rs])
-				clear(pad[rows*rs:])
-				w = &pad[0]
+			if rows < 16 {
+				w = &sc.padRows(data, j, rows, rs)[0]
 			}
 			full, tiles := m/16, nt
 			if rows < 16 {
@@ -240,6 +228,32 @@ type amxScratch struct {
 }
 
 var amxScratchPool = sync.Pool{New: func() any { return new(amxScratch) }}
+
+// getAMXScratch takes a thread's buffers from the pool, with room for nt activation
+// tiles' results; put it back with amxScratchPool.Put.
+func getAMXScratch(nt int) *amxScratch {
+	sc := amxScratchPool.Get().(*amxScratch)
+	if len(sc.cbuf) < 768 {
+		sc.cbuf = make([]int32, 768)
+	}
+	if cap(sc.out) < nt*256 {
+		sc.out = make([]float32, nt*256)
+	}
+	return sc
+}
+
+// padRows copies rows j..j+rows-1 of a matrix (row stride rs bytes) into sc.q, followed by
+// zero rows up to 16: the last, short group of a matrix, which the tile loads read as 16
+// rows.
+func (sc *amxScratch) padRows(data []byte, j, rows, rs int) []byte {
+	if cap(sc.q) < 16*rs {
+		sc.q = make([]int8, 16*rs)
+	}
+	pad := unsafe.Slice((*byte)(unsafe.Pointer(&sc.q[0])), 16*rs)
+	copy(pad, data[j*rs:(j+rows)*rs])
+	clear(pad[rows*rs:])
+	return pad
+}
 
 // amxActivations lays out quantized activations for the tile kernel.
 type amxActivations struct {
@@ -302,16 +316,10 @@ func matMulAMX(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte
 		nt = packAMX(a, s.q, s.d, m, k)
 	}
 	p.runGrain(n, 16, func(lo, hi int) {
-		sc := amxScratchPool.Get().(*amxScratch)
+		sc := getAMXScratch(nt)
 		defer amxScratchPool.Put(sc)
-		if len(sc.cbuf) < 768 {
-			sc.cbuf = make([]int32, 768)
-		}
 		if cap(sc.dw) < nb*16 {
 			sc.dw = make([]float32, nb*16)
-		}
-		if cap(sc.out) < nt*256 {
-			sc.out = make([]float32, nt*256)
 		}
 		dw, res := sc.dw[:nb*16], sc.out[:nt*256]
 		for j := lo; j < hi; j += 16 {
@@ -323,14 +331,8 @@ func matMulAMX(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte
 				amxScales(&dw[0], &data[j*rs], rs, 34, nb, rows)
 				if rows == 16 {
 					w, ws, bs = &data[j*rs+2], rs, 34
-				} else { // pad the last group to 16 rows
-					if cap(sc.q) < 16*rs {
-						sc.q = make([]int8, 16*rs)
-					}
-					pad := unsafe.Slice((*byte)(unsafe.Pointer(&sc.q[0])), 16*rs)
-					copy(pad, data[j*rs:(j+rows)*rs])
-					clear(pad[rows*rs:])
-					w, ws, bs = &pad[2], rs, 34
+				} else {
+					w, ws, bs = &sc.padRows(data, j, rows, rs)[2], rs, 34
 				}
 			case tensor.Q4_0:
 				if cap(sc.q) < 16*k {

@@ -23,7 +23,7 @@ func TestAMXMatMul(t *testing.T) {
 		for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
 			for _, k := range []int{32, 64, 96, 160, 2080} {
 				for _, n := range []int{1, 15, 16, 17, 33, 100} {
-					for _, m := range []int{4, 5, 16, 17, 33, 40} {
+					for _, m := range []int{1, 2, 4, 5, 16, 17, 33, 40} {
 						w, dec := randWeight(t, rng, dt, n, k)
 						x := randVec(rng, m*k)
 						rs, _ := dt.RowBytes(k)
@@ -154,6 +154,41 @@ func TestAMXRowInvariance(t *testing.T) {
 							t.Fatalf("%s k=%d: row %d of %d (from %d): output %d = %g, in 40 rows %g", dt, k, i/n, m, i0, i%n, got[i], all[i0*n+i])
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestAMXVecMatchesTiles: the one-row AMX kernels (amxVecQ8, amxVecBF16), which MatMul
+// does not reach on CPUs whose AVX-512 VNNI matrix-vector kernels take m = 1 first, give
+// bit for bit what the 16-row tiles give for the same row.
+func TestAMXVecMatchesTiles(t *testing.T) {
+	if matMulQuantAMX == nil || matMulBF16AMX == nil {
+		t.Skip("this CPU or kernel offers no AMX (or DECILM_NO_AMX is set): the AMX path cannot run here")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	p := NewPool(2)
+	defer p.Close()
+	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.BF16} {
+		for _, k := range []int{32, 96, 2080} {
+			const n, m = 37, 17
+			w, _ := randWeight(t, rng, dt, n, k)
+			rs, _ := dt.RowBytes(k)
+			x := randVec(rng, m*k)
+			all := make([]float32, m*n)
+			one := make([]float32, n)
+			if dt == tensor.BF16 {
+				matMulBF16AMX(p, all, x, m, n, k, w.Data, rs)
+				matMulBF16AMX(p, one, x[5*k:6*k], 1, n, k, w.Data, rs)
+			} else {
+				xq, xd, _ := quantRef(x, m, k)
+				matMulQuantAMX(p, all, &quantScratch{q: xq, d: xd}, m, n, k, w.Data, rs, dt)
+				matMulQuantAMX(p, one, &quantScratch{q: xq[5*k : 6*k], d: xd[5*k/32 : 6*k/32]}, 1, n, k, w.Data, rs, dt)
+			}
+			for j := range one {
+				if one[j] != all[5*n+j] {
+					t.Fatalf("%s k=%d: output %d of row 5 alone %g, among %d rows %g", dt, k, j, one[j], m, all[5*n+j])
 				}
 			}
 		}
