@@ -490,6 +490,9 @@ TEXT ·amxTileBF16(SB), NOSPLIT, $0-72
 	MOVQ out+56(FP), R13
 
 tile:
+	MOVQ AX, R14
+	MOVQ nc+32(FP), R11
+
 	// TILEZERO
 	BYTE $0xc4
 	BYTE $0xe2
@@ -510,8 +513,6 @@ tile:
 	BYTE  $0x7b
 	BYTE  $0x49
 	BYTE  $0xd0
-	MOVQ  AX, R14
-	MOVQ  nc+32(FP), R11
 	TESTQ R11, R11
 	JZ    store
 

@@ -138,6 +138,46 @@ func tdpbf16ps(c, a, b byte) {
 	bytes("TDPBF16PS", 0xc4, 0xe2, (^b&15)<<3|0x02, 0x5c, 0xc0|c<<3|a)
 }
 
+// The tile registers of the bfloat16 kernels: the hi, mid and lo parts' products, the
+// weights, and the activations' three parts.
+const tCh, tCm, tCl, tA, tBh, tBm, tBl = 0, 1, 2, 3, 4, 5, 6
+
+// bf16Loop emits the chunk loop of amxTileBF16 and amxVecBF16 and stores the three C
+// tiles at cb, each 16 rows of xs bytes apart: per chunk of 32 values, one A tile from the
+// 16 weight rows (wp, stride ws) and the three parts of the activations at xp, 16·xs bytes
+// each, rows xs bytes apart.
+func bf16Loop(wp, ws, xp, cb, cnt Register, xs int) {
+	tilezero(tCh)
+	tilezero(tCm)
+	tilezero(tCl)
+	TESTQ(cnt, cnt)
+	JZ(LabelRef("store"))
+	Label("chunk")
+	LEAQ(Mem{Base: wp}.Offset(512), RCX)
+	prefetchRows(RCX, ws)
+	MOVQ(wp, RSI)
+	MOVQ(ws, RDI)
+	tileloadd(tA)
+	MOVQ(U32(xs), RDI)
+	for i, t := range []byte{tBh, tBm, tBl} {
+		LEAQ(Mem{Base: xp}.Offset(16*xs*i), RSI)
+		tileloadd(t)
+	}
+	tdpbf16ps(tCh, tA, tBh)
+	tdpbf16ps(tCm, tA, tBm)
+	tdpbf16ps(tCl, tA, tBl)
+	ADDQ(U32(64), wp)
+	ADDQ(U32(3*16*xs), xp)
+	DECQ(cnt)
+	JNZ(LabelRef("chunk"))
+	Label("store")
+	MOVQ(U32(xs), RDI)
+	for i, t := range []byte{tCh, tCm, tCl} {
+		LEAQ(Mem{Base: cb}.Offset(16*xs*i), RSI)
+		tilestored(t)
+	}
+}
+
 // tileBF16 generates the bfloat16 kernel. The activations come as three bfloat16 parts,
 // x = hi + mid + lo exactly (a float32 has 24 significant bits, a bfloat16 8), so the
 // tile unit's exact bfloat16 products give w·x as float32 arithmetic would, at three
@@ -146,7 +186,6 @@ func tdpbf16ps(c, a, b byte) {
 func tileBF16() {
 	TEXT("amxTileBF16", NOSPLIT, "func(cfg *byte, w *byte, ws int, xp *uint16, nc int, nt int, cbuf *float32, out *float32, os int)")
 	Doc("amxTileBF16 computes, for nt tiles of 16 activation rows, the 16×16 dot products of 16 bfloat16 weight rows (row r at w + r*ws, nc chunks of 32 values) and the activations (xp: per tile, nc chunks of 3072 bytes: the hi, mid and lo parts, each 16 rows of 16 bfloat16 pairs, the VNNI layout), into out[t*os/4+r] (os in bytes; tile T starts at out + 16*T*os). cbuf is 3072 bytes of scratch, cfg the tile configuration.")
-	const tCh, tCm, tCl, tA, tBh, tBm, tBl = 0, 1, 2, 3, 4, 5, 6
 	Load(Param("cfg"), RSI)
 	ldtilecfg()
 	w := Load(Param("w"), RAX)
@@ -159,38 +198,9 @@ func tileBF16() {
 	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
 
 	Label("tile")
-	tilezero(tCh)
-	tilezero(tCm)
-	tilezero(tCl)
 	MOVQ(w, wp)
 	Load(Param("nc"), cnt)
-	TESTQ(cnt, cnt)
-	JZ(LabelRef("store"))
-	Label("chunk")
-	LEAQ(Mem{Base: wp}.Offset(512), RCX)
-	prefetchRows(RCX, ws)
-	MOVQ(wp, RSI)
-	MOVQ(ws, RDI)
-	tileloadd(tA)
-	MOVQ(U32(64), RDI)
-	for i, t := range []byte{tBh, tBm, tBl} {
-		LEAQ(Mem{Base: xp}.Offset(1024*i), RSI)
-		tileloadd(t)
-	}
-	tdpbf16ps(tCh, tA, tBh)
-	tdpbf16ps(tCm, tA, tBm)
-	tdpbf16ps(tCl, tA, tBl)
-	ADDQ(U32(64), wp)
-	ADDQ(U32(3072), xp)
-	DECQ(cnt)
-	JNZ(LabelRef("chunk"))
-
-	Label("store")
-	MOVQ(U32(64), RDI)
-	for i, t := range []byte{tCh, tCm, tCl} {
-		LEAQ(Mem{Base: cb}.Offset(1024*i), RSI)
-		tilestored(t)
-	}
+	bf16Loop(wp, ws, xp, cb, cnt, 64)
 	for r, a := range acc {
 		VMOVUPS(Mem{Base: cb}.Offset(64*r), a)
 		VADDPS(Mem{Base: cb}.Offset(1024+64*r), a, a)
@@ -314,7 +324,6 @@ func vecQ8() {
 func vecBF16() {
 	TEXT("amxVecBF16", NOSPLIT, "func(cfg *byte, w *byte, ws int, xh *uint16, nc int, cbuf *float32, out *float32)")
 	Doc("amxVecBF16 sets out[r], r < 16, to the dot product of 16 bfloat16 weight rows (row r at w + r*ws, nc chunks of 32 values) and one activation row split in three bfloat16 parts (xh: per chunk of 32 values, the hi, mid and lo parts, 64 bytes each). cbuf is 192 bytes of scratch, cfg the tile configuration.")
-	const tCh, tCm, tCl, tA, tBh, tBm, tBl = 0, 1, 2, 3, 4, 5, 6
 	Load(Param("cfg"), RSI)
 	ldtilecfg()
 	wp := Load(Param("w"), R14)
@@ -322,35 +331,7 @@ func vecBF16() {
 	xh := Load(Param("xh"), RDX)
 	cb := Load(Param("cbuf"), R10)
 	cnt := Load(Param("nc"), R11)
-	tilezero(tCh)
-	tilezero(tCm)
-	tilezero(tCl)
-	TESTQ(cnt, cnt)
-	JZ(LabelRef("store"))
-	Label("chunk")
-	LEAQ(Mem{Base: wp}.Offset(512), RCX)
-	prefetchRows(RCX, ws)
-	MOVQ(wp, RSI)
-	MOVQ(ws, RDI)
-	tileloadd(tA)
-	MOVQ(U32(4), RDI)
-	for i, t := range []byte{tBh, tBm, tBl} {
-		LEAQ(Mem{Base: xh}.Offset(64*i), RSI)
-		tileloadd(t)
-	}
-	tdpbf16ps(tCh, tA, tBh)
-	tdpbf16ps(tCm, tA, tBm)
-	tdpbf16ps(tCl, tA, tBl)
-	ADDQ(U32(64), wp)
-	ADDQ(U32(192), xh)
-	DECQ(cnt)
-	JNZ(LabelRef("chunk"))
-	Label("store")
-	MOVQ(U32(4), RDI)
-	for i, t := range []byte{tCh, tCm, tCl} {
-		LEAQ(Mem{Base: cb}.Offset(64*i), RSI)
-		tilestored(t)
-	}
+	bf16Loop(wp, ws, xh, cb, cnt, 4)
 	VMOVUPS(Mem{Base: cb}, Z0)
 	VADDPS(Mem{Base: cb}.Offset(64), Z0, Z0)
 	VADDPS(Mem{Base: cb}.Offset(128), Z0, Z0)
