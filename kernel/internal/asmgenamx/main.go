@@ -80,7 +80,6 @@ func tileQ8() {
 	cb := Load(Param("cbuf"), R10)
 	nt := Load(Param("nt"), R12)
 	out := Load(Param("out"), R13)
-	os := RDI                    // loaded at the end: DI is the tile stride register until then
 	wp, dw, cnt := R14, R15, R11 // per tile: weight pointer, scale pointer, blocks left
 
 	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
@@ -106,19 +105,7 @@ func tileQ8() {
 	q8Loop(wp, ws, bs, xp, cb, cnt, dx, dw, 512, 64, 1024, 64, scale)
 
 	Label("store")
-	transpose16(acc)
-	Load(Param("os"), os)
-	MOVQ(out, RSI)
-	for _, a := range acc {
-		VMOVUPS(a, Mem{Base: RSI})
-		ADDQ(os, RSI)
-	}
-	MOVQ(RSI, out)
-	DECQ(nt)
-	JNZ(LabelRef("tile"))
-	tilerelease()
-	VZEROUPPER()
-	RET()
+	storeTile(acc, out, nt)
 }
 
 // prefetchRows prefetches the cache lines at p + r*ws for the 16 rows r of a tile,
@@ -206,20 +193,7 @@ func tileBF16() {
 		VADDPS(Mem{Base: cb}.Offset(1024+64*r), a, a)
 		VADDPS(Mem{Base: cb}.Offset(2048+64*r), a, a)
 	}
-	transpose16(acc)
-	os := RDI
-	Load(Param("os"), os)
-	MOVQ(out, RSI)
-	for _, a := range acc {
-		VMOVUPS(a, Mem{Base: RSI})
-		ADDQ(os, RSI)
-	}
-	MOVQ(RSI, out)
-	DECQ(nt)
-	JNZ(LabelRef("tile"))
-	tilerelease()
-	VZEROUPPER()
-	RET()
+	storeTile(acc, out, nt)
 }
 
 // q8Loop emits the block loop of amxTileQ8 and amxVecQ8: pairs of blocks on two tile
@@ -525,6 +499,26 @@ func prepQ4() {
 	JNZ(LabelRef("row"))
 	VZEROUPPER()
 	Label("done")
+	RET()
+}
+
+// storeTile ends the loop over activation tiles of the tile kernels: it transposes the
+// 16×16 results in acc (row r: weight row r) and stores them as out[t*os/4+r] (os, the
+// "os" parameter, in bytes), advances out to the next tile's rows, and when nt tiles are
+// done releases the tile state and returns.
+func storeTile(acc []VecPhysical, out, nt Register) {
+	transpose16(acc)
+	Load(Param("os"), RDI) // DI is the tile stride register until here
+	MOVQ(out, RSI)
+	for _, a := range acc {
+		VMOVUPS(a, Mem{Base: RSI})
+		ADDQ(RDI, RSI)
+	}
+	MOVQ(RSI, out)
+	DECQ(nt)
+	JNZ(LabelRef("tile"))
+	tilerelease()
+	VZEROUPPER()
 	RET()
 }
 
