@@ -66,6 +66,7 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:
 		p.matMulSuper(out, x, m, n, k, w.Data, rs, dt)
 	case dt == tensor.BF16 && matMulBF16AMX != nil && matMulBF16AMX(p, out, x, m, n, k, w.Data, rs):
+		// done on the AMX tile unit
 	case !useAsm:
 		matMulGeneric(p, out, x, m, n, k, w.Data, rs, dt)
 	default:
