@@ -16,13 +16,16 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-// The AMX path multiplies quantized weights (Q8_0, Q4_0) with several activation rows
-// on the CPU's tile unit (TDPBSSD, int8 × int8), 16 weight rows by 16 activation rows
-// per tile product, one block of 32 values at a time so that each block's product can be
-// scaled by its two scales. Linux hands the AMX register state to a process only when it
-// asks (arch_prctl ARCH_REQ_XCOMP_PERM); DECILM_NO_AMX=1 turns the path off.
+// The AMX path multiplies weights with activation rows on the CPU's tile unit, 16 weight
+// rows by 16 activation rows (or one) per tile product: Q8_0 and Q4_0 with TDPBSSD (int8 ×
+// int8), one block of 32 values at a time so that each block's product can be scaled by
+// its two scales; BF16 with TDPBF16PS on the activations split in three bfloat16 parts.
+// It takes every number of rows, one included: a row's results then do not depend on how
+// many others share the call, and a one-row product is bound by memory, not by the tile's
+// work. Linux hands the AMX register state to a process only when it asks (arch_prctl
+// ARCH_REQ_XCOMP_PERM); DECILM_NO_AMX=1 turns the path off.
 func init() {
-	if !(cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8 && cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasF16C) {
+	if !(cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8 && cpu.X86.HasAMXBF16 && cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasF16C) {
 		return
 	}
 	if os.Getenv("DECILM_NO_AMX") != "" {
@@ -34,46 +37,35 @@ func init() {
 	}
 	matMulQuantAMX = matMulAMX
 	matMulBF16AMX = matMulAMXBF16
-	amxConfig[0], amxConfigBF16[0] = 1, 1 // palette 1
-	tile := func(t, rows, colBytes int) {
-		amxConfig[16+2*t] = byte(colBytes)
-		amxConfig[48+t] = byte(rows)
-	}
-	tile(0, 16, 64) // C0, C1: 16×16 int32
-	tile(1, 16, 64)
-	tile(2, 16, 32) // A0, A1: 16 weight rows × 32 int8
-	tile(3, 16, 32)
-	tile(4, 8, 64) // B0, B1: 32 activation values × 16 rows, VNNI layout
-	tile(5, 8, 64)
-	for t := 0; t < 8; t++ { // bfloat16: every tile 16 rows × 64 bytes
-		amxConfigBF16[16+2*t] = 64
-		amxConfigBF16[48+t] = 16
-	}
-	// One activation row: C tiles of one column, B tiles holding the activation values
-	// as they are (4 int8 or 2 bfloat16 per row).
+	// set describes tile t of a configuration: rows, and bytes per row (palette 1).
 	set := func(cfg *[64]byte, t, rows, colBytes int) {
 		cfg[0] = 1
 		cfg[16+2*t] = byte(colBytes)
 		cfg[48+t] = byte(rows)
 	}
-	set(&amxConfigVecQ8, 0, 16, 4)
-	set(&amxConfigVecQ8, 1, 16, 4)
-	set(&amxConfigVecQ8, 2, 16, 32)
-	set(&amxConfigVecQ8, 3, 16, 32)
-	set(&amxConfigVecQ8, 4, 8, 4)
-	set(&amxConfigVecQ8, 5, 8, 4)
-	for t := 0; t < 3; t++ {
+	for t := 0; t < 2; t++ {
+		set(&amxConfig, t, 16, 64)   // C0, C1: 16×16 int32
+		set(&amxConfig, 2+t, 16, 32) // A0, A1: 16 weight rows × 32 int8
+		set(&amxConfig, 4+t, 8, 64)  // B0, B1: 32 activation values × 16 rows, VNNI layout
+		// One activation row: C tiles of one column, B tiles holding the activation
+		// values as they are (4 int8 per row).
+		set(&amxConfigVecQ8, t, 16, 4)
+		set(&amxConfigVecQ8, 2+t, 16, 32)
+		set(&amxConfigVecQ8, 4+t, 8, 4)
+	}
+	for t := 0; t < 8; t++ { // bfloat16: every tile 16 rows × 64 bytes
+		set(&amxConfigBF16, t, 16, 64)
+	}
+	for t := 0; t < 3; t++ { // one row: C and B tiles 16 rows × one pair
 		set(&amxConfigVecBF16, t, 16, 4)   // Ch, Cm, Cl
 		set(&amxConfigVecBF16, 4+t, 16, 4) // Bh, Bm, Bl
 	}
 	set(&amxConfigVecBF16, 3, 16, 64) // A
 }
 
-// The tile configurations of the one-row kernels.
-var amxConfigVecQ8, amxConfigVecBF16 [64]byte
-
-// amxConfigBF16 is the tile configuration of the bfloat16 kernel.
-var amxConfigBF16 [64]byte
+// The tile configurations LDTILECFG loads (64 bytes each): the tile kernels' and the
+// one-row kernels', for int8 and for bfloat16.
+var amxConfig, amxConfigVecQ8, amxConfigBF16, amxConfigVecBF16 [64]byte
 
 // packAMXBF16 splits the m rows of x (k values each) into three bfloat16 parts with
 // x = hi + mid + lo exactly, and lays out their first nc·32 columns for the bfloat16 tile
@@ -139,12 +131,9 @@ func packAMXBF16Vec(xp []uint32, x []float32, nc int) {
 
 var amxBF16Pool = sync.Pool{New: func() any { return new([]uint32) }}
 
-// matMulAMXBF16 is MatMul for bfloat16 weights on the tile unit (TDPBF16PS), for m ≥
-// amxMinRows rows of x, each activation split in three bfloat16 parts (packAMXBF16).
+// matMulAMXBF16 is MatMul for bfloat16 weights on the tile unit (TDPBF16PS), for m ≥ 1
+// rows of x, each activation split in three bfloat16 parts (packAMXBF16).
 func matMulAMXBF16(p *Pool, out, x []float32, m, n, k int, data []byte, rs int) bool {
-	if m < amxMinRows {
-		return false
-	}
 	nc := k / 32
 	nt := (m + 15) / 16
 	bufp := amxBF16Pool.Get().(*[]uint32)
@@ -210,16 +199,7 @@ func matMulAMXBF16(p *Pool, out, x []float32, m, n, k int, data []byte, rs int) 
 	return true
 }
 
-// amxConfig is the tile configuration LDTILECFG loads (64 bytes).
-var amxConfig [64]byte
-
-// amxMinRows is the fewest activation rows for which the AMX path is taken. It is 1: a
-// sequence's numbers then do not depend on how many others share its Forward call (each
-// activation row's products are computed the same way in every tile), and a
-// matrix-vector product is bound by memory, not by the padded tile's work.
-const amxMinRows = 1
-
-// amxScratch is one thread's buffers for matMulAMX.
+// amxScratch is one thread's buffers for matMulAMX and matMulAMXBF16.
 type amxScratch struct {
 	cbuf []int32   // two 16×16 int32 tiles (three float32 tiles for bfloat16)
 	dw   []float32 // nb×16 weight scales of one group of rows
@@ -302,10 +282,10 @@ func packAMX(a *amxActivations, q []int8, d []float32, m, k int) (nt int) {
 	return nt
 }
 
-// matMulAMX is MatMul for Q8_0 and Q4_0 weights on the tile unit, for m ≥ amxMinRows
-// activation rows already quantized in s.
+// matMulAMX is MatMul for Q8_0 and Q4_0 weights on the tile unit, for m ≥ 1 activation
+// rows already quantized in s.
 func matMulAMX(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
-	if m < amxMinRows || (dt != tensor.Q8_0 && dt != tensor.Q4_0) {
+	if dt != tensor.Q8_0 && dt != tensor.Q4_0 {
 		return false
 	}
 	nb := k / 32

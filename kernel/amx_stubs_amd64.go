@@ -16,7 +16,7 @@ func amxVecQ8(cfg *byte, w *byte, ws int, bs int, xq *int8, dx *float32, dw *flo
 // amxVecBF16 sets out[r], r < 16, to the dot product of 16 bfloat16 weight rows (row r at w + r*ws, nc chunks of 32 values) and one activation row split in three bfloat16 parts (xh: per chunk of 32 values, the hi, mid and lo parts, 64 bytes each). cbuf is 192 bytes of scratch, cfg the tile configuration.
 func amxVecBF16(cfg *byte, w *byte, ws int, xh *uint16, nc int, cbuf *float32, out *float32)
 
-// amxScales sets dw[b*16+r] to the float16 scale at src + r*rs + b*bs, for r < rows and b < nb, and to 0 for rows ≤ r < 16. It is the first pass over a group of weight rows, so it prefetches them ahead. (No gather instruction: they are slow on processors with the Gather Data Sampling mitigation.)
+// amxScales sets dw[b*16+r] to the float16 scale at src + r*rs + b*bs, for r < rows and b < nb, and to 0 for rows ≤ r < 16. It is the first pass over a group of weight rows, so it prefetches them ahead. (A version with one 16-row gather per block took no less time here.)
 func amxScales(dw *float32, src *byte, rs int, bs int, nb int, rows int)
 
 // amxUnpackQ4 unpacks nb Q4_0 blocks of each of rows rows (row r at src + r*rs) to int8 values in -8..7, block b of row r at q[r*qs+b*32:].

@@ -320,7 +320,7 @@ func vecBF16() {
 // one gather of 16 rows per block.
 func prepScales() {
 	TEXT("amxScales", NOSPLIT, "func(dw *float32, src *byte, rs int, bs int, nb int, rows int)")
-	Doc("amxScales sets dw[b*16+r] to the float16 scale at src + r*rs + b*bs, for r < rows and b < nb, and to 0 for rows ≤ r < 16. It is the first pass over a group of weight rows, so it prefetches them ahead. (No gather instruction: they are slow on processors with the Gather Data Sampling mitigation.)")
+	Doc("amxScales sets dw[b*16+r] to the float16 scale at src + r*rs + b*bs, for r < rows and b < nb, and to 0 for rows ≤ r < 16. It is the first pass over a group of weight rows, so it prefetches them ahead. (A version with one 16-row gather per block took no less time here.)")
 	dw := Load(Param("dw"), GP64())
 	src := Load(Param("src"), GP64())
 	rs := Load(Param("rs"), GP64())
