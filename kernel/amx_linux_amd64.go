@@ -37,6 +37,9 @@ func init() {
 	}
 	matMulQuantAMX = matMulAMX
 	matMulBF16AMX = matMulAMXBF16
+	if cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512BW {
+		packedMatMul = matMulPacked
+	}
 	// set describes tile t of a configuration: rows, and bytes per row (palette 1).
 	set := func(cfg *[64]byte, t, rows, colBytes int) {
 		cfg[0] = 1
@@ -53,6 +56,13 @@ func init() {
 		set(&amxConfigVecQ8, 2+t, 16, 32)
 		set(&amxConfigVecQ8, 4+t, 8, 4)
 	}
+	for t := 0; t < 4; t++ {
+		set(&amxConfigPacked, t, 16, 64) // C0-C3: 16×16 int32
+	}
+	for t := 4; t < 6; t++ {
+		set(&amxConfigPacked, t, 16, 32)  // A0, A1: 16 activation rows × 32 int8
+		set(&amxConfigPacked, t+2, 8, 64) // B0, B1: a packed block, 8 rows × 64 bytes
+	}
 	for t := 0; t < 8; t++ { // bfloat16: every tile 16 rows × 64 bytes
 		set(&amxConfigBF16, t, 16, 64)
 	}
@@ -64,8 +74,8 @@ func init() {
 }
 
 // The tile configurations LDTILECFG loads (64 bytes each): the tile kernels' and the
-// one-row kernels', for int8 and for bfloat16.
-var amxConfig, amxConfigVecQ8, amxConfigBF16, amxConfigVecBF16 [64]byte
+// one-row kernels', for int8 and for bfloat16, and the packed-weight kernel's.
+var amxConfig, amxConfigVecQ8, amxConfigBF16, amxConfigVecBF16, amxConfigPacked [64]byte
 
 // packAMXBF16 splits the m rows of x (k values each) into three bfloat16 parts with
 // x = hi + mid + lo exactly, and lays out their first nc·32 columns for the bfloat16 tile

@@ -21,3 +21,18 @@ func amxScales(dw *float32, src *byte, rs int, bs int, nb int, rows int)
 
 // amxUnpackQ4 unpacks nb Q4_0 blocks of each of rows rows (row r at src + r*rs) to int8 values in -8..7, block b of row r at q[r*qs+b*32:].
 func amxUnpackQ4(q *int8, qs int, src *byte, rs int, nb int, rows int)
+
+// pkTile computes, for nt tiles of 16 activation rows (xa: per tile, per block, the 16 rows' 32 int8 values, 512 bytes), the products with one packed group of 16 int8 weight rows (wq: nb blocks of 512 bytes in the VNNI layout; sc: nb×16 float16 scales), scaled per block by the weight scales and dx (per tile, per block, 16 activation scales), into out[t*os/4+r] (os in bytes; tile T starts at out + 16*T*os). cbuf is 8192 bytes of scratch, cfg the tile configuration (amxConfigPacked).
+func pkTile(cfg *byte, wq *byte, sc *uint16, xa *int8, dx *float32, nb int, nt int, cbuf *int32, out *float32, os int)
+
+// pkTileQ4 computes, for nt tiles of 16 activation rows (xa: per tile, per block, the 16 rows' 32 int8 values, 512 bytes), the products with one packed group of 16 Q4_0 weight rows (wq: nb blocks of 256 bytes of nibbles; sc: nb×16 float16 scales), scaled per block by the weight scales and dx (per tile, per block, 16 activation scales), into out[t*os/4+r] (os in bytes; tile T starts at out + 16*T*os). cbuf is 10240 bytes of scratch, cfg the tile configuration (amxConfigPacked).
+func pkTileQ4(cfg *byte, wq *byte, sc *uint16, xa *int8, dx *float32, nb int, nt int, cbuf *int32, out *float32, os int)
+
+// pkVecQ8 sets out[16*i+r], for the ng packed groups i of 16 weight rows (group i at grp + i*gs, its scales first, its values at qoff), to the dot product of row r and one quantized activation row of nb blocks (x: x + 128 as unsigned bytes (cx unused); dx: block scales).
+func pkVecQ8(grp *byte, gs int, qoff int, ng int, x *int8, dx *float32, cx *int32, nb int, out *float32)
+
+// pkVecQ4 sets out[16*i+r], for the ng packed groups i of 16 weight rows (group i at grp + i*gs, its scales first, its values at qoff), to the dot product of row r and one quantized activation row of nb blocks (x: x as int8, cx: 8·Σx per block; dx: block scales).
+func pkVecQ4(grp *byte, gs int, qoff int, ng int, x *int8, dx *float32, cx *int32, nb int, out *float32)
+
+// pkUnpackQ4 unpacks nb blocks of a packed Q4_0 group (256 bytes each) to int8 values in -8..7 in the packed Q8_0 layout (512 bytes each).
+func pkUnpackQ4(dst *int8, src *byte, nb int)

@@ -61,6 +61,12 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 	switch dt := w.DType; {
 	case dt == tensor.I32:
 		return fmt.Errorf("matmul %s: %s is not a weight type", w.Name, dt)
+	case (dt == tensor.Q8_0 || dt == tensor.Q4_0) && w.Packed != nil && packedMatMul != nil:
+		gs, _ := packLayout(dt, k)
+		if len(w.Packed) < (n+15)/16*gs {
+			return fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), (n+15)/16*gs)
+		}
+		packedMatMul(p, out, x, m, n, k, w.Packed, dt)
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
 		p.matMulQuant(out, x, m, n, k, w.Data, rs, dt)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:

@@ -124,6 +124,11 @@ type Tensor struct {
 	DType DType
 	Shape []int
 	Data  []byte
+
+	// Packed, when not nil, holds Data laid out again for the running CPU's fastest
+	// matrix-product kernels (kernel.Pool.Pack sets it); Data stays the reference for
+	// everything else.
+	Packed []byte
 }
 
 // Elements returns the number of elements (the product of Shape; 1 for a scalar).

@@ -5,6 +5,8 @@ package mmap
 import (
 	"fmt"
 	"os"
+	"sync"
+	"unsafe"
 )
 
 // File is a read-only memory mapping of a whole file.
@@ -40,8 +42,45 @@ func Open(name string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", name, err)
 	}
-	return &File{Data: data, name: name, unmap: unmap}, nil
+	mf := &File{Data: data, name: name, unmap: unmap}
+	if mapped {
+		live.Store(mf, span{addr(data), addr(data) + uintptr(len(data))})
+	}
+	return mf, nil
 }
+
+// span is the address range [lo, hi) of a live mapping.
+type span struct{ lo, hi uintptr }
+
+// live holds the spans of the files mapped (not read) and not yet closed, by *File.
+var live sync.Map
+
+func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// Release tells the operating system that the pages under b, a part of some open File's
+// Data, are not needed for now: they leave the process's resident memory and are read
+// from the file again if b is touched later (b stays valid). It does nothing for memory
+// that is not such a mapping, and where the system has no such advice.
+func Release(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	lo, hi := addr(b), addr(b)+uintptr(len(b))
+	inside := false
+	live.Range(func(_, v any) bool {
+		s := v.(span)
+		inside = lo >= s.lo && hi <= s.hi
+		return !inside
+	})
+	if inside {
+		release(b)
+	}
+}
+
+// AdviseHuge asks the operating system to back b (anonymous memory the process owns, not
+// touched yet) with huge pages where it can, which makes streaming through it cheaper in
+// address translations. It does nothing where the system has no such advice.
+func AdviseHuge(b []byte) { adviseHuge(b) }
 
 // Name returns the path the file was opened with.
 func (f *File) Name() string { return f.name }
@@ -52,6 +91,7 @@ func (f *File) Close() error {
 		return nil
 	}
 	u := f.unmap
+	live.Delete(f)
 	f.unmap = nil
 	f.Data = nil
 	return u()

@@ -7,6 +7,9 @@ import (
 	"os"
 )
 
+// mapped says that mapFile maps the file rather than reading it.
+const mapped = false
+
 // mapFile falls back to reading the file where mmap is not available.
 func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	data := make([]byte, size)

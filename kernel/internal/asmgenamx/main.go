@@ -33,6 +33,11 @@ func main() {
 	vecBF16()
 	prepScales()
 	prepQ4()
+	packedTile(false)
+	packedTile(true)
+	packedVec(false)
+	packedVec(true)
+	packedUnpackQ4()
 	Generate()
 }
 

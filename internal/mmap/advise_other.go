@@ -1,0 +1,6 @@
+//go:build !linux
+
+package mmap
+
+func release([]byte)    {}
+func adviseHuge([]byte) {}

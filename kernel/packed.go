@@ -1,0 +1,157 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/decilm/decilm/internal/mmap"
+	"github.com/decilm/decilm/tensor"
+)
+
+// Packed weights. GGUF stores a Q8_0 or Q4_0 row as blocks of 32 values, each with its
+// float16 scale in front (34 or 18 bytes), rows one after the other. That is a poor
+// layout for a CPU's matrix units, which want many rows' values side by side: read as it
+// is, every group of 16 rows is 16 streams of unaligned 34-byte blocks, and the scales
+// must be picked out of them first. Pack lays such weights out again once, at load time
+// (as llama.cpp's AMX back end does), in groups of 16 rows, each group one sequential
+// stream: the group's scales (16 float16 per block, padded to 64 bytes), then its values
+// block after block, in the layout the tile unit's B operand takes (packGroup). The
+// kernels that read it (packedMatMul) compute every output with the same operations as
+// the other quantized paths, so packing changes speed, not results.
+var packedMatMul func(p *Pool, out, x []float32, m, n, k int, w []byte, dt tensor.DType)
+
+// packLayout returns the size in bytes of one packed group of 16 rows of k values (k a
+// multiple of 32) and the offset of its values after its scales.
+func packLayout(dt tensor.DType, k int) (gs, qoff int) {
+	nb := k / 32
+	qoff = (32*nb + 63) &^ 63
+	qb := 512
+	if dt == tensor.Q4_0 {
+		qb = 256
+	}
+	return qoff + nb*qb, qoff
+}
+
+// packable reports whether Pack lays out w, and if so returns its rows, row length and
+// packed size.
+func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
+	if packedMatMul == nil || w == nil || w.Packed != nil || len(w.Shape) != 2 {
+		return 0, 0, 0, false
+	}
+	if w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0 {
+		return 0, 0, 0, false
+	}
+	n, k = w.Shape[0], w.Shape[1]
+	if n <= 0 || k <= 0 || k%32 != 0 {
+		return 0, 0, 0, false
+	}
+	rs, err := w.DType.RowBytes(k)
+	if err != nil || len(w.Data) < n*rs {
+		return 0, 0, 0, false
+	}
+	gs, _ := packLayout(w.DType, k)
+	return n, k, (n + 15) / 16 * gs, true
+}
+
+// Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
+// kernels (see packedMatMul; they need AMX) and sets their Packed field, so that MatMul
+// reads Packed instead of Data. All of them go into one new buffer, backed by huge pages
+// where the system allows. Other types, tensors already packed or listed twice, and
+// every tensor on a CPU without those kernels are left as they are. Pages of Data that
+// packing read are given back to the operating system when Data is part of a
+// memory-mapped file (they are read again if Data is used). Pack returns the number of
+// bytes it allocated.
+func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
+	type job struct {
+		w       *tensor.Tensor
+		n, k    int
+		off, sz int
+	}
+	var jobs []job
+	seen := map[*tensor.Tensor]bool{}
+	total := 0
+	for _, w := range ws {
+		n, k, size, ok := packable(w)
+		if !ok || seen[w] {
+			continue
+		}
+		seen[w] = true
+		jobs = append(jobs, job{w, n, k, total, size})
+		total += (size + 63) &^ 63
+	}
+	if total == 0 {
+		return 0
+	}
+	raw := make([]byte, total+64)
+	buf := raw[(64-int(uintptr(unsafe.Pointer(&raw[0]))%64))%64:][:total]
+	mmap.AdviseHuge(buf)
+	for _, j := range jobs {
+		dst := buf[j.off : j.off+j.sz : j.off+j.sz]
+		w, k := j.w, j.k
+		rs, _ := w.DType.RowBytes(k)
+		gs, _ := packLayout(w.DType, k)
+		p.Run((j.n+15)/16, func(lo, hi int) {
+			for g := lo; g < hi; g++ {
+				packGroup(dst[g*gs:(g+1)*gs], w.Data, rs, 16*g, min(16, j.n-16*g), k, w.DType)
+			}
+		})
+		w.Packed = dst
+		mmap.Release(w.Data)
+	}
+	return int64(len(raw))
+}
+
+// packGroup lays out rows j..j+rows-1 (rows ≤ 16) of a Q8_0 or Q4_0 matrix with rows of
+// k values, rs bytes each, into dst, which must be zero (the rest of the group stays so):
+//
+//   - scales: for block b, the 16 rows' float16 scales at 32·b;
+//   - Q8_0 values, from packLayout's offset: for block b, 512 bytes; byte 4·(16·q+r)+i
+//     is value 4q+i of block b of row r (q < 8, i < 4);
+//   - Q4_0 values: for block b, 256 bytes; byte 64·z+4·r+i holds, as Q4_0 stores them
+//     (value + 8), value 8z+i of block b of row r in its low nibble and value 8z+4+i in
+//     its high nibble (z < 4, i < 4).
+func packGroup(dst, data []byte, rs, j, rows, k int, dt tensor.DType) {
+	nb := k / 32
+	_, qoff := packLayout(dt, k)
+	bb := dt.BlockBytes()
+	le := binary.LittleEndian
+	var src [16][]byte
+	for r := 0; r < rows; r++ {
+		src[r] = data[(j+r)*rs : (j+r+1)*rs]
+	}
+	// In the order of dst, so that it is written once, front to back.
+	for b := 0; b < nb; b++ {
+		for r := 0; r < rows; r++ {
+			dst[32*b+2*r], dst[32*b+2*r+1] = src[r][b*bb], src[r][b*bb+1]
+		}
+	}
+	if dt == tensor.Q8_0 {
+		for b := 0; b < nb; b++ {
+			o := dst[qoff+512*b : qoff+512*b+512]
+			for q := 0; q < 8; q++ {
+				for r := 0; r < rows; r++ {
+					le.PutUint32(o[4*(16*q+r):], le.Uint32(src[r][b*bb+2+4*q:]))
+				}
+			}
+		}
+		return
+	}
+	// Q4_0: byte i of a block's 16 holds value i (low nibble) and i+16 (high), so
+	// values 8z+i and 8z+4+i (i < 4) are the low (z < 2) or high (z ≥ 2) nibbles of
+	// bytes 8z'+i and 8z'+4+i, z' = z mod 2.
+	const lo4 = 0x0f0f0f0f
+	for b := 0; b < nb; b++ {
+		o := dst[qoff+256*b : qoff+256*b+256]
+		for z := 0; z < 4; z++ {
+			for r := 0; r < rows; r++ {
+				blk := src[r][b*bb+2+8*(z%2):]
+				a, c := le.Uint32(blk), le.Uint32(blk[4:])
+				v := a&lo4 | (c&lo4)<<4
+				if z >= 2 {
+					v = a>>4&lo4 | c&^lo4
+				}
+				le.PutUint32(o[64*z+4*r:], v)
+			}
+		}
+	}
+}

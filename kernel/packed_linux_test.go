@@ -1,0 +1,166 @@
+//go:build !purego
+
+package kernel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/decilm/decilm/tensor"
+)
+
+// clonePacked returns a copy of w laid out by Pack.
+func clonePacked(t *testing.T, p *Pool, w *tensor.Tensor) *tensor.Tensor {
+	t.Helper()
+	c := *w
+	c.Packed = nil
+	if p.Pack([]*tensor.Tensor{&c}) == 0 || c.Packed == nil {
+		t.Fatalf("%s: Pack did not lay out the weights", w.DType)
+	}
+	return &c
+}
+
+// TestPackedMatMul runs the packed kernels (one activation row on AVX-512 VNNI, more on
+// the tile unit) on ragged shapes: activation rows not a multiple of 16, weight rows not
+// a multiple of 16 (the short last group), odd block counts. Their outputs must equal the
+// unpacked paths' bit for bit (the same block sums and float operations), and the plain
+// Go product within its tolerance.
+func TestPackedMatMul(t *testing.T) {
+	if packedMatMul == nil {
+		t.Skip("this CPU offers no AMX-INT8 with AVX-512 VNNI (or DECILM_NO_AMX is set): the packed kernels cannot run here")
+	}
+	rng := rand.New(rand.NewPCG(35, 36))
+	for _, threads := range []int{1, 2} {
+		p := NewPool(threads)
+		for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
+			for _, k := range []int{32, 64, 96, 160, 2080} {
+				for _, n := range []int{1, 15, 16, 17, 33, 100} {
+					w, dec := randWeight(t, rng, dt, n, k)
+					wp := clonePacked(t, p, w)
+					rs, _ := dt.RowBytes(k)
+					for _, m := range []int{1, 2, 5, 16, 17, 33, 40} {
+						x := randVec(rng, m*k)
+						name := fmt.Sprintf("packed %s m=%d n=%d k=%d threads=%d", dt, m, n, k, threads)
+						got := make([]float32, m*n)
+						for i := range got {
+							got[i] = float32(i) // every output must be written
+						}
+						if err := p.MatMul(got, x, m, wp); err != nil {
+							t.Fatal(err)
+						}
+						same := make([]float32, m*n)
+						if err := p.MatMul(same, x, m, w); err != nil {
+							t.Fatal(err)
+						}
+						for i := range got {
+							if got[i] != same[i] {
+								t.Fatalf("%s: output %d = %g, the unpacked path gives %g", name, i, got[i], same[i])
+							}
+						}
+						xq, xd, deq := quantRef(x, m, k)
+						want := make([]float32, m*n)
+						matMulQuantGeneric(nil, want, xq, xd, m, n, k, w.Data, rs, dt)
+						checkClose(t, name, got, want, quantScale(t, w, deq, dec, m), 1e-5)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}
+
+// TestPackedExtremes runs int8 extremes through the packed kernels: -128 weights (which
+// the one-row Q8_0 kernel meets as 0 after its +128 offset), activations at ±127 and
+// block sums near their largest, with scales that keep every product exact.
+func TestPackedExtremes(t *testing.T) {
+	if packedMatMul == nil {
+		t.Skip("this CPU offers no AMX-INT8 with AVX-512 VNNI (or DECILM_NO_AMX is set): the packed kernels cannot run here")
+	}
+	p := NewPool(2)
+	defer p.Close()
+	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
+		const n, k = 18, 96
+		rs, _ := dt.RowBytes(k)
+		bb := dt.BlockBytes()
+		data := make([]byte, n*rs)
+		for j := 0; j < n; j++ {
+			for b := 0; b < k/32; b++ {
+				blk := data[j*rs+bb*b:]
+				blk[0], blk[1] = 0x00, 0x3c // scale 1.0
+				for l := 2; l < bb; l++ {
+					v := byte(0x80) // Q8_0: -128
+					if dt == tensor.Q4_0 {
+						v = 0x00 // both nibbles -8
+					}
+					if (j+l)%3 == 0 {
+						v = 0x7f // Q8_0: 127; Q4_0: 7 and -1
+					}
+					blk[l] = v
+				}
+			}
+		}
+		w := &tensor.Tensor{Name: "extremes", DType: dt, Shape: []int{n, k}, Data: data}
+		wp := clonePacked(t, p, w)
+		for _, m := range []int{1, 17} {
+			x := make([]float32, m*k)
+			for i := range x {
+				x[i] = -127
+				if i%5 == 0 {
+					x[i] = 127
+				}
+			}
+			got := make([]float32, m*n)
+			if err := p.MatMul(got, x, m, wp); err != nil {
+				t.Fatal(err)
+			}
+			xq, xd, _ := quantRef(x, m, k)
+			want := make([]float32, m*n)
+			matMulQuantGeneric(nil, want, xq, xd, m, n, k, data, rs, dt)
+			for i := range got {
+				if got[i] != want[i] { // integer sums times 1: exact
+					t.Fatalf("%s m=%d [%d]: got %g, want %g", dt, m, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkPackedDRAM measures the packed kernels on 256 MiB of weights, far more than
+// the caches hold, so that they stream from memory as a model's do: m = 1 (decoding one
+// sequence) and m = 16 (16 sequences a step). GB/s compares with BenchmarkBandwidth.
+func BenchmarkPackedDRAM(b *testing.B) {
+	if packedMatMul == nil {
+		b.Skip("no packed kernels on this CPU")
+	}
+	p := NewPool(0)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(3, 3))
+	k := 2048
+	if v := os.Getenv("PKK"); v != "" {
+		k, _ = strconv.Atoi(v)
+	}
+	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
+		rs, _ := dt.RowBytes(k)
+		n := (256 << 20) / rs &^ 15
+		w := &tensor.Tensor{Name: "w", DType: dt, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+		fillNormal(rng, w)
+		p.Pack([]*tensor.Tensor{w})
+		for _, m := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/m=%d", dt, m), func(b *testing.B) {
+				x := randVec(rng, m*k)
+				out := make([]float32, m*n)
+				b.SetBytes(int64(len(w.Data)))
+				for b.Loop() {
+					if err := p.MatMul(out, x, m, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(float64(len(w.Data))/sec/1e9, "GB/s")
+			})
+		}
+	}
+}

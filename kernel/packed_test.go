@@ -1,0 +1,101 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/decilm/decilm/tensor"
+)
+
+// packedRef is a plain Go reading of the packed layout (packGroup): the product of the
+// packed rows with activations quantized by QuantizeQ8, block sums scaled as
+// (s·dx)·dw and added block after block.
+func packedRef(out []float32, xq []int8, xd []float32, m, n, k int, packed []byte, dt tensor.DType) {
+	nb := k / 32
+	gs, qoff := packLayout(dt, k)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			g, r := j/16, j%16
+			grp := packed[g*gs : (g+1)*gs]
+			var acc float32
+			for b := 0; b < nb; b++ {
+				var s int32
+				for l := 0; l < 32; l++ {
+					q, e := l/4, l%4
+					var w int32
+					if dt == tensor.Q8_0 {
+						w = int32(int8(grp[qoff+512*b+4*(16*q+r)+e]))
+					} else {
+						v := grp[qoff+256*b+64*(q/2)+4*r+e]
+						if q%2 == 1 {
+							v >>= 4
+						}
+						w = int32(v&15) - 8
+					}
+					s += w * int32(xq[i*k+32*b+l])
+				}
+				dw := tensor.F16ToF32(binary.LittleEndian.Uint16(grp[32*b+2*r:]))
+				acc += float32(s) * xd[i*nb+b] * dw
+			}
+			out[i*n+j] = acc
+		}
+	}
+}
+
+// TestPackGroupLayout checks the packed layout itself, on every CPU: read back by
+// packedRef it gives the plain Go product of the original rows.
+func TestPackGroupLayout(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
+		for _, k := range []int{32, 96, 544} {
+			for _, n := range []int{1, 16, 17, 40} {
+				const m = 3
+				w, dec := randWeight(t, rng, dt, n, k)
+				rs, _ := dt.RowBytes(k)
+				gs, _ := packLayout(dt, k)
+				packed := make([]byte, (n+15)/16*gs)
+				for g := 0; g < (n+15)/16; g++ {
+					packGroup(packed[g*gs:(g+1)*gs], w.Data, rs, 16*g, min(16, n-16*g), k, dt)
+				}
+				x := randVec(rng, m*k)
+				xq, xd, deq := quantRef(x, m, k)
+				got := make([]float32, m*n)
+				packedRef(got, xq, xd, m, n, k, packed, dt)
+				want := make([]float32, m*n)
+				matMulQuantGeneric(nil, want, xq, xd, m, n, k, w.Data, rs, dt)
+				checkClose(t, fmt.Sprintf("packed layout %s n=%d k=%d", dt, n, k), got, want, quantScale(t, w, deq, dec, m), 1e-5)
+			}
+		}
+	}
+}
+
+// TestPackSelection: Pack lays out only Q8_0 and Q4_0 matrices, each once, and only
+// where the CPU has the packed kernels.
+func TestPackSelection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	p := NewPool(2)
+	defer p.Close()
+	q8, _ := randWeight(t, rng, tensor.Q8_0, 20, 64)
+	q4, _ := randWeight(t, rng, tensor.Q4_0, 3, 32)
+	f32, _ := randWeight(t, rng, tensor.F32, 20, 64)
+	got := p.Pack([]*tensor.Tensor{q8, f32, q8, q4, nil})
+	if packedMatMul == nil {
+		if got != 0 || q8.Packed != nil || q4.Packed != nil {
+			t.Fatalf("Pack without packed kernels: %d bytes, Packed set %v %v", got, q8.Packed != nil, q4.Packed != nil)
+		}
+		return
+	}
+	g8, _ := packLayout(tensor.Q8_0, 64)
+	g4, _ := packLayout(tensor.Q4_0, 32)
+	if len(q8.Packed) != 2*g8 || len(q4.Packed) != g4 || f32.Packed != nil {
+		t.Fatalf("packed sizes %d, %d (want %d, %d); F32 packed: %v", len(q8.Packed), len(q4.Packed), 2*g8, g4, f32.Packed != nil)
+	}
+	if got < int64(2*g8+g4) {
+		t.Fatalf("Pack reports %d bytes, less than the %d it laid out", got, 2*g8+g4)
+	}
+	if p.Pack([]*tensor.Tensor{q8}) != 0 {
+		t.Fatal("Pack laid out a tensor a second time")
+	}
+}
