@@ -38,7 +38,7 @@ func init() {
 	matMulQuantAMX = matMulAMX
 	matMulBF16AMX = matMulAMXBF16
 	if cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512BW {
-		packedMatMul = matMulPacked
+		packedMatMuls = matMulsPacked
 	}
 	// set describes tile t of a configuration: rows, and bytes per row (palette 1).
 	set := func(cfg *[64]byte, t, rows, colBytes int) {

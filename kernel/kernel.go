@@ -31,28 +31,9 @@ import (
 // is used against a block of 64 (float weights) or 128 (quantized) rows of x while it is
 // in the cache. It returns an error when the shapes or the weight's type do not fit.
 func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
-	if len(w.Shape) != 2 {
-		return fmt.Errorf("matmul %s: weight must be 2-D, has shape %v", w.Name, w.Shape)
-	}
-	n, k := w.Shape[0], w.Shape[1]
-	if m < 0 || n < 0 || k < 0 {
-		return fmt.Errorf("matmul %s [%d,%d]: negative size (m = %d)", w.Name, n, k, m)
-	}
-	if (k > 0 && m > math.MaxInt/k) || (n > 0 && m > math.MaxInt/n) {
-		return fmt.Errorf("matmul %s [%d,%d]: %d rows is too many", w.Name, n, k, m)
-	}
-	if len(x) < m*k || len(out) < m*n {
-		return fmt.Errorf("matmul %s [%d,%d]: x has %d values, out %d, for %d rows", w.Name, n, k, len(x), len(out), m)
-	}
-	rs, err := w.DType.RowBytes(k)
-	if err != nil {
-		return fmt.Errorf("matmul %s: %w", w.Name, err)
-	}
-	if (rs > 0 && n > math.MaxInt/rs) || len(w.Data) < rs*n {
-		return fmt.Errorf("matmul %s: %d bytes, need %d", w.Name, len(w.Data), rs*n)
-	}
-	if m == 0 || n == 0 {
-		return nil
+	n, k, rs, err := checkMatMul(out, x, m, w)
+	if err != nil || m == 0 || n == 0 {
+		return err
 	}
 	if k == 0 {
 		clear(out[:m*n])
@@ -61,12 +42,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 	switch dt := w.DType; {
 	case dt == tensor.I32:
 		return fmt.Errorf("matmul %s: %s is not a weight type", w.Name, dt)
-	case (dt == tensor.Q8_0 || dt == tensor.Q4_0) && w.Packed != nil && packedMatMul != nil:
-		gs, _ := packLayout(dt, k)
-		if len(w.Packed) < (n+15)/16*gs {
-			return fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), (n+15)/16*gs)
-		}
-		packedMatMul(p, out, x, m, n, k, w.Packed, dt)
+	case (dt == tensor.Q8_0 || dt == tensor.Q4_0) && w.Packed != nil && packedMatMuls != nil:
+		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
 		p.matMulQuant(out, x, m, n, k, w.Data, rs, dt)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:
@@ -78,6 +55,75 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 	default:
 		p.matMulFloat(out, x, m, n, k, w.Data, rs, dt)
 	}
+	return nil
+}
+
+// checkMatMul checks the shapes of MatMul(out, x, m, w) and returns w's rows, row length
+// and row size in bytes.
+func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err error) {
+	if len(w.Shape) != 2 {
+		return 0, 0, 0, fmt.Errorf("matmul %s: weight must be 2-D, has shape %v", w.Name, w.Shape)
+	}
+	n, k = w.Shape[0], w.Shape[1]
+	if m < 0 || n < 0 || k < 0 {
+		return 0, 0, 0, fmt.Errorf("matmul %s [%d,%d]: negative size (m = %d)", w.Name, n, k, m)
+	}
+	if (k > 0 && m > math.MaxInt/k) || (n > 0 && m > math.MaxInt/n) {
+		return 0, 0, 0, fmt.Errorf("matmul %s [%d,%d]: %d rows is too many", w.Name, n, k, m)
+	}
+	if len(x) < m*k || len(out) < m*n {
+		return 0, 0, 0, fmt.Errorf("matmul %s [%d,%d]: x has %d values, out %d, for %d rows", w.Name, n, k, len(x), len(out), m)
+	}
+	rs, err = w.DType.RowBytes(k)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("matmul %s: %w", w.Name, err)
+	}
+	if (rs > 0 && n > math.MaxInt/rs) || len(w.Data) < rs*n {
+		return 0, 0, 0, fmt.Errorf("matmul %s: %d bytes, need %d", w.Name, len(w.Data), rs*n)
+	}
+	if w.Packed != nil && (w.DType == tensor.Q8_0 || w.DType == tensor.Q4_0) && k%32 == 0 {
+		if gs, _ := packLayout(w.DType, k); len(w.Packed) < (n+15)/16*gs {
+			return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), (n+15)/16*gs)
+		}
+	}
+	return n, k, rs, nil
+}
+
+// MatMuls computes outs[i] = x · ws[i]ᵀ for weights that take the same x, as attention's
+// Q, K and V projections or the MLP's gate and up do, with the results MatMul gives for
+// each. Where the weights are packed (Pack), x is prepared once for all of them and
+// their products are split over the threads together, in one hand-over.
+func (p *Pool) MatMuls(outs [][]float32, x []float32, m int, ws []*tensor.Tensor) error {
+	if len(outs) != len(ws) {
+		return fmt.Errorf("matmuls: %d outputs for %d weights", len(outs), len(ws))
+	}
+	var buf [4]pkJob
+	jobs := buf[:0]
+	k0 := -1
+	for i, w := range ws {
+		n, k, _, err := checkMatMul(outs[i], x, m, w)
+		if err != nil {
+			return err
+		}
+		if k0 < 0 {
+			k0 = k
+		}
+		if packedMatMuls == nil || w.Packed == nil || k != k0 || k%32 != 0 || m == 0 || n == 0 ||
+			(w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0) {
+			jobs = nil
+			break
+		}
+		jobs = append(jobs, pkJob{outs[i], n, w.Packed, w.DType})
+	}
+	if len(jobs) == 0 {
+		for i, w := range ws {
+			if err := p.MatMul(outs[i], x, m, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	packedMatMuls(p, x, m, k0, jobs)
 	return nil
 }
 

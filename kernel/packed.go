@@ -18,7 +18,17 @@ import (
 // block after block, in the layout the tile unit's B operand takes (packGroup). The
 // kernels that read it (packedMatMul) compute every output with the same operations as
 // the other quantized paths, so packing changes speed, not results.
-var packedMatMul func(p *Pool, out, x []float32, m, n, k int, w []byte, dt tensor.DType)
+//
+// packedMatMuls runs the products of jobs, which share x (m rows of k values).
+var packedMatMuls func(p *Pool, x []float32, m, k int, jobs []pkJob)
+
+// pkJob is one weight of a packed product: out = x · wᵀ, w the packed data of n rows.
+type pkJob struct {
+	out []float32
+	n   int
+	w   []byte
+	dt  tensor.DType
+}
 
 // packLayout returns the size in bytes of one packed group of 16 rows of k values (k a
 // multiple of 32) and the offset of its values after its scales.
@@ -35,7 +45,7 @@ func packLayout(dt tensor.DType, k int) (gs, qoff int) {
 // packable reports whether Pack lays out w, and if so returns its rows, row length and
 // packed size.
 func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
-	if packedMatMul == nil || w == nil || w.Packed != nil || len(w.Shape) != 2 {
+	if packedMatMuls == nil || w == nil || w.Packed != nil || len(w.Shape) != 2 {
 		return 0, 0, 0, false
 	}
 	if w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0 {

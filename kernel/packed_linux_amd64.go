@@ -13,48 +13,25 @@ import (
 // inside the tile kernel, once per tile, rather than once ahead into a buffer.
 const pkInlineQ4 = 2
 
-// pkActivations holds one MatMul call's activations for the packed kernels.
+// pkActivations holds one call's activations, prepared for the packed kernels.
 type pkActivations struct {
-	q  []int8    // quantized rows, padded with zero rows to a multiple of 16
-	d  []float32 // their block scales, nb per row
-	dt []float32 // per tile of 16 rows, per block, the 16 rows' scales (0 past m)
-	a  []int8    // per tile of 16 rows, per block, the 16 rows' values (pkTile's A tiles)
-	u  []int8    // one row: x + 128 as unsigned bytes (Q8_0)
-	c  []int32   // one row: 8·Σx per block (Q4_0)
+	m, k, nt int
+	q        []int8    // quantized rows
+	d        []float32 // their block scales, nb per row
+	dt       []float32 // m > 1: per tile of 16 rows, per block, the 16 rows' scales (0 past m)
+	a        []int8    // m > 1: per tile, per block, the 16 rows' values (pkTile's A tiles)
+	u        []int8    // m = 1: x + 128 as unsigned bytes (pkVecQ8)
+	c        []int32   // m = 1: 8·Σx per block (pkVecQ4)
 }
 
 var pkActPool = sync.Pool{New: func() any { return new(pkActivations) }}
 
-// pkScratch is one thread's buffers for matMulPacked.
-type pkScratch struct {
-	cbuf []int32   // eight 16×16 int32 tiles, then four unpacked Q4_0 blocks
-	res  []float32 // 16×16 results per activation tile, for partial tiles
-	q    []int8    // a Q4_0 group unpacked to int8
-}
-
-var pkScratchPool = sync.Pool{New: func() any { return new(pkScratch) }}
-
-// matMulPacked is MatMul for Q8_0 and Q4_0 weights laid out by Pack (w is the Packed
-// buffer): one activation row with the VNNI kernels (pkVecQ8, pkVecQ4), more on the tile
-// unit (pkTile, a Q4_0 group first unpacked to int8).
-func matMulPacked(p *Pool, out, x []float32, m, n, k int, w []byte, dt tensor.DType) {
+// prepare quantizes the m rows of x (k values each) and lays them out for the kernels.
+func (a *pkActivations) prepare(p *Pool, x []float32, m, k int) {
 	nb := k / 32
-	gs, qoff := packLayout(dt, k)
-	G := (n + 15) / 16
-	a := pkActPool.Get().(*pkActivations)
-	defer pkActPool.Put(a)
 	nt := (m + 15) / 16
-	rows := 16 * nt
-	if m == 1 {
-		rows = 1
-	}
-	if cap(a.q) < rows*k {
-		a.q = make([]int8, rows*k)
-	}
-	if cap(a.d) < rows*nb {
-		a.d = make([]float32, rows*nb)
-	}
-	a.q, a.d = a.q[:rows*k], a.d[:rows*nb]
+	a.m, a.k, a.nt = m, k, nt
+	a.q, a.d = grow(a.q, m*k), grow(a.d, m*nb)
 	quant := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			QuantizeQ8(a.q[i*k:(i+1)*k], a.d[i*nb:(i+1)*nb], x[i*k:(i+1)*k])
@@ -66,120 +43,155 @@ func matMulPacked(p *Pool, out, x []float32, m, n, k int, w []byte, dt tensor.DT
 		p.Run(m, quant)
 	}
 	if m == 1 {
-		var vec func(grp *byte, gs, qoff, ng int, x *int8, dx *float32, cx *int32, nb int, out *float32)
-		var xv *int8
-		var cx *int32 // pkVecQ8 does not read it
-		if dt == tensor.Q8_0 {
-			if cap(a.u) < k {
-				a.u = make([]int8, k)
-			}
-			a.u = a.u[:k]
-			for i, v := range a.q[:k] {
-				a.u[i] = v ^ -128
-			}
-			vec, xv = pkVecQ8, &a.u[0]
-		} else {
-			if cap(a.c) < nb {
-				a.c = make([]int32, nb)
-			}
-			a.c = a.c[:nb]
-			for b := range a.c {
-				var s int32
-				for _, v := range a.q[32*b : 32*b+32] {
-					s += int32(v)
-				}
-				a.c[b] = 8 * s
-			}
-			vec, xv, cx = pkVecQ4, &a.q[0], &a.c[0]
+		a.u, a.c = grow(a.u, k), grow(a.c, nb)
+		for i, v := range a.q {
+			a.u[i] = v ^ -128
 		}
-		p.runGrain(G, 1, func(lo, hi int) {
-			full := hi
-			if 16*hi > n {
-				full = hi - 1 // the last group is short
+		for b := range a.c {
+			var s int32
+			for _, v := range a.q[32*b : 32*b+32] {
+				s += int32(v)
 			}
-			if full > lo {
-				vec(&w[lo*gs], gs, qoff, full-lo, xv, &a.d[0], cx, nb, &out[16*lo])
-			}
-			if full < hi {
-				var tmp [16]float32
-				vec(&w[full*gs], gs, qoff, 1, xv, &a.d[0], cx, nb, &tmp[0])
-				copy(out[16*full:n], tmp[:])
-			}
-		})
+			a.c[b] = 8 * s
+		}
 		return
 	}
-	clear(a.q[m*k:])
-	if cap(a.dt) < nt*nb*16 {
-		a.dt = make([]float32, nt*nb*16)
-	}
-	a.dt = a.dt[:nt*nb*16]
+	a.dt, a.a = grow(a.dt, nt*nb*16), grow(a.a, nt*nb*512)
 	for T := 0; T < nt; T++ {
 		for b := 0; b < nb; b++ {
 			d := a.dt[(T*nb+b)*16 : (T*nb+b)*16+16]
-			for t := range d {
-				d[t] = 0
-				if i := 16*T + t; i < m {
-					d[t] = a.d[i*nb+b]
-				}
-			}
-		}
-	}
-	if cap(a.a) < nt*nb*512 {
-		a.a = make([]int8, nt*nb*512)
-	}
-	a.a = a.a[:nt*nb*512]
-	for T := 0; T < nt; T++ {
-		for b := 0; b < nb; b++ {
 			blk := a.a[(T*nb+b)*512 : (T*nb+b+1)*512]
-			for t := 0; t < 16; t++ {
-				copy(blk[32*t:32*t+32], a.q[(16*T+t)*k+32*b:])
+			for t := range d {
+				i := 16*T + t
+				if i >= m {
+					d[t] = 0
+					clear(blk[32*t : 32*t+32])
+					continue
+				}
+				d[t] = a.d[i*nb+b]
+				copy(blk[32*t:32*t+32], a.q[i*k+32*b:])
 			}
 		}
 	}
-	p.runGrain(G, 1, func(lo, hi int) {
-		sc := pkScratchPool.Get().(*pkScratch)
-		defer pkScratchPool.Put(sc)
-		if len(sc.cbuf) < 2560 {
-			sc.cbuf = make([]int32, 2560)
+}
+
+// grow returns s resized to n elements, reallocated when its capacity is short.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// pkScratch is one thread's buffers for the tile kernels.
+type pkScratch struct {
+	cbuf []int32   // eight 16×16 int32 tiles, then four unpacked Q4_0 blocks
+	res  []float32 // 16×16 results per activation tile, for partial tiles
+	q    []int8    // a Q4_0 group unpacked to int8
+}
+
+var pkScratchPool = sync.Pool{New: func() any { return new(pkScratch) }}
+
+// matMulsPacked runs the products of jobs, which share x (m rows of k values): x is
+// prepared once, and the 16-row groups of all the weights are split over the threads
+// together. One activation row goes to the VNNI kernels (pkVecQ8, pkVecQ4), more to the
+// tile unit (pkTile, pkTileQ4).
+func matMulsPacked(p *Pool, x []float32, m, k int, jobs []pkJob) {
+	a := pkActPool.Get().(*pkActivations)
+	defer pkActPool.Put(a)
+	a.prepare(p, x, m, k)
+	// first[i] is the number of groups before job i's.
+	var firstBuf [8]int
+	first := append(firstBuf[:0], 0)
+	for _, j := range jobs {
+		first = append(first, first[len(first)-1]+(j.n+15)/16)
+	}
+	p.runGrain(first[len(jobs)], 1, func(lo, hi int) {
+		var sc *pkScratch
+		if m > 1 {
+			sc = pkScratchPool.Get().(*pkScratch)
+			defer pkScratchPool.Put(sc)
 		}
-		if cap(sc.res) < nt*256 {
-			sc.res = make([]float32, nt*256)
-		}
-		res := sc.res[:nt*256]
-		if dt == tensor.Q4_0 && cap(sc.q) < 512*nb {
-			sc.q = make([]int8, 512*nb)
-		}
-		for g := lo; g < hi; g++ {
-			rows := min(16, n-16*g)
-			scales := (*uint16)(unsafe.Pointer(&w[g*gs]))
-			wq := &w[g*gs+qoff]
-			tile := pkTile
-			if dt == tensor.Q4_0 {
-				if nt <= pkInlineQ4 {
-					tile = pkTileQ4 // unpacks as it goes
-				} else {
-					pkUnpackQ4(&sc.q[0], wq, nb) // once for all the tiles
-					wq = (*byte)(unsafe.Pointer(&sc.q[0]))
-				}
+		for i, j := range jobs {
+			glo, ghi := max(lo, first[i])-first[i], min(hi, first[i+1])-first[i]
+			if glo >= ghi {
+				continue
 			}
-			// Whole tiles of 16 activation rows go straight to out when the group has
-			// 16 rows; the rest through res.
-			full := m / 16
-			if rows < 16 {
-				full = 0
-			}
-			if full > 0 {
-				tile(&amxConfigPacked[0], wq, scales, &a.a[0], &a.dt[0], nb, full, &sc.cbuf[0], &out[16*g], 4*n)
-			}
-			if full < nt {
-				tile(&amxConfigPacked[0], wq, scales, &a.a[full*nb*512], &a.dt[full*nb*16], nb, nt-full, &sc.cbuf[0], &res[0], 64)
-				for T := full; T < nt; T++ {
-					for t := 0; t < min(16, m-16*T); t++ {
-						i := 16*T + t
-						copy(out[i*n+16*g:i*n+16*g+rows], res[(T-full)*256+t*16:])
-					}
-				}
+			if m == 1 {
+				a.vec(j, glo, ghi)
+			} else {
+				a.tiles(sc, j, glo, ghi)
 			}
 		}
 	})
+}
+
+// vec computes groups lo..hi-1 of job j for one activation row.
+func (a *pkActivations) vec(j pkJob, lo, hi int) {
+	nb := a.k / 32
+	gs, qoff := packLayout(j.dt, a.k)
+	vec, xv := pkVecQ8, &a.u[0]
+	if j.dt == tensor.Q4_0 {
+		vec, xv = pkVecQ4, &a.q[0]
+	}
+	full := hi
+	if 16*hi > j.n {
+		full = hi - 1 // the last group is short
+	}
+	if full > lo {
+		vec(&j.w[lo*gs], gs, qoff, full-lo, xv, &a.d[0], &a.c[0], nb, &j.out[16*lo])
+	}
+	if full < hi {
+		var tmp [16]float32
+		vec(&j.w[full*gs], gs, qoff, 1, xv, &a.d[0], &a.c[0], nb, &tmp[0])
+		copy(j.out[16*full:j.n], tmp[:])
+	}
+}
+
+// tiles computes groups lo..hi-1 of job j for m > 1 activation rows on the tile unit.
+func (a *pkActivations) tiles(sc *pkScratch, j pkJob, lo, hi int) {
+	m, k, nt := a.m, a.k, a.nt
+	nb := k / 32
+	n := j.n
+	gs, qoff := packLayout(j.dt, k)
+	sc.cbuf = grow(sc.cbuf, 2560)
+	if cap(sc.res) < nt*256 {
+		sc.res = make([]float32, nt*256)
+	}
+	res := sc.res[:nt*256]
+	q4ahead := j.dt == tensor.Q4_0 && nt > pkInlineQ4
+	if q4ahead && cap(sc.q) < 512*nb {
+		sc.q = make([]int8, 512*nb)
+	}
+	for g := lo; g < hi; g++ {
+		rows := min(16, n-16*g)
+		scales := (*uint16)(unsafe.Pointer(&j.w[g*gs]))
+		wq := &j.w[g*gs+qoff]
+		tile := pkTile
+		switch {
+		case q4ahead:
+			pkUnpackQ4(&sc.q[0], wq, nb) // once for all the tiles
+			wq = (*byte)(unsafe.Pointer(&sc.q[0]))
+		case j.dt == tensor.Q4_0:
+			tile = pkTileQ4 // unpacks as it goes
+		}
+		// Whole tiles of 16 activation rows go straight to out when the group has 16
+		// rows; the rest through res.
+		full := m / 16
+		if rows < 16 {
+			full = 0
+		}
+		if full > 0 {
+			tile(&amxConfigPacked[0], wq, scales, &a.a[0], &a.dt[0], nb, full, &sc.cbuf[0], &j.out[16*g], 4*n)
+		}
+		if full < nt {
+			tile(&amxConfigPacked[0], wq, scales, &a.a[full*nb*512], &a.dt[full*nb*16], nb, nt-full, &sc.cbuf[0], &res[0], 64)
+			for T := full; T < nt; T++ {
+				for t := 0; t < min(16, m-16*T); t++ {
+					i := 16*T + t
+					copy(j.out[i*n+16*g:i*n+16*g+rows], res[(T-full)*256+t*16:])
+				}
+			}
+		}
+	}
 }

@@ -29,7 +29,7 @@ func clonePacked(t *testing.T, p *Pool, w *tensor.Tensor) *tensor.Tensor {
 // unpacked paths' bit for bit (the same block sums and float operations), and the plain
 // Go product within its tolerance.
 func TestPackedMatMul(t *testing.T) {
-	if packedMatMul == nil {
+	if packedMatMuls == nil {
 		t.Skip("this CPU offers no AMX-INT8 with AVX-512 VNNI (or DECILM_NO_AMX is set): the packed kernels cannot run here")
 	}
 	rng := rand.New(rand.NewPCG(35, 36))
@@ -76,7 +76,7 @@ func TestPackedMatMul(t *testing.T) {
 // the one-row Q8_0 kernel meets as 0 after its +128 offset), activations at ±127 and
 // block sums near their largest, with scales that keep every product exact.
 func TestPackedExtremes(t *testing.T) {
-	if packedMatMul == nil {
+	if packedMatMuls == nil {
 		t.Skip("this CPU offers no AMX-INT8 with AVX-512 VNNI (or DECILM_NO_AMX is set): the packed kernels cannot run here")
 	}
 	p := NewPool(2)
@@ -132,7 +132,7 @@ func TestPackedExtremes(t *testing.T) {
 // the caches hold, so that they stream from memory as a model's do: m = 1 (decoding one
 // sequence) and m = 16 (16 sequences a step). GB/s compares with BenchmarkBandwidth.
 func BenchmarkPackedDRAM(b *testing.B) {
-	if packedMatMul == nil {
+	if packedMatMuls == nil {
 		b.Skip("no packed kernels on this CPU")
 	}
 	p := NewPool(0)

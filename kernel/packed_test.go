@@ -81,7 +81,7 @@ func TestPackSelection(t *testing.T) {
 	q4, _ := randWeight(t, rng, tensor.Q4_0, 3, 32)
 	f32, _ := randWeight(t, rng, tensor.F32, 20, 64)
 	got := p.Pack([]*tensor.Tensor{q8, f32, q8, q4, nil})
-	if packedMatMul == nil {
+	if packedMatMuls == nil {
 		if got != 0 || q8.Packed != nil || q4.Packed != nil {
 			t.Fatalf("Pack without packed kernels: %d bytes, Packed set %v %v", got, q8.Packed != nil, q4.Packed != nil)
 		}
@@ -97,5 +97,65 @@ func TestPackSelection(t *testing.T) {
 	}
 	if p.Pack([]*tensor.Tensor{q8}) != 0 {
 		t.Fatal("Pack laid out a tensor a second time")
+	}
+}
+
+// TestMatMuls: several products sharing x give what MatMul gives for each, bit for bit,
+// whether the weights are packed (one shared preparation of x) or not, for one
+// activation row and for several; mismatched arguments are errors.
+func TestMatMuls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	p := NewPool(2)
+	defer p.Close()
+	const k = 96
+	var ws []*tensor.Tensor
+	for i, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.Q8_0} {
+		w, _ := randWeight(t, rng, dt, []int{40, 17, 3}[i], k)
+		ws = append(ws, w)
+	}
+	f32, _ := randWeight(t, rng, tensor.F32, 5, k)
+	packed := make([]*tensor.Tensor, len(ws))
+	for i, w := range ws {
+		c := *w
+		c.Packed = nil
+		packed[i] = &c
+	}
+	p.Pack(packed)
+	for _, set := range []struct {
+		name string
+		ws   []*tensor.Tensor
+	}{
+		{"plain", ws},
+		{"packed", packed},
+		{"mixed", []*tensor.Tensor{packed[0], f32, packed[1]}},
+	} {
+		for _, m := range []int{1, 3, 17} {
+			x := randVec(rng, m*k)
+			outs := make([][]float32, len(set.ws))
+			for i, w := range set.ws {
+				outs[i] = make([]float32, m*w.Shape[0])
+			}
+			if err := p.MatMuls(outs, x, m, set.ws); err != nil {
+				t.Fatalf("%s m=%d: %v", set.name, m, err)
+			}
+			for i, w := range set.ws {
+				want := make([]float32, m*w.Shape[0])
+				if err := p.MatMul(want, x, m, w); err != nil {
+					t.Fatal(err)
+				}
+				for e := range want {
+					if outs[i][e] != want[e] {
+						t.Fatalf("%s m=%d weight %d: output %d = %g, MatMul gives %g", set.name, m, i, e, outs[i][e], want[e])
+					}
+				}
+			}
+		}
+	}
+	x := randVec(rng, k)
+	if err := p.MatMuls([][]float32{make([]float32, 40)}, x, 1, ws[:2]); err == nil {
+		t.Error("MatMuls with fewer outputs than weights: no error")
+	}
+	if err := p.MatMuls([][]float32{make([]float32, 40), make([]float32, 2)}, x, 1, ws[:2]); err == nil {
+		t.Error("MatMuls with a short output: no error")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/decilm/decilm/kernel"
+	"github.com/decilm/decilm/tensor"
 )
 
 // Batch is a set of rows to run through the transformer in one pass, as llama.cpp's
@@ -199,13 +200,7 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.AttnNorm, eps)
 	}
 	k, v := sc.k[:n*kvd], sc.v[:n*kvd]
-	if err := m.pool.MatMul(sc.q, sc.xb, n, ly.Q); err != nil {
-		return err
-	}
-	if err := m.pool.MatMul(k, sc.xb, n, ly.K); err != nil {
-		return err
-	}
-	if err := m.pool.MatMul(v, sc.xb, n, ly.V); err != nil {
+	if err := m.pool.MatMuls([][]float32{sc.q, k, v}, sc.xb, n, []*tensor.Tensor{ly.Q, ly.K, ly.V}); err != nil {
 		return err
 	}
 	half := hd / 2
@@ -254,10 +249,7 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps)
 	}
 	F := cfg.Intermediate
-	if err := m.pool.MatMul(sc.gate, sc.xb, n, ly.Gate); err != nil {
-		return err
-	}
-	if err := m.pool.MatMul(sc.up, sc.xb, n, ly.Up); err != nil {
+	if err := m.pool.MatMuls([][]float32{sc.gate, sc.up}, sc.xb, n, []*tensor.Tensor{ly.Gate, ly.Up}); err != nil {
 		return err
 	}
 	kernel.SiLUMul(sc.gate[:n*F], sc.gate[:n*F], sc.up[:n*F])
