@@ -198,7 +198,7 @@ func (p *Pool) runGrain(n, grain int, f func(lo, hi int)) {
 	defer w.mu.Unlock()
 	// A few chunks per thread, so that a thread slowed by another process does not
 	// hold up the rest.
-	nc := min(units, 4*t)
+	nc := min(units, 8*t)
 	per := (units + nc - 1) / nc
 	j := &job{f: f, n: n, chunk: per * grain, done: make(chan struct{})}
 	j.chunks = int64((n + j.chunk - 1) / j.chunk)

@@ -22,7 +22,7 @@ import (
 
 // How far ahead of their use the packed kernels prefetch the weights, in bytes (chosen
 // with kernel's BenchmarkPackedDRAM).
-const pkTileNear, pkTileFar, pkVecAhead = 2048, 16384, 4096
+const pkTileNear, pkTileFar, pkVecAhead = 2048, 16384, 2048
 
 // vpdpbusdBcst emits VPDPBUSD with a broadcast signed operand (four int8 at m, repeated):
 // acc += Σ4 u8(u)·s8(m) per int32 lane.
