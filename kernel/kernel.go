@@ -39,21 +39,25 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		clear(out[:m*n])
 		return nil
 	}
+	data := w.Data
+	if w.Packed != nil && (w.DType == tensor.F32 || w.DType == tensor.F16 || w.DType == tensor.BF16) {
+		data = w.Packed // an aligned copy (Pack)
+	}
 	switch dt := w.DType; {
 	case dt == tensor.I32:
 		return fmt.Errorf("matmul %s: %s is not a weight type", w.Name, dt)
 	case (dt == tensor.Q8_0 || dt == tensor.Q4_0) && w.Packed != nil && packedMatMuls != nil:
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
-		p.matMulQuant(out, x, m, n, k, w.Data, rs, dt)
+		p.matMulQuant(out, x, m, n, k, data, rs, dt)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:
-		p.matMulSuper(out, x, m, n, k, w.Data, rs, dt)
-	case dt == tensor.BF16 && matMulBF16AMX != nil && matMulBF16AMX(p, out, x, m, n, k, w.Data, rs):
+		p.matMulSuper(out, x, m, n, k, data, rs, dt)
+	case dt == tensor.BF16 && matMulBF16AMX != nil && matMulBF16AMX(p, out, x, m, n, k, data, rs):
 		// done on the AMX tile unit
 	case !useAsm:
-		matMulGeneric(p, out, x, m, n, k, w.Data, rs, dt)
+		matMulGeneric(p, out, x, m, n, k, data, rs, dt)
 	default:
-		p.matMulFloat(out, x, m, n, k, w.Data, rs, dt)
+		p.matMulFloat(out, x, m, n, k, data, rs, dt)
 	}
 	return nil
 }
@@ -80,6 +84,9 @@ func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err e
 	}
 	if (rs > 0 && n > math.MaxInt/rs) || len(w.Data) < rs*n {
 		return 0, 0, 0, fmt.Errorf("matmul %s: %d bytes, need %d", w.Name, len(w.Data), rs*n)
+	}
+	if w.Packed != nil && (w.DType == tensor.F32 || w.DType == tensor.F16 || w.DType == tensor.BF16) && len(w.Packed) < rs*n {
+		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), rs*n)
 	}
 	if w.Packed != nil && (w.DType == tensor.Q8_0 || w.DType == tensor.Q4_0) && k%32 == 0 {
 		if gs, _ := packLayout(w.DType, k); len(w.Packed) < (n+15)/16*gs {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
+	"github.com/decilm/decilm/internal/mmap"
 	"github.com/decilm/decilm/tensor"
 )
 
@@ -71,29 +73,64 @@ func TestPackGroupLayout(t *testing.T) {
 	}
 }
 
-// TestPackSelection: Pack lays out only Q8_0 and Q4_0 matrices, each once, and only
-// where the CPU has the packed kernels.
+// aligned64 returns a copy of w whose data starts at the given offset from a 64-byte
+// boundary.
+func aligned64(w *tensor.Tensor, off int) *tensor.Tensor {
+	raw := make([]byte, len(w.Data)+128)
+	start := (64-int(uintptr(unsafe.Pointer(&raw[0]))%64))%64 + off
+	c := *w
+	c.Data = raw[start : start+len(w.Data)]
+	copy(c.Data, w.Data)
+	return &c
+}
+
+// TestPackSelection: Pack lays out Q8_0 and Q4_0 matrices, each once, where the CPU has
+// the packed kernels, and copies float matrices that do not start on a 64-byte boundary
+// (whose products then give the same bits), and aligned ones where huge pages are to be
+// had.
 func TestPackSelection(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	p := NewPool(2)
 	defer p.Close()
 	q8, _ := randWeight(t, rng, tensor.Q8_0, 20, 64)
 	q4, _ := randWeight(t, rng, tensor.Q4_0, 3, 32)
-	f32, _ := randWeight(t, rng, tensor.F32, 20, 64)
-	got := p.Pack([]*tensor.Tensor{q8, f32, q8, q4, nil})
+	w16, _ := randWeight(t, rng, tensor.BF16, 20, 40)
+	bfA := aligned64(w16, 0)
+	bfU := aligned64(w16, 24)
+	got := p.Pack([]*tensor.Tensor{q8, bfA, q8, q4, nil, bfU})
+	// An aligned matrix is copied only where the system has huge pages.
+	if (bfA.Packed != nil) != mmap.HugePages() || len(bfU.Packed) != len(w16.Data) {
+		t.Fatalf("float matrices: aligned one packed %v (huge pages: %v), unaligned one packed to %d bytes (want %d)", bfA.Packed != nil, mmap.HugePages(), len(bfU.Packed), len(w16.Data))
+	}
+	if a := uintptr(unsafe.Pointer(&bfU.Packed[0])); a%64 != 0 {
+		t.Fatalf("the copy of an unaligned matrix is at %#x, not 64-byte aligned", a)
+	}
+	x := randVec(rng, 3*40)
+	want, got16 := make([]float32, 3*20), make([]float32, 3*20)
+	if err := p.MatMul(want, x, 3, w16); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MatMul(got16, x, 3, bfU); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if want[i] != got16[i] {
+			t.Fatalf("aligned copy: output %d = %g, the original gives %g", i, got16[i], want[i])
+		}
+	}
 	if packedMatMuls == nil {
-		if got != 0 || q8.Packed != nil || q4.Packed != nil {
-			t.Fatalf("Pack without packed kernels: %d bytes, Packed set %v %v", got, q8.Packed != nil, q4.Packed != nil)
+		if q8.Packed != nil || q4.Packed != nil {
+			t.Fatal("Pack laid out quantized weights without packed kernels")
 		}
 		return
 	}
 	g8, _ := packLayout(tensor.Q8_0, 64)
 	g4, _ := packLayout(tensor.Q4_0, 32)
-	if len(q8.Packed) != 2*g8 || len(q4.Packed) != g4 || f32.Packed != nil {
-		t.Fatalf("packed sizes %d, %d (want %d, %d); F32 packed: %v", len(q8.Packed), len(q4.Packed), 2*g8, g4, f32.Packed != nil)
+	if len(q8.Packed) != 2*g8 || len(q4.Packed) != g4 {
+		t.Fatalf("packed sizes %d, %d (want %d, %d)", len(q8.Packed), len(q4.Packed), 2*g8, g4)
 	}
-	if got < int64(2*g8+g4) {
-		t.Fatalf("Pack reports %d bytes, less than the %d it laid out", got, 2*g8+g4)
+	if got < int64(2*g8+g4+len(w16.Data)) {
+		t.Fatalf("Pack reports %d bytes, less than it laid out", got)
 	}
 	if p.Pack([]*tensor.Tensor{q8}) != 0 {
 		t.Fatal("Pack laid out a tensor a second time")

@@ -1,6 +1,18 @@
 package mmap
 
-import "golang.org/x/sys/unix"
+import (
+	"bytes"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// hugePages reads the transparent huge page mode once: "[always]" or "[madvise]" selected.
+var hugePages = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err == nil && (bytes.Contains(b, []byte("[always]")) || bytes.Contains(b, []byte("[madvise]")))
+})
 
 // release drops the whole pages inside b from the resident set (MADV_DONTNEED; a
 // read-only file mapping reads them again on the next touch).

@@ -4,3 +4,4 @@ package mmap
 
 func release([]byte)    {}
 func adviseHuge([]byte) {}
+func hugePages() bool   { return false }

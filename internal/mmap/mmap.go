@@ -77,6 +77,10 @@ func Release(b []byte) {
 	}
 }
 
+// HugePages reports whether AdviseHuge can have an effect here: the system backs
+// anonymous memory with transparent huge pages, always or where advised.
+func HugePages() bool { return hugePages() }
+
 // AdviseHuge asks the operating system to back b (anonymous memory the process owns, not
 // touched yet) with huge pages where it can, which makes streaming through it cheaper in
 // address translations. It does nothing where the system has no such advice.
