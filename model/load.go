@@ -8,7 +8,8 @@ import (
 )
 
 // Load opens the checkpoint at path (see checkpoint.Open for the formats), reads its
-// configuration and returns the model, whose weights stay memory-mapped until Close.
+// configuration and returns the model, whose weights stay memory-mapped until Close (the
+// matrices are read from copies that New makes; see New).
 func Load(path string, opts Options) (*Model, error) {
 	ck, err := checkpoint.Open(path)
 	if err != nil {

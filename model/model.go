@@ -1,5 +1,6 @@
 // Package model is the DeciLM / Llama-2 transformer: its configuration, its weights (kept
-// in their stored type, usually views into a memory-mapped file), a per-layer,
+// in their stored type: views into a memory-mapped file, the matrices copied once into the
+// layout the kernels read best), a per-layer,
 // per-sequence key/value cache, and one Forward pass over a batch of (sequence, position,
 // token) rows that prefill, decoding, batched decoding and evaluation all share.
 //
@@ -53,8 +54,10 @@ type Options struct {
 // New builds a model from a configuration and named tensors (Hugging Face names:
 // "model.embed_tokens.weight", "model.layers.N.self_attn.q_proj.weight", ...). Every
 // tensor's shape is checked against the configuration; a missing, misshapen or unexpected
-// tensor is an error naming it. Weights are kept as given (no copy), except the small
-// norm vectors, which are widened to float32.
+// tensor is an error naming it. Weights keep their stored type; the small norm vectors are
+// widened to float32, and the matrices are copied once by kernel.Pool.Pack into the layout
+// and memory the CPU's fastest kernels read best (where there is a gain to be had; the
+// results are the same bits either way).
 func New(cfg *Config, tensors map[string]*tensor.Tensor, opts Options) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
