@@ -70,6 +70,10 @@ type Options struct {
 	// Tokenizer is a tokenizer file or directory to use instead of the one found beside
 	// the checkpoint.
 	Tokenizer string
+	// NoPack leaves the weight matrices in the file's mapping instead of copying them
+	// into the layout the kernels read fastest (model.Options.NoPack): for tools that
+	// read the weights once, such as quantize.
+	NoPack bool
 }
 
 // Load opens the model at path: a checkpoint directory or file (see checkpoint.Open), or
@@ -86,7 +90,7 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, err := model.FromCheckpoint(ck, model.Options{Threads: opts.Threads})
+	net, err := model.FromCheckpoint(ck, model.Options{Threads: opts.Threads, NoPack: opts.NoPack})
 	if err != nil {
 		ck.Close()
 		return nil, err
@@ -204,7 +208,7 @@ func loadEmbedded(opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded model: %w", err)
 	}
-	net, err := model.FromCheckpoint(ck, model.Options{Threads: opts.Threads})
+	net, err := model.FromCheckpoint(ck, model.Options{Threads: opts.Threads, NoPack: opts.NoPack})
 	if err != nil {
 		return nil, fmt.Errorf("embedded model: %w", err)
 	}

@@ -49,6 +49,9 @@ type Model struct {
 type Options struct {
 	// Threads is the number of worker threads; 0 means every CPU the process may use.
 	Threads int
+	// NoPack keeps the matrices where they are given instead of having kernel.Pool.Pack
+	// copy them (see New): for tools that read every weight once, such as quantize.
+	NoPack bool
 }
 
 // New builds a model from a configuration and named tensors (Hugging Face names:
@@ -149,11 +152,13 @@ func New(cfg *Config, tensors map[string]*tensor.Tensor, opts Options) (*Model, 
 	}
 	// Quantized matrices are laid out again for the CPU's fastest kernels where it has
 	// them (kernel.Pool.Pack: Q8_0 and Q4_0 on CPUs with AMX); results stay the same.
-	mats := []*tensor.Tensor{m.LMHead}
-	for _, l := range m.Layers {
-		mats = append(mats, l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down)
+	if !opts.NoPack {
+		mats := []*tensor.Tensor{m.LMHead}
+		for _, l := range m.Layers {
+			mats = append(mats, l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down)
+		}
+		m.pool.Pack(mats)
 	}
-	m.pool.Pack(mats)
 	return m, nil
 }
 

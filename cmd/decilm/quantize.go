@@ -41,7 +41,9 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := decilm.Load(ctx, path, mf.options(""))
+	opts := mf.options("")
+	opts.NoPack = true // the weights are read once
+	m, err := decilm.Load(ctx, path, opts)
 	if err != nil {
 		return err
 	}
