@@ -155,18 +155,20 @@ func packGroup(dst, data []byte, rs, j, rows, k int, dt tensor.DType) {
 	for r := 0; r < rows; r++ {
 		src[r] = data[(j+r)*rs : (j+r+1)*rs]
 	}
-	// In the order of dst, so that it is written once, front to back.
+	// Block after block, so that dst is written front to back.
 	for b := 0; b < nb; b++ {
+		sc := dst[32*b : 32*b+32]
 		for r := 0; r < rows; r++ {
-			dst[32*b+2*r], dst[32*b+2*r+1] = src[r][b*bb], src[r][b*bb+1]
+			sc[2*r], sc[2*r+1] = src[r][b*bb], src[r][b*bb+1]
 		}
 	}
 	if dt == tensor.Q8_0 {
 		for b := 0; b < nb; b++ {
-			o := dst[qoff+512*b : qoff+512*b+512]
-			for q := 0; q < 8; q++ {
-				for r := 0; r < rows; r++ {
-					le.PutUint32(o[4*(16*q+r):], le.Uint32(src[r][b*bb+2+4*q:]))
+			o := (*[512]byte)(dst[qoff+512*b:])
+			for r := 0; r < rows; r++ {
+				blk := (*[32]byte)(src[r][b*bb+2:])
+				for q := 0; q < 8; q++ {
+					copy(o[4*(16*q+r):4*(16*q+r)+4], blk[4*q:4*q+4])
 				}
 			}
 		}
@@ -177,16 +179,13 @@ func packGroup(dst, data []byte, rs, j, rows, k int, dt tensor.DType) {
 	// bytes 8z'+i and 8z'+4+i, z' = z mod 2.
 	const lo4 = 0x0f0f0f0f
 	for b := 0; b < nb; b++ {
-		o := dst[qoff+256*b : qoff+256*b+256]
-		for z := 0; z < 4; z++ {
-			for r := 0; r < rows; r++ {
-				blk := src[r][b*bb+2+8*(z%2):]
-				a, c := le.Uint32(blk), le.Uint32(blk[4:])
-				v := a&lo4 | (c&lo4)<<4
-				if z >= 2 {
-					v = a>>4&lo4 | c&^lo4
-				}
-				le.PutUint32(o[64*z+4*r:], v)
+		o := (*[256]byte)(dst[qoff+256*b:])
+		for r := 0; r < rows; r++ {
+			blk := (*[16]byte)(src[r][b*bb+2:])
+			for z := 0; z < 2; z++ {
+				a, c := le.Uint32(blk[8*z:]), le.Uint32(blk[8*z+4:])
+				le.PutUint32(o[64*z+4*r:], a&lo4|(c&lo4)<<4)
+				le.PutUint32(o[64*(z+2)+4*r:], a>>4&lo4|c&^lo4)
 			}
 		}
 	}
