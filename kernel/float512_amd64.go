@@ -17,23 +17,45 @@ import (
 // k), added to out[c*os/4+r]; ws, xs and os are row strides in bytes.
 type f512TileFn func(w *float32, ws int, x *float32, xs int, k int, out *float32, os int)
 
-// Tiling of the AVX-512 float matrix product (m > 1): tiles of f512R weight rows by up to
-// f512C activation rows (24 zmm accumulators). The activation rows are taken f512MBlock
-// at a time and the shared dimension f512KBlock elements at a time: the block of x
-// (512 KiB) stays in the L2 cache, and the tile's f512R weight rows of f512KBlock elements
-// (16 KiB as float32; BF16 and F16 rows are first widened into a buffer) stay in L1
-// while every activation row of the block is multiplied with them. A 128-token prefill
-// then streams the weights from memory once. While a tile is in use, the weights of the
-// next one are prefetched a slice at a time, and the outputs of the next activation
-// rows one call ahead, so that their memory latency hides behind the arithmetic.
+// Tiling of the AVX-512 float matrix product (m > 1; F32 weights with m ≤ f512RowsMaxC
+// take the one-row kernels of float512_rows_amd64.go instead): tiles of f512R weight rows
+// by up to f512C activation rows (24 zmm accumulators). The activation rows are taken
+// f512MBlock at a time and the shared dimension a k-block at a time (f512KBlockOf: 512
+// elements for F32 weights, 1024 for BF16 and F16): the block of x (256 or 512 KiB)
+// stays in the L2 cache, and the tile's f512R weight rows of the k-block (8 or 16 KiB as
+// float32; BF16 and F16 rows are first widened into a buffer) stay in L1 while every
+// activation row of the block is multiplied with them. A 128-token prefill then streams
+// the weights from memory once. While a tile is in use, the weights of the next one are
+// prefetched (F32: by the tiles themselves, two rows of the next tile per call, a cache
+// line per 16 elements; BF16 and F16: a slice before each call), and the outputs of the
+// next activation rows one call ahead, so that their memory latency hides behind the
+// arithmetic.
 const (
 	f512R      = 4
 	f512C      = 6
 	f512MBlock = 128
 	f512KBlock = 1024 // a multiple of 16
+
+	// f512KBlockF32 is the k-block of F32 weights (a multiple of 16), small enough for
+	// the k-block of 16 activation rows (32 KiB) to stay in the L1 cache in the
+	// f512Rows kernels.
+	f512KBlockF32 = 512
 )
 
+// f512KBlockOf returns the k-block of weight type dt: the same for every m and every
+// path, since each k-block's dot product is reduced and added to the output on its own
+// (a different k-block would change the rounding).
+func f512KBlockOf(dt tensor.DType) int {
+	if dt == tensor.F32 {
+		return f512KBlockF32
+	}
+	return f512KBlock
+}
+
 var f512Tiles [f512R + 1][f512C + 1]f512TileFn
+
+// f512TilesPF[C] are the f512R×C tiles that also prefetch two rows of the next tile.
+var f512TilesPF [f512C + 1]func(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)
 
 // f512VecTiles[t][R] (t: F32, BF16, F16) are the R×1 tiles of the matrix-vector
 // product, which read the weights where they are (BF16 and F16 widened in the loop).
@@ -53,6 +75,14 @@ func init() {
 		2: {1: f512Tile2x1, 2: f512Tile2x2, 3: f512Tile2x3, 4: f512Tile2x4, 5: f512Tile2x5, 6: f512Tile2x6},
 		3: {1: f512Tile3x1, 2: f512Tile3x2, 3: f512Tile3x3, 4: f512Tile3x4, 5: f512Tile3x5, 6: f512Tile3x6},
 		4: {1: f512Tile4x1, 2: f512Tile4x2, 3: f512Tile4x3, 4: f512Tile4x4, 5: f512Tile4x5, 6: f512Tile4x6},
+	}
+	f512TilesPF = [f512C + 1]func(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int){
+		1: f512Tile4x1PF, 2: f512Tile4x2PF, 3: f512Tile4x3PF, 4: f512Tile4x4PF, 5: f512Tile4x5PF, 6: f512Tile4x6PF,
+	}
+	f512RowsKernels = [f512RowsMaxC + 1]f512RowsFn{
+		2: f512Rows2, 3: f512Rows3, 4: f512Rows4, 5: f512Rows5, 6: f512Rows6, 7: f512Rows7, 8: f512Rows8,
+		9: f512Rows9, 10: f512Rows10, 11: f512Rows11, 12: f512Rows12, 13: f512Rows13, 14: f512Rows14,
+		15: f512Rows15, 16: f512Rows16,
 	}
 	f32Vec := func(f f512TileFn) func(w *byte, ws int, x *float32, xs int, k int, out *float32, os int) {
 		return func(w *byte, ws int, x *float32, xs int, k int, out *float32, os int) {
@@ -91,18 +121,24 @@ func matMulFloat512(p *Pool, out, x []float32, m, n, k int, data []byte, rs int,
 	_ = data[(n-1)*rs+k*esize-1]
 	_ = x[m*k-1]
 	_ = out[m*n-1]
+	kb := f512KBlockOf(dt)
 	if m == 1 {
-		// The same k-blocks and lane sums as below, so the same bits.
+		// The same k-blocks, lane sums and reduction tree as the tiles below and the
+		// one-row kernels, so the same bits.
 		tiles := &f512VecTiles[floatIndex(dt)]
 		p.runGrain(n, f512R, func(lo, hi int) {
 			clear(out[lo:hi])
 			for j := lo; j < hi; j += f512R {
 				r := min(f512R, hi-j)
-				for l0 := 0; l0 < k; l0 += f512KBlock {
-					tiles[r](&data[j*rs+l0*esize], rs, &x[l0], 0, min(f512KBlock, k-l0), &out[j], 0)
+				for l0 := 0; l0 < k; l0 += kb {
+					tiles[r](&data[j*rs+l0*esize], rs, &x[l0], 0, min(kb, k-l0), &out[j], 0)
 				}
 			}
 		})
+		return true
+	}
+	if dt == tensor.F32 && m <= f512RowsMaxC {
+		matMulF32Rows(p, out, x, m, n, k, data, rs)
 		return true
 	}
 	p.runGrain(n, f512R, func(lo, hi int) {
@@ -117,8 +153,8 @@ func matMulFloat512(p *Pool, out, x []float32, m, n, k int, data []byte, rs int,
 			for i := i0; i < i1; i++ {
 				clear(out[i*n+lo : i*n+hi])
 			}
-			for l0 := 0; l0 < k; l0 += f512KBlock {
-				kc := min(f512KBlock, k-l0)
+			for l0 := 0; l0 < k; l0 += kb {
+				kc := min(kb, k-l0)
 				for j := lo; j < hi; j += f512R {
 					r := min(f512R, hi-j)
 					f := &f512Tiles[r]
@@ -140,8 +176,23 @@ func matMulFloat512(p *Pool, out, x []float32, m, n, k int, data []byte, rs int,
 					pn, pl := 0, 0
 					if j+f512R < hi {
 						pf, pn, pl = data[(j+f512R)*rs+l0*esize:], min(f512R, hi-j-f512R), kc*esize
-					} else if l0+f512KBlock < k {
-						pf, pn, pl = data[lo*rs+(l0+f512KBlock)*esize:], min(f512R, hi-lo), min(f512KBlock, k-l0-f512KBlock)*esize
+					} else if l0+kb < k {
+						pf, pn, pl = data[lo*rs+(l0+kb)*esize:], min(f512R, hi-lo), min(kb, k-l0-kb)*esize
+					}
+					if pack == nil && r == f512R {
+						// F32: the tiles prefetch two rows of the next tile each, in step
+						// with their loads.
+						a := 0
+						for i := i0; i < i1; i += f512C {
+							c := min(f512C, i1-i)
+							p := (*byte)(unsafe.Pointer(w))
+							if a < pn {
+								p = &pf[a*rs]
+							}
+							f512TilesPF[c](w, ws, &x[i*k+l0], 4*k, kc, &out[i*n+j], 4*n, p, rs)
+							a += 2
+						}
+						continue
 					}
 					slice := ((pl+calls-1)/calls + 63) &^ 63
 					for i := i0; i < i1; i += f512C {

@@ -76,6 +76,24 @@ func f512Tile4x5(w *float32, ws int, x *float32, xs int, k int, out *float32, os
 // f512Tile4x6 adds the 4×6 dot products of 4 F32 weight rows and 6 float32 rows over k elements to out[c*os/4+r] (strides in bytes).
 func f512Tile4x6(w *float32, ws int, x *float32, xs int, k int, out *float32, os int)
 
+// f512Tile4x1PF is f512Tile4x1 that also prefetches into the L2 cache the first 4·k bytes of the rows at pf and pf+pfs, a cache line of each per 16 elements (a hint: the addresses need not be valid).
+func f512Tile4x1PF(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)
+
+// f512Tile4x2PF is f512Tile4x2 that also prefetches into the L2 cache the first 4·k bytes of the rows at pf and pf+pfs, a cache line of each per 16 elements (a hint: the addresses need not be valid).
+func f512Tile4x2PF(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)
+
+// f512Tile4x3PF is f512Tile4x3 that also prefetches into the L2 cache the first 4·k bytes of the rows at pf and pf+pfs, a cache line of each per 16 elements (a hint: the addresses need not be valid).
+func f512Tile4x3PF(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)
+
+// f512Tile4x4PF is f512Tile4x4 that also prefetches into the L2 cache the first 4·k bytes of the rows at pf and pf+pfs, a cache line of each per 16 elements (a hint: the addresses need not be valid).
+func f512Tile4x4PF(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)
+
+// f512Tile4x5PF is f512Tile4x5 that also prefetches into the L2 cache the first 4·k bytes of the rows at pf and pf+pfs, a cache line of each per 16 elements (a hint: the addresses need not be valid).
+func f512Tile4x5PF(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)
+
+// f512Tile4x6PF is f512Tile4x6 that also prefetches into the L2 cache the first 4·k bytes of the rows at pf and pf+pfs, a cache line of each per 16 elements (a hint: the addresses need not be valid).
+func f512Tile4x6PF(w *float32, ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)
+
 // f512TileBF16_1x1 adds the 1×1 dot products of 1 BF16 weight rows and 1 float32 rows over k elements to out[c*os/4+r] (strides in bytes).
 func f512TileBF16_1x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
 
@@ -99,6 +117,57 @@ func f512TileBF16_4x1(w *byte, ws int, x *float32, xs int, k int, out *float32, 
 
 // f512TileF16_4x1 adds the 4×1 dot products of 4 F16 weight rows and 1 float32 rows over k elements to out[c*os/4+r] (strides in bytes).
 func f512TileF16_4x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
+
+// f512Rows2 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 2 activation rows packed by packF32x16 (stride 128 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows2(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows3 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 3 activation rows packed by packF32x16 (stride 192 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows3(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows4 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 4 activation rows packed by packF32x16 (stride 256 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows4(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows5 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 5 activation rows packed by packF32x16 (stride 320 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows5(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows6 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 6 activation rows packed by packF32x16 (stride 384 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows6(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows7 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 7 activation rows packed by packF32x16 (stride 448 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows7(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows8 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 8 activation rows packed by packF32x16 (stride 512 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows8(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows9 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 9 activation rows packed by packF32x16 (stride 576 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows9(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows10 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 10 activation rows packed by packF32x16 (stride 640 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows10(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows11 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 11 activation rows packed by packF32x16 (stride 704 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows11(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows12 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 12 activation rows packed by packF32x16 (stride 768 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows12(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows13 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 13 activation rows packed by packF32x16 (stride 832 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows13(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows14 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 14 activation rows packed by packF32x16 (stride 896 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows14(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows15 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 15 activation rows packed by packF32x16 (stride 960 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows15(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512Rows16 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 16 activation rows packed by packF32x16 (stride 1024 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
+func f512Rows16(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512RowPairs16 is f512Rows16 on 2·pairs weight rows, taken two at a time.
+func f512RowPairs16(w *float32, ws int, pairs int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// packF32x16 widens n F32 values at src to float32, writing them 16 at a time at dst, dst+ds, dst+2·ds, ... (ds in bytes; zeros past n up to a multiple of 16).
+func packF32x16(dst *float32, ds int, src *byte, n int)
 
 // packBF16x16 widens n BF16 values at src to float32, writing them 16 at a time at dst, dst+ds, dst+2·ds, ... (ds in bytes; zeros past n up to a multiple of 16).
 func packBF16x16(dst *float32, ds int, src *byte, n int)

@@ -23,11 +23,12 @@ func skipNoFloat512(t testing.TB) {
 // TestMatMulFloat512 compares the AVX-512 float matrix product with the plain
 // decode-and-dot version for F32, BF16 and F16 weights on ragged shapes: m not a
 // multiple of the tile's activation rows, n not a multiple of its weight rows, k not a
-// multiple of 16 (and below 16), and k past one k-block.
+// multiple of 16 (and below 16), and k past one k-block; with F32 weights, m from 2 to
+// 16 takes the one-row kernels (several k-blocks: their first, middle and last modes).
 func TestMatMulFloat512(t *testing.T) {
 	skipNoFloat512(t)
 	rng := rand.New(rand.NewPCG(5, 12))
-	ms := []int{1, 2, 3, 5, 16, 17, 33, 130}
+	ms := []int{1, 2, 3, 5, 8, 15, 16, 17, 33, 130}
 	ns := []int{1, 3, 6, 13, 37}
 	ks := []int{1, 5, 15, 16, 17, 100, 1040, 2061}
 	for _, threads := range []int{1, 2} {
@@ -145,8 +146,9 @@ func TestMatMulFloat512Declines(t *testing.T) {
 }
 
 // TestMatMulFloat512Invariant checks that each output is bit-identical whatever the
-// number of activation rows and wherever its row falls in the tiles (m = 1 included),
-// the property behind the model's batch invariance.
+// number of activation rows and wherever its row falls in the tiles (m = 1 included,
+// and with F32 weights m ≤ 16 on the one-row kernels against 17 rows on the tiles), the
+// property behind the model's batch invariance.
 func TestMatMulFloat512Invariant(t *testing.T) {
 	skipNoFloat512(t)
 	rng := rand.New(rand.NewPCG(10, 11))
@@ -162,7 +164,7 @@ func TestMatMulFloat512Invariant(t *testing.T) {
 			if !matMulFloat512(p, all, x, 17, n, k, w.Data, rs, dt) {
 				t.Fatal("declined")
 			}
-			for _, m := range []int{1, 2, 5} {
+			for _, m := range []int{1, 2, 5, 16} {
 				for i0 := 0; i0+m <= 17; i0 += 3 {
 					got := make([]float32, m*n)
 					if !matMulFloat512(p, got, x[i0*k:(i0+m)*k], m, n, k, w.Data, rs, dt) {

@@ -12,6 +12,13 @@
 // it. A tile of R weight rows and C activation rows keeps R·C zmm accumulators, each the
 // 16 lane partial sums of one dot product, and reduces them at the end with a shuffle
 // tree that turns 4 accumulators into the 4 neighbouring outputs of one activation row.
+// The full F32 tiles come a second time with a prefetch of the next tile's weights in
+// their loop.
+//
+// For F32 weights and up to 16 activation rows (batched generation) the rows kernels
+// (rowsKernel) stream the weights instead, one row at a time against activations packed
+// by packF32x16 into the L1 cache, with the same lane sums and reduction tree, so that
+// every path gives the same bits.
 package main
 
 import (
@@ -29,6 +36,9 @@ const (
 	maxR = 4
 	maxC = 6
 )
+
+// maxRowsC is the most activation rows of the one-row kernels (rowsKernel).
+const maxRowsC = 16
 
 // Weight types.
 const (
@@ -52,15 +62,32 @@ func main() {
 	}
 	for r := 1; r <= maxR; r++ {
 		for c := 1; c <= maxC; c++ {
-			tile(f32, r, c, g4, zeros)
+			tile(f32, r, c, g4, zeros, false)
 		}
+	}
+	// The tiles of full weight tiles, which also prefetch the weights of the next one.
+	for c := 1; c <= maxC; c++ {
+		tile(f32, maxR, c, g4, zeros, true)
 	}
 	// Matrix-vector products widen BF16 and F16 weights in the loop rather than through
 	// a buffer (each weight is used once).
 	for r := 1; r <= maxR; r++ {
-		tile(bf16, r, 1, g4, zeros)
-		tile(f16, r, 1, g4, zeros)
+		tile(bf16, r, 1, g4, zeros, false)
+		tile(f16, r, 1, g4, zeros, false)
 	}
+	iota := GLOBL("f512iota", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(uint32(i)))
+	}
+	perm := GLOBL("f512rowsperm", RODATA|NOPTR)
+	for c := 0; c < 16; c++ {
+		DATA(4*c, U32(uint32(4*(c%4)+c/4)))
+	}
+	for c := 2; c <= maxRowsC; c++ {
+		rowsKernel(c, zeros, iota, perm)
+	}
+	pairsKernel(zeros, iota, perm)
+	pack(f32)
 	pack(bf16)
 	pack(f16)
 	prefetch()
@@ -70,16 +97,32 @@ func main() {
 // tile: func(w *float32, ws int, x *float32, xs int, k int, out *float32, os int) adds
 // Σ_l w[r][l]·x[c][l] over l < k (any k ≥ 0) to out[c*os/4 + r]; ws, xs and os are row
 // strides in bytes. The last k%16 elements are read with masked loads, so nothing past
-// the k-th element of a row is touched.
-func tile(t, R, C int, g4, zeros Mem) {
+// the k-th element of a row is touched. With pf (F32 only), the tile takes two more
+// arguments, pf *byte and pfs int, and prefetches into the L2 cache a cache line of the
+// rows at pf and pf+pfs per 16 elements of its loop: the first 4·k bytes of both.
+func tile(t, R, C int, g4, zeros Mem, pf bool) {
 	name := fmt.Sprintf("f512Tile%dx%d", R, C)
 	wt, scale := "float32", uint8(4)
 	if t != f32 {
 		name = fmt.Sprintf("f512Tile%s_%dx%d", typeNames[t], R, C)
 		wt, scale = "byte", 2
 	}
-	TEXT(name, NOSPLIT, "func(w *"+wt+", ws int, x *float32, xs int, k int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s adds the %d×%d dot products of %d %s weight rows and %d float32 rows over k elements to out[c*os/4+r] (strides in bytes).", name, R, C, R, typeNames[t], C))
+	sig := "func(w *" + wt + ", ws int, x *float32, xs int, k int, out *float32, os int)"
+	doc := fmt.Sprintf("%s adds the %d×%d dot products of %d %s weight rows and %d float32 rows over k elements to out[c*os/4+r] (strides in bytes).", name, R, C, R, typeNames[t], C)
+	if pf {
+		name += "PF"
+		sig = "func(w *" + wt + ", ws int, x *float32, xs int, k int, out *float32, os int, pf *byte, pfs int)"
+		doc = fmt.Sprintf("%s is f512Tile%dx%d that also prefetches into the L2 cache the first 4·k bytes of the rows at pf and pf+pfs, a cache line of each per 16 elements (a hint: the addresses need not be valid).", name, R, C)
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(doc)
+	var pf0, pf1 GPVirtual
+	if pf {
+		pf0 = Load(Param("pf"), GP64()).(GPVirtual)
+		pf1 = GP64()
+		pfs := Load(Param("pfs"), GP64())
+		LEAQ(Mem{Base: pf0, Index: pfs, Scale: 1}, pf1)
+	}
 	wb := Load(Param("w"), GP64())
 	ws := Load(Param("ws"), GP64())
 	wp := make([]GPVirtual, R)
@@ -165,6 +208,10 @@ func tile(t, R, C int, g4, zeros Mem) {
 		}
 	}
 	Label("loop")
+	if pf {
+		pfInst(Mem{Base: pf0, Index: l, Scale: 4})
+		pfInst(Mem{Base: pf1, Index: l, Scale: 4})
+	}
 	for j := range xv {
 		VMOVUPS(Mem{Base: xp[j], Index: l, Scale: 4}, xv[j])
 	}
@@ -225,6 +272,348 @@ func tile(t, R, C int, g4, zeros Mem) {
 	VZEROUPPER()
 	RET()
 }
+
+// rowsKernel: func(w *float32, ws int, rows int, x *float32, k int, acc *float32,
+// out *float32, os int, pfd int, mode int) computes, for each of rows F32 weight rows at
+// w, w+ws, ... (bytes), the C dot products of the row and C activation rows over k
+// elements with the same operations as the tiles (the same lane sums and reduction
+// tree), and adds them to a row of 16 running sums at acc (64 bytes a weight row; lanes
+// past C hold zeros): acc[16r+c] = acc[16r+c] + dot, where mode&rowsFirst takes 0 for
+// the old value and mode&rowsLast writes the new one to out[c*os/4+r] instead of acc.
+// The activations are packed by packF32x16 with a stride of 64·C bytes (16 elements of
+// each row in turn, zeros past k), so that they stay in the L1 cache while the weights
+// stream through once, a row at a time, each cache line of weights feeding C FMAs; the
+// weights pfd bytes past each loaded cache line are prefetched into the L2 cache.
+//
+// The reduction of the 16 accumulators of a weight row runs the tiles' tree (reduce4)
+// on all of them at once: half and quad leave 4 partial sums per dot product, and a 4×4
+// transpose within 128-bit lanes puts the i-th partial sums of 16 dot products in one
+// register, so that two rounds of adds end the tree for the 16 together.
+func rowsKernel(C int, zeros, iota, perm Mem) {
+	name := fmt.Sprintf("f512Rows%d", C)
+	TEXT(name, NOSPLIT, "func(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)")
+	Doc(fmt.Sprintf("%s adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with %d activation rows packed by packF32x16 (stride %d bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).", name, C, 64*C))
+	w := Load(Param("w"), GP64())
+	ws := Load(Param("ws"), GP64())
+	rows := Load(Param("rows"), GP64())
+	xb := Load(Param("x"), GP64())
+	k := Load(Param("k"), GP64())
+	ap := Load(Param("acc"), GP64())
+	o := Load(Param("out"), GP64())
+	os := Load(Param("os"), GP64())
+	pfd := Load(Param("pfd"), GP64())
+	mode := Load(Param("mode"), GP64())
+	km := K()
+	{
+		t, m := GP32(), GP32()
+		MOVL(k.(GPVirtual).As32(), t)
+		ANDL(U8(15), t)
+		MOVL(U32(1), m)
+		SHLXL(t, m, m)
+		DECL(m)
+		KMOVW(m, km)
+	}
+	end := GP64()
+	MOVQ(k, end)
+	ANDQ(I32(-16), end)
+	endU := GP64()
+	MOVQ(end, endU)
+	ANDQ(I32(-16*rowsUnroll), endU)
+	zero := ZMM()
+	VMOVUPS(zeros, zero)
+	pidx := ZMM()
+	VMOVUPS(perm, pidx)
+	// The scatter's offsets c*os, c < 16.
+	sidx := ZMM()
+	VPBROADCASTD(os.(GPVirtual).As32(), sidx)
+	VPMULLD(iota, sidx, sidx)
+	cmask := GP32()
+	MOVL(U32(1<<C-1), cmask)
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = ZMM()
+	}
+	wv := ZMM()
+	l, xp, pf := GP64(), GP64(), GP64()
+
+	Label("row")
+	for c := range acc {
+		VPXORD(acc[c], acc[c], acc[c])
+	}
+	XORQ(l, l)
+	MOVQ(xb, xp)
+	LEAQ(Mem{Base: w, Index: pfd, Scale: 1}, pf)
+	step := func(disp int) {
+		PREFETCHT1(Mem{Base: pf, Index: l, Scale: 4, Disp: disp})
+		VMOVUPS(Mem{Base: w, Index: l, Scale: 4, Disp: disp}, wv)
+		for c := range acc {
+			VFMADD231PS(Mem{Base: xp, Disp: 64*c + disp*C}, wv, acc[c])
+		}
+	}
+	// rowsUnroll steps of 16 elements a pass, then single steps.
+	CMPQ(endU, U8(0))
+	JE(LabelRef("single"))
+	Label("loop")
+	for u := 0; u < rowsUnroll; u++ {
+		step(64 * u)
+	}
+	ADDQ(U32(64*C*rowsUnroll), xp)
+	ADDQ(U8(16*rowsUnroll), l)
+	CMPQ(l, endU)
+	JNE(LabelRef("loop"))
+	Label("single")
+	CMPQ(l, end)
+	JE(LabelRef("tail"))
+	step(0)
+	ADDQ(U32(64*C), xp)
+	ADDQ(U8(16), l)
+	JMP(LabelRef("single"))
+
+	Label("tail") // the packed activations are zero past k, as the masked weights
+	KORTESTW(km, km)
+	JZ(LabelRef("reduce"))
+	VMOVUPS_Z(Mem{Base: w, Index: l, Scale: 4}, km, wv)
+	for c := range acc {
+		VFMADD231PS(Mem{Base: xp, Disp: 64 * c}, wv, acc[c])
+	}
+
+	Label("reduce")
+	cols := make([]VecVirtual, 16)
+	for c := range cols {
+		cols[c] = zero
+		if c < C {
+			cols[c] = acc[c]
+		}
+	}
+	v0 := reduce16(cols, zero, pidx)
+	TESTQ(U32(rowsFirst), mode)
+	JNZ(LabelRef("first"))
+	VADDPS(Mem{Base: ap}, v0, v0)
+	JMP(LabelRef("store"))
+	Label("first")
+	VADDPS(zero, v0, v0)
+	Label("store")
+	TESTQ(U32(rowsLast), mode)
+	JNZ(LabelRef("last"))
+	VMOVUPS(v0, Mem{Base: ap})
+	JMP(LabelRef("next"))
+	Label("last")
+	sm := K()
+	KMOVW(cmask, sm)
+	VSCATTERDPS(v0, sm, Mem{Base: o, Index: sidx, Scale: 1})
+	Label("next")
+	ADDQ(U8(64), ap)
+	ADDQ(U8(4), o)
+	ADDQ(ws, w)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// reduce16 returns the 16 sums of the lanes of a[0], ..., a[15] (zero: the zero
+// register, for dot products left out), in lanes 0 to 15, by the tiles' tree (reduce4)
+// run on all of them at once: half and quad leave 4 partial sums per dot product, and a
+// 4×4 transpose within 128-bit lanes puts the i-th partial sums of the 16 in one
+// register, so that two rounds of adds end the tree for the 16 together. perm is the
+// register of f512rowsperm. The accumulators are overwritten.
+func reduce16(a []VecVirtual, zero, perm VecVirtual) VecVirtual {
+	var q [4]VecVirtual // q[j] lane i: the 4 partial sums of dot product 4j+i
+	for j := range q {
+		if a[4*j] == zero && a[4*j+1] == zero && a[4*j+2] == zero && a[4*j+3] == zero {
+			q[j] = zero
+			continue
+		}
+		q[j] = quad(half(a[4*j], a[4*j+1]), half(a[4*j+2], a[4*j+3]))
+	}
+	// v[i] lane L element j: partial sum i of dot product 4j+L.
+	t0, t1, t2, t3 := ZMM(), ZMM(), ZMM(), ZMM()
+	VUNPCKLPS(q[1], q[0], t0)
+	VUNPCKHPS(q[1], q[0], t1)
+	VUNPCKLPS(q[3], q[2], t2)
+	VUNPCKHPS(q[3], q[2], t3)
+	v0, v1, v2, v3 := ZMM(), ZMM(), ZMM(), ZMM()
+	VUNPCKLPD(t2, t0, v0)
+	VUNPCKHPD(t2, t0, v1)
+	VUNPCKLPD(t3, t1, v2)
+	VUNPCKHPD(t3, t1, v3)
+	VADDPS(v2, v0, v0) // (e0+e2) + (e1+e3), as reduce4
+	VADDPS(v3, v1, v1)
+	VADDPS(v1, v0, v0)
+	VPERMPS(v0, perm, v0) // dot product c in lane c
+	return v0
+}
+
+// pairsKernel: func(w *float32, ws int, pairs int, x *float32, k int, acc *float32,
+// out *float32, os int, pfd int, mode int) is rowsKernel for 16 activation rows on 2·pairs
+// weight rows, two at a time: a first pass multiplies both rows with activation rows 0
+// to 7 and a second with 8 to 15 (the two weight rows again, now from the L1 cache), 16
+// accumulators each, so that a step of 16 elements loads 2 weight and 8 activation
+// vectors for its 16 FMAs rather than 1 and 16. Each pass prefetches one of the rows
+// pfd bytes ahead. The dot products are summed as by rowsKernel, so the same bits.
+func pairsKernel(zeros, iota, perm Mem) {
+	const C = 16
+	name := "f512RowPairs16"
+	TEXT(name, NOSPLIT, "func(w *float32, ws int, pairs int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)")
+	Doc(fmt.Sprintf("%s is f512Rows16 on 2·pairs weight rows, taken two at a time.", name))
+	w := Load(Param("w"), GP64())
+	ws := Load(Param("ws"), GP64())
+	pairs := Load(Param("pairs"), GP64())
+	xb := Load(Param("x"), GP64())
+	k := Load(Param("k"), GP64())
+	ap := Load(Param("acc"), GP64())
+	o := Load(Param("out"), GP64())
+	os := Load(Param("os"), GP64())
+	pfd := Load(Param("pfd"), GP64())
+	mode := Load(Param("mode"), GP64())
+	km := K()
+	{
+		t, m := GP32(), GP32()
+		MOVL(k.(GPVirtual).As32(), t)
+		ANDL(U8(15), t)
+		MOVL(U32(1), m)
+		SHLXL(t, m, m)
+		DECL(m)
+		KMOVW(m, km)
+	}
+	end := GP64()
+	MOVQ(k, end)
+	ANDQ(I32(-16), end)
+	endU := GP64()
+	MOVQ(end, endU)
+	ANDQ(I32(-16*rowsUnroll), endU)
+	zero := ZMM()
+	VMOVUPS(zeros, zero)
+	sidx := ZMM()
+	VPBROADCASTD(os.(GPVirtual).As32(), sidx)
+	VPMULLD(iota, sidx, sidx)
+	TESTQ(pairs, pairs)
+	JZ(LabelRef("done"))
+	acc := make([]VecVirtual, 16) // acc[8r+c]: weight row r, activation row c of the pass
+	for i := range acc {
+		acc[i] = ZMM()
+	}
+	xv := make([]VecVirtual, 8)
+	for i := range xv {
+		xv[i] = ZMM()
+	}
+	wv := [2]VecVirtual{ZMM(), ZMM()}
+	l, xp, pf, w1 := GP64(), GP64(), GP64(), GP64()
+
+	Label("pair")
+	LEAQ(Mem{Base: w, Index: ws, Scale: 1}, w1)
+	var vA VecVirtual
+	for pass := 0; pass < 2; pass++ {
+		sfx := fmt.Sprint(pass)
+		for i := range acc {
+			VPXORD(acc[i], acc[i], acc[i])
+		}
+		XORQ(l, l)
+		MOVQ(xb, xp)
+		if pass == 0 {
+			LEAQ(Mem{Base: w, Index: pfd, Scale: 1}, pf)
+		} else {
+			LEAQ(Mem{Base: w1, Index: pfd, Scale: 1}, pf)
+		}
+		step := func(disp int, masked bool) {
+			if !masked {
+				PREFETCHT1(Mem{Base: pf, Index: l, Scale: 4, Disp: disp})
+			}
+			for r, b := range []Register{w, w1} {
+				m := Mem{Base: b, Index: l, Scale: 4, Disp: disp}
+				if masked {
+					VMOVUPS_Z(m, km, wv[r])
+				} else {
+					VMOVUPS(m, wv[r])
+				}
+			}
+			for c := range xv {
+				VMOVUPS(Mem{Base: xp, Disp: 64*(8*pass+c) + disp*C}, xv[c])
+				for r := range wv {
+					VFMADD231PS(xv[c], wv[r], acc[8*r+c])
+				}
+			}
+		}
+		CMPQ(endU, U8(0))
+		JE(LabelRef("single" + sfx))
+		Label("loop" + sfx)
+		for u := 0; u < rowsUnroll; u++ {
+			step(64*u, false)
+		}
+		ADDQ(U32(64*C*rowsUnroll), xp)
+		ADDQ(U8(16*rowsUnroll), l)
+		CMPQ(l, endU)
+		JNE(LabelRef("loop" + sfx))
+		Label("single" + sfx)
+		CMPQ(l, end)
+		JE(LabelRef("tail" + sfx))
+		step(0, false)
+		ADDQ(U32(64*C), xp)
+		ADDQ(U8(16), l)
+		JMP(LabelRef("single" + sfx))
+		Label("tail" + sfx)
+		KORTESTW(km, km)
+		JZ(LabelRef("reduce" + sfx))
+		step(0, true)
+		Label("reduce" + sfx)
+		pidx := ZMM()
+		VMOVUPS(perm, pidx)
+		v := reduce16(acc, zero, pidx) // lane 8r+c: weight row r, activation row 8·pass+c
+		if pass == 0 {
+			vA = v
+			continue
+		}
+		// Rows 0 and 1: [vA lanes 0-7, v lanes 0-7] and [vA lanes 8-15, v lanes 8-15].
+		rows := [2]VecVirtual{ZMM(), v}
+		VSHUFF64X2(U8(0x44), v, vA, rows[0])
+		VSHUFF64X2(U8(0xEE), v, vA, rows[1])
+		for r, s := range rows {
+			sr := fmt.Sprint(r)
+			TESTQ(U32(rowsFirst), mode)
+			JNZ(LabelRef("first" + sr))
+			VADDPS(Mem{Base: ap, Disp: 64 * r}, s, s)
+			JMP(LabelRef("store" + sr))
+			Label("first" + sr)
+			VADDPS(zero, s, s)
+			Label("store" + sr)
+			TESTQ(U32(rowsLast), mode)
+			JNZ(LabelRef("last" + sr))
+			VMOVUPS(s, Mem{Base: ap, Disp: 64 * r})
+			JMP(LabelRef("next" + sr))
+			Label("last" + sr)
+			sm, mk := K(), GP32()
+			MOVL(U32(0xffff), mk)
+			KMOVW(mk, sm)
+			VSCATTERDPS(s, sm, Mem{Base: o, Index: sidx, Scale: 1, Disp: 4 * r})
+			Label("next" + sr)
+		}
+	}
+	ADDQ(U8(128), ap)
+	ADDQ(U8(8), o)
+	LEAQ(Mem{Base: w1, Index: ws, Scale: 1}, w)
+	DECQ(pairs)
+	JNZ(LabelRef("pair"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// The rows kernels' modes.
+const (
+	rowsFirst = 1
+	rowsLast  = 2
+)
+
+// rowsUnroll is the unrolling of the rows kernels' loop.
+const rowsUnroll = 4
+
+// pfInst is the prefetch instruction of the tiles' weights.
+var pfInst = func(m Mem) { PREFETCHT1(m) }
 
 // half returns [a0+a2, a1+a3, b0+b2, b1+b3] (in 128-bit lanes) in a, or a itself where a
 // and b are the same (zero) register.
