@@ -131,6 +131,8 @@ func TestPackedExtremes(t *testing.T) {
 // BenchmarkPackedDRAM measures the packed kernels on 256 MiB of weights, far more than
 // the caches hold, so that they stream from memory as a model's do: m = 1 (decoding one
 // sequence) and m = 16 (16 sequences a step). GB/s compares with BenchmarkBandwidth.
+// PKMB=n sets the size in MiB (a few MiB stay in the caches), PKK=k the row length
+// (default 2048).
 func BenchmarkPackedDRAM(b *testing.B) {
 	if packedMatMuls == nil {
 		b.Skip("no packed kernels on this CPU")
@@ -144,7 +146,11 @@ func BenchmarkPackedDRAM(b *testing.B) {
 	}
 	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
 		rs, _ := dt.RowBytes(k)
-		n := (256 << 20) / rs &^ 15
+		mb := 256
+		if v := os.Getenv("PKMB"); v != "" {
+			mb, _ = strconv.Atoi(v)
+		}
+		n := (mb << 20) / rs &^ 15
 		w := &tensor.Tensor{Name: "w", DType: dt, Shape: []int{n, k}, Data: make([]byte, n*rs)}
 		fillNormal(rng, w)
 		p.Pack([]*tensor.Tensor{w})
