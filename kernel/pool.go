@@ -205,8 +205,18 @@ func (p *Pool) runGrain(n, grain int, f func(lo, hi int)) {
 	w.cur.Store(j)
 	w.signal()
 	j.work()
+	// Wait for the other threads' last chunks by polling, for up to spinFor: parking on
+	// the channel costs the wake-up latency of a sleeping OS thread (tens of µs) each
+	// time the caller finishes first, which a matrix-vector product of a few hundred µs
+	// cannot afford.
+	var start time.Time
 	for spins := 0; j.finished.Load() < j.chunks; spins++ {
-		if spins > 1000 {
+		if spins&255 != 255 {
+			continue
+		}
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > spinFor {
 			<-j.done
 			break
 		}
