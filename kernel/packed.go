@@ -14,12 +14,14 @@ import (
 // is, every group of 16 rows is 16 streams of unaligned 34-byte blocks, and the scales
 // must be picked out of them first. Pack lays such weights out again once, at load time
 // (as llama.cpp's AMX back end does), in groups of 16 rows, each group one sequential
-// stream: the group's scales (16 float16 per block, padded to 64 bytes), then its values
-// block after block, in the layout the tile unit's B operand takes (packGroup). The
-// kernels that read it (packedMatMul) compute every output with the same operations as
-// the other quantized paths, so packing changes speed, not results.
+// stream: the group's scales (16 float16 per block, the whole run padded to a multiple of
+// 64 bytes), then its values block after block, in the layout the tile unit's B operand
+// takes (packGroup). The kernels that read it compute every output with the same
+// operations as the other quantized paths, so packing changes speed, not results.
 //
-// packedMatMuls runs the products of jobs, which share x (m rows of k values).
+// packedMatMuls runs the products of jobs, which share x (m rows of k values), on packed
+// weights; it is set at start-up where the CPU has AMX and AVX-512 VNNI
+// (amx_linux_amd64.go), and nil elsewhere.
 var packedMatMuls func(p *Pool, x []float32, m, k int, jobs []pkJob)
 
 // pkJob is one weight of a packed product: out = x · wᵀ, w the packed data of n rows.
