@@ -181,6 +181,12 @@ func (p *Pool) Run(n int, f func(lo, hi int)) {
 
 // runGrain is Run with every range but the last a multiple of grain elements long.
 func (p *Pool) runGrain(n, grain int, f func(lo, hi int)) {
+	p.runChunks(n, grain, 8, f)
+}
+
+// runChunks is runGrain with perThread chunks for each thread (fewer, longer ones suit
+// memory-bound loops, whose every chunk starts a new stream through memory).
+func (p *Pool) runChunks(n, grain, perThread int, f func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
@@ -198,7 +204,7 @@ func (p *Pool) runGrain(n, grain int, f func(lo, hi int)) {
 	defer w.mu.Unlock()
 	// A few chunks per thread, so that a thread slowed by another process does not
 	// hold up the rest.
-	nc := min(units, 8*t)
+	nc := min(units, perThread*t)
 	per := (units + nc - 1) / nc
 	j := &job{f: f, n: n, chunk: per * grain, done: make(chan struct{})}
 	j.chunks = int64((n + j.chunk - 1) / j.chunk)
