@@ -15,13 +15,12 @@ const pkInlineQ4 = 2
 
 // pkActivations holds one call's activations, prepared for the packed kernels.
 type pkActivations struct {
-	m, k, nt int
-	q        []int8    // quantized rows
-	d        []float32 // their block scales, nb per row
-	dt       []float32 // m > 1: per tile of 16 rows, per block, the 16 rows' scales (0 past m)
-	a        []int8    // m > 1: per tile, per block, the 16 rows' values (pkTile's A tiles)
-	u        []int8    // m = 1: x + 128 as unsigned bytes (pkVecQ8)
-	c        []int32   // m = 1: 8·Σx per block (pkVecQ4)
+	m, k, nt     int
+	quantScratch           // q, d: the rows quantized by QuantizeQ8
+	dt           []float32 // m > 1: per tile of 16 rows, per block, the 16 rows' scales (0 past m)
+	a            []int8    // m > 1: per tile, per block, the 16 rows' values (pkTile's A tiles)
+	xu           []int8    // m = 1: x + 128 as unsigned bytes (pkVecQ8)
+	cx           []int32   // m = 1: 8·Σx per block (pkVecQ4)
 }
 
 var pkActPool = sync.Pool{New: func() any { return new(pkActivations) }}
@@ -31,28 +30,18 @@ func (a *pkActivations) prepare(p *Pool, x []float32, m, k int) {
 	nb := k / 32
 	nt := (m + 15) / 16
 	a.m, a.k, a.nt = m, k, nt
-	a.q, a.d = grow(a.q, m*k), grow(a.d, m*nb)
-	quant := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			QuantizeQ8(a.q[i*k:(i+1)*k], a.d[i*nb:(i+1)*nb], x[i*k:(i+1)*k])
-		}
-	}
-	if m*k < 1<<14 {
-		quant(0, m)
-	} else {
-		p.Run(m, quant)
-	}
+	p.quantizeRows(&a.quantScratch, x, m, k)
 	if m == 1 {
-		a.u, a.c = grow(a.u, k), grow(a.c, nb)
+		a.xu, a.cx = grow(a.xu, k), grow(a.cx, nb)
 		for i, v := range a.q {
-			a.u[i] = v ^ -128
+			a.xu[i] = v ^ -128
 		}
-		for b := range a.c {
+		for b := range a.cx {
 			var s int32
 			for _, v := range a.q[32*b : 32*b+32] {
 				s += int32(v)
 			}
-			a.c[b] = 8 * s
+			a.cx[b] = 8 * s
 		}
 		return
 	}
@@ -136,7 +125,7 @@ func matMulsPacked(p *Pool, x []float32, m, k int, jobs []pkJob) {
 func (a *pkActivations) vec(j pkJob, lo, hi int) {
 	nb := a.k / 32
 	gs, qoff := packLayout(j.dt, a.k)
-	vec, xv := pkVecQ8, &a.u[0]
+	vec, xv := pkVecQ8, &a.xu[0]
 	if j.dt == tensor.Q4_0 {
 		vec, xv = pkVecQ4, &a.q[0]
 	}
@@ -145,11 +134,11 @@ func (a *pkActivations) vec(j pkJob, lo, hi int) {
 		full = hi - 1 // the last group is short
 	}
 	if full > lo {
-		vec(&j.w[lo*gs], gs, qoff, full-lo, xv, &a.d[0], &a.c[0], nb, &j.out[16*lo])
+		vec(&j.w[lo*gs], gs, qoff, full-lo, xv, &a.d[0], &a.cx[0], nb, &j.out[16*lo])
 	}
 	if full < hi {
 		var tmp [16]float32
-		vec(&j.w[full*gs], gs, qoff, 1, xv, &a.d[0], &a.c[0], nb, &tmp[0])
+		vec(&j.w[full*gs], gs, qoff, 1, xv, &a.d[0], &a.cx[0], nb, &tmp[0])
 		copy(j.out[16*full:j.n], tmp[:])
 	}
 }
