@@ -295,7 +295,7 @@ q512mmPackQ4_done:
 	RET
 
 // func q512mmPrepX(xq *int8, xd *float32, nb int, dst *byte, off int)
-// Requires: AVX, AVX2
+// Requires: AVX, AVX2, AVX512_VNNI
 TEXT ·q512mmPrepX(SB), NOSPLIT, $0-40
 	MOVQ    xq+0(FP), SI
 	MOVQ    xd+8(FP), BX
@@ -334,7 +334,7 @@ prep_done:
 	RET
 
 // func q512mmTile2x1(w *byte, x *byte, xs int, nb int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, AVX512_VNNI
 TEXT ·q512mmTile2x1(SB), NOSPLIT, $0-48
 	MOVQ    w+0(FP), SI
 	MOVQ    x+8(FP), DI
@@ -404,7 +404,7 @@ q512mmTile2x1_done:
 	RET
 
 // func q512mmTile2x2(w *byte, x *byte, xs int, nb int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, AVX512_VNNI
 TEXT ·q512mmTile2x2(SB), NOSPLIT, $0-48
 	MOVQ    w+0(FP), SI
 	MOVQ    x+8(FP), DI
@@ -504,7 +504,7 @@ q512mmTile2x2_done:
 	RET
 
 // func q512mmTile2x3(w *byte, x *byte, xs int, nb int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, AVX512_VNNI
 TEXT ·q512mmTile2x3(SB), NOSPLIT, $0-48
 	MOVQ    w+0(FP), SI
 	MOVQ    x+8(FP), DI
@@ -634,7 +634,7 @@ q512mmTile2x3_done:
 	RET
 
 // func q512mmTile2x4(w *byte, x *byte, xs int, nb int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, AVX512_VNNI
 TEXT ·q512mmTile2x4(SB), NOSPLIT, $0-48
 	MOVQ    w+0(FP), SI
 	MOVQ    x+8(FP), DI
@@ -794,7 +794,7 @@ q512mmTile2x4_done:
 	RET
 
 // func q512mmTile2x5(w *byte, x *byte, xs int, nb int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, AVX512_VNNI
 TEXT ·q512mmTile2x5(SB), NOSPLIT, $0-48
 	MOVQ    w+0(FP), SI
 	MOVQ    x+8(FP), DI
@@ -984,7 +984,7 @@ q512mmTile2x5_done:
 	RET
 
 // func q512mmTile2x6(w *byte, x *byte, xs int, nb int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, AVX512_VNNI
 TEXT ·q512mmTile2x6(SB), NOSPLIT, $0-48
 	MOVQ    w+0(FP), SI
 	MOVQ    x+8(FP), DI

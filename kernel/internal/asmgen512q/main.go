@@ -24,9 +24,9 @@ package main
 
 import (
 	"fmt"
+	"github.com/decilm/decilm/kernel/internal/avoext"
 
 	. "github.com/mmcloughlin/avo/build"
-	"github.com/mmcloughlin/avo/ir"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
@@ -82,22 +82,6 @@ func main() {
 		tile(tileR, c)
 	}
 	Generate()
-}
-
-// vpdpbusd emits VPDPBUSD src2, src1, dst (dst += Σ₄ u8(src1)·s8(src2) per dword), with
-// src2 broadcast from 32 bits of memory when bcst is set.
-func vpdpbusd(src2 Op, src1, dst VecPhysical, bcst bool) {
-	var suf []string
-	if bcst {
-		suf = []string{"BCST"}
-	}
-	Instruction(&ir.Instruction{
-		Opcode:   "VPDPBUSD",
-		Suffixes: suf,
-		Operands: []Op{src2, src1, dst},
-		Inputs:   []Op{src2, src1, dst},
-		Outputs:  []Op{dst},
-	})
 }
 
 // pack: func(src *byte, rs int, nb int, dst *byte, dw *byte, bs int) repacks 16 Q8_0 (or
@@ -260,7 +244,7 @@ func prepX(ones Mem) {
 	VMOVDQU(Mem{Base: xq}, Y0)
 	VMOVDQU(Y0, Mem{Base: dst})
 	VPXOR(Y1, Y1, Y1)
-	vpdpbusd(Y0, Y15, Y1, false)
+	avoext.VPDPBUSD(Y0, Y15, Y1)
 	VEXTRACTI128(U8(1), Y1, X2)
 	VPADDD(X2, X1, X1)
 	VPSHUFD(U8(0x4e), X1, X2)
@@ -351,7 +335,7 @@ func tile(R, C int) {
 		}
 		for c := 0; c < C; c++ {
 			for r := 0; r < R; r++ {
-				vpdpbusd(row(c, 4*t), wv(r), acc(r, c), true)
+				avoext.VPDPBUSDBcst(row(c, 4*t), wv(r), acc(r, c))
 			}
 		}
 	}

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"github.com/decilm/decilm/kernel/internal/avoext"
 	. "github.com/mmcloughlin/avo/build"
-	"github.com/mmcloughlin/avo/ir"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
@@ -23,29 +23,6 @@ import (
 // How far ahead of their use the packed kernels prefetch the weights, in bytes (chosen
 // with kernel's BenchmarkPackedDRAM).
 const pkTileNear, pkTileFar, pkVecAhead = 2048, 16384, 2048
-
-// vpdpbusdBcst emits VPDPBUSD with a broadcast signed operand (four int8 at m, repeated):
-// acc += Σ4 u8(u)·s8(m) per int32 lane.
-func vpdpbusdBcst(m Mem, u, acc Register) {
-	Instruction(&ir.Instruction{
-		Opcode:   "VPDPBUSD.BCST",
-		Operands: []Op{m, u, acc},
-		Inputs:   []Op{m, u, acc},
-		Outputs:  []Op{acc},
-		ISA:      []string{"AVX512_VNNI"},
-	})
-}
-
-// vpdpbusd emits VPDPBUSD: acc += Σ4 u8(u)·s8(s) per int32 lane.
-func vpdpbusd(s, u, acc Register) {
-	Instruction(&ir.Instruction{
-		Opcode:   "VPDPBUSD",
-		Operands: []Op{s, u, acc},
-		Inputs:   []Op{s, u, acc},
-		Outputs:  []Op{acc},
-		ISA:      []string{"AVX512_VNNI"},
-	})
-}
 
 // Tile registers of pkTile: two pairs of C tiles, so that the tile unit works on one
 // pair of blocks while the vector unit scales the other's sums; A tiles hold activations,
@@ -319,8 +296,8 @@ func packedVec(q4 bool) {
 			VPSRLW(U8(4), v, hi)
 			VPANDD(mask, v, v)
 			VPANDD(mask, hi, hi)
-			vpdpbusdBcst(Mem{Base: xp}.Offset(8*z), v, s0)
-			vpdpbusdBcst(Mem{Base: xp}.Offset(8*z+4), hi, s1)
+			avoext.VPDPBUSDBcst(Mem{Base: xp}.Offset(8*z), v, s0)
+			avoext.VPDPBUSDBcst(Mem{Base: xp}.Offset(8*z+4), hi, s1)
 		}
 		VPADDD(s1, s0, s0)
 		VPSUBD_BCST(Mem{Base: cxp}, s0, s0) // less 8·Σx
@@ -334,8 +311,8 @@ func packedVec(q4 bool) {
 			w, xb := ZMM(), ZMM()
 			VMOVDQU64(Mem{Base: wp}.Offset(64*q), w)
 			VPBROADCASTD(Mem{Base: xp}.Offset(4*q), xb)
-			vpdpbusd(w, xb, ss[q%2])
-			vpdpbusd(w, mask, sw[q%2])
+			avoext.VPDPBUSD(w, xb, ss[q%2])
+			avoext.VPDPBUSD(w, mask, sw[q%2])
 		}
 		VPADDD(s1, s0, s0)
 		VPADDD(w1, w0, w0)

@@ -31,6 +31,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/decilm/decilm/kernel/internal/avoext"
 
 	. "github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/ir"
@@ -98,18 +99,6 @@ func grpConsts(tn string, bpu, bb int) Mem {
 		DATA(i, U8(v))
 	}
 	return grp
-}
-
-// vpdpbusd emits VPDPBUSD (avo v0.5.0 lacks it): acc += Σ4 u8(u)·s8(s) per int32 lane.
-// Go operand order: signed source (register or memory), unsigned source, accumulator.
-func vpdpbusd(s, u Op, acc Register) {
-	Instruction(&ir.Instruction{
-		Opcode:   "VPDPBUSD",
-		Operands: []Op{s, u, acc},
-		Inputs:   []Op{s, u, acc},
-		Outputs:  []Op{acc},
-		ISA:      []string{"AVX512_VNNI"},
-	})
 }
 
 // vgf2p8affineqb emits VGF2P8AFFINEQB (not in avo v0.5.0): each byte of x times the 8×8
@@ -273,11 +262,11 @@ func kernel(q4 bool, R int, valIdx, grpIdx, blkIdx Mem) {
 			hi, lo := ZMM(), ZMM()
 			vgf2p8affineqb(shr4, raw, hi)
 			VPANDD(cst, raw, lo)
-			vpdpbusd(Mem{Base: xl}, lo, d)
-			vpdpbusd(Mem{Base: xl}.Offset(64), hi, d)
+			avoext.VPDPBUSD(Mem{Base: xl}, lo, d)
+			avoext.VPDPBUSD(Mem{Base: xl}.Offset(64), hi, d)
 		} else {
 			VPXORD(cst, raw, raw)
-			vpdpbusd(Mem{Base: xl}, raw, d)
+			avoext.VPDPBUSD(Mem{Base: xl}, raw, d)
 		}
 		return d
 	}
