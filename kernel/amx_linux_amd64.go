@@ -189,11 +189,7 @@ func matMulAMXBF16(p *Pool, out, x []float32, m, n, k int, data []byte, rs int) 
 			if full < tiles && nc > 0 {
 				amxTileBF16(&amxConfigBF16[0], w, rs, (*uint16)(unsafe.Pointer(&xp[full*nc*768])), nc, tiles-full, cbuf, &res[0], 64)
 			}
-			for T := full; T < tiles; T++ {
-				for t := 0; t < min(16, m-16*T); t++ {
-					copy(out[(16*T+t)*n+j:(16*T+t)*n+j+rows], res[(T-full)*256+t*16:])
-				}
-			}
+			scatterTiles(out, res, m, n, j, rows, full, tiles)
 			// The last k%32 columns.
 			for l := nc * 32; l < k; l++ {
 				for i := 0; i < m; i++ {
@@ -207,6 +203,18 @@ func matMulAMXBF16(p *Pool, out, x []float32, m, n, k int, data []byte, rs int) 
 		}
 	})
 	return true
+}
+
+// scatterTiles copies the results of activation tiles full..nt-1, which a tile kernel
+// wrote to res (16×16 each, row t of tile T at res[(T-full)*256+16*t:]), to columns
+// j..j+rows-1 of out's rows (m rows of n values).
+func scatterTiles(out, res []float32, m, n, j, rows, full, nt int) {
+	for T := full; T < nt; T++ {
+		for t := 0; t < min(16, m-16*T); t++ {
+			i := 16*T + t
+			copy(out[i*n+j:i*n+j+rows], res[(T-full)*256+16*t:])
+		}
+	}
 }
 
 // amxScratch is one thread's buffers for matMulAMX and matMulAMXBF16.
@@ -351,11 +359,7 @@ func matMulAMX(p *Pool, out []float32, s *quantScratch, m, n, k int, data []byte
 			}
 			if full < nt {
 				amxTileQ8(&amxConfig[0], w, ws, bs, &a.xp[full*nb*512], &a.dx[full*nb*16], &dw[0], &sc.cbuf[0], nb, nt-full, &res[0], 64)
-				for T := full; T < nt; T++ {
-					for t := 0; t < min(16, m-16*T); t++ {
-						copy(out[(16*T+t)*n+j:(16*T+t)*n+j+rows], res[(T-full)*256+t*16:])
-					}
-				}
+				scatterTiles(out, res, m, n, j, rows, full, nt)
 			}
 		}
 	})

@@ -181,12 +181,7 @@ func (a *pkActivations) tiles(sc *pkScratch, j pkJob, lo, hi int) {
 		}
 		if full < nt {
 			tile(&amxConfigPacked[0], wq, scales, &a.a[full*nb*512], &a.dt[full*nb*16], nb, nt-full, &sc.cbuf[0], &res[0], 64)
-			for T := full; T < nt; T++ {
-				for t := 0; t < min(16, m-16*T); t++ {
-					i := 16*T + t
-					copy(j.out[i*n+16*g:i*n+16*g+rows], res[(T-full)*256+t*16:])
-				}
-			}
+			scatterTiles(j.out, res, m, n, 16*g, rows, full, nt)
 		}
 	}
 }

@@ -107,14 +107,7 @@ func packedTile(q4 bool) {
 			if z%2 == 1 {
 				v, hi = Z28, Z29
 			}
-			VMOVDQU64(Mem{Base: wp}.Offset(64*z), v)
-			VPSRLW(U8(4), v, hi)
-			VPANDD(Z24, v, v)
-			VPANDD(Z24, hi, hi)
-			VPSUBB(Z25, v, v)
-			VPSUBB(Z25, hi, hi)
-			VMOVDQU64(v, Mem{Base: RCX}.Offset(128*z))
-			VMOVDQU64(hi, Mem{Base: RCX}.Offset(128*z+64))
+			unpackQ4Row(Mem{Base: wp}.Offset(64*z), Mem{Base: RCX}.Offset(128*z), v, hi, Z24, Z25)
 		}
 	}
 	// quadTiles multiplies the next four blocks into cb (4096 bytes) and moves on.
@@ -342,6 +335,20 @@ func packedVec(q4 bool) {
 	RET()
 }
 
+// unpackQ4Row unpacks the 64 bytes of packed Q4_0 nibbles at src to two rows of the Q8_0
+// layout at dst (the low nibbles, then the high ones, 64 bytes each) as int8 values in
+// -8..7, using v and hi as scratch; mask holds 0x0f bytes, eight 8s.
+func unpackQ4Row(src, dst Mem, v, hi, mask, eight Register) {
+	VMOVDQU64(src, v)
+	VPSRLW(U8(4), v, hi)
+	VPANDD(mask, v, v)
+	VPANDD(mask, hi, hi)
+	VPSUBB(eight, v, v)
+	VPSUBB(eight, hi, hi)
+	VMOVDQU64(v, dst)
+	VMOVDQU64(hi, dst.Offset(64))
+}
+
 // packedUnpackQ4 generates the unpacking of a packed Q4_0 group's values to int8 in the
 // Q8_0 packed layout, for the tile kernel.
 func packedUnpackQ4() {
@@ -364,15 +371,7 @@ func packedUnpackQ4() {
 	PREFETCHT0(Mem{Base: src}.Offset(2048 + 128))
 	PREFETCHT0(Mem{Base: src}.Offset(2048 + 192))
 	for z := 0; z < 4; z++ {
-		v, hi := ZMM(), ZMM()
-		VMOVDQU64(Mem{Base: src}.Offset(64*z), v)
-		VPSRLW(U8(4), v, hi)
-		VPANDD(mask, v, v)
-		VPANDD(mask, hi, hi)
-		VPSUBB(eight, v, v)
-		VPSUBB(eight, hi, hi)
-		VMOVDQU64(v, Mem{Base: dst}.Offset(128*z))
-		VMOVDQU64(hi, Mem{Base: dst}.Offset(128*z+64))
+		unpackQ4Row(Mem{Base: src}.Offset(64*z), Mem{Base: dst}.Offset(128*z), ZMM(), ZMM(), mask, eight)
 	}
 	ADDQ(U32(256), src)
 	ADDQ(U32(512), dst)
