@@ -25,16 +25,26 @@ type pkActivations struct {
 
 var pkActPool = sync.Pool{New: func() any { return new(pkActivations) }}
 
-// prepare quantizes the m rows of x (k values each) and lays them out for the kernels.
-func (a *pkActivations) prepare(p *Pool, x []float32, m, k int) {
+// prepare quantizes the m rows of x (k values each) and lays them out for the kernels
+// of jobs' weight types.
+func (a *pkActivations) prepare(p *Pool, x []float32, m, k int, jobs []pkJob) {
 	nb := k / 32
 	nt := (m + 15) / 16
 	a.m, a.k, a.nt = m, k, nt
 	p.quantizeRows(&a.quantScratch, x, m, k)
 	if m == 1 {
+		var q8, q4 bool
+		for _, j := range jobs {
+			q8, q4 = q8 || j.dt == tensor.Q8_0, q4 || j.dt == tensor.Q4_0
+		}
 		a.xu, a.cx = grow(a.xu, k), grow(a.cx, nb)
-		for i, v := range a.q {
-			a.xu[i] = v ^ -128
+		if q8 {
+			for i, v := range a.q {
+				a.xu[i] = v ^ -128
+			}
+		}
+		if !q4 {
+			return
 		}
 		for b := range a.cx {
 			var s int32
@@ -88,7 +98,7 @@ var pkScratchPool = sync.Pool{New: func() any { return new(pkScratch) }}
 func matMulsPacked(p *Pool, x []float32, m, k int, jobs []pkJob) {
 	a := pkActPool.Get().(*pkActivations)
 	defer pkActPool.Put(a)
-	a.prepare(p, x, m, k)
+	a.prepare(p, x, m, k, jobs)
 	// first[i] is the number of groups before job i's.
 	var firstBuf [8]int
 	first := append(firstBuf[:0], 0)
