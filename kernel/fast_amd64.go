@@ -12,6 +12,8 @@ func init() {
 	useAsm = true
 	dotVec = dotAVX
 	axpyVec = axpyAVX
+	dotRowsVec = dotRowsAVX
+	axpyRowsVec = axpyRowsAVX
 	quantizeQ8Vec = quantizeQ8AVX
 	siluMulVec = siluMulAVX
 	expSumVec = expSumAVX

@@ -180,6 +180,43 @@ func Axpy(a float32, x, y []float32) {
 	axpyGeneric(a, x[n:], y[n:])
 }
 
+// DotRows sets out[t] = Dot(q, keys[t*stride:])·scale for t < len(out): the scores of
+// one attention query against len(out) keys stored stride elements apart (a KV cache
+// holding several heads per position), with one call rather than one per key. Each
+// score has the same bits as that expression.
+func DotRows(out, q, keys []float32, stride int, scale float32) {
+	rows, n := len(out), len(q)
+	if rows == 0 {
+		return
+	}
+	if !useAsm || n == 0 || n&7 != 0 || stride < n {
+		for t := range out {
+			out[t] = Dot(q, keys[t*stride:]) * scale
+		}
+		return
+	}
+	_ = keys[(rows-1)*stride+n-1] // bounds check before the assembly runs
+	dotRowsVec(&q[0], &keys[0], stride, n, rows, scale, &out[0])
+}
+
+// AxpyRows adds a[t]·x[t*stride:t*stride+len(y)] to y for t < len(a), in order: the
+// value-weighted sum of attention over len(a) positions, with one call rather than
+// one per position. The result has the same bits as len(a) calls of Axpy.
+func AxpyRows(y, a, x []float32, stride int) {
+	rows, n := len(a), len(y)
+	if rows == 0 || n == 0 {
+		return
+	}
+	if !useAsm || n&7 != 0 || stride < n {
+		for t, v := range a {
+			Axpy(v, x[t*stride:t*stride+n], y)
+		}
+		return
+	}
+	_ = x[(rows-1)*stride+n-1] // bounds check before the assembly runs
+	axpyRowsVec(&a[0], &x[0], stride, rows, &y[0], n)
+}
+
 // QuantizeQ8 quantizes x (a multiple of 32 values) to 8 bits per value in blocks of 32,
 // the way ggml's quantize_row_q8_0_ref does and tensor.EncodeRow's Q8_0 stores it: for
 // each block, d = max|x|/127 rounded to float16, q = round(x·127/max|x|) with halves away

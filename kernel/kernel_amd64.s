@@ -6281,6 +6281,142 @@ done:
 	VZEROUPPER
 	RET
 
+// func dotRowsAVX(q *float32, k *float32, stride int, n int, rows int, scale float32, out *float32)
+// Requires: AVX, FMA3, SSE
+TEXT ·dotRowsAVX(SB), NOSPLIT, $0-56
+	MOVQ  q+0(FP), AX
+	MOVQ  k+8(FP), CX
+	MOVQ  stride+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  n+24(FP), BX
+	MOVQ  rows+32(FP), SI
+	MOVSS scale+40(FP), X0
+	MOVQ  out+48(FP), DI
+	TESTQ SI, SI
+	JZ    done
+
+row:
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ   AX, R8
+	MOVQ   CX, R9
+	MOVQ   BX, R10
+
+loop32:
+	CMPQ        R10, $0x20
+	JL          loop8
+	VMOVUPS     (R8), Y5
+	VFMADD231PS (R9), Y5, Y1
+	VMOVUPS     32(R8), Y5
+	VFMADD231PS 32(R9), Y5, Y2
+	VMOVUPS     64(R8), Y5
+	VFMADD231PS 64(R9), Y5, Y3
+	VMOVUPS     96(R8), Y5
+	VFMADD231PS 96(R9), Y5, Y4
+	ADDQ        $0x80, R8
+	ADDQ        $0x80, R9
+	SUBQ        $0x20, R10
+	JMP         loop32
+
+loop8:
+	CMPQ        R10, $0x08
+	JL          sum
+	VMOVUPS     (R8), Y5
+	VFMADD231PS (R9), Y5, Y1
+	ADDQ        $0x20, R8
+	ADDQ        $0x20, R9
+	SUBQ        $0x08, R10
+	JMP         loop8
+
+sum:
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X1, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMULSS       X0, X2, X2
+	VMOVSS       X2, (DI)
+	ADDQ         $0x04, DI
+	ADDQ         DX, CX
+	DECQ         SI
+	JNZ          row
+
+done:
+	VZEROUPPER
+	RET
+
+// func axpyRowsAVX(a *float32, x *float32, stride int, rows int, y *float32, n int)
+// Requires: AVX, FMA3
+TEXT ·axpyRowsAVX(SB), NOSPLIT, $0-48
+	MOVQ  a+0(FP), AX
+	MOVQ  x+8(FP), CX
+	MOVQ  stride+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  rows+24(FP), BX
+	MOVQ  y+32(FP), SI
+	MOVQ  n+40(FP), DI
+	TESTQ BX, BX
+	JZ    done
+
+loop32:
+	CMPQ    DI, $0x20
+	JL      loop8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	MOVQ    BX, R8
+	MOVQ    CX, R9
+	MOVQ    AX, R10
+
+rows32:
+	VBROADCASTSS (R10), Y4
+	VFMADD231PS  (R9), Y4, Y0
+	VFMADD231PS  32(R9), Y4, Y1
+	VFMADD231PS  64(R9), Y4, Y2
+	VFMADD231PS  96(R9), Y4, Y3
+	ADDQ         $0x04, R10
+	ADDQ         DX, R9
+	DECQ         R8
+	JNZ          rows32
+	VMOVUPS      Y0, (SI)
+	VMOVUPS      Y1, 32(SI)
+	VMOVUPS      Y2, 64(SI)
+	VMOVUPS      Y3, 96(SI)
+	ADDQ         $0x80, SI
+	ADDQ         $0x80, CX
+	SUBQ         $0x20, DI
+	JMP          loop32
+
+loop8:
+	CMPQ    DI, $0x08
+	JL      done
+	VMOVUPS (SI), Y0
+	MOVQ    BX, R8
+	MOVQ    CX, R9
+	MOVQ    AX, R10
+
+rows8:
+	VBROADCASTSS (R10), Y4
+	VFMADD231PS  (R9), Y4, Y0
+	ADDQ         $0x04, R10
+	ADDQ         DX, R9
+	DECQ         R8
+	JNZ          rows8
+	VMOVUPS      Y0, (SI)
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, CX
+	SUBQ         $0x08, DI
+	JMP          loop8
+
+done:
+	VZEROUPPER
+	RET
+
 // func quantizeQ8AVX(x *float32, q *int8, d *float32, nb int)
 // Requires: AVX, AVX2, F16C
 TEXT ·quantizeQ8AVX(SB), NOSPLIT, $0-32

@@ -431,6 +431,41 @@ func TestDotAxpy(t *testing.T) {
 	}
 }
 
+// TestDotAxpyRows checks DotRows and AxpyRows against Dot and Axpy called a row at a
+// time, bit for bit, on ragged lengths, strides and row counts.
+func TestDotAxpyRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{0, 1, 7, 8, 16, 24, 32, 40, 64, 72, 128} {
+		for _, extra := range []int{0, 3, 64} {
+			stride := n + extra
+			for _, rows := range []int{0, 1, 2, 5, 33} {
+				q := randVec(rng, n)
+				keys := randVec(rng, max(rows-1, 0)*stride+n)
+				scale := float32(rng.Float64())
+				got := make([]float32, rows)
+				DotRows(got, q, keys, stride, scale)
+				for r := range got {
+					if want := Dot(q, keys[r*stride:]) * scale; got[r] != want {
+						t.Errorf("DotRows n=%d stride=%d rows=%d [%d]: %g, Dot %g", n, stride, rows, r, got[r], want)
+					}
+				}
+				a := randVec(rng, rows)
+				y1 := randVec(rng, n)
+				y2 := append([]float32(nil), y1...)
+				AxpyRows(y1, a, keys, stride)
+				for r, v := range a {
+					Axpy(v, keys[r*stride:r*stride+n], y2)
+				}
+				for i := range y1 {
+					if y1[i] != y2[i] {
+						t.Errorf("AxpyRows n=%d stride=%d rows=%d [%d]: %g, Axpy %g", n, stride, rows, i, y1[i], y2[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestNormActivations checks RMSNorm, Softmax, SiLUMul and RoPE against float64
 // formulas written out here.
 func TestNormActivations(t *testing.T) {

@@ -26,11 +26,13 @@ type q4uTileFn func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd 
 
 // The fast kernels, filled in at start-up where the CPU has them (fast_amd64.go).
 var (
-	useAsm     bool
-	floatTiles [3][5][5]floatTileFn // [f32, bf16, f16][R][C]
-	quantTiles [2][5][5]quantTileFn // [q8_0, q4_0][R][C]
-	dotVec     func(a, b *float32, n int) float32
-	axpyVec    func(a float32, x, y *float32, n int)
+	useAsm      bool
+	floatTiles  [3][5][5]floatTileFn // [f32, bf16, f16][R][C]
+	quantTiles  [2][5][5]quantTileFn // [q8_0, q4_0][R][C]
+	dotVec      func(a, b *float32, n int) float32
+	axpyVec     func(a float32, x, y *float32, n int)
+	dotRowsVec  func(q, k *float32, stride, n, rows int, scale float32, out *float32)
+	axpyRowsVec func(a, x *float32, stride, rows int, y *float32, n int)
 
 	quantizeQ8Vec func(x *float32, q *int8, d *float32, nb int)
 	siluMulVec    func(out, gate, up *float32, n int)

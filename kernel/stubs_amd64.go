@@ -205,6 +205,12 @@ func dotAVX(a *float32, b *float32, n int) float32
 // axpyAVX adds a·x to y over n elements (n a multiple of 8).
 func axpyAVX(a float32, x *float32, y *float32, n int)
 
+// dotRowsAVX sets out[t] = (Σ q[i]·k[t*stride+i] over n elements)·scale for t < rows (n a multiple of 8, stride in elements), each sum as dotAVX computes it.
+func dotRowsAVX(q *float32, k *float32, stride int, n int, rows int, scale float32, out *float32)
+
+// axpyRowsAVX adds a[t]·x[t*stride+i] to y[i] for t < rows in order and i < n (n a multiple of 8, stride in elements), each step a fused multiply-add as in axpyAVX.
+func axpyRowsAVX(a *float32, x *float32, stride int, rows int, y *float32, n int)
+
 // quantizeQ8AVX quantizes nb blocks of 32 float32 values to int8 with one float16-rounded scale per block, as QuantizeQ8 does.
 func quantizeQ8AVX(x *float32, q *int8, d *float32, nb int)
 

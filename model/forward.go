@@ -225,17 +225,11 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 			g := h / group
 			q := sc.q[i*H+h*hd : i*H+(h+1)*hd]
 			scores = resize(scores, p+1)
-			keys := kv.k[l]
-			for t := 0; t <= p; t++ {
-				scores[t] = kernel.Dot(q, keys[t*kvd+g*hd:t*kvd+(g+1)*hd]) * scale
-			}
+			kernel.DotRows(scores, q, kv.k[l][g*hd:], kvd, scale)
 			kernel.Softmax(scores)
 			out := sc.att[i*H+h*hd : i*H+(h+1)*hd]
 			clear(out)
-			vals := kv.v[l]
-			for t := 0; t <= p; t++ {
-				kernel.Axpy(scores[t], vals[t*kvd+g*hd:t*kvd+(g+1)*hd], out)
-			}
+			kernel.AxpyRows(out, scores, kv.v[l][g*hd:], kvd)
 		}
 	})
 	if err := m.pool.MatMul(sc.xb, sc.att, n, ly.O); err != nil {

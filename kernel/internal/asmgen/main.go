@@ -91,6 +91,8 @@ func main() {
 	}
 	dot()
 	axpy()
+	dotRows()
+	axpyRows()
 	quantizeQ8()
 	siluMul()
 	expSum()
@@ -406,6 +408,135 @@ func axpy() {
 	VMOVUPS(Mem{Base: y}, v0)
 	VFMADD231PS(Mem{Base: x}, av, v0)
 	VMOVUPS(v0, Mem{Base: y})
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// dotRows: func(q, k *float32, stride, n, rows int, scale float32, out *float32): the
+// attention scores of one query against rows keys, each summed exactly as dotAVX sums it
+// and then multiplied by scale, without a call per key.
+func dotRows() {
+	TEXT("dotRowsAVX", NOSPLIT, "func(q, k *float32, stride, n, rows int, scale float32, out *float32)")
+	Doc("dotRowsAVX sets out[t] = (Σ q[i]·k[t*stride+i] over n elements)·scale for t < rows (n a multiple of 8, stride in elements), each sum as dotAVX computes it.")
+	q := Load(Param("q"), GP64())
+	k := Load(Param("k"), GP64())
+	stride := Load(Param("stride"), GP64())
+	SHLQ(U8(2), stride)
+	n := Load(Param("n"), GP64())
+	rows := Load(Param("rows"), GP64())
+	sc := Load(Param("scale"), XMM())
+	out := Load(Param("out"), GP64())
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	acc := make([]VecVirtual, 4)
+	for i := range acc {
+		acc[i] = YMM()
+	}
+	v := YMM()
+	a, b, c := GP64(), GP64(), GP64()
+	Label("row")
+	for i := range acc {
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	MOVQ(q, a)
+	MOVQ(k, b)
+	MOVQ(n, c)
+	Label("loop32")
+	CMPQ(c, U8(32))
+	JL(LabelRef("loop8"))
+	for i := 0; i < 4; i++ {
+		VMOVUPS(Mem{Base: a}.Offset(32*i), v)
+		VFMADD231PS(Mem{Base: b}.Offset(32*i), v, acc[i])
+	}
+	ADDQ(U8(128), a)
+	ADDQ(U8(128), b)
+	SUBQ(U8(32), c)
+	JMP(LabelRef("loop32"))
+	Label("loop8")
+	CMPQ(c, U8(8))
+	JL(LabelRef("sum"))
+	VMOVUPS(Mem{Base: a}, v)
+	VFMADD231PS(Mem{Base: b}, v, acc[0])
+	ADDQ(U8(32), a)
+	ADDQ(U8(32), b)
+	SUBQ(U8(8), c)
+	JMP(LabelRef("loop8"))
+	Label("sum")
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	x := XMM()
+	VEXTRACTF128(U8(1), acc[0], x)
+	VADDPS(acc[0].AsX(), x, x)
+	VHADDPS(x, x, x)
+	VHADDPS(x, x, x)
+	VMULSS(sc, x, x)
+	VMOVSS(x, Mem{Base: out})
+	ADDQ(U8(4), out)
+	ADDQ(stride, k)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// axpyRows: func(a, x *float32, stride, rows int, y *float32, n int): y += Σ_t a[t]·x_t,
+// the rows x_t = x[t*stride:] added in order, 32 elements of y at a time held in
+// registers, each element rounded as by one axpyAVX call per row.
+func axpyRows() {
+	TEXT("axpyRowsAVX", NOSPLIT, "func(a, x *float32, stride, rows int, y *float32, n int)")
+	Doc("axpyRowsAVX adds a[t]·x[t*stride+i] to y[i] for t < rows in order and i < n (n a multiple of 8, stride in elements), each step a fused multiply-add as in axpyAVX.")
+	ap := Load(Param("a"), GP64())
+	x := Load(Param("x"), GP64())
+	stride := Load(Param("stride"), GP64())
+	SHLQ(U8(2), stride)
+	rows := Load(Param("rows"), GP64())
+	y := Load(Param("y"), GP64())
+	n := Load(Param("n"), GP64())
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	acc := make([]VecVirtual, 4)
+	for i := range acc {
+		acc[i] = YMM()
+	}
+	av := YMM()
+	t, xp, aq := GP64(), GP64(), GP64()
+	// chunk adds the rows to w vectors of y (w = 4 or 1) and moves y and x on.
+	chunk := func(w int, sfx string) {
+		for i := 0; i < w; i++ {
+			VMOVUPS(Mem{Base: y}.Offset(32*i), acc[i])
+		}
+		MOVQ(rows, t)
+		MOVQ(x, xp)
+		MOVQ(ap, aq)
+		Label("rows" + sfx)
+		VBROADCASTSS(Mem{Base: aq}, av)
+		for i := 0; i < w; i++ {
+			VFMADD231PS(Mem{Base: xp}.Offset(32*i), av, acc[i])
+		}
+		ADDQ(U8(4), aq)
+		ADDQ(stride, xp)
+		DECQ(t)
+		JNZ(LabelRef("rows" + sfx))
+		for i := 0; i < w; i++ {
+			VMOVUPS(acc[i], Mem{Base: y}.Offset(32*i))
+		}
+		ADDQ(U8(32*w), y)
+		ADDQ(U8(32*w), x)
+		SUBQ(U8(8*w), n)
+	}
+	Label("loop32")
+	CMPQ(n, U8(32))
+	JL(LabelRef("loop8"))
+	chunk(4, "32")
+	JMP(LabelRef("loop32"))
+	Label("loop8")
+	CMPQ(n, U8(8))
+	JL(LabelRef("done"))
+	chunk(1, "8")
+	JMP(LabelRef("loop8"))
 	Label("done")
 	VZEROUPPER()
 	RET()
