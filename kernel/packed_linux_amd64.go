@@ -31,8 +31,8 @@ func (a *pkActivations) prepare(p *Pool, x []float32, m, k int, jobs []pkJob) {
 	nb := k / 32
 	nt := (m + 15) / 16
 	a.m, a.k, a.nt = m, k, nt
-	p.quantizeRows(&a.quantScratch, x, m, k)
 	if m == 1 {
+		p.quantizeRows(&a.quantScratch, x, m, k)
 		var q8, q4 bool
 		for _, j := range jobs {
 			q8, q4 = q8 || j.dt == tensor.Q8_0, q4 || j.dt == tensor.Q4_0
@@ -56,21 +56,30 @@ func (a *pkActivations) prepare(p *Pool, x []float32, m, k int, jobs []pkJob) {
 		return
 	}
 	a.dt, a.a = grow(a.dt, nt*nb*16), grow(a.a, nt*nb*512)
-	for T := 0; T < nt; T++ {
-		for b := 0; b < nb; b++ {
-			d := a.dt[(T*nb+b)*16 : (T*nb+b)*16+16]
-			blk := a.a[(T*nb+b)*512 : (T*nb+b+1)*512]
-			for t := range d {
-				i := 16*T + t
-				if i >= m {
-					d[t] = 0
-					clear(blk[32*t : 32*t+32])
-					continue
+	a.q, a.d = grow(a.q, m*k), grow(a.d, m*nb)
+	// Each thread takes a range of blocks of every row: it quantizes them and lays
+	// them out, so that the tiles' lines of scales are each written by one thread.
+	lay := func(lo, hi int) {
+		for i := 0; i < nt*16; i++ {
+			T, t := i/16, i%16
+			if i >= m { // rows past m: zeros
+				for b := lo; b < hi; b++ {
+					a.dt[(T*nb+b)*16+t] = 0
+					*(*[32]int8)(a.a[(T*nb+b)*512+32*t:]) = [32]int8{}
 				}
-				d[t] = a.d[i*nb+b]
-				copy(blk[32*t:32*t+32], a.q[i*k+32*b:])
+				continue
+			}
+			QuantizeQ8(a.q[i*k+32*lo:i*k+32*hi], a.d[i*nb+lo:i*nb+hi], x[i*k+32*lo:i*k+32*hi])
+			for b := lo; b < hi; b++ {
+				a.dt[(T*nb+b)*16+t] = a.d[i*nb+b]
+				*(*[32]int8)(a.a[(T*nb+b)*512+32*t:]) = *(*[32]int8)(a.q[i*k+32*b:])
 			}
 		}
+	}
+	if m*k < 1<<14 {
+		lay(0, nb)
+	} else {
+		p.Run(nb, lay)
 	}
 }
 

@@ -246,7 +246,13 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 	if err := m.pool.MatMuls([][]float32{sc.gate, sc.up}, sc.xb, n, []*tensor.Tensor{ly.Gate, ly.Up}); err != nil {
 		return err
 	}
-	kernel.SiLUMul(sc.gate[:n*F], sc.gate[:n*F], sc.up[:n*F])
+	if n > 1 {
+		m.pool.Run(n, func(lo, hi int) {
+			kernel.SiLUMul(sc.gate[lo*F:hi*F], sc.gate[lo*F:hi*F], sc.up[lo*F:hi*F])
+		})
+	} else {
+		kernel.SiLUMul(sc.gate[:F], sc.gate[:F], sc.up[:F])
+	}
 	if err := m.pool.MatMul(sc.xb, sc.gate, n, ly.Down); err != nil {
 		return err
 	}
