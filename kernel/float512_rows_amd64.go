@@ -15,13 +15,18 @@ import (
 // line of weights is loaded once and feeds up to 16 FMAs. A weight row's dot products
 // with all the activation rows are reduced together into a row of 16 running sums (one
 // 64-byte store a weight row rather than scattered scalars), scattered to out after the
-// last k-block. The kernels prefetch the weights f512RowsAhead rows ahead; the last rows
-// of a k-block prefetch the first rows of the next. The outputs are summed as by the
-// tiles (the same lane sums, reduction tree and k-blocks, then added to the running sum
-// in order from zero), so that they are bit-identical to those of m = 1.
+// last k-block. A thread's rows go through all the k-blocks f512RowsSub rows at a time,
+// so that the lines the hardware prefetcher fetches past a row's k-block are used before
+// they leave the L2 cache (BenchmarkMatMulFloat512Stream m=16: 20.3 → 22.5 GB/s). The
+// kernels prefetch the weights f512RowsAhead rows ahead; the last rows of a k-block
+// prefetch the first rows of the next, and those of the last k-block the next slice's.
+// The outputs are summed as by the tiles (the same lane sums, reduction tree and
+// k-blocks, then added to the running sum in order from zero), so that they are
+// bit-identical to those of m = 1.
 const (
 	f512RowsMaxC  = 16
 	f512RowsAhead = 4
+	f512RowsSub   = 32
 )
 
 // Modes of the f512Rows kernels: the first k-block adds to zero, the last one writes
@@ -71,24 +76,32 @@ func matMulF32Rows(p *Pool, out, x []float32, m, n, k int, data []byte, rs int) 
 		}
 		f(w, rs, r, &xs[l0*m], kc, &acc[16*j], &out[j], 4*n, pfd, mode)
 	}
-	p.runGrain(n, f512R, func(lo, hi int) {
-		for l0 := 0; l0 < k; l0 += f512KBlockF32 {
-			kc := min(f512KBlockF32, k-l0)
-			mode := 0
-			if l0 == 0 {
-				mode |= f512RowsFirst
-			}
-			if l0+kc >= k {
-				mode |= f512RowsLast
-			}
-			// Rows [lo, split) prefetch f512RowsAhead rows ahead, the rest the first
-			// rows of the next k-block.
-			split := max(lo, hi-f512RowsAhead)
-			if split > lo {
-				run(lo, split-lo, l0, kc, f512RowsAhead*rs, mode)
-			}
-			if split < hi {
-				run(split, hi-split, l0, kc, (lo-split)*rs+4*kc, mode)
+	p.runGrain(n, f512R, func(clo, chi int) {
+		for lo := clo; lo < chi; lo += f512RowsSub {
+			hi := min(lo+f512RowsSub, chi)
+			for l0 := 0; l0 < k; l0 += f512KBlockF32 {
+				kc := min(f512KBlockF32, k-l0)
+				mode := 0
+				if l0 == 0 {
+					mode |= f512RowsFirst
+				}
+				if l0+kc >= k {
+					mode |= f512RowsLast
+				}
+				// Rows [lo, split) prefetch f512RowsAhead rows ahead, the rest the first
+				// rows of the next k-block, or after the last k-block those of the next
+				// slice at the first.
+				split := max(lo, hi-f512RowsAhead)
+				if split > lo {
+					run(lo, split-lo, l0, kc, f512RowsAhead*rs, mode)
+				}
+				if split < hi {
+					pfd := (lo-split)*rs + 4*kc
+					if mode&f512RowsLast != 0 {
+						pfd = f512RowsAhead*rs - 4*l0
+					}
+					run(split, hi-split, l0, kc, pfd, mode)
+				}
 			}
 		}
 	})
