@@ -189,6 +189,20 @@ func (m *Model) ropeAngles(cos, sin []float32, pos, seqLen int) {
 	}
 }
 
+// rows calls f(i) for the batch's rows i < n, split over the pool's threads when there
+// are several.
+func (m *Model) rows(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	m.pool.Run(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			f(i)
+		}
+	})
+}
+
 // layer runs decoder block l over the batch's n rows, updating m.scratch.x in place.
 func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 	cfg := m.Config
@@ -196,15 +210,13 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 	sc := &m.scratch
 	H, hd, kvd := cfg.Hidden, cfg.HeadDim, cfg.KVDim(l)
 	eps := float32(cfg.NormEps)
-	for i := 0; i < n; i++ {
-		kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.AttnNorm, eps)
-	}
+	m.rows(n, func(i int) { kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.AttnNorm, eps) })
 	k, v := sc.k[:n*kvd], sc.v[:n*kvd]
 	if err := m.pool.MatMuls([][]float32{sc.q, k, v}, sc.xb, n, []*tensor.Tensor{ly.Q, ly.K, ly.V}); err != nil {
 		return err
 	}
 	half := hd / 2
-	for i := 0; i < n; i++ {
+	m.rows(n, func(i int) {
 		cs, sn := sc.cos[i*half:(i+1)*half], sc.sin[i*half:(i+1)*half]
 		kernel.RoPE(sc.q[i*H:(i+1)*H], cfg.Heads, hd, cs, sn, cfg.RopeInterleaved)
 		kernel.RoPE(k[i*kvd:(i+1)*kvd], ly.KVHeads, hd, cs, sn, cfg.RopeInterleaved)
@@ -212,7 +224,7 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		p := b.Pos[i]
 		copy(kv.k[l][p*kvd:(p+1)*kvd], k[i*kvd:(i+1)*kvd])
 		copy(kv.v[l][p*kvd:(p+1)*kvd], v[i*kvd:(i+1)*kvd])
-	}
+	})
 	// Attention: each (row, head) pair attends to positions 0..pos of its sequence.
 	group := cfg.Heads / ly.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
@@ -235,29 +247,19 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 	if err := m.pool.MatMul(sc.xb, sc.att, n, ly.O); err != nil {
 		return err
 	}
-	for i := range sc.x[:n*H] {
-		sc.x[i] += sc.xb[i]
-	}
-	// MLP.
-	for i := 0; i < n; i++ {
+	// The residual, and the MLP's norm.
+	m.rows(n, func(i int) {
+		kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) // x + xb, rounded once
 		kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps)
-	}
+	})
 	F := cfg.Intermediate
 	if err := m.pool.MatMuls([][]float32{sc.gate, sc.up}, sc.xb, n, []*tensor.Tensor{ly.Gate, ly.Up}); err != nil {
 		return err
 	}
-	if n > 1 {
-		m.pool.Run(n, func(lo, hi int) {
-			kernel.SiLUMul(sc.gate[lo*F:hi*F], sc.gate[lo*F:hi*F], sc.up[lo*F:hi*F])
-		})
-	} else {
-		kernel.SiLUMul(sc.gate[:F], sc.gate[:F], sc.up[:F])
-	}
+	m.rows(n, func(i int) { kernel.SiLUMul(sc.gate[i*F:(i+1)*F], sc.gate[i*F:(i+1)*F], sc.up[i*F:(i+1)*F]) })
 	if err := m.pool.MatMul(sc.xb, sc.gate, n, ly.Down); err != nil {
 		return err
 	}
-	for i := range sc.x[:n*H] {
-		sc.x[i] += sc.xb[i]
-	}
+	m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
 	return nil
 }
