@@ -22,9 +22,15 @@ import (
 // s, then acc += (float(s)·dx)·dw, one fused multiply-add per block, so that results are
 // the same bits on every path and for any number of activation rows.
 
-// How far ahead of their use the packed kernels prefetch the weights, in bytes (chosen
-// with kernel's BenchmarkPackedDRAM).
-const pkTileNear, pkTileFar, pkVecAhead = 2048, 12288, 2048
+// How far ahead of their use the packed kernels prefetch the weights, in bytes: the tile
+// kernels into L1 and L2 (chosen with kernel's BenchmarkPackedDRAM), the one-row kernels
+// into L1, for Q8_0 and Q4_0 (chosen with decilm bench's tg on the 1b preset: Q4_0 +1.5%
+// at 3072 over 2048, Q8_0 1% better at 2048; 4096 and more lose 3-10%).
+const (
+	pkTileNear, pkTileFar = 2048, 12288
+	pkVecAheadQ8          = 2048
+	pkVecAheadQ4          = 3072
+)
 
 // noPrefetch tells pkTile's scale step to prefetch nothing.
 const noPrefetch = math.MinInt
@@ -254,9 +260,9 @@ func packedTile(q4 bool) {
 // sums. Q4_0: the weights' nibbles are the unsigned side as they are (w + 8), the
 // activations the broadcast signed side, and 8·Σx per block (cx) comes off.
 func packedVec(q4 bool) {
-	name, qb := "pkVecQ8", 512
+	name, qb, ahead := "pkVecQ8", 512, pkVecAheadQ8
 	if q4 {
-		name, qb = "pkVecQ4", 256
+		name, qb, ahead = "pkVecQ4", 256, pkVecAheadQ4
 	}
 	TEXT(name, NOSPLIT, "func(grp *byte, gs int, qoff int, ng int, x *int8, dx *float32, cx *int32, nb int, out *float32)")
 	what := "x + 128 as unsigned bytes (cx unused)"
@@ -295,7 +301,7 @@ func packedVec(q4 bool) {
 	JZ(LabelRef("stored"))
 	Label("block")
 	for i := 0; i < qb; i += 64 {
-		PREFETCHT0(Mem{Base: wp}.Offset(pkVecAhead + i))
+		PREFETCHT0(Mem{Base: wp}.Offset(ahead + i))
 	}
 	s0, s1 := ZMM(), ZMM()
 	VPXORD(s0, s0, s0)
