@@ -25,10 +25,12 @@ import (
 // How far ahead of their use the packed kernels prefetch the weights, in bytes: the tile
 // kernels into L1 and L2 (chosen with kernel's BenchmarkPackedDRAM), the one-row kernels
 // into L1, for Q8_0 and Q4_0 (chosen with decilm bench's tg on the 1b preset: Q4_0 +1.5%
-// at 3072 over 2048, Q8_0 1% better at 2048; 4096 and more lose 3-10%).
+// at 3072 over 2048, Q8_0 1% better at 2048; 4096 and more lose 3-10%), and for Q8_0 also
+// into L2 (+2% at 8192 or 16384; no gain for Q4_0).
 const (
 	pkTileNear, pkTileFar = 2048, 12288
 	pkVecAheadQ8          = 2048
+	pkVecFarQ8            = 8192
 	pkVecAheadQ4          = 3072
 )
 
@@ -302,6 +304,9 @@ func packedVec(q4 bool) {
 	Label("block")
 	for i := 0; i < qb; i += 64 {
 		PREFETCHT0(Mem{Base: wp}.Offset(ahead + i))
+		if !q4 {
+			PREFETCHT2(Mem{Base: wp}.Offset(pkVecFarQ8 + i))
+		}
 	}
 	s0, s1 := ZMM(), ZMM()
 	VPXORD(s0, s0, s0)
