@@ -6227,7 +6227,7 @@ loop32:
 
 loop8:
 	CMPQ        DX, $0x08
-	JL          done
+	JL          sum
 	VMOVUPS     (AX), Y4
 	VFMADD231PS (CX), Y4, Y0
 	ADDQ        $0x20, AX
@@ -6235,7 +6235,7 @@ loop8:
 	SUBQ        $0x08, DX
 	JMP         loop8
 
-done:
+sum:
 	VADDPS       Y1, Y0, Y0
 	VADDPS       Y3, Y2, Y2
 	VADDPS       Y2, Y0, Y0
@@ -6296,13 +6296,13 @@ TEXT ·dotRowsAVX(SB), NOSPLIT, $0-56
 	JZ    done
 
 row:
+	MOVQ   AX, R8
+	MOVQ   CX, R9
+	MOVQ   BX, R10
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
-	MOVQ   AX, R8
-	MOVQ   CX, R9
-	MOVQ   BX, R10
 
 loop32:
 	CMPQ        R10, $0x20

@@ -341,6 +341,19 @@ func dot() {
 	acc := make([]VecVirtual, 4)
 	for i := range acc {
 		acc[i] = YMM()
+	}
+	x := dotSum(a, b, n, acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// dotSum emits Σ a[i]·b[i] over n elements (n a multiple of 8; a, b and n are consumed):
+// four accumulators over 32 elements at a time, then 8 at a time into the first, reduced
+// in a fixed tree to the returned register's low lane. Its labels are loop32, loop8 and
+// sum, once per function.
+func dotSum(a, b, n Register, acc []VecVirtual) VecVirtual {
+	for i := range acc {
 		VXORPS(acc[i], acc[i], acc[i])
 	}
 	v := YMM()
@@ -357,14 +370,14 @@ func dot() {
 	JMP(LabelRef("loop32"))
 	Label("loop8")
 	CMPQ(n, U8(8))
-	JL(LabelRef("done"))
+	JL(LabelRef("sum"))
 	VMOVUPS(Mem{Base: a}, v)
 	VFMADD231PS(Mem{Base: b}, v, acc[0])
 	ADDQ(U8(32), a)
 	ADDQ(U8(32), b)
 	SUBQ(U8(8), n)
 	JMP(LabelRef("loop8"))
-	Label("done")
+	Label("sum")
 	VADDPS(acc[1], acc[0], acc[0])
 	VADDPS(acc[3], acc[2], acc[2])
 	VADDPS(acc[2], acc[0], acc[0])
@@ -373,9 +386,7 @@ func dot() {
 	VADDPS(acc[0].AsX(), x, x)
 	VHADDPS(x, x, x)
 	VHADDPS(x, x, x)
-	VZEROUPPER()
-	Store(x, ReturnIndex(0))
-	RET()
+	return x
 }
 
 // axpy: func(a float32, x, y *float32, n int): y += a·x over n elements (n a multiple of 8).
@@ -433,44 +444,12 @@ func dotRows() {
 	for i := range acc {
 		acc[i] = YMM()
 	}
-	v := YMM()
 	a, b, c := GP64(), GP64(), GP64()
 	Label("row")
-	for i := range acc {
-		VXORPS(acc[i], acc[i], acc[i])
-	}
 	MOVQ(q, a)
 	MOVQ(k, b)
 	MOVQ(n, c)
-	Label("loop32")
-	CMPQ(c, U8(32))
-	JL(LabelRef("loop8"))
-	for i := 0; i < 4; i++ {
-		VMOVUPS(Mem{Base: a}.Offset(32*i), v)
-		VFMADD231PS(Mem{Base: b}.Offset(32*i), v, acc[i])
-	}
-	ADDQ(U8(128), a)
-	ADDQ(U8(128), b)
-	SUBQ(U8(32), c)
-	JMP(LabelRef("loop32"))
-	Label("loop8")
-	CMPQ(c, U8(8))
-	JL(LabelRef("sum"))
-	VMOVUPS(Mem{Base: a}, v)
-	VFMADD231PS(Mem{Base: b}, v, acc[0])
-	ADDQ(U8(32), a)
-	ADDQ(U8(32), b)
-	SUBQ(U8(8), c)
-	JMP(LabelRef("loop8"))
-	Label("sum")
-	VADDPS(acc[1], acc[0], acc[0])
-	VADDPS(acc[3], acc[2], acc[2])
-	VADDPS(acc[2], acc[0], acc[0])
-	x := XMM()
-	VEXTRACTF128(U8(1), acc[0], x)
-	VADDPS(acc[0].AsX(), x, x)
-	VHADDPS(x, x, x)
-	VHADDPS(x, x, x)
+	x := dotSum(a, b, c, acc)
 	VMULSS(sc, x, x)
 	VMOVSS(x, Mem{Base: out})
 	ADDQ(U8(4), out)
