@@ -21,6 +21,9 @@ import (
 // q512mmC rows at a time. The weights are thus read from memory once per mBlockQuant
 // activation rows, each row in order.
 func init() {
+	if useAsm && cpu.X86.HasAVX512F {
+		quantizeQ8Vec = quantizeQ8AVX512 // the same bytes as quantizeQ8AVX, a block per step
+	}
 	if !useAsm || !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
 		return
 	}

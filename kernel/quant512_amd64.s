@@ -1202,3 +1202,88 @@ q512mmTile2x6_done:
 	VMOVUPS Z23, 64(DX)
 	VZEROUPPER
 	RET
+
+DATA q512qAbs<>+0(SB)/4, $0x7fffffff
+GLOBL q512qAbs<>(SB), RODATA|NOPTR, $4
+
+DATA q512qSign<>+0(SB)/4, $0x80000000
+GLOBL q512qSign<>(SB), RODATA|NOPTR, $4
+
+DATA q512qOne<>+0(SB)/4, $0x3f800000
+GLOBL q512qOne<>(SB), RODATA|NOPTR, $4
+
+DATA q512qHalf<>+0(SB)/4, $0x3f000000
+GLOBL q512qHalf<>(SB), RODATA|NOPTR, $4
+
+DATA q512q127<>+0(SB)/4, $0x42fe0000
+GLOBL q512q127<>(SB), RODATA|NOPTR, $4
+
+DATA q512qInf<>+0(SB)/4, $0x7f800000
+GLOBL q512qInf<>(SB), RODATA|NOPTR, $4
+
+// func quantizeQ8AVX512(x *float32, q *int8, d *float32, nb int)
+// Requires: AVX, AVX512DQ, AVX512F, F16C
+TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-32
+	MOVQ  x+0(FP), AX
+	MOVQ  q+8(FP), CX
+	MOVQ  d+16(FP), DX
+	MOVQ  nb+24(FP), BX
+	TESTQ BX, BX
+	JZ    done
+
+loop:
+	VPXORD        Z2, Z2, Z2
+	VMOVUPS       (AX), Z0
+	VPANDD.BCST   q512qAbs<>+0(SB), Z0, Z3
+	VMAXPS        Z2, Z3, Z2
+	VMOVUPS       64(AX), Z1
+	VPANDD.BCST   q512qAbs<>+0(SB), Z1, Z3
+	VMAXPS        Z2, Z3, Z2
+	VEXTRACTF32X8 $0x01, Z2, Y3
+	VMAXPS        Y2, Y3, Y3
+	VEXTRACTF128  $0x01, Y3, X5
+	VMAXPS        X3, X5, X5
+	VMOVHLPS      X5, X4, X4
+	VMAXPS        X4, X5, X5
+	VMOVSHDUP     X5, X4
+	VMAXSS        X4, X5, X5
+	VDIVSS        q512q127<>+0(SB), X5, X3
+	VMOVSS        q512qOne<>+0(SB), X5
+	VDIVSS        X3, X5, X5
+	VCMPSS        $0x01, q512qInf<>+0(SB), X5, X6
+	VANDPS        X6, X5, X5
+	VCVTPS2PH     $0x00, X3, X3
+	VCVTPH2PS     X3, X3
+	VMOVSS        X3, (DX)
+	VBROADCASTSS  X5, Z3
+	VMULPS        Z3, Z0, Z0
+	VRNDSCALEPS   $0x03, Z0, Z5
+	VSUBPS        Z5, Z0, Z6
+	VPANDD.BCST   q512qAbs<>+0(SB), Z6, Z6
+	VCMPPS.BCST   $0x1d, q512qHalf<>+0(SB), Z6, K1
+	VPANDD.BCST   q512qSign<>+0(SB), Z0, Z6
+	VPORD.BCST    q512qOne<>+0(SB), Z6, Z6
+	VADDPS        Z6, Z5, K1, Z5
+	VCMPPS        $0x07, Z0, Z0, K1
+	VCVTTPS2DQ.Z  Z5, K1, Z5
+	VPMOVSDB      Z5, (CX)
+	VMULPS        Z3, Z1, Z1
+	VRNDSCALEPS   $0x03, Z1, Z0
+	VSUBPS        Z0, Z1, Z3
+	VPANDD.BCST   q512qAbs<>+0(SB), Z3, Z3
+	VCMPPS.BCST   $0x1d, q512qHalf<>+0(SB), Z3, K1
+	VPANDD.BCST   q512qSign<>+0(SB), Z1, Z3
+	VPORD.BCST    q512qOne<>+0(SB), Z3, Z3
+	VADDPS        Z3, Z0, K1, Z0
+	VCMPPS        $0x07, Z1, Z1, K1
+	VCVTTPS2DQ.Z  Z0, K1, Z0
+	VPMOVSDB      Z0, 16(CX)
+	ADDQ          $0x00000080, AX
+	ADDQ          $0x00000020, CX
+	ADDQ          $0x00000004, DX
+	DECQ          BX
+	JNZ           loop
+	VZEROUPPER
+
+done:
+	RET

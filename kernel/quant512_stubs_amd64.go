@@ -30,3 +30,6 @@ func q512mmTile2x5(w *byte, x *byte, xs int, nb int, out *float32, os int)
 
 // q512mmTile2x6 adds the products of 32 packed weight rows and 6 activation rows laid out by q512mmPrepX (stride xs bytes) over nb blocks to out[c*os/4+r] (os in bytes).
 func q512mmTile2x6(w *byte, x *byte, xs int, nb int, out *float32, os int)
+
+// quantizeQ8AVX512 quantizes nb blocks of 32 float32 values to int8 with one float16-rounded scale per block, as QuantizeQ8 (and quantizeQ8AVX) does.
+func quantizeQ8AVX512(x *float32, q *int8, d *float32, nb int)

@@ -234,3 +234,68 @@ func BenchmarkQ512Pack(b *testing.B) {
 		})
 	}
 }
+
+// TestQuantizeQ8AVX512 checks the AVX-512 quantizer against the AVX2 one bit for bit, on
+// random rows of many scales and on blocks of NaNs, infinities, zeros, subnormals and
+// exact halves.
+func TestQuantizeQ8AVX512(t *testing.T) {
+	if !useAsm || !cpu.X86.HasAVX512F {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	special := [][]float32{
+		{nan, 1, -2, 0.5}, {inf, 1, -1}, {-inf, nan}, {math.Float32frombits(5), 0},
+		{1e-36, -3e-37, 2e-38}, {3e38, -3e38, 1}, {0.5, -0.5, 1.5, -2.5, 126.5},
+		{127, 63.5, -63.5, 0.5, -0.5},
+	}
+	var x []float32
+	for _, vals := range special {
+		blk := make([]float32, 32)
+		copy(blk[rng.IntN(32-len(vals)+1):], vals)
+		x = append(x, blk...)
+	}
+	for _, scale := range []float64{1e-30, 1e-3, 1, 300, 1e30} {
+		for range 40 {
+			x = append(x, float32(rng.NormFloat64()*scale))
+		}
+	}
+	x = x[:len(x)/32*32]
+	nb := len(x) / 32
+	q1, q2 := make([]int8, len(x)), make([]int8, len(x))
+	d1, d2 := make([]float32, nb), make([]float32, nb)
+	quantizeQ8AVX512(&x[0], &q1[0], &d1[0], nb)
+	quantizeQ8AVX(&x[0], &q2[0], &d2[0], nb)
+	for b := 0; b < nb; b++ {
+		if math.Float32bits(d1[b]) != math.Float32bits(d2[b]) {
+			t.Errorf("block %d: scale %g, AVX2 %g", b, d1[b], d2[b])
+		}
+		for j := 32 * b; j < 32*b+32; j++ {
+			if q1[j] != q2[j] {
+				t.Errorf("block %d element %d (%g): %d, AVX2 %d", b, j, x[j], q1[j], q2[j])
+			}
+		}
+	}
+}
+
+// BenchmarkQuantizeQ8Paths times the AVX2 and AVX-512 quantizers on one 16×2048 batch of
+// activations, in cache.
+func BenchmarkQuantizeQ8Paths(b *testing.B) {
+	if !useAsm || !cpu.X86.HasAVX512F {
+		b.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	x := randVec(rng, 16*2048)
+	q, d := make([]int8, len(x)), make([]float32, len(x)/32)
+	for _, p := range []struct {
+		name string
+		f    func(x *float32, q *int8, d *float32, nb int)
+	}{{"avx2", quantizeQ8AVX}, {"avx512", quantizeQ8AVX512}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				p.f(&x[0], &q[0], &d[0], len(d))
+			}
+		})
+	}
+}

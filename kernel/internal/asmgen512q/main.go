@@ -25,6 +25,7 @@ package main
 import (
 	"fmt"
 	"github.com/decilm/decilm/kernel/internal/avoext"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -81,7 +82,94 @@ func main() {
 	for _, c := range tileC {
 		tile(tileR, c)
 	}
+	quantize()
 	Generate()
+}
+
+// quantize: func(x *float32, q *int8, d *float32, nb int), QuantizeQ8 a block of 32 values
+// (two zmm registers) at a time, with the same operations as the AVX2 version
+// (quantizeQ8AVX): the largest |x| ignoring NaNs, d = amax/127 rounded to float16, the
+// values times 1/d (0 where d is 0 or 1/d overflows) rounded half away from zero, NaNs to
+// 0, packed to int8 with signed saturation.
+func quantize() {
+	absMask := GLOBL("q512qAbs", RODATA|NOPTR)
+	DATA(0, U32(0x7fffffff))
+	signMask := GLOBL("q512qSign", RODATA|NOPTR)
+	DATA(0, U32(0x80000000))
+	one := GLOBL("q512qOne", RODATA|NOPTR)
+	DATA(0, U32(math.Float32bits(1)))
+	half := GLOBL("q512qHalf", RODATA|NOPTR)
+	DATA(0, U32(math.Float32bits(0.5)))
+	c127 := GLOBL("q512q127", RODATA|NOPTR)
+	DATA(0, U32(math.Float32bits(127)))
+	inf := GLOBL("q512qInf", RODATA|NOPTR)
+	DATA(0, U32(math.Float32bits(float32(math.Inf(1)))))
+
+	TEXT("quantizeQ8AVX512", NOSPLIT, "func(x *float32, q *int8, d *float32, nb int)")
+	Doc("quantizeQ8AVX512 quantizes nb blocks of 32 float32 values to int8 with one float16-rounded scale per block, as QuantizeQ8 (and quantizeQ8AVX) does.")
+	x := Load(Param("x"), GP64())
+	q := Load(Param("q"), GP64())
+	d := Load(Param("d"), GP64())
+	nb := Load(Param("nb"), GP64())
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	v := []VecVirtual{ZMM(), ZMM()}
+	m, a := ZMM(), ZMM()
+	VPXORD(m, m, m)
+	for i := range v {
+		VMOVUPS(Mem{Base: x}.Offset(64*i), v[i])
+		VPANDD_BCST(absMask, v[i], a)
+		VMAXPS(m, a, m) // a NaN in a leaves m as it was, like EncodeRow's "if a > amax"
+	}
+	h := YMM()
+	VEXTRACTF32X8(U8(1), m, h)
+	VMAXPS(m.AsY(), h, h)
+	hx := XMM()
+	VEXTRACTF128(U8(1), h, hx)
+	VMAXPS(h.AsX(), hx, hx)
+	h2 := XMM()
+	VMOVHLPS(hx, h2, h2)
+	VMAXPS(h2, hx, hx)
+	VMOVSHDUP(hx, h2)
+	VMAXSS(h2, hx, hx) // amax
+	dd := XMM()
+	VDIVSS(c127, hx, dd) // amax/127
+	id := XMM()
+	VMOVSS(one, id)
+	VDIVSS(dd, id, id) // 1/dd
+	mask := XMM()
+	VCMPSS(U8(1), inf, id, mask) // id < +inf (false for dd = 0 and for overflow)
+	VANDPS(mask, id, id)
+	hf := XMM()
+	VCVTPS2PH(U8(0), dd, hf) // round to float16, nearest even
+	VCVTPH2PS(hf, hf)
+	VMOVSS(hf, Mem{Base: d})
+	idv := ZMM()
+	VBROADCASTSS(id, idv)
+	for i := range v {
+		t, f, s := ZMM(), ZMM(), ZMM()
+		k, ok := K(), K()
+		VMULPS(idv, v[i], v[i])           // y
+		VRNDSCALEPS(U8(3), v[i], t)       // trunc(y)
+		VSUBPS(t, v[i], f)                // y - trunc(y), exact
+		VPANDD_BCST(absMask, f, f)        // |frac|
+		VCMPPS_BCST(U8(0x1d), half, f, k) // |frac| >= 0.5
+		VPANDD_BCST(signMask, v[i], s)    // sign of y
+		VPORD_BCST(one, s, s)             // ±1
+		VADDPS(s, t, k, t)                // rounded half away from zero
+		VCMPPS(U8(7), v[i], v[i], ok)     // y is not NaN
+		VCVTTPS2DQ_Z(t, ok, t)            // NaN gives 0
+		VPMOVSDB(t, Mem{Base: q}.Offset(16*i))
+	}
+	ADDQ(U32(128), x)
+	ADDQ(U32(32), q)
+	ADDQ(U32(4), d)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+	Label("done")
+	RET()
 }
 
 // pack: func(src *byte, rs int, nb int, dst *byte, dw *byte, bs int) repacks 16 Q8_0 (or
