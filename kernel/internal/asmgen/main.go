@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/decilm/decilm/kernel/internal/avoext"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -612,23 +614,7 @@ func quantizeQ8() {
 	h := XMM()
 	VEXTRACTF128(U8(1), m, h)
 	VMAXPS(m.AsX(), h, h)
-	h2 := XMM()
-	VMOVHLPS(h, h2, h2)
-	VMAXPS(h2, h, h)
-	VMOVSHDUP(h, h2)
-	VMAXSS(h2, h, h) // amax
-	dd := XMM()
-	VDIVSS(c.c127, h, dd) // amax/127
-	id := XMM()
-	VMOVSS(c.one, id)
-	VDIVSS(dd, id, id) // 1/dd
-	mask := XMM()
-	VCMPSS(U8(1), c.inf, id, mask) // id < +inf (false for dd = 0 and for overflow)
-	VANDPS(mask, id, id)
-	hf := XMM()
-	VCVTPS2PH(U8(0), dd, hf) // round to float16, nearest even
-	VCVTPH2PS(hf, hf)
-	VMOVSS(hf, Mem{Base: d})
+	id := avoext.Q8Scale(h, c.c127, c.one, c.inf, Mem{Base: d})
 	idv := YMM()
 	VBROADCASTSS(id, idv)
 	t := YMM()

@@ -24,8 +24,9 @@ package main
 
 import (
 	"fmt"
-	"github.com/decilm/decilm/kernel/internal/avoext"
 	"math"
+
+	"github.com/decilm/decilm/kernel/internal/avoext"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -128,23 +129,7 @@ func quantize() {
 	hx := XMM()
 	VEXTRACTF128(U8(1), h, hx)
 	VMAXPS(h.AsX(), hx, hx)
-	h2 := XMM()
-	VMOVHLPS(hx, h2, h2)
-	VMAXPS(h2, hx, hx)
-	VMOVSHDUP(hx, h2)
-	VMAXSS(h2, hx, hx) // amax
-	dd := XMM()
-	VDIVSS(c127, hx, dd) // amax/127
-	id := XMM()
-	VMOVSS(one, id)
-	VDIVSS(dd, id, id) // 1/dd
-	mask := XMM()
-	VCMPSS(U8(1), inf, id, mask) // id < +inf (false for dd = 0 and for overflow)
-	VANDPS(mask, id, id)
-	hf := XMM()
-	VCVTPS2PH(U8(0), dd, hf) // round to float16, nearest even
-	VCVTPH2PS(hf, hf)
-	VMOVSS(hf, Mem{Base: d})
+	id := avoext.Q8Scale(hx, c127, one, inf, Mem{Base: d})
 	idv := ZMM()
 	VBROADCASTSS(id, idv)
 	for i := range v {
