@@ -31,3 +31,28 @@ func ExamplePool_MatMul() {
 	fmt.Println(out[:3], out[3:])
 	// Output: [3 7 11] [-1.5 -2.5 -3.5]
 }
+
+// One attention head over three cached positions: a KV cache row holds two heads of
+// 8 values each (stride 16), and this head is the second.
+func ExampleDotRows() {
+	const hd, stride = 8, 16
+	keys := make([]float32, 3*stride)
+	vals := make([]float32, 3*stride)
+	for t := 0; t < 3; t++ {
+		for i := 0; i < hd; i++ {
+			keys[t*stride+hd+i] = float32(t) // key t is all t
+			vals[t*stride+hd+i] = float32(10 * (t + 1))
+		}
+	}
+	q := []float32{1, 0, 0, 0, 0, 0, 0, 0}
+	scores := make([]float32, 3)
+	kernel.DotRows(scores, q, keys[hd:], stride, 0.5) // q·k_t / 2
+	fmt.Println(scores)
+	kernel.Softmax(scores)
+	out := make([]float32, hd)
+	kernel.AxpyRows(out, scores, vals[hd:], stride) // Σ_t p_t·v_t
+	fmt.Printf("%.3f\n", out[0])
+	// Output:
+	// [0 0.5 1]
+	// 23.202
+}
