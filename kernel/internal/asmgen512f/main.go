@@ -303,22 +303,7 @@ func rowsKernel(C int, zeros, iota, perm Mem) {
 	os := Load(Param("os"), GP64())
 	pfd := Load(Param("pfd"), GP64())
 	mode := Load(Param("mode"), GP64())
-	km := K()
-	{
-		t, m := GP32(), GP32()
-		MOVL(k.(GPVirtual).As32(), t)
-		ANDL(U8(15), t)
-		MOVL(U32(1), m)
-		SHLXL(t, m, m)
-		DECL(m)
-		KMOVW(m, km)
-	}
-	end := GP64()
-	MOVQ(k, end)
-	ANDQ(I32(-16), end)
-	endU := GP64()
-	MOVQ(end, endU)
-	ANDQ(I32(-16*rowsUnroll), endU)
+	km, end, endU := rowsBounds(k)
 	zero := ZMM()
 	VMOVUPS(zeros, zero)
 	pidx := ZMM()
@@ -415,6 +400,27 @@ func rowsKernel(C int, zeros, iota, perm Mem) {
 	RET()
 }
 
+// rowsBounds emits the loop bounds of the rows kernels over k elements: the mask of the
+// k mod 16 elements of the last, partial step, k rounded down to 16, and k rounded down
+// to a whole unrolled iteration (16·rowsUnroll).
+func rowsBounds(k Register) (km, end, endU Register) {
+	km = K()
+	t, m := GP32(), GP32()
+	MOVL(k.(GPVirtual).As32(), t)
+	ANDL(U8(15), t)
+	MOVL(U32(1), m)
+	SHLXL(t, m, m)
+	DECL(m)
+	KMOVW(m, km)
+	end = GP64()
+	MOVQ(k, end)
+	ANDQ(I32(-16), end)
+	endU = GP64()
+	MOVQ(end, endU)
+	ANDQ(I32(-16*rowsUnroll), endU)
+	return km, end, endU
+}
+
 // reduce16 returns the 16 sums of the lanes of a[0], ..., a[15] (zero: the zero
 // register, for dot products left out), in lanes 0 to 15, by the tiles' tree (reduce4)
 // run on all of them at once: half and quad leave 4 partial sums per dot product, and a
@@ -470,22 +476,7 @@ func pairsKernel(zeros, iota, perm Mem) {
 	os := Load(Param("os"), GP64())
 	pfd := Load(Param("pfd"), GP64())
 	mode := Load(Param("mode"), GP64())
-	km := K()
-	{
-		t, m := GP32(), GP32()
-		MOVL(k.(GPVirtual).As32(), t)
-		ANDL(U8(15), t)
-		MOVL(U32(1), m)
-		SHLXL(t, m, m)
-		DECL(m)
-		KMOVW(m, km)
-	}
-	end := GP64()
-	MOVQ(k, end)
-	ANDQ(I32(-16), end)
-	endU := GP64()
-	MOVQ(end, endU)
-	ANDQ(I32(-16*rowsUnroll), endU)
+	km, end, endU := rowsBounds(k)
 	zero := ZMM()
 	VMOVUPS(zeros, zero)
 	sidx := ZMM()
