@@ -98,3 +98,28 @@ func BenchmarkMatMulFloat512Hot(b *testing.B) {
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(2*float64(m*n*k)/sec/1e9, "GFLOP/s")
 }
+
+// BenchmarkF32RowsCache times the F32 rows kernels alone on one thread with 16 activation
+// rows and 64 weight rows of 2048 (512 KiB, in L2), per 64-byte line of weights: the
+// arithmetic's share (16 FMAs a line) of what BenchmarkMatMulFloat512Stream's m = 16
+// figure adds memory time to.
+func BenchmarkF32RowsCache(b *testing.B) {
+	skipNoFloat512(b)
+	const n, k = 64, 2048
+	w := make([]float32, n*k)
+	for i := range w {
+		w[i] = float32(i%5) - 2
+	}
+	x := make([]float32, 16*k)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	out := make([]float32, 16*n)
+	p := NewPool(1)
+	defer p.Close()
+	data := unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*n*k)
+	for b.Loop() {
+		matMulF32Rows(p, out, x, 16, n, k, data, 4*k)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n*k/16), "ns/line")
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -214,4 +215,74 @@ func BenchmarkPackedModel(b *testing.B) {
 	}
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(bytes)/sec/1e9, "GB/s")
+}
+
+// BenchmarkPackedTileCache times the Q8_0 tile kernel alone on one thread, on four packed
+// groups that stay in the caches (16 activation rows, k = 2048), per block of 16 weight
+// rows × 16 rows: the arithmetic's share of a block, which BenchmarkPackedDRAM's m = 16
+// figure adds memory time to.
+func BenchmarkPackedTileCache(b *testing.B) {
+	if packedMatMuls == nil {
+		b.Skip("no packed kernels on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	const k, n = 2048, 64
+	nb := k / 32
+	rs, _ := tensor.Q8_0.RowBytes(k)
+	w := &tensor.Tensor{Name: "w", DType: tensor.Q8_0, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+	fillNormal(rng, w)
+	p := NewPool(1)
+	defer p.Close()
+	p.Pack([]*tensor.Tensor{w})
+	gs, qoff := packLayout(tensor.Q8_0, k)
+	a := new(pkActivations)
+	a.prepare(p, randVec(rng, 16*k), 16, k, []pkJob{{dt: tensor.Q8_0}})
+	cbuf := make([]int32, 2560)
+	out := make([]float32, 16*n)
+	blocks := 0
+	for b.Loop() {
+		for g := 0; g < n/16; g++ {
+			pkTile(&amxConfigPacked[0], &w.Packed[g*gs+qoff], (*uint16)(unsafe.Pointer(&w.Packed[g*gs])), &a.a[0], &a.dt[0], nb, 1, &cbuf[0], &out[16*g], 4*n)
+		}
+		blocks += n / 16 * nb
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(blocks), "ns/block")
+}
+
+// BenchmarkPackedCallSize streams 256 MiB of packed Q8_0 weights (k = 2048) through
+// one-row products, as matrices of 1, 4, 16 or 256 MiB one after another: the fixed cost
+// of each call shows as the GB/s lost at the small sizes.
+func BenchmarkPackedCallSize(b *testing.B) {
+	if packedMatMuls == nil {
+		b.Skip("no packed kernels on this CPU")
+	}
+	p := NewPool(0)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(6, 6))
+	const k = 2048
+	rs, _ := tensor.Q8_0.RowBytes(k)
+	x := randVec(rng, k)
+	for _, mb := range []int{1, 4, 16, 256} {
+		n := (mb << 20) / rs &^ 15
+		var all []*tensor.Tensor
+		for range 256 / mb {
+			w := &tensor.Tensor{Name: "w", DType: tensor.Q8_0, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+			fillNormal(rng, w)
+			all = append(all, w)
+		}
+		p.Pack(all)
+		out := make([]float32, n)
+		b.Run(fmt.Sprintf("mb=%d", mb), func(b *testing.B) {
+			for b.Loop() {
+				for _, w := range all {
+					if err := p.MatMul(out, x, 1, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(len(all)*n*rs)/sec/1e9, "GB/s")
+			b.ReportMetric(sec/float64(len(all))*1e6, "µs/call")
+		})
+	}
 }
