@@ -155,16 +155,7 @@ func tile(t, R, C int, g4, zeros Mem, pf bool) {
 		}
 	}
 	// The mask of the last k%16 elements (none where k is a multiple of 16).
-	km := K()
-	{
-		t, m := GP32(), GP32()
-		MOVL(k.(GPVirtual).As32(), t)
-		ANDL(U8(15), t)
-		MOVL(U32(1), m)
-		SHLXL(t, m, m)
-		DECL(m)
-		KMOVW(m, km)
-	}
+	km := tailMask(k)
 	// l runs over the elements of the whole 16-element steps, end is their number.
 	l := GP64()
 	end := GP64()
@@ -400,11 +391,10 @@ func rowsKernel(C int, zeros, iota, perm Mem) {
 	RET()
 }
 
-// rowsBounds emits the loop bounds of the rows kernels over k elements: the mask of the
-// k mod 16 elements of the last, partial step, k rounded down to 16, and k rounded down
-// to a whole unrolled iteration (16·rowsUnroll).
-func rowsBounds(k Register) (km, end, endU Register) {
-	km = K()
+// tailMask emits the mask of the last k mod 16 elements of a row of k (none where k is a
+// multiple of 16).
+func tailMask(k Register) Register {
+	km := K()
 	t, m := GP32(), GP32()
 	MOVL(k.(GPVirtual).As32(), t)
 	ANDL(U8(15), t)
@@ -412,6 +402,14 @@ func rowsBounds(k Register) (km, end, endU Register) {
 	SHLXL(t, m, m)
 	DECL(m)
 	KMOVW(m, km)
+	return km
+}
+
+// rowsBounds emits the loop bounds of the rows kernels over k elements: the mask of the
+// k mod 16 elements of the last, partial step, k rounded down to 16, and k rounded down
+// to a whole unrolled iteration (16·rowsUnroll).
+func rowsBounds(k Register) (km, end, endU Register) {
+	km = tailMask(k)
 	end = GP64()
 	MOVQ(k, end)
 	ANDQ(I32(-16), end)
