@@ -170,7 +170,7 @@ func packGroup(dst, data []byte, rs, j, rows, k int, dt tensor.DType) {
 			for r := 0; r < rows; r++ {
 				blk := (*[32]byte)(src[r][b*bb+2:])
 				for q := 0; q < 8; q++ {
-					copy(o[4*(16*q+r):4*(16*q+r)+4], blk[4*q:4*q+4])
+					le.PutUint32(o[4*(16*q+r):], le.Uint32(blk[4*q:]))
 				}
 			}
 		}

@@ -129,11 +129,12 @@ func TestPackedExtremes(t *testing.T) {
 	}
 }
 
-// BenchmarkPackedDRAM measures the packed kernels on 256 MiB of weights, far more than
-// the caches hold, so that they stream from memory as a model's do: m = 1 (decoding one
-// sequence) and m = 16 (16 sequences a step). GB/s compares with BenchmarkBandwidth.
-// PKMB=n sets the size in MiB (a few MiB stay in the caches), PKK=k the row length
-// (default 2048).
+// BenchmarkPackedDRAM measures the packed kernels on 1 GiB of weights, more than twice
+// the largest last-level cache seen here (480 MiB, where 256 MiB of Q8_0 weights streamed
+// at 37 GB/s against 30 GB/s for 1 GiB: a quarter of the reads hit the cache), so that
+// they stream from memory as a model's do: m = 1 (decoding one sequence) and m = 16 (16
+// sequences a step). GB/s compares with BenchmarkBandwidth. PKMB=n sets the size in MiB
+// (a few MiB stay in the caches), PKK=k the row length (default 2048).
 func BenchmarkPackedDRAM(b *testing.B) {
 	if packedMatMuls == nil {
 		b.Skip("no packed kernels on this CPU")
@@ -147,7 +148,7 @@ func BenchmarkPackedDRAM(b *testing.B) {
 	}
 	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
 		rs, _ := dt.RowBytes(k)
-		mb := 256
+		mb := 1024
 		if v := os.Getenv("PKMB"); v != "" {
 			mb, _ = strconv.Atoi(v)
 		}
@@ -172,10 +173,11 @@ func BenchmarkPackedDRAM(b *testing.B) {
 	}
 }
 
-// BenchmarkPackedModel runs one-row products on packed Q4_0 matrices of a 1B model's
-// shapes in a model's order (22 layers of Q/K/V, O, gate/up and down, the KV heads 4, 2,
-// 1 in turn: 0.6 GB), as generation does, reporting the weights' GB/s: compared with
-// BenchmarkPackedDRAM (one large matrix) it shows what starting each product costs.
+// BenchmarkPackedModel runs one-row products on packed Q8_0 and Q4_0 matrices of a 1B
+// model's shapes in a model's order (22 layers of Q/K/V, O, gate/up and down, the KV heads
+// 4, 2, 1 in turn: 1.1 and 0.6 GB), as generation does, reporting the weights' GB/s:
+// compared with BenchmarkPackedDRAM (one large matrix) it shows what starting each
+// product costs.
 func BenchmarkPackedModel(b *testing.B) {
 	if packedMatMuls == nil {
 		b.Skip("no packed kernels on this CPU")
@@ -184,37 +186,42 @@ func BenchmarkPackedModel(b *testing.B) {
 	defer p.Close()
 	rng := rand.New(rand.NewPCG(4, 4))
 	const H, F, L = 2048, 5632, 22
-	mk := func(n, k int) *tensor.Tensor {
-		rs, _ := tensor.Q4_0.RowBytes(k)
-		w := &tensor.Tensor{Name: "w", DType: tensor.Q4_0, Shape: []int{n, k}, Data: make([]byte, n*rs)}
-		fillNormal(rng, w)
-		return w
-	}
-	var all []*tensor.Tensor
-	bytes := 0
-	for l := 0; l < L; l++ {
-		kv := 64 * []int{4, 2, 1}[l%3]
-		for _, s := range [][2]int{{H, H}, {kv, H}, {kv, H}, {H, H}, {F, H}, {F, H}, {H, F}} {
-			w := mk(s[0], s[1])
-			all = append(all, w)
-			bytes += len(w.Data)
+	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
+		mk := func(n, k int) *tensor.Tensor {
+			rs, _ := dt.RowBytes(k)
+			w := &tensor.Tensor{Name: "w", DType: dt, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+			fillNormal(rng, w)
+			return w
 		}
-	}
-	p.Pack(all)
-	x := randVec(rng, F)
-	o1, o2, o3 := make([]float32, F), make([]float32, F), make([]float32, F)
-	b.SetBytes(int64(bytes))
-	for b.Loop() {
+		var all []*tensor.Tensor
+		bytes := 0
 		for l := 0; l < L; l++ {
-			w := all[7*l : 7*l+7]
-			p.MatMuls([][]float32{o1, o2, o3}, x[:H], 1, w[0:3])
-			p.MatMul(o1, x[:H], 1, w[3])
-			p.MatMuls([][]float32{o1, o2}, x[:H], 1, w[4:6])
-			p.MatMul(o1, x[:F], 1, w[6])
+			kv := 64 * []int{4, 2, 1}[l%3]
+			for _, s := range [][2]int{{H, H}, {kv, H}, {kv, H}, {H, H}, {F, H}, {F, H}, {H, F}} {
+				w := mk(s[0], s[1])
+				all = append(all, w)
+				bytes += len(w.Data)
+			}
 		}
+		p.Pack(all)
+		x := randVec(rng, F)
+		o1, o2, o3 := make([]float32, F), make([]float32, F), make([]float32, F)
+		b.Run(dt.String(), func(b *testing.B) {
+			b.SetBytes(int64(bytes))
+			for b.Loop() {
+				for l := 0; l < L; l++ {
+					w := all[7*l : 7*l+7]
+					p.MatMuls([][]float32{o1, o2, o3}, x[:H], 1, w[0:3])
+					p.MatMul(o1, x[:H], 1, w[3])
+					p.MatMuls([][]float32{o1, o2}, x[:H], 1, w[4:6])
+					p.MatMul(o1, x[:F], 1, w[6])
+				}
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(bytes)/sec/1e9, "GB/s")
+		})
+		all = nil
 	}
-	sec := b.Elapsed().Seconds() / float64(b.N)
-	b.ReportMetric(float64(bytes)/sec/1e9, "GB/s")
 }
 
 // BenchmarkPackedTileCache times the Q8_0 tile kernel alone on one thread, on four packed
@@ -249,8 +256,8 @@ func BenchmarkPackedTileCache(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(blocks), "ns/block")
 }
 
-// BenchmarkPackedCallSize streams 256 MiB of packed Q8_0 weights (k = 2048) through
-// one-row products, as matrices of 1, 4, 16 or 256 MiB one after another: the fixed cost
+// BenchmarkPackedCallSize streams 1 GiB of packed Q8_0 weights (k = 2048) through
+// one-row products, as matrices of 1, 4, 16 or 1024 MiB one after another: the fixed cost
 // of each call shows as the GB/s lost at the small sizes.
 func BenchmarkPackedCallSize(b *testing.B) {
 	if packedMatMuls == nil {
@@ -262,10 +269,10 @@ func BenchmarkPackedCallSize(b *testing.B) {
 	const k = 2048
 	rs, _ := tensor.Q8_0.RowBytes(k)
 	x := randVec(rng, k)
-	for _, mb := range []int{1, 4, 16, 256} {
+	for _, mb := range []int{1, 4, 16, 1024} {
 		n := (mb << 20) / rs &^ 15
 		var all []*tensor.Tensor
-		for range 256 / mb {
+		for range 1024 / mb {
 			w := &tensor.Tensor{Name: "w", DType: tensor.Q8_0, Shape: []int{n, k}, Data: make([]byte, n*rs)}
 			fillNormal(rng, w)
 			all = append(all, w)

@@ -196,3 +196,26 @@ func TestMatMuls(t *testing.T) {
 		t.Error("MatMuls with a short output: no error")
 	}
 }
+
+// BenchmarkPackGroup lays out a 2048×2048 Q8_0 or Q4_0 matrix for the packed kernels on
+// one thread, the work Pool.Pack does for each such matrix at load time.
+func BenchmarkPackGroup(b *testing.B) {
+	const n, k = 2048, 2048
+	for _, dt := range []tensor.DType{tensor.Q8_0, tensor.Q4_0} {
+		b.Run(dt.String(), func(b *testing.B) {
+			rs, _ := dt.RowBytes(k)
+			data := make([]byte, n*rs)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			gs, _ := packLayout(dt, k)
+			dst := make([]byte, n/16*gs)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				for g := 0; g < n/16; g++ {
+					packGroup(dst[g*gs:(g+1)*gs], data, rs, 16*g, 16, k, dt)
+				}
+			}
+		})
+	}
+}
