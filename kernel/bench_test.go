@@ -43,9 +43,9 @@ func BenchmarkMatMul(b *testing.B) {
 	}
 }
 
-// BenchmarkBandwidth streams 1 GiB through the pool's threads (a vector sum per thread,
-// more than twice the largest last-level cache seen here, 480 MiB) and reports the memory read bandwidth, the limit of
-// a matrix-vector product.
+// BenchmarkBandwidth streams 1 GiB through the pool's threads (a vector sum per thread;
+// more than twice the largest last-level cache seen here, 480 MiB) and reports the memory
+// read bandwidth, the limit of a matrix-vector product.
 func BenchmarkBandwidth(b *testing.B) {
 	p := NewPool(0)
 	defer p.Close()
