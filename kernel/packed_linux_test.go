@@ -131,7 +131,7 @@ func TestPackedExtremes(t *testing.T) {
 
 // BenchmarkPackedDRAM measures the packed kernels on 1 GiB of weights, more than twice
 // the largest last-level cache seen here (480 MiB, where 256 MiB of Q8_0 weights streamed
-// at 37 GB/s against 30 GB/s for 1 GiB: a quarter of the reads hit the cache), so that
+// at 37 GB/s against 30 GB/s for 1 GiB: part of the reads hit the cache), so that
 // they stream from memory as a model's do: m = 1 (decoding one sequence) and m = 16 (16
 // sequences a step). GB/s compares with BenchmarkBandwidth. PKMB=n sets the size in MiB
 // (a few MiB stay in the caches), PKK=k the row length (default 2048).
