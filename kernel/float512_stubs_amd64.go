@@ -163,8 +163,11 @@ func f512Rows15(w *float32, ws int, rows int, x *float32, k int, acc *float32, o
 // f512Rows16 adds, for each of rows F32 weight rows at w, w+ws, ... (bytes), the dot products with 16 activation rows packed by packF32x16 (stride 1024 bytes) over k elements to the row of 16 sums at acc (mode 1: to zero; mode 2: written to out[c*os/4+r] instead; 3: both), prefetching the weights pfd bytes ahead of each load (a hint).
 func f512Rows16(w *float32, ws int, rows int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
 
-// f512RowPairs16 is f512Rows16 on 2·pairs weight rows, taken two at a time.
-func f512RowPairs16(w *float32, ws int, pairs int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+// f512RowPairs16 is f512Rows16 on 2·groups weight rows, taken 2 at a time.
+func f512RowPairs16(w *float32, ws int, groups int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
+
+// f512RowTriples16 is f512Rows16 on 3·groups weight rows, taken 3 at a time.
+func f512RowTriples16(w *float32, ws int, groups int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)
 
 // packF32x16 widens n F32 values at src to float32, writing them 16 at a time at dst, dst+ds, dst+2·ds, ... (ds in bytes; zeros past n up to a multiple of 16).
 func packF32x16(dst *float32, ds int, src *byte, n int)

@@ -86,7 +86,8 @@ func main() {
 	for c := 2; c <= maxRowsC; c++ {
 		rowsKernel(c, zeros, iota, perm)
 	}
-	pairsKernel(zeros, iota, perm)
+	groupKernel(2, zeros, iota, perm)
+	groupKernel(3, zeros, iota, perm)
 	pack(f32)
 	pack(bf16)
 	pack(f16)
@@ -452,37 +453,38 @@ func reduce16(a []VecVirtual, zero, perm VecVirtual) VecVirtual {
 	return v0
 }
 
-// pairsKernel: func(w *float32, ws int, pairs int, x *float32, k int, acc *float32,
-// out *float32, os int, pfd int, mode int) is rowsKernel for 16 activation rows on 2·pairs
-// weight rows, two at a time: a first pass multiplies both rows with activation rows 0
-// to 7 and a second with 8 to 15 (the two weight rows again, now from the L1 cache), 16
-// accumulators each, so that a step of 16 elements loads 2 weight and 8 activation
-// vectors for its 16 FMAs rather than 1 and 16. Each pass prefetches one of the rows
-// pfd bytes ahead. The dot products are summed as by rowsKernel, so the same bits.
-func pairsKernel(zeros, iota, perm Mem) {
+// groupKernel: func(w *float32, ws int, groups int, x *float32, k int, acc *float32,
+// out *float32, os int, pfd int, mode int) is rowsKernel for 16 activation rows on
+// R·groups weight rows, R at a time (R = 2 or 3): a first pass multiplies the R rows with
+// activation rows 0 to 7 and a second with 8 to 15 (the R weight rows again, now from
+// the L1 cache), 8·R accumulators each, so that a step of 16 elements loads R weight and
+// 8 activation vectors for its 8·R FMAs. The loads limit the kernel as much as the FMAs
+// do: a line of weights takes 2 + 16/R loads (10 for pairs, 7.3 for triples) beside its
+// 16 FMAs. The passes between them prefetch each of the rows once, pfd bytes ahead. The
+// pointers advance through the rows (the rows below the first addressed as w + ws and w +
+// 2·ws), so that few general registers are in use. The dot products are summed as by
+// rowsKernel, so the same bits.
+func groupKernel(R int, zeros, iota, perm Mem) {
 	const C = 16
-	name := "f512RowPairs16"
-	TEXT(name, NOSPLIT, "func(w *float32, ws int, pairs int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)")
-	Doc(fmt.Sprintf("%s is f512Rows16 on 2·pairs weight rows, taken two at a time.", name))
+	name := map[int]string{2: "f512RowPairs16", 3: "f512RowTriples16"}[R]
+	TEXT(name, NOSPLIT, "func(w *float32, ws int, groups int, x *float32, k int, acc *float32, out *float32, os int, pfd int, mode int)")
+	Doc(fmt.Sprintf("%s is f512Rows16 on %d·groups weight rows, taken %d at a time.", name, R, R))
 	w := Load(Param("w"), GP64())
 	ws := Load(Param("ws"), GP64())
-	pairs := Load(Param("pairs"), GP64())
+	groups := Load(Param("groups"), GP64())
 	xb := Load(Param("x"), GP64())
 	k := Load(Param("k"), GP64())
 	ap := Load(Param("acc"), GP64())
 	o := Load(Param("out"), GP64())
-	os := Load(Param("os"), GP64())
-	pfd := Load(Param("pfd"), GP64())
-	mode := Load(Param("mode"), GP64())
 	km, end, endU := rowsBounds(k)
-	zero := ZMM()
-	VMOVUPS(zeros, zero)
-	sidx := ZMM()
-	VPBROADCASTD(os.(GPVirtual).As32(), sidx)
-	VPMULLD(iota, sidx, sidx)
-	TESTQ(pairs, pairs)
+	// end and endU in bytes of weights.
+	SHLQ(U8(2), end)
+	SHLQ(U8(2), endU)
+	nred := (R + 1) / 2 // reductions of 16 dot products a pass: rows 2j and 2j+1
+	spill := AllocLocal(64 * nred)
+	TESTQ(groups, groups)
 	JZ(LabelRef("done"))
-	acc := make([]VecVirtual, 16) // acc[8r+c]: weight row r, activation row c of the pass
+	acc := make([]VecVirtual, 8*R) // acc[8r+c]: weight row r, activation row c of the pass
 	for i := range acc {
 		acc[i] = ZMM()
 	}
@@ -490,34 +492,51 @@ func pairsKernel(zeros, iota, perm Mem) {
 	for i := range xv {
 		xv[i] = ZMM()
 	}
-	wv := [2]VecVirtual{ZMM(), ZMM()}
-	l, xp, pf, w1 := GP64(), GP64(), GP64(), GP64()
+	wv := make([]VecVirtual, R)
+	for i := range wv {
+		wv[i] = ZMM()
+	}
+	// row returns the address of weight row r (of the group at base) at displacement d.
+	row := func(base Register, r, d int) Mem {
+		switch r {
+		case 0:
+			return Mem{Base: base, Disp: d}
+		case 1:
+			return Mem{Base: base, Index: ws, Scale: 1, Disp: d}
+		default:
+			return Mem{Base: base, Index: ws, Scale: 2, Disp: d}
+		}
+	}
+	wp, xp, pf, wend := GP64(), GP64(), GP64(), GP64()
 
-	Label("pair")
-	LEAQ(Mem{Base: w, Index: ws, Scale: 1}, w1)
-	var vA VecVirtual
+	Label("group")
 	for pass := 0; pass < 2; pass++ {
 		sfx := fmt.Sprint(pass)
 		for i := range acc {
 			VPXORD(acc[i], acc[i], acc[i])
 		}
-		XORQ(l, l)
+		MOVQ(w, wp)
 		MOVQ(xb, xp)
-		if pass == 0 {
-			LEAQ(Mem{Base: w, Index: pfd, Scale: 1}, pf)
-		} else {
-			LEAQ(Mem{Base: w1, Index: pfd, Scale: 1}, pf)
+		Load(Param("pfd"), pf)
+		ADDQ(w, pf)
+		// The rows this pass prefetches: 0 to R/2-1 in the first, the rest in the second.
+		pfRows := []int{}
+		for r := 0; r < R; r++ {
+			if (r < R/2) == (pass == 0) {
+				pfRows = append(pfRows, r)
+			}
 		}
 		step := func(disp int, masked bool) {
 			if !masked {
-				PREFETCHT1(Mem{Base: pf, Index: l, Scale: 4, Disp: disp})
+				for _, r := range pfRows {
+					PREFETCHT1(row(pf, r, disp))
+				}
 			}
-			for r, b := range []Register{w, w1} {
-				m := Mem{Base: b, Index: l, Scale: 4, Disp: disp}
+			for r := range wv {
 				if masked {
-					VMOVUPS_Z(m, km, wv[r])
+					VMOVUPS_Z(row(wp, r, disp), km, wv[r])
 				} else {
-					VMOVUPS(m, wv[r])
+					VMOVUPS(row(wp, r, disp), wv[r])
 				}
 			}
 			for c := range xv {
@@ -527,65 +546,93 @@ func pairsKernel(zeros, iota, perm Mem) {
 				}
 			}
 		}
-		CMPQ(endU, U8(0))
+		LEAQ(Mem{Base: w, Index: endU, Scale: 1}, wend)
+		CMPQ(wp, wend)
 		JE(LabelRef("single" + sfx))
 		Label("loop" + sfx)
 		for u := 0; u < rowsUnroll; u++ {
 			step(64*u, false)
 		}
 		ADDQ(U32(64*C*rowsUnroll), xp)
-		ADDQ(U8(16*rowsUnroll), l)
-		CMPQ(l, endU)
+		ADDQ(U32(64*rowsUnroll), wp)
+		ADDQ(U32(64*rowsUnroll), pf)
+		CMPQ(wp, wend)
 		JNE(LabelRef("loop" + sfx))
 		Label("single" + sfx)
-		CMPQ(l, end)
+		LEAQ(Mem{Base: w, Index: end, Scale: 1}, wend)
+		CMPQ(wp, wend)
 		JE(LabelRef("tail" + sfx))
 		step(0, false)
 		ADDQ(U32(64*C), xp)
-		ADDQ(U8(16), l)
+		ADDQ(U8(64), wp)
+		ADDQ(U8(64), pf)
 		JMP(LabelRef("single" + sfx))
 		Label("tail" + sfx)
 		KORTESTW(km, km)
 		JZ(LabelRef("reduce" + sfx))
 		step(0, true)
 		Label("reduce" + sfx)
-		pidx := ZMM()
+		zero, pidx := ZMM(), ZMM()
+		VMOVUPS(zeros, zero)
 		VMOVUPS(perm, pidx)
-		v := reduce16(acc, zero, pidx) // lane 8r+c: weight row r, activation row 8·pass+c
-		if pass == 0 {
-			vA = v
-			continue
-		}
-		// Rows 0 and 1: [vA lanes 0-7, v lanes 0-7] and [vA lanes 8-15, v lanes 8-15].
-		rows := [2]VecVirtual{ZMM(), v}
-		VSHUFF64X2(U8(0x44), v, vA, rows[0])
-		VSHUFF64X2(U8(0xEE), v, vA, rows[1])
-		for r, s := range rows {
-			sr := fmt.Sprint(r)
-			TESTQ(U32(rowsFirst), mode)
-			JNZ(LabelRef("first" + sr))
-			VADDPS(Mem{Base: ap, Disp: 64 * r}, s, s)
-			JMP(LabelRef("store" + sr))
-			Label("first" + sr)
-			VADDPS(zero, s, s)
-			Label("store" + sr)
-			TESTQ(U32(rowsLast), mode)
-			JNZ(LabelRef("last" + sr))
-			VMOVUPS(s, Mem{Base: ap, Disp: 64 * r})
-			JMP(LabelRef("next" + sr))
-			Label("last" + sr)
-			sm, mk := K(), GP32()
-			MOVL(U32(0xffff), mk)
-			KMOVW(mk, sm)
-			VSCATTERDPS(s, sm, Mem{Base: o, Index: sidx, Scale: 1, Disp: 4 * r})
-			Label("next" + sr)
+		for j := 0; j < nred; j++ {
+			a := make([]VecVirtual, 16)
+			for i := range a {
+				a[i] = zero
+				if 8*2*j+i < len(acc) {
+					a[i] = acc[8*2*j+i]
+				}
+			}
+			v := reduce16(a, zero, pidx) // lane 8r+c: weight row 2j+r, activation row 8·pass+c
+			if pass == 0 {
+				VMOVUPS(v, spill.Offset(64*j))
+				continue
+			}
+			// Rows 2j and 2j+1: [pass 0 lanes 0-7, v lanes 0-7] and [pass 0 lanes 8-15,
+			// v lanes 8-15].
+			vA := ZMM()
+			VMOVUPS(spill.Offset(64*j), vA)
+			rows := []VecVirtual{ZMM(), v}
+			VSHUFF64X2(U8(0x44), v, vA, rows[0])
+			VSHUFF64X2(U8(0xEE), v, vA, rows[1])
+			if 2*j+1 >= R {
+				rows = rows[:1]
+			}
+			for i, s := range rows {
+				r := 2*j + i
+				sr := fmt.Sprint(r)
+				mode := Load(Param("mode"), GP64())
+				TESTQ(U32(rowsFirst), mode)
+				JNZ(LabelRef("first" + sr))
+				VADDPS(Mem{Base: ap, Disp: 64 * r}, s, s)
+				JMP(LabelRef("store" + sr))
+				Label("first" + sr)
+				VADDPS(zero, s, s)
+				Label("store" + sr)
+				TESTQ(U32(rowsLast), mode)
+				JNZ(LabelRef("last" + sr))
+				VMOVUPS(s, Mem{Base: ap, Disp: 64 * r})
+				JMP(LabelRef("next" + sr))
+				Label("last" + sr)
+				sidx := ZMM()
+				os := Load(Param("os"), GP64())
+				VPBROADCASTD(os.(GPVirtual).As32(), sidx)
+				VPMULLD(iota, sidx, sidx)
+				sm, mk := K(), GP32()
+				MOVL(U32(0xffff), mk)
+				KMOVW(mk, sm)
+				VSCATTERDPS(s, sm, Mem{Base: o, Index: sidx, Scale: 1, Disp: 4 * r})
+				Label("next" + sr)
+			}
 		}
 	}
-	ADDQ(U8(128), ap)
-	ADDQ(U8(8), o)
-	LEAQ(Mem{Base: w1, Index: ws, Scale: 1}, w)
-	DECQ(pairs)
-	JNZ(LabelRef("pair"))
+	ADDQ(U8(64*R), ap)
+	ADDQ(U8(4*R), o)
+	for r := 0; r < R; r++ {
+		ADDQ(ws, w)
+	}
+	DECQ(groups)
+	JNZ(LabelRef("group"))
 
 	Label("done")
 	VZEROUPPER()
