@@ -17,8 +17,9 @@
 //
 // For F32 weights and up to 16 activation rows (batched generation) the rows kernels
 // (rowsKernel) stream the weights instead, one row at a time against activations packed
-// by packF32x16 into the L1 cache, with the same lane sums and reduction tree, so that
-// every path gives the same bits.
+// by packF32x16 into the L1 cache (for 16 activation rows two or three weight rows at a
+// time: groupKernel), with the same lane sums and reduction tree, so that every path
+// gives the same bits.
 package main
 
 import (
