@@ -20,8 +20,8 @@ import (
 // they leave the L2 cache (BenchmarkMatMulFloat512Stream m=16: 20.3 → 22.5 GB/s). For
 // 16 activation rows the weight rows go three at a time (f512RowTriples16), which loads
 // 7.3 vectors a line of weights beside its 16 FMAs rather than 10 for pairs: the loads,
-// not only the FMAs, hold the step back (1B F32 model, 16 sequences: 84 → 88 t/s, with
-// 30 rows a slice and 6 ahead rather than 32 and 4). The kernels prefetch the weights
+// not only the FMAs, hold the step back (1B F32 model, 16 sequences: +4–6% with 30 rows
+// a slice and 6 ahead rather than 32 and 4; BENCHMARKS.md). The kernels prefetch the weights
 // f512RowsAhead rows ahead; the last rows of a k-block prefetch the first rows of the
 // next, and those of the last k-block the next slice's. Both are multiples of 3, so that
 // no row of a full slice falls to the one-row kernel (17 loads a line).

@@ -366,22 +366,11 @@ func rowsKernel(C int, zeros, iota, perm Mem) {
 		}
 	}
 	v0 := reduce16(cols, zero, pidx)
-	TESTQ(U32(rowsFirst), mode)
-	JNZ(LabelRef("first"))
-	VADDPS(Mem{Base: ap}, v0, v0)
-	JMP(LabelRef("store"))
-	Label("first")
-	VADDPS(zero, v0, v0)
-	Label("store")
-	TESTQ(U32(rowsLast), mode)
-	JNZ(LabelRef("last"))
-	VMOVUPS(v0, Mem{Base: ap})
-	JMP(LabelRef("next"))
-	Label("last")
-	sm := K()
-	KMOVW(cmask, sm)
-	VSCATTERDPS(v0, sm, Mem{Base: o, Index: sidx, Scale: 1})
-	Label("next")
+	toRunningSums(v0, zero, Mem{Base: ap}, mode, "", func() {
+		sm := K()
+		KMOVW(cmask, sm)
+		VSCATTERDPS(v0, sm, Mem{Base: o, Index: sidx, Scale: 1})
+	})
 	ADDQ(U8(64), ap)
 	ADDQ(U8(4), o)
 	ADDQ(ws, w)
@@ -603,27 +592,16 @@ func groupKernel(R int, zeros, iota, perm Mem) {
 				r := 2*j + i
 				sr := fmt.Sprint(r)
 				mode := Load(Param("mode"), GP64())
-				TESTQ(U32(rowsFirst), mode)
-				JNZ(LabelRef("first" + sr))
-				VADDPS(Mem{Base: ap, Disp: 64 * r}, s, s)
-				JMP(LabelRef("store" + sr))
-				Label("first" + sr)
-				VADDPS(zero, s, s)
-				Label("store" + sr)
-				TESTQ(U32(rowsLast), mode)
-				JNZ(LabelRef("last" + sr))
-				VMOVUPS(s, Mem{Base: ap, Disp: 64 * r})
-				JMP(LabelRef("next" + sr))
-				Label("last" + sr)
-				sidx := ZMM()
-				os := Load(Param("os"), GP64())
-				VPBROADCASTD(os.(GPVirtual).As32(), sidx)
-				VPMULLD(iota, sidx, sidx)
-				sm, mk := K(), GP32()
-				MOVL(U32(0xffff), mk)
-				KMOVW(mk, sm)
-				VSCATTERDPS(s, sm, Mem{Base: o, Index: sidx, Scale: 1, Disp: 4 * r})
-				Label("next" + sr)
+				toRunningSums(s, zero, Mem{Base: ap, Disp: 64 * r}, mode, sr, func() {
+					sidx := ZMM()
+					os := Load(Param("os"), GP64())
+					VPBROADCASTD(os.(GPVirtual).As32(), sidx)
+					VPMULLD(iota, sidx, sidx)
+					sm, mk := K(), GP32()
+					MOVL(U32(0xffff), mk)
+					KMOVW(mk, sm)
+					VSCATTERDPS(s, sm, Mem{Base: o, Index: sidx, Scale: 1, Disp: 4 * r})
+				})
 			}
 		}
 	}
@@ -638,6 +616,27 @@ func groupKernel(R int, zeros, iota, perm Mem) {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// toRunningSums emits the end of a k-block for a row of 16 dot products s: added to the
+// running sums at acc (to zero in the first k-block, mode&rowsFirst) and stored back, or
+// in the last k-block (mode&rowsLast) written to out by scatter instead. sfx makes the
+// labels unique within the kernel.
+func toRunningSums(s, zero VecVirtual, acc Mem, mode Register, sfx string, scatter func()) {
+	TESTQ(U32(rowsFirst), mode)
+	JNZ(LabelRef("first" + sfx))
+	VADDPS(acc, s, s)
+	JMP(LabelRef("store" + sfx))
+	Label("first" + sfx)
+	VADDPS(zero, s, s)
+	Label("store" + sfx)
+	TESTQ(U32(rowsLast), mode)
+	JNZ(LabelRef("last" + sfx))
+	VMOVUPS(s, acc)
+	JMP(LabelRef("next" + sfx))
+	Label("last" + sfx)
+	scatter()
+	Label("next" + sfx)
 }
 
 // The rows kernels' modes.
