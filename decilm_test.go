@@ -10,8 +10,7 @@ import (
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/chat"
-	"github.com/decilm/decilm/internal/testutil"
-	"github.com/decilm/decilm/synth"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 )
 
 // llama2cText is what llama2.c's test_all.py expects from
@@ -102,10 +101,7 @@ func TestCancel(t *testing.T) {
 // TestCheckpointFiles: generation_config.json's eos_token_id and a --template Jinja file
 // are honoured.
 func TestCheckpointFiles(t *testing.T) {
-	dir := t.TempDir()
-	if err := synth.Presets["tiny"].Write(dir, 1234, testutil.Fixture(t, "llama2-tokenizer", "tokenizer.model"), nil); err != nil {
-		t.Fatal(err)
-	}
+	dir := testmodel.Synth(t, "tiny", 1234)
 	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"eos_token_id":[2,13],"temperature":0.6}`), 0o644); err != nil {
 		t.Fatal(err)
 	}

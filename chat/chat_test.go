@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/decilm/decilm/internal/testutil"
 )
 
 func readTestdata(t testing.TB, name string) string {
@@ -391,26 +389,6 @@ func FuzzFromTokenizerConfig(f *testing.F) {
 	})
 }
 
-// The shared fixtures' tokenizer_config.json files (tiny-decilm's and
-// Mistral-7B's) have no chat_template: Select must fall through to hints.
-func TestSelectFixtureConfigs(t *testing.T) {
-	for _, dir := range []string{"tiny-decilm", "mistral-tokenizer"} {
-		data, err := os.ReadFile(testutil.Fixture(t, dir, "tokenizer_config.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok, err := FromTokenizerConfig(data); ok || err != nil {
-			t.Fatalf("%s: FromTokenizerConfig ok = %v, err = %v; want no template", dir, ok, err)
-		}
-		for hint, want := range map[string]string{dir: Plain, "DeciLM-7B-instruct": DeciLM7BInstruct} {
-			tmpl, err := Select("", data, hint)
-			if err != nil || tmpl.Name() != want {
-				t.Fatalf("%s: Select with hint %q = %v, %v; want %s", dir, hint, tmpl, err, want)
-			}
-		}
-	}
-}
-
 // FuzzFromJinja compiles and renders arbitrary template sources: errors are
 // fine, panics and hangs are not (the library's panics are turned into
 // errors by FromJinja and Render).
@@ -484,6 +462,25 @@ func TestConcurrentRender(t *testing.T) {
 	for range 8 {
 		if bad := <-done; bad != "" {
 			t.Fatalf("concurrent Render gave %q, want %q", bad, want)
+		}
+	}
+}
+
+// A tokenizer_config.json without chat_template (as tiny-decilm's and Mistral-7B's in the
+// shared fixtures, whose check is TestSelectFixtureConfigs under the oracle tag): Select
+// falls through to the hints.
+func TestSelectConfigWithoutTemplate(t *testing.T) {
+	data := []byte(`{"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>",
+		"unk_token": "<unk>", "pad_token": null, "legacy": true, "model_max_length": 2048,
+		"tokenizer_class": "LlamaTokenizer",
+		"added_tokens_decoder": {"1": {"content": "<s>", "special": true}, "2": {"content": "</s>", "special": true}}}`)
+	if _, ok, err := FromTokenizerConfig(data); ok || err != nil {
+		t.Fatalf("FromTokenizerConfig ok = %v, err = %v; want no template", ok, err)
+	}
+	for hint, want := range map[string]string{"tiny-decilm": Plain, "DeciLM-7B-instruct": DeciLM7BInstruct} {
+		tmpl, err := Select("", data, hint)
+		if err != nil || tmpl.Name() != want {
+			t.Fatalf("Select with hint %q = %v, %v; want %s", hint, tmpl, err, want)
 		}
 	}
 }

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/checkpoint/safetensors"
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/tensor"
 )
 
@@ -23,30 +24,6 @@ func st(t *testing.T, names ...string) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-func TestOpenFormats(t *testing.T) {
-	cases := []struct {
-		path   string
-		format Format
-	}{
-		{testutil.Fixture(t, "tiny-decilm"), Safetensors},
-		{testutil.Fixture(t, "tiny-decilm", "model.safetensors"), Safetensors},
-		{testutil.Fixture(t, "stories260K", "stories260K.bin"), Llama2C},
-		{testutil.Fixture(t, "gguf", "llama-2-tiny-random.gguf"), GGUF},
-	}
-	for _, c := range cases {
-		ck, err := Open(c.path)
-		if err != nil {
-			t.Fatalf("%s: %v", c.path, err)
-		}
-		if ck.Format != c.format || len(ck.Tensors) == 0 || len(ck.Names) != len(ck.Tensors) {
-			t.Errorf("%s: format %s, %d tensors", c.path, ck.Format, len(ck.Tensors))
-		}
-		if err := ck.Close(); err != nil {
-			t.Error(err)
-		}
-	}
 }
 
 // TestOpenErrors: damaged directories give errors naming the file and the problem.
@@ -92,27 +69,48 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestTruncatedFiles: every prefix of the real single-file checkpoints is an error, not a
-// panic (llama2.c, GGUF and safetensors readers).
-func TestTruncatedFiles(t *testing.T) {
-	for _, src := range []string{
-		testutil.Fixture(t, "stories260K", "stories260K.bin"),
-		testutil.Fixture(t, "gguf", "llama-2-tiny-random.gguf"),
-	} {
-		b, err := os.ReadFile(src)
+// TestOpenEmbedded opens the embedded stories260K checkpoint as a directory and as a file
+// (the shared fixtures' llama2.c and GGUF files are opened by TestOpenFormats under the
+// oracle tag).
+func TestOpenEmbedded(t *testing.T) {
+	dir := testmodel.Stories(t)
+	for _, p := range []string{dir, filepath.Join(dir, "model.safetensors")} {
+		ck, err := Open(p)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", p, err)
 		}
-		dir := t.TempDir()
+		if ck.Format != Safetensors || len(ck.Tensors) == 0 || len(ck.Names) != len(ck.Tensors) {
+			t.Errorf("%s: format %s, %d tensors", p, ck.Format, len(ck.Tensors))
+		}
+		if err := ck.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestTruncatedEmbedded: every prefix of a safetensors and of a GGUF file is an error, not
+// a panic.
+func TestTruncatedEmbedded(t *testing.T) {
+	st, err := os.ReadFile(filepath.Join(testmodel.Stories(t), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g bytes.Buffer
+	w := &tensor.Tensor{Name: "token_embd.weight", DType: tensor.F32, Shape: []int{8, 4}, Data: make([]byte, 8*4*4)}
+	if err := gguf.Write(&g, []gguf.KV{{Key: "general.architecture", Value: "llama"}}, []*tensor.Tensor{w}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for ext, b := range map[string][]byte{".safetensors": st, ".gguf": g.Bytes()} {
 		for _, n := range []int{0, 3, 27, 28, 100, len(b) / 2, len(b) - 1} {
-			p := filepath.Join(dir, "cut"+filepath.Ext(src))
+			p := filepath.Join(dir, "cut"+ext)
 			if err := os.WriteFile(p, b[:n], 0o644); err != nil {
 				t.Fatal(err)
 			}
 			ck, err := Open(p)
 			if err == nil {
 				ck.Close()
-				t.Fatalf("%s cut to %d bytes: no error", filepath.Base(src), n)
+				t.Fatalf("%s cut to %d bytes: no error", ext, n)
 			}
 		}
 	}
