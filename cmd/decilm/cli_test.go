@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 )
 
 // run executes decilm in-process and returns stdout, stderr and the exit status.
@@ -29,11 +25,12 @@ Lily was sad and didn't know what to do. She said, "I'm sorry, Lily. I didn't kn
 Lily didn't want to help her mom, so she`
 
 // TestRunStories: greedy generation from BOS reproduces llama2.c's text, from the embedded
-// model and from llama2.c's own file (with its tok512.bin found beside it).
+// model and from a copy of it on disk (TestRunStoriesLlama2C runs llama2.c's own file under
+// the oracle tag).
 func TestRunStories(t *testing.T) {
 	for _, args := range [][]string{
 		{"run", "--temperature", "0", "-n", "200"},
-		{"run", "-m", testutil.Fixture(t, "stories260K", "stories260K.bin"), "--temperature", "0", "-n", "200"},
+		{"run", "-m", testmodel.Stories(t), "--temp", "0", "--n-predict", "200"},
 	} {
 		out, errs, code := run(t, "", args...)
 		if code != 0 {
@@ -45,58 +42,10 @@ func TestRunStories(t *testing.T) {
 	}
 }
 
-// TestRunIDs: the --tokens/--ids contract against llama.cpp's 32 greedy tokens.
-func TestRunIDs(t *testing.T) {
-	var ref struct {
-		PromptTokens    []int `json:"prompt_tokens"`
-		GeneratedTokens []int `json:"generated_tokens"`
-	}
-	b, err := os.ReadFile(testutil.Fixture(t, "tiny-decilm", "greedy_0.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.Unmarshal(b, &ref)
-	var toks []string
-	for _, x := range ref.PromptTokens {
-		toks = append(toks, strconv.Itoa(x))
-	}
-	out, errs, code := run(t, "", "run", "-m", testutil.Fixture(t, "tiny-decilm"), "--tokens", strings.Join(toks, ","),
-		"-n", "32", "--temperature", "0", "--ignore-eos", "--ids")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	var want []string
-	for _, x := range ref.GeneratedTokens {
-		want = append(want, strconv.Itoa(x))
-	}
-	if strings.TrimSpace(out) != strings.Join(want, " ") {
-		t.Fatalf("got %q\nwant %q", out, strings.Join(want, " "))
-	}
-}
-
-// TestLogitsCommand compares `decilm logits` with llama.cpp's logits (1e-4).
-func TestLogitsCommand(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "out.f32")
-	_, errs, code := run(t, "", "logits", "-m", testutil.Fixture(t, "tiny-decilm"), "--tokens", "1,450,4996,17354,1701,29916", "-o", p)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	got, _ := os.ReadFile(p)
-	want, _ := os.ReadFile(testutil.Fixture(t, "tiny-decilm", "logits_0.f32"))
-	if len(got) != len(want) {
-		t.Fatalf("%d bytes, want %d", len(got), len(want))
-	}
-	for i := 0; i < len(want); i += 4 {
-		g := math.Float32frombits(binary.LittleEndian.Uint32(got[i:]))
-		w := math.Float32frombits(binary.LittleEndian.Uint32(want[i:]))
-		if math.Abs(float64(g-w)) > 1e-4 {
-			t.Fatalf("logit %d: %g, llama.cpp %g", i/4, g, w)
-		}
-	}
-}
-
+// TestInfo describes the synth package's tiny preset, which is the tiny-decilm fixture byte
+// for byte.
 func TestInfo(t *testing.T) {
-	out, errs, code := run(t, "", "info", "-m", testutil.Fixture(t, "tiny-decilm"))
+	out, errs, code := run(t, "", "info", "-m", testmodel.Synth(t, "tiny", 1234))
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -134,5 +83,32 @@ func TestInfoEmbedded(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("info output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestRunIDs: the --tokens/--ids contract on the embedded model: BOS alone as the prompt,
+// 200 greedy ids that decode to llama2.c's text (TestRunIDsLlamaCpp checks llama.cpp's 32
+// greedy tokens of the tiny-decilm fixture under the oracle tag).
+func TestRunIDs(t *testing.T) {
+	out, errs, code := run(t, "", "run", "--tokens", "1", "-n", "200", "--temperature", "0", "--ids")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var ids []int
+	for _, f := range strings.Fields(out) {
+		id, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("output %q: %v", out, err)
+		}
+		ids = append(ids, id)
+	}
+	m, err := decilm.Load(context.Background(), "", decilm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	text, err := m.Tokenizer.Decode(ids)
+	if err != nil || len(ids) != 200 || text != llama2cText {
+		t.Fatalf("%d ids decode to %q (%v), want llama2.c's text", len(ids), text, err)
 	}
 }

@@ -1,69 +1,21 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/decilm/decilm/internal/testutil"
 )
 
-// TestEvalEndToEnd runs every task on the embedded model with --limit 20 from the fixture
-// files, and checks the table, the JSON and the per-item log.
-func TestEvalEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	js, samples := filepath.Join(dir, "results.json"), filepath.Join(dir, "samples.jsonl")
-	tasks := "arc_challenge,arc_easy,boolq,hellaswag,lambada_openai,openbookqa,piqa,truthfulqa_mc1,truthfulqa_mc2,winogrande"
-	out, errs, code := run(t, "", "eval", "--tasks", tasks, "--limit", "20", "--data", testutil.Fixtures(t)+"/eval",
-		"--compare", "card", "--output", js, "--log-samples", samples, "-q")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	for _, want := range []string{"ARC Challenge", "HellaSwag", "Winogrande", "acc_norm", "DeciLM-6B-instruct (card)", "62.01"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
-		}
-	}
-	b, err := os.ReadFile(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var parsed map[string]any
-	if err := json.Unmarshal(b, &parsed); err != nil {
-		t.Fatalf("results.json: %v", err)
-	}
-	f, err := os.Open(samples)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var s map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatalf("sample line %d: %v", n, err)
-		}
-		n++
-	}
-	if n != 10*20 {
-		t.Errorf("%d logged samples, want 200", n)
-	}
-}
-
-func TestPerplexityCommand(t *testing.T) {
-	b, err := os.ReadFile(testutil.Fixture(t, "corpus", "tinystories_val.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestPerplexityEmbedded: the embedded stories260K's perplexity on its own greedy text is
+// low (TestPerplexityCommand measures it on TinyStories validation text under the oracle
+// tag).
+func TestPerplexityEmbedded(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "text.txt")
-	os.WriteFile(p, b[:20000], 0o644)
-	out, errs, code := run(t, "", "perplexity", "--ctx", "256", "--stride", "128", "-q", p)
+	if err := os.WriteFile(p, []byte(llama2cText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(t, "", "perplexity", "--ctx", "64", "--stride", "32", "-q", p)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -71,8 +23,8 @@ func TestPerplexityCommand(t *testing.T) {
 	if _, err := fmt.Sscanf(out, "perplexity %g", &ppl); err != nil {
 		t.Fatalf("output %q: %v", out, err)
 	}
-	// stories260K was trained on TinyStories: far better than the 512 of a uniform guess.
+	// Far better than the 512 of a uniform guess: this is the model's own greedy text.
 	if ppl < 1 || ppl > 10 {
-		t.Fatalf("perplexity %g of stories260K on TinyStories is implausible", ppl)
+		t.Fatalf("perplexity %g of stories260K on its own greedy text is implausible", ppl)
 	}
 }

@@ -47,6 +47,7 @@ func addGenFlags(fs *flag.FlagSet) *genFlags {
 		template:    fs.String("template", "", "chat template: a built-in name (decilm-6b-instruct, decilm-7b-instruct, llama-2, plain) overriding the model's own"),
 	}
 	fs.IntVar(g.n, "num-predict", -1, "same as -n")
+	fs.IntVar(g.n, "n-predict", -1, "same as -n")
 	fs.Float64Var(g.temp, "temp", 0.8, "same as --temperature")
 	fs.Var(&g.stop, "stop", "stop string (repeatable)")
 	return g

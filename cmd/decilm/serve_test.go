@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 )
 
 // serveBuffer is a goroutine-safe output buffer.
@@ -127,9 +127,10 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 }
 
-// TestServeShutdownDeadline cuts a long stream when the shutdown deadline passes.
+// TestServeShutdownDeadline cuts a long stream when the shutdown deadline passes (on the
+// synth package's tiny preset, slow enough to be cut).
 func TestServeShutdownDeadline(t *testing.T) {
-	base, stop, rc, out := startServe(t, "-m", testutil.Fixture(t, "tiny-decilm"), "--shutdown-timeout", "300ms")
+	base, stop, rc, out := startServe(t, "-m", testmodel.Synth(t, "tiny", 1234), "--shutdown-timeout", "300ms")
 	resp, err := serveRequest(t, "POST", base+"/v1/chat/completions", "", `{"messages":[{"role":"user","content":"hi"}],"max_tokens":2000,"ignore_eos":true,"stream":true}`)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("chat: %v %v", err, resp)

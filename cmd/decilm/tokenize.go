@@ -17,15 +17,16 @@ func init() {
 // runTokenize reads standard input as raw bytes (nothing stripped) and prints its token ids,
 // separated by single spaces, on one line.
 func runTokenize(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "tokenize", "--model PATH [--no-bos] [--special] < text")
-	model := fs.String("model", "", "model `PATH`: a model directory or a tokenizer file (tokenizer.model, tokenizer.json, tokenizer.bin, .gguf)")
+	fs := newFlags(e, "tokenize", "-m PATH [--no-bos] [--special] < text")
+	model := fs.String("m", "", "model `PATH`: a model directory or a tokenizer file (tokenizer.model, tokenizer.json, tokenizer.bin, .gguf)")
+	fs.StringVar(model, "model", "", "same as -m")
 	noBOS := fs.Bool("no-bos", false, "do not start with the BOS token (added by default when tokenizer_config.json says so, as for Llama)")
 	special := fs.Bool("special", false, "recognise special tokens such as <s> and </s> in the text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *model == "" {
-		return usageError("--model is required")
+		return usageError("-m (or --model) is required")
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q (the text is read from standard input)", fs.Arg(0))

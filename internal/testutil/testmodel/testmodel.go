@@ -4,7 +4,10 @@
 package testmodel
 
 import (
+	"encoding/binary"
+	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,12 +38,27 @@ func Stories(t testing.TB) string {
 }
 
 // Tokenizer writes the embedded stories260K vocabulary (llama2.c's tok512.bin: 512 pieces,
-// BOS 1, EOS 2) as dir/tokenizer.bin and returns its path.
-func Tokenizer(t testing.TB, dir string) string {
+// BOS 1, EOS 2, byte tokens 3..258) as dir/tokenizer.bin and returns its path. When vocab is
+// more than 512, pieces " w512", " w513", ... up to id vocab-1 follow, with scores so low
+// that encoding text never produces them, so that every id a model of that vocabulary
+// samples decodes.
+func Tokenizer(t testing.TB, dir string, vocab int) string {
 	t.Helper()
 	b, err := fs.ReadFile(defaultmodel.FS, defaultmodel.Dir+"/tokenizer.bin")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if vocab > 512 {
+		b = append([]byte(nil), b...)
+		if binary.LittleEndian.Uint32(b) < 8 {
+			binary.LittleEndian.PutUint32(b, 8)
+		}
+		for id := 512; id < vocab; id++ {
+			piece := fmt.Sprintf(" w%d", id)
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(-1e9))
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(piece)))
+			b = append(b, piece...)
+		}
 	}
 	p := filepath.Join(dir, "tokenizer.bin")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -50,8 +68,8 @@ func Tokenizer(t testing.TB, dir string) string {
 }
 
 // Synth writes the synth preset (e.g. "tiny": 4 layers with 8, 4, 2 and 1 KV heads) for
-// seed into a new temporary directory, with the stories260K vocabulary as tokenizer.bin,
-// and returns the directory.
+// seed into a new temporary directory, with the stories260K vocabulary padded to the
+// preset's as tokenizer.bin (see Tokenizer), and returns the directory.
 func Synth(t testing.TB, preset string, seed uint64) string {
 	t.Helper()
 	p, ok := synth.Presets[preset]
@@ -62,6 +80,6 @@ func Synth(t testing.TB, preset string, seed uint64) string {
 	if err := p.Write(dir, seed, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	Tokenizer(t, dir)
+	Tokenizer(t, dir, p.Vocab)
 	return dir
 }
