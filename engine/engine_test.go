@@ -2,42 +2,33 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"math"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/decilm/decilm"
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/sample"
 )
 
-// greedyRef is llama.cpp's greedy continuation of the tiny-decilm fixture prompt.
-type greedyRef struct {
-	Prompt []int `json:"prompt_tokens"`
-	Tokens []int `json:"generated_tokens"`
-}
-
-func loadTiny(t testing.TB) (*decilm.Model, greedyRef) {
+// loadSynthTiny loads the synth package's tiny preset (the tiny-decilm fixture's shape and
+// recipe) and computes the greedy reference for the fixture's prompt with the root
+// package's sequential generation (TestGreedyMatchesLlamaCpp checks that path against
+// llama.cpp under the oracle tag).
+func loadSynthTiny(t testing.TB) (*decilm.Model, greedyRef) {
 	t.Helper()
-	dir := testutil.Fixture(t, "tiny-decilm")
-	m, err := decilm.Load(context.Background(), dir, decilm.Options{})
+	m, err := decilm.Load(context.Background(), testmodel.Synth(t, "tiny", 1234), decilm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	b, err := os.ReadFile(testutil.Fixture(t, "tiny-decilm", "greedy_0.json"))
+	ref := greedyRef{Prompt: []int{1, 450, 4996, 17354, 1701, 29916}}
+	res, err := m.GenerateTokens(context.Background(), ref.Prompt, decilm.GenerateOptions{MaxTokens: 32, IgnoreEOS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ref greedyRef
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	ref.Tokens = res.Tokens
 	return m, ref
 }
 
@@ -112,10 +103,16 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-// TestGreedyMatchesLlamaCpp checks the engine's greedy tokens against llama.cpp's for the
-// tiny-decilm fixture, alone and inside a busy batch with chunked prefill.
-func TestGreedyMatchesLlamaCpp(t *testing.T) {
-	m, ref := loadTiny(t)
+// TestGreedyAloneAndBusy: on the synth tiny preset (variable GQA), the engine's greedy tokens
+// are the root package's sequential ones, alone and inside a busy batch with chunked prefill.
+func TestGreedyAloneAndBusy(t *testing.T) {
+	m, ref := loadSynthTiny(t)
+	testGreedyAloneAndBusy(t, m, ref)
+}
+
+// testGreedyAloneAndBusy wants ref's tokens for ref's prompt from an engine running it alone
+// and from one running it among seven sampled requests.
+func testGreedyAloneAndBusy(t *testing.T, m *decilm.Model, ref greedyRef) {
 	ctx := context.Background()
 	req := Request{Prompt: ref.Prompt, MaxTokens: len(ref.Tokens), IgnoreEOS: true}
 	cases := []struct {
@@ -148,7 +145,7 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 			}
 			ids, _, last := collect(t, ch)
 			if !equalInts(ids, ref.Tokens) {
-				t.Errorf("tokens %v\nllama.cpp %v", ids, ref.Tokens)
+				t.Errorf("tokens %v\nwant %v", ids, ref.Tokens)
 			}
 			if last.FinishReason != "length" || last.CompletionTokens != len(ref.Tokens) || last.PromptTokens != len(ref.Prompt) {
 				t.Errorf("last event %+v", last)
@@ -216,59 +213,6 @@ func TestBatchInvariance(t *testing.T) {
 	}
 	// Finished sequences leave at the start of the next step.
 	waitFor(t, func() bool { st := busy.Stats(); return st.Running == 0 && st.Queued == 0 && st.KVReserved == 0 })
-}
-
-// TestPromptLogprobs compares the prompt log-probabilities with llama.cpp's logits.
-func TestPromptLogprobs(t *testing.T) {
-	m, ref := loadTiny(t)
-	b, err := os.ReadFile(testutil.Fixture(t, "tiny-decilm", "logits_0.f32"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	V := m.Net.Config.Vocab
-	if len(b) != 4*V*len(ref.Prompt) {
-		t.Fatalf("logits_0.f32 has %d bytes", len(b))
-	}
-	row := func(p int) []float32 {
-		r := make([]float32, V)
-		for i := range r {
-			r[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*(p*V+i):]))
-		}
-		return r
-	}
-	e := newEngine(t, m, Options{StepRows: 4})
-	ch, err := e.Submit(context.Background(), Request{Prompt: ref.Prompt, MaxTokens: 0, PromptLogprobs: true, TopLogprobs: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lps []Token
-	n := 0
-	for ev := range ch {
-		n++
-		if ev.PromptLogprobs != nil {
-			lps = ev.PromptLogprobs
-		}
-		if ev.Token != nil {
-			t.Errorf("max tokens 0 generated %d", ev.Token.ID)
-		}
-		if ev.Done && (ev.FinishReason != "length" || ev.Err != nil) {
-			t.Errorf("last event %+v", ev)
-		}
-	}
-	if len(lps) != len(ref.Prompt) {
-		t.Fatalf("%d prompt logprobs for %d tokens", len(lps), len(ref.Prompt))
-	}
-	for p := 1; p < len(ref.Prompt); p++ {
-		r := row(p - 1)
-		want := float64(r[ref.Prompt[p]]) - sample.LogSumExp(r)
-		if lps[p].ID != ref.Prompt[p] || math.Abs(float64(lps[p].Logprob)-want) > 2e-4 {
-			t.Errorf("token %d: %+v, llama.cpp logprob %v", p, lps[p], want)
-		}
-		top := sample.TopLogprobs(r, 3)
-		if len(lps[p].Top) != 3 || lps[p].Top[0].Token != top[0].Token {
-			t.Errorf("token %d: top %v, llama.cpp %v", p, lps[p].Top, top)
-		}
-	}
 }
 
 func TestSubmitErrors(t *testing.T) {
@@ -477,14 +421,14 @@ func TestStopAndEOS(t *testing.T) {
 }
 
 // BenchmarkDecode16 measures the engine's aggregate decoding speed with 16 concurrent
-// greedy requests on the tiny-decilm fixture (compare with 1 to see what batching gives).
+// greedy requests on the synth tiny model (compare with 1 to see what batching gives).
 func BenchmarkDecode16(b *testing.B) { benchDecode(b, 16) }
 
 // BenchmarkDecode1 is BenchmarkDecode16 with one request at a time.
 func BenchmarkDecode1(b *testing.B) { benchDecode(b, 1) }
 
 func benchDecode(b *testing.B, clients int) {
-	m, ref := loadTiny(b)
+	m, ref := loadSynthTiny(b)
 	e := newEngine(b, m, Options{Parallel: clients})
 	ctx := context.Background()
 	const perReq = 32
@@ -510,10 +454,10 @@ func benchDecode(b *testing.B, clients int) {
 
 // TestPromptCache: a request whose prompt starts like a finished one's reuses that slot's
 // keys and values for the shared tokens, with outputs identical to a fresh prefill (the
-// llama.cpp greedy reference for the fixture prompt); prompt log-probabilities and
+// sequential greedy reference for the synth tiny model); prompt log-probabilities and
 // NoPromptCache always prefill; cached slots are dropped when the budget needs them.
 func TestPromptCache(t *testing.T) {
-	m, ref := loadTiny(t)
+	m, ref := loadSynthTiny(t)
 	ctx := context.Background()
 	run := func(e *Engine, r Request) []int {
 		t.Helper()
@@ -531,7 +475,7 @@ func TestPromptCache(t *testing.T) {
 	e := newEngine(t, m, Options{Parallel: 2})
 	for i := 0; i < 2; i++ {
 		if got := run(e, greedy); !equalInts(got, ref.Tokens) {
-			t.Fatalf("run %d: %v, llama.cpp %v", i, got, ref.Tokens)
+			t.Fatalf("run %d: %v, sequential %v", i, got, ref.Tokens)
 		}
 	}
 	if got, want := e.Stats().PromptCacheTokens, int64(len(ref.Prompt)-1); got != want {
@@ -577,4 +521,11 @@ func TestPromptCache(t *testing.T) {
 	if st := small.Stats(); st.KVCachedBytes > one {
 		t.Errorf("budget %d: %d bytes cached after a second request", one, st.KVCachedBytes)
 	}
+}
+
+// greedyRef is a prompt and its greedy continuation (llama.cpp's for the tiny-decilm fixture,
+// the sequential generation's for the synth model).
+type greedyRef struct {
+	Prompt []int `json:"prompt_tokens"`
+	Tokens []int `json:"generated_tokens"`
 }
