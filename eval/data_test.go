@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/decilm/decilm/internal/testutil"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -319,23 +318,6 @@ func TestLocatePrefersConfigAndParquet(t *testing.T) {
 	got, err = Locate(dir, o, "test")
 	if want := []string{filepath.Join(dir, "allenai/openbookqa/main/test-00000-of-00001.parquet")}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("openbookqa: %v %v, want %v", got, err, want)
-	}
-}
-
-func TestLoadLimit(t *testing.T) {
-	dir := filepath.Join(testutil.Fixtures(t), "eval")
-	full := fixtureTask(t, "hellaswag")
-	for _, name := range []string{"hellaswag", "arc_easy"} {
-		task, err := Load(dir, name, LoadOptions{Limit: 7})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(task.Items) != 7 {
-			t.Errorf("%s: %d items with Limit 7", name, len(task.Items))
-		}
-		if name == "hellaswag" && !reflect.DeepEqual(task.Items, full.Items[:7]) {
-			t.Errorf("hellaswag: the first 7 items differ from a full read")
-		}
 	}
 }
 
