@@ -3,7 +3,7 @@ package model_test
 import (
 	"testing"
 
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/model"
 )
 
@@ -11,7 +11,7 @@ import (
 // other sequences in the same Forward calls (prefill and decode), so greedy outputs do not
 // depend on what else the server or the evaluator is running.
 func TestBatchInvariance(t *testing.T) {
-	m, err := model.Load(testutil.Fixture(t, "tiny-decilm"), model.Options{})
+	m, err := model.Load(testmodel.Synth(t, "tiny", 1234), model.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,42 +2,12 @@ package model
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/synth"
 )
-
-func realConfig(t *testing.T, dir string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(testutil.Fixtures(t)), "models", dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func TestRealConfigs(t *testing.T) {
-	c6, err := ParseConfig("6b", realConfig(t, "DeciLM-6b-instruct"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Figures from shared/design.md.
-	if c6.Params() != 5717102592 || c6.KVBytesPerToken(2) != 25600 || c6.Arch != "deci" ||
-		c6.RopeTheta != 10000 || c6.RopeScaling != (RopeScaling{"dynamic", 2}) || c6.ContextLength() != 8192 {
-		t.Errorf("DeciLM-6B config: %+v (params %d, kv bytes %d)", c6, c6.Params(), c6.KVBytesPerToken(2))
-	}
-	c7, err := ParseConfig("7b", realConfig(t, "DeciLM-7B-instruct"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c7.Params() != 7043551232 || c7.KVBytesPerToken(2) != 34304 {
-		t.Errorf("DeciLM-7B: params %d, kv bytes %d", c7.Params(), c7.KVBytesPerToken(2))
-	}
-}
 
 func TestConfigVariants(t *testing.T) {
 	base := `"hidden_size":64,"intermediate_size":100,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":10`
@@ -95,22 +65,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestDynamicNTK checks the rotary base against Hugging Face's formula for DeciLM-6B.
-func TestDynamicNTK(t *testing.T) {
-	c, err := ParseConfig("6b", realConfig(t, "DeciLM-6b-instruct"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.RopeBase(4096) != 10000 || c.RopeBase(100) != 10000 {
-		t.Fatal("within max_position_embeddings the base must be plain")
-	}
-	// base = 10000 * ((2*6000/4096) - 1) ^ (128/126)
-	want := 10000 * math.Pow(2*6000.0/4096-1, 128.0/126)
-	if got := c.RopeBase(6000); math.Abs(got-want) > 1e-9*want {
-		t.Fatalf("RopeBase(6000) = %g, want %g", got, want)
-	}
-}
-
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"hidden_size":64,"intermediate_size":100,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":10,"num_key_value_heads_per_layer":[4,1]}`))
 	f.Add([]byte(`{"rope_scaling":{"type":"dynamic","factor":2.0},"eos_token_id":[1,2]}`))
@@ -125,4 +79,30 @@ func FuzzParseConfig(f *testing.F) {
 		c.Params()
 		c.KVBytesPerToken(2)
 	})
+}
+
+// TestPresetConfigs checks the synth package's decilm-6b and decilm-7b configs (the real
+// models' shapes) against the figures of shared/design.md; TestRealConfigs reads the real
+// config.json files under the oracle tag.
+func TestPresetConfigs(t *testing.T) {
+	c6, err := ParseConfig("6b", synth.Presets["decilm-6b"].ConfigJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c6.Params() != 5717102592 || c6.KVBytesPerToken(2) != 25600 || c6.RopeTheta != 10000 ||
+		c6.RopeScaling != (RopeScaling{"dynamic", 2}) || c6.ContextLength() != 8192 {
+		t.Errorf("DeciLM-6B config: %+v (params %d, kv bytes %d)", c6, c6.Params(), c6.KVBytesPerToken(2))
+	}
+	// base = 10000 * ((2*6000/4096) - 1) ^ (128/126), Hugging Face's dynamic NTK formula.
+	want := 10000 * math.Pow(2*6000.0/4096-1, 128.0/126)
+	if c6.RopeBase(4096) != 10000 || math.Abs(c6.RopeBase(6000)-want) > 1e-9*want {
+		t.Errorf("RopeBase(4096) = %g, RopeBase(6000) = %g; want 10000, %g", c6.RopeBase(4096), c6.RopeBase(6000), want)
+	}
+	c7, err := ParseConfig("7b", synth.Presets["decilm-7b"].ConfigJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c7.Params() != 7043551232 || c7.KVBytesPerToken(2) != 34304 {
+		t.Errorf("DeciLM-7B: params %d, kv bytes %d", c7.Params(), c7.KVBytesPerToken(2))
+	}
 }

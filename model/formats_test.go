@@ -9,7 +9,7 @@ import (
 	"github.com/decilm/decilm/checkpoint"
 	"github.com/decilm/decilm/checkpoint/safetensors"
 	"github.com/decilm/decilm/checkpoint/torch"
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/tensor"
 )
@@ -87,17 +87,25 @@ func writeDir(t *testing.T, dir, layout string, config []byte, ts []*tensor.Tens
 	}
 }
 
-// TestFormatsAgree: the same weights as safetensors, sharded safetensors, PyTorch .bin
-// (sharded too) and, for stories260K, llama2.c's own file give identical logits.
+// formatCase is a checkpoint the other formats are written from, and a prompt.
+type formatCase struct {
+	name   string
+	src    string
+	tokens []int
+}
+
+// TestFormatsAgree: the same weights as safetensors, sharded safetensors and PyTorch .bin
+// (sharded too) give identical logits, for the synth tiny model (BF16, variable GQA) and the
+// embedded stories260K (F32). TestFormatsAgreeLlama2C starts from llama2.c's own file under
+// the oracle tag.
 func TestFormatsAgree(t *testing.T) {
-	cases := []struct {
-		name   string
-		src    string // a checkpoint the others are written from
-		tokens []int
-	}{
-		{"tiny-decilm-bf16", testutil.Fixture(t, "tiny-decilm"), []int{1, 450, 4996, 17354, 1701, 29916}},
-		{"stories260K-f32", testutil.Fixture(t, "stories260K", "stories260K.bin"), []int{1, 403, 407, 261, 378}},
-	}
+	testFormatsAgree(t, []formatCase{
+		{"tiny-bf16", testmodel.Synth(t, "tiny", 1234), []int{1, 450, 4996, 17354, 1701, 29916}},
+		{"stories260K-f32", testmodel.Stories(t), []int{1, 403, 407, 261, 378}},
+	})
+}
+
+func testFormatsAgree(t *testing.T, cases []formatCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ck, err := checkpoint.Open(tc.src)

@@ -1,51 +1,12 @@
 package model_test
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"math"
-	"os"
 	"testing"
 
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/model"
 )
-
-type greedyRef struct {
-	PromptTokens    []int `json:"prompt_tokens"`
-	GeneratedTokens []int `json:"generated_tokens"`
-}
-
-func readF32(t *testing.T, path string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
-}
-
-func loadTiny(t *testing.T) (*model.Model, greedyRef) {
-	t.Helper()
-	m, err := model.Load(testutil.Fixture(t, "tiny-decilm"), model.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	var ref greedyRef
-	b, err := os.ReadFile(testutil.Fixture(t, "tiny-decilm", "greedy_0.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
-	return m, ref
-}
 
 func argmax(x []float32) int {
 	best := 0
@@ -57,88 +18,6 @@ func argmax(x []float32) int {
 	return best
 }
 
-// TestTinyLogits compares every position's logits with llama.cpp's (fixture) within 1e-4,
-// for the prompt prefilled at once and in chunks of 1, 2 and 5.
-func TestTinyLogits(t *testing.T) {
-	m, ref := loadTiny(t)
-	want := readF32(t, testutil.Fixture(t, "tiny-decilm", "logits_0.f32"))
-	V := m.Config.Vocab
-	if len(want) != len(ref.PromptTokens)*V {
-		t.Fatalf("reference has %d logits, want %d", len(want), len(ref.PromptTokens)*V)
-	}
-	for _, chunk := range []int{len(ref.PromptTokens), 1, 2, 5} {
-		c := model.NewCache(m.Config, 64)
-		var got []float32
-		for start := 0; start < len(ref.PromptTokens); start += chunk {
-			var b model.Batch
-			for p := start; p < min(start+chunk, len(ref.PromptTokens)); p++ {
-				b.Add(0, p, ref.PromptTokens[p], true)
-			}
-			out, err := m.Forward(&b, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, out...)
-		}
-		var maxDiff float64
-		for i := range want {
-			maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-want[i])))
-		}
-		t.Logf("chunk %d: max |Δlogit| = %.2e", chunk, maxDiff)
-		if maxDiff > 1e-4 {
-			t.Errorf("chunk %d: max |Δlogit| = %g > 1e-4", chunk, maxDiff)
-		}
-	}
-}
-
-// TestTinyGreedy reproduces llama.cpp's 32 greedy tokens through the KV cache (one token
-// per step) and through a full recompute of the whole sequence at every step.
-func TestTinyGreedy(t *testing.T) {
-	m, ref := loadTiny(t)
-	V := m.Config.Vocab
-	t.Run("incremental", func(t *testing.T) {
-		c := model.NewCache(m.Config, 64)
-		var b model.Batch
-		for p, tok := range ref.PromptTokens {
-			b.Add(0, p, tok, p == len(ref.PromptTokens)-1)
-		}
-		out, err := m.Forward(&b, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []int
-		for len(got) < len(ref.GeneratedTokens) {
-			next := argmax(out[:V])
-			got = append(got, next)
-			b.Reset()
-			b.Add(0, len(ref.PromptTokens)+len(got)-1, next, true)
-			if out, err = m.Forward(&b, c); err != nil {
-				t.Fatal(err)
-			}
-		}
-		checkTokens(t, got, ref.GeneratedTokens)
-	})
-	t.Run("recompute", func(t *testing.T) {
-		seq := append([]int(nil), ref.PromptTokens...)
-		var got []int
-		for len(got) < len(ref.GeneratedTokens) {
-			c := model.NewCache(m.Config, 64)
-			var b model.Batch
-			for p, tok := range seq {
-				b.Add(0, p, tok, p == len(seq)-1)
-			}
-			out, err := m.Forward(&b, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			next := argmax(out[:V])
-			got = append(got, next)
-			seq = append(seq, next)
-		}
-		checkTokens(t, got, ref.GeneratedTokens)
-	})
-}
-
 func checkTokens(t *testing.T, got, want []int) {
 	t.Helper()
 	for i := range want {
@@ -146,4 +25,63 @@ func checkTokens(t *testing.T, got, want []int) {
 			t.Fatalf("token %d: got %d, want %d (got %v)", i, got[i], want[i], got)
 		}
 	}
+}
+
+// TestSynthPrefillAndDecode: on the synth tiny model (variable GQA, BF16), prefilling the
+// prompt at once or in chunks of 1, 2 and 5 gives the same logits (1e-4), and greedy
+// decoding through the KV cache gives the same tokens as recomputing the whole sequence at
+// every step. TestTinyLogits and TestTinyGreedy compare with llama.cpp under the oracle tag.
+func TestSynthPrefillAndDecode(t *testing.T) {
+	m, err := model.Load(testmodel.Synth(t, "tiny", 1234), model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	V := m.Config.Vocab
+	prompt := []int{1, 450, 4996, 17354, 1701, 29916}
+	prefill := func(c *model.Cache, toks []int, start, chunk int) []float32 {
+		var got []float32
+		for s := 0; s < len(toks); s += chunk {
+			var b model.Batch
+			for p := s; p < min(s+chunk, len(toks)); p++ {
+				b.Add(0, start+p, toks[p], true)
+			}
+			out, err := m.Forward(&b, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, out...)
+		}
+		return got
+	}
+	whole := prefill(model.NewCache(m.Config, 64), prompt, 0, len(prompt))
+	for _, chunk := range []int{1, 2, 5} {
+		got := prefill(model.NewCache(m.Config, 64), prompt, 0, chunk)
+		var maxDiff float64
+		for i := range whole {
+			maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-whole[i])))
+		}
+		if maxDiff > 1e-4 {
+			t.Errorf("chunk %d: max |Δlogit| = %g > 1e-4 from the whole prompt at once", chunk, maxDiff)
+		}
+	}
+
+	const n = 16
+	c := model.NewCache(m.Config, 64)
+	out := prefill(c, prompt, 0, len(prompt))
+	var incremental []int
+	for len(incremental) < n {
+		next := argmax(out[len(out)-V:])
+		incremental = append(incremental, next)
+		out = prefill(c, []int{next}, len(prompt)+len(incremental)-1, 1)
+	}
+	seq := append([]int(nil), prompt...)
+	var recomputed []int
+	for len(recomputed) < n {
+		out := prefill(model.NewCache(m.Config, 64), seq, 0, len(seq))
+		next := argmax(out[len(out)-V:])
+		recomputed = append(recomputed, next)
+		seq = append(seq, next)
+	}
+	checkTokens(t, incremental, recomputed)
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/decilm/decilm/checkpoint"
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/tensor"
 )
@@ -13,7 +13,7 @@ import (
 // TestNewErrors: a checkpoint whose tensors do not fit its config is refused, naming the
 // tensor.
 func TestNewErrors(t *testing.T) {
-	ck, err := checkpoint.Open(testutil.Fixture(t, "tiny-decilm"))
+	ck, err := checkpoint.Open(testmodel.Synth(t, "tiny", 1234))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestNewErrors(t *testing.T) {
 
 // TestForwardErrors: batches that break the cache's rules are refused.
 func TestForwardErrors(t *testing.T) {
-	m, err := model.Load(testutil.Fixture(t, "stories260K", "stories260K.bin"), model.Options{Threads: 1})
+	m, err := model.Load(testmodel.Stories(t), model.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
