@@ -3,7 +3,6 @@ package quantize_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/checkpoint/gguf"
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/quantize"
 	"github.com/decilm/decilm/tensor"
@@ -22,9 +21,11 @@ import (
 // tinyPrompt is prompt 0 of the tiny-decilm fixture (prompts.json), BOS included.
 var tinyPrompt = []int{1, 450, 4996, 17354, 1701, 29916}
 
+// loadTiny loads the synth package's tiny preset, which is the tiny-decilm fixture byte for
+// byte (synth.TestTinyMatchesFixture), with a stand-in vocabulary of its 32000 ids.
 func loadTiny(t *testing.T) *decilm.Model {
 	t.Helper()
-	m, err := decilm.Load(context.Background(), testutil.Fixture(t, "tiny-decilm"), decilm.Options{Threads: 2})
+	m, err := decilm.Load(context.Background(), testmodel.Synth(t, "tiny", 1234), decilm.Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,19 +46,6 @@ func logits(t *testing.T, m *model.Model, toks []int) []float32 {
 		t.Fatal(err)
 	}
 	return append([]float32(nil), out...)
-}
-
-func readF32(t *testing.T, path string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
 }
 
 // compare returns the largest absolute difference and the fraction of rows whose argmax agree.
@@ -94,53 +82,6 @@ func writeGGUF(t *testing.T, m *decilm.Model, o quantize.Options) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// TestTinyRoundTrip writes the tiny fixture as GGUF in each type, loads it back through
-// decilm.Load (GGUF parsing, llama.cpp tensor names, interleaved RoPE, tokenizer from the
-// metadata) and compares the logits with llama.cpp's float32 logits of the fixture.
-func TestTinyRoundTrip(t *testing.T) {
-	src := loadTiny(t)
-	want := readF32(t, testutil.Fixture(t, "tiny-decilm", "logits_0.f32"))
-	V := src.Net.Config.Vocab
-	ref := logits(t, src.Net, tinyPrompt)
-	tests := []struct {
-		typ     tensor.DType
-		maxDiff float64 // bound on max |Δ| against llama.cpp's F32 logits
-		minTop1 float64
-	}{
-		{tensor.F32, 1e-4, 1},
-		{tensor.F16, 0.02, 1},
-		{tensor.BF16, 0.1, 1},
-		{tensor.Q8_0, 0.5, 1}, // logits have rms 2.5 and max 11
-		{tensor.Q4_0, 4, 0.5},
-	}
-	for _, tc := range tests {
-		t.Run(tc.typ.String(), func(t *testing.T) {
-			path := writeGGUF(t, src, quantize.Options{Type: tc.typ, Name: "tiny"})
-			m, err := decilm.Load(context.Background(), path, decilm.Options{Threads: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			if got := m.Encode("The quick brown fox", nil); !equalInts(got, tinyPrompt) {
-				t.Errorf("tokenizer from GGUF encodes %v, want %v", got, tinyPrompt)
-			}
-			got := logits(t, m.Net, tinyPrompt)
-			d, top1 := compare(got, want, V)
-			t.Logf("%s: max |Δ| vs llama.cpp F32 = %.3g, top-1 agreement %.0f%%, file %d bytes", tc.typ, d, top1*100, fileSize(t, path))
-			if d > tc.maxDiff || top1 < tc.minTop1 {
-				t.Errorf("%s: max |Δ| %.3g (bound %g), top-1 %.2f (bound %.2f)", tc.typ, d, tc.maxDiff, top1, tc.minTop1)
-			}
-			if tc.typ == tensor.F32 {
-				// The F32 file holds the same numbers as the BF16 safetensors source: the
-				// logits must agree with the source model's to float32 rounding.
-				if d, _ := compare(got, ref, V); d > 1e-5 {
-					t.Errorf("F32 GGUF vs safetensors: max |Δ| %.3g > 1e-5", d)
-				}
-			}
-		})
-	}
 }
 
 func equalInts(a, b []int) bool {

@@ -1,32 +1,12 @@
 package sample
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/decilm/decilm/internal/testutil"
+	"github.com/decilm/decilm/synth"
 )
-
-func TestEOSTokenIDsRealConfigs(t *testing.T) {
-	models := filepath.Join(filepath.Dir(testutil.Fixtures(t)), "models")
-	for _, path := range []string{
-		filepath.Join(models, "DeciLM-6b-instruct", "config.json"),
-		filepath.Join(models, "DeciLM-7B-instruct", "config.json"),
-		testutil.Fixture(t, "tiny-decilm", "config.json"),
-	} {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, err := EOSTokenIDs(data, nil)
-		if err != nil || !slices.Equal(ids, []int{2}) { // "eos_token_id": 2 in each file
-			t.Errorf("%s: EOSTokenIDs = %v, %v; want [2]", path, ids, err)
-		}
-	}
-}
 
 func TestEOSTokenIDs(t *testing.T) {
 	cfg := []byte(`{"bos_token_id": 1, "eos_token_id": 2}`)
@@ -77,4 +57,16 @@ func FuzzEOSTokenIDs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEOSTokenIDsPresetConfigs reads eos_token_id from the synth presets' configs, written
+// in the real DeciLM configs' layout (TestEOSTokenIDsRealConfigs reads the real files under
+// the oracle tag).
+func TestEOSTokenIDsPresetConfigs(t *testing.T) {
+	for _, name := range synth.PresetNames() {
+		ids, err := EOSTokenIDs(synth.Presets[name].ConfigJSON(), nil)
+		if err != nil || !slices.Equal(ids, []int{2}) {
+			t.Errorf("%s: EOSTokenIDs = %v, %v; want [2]", name, ids, err)
+		}
+	}
 }
