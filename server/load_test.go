@@ -16,8 +16,7 @@ import (
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/engine"
-	"github.com/decilm/decilm/internal/testutil"
-	"github.com/decilm/decilm/synth"
+	"github.com/decilm/decilm/internal/testutil/testmodel"
 )
 
 // streamResult is what one streamed completion gave.
@@ -84,11 +83,7 @@ func streamCompletion(ctx context.Context, client *http.Client, url, body string
 // model: no failures, every stream ends with [DONE], greedy outputs equal the
 // single-request outputs, and clients that hang up free their slots.
 func TestLoad(t *testing.T) {
-	dir := t.TempDir()
-	if err := synth.Presets["tiny"].Write(dir, 1234, testutil.Fixture(t, "llama2-tokenizer", "tokenizer.model"), nil); err != nil {
-		t.Fatal(err)
-	}
-	m, err := decilm.Load(context.Background(), dir, decilm.Options{})
+	m, err := decilm.Load(context.Background(), testmodel.Synth(t, "tiny", 1234), decilm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
