@@ -1,8 +1,6 @@
 package tokenizer
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,17 +23,9 @@ func wholeText(tok *Tokenizer) *Tokenizer {
 	return c
 }
 
-func TestSegmentable(t *testing.T) {
-	if !llama(t).segmentable {
-		t.Error("Llama-2 vocabulary should allow word splitting")
-	}
-}
-
-func TestWordSplittingChangesNothing(t *testing.T) {
-	tok := llama(t)
+// testWordSplitting: encoding word by word gives the ids of encoding each text as one word.
+func testWordSplitting(t *testing.T, tok *Tokenizer, texts []string) {
 	whole := wholeText(tok)
-	texts := adversarialLines(300, 5)
-	texts = append(texts, string(readFile(t, "corpus", "tinystories_val.txt"))[:20000])
 	for _, s := range texts {
 		if a, b := tok.Encode(s, EncodeOptions{}), whole.Encode(s, EncodeOptions{}); !slices.Equal(a, b) {
 			t.Errorf("%q: split %v, whole %v", clip(s), a, b)
@@ -43,74 +33,9 @@ func TestWordSplittingChangesNothing(t *testing.T) {
 	}
 }
 
-func TestEncodeOptions(t *testing.T) {
-	tok := llama(t)
-	hello := tok.Encode("Hello", EncodeOptions{})
-	if want := []int{15043}; !slices.Equal(hello, want) { // llama.cpp vocab test: "Hello" -> 15043
-		t.Fatalf("Hello: %v, want %v", hello, want)
-	}
-	tests := []struct {
-		text string
-		o    EncodeOptions
-		want []int
-	}{
-		{"", EncodeOptions{}, []int{}},
-		{"", EncodeOptions{AddBOS: true, AddEOS: true}, []int{1, 2}},
-		{"Hello", EncodeOptions{AddBOS: true, AddEOS: true}, []int{1, 15043, 2}},
-		// Without ParseSpecial, "<s>" is text.
-		{"<s>", EncodeOptions{}, tok.Encode("<s>", EncodeOptions{})},
-		// With it, each run of text between special tokens gets its own dummy prefix
-		// (Hugging Face LlamaTokenizer, legacy).
-		{"<s>Hello</s>", EncodeOptions{ParseSpecial: true}, []int{1, 15043, 2}},
-		{"Hello<s>Hello", EncodeOptions{ParseSpecial: true}, []int{15043, 1, 15043}},
-		{"<unk><s></s>", EncodeOptions{ParseSpecial: true}, []int{0, 1, 2}},
-		{"<s", EncodeOptions{ParseSpecial: true}, tok.Encode("<s", EncodeOptions{})},
-	}
-	for _, tt := range tests {
-		if got := tok.Encode(tt.text, tt.o); !slices.Equal(got, tt.want) {
-			t.Errorf("Encode(%q, %+v) = %v, want %v", tt.text, tt.o, got, tt.want)
-		}
-	}
-	if slices.Contains(tok.Encode("<s>", EncodeOptions{}), 1) {
-		t.Error("<s> recognised without ParseSpecial")
-	}
-}
-
-func TestDecode(t *testing.T) {
-	tok := llama(t)
-	tests := []struct {
-		ids  []int
-		want string
-	}{
-		{nil, ""},
-		{[]int{1, 15043, 2}, "Hello"},     // control tokens dropped, prefix space stripped
-		{[]int{0}, ""},                    // <unk> dropped, as with skip_special_tokens
-		{[]int{29871}, ""},                // the lone dummy prefix
-		{[]int{259, 13}, " \n"},           // "▁▁" keeps one space
-		{[]int{243, 162, 169, 156}, "🦙"},  // byte tokens reassembled
-		{[]int{243, 162}, "\uFFFD\uFFFD"}, // an incomplete sequence: one U+FFFD per byte
-		{[]int{243, 15043}, "\uFFFD Hello"},
-		{[]int{3 + 0x80}, "\uFFFD"},
-	}
-	for _, tt := range tests {
-		got, err := tok.Decode(tt.ids)
-		if err != nil || got != tt.want {
-			t.Errorf("Decode(%v) = %q, %v; want %q", tt.ids, got, err, tt.want)
-		}
-	}
-	for _, ids := range [][]int{{-1}, {32000}, {15043, 1 << 40}} {
-		if _, err := tok.Decode(ids); err == nil || !strings.Contains(err.Error(), "out of range") {
-			t.Errorf("Decode(%v): error %v, want out of range", ids, err)
-		}
-	}
-}
-
-// TestStreamDecoder: chunks are valid UTF-8, multi-byte characters are never split, and the
-// chunks concatenate to Decode.
-func TestStreamDecoder(t *testing.T) {
-	tok := llama(t)
-	texts := []string{"🦙Ꙋ and 镇, ok", "Hello world", " leading", "x\xffy", string(readFile(t, "corpus", "tinystories_val.txt"))[:3000]}
-	texts = append(texts, adversarialLines(200, 3)...)
+// testStreamRoundTrip: for each text, the stream decoder's chunks are valid UTF-8 and
+// concatenate to Decode, which gives back valid text.
+func testStreamRoundTrip(t *testing.T, tok *Tokenizer, texts []string) {
 	for _, s := range texts {
 		ids := tok.Encode(s, EncodeOptions{AddBOS: true})
 		want, err := tok.Decode(ids)
@@ -138,70 +63,10 @@ func TestStreamDecoder(t *testing.T) {
 			t.Errorf("round trip: %q -> %q", clip(s), clip(want))
 		}
 	}
-
-	// The llama emoji arrives byte by byte: nothing until the last.
-	d := tok.NewDecoder()
-	var got []string
-	for _, id := range []int{29871, 243, 162, 169, 156, 15043} {
-		s, _ := d.Add(id)
-		got = append(got, s)
-	}
-	if want := []string{"", "", "", "", "🦙", " Hello"}; !slices.Equal(got, want) {
-		t.Errorf("chunks %q, want %q", got, want)
-	}
-	if _, err := d.Add(-5); err == nil {
-		t.Error("Add(-5) accepted")
-	}
-	c := tok.NewContinuationDecoder()
-	if s, _ := c.Add(15043); s != " Hello" {
-		t.Errorf("continuation decoder: %q", s)
-	}
 }
 
-func TestAccessors(t *testing.T) {
-	tok := llama(t)
-	if tok.VocabSize() != 32000 || tok.BOS() != 1 || tok.EOS() != 2 || tok.UNK() != 0 || tok.PAD() != -1 || !tok.AddBOS() || tok.AddEOS() || !tok.ByteFallback() {
-		t.Errorf("vocab %d bos %d eos %d unk %d pad %d", tok.VocabSize(), tok.BOS(), tok.EOS(), tok.UNK(), tok.PAD())
-	}
-	if id, ok := tok.PieceID("▁Hello"); !ok || id != 15043 || tok.Piece(15043) != "▁Hello" {
-		t.Errorf("PieceID(▁Hello) = %d %v", id, ok)
-	}
-	if id, ok := tok.PieceID("<0x0A>"); !ok || id != 13 || tok.Type(13) != Byte {
-		t.Errorf("PieceID(<0x0A>) = %d %v", id, ok)
-	}
-	if _, ok := tok.PieceID("no such piece"); ok {
-		t.Error("PieceID of a missing piece")
-	}
-	if tok.Piece(-1) != "" || tok.Piece(32000) != "" || tok.Type(32000) != 0 {
-		t.Error("out-of-range Piece/Type")
-	}
-	if !tok.IsSpecial(1) || !tok.IsSpecial(0) || tok.IsSpecial(13) {
-		t.Error("IsSpecial")
-	}
-}
-
-// TestRemoveExtraWhitespaces covers the normaliser option Llama turns off, against
-// spm_encode with a model that turns it on.
-func TestRemoveExtraWhitespaces(t *testing.T) {
-	tok := llamaCopy(t)
-	tok.removeExtra = true
-	model := filepath.Join(t.TempDir(), "x.model")
-	if err := os.WriteFile(model, writeModelProto(tok), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lines := []string{"  a  b  ", "   ", "x", " lead", "trail  ", "a\t b"}
-	compareWithSPM(t, tok, model, lines)
-}
-
-// TestConcurrentEncode: goroutines sharing a tokenizer (and its word cache) get the ids a
-// single goroutine gets.
-func TestConcurrentEncode(t *testing.T) {
-	tok := llama(t)
-	texts := adversarialLines(64, 21)
-	corpus := string(readFile(t, "corpus", "tinystories_val.txt"))
-	for i := 0; i < 16; i++ {
-		texts = append(texts, corpus[i*3000:i*3000+2500])
-	}
+// testConcurrentEncode: goroutines sharing tok encode texts as one goroutine does.
+func testConcurrentEncode(t *testing.T, tok *Tokenizer, texts []string) {
 	want := make([][]int, len(texts))
 	for i, s := range texts {
 		want[i] = tok.Encode(s, EncodeOptions{AddBOS: true})
@@ -225,22 +90,6 @@ func TestConcurrentEncode(t *testing.T) {
 	close(errs)
 	for s := range errs {
 		t.Errorf("concurrent Encode(%q) differs", clip(s))
-	}
-}
-
-func TestSegmentableMistral(t *testing.T) {
-	tok, err := LoadHFJSON(readFile(t, "mistral-tokenizer", "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !tok.segmentable {
-		t.Error("Mistral vocabulary should allow word splitting")
-	}
-	whole := wholeText(tok)
-	for _, s := range adversarialLines(300, 8) {
-		if a, b := tok.Encode(s, EncodeOptions{}), whole.Encode(s, EncodeOptions{}); !slices.Equal(a, b) {
-			t.Errorf("%q: split %v, whole %v", clip(s), a, b)
-		}
 	}
 }
 
@@ -271,17 +120,63 @@ func TestHFAddedTokens(t *testing.T) {
 	}
 }
 
-// TestGiantWord: a word past maxSegment is encoded in pieces cut at character boundaries
-// (lowered here from 256 MiB), still decoding to the text.
-func TestGiantWord(t *testing.T) {
-	tok := llama(t)
-	old := maxSegment
-	maxSegment = 64
-	defer func() { maxSegment = old }()
-	for _, s := range []string{strings.Repeat("a", 1000), strings.Repeat("日本", 300), strings.Repeat("🦙x", 200)} {
-		ids := tok.Encode(s, EncodeOptions{})
-		if got, err := tok.Decode(ids); err != nil || got != s {
-			t.Errorf("%q: round trip %q, %v", clip(s), clip(got), err)
+// The tests below check the properties of the oracle tests in encode_oracle_test.go (which
+// use the Llama-2 vocabulary and TinyStories text from the shared fixtures) on the embedded
+// tok512 vocabulary.
+
+func TestWordSplittingChangesNothingTok512(t *testing.T) {
+	testWordSplitting(t, tok512(t), append(adversarialLines(300, 5), storiesText))
+}
+
+func TestStreamDecoderTok512(t *testing.T) {
+	tok := tok512(t)
+	testStreamRoundTrip(t, tok, append([]string{"🦙Ꙋ and 镇, ok", "Hello world", " leading", "x\xffy", storiesText}, adversarialLines(200, 3)...))
+	// "é" is piece 485 after the dummy prefix (410); the llama emoji arrives as byte
+	// tokens (3 + byte): nothing until its last byte.
+	d := tok.NewDecoder()
+	var got []string
+	for _, id := range []int{1, 410, 485, 3 + 0xf0, 3 + 0x9f, 3 + 0xa6, 3 + 0x99} {
+		s, err := d.Add(id)
+		if err != nil {
+			t.Fatal(err)
 		}
+		got = append(got, s)
+	}
+	if want := []string{"", "", "é", "", "", "", "🦙"}; !slices.Equal(got, want) {
+		t.Errorf("chunks %q, want %q", got, want)
+	}
+	if _, err := d.Add(512); err == nil {
+		t.Error("Add(512) accepted for a 512-piece vocabulary")
+	}
+}
+
+func TestConcurrentEncodeTok512(t *testing.T) {
+	texts := adversarialLines(64, 21)
+	for i := 0; i < 16; i++ {
+		texts = append(texts, storiesText[i*20:])
+	}
+	testConcurrentEncode(t, tok512(t), texts)
+}
+
+func TestEncodeOptionsTok512(t *testing.T) {
+	tok := tok512(t)
+	tests := []struct {
+		text string
+		o    EncodeOptions
+		want []int
+	}{
+		{"", EncodeOptions{}, []int{}},
+		{"", EncodeOptions{AddBOS: true, AddEOS: true}, []int{1, 2}},
+		{"é", EncodeOptions{AddBOS: true, AddEOS: true}, []int{1, 410, 485, 2}},
+		{"<s>é</s>", EncodeOptions{ParseSpecial: true}, []int{1, 410, 485, 2}},
+		{"<s>", EncodeOptions{}, tok.Encode("<s>", EncodeOptions{})},
+	}
+	for _, tt := range tests {
+		if got := tok.Encode(tt.text, tt.o); !slices.Equal(got, tt.want) {
+			t.Errorf("Encode(%q, %+v) = %v, want %v", tt.text, tt.o, got, tt.want)
+		}
+	}
+	if slices.Contains(tok.Encode("<s>", EncodeOptions{}), 1) {
+		t.Error("<s> recognised without ParseSpecial")
 	}
 }

@@ -9,10 +9,10 @@ import (
 	"unicode/utf8"
 )
 
-// tinySeed returns small but real tokenizer files of each format (from tok512.bin), for fuzz
-// seeds.
+// tinySeed returns small but real tokenizer files of each format (from tok512.bin, embedded
+// in defaultmodel as tokenizer.bin), for fuzz seeds.
 func tinySeed(t testing.TB) (model, js, bin []byte) {
-	bin = readFile(t, "stories260K", "tok512.bin")
+	bin = tok512Bytes(t)
 	tok, err := LoadLlama2C(bin, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -22,6 +22,20 @@ func tinySeed(t testing.TB) (model, js, bin []byte) {
 		t.Fatal(err)
 	}
 	return writeModelProto(tok), js, bin
+}
+
+// oracleFuzzTokenizers, set by an oracle test file, adds the shared fixtures' vocabularies
+// to the ones the fuzz targets exercise.
+var oracleFuzzTokenizers func(testing.TB) []*Tokenizer
+
+// fuzzTokenizers returns the tokenizers the encode and decode fuzz targets exercise: the
+// embedded tok512 vocabulary, and under the oracle tag the Llama-2 one.
+func fuzzTokenizers(t testing.TB) []*Tokenizer {
+	toks := []*Tokenizer{tok512(t)}
+	if oracleFuzzTokenizers != nil {
+		toks = append(toks, oracleFuzzTokenizers(t)...)
+	}
+	return toks
 }
 
 // fuzzUse exercises a loaded tokenizer: encode and decode must not panic, and valid text must
@@ -113,34 +127,40 @@ func FuzzEncodeDecode(f *testing.F) {
 	f.Add("Hello world")
 	f.Add("  \n\t🦙Ꙋ")
 	f.Fuzz(func(t *testing.T, s string) {
-		tok := llama(t)
-		ids := tok.Encode(s, EncodeOptions{})
-		if w := wholeText(tok).Encode(s, EncodeOptions{}); !slices.Equal(ids, w) {
-			t.Fatalf("word splitting changed %q: %v vs %v", s, ids, w)
-		}
-		got, err := tok.Decode(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !utf8.ValidString(got) {
-			t.Fatalf("Decode gave invalid UTF-8 %q", got)
-		}
-		if utf8.ValidString(s) && !strings.Contains(s, spaceSymbol) && got != s {
-			t.Fatalf("round trip %q -> %v -> %q", s, ids, got)
-		}
-		d := tok.NewDecoder()
-		var b strings.Builder
-		for _, id := range ids {
-			c, err := d.Add(id)
-			if err != nil || !utf8.ValidString(c) {
-				t.Fatalf("stream chunk %q, %v", c, err)
-			}
-			b.WriteString(c)
-		}
-		if b.String()+d.Flush() != got {
-			t.Fatalf("stream %q != Decode %q", b.String(), got)
+		for _, tok := range fuzzTokenizers(t) {
+			fuzzEncodeDecode(t, tok, s)
 		}
 	})
+}
+
+// fuzzEncodeDecode checks FuzzEncodeDecode's properties for one tokenizer.
+func fuzzEncodeDecode(t *testing.T, tok *Tokenizer, s string) {
+	ids := tok.Encode(s, EncodeOptions{})
+	if w := wholeText(tok).Encode(s, EncodeOptions{}); !slices.Equal(ids, w) {
+		t.Fatalf("word splitting changed %q: %v vs %v", s, ids, w)
+	}
+	got, err := tok.Decode(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.ValidString(got) {
+		t.Fatalf("Decode gave invalid UTF-8 %q", got)
+	}
+	if utf8.ValidString(s) && !strings.Contains(s, spaceSymbol) && got != s {
+		t.Fatalf("round trip %q -> %v -> %q", s, ids, got)
+	}
+	d := tok.NewDecoder()
+	var b strings.Builder
+	for _, id := range ids {
+		c, err := d.Add(id)
+		if err != nil || !utf8.ValidString(c) {
+			t.Fatalf("stream chunk %q, %v", c, err)
+		}
+		b.WriteString(c)
+	}
+	if b.String()+d.Flush() != got {
+		t.Fatalf("stream %q != Decode %q", b.String(), got)
+	}
 }
 
 // FuzzDecode: arbitrary ids decode to valid UTF-8 or an out-of-range error.
@@ -148,20 +168,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{243, 0, 162, 0, 169, 0, 156, 0})
 	f.Add(binary.LittleEndian.AppendUint16(nil, math.MaxUint16))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tok := llama(t)
 		ids := make([]int, len(data)/2)
 		for i := range ids {
 			ids[i] = int(binary.LittleEndian.Uint16(data[2*i:]))
 		}
-		s, err := tok.Decode(ids)
-		if err != nil {
-			if !strings.Contains(err.Error(), "out of range") {
-				t.Fatal(err)
+		for _, tok := range fuzzTokenizers(t) {
+			s, err := tok.Decode(ids)
+			if err != nil {
+				if !strings.Contains(err.Error(), "out of range") {
+					t.Fatal(err)
+				}
+				continue
 			}
-			return
-		}
-		if !utf8.ValidString(s) {
-			t.Fatalf("invalid UTF-8 %q", s)
+			if !utf8.ValidString(s) {
+				t.Fatalf("invalid UTF-8 %q", s)
+			}
 		}
 	})
 }

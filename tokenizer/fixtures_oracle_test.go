@@ -1,3 +1,5 @@
+//go:build oracle
+
 package tokenizer
 
 import (
@@ -137,4 +139,8 @@ func TestMistralHFJSONCases(t *testing.T) {
 		t.Fatalf("%d cases, want 11", len(cases))
 	}
 	checkCases(t, tok, cases, true)
+}
+
+func init() {
+	oracleFuzzTokenizers = func(t testing.TB) []*Tokenizer { return []*Tokenizer{llama(t)} }
 }
