@@ -1,5 +1,10 @@
 // Package testutil finds the shared reference fixtures for tests. The fixtures live beside
 // the repository, in ../shared/fixtures (see its README); DECILM_FIXTURES overrides that.
+//
+// Tests that read them, or run a reference tool (spm_encode, node, tmux, chromium, PyTorch),
+// live in files named *_oracle_test.go whose first line is "//go:build oracle": plain
+// "go test ./..." must pass on a bare clone, and "go test -tags oracle ./..." runs them all,
+// failing (never skipping) when a fixture or a tool is missing.
 package testutil
 
 import (
@@ -30,9 +35,13 @@ func RepoRoot(t testing.TB) string {
 
 // Fixtures returns the path of the shared fixtures directory, failing the test when it is
 // missing: the tests check against these independent references and must not pass without
-// them.
+// them. It also fails in a build without the oracle tag, so that such a test cannot slip
+// into the plain "go test ./..." that must pass on a bare clone.
 func Fixtures(t testing.TB) string {
 	t.Helper()
+	if !Oracle {
+		t.Fatal("testutil: the shared fixtures are for oracle tests: move this test to a *_oracle_test.go file starting with //go:build oracle")
+	}
 	if d := os.Getenv("DECILM_FIXTURES"); d != "" {
 		return d
 	}
