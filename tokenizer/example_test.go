@@ -40,23 +40,23 @@ func ExampleTokenizer_Encode() {
 
 func ExampleLoad() {
 	// A model directory (tokenizer.model or tokenizer.json, plus tokenizer_config.json) or a
-	// tokenizer file; here the Llama-2 tokenizer from the shared fixtures.
-	tok, err := tokenizer.Load("../../shared/fixtures/llama2-tokenizer/tokenizer.model")
+	// tokenizer file; here llama2.c's 512-piece vocabulary of the embedded stories260K.
+	tok, err := tokenizer.Load("../defaultmodel/stories260K/tokenizer.bin")
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(tok.VocabSize(), tok.Encode("Hello world", tok.DefaultOptions()))
-	// Output: 32000 [1 15043 3186]
+	// Output: 512 [1 346 306 414 263 304 341]
 }
 
 func ExampleStreamDecoder() {
-	tok, err := tokenizer.Load("../../shared/fixtures/llama2-tokenizer/tokenizer.model")
+	tok, err := tokenizer.Load("../defaultmodel/stories260K/tokenizer.bin")
 	if err != nil {
 		log.Fatal(err)
 	}
-	// "▁", then the four byte tokens of the llama emoji, then "▁Hello".
+	// "▁", then the four byte tokens of the llama emoji, then "▁Lily".
 	d := tok.NewDecoder()
-	for _, id := range []int{29871, 243, 162, 169, 156, 15043} {
+	for _, id := range []int{410, 243, 162, 169, 156, 317} {
 		s, err := d.Add(id)
 		if err != nil {
 			log.Fatal(err)
@@ -64,5 +64,5 @@ func ExampleStreamDecoder() {
 		fmt.Printf("%q ", s)
 	}
 	fmt.Printf("%q\n", d.Flush())
-	// Output: "" "" "" "" "🦙" " Hello" ""
+	// Output: "" "" "" "" "🦙" " Lily" ""
 }
