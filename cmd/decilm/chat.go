@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -90,7 +91,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		if strings.HasPrefix(line, "/") {
-			quit, err := chatCommand(e.stdout, line, system, &history, &opts)
+			quit, err := chatCommand(e.stdout, line, system, &history, &opts, g.n)
 			if err != nil {
 				fmt.Fprintln(e.stdout, err)
 			}
@@ -117,7 +118,12 @@ func runChat(ctx context.Context, e *env, args []string) error {
 			_, err := io.WriteString(e.stdout, s)
 			return err
 		}
-		res, err := m.Chat(genCtx, msgs, o)
+		var res *decilm.Result
+		if *g.n == 0 {
+			res = &decilm.Result{FinishReason: "length"} // -n 0: no tokens, as in llama.cpp
+		} else {
+			res, err = m.Chat(genCtx, msgs, o)
+		}
 		close(done)
 		cancel()
 		switch {
@@ -161,8 +167,9 @@ func fitHistory(m *decilm.Model, system string, history []chat.Message, maxToken
 	return history[len(history)-1:]
 }
 
-// chatCommand runs a /command; it reports whether to quit.
-func chatCommand(w io.Writer, line string, system *string, history *[]chat.Message, o *decilm.GenerateOptions) (bool, error) {
+// chatCommand runs a /command; it reports whether to quit. n is -n (llama.cpp's meaning:
+// 0 no tokens, -1 until end of sequence), which /set n changes along with o.MaxTokens.
+func chatCommand(w io.Writer, line string, system *string, history *[]chat.Message, o *decilm.GenerateOptions, n *int) (bool, error) {
 	cmd, rest, _ := strings.Cut(line, " ")
 	rest = strings.TrimSpace(rest)
 	switch cmd {
@@ -180,7 +187,7 @@ func chatCommand(w io.Writer, line string, system *string, history *[]chat.Messa
 	case "/show":
 		s := o.Sampling
 		fmt.Fprintf(w, "temperature %g, top-p %g, top-k %d, min-p %g, repeat-penalty %g, seed %d, n %d\nsystem: %q\n",
-			s.Temperature, s.TopP, s.TopK, s.MinP, s.RepeatPenalty, s.Seed, o.MaxTokens, *system)
+			s.Temperature, s.TopP, s.TopK, s.MinP, s.RepeatPenalty, s.Seed, *n, *system)
 	case "/set":
 		key, val, ok := strings.Cut(rest, " ")
 		if !ok {
@@ -191,7 +198,7 @@ func chatCommand(w io.Writer, line string, system *string, history *[]chat.Messa
 		if ferr != nil {
 			return false, fmt.Errorf("/set %s: %q is not a number", key, val)
 		}
-		next := *o
+		next, nextN := *o, *n
 		switch key {
 		case "temperature", "temp":
 			next.Sampling.Temperature = float32(f)
@@ -206,14 +213,18 @@ func chatCommand(w io.Writer, line string, system *string, history *[]chat.Messa
 		case "seed":
 			next.Sampling.Seed = uint64(f)
 		case "n", "num-predict":
-			next.MaxTokens = max(int(f), 0)
+			if f != math.Trunc(f) || f < -1 {
+				return false, fmt.Errorf("/set n: want a count >= 0 or -1 (until end of sequence), have %s", val)
+			}
+			nextN = int(f)
+			next.MaxTokens = maxTokens(nextN)
 		default:
 			return false, fmt.Errorf("/set: unknown setting %q", key)
 		}
-		if err := next.Sampling.Validate(); err != nil {
+		if err := checkSampling(next.Sampling, "/set "); err != nil {
 			return false, err
 		}
-		*o = next
+		*o, *n = next, nextN
 		fmt.Fprintf(w, "%s = %s\n", key, val)
 	default:
 		return false, fmt.Errorf("unknown command %s (/help lists them)", cmd)

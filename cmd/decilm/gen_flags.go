@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -28,11 +29,12 @@ type genFlags struct {
 	stop                                        stringList
 	ignoreEOS, verbose                          *bool
 	template                                    *string
+	ctxSize                                     *int
 }
 
 func addGenFlags(fs *flag.FlagSet) *genFlags {
 	g := &genFlags{
-		n:           fs.Int("n", -1, "tokens to generate (-1: until end of sequence or the context is full)"),
+		n:           fs.Int("n", -1, "tokens to generate, as in llama.cpp: 0 generates nothing, -1 (or -2) until end of sequence or the context is full"),
 		temp:        fs.Float64("temperature", 0.8, "sampling temperature (0: greedy)"),
 		topP:        fs.Float64("top-p", 0.95, "top-p (nucleus) sampling: keep the smallest set with this much probability (1: off)"),
 		topK:        fs.Int("top-k", 40, "top-k sampling (0: off)"),
@@ -48,18 +50,30 @@ func addGenFlags(fs *flag.FlagSet) *genFlags {
 	}
 	fs.IntVar(g.n, "num-predict", -1, "same as -n")
 	fs.IntVar(g.n, "n-predict", -1, "same as -n")
+	fs.IntVar(g.n, "predict", -1, "same as -n")
 	fs.Float64Var(g.temp, "temp", 0.8, "same as --temperature")
+	fs.Int64Var(g.seed, "s", -1, "same as --seed")
+	g.ctxSize = fs.Int("ctx-size", 0, "most tokens of prompt plus generated text (0: the model's context length)")
+	fs.IntVar(g.ctxSize, "c", 0, "same as --ctx-size")
 	fs.Var(&g.stop, "stop", "stop string (repeatable)")
 	return g
 }
 
-// options converts the flags into generation options.
+// options converts the flags into generation options. MaxTokens cannot say "nothing":
+// callers check none() for -n 0 and skip generation.
 func (g *genFlags) options() (decilm.GenerateOptions, error) {
+	if *g.n < -2 {
+		return decilm.GenerateOptions{}, usageError("-n must be a count >= 0 or -1 (until end of sequence or the context is full), have %d", *g.n)
+	}
+	if *g.ctxSize < 0 {
+		return decilm.GenerateOptions{}, usageError("--ctx-size must be >= 0 (0: the model's context length), have %d", *g.ctxSize)
+	}
 	seed := *g.seed
 	if seed < 0 {
 		seed = time.Now().UnixNano() & (1<<62 - 1)
 	}
 	o := decilm.GenerateOptions{
+		MaxTokens: maxTokens(*g.n),
 		Stop:      g.stop,
 		IgnoreEOS: *g.ignoreEOS,
 		Sampling: sample.Options{
@@ -74,13 +88,70 @@ func (g *genFlags) options() (decilm.GenerateOptions, error) {
 			Seed:             uint64(seed),
 		},
 	}
-	if *g.n > 0 {
-		o.MaxTokens = *g.n
-	}
-	if err := o.Sampling.Validate(); err != nil {
+	if err := checkSampling(o.Sampling, "--"); err != nil {
 		return o, usageError("%v", err)
 	}
 	return o, nil
+}
+
+// none reports whether -n 0 asks for no tokens at all.
+func (g *genFlags) none() bool { return *g.n == 0 }
+
+// maxTokens maps llama.cpp's -n (n > 0: that many tokens; -1 or -2: until end of sequence
+// or the context is full) onto GenerateOptions.MaxTokens, whose 0 means the latter. n = 0,
+// no tokens, has no MaxTokens: the CLI does not generate at all then.
+func maxTokens(n int) int {
+	return max(n, 0)
+}
+
+// fitContext applies --ctx-size to a prompt of promptLen tokens: an error when the prompt
+// does not fit, else MaxTokens bounded by the room left. It reports whether room is left.
+func (g *genFlags) fitContext(o *decilm.GenerateOptions, promptLen, modelCtx int) (bool, error) {
+	c := *g.ctxSize
+	if c == 0 {
+		return true, nil
+	}
+	if c > modelCtx {
+		return false, usageError("--ctx-size %d exceeds the model's context length %d", c, modelCtx)
+	}
+	if promptLen > c {
+		return false, usageError("the prompt has %d tokens, more than --ctx-size %d", promptLen, c)
+	}
+	room := c - promptLen
+	if o.MaxTokens == 0 || o.MaxTokens > room {
+		o.MaxTokens = room
+	}
+	return room > 0, nil
+}
+
+// checkSampling validates sampling options the way sample.Options.Validate does, but names
+// each option as the user wrote it: prefix + flag name ("--top-p" for a flag, "top-p" for
+// chat's /set).
+func checkSampling(s sample.Options, prefix string) error {
+	finite := func(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+	bad := func(name string, v any, want string) error {
+		return fmt.Errorf("%s%s must be %s, have %v", prefix, name, want, v)
+	}
+	switch {
+	case !finite(s.Temperature) || s.Temperature < 0:
+		return bad("temperature", s.Temperature, "a number >= 0 (0: greedy)")
+	case s.TopK < 0:
+		return bad("top-k", s.TopK, ">= 0 (0: off)")
+	case !(s.TopP >= 0 && s.TopP <= 1):
+		return bad("top-p", s.TopP, "in [0, 1] (1: off)")
+	case !(s.MinP >= 0 && s.MinP <= 1):
+		return bad("min-p", s.MinP, "in [0, 1] (0: off)")
+	case !finite(s.RepeatPenalty) || s.RepeatPenalty < 0:
+		return bad("repeat-penalty", s.RepeatPenalty, "a number >= 0 (1: off)")
+	case s.RepeatLastN < -1:
+		return bad("repeat-last-n", s.RepeatLastN, ">= -1 (-1: all)")
+	case !finite(s.FrequencyPenalty):
+		return bad("frequency-penalty", s.FrequencyPenalty, "a finite number")
+	case !finite(s.PresencePenalty):
+		return bad("presence-penalty", s.PresencePenalty, "a finite number")
+	}
+	// Anything the flags cannot express (logit bias) is the sampler's to check.
+	return s.Validate()
 }
 
 // loadLM loads the -m model through the root package, showing progress on stderr while

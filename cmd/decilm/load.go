@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"runtime"
 
 	"github.com/decilm/decilm"
 
@@ -21,11 +22,23 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	mf := &modelFlags{
 		path:      fs.String("m", "", "model: a checkpoint directory or file, or a Hugging Face repo id (default: the embedded stories260K)"),
 		pull:      fs.Bool("pull", false, "download the model from the Hugging Face Hub when -m names a repo that is not cached"),
-		threads:   fs.Int("threads", 0, "worker threads (default: the CPUs this process may use)"),
+		threads:   fs.Int("threads", 0, "worker threads, at most 4 × the CPUs (default: the CPUs this process may use)"),
 		tokenizer: fs.String("tokenizer", "", "tokenizer file or directory (default: the one beside the model)"),
 	}
 	fs.StringVar(mf.path, "model", "", "same as -m")
+	fs.IntVar(mf.threads, "t", 0, "same as --threads")
 	return mf
+}
+
+// check validates the flags before anything is loaded or printed.
+func (mf *modelFlags) check() error {
+	if n, most := *mf.threads, 4*runtime.NumCPU(); n < 0 || n > most {
+		return usageError("--threads must be between 1 and %d (4 × the %d CPUs), or 0 for the CPUs this process may use; have %d", most, runtime.NumCPU(), n)
+	}
+	if *mf.tokenizer != "" && *mf.path == "" {
+		return usageError("--tokenizer needs -m: the embedded model keeps its own vocabulary")
+	}
+	return nil
 }
 
 func (mf *modelFlags) name() string {
@@ -37,6 +50,9 @@ func (mf *modelFlags) name() string {
 
 // resolve turns -m into a local path ("" for the embedded model).
 func (mf *modelFlags) resolve(ctx context.Context, e *env) (string, error) {
+	if err := mf.check(); err != nil {
+		return "", err
+	}
 	if *mf.path == "" {
 		return "", nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/decilm/decilm"
@@ -16,7 +17,7 @@ func init() {
 }
 
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "run", "[-m MODEL] [flags] [PROMPT]\n\nThe prompt is the arguments, or standard input when there are none and it is not a terminal.\nFor models with a chat template (instruct models) the prompt is formatted as a user message unless --raw is given.")
+	fs := newFlags(e, "run", "[-m MODEL] [flags] [PROMPT]\n\nThe prompt is the arguments, -p, the file -f names, or standard input when there is none of these and it is not a terminal.\nFor models with a chat template (instruct models) the prompt is formatted as a user message unless --raw is given.")
 	mf := addModelFlags(fs)
 	g := addGenFlags(fs)
 	raw := fs.Bool("raw", false, "complete the prompt as plain text, without the chat template")
@@ -24,6 +25,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	toks := fs.String("tokens", "", "prompt as comma-separated token ids (fed as given) instead of text")
 	ids := fs.Bool("ids", false, "print the generated token ids (space-separated) instead of text")
 	noBOS := fs.Bool("no-bos", false, "do not start a text prompt with BOS")
+	promptFlag := fs.String("p", "", "the prompt (instead of the arguments)")
+	fs.StringVar(promptFlag, "prompt", "", "same as -p")
+	file := fs.String("f", "", "read the prompt from this file")
+	fs.StringVar(file, "file", "", "same as -f")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,8 +36,26 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sources := 0
+	for _, given := range []bool{fs.NArg() > 0, *promptFlag != "", *file != "", *toks != ""} {
+		if given {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return usageError("give the prompt one way: arguments, -p, -f or --tokens")
+	}
 	prompt := strings.Join(fs.Args(), " ")
-	if fs.NArg() == 0 && *toks == "" && e.stdin != nil && !isTerminal(e.stdin) {
+	switch {
+	case *promptFlag != "":
+		prompt = *promptFlag
+	case *file != "":
+		b, err := os.ReadFile(*file)
+		if err != nil {
+			return usageError("-f: %v", err)
+		}
+		prompt = string(b)
+	case fs.NArg() == 0 && *toks == "" && e.stdin != nil && !isTerminal(e.stdin):
 		b, err := io.ReadAll(e.stdin)
 		if err != nil {
 			return err
@@ -67,29 +90,36 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		f := false
 		opts.AddBOS = &f
 	}
+	// The prompt's tokens, as Generate and Chat make them.
+	var promptIDs []int
 	switch {
 	case *toks != "":
-		p, err := parseTokens(*toks)
-		if err != nil {
+		if promptIDs, err = parseTokens(*toks); err != nil {
 			return usageError("--tokens: %v", err)
 		}
-		res, err = m.GenerateTokens(ctx, p, opts)
-		if err != nil {
-			return err
-		}
 	case prompt != "" && !*raw && m.Template.Name() != "plain":
-		msgs := []chat.Message{}
+		var msgs []chat.Message
 		if *system != "" {
 			msgs = append(msgs, chat.Message{Role: "system", Content: *system})
 		}
 		msgs = append(msgs, chat.Message{Role: "user", Content: prompt})
-		if res, err = m.Chat(ctx, msgs, opts); err != nil {
+		if promptIDs, err = m.EncodeChat(msgs); err != nil {
 			return err
 		}
 	default:
-		if res, err = m.Generate(ctx, prompt, opts); err != nil {
-			return err
+		if promptIDs = m.Encode(prompt, opts.AddBOS); len(promptIDs) == 0 {
+			promptIDs = []int{max(m.Net.Config.BOS, 0)} // an empty prompt starts from BOS alone
 		}
+	}
+	room, err := g.fitContext(&opts, len(promptIDs), m.Net.Config.ContextLength())
+	if err != nil {
+		return err
+	}
+	if g.none() || !room {
+		// -n 0 (or a prompt that fills --ctx-size): nothing to generate, as in llama.cpp.
+		res = &decilm.Result{PromptTokens: len(promptIDs), FinishReason: "length"}
+	} else if res, err = m.GenerateTokens(ctx, promptIDs, opts); err != nil {
+		return err
 	}
 	out.WriteByte('\n')
 	out.Flush()

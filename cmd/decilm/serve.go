@@ -46,6 +46,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments %q", fs.Args())
 	}
+	if err := mf.check(); err != nil {
+		return err
+	}
 	budget, err := serveParseBytes(*kvBudget)
 	if err != nil {
 		return usageError("--kv-budget: %v", err)
@@ -54,8 +57,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil || body <= 0 {
 		return usageError("--max-body %q: want a positive size such as 4MiB", *maxBody)
 	}
-	if *parallel < 1 || *port < 0 || *port > 65535 || *queue < 0 || *maxTokens < 0 || *maxN < 1 || *stepRows < 1 {
-		return usageError("--parallel, --max-n and --step-rows must be positive; --port in 0..65535; --queue and --max-tokens not negative")
+	for _, c := range []struct {
+		bad  bool
+		flag string
+		v    int
+		want string
+	}{
+		{*port < 0 || *port > 65535, "--port", *port, "in 0..65535 (0: any free port)"},
+		{*parallel < 1, "--parallel", *parallel, "at least 1"},
+		{*queue < 0, "--queue", *queue, "at least 0 (0: 4×parallel, at least 64)"},
+		{*maxTokens < 0, "--max-tokens", *maxTokens, "at least 0 (0: the context length)"},
+		{*maxN < 1, "--max-n", *maxN, "at least 1"},
+		{*stepRows < 1, "--step-rows", *stepRows, "at least 1"},
+	} {
+		if c.bad {
+			return usageError("%s must be %s, have %d", c.flag, c.want, c.v)
+		}
 	}
 	key := *apiKey
 	if key == "" {
@@ -92,6 +109,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer eng.Close()
+	// A budget below one full context would refuse the longest requests the model takes.
+	if n, per := m.Net.Config.ContextLength(), eng.KVBytesPerToken(); budget > 0 && budget < int64(n)*per {
+		hs.Close()
+		return usageError("--kv-budget %s is less than one full context of %s: %d tokens × %s = %s (or leave it out for the default)",
+			*kvBudget, m.Name, n, serveHuman(per), serveHuman(int64(n)*per))
+	}
 	srv.SetEngine(eng)
 	o := eng.Options()
 	cfg := m.Net.Config
