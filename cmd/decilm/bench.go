@@ -31,10 +31,15 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	seqs, err := bench.ParseCounts(*b)
 	if err != nil {
-		return usageError("-b: %v", err)
+		return usageError("-b %q: want comma-separated positive sequence counts such as 1,4,16", *b)
 	}
-	if *p < 0 || *n < 0 || *reps < 1 {
-		return usageError("-p and -n must be >= 0 and -r >= 1")
+	switch {
+	case *p < 0:
+		return usageError("-p must be >= 0 (0: skip the prompt test), have %d", *p)
+	case *n < 0:
+		return usageError("-n must be >= 0 (0: skip the generation tests), have %d", *n)
+	case *reps < 1:
+		return usageError("-r must be >= 1, have %d", *reps)
 	}
 	if *card && len(seqs) > 1 {
 		return usageError("--card takes one batch size in -b, have %q", *b)
