@@ -180,3 +180,30 @@ func TestEncodeOptionsTok512(t *testing.T) {
 		t.Error("<s> recognised without ParseSpecial")
 	}
 }
+
+func TestDecodeTok512(t *testing.T) {
+	tok := tok512(t)
+	tests := []struct {
+		ids  []int
+		want string
+	}{
+		{nil, ""},
+		{[]int{1, 410, 485, 2}, "é"},      // control tokens dropped, prefix space stripped
+		{[]int{0}, ""},                    // <unk> dropped, as with skip_special_tokens
+		{[]int{410}, ""},                  // the lone dummy prefix
+		{[]int{243, 162, 169, 156}, "🦙"},  // byte tokens reassembled
+		{[]int{243, 162}, "\uFFFD\uFFFD"}, // an incomplete sequence: one U+FFFD per byte
+		{[]int{3 + 0x80}, "\uFFFD"},
+	}
+	for _, tt := range tests {
+		got, err := tok.Decode(tt.ids)
+		if err != nil || got != tt.want {
+			t.Errorf("Decode(%v) = %q, %v; want %q", tt.ids, got, err, tt.want)
+		}
+	}
+	for _, ids := range [][]int{{-1}, {512}, {410, 1 << 40}} {
+		if _, err := tok.Decode(ids); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("Decode(%v): error %v, want out of range", ids, err)
+		}
+	}
+}
