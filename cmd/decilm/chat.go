@@ -50,6 +50,9 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if c, n := *g.ctxSize, m.Net.Config.ContextLength(); c > n {
+		return usageError("--ctx-size %d exceeds the model's context length %d", c, n)
+	}
 
 	intr := e.interrupt
 	if intr == nil {
@@ -101,7 +104,20 @@ func runChat(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		history = append(history, chat.Message{Role: "user", Content: line})
-		msgs := fitHistory(m, *system, history, opts.MaxTokens)
+		ctxLen := m.Net.Config.ContextLength()
+		if *g.ctxSize > 0 {
+			ctxLen = min(*g.ctxSize, ctxLen)
+		}
+		msgs := fitHistory(m, *system, history, opts.MaxTokens, ctxLen)
+		o := opts
+		room := true
+		if ids, err := m.EncodeChat(msgs); err == nil {
+			if room, err = g.fitContext(&o, len(ids), m.Net.Config.ContextLength()); err != nil {
+				fmt.Fprintln(e.stdout, strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+				history = history[:len(history)-1]
+				continue
+			}
+		}
 		genCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
@@ -112,14 +128,13 @@ func runChat(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 		var reply strings.Builder
-		o := opts
 		o.OnText = func(s string) error {
 			reply.WriteString(s)
 			_, err := io.WriteString(e.stdout, s)
 			return err
 		}
 		var res *decilm.Result
-		if *g.n == 0 {
+		if *g.n == 0 || !room {
 			res = &decilm.Result{FinishReason: "length"} // -n 0: no tokens, as in llama.cpp
 		} else {
 			res, err = m.Chat(genCtx, msgs, o)
@@ -143,13 +158,13 @@ func runChat(ctx context.Context, e *env, args []string) error {
 }
 
 // fitHistory returns the messages to send: the system prompt and as many of the latest
-// turns as fit the context with room for an answer.
-func fitHistory(m *decilm.Model, system string, history []chat.Message, maxTokens int) []chat.Message {
+// turns as fit ctxLen tokens with room for an answer.
+func fitHistory(m *decilm.Model, system string, history []chat.Message, maxTokens, ctxLen int) []chat.Message {
 	room := 128
 	if maxTokens > 0 {
 		room = maxTokens
 	}
-	limit := m.Net.Config.ContextLength() - room
+	limit := ctxLen - room
 	for start := 0; start < len(history); start++ {
 		var msgs []chat.Message
 		if system != "" {

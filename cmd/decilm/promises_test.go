@@ -77,6 +77,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"run", "-c", "-1"}, "--ctx-size must be"},
 		{[]string{"run", "-c", "100000", "-p", "x"}, "--ctx-size 100000 exceeds the model's context length 512"},
 		{[]string{"run", "-c", "2", "-p", "Once upon a time"}, "more than --ctx-size 2"},
+		{[]string{"chat", "-c", "100000"}, "--ctx-size 100000 exceeds the model's context length 512"},
 		{[]string{"run", "-p", "x", "y"}, "give the prompt one way"},
 		{[]string{"run", "-f", "/nonexistent/prompt.txt"}, "-f: open /nonexistent/prompt.txt"},
 		{[]string{"run", "--tokenizer", "tok.model", "-p", "x"}, "--tokenizer needs -m"},
@@ -125,5 +126,14 @@ func TestTokenizerErrorPrefix(t *testing.T) {
 	_, errs, code := run(t, "", "run", "-m", testmodel.Stories(t), "--tokenizer", "/nonexistent/tok.model", "-n", "1")
 	if code != 1 || !strings.Contains(errs, "/nonexistent/tok.model") || strings.Count(errs, "tokenizer:") != 1 {
 		t.Errorf("exit %d, stderr %q; want one tokenizer: prefix and the path", code, errs)
+	}
+}
+
+// TestChatContextSize: chat -c bounds each turn's prompt plus answer; a question that does not
+// fit is reported and dropped, and the conversation goes on.
+func TestChatContextSize(t *testing.T) {
+	out, errs, code := run(t, "Once upon a time\nOnce upon a time there was a little girl named Lily and a big dog\n/bye\n", "chat", "-c", "8", "--temp", "0")
+	if code != 0 || !strings.Contains(out, "more than --ctx-size 8") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
