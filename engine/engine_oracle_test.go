@@ -12,7 +12,6 @@ import (
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/internal/testutil"
-	"github.com/decilm/decilm/sample"
 )
 
 func loadTiny(t testing.TB) (*decilm.Model, greedyRef) {
@@ -59,37 +58,5 @@ func TestPromptLogprobs(t *testing.T) {
 		}
 		return r
 	}
-	e := newEngine(t, m, Options{StepRows: 4})
-	ch, err := e.Submit(context.Background(), Request{Prompt: ref.Prompt, MaxTokens: 0, PromptLogprobs: true, TopLogprobs: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lps []Token
-	n := 0
-	for ev := range ch {
-		n++
-		if ev.PromptLogprobs != nil {
-			lps = ev.PromptLogprobs
-		}
-		if ev.Token != nil {
-			t.Errorf("max tokens 0 generated %d", ev.Token.ID)
-		}
-		if ev.Done && (ev.FinishReason != "length" || ev.Err != nil) {
-			t.Errorf("last event %+v", ev)
-		}
-	}
-	if len(lps) != len(ref.Prompt) {
-		t.Fatalf("%d prompt logprobs for %d tokens", len(lps), len(ref.Prompt))
-	}
-	for p := 1; p < len(ref.Prompt); p++ {
-		r := row(p - 1)
-		want := float64(r[ref.Prompt[p]]) - sample.LogSumExp(r)
-		if lps[p].ID != ref.Prompt[p] || math.Abs(float64(lps[p].Logprob)-want) > 2e-4 {
-			t.Errorf("token %d: %+v, llama.cpp logprob %v", p, lps[p], want)
-		}
-		top := sample.TopLogprobs(r, 3)
-		if len(lps[p].Top) != 3 || lps[p].Top[0].Token != top[0].Token {
-			t.Errorf("token %d: top %v, llama.cpp %v", p, lps[p].Top, top)
-		}
-	}
+	testPromptLogprobs(t, m, ref.Prompt, row)
 }

@@ -3,12 +3,14 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/internal/testutil/testmodel"
+	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
 )
 
@@ -528,4 +530,61 @@ func TestPromptCache(t *testing.T) {
 type greedyRef struct {
 	Prompt []int `json:"prompt_tokens"`
 	Tokens []int `json:"generated_tokens"`
+}
+
+// testPromptLogprobs wants the engine's prompt log-probabilities (and top 3) for prompt to
+// match the logits row(p) of every position p.
+func testPromptLogprobs(t *testing.T, m *decilm.Model, prompt []int, row func(p int) []float32) {
+	e := newEngine(t, m, Options{StepRows: 4})
+	ch, err := e.Submit(context.Background(), Request{Prompt: prompt, MaxTokens: 0, PromptLogprobs: true, TopLogprobs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lps []Token
+	n := 0
+	for ev := range ch {
+		n++
+		if ev.PromptLogprobs != nil {
+			lps = ev.PromptLogprobs
+		}
+		if ev.Token != nil {
+			t.Errorf("max tokens 0 generated %d", ev.Token.ID)
+		}
+		if ev.Done && (ev.FinishReason != "length" || ev.Err != nil) {
+			t.Errorf("last event %+v", ev)
+		}
+	}
+	if len(lps) != len(prompt) {
+		t.Fatalf("%d prompt logprobs for %d tokens", len(lps), len(prompt))
+	}
+	for p := 1; p < len(prompt); p++ {
+		r := row(p - 1)
+		want := float64(r[prompt[p]]) - sample.LogSumExp(r)
+		if lps[p].ID != prompt[p] || math.Abs(float64(lps[p].Logprob)-want) > 2e-4 {
+			t.Errorf("token %d: %+v, reference logprob %v", p, lps[p], want)
+		}
+		top := sample.TopLogprobs(r, 3)
+		if len(lps[p].Top) != 3 || lps[p].Top[0].Token != top[0].Token {
+			t.Errorf("token %d: top %v, reference %v", p, lps[p].Top, top)
+		}
+	}
+}
+
+// TestPromptLogprobsMatchForward: on the synth tiny model, the engine's prompt
+// log-probabilities (prefilled in chunks of 4) are the log-softmax of model.Forward's logits
+// for the whole prompt at once (TestPromptLogprobs compares with llama.cpp's under the
+// oracle tag).
+func TestPromptLogprobsMatchForward(t *testing.T) {
+	m, ref := loadSynthTiny(t)
+	var b model.Batch
+	for p, tok := range ref.Prompt {
+		b.Add(0, p, tok, true)
+	}
+	logits, err := m.Net.Forward(&b, model.NewCache(m.Net.Config, len(ref.Prompt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Net.Config.Vocab
+	logits = append([]float32(nil), logits...)
+	testPromptLogprobs(t, m, ref.Prompt, func(p int) []float32 { return logits[p*V : (p+1)*V] })
 }
