@@ -10,10 +10,7 @@ import (
 	"testing"
 
 	"github.com/decilm/decilm"
-	"github.com/decilm/decilm/engine"
 	"github.com/decilm/decilm/internal/testutil"
-	"github.com/decilm/decilm/sample"
-	"github.com/openai/openai-go/v3"
 )
 
 // TestEchoLogprobsMatchLlamaCpp scores the tiny-decilm fixture prompt through openai-go
@@ -25,41 +22,16 @@ func TestEchoLogprobsMatchLlamaCpp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	f := newFixtureOn(t, m, engine.Options{}, Options{})
-	prompt := []int64{1, 450, 4996, 17354, 1701, 29916} // prompts.json, prompt 0
 	raw, err := os.ReadFile(testutil.Fixture(t, "tiny-decilm", "logits_0.f32"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	V := m.Net.Config.Vocab
-	res, err := f.client.Completions.New(context.Background(), openai.CompletionNewParams{
-		Model:     openai.CompletionNewParamsModel(m.Name),
-		Prompt:    openai.CompletionNewParamsPromptUnion{OfArrayOfTokens: prompt},
-		MaxTokens: openai.Int(0),
-		Echo:      openai.Bool(true),
-		Logprobs:  openai.Int(1),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lp := res.Choices[0].Logprobs
-	if len(lp.TokenLogprobs) != len(prompt) {
-		t.Fatalf("%d logprobs for %d tokens", len(lp.TokenLogprobs), len(prompt))
-	}
-	for p := 1; p < len(prompt); p++ {
+	testEchoLogprobs(t, m, func(p int) []float32 {
 		row := make([]float32, V)
 		for i := range row {
-			row[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*((p-1)*V+i):]))
+			row[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(p*V+i):]))
 		}
-		want := float64(row[prompt[p]]) - sample.LogSumExp(row)
-		if math.Abs(lp.TokenLogprobs[p]-want) > 2e-4 {
-			t.Errorf("token %d: logprob %v, llama.cpp %v", p, lp.TokenLogprobs[p], want)
-		}
-		best := sample.TopLogprobs(row, 1)[0]
-		for tok, v := range lp.TopLogprobs[p] {
-			if math.Abs(v-float64(best.Logprob)) > 2e-4 || tok != tokenText(m.Tokenizer, best.Token) {
-				t.Errorf("token %d: top %q %v, llama.cpp %q %v", p, tok, v, tokenText(m.Tokenizer, best.Token), best.Logprob)
-			}
-		}
-	}
+		return row
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/decilm/decilm/chat"
 	"github.com/decilm/decilm/engine"
 	"github.com/decilm/decilm/internal/testutil/testmodel"
+	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/sample"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 )
@@ -548,4 +551,62 @@ func TestDefaultMaxTokensFitsBudget(t *testing.T) {
 	if r.status != 400 || !strings.Contains(r.body, "kv_budget_exceeded") {
 		t.Errorf("%d %s", r.status, r.body)
 	}
+}
+
+// testEchoLogprobs asks /v1/completions for the echoed prompt 0 of the tiny-decilm fixture
+// with logprobs and wants them (and the top token) to match the logits row(p) of every
+// position p.
+func testEchoLogprobs(t *testing.T, m *decilm.Model, row func(p int) []float32) {
+	f := newFixtureOn(t, m, engine.Options{}, Options{})
+	prompt := []int64{1, 450, 4996, 17354, 1701, 29916} // prompts.json, prompt 0
+	res, err := f.client.Completions.New(context.Background(), openai.CompletionNewParams{
+		Model:     openai.CompletionNewParamsModel(m.Name),
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfArrayOfTokens: prompt},
+		MaxTokens: openai.Int(0),
+		Echo:      openai.Bool(true),
+		Logprobs:  openai.Int(1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := res.Choices[0].Logprobs
+	if len(lp.TokenLogprobs) != len(prompt) {
+		t.Fatalf("%d logprobs for %d tokens", len(lp.TokenLogprobs), len(prompt))
+	}
+	for p := 1; p < len(prompt); p++ {
+		r := row(p - 1)
+		want := float64(r[prompt[p]]) - sample.LogSumExp(r)
+		if math.Abs(lp.TokenLogprobs[p]-want) > 2e-4 {
+			t.Errorf("token %d: logprob %v, reference %v", p, lp.TokenLogprobs[p], want)
+		}
+		best := sample.TopLogprobs(r, 1)[0]
+		for tok, v := range lp.TopLogprobs[p] {
+			if math.Abs(v-float64(best.Logprob)) > 2e-4 || tok != tokenText(m.Tokenizer, best.Token) {
+				t.Errorf("token %d: top %q %v, reference %q %v", p, tok, v, tokenText(m.Tokenizer, best.Token), best.Logprob)
+			}
+		}
+	}
+}
+
+// TestEchoLogprobsMatchForward: on the synth tiny model, echoed prompt log-probabilities are
+// the log-softmax of model.Forward's logits (TestEchoLogprobsMatchLlamaCpp compares with
+// llama.cpp's under the oracle tag).
+func TestEchoLogprobsMatchForward(t *testing.T) {
+	m, err := decilm.Load(context.Background(), testmodel.Synth(t, "tiny", 1234), decilm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	prompt := []int{1, 450, 4996, 17354, 1701, 29916}
+	var b model.Batch
+	for p, tok := range prompt {
+		b.Add(0, p, tok, true)
+	}
+	logits, err := m.Net.Forward(&b, model.NewCache(m.Net.Config, len(prompt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Net.Config.Vocab
+	logits = append([]float32(nil), logits...)
+	testEchoLogprobs(t, m, func(p int) []float32 { return logits[p*V : (p+1)*V] })
 }
