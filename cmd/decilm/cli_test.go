@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/internal/testutil/testmodel"
+	"github.com/decilm/decilm/model"
 )
 
 // run executes decilm in-process and returns stdout, stderr and the exit status.
@@ -110,5 +115,41 @@ func TestRunIDs(t *testing.T) {
 	text, err := m.Tokenizer.Decode(ids)
 	if err != nil || len(ids) != 200 || text != llama2cText {
 		t.Fatalf("%d ids decode to %q (%v), want llama2.c's text", len(ids), text, err)
+	}
+}
+
+// TestLogitsEmbedded: `decilm logits` writes model.Forward's logits of every position
+// (TestLogitsCommand compares with llama.cpp's under the oracle tag).
+func TestLogitsEmbedded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out.f32")
+	toks := []int{1, 403, 407, 261, 378}
+	_, errs, code := run(t, "", "logits", "--tokens", "1,403,407,261,378", "-o", p)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decilm.Load(context.Background(), "", decilm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var b model.Batch
+	for i, tok := range toks {
+		b.Add(0, i, tok, true)
+	}
+	want, err := m.Net.Forward(&b, model.NewCache(m.Net.Config, len(toks)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4*len(want) {
+		t.Fatalf("%d bytes, want %d", len(got), 4*len(want))
+	}
+	for i, w := range want {
+		if g := math.Float32frombits(binary.LittleEndian.Uint32(got[4*i:])); g != w {
+			t.Fatalf("logit %d: %g, model.Forward %g", i, g, w)
+		}
 	}
 }
