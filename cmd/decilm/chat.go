@@ -34,7 +34,11 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	mf := addModelFlags(fs)
 	g := addGenFlags(fs)
 	system := fs.String("system", "", "system prompt")
+	df := addDraftFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -49,6 +53,12 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	draft, closeDraft, err := df.load(ctx, e, mf, m)
+	if err != nil {
+		return err
+	}
+	defer closeDraft()
+	opts.Draft = draft
 
 	intr := e.interrupt
 	if intr == nil {
@@ -129,6 +139,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stdout)
 			if *g.verbose {
 				printStats(e.stderr, res)
+				printDraftStats(e.stderr, res)
 			}
 		}
 		history = append(history, chat.Message{Role: "assistant", Content: strings.TrimSpace(reply.String())})

@@ -24,7 +24,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	toks := fs.String("tokens", "", "prompt as comma-separated token ids (fed as given) instead of text")
 	ids := fs.Bool("ids", false, "print the generated token ids (space-separated) instead of text")
 	noBOS := fs.Bool("no-bos", false, "do not start a text prompt with BOS")
+	df := addDraftFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(); err != nil {
 		return err
 	}
 	opts, err := g.options()
@@ -44,6 +48,12 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	draft, closeDraft, err := df.load(ctx, e, mf, m)
+	if err != nil {
+		return err
+	}
+	defer closeDraft()
+	opts.Draft = draft
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
 	var res *decilm.Result
@@ -96,6 +106,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if *g.verbose {
 		fmt.Fprintf(e.stderr, "model %s, template %s, seed %d", m.Name, m.Template.Name(), opts.Sampling.Seed)
 		printStats(e.stderr, res)
+		printDraftStats(e.stderr, res)
 	}
 	return nil
 }
