@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/bench"
 )
 
 // draftFlags are the speculative-decoding flags of run, chat and bench (llama.cpp's -md,
@@ -74,4 +76,65 @@ func printDraftStats(w io.Writer, res *decilm.Result) {
 		return
 	}
 	fmt.Fprintf(w, "speculative: %d drafted, %d accepted (%.1f%%)\n", res.Drafted, res.Accepted, 100*float64(res.Accepted)/float64(res.Drafted))
+}
+
+// benchDraft measures greedy generation of gen tokens after a prompt of the first
+// promptLen tokens of text (the built-in sample when ""; all of it that fits with gen
+// tokens after it when promptLen is 0), without and then with the draft
+// the flags ask for: two bench records, the second with its acceptance rate.
+func benchDraft(ctx context.Context, e *env, mf *modelFlags, df *draftFlags, m *decilm.Model, info bench.ModelInfo, text string, promptLen, gen, reps int, prog io.Writer) ([]bench.Record, error) {
+	if gen < 1 {
+		return nil, usageError("--draft-model and --draft measure generation: -n must be at least 1")
+	}
+	if text == "" {
+		text = bench.SampleText
+	}
+	prompt := m.Encode(text, nil)
+	if promptLen > 0 && promptLen < len(prompt) {
+		prompt = prompt[:promptLen]
+	}
+	if room := m.Net.Config.ContextLength() - gen; len(prompt) > room {
+		if room < 1 {
+			return nil, usageError("-n %d leaves no room for a prompt in the context of %d tokens", gen, m.Net.Config.ContextLength())
+		}
+		prompt = prompt[:room]
+	}
+	draft, closeDraft, err := df.load(ctx, e, mf, m)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDraft()
+	name := fmt.Sprintf("tg%d text", gen)
+	var recs []bench.Record
+	for _, d := range []*decilm.Draft{nil, draft} {
+		test := name
+		if d != nil {
+			test += " +" + df.describe()
+		}
+		rec, err := bench.Generation(ctx, m.Net, bench.GenOptions{Test: test, Prompt: len(prompt), Gen: gen, Reps: reps, Model: info, Progress: prog},
+			func(ctx context.Context) (bench.GenRun, error) {
+				res, err := m.GenerateTokens(ctx, prompt, decilm.GenerateOptions{MaxTokens: gen, IgnoreEOS: true, Draft: d})
+				if err != nil {
+					return bench.GenRun{}, err
+				}
+				return bench.GenRun{Tokens: len(res.Tokens), Time: res.GenerateTime, Drafted: res.Drafted, Accepted: res.Accepted}, nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+// describe names the drafter in bench records: "self:q4_0", "ngram", "ngram+draft.gguf".
+func (d *draftFlags) describe() string {
+	var parts []string
+	if *d.kind != "" {
+		parts = append(parts, *d.kind)
+	}
+	if *d.model != "" {
+		parts = append(parts, filepath.Base(*d.model))
+	}
+	return strings.Join(parts, "+")
 }

@@ -45,3 +45,23 @@ func TestRunDraft(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchDraft: bench with a drafter adds the plain and the speculative text-generation
+// records, the latter with its acceptance rate.
+func TestBenchDraft(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "-p", "0", "-n", "20", "-r", "1", "-q", "--draft", "ngram"},
+		{"bench", "-p", "16", "-n", "20", "-r", "1", "-q", "--draft-model", "self:q4_0", "--json"},
+	} {
+		out, errs, code := run(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		if !strings.Contains(out, "tg20 text") || !strings.Contains(out, "% acc)") {
+			t.Fatalf("%v printed %s", args, out)
+		}
+		if strings.Contains(strings.Join(args, " "), "json") && !strings.Contains(out, `"accept_rate"`) {
+			t.Fatalf("%v: no accept_rate in %s", args, out)
+		}
+	}
+}
