@@ -18,6 +18,9 @@ import (
 // DefaultDraftMax bounds the tokens drafted per step when Draft.Max is 0.
 const DefaultDraftMax = 8
 
+// maxDraftMax bounds Draft.Max: a verification Forward has Max+1 rows.
+const maxDraftMax = 256
+
 // Draft configures speculative decoding for GenerateOptions: a cheap drafter proposes
 // several tokens, the model checks them all in one batched Forward and keeps the longest
 // run it agrees with, plus one token of its own. Greedy output is the same token for
@@ -137,8 +140,8 @@ type drafter struct {
 
 // newDrafter checks d and prepares its drafter for sequences of up to maxLen tokens.
 func (m *Model) newDrafter(d *Draft, so sample.Options, maxLen int) (*drafter, error) {
-	if d.Max < 0 {
-		return nil, fmt.Errorf("draft: Max = %d, want >= 0 (0: %d)", d.Max, DefaultDraftMax)
+	if d.Max < 0 || d.Max > maxDraftMax {
+		return nil, fmt.Errorf("draft: Max = %d, want 0 to %d (0: %d)", d.Max, maxDraftMax, DefaultDraftMax)
 	}
 	if d.Model == nil && !d.NGram {
 		return nil, errors.New("draft: neither a draft model nor n-gram drafting is set")

@@ -395,6 +395,7 @@ func TestDraftErrors(t *testing.T) {
 	}{
 		{&decilm.Draft{Model: wide}, "vocabulary of 600 tokens"},
 		{&decilm.Draft{NGram: true, Max: -1}, "Max = -1"},
+		{&decilm.Draft{NGram: true, Max: 1000}, "Max = 1000"},
 		{&decilm.Draft{}, "neither a draft model nor n-gram"},
 	}
 	for _, c := range cases {

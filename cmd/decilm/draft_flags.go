@@ -34,8 +34,8 @@ func (d *draftFlags) check() error {
 	if *d.kind != "" && *d.kind != "ngram" {
 		return usageError("--draft %q: the only drafting without a model is ngram", *d.kind)
 	}
-	if *d.max < 1 {
-		return usageError("--draft-max %d: must be at least 1", *d.max)
+	if *d.max < 1 || *d.max > 256 {
+		return usageError("--draft-max %d: must be 1 to 256", *d.max)
 	}
 	return nil
 }
