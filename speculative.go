@@ -83,8 +83,11 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 	for {
 		for _, t := range pending {
 			done, err := out.add(t)
-			if done || err != nil {
-				return res, err
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				return res, nil
 			}
 			hist = append(hist, t)
 		}

@@ -3,6 +3,7 @@ package decilm_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -412,5 +413,38 @@ func TestDraftErrors(t *testing.T) {
 	}
 	if _, err := decilm.LoadDraft(ctx, stories, t.TempDir()+"/missing", decilm.Options{}); err == nil || !strings.Contains(err.Error(), "draft model") {
 		t.Errorf("missing draft: error %v", err)
+	}
+}
+
+// TestSpeculativeCallbacksAndCancel: an error from OnToken or OnText, or a cancelled
+// context, ends speculative generation with that error, as it ends plain generation.
+func TestSpeculativeCallbacksAndCancel(t *testing.T) {
+	stories, _ := specTestModels(t)
+	boom := errors.New("boom")
+	d := &decilm.Draft{Model: stories}
+	calls := 0
+	_, err := stories.Generate(context.Background(), "Once", decilm.GenerateOptions{MaxTokens: 50, Draft: d,
+		OnToken: func(int) error {
+			if calls++; calls == 7 {
+				return boom
+			}
+			return nil
+		}})
+	if !errors.Is(err, boom) || calls != 7 {
+		t.Fatalf("OnToken error: %v after %d calls", err, calls)
+	}
+	_, err = stories.Generate(context.Background(), "Once", decilm.GenerateOptions{MaxTokens: 50, Draft: d,
+		OnText: func(string) error { return boom }})
+	if !errors.Is(err, boom) {
+		t.Fatalf("OnText error: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	res, err := stories.Generate(ctx, "Once", decilm.GenerateOptions{MaxTokens: 50, Draft: d,
+		OnToken: func(id int) error {
+			cancel()
+			return nil
+		}})
+	if !errors.Is(err, context.Canceled) || res != nil {
+		t.Fatalf("cancelled: %v, %v", res, err)
 	}
 }
