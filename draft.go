@@ -259,10 +259,10 @@ func (d *drafter) draft(ctx context.Context, hist []int, k int) ([]int, []*sampl
 }
 
 // lookup is prompt-lookup drafting: it finds the latest earlier occurrence in hist of
-// hist's last n tokens, for n from 3 down to 1, and returns up to k of the tokens that
+// hist's last n tokens, for n from 3 down to 2, and returns up to k of the tokens that
 // followed it (nil when there is none).
 func lookup(hist []int, k int) []int {
-	const maxN, minN = 3, 1
+	const maxN, minN = 3, 2
 	for n := min(maxN, len(hist)-1); n >= minN; n-- {
 		tail := hist[len(hist)-n:]
 	search:

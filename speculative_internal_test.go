@@ -16,7 +16,8 @@ func TestLookup(t *testing.T) {
 		{[]int{5, 6, 7, 8, 5, 6, 7}, 4, []int{8, 5, 6, 7}},                // 3-gram 5 6 7
 		{[]int{5, 6, 7, 8, 9, 5, 6, 7}, 2, []int{8, 9}},                   // k bounds it
 		{[]int{1, 2, 9, 2, 3, 4, 1, 2}, 3, []int{9, 2, 3}},                // 2-gram 1 2
-		{[]int{4, 2, 8, 8, 7, 3, 2}, 5, []int{8, 8, 7, 3, 2}},             // 1-gram 2, to the end
+		{[]int{4, 2, 8, 8, 7, 3, 2}, 5, nil},                              // a single token is no match
+		{[]int{9, 8, 7, 6, 8, 7}, 3, []int{6, 8, 7}},                      // 2-gram 8 7, to the end
 		{[]int{1, 2, 3, 1, 2, 4, 1, 2}, 2, []int{4, 1}},                   // the latest match wins
 		{[]int{1, 2, 3, 9, 2, 3, 7, 1, 2, 3}, 2, []int{9, 2}},             // a longer match beats a later shorter one
 		{[]int{7, 7, 7}, 3, []int{7}},                                     // overlapping: the 2-gram at 0 is followed by one 7
