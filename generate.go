@@ -31,6 +31,8 @@ type GenerateOptions struct {
 	OnText func(text string) error
 	// OnToken, when set, receives each generated token id.
 	OnToken func(id int) error
+	// Draft, when set, turns on speculative decoding (see Draft).
+	Draft *Draft
 }
 
 // Result describes a finished generation.
@@ -44,6 +46,8 @@ type Result struct {
 	FinishReason string
 	// PrefillTime is the time spent on the prompt, GenerateTime on the new tokens.
 	PrefillTime, GenerateTime time.Duration
+	// Drafted counts the tokens a Draft proposed and Accepted those the model kept.
+	Drafted, Accepted int
 }
 
 // ErrContextLength reports a prompt that does not fit the model's context.
@@ -97,6 +101,9 @@ func (m *Model) EncodeChat(msgs []chat.Message) ([]int, error) {
 
 // GenerateTokens continues the token sequence prompt.
 func (m *Model) GenerateTokens(ctx context.Context, prompt []int, o GenerateOptions) (*Result, error) {
+	if o.Draft != nil {
+		return m.generateDraft(ctx, prompt, o)
+	}
 	if len(prompt) == 0 {
 		return nil, errors.New("generate: empty prompt")
 	}

@@ -86,6 +86,12 @@ type Record struct {
 	SamplesNs    []int64   `json:"samples_ns"`
 	SamplesTs    []float64 `json:"samples_ts"`
 	tokensPerRep int
+
+	// NDrafted and NAccepted count the drafted and accepted tokens of a speculative
+	// Generation test, AcceptRate their ratio (absent for other tests).
+	NDrafted   int     `json:"n_drafted,omitempty"`
+	NAccepted  int     `json:"n_accepted,omitempty"`
+	AcceptRate float64 `json:"accept_rate,omitempty"`
 }
 
 // Describe fills a ModelInfo from a loaded model: its weight bytes, parameters and a type

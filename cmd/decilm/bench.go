@@ -15,7 +15,7 @@ func init() {
 }
 
 func runBench(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bench", "-m MODEL [-p 128] [-n 32] [-b 1,4,16] [--threads N] [-r 3] [--json] [--card [--text FILE]]")
+	fs := newFlags(e, "bench", "-m MODEL [-p 128] [-n 32] [-b 1,4,16] [--threads N] [-r 3] [--json] [--card [--text FILE]] [--draft-model M | --draft ngram [--text FILE]]")
 	mf := addModelFlags(fs)
 	p := fs.Int("p", 128, "prompt tokens of the pp test (0: skip it); with --card, tokens per prompt (default there 32)")
 	n := fs.Int("n", 32, "decode steps of the tg and batched tests (0: skip them); with --card, tokens generated per prompt")
@@ -26,7 +26,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	text := fs.String("text", "", "with --card: the text file prompts are cut from (default: a built-in paragraph)")
 	seed := fs.Uint64("seed", 1, "with --card: sampler seed")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	df := addDraftFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(); err != nil {
 		return err
 	}
 	seqs, err := bench.ParseCounts(*b)
@@ -85,6 +89,13 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+	}
+	if df.on() {
+		spec, err := benchDraft(ctx, e, mf, df, m, info, sample, *p, *n, *reps, prog)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, spec...)
 	}
 	if *asJSON {
 		return bench.WriteJSON(e.stdout, recs)

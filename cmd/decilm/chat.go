@@ -35,7 +35,11 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	mf := addModelFlags(fs)
 	g := addGenFlags(fs)
 	system := fs.String("system", "", "system prompt")
+	df := addDraftFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -53,6 +57,12 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	if c, n := *g.ctxSize, m.Net.Config.ContextLength(); c > n {
 		return usageError("--ctx-size %d exceeds the model's context length %d", c, n)
 	}
+	draft, closeDraft, err := df.load(ctx, e, mf, m)
+	if err != nil {
+		return err
+	}
+	defer closeDraft()
+	opts.Draft = draft
 
 	intr := e.interrupt
 	if intr == nil {
@@ -150,6 +160,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stdout)
 			if *g.verbose {
 				printStats(e.stderr, res)
+				printDraftStats(e.stderr, res)
 			}
 		}
 		history = append(history, chat.Message{Role: "assistant", Content: strings.TrimSpace(reply.String())})

@@ -29,7 +29,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(promptFlag, "prompt", "", "same as -p")
 	file := fs.String("f", "", "read the prompt from this file")
 	fs.StringVar(file, "file", "", "same as -f")
+	df := addDraftFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(); err != nil {
 		return err
 	}
 	opts, err := g.options()
@@ -67,6 +71,12 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	draft, closeDraft, err := df.load(ctx, e, mf, m)
+	if err != nil {
+		return err
+	}
+	defer closeDraft()
+	opts.Draft = draft
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
 	var res *decilm.Result
@@ -126,6 +136,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if *g.verbose {
 		fmt.Fprintf(e.stderr, "model %s, template %s, seed %d", m.Name, m.Template.Name(), opts.Sampling.Seed)
 		printStats(e.stderr, res)
+		printDraftStats(e.stderr, res)
 	}
 	return nil
 }
