@@ -111,7 +111,7 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 		m.Tokenizer, err = tokenizer.Load(tokenizerPath(ck.Dir, path))
 	}
 	if err != nil {
-		return fail(fmt.Errorf("tokenizer: %w", err))
+		return fail(err) // tokenizer errors say "tokenizer" (or tokenizer.bin) already
 	}
 	if m.Tokenizer.VocabSize() > net.Config.Vocab {
 		return fail(fmt.Errorf("tokenizer has %d pieces but the model only %d embeddings", m.Tokenizer.VocabSize(), net.Config.Vocab))

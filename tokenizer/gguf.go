@@ -10,7 +10,10 @@ import (
 // FromGGUF builds a tokenizer from a GGUF file's tokenizer.ggml.* metadata (model "llama":
 // tokens, scores, token_type, the bos/eos/unknown/padding ids, add_bos_token, add_eos_token,
 // add_space_prefix, remove_extra_whitespaces). AddBOS defaults to true and AddEOS to false
-// when the file does not say.
+// when the file does not say. A SentencePiece vocabulary without
+// tokenizer.ggml.unknown_token_id (llama.cpp's converter writes none for a model directory
+// with tokenizer.model but no tokenizer.json) takes id 0 as its unknown token, as llama.cpp
+// does.
 func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 	wrap := func(err error) error { return fmt.Errorf("tokenizer: GGUF vocabulary: %w", err) }
 	model, err := f.String("tokenizer.ggml.model")
@@ -65,6 +68,9 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 		default:
 			*k.dst = b != k.neg
 		}
+	}
+	if v.UNK < 0 && (model == "" || model == "llama") {
+		v.UNK = 0
 	}
 	t, err := FromVocab(v)
 	if err != nil {
