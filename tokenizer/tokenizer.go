@@ -106,6 +106,16 @@ type Tokenizer struct {
 	asciiID  [128]int32
 	shadowed bool
 
+	// byteLevel marks a byte-level BPE vocabulary (Llama-3, tokenizer.json with a ByteLevel
+	// pre-tokeniser or GGUF model "gpt2"): text is split by the Llama-3 pattern and each
+	// pre-token's bytes are merged by rank (t.merges). byteTok is the id of each byte's token,
+	// rawIDs the id of each token's raw bytes; ignoreMerges looks a whole pre-token up in
+	// rawIDs before merging (tokenizer.json's ignore_merges).
+	byteLevel    bool
+	ignoreMerges bool
+	byteTok      [256]int32
+	rawIDs       map[string]int32
+
 	// text is each token's decoded bytes: "▁" as a space, a byte token's byte, "" for
 	// control and unknown tokens.
 	text []string
@@ -130,9 +140,14 @@ type hfMerge struct {
 
 // Vocab is a vocabulary as GGUF stores it (tokenizer.ggml.*) or as a caller assembles it.
 type Vocab struct {
-	// Model is tokenizer.ggml.model; only "llama" (SentencePiece BPE) is supported. Empty means
-	// "llama".
+	// Model is tokenizer.ggml.model: "llama" (SentencePiece BPE) or "gpt2" (byte-level BPE,
+	// with Merges and Pre). Empty means "llama".
 	Model  string
+	// Merges are the byte-level merges in rank order, each "a b" (tokenizer.ggml.merges).
+	Merges []string
+	// Pre names the pre-tokeniser of a byte-level vocabulary (tokenizer.ggml.pre); only
+	// "llama-bpe" (Llama-3's pattern) is supported. Empty means "llama-bpe".
+	Pre string
 	Tokens []string  // the pieces, with "▁" for spaces
 	Scores []float32 // merge priority; nil means all zero
 	Types  []int32   // PieceType values; nil means inferred (<unk>, <s>, </s>, <0xNN>, else normal)
@@ -150,8 +165,11 @@ type Vocab struct {
 // FromVocab builds a tokenizer from a GGUF-style vocabulary. Byte fallback is on when the
 // vocabulary has all 256 <0xNN> pieces.
 func FromVocab(v Vocab) (*Tokenizer, error) {
+	if v.Model == "gpt2" {
+		return fromByteLevelVocab(v)
+	}
 	if v.Model != "" && v.Model != "llama" {
-		return nil, fmt.Errorf("tokenizer: vocabulary model %q not supported (only \"llama\", SentencePiece BPE)", v.Model)
+		return nil, fmt.Errorf("tokenizer: vocabulary model %q not supported (only \"llama\", SentencePiece BPE, and \"gpt2\", byte-level BPE)", v.Model)
 	}
 	n := len(v.Tokens)
 	if n == 0 {
@@ -285,7 +303,7 @@ func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 	if unk < 0 {
 		unk = firstUnk
 	}
-	if unk < 0 {
+	if unk < 0 && !t.byteLevel {
 		return errors.New("tokenizer: vocabulary has no unknown piece")
 	}
 	t.unk, t.bos, t.eos, t.pad = unk, bos, eos, pad
@@ -363,6 +381,13 @@ func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 		}
 	}
 	t.text = make([]string, n)
+	if t.byteLevel {
+		if err := t.initByteLevel(); err != nil {
+			return err
+		}
+		t.resetCache()
+		return nil
+	}
 	for i, p := range t.pieces {
 		switch t.types[i] {
 		case Control, Unknown:
