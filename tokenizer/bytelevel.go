@@ -135,11 +135,11 @@ func (t *Tokenizer) byteLevelSymbols(s *bpeScratch, seg string) {
 
 // Character classes of the Llama-3 pattern for ASCII, by byte.
 const (
-	clsOther  = iota // punctuation and symbols: [^\s\p{L}\p{N}]
-	clsLetter        // \p{L}
-	clsDigit         // \p{N}
-	clsSpace         // \s other than \r and \n
-	clsNewline       // \r or \n
+	clsOther   = iota // punctuation and symbols: [^\s\p{L}\p{N}]
+	clsLetter         // \p{L}
+	clsDigit          // \p{N}
+	clsSpace          // \s other than \r and \n
+	clsNewline        // \r or \n
 )
 
 var asciiClass = func() (c [utf8.RuneSelf]uint8) {

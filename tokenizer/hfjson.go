@@ -53,9 +53,9 @@ type hfComponent struct {
 	// Sequence members and the Split pre-tokeniser.
 	Pretokenizers []json.RawMessage `json:"pretokenizers"`
 	Processors    []json.RawMessage `json:"processors"`
-	Behavior string `json:"behavior"`
-	Invert   bool   `json:"invert"`
-	UseRegex *bool  `json:"use_regex"`
+	Behavior      string            `json:"behavior"`
+	Invert        bool              `json:"invert"`
+	UseRegex      *bool             `json:"use_regex"`
 }
 
 // LoadHFJSON reads a Hugging Face tokenizer.json holding a BPE model with byte fallback and

@@ -142,12 +142,12 @@ type hfMerge struct {
 type Vocab struct {
 	// Model is tokenizer.ggml.model: "llama" (SentencePiece BPE) or "gpt2" (byte-level BPE,
 	// with Merges and Pre). Empty means "llama".
-	Model  string
+	Model string
 	// Merges are the byte-level merges in rank order, each "a b" (tokenizer.ggml.merges).
 	Merges []string
 	// Pre names the pre-tokeniser of a byte-level vocabulary (tokenizer.ggml.pre); only
 	// "llama-bpe" (Llama-3's pattern) is supported. Empty means "llama-bpe".
-	Pre string
+	Pre    string
 	Tokens []string  // the pieces, with "▁" for spaces
 	Scores []float32 // merge priority; nil means all zero
 	Types  []int32   // PieceType values; nil means inferred (<unk>, <s>, </s>, <0xNN>, else normal)
