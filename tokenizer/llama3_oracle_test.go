@@ -3,8 +3,15 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -56,4 +63,135 @@ func TestLlama3FixtureCases(t *testing.T) {
 			t.Errorf("Encode(%q) without BOS = %v, want %v", c.Text, got, c.IDsNoBOS)
 		}
 	}
+}
+
+// llama3Lines are inputs for the Llama-3 oracles: each rule of the split pattern and the
+// characters at its edges, then random mixtures of them.
+func llama3Lines() []string {
+	lines := []string{
+		"", "a", " ", "  ", "\n", "\r\n", "\n\n\n", " \n ", "\t", "\t\tx", "x\t", " \t\n \t", "a  b", "a   ",
+		"2024", "12345678", "1 22 333 4444 55555", "3.14159", "-42", "1,000,000", "x1y22z333", "٣٤٥٦", "²³", "Ⅻ", "½",
+		"I'm", "I'M", "you're YOU'RE You'Re", "he's HE'S", "we'll WE'LL We'Ll", "I'd I'D", "can't CAN'T", "they've THEY'VE",
+		"'s", "'", "''", "'x", "' s", "'ſ", "O'Neil", "rock'n'roll", "’s curly", "'S'T'M'D",
+		"Hello, world!", "(parenthesis)", "a...b", "!!!\n\n", " ?!\n", "x = y + z;", "<html><body>", "http://example.com/a?b=c",
+		"café", "naïve résumé", "e\u0301", "Ελληνικά", "Привет мир", "日本語のテキスト", "中文，标点。", "한국어", "العربية", "हिन्दी", "ไทย",
+		"🙂", "🦙🦙", "👨‍👩‍👧", "👍🏽", "🇫🇷", "❤️", "a🙂b", " 🙂 ", "\u00a0x", "\u3000日本", "x\u2028y", "\u200b", "\u0085", "\x00\x01\x7f",
+		"<|begin_of_text|>", "<|eot_id|>Hi", "x<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
+		"<|reserved_special_token_0|>", "<|eot_id", "<|end_of_text|><|end_of_text|>",
+		"def f(x):\n    return x**2\n\n\tpass", "  leading", "trailing  ", "mixed \t \n\n  spaces\r\n\r\n",
+	}
+	atoms := []string{
+		" ", "  ", "\t", "\n", "\r", "\r\n", "\u00a0", "\u3000", "a", "The", "ing", "HELLO", "'s", "'LL", "'re", "'", "1", "22", "4567",
+		".", ",", "!?", "-", "(", "é", "ß", "Привет", "日本", "🦙", "👍🏽", "\u0301", "٣", "²", "<|eot_id|>", "<|begin_of_text|>",
+	}
+	r := rand.New(rand.NewPCG(3, 1))
+	for range 400 {
+		var b strings.Builder
+		for k := r.IntN(14); k >= 0; k-- {
+			a := atoms[r.IntN(len(atoms))]
+			for rep := 1 + r.IntN(3)*r.IntN(3); rep > 0; rep-- {
+				b.WriteString(a)
+			}
+		}
+		lines = append(lines, b.String())
+	}
+	lines = append(lines, strings.Repeat(" ", 700), strings.Repeat("1", 700), strings.Repeat("\n", 300)+"x", strings.Repeat("ab ", 300))
+	return lines
+}
+
+// runNodeScript runs testdata/hfjs/<script> with node beside the npm oracles, with the
+// given files, and decodes the JSON it writes to its last argument.
+func runNodeScript(t *testing.T, script string, pkg string, files [][]byte, out any) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found: %v", err)
+	}
+	dir := hfjsDir(t)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
+		t.Fatalf("%s not installed in %s/node_modules: %v", pkg, dir, err)
+	}
+	src, err := os.ReadFile(filepath.Join("testdata", "hfjs", script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scriptPath := filepath.Join(dir, "decilm-"+script)
+	if err := os.WriteFile(scriptPath, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	args := []string{scriptPath}
+	for i, data := range files {
+		p := filepath.Join(tmp, fmt.Sprintf("in%d", i))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	outPath := filepath.Join(tmp, "out.json")
+	var stderr bytes.Buffer
+	cmd := exec.Command(node, append(args, outPath)...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
+	}
+	data, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLlama3Oracles compares Encode (special tokens parsed, no BOS) with both npm oracles,
+// @huggingface/tokenizers reading tokenizer.json and tiktoken with the same ranks and the
+// Llama-3 pattern, and Decode with tokenizers.js's decode(skip_special_tokens), on
+// llama3Lines and TinyStories lines.
+func TestLlama3Oracles(t *testing.T) {
+	tok := llama3(t)
+	corpus := strings.Split(string(readFile(t, "corpus", "tinystories_val.txt")), "\n")
+	lines := append(llama3Lines(), corpus[:300]...)
+	tj := readFile(t, "llama3-tokenizer", "tokenizer.json")
+	// Decode is lossless, as llama.cpp's: it does not apply transformers'
+	// clean_up_tokenization_spaces (" ," to "," and so on), which this tokenizer_config.json
+	// turns on.
+	var cfg map[string]any
+	if err := json.Unmarshal(readFile(t, "llama3-tokenizer", "tokenizer_config.json"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["clean_up_tokenization_spaces"] = false
+	tc, _ := json.Marshal(cfg)
+	hfIDs, hfDecoded := hfjsEncode(t, tj, tc, lines)
+	in, _ := json.Marshal(lines)
+	var tk struct {
+		IDs [][]int `json:"ids"`
+	}
+	runNodeScript(t, "tiktoken.mjs", "tiktoken", [][]byte{tj, []byte(llama3Pattern), in}, &tk)
+	if len(tk.IDs) != len(lines) {
+		t.Fatalf("tiktoken returned %d results for %d lines", len(tk.IDs), len(lines))
+	}
+	bad := 0
+	for i, s := range lines {
+		got := tok.Encode(s, EncodeOptions{ParseSpecial: true})
+		if !slices.Equal(hfIDs[i], tk.IDs[i]) {
+			t.Errorf("the oracles disagree on %q: tokenizers.js %v, tiktoken %v", s, hfIDs[i], tk.IDs[i])
+		}
+		if !slices.Equal(got, hfIDs[i]) {
+			t.Errorf("Encode(%q) = %v, tokenizers.js %v", s, got, hfIDs[i])
+			bad++
+		}
+		dec, err := tok.Decode(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dec != hfDecoded[i] {
+			t.Errorf("Decode(Encode(%q)) = %q, tokenizers.js %q", s, dec, hfDecoded[i])
+			bad++
+		}
+		if bad > 20 {
+			t.Fatal("too many differences")
+		}
+	}
+	t.Logf("%d lines agree with tokenizers.js and tiktoken", len(lines))
 }
