@@ -312,7 +312,7 @@ func contraction(s string) int {
 }
 
 // errNoByteLevelMerges is returned for a byte-level vocabulary without merges.
-var errNoByteLevelMerges = errors.New("byte-level vocabulary has no merges")
+var errNoByteLevelMerges = errors.New("tokenizer: byte-level vocabulary has no merges")
 
 // newByteLevel builds a byte-level BPE tokenizer from its pieces (spelled with the byte map;
 // control and user-defined ones as written), their types and the merges in rank order.
