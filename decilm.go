@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/decilm/decilm/chat"
@@ -137,7 +138,7 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 			return fail(fmt.Errorf("%s: %w", gp, err))
 		}
 		if len(ids) > 0 {
-			m.EOS = ids
+			m.EOS = addIDs(ids, m.EOS...)
 		}
 	}
 	return m, nil
@@ -189,15 +190,23 @@ func tokenizerPath(dir, path string) string {
 	return dir
 }
 
+// eosIDs are the ids that end generation: every eos_token_id of config.json (a list for
+// Llama-3), the tokenizer's EOS and its end-of-turn tokens (Llama-3's <|eot_id|>,
+// <|eom_id|>, <|end_of_text|>: see tokenizer.StopIDs). Load adds generation_config.json's.
 func eosIDs(c *model.Config, t *tokenizer.Tokenizer) []int {
-	ids := append([]int(nil), c.EOS...)
+	ids := addIDs(nil, c.EOS...)
 	if e := t.EOS(); e >= 0 {
-		found := false
-		for _, x := range ids {
-			found = found || x == e
-		}
-		if !found {
-			ids = append(ids, e)
+		ids = addIDs(ids, e)
+	}
+	return addIDs(ids, t.StopIDs()...)
+}
+
+// addIDs appends to ids those of more it does not hold yet.
+func addIDs(ids []int, more ...int) []int {
+	ids = slices.Clip(ids)
+	for _, x := range more {
+		if !slices.Contains(ids, x) {
+			ids = append(ids, x)
 		}
 	}
 	return ids

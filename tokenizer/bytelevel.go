@@ -594,3 +594,23 @@ func hfPostProcessor(raw json.RawMessage, lookup func(string) (int, bool)) (bos 
 	}
 	return
 }
+
+// stopPieces are the control tokens that end a turn or a text, beside EOS: Llama-3's end of
+// turn, end of a tool-calling message and end of text.
+var stopPieces = []string{"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"}
+
+// StopIDs returns the ids that should end generation besides EOS: the control tokens
+// <|eot_id|>, <|eom_id|> and <|end_of_text|> when the vocabulary has them (as llama.cpp's
+// end-of-generation set does), and EOS itself when there is one.
+func (t *Tokenizer) StopIDs() []int {
+	var ids []int
+	if t.eos >= 0 {
+		ids = append(ids, t.eos)
+	}
+	for _, p := range stopPieces {
+		if id, ok := t.reserved[p]; ok && t.types[id] == Control && int(id) != t.eos {
+			ids = append(ids, int(id))
+		}
+	}
+	return ids
+}

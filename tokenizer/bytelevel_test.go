@@ -358,3 +358,25 @@ func fuzzUseByteLevel(t *testing.T, tok *Tokenizer) {
 		}
 	}
 }
+
+// TestStopIDs: EOS and Llama-3's end-of-turn control tokens end generation.
+func TestStopIDs(t *testing.T) {
+	v := tinyByteLevel()
+	v.Tokens = append(v.Tokens, "<|end_of_text|>", "<|eom_id|>", "<|start_header_id|>") // 264, 265, 266
+	v.Types = append(v.Types, int32(Control), int32(Control), int32(Control))
+	tok, err := FromVocab(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.StopIDs(); !slices.Equal(got, []int{262, 265, 264}) {
+		t.Errorf("StopIDs = %v, want [262 265 264]", got)
+	}
+	v.EOS = -1
+	v.Types[262] = int32(Normal) // an ordinary piece spelled like a control token does not stop
+	if tok, err = FromVocab(v); err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.StopIDs(); !slices.Equal(got, []int{265, 264}) {
+		t.Errorf("StopIDs without EOS = %v, want [265 264]", got)
+	}
+}
