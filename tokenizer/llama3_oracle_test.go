@@ -195,3 +195,45 @@ func TestLlama3Oracles(t *testing.T) {
 	}
 	t.Logf("%d lines agree with tokenizers.js and tiktoken", len(lines))
 }
+
+// BenchmarkEncodeLlama3TinyStories encodes the TinyStories validation text as one string
+// with the Llama-3 tokenizer, the word cache cleared each time (as BenchmarkEncodeTinyStories
+// does for SentencePiece).
+func BenchmarkEncodeLlama3TinyStories(b *testing.B) {
+	tok := llama3(b)
+	text := string(readFile(b, "corpus", "tinystories_val.txt"))
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	c0 := cpuTime()
+	for b.Loop() {
+		tok.resetCache()
+		tok.Encode(text, EncodeOptions{AddBOS: true})
+	}
+	reportCPU(b, c0, len(text))
+}
+
+// BenchmarkEncodeLlama3TinyStoriesWarm keeps the word cache between iterations.
+func BenchmarkEncodeLlama3TinyStoriesWarm(b *testing.B) {
+	tok := llama3(b)
+	text := string(readFile(b, "corpus", "tinystories_val.txt"))
+	b.SetBytes(int64(len(text)))
+	c0 := cpuTime()
+	for b.Loop() {
+		tok.Encode(text, EncodeOptions{AddBOS: true})
+	}
+	reportCPU(b, c0, len(text))
+}
+
+func BenchmarkDecodeLlama3TinyStories(b *testing.B) {
+	tok := llama3(b)
+	text := string(readFile(b, "corpus", "tinystories_val.txt"))
+	ids := tok.Encode(text, EncodeOptions{})
+	b.SetBytes(int64(len(text)))
+	c0 := cpuTime()
+	for b.Loop() {
+		if _, err := tok.Decode(ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, c0, len(text))
+}
