@@ -1,0 +1,580 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ardanlabs/jinja"
+)
+
+// ErrLimit is wrapped by the error of a render that broke one of its [Limits]: a range too
+// long, too many loop iterations, recursion too deep, output too large or too slow. A server
+// answers such a request with a client error and goes on serving.
+var ErrLimit = errors.New("chat template exceeded a sandbox limit")
+
+// Limits bound the work of one Jinja render. Chat templates come from downloaded
+// tokenizer_config.json files, so a template that loops forever, recurses without end or
+// builds gigabytes of text must fail cleanly. A zero field takes its value from
+// [DefaultLimits].
+type Limits struct {
+	// MaxRange is the most items range() may produce (Hugging Face caps it at 100,000).
+	MaxRange int
+	// MaxIterations is the most loop iterations of one render, all loops together.
+	MaxIterations int
+	// MaxDepth is the deepest nesting of macro calls and recursive loops.
+	MaxDepth int
+	// MaxOutput is the most bytes a render may produce, and the longest string or list a
+	// template may build with set.
+	MaxOutput int
+	// Timeout is the longest a render may run.
+	Timeout time.Duration
+}
+
+// DefaultLimits are generous for any real chat template: a conversation of 10,000 messages
+// renders far within them.
+var DefaultLimits = Limits{
+	MaxRange:      100_000,
+	MaxIterations: 1_000_000,
+	MaxDepth:      100,
+	MaxOutput:     16 << 20,
+	Timeout:       5 * time.Second,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxRange > 0 {
+		d.MaxRange = l.MaxRange
+	}
+	if l.MaxIterations > 0 {
+		d.MaxIterations = l.MaxIterations
+	}
+	if l.MaxDepth > 0 {
+		d.MaxDepth = l.MaxDepth
+	}
+	if l.MaxOutput > 0 {
+		d.MaxOutput = l.MaxOutput
+	}
+	if l.Timeout > 0 {
+		d.Timeout = l.Timeout
+	}
+	return d
+}
+
+// Limits on the template source, checked when it is compiled.
+const (
+	maxSourceBytes = 1 << 20 // a real chat template is a few KiB
+	maxNesting     = 64      // brackets within one tag; the parser recurses on them
+)
+
+// The names under which the sandbox's hooks are passed to a render. The rewritten template
+// calls them; templates cannot be expected to use such names themselves.
+const (
+	hookLoop  = "__decilm_loop"  // at the start of each loop iteration
+	hookEnter = "__decilm_enter" // at the start of a macro call
+	hookLeave = "__decilm_leave" // at the end of a macro call
+	hookOut   = "__decilm_out"   // around each {{ expression }}
+	hookVal   = "__decilm_val"   // around each value assigned by set
+)
+
+// tagSeg is one piece of a template's source, split as the Jinja engine splits it: text, or
+// a {{ }}, {% %} or {# #} tag with its whitespace-control markers.
+type tagSeg struct {
+	kind        byte // 't' text, '{' expression, '%' statement, '#' comment
+	text        string
+	left, right bool // "-" after the opener / before the closer
+}
+
+// splitTemplate splits source into text and tags. Quotes inside tags are skipped, so a
+// closer inside a string literal does not end the tag; an unclosed tag is an error.
+func splitTemplate(source string) ([]tagSeg, error) {
+	var segs []tagSeg
+	textStart := 0
+	for i := 0; i+1 < len(source); {
+		if source[i] != '{' || (source[i+1] != '{' && source[i+1] != '%' && source[i+1] != '#') {
+			i++
+			continue
+		}
+		kind := source[i+1]
+		closer := "}}"
+		switch kind {
+		case '%':
+			closer = "%}"
+		case '#':
+			closer = "#}"
+		}
+		if i > textStart {
+			segs = append(segs, tagSeg{kind: 't', text: source[textStart:i]})
+		}
+		open := i
+		i += 2
+		seg := tagSeg{kind: kind}
+		if i < len(source) && source[i] == '-' {
+			seg.left = true
+			i++
+		}
+		start, found := i, false
+		for i < len(source) {
+			c := source[i]
+			if kind != '#' && (c == '\'' || c == '"') {
+				i++
+				for i < len(source) && source[i] != c {
+					if source[i] == '\\' && i+1 < len(source) {
+						i++
+					}
+					i++
+				}
+				i++
+				continue
+			}
+			if c == '-' && strings.HasPrefix(source[i+1:], closer) {
+				seg.text, seg.right, found = source[start:i], true, true
+				i += 3
+				break
+			}
+			if strings.HasPrefix(source[i:], closer) {
+				seg.text, found = source[start:i], true
+				i += 2
+				break
+			}
+			i++
+		}
+		if !found {
+			return nil, fmt.Errorf("unclosed tag at byte %d", open)
+		}
+		segs = append(segs, seg)
+		textStart = i
+	}
+	if textStart < len(source) {
+		segs = append(segs, tagSeg{kind: 't', text: source[textStart:]})
+	}
+	return segs, nil
+}
+
+func (s tagSeg) String() string {
+	if s.kind == 't' {
+		return s.text
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	b.WriteByte(s.kind)
+	if s.left {
+		b.WriteByte('-')
+	}
+	b.WriteString(s.text)
+	if s.right {
+		b.WriteByte('-')
+	}
+	switch s.kind {
+	case '{':
+		b.WriteString("}}")
+	case '%':
+		b.WriteString("%}")
+	default:
+		b.WriteString("#}")
+	}
+	return b.String()
+}
+
+// keyword returns the first word of a statement tag.
+func (s tagSeg) keyword() string {
+	f := strings.Fields(s.text)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+// sandboxSource rewrites a template so that a render can be bounded from outside the engine:
+// each loop iteration and macro call reports to a hook (as an expression printing nothing,
+// so that whitespace control is unchanged), each {{ expression }} and each value set passes
+// through a hook that measures it, and range is replaced at render time by a bounded one.
+// It also refuses sources too large or too deeply nested to parse safely.
+func sandboxSource(source string) (string, error) {
+	if len(source) > maxSourceBytes {
+		return "", fmt.Errorf("template is %d bytes, more than the %d allowed: %w", len(source), maxSourceBytes, ErrLimit)
+	}
+	segs, err := splitTemplate(source)
+	if err != nil {
+		return "", err
+	}
+	type open struct {
+		kw   string
+		text int // bytes of literal text directly in the body
+		at   int // index in out of the hook whose argument is the text size
+	}
+	var stack []open
+	var out []tagSeg
+	raw := false
+	for _, s := range segs {
+		if raw {
+			out = append(out, s)
+			if s.kind == '%' && s.keyword() == "endraw" {
+				raw = false
+			}
+			if s.kind == 't' && len(stack) > 0 {
+				stack[len(stack)-1].text += len(s.text)
+			}
+			continue
+		}
+		switch s.kind {
+		case 't':
+			if len(stack) > 0 {
+				stack[len(stack)-1].text += len(s.text)
+			}
+			out = append(out, s)
+			continue
+		case '#':
+			out = append(out, s)
+			continue
+		}
+		if err := checkNesting(s.text); err != nil {
+			return "", err
+		}
+		s.text = renameToJSON(s.text)
+		if s.kind == '{' {
+			s.text = " " + hookOut + "((" + s.text + ")) "
+			out = append(out, s)
+			continue
+		}
+		switch kw := s.keyword(); kw {
+		case "raw":
+			raw = true
+			out = append(out, s)
+		case "for", "macro":
+			out = append(out, s)
+			stack = append(stack, open{kw: kw, at: len(out)})
+			recursive := kw == "for" && strings.HasSuffix(strings.TrimSpace(s.text), " recursive")
+			hook := hookLoop
+			if kw == "macro" {
+				hook = hookEnter
+			}
+			// The argument (the body's text size) is filled in at the end tag.
+			rec := 0
+			if recursive {
+				rec = 1
+			}
+			out = append(out, tagSeg{kind: '{', text: fmt.Sprintf("%s(%%d, %d)", hook, rec)})
+		case "endfor", "endmacro":
+			want := kw[3:]
+			if len(stack) == 0 || stack[len(stack)-1].kw != want {
+				return "", fmt.Errorf("{%% %s %%} without {%% %s %%}", kw, want)
+			}
+			o := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			h := &out[o.at]
+			h.text = " " + strings.Replace(h.text, "%d", strconv.Itoa(o.text), 1) + " "
+			if kw == "endmacro" {
+				out = append(out, tagSeg{kind: '{', text: " " + hookLeave + "() "})
+			}
+			out = append(out, s)
+		case "set":
+			s.text = wrapSet(s.text)
+			out = append(out, s)
+		default:
+			out = append(out, s)
+		}
+	}
+	if len(stack) > 0 {
+		return "", fmt.Errorf("{%% %s %%} without {%% end%s %%}", stack[len(stack)-1].kw, stack[len(stack)-1].kw)
+	}
+	var b strings.Builder
+	for _, s := range out {
+		b.WriteString(s.String())
+	}
+	return b.String(), nil
+}
+
+// wrapSet wraps the value of "set target = value" in the value hook; a block set (no "=")
+// is left alone.
+func wrapSet(stmt string) string {
+	inQuote := byte(0)
+	for i := 0; i < len(stmt); i++ {
+		c := stmt[i]
+		switch {
+		case inQuote != 0:
+			if c == '\\' {
+				i++
+			} else if c == inQuote {
+				inQuote = 0
+			}
+		case c == '\'' || c == '"':
+			inQuote = c
+		case c == '=':
+			if i+1 < len(stmt) && stmt[i+1] == '=' {
+				return stmt // a comparison before any assignment: not "set x = ..."
+			}
+			if i > 0 && strings.IndexByte("=!<>", stmt[i-1]) >= 0 {
+				return stmt
+			}
+			return stmt[:i+1] + " " + hookVal + "((" + stmt[i+1:] + ")) "
+		}
+	}
+	return stmt
+}
+
+// checkNesting refuses a tag whose brackets nest deeper than maxNesting.
+func checkNesting(s string) error {
+	depth := 0
+	inQuote := byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inQuote != 0:
+			if c == '\\' {
+				i++
+			} else if c == inQuote {
+				inQuote = 0
+			}
+		case c == '\'' || c == '"':
+			inQuote = c
+		case c == '(' || c == '[' || c == '{':
+			depth++
+			if depth > maxNesting {
+				return fmt.Errorf("brackets nested more than %d deep: %w", maxNesting, ErrLimit)
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+	}
+	return nil
+}
+
+// sandbox is the state of one render: what it has used of its limits.
+type sandbox struct {
+	lim      Limits
+	deadline time.Time
+	iters    int
+	depth    int
+	output   int
+	err      error // the first limit broken (the engine may reword errors from hooks)
+}
+
+// fail records and returns a limit error.
+func (s *sandbox) fail(format string, args ...any) (jinja.Value, error) {
+	if s.err == nil {
+		s.err = fmt.Errorf("%w: "+format, append([]any{ErrLimit}, args...)...)
+	}
+	return jinja.Undefined(), s.err
+}
+
+func (s *sandbox) checkTime() (jinja.Value, error) {
+	if time.Now().After(s.deadline) {
+		return s.fail("render took longer than %v", s.lim.Timeout)
+	}
+	return jinja.NewString(""), nil
+}
+
+// addOutput counts n more bytes of output.
+func (s *sandbox) addOutput(n int) (jinja.Value, error) {
+	s.output += n
+	if s.output > s.lim.MaxOutput {
+		return s.fail("output exceeds %d bytes", s.lim.MaxOutput)
+	}
+	return s.checkTime()
+}
+
+// maxStackFrames bounds the Go stack of a recursive loop's render (about 100 bytes a frame).
+const maxStackFrames = 1 << 16
+
+// stackDeep reports whether the goroutine's stack has more than n frames.
+func stackDeep(n int) bool {
+	pcs := make([]uintptr, n+1)
+	return runtime.Callers(0, pcs) > n
+}
+
+// globals returns the hooks and the bounded range, to pass with the template's data.
+func (s *sandbox) globals() map[string]jinja.Value {
+	intArg := func(args []jinja.Value, i int) int {
+		if i < len(args) && args[i].IsInt() {
+			return int(args[i].AsInt())
+		}
+		return 0
+	}
+	return map[string]jinja.Value{
+		"range": jinja.NewCallable("range", s.rangeFn),
+		hookLoop: jinja.NewCallable(hookLoop, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+			s.iters++
+			if s.iters > s.lim.MaxIterations {
+				return s.fail("more than %d loop iterations", s.lim.MaxIterations)
+			}
+			if intArg(args, 1) == 1 && stackDeep(maxStackFrames) {
+				return s.fail("recursive loop nested too deeply")
+			}
+			return s.addOutput(intArg(args, 0))
+		}),
+		hookEnter: jinja.NewCallable(hookEnter, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+			s.depth++
+			if s.depth > s.lim.MaxDepth {
+				return s.fail("macro calls nested more than %d deep", s.lim.MaxDepth)
+			}
+			return s.addOutput(intArg(args, 0))
+		}),
+		hookLeave: jinja.NewCallable(hookLeave, func([]jinja.Value, map[string]jinja.Value) (jinja.Value, error) {
+			s.depth--
+			return jinja.NewString(""), nil
+		}),
+		hookOut: jinja.NewCallable(hookOut, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+			if len(args) != 1 {
+				return jinja.Undefined(), nil
+			}
+			n, err := s.size(args[0])
+			if err != nil {
+				return jinja.Undefined(), err
+			}
+			if _, err := s.addOutput(n); err != nil {
+				return jinja.Undefined(), err
+			}
+			return args[0], nil
+		}),
+		hookVal: jinja.NewCallable(hookVal, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+			if len(args) != 1 {
+				return jinja.Undefined(), nil
+			}
+			n, err := s.size(args[0])
+			if err != nil {
+				return jinja.Undefined(), err
+			}
+			if n > s.lim.MaxOutput {
+				return s.fail("a value of %d bytes exceeds %d", n, s.lim.MaxOutput)
+			}
+			if _, err := s.checkTime(); err != nil {
+				return jinja.Undefined(), err
+			}
+			return args[0], nil
+		}),
+	}
+}
+
+// size estimates the bytes a value prints as: a string's length, and for lists and dicts
+// the sum over their items. A value nested deeper than MaxDepth (or holding itself) is a
+// limit error rather than an endless walk.
+func (s *sandbox) size(v jinja.Value) (int, error) {
+	var walk func(v jinja.Value, depth int) (int, error)
+	walk = func(v jinja.Value, depth int) (int, error) {
+		if depth > s.lim.MaxDepth {
+			_, err := s.fail("a value nested more than %d deep", s.lim.MaxDepth)
+			return 0, err
+		}
+		switch {
+		case v.IsString():
+			return len(v.AsString()), nil
+		case v.IsList():
+			n := 2
+			for _, it := range v.AsList().Items {
+				k, err := walk(it, depth+1)
+				if err != nil {
+					return 0, err
+				}
+				if n += k + 2; n > s.lim.MaxOutput {
+					return n, nil
+				}
+			}
+			return n, nil
+		case v.IsDict():
+			d := v.AsDict()
+			n := 2
+			for _, key := range d.Keys {
+				k, err := walk(d.Data[key], depth+1)
+				if err != nil {
+					return 0, err
+				}
+				if n += len(key) + k + 4; n > s.lim.MaxOutput {
+					return n, nil
+				}
+			}
+			return n, nil
+		}
+		return 8, nil
+	}
+	return walk(v, 0)
+}
+
+// rangeFn is Python's range, refusing to make more than MaxRange items.
+func (s *sandbox) rangeFn(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, error) {
+	if len(kwargs) > 0 {
+		return jinja.Undefined(), errors.New("range takes no keyword arguments")
+	}
+	var v [3]int64
+	for i, a := range args {
+		if i >= 3 || !a.IsInt() {
+			return jinja.Undefined(), fmt.Errorf("range: want 1 to 3 integers, got %d arguments", len(args))
+		}
+		v[i] = a.AsInt()
+	}
+	start, stop, step := int64(0), v[0], int64(1)
+	switch len(args) {
+	case 0:
+		return jinja.Undefined(), errors.New("range: want 1 to 3 integers, got none")
+	case 2:
+		start, stop = v[0], v[1]
+	case 3:
+		start, stop, step = v[0], v[1], v[2]
+	}
+	if step == 0 {
+		return jinja.Undefined(), errors.New("range: step must not be zero")
+	}
+	// The count in floating point first: the exact one may overflow only when it is huge.
+	if f := (float64(stop) - float64(start)) / float64(step); f > float64(s.lim.MaxRange) {
+		return s.fail("range of %.0f items exceeds %d", math.Ceil(f), s.lim.MaxRange)
+	}
+	var n int64
+	switch {
+	case step > 0 && stop > start:
+		n = (stop - start + step - 1) / step
+	case step < 0 && stop < start:
+		n = (start - stop - step - 1) / -step
+	}
+	if n < 0 || n > int64(s.lim.MaxRange) {
+		return s.fail("range of %d items exceeds %d", n, s.lim.MaxRange)
+	}
+	items := make([]jinja.Value, n)
+	for i := range items {
+		items[i] = jinja.NewInt(start + int64(i)*step)
+	}
+	return jinja.NewList(items), nil
+}
+
+// renameToJSON points each "| tojson" of a tag at the sandbox's tojson (the engine's own
+// sorts keys when indenting and cannot be replaced by name).
+func renameToJSON(tag string) string {
+	if !strings.Contains(tag, "tojson") {
+		return tag
+	}
+	var b strings.Builder
+	inQuote := byte(0)
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		b.WriteByte(c)
+		switch {
+		case inQuote != 0:
+			if c == '\\' && i+1 < len(tag) {
+				i++
+				b.WriteByte(tag[i])
+			} else if c == inQuote {
+				inQuote = 0
+			}
+		case c == '\'' || c == '"':
+			inQuote = c
+		case c == '|':
+			j := i + 1
+			for j < len(tag) && (tag[j] == ' ' || tag[j] == '\t' || tag[j] == '\n' || tag[j] == '\r') {
+				j++
+			}
+			if strings.HasPrefix(tag[j:], "tojson") && (j+6 == len(tag) || !isIdentByte(tag[j+6])) {
+				b.WriteString(tag[i+1 : j])
+				b.WriteString(hookToJSON)
+				i = j + 5
+			}
+		}
+	}
+	return b.String()
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
