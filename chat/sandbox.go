@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +25,8 @@ type Limits struct {
 	MaxRange int
 	// MaxIterations is the most loop iterations of one render, all loops together.
 	MaxIterations int
-	// MaxDepth is the deepest nesting of macro calls and recursive loops.
+	// MaxDepth is the deepest nesting of macro calls (and of values printed or
+	// written by tojson).
 	MaxDepth int
 	// MaxOutput is the most bytes a render may produce, and the longest string or list a
 	// template may build with set.
@@ -39,7 +39,7 @@ type Limits struct {
 // renders far within them.
 var DefaultLimits = Limits{
 	MaxRange:      100_000,
-	MaxIterations: 1_000_000,
+	MaxIterations: 250_000,
 	MaxDepth:      100,
 	MaxOutput:     16 << 20,
 	Timeout:       5 * time.Second,
@@ -248,17 +248,12 @@ func sandboxSource(source string) (string, error) {
 		case "for", "macro":
 			out = append(out, s)
 			stack = append(stack, open{kw: kw, at: len(out)})
-			recursive := kw == "for" && strings.HasSuffix(strings.TrimSpace(s.text), " recursive")
 			hook := hookLoop
 			if kw == "macro" {
 				hook = hookEnter
 			}
 			// The argument (the body's text size) is filled in at the end tag.
-			rec := 0
-			if recursive {
-				rec = 1
-			}
-			out = append(out, tagSeg{kind: '{', text: fmt.Sprintf("%s(%%d, %d)", hook, rec)})
+			out = append(out, tagSeg{kind: '{', text: hook + "(%d)"})
 		case "endfor", "endmacro":
 			want := kw[3:]
 			if len(stack) == 0 || stack[len(stack)-1].kw != want {
@@ -378,15 +373,6 @@ func (s *sandbox) addOutput(n int) (jinja.Value, error) {
 	return s.checkTime()
 }
 
-// maxStackFrames bounds the Go stack of a recursive loop's render (about 100 bytes a frame).
-const maxStackFrames = 1 << 16
-
-// stackDeep reports whether the goroutine's stack has more than n frames.
-func stackDeep(n int) bool {
-	pcs := make([]uintptr, n+1)
-	return runtime.Callers(0, pcs) > n
-}
-
 // globals returns the hooks and the bounded range, to pass with the template's data.
 func (s *sandbox) globals() map[string]jinja.Value {
 	intArg := func(args []jinja.Value, i int) int {
@@ -401,9 +387,6 @@ func (s *sandbox) globals() map[string]jinja.Value {
 			s.iters++
 			if s.iters > s.lim.MaxIterations {
 				return s.fail("more than %d loop iterations", s.lim.MaxIterations)
-			}
-			if intArg(args, 1) == 1 && stackDeep(maxStackFrames) {
-				return s.fail("recursive loop nested too deeply")
 			}
 			return s.addOutput(intArg(args, 0))
 		}),
