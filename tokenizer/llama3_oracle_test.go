@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/internal/testutil"
 )
 
@@ -236,4 +237,67 @@ func BenchmarkDecodeLlama3TinyStories(b *testing.B) {
 		}
 	}
 	reportCPU(b, c0, len(text))
+}
+
+// TestLlama3GGUF: the vocabulary written as GGUF metadata the way llama.cpp's converter
+// writes a Llama-3 tokenizer (model gpt2, pre llama-bpe, tokens, merges, token_type) reads
+// back into a tokenizer that encodes llama3Lines as the tokenizer.json does; and the
+// tiny-nemotron fixture's tokenizer gives prompts.json's ids.
+func TestLlama3GGUF(t *testing.T) {
+	tok := llama3(t)
+	pieces, _, types := tok.Pieces()
+	var buf bytes.Buffer
+	err := gguf.Write(&buf, []gguf.KV{
+		{Key: "tokenizer.ggml.model", Value: "gpt2"},
+		{Key: "tokenizer.ggml.pre", Value: "llama-bpe"},
+		{Key: "tokenizer.ggml.tokens", Value: pieces},
+		{Key: "tokenizer.ggml.token_type", Value: types},
+		{Key: "tokenizer.ggml.merges", Value: tok.Merges()},
+		{Key: "tokenizer.ggml.bos_token_id", Value: uint32(128000)},
+		{Key: "tokenizer.ggml.eos_token_id", Value: uint32(128009)},
+		{Key: "tokenizer.ggml.add_bos_token", Value: true},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse("llama3.gguf", buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.Merges()) != 280147 {
+		t.Errorf("%d merges, want 280147", len(tok.Merges()))
+	}
+	for _, s := range llama3Lines() {
+		for _, o := range []EncodeOptions{{AddBOS: true, ParseSpecial: true}, {}} {
+			if a, b := tok.Encode(s, o), g.Encode(s, o); !slices.Equal(a, b) {
+				t.Fatalf("GGUF Encode(%q, %+v) = %v, tokenizer.json %v", s, o, b, a)
+			}
+		}
+	}
+	// This vocabulary names 128008 <|reserved_special_token_4|> (Llama-3.0's names; Llama-3.1
+	// calls it <|eom_id|>); config.json's eos_token_id lists it anyway.
+	if !slices.Equal(g.StopIDs(), []int{128009, 128001}) {
+		t.Errorf("StopIDs = %v, want [128009 128001]", g.StopIDs())
+	}
+
+	nemo, err := Load(testutil.Fixture(t, "tiny-nemotron"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompts []struct {
+		Text string `json:"text"`
+		IDs  []int  `json:"ids"`
+	}
+	if err := json.Unmarshal(readFile(t, "tiny-nemotron", "prompts.json"), &prompts); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range prompts {
+		if got := nemo.Encode(p.Text, nemo.DefaultOptions()); !slices.Equal(got, p.IDs) {
+			t.Errorf("tiny-nemotron Encode(%q) = %v, want %v", p.Text, got, p.IDs)
+		}
+	}
 }
