@@ -16,6 +16,12 @@
 // chat_template, then a built-in guessed from hints about the model
 // ([Guess]), and finally "plain".
 //
+// [Render] passes tools, further variables (Llama-3.1's date_string,
+// builtin_tools, ...) and sandbox [Limits] to Jinja templates; messages may
+// carry tool calls and tool results. Templates come from downloaded files,
+// so every Jinja render runs in a sandbox: breaking a limit is an error
+// wrapping [ErrLimit].
+//
 // Rendered prompts contain special tokens as text (Llama-2's starts with
 // "<s>"): tokenize them with special-token parsing on, and do not add a
 // second BOS when the text already begins with one.

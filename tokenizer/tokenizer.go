@@ -1,4 +1,5 @@
-// Package tokenizer implements the Llama-2 family's SentencePiece BPE tokenizer in pure Go.
+// Package tokenizer implements the Llama-2 family's SentencePiece BPE tokenizer and Llama-3's
+// byte-level BPE tokenizer (also that of the Nemotron-NAS models) in pure Go, behind one type.
 //
 // It reads the vocabulary from every file a DeciLM or Llama user has: a SentencePiece
 // tokenizer.model (LoadModelProto), a Hugging Face tokenizer.json with merges and byte fallback
@@ -20,6 +21,15 @@
 // tokens are dropped, "▁" becomes a space, byte tokens are reassembled into UTF-8 (each byte of an
 // invalid sequence becomes U+FFFD) and the leading dummy-prefix space is removed. StreamDecoder
 // gives the same text in chunks that never split a character.
+//
+// A byte-level vocabulary (a tokenizer.json whose pre-tokeniser is Llama-3's Split pattern and
+// ByteLevel, or GGUF model "gpt2" with pre "llama-bpe") encodes as Hugging Face's tokenizers
+// does: added tokens matched in the text, the Llama-3 pattern written out by hand (digits in
+// runs of 1 to 3, contractions in any case, whitespace runs), each pre-token looked up whole
+// and otherwise merged from its UTF-8 bytes by merge rank. Decode gives the bytes back
+// (without transformers' clean_up_tokenization_spaces); StreamDecoder holds back the bytes
+// of an incomplete character. StopIDs lists the end-of-turn tokens (<|eot_id|>, <|eom_id|>,
+// <|end_of_text|>).
 //
 // A Tokenizer is safe for concurrent use.
 package tokenizer
