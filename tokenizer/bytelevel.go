@@ -367,6 +367,9 @@ func fromByteLevelVocab(v Vocab) (*Tokenizer, error) {
 	if n == 0 {
 		return nil, errors.New("tokenizer: vocabulary has no tokens")
 	}
+	if len(v.Merges) == 0 {
+		return nil, errors.New(`tokenizer: vocabulary of model "gpt2" (byte-level BPE) has no merges (tokenizer.ggml.merges)`)
+	}
 	if v.Types != nil && len(v.Types) != n {
 		return nil, fmt.Errorf("tokenizer: vocabulary has %d tokens but %d token types", n, len(v.Types))
 	}
