@@ -32,11 +32,13 @@ type jinjaTemplate struct {
 // (see [Limits]): range() makes at most MaxRange items, loops run at most
 // MaxIterations times, macro calls nest at most MaxDepth deep, the output
 // and every value set are at most MaxOutput bytes, and a render stops after
-// Timeout. Breaking a limit is an error wrapping [ErrLimit]. The template is
-// rewritten to call the sandbox's hooks; its source may be at most 1 MiB.
-// The sandbox does not bound a single expression's work: string
-// repetition ("x" * n) with a huge n, or printing with ~ a list that holds
-// itself, are beyond it.
+// Timeout; string repetition ("x" * n) and |indent are bounded by
+// MaxOutput too. Breaking a limit is an error wrapping [ErrLimit]. The
+// template is rewritten to call the sandbox's hooks; its source may be at
+// most 1 MiB. What the rewriting cannot reach is the engine's own work
+// inside one expression: a list slice with a step and a huge bound
+// (x[0:10**12:2]) or a list made to hold itself and then compared or
+// joined with ~ are beyond the sandbox.
 //
 // Known differences from Python's jinja2: str.strip() and |trim use Go's
 // definition of whitespace (Python also strips U+001C..U+001F), indexing

@@ -235,7 +235,10 @@ func sandboxSource(source string) (string, error) {
 		if err := checkNesting(s.text); err != nil {
 			return "", err
 		}
-		s.text = renameToJSON(s.text)
+		s.text = renameFilters(s.text)
+		if s.text, err = wrapMul(s.text); err != nil {
+			return "", err
+		}
 		if s.kind == '{' {
 			s.text = " " + hookOut + "((" + s.text + ")) "
 			out = append(out, s)
@@ -382,7 +385,9 @@ func (s *sandbox) globals() map[string]jinja.Value {
 		return 0
 	}
 	return map[string]jinja.Value{
-		"range": jinja.NewCallable("range", s.rangeFn),
+		"range":    jinja.NewCallable("range", s.rangeFn),
+		hookMul:    jinja.NewCallable(hookMul, s.mul),
+		hookIndent: jinja.NewCallable("indent", s.indent),
 		hookLoop: jinja.NewCallable(hookLoop, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
 			s.iters++
 			if s.iters > s.lim.MaxIterations {
@@ -522,10 +527,14 @@ func (s *sandbox) rangeFn(args []jinja.Value, kwargs map[string]jinja.Value) (ji
 	return jinja.NewList(items), nil
 }
 
-// renameToJSON points each "| tojson" of a tag at the sandbox's tojson (the engine's own
-// sorts keys when indenting and cannot be replaced by name).
-func renameToJSON(tag string) string {
-	if !strings.Contains(tag, "tojson") {
+// sandboxFilters are the engine's filters the sandbox replaces: its tojson sorts keys when
+// indenting, and its indent pads by whatever width it is given.
+var sandboxFilters = map[string]string{"tojson": hookToJSON, "indent": hookIndent}
+
+// renameFilters points each "| tojson" and "| indent" of a tag at the sandbox's versions
+// (the engine's own filters cannot be replaced by name).
+func renameFilters(tag string) string {
+	if !strings.Contains(tag, "tojson") && !strings.Contains(tag, "indent") {
 		return tag
 	}
 	var b strings.Builder
@@ -548,16 +557,344 @@ func renameToJSON(tag string) string {
 			for j < len(tag) && (tag[j] == ' ' || tag[j] == '\t' || tag[j] == '\n' || tag[j] == '\r') {
 				j++
 			}
-			if strings.HasPrefix(tag[j:], "tojson") && (j+6 == len(tag) || !isIdentByte(tag[j+6])) {
+			k := j
+			for k < len(tag) && isIdentByte(tag[k]) {
+				k++
+			}
+			if repl, ok := sandboxFilters[tag[j:k]]; ok {
 				b.WriteString(tag[i+1 : j])
-				b.WriteString(hookToJSON)
-				i = j + 5
+				b.WriteString(repl)
+				i = k - 1
 			}
 		}
 	}
 	return b.String()
 }
 
+// hookIndent is the name the sandbox gives the indent filter.
+const hookIndent = "__decilm_indent"
+
+// indent is the engine's indent filter (width, then first: indent the first line too), with
+// the padding bounded by MaxOutput.
+func (s *sandbox) indent(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Value, error) {
+	if len(args) == 0 {
+		return jinja.NewString(""), nil
+	}
+	str := args[0].String()
+	if args[0].IsString() {
+		str = args[0].AsString()
+	}
+	width := int64(4)
+	if len(args) > 1 {
+		width = numInt(args[1])
+	}
+	if w, ok := kwargs["width"]; ok {
+		width = numInt(w)
+	}
+	first := len(args) > 2 && args[2].IsTruthy()
+	if f, ok := kwargs["first"]; ok {
+		first = f.IsTruthy()
+	}
+	width = max(width, 0)
+	lines := strings.Split(str, "\n")
+	if width > int64(s.lim.MaxOutput) || width*int64(len(lines)) > int64(s.lim.MaxOutput) {
+		return s.fail("indent of %d lines by %d exceeds %d bytes", len(lines), width, s.lim.MaxOutput)
+	}
+	pad := strings.Repeat(" ", int(width))
+	for i, line := range lines {
+		if (i > 0 || first) && line != "" {
+			lines[i] = pad + line
+		}
+	}
+	return jinja.NewString(strings.Join(lines, "\n")), nil
+}
+
 func isIdentByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// hookMul is the sandbox's multiplication: the engine's "string * n" would allocate whatever n
+// asks for.
+const hookMul = "__decilm_mul"
+
+// exprToken is a token of a Jinja expression: a name, a literal or an operator.
+type exprToken struct {
+	text string
+	kind byte // 'n' name, 's' string, '0' number, 'o' operator or bracket
+}
+
+// lexExpr splits an expression into tokens; whitespace only separates them.
+func lexExpr(s string) ([]exprToken, error) {
+	var toks []exprToken
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(s) && s[j] != c {
+				if s[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(s) {
+				return nil, errors.New("unterminated string")
+			}
+			toks = append(toks, exprToken{s[i : j+1], 's'})
+			i = j + 1
+		case c >= '0' && c <= '9':
+			j := i
+			for j < len(s) && (isIdentByte(s[j]) || s[j] == '.') {
+				j++
+			}
+			toks = append(toks, exprToken{s[i:j], '0'})
+			i = j
+		case isIdentByte(c) || c >= 0x80:
+			j := i
+			for j < len(s) && (isIdentByte(s[j]) || s[j] >= 0x80) {
+				j++
+			}
+			toks = append(toks, exprToken{s[i:j], 'n'})
+			i = j
+		default:
+			n := 1
+			if i+1 < len(s) {
+				switch s[i : i+2] {
+				case "**", "//", "==", "!=", "<=", ">=":
+					n = 2
+				}
+			}
+			toks = append(toks, exprToken{s[i : i+n], 'o'})
+			i += n
+		}
+	}
+	return toks, nil
+}
+
+// matchBracket returns the index after the bracket closing toks[i], or -1.
+func matchBracket(toks []exprToken, i int) int {
+	depth := 0
+	for j := i; j < len(toks); j++ {
+		switch toks[j].text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		}
+	}
+	return -1
+}
+
+// unitEnd returns the end of the operand of "*" that starts at toks[i] (a unary sign, a
+// primary and its attributes, subscripts, calls, filters, tests and powers), or -1.
+func unitEnd(toks []exprToken, i, end int) int {
+	for i < end && (toks[i].text == "-" || toks[i].text == "+") {
+		i++
+	}
+	if i >= end {
+		return -1
+	}
+	switch t := toks[i]; {
+	case t.kind == 'n' || t.kind == 's' || t.kind == '0':
+		if t.kind == 'n' && isOperatorWord(t.text) {
+			return -1
+		}
+		i++
+	case t.text == "(" || t.text == "[" || t.text == "{":
+		if i = matchBracket(toks, i); i < 0 || i > end {
+			return -1
+		}
+	default:
+		return -1
+	}
+	for i < end {
+		switch t := toks[i].text; {
+		case t == "." && i+1 < end && toks[i+1].kind == 'n':
+			i += 2
+		case t == "(" || t == "[":
+			if i = matchBracket(toks, i); i < 0 || i > end {
+				return -1
+			}
+		case t == "|" && i+1 < end && toks[i+1].kind == 'n':
+			i += 2
+			if i < end && toks[i].text == "(" {
+				if i = matchBracket(toks, i); i < 0 || i > end {
+					return -1
+				}
+			}
+		case t == "is":
+			i++
+			if i < end && toks[i].text == "not" {
+				i++
+			}
+			if i >= end || toks[i].kind != 'n' {
+				return -1
+			}
+			i++
+			if i < end && toks[i].text == "(" {
+				if i = matchBracket(toks, i); i < 0 || i > end {
+					return -1
+				}
+			}
+		case t == "**":
+			if i = unitEnd(toks, i+1, end); i < 0 {
+				return -1
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func isOperatorWord(s string) bool {
+	switch s {
+	case "and", "or", "not", "in", "is", "if", "else":
+		return true
+	}
+	return false
+}
+
+// wrapMul rewrites each "a * b" of an expression as __decilm_mul(a, b), innermost and leftmost
+// first, so that the sandbox sees the operands. It returns the text unchanged when there is
+// no "*", and an error when it cannot find the operands.
+func wrapMul(text string) (string, error) {
+	if !strings.Contains(text, "*") {
+		return text, nil
+	}
+	toks, err := lexExpr(text)
+	if err != nil {
+		return "", err
+	}
+	found := false
+	for range 1000 {
+		k := -1
+		for i, t := range toks {
+			if t.text == "*" {
+				k = i
+				break
+			}
+		}
+		if k < 0 {
+			break
+		}
+		found = true
+		// The group holding the "*": the innermost brackets around it.
+		gs, ge := 0, len(toks)
+		for i := k - 1; i >= 0; i-- {
+			if t := toks[i].text; t == "(" || t == "[" || t == "{" {
+				if m := matchBracket(toks, i); m > k {
+					gs, ge = i+1, m-1
+					break
+				}
+			}
+		}
+		// The left operand: the unit that ends at k, found by walking the group's units.
+		ls := -1
+		for pos := gs; pos < k; {
+			u := unitEnd(toks, pos, ge)
+			if u == k {
+				ls = pos
+				break
+			}
+			if u < 0 || u > k {
+				pos++
+				continue
+			}
+			pos = u + 1
+		}
+		re := unitEnd(toks, k+1, ge)
+		if ls < 0 || re < 0 {
+			return "", fmt.Errorf("cannot bound the operands of * in %q", text)
+		}
+		repl := []exprToken{{hookMul, 'n'}, {"(", 'o'}}
+		repl = append(repl, toks[ls:k]...)
+		repl = append(repl, exprToken{",", 'o'})
+		repl = append(repl, toks[k+1:re]...)
+		repl = append(repl, exprToken{")", 'o'})
+		toks = append(append(append([]exprToken(nil), toks[:ls]...), repl...), toks[re:]...)
+	}
+	if !found {
+		return text, nil
+	}
+	var b strings.Builder
+	for i, t := range toks {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(t.text)
+	}
+	return " " + b.String() + " ", nil
+}
+
+// mul is "*" with string and list repetition bounded by MaxOutput.
+func (s *sandbox) mul(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+	if len(args) != 2 {
+		return jinja.Undefined(), errors.New("multiplication needs two operands")
+	}
+	a, b := args[0], args[1]
+	if b.IsString() && a.IsInt() {
+		a, b = b, a
+	}
+	switch {
+	case a.IsString() && b.IsInt():
+		n := b.AsInt()
+		if n <= 0 || a.AsString() == "" {
+			return jinja.NewString(""), nil
+		}
+		if n > int64(s.lim.MaxOutput) || int64(len(a.AsString()))*n > int64(s.lim.MaxOutput) {
+			return s.fail("string repetition of %d bytes × %d exceeds %d bytes", len(a.AsString()), n, s.lim.MaxOutput)
+		}
+		return jinja.NewString(strings.Repeat(a.AsString(), int(n))), nil
+	case a.IsFloat() || b.IsFloat():
+		return jinja.NewFloat(numFloat(a) * numFloat(b)), nil
+	case a.IsInt() && b.IsInt():
+		return jinja.NewInt(a.AsInt() * b.AsInt()), nil
+	case a.IsBool() || b.IsBool():
+		return jinja.NewInt(numInt(a) * numInt(b)), nil
+	}
+	return jinja.Undefined(), fmt.Errorf("unsupported operands for *: %s and %s", kindName(a), kindName(b))
+}
+
+func numFloat(v jinja.Value) float64 {
+	switch {
+	case v.IsFloat():
+		return v.AsFloat()
+	case v.IsInt():
+		return float64(v.AsInt())
+	case v.IsBool() && v.AsBool():
+		return 1
+	}
+	return 0
+}
+
+func numInt(v jinja.Value) int64 {
+	switch {
+	case v.IsInt():
+		return v.AsInt()
+	case v.IsBool() && v.AsBool():
+		return 1
+	}
+	return 0
+}
+
+func kindName(v jinja.Value) string {
+	switch {
+	case v.IsString():
+		return "string"
+	case v.IsList():
+		return "list"
+	case v.IsDict():
+		return "dict"
+	case v.IsNone():
+		return "none"
+	case v.IsUndefined():
+		return "undefined"
+	}
+	return "value"
 }

@@ -30,7 +30,7 @@ func TestSandboxLimits(t *testing.T) {
 		{"range huge", `{{ range(-9223372036854775807, 9223372036854775807) | length }}`, Limits{}, "exceeds 100000"},
 		{"range step", `{{ range(0, 100000000, -1) | length }}{{ range(100000000, 0, -1) | length }}`, Limits{}, "exceeds 100000"},
 		{"iterations", `{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}`, Limits{}, "more than 250000 loop iterations"},
-		{"iterations over a string", `{% set ns = namespace(s="ab") %}{% for i in range(18) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{% for c in ns.s %}{% endfor %}`, Limits{}, "loop iterations"},
+		{"iterations over a string", `{% set ns = namespace(s="ab") %}{% for i in range(17) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{% for c in ns.s %}{% endfor %}`, Limits{}, "loop iterations"},
 		{"macro recursion", `{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}`, Limits{}, "macro calls nested more than 100 deep"},
 		{"mutual recursion", `{% macro f() %}{{ g() }}{% endmacro %}{% macro g() %}{{ f() }}{% endmacro %}{{ f() }}`, Limits{MaxDepth: 10}, "nested more than 10 deep"},
 		{"output", `{% for i in range(100000) %}{{ messages[0].content * 100 }}{% endfor %}`, Limits{}, "output exceeds 16777216 bytes"},
@@ -39,6 +39,10 @@ func TestSandboxLimits(t *testing.T) {
 		{"value", `{% set ns = namespace(s="ab") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}`, Limits{}, "bytes exceeds 16777216"},
 		{"cyclic tojson", `{% set a = [] %}{% set _ = a.append(a) %}{{ a | tojson }}`, Limits{}, "nested more than 100 deep"},
 		{"cyclic print", `{% set a = [] %}{% set _ = a.append(a) %}{{ a }}`, Limits{}, "nested more than 100 deep"},
+		{"string repetition", `{{ "a" * 10000000000 }}`, Limits{}, "string repetition of 1 bytes × 10000000000"},
+		{"string repetition in set", `{% set x = 3 * (messages[0].content * 10000000) %}`, Limits{}, "string repetition"},
+		{"string repetition by power", `{{ "ab" * (10 ** 10) | int }}`, Limits{}, "string repetition"},
+		{"indent", `{{ "a\nb" | indent(10000000000) }}`, Limits{}, "indent of 2 lines by 10000000000"},
 		{"time", `{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}`, fast, "longer than 200ms"},
 		{"time in macros", `{% macro f() %}{% for j in range(100000) %}{% endfor %}{% endmacro %}{% for i in range(100000) %}{{ f() }}{% endfor %}`, fast, "longer than 200ms"},
 	} {
@@ -48,7 +52,7 @@ func TestSandboxLimits(t *testing.T) {
 		if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v; want ErrLimit and %q", c.name, err, c.want)
 		}
-		if d > 3*time.Second {
+		if d > 5*time.Second { // generous: the test machine may be loaded
 			t.Errorf("%s: took %v", c.name, d)
 		}
 	}
@@ -92,6 +96,10 @@ func TestSandboxWithinLimits(t *testing.T) {
 		{`{{ {"b": 1, "a": [1.5, "é\n", none, true]} | tojson }}`, `{"b": 1, "a": [1.5, "é\n", null, true]}`},
 		{`{{ {"b": {}, "a": []} | tojson(indent=2) }}`, "{\n  \"b\": {},\n  \"a\": []\n}"},
 		{`{{ "a|tojson" }}{{ [1] |tojson}}`, "a|tojson[1]"},
+		{`{{ "-" * 3 }}{{ 3 * "=" }}{{ 2 * 3 * 4 }}{{ -2 * -3 }}{{ 1.5 * 2 }}{{ 2 ** 3 * 2 }}{{ (1 + 2) * 3 }}`, "---===2463169"},
+		{`{{ messages[0].content * 2 }}{{ messages | length * 3 }}{{ "x" * 0 }}{{ 'a*b' }}{{ [1, 2][1] * 5 }}`, "hihi3a*b10"},
+		{"{% set n = 2 * 2 %}{% if n * 2 == 8 %}{{ n }}{% endif %}", "4"},
+		{`{{ "a\nb\n\nc" | indent(2) }}|{{ "a\nb" | indent(width=1, first=true) }}`, "a\n  b\n\n  c| a\n b"},
 	} {
 		got, err := renderSource(c.source, Limits{})
 		if err != nil || got != c.want {
@@ -114,8 +122,8 @@ func FuzzSandbox(f *testing.F) {
 	}
 	lim := Limits{MaxRange: 1000, MaxIterations: 10000, MaxDepth: 20, MaxOutput: 1 << 20, Timeout: 500 * time.Millisecond}
 	f.Fuzz(func(t *testing.T, source string) {
-		if strings.Contains(source, "*") || strings.Contains(source, "append") {
-			// String repetition and self-holding lists are beyond the sandbox (see FromJinja).
+		if strings.Contains(source, "append") || strings.Contains(source, "::") {
+			// Self-holding lists and stepped slices are beyond the sandbox (see FromJinja).
 			return
 		}
 		start := time.Now()
