@@ -309,7 +309,15 @@ func wrapSet(stmt string) string {
 			if i > 0 && strings.IndexByte("=!<>", stmt[i-1]) >= 0 {
 				return stmt
 			}
-			return stmt[:i+1] + " " + hookVal + "((" + stmt[i+1:] + ")) "
+			// For "set ns.attr = value" the hook also gets ns, to refuse a value that would
+			// make the namespace hold itself.
+			target := strings.TrimSpace(stmt[:i])
+			target = strings.TrimSpace(strings.TrimPrefix(target, "set"))
+			holder := ""
+			if base, attr, ok := strings.Cut(target, "."); ok && isIdent(base) && isIdent(attr) {
+				holder = ", " + base
+			}
+			return stmt[:i+1] + " " + hookVal + "((" + stmt[i+1:] + ")" + holder + ") "
 		}
 	}
 	return stmt
@@ -420,7 +428,7 @@ func (s *sandbox) globals() map[string]jinja.Value {
 			return args[0], nil
 		}),
 		hookVal: jinja.NewCallable(hookVal, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
-			if len(args) != 1 {
+			if len(args) == 0 || len(args) > 2 {
 				return jinja.Undefined(), nil
 			}
 			n, err := s.size(args[0])
@@ -429,6 +437,15 @@ func (s *sandbox) globals() map[string]jinja.Value {
 			}
 			if n > s.lim.MaxOutput {
 				return s.fail("a value of %d bytes exceeds %d", n, s.lim.MaxOutput)
+			}
+			if len(args) == 2 && args[1].IsDict() {
+				budget := 1 << 20
+				if holds(args[0], args[1].AsDict(), s.lim.MaxDepth, &budget) {
+					return s.fail("a namespace may not hold itself")
+				}
+				if budget < 0 {
+					return s.fail("a value too large to check")
+				}
 			}
 			if _, err := s.checkTime(); err != nil {
 				return jinja.Undefined(), err
@@ -897,4 +914,43 @@ func kindName(v jinja.Value) string {
 		return "undefined"
 	}
 	return "value"
+}
+
+// holds reports whether v is d or contains it, looking at most depth levels down and at
+// most budget values (a value shared many times over can be exponentially large to walk;
+// budget goes negative when it runs out).
+func holds(v jinja.Value, d *jinja.Dict, depth int, budget *int) bool {
+	if *budget--; depth < 0 || *budget < 0 {
+		return false
+	}
+	switch {
+	case v.IsDict():
+		if v.AsDict() == d {
+			return true
+		}
+		for _, k := range v.AsDict().Keys {
+			if holds(v.AsDict().Data[k], d, depth-1, budget) {
+				return true
+			}
+		}
+	case v.IsList():
+		for _, it := range v.AsList().Items {
+			if holds(it, d, depth-1, budget) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isIdent(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isIdentByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }

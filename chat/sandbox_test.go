@@ -43,6 +43,8 @@ func TestSandboxLimits(t *testing.T) {
 		{"string repetition in set", `{% set x = 3 * (messages[0].content * 10000000) %}`, Limits{}, "string repetition"},
 		{"string repetition by power", `{{ "ab" * (10 ** 10) | int }}`, Limits{}, "string repetition"},
 		{"indent", `{{ "a\nb" | indent(10000000000) }}`, Limits{}, "indent of 2 lines by 10000000000"},
+		{"namespace holding itself", `{% set ns = namespace(s="") %}{% for i in range(20) %}{% set ns.s = ns, s ~ ns, s %}{% endfor %}`, Limits{}, "a namespace may not hold itself"},
+		{"shared value", `{% set ns = namespace(a=[1]) %}{% for i in range(80) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a }}`, Limits{}, "a value"},
 		{"time", `{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}`, fast, "longer than 200ms"},
 		{"time in macros", `{% macro f() %}{% for j in range(100000) %}{% endfor %}{% endmacro %}{% for i in range(100000) %}{{ f() }}{% endfor %}`, fast, "longer than 200ms"},
 	} {
