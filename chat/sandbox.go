@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ardanlabs/jinja"
 )
@@ -190,16 +191,27 @@ func (s tagSeg) keyword() string {
 }
 
 // sandboxSource rewrites a template so that a render can be bounded from outside the engine:
-// each loop iteration and macro call reports to a hook (as an expression printing nothing,
-// so that whitespace control is unchanged), each {{ expression }} and each value set passes
-// through a hook that measures it, and range is replaced at render time by a bounded one.
+// each loop iteration and macro call reports to a hook, each {{ expression }} and each value
+// set passes through a hook that measures it, "*" and the filters tojson and indent become
+// the sandbox's, and range is replaced at render time by a bounded one. Whitespace control
+// is applied here, as Python's jinja2 applies it (see applyWhitespace), and every piece of
+// text becomes a string expression, so that the engine's own trimming has nothing to act on.
 // It also refuses sources too large or too deeply nested to parse safely.
 func sandboxSource(source string) (string, error) {
 	if len(source) > maxSourceBytes {
 		return "", fmt.Errorf("template is %d bytes, more than the %d allowed: %w", len(source), maxSourceBytes, ErrLimit)
 	}
+	// As jinja2's lexer does: every newline is "\n", and one at the very end is dropped
+	// (keep_trailing_newline is off).
+	if strings.Contains(source, "\r") {
+		source = strings.ReplaceAll(strings.ReplaceAll(source, "\r\n", "\n"), "\r", "\n")
+	}
+	source = strings.TrimSuffix(source, "\n")
 	segs, err := splitTemplate(source)
 	if err != nil {
+		return "", err
+	}
+	if segs, err = applyWhitespace(segs); err != nil {
 		return "", err
 	}
 	type open struct {
@@ -209,27 +221,15 @@ func sandboxSource(source string) (string, error) {
 	}
 	var stack []open
 	var out []tagSeg
-	raw := false
 	for _, s := range segs {
-		if raw {
-			out = append(out, s)
-			if s.kind == '%' && s.keyword() == "endraw" {
-				raw = false
-			}
-			if s.kind == 't' && len(stack) > 0 {
-				stack[len(stack)-1].text += len(s.text)
-			}
-			continue
-		}
 		switch s.kind {
 		case 't':
 			if len(stack) > 0 {
 				stack[len(stack)-1].text += len(s.text)
 			}
-			out = append(out, s)
+			out = append(out, tagSeg{kind: '{', text: " " + quoteJinja(s.text) + " "})
 			continue
-		case '#':
-			out = append(out, s)
+		case '#', 'r':
 			continue
 		}
 		if err := checkNesting(s.text); err != nil {
@@ -245,9 +245,6 @@ func sandboxSource(source string) (string, error) {
 			continue
 		}
 		switch kw := s.keyword(); kw {
-		case "raw":
-			raw = true
-			out = append(out, s)
 		case "for", "macro":
 			out = append(out, s)
 			stack = append(stack, open{kw: kw, at: len(out)})
@@ -953,4 +950,90 @@ func isIdent(s string) bool {
 		}
 	}
 	return true
+}
+
+// applyWhitespace applies jinja2's whitespace control, with trim_blocks and lstrip_blocks on
+// as transformers sets them, to the text between tags: "-" after a tag's opener strips all
+// whitespace before it and "-" before its closer all whitespace after it; otherwise a block
+// or comment tag removes the newline right after it (trim_blocks) and the spaces and tabs
+// between the start of its line and itself (lstrip_blocks). Raw blocks become text. Markers
+// are cleared from the tags, comments kept (for their place) and empty texts dropped.
+func applyWhitespace(in []tagSeg) ([]tagSeg, error) {
+	// Raw blocks: their content is text; the raw tags stay as tags (without output) for the
+	// whitespace rules.
+	var segs []tagSeg
+	for i := 0; i < len(in); i++ {
+		s := in[i]
+		if s.kind != '%' || s.keyword() != "raw" {
+			segs = append(segs, s)
+			continue
+		}
+		var b strings.Builder
+		j := i + 1
+		for ; j < len(in) && !(in[j].kind == '%' && in[j].keyword() == "endraw"); j++ {
+			b.WriteString(in[j].String())
+		}
+		if j == len(in) {
+			return nil, errors.New("{% raw %} without {% endraw %}")
+		}
+		// jinja2 does not trim the newline after {% raw %} (kind 'r': no trim_blocks).
+		segs = append(segs, tagSeg{kind: 'r', left: s.left, right: s.right}, tagSeg{kind: 't', text: b.String()}, tagSeg{kind: '#', left: in[j].left, right: in[j].right})
+		i = j
+	}
+	isBlock := func(s tagSeg) bool { return s.kind == '%' || s.kind == '#' }
+	for i := range segs {
+		if segs[i].kind != 't' {
+			continue
+		}
+		text := segs[i].text
+		if i+1 < len(segs) {
+			switch next := segs[i+1]; {
+			case next.left:
+				text = strings.TrimRightFunc(text, unicode.IsSpace)
+			case isBlock(next) || next.kind == 'r':
+				trimmed := strings.TrimRight(text, " \t")
+				if strings.HasSuffix(trimmed, "\n") || (trimmed == "" && i == 0) {
+					text = trimmed
+				}
+			}
+		}
+		if i > 0 {
+			switch prev := segs[i-1]; {
+			case prev.right:
+				text = strings.TrimLeftFunc(text, unicode.IsSpace)
+			case isBlock(prev):
+				text = strings.TrimPrefix(text, "\n")
+			}
+		}
+		segs[i].text = text
+	}
+	out := segs[:0]
+	for _, s := range segs {
+		if s.kind == 't' && s.text == "" {
+			continue
+		}
+		s.left, s.right = false, false
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// quoteJinja writes s as a Jinja string literal.
+func quoteJinja(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

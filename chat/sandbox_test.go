@@ -110,6 +110,37 @@ func TestSandboxWithinLimits(t *testing.T) {
 	}
 }
 
+// TestWhitespaceControl: trim_blocks, lstrip_blocks, "-" markers, comments, raw blocks,
+// newlines and the final newline as Python's jinja2 3.1.6 renders them in transformers'
+// environment (the expected strings are its output; messages are user "hi", assistant "yo").
+func TestWhitespaceControl(t *testing.T) {
+	for _, c := range []struct{ source, want string }{
+		{"{% for m in messages %}{{ m.role }}\n{% endfor %}", "user\nassistant\n"},
+		{"{% for m in messages %}\n  {{ m.role }}\n{% endfor %}\n", "  user\n  assistant\n"},
+		{"  {% if true %}\n    x\n  {% endif %}\n  y", "    x\n  y"},
+		{"a {% if true %} b {% endif %} c", "a  b  c"},
+		{"{% if true %}  \nx{% endif %}", "  \nx"},
+		{"{%- if true -%}\n\n  x  \n\n{%- endif -%}\n", "x"},
+		{"x  {{- 'y' -}}  z\n{{ 'w' }}\n", "xyz\nw"},
+		{"{# c #}\nx\n  {# d #}\ny", "x\ny"},
+		{"{% raw %}\n  {{ a }}{% b %}\n{% endraw %}\nz", "\n  {{ a }}{% b %}\nz"},
+		{"{% macro f(x) %}\n  [{{ x }}]\n{% endmacro %}\n{{ f(1) }}{{ f(2) }}", "  [1]\n  [2]\n"},
+		{"\t{% set x = 1 %}\n{{ x }}\r\n{% if x %}\r\nA\r\n{% endif %}\r\n", "1\nA\n"},
+		{"{% for i in [1, 2] %}{{ i }}{% if not loop.last %}, {% endif %}{% endfor %}.", "1, 2."},
+		{"{{ '%}' }} {% if '}}' %}ok{% endif %}", "%} ok"},
+	} {
+		tmpl, err := FromJinja(c.source, Llama2Tokens)
+		if err != nil {
+			t.Errorf("%q: %v", c.source, err)
+			continue
+		}
+		got, err := tmpl.Render([]Message{{Role: RoleUser, Content: "hi"}, {Role: RoleAssistant, Content: "yo"}}, false)
+		if err != nil || got != c.want {
+			t.Errorf("%q = %q, %v; want %q", c.source, got, err, c.want)
+		}
+	}
+}
+
 // FuzzSandbox renders arbitrary templates under small limits: each render ends quickly, with
 // output or an error, never a crash or a hang.
 func FuzzSandbox(f *testing.F) {
