@@ -19,9 +19,10 @@ type jinjaTemplate struct {
 }
 
 // FromJinja compiles a Hugging Face style Jinja chat template. Rendering
-// follows transformers' apply_chat_template: block tags trim the newline
-// after them and the indentation before them (trim_blocks, lstrip_blocks),
-// and the template sees messages (a list of {role, content} dicts, with
+// follows transformers' apply_chat_template: whitespace control is Python
+// jinja2's with trim_blocks and lstrip_blocks on (a block tag removes the
+// newline right after it and the indentation before it; newlines become
+// "\n" and a final one is dropped), and the template sees messages (a list of {role, content} dicts, with
 // tool_calls, tool_call_id and name when set), add_generation_prompt,
 // bos_token, eos_token, raise_exception(msg), which makes Render fail with
 // msg, and, through [Render], tools and further variables. tojson writes
