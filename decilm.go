@@ -29,6 +29,7 @@ import (
 
 	"github.com/decilm/decilm/chat"
 	"github.com/decilm/decilm/checkpoint"
+	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/defaultmodel"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
@@ -118,6 +119,9 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 		return fail(fmt.Errorf("tokenizer has %d pieces but the model only %d embeddings", m.Tokenizer.VocabSize(), net.Config.Vocab))
 	}
 	tcfg, _ := os.ReadFile(filepath.Join(ck.Dir, "tokenizer_config.json"))
+	if ck.GGUF != nil && tcfg == nil {
+		tcfg = ggufChatConfig(ck.GGUF, m.Tokenizer)
+	}
 	hints := []string{path, m.Name}
 	if ck.GGUF != nil {
 		if n, err := ck.GGUF.String("general.name"); err == nil {
@@ -180,6 +184,28 @@ func selectTemplate(name string, tokenizerConfig []byte, hints ...string) (chat.
 		return t, nil
 	}
 	return chat.Select(name, tokenizerConfig, hints...)
+}
+
+// ggufChatConfig returns a GGUF file's tokenizer.chat_template (llama.cpp's converter copies
+// the checkpoint's there) as the tokenizer_config.json that holds it would, with the
+// vocabulary's BOS and EOS pieces; nil when the file has none.
+func ggufChatConfig(f *gguf.File, t *tokenizer.Tokenizer) []byte {
+	src, err := f.String("tokenizer.chat_template")
+	if err != nil || strings.TrimSpace(src) == "" {
+		return nil
+	}
+	cfg := map[string]any{"chat_template": src}
+	if b := t.BOS(); b >= 0 {
+		cfg["bos_token"] = t.Piece(b)
+	}
+	if e := t.EOS(); e >= 0 {
+		cfg["eos_token"] = t.Piece(e)
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil
+	}
+	return data
 }
 
 // tokenizerPath is the directory (or file) the tokenizer is read from.

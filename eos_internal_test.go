@@ -1,9 +1,12 @@
 package decilm
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
+	"github.com/decilm/decilm/chat"
+	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/tokenizer"
 )
@@ -43,5 +46,37 @@ func TestEOSIDsLlama3(t *testing.T) {
 	got = eosIDs(&model.Config{EOS: []int{258}}, tok)
 	if !slices.Equal(got, []int{258, 260, 259}) {
 		t.Errorf("eosIDs = %v, want [258 260 259]", got)
+	}
+}
+
+// TestGGUFChatTemplate: a GGUF file's tokenizer.chat_template becomes the model's template,
+// with the vocabulary's BOS and EOS; without one, nothing.
+func TestGGUFChatTemplate(t *testing.T) {
+	tok, err := tokenizer.FromVocab(tokenizer.Vocab{Tokens: []string{"<unk>", "<s>", "</s>", "▁a"}, UNK: 0, BOS: 1, EOS: 2, PAD: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(kv []gguf.KV) *gguf.File {
+		var buf bytes.Buffer
+		if err := gguf.Write(&buf, kv, nil); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse("t.gguf", buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	f := parse([]gguf.KV{{Key: "tokenizer.chat_template", Value: "{{ bos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}{{ eos_token }}"}})
+	tpl, err := selectTemplate("", ggufChatConfig(f, tok), "model.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tpl.Render([]chat.Message{{Role: chat.RoleUser, Content: "hi"}}, true)
+	if err != nil || got != "<s>[hi]</s>" {
+		t.Errorf("Render = %q, %v; want \"<s>[hi]</s>\"", got, err)
+	}
+	if cfg := ggufChatConfig(parse([]gguf.KV{{Key: "general.name", Value: "x"}}), tok); cfg != nil {
+		t.Errorf("no template gave %s", cfg)
 	}
 }
