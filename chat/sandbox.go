@@ -236,9 +236,16 @@ func sandboxSource(source string) (string, error) {
 			return "", err
 		}
 		s.text = renameFilters(s.text)
-		if s.text, err = wrapMul(s.text); err != nil {
+		wrapped, err := wrapMul(s.text)
+		if err != nil {
 			return "", err
 		}
+		if wrapped != s.text && s.kind == '%' && s.keyword() == "macro" {
+			// The engine splits a macro's parameters at every comma, so its defaults cannot
+			// hold the hook's call.
+			return "", fmt.Errorf("* in a macro's default values is not supported: %w", ErrLimit)
+		}
+		s.text = wrapped
 		if s.kind == '{' {
 			s.text = " " + hookOut + "((" + s.text + ")) "
 			out = append(out, s)
@@ -631,10 +638,12 @@ func isIdentByte(c byte) bool {
 // asks for.
 const hookMul = "__decilm_mul"
 
-// exprToken is a token of a Jinja expression: a name, a literal or an operator.
+// exprToken is a token of a Jinja expression: a name, a literal or an operator, and where it
+// ends in the text.
 type exprToken struct {
 	text string
 	kind byte // 'n' name, 's' string, '0' number, 'o' operator or bracket
+	end  int
 }
 
 // lexExpr splits an expression into tokens; whitespace only separates them.
@@ -656,21 +665,21 @@ func lexExpr(s string) ([]exprToken, error) {
 			if j >= len(s) {
 				return nil, errors.New("unterminated string")
 			}
-			toks = append(toks, exprToken{s[i : j+1], 's'})
+			toks = append(toks, exprToken{s[i : j+1], 's', j + 1})
 			i = j + 1
 		case c >= '0' && c <= '9':
 			j := i
 			for j < len(s) && (isIdentByte(s[j]) || s[j] == '.') {
 				j++
 			}
-			toks = append(toks, exprToken{s[i:j], '0'})
+			toks = append(toks, exprToken{s[i:j], '0', j})
 			i = j
 		case isIdentByte(c) || c >= 0x80:
 			j := i
 			for j < len(s) && (isIdentByte(s[j]) || s[j] >= 0x80) {
 				j++
 			}
-			toks = append(toks, exprToken{s[i:j], 'n'})
+			toks = append(toks, exprToken{s[i:j], 'n', j})
 			i = j
 		default:
 			n := 1
@@ -680,7 +689,7 @@ func lexExpr(s string) ([]exprToken, error) {
 					n = 2
 				}
 			}
-			toks = append(toks, exprToken{s[i : i+n], 'o'})
+			toks = append(toks, exprToken{s[i : i+n], 'o', i + n})
 			i += n
 		}
 	}
@@ -774,19 +783,18 @@ func isOperatorWord(s string) bool {
 	return false
 }
 
-// wrapMul rewrites each "a * b" of an expression as __decilm_mul(a, b), innermost and leftmost
-// first, so that the sandbox sees the operands. It returns the text unchanged when there is
-// no "*", and an error when it cannot find the operands.
+// wrapMul rewrites each "a * b" of an expression as __decilm_mul(a, b), leftmost first, so
+// that the sandbox sees the operands; the rest of the text is kept as it is. It returns an
+// error when it cannot find the operands.
 func wrapMul(text string) (string, error) {
-	if !strings.Contains(text, "*") {
-		return text, nil
-	}
-	toks, err := lexExpr(text)
-	if err != nil {
-		return "", err
-	}
-	found := false
 	for range 1000 {
+		if !strings.Contains(text, "*") {
+			return text, nil
+		}
+		toks, err := lexExpr(text)
+		if err != nil {
+			return "", err
+		}
 		k := -1
 		for i, t := range toks {
 			if t.text == "*" {
@@ -795,9 +803,8 @@ func wrapMul(text string) (string, error) {
 			}
 		}
 		if k < 0 {
-			break
+			return text, nil
 		}
-		found = true
 		// The group holding the "*": the innermost brackets around it.
 		gs, ge := 0, len(toks)
 		for i := k - 1; i >= 0; i-- {
@@ -823,27 +830,15 @@ func wrapMul(text string) (string, error) {
 			pos = u + 1
 		}
 		re := unitEnd(toks, k+1, ge)
-		if ls < 0 || re < 0 {
+		if ls < 0 || re < 0 || re == k+1 {
 			return "", fmt.Errorf("cannot bound the operands of * in %q", text)
 		}
-		repl := []exprToken{{hookMul, 'n'}, {"(", 'o'}}
-		repl = append(repl, toks[ls:k]...)
-		repl = append(repl, exprToken{",", 'o'})
-		repl = append(repl, toks[k+1:re]...)
-		repl = append(repl, exprToken{")", 'o'})
-		toks = append(append(append([]exprToken(nil), toks[:ls]...), repl...), toks[re:]...)
+		start := func(i int) int { return toks[i].end - len(toks[i].text) }
+		left := text[start(ls):toks[k-1].end]
+		right := text[start(k+1):toks[re-1].end]
+		text = text[:start(ls)] + hookMul + "(" + left + ", " + right + ")" + text[toks[re-1].end:]
 	}
-	if !found {
-		return text, nil
-	}
-	var b strings.Builder
-	for i, t := range toks {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(t.text)
-	}
-	return " " + b.String() + " ", nil
+	return "", fmt.Errorf("too many * in %q", text)
 }
 
 // mul is "*" with string and list repetition bounded by MaxOutput.

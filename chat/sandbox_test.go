@@ -72,6 +72,9 @@ func TestSandboxSource(t *testing.T) {
 			t.Errorf("%s: error %v, want ErrLimit", name, err)
 		}
 	}
+	if _, err := FromJinja(`{% macro f(x="a" * 10000000000) %}{{ x }}{% endmacro %}`, Llama2Tokens); !errors.Is(err, ErrLimit) {
+		t.Errorf("* in a macro default: error %v, want ErrLimit", err)
+	}
 	for _, src := range []string{"{% endfor %}", "{% for x in y %}", "{{ x"} {
 		if _, err := FromJinja(src, Llama2Tokens); err == nil {
 			t.Errorf("%q compiled", src)
@@ -101,6 +104,8 @@ func TestSandboxWithinLimits(t *testing.T) {
 		{`{{ "-" * 3 }}{{ 3 * "=" }}{{ 2 * 3 * 4 }}{{ -2 * -3 }}{{ 1.5 * 2 }}{{ 2 ** 3 * 2 }}{{ (1 + 2) * 3 }}`, "---===2463169"},
 		{`{{ messages[0].content * 2 }}{{ messages | length * 3 }}{{ "x" * 0 }}{{ 'a*b' }}{{ [1, 2][1] * 5 }}`, "hihi3a*b10"},
 		{"{% set n = 2 * 2 %}{% if n * 2 == 8 %}{{ n }}{% endif %}", "4"},
+		{"{% for x in [1, 2, 3] if x * 2 > 2 %}{{ x }}{% endfor %}{{ 2*3*4 }}{{ '-'*3 }}", "2324---"},
+		{"{% macro f(x=(2)) %}{{ x * 2 }}{% endmacro %}{{ f() }}", "4"},
 		{`{{ "a\nb\n\nc" | indent(2) }}|{{ "a\nb" | indent(width=1, first=true) }}`, "a\n  b\n\n  c| a\n b"},
 	} {
 		got, err := renderSource(c.source, Limits{})
