@@ -380,3 +380,25 @@ func TestStopIDs(t *testing.T) {
 		t.Errorf("StopIDs without EOS = %v, want [265 264]", got)
 	}
 }
+
+// TestTokenText: the bytes of byte-level tokens, and control tokens as written.
+func TestTokenText(t *testing.T) {
+	tok, err := FromVocab(tinyByteLevel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[int]string{258: " the", 0xF0: "\xf0", ' ': " ", 262: "<|eot_id|>", 263: "ab", -1: "", 999: ""} {
+		if got := tok.TokenText(id); got != want {
+			t.Errorf("TokenText(%d) = %q, want %q", id, got, want)
+		}
+	}
+	spm, err := FromVocab(Vocab{Tokens: []string{"<unk>", "<s>", "▁a", "<0x41>"}, UNK: 0, BOS: 1, EOS: -1, PAD: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[int]string{0: "<unk>", 1: "<s>", 2: " a", 3: "A"} {
+		if got := spm.TokenText(id); got != want {
+			t.Errorf("SentencePiece TokenText(%d) = %q, want %q", id, got, want)
+		}
+	}
+}
