@@ -24,10 +24,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/decilm/decilm/chat"
 	"github.com/decilm/decilm/checkpoint"
+	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/defaultmodel"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
@@ -117,6 +119,9 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 		return fail(fmt.Errorf("tokenizer has %d pieces but the model only %d embeddings", m.Tokenizer.VocabSize(), net.Config.Vocab))
 	}
 	tcfg, _ := os.ReadFile(filepath.Join(ck.Dir, "tokenizer_config.json"))
+	if ck.GGUF != nil && tcfg == nil {
+		tcfg = ggufChatConfig(ck.GGUF, m.Tokenizer)
+	}
 	hints := []string{path, m.Name}
 	if ck.GGUF != nil {
 		if n, err := ck.GGUF.String("general.name"); err == nil {
@@ -137,7 +142,7 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 			return fail(fmt.Errorf("%s: %w", gp, err))
 		}
 		if len(ids) > 0 {
-			m.EOS = ids
+			m.EOS = addIDs(ids, m.EOS...)
 		}
 	}
 	return m, nil
@@ -181,6 +186,28 @@ func selectTemplate(name string, tokenizerConfig []byte, hints ...string) (chat.
 	return chat.Select(name, tokenizerConfig, hints...)
 }
 
+// ggufChatConfig returns a GGUF file's tokenizer.chat_template (llama.cpp's converter copies
+// the checkpoint's there) as the tokenizer_config.json that holds it would, with the
+// vocabulary's BOS and EOS pieces; nil when the file has none.
+func ggufChatConfig(f *gguf.File, t *tokenizer.Tokenizer) []byte {
+	src, err := f.String("tokenizer.chat_template")
+	if err != nil || strings.TrimSpace(src) == "" {
+		return nil
+	}
+	cfg := map[string]any{"chat_template": src}
+	if b := t.BOS(); b >= 0 {
+		cfg["bos_token"] = t.Piece(b)
+	}
+	if e := t.EOS(); e >= 0 {
+		cfg["eos_token"] = t.Piece(e)
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil
+	}
+	return data
+}
+
 // tokenizerPath is the directory (or file) the tokenizer is read from.
 func tokenizerPath(dir, path string) string {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
@@ -189,15 +216,23 @@ func tokenizerPath(dir, path string) string {
 	return dir
 }
 
+// eosIDs are the ids that end generation: every eos_token_id of config.json (a list for
+// Llama-3), the tokenizer's EOS and its end-of-turn tokens (Llama-3's <|eot_id|>,
+// <|eom_id|>, <|end_of_text|>: see tokenizer.StopIDs). Load adds generation_config.json's.
 func eosIDs(c *model.Config, t *tokenizer.Tokenizer) []int {
-	ids := append([]int(nil), c.EOS...)
+	ids := addIDs(nil, c.EOS...)
 	if e := t.EOS(); e >= 0 {
-		found := false
-		for _, x := range ids {
-			found = found || x == e
-		}
-		if !found {
-			ids = append(ids, e)
+		ids = addIDs(ids, e)
+	}
+	return addIDs(ids, t.StopIDs()...)
+}
+
+// addIDs appends to ids those of more it does not hold yet.
+func addIDs(ids []int, more ...int) []int {
+	ids = slices.Clip(ids)
+	for _, x := range more {
+		if !slices.Contains(ids, x) {
+			ids = append(ids, x)
 		}
 	}
 	return ids

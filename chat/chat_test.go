@@ -79,10 +79,10 @@ func TestAgainstJinja2(t *testing.T) {
 // meta-llama/Llama-2-13b-chat-hf, quoted in text-generation-inference's
 // router/src/infer/chat_template.rs tests).
 func TestBuiltins(t *testing.T) {
-	sys := Message{RoleSystem, "You are a helpful assistant."}
-	u1 := Message{RoleUser, "What is the capital of France?"}
-	a1 := Message{RoleAssistant, "  Paris.  "}
-	u2 := Message{RoleUser, "And of Italy?"}
+	sys := Message{Role: RoleSystem, Content: "You are a helpful assistant."}
+	u1 := Message{Role: RoleUser, Content: "What is the capital of France?"}
+	a1 := Message{Role: RoleAssistant, Content: "  Paris.  "}
+	u2 := Message{Role: RoleUser, Content: "And of Italy?"}
 	tests := []struct {
 		name     string
 		template string
@@ -92,8 +92,8 @@ func TestBuiltins(t *testing.T) {
 		wantErr  string
 	}{
 		{"tgi reference", Llama2, []Message{
-			{RoleSystem, "You are a helpful assistant"}, {RoleUser, "Hello"}, {RoleAssistant, "Hi there"},
-			{RoleUser, "Who are you"}, {RoleAssistant, "   I am an assistant   "}, {RoleUser, "Another question"}}, true,
+			{Role: RoleSystem, Content: "You are a helpful assistant"}, {Role: RoleUser, Content: "Hello"}, {Role: RoleAssistant, Content: "Hi there"},
+			{Role: RoleUser, Content: "Who are you"}, {Role: RoleAssistant, Content: "   I am an assistant   "}, {Role: RoleUser, Content: "Another question"}}, true,
 			"<s>[INST] <<SYS>>\nYou are a helpful assistant\n<</SYS>>\n\nHello [/INST] Hi there </s><s>[INST] Who are you [/INST] I am an assistant </s><s>[INST] Another question [/INST]", ""},
 		{"llama-2 system+user", Llama2, []Message{sys, u1}, true,
 			"<s>[INST] <<SYS>>\nYou are a helpful assistant.\n<</SYS>>\n\nWhat is the capital of France? [/INST]", ""},
@@ -101,7 +101,7 @@ func TestBuiltins(t *testing.T) {
 			"<s>[INST] What is the capital of France? [/INST]", ""},
 		{"llama-2 multi-turn", Llama2, []Message{sys, u1, a1, u2}, false,
 			"<s>[INST] <<SYS>>\nYou are a helpful assistant.\n<</SYS>>\n\nWhat is the capital of France? [/INST] Paris. </s><s>[INST] And of Italy? [/INST]", ""},
-		{"llama-2 python whitespace", Llama2, []Message{{RoleUser, "\x1c\u3000hi\u00a0\x1f"}}, false,
+		{"llama-2 python whitespace", Llama2, []Message{{Role: RoleUser, Content: "\x1c\u3000hi\u00a0\x1f"}}, false,
 			"<s>[INST] hi [/INST]", ""},
 		{"llama-2 not alternating", Llama2, []Message{u1, u2}, true, "", "Conversation roles must alternate"},
 		{"llama-2 empty", Llama2, nil, true, "", "no messages"},
@@ -116,7 +116,7 @@ func TestBuiltins(t *testing.T) {
 			"Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n\nWhat is the capital of France?\n\n### Response:\n", ""},
 		{"decilm-6b system replaces preamble", DeciLM6BInstruct, []Message{sys, u1}, true,
 			"You are a helpful assistant.\n\n### Instruction:\n\nWhat is the capital of France?\n\n### Response:\n", ""},
-		{"decilm-6b empty system drops preamble", DeciLM6BInstruct, []Message{{RoleSystem, ""}, u1}, true,
+		{"decilm-6b empty system drops preamble", DeciLM6BInstruct, []Message{{Role: RoleSystem, Content: ""}, u1}, true,
 			"### Instruction:\n\nWhat is the capital of France?\n\n### Response:\n", ""},
 		{"decilm-6b multi-turn", DeciLM6BInstruct, []Message{u1, a1, u2}, true,
 			"Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n" +
@@ -128,8 +128,8 @@ func TestBuiltins(t *testing.T) {
 		{"plain one", Plain, []Message{u1}, true, "What is the capital of France?", ""},
 		{"plain many", Plain, []Message{sys, u1}, false, "You are a helpful assistant.\nWhat is the capital of France?", ""},
 		{"plain none", Plain, nil, true, "", ""},
-		{"bad role", Plain, []Message{{"tool", "x"}}, true, "", `message 0 has role "tool"`},
-		{"bad role 7b", DeciLM7BInstruct, []Message{u1, {"", "x"}}, true, "", `message 1 has role ""`},
+		{"bad role", Plain, []Message{{Role: "tool", Content: "x"}}, true, "", `message 0 has role "tool"`},
+		{"bad role 7b", DeciLM7BInstruct, []Message{u1, {Role: "", Content: "x"}}, true, "", `message 1 has role ""`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,15 +178,15 @@ func TestFromJinja(t *testing.T) {
 		wantErr      string
 	}{
 		{"special tokens", "{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}",
-			[]Message{{RoleUser, "a"}, {RoleAssistant, "b"}}, false, "<s>a</s>b</s>", ""},
+			[]Message{{Role: RoleUser, Content: "a"}, {Role: RoleAssistant, Content: "b"}}, false, "<s>a</s>b</s>", ""},
 		{"generation prompt", "{% if add_generation_prompt %}GO{% endif %}", nil, true, "GO", ""},
 		{"lstrip and trim blocks", "{% for m in messages %}\n    {% if m.role == 'user' %}\n[{{ m.content }}]\n    {% endif %}\n{% endfor %}",
-			[]Message{{RoleUser, "x"}, {RoleUser, "y"}}, false, "[x]\n[y]\n", ""},
+			[]Message{{Role: RoleUser, Content: "x"}, {Role: RoleUser, Content: "y"}}, false, "[x]\n[y]\n", ""},
 		{"explicit trim", "A  {%- if true -%}  B  {%- endif %}", nil, false, "AB", ""},
 		{"loop variables", "{% for m in messages %}{{ loop.index0 }}{{ loop.index }}{% if loop.first %}F{% endif %}{% if loop.last %}L{% endif %},{% endfor %}",
-			[]Message{{RoleUser, "a"}, {RoleUser, "b"}}, false, "01F,12L,", ""},
+			[]Message{{Role: RoleUser, Content: "a"}, {Role: RoleUser, Content: "b"}}, false, "01F,12L,", ""},
 		{"strip and trim", "{{ messages[0].content.strip() }}|{{ messages[0].content | trim }}|{{ messages[1:] | length }}",
-			[]Message{{RoleUser, "  x  "}, {RoleUser, "y"}}, false, "x|x|1", ""},
+			[]Message{{Role: RoleUser, Content: "  x  "}, {Role: RoleUser, Content: "y"}}, false, "x|x|1", ""},
 		{"raise_exception", "{{ raise_exception('Only user roles are supported!') }}", nil, false, "", "Only user roles are supported!"},
 		{"syntax error", "{% if %}", nil, false, "", "chat: jinja"},
 		{"unclosed tag", "{{ messages", nil, false, "", "unclosed"},
@@ -228,7 +228,7 @@ func tokenizerConfig(t testing.TB, chatTemplate any) []byte {
 
 func TestFromTokenizerConfig(t *testing.T) {
 	llama := readTestdata(t, "llama-2-chat.jinja")
-	msgs := []Message{{RoleUser, "hi"}, {RoleAssistant, "yo"}}
+	msgs := []Message{{Role: RoleUser, Content: "hi"}, {Role: RoleAssistant, Content: "yo"}}
 	const want = "<s>[INST] hi [/INST] yo </s>"
 	tests := []struct {
 		name    string
@@ -274,7 +274,7 @@ func TestFromTokenizerConfig(t *testing.T) {
 func TestSelect(t *testing.T) {
 	cfg7b := tokenizerConfig(t, readTestdata(t, "decilm-7b-instruct.jinja"))
 	noTemplate := []byte(`{"add_bos_token": true, "bos_token": "<s>"}`)
-	msgs := []Message{{RoleUser, "hi"}}
+	msgs := []Message{{Role: RoleUser, Content: "hi"}}
 	tests := []struct {
 		name    string
 		tmpl    string
@@ -354,7 +354,7 @@ func FuzzBuiltinsMatchJinja(f *testing.F) {
 			return
 		}
 		var msgs []Message
-		for i, m := range []Message{{RoleSystem, sys}, {RoleUser, u1}, {RoleAssistant, a1}, {RoleUser, u2}} {
+		for i, m := range []Message{{Role: RoleSystem, Content: sys}, {Role: RoleUser, Content: u1}, {Role: RoleAssistant, Content: a1}, {Role: RoleUser, Content: u2}} {
 			if mask&(1<<i) != 0 {
 				msgs = append(msgs, m)
 			}
@@ -385,7 +385,7 @@ func FuzzFromTokenizerConfig(f *testing.F) {
 		if err != nil || !ok {
 			return
 		}
-		tmpl.Render([]Message{{RoleSystem, "s"}, {RoleUser, "u"}, {RoleAssistant, "a"}}, true)
+		tmpl.Render([]Message{{Role: RoleSystem, Content: "s"}, {Role: RoleUser, Content: "u"}, {Role: RoleAssistant, Content: "a"}}, true)
 	})
 }
 
@@ -402,7 +402,7 @@ func FuzzFromJinja(f *testing.F) {
 		if err != nil {
 			return
 		}
-		tmpl.Render([]Message{{RoleSystem, "s"}, {RoleUser, "u"}}, true)
+		tmpl.Render([]Message{{Role: RoleSystem, Content: "s"}, {Role: RoleUser, Content: "u"}}, true)
 	})
 }
 
@@ -441,7 +441,7 @@ func TestConcurrentRender(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	b, _ := Lookup(Llama2)
-	msgs := []Message{{RoleSystem, "s"}, {RoleUser, "u"}, {RoleAssistant, "a"}, {RoleUser, "v"}}
+	msgs := []Message{{Role: RoleSystem, Content: "s"}, {Role: RoleUser, Content: "u"}, {Role: RoleAssistant, Content: "a"}, {Role: RoleUser, Content: "v"}}
 	want, err := b.Render(msgs, true)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ardanlabs/jinja"
 )
@@ -18,16 +19,33 @@ type jinjaTemplate struct {
 }
 
 // FromJinja compiles a Hugging Face style Jinja chat template. Rendering
-// follows transformers' apply_chat_template: block tags trim the newline
-// after them and the indentation before them (trim_blocks, lstrip_blocks),
-// and the template sees messages (a list of {role, content}),
-// add_generation_prompt, bos_token, eos_token and raise_exception(msg),
-// which makes Render fail with msg. Known differences from Python's jinja2:
-// str.strip() and |trim use Go's definition of whitespace (Python also
-// strips U+001C..U+001F), indexing past the end of a list (messages[0] of
-// an empty conversation) gives an undefined value rather than an error, and
-// the filters and methods available are those github.com/ardanlabs/jinja
-// v1.8.0 provides.
+// follows transformers' apply_chat_template: whitespace control is Python
+// jinja2's with trim_blocks and lstrip_blocks on (a block tag removes the
+// newline right after it and the indentation before it; newlines become
+// "\n" and a final one is dropped), and the template sees messages (a list of {role, content} dicts, with
+// tool_calls, tool_call_id and name when set), add_generation_prompt,
+// bos_token, eos_token, raise_exception(msg), which makes Render fail with
+// msg, and, through [Render], tools and further variables. tojson writes
+// JSON as transformers' does (Python's json.dumps with ensure_ascii off:
+// keys in order, ", " and ": " separators, or "," and ": " with indent).
+//
+// Templates come from downloaded files, so every render runs in a sandbox
+// (see [Limits]): range() makes at most MaxRange items, loops run at most
+// MaxIterations times, macro calls nest at most MaxDepth deep, the output
+// and every value set are at most MaxOutput bytes, and a render stops after
+// Timeout; string repetition ("x" * n) and |indent are bounded by
+// MaxOutput too. Breaking a limit is an error wrapping [ErrLimit]. The
+// template is rewritten to call the sandbox's hooks; its source may be at
+// most 1 MiB. What the rewriting cannot reach is the engine's own work
+// inside one expression: a list slice with a step and a huge bound
+// (x[0:10**12:2]) or a list made to hold itself and then compared or
+// joined with ~ are beyond the sandbox.
+//
+// Known differences from Python's jinja2: str.strip() and |trim use Go's
+// definition of whitespace (Python also strips U+001C..U+001F), indexing
+// past the end of a list (messages[0] of an empty conversation) gives an
+// undefined value rather than an error, and the filters and methods
+// available are those github.com/ardanlabs/jinja v1.8.0 provides.
 func FromJinja(source string, special SpecialTokens) (Template, error) {
 	return compileJinja("jinja", source, special)
 }
@@ -38,7 +56,11 @@ func compileJinja(name, source string, special SpecialTokens) (t Template, err e
 			t, err = nil, fmt.Errorf("chat: %s: compiling template: %v", name, r)
 		}
 	}()
-	c, err := jinja.Compile(source)
+	sandboxed, err := sandboxSource(source)
+	if err != nil {
+		return nil, fmt.Errorf("chat: %s: %w", name, err)
+	}
+	c, err := jinja.Compile(sandboxed)
 	if err != nil {
 		return nil, fmt.Errorf("chat: %s: %w", name, err)
 	}
@@ -47,26 +69,104 @@ func compileJinja(name, source string, special SpecialTokens) (t Template, err e
 
 func (j *jinjaTemplate) Name() string { return j.name }
 
-func (j *jinjaTemplate) Render(msgs []Message, gen bool) (out string, err error) {
+func (j *jinjaTemplate) Render(msgs []Message, gen bool) (string, error) {
+	return j.renderOptions(msgs, Options{AddGenerationPrompt: gen})
+}
+
+func (j *jinjaTemplate) renderOptions(msgs []Message, o Options) (out string, err error) {
+	sb := &sandbox{lim: o.Limits.withDefaults()}
+	sb.deadline = time.Now().Add(sb.lim.Timeout)
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", fmt.Errorf("chat: %s: rendering template: %v", j.name, r)
 		}
+		if err != nil && sb.err != nil {
+			out, err = "", fmt.Errorf("chat: %s: %w", j.name, sb.err)
+		}
 	}()
-	list := make([]any, len(msgs))
-	for i, m := range msgs {
-		list[i] = map[string]any{"role": m.Role, "content": m.Content}
+	data := make(map[string]jinja.Value, len(o.Vars)+16)
+	for k, v := range o.Vars {
+		val, err := goValue(v)
+		if err != nil {
+			return "", fmt.Errorf("chat: %s: variable %s: %w", j.name, k, err)
+		}
+		data[k] = val
 	}
-	out, err = j.t.Render(map[string]any{
-		"messages":              list,
-		"add_generation_prompt": gen,
-		"bos_token":             j.special.BOS,
-		"eos_token":             j.special.EOS,
-	})
+	list := make([]jinja.Value, len(msgs))
+	for i, m := range msgs {
+		v, err := messageValue(m)
+		if err != nil {
+			return "", fmt.Errorf("chat: %s: message %d: %w", j.name, i, err)
+		}
+		list[i] = v
+	}
+	data["messages"] = jinja.NewList(list)
+	if o.Tools != nil {
+		tools := make([]jinja.Value, len(o.Tools))
+		for i, raw := range o.Tools {
+			v, err := jsonValue(raw)
+			if err != nil {
+				return "", fmt.Errorf("chat: %s: tool %d: %w", j.name, i, err)
+			}
+			tools[i] = v
+		}
+		data["tools"] = jinja.NewList(tools)
+	} else {
+		delete(data, "tools")
+	}
+	data["add_generation_prompt"] = jinja.NewBool(o.AddGenerationPrompt)
+	data["bos_token"] = jinja.NewString(j.special.BOS)
+	data["eos_token"] = jinja.NewString(j.special.EOS)
+	for k, v := range sb.globals() {
+		data[k] = v
+	}
+	data[hookToJSON] = jinja.NewCallable("tojson", sb.toJSON)
+	out, err = j.t.RenderValues(data)
 	if err != nil {
 		return "", fmt.Errorf("chat: %s: %w", j.name, err)
 	}
 	return out, nil
+}
+
+// messageValue is a message as a template sees it.
+func messageValue(m Message) (jinja.Value, error) {
+	v := jinja.NewDict()
+	d := v.AsDict()
+	d.Set("role", jinja.NewString(m.Role))
+	d.Set("content", jinja.NewString(m.Content))
+	if len(m.ToolCalls) > 0 {
+		calls := make([]jinja.Value, len(m.ToolCalls))
+		for i, c := range m.ToolCalls {
+			cv := jinja.NewDict()
+			cd := cv.AsDict()
+			if c.ID != "" {
+				cd.Set("id", jinja.NewString(c.ID))
+			}
+			if c.Type != "" {
+				cd.Set("type", jinja.NewString(c.Type))
+			}
+			fv := jinja.NewDict()
+			fd := fv.AsDict()
+			fd.Set("name", jinja.NewString(c.Function.Name))
+			if len(c.Function.Arguments) > 0 {
+				args, err := jsonValue(c.Function.Arguments)
+				if err != nil {
+					return jinja.Undefined(), fmt.Errorf("tool call %d arguments: %w", i, err)
+				}
+				fd.Set("arguments", args)
+			}
+			cd.Set("function", fv)
+			calls[i] = cv
+		}
+		d.Set("tool_calls", jinja.NewList(calls))
+	}
+	if m.ToolCallID != "" {
+		d.Set("tool_call_id", jinja.NewString(m.ToolCallID))
+	}
+	if m.Name != "" {
+		d.Set("name", jinja.NewString(m.Name))
+	}
+	return v, nil
 }
 
 // FromTokenizerConfig reads the chat_template of a tokenizer_config.json:

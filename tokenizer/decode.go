@@ -113,3 +113,18 @@ func (d *StreamDecoder) emit(n int) string {
 	d.pending = append(d.pending[:0], d.pending[n:]...)
 	return s
 }
+
+// TokenText returns the bytes id stands for, as a string that may not be valid UTF-8 (a byte
+// token, or a byte-level token holding part of a character): "▁" as a space for SentencePiece,
+// a byte token's byte, a byte-level token's bytes; a control or unknown token's piece as
+// written ("<|eot_id|>"). It is "" for an id out of range. This is how a token shows in
+// logprobs.
+func (t *Tokenizer) TokenText(id int) string {
+	if id < 0 || id >= len(t.pieces) {
+		return ""
+	}
+	if t.types[id] == Control || t.types[id] == Unknown {
+		return t.pieces[id]
+	}
+	return t.text[id]
+}

@@ -92,6 +92,9 @@ func (t *Tokenizer) encodeText(ids []int, text string, atStart bool) []int {
 	if text == "" {
 		return ids
 	}
+	if t.byteLevel {
+		return t.encodeByteLevel(ids, text)
+	}
 	norm := t.normalize(text, t.dummyPrefix && (atStart || !t.prefixFirstOnly))
 	if norm == "" {
 		return ids
@@ -335,9 +338,12 @@ func (t *Tokenizer) bpe(s *bpeScratch, seg string) []int32 {
 	s.syms = s.syms[:0]
 	s.heap = s.heap[:0]
 	s.out = s.out[:0]
-	if t.merges != nil {
+	switch {
+	case t.byteLevel:
+		t.byteLevelSymbols(s, seg)
+	case t.merges != nil:
 		t.hfSymbols(s, seg)
-	} else {
+	default:
 		t.spmSymbols(s, seg)
 	}
 	syms := s.syms

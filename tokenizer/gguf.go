@@ -8,9 +8,13 @@ import (
 )
 
 // FromGGUF builds a tokenizer from a GGUF file's tokenizer.ggml.* metadata (model "llama":
-// tokens, scores, token_type, the bos/eos/unknown/padding ids, add_bos_token, add_eos_token,
+// tokens, scores, token_type; model "gpt2", byte-level BPE: tokens, merges, token_type and
+// pre, which must be "llama-bpe"; and for both the bos/eos/unknown/padding ids, add_bos_token, add_eos_token,
 // add_space_prefix, remove_extra_whitespaces). AddBOS defaults to true and AddEOS to false
-// when the file does not say.
+// when the file does not say. A SentencePiece vocabulary without
+// tokenizer.ggml.unknown_token_id (llama.cpp's converter writes none for a model directory
+// with tokenizer.model but no tokenizer.json) takes id 0 as its unknown token, as llama.cpp
+// does.
 func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 	wrap := func(err error) error { return fmt.Errorf("tokenizer: GGUF vocabulary: %w", err) }
 	model, err := f.String("tokenizer.ggml.model")
@@ -26,6 +30,14 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 	}
 	if v.Types, err = f.Int32s("tokenizer.ggml.token_type"); err != nil && !errors.Is(err, gguf.ErrNotFound) {
 		return nil, wrap(err)
+	}
+	if model == "gpt2" {
+		if v.Merges, err = f.Strings("tokenizer.ggml.merges"); err != nil {
+			return nil, wrap(err)
+		}
+		if v.Pre, err = f.String("tokenizer.ggml.pre"); err != nil && !errors.Is(err, gguf.ErrNotFound) {
+			return nil, wrap(err)
+		}
 	}
 	for _, k := range []struct {
 		key string
@@ -65,6 +77,9 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 		default:
 			*k.dst = b != k.neg
 		}
+	}
+	if v.UNK < 0 && (model == "" || model == "llama") {
+		v.UNK = 0
 	}
 	t, err := FromVocab(v)
 	if err != nil {

@@ -42,6 +42,7 @@ type hfComponent struct {
 	Prepend     string            `json:"prepend"`
 	Pattern     struct {
 		String *string `json:"String"`
+		Regex  *string `json:"Regex"`
 	} `json:"pattern"`
 	Content        string          `json:"content"`
 	Replacement    string          `json:"replacement"`
@@ -49,6 +50,12 @@ type hfComponent struct {
 	AddPrefixSpace *bool           `json:"add_prefix_space"`
 	Split          *bool           `json:"split"`
 	Single         json.RawMessage `json:"single"`
+	// Sequence members and the Split pre-tokeniser.
+	Pretokenizers []json.RawMessage `json:"pretokenizers"`
+	Processors    []json.RawMessage `json:"processors"`
+	Behavior      string            `json:"behavior"`
+	Invert        bool              `json:"invert"`
+	UseRegex      *bool             `json:"use_regex"`
 }
 
 // LoadHFJSON reads a Hugging Face tokenizer.json holding a BPE model with byte fallback and
@@ -69,9 +76,6 @@ func LoadHFJSON(data []byte) (*Tokenizer, error) {
 	}
 	if m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "" {
 		return nil, errors.New("tokenizer: tokenizer.json: model.end_of_word_suffix not supported")
-	}
-	if m.IgnoreMerges {
-		return nil, errors.New("tokenizer: tokenizer.json: model.ignore_merges not supported")
 	}
 	if m.Dropout != nil && *m.Dropout != 0 {
 		return nil, errors.New("tokenizer: tokenizer.json: BPE dropout not supported")
@@ -130,6 +134,16 @@ func LoadHFJSON(data []byte) (*Tokenizer, error) {
 		if !ok {
 			return nil, fmt.Errorf("tokenizer: tokenizer.json: no token has id %d (vocabulary ids must be contiguous)", id)
 		}
+	}
+	byteLevel, err := hfByteLevelPre(f.PreTokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: tokenizer.json: pre_tokenizer: %w", err)
+	}
+	if byteLevel {
+		return hfByteLevel(&f, t.pieces, t.types)
+	}
+	if m.IgnoreMerges {
+		return nil, errors.New("tokenizer: tokenizer.json: model.ignore_merges not supported for a SentencePiece-style BPE")
 	}
 	unk := -1
 	if m.UnkToken != nil {

@@ -212,15 +212,13 @@ func (t *Tokenizer) ApplyConfig(data []byte) error {
 		if !ok {
 			return fmt.Errorf("tokenizer config: %s %q is not in the vocabulary", s.key, name)
 		}
-		if id != *s.dst {
-			*s.dst = id
-			changed = true
-		}
+		*s.dst = id
 	}
 	if changed {
 		if err := t.init(t.unk, bos, eos, t.pad, false); err != nil {
 			return fmt.Errorf("tokenizer config: %w", err)
 		}
 	}
+	t.bos, t.eos = bos, eos // the tables do not depend on which ids these are
 	return nil
 }

@@ -1,4 +1,5 @@
-// Package tokenizer implements the Llama-2 family's SentencePiece BPE tokenizer in pure Go.
+// Package tokenizer implements the Llama-2 family's SentencePiece BPE tokenizer and Llama-3's
+// byte-level BPE tokenizer (also that of the Nemotron-NAS models) in pure Go, behind one type.
 //
 // It reads the vocabulary from every file a DeciLM or Llama user has: a SentencePiece
 // tokenizer.model (LoadModelProto), a Hugging Face tokenizer.json with merges and byte fallback
@@ -20,6 +21,15 @@
 // tokens are dropped, "▁" becomes a space, byte tokens are reassembled into UTF-8 (each byte of an
 // invalid sequence becomes U+FFFD) and the leading dummy-prefix space is removed. StreamDecoder
 // gives the same text in chunks that never split a character.
+//
+// A byte-level vocabulary (a tokenizer.json whose pre-tokeniser is Llama-3's Split pattern and
+// ByteLevel, or GGUF model "gpt2" with pre "llama-bpe") encodes as Hugging Face's tokenizers
+// does: added tokens matched in the text, the Llama-3 pattern written out by hand (digits in
+// runs of 1 to 3, contractions in any case, whitespace runs), each pre-token looked up whole
+// and otherwise merged from its UTF-8 bytes by merge rank. Decode gives the bytes back
+// (without transformers' clean_up_tokenization_spaces); StreamDecoder holds back the bytes
+// of an incomplete character. StopIDs lists the end-of-turn tokens (<|eot_id|>, <|eom_id|>,
+// <|end_of_text|>).
 //
 // A Tokenizer is safe for concurrent use.
 package tokenizer
@@ -106,6 +116,16 @@ type Tokenizer struct {
 	asciiID  [128]int32
 	shadowed bool
 
+	// byteLevel marks a byte-level BPE vocabulary (Llama-3, tokenizer.json with a ByteLevel
+	// pre-tokeniser or GGUF model "gpt2"): text is split by the Llama-3 pattern and each
+	// pre-token's bytes are merged by rank (t.merges). byteTok is the id of each byte's token,
+	// rawIDs the id of each token's raw bytes; ignoreMerges looks a whole pre-token up in
+	// rawIDs before merging (tokenizer.json's ignore_merges).
+	byteLevel    bool
+	ignoreMerges bool
+	byteTok      [256]int32
+	rawIDs       map[string]int32
+
 	// text is each token's decoded bytes: "▁" as a space, a byte token's byte, "" for
 	// control and unknown tokens.
 	text []string
@@ -130,9 +150,14 @@ type hfMerge struct {
 
 // Vocab is a vocabulary as GGUF stores it (tokenizer.ggml.*) or as a caller assembles it.
 type Vocab struct {
-	// Model is tokenizer.ggml.model; only "llama" (SentencePiece BPE) is supported. Empty means
-	// "llama".
-	Model  string
+	// Model is tokenizer.ggml.model: "llama" (SentencePiece BPE) or "gpt2" (byte-level BPE,
+	// with Merges and Pre). Empty means "llama".
+	Model string
+	// Merges are the byte-level merges in rank order, each "a b" (tokenizer.ggml.merges).
+	Merges []string
+	// Pre names the pre-tokeniser of a byte-level vocabulary (tokenizer.ggml.pre); only
+	// "llama-bpe" (Llama-3's pattern) is supported. Empty means "llama-bpe".
+	Pre    string
 	Tokens []string  // the pieces, with "▁" for spaces
 	Scores []float32 // merge priority; nil means all zero
 	Types  []int32   // PieceType values; nil means inferred (<unk>, <s>, </s>, <0xNN>, else normal)
@@ -150,8 +175,11 @@ type Vocab struct {
 // FromVocab builds a tokenizer from a GGUF-style vocabulary. Byte fallback is on when the
 // vocabulary has all 256 <0xNN> pieces.
 func FromVocab(v Vocab) (*Tokenizer, error) {
+	if v.Model == "gpt2" {
+		return fromByteLevelVocab(v)
+	}
 	if v.Model != "" && v.Model != "llama" {
-		return nil, fmt.Errorf("tokenizer: vocabulary model %q not supported (only \"llama\", SentencePiece BPE)", v.Model)
+		return nil, fmt.Errorf("tokenizer: vocabulary model %q not supported (only \"llama\", SentencePiece BPE, and \"gpt2\", byte-level BPE)", v.Model)
 	}
 	n := len(v.Tokens)
 	if n == 0 {
@@ -285,7 +313,7 @@ func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 	if unk < 0 {
 		unk = firstUnk
 	}
-	if unk < 0 {
+	if unk < 0 && !t.byteLevel {
 		return errors.New("tokenizer: vocabulary has no unknown piece")
 	}
 	t.unk, t.bos, t.eos, t.pad = unk, bos, eos, pad
@@ -363,6 +391,13 @@ func (t *Tokenizer) init(unk, bos, eos, pad int, byteFallbackAuto bool) error {
 		}
 	}
 	t.text = make([]string, n)
+	if t.byteLevel {
+		if err := t.initByteLevel(); err != nil {
+			return err
+		}
+		t.resetCache()
+		return nil
+	}
 	for i, p := range t.pieces {
 		switch t.types[i] {
 		case Control, Unknown:

@@ -34,7 +34,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "chat", "[-m MODEL] [flags]")
 	mf := addModelFlags(fs)
 	g := addGenFlags(fs)
-	system := fs.String("system", "", "system prompt")
+	system := fs.String("system", "", "system prompt: the system message of the chat template (Nemotron-NAS models: \"detailed thinking on\" or \"detailed thinking off\")")
 	df := addDraftFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err

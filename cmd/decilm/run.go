@@ -21,7 +21,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	mf := addModelFlags(fs)
 	g := addGenFlags(fs)
 	raw := fs.Bool("raw", false, "complete the prompt as plain text, without the chat template")
-	system := fs.String("system", "", "system prompt (with the chat template)")
+	system := fs.String("system", "", "system prompt: the system message of the chat template (Nemotron-NAS models: \"detailed thinking on\" or \"detailed thinking off\")")
 	toks := fs.String("tokens", "", "prompt as comma-separated token ids (fed as given) instead of text")
 	ids := fs.Bool("ids", false, "print the generated token ids (space-separated) instead of text")
 	noBOS := fs.Bool("no-bos", false, "do not start a text prompt with BOS")
@@ -116,6 +116,8 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		if promptIDs, err = m.EncodeChat(msgs); err != nil {
 			return err
 		}
+	case *system != "":
+		return usageError("--system needs a chat template, but the prompt is completed as plain text (--raw, or the model's template is %q: pass --template)", m.Template.Name())
 	default:
 		if promptIDs = m.Encode(prompt, opts.AddBOS); len(promptIDs) == 0 {
 			promptIDs = []int{max(m.Net.Config.BOS, 0)} // an empty prompt starts from BOS alone

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Regenerates llama-3.1-expected.json: llama-3.1-instruct.jinja rendered for the
+conversations of llama-3.1-cases.json by Python's jinja2 in the environment of
+transformers' apply_chat_template (ImmutableSandboxedEnvironment, trim_blocks,
+lstrip_blocks, loopcontrols, raise_exception, and transformers' tojson:
+json.dumps with ensure_ascii=False), with Llama-3's bos_token. Each case's
+variables (vars) are passed as apply_chat_template passes extra kwargs.
+
+    python3 chat/testdata/reference_llama31.py > chat/testdata/llama-3.1-expected.json
+
+Needs only jinja2 (3.x).
+"""
+import json
+import os
+
+from jinja2.exceptions import TemplateError
+from jinja2.ext import loopcontrols
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+
+def raise_exception(message):
+    raise TemplateError(message)
+
+
+def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    # transformers' chat-template tojson
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+env.filters["tojson"] = tojson
+env.globals["raise_exception"] = raise_exception
+
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "llama-3.1-instruct.jinja")) as f:
+    template = env.from_string(f.read())
+with open(os.path.join(here, "llama-3.1-cases.json")) as f:
+    cases = json.load(f)
+
+out = []
+for c in cases:
+    kw = dict(c.get("vars", {}))
+    if "tools" in c:
+        kw["tools"] = c["tools"]
+    try:
+        text = template.render(messages=c["messages"], add_generation_prompt=c["add_generation_prompt"],
+                               bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", **kw)
+        out.append({"name": c["name"], "output": text})
+    except TemplateError as e:
+        out.append({"name": c["name"], "error": str(e)})
+print(json.dumps(out, indent=1, ensure_ascii=False))
