@@ -116,39 +116,46 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 	if tied {
 		embType = outType
 	}
-	if err := mat("token_embd.weight", m.Embed, embType, 0); err != nil {
+	ws := m.Weights()
+	if len(ws) < 2 || ws[0].Tensor != m.Embed {
+		return nil, errors.New("quantize: the model lists no embedding")
+	}
+	if err := mat(ws[0].GGUF, m.Embed, embType, 0); err != nil {
 		return nil, err
 	}
-	vec("output_norm.weight", m.Norm)
+	// llama.cpp's order: embedding, final norm, output, [rope_freqs], then the blocks.
+	last := ws[len(ws)-1]
+	output := last
 	if !tied {
-		if err := mat("output.weight", m.LMHead, outType, 0); err != nil {
+		if last.Tensor != m.LMHead {
+			return nil, errors.New("quantize: the model lists no output projection")
+		}
+		ws = ws[:len(ws)-1]
+		last = ws[len(ws)-1]
+	}
+	if last.Vector == nil || len(last.Vector) != c.Hidden {
+		return nil, errors.New("quantize: the model lists no final norm")
+	}
+	vec(last.GGUF, last.Vector)
+	if !tied {
+		if err := mat(output.GGUF, m.LMHead, outType, 0); err != nil {
 			return nil, err
 		}
 	}
-	for l, ly := range m.Layers {
-		p := fmt.Sprintf("blk.%d.", l)
-		vec(p+"attn_norm.weight", ly.AttnNorm)
-		steps := []struct {
-			name  string
-			t     *tensor.Tensor
-			heads int
-		}{
-			{"attn_q.weight", ly.Q, c.Heads}, {"attn_k.weight", ly.K, ly.KVHeads}, {"attn_v.weight", ly.V, 0},
-			{"attn_output.weight", ly.O, 0},
+	if f := c.RopeScaling.Factors; f != nil {
+		v := make([]float32, len(f))
+		for i, x := range f {
+			v[i] = float32(x)
 		}
-		for _, s := range steps {
-			if err := mat(p+s.name, s.t, o.Type, s.heads); err != nil {
-				return nil, err
-			}
+		vec(model.GGUFRopeFreqs, v)
+	}
+	for _, w := range ws[1 : len(ws)-1] {
+		if w.Tensor == nil {
+			vec(w.GGUF, w.Vector)
+			continue
 		}
-		vec(p+"ffn_norm.weight", ly.MLPNorm)
-		for _, s := range []struct {
-			name string
-			t    *tensor.Tensor
-		}{{"ffn_gate.weight", ly.Gate}, {"ffn_up.weight", ly.Up}, {"ffn_down.weight", ly.Down}} {
-			if err := mat(p+s.name, s.t, o.Type, 0); err != nil {
-				return nil, err
-			}
+		if err := mat(w.GGUF, w.Tensor, o.Type, w.RopeHeads); err != nil {
+			return nil, err
 		}
 	}
 	return es, nil
@@ -180,15 +187,25 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 	if arch != "deci" && arch != "llama" {
 		return nil, fmt.Errorf("quantize: architecture %q is not deci or llama", arch)
 	}
-	if len(c.KVHeads) != c.Layers {
-		return nil, fmt.Errorf("quantize: config lists %d KV head counts for %d layers", len(c.KVHeads), c.Layers)
+	if len(c.Blocks) != c.Layers {
+		return nil, fmt.Errorf("quantize: config describes %d blocks for %d layers", len(c.Blocks), c.Layers)
 	}
-	if arch == "llama" {
-		for _, k := range c.KVHeads {
-			if k != c.KVHeads[0] {
-				return nil, fmt.Errorf("quantize: architecture llama needs the same KV heads in every layer, have %v (use deci)", c.KVHeads)
-			}
+	uniform := c.Uniform() && c.Blocks[0].Attn == model.AttnGrouped && c.Blocks[0].FFN == model.FFNGated
+	if arch == "llama" && !uniform {
+		return nil, fmt.Errorf("quantize: architecture llama needs the same KV heads (grouped attention) and FFN in every layer, have KV heads %v (use deci)", c.KVHeads())
+	}
+	// llama.cpp's deci arrays: head_count 0 for a skipped attention, head_count_kv 0 for a
+	// linear one, feed_forward_length 0 for a skipped (or linear) FFN.
+	heads, kvHeads, ffn := make([]int32, c.Layers), make([]int32, c.Layers), make([]int32, c.Layers)
+	sameHeads, sameFFN := true, true
+	for l, b := range c.Blocks {
+		if b.Attn != model.AttnNone {
+			heads[l] = int32(c.Heads)
 		}
+		kvHeads[l] = int32(b.KVHeads)
+		ffn[l] = int32(b.FFNWidth)
+		sameHeads = sameHeads && heads[l] == heads[0]
+		sameFFN = sameFFN && ffn[l] == ffn[0]
 	}
 	pieces, scores, types := tok.Pieces()
 	if len(pieces) != c.Vocab {
@@ -213,25 +230,39 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 		gguf.KV{Key: a + "context_length", Value: u32(c.MaxPositions)},
 		gguf.KV{Key: a + "embedding_length", Value: u32(c.Hidden)},
 		gguf.KV{Key: a + "block_count", Value: u32(c.Layers)},
-		gguf.KV{Key: a + "feed_forward_length", Value: u32(c.Intermediate)},
-		gguf.KV{Key: a + "attention.head_count", Value: u32(c.Heads)},
 	)
-	if arch == "deci" {
-		kvh := make([]int32, c.Layers)
-		for i, k := range c.KVHeads {
-			kvh[i] = int32(k)
-		}
-		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: kvh})
+	if sameFFN {
+		kv = append(kv, gguf.KV{Key: a + "feed_forward_length", Value: uint32(ffn[0])})
 	} else {
-		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: u32(c.KVHeads[0])})
+		kv = append(kv, gguf.KV{Key: a + "feed_forward_length", Value: ffn})
+	}
+	if sameHeads {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count", Value: uint32(heads[0])})
+	} else {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count", Value: heads})
+	}
+	if arch == "deci" {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: kvHeads})
+	} else {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: uint32(kvHeads[0])})
 	}
 	kv = append(kv,
 		gguf.KV{Key: a + "rope.dimension_count", Value: u32(c.HeadDim)},
 		gguf.KV{Key: a + "rope.freq_base", Value: float32(c.RopeTheta)},
 		gguf.KV{Key: a + "attention.layer_norm_rms_epsilon", Value: float32(c.NormEps)},
 	)
-	switch c.RopeScaling.Type {
+	switch rs := c.RopeScaling; rs.Type {
 	case "":
+	case "llama3":
+		// llama.cpp reads the rope_freqs tensor; decilm.rope.scaling.* keeps the parameters
+		// so that the config can be written back as a config.json.
+		kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.type", Value: "llama3"},
+			gguf.KV{Key: "decilm.rope.scaling.factor", Value: float32(rs.Factor)})
+		if rs.OriginalMaxPositions > 0 {
+			kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.low_freq_factor", Value: float32(rs.LowFreqFactor)},
+				gguf.KV{Key: "decilm.rope.scaling.high_freq_factor", Value: float32(rs.HighFreqFactor)},
+				gguf.KV{Key: "decilm.rope.scaling.original_context_length", Value: uint32(rs.OriginalMaxPositions)})
+		}
 	case "linear":
 		kv = append(kv, gguf.KV{Key: a + "rope.scaling.type", Value: "linear"},
 			gguf.KV{Key: a + "rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})

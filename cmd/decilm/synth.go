@@ -9,14 +9,15 @@ import (
 )
 
 func init() {
-	register(&command{name: "synth", summary: "write a random-weight DeciLM checkpoint for tests and benchmarks", run: runSynth})
+	register(&command{name: "synth", summary: "write a random-weight DeciLM, Nemotron-NAS or Llama checkpoint for tests and benchmarks", run: runSynth})
 }
 
 func runSynth(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "synth", "--preset NAME [--seed N] [--tokenizer PATH] OUT_DIR")
+	fs := newFlags(e, "synth", "--preset NAME [--seed N] [--layers N] [--tokenizer PATH] OUT_DIR")
 	preset := fs.String("preset", "tiny", "shape: "+strings.Join(synth.PresetNames(), ", "))
 	seed := fs.Uint64("seed", 1234, "seed of the weights")
 	tok := fs.String("tokenizer", "", "copy this tokenizer (a tokenizer.model or a directory with tokenizer files) into OUT_DIR")
+	layers := fs.Int("layers", 0, "keep only the first N layers (0: all)")
 	quiet := fs.Bool("q", false, "no progress bar")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -28,6 +29,10 @@ func runSynth(ctx context.Context, e *env, args []string) error {
 	if !ok {
 		return usageError("unknown preset %q (have %s)", *preset, strings.Join(synth.PresetNames(), ", "))
 	}
+	if *layers < 0 || *layers > p.Layers {
+		return usageError("--layers must be between 0 (all) and the preset's %d layers, have %d", p.Layers, *layers)
+	}
+	p = p.FirstLayers(*layers)
 	var bar *progress
 	if !*quiet {
 		bar = newProgress(e.stderr, "synth "+p.Name, "B")
