@@ -46,6 +46,9 @@ type Options struct {
 	Arch string
 	// Name is general.name (default "decilm").
 	Name string
+	// Vocab, when not nil, is the tokenizer metadata (tokenizer.ggml.*) to store instead
+	// of the tokenizer's: a vocabulary the tokenizer package cannot hand over (GPT2Vocab).
+	Vocab []gguf.KV
 	// Progress, when set, is called after each tensor with the bytes of tensor data written
 	// so far and in all.
 	Progress func(done, total int64)
@@ -173,7 +176,7 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 	if c == nil {
 		return nil, errors.New("quantize: the model has no config")
 	}
-	if tok == nil {
+	if tok == nil && o.Vocab == nil {
 		return nil, errors.New("quantize: a tokenizer is required (llama.cpp reads the vocabulary from the file)")
 	}
 	ft, ok := fileTypes[o.Type]
@@ -206,10 +209,6 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 		ffn[l] = int32(b.FFNWidth)
 		sameHeads = sameHeads && heads[l] == heads[0]
 		sameFFN = sameFFN && ffn[l] == ffn[0]
-	}
-	pieces, scores, types := tok.Pieces()
-	if len(pieces) != c.Vocab {
-		return nil, fmt.Errorf("quantize: the tokenizer has %d pieces but the model's vocabulary is %d", len(pieces), c.Vocab)
 	}
 	name := o.Name
 	if name == "" {
@@ -270,6 +269,24 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 		kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.type", Value: c.RopeScaling.Type},
 			gguf.KV{Key: "decilm.rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})
 	}
+	if o.Vocab != nil {
+		return append(kv, o.Vocab...), nil
+	}
+	tkv, err := tokenizerKV(c, tok)
+	if err != nil {
+		return nil, err
+	}
+	return append(kv, tkv...), nil
+}
+
+// tokenizerKV is the tokenizer.ggml.* metadata of a SentencePiece vocabulary.
+func tokenizerKV(c *model.Config, tok *tokenizer.Tokenizer) ([]gguf.KV, error) {
+	pieces, scores, types := tok.Pieces()
+	if len(pieces) != c.Vocab {
+		return nil, fmt.Errorf("quantize: the tokenizer has %d pieces but the model's vocabulary is %d", len(pieces), c.Vocab)
+	}
+	var kv []gguf.KV
+	u32 := func(v int) uint32 { return uint32(v) }
 	kv = append(kv,
 		gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"},
 		gguf.KV{Key: "tokenizer.ggml.tokens", Value: pieces},
