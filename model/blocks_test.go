@@ -174,7 +174,6 @@ func refForward(t *testing.T, w map[string][][]float64, H, heads int, ids []int,
 	return logits
 }
 
-
 // TestBlockKindsAgainstReference runs a synth model with every Nemotron-NAS block kind
 // (grouped attention with 2, 1 and 4 KV heads, skipped and linear attention, gated FFNs
 // of two widths, skipped and linear FFNs) and compares every position's logits with a
