@@ -12,6 +12,22 @@ import (
 // llama.cpp knows as the "llama-bpe" pre-tokenizer.
 const llama3Split = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}`
 
+// IsLlama3BPE reports whether tokenizerJSON is a byte-level BPE tokenizer.json with
+// Llama-3's pre-tokenizer, the vocabulary GPT2Vocab writes.
+func IsLlama3BPE(tokenizerJSON []byte) bool {
+	var tj struct {
+		PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+		Model        struct {
+			Type string `json:"type"`
+		} `json:"model"`
+	}
+	if json.Unmarshal(tokenizerJSON, &tj) != nil || tj.Model.Type != "BPE" {
+		return false
+	}
+	pre := string(tj.PreTokenizer)
+	return strings.Contains(pre, llama3SplitJSON()) && strings.Contains(pre, "ByteLevel")
+}
+
 // GPT2Vocab returns the tokenizer.ggml.* metadata of a Llama-3 byte-level BPE vocabulary
 // read from its tokenizer.json (and tokenizer_config.json, for the chat template; may be
 // nil), as llama.cpp's converter writes it: model "gpt2", pre "llama-bpe", the tokens by
@@ -41,11 +57,7 @@ func GPT2Vocab(tokenizerJSON, tokenizerConfig []byte, vocab, bos, eos int) ([]gg
 	if tj.Model.Type != "BPE" {
 		return nil, fmt.Errorf("quantize: tokenizer.json: model type %q is not BPE", tj.Model.Type)
 	}
-	var pre string
-	if err := json.Unmarshal(tj.PreTokenizer, new(any)); err == nil {
-		pre = string(tj.PreTokenizer)
-	}
-	if !strings.Contains(pre, llama3SplitJSON()) || !strings.Contains(pre, "ByteLevel") {
+	if !IsLlama3BPE(tokenizerJSON) {
 		return nil, fmt.Errorf("quantize: tokenizer.json: the pre-tokenizer is not Llama-3's byte-level split (only llama-bpe vocabularies can be written)")
 	}
 	if vocab <= 0 || vocab > 1<<24 {

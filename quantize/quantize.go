@@ -1,8 +1,15 @@
 // Package quantize writes a loaded model as a GGUF version 3 file in the layout llama.cpp
-// loads: architecture "deci" (per-layer key/value head counts as an INT32 array) or "llama",
-// the SentencePiece vocabulary with its scores and token types, tensors under llama.cpp's
-// names with the query and key rows in its adjacent-pair RoPE layout, and the weights
-// stored as F32, F16, BF16, Q8_0 or Q4_0.
+// loads: architecture "deci" (per-layer key/value head counts as an INT32 array; for
+// Nemotron-NAS models also per-layer head counts, 0 where attention is skipped, and FFN
+// widths, 0 where the FFN is skipped or linear, as llama.cpp's converter writes them) or
+// "llama"; the SentencePiece vocabulary with its scores and token types, or a Llama-3
+// byte-level BPE vocabulary (GPT2Vocab); tensors under llama.cpp's names (model's weight
+// table) with the query and key rows in its adjacent-pair RoPE layout, llama3 RoPE scaling
+// as a rope_freqs tensor; and the weights stored as F32, F16, BF16, Q8_0 or Q4_0.
+//
+// llama.cpp (c392e509) runs grouped, linear and skipped attention but needs a gated FFN in
+// every layer: a file of a model with a skipped or linear FFN (stored as
+// blk.N.ffn_linear.weight, a name of decilm's) loads in decilm only.
 //
 // The type of each tensor follows llama-quantize's rules where decilm can write them:
 // norm vectors stay F32; a matrix whose rows are not a whole number of blocks of the chosen

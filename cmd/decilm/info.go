@@ -72,7 +72,7 @@ func writeInfo(e *env, name string, c *model.Config, weightBytes int64, types st
 	for _, d := range []tensor.DType{tensor.F32, tensor.BF16, tensor.Q8_0, tensor.Q4_0} {
 		mem = append(mem, fmt.Sprintf("%s %s", d, humanBytes(weightMemory(c, d))))
 	}
-	fmt.Fprintf(w, "weights at each type: %s (f16 as bf16)\n", strings.Join(mem, ", "))
+	fmt.Fprintf(w, "weights by type:     %s (f16 as bf16; norms f32)\n", strings.Join(mem, ", "))
 	fmt.Fprintf(w, "hidden / layers:     %d / %d\n", c.Hidden, c.Layers)
 	fmt.Fprintf(w, "heads / head_dim:    %d / %d\n", c.Heads, c.HeadDim)
 	fmt.Fprintf(w, "FFN width:           %s\n", ffnSummary(c))
