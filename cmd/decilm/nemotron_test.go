@@ -60,3 +60,34 @@ func TestSynthTinyNemotron(t *testing.T) {
 		t.Errorf("--layers beyond the preset: exit %d, want 2", code)
 	}
 }
+
+// TestConvertNemotron: convert writes a Nemotron-NAS model (every block kind) as a
+// Hugging Face directory with block_configs whose logits equal the original's.
+func TestConvertNemotron(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "tn")
+	if _, errs, code := run(t, "", "synth", "-q", "--preset", "tiny-nemotron", src); code != 0 {
+		t.Fatal(errs)
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if _, errs, code := run(t, "", "convert", "-m", src, "-o", dst); code != 0 {
+		t.Fatal(errs)
+	}
+	cj, err := os.ReadFile(filepath.Join(dst, "config.json"))
+	if err != nil || !strings.Contains(string(cj), `"block_configs"`) || !strings.Contains(string(cj), `"rope_type": "llama3"`) {
+		t.Fatalf("config.json: %v\n%s", err, cj)
+	}
+	logits := func(m string) []byte {
+		out := filepath.Join(t.TempDir(), "l.f32")
+		if _, errs, code := run(t, "", "logits", "-m", m, "--tokens", "128000,12805,5304,264", "-o", out); code != 0 {
+			t.Fatal(errs)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if a, b := logits(src), logits(dst); string(a) != string(b) || len(a) != 4*4*128256 {
+		t.Errorf("converted logits differ (%d and %d bytes)", len(a), len(b))
+	}
+}
