@@ -101,6 +101,9 @@ func ParseBlocks(s string) ([]Block, error) {
 		}
 		out = append(out, b)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no blocks in %q", s)
+	}
 	return out, nil
 }
 

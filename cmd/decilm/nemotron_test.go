@@ -59,6 +59,22 @@ func TestSynthTinyNemotron(t *testing.T) {
 	if _, _, code := run(t, "", "synth", "--preset", "tiny-nemotron", "--layers", "8", slice); code != 2 {
 		t.Errorf("--layers beyond the preset: exit %d, want 2", code)
 	}
+	// --blocks replaces the preset's layers.
+	custom := filepath.Join(t.TempDir(), "custom")
+	if _, errs, code := run(t, "", "synth", "-q", "--preset", "tiny", "--blocks", "g4/1.0 L/- -/L", custom); code != 0 {
+		t.Fatal(errs)
+	}
+	out, _, _ = run(t, "", "info", "-m", custom)
+	for _, want := range []string{"0  2 KV heads   gated 256", "1  linear       skipped", "2  skipped      linear"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info of --blocks model lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"g3/1.0", "x/1.0", "g1"} {
+		if _, _, code := run(t, "", "synth", "--preset", "tiny", "--blocks", bad, custom); code != 2 {
+			t.Errorf("--blocks %q: exit %d, want 2", bad, code)
+		}
+	}
 }
 
 // TestConvertNemotron: convert writes a Nemotron-NAS model (every block kind) as a
