@@ -153,3 +153,43 @@ func nemotronArgmax(v []float32) int {
 	}
 	return best
 }
+
+// TestRealNemotronConfigs parses the real Llama-Nemotron configs (and 51B's derived block
+// list) and checks the figures of shared/models/README.md.
+func TestRealNemotronConfigs(t *testing.T) {
+	models := filepath.Join(filepath.Dir(testutil.Fixtures(t)), "models")
+	cases := []struct {
+		file               string
+		paramsLo, paramsHi int64
+		grouped, linear    int
+		kvF16              int
+	}{
+		{"Llama-3_3-Nemotron-Super-49B-v1.config.json", 49.865e9, 49.875e9, 49, 0, 200704},
+		{"Llama-3_1-Nemotron-Ultra-253B-v1.config.json", 253.395e9, 253.405e9, 64, 0, 64 * 2 * 8 * 128 * 2},
+		{"Llama-3_1-Nemotron-51B-Instruct.block_configs.derived.json", 51.495e9, 51.505e9, 54, 18, -1},
+	}
+	for _, tc := range cases {
+		b, err := os.ReadFile(filepath.Join(models, tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := model.ParseConfig(tc.file, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grouped, linear := 0, 0
+		for _, b := range c.Blocks {
+			switch b.Attn {
+			case model.AttnGrouped:
+				grouped++
+			case model.AttnLinear:
+				linear++
+			}
+		}
+		p := c.Params()
+		t.Logf("%s: %d parameters, %d grouped, %d linear attentions, %d KV bytes a token at f16", tc.file, p, grouped, linear, c.KVBytesPerToken(2))
+		if p < tc.paramsLo || p > tc.paramsHi || grouped != tc.grouped || linear != tc.linear || (tc.kvF16 > 0 && c.KVBytesPerToken(2) != tc.kvF16) {
+			t.Errorf("%s: figures differ from the README's", tc.file)
+		}
+	}
+}
