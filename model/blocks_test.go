@@ -13,7 +13,11 @@ import (
 
 // smallNemotron writes a synth Nemotron-NAS model with every block kind (hidden 32, 4
 // heads, vocab 96, llama3 RoPE) and returns its directory.
-func smallNemotron(t *testing.T) string {
+func smallNemotron(t *testing.T) string { return smallNemotronTied(t, false) }
+
+// smallNemotronTied is smallNemotron, with the output projection tied to the embedding
+// when tied is set.
+func smallNemotronTied(t *testing.T, tied bool) string {
 	t.Helper()
 	blocks, err := synth.ParseBlocks("g2/2.625 -/5.25 L/1.0 g4/- g1/L -/- g1/1.3125")
 	if err != nil {
@@ -21,7 +25,7 @@ func smallNemotron(t *testing.T) string {
 	}
 	p := synth.Presets["tiny-nemotron"]
 	p.Hidden, p.Heads, p.Vocab, p.Blocks, p.Layers = 32, 4, 96, blocks, len(blocks)
-	p.BOS, p.EOSJSON = 1, "2"
+	p.BOS, p.EOSJSON, p.Tied = 1, "2", tied
 	// A small rope theta and original context put frequencies in all three llama3 bands.
 	p.RopeTheta = 10000
 	p.RopeScalingJSON = `{"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64, "rope_type": "llama3"}`
@@ -169,7 +173,11 @@ func refForward(t *testing.T, w map[string][][]float64, H, heads int, ids []int,
 	}
 	logits := make([][]float64, n)
 	for p := range x {
-		logits[p] = matvec(get("lm_head.weight"), norm(x[p], get("model.norm.weight")[0]))
+		head, ok := w["lm_head.weight"]
+		if !ok {
+			head = get("model.embed_tokens.weight") // tied
+		}
+		logits[p] = matvec(head, norm(x[p], get("model.norm.weight")[0]))
 	}
 	return logits
 }
@@ -179,7 +187,12 @@ func refForward(t *testing.T, w map[string][][]float64, H, heads int, ids []int,
 // of two widths, skipped and linear FFNs) and compares every position's logits with a
 // float64 reference forward written in the test, batched and one token at a time.
 func TestBlockKindsAgainstReference(t *testing.T) {
-	dir := smallNemotron(t)
+	t.Run("untied", func(t *testing.T) { testBlockKinds(t, false) })
+	t.Run("tied", func(t *testing.T) { testBlockKinds(t, true) })
+}
+
+func testBlockKinds(t *testing.T, tied bool) {
+	dir := smallNemotronTied(t, tied)
 	ck, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +223,9 @@ func TestBlockKindsAgainstReference(t *testing.T) {
 	}
 	defer m.Close()
 	cfg := m.Config
+	if cfg.TieEmbeddings != tied || (m.LMHead == m.Embed) != tied {
+		t.Fatalf("tie_word_embeddings %v, output tied %v; want %v", cfg.TieEmbeddings, m.LMHead == m.Embed, tied)
+	}
 	if got := cfg.KVBytesPerToken(4); got != 4*2*8*(2+1+4+4) {
 		t.Errorf("KV bytes per token %d: only grouped layers may cache", got)
 	}
