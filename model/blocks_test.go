@@ -13,11 +13,11 @@ import (
 
 // smallNemotron writes a synth Nemotron-NAS model with every block kind (hidden 32, 4
 // heads, vocab 96, llama3 RoPE) and returns its directory.
-func smallNemotron(t *testing.T) string { return smallNemotronTied(t, false) }
+func smallNemotron(t *testing.T) string { return smallNemotronTied(t, false, "") }
 
 // smallNemotronTied is smallNemotron, with the output projection tied to the embedding
-// when tied is set.
-func smallNemotronTied(t *testing.T, tied bool) string {
+// when tied is set, and rope_scaling rope when it is not "".
+func smallNemotronTied(t *testing.T, tied bool, rope string) string {
 	t.Helper()
 	blocks, err := synth.ParseBlocks("g2/2.625 -/5.25 L/1.0 g4/- g1/L -/- g1/1.3125")
 	if err != nil {
@@ -29,6 +29,9 @@ func smallNemotronTied(t *testing.T, tied bool) string {
 	// A small rope theta and original context put frequencies in all three llama3 bands.
 	p.RopeTheta = 10000
 	p.RopeScalingJSON = `{"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64, "rope_type": "llama3"}`
+	if rope != "" {
+		p.RopeScalingJSON = rope
+	}
 	dir := t.TempDir()
 	if err := p.Write(dir, 99, "", nil); err != nil {
 		t.Fatal(err)
@@ -39,7 +42,7 @@ func smallNemotronTied(t *testing.T, tied bool) string {
 // refForward is a float64 forward pass of a Nemotron-NAS model written from the
 // semantics of shared/fixtures/tiny-nemotron/GENERATOR.md, independently of model's code:
 // it returns the logits after every prefix of ids.
-func refForward(t *testing.T, w map[string][][]float64, H, heads int, ids []int, blocks []model.Block) [][]float64 {
+func refForward(t *testing.T, w map[string][][]float64, H, heads int, ids []int, blocks []model.Block, linearRope float64) [][]float64 {
 	t.Helper()
 	hd := H / heads
 	get := func(name string) [][]float64 {
@@ -76,6 +79,8 @@ func refForward(t *testing.T, w map[string][][]float64, H, heads int, ids []int,
 		f := 1 / math.Pow(10000, float64(2*i)/float64(hd))
 		wave := 2 * math.Pi / f
 		switch {
+		case linearRope > 0: // positions divided by the factor instead
+			inv[i] = f / linearRope
 		case wave < 64.0/4:
 			inv[i] = f
 		case wave > 64.0/1:
@@ -187,12 +192,17 @@ func refForward(t *testing.T, w map[string][][]float64, H, heads int, ids []int,
 // of two widths, skipped and linear FFNs) and compares every position's logits with a
 // float64 reference forward written in the test, batched and one token at a time.
 func TestBlockKindsAgainstReference(t *testing.T) {
-	t.Run("untied", func(t *testing.T) { testBlockKinds(t, false) })
-	t.Run("tied", func(t *testing.T) { testBlockKinds(t, true) })
+	t.Run("untied", func(t *testing.T) { testBlockKinds(t, false, 0) })
+	t.Run("tied", func(t *testing.T) { testBlockKinds(t, true, 0) })
+	t.Run("linear rope", func(t *testing.T) { testBlockKinds(t, false, 4) })
 }
 
-func testBlockKinds(t *testing.T, tied bool) {
-	dir := smallNemotronTied(t, tied)
+func testBlockKinds(t *testing.T, tied bool, linearRope float64) {
+	rope := ""
+	if linearRope > 0 {
+		rope = `{"type": "linear", "factor": ` + strconv.FormatFloat(linearRope, 'f', -1, 64) + `}`
+	}
+	dir := smallNemotronTied(t, tied, rope)
 	ck, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +240,7 @@ func testBlockKinds(t *testing.T, tied bool) {
 		t.Errorf("KV bytes per token %d: only grouped layers may cache", got)
 	}
 	ids := []int{1, 17, 40, 3, 95, 60, 8, 33, 71, 12}
-	want := refForward(t, w, cfg.Hidden, cfg.Heads, ids, cfg.Blocks)
+	want := refForward(t, w, cfg.Hidden, cfg.Heads, ids, cfg.Blocks, linearRope)
 	check := func(what string, p int, got []float32) {
 		t.Helper()
 		for i, v := range got {
