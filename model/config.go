@@ -218,8 +218,8 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	}
 	for _, f := range required {
 		if f.v <= 0 {
-			if _, ok := raw[f.key]; !ok {
-				return nil, fmt.Errorf("%s: field %q is missing", name, f.key)
+			if r, ok := raw[f.key]; !ok || string(bytes.TrimSpace(r)) == "null" {
+				return nil, fmt.Errorf("%s: field %q is missing or null", name, f.key)
 			}
 			return nil, fmt.Errorf("%s: field %q must be positive, is %d", name, f.key, f.v)
 		}
