@@ -27,7 +27,7 @@ func TestRealConfigs(t *testing.T) {
 	}
 	// Figures from shared/design.md.
 	if c6.Params() != 5717102592 || c6.KVBytesPerToken(2) != 25600 || c6.Arch != "deci" ||
-		c6.RopeTheta != 10000 || c6.RopeScaling != (RopeScaling{"dynamic", 2}) || c6.ContextLength() != 8192 {
+		c6.RopeTheta != 10000 || c6.RopeScaling.Type != "dynamic" || c6.RopeScaling.Factor != 2 || c6.ContextLength() != 8192 {
 		t.Errorf("DeciLM-6B config: %+v (params %d, kv bytes %d)", c6, c6.Params(), c6.KVBytesPerToken(2))
 	}
 	c7, err := ParseConfig("7b", realConfig(t, "DeciLM-7B-instruct"))

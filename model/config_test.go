@@ -29,8 +29,8 @@ func TestConfigVariants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(cfg.KVHeads, c.kv) || cfg.Arch != c.arch {
-				t.Fatalf("kv %v arch %s, want %v %s", cfg.KVHeads, cfg.Arch, c.kv, c.arch)
+			if !reflect.DeepEqual(cfg.KVHeads(), c.kv) || cfg.Arch != c.arch {
+				t.Fatalf("kv %v arch %s, want %v %s", cfg.KVHeads(), cfg.Arch, c.kv, c.arch)
 			}
 		})
 	}
@@ -90,7 +90,7 @@ func TestPresetConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c6.Params() != 5717102592 || c6.KVBytesPerToken(2) != 25600 || c6.RopeTheta != 10000 ||
-		c6.RopeScaling != (RopeScaling{"dynamic", 2}) || c6.ContextLength() != 8192 {
+		c6.RopeScaling.Type != "dynamic" || c6.RopeScaling.Factor != 2 || c6.ContextLength() != 8192 {
 		t.Errorf("DeciLM-6B config: %+v (params %d, kv bytes %d)", c6, c6.Params(), c6.KVBytesPerToken(2))
 	}
 	// base = 10000 * ((2*6000/4096) - 1) ^ (128/126), Hugging Face's dynamic NTK formula.

@@ -69,7 +69,7 @@ func (m *Model) Forward(b *Batch, c *Cache) ([]float32, error) {
 	if len(b.Pos) != n || len(b.Seq) != n || (b.Logits != nil && len(b.Logits) != n) {
 		return nil, fmt.Errorf("forward: batch fields have different lengths (%d tokens, %d positions, %d sequences, %d logit flags)", n, len(b.Pos), len(b.Seq), len(b.Logits))
 	}
-	if c.cfg != cfg && (c.cfg.Layers != cfg.Layers || c.cfg.HeadDim != cfg.HeadDim) {
+	if c.cfg != cfg && (c.cfg.Layers != cfg.Layers || c.cfg.HeadDim != cfg.HeadDim || !sameKV(c.cfg, cfg)) {
 		return nil, errors.New("forward: the cache belongs to a model of another shape")
 	}
 	// Check each sequence's rows: consecutive positions starting within what is stored.
@@ -113,12 +113,12 @@ func (m *Model) Forward(b *Batch, c *Cache) ([]float32, error) {
 	sc.xb = resize(sc.xb, n*H)
 	sc.q = resize(sc.q, n*H)
 	sc.att = resize(sc.att, n*H)
-	sc.gate = resize(sc.gate, n*cfg.Intermediate)
-	sc.up = resize(sc.up, n*cfg.Intermediate)
+	sc.gate = resize(sc.gate, n*cfg.MaxFFN())
+	sc.up = resize(sc.up, n*cfg.MaxFFN())
 	sc.cos = resize(sc.cos, n*hd/2)
 	sc.sin = resize(sc.sin, n*hd/2)
 	maxKV := 0
-	for l := range cfg.KVHeads {
+	for l := range cfg.Blocks {
 		maxKV = max(maxKV, cfg.KVDim(l))
 	}
 	sc.k = resize(sc.k, n*maxKV)
@@ -163,6 +163,16 @@ func (m *Model) Forward(b *Batch, c *Cache) ([]float32, error) {
 	return sc.out, nil
 }
 
+// sameKV reports whether two configurations cache the same widths in every layer.
+func sameKV(a, b *Config) bool {
+	for l := range a.Blocks {
+		if a.KVDim(l) != b.KVDim(l) {
+			return false
+		}
+	}
+	return true
+}
+
 // firstPos returns the position of the first row of sequence s in the batch.
 func (b *Batch) firstPos(s int) int {
 	for i, q := range b.Seq {
@@ -173,17 +183,23 @@ func (b *Batch) firstPos(s int) int {
 	return -1
 }
 
-// ropeAngles fills the cosines and sines of position pos for a sequence of length seqLen.
+// ropeAngles fills the cosines and sines of position pos for a sequence of length seqLen:
+// angle i is pos·θ^(−2i/d), with the base grown by dynamic NTK scaling, the position
+// divided by a linear factor, or frequency i divided by its llama3 factor.
 func (m *Model) ropeAngles(cos, sin []float32, pos, seqLen int) {
 	cfg := m.Config
 	base := cfg.RopeBase(seqLen)
 	p := float64(pos)
-	if cfg.RopeScaling.Type == "linear" {
-		p /= cfg.RopeScaling.Factor
+	rs := &cfg.RopeScaling
+	if rs.Type == "linear" {
+		p /= rs.Factor
 	}
 	d := float64(cfg.HeadDim)
 	for i := range cos {
 		freq := 1 / math.Pow(base, float64(2*i)/d)
+		if rs.Factors != nil {
+			freq /= rs.Factors[i]
+		}
 		s, c := math.Sincos(p * freq)
 		cos[i], sin[i] = float32(c), float32(s)
 	}
@@ -208,9 +224,53 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 	cfg := m.Config
 	ly := &m.Layers[l]
 	sc := &m.scratch
-	H, hd, kvd := cfg.Hidden, cfg.HeadDim, cfg.KVDim(l)
+	H := cfg.Hidden
 	eps := float32(cfg.NormEps)
-	m.rows(n, func(i int) { kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.AttnNorm, eps) })
+	switch ly.Attn {
+	case AttnGrouped:
+		m.rows(n, func(i int) { kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.AttnNorm, eps) })
+		if err := m.attention(l, b, c, n); err != nil {
+			return err
+		}
+		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) }) // x + xb, rounded once
+	case AttnLinear:
+		m.rows(n, func(i int) { kernel.RMSNorm(sc.att[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.AttnNorm, eps) })
+		if err := m.pool.MatMul(sc.xb, sc.att[:n*H], n, ly.AttnLinear); err != nil {
+			return err
+		}
+		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
+	}
+	switch ly.FFN {
+	case FFNGated:
+		m.rows(n, func(i int) { kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps) })
+		F := ly.FFNWidth
+		gate, up := sc.gate[:n*F], sc.up[:n*F]
+		if err := m.pool.MatMuls([][]float32{gate, up}, sc.xb, n, []*tensor.Tensor{ly.Gate, ly.Up}); err != nil {
+			return err
+		}
+		m.rows(n, func(i int) { kernel.SiLUMul(gate[i*F:(i+1)*F], gate[i*F:(i+1)*F], up[i*F:(i+1)*F]) })
+		if err := m.pool.MatMul(sc.xb, gate, n, ly.Down); err != nil {
+			return err
+		}
+		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
+	case FFNLinear:
+		m.rows(n, func(i int) { kernel.RMSNorm(sc.att[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps) })
+		if err := m.pool.MatMul(sc.xb, sc.att[:n*H], n, ly.FFNLinear); err != nil {
+			return err
+		}
+		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
+	}
+	return nil
+}
+
+// attention runs layer l's grouped-query attention on the normed rows in m.scratch.xb,
+// storing the rows' keys and values in c, and leaves the output projection in
+// m.scratch.xb.
+func (m *Model) attention(l int, b *Batch, c *Cache, n int) error {
+	cfg := m.Config
+	ly := &m.Layers[l]
+	sc := &m.scratch
+	H, hd, kvd := cfg.Hidden, cfg.HeadDim, cfg.KVDim(l)
 	k, v := sc.k[:n*kvd], sc.v[:n*kvd]
 	if err := m.pool.MatMuls([][]float32{sc.q, k, v}, sc.xb, n, []*tensor.Tensor{ly.Q, ly.K, ly.V}); err != nil {
 		return err
@@ -225,7 +285,7 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		copy(kv.k[l][p*kvd:(p+1)*kvd], k[i*kvd:(i+1)*kvd])
 		copy(kv.v[l][p*kvd:(p+1)*kvd], v[i*kvd:(i+1)*kvd])
 	})
-	// Attention: each (row, head) pair attends to positions 0..pos of its sequence.
+	// Each (row, head) pair attends to positions 0..pos of its sequence.
 	group := cfg.Heads / ly.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	m.pool.Run(n*cfg.Heads, func(lo, hi int) {
@@ -244,22 +304,5 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 			kernel.AxpyRows(out, scores, kv.v[l][g*hd:], kvd)
 		}
 	})
-	if err := m.pool.MatMul(sc.xb, sc.att, n, ly.O); err != nil {
-		return err
-	}
-	// The residual, and the MLP's norm.
-	m.rows(n, func(i int) {
-		kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) // x + xb, rounded once
-		kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps)
-	})
-	F := cfg.Intermediate
-	if err := m.pool.MatMuls([][]float32{sc.gate, sc.up}, sc.xb, n, []*tensor.Tensor{ly.Gate, ly.Up}); err != nil {
-		return err
-	}
-	m.rows(n, func(i int) { kernel.SiLUMul(sc.gate[i*F:(i+1)*F], sc.gate[i*F:(i+1)*F], sc.up[i*F:(i+1)*F]) })
-	if err := m.pool.MatMul(sc.xb, sc.gate, n, ly.Down); err != nil {
-		return err
-	}
-	m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
-	return nil
+	return m.pool.MatMul(sc.xb, sc.att, n, ly.O)
 }

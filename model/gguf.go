@@ -2,53 +2,11 @@ package model
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+	"math"
 
 	"github.com/decilm/decilm/checkpoint"
 	"github.com/decilm/decilm/tensor"
 )
-
-// ggufNames maps llama.cpp tensor names (token_embd.weight, blk.N.attn_q.weight, ...) to
-// the Hugging Face names the model uses.
-func ggufNames(in map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	simple := map[string]string{
-		"token_embd.weight":  "model.embed_tokens.weight",
-		"output_norm.weight": "model.norm.weight",
-		"output.weight":      "lm_head.weight",
-	}
-	block := map[string]string{
-		"attn_norm.weight":   "input_layernorm.weight",
-		"attn_q.weight":      "self_attn.q_proj.weight",
-		"attn_k.weight":      "self_attn.k_proj.weight",
-		"attn_v.weight":      "self_attn.v_proj.weight",
-		"attn_output.weight": "self_attn.o_proj.weight",
-		"ffn_norm.weight":    "post_attention_layernorm.weight",
-		"ffn_gate.weight":    "mlp.gate_proj.weight",
-		"ffn_up.weight":      "mlp.up_proj.weight",
-		"ffn_down.weight":    "mlp.down_proj.weight",
-	}
-	out := make(map[string]*tensor.Tensor, len(in))
-	for name, t := range in {
-		if hf, ok := simple[name]; ok {
-			out[hf] = t
-			continue
-		}
-		if rest, ok := strings.CutPrefix(name, "blk."); ok {
-			num, suffix, _ := strings.Cut(rest, ".")
-			l, err := strconv.Atoi(num)
-			if hf, ok := block[suffix]; ok && err == nil {
-				out[fmt.Sprintf("model.layers.%d.%s", l, hf)] = t
-				continue
-			}
-		}
-		if name == "rope_freqs.weight" {
-			continue
-		}
-		out[name] = t // unknown: New reports it
-	}
-	return out, nil
-}
 
 func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
 	get := ck.GGUF.Get
@@ -77,15 +35,118 @@ func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
 	fields := []struct {
 		key string
 		dst *int
-	}{{"embedding_length", &c.Hidden}, {"feed_forward_length", &c.Intermediate}, {"block_count", &c.Layers}, {"attention.head_count", &c.Heads}}
+		max int
+	}{{"embedding_length", &c.Hidden, MaxHidden}, {"block_count", &c.Layers, MaxLayers}}
 	for _, fl := range fields {
 		if f, err = num(fl.key, 0, true); err != nil {
 			return nil, err
 		}
+		if !(f >= 1 && f <= float64(fl.max)) || f != math.Trunc(f) {
+			return nil, fmt.Errorf("%s: metadata %s.%s is %g, want an integer in 1..%d", ck.Path, a, fl.key, f, fl.max)
+		}
 		*fl.dst = int(f)
+	}
+	// head_count, head_count_kv and feed_forward_length are one number or, in deci files
+	// of Nemotron-NAS models, one per layer (block_count entries).
+	perLayer := func(key string, limit int, required bool) ([]int, error) {
+		v, ok := get(a + "." + key)
+		if !ok {
+			if required {
+				return nil, fmt.Errorf("%s: metadata %s.%s is missing", ck.Path, a, key)
+			}
+			return nil, nil
+		}
+		list, isList := intList(v)
+		if !isList {
+			n, isNum := toFloat(v)
+			if !isNum || n != math.Trunc(n) {
+				return nil, fmt.Errorf("%s: metadata %s.%s: want an integer or an array of integers, got %T", ck.Path, a, key, v)
+			}
+			if c.Layers > len(ck.Tensors) {
+				// Each layer of a model without per-layer arrays has its weights.
+				return nil, fmt.Errorf("%s: metadata %s.block_count is %d but the file holds %d tensors", ck.Path, a, c.Layers, len(ck.Tensors))
+			}
+			list = make([]int64, c.Layers)
+			for i := range list {
+				list[i] = int64(n)
+			}
+		}
+		if len(list) != c.Layers {
+			return nil, fmt.Errorf("%s: metadata %s.%s has %d entries for %d blocks", ck.Path, a, key, len(list), c.Layers)
+		}
+		out := make([]int, len(list))
+		for i, x := range list {
+			if x < 0 || x > int64(limit) {
+				return nil, fmt.Errorf("%s: metadata %s.%s: layer %d has %d, want 0..%d", ck.Path, a, key, i, x, limit)
+			}
+			out[i] = int(x)
+		}
+		return out, nil
+	}
+	heads, err := perLayer("attention.head_count", MaxHeads, true)
+	if err != nil {
+		return nil, err
+	}
+	kvHeads, err := perLayer("attention.head_count_kv", MaxHeads, false)
+	if err != nil {
+		return nil, err
+	}
+	ffn, err := perLayer("feed_forward_length", MaxFFN, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range heads {
+		if h != 0 && c.Heads != 0 && h != c.Heads {
+			return nil, fmt.Errorf("%s: metadata %s.attention.head_count differs between layers (%d and %d; decilm needs one query head count)", ck.Path, a, c.Heads, h)
+		}
+		if h != 0 {
+			c.Heads = h
+		}
+	}
+	if c.Heads == 0 {
+		// No layer has attention; the head count then only sets a RoPE dimension no layer
+		// uses.
+		c.Heads = 1
+	}
+	if c.Hidden%c.Heads != 0 {
+		return nil, fmt.Errorf("%s: head count %d does not divide embedding length %d", ck.Path, c.Heads, c.Hidden)
+	}
+	c.HeadDim = c.Hidden / c.Heads
+	if rd, ok := get(a + ".rope.dimension_count"); ok {
+		if n, isNum := toFloat(rd); !isNum || n != float64(c.HeadDim) {
+			return nil, fmt.Errorf("%s: metadata %s.rope.dimension_count is %v but the heads are %d wide (embedding_length %d / head_count %d); partial rotary embeddings are not supported", ck.Path, a, rd, c.HeadDim, c.Hidden, c.Heads)
+		}
+	}
+	c.Blocks = make([]Block, c.Layers)
+	for l := range c.Blocks {
+		b := &c.Blocks[l]
+		kv := c.Heads
+		if kvHeads != nil {
+			kv = kvHeads[l]
+		}
+		switch {
+		case heads[l] == 0:
+			b.Attn = AttnNone
+		case kv == 0:
+			b.Attn = AttnLinear // llama.cpp's convention: head_count > 0, head_count_kv 0
+		default:
+			b.Attn, b.KVHeads = AttnGrouped, kv
+		}
+		_, linear := ck.Tensors[ggufLayer(l, GGUFLinearFFN)]
+		switch {
+		case ffn[l] > 0:
+			b.FFN, b.FFNWidth = FFNGated, ffn[l]
+		case linear:
+			b.FFN = FFNLinear
+		default:
+			b.FFN = FFNNone
+		}
 	}
 	if f, err = num("context_length", 2048, false); err != nil {
 		return nil, err
+	}
+	if !(f >= 1 && f <= MaxPosition) {
+		return nil, fmt.Errorf("%s: metadata %s.context_length is %g, want 1..%d", ck.Path, a, f, MaxPosition)
 	}
 	c.MaxPositions = int(f)
 	if c.NormEps, err = num("attention.layer_norm_rms_epsilon", 1e-5, false); err != nil {
@@ -95,7 +156,9 @@ func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
 		return nil, err
 	}
 	// llama.cpp has no dynamic NTK and asserts on an unknown scaling type, so decilm's
-	// quantizer records DeciLM's dynamic scaling under decilm.rope.scaling.*.
+	// quantizer records DeciLM's dynamic scaling under decilm.rope.scaling.*. llama3
+	// scaling is the rope_freqs tensor (one divisor per frequency), with its parameters
+	// under decilm.rope.scaling.* too when decilm wrote the file.
 	for _, prefix := range []string{a + ".rope.scaling.", "decilm.rope.scaling."} {
 		t, ok := get(prefix + "type")
 		if !ok {
@@ -111,37 +174,32 @@ func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
 			return nil, fmt.Errorf("%s: metadata %sfactor is missing or not a number", ck.Path, prefix)
 		}
 		c.RopeScaling = RopeScaling{Type: s, Factor: fac}
+		if s == "llama3" {
+			lo, _ := get(prefix + "low_freq_factor")
+			hi, _ := get(prefix + "high_freq_factor")
+			orig, _ := get(prefix + "original_context_length")
+			c.RopeScaling.LowFreqFactor, _ = toFloat(lo)
+			c.RopeScaling.HighFreqFactor, _ = toFloat(hi)
+			if o, _ := toFloat(orig); o >= 1 && o <= MaxPosition {
+				c.RopeScaling.OriginalMaxPositions = int(o)
+			}
+		}
 	}
-	if c.Heads <= 0 || c.Hidden%c.Heads != 0 {
-		return nil, fmt.Errorf("%s: head count %d does not divide embedding length %d", ck.Path, c.Heads, c.Hidden)
-	}
-	c.HeadDim = c.Hidden / c.Heads
-	switch v, _ := get(a + ".attention.head_count_kv"); kv := v.(type) {
-	case nil:
-		c.KVHeads = repeat(c.Heads, c.Layers)
-	case []int32:
-		for _, k := range kv {
-			c.KVHeads = append(c.KVHeads, int(k))
+	if rf, ok := ck.Tensors[GGUFRopeFreqs]; ok {
+		if err := c.readRopeFreqs(rf); err != nil {
+			return nil, fmt.Errorf("%s: %w", ck.Path, err)
 		}
-	case []uint32:
-		for _, k := range kv {
-			c.KVHeads = append(c.KVHeads, int(k))
-		}
-	default:
-		n, ok := toFloat(v)
-		if !ok {
-			return nil, fmt.Errorf("%s: metadata %s.attention.head_count_kv has type %T", ck.Path, a, v)
-		}
-		c.KVHeads = repeat(int(n), c.Layers)
+	} else if c.RopeScaling.Type == "llama3" {
+		return nil, fmt.Errorf("%s: llama3 rope scaling without its %s tensor", ck.Path, GGUFRopeFreqs)
 	}
 	if v, ok := get("tokenizer.ggml.bos_token_id"); ok {
 		if n, ok := toFloat(v); ok {
-			c.BOS = int(n)
+			c.BOS = int(max(min(n, MaxVocab), -1))
 		}
 	}
 	if v, ok := get("tokenizer.ggml.eos_token_id"); ok {
 		if n, ok := toFloat(v); ok {
-			c.EOS = []int{int(n)}
+			c.EOS = []int{int(max(min(n, MaxVocab), -1))}
 		}
 	}
 	if emb, ok := ck.Tensors["token_embd.weight"]; ok && len(emb.Shape) == 2 {
@@ -149,6 +207,9 @@ func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
 	}
 	if v, ok := get(a + ".vocab_size"); ok {
 		if n, ok := toFloat(v); ok {
+			if !(n >= 1 && n <= MaxVocab) {
+				return nil, fmt.Errorf("%s: metadata %s.vocab_size is %g, want 1..%d", ck.Path, a, n, MaxVocab)
+			}
 			c.Vocab = int(n)
 		}
 	}
@@ -158,6 +219,46 @@ func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", ck.Path, err)
 	}
 	return c, nil
+}
+
+// intList returns the values of an integer array, and whether v is one.
+func intList(v any) ([]int64, bool) {
+	var out []int64
+	switch x := v.(type) {
+	case []int32:
+		for _, e := range x {
+			out = append(out, int64(e))
+		}
+	case []uint32:
+		for _, e := range x {
+			out = append(out, int64(e))
+		}
+	case []int64:
+		out = append(out, x...)
+	case []uint64:
+		for _, e := range x {
+			out = append(out, int64(min(e, 1<<62)))
+		}
+	case []int16:
+		for _, e := range x {
+			out = append(out, int64(e))
+		}
+	case []uint16:
+		for _, e := range x {
+			out = append(out, int64(e))
+		}
+	case []int8:
+		for _, e := range x {
+			out = append(out, int64(e))
+		}
+	case []uint8:
+		for _, e := range x {
+			out = append(out, int64(e))
+		}
+	default:
+		return nil, false
+	}
+	return out, true
 }
 
 func toFloat(v any) (float64, bool) {
@@ -184,4 +285,36 @@ func toFloat(v any) (float64, bool) {
 		return x, true
 	}
 	return 0, false
+}
+
+// readRopeFreqs takes llama3 rope scaling from a GGUF rope_freqs tensor: one divisor per
+// rotary frequency.
+func (c *Config) readRopeFreqs(rf *tensor.Tensor) error {
+	if !tensor.ShapeEqual(rf.Shape, []int{c.HeadDim / 2}) {
+		return fmt.Errorf("tensor %s has shape %v, want [%d] (head dimension %d / 2)", GGUFRopeFreqs, rf.Shape, c.HeadDim/2, c.HeadDim)
+	}
+	if err := rf.Validate(); err != nil {
+		return err
+	}
+	v := make([]float32, c.HeadDim/2)
+	if err := tensor.DecodeRow(v, rf.Data, rf.DType); err != nil {
+		return fmt.Errorf("tensor %s: %w", GGUFRopeFreqs, err)
+	}
+	rs := &c.RopeScaling
+	if rs.Type != "" && rs.Type != "llama3" {
+		return fmt.Errorf("tensor %s (llama3 rope scaling) beside rope scaling type %q", GGUFRopeFreqs, rs.Type)
+	}
+	rs.Type = "llama3"
+	rs.Factors = make([]float64, len(v))
+	for i, x := range v {
+		rs.Factors[i] = float64(x)
+		if !(x > 0) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("tensor %s: factor %d is %g (want positive and finite)", GGUFRopeFreqs, i, x)
+		}
+		if rs.OriginalMaxPositions == 0 {
+			rs.Factor = max(rs.Factor, float64(x))
+		}
+	}
+	rs.Factor = max(rs.Factor, 1)
+	return nil
 }

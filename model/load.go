@@ -32,9 +32,7 @@ func FromCheckpoint(ck *checkpoint.Checkpoint, opts Options) (*Model, error) {
 	}
 	tensors := ck.Tensors
 	if ck.Format == checkpoint.GGUF {
-		if tensors, err = ggufNames(ck.Tensors); err != nil {
-			return nil, fmt.Errorf("%s: %w", ck.Path, err)
-		}
+		tensors = ggufNames(cfg, ck.Tensors)
 	}
 	m, err := New(cfg, tensors, opts)
 	if err != nil {
@@ -61,13 +59,9 @@ func ConfigOf(ck *checkpoint.Checkpoint) (*Config, error) {
 // ConfigFromLlama2C derives the configuration of a llama2.c checkpoint (whose tensors the
 // llama2c reader presents in Hugging Face layout).
 func ConfigFromLlama2C(h llama2c.Header) *Config {
-	kv := make([]int, h.Layers)
-	for i := range kv {
-		kv[i] = h.KVHeads
-	}
 	return &Config{
-		Arch: "llama", Hidden: h.Dim, Intermediate: h.HiddenDim, Layers: h.Layers, Heads: h.Heads,
-		HeadDim: h.Dim / h.Heads, KVHeads: kv, Vocab: h.Vocab, MaxPositions: h.SeqLen,
+		Arch: "llama", Hidden: h.Dim, Layers: h.Layers, Heads: h.Heads,
+		HeadDim: h.Dim / h.Heads, Blocks: Uniform(h.Layers, h.KVHeads, h.HiddenDim), Vocab: h.Vocab, MaxPositions: h.SeqLen,
 		NormEps: 1e-5, RopeTheta: 10000, TieEmbeddings: h.Shared, BOS: 1, EOS: []int{2}, DType: "float32",
 	}
 }

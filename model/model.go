@@ -1,17 +1,21 @@
-// Package model is the DeciLM / Llama-2 transformer: its configuration, its weights (kept
-// in their stored type: views into a memory-mapped file, the matrices copied once into the
-// layout the kernels read best), a per-layer,
-// per-sequence key/value cache, and one Forward pass over a batch of (sequence, position,
-// token) rows that prefill, decoding, batched decoding and evaluation all share.
+// Package model is the DeciLM / Nemotron-NAS / Llama transformer: its configuration (a
+// list of per-layer block descriptions), its weights (kept in their stored type: views
+// into a memory-mapped file, the matrices copied once into the layout the kernels read
+// best), a per-layer, per-sequence key/value cache, and one Forward pass over a batch of
+// (sequence, position, token) rows that prefill, decoding, batched decoding and
+// evaluation all share.
 //
-// DeciLM differs from Llama-2 in one way: each layer has its own number of key/value heads
-// (variable grouped-query attention). Here every layer's K/V projections and cache are
-// sized by that layer's own count, never padded to the largest.
+// DeciLM differs from Llama-2 in that each layer has its own number of key/value heads
+// (variable grouped-query attention); Nemotron-NAS further lets each layer's attention be
+// one linear map or skipped, and each layer's FFN have its own width, be linear or be
+// skipped. Every layer's K/V projections and cache are sized by that layer's own count,
+// never padded to the largest, and layers without grouped attention cache nothing.
 package model
 
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -19,16 +23,20 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-// Layer is one decoder block: attention with its own KV-head count, then a SwiGLU MLP,
-// each behind an RMS norm and a residual connection.
+// Layer is one decoder block: attention (grouped with its own KV-head count, one linear
+// map, or skipped) and then an FFN (gated SiLU of its own width, one linear map, or
+// skipped), each present part behind an RMS norm and a residual connection. The weights a
+// block does not have are nil.
 type Layer struct {
-	AttnNorm []float32      // input_layernorm
-	Q, K, V  *tensor.Tensor // [Heads·HeadDim, Hidden], [KVHeads·HeadDim, Hidden] ×2
-	O        *tensor.Tensor // [Hidden, Heads·HeadDim]
-	MLPNorm  []float32      // post_attention_layernorm
-	Gate, Up *tensor.Tensor // [Intermediate, Hidden]
-	Down     *tensor.Tensor // [Hidden, Intermediate]
-	KVHeads  int
+	Block
+	AttnNorm   []float32      // input_layernorm
+	Q, K, V    *tensor.Tensor // [Heads·HeadDim, Hidden], [KVHeads·HeadDim, Hidden] ×2
+	O          *tensor.Tensor // [Hidden, Heads·HeadDim]
+	AttnLinear *tensor.Tensor // [Hidden, Hidden]: self_attn.linear_attn
+	MLPNorm    []float32      // post_attention_layernorm
+	Gate, Up   *tensor.Tensor // [FFNWidth, Hidden]
+	Down       *tensor.Tensor // [Hidden, FFNWidth]
+	FFNLinear  *tensor.Tensor // [Hidden, Hidden]: mlp.linear_mlp
 }
 
 // Model is a loaded transformer. Forward may be called from one goroutine at a time.
@@ -92,51 +100,41 @@ func New(cfg *Config, tensors map[string]*tensor.Tensor, opts Options) (*Model, 
 		return v, nil
 	}
 	c := cfg
+	if _, ok := tensors[hfOutput]; ok && c.TieEmbeddings {
+		return nil, fmt.Errorf("tensor %q is present but the config ties the output to the embedding (tie_word_embeddings true)", hfOutput)
+	}
 	m := &Model{Config: cfg, pool: kernel.NewPool(opts.Threads)}
 	var err error
-	if m.Embed, err = get("model.embed_tokens.weight", c.Vocab, c.Hidden); err != nil {
+	if m.Embed, err = get(hfEmbed, c.Vocab, c.Hidden); err != nil {
 		return nil, err
 	}
-	for l := 0; l < c.Layers; l++ {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		kv := c.KVDim(l)
-		var ly Layer
-		ly.KVHeads = c.KVHeads[l]
-		steps := []struct {
-			dst   **tensor.Tensor
-			name  string
-			shape []int
-		}{
-			{&ly.Q, "self_attn.q_proj.weight", []int{c.Heads * c.HeadDim, c.Hidden}},
-			{&ly.K, "self_attn.k_proj.weight", []int{kv, c.Hidden}},
-			{&ly.V, "self_attn.v_proj.weight", []int{kv, c.Hidden}},
-			{&ly.O, "self_attn.o_proj.weight", []int{c.Hidden, c.Heads * c.HeadDim}},
-			{&ly.Gate, "mlp.gate_proj.weight", []int{c.Intermediate, c.Hidden}},
-			{&ly.Up, "mlp.up_proj.weight", []int{c.Intermediate, c.Hidden}},
-			{&ly.Down, "mlp.down_proj.weight", []int{c.Hidden, c.Intermediate}},
-		}
-		for _, s := range steps {
-			if *s.dst, err = get(p+s.name, s.shape...); err != nil {
-				return nil, fmt.Errorf("layer %d (%d KV heads): %w", l, c.KVHeads[l], err)
+	m.Layers = make([]Layer, c.Layers)
+	for l := range m.Layers {
+		ly := &m.Layers[l]
+		ly.Block = c.Blocks[l]
+		for _, w := range layerWeights {
+			shape := w.shape(c, ly.Block)
+			if shape == nil {
+				continue
+			}
+			name := hfLayer(l, w.hf)
+			if w.mat != nil {
+				*w.mat(ly), err = get(name, shape...)
+			} else {
+				*w.vec(ly), err = vec(name, shape[0])
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", describeLayer(c, l), err)
 			}
 		}
-		if ly.AttnNorm, err = vec(p+"input_layernorm.weight", c.Hidden); err != nil {
-			return nil, err
-		}
-		if ly.MLPNorm, err = vec(p+"post_attention_layernorm.weight", c.Hidden); err != nil {
-			return nil, err
-		}
-		m.Layers = append(m.Layers, ly)
 	}
-	if m.Norm, err = vec("model.norm.weight", c.Hidden); err != nil {
+	if m.Norm, err = vec(hfNorm, c.Hidden); err != nil {
 		return nil, err
 	}
-	if _, ok := tensors["lm_head.weight"]; ok || !c.TieEmbeddings {
-		if m.LMHead, err = get("lm_head.weight", c.Vocab, c.Hidden); err != nil {
-			return nil, err
-		}
-	} else {
+	if c.TieEmbeddings {
 		m.LMHead = m.Embed
+	} else if m.LMHead, err = get(hfOutput, c.Vocab, c.Hidden); err != nil {
+		return nil, err
 	}
 	var extra []string
 	for name := range tensors {
@@ -148,14 +146,15 @@ func New(cfg *Config, tensors map[string]*tensor.Tensor, opts Options) (*Model, 
 		if len(extra) > 3 {
 			extra = append(extra[:3], fmt.Sprintf("and %d more", len(extra)-3))
 		}
+		sort.Strings(extra[:min(len(extra), 3)])
 		return nil, fmt.Errorf("unexpected tensors for a %d-layer %s model: %s", c.Layers, c.Arch, strings.Join(extra, ", "))
 	}
 	// Quantized matrices are laid out again for the CPU's fastest kernels where it has
 	// them (kernel.Pool.Pack: Q8_0 and Q4_0 on CPUs with AMX); results stay the same.
 	if !opts.NoPack {
-		mats := []*tensor.Tensor{m.LMHead}
-		for _, l := range m.Layers {
-			mats = append(mats, l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down)
+		mats := m.matrices()[1:] // all but the embedding, which is read a row at a time
+		if m.LMHead == m.Embed {
+			mats = append(mats, m.LMHead)
 		}
 		m.pool.Pack(mats)
 	}
@@ -178,18 +177,16 @@ func (m *Model) Close() error {
 // Pool returns the worker pool the model computes with.
 func (m *Model) Pool() *kernel.Pool { return m.pool }
 
-// WeightBytes is the size of all weights in their stored types.
+// WeightBytes is the size of all weights in their stored types (norm vectors at the
+// float32 the model holds them in).
 func (m *Model) WeightBytes() int64 {
-	n := int64(len(m.Embed.Data))
-	for _, l := range m.Layers {
-		for _, t := range []*tensor.Tensor{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
-			n += int64(len(t.Data))
+	var n int64
+	for _, w := range m.Weights() {
+		if w.Tensor != nil {
+			n += int64(len(w.Tensor.Data))
+		} else {
+			n += int64(4 * len(w.Vector))
 		}
-		n += int64(8 * len(l.AttnNorm))
-	}
-	n += int64(4 * len(m.Norm))
-	if m.LMHead != m.Embed {
-		n += int64(len(m.LMHead.Data))
 	}
 	return n
 }
@@ -197,14 +194,7 @@ func (m *Model) WeightBytes() int64 {
 // Prefault reads every page of the weights once, so the first tokens do not wait on
 // the disk, reporting progress in bytes (weights packed at load were read then). It stops early when ctx is cancelled.
 func (m *Model) Prefault(ctx context.Context, progress func(done, total int64)) error {
-	var all []*tensor.Tensor
-	all = append(all, m.Embed)
-	for _, l := range m.Layers {
-		all = append(all, l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down)
-	}
-	if m.LMHead != m.Embed {
-		all = append(all, m.LMHead)
-	}
+	all := m.matrices()
 	total := m.WeightBytes()
 	var done int64
 	var sink byte

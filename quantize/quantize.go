@@ -1,8 +1,15 @@
 // Package quantize writes a loaded model as a GGUF version 3 file in the layout llama.cpp
-// loads: architecture "deci" (per-layer key/value head counts as an INT32 array) or "llama",
-// the SentencePiece vocabulary with its scores and token types, tensors under llama.cpp's
-// names with the query and key rows in its adjacent-pair RoPE layout, and the weights
-// stored as F32, F16, BF16, Q8_0 or Q4_0.
+// loads: architecture "deci" (per-layer key/value head counts as an INT32 array; for
+// Nemotron-NAS models also per-layer head counts, 0 where attention is skipped, and FFN
+// widths, 0 where the FFN is skipped or linear, as llama.cpp's converter writes them) or
+// "llama"; the SentencePiece vocabulary with its scores and token types, or a Llama-3
+// byte-level BPE vocabulary (GPT2Vocab); tensors under llama.cpp's names (model's weight
+// table) with the query and key rows in its adjacent-pair RoPE layout, llama3 RoPE scaling
+// as a rope_freqs tensor; and the weights stored as F32, F16, BF16, Q8_0 or Q4_0.
+//
+// llama.cpp (c392e509) runs grouped, linear and skipped attention but needs a gated FFN in
+// every layer: a file of a model with a skipped or linear FFN (stored as
+// blk.N.ffn_linear.weight, a name of decilm's) loads in decilm only.
 //
 // The type of each tensor follows llama-quantize's rules where decilm can write them:
 // norm vectors stay F32; a matrix whose rows are not a whole number of blocks of the chosen
@@ -46,6 +53,9 @@ type Options struct {
 	Arch string
 	// Name is general.name (default "decilm").
 	Name string
+	// Vocab, when not nil, is the tokenizer metadata (tokenizer.ggml.*) to store instead
+	// of the tokenizer's: a vocabulary the tokenizer package cannot hand over (GPT2Vocab).
+	Vocab []gguf.KV
 	// Progress, when set, is called after each tensor with the bytes of tensor data written
 	// so far and in all.
 	Progress func(done, total int64)
@@ -116,39 +126,46 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 	if tied {
 		embType = outType
 	}
-	if err := mat("token_embd.weight", m.Embed, embType, 0); err != nil {
+	ws := m.Weights()
+	if len(ws) < 2 || ws[0].Tensor != m.Embed {
+		return nil, errors.New("quantize: the model lists no embedding")
+	}
+	if err := mat(ws[0].GGUF, m.Embed, embType, 0); err != nil {
 		return nil, err
 	}
-	vec("output_norm.weight", m.Norm)
+	// llama.cpp's order: embedding, final norm, output, [rope_freqs], then the blocks.
+	last := ws[len(ws)-1]
+	output := last
 	if !tied {
-		if err := mat("output.weight", m.LMHead, outType, 0); err != nil {
+		if last.Tensor != m.LMHead {
+			return nil, errors.New("quantize: the model lists no output projection")
+		}
+		ws = ws[:len(ws)-1]
+		last = ws[len(ws)-1]
+	}
+	if last.Vector == nil || len(last.Vector) != c.Hidden {
+		return nil, errors.New("quantize: the model lists no final norm")
+	}
+	vec(last.GGUF, last.Vector)
+	if !tied {
+		if err := mat(output.GGUF, m.LMHead, outType, 0); err != nil {
 			return nil, err
 		}
 	}
-	for l, ly := range m.Layers {
-		p := fmt.Sprintf("blk.%d.", l)
-		vec(p+"attn_norm.weight", ly.AttnNorm)
-		steps := []struct {
-			name  string
-			t     *tensor.Tensor
-			heads int
-		}{
-			{"attn_q.weight", ly.Q, c.Heads}, {"attn_k.weight", ly.K, ly.KVHeads}, {"attn_v.weight", ly.V, 0},
-			{"attn_output.weight", ly.O, 0},
+	if f := c.RopeScaling.Factors; f != nil {
+		v := make([]float32, len(f))
+		for i, x := range f {
+			v[i] = float32(x)
 		}
-		for _, s := range steps {
-			if err := mat(p+s.name, s.t, o.Type, s.heads); err != nil {
-				return nil, err
-			}
+		vec(model.GGUFRopeFreqs, v)
+	}
+	for _, w := range ws[1 : len(ws)-1] {
+		if w.Tensor == nil {
+			vec(w.GGUF, w.Vector)
+			continue
 		}
-		vec(p+"ffn_norm.weight", ly.MLPNorm)
-		for _, s := range []struct {
-			name string
-			t    *tensor.Tensor
-		}{{"ffn_gate.weight", ly.Gate}, {"ffn_up.weight", ly.Up}, {"ffn_down.weight", ly.Down}} {
-			if err := mat(p+s.name, s.t, o.Type, 0); err != nil {
-				return nil, err
-			}
+		if err := mat(w.GGUF, w.Tensor, o.Type, w.RopeHeads); err != nil {
+			return nil, err
 		}
 	}
 	return es, nil
@@ -166,7 +183,7 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 	if c == nil {
 		return nil, errors.New("quantize: the model has no config")
 	}
-	if tok == nil {
+	if tok == nil && o.Vocab == nil {
 		return nil, errors.New("quantize: a tokenizer is required (llama.cpp reads the vocabulary from the file)")
 	}
 	ft, ok := fileTypes[o.Type]
@@ -180,19 +197,25 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 	if arch != "deci" && arch != "llama" {
 		return nil, fmt.Errorf("quantize: architecture %q is not deci or llama", arch)
 	}
-	if len(c.KVHeads) != c.Layers {
-		return nil, fmt.Errorf("quantize: config lists %d KV head counts for %d layers", len(c.KVHeads), c.Layers)
+	if len(c.Blocks) != c.Layers {
+		return nil, fmt.Errorf("quantize: config describes %d blocks for %d layers", len(c.Blocks), c.Layers)
 	}
-	if arch == "llama" {
-		for _, k := range c.KVHeads {
-			if k != c.KVHeads[0] {
-				return nil, fmt.Errorf("quantize: architecture llama needs the same KV heads in every layer, have %v (use deci)", c.KVHeads)
-			}
+	uniform := c.Uniform() && c.Blocks[0].Attn == model.AttnGrouped && c.Blocks[0].FFN == model.FFNGated
+	if arch == "llama" && !uniform {
+		return nil, fmt.Errorf("quantize: architecture llama needs the same KV heads (grouped attention) and FFN in every layer, have KV heads %v (use deci)", c.KVHeads())
+	}
+	// llama.cpp's deci arrays: head_count 0 for a skipped attention, head_count_kv 0 for a
+	// linear one, feed_forward_length 0 for a skipped (or linear) FFN.
+	heads, kvHeads, ffn := make([]int32, c.Layers), make([]int32, c.Layers), make([]int32, c.Layers)
+	sameHeads, sameFFN := true, true
+	for l, b := range c.Blocks {
+		if b.Attn != model.AttnNone {
+			heads[l] = int32(c.Heads)
 		}
-	}
-	pieces, scores, types := tok.Pieces()
-	if len(pieces) != c.Vocab {
-		return nil, fmt.Errorf("quantize: the tokenizer has %d pieces but the model's vocabulary is %d", len(pieces), c.Vocab)
+		kvHeads[l] = int32(b.KVHeads)
+		ffn[l] = int32(b.FFNWidth)
+		sameHeads = sameHeads && heads[l] == heads[0]
+		sameFFN = sameFFN && ffn[l] == ffn[0]
 	}
 	name := o.Name
 	if name == "" {
@@ -213,25 +236,39 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 		gguf.KV{Key: a + "context_length", Value: u32(c.MaxPositions)},
 		gguf.KV{Key: a + "embedding_length", Value: u32(c.Hidden)},
 		gguf.KV{Key: a + "block_count", Value: u32(c.Layers)},
-		gguf.KV{Key: a + "feed_forward_length", Value: u32(c.Intermediate)},
-		gguf.KV{Key: a + "attention.head_count", Value: u32(c.Heads)},
 	)
-	if arch == "deci" {
-		kvh := make([]int32, c.Layers)
-		for i, k := range c.KVHeads {
-			kvh[i] = int32(k)
-		}
-		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: kvh})
+	if sameFFN {
+		kv = append(kv, gguf.KV{Key: a + "feed_forward_length", Value: uint32(ffn[0])})
 	} else {
-		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: u32(c.KVHeads[0])})
+		kv = append(kv, gguf.KV{Key: a + "feed_forward_length", Value: ffn})
+	}
+	if sameHeads {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count", Value: uint32(heads[0])})
+	} else {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count", Value: heads})
+	}
+	if arch == "deci" {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: kvHeads})
+	} else {
+		kv = append(kv, gguf.KV{Key: a + "attention.head_count_kv", Value: uint32(kvHeads[0])})
 	}
 	kv = append(kv,
 		gguf.KV{Key: a + "rope.dimension_count", Value: u32(c.HeadDim)},
 		gguf.KV{Key: a + "rope.freq_base", Value: float32(c.RopeTheta)},
 		gguf.KV{Key: a + "attention.layer_norm_rms_epsilon", Value: float32(c.NormEps)},
 	)
-	switch c.RopeScaling.Type {
+	switch rs := c.RopeScaling; rs.Type {
 	case "":
+	case "llama3":
+		// llama.cpp reads the rope_freqs tensor; decilm.rope.scaling.* keeps the parameters
+		// so that the config can be written back as a config.json.
+		kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.type", Value: "llama3"},
+			gguf.KV{Key: "decilm.rope.scaling.factor", Value: float32(rs.Factor)})
+		if rs.OriginalMaxPositions > 0 {
+			kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.low_freq_factor", Value: float32(rs.LowFreqFactor)},
+				gguf.KV{Key: "decilm.rope.scaling.high_freq_factor", Value: float32(rs.HighFreqFactor)},
+				gguf.KV{Key: "decilm.rope.scaling.original_context_length", Value: uint32(rs.OriginalMaxPositions)})
+		}
 	case "linear":
 		kv = append(kv, gguf.KV{Key: a + "rope.scaling.type", Value: "linear"},
 			gguf.KV{Key: a + "rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})
@@ -239,6 +276,24 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 		kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.type", Value: c.RopeScaling.Type},
 			gguf.KV{Key: "decilm.rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})
 	}
+	if o.Vocab != nil {
+		return append(kv, o.Vocab...), nil
+	}
+	tkv, err := tokenizerKV(c, tok)
+	if err != nil {
+		return nil, err
+	}
+	return append(kv, tkv...), nil
+}
+
+// tokenizerKV is the tokenizer.ggml.* metadata of a SentencePiece vocabulary.
+func tokenizerKV(c *model.Config, tok *tokenizer.Tokenizer) ([]gguf.KV, error) {
+	pieces, scores, types := tok.Pieces()
+	if len(pieces) != c.Vocab {
+		return nil, fmt.Errorf("quantize: the tokenizer has %d pieces but the model's vocabulary is %d", len(pieces), c.Vocab)
+	}
+	var kv []gguf.KV
+	u32 := func(v int) uint32 { return uint32(v) }
 	kv = append(kv,
 		gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"},
 		gguf.KV{Key: "tokenizer.ggml.tokens", Value: pieces},

@@ -1,7 +1,9 @@
-// Package synth writes random-weight DeciLM checkpoints in the Hugging Face layout, for
-// tests and benchmarks without a download. Weights follow the integer-only recipe of
-// shared/fixtures/tiny-decilm/GENERATOR.md, so any implementation of the recipe writes the
-// same bytes: the "tiny" preset reproduces the fixture checkpoint exactly.
+// Package synth writes random-weight DeciLM, Nemotron-NAS and Llama checkpoints in the
+// Hugging Face layout, for tests and benchmarks without a download. Weights follow the
+// integer-only recipe of shared/fixtures/tiny-decilm/GENERATOR.md (and, for Nemotron-NAS
+// blocks, tiny-nemotron/GENERATOR.md), so any implementation of the recipe writes the
+// same bytes: the "tiny" and "tiny-nemotron" presets reproduce the fixture checkpoints
+// exactly.
 package synth
 
 import (
@@ -14,6 +16,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/decilm/decilm/checkpoint/safetensors"
@@ -22,21 +26,121 @@ import (
 
 // Preset is the shape of a synthetic model.
 type Preset struct {
-	Name         string
-	Hidden       int
+	Name   string
+	Hidden int
+	// Intermediate and KVHeads give a DeciLM or Llama model's FFN width and per-layer KV
+	// heads; a Nemotron-NAS preset gives Blocks instead.
 	Intermediate int
 	Layers       int
 	Heads        int
 	KVHeads      []int
+	// Blocks, when not nil, describes each layer as Nemotron-NAS's block_configs do.
+	Blocks       []Block
 	Vocab        int
 	MaxPositions int
 	NormEps      float64
+	// RopeTheta is rope_theta (10000 when 0).
+	RopeTheta float64
 	// RopeScalingJSON is the config's rope_scaling value as JSON ("null" for none).
 	RopeScalingJSON string
+	// Llama makes the config a plain LlamaForCausalLM (num_key_value_heads: every layer
+	// must have the same KV heads).
+	Llama bool
+	// Tied ties the output projection to the embedding (no lm_head.weight).
+	Tied bool
+	// BOS and EOSJSON are bos_token_id and eos_token_id (1 and "2" when zero).
+	BOS     int
+	EOSJSON string
 }
 
-// Presets lists the built-in shapes: tiny (the fixture), 1b (1.1B parameters, variable
-// GQA), decilm-6b and decilm-7b (the real models' shapes).
+// Block is one layer of a Nemotron-NAS preset, as in config.json's block_configs.
+type Block struct {
+	// HeadsInGroup is n_heads_in_group of grouped attention (KV heads = Heads /
+	// HeadsInGroup); 0 with AttnLinear false means the attention is skipped (no_op).
+	HeadsInGroup int
+	AttnLinear   bool // replace_with_linear
+	// FFNMult is the gated FFN's ffn_mult (width find_multiple(int(2·mult·hidden/3), 256));
+	// 0 with FFNLinear false means the FFN is skipped (no_op).
+	FFNMult   float64
+	FFNLinear bool
+}
+
+// ParseBlocks reads a compact block list: one "ATTN/FFN" word per layer, ATTN being gN
+// (grouped, n_heads_in_group N), L (linear) or - (skipped), FFN an ffn_mult, L or -.
+func ParseBlocks(s string) ([]Block, error) {
+	var out []Block
+	for i, w := range strings.Fields(s) {
+		a, f, ok := strings.Cut(w, "/")
+		if !ok {
+			return nil, fmt.Errorf("block %d: %q is not ATTN/FFN", i, w)
+		}
+		var b Block
+		switch {
+		case a == "L":
+			b.AttnLinear = true
+		case a == "-":
+		case strings.HasPrefix(a, "g"):
+			n, err := strconv.Atoi(a[1:])
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("block %d: attention %q", i, a)
+			}
+			b.HeadsInGroup = n
+		default:
+			return nil, fmt.Errorf("block %d: attention %q", i, a)
+		}
+		switch f {
+		case "L":
+			b.FFNLinear = true
+		case "-":
+		default:
+			m, err := strconv.ParseFloat(f, 64)
+			if err != nil || !(m > 0) {
+				return nil, fmt.Errorf("block %d: ffn_mult %q", i, f)
+			}
+			b.FFNMult = m
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no blocks in %q", s)
+	}
+	return out, nil
+}
+
+func mustBlocks(s string) []Block {
+	b, err := ParseBlocks(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// The real models' block lists, from ../shared/models (51B's is derived, not its exact
+// config: see that folder's README).
+const (
+	super49B = "g8/2.625 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 -/2.625 -/2.625 g8/5.25 g8/5.25 g8/5.25 -/3.28125 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 -/1.3125 -/2.625 -/2.625 -/1.3125 -/5.25 -/1.3125 -/2.625 -/1.3125 -/1.3125 -/1.3125 g8/5.25 -/1.3125 -/1.0 -/1.0 -/1.3125 -/1.0 -/1.0 -/1.0 -/1.3125 -/1.3125 -/0.5 -/0.5 -/1.0 -/1.0 -/0.5 -/0.5 -/1.0 -/0.5 -/0.5 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25"
+	nemo51B  = "g8/1.3125 g16/2.625 g8/5.25 g8/5.25 g8/5.25 g32/2.625 g32/2.625 g64/2.625 g64/2.625 g32/2.625 g32/2.625 L/2.625 g64/2.625 g32/2.625 g32/2.625 L/1.3125 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 L/2.625 g8/5.25 g8/5.25 L/2.625 L/5.25 L/2.625 L/2.625 L/2.625 -/1.3125 L/1.3125 g8/5.25 -/1.3125 L/1.3125 -/1.3125 g8/5.25 L/1.3125 -/1.3125 L/1.3125 L/1.3125 -/1.3125 -/1.3125 L/1.3125 -/1.3125 -/1.3125 L/1.3125 L/1.3125 L/1.3125 L/1.3125 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25 g8/5.25"
+	ultra253 = "g16/0.4875 g16/0.975 g16/1.4625 g16/1.4625 g16/1.4625 g16/1.4625 g16/1.4625 g16/1.4625 g16/1.95 -/- -/- -/- -/- g16/1.95 g16/1.95 g16/1.95 g16/4.875 g16/4.875 -/- -/- -/- -/- -/- -/- g16/4.875 g16/4.875 g16/4.875 -/- -/- -/- -/- -/- g16/4.875 g16/4.875 g16/4.875 g16/2.4375 -/- -/- -/- g16/1.95 g16/1.95 g16/1.95 -/1.95 g16/4.875 -/4.875 -/- -/- -/- -/- -/- g16/4.875 g16/4.875 g16/4.875 g16/4.875 -/- -/- -/- -/- -/- g16/4.875 g16/4.875 g16/4.875 g16/4.875 -/- -/- -/- -/- -/- g16/4.875 g16/4.875 g16/4.875 g16/4.875 -/- -/- -/- -/- -/- g16/4.875 g16/4.875 g16/4.875 g16/4.875 -/- -/- -/- -/- -/- g16/4.875 g16/3.4125 g16/3.4125 g16/3.4125 -/- -/- g16/2.925 g16/2.4375 g16/2.4375 g16/2.4375 -/2.4375 -/2.4375 g16/2.4375 -/- -/2.4375 -/2.4375 -/2.4375 -/2.4375 -/2.4375 -/2.4375 -/2.4375 g16/2.4375 -/- -/- -/- -/- -/- g16/2.925 g16/4.875 -/4.875 g16/4.875 -/- -/- -/- -/- -/- -/- -/- -/- -/36.5625 -/- -/- -/- -/- -/- -/- -/- -/- -/39.0 -/- -/- -/- -/- -/- -/- -/- -/- -/31.40625 -/- -/- -/- -/- -/- -/27.5625 -/1.95 g16/1.95 g16/2.4375 -/- g16/2.4375 g16/2.4375 g16/3.4125 g16/4.875 g16/4.875 g16/4.875 g16/4.875 g16/2.4375"
+)
+
+const (
+	llama3Rope8  = `{"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"}`
+	llama3Rope16 = `{"factor": 16.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"}`
+	llama3Rope32 = `{"factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"}`
+	llama3EOS    = "[128001, 128008, 128009]"
+)
+
+func nemotron(name string, hidden, heads int, blocks string, rope string) Preset {
+	b := mustBlocks(blocks)
+	return Preset{Name: name, Hidden: hidden, Heads: heads, Layers: len(b), Blocks: b, Vocab: 128256,
+		MaxPositions: 131072, NormEps: 1e-5, RopeTheta: 500000, RopeScalingJSON: rope, BOS: 128000, EOSJSON: llama3EOS}
+}
+
+// Presets lists the built-in shapes: tiny (the tiny-decilm fixture), tiny-nemotron (the
+// tiny-nemotron fixture: one layer of each block kind), 1b (1.1B parameters, variable
+// GQA), decilm-6b and decilm-7b, nemotron-super-49b, nemotron-51b and nemotron-ultra-253b
+// (the real models' shapes; Preset.FirstLayers makes a slice that fits in memory), and
+// llama-3.2-1b.
 var Presets = map[string]Preset{
 	"tiny": {Name: "tiny", Hidden: 128, Intermediate: 344, Layers: 4, Heads: 8, KVHeads: []int{8, 4, 2, 1},
 		Vocab: 32000, MaxPositions: 2048, NormEps: 1e-6, RopeScalingJSON: "null"},
@@ -49,6 +153,39 @@ var Presets = map[string]Preset{
 	"decilm-7b": {Name: "decilm-7b", Hidden: 4096, Intermediate: 14336, Layers: 32, Heads: 32,
 		KVHeads: []int{4, 4, 4, 4, 4, 2, 2, 2, 2, 2, 4, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4},
 		Vocab:   32000, MaxPositions: 8192, NormEps: 1e-5, RopeScalingJSON: `{"type": "dynamic", "factor": 2.0}`},
+	"tiny-nemotron":      nemotron("tiny-nemotron", 128, 8, "g2/2.625 -/5.25 L/2.625 g8/- g1/L -/- g4/7.875", llama3Rope8),
+	"nemotron-super-49b": nemotron("nemotron-super-49b", 8192, 64, super49B, llama3Rope8),
+	// 51B's rope settings are not known (its block list is derived): Super-49B's are used.
+	"nemotron-51b":        nemotron("nemotron-51b", 8192, 64, nemo51B, llama3Rope8),
+	"nemotron-ultra-253b": nemotron("nemotron-ultra-253b", 16384, 128, ultra253, llama3Rope16),
+	"llama-3.2-1b": {Name: "llama-3.2-1b", Hidden: 2048, Intermediate: 8192, Layers: 16, Heads: 32, KVHeads: repeat(8, 16),
+		Vocab: 128256, MaxPositions: 131072, NormEps: 1e-5, RopeTheta: 500000, RopeScalingJSON: llama3Rope32,
+		Llama: true, Tied: true, BOS: 128000, EOSJSON: llama3EOS},
+}
+
+func repeat(v, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+// FirstLayers returns the preset cut to its first n layers (all of them when n is 0 or
+// at least Layers), named NAME-Ln.
+func (p Preset) FirstLayers(n int) Preset {
+	if n <= 0 || n >= p.Layers {
+		return p
+	}
+	p.Layers = n
+	if p.Blocks != nil {
+		p.Blocks = p.Blocks[:n]
+	}
+	if p.KVHeads != nil {
+		p.KVHeads = p.KVHeads[:n]
+	}
+	p.Name = fmt.Sprintf("%s-L%d", p.Name, n)
+	return p
 }
 
 // PresetNames returns the preset names, sorted.
@@ -68,28 +205,64 @@ type spec struct {
 	mean, std float64
 }
 
+// ffnWidth is Nemotron-NAS's width of a gated FFN: find_multiple(int(2·mult·hidden/3), 256).
+func ffnWidth(mult float64, hidden int) int {
+	n := int(2 * mult * float64(hidden) / 3)
+	if n%256 != 0 {
+		n += 256 - n%256
+	}
+	return n
+}
+
 func (p Preset) specs() []spec {
-	H, F, V := p.Hidden, p.Intermediate, p.Vocab
+	H, V := p.Hidden, p.Vocab
 	hd := H / p.Heads
 	nh := p.Heads * hd
 	isq := func(n int) float64 { return 1 / math.Sqrt(float64(n)) }
 	s := []spec{{"model.embed_tokens.weight", []int{V, H}, 0, 1}}
 	for l := 0; l < p.Layers; l++ {
-		kv := p.KVHeads[l] * hd
 		pre := fmt.Sprintf("model.layers.%d.", l)
-		s = append(s,
-			spec{pre + "input_layernorm.weight", []int{H}, 1, 0.1},
-			spec{pre + "self_attn.q_proj.weight", []int{nh, H}, 0, isq(H)},
-			spec{pre + "self_attn.k_proj.weight", []int{kv, H}, 0, isq(H)},
-			spec{pre + "self_attn.v_proj.weight", []int{kv, H}, 0, isq(H)},
-			spec{pre + "self_attn.o_proj.weight", []int{H, nh}, 0, isq(nh)},
-			spec{pre + "post_attention_layernorm.weight", []int{H}, 1, 0.1},
-			spec{pre + "mlp.gate_proj.weight", []int{F, H}, 0, isq(H)},
-			spec{pre + "mlp.up_proj.weight", []int{F, H}, 0, isq(H)},
-			spec{pre + "mlp.down_proj.weight", []int{H, F}, 0, isq(F)},
-		)
+		b := Block{HeadsInGroup: 1, FFNMult: -1}
+		if p.Blocks != nil {
+			b = p.Blocks[l]
+		}
+		switch {
+		case b.AttnLinear:
+			s = append(s, spec{pre + "input_layernorm.weight", []int{H}, 1, 0.1},
+				spec{pre + "self_attn.linear_attn.weight", []int{H, H}, 0, isq(H)})
+		case b.HeadsInGroup > 0:
+			kvHeads := p.Heads / b.HeadsInGroup
+			if p.Blocks == nil {
+				kvHeads = p.KVHeads[l]
+			}
+			kv := kvHeads * hd
+			s = append(s,
+				spec{pre + "input_layernorm.weight", []int{H}, 1, 0.1},
+				spec{pre + "self_attn.q_proj.weight", []int{nh, H}, 0, isq(H)},
+				spec{pre + "self_attn.k_proj.weight", []int{kv, H}, 0, isq(H)},
+				spec{pre + "self_attn.v_proj.weight", []int{kv, H}, 0, isq(H)},
+				spec{pre + "self_attn.o_proj.weight", []int{H, nh}, 0, isq(nh)})
+		}
+		switch {
+		case b.FFNLinear:
+			s = append(s, spec{pre + "post_attention_layernorm.weight", []int{H}, 1, 0.1},
+				spec{pre + "mlp.linear_mlp.weight", []int{H, H}, 0, isq(H)})
+		case b.FFNMult != 0:
+			F := p.Intermediate
+			if p.Blocks != nil {
+				F = ffnWidth(b.FFNMult, H)
+			}
+			s = append(s,
+				spec{pre + "post_attention_layernorm.weight", []int{H}, 1, 0.1},
+				spec{pre + "mlp.gate_proj.weight", []int{F, H}, 0, isq(H)},
+				spec{pre + "mlp.up_proj.weight", []int{F, H}, 0, isq(H)},
+				spec{pre + "mlp.down_proj.weight", []int{H, F}, 0, isq(F)})
+		}
 	}
-	s = append(s, spec{"model.norm.weight", []int{H}, 1, 0.1}, spec{"lm_head.weight", []int{V, H}, 0, 2.5 / math.Sqrt(float64(H))})
+	s = append(s, spec{"model.norm.weight", []int{H}, 1, 0.1})
+	if !p.Tied {
+		s = append(s, spec{"lm_head.weight", []int{V, H}, 0, 2.5 / math.Sqrt(float64(H))})
+	}
 	return s
 }
 
@@ -127,43 +300,84 @@ func fill(dst []byte, seed uint64, t, lo, hi int, mean, std float64) {
 
 // ConfigJSON returns the config.json of a preset.
 func (p Preset) ConfigJSON() []byte {
-	kv := ""
-	for i, k := range p.KVHeads {
-		if i > 0 {
-			kv += ",\n    "
+	arch, modelType := "DeciLMForCausalLM", "deci"
+	var perLayer string
+	switch {
+	case p.Blocks != nil:
+		modelType = "nemotron-nas"
+		var bs []string
+		for _, b := range p.Blocks {
+			group, ffn := "null", "null"
+			if b.HeadsInGroup > 0 {
+				group = strconv.Itoa(b.HeadsInGroup)
+			}
+			if b.FFNMult > 0 {
+				ffn = strconv.FormatFloat(b.FFNMult, 'f', -1, 64)
+			}
+			bs = append(bs, fmt.Sprintf(`    {"attention": {"n_heads_in_group": %s, "no_op": %v, "replace_with_linear": %v}, "ffn": {"ffn_mult": %s, "no_op": %v, "replace_with_linear": %v}}`,
+				group, b.HeadsInGroup == 0 && !b.AttnLinear, b.AttnLinear, ffn, b.FFNMult == 0 && !b.FFNLinear, b.FFNLinear))
 		}
-		kv += fmt.Sprint(k)
+		perLayer = `  "intermediate_size": null,
+  "num_key_value_heads": null,
+  "block_configs": [
+` + strings.Join(bs, ",\n") + `
+  ],`
+	case p.Llama:
+		arch, modelType = "LlamaForCausalLM", "llama"
+		perLayer = fmt.Sprintf(`  "intermediate_size": %d,
+  "num_key_value_heads": %d,`, p.Intermediate, p.KVHeads[0])
+	default:
+		kv := ""
+		for i, k := range p.KVHeads {
+			if i > 0 {
+				kv += ",\n    "
+			}
+			kv += fmt.Sprint(k)
+		}
+		perLayer = fmt.Sprintf(`  "intermediate_size": %d,
+  "num_key_value_heads_per_layer": [
+    %s
+  ],`, p.Intermediate, kv)
+	}
+	theta, bos, eos := p.RopeTheta, p.BOS, p.EOSJSON
+	if theta == 0 {
+		theta = 10000
+	}
+	if bos == 0 {
+		bos = 1
+	}
+	if eos == "" {
+		eos = "2"
 	}
 	return []byte(fmt.Sprintf(`{
   "architectures": [
-    "DeciLMForCausalLM"
+    %q
   ],
-  "model_type": "deci",
+  "model_type": %q,
   "hidden_size": %d,
-  "intermediate_size": %d,
+%s
   "num_hidden_layers": %d,
   "num_attention_heads": %d,
-  "num_key_value_heads_per_layer": [
-    %s
-  ],
   "vocab_size": %d,
   "rms_norm_eps": %s,
-  "rope_theta": 10000.0,
+  "rope_theta": %s,
   "rope_scaling": %s,
   "max_position_embeddings": %d,
-  "bos_token_id": 1,
-  "eos_token_id": 2,
+  "bos_token_id": %d,
+  "eos_token_id": %s,
   "pad_token_id": null,
-  "tie_word_embeddings": false,
+  "tie_word_embeddings": %v,
   "torch_dtype": "bfloat16",
   "hidden_act": "silu",
   "attention_bias": false,
+  "mlp_bias": false,
   "initializer_range": 0.02,
   "pretraining_tp": 1,
   "use_cache": true,
   "transformers_version": "4.35.2"
 }
-`, p.Hidden, p.Intermediate, p.Layers, p.Heads, kv, p.Vocab, formatEps(p.NormEps), p.RopeScalingJSON, p.MaxPositions))
+`, arch, modelType, p.Hidden, perLayer, p.Layers, p.Heads, p.Vocab, formatEps(p.NormEps), strconv.FormatFloat(theta, 'f', 1, 64),
+		p.RopeScalingJSON, p.MaxPositions, bos, eos, p.Tied))
 }
 
 func formatEps(e float64) string {

@@ -25,8 +25,8 @@ func TestRealConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 		syn, _ := model.ParseConfig(preset, Presets[preset].ConfigJSON())
-		if !reflect.DeepEqual(real.KVHeads, syn.KVHeads) || real.Params() != syn.Params() ||
-			real.RopeScaling != syn.RopeScaling || real.MaxPositions != syn.MaxPositions {
+		if !reflect.DeepEqual(real.KVHeads(), syn.KVHeads()) || real.Params() != syn.Params() ||
+			!reflect.DeepEqual(real.RopeScaling, syn.RopeScaling) || real.MaxPositions != syn.MaxPositions {
 			t.Errorf("%s: preset %+v differs from the real config %+v", preset, syn, real)
 		}
 	}

@@ -105,37 +105,14 @@ func hfTensors(m *model.Model, force bool, want tensor.DType) ([]*tensor.Tensor,
 		_ = tensor.EncodeRow(b, v, tensor.F32)
 		return conv(name, &tensor.Tensor{Name: name, DType: tensor.F32, Shape: []int{len(v)}, Data: b}, 0)
 	}
-	if err := conv("model.embed_tokens.weight", m.Embed, 0); err != nil {
-		return nil, err
-	}
-	for l, ly := range m.Layers {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		steps := []struct {
-			name  string
-			t     *tensor.Tensor
-			heads int
-		}{
-			{"self_attn.q_proj.weight", ly.Q, c.Heads}, {"self_attn.k_proj.weight", ly.K, ly.KVHeads},
-			{"self_attn.v_proj.weight", ly.V, 0}, {"self_attn.o_proj.weight", ly.O, 0},
-			{"mlp.gate_proj.weight", ly.Gate, 0}, {"mlp.up_proj.weight", ly.Up, 0}, {"mlp.down_proj.weight", ly.Down, 0},
+	for _, w := range m.Weights() {
+		var err error
+		if w.Tensor != nil {
+			err = conv(w.HF, w.Tensor, w.RopeHeads)
+		} else {
+			err = vec(w.HF, w.Vector)
 		}
-		if err := vec(p+"input_layernorm.weight", ly.AttnNorm); err != nil {
-			return nil, err
-		}
-		for _, s := range steps {
-			if err := conv(p+s.name, s.t, s.heads); err != nil {
-				return nil, err
-			}
-		}
-		if err := vec(p+"post_attention_layernorm.weight", ly.MLPNorm); err != nil {
-			return nil, err
-		}
-	}
-	if err := vec("model.norm.weight", m.Norm); err != nil {
-		return nil, err
-	}
-	if m.LMHead != m.Embed {
-		if err := conv("lm_head.weight", m.LMHead, 0); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}

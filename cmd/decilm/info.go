@@ -31,19 +31,35 @@ func runInfo(ctx context.Context, e *env, args []string) error {
 func weightTypes(m *model.Model) string {
 	count := map[string]int{}
 	var order []string
-	add := func(s string) {
+	for _, w := range m.Weights() {
+		if w.Tensor == nil {
+			continue
+		}
+		s := w.Tensor.DType.String()
 		if count[s] == 0 {
 			order = append(order, s)
 		}
 		count[s]++
 	}
-	add(m.Embed.DType.String())
-	for _, l := range m.Layers {
-		for _, t := range []*tensor.Tensor{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
-			add(t.DType.String())
-		}
-	}
 	return strings.Join(order, ", ")
+}
+
+// weightMemory is the size of c's weights with every matrix stored as d (norm vectors as
+// f32; a matrix whose rows are not whole blocks of d as f16, as quantize writes it).
+func weightMemory(c *model.Config, d tensor.DType) int64 {
+	var n int64
+	for _, w := range c.WeightShapes() {
+		if len(w.Shape) == 1 {
+			n += 4 * int64(w.Shape[0])
+			continue
+		}
+		rb, err := d.RowBytes(w.Shape[1])
+		if err != nil {
+			rb, _ = tensor.F16.RowBytes(w.Shape[1])
+		}
+		n += int64(rb) * int64(w.Shape[0])
+	}
+	return n
 }
 
 func writeInfo(e *env, name string, c *model.Config, weightBytes int64, types string) {
@@ -52,27 +68,79 @@ func writeInfo(e *env, name string, c *model.Config, weightBytes int64, types st
 	fmt.Fprintf(w, "architecture:        %s\n", c.Arch)
 	fmt.Fprintf(w, "parameters:          %s (%d)\n", human(float64(c.Params())), c.Params())
 	fmt.Fprintf(w, "weights:             %.2f MB (%s)\n", float64(weightBytes)/1e6, types)
+	var mem []string
+	for _, d := range []tensor.DType{tensor.F32, tensor.BF16, tensor.Q8_0, tensor.Q4_0} {
+		mem = append(mem, fmt.Sprintf("%s %s", d, humanBytes(weightMemory(c, d))))
+	}
+	fmt.Fprintf(w, "weights by type:     %s (f16 as bf16; norms f32)\n", strings.Join(mem, ", "))
 	fmt.Fprintf(w, "hidden / layers:     %d / %d\n", c.Hidden, c.Layers)
 	fmt.Fprintf(w, "heads / head_dim:    %d / %d\n", c.Heads, c.HeadDim)
-	fmt.Fprintf(w, "intermediate:        %d\n", c.Intermediate)
+	fmt.Fprintf(w, "FFN width:           %s\n", ffnSummary(c))
 	fmt.Fprintf(w, "vocab:               %d\n", c.Vocab)
 	total := 0
-	kv := make([]string, len(c.KVHeads))
-	for i, k := range c.KVHeads {
+	kv := make([]string, c.Layers)
+	for i, k := range c.KVHeads() {
 		kv[i] = fmt.Sprint(k)
 		total += k
 	}
 	fmt.Fprintf(w, "KV heads per layer:  [%s] (%d in all)\n", strings.Join(kv, ", "), total)
 	mha := 2 * c.Layers * c.Heads * c.HeadDim * 2
-	fmt.Fprintf(w, "KV bytes per token:  %d at f16, %d at f32 (multi-head attention would need %d at f16: %.1fx more)\n",
-		c.KVBytesPerToken(2), c.KVBytesPerToken(4), mha, float64(mha)/float64(c.KVBytesPerToken(2)))
+	fmt.Fprintf(w, "KV bytes per token:  %d at f16, %d at f32 as decilm caches it (multi-head attention in every layer would need %d at f16: %.1fx more)\n",
+		c.KVBytesPerToken(2), c.KVBytesPerToken(4), mha, float64(mha)/float64(max(c.KVBytesPerToken(2), 1)))
 	rs := "none"
 	if c.RopeScaling.Type != "" {
 		rs = fmt.Sprintf("%s x%g", c.RopeScaling.Type, c.RopeScaling.Factor)
 	}
-	fmt.Fprintf(w, "context:             %d positions (rope theta %g, scaling %s)\n", c.MaxPositions, c.RopeTheta, rs)
+	fmt.Fprintf(w, "context:             %d positions (rope theta %g, scaling %s)\n", c.ContextLength(), c.RopeTheta, rs)
 	fmt.Fprintf(w, "rms_norm_eps:        %g\n", c.NormEps)
 	fmt.Fprintf(w, "tied embeddings:     %v\n", c.TieEmbeddings)
+	if c.Uniform() {
+		return
+	}
+	fmt.Fprintf(w, "layers (attention, FFN):\n")
+	for l, b := range c.Blocks {
+		attn := b.Attn.String()
+		if b.Attn == model.AttnGrouped {
+			attn = fmt.Sprintf("%d KV heads", b.KVHeads)
+		}
+		ffn := b.FFN.String()
+		if b.FFN == model.FFNGated {
+			ffn = fmt.Sprintf("gated %d", b.FFNWidth)
+		}
+		fmt.Fprintf(w, "  %3d  %-12s %-12s %s params\n", l, attn, ffn, human(float64(c.LayerParams(l))))
+	}
+}
+
+// ffnSummary describes the FFN widths: one number when every layer has the same.
+func ffnSummary(c *model.Config) string {
+	lo, hi, gated := 0, 0, 0
+	for _, b := range c.Blocks {
+		if b.FFN != model.FFNGated {
+			continue
+		}
+		if gated == 0 || b.FFNWidth < lo {
+			lo = b.FFNWidth
+		}
+		hi = max(hi, b.FFNWidth)
+		gated++
+	}
+	switch {
+	case gated == c.Layers && lo == hi:
+		return fmt.Sprint(lo)
+	case gated == 0:
+		return "no gated FFN"
+	}
+	return fmt.Sprintf("%d to %d (%d gated, %d linear or skipped)", lo, hi, gated, c.Layers-gated)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 }
 
 func human(v float64) string {
