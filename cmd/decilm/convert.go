@@ -56,7 +56,7 @@ func runConvert(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inputs, err := convertInputs(path, *mf.tokenizer)
+	inputs, err := modelInputs(path, *mf.tokenizer)
 	if err != nil {
 		return err
 	}
@@ -106,43 +106,6 @@ func runConvert(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %s\n", *out)
 	return nil
-}
-
-// convertInputs lists the files convert reads, which it must never write over: the
-// checkpoint (every file in its folder, which holds its shards, config.json and tokenizer
-// files) and the tokenizer given with --tokenizer (every file in it, for a folder).
-func convertInputs(path, tok string) ([]string, error) {
-	var in []string
-	add := func(p string) error {
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		dir := p
-		if !st.IsDir() {
-			in = append(in, p)
-			dir = filepath.Dir(p)
-		}
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, e := range ents {
-			if !e.IsDir() {
-				in = append(in, filepath.Join(dir, e.Name()))
-			}
-		}
-		return nil
-	}
-	for _, p := range []string{path, tok} {
-		if p == "" {
-			continue
-		}
-		if err := add(p); err != nil {
-			return nil, err
-		}
-	}
-	return in, nil
 }
 
 // outFile is a file convert writes beside the weights.

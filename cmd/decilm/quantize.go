@@ -41,6 +41,9 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutputFile("-o", *out, path, *mf.tokenizer); err != nil {
+		return err
+	}
 	opts := mf.options("")
 	opts.NoPack = true // the weights are read once
 	m, err := decilm.Load(ctx, path, opts)
