@@ -20,6 +20,9 @@ import (
 // maxHeader bounds the JSON header (the format's own limit is 100 MB).
 const maxHeader = 100 << 20
 
+// maxDims bounds a tensor's dimensions (a model's weights have one or two).
+const maxDims = 8
+
 // File is a parsed safetensors file.
 type File struct {
 	// Name is the file name used in error messages.
@@ -122,6 +125,9 @@ func Parse(name string, data []byte) (*File, error) {
 		b, en := e.DataOffsets[0], e.DataOffsets[1]
 		if b < 0 || en < b || en > int64(len(body)) {
 			return nil, fmt.Errorf("%s: tensor %q: data_offsets [%d,%d] out of range (data section has %d bytes)", name, key, b, en, len(body))
+		}
+		if len(e.Shape) > maxDims {
+			return nil, fmt.Errorf("%s: tensor %q: %d dimensions, at most %d are supported", name, key, len(e.Shape), maxDims)
 		}
 		shape := make([]int, len(e.Shape))
 		elems := int64(1)
