@@ -221,6 +221,8 @@ type HTTPError struct {
 	TokenSent bool
 	// Page is the repository's web page, where a gated repository's conditions are accepted.
 	Page string
+	// RetryAfter is the wait the answer's Retry-After header asks for (429, 503), or 0.
+	RetryAfter time.Duration
 	kind error
 }
 
@@ -278,6 +280,7 @@ func statusError(resp *http.Response, what string, tokenSent bool, notFound erro
 		Message:    resp.Header.Get("X-Error-Message"),
 		What:       what,
 		TokenSent:  tokenSent,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	switch {
 	case e.Code == "RevisionNotFound":
