@@ -223,7 +223,7 @@ type HTTPError struct {
 	Page string
 	// RetryAfter is the wait the answer's Retry-After header asks for (429, 503), or 0.
 	RetryAfter time.Duration
-	kind error
+	kind       error
 }
 
 // Error explains the failure and, for 401 and 403, what to do about it.
