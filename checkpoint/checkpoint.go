@@ -146,6 +146,9 @@ func Open(path string) (*Checkpoint, error) {
 		c.Format = Llama2C
 		f, err := llama2c.Open(path)
 		if err != nil {
+			if hasMagic(path, "\x80\x02") || hasMagic(path, "\x80\x03") || hasMagic(path, "\x80\x04") || hasMagic(path, "\x80\x05") {
+				return nil, fmt.Errorf("%s: a bare pickle (the torch.save format before PyTorch 1.6) is not supported: re-save it with a newer torch.save or as safetensors (as a llama2.c file: %v)", path, err)
+			}
 			return nil, err
 		}
 		c.closers = append(c.closers, f.Close)
@@ -276,12 +279,15 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d MiB such a file may have", path, st.Size(), limit>>20)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d MiB: not a model file of this kind", path, limit>>20)
+		return nil, fmt.Errorf("%s: more than the %d MiB such a file may have", path, limit>>20)
 	}
 	return b, nil
 }

@@ -113,7 +113,7 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return nil, a.errorf("zip: %v", err)
+		return nil, a.errorf("reading the zip archive: %v", err)
 	}
 	a.entries = make(map[string]*zip.File, len(zr.File))
 	for _, zf := range zr.File {
