@@ -224,14 +224,22 @@ func ggufTokenizer(f *gguf.File, what string) ([]outFile, string, error) {
 	return []outFile{{"tokenizer.json", b}}, "", nil
 }
 
+// hfTensor is one tensor of the output: its name, type and shape, and a function that
+// produces its bytes when they are written, so that only one converted tensor is held in
+// memory at a time.
+type hfTensor struct {
+	desc *tensor.Tensor // Data unset
+	data func() ([]byte, error)
+}
+
 // hfTensors lists a model's weights under Hugging Face names, in the order HF writes them,
 // converted to dtype want when force is set (or when the stored type cannot go into a
 // safetensors file). Query and key rows of an interleaved-RoPE model are permuted to the
 // rotate-half layout.
-func hfTensors(m *model.Model, force bool, want tensor.DType) ([]*tensor.Tensor, error) {
+func hfTensors(m *model.Model, force bool, want tensor.DType) []hfTensor {
 	c := m.Config
-	var out []*tensor.Tensor
-	conv := func(name string, t *tensor.Tensor, permuteHeads int) error {
+	var out []hfTensor
+	conv := func(name string, t *tensor.Tensor, permuteHeads int) {
 		d := t.DType
 		if force || (d != tensor.F32 && d != tensor.F16 && d != tensor.BF16) {
 			if force {
@@ -240,36 +248,35 @@ func hfTensors(m *model.Model, force bool, want tensor.DType) ([]*tensor.Tensor,
 				d = tensor.F32
 			}
 		}
-		data := t.Data
-		if d != t.DType {
-			rows, cols := t.Rows(), t.Cols()
-			rb, _ := d.RowBytes(cols)
-			data = make([]byte, rows*rb)
-			row := make([]float32, cols)
-			for r := 0; r < rows; r++ {
-				if err := tensor.DecodeRow(row, t.Row(r), t.DType); err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				if err := tensor.EncodeRow(data[r*rb:(r+1)*rb], row, d); err != nil {
-					return fmt.Errorf("%s: %w", name, err)
+		out = append(out, hfTensor{&tensor.Tensor{Name: name, DType: d, Shape: t.Shape}, func() ([]byte, error) {
+			data := t.Data
+			if d != t.DType {
+				rows, cols := t.Rows(), t.Cols()
+				rb, _ := d.RowBytes(cols)
+				data = make([]byte, rows*rb)
+				row := make([]float32, cols)
+				for r := 0; r < rows; r++ {
+					if err := tensor.DecodeRow(row, t.Row(r), t.DType); err != nil {
+						return nil, fmt.Errorf("%s: %w", name, err)
+					}
+					if err := tensor.EncodeRow(data[r*rb:(r+1)*rb], row, d); err != nil {
+						return nil, fmt.Errorf("%s: %w", name, err)
+					}
 				}
 			}
-		}
-		if permuteHeads > 0 && c.RopeInterleaved {
-			rb, _ := d.RowBytes(t.Cols())
-			data = llama2c.PermuteRows(data, permuteHeads, c.HeadDim, rb)
-		}
-		out = append(out, &tensor.Tensor{Name: name, DType: d, Shape: t.Shape, Data: data})
-		return nil
+			if permuteHeads > 0 && c.RopeInterleaved {
+				rb, _ := d.RowBytes(t.Cols())
+				data = llama2c.PermuteRows(data, permuteHeads, c.HeadDim, rb)
+			}
+			return data, nil
+		}})
 	}
-	vec := func(name string, v []float32) error {
+	vec := func(name string, v []float32) {
 		b := make([]byte, 4*len(v))
 		_ = tensor.EncodeRow(b, v, tensor.F32)
-		return conv(name, &tensor.Tensor{Name: name, DType: tensor.F32, Shape: []int{len(v)}, Data: b}, 0)
+		conv(name, &tensor.Tensor{Name: name, DType: tensor.F32, Shape: []int{len(v)}, Data: b}, 0)
 	}
-	if err := conv("model.embed_tokens.weight", m.Embed, 0); err != nil {
-		return nil, err
-	}
+	conv("model.embed_tokens.weight", m.Embed, 0)
 	for l, ly := range m.Layers {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		steps := []struct {
@@ -281,35 +288,23 @@ func hfTensors(m *model.Model, force bool, want tensor.DType) ([]*tensor.Tensor,
 			{"self_attn.v_proj.weight", ly.V, 0}, {"self_attn.o_proj.weight", ly.O, 0},
 			{"mlp.gate_proj.weight", ly.Gate, 0}, {"mlp.up_proj.weight", ly.Up, 0}, {"mlp.down_proj.weight", ly.Down, 0},
 		}
-		if err := vec(p+"input_layernorm.weight", ly.AttnNorm); err != nil {
-			return nil, err
-		}
+		vec(p+"input_layernorm.weight", ly.AttnNorm)
 		for _, s := range steps {
-			if err := conv(p+s.name, s.t, s.heads); err != nil {
-				return nil, err
-			}
+			conv(p+s.name, s.t, s.heads)
 		}
-		if err := vec(p+"post_attention_layernorm.weight", ly.MLPNorm); err != nil {
-			return nil, err
-		}
+		vec(p+"post_attention_layernorm.weight", ly.MLPNorm)
 	}
-	if err := vec("model.norm.weight", m.Norm); err != nil {
-		return nil, err
-	}
+	vec("model.norm.weight", m.Norm)
 	if m.LMHead != m.Embed {
-		if err := conv("lm_head.weight", m.LMHead, 0); err != nil {
-			return nil, err
-		}
+		conv("lm_head.weight", m.LMHead, 0)
 	}
-	return out, nil
+	return out
 }
 
-// writeHF writes the model as config.json + model.safetensors into dir.
+// writeHF writes the model as config.json + model.safetensors into dir, each through a
+// temporary file, converting one tensor at a time.
 func writeHF(m *model.Model, dir string, force bool, want tensor.DType) error {
-	ts, err := hfTensors(m, force, want)
-	if err != nil {
-		return err
-	}
+	ts := hfTensors(m, force, want)
 	cfg := *m.Config
 	cfg.RopeInterleaved = false
 	if force {
@@ -325,7 +320,18 @@ func writeHF(m *model.Model, dir string, force bool, want tensor.DType) error {
 	if err := atomicfile.WriteBytes(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
 		return err
 	}
+	descs := make([]*tensor.Tensor, len(ts))
+	for i, t := range ts {
+		descs[i] = t.desc
+	}
 	return atomicfile.WriteFile(filepath.Join(dir, "model.safetensors"), 0o644, func(w io.Writer) error {
-		return safetensors.Write(w, ts, map[string]string{"format": "pt"})
+		return safetensors.WriteStream(w, descs, map[string]string{"format": "pt"}, func(i int, w io.Writer) error {
+			b, err := ts[i].data()
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(b)
+			return err
+		})
 	})
 }
