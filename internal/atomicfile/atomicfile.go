@@ -35,7 +35,7 @@ type File struct {
 func Create(path string, perm os.FileMode) (*File, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return &File{Path: path, f: f, w: bufio.NewWriterSize(f, 1<<20), perm: perm}, nil
 }

@@ -144,3 +144,11 @@ func TestCheckOutputDir(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateErrorNamesTarget(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "missing", "out.gguf")
+	err := WriteBytes(p, nil, 0o644)
+	if err == nil || !strings.Contains(err.Error(), "writing "+p) {
+		t.Fatalf("err = %v", err)
+	}
+}
