@@ -45,6 +45,7 @@ func TestHugePromptRefusedBeforeTokenizing(t *testing.T) {
 		if !errors.Is(err, ErrContextLength) || !strings.Contains(err.Error(), "bytes") {
 			t.Fatalf("%s: err = %v, want ErrContextLength naming the byte count", tc.name, err)
 		}
+		t.Logf("%s: %d bytes allocated for a %d-byte prompt: %v", tc.name, after.TotalAlloc-before.TotalAlloc, len(prompt), err)
 		// Chat renders the template once (a copy of the prompt); nothing is tokenized.
 		if d := after.TotalAlloc - before.TotalAlloc; d > 3*uint64(len(prompt)) {
 			t.Errorf("%s allocated %d bytes for a %d-byte prompt", tc.name, d, len(prompt))
