@@ -104,13 +104,13 @@ func Load(ctx context.Context, path string, opts Options) (*Model, error) {
 	}
 	switch {
 	case opts.Tokenizer != "":
-		m.Tokenizer, err = tokenizer.Load(opts.Tokenizer)
+		m.Tokenizer, err = loadTokenizer(opts.Tokenizer, net.Config.Vocab)
 	case ck.GGUF != nil:
 		m.Tokenizer, err = tokenizer.FromGGUF(ck.GGUF)
 	case ck.Llama2C != nil:
 		m.Tokenizer, err = llama2cTokenizer(ck.Dir, net.Config.Vocab)
 	default:
-		m.Tokenizer, err = tokenizer.Load(tokenizerPath(ck.Dir, path))
+		m.Tokenizer, err = loadTokenizer(tokenizerPath(ck.Dir, path), net.Config.Vocab)
 	}
 	if err != nil {
 		return fail(err) // the tokenizer's errors name it and the file
@@ -162,6 +162,56 @@ func llama2cTokenizer(dir string, vocab int) (*tokenizer.Tokenizer, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: no tokenizer.bin or tok%d.bin beside the llama2.c checkpoint (pass --tokenizer)", dir, vocab)
+}
+
+// loadTokenizer reads the tokenizer at path (a file or folder, see tokenizer.Load). A
+// llama2.c tokenizer.bin does not store its token count: as in llama2.c, the model's vocab
+// is the count, so that a file cut short at a token boundary is an error, not a smaller
+// vocabulary.
+func loadTokenizer(path string, vocab int) (*tokenizer.Tokenizer, error) {
+	p := llama2cVocabFile(path)
+	if p == "" {
+		return tokenizer.Load(path)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	t, err := tokenizer.LoadLlama2C(b, vocab)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return t, nil
+}
+
+// llama2cVocabFile returns the llama2.c tokenizer.bin that tokenizer.Load reads at path, or
+// "" when it reads another kind.
+func llama2cVocabFile(path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	if st.IsDir() {
+		for _, n := range []string{"tokenizer.model", "tokenizer.json"} {
+			if _, err := os.Stat(filepath.Join(path, n)); err == nil {
+				return ""
+			}
+		}
+		path = filepath.Join(path, "tokenizer.bin")
+	}
+	if strings.ToLower(filepath.Ext(path)) != ".bin" {
+		return ""
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var magic [4]byte
+	if n, _ := f.Read(magic[:]); n == 4 && string(magic[:]) == "GGUF" {
+		return ""
+	}
+	return path
 }
 
 // selectTemplate picks the chat template: name may also be the path of a Jinja file.

@@ -67,6 +67,9 @@ func (m *Model) Encode(text string, addBOS *bool) []int {
 
 // Generate completes prompt. An empty prompt starts from BOS alone.
 func (m *Model) Generate(ctx context.Context, prompt string, o GenerateOptions) (*Result, error) {
+	if err := m.checkPromptBytes(len(prompt)); err != nil {
+		return nil, err
+	}
 	ids := m.Encode(prompt, o.AddBOS)
 	if len(ids) == 0 {
 		ids = []int{max(m.Net.Config.BOS, 0)}
@@ -89,6 +92,9 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, o GenerateOptions
 func (m *Model) EncodeChat(msgs []chat.Message) ([]int, error) {
 	text, err := m.Template.Render(msgs, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.checkPromptBytes(len(text)); err != nil {
 		return nil, err
 	}
 	o := m.Tokenizer.DefaultOptions()

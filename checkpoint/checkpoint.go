@@ -7,6 +7,7 @@ package checkpoint
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -50,6 +51,7 @@ type Checkpoint struct {
 	GGUF *gguf.File
 
 	closers []func() error
+	source  map[string]string // tensor name → the file it was read from
 }
 
 // Close releases every mapped file. Tensors must not be used afterwards.
@@ -79,6 +81,10 @@ func (c *Checkpoint) add(file string, ts []*tensor.Tensor) error {
 		}
 		c.Tensors[t.Name] = t
 		c.Names = append(c.Names, t.Name)
+		if c.source == nil {
+			c.source = map[string]string{}
+		}
+		c.source[t.Name] = file
 	}
 	return nil
 }
@@ -140,6 +146,9 @@ func Open(path string) (*Checkpoint, error) {
 		c.Format = Llama2C
 		f, err := llama2c.Open(path)
 		if err != nil {
+			if hasMagic(path, "\x80\x02") || hasMagic(path, "\x80\x03") || hasMagic(path, "\x80\x04") || hasMagic(path, "\x80\x05") {
+				return nil, fmt.Errorf("%s: a bare pickle (the torch.save format before PyTorch 1.6) is not supported: re-save it with a newer torch.save or as safetensors (as a llama2.c file: %v)", path, err)
+			}
 			return nil, err
 		}
 		c.closers = append(c.closers, f.Close)
@@ -168,7 +177,7 @@ func hasMagic(path, magic string) bool {
 
 func (c *Checkpoint) readConfig() error {
 	p := filepath.Join(c.Dir, "config.json")
-	b, err := os.ReadFile(p)
+	b, err := readLimited(p, maxConfigBytes)
 	if err != nil {
 		return fmt.Errorf("reading the model's configuration: %w", err)
 	}
@@ -203,29 +212,32 @@ func (c *Checkpoint) openDir(dir string) error {
 	}
 	var files []string
 	var open func(string) error
+	var index string
+	var weightMap map[string]string
 	switch {
 	case exists("model.safetensors.index.json"):
 		c.Format = Safetensors
-		shards, err := readIndex(filepath.Join(dir, "model.safetensors.index.json"))
-		if err != nil {
-			return err
-		}
-		files, open = shards, c.openSafetensors
+		index, open = filepath.Join(dir, "model.safetensors.index.json"), c.openSafetensors
 	case exists("model.safetensors"):
 		c.Format = Safetensors
 		files, open = []string{"model.safetensors"}, c.openSafetensors
 	case exists("pytorch_model.bin.index.json"):
 		c.Format = Torch
-		shards, err := readIndex(filepath.Join(dir, "pytorch_model.bin.index.json"))
-		if err != nil {
-			return err
-		}
-		files, open = shards, c.openTorch
+		index, open = filepath.Join(dir, "pytorch_model.bin.index.json"), c.openTorch
 	case exists("pytorch_model.bin"):
 		c.Format = Torch
 		files, open = []string{"pytorch_model.bin"}, c.openTorch
 	default:
 		return fmt.Errorf("%s: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json", dir)
+	}
+	if index != "" {
+		b, err := readLimited(index, maxIndexBytes)
+		if err != nil {
+			return err
+		}
+		if weightMap, files, err = ParseIndex(index, b); err != nil {
+			return err
+		}
 	}
 	if err := c.readConfig(); err != nil {
 		return err
@@ -239,62 +251,79 @@ func (c *Checkpoint) openDir(dir string) error {
 			return err
 		}
 	}
-	return c.checkIndex(dir)
+	// Every tensor the index names must be in the shard it names.
+	for _, t := range sortedKeys(weightMap) {
+		f := weightMap[t]
+		src, ok := c.source[t]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s: tensor %q should be in %s but is in no shard", index, t, f)
+		case filepath.Base(src) != f:
+			return fmt.Errorf("%s: tensor %q is in %s, but the index says %s", index, t, filepath.Base(src), f)
+		}
+	}
+	return nil
 }
 
-// readIndex returns the distinct shard file names of a *.index.json weight map, sorted.
-func readIndex(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
+// Limits on the small JSON files read beside the weights: far above any real model's, far
+// below what would hurt.
+const (
+	maxIndexBytes  = 64 << 20
+	maxConfigBytes = 16 << 20
+)
+
+// readLimited reads a file of at most limit bytes; a larger one is an error naming it.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d MiB such a file may have", path, st.Size(), limit>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than the %d MiB such a file may have", path, limit>>20)
+	}
+	return b, nil
+}
+
+// ParseIndex parses a sharded checkpoint's index (model.safetensors.index.json or
+// pytorch_model.bin.index.json) read from path: its weight_map from tensor names to shard
+// file names, and the distinct shard names, sorted. A shard name must be a plain file name
+// (no folder, no "..").
+func ParseIndex(path string, data []byte) (weightMap map[string]string, shards []string, err error) {
 	var idx struct {
 		WeightMap map[string]string `json:"weight_map"`
 	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", path, err)
 	}
 	if len(idx.WeightMap) == 0 {
-		return nil, fmt.Errorf("%s: weight_map is missing or empty", path)
+		return nil, nil, fmt.Errorf("%s: weight_map is missing or empty", path)
 	}
 	set := map[string]bool{}
-	for name, f := range idx.WeightMap {
-		if f == "" || strings.Contains(f, "/") || strings.Contains(f, `\`) || f == ".." {
-			return nil, fmt.Errorf("%s: tensor %q maps to an invalid shard name %q", path, name, f)
+	for _, name := range sortedKeys(idx.WeightMap) {
+		f := idx.WeightMap[name]
+		if f == "" || f == "." || f == ".." || strings.ContainsAny(f, "/\\\x00") {
+			return nil, nil, fmt.Errorf("%s: tensor %q maps to an invalid shard name %q", path, name, f)
 		}
 		set[f] = true
 	}
-	var files []string
-	for f := range set {
-		files = append(files, f)
-	}
-	sort.Strings(files)
-	return files, nil
+	return idx.WeightMap, sortedKeys(set), nil
 }
 
-// checkIndex verifies, for sharded checkpoints, that every tensor the index names was
-// found in the shard it names.
-func (c *Checkpoint) checkIndex(dir string) error {
-	for _, name := range []string{"model.safetensors.index.json", "pytorch_model.bin.index.json"} {
-		p := filepath.Join(dir, name)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var idx struct {
-			WeightMap map[string]string `json:"weight_map"`
-		}
-		if err := json.Unmarshal(b, &idx); err != nil {
-			return fmt.Errorf("%s: %v", p, err)
-		}
-		for t, f := range idx.WeightMap {
-			if _, ok := c.Tensors[t]; !ok {
-				return fmt.Errorf("%s: tensor %q should be in %s but is not", p, t, f)
-			}
-		}
-		return nil
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return nil
+	sort.Strings(keys)
+	return keys
 }
 
 // OpenFS opens a Hugging Face checkpoint (config.json and model.safetensors) stored in dir

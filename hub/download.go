@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -49,13 +52,13 @@ func (c *Client) Download(ctx context.Context, repo string, opts Options) (strin
 
 	info, err := c.repoInfo(ctx, repoType, repo, revision, what)
 	if err != nil {
-		if ctx.Err() == nil && isTransient(err) {
+		if ctx.Err() == nil && (isTransient(err) || unreachable(err)) {
 			if dir, ok := CachedSnapshot(cache, repoType, repo, revision); ok {
 				c.notef("hub: %v\nhub: using the cached snapshot %s\n", err, dir)
 				return dir, nil
 			}
 		}
-		return "", fmt.Errorf("hub: %w", err)
+		return "", fmt.Errorf("hub: %w", c.offlineHint(err))
 	}
 	commit := info.SHA
 	if err := validateComponent("commit hash", commit); err != nil {
@@ -663,8 +666,14 @@ func (c *Client) retry(ctx context.Context, note func(string, ...any), op func()
 			return err
 		}
 		left--
-		note("hub: %v; retrying in %v\n", err, wait)
-		t := time.NewTimer(wait)
+		pause := wait
+		if ra := retryAfter(err); ra > maxRetryAfter {
+			return fmt.Errorf("%w (the server asks to wait %v before retrying)", err, ra)
+		} else if ra > pause {
+			pause = ra
+		}
+		note("hub: %v; retrying in %v\n", err, pause)
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -675,8 +684,10 @@ func (c *Client) retry(ctx context.Context, note func(string, ...any), op func()
 	}
 }
 
-// isTransient reports whether err may go away on retry: network failures, a connection that
-// ended early, 429 and 5xx answers.
+// isTransient reports whether err may go away on retry: a connection reset or cut short, a
+// timeout, and 408, 429 and 5xx answers. A refused connection, a failed name lookup or a
+// certificate that does not verify will not mend in seconds (no network, a wrong
+// HF_ENDPOINT): those fail at once.
 func isTransient(err error) bool {
 	var he *HTTPError
 	if errors.As(err, &he) {
@@ -686,6 +697,9 @@ func isTransient(err error) bool {
 		return false
 	}
 	if errors.Is(err, ErrChecksum) || errors.Is(err, ErrUnsafePath) || errors.Is(err, errTooLong) {
+		return false
+	}
+	if unreachable(err) {
 		return false
 	}
 	var ne net.Error
@@ -698,6 +712,71 @@ func isTransient(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "connection reset")
+}
+
+// unreachable reports whether err says the server cannot be reached at all: the connection
+// was refused, the host or network is unreachable, the name does not resolve (except a
+// lookup that timed out), the address is malformed or the TLS certificate does not verify.
+func unreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return !dns.IsTimeout
+	}
+	var addr *net.AddrError
+	var cert *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.As(err, &addr), errors.As(err, &cert), errors.As(err, &unknownCA), errors.As(err, &host), errors.As(err, &invalid):
+		return true
+	}
+	var ue *url.Error
+	return errors.As(err, &ue) && strings.Contains(ue.Err.Error(), "unsupported protocol scheme")
+}
+
+// maxRetryAfter is the longest Retry-After a retry waits for; a server asking for more is
+// answered with its error.
+const maxRetryAfter = 2 * time.Minute
+
+// retryAfter is the wait an HTTP error's Retry-After header asks for (0 when none).
+func retryAfter(err error) time.Duration {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.RetryAfter
+	}
+	return 0
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date (RFC 9110
+// section 10.2.3), relative to now; 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > int64(24*time.Hour/time.Second) {
+			n = int64(24 * time.Hour / time.Second)
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// offlineHint explains an unreachable hub.
+func (c *Client) offlineHint(err error) error {
+	if !unreachable(err) {
+		return err
+	}
+	return fmt.Errorf("%w\ncannot reach %s: check the network connection (or HF_ENDPOINT); to use only what is cached, set HF_HUB_OFFLINE=1", err, c.endpoint())
 }
 
 func (c *Client) endpoint() string {

@@ -221,7 +221,9 @@ type HTTPError struct {
 	TokenSent bool
 	// Page is the repository's web page, where a gated repository's conditions are accepted.
 	Page string
-	kind error
+	// RetryAfter is the wait the answer's Retry-After header asks for (429, 503), or 0.
+	RetryAfter time.Duration
+	kind       error
 }
 
 // Error explains the failure and, for 401 and 403, what to do about it.
@@ -278,6 +280,7 @@ func statusError(resp *http.Response, what string, tokenSent bool, notFound erro
 		Message:    resp.Header.Get("X-Error-Message"),
 		What:       what,
 		TokenSent:  tokenSent,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	switch {
 	case e.Code == "RevisionNotFound":

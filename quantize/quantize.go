@@ -28,13 +28,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 
 	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/checkpoint/llama2c"
+	"github.com/decilm/decilm/internal/atomicfile"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/tensor"
 	"github.com/decilm/decilm/tokenizer"
@@ -351,30 +350,7 @@ func Write(w io.Writer, m *model.Model, tok *tokenizer.Tokenizer, o Options) err
 // WriteFile writes the GGUF file to path through a temporary file in the same directory,
 // renamed into place only when complete.
 func WriteFile(path string, m *model.Model, tok *tokenizer.Tokenizer, o Options) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("quantize: %w", err)
-	}
-	tmp := f.Name()
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("quantize: %w", err)
-	}
-	if err := Write(f, m, tok, o); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("quantize: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("quantize: %w", err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, 0o644, func(w io.Writer) error { return Write(w, m, tok, o) })
 }
 
 // encode returns the bytes of one output tensor.

@@ -31,6 +31,9 @@ func LoadLlama2C(data []byte, vocabSize int) (*Tokenizer, error) {
 			break
 		}
 		if len(data)-off < 8 {
+			if vocabSize > 0 {
+				return nil, fmt.Errorf("tokenizer: llama2.c tokenizer: truncated: %d of the model's %d tokens (byte %d of %d)", i, vocabSize, off, len(data))
+			}
 			return nil, fmt.Errorf("tokenizer: llama2.c tokenizer: truncated at token %d (byte %d of %d)", i, off, len(data))
 		}
 		score := math.Float32frombits(binary.LittleEndian.Uint32(data[off:]))

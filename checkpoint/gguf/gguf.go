@@ -38,6 +38,10 @@ const maxDims = 4
 // maxNesting bounds how deeply arrays of arrays may nest.
 const maxNesting = 8
 
+// preallocMax bounds the room reserved from a count read in the file before the items are
+// parsed.
+const preallocMax = 1024
+
 // KV is one metadata entry. Value holds a Go value of the stored type: uint8, int8, uint16,
 // int16, uint32, int32, uint64, int64, float32, float64, bool or string for a scalar; a
 // typed slice ([]uint8 ... []float64, []bool, []string) for an array of scalars; and []any,
@@ -219,13 +223,15 @@ func Parse(name string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The counts only bound the loops: memory grows with what is actually parsed, so a count
+	// the file cannot back (a large file whose data is mostly tensors) costs nothing.
 	f := &File{
 		Name:        name,
 		Version:     version,
 		Alignment:   DefaultAlignment,
-		KV:          make([]KV, 0, nKV),
-		kvIndex:     make(map[string]int, nKV),
-		tensorIndex: make(map[string]int, nTensors),
+		KV:          make([]KV, 0, min(nKV, preallocMax)),
+		kvIndex:     make(map[string]int, min(nKV, preallocMax)),
+		tensorIndex: make(map[string]int, min(nTensors, preallocMax)),
 		unsupIndex:  map[string]int{},
 	}
 	for i := 0; i < nKV; i++ {
@@ -266,8 +272,8 @@ func Parse(name string, data []byte) (*File, error) {
 		offset uint64
 		size   uint64
 	}
-	infos := make([]info, 0, nTensors)
-	seen := make(map[string]bool, nTensors)
+	infos := make([]info, 0, min(nTensors, preallocMax))
+	seen := make(map[string]bool, min(nTensors, preallocMax))
 	for i := 0; i < nTensors; i++ {
 		at := d.off
 		tname, err := d.str(fmt.Sprintf("name of tensor %d", i))

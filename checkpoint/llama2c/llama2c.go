@@ -78,6 +78,18 @@ func ParseHeader(name string, data []byte) (Header, error) {
 	return h, nil
 }
 
+// FileSize is the size in bytes of a checkpoint with this header: the header, the float32
+// weights, the unused RoPE tables (freq_cis) and the classifier unless it is shared.
+func (h Header) FileSize() int64 {
+	d, f, l, v := int64(h.Dim), int64(h.HiddenDim), int64(h.Layers), int64(h.Vocab)
+	kv := int64(h.KVHeads) * int64(h.HeadDim())
+	floats := v*d + l*(d+d*d+2*kv*d+d*d+d+3*f*d) + d + int64(h.SeqLen)*int64(h.HeadDim())
+	if !h.Shared {
+		floats += v * d
+	}
+	return headerBytes + 4*floats
+}
+
 // Parse reads a llama2.c checkpoint held in data. Most tensors alias data; the query and
 // key projections are permuted copies.
 func Parse(name string, data []byte) (*File, error) {
@@ -87,6 +99,14 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	hd := h.HeadDim()
 	kvDim := h.KVHeads * hd
+	if want := h.FileSize(); want != int64(len(data)) {
+		what := "truncated"
+		if want < int64(len(data)) {
+			what = fmt.Sprintf("%d unexpected bytes after the last tensor", int64(len(data))-want)
+		}
+		return nil, fmt.Errorf("%s: %s: the header (dim %d, hidden %d, %d layers, %d heads, %d KV heads, vocab %d, seq_len %d, shared classifier %v) needs %d bytes, the file has %d",
+			name, what, h.Dim, h.HiddenDim, h.Layers, h.Heads, h.KVHeads, h.Vocab, h.SeqLen, h.Shared, want, len(data))
+	}
 	off := headerBytes
 	f := &File{Header: h}
 	take := func(tname string, shape ...int) ([]byte, error) {

@@ -20,6 +20,9 @@ import (
 // maxHeader bounds the JSON header (the format's own limit is 100 MB).
 const maxHeader = 100 << 20
 
+// maxDims bounds a tensor's dimensions (a model's weights have one or two).
+const maxDims = 8
+
 // File is a parsed safetensors file.
 type File struct {
 	// Name is the file name used in error messages.
@@ -66,8 +69,112 @@ var dtypeNames = map[tensor.DType]string{
 
 type entry struct {
 	DType       string  `json:"dtype"`
-	Shape       []int64 `json:"shape"`
-	DataOffsets []int64 `json:"data_offsets"`
+	Shape       shape   `json:"shape"`
+	DataOffsets offsets `json:"data_offsets"`
+}
+
+// shape and offsets decode JSON arrays of integers, refusing more than maxDims (2) items as
+// they go: a header's "shape":[1,1,1,...] must not become a slice eight times its size.
+type (
+	shape   []int64
+	offsets []int64
+)
+
+func (s *shape) UnmarshalJSON(b []byte) error {
+	v, err := decodeInts(b, maxDims, "dimensions")
+	*s = v
+	return err
+}
+
+func (o *offsets) UnmarshalJSON(b []byte) error {
+	v, err := decodeInts(b, 2, "data offsets")
+	*o = v
+	return err
+}
+
+// decodeInts decodes a JSON array of at most max integers (null is an empty array). b is a
+// well-formed JSON value (encoding/json checked it); it is read in place.
+func decodeInts(b []byte, max int, what string) ([]int64, error) {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil, nil
+	}
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, fmt.Errorf("%s must be an array of integers", what)
+	}
+	in := bytes.TrimSpace(b[1 : len(b)-1])
+	var v []int64
+	for len(in) > 0 {
+		if len(v) == max {
+			return nil, fmt.Errorf("more than %d %s", max, what)
+		}
+		item := in
+		in = nil
+		if i := bytes.IndexByte(item, ','); i >= 0 {
+			item, in = item[:i], item[i+1:]
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(item)), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s is not a 64-bit integer", what, bytes.TrimSpace(item))
+		}
+		v = append(v, n)
+	}
+	return v, nil
+}
+
+// decodeEntry decodes one tensor's entry, refusing fields other than dtype, shape and
+// data_offsets. It reads val in place (a json.Decoder would copy it into a growing buffer).
+func decodeEntry(val []byte, e *entry) error {
+	var fields map[string]skip
+	if err := json.Unmarshal(val, &fields); err != nil {
+		return err
+	}
+	for k := range fields {
+		if k != "dtype" && k != "shape" && k != "data_offsets" {
+			return fmt.Errorf("json: unknown field %q", k)
+		}
+	}
+	return json.Unmarshal(val, e)
+}
+
+// skip is a JSON value that is checked but not kept.
+type skip struct{}
+
+func (*skip) UnmarshalJSON([]byte) error { return nil }
+
+// readHeader splits the header object into its entries in file order, in one pass, refusing
+// a key named twice (decoding into a map would silently keep the last).
+func readHeader(hdr []byte) (keys []string, vals []json.RawMessage, err error) {
+	dec := json.NewDecoder(bytes.NewReader(hdr))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, nil, fmt.Errorf("header is not a JSON object: %v", err)
+	}
+	if tok != json.Delim('{') {
+		return nil, nil, fmt.Errorf("header is not a JSON object: it starts with %v", tok)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, fmt.Errorf("header is not a JSON object: %v", err)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return nil, nil, fmt.Errorf("header names %q twice", key)
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, fmt.Errorf("header is not a JSON object: %v", err)
+		}
+		keys = append(keys, key)
+		vals = append(vals, v)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, fmt.Errorf("header is not a JSON object: %v", err)
+	}
+	return keys, vals, nil
 }
 
 // Parse reads a safetensors file held in data. Tensor Data slices alias data. Errors name
@@ -85,12 +192,8 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	hdr := data[8 : 8+n]
 	body := data[8+n:]
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(hdr))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%s: header is not a JSON object: %v", name, err)
-	}
-	if err := checkDuplicateKeys(hdr); err != nil {
+	keys, vals, err := readHeader(hdr)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	f := &File{Name: name}
@@ -99,7 +202,8 @@ func Parse(name string, data []byte) (*File, error) {
 		begin, end int64
 	}
 	var spans []span
-	for key, val := range raw {
+	for i, key := range keys {
+		val := vals[i]
 		if key == "__metadata__" {
 			if err := json.Unmarshal(val, &f.Metadata); err != nil {
 				return nil, fmt.Errorf("%s: __metadata__ must map strings to strings: %v", name, err)
@@ -107,9 +211,7 @@ func Parse(name string, data []byte) (*File, error) {
 			continue
 		}
 		var e entry
-		d := json.NewDecoder(bytes.NewReader(val))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&e); err != nil {
+		if err := decodeEntry(val, &e); err != nil {
 			return nil, fmt.Errorf("%s: tensor %q: bad header entry: %v", name, key, err)
 		}
 		dt, ok := dtypes[e.DType]
@@ -154,32 +256,6 @@ func Parse(name string, data []byte) (*File, error) {
 		f.Tensors = append(f.Tensors, s.t)
 	}
 	return f, nil
-}
-
-// checkDuplicateKeys rejects a header whose top-level object names a key twice (JSON
-// decoding would silently keep the last).
-func checkDuplicateKeys(hdr []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(hdr))
-	if _, err := dec.Token(); err != nil { // {
-		return err
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return fmt.Errorf("header names %q twice", key)
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Write writes tensors in the given order as a safetensors file: compact JSON header with

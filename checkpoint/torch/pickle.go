@@ -154,7 +154,15 @@ type unpickler struct {
 	stack []any
 	marks []int
 	memo  map[uint32]any
+	// objects counts the values pushed and memoized, which bounds what the pickle can make
+	// the unpickler allocate (see maxObjects).
+	objects int
 }
+
+// maxObjects bounds the values one pickle may push or memoize: a state dict takes a few
+// dozen per tensor, so this allows some 8,000 tensors a file (the largest open models have
+// under 2,000) while keeping what a hostile pickle can cost to about 25 MB.
+const maxObjects = 1 << 18
 
 // unpickle decodes a pickle and returns the object it builds.
 func unpickle(data []byte) (any, error) {
@@ -185,7 +193,10 @@ func (u *unpickler) readLine() (string, error) {
 	return s, nil
 }
 
-func (u *unpickler) push(v any) { u.stack = append(u.stack, v) }
+func (u *unpickler) push(v any) {
+	u.objects++
+	u.stack = append(u.stack, v)
+}
 
 // base is the stack index above the innermost mark: items below it cannot be popped.
 func (u *unpickler) base() int {
@@ -227,6 +238,9 @@ func (u *unpickler) memoPut(i uint32) error {
 	v, err := u.top()
 	if err != nil {
 		return err
+	}
+	if _, ok := u.memo[i]; !ok {
+		u.objects++
 	}
 	u.memo[i] = v
 	return nil
@@ -401,6 +415,9 @@ func (u *unpickler) run() (any, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if u.objects > maxObjects {
+			return nil, fmt.Errorf("more than %d values by byte %d: not a state dict this reader accepts", maxObjects, u.pos)
 		}
 	}
 }

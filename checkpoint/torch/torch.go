@@ -113,7 +113,7 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return nil, a.errorf("zip: %v", err)
+		return nil, a.errorf("reading the zip archive: %v", err)
 	}
 	a.entries = make(map[string]*zip.File, len(zr.File))
 	for _, zf := range zr.File {
@@ -128,7 +128,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if a.prefix == "" {
 		return nil, a.errorf("no <dir>/data.pkl in the zip archive: not a torch.save checkpoint")
 	}
-	pkl, err := a.entry(a.prefix + "data.pkl")
+	pkl, err := a.entry(a.prefix+"data.pkl", maxPickle)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,10 @@ func (a *archive) addTensor(f *File, name string, t *tensorRef) error {
 	if t.offset > st.numel || n > st.numel-t.offset {
 		return a.errorf("tensor %q: %d elements at storage offset %d exceed storage %q of %d elements", name, n, t.offset, st.key, st.numel)
 	}
-	data, err := a.entry(a.prefix + "data/" + st.key)
+	if st.numel > maxElements {
+		return a.errorf("tensor %q: storage %q should hold %d elements, more than any file holds", name, st.key, st.numel)
+	}
+	data, err := a.entry(a.prefix+"data/"+st.key, uint64(st.numel)*uint64(es))
 	if err != nil {
 		return fmt.Errorf("%w (storage of tensor %q)", err, name)
 	}
@@ -226,9 +229,15 @@ func (a *archive) addTensor(f *File, name string, t *tensorRef) error {
 	return nil
 }
 
+// maxPickle bounds the decompressed size of data.pkl: a state dict's pickle holds names,
+// shapes and storage keys, a few hundred bytes a tensor.
+const maxPickle = 64 << 20
+
 // entry returns the bytes of a zip entry: a view into the archive for a STORED entry, or
-// a decompressed copy for a DEFLATE one.
-func (a *archive) entry(name string) ([]byte, error) {
+// a decompressed copy for a DEFLATE one. A DEFLATE entry may inflate to at most limit bytes
+// (for a storage, the size its pickle declares), so a small file cannot make it allocate
+// more than its tensors need.
+func (a *archive) entry(name string, limit uint64) ([]byte, error) {
 	if b, ok := a.cache[name]; ok {
 		return b, nil
 	}
@@ -253,18 +262,30 @@ func (a *archive) entry(name string) ([]byte, error) {
 		b = a.data[off : off+int64(size) : off+int64(size)]
 	case zip.Deflate:
 		// Deflate expands at most 1032 to 1, which bounds what a forged size can cost.
-		if zf.CompressedSize64 > uint64(len(a.data)) || zf.UncompressedSize64 > 1032*zf.CompressedSize64+64 {
-			return nil, a.errorf("zip entry %q claims %d bytes from %d compressed", name, zf.UncompressedSize64, zf.CompressedSize64)
+		size := zf.UncompressedSize64
+		if zf.CompressedSize64 > uint64(len(a.data)) || size > 1032*zf.CompressedSize64+64 {
+			return nil, a.errorf("zip entry %q claims %d bytes from %d compressed", name, size, zf.CompressedSize64)
+		}
+		if size > limit {
+			return nil, a.errorf("zip entry %q inflates to %d bytes, more than the %d its contents may have", name, size, limit)
 		}
 		r, err := zf.Open()
 		if err != nil {
 			return nil, a.errorf("zip entry %q: %v", name, err)
 		}
-		b, err = io.ReadAll(io.LimitReader(r, int64(zf.UncompressedSize64)+1))
-		r.Close()
-		if err == nil && uint64(len(b)) != zf.UncompressedSize64 {
-			err = fmt.Errorf("%d bytes, want %d", len(b), zf.UncompressedSize64)
+		// Exactly the declared size, then the end of the entry (where the zip reader checks
+		// the size and CRC): nothing past it is inflated.
+		b = make([]byte, size)
+		_, err = io.ReadFull(r, b)
+		if err == nil {
+			var one [1]byte
+			if n, rerr := r.Read(one[:]); n > 0 {
+				err = fmt.Errorf("it inflates past its declared %d bytes", size)
+			} else if rerr != io.EOF {
+				err = rerr
+			}
 		}
+		r.Close()
 		if err != nil {
 			return nil, a.errorf("zip entry %q: %v", name, err)
 		}

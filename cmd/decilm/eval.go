@@ -10,6 +10,7 @@ import (
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/eval"
 	"github.com/decilm/decilm/hub"
+	"github.com/decilm/decilm/internal/atomicfile"
 )
 
 func init() {
@@ -109,15 +110,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "%s in %s\n", m.Name, time.Since(start).Round(time.Millisecond))
 	if *output != "" {
-		f, err := os.Create(*output)
-		if err != nil {
-			return err
-		}
-		if err := rep.WriteJSON(f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+		return atomicfile.WriteFile(*output, 0o644, rep.WriteJSON)
 	}
 	return nil
 }

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/decilm/decilm/internal/atomicfile"
 	"github.com/decilm/decilm/model"
 )
 
@@ -49,11 +49,26 @@ func runLogits(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError("--tokens: %v", err)
 	}
+	path, err := mf.resolve(ctx, e)
+	if err != nil {
+		return err
+	}
+	if err := checkOutputFile("-o", *out, path, *mf.tokenizer); err != nil {
+		return err
+	}
 	m, err := mf.load(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if n := m.Config.ContextLength(); len(ids) > n {
+		return usageError("--tokens: %d tokens, but the model takes at most %d positions", len(ids), n)
+	}
+	for i, id := range ids {
+		if id >= m.Config.Vocab {
+			return usageError("--tokens: token %d is id %d, but the vocabulary has %d ids (0 to %d)", i, id, m.Config.Vocab, m.Config.Vocab-1)
+		}
+	}
 	c := model.NewCache(m.Config, len(ids))
 	var b model.Batch
 	for p, t := range ids {
@@ -63,19 +78,14 @@ func runLogits(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(*out)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	var buf [4]byte
-	for _, v := range logits {
-		binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
-		w.Write(buf[:])
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.WriteFile(*out, 0o644, func(w io.Writer) error {
+		var buf [4]byte
+		for _, v := range logits {
+			binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+			if _, err := w.Write(buf[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -45,6 +45,9 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutputFile("-o", *out, path, *mf.tokenizer); err != nil {
+		return err
+	}
 	opts := mf.options("")
 	opts.NoPack = true // the weights are read once
 	var (
