@@ -63,10 +63,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, e *engine.Engi
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.opt.ReadTimeout))
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.bodyLimit(e)))
-	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
+		// Close the connection after the answer: the server must not wait for the rest of
+		// a body that is too slow or too large.
+		w.Header().Set("Connection", "close")
 		return err
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	return nil
 }
