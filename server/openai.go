@@ -351,6 +351,10 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	x, err := s.extras(&req.params, e)
+	if err != nil {
+		return nil, err
+	}
 	msgs, err := s.chatMessages(e, req.Messages)
 	if err != nil {
 		return nil, err
@@ -383,6 +387,7 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 		o.Seed = seedFor(&req.params, i)
 		jobs[i] = job{index: i, prompt: prompt, req: engine.Request{
 			Prompt: prompt, MaxTokens: mt, Sampling: o, Stop: stop, IgnoreEOS: req.IgnoreEOS,
+			MinTokens: x.minTokens, StopTokenIDs: req.StopTokenIDs, Grammar: x.grammar,
 			Logprobs: req.Logprobs, TopLogprobs: top,
 		}}
 	}
@@ -407,6 +412,10 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request, e *en
 // completionsRun validates a completions request and prepares its choices.
 func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run, error) {
 	so, stop, n, err := s.common(&req.params, e)
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.extras(&req.params, e)
 	if err != nil {
 		return nil, err
 	}
@@ -438,6 +447,7 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 			o.Seed = seedFor(&req.params, i)
 			jobs = append(jobs, job{index: pi*n + i, prompt: p, promptText: texts[pi], req: engine.Request{
 				Prompt: p, MaxTokens: mt, Sampling: o, Stop: stop, IgnoreEOS: req.IgnoreEOS,
+				MinTokens: x.minTokens, StopTokenIDs: req.StopTokenIDs, Grammar: x.grammar,
 				Logprobs: lp, TopLogprobs: top, PromptLogprobs: req.Echo && lp,
 			}})
 		}
@@ -562,6 +572,43 @@ type run struct {
 	usage        bool
 	jobs         []job
 	promptTokens int
+	// For timings: prompt tokens computed (not cached), and when the last prefill ended.
+	computed    int
+	prefillDone time.Time
+}
+
+// timing records a finished choice for the timings object.
+func (rs *run) timing(ev engine.Event) {
+	rs.computed += ev.PromptTokens - ev.CachedTokens
+	if ev.PrefillDone.After(rs.prefillDone) {
+		rs.prefillDone = ev.PrefillDone
+	}
+}
+
+// timings is llama-server's timings object for the request: prompt_n prompt tokens
+// computed (those the prompt cache held are not counted) in prompt_ms from receiving the
+// request to the end of the last prefill, predicted_n tokens generated in predicted_ms
+// after it.
+func (rs *run) timings(predicted int) map[string]float64 {
+	end := time.Now()
+	pd := rs.prefillDone
+	if pd.IsZero() {
+		pd = end
+	}
+	pms := float64(pd.Sub(rs.start).Microseconds()) / 1000
+	gms := float64(end.Sub(pd).Microseconds()) / 1000
+	per := func(ms float64, n int) (perTok, perSec float64) {
+		if n > 0 && ms > 0 {
+			return ms / float64(n), 1000 * float64(n) / ms
+		}
+		return 0, 0
+	}
+	ppt, pps := per(pms, rs.computed)
+	gpt, gps := per(gms, predicted)
+	return map[string]float64{
+		"prompt_n": float64(rs.computed), "prompt_ms": pms, "prompt_per_token_ms": ppt, "prompt_per_second": pps,
+		"predicted_n": float64(predicted), "predicted_ms": gms, "predicted_per_token_ms": gpt, "predicted_per_second": gps,
+	}
 }
 
 type indexedEvent struct {
@@ -661,6 +708,7 @@ func (rs *run) collectOut(w http.ResponseWriter, ctx context.Context, merged <-c
 		if ev.Done {
 			st.finish = ev.FinishReason
 			st.completion = ev.CompletionTokens
+			rs.timing(ev)
 		}
 	}
 	if ctx.Err() != nil {
@@ -696,7 +744,7 @@ func (rs *run) collectOut(w http.ResponseWriter, ctx context.Context, merged <-c
 	}
 	writeJSON(w, map[string]any{
 		"id": rs.id, "object": obj, "created": rs.created, "model": rs.model, "choices": choices,
-		"usage": usageOf(rs.promptTokens, completion),
+		"usage": usageOf(rs.promptTokens, completion), "timings": rs.timings(completion),
 	})
 	return nil
 }
@@ -883,6 +931,7 @@ func (rs *run) streamOut(w http.ResponseWriter, ctx context.Context, merged <-ch
 		if ev.Done {
 			c["finish_reason"] = ev.FinishReason
 			completion += ev.CompletionTokens
+			rs.timing(ev)
 		}
 		if !send(chunk(c)) {
 			return nil // the client left; cancel() frees the sequences
@@ -893,7 +942,7 @@ func (rs *run) streamOut(w http.ResponseWriter, ctx context.Context, merged <-ch
 	}
 	if rs.usage {
 		send(map[string]any{"id": rs.id, "object": obj, "created": rs.created, "model": rs.model, "choices": []any{},
-			"usage": usageOf(rs.promptTokens, completion)})
+			"usage": usageOf(rs.promptTokens, completion), "timings": rs.timings(completion)})
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 	if flusher != nil {
