@@ -333,3 +333,47 @@ func TestTemplateErrors(t *testing.T) {
 		t.Errorf("after template errors: %d %s", r.status, r.body)
 	}
 }
+
+// TestVLLMMetrics scrapes /metrics for the gauges the Gateway API Inference Extension's
+// endpoint picker reads under vLLM's names.
+func TestVLLMMetrics(t *testing.T) {
+	f := newFixture(t, engine.Options{}, Options{})
+	if r := postJSON(t, f.ts.URL+"/v1/completions", "", `{"prompt":"Once","max_tokens":4}`); r.status != 200 {
+		t.Fatal(r.status, r.body)
+	}
+	r := get(t, f.ts.URL+"/metrics", "")
+	vals := map[string]string{}
+	types := map[string]string{}
+	for _, line := range strings.Split(r.body, "\n") {
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			f := strings.Fields(rest)
+			types[f[0]] = f[1]
+			continue
+		}
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		vals[line[:i]] = line[i+1:]
+	}
+	for _, name := range []string{"vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc", "decilm_queue_depth"} {
+		v, ok := vals[name]
+		if !ok || types[name] != "gauge" {
+			t.Errorf("%s: missing or not a gauge (%q, type %q)", name, v, types[name])
+			continue
+		}
+		var x float64
+		if _, err := fmt.Sscan(v, &x); err != nil || x < 0 || (name == "vllm:kv_cache_usage_perc" && x > 1) {
+			t.Errorf("%s = %q", name, v)
+		}
+	}
+	found := false
+	for k, v := range vals {
+		if strings.HasPrefix(k, "vllm:cache_config_info{") && strings.Contains(k, `block_size="`) && v == "1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no vllm:cache_config_info with a block_size label:\n%s", r.body)
+	}
+}

@@ -172,4 +172,3 @@ func TestStructuredOutputErrors(t *testing.T) {
 		}
 	}
 }
-
