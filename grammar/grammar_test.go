@@ -131,3 +131,25 @@ func FuzzJSONSchema(f *testing.F) {
 		accepts(t, g, `{"a":[1]}`)
 	})
 }
+
+func TestRuneSpan(t *testing.T) {
+	for _, c := range []struct {
+		p      string
+		lo, hi rune
+		ok     bool
+	}{
+		{"\xC3", 0xC0, 0xFF, true},
+		{"\xE0", 0x800, 0xFFF, true},
+		{"\xED", 0xD000, 0xD7FF, true},
+		{"\xED\xA0", 0, 0, false},
+		{"\xF4\x8F", 0x10F000, 0x10FFFF, true},
+		{"\xF4\x90", 0, 0, false},
+		{"\xC0", 0, 0, false},
+		{"\xE2\x82", 0x2080, 0x20BF, true},
+	} {
+		lo, hi, ok := runeSpan([]byte(c.p))
+		if ok != c.ok || ok && (lo != c.lo || hi != c.hi) {
+			t.Errorf("runeSpan(%q) = %#x %#x %v, want %#x %#x %v", c.p, lo, hi, ok, c.lo, c.hi, c.ok)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -12,6 +13,7 @@ import (
 type node struct {
 	pos  int
 	next *node
+	id   uint32 // unique among the nodes of one Matcher
 }
 
 // state is the recognizer's state: the possible stacks, each with a character class on
@@ -39,13 +41,14 @@ type Vocab struct {
 	texts []string
 	eos   []int
 	trie  []trieNode
+	ends  []int32
 	empty []int // tokens with no bytes (control tokens), never allowed but EOS
 }
 
 type trieNode struct {
 	first, last int32 // children: trie[first:last] hold them, sorted by byte
+	tok, tokEnd int32 // tokens whose bytes end here: Vocab.ends[tok:tokEnd]
 	b           byte
-	tokens      []int32 // tokens whose bytes end here
 }
 
 // NewVocab builds a Vocab from each token's bytes (texts[id], as the model's decoder
@@ -81,7 +84,9 @@ func NewVocab(texts []string, eos []int) *Vocab {
 	v.trie = []trieNode{{}}
 	for qi := 0; qi < len(queue); qi++ {
 		m := queue[qi]
-		v.trie[qi].tokens = m.tokens
+		v.trie[qi].tok = int32(len(v.ends))
+		v.ends = append(v.ends, m.tokens...)
+		v.trie[qi].tokEnd = int32(len(v.ends))
 		v.trie[qi].first = int32(len(v.trie))
 		for b := 0; b < 256; b++ {
 			if k := m.kids[byte(b)]; k != nil {
@@ -100,16 +105,94 @@ func (v *Vocab) Size() int { return v.size }
 // Matcher tracks one sequence's progress through a grammar. It is not safe for
 // concurrent use: give each sequence its own.
 type Matcher struct {
-	g     *Grammar
-	v     *Vocab
-	st    state
-	nodes map[node]*node
-	depth int
+	g      *Grammar
+	v      *Vocab
+	st     state
+	nodes  map[nodeKey]*node
+	nextID uint32
+	depth  int
+	// The states met so far and their transitions by byte, so that the trie walk of a
+	// mask is one table lookup a node once the states are known (inside a JSON string
+	// almost every token leads back to the same state).
+	dstates []*dstate
+	dindex  map[string]int32
+	key     []byte
+	// masks caches, by interned state, the tokens allowed there (most recent states).
+	masks map[int32][]int32
+}
+
+// maxMasks bounds the cached masks of a Matcher.
+const maxMasks = 64
+
+type nodeKey struct {
+	pos  int
+	next *node
+}
+
+// dstate is an interned state with its known transitions: next[b] is 0 when not yet
+// computed, -1 when b is rejected, else the next state's index + 1.
+type dstate struct {
+	st   state
+	next *[256]int32
+}
+
+// maxDStates bounds the interned states of a Matcher (1 KiB each); past it the tables
+// start over at the next Mask.
+const maxDStates = 1 << 14
+
+// intern returns the index of st among the interned states.
+func (m *Matcher) intern(st state) int32 {
+	k := m.key[:0]
+	if st.complete {
+		k = append(k, 1)
+	} else {
+		k = append(k, 0)
+	}
+	k = append(k, byte(st.npartial))
+	k = append(k, st.partial[:st.npartial]...)
+	ids := make([]uint32, len(st.stacks))
+	for i, n := range st.stacks {
+		ids[i] = n.id
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		k = append(k, byte(id), byte(id>>8), byte(id>>16), byte(id>>24))
+	}
+	m.key = k
+	if i, ok := m.dindex[string(k)]; ok {
+		return i
+	}
+	i := int32(len(m.dstates))
+	d := &dstate{st: st, next: new([256]int32)}
+	m.dstates = append(m.dstates, d)
+	m.dindex[string(k)] = i
+	return i
+}
+
+// trans is the state after byte b from interned state i, or -1 if b is rejected.
+func (m *Matcher) trans(i int32, b byte) (int32, error) {
+	d := m.dstates[i]
+	if n := d.next[b]; n != 0 {
+		if n < 0 {
+			return -1, nil
+		}
+		return n - 1, nil
+	}
+	next, err := m.stepByte(&d.st, b)
+	if err != nil {
+		return 0, err
+	}
+	n := int32(-1)
+	if !next.dead() {
+		n = m.intern(next) + 1
+	}
+	d.next[b] = n
+	return max(n-1, -1), nil
 }
 
 // NewMatcher starts matching g from its root rule, for tokens of v.
 func NewMatcher(g *Grammar, v *Vocab) (*Matcher, error) {
-	m := &Matcher{g: g, v: v, nodes: map[node]*node{}}
+	m := &Matcher{g: g, v: v, nodes: map[nodeKey]*node{}, dindex: map[string]int32{}, masks: map[int32][]int32{}}
 	var st state
 	for _, a := range g.alts[g.root] {
 		if err := m.expand(&st, m.mk(a, nil)); err != nil {
@@ -121,14 +204,15 @@ func NewMatcher(g *Grammar, v *Vocab) (*Matcher, error) {
 }
 
 func (m *Matcher) mk(pos int, next *node) *node {
-	k := node{pos, next}
+	k := nodeKey{pos, next}
 	if n, ok := m.nodes[k]; ok {
 		return n
 	}
 	if len(m.nodes) > 1<<20 { // drop the table: sharing is lost, not correctness
 		clear(m.nodes)
 	}
-	n := &node{pos, next}
+	m.nextID++
+	n := &node{pos: pos, next: next, id: m.nextID}
 	m.nodes[k] = n
 	return n
 }
@@ -208,38 +292,41 @@ func (m *Matcher) stepByte(from *state, b byte) (state, error) {
 	return to, nil
 }
 
-// runeSpan is the range of characters whose UTF-8 encoding starts with the incomplete
-// sequence p.
+// runeSpan is the range of valid characters whose UTF-8 encoding starts with the
+// incomplete sequence p; ok is false when no valid character does.
 func runeSpan(p []byte) (lo, hi rune, ok bool) {
 	var n int
+	var minR, maxR rune
 	switch c := p[0]; {
 	case c >= 0xC2 && c <= 0xDF:
-		n = 2
+		n, minR, maxR = 2, 0x80, 0x7FF
 	case c >= 0xE0 && c <= 0xEF:
-		n = 3
+		n, minR, maxR = 3, 0x800, 0xFFFF
 	case c >= 0xF0 && c <= 0xF4:
-		n = 4
+		n, minR, maxR = 4, 0x10000, utf8.MaxRune
 	default:
 		return 0, 0, false
 	}
-	var a, b [utf8.UTFMax]byte
-	copy(a[:], p)
-	copy(b[:], p)
-	for i := len(p); i < n; i++ {
-		a[i], b[i] = 0x80, 0xBF
-	}
+	lo = rune(p[0]) & (0x7F >> n)
 	for i := 1; i < len(p); i++ {
 		if p[i] < 0x80 || p[i] > 0xBF {
 			return 0, 0, false
 		}
+		lo = lo<<6 | rune(p[i]&0x3F)
 	}
-	lo, _ = utf8.DecodeRune(a[:n])
-	hi, _ = utf8.DecodeRune(b[:n])
-	if lo == utf8.RuneError || hi == utf8.RuneError {
-		// Overlong or surrogate edges: widen to the lead byte's whole span.
-		return 0x80, utf8.MaxRune, true
+	hi = lo
+	for i := len(p); i < n; i++ {
+		lo, hi = lo<<6, hi<<6|0x3F
 	}
-	return lo, hi, true
+	lo, hi = max(lo, minR), min(hi, maxR)
+	// Surrogates are not characters: trim them from the ends of the span.
+	if lo >= 0xD800 && lo <= 0xDFFF {
+		lo = 0xE000
+	}
+	if hi >= 0xD800 && hi <= 0xDFFF {
+		hi = 0xD7FF
+	}
+	return lo, hi, lo <= hi
 }
 
 // Complete reports whether the tokens so far form a whole sentence of the grammar (so the
@@ -286,49 +373,83 @@ func (m *Matcher) Accept(id int) error {
 // whose bytes it cannot consume, tokens without bytes, and the end-of-sequence tokens
 // unless the sentence is Complete. It returns how many tokens stay allowed.
 func (m *Matcher) Mask(logits []float32) (int, error) {
-	allowed := make([]bool, len(logits))
-	n, err := m.walk(0, &m.st, allowed)
-	if err != nil {
-		return 0, err
+	if len(m.dstates) >= maxDStates {
+		m.dstates, m.dindex = m.dstates[:0], map[string]int32{}
+		clear(m.masks)
 	}
-	if m.Complete() {
-		for _, e := range m.v.eos {
-			if e >= 0 && e < len(allowed) && !allowed[e] {
-				allowed[e] = true
-				n++
+	si := m.intern(m.st)
+	ids, ok := m.masks[si]
+	if !ok {
+		allowed := make([]bool, len(logits))
+		if _, err := m.walk(0, si, allowed); err != nil {
+			return 0, err
+		}
+		for id, a := range allowed {
+			if a {
+				ids = append(ids, int32(id))
+			}
+		}
+		if len(m.masks) >= maxMasks {
+			clear(m.masks)
+		}
+		m.masks[si] = ids
+	}
+	// EOS tokens have no bytes, so they are not in the trie: keep their logits when the
+	// sentence is complete.
+	complete := m.Complete()
+	var eos []float32
+	if complete {
+		eos = make([]float32, len(m.v.eos))
+		for k, e := range m.v.eos {
+			if e >= 0 && e < len(logits) {
+				eos[k] = logits[e]
 			}
 		}
 	}
+	// Keep the allowed logits, set the rest to -Inf.
 	inf := float32(math.Inf(-1))
+	j := 0
+	n := len(ids)
 	for i := range logits {
-		if !allowed[i] {
-			logits[i] = inf
+		if j < len(ids) && int(ids[j]) == i {
+			j++
+			continue
+		}
+		logits[i] = inf
+	}
+	if complete {
+		for k, e := range m.v.eos {
+			if e >= 0 && e < len(logits) {
+				logits[e] = eos[k]
+				n++
+			}
 		}
 	}
 	return n, nil
 }
 
-// walk visits the children of trie node ni in state st, marking allowed tokens.
-func (m *Matcher) walk(ni int32, st *state, allowed []bool) (int, error) {
+// walk visits the children of trie node ni from interned state si, marking allowed
+// tokens.
+func (m *Matcher) walk(ni int32, si int32, allowed []bool) (int, error) {
 	n := 0
 	tn := &m.v.trie[ni]
 	for ci := tn.first; ci < tn.last; ci++ {
 		c := &m.v.trie[ci]
-		next, err := m.stepByte(st, c.b)
+		next, err := m.trans(si, c.b)
 		if err != nil {
 			return 0, err
 		}
-		if next.dead() {
+		if next < 0 {
 			continue
 		}
-		for _, id := range c.tokens {
+		for _, id := range m.v.ends[c.tok:c.tokEnd] {
 			if int(id) < len(allowed) {
 				allowed[id] = true
 				n++
 			}
 		}
-		if len(next.stacks) > 0 {
-			k, err := m.walk(ci, &next, allowed)
+		if c.first < c.last && len(m.dstates[next].st.stacks) > 0 {
+			k, err := m.walk(ci, next, allowed)
 			if err != nil {
 				return 0, err
 			}

@@ -11,14 +11,15 @@ import (
 
 // JSONGBNF is a GBNF grammar of any JSON value whose top level is an object (OpenAI's
 // json_object response format). Whitespace between tokens is at most one space or
-// newline, so a model cannot stall on blanks.
+// newline, so a model cannot stall on blanks; numbers have at most 16 digits before and
+// after the point and a two-digit exponent, so every one fits a float64.
 const JSONGBNF = `root ::= object
 value ::= object | array | string | number | ("true" | "false" | "null")
 object ::= "{" ws ( string ":" ws value ws ( "," ws string ":" ws value ws )* )? "}"
 array ::= "[" ws ( value ws ( "," ws value ws )* )? "]"
 string ::= "\"" char* "\""
 char ::= [^"\\\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} )
-number ::= "-"? ( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?
+number ::= "-"? ( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?
 ws ::= ( " " | "\n" )?
 `
 
@@ -80,7 +81,7 @@ const primitives = `ws ::= ( " " | "\n" )?
 char ::= [^"\\\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} )
 string ::= "\"" char* "\""
 integer ::= "-"? ( "0" | [1-9] [0-9]{0,15} )
-number ::= integer ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?
+number ::= integer ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?
 boolean ::= "true" | "false"
 null ::= "null"
 value ::= object | array | string | number | boolean | null
