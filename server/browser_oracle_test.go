@@ -253,8 +253,8 @@ func TestBrowserChatTrims(t *testing.T) {
 	d.call("POST", "/element/"+temp+"/value", map[string]string{"text": "0"})
 	type pageState struct {
 		State, Notice, Errors string
-		Answers                int
-		Last                   string
+		Answers               int
+		Last                  string
 	}
 	turn := func(text string, answers int) pageState {
 		in := d.element("#input")
