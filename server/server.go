@@ -7,19 +7,32 @@
 //	POST /v1/completions        raw completion (echo and prompt logprobs included)
 //	GET  /v1/models             the served model
 //	GET  /health                200 once the model is loaded, 503 before
-//	GET  /metrics               Prometheus text format
+//	GET  /metrics               Prometheus text format (decilm's names and vLLM's gauges)
+//	POST /tokenize              llama-server's: {"content", "add_special", "with_pieces"}
+//	POST /detokenize            llama-server's: {"tokens"} → {"content"}
+//	POST /apply-template        llama-server's: {"messages"} → {"prompt"}
 //	GET  /                      the chat page (embedded static files)
+//
+// Any other route is a JSON 404. POST bodies must be application/json (415 otherwise, so a
+// cross-site form post starts nothing), arrive within Options.ReadTimeout (408) and fit the
+// body limit (413). CORS headers and preflights follow Options.CORSOrigins.
 //
 // With Options.APIKey set every API route but /health needs "Authorization: Bearer KEY"
 // (the static chat page itself is public and asks for the key). Errors use OpenAI's shape,
 // {"error": {"message", "type", "param", "code"}}, with the matching status code: 400 for a
-// bad request (context overflow included), 401 for a wrong key, 404 for an unknown model or
-// route, 413 for a body over the limit, 429 when the engine's queue is full and 503 while
-// the model loads or the server shuts down.
+// bad request (context overflow, a failing chat template and a request needing more
+// sequences than the queue holds included), 401 for a wrong key, 404 for an unknown model
+// or route, 413 for a body over the limit, 429 (with Retry-After) when the engine's queue
+// is full and 503 while the model loads or the server shuts down.
 //
 // Sampling follows OpenAI's parameters (temperature defaults to 1; max_tokens defaults to
 // the rest of the context for chat and to 16 for completions, as OpenAI does) plus
-// llama.cpp's top_k, min_p, repeat_penalty and ignore_eos. Choice i of a request with a
+// llama.cpp's top_k, min_p, repeat_penalty and ignore_eos, vLLM's min_tokens and
+// stop_token_ids, and structured output: response_format (json_object, json_schema) or
+// llama.cpp's grammar (GBNF) and json_schema, by package grammar's token masks. tools,
+// tool_choice, functions and function_call are refused with 400 (not supported yet).
+// Non-streamed responses, and the usage chunk of a stream, carry llama-server's timings
+// object. Completions' text_offset counts characters of the returned text. Choice i of a request with a
 // seed uses seed+i. Log-probabilities (chat logprobs/top_logprobs, completions logprobs,
 // and echo's prompt logprobs) are those of the model's own distribution: the softmax of
 // the raw logits, before temperature, penalties or top-p. In echo's legacy logprobs the
