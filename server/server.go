@@ -8,6 +8,7 @@
 //	GET  /v1/models             the served model
 //	GET  /health                200 once the model is loaded, 503 before
 //	GET  /metrics               Prometheus text format (decilm's names and vLLM's gauges)
+//	POST /v1/embeddings         mean of the final hidden states (after the last norm), L2-normalised
 //	POST /tokenize              llama-server's: {"content", "add_special", "with_pieces"}
 //	POST /detokenize            llama-server's: {"tokens"} → {"content"}
 //	POST /apply-template        llama-server's: {"messages"} → {"prompt"}

@@ -12,6 +12,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /tokenize", s.api("tokenize", s.handleTokenize))
 	s.mux.HandleFunc("POST /detokenize", s.api("detokenize", s.handleDetokenize))
 	s.mux.HandleFunc("POST /apply-template", s.api("apply-template", s.handleApplyTemplate))
+	s.mux.HandleFunc("POST /v1/embeddings", s.api("embeddings", s.handleEmbeddings))
 }
 
 // handleTokenize is llama-server's POST /tokenize: {"content", "add_special",
