@@ -153,3 +153,10 @@ func TestRuneSpan(t *testing.T) {
 		}
 	}
 }
+
+func TestGBNFGrowthBounded(t *testing.T) {
+	src := "root ::= " + strings.Repeat(`"a"{0,1000} `, 25)
+	if _, err := ParseGBNF(src, "root"); err == nil || !strings.Contains(err.Error(), "grows past") {
+		t.Errorf("25 repetitions of up to 1000: %v", err)
+	}
+}

@@ -228,6 +228,9 @@ func (p *parser) sequence(nested bool) ([]elem, error) {
 			if err != nil {
 				return nil, err
 			}
+			if len(p.b.rules)+max(hi-lo, 1) > maxRules || len(seq)+lo > 100*maxRepeat {
+				return nil, p.errorf("the grammar grows past %d rules or %d elements a sequence with its repetitions", maxRules, 100*maxRepeat)
+			}
 			item := seq[last]
 			seq = append(seq[:last], p.b.repeat(item, lo, hi)...)
 			last = -1
