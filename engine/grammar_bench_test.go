@@ -42,7 +42,7 @@ func BenchmarkGrammarStep(b *testing.B) {
 		start := time.Now()
 		var wg sync.WaitGroup
 		for i := 0; i < 16; i++ {
-			ch, err := e.Submit(context.Background(), Request{Prompt: prompt, MaxTokens: 24, IgnoreEOS: true, Grammar: gr,
+			ch, err := e.Submit(context.Background(), Request{Prompt: prompt, MaxTokens: 16, IgnoreEOS: true, Grammar: gr,
 				Sampling: sample.Options{Temperature: 1, Seed: uint64(i)}})
 			if err != nil {
 				b.Fatal(err)
