@@ -377,3 +377,29 @@ func TestVLLMMetrics(t *testing.T) {
 		t.Errorf("no vllm:cache_config_info with a block_size label:\n%s", r.body)
 	}
 }
+
+// TestTimings: responses carry llama-server's timings object, whose counts agree with
+// the usage.
+func TestTimings(t *testing.T) {
+	f := newFixture(t, engine.Options{NoPromptCache: true}, Options{})
+	r := postJSON(t, f.ts.URL+"/v1/completions", "", `{"prompt":"Once upon a time","max_tokens":8,"ignore_eos":true}`)
+	var out struct {
+		Usage struct {
+			PromptTokens     int `json:"prompt_tokens"`
+			CompletionTokens int `json:"completion_tokens"`
+		}
+		Timings map[string]float64
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil || r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	tm := out.Timings
+	for _, k := range []string{"prompt_n", "prompt_ms", "prompt_per_token_ms", "prompt_per_second", "predicted_n", "predicted_ms", "predicted_per_token_ms", "predicted_per_second"} {
+		if _, ok := tm[k]; !ok {
+			t.Errorf("timings lack %s: %v", k, tm)
+		}
+	}
+	if int(tm["prompt_n"]) != out.Usage.PromptTokens || int(tm["predicted_n"]) != out.Usage.CompletionTokens || tm["predicted_ms"] <= 0 {
+		t.Errorf("timings %v, usage %+v", tm, out.Usage)
+	}
+}
