@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,6 +274,8 @@ type seq struct {
 	done       bool
 	matcher    *grammar.Matcher
 	masked     []float32 // the logits row with the grammar's mask applied
+	pre        []float32 // masked logits computed ahead by constrainAll (nil: none)
+	preErr     error
 	cached     int
 	prefilled  time.Time
 }
@@ -620,9 +623,26 @@ func (e *Engine) loop() {
 			continue
 		}
 		V := cfg.Vocab
+		// Grammar masks cost a walk of the vocabulary each: compute them in parallel.
+		var gs []*seq
+		var grows [][]float32
+		j := 0
+		for _, r := range refs {
+			if !r.logits {
+				continue
+			}
+			if r.last && r.s.matcher != nil && !r.s.done && r.s.maxNew > 0 {
+				gs = append(gs, r.s)
+				grows = append(grows, logits[j*V:(j+1)*V])
+			}
+			j++
+		}
+		if len(gs) > 1 {
+			e.constrainAll(gs, grows)
+		}
 		var genTok int64
 		seqs := 0
-		j := 0
+		j = 0
 		var prev *seq
 		for _, r := range refs {
 			if r.s != prev {
@@ -672,6 +692,61 @@ func (e *Engine) tokenInfo(row []float32, id, k int) Token {
 	return t
 }
 
+// constrain returns row with min_tokens' and the grammar's masks applied (a copy), or row
+// itself when neither applies.
+func (e *Engine) constrain(s *seq, row []float32) ([]float32, error) {
+	if s.matcher == nil && s.generated >= s.req.MinTokens {
+		return row, nil
+	}
+	s.masked = append(s.masked[:0], row...)
+	logits := s.masked
+	if s.generated < s.req.MinTokens {
+		inf := float32(math.Inf(-1))
+		for _, id := range e.m.EOS {
+			if id >= 0 && id < len(logits) {
+				logits[id] = inf
+			}
+		}
+		for _, id := range s.req.StopTokenIDs {
+			if id >= 0 && id < len(logits) {
+				logits[id] = inf
+			}
+		}
+	}
+	if s.matcher != nil {
+		n, err := s.matcher.Mask(logits)
+		if err == nil && n == 0 {
+			err = errors.New("engine: the grammar allows no token of the vocabulary here")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return logits, nil
+}
+
+// constrainAll computes the grammar masks of the sequences in ss in parallel (each
+// sequence's matcher is its own), for advance to use.
+func (e *Engine) constrainAll(ss []*seq, rows [][]float32) {
+	workers := min(runtime.GOMAXPROCS(0), len(ss))
+	var wg sync.WaitGroup
+	next := make(chan int, len(ss))
+	for i := range ss {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				ss[i].pre, ss[i].preErr = e.constrain(ss[i], rows[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // advance samples s's next token from row and streams it; it reports whether a token
 // was generated.
 func (e *Engine) advance(s *seq, row []float32) bool {
@@ -682,33 +757,14 @@ func (e *Engine) advance(s *seq, row []float32) bool {
 		s.finish("length", nil)
 		return false
 	}
-	logits := row
-	if s.matcher != nil || s.generated < s.req.MinTokens {
-		s.masked = append(s.masked[:0], row...)
-		logits = s.masked
-		if s.generated < s.req.MinTokens {
-			inf := float32(math.Inf(-1))
-			for _, id := range e.m.EOS {
-				if id >= 0 && id < len(logits) {
-					logits[id] = inf
-				}
-			}
-			for _, id := range s.req.StopTokenIDs {
-				if id >= 0 && id < len(logits) {
-					logits[id] = inf
-				}
-			}
-		}
-		if s.matcher != nil {
-			n, err := s.matcher.Mask(logits)
-			if err == nil && n == 0 {
-				err = errors.New("engine: the grammar allows no token of the vocabulary here")
-			}
-			if err != nil {
-				s.finish("", err)
-				return false
-			}
-		}
+	logits, err := s.pre, s.preErr
+	s.pre, s.preErr = nil, nil
+	if logits == nil && err == nil {
+		logits, err = e.constrain(s, row)
+	}
+	if err != nil {
+		s.finish("", err)
+		return false
 	}
 	id, err := s.sampler.Sample(logits, s.history)
 	if err != nil {
