@@ -24,12 +24,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/grammar"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
 	"github.com/decilm/decilm/tokenizer"
@@ -116,6 +121,16 @@ type Request struct {
 	// PromptLogprobs asks for the log-probability of every prompt token given the tokens
 	// before it (the first has none), with TopLogprobs alternatives each.
 	PromptLogprobs bool
+	// MinTokens keeps the end-of-sequence and StopTokenIDs tokens out until this many
+	// tokens are generated (vLLM's min_tokens).
+	MinTokens int
+	// StopTokenIDs end generation like the end-of-sequence tokens (vLLM's
+	// stop_token_ids); the token is not returned.
+	StopTokenIDs []int
+	// Grammar, when set, constrains the generated text: each step only tokens whose bytes
+	// the grammar can consume are allowed, the end of sequence only once the text is a
+	// whole sentence, and generation stops when nothing may follow.
+	Grammar *grammar.Grammar
 }
 
 // Token is a token id with its log-probability and the most likely alternatives.
@@ -143,6 +158,10 @@ type Event struct {
 	Err          error
 	// PromptTokens and CompletionTokens count the request's tokens (on the last event).
 	PromptTokens, CompletionTokens int
+	// CachedTokens counts the prompt tokens whose prefill the prompt cache saved, and
+	// PrefillDone is when the prompt was fed (on the last event).
+	CachedTokens int
+	PrefillDone  time.Time
 }
 
 // Stats is a snapshot of the engine's state and counters.
@@ -176,6 +195,9 @@ type Engine struct {
 	wake    chan struct{}
 	done    chan struct{}
 	running []*seq // owned by the loop, but read by Stats under mu
+
+	vocabOnce sync.Once
+	gvocab    *grammar.Vocab
 }
 
 // New starts an engine on m. The engine owns m.Net's forward passes from now on (other
@@ -250,6 +272,12 @@ type seq struct {
 	promptLP   []Token
 	sentPrompt bool
 	done       bool
+	matcher    *grammar.Matcher
+	masked     []float32 // the logits row with the grammar's mask applied
+	pre        []float32 // masked logits computed ahead by constrainAll (nil: none)
+	preErr     error
+	cached     int
+	prefilled  time.Time
 }
 
 // Submit queues req and returns the channel its events arrive on; the channel is closed
@@ -283,6 +311,15 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 	if err != nil {
 		return nil, err
 	}
+	if req.MinTokens < 0 {
+		return nil, fmt.Errorf("engine: min tokens %d is negative", req.MinTokens)
+	}
+	var matcher *grammar.Matcher
+	if req.Grammar != nil {
+		if matcher, err = grammar.NewMatcher(req.Grammar, e.vocab()); err != nil {
+			return nil, err
+		}
+	}
 	// The cache holds every position fed: the prompt and all generated tokens but the last.
 	need := int64(len(req.Prompt)+max(maxNew-1, 0)) * e.perTk
 	if need > e.opt.KVBudget {
@@ -297,6 +334,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 		reserve: need,
 		next:    -1,
 		sampler: sm,
+		matcher: matcher,
 		stop:    sample.NewStopMatcher(req.Stop...),
 		history: append(make([]int, 0, len(req.Prompt)+maxNew), req.Prompt...),
 	}
@@ -351,7 +389,8 @@ func (s *seq) finish(reason string, err error) {
 		return
 	}
 	s.done = true
-	ev := Event{Done: true, FinishReason: reason, Err: err, PromptTokens: len(s.req.Prompt), CompletionTokens: s.generated}
+	ev := Event{Done: true, FinishReason: reason, Err: err, PromptTokens: len(s.req.Prompt), CompletionTokens: s.generated,
+		CachedTokens: s.cached, PrefillDone: s.prefilled}
 	if err == nil {
 		rest, _ := s.stop.Push(s.dec.Flush())
 		if !s.stop.Stopped() {
@@ -467,6 +506,7 @@ func (e *Engine) loop() {
 			drop(big)
 		}
 		s.fed = bl
+		s.cached = bl
 		e.stats.PromptCacheTokens += int64(bl)
 		reserved += s.reserve
 		cache.Reserve(s.slot, int(s.reserve/e.perTk))
@@ -583,9 +623,26 @@ func (e *Engine) loop() {
 			continue
 		}
 		V := cfg.Vocab
+		// Grammar masks cost a walk of the vocabulary each: compute them in parallel.
+		var gs []*seq
+		var grows [][]float32
+		j := 0
+		for _, r := range refs {
+			if !r.logits {
+				continue
+			}
+			if r.last && r.s.matcher != nil && !r.s.done && r.s.maxNew > 0 {
+				gs = append(gs, r.s)
+				grows = append(grows, logits[j*V:(j+1)*V])
+			}
+			j++
+		}
+		if len(gs) > 1 {
+			e.constrainAll(gs, grows)
+		}
 		var genTok int64
 		seqs := 0
-		j := 0
+		j = 0
 		var prev *seq
 		for _, r := range refs {
 			if r.s != prev {
@@ -635,24 +692,97 @@ func (e *Engine) tokenInfo(row []float32, id, k int) Token {
 	return t
 }
 
+// constrain returns row with min_tokens' and the grammar's masks applied (a copy), or row
+// itself when neither applies.
+func (e *Engine) constrain(s *seq, row []float32) ([]float32, error) {
+	if s.matcher == nil && s.generated >= s.req.MinTokens {
+		return row, nil
+	}
+	s.masked = append(s.masked[:0], row...)
+	logits := s.masked
+	if s.generated < s.req.MinTokens {
+		inf := float32(math.Inf(-1))
+		for _, id := range e.m.EOS {
+			if id >= 0 && id < len(logits) {
+				logits[id] = inf
+			}
+		}
+		for _, id := range s.req.StopTokenIDs {
+			if id >= 0 && id < len(logits) {
+				logits[id] = inf
+			}
+		}
+	}
+	if s.matcher != nil {
+		n, err := s.matcher.Mask(logits)
+		if err == nil && n == 0 {
+			err = errors.New("engine: the grammar allows no token of the vocabulary here")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return logits, nil
+}
+
+// constrainAll computes the grammar masks of the sequences in ss in parallel (each
+// sequence's matcher is its own), for advance to use.
+func (e *Engine) constrainAll(ss []*seq, rows [][]float32) {
+	workers := min(runtime.GOMAXPROCS(0), len(ss))
+	var wg sync.WaitGroup
+	next := make(chan int, len(ss))
+	for i := range ss {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				ss[i].pre, ss[i].preErr = e.constrain(ss[i], rows[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // advance samples s's next token from row and streams it; it reports whether a token
 // was generated.
 func (e *Engine) advance(s *seq, row []float32) bool {
+	if s.prefilled.IsZero() {
+		s.prefilled = time.Now()
+	}
 	if s.maxNew == 0 {
 		s.finish("length", nil)
 		return false
 	}
-	id, err := s.sampler.Sample(row, s.history)
+	logits, err := s.pre, s.preErr
+	s.pre, s.preErr = nil, nil
+	if logits == nil && err == nil {
+		logits, err = e.constrain(s, row)
+	}
 	if err != nil {
 		s.finish("", err)
 		return false
+	}
+	id, err := s.sampler.Sample(logits, s.history)
+	if err != nil {
+		s.finish("", err)
+		return false
+	}
+	if s.matcher != nil {
+		if err := s.matcher.Accept(id); err != nil {
+			s.finish("", fmt.Errorf("engine: sampled token %d: %w", id, err))
+			return false
+		}
 	}
 	var ev Event
 	if s.req.PromptLogprobs && !s.sentPrompt {
 		ev.PromptLogprobs = s.promptLP
 		s.sentPrompt = true
 	}
-	if !s.req.IgnoreEOS && e.isEOS(id) {
+	if (!s.req.IgnoreEOS || s.matcher != nil) && e.isEOS(id) || slices.Contains(s.req.StopTokenIDs, id) {
 		if ev.PromptLogprobs != nil {
 			s.out <- ev
 		}
@@ -675,7 +805,7 @@ func (e *Engine) advance(s *seq, row []float32) bool {
 	ev.Text = text
 	s.out <- ev
 	switch {
-	case stopped:
+	case stopped || (s.matcher != nil && s.matcher.Done()):
 		s.finish("stop", nil)
 	case s.generated >= s.maxNew:
 		s.finish("length", nil)
@@ -683,6 +813,21 @@ func (e *Engine) advance(s *seq, row []float32) bool {
 		s.next = id
 	}
 	return true
+}
+
+// vocab is the model's vocabulary prepared for grammar masks, built on first use.
+func (e *Engine) vocab() *grammar.Vocab {
+	e.vocabOnce.Do(func() {
+		t := e.m.Tokenizer
+		texts := make([]string, e.m.Net.Config.Vocab)
+		for id := range texts {
+			if !t.IsSpecial(id) {
+				texts[id] = t.TokenText(id)
+			}
+		}
+		e.gvocab = grammar.NewVocab(texts, e.m.EOS)
+	})
+	return e.gvocab
 }
 
 func (e *Engine) isEOS(id int) bool {

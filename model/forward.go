@@ -20,6 +20,10 @@ type Batch struct {
 	Seq    []int
 	// Logits marks the rows whose next-token logits are wanted; nil means every row.
 	Logits []bool
+	// Hidden, when not nil, receives the final hidden state (after the last norm, as
+	// Hugging Face's last_hidden_state) of each row whose logits are computed, in row
+	// order: Config.Hidden values a row.
+	Hidden []float32
 }
 
 // Add appends a row.
@@ -155,6 +159,12 @@ func (m *Model) Forward(b *Batch, c *Cache) ([]float32, error) {
 	}
 	for j, i := range rows {
 		kernel.RMSNorm(sc.xb[j*H:(j+1)*H], sc.x[i*H:(i+1)*H], m.Norm, float32(cfg.NormEps))
+	}
+	if b.Hidden != nil {
+		if len(b.Hidden) < len(rows)*H {
+			return nil, fmt.Errorf("forward: Hidden holds %d values, %d rows need %d", len(b.Hidden), len(rows), len(rows)*H)
+		}
+		copy(b.Hidden, sc.xb[:len(rows)*H])
 	}
 	sc.out = resize(sc.out, len(rows)*cfg.Vocab)
 	if err := m.pool.MatMul(sc.out, sc.xb[:len(rows)*H], len(rows), m.LMHead); err != nil {

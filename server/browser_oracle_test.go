@@ -87,10 +87,9 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// TestBrowserChat drives headless Chromium through chromedriver: it loads the chat page
-// on a phone-sized window, sends a message, waits for the streamed answer, compares it
-// with the model's own greedy reply and saves a screenshot.
-func TestBrowserChat(t *testing.T) {
+// startBrowser starts chromedriver and a headless Chromium on a phone-sized screen; both
+// end with the test.
+func startBrowser(t *testing.T) *webDriver {
 	driverPath, err := exec.LookPath("chromedriver")
 	if err != nil {
 		t.Fatal("chromedriver not found: install the Debian packages chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
@@ -105,28 +104,19 @@ func TestBrowserChat(t *testing.T) {
 	if browser == "" {
 		t.Fatal("chromium not found: install the Debian packages chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
 	}
-	// The tiny random DeciLM is slow enough (a few ms a token) for the answer to arrive
-	// in many pieces.
-	m, err := decilm.Load(context.Background(), testutil.Fixture(t, "tiny-decilm"), decilm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	f := newFixtureOn(t, m, engine.Options{}, Options{})
-
 	port := freePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, driverPath, fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1")
 	var drvLog bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &drvLog, &drvLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
-	}()
+	})
 	d := &webDriver{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		resp, err := http.Get(d.base + "/status")
@@ -159,8 +149,24 @@ func TestBrowserChat(t *testing.T) {
 		t.Fatal("no webdriver session")
 	}
 	d.session = sess.SessionID
-	defer d.call("DELETE", "", nil)
+	t.Cleanup(func() { d.call("DELETE", "", nil) })
 
+	return d
+}
+
+// TestBrowserChat drives headless Chromium through chromedriver: it loads the chat page
+// on a phone-sized window, sends a message, waits for the streamed answer, compares it
+// with the model's own greedy reply and saves a screenshot.
+func TestBrowserChat(t *testing.T) {
+	// The tiny random DeciLM is slow enough (a few ms a token) for the answer to arrive
+	// in many pieces.
+	m, err := decilm.Load(context.Background(), testutil.Fixture(t, "tiny-decilm"), decilm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f := newFixtureOn(t, m, engine.Options{}, Options{})
+	d := startBrowser(t)
 	d.call("POST", "/url", map[string]string{"url": f.ts.URL + "/"})
 	// Greedy, so the answer can be checked against the model: open Settings like a user.
 	d.call("POST", "/element/"+d.element("#settings summary")+"/click", map[string]any{})
@@ -231,4 +237,59 @@ func TestBrowserChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("answer %q in %d updates; %s; screenshot %s", state.Answer, state.Updates, state.Stats, path)
+}
+
+// TestBrowserChatTrims: with the default model (a 512-token context) and the page's
+// default max_tokens of 256, a second turn after a long first one used to fail (the
+// history and max_tokens overflow the context). The page must drop old turns or clamp
+// max_tokens, say so, and answer.
+func TestBrowserChatTrims(t *testing.T) {
+	f := newFixture(t, engine.Options{}, Options{})
+	d := startBrowser(t)
+	d.call("POST", "/url", map[string]string{"url": f.ts.URL + "/"})
+	d.call("POST", "/element/"+d.element("#settings summary")+"/click", map[string]any{})
+	temp := d.element("#temperature")
+	d.call("POST", "/element/"+temp+"/clear", map[string]any{})
+	d.call("POST", "/element/"+temp+"/value", map[string]string{"text": "0"})
+	type pageState struct {
+		State, Notice, Errors string
+		Answers               int
+		Last                  string
+	}
+	turn := func(text string, answers int) pageState {
+		in := d.element("#input")
+		d.call("POST", "/element/"+in+"/value", map[string]string{"text": text})
+		d.call("POST", "/element/"+d.element("#send")+"/click", map[string]any{})
+		var st pageState
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			d.script(`const a = document.querySelectorAll(".msg.assistant"), n = document.getElementById("notice");
+				return {State: document.getElementById("status").dataset.state, Answers: a.length,
+					Last: a.length ? a[a.length-1].textContent : "",
+					Notice: n.hidden ? "" : n.textContent,
+					Errors: Array.from(document.querySelectorAll(".msg.error")).map(e => e.textContent).join(" | ")};`, &st)
+			if st.State == "done" && st.Answers == answers {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("turn %q: no answer within 30 s: %+v", text, st)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	long := strings.Repeat("Lily and Tom went to the park to play with a big red ball. ", 18)
+	if n := len(f.m.Encode(long, nil)); n < 300 || n > 480 {
+		t.Fatalf("the first message is %d tokens; the test wants 300 to 480", n)
+	}
+	first := turn(long, 1)
+	if first.Errors != "" || !strings.Contains(first.Notice, "max tokens 256") {
+		t.Errorf("first turn: errors %q, notice %q; want max_tokens clamped and said so", first.Errors, first.Notice)
+	}
+	second := turn("What did they do next?", 2)
+	if second.Errors != "" || second.Last == "" {
+		t.Errorf("second turn: errors %q, answer %q", second.Errors, second.Last)
+	}
+	if !strings.Contains(second.Notice, "dropped") {
+		t.Errorf("second turn: notice %q; want it to say old turns were dropped", second.Notice)
+	}
+	t.Logf("first notice %q; second notice %q; answer %q", first.Notice, second.Notice, second.Last)
 }

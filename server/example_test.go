@@ -34,6 +34,7 @@ func Example() {
 	body := `{"model": "stories260K", "messages": [{"role": "user", "content": "Once upon a time"}], "max_tokens": 12, "temperature": 0}`
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer secret")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		log.Fatal(err)

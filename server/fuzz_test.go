@@ -46,6 +46,9 @@ func FuzzChatRequest(f *testing.F) {
 		`{"messages":[{"role":"user","content":"x"}],"temperature":2,"top_p":0.5,"seed":-1,"logit_bias":{"5":-100},"stop":"a"}`,
 		`{"messages":[{"role":"developer","content":null}],"max_completion_tokens":0}`,
 		`{"messages":[{"role":"user","content":{"a":1}}],"stream":true,"stream_options":{"include_usage":true}}`,
+		`{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"enum":[1,2]}}}}},"min_tokens":2}`,
+		`{"messages":[{"role":"user","content":"x"}],"grammar":"root ::= [a-z]{1,3}","stop_token_ids":[2]}`,
+		`{"messages":[{"role":"user","content":"x"}],"tools":[],"response_format":{"type":"json_object"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -72,6 +75,7 @@ func FuzzCompletionRequest(f *testing.F) {
 		`{"prompt":[],"max_tokens":-1}`,
 		`{"prompt":[1,99999]}`,
 		`{"prompt":"","suffix":"x"}`,
+		`{"prompt":"a","json_schema":{"type":"array","items":{"type":"integer"},"maxItems":2},"min_tokens":1}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -124,6 +124,17 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge("decilm_kv_cache_used_bytes", "KV-cache memory held by the running sequences.", st.KVBytes)
 		gauge("decilm_kv_cache_prompt_cache_bytes", "KV-cache memory free slots keep for prompt caching.", st.KVCachedBytes)
 		gauge("decilm_kv_cache_budget_bytes", "KV-cache budget that decides admission.", st.KVBudget)
+		// The same gauges under vLLM's names, which the Gateway API Inference Extension's
+		// endpoint picker (llm-d) scrapes.
+		gauge("vllm:num_requests_waiting", "Requests waiting for admission (decilm_queue_depth).", st.Queued)
+		gauge("vllm:num_requests_running", "Sequences admitted (decilm_running_sequences).", st.Running)
+		usage := 0.0
+		if st.KVBudget > 0 {
+			usage = min(float64(st.KVReserved)/float64(st.KVBudget), 1)
+		}
+		gauge("vllm:kv_cache_usage_perc", "KV-cache budget reserved by admitted sequences, 0 to 1.", formatFloat(usage))
+		fmt.Fprintf(w, "# HELP vllm:cache_config_info KV-cache configuration: block_size is the tokens a cache allocation step holds (1: decilm reserves per token).\n# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{block_size=\"1\",num_gpu_blocks=\"%d\"} 1\n",
+			st.KVBudget/max(e.KVBytesPerToken(), 1))
 		fmt.Fprintf(w, "# HELP decilm_engine_steps_total Forward passes run by the engine.\n# TYPE decilm_engine_steps_total counter\ndecilm_engine_steps_total %d\n", st.Steps)
 		fmt.Fprintf(w, "# HELP decilm_prompt_cache_tokens_total Prompt tokens whose prefill the prompt cache saved.\n# TYPE decilm_prompt_cache_tokens_total counter\ndecilm_prompt_cache_tokens_total %d\n", st.PromptCacheTokens)
 	}

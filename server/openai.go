@@ -14,8 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
-	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/chat"
 	"github.com/decilm/decilm/engine"
 	"github.com/decilm/decilm/sample"
@@ -41,7 +41,22 @@ type params struct {
 	StreamOptions    *streamOptions     `json:"stream_options"`
 	LogitBias        map[string]float64 `json:"logit_bias"`
 	IgnoreEOS        bool               `json:"ignore_eos"`
+	// vLLM's extensions.
+	MinTokens    *int  `json:"min_tokens"`
+	StopTokenIDs []int `json:"stop_token_ids"`
+	// Structured output: OpenAI's response_format, llama.cpp's grammar and json_schema.
+	ResponseFormat json.RawMessage `json:"response_format"`
+	Grammar        *string         `json:"grammar"`
+	JSONSchema     json.RawMessage `json:"json_schema"`
+	// Tool calling, not supported yet: refused with 400 rather than ignored.
+	Tools        json.RawMessage `json:"tools"`
+	ToolChoice   json.RawMessage `json:"tool_choice"`
+	Functions    json.RawMessage `json:"functions"`
+	FunctionCall json.RawMessage `json:"function_call"`
 }
+
+// given reports whether an optional JSON field was sent with a value.
+func given(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
 type streamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
@@ -113,6 +128,14 @@ func (s *Server) common(p *params, e *engine.Engine) (sample.Options, []string, 
 			return o, nil, 0, badRequest("top_p", "top_p %v is outside (0, 1]", *p.TopP)
 		}
 		o.TopP = float32(*p.TopP)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"tools", p.Tools}, {"tool_choice", p.ToolChoice}, {"functions", p.Functions}, {"function_call", p.FunctionCall}} {
+		if given(f.raw) {
+			return o, nil, 0, badRequest(f.name, "%s: tool calling is not supported by this server yet; send the request without it", f.name)
+		}
 	}
 	if p.TopK != nil {
 		o.TopK = *p.TopK
@@ -245,6 +268,69 @@ func messageText(i int, raw json.RawMessage) (string, error) {
 	return b.String(), nil
 }
 
+// chatMessages checks a request's messages and converts them.
+func (s *Server) chatMessages(e *engine.Engine, raw []chatMessage) ([]chat.Message, error) {
+	if len(raw) == 0 {
+		return nil, badRequest("messages", "messages must hold at least one message")
+	}
+	msgs := make([]chat.Message, len(raw))
+	size := 0
+	for i, m := range raw {
+		text, err := messageText(i, m.Content)
+		if err != nil {
+			return nil, err
+		}
+		role := m.Role
+		if role == "developer" {
+			role = chat.RoleSystem
+		}
+		if role != chat.RoleSystem && role != chat.RoleUser && role != chat.RoleAssistant {
+			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not system, user or assistant", i, m.Role)
+		}
+		msgs[i] = chat.Message{Role: role, Content: text}
+		size += len(text)
+	}
+	if err := s.textFits(e, size); err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// templateError is the 400 for a chat template that fails to render msgs (a template
+// error, a sandbox limit, or a panic inside the template engine).
+func templateError(err error) error {
+	return &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "template_error", param: "messages",
+		msg: "rendering the chat template: " + err.Error()}
+}
+
+// render returns the prompt text the model's chat template makes of msgs.
+func (s *Server) render(e *engine.Engine, msgs []chat.Message) (text string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			text, err = "", templateError(fmt.Errorf("%v", r))
+		}
+	}()
+	text, err = e.Model().Template.Render(msgs, true)
+	if err != nil {
+		return "", templateError(err)
+	}
+	return text, nil
+}
+
+// encodeChat renders msgs with the model's template and tokenizes the prompt.
+func (s *Server) encodeChat(e *engine.Engine, msgs []chat.Message) (ids []int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ids, err = nil, templateError(fmt.Errorf("%v", r))
+		}
+	}()
+	ids, err = e.Model().EncodeChat(msgs)
+	if err != nil {
+		return nil, templateError(err)
+	}
+	return ids, nil
+}
+
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, e *engine.Engine) error {
 	start := time.Now()
 	var req chatRequest
@@ -265,28 +351,17 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(req.Messages) == 0 {
-		return nil, badRequest("messages", "messages must hold at least one message")
-	}
-	msgs := make([]chat.Message, len(req.Messages))
-	for i, m := range req.Messages {
-		text, err := messageText(i, m.Content)
-		if err != nil {
-			return nil, err
-		}
-		role := m.Role
-		if role == "developer" {
-			role = chat.RoleSystem
-		}
-		if role != chat.RoleSystem && role != chat.RoleUser && role != chat.RoleAssistant {
-			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not system, user or assistant", i, m.Role)
-		}
-		msgs[i] = chat.Message{Role: role, Content: text}
-	}
-	lm := e.Model()
-	prompt, err := lm.EncodeChat(msgs)
+	x, err := s.extras(&req.params, e)
 	if err != nil {
-		return nil, badRequest("messages", "chat template %s: %v", lm.Template.Name(), err)
+		return nil, err
+	}
+	msgs, err := s.chatMessages(e, req.Messages)
+	if err != nil {
+		return nil, err
+	}
+	prompt, err := s.encodeChat(e, msgs)
+	if err != nil {
+		return nil, err
 	}
 	mtp := req.MaxCompletionTokens
 	if mtp == nil {
@@ -312,6 +387,7 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 		o.Seed = seedFor(&req.params, i)
 		jobs[i] = job{index: i, prompt: prompt, req: engine.Request{
 			Prompt: prompt, MaxTokens: mt, Sampling: o, Stop: stop, IgnoreEOS: req.IgnoreEOS,
+			MinTokens: x.minTokens, StopTokenIDs: req.StopTokenIDs, Grammar: x.grammar,
 			Logprobs: req.Logprobs, TopLogprobs: top,
 		}}
 	}
@@ -339,11 +415,14 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 	if err != nil {
 		return nil, err
 	}
+	x, err := s.extras(&req.params, e)
+	if err != nil {
+		return nil, err
+	}
 	if req.Suffix != nil && *req.Suffix != "" {
 		return nil, badRequest("suffix", "suffix is not supported")
 	}
-	lm := e.Model()
-	prompts, texts, err := s.parsePrompt(lm, req.Prompt)
+	prompts, texts, err := s.parsePrompt(e, req.Prompt)
 	if err != nil {
 		return nil, err
 	}
@@ -368,6 +447,7 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 			o.Seed = seedFor(&req.params, i)
 			jobs = append(jobs, job{index: pi*n + i, prompt: p, promptText: texts[pi], req: engine.Request{
 				Prompt: p, MaxTokens: mt, Sampling: o, Stop: stop, IgnoreEOS: req.IgnoreEOS,
+				MinTokens: x.minTokens, StopTokenIDs: req.StopTokenIDs, Grammar: x.grammar,
 				Logprobs: lp, TopLogprobs: top, PromptLogprobs: req.Echo && lp,
 			}})
 		}
@@ -379,16 +459,20 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 
 // parsePrompt reads a completions prompt: a string, a list of strings, a list of token
 // ids or a list of lists of token ids. It returns the ids and texts of each prompt.
-func (s *Server) parsePrompt(lm *decilm.Model, raw json.RawMessage) ([][]int, []string, error) {
+func (s *Server) parsePrompt(e *engine.Engine, raw json.RawMessage) ([][]int, []string, error) {
+	lm := e.Model()
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil, badRequest("prompt", "prompt is missing")
 	}
-	fromText := func(t string) []int {
+	fromText := func(t string) ([]int, error) {
+		if err := s.textFits(e, len(t)); err != nil {
+			return nil, err
+		}
 		ids := lm.Encode(t, nil)
 		if len(ids) == 0 {
 			ids = []int{max(lm.Net.Config.BOS, 0)}
 		}
-		return ids
+		return ids, nil
 	}
 	fromIDs := func(ids []int) ([]int, string, error) {
 		if len(ids) == 0 {
@@ -407,7 +491,11 @@ func (s *Server) parsePrompt(lm *decilm.Model, raw json.RawMessage) ([][]int, []
 	}
 	var one string
 	if err := json.Unmarshal(raw, &one); err == nil {
-		return [][]int{fromText(one)}, []string{one}, nil
+		ids, err := fromText(one)
+		if err != nil {
+			return nil, nil, err
+		}
+		return [][]int{ids}, []string{one}, nil
 	}
 	var many []string
 	if err := json.Unmarshal(raw, &many); err == nil {
@@ -416,7 +504,11 @@ func (s *Server) parsePrompt(lm *decilm.Model, raw json.RawMessage) ([][]int, []
 		}
 		var ids [][]int
 		for _, t := range many {
-			ids = append(ids, fromText(t))
+			x, err := fromText(t)
+			if err != nil {
+				return nil, nil, err
+			}
+			ids = append(ids, x)
 		}
 		return ids, many, nil
 	}
@@ -480,6 +572,43 @@ type run struct {
 	usage        bool
 	jobs         []job
 	promptTokens int
+	// For timings: prompt tokens computed (not cached), and when the last prefill ended.
+	computed    int
+	prefillDone time.Time
+}
+
+// timing records a finished choice for the timings object.
+func (rs *run) timing(ev engine.Event) {
+	rs.computed += ev.PromptTokens - ev.CachedTokens
+	if ev.PrefillDone.After(rs.prefillDone) {
+		rs.prefillDone = ev.PrefillDone
+	}
+}
+
+// timings is llama-server's timings object for the request: prompt_n prompt tokens
+// computed (those the prompt cache held are not counted) in prompt_ms from receiving the
+// request to the end of the last prefill, predicted_n tokens generated in predicted_ms
+// after it.
+func (rs *run) timings(predicted int) map[string]float64 {
+	end := time.Now()
+	pd := rs.prefillDone
+	if pd.IsZero() {
+		pd = end
+	}
+	pms := float64(pd.Sub(rs.start).Microseconds()) / 1000
+	gms := float64(end.Sub(pd).Microseconds()) / 1000
+	per := func(ms float64, n int) (perTok, perSec float64) {
+		if n > 0 && ms > 0 {
+			return ms / float64(n), 1000 * float64(n) / ms
+		}
+		return 0, 0
+	}
+	ppt, pps := per(pms, rs.computed)
+	gpt, gps := per(gms, predicted)
+	return map[string]float64{
+		"prompt_n": float64(rs.computed), "prompt_ms": pms, "prompt_per_token_ms": ppt, "prompt_per_second": pps,
+		"predicted_n": float64(predicted), "predicted_ms": gms, "predicted_per_token_ms": gpt, "predicted_per_second": gps,
+	}
 }
 
 type indexedEvent struct {
@@ -489,6 +618,9 @@ type indexedEvent struct {
 
 // do submits the jobs and answers, streamed or not.
 func (rs *run) do(w http.ResponseWriter, r *http.Request) error {
+	if q := rs.e.Options().QueueSize; len(rs.jobs) > q {
+		return badRequest("n", "this request makes %d sequences (prompts × n); the server queues at most %d at a time (its --queue): send fewer prompts or a smaller n", len(rs.jobs), q)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	done := make(chan struct{})
@@ -576,6 +708,7 @@ func (rs *run) collectOut(w http.ResponseWriter, ctx context.Context, merged <-c
 		if ev.Done {
 			st.finish = ev.FinishReason
 			st.completion = ev.CompletionTokens
+			rs.timing(ev)
 		}
 	}
 	if ctx.Err() != nil {
@@ -601,7 +734,7 @@ func (rs *run) collectOut(w http.ResponseWriter, ctx context.Context, merged <-c
 		}
 		c := map[string]any{"index": j.index, "text": text, "finish_reason": st.finish, "logprobs": nil}
 		if j.req.Logprobs {
-			c["logprobs"] = rs.completionLogprobs(st.promptLP, st.tokens, j.req.TopLogprobs, 0)
+			c["logprobs"] = rs.completionLogprobs(st.promptLP, st.tokens, j.req.TopLogprobs, rs.promptOffsets(), rs.genOffsets(&rs.jobs[i]))
 		}
 		choices[i] = c
 	}
@@ -611,7 +744,7 @@ func (rs *run) collectOut(w http.ResponseWriter, ctx context.Context, merged <-c
 	}
 	writeJSON(w, map[string]any{
 		"id": rs.id, "object": obj, "created": rs.created, "model": rs.model, "choices": choices,
-		"usage": usageOf(rs.promptTokens, completion),
+		"usage": usageOf(rs.promptTokens, completion), "timings": rs.timings(completion),
 	})
 	return nil
 }
@@ -647,21 +780,18 @@ func (rs *run) chatLogprobs(toks []engine.Token, top int) []chatLogprob {
 }
 
 // completionLogprobs renders the legacy logprobs object: the prompt's tokens first (when
-// echoing; the first has null), then the generated ones. offset is the text offset of
-// the first token.
-func (rs *run) completionLogprobs(prompt, gen []engine.Token, top, offset int) map[string]any {
+// echoing; the first has null), then the generated ones. Offsets are characters into the
+// text the choice returns: the prompt's from promptOff, the generated ones' from genOff.
+func (rs *run) completionLogprobs(prompt, gen []engine.Token, top int, promptOff, genOff *offsets) map[string]any {
 	t := rs.e.Model().Tokenizer
 	var tokens []string
 	var lps []any
 	var tops []any
-	var offsets []int
-	add := func(tk engine.Token, first bool) {
+	var offs []int
+	add := func(tk engine.Token, first bool, off *offsets) {
 		s := tokenText(t, tk.ID)
 		tokens = append(tokens, s)
-		offsets = append(offsets, offset)
-		if !t.IsSpecial(tk.ID) {
-			offset += len(s)
-		}
+		offs = append(offs, off.next(tk.ID))
 		if first {
 			// OpenAI sends null for both; an empty object keeps typed clients (openai-go's
 			// []map[string]float64) decoding the list.
@@ -680,15 +810,31 @@ func (rs *run) completionLogprobs(prompt, gen []engine.Token, top, offset int) m
 		tops = append(tops, m)
 	}
 	for i, tk := range prompt {
-		add(tk, i == 0)
+		add(tk, i == 0, promptOff)
 	}
 	for _, tk := range gen {
-		add(tk, false)
+		add(tk, false, genOff)
 	}
 	if tokens == nil {
-		tokens, lps, tops, offsets = []string{}, []any{}, []any{}, []int{}
+		tokens, lps, tops, offs = []string{}, []any{}, []any{}, []int{}
 	}
-	return map[string]any{"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offsets}
+	return map[string]any{"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offs}
+}
+
+// promptOffsets starts the text offsets of an echoed prompt, whose text starts with it.
+func (rs *run) promptOffsets() *offsets {
+	t := rs.e.Model().Tokenizer
+	return &offsets{t: t, strip: t.DummyPrefix()}
+}
+
+// genOffsets starts the text offsets of job j's generated tokens: after the echoed prompt,
+// or at 0 (as vLLM does) without echo.
+func (rs *run) genOffsets(j *job) *offsets {
+	o := &offsets{t: rs.e.Model().Tokenizer}
+	if rs.echo {
+		o.chars = utf8.RuneCountInString(j.promptText)
+	}
+	return o
 }
 
 // streamOut writes server-sent events: one chunk per event, then [DONE].
@@ -730,7 +876,7 @@ func (rs *run) streamOut(w http.ResponseWriter, ctx context.Context, merged <-ch
 		}
 	}
 	completion := 0
-	offsets := map[int]int{}
+	genOff := map[int]*offsets{}
 	for ie := range merged {
 		j, ev := ie.job, ie.ev
 		st := states[j.index]
@@ -776,13 +922,16 @@ func (rs *run) streamOut(w http.ResponseWriter, ctx context.Context, merged <-ch
 			}
 			c = map[string]any{"index": j.index, "text": text, "logprobs": nil, "finish_reason": nil}
 			if j.req.Logprobs && (toks != nil || ev.PromptLogprobs != nil) {
-				c["logprobs"] = rs.completionLogprobs(ev.PromptLogprobs, toks, j.req.TopLogprobs, offsets[j.index])
+				if genOff[j.index] == nil {
+					genOff[j.index] = rs.genOffsets(j)
+				}
+				c["logprobs"] = rs.completionLogprobs(ev.PromptLogprobs, toks, j.req.TopLogprobs, rs.promptOffsets(), genOff[j.index])
 			}
-			offsets[j.index] += len(text)
 		}
 		if ev.Done {
 			c["finish_reason"] = ev.FinishReason
 			completion += ev.CompletionTokens
+			rs.timing(ev)
 		}
 		if !send(chunk(c)) {
 			return nil // the client left; cancel() frees the sequences
@@ -793,7 +942,7 @@ func (rs *run) streamOut(w http.ResponseWriter, ctx context.Context, merged <-ch
 	}
 	if rs.usage {
 		send(map[string]any{"id": rs.id, "object": obj, "created": rs.created, "model": rs.model, "choices": []any{},
-			"usage": usageOf(rs.promptTokens, completion)})
+			"usage": usageOf(rs.promptTokens, completion), "timings": rs.timings(completion)})
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 	if flusher != nil {

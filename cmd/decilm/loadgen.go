@@ -29,8 +29,8 @@ type loadgenResult struct {
 func runLoadgen(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "loadgen", "--url http://127.0.0.1:8080 [--clients 1,4,16] [--requests N] [--max-tokens N] [--prompt TEXT]\n\n"+
 		"Each client sends streaming POST /v1/completions requests (temperature 0, ignore_eos) one after\n"+
-		"another; for each client count it prints the aggregate generated tokens/s and the p50/p99\n"+
-		"time to first token. Works against decilm serve and llama.cpp's llama-server alike.")
+		"another; for each client count it prints the aggregate generated tokens/s, the p50/p99\n"+
+		"time to first token and tok/s/stream, the aggregate divided by the clients. Works against decilm serve and llama.cpp's llama-server alike.")
 	url := fs.String("url", "http://127.0.0.1:8080", "server base URL")
 	clientsFlag := fs.String("clients", "1,4,16", "comma-separated concurrent client counts, one run each")
 	requests := fs.Int("requests", 4, "requests per client in each run")
@@ -97,7 +97,6 @@ func runLoadgen(ctx context.Context, e *env, args []string) error {
 		cancel()
 		var ttfts []float64
 		tokens, failed := 0, 0
-		var perStream float64
 		for _, r := range results {
 			if r.err != nil {
 				failed++
@@ -108,13 +107,12 @@ func runLoadgen(ctx context.Context, e *env, args []string) error {
 			}
 			tokens += r.tokens
 			ttfts = append(ttfts, r.ttft.Seconds()*1000)
-			if gen := r.total - r.ttft; gen > 0 && r.tokens > 1 {
-				perStream += float64(r.tokens-1) / gen.Seconds()
-			}
 		}
-		ok := len(results) - failed
+		// tok/s/stream is the aggregate divided by the concurrent streams, so it never
+		// exceeds the aggregate.
+		agg := float64(tokens) / wall.Seconds()
 		fmt.Fprintf(e.stdout, "%8d %9d %9d %10.2f %12.1f %12.1f %12.1f %14.1f\n", n, len(results), failed, wall.Seconds(),
-			float64(tokens)/wall.Seconds(), loadgenPercentile(ttfts, 50), loadgenPercentile(ttfts, 99), perStream/float64(max(ok, 1)))
+			agg, loadgenPercentile(ttfts, 50), loadgenPercentile(ttfts, 99), agg/float64(n))
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -146,15 +144,38 @@ func loadgenModel(ctx context.Context, client *http.Client, base, key string) (s
 		return "", err
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("GET %s/v1/models: %v", base, err)
+	}
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("GET %s/v1/models: status %d: %s", base, resp.StatusCode, loadgenErrorText(b))
+	}
 	var list struct {
 		Data []struct {
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != 200 || len(list.Data) == 0 {
-		return "", fmt.Errorf("GET %s/v1/models: status %d, %v", base, resp.StatusCode, err)
+	if err := json.Unmarshal(b, &list); err != nil || len(list.Data) == 0 {
+		return "", fmt.Errorf("GET %s/v1/models: no model in the answer %.200q", base, b)
 	}
 	return list.Data[0].ID, nil
+}
+
+// loadgenErrorText is the message of an OpenAI-style error body, or the body itself.
+func loadgenErrorText(b []byte) string {
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+		return e.Error.Message
+	}
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // loadgenOne sends one streaming completion and measures it. Tokens are the usage
@@ -181,8 +202,8 @@ func loadgenOne(ctx context.Context, client *http.Client, base, key string, body
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		r.err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		r.err = fmt.Errorf("status %d: %s", resp.StatusCode, loadgenErrorText(b))
 		return r
 	}
 	chunks, usage, done := 0, -1, false

@@ -22,7 +22,8 @@ func init() {
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", "[-m MODEL] [--host 127.0.0.1] [--port 8080] [--parallel N] [--kv-budget SIZE] [--api-key KEY]\n\n"+
-		"Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics\n"+
+		"Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics,\n"+
+		"POST /tokenize, /detokenize and /apply-template\n"+
 		"and a chat page at /. SIGTERM or Ctrl-C stops accepting requests, lets running ones finish\n"+
 		"within --shutdown-timeout, cuts the rest and exits 0.")
 	mf := addModelFlags(fs)
@@ -40,6 +41,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	alias := fs.String("alias", "", "model id clients use (default: the model's name)")
 	template := fs.String("template", "", "chat template: a built-in name (decilm-6b-instruct, decilm-7b-instruct, llama-2, plain) overriding the model's own")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	cors := fs.String("cors-origins", "*", "comma-separated origins browsers may call the API from (* any, as llama-server; \"\" none)")
+	readTimeout := fs.Duration("read-timeout", 60*time.Second, "longest time to receive one request body (408 after)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,7 +88,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Options{APIKey: key, ModelName: *alias, MaxBodyBytes: body, MaxTokens: *maxTokens, MaxN: *maxN})
+	var origins []string
+	for _, o := range strings.Split(*cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	if *readTimeout <= 0 {
+		return usageError("--read-timeout must be positive")
+	}
+	srv := server.New(server.Options{APIKey: key, ModelName: *alias, MaxBodyBytes: body, MaxTokens: *maxTokens, MaxN: *maxN,
+		CORSOrigins: origins, ReadTimeout: *readTimeout})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()

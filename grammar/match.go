@@ -1,0 +1,460 @@
+package grammar
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"unicode/utf8"
+)
+
+// node is one frame of a parse stack: the element to match next (pos) over the frames
+// below (next). Nodes are hash-consed by a Matcher, so equal stacks are the same pointer.
+type node struct {
+	pos  int
+	next *node
+	id   uint32 // unique among the nodes of one Matcher
+}
+
+// state is the recognizer's state: the possible stacks, each with a character class on
+// top, whether the input so far is a complete sentence, and the bytes of a character not
+// yet complete.
+type state struct {
+	stacks   []*node
+	complete bool
+	partial  [utf8.UTFMax]byte
+	npartial int
+}
+
+func (s *state) dead() bool { return len(s.stacks) == 0 && !s.complete }
+
+// ErrRejected is returned by Matcher.Accept for a token the grammar does not allow.
+var ErrRejected = errors.New("grammar: token not allowed by the grammar")
+
+// maxStacks bounds the parse stacks of one state (an ambiguous grammar may multiply them).
+const maxStacks = 4096
+
+// Vocab is a model's vocabulary prepared for masking: a trie of the tokens' bytes. Build
+// it once per model; it is immutable and safe for concurrent use.
+type Vocab struct {
+	size  int
+	texts []string
+	eos   []int
+	trie  []trieNode
+	ends  []int32
+	empty []int // tokens with no bytes (control tokens), never allowed but EOS
+}
+
+type trieNode struct {
+	first, last int32 // children: trie[first:last] hold them, sorted by byte
+	tok, tokEnd int32 // tokens whose bytes end here: Vocab.ends[tok:tokEnd]
+	b           byte
+}
+
+// NewVocab builds a Vocab from each token's bytes (texts[id], as the model's decoder
+// emits them) and the end-of-sequence ids.
+func NewVocab(texts []string, eos []int) *Vocab {
+	v := &Vocab{size: len(texts), eos: eos, texts: texts}
+	// Build with maps, then lay the trie out breadth-first so children are contiguous.
+	type mnode struct {
+		kids   map[byte]*mnode
+		tokens []int32
+	}
+	root := &mnode{}
+	for id, t := range texts {
+		if t == "" {
+			v.empty = append(v.empty, id)
+			continue
+		}
+		n := root
+		for i := 0; i < len(t); i++ {
+			if n.kids == nil {
+				n.kids = map[byte]*mnode{}
+			}
+			k := n.kids[t[i]]
+			if k == nil {
+				k = &mnode{}
+				n.kids[t[i]] = k
+			}
+			n = k
+		}
+		n.tokens = append(n.tokens, int32(id))
+	}
+	queue := []*mnode{root}
+	v.trie = []trieNode{{}}
+	for qi := 0; qi < len(queue); qi++ {
+		m := queue[qi]
+		v.trie[qi].tok = int32(len(v.ends))
+		v.ends = append(v.ends, m.tokens...)
+		v.trie[qi].tokEnd = int32(len(v.ends))
+		v.trie[qi].first = int32(len(v.trie))
+		for b := 0; b < 256; b++ {
+			if k := m.kids[byte(b)]; k != nil {
+				v.trie = append(v.trie, trieNode{b: byte(b)})
+				queue = append(queue, k)
+			}
+		}
+		v.trie[qi].last = int32(len(v.trie))
+	}
+	return v
+}
+
+// Size is the number of tokens.
+func (v *Vocab) Size() int { return v.size }
+
+// Matcher tracks one sequence's progress through a grammar. It is not safe for
+// concurrent use: give each sequence its own.
+type Matcher struct {
+	g      *Grammar
+	v      *Vocab
+	st     state
+	nodes  map[nodeKey]*node
+	nextID uint32
+	depth  int
+	// The states met so far and their transitions by byte, so that the trie walk of a
+	// mask is one table lookup a node once the states are known (inside a JSON string
+	// almost every token leads back to the same state).
+	dstates []*dstate
+	dindex  map[string]int32
+	key     []byte
+	// masks caches, by interned state, the tokens allowed there (most recent states).
+	masks map[int32][]int32
+}
+
+// maxMasks bounds the cached masks of a Matcher.
+const maxMasks = 64
+
+type nodeKey struct {
+	pos  int
+	next *node
+}
+
+// dstate is an interned state with its known transitions: next[b] is 0 when not yet
+// computed, -1 when b is rejected, else the next state's index + 1.
+type dstate struct {
+	st   state
+	next *[256]int32
+}
+
+// maxDStates bounds the interned states of a Matcher (1 KiB each); past it the tables
+// start over at the next Mask.
+const maxDStates = 1 << 14
+
+// intern returns the index of st among the interned states.
+func (m *Matcher) intern(st state) int32 {
+	k := m.key[:0]
+	if st.complete {
+		k = append(k, 1)
+	} else {
+		k = append(k, 0)
+	}
+	k = append(k, byte(st.npartial))
+	k = append(k, st.partial[:st.npartial]...)
+	ids := make([]uint32, len(st.stacks))
+	for i, n := range st.stacks {
+		ids[i] = n.id
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		k = append(k, byte(id), byte(id>>8), byte(id>>16), byte(id>>24))
+	}
+	m.key = k
+	if i, ok := m.dindex[string(k)]; ok {
+		return i
+	}
+	i := int32(len(m.dstates))
+	d := &dstate{st: st, next: new([256]int32)}
+	m.dstates = append(m.dstates, d)
+	m.dindex[string(k)] = i
+	return i
+}
+
+// trans is the state after byte b from interned state i, or -1 if b is rejected.
+func (m *Matcher) trans(i int32, b byte) (int32, error) {
+	d := m.dstates[i]
+	if n := d.next[b]; n != 0 {
+		if n < 0 {
+			return -1, nil
+		}
+		return n - 1, nil
+	}
+	next, err := m.stepByte(&d.st, b)
+	if err != nil {
+		return 0, err
+	}
+	n := int32(-1)
+	if !next.dead() {
+		n = m.intern(next) + 1
+	}
+	d.next[b] = n
+	return max(n-1, -1), nil
+}
+
+// NewMatcher starts matching g from its root rule, for tokens of v.
+func NewMatcher(g *Grammar, v *Vocab) (*Matcher, error) {
+	m := &Matcher{g: g, v: v, nodes: map[nodeKey]*node{}, dindex: map[string]int32{}, masks: map[int32][]int32{}}
+	var st state
+	for _, a := range g.alts[g.root] {
+		if err := m.expand(&st, m.mk(a, nil)); err != nil {
+			return nil, err
+		}
+	}
+	m.st = st
+	return m, nil
+}
+
+func (m *Matcher) mk(pos int, next *node) *node {
+	k := nodeKey{pos, next}
+	if n, ok := m.nodes[k]; ok {
+		return n
+	}
+	if len(m.nodes) > 1<<20 { // drop the table: sharing is lost, not correctness
+		clear(m.nodes)
+	}
+	m.nextID++
+	n := &node{pos: pos, next: next, id: m.nextID}
+	m.nodes[k] = n
+	return n
+}
+
+// expand adds to st the stacks reachable from n without consuming a character, each
+// with a character class on top (or marks st complete).
+func (m *Matcher) expand(st *state, n *node) error {
+	m.depth++
+	defer func() { m.depth-- }()
+	if m.depth > 10000 {
+		return fmt.Errorf("grammar: rules nested too deep while matching")
+	}
+	if n == nil {
+		st.complete = true
+		return nil
+	}
+	e := &m.g.elems[n.pos]
+	switch e.kind {
+	case kEnd:
+		if n.next == nil {
+			st.complete = true
+			return nil
+		}
+		return m.expand(st, m.mk(n.next.pos, n.next.next))
+	case kRule:
+		ret := m.mk(n.pos+1, n.next)
+		for _, a := range m.g.alts[e.rule] {
+			if err := m.expand(st, m.mk(a, ret)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, s := range st.stacks {
+		if s == n {
+			return nil
+		}
+	}
+	if len(st.stacks) >= maxStacks {
+		return fmt.Errorf("grammar: more than %d parse stacks: the grammar is too ambiguous", maxStacks)
+	}
+	st.stacks = append(st.stacks, n)
+	return nil
+}
+
+// stepByte feeds one byte to from, returning the next state (dead if rejected).
+func (m *Matcher) stepByte(from *state, b byte) (state, error) {
+	var to state
+	buf := append(from.partial[:from.npartial:from.npartial], b)
+	if !utf8.FullRune(buf) {
+		// An incomplete character: keep it while some class may match a character that
+		// starts with these bytes.
+		lo, hi, ok := runeSpan(buf)
+		if !ok {
+			return to, nil
+		}
+		for _, s := range from.stacks {
+			if m.g.elems[s.pos].mayMatch(lo, hi) {
+				to.stacks = from.stacks
+				to.npartial = copy(to.partial[:], buf)
+				return to, nil
+			}
+		}
+		return to, nil
+	}
+	r, size := utf8.DecodeRune(buf)
+	if r == utf8.RuneError && size <= 1 {
+		return to, nil // invalid UTF-8 never matches
+	}
+	for _, s := range from.stacks {
+		if m.g.elems[s.pos].matches(r) {
+			if err := m.expand(&to, m.mk(s.pos+1, s.next)); err != nil {
+				return state{}, err
+			}
+		}
+	}
+	return to, nil
+}
+
+// runeSpan is the range of valid characters whose UTF-8 encoding starts with the
+// incomplete sequence p; ok is false when no valid character does.
+func runeSpan(p []byte) (lo, hi rune, ok bool) {
+	var n int
+	var minR, maxR rune
+	switch c := p[0]; {
+	case c >= 0xC2 && c <= 0xDF:
+		n, minR, maxR = 2, 0x80, 0x7FF
+	case c >= 0xE0 && c <= 0xEF:
+		n, minR, maxR = 3, 0x800, 0xFFFF
+	case c >= 0xF0 && c <= 0xF4:
+		n, minR, maxR = 4, 0x10000, utf8.MaxRune
+	default:
+		return 0, 0, false
+	}
+	lo = rune(p[0]) & (0x7F >> n)
+	for i := 1; i < len(p); i++ {
+		if p[i] < 0x80 || p[i] > 0xBF {
+			return 0, 0, false
+		}
+		lo = lo<<6 | rune(p[i]&0x3F)
+	}
+	hi = lo
+	for i := len(p); i < n; i++ {
+		lo, hi = lo<<6, hi<<6|0x3F
+	}
+	lo, hi = max(lo, minR), min(hi, maxR)
+	// Surrogates are not characters: trim them from the ends of the span.
+	if lo >= 0xD800 && lo <= 0xDFFF {
+		lo = 0xE000
+	}
+	if hi >= 0xD800 && hi <= 0xDFFF {
+		hi = 0xD7FF
+	}
+	return lo, hi, lo <= hi
+}
+
+// Complete reports whether the tokens so far form a whole sentence of the grammar (so the
+// end of sequence is allowed).
+func (m *Matcher) Complete() bool { return m.st.complete && m.st.npartial == 0 }
+
+// Done reports whether the sentence is complete and nothing may follow it.
+func (m *Matcher) Done() bool { return m.Complete() && len(m.st.stacks) == 0 }
+
+// Accept advances past token id; ErrRejected if the grammar does not allow it (the
+// state is then unchanged). An end-of-sequence token is accepted when Complete.
+func (m *Matcher) Accept(id int) error {
+	for _, e := range m.v.eos {
+		if e == id {
+			if m.Complete() {
+				return nil
+			}
+			return ErrRejected
+		}
+	}
+	if id < 0 || id >= len(m.v.texts) {
+		return ErrRejected
+	}
+	t := m.v.texts[id]
+	if t == "" {
+		return ErrRejected
+	}
+	st := m.st
+	for i := 0; i < len(t); i++ {
+		next, err := m.stepByte(&st, t[i])
+		if err != nil {
+			return err
+		}
+		if next.dead() || (len(next.stacks) == 0 && i < len(t)-1) {
+			return ErrRejected
+		}
+		st = next
+	}
+	m.st = st
+	return nil
+}
+
+// Mask sets to -Inf the logits of every token the grammar does not allow next: tokens
+// whose bytes it cannot consume, tokens without bytes, and the end-of-sequence tokens
+// unless the sentence is Complete. It returns how many tokens stay allowed.
+func (m *Matcher) Mask(logits []float32) (int, error) {
+	if len(m.dstates) >= maxDStates {
+		m.dstates, m.dindex = m.dstates[:0], map[string]int32{}
+		clear(m.masks)
+	}
+	si := m.intern(m.st)
+	ids, ok := m.masks[si]
+	if !ok {
+		allowed := make([]bool, len(logits))
+		if _, err := m.walk(0, si, allowed); err != nil {
+			return 0, err
+		}
+		for id, a := range allowed {
+			if a {
+				ids = append(ids, int32(id))
+			}
+		}
+		if len(m.masks) >= maxMasks {
+			clear(m.masks)
+		}
+		m.masks[si] = ids
+	}
+	// EOS tokens have no bytes, so they are not in the trie: keep their logits when the
+	// sentence is complete.
+	complete := m.Complete()
+	var eos []float32
+	if complete {
+		eos = make([]float32, len(m.v.eos))
+		for k, e := range m.v.eos {
+			if e >= 0 && e < len(logits) {
+				eos[k] = logits[e]
+			}
+		}
+	}
+	// Keep the allowed logits, set the rest to -Inf.
+	inf := float32(math.Inf(-1))
+	j := 0
+	n := len(ids)
+	for i := range logits {
+		if j < len(ids) && int(ids[j]) == i {
+			j++
+			continue
+		}
+		logits[i] = inf
+	}
+	if complete {
+		for k, e := range m.v.eos {
+			if e >= 0 && e < len(logits) {
+				logits[e] = eos[k]
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// walk visits the children of trie node ni from interned state si, marking allowed
+// tokens.
+func (m *Matcher) walk(ni int32, si int32, allowed []bool) (int, error) {
+	n := 0
+	tn := &m.v.trie[ni]
+	for ci := tn.first; ci < tn.last; ci++ {
+		c := &m.v.trie[ci]
+		next, err := m.trans(si, c.b)
+		if err != nil {
+			return 0, err
+		}
+		if next < 0 {
+			continue
+		}
+		for _, id := range m.v.ends[c.tok:c.tokEnd] {
+			if int(id) < len(allowed) {
+				allowed[id] = true
+				n++
+			}
+		}
+		if c.first < c.last && len(m.dstates[next].st.stacks) > 0 {
+			k, err := m.walk(ci, next, allowed)
+			if err != nil {
+				return 0, err
+			}
+			n += k
+		}
+	}
+	return n, nil
+}
