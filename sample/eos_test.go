@@ -60,13 +60,20 @@ func FuzzEOSTokenIDs(f *testing.F) {
 }
 
 // TestEOSTokenIDsPresetConfigs reads eos_token_id from the synth presets' configs, written
-// in the real DeciLM configs' layout (TestEOSTokenIDsRealConfigs reads the real files under
-// the oracle tag).
+// in the real configs' layout (TestEOSTokenIDsRealConfigs reads the real files under the
+// oracle tag): 2 for the Llama-2 vocabulary of DeciLM, and for the Llama-3.1 vocabulary of
+// Nemotron-NAS and Llama-3.2 the list of the Super-49B and Ultra-253B configs in
+// shared/models (<|end_of_text|>, <|eom_id|>, <|eot_id|>).
 func TestEOSTokenIDsPresetConfigs(t *testing.T) {
+	llama3 := []int{128001, 128008, 128009}
 	for _, name := range synth.PresetNames() {
+		want := []int{2}
+		if strings.Contains(name, "nemotron") || strings.HasPrefix(name, "llama-3") {
+			want = llama3
+		}
 		ids, err := EOSTokenIDs(synth.Presets[name].ConfigJSON(), nil)
-		if err != nil || !slices.Equal(ids, []int{2}) {
-			t.Errorf("%s: EOSTokenIDs = %v, %v; want [2]", name, ids, err)
+		if err != nil || !slices.Equal(ids, want) {
+			t.Errorf("%s: EOSTokenIDs = %v, %v; want %v", name, ids, err, want)
 		}
 	}
 }
