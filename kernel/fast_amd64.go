@@ -18,10 +18,12 @@ func init() {
 	siluMulVec = siluMulAVX
 	expSumVec = expSumAVX
 	dotQ6KVec = dotQ6KAVX
-	q4ToU8Vec = q4ToU8AVX
-	q4uTiles = [3][5]q4uTileFn{
-		1: {1: dotQ4U_1x1, 2: dotQ4U_1x2, 3: dotQ4U_1x3, 4: dotQ4U_1x4},
-		2: {1: dotQ4U_2x1, 2: dotQ4U_2x2, 3: dotQ4U_2x3, 4: dotQ4U_2x4},
+	q4PackVec = q4PackAVX
+	q4pTiles = [5][5]q4pTileFn{
+		1: {1: dotQ4P_1x1, 2: dotQ4P_1x2, 3: dotQ4P_1x3, 4: dotQ4P_1x4},
+		2: {1: dotQ4P_2x1, 2: dotQ4P_2x2, 3: dotQ4P_2x3, 4: dotQ4P_2x4},
+		3: {1: dotQ4P_3x1, 2: dotQ4P_3x2, 3: dotQ4P_3x3},
+		4: {1: dotQ4P_4x1, 2: dotQ4P_4x2, 3: dotQ4P_4x3},
 	}
 	dotQ4KVec = dotQ4KAVX
 	q4Vec = [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32){
@@ -47,15 +49,10 @@ func init() {
 			4: {1: dotF16_4x1},
 		},
 	}
-	quantTiles = [2][5][5]quantTileFn{
-		{
-			1: {1: dotQ8_0_1x1, 2: dotQ8_0_1x2, 3: dotQ8_0_1x3, 4: dotQ8_0_1x4},
-			2: {1: dotQ8_0_2x1, 2: dotQ8_0_2x2, 3: dotQ8_0_2x3, 4: dotQ8_0_2x4},
-			3: {1: dotQ8_0_3x1},
-			4: {1: dotQ8_0_4x1},
-		},
-		{
-			1: {1: dotQ4_0_1x1},
-		},
+	quantTiles = [5][5]quantTileFn{
+		1: {1: dotQ8_0_1x1, 2: dotQ8_0_1x2, 3: dotQ8_0_1x3, 4: dotQ8_0_1x4},
+		2: {1: dotQ8_0_2x1, 2: dotQ8_0_2x2, 3: dotQ8_0_2x3, 4: dotQ8_0_2x4},
+		3: {1: dotQ8_0_3x1},
+		4: {1: dotQ8_0_4x1},
 	}
 }

@@ -56,40 +56,6 @@ DATA low4<>+30(SB)/1, $0x0f
 DATA low4<>+31(SB)/1, $0x0f
 GLOBL low4<>(SB), RODATA|NOPTR, $32
 
-DATA eights<>+0(SB)/1, $0x08
-DATA eights<>+1(SB)/1, $0x08
-DATA eights<>+2(SB)/1, $0x08
-DATA eights<>+3(SB)/1, $0x08
-DATA eights<>+4(SB)/1, $0x08
-DATA eights<>+5(SB)/1, $0x08
-DATA eights<>+6(SB)/1, $0x08
-DATA eights<>+7(SB)/1, $0x08
-DATA eights<>+8(SB)/1, $0x08
-DATA eights<>+9(SB)/1, $0x08
-DATA eights<>+10(SB)/1, $0x08
-DATA eights<>+11(SB)/1, $0x08
-DATA eights<>+12(SB)/1, $0x08
-DATA eights<>+13(SB)/1, $0x08
-DATA eights<>+14(SB)/1, $0x08
-DATA eights<>+15(SB)/1, $0x08
-DATA eights<>+16(SB)/1, $0x08
-DATA eights<>+17(SB)/1, $0x08
-DATA eights<>+18(SB)/1, $0x08
-DATA eights<>+19(SB)/1, $0x08
-DATA eights<>+20(SB)/1, $0x08
-DATA eights<>+21(SB)/1, $0x08
-DATA eights<>+22(SB)/1, $0x08
-DATA eights<>+23(SB)/1, $0x08
-DATA eights<>+24(SB)/1, $0x08
-DATA eights<>+25(SB)/1, $0x08
-DATA eights<>+26(SB)/1, $0x08
-DATA eights<>+27(SB)/1, $0x08
-DATA eights<>+28(SB)/1, $0x08
-DATA eights<>+29(SB)/1, $0x08
-DATA eights<>+30(SB)/1, $0x08
-DATA eights<>+31(SB)/1, $0x08
-GLOBL eights<>(SB), RODATA|NOPTR, $32
-
 // func dotF32_1x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
 // Requires: AVX, FMA3
 TEXT ·dotF32_1x1(SB), NOSPLIT, $0-56
@@ -3926,56 +3892,6 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4_0_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_1x1(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   nb+48(FP), SI
-	IMUL3Q $0x00000001, CX, CX
-	VXORPS Y0, Y0, Y0
-	TESTQ  SI, SI
-	JZ     done
-
-loop:
-	PREFETCHT0   (AX)(CX*1)
-	VMOVDQU      2(AX), X3
-	VPSRLW       $0x04, X3, X1
-	VINSERTI128  $0x01, X1, Y3, Y3
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPSUBB       eights<>+0(SB), Y3, Y3
-	VPBROADCASTW (AX), X1
-	VCVTPH2PS    X1, Y2
-	VPABSB       (DX), Y4
-	VBROADCASTSS (BX), Y5
-	VPSIGNB      (DX), Y3, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     onesw<>+0(SB), Y1, Y1
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y5, Y2, Y2
-	VFMADD231PS  Y1, Y2, Y0
-	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, BX
-	DECQ         SI
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X0, X1, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VADDSS       (AX), X1, X1
-	VMOVSS       X1, (AX)
-	VZEROUPPER
-	RET
-
 // func dotQ4_0_vec2(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·dotQ4_0_vec2(SB), NOSPLIT, $0-48
@@ -5361,28 +5277,31 @@ done:
 	MOVSS        X1, ret+40(FP)
 	RET
 
-// func q4ToU8AVX(q *byte, d *float32, src *byte, nb int)
+// func q4PackAVX(dst *byte, src *byte, ws int, nb int)
 // Requires: AVX, AVX2, F16C
-TEXT ·q4ToU8AVX(SB), NOSPLIT, $0-32
-	MOVQ  q+0(FP), AX
-	MOVQ  d+8(FP), CX
-	MOVQ  src+16(FP), DX
+TEXT ·q4PackAVX(SB), NOSPLIT, $0-32
+	MOVQ  dst+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  ws+16(FP), DX
 	MOVQ  nb+24(FP), BX
 	TESTQ BX, BX
 	JZ    done
 
 loop:
-	VPBROADCASTW (DX), X1
-	VCVTPH2PS    X1, X1
-	VMOVSS       X1, (CX)
-	VMOVDQU      2(DX), X0
-	VPSRLW       $0x04, X0, X1
-	VINSERTI128  $0x01, X1, Y0, Y0
+	VMOVDQU      2(CX), X0
+	VINSERTI128  $0x01, 2(CX)(DX*1), Y0, Y0
+	VPSRLW       $0x04, Y0, Y1
 	VPAND        low4<>+0(SB), Y0, Y0
+	VPAND        low4<>+0(SB), Y1, Y1
 	VMOVDQU      Y0, (AX)
-	ADDQ         $0x12, DX
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
+	VMOVDQU      Y1, 32(AX)
+	VPBROADCASTW (CX), X1
+	VPBROADCASTW (CX)(DX*1), X0
+	VPUNPCKLQDQ  X0, X1, X1
+	VCVTPH2PS    X1, Y1
+	VMOVUPS      Y1, 64(AX)
+	ADDQ         $0x12, CX
+	ADDQ         $0x60, AX
 	DECQ         BX
 	JNZ          loop
 
@@ -5390,531 +5309,849 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x1(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_1x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x1(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), BX
-	MOVQ   xds+56(FP), SI
-	MOVQ   nb+80(FP), SI
+TEXT ·dotQ4P_1x1(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), DX
+	MOVQ   xds+40(FP), BX
+	MOVQ   xc+48(FP), BX
+	MOVQ   xcs+56(FP), SI
+	MOVQ   nb+64(FP), SI
 	VXORPS Y0, Y0, Y0
 	TESTQ  SI, SI
-	JZ     corr
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y1
-	VBROADCASTSS (CX), Y2
-	VBROADCASTSS (BX), Y3
-	VPMADDUBSW   (DX), Y1, Y1
-	VPMADDWD     onesw<>+0(SB), Y1, Y1
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y3, Y2, Y2
-	VFMADD231PS  Y1, Y2, Y0
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, BX
-	DECQ         SI
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), DX
-	TESTQ DX, DX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y1
-	VFNMADD231PS (CX), Y1, Y0
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         DX
-	JNZ          loop8
+	VMOVDQU        (AX), Y1
+	VMOVDQU        32(AX), Y2
+	VBROADCASTI128 (CX), Y3
+	VBROADCASTI128 16(CX), Y4
+	VBROADCASTSS   (DX), Y5
+	VPMADDUBSW     Y3, Y1, Y1
+	VPMADDUBSW     Y4, Y2, Y2
+	VPADDW         Y2, Y1, Y1
+	VPMADDWD       onesw<>+0(SB), Y1, Y1
+	VPSUBD         (BX), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VMULPS         64(AX), Y5, Y2
+	VFMADD231PS    Y1, Y2, Y0
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, DX
+	ADDQ           $0x20, BX
+	DECQ           SI
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X0, X1, X1
+	MOVQ    out+72(FP), AX
+	MOVQ    os+80(FP), CX
+	VMOVAPS X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ4P_1x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4P_1x2(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), DI
+	MOVQ   xcs+56(FP), R8
+	MOVQ   nb+64(FP), R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ  R9, R9
+	JZ     done
+
+loop:
+	VMOVDQU        (AX), Y2
+	VMOVDQU        32(AX), Y3
+	VBROADCASTI128 (CX), Y4
+	VBROADCASTI128 16(CX), Y5
+	VBROADCASTSS   (BX), Y6
+	VPMADDUBSW     Y4, Y2, Y4
+	VPMADDUBSW     Y5, Y3, Y5
+	VPADDW         Y5, Y4, Y4
+	VPMADDWD       onesw<>+0(SB), Y4, Y4
+	VPSUBD         (DI), Y4, Y4
+	VCVTDQ2PS      Y4, Y4
+	VMULPS         64(AX), Y6, Y5
+	VFMADD231PS    Y4, Y5, Y0
+	VBROADCASTI128 (CX)(DX*1), Y4
+	VBROADCASTI128 16(CX)(DX*1), Y5
+	VBROADCASTSS   (BX)(SI*1), Y6
+	VPMADDUBSW     Y4, Y2, Y4
+	VPMADDUBSW     Y5, Y3, Y5
+	VPADDW         Y5, Y4, Y4
+	VPMADDWD       onesw<>+0(SB), Y4, Y4
+	VPSUBD         (DI)(R8*1), Y4, Y4
+	VCVTDQ2PS      Y4, Y4
+	VMULPS         64(AX), Y6, Y5
+	VFMADD231PS    Y4, Y5, Y1
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, DI
+	DECQ           R9
+	JNZ            loop
+
+done:
+	MOVQ    out+72(FP), AX
+	MOVQ    os+80(FP), CX
+	VMOVAPS X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	ADDQ    CX, AX
+	VMOVAPS X1, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ4P_1x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4P_1x3(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), DI
+	MOVQ   xcs+56(FP), R8
+	MOVQ   nb+64(FP), R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	TESTQ  R9, R9
+	JZ     done
+
+loop:
+	VMOVDQU        (AX), Y3
+	VMOVDQU        32(AX), Y4
+	VBROADCASTI128 (CX), Y5
+	VBROADCASTI128 16(CX), Y6
+	VBROADCASTSS   (BX), Y7
+	VPMADDUBSW     Y5, Y3, Y5
+	VPMADDUBSW     Y6, Y4, Y6
+	VPADDW         Y6, Y5, Y5
+	VPMADDWD       onesw<>+0(SB), Y5, Y5
+	VPSUBD         (DI), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         64(AX), Y7, Y6
+	VFMADD231PS    Y5, Y6, Y0
+	VBROADCASTI128 (CX)(DX*1), Y5
+	VBROADCASTI128 16(CX)(DX*1), Y6
+	VBROADCASTSS   (BX)(SI*1), Y7
+	VPMADDUBSW     Y5, Y3, Y5
+	VPMADDUBSW     Y6, Y4, Y6
+	VPADDW         Y6, Y5, Y5
+	VPMADDWD       onesw<>+0(SB), Y5, Y5
+	VPSUBD         (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         64(AX), Y7, Y6
+	VFMADD231PS    Y5, Y6, Y1
+	VBROADCASTI128 (CX)(DX*2), Y5
+	VBROADCASTI128 16(CX)(DX*2), Y6
+	VBROADCASTSS   (BX)(SI*2), Y7
+	VPMADDUBSW     Y5, Y3, Y5
+	VPMADDUBSW     Y6, Y4, Y6
+	VPADDW         Y6, Y5, Y5
+	VPMADDWD       onesw<>+0(SB), Y5, Y5
+	VPSUBD         (DI)(R8*2), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         64(AX), Y7, Y6
+	VFMADD231PS    Y5, Y6, Y2
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, DI
+	DECQ           R9
+	JNZ            loop
+
+done:
+	MOVQ    out+72(FP), AX
+	MOVQ    os+80(FP), CX
+	VMOVAPS X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	ADDQ    CX, AX
+	VMOVAPS X1, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	ADDQ    CX, AX
+	VMOVAPS X2, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ4P_1x4(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4P_1x4(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), DI
+	MOVQ   xcs+56(FP), R8
+	LEAQ   (DX)(DX*2), R9
+	LEAQ   (SI)(SI*2), R10
+	LEAQ   (R8)(R8*2), R11
+	MOVQ   nb+64(FP), R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  R12, R12
+	JZ     done
+
+loop:
+	VMOVDQU        (AX), Y4
+	VMOVDQU        32(AX), Y5
+	VBROADCASTI128 (CX), Y6
+	VBROADCASTI128 16(CX), Y7
+	VBROADCASTSS   (BX), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y0
+	VBROADCASTI128 (CX)(DX*1), Y6
+	VBROADCASTI128 16(CX)(DX*1), Y7
+	VBROADCASTSS   (BX)(SI*1), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y1
+	VBROADCASTI128 (CX)(DX*2), Y6
+	VBROADCASTI128 16(CX)(DX*2), Y7
+	VBROADCASTSS   (BX)(SI*2), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI)(R8*2), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y2
+	VBROADCASTI128 (CX)(R9*1), Y6
+	VBROADCASTI128 16(CX)(R9*1), Y7
+	VBROADCASTSS   (BX)(R10*1), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI)(R11*1), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y3
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, DI
+	DECQ           R12
+	JNZ            loop
+
+done:
+	MOVQ    out+72(FP), AX
+	MOVQ    os+80(FP), CX
+	VMOVAPS X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	ADDQ    CX, AX
+	VMOVAPS X1, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	ADDQ    CX, AX
+	VMOVAPS X2, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	ADDQ    CX, AX
+	VMOVAPS X3, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS  (AX), X0, X0
+	VMOVSS  X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ4P_2x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4P_2x1(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), DX
+	MOVQ   xds+40(FP), BX
+	MOVQ   xc+48(FP), BX
+	MOVQ   xcs+56(FP), SI
+	MOVQ   nb+64(FP), SI
+	VXORPS Y0, Y0, Y0
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	VMOVDQU        (AX), Y1
+	VMOVDQU        32(AX), Y2
+	VBROADCASTI128 (CX), Y3
+	VBROADCASTI128 16(CX), Y4
+	VBROADCASTSS   (DX), Y5
+	VPMADDUBSW     Y3, Y1, Y1
+	VPMADDUBSW     Y4, Y2, Y2
+	VPADDW         Y2, Y1, Y1
+	VPMADDWD       onesw<>+0(SB), Y1, Y1
+	VPSUBD         (BX), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VMULPS         64(AX), Y5, Y2
+	VFMADD231PS    Y1, Y2, Y0
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, DX
+	ADDQ           $0x20, BX
+	DECQ           SI
+	JNZ            loop
+
+done:
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X1
 	VHADDPS      X1, X1, X1
 	VHADDPS      X1, X1, X1
 	VADDSS       (AX), X1, X1
 	VMOVSS       X1, (AX)
+	VEXTRACTF128 $0x01, Y0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x2(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_2x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x2(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), SI
-	MOVQ   xds+56(FP), DI
-	MOVQ   nb+80(FP), R8
+TEXT ·dotQ4P_2x2(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), DI
+	MOVQ   xcs+56(FP), R8
+	MOVQ   nb+64(FP), R9
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
-	TESTQ  R8, R8
-	JZ     corr
+	TESTQ  R9, R9
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y2
-	VBROADCASTSS (CX), Y3
-	VBROADCASTSS (SI), Y4
-	VPMADDUBSW   (DX), Y2, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULPS       Y4, Y3, Y4
-	VFMADD231PS  Y5, Y4, Y0
-	VBROADCASTSS (SI)(DI*1), Y4
-	VPMADDUBSW   (DX)(BX*1), Y2, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULPS       Y4, Y3, Y4
-	VFMADD231PS  Y5, Y4, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, SI
-	DECQ         R8
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), BX
-	TESTQ BX, BX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y2
-	VFNMADD231PS (CX), Y2, Y0
-	VFNMADD231PS (CX)(DX*1), Y2, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         BX
-	JNZ          loop8
+	VMOVDQU        (AX), Y2
+	VMOVDQU        32(AX), Y3
+	VBROADCASTI128 (CX), Y4
+	VBROADCASTI128 16(CX), Y5
+	VBROADCASTSS   (BX), Y6
+	VPMADDUBSW     Y4, Y2, Y4
+	VPMADDUBSW     Y5, Y3, Y5
+	VPADDW         Y5, Y4, Y4
+	VPMADDWD       onesw<>+0(SB), Y4, Y4
+	VPSUBD         (DI), Y4, Y4
+	VCVTDQ2PS      Y4, Y4
+	VMULPS         64(AX), Y6, Y5
+	VFMADD231PS    Y4, Y5, Y0
+	VBROADCASTI128 (CX)(DX*1), Y4
+	VBROADCASTI128 16(CX)(DX*1), Y5
+	VBROADCASTSS   (BX)(SI*1), Y6
+	VPMADDUBSW     Y4, Y2, Y4
+	VPMADDUBSW     Y5, Y3, Y5
+	VPADDW         Y5, Y4, Y4
+	VPMADDWD       onesw<>+0(SB), Y4, Y4
+	VPSUBD         (DI)(R8*1), Y4, Y4
+	VCVTDQ2PS      Y4, Y4
+	VMULPS         64(AX), Y6, Y5
+	VFMADD231PS    Y4, Y5, Y1
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, DI
+	DECQ           R9
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X2
-	VADDPS       X0, X2, X2
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X2
 	VHADDPS      X2, X2, X2
 	VHADDPS      X2, X2, X2
 	VADDSS       (AX), X2, X2
 	VMOVSS       X2, (AX)
+	VEXTRACTF128 $0x01, Y0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VMOVAPS      X1, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
 	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x3(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_2x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x3(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), SI
-	MOVQ   xds+56(FP), DI
-	MOVQ   nb+80(FP), R8
+TEXT ·dotQ4P_2x3(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), DI
+	MOVQ   xcs+56(FP), R8
+	MOVQ   nb+64(FP), R9
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	TESTQ  R8, R8
-	JZ     corr
+	TESTQ  R9, R9
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y3
-	VBROADCASTSS (CX), Y4
-	VBROADCASTSS (SI), Y5
-	VPMADDUBSW   (DX), Y3, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y5, Y4, Y5
-	VFMADD231PS  Y6, Y5, Y0
-	VBROADCASTSS (SI)(DI*1), Y5
-	VPMADDUBSW   (DX)(BX*1), Y3, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y5, Y4, Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VBROADCASTSS (SI)(DI*2), Y5
-	VPMADDUBSW   (DX)(BX*2), Y3, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y5, Y4, Y5
-	VFMADD231PS  Y6, Y5, Y2
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, SI
-	DECQ         R8
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), BX
-	TESTQ BX, BX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y3
-	VFNMADD231PS (CX), Y3, Y0
-	VFNMADD231PS (CX)(DX*1), Y3, Y1
-	VFNMADD231PS (CX)(DX*2), Y3, Y2
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         BX
-	JNZ          loop8
+	VMOVDQU        (AX), Y3
+	VMOVDQU        32(AX), Y4
+	VBROADCASTI128 (CX), Y5
+	VBROADCASTI128 16(CX), Y6
+	VBROADCASTSS   (BX), Y7
+	VPMADDUBSW     Y5, Y3, Y5
+	VPMADDUBSW     Y6, Y4, Y6
+	VPADDW         Y6, Y5, Y5
+	VPMADDWD       onesw<>+0(SB), Y5, Y5
+	VPSUBD         (DI), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         64(AX), Y7, Y6
+	VFMADD231PS    Y5, Y6, Y0
+	VBROADCASTI128 (CX)(DX*1), Y5
+	VBROADCASTI128 16(CX)(DX*1), Y6
+	VBROADCASTSS   (BX)(SI*1), Y7
+	VPMADDUBSW     Y5, Y3, Y5
+	VPMADDUBSW     Y6, Y4, Y6
+	VPADDW         Y6, Y5, Y5
+	VPMADDWD       onesw<>+0(SB), Y5, Y5
+	VPSUBD         (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         64(AX), Y7, Y6
+	VFMADD231PS    Y5, Y6, Y1
+	VBROADCASTI128 (CX)(DX*2), Y5
+	VBROADCASTI128 16(CX)(DX*2), Y6
+	VBROADCASTSS   (BX)(SI*2), Y7
+	VPMADDUBSW     Y5, Y3, Y5
+	VPMADDUBSW     Y6, Y4, Y6
+	VPADDW         Y6, Y5, Y5
+	VPMADDWD       onesw<>+0(SB), Y5, Y5
+	VPSUBD         (DI)(R8*2), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         64(AX), Y7, Y6
+	VFMADD231PS    Y5, Y6, Y2
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, DI
+	DECQ           R9
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X3
-	VADDPS       X0, X3, X3
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X3
 	VHADDPS      X3, X3, X3
 	VHADDPS      X3, X3, X3
 	VADDSS       (AX), X3, X3
 	VMOVSS       X3, (AX)
+	VEXTRACTF128 $0x01, Y0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	ADDQ         CX, AX
+	VMOVAPS      X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
 	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
+	VMOVAPS      X2, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
 	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x4(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_2x4(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x4(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), SI
-	MOVQ   xds+56(FP), DI
-	LEAQ   (BX)(BX*2), R8
-	LEAQ   (DI)(DI*2), R9
-	MOVQ   nb+80(FP), R10
+TEXT ·dotQ4P_2x4(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), DI
+	MOVQ   xcs+56(FP), R8
+	LEAQ   (DX)(DX*2), R9
+	LEAQ   (SI)(SI*2), R10
+	LEAQ   (R8)(R8*2), R11
+	MOVQ   nb+64(FP), R12
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	TESTQ  R10, R10
-	JZ     corr
+	TESTQ  R12, R12
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y4
-	VBROADCASTSS (CX), Y5
-	VBROADCASTSS (SI), Y6
-	VPMADDUBSW   (DX), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y0
-	VBROADCASTSS (SI)(DI*1), Y6
-	VPMADDUBSW   (DX)(BX*1), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y1
-	VBROADCASTSS (SI)(DI*2), Y6
-	VPMADDUBSW   (DX)(BX*2), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y2
-	VBROADCASTSS (SI)(R9*1), Y6
-	VPMADDUBSW   (DX)(R8*1), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, SI
-	DECQ         R10
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	LEAQ  (DX)(DX*2), BX
-	MOVQ  nb8+88(FP), SI
-	TESTQ SI, SI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y4
-	VFNMADD231PS (CX), Y4, Y0
-	VFNMADD231PS (CX)(DX*1), Y4, Y1
-	VFNMADD231PS (CX)(DX*2), Y4, Y2
-	VFNMADD231PS (CX)(BX*1), Y4, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         SI
-	JNZ          loop8
+	VMOVDQU        (AX), Y4
+	VMOVDQU        32(AX), Y5
+	VBROADCASTI128 (CX), Y6
+	VBROADCASTI128 16(CX), Y7
+	VBROADCASTSS   (BX), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y0
+	VBROADCASTI128 (CX)(DX*1), Y6
+	VBROADCASTI128 16(CX)(DX*1), Y7
+	VBROADCASTSS   (BX)(SI*1), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y1
+	VBROADCASTI128 (CX)(DX*2), Y6
+	VBROADCASTI128 16(CX)(DX*2), Y7
+	VBROADCASTSS   (BX)(SI*2), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI)(R8*2), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y2
+	VBROADCASTI128 (CX)(R9*1), Y6
+	VBROADCASTI128 16(CX)(R9*1), Y7
+	VBROADCASTSS   (BX)(R10*1), Y8
+	VPMADDUBSW     Y6, Y4, Y6
+	VPMADDUBSW     Y7, Y5, Y7
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       onesw<>+0(SB), Y6, Y6
+	VPSUBD         (DI)(R11*1), Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VMULPS         64(AX), Y8, Y7
+	VFMADD231PS    Y6, Y7, Y3
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, CX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, DI
+	DECQ           R12
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X4
 	VHADDPS      X4, X4, X4
 	VHADDPS      X4, X4, X4
 	VADDSS       (AX), X4, X4
 	VMOVSS       X4, (AX)
+	VEXTRACTF128 $0x01, Y0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	ADDQ         CX, AX
+	VMOVAPS      X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
 	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	ADDQ         CX, AX
+	VMOVAPS      X2, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
 	VMOVSS       X0, (AX)
-	ADDQ         CX, AX
 	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	VMOVAPS      X3, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
 	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
 	VZEROUPPER
 	RET
 
-// func dotQ4U_2x1(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_3x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x1(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), DI
-	MOVQ   xds+56(FP), R8
-	MOVQ   nb+80(FP), R8
+TEXT ·dotQ4P_3x1(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), SI
+	MOVQ   xcs+56(FP), DI
+	MOVQ   nb+64(FP), DI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
-	TESTQ  R8, R8
-	JZ     corr
+	TESTQ  DI, DI
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y2
-	VBROADCASTSS (DX), Y3
-	VMOVDQU      (AX)(CX*1), Y4
-	VBROADCASTSS (DX)(BX*1), Y5
-	VBROADCASTSS (DI), Y6
-	VPMADDUBSW   (SI), Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VMULPS       Y6, Y3, Y3
-	VFMADD231PS  Y2, Y3, Y0
-	VPMADDUBSW   (SI), Y4, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VMULPS       Y6, Y5, Y3
-	VFMADD231PS  Y2, Y3, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, DI
-	DECQ         R8
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), DX
-	TESTQ DX, DX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y2
-	VFNMADD231PS (CX), Y2, Y0
-	VMOVUPS      (AX)(BX*1), Y2
-	VFNMADD231PS (CX), Y2, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         DX
-	JNZ          loop8
+	VMOVDQU        (AX), Y2
+	VMOVDQU        32(AX), Y3
+	VMOVDQU        (AX)(CX*1), Y4
+	VMOVDQU        32(AX)(CX*1), Y5
+	VBROADCASTI128 (DX), Y6
+	VBROADCASTI128 16(DX), Y7
+	VBROADCASTSS   (BX), Y8
+	VPMADDUBSW     Y6, Y2, Y2
+	VPMADDUBSW     Y7, Y3, Y3
+	VPADDW         Y3, Y2, Y2
+	VPMADDWD       onesw<>+0(SB), Y2, Y2
+	VPSUBD         (SI), Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VMULPS         64(AX), Y8, Y3
+	VFMADD231PS    Y2, Y3, Y0
+	VPMADDUBSW     Y6, Y4, Y2
+	VPMADDUBSW     Y7, Y5, Y3
+	VPADDW         Y3, Y2, Y2
+	VPMADDWD       onesw<>+0(SB), Y2, Y2
+	VPSUBD         (SI), Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VMULPS         64(AX)(CX*1), Y8, Y3
+	VFMADD231PS    Y2, Y3, Y1
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, DX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, SI
+	DECQ           DI
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X2
-	VADDPS       X0, X2, X2
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X2
 	VHADDPS      X2, X2, X2
 	VHADDPS      X2, X2, X2
 	VADDSS       (AX), X2, X2
 	VMOVSS       X2, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VMOVAPS      X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	VZEROUPPER
 	RET
 
-// func dotQ4U_2x2(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_3x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x2(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), R8
-	MOVQ   xds+56(FP), R9
-	MOVQ   nb+80(FP), R10
+TEXT ·dotQ4P_3x2(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   xc+48(FP), R8
+	MOVQ   xcs+56(FP), R9
+	MOVQ   nb+64(FP), R10
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	TESTQ  R10, R10
-	JZ     corr
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y4
-	VBROADCASTSS (DX), Y5
-	VMOVDQU      (AX)(CX*1), Y6
-	VBROADCASTSS (DX)(BX*1), Y7
-	VBROADCASTSS (R8), Y8
-	VPMADDUBSW   (SI), Y4, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y5, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VPMADDUBSW   (SI), Y6, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y7, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VBROADCASTSS (R8)(R9*1), Y8
-	VPMADDUBSW   (SI)(DI*1), Y4, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y5, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VPMADDUBSW   (SI)(DI*1), Y6, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y7, Y10
-	VFMADD231PS  Y9, Y10, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, R8
-	DECQ         R10
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), SI
-	TESTQ SI, SI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y4
-	VFNMADD231PS (CX), Y4, Y0
-	VFNMADD231PS (CX)(DX*1), Y4, Y1
-	VMOVUPS      (AX)(BX*1), Y4
-	VFNMADD231PS (CX), Y4, Y2
-	VFNMADD231PS (CX)(DX*1), Y4, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         SI
-	JNZ          loop8
+	VMOVDQU        (AX), Y4
+	VMOVDQU        32(AX), Y5
+	VMOVDQU        (AX)(CX*1), Y6
+	VMOVDQU        32(AX)(CX*1), Y7
+	VBROADCASTI128 (DX), Y8
+	VBROADCASTI128 16(DX), Y9
+	VBROADCASTSS   (SI), Y10
+	VPMADDUBSW     Y8, Y4, Y11
+	VPMADDUBSW     Y9, Y5, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y0
+	VPMADDUBSW     Y8, Y6, Y11
+	VPMADDUBSW     Y9, Y7, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX)(CX*1), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y2
+	VBROADCASTI128 (DX)(BX*1), Y8
+	VBROADCASTI128 16(DX)(BX*1), Y9
+	VBROADCASTSS   (SI)(DI*1), Y10
+	VPMADDUBSW     Y8, Y4, Y11
+	VPMADDUBSW     Y9, Y5, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8)(R9*1), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VPMADDUBSW     Y8, Y6, Y11
+	VPMADDUBSW     Y9, Y7, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8)(R9*1), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX)(CX*1), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y3
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, DX
+	ADDQ           $0x04, SI
+	ADDQ           $0x20, R8
+	DECQ           R10
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X4
 	VHADDPS      X4, X4, X4
 	VHADDPS      X4, X4, X4
 	VADDSS       (AX), X4, X4
 	VMOVSS       X4, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
+	VEXTRACTF128 $0x01, Y0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VMOVAPS      X2, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VMOVAPS      X1, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
 	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	VEXTRACTF128 $0x01, Y1, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VMOVAPS      X3, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	VZEROUPPER
 	RET
 
-// func dotQ4U_2x3(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_3x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x3(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), R8
-	MOVQ   xds+56(FP), R9
-	MOVQ   nb+80(FP), R10
+TEXT ·dotQ4P_3x3(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   xc+48(FP), R8
+	MOVQ   xcs+56(FP), R9
+	MOVQ   nb+64(FP), R10
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -5922,279 +6159,475 @@ TEXT ·dotQ4U_2x3(SB), NOSPLIT, $0-112
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	TESTQ  R10, R10
-	JZ     corr
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y6
-	VBROADCASTSS (DX), Y7
-	VMOVDQU      (AX)(CX*1), Y8
-	VBROADCASTSS (DX)(BX*1), Y9
-	VBROADCASTSS (R8), Y10
-	VPMADDUBSW   (SI), Y6, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y7, Y12
-	VFMADD231PS  Y11, Y12, Y0
-	VPMADDUBSW   (SI), Y8, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y9, Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VBROADCASTSS (R8)(R9*1), Y10
-	VPMADDUBSW   (SI)(DI*1), Y6, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y7, Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VPMADDUBSW   (SI)(DI*1), Y8, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y9, Y12
-	VFMADD231PS  Y11, Y12, Y4
-	VBROADCASTSS (R8)(R9*2), Y10
-	VPMADDUBSW   (SI)(DI*2), Y6, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y7, Y12
-	VFMADD231PS  Y11, Y12, Y2
-	VPMADDUBSW   (SI)(DI*2), Y8, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y9, Y12
-	VFMADD231PS  Y11, Y12, Y5
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, R8
-	DECQ         R10
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), SI
-	TESTQ SI, SI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y6
-	VFNMADD231PS (CX), Y6, Y0
-	VFNMADD231PS (CX)(DX*1), Y6, Y1
-	VFNMADD231PS (CX)(DX*2), Y6, Y2
-	VMOVUPS      (AX)(BX*1), Y6
-	VFNMADD231PS (CX), Y6, Y3
-	VFNMADD231PS (CX)(DX*1), Y6, Y4
-	VFNMADD231PS (CX)(DX*2), Y6, Y5
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         SI
-	JNZ          loop8
+	VMOVDQU        (AX), Y6
+	VMOVDQU        32(AX), Y7
+	VMOVDQU        (AX)(CX*1), Y8
+	VMOVDQU        32(AX)(CX*1), Y9
+	VBROADCASTI128 (DX), Y10
+	VBROADCASTI128 16(DX), Y11
+	VBROADCASTSS   (SI), Y12
+	VPMADDUBSW     Y10, Y6, Y13
+	VPMADDUBSW     Y11, Y7, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y0
+	VPMADDUBSW     Y10, Y8, Y13
+	VPMADDUBSW     Y11, Y9, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX)(CX*1), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y3
+	VBROADCASTI128 (DX)(BX*1), Y10
+	VBROADCASTI128 16(DX)(BX*1), Y11
+	VBROADCASTSS   (SI)(DI*1), Y12
+	VPMADDUBSW     Y10, Y6, Y13
+	VPMADDUBSW     Y11, Y7, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*1), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y1
+	VPMADDUBSW     Y10, Y8, Y13
+	VPMADDUBSW     Y11, Y9, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*1), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX)(CX*1), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y4
+	VBROADCASTI128 (DX)(BX*2), Y10
+	VBROADCASTI128 16(DX)(BX*2), Y11
+	VBROADCASTSS   (SI)(DI*2), Y12
+	VPMADDUBSW     Y10, Y6, Y13
+	VPMADDUBSW     Y11, Y7, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*2), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y2
+	VPMADDUBSW     Y10, Y8, Y13
+	VPMADDUBSW     Y11, Y9, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*2), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX)(CX*1), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y5
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, DX
+	ADDQ           $0x04, SI
+	ADDQ           $0x20, R8
+	DECQ           R10
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X6
-	VADDPS       X0, X6, X6
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X6
 	VHADDPS      X6, X6, X6
 	VHADDPS      X6, X6, X6
 	VADDSS       (AX), X6, X6
 	VMOVSS       X6, (AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	VEXTRACTF128 $0x01, Y0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VMOVAPS      X3, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	ADDQ         CX, AX
+	VMOVAPS      X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
 	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X4, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VMOVAPS      X4, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
+	VMOVAPS      X2, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
 	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y5, X0
-	VADDPS       X5, X0, X0
+	VEXTRACTF128 $0x01, Y2, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VMOVAPS      X5, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	VZEROUPPER
 	RET
 
-// func dotQ4U_2x4(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ4P_4x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x4(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), R8
-	MOVQ   xds+56(FP), R9
-	LEAQ   (DI)(DI*2), R10
-	LEAQ   (R9)(R9*2), R11
-	MOVQ   nb+80(FP), R12
+TEXT ·dotQ4P_4x1(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   xc+48(FP), SI
+	MOVQ   xcs+56(FP), DI
+	MOVQ   nb+64(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ  DI, DI
+	JZ     done
+
+loop:
+	VMOVDQU        (AX), Y2
+	VMOVDQU        32(AX), Y3
+	VMOVDQU        (AX)(CX*1), Y4
+	VMOVDQU        32(AX)(CX*1), Y5
+	VBROADCASTI128 (DX), Y6
+	VBROADCASTI128 16(DX), Y7
+	VBROADCASTSS   (BX), Y8
+	VPMADDUBSW     Y6, Y2, Y2
+	VPMADDUBSW     Y7, Y3, Y3
+	VPADDW         Y3, Y2, Y2
+	VPMADDWD       onesw<>+0(SB), Y2, Y2
+	VPSUBD         (SI), Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VMULPS         64(AX), Y8, Y3
+	VFMADD231PS    Y2, Y3, Y0
+	VPMADDUBSW     Y6, Y4, Y2
+	VPMADDUBSW     Y7, Y5, Y3
+	VPADDW         Y3, Y2, Y2
+	VPMADDWD       onesw<>+0(SB), Y2, Y2
+	VPSUBD         (SI), Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VMULPS         64(AX)(CX*1), Y8, Y3
+	VFMADD231PS    Y2, Y3, Y1
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, DX
+	ADDQ           $0x04, BX
+	ADDQ           $0x20, SI
+	DECQ           DI
+	JNZ            loop
+
+done:
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       (AX), X2, X2
+	VMOVSS       X2, (AX)
+	VEXTRACTF128 $0x01, Y0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VMOVAPS      X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       12(AX), X0, X0
+	VMOVSS       X0, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ4P_4x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4P_4x2(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   xc+48(FP), R8
+	MOVQ   xcs+56(FP), R9
+	MOVQ   nb+64(FP), R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  R10, R10
+	JZ     done
+
+loop:
+	VMOVDQU        (AX), Y4
+	VMOVDQU        32(AX), Y5
+	VMOVDQU        (AX)(CX*1), Y6
+	VMOVDQU        32(AX)(CX*1), Y7
+	VBROADCASTI128 (DX), Y8
+	VBROADCASTI128 16(DX), Y9
+	VBROADCASTSS   (SI), Y10
+	VPMADDUBSW     Y8, Y4, Y11
+	VPMADDUBSW     Y9, Y5, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y0
+	VPMADDUBSW     Y8, Y6, Y11
+	VPMADDUBSW     Y9, Y7, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX)(CX*1), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y2
+	VBROADCASTI128 (DX)(BX*1), Y8
+	VBROADCASTI128 16(DX)(BX*1), Y9
+	VBROADCASTSS   (SI)(DI*1), Y10
+	VPMADDUBSW     Y8, Y4, Y11
+	VPMADDUBSW     Y9, Y5, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8)(R9*1), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VPMADDUBSW     Y8, Y6, Y11
+	VPMADDUBSW     Y9, Y7, Y12
+	VPADDW         Y12, Y11, Y11
+	VPMADDWD       onesw<>+0(SB), Y11, Y11
+	VPSUBD         (R8)(R9*1), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VMULPS         64(AX)(CX*1), Y10, Y12
+	VFMADD231PS    Y11, Y12, Y3
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, DX
+	ADDQ           $0x04, SI
+	ADDQ           $0x20, R8
+	DECQ           R10
+	JNZ            loop
+
+done:
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       (AX), X4, X4
+	VMOVSS       X4, (AX)
+	VEXTRACTF128 $0x01, Y0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VMOVAPS      X2, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       12(AX), X0, X0
+	VMOVSS       X0, 12(AX)
+	ADDQ         CX, AX
+	VMOVAPS      X1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VMOVAPS      X3, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       12(AX), X0, X0
+	VMOVSS       X0, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ4P_4x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4P_4x3(SB), NOSPLIT, $0-88
+	MOVQ   w+0(FP), AX
+	MOVQ   ps+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   xc+48(FP), R8
+	MOVQ   xcs+56(FP), R9
+	MOVQ   nb+64(FP), R10
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	TESTQ  R12, R12
-	JZ     corr
+	TESTQ  R10, R10
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y8
-	VBROADCASTSS (DX), Y9
-	VMOVDQU      (AX)(CX*1), Y10
-	VBROADCASTSS (DX)(BX*1), Y11
-	VBROADCASTSS (R8), Y12
-	VPMADDUBSW   (SI), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y0
-	VPMADDUBSW   (SI), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y4
-	VBROADCASTSS (R8)(R9*1), Y12
-	VPMADDUBSW   (SI)(DI*1), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y1
-	VPMADDUBSW   (SI)(DI*1), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS (R8)(R9*2), Y12
-	VPMADDUBSW   (SI)(DI*2), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y2
-	VPMADDUBSW   (SI)(DI*2), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y6
-	VBROADCASTSS (R8)(R11*1), Y12
-	VPMADDUBSW   (SI)(R10*1), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y3
-	VPMADDUBSW   (SI)(R10*1), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y7
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, R8
-	DECQ         R12
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	LEAQ  (DX)(DX*2), SI
-	MOVQ  nb8+88(FP), DI
-	TESTQ DI, DI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y8
-	VFNMADD231PS (CX), Y8, Y0
-	VFNMADD231PS (CX)(DX*1), Y8, Y1
-	VFNMADD231PS (CX)(DX*2), Y8, Y2
-	VFNMADD231PS (CX)(SI*1), Y8, Y3
-	VMOVUPS      (AX)(BX*1), Y8
-	VFNMADD231PS (CX), Y8, Y4
-	VFNMADD231PS (CX)(DX*1), Y8, Y5
-	VFNMADD231PS (CX)(DX*2), Y8, Y6
-	VFNMADD231PS (CX)(SI*1), Y8, Y7
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         DI
-	JNZ          loop8
+	VMOVDQU        (AX), Y6
+	VMOVDQU        32(AX), Y7
+	VMOVDQU        (AX)(CX*1), Y8
+	VMOVDQU        32(AX)(CX*1), Y9
+	VBROADCASTI128 (DX), Y10
+	VBROADCASTI128 16(DX), Y11
+	VBROADCASTSS   (SI), Y12
+	VPMADDUBSW     Y10, Y6, Y13
+	VPMADDUBSW     Y11, Y7, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y0
+	VPMADDUBSW     Y10, Y8, Y13
+	VPMADDUBSW     Y11, Y9, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX)(CX*1), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y3
+	VBROADCASTI128 (DX)(BX*1), Y10
+	VBROADCASTI128 16(DX)(BX*1), Y11
+	VBROADCASTSS   (SI)(DI*1), Y12
+	VPMADDUBSW     Y10, Y6, Y13
+	VPMADDUBSW     Y11, Y7, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*1), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y1
+	VPMADDUBSW     Y10, Y8, Y13
+	VPMADDUBSW     Y11, Y9, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*1), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX)(CX*1), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y4
+	VBROADCASTI128 (DX)(BX*2), Y10
+	VBROADCASTI128 16(DX)(BX*2), Y11
+	VBROADCASTSS   (SI)(DI*2), Y12
+	VPMADDUBSW     Y10, Y6, Y13
+	VPMADDUBSW     Y11, Y7, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*2), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y2
+	VPMADDUBSW     Y10, Y8, Y13
+	VPMADDUBSW     Y11, Y9, Y14
+	VPADDW         Y14, Y13, Y13
+	VPMADDWD       onesw<>+0(SB), Y13, Y13
+	VPSUBD         (R8)(R9*2), Y13, Y13
+	VCVTDQ2PS      Y13, Y13
+	VMULPS         64(AX)(CX*1), Y12, Y14
+	VFMADD231PS    Y13, Y14, Y5
+	ADDQ           $0x60, AX
+	ADDQ           $0x20, DX
+	ADDQ           $0x04, SI
+	ADDQ           $0x20, R8
+	DECQ           R10
+	JNZ            loop
 
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X8
-	VADDPS       X0, X8, X8
-	VHADDPS      X8, X8, X8
-	VHADDPS      X8, X8, X8
-	VADDSS       (AX), X8, X8
-	VMOVSS       X8, (AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X4, X0, X0
+	MOVQ         out+72(FP), AX
+	MOVQ         os+80(FP), CX
+	VMOVAPS      X0, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       (AX), X6, X6
+	VMOVSS       X6, (AX)
+	VEXTRACTF128 $0x01, Y0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VMOVAPS      X3, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y5, X0
-	VADDPS       X5, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y6, X0
-	VADDPS       X6, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       12(AX), X0, X0
+	VMOVSS       X0, 12(AX)
+	ADDQ         CX, AX
+	VMOVAPS      X1, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
 	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y7, X0
-	VADDPS       X7, X0, X0
+	VEXTRACTF128 $0x01, Y1, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VMOVAPS      X4, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VEXTRACTF128 $0x01, Y4, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       12(AX), X0, X0
+	VMOVSS       X0, 12(AX)
+	ADDQ         CX, AX
+	VMOVAPS      X2, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VMOVAPS      X5, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       12(AX), X0, X0
+	VMOVSS       X0, 12(AX)
 	VZEROUPPER
 	RET
 

@@ -18,17 +18,17 @@ type floatTileFn func(w *byte, ws int, x *float32, xs int, k int, out *float32, 
 // with stride xds bytes) over nb blocks of 32 to out[c*os/4+r].
 type quantTileFn func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// q4uTileFn adds the R×C dot products of R Q4_0 rows unpacked by q4ToU8 (nb blocks of
-// 32 unsigned values with stride qs bytes, float32 scales with stride dws) and C rows
-// quantized by QuantizeQ8, less Σ_b dw_b·cx_b over nb8·8 blocks (cx: 8·dx·Σx per block of
-// x, stride cxs), to out[c*os/4+r].
-type q4uTileFn func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)
+// q4pTileFn adds the R×C dot products of R Q4_0 rows packed in pairs by q4Pack (nb
+// blocks of 96 bytes, stride ps bytes between pairs) and C rows quantized by QuantizeQ8
+// (with xc: per block 8 int32 lanes of 8·Σx, see q4Corr) to out[c*os/4+r]. Each result is
+// bit-identical to that of the matrix-vector kernel q4Vec over the same blocks.
+type q4pTileFn func(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 
 // The fast kernels, filled in at start-up where the CPU has them (fast_amd64.go).
 var (
 	useAsm      bool
 	floatTiles  [3][5][5]floatTileFn // [f32, bf16, f16][R][C]
-	quantTiles  [2][5][5]quantTileFn // [q8_0, q4_0][R][C]
+	quantTiles  [5][5]quantTileFn    // Q8_0 [R][C]
 	dotVec      func(a, b *float32, n int) float32
 	axpyVec     func(a float32, x, y *float32, n int)
 	dotRowsVec  func(q, k *float32, stride, n, rows int, scale float32, out *float32)
@@ -38,12 +38,14 @@ var (
 	siluMulVec    func(out, gate, up *float32, n int)
 	expSumVec     func(x *float32, n int, m float32) float32
 
-	q4ToU8Vec func(q *byte, d *float32, src *byte, nb int)
-	q4uTiles  [3][5]q4uTileFn // [R][C]
+	q4PackVec func(dst, src *byte, ws, nb int)
+	q4pTiles  [5][5]q4pTileFn // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 
 	// q4Vec[p] is the Q4_0 matrix-vector kernel for 2p rows, on x laid out by prepQ4Vec.
+	// It and the q4pTiles sum alike: per block, 4 exact int32 lanes per row, each times
+	// dw·dx into its float32 lane by one FMA; the lanes summed at the end of a call.
 	q4Vec [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
 )
 
@@ -151,7 +153,7 @@ func (p *Pool) matMulFloat(out, x []float32, m, n, k int, data []byte, rs int, d
 }
 
 // quantScratch holds activations quantized by QuantizeQ8 for one MatMul call, and for
-// Q6_K the sums 32·Σx over each 4 consecutive values, for Q4_K each block's scale times
+// Q6_K the sums 32·Σx over each 4 consecutive values (for Q4_0 and several rows, q4Corr), for Q4_K each block's scale times
 // the sum of its values, for a Q4_0 matrix-vector product the layout of prepQ4Vec.
 type quantScratch struct {
 	q []int8
@@ -231,25 +233,29 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	if matMulQuantWide != nil && matMulQuantWide(p, out, s, m, n, k, data, rs, dt) {
 		return
 	}
-	ti := 0
-	if dt == tensor.Q4_0 {
-		ti = 1
-	}
-	tiles := &quantTiles[ti]
+	tiles := &quantTiles
 	nb := k / 32
 	xq, xd := s.q, s.d
 	if m == 1 && dt == tensor.Q4_0 {
+		const kb = kBlockQuant / 32
 		xp := prepQ4Vec(s, xq[:k])
 		p.runGrain(n, 8, func(lo, hi int) {
 			clear(out[lo:hi])
 			j := lo
 			for j+2 <= hi {
 				pairs := min(4, (hi-j)/2)
-				q4Vec[pairs](&data[j*rs], rs, &xp[0], &xd[0], nb, &out[j])
+				// In kBlockQuant pieces, as matMulQ4 adds them.
+				for b0 := 0; b0 < nb; b0 += kb {
+					q4Vec[pairs](&data[j*rs+18*b0], rs, &xp[96*b0], &xd[b0], min(kb, nb-b0), &out[j])
+				}
 				j += 2 * pairs
 			}
-			if j < hi { // an odd last row
-				tiles[1][1](&data[j*rs], rs, &xq[0], 0, &xd[0], 0, nb, &out[j], 0)
+			if j < hi { // an odd last row, as the first of a pair with itself
+				for b0 := 0; b0 < nb; b0 += kb {
+					two := [2]float32{out[j], 0}
+					q4Vec[1](&data[j*rs+18*b0], 0, &xp[96*b0], &xd[b0], min(kb, nb-b0), &two[0])
+					out[j] = two[0]
+				}
 			}
 		})
 		return
@@ -269,7 +275,7 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 		return
 	}
 	if dt == tensor.Q4_0 {
-		p.matMulQ4(out, m, n, k, data, rs, xq, xd)
+		p.matMulQ4(out, m, n, k, data, rs, s)
 		return
 	}
 	const R, C = 2, 4
@@ -296,28 +302,37 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	})
 }
 
-// matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized). Tiles of
-// weights (R rows by kb blocks) are unpacked once per mBlockQuant rows of x into unsigned
-// nibble values and float32 scales; the kernels then need no sign fix-up, and the offset
-// 8 of Q4_0 is taken off with the per-block sums of x.
-func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, xq []int8, xd []float32) {
-	const R, C = 2, 4
-	const kb = kBlockQuant / 32 // a multiple of 8
-	nb := k / 32
-	nbp := (nb + 7) &^ 7
-	cx := make([]float32, m*nbp) // 8·dx·Σx per block, zero past nb
-	for i := 0; i < m; i++ {
-		for b := 0; b < nb; b++ {
-			var sum int32
-			for _, v := range xq[i*k+32*b : i*k+32*b+32] {
-				sum += int32(v)
-			}
-			cx[i*nbp+b] = 8 * xd[i*nb+b] * float32(sum)
+// q4Corr fills xc (8 int32 per block of each of the m rows of xq, k values a row) for the
+// q4pTiles: lanes j and 4+j of a block hold 8·Σx over its elements 4j..4j+3 and
+// 16+4j..16+4j+3, the offset 8 of Q4_0 that the kernels take off the unsigned nibbles.
+func q4Corr(xc []int32, xq []int8) {
+	for b := 0; b < len(xq)/32; b++ {
+		x, c := xq[32*b:32*b+32], xc[8*b:8*b+8]
+		for j := 0; j < 4; j++ {
+			v := 8 * (int32(x[4*j]) + int32(x[4*j+1]) + int32(x[4*j+2]) + int32(x[4*j+3]) +
+				int32(x[16+4*j]) + int32(x[16+4*j+1]) + int32(x[16+4*j+2]) + int32(x[16+4*j+3]))
+			c[j], c[4+j] = v, v
 		}
 	}
+}
+
+// matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized in s).
+// Tiles of weights (R rows by kb blocks) are unpacked once per mBlockQuant rows of x, two
+// rows at a time, into the nibble and scale vectors that q4Vec builds from the raw blocks;
+// the tiles then sum exactly as q4Vec does, kBlockQuant values a call, so that a row's
+// results are the same whatever m.
+func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quantScratch) {
+	const R, C = 4, 3
+	const kb = kBlockQuant / 32
+	nb := k / 32
+	xq, xd := s.q, s.d
+	if cap(s.c) < 8*m*nb {
+		s.c = make([]int32, 8*m*nb)
+	}
+	xc := s.c[:8*m*nb]
+	q4Corr(xc, xq)
 	p.runGrain(n, R, func(lo, hi int) {
-		qbuf := make([]byte, R*kb*32)
-		dbuf := make([]float32, R*kb)
+		wbuf := make([]byte, (R+1)/2*kb*96)
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {
@@ -325,18 +340,20 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, xq []in
 			}
 			for b0 := 0; b0 < nb; b0 += kb {
 				bc := min(kb, nb-b0)
-				nb8 := (bc + 7) / 8
 				for j := lo; j < hi; j += R {
 					r := min(R, hi-j)
-					clear(dbuf)
-					for a := 0; a < r; a++ {
-						q4ToU8Vec(&qbuf[a*kb*32], &dbuf[a*kb], &data[(j+a)*rs+b0*18], bc)
+					for a := 0; a < r; a += 2 {
+						ws := rs
+						if a+1 == r {
+							ws = 0 // an odd last row: a pair with itself
+						}
+						q4PackVec(&wbuf[a/2*bc*96], &data[(j+a)*rs+b0*18], ws, bc)
 					}
-					f := &q4uTiles[r]
+					f := &q4pTiles[r]
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
-						f[c](&qbuf[0], kb*32, &dbuf[0], 4*kb, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb,
-							&cx[i*nbp+b0], 4*nbp, bc, nb8, &out[i*n+j], 4*n)
+						f[c](&wbuf[0], bc*96, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb,
+							&xc[8*(i*nb+b0)], 32*nb, bc, &out[i*n+j], 4*n)
 					}
 				}
 			}

@@ -55,14 +55,10 @@ func main() {
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x0f))
 	}
-	eights := GLOBL("eights", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		DATA(i, U8(8))
-	}
 
 	// The tiles package kernel uses: R×1 for matrix-vector products (R ≤ 4), and up to
 	// 3×4 (float) or 2×4 (Q8_0) for several activation rows, with the smaller shapes for
-	// ragged edges. Q4_0 needs only 1×1 (an odd last row; see q4Vec and q4ToQ8).
+	// ragged edges. Q4_0 has its own kernels (q4Vec, q4pTile), which sum alike.
 	for t := range floatNames {
 		for r := 1; r <= 4; r++ {
 			for c := 1; c <= 4; c++ {
@@ -75,20 +71,21 @@ func main() {
 	for r := 1; r <= 4; r++ {
 		for c := 1; c <= 4; c++ {
 			if c == 1 || r <= 2 {
-				quantTile(false, r, c, onesW, low4, eights)
+				quantTile(r, c, onesW)
 			}
 		}
 	}
-	quantTile(true, 1, 1, onesW, low4, eights)
 	for pairs := 1; pairs <= 4; pairs++ {
 		q4Vec(pairs, onesW, low4)
 	}
 	q6K(onesW)
 	q4K(onesW)
-	q4ToU8(low4)
-	for r := 1; r <= 2; r++ {
+	q4Pack(low4)
+	for r := 1; r <= 4; r++ {
 		for c := 1; c <= 4; c++ {
-			q4uTile(r, c, onesW)
+			if r <= 2 || c <= 3 {
+				q4pTile(r, c, onesW)
+			}
 		}
 	}
 	dot()
@@ -203,17 +200,12 @@ func floatTile(t, R, C int) {
 }
 
 // quantTile: func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Dot products over nb blocks of 32 of Q8_0 or Q4_0 weight rows (ggml block layout: an f16
-// scale then 32 int8, or 16 bytes of nibbles) against activations quantized to int8 (xq,
-// 32 per block) with float32 scales xd (one per block). Within a block the products are
-// exact integer sums; out[c*os/4 + r] += Σ_b float(isum_b)·dw_b·dx_b.
-func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
-	tn := "Q8_0"
-	bb := 34
-	if q4 {
-		tn = "Q4_0"
-		bb = 18
-	}
+// Dot products over nb blocks of 32 of Q8_0 weight rows (ggml block layout: an f16 scale
+// then 32 int8) against activations quantized to int8 (xq, 32 per block) with float32
+// scales xd (one per block). Within a block the products are exact integer sums;
+// out[c*os/4 + r] += Σ_b float(isum_b)·dw_b·dx_b.
+func quantTile(R, C int, onesW Mem) {
+	const tn, bb = "Q8_0", 34
 	name := fmt.Sprintf("dot%s_%dx%d", tn, R, C)
 	TEXT(name, NOSPLIT, "func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)")
 	Doc(fmt.Sprintf("%s adds the %d×%d dot products of %d %s weight rows and %d int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).", name, R, C, R, tn, C))
@@ -279,15 +271,7 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	for i := 0; i < R; i++ {
 		wv[i] = YMM()
 		dw[i] = YMM()
-		if q4 {
-			VMOVDQU(Mem{Base: wp[i]}.Offset(2), wv[i].AsX())
-			VPSRLW(U8(4), wv[i].AsX(), tv.AsX())
-			VINSERTI128(U8(1), tv.AsX(), wv[i], wv[i])
-			VPAND(low4, wv[i], wv[i])
-			VPSUBB(eights, wv[i], wv[i])
-		} else {
-			VPABSB(Mem{Base: wp[i]}.Offset(2), wv[i]) // |w|: 128 for -128, as an unsigned byte
-		}
+		VPABSB(Mem{Base: wp[i]}.Offset(2), wv[i]) // |w|: 128 for -128, as an unsigned byte
 		VPBROADCASTW(Mem{Base: wp[i]}, tv.AsX())
 		VCVTPH2PS(tv.AsX(), dw[i])
 	}
@@ -295,26 +279,16 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	dx := YMM()
 	for j := 0; j < C; j++ {
 		xm := Mem{Base: xp[j]}
-		if q4 {
-			// Weights are in [-8, 7]: multiply |x| (unsigned) by w with x's sign.
-			VPABSB(xm, ax)
-		} else {
-			// Weights may be -128, which has no positive int8: multiply |w| (unsigned,
-			// in wv) by x with w's sign, as ggml does.
-			VMOVDQU(xm, ax)
-		}
+		// Weights may be -128, which has no positive int8: multiply |w| (unsigned, in
+		// wv) by x with w's sign, as ggml does.
+		VMOVDQU(xm, ax)
 		VBROADCASTSS(Mem{Base: dp[j]}, dx)
 		for i := 0; i < R; i++ {
-			if q4 {
-				VPSIGNB(xm, wv[i], tv) // w with the sign of x
-				VPMADDUBSW(tv, ax, tv) // |x|·(±w) summed in pairs to int16
-			} else {
-				VPSIGNB(Mem{Base: wp[i]}.Offset(2), ax, tv) // x with the sign of w
-				VPMADDUBSW(tv, wv[i], tv)                   // |w|·(±x) summed in pairs: at most 2·128·127, no saturation
-			}
-			VPMADDWD(onesW, tv, tv) // int16 pairs summed to int32
-			VCVTDQ2PS(tv, tv)       // exact: each lane is below 2^24 in magnitude
-			VMULPS(dx, dw[i], sv)   // dw·dx
+			VPSIGNB(Mem{Base: wp[i]}.Offset(2), ax, tv) // x with the sign of w
+			VPMADDUBSW(tv, wv[i], tv)                   // |w|·(±x) summed in pairs: at most 2·128·127, no saturation
+			VPMADDWD(onesW, tv, tv)                     // int16 pairs summed to int32
+			VCVTDQ2PS(tv, tv)                           // exact: each lane is below 2^24 in magnitude
+			VMULPS(dx, dw[i], sv)                       // dw·dx
 			VFMADD231PS(tv, sv, acc[i][j])
 		}
 	}
@@ -1046,31 +1020,38 @@ func q4K(onesW Mem) {
 	RET()
 }
 
-// q4ToU8: func(q *byte, d *float32, src *byte, nb int)
-// Unpacks nb Q4_0 blocks into 32 unsigned bytes each (the stored nibbles, 0..15, in
-// element order) and their scales as float32.
-func q4ToU8(low4 Mem) {
-	TEXT("q4ToU8AVX", NOSPLIT, "func(q *byte, d *float32, src *byte, nb int)")
-	Doc("q4ToU8AVX unpacks nb Q4_0 blocks to 32 unsigned nibble values each and float32 scales.")
-	q := Load(Param("q"), GP64())
-	d := Load(Param("d"), GP64())
+// q4Pack: func(dst *byte, src *byte, ws int, nb int)
+// Unpacks nb blocks of two Q4_0 rows a (at src) and b (at src+ws; ws = 0 repeats a) into
+// the layout of q4pTile, 96 bytes per block: the low nibbles (elements 0..15) of a then of
+// b, the high nibbles (elements 16..31) of a then of b, both as unsigned bytes, and the
+// scales as float32, that of a in lanes 0..3 and that of b in lanes 4..7. These are the
+// vectors q4Vec builds from the same blocks.
+func q4Pack(low4 Mem) {
+	TEXT("q4PackAVX", NOSPLIT, "func(dst *byte, src *byte, ws int, nb int)")
+	Doc("q4PackAVX unpacks nb blocks of two Q4_0 rows (src, src+ws) into the pair layout of the dotQ4P tiles (96 bytes per block).")
+	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
+	ws := Load(Param("ws"), GP64())
 	nb := Load(Param("nb"), GP64())
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
 	Label("loop")
-	v, h := YMM(), YMM()
-	VPBROADCASTW(Mem{Base: src}, h.AsX())
-	VCVTPH2PS(h.AsX(), h.AsX())
-	VMOVSS(h.AsX(), Mem{Base: d})
-	VMOVDQU(Mem{Base: src}.Offset(2), v.AsX())
-	VPSRLW(U8(4), v.AsX(), h.AsX())
-	VINSERTI128(U8(1), h.AsX(), v, v)
-	VPAND(low4, v, v)
-	VMOVDQU(v, Mem{Base: q})
+	lo, hi, a, b := YMM(), YMM(), YMM(), YMM()
+	rowB := Mem{Base: src, Index: ws, Scale: 1}
+	VMOVDQU(Mem{Base: src}.Offset(2), lo.AsX())
+	VINSERTI128(U8(1), rowB.Offset(2), lo, lo)
+	VPSRLW(U8(4), lo, hi)
+	VPAND(low4, lo, lo)
+	VPAND(low4, hi, hi)
+	VMOVDQU(lo, Mem{Base: dst})
+	VMOVDQU(hi, Mem{Base: dst}.Offset(32))
+	VPBROADCASTW(Mem{Base: src}, a.AsX())
+	VPBROADCASTW(rowB, b.AsX())
+	VPUNPCKLQDQ(b.AsX(), a.AsX(), a.AsX())
+	VCVTPH2PS(a.AsX(), a)
+	VMOVUPS(a, Mem{Base: dst}.Offset(64))
 	ADDQ(U8(18), src)
-	ADDQ(U8(32), q)
-	ADDQ(U8(4), d)
+	ADDQ(U8(96), dst)
 	DECQ(nb)
 	JNZ(LabelRef("loop"))
 	Label("done")
@@ -1078,16 +1059,21 @@ func q4ToU8(low4 Mem) {
 	RET()
 }
 
-// q4uTile: func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)
-// The R×C tile for Q4_0 weights unpacked by q4ToU8 (q: R rows of nb·32 unsigned values,
-// dw: their scales; strides in bytes) against C rows quantized by QuantizeQ8. Each block
-// adds dw·dx·Σ q·x (q unsigned, x signed: one maddubs, no sign fix-up); the offset 8 of
-// Q4_0 comes off at the end as Σ_b dw_b·cx_b, where cx_b = 8·dx_b·Σx_b, eight blocks per
-// instruction (dw and cx hold nb8·8 values, zero past nb).
-func q4uTile(R, C int, onesW Mem) {
-	name := fmt.Sprintf("dotQ4U_%dx%d", R, C)
-	TEXT(name, NOSPLIT, "func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s adds the %d×%d dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).", name, R, C))
+// q4pTile: func(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// The R×C tile for Q4_0 weights packed by q4Pack (⌈R/2⌉ pairs of rows, stride ps bytes)
+// against C rows quantized by QuantizeQ8 (int8 values with stride xs bytes, scales with
+// stride xds bytes) and xc (per block 8 int32 lanes, stride xcs bytes: lane j and 4+j hold
+// 8·Σx over elements 4j..4j+3 and 16+4j..16+4j+3). Per block and pair, it runs the very
+// instructions of q4Vec: the int32 lane j of a row is Σ (q-8)·x over those 8 elements,
+// exactly; converted to float32, times dw·dx, it is added to the lane by one FMA. At the
+// end each row's 4 lanes are summed as q4Vec sums them and added to out[c*os/4+r], so that
+// a row's result is bit-identical to q4Vec's whatever R and C. An odd R stores only the
+// first row of its last pair.
+func q4pTile(R, C int, onesW Mem) {
+	P := (R + 1) / 2
+	name := fmt.Sprintf("dotQ4P_%dx%d", R, C)
+	TEXT(name, NOSPLIT, "func(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the %d×%d dot products of Q4_0 rows packed by q4PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).", name, R, C))
 	rowMem := func(base, stride, stride3 Register, i int) Mem {
 		switch i {
 		case 0:
@@ -1099,84 +1085,85 @@ func q4uTile(R, C int, onesW Mem) {
 		}
 		return Mem{Base: base, Index: stride3, Scale: 1}
 	}
-	q := Load(Param("q"), GP64())
-	qs := Load(Param("qs"), GP64())
-	dw := Load(Param("dw"), GP64())
-	dws := Load(Param("dws"), GP64())
+	w := Load(Param("w"), GP64())
+	ps := Load(Param("ps"), GP64())
 	xq := Load(Param("xq"), GP64())
 	xs := Load(Param("xs"), GP64())
 	xd := Load(Param("xd"), GP64())
 	xds := Load(Param("xds"), GP64())
-	var xs3, xds3 Register
+	xc := Load(Param("xc"), GP64())
+	xcs := Load(Param("xcs"), GP64())
+	var xs3, xds3, xcs3 Register
 	if C == 4 {
-		xs3, xds3 = GP64(), GP64()
+		xs3, xds3, xcs3 = GP64(), GP64(), GP64()
 		LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
 		LEAQ(Mem{Base: xds, Index: xds, Scale: 2}, xds3)
+		LEAQ(Mem{Base: xcs, Index: xcs, Scale: 2}, xcs3)
 	}
 	nb := Load(Param("nb"), GP64())
-	acc := make([][]VecVirtual, R)
-	for i := range acc {
-		acc[i] = make([]VecVirtual, C)
-		for j := range acc[i] {
-			acc[i][j] = YMM()
-			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+	acc := make([][]VecVirtual, P)
+	for p := range acc {
+		acc[p] = make([]VecVirtual, C)
+		for j := range acc[p] {
+			acc[p][j] = YMM()
+			VXORPS(acc[p][j], acc[p][j], acc[p][j])
 		}
 	}
 	TESTQ(nb, nb)
-	JZ(LabelRef("corr"))
+	JZ(LabelRef("done"))
 	Label("loop")
-	wv := make([]VecVirtual, R)
-	dv := make([]VecVirtual, R)
-	for i := 0; i < R; i++ {
-		wv[i], dv[i] = YMM(), YMM()
-		VMOVDQU(rowMem(q, qs, nil, i), wv[i])
-		VBROADCASTSS(rowMem(dw, dws, nil, i), dv[i])
+	wl, wh := make([]VecVirtual, P), make([]VecVirtual, P)
+	for p := 0; p < P; p++ {
+		wl[p], wh[p] = YMM(), YMM()
+		VMOVDQU(rowMem(w, ps, nil, p), wl[p])
+		VMOVDQU(rowMem(w, ps, nil, p).Offset(32), wh[p])
 	}
-	dx, t, sv := YMM(), YMM(), YMM()
+	xlo, xhi, dx, t, u, s := YMM(), YMM(), YMM(), YMM(), YMM(), YMM()
 	for j := 0; j < C; j++ {
+		xm := rowMem(xq, xs, xs3, j)
+		VBROADCASTI128(xm, xlo)
+		VBROADCASTI128(xm.Offset(16), xhi)
 		VBROADCASTSS(rowMem(xd, xds, xds3, j), dx)
-		for i := 0; i < R; i++ {
-			VPMADDUBSW(rowMem(xq, xs, xs3, j), wv[i], t) // q (≤ 15) times x in pairs: no saturation
+		for p := 0; p < P; p++ {
+			VPMADDUBSW(xlo, wl[p], t) // q (unsigned, ≤ 15) times x, in pairs: no saturation
+			VPMADDUBSW(xhi, wh[p], u)
+			VPADDW(u, t, t)
 			VPMADDWD(onesW, t, t)
+			VPSUBD(rowMem(xc, xcs, xcs3, j), t, t) // Σ (q-8)·x per 4+4 elements
 			VCVTDQ2PS(t, t)
-			VMULPS(dx, dv[i], sv)
-			VFMADD231PS(t, sv, acc[i][j])
+			VMULPS(rowMem(w, ps, nil, p).Offset(64), dx, s) // dw·dx
+			VFMADD231PS(t, s, acc[p][j])
 		}
 	}
-	ADDQ(U8(32), q)
-	ADDQ(U8(4), dw)
+	ADDQ(U8(96), w)
 	ADDQ(U8(32), xq)
 	ADDQ(U8(4), xd)
+	ADDQ(U8(32), xc)
 	DECQ(nb)
 	JNZ(LabelRef("loop"))
-
-	Label("corr")
-	// acc -= dw ⊙ cx, eight blocks at a time, into the lanes that are summed below.
-	dw2 := Load(Param("dw"), GP64())
-	cx := Load(Param("cx"), GP64())
-	cxs := Load(Param("cxs"), GP64())
-	var cxs3 Register
-	if C == 4 {
-		cxs3 = GP64()
-		LEAQ(Mem{Base: cxs, Index: cxs, Scale: 2}, cxs3)
-	}
-	nb8 := Load(Param("nb8"), GP64())
-	TESTQ(nb8, nb8)
-	JZ(LabelRef("done"))
-	Label("loop8")
-	for i := 0; i < R; i++ {
-		d8 := YMM()
-		VMOVUPS(rowMem(dw2, dws, nil, i), d8)
-		for j := 0; j < C; j++ {
-			VFNMADD231PS(rowMem(cx, cxs, cxs3, j), d8, acc[i][j])
+	Label("done")
+	o := Load(Param("out"), GP64())
+	os := Load(Param("os"), GP64())
+	for j := 0; j < C; j++ {
+		for p := 0; p < P; p++ {
+			for half := 0; half < 2 && 2*p+half < R; half++ {
+				x := XMM()
+				if half == 0 {
+					VMOVAPS(acc[p][j].AsX(), x)
+				} else {
+					VEXTRACTF128(U8(1), acc[p][j], x)
+				}
+				VHADDPS(x, x, x)
+				VHADDPS(x, x, x)
+				d := Mem{Base: o}.Offset(4 * (2*p + half))
+				VADDSS(d, x, x)
+				VMOVSS(x, d)
+			}
+		}
+		if j+1 < C {
+			ADDQ(os, o)
 		}
 	}
-	ADDQ(U8(32), dw2)
-	ADDQ(U8(32), cx)
-	DECQ(nb8)
-	JNZ(LabelRef("loop8"))
-	Label("done")
-	storeTile(acc)
 	VZEROUPPER()
 	RET()
 }
