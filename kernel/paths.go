@@ -41,8 +41,8 @@ type matPath struct {
 var (
 	pathQuant = []tensor.DType{tensor.Q8_0, tensor.Q4_0}
 	pathFloat = []tensor.DType{tensor.F32, tensor.BF16, tensor.F16}
-	pathTypes  = []tensor.DType{tensor.F32, tensor.BF16, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K}
-	always     = func() bool { return true }
+	pathTypes = []tensor.DType{tensor.F32, tensor.BF16, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K}
+	always    = func() bool { return true }
 )
 
 // matPaths is the dispatch table of MatMul, in the order MatMul tries the kernels.
