@@ -19,6 +19,12 @@ func init() {
 	expSumVec = expSumAVX
 	dotQ6KVec = dotQ6KAVX
 	q4PackVec = q4PackAVX
+	q8PackVec = q8PackAVX
+	q8pTiles = [4][4]quantTileFn{
+		1: {1: dotQ8P_1x1, 2: dotQ8P_1x2, 3: dotQ8P_1x3},
+		2: {1: dotQ8P_2x1, 2: dotQ8P_2x2, 3: dotQ8P_2x3},
+		3: {1: dotQ8P_3x1, 2: dotQ8P_3x2, 3: dotQ8P_3x3},
+	}
 	q4pTiles = [5][5]q4pTileFn{
 		1: {1: dotQ4P_1x1, 2: dotQ4P_1x2, 3: dotQ4P_1x3, 4: dotQ4P_1x4},
 		2: {1: dotQ4P_2x1, 2: dotQ4P_2x2, 3: dotQ4P_2x3, 4: dotQ4P_2x4},

@@ -5309,6 +5309,797 @@ done:
 	VZEROUPPER
 	RET
 
+// func q8PackAVX(dst *byte, src *byte, nb int)
+// Requires: AVX, AVX2, F16C
+TEXT ·q8PackAVX(SB), NOSPLIT, $0-24
+	MOVQ  dst+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  nb+16(FP), DX
+	TESTQ DX, DX
+	JZ    done
+
+loop:
+	VMOVDQU      2(CX), Y1
+	VPABSB       Y1, Y0
+	VMOVDQU      Y0, (AX)
+	VMOVDQU      Y1, 32(AX)
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVUPS      Y0, 64(AX)
+	ADDQ         $0x22, CX
+	ADDQ         $0x60, AX
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dotQ8P_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_1x1(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), DX
+	MOVQ   xds+40(FP), BX
+	MOVQ   nb+48(FP), BX
+	VXORPS Y0, Y0, Y0
+	TESTQ  BX, BX
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y1
+	VMOVDQU      (CX), Y2
+	VBROADCASTSS (DX), Y3
+	VPSIGNB      32(AX), Y2, Y2
+	VPMADDUBSW   Y2, Y1, Y2
+	VPMADDWD     onesw<>+0(SB), Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       64(AX), Y3, Y1
+	VFMADD231PS  Y2, Y1, Y0
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VADDSS       (AX), X1, X1
+	VMOVSS       X1, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_1x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_1x2(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ  DI, DI
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y2
+	VMOVDQU      (CX), Y3
+	VBROADCASTSS (BX), Y4
+	VPSIGNB      32(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       64(AX), Y4, Y4
+	VFMADD231PS  Y3, Y4, Y0
+	VMOVDQU      (CX)(DX*1), Y3
+	VBROADCASTSS (BX)(SI*1), Y4
+	VPSIGNB      32(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       64(AX), Y4, Y4
+	VFMADD231PS  Y3, Y4, Y1
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	DECQ         DI
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       (AX), X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_1x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_1x3(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	TESTQ  DI, DI
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y3
+	VMOVDQU      (CX), Y4
+	VBROADCASTSS (BX), Y5
+	VPSIGNB      32(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       64(AX), Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VMOVDQU      (CX)(DX*1), Y4
+	VBROADCASTSS (BX)(SI*1), Y5
+	VPSIGNB      32(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       64(AX), Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	VMOVDQU      (CX)(DX*2), Y4
+	VBROADCASTSS (BX)(SI*2), Y5
+	VPSIGNB      32(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       64(AX), Y5, Y5
+	VFMADD231PS  Y4, Y5, Y2
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	DECQ         DI
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VADDSS       (AX), X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_2x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_2x1(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y2
+	VMOVDQU      (AX)(CX*1), Y3
+	VMOVDQU      (DX), Y4
+	VBROADCASTSS (BX), Y5
+	VPSIGNB      32(AX), Y4, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       64(AX), Y5, Y2
+	VFMADD231PS  Y6, Y2, Y0
+	VPSIGNB      32(AX)(CX*1), Y4, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       64(AX)(CX*1), Y5, Y2
+	VFMADD231PS  Y6, Y2, Y1
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       (AX), X2, X2
+	VMOVSS       X2, (AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_2x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_2x2(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  R8, R8
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y4
+	VMOVDQU      (AX)(CX*1), Y5
+	VMOVDQU      (DX), Y6
+	VBROADCASTSS (SI), Y7
+	VPSIGNB      32(AX), Y6, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VPSIGNB      32(AX)(CX*1), Y6, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*1), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      (DX)(BX*1), Y6
+	VBROADCASTSS (SI)(DI*1), Y7
+	VPSIGNB      32(AX), Y6, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VPSIGNB      32(AX)(CX*1), Y6, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*1), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y3
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       (AX), X4, X4
+	VMOVSS       X4, (AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_2x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_2x3(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	TESTQ  R8, R8
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y6
+	VMOVDQU      (AX)(CX*1), Y7
+	VMOVDQU      (DX), Y8
+	VBROADCASTSS (SI), Y9
+	VPSIGNB      32(AX), Y8, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VPSIGNB      32(AX)(CX*1), Y8, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX)(CX*1), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      (DX)(BX*1), Y8
+	VBROADCASTSS (SI)(DI*1), Y9
+	VPSIGNB      32(AX), Y8, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VPSIGNB      32(AX)(CX*1), Y8, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX)(CX*1), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VMOVDQU      (DX)(BX*2), Y8
+	VBROADCASTSS (SI)(DI*2), Y9
+	VPSIGNB      32(AX), Y8, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VPSIGNB      32(AX)(CX*1), Y8, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX)(CX*1), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y5
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       (AX), X6, X6
+	VMOVSS       X6, (AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_3x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_3x1(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y3
+	VMOVDQU      (AX)(CX*1), Y4
+	VMOVDQU      (AX)(CX*2), Y5
+	VMOVDQU      (DX), Y6
+	VBROADCASTSS (BX), Y7
+	VPSIGNB      32(AX), Y6, Y8
+	VPMADDUBSW   Y8, Y3, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX), Y7, Y3
+	VFMADD231PS  Y8, Y3, Y0
+	VPSIGNB      32(AX)(CX*1), Y6, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*1), Y7, Y3
+	VFMADD231PS  Y8, Y3, Y1
+	VPSIGNB      32(AX)(CX*2), Y6, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*2), Y7, Y3
+	VFMADD231PS  Y8, Y3, Y2
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VADDSS       (AX), X3, X3
+	VMOVSS       X3, (AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_3x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_3x2(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	TESTQ  R8, R8
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y6
+	VMOVDQU      (AX)(CX*1), Y7
+	VMOVDQU      (AX)(CX*2), Y8
+	VMOVDQU      (DX), Y9
+	VBROADCASTSS (SI), Y10
+	VPSIGNB      32(AX), Y9, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y0
+	VPSIGNB      32(AX)(CX*1), Y9, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*1), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y2
+	VPSIGNB      32(AX)(CX*2), Y9, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*2), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VMOVDQU      (DX)(BX*1), Y9
+	VBROADCASTSS (SI)(DI*1), Y10
+	VPSIGNB      32(AX), Y9, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VPSIGNB      32(AX)(CX*1), Y9, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*1), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VPSIGNB      32(AX)(CX*2), Y9, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*2), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y5
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       (AX), X6, X6
+	VMOVSS       X6, (AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_3x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_3x3(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	TESTQ  R8, R8
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y9
+	VMOVDQU      (AX)(CX*1), Y10
+	VMOVDQU      (AX)(CX*2), Y11
+	VMOVDQU      (DX), Y12
+	VBROADCASTSS (SI), Y13
+	VPSIGNB      32(AX), Y12, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y0
+	VPSIGNB      32(AX)(CX*1), Y12, Y14
+	VPMADDUBSW   Y14, Y10, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*1), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y3
+	VPSIGNB      32(AX)(CX*2), Y12, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*2), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y6
+	VMOVDQU      (DX)(BX*1), Y12
+	VBROADCASTSS (SI)(DI*1), Y13
+	VPSIGNB      32(AX), Y12, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y1
+	VPSIGNB      32(AX)(CX*1), Y12, Y14
+	VPMADDUBSW   Y14, Y10, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*1), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y4
+	VPSIGNB      32(AX)(CX*2), Y12, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*2), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y7
+	VMOVDQU      (DX)(BX*2), Y12
+	VBROADCASTSS (SI)(DI*2), Y13
+	VPSIGNB      32(AX), Y12, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y2
+	VPSIGNB      32(AX)(CX*1), Y12, Y14
+	VPMADDUBSW   Y14, Y10, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*1), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y5
+	VPSIGNB      32(AX)(CX*2), Y12, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*2), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y8
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VHADDPS      X9, X9, X9
+	VHADDPS      X9, X9, X9
+	VADDSS       (AX), X9, X9
+	VMOVSS       X9, (AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VZEROUPPER
+	RET
+
 // func dotQ4P_1x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
 TEXT ·dotQ4P_1x1(SB), NOSPLIT, $0-88

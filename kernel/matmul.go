@@ -39,7 +39,10 @@ var (
 	expSumVec     func(x *float32, n int, m float32) float32
 
 	q4PackVec func(dst, src *byte, ws, nb int)
-	q4pTiles  [5][5]q4pTileFn // [R][C]
+	// q8PackVec unpacks a Q8_0 row for the q8pTiles, which sum exactly as quantTiles do.
+	q8PackVec func(dst, src *byte, nb int)
+	q8pTiles  [4][4]quantTileFn // [R][C]
+	q4pTiles  [5][5]q4pTileFn   // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 
@@ -278,10 +281,20 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 		p.matMulQ4(out, m, n, k, data, rs, s)
 		return
 	}
-	const R, C = 2, 4
+	p.matMulQ8(out, m, n, k, data, rs, xq, xd)
+}
+
+// matMulQ8 is MatMul for Q8_0 weights and several rows of x (already quantized). Tiles of
+// weights (R rows by kb blocks) are unpacked once per mBlockQuant rows of x (q8PackVec:
+// |w|, w and the scale as float32 per block) and multiplied with every row of the block
+// by the q8pTiles, which give the bits of the matrix-vector tiles, kBlockQuant values a
+// call, so that a row's results are the same whatever m.
+func (p *Pool) matMulQ8(out []float32, m, n, k int, data []byte, rs int, xq []int8, xd []float32) {
+	const R, C = 3, 3
 	const kb = kBlockQuant / 32
-	bb := dt.BlockBytes()
+	nb := k / 32
 	p.runGrain(n, R, func(lo, hi int) {
+		wbuf := make([]byte, R*kb*96)
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {
@@ -291,10 +304,13 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 				bc := min(kb, nb-b0)
 				for j := lo; j < hi; j += R {
 					r := min(R, hi-j)
-					f := tiles[r]
+					for a := 0; a < r; a++ {
+						q8PackVec(&wbuf[a*bc*96], &data[(j+a)*rs+b0*34], bc)
+					}
+					f := &q8pTiles[r]
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
-						f[c](&data[j*rs+b0*bb], rs, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, bc, &out[i*n+j], 4*n)
+						f[c](&wbuf[0], bc*96, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, bc, &out[i*n+j], 4*n)
 					}
 				}
 			}

@@ -172,6 +172,36 @@ func dotQ4KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // q4PackAVX unpacks nb blocks of two Q4_0 rows (src, src+ws) into the pair layout of the dotQ4P tiles (96 bytes per block).
 func q4PackAVX(dst *byte, src *byte, ws int, nb int)
 
+// q8PackAVX unpacks nb Q8_0 blocks of a row into the layout of the dotQ8P tiles (96 bytes per block).
+func q8PackAVX(dst *byte, src *byte, nb int)
+
+// dotQ8P_1x1 adds the 1×1 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_1x2 adds the 1×2 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_1x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_1x3 adds the 1×3 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_1x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_2x1 adds the 2×1 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_2x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_2x2 adds the 2×2 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_2x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_2x3 adds the 2×3 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_2x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_3x1 adds the 3×1 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_3x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_3x2 adds the 3×2 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_3x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_3x3 adds the 3×3 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_3x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
 // dotQ4P_1x1 adds the 1×1 dot products of Q4_0 rows packed by q4PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
 func dotQ4P_1x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 

@@ -81,6 +81,12 @@ func main() {
 	q6K(onesW)
 	q4K(onesW)
 	q4Pack(low4)
+	q8Pack()
+	for r := 1; r <= 3; r++ {
+		for c := 1; c <= 3; c++ {
+			q8pTile(r, c, onesW)
+		}
+	}
 	for r := 1; r <= 4; r++ {
 		for c := 1; c <= 4; c++ {
 			if r <= 2 || c <= 3 {
@@ -1164,6 +1170,100 @@ func q4pTile(R, C int, onesW Mem) {
 			ADDQ(os, o)
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// q8Pack: func(dst *byte, src *byte, nb int)
+// Unpacks nb Q8_0 blocks of one row into the layout of q8pTile, 96 bytes per block: |w|
+// (32 unsigned bytes, 128 for -128), w itself (for its signs) and the scale as 8 float32.
+func q8Pack() {
+	TEXT("q8PackAVX", NOSPLIT, "func(dst *byte, src *byte, nb int)")
+	Doc("q8PackAVX unpacks nb Q8_0 blocks of a row into the layout of the dotQ8P tiles (96 bytes per block).")
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	nb := Load(Param("nb"), GP64())
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	a, w, d := YMM(), YMM(), YMM()
+	VMOVDQU(Mem{Base: src}.Offset(2), w)
+	VPABSB(w, a)
+	VMOVDQU(a, Mem{Base: dst})
+	VMOVDQU(w, Mem{Base: dst}.Offset(32))
+	VPBROADCASTW(Mem{Base: src}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VMOVUPS(d, Mem{Base: dst}.Offset(64))
+	ADDQ(U8(34), src)
+	ADDQ(U8(96), dst)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// q8pTile: func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// The R×C tile of quantTile for Q8_0 rows unpacked by q8Pack (stride ws bytes between
+// rows): the same instructions per block and row pair, in the same order, and the same
+// sum of the lanes at the end, so that its results are bit-identical to quantTile's, but
+// without converting the weights' scales and signs again for every block of C rows.
+func q8pTile(R, C int, onesW Mem) {
+	name := fmt.Sprintf("dotQ8P_%dx%d", R, C)
+	TEXT(name, NOSPLIT, "func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the %d×%d dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).", name, R, C))
+	rowMem := func(base, stride Register, i int) Mem {
+		switch i {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: stride, Scale: 1}
+		}
+		return Mem{Base: base, Index: stride, Scale: 2}
+	}
+	w := Load(Param("w"), GP64())
+	ws := Load(Param("ws"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xs := Load(Param("xs"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xds := Load(Param("xds"), GP64())
+	nb := Load(Param("nb"), GP64())
+	acc := make([][]VecVirtual, R)
+	for i := range acc {
+		acc[i] = make([]VecVirtual, C)
+		for j := range acc[i] {
+			acc[i][j] = YMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	wv := make([]VecVirtual, R)
+	for i := 0; i < R; i++ {
+		wv[i] = YMM()
+		VMOVDQU(rowMem(w, ws, i), wv[i])
+	}
+	ax, dx, tv, sv := YMM(), YMM(), YMM(), YMM()
+	for j := 0; j < C; j++ {
+		VMOVDQU(rowMem(xq, xs, j), ax)
+		VBROADCASTSS(rowMem(xd, xds, j), dx)
+		for i := 0; i < R; i++ {
+			VPSIGNB(rowMem(w, ws, i).Offset(32), ax, tv) // x with the sign of w
+			VPMADDUBSW(tv, wv[i], tv)                    // |w|·(±x) summed in pairs: no saturation
+			VPMADDWD(onesW, tv, tv)
+			VCVTDQ2PS(tv, tv)
+			VMULPS(rowMem(w, ws, i).Offset(64), dx, sv) // dw·dx
+			VFMADD231PS(tv, sv, acc[i][j])
+		}
+	}
+	ADDQ(U8(96), w)
+	ADDQ(U8(32), xq)
+	ADDQ(U8(4), xd)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	storeTile(acc)
 	VZEROUPPER()
 	RET()
 }
