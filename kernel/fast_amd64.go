@@ -55,10 +55,5 @@ func init() {
 			4: {1: dotF16_4x1},
 		},
 	}
-	quantTiles = [5][5]quantTileFn{
-		1: {1: dotQ8_0_1x1, 2: dotQ8_0_1x2, 3: dotQ8_0_1x3, 4: dotQ8_0_1x4},
-		2: {1: dotQ8_0_2x1, 2: dotQ8_0_2x2, 3: dotQ8_0_2x3, 4: dotQ8_0_2x4},
-		3: {1: dotQ8_0_3x1},
-		4: {1: dotQ8_0_4x1},
-	}
+	quantTiles = [5]quantTileFn{1: dotQ8_0_1x1, 2: dotQ8_0_2x1, 3: dotQ8_0_3x1, 4: dotQ8_0_4x1}
 }

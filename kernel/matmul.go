@@ -13,9 +13,10 @@ import (
 // out[c*os/4+r] (os in bytes: the output of weight row r for activation row c).
 type floatTileFn func(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
 
-// quantTileFn adds the R×C dot products of R Q8_0 or Q4_0 weight rows and C rows of
-// activations quantized by QuantizeQ8 (int8 values with stride xs bytes, float32 scales
-// with stride xds bytes) over nb blocks of 32 to out[c*os/4+r].
+// quantTileFn adds the R×C dot products of R Q8_0 weight rows (raw, stride ws bytes, or
+// unpacked by q8Pack) and C rows of activations quantized by QuantizeQ8 (int8 values with
+// stride xs bytes, float32 scales with stride xds bytes) over nb blocks of 32 to
+// out[c*os/4+r].
 type quantTileFn func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
 // q4pTileFn adds the R×C dot products of R Q4_0 rows packed in pairs by q4Pack (nb
@@ -28,7 +29,7 @@ type q4pTileFn func(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc 
 var (
 	useAsm      bool
 	floatTiles  [3][5][5]floatTileFn // [f32, bf16, f16][R][C]
-	quantTiles  [5][5]quantTileFn    // Q8_0 [R][C]
+	quantTiles  [5]quantTileFn       // Q8_0 R×1, for a matrix-vector product
 	dotVec      func(a, b *float32, n int) float32
 	axpyVec     func(a float32, x, y *float32, n int)
 	dotRowsVec  func(q, k *float32, stride, n, rows int, scale float32, out *float32)
@@ -236,7 +237,6 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	if matMulQuantWide != nil && matMulQuantWide(p, out, s, m, n, k, data, rs, dt) {
 		return
 	}
-	tiles := &quantTiles
 	nb := k / 32
 	xq, xd := s.q, s.d
 	if m == 1 && dt == tensor.Q4_0 {
@@ -271,7 +271,7 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 			for j := lo; j < hi; j += 4 {
 				// In kBlockQuant pieces, as the m > 1 path adds them.
 				for b0 := 0; b0 < nb; b0 += kb {
-					tiles[min(4, hi-j)][1](&data[j*rs+b0*bb], rs, &xq[b0*32], 0, &xd[b0], 0, min(kb, nb-b0), &out[j], 0)
+					quantTiles[min(4, hi-j)](&data[j*rs+b0*bb], rs, &xq[b0*32], 0, &xd[b0], 0, min(kb, nb-b0), &out[j], 0)
 				}
 			}
 		})

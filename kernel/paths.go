@@ -57,7 +57,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q4_0}, true, false, false, Path{"AVX2", "q4Vec"}, always},
 	{[]tensor.DType{tensor.Q4_0}, false, true, false, Path{"AVX2", "dotQ4P 4×3"}, always},
 	{[]tensor.DType{tensor.Q8_0}, true, false, false, Path{"AVX2", "dotQ8_0 4×1"}, always},
-	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8_0 2×4"}, always},
+	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8P 3×3"}, always},
 	{[]tensor.DType{tensor.Q4_K}, true, true, false, Path{"AVX2", "dotQ4KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, true, true, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{pathFloat, true, false, false, Path{"AVX2", "float 4×1"}, always},

@@ -35,7 +35,7 @@ func TestMatMulPath(t *testing.T) {
 			kernel string
 		}{
 			{tensor.Q4_0, 1, "q4Vec"}, {tensor.Q4_0, 16, "dotQ4P 4×3"},
-			{tensor.Q8_0, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, 128, "dotQ8_0 2×4"},
+			{tensor.Q8_0, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, 128, "dotQ8P 3×3"},
 			{tensor.BF16, 1, "float 4×1"}, {tensor.F16, 2, "float 3×4"},
 		} {
 			if got := MatMulPath(tc.dt, true, tc.m); got != (Path{"AVX2", tc.kernel}) {

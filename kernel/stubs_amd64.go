@@ -124,26 +124,8 @@ func dotF16_4x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int
 // dotQ8_0_1x1 adds the 1×1 dot products of 1 Q8_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
 func dotQ8_0_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// dotQ8_0_1x2 adds the 1×2 dot products of 1 Q8_0 weight rows and 2 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_1x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_1x3 adds the 1×3 dot products of 1 Q8_0 weight rows and 3 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_1x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_1x4 adds the 1×4 dot products of 1 Q8_0 weight rows and 4 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_1x4(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
 // dotQ8_0_2x1 adds the 2×1 dot products of 2 Q8_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
 func dotQ8_0_2x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_2x2 adds the 2×2 dot products of 2 Q8_0 weight rows and 2 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_2x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_2x3 adds the 2×3 dot products of 2 Q8_0 weight rows and 3 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_2x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_2x4 adds the 2×4 dot products of 2 Q8_0 weight rows and 4 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_2x4(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
 // dotQ8_0_3x1 adds the 3×1 dot products of 3 Q8_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
 func dotQ8_0_3x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)

@@ -57,8 +57,9 @@ func main() {
 	}
 
 	// The tiles package kernel uses: R×1 for matrix-vector products (R ≤ 4), and up to
-	// 3×4 (float) or 2×4 (Q8_0) for several activation rows, with the smaller shapes for
-	// ragged edges. Q4_0 has its own kernels (q4Vec, q4pTile), which sum alike.
+	// 3×4 (float) for several activation rows, with the smaller shapes for ragged edges.
+	// With several rows, Q8_0 and Q4_0 weights are unpacked first for their own tiles
+	// (q8pTile, q4pTile), which sum as the matrix-vector kernels (quantTile, q4Vec) do.
 	for t := range floatNames {
 		for r := 1; r <= 4; r++ {
 			for c := 1; c <= 4; c++ {
@@ -69,11 +70,7 @@ func main() {
 		}
 	}
 	for r := 1; r <= 4; r++ {
-		for c := 1; c <= 4; c++ {
-			if c == 1 || r <= 2 {
-				quantTile(r, c, onesW)
-			}
-		}
+		quantTile(r, 1, onesW)
 	}
 	for pairs := 1; pairs <= 4; pairs++ {
 		q4Vec(pairs, onesW, low4)
