@@ -18,23 +18,16 @@ func init() {
 	siluMulVec = siluMulAVX
 	expSumVec = expSumAVX
 	dotQ6KVec = dotQ6KAVX
-	q4PackVec = q4PackAVX
+	q4iVec = dotQ4I_vec8
+	q4iPackVec = q4IPackAVX
+	q4iTiles = [3]q4iTileFn{1: dotQ4I_8x1, 2: dotQ4I_8x2}
 	q8PackVec = q8PackAVX
 	q8pTiles = [4][4]quantTileFn{
 		1: {1: dotQ8P_1x1, 2: dotQ8P_1x2, 3: dotQ8P_1x3},
 		2: {1: dotQ8P_2x1, 2: dotQ8P_2x2, 3: dotQ8P_2x3},
 		3: {1: dotQ8P_3x1, 2: dotQ8P_3x2, 3: dotQ8P_3x3},
 	}
-	q4pTiles = [5][5]q4pTileFn{
-		1: {1: dotQ4P_1x1, 2: dotQ4P_1x2, 3: dotQ4P_1x3, 4: dotQ4P_1x4},
-		2: {1: dotQ4P_2x1, 2: dotQ4P_2x2, 3: dotQ4P_2x3, 4: dotQ4P_2x4},
-		3: {1: dotQ4P_3x1, 2: dotQ4P_3x2, 3: dotQ4P_3x3},
-		4: {1: dotQ4P_4x1, 2: dotQ4P_4x2, 3: dotQ4P_4x3},
-	}
 	dotQ4KVec = dotQ4KAVX
-	q4Vec = [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32){
-		1: dotQ4_0_vec2, 2: dotQ4_0_vec4, 3: dotQ4_0_vec6, 4: dotQ4_0_vec8,
-	}
 	floatTiles = [3][5][5]floatTileFn{
 		{
 			1: {1: dotF32_1x1, 2: dotF32_1x2, 3: dotF32_1x3, 4: dotF32_1x4},

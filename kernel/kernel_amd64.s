@@ -3256,786 +3256,6 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4_0_vec2(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec2(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), CX
-	XORQ   DX, DX
-	MOVQ   xp+16(FP), BX
-	MOVQ   xd+24(FP), SI
-	MOVQ   nb+32(FP), DI
-	VXORPS Y0, Y0, Y0
-
-loop2:
-	CMPQ         DI, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(DX*1)
-	PREFETCHT0   432(CX)(DX*1)
-	VBROADCASTSS (SI), Y1
-	VMOVDQU      2(AX)(DX*1), X2
-	VINSERTI128  $0x01, 2(CX)(DX*1), Y2, Y2
-	VPSRLW       $0x04, Y2, Y3
-	VPAND        low4<>+0(SB), Y2, Y2
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPMADDUBSW   (BX), Y2, Y2
-	VPMADDUBSW   32(BX), Y3, Y3
-	VPADDW       Y3, Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VPSUBD       64(BX), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VPBROADCASTW (AX)(DX*1), X4
-	VPBROADCASTW (CX)(DX*1), X3
-	VPUNPCKLQDQ  X3, X4, X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y2, Y4, Y0
-	VBROADCASTSS 4(SI), Y1
-	VMOVDQU      20(AX)(DX*1), X2
-	VINSERTI128  $0x01, 20(CX)(DX*1), Y2, Y2
-	VPSRLW       $0x04, Y2, Y3
-	VPAND        low4<>+0(SB), Y2, Y2
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPMADDUBSW   96(BX), Y2, Y2
-	VPMADDUBSW   128(BX), Y3, Y3
-	VPADDW       Y3, Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VPSUBD       160(BX), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VPBROADCASTW 18(AX)(DX*1), X4
-	VPBROADCASTW 18(CX)(DX*1), X3
-	VPUNPCKLQDQ  X3, X4, X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y2, Y4, Y0
-	ADDQ         $0x24, DX
-	ADDQ         $0x000000c0, BX
-	ADDQ         $0x08, SI
-	SUBQ         $0x02, DI
-	JMP          loop2
-
-tail:
-	TESTQ        DI, DI
-	JZ           done
-	VBROADCASTSS (SI), Y1
-	VMOVDQU      2(AX)(DX*1), X2
-	VINSERTI128  $0x01, 2(CX)(DX*1), Y2, Y2
-	VPSRLW       $0x04, Y2, Y3
-	VPAND        low4<>+0(SB), Y2, Y2
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPMADDUBSW   (BX), Y2, Y2
-	VPMADDUBSW   32(BX), Y3, Y3
-	VPADDW       Y3, Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VPSUBD       64(BX), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VPBROADCASTW (AX)(DX*1), X4
-	VPBROADCASTW (CX)(DX*1), X3
-	VPUNPCKLQDQ  X3, X4, X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y2, Y4, Y0
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VADDSS       (AX), X1, X1
-	VMOVSS       X1, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_vec4(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec4(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), DX
-	LEAQ   (DX)(CX*1), BX
-	LEAQ   (BX)(CX*1), CX
-	XORQ   SI, SI
-	MOVQ   xp+16(FP), DI
-	MOVQ   xd+24(FP), R8
-	MOVQ   nb+32(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-
-loop2:
-	CMPQ         R9, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(SI*1)
-	PREFETCHT0   432(DX)(SI*1)
-	PREFETCHT0   432(BX)(SI*1)
-	PREFETCHT0   432(CX)(SI*1)
-	VBROADCASTSS (R8), Y2
-	VMOVDQU      2(AX)(SI*1), X3
-	VINSERTI128  $0x01, 2(DX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (AX)(SI*1), X5
-	VPBROADCASTW (DX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y0
-	VMOVDQU      2(BX)(SI*1), X3
-	VINSERTI128  $0x01, 2(CX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (BX)(SI*1), X5
-	VPBROADCASTW (CX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y1
-	VBROADCASTSS 4(R8), Y2
-	VMOVDQU      20(AX)(SI*1), X3
-	VINSERTI128  $0x01, 20(DX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   96(DI), Y3, Y3
-	VPMADDUBSW   128(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       160(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW 18(AX)(SI*1), X5
-	VPBROADCASTW 18(DX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y0
-	VMOVDQU      20(BX)(SI*1), X3
-	VINSERTI128  $0x01, 20(CX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   96(DI), Y3, Y3
-	VPMADDUBSW   128(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       160(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW 18(BX)(SI*1), X5
-	VPBROADCASTW 18(CX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y1
-	ADDQ         $0x24, SI
-	ADDQ         $0x000000c0, DI
-	ADDQ         $0x08, R8
-	SUBQ         $0x02, R9
-	JMP          loop2
-
-tail:
-	TESTQ        R9, R9
-	JZ           done
-	VBROADCASTSS (R8), Y2
-	VMOVDQU      2(AX)(SI*1), X3
-	VINSERTI128  $0x01, 2(DX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (AX)(SI*1), X5
-	VPBROADCASTW (DX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y0
-	VMOVDQU      2(BX)(SI*1), X3
-	VINSERTI128  $0x01, 2(CX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (BX)(SI*1), X5
-	VPBROADCASTW (CX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y1
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VADDSS       (AX), X2, X2
-	VMOVSS       X2, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_vec6(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec6(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), DX
-	LEAQ   (DX)(CX*1), BX
-	LEAQ   (BX)(CX*1), SI
-	LEAQ   (SI)(CX*1), DI
-	LEAQ   (DI)(CX*1), CX
-	XORQ   R8, R8
-	MOVQ   xp+16(FP), R9
-	MOVQ   xd+24(FP), R10
-	MOVQ   nb+32(FP), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-
-loop2:
-	CMPQ         R11, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(R8*1)
-	PREFETCHT0   432(DX)(R8*1)
-	PREFETCHT0   432(BX)(R8*1)
-	PREFETCHT0   432(SI)(R8*1)
-	PREFETCHT0   432(DI)(R8*1)
-	PREFETCHT0   432(CX)(R8*1)
-	VBROADCASTSS (R10), Y3
-	VMOVDQU      2(AX)(R8*1), X4
-	VINSERTI128  $0x01, 2(DX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (AX)(R8*1), X6
-	VPBROADCASTW (DX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y0
-	VMOVDQU      2(BX)(R8*1), X4
-	VINSERTI128  $0x01, 2(SI)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (BX)(R8*1), X6
-	VPBROADCASTW (SI)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y1
-	VMOVDQU      2(DI)(R8*1), X4
-	VINSERTI128  $0x01, 2(CX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (DI)(R8*1), X6
-	VPBROADCASTW (CX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y2
-	VBROADCASTSS 4(R10), Y3
-	VMOVDQU      20(AX)(R8*1), X4
-	VINSERTI128  $0x01, 20(DX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   96(R9), Y4, Y4
-	VPMADDUBSW   128(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       160(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW 18(AX)(R8*1), X6
-	VPBROADCASTW 18(DX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y0
-	VMOVDQU      20(BX)(R8*1), X4
-	VINSERTI128  $0x01, 20(SI)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   96(R9), Y4, Y4
-	VPMADDUBSW   128(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       160(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW 18(BX)(R8*1), X6
-	VPBROADCASTW 18(SI)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y1
-	VMOVDQU      20(DI)(R8*1), X4
-	VINSERTI128  $0x01, 20(CX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   96(R9), Y4, Y4
-	VPMADDUBSW   128(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       160(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW 18(DI)(R8*1), X6
-	VPBROADCASTW 18(CX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y2
-	ADDQ         $0x24, R8
-	ADDQ         $0x000000c0, R9
-	ADDQ         $0x08, R10
-	SUBQ         $0x02, R11
-	JMP          loop2
-
-tail:
-	TESTQ        R11, R11
-	JZ           done
-	VBROADCASTSS (R10), Y3
-	VMOVDQU      2(AX)(R8*1), X4
-	VINSERTI128  $0x01, 2(DX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (AX)(R8*1), X6
-	VPBROADCASTW (DX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y0
-	VMOVDQU      2(BX)(R8*1), X4
-	VINSERTI128  $0x01, 2(SI)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (BX)(R8*1), X6
-	VPBROADCASTW (SI)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y1
-	VMOVDQU      2(DI)(R8*1), X4
-	VINSERTI128  $0x01, 2(CX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (DI)(R8*1), X6
-	VPBROADCASTW (CX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y2
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X3
-	VHADDPS      X3, X3, X3
-	VHADDPS      X3, X3, X3
-	VADDSS       (AX), X3, X3
-	VMOVSS       X3, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       16(AX), X0, X0
-	VMOVSS       X0, 16(AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       20(AX), X0, X0
-	VMOVSS       X0, 20(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_vec8(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec8(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), DX
-	LEAQ   (DX)(CX*1), BX
-	LEAQ   (BX)(CX*1), SI
-	LEAQ   (SI)(CX*1), DI
-	LEAQ   (DI)(CX*1), R8
-	LEAQ   (R8)(CX*1), R9
-	LEAQ   (R9)(CX*1), CX
-	XORQ   R10, R10
-	MOVQ   xp+16(FP), R11
-	MOVQ   xd+24(FP), R12
-	MOVQ   nb+32(FP), R13
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-
-loop2:
-	CMPQ         R13, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(R10*1)
-	PREFETCHT0   432(DX)(R10*1)
-	PREFETCHT0   432(BX)(R10*1)
-	PREFETCHT0   432(SI)(R10*1)
-	PREFETCHT0   432(DI)(R10*1)
-	PREFETCHT0   432(R8)(R10*1)
-	PREFETCHT0   432(R9)(R10*1)
-	PREFETCHT0   432(CX)(R10*1)
-	VBROADCASTSS (R12), Y4
-	VMOVDQU      2(AX)(R10*1), X5
-	VINSERTI128  $0x01, 2(DX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (AX)(R10*1), X7
-	VPBROADCASTW (DX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y0
-	VMOVDQU      2(BX)(R10*1), X5
-	VINSERTI128  $0x01, 2(SI)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (BX)(R10*1), X7
-	VPBROADCASTW (SI)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      2(DI)(R10*1), X5
-	VINSERTI128  $0x01, 2(R8)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (DI)(R10*1), X7
-	VPBROADCASTW (R8)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y2
-	VMOVDQU      2(R9)(R10*1), X5
-	VINSERTI128  $0x01, 2(CX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (R9)(R10*1), X7
-	VPBROADCASTW (CX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y3
-	VBROADCASTSS 4(R12), Y4
-	VMOVDQU      20(AX)(R10*1), X5
-	VINSERTI128  $0x01, 20(DX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(AX)(R10*1), X7
-	VPBROADCASTW 18(DX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y0
-	VMOVDQU      20(BX)(R10*1), X5
-	VINSERTI128  $0x01, 20(SI)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(BX)(R10*1), X7
-	VPBROADCASTW 18(SI)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      20(DI)(R10*1), X5
-	VINSERTI128  $0x01, 20(R8)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(DI)(R10*1), X7
-	VPBROADCASTW 18(R8)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y2
-	VMOVDQU      20(R9)(R10*1), X5
-	VINSERTI128  $0x01, 20(CX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(R9)(R10*1), X7
-	VPBROADCASTW 18(CX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y3
-	ADDQ         $0x24, R10
-	ADDQ         $0x000000c0, R11
-	ADDQ         $0x08, R12
-	SUBQ         $0x02, R13
-	JMP          loop2
-
-tail:
-	TESTQ        R13, R13
-	JZ           done
-	VBROADCASTSS (R12), Y4
-	VMOVDQU      2(AX)(R10*1), X5
-	VINSERTI128  $0x01, 2(DX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (AX)(R10*1), X7
-	VPBROADCASTW (DX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y0
-	VMOVDQU      2(BX)(R10*1), X5
-	VINSERTI128  $0x01, 2(SI)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (BX)(R10*1), X7
-	VPBROADCASTW (SI)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      2(DI)(R10*1), X5
-	VINSERTI128  $0x01, 2(R8)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (DI)(R10*1), X7
-	VPBROADCASTW (R8)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y2
-	VMOVDQU      2(R9)(R10*1), X5
-	VINSERTI128  $0x01, 2(CX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (R9)(R10*1), X7
-	VPBROADCASTW (CX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y3
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       16(AX), X0, X0
-	VMOVSS       X0, 16(AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       20(AX), X0, X0
-	VMOVSS       X0, 20(AX)
-	VMOVAPS      X3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       24(AX), X0, X0
-	VMOVSS       X0, 24(AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       28(AX), X0, X0
-	VMOVSS       X0, 28(AX)
-	VZEROUPPER
-	RET
-
 DATA nib4<>+0(SB)/1, $0x0f
 DATA nib4<>+1(SB)/1, $0x0f
 DATA nib4<>+2(SB)/1, $0x0f
@@ -4641,35 +3861,549 @@ done:
 	MOVSS        X1, ret+40(FP)
 	RET
 
-// func q4PackAVX(dst *byte, src *byte, ws int, nb int)
+// func dotQ4I_vec8(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ4I_vec8(SB), NOSPLIT, $0-56
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	MOVQ    xq+16(FP), SI
+	MOVQ    xd+24(FP), DI
+	MOVQ    xc+32(FP), R8
+	MOVQ    nb+40(FP), R9
+	MOVQ    out+48(FP), R10
+	VMOVUPS (R10), Y0
+
+loop2:
+	CMPQ           R9, $0x02
+	JL             tail
+	PREFETCHT0     432(AX)
+	PREFETCHT0     432(AX)(CX*1)
+	PREFETCHT0     432(AX)(CX*2)
+	PREFETCHT0     432(AX)(DX*1)
+	PREFETCHT0     432(BX)
+	PREFETCHT0     432(BX)(CX*1)
+	PREFETCHT0     432(BX)(CX*2)
+	PREFETCHT0     432(BX)(DX*1)
+	VBROADCASTI128 2(AX), Y1
+	VINSERTI128    $0x01, 2(BX), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VINSERTI128    $0x01, 2(BX)(CX*1), Y2, Y2
+	VBROADCASTI128 2(AX)(CX*2), Y3
+	VINSERTI128    $0x01, 2(BX)(CX*2), Y3, Y3
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VINSERTI128    $0x01, 2(BX)(DX*1), Y4, Y4
+	VPUNPCKLDQ     Y2, Y1, Y5
+	VPUNPCKHDQ     Y2, Y1, Y1
+	VPUNPCKLDQ     Y4, Y3, Y2
+	VPUNPCKHDQ     Y4, Y3, Y3
+	VPUNPCKLQDQ    Y2, Y5, Y4
+	VPUNPCKHQDQ    Y2, Y5, Y2
+	VPUNPCKLQDQ    Y3, Y1, Y5
+	VPUNPCKHQDQ    Y3, Y1, Y1
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X3
+	MOVWQZX        (BX), R11
+	MOVWQZX        (BX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X3, X3
+	VCVTPH2PS      X3, Y3
+	VPSRLW         $0x04, Y4, Y6
+	VPAND          low4<>+0(SB), Y4, Y4
+	VPAND          low4<>+0(SB), Y6, Y6
+	VPBROADCASTD   (SI), Y7
+	VPBROADCASTD   16(SI), Y8
+	VPMADDUBSW     Y7, Y4, Y4
+	VPMADDUBSW     Y8, Y6, Y8
+	VPADDW         Y8, Y4, Y4
+	VPSRLW         $0x04, Y2, Y6
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPAND          low4<>+0(SB), Y6, Y6
+	VPBROADCASTD   4(SI), Y7
+	VPBROADCASTD   20(SI), Y8
+	VPMADDUBSW     Y7, Y2, Y2
+	VPMADDUBSW     Y8, Y6, Y8
+	VPADDW         Y2, Y4, Y4
+	VPADDW         Y8, Y4, Y4
+	VPSRLW         $0x04, Y5, Y2
+	VPAND          low4<>+0(SB), Y5, Y5
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPBROADCASTD   8(SI), Y6
+	VPBROADCASTD   24(SI), Y7
+	VPMADDUBSW     Y6, Y5, Y5
+	VPMADDUBSW     Y7, Y2, Y7
+	VPADDW         Y5, Y4, Y4
+	VPADDW         Y7, Y4, Y4
+	VPSRLW         $0x04, Y1, Y2
+	VPAND          low4<>+0(SB), Y1, Y1
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPBROADCASTD   12(SI), Y5
+	VPBROADCASTD   28(SI), Y6
+	VPMADDUBSW     Y5, Y1, Y1
+	VPMADDUBSW     Y6, Y2, Y6
+	VPADDW         Y1, Y4, Y4
+	VPADDW         Y6, Y4, Y4
+	VPMADDWD       onesw<>+0(SB), Y4, Y4
+	VPBROADCASTD   (R8), Y1
+	VPSUBD         Y1, Y4, Y4
+	VCVTDQ2PS      Y4, Y4
+	VBROADCASTSS   (DI), Y1
+	VMULPS         Y1, Y4, Y4
+	VFMADD231PS    Y3, Y4, Y0
+	ADDQ           $0x12, AX
+	ADDQ           $0x12, BX
+	ADDQ           $0x20, SI
+	ADDQ           $0x04, DI
+	ADDQ           $0x04, R8
+	VBROADCASTI128 2(AX), Y1
+	VINSERTI128    $0x01, 2(BX), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VINSERTI128    $0x01, 2(BX)(CX*1), Y2, Y2
+	VBROADCASTI128 2(AX)(CX*2), Y3
+	VINSERTI128    $0x01, 2(BX)(CX*2), Y3, Y3
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VINSERTI128    $0x01, 2(BX)(DX*1), Y4, Y4
+	VPUNPCKLDQ     Y2, Y1, Y5
+	VPUNPCKHDQ     Y2, Y1, Y1
+	VPUNPCKLDQ     Y4, Y3, Y2
+	VPUNPCKHDQ     Y4, Y3, Y3
+	VPUNPCKLQDQ    Y2, Y5, Y4
+	VPUNPCKHQDQ    Y2, Y5, Y2
+	VPUNPCKLQDQ    Y3, Y1, Y5
+	VPUNPCKHQDQ    Y3, Y1, Y1
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X3
+	MOVWQZX        (BX), R11
+	MOVWQZX        (BX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X3, X3
+	VCVTPH2PS      X3, Y3
+	VPSRLW         $0x04, Y4, Y6
+	VPAND          low4<>+0(SB), Y4, Y4
+	VPAND          low4<>+0(SB), Y6, Y6
+	VPBROADCASTD   (SI), Y7
+	VPBROADCASTD   16(SI), Y8
+	VPMADDUBSW     Y7, Y4, Y4
+	VPMADDUBSW     Y8, Y6, Y8
+	VPADDW         Y8, Y4, Y4
+	VPSRLW         $0x04, Y2, Y6
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPAND          low4<>+0(SB), Y6, Y6
+	VPBROADCASTD   4(SI), Y7
+	VPBROADCASTD   20(SI), Y8
+	VPMADDUBSW     Y7, Y2, Y2
+	VPMADDUBSW     Y8, Y6, Y8
+	VPADDW         Y2, Y4, Y4
+	VPADDW         Y8, Y4, Y4
+	VPSRLW         $0x04, Y5, Y2
+	VPAND          low4<>+0(SB), Y5, Y5
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPBROADCASTD   8(SI), Y6
+	VPBROADCASTD   24(SI), Y7
+	VPMADDUBSW     Y6, Y5, Y5
+	VPMADDUBSW     Y7, Y2, Y7
+	VPADDW         Y5, Y4, Y4
+	VPADDW         Y7, Y4, Y4
+	VPSRLW         $0x04, Y1, Y2
+	VPAND          low4<>+0(SB), Y1, Y1
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPBROADCASTD   12(SI), Y5
+	VPBROADCASTD   28(SI), Y6
+	VPMADDUBSW     Y5, Y1, Y1
+	VPMADDUBSW     Y6, Y2, Y6
+	VPADDW         Y1, Y4, Y4
+	VPADDW         Y6, Y4, Y4
+	VPMADDWD       onesw<>+0(SB), Y4, Y4
+	VPBROADCASTD   (R8), Y1
+	VPSUBD         Y1, Y4, Y4
+	VCVTDQ2PS      Y4, Y4
+	VBROADCASTSS   (DI), Y1
+	VMULPS         Y1, Y4, Y4
+	VFMADD231PS    Y3, Y4, Y0
+	ADDQ           $0x12, AX
+	ADDQ           $0x12, BX
+	ADDQ           $0x20, SI
+	ADDQ           $0x04, DI
+	ADDQ           $0x04, R8
+	SUBQ           $0x02, R9
+	JMP            loop2
+
+tail:
+	TESTQ          R9, R9
+	JZ             done
+	VBROADCASTI128 2(AX), Y1
+	VINSERTI128    $0x01, 2(BX), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VINSERTI128    $0x01, 2(BX)(CX*1), Y2, Y2
+	VBROADCASTI128 2(AX)(CX*2), Y3
+	VINSERTI128    $0x01, 2(BX)(CX*2), Y3, Y3
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VINSERTI128    $0x01, 2(BX)(DX*1), Y4, Y4
+	VPUNPCKLDQ     Y2, Y1, Y5
+	VPUNPCKHDQ     Y2, Y1, Y1
+	VPUNPCKLDQ     Y4, Y3, Y2
+	VPUNPCKHDQ     Y4, Y3, Y3
+	VPUNPCKLQDQ    Y2, Y5, Y4
+	VPUNPCKHQDQ    Y2, Y5, Y2
+	VPUNPCKLQDQ    Y3, Y1, Y5
+	VPUNPCKHQDQ    Y3, Y1, Y1
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R9
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R9
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R9
+	VMOVQ          R9, X3
+	MOVWQZX        (BX), R9
+	MOVWQZX        (BX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R9
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R9
+	MOVWQZX        (BX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R9
+	VPINSRQ        $0x01, R9, X3, X3
+	VCVTPH2PS      X3, Y3
+	VPSRLW         $0x04, Y4, Y6
+	VPAND          low4<>+0(SB), Y4, Y4
+	VPAND          low4<>+0(SB), Y6, Y6
+	VPBROADCASTD   (SI), Y7
+	VPBROADCASTD   16(SI), Y8
+	VPMADDUBSW     Y7, Y4, Y4
+	VPMADDUBSW     Y8, Y6, Y8
+	VPADDW         Y8, Y4, Y4
+	VPSRLW         $0x04, Y2, Y6
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPAND          low4<>+0(SB), Y6, Y6
+	VPBROADCASTD   4(SI), Y7
+	VPBROADCASTD   20(SI), Y8
+	VPMADDUBSW     Y7, Y2, Y2
+	VPMADDUBSW     Y8, Y6, Y8
+	VPADDW         Y2, Y4, Y4
+	VPADDW         Y8, Y4, Y4
+	VPSRLW         $0x04, Y5, Y2
+	VPAND          low4<>+0(SB), Y5, Y5
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPBROADCASTD   8(SI), Y6
+	VPBROADCASTD   24(SI), Y7
+	VPMADDUBSW     Y6, Y5, Y5
+	VPMADDUBSW     Y7, Y2, Y7
+	VPADDW         Y5, Y4, Y4
+	VPADDW         Y7, Y4, Y4
+	VPSRLW         $0x04, Y1, Y2
+	VPAND          low4<>+0(SB), Y1, Y1
+	VPAND          low4<>+0(SB), Y2, Y2
+	VPBROADCASTD   12(SI), Y5
+	VPBROADCASTD   28(SI), Y6
+	VPMADDUBSW     Y5, Y1, Y1
+	VPMADDUBSW     Y6, Y2, Y6
+	VPADDW         Y1, Y4, Y4
+	VPADDW         Y6, Y4, Y4
+	VPMADDWD       onesw<>+0(SB), Y4, Y4
+	VPBROADCASTD   (R8), Y1
+	VPSUBD         Y1, Y4, Y4
+	VCVTDQ2PS      Y4, Y4
+	VBROADCASTSS   (DI), Y1
+	VMULPS         Y1, Y4, Y4
+	VFMADD231PS    Y3, Y4, Y0
+	ADDQ           $0x12, AX
+	ADDQ           $0x12, BX
+	ADDQ           $0x20, SI
+	ADDQ           $0x04, DI
+	ADDQ           $0x04, R8
+
+done:
+	VMOVUPS Y0, (R10)
+	VZEROUPPER
+	RET
+
+// func q4IPackAVX(dst *byte, w *byte, ws int, nb int)
 // Requires: AVX, AVX2, F16C
-TEXT ·q4PackAVX(SB), NOSPLIT, $0-32
+TEXT ·q4IPackAVX(SB), NOSPLIT, $0-32
 	MOVQ  dst+0(FP), AX
-	MOVQ  src+8(FP), CX
+	MOVQ  w+8(FP), CX
 	MOVQ  ws+16(FP), DX
-	MOVQ  nb+24(FP), BX
-	TESTQ BX, BX
+	LEAQ  (DX)(DX*2), BX
+	LEAQ  (CX)(DX*4), SI
+	MOVQ  nb+24(FP), DI
+	TESTQ DI, DI
 	JZ    done
 
 loop:
-	VMOVDQU      2(CX), X0
-	VINSERTI128  $0x01, 2(CX)(DX*1), Y0, Y0
-	VPSRLW       $0x04, Y0, Y1
-	VPAND        low4<>+0(SB), Y0, Y0
-	VPAND        low4<>+0(SB), Y1, Y1
-	VMOVDQU      Y0, (AX)
-	VMOVDQU      Y1, 32(AX)
-	VPBROADCASTW (CX), X1
-	VPBROADCASTW (CX)(DX*1), X0
-	VPUNPCKLQDQ  X0, X1, X1
-	VCVTPH2PS    X1, Y1
-	VMOVUPS      Y1, 64(AX)
-	ADDQ         $0x12, CX
-	ADDQ         $0x60, AX
-	DECQ         BX
+	VBROADCASTI128 2(CX), Y0
+	VINSERTI128    $0x01, 2(SI), Y0, Y0
+	VBROADCASTI128 2(CX)(DX*1), Y1
+	VINSERTI128    $0x01, 2(SI)(DX*1), Y1, Y1
+	VBROADCASTI128 2(CX)(DX*2), Y2
+	VINSERTI128    $0x01, 2(SI)(DX*2), Y2, Y2
+	VBROADCASTI128 2(CX)(BX*1), Y3
+	VINSERTI128    $0x01, 2(SI)(BX*1), Y3, Y3
+	VPUNPCKLDQ     Y1, Y0, Y4
+	VPUNPCKHDQ     Y1, Y0, Y0
+	VPUNPCKLDQ     Y3, Y2, Y1
+	VPUNPCKHDQ     Y3, Y2, Y2
+	VPUNPCKLQDQ    Y1, Y4, Y3
+	VPUNPCKHQDQ    Y1, Y4, Y1
+	VPUNPCKLQDQ    Y2, Y0, Y4
+	VPUNPCKHQDQ    Y2, Y0, Y0
+	MOVWQZX        (CX), R8
+	MOVWQZX        (CX)(DX*1), R9
+	SHLQ           $0x10, R9
+	ORQ            R9, R8
+	MOVWQZX        (CX)(DX*2), R9
+	SHLQ           $0x20, R9
+	ORQ            R9, R8
+	MOVWQZX        (CX)(BX*1), R9
+	SHLQ           $0x30, R9
+	ORQ            R9, R8
+	VMOVQ          R8, X2
+	MOVWQZX        (SI), R8
+	MOVWQZX        (SI)(DX*1), R9
+	SHLQ           $0x10, R9
+	ORQ            R9, R8
+	MOVWQZX        (SI)(DX*2), R9
+	SHLQ           $0x20, R9
+	ORQ            R9, R8
+	MOVWQZX        (SI)(BX*1), R9
+	SHLQ           $0x30, R9
+	ORQ            R9, R8
+	VPINSRQ        $0x01, R8, X2, X2
+	VCVTPH2PS      X2, Y2
+	VPSRLW         $0x04, Y3, Y5
+	VPAND          low4<>+0(SB), Y3, Y3
+	VPAND          low4<>+0(SB), Y5, Y5
+	VMOVDQU        Y3, (AX)
+	VMOVDQU        Y5, 128(AX)
+	VPSRLW         $0x04, Y1, Y3
+	VPAND          low4<>+0(SB), Y1, Y1
+	VPAND          low4<>+0(SB), Y3, Y3
+	VMOVDQU        Y1, 32(AX)
+	VMOVDQU        Y3, 160(AX)
+	VPSRLW         $0x04, Y4, Y1
+	VPAND          low4<>+0(SB), Y4, Y4
+	VPAND          low4<>+0(SB), Y1, Y1
+	VMOVDQU        Y4, 64(AX)
+	VMOVDQU        Y1, 192(AX)
+	VPSRLW         $0x04, Y0, Y1
+	VPAND          low4<>+0(SB), Y0, Y0
+	VPAND          low4<>+0(SB), Y1, Y1
+	VMOVDQU        Y0, 96(AX)
+	VMOVDQU        Y1, 224(AX)
+	VMOVUPS        Y2, 256(AX)
+	ADDQ           $0x12, CX
+	ADDQ           $0x12, SI
+	ADDQ           $0x00000120, AX
+	DECQ           DI
+	JNZ            loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dotQ4I_8x1(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4I_8x1(SB), NOSPLIT, $0-80
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xs+16(FP), DX
+	MOVQ    xd+24(FP), DX
+	MOVQ    xds+32(FP), BX
+	MOVQ    xc+40(FP), BX
+	MOVQ    xcs+48(FP), SI
+	MOVQ    nb+56(FP), SI
+	MOVQ    out+64(FP), DI
+	MOVQ    os+72(FP), R8
+	VMOVUPS (DI), Y0
+	TESTQ   SI, SI
+	JZ      done
+
+loop:
+	VMOVDQU      (AX), Y1
+	VMOVDQU      128(AX), Y2
+	VMOVDQU      32(AX), Y3
+	VMOVDQU      160(AX), Y4
+	VMOVDQU      64(AX), Y5
+	VMOVDQU      192(AX), Y6
+	VMOVDQU      96(AX), Y7
+	VMOVDQU      224(AX), Y8
+	VPBROADCASTD (CX), Y9
+	VPBROADCASTD 16(CX), Y10
+	VPMADDUBSW   Y9, Y1, Y1
+	VPMADDUBSW   Y10, Y2, Y10
+	VPADDW       Y10, Y1, Y1
+	VPBROADCASTD 4(CX), Y2
+	VPBROADCASTD 20(CX), Y9
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDUBSW   Y9, Y4, Y9
+	VPADDW       Y2, Y1, Y1
+	VPADDW       Y9, Y1, Y1
+	VPBROADCASTD 8(CX), Y2
+	VPBROADCASTD 24(CX), Y3
+	VPMADDUBSW   Y2, Y5, Y2
+	VPMADDUBSW   Y3, Y6, Y3
+	VPADDW       Y2, Y1, Y1
+	VPADDW       Y3, Y1, Y1
+	VPBROADCASTD 12(CX), Y2
+	VPBROADCASTD 28(CX), Y3
+	VPMADDUBSW   Y2, Y7, Y2
+	VPMADDUBSW   Y3, Y8, Y3
+	VPADDW       Y2, Y1, Y1
+	VPADDW       Y3, Y1, Y1
+	VPMADDWD     onesw<>+0(SB), Y1, Y1
+	VPBROADCASTD (BX), Y2
+	VPSUBD       Y2, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y2
+	VMULPS       Y2, Y1, Y1
+	VFMADD231PS  256(AX), Y1, Y0
+	ADDQ         $0x00000120, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, DX
+	ADDQ         $0x04, BX
+	DECQ         SI
 	JNZ          loop
 
 done:
+	VMOVUPS Y0, (DI)
+	VZEROUPPER
+	RET
+
+// func dotQ4I_8x2(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4I_8x2(SB), NOSPLIT, $0-80
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xs+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    xds+32(FP), SI
+	MOVQ    xc+40(FP), DI
+	MOVQ    xcs+48(FP), R8
+	MOVQ    nb+56(FP), R9
+	MOVQ    out+64(FP), R10
+	MOVQ    os+72(FP), R11
+	VMOVUPS (R10), Y0
+	VMOVUPS (R10)(R11*1), Y1
+	TESTQ   R9, R9
+	JZ      done
+
+loop:
+	VMOVDQU      (AX), Y2
+	VMOVDQU      128(AX), Y3
+	VMOVDQU      32(AX), Y4
+	VMOVDQU      160(AX), Y5
+	VMOVDQU      64(AX), Y6
+	VMOVDQU      192(AX), Y7
+	VMOVDQU      96(AX), Y8
+	VMOVDQU      224(AX), Y9
+	VPBROADCASTD (CX), Y10
+	VPBROADCASTD 16(CX), Y11
+	VPMADDUBSW   Y10, Y2, Y10
+	VPMADDUBSW   Y11, Y3, Y11
+	VPADDW       Y11, Y10, Y10
+	VPBROADCASTD 4(CX), Y11
+	VPBROADCASTD 20(CX), Y12
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDUBSW   Y12, Y5, Y12
+	VPADDW       Y11, Y10, Y10
+	VPADDW       Y12, Y10, Y10
+	VPBROADCASTD 8(CX), Y11
+	VPBROADCASTD 24(CX), Y12
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDUBSW   Y12, Y7, Y12
+	VPADDW       Y11, Y10, Y10
+	VPADDW       Y12, Y10, Y10
+	VPBROADCASTD 12(CX), Y11
+	VPBROADCASTD 28(CX), Y12
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPADDW       Y11, Y10, Y10
+	VPADDW       Y12, Y10, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VPBROADCASTD (DI), Y11
+	VPSUBD       Y11, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (BX), Y11
+	VMULPS       Y11, Y10, Y10
+	VFMADD231PS  256(AX), Y10, Y0
+	VPBROADCASTD (CX)(DX*1), Y10
+	VPBROADCASTD 16(CX)(DX*1), Y11
+	VPMADDUBSW   Y10, Y2, Y2
+	VPMADDUBSW   Y11, Y3, Y11
+	VPADDW       Y11, Y2, Y2
+	VPBROADCASTD 4(CX)(DX*1), Y3
+	VPBROADCASTD 20(CX)(DX*1), Y10
+	VPMADDUBSW   Y3, Y4, Y3
+	VPMADDUBSW   Y10, Y5, Y10
+	VPADDW       Y3, Y2, Y2
+	VPADDW       Y10, Y2, Y2
+	VPBROADCASTD 8(CX)(DX*1), Y3
+	VPBROADCASTD 24(CX)(DX*1), Y4
+	VPMADDUBSW   Y3, Y6, Y3
+	VPMADDUBSW   Y4, Y7, Y4
+	VPADDW       Y3, Y2, Y2
+	VPADDW       Y4, Y2, Y2
+	VPBROADCASTD 12(CX)(DX*1), Y3
+	VPBROADCASTD 28(CX)(DX*1), Y4
+	VPMADDUBSW   Y3, Y8, Y3
+	VPMADDUBSW   Y4, Y9, Y4
+	VPADDW       Y3, Y2, Y2
+	VPADDW       Y4, Y2, Y2
+	VPMADDWD     onesw<>+0(SB), Y2, Y2
+	VPBROADCASTD (DI)(R8*1), Y3
+	VPSUBD       Y3, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS (BX)(SI*1), Y3
+	VMULPS       Y3, Y2, Y2
+	VFMADD231PS  256(AX), Y2, Y1
+	ADDQ         $0x00000120, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, DI
+	DECQ         R9
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (R10)
+	VMOVUPS Y1, (R10)(R11*1)
 	VZEROUPPER
 	RET
 
@@ -5461,1328 +5195,6 @@ done:
 	VHADDPS      X0, X0, X0
 	VADDSS       8(AX), X0, X0
 	VMOVSS       X0, 8(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_1x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_1x1(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), DX
-	MOVQ   xds+40(FP), BX
-	MOVQ   xc+48(FP), BX
-	MOVQ   xcs+56(FP), SI
-	MOVQ   nb+64(FP), SI
-	VXORPS Y0, Y0, Y0
-	TESTQ  SI, SI
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y1
-	VMOVDQU        32(AX), Y2
-	VBROADCASTI128 (CX), Y3
-	VBROADCASTI128 16(CX), Y4
-	VBROADCASTSS   (DX), Y5
-	VPMADDUBSW     Y3, Y1, Y1
-	VPMADDUBSW     Y4, Y2, Y2
-	VPADDW         Y2, Y1, Y1
-	VPMADDWD       onesw<>+0(SB), Y1, Y1
-	VPSUBD         (BX), Y1, Y1
-	VCVTDQ2PS      Y1, Y1
-	VMULPS         64(AX), Y5, Y2
-	VFMADD231PS    Y1, Y2, Y0
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, DX
-	ADDQ           $0x20, BX
-	DECQ           SI
-	JNZ            loop
-
-done:
-	MOVQ    out+72(FP), AX
-	MOVQ    os+80(FP), CX
-	VMOVAPS X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_1x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_1x2(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), DI
-	MOVQ   xcs+56(FP), R8
-	MOVQ   nb+64(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	TESTQ  R9, R9
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y2
-	VMOVDQU        32(AX), Y3
-	VBROADCASTI128 (CX), Y4
-	VBROADCASTI128 16(CX), Y5
-	VBROADCASTSS   (BX), Y6
-	VPMADDUBSW     Y4, Y2, Y4
-	VPMADDUBSW     Y5, Y3, Y5
-	VPADDW         Y5, Y4, Y4
-	VPMADDWD       onesw<>+0(SB), Y4, Y4
-	VPSUBD         (DI), Y4, Y4
-	VCVTDQ2PS      Y4, Y4
-	VMULPS         64(AX), Y6, Y5
-	VFMADD231PS    Y4, Y5, Y0
-	VBROADCASTI128 (CX)(DX*1), Y4
-	VBROADCASTI128 16(CX)(DX*1), Y5
-	VBROADCASTSS   (BX)(SI*1), Y6
-	VPMADDUBSW     Y4, Y2, Y4
-	VPMADDUBSW     Y5, Y3, Y5
-	VPADDW         Y5, Y4, Y4
-	VPMADDWD       onesw<>+0(SB), Y4, Y4
-	VPSUBD         (DI)(R8*1), Y4, Y4
-	VCVTDQ2PS      Y4, Y4
-	VMULPS         64(AX), Y6, Y5
-	VFMADD231PS    Y4, Y5, Y1
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, DI
-	DECQ           R9
-	JNZ            loop
-
-done:
-	MOVQ    out+72(FP), AX
-	MOVQ    os+80(FP), CX
-	VMOVAPS X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	ADDQ    CX, AX
-	VMOVAPS X1, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_1x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_1x3(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), DI
-	MOVQ   xcs+56(FP), R8
-	MOVQ   nb+64(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	TESTQ  R9, R9
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y3
-	VMOVDQU        32(AX), Y4
-	VBROADCASTI128 (CX), Y5
-	VBROADCASTI128 16(CX), Y6
-	VBROADCASTSS   (BX), Y7
-	VPMADDUBSW     Y5, Y3, Y5
-	VPMADDUBSW     Y6, Y4, Y6
-	VPADDW         Y6, Y5, Y5
-	VPMADDWD       onesw<>+0(SB), Y5, Y5
-	VPSUBD         (DI), Y5, Y5
-	VCVTDQ2PS      Y5, Y5
-	VMULPS         64(AX), Y7, Y6
-	VFMADD231PS    Y5, Y6, Y0
-	VBROADCASTI128 (CX)(DX*1), Y5
-	VBROADCASTI128 16(CX)(DX*1), Y6
-	VBROADCASTSS   (BX)(SI*1), Y7
-	VPMADDUBSW     Y5, Y3, Y5
-	VPMADDUBSW     Y6, Y4, Y6
-	VPADDW         Y6, Y5, Y5
-	VPMADDWD       onesw<>+0(SB), Y5, Y5
-	VPSUBD         (DI)(R8*1), Y5, Y5
-	VCVTDQ2PS      Y5, Y5
-	VMULPS         64(AX), Y7, Y6
-	VFMADD231PS    Y5, Y6, Y1
-	VBROADCASTI128 (CX)(DX*2), Y5
-	VBROADCASTI128 16(CX)(DX*2), Y6
-	VBROADCASTSS   (BX)(SI*2), Y7
-	VPMADDUBSW     Y5, Y3, Y5
-	VPMADDUBSW     Y6, Y4, Y6
-	VPADDW         Y6, Y5, Y5
-	VPMADDWD       onesw<>+0(SB), Y5, Y5
-	VPSUBD         (DI)(R8*2), Y5, Y5
-	VCVTDQ2PS      Y5, Y5
-	VMULPS         64(AX), Y7, Y6
-	VFMADD231PS    Y5, Y6, Y2
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, DI
-	DECQ           R9
-	JNZ            loop
-
-done:
-	MOVQ    out+72(FP), AX
-	MOVQ    os+80(FP), CX
-	VMOVAPS X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	ADDQ    CX, AX
-	VMOVAPS X1, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	ADDQ    CX, AX
-	VMOVAPS X2, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_1x4(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_1x4(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), DI
-	MOVQ   xcs+56(FP), R8
-	LEAQ   (DX)(DX*2), R9
-	LEAQ   (SI)(SI*2), R10
-	LEAQ   (R8)(R8*2), R11
-	MOVQ   nb+64(FP), R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  R12, R12
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y4
-	VMOVDQU        32(AX), Y5
-	VBROADCASTI128 (CX), Y6
-	VBROADCASTI128 16(CX), Y7
-	VBROADCASTSS   (BX), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y0
-	VBROADCASTI128 (CX)(DX*1), Y6
-	VBROADCASTI128 16(CX)(DX*1), Y7
-	VBROADCASTSS   (BX)(SI*1), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y1
-	VBROADCASTI128 (CX)(DX*2), Y6
-	VBROADCASTI128 16(CX)(DX*2), Y7
-	VBROADCASTSS   (BX)(SI*2), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI)(R8*2), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y2
-	VBROADCASTI128 (CX)(R9*1), Y6
-	VBROADCASTI128 16(CX)(R9*1), Y7
-	VBROADCASTSS   (BX)(R10*1), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI)(R11*1), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y3
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, DI
-	DECQ           R12
-	JNZ            loop
-
-done:
-	MOVQ    out+72(FP), AX
-	MOVQ    os+80(FP), CX
-	VMOVAPS X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	ADDQ    CX, AX
-	VMOVAPS X1, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	ADDQ    CX, AX
-	VMOVAPS X2, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	ADDQ    CX, AX
-	VMOVAPS X3, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS  (AX), X0, X0
-	VMOVSS  X0, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_2x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_2x1(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), DX
-	MOVQ   xds+40(FP), BX
-	MOVQ   xc+48(FP), BX
-	MOVQ   xcs+56(FP), SI
-	MOVQ   nb+64(FP), SI
-	VXORPS Y0, Y0, Y0
-	TESTQ  SI, SI
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y1
-	VMOVDQU        32(AX), Y2
-	VBROADCASTI128 (CX), Y3
-	VBROADCASTI128 16(CX), Y4
-	VBROADCASTSS   (DX), Y5
-	VPMADDUBSW     Y3, Y1, Y1
-	VPMADDUBSW     Y4, Y2, Y2
-	VPADDW         Y2, Y1, Y1
-	VPMADDWD       onesw<>+0(SB), Y1, Y1
-	VPSUBD         (BX), Y1, Y1
-	VCVTDQ2PS      Y1, Y1
-	VMULPS         64(AX), Y5, Y2
-	VFMADD231PS    Y1, Y2, Y0
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, DX
-	ADDQ           $0x20, BX
-	DECQ           SI
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VADDSS       (AX), X1, X1
-	VMOVSS       X1, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_2x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_2x2(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), DI
-	MOVQ   xcs+56(FP), R8
-	MOVQ   nb+64(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	TESTQ  R9, R9
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y2
-	VMOVDQU        32(AX), Y3
-	VBROADCASTI128 (CX), Y4
-	VBROADCASTI128 16(CX), Y5
-	VBROADCASTSS   (BX), Y6
-	VPMADDUBSW     Y4, Y2, Y4
-	VPMADDUBSW     Y5, Y3, Y5
-	VPADDW         Y5, Y4, Y4
-	VPMADDWD       onesw<>+0(SB), Y4, Y4
-	VPSUBD         (DI), Y4, Y4
-	VCVTDQ2PS      Y4, Y4
-	VMULPS         64(AX), Y6, Y5
-	VFMADD231PS    Y4, Y5, Y0
-	VBROADCASTI128 (CX)(DX*1), Y4
-	VBROADCASTI128 16(CX)(DX*1), Y5
-	VBROADCASTSS   (BX)(SI*1), Y6
-	VPMADDUBSW     Y4, Y2, Y4
-	VPMADDUBSW     Y5, Y3, Y5
-	VPADDW         Y5, Y4, Y4
-	VPMADDWD       onesw<>+0(SB), Y4, Y4
-	VPSUBD         (DI)(R8*1), Y4, Y4
-	VCVTDQ2PS      Y4, Y4
-	VMULPS         64(AX), Y6, Y5
-	VFMADD231PS    Y4, Y5, Y1
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, DI
-	DECQ           R9
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VADDSS       (AX), X2, X2
-	VMOVSS       X2, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_2x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_2x3(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), DI
-	MOVQ   xcs+56(FP), R8
-	MOVQ   nb+64(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	TESTQ  R9, R9
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y3
-	VMOVDQU        32(AX), Y4
-	VBROADCASTI128 (CX), Y5
-	VBROADCASTI128 16(CX), Y6
-	VBROADCASTSS   (BX), Y7
-	VPMADDUBSW     Y5, Y3, Y5
-	VPMADDUBSW     Y6, Y4, Y6
-	VPADDW         Y6, Y5, Y5
-	VPMADDWD       onesw<>+0(SB), Y5, Y5
-	VPSUBD         (DI), Y5, Y5
-	VCVTDQ2PS      Y5, Y5
-	VMULPS         64(AX), Y7, Y6
-	VFMADD231PS    Y5, Y6, Y0
-	VBROADCASTI128 (CX)(DX*1), Y5
-	VBROADCASTI128 16(CX)(DX*1), Y6
-	VBROADCASTSS   (BX)(SI*1), Y7
-	VPMADDUBSW     Y5, Y3, Y5
-	VPMADDUBSW     Y6, Y4, Y6
-	VPADDW         Y6, Y5, Y5
-	VPMADDWD       onesw<>+0(SB), Y5, Y5
-	VPSUBD         (DI)(R8*1), Y5, Y5
-	VCVTDQ2PS      Y5, Y5
-	VMULPS         64(AX), Y7, Y6
-	VFMADD231PS    Y5, Y6, Y1
-	VBROADCASTI128 (CX)(DX*2), Y5
-	VBROADCASTI128 16(CX)(DX*2), Y6
-	VBROADCASTSS   (BX)(SI*2), Y7
-	VPMADDUBSW     Y5, Y3, Y5
-	VPMADDUBSW     Y6, Y4, Y6
-	VPADDW         Y6, Y5, Y5
-	VPMADDWD       onesw<>+0(SB), Y5, Y5
-	VPSUBD         (DI)(R8*2), Y5, Y5
-	VCVTDQ2PS      Y5, Y5
-	VMULPS         64(AX), Y7, Y6
-	VFMADD231PS    Y5, Y6, Y2
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, DI
-	DECQ           R9
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X3
-	VHADDPS      X3, X3, X3
-	VHADDPS      X3, X3, X3
-	VADDSS       (AX), X3, X3
-	VMOVSS       X3, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_2x4(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_2x4(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), DI
-	MOVQ   xcs+56(FP), R8
-	LEAQ   (DX)(DX*2), R9
-	LEAQ   (SI)(SI*2), R10
-	LEAQ   (R8)(R8*2), R11
-	MOVQ   nb+64(FP), R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  R12, R12
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y4
-	VMOVDQU        32(AX), Y5
-	VBROADCASTI128 (CX), Y6
-	VBROADCASTI128 16(CX), Y7
-	VBROADCASTSS   (BX), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y0
-	VBROADCASTI128 (CX)(DX*1), Y6
-	VBROADCASTI128 16(CX)(DX*1), Y7
-	VBROADCASTSS   (BX)(SI*1), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y1
-	VBROADCASTI128 (CX)(DX*2), Y6
-	VBROADCASTI128 16(CX)(DX*2), Y7
-	VBROADCASTSS   (BX)(SI*2), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI)(R8*2), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y2
-	VBROADCASTI128 (CX)(R9*1), Y6
-	VBROADCASTI128 16(CX)(R9*1), Y7
-	VBROADCASTSS   (BX)(R10*1), Y8
-	VPMADDUBSW     Y6, Y4, Y6
-	VPMADDUBSW     Y7, Y5, Y7
-	VPADDW         Y7, Y6, Y6
-	VPMADDWD       onesw<>+0(SB), Y6, Y6
-	VPSUBD         (DI)(R11*1), Y6, Y6
-	VCVTDQ2PS      Y6, Y6
-	VMULPS         64(AX), Y8, Y7
-	VFMADD231PS    Y6, Y7, Y3
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, CX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, DI
-	DECQ           R12
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_3x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_3x1(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), SI
-	MOVQ   xcs+56(FP), DI
-	MOVQ   nb+64(FP), DI
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	TESTQ  DI, DI
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y2
-	VMOVDQU        32(AX), Y3
-	VMOVDQU        (AX)(CX*1), Y4
-	VMOVDQU        32(AX)(CX*1), Y5
-	VBROADCASTI128 (DX), Y6
-	VBROADCASTI128 16(DX), Y7
-	VBROADCASTSS   (BX), Y8
-	VPMADDUBSW     Y6, Y2, Y2
-	VPMADDUBSW     Y7, Y3, Y3
-	VPADDW         Y3, Y2, Y2
-	VPMADDWD       onesw<>+0(SB), Y2, Y2
-	VPSUBD         (SI), Y2, Y2
-	VCVTDQ2PS      Y2, Y2
-	VMULPS         64(AX), Y8, Y3
-	VFMADD231PS    Y2, Y3, Y0
-	VPMADDUBSW     Y6, Y4, Y2
-	VPMADDUBSW     Y7, Y5, Y3
-	VPADDW         Y3, Y2, Y2
-	VPMADDWD       onesw<>+0(SB), Y2, Y2
-	VPSUBD         (SI), Y2, Y2
-	VCVTDQ2PS      Y2, Y2
-	VMULPS         64(AX)(CX*1), Y8, Y3
-	VFMADD231PS    Y2, Y3, Y1
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, DX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, SI
-	DECQ           DI
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VADDSS       (AX), X2, X2
-	VMOVSS       X2, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_3x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_3x2(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), SI
-	MOVQ   xds+40(FP), DI
-	MOVQ   xc+48(FP), R8
-	MOVQ   xcs+56(FP), R9
-	MOVQ   nb+64(FP), R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  R10, R10
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y4
-	VMOVDQU        32(AX), Y5
-	VMOVDQU        (AX)(CX*1), Y6
-	VMOVDQU        32(AX)(CX*1), Y7
-	VBROADCASTI128 (DX), Y8
-	VBROADCASTI128 16(DX), Y9
-	VBROADCASTSS   (SI), Y10
-	VPMADDUBSW     Y8, Y4, Y11
-	VPMADDUBSW     Y9, Y5, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y0
-	VPMADDUBSW     Y8, Y6, Y11
-	VPMADDUBSW     Y9, Y7, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX)(CX*1), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y2
-	VBROADCASTI128 (DX)(BX*1), Y8
-	VBROADCASTI128 16(DX)(BX*1), Y9
-	VBROADCASTSS   (SI)(DI*1), Y10
-	VPMADDUBSW     Y8, Y4, Y11
-	VPMADDUBSW     Y9, Y5, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8)(R9*1), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y1
-	VPMADDUBSW     Y8, Y6, Y11
-	VPMADDUBSW     Y9, Y7, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8)(R9*1), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX)(CX*1), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y3
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, DX
-	ADDQ           $0x04, SI
-	ADDQ           $0x20, R8
-	DECQ           R10
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_3x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_3x3(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), SI
-	MOVQ   xds+40(FP), DI
-	MOVQ   xc+48(FP), R8
-	MOVQ   xcs+56(FP), R9
-	MOVQ   nb+64(FP), R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	TESTQ  R10, R10
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y6
-	VMOVDQU        32(AX), Y7
-	VMOVDQU        (AX)(CX*1), Y8
-	VMOVDQU        32(AX)(CX*1), Y9
-	VBROADCASTI128 (DX), Y10
-	VBROADCASTI128 16(DX), Y11
-	VBROADCASTSS   (SI), Y12
-	VPMADDUBSW     Y10, Y6, Y13
-	VPMADDUBSW     Y11, Y7, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y0
-	VPMADDUBSW     Y10, Y8, Y13
-	VPMADDUBSW     Y11, Y9, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX)(CX*1), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y3
-	VBROADCASTI128 (DX)(BX*1), Y10
-	VBROADCASTI128 16(DX)(BX*1), Y11
-	VBROADCASTSS   (SI)(DI*1), Y12
-	VPMADDUBSW     Y10, Y6, Y13
-	VPMADDUBSW     Y11, Y7, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*1), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y1
-	VPMADDUBSW     Y10, Y8, Y13
-	VPMADDUBSW     Y11, Y9, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*1), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX)(CX*1), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y4
-	VBROADCASTI128 (DX)(BX*2), Y10
-	VBROADCASTI128 16(DX)(BX*2), Y11
-	VBROADCASTSS   (SI)(DI*2), Y12
-	VPMADDUBSW     Y10, Y6, Y13
-	VPMADDUBSW     Y11, Y7, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*2), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y2
-	VPMADDUBSW     Y10, Y8, Y13
-	VPMADDUBSW     Y11, Y9, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*2), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX)(CX*1), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y5
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, DX
-	ADDQ           $0x04, SI
-	ADDQ           $0x20, R8
-	DECQ           R10
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X6
-	VHADDPS      X6, X6, X6
-	VHADDPS      X6, X6, X6
-	VADDSS       (AX), X6, X6
-	VMOVSS       X6, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X4, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X5, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_4x1(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_4x1(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   xc+48(FP), SI
-	MOVQ   xcs+56(FP), DI
-	MOVQ   nb+64(FP), DI
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	TESTQ  DI, DI
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y2
-	VMOVDQU        32(AX), Y3
-	VMOVDQU        (AX)(CX*1), Y4
-	VMOVDQU        32(AX)(CX*1), Y5
-	VBROADCASTI128 (DX), Y6
-	VBROADCASTI128 16(DX), Y7
-	VBROADCASTSS   (BX), Y8
-	VPMADDUBSW     Y6, Y2, Y2
-	VPMADDUBSW     Y7, Y3, Y3
-	VPADDW         Y3, Y2, Y2
-	VPMADDWD       onesw<>+0(SB), Y2, Y2
-	VPSUBD         (SI), Y2, Y2
-	VCVTDQ2PS      Y2, Y2
-	VMULPS         64(AX), Y8, Y3
-	VFMADD231PS    Y2, Y3, Y0
-	VPMADDUBSW     Y6, Y4, Y2
-	VPMADDUBSW     Y7, Y5, Y3
-	VPADDW         Y3, Y2, Y2
-	VPMADDWD       onesw<>+0(SB), Y2, Y2
-	VPSUBD         (SI), Y2, Y2
-	VCVTDQ2PS      Y2, Y2
-	VMULPS         64(AX)(CX*1), Y8, Y3
-	VFMADD231PS    Y2, Y3, Y1
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, DX
-	ADDQ           $0x04, BX
-	ADDQ           $0x20, SI
-	DECQ           DI
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VADDSS       (AX), X2, X2
-	VMOVSS       X2, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_4x2(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_4x2(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), SI
-	MOVQ   xds+40(FP), DI
-	MOVQ   xc+48(FP), R8
-	MOVQ   xcs+56(FP), R9
-	MOVQ   nb+64(FP), R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  R10, R10
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y4
-	VMOVDQU        32(AX), Y5
-	VMOVDQU        (AX)(CX*1), Y6
-	VMOVDQU        32(AX)(CX*1), Y7
-	VBROADCASTI128 (DX), Y8
-	VBROADCASTI128 16(DX), Y9
-	VBROADCASTSS   (SI), Y10
-	VPMADDUBSW     Y8, Y4, Y11
-	VPMADDUBSW     Y9, Y5, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y0
-	VPMADDUBSW     Y8, Y6, Y11
-	VPMADDUBSW     Y9, Y7, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX)(CX*1), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y2
-	VBROADCASTI128 (DX)(BX*1), Y8
-	VBROADCASTI128 16(DX)(BX*1), Y9
-	VBROADCASTSS   (SI)(DI*1), Y10
-	VPMADDUBSW     Y8, Y4, Y11
-	VPMADDUBSW     Y9, Y5, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8)(R9*1), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y1
-	VPMADDUBSW     Y8, Y6, Y11
-	VPMADDUBSW     Y9, Y7, Y12
-	VPADDW         Y12, Y11, Y11
-	VPMADDWD       onesw<>+0(SB), Y11, Y11
-	VPSUBD         (R8)(R9*1), Y11, Y11
-	VCVTDQ2PS      Y11, Y11
-	VMULPS         64(AX)(CX*1), Y10, Y12
-	VFMADD231PS    Y11, Y12, Y3
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, DX
-	ADDQ           $0x04, SI
-	ADDQ           $0x20, R8
-	DECQ           R10
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4P_4x3(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4P_4x3(SB), NOSPLIT, $0-88
-	MOVQ   w+0(FP), AX
-	MOVQ   ps+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), SI
-	MOVQ   xds+40(FP), DI
-	MOVQ   xc+48(FP), R8
-	MOVQ   xcs+56(FP), R9
-	MOVQ   nb+64(FP), R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	TESTQ  R10, R10
-	JZ     done
-
-loop:
-	VMOVDQU        (AX), Y6
-	VMOVDQU        32(AX), Y7
-	VMOVDQU        (AX)(CX*1), Y8
-	VMOVDQU        32(AX)(CX*1), Y9
-	VBROADCASTI128 (DX), Y10
-	VBROADCASTI128 16(DX), Y11
-	VBROADCASTSS   (SI), Y12
-	VPMADDUBSW     Y10, Y6, Y13
-	VPMADDUBSW     Y11, Y7, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y0
-	VPMADDUBSW     Y10, Y8, Y13
-	VPMADDUBSW     Y11, Y9, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX)(CX*1), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y3
-	VBROADCASTI128 (DX)(BX*1), Y10
-	VBROADCASTI128 16(DX)(BX*1), Y11
-	VBROADCASTSS   (SI)(DI*1), Y12
-	VPMADDUBSW     Y10, Y6, Y13
-	VPMADDUBSW     Y11, Y7, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*1), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y1
-	VPMADDUBSW     Y10, Y8, Y13
-	VPMADDUBSW     Y11, Y9, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*1), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX)(CX*1), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y4
-	VBROADCASTI128 (DX)(BX*2), Y10
-	VBROADCASTI128 16(DX)(BX*2), Y11
-	VBROADCASTSS   (SI)(DI*2), Y12
-	VPMADDUBSW     Y10, Y6, Y13
-	VPMADDUBSW     Y11, Y7, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*2), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y2
-	VPMADDUBSW     Y10, Y8, Y13
-	VPMADDUBSW     Y11, Y9, Y14
-	VPADDW         Y14, Y13, Y13
-	VPMADDWD       onesw<>+0(SB), Y13, Y13
-	VPSUBD         (R8)(R9*2), Y13, Y13
-	VCVTDQ2PS      Y13, Y13
-	VMULPS         64(AX)(CX*1), Y12, Y14
-	VFMADD231PS    Y13, Y14, Y5
-	ADDQ           $0x60, AX
-	ADDQ           $0x20, DX
-	ADDQ           $0x04, SI
-	ADDQ           $0x20, R8
-	DECQ           R10
-	JNZ            loop
-
-done:
-	MOVQ         out+72(FP), AX
-	MOVQ         os+80(FP), CX
-	VMOVAPS      X0, X6
-	VHADDPS      X6, X6, X6
-	VHADDPS      X6, X6, X6
-	VADDSS       (AX), X6, X6
-	VMOVSS       X6, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X4, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	ADDQ         CX, AX
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X5, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y5, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
 	VZEROUPPER
 	RET
 

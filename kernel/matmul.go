@@ -1,9 +1,7 @@
 package kernel
 
 import (
-	"encoding/binary"
 	"sync"
-	"unsafe"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -19,11 +17,10 @@ type floatTileFn func(w *byte, ws int, x *float32, xs int, k int, out *float32, 
 // out[c*os/4+r].
 type quantTileFn func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// q4pTileFn adds the R×C dot products of R Q4_0 rows packed in pairs by q4Pack (nb
-// blocks of 96 bytes, stride ps bytes between pairs) and C rows quantized by QuantizeQ8
-// (with xc: per block 8 int32 lanes of 8·Σx, see q4Corr) to out[c*os/4+r]. Each result is
-// bit-identical to that of the matrix-vector kernel q4Vec over the same blocks.
-type q4pTileFn func(w *byte, ps int, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// q4iTileFn adds the 8×C dot products of 8 Q4_0 rows interleaved by q4iPack (nb blocks of
+// 288 bytes) and C rows quantized by QuantizeQ8 (with xc: 8·Σx per block as int32, see
+// q4Sums) to out[c*os/4+r], block after block.
+type q4iTileFn func(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 
 // The fast kernels, filled in at start-up where the CPU has them (fast_amd64.go).
 var (
@@ -39,18 +36,19 @@ var (
 	siluMulVec    func(out, gate, up *float32, n int)
 	expSumVec     func(x *float32, n int, m float32) float32
 
-	q4PackVec func(dst, src *byte, ws, nb int)
+	// q4iVec, q4iPackVec and q4iTiles are the Q4_0 kernels: one activation row against
+	// 8 weight rows interleaved in registers, or several against 8 rows interleaved once
+	// per block of activation rows. Both sum alike (exact int32 block sums, then
+	// out += (s·dx)·dw block after block), so that a row's results do not depend on m.
+	q4iVec     func(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+	q4iPackVec func(dst, w *byte, ws, nb int)
+	q4iTiles   [3]q4iTileFn // [C]
+
 	// q8PackVec unpacks a Q8_0 row for the q8pTiles, which sum exactly as quantTiles do.
 	q8PackVec func(dst, src *byte, nb int)
 	q8pTiles  [4][4]quantTileFn // [R][C]
-	q4pTiles  [5][5]q4pTileFn   // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
-
-	// q4Vec[p] is the Q4_0 matrix-vector kernel for 2p rows, on x laid out by prepQ4Vec.
-	// It and the q4pTiles sum alike: per block, 4 exact int32 lanes per row, each times
-	// dw·dx into its float32 lane by one FMA; the lanes summed at the end of a call.
-	q4Vec [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
 )
 
 // Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a
@@ -157,40 +155,13 @@ func (p *Pool) matMulFloat(out, x []float32, m, n, k int, data []byte, rs int, d
 }
 
 // quantScratch holds activations quantized by QuantizeQ8 for one MatMul call, and for
-// Q6_K the sums 32·Σx over each 4 consecutive values (for Q4_0 and several rows, q4Corr), for Q4_K each block's scale times
-// the sum of its values, for a Q4_0 matrix-vector product the layout of prepQ4Vec.
+// Q6_K the sums 32·Σx over each 4 consecutive values (for Q4_0, 8·Σx per block: q4Sums),
+// for Q4_K each block's scale times the sum of its values.
 type quantScratch struct {
 	q []int8
 	d []float32
 	c []int32
 	s []float32
-	p []byte
-}
-
-// prepQ4Vec lays out one quantized row for the Q4_0 matrix-vector kernels: per block of
-// 32, 96 bytes: x[0..15] twice, x[16..31] twice, and 8 little-endian int32 lanes, lane j
-// of each half holding 8·Σ x over elements 4j..4j+3 and 16+4j..16+4j+3.
-func prepQ4Vec(s *quantScratch, xq []int8) []byte {
-	nb := len(xq) / 32
-	if cap(s.p) < 96*nb {
-		s.p = make([]byte, 96*nb)
-	}
-	xp := s.p[:96*nb]
-	xb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xq))), len(xq))
-	for b := 0; b < nb; b++ {
-		x, d := xb[32*b:32*b+32], xp[96*b:96*b+96]
-		copy(d[0:16], x[:16])
-		copy(d[16:32], x[:16])
-		copy(d[32:48], x[16:])
-		copy(d[48:64], x[16:])
-		for j := 0; j < 4; j++ {
-			sum := int32(int8(x[4*j])) + int32(int8(x[4*j+1])) + int32(int8(x[4*j+2])) + int32(int8(x[4*j+3])) +
-				int32(int8(x[16+4*j])) + int32(int8(x[16+4*j+1])) + int32(int8(x[16+4*j+2])) + int32(int8(x[16+4*j+3]))
-			binary.LittleEndian.PutUint32(d[64+4*j:], uint32(8*sum))
-			binary.LittleEndian.PutUint32(d[80+4*j:], uint32(8*sum))
-		}
-	}
-	return xp
 }
 
 var quantScratchPool = sync.Pool{New: func() any { return new(quantScratch) }}
@@ -240,25 +211,19 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	nb := k / 32
 	xq, xd := s.q, s.d
 	if m == 1 && dt == tensor.Q4_0 {
-		const kb = kBlockQuant / 32
-		xp := prepQ4Vec(s, xq[:k])
+		xc := q4Sums(s, xq[:k])
 		p.runGrain(n, 8, func(lo, hi int) {
 			clear(out[lo:hi])
 			j := lo
-			for j+2 <= hi {
-				pairs := min(4, (hi-j)/2)
-				// In kBlockQuant pieces, as matMulQ4 adds them.
-				for b0 := 0; b0 < nb; b0 += kb {
-					q4Vec[pairs](&data[j*rs+18*b0], rs, &xp[96*b0], &xd[b0], min(kb, nb-b0), &out[j])
-				}
-				j += 2 * pairs
+			for ; j+8 <= hi; j += 8 {
+				q4iVec(&data[j*rs], rs, &xq[0], &xd[0], &xc[0], nb, &out[j])
 			}
-			if j < hi { // an odd last row, as the first of a pair with itself
-				for b0 := 0; b0 < nb; b0 += kb {
-					two := [2]float32{out[j], 0}
-					q4Vec[1](&data[j*rs+18*b0], 0, &xp[96*b0], &xd[b0], min(kb, nb-b0), &two[0])
-					out[j] = two[0]
-				}
+			if j < hi { // fewer than 8 rows left: from a copy padded with zero rows
+				pad := make([]byte, 8*rs)
+				copy(pad, data[j*rs:hi*rs])
+				var tmp [8]float32
+				q4iVec(&pad[0], rs, &xq[0], &xd[0], &xc[0], nb, &tmp[0])
+				copy(out[j:hi], tmp[:])
 			}
 		})
 		return
@@ -318,37 +283,38 @@ func (p *Pool) matMulQ8(out []float32, m, n, k int, data []byte, rs int, xq []in
 	})
 }
 
-// q4Corr fills xc (8 int32 per block of each of the m rows of xq, k values a row) for the
-// q4pTiles: lanes j and 4+j of a block hold 8·Σx over its elements 4j..4j+3 and
-// 16+4j..16+4j+3, the offset 8 of Q4_0 that the kernels take off the unsigned nibbles.
-func q4Corr(xc []int32, xq []int8) {
-	for b := 0; b < len(xq)/32; b++ {
-		x, c := xq[32*b:32*b+32], xc[8*b:8*b+8]
-		for j := 0; j < 4; j++ {
-			v := 8 * (int32(x[4*j]) + int32(x[4*j+1]) + int32(x[4*j+2]) + int32(x[4*j+3]) +
-				int32(x[16+4*j]) + int32(x[16+4*j+1]) + int32(x[16+4*j+2]) + int32(x[16+4*j+3]))
-			c[j], c[4+j] = v, v
-		}
+// q4Sums fills s.c with 8·Σx for each block of 32 of xq, the offset 8 of Q4_0 that the
+// kernels take off the sums of the unsigned nibbles, and returns it.
+func q4Sums(s *quantScratch, xq []int8) []int32 {
+	nb := len(xq) / 32
+	if cap(s.c) < nb {
+		s.c = make([]int32, nb)
 	}
+	xc := s.c[:nb]
+	for b := range xc {
+		var sum int32
+		for _, v := range xq[32*b : 32*b+32] {
+			sum += int32(v)
+		}
+		xc[b] = 8 * sum
+	}
+	return xc
 }
 
 // matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized in s).
-// Tiles of weights (R rows by kb blocks) are unpacked once per mBlockQuant rows of x, two
-// rows at a time, into the nibble and scale vectors that q4Vec builds from the raw blocks;
-// the tiles then sum exactly as q4Vec does, kBlockQuant values a call, so that a row's
-// results are the same whatever m.
+// Each group of 8 weight rows is interleaved (q4iPackVec, kBlockQuant values at a time)
+// once per mBlockQuant rows of x and multiplied with all of them by the q4iTiles, which
+// give the bits of the matrix-vector kernel q4iVec.
 func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quantScratch) {
-	const R, C = 4, 3
+	const C = 2
 	const kb = kBlockQuant / 32
 	nb := k / 32
 	xq, xd := s.q, s.d
-	if cap(s.c) < 8*m*nb {
-		s.c = make([]int32, 8*m*nb)
-	}
-	xc := s.c[:8*m*nb]
-	q4Corr(xc, xq)
-	p.runGrain(n, R, func(lo, hi int) {
-		wbuf := make([]byte, (R+1)/2*kb*96)
+	xc := q4Sums(s, xq[:m*k])
+	p.runGrain(n, 8, func(lo, hi int) {
+		wbuf := make([]byte, kb*288)
+		var pad []byte
+		var tmp [C * 8]float32
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {
@@ -356,20 +322,36 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quan
 			}
 			for b0 := 0; b0 < nb; b0 += kb {
 				bc := min(kb, nb-b0)
-				for j := lo; j < hi; j += R {
-					r := min(R, hi-j)
-					for a := 0; a < r; a += 2 {
-						ws := rs
-						if a+1 == r {
-							ws = 0 // an odd last row: a pair with itself
+				for j := lo; j < hi; j += 8 {
+					r := min(8, hi-j)
+					if r == 8 {
+						q4iPackVec(&wbuf[0], &data[j*rs+18*b0], rs, bc)
+					} else { // fewer than 8 rows left: from a copy padded with zero rows
+						if pad == nil {
+							pad = make([]byte, 8*kb*18)
 						}
-						q4PackVec(&wbuf[a/2*bc*96], &data[(j+a)*rs+b0*18], ws, bc)
+						clear(pad)
+						for a := 0; a < r; a++ {
+							copy(pad[a*bc*18:(a+1)*bc*18], data[(j+a)*rs+18*b0:])
+						}
+						q4iPackVec(&wbuf[0], &pad[0], bc*18, bc)
 					}
-					f := &q4pTiles[r]
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
-						f[c](&wbuf[0], bc*96, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb,
-							&xc[8*(i*nb+b0)], 32*nb, bc, &out[i*n+j], 4*n)
+						tile := func(o *float32, os int) {
+							q4iTiles[c](&wbuf[0], &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, &xc[i*nb+b0], 4*nb, bc, o, os)
+						}
+						if r == 8 {
+							tile(&out[i*n+j], 4*n)
+							continue
+						}
+						for a := 0; a < c; a++ {
+							copy(tmp[8*a:8*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+						}
+						tile(&tmp[0], 32)
+						for a := 0; a < c; a++ {
+							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[8*a:8*a+r])
+						}
 					}
 				}
 			}

@@ -15,7 +15,7 @@ type Path struct {
 	Kernel string
 }
 
-// String returns "ISA kernel", e.g. "AVX2 q4Vec".
+// String returns "ISA kernel", e.g. "AVX2 dotQ4I_vec8".
 func (p Path) String() string { return p.ISA + " " + p.Kernel }
 
 // PathEntry is one line of Paths: the kernel serving a weight type with one activation row
@@ -54,8 +54,8 @@ var matPaths = []matPath{
 	{pathQuant, true, true, false, Path{"AMX", "TDPBSSD tiles"}, func() bool { return matMulQuantAMX != nil }},
 	{pathQuant, true, true, false, Path{"AVX-512 VNNI", "q512mm tiles"}, func() bool { return matMulQuantWide != nil }},
 	{pathFloat, true, true, false, Path{"AVX-512", "f512 tiles"}, func() bool { return matMulFloatWide != nil }},
-	{[]tensor.DType{tensor.Q4_0}, true, false, false, Path{"AVX2", "q4Vec"}, always},
-	{[]tensor.DType{tensor.Q4_0}, false, true, false, Path{"AVX2", "dotQ4P 4×3"}, always},
+	{[]tensor.DType{tensor.Q4_0}, true, false, false, Path{"AVX2", "dotQ4I_vec8"}, always},
+	{[]tensor.DType{tensor.Q4_0}, false, true, false, Path{"AVX2", "dotQ4I 8×2"}, always},
 	{[]tensor.DType{tensor.Q8_0}, true, false, false, Path{"AVX2", "dotQ8_0 4×1"}, always},
 	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8P 3×3"}, always},
 	{[]tensor.DType{tensor.Q4_K}, true, true, false, Path{"AVX2", "dotQ4KAVX"}, always},

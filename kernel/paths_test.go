@@ -34,7 +34,7 @@ func TestMatMulPath(t *testing.T) {
 			m      int
 			kernel string
 		}{
-			{tensor.Q4_0, 1, "q4Vec"}, {tensor.Q4_0, 16, "dotQ4P 4×3"},
+			{tensor.Q4_0, 1, "dotQ4I_vec8"}, {tensor.Q4_0, 16, "dotQ4I 8×2"},
 			{tensor.Q8_0, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, 128, "dotQ8P 3×3"},
 			{tensor.BF16, 1, "float 4×1"}, {tensor.F16, 2, "float 3×4"},
 		} {
