@@ -1072,7 +1072,7 @@ func q4iLoad(wa, wb, ws, ws3 Register) (v [4]VecVirtual, dw VecVirtual) {
 // unpacked here with the mask low4) with one activation row (xq: its 32 int8 values,
 // xc: 8·Σx as int32, xd: its scale): per row the exact Σ (q-8)·x in an int32 lane (the
 // int16 partial sums stay below 16·15·127 = 30480), then acc += (s·dx)·dw.
-func q4iBlock(lo, hi []Op, xq, xc, xd Mem, dw Op, onesW, low4 Mem, acc VecVirtual) {
+func q4iBlock(lo, hi []Op, xq, xc, xd Mem, dw, onesW, low4 Op, acc VecVirtual) {
 	var sum VecVirtual
 	for g := 0; g < 4; g++ {
 		l, h := lo[g], Op(nil)
@@ -1128,6 +1128,9 @@ func q4iVec(onesW, low4 Mem) {
 	o := Load(Param("out"), GP64())
 	acc := YMM()
 	VMOVUPS(Mem{Base: o}, acc)
+	mask, ones := YMM(), YMM() // in registers: the loop is bound by its loads
+	VMOVDQU(low4, mask)
+	VMOVDQU(onesW, ones)
 	block := func(prefetch bool) {
 		if prefetch {
 			for _, base := range []Register{wa, wb} {
@@ -1139,7 +1142,7 @@ func q4iVec(onesW, low4 Mem) {
 		}
 		v, dw := q4iLoad(wa, wb, ws, ws3)
 		lo := []Op{v[0], v[1], v[2], v[3]}
-		q4iBlock(lo, nil, Mem{Base: xq}, Mem{Base: xc}, Mem{Base: xd}, dw, onesW, low4, acc)
+		q4iBlock(lo, nil, Mem{Base: xq}, Mem{Base: xc}, Mem{Base: xd}, dw, ones, mask, acc)
 		ADDQ(U8(18), wa)
 		ADDQ(U8(18), wb)
 		ADDQ(U8(32), xq)
@@ -1241,7 +1244,7 @@ func q4iTile(C int, onesW Mem) {
 		lo[g], hi[g] = l, h
 	}
 	for j := 0; j < C; j++ {
-		q4iBlock(lo, hi, rowMem(xq, xs, j), rowMem(xc, xcs, j), rowMem(xd, xds, j), Mem{Base: w}.Offset(256), onesW, Mem{}, acc[j])
+		q4iBlock(lo, hi, rowMem(xq, xs, j), rowMem(xc, xcs, j), rowMem(xd, xds, j), Mem{Base: w}.Offset(256), onesW, nil, acc[j])
 	}
 	ADDQ(U32(288), w)
 	ADDQ(U8(32), xq)
