@@ -166,6 +166,13 @@ type quantScratch struct {
 
 var quantScratchPool = sync.Pool{New: func() any { return new(quantScratch) }}
 
+// packBufLen is the size of the buffers that hold a tile of weights unpacked by
+// q4iPackVec (kBlockQuant values of 8 rows) or q8PackVec (of 3 rows); packBufPool keeps
+// them from one MatMul call to the next.
+const packBufLen = kBlockQuant / 32 * 288
+
+var packBufPool = sync.Pool{New: func() any { return new([packBufLen]byte) }}
+
 // quantizeRows quantizes the m rows of x (k values each, k a multiple of 32) into s,
 // splitting the rows over the pool's threads.
 func (p *Pool) quantizeRows(s *quantScratch, x []float32, m, k int) {
@@ -259,7 +266,9 @@ func (p *Pool) matMulQ8(out []float32, m, n, k int, data []byte, rs int, xq []in
 	const kb = kBlockQuant / 32
 	nb := k / 32
 	p.runGrain(n, R, func(lo, hi int) {
-		wbuf := make([]byte, R*kb*96)
+		wp := packBufPool.Get().(*[packBufLen]byte)
+		defer packBufPool.Put(wp)
+		wbuf := wp[:R*kb*96]
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {
@@ -312,7 +321,9 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quan
 	xq, xd := s.q, s.d
 	xc := q4Sums(s, xq[:m*k])
 	p.runGrain(n, 8, func(lo, hi int) {
-		wbuf := make([]byte, kb*288)
+		wp := packBufPool.Get().(*[packBufLen]byte)
+		defer packBufPool.Put(wp)
+		wbuf := wp[:kb*288]
 		var pad []byte
 		var tmp [C * 8]float32
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
