@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/decilm/decilm/kernel"
 	"github.com/decilm/decilm/model"
 )
 
@@ -62,29 +63,33 @@ type ModelInfo struct {
 
 // Record is one test's result, with llama-bench's JSON field names.
 type Record struct {
-	BuildCommit  string    `json:"build_commit"`
-	CPUInfo      string    `json:"cpu_info"`
-	Backends     string    `json:"backends"`
-	ModelFile    string    `json:"model_filename"`
-	ModelType    string    `json:"model_type"`
-	ModelSize    int64     `json:"model_size"`
-	ModelParams  int64     `json:"model_n_params"`
-	NBatch       int       `json:"n_batch"`
-	NThreads     int       `json:"n_threads"`
-	TypeK        string    `json:"type_k"`
-	TypeV        string    `json:"type_v"`
-	UseMmap      bool      `json:"use_mmap"`
-	NPrompt      int       `json:"n_prompt"`
-	NGen         int       `json:"n_gen"`
-	NSeq         int       `json:"n_seq"`
-	Test         string    `json:"test"`
-	TestTime     string    `json:"test_time"`
-	AvgNs        int64     `json:"avg_ns"`
-	StddevNs     int64     `json:"stddev_ns"`
-	AvgTs        float64   `json:"avg_ts"`
-	StddevTs     float64   `json:"stddev_ts"`
-	SamplesNs    []int64   `json:"samples_ns"`
-	SamplesTs    []float64 `json:"samples_ts"`
+	BuildCommit string    `json:"build_commit"`
+	CPUInfo     string    `json:"cpu_info"`
+	Backends    string    `json:"backends"`
+	ModelFile   string    `json:"model_filename"`
+	ModelType   string    `json:"model_type"`
+	ModelSize   int64     `json:"model_size"`
+	ModelParams int64     `json:"model_n_params"`
+	NBatch      int       `json:"n_batch"`
+	NThreads    int       `json:"n_threads"`
+	TypeK       string    `json:"type_k"`
+	TypeV       string    `json:"type_v"`
+	UseMmap     bool      `json:"use_mmap"`
+	NPrompt     int       `json:"n_prompt"`
+	NGen        int       `json:"n_gen"`
+	NSeq        int       `json:"n_seq"`
+	Test        string    `json:"test"`
+	TestTime    string    `json:"test_time"`
+	AvgNs       int64     `json:"avg_ns"`
+	StddevNs    int64     `json:"stddev_ns"`
+	AvgTs       float64   `json:"avg_ts"`
+	StddevTs    float64   `json:"stddev_ts"`
+	SamplesNs   []int64   `json:"samples_ns"`
+	SamplesTs   []float64 `json:"samples_ts"`
+	// KernelPath is the kernel of the model's bulk matrix products (the first layer's
+	// gate projection) in this test on this CPU, as "ISA kernel" (see kernel.MatMulPath):
+	// the one-row kernel for tg, the several-row one for pp and batched tests.
+	KernelPath   string `json:"kernel_path,omitempty"`
 	tokensPerRep int
 
 	// NDrafted and NAccepted count the drafted and accepted tokens of a speculative
@@ -148,6 +153,7 @@ func Run(ctx context.Context, m *model.Model, o Options) ([]Record, error) {
 		rec := baseRecord(m, o.Model)
 		rec.Test, rec.NPrompt, rec.NGen, rec.NSeq, rec.tokensPerRep = name, nPrompt, nGen, nSeq, tokens
 		rec.NBatch = max(nPrompt, nSeq)
+		rec.KernelPath = kernelPath(m, max(nPrompt, nSeq))
 		rec.TestTime = time.Now().UTC().Format(time.RFC3339)
 		progress(o.Progress, "bench: %s: warm-up", name)
 		if err := warm(); err != nil {
@@ -237,6 +243,16 @@ func progress(w io.Writer, format string, args ...any) {
 	if w != nil {
 		fmt.Fprintf(w, format+"\n", args...)
 	}
+}
+
+// kernelPath returns the kernel serving m's first gate projection with rows activation
+// rows, or "" where the first layer has none.
+func kernelPath(m *model.Model, rows int) string {
+	if len(m.Layers) == 0 || m.Layers[0].Gate == nil {
+		return ""
+	}
+	w := m.Layers[0].Gate
+	return kernel.MatMulPath(w.DType, w.Packed != nil, rows).String()
 }
 
 // baseRecord fills the fields that do not depend on the test.

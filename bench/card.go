@@ -169,6 +169,7 @@ func Card(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, o CardO
 	rec := baseRecord(m, o.Model)
 	rec.Test = fmt.Sprintf("card b%d p%d g%d", o.Batch, o.Prompt, o.Gen)
 	rec.NPrompt, rec.NGen, rec.NSeq, rec.NBatch = o.Prompt, o.Gen, o.Batch, o.Batch
+	rec.KernelPath = kernelPath(m, o.Batch)
 	rec.TestTime = time.Now().UTC().Format(time.RFC3339)
 	rec.tokensPerRep = o.Batch * o.Gen
 	// Warm-up: one token through every weight, so that the first repetition does not pay

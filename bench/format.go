@@ -23,15 +23,28 @@ func WriteJSON(w io.Writer, recs []Record) error {
 }
 
 // WriteMarkdown writes the records as llama-bench's markdown table: model, size, params,
-// backend, threads, test, t/s (mean ± standard deviation).
+// backend, threads, test, t/s (mean ± standard deviation), and where any record names its
+// kernel path, a kernel column after threads.
 func WriteMarkdown(w io.Writer, recs []Record) error {
 	head := []string{"model", "size", "params", "backend", "threads", "test", "t/s"}
 	right := []bool{false, true, true, false, true, true, true}
 	width := []int{30, 10, 10, 10, 7, 13, 20}
+	paths := false
+	for _, r := range recs {
+		paths = paths || r.KernelPath != ""
+	}
+	if paths {
+		head = []string{"model", "size", "params", "backend", "threads", "kernel", "test", "t/s"}
+		right = []bool{false, true, true, false, true, false, true, true}
+		width = []int{30, 10, 10, 10, 7, 6, 13, 20}
+	}
 	rows := make([][]string, len(recs))
 	for i, r := range recs {
 		rows[i] = []string{r.ModelType, fmtSize(r.ModelSize), fmtParams(r.ModelParams), r.Backends,
 			strconv.Itoa(r.NThreads), r.Test, fmt.Sprintf("%.2f ± %.2f", r.AvgTs, r.StddevTs)}
+		if paths {
+			rows[i] = append(rows[i][:5], append([]string{r.KernelPath}, rows[i][5:]...)...)
+		}
 		for j, c := range rows[i] {
 			width[j] = max(width[j], utf8.RuneCountInString(c))
 		}

@@ -18,15 +18,16 @@ func init() {
 	siluMulVec = siluMulAVX
 	expSumVec = expSumAVX
 	dotQ6KVec = dotQ6KAVX
-	q4ToU8Vec = q4ToU8AVX
-	q4uTiles = [3][5]q4uTileFn{
-		1: {1: dotQ4U_1x1, 2: dotQ4U_1x2, 3: dotQ4U_1x3, 4: dotQ4U_1x4},
-		2: {1: dotQ4U_2x1, 2: dotQ4U_2x2, 3: dotQ4U_2x3, 4: dotQ4U_2x4},
+	q4iVec = dotQ4I_vec8
+	q4iPackVec = q4IPackAVX
+	q4iTiles = [3]q4iTileFn{1: dotQ4I_8x1, 2: dotQ4I_8x2}
+	q8PackVec = q8PackAVX
+	q8pTiles = [4][4]quantTileFn{
+		1: {1: dotQ8P_1x1, 2: dotQ8P_1x2, 3: dotQ8P_1x3},
+		2: {1: dotQ8P_2x1, 2: dotQ8P_2x2, 3: dotQ8P_2x3},
+		3: {1: dotQ8P_3x1, 2: dotQ8P_3x2, 3: dotQ8P_3x3},
 	}
 	dotQ4KVec = dotQ4KAVX
-	q4Vec = [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32){
-		1: dotQ4_0_vec2, 2: dotQ4_0_vec4, 3: dotQ4_0_vec6, 4: dotQ4_0_vec8,
-	}
 	floatTiles = [3][5][5]floatTileFn{
 		{
 			1: {1: dotF32_1x1, 2: dotF32_1x2, 3: dotF32_1x3, 4: dotF32_1x4},
@@ -47,15 +48,5 @@ func init() {
 			4: {1: dotF16_4x1},
 		},
 	}
-	quantTiles = [2][5][5]quantTileFn{
-		{
-			1: {1: dotQ8_0_1x1, 2: dotQ8_0_1x2, 3: dotQ8_0_1x3, 4: dotQ8_0_1x4},
-			2: {1: dotQ8_0_2x1, 2: dotQ8_0_2x2, 3: dotQ8_0_2x3, 4: dotQ8_0_2x4},
-			3: {1: dotQ8_0_3x1},
-			4: {1: dotQ8_0_4x1},
-		},
-		{
-			1: {1: dotQ4_0_1x1},
-		},
-	}
+	quantTiles = [5]quantTileFn{1: dotQ8_0_1x1, 2: dotQ8_0_2x1, 3: dotQ8_0_3x1, 4: dotQ8_0_4x1}
 }

@@ -56,40 +56,6 @@ DATA low4<>+30(SB)/1, $0x0f
 DATA low4<>+31(SB)/1, $0x0f
 GLOBL low4<>(SB), RODATA|NOPTR, $32
 
-DATA eights<>+0(SB)/1, $0x08
-DATA eights<>+1(SB)/1, $0x08
-DATA eights<>+2(SB)/1, $0x08
-DATA eights<>+3(SB)/1, $0x08
-DATA eights<>+4(SB)/1, $0x08
-DATA eights<>+5(SB)/1, $0x08
-DATA eights<>+6(SB)/1, $0x08
-DATA eights<>+7(SB)/1, $0x08
-DATA eights<>+8(SB)/1, $0x08
-DATA eights<>+9(SB)/1, $0x08
-DATA eights<>+10(SB)/1, $0x08
-DATA eights<>+11(SB)/1, $0x08
-DATA eights<>+12(SB)/1, $0x08
-DATA eights<>+13(SB)/1, $0x08
-DATA eights<>+14(SB)/1, $0x08
-DATA eights<>+15(SB)/1, $0x08
-DATA eights<>+16(SB)/1, $0x08
-DATA eights<>+17(SB)/1, $0x08
-DATA eights<>+18(SB)/1, $0x08
-DATA eights<>+19(SB)/1, $0x08
-DATA eights<>+20(SB)/1, $0x08
-DATA eights<>+21(SB)/1, $0x08
-DATA eights<>+22(SB)/1, $0x08
-DATA eights<>+23(SB)/1, $0x08
-DATA eights<>+24(SB)/1, $0x08
-DATA eights<>+25(SB)/1, $0x08
-DATA eights<>+26(SB)/1, $0x08
-DATA eights<>+27(SB)/1, $0x08
-DATA eights<>+28(SB)/1, $0x08
-DATA eights<>+29(SB)/1, $0x08
-DATA eights<>+30(SB)/1, $0x08
-DATA eights<>+31(SB)/1, $0x08
-GLOBL eights<>(SB), RODATA|NOPTR, $32
-
 // func dotF32_1x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
 // Requires: AVX, FMA3
 TEXT ·dotF32_1x1(SB), NOSPLIT, $0-56
@@ -3038,258 +3004,6 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ8_0_1x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3
-TEXT ·dotQ8_0_1x2(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	LEAQ   (CX)(DX*1), DX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	LEAQ   (BX)(SI*1), SI
-	MOVQ   nb+48(FP), DI
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	TESTQ  DI, DI
-	JZ     done
-
-loop:
-	VPABSB       2(AX), Y4
-	VPBROADCASTW (AX), X2
-	VCVTPH2PS    X2, Y5
-	VMOVDQU      (CX), Y2
-	VBROADCASTSS (BX), Y3
-	VPSIGNB      2(AX), Y2, Y2
-	VPMADDUBSW   Y2, Y4, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VMULPS       Y3, Y5, Y3
-	VFMADD231PS  Y2, Y3, Y0
-	VMOVDQU      (DX), Y2
-	VBROADCASTSS (SI), Y3
-	VPSIGNB      2(AX), Y2, Y2
-	VPMADDUBSW   Y2, Y4, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VMULPS       Y3, Y5, Y3
-	VFMADD231PS  Y2, Y3, Y1
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, BX
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, SI
-	DECQ         DI
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X2
-	VADDPS       X0, X2, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VADDSS       (AX), X2, X2
-	VMOVSS       X2, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ8_0_1x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3
-TEXT ·dotQ8_0_1x3(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	LEAQ   (CX)(DX*1), BX
-	LEAQ   (BX)(DX*1), DX
-	MOVQ   xd+32(FP), SI
-	MOVQ   xds+40(FP), DI
-	LEAQ   (SI)(DI*1), R8
-	LEAQ   (R8)(DI*1), DI
-	MOVQ   nb+48(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	TESTQ  R9, R9
-	JZ     done
-
-loop:
-	VPABSB       2(AX), Y5
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, Y6
-	VMOVDQU      (CX), Y3
-	VBROADCASTSS (SI), Y4
-	VPSIGNB      2(AX), Y3, Y3
-	VPMADDUBSW   Y3, Y5, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y3, Y4, Y0
-	VMOVDQU      (BX), Y3
-	VBROADCASTSS (R8), Y4
-	VPSIGNB      2(AX), Y3, Y3
-	VPMADDUBSW   Y3, Y5, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y3, Y4, Y1
-	VMOVDQU      (DX), Y3
-	VBROADCASTSS (DI), Y4
-	VPSIGNB      2(AX), Y3, Y3
-	VPMADDUBSW   Y3, Y5, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y3, Y4, Y2
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, SI
-	ADDQ         $0x00000020, BX
-	ADDQ         $0x00000004, R8
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, DI
-	DECQ         R9
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X3
-	VADDPS       X0, X3, X3
-	VHADDPS      X3, X3, X3
-	VHADDPS      X3, X3, X3
-	VADDSS       (AX), X3, X3
-	VMOVSS       X3, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ8_0_1x4(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3
-TEXT ·dotQ8_0_1x4(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	MOVQ   xq+16(FP), CX
-	MOVQ   xs+24(FP), DX
-	LEAQ   (CX)(DX*1), BX
-	LEAQ   (BX)(DX*1), SI
-	LEAQ   (SI)(DX*1), DX
-	MOVQ   xd+32(FP), DI
-	MOVQ   xds+40(FP), R8
-	LEAQ   (DI)(R8*1), R9
-	LEAQ   (R9)(R8*1), R10
-	LEAQ   (R10)(R8*1), R8
-	MOVQ   nb+48(FP), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  R11, R11
-	JZ     done
-
-loop:
-	VPABSB       2(AX), Y6
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y7
-	VMOVDQU      (CX), Y4
-	VBROADCASTSS (DI), Y5
-	VPSIGNB      2(AX), Y4, Y4
-	VPMADDUBSW   Y4, Y6, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VMOVDQU      (BX), Y4
-	VBROADCASTSS (R9), Y5
-	VPSIGNB      2(AX), Y4, Y4
-	VPMADDUBSW   Y4, Y6, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	VMOVDQU      (SI), Y4
-	VBROADCASTSS (R10), Y5
-	VPSIGNB      2(AX), Y4, Y4
-	VPMADDUBSW   Y4, Y6, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y4, Y5, Y2
-	VMOVDQU      (DX), Y4
-	VBROADCASTSS (R8), Y5
-	VPSIGNB      2(AX), Y4, Y4
-	VPMADDUBSW   Y4, Y6, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y4, Y5, Y3
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000020, CX
-	ADDQ         $0x00000004, DI
-	ADDQ         $0x00000020, BX
-	ADDQ         $0x00000004, R9
-	ADDQ         $0x00000020, SI
-	ADDQ         $0x00000004, R10
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, R8
-	DECQ         R11
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VZEROUPPER
-	RET
-
 // func dotQ8_0_2x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·dotQ8_0_2x1(SB), NOSPLIT, $0-72
@@ -3348,390 +3062,6 @@ done:
 	VMOVSS       X2, (AX)
 	VEXTRACTF128 $0x01, Y1, X0
 	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ8_0_2x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3
-TEXT ·dotQ8_0_2x2(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	LEAQ   (DX)(BX*1), BX
-	MOVQ   xd+32(FP), SI
-	MOVQ   xds+40(FP), DI
-	LEAQ   (SI)(DI*1), DI
-	MOVQ   nb+48(FP), R8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  R8, R8
-	JZ     done
-
-loop:
-	VPABSB       2(AX), Y6
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y7
-	VPABSB       2(CX), Y8
-	VPBROADCASTW (CX), X4
-	VCVTPH2PS    X4, Y9
-	VMOVDQU      (DX), Y10
-	VBROADCASTSS (SI), Y11
-	VPSIGNB      2(AX), Y10, Y4
-	VPMADDUBSW   Y4, Y6, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y11, Y7, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VPSIGNB      2(CX), Y10, Y4
-	VPMADDUBSW   Y4, Y8, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y11, Y9, Y5
-	VFMADD231PS  Y4, Y5, Y2
-	VMOVDQU      (BX), Y10
-	VBROADCASTSS (DI), Y11
-	VPSIGNB      2(AX), Y10, Y4
-	VPMADDUBSW   Y4, Y6, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y11, Y7, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	VPSIGNB      2(CX), Y10, Y4
-	VPMADDUBSW   Y4, Y8, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y11, Y9, Y5
-	VFMADD231PS  Y4, Y5, Y3
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000022, CX
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, SI
-	ADDQ         $0x00000020, BX
-	ADDQ         $0x00000004, DI
-	DECQ         R8
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ8_0_2x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3
-TEXT ·dotQ8_0_2x3(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	LEAQ   (DX)(BX*1), SI
-	LEAQ   (SI)(BX*1), BX
-	MOVQ   xd+32(FP), DI
-	MOVQ   xds+40(FP), R8
-	LEAQ   (DI)(R8*1), R9
-	LEAQ   (R9)(R8*1), R8
-	MOVQ   nb+48(FP), R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	TESTQ  R10, R10
-	JZ     done
-
-loop:
-	VPABSB       2(AX), Y8
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y9
-	VPABSB       2(CX), Y10
-	VPBROADCASTW (CX), X6
-	VCVTPH2PS    X6, Y11
-	VMOVDQU      (DX), Y12
-	VBROADCASTSS (DI), Y13
-	VPSIGNB      2(AX), Y12, Y6
-	VPMADDUBSW   Y6, Y8, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y13, Y9, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VPSIGNB      2(CX), Y12, Y6
-	VPMADDUBSW   Y6, Y10, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y13, Y11, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	VMOVDQU      (SI), Y12
-	VBROADCASTSS (R9), Y13
-	VPSIGNB      2(AX), Y12, Y6
-	VPMADDUBSW   Y6, Y8, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y13, Y9, Y7
-	VFMADD231PS  Y6, Y7, Y1
-	VPSIGNB      2(CX), Y12, Y6
-	VPMADDUBSW   Y6, Y10, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y13, Y11, Y7
-	VFMADD231PS  Y6, Y7, Y4
-	VMOVDQU      (BX), Y12
-	VBROADCASTSS (R8), Y13
-	VPSIGNB      2(AX), Y12, Y6
-	VPMADDUBSW   Y6, Y8, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y13, Y9, Y7
-	VFMADD231PS  Y6, Y7, Y2
-	VPSIGNB      2(CX), Y12, Y6
-	VPMADDUBSW   Y6, Y10, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y13, Y11, Y7
-	VFMADD231PS  Y6, Y7, Y5
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000022, CX
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, DI
-	ADDQ         $0x00000020, SI
-	ADDQ         $0x00000004, R9
-	ADDQ         $0x00000020, BX
-	ADDQ         $0x00000004, R8
-	DECQ         R10
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X6
-	VADDPS       X0, X6, X6
-	VHADDPS      X6, X6, X6
-	VHADDPS      X6, X6, X6
-	VADDSS       (AX), X6, X6
-	VMOVSS       X6, (AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X4, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y5, X0
-	VADDPS       X5, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ8_0_2x4(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3
-TEXT ·dotQ8_0_2x4(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	LEAQ   (DX)(BX*1), SI
-	LEAQ   (SI)(BX*1), DI
-	LEAQ   (DI)(BX*1), BX
-	MOVQ   xd+32(FP), R8
-	MOVQ   xds+40(FP), R9
-	LEAQ   (R8)(R9*1), R10
-	LEAQ   (R10)(R9*1), R11
-	LEAQ   (R11)(R9*1), R9
-	MOVQ   nb+48(FP), R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	TESTQ  R12, R12
-	JZ     done
-
-loop:
-	VPABSB       2(AX), Y10
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, Y11
-	VPABSB       2(CX), Y12
-	VPBROADCASTW (CX), X8
-	VCVTPH2PS    X8, Y13
-	VMOVDQU      (DX), Y14
-	VBROADCASTSS (R8), Y15
-	VPSIGNB      2(AX), Y14, Y8
-	VPMADDUBSW   Y8, Y10, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y11, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VPSIGNB      2(CX), Y14, Y8
-	VPMADDUBSW   Y8, Y12, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y13, Y9
-	VFMADD231PS  Y8, Y9, Y4
-	VMOVDQU      (SI), Y14
-	VBROADCASTSS (R10), Y15
-	VPSIGNB      2(AX), Y14, Y8
-	VPMADDUBSW   Y8, Y10, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y11, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VPSIGNB      2(CX), Y14, Y8
-	VPMADDUBSW   Y8, Y12, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y13, Y9
-	VFMADD231PS  Y8, Y9, Y5
-	VMOVDQU      (DI), Y14
-	VBROADCASTSS (R11), Y15
-	VPSIGNB      2(AX), Y14, Y8
-	VPMADDUBSW   Y8, Y10, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y11, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VPSIGNB      2(CX), Y14, Y8
-	VPMADDUBSW   Y8, Y12, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y13, Y9
-	VFMADD231PS  Y8, Y9, Y6
-	VMOVDQU      (BX), Y14
-	VBROADCASTSS (R9), Y15
-	VPSIGNB      2(AX), Y14, Y8
-	VPMADDUBSW   Y8, Y10, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y11, Y9
-	VFMADD231PS  Y8, Y9, Y3
-	VPSIGNB      2(CX), Y14, Y8
-	VPMADDUBSW   Y8, Y12, Y8
-	VPMADDWD     onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULPS       Y15, Y13, Y9
-	VFMADD231PS  Y8, Y9, Y7
-	ADDQ         $0x00000022, AX
-	ADDQ         $0x00000022, CX
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, R8
-	ADDQ         $0x00000020, SI
-	ADDQ         $0x00000004, R10
-	ADDQ         $0x00000020, DI
-	ADDQ         $0x00000004, R11
-	ADDQ         $0x00000020, BX
-	ADDQ         $0x00000004, R9
-	DECQ         R12
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X8
-	VADDPS       X0, X8, X8
-	VHADDPS      X8, X8, X8
-	VHADDPS      X8, X8, X8
-	VADDSS       (AX), X8, X8
-	VMOVSS       X8, (AX)
-	VEXTRACTF128 $0x01, Y4, X0
-	VADDPS       X4, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y5, X0
-	VADDPS       X5, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y6, X0
-	VADDPS       X6, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y7, X0
-	VADDPS       X7, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
@@ -3923,836 +3253,6 @@ done:
 	VHADDPS      X0, X0, X0
 	VADDSS       12(AX), X0, X0
 	VMOVSS       X0, 12(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_1x1(SB), NOSPLIT, $0-72
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	MOVQ   xq+16(FP), DX
-	MOVQ   xs+24(FP), BX
-	MOVQ   xd+32(FP), BX
-	MOVQ   xds+40(FP), SI
-	MOVQ   nb+48(FP), SI
-	IMUL3Q $0x00000001, CX, CX
-	VXORPS Y0, Y0, Y0
-	TESTQ  SI, SI
-	JZ     done
-
-loop:
-	PREFETCHT0   (AX)(CX*1)
-	VMOVDQU      2(AX), X3
-	VPSRLW       $0x04, X3, X1
-	VINSERTI128  $0x01, X1, Y3, Y3
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPSUBB       eights<>+0(SB), Y3, Y3
-	VPBROADCASTW (AX), X1
-	VCVTPH2PS    X1, Y2
-	VPABSB       (DX), Y4
-	VBROADCASTSS (BX), Y5
-	VPSIGNB      (DX), Y3, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     onesw<>+0(SB), Y1, Y1
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y5, Y2, Y2
-	VFMADD231PS  Y1, Y2, Y0
-	ADDQ         $0x00000012, AX
-	ADDQ         $0x00000020, DX
-	ADDQ         $0x00000004, BX
-	DECQ         SI
-	JNZ          loop
-
-done:
-	MOVQ         out+56(FP), AX
-	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X0, X1, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VADDSS       (AX), X1, X1
-	VMOVSS       X1, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_vec2(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec2(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), CX
-	XORQ   DX, DX
-	MOVQ   xp+16(FP), BX
-	MOVQ   xd+24(FP), SI
-	MOVQ   nb+32(FP), DI
-	VXORPS Y0, Y0, Y0
-
-loop2:
-	CMPQ         DI, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(DX*1)
-	PREFETCHT0   432(CX)(DX*1)
-	VBROADCASTSS (SI), Y1
-	VMOVDQU      2(AX)(DX*1), X2
-	VINSERTI128  $0x01, 2(CX)(DX*1), Y2, Y2
-	VPSRLW       $0x04, Y2, Y3
-	VPAND        low4<>+0(SB), Y2, Y2
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPMADDUBSW   (BX), Y2, Y2
-	VPMADDUBSW   32(BX), Y3, Y3
-	VPADDW       Y3, Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VPSUBD       64(BX), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VPBROADCASTW (AX)(DX*1), X4
-	VPBROADCASTW (CX)(DX*1), X3
-	VPUNPCKLQDQ  X3, X4, X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y2, Y4, Y0
-	VBROADCASTSS 4(SI), Y1
-	VMOVDQU      20(AX)(DX*1), X2
-	VINSERTI128  $0x01, 20(CX)(DX*1), Y2, Y2
-	VPSRLW       $0x04, Y2, Y3
-	VPAND        low4<>+0(SB), Y2, Y2
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPMADDUBSW   96(BX), Y2, Y2
-	VPMADDUBSW   128(BX), Y3, Y3
-	VPADDW       Y3, Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VPSUBD       160(BX), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VPBROADCASTW 18(AX)(DX*1), X4
-	VPBROADCASTW 18(CX)(DX*1), X3
-	VPUNPCKLQDQ  X3, X4, X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y2, Y4, Y0
-	ADDQ         $0x24, DX
-	ADDQ         $0x000000c0, BX
-	ADDQ         $0x08, SI
-	SUBQ         $0x02, DI
-	JMP          loop2
-
-tail:
-	TESTQ        DI, DI
-	JZ           done
-	VBROADCASTSS (SI), Y1
-	VMOVDQU      2(AX)(DX*1), X2
-	VINSERTI128  $0x01, 2(CX)(DX*1), Y2, Y2
-	VPSRLW       $0x04, Y2, Y3
-	VPAND        low4<>+0(SB), Y2, Y2
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPMADDUBSW   (BX), Y2, Y2
-	VPMADDUBSW   32(BX), Y3, Y3
-	VPADDW       Y3, Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VPSUBD       64(BX), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VPBROADCASTW (AX)(DX*1), X4
-	VPBROADCASTW (CX)(DX*1), X3
-	VPUNPCKLQDQ  X3, X4, X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y2, Y4, Y0
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VADDSS       (AX), X1, X1
-	VMOVSS       X1, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_vec4(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec4(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), DX
-	LEAQ   (DX)(CX*1), BX
-	LEAQ   (BX)(CX*1), CX
-	XORQ   SI, SI
-	MOVQ   xp+16(FP), DI
-	MOVQ   xd+24(FP), R8
-	MOVQ   nb+32(FP), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-
-loop2:
-	CMPQ         R9, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(SI*1)
-	PREFETCHT0   432(DX)(SI*1)
-	PREFETCHT0   432(BX)(SI*1)
-	PREFETCHT0   432(CX)(SI*1)
-	VBROADCASTSS (R8), Y2
-	VMOVDQU      2(AX)(SI*1), X3
-	VINSERTI128  $0x01, 2(DX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (AX)(SI*1), X5
-	VPBROADCASTW (DX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y0
-	VMOVDQU      2(BX)(SI*1), X3
-	VINSERTI128  $0x01, 2(CX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (BX)(SI*1), X5
-	VPBROADCASTW (CX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y1
-	VBROADCASTSS 4(R8), Y2
-	VMOVDQU      20(AX)(SI*1), X3
-	VINSERTI128  $0x01, 20(DX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   96(DI), Y3, Y3
-	VPMADDUBSW   128(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       160(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW 18(AX)(SI*1), X5
-	VPBROADCASTW 18(DX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y0
-	VMOVDQU      20(BX)(SI*1), X3
-	VINSERTI128  $0x01, 20(CX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   96(DI), Y3, Y3
-	VPMADDUBSW   128(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       160(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW 18(BX)(SI*1), X5
-	VPBROADCASTW 18(CX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y1
-	ADDQ         $0x24, SI
-	ADDQ         $0x000000c0, DI
-	ADDQ         $0x08, R8
-	SUBQ         $0x02, R9
-	JMP          loop2
-
-tail:
-	TESTQ        R9, R9
-	JZ           done
-	VBROADCASTSS (R8), Y2
-	VMOVDQU      2(AX)(SI*1), X3
-	VINSERTI128  $0x01, 2(DX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (AX)(SI*1), X5
-	VPBROADCASTW (DX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y0
-	VMOVDQU      2(BX)(SI*1), X3
-	VINSERTI128  $0x01, 2(CX)(SI*1), Y3, Y3
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        low4<>+0(SB), Y3, Y3
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPMADDUBSW   (DI), Y3, Y3
-	VPMADDUBSW   32(DI), Y4, Y4
-	VPADDW       Y4, Y3, Y3
-	VPMADDWD     onesw<>+0(SB), Y3, Y3
-	VPSUBD       64(DI), Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VPBROADCASTW (BX)(SI*1), X5
-	VPBROADCASTW (CX)(SI*1), X4
-	VPUNPCKLQDQ  X4, X5, X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y3, Y5, Y1
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VADDSS       (AX), X2, X2
-	VMOVSS       X2, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_vec6(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec6(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), DX
-	LEAQ   (DX)(CX*1), BX
-	LEAQ   (BX)(CX*1), SI
-	LEAQ   (SI)(CX*1), DI
-	LEAQ   (DI)(CX*1), CX
-	XORQ   R8, R8
-	MOVQ   xp+16(FP), R9
-	MOVQ   xd+24(FP), R10
-	MOVQ   nb+32(FP), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-
-loop2:
-	CMPQ         R11, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(R8*1)
-	PREFETCHT0   432(DX)(R8*1)
-	PREFETCHT0   432(BX)(R8*1)
-	PREFETCHT0   432(SI)(R8*1)
-	PREFETCHT0   432(DI)(R8*1)
-	PREFETCHT0   432(CX)(R8*1)
-	VBROADCASTSS (R10), Y3
-	VMOVDQU      2(AX)(R8*1), X4
-	VINSERTI128  $0x01, 2(DX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (AX)(R8*1), X6
-	VPBROADCASTW (DX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y0
-	VMOVDQU      2(BX)(R8*1), X4
-	VINSERTI128  $0x01, 2(SI)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (BX)(R8*1), X6
-	VPBROADCASTW (SI)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y1
-	VMOVDQU      2(DI)(R8*1), X4
-	VINSERTI128  $0x01, 2(CX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (DI)(R8*1), X6
-	VPBROADCASTW (CX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y2
-	VBROADCASTSS 4(R10), Y3
-	VMOVDQU      20(AX)(R8*1), X4
-	VINSERTI128  $0x01, 20(DX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   96(R9), Y4, Y4
-	VPMADDUBSW   128(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       160(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW 18(AX)(R8*1), X6
-	VPBROADCASTW 18(DX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y0
-	VMOVDQU      20(BX)(R8*1), X4
-	VINSERTI128  $0x01, 20(SI)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   96(R9), Y4, Y4
-	VPMADDUBSW   128(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       160(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW 18(BX)(R8*1), X6
-	VPBROADCASTW 18(SI)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y1
-	VMOVDQU      20(DI)(R8*1), X4
-	VINSERTI128  $0x01, 20(CX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   96(R9), Y4, Y4
-	VPMADDUBSW   128(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       160(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW 18(DI)(R8*1), X6
-	VPBROADCASTW 18(CX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y2
-	ADDQ         $0x24, R8
-	ADDQ         $0x000000c0, R9
-	ADDQ         $0x08, R10
-	SUBQ         $0x02, R11
-	JMP          loop2
-
-tail:
-	TESTQ        R11, R11
-	JZ           done
-	VBROADCASTSS (R10), Y3
-	VMOVDQU      2(AX)(R8*1), X4
-	VINSERTI128  $0x01, 2(DX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (AX)(R8*1), X6
-	VPBROADCASTW (DX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y0
-	VMOVDQU      2(BX)(R8*1), X4
-	VINSERTI128  $0x01, 2(SI)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (BX)(R8*1), X6
-	VPBROADCASTW (SI)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y1
-	VMOVDQU      2(DI)(R8*1), X4
-	VINSERTI128  $0x01, 2(CX)(R8*1), Y4, Y4
-	VPSRLW       $0x04, Y4, Y5
-	VPAND        low4<>+0(SB), Y4, Y4
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPMADDUBSW   (R9), Y4, Y4
-	VPMADDUBSW   32(R9), Y5, Y5
-	VPADDW       Y5, Y4, Y4
-	VPMADDWD     onesw<>+0(SB), Y4, Y4
-	VPSUBD       64(R9), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (DI)(R8*1), X6
-	VPBROADCASTW (CX)(R8*1), X5
-	VPUNPCKLQDQ  X5, X6, X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       Y3, Y6, Y6
-	VFMADD231PS  Y4, Y6, Y2
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X3
-	VHADDPS      X3, X3, X3
-	VHADDPS      X3, X3, X3
-	VADDSS       (AX), X3, X3
-	VMOVSS       X3, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       16(AX), X0, X0
-	VMOVSS       X0, 16(AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       20(AX), X0, X0
-	VMOVSS       X0, 20(AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4_0_vec8(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ4_0_vec8(SB), NOSPLIT, $0-48
-	MOVQ   w+0(FP), AX
-	MOVQ   ws+8(FP), CX
-	LEAQ   (AX)(CX*1), DX
-	LEAQ   (DX)(CX*1), BX
-	LEAQ   (BX)(CX*1), SI
-	LEAQ   (SI)(CX*1), DI
-	LEAQ   (DI)(CX*1), R8
-	LEAQ   (R8)(CX*1), R9
-	LEAQ   (R9)(CX*1), CX
-	XORQ   R10, R10
-	MOVQ   xp+16(FP), R11
-	MOVQ   xd+24(FP), R12
-	MOVQ   nb+32(FP), R13
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-
-loop2:
-	CMPQ         R13, $0x02
-	JL           tail
-	PREFETCHT0   432(AX)(R10*1)
-	PREFETCHT0   432(DX)(R10*1)
-	PREFETCHT0   432(BX)(R10*1)
-	PREFETCHT0   432(SI)(R10*1)
-	PREFETCHT0   432(DI)(R10*1)
-	PREFETCHT0   432(R8)(R10*1)
-	PREFETCHT0   432(R9)(R10*1)
-	PREFETCHT0   432(CX)(R10*1)
-	VBROADCASTSS (R12), Y4
-	VMOVDQU      2(AX)(R10*1), X5
-	VINSERTI128  $0x01, 2(DX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (AX)(R10*1), X7
-	VPBROADCASTW (DX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y0
-	VMOVDQU      2(BX)(R10*1), X5
-	VINSERTI128  $0x01, 2(SI)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (BX)(R10*1), X7
-	VPBROADCASTW (SI)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      2(DI)(R10*1), X5
-	VINSERTI128  $0x01, 2(R8)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (DI)(R10*1), X7
-	VPBROADCASTW (R8)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y2
-	VMOVDQU      2(R9)(R10*1), X5
-	VINSERTI128  $0x01, 2(CX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (R9)(R10*1), X7
-	VPBROADCASTW (CX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y3
-	VBROADCASTSS 4(R12), Y4
-	VMOVDQU      20(AX)(R10*1), X5
-	VINSERTI128  $0x01, 20(DX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(AX)(R10*1), X7
-	VPBROADCASTW 18(DX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y0
-	VMOVDQU      20(BX)(R10*1), X5
-	VINSERTI128  $0x01, 20(SI)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(BX)(R10*1), X7
-	VPBROADCASTW 18(SI)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      20(DI)(R10*1), X5
-	VINSERTI128  $0x01, 20(R8)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(DI)(R10*1), X7
-	VPBROADCASTW 18(R8)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y2
-	VMOVDQU      20(R9)(R10*1), X5
-	VINSERTI128  $0x01, 20(CX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   96(R11), Y5, Y5
-	VPMADDUBSW   128(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       160(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW 18(R9)(R10*1), X7
-	VPBROADCASTW 18(CX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y3
-	ADDQ         $0x24, R10
-	ADDQ         $0x000000c0, R11
-	ADDQ         $0x08, R12
-	SUBQ         $0x02, R13
-	JMP          loop2
-
-tail:
-	TESTQ        R13, R13
-	JZ           done
-	VBROADCASTSS (R12), Y4
-	VMOVDQU      2(AX)(R10*1), X5
-	VINSERTI128  $0x01, 2(DX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (AX)(R10*1), X7
-	VPBROADCASTW (DX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y0
-	VMOVDQU      2(BX)(R10*1), X5
-	VINSERTI128  $0x01, 2(SI)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (BX)(R10*1), X7
-	VPBROADCASTW (SI)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      2(DI)(R10*1), X5
-	VINSERTI128  $0x01, 2(R8)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (DI)(R10*1), X7
-	VPBROADCASTW (R8)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y2
-	VMOVDQU      2(R9)(R10*1), X5
-	VINSERTI128  $0x01, 2(CX)(R10*1), Y5, Y5
-	VPSRLW       $0x04, Y5, Y6
-	VPAND        low4<>+0(SB), Y5, Y5
-	VPAND        low4<>+0(SB), Y6, Y6
-	VPMADDUBSW   (R11), Y5, Y5
-	VPMADDUBSW   32(R11), Y6, Y6
-	VPADDW       Y6, Y5, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VPSUBD       64(R11), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VPBROADCASTW (R9)(R10*1), X7
-	VPBROADCASTW (CX)(R10*1), X6
-	VPUNPCKLQDQ  X6, X7, X7
-	VCVTPH2PS    X7, Y7
-	VMULPS       Y4, Y7, Y7
-	VFMADD231PS  Y5, Y7, Y3
-
-done:
-	MOVQ         out+40(FP), AX
-	VMOVAPS      X0, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	VEXTRACTF128 $0x01, Y0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	VMOVAPS      X1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       8(AX), X0, X0
-	VMOVSS       X0, 8(AX)
-	VEXTRACTF128 $0x01, Y1, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       12(AX), X0, X0
-	VMOVSS       X0, 12(AX)
-	VMOVAPS      X2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       16(AX), X0, X0
-	VMOVSS       X0, 16(AX)
-	VEXTRACTF128 $0x01, Y2, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       20(AX), X0, X0
-	VMOVSS       X0, 20(AX)
-	VMOVAPS      X3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       24(AX), X0, X0
-	VMOVSS       X0, 24(AX)
-	VEXTRACTF128 $0x01, Y3, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       28(AX), X0, X0
-	VMOVSS       X0, 28(AX)
 	VZEROUPPER
 	RET
 
@@ -5361,86 +3861,613 @@ done:
 	MOVSS        X1, ret+40(FP)
 	RET
 
-// func q4ToU8AVX(q *byte, d *float32, src *byte, nb int)
+// func dotQ4I_vec8(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ4I_vec8(SB), NOSPLIT, $0-56
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	MOVQ    xq+16(FP), SI
+	MOVQ    xd+24(FP), DI
+	MOVQ    xc+32(FP), R8
+	MOVQ    nb+40(FP), R9
+	MOVQ    out+48(FP), R10
+	VMOVUPS (R10), Y0
+	VMOVDQU low4<>+0(SB), Y1
+	VMOVDQU onesw<>+0(SB), Y2
+
+loop2:
+	CMPQ           R9, $0x02
+	JL             tail
+	PREFETCHT0     432(AX)
+	PREFETCHT0     432(AX)(CX*1)
+	PREFETCHT0     432(AX)(CX*2)
+	PREFETCHT0     432(AX)(DX*1)
+	PREFETCHT0     432(BX)
+	PREFETCHT0     432(BX)(CX*1)
+	PREFETCHT0     432(BX)(CX*2)
+	PREFETCHT0     432(BX)(DX*1)
+	VBROADCASTI128 2(AX), Y3
+	VINSERTI128    $0x01, 2(BX), Y3, Y3
+	VBROADCASTI128 2(AX)(CX*1), Y4
+	VINSERTI128    $0x01, 2(BX)(CX*1), Y4, Y4
+	VBROADCASTI128 2(AX)(CX*2), Y5
+	VINSERTI128    $0x01, 2(BX)(CX*2), Y5, Y5
+	VBROADCASTI128 2(AX)(DX*1), Y6
+	VINSERTI128    $0x01, 2(BX)(DX*1), Y6, Y6
+	VPUNPCKLDQ     Y4, Y3, Y7
+	VPUNPCKHDQ     Y4, Y3, Y3
+	VPUNPCKLDQ     Y6, Y5, Y4
+	VPUNPCKHDQ     Y6, Y5, Y5
+	VPUNPCKLQDQ    Y4, Y7, Y6
+	VPUNPCKHQDQ    Y4, Y7, Y4
+	VPUNPCKLQDQ    Y5, Y3, Y7
+	VPUNPCKHQDQ    Y5, Y3, Y3
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X5
+	MOVWQZX        (BX), R11
+	MOVWQZX        (BX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X5, X5
+	VCVTPH2PS      X5, Y5
+	VPSRLW         $0x04, Y6, Y8
+	VPAND          Y1, Y6, Y6
+	VPAND          Y1, Y8, Y8
+	VPBROADCASTD   (SI), Y9
+	VPBROADCASTD   16(SI), Y10
+	VPMADDUBSW     Y9, Y6, Y6
+	VPMADDUBSW     Y10, Y8, Y10
+	VPADDW         Y10, Y6, Y6
+	VPSRLW         $0x04, Y4, Y8
+	VPAND          Y1, Y4, Y4
+	VPAND          Y1, Y8, Y8
+	VPBROADCASTD   4(SI), Y9
+	VPBROADCASTD   20(SI), Y10
+	VPMADDUBSW     Y9, Y4, Y4
+	VPMADDUBSW     Y10, Y8, Y10
+	VPADDW         Y4, Y6, Y6
+	VPADDW         Y10, Y6, Y6
+	VPSRLW         $0x04, Y7, Y4
+	VPAND          Y1, Y7, Y7
+	VPAND          Y1, Y4, Y4
+	VPBROADCASTD   8(SI), Y8
+	VPBROADCASTD   24(SI), Y9
+	VPMADDUBSW     Y8, Y7, Y7
+	VPMADDUBSW     Y9, Y4, Y9
+	VPADDW         Y7, Y6, Y6
+	VPADDW         Y9, Y6, Y6
+	VPSRLW         $0x04, Y3, Y4
+	VPAND          Y1, Y3, Y3
+	VPAND          Y1, Y4, Y4
+	VPBROADCASTD   12(SI), Y7
+	VPBROADCASTD   28(SI), Y8
+	VPMADDUBSW     Y7, Y3, Y3
+	VPMADDUBSW     Y8, Y4, Y8
+	VPADDW         Y3, Y6, Y6
+	VPADDW         Y8, Y6, Y6
+	VPMADDWD       Y2, Y6, Y6
+	VPBROADCASTD   (R8), Y3
+	VPSUBD         Y3, Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VBROADCASTSS   (DI), Y3
+	VMULPS         Y3, Y6, Y6
+	VFMADD231PS    Y5, Y6, Y0
+	ADDQ           $0x12, AX
+	ADDQ           $0x12, BX
+	ADDQ           $0x20, SI
+	ADDQ           $0x04, DI
+	ADDQ           $0x04, R8
+	VBROADCASTI128 2(AX), Y3
+	VINSERTI128    $0x01, 2(BX), Y3, Y3
+	VBROADCASTI128 2(AX)(CX*1), Y4
+	VINSERTI128    $0x01, 2(BX)(CX*1), Y4, Y4
+	VBROADCASTI128 2(AX)(CX*2), Y5
+	VINSERTI128    $0x01, 2(BX)(CX*2), Y5, Y5
+	VBROADCASTI128 2(AX)(DX*1), Y6
+	VINSERTI128    $0x01, 2(BX)(DX*1), Y6, Y6
+	VPUNPCKLDQ     Y4, Y3, Y7
+	VPUNPCKHDQ     Y4, Y3, Y3
+	VPUNPCKLDQ     Y6, Y5, Y4
+	VPUNPCKHDQ     Y6, Y5, Y5
+	VPUNPCKLQDQ    Y4, Y7, Y6
+	VPUNPCKHQDQ    Y4, Y7, Y4
+	VPUNPCKLQDQ    Y5, Y3, Y7
+	VPUNPCKHQDQ    Y5, Y3, Y3
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X5
+	MOVWQZX        (BX), R11
+	MOVWQZX        (BX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X5, X5
+	VCVTPH2PS      X5, Y5
+	VPSRLW         $0x04, Y6, Y8
+	VPAND          Y1, Y6, Y6
+	VPAND          Y1, Y8, Y8
+	VPBROADCASTD   (SI), Y9
+	VPBROADCASTD   16(SI), Y10
+	VPMADDUBSW     Y9, Y6, Y6
+	VPMADDUBSW     Y10, Y8, Y10
+	VPADDW         Y10, Y6, Y6
+	VPSRLW         $0x04, Y4, Y8
+	VPAND          Y1, Y4, Y4
+	VPAND          Y1, Y8, Y8
+	VPBROADCASTD   4(SI), Y9
+	VPBROADCASTD   20(SI), Y10
+	VPMADDUBSW     Y9, Y4, Y4
+	VPMADDUBSW     Y10, Y8, Y10
+	VPADDW         Y4, Y6, Y6
+	VPADDW         Y10, Y6, Y6
+	VPSRLW         $0x04, Y7, Y4
+	VPAND          Y1, Y7, Y7
+	VPAND          Y1, Y4, Y4
+	VPBROADCASTD   8(SI), Y8
+	VPBROADCASTD   24(SI), Y9
+	VPMADDUBSW     Y8, Y7, Y7
+	VPMADDUBSW     Y9, Y4, Y9
+	VPADDW         Y7, Y6, Y6
+	VPADDW         Y9, Y6, Y6
+	VPSRLW         $0x04, Y3, Y4
+	VPAND          Y1, Y3, Y3
+	VPAND          Y1, Y4, Y4
+	VPBROADCASTD   12(SI), Y7
+	VPBROADCASTD   28(SI), Y8
+	VPMADDUBSW     Y7, Y3, Y3
+	VPMADDUBSW     Y8, Y4, Y8
+	VPADDW         Y3, Y6, Y6
+	VPADDW         Y8, Y6, Y6
+	VPMADDWD       Y2, Y6, Y6
+	VPBROADCASTD   (R8), Y3
+	VPSUBD         Y3, Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VBROADCASTSS   (DI), Y3
+	VMULPS         Y3, Y6, Y6
+	VFMADD231PS    Y5, Y6, Y0
+	ADDQ           $0x12, AX
+	ADDQ           $0x12, BX
+	ADDQ           $0x20, SI
+	ADDQ           $0x04, DI
+	ADDQ           $0x04, R8
+	SUBQ           $0x02, R9
+	JMP            loop2
+
+tail:
+	TESTQ          R9, R9
+	JZ             done
+	VBROADCASTI128 2(AX), Y3
+	VINSERTI128    $0x01, 2(BX), Y3, Y3
+	VBROADCASTI128 2(AX)(CX*1), Y4
+	VINSERTI128    $0x01, 2(BX)(CX*1), Y4, Y4
+	VBROADCASTI128 2(AX)(CX*2), Y5
+	VINSERTI128    $0x01, 2(BX)(CX*2), Y5, Y5
+	VBROADCASTI128 2(AX)(DX*1), Y6
+	VINSERTI128    $0x01, 2(BX)(DX*1), Y6, Y6
+	VPUNPCKLDQ     Y4, Y3, Y7
+	VPUNPCKHDQ     Y4, Y3, Y3
+	VPUNPCKLDQ     Y6, Y5, Y4
+	VPUNPCKHDQ     Y6, Y5, Y5
+	VPUNPCKLQDQ    Y4, Y7, Y6
+	VPUNPCKHQDQ    Y4, Y7, Y4
+	VPUNPCKLQDQ    Y5, Y3, Y7
+	VPUNPCKHQDQ    Y5, Y3, Y3
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R9
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R9
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R9
+	VMOVQ          R9, X5
+	MOVWQZX        (BX), R9
+	MOVWQZX        (BX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R9
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R9
+	MOVWQZX        (BX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R9
+	VPINSRQ        $0x01, R9, X5, X5
+	VCVTPH2PS      X5, Y5
+	VPSRLW         $0x04, Y6, Y8
+	VPAND          Y1, Y6, Y6
+	VPAND          Y1, Y8, Y8
+	VPBROADCASTD   (SI), Y9
+	VPBROADCASTD   16(SI), Y10
+	VPMADDUBSW     Y9, Y6, Y6
+	VPMADDUBSW     Y10, Y8, Y10
+	VPADDW         Y10, Y6, Y6
+	VPSRLW         $0x04, Y4, Y8
+	VPAND          Y1, Y4, Y4
+	VPAND          Y1, Y8, Y8
+	VPBROADCASTD   4(SI), Y9
+	VPBROADCASTD   20(SI), Y10
+	VPMADDUBSW     Y9, Y4, Y4
+	VPMADDUBSW     Y10, Y8, Y10
+	VPADDW         Y4, Y6, Y6
+	VPADDW         Y10, Y6, Y6
+	VPSRLW         $0x04, Y7, Y4
+	VPAND          Y1, Y7, Y7
+	VPAND          Y1, Y4, Y4
+	VPBROADCASTD   8(SI), Y8
+	VPBROADCASTD   24(SI), Y9
+	VPMADDUBSW     Y8, Y7, Y7
+	VPMADDUBSW     Y9, Y4, Y9
+	VPADDW         Y7, Y6, Y6
+	VPADDW         Y9, Y6, Y6
+	VPSRLW         $0x04, Y3, Y4
+	VPAND          Y1, Y3, Y3
+	VPAND          Y1, Y4, Y4
+	VPBROADCASTD   12(SI), Y1
+	VPBROADCASTD   28(SI), Y7
+	VPMADDUBSW     Y1, Y3, Y1
+	VPMADDUBSW     Y7, Y4, Y7
+	VPADDW         Y1, Y6, Y6
+	VPADDW         Y7, Y6, Y6
+	VPMADDWD       Y2, Y6, Y6
+	VPBROADCASTD   (R8), Y1
+	VPSUBD         Y1, Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VBROADCASTSS   (DI), Y1
+	VMULPS         Y1, Y6, Y6
+	VFMADD231PS    Y5, Y6, Y0
+	ADDQ           $0x12, AX
+	ADDQ           $0x12, BX
+	ADDQ           $0x20, SI
+	ADDQ           $0x04, DI
+	ADDQ           $0x04, R8
+
+done:
+	VMOVUPS Y0, (R10)
+	VZEROUPPER
+	RET
+
+// func q4IPackAVX(dst *byte, w *byte, ws int, nb int)
 // Requires: AVX, AVX2, F16C
-TEXT ·q4ToU8AVX(SB), NOSPLIT, $0-32
-	MOVQ  q+0(FP), AX
-	MOVQ  d+8(FP), CX
-	MOVQ  src+16(FP), DX
-	MOVQ  nb+24(FP), BX
-	TESTQ BX, BX
+TEXT ·q4IPackAVX(SB), NOSPLIT, $0-32
+	MOVQ  dst+0(FP), AX
+	MOVQ  w+8(FP), CX
+	MOVQ  ws+16(FP), DX
+	LEAQ  (DX)(DX*2), BX
+	LEAQ  (CX)(DX*4), SI
+	MOVQ  nb+24(FP), DI
+	TESTQ DI, DI
 	JZ    done
 
 loop:
-	VPBROADCASTW (DX), X1
-	VCVTPH2PS    X1, X1
-	VMOVSS       X1, (CX)
-	VMOVDQU      2(DX), X0
-	VPSRLW       $0x04, X0, X1
-	VINSERTI128  $0x01, X1, Y0, Y0
-	VPAND        low4<>+0(SB), Y0, Y0
+	VBROADCASTI128 2(CX), Y0
+	VINSERTI128    $0x01, 2(SI), Y0, Y0
+	VBROADCASTI128 2(CX)(DX*1), Y1
+	VINSERTI128    $0x01, 2(SI)(DX*1), Y1, Y1
+	VBROADCASTI128 2(CX)(DX*2), Y2
+	VINSERTI128    $0x01, 2(SI)(DX*2), Y2, Y2
+	VBROADCASTI128 2(CX)(BX*1), Y3
+	VINSERTI128    $0x01, 2(SI)(BX*1), Y3, Y3
+	VPUNPCKLDQ     Y1, Y0, Y4
+	VPUNPCKHDQ     Y1, Y0, Y0
+	VPUNPCKLDQ     Y3, Y2, Y1
+	VPUNPCKHDQ     Y3, Y2, Y2
+	VPUNPCKLQDQ    Y1, Y4, Y3
+	VPUNPCKHQDQ    Y1, Y4, Y1
+	VPUNPCKLQDQ    Y2, Y0, Y4
+	VPUNPCKHQDQ    Y2, Y0, Y0
+	MOVWQZX        (CX), R8
+	MOVWQZX        (CX)(DX*1), R9
+	SHLQ           $0x10, R9
+	ORQ            R9, R8
+	MOVWQZX        (CX)(DX*2), R9
+	SHLQ           $0x20, R9
+	ORQ            R9, R8
+	MOVWQZX        (CX)(BX*1), R9
+	SHLQ           $0x30, R9
+	ORQ            R9, R8
+	VMOVQ          R8, X2
+	MOVWQZX        (SI), R8
+	MOVWQZX        (SI)(DX*1), R9
+	SHLQ           $0x10, R9
+	ORQ            R9, R8
+	MOVWQZX        (SI)(DX*2), R9
+	SHLQ           $0x20, R9
+	ORQ            R9, R8
+	MOVWQZX        (SI)(BX*1), R9
+	SHLQ           $0x30, R9
+	ORQ            R9, R8
+	VPINSRQ        $0x01, R8, X2, X2
+	VCVTPH2PS      X2, Y2
+	VPSRLW         $0x04, Y3, Y5
+	VPAND          low4<>+0(SB), Y3, Y3
+	VPAND          low4<>+0(SB), Y5, Y5
+	VMOVDQU        Y3, (AX)
+	VMOVDQU        Y5, 128(AX)
+	VPSRLW         $0x04, Y1, Y3
+	VPAND          low4<>+0(SB), Y1, Y1
+	VPAND          low4<>+0(SB), Y3, Y3
+	VMOVDQU        Y1, 32(AX)
+	VMOVDQU        Y3, 160(AX)
+	VPSRLW         $0x04, Y4, Y1
+	VPAND          low4<>+0(SB), Y4, Y4
+	VPAND          low4<>+0(SB), Y1, Y1
+	VMOVDQU        Y4, 64(AX)
+	VMOVDQU        Y1, 192(AX)
+	VPSRLW         $0x04, Y0, Y1
+	VPAND          low4<>+0(SB), Y0, Y0
+	VPAND          low4<>+0(SB), Y1, Y1
+	VMOVDQU        Y0, 96(AX)
+	VMOVDQU        Y1, 224(AX)
+	VMOVUPS        Y2, 256(AX)
+	ADDQ           $0x12, CX
+	ADDQ           $0x12, SI
+	ADDQ           $0x00000120, AX
+	DECQ           DI
+	JNZ            loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dotQ4I_8x1(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4I_8x1(SB), NOSPLIT, $0-80
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xs+16(FP), DX
+	MOVQ    xd+24(FP), DX
+	MOVQ    xds+32(FP), BX
+	MOVQ    xc+40(FP), BX
+	MOVQ    xcs+48(FP), SI
+	MOVQ    nb+56(FP), SI
+	MOVQ    out+64(FP), DI
+	MOVQ    os+72(FP), R8
+	VMOVUPS (DI), Y0
+	TESTQ   SI, SI
+	JZ      done
+
+loop:
+	VMOVDQU      (AX), Y1
+	VMOVDQU      128(AX), Y2
+	VMOVDQU      32(AX), Y3
+	VMOVDQU      160(AX), Y4
+	VMOVDQU      64(AX), Y5
+	VMOVDQU      192(AX), Y6
+	VMOVDQU      96(AX), Y7
+	VMOVDQU      224(AX), Y8
+	VPBROADCASTD (CX), Y9
+	VPBROADCASTD 16(CX), Y10
+	VPMADDUBSW   Y9, Y1, Y1
+	VPMADDUBSW   Y10, Y2, Y10
+	VPADDW       Y10, Y1, Y1
+	VPBROADCASTD 4(CX), Y2
+	VPBROADCASTD 20(CX), Y9
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDUBSW   Y9, Y4, Y9
+	VPADDW       Y2, Y1, Y1
+	VPADDW       Y9, Y1, Y1
+	VPBROADCASTD 8(CX), Y2
+	VPBROADCASTD 24(CX), Y3
+	VPMADDUBSW   Y2, Y5, Y2
+	VPMADDUBSW   Y3, Y6, Y3
+	VPADDW       Y2, Y1, Y1
+	VPADDW       Y3, Y1, Y1
+	VPBROADCASTD 12(CX), Y2
+	VPBROADCASTD 28(CX), Y3
+	VPMADDUBSW   Y2, Y7, Y2
+	VPMADDUBSW   Y3, Y8, Y3
+	VPADDW       Y2, Y1, Y1
+	VPADDW       Y3, Y1, Y1
+	VPMADDWD     onesw<>+0(SB), Y1, Y1
+	VPBROADCASTD (BX), Y2
+	VPSUBD       Y2, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y2
+	VMULPS       Y2, Y1, Y1
+	VFMADD231PS  256(AX), Y1, Y0
+	ADDQ         $0x00000120, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, DX
+	ADDQ         $0x04, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (DI)
+	VZEROUPPER
+	RET
+
+// func dotQ4I_8x2(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ4I_8x2(SB), NOSPLIT, $0-80
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xs+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    xds+32(FP), SI
+	MOVQ    xc+40(FP), DI
+	MOVQ    xcs+48(FP), R8
+	MOVQ    nb+56(FP), R9
+	MOVQ    out+64(FP), R10
+	MOVQ    os+72(FP), R11
+	VMOVUPS (R10), Y0
+	VMOVUPS (R10)(R11*1), Y1
+	TESTQ   R9, R9
+	JZ      done
+
+loop:
+	VMOVDQU      (AX), Y2
+	VMOVDQU      128(AX), Y3
+	VMOVDQU      32(AX), Y4
+	VMOVDQU      160(AX), Y5
+	VMOVDQU      64(AX), Y6
+	VMOVDQU      192(AX), Y7
+	VMOVDQU      96(AX), Y8
+	VMOVDQU      224(AX), Y9
+	VPBROADCASTD (CX), Y10
+	VPBROADCASTD 16(CX), Y11
+	VPMADDUBSW   Y10, Y2, Y10
+	VPMADDUBSW   Y11, Y3, Y11
+	VPADDW       Y11, Y10, Y10
+	VPBROADCASTD 4(CX), Y11
+	VPBROADCASTD 20(CX), Y12
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDUBSW   Y12, Y5, Y12
+	VPADDW       Y11, Y10, Y10
+	VPADDW       Y12, Y10, Y10
+	VPBROADCASTD 8(CX), Y11
+	VPBROADCASTD 24(CX), Y12
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDUBSW   Y12, Y7, Y12
+	VPADDW       Y11, Y10, Y10
+	VPADDW       Y12, Y10, Y10
+	VPBROADCASTD 12(CX), Y11
+	VPBROADCASTD 28(CX), Y12
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPADDW       Y11, Y10, Y10
+	VPADDW       Y12, Y10, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VPBROADCASTD (DI), Y11
+	VPSUBD       Y11, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (BX), Y11
+	VMULPS       Y11, Y10, Y10
+	VFMADD231PS  256(AX), Y10, Y0
+	VPBROADCASTD (CX)(DX*1), Y10
+	VPBROADCASTD 16(CX)(DX*1), Y11
+	VPMADDUBSW   Y10, Y2, Y2
+	VPMADDUBSW   Y11, Y3, Y11
+	VPADDW       Y11, Y2, Y2
+	VPBROADCASTD 4(CX)(DX*1), Y3
+	VPBROADCASTD 20(CX)(DX*1), Y10
+	VPMADDUBSW   Y3, Y4, Y3
+	VPMADDUBSW   Y10, Y5, Y10
+	VPADDW       Y3, Y2, Y2
+	VPADDW       Y10, Y2, Y2
+	VPBROADCASTD 8(CX)(DX*1), Y3
+	VPBROADCASTD 24(CX)(DX*1), Y4
+	VPMADDUBSW   Y3, Y6, Y3
+	VPMADDUBSW   Y4, Y7, Y4
+	VPADDW       Y3, Y2, Y2
+	VPADDW       Y4, Y2, Y2
+	VPBROADCASTD 12(CX)(DX*1), Y3
+	VPBROADCASTD 28(CX)(DX*1), Y4
+	VPMADDUBSW   Y3, Y8, Y3
+	VPMADDUBSW   Y4, Y9, Y4
+	VPADDW       Y3, Y2, Y2
+	VPADDW       Y4, Y2, Y2
+	VPMADDWD     onesw<>+0(SB), Y2, Y2
+	VPBROADCASTD (DI)(R8*1), Y3
+	VPSUBD       Y3, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS (BX)(SI*1), Y3
+	VMULPS       Y3, Y2, Y2
+	VFMADD231PS  256(AX), Y2, Y1
+	ADDQ         $0x00000120, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, DI
+	DECQ         R9
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (R10)
+	VMOVUPS Y1, (R10)(R11*1)
+	VZEROUPPER
+	RET
+
+// func q8PackAVX(dst *byte, src *byte, nb int)
+// Requires: AVX, AVX2, F16C
+TEXT ·q8PackAVX(SB), NOSPLIT, $0-24
+	MOVQ  dst+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  nb+16(FP), DX
+	TESTQ DX, DX
+	JZ    done
+
+loop:
+	VMOVDQU      2(CX), Y1
+	VPABSB       Y1, Y0
 	VMOVDQU      Y0, (AX)
-	ADDQ         $0x12, DX
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	DECQ         BX
+	VMOVDQU      Y1, 32(AX)
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVUPS      Y0, 64(AX)
+	ADDQ         $0x22, CX
+	ADDQ         $0x60, AX
+	DECQ         DX
 	JNZ          loop
 
 done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x1(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ8P_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x1(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), BX
-	MOVQ   xds+56(FP), SI
-	MOVQ   nb+80(FP), SI
+TEXT ·dotQ8P_1x1(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), DX
+	MOVQ   xds+40(FP), BX
+	MOVQ   nb+48(FP), BX
 	VXORPS Y0, Y0, Y0
-	TESTQ  SI, SI
-	JZ     corr
+	TESTQ  BX, BX
+	JZ     done
 
 loop:
 	VMOVDQU      (AX), Y1
-	VBROADCASTSS (CX), Y2
-	VBROADCASTSS (BX), Y3
-	VPMADDUBSW   (DX), Y1, Y1
-	VPMADDWD     onesw<>+0(SB), Y1, Y1
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y3, Y2, Y2
-	VFMADD231PS  Y1, Y2, Y0
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, BX
-	DECQ         SI
+	VMOVDQU      (CX), Y2
+	VBROADCASTSS (DX), Y3
+	VPSIGNB      32(AX), Y2, Y2
+	VPMADDUBSW   Y2, Y1, Y2
+	VPMADDWD     onesw<>+0(SB), Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       64(AX), Y3, Y1
+	VFMADD231PS  Y2, Y1, Y0
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, DX
+	DECQ         BX
 	JNZ          loop
 
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), DX
-	TESTQ DX, DX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y1
-	VFNMADD231PS (CX), Y1, Y0
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         DX
-	JNZ          loop8
-
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
 	VEXTRACTF128 $0x01, Y0, X1
 	VADDPS       X0, X1, X1
 	VHADDPS      X1, X1, X1
@@ -5450,65 +4477,48 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x2(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ8P_1x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x2(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), SI
-	MOVQ   xds+56(FP), DI
-	MOVQ   nb+80(FP), R8
+TEXT ·dotQ8P_1x2(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), DI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
-	TESTQ  R8, R8
-	JZ     corr
+	TESTQ  DI, DI
+	JZ     done
 
 loop:
 	VMOVDQU      (AX), Y2
-	VBROADCASTSS (CX), Y3
-	VBROADCASTSS (SI), Y4
-	VPMADDUBSW   (DX), Y2, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULPS       Y4, Y3, Y4
-	VFMADD231PS  Y5, Y4, Y0
-	VBROADCASTSS (SI)(DI*1), Y4
-	VPMADDUBSW   (DX)(BX*1), Y2, Y5
-	VPMADDWD     onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULPS       Y4, Y3, Y4
-	VFMADD231PS  Y5, Y4, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, SI
-	DECQ         R8
+	VMOVDQU      (CX), Y3
+	VBROADCASTSS (BX), Y4
+	VPSIGNB      32(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       64(AX), Y4, Y4
+	VFMADD231PS  Y3, Y4, Y0
+	VMOVDQU      (CX)(DX*1), Y3
+	VBROADCASTSS (BX)(SI*1), Y4
+	VPSIGNB      32(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       64(AX), Y4, Y4
+	VFMADD231PS  Y3, Y4, Y1
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	DECQ         DI
 	JNZ          loop
 
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), BX
-	TESTQ BX, BX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y2
-	VFNMADD231PS (CX), Y2, Y0
-	VFNMADD231PS (CX)(DX*1), Y2, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         BX
-	JNZ          loop8
-
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
 	VEXTRACTF128 $0x01, Y0, X2
 	VADDPS       X0, X2, X2
 	VHADDPS      X2, X2, X2
@@ -5525,73 +4535,57 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x3(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ8P_1x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x3(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), SI
-	MOVQ   xds+56(FP), DI
-	MOVQ   nb+80(FP), R8
+TEXT ·dotQ8P_1x3(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), CX
+	MOVQ   xs+24(FP), DX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), DI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	TESTQ  R8, R8
-	JZ     corr
+	TESTQ  DI, DI
+	JZ     done
 
 loop:
 	VMOVDQU      (AX), Y3
-	VBROADCASTSS (CX), Y4
-	VBROADCASTSS (SI), Y5
-	VPMADDUBSW   (DX), Y3, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y5, Y4, Y5
-	VFMADD231PS  Y6, Y5, Y0
-	VBROADCASTSS (SI)(DI*1), Y5
-	VPMADDUBSW   (DX)(BX*1), Y3, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y5, Y4, Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VBROADCASTSS (SI)(DI*2), Y5
-	VPMADDUBSW   (DX)(BX*2), Y3, Y6
-	VPMADDWD     onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y5, Y4, Y5
-	VFMADD231PS  Y6, Y5, Y2
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, SI
-	DECQ         R8
+	VMOVDQU      (CX), Y4
+	VBROADCASTSS (BX), Y5
+	VPSIGNB      32(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       64(AX), Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VMOVDQU      (CX)(DX*1), Y4
+	VBROADCASTSS (BX)(SI*1), Y5
+	VPSIGNB      32(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       64(AX), Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	VMOVDQU      (CX)(DX*2), Y4
+	VBROADCASTSS (BX)(SI*2), Y5
+	VPSIGNB      32(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       64(AX), Y5, Y5
+	VFMADD231PS  Y4, Y5, Y2
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	DECQ         DI
 	JNZ          loop
 
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), BX
-	TESTQ BX, BX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y3
-	VFNMADD231PS (CX), Y3, Y0
-	VFNMADD231PS (CX)(DX*1), Y3, Y1
-	VFNMADD231PS (CX)(DX*2), Y3, Y2
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         BX
-	JNZ          loop8
-
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
 	VEXTRACTF128 $0x01, Y0, X3
 	VADDPS       X0, X3, X3
 	VHADDPS      X3, X3, X3
@@ -5615,175 +4609,47 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_1x4(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ8P_2x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_1x4(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), CX
-	MOVQ   dws+24(FP), DX
-	MOVQ   xq+32(FP), DX
-	MOVQ   xs+40(FP), BX
-	MOVQ   xd+48(FP), SI
-	MOVQ   xds+56(FP), DI
-	LEAQ   (BX)(BX*2), R8
-	LEAQ   (DI)(DI*2), R9
-	MOVQ   nb+80(FP), R10
+TEXT ·dotQ8P_2x1(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), SI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  R10, R10
-	JZ     corr
-
-loop:
-	VMOVDQU      (AX), Y4
-	VBROADCASTSS (CX), Y5
-	VBROADCASTSS (SI), Y6
-	VPMADDUBSW   (DX), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y0
-	VBROADCASTSS (SI)(DI*1), Y6
-	VPMADDUBSW   (DX)(BX*1), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y1
-	VBROADCASTSS (SI)(DI*2), Y6
-	VPMADDUBSW   (DX)(BX*2), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y2
-	VBROADCASTSS (SI)(R9*1), Y6
-	VPMADDUBSW   (DX)(R8*1), Y4, Y7
-	VPMADDWD     onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y6, Y5, Y6
-	VFMADD231PS  Y7, Y6, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, CX
-	ADDQ         $0x20, DX
-	ADDQ         $0x04, SI
-	DECQ         R10
-	JNZ          loop
-
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	LEAQ  (DX)(DX*2), BX
-	MOVQ  nb8+88(FP), SI
-	TESTQ SI, SI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y4
-	VFNMADD231PS (CX), Y4, Y0
-	VFNMADD231PS (CX)(DX*1), Y4, Y1
-	VFNMADD231PS (CX)(DX*2), Y4, Y2
-	VFNMADD231PS (CX)(BX*1), Y4, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         SI
-	JNZ          loop8
-
-done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VADDSS       (AX), X4, X4
-	VMOVSS       X4, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VZEROUPPER
-	RET
-
-// func dotQ4U_2x1(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x1(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), DI
-	MOVQ   xds+56(FP), R8
-	MOVQ   nb+80(FP), R8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	TESTQ  R8, R8
-	JZ     corr
+	TESTQ  SI, SI
+	JZ     done
 
 loop:
 	VMOVDQU      (AX), Y2
-	VBROADCASTSS (DX), Y3
-	VMOVDQU      (AX)(CX*1), Y4
-	VBROADCASTSS (DX)(BX*1), Y5
-	VBROADCASTSS (DI), Y6
-	VPMADDUBSW   (SI), Y2, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VMULPS       Y6, Y3, Y3
-	VFMADD231PS  Y2, Y3, Y0
-	VPMADDUBSW   (SI), Y4, Y2
-	VPMADDWD     onesw<>+0(SB), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VMULPS       Y6, Y5, Y3
-	VFMADD231PS  Y2, Y3, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, DI
-	DECQ         R8
+	VMOVDQU      (AX)(CX*1), Y3
+	VMOVDQU      (DX), Y4
+	VBROADCASTSS (BX), Y5
+	VPSIGNB      32(AX), Y4, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       64(AX), Y5, Y2
+	VFMADD231PS  Y6, Y2, Y0
+	VPSIGNB      32(AX)(CX*1), Y4, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       64(AX)(CX*1), Y5, Y2
+	VFMADD231PS  Y6, Y2, Y1
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, BX
+	DECQ         SI
 	JNZ          loop
 
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), DX
-	TESTQ DX, DX
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y2
-	VFNMADD231PS (CX), Y2, Y0
-	VMOVUPS      (AX)(BX*1), Y2
-	VFNMADD231PS (CX), Y2, Y1
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         DX
-	JNZ          loop8
-
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
 	VEXTRACTF128 $0x01, Y0, X2
 	VADDPS       X0, X2, X2
 	VHADDPS      X2, X2, X2
@@ -5799,82 +4665,63 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_2x2(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ8P_2x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x2(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), R8
-	MOVQ   xds+56(FP), R9
-	MOVQ   nb+80(FP), R10
+TEXT ·dotQ8P_2x2(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	TESTQ  R10, R10
-	JZ     corr
+	TESTQ  R8, R8
+	JZ     done
 
 loop:
 	VMOVDQU      (AX), Y4
-	VBROADCASTSS (DX), Y5
-	VMOVDQU      (AX)(CX*1), Y6
-	VBROADCASTSS (DX)(BX*1), Y7
-	VBROADCASTSS (R8), Y8
-	VPMADDUBSW   (SI), Y4, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y5, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VPMADDUBSW   (SI), Y6, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y7, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VBROADCASTSS (R8)(R9*1), Y8
-	VPMADDUBSW   (SI)(DI*1), Y4, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y5, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VPMADDUBSW   (SI)(DI*1), Y6, Y9
-	VPMADDWD     onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VMULPS       Y8, Y7, Y10
-	VFMADD231PS  Y9, Y10, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, R8
-	DECQ         R10
+	VMOVDQU      (AX)(CX*1), Y5
+	VMOVDQU      (DX), Y6
+	VBROADCASTSS (SI), Y7
+	VPSIGNB      32(AX), Y6, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VPSIGNB      32(AX)(CX*1), Y6, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*1), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      (DX)(BX*1), Y6
+	VBROADCASTSS (SI)(DI*1), Y7
+	VPSIGNB      32(AX), Y6, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VPSIGNB      32(AX)(CX*1), Y6, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*1), Y7, Y9
+	VFMADD231PS  Y8, Y9, Y3
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
 	JNZ          loop
 
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), SI
-	TESTQ SI, SI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y4
-	VFNMADD231PS (CX), Y4, Y0
-	VFNMADD231PS (CX)(DX*1), Y4, Y1
-	VMOVUPS      (AX)(BX*1), Y4
-	VFNMADD231PS (CX), Y4, Y2
-	VFNMADD231PS (CX)(DX*1), Y4, Y3
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         SI
-	JNZ          loop8
-
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
 	VEXTRACTF128 $0x01, Y0, X4
 	VADDPS       X0, X4, X4
 	VHADDPS      X4, X4, X4
@@ -5903,97 +4750,79 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_2x3(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ8P_2x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x3(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), R8
-	MOVQ   xds+56(FP), R9
-	MOVQ   nb+80(FP), R10
+TEXT ·dotQ8P_2x3(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
-	TESTQ  R10, R10
-	JZ     corr
+	TESTQ  R8, R8
+	JZ     done
 
 loop:
 	VMOVDQU      (AX), Y6
-	VBROADCASTSS (DX), Y7
-	VMOVDQU      (AX)(CX*1), Y8
-	VBROADCASTSS (DX)(BX*1), Y9
-	VBROADCASTSS (R8), Y10
-	VPMADDUBSW   (SI), Y6, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y7, Y12
-	VFMADD231PS  Y11, Y12, Y0
-	VPMADDUBSW   (SI), Y8, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y9, Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VBROADCASTSS (R8)(R9*1), Y10
-	VPMADDUBSW   (SI)(DI*1), Y6, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y7, Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VPMADDUBSW   (SI)(DI*1), Y8, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y9, Y12
-	VFMADD231PS  Y11, Y12, Y4
-	VBROADCASTSS (R8)(R9*2), Y10
-	VPMADDUBSW   (SI)(DI*2), Y6, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y7, Y12
-	VFMADD231PS  Y11, Y12, Y2
-	VPMADDUBSW   (SI)(DI*2), Y8, Y11
-	VPMADDWD     onesw<>+0(SB), Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VMULPS       Y10, Y9, Y12
-	VFMADD231PS  Y11, Y12, Y5
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, R8
-	DECQ         R10
+	VMOVDQU      (AX)(CX*1), Y7
+	VMOVDQU      (DX), Y8
+	VBROADCASTSS (SI), Y9
+	VPSIGNB      32(AX), Y8, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VPSIGNB      32(AX)(CX*1), Y8, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX)(CX*1), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      (DX)(BX*1), Y8
+	VBROADCASTSS (SI)(DI*1), Y9
+	VPSIGNB      32(AX), Y8, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VPSIGNB      32(AX)(CX*1), Y8, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX)(CX*1), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VMOVDQU      (DX)(BX*2), Y8
+	VBROADCASTSS (SI)(DI*2), Y9
+	VPSIGNB      32(AX), Y8, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VPSIGNB      32(AX)(CX*1), Y8, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VMULPS       64(AX)(CX*1), Y9, Y11
+	VFMADD231PS  Y10, Y11, Y5
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
 	JNZ          loop
 
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	MOVQ  nb8+88(FP), SI
-	TESTQ SI, SI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y6
-	VFNMADD231PS (CX), Y6, Y0
-	VFNMADD231PS (CX)(DX*1), Y6, Y1
-	VFNMADD231PS (CX)(DX*2), Y6, Y2
-	VMOVUPS      (AX)(BX*1), Y6
-	VFNMADD231PS (CX), Y6, Y3
-	VFNMADD231PS (CX)(DX*1), Y6, Y4
-	VFNMADD231PS (CX)(DX*2), Y6, Y5
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         SI
-	JNZ          loop8
-
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
 	VEXTRACTF128 $0x01, Y0, X6
 	VADDPS       X0, X6, X6
 	VHADDPS      X6, X6, X6
@@ -6035,20 +4864,198 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotQ4U_2x4(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// func dotQ8P_3x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·dotQ4U_2x4(SB), NOSPLIT, $0-112
-	MOVQ   q+0(FP), AX
-	MOVQ   qs+8(FP), CX
-	MOVQ   dw+16(FP), DX
-	MOVQ   dws+24(FP), BX
-	MOVQ   xq+32(FP), SI
-	MOVQ   xs+40(FP), DI
-	MOVQ   xd+48(FP), R8
-	MOVQ   xds+56(FP), R9
-	LEAQ   (DI)(DI*2), R10
-	LEAQ   (R9)(R9*2), R11
-	MOVQ   nb+80(FP), R12
+TEXT ·dotQ8P_3x1(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	MOVQ   nb+48(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y3
+	VMOVDQU      (AX)(CX*1), Y4
+	VMOVDQU      (AX)(CX*2), Y5
+	VMOVDQU      (DX), Y6
+	VBROADCASTSS (BX), Y7
+	VPSIGNB      32(AX), Y6, Y8
+	VPMADDUBSW   Y8, Y3, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX), Y7, Y3
+	VFMADD231PS  Y8, Y3, Y0
+	VPSIGNB      32(AX)(CX*1), Y6, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*1), Y7, Y3
+	VFMADD231PS  Y8, Y3, Y1
+	VPSIGNB      32(AX)(CX*2), Y6, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULPS       64(AX)(CX*2), Y7, Y3
+	VFMADD231PS  Y8, Y3, Y2
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VADDSS       (AX), X3, X3
+	VMOVSS       X3, (AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_3x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_3x2(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	TESTQ  R8, R8
+	JZ     done
+
+loop:
+	VMOVDQU      (AX), Y6
+	VMOVDQU      (AX)(CX*1), Y7
+	VMOVDQU      (AX)(CX*2), Y8
+	VMOVDQU      (DX), Y9
+	VBROADCASTSS (SI), Y10
+	VPSIGNB      32(AX), Y9, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y0
+	VPSIGNB      32(AX)(CX*1), Y9, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*1), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y2
+	VPSIGNB      32(AX)(CX*2), Y9, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*2), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VMOVDQU      (DX)(BX*1), Y9
+	VBROADCASTSS (SI)(DI*1), Y10
+	VPSIGNB      32(AX), Y9, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VPSIGNB      32(AX)(CX*1), Y9, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*1), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VPSIGNB      32(AX)(CX*2), Y9, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       64(AX)(CX*2), Y10, Y12
+	VFMADD231PS  Y11, Y12, Y5
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       (AX), X6, X6
+	VMOVSS       X6, (AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y5, X0
+	VADDPS       X5, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8P_3x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotQ8P_3x3(SB), NOSPLIT, $0-72
+	MOVQ   w+0(FP), AX
+	MOVQ   ws+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   xd+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -6057,108 +5064,123 @@ TEXT ·dotQ4U_2x4(SB), NOSPLIT, $0-112
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	TESTQ  R12, R12
-	JZ     corr
+	VXORPS Y8, Y8, Y8
+	TESTQ  R8, R8
+	JZ     done
 
 loop:
-	VMOVDQU      (AX), Y8
-	VBROADCASTSS (DX), Y9
+	VMOVDQU      (AX), Y9
 	VMOVDQU      (AX)(CX*1), Y10
-	VBROADCASTSS (DX)(BX*1), Y11
-	VBROADCASTSS (R8), Y12
-	VPMADDUBSW   (SI), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y0
-	VPMADDUBSW   (SI), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y4
-	VBROADCASTSS (R8)(R9*1), Y12
-	VPMADDUBSW   (SI)(DI*1), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y1
-	VPMADDUBSW   (SI)(DI*1), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS (R8)(R9*2), Y12
-	VPMADDUBSW   (SI)(DI*2), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y2
-	VPMADDUBSW   (SI)(DI*2), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y6
-	VBROADCASTSS (R8)(R11*1), Y12
-	VPMADDUBSW   (SI)(R10*1), Y8, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y9, Y14
-	VFMADD231PS  Y13, Y14, Y3
-	VPMADDUBSW   (SI)(R10*1), Y10, Y13
-	VPMADDWD     onesw<>+0(SB), Y13, Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       Y12, Y11, Y14
-	VFMADD231PS  Y13, Y14, Y7
-	ADDQ         $0x20, AX
-	ADDQ         $0x04, DX
-	ADDQ         $0x20, SI
-	ADDQ         $0x04, R8
-	DECQ         R12
+	VMOVDQU      (AX)(CX*2), Y11
+	VMOVDQU      (DX), Y12
+	VBROADCASTSS (SI), Y13
+	VPSIGNB      32(AX), Y12, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y0
+	VPSIGNB      32(AX)(CX*1), Y12, Y14
+	VPMADDUBSW   Y14, Y10, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*1), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y3
+	VPSIGNB      32(AX)(CX*2), Y12, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*2), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y6
+	VMOVDQU      (DX)(BX*1), Y12
+	VBROADCASTSS (SI)(DI*1), Y13
+	VPSIGNB      32(AX), Y12, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y1
+	VPSIGNB      32(AX)(CX*1), Y12, Y14
+	VPMADDUBSW   Y14, Y10, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*1), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y4
+	VPSIGNB      32(AX)(CX*2), Y12, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*2), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y7
+	VMOVDQU      (DX)(BX*2), Y12
+	VBROADCASTSS (SI)(DI*2), Y13
+	VPSIGNB      32(AX), Y12, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y2
+	VPSIGNB      32(AX)(CX*1), Y12, Y14
+	VPMADDUBSW   Y14, Y10, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*1), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y5
+	VPSIGNB      32(AX)(CX*2), Y12, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     onesw<>+0(SB), Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VMULPS       64(AX)(CX*2), Y13, Y15
+	VFMADD231PS  Y14, Y15, Y8
+	ADDQ         $0x60, AX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, SI
+	DECQ         R8
 	JNZ          loop
 
-corr:
-	MOVQ  dw+16(FP), AX
-	MOVQ  cx+64(FP), CX
-	MOVQ  cxs+72(FP), DX
-	LEAQ  (DX)(DX*2), SI
-	MOVQ  nb8+88(FP), DI
-	TESTQ DI, DI
-	JZ    done
-
-loop8:
-	VMOVUPS      (AX), Y8
-	VFNMADD231PS (CX), Y8, Y0
-	VFNMADD231PS (CX)(DX*1), Y8, Y1
-	VFNMADD231PS (CX)(DX*2), Y8, Y2
-	VFNMADD231PS (CX)(SI*1), Y8, Y3
-	VMOVUPS      (AX)(BX*1), Y8
-	VFNMADD231PS (CX), Y8, Y4
-	VFNMADD231PS (CX)(DX*1), Y8, Y5
-	VFNMADD231PS (CX)(DX*2), Y8, Y6
-	VFNMADD231PS (CX)(SI*1), Y8, Y7
-	ADDQ         $0x20, AX
-	ADDQ         $0x20, CX
-	DECQ         DI
-	JNZ          loop8
-
 done:
-	MOVQ         out+96(FP), AX
-	MOVQ         os+104(FP), CX
-	VEXTRACTF128 $0x01, Y0, X8
-	VADDPS       X0, X8, X8
-	VHADDPS      X8, X8, X8
-	VHADDPS      X8, X8, X8
-	VADDSS       (AX), X8, X8
-	VMOVSS       X8, (AX)
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X9
+	VADDPS       X0, X9, X9
+	VHADDPS      X9, X9, X9
+	VHADDPS      X9, X9, X9
+	VADDSS       (AX), X9, X9
+	VMOVSS       X9, (AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       4(AX), X0, X0
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       (AX), X0, X0
+	VMOVSS       X0, (AX)
 	VEXTRACTF128 $0x01, Y4, X0
 	VADDPS       X4, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPS       X7, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VADDSS       (AX), X0, X0
@@ -6169,32 +5191,12 @@ done:
 	VHADDPS      X0, X0, X0
 	VADDSS       4(AX), X0, X0
 	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPS       X8, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y6, X0
-	VADDPS       X6, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       (AX), X0, X0
-	VMOVSS       X0, (AX)
-	VEXTRACTF128 $0x01, Y7, X0
-	VADDPS       X7, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VADDSS       4(AX), X0, X0
-	VMOVSS       X0, 4(AX)
+	VADDSS       8(AX), X0, X0
+	VMOVSS       X0, 8(AX)
 	VZEROUPPER
 	RET
 

@@ -1,9 +1,7 @@
 package kernel
 
 import (
-	"encoding/binary"
 	"sync"
-	"unsafe"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -13,22 +11,22 @@ import (
 // out[c*os/4+r] (os in bytes: the output of weight row r for activation row c).
 type floatTileFn func(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
 
-// quantTileFn adds the R×C dot products of R Q8_0 or Q4_0 weight rows and C rows of
-// activations quantized by QuantizeQ8 (int8 values with stride xs bytes, float32 scales
-// with stride xds bytes) over nb blocks of 32 to out[c*os/4+r].
+// quantTileFn adds the R×C dot products of R Q8_0 weight rows (raw, stride ws bytes, or
+// unpacked by q8Pack) and C rows of activations quantized by QuantizeQ8 (int8 values with
+// stride xs bytes, float32 scales with stride xds bytes) over nb blocks of 32 to
+// out[c*os/4+r].
 type quantTileFn func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// q4uTileFn adds the R×C dot products of R Q4_0 rows unpacked by q4ToU8 (nb blocks of
-// 32 unsigned values with stride qs bytes, float32 scales with stride dws) and C rows
-// quantized by QuantizeQ8, less Σ_b dw_b·cx_b over nb8·8 blocks (cx: 8·dx·Σx per block of
-// x, stride cxs), to out[c*os/4+r].
-type q4uTileFn func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)
+// q4iTileFn adds the 8×C dot products of 8 Q4_0 rows interleaved by q4iPack (nb blocks of
+// 288 bytes) and C rows quantized by QuantizeQ8 (with xc: 8·Σx per block as int32, see
+// q4Sums) to out[c*os/4+r], block after block.
+type q4iTileFn func(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 
 // The fast kernels, filled in at start-up where the CPU has them (fast_amd64.go).
 var (
 	useAsm      bool
 	floatTiles  [3][5][5]floatTileFn // [f32, bf16, f16][R][C]
-	quantTiles  [2][5][5]quantTileFn // [q8_0, q4_0][R][C]
+	quantTiles  [5]quantTileFn       // Q8_0 R×1, for a matrix-vector product
 	dotVec      func(a, b *float32, n int) float32
 	axpyVec     func(a float32, x, y *float32, n int)
 	dotRowsVec  func(q, k *float32, stride, n, rows int, scale float32, out *float32)
@@ -38,13 +36,19 @@ var (
 	siluMulVec    func(out, gate, up *float32, n int)
 	expSumVec     func(x *float32, n int, m float32) float32
 
-	q4ToU8Vec func(q *byte, d *float32, src *byte, nb int)
-	q4uTiles  [3][5]q4uTileFn // [R][C]
+	// q4iVec, q4iPackVec and q4iTiles are the Q4_0 kernels: one activation row against
+	// 8 weight rows interleaved in registers, or several against 8 rows interleaved once
+	// per block of activation rows. Both sum alike (exact int32 block sums, then
+	// out += (s·dx)·dw block after block), so that a row's results do not depend on m.
+	q4iVec     func(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+	q4iPackVec func(dst, w *byte, ws, nb int)
+	q4iTiles   [3]q4iTileFn // [C]
+
+	// q8PackVec unpacks a Q8_0 row for the q8pTiles, which sum exactly as quantTiles do.
+	q8PackVec func(dst, src *byte, nb int)
+	q8pTiles  [4][4]quantTileFn // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
-
-	// q4Vec[p] is the Q4_0 matrix-vector kernel for 2p rows, on x laid out by prepQ4Vec.
-	q4Vec [5]func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
 )
 
 // Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a
@@ -151,43 +155,23 @@ func (p *Pool) matMulFloat(out, x []float32, m, n, k int, data []byte, rs int, d
 }
 
 // quantScratch holds activations quantized by QuantizeQ8 for one MatMul call, and for
-// Q6_K the sums 32·Σx over each 4 consecutive values, for Q4_K each block's scale times
-// the sum of its values, for a Q4_0 matrix-vector product the layout of prepQ4Vec.
+// Q6_K the sums 32·Σx over each 4 consecutive values (for Q4_0, 8·Σx per block: q4Sums),
+// for Q4_K each block's scale times the sum of its values.
 type quantScratch struct {
 	q []int8
 	d []float32
 	c []int32
 	s []float32
-	p []byte
-}
-
-// prepQ4Vec lays out one quantized row for the Q4_0 matrix-vector kernels: per block of
-// 32, 96 bytes: x[0..15] twice, x[16..31] twice, and 8 little-endian int32 lanes, lane j
-// of each half holding 8·Σ x over elements 4j..4j+3 and 16+4j..16+4j+3.
-func prepQ4Vec(s *quantScratch, xq []int8) []byte {
-	nb := len(xq) / 32
-	if cap(s.p) < 96*nb {
-		s.p = make([]byte, 96*nb)
-	}
-	xp := s.p[:96*nb]
-	xb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xq))), len(xq))
-	for b := 0; b < nb; b++ {
-		x, d := xb[32*b:32*b+32], xp[96*b:96*b+96]
-		copy(d[0:16], x[:16])
-		copy(d[16:32], x[:16])
-		copy(d[32:48], x[16:])
-		copy(d[48:64], x[16:])
-		for j := 0; j < 4; j++ {
-			sum := int32(int8(x[4*j])) + int32(int8(x[4*j+1])) + int32(int8(x[4*j+2])) + int32(int8(x[4*j+3])) +
-				int32(int8(x[16+4*j])) + int32(int8(x[16+4*j+1])) + int32(int8(x[16+4*j+2])) + int32(int8(x[16+4*j+3]))
-			binary.LittleEndian.PutUint32(d[64+4*j:], uint32(8*sum))
-			binary.LittleEndian.PutUint32(d[80+4*j:], uint32(8*sum))
-		}
-	}
-	return xp
 }
 
 var quantScratchPool = sync.Pool{New: func() any { return new(quantScratch) }}
+
+// packBufLen is the size of the buffers that hold a tile of weights unpacked by
+// q4iPackVec (kBlockQuant values of 8 rows) or q8PackVec (of 3 rows); packBufPool keeps
+// them from one MatMul call to the next.
+const packBufLen = kBlockQuant / 32 * 288
+
+var packBufPool = sync.Pool{New: func() any { return new([packBufLen]byte) }}
 
 // quantizeRows quantizes the m rows of x (k values each, k a multiple of 32) into s,
 // splitting the rows over the pool's threads.
@@ -231,25 +215,22 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	if matMulQuantWide != nil && matMulQuantWide(p, out, s, m, n, k, data, rs, dt) {
 		return
 	}
-	ti := 0
-	if dt == tensor.Q4_0 {
-		ti = 1
-	}
-	tiles := &quantTiles[ti]
 	nb := k / 32
 	xq, xd := s.q, s.d
 	if m == 1 && dt == tensor.Q4_0 {
-		xp := prepQ4Vec(s, xq[:k])
+		xc := q4Sums(s, xq[:k])
 		p.runGrain(n, 8, func(lo, hi int) {
 			clear(out[lo:hi])
 			j := lo
-			for j+2 <= hi {
-				pairs := min(4, (hi-j)/2)
-				q4Vec[pairs](&data[j*rs], rs, &xp[0], &xd[0], nb, &out[j])
-				j += 2 * pairs
+			for ; j+8 <= hi; j += 8 {
+				q4iVec(&data[j*rs], rs, &xq[0], &xd[0], &xc[0], nb, &out[j])
 			}
-			if j < hi { // an odd last row
-				tiles[1][1](&data[j*rs], rs, &xq[0], 0, &xd[0], 0, nb, &out[j], 0)
+			if j < hi { // fewer than 8 rows left: from a copy padded with zero rows
+				pad := make([]byte, 8*rs)
+				copy(pad, data[j*rs:hi*rs])
+				var tmp [8]float32
+				q4iVec(&pad[0], rs, &xq[0], &xd[0], &xc[0], nb, &tmp[0])
+				copy(out[j:hi], tmp[:])
 			}
 		})
 		return
@@ -262,20 +243,32 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 			for j := lo; j < hi; j += 4 {
 				// In kBlockQuant pieces, as the m > 1 path adds them.
 				for b0 := 0; b0 < nb; b0 += kb {
-					tiles[min(4, hi-j)][1](&data[j*rs+b0*bb], rs, &xq[b0*32], 0, &xd[b0], 0, min(kb, nb-b0), &out[j], 0)
+					quantTiles[min(4, hi-j)](&data[j*rs+b0*bb], rs, &xq[b0*32], 0, &xd[b0], 0, min(kb, nb-b0), &out[j], 0)
 				}
 			}
 		})
 		return
 	}
 	if dt == tensor.Q4_0 {
-		p.matMulQ4(out, m, n, k, data, rs, xq, xd)
+		p.matMulQ4(out, m, n, k, data, rs, s)
 		return
 	}
-	const R, C = 2, 4
+	p.matMulQ8(out, m, n, k, data, rs, xq, xd)
+}
+
+// matMulQ8 is MatMul for Q8_0 weights and several rows of x (already quantized). Tiles of
+// weights (R rows by kb blocks) are unpacked once per mBlockQuant rows of x (q8PackVec:
+// |w|, w and the scale as float32 per block) and multiplied with every row of the block
+// by the q8pTiles, which give the bits of the matrix-vector tiles, kBlockQuant values a
+// call, so that a row's results are the same whatever m.
+func (p *Pool) matMulQ8(out []float32, m, n, k int, data []byte, rs int, xq []int8, xd []float32) {
+	const R, C = 3, 3
 	const kb = kBlockQuant / 32
-	bb := dt.BlockBytes()
+	nb := k / 32
 	p.runGrain(n, R, func(lo, hi int) {
+		wp := packBufPool.Get().(*[packBufLen]byte)
+		defer packBufPool.Put(wp)
+		wbuf := wp[:R*kb*96]
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {
@@ -285,10 +278,13 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 				bc := min(kb, nb-b0)
 				for j := lo; j < hi; j += R {
 					r := min(R, hi-j)
-					f := tiles[r]
+					for a := 0; a < r; a++ {
+						q8PackVec(&wbuf[a*bc*96], &data[(j+a)*rs+b0*34], bc)
+					}
+					f := &q8pTiles[r]
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
-						f[c](&data[j*rs+b0*bb], rs, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, bc, &out[i*n+j], 4*n)
+						f[c](&wbuf[0], bc*96, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, bc, &out[i*n+j], 4*n)
 					}
 				}
 			}
@@ -296,28 +292,40 @@ func (p *Pool) matMulQuant(out, x []float32, m, n, k int, data []byte, rs int, d
 	})
 }
 
-// matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized). Tiles of
-// weights (R rows by kb blocks) are unpacked once per mBlockQuant rows of x into unsigned
-// nibble values and float32 scales; the kernels then need no sign fix-up, and the offset
-// 8 of Q4_0 is taken off with the per-block sums of x.
-func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, xq []int8, xd []float32) {
-	const R, C = 2, 4
-	const kb = kBlockQuant / 32 // a multiple of 8
-	nb := k / 32
-	nbp := (nb + 7) &^ 7
-	cx := make([]float32, m*nbp) // 8·dx·Σx per block, zero past nb
-	for i := 0; i < m; i++ {
-		for b := 0; b < nb; b++ {
-			var sum int32
-			for _, v := range xq[i*k+32*b : i*k+32*b+32] {
-				sum += int32(v)
-			}
-			cx[i*nbp+b] = 8 * xd[i*nb+b] * float32(sum)
-		}
+// q4Sums fills s.c with 8·Σx for each block of 32 of xq, the offset 8 of Q4_0 that the
+// kernels take off the sums of the unsigned nibbles, and returns it.
+func q4Sums(s *quantScratch, xq []int8) []int32 {
+	nb := len(xq) / 32
+	if cap(s.c) < nb {
+		s.c = make([]int32, nb)
 	}
-	p.runGrain(n, R, func(lo, hi int) {
-		qbuf := make([]byte, R*kb*32)
-		dbuf := make([]float32, R*kb)
+	xc := s.c[:nb]
+	for b := range xc {
+		var sum int32
+		for _, v := range xq[32*b : 32*b+32] {
+			sum += int32(v)
+		}
+		xc[b] = 8 * sum
+	}
+	return xc
+}
+
+// matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized in s).
+// Each group of 8 weight rows is interleaved (q4iPackVec, kBlockQuant values at a time)
+// once per mBlockQuant rows of x and multiplied with all of them by the q4iTiles, which
+// give the bits of the matrix-vector kernel q4iVec.
+func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quantScratch) {
+	const C = 2
+	const kb = kBlockQuant / 32
+	nb := k / 32
+	xq, xd := s.q, s.d
+	xc := q4Sums(s, xq[:m*k])
+	p.runGrain(n, 8, func(lo, hi int) {
+		wp := packBufPool.Get().(*[packBufLen]byte)
+		defer packBufPool.Put(wp)
+		wbuf := wp[:kb*288]
+		var pad []byte
+		var tmp [C * 8]float32
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {
@@ -325,18 +333,36 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, xq []in
 			}
 			for b0 := 0; b0 < nb; b0 += kb {
 				bc := min(kb, nb-b0)
-				nb8 := (bc + 7) / 8
-				for j := lo; j < hi; j += R {
-					r := min(R, hi-j)
-					clear(dbuf)
-					for a := 0; a < r; a++ {
-						q4ToU8Vec(&qbuf[a*kb*32], &dbuf[a*kb], &data[(j+a)*rs+b0*18], bc)
+				for j := lo; j < hi; j += 8 {
+					r := min(8, hi-j)
+					if r == 8 {
+						q4iPackVec(&wbuf[0], &data[j*rs+18*b0], rs, bc)
+					} else { // fewer than 8 rows left: from a copy padded with zero rows
+						if pad == nil {
+							pad = make([]byte, 8*kb*18)
+						}
+						clear(pad)
+						for a := 0; a < r; a++ {
+							copy(pad[a*bc*18:(a+1)*bc*18], data[(j+a)*rs+18*b0:])
+						}
+						q4iPackVec(&wbuf[0], &pad[0], bc*18, bc)
 					}
-					f := &q4uTiles[r]
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
-						f[c](&qbuf[0], kb*32, &dbuf[0], 4*kb, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb,
-							&cx[i*nbp+b0], 4*nbp, bc, nb8, &out[i*n+j], 4*n)
+						tile := func(o *float32, os int) {
+							q4iTiles[c](&wbuf[0], &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, &xc[i*nb+b0], 4*nb, bc, o, os)
+						}
+						if r == 8 {
+							tile(&out[i*n+j], 4*n)
+							continue
+						}
+						for a := 0; a < c; a++ {
+							copy(tmp[8*a:8*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+						}
+						tile(&tmp[0], 32)
+						for a := 0; a < c; a++ {
+							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[8*a:8*a+r])
+						}
 					}
 				}
 			}

@@ -124,26 +124,8 @@ func dotF16_4x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int
 // dotQ8_0_1x1 adds the 1×1 dot products of 1 Q8_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
 func dotQ8_0_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// dotQ8_0_1x2 adds the 1×2 dot products of 1 Q8_0 weight rows and 2 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_1x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_1x3 adds the 1×3 dot products of 1 Q8_0 weight rows and 3 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_1x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_1x4 adds the 1×4 dot products of 1 Q8_0 weight rows and 4 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_1x4(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
 // dotQ8_0_2x1 adds the 2×1 dot products of 2 Q8_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
 func dotQ8_0_2x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_2x2 adds the 2×2 dot products of 2 Q8_0 weight rows and 2 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_2x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_2x3 adds the 2×3 dot products of 2 Q8_0 weight rows and 3 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_2x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ8_0_2x4 adds the 2×4 dot products of 2 Q8_0 weight rows and 4 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ8_0_2x4(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
 // dotQ8_0_3x1 adds the 3×1 dot products of 3 Q8_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
 func dotQ8_0_3x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
@@ -151,53 +133,53 @@ func dotQ8_0_3x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int
 // dotQ8_0_4x1 adds the 4×1 dot products of 4 Q8_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
 func dotQ8_0_4x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// dotQ4_0_1x1 adds the 1×1 dot products of 1 Q4_0 weight rows and 1 int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).
-func dotQ4_0_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-
-// dotQ4_0_vec2 adds the dot products of 2 Q4_0 rows (stride ws bytes) with one row prepared by prepQ4Vec (nb blocks) to out[0..2).
-func dotQ4_0_vec2(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-
-// dotQ4_0_vec4 adds the dot products of 4 Q4_0 rows (stride ws bytes) with one row prepared by prepQ4Vec (nb blocks) to out[0..4).
-func dotQ4_0_vec4(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-
-// dotQ4_0_vec6 adds the dot products of 6 Q4_0 rows (stride ws bytes) with one row prepared by prepQ4Vec (nb blocks) to out[0..6).
-func dotQ4_0_vec6(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-
-// dotQ4_0_vec8 adds the dot products of 8 Q4_0 rows (stride ws bytes) with one row prepared by prepQ4Vec (nb blocks) to out[0..8).
-func dotQ4_0_vec8(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-
 // dotQ6KAVX returns the dot product of nsb Q6_K super-blocks with a row quantized by QuantizeQ8 (xc: 32·Σx per 4 elements).
 func dotQ6KAVX(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 
 // dotQ4KAVX returns the dot product of nsb Q4_K super-blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block).
 func dotQ4KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 
-// q4ToU8AVX unpacks nb Q4_0 blocks to 32 unsigned nibble values each and float32 scales.
-func q4ToU8AVX(q *byte, d *float32, src *byte, nb int)
+// dotQ4I_vec8 adds the dot products of 8 Q4_0 rows (stride ws bytes) and one int8-quantized row (nb blocks) to out[0..8), block after block.
+func dotQ4I_vec8(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)
 
-// dotQ4U_1x1 adds the 1×1 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_1x1(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// q4IPackAVX interleaves nb blocks of 8 Q4_0 rows (stride ws bytes) for the dotQ4I tiles, 288 bytes per block.
+func q4IPackAVX(dst *byte, w *byte, ws int, nb int)
 
-// dotQ4U_1x2 adds the 1×2 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_1x2(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// dotQ4I_8x1 adds the 8×1 dot products of 8 Q4_0 rows interleaved by q4IPackAVX and int8-quantized rows to out[c*os/4+r], block after block.
+func dotQ4I_8x1(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 
-// dotQ4U_1x3 adds the 1×3 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_1x3(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// dotQ4I_8x2 adds the 8×2 dot products of 8 Q4_0 rows interleaved by q4IPackAVX and int8-quantized rows to out[c*os/4+r], block after block.
+func dotQ4I_8x2(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 
-// dotQ4U_1x4 adds the 1×4 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_1x4(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// q8PackAVX unpacks nb Q8_0 blocks of a row into the layout of the dotQ8P tiles (96 bytes per block).
+func q8PackAVX(dst *byte, src *byte, nb int)
 
-// dotQ4U_2x1 adds the 2×1 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_2x1(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// dotQ8P_1x1 adds the 1×1 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_1x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// dotQ4U_2x2 adds the 2×2 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_2x2(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// dotQ8P_1x2 adds the 1×2 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_1x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// dotQ4U_2x3 adds the 2×3 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_2x3(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// dotQ8P_1x3 adds the 1×3 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_1x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
-// dotQ4U_2x4 adds the 2×4 dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).
-func dotQ4U_2x4(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb int, nb8 int, out *float32, os int)
+// dotQ8P_2x1 adds the 2×1 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_2x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_2x2 adds the 2×2 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_2x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_2x3 adds the 2×3 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_2x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_3x1 adds the 3×1 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_3x1(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_3x2 adds the 3×2 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_3x2(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8P_3x3 adds the 3×3 dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).
+func dotQ8P_3x3(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
 // dotAVX returns Σ a[i]·b[i] over n elements (n a multiple of 8).
 func dotAVX(a *float32, b *float32, n int) float32

@@ -55,14 +55,11 @@ func main() {
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x0f))
 	}
-	eights := GLOBL("eights", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		DATA(i, U8(8))
-	}
 
 	// The tiles package kernel uses: R×1 for matrix-vector products (R ≤ 4), and up to
-	// 3×4 (float) or 2×4 (Q8_0) for several activation rows, with the smaller shapes for
-	// ragged edges. Q4_0 needs only 1×1 (an odd last row; see q4Vec and q4ToQ8).
+	// 3×4 (float) for several activation rows, with the smaller shapes for ragged edges.
+	// With several rows, Q8_0 and Q4_0 weights are unpacked first for their own tiles
+	// (q8pTile, q4iTile), which sum as the matrix-vector kernels (quantTile, q4iVec) do.
 	for t := range floatNames {
 		for r := 1; r <= 4; r++ {
 			for c := 1; c <= 4; c++ {
@@ -73,22 +70,19 @@ func main() {
 		}
 	}
 	for r := 1; r <= 4; r++ {
-		for c := 1; c <= 4; c++ {
-			if c == 1 || r <= 2 {
-				quantTile(false, r, c, onesW, low4, eights)
-			}
-		}
-	}
-	quantTile(true, 1, 1, onesW, low4, eights)
-	for pairs := 1; pairs <= 4; pairs++ {
-		q4Vec(pairs, onesW, low4)
+		quantTile(r, 1, onesW)
 	}
 	q6K(onesW)
 	q4K(onesW)
-	q4ToU8(low4)
-	for r := 1; r <= 2; r++ {
-		for c := 1; c <= 4; c++ {
-			q4uTile(r, c, onesW)
+	q4iVec(onesW, low4)
+	q4iPack(low4)
+	for c := 1; c <= 2; c++ {
+		q4iTile(c, onesW)
+	}
+	q8Pack()
+	for r := 1; r <= 3; r++ {
+		for c := 1; c <= 3; c++ {
+			q8pTile(r, c, onesW)
 		}
 	}
 	dot()
@@ -203,17 +197,12 @@ func floatTile(t, R, C int) {
 }
 
 // quantTile: func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
-// Dot products over nb blocks of 32 of Q8_0 or Q4_0 weight rows (ggml block layout: an f16
-// scale then 32 int8, or 16 bytes of nibbles) against activations quantized to int8 (xq,
-// 32 per block) with float32 scales xd (one per block). Within a block the products are
-// exact integer sums; out[c*os/4 + r] += Σ_b float(isum_b)·dw_b·dx_b.
-func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
-	tn := "Q8_0"
-	bb := 34
-	if q4 {
-		tn = "Q4_0"
-		bb = 18
-	}
+// Dot products over nb blocks of 32 of Q8_0 weight rows (ggml block layout: an f16 scale
+// then 32 int8) against activations quantized to int8 (xq, 32 per block) with float32
+// scales xd (one per block). Within a block the products are exact integer sums;
+// out[c*os/4 + r] += Σ_b float(isum_b)·dw_b·dx_b.
+func quantTile(R, C int, onesW Mem) {
+	const tn, bb = "Q8_0", 34
 	name := fmt.Sprintf("dot%s_%dx%d", tn, R, C)
 	TEXT(name, NOSPLIT, "func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)")
 	Doc(fmt.Sprintf("%s adds the %d×%d dot products of %d %s weight rows and %d int8-quantized rows over nb blocks of 32 to out[c*os/4+r] (strides in bytes).", name, R, C, R, tn, C))
@@ -279,15 +268,7 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	for i := 0; i < R; i++ {
 		wv[i] = YMM()
 		dw[i] = YMM()
-		if q4 {
-			VMOVDQU(Mem{Base: wp[i]}.Offset(2), wv[i].AsX())
-			VPSRLW(U8(4), wv[i].AsX(), tv.AsX())
-			VINSERTI128(U8(1), tv.AsX(), wv[i], wv[i])
-			VPAND(low4, wv[i], wv[i])
-			VPSUBB(eights, wv[i], wv[i])
-		} else {
-			VPABSB(Mem{Base: wp[i]}.Offset(2), wv[i]) // |w|: 128 for -128, as an unsigned byte
-		}
+		VPABSB(Mem{Base: wp[i]}.Offset(2), wv[i]) // |w|: 128 for -128, as an unsigned byte
 		VPBROADCASTW(Mem{Base: wp[i]}, tv.AsX())
 		VCVTPH2PS(tv.AsX(), dw[i])
 	}
@@ -295,26 +276,16 @@ func quantTile(q4 bool, R, C int, onesW, low4, eights Mem) {
 	dx := YMM()
 	for j := 0; j < C; j++ {
 		xm := Mem{Base: xp[j]}
-		if q4 {
-			// Weights are in [-8, 7]: multiply |x| (unsigned) by w with x's sign.
-			VPABSB(xm, ax)
-		} else {
-			// Weights may be -128, which has no positive int8: multiply |w| (unsigned,
-			// in wv) by x with w's sign, as ggml does.
-			VMOVDQU(xm, ax)
-		}
+		// Weights may be -128, which has no positive int8: multiply |w| (unsigned, in
+		// wv) by x with w's sign, as ggml does.
+		VMOVDQU(xm, ax)
 		VBROADCASTSS(Mem{Base: dp[j]}, dx)
 		for i := 0; i < R; i++ {
-			if q4 {
-				VPSIGNB(xm, wv[i], tv) // w with the sign of x
-				VPMADDUBSW(tv, ax, tv) // |x|·(±w) summed in pairs to int16
-			} else {
-				VPSIGNB(Mem{Base: wp[i]}.Offset(2), ax, tv) // x with the sign of w
-				VPMADDUBSW(tv, wv[i], tv)                   // |w|·(±x) summed in pairs: at most 2·128·127, no saturation
-			}
-			VPMADDWD(onesW, tv, tv) // int16 pairs summed to int32
-			VCVTDQ2PS(tv, tv)       // exact: each lane is below 2^24 in magnitude
-			VMULPS(dx, dw[i], sv)   // dw·dx
+			VPSIGNB(Mem{Base: wp[i]}.Offset(2), ax, tv) // x with the sign of w
+			VPMADDUBSW(tv, wv[i], tv)                   // |w|·(±x) summed in pairs: at most 2·128·127, no saturation
+			VPMADDWD(onesW, tv, tv)                     // int16 pairs summed to int32
+			VCVTDQ2PS(tv, tv)                           // exact: each lane is below 2^24 in magnitude
+			VMULPS(dx, dw[i], sv)                       // dw·dx
 			VFMADD231PS(tv, sv, acc[i][j])
 		}
 	}
@@ -745,105 +716,6 @@ func expSum() {
 	RET()
 }
 
-// q4Vec: func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)
-// A matrix-vector kernel for Q4_0 weights: 2·pairs rows (stride ws bytes) against one
-// activation row quantized by QuantizeQ8 and laid out by prepQ4Vec (96 bytes per block:
-// x[0..15] twice, x[16..31] twice, then 8 int32 lanes of 8·Σx), adding the dot products
-// to out[0..2·pairs). Two rows share each vector: the 16 bytes of nibbles of row a fill
-// the low 128 bits and those of row b the high ones, so that one AND (low nibbles,
-// elements 0..15) and one shift+AND (high nibbles, elements 16..31) unpack two blocks.
-// The nibbles q are used unsigned against the signed activations and the offset 8 is
-// taken off afterwards as 8·Σx. Blocks go two at a time, with one prefetch per row.
-func q4Vec(pairs int, onesW, low4 Mem) {
-	name := fmt.Sprintf("dotQ4_0_vec%d", 2*pairs)
-	TEXT(name, NOSPLIT, "func(w *byte, ws int, xp *byte, xd *float32, nb int, out *float32)")
-	Doc(fmt.Sprintf("%s adds the dot products of %d Q4_0 rows (stride ws bytes) with one row prepared by prepQ4Vec (nb blocks) to out[0..%d).", name, 2*pairs, 2*pairs))
-	wb := Load(Param("w"), GP64())
-	ws := Load(Param("ws"), GP64())
-	wp := make([]GPVirtual, 2*pairs)
-	for i := range wp {
-		wp[i] = GP64()
-		if i == 0 {
-			MOVQ(wb, wp[i])
-		} else {
-			LEAQ(Mem{Base: wp[i-1], Index: ws, Scale: 1}, wp[i])
-		}
-	}
-	off := GP64() // byte offset of the current block in every row
-	XORQ(off, off)
-	xp := Load(Param("xp"), GP64())
-	xd := Load(Param("xd"), GP64())
-	nb := Load(Param("nb"), GP64())
-	acc := make([]VecVirtual, pairs)
-	for i := range acc {
-		acc[i] = YMM()
-		VXORPS(acc[i], acc[i], acc[i])
-	}
-	dx, lo, hi, sc := YMM(), YMM(), YMM(), YMM()
-	block := func(b int, prefetch bool) {
-		row := func(r, disp int) Mem { return Mem{Base: wp[r], Index: off, Scale: 1, Disp: 18*b + disp} }
-		if prefetch {
-			for r := range wp {
-				PREFETCHT0(row(r, prefetchQ4))
-			}
-		}
-		VBROADCASTSS(Mem{Base: xd}.Offset(4*b), dx)
-		xlo, xhi, corr := Mem{Base: xp}.Offset(96*b), Mem{Base: xp}.Offset(96*b+32), Mem{Base: xp}.Offset(96*b+64)
-		for p := 0; p < pairs; p++ {
-			VMOVDQU(row(2*p, 2), lo.AsX())
-			VINSERTI128(U8(1), row(2*p+1, 2), lo, lo)
-			VPSRLW(U8(4), lo, hi)
-			VPAND(low4, lo, lo)
-			VPAND(low4, hi, hi)
-			VPMADDUBSW(xlo, lo, lo) // q (unsigned, ≤ 15) times x, in pairs: no saturation
-			VPMADDUBSW(xhi, hi, hi)
-			VPADDW(hi, lo, lo)
-			VPMADDWD(onesW, lo, lo)
-			VPSUBD(corr, lo, lo) // Σ (q-8)·x per 4+4 elements
-			VCVTDQ2PS(lo, lo)
-			// scale: dw of row a in lanes 0..3, of row b in lanes 4..7, times dx.
-			VPBROADCASTW(row(2*p, 0), sc.AsX())
-			VPBROADCASTW(row(2*p+1, 0), hi.AsX())
-			VPUNPCKLQDQ(hi.AsX(), sc.AsX(), sc.AsX())
-			VCVTPH2PS(sc.AsX(), sc)
-			VMULPS(dx, sc, sc)
-			VFMADD231PS(lo, sc, acc[p])
-		}
-	}
-	Label("loop2")
-	CMPQ(nb, U8(2))
-	JL(LabelRef("tail"))
-	block(0, true)
-	block(1, false)
-	ADDQ(U8(36), off)
-	ADDQ(U32(192), xp)
-	ADDQ(U8(8), xd)
-	SUBQ(U8(2), nb)
-	JMP(LabelRef("loop2"))
-	Label("tail")
-	TESTQ(nb, nb)
-	JZ(LabelRef("done"))
-	block(0, false)
-	Label("done")
-	o := Mem{Base: Load(Param("out"), GP64())}
-	for p := 0; p < pairs; p++ {
-		for half := 0; half < 2; half++ {
-			x := XMM()
-			if half == 0 {
-				VMOVAPS(acc[p].AsX(), x)
-			} else {
-				VEXTRACTF128(U8(1), acc[p], x)
-			}
-			VHADDPS(x, x, x)
-			VHADDPS(x, x, x)
-			VADDSS(o.Offset(4*(2*p+half)), x, x)
-			VMOVSS(x, o.Offset(4*(2*p+half)))
-		}
-	}
-	VZEROUPPER()
-	RET()
-}
-
 // q6K: func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 // The dot product of one Q6_K row (nsb super-blocks of 256: ql[128], qh[64], int8
 // scales[16], f16 d) with one row quantized by QuantizeQ8, given xc: for every block of
@@ -1046,31 +918,28 @@ func q4K(onesW Mem) {
 	RET()
 }
 
-// q4ToU8: func(q *byte, d *float32, src *byte, nb int)
-// Unpacks nb Q4_0 blocks into 32 unsigned bytes each (the stored nibbles, 0..15, in
-// element order) and their scales as float32.
-func q4ToU8(low4 Mem) {
-	TEXT("q4ToU8AVX", NOSPLIT, "func(q *byte, d *float32, src *byte, nb int)")
-	Doc("q4ToU8AVX unpacks nb Q4_0 blocks to 32 unsigned nibble values each and float32 scales.")
-	q := Load(Param("q"), GP64())
-	d := Load(Param("d"), GP64())
+// q8Pack: func(dst *byte, src *byte, nb int)
+// Unpacks nb Q8_0 blocks of one row into the layout of q8pTile, 96 bytes per block: |w|
+// (32 unsigned bytes, 128 for -128), w itself (for its signs) and the scale as 8 float32.
+func q8Pack() {
+	TEXT("q8PackAVX", NOSPLIT, "func(dst *byte, src *byte, nb int)")
+	Doc("q8PackAVX unpacks nb Q8_0 blocks of a row into the layout of the dotQ8P tiles (96 bytes per block).")
+	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
 	nb := Load(Param("nb"), GP64())
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
 	Label("loop")
-	v, h := YMM(), YMM()
-	VPBROADCASTW(Mem{Base: src}, h.AsX())
-	VCVTPH2PS(h.AsX(), h.AsX())
-	VMOVSS(h.AsX(), Mem{Base: d})
-	VMOVDQU(Mem{Base: src}.Offset(2), v.AsX())
-	VPSRLW(U8(4), v.AsX(), h.AsX())
-	VINSERTI128(U8(1), h.AsX(), v, v)
-	VPAND(low4, v, v)
-	VMOVDQU(v, Mem{Base: q})
-	ADDQ(U8(18), src)
-	ADDQ(U8(32), q)
-	ADDQ(U8(4), d)
+	a, w, d := YMM(), YMM(), YMM()
+	VMOVDQU(Mem{Base: src}.Offset(2), w)
+	VPABSB(w, a)
+	VMOVDQU(a, Mem{Base: dst})
+	VMOVDQU(w, Mem{Base: dst}.Offset(32))
+	VPBROADCASTW(Mem{Base: src}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VMOVUPS(d, Mem{Base: dst}.Offset(64))
+	ADDQ(U8(34), src)
+	ADDQ(U8(96), dst)
 	DECQ(nb)
 	JNZ(LabelRef("loop"))
 	Label("done")
@@ -1078,41 +947,30 @@ func q4ToU8(low4 Mem) {
 	RET()
 }
 
-// q4uTile: func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)
-// The R×C tile for Q4_0 weights unpacked by q4ToU8 (q: R rows of nb·32 unsigned values,
-// dw: their scales; strides in bytes) against C rows quantized by QuantizeQ8. Each block
-// adds dw·dx·Σ q·x (q unsigned, x signed: one maddubs, no sign fix-up); the offset 8 of
-// Q4_0 comes off at the end as Σ_b dw_b·cx_b, where cx_b = 8·dx_b·Σx_b, eight blocks per
-// instruction (dw and cx hold nb8·8 values, zero past nb).
-func q4uTile(R, C int, onesW Mem) {
-	name := fmt.Sprintf("dotQ4U_%dx%d", R, C)
-	TEXT(name, NOSPLIT, "func(q *byte, qs int, dw *float32, dws int, xq *int8, xs int, xd *float32, xds int, cx *float32, cxs int, nb, nb8 int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s adds the %d×%d dot products of unpacked Q4_0 rows and int8-quantized rows to out[c*os/4+r] (strides in bytes).", name, R, C))
-	rowMem := func(base, stride, stride3 Register, i int) Mem {
+// q8pTile: func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+// The R×C tile of quantTile for Q8_0 rows unpacked by q8Pack (stride ws bytes between
+// rows): the same instructions per block and row pair, in the same order, and the same
+// sum of the lanes at the end, so that its results are bit-identical to quantTile's, but
+// without converting the weights' scales and signs again for every block of C rows.
+func q8pTile(R, C int, onesW Mem) {
+	name := fmt.Sprintf("dotQ8P_%dx%d", R, C)
+	TEXT(name, NOSPLIT, "func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the %d×%d dot products of Q8_0 rows unpacked by q8PackAVX and int8-quantized rows to out[c*os/4+r] (strides in bytes).", name, R, C))
+	rowMem := func(base, stride Register, i int) Mem {
 		switch i {
 		case 0:
 			return Mem{Base: base}
 		case 1:
 			return Mem{Base: base, Index: stride, Scale: 1}
-		case 2:
-			return Mem{Base: base, Index: stride, Scale: 2}
 		}
-		return Mem{Base: base, Index: stride3, Scale: 1}
+		return Mem{Base: base, Index: stride, Scale: 2}
 	}
-	q := Load(Param("q"), GP64())
-	qs := Load(Param("qs"), GP64())
-	dw := Load(Param("dw"), GP64())
-	dws := Load(Param("dws"), GP64())
+	w := Load(Param("w"), GP64())
+	ws := Load(Param("ws"), GP64())
 	xq := Load(Param("xq"), GP64())
 	xs := Load(Param("xs"), GP64())
 	xd := Load(Param("xd"), GP64())
 	xds := Load(Param("xds"), GP64())
-	var xs3, xds3 Register
-	if C == 4 {
-		xs3, xds3 = GP64(), GP64()
-		LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
-		LEAQ(Mem{Base: xds, Index: xds, Scale: 2}, xds3)
-	}
 	nb := Load(Param("nb"), GP64())
 	acc := make([][]VecVirtual, R)
 	for i := range acc {
@@ -1123,60 +981,281 @@ func q4uTile(R, C int, onesW Mem) {
 		}
 	}
 	TESTQ(nb, nb)
-	JZ(LabelRef("corr"))
+	JZ(LabelRef("done"))
 	Label("loop")
 	wv := make([]VecVirtual, R)
-	dv := make([]VecVirtual, R)
 	for i := 0; i < R; i++ {
-		wv[i], dv[i] = YMM(), YMM()
-		VMOVDQU(rowMem(q, qs, nil, i), wv[i])
-		VBROADCASTSS(rowMem(dw, dws, nil, i), dv[i])
+		wv[i] = YMM()
+		VMOVDQU(rowMem(w, ws, i), wv[i])
 	}
-	dx, t, sv := YMM(), YMM(), YMM()
+	ax, dx, tv, sv := YMM(), YMM(), YMM(), YMM()
 	for j := 0; j < C; j++ {
-		VBROADCASTSS(rowMem(xd, xds, xds3, j), dx)
+		VMOVDQU(rowMem(xq, xs, j), ax)
+		VBROADCASTSS(rowMem(xd, xds, j), dx)
 		for i := 0; i < R; i++ {
-			VPMADDUBSW(rowMem(xq, xs, xs3, j), wv[i], t) // q (≤ 15) times x in pairs: no saturation
-			VPMADDWD(onesW, t, t)
-			VCVTDQ2PS(t, t)
-			VMULPS(dx, dv[i], sv)
-			VFMADD231PS(t, sv, acc[i][j])
+			VPSIGNB(rowMem(w, ws, i).Offset(32), ax, tv) // x with the sign of w
+			VPMADDUBSW(tv, wv[i], tv)                    // |w|·(±x) summed in pairs: no saturation
+			VPMADDWD(onesW, tv, tv)
+			VCVTDQ2PS(tv, tv)
+			VMULPS(rowMem(w, ws, i).Offset(64), dx, sv) // dw·dx
+			VFMADD231PS(tv, sv, acc[i][j])
 		}
 	}
-	ADDQ(U8(32), q)
-	ADDQ(U8(4), dw)
+	ADDQ(U8(96), w)
 	ADDQ(U8(32), xq)
 	ADDQ(U8(4), xd)
 	DECQ(nb)
 	JNZ(LabelRef("loop"))
-
-	Label("corr")
-	// acc -= dw ⊙ cx, eight blocks at a time, into the lanes that are summed below.
-	dw2 := Load(Param("dw"), GP64())
-	cx := Load(Param("cx"), GP64())
-	cxs := Load(Param("cxs"), GP64())
-	var cxs3 Register
-	if C == 4 {
-		cxs3 = GP64()
-		LEAQ(Mem{Base: cxs, Index: cxs, Scale: 2}, cxs3)
-	}
-	nb8 := Load(Param("nb8"), GP64())
-	TESTQ(nb8, nb8)
-	JZ(LabelRef("done"))
-	Label("loop8")
-	for i := 0; i < R; i++ {
-		d8 := YMM()
-		VMOVUPS(rowMem(dw2, dws, nil, i), d8)
-		for j := 0; j < C; j++ {
-			VFNMADD231PS(rowMem(cx, cxs, cxs3, j), d8, acc[i][j])
-		}
-	}
-	ADDQ(U8(32), dw2)
-	ADDQ(U8(32), cx)
-	DECQ(nb8)
-	JNZ(LabelRef("loop8"))
 	Label("done")
 	storeTile(acc)
+	VZEROUPPER()
+	RET()
+}
+
+// q4iLoad emits the load of one block of 8 Q4_0 rows (rows 0..3 at wa, wa+ws, wa+2ws,
+// wa+ws3, rows 4..7 the same from wb) interleaved: v[g] holds in int32 lane r the nibble
+// bytes 4g..4g+3 of row r (elements 4g..4g+3 in the low nibbles, 16+4g..16+4g+3 in the
+// high ones), and dw the 8 rows' scales as float32, gathered through general registers.
+func q4iLoad(wa, wb, ws, ws3 Register) (v [4]VecVirtual, dw VecVirtual) {
+	row := func(base Register, i int) Mem {
+		switch i {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: ws, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: ws, Scale: 2}
+		}
+		return Mem{Base: base, Index: ws3, Scale: 1}
+	}
+	var a [4]VecVirtual
+	for i := range a {
+		a[i] = YMM()
+		VBROADCASTI128(row(wa, i).Offset(2), a[i]) // a full write, for the register allocator
+		VINSERTI128(U8(1), row(wb, i).Offset(2), a[i], a[i])
+	}
+	// A 4×4 transpose of dwords in each 128-bit half.
+	t0, t1, t2, t3 := YMM(), YMM(), YMM(), YMM()
+	VPUNPCKLDQ(a[1], a[0], t0)
+	VPUNPCKHDQ(a[1], a[0], t1)
+	VPUNPCKLDQ(a[3], a[2], t2)
+	VPUNPCKHDQ(a[3], a[2], t3)
+	for g := range v {
+		v[g] = YMM()
+	}
+	VPUNPCKLQDQ(t2, t0, v[0])
+	VPUNPCKHQDQ(t2, t0, v[1])
+	VPUNPCKLQDQ(t3, t1, v[2])
+	VPUNPCKHQDQ(t3, t1, v[3])
+	x := XMM()
+	for h, base := range []Register{wa, wb} {
+		s, t := GP64(), GP64()
+		MOVWQZX(row(base, 0), s)
+		for i := 1; i < 4; i++ {
+			MOVWQZX(row(base, i), t)
+			SHLQ(U8(16*i), t)
+			ORQ(t, s)
+		}
+		if h == 0 {
+			VMOVQ(s, x)
+		} else {
+			VPINSRQ(U8(1), s, x, x)
+		}
+	}
+	dw = YMM()
+	VCVTPH2PS(x, dw)
+	return v, dw
+}
+
+// q4iBlock emits one block's products of 8 interleaved rows (lo[g], hi[g]: unsigned
+// nibble values in registers; where hi is nil, lo[g] holds the packed bytes of q4iLoad,
+// unpacked here with the mask low4) with one activation row (xq: its 32 int8 values,
+// xc: 8·Σx as int32, xd: its scale): per row the exact Σ (q-8)·x in an int32 lane (the
+// int16 partial sums stay below 16·15·127 = 30480), then acc += (s·dx)·dw.
+func q4iBlock(lo, hi []Op, xq, xc, xd Mem, dw, onesW, low4 Op, acc VecVirtual) {
+	var sum VecVirtual
+	for g := 0; g < 4; g++ {
+		l, h := lo[g], Op(nil)
+		if hi == nil {
+			v, hv := lo[g].(VecVirtual), YMM()
+			VPSRLW(U8(4), v, hv)
+			VPAND(low4, v, v)
+			VPAND(low4, hv, hv)
+			h = hv
+		} else {
+			h = hi[g]
+		}
+		xl, xh, p := YMM(), YMM(), YMM()
+		VPBROADCASTD(xq.Offset(4*g), xl)
+		VPBROADCASTD(xq.Offset(16+4*g), xh)
+		VPMADDUBSW(xl, l, p)
+		VPMADDUBSW(xh, h, xh)
+		if g == 0 {
+			sum = p
+		} else {
+			VPADDW(p, sum, sum)
+		}
+		VPADDW(xh, sum, sum)
+	}
+	VPMADDWD(onesW, sum, sum)
+	c := YMM()
+	VPBROADCASTD(xc, c)
+	VPSUBD(c, sum, sum)
+	VCVTDQ2PS(sum, sum)
+	d := YMM()
+	VBROADCASTSS(xd, d)
+	VMULPS(d, sum, sum)
+	VFMADD231PS(dw, sum, acc)
+}
+
+// q4iVec: func(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+// The Q4_0 matrix-vector kernel for 8 rows (stride ws bytes) and one row quantized by
+// QuantizeQ8 (xq, xd; xc: 8·Σx per block as int32). The rows' blocks are interleaved in
+// registers (q4iLoad) so that each int32 lane holds one row: one conversion, one multiply
+// and one FMA per block serve 8 rows, which add to out[0..8) block after block.
+func q4iVec(onesW, low4 Mem) {
+	TEXT("dotQ4I_vec8", NOSPLIT, "func(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)")
+	Doc("dotQ4I_vec8 adds the dot products of 8 Q4_0 rows (stride ws bytes) and one int8-quantized row (nb blocks) to out[0..8), block after block.")
+	wa := Load(Param("w"), GP64())
+	ws := Load(Param("ws"), GP64())
+	ws3, wb := GP64(), GP64()
+	LEAQ(Mem{Base: ws, Index: ws, Scale: 2}, ws3)
+	LEAQ(Mem{Base: wa, Index: ws, Scale: 4}, wb)
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xc := Load(Param("xc"), GP64())
+	nb := Load(Param("nb"), GP64())
+	o := Load(Param("out"), GP64())
+	acc := YMM()
+	VMOVUPS(Mem{Base: o}, acc)
+	mask, ones := YMM(), YMM() // in registers: the loop is bound by its loads
+	VMOVDQU(low4, mask)
+	VMOVDQU(onesW, ones)
+	block := func(prefetch bool) {
+		if prefetch {
+			for _, base := range []Register{wa, wb} {
+				PREFETCHT0(Mem{Base: base}.Offset(prefetchQ4))
+				PREFETCHT0(Mem{Base: base, Index: ws, Scale: 1}.Offset(prefetchQ4))
+				PREFETCHT0(Mem{Base: base, Index: ws, Scale: 2}.Offset(prefetchQ4))
+				PREFETCHT0(Mem{Base: base, Index: ws3, Scale: 1}.Offset(prefetchQ4))
+			}
+		}
+		v, dw := q4iLoad(wa, wb, ws, ws3)
+		lo := []Op{v[0], v[1], v[2], v[3]}
+		q4iBlock(lo, nil, Mem{Base: xq}, Mem{Base: xc}, Mem{Base: xd}, dw, ones, mask, acc)
+		ADDQ(U8(18), wa)
+		ADDQ(U8(18), wb)
+		ADDQ(U8(32), xq)
+		ADDQ(U8(4), xd)
+		ADDQ(U8(4), xc)
+	}
+	// Two blocks a step (36 bytes of each row), with one prefetch per row.
+	Label("loop2")
+	CMPQ(nb, U8(2))
+	JL(LabelRef("tail"))
+	block(true)
+	block(false)
+	SUBQ(U8(2), nb)
+	JMP(LabelRef("loop2"))
+	Label("tail")
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	block(false)
+	Label("done")
+	VMOVUPS(acc, Mem{Base: o})
+	VZEROUPPER()
+	RET()
+}
+
+// q4iPack: func(dst *byte, w *byte, ws int, nb int)
+// Interleaves nb blocks of 8 Q4_0 rows (stride ws bytes) for the q4iTile kernels, 288
+// bytes per block: lo[0..3] and hi[0..3] of q4iLoad unpacked to unsigned bytes (32 bytes
+// each), then the 8 scales as float32.
+func q4iPack(low4 Mem) {
+	TEXT("q4IPackAVX", NOSPLIT, "func(dst *byte, w *byte, ws int, nb int)")
+	Doc("q4IPackAVX interleaves nb blocks of 8 Q4_0 rows (stride ws bytes) for the dotQ4I tiles, 288 bytes per block.")
+	dst := Load(Param("dst"), GP64())
+	wa := Load(Param("w"), GP64())
+	ws := Load(Param("ws"), GP64())
+	ws3, wb := GP64(), GP64()
+	LEAQ(Mem{Base: ws, Index: ws, Scale: 2}, ws3)
+	LEAQ(Mem{Base: wa, Index: ws, Scale: 4}, wb)
+	nb := Load(Param("nb"), GP64())
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	v, dw := q4iLoad(wa, wb, ws, ws3)
+	for g := range v {
+		h := YMM()
+		VPSRLW(U8(4), v[g], h)
+		VPAND(low4, v[g], v[g])
+		VPAND(low4, h, h)
+		VMOVDQU(v[g], Mem{Base: dst}.Offset(32*g))
+		VMOVDQU(h, Mem{Base: dst}.Offset(128+32*g))
+	}
+	VMOVUPS(dw, Mem{Base: dst}.Offset(256))
+	ADDQ(U8(18), wa)
+	ADDQ(U8(18), wb)
+	ADDQ(U32(288), dst)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// q4iTile: func(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+// 8 Q4_0 rows interleaved by q4iPack against C rows quantized by QuantizeQ8 (strides in
+// bytes; xc: 8·Σx per block as int32), adding to out[c*os/4 + 0..8) block after block with
+// the arithmetic of q4iVec, so that each result is bit-identical to it.
+func q4iTile(C int, onesW Mem) {
+	name := fmt.Sprintf("dotQ4I_8x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the 8×%d dot products of 8 Q4_0 rows interleaved by q4IPackAVX and int8-quantized rows to out[c*os/4+r], block after block.", name, C))
+	rowMem := func(base, stride Register, j int) Mem {
+		if j == 0 {
+			return Mem{Base: base}
+		}
+		return Mem{Base: base, Index: stride, Scale: uint8(j)}
+	}
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xs := Load(Param("xs"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xds := Load(Param("xds"), GP64())
+	xc := Load(Param("xc"), GP64())
+	xcs := Load(Param("xcs"), GP64())
+	nb := Load(Param("nb"), GP64())
+	o := Load(Param("out"), GP64())
+	os := Load(Param("os"), GP64())
+	acc := make([]VecVirtual, C)
+	for j := range acc {
+		acc[j] = YMM()
+		VMOVUPS(rowMem(o, os, j), acc[j])
+	}
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	lo, hi := make([]Op, 4), make([]Op, 4)
+	for g := 0; g < 4; g++ {
+		l, h := YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(32*g), l)
+		VMOVDQU(Mem{Base: w}.Offset(128+32*g), h)
+		lo[g], hi[g] = l, h
+	}
+	for j := 0; j < C; j++ {
+		q4iBlock(lo, hi, rowMem(xq, xs, j), rowMem(xc, xcs, j), rowMem(xd, xds, j), Mem{Base: w}.Offset(256), onesW, nil, acc[j])
+	}
+	ADDQ(U32(288), w)
+	ADDQ(U8(32), xq)
+	ADDQ(U8(4), xd)
+	ADDQ(U8(4), xc)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	for j := range acc {
+		VMOVUPS(acc[j], rowMem(o, os, j))
+	}
 	VZEROUPPER()
 	RET()
 }

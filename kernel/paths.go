@@ -1,0 +1,119 @@
+package kernel
+
+import (
+	"strings"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/decilm/decilm/tensor"
+)
+
+// Path names the kernel that serves a matrix product: the instruction set it runs on
+// ("Go", "AVX2", "AVX-512", "AVX-512 VNNI", "AMX") and the kernel's name.
+type Path struct {
+	ISA    string
+	Kernel string
+}
+
+// String returns "ISA kernel", e.g. "AVX2 dotQ4I_vec8".
+func (p Path) String() string { return p.ISA + " " + p.Kernel }
+
+// PathEntry is one line of Paths: the kernel serving a weight type with one activation row
+// (Rows = 1: generation) or several (Rows = 2: batched decoding and prefill).
+type PathEntry struct {
+	DType tensor.DType
+	Rows  int
+	Path
+}
+
+// matPath is one line of the dispatch table: the kernel that serves the weight types dts
+// with one activation row (one) and/or several (many) where on() holds (packed: only for
+// weights copied by Pool.Pack). MatMul and the functions it calls try the kernels in this
+// order; the first that holds serves.
+type matPath struct {
+	dts       []tensor.DType
+	one, many bool
+	packed    bool
+	Path
+	on func() bool
+}
+
+var (
+	pathQuant = []tensor.DType{tensor.Q8_0, tensor.Q4_0}
+	pathFloat = []tensor.DType{tensor.F32, tensor.BF16, tensor.F16}
+	pathTypes = []tensor.DType{tensor.F32, tensor.BF16, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K}
+	always    = func() bool { return true }
+)
+
+// matPaths is the dispatch table of MatMul, in the order MatMul tries the kernels.
+var matPaths = []matPath{
+	{pathQuant, true, true, true, Path{"AMX", "packed TDPBSSD tiles"}, func() bool { return packedMatMuls != nil }},
+	{[]tensor.DType{tensor.BF16}, true, true, false, Path{"AMX", "TDPBF16PS tiles"}, func() bool { return matMulBF16AMX != nil }},
+	{pathTypes, true, true, false, Path{"Go", "plain Go"}, func() bool { return !useAsm }},
+	{pathQuant, true, false, false, Path{"AVX-512 VNNI", "qv512MatVec"}, func() bool { return matVecQuantWide != nil }},
+	{pathQuant, true, true, false, Path{"AMX", "TDPBSSD tiles"}, func() bool { return matMulQuantAMX != nil }},
+	{pathQuant, true, true, false, Path{"AVX-512 VNNI", "q512mm tiles"}, func() bool { return matMulQuantWide != nil }},
+	{pathFloat, true, true, false, Path{"AVX-512", "f512 tiles"}, func() bool { return matMulFloatWide != nil }},
+	{[]tensor.DType{tensor.Q4_0}, true, false, false, Path{"AVX2", "dotQ4I_vec8"}, always},
+	{[]tensor.DType{tensor.Q4_0}, false, true, false, Path{"AVX2", "dotQ4I 8×2"}, always},
+	{[]tensor.DType{tensor.Q8_0}, true, false, false, Path{"AVX2", "dotQ8_0 4×1"}, always},
+	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8P 3×3"}, always},
+	{[]tensor.DType{tensor.Q4_K}, true, true, false, Path{"AVX2", "dotQ4KAVX"}, always},
+	{[]tensor.DType{tensor.Q6_K}, true, true, false, Path{"AVX2", "dotQ6KAVX"}, always},
+	{pathFloat, true, false, false, Path{"AVX2", "float 4×1"}, always},
+	{pathFloat, false, true, false, Path{"AVX2", "float 3×4"}, always},
+}
+
+// MatMulPath returns the kernel MatMul uses on this CPU for weights of type dt (packed:
+// copied by Pool.Pack) and m activation rows.
+func MatMulPath(dt tensor.DType, packed bool, m int) Path {
+	for _, p := range matPaths {
+		if (m == 1 && !p.one) || (m != 1 && !p.many) || (p.packed && !packed) || !hasType(p.dts, dt) || !p.on() {
+			continue
+		}
+		return p.Path
+	}
+	return Path{"Go", "plain Go"}
+}
+
+func hasType(dts []tensor.DType, dt tensor.DType) bool {
+	for _, d := range dts {
+		if d == dt {
+			return true
+		}
+	}
+	return false
+}
+
+// Paths lists the kernels MatMul uses on this CPU for each weight type, with one
+// activation row and with several, for weights as stored (not copied by Pool.Pack).
+func Paths() []PathEntry {
+	var out []PathEntry
+	for _, dt := range pathTypes {
+		for _, rows := range []int{1, 2} {
+			out = append(out, PathEntry{dt, rows, MatMulPath(dt, false, rows)})
+		}
+	}
+	return out
+}
+
+// Features returns the instruction-set extensions of this CPU that the kernels look for,
+// separated by spaces ("AVX2 FMA F16C" on a Zen 3), or "" where there are none.
+func Features() string {
+	x := &cpu.X86
+	var fs []string
+	for _, f := range []struct {
+		name string
+		has  bool
+	}{
+		{"AVX2", x.HasAVX2}, {"FMA", x.HasFMA}, {"F16C", x.HasF16C},
+		{"AVX512F", x.HasAVX512F}, {"AVX512BW", x.HasAVX512BW}, {"AVX512VL", x.HasAVX512VL},
+		{"AVX512_VNNI", x.HasAVX512VNNI}, {"AVX512_VBMI", x.HasAVX512VBMI}, {"GFNI", x.HasAVX512GFNI},
+		{"AVX512_BF16", x.HasAVX512BF16}, {"AMX_TILE", x.HasAMXTile}, {"AMX_INT8", x.HasAMXInt8}, {"AMX_BF16", x.HasAMXBF16},
+	} {
+		if f.has {
+			fs = append(fs, f.name)
+		}
+	}
+	return strings.Join(fs, " ")
+}

@@ -1,0 +1,52 @@
+package kernel
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/decilm/decilm/tensor"
+	"golang.org/x/sys/cpu"
+)
+
+// TestMatMulPath: the dispatch table names a kernel for every weight type and regime,
+// follows the hooks the CPU set, and names the AVX2 kernels once the wider ones are off.
+func TestMatMulPath(t *testing.T) {
+	entries := Paths()
+	if len(entries) != 2*len(pathTypes) {
+		t.Fatalf("Paths: %d entries, want %d", len(entries), 2*len(pathTypes))
+	}
+	for _, e := range entries {
+		if e.ISA == "" || e.Kernel == "" {
+			t.Errorf("%s rows=%d: empty path %+v", e.DType, e.Rows, e.Path)
+		}
+	}
+	if cpu.X86.HasAVX2 && !strings.Contains(Features(), "AVX2") {
+		t.Errorf("Features() = %q, the CPU has AVX2", Features())
+	}
+	a, b, c, d, e, f, g := matMulQuantAMX, matMulBF16AMX, matMulQuantWide, matVecQuantWide, matMulFloatWide, packedMatMuls, useAsm
+	defer func() {
+		matMulQuantAMX, matMulBF16AMX, matMulQuantWide, matVecQuantWide, matMulFloatWide, packedMatMuls, useAsm = a, b, c, d, e, f, g
+	}()
+	matMulQuantAMX, matMulBF16AMX, matMulQuantWide, matVecQuantWide, matMulFloatWide, packedMatMuls = nil, nil, nil, nil, nil, nil
+	if useAsm {
+		for _, tc := range []struct {
+			dt     tensor.DType
+			m      int
+			kernel string
+		}{
+			{tensor.Q4_0, 1, "dotQ4I_vec8"}, {tensor.Q4_0, 16, "dotQ4I 8×2"},
+			{tensor.Q8_0, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, 128, "dotQ8P 3×3"},
+			{tensor.BF16, 1, "float 4×1"}, {tensor.F16, 2, "float 3×4"},
+		} {
+			if got := MatMulPath(tc.dt, true, tc.m); got != (Path{"AVX2", tc.kernel}) {
+				t.Errorf("AVX2 only: MatMulPath(%s, m=%d) = %v, want AVX2 %s", tc.dt, tc.m, got, tc.kernel)
+			}
+		}
+	}
+	useAsm = false
+	for _, dt := range pathTypes {
+		if got := MatMulPath(dt, false, 3); got.ISA != "Go" {
+			t.Errorf("without assembly: MatMulPath(%s) = %v, want Go", dt, got)
+		}
+	}
+}
