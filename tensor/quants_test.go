@@ -87,3 +87,40 @@ func TestDecodeAnyBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestUnpackerMatchesDecode checks that sc·q + mn of every unpacked group equals what
+// DecodeRow gives (exactly; for IQ1_S and IQ1_M, whose scale is applied in another order,
+// within one float32 rounding), on random blocks and on llama.cpp's.
+func TestUnpackerMatchesDecode(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for d := DType(0); d < nDTypes; d++ {
+		f := Unpacker(d)
+		if f == nil {
+			continue
+		}
+		bs := d.BlockSize()
+		blk := make([]byte, d.BlockBytes())
+		q, sc, mn := make([]int8, bs), make([]float32, bs/16), make([]float32, bs/16)
+		dec := make([]float32, bs)
+		for it := 0; it < 300; it++ {
+			r.Read(blk)
+			f(q, sc, mn, blk)
+			if err := DecodeRow(dec, blk, d); err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range dec {
+				got := sc[i/16]*float32(q[i]) + mn[i/16]
+				if got == want || (math.IsNaN(float64(got)) && math.IsNaN(float64(want))) {
+					continue
+				}
+				if (d == IQ1_S || d == IQ1_M) && math.Abs(float64(got-want)) <= 1.2e-7*math.Abs(float64(want)) {
+					continue
+				}
+				if math.IsInf(float64(want), 0) || math.IsNaN(float64(want)) {
+					continue // an infinite scale: the order of operations decides inf against NaN
+				}
+				t.Fatalf("%s: value %d: unpacked %g·%d + %g = %g, decoded %g", d, i, sc[i/16], q[i], mn[i/16], got, want)
+			}
+		}
+	}
+}
