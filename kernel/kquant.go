@@ -141,4 +141,3 @@ func dotMins(mn, xs []float32) float32 {
 	}
 	return s
 }
-
