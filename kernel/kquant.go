@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"github.com/decilm/decilm/tensor"
@@ -50,6 +51,9 @@ func (p *Pool) matMulBlocks(out, x []float32, m, n, k int, data []byte, rs int, 
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
+	if useAsm && p.matMulFused(out, s, m, n, k, data, rs, dt) {
+		return
+	}
 	g := k / 16
 	if cap(s.s) < m*g {
 		s.s = make([]float32, m*g)
@@ -127,8 +131,7 @@ func dotUnpackedGeneric(q []int8, sc []float32, xq []int8, xd []float32) float32
 // hsum8 adds eight lanes in the order the AVX2 kernels reduce a register.
 func hsum8(a [8]float32) float32 {
 	b0, b1, b2, b3 := a[0]+a[4], a[1]+a[5], a[2]+a[6], a[3]+a[7]
-	c0, c1 := b0+b2, b1+b3
-	return c0 + c1
+	return (b0 + b1) + (b2 + b3)
 }
 
 // dotMins is Σ_g mn_g·xs_g.
@@ -141,3 +144,112 @@ func dotMins(mn, xs []float32) float32 {
 	}
 	return s
 }
+
+// The fused kernels decode their type's blocks in registers, one weight row against one
+// row of x at a time, with no unpacked copy (kquant_amd64.s; nil without AVX2).
+var (
+	dotQ5KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+	dotIQ4XSVec func(w *byte, xq *int8, xd *float32, nsb int) float32
+)
+
+// matMulFused is matMulBlocks for the types with a fused kernel (Q5_K, IQ4_XS), on x
+// quantized into s; it returns false for the other types.
+func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
+	nb, nsb := k/32, k/256
+	var rowDot func(j, i int) float32
+	switch {
+	case dt == tensor.Q5_K && dotQ5KVec != nil:
+		xs := blockSums(s, m, k)
+		rowDot = func(j, i int) float32 {
+			return dotQ5KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nsb)
+		}
+	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
+		rowDot = func(j, i int) float32 {
+			return dotIQ4XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
+		}
+	default:
+		return false
+	}
+	p.runGrain(n, 4, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			for i := 0; i < m; i++ {
+				out[i*n+j] = rowDot(j, i)
+			}
+		}
+	})
+	return true
+}
+
+// blockSums returns, for each block of 32 of the m quantized rows in s, its scale times
+// the sum of its int8 values.
+func blockSums(s *quantScratch, m, k int) []float32 {
+	nb := k / 32
+	if cap(s.s) < m*nb {
+		s.s = make([]float32, m*nb)
+	}
+	xs := s.s[:m*nb]
+	for b := range xs {
+		var sum int32
+		for _, q := range s.q[32*b : 32*b+32] {
+			sum += int32(q)
+		}
+		xs[b] = s.d[b] * float32(sum)
+	}
+	return xs
+}
+
+// dotQ5KGeneric is the plain version of dotQ5KAVX: w holds nsb block_q5_K; weight e of
+// sub-block j is d·sc_j·q_e - dmin·m_j with q_e the nibble plus 16 times bit j of
+// qh[e%32], so the product with x is Σ_j d·sc_j·dx_j·Σ q·x - dmin·Σ_j m_j·xs_j.
+func dotQ5KGeneric(w []byte, xq []int8, xd, xs []float32, nsb int) float32 {
+	var sum, msum float32
+	for sb := 0; sb < nsb; sb++ {
+		blk := w[sb*176 : sb*176+176]
+		d, dmin := f16At(blk, 0), f16At(blk, 2)
+		for j := 0; j < 8; j++ {
+			sc, m := q4KScaleMin(j, blk[4:16])
+			b := sb*8 + j
+			xb := xq[b*32 : b*32+32]
+			qs := blk[48+32*(j/2):]
+			var isum int32
+			for l := 0; l < 32; l++ {
+				q := qs[l] & 15
+				if j%2 == 1 {
+					q = qs[l] >> 4
+				}
+				q |= (blk[16+l] >> j & 1) << 4
+				isum += int32(q) * int32(xb[l])
+			}
+			sum += float32(isum) * (float32(sc) * d * xd[b])
+			msum += dmin * (float32(m) * xs[b])
+		}
+	}
+	return sum - msum
+}
+
+// dotIQ4XSGeneric is the plain version of dotIQ4XSAVX: w holds nsb block_iq4_xs; sub-block
+// ib of 32 weights has scale d·(ls_ib - 32) and values kvalues_iq4nl[nibble].
+func dotIQ4XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
+	var sum float32
+	u := make([]int8, 256)
+	sc, mn := make([]float32, 16), make([]float32, 16)
+	unpack := tensor.Unpacker(tensor.IQ4_XS)
+	for sb := 0; sb < nsb; sb++ {
+		blk := w[sb*136 : sb*136+136]
+		unpack(u, sc, mn, blk) // the values; the scale is formed below in the kernel's order
+		d := f16At(blk, 0)
+		sh := binary.LittleEndian.Uint16(blk[2:])
+		for ib := 0; ib < 8; ib++ {
+			ls := int32(blk[4+ib/2]>>(4*(ib%2))&15) | int32(sh>>(2*ib)&3)<<4
+			b := sb*8 + ib
+			var isum int32
+			for l := 0; l < 32; l++ {
+				isum += int32(u[32*ib+l]) * int32(xq[32*b+l])
+			}
+			sum += float32(isum) * (float32(ls-32) * xd[b] * d)
+		}
+	}
+	return sum
+}
+
+func f16At(b []byte, off int) float32 { return tensor.F16ToF32(binary.LittleEndian.Uint16(b[off:])) }

@@ -160,3 +160,41 @@ func TestMatMulBlocksRowInvariance(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedKernels compares the fused assembly kernels with their plain Go versions
+// (dotQ5KGeneric, dotIQ4XSGeneric) on random rows of 1 to 9 super-blocks.
+func TestFusedKernels(t *testing.T) {
+	if dotQ5KVec == nil || dotIQ4XSVec == nil {
+		t.Skip("no fused kernels on this CPU (they need AVX2, FMA and F16C)")
+	}
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS} {
+		for nsb := 1; nsb <= 9; nsb++ {
+			k := 256 * nsb
+			w := randBlocks(rng, dt, 1, k)
+			x := randVec(rng, k)
+			xq, xd, deq := quantRef(x, 1, k)
+			s := &quantScratch{q: xq, d: xd}
+			xs := blockSums(s, 1, k)
+			var got, want float32
+			if dt == tensor.Q5_K {
+				got = dotQ5KVec(&w.Data[0], &xq[0], &xd[0], &xs[0], nsb)
+				want = dotQ5KGeneric(w.Data, xq, xd, xs, nsb)
+			} else {
+				got = dotIQ4XSVec(&w.Data[0], &xq[0], &xd[0], nsb)
+				want = dotIQ4XSGeneric(w.Data, xq, xd, nsb)
+			}
+			dec := make([]float32, k)
+			if err := tensor.DecodeRow(dec, w.Data, dt); err != nil {
+				t.Fatal(err)
+			}
+			var scale float64
+			for l := range dec {
+				scale += math.Abs(float64(dec[l]) * float64(deq[l]))
+			}
+			if d := math.Abs(float64(got - want)); d > 1e-5*scale*4+1e-30 {
+				t.Errorf("%s nsb=%d: assembly %g, plain Go %g (|diff| %g, scale %g)", dt, nsb, got, want, d, scale)
+			}
+		}
+	}
+}
