@@ -198,3 +198,32 @@ func TestFusedKernels(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMatVecBlocks times a 2048×2048 matrix-vector product for every type of
+// matMulBlocks and, for comparison, Q4_K and Q6_K (their own kernels); bytes/s is the
+// weight stream.
+func BenchmarkMatVecBlocks(b *testing.B) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	p := NewPool(1)
+	defer p.Close()
+	const n, k = 2048, 2048
+	types := append(blockTypes(), tensor.Q4_K, tensor.Q6_K)
+	for _, dt := range types {
+		var w *tensor.Tensor
+		if dt == tensor.Q4_K || dt == tensor.Q6_K {
+			w, _ = randWeight(b, rng, dt, n, k)
+		} else {
+			w = randBlocks(rng, dt, n, k)
+		}
+		x := randVec(rng, k)
+		out := make([]float32, n)
+		b.Run(dt.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(w.Data)))
+			for i := 0; i < b.N; i++ {
+				if err := p.MatMul(out, x, 1, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
