@@ -150,9 +150,10 @@ func dotMins(mn, xs []float32) float32 {
 var (
 	dotQ5KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 	dotIQ4XSVec func(w *byte, xq *int8, xd *float32, nsb int) float32
+	dotQ3KVec   func(w *byte, xq *int8, xd *float32, nsb int) float32
 )
 
-// matMulFused is matMulBlocks for the types with a fused kernel (Q5_K, IQ4_XS), on x
+// matMulFused is matMulBlocks for the types with a fused kernel (Q3_K, Q5_K, IQ4_XS), on x
 // quantized into s; it returns false for the other types.
 func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
 	nb, nsb := k/32, k/256
@@ -162,6 +163,10 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		xs := blockSums(s, m, k)
 		rowDot = func(j, i int) float32 {
 			return dotQ5KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nsb)
+		}
+	case dt == tensor.Q3_K && dotQ3KVec != nil:
+		rowDot = func(j, i int) float32 {
+			return dotQ3KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
@@ -253,3 +258,25 @@ func dotIQ4XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
 }
 
 func f16At(b []byte, off int) float32 { return tensor.F16ToF32(binary.LittleEndian.Uint16(b[off:])) }
+
+// dotQ3KGeneric is the plain version of dotQ3KAVX: w holds nsb block_q3_K; group g of 16
+// weights has scale d·(sc_g - 32) and values in -4..3 (tensor.Unpacker's), so the product
+// with x is Σ_g d·(sc_g - 32)·dx·Σ q·x.
+func dotQ3KGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
+	var sum float32
+	u := make([]int8, 256)
+	sc, mn := make([]float32, 16), make([]float32, 16)
+	unpack := tensor.Unpacker(tensor.Q3_K)
+	for sb := 0; sb < nsb; sb++ {
+		unpack(u, sc, mn, w[sb*110:sb*110+110]) // sc[g] = d·(sc_g - 32), as the kernel forms it
+		for g := 0; g < 16; g++ {
+			b := sb*8 + g/2
+			var isum int32
+			for l := 0; l < 16; l++ {
+				isum += int32(u[16*g+l]) * int32(xq[32*sb*8+16*g+l])
+			}
+			sum += float32(isum) * (sc[g] * xd[b])
+		}
+	}
+	return sum
+}

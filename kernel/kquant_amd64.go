@@ -11,4 +11,5 @@ func init() {
 	}
 	dotQ5KVec = dotQ5KAVX
 	dotIQ4XSVec = dotIQ4XSAVX
+	dotQ3KVec = dotQ3KAVX
 }

@@ -124,6 +124,74 @@ DATA kq_iq4nl<>+30(SB)/1, $0x59
 DATA kq_iq4nl<>+31(SB)/1, $0x71
 GLOBL kq_iq4nl<>(SB), RODATA|NOPTR, $32
 
+DATA kq_threes<>+0(SB)/1, $0x03
+DATA kq_threes<>+1(SB)/1, $0x03
+DATA kq_threes<>+2(SB)/1, $0x03
+DATA kq_threes<>+3(SB)/1, $0x03
+DATA kq_threes<>+4(SB)/1, $0x03
+DATA kq_threes<>+5(SB)/1, $0x03
+DATA kq_threes<>+6(SB)/1, $0x03
+DATA kq_threes<>+7(SB)/1, $0x03
+DATA kq_threes<>+8(SB)/1, $0x03
+DATA kq_threes<>+9(SB)/1, $0x03
+DATA kq_threes<>+10(SB)/1, $0x03
+DATA kq_threes<>+11(SB)/1, $0x03
+DATA kq_threes<>+12(SB)/1, $0x03
+DATA kq_threes<>+13(SB)/1, $0x03
+DATA kq_threes<>+14(SB)/1, $0x03
+DATA kq_threes<>+15(SB)/1, $0x03
+DATA kq_threes<>+16(SB)/1, $0x03
+DATA kq_threes<>+17(SB)/1, $0x03
+DATA kq_threes<>+18(SB)/1, $0x03
+DATA kq_threes<>+19(SB)/1, $0x03
+DATA kq_threes<>+20(SB)/1, $0x03
+DATA kq_threes<>+21(SB)/1, $0x03
+DATA kq_threes<>+22(SB)/1, $0x03
+DATA kq_threes<>+23(SB)/1, $0x03
+DATA kq_threes<>+24(SB)/1, $0x03
+DATA kq_threes<>+25(SB)/1, $0x03
+DATA kq_threes<>+26(SB)/1, $0x03
+DATA kq_threes<>+27(SB)/1, $0x03
+DATA kq_threes<>+28(SB)/1, $0x03
+DATA kq_threes<>+29(SB)/1, $0x03
+DATA kq_threes<>+30(SB)/1, $0x03
+DATA kq_threes<>+31(SB)/1, $0x03
+GLOBL kq_threes<>(SB), RODATA|NOPTR, $32
+
+DATA kq_fours<>+0(SB)/1, $0x04
+DATA kq_fours<>+1(SB)/1, $0x04
+DATA kq_fours<>+2(SB)/1, $0x04
+DATA kq_fours<>+3(SB)/1, $0x04
+DATA kq_fours<>+4(SB)/1, $0x04
+DATA kq_fours<>+5(SB)/1, $0x04
+DATA kq_fours<>+6(SB)/1, $0x04
+DATA kq_fours<>+7(SB)/1, $0x04
+DATA kq_fours<>+8(SB)/1, $0x04
+DATA kq_fours<>+9(SB)/1, $0x04
+DATA kq_fours<>+10(SB)/1, $0x04
+DATA kq_fours<>+11(SB)/1, $0x04
+DATA kq_fours<>+12(SB)/1, $0x04
+DATA kq_fours<>+13(SB)/1, $0x04
+DATA kq_fours<>+14(SB)/1, $0x04
+DATA kq_fours<>+15(SB)/1, $0x04
+DATA kq_fours<>+16(SB)/1, $0x04
+DATA kq_fours<>+17(SB)/1, $0x04
+DATA kq_fours<>+18(SB)/1, $0x04
+DATA kq_fours<>+19(SB)/1, $0x04
+DATA kq_fours<>+20(SB)/1, $0x04
+DATA kq_fours<>+21(SB)/1, $0x04
+DATA kq_fours<>+22(SB)/1, $0x04
+DATA kq_fours<>+23(SB)/1, $0x04
+DATA kq_fours<>+24(SB)/1, $0x04
+DATA kq_fours<>+25(SB)/1, $0x04
+DATA kq_fours<>+26(SB)/1, $0x04
+DATA kq_fours<>+27(SB)/1, $0x04
+DATA kq_fours<>+28(SB)/1, $0x04
+DATA kq_fours<>+29(SB)/1, $0x04
+DATA kq_fours<>+30(SB)/1, $0x04
+DATA kq_fours<>+31(SB)/1, $0x04
+GLOBL kq_fours<>(SB), RODATA|NOPTR, $32
+
 // func dotQ5KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
 TEXT ·dotQ5KAVX(SB), NOSPLIT, $32-44
@@ -492,6 +560,256 @@ loop:
 	VCVTDQ2PS    Y3, Y3
 	VFMADD231PS  Y3, Y4, Y0
 	ADDQ         $0x00000088, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
+	RET
+
+// func dotQ3KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ3KAVX(SB), NOSPLIT, $64-36
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   nsb+24(FP), BX
+	VXORPS Y0, Y0, Y0
+	TESTQ  BX, BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVL         96(AX), SI
+	MOVL         100(AX), DI
+	MOVL         104(AX), R8
+	MOVL         SI, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         R8, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R9, X1
+	MOVL         DI, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         R8, R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R9, X1, X1
+	SHRL         $0x04, SI
+	ANDL         $0x0f0f0f0f, SI
+	MOVL         R8, R9
+	SHRL         $0x04, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	ORL          R9, SI
+	VPINSRD      $0x02, SI, X1, X1
+	MOVL         DI, SI
+	SHRL         $0x04, SI
+	ANDL         $0x0f0f0f0f, SI
+	MOVL         R8, DI
+	SHRL         $0x06, DI
+	ANDL         $0x03030303, DI
+	SHLL         $0x04, DI
+	ORL          DI, SI
+	VPINSRD      $0x03, SI, X1, X1
+	VPBROADCASTW 108(AX), X2
+	VCVTPH2PS    X2, Y2
+	MOVL         $0x00000020, R8
+	VMOVD        R8, X3
+	VPBROADCASTD X3, Y3
+	VPMOVZXBD    X1, Y4
+	VPSUBD       Y3, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMOVUPS      Y4, (SP)
+	VPSRLDQ      $0x08, X1, X1
+	VPMOVZXBD    X1, Y1
+	VPSUBD       Y3, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VMOVUPS      Y1, 32(SP)
+	VMOVDQU      (AX), Y1
+	VPXOR        Y2, Y2, Y2
+	VMOVDQU      32(AX), Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y4
+	MOVL         $0x01010101, SI
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y1, Y5
+	VPCMPEQB     Y2, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VMOVDQU      (CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPSIGNB      Y4, Y4, Y4
+	VPMADDUBSW   Y5, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (SP), Y5
+	VBROADCASTSS 4(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VPSRLW       $0x02, Y3, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x02020202, SI
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y1, Y5
+	VPCMPEQB     Y2, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VMOVDQU      32(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPSIGNB      Y4, Y4, Y4
+	VPMADDUBSW   Y5, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 8(SP), Y5
+	VBROADCASTSS 12(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VBROADCASTSS 4(DX), Y6
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x04040404, SI
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y1, Y5
+	VPCMPEQB     Y2, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VMOVDQU      64(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPSIGNB      Y4, Y4, Y4
+	VPMADDUBSW   Y5, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 16(SP), Y5
+	VBROADCASTSS 20(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VBROADCASTSS 8(DX), Y6
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	MOVL         $0x08080808, SI
+	VMOVD        SI, X4
+	VPBROADCASTD X4, Y4
+	VPAND        Y4, Y1, Y4
+	VPCMPEQB     Y2, Y4, Y4
+	VPAND        kq_fours<>+0(SB), Y4, Y4
+	VPSUBB       Y4, Y3, Y3
+	VMOVDQU      96(CX), Y4
+	VPSIGNB      Y3, Y4, Y4
+	VPSIGNB      Y3, Y3, Y3
+	VPMADDUBSW   Y4, Y3, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 24(SP), Y4
+	VBROADCASTSS 28(SP), Y5
+	VBLENDPS     $0xf0, Y5, Y4, Y4
+	VBROADCASTSS 12(DX), Y5
+	VMULPS       Y5, Y4, Y4
+	VFMADD231PS  Y3, Y4, Y0
+	VMOVDQU      64(AX), Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y4
+	MOVL         $0x10101010, SI
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y1, Y5
+	VPCMPEQB     Y2, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VMOVDQU      128(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPSIGNB      Y4, Y4, Y4
+	VPMADDUBSW   Y5, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 32(SP), Y5
+	VBROADCASTSS 36(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VBROADCASTSS 16(DX), Y6
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VPSRLW       $0x02, Y3, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x20202020, SI
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y1, Y5
+	VPCMPEQB     Y2, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VMOVDQU      160(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPSIGNB      Y4, Y4, Y4
+	VPMADDUBSW   Y5, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 40(SP), Y5
+	VBROADCASTSS 44(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VBROADCASTSS 20(DX), Y6
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x40404040, SI
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y1, Y5
+	VPCMPEQB     Y2, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VMOVDQU      192(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPSIGNB      Y4, Y4, Y4
+	VPMADDUBSW   Y5, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 48(SP), Y5
+	VBROADCASTSS 52(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VBROADCASTSS 24(DX), Y6
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	MOVL         $0x80808080, SI
+	VMOVD        SI, X4
+	VPBROADCASTD X4, Y4
+	VPAND        Y4, Y1, Y1
+	VPCMPEQB     Y2, Y1, Y1
+	VPAND        kq_fours<>+0(SB), Y1, Y1
+	VPSUBB       Y1, Y3, Y3
+	VMOVDQU      224(CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPSIGNB      Y3, Y3, Y2
+	VPMADDUBSW   Y1, Y2, Y2
+	VPMADDWD     kq_onesw<>+0(SB), Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS 56(SP), Y1
+	VBROADCASTSS 60(SP), Y3
+	VBLENDPS     $0xf0, Y3, Y1, Y1
+	VBROADCASTSS 28(DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VFMADD231PS  Y2, Y1, Y0
+	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         BX

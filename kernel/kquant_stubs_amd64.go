@@ -9,3 +9,6 @@ func dotQ5KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 
 // dotIQ4XSAVX returns the dot product of nsb IQ4_XS super-blocks with a row quantized by QuantizeQ8.
 func dotIQ4XSAVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
+// dotQ3KAVX returns the dot product of nsb Q3_K super-blocks with a row quantized by QuantizeQ8.
+func dotQ3KAVX(w *byte, xq *int8, xd *float32, nsb int) float32

@@ -164,11 +164,11 @@ func TestMatMulBlocksRowInvariance(t *testing.T) {
 // TestFusedKernels compares the fused assembly kernels with their plain Go versions
 // (dotQ5KGeneric, dotIQ4XSGeneric) on random rows of 1 to 9 super-blocks.
 func TestFusedKernels(t *testing.T) {
-	if dotQ5KVec == nil || dotIQ4XSVec == nil {
+	if dotQ5KVec == nil || dotIQ4XSVec == nil || dotQ3KVec == nil {
 		t.Skip("no fused kernels on this CPU (they need AVX2, FMA and F16C)")
 	}
 	rng := rand.New(rand.NewPCG(25, 26))
-	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS} {
+	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K} {
 		for nsb := 1; nsb <= 9; nsb++ {
 			k := 256 * nsb
 			w := randBlocks(rng, dt, 1, k)
@@ -177,10 +177,14 @@ func TestFusedKernels(t *testing.T) {
 			s := &quantScratch{q: xq, d: xd}
 			xs := blockSums(s, 1, k)
 			var got, want float32
-			if dt == tensor.Q5_K {
+			switch dt {
+			case tensor.Q5_K:
 				got = dotQ5KVec(&w.Data[0], &xq[0], &xd[0], &xs[0], nsb)
 				want = dotQ5KGeneric(w.Data, xq, xd, xs, nsb)
-			} else {
+			case tensor.Q3_K:
+				got = dotQ3KVec(&w.Data[0], &xq[0], &xd[0], nsb)
+				want = dotQ3KGeneric(w.Data, xq, xd, nsb)
+			default:
 				got = dotIQ4XSVec(&w.Data[0], &xq[0], &xd[0], nsb)
 				want = dotIQ4XSGeneric(w.Data, xq, xd, nsb)
 			}

@@ -23,7 +23,7 @@ import (
 // kernel does: 8 blocks of 144 bytes.
 const prefetch = 1152
 
-var onesW, low4, bit5, iq4Table Mem
+var onesW, low4, bit5, iq4Table, threes, fours Mem
 
 func main() {
 	flag.Parse()
@@ -46,8 +46,17 @@ func main() {
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(uint8(iq4[i%16])))
 	}
+	threes = GLOBL("kq_threes", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(3))
+	}
+	fours = GLOBL("kq_fours", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(4))
+	}
 	q5K()
 	iq4XS()
+	q3K()
 	Generate()
 }
 
@@ -240,6 +249,129 @@ func iq4XS() {
 		}
 	}
 	ADDQ(U32(136), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := hsum(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q3K: func(w *byte, xq *int8, xd *float32, nsb int) float32
+// One Q3_K row (nsb super-blocks of 256: hmask[32], qs[64], 12 bytes of sixteen 6-bit
+// scales, f16 d) against a quantized row. Half n (128 weights) and step s (0..3) give the
+// 32 weights of block j = 4n+s of x: ((qs[32n+l] >> 2s) & 3) - 4·(bit j of hmask[l] clear),
+// the first 16 with scale d·(sc_2j - 32), the next 16 with d·(sc_2j+1 - 32). The signed
+// values meet x through VPMADDUBSW as |v| times x·sign(v).
+func q3K() {
+	TEXT("dotQ3KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int) float32")
+	Doc("dotQ3KAVX returns the dot product of nsb Q3_K super-blocks with a row quantized by QuantizeQ8.")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	local := AllocLocal(64)
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 110; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	// The sixteen scales, as ggml's dequantize_row_q3_K unpacks them.
+	a0, a1, tmp := GP32(), GP32(), GP32()
+	MOVL(Mem{Base: w}.Offset(96), a0)
+	MOVL(Mem{Base: w}.Offset(100), a1)
+	MOVL(Mem{Base: w}.Offset(104), tmp)
+	sx := XMM()
+	for i, src := range []struct {
+		word  GPVirtual
+		shift int
+	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
+		lo, hi := GP32(), GP32()
+		MOVL(src.word, lo)
+		if src.shift > 0 {
+			SHRL(U8(src.shift), lo)
+		}
+		ANDL(U32(0x0f0f0f0f), lo)
+		MOVL(tmp, hi)
+		if i > 0 {
+			SHRL(U8(2*i), hi)
+		}
+		ANDL(U32(0x03030303), hi)
+		SHLL(U8(4), hi)
+		ORL(hi, lo)
+		if i == 0 {
+			VMOVD(lo, sx)
+		} else {
+			VPINSRD(U8(i), lo, sx, sx)
+		}
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	thirtyTwo := YMM()
+	MOVL(U32(32), tmp)
+	VMOVD(tmp, thirtyTwo.AsX())
+	VPBROADCASTD(thirtyTwo.AsX(), thirtyTwo)
+	for h := 0; h < 2; h++ {
+		v, t := YMM(), XMM()
+		if h == 0 {
+			VPMOVZXBD(sx, v)
+		} else {
+			VPSRLDQ(U8(8), sx, t)
+			VPMOVZXBD(t, v)
+		}
+		VPSUBD(thirtyTwo, v, v)
+		VCVTDQ2PS(v, v)
+		VMULPS(d, v, v) // d·(sc - 32)
+		VMOVUPS(v, local.Offset(32*h))
+	}
+	hm, zero := YMM(), YMM()
+	VMOVDQU(Mem{Base: w}, hm)
+	VPXOR(zero, zero, zero)
+	for n := 0; n < 2; n++ {
+		q := YMM()
+		VMOVDQU(Mem{Base: w}.Offset(32+32*n), q)
+		for s := 0; s < 4; s++ {
+			j := 4*n + s
+			v, m := YMM(), YMM()
+			if s == 0 {
+				VPAND(threes, q, v)
+			} else {
+				VPSRLW(U8(2*s), q, v)
+				VPAND(threes, v, v)
+			}
+			// 4 where bit j of hmask is clear.
+			bit, mj := GP32(), YMM()
+			MOVL(U32(0x01010101<<j), bit)
+			VMOVD(bit, mj.AsX())
+			VPBROADCASTD(mj.AsX(), mj)
+			VPAND(mj, hm, m)
+			VPCMPEQB(zero, m, m)
+			VPAND(fours, m, m)
+			VPSUBB(m, v, v) // -4..3
+			x, a := YMM(), YMM()
+			VMOVDQU(Mem{Base: xq}.Offset(32*j), x)
+			VPSIGNB(v, x, x)
+			VPSIGNB(v, v, a)
+			VPMADDUBSW(x, a, a)
+			VPMADDWD(onesW, a, a)
+			VCVTDQ2PS(a, a)
+			s0, s1, dx := YMM(), YMM(), YMM()
+			VBROADCASTSS(local.Offset(4*(2*j)), s0)
+			VBROADCASTSS(local.Offset(4*(2*j+1)), s1)
+			VBLENDPS(U8(0xf0), s1, s0, s0) // lanes 0-3: group 2j, 4-7: group 2j+1
+			VBROADCASTSS(Mem{Base: xd}.Offset(4*j), dx)
+			VMULPS(dx, s0, s0)
+			VFMADD231PS(a, s0, acc)
+		}
+	}
+	ADDQ(U32(110), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
 	DECQ(nsb)
