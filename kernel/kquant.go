@@ -151,9 +151,10 @@ var (
 	dotQ5KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 	dotIQ4XSVec func(w *byte, xq *int8, xd *float32, nsb int) float32
 	dotQ3KVec   func(w *byte, xq *int8, xd *float32, nsb int) float32
+	dotIQ2XSVec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
 )
 
-// matMulFused is matMulBlocks for the types with a fused kernel (Q3_K, Q5_K, IQ4_XS), on x
+// matMulFused is matMulBlocks for the types with a fused kernel (Q3_K, Q5_K, IQ4_XS, IQ2_XS), on x
 // quantized into s; it returns false for the other types.
 func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
 	nb, nsb := k/32, k/256
@@ -167,6 +168,11 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	case dt == tensor.Q3_K && dotQ3KVec != nil:
 		rowDot = func(j, i int) float32 {
 			return dotQ3KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
+		}
+	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
+		grid, signs := &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0]
+		rowDot = func(j, i int) float32 {
+			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid, signs)
 		}
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
@@ -274,6 +280,28 @@ func dotQ3KGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
 			var isum int32
 			for l := 0; l < 16; l++ {
 				isum += int32(u[16*g+l]) * int32(xq[32*sb*8+16*g+l])
+			}
+			sum += float32(isum) * (sc[g] * xd[b])
+		}
+	}
+	return sum
+}
+
+// dotIQ2XSGeneric is the plain version of dotIQ2XSAVX: w holds nsb block_iq2_xs; each half
+// of a sub-block (16 weights) has scale d·(0.5 + nibble)·0.25 and signed grid values
+// (tensor.Unpacker's), so the product with x is Σ_g sc_g·dx·Σ q·x.
+func dotIQ2XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
+	var sum float32
+	u := make([]int8, 256)
+	sc, mn := make([]float32, 16), make([]float32, 16)
+	unpack := tensor.Unpacker(tensor.IQ2_XS)
+	for sb := 0; sb < nsb; sb++ {
+		unpack(u, sc, mn, w[sb*74:sb*74+74])
+		for g := 0; g < 16; g++ {
+			b := sb*8 + g/2
+			var isum int32
+			for l := 0; l < 16; l++ {
+				isum += int32(u[16*g+l]) * int32(xq[256*sb+16*g+l])
 			}
 			sum += float32(isum) * (sc[g] * xd[b])
 		}

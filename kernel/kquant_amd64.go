@@ -12,4 +12,5 @@ func init() {
 	dotQ5KVec = dotQ5KAVX
 	dotIQ4XSVec = dotIQ4XSAVX
 	dotQ3KVec = dotQ3KAVX
+	dotIQ2XSVec = dotIQ2XSAVX
 }

@@ -192,6 +192,12 @@ DATA kq_fours<>+30(SB)/1, $0x04
 DATA kq_fours<>+31(SB)/1, $0x04
 GLOBL kq_fours<>(SB), RODATA|NOPTR, $32
 
+DATA kq_half<>+0(SB)/4, $(0.5)
+GLOBL kq_half<>(SB), RODATA|NOPTR, $4
+
+DATA kq_quarter<>+0(SB)/4, $(0.25)
+GLOBL kq_quarter<>(SB), RODATA|NOPTR, $4
+
 // func dotQ5KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
 TEXT ·dotQ5KAVX(SB), NOSPLIT, $32-44
@@ -822,4 +828,525 @@ done:
 	VHADDPS      X1, X1, X1
 	VZEROUPPER
 	MOVSS        X1, ret+32(FP)
+	RET
+
+// func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2XSAVX(SB), NOSPLIT, $0-52
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   nsb+24(FP), BX
+	MOVQ   grid+32(FP), SI
+	MOVQ   signs+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	TESTQ  BX, BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTW (AX), X1
+	VCVTPH2PS    X1, X1
+	MOVWQZX      2(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      4(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      6(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      8(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      (CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      66(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       (DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      66(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       (DX), X2, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	MOVWQZX      10(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      12(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      14(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      16(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      32(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      67(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       4(DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      67(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       4(DX), X2, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	MOVWQZX      18(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      20(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      22(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      24(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      64(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      68(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       8(DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      68(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       8(DX), X2, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	MOVWQZX      26(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      28(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      30(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      32(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      96(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      69(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       12(DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      69(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       12(DX), X2, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	MOVWQZX      34(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      36(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      38(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      40(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      128(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      70(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       16(DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      70(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       16(DX), X2, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	MOVWQZX      42(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      44(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      46(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      48(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      160(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      71(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       20(DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      71(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       20(DX), X2, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	MOVWQZX      50(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      52(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      54(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      56(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      192(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      72(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       24(DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      72(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       24(DX), X2, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	MOVWQZX      58(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X2
+	VMOVQ        R9, X3
+	MOVWQZX      60(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X2, X2
+	VPINSRQ      $0x01, R9, X3, X3
+	MOVWQZX      62(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VMOVQ        R8, X4
+	VMOVQ        R9, X5
+	MOVWQZX      64(AX), R8
+	MOVQ         R8, R9
+	ANDQ         $0x000001ff, R8
+	SHRQ         $0x09, R9
+	MOVQ         (SI)(R8*8), R8
+	MOVQ         (DI)(R9*8), R9
+	VPINSRQ      $0x01, R8, X4, X4
+	VPINSRQ      $0x01, R9, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      224(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVBLZX      73(AX), R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       28(DX), X2, X2
+	VBROADCASTSS X2, Y5
+	MOVBLZX      73(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x0000000f, R8
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R8, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X1, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	VMULSS       28(DX), X2, X2
+	VBROADCASTSS X2, Y1
+	VBLENDPS     $0xf0, Y1, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y0
+	ADDQ         $0x0000004a, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+48(FP)
 	RET

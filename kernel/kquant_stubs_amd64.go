@@ -12,3 +12,6 @@ func dotIQ4XSAVX(w *byte, xq *int8, xd *float32, nsb int) float32
 
 // dotQ3KAVX returns the dot product of nsb Q3_K super-blocks with a row quantized by QuantizeQ8.
 func dotQ3KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
+// dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid and signs: tensor.IQ2XSGrid, tensor.IQ2Signs64).
+func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32

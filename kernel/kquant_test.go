@@ -164,11 +164,11 @@ func TestMatMulBlocksRowInvariance(t *testing.T) {
 // TestFusedKernels compares the fused assembly kernels with their plain Go versions
 // (dotQ5KGeneric, dotIQ4XSGeneric) on random rows of 1 to 9 super-blocks.
 func TestFusedKernels(t *testing.T) {
-	if dotQ5KVec == nil || dotIQ4XSVec == nil || dotQ3KVec == nil {
+	if dotQ5KVec == nil || dotIQ4XSVec == nil || dotQ3KVec == nil || dotIQ2XSVec == nil {
 		t.Skip("no fused kernels on this CPU (they need AVX2, FMA and F16C)")
 	}
 	rng := rand.New(rand.NewPCG(25, 26))
-	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K} {
+	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K, tensor.IQ2_XS} {
 		for nsb := 1; nsb <= 9; nsb++ {
 			k := 256 * nsb
 			w := randBlocks(rng, dt, 1, k)
@@ -184,6 +184,9 @@ func TestFusedKernels(t *testing.T) {
 			case tensor.Q3_K:
 				got = dotQ3KVec(&w.Data[0], &xq[0], &xd[0], nsb)
 				want = dotQ3KGeneric(w.Data, xq, xd, nsb)
+			case tensor.IQ2_XS:
+				got = dotIQ2XSVec(&w.Data[0], &xq[0], &xd[0], nsb, &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0])
+				want = dotIQ2XSGeneric(w.Data, xq, xd, nsb)
 			default:
 				got = dotIQ4XSVec(&w.Data[0], &xq[0], &xd[0], nsb)
 				want = dotIQ4XSGeneric(w.Data, xq, xd, nsb)

@@ -326,3 +326,22 @@ func unpackTQ2_0(q []int8, sc, mn []float32, blk []byte) {
 		}
 	}
 }
+
+// IQ2XSGrid returns ggml's iq2xs_grid, the lattice of IQ2_XS: 512 entries of 8 byte values
+// (each 8, 25 or 43), for the kernels that decode IQ2_XS blocks themselves.
+func IQ2XSGrid() *[512]uint64 { return &iq2xsGrid }
+
+// IQ2Signs64 returns, for each 7-bit sign index of the IQ2 and IQ3 types, the 8-bit sign
+// pattern ggml's ksigns_iq2xs gives it spread to bytes: 0xff where the value is negated.
+func IQ2Signs64() *[128]uint64 { return &iq2Signs64 }
+
+var iq2Signs64 = func() (t [128]uint64) {
+	for i, s := range ksignsIQ2XS {
+		for j := 0; j < 8; j++ {
+			if s>>j&1 != 0 {
+				t[i] |= 0xff << (8 * j)
+			}
+		}
+	}
+	return t
+}()

@@ -23,7 +23,7 @@ import (
 // kernel does: 8 blocks of 144 bytes.
 const prefetch = 1152
 
-var onesW, low4, bit5, iq4Table, threes, fours Mem
+var onesW, low4, bit5, iq4Table, threes, fours, half, quarter Mem
 
 func main() {
 	flag.Parse()
@@ -54,9 +54,14 @@ func main() {
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(4))
 	}
+	half = GLOBL("kq_half", RODATA|NOPTR)
+	DATA(0, F32(0.5))
+	quarter = GLOBL("kq_quarter", RODATA|NOPTR)
+	DATA(0, F32(0.25))
 	q5K()
 	iq4XS()
 	q3K()
+	iq2XS()
 	Generate()
 }
 
@@ -372,6 +377,98 @@ func q3K() {
 		}
 	}
 	ADDQ(U32(110), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := hsum(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// iq2XS: func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+// One IQ2_XS row (nsb super-blocks of 256: f16 d, qs[32] uint16, scales[8]) against a
+// quantized row. Each uint16 of qs gives 8 weights: grid[q & 511]'s 8 byte values, negated
+// where signs[q >> 9] has 0xff (grid: tensor.IQ2XSGrid, signs: tensor.IQ2Signs64). Sub-block
+// ib (32 weights, one block of x) has scales d·(0.5 + nibble)·0.25 for its two halves
+// (low nibble of scales[ib] first). The grid values (≤ 43) meet x·sign through VPMADDUBSW.
+func iq2XS() {
+	TEXT("dotIQ2XSAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32")
+	Doc("dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid and signs: tensor.IQ2XSGrid, tensor.IQ2Signs64).")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	grid := Load(Param("grid"), GP64())
+	signs := Load(Param("signs"), GP64())
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	d := XMM()
+	VPBROADCASTW(Mem{Base: w}, d)
+	VCVTPH2PS(d, d)
+	for ib := 0; ib < 8; ib++ {
+		// 32 grid values and 32 sign masks, 8 from each of four table entries.
+		var gx, mx [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			gx[h], mx[h] = XMM(), XMM()
+			for e := 0; e < 2; e++ {
+				l := 2*h + e
+				idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
+				MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
+				MOVQ(idx, sg)
+				ANDQ(U32(511), idx)
+				SHRQ(U8(9), sg)
+				MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
+				MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
+				if e == 0 {
+					VMOVQ(gv, gx[h])
+					VMOVQ(mv, mx[h])
+				} else {
+					VPINSRQ(U8(1), gv, gx[h], gx[h])
+					VPINSRQ(U8(1), mv, mx[h], mx[h])
+				}
+			}
+		}
+		g, m := YMM(), YMM()
+		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+		VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
+		x, a := YMM(), YMM()
+		VMOVDQU(Mem{Base: xq}.Offset(32*ib), x)
+		VPXOR(m, x, x)
+		VPSUBB(m, x, x) // x negated where the weight is
+		VPMADDUBSW(x, g, a)
+		VPMADDWD(onesW, a, a)
+		VCVTDQ2PS(a, a)
+		// The two scales, each d·(0.5 + nibble)·0.25·dx, in lanes 0-3 and 4-7.
+		var sv [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			n := GP32()
+			MOVBLZX(Mem{Base: w}.Offset(66+ib), n)
+			if h == 1 {
+				SHRL(U8(4), n)
+			}
+			ANDL(U32(15), n)
+			t := XMM()
+			VXORPS(t, t, t)
+			VCVTSI2SSL(n, t, t)
+			VADDSS(half, t, t)
+			VMULSS(t, d, t)
+			VMULSS(quarter, t, t)
+			VMULSS(Mem{Base: xd}.Offset(4*ib), t, t)
+			sv[h] = YMM()
+			VBROADCASTSS(t, sv[h])
+		}
+		VBLENDPS(U8(0xf0), sv[1], sv[0], sv[0])
+		VFMADD231PS(a, sv[0], acc)
+	}
+	ADDQ(U32(74), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
 	DECQ(nsb)
