@@ -84,20 +84,12 @@ func (p *Pool) matMulBlocks(out, x []float32, m, n, k int, data []byte, rs int, 
 // dotUnpacked returns the product of an unpacked weight row with one quantized row of x
 // (values xq, block scales xd, per-16 sums xs).
 func dotUnpacked(u *unpackedRow, xq []int8, xd, xs []float32) float32 {
-	if dotUnpackedVec != nil && len(u.sc) >= 2 && len(u.sc)%2 == 0 {
-		return dotUnpackedVec(&u.q[0], &xq[0], &u.sc[0], &xd[0], len(u.sc)/2) + dotMins(u.mn, xs)
-	}
 	return dotUnpackedGeneric(u.q, u.sc, xq, xd) + dotMins(u.mn, xs)
 }
 
-// dotUnpackedVec, where the CPU has it, is the assembly version of dotUnpackedGeneric over
-// n32 groups of 32 weights.
-var dotUnpackedVec func(q, xq *int8, sc, xd *float32, n32 int) float32
-
-// dotUnpackedGeneric is Σ_g sc_g·xd_{g/2}·Σ q·x over the groups of 16, summed as eight
-// running float32 lanes (lane l takes group-pair halves the way the AVX2 kernel does: the
-// four integer partial sums of each group of 16 are scaled separately) and then added in
-// a fixed order, so that it gives the same bits as the assembly.
+// dotUnpackedGeneric is Σ_g sc_g·xd_{g/2}·Σ q·x over the groups of 16, the integer sums
+// taken four values at a time into eight running float32 lanes (as an 8-lane vector
+// kernel would hold them) and the lanes added in a fixed order.
 func dotUnpackedGeneric(q []int8, sc []float32, xq []int8, xd []float32) float32 {
 	var acc [8]float32
 	for b := 0; b < len(sc)/2; b++ {
@@ -111,18 +103,6 @@ func dotUnpackedGeneric(q []int8, sc []float32, xq []int8, xd []float32) float32
 				}
 				acc[4*h+l] += float32(s) * f
 			}
-		}
-	}
-	if len(sc)%2 == 1 { // a last lone group of 16 (only the plain path sees one)
-		b := len(sc) / 2
-		f := sc[2*b] * xd[b]
-		for l := 0; l < 4; l++ {
-			o := 32*b + 4*l
-			var s int32
-			for t := 0; t < 4; t++ {
-				s += int32(q[o+t]) * int32(xq[o+t])
-			}
-			acc[l] += float32(s) * f
 		}
 	}
 	return hsum8(acc)

@@ -113,8 +113,7 @@ func TestMatMulBlocks(t *testing.T) {
 
 // TestMatMulBlocksRowInvariance: for every type of matMulBlocks, an activation row's
 // outputs are the same bits whatever the number of rows in the call and wherever the row
-// sits among them (as TestMatMulRowInvariance checks for the other types), and the plain
-// Go and the assembly dot products agree bit for bit.
+// sits among them (as TestMatMulRowInvariance checks for the other types).
 func TestMatMulBlocksRowInvariance(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	p := NewPool(2)
@@ -139,23 +138,6 @@ func TestMatMulBlocksRowInvariance(t *testing.T) {
 						break
 					}
 				}
-			}
-		}
-		if dotUnpackedVec == nil {
-			continue
-		}
-		save := dotUnpackedVec
-		dotUnpackedVec = nil
-		plain := make([]float32, M*n)
-		err := p.MatMul(plain, x, M, w)
-		dotUnpackedVec = save
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range plain {
-			if plain[i] != all[i] {
-				t.Errorf("%s: output %d: plain Go %g, assembly %g", dt, i, plain[i], all[i])
-				break
 			}
 		}
 	}
