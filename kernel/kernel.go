@@ -57,6 +57,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		p.matMulQuant(out, x, m, n, k, data, rs, dt)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:
 		p.matMulSuper(out, x, m, n, k, data, rs, dt)
+	case tensor.Unpacker(dt) != nil: // the other block types (kquant.go)
+		p.matMulBlocks(out, x, m, n, k, data, rs, dt)
 	case dt == tensor.BF16 && matMulBF16AMX != nil && matMulBF16AMX(p, out, x, m, n, k, data, rs):
 		// done on the AMX tile unit
 	case !useAsm:

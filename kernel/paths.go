@@ -41,7 +41,14 @@ type matPath struct {
 var (
 	pathQuant = []tensor.DType{tensor.Q8_0, tensor.Q4_0}
 	pathFloat = []tensor.DType{tensor.F32, tensor.BF16, tensor.F16}
-	pathTypes = []tensor.DType{tensor.F32, tensor.BF16, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K}
+	pathTypes = append([]tensor.DType{tensor.F32, tensor.BF16, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K},
+		pathBlocks...)
+	// pathBlocks are the other block types, whose rows are unpacked inside the kernel
+	// (kquant.go); pathFused those with a fused AVX2 kernel.
+	pathBlocks = []tensor.DType{tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q2_K, tensor.Q3_K, tensor.Q5_K,
+		tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
+		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
+	pathFused = []tensor.DType{tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS}
 	always    = func() bool { return true }
 )
 
@@ -60,6 +67,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8P 3×3"}, always},
 	{[]tensor.DType{tensor.Q4_K}, true, true, false, Path{"AVX2", "dotQ4KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, true, true, false, Path{"AVX2", "dotQ6KAVX"}, always},
+	{pathFused, true, true, false, Path{"AVX2", "fused block dot (kquant)"}, always},
+	{pathBlocks, true, true, false, Path{"Go", "rows unpacked to int8 (kquant)"}, always},
 	{pathFloat, true, false, false, Path{"AVX2", "float 4×1"}, always},
 	{pathFloat, false, true, false, Path{"AVX2", "float 3×4"}, always},
 }

@@ -3,12 +3,51 @@ package model
 import (
 	"fmt"
 	"math"
+	"sort"
+	"strings"
 
 	"github.com/decilm/decilm/checkpoint"
+	"github.com/decilm/decilm/checkpoint/gguf"
 	"github.com/decilm/decilm/tensor"
 )
 
+// unreadableTensors returns an error naming the ggml types of a GGUF file's tensors that
+// decilm cannot compute with, each with its count and one tensor of it, or nil when there
+// are none. Such a file is refused whole: with a weight left out, a model would run on
+// without it (an output projection, say, quietly tied to the embedding).
+func unreadableTensors(ck *checkpoint.Checkpoint) error {
+	u := ck.GGUF.Unsupported
+	if len(u) == 0 {
+		return nil
+	}
+	count := map[gguf.GGMLType]int{}
+	first := map[gguf.GGMLType]string{}
+	for _, t := range u {
+		if count[t.Type] == 0 {
+			first[t.Type] = t.Name
+		}
+		count[t.Type]++
+	}
+	types := make([]gguf.GGMLType, 0, len(count))
+	for g := range count {
+		types = append(types, g)
+	}
+	sort.Slice(types, func(a, b int) bool { return types[a] < types[b] })
+	parts := make([]string, len(types))
+	for i, g := range types {
+		noun := "tensors"
+		if count[g] == 1 {
+			noun = "tensor"
+		}
+		parts[i] = fmt.Sprintf("%s (ggml type %d): %d %s, such as %q", g, uint32(g), count[g], noun, first[g])
+	}
+	return fmt.Errorf("%s: %d of %d tensors have ggml types decilm cannot read: %s", ck.Path, len(u), len(u)+len(ck.GGUF.Tensors), strings.Join(parts, "; "))
+}
+
 func configFromGGUF(ck *checkpoint.Checkpoint) (*Config, error) {
+	if err := unreadableTensors(ck); err != nil {
+		return nil, err
+	}
 	get := ck.GGUF.Get
 	arch, _ := get("general.architecture")
 	a, _ := arch.(string)

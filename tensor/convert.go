@@ -136,7 +136,14 @@ func DecodeRow(dst []float32, src []byte, d DType) error {
 			dst[i] = float32(int32(binary.LittleEndian.Uint32(src[4*i:])))
 		}
 	default:
-		return fmt.Errorf("decode: unsupported data type %s", d)
+		dec := blockDecoders[d]
+		if dec == nil {
+			return fmt.Errorf("decode: unsupported data type %s", d)
+		}
+		bs, bb := d.BlockSize(), d.BlockBytes()
+		for b := 0; b < n/bs; b++ {
+			dec(dst[b*bs:b*bs+bs], src[b*bb:b*bb+bb])
+		}
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package tensor describes weights as they are stored: a data type, a shape and the raw
 // little-endian bytes, usually a view into a memory-mapped checkpoint file. It owns the
-// element types decilm understands (f32, f16, bf16 and GGUF's block-quantized q8_0, q4_0,
-// q4_K, q6_K) and the scalar conversions between them; it never copies weights.
+// element types decilm understands (f32, f16, bf16 and every block-quantized type of GGUF
+// files that llama.cpp writes: q8_0, q4_0, the k-quants, the i-quants, the ternary types)
+// and the scalar conversions between them; it never copies weights.
 package tensor
 
 import (
@@ -23,6 +24,27 @@ const (
 	Q4_K              // super-blocks of 256 with 6-bit sub-block scales and mins (ggml block_q4_K)
 	Q6_K              // super-blocks of 256 with 8-bit sub-block scales (ggml block_q6_K)
 	I32               // int32, for non-weight data such as indices
+
+	// The other block types llama.cpp's llama-quantize writes, with ggml's layouts (see
+	// ggml-common.h; quants.go decodes them).
+	Q4_1    // blocks of 32: f16 d, f16 m, 16 bytes of nibbles; x = d*q + m
+	Q5_0    // blocks of 32: f16 d, 4 bytes of fifth bits, 16 bytes of nibbles; x = d*(q-16)
+	Q5_1    // blocks of 32: f16 d, f16 m, fifth bits, nibbles; x = d*q + m
+	Q2_K    // super-blocks of 256: 4-bit scales and mins of 16, 2-bit quants (block_q2_K)
+	Q3_K    // super-blocks of 256: high bits, 2-bit quants, 6-bit scales of 16 (block_q3_K)
+	Q5_K    // super-blocks of 256: as Q4_K with a fifth bit (block_q5_K)
+	Q8_K    // super-blocks of 256: f32 d, 256 int8, 16 int16 sums (block_q8_K)
+	IQ4_NL  // blocks of 32: f16 d, nibbles indexing 16 non-linear values (block_iq4_nl)
+	IQ4_XS  // super-blocks of 256: IQ4_NL values with 6-bit scales of 32 (block_iq4_xs)
+	IQ3_XXS // super-blocks of 256: 3.06 bits a weight on a lattice grid (block_iq3_xxs)
+	IQ3_S   // super-blocks of 256: 3.44 bits a weight on a lattice grid (block_iq3_s)
+	IQ2_XXS // super-blocks of 256: 2.06 bits a weight on a lattice grid (block_iq2_xxs)
+	IQ2_XS  // super-blocks of 256: 2.31 bits a weight (block_iq2_xs)
+	IQ2_S   // super-blocks of 256: 2.56 bits a weight (block_iq2_s)
+	IQ1_S   // super-blocks of 256: 1.56 bits a weight (block_iq1_s)
+	IQ1_M   // super-blocks of 256: 1.75 bits a weight (block_iq1_m)
+	TQ1_0   // super-blocks of 256: ternary, 5 weights a byte (block_tq1_0)
+	TQ2_0   // super-blocks of 256: ternary, 2 bits a weight (block_tq2_0)
 	nDTypes
 )
 
@@ -41,6 +63,25 @@ var dtypeInfos = [nDTypes]dtypeInfo{
 	Q4_K: {"q4_K", 256, 144},
 	Q6_K: {"q6_K", 256, 210},
 	I32:  {"i32", 1, 4},
+
+	Q4_1:    {"q4_1", 32, 20},
+	Q5_0:    {"q5_0", 32, 22},
+	Q5_1:    {"q5_1", 32, 24},
+	Q2_K:    {"q2_K", 256, 84},
+	Q3_K:    {"q3_K", 256, 110},
+	Q5_K:    {"q5_K", 256, 176},
+	Q8_K:    {"q8_K", 256, 292},
+	IQ4_NL:  {"iq4_nl", 32, 18},
+	IQ4_XS:  {"iq4_xs", 256, 136},
+	IQ3_XXS: {"iq3_xxs", 256, 98},
+	IQ3_S:   {"iq3_s", 256, 110},
+	IQ2_XXS: {"iq2_xxs", 256, 66},
+	IQ2_XS:  {"iq2_xs", 256, 74},
+	IQ2_S:   {"iq2_s", 256, 82},
+	IQ1_S:   {"iq1_s", 256, 50},
+	IQ1_M:   {"iq1_m", 256, 56},
+	TQ1_0:   {"tq1_0", 256, 54},
+	TQ2_0:   {"tq2_0", 256, 66},
 }
 
 // Valid reports whether d is a known data type.

@@ -60,7 +60,7 @@ func (t ValueType) fixedSize() int {
 // GGMLType is a ggml tensor element type id, as GGUF tensor infos store it.
 type GGMLType uint32
 
-// The ggml type ids decilm reads (see ggml.h's enum ggml_type).
+// Some ggml type ids (see ggml.h's enum ggml_type; ggmlTypes lists them all).
 const (
 	GGMLF32  GGMLType = 0
 	GGMLF16  GGMLType = 1
@@ -72,47 +72,51 @@ const (
 	GGMLBF16 GGMLType = 30
 )
 
-// ggmlTypeInfo describes a ggml type: its name, the elements per block and the bytes per
-// block. Types decilm cannot compute with are still listed, so that their tensors' sizes can
-// be checked and the error at use can name them.
+// ggmlTypeInfo describes a ggml type: its name, the elements per block, the bytes per
+// block and the tensor.DType that holds it (none: decilm cannot compute with it). Types
+// without a DType are still listed, so that their tensors' sizes can be checked and the
+// error at use can name them.
 type ggmlTypeInfo struct {
 	name       string
 	blockSize  int
 	blockBytes int
+	dtype      tensor.DType
+	ok         bool
 }
 
+// ggmlTypes is the one table of ggml types: ids, names, block sizes and decilm's DType.
 var ggmlTypes = map[GGMLType]ggmlTypeInfo{
-	0:  {"F32", 1, 4},
-	1:  {"F16", 1, 2},
-	2:  {"Q4_0", 32, 18},
-	3:  {"Q4_1", 32, 20},
-	6:  {"Q5_0", 32, 22},
-	7:  {"Q5_1", 32, 24},
-	8:  {"Q8_0", 32, 34},
-	9:  {"Q8_1", 32, 36},
-	10: {"Q2_K", 256, 84},
-	11: {"Q3_K", 256, 110},
-	12: {"Q4_K", 256, 144},
-	13: {"Q5_K", 256, 176},
-	14: {"Q6_K", 256, 210},
-	15: {"Q8_K", 256, 292},
-	16: {"IQ2_XXS", 256, 66},
-	17: {"IQ2_XS", 256, 74},
-	18: {"IQ3_XXS", 256, 98},
-	19: {"IQ1_S", 256, 50},
-	20: {"IQ4_NL", 32, 18},
-	21: {"IQ3_S", 256, 110},
-	22: {"IQ2_S", 256, 82},
-	23: {"IQ4_XS", 256, 136},
-	24: {"I8", 1, 1},
-	25: {"I16", 1, 2},
-	26: {"I32", 1, 4},
-	27: {"I64", 1, 8},
-	28: {"F64", 1, 8},
-	29: {"IQ1_M", 256, 56},
-	30: {"BF16", 1, 2},
-	34: {"TQ1_0", 256, 54},
-	35: {"TQ2_0", 256, 66},
+	0:  {"F32", 1, 4, tensor.F32, true},
+	1:  {"F16", 1, 2, tensor.F16, true},
+	2:  {"Q4_0", 32, 18, tensor.Q4_0, true},
+	3:  {"Q4_1", 32, 20, tensor.Q4_1, true},
+	6:  {"Q5_0", 32, 22, tensor.Q5_0, true},
+	7:  {"Q5_1", 32, 24, tensor.Q5_1, true},
+	8:  {"Q8_0", 32, 34, tensor.Q8_0, true},
+	9:  {"Q8_1", 32, 36, 0, false},
+	10: {"Q2_K", 256, 84, tensor.Q2_K, true},
+	11: {"Q3_K", 256, 110, tensor.Q3_K, true},
+	12: {"Q4_K", 256, 144, tensor.Q4_K, true},
+	13: {"Q5_K", 256, 176, tensor.Q5_K, true},
+	14: {"Q6_K", 256, 210, tensor.Q6_K, true},
+	15: {"Q8_K", 256, 292, tensor.Q8_K, true},
+	16: {"IQ2_XXS", 256, 66, tensor.IQ2_XXS, true},
+	17: {"IQ2_XS", 256, 74, tensor.IQ2_XS, true},
+	18: {"IQ3_XXS", 256, 98, tensor.IQ3_XXS, true},
+	19: {"IQ1_S", 256, 50, tensor.IQ1_S, true},
+	20: {"IQ4_NL", 32, 18, tensor.IQ4_NL, true},
+	21: {"IQ3_S", 256, 110, tensor.IQ3_S, true},
+	22: {"IQ2_S", 256, 82, tensor.IQ2_S, true},
+	23: {"IQ4_XS", 256, 136, tensor.IQ4_XS, true},
+	24: {"I8", 1, 1, 0, false},
+	25: {"I16", 1, 2, 0, false},
+	26: {"I32", 1, 4, tensor.I32, true},
+	27: {"I64", 1, 8, 0, false},
+	28: {"F64", 1, 8, 0, false},
+	29: {"IQ1_M", 256, 56, tensor.IQ1_M, true},
+	30: {"BF16", 1, 2, tensor.BF16, true},
+	34: {"TQ1_0", 256, 54, tensor.TQ1_0, true},
+	35: {"TQ2_0", 256, 66, tensor.TQ2_0, true},
 }
 
 // String returns ggml's name for the type ("F16", "Q4_K", ...) or "type(N)".
@@ -126,46 +130,16 @@ func (g GGMLType) String() string {
 // DType returns the tensor.DType for a ggml type, and false when decilm cannot compute with
 // tensors of that type.
 func (g GGMLType) DType() (tensor.DType, bool) {
-	switch g {
-	case GGMLF32:
-		return tensor.F32, true
-	case GGMLF16:
-		return tensor.F16, true
-	case GGMLBF16:
-		return tensor.BF16, true
-	case GGMLQ8_0:
-		return tensor.Q8_0, true
-	case GGMLQ4_0:
-		return tensor.Q4_0, true
-	case GGMLQ4_K:
-		return tensor.Q4_K, true
-	case GGMLQ6_K:
-		return tensor.Q6_K, true
-	case GGMLI32:
-		return tensor.I32, true
-	}
-	return 0, false
+	ti, ok := ggmlTypes[g]
+	return ti.dtype, ok && ti.ok
 }
 
 // GGMLTypeOf returns the ggml type id that stores a tensor.DType.
 func GGMLTypeOf(d tensor.DType) (GGMLType, error) {
-	switch d {
-	case tensor.F32:
-		return GGMLF32, nil
-	case tensor.F16:
-		return GGMLF16, nil
-	case tensor.BF16:
-		return GGMLBF16, nil
-	case tensor.Q8_0:
-		return GGMLQ8_0, nil
-	case tensor.Q4_0:
-		return GGMLQ4_0, nil
-	case tensor.Q4_K:
-		return GGMLQ4_K, nil
-	case tensor.Q6_K:
-		return GGMLQ6_K, nil
-	case tensor.I32:
-		return GGMLI32, nil
+	for g, ti := range ggmlTypes {
+		if ti.ok && ti.dtype == d {
+			return g, nil
+		}
 	}
 	return 0, fmt.Errorf("data type %s has no GGUF equivalent", d)
 }

@@ -1,0 +1,481 @@
+// Command asmgenk generates the AVX2 assembly of package kernel for block types beyond
+// Q8_0, Q4_0, Q4_K and Q6_K (kquant_amd64.s, declared in kquant_stubs_amd64.go) with avo
+// (github.com/mmcloughlin/avo). Run it through go generate in the kernel directory:
+//
+//	go generate ./kernel/
+//
+// Each kernel is the dot product of one weight row, decoded block by block in registers,
+// with one row of activations quantized by QuantizeQ8 (int8 values in blocks of 32 and a
+// float32 scale per block): exact integer sums per block of 32, scaled and accumulated in
+// eight float32 lanes. The Go code in kquant.go holds the plain versions they are tested
+// against. Only AVX2 (no AVX-512), which the machine these were written on has.
+package main
+
+import (
+	"flag"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// prefetch is how far ahead in the weight row the kernels prefetch (bytes), as the Q4_K
+// kernel does: 8 blocks of 144 bytes.
+const prefetch = 1152
+
+var onesW, low4, bit5, iq4Table, threes, fours, half, quarter Mem
+
+func main() {
+	flag.Parse()
+	ConstraintExpr("!purego")
+	onesW = GLOBL("kq_onesw", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(2*i, U16(1))
+	}
+	low4 = GLOBL("kq_low4", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(0x0f))
+	}
+	bit5 = GLOBL("kq_sixteen", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(0x10))
+	}
+	// ggml's kvalues_iq4nl, twice (one copy per 128-bit lane for VPSHUFB).
+	iq4 := []int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+	iq4Table = GLOBL("kq_iq4nl", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(uint8(iq4[i%16])))
+	}
+	threes = GLOBL("kq_threes", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(3))
+	}
+	fours = GLOBL("kq_fours", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(4))
+	}
+	half = GLOBL("kq_half", RODATA|NOPTR)
+	DATA(0, F32(0.5))
+	quarter = GLOBL("kq_quarter", RODATA|NOPTR)
+	DATA(0, F32(0.25))
+	q5K()
+	iq4XS()
+	q3K()
+	iq2XS()
+	Generate()
+}
+
+// hsum returns the sum of acc's eight lanes in X0..: (l0+l4)+(l1+l5) + ((l2+l6)+(l3+l7)), the
+// order of kquant.go's hsum8.
+func hsum(acc VecVirtual) VecVirtual {
+	x := XMM()
+	VEXTRACTF128(U8(1), acc, x)
+	VADDPS(acc.AsX(), x, x)
+	VHADDPS(x, x, x)
+	VHADDPS(x, x, x)
+	return x
+}
+
+// q5K: func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+// One Q5_K row (nsb super-blocks of 256: f16 d, f16 dmin, 12 bytes of 6-bit scales and
+// mins packed as Q4_K's, qh[32] fifth bits, qs[128] nibbles) against a quantized row, given
+// xs (each block's scale times the sum of its int8 values): weight e of sub-block j is
+// d·sc_j·q_e - dmin·m_j, q_e = nibble + 16·(bit j of qh[e%32]), so the product is
+// Σ_j d·sc_j·dx_j·Σ q·x  -  dmin·Σ_j m_j·xs_j.
+func q5K() {
+	TEXT("dotQ5KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32")
+	Doc("dotQ5KAVX returns the dot product of nsb Q5_K super-blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block).")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xs := Load(Param("xs"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	local := AllocLocal(32)
+	acc, macc := YMM(), YMM()
+	VXORPS(acc, acc, acc)
+	VXORPS(macc, macc, macc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 176; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	// The scales and mins, as ggml's get_scale_min_k4, with 32-bit integer ops.
+	a, b, c, t := GP32(), GP32(), GP32(), GP32()
+	MOVL(Mem{Base: w}.Offset(4), a)
+	MOVL(Mem{Base: w}.Offset(8), b)
+	MOVL(Mem{Base: w}.Offset(12), c)
+	sc47, m47 := GP32(), GP32()
+	MOVL(c, sc47)
+	ANDL(U32(0x0f0f0f0f), sc47)
+	MOVL(a, t)
+	SHRL(U8(2), t)
+	ANDL(U32(0x30303030), t)
+	ORL(t, sc47) // sc[4..7]
+	MOVL(c, m47)
+	SHRL(U8(4), m47)
+	ANDL(U32(0x0f0f0f0f), m47)
+	MOVL(b, t)
+	SHRL(U8(2), t)
+	ANDL(U32(0x30303030), t)
+	ORL(t, m47)              // m[4..7]
+	ANDL(U32(0x3f3f3f3f), a) // sc[0..3]
+	ANDL(U32(0x3f3f3f3f), b) // m[0..3]
+	scx, mx := XMM(), XMM()
+	VMOVD(a, scx)
+	VPINSRD(U8(1), sc47, scx, scx)
+	VMOVD(b, mx)
+	VPINSRD(U8(1), m47, mx, mx)
+	sc, mv := YMM(), YMM()
+	VPMOVZXBD(scx, sc)
+	VCVTDQ2PS(sc, sc)
+	VPMOVZXBD(mx, mv)
+	VCVTDQ2PS(mv, mv)
+	d, dmin := YMM(), YMM()
+	VPBROADCASTW(Mem{Base: w}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VPBROADCASTW(Mem{Base: w}.Offset(2), dmin.AsX())
+	VCVTPH2PS(dmin.AsX(), dmin)
+	VMULPS(d, sc, sc)
+	VMULPS(Mem{Base: xd}, sc, sc) // d·sc_j·dx_j
+	VMOVUPS(sc, local)
+	VMULPS(Mem{Base: xs}, mv, mv) // m_j·dx_j·Σx_j
+	VFMADD231PS(mv, dmin, macc)
+	qh := YMM()
+	VMOVDQU(Mem{Base: w}.Offset(16), qh)
+	for g := 0; g < 4; g++ {
+		q, lo, hi, s := YMM(), YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(48+32*g), q)
+		VPAND(low4, q, lo)
+		VPSRLW(U8(4), q, hi)
+		VPAND(low4, hi, hi)
+		for half, v := range []VecVirtual{lo, hi} {
+			j := 2*g + half
+			// bit j of each qh byte, moved to bit 4 (16), joins the nibble.
+			h := YMM()
+			switch {
+			case j < 4:
+				VPSLLW(U8(4-j), qh, h)
+			case j > 4:
+				VPSRLW(U8(j-4), qh, h)
+			default:
+				VMOVDQA(qh, h)
+			}
+			VPAND(bit5, h, h)
+			VPOR(h, v, v)
+			VPMADDUBSW(Mem{Base: xq}.Offset(32*j), v, v) // q (≤ 31) times x in pairs
+			VPMADDWD(onesW, v, v)
+			VCVTDQ2PS(v, v)
+			VBROADCASTSS(local.Offset(4*j), s)
+			VFMADD231PS(v, s, acc)
+		}
+	}
+	ADDQ(U32(176), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(32), xs)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VSUBPS(macc, acc, acc)
+	x := hsum(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// iq4XS: func(w *byte, xq *int8, xd *float32, nsb int) float32
+// One IQ4_XS row (nsb super-blocks of 256: f16 d, uint16 scales_h, scales_l[4], qs[128])
+// against a quantized row: sub-block ib (32 weights, one block of x) has scale
+// d·(ls_ib - 32), ls_ib = (scales_l[ib/2] >> 4·(ib%2)) & 15 | ((scales_h >> 2·ib) & 3) << 4,
+// and its weights are kvalues_iq4nl[nibble]: low nibbles of qs[16·ib..] first, then high.
+// The signed values meet x through VPMADDUBSW as |v| times x·sign(v).
+func iq4XS() {
+	TEXT("dotIQ4XSAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int) float32")
+	Doc("dotIQ4XSAVX returns the dot product of nsb IQ4_XS super-blocks with a row quantized by QuantizeQ8.")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	table := YMM()
+	VMOVDQU(iq4Table, table)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 136; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	sh, sl := GP32(), GP32()
+	MOVWLZX(Mem{Base: w}.Offset(2), sh)
+	MOVL(Mem{Base: w}.Offset(4), sl)
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(8+32*g), q)
+		VPSRLW(U8(4), q, hi)
+		VPAND(low4, q, lo)
+		VPAND(low4, hi, hi)
+		VPSHUFB(lo, table, lo)
+		VPSHUFB(hi, table, hi)
+		for half := 0; half < 2; half++ {
+			ib := 2*g + half
+			v := YMM()
+			// sub-block ib: its low nibbles (lane half of lo), then its high ones.
+			VPERM2I128(U8(0x20+0x11*half), hi, lo, v)
+			ls, t := GP32(), GP32()
+			MOVL(sl, ls)
+			SHRL(U8(4*ib), ls)
+			ANDL(U32(15), ls)
+			MOVL(sh, t)
+			SHRL(U8(2*ib), t)
+			ANDL(U32(3), t)
+			SHLL(U8(4), t)
+			ORL(t, ls)
+			SUBL(U32(32), ls)
+			s := XMM()
+			VXORPS(s, s, s)
+			VCVTSI2SSL(ls, s, s)
+			VMULSS(Mem{Base: xd}.Offset(4*ib), s, s)
+			sv := YMM()
+			VBROADCASTSS(s, sv)
+			VMULPS(d, sv, sv) // d·(ls-32)·dx: the order the plain version uses
+			x, a := YMM(), YMM()
+			VMOVDQU(Mem{Base: xq}.Offset(32*ib), x)
+			VPSIGNB(v, x, x)
+			VPSIGNB(v, v, a)
+			VPMADDUBSW(x, a, a)
+			VPMADDWD(onesW, a, a)
+			VCVTDQ2PS(a, a)
+			VFMADD231PS(a, sv, acc)
+		}
+	}
+	ADDQ(U32(136), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := hsum(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q3K: func(w *byte, xq *int8, xd *float32, nsb int) float32
+// One Q3_K row (nsb super-blocks of 256: hmask[32], qs[64], 12 bytes of sixteen 6-bit
+// scales, f16 d) against a quantized row. Half n (128 weights) and step s (0..3) give the
+// 32 weights of block j = 4n+s of x: ((qs[32n+l] >> 2s) & 3) - 4·(bit j of hmask[l] clear),
+// the first 16 with scale d·(sc_2j - 32), the next 16 with d·(sc_2j+1 - 32). The signed
+// values meet x through VPMADDUBSW as |v| times x·sign(v).
+func q3K() {
+	TEXT("dotQ3KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int) float32")
+	Doc("dotQ3KAVX returns the dot product of nsb Q3_K super-blocks with a row quantized by QuantizeQ8.")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	local := AllocLocal(64)
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 110; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	// The sixteen scales, as ggml's dequantize_row_q3_K unpacks them.
+	a0, a1, tmp := GP32(), GP32(), GP32()
+	MOVL(Mem{Base: w}.Offset(96), a0)
+	MOVL(Mem{Base: w}.Offset(100), a1)
+	MOVL(Mem{Base: w}.Offset(104), tmp)
+	sx := XMM()
+	for i, src := range []struct {
+		word  GPVirtual
+		shift int
+	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
+		lo, hi := GP32(), GP32()
+		MOVL(src.word, lo)
+		if src.shift > 0 {
+			SHRL(U8(src.shift), lo)
+		}
+		ANDL(U32(0x0f0f0f0f), lo)
+		MOVL(tmp, hi)
+		if i > 0 {
+			SHRL(U8(2*i), hi)
+		}
+		ANDL(U32(0x03030303), hi)
+		SHLL(U8(4), hi)
+		ORL(hi, lo)
+		if i == 0 {
+			VMOVD(lo, sx)
+		} else {
+			VPINSRD(U8(i), lo, sx, sx)
+		}
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	thirtyTwo := YMM()
+	MOVL(U32(32), tmp)
+	VMOVD(tmp, thirtyTwo.AsX())
+	VPBROADCASTD(thirtyTwo.AsX(), thirtyTwo)
+	for h := 0; h < 2; h++ {
+		v, t := YMM(), XMM()
+		if h == 0 {
+			VPMOVZXBD(sx, v)
+		} else {
+			VPSRLDQ(U8(8), sx, t)
+			VPMOVZXBD(t, v)
+		}
+		VPSUBD(thirtyTwo, v, v)
+		VCVTDQ2PS(v, v)
+		VMULPS(d, v, v) // d·(sc - 32)
+		VMOVUPS(v, local.Offset(32*h))
+	}
+	hm, zero := YMM(), YMM()
+	VMOVDQU(Mem{Base: w}, hm)
+	VPXOR(zero, zero, zero)
+	for n := 0; n < 2; n++ {
+		q := YMM()
+		VMOVDQU(Mem{Base: w}.Offset(32+32*n), q)
+		for s := 0; s < 4; s++ {
+			j := 4*n + s
+			v, m := YMM(), YMM()
+			if s == 0 {
+				VPAND(threes, q, v)
+			} else {
+				VPSRLW(U8(2*s), q, v)
+				VPAND(threes, v, v)
+			}
+			// 4 where bit j of hmask is clear.
+			bit, mj := GP32(), YMM()
+			MOVL(U32(0x01010101<<j), bit)
+			VMOVD(bit, mj.AsX())
+			VPBROADCASTD(mj.AsX(), mj)
+			VPAND(mj, hm, m)
+			VPCMPEQB(zero, m, m)
+			VPAND(fours, m, m)
+			VPSUBB(m, v, v) // -4..3
+			x, a := YMM(), YMM()
+			VMOVDQU(Mem{Base: xq}.Offset(32*j), x)
+			VPSIGNB(v, x, x)
+			VPSIGNB(v, v, a)
+			VPMADDUBSW(x, a, a)
+			VPMADDWD(onesW, a, a)
+			VCVTDQ2PS(a, a)
+			s0, s1, dx := YMM(), YMM(), YMM()
+			VBROADCASTSS(local.Offset(4*(2*j)), s0)
+			VBROADCASTSS(local.Offset(4*(2*j+1)), s1)
+			VBLENDPS(U8(0xf0), s1, s0, s0) // lanes 0-3: group 2j, 4-7: group 2j+1
+			VBROADCASTSS(Mem{Base: xd}.Offset(4*j), dx)
+			VMULPS(dx, s0, s0)
+			VFMADD231PS(a, s0, acc)
+		}
+	}
+	ADDQ(U32(110), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := hsum(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// iq2XS: func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+// One IQ2_XS row (nsb super-blocks of 256: f16 d, qs[32] uint16, scales[8]) against a
+// quantized row. Each uint16 of qs gives 8 weights: grid[q & 511]'s 8 byte values, negated
+// where signs[q >> 9] has 0xff (grid: tensor.IQ2XSGrid, signs: tensor.IQ2Signs64). Sub-block
+// ib (32 weights, one block of x) has scales d·(0.5 + nibble)·0.25 for its two halves
+// (low nibble of scales[ib] first). The grid values (≤ 43) meet x·sign through VPMADDUBSW.
+func iq2XS() {
+	TEXT("dotIQ2XSAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32")
+	Doc("dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid and signs: tensor.IQ2XSGrid, tensor.IQ2Signs64).")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	grid := Load(Param("grid"), GP64())
+	signs := Load(Param("signs"), GP64())
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	d := XMM()
+	VPBROADCASTW(Mem{Base: w}, d)
+	VCVTPH2PS(d, d)
+	for ib := 0; ib < 8; ib++ {
+		// 32 grid values and 32 sign masks, 8 from each of four table entries.
+		var gx, mx [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			gx[h], mx[h] = XMM(), XMM()
+			for e := 0; e < 2; e++ {
+				l := 2*h + e
+				idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
+				MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
+				MOVQ(idx, sg)
+				ANDQ(U32(511), idx)
+				SHRQ(U8(9), sg)
+				MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
+				MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
+				if e == 0 {
+					VMOVQ(gv, gx[h])
+					VMOVQ(mv, mx[h])
+				} else {
+					VPINSRQ(U8(1), gv, gx[h], gx[h])
+					VPINSRQ(U8(1), mv, mx[h], mx[h])
+				}
+			}
+		}
+		g, m := YMM(), YMM()
+		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+		VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
+		x, a := YMM(), YMM()
+		VMOVDQU(Mem{Base: xq}.Offset(32*ib), x)
+		VPXOR(m, x, x)
+		VPSUBB(m, x, x) // x negated where the weight is
+		VPMADDUBSW(x, g, a)
+		VPMADDWD(onesW, a, a)
+		VCVTDQ2PS(a, a)
+		// The two scales, each d·(0.5 + nibble)·0.25·dx, in lanes 0-3 and 4-7.
+		var sv [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			n := GP32()
+			MOVBLZX(Mem{Base: w}.Offset(66+ib), n)
+			if h == 1 {
+				SHRL(U8(4), n)
+			}
+			ANDL(U32(15), n)
+			t := XMM()
+			VXORPS(t, t, t)
+			VCVTSI2SSL(n, t, t)
+			VADDSS(half, t, t)
+			VMULSS(t, d, t)
+			VMULSS(quarter, t, t)
+			VMULSS(Mem{Base: xd}.Offset(4*ib), t, t)
+			sv[h] = YMM()
+			VBROADCASTSS(t, sv[h])
+		}
+		VBLENDPS(U8(0xf0), sv[1], sv[0], sv[0])
+		VFMADD231PS(a, sv[0], acc)
+	}
+	ADDQ(U32(74), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := hsum(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}

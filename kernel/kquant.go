@@ -1,0 +1,290 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/decilm/decilm/tensor"
+)
+
+// This file multiplies by the block types that have no kernel of their own (everything
+// llama-quantize writes but Q8_0, Q4_0, Q4_K and Q6_K). Every such type stores each group
+// of 16 weights as sc·q + mn: a float32 scale sc, a float32 offset mn and 16 small
+// integers q (|q| ≤ 127): the i-quants' grid values with their signs, IQ1's grid value
+// times 8 plus its ±1 shift (sc then holding an eighth of the scale), the others' codes
+// less their fixed offsets. A weight row is unpacked to that form once, in the kernel and
+// for one row at a time, and its product with each row of x quantized by QuantizeQ8
+// (blocks of 32, scale dx) is Σ_g sc_g·dx·Σ q·x + mn_g·dx·Σ x, the inner sums exact
+// integers; so, as for Q8_0, only the activations' rounding separates the result from a
+// float product, and the same function serves every batch size (each row's result is the
+// same bits whatever the batch).
+
+// unpackedRow is one weight row in the sc·q + mn form, and the activations' per-16 sums.
+type unpackedRow struct {
+	q      []int8
+	sc, mn []float32
+}
+
+var unpackedPool = sync.Pool{New: func() any { return new(unpackedRow) }}
+
+func (u *unpackedRow) size(k int) {
+	if cap(u.q) < k {
+		u.q = make([]int8, k)
+		u.sc = make([]float32, k/16)
+		u.mn = make([]float32, k/16)
+	}
+	u.q, u.sc, u.mn = u.q[:k], u.sc[:k/16], u.mn[:k/16]
+}
+
+// unpackRow unpacks a whole weight row of type dt (k weights).
+func unpackRow(u *unpackedRow, row []byte, dt tensor.DType, k int) {
+	f := tensor.Unpacker(dt)
+	bs, bb := dt.BlockSize(), dt.BlockBytes()
+	for b := 0; b < k/bs; b++ {
+		f(u.q[b*bs:(b+1)*bs], u.sc[b*bs/16:(b+1)*bs/16], u.mn[b*bs/16:(b+1)*bs/16], row[b*bb:(b+1)*bb])
+	}
+}
+
+// matMulBlocks is MatMul for the types tensor.Unpacker serves: x is quantized by QuantizeQ8, and
+// each weight row, unpacked once, is multiplied with every row of x.
+func (p *Pool) matMulBlocks(out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	if useAsm && p.matMulFused(out, s, m, n, k, data, rs, dt) {
+		return
+	}
+	g := k / 16
+	if cap(s.s) < m*g {
+		s.s = make([]float32, m*g)
+	}
+	xs := s.s[:m*g] // dx·Σx over each 16 values
+	for i := 0; i < m; i++ {
+		for j := 0; j < g; j++ {
+			var sum int32
+			for _, v := range s.q[i*k+16*j : i*k+16*j+16] {
+				sum += int32(v)
+			}
+			xs[i*g+j] = s.d[i*(k/32)+j/2] * float32(sum)
+		}
+	}
+	p.runGrain(n, 4, func(lo, hi int) {
+		u := unpackedPool.Get().(*unpackedRow)
+		defer unpackedPool.Put(u)
+		u.size(k)
+		for j := lo; j < hi; j++ {
+			unpackRow(u, data[j*rs:(j+1)*rs], dt, k)
+			for i := 0; i < m; i++ {
+				out[i*n+j] = dotUnpacked(u, s.q[i*k:(i+1)*k], s.d[i*(k/32):(i+1)*(k/32)], xs[i*g:(i+1)*g])
+			}
+		}
+	})
+}
+
+// dotUnpacked returns the product of an unpacked weight row with one quantized row of x
+// (values xq, block scales xd, per-16 sums xs).
+func dotUnpacked(u *unpackedRow, xq []int8, xd, xs []float32) float32 {
+	return dotUnpackedGeneric(u.q, u.sc, xq, xd) + dotMins(u.mn, xs)
+}
+
+// dotUnpackedGeneric is Σ_g sc_g·xd_{g/2}·Σ q·x over the groups of 16, the integer sums
+// taken four values at a time into eight running float32 lanes (as an 8-lane vector
+// kernel would hold them) and the lanes added in a fixed order.
+func dotUnpackedGeneric(q []int8, sc []float32, xq []int8, xd []float32) float32 {
+	var acc [8]float32
+	for b := 0; b < len(sc)/2; b++ {
+		for h := 0; h < 2; h++ {
+			f := sc[2*b+h] * xd[b]
+			for l := 0; l < 4; l++ {
+				o := 32*b + 16*h + 4*l
+				var s int32
+				for t := 0; t < 4; t++ {
+					s += int32(q[o+t]) * int32(xq[o+t])
+				}
+				acc[4*h+l] += float32(s) * f
+			}
+		}
+	}
+	return hsum8(acc)
+}
+
+// hsum8 adds eight lanes in the order the AVX2 kernels reduce a register.
+func hsum8(a [8]float32) float32 {
+	b0, b1, b2, b3 := a[0]+a[4], a[1]+a[5], a[2]+a[6], a[3]+a[7]
+	return (b0 + b1) + (b2 + b3)
+}
+
+// dotMins is Σ_g mn_g·xs_g.
+func dotMins(mn, xs []float32) float32 {
+	var s float32
+	for g, v := range mn {
+		if v != 0 {
+			s += v * xs[g]
+		}
+	}
+	return s
+}
+
+// The fused kernels decode their type's blocks in registers, one weight row against one
+// row of x at a time, with no unpacked copy (kquant_amd64.s; nil without AVX2).
+var (
+	dotQ5KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+	dotIQ4XSVec func(w *byte, xq *int8, xd *float32, nsb int) float32
+	dotQ3KVec   func(w *byte, xq *int8, xd *float32, nsb int) float32
+	dotIQ2XSVec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+)
+
+// matMulFused is matMulBlocks for the types with a fused kernel (Q3_K, Q5_K, IQ4_XS, IQ2_XS), on x
+// quantized into s; it returns false for the other types.
+func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
+	nb, nsb := k/32, k/256
+	var rowDot func(j, i int) float32
+	switch {
+	case dt == tensor.Q5_K && dotQ5KVec != nil:
+		xs := blockSums(s, m, k)
+		rowDot = func(j, i int) float32 {
+			return dotQ5KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nsb)
+		}
+	case dt == tensor.Q3_K && dotQ3KVec != nil:
+		rowDot = func(j, i int) float32 {
+			return dotQ3KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
+		}
+	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
+		grid, signs := &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0]
+		rowDot = func(j, i int) float32 {
+			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid, signs)
+		}
+	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
+		rowDot = func(j, i int) float32 {
+			return dotIQ4XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
+		}
+	default:
+		return false
+	}
+	p.runGrain(n, 4, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			for i := 0; i < m; i++ {
+				out[i*n+j] = rowDot(j, i)
+			}
+		}
+	})
+	return true
+}
+
+// blockSums returns, for each block of 32 of the m quantized rows in s, its scale times
+// the sum of its int8 values.
+func blockSums(s *quantScratch, m, k int) []float32 {
+	nb := k / 32
+	if cap(s.s) < m*nb {
+		s.s = make([]float32, m*nb)
+	}
+	xs := s.s[:m*nb]
+	for b := range xs {
+		var sum int32
+		for _, q := range s.q[32*b : 32*b+32] {
+			sum += int32(q)
+		}
+		xs[b] = s.d[b] * float32(sum)
+	}
+	return xs
+}
+
+// dotQ5KGeneric is the plain version of dotQ5KAVX: w holds nsb block_q5_K; weight e of
+// sub-block j is d·sc_j·q_e - dmin·m_j with q_e the nibble plus 16 times bit j of
+// qh[e%32], so the product with x is Σ_j d·sc_j·dx_j·Σ q·x - dmin·Σ_j m_j·xs_j.
+func dotQ5KGeneric(w []byte, xq []int8, xd, xs []float32, nsb int) float32 {
+	var sum, msum float32
+	for sb := 0; sb < nsb; sb++ {
+		blk := w[sb*176 : sb*176+176]
+		d, dmin := f16At(blk, 0), f16At(blk, 2)
+		for j := 0; j < 8; j++ {
+			sc, m := q4KScaleMin(j, blk[4:16])
+			b := sb*8 + j
+			xb := xq[b*32 : b*32+32]
+			qs := blk[48+32*(j/2):]
+			var isum int32
+			for l := 0; l < 32; l++ {
+				q := qs[l] & 15
+				if j%2 == 1 {
+					q = qs[l] >> 4
+				}
+				q |= (blk[16+l] >> j & 1) << 4
+				isum += int32(q) * int32(xb[l])
+			}
+			sum += float32(isum) * (float32(sc) * d * xd[b])
+			msum += dmin * (float32(m) * xs[b])
+		}
+	}
+	return sum - msum
+}
+
+// dotIQ4XSGeneric is the plain version of dotIQ4XSAVX: w holds nsb block_iq4_xs; sub-block
+// ib of 32 weights has scale d·(ls_ib - 32) and values kvalues_iq4nl[nibble].
+func dotIQ4XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
+	var sum float32
+	u := make([]int8, 256)
+	sc, mn := make([]float32, 16), make([]float32, 16)
+	unpack := tensor.Unpacker(tensor.IQ4_XS)
+	for sb := 0; sb < nsb; sb++ {
+		blk := w[sb*136 : sb*136+136]
+		unpack(u, sc, mn, blk) // the values; the scale is formed below in the kernel's order
+		d := f16At(blk, 0)
+		sh := binary.LittleEndian.Uint16(blk[2:])
+		for ib := 0; ib < 8; ib++ {
+			ls := int32(blk[4+ib/2]>>(4*(ib%2))&15) | int32(sh>>(2*ib)&3)<<4
+			b := sb*8 + ib
+			var isum int32
+			for l := 0; l < 32; l++ {
+				isum += int32(u[32*ib+l]) * int32(xq[32*b+l])
+			}
+			sum += float32(isum) * (float32(ls-32) * xd[b] * d)
+		}
+	}
+	return sum
+}
+
+func f16At(b []byte, off int) float32 { return tensor.F16ToF32(binary.LittleEndian.Uint16(b[off:])) }
+
+// dotQ3KGeneric is the plain version of dotQ3KAVX: w holds nsb block_q3_K; group g of 16
+// weights has scale d·(sc_g - 32) and values in -4..3 (tensor.Unpacker's), so the product
+// with x is Σ_g d·(sc_g - 32)·dx·Σ q·x.
+func dotQ3KGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
+	var sum float32
+	u := make([]int8, 256)
+	sc, mn := make([]float32, 16), make([]float32, 16)
+	unpack := tensor.Unpacker(tensor.Q3_K)
+	for sb := 0; sb < nsb; sb++ {
+		unpack(u, sc, mn, w[sb*110:sb*110+110]) // sc[g] = d·(sc_g - 32), as the kernel forms it
+		for g := 0; g < 16; g++ {
+			b := sb*8 + g/2
+			var isum int32
+			for l := 0; l < 16; l++ {
+				isum += int32(u[16*g+l]) * int32(xq[32*sb*8+16*g+l])
+			}
+			sum += float32(isum) * (sc[g] * xd[b])
+		}
+	}
+	return sum
+}
+
+// dotIQ2XSGeneric is the plain version of dotIQ2XSAVX: w holds nsb block_iq2_xs; each half
+// of a sub-block (16 weights) has scale d·(0.5 + nibble)·0.25 and signed grid values
+// (tensor.Unpacker's), so the product with x is Σ_g sc_g·dx·Σ q·x.
+func dotIQ2XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
+	var sum float32
+	u := make([]int8, 256)
+	sc, mn := make([]float32, 16), make([]float32, 16)
+	unpack := tensor.Unpacker(tensor.IQ2_XS)
+	for sb := 0; sb < nsb; sb++ {
+		unpack(u, sc, mn, w[sb*74:sb*74+74])
+		for g := 0; g < 16; g++ {
+			b := sb*8 + g/2
+			var isum int32
+			for l := 0; l < 16; l++ {
+				isum += int32(u[16*g+l]) * int32(xq[256*sb+16*g+l])
+			}
+			sum += float32(isum) * (sc[g] * xd[b])
+		}
+	}
+	return sum
+}

@@ -1,0 +1,16 @@
+//go:build !purego
+
+package kernel
+
+import "golang.org/x/sys/cpu"
+
+// The fused kernels of kquant_amd64.s need AVX2, FMA and F16C, as those of kernel_amd64.s.
+func init() {
+	if !(cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C) {
+		return
+	}
+	dotQ5KVec = dotQ5KAVX
+	dotIQ4XSVec = dotIQ4XSAVX
+	dotQ3KVec = dotQ3KAVX
+	dotIQ2XSVec = dotIQ2XSAVX
+}
