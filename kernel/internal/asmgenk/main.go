@@ -14,6 +14,8 @@ package main
 import (
 	"flag"
 
+	"github.com/decilm/decilm/kernel/internal/avoext"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -100,47 +102,8 @@ func q5K() {
 	for o := 0; o < 176; o += 64 {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
 	}
-	// The scales and mins, as ggml's get_scale_min_k4, with 32-bit integer ops.
-	a, b, c, t := GP32(), GP32(), GP32(), GP32()
-	MOVL(Mem{Base: w}.Offset(4), a)
-	MOVL(Mem{Base: w}.Offset(8), b)
-	MOVL(Mem{Base: w}.Offset(12), c)
-	sc47, m47 := GP32(), GP32()
-	MOVL(c, sc47)
-	ANDL(U32(0x0f0f0f0f), sc47)
-	MOVL(a, t)
-	SHRL(U8(2), t)
-	ANDL(U32(0x30303030), t)
-	ORL(t, sc47) // sc[4..7]
-	MOVL(c, m47)
-	SHRL(U8(4), m47)
-	ANDL(U32(0x0f0f0f0f), m47)
-	MOVL(b, t)
-	SHRL(U8(2), t)
-	ANDL(U32(0x30303030), t)
-	ORL(t, m47)              // m[4..7]
-	ANDL(U32(0x3f3f3f3f), a) // sc[0..3]
-	ANDL(U32(0x3f3f3f3f), b) // m[0..3]
-	scx, mx := XMM(), XMM()
-	VMOVD(a, scx)
-	VPINSRD(U8(1), sc47, scx, scx)
-	VMOVD(b, mx)
-	VPINSRD(U8(1), m47, mx, mx)
-	sc, mv := YMM(), YMM()
-	VPMOVZXBD(scx, sc)
-	VCVTDQ2PS(sc, sc)
-	VPMOVZXBD(mx, mv)
-	VCVTDQ2PS(mv, mv)
-	d, dmin := YMM(), YMM()
-	VPBROADCASTW(Mem{Base: w}, d.AsX())
-	VCVTPH2PS(d.AsX(), d)
-	VPBROADCASTW(Mem{Base: w}.Offset(2), dmin.AsX())
-	VCVTPH2PS(dmin.AsX(), dmin)
-	VMULPS(d, sc, sc)
-	VMULPS(Mem{Base: xd}, sc, sc) // d·sc_j·dx_j
-	VMOVUPS(sc, local)
-	VMULPS(Mem{Base: xs}, mv, mv) // m_j·dx_j·Σx_j
-	VFMADD231PS(mv, dmin, macc)
+	// The scales and mins, as ggml's get_scale_min_k4.
+	avoext.KScalesMins(w, Mem{Base: xd}, Mem{Base: xs}, local, macc)
 	qh := YMM()
 	VMOVDQU(Mem{Base: w}.Offset(16), qh)
 	for g := 0; g < 4; g++ {

@@ -52,3 +52,50 @@ func Q8Scale(h reg.VecVirtual, c127, one, inf, dst operand.Mem) reg.VecVirtual {
 	build.VMOVSS(hf, dst)
 	return id
 }
+
+// KScalesMins emits the start of a Q4_K/Q5_K super-block's dot product: it unpacks the eight
+// 6-bit scales and mins at w+4..w+15 (ggml's get_scale_min_k4) with 32-bit integer ops,
+// stores d·sc_j·dx_j (d the float16 at w, dx_j the floats at xd) as eight floats at local,
+// and adds dmin·m_j·xs_j (dmin the float16 at w+2, xs_j the floats at xs) to macc.
+func KScalesMins(w reg.Register, xd, xs, local operand.Mem, macc reg.VecVirtual) {
+	a, b, c, t := build.GP32(), build.GP32(), build.GP32(), build.GP32()
+	build.MOVL(operand.Mem{Base: w}.Offset(4), a)
+	build.MOVL(operand.Mem{Base: w}.Offset(8), b)
+	build.MOVL(operand.Mem{Base: w}.Offset(12), c)
+	sc47, m47 := build.GP32(), build.GP32()
+	build.MOVL(c, sc47)
+	build.ANDL(operand.U32(0x0f0f0f0f), sc47)
+	build.MOVL(a, t)
+	build.SHRL(operand.U8(2), t)
+	build.ANDL(operand.U32(0x30303030), t)
+	build.ORL(t, sc47) // sc[4..7]
+	build.MOVL(c, m47)
+	build.SHRL(operand.U8(4), m47)
+	build.ANDL(operand.U32(0x0f0f0f0f), m47)
+	build.MOVL(b, t)
+	build.SHRL(operand.U8(2), t)
+	build.ANDL(operand.U32(0x30303030), t)
+	build.ORL(t, m47)                      // m[4..7]
+	build.ANDL(operand.U32(0x3f3f3f3f), a) // sc[0..3]
+	build.ANDL(operand.U32(0x3f3f3f3f), b) // m[0..3]
+	scx, mx := build.XMM(), build.XMM()
+	build.VMOVD(a, scx)
+	build.VPINSRD(operand.U8(1), sc47, scx, scx)
+	build.VMOVD(b, mx)
+	build.VPINSRD(operand.U8(1), m47, mx, mx)
+	sc, mv := build.YMM(), build.YMM()
+	build.VPMOVZXBD(scx, sc)
+	build.VCVTDQ2PS(sc, sc)
+	build.VPMOVZXBD(mx, mv)
+	build.VCVTDQ2PS(mv, mv)
+	d, dmin := build.YMM(), build.YMM()
+	build.VPBROADCASTW(operand.Mem{Base: w}, d.AsX())
+	build.VCVTPH2PS(d.AsX(), d)
+	build.VPBROADCASTW(operand.Mem{Base: w}.Offset(2), dmin.AsX())
+	build.VCVTPH2PS(dmin.AsX(), dmin)
+	build.VMULPS(d, sc, sc)
+	build.VMULPS(xd, sc, sc) // d·sc_j·dx_j
+	build.VMOVUPS(sc, local)
+	build.VMULPS(xs, mv, mv) // m_j·dx_j·Σx_j
+	build.VFMADD231PS(mv, dmin, macc)
+}
