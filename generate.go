@@ -110,6 +110,58 @@ func (m *Model) GenerateTokens(ctx context.Context, prompt []int, o GenerateOpti
 	if o.Draft != nil {
 		return m.generateDraft(ctx, prompt, o)
 	}
+	r, err := m.begin(ctx, prompt, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg, res, logits := r.cfg, r.res, r.logits
+	start := time.Now()
+	defer func() { res.GenerateTime = time.Since(start) }()
+	out := newTokenSink(m, prompt, o, res)
+	history := append([]int(nil), prompt...)
+	var b model.Batch
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		next, err := r.sampler.Sample(logits[:cfg.Vocab], history)
+		if err != nil {
+			return nil, err
+		}
+		done, err := out.add(next)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return res, nil
+		}
+		history = append(history, next)
+		if len(res.Tokens) >= r.maxNew {
+			return out.finish("length")
+		}
+		b.Reset()
+		b.Add(0, len(history)-1, next, true)
+		if logits, err = m.Net.Forward(&b, r.cache); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// generation is one sequence's state after its prompt: the token budget, the sampler, the
+// KV cache holding the prompt and the logits of its last token.
+type generation struct {
+	cfg     *model.Config
+	maxNew  int
+	sampler *sample.Sampler
+	res     *Result
+	cache   *model.Cache
+	logits  []float32
+}
+
+// begin checks the prompt against the context, builds the sampler and runs the prompt
+// through the model in chunks of prefillChunk rows (res.PrefillTime), for GenerateTokens
+// and its speculative twin.
+func (m *Model) begin(ctx context.Context, prompt []int, o GenerateOptions) (*generation, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("generate: empty prompt")
 	}
@@ -126,11 +178,10 @@ func (m *Model) GenerateTokens(ctx context.Context, prompt []int, o GenerateOpti
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{PromptTokens: len(prompt)}
-	cache := model.NewCache(cfg, len(prompt)+maxNew)
+	r := &generation{cfg: cfg, maxNew: maxNew, sampler: sampler, res: &Result{PromptTokens: len(prompt)},
+		cache: model.NewCache(cfg, len(prompt)+maxNew)}
 	var b model.Batch
 	start := time.Now()
-	var logits []float32
 	for i := 0; i < len(prompt); i += prefillChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -140,85 +191,87 @@ func (m *Model) GenerateTokens(ctx context.Context, prompt []int, o GenerateOpti
 		for p := i; p < end; p++ {
 			b.Add(0, p, prompt[p], p == len(prompt)-1)
 		}
-		if logits, err = m.Net.Forward(&b, cache); err != nil {
+		if r.logits, err = m.Net.Forward(&b, r.cache); err != nil {
 			return nil, err
 		}
 	}
-	res.PrefillTime = time.Since(start)
-	start = time.Now()
-	defer func() { res.GenerateTime = time.Since(start) }()
+	r.res.PrefillTime = time.Since(start)
+	return r, nil
+}
 
-	var dec *tokenizer.StreamDecoder
-	if len(prompt) == 1 && prompt[0] == cfg.BOS {
-		dec = m.Tokenizer.NewDecoder()
+// tokenSink takes one sequence's generated tokens one by one, for plain and speculative
+// decoding alike: EOS, OnToken, the streaming decoder, stop strings and the result's text.
+type tokenSink struct {
+	m    *Model
+	o    GenerateOptions
+	res  *Result
+	dec  *tokenizer.StreamDecoder
+	stop *sample.StopMatcher
+	text strings.Builder
+}
+
+func newTokenSink(m *Model, prompt []int, o GenerateOptions, res *Result) *tokenSink {
+	s := &tokenSink{m: m, o: o, res: res, stop: sample.NewStopMatcher(o.Stop...)}
+	if len(prompt) == 1 && prompt[0] == m.Net.Config.BOS {
+		s.dec = m.Tokenizer.NewDecoder()
 	} else {
-		dec = m.Tokenizer.NewContinuationDecoder()
+		s.dec = m.Tokenizer.NewContinuationDecoder()
 	}
-	stop := sample.NewStopMatcher(o.Stop...)
-	var text strings.Builder
-	emit := func(s string) error {
-		if s == "" {
-			return nil
-		}
-		text.WriteString(s)
-		if o.OnText != nil {
-			return o.OnText(s)
-		}
+	return s
+}
+
+func (s *tokenSink) emit(text string) error {
+	if text == "" {
 		return nil
 	}
-	history := append([]int(nil), prompt...)
-	finish := func(reason string) (*Result, error) {
-		rest, _ := stop.Push(dec.Flush())
-		if !stop.Stopped() {
-			rest += stop.Flush()
-		}
-		if err := emit(rest); err != nil {
-			return nil, err
-		}
-		res.Text = text.String()
-		res.FinishReason = reason
-		return res, nil
+	s.text.WriteString(text)
+	if s.o.OnText != nil {
+		return s.o.OnText(text)
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		next, err := sampler.Sample(logits[:cfg.Vocab], history)
-		if err != nil {
-			return nil, err
-		}
-		if !o.IgnoreEOS && m.isEOS(next) {
-			return finish("stop")
-		}
-		res.Tokens = append(res.Tokens, next)
-		history = append(history, next)
-		if o.OnToken != nil {
-			if err := o.OnToken(next); err != nil {
-				return nil, err
-			}
-		}
-		piece, err := dec.Add(next)
-		if err != nil {
-			return nil, err
-		}
-		out, stopped := stop.Push(piece)
-		if err := emit(out); err != nil {
-			return nil, err
-		}
-		if stopped {
-			res.Text = text.String()
-			res.FinishReason = "stop"
-			return res, nil
-		}
-		if len(res.Tokens) >= maxNew {
-			return finish("length")
-		}
-		b.Reset()
-		b.Add(0, len(history)-1, next, true)
-		if logits, err = m.Net.Forward(&b, cache); err != nil {
-			return nil, err
+	return nil
+}
+
+// add takes the next token; done reports that generation has ended (EOS or a stop
+// string), with the result complete.
+func (s *tokenSink) add(t int) (done bool, err error) {
+	if !s.o.IgnoreEOS && s.m.isEOS(t) {
+		_, err := s.finish("stop")
+		return true, err
+	}
+	s.res.Tokens = append(s.res.Tokens, t)
+	if s.o.OnToken != nil {
+		if err := s.o.OnToken(t); err != nil {
+			return true, err
 		}
 	}
+	piece, err := s.dec.Add(t)
+	if err != nil {
+		return true, err
+	}
+	out, stopped := s.stop.Push(piece)
+	if err := s.emit(out); err != nil {
+		return true, err
+	}
+	if stopped {
+		s.res.Text = s.text.String()
+		s.res.FinishReason = "stop"
+		return true, nil
+	}
+	return false, nil
+}
+
+// finish flushes the decoder and the stop matcher and completes the result.
+func (s *tokenSink) finish(reason string) (*Result, error) {
+	rest, _ := s.stop.Push(s.dec.Flush())
+	if !s.stop.Stopped() {
+		rest += s.stop.Flush()
+	}
+	if err := s.emit(rest); err != nil {
+		return nil, err
+	}
+	s.res.Text = s.text.String()
+	s.res.FinishReason = reason
+	return s.res, nil
 }
 
 func (m *Model) isEOS(id int) bool {

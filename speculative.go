@@ -2,14 +2,10 @@ package decilm
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
-	"github.com/decilm/decilm/tokenizer"
 )
 
 // draftSeedMix decorrelates the draft model's random stream from the target's.
@@ -26,51 +22,24 @@ const draftSeedMix = 0x5DEECE66D2545F49
 // Invariant between rounds: the cache holds every token of hist but the last, whose
 // logits are the next round's first row. A round with k = 0 is one plain decoding step.
 func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptions) (*Result, error) {
-	if len(prompt) == 0 {
-		return nil, errors.New("generate: empty prompt")
-	}
-	cfg := m.Net.Config
-	limit := cfg.ContextLength()
-	if len(prompt) >= limit {
-		return nil, fmt.Errorf("%w: %d prompt tokens, context holds %d", ErrContextLength, len(prompt), limit)
-	}
-	maxNew := limit - len(prompt)
-	if o.MaxTokens > 0 && o.MaxTokens < maxNew {
-		maxNew = o.MaxTokens
-	}
-	sampler, err := sample.New(o.Sampling)
+	r, err := m.begin(ctx, prompt, o)
 	if err != nil {
 		return nil, err
 	}
+	cfg, res, sampler, cache, logits, maxNew := r.cfg, r.res, r.sampler, r.cache, r.logits, r.maxNew
 	dr, err := m.newDrafter(o.Draft, o.Sampling, len(prompt)+maxNew)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{PromptTokens: len(prompt)}
-	cache := model.NewCache(cfg, len(prompt)+maxNew)
-	var b model.Batch
 	start := time.Now()
-	var logits []float32
-	for i := 0; i < len(prompt); i += prefillChunk {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b.Reset()
-		end := min(i+prefillChunk, len(prompt))
-		for p := i; p < end; p++ {
-			b.Add(0, p, prompt[p], p == len(prompt)-1)
-		}
-		if logits, err = m.Net.Forward(&b, cache); err != nil {
-			return nil, err
-		}
-	}
 	if err := dr.prefill(ctx, prompt); err != nil {
 		return nil, err
 	}
-	res.PrefillTime = time.Since(start)
+	res.PrefillTime += time.Since(start)
 	start = time.Now()
 	defer func() { res.GenerateTime = time.Since(start) }()
 
+	var b model.Batch
 	out := newTokenSink(m, prompt, o, res)
 	hist := append([]int(nil), prompt...)
 	first, err := sampler.Sample(logits[:cfg.Vocab], hist)
@@ -147,81 +116,6 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 		res.Accepted += acc
 		ctl.update(len(drafts), acc)
 	}
-}
-
-// tokenSink takes generated tokens one by one, as the plain decoding loop does: EOS,
-// OnToken, streaming decoder, stop strings and the result's text.
-type tokenSink struct {
-	m    *Model
-	o    GenerateOptions
-	res  *Result
-	dec  *tokenizer.StreamDecoder
-	stop *sample.StopMatcher
-	text strings.Builder
-}
-
-func newTokenSink(m *Model, prompt []int, o GenerateOptions, res *Result) *tokenSink {
-	s := &tokenSink{m: m, o: o, res: res, stop: sample.NewStopMatcher(o.Stop...)}
-	if len(prompt) == 1 && prompt[0] == m.Net.Config.BOS {
-		s.dec = m.Tokenizer.NewDecoder()
-	} else {
-		s.dec = m.Tokenizer.NewContinuationDecoder()
-	}
-	return s
-}
-
-func (s *tokenSink) emit(text string) error {
-	if text == "" {
-		return nil
-	}
-	s.text.WriteString(text)
-	if s.o.OnText != nil {
-		return s.o.OnText(text)
-	}
-	return nil
-}
-
-// add takes the next token; done reports that generation has ended (EOS or a stop
-// string), with the result complete.
-func (s *tokenSink) add(t int) (done bool, err error) {
-	if !s.o.IgnoreEOS && s.m.isEOS(t) {
-		_, err := s.finish("stop")
-		return true, err
-	}
-	s.res.Tokens = append(s.res.Tokens, t)
-	if s.o.OnToken != nil {
-		if err := s.o.OnToken(t); err != nil {
-			return true, err
-		}
-	}
-	piece, err := s.dec.Add(t)
-	if err != nil {
-		return true, err
-	}
-	out, stopped := s.stop.Push(piece)
-	if err := s.emit(out); err != nil {
-		return true, err
-	}
-	if stopped {
-		s.res.Text = s.text.String()
-		s.res.FinishReason = "stop"
-		return true, nil
-	}
-	return false, nil
-}
-
-// finish flushes the decoder and the stop matcher and completes the result.
-func (s *tokenSink) finish(reason string) (*Result, error) {
-	rest, _ := s.stop.Push(s.dec.Flush())
-	if !s.stop.Stopped() {
-		rest += s.stop.Flush()
-	}
-	if err := s.emit(rest); err != nil {
-		return nil, err
-	}
-	s.res.Text = s.text.String()
-	s.res.FinishReason = reason
-	return s.res, nil
 }
 
 // draftLen chooses how many tokens to draft: it grows by half (at least one) after a
