@@ -14,8 +14,19 @@ import (
 // jinjaTemplate is a compiled Jinja chat template.
 type jinjaTemplate struct {
 	name    string
+	source  string // as given, before the sandbox's rewriting
 	t       *jinja.Template
 	special SpecialTokens
+}
+
+// JinjaSource returns the Jinja source t was compiled from, and false for a template that
+// is not a Jinja one (the built-in formats): what a GGUF file's tokenizer.chat_template holds.
+func JinjaSource(t Template) (string, bool) {
+	j, ok := t.(*jinjaTemplate)
+	if !ok {
+		return "", false
+	}
+	return j.source, true
 }
 
 // FromJinja compiles a Hugging Face style Jinja chat template. Rendering
@@ -64,7 +75,7 @@ func compileJinja(name, source string, special SpecialTokens) (t Template, err e
 	if err != nil {
 		return nil, fmt.Errorf("chat: %s: %w", name, err)
 	}
-	return &jinjaTemplate{name: name, t: c, special: special}, nil
+	return &jinjaTemplate{name: name, source: source, t: c, special: special}, nil
 }
 
 func (j *jinjaTemplate) Name() string { return j.name }

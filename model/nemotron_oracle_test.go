@@ -15,6 +15,7 @@ import (
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/quantize"
 	"github.com/decilm/decilm/tensor"
+	"github.com/decilm/decilm/tokenizer"
 )
 
 // nemotronRefs reads tiny-nemotron's prompt, float64-reference logits and greedy tokens.
@@ -109,16 +110,12 @@ func TestTinyNemotron(t *testing.T) {
 	}
 	t.Run("safetensors", func(t *testing.T) { checkNemotron(t, m) })
 
-	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vocab, err := quantize.GPT2Vocab(tj, nil, m.Config.Vocab, m.Config.BOS, m.Config.EOS[0])
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "tiny-nemotron-f32.gguf")
-	if err := quantize.WriteFile(path, m, nil, quantize.Options{Type: tensor.F32, Vocab: vocab}); err != nil {
+	if err := quantize.WriteFile(path, m, tok, quantize.Options{Type: tensor.F32}); err != nil {
 		t.Fatal(err)
 	}
 	g, err := model.Load(path, model.Options{})

@@ -3,7 +3,7 @@
 // Nemotron-NAS models also per-layer head counts, 0 where attention is skipped, and FFN
 // widths, 0 where the FFN is skipped or linear, as llama.cpp's converter writes them) or
 // "llama"; the SentencePiece vocabulary with its scores and token types, or a Llama-3
-// byte-level BPE vocabulary (GPT2Vocab); tensors under llama.cpp's names (model's weight
+// byte-level BPE vocabulary as llama.cpp's converter writes it, and the chat template; tensors under llama.cpp's names (model's weight
 // table) with the query and key rows in its adjacent-pair RoPE layout, llama3 RoPE scaling
 // as a rope_freqs tensor; and the weights stored as F32, F16, BF16, Q8_0 or Q4_0.
 //
@@ -52,9 +52,9 @@ type Options struct {
 	Arch string
 	// Name is general.name (default "decilm").
 	Name string
-	// Vocab, when not nil, is the tokenizer metadata (tokenizer.ggml.*) to store instead
-	// of the tokenizer's: a vocabulary the tokenizer package cannot hand over (GPT2Vocab).
-	Vocab []gguf.KV
+	// ChatTemplate, when not empty, is stored as tokenizer.chat_template (the Jinja
+	// source, as llama.cpp's converter copies it from tokenizer_config.json).
+	ChatTemplate string
 	// Progress, when set, is called after each tensor with the bytes of tensor data written
 	// so far and in all.
 	Progress func(done, total int64)
@@ -182,7 +182,7 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 	if c == nil {
 		return nil, errors.New("quantize: the model has no config")
 	}
-	if tok == nil && o.Vocab == nil {
+	if tok == nil {
 		return nil, errors.New("quantize: a tokenizer is required (llama.cpp reads the vocabulary from the file)")
 	}
 	ft, ok := fileTypes[o.Type]
@@ -275,18 +275,24 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 		kv = append(kv, gguf.KV{Key: "decilm.rope.scaling.type", Value: c.RopeScaling.Type},
 			gguf.KV{Key: "decilm.rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})
 	}
-	if o.Vocab != nil {
-		return append(kv, o.Vocab...), nil
-	}
 	tkv, err := tokenizerKV(c, tok)
 	if err != nil {
 		return nil, err
 	}
-	return append(kv, tkv...), nil
+	kv = append(kv, tkv...)
+	if o.ChatTemplate != "" {
+		kv = append(kv, gguf.KV{Key: "tokenizer.chat_template", Value: o.ChatTemplate})
+	}
+	return kv, nil
 }
 
-// tokenizerKV is the tokenizer.ggml.* metadata of a SentencePiece vocabulary.
+// tokenizerKV is the tokenizer.ggml.* metadata of tok's vocabulary: SentencePiece's pieces
+// and scores (model "llama"), or a byte-level BPE vocabulary as llama.cpp's converter writes
+// Llama-3's (gpt2VocabKV).
 func tokenizerKV(c *model.Config, tok *tokenizer.Tokenizer) ([]gguf.KV, error) {
+	if tok.ByteLevel() {
+		return gpt2VocabKV(c, tok)
+	}
 	pieces, scores, types := tok.Pieces()
 	if len(pieces) != c.Vocab {
 		return nil, fmt.Errorf("quantize: the tokenizer has %d pieces but the model's vocabulary is %d", len(pieces), c.Vocab)
@@ -312,6 +318,37 @@ func tokenizerKV(c *model.Config, tok *tokenizer.Tokenizer) ([]gguf.KV, error) {
 		gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: tok.AddEOS()},
 	)
 	return kv, nil
+}
+
+// gpt2VocabKV is the tokenizer.ggml.* metadata of a byte-level BPE vocabulary (Llama-3): model
+// "gpt2", pre "llama-bpe", the tokens and their types, padded to the model's vocabulary with
+// "[PAD<id>]" tokens of type unused as llama.cpp's converter pads, the merges in rank order,
+// the BOS and EOS ids and whether BOS is added.
+func gpt2VocabKV(c *model.Config, tok *tokenizer.Tokenizer) ([]gguf.KV, error) {
+	pieces, _, types := tok.Pieces()
+	if len(pieces) > c.Vocab {
+		return nil, fmt.Errorf("quantize: the tokenizer has %d pieces but the model's vocabulary is %d", len(pieces), c.Vocab)
+	}
+	for id := len(pieces); id < c.Vocab; id++ {
+		pieces = append(pieces, fmt.Sprintf("[PAD%d]", id))
+		types = append(types, int32(tokenizer.Unused))
+	}
+	kv := []gguf.KV{
+		{Key: "tokenizer.ggml.model", Value: "gpt2"},
+		{Key: "tokenizer.ggml.pre", Value: "llama-bpe"},
+		{Key: "tokenizer.ggml.tokens", Value: pieces},
+		{Key: "tokenizer.ggml.token_type", Value: types},
+		{Key: "tokenizer.ggml.merges", Value: tok.Merges()},
+	}
+	for _, id := range []struct {
+		key string
+		v   int
+	}{{"bos", tok.BOS()}, {"eos", tok.EOS()}} {
+		if id.v >= 0 && id.v < c.Vocab {
+			kv = append(kv, gguf.KV{Key: "tokenizer.ggml." + id.key + "_token_id", Value: uint32(id.v)})
+		}
+	}
+	return append(kv, gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: tok.AddBOS()}), nil
 }
 
 // Write writes m, with tok's vocabulary, as a GGUF v3 file to w (see the package comment for

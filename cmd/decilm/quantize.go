@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/decilm/decilm"
-	"github.com/decilm/decilm/checkpoint/gguf"
-	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/chat"
 	"github.com/decilm/decilm/quantize"
 	"github.com/decilm/decilm/tensor"
-	"github.com/decilm/decilm/tokenizer"
 )
 
 func init() {
@@ -50,37 +47,16 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	}
 	opts := mf.options("")
 	opts.NoPack = true // the weights are read once
-	var (
-		net   *model.Model
-		tok   *tokenizer.Tokenizer
-		vocab []gguf.KV
-		mname string
-	)
-	if tj, tc, ok := llama3Tokenizer(path, *mf.tokenizer); ok {
-		// A Llama-3 byte-level BPE vocabulary goes into the file as llama.cpp's converter
-		// writes it (tokenizer.ggml.model gpt2), straight from tokenizer.json.
-		if net, err = model.Load(path, model.Options{Threads: opts.Threads, NoPack: true}); err != nil {
-			return err
-		}
-		defer net.Close()
-		c := net.Config
-		eos := -1
-		if len(c.EOS) > 0 {
-			eos = c.EOS[0]
-		}
-		if vocab, err = quantize.GPT2Vocab(tj, tc, c.Vocab, c.BOS, eos); err != nil {
-			return err
-		}
-		mname = filepath.Base(filepath.Clean(path))
-	} else {
-		m, err := decilm.Load(ctx, path, opts)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		net, tok, mname = m.Net, m.Tokenizer, m.Name
+	m, err := decilm.Load(ctx, path, opts)
+	if err != nil {
+		return err
 	}
-	o := quantize.Options{Type: d, Arch: *arch, OutputType: *outType, Name: *name, Vocab: vocab}
+	defer m.Close()
+	net, tok, mname := m.Net, m.Tokenizer, m.Name
+	o := quantize.Options{Type: d, Arch: *arch, OutputType: *outType, Name: *name}
+	if src, ok := chat.JinjaSource(m.Template); ok {
+		o.ChatTemplate = src
+	}
 	if o.Name == "" {
 		o.Name = strings.TrimSuffix(mname, filepath.Ext(mname))
 	}
@@ -98,22 +74,4 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %s (%s, architecture %s)\n", *out, d, *arch)
 	return nil
-}
-
-// llama3Tokenizer returns the tokenizer.json (and tokenizer_config.json, or nil) beside a
-// checkpoint directory (or at tokFlag) when it holds a Llama-3 byte-level BPE vocabulary.
-func llama3Tokenizer(path, tokFlag string) (tj, tc []byte, ok bool) {
-	dir := path
-	if tokFlag != "" {
-		dir = tokFlag
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, nil, false
-	}
-	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil || !quantize.IsLlama3BPE(tj) {
-		return nil, nil, false
-	}
-	tc, _ = os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
-	return tj, tc, true
 }
