@@ -24,6 +24,9 @@ type Batch struct {
 	// Hugging Face's last_hidden_state) of each row whose logits are computed, in row
 	// order: Config.Hidden values a row.
 	Hidden []float32
+	// Adapter, when not nil, holds each row's LoRA adapter (nil entries: the model's own,
+	// see Model.SetAdapter), so that rows of different adapters share one pass.
+	Adapter []*Adapter
 }
 
 // Add appends a row.
@@ -40,6 +43,10 @@ func (b *Batch) Len() int { return len(b.Tokens) }
 // Reset empties the batch, keeping its storage.
 func (b *Batch) Reset() {
 	b.Tokens, b.Pos, b.Seq, b.Logits = b.Tokens[:0], b.Pos[:0], b.Seq[:0], b.Logits[:0]
+	if b.Adapter != nil {
+		clear(b.Adapter)
+		b.Adapter = b.Adapter[:0]
+	}
 }
 
 // ErrContext reports a position beyond what the cache may hold.
@@ -50,6 +57,8 @@ type scratch struct {
 	x, xb, q, k, v, att, gate, up, mlp []float32
 	cos, sin                           []float32 // per row: HeadDim/2 each
 	out                                []float32
+	ad                                 []*Adapter // each row's adapter (lora.go)
+	anyAd                              bool       // some row has one
 }
 
 func resize(b []float32, n int) []float32 {
@@ -70,8 +79,12 @@ func (m *Model) Forward(b *Batch, c *Cache) ([]float32, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	if len(b.Pos) != n || len(b.Seq) != n || (b.Logits != nil && len(b.Logits) != n) {
-		return nil, fmt.Errorf("forward: batch fields have different lengths (%d tokens, %d positions, %d sequences, %d logit flags)", n, len(b.Pos), len(b.Seq), len(b.Logits))
+	if len(b.Pos) != n || len(b.Seq) != n || (b.Logits != nil && len(b.Logits) != n) || (b.Adapter != nil && len(b.Adapter) != n) {
+		return nil, fmt.Errorf("forward: batch fields have different lengths (%d tokens, %d positions, %d sequences, %d logit flags, %d adapters)", n, len(b.Pos), len(b.Seq), len(b.Logits), len(b.Adapter))
+	}
+	var err error
+	if m.scratch.anyAd, err = m.rowAdapters(b, n); err != nil {
+		return nil, err
 	}
 	if c.cfg != cfg && (c.cfg.Layers != cfg.Layers || c.cfg.HeadDim != cfg.HeadDim || !sameKV(c.cfg, cfg)) {
 		return nil, errors.New("forward: the cache belongs to a model of another shape")
@@ -248,6 +261,7 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		if err := m.pool.MatMul(sc.xb, sc.att[:n*H], n, ly.AttnLinear); err != nil {
 			return err
 		}
+		m.addLoRA(l, ProjAttnLinear, sc.att, H, sc.xb, H, n)
 		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
 	}
 	switch ly.FFN {
@@ -258,16 +272,20 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		if err := m.pool.MatMuls([][]float32{gate, up}, sc.xb, n, []*tensor.Tensor{ly.Gate, ly.Up}); err != nil {
 			return err
 		}
+		m.addLoRA(l, ProjGate, sc.xb, H, gate, F, n)
+		m.addLoRA(l, ProjUp, sc.xb, H, up, F, n)
 		m.rows(n, func(i int) { kernel.SiLUMul(gate[i*F:(i+1)*F], gate[i*F:(i+1)*F], up[i*F:(i+1)*F]) })
 		if err := m.pool.MatMul(sc.xb, gate, n, ly.Down); err != nil {
 			return err
 		}
+		m.addLoRA(l, ProjDown, gate, F, sc.xb, H, n)
 		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
 	case FFNLinear:
 		m.rows(n, func(i int) { kernel.RMSNorm(sc.att[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps) })
 		if err := m.pool.MatMul(sc.xb, sc.att[:n*H], n, ly.FFNLinear); err != nil {
 			return err
 		}
+		m.addLoRA(l, ProjFFNLinear, sc.att, H, sc.xb, H, n)
 		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
 	}
 	return nil
@@ -285,6 +303,9 @@ func (m *Model) attention(l int, b *Batch, c *Cache, n int) error {
 	if err := m.pool.MatMuls([][]float32{sc.q, k, v}, sc.xb, n, []*tensor.Tensor{ly.Q, ly.K, ly.V}); err != nil {
 		return err
 	}
+	m.addLoRA(l, ProjQ, sc.xb, H, sc.q, cfg.Heads*hd, n)
+	m.addLoRA(l, ProjK, sc.xb, H, k, kvd, n)
+	m.addLoRA(l, ProjV, sc.xb, H, v, kvd, n)
 	half := hd / 2
 	m.rows(n, func(i int) {
 		cs, sn := sc.cos[i*half:(i+1)*half], sc.sin[i*half:(i+1)*half]
@@ -314,5 +335,9 @@ func (m *Model) attention(l int, b *Batch, c *Cache, n int) error {
 			kernel.AxpyRows(out, scores, kv.v[l][g*hd:], kvd)
 		}
 	})
-	return m.pool.MatMul(sc.xb, sc.att, n, ly.O)
+	if err := m.pool.MatMul(sc.xb, sc.att, n, ly.O); err != nil {
+		return err
+	}
+	m.addLoRA(l, ProjO, sc.att, H, sc.xb, H, n)
+	return nil
 }

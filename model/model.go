@@ -50,6 +50,7 @@ type Model struct {
 	pool    *kernel.Pool
 	mu      sync.Mutex
 	scratch scratch
+	adapter *Adapter // applied to rows without their own (lora.go)
 	closers []func() error
 }
 
