@@ -131,6 +131,10 @@ type Request struct {
 	// the grammar can consume are allowed, the end of sequence only once the text is a
 	// whole sentence, and generation stops when nothing may follow.
 	Grammar *grammar.Grammar
+	// Adapter, when not nil, is the LoRA adapter this request's rows run with (nil: the
+	// model's own, see model.Model.SetAdapter); requests of different adapters share
+	// batches, and a cached prompt is reused only by a request of the same adapter.
+	Adapter *model.Adapter
 }
 
 // Token is a token id with its log-probability and the most likely alternatives.
@@ -177,6 +181,9 @@ type Stats struct {
 	PromptCacheTokens int64
 	// LastBatchRows and LastBatchSeqs describe the most recent Forward call.
 	LastBatchRows, LastBatchSeqs int
+	// RunningAdapters and WaitingAdapters name the LoRA adapters of the admitted and of
+	// the queued requests (each name once, sorted).
+	RunningAdapters, WaitingAdapters []string
 	// Counters since the start.
 	Steps, PromptTokens, GeneratedTokens, Requests int64
 }
@@ -434,10 +441,11 @@ func (e *Engine) loop() {
 	// drops them.
 	slotToks := make([][]int, e.opt.Parallel)
 	slotRes := make([]int64, e.opt.Parallel)
+	slotAd := make([]*model.Adapter, e.opt.Parallel) // the adapter slotToks were computed with
 	dynamic := cfg.RopeScaling.Type == "dynamic"
 	drop := func(slot int) {
 		cache.Free(slot)
-		slotToks[slot], slotRes[slot] = nil, 0
+		slotToks[slot], slotRes[slot], slotAd[slot] = nil, 0, nil
 	}
 	release := func(s *seq) {
 		if s.slot >= 0 {
@@ -449,6 +457,7 @@ func (e *Engine) loop() {
 			} else {
 				slotToks[s.slot] = append(slotToks[s.slot][:0], s.history[:n]...)
 				slotRes[s.slot] = s.reserve
+				slotAd[s.slot] = s.req.Adapter
 			}
 			free = append(free, s.slot)
 			s.slot = -1
@@ -471,7 +480,7 @@ func (e *Engine) loop() {
 		if !e.opt.NoPromptCache && !s.req.PromptLogprobs {
 			head := s.req.Prompt[:len(s.req.Prompt)-1]
 			for i, sl := range free {
-				if l := commonPrefix(slotToks[sl], head); l > bl {
+				if l := commonPrefix(slotToks[sl], head); l > bl && slotAd[sl] == s.req.Adapter {
 					bi, bl = i, l
 				}
 			}
@@ -514,6 +523,7 @@ func (e *Engine) loop() {
 	publish := func(lastRows, lastSeqs int, steps, promptTok, genTok int64) {
 		e.mu.Lock()
 		e.stats.Running = len(running)
+		e.stats.RunningAdapters, e.stats.WaitingAdapters = adapterNames(running), adapterNames(e.queue)
 		e.stats.KVReserved = reserved
 		var held, kept int64
 		for _, s := range running {
@@ -593,6 +603,7 @@ func (e *Engine) loop() {
 			if s.next >= 0 {
 				pos := len(s.history) - 1
 				b.Add(s.slot, pos, s.next, true)
+				b.Adapter = append(b.Adapter, s.req.Adapter)
 				refs = append(refs, rowRef{s, pos, true, true, true})
 			}
 		}
@@ -609,6 +620,7 @@ func (e *Engine) loop() {
 				last := p == len(s.req.Prompt)-1
 				want := last || s.req.PromptLogprobs
 				b.Add(s.slot, p, s.req.Prompt[p], want)
+				b.Adapter = append(b.Adapter, s.req.Adapter)
 				refs = append(refs, rowRef{s, p, last, want, false})
 			}
 			s.fed += n

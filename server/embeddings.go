@@ -26,9 +26,9 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request, e *eng
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if req.Model != "" && req.Model != s.modelName(e) {
-		return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found", param: "model",
-			msg: fmt.Sprintf("the model %q does not exist; this server serves %q", req.Model, s.modelName(e))}
+	ad, err := s.lookupModel(req.Model, e)
+	if err != nil {
+		return err
 	}
 	H := e.Model().Net.Config.Hidden
 	if req.Dimensions != nil && *req.Dimensions != H {
@@ -53,7 +53,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request, e *eng
 		if err := r.Context().Err(); err != nil {
 			return nil // the client left
 		}
-		v, err := embedding(e, ids)
+		v, err := embedding(e, ids, ad)
 		if err != nil {
 			return err
 		}
@@ -68,20 +68,21 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request, e *eng
 		}
 		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": out}
 	}
-	writeJSON(w, map[string]any{"object": "list", "data": data, "model": s.modelName(e),
+	writeJSON(w, map[string]any{"object": "list", "data": data, "model": s.responseModel(req.Model, e),
 		"usage": map[string]int{"prompt_tokens": total, "total_tokens": total}})
 	return nil
 }
 
 // embedding runs ids through the model and returns the unit-length mean of the final hidden
 // states.
-func embedding(e *engine.Engine, ids []int) ([]float32, error) {
+func embedding(e *engine.Engine, ids []int, ad *model.Adapter) ([]float32, error) {
 	net := e.Model().Net
 	H := net.Config.Hidden
 	cache := model.NewCache(net.Config, len(ids))
 	b := model.Batch{Hidden: make([]float32, len(ids)*H)}
 	for p, t := range ids {
 		b.Add(0, p, t, true)
+		b.Adapter = append(b.Adapter, ad)
 	}
 	if _, err := net.Forward(&b, cache); err != nil {
 		return nil, fmt.Errorf("embeddings: %w", err)

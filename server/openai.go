@@ -112,9 +112,8 @@ type job struct {
 // seed), the stop strings and n.
 func (s *Server) common(p *params, e *engine.Engine) (sample.Options, []string, int, error) {
 	var o sample.Options
-	if p.Model != "" && p.Model != s.modelName(e) {
-		return o, nil, 0, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found", param: "model",
-			msg: fmt.Sprintf("the model %q does not exist; this server serves %q", p.Model, s.modelName(e))}
+	if _, err := s.lookupModel(p.Model, e); err != nil {
+		return o, nil, 0, err
 	}
 	o.Temperature = 1
 	if p.Temperature != nil {
@@ -359,6 +358,10 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	ad, err := s.lookupModel(req.Model, e)
+	if err != nil {
+		return nil, err
+	}
 	prompt, err := s.encodeChat(e, msgs)
 	if err != nil {
 		return nil, err
@@ -388,10 +391,10 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 		jobs[i] = job{index: i, prompt: prompt, req: engine.Request{
 			Prompt: prompt, MaxTokens: mt, Sampling: o, Stop: stop, IgnoreEOS: req.IgnoreEOS,
 			MinTokens: x.minTokens, StopTokenIDs: req.StopTokenIDs, Grammar: x.grammar,
-			Logprobs: req.Logprobs, TopLogprobs: top,
+			Logprobs: req.Logprobs, TopLogprobs: top, Adapter: ad,
 		}}
 	}
-	return &run{s: s, e: e, id: newID("chatcmpl-"), model: s.modelName(e), created: time.Now().Unix(), chat: true,
+	return &run{s: s, e: e, id: newID("chatcmpl-"), model: s.responseModel(req.Model, e), created: time.Now().Unix(), chat: true,
 		stream: req.Stream, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, jobs: jobs, promptTokens: len(prompt)}, nil
 }
 
@@ -426,6 +429,10 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 	if err != nil {
 		return nil, err
 	}
+	ad, err := s.lookupModel(req.Model, e)
+	if err != nil {
+		return nil, err
+	}
 	top, lp := 0, false
 	if req.Logprobs != nil {
 		top = *req.Logprobs
@@ -448,11 +455,11 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 			jobs = append(jobs, job{index: pi*n + i, prompt: p, promptText: texts[pi], req: engine.Request{
 				Prompt: p, MaxTokens: mt, Sampling: o, Stop: stop, IgnoreEOS: req.IgnoreEOS,
 				MinTokens: x.minTokens, StopTokenIDs: req.StopTokenIDs, Grammar: x.grammar,
-				Logprobs: lp, TopLogprobs: top, PromptLogprobs: req.Echo && lp,
+				Logprobs: lp, TopLogprobs: top, PromptLogprobs: req.Echo && lp, Adapter: ad,
 			}})
 		}
 	}
-	return &run{s: s, e: e, id: newID("cmpl-"), model: s.modelName(e), created: time.Now().Unix(),
+	return &run{s: s, e: e, id: newID("cmpl-"), model: s.responseModel(req.Model, e), created: time.Now().Unix(),
 		stream: req.Stream, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, jobs: jobs,
 		echo: req.Echo, promptTokens: total}, nil
 }

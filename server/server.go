@@ -94,6 +94,7 @@ type Server struct {
 	created int64
 	// maxPiece caches the engine's longest token in bytes (0: not yet computed).
 	maxPiece atomic.Int64
+	lora     loraSet // adapters served by name (lora.go)
 }
 
 // New returns a server with no model yet.
@@ -118,6 +119,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /metrics", s.authed(s.handleMetrics))
 	s.routes()
+	s.loraRoutes()
 	sub, _ := fs.Sub(webFS, "web")
 	static := http.FileServerFS(sub)
 	s.mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
@@ -365,12 +367,15 @@ func (s *Server) model(e *engine.Engine) modelObject {
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request, e *engine.Engine) error {
-	writeJSON(w, map[string]any{"object": "list", "data": []modelObject{s.model(e)}})
+	writeJSON(w, map[string]any{"object": "list", "data": append([]any{s.model(e)}, s.loraModels(e)...)})
 	return nil
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request, e *engine.Engine) error {
 	if id := r.PathValue("id"); id != s.modelName(e) {
+		if s.handleLoRAModel(w, id, e) {
+			return nil
+		}
 		return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found", param: "model",
 			msg: fmt.Sprintf("the model %q does not exist; this server serves %q", id, s.modelName(e))}
 	}

@@ -36,10 +36,14 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	g := addGenFlags(fs)
 	system := fs.String("system", "", "system prompt: the system message of the chat template (Nemotron-NAS models: \"detailed thinking on\" or \"detailed thinking off\")")
 	df := addDraftFlags(fs)
+	lf := addLoRAFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := df.check(); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -54,6 +58,9 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := lf.apply(m); err != nil {
+		return err
+	}
 	if c, n := *g.ctxSize, m.Net.Config.ContextLength(); c > n {
 		return usageError("--ctx-size %d exceeds the model's context length %d", c, n)
 	}

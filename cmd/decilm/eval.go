@@ -44,7 +44,11 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	noBOS := fs.Bool("no-bos", false, "encode without BOS, as lm-evaluation-harness v0.4.9.1 and earlier did")
 	quiet := fs.Bool("q", false, "no progress bar")
 	noShare := fs.Bool("no-share-context", false, "compute each choice's context separately (slower; to measure what sharing saves)")
+	lf := addLoRAFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	names, err := eval.ParseTaskList(*tasks)
@@ -74,6 +78,9 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := lf.apply(m); err != nil {
+		return err
+	}
 	opts := eval.Options{
 		Limit:      *limit,
 		NumFewshot: *shots,
@@ -132,7 +139,11 @@ func runPerplexity(ctx context.Context, e *env, args []string) error {
 	window := fs.Int("ctx", 0, "window length in tokens (default: the model's context length)")
 	stride := fs.Int("stride", 0, "tokens the window advances by; only the last stride tokens of a window are scored after the first (default: ctx/2)")
 	quiet := fs.Bool("q", false, "no progress bar")
+	lf := addLoRAFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -147,6 +158,9 @@ func runPerplexity(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := lf.apply(m); err != nil {
+		return err
+	}
 	w := *window
 	if w <= 0 || w > m.Net.Config.ContextLength() {
 		w = m.Net.Config.ContextLength()

@@ -30,10 +30,14 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	file := fs.String("f", "", "read the prompt from this file")
 	fs.StringVar(file, "file", "", "same as -f")
 	df := addDraftFlags(fs)
+	lf := addLoRAFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := df.check(); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	opts, err := g.options()
@@ -71,6 +75,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := lf.apply(m); err != nil {
+		return err
+	}
 	draft, closeDraft, err := df.load(ctx, e, mf, m)
 	if err != nil {
 		return err

@@ -43,7 +43,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	cors := fs.String("cors-origins", "*", "comma-separated origins browsers may call the API from (* any, as llama-server; \"\" none)")
 	readTimeout := fs.Duration("read-timeout", 60*time.Second, "longest time to receive one request body (408 after)")
+	lf := addServeLoRAFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -116,6 +120,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := lf.apply(m); err != nil {
+		hs.Close()
+		return err
+	}
 	eng, err := engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache})
 	if err != nil {
 		hs.Close()
@@ -127,6 +135,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		hs.Close()
 		return usageError("--kv-budget %s is less than one full context of %s: %d tokens × %s = %s (or leave it out for the default)",
 			*kvBudget, m.Name, n, serveHuman(per), serveHuman(int64(n)*per))
+	}
+	if err := lf.serve(m, eng, srv); err != nil {
+		hs.Close()
+		return err
 	}
 	srv.SetEngine(eng)
 	o := eng.Options()
