@@ -280,8 +280,8 @@ func applyDelta(d *Delta, x, y []float32, in, out int) {
 }
 
 // MergeAdapter adds every update of a into the model's weights, W += s·B·A, computed in
-// float64 per element and stored as float32 (or in the weight's own type when that is
-// F16 or BF16, rounded once; quantized weights become F32). The model must not be
+// float64 per element from the decoded weight and stored as float32, whatever the
+// weight's type (the writer rounds to the output type once). The model must not be
 // running Forward; it is meant for writing the merged weights out (decilm merge-lora).
 func (m *Model) MergeAdapter(a *Adapter) error {
 	if !sameShape(a.cfg, m.Config) {
@@ -312,10 +312,7 @@ func mergeDeltas(w *tensor.Tensor, ds []*Delta) (*tensor.Tensor, error) {
 		return nil, errors.New("the adapter changes a projection the model does not have")
 	}
 	rows, cols := w.Rows(), w.Cols()
-	dt := w.DType
-	if dt != tensor.F32 && dt != tensor.F16 && dt != tensor.BF16 {
-		dt = tensor.F32
-	}
+	dt := tensor.F32
 	rb, err := dt.RowBytes(cols)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", w.Name, err)
