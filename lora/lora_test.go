@@ -580,3 +580,12 @@ func TestParseSpec(t *testing.T) {
 		}
 	}
 }
+
+// loraLoad loads a PATH[:SCALE] value.
+func loraLoad(spec string, cfg *model.Config) (*model.Adapter, error) {
+	p, s, err := lora.ParseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	return lora.Load(p, cfg, s)
+}
