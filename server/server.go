@@ -5,13 +5,15 @@
 //
 //	POST /v1/chat/completions   chat, streamed as server-sent events or not
 //	POST /v1/completions        raw completion (echo and prompt logprobs included)
-//	GET  /v1/models             the served model
+//	GET  /v1/models             the served model and its LoRA adapters (lora.go)
 //	GET  /health                200 once the model is loaded, 503 before
 //	GET  /metrics               Prometheus text format (decilm's names and vLLM's gauges)
 //	POST /v1/embeddings         mean of the final hidden states (after the last norm), L2-normalised
 //	POST /tokenize              llama-server's: {"content", "add_special", "with_pieces"}
 //	POST /detokenize            llama-server's: {"tokens"} → {"content"}
 //	POST /apply-template        llama-server's: {"messages"} → {"prompt"}
+//	POST /v1/load_lora_adapter  vLLM's: {"lora_name", "lora_path"} (with LoRAOptions.Runtime)
+//	POST /v1/unload_lora_adapter vLLM's: {"lora_name"} (with LoRAOptions.Runtime)
 //	GET  /                      the chat page (embedded static files)
 //
 // Any other route is a JSON 404. POST bodies must be application/json (415 otherwise, so a

@@ -23,7 +23,7 @@ func init() {
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", "[-m MODEL] [--host 127.0.0.1] [--port 8080] [--parallel N] [--kv-budget SIZE] [--api-key KEY]\n\n"+
 		"Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics,\n"+
-		"POST /tokenize, /detokenize and /apply-template\n"+
+		"POST /tokenize, /detokenize and /apply-template (and vLLM's LoRA routes with --lora NAME=PATH)\n"+
 		"and a chat page at /. SIGTERM or Ctrl-C stops accepting requests, lets running ones finish\n"+
 		"within --shutdown-timeout, cuts the rest and exits 0.")
 	mf := addModelFlags(fs)
