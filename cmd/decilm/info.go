@@ -14,9 +14,13 @@ func init() {
 }
 
 func runInfo(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "info", "[-m MODEL]")
+	fs := newFlags(e, "info", "[-m MODEL] [--lora PATH[:SCALE]]")
 	mf := addModelFlags(fs)
+	lf := addLoRAFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	m, err := mf.load(ctx, e)
@@ -25,7 +29,7 @@ func runInfo(ctx context.Context, e *env, args []string) error {
 	}
 	defer m.Close()
 	writeInfo(e, mf.name(), m.Config, m.WeightBytes(), weightTypes(m))
-	return nil
+	return lf.info(e, m.Config)
 }
 
 func weightTypes(m *model.Model) string {

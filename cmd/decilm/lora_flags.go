@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/decilm/decilm"
@@ -109,4 +110,63 @@ func (lf *serveLoRAFlags) serve(m *decilm.Model, eng *engine.Engine, srv *server
 		}
 	}
 	return nil
+}
+
+// info describes each --lora adapter (format, updates, ranks, scales, targets, parameters)
+// after checking that it fits the model (`decilm info --lora`).
+func (lf *loraFlags) info(e *env, cfg *model.Config) error {
+	for _, spec := range lf.specs {
+		path, scale, _ := lora.ParseSpec(spec)
+		f, err := lora.Open(path)
+		if err != nil {
+			return fmt.Errorf("--lora %s: %w", spec, err)
+		}
+		_, err = f.Build(cfg, filepath.Base(path), scale)
+		ranks, scales, kinds := map[int]int{}, map[string]int{}, map[string]bool{}
+		var kindOrder []string
+		params := 0
+		for _, p := range f.Pairs {
+			ranks[p.Rank]++
+			scales[fmt.Sprintf("%.4g", p.Scale*scale)]++
+			params += p.A.Elements() + p.B.Elements()
+			k := p.Module[strings.LastIndexByte(strings.TrimSuffix(p.Module, ".weight"), '.')+1:]
+			if !kinds[k] {
+				kinds[k] = true
+				kindOrder = append(kindOrder, k)
+			}
+		}
+		f.Close()
+		fmt.Fprintf(e.stdout, "lora adapter:        %s (%s, %d updates, %s parameters)\n", path, f.Format, len(f.Pairs), human(float64(params)))
+		fmt.Fprintf(e.stdout, "  rank / scale:      %s / %s\n", countList(ranks), countList(scales))
+		fmt.Fprintf(e.stdout, "  targets:           %s\n", strings.Join(kindOrder, ", "))
+		if err != nil {
+			fmt.Fprintf(e.stdout, "  fits the model:    no: %v\n", err)
+			return fmt.Errorf("--lora %s: %w", spec, err)
+		}
+		fmt.Fprintf(e.stdout, "  fits the model:    yes\n")
+	}
+	return nil
+}
+
+// countList writes a value count as "4 (×27), 2 (×1)", most frequent first.
+func countList[K comparable](m map[K]int) string {
+	type kv struct {
+		k K
+		n int
+	}
+	var l []kv
+	for k, n := range m {
+		l = append(l, kv{k, n})
+	}
+	sort.Slice(l, func(i, j int) bool {
+		if l[i].n != l[j].n {
+			return l[i].n > l[j].n
+		}
+		return fmt.Sprint(l[i].k) < fmt.Sprint(l[j].k)
+	})
+	var parts []string
+	for _, x := range l {
+		parts = append(parts, fmt.Sprintf("%v (×%d)", x.k, x.n))
+	}
+	return strings.Join(parts, ", ")
 }

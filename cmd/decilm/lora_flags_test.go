@@ -81,3 +81,25 @@ func TestRunLoRA(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoLoRA: `info --lora` describes an adapter and says whether it fits the model.
+func TestInfoLoRA(t *testing.T) {
+	dir := testmodel.Synth(t, "tiny", 1)
+	m, err := decilm.Load(context.Background(), dir, decilm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := loratest.Random(t, m.Net.Config, 1, []string{"q_proj", "down_proj"}, 4, 8)
+	m.Close()
+	out, errs, code := run(t, "", "info", "-m", dir, "--lora", ad+":0.5")
+	for _, want := range []string{"(peft, 8 updates", "4 (×8) / 1 (×8)", "q_proj, down_proj", "fits the model:    yes"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("info --lora: exit %d, missing %q in\n%s%s", code, want, out, errs)
+		}
+	}
+	nem := testmodel.Synth(t, "tiny-nemotron", 1)
+	out, _, code = run(t, "", "info", "-m", nem, "--lora", ad)
+	if code == 0 || !strings.Contains(out, "fits the model:    no") {
+		t.Errorf("info --lora on another model: exit %d\n%s", code, out)
+	}
+}
