@@ -15,20 +15,18 @@ import (
 	"github.com/decilm/decilm/checkpoint/safetensors"
 	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/lora"
+	"github.com/decilm/decilm/lora/loratest"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/quantize"
 	"github.com/decilm/decilm/tensor"
 	"github.com/decilm/decilm/tokenizer"
 )
 
-// pair is one update the tests write: module (PEFT's name), B [out, r] and A [r, in] and
-// the scale the test expects (computed here from the test's own numbers).
+// pair is one update the tests write (see loratest.Pair) with the scale the test expects
+// (computed here from the test's own numbers).
 type pair struct {
-	module  string
-	out, in int
-	rank    int
-	a, b    []float32
-	scale   float64
+	loratest.Pair
+	scale float64
 }
 
 func randMat(rng *rand.Rand, n int, std float64) []float32 {
@@ -39,14 +37,7 @@ func randMat(rng *rand.Rand, n int, std float64) []float32 {
 	return v
 }
 
-func f32(name string, shape []int, v []float32) *tensor.Tensor {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		bits := math.Float32bits(x)
-		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
-	}
-	return &tensor.Tensor{Name: name, DType: tensor.F32, Shape: shape, Data: b}
-}
+func f32(name string, shape []int, v []float32) *tensor.Tensor { return loratest.F32(name, shape, v) }
 
 func safetensorsWrite(buf *bytes.Buffer, ts []*tensor.Tensor) error {
 	return safetensors.Write(buf, ts, map[string]string{"format": "pt"})
@@ -63,21 +54,14 @@ func writeSafetensors(t *testing.T, path string, ts []*tensor.Tensor) {
 	}
 }
 
-// writePEFT writes a PEFT adapter folder: config as adapter_config.json and the pairs'
-// tensors under PEFT's names.
+// writePEFT writes a PEFT adapter folder with config as adapter_config.json.
 func writePEFT(t *testing.T, config string, ps []pair) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "adapter_config.json"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
+	lp := make([]loratest.Pair, len(ps))
+	for i, p := range ps {
+		lp[i] = p.Pair
 	}
-	var ts []*tensor.Tensor
-	for _, p := range ps {
-		ts = append(ts, f32("base_model.model."+p.module+".lora_A.weight", []int{p.rank, p.in}, p.a))
-		ts = append(ts, f32("base_model.model."+p.module+".lora_B.weight", []int{p.out, p.rank}, p.b))
-	}
-	writeSafetensors(t, filepath.Join(dir, "adapter_model.safetensors"), ts)
-	return dir
+	return loratest.WritePEFT(t, config, lp)
 }
 
 // mergedModel writes base's tensors as float32 with W + s·B·A added (in float64) to each
@@ -91,7 +75,7 @@ func mergedModel(t *testing.T, base string, ps []pair) string {
 	defer ck.Close()
 	byWeight := map[string][]pair{}
 	for _, p := range ps {
-		byWeight[p.module+".weight"] = append(byWeight[p.module+".weight"], p)
+		byWeight[p.Module+".weight"] = append(byWeight[p.Module+".weight"], p)
 	}
 	var ts []*tensor.Tensor
 	for _, name := range ck.Names {
@@ -107,8 +91,8 @@ func mergedModel(t *testing.T, base string, ps []pair) string {
 			for o := 0; o < rows; o++ {
 				for c := 0; c < cols; c++ {
 					var d float64
-					for j := 0; j < p.rank; j++ {
-						d += float64(p.b[o*p.rank+j]) * float64(p.a[j*cols+c])
+					for j := 0; j < p.Rank; j++ {
+						d += float64(p.B[o*p.Rank+j]) * float64(p.A[j*cols+c])
 					}
 					v[o*cols+c] = float32(float64(v[o*cols+c]) + p.scale*d)
 				}
@@ -175,9 +159,9 @@ func pairsFor(t *testing.T, cfg *model.Config, seed uint64, suffixes []string, r
 		if v, ok := rankOf[mod]; ok {
 			rank = v
 		}
-		ps = append(ps, pair{module: mod, out: tg.Out, in: tg.In, rank: rank,
-			a: randMat(rng, rank*tg.In, 1/math.Sqrt(float64(tg.In))),
-			b: randMat(rng, tg.Out*rank, 0.5), scale: scaleOf(mod, rank)})
+		ps = append(ps, pair{loratest.Pair{Module: mod, Out: tg.Out, In: tg.In, Rank: rank,
+			A: randMat(rng, rank*tg.In, 1/math.Sqrt(float64(tg.In))),
+			B: randMat(rng, tg.Out*rank, 0.5)}, scaleOf(mod, rank)})
 	}
 	if len(ps) == 0 {
 		t.Fatal("no targets")
@@ -319,21 +303,21 @@ func writeGGUFAdapter(t *testing.T, cfg *model.Config, ps []pair, alpha float32,
 	}
 	var ts []*tensor.Tensor
 	for _, p := range ps {
-		tg := gg[p.module]
-		b := p.b
+		tg := gg[p.Module]
+		b := p.B
 		if tg.RopeHeads > 0 { // rotate-half row j·hd/2+i of a head goes to row 2i+j
 			hd := cfg.HeadDim
 			nb := make([]float32, len(b))
 			for h := 0; h < tg.RopeHeads; h++ {
 				for i := 0; i < hd/2; i++ {
 					for j := 0; j < 2; j++ {
-						copy(nb[(h*hd+2*i+j)*p.rank:][:p.rank], b[(h*hd+j*hd/2+i)*p.rank:][:p.rank])
+						copy(nb[(h*hd+2*i+j)*p.Rank:][:p.Rank], b[(h*hd+j*hd/2+i)*p.Rank:][:p.Rank])
 					}
 				}
 			}
 			b = nb
 		}
-		ts = append(ts, f32(tg.GGUF+".lora_a", []int{p.rank, p.in}, p.a), f32(tg.GGUF+".lora_b", []int{p.out, p.rank}, b))
+		ts = append(ts, f32(tg.GGUF+".lora_a", []int{p.Rank, p.In}, p.A), f32(tg.GGUF+".lora_b", []int{p.Out, p.Rank}, b))
 	}
 	kv := []gguf.KV{{Key: "general.architecture", Value: arch}, {Key: "general.type", Value: "adapter"},
 		{Key: "adapter.type", Value: "lora"}, {Key: "adapter.lora.alpha", Value: alpha}}
@@ -497,13 +481,13 @@ func TestRefused(t *testing.T) {
 		{"bad json", `{"r": 4,`, nil, "adapter_config.json"},
 		{"unknown module", `{"r": 4, "lora_alpha": 4, "target_modules": ["q_proj"]}`, func(ps []pair) []pair {
 			p := ps[0]
-			p.module = "model.layers.9.self_attn.q_proj"
+			p.Module = "model.layers.9.self_attn.q_proj"
 			return []pair{p}
 		}, "model.layers.9.self_attn.q_proj is not a projection"},
 		{"wrong shape", `{"r": 4, "lora_alpha": 4, "target_modules": ["q_proj"]}`, func(ps []pair) []pair {
 			p := ps[0]
-			p.in = 64
-			p.a = p.a[:4*64]
+			p.In = 64
+			p.A = p.A[:4*64]
 			return []pair{p}
 		}, "lora_A.weight has shape [4 64]"},
 	} {
