@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -101,5 +102,60 @@ func TestInfoLoRA(t *testing.T) {
 	out, _, code = run(t, "", "info", "-m", nem, "--lora", ad)
 	if code == 0 || !strings.Contains(out, "fits the model:    no") {
 		t.Errorf("info --lora on another model: exit %d\n%s", code, out)
+	}
+}
+
+// TestServeLoRAFlags: `serve --lora PATH` applies an adapter to the base model and
+// `--lora NAME=PATH` serves one under NAME on top of it: a request for NAME answers as a
+// server whose base model has both adapters.
+func TestServeLoRAFlags(t *testing.T) {
+	dir := testmodel.Synth(t, "tiny", 1234)
+	m, err := decilm.Load(context.Background(), dir, decilm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := loratest.Random(t, m.Net.Config, 1, []string{"q_proj", "down_proj"}, 4, 8)
+	d2 := loratest.Random(t, m.Net.Config, 2, []string{"v_proj", "up_proj"}, 2, 4)
+	m.Close()
+	complete := func(url, model string) string {
+		t.Helper()
+		resp, err := serveRequest(t, "POST", url+"/v1/completions", "", fmt.Sprintf(`{"model":%q,"prompt":[1,450,4996],"max_tokens":10,"temperature":0,"ignore_eos":true}`, model))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var c struct {
+			Model   string
+			Choices []struct{ Text string }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != 200 || len(c.Choices) != 1 {
+			t.Fatalf("%s %q: %d %v", url, model, resp.StatusCode, err)
+		}
+		if model != "" && c.Model != model {
+			t.Errorf("asked for %q, answered as %q", model, c.Model)
+		}
+		return c.Choices[0].Text
+	}
+	url, stop, _, _ := startServe(t, "-m", dir, "--alias", "base", "--lora", d2, "--lora", "one="+d1+":0.5")
+	base, one := complete(url, "base"), complete(url, "one")
+	stop()
+	url, stop, _, _ = startServe(t, "-m", dir, "--lora", d2)
+	if got := complete(url, ""); got != base {
+		t.Errorf("base model with --lora d2: %q, the named server's base %q", got, base)
+	}
+	stop()
+	url, stop, _, _ = startServe(t, "-m", dir, "--lora", d2, "--lora", d1+":0.5")
+	if got := complete(url, ""); got != one {
+		t.Errorf("both adapters on the base: %q, the named adapter %q", got, one)
+	}
+	stop()
+	url, stop, _, _ = startServe(t, "-m", dir)
+	if plain := complete(url, ""); plain == base || plain == one {
+		t.Errorf("the adapters change nothing: %q", plain)
+	}
+	stop()
+	_, errs, code := run(t, "", "serve", "--port", "0", "-m", dir, "--lora", "x="+d1+":nan")
+	if code == 0 || !strings.Contains(errs, "--lora") {
+		t.Errorf("bad --lora: exit %d, %s", code, errs)
 	}
 }
