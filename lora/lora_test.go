@@ -502,6 +502,29 @@ func TestRefused(t *testing.T) {
 			}
 		})
 	}
+	// A NaN weight, an oversized config, a pattern Go's regexp cannot compile, a truncated
+	// weights file.
+	nan := append([]pair(nil), ps...)
+	nan[0].A = append([]float32(nil), nan[0].A...)
+	nan[0].A[5] = float32(math.NaN())
+	if _, err := lora.Load(writePEFT(t, `{`+good+`}`, nan), m.Config, 1); err == nil || !strings.Contains(err.Error(), "element 5 is NaN") {
+		t.Errorf("NaN weight: %v", err)
+	}
+	big := `{` + good + `, "x": "` + strings.Repeat("a", 1<<20) + `"}`
+	if _, err := lora.Load(writePEFT(t, big, ps), m.Config, 1); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("2 MiB adapter_config.json: %v", err)
+	}
+	if _, err := lora.Load(writePEFT(t, `{`+good+`, "alpha_pattern": {"q_proj(?=x)": 2}}`, ps), m.Config, 1); err == nil || !strings.Contains(err.Error(), "alpha_pattern") {
+		t.Errorf("bad alpha_pattern key: %v", err)
+	}
+	trunc := writePEFT(t, `{`+good+`}`, ps)
+	wf := filepath.Join(trunc, "adapter_model.safetensors")
+	if b, err := os.ReadFile(wf); err != nil || os.WriteFile(wf, b[:len(b)-9], 0o644) != nil {
+		t.Fatal(err)
+	}
+	if _, err := lora.Load(trunc, m.Config, 1); err == nil || !strings.Contains(err.Error(), "adapter_model.safetensors") {
+		t.Errorf("truncated weights: %v", err)
+	}
 	// Tensors of unsupported kinds.
 	for _, tc := range []struct{ name, want string }{
 		{"base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", "DoRA"},
