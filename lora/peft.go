@@ -21,10 +21,10 @@ const maxConfig = 1 << 20
 
 // Config is the part of PEFT's adapter_config.json that decides what an adapter does.
 type Config struct {
-	PeftType string  `json:"peft_type"`
-	R        int     `json:"r"`
-	Alpha    float64 `json:"lora_alpha"`
-	RSLoRA   bool    `json:"use_rslora"`
+	PeftType string  `json:"peft_type"`  // "LORA" (or absent)
+	R        int     `json:"r"`          // the rank of modules rank_pattern does not name
+	Alpha    float64 `json:"lora_alpha"` // their alpha (PEFT's default 8 when absent)
+	RSLoRA   bool    `json:"use_rslora"` // scale alpha/√r rather than alpha/r
 	// TargetModules is a list of module names (a module matches one when its name is it
 	// or ends with "." and it) or, when the file gives a string, a regular expression the
 	// whole module name must match (TargetRegex); "all-linear" targets every projection.
