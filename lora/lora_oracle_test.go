@@ -19,8 +19,8 @@ func TestPyTorchAdapter(t *testing.T) {
 	py := testutil.TorchPython(t)
 	base := testutil.Fixture(t, "tiny-decilm")
 	dir := t.TempDir()
-	adapter, merged := filepath.Join(dir, "adapter"), filepath.Join(dir, "merged")
-	if out, err := exec.Command(py, filepath.Join("testdata", "make_adapter.py"), base, adapter, merged).CombinedOutput(); err != nil {
+	adapter, merged, bin := filepath.Join(dir, "adapter"), filepath.Join(dir, "merged"), filepath.Join(dir, "bin")
+	if out, err := exec.Command(py, filepath.Join("testdata", "make_adapter.py"), base, adapter, merged, bin).CombinedOutput(); err != nil {
 		t.Fatalf("make_adapter.py: %v\n%s", err, out)
 	}
 	m, err := model.Load(base, model.Options{Threads: 2})
@@ -49,5 +49,13 @@ func TestPyTorchAdapter(t *testing.T) {
 	}
 	if moved < 0.1 {
 		t.Errorf("the adapter moves the logits by only %g: the check proves nothing", moved)
+	}
+	// The same adapter saved by torch.save as adapter_model.bin.
+	ab, err := lora.Load(bin, m.Config, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(logits(t, m, tokens, ab), got); d != 0 {
+		t.Errorf("adapter_model.bin differs from adapter_model.safetensors by %g", d)
 	}
 }

@@ -2,17 +2,20 @@
 adapter merged, both with PyTorch alone (no peft, no safetensors package): the oracle that
 decilm's run-time adapters and `decilm merge-lora` are checked against.
 
-usage: make_adapter.py BASE_DIR ADAPTER_DIR MERGED_DIR
+usage: make_adapter.py BASE_DIR ADAPTER_DIR MERGED_DIR [BIN_DIR]
 
 The adapter targets q/k/v/o and gate/up/down of every layer with random A [r, in] and
 B [out, r] (torch.manual_seed(0)); rank 4 and alpha 8, except layers.1.self_attn.q_proj
 (rank_pattern 2, alpha_pattern 3); rsLoRA (scale alpha/sqrt(r)). The merged checkpoint
 holds every tensor as float32, the targeted ones W + s * (B @ A) computed in float64.
+BIN_DIR, when given, receives the same adapter as adapter_model.bin (torch.save), as older
+PEFT versions wrote it.
 """
 import json, math, os, shutil, struct, sys
 import torch
 
 base, adir, mdir = sys.argv[1:4]
+bdir = sys.argv[4] if len(sys.argv) > 4 else None
 R, ALPHA = 4, 8.0
 SPECIAL = "layers.1.self_attn.q_proj"
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -78,3 +81,7 @@ json.dump({"peft_type": "LORA", "r": R, "lora_alpha": ALPHA, "use_rslora": True,
 os.makedirs(mdir, exist_ok=True)
 write_safetensors(os.path.join(mdir, "model.safetensors"), {k: v.to(torch.float32) for k, v in merged.items()})
 shutil.copy(os.path.join(base, "config.json"), os.path.join(mdir, "config.json"))
+if bdir:
+    os.makedirs(bdir, exist_ok=True)
+    torch.save(adapter, os.path.join(bdir, "adapter_model.bin"))
+    shutil.copy(os.path.join(adir, "adapter_config.json"), os.path.join(bdir, "adapter_config.json"))
