@@ -71,6 +71,11 @@ func TestMergeLoRA(t *testing.T) {
 	}
 	tokens := []int{1, 450, 4996, 17354, 1701, 29916, 432}
 	want := mergeLogits(t, bm, tokens, a)
+	var big float64
+	for _, v := range want {
+		big = max(big, math.Abs(float64(v)))
+	}
+	t.Logf("largest |logit| %g", big)
 	if d := maxAbsDiff(want, mergeLogits(t, bm, tokens, nil)); d < 0.05 {
 		t.Fatalf("the adapter moves the logits by only %g", d)
 	}
