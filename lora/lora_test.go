@@ -596,3 +596,36 @@ func loraLoad(spec string, cfg *model.Config) (*model.Adapter, error) {
 	}
 	return lora.Load(p, cfg, s)
 }
+
+// TestLlama: a plain Llama (the embedded stories260K, llama2.c's weights in the Hugging
+// Face layout) takes an adapter on every projection like DeciLM does.
+func TestLlama(t *testing.T) {
+	base := testmodel.Stories(t)
+	m, err := model.Load(base, model.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Config.Arch != "llama" {
+		t.Fatalf("stories260K is %q, want llama", m.Config.Arch)
+	}
+	targets := []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+	ps := pairsFor(t, m.Config, 6, targets, 4, nil, func(string, int) float64 { return 0.5 })
+	a, err := lora.Load(writePEFT(t, `{"r": 4, "lora_alpha": 2, "target_modules": `+jsonList(targets)+`}`, ps), m.Config, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, err := model.Load(mergedModel(t, base, ps), model.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mm.Close()
+	tokens := []int{1, 400, 261, 300}
+	got, want := logits(t, m, tokens, a), logits(t, mm, tokens, nil)
+	if d := maxDiff(got, want); d > 1e-4 {
+		t.Errorf("max |Δlogit| %g", d)
+	}
+	if d := maxDiff(logits(t, m, tokens, nil), want); d < 1e-2 {
+		t.Errorf("the adapter moves the logits by only %g", d)
+	}
+}
