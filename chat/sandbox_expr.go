@@ -630,6 +630,10 @@ func (p *xparser) atom() (xnode, error) {
 			return xnode{text: "true", lit: true}, nil
 		case "False", "false":
 			return xnode{text: "false", lit: true}, nil
+		case "not":
+			// The engine reads "not" here (after a binary operator) as a variable's name,
+			// which cannot be written back at the start of a parenthesised operand.
+			return xnode{}, p.errorf("the keyword \"not\" used as a value")
 		}
 		return xnode{text: t.val}, nil
 	case xInt, xFloat:

@@ -76,7 +76,12 @@ func TestSandboxExpressionsWithinLimits(t *testing.T) {
 
 // engineRender renders source with the engine alone, without the sandbox: the reference
 // for what the rewriting must not change.
-func engineRender(source string, data map[string]jinja.Value) (string, error) {
+func engineRender(source string, data map[string]jinja.Value) (out string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("panic: %v", r)
+		}
+	}()
 	c, err := jinja.Compile(source)
 	if err != nil {
 		return "", err
