@@ -321,6 +321,7 @@ type sandbox struct {
 	lim      Limits
 	deadline time.Time
 	iters    int
+	checks   int // values measured by check
 	depth    int
 	output   int
 	err      error // the first limit broken (the engine may reword errors from hooks)
