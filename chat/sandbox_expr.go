@@ -52,13 +52,12 @@ var filterHooks = map[string]string{
 }
 
 // shallowFilters look at most at the top level of their input (or at one string), so their
-// input needs no measuring.
+// input needs no measuring. (trim, upper, escape and the like print their input, so a list
+// given to them is measured like any other operand.)
 var shallowFilters = map[string]bool{
 	"length": true, "count": true, "first": true, "last": true, "default": true, "d": true,
 	"safe": true, "list": true, "reverse": true, "items": true, "int": true, "float": true,
-	"abs": true, "round": true, "trim": true, "lower": true, "upper": true, "title": true,
-	"capitalize": true, "wordcount": true, "escape": true, "e": true, "batch": true,
-	"map": true, "fromjson": true, "from_json": true,
+	"abs": true, "round": true, "batch": true, "map": true, "fromjson": true, "from_json": true,
 }
 
 // shallowTests look at most at the top level of the value tested.
