@@ -26,11 +26,11 @@ type Limits struct {
 	MaxRange int
 	// MaxIterations is the most loop iterations of one render, all loops together.
 	MaxIterations int
-	// MaxDepth is the deepest nesting of macro calls (and of values printed or
-	// written by tojson).
+	// MaxDepth is the deepest nesting of macro calls, and of any value the engine walks
+	// (prints, compares, joins, writes with tojson).
 	MaxDepth int
-	// MaxOutput is the most bytes a render may produce, and the longest string or list a
-	// template may build with set.
+	// MaxOutput is the most bytes a render may produce, and the largest value (as printed)
+	// a template may set or the engine may walk in one operation.
 	MaxOutput int
 	// Timeout is the longest a render may run.
 	Timeout time.Duration
