@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -753,8 +752,10 @@ func rewriteStatement(text string) (string, error) {
 			return text, nil // the engine reports it
 		}
 		vars, iter := rest[:in], strings.TrimSpace(rest[in+2:])
-		if findKeywordTop(iter, "recursive") >= 0 {
-			return "", errors.New("recursive loops are not supported")
+		// The engine accepts "recursive" but gives the body no loop() to recurse with.
+		recursive := ""
+		if i := findKeywordTop(iter, "recursive"); i >= 0 {
+			iter, recursive = iter[:i], " recursive"
 		}
 		cond := ""
 		if i := findKeywordTop(iter, "if"); i >= 0 {
@@ -769,7 +770,7 @@ func rewriteStatement(text string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return " for " + strings.TrimSpace(vars) + " in (" + it + ")" + cond + " ", nil
+		return " for " + strings.TrimSpace(vars) + " in (" + it + ")" + cond + recursive + " ", nil
 	case "set":
 		target, value, ok := strings.Cut(rest, "=")
 		if !ok {

@@ -143,6 +143,7 @@ func TestRewriteStatementsMatchEngine(t *testing.T) {
 		`{% if not l %}a{% elif l | length == 3 %}b{% endif %}`,
 		`{% for i in l if i > 1 %}{{ i }}{{ loop.index }}{% else %}none{% endfor %}`,
 		`{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}`,
+		`{% for i in l if i != 2 recursive %}{{ i }}{% endfor %}`,
 		`{% for m2 in m %}{{ m2.role ~ ':' ~ m2.content | trim }}{% if not loop.last %},{% endif %}{% endfor %}`,
 		`{% for c in a %}{{ c }}{% endfor %}{% for k in d %}{{ k }}{% endfor %}`,
 		`{% set v = x + y %}{% set w = 'a=b' %}{{ v }}{{ w }}`,
