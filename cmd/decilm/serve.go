@@ -31,7 +31,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 exposes the server to the network)")
 	port := fs.Int("port", 8080, "TCP port (0: any free port)")
 	parallel := fs.Int("parallel", 16, "most sequences decoded together in one batch")
-	kvBudget := fs.String("kv-budget", "", "KV-cache memory for admitted requests, e.g. 2GiB or 512MB (default: a quarter of available memory, at most 8 GiB)")
+	kvBudget := fs.String("kv-budget", "", "KV-cache memory for admitted requests, e.g. 2GiB or 512MB (default: a quarter of available memory, at most 8 GiB); checked against the model before the server listens")
 	apiKey := fs.String("api-key", "", "require \"Authorization: Bearer KEY\" on every route but /health (default: $DECILM_API_KEY)")
 	queue := fs.Int("queue", 0, "most requests waiting for a slot before 429 (default: 4×parallel, at least 64)")
 	maxTokens := fs.Int("max-tokens", 0, "largest max_tokens a request may ask for (default: the context length)")
