@@ -47,10 +47,12 @@ func JinjaSource(t Template) (string, bool) {
 // Timeout; string repetition ("x" * n) and |indent are bounded by
 // MaxOutput too. Breaking a limit is an error wrapping [ErrLimit]. The
 // template is rewritten to call the sandbox's hooks; its source may be at
-// most 1 MiB. What the rewriting cannot reach is the engine's own work
-// inside one expression: a list slice with a step and a huge bound
-// (x[0:10**12:2]) or a list made to hold itself and then compared or
-// joined with ~ are beyond the sandbox.
+// most 1 MiB. Each expression is parsed and written back so that the
+// engine's work inside it is bounded too: every operand the engine walks
+// is measured first (at most MaxOutput bytes, MaxDepth deep, free of
+// cycles), append, insert and update refuse to make a list or dict hold
+// itself, slices visit only the indexes inside the sequence, and replace,
+// join and format stop at MaxOutput.
 //
 // Known differences from Python's jinja2: str.strip() and |trim use Go's
 // definition of whitespace (Python also strips U+001C..U+001F), indexing

@@ -26,11 +26,11 @@ type Limits struct {
 	MaxRange int
 	// MaxIterations is the most loop iterations of one render, all loops together.
 	MaxIterations int
-	// MaxDepth is the deepest nesting of macro calls (and of values printed or
-	// written by tojson).
+	// MaxDepth is the deepest nesting of macro calls, and of any value the engine walks
+	// (prints, compares, joins, writes with tojson).
 	MaxDepth int
-	// MaxOutput is the most bytes a render may produce, and the longest string or list a
-	// template may build with set.
+	// MaxOutput is the most bytes a render may produce, and the largest value (as printed)
+	// a template may set or the engine may walk in one operation.
 	MaxOutput int
 	// Timeout is the longest a render may run.
 	Timeout time.Duration
@@ -181,19 +181,23 @@ func (s tagSeg) String() string {
 	return b.String()
 }
 
-// keyword returns the first word of a statement tag.
+// keyword returns the keyword of a statement tag as the engine reads it: the letters and
+// underscores it starts with.
 func (s tagSeg) keyword() string {
-	f := strings.Fields(s.text)
-	if len(f) == 0 {
-		return ""
+	t := strings.TrimSpace(s.text)
+	for i, r := range t {
+		if !unicode.IsLetter(r) && r != '_' {
+			return t[:i]
+		}
 	}
-	return f[0]
+	return t
 }
 
 // sandboxSource rewrites a template so that a render can be bounded from outside the engine:
 // each loop iteration and macro call reports to a hook, each {{ expression }} and each value
-// set passes through a hook that measures it, "*" and the filters tojson and indent become
-// the sandbox's, and range is replaced at render time by a bounded one. Whitespace control
+// set passes through a hook that measures it, every expression is rewritten so that the
+// engine's work inside it is bounded too (see rewriteExpr), and range is replaced at render
+// time by a bounded one. Whitespace control
 // is applied here, as Python's jinja2 applies it (see applyWhitespace), and every piece of
 // text becomes a string expression, so that the engine's own trimming has nothing to act on.
 // It also refuses sources too large or too deeply nested to parse safely.
@@ -235,23 +239,20 @@ func sandboxSource(source string) (string, error) {
 		if err := checkNesting(s.text); err != nil {
 			return "", err
 		}
-		s.text = renameFilters(s.text)
-		wrapped, err := wrapMul(s.text)
-		if err != nil {
-			return "", err
-		}
-		if wrapped != s.text && s.kind == '%' && s.keyword() == "macro" {
-			// The engine splits a macro's parameters at every comma, so its defaults cannot
-			// hold the hook's call.
-			return "", fmt.Errorf("* in a macro's default values is not supported: %w", ErrLimit)
-		}
-		s.text = wrapped
 		if s.kind == '{' {
-			s.text = " " + hookOut + "((" + s.text + ")) "
+			e, err := rewriteExpr(s.text)
+			if err != nil {
+				return "", err
+			}
+			s.text = " " + hookOut + "(" + e + ") "
 			out = append(out, s)
 			continue
 		}
-		switch kw := s.keyword(); kw {
+		kw := s.keyword()
+		if s.text, err = rewriteStatement(s.text); err != nil {
+			return "", fmt.Errorf("{%% %s %%}: %w", kw, err)
+		}
+		switch kw {
 		case "for", "macro":
 			out = append(out, s)
 			stack = append(stack, open{kw: kw, at: len(out)})
@@ -274,9 +275,6 @@ func sandboxSource(source string) (string, error) {
 				out = append(out, tagSeg{kind: '{', text: " " + hookLeave + "() "})
 			}
 			out = append(out, s)
-		case "set":
-			s.text = wrapSet(s.text)
-			out = append(out, s)
 		default:
 			out = append(out, s)
 		}
@@ -289,42 +287,6 @@ func sandboxSource(source string) (string, error) {
 		b.WriteString(s.String())
 	}
 	return b.String(), nil
-}
-
-// wrapSet wraps the value of "set target = value" in the value hook; a block set (no "=")
-// is left alone.
-func wrapSet(stmt string) string {
-	inQuote := byte(0)
-	for i := 0; i < len(stmt); i++ {
-		c := stmt[i]
-		switch {
-		case inQuote != 0:
-			if c == '\\' {
-				i++
-			} else if c == inQuote {
-				inQuote = 0
-			}
-		case c == '\'' || c == '"':
-			inQuote = c
-		case c == '=':
-			if i+1 < len(stmt) && stmt[i+1] == '=' {
-				return stmt // a comparison before any assignment: not "set x = ..."
-			}
-			if i > 0 && strings.IndexByte("=!<>", stmt[i-1]) >= 0 {
-				return stmt
-			}
-			// For "set ns.attr = value" the hook also gets ns, to refuse a value that would
-			// make the namespace hold itself.
-			target := strings.TrimSpace(stmt[:i])
-			target = strings.TrimSpace(strings.TrimPrefix(target, "set"))
-			holder := ""
-			if base, attr, ok := strings.Cut(target, "."); ok && isIdent(base) && isIdent(attr) {
-				holder = ", " + base
-			}
-			return stmt[:i+1] + " " + hookVal + "((" + stmt[i+1:] + ")" + holder + ") "
-		}
-	}
-	return stmt
 }
 
 // checkNesting refuses a tag whose brackets nest deeper than maxNesting.
@@ -359,6 +321,7 @@ type sandbox struct {
 	lim      Limits
 	deadline time.Time
 	iters    int
+	checks   int // values measured by check
 	depth    int
 	output   int
 	err      error // the first limit broken (the engine may reword errors from hooks)
@@ -422,7 +385,7 @@ func (s *sandbox) globals() map[string]jinja.Value {
 			if len(args) != 1 {
 				return jinja.Undefined(), nil
 			}
-			n, err := s.size(args[0])
+			n, err := s.measure(args[0])
 			if err != nil {
 				return jinja.Undefined(), err
 			}
@@ -435,72 +398,23 @@ func (s *sandbox) globals() map[string]jinja.Value {
 			if len(args) == 0 || len(args) > 2 {
 				return jinja.Undefined(), nil
 			}
-			n, err := s.size(args[0])
-			if err != nil {
+			if err := s.check(args[0]); err != nil {
 				return jinja.Undefined(), err
-			}
-			if n > s.lim.MaxOutput {
-				return s.fail("a value of %d bytes exceeds %d", n, s.lim.MaxOutput)
 			}
 			if len(args) == 2 && args[1].IsDict() {
-				budget := 1 << 20
-				if holds(args[0], args[1].AsDict(), s.lim.MaxDepth, &budget) {
-					return s.fail("a namespace may not hold itself")
+				if err := s.refuseHolding(args[0], args[1].AsDict(), "a namespace"); err != nil {
+					return jinja.Undefined(), err
 				}
-				if budget < 0 {
-					return s.fail("a value too large to check")
-				}
-			}
-			if _, err := s.checkTime(); err != nil {
-				return jinja.Undefined(), err
 			}
 			return args[0], nil
 		}),
+		hookChk:     jinja.NewCallable(hookChk, s.chk),
+		hookAttr:    jinja.NewCallable(hookAttr, s.attr),
+		hookSlice:   jinja.NewCallable(hookSlice, s.slice),
+		hookAbsent:  jinja.NewCallable(hookAbsent, func([]jinja.Value, map[string]jinja.Value) (jinja.Value, error) { return jinja.Undefined(), nil }),
+		hookJoin:    jinja.NewCallable("join", s.joinFilter),
+		hookReplace: jinja.NewCallable("replace", s.replaceFilter),
 	}
-}
-
-// size estimates the bytes a value prints as: a string's length, and for lists and dicts
-// the sum over their items. A value nested deeper than MaxDepth (or holding itself) is a
-// limit error rather than an endless walk.
-func (s *sandbox) size(v jinja.Value) (int, error) {
-	var walk func(v jinja.Value, depth int) (int, error)
-	walk = func(v jinja.Value, depth int) (int, error) {
-		if depth > s.lim.MaxDepth {
-			_, err := s.fail("a value nested more than %d deep", s.lim.MaxDepth)
-			return 0, err
-		}
-		switch {
-		case v.IsString():
-			return len(v.AsString()), nil
-		case v.IsList():
-			n := 2
-			for _, it := range v.AsList().Items {
-				k, err := walk(it, depth+1)
-				if err != nil {
-					return 0, err
-				}
-				if n += k + 2; n > s.lim.MaxOutput {
-					return n, nil
-				}
-			}
-			return n, nil
-		case v.IsDict():
-			d := v.AsDict()
-			n := 2
-			for _, key := range d.Keys {
-				k, err := walk(d.Data[key], depth+1)
-				if err != nil {
-					return 0, err
-				}
-				if n += len(key) + k + 4; n > s.lim.MaxOutput {
-					return n, nil
-				}
-			}
-			return n, nil
-		}
-		return 8, nil
-	}
-	return walk(v, 0)
 }
 
 // rangeFn is Python's range, refusing to make more than MaxRange items.
@@ -548,50 +462,6 @@ func (s *sandbox) rangeFn(args []jinja.Value, kwargs map[string]jinja.Value) (ji
 	return jinja.NewList(items), nil
 }
 
-// sandboxFilters are the engine's filters the sandbox replaces: its tojson sorts keys when
-// indenting, and its indent pads by whatever width it is given.
-var sandboxFilters = map[string]string{"tojson": hookToJSON, "indent": hookIndent}
-
-// renameFilters points each "| tojson" and "| indent" of a tag at the sandbox's versions
-// (the engine's own filters cannot be replaced by name).
-func renameFilters(tag string) string {
-	if !strings.Contains(tag, "tojson") && !strings.Contains(tag, "indent") {
-		return tag
-	}
-	var b strings.Builder
-	inQuote := byte(0)
-	for i := 0; i < len(tag); i++ {
-		c := tag[i]
-		b.WriteByte(c)
-		switch {
-		case inQuote != 0:
-			if c == '\\' && i+1 < len(tag) {
-				i++
-				b.WriteByte(tag[i])
-			} else if c == inQuote {
-				inQuote = 0
-			}
-		case c == '\'' || c == '"':
-			inQuote = c
-		case c == '|':
-			j := i + 1
-			for j < len(tag) && (tag[j] == ' ' || tag[j] == '\t' || tag[j] == '\n' || tag[j] == '\r') {
-				j++
-			}
-			k := j
-			for k < len(tag) && isIdentByte(tag[k]) {
-				k++
-			}
-			if repl, ok := sandboxFilters[tag[j:k]]; ok {
-				b.WriteString(tag[i+1 : j])
-				b.WriteString(repl)
-				i = k - 1
-			}
-		}
-	}
-	return b.String()
-}
-
 // hookIndent is the name the sandbox gives the indent filter.
 const hookIndent = "__decilm_indent"
 
@@ -637,209 +507,6 @@ func isIdentByte(c byte) bool {
 // hookMul is the sandbox's multiplication: the engine's "string * n" would allocate whatever n
 // asks for.
 const hookMul = "__decilm_mul"
-
-// exprToken is a token of a Jinja expression: a name, a literal or an operator, and where it
-// ends in the text.
-type exprToken struct {
-	text string
-	kind byte // 'n' name, 's' string, '0' number, 'o' operator or bracket
-	end  int
-}
-
-// lexExpr splits an expression into tokens; whitespace only separates them.
-func lexExpr(s string) ([]exprToken, error) {
-	var toks []exprToken
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '\'' || c == '"':
-			j := i + 1
-			for j < len(s) && s[j] != c {
-				if s[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			if j >= len(s) {
-				return nil, errors.New("unterminated string")
-			}
-			toks = append(toks, exprToken{s[i : j+1], 's', j + 1})
-			i = j + 1
-		case c >= '0' && c <= '9':
-			j := i
-			for j < len(s) && (isIdentByte(s[j]) || s[j] == '.') {
-				j++
-			}
-			toks = append(toks, exprToken{s[i:j], '0', j})
-			i = j
-		case isIdentByte(c) || c >= 0x80:
-			j := i
-			for j < len(s) && (isIdentByte(s[j]) || s[j] >= 0x80) {
-				j++
-			}
-			toks = append(toks, exprToken{s[i:j], 'n', j})
-			i = j
-		default:
-			n := 1
-			if i+1 < len(s) {
-				switch s[i : i+2] {
-				case "**", "//", "==", "!=", "<=", ">=":
-					n = 2
-				}
-			}
-			toks = append(toks, exprToken{s[i : i+n], 'o', i + n})
-			i += n
-		}
-	}
-	return toks, nil
-}
-
-// matchBracket returns the index after the bracket closing toks[i], or -1.
-func matchBracket(toks []exprToken, i int) int {
-	depth := 0
-	for j := i; j < len(toks); j++ {
-		switch toks[j].text {
-		case "(", "[", "{":
-			depth++
-		case ")", "]", "}":
-			depth--
-			if depth == 0 {
-				return j + 1
-			}
-		}
-	}
-	return -1
-}
-
-// unitEnd returns the end of the operand of "*" that starts at toks[i] (a unary sign, a
-// primary and its attributes, subscripts, calls, filters, tests and powers), or -1.
-func unitEnd(toks []exprToken, i, end int) int {
-	for i < end && (toks[i].text == "-" || toks[i].text == "+") {
-		i++
-	}
-	if i >= end {
-		return -1
-	}
-	switch t := toks[i]; {
-	case t.kind == 'n' || t.kind == 's' || t.kind == '0':
-		if t.kind == 'n' && isOperatorWord(t.text) {
-			return -1
-		}
-		i++
-	case t.text == "(" || t.text == "[" || t.text == "{":
-		if i = matchBracket(toks, i); i < 0 || i > end {
-			return -1
-		}
-	default:
-		return -1
-	}
-	for i < end {
-		switch t := toks[i].text; {
-		case t == "." && i+1 < end && toks[i+1].kind == 'n':
-			i += 2
-		case t == "(" || t == "[":
-			if i = matchBracket(toks, i); i < 0 || i > end {
-				return -1
-			}
-		case t == "|" && i+1 < end && toks[i+1].kind == 'n':
-			i += 2
-			if i < end && toks[i].text == "(" {
-				if i = matchBracket(toks, i); i < 0 || i > end {
-					return -1
-				}
-			}
-		case t == "is":
-			i++
-			if i < end && toks[i].text == "not" {
-				i++
-			}
-			if i >= end || toks[i].kind != 'n' {
-				return -1
-			}
-			i++
-			if i < end && toks[i].text == "(" {
-				if i = matchBracket(toks, i); i < 0 || i > end {
-					return -1
-				}
-			}
-		case t == "**":
-			if i = unitEnd(toks, i+1, end); i < 0 {
-				return -1
-			}
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-func isOperatorWord(s string) bool {
-	switch s {
-	case "and", "or", "not", "in", "is", "if", "else":
-		return true
-	}
-	return false
-}
-
-// wrapMul rewrites each "a * b" of an expression as __decilm_mul(a, b), leftmost first, so
-// that the sandbox sees the operands; the rest of the text is kept as it is. It returns an
-// error when it cannot find the operands.
-func wrapMul(text string) (string, error) {
-	for range 1000 {
-		if !strings.Contains(text, "*") {
-			return text, nil
-		}
-		toks, err := lexExpr(text)
-		if err != nil {
-			return "", err
-		}
-		k := -1
-		for i, t := range toks {
-			if t.text == "*" {
-				k = i
-				break
-			}
-		}
-		if k < 0 {
-			return text, nil
-		}
-		// The group holding the "*": the innermost brackets around it.
-		gs, ge := 0, len(toks)
-		for i := k - 1; i >= 0; i-- {
-			if t := toks[i].text; t == "(" || t == "[" || t == "{" {
-				if m := matchBracket(toks, i); m > k {
-					gs, ge = i+1, m-1
-					break
-				}
-			}
-		}
-		// The left operand: the unit that ends at k, found by walking the group's units.
-		ls := -1
-		for pos := gs; pos < k; {
-			u := unitEnd(toks, pos, ge)
-			if u == k {
-				ls = pos
-				break
-			}
-			if u < 0 || u > k {
-				pos++
-				continue
-			}
-			pos = u + 1
-		}
-		re := unitEnd(toks, k+1, ge)
-		if ls < 0 || re < 0 || re == k+1 {
-			return "", fmt.Errorf("cannot bound the operands of * in %q", text)
-		}
-		start := func(i int) int { return toks[i].end - len(toks[i].text) }
-		left := text[start(ls):toks[k-1].end]
-		right := text[start(k+1):toks[re-1].end]
-		text = text[:start(ls)] + hookMul + "(" + left + ", " + right + ")" + text[toks[re-1].end:]
-	}
-	return "", fmt.Errorf("too many * in %q", text)
-}
 
 // mul is "*" with string and list repetition bounded by MaxOutput.
 func (s *sandbox) mul(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
@@ -906,33 +573,6 @@ func kindName(v jinja.Value) string {
 		return "undefined"
 	}
 	return "value"
-}
-
-// holds reports whether v is d or contains it, looking at most depth levels down and at
-// most budget values (a value shared many times over can be exponentially large to walk;
-// budget goes negative when it runs out).
-func holds(v jinja.Value, d *jinja.Dict, depth int, budget *int) bool {
-	if *budget--; depth < 0 || *budget < 0 {
-		return false
-	}
-	switch {
-	case v.IsDict():
-		if v.AsDict() == d {
-			return true
-		}
-		for _, k := range v.AsDict().Keys {
-			if holds(v.AsDict().Data[k], d, depth-1, budget) {
-				return true
-			}
-		}
-	case v.IsList():
-		for _, it := range v.AsList().Items {
-			if holds(it, d, depth-1, budget) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func isIdent(s string) bool {

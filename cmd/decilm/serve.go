@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/engine"
 	"github.com/decilm/decilm/server"
 )
@@ -30,7 +31,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 exposes the server to the network)")
 	port := fs.Int("port", 8080, "TCP port (0: any free port)")
 	parallel := fs.Int("parallel", 16, "most sequences decoded together in one batch")
-	kvBudget := fs.String("kv-budget", "", "KV-cache memory for admitted requests, e.g. 2GiB or 512MB (default: a quarter of available memory, at most 8 GiB)")
+	kvBudget := fs.String("kv-budget", "", "KV-cache memory for admitted requests, e.g. 2GiB or 512MB (default: a quarter of available memory, at most 8 GiB); checked against the model before the server listens")
 	apiKey := fs.String("api-key", "", "require \"Authorization: Bearer KEY\" on every route but /health (default: $DECILM_API_KEY)")
 	queue := fs.Int("queue", 0, "most requests waiting for a slot before 429 (default: 4×parallel, at least 64)")
 	maxTokens := fs.Int("max-tokens", 0, "largest max_tokens a request may ask for (default: the context length)")
@@ -85,12 +86,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if key == "" {
 		key = os.Getenv("DECILM_API_KEY")
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
-
-	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
-	if err != nil {
-		return err
+	if *readTimeout <= 0 {
+		return usageError("--read-timeout must be positive")
+	}
+	if *grace < 0 {
+		return usageError("--shutdown-timeout must not be negative")
 	}
 	var origins []string
 	for _, o := range strings.Split(*cors, ",") {
@@ -98,43 +98,76 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			origins = append(origins, o)
 		}
 	}
-	if *readTimeout <= 0 {
-		return usageError("--read-timeout must be positive")
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+
+	// Every flag is checked before the server listens. A --kv-budget is checked against the
+	// model, so with one the model is loaded first; without, the server listens while it
+	// loads (/health answers 503 "loading" until it is ready).
+	var m *decilm.Model
+	var eng *engine.Engine
+	load := func() error {
+		var err error
+		if m, err = loadLM(ctx, e, mf, *template); err != nil {
+			return err
+		}
+		if err := lf.apply(m); err != nil {
+			return err
+		}
+		if eng, err = engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache}); err != nil {
+			return err
+		}
+		// A budget below one full context would refuse the longest requests the model takes.
+		if n, per := m.Net.Config.ContextLength(), eng.KVBytesPerToken(); budget > 0 && budget < int64(n)*per {
+			return usageError("--kv-budget %s is less than one full context of %s: %d tokens × %s = %s (or leave it out for the default)",
+				*kvBudget, m.Name, n, serveHuman(per), serveHuman(int64(n)*per))
+		}
+		return nil
+	}
+	closeAll := func() {
+		if eng != nil {
+			eng.Close()
+		}
+		if m != nil {
+			m.Close()
+		}
+	}
+	defer closeAll()
+	if budget > 0 {
+		if err := load(); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while loading
+			}
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		return err
 	}
 	srv := server.New(server.Options{APIKey: key, ModelName: *alias, MaxBodyBytes: body, MaxTokens: *maxTokens, MaxN: *maxN,
 		CORSOrigins: origins, ReadTimeout: *readTimeout})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	fmt.Fprintf(e.stderr, "decilm serve: listening on http://%s (loading %s)\n", ln.Addr(), mf.name())
+	if m == nil {
+		fmt.Fprintf(e.stderr, "decilm serve: listening on http://%s (loading %s)\n", ln.Addr(), mf.name())
+	} else {
+		fmt.Fprintf(e.stderr, "decilm serve: listening on http://%s\n", ln.Addr())
+	}
 	if !isLoopback(*host) && key == "" {
 		fmt.Fprintf(e.stderr, "decilm serve: warning: listening on %s without --api-key\n", *host)
 	}
 
-	m, err := loadLM(ctx, e, mf, *template)
-	if err != nil {
-		hs.Close()
-		if ctx.Err() != nil {
-			return nil // stopped while loading
+	if m == nil {
+		if err := load(); err != nil {
+			hs.Close()
+			if ctx.Err() != nil {
+				return nil // stopped while loading
+			}
+			return err
 		}
-		return err
-	}
-	defer m.Close()
-	if err := lf.apply(m); err != nil {
-		hs.Close()
-		return err
-	}
-	eng, err := engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache})
-	if err != nil {
-		hs.Close()
-		return err
-	}
-	defer eng.Close()
-	// A budget below one full context would refuse the longest requests the model takes.
-	if n, per := m.Net.Config.ContextLength(), eng.KVBytesPerToken(); budget > 0 && budget < int64(n)*per {
-		hs.Close()
-		return usageError("--kv-budget %s is less than one full context of %s: %d tokens × %s = %s (or leave it out for the default)",
-			*kvBudget, m.Name, n, serveHuman(per), serveHuman(int64(n)*per))
 	}
 	if err := lf.serve(m, eng, srv); err != nil {
 		hs.Close()
