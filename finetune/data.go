@@ -94,7 +94,7 @@ func ReadData(r io.Reader, name string, tok *tokenizer.Tokenizer, o DataOptions)
 		maxLine = 16 << 20
 	}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	sc.Buffer(make([]byte, 0, min(64<<10, maxLine)), maxLine)
 	var out []Example
 	line := 0
 	for sc.Scan() {
