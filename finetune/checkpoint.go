@@ -33,6 +33,9 @@ type Checkpoint struct {
 	Total     int         `json:"total"`
 	Log       []StepEntry `json:"log"`
 	Eval      []EvalEntry `json:"eval"`
+	// Args are the caller's own notes (Options.Args): `decilm finetune` keeps its flags
+	// here so that --resume needs no others.
+	Args map[string]string `json:"args,omitempty"`
 
 	// tensors are the file's tensors by name (set by ReadCheckpoint).
 	tensors map[string]*tensor.Tensor

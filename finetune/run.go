@@ -77,6 +77,8 @@ type Options struct {
 	BaseModel string
 	// EvalBatch is the examples per Loss call of the evaluation (0: Batch).
 	EvalBatch int
+	// Args are stored in the checkpoint as they are (Checkpoint.Args).
+	Args map[string]string
 	// Progress, when not nil, is called after each optimiser step and evaluation.
 	Progress func(Progress)
 }
@@ -185,6 +187,7 @@ func Run(ctx context.Context, net Trainable, train, eval []Example, o Options) (
 		TrainData: Fingerprint(train),
 		EvalData:  Fingerprint(eval),
 		Total:     total,
+		Args:      o.Args,
 	}
 	opt := NewAdamW(params)
 	opt.WeightDecay = o.WeightDecay

@@ -287,4 +287,3 @@ func TestRunRejects(t *testing.T) {
 		})
 	}
 }
-
