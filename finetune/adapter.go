@@ -28,7 +28,7 @@ type AdapterConfig struct {
 	LayersPattern       any                `json:"layers_pattern"`
 	LayersToTransform   any                `json:"layers_to_transform"`
 	LoraAlpha           json.Number        `json:"lora_alpha"`
-	LoraDropout         float64            `json:"lora_dropout"`
+	LoraDropout         json.Number        `json:"lora_dropout"` // a float as Python writes it: "0.0"
 	ModulesToSave       any                `json:"modules_to_save"`
 	PeftType            string             `json:"peft_type"`
 	R                   int                `json:"r"`
@@ -53,6 +53,7 @@ func NewAdapterConfig(cfg LoRAConfig, base string) AdapterConfig {
 		InferenceMode:       true,
 		InitLoraWeights:     true,
 		LoraAlpha:           alpha,
+		LoraDropout:         "0.0",
 		PeftType:            "LORA",
 		R:                   cfg.R,
 		RankPattern:         map[string]int{},
