@@ -92,6 +92,19 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return fromFile(path, f)
+}
+
+// ParseCheckpoint is ReadCheckpoint for a file's bytes; name is used in errors.
+func ParseCheckpoint(name string, data []byte) (*Checkpoint, error) {
+	f, err := safetensors.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return fromFile(name, f)
+}
+
+func fromFile(path string, f *safetensors.File) (*Checkpoint, error) {
 	if f.Metadata["format"] != checkpointFormat {
 		return nil, fmt.Errorf("%s: not a fine-tuning checkpoint (metadata format %q; want %q)", path, f.Metadata["format"], checkpointFormat)
 	}
@@ -103,7 +116,7 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%s: inconsistent state: step %d of %d, %d log entries, optimiser step %d", path, c.Step, c.Total, len(c.Log), c.AdamStep)
 	}
 	for _, t := range f.Tensors {
-		if t.DType != tensor.F32 || len(t.Shape) != 2 {
+		if t.DType != tensor.F32 || len(t.Shape) != 2 || len(t.Data) != 4*t.Shape[0]*t.Shape[1] {
 			return nil, fmt.Errorf("%s: tensor %s is %s %v; want a float32 matrix", path, t.Name, t.DType, t.Shape)
 		}
 		c.tensors[t.Name] = &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape, Data: slices.Clone(t.Data)}
