@@ -249,6 +249,11 @@ func TestFixtureData(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("orca: %+v", st)
+	if _, st512, err := finetune.ReadDataFile(path, tok, finetune.DataOptions{Format: "orca", Template: tm, SeqLen: 512}); err != nil || st512.Kept+st512.TooLong != st.Rows {
+		t.Errorf("--seq-len 512: %+v, %v", st512, err)
+	} else {
+		t.Logf("orca at --seq-len 512: %d kept, %d left out", st512.Kept, st512.TooLong)
+	}
 	raw, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
 	if st.Rows != len(lines) || st.Kept+st.TooLong != st.Rows {

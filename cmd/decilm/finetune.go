@@ -243,26 +243,41 @@ func printDataStats(w io.Writer, name string, st finetune.DataStats, seqLen int)
 	fmt.Fprintln(w)
 }
 
-// interruptContext returns ctx that also ends at the first Ctrl-C (e.interrupt in tests).
+// interruptContext returns ctx that also ends at the first Ctrl-C (e.interrupt in tests),
+// after which a second Ctrl-C ends the process at once, without a checkpoint.
 func interruptContext(ctx context.Context, e *env) (context.Context, func()) {
-	if e.interrupt == nil {
-		return signal.NotifyContext(ctx, os.Interrupt)
-	}
 	ctx, cancel := context.WithCancel(ctx)
-	select {
-	case <-e.interrupt: // already pressed
+	intr := e.interrupt
+	var ch chan os.Signal
+	if intr == nil {
+		ch = make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt)
+		intr = ch
+	}
+	release := func() {
+		if ch != nil {
+			signal.Stop(ch) // the default again: the next Ctrl-C ends the process
+		}
+	}
+	stopped := func() {
+		fmt.Fprintln(e.stderr, "\ninterrupt: saving a checkpoint after the current step (Ctrl-C again quits without one)")
+		release()
 		cancel()
+	}
+	select {
+	case <-intr: // already pressed
+		stopped()
 		return ctx, cancel
 	default:
 	}
 	go func() {
 		select {
-		case <-e.interrupt:
-			cancel()
+		case <-intr:
+			stopped()
 		case <-ctx.Done():
 		}
 	}()
-	return ctx, cancel
+	return ctx, func() { release(); cancel() }
 }
 
 // trainBar draws the training progress on one line: step, bar, loss, learning rate,
