@@ -310,3 +310,58 @@ func TestFixtureData(t *testing.T) {
 func finetunetestNew(cfg finetune.LoRAConfig) (*finetunetest.Bigram, error) {
 	return finetunetest.New(vocab, cfg, 11)
 }
+
+// TestFixtureDataLlama3: the same rows with Llama-3.1's own Jinja chat template and its
+// byte-level BPE vocabulary: each response is learnt as its stripped text and <|eot_id|>
+// (the template's end of turn, so no EOS is added), and no boundary is tokenized across.
+func TestFixtureDataLlama3(t *testing.T) {
+	tok, err := tokenizer.Load(testutil.Fixture(t, "llama3-tokenizer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("..", "chat", "testdata", "llama-3.1-instruct.jinja"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := chat.FromJinja(string(src), chat.SpecialTokens{BOS: "<|begin_of_text|>", EOS: "<|eot_id|>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eot, ok := tok.PieceID("<|eot_id|>")
+	if !ok {
+		t.Fatal("no <|eot_id|> in the vocabulary")
+	}
+	path := testutil.Fixture(t, "finetune", "orca_dpo_pairs_validation.jsonl")
+	exs, st, err := finetune.ReadDataFile(path, tok, finetune.DataOptions{Format: "orca", Template: tm, SeqLen: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("orca with Llama-3.1: %+v", st)
+	if st.Kept != st.Rows || st.Reboundaried != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	raw, _ := os.ReadFile(path)
+	for k, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var r struct {
+			Pref []chat.Message `json:"preferred_output"`
+		}
+		json.Unmarshal([]byte(line), &r)
+		ex := exs[k]
+		if ex.Tokens[0] != tok.BOS() || ex.Tokens[1] == tok.BOS() {
+			t.Fatalf("row %d does not start with exactly one BOS: %v", k+1, ex.Tokens[:2])
+		}
+		var ids []int
+		for i, c := range ex.Loss {
+			if c {
+				ids = append(ids, ex.Tokens[i+1])
+			}
+		}
+		if ids[len(ids)-1] != eot || ex.Tokens[len(ex.Tokens)-1] != eot {
+			t.Fatalf("row %d: the counted tokens do not end the text with <|eot_id|>", k+1)
+		}
+		got, _ := tok.Decode(ids[:len(ids)-1])
+		if want := strings.TrimSpace(r.Pref[0].Content); got != want {
+			t.Fatalf("row %d: counted text %q, want %q", k+1, got, want)
+		}
+	}
+}
