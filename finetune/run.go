@@ -90,7 +90,9 @@ type Progress struct {
 	Loss        float64
 	LR          float64
 	GradNorm    float64
-	// Tokens and Elapsed are this process's counted tokens and time (not a resumed run's).
+	// Tokens and Elapsed are the tokens this process ran through forward and backward
+	// (every token of each example, not only the counted ones) and its time, not counting
+	// what a resumed run did before.
 	Tokens  int64
 	Elapsed time.Duration
 	// Eval is set when an evaluation just finished.
@@ -240,7 +242,11 @@ func Run(ctx context.Context, net Trainable, train, eval []Example, o Options) (
 		if len(eval) == 0 || (len(ck.Eval) > 0 && ck.Eval[len(ck.Eval)-1].Epoch >= e) {
 			return false, nil
 		}
-		sum, n, err := evaluate(ctx, net, eval, max(o.EvalBatch, 0, o.Batch))
+		evalBatch := o.Batch
+		if o.EvalBatch > 0 {
+			evalBatch = o.EvalBatch
+		}
+		sum, n, err := evaluate(ctx, net, eval, evalBatch)
 		if err != nil {
 			return ctx.Err() != nil, err
 		}
@@ -276,6 +282,7 @@ func Run(ctx context.Context, net Trainable, train, eval []Example, o Options) (
 			micro := make([]Example, 0, o.Batch)
 			for _, i := range idx[b:min(b+o.Batch, len(idx))] {
 				micro = append(micro, train[i])
+				tokens += int64(len(train[i].Tokens))
 			}
 			s, c, err := net.Step(micro, o.Checkpointing)
 			if err != nil {
@@ -298,7 +305,6 @@ func Run(ctx context.Context, net Trainable, train, eval []Example, o Options) (
 		lr := sched.LR(ck.Step + 1)
 		opt.Update(params, lr)
 		ck.Step++
-		tokens += int64(count)
 		ck.Log = append(ck.Log, StepEntry{Step: ck.Step, Epoch: epoch + 1, Loss: lossSum / float64(count), LR: lr, GradNorm: norm, Tokens: count})
 		var saved string
 		if o.SaveEvery > 0 && ck.Step%o.SaveEvery == 0 && ck.Step < total {
