@@ -36,7 +36,7 @@ var loraTargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", 
 //	}
 //	return finetune.Wrap(net), nil
 func newTrainable(m *model.Model, cfg finetune.LoRAConfig, seed uint64) (finetune.Trainable, error) {
-	return nil, errors.New("finetune: the training backward pass is not in this build")
+	return nil, errors.New("the training backward pass is not in this build")
 }
 
 // trainable is newTrainable; tests put a model with known gradients in its place.
