@@ -193,7 +193,18 @@ func runFinetune(ctx context.Context, e *env, args []string) error {
 	}
 	recorded := map[string]string{}
 	for _, name := range finetuneState {
-		recorded[name] = fs.Lookup(name).Value.String()
+		v := fs.Lookup(name).Value.String()
+		switch name {
+		case "m", "tokenizer", "template", "data", "eval-data":
+			// Local files are recorded by absolute path, so that --resume works from
+			// another directory; a Hub repo id stays as it is.
+			if _, err := os.Stat(v); v != "" && err == nil {
+				if abs, err := filepath.Abs(v); err == nil {
+					v = abs
+				}
+			}
+		}
+		recorded[name] = v
 	}
 	bar := &trainBar{w: e.stderr}
 	o := finetune.Options{
