@@ -188,7 +188,10 @@ func runFinetune(ctx context.Context, e *env, args []string) error {
 	ctx, stop := interruptContext(ctx, e)
 	defer stop()
 	base := *mf.path
-	if base == "" {
+	switch {
+	case ck != nil && ck.BaseModel != "":
+		base = ck.BaseModel // as the interrupted run spelled it
+	case base == "":
 		base = m.Name
 	}
 	recorded := map[string]string{}
