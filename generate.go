@@ -33,6 +33,9 @@ type GenerateOptions struct {
 	OnToken func(id int) error
 	// Draft, when set, turns on speculative decoding (see Draft).
 	Draft *Draft
+	// CacheType is how the KV cache stores keys and values; the zero value is float16
+	// (model.CacheF16), whose greedy outputs equal float32's on the reference fixtures.
+	CacheType model.CacheType
 }
 
 // Result describes a finished generation.
@@ -178,8 +181,11 @@ func (m *Model) begin(ctx context.Context, prompt []int, o GenerateOptions) (*ge
 	if err != nil {
 		return nil, err
 	}
-	r := &generation{cfg: cfg, maxNew: maxNew, sampler: sampler, res: &Result{PromptTokens: len(prompt)},
-		cache: model.NewCache(cfg, len(prompt)+maxNew)}
+	cache, err := model.NewTypedCache(cfg, len(prompt)+maxNew, o.CacheType)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	r := &generation{cfg: cfg, maxNew: maxNew, sampler: sampler, res: &Result{PromptTokens: len(prompt)}, cache: cache}
 	var b model.Batch
 	start := time.Now()
 	for i := 0; i < len(prompt); i += prefillChunk {

@@ -27,7 +27,7 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 		return nil, err
 	}
 	cfg, res, sampler, cache, logits, maxNew := r.cfg, r.res, r.sampler, r.cache, r.logits, r.maxNew
-	dr, err := m.newDrafter(o.Draft, o.Sampling, len(prompt)+maxNew)
+	dr, err := m.newDrafter(o.Draft, o.Sampling, len(prompt)+maxNew, o.CacheType)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,8 @@
 // gives the same tokens alone or inside a busy batch.
 //
 // Memory: a request is admitted only when the KV cache of its prompt plus its maximum
-// number of new tokens (Config.KVBytesPerToken(4) bytes a token: the cache holds
-// float32) fits in what the budget has left. The budget defaults to DefaultKVBudget. The
+// number of new tokens (model.KVBytesPerToken bytes a token in Options.CacheType:
+// float16 by default) fits in what the budget has left. The budget defaults to DefaultKVBudget. The
 // cache allocates each admitted sequence's reservation up front (model.Cache.Reserve), so
 // the memory held matches the reservation (Stats.KVBytes shows it). Each request's event channel is buffered for every event it can produce (about
 // 100 bytes a token), so a slow reader never holds the batch up.
@@ -74,6 +74,9 @@ type Options struct {
 	// values are bit-identical to recomputed ones, so outputs do not change. Requests
 	// that ask for prompt log-probabilities always prefill the whole prompt.
 	NoPromptCache bool
+	// CacheType is how the KV cache stores keys and values; the zero value is float16
+	// (model.CacheF16), whose greedy outputs equal float32's on the reference fixtures.
+	CacheType model.CacheType
 
 	// beforeStep, when set (by tests), runs before each step's batch is built.
 	beforeStep func()
@@ -198,6 +201,7 @@ type Engine struct {
 
 	vocabOnce sync.Once
 	gvocab    *grammar.Vocab
+	cache     *model.Cache // owned by loop once it runs
 }
 
 // New starts an engine on m. The engine owns m.Net's forward passes from now on (other
@@ -218,10 +222,15 @@ func New(m *decilm.Model, o Options) (*Engine, error) {
 	if o.StepRows <= 0 {
 		o.StepRows = 256
 	}
+	cache, err := model.NewTypedCache(m.Net.Config, m.Net.Config.ContextLength(), o.CacheType)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	e := &Engine{
+		cache: cache,
 		m:     m,
 		opt:   o,
-		perTk: int64(m.Net.Config.KVBytesPerToken(4)),
+		perTk: model.KVBytesPerToken(m.Net.Config, o.CacheType),
 		ctxL:  m.Net.Config.ContextLength(),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
@@ -413,7 +422,7 @@ func (s *seq) finish(reason string, err error) {
 func (e *Engine) loop() {
 	defer close(e.done)
 	cfg := e.m.Net.Config
-	cache := model.NewCache(cfg, e.ctxL)
+	cache := e.cache
 	free := make([]int, 0, e.opt.Parallel)
 	for i := e.opt.Parallel - 1; i >= 0; i-- {
 		free = append(free, i)

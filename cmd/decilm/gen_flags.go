@@ -30,6 +30,7 @@ type genFlags struct {
 	ignoreEOS, verbose                          *bool
 	template                                    *string
 	ctxSize                                     *int
+	cacheType                                   cacheTypeFlag
 }
 
 func addGenFlags(fs *flag.FlagSet) *genFlags {
@@ -56,6 +57,7 @@ func addGenFlags(fs *flag.FlagSet) *genFlags {
 	g.ctxSize = fs.Int("ctx-size", 0, "most tokens of prompt plus generated text (0: the model's context length)")
 	fs.IntVar(g.ctxSize, "c", 0, "same as --ctx-size")
 	fs.Var(&g.stop, "stop", "stop string (repeatable)")
+	g.cacheType = addCacheTypeFlag(fs)
 	return g
 }
 
@@ -68,6 +70,10 @@ func (g *genFlags) options() (decilm.GenerateOptions, error) {
 	if *g.ctxSize < 0 {
 		return decilm.GenerateOptions{}, usageError("--ctx-size must be >= 0 (0: the model's context length), have %d", *g.ctxSize)
 	}
+	ct, err := g.cacheType.get(nil)
+	if err != nil {
+		return decilm.GenerateOptions{}, err
+	}
 	seed := *g.seed
 	if seed < 0 {
 		seed = time.Now().UnixNano() & (1<<62 - 1)
@@ -76,6 +82,7 @@ func (g *genFlags) options() (decilm.GenerateOptions, error) {
 		MaxTokens: maxTokens(*g.n),
 		Stop:      g.stop,
 		IgnoreEOS: *g.ignoreEOS,
+		CacheType: ct,
 		Sampling: sample.Options{
 			Temperature:      float32(*g.temp),
 			TopK:             *g.topK,

@@ -71,6 +71,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if _, err := g.cacheType.get(m.Net.Config); err != nil {
+		return err
+	}
 	draft, closeDraft, err := df.load(ctx, e, mf, m)
 	if err != nil {
 		return err

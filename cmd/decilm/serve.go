@@ -43,6 +43,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	cors := fs.String("cors-origins", "*", "comma-separated origins browsers may call the API from (* any, as llama-server; \"\" none)")
 	readTimeout := fs.Duration("read-timeout", 60*time.Second, "longest time to receive one request body (408 after)")
+	cacheType := addCacheTypeFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -116,7 +117,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer m.Close()
-	eng, err := engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache})
+	ct, err := cacheType.get(m.Net.Config)
+	if err != nil {
+		hs.Close()
+		return err
+	}
+	eng, err := engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache, CacheType: ct})
 	if err != nil {
 		hs.Close()
 		return err
@@ -131,8 +137,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	srv.SetEngine(eng)
 	o := eng.Options()
 	cfg := m.Net.Config
-	fmt.Fprintf(e.stderr, "decilm serve: ready: model %s (template %s), context %d, %d parallel, KV budget %s (%s a token: %d tokens)\n",
-		m.Name, m.Template.Name(), cfg.ContextLength(), o.Parallel, serveHuman(o.KVBudget), serveHuman(eng.KVBytesPerToken()),
+	fmt.Fprintf(e.stderr, "decilm serve: ready: model %s (template %s), context %d, %d parallel, KV budget %s (%s a token at %s: %d tokens)\n",
+		m.Name, m.Template.Name(), cfg.ContextLength(), o.Parallel, serveHuman(o.KVBudget), serveHuman(eng.KVBytesPerToken()), o.CacheType,
 		o.KVBudget/max(eng.KVBytesPerToken(), 1))
 
 	select {
