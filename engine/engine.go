@@ -24,20 +24,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/gen"
 	"github.com/decilm/decilm/grammar"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
-	"github.com/decilm/decilm/tokenizer"
 )
 
 // Errors returned by Submit (and, for ErrClosed, in the final Event of requests cut by
@@ -107,8 +105,9 @@ func DefaultKVBudget() int64 {
 type Request struct {
 	// Prompt is the token ids to continue (not empty).
 	Prompt []int
-	// MaxTokens bounds the generated tokens: < 0 means up to the context length, 0 means
-	// none (only the prompt is evaluated, for PromptLogprobs).
+	// MaxTokens bounds the generated tokens with gen.Options' rule: < 0 means up to the
+	// context length, 0 means none (only the prompt is evaluated, for PromptLogprobs),
+	// and more than the context leaves is ErrContextLength.
 	MaxTokens int
 	// Sampling chooses each token (zero value: greedy).
 	Sampling sample.Options
@@ -137,11 +136,7 @@ type Request struct {
 }
 
 // Token is a token id with its log-probability and the most likely alternatives.
-type Token struct {
-	ID      int
-	Logprob float32
-	Top     []sample.TokenLogprob
-}
+type Token = gen.Token
 
 // Event is one message of a request's stream. Every generated token gives an Event;
 // the last Event has Done set.
@@ -268,23 +263,14 @@ type seq struct {
 	out     chan Event
 	stopCtx func() bool
 
+	st         *gen.State // sampler, stops, decoder, budget, logprobs, grammar
 	slot       int
-	maxNew     int
 	reserve    int64
 	fed        int // prompt positions fed to the model
-	history    []int
-	generated  int
 	next       int // token to feed in the next decode row (-1 while prefilling)
-	sampler    *sample.Sampler
-	dec        *tokenizer.StreamDecoder
-	stop       *sample.StopMatcher
 	promptLP   []Token
 	sentPrompt bool
 	done       bool
-	matcher    *grammar.Matcher
-	masked     []float32 // the logits row with the grammar's mask applied
-	pre        []float32 // masked logits computed ahead by constrainAll (nil: none)
-	preErr     error
 	cached     int
 	prefilled  time.Time
 }
@@ -303,32 +289,18 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 			return nil, fmt.Errorf("engine: prompt token %d is %d, outside the vocabulary [0,%d)", i, t, vocab)
 		}
 	}
-	if len(req.Prompt) >= e.ctxL && !(req.MaxTokens == 0 && len(req.Prompt) == e.ctxL) {
-		return nil, fmt.Errorf("%w: %d prompt tokens, the context holds %d", ErrContextLength, len(req.Prompt), e.ctxL)
-	}
-	maxNew := e.ctxL - len(req.Prompt)
-	if req.MaxTokens >= 0 {
-		if req.MaxTokens > maxNew {
-			return nil, fmt.Errorf("%w: %d prompt tokens plus %d new ones exceed the context of %d", ErrContextLength, len(req.Prompt), req.MaxTokens, e.ctxL)
-		}
-		maxNew = req.MaxTokens
-	}
-	if req.TopLogprobs < 0 {
-		return nil, fmt.Errorf("engine: top logprobs %d is negative", req.TopLogprobs)
-	}
-	sm, err := sample.New(req.Sampling)
+	st, err := gen.New(e.genModel(), req.Prompt, gen.Options{
+		MaxTokens: req.MaxTokens, Sampling: req.Sampling, Stop: req.Stop, IgnoreEOS: req.IgnoreEOS,
+		MinTokens: req.MinTokens, StopTokenIDs: req.StopTokenIDs, Logprobs: req.Logprobs,
+		TopLogprobs: req.TopLogprobs, Grammar: req.Grammar,
+	})
 	if err != nil {
-		return nil, err
-	}
-	if req.MinTokens < 0 {
-		return nil, fmt.Errorf("engine: min tokens %d is negative", req.MinTokens)
-	}
-	var matcher *grammar.Matcher
-	if req.Grammar != nil {
-		if matcher, err = grammar.NewMatcher(req.Grammar, e.vocab()); err != nil {
+		if errors.Is(err, ErrContextLength) {
 			return nil, err
 		}
+		return nil, fmt.Errorf("engine: %w", err)
 	}
+	maxNew := st.Budget()
 	// The cache holds every position fed: the prompt and all generated tokens but the last.
 	need := int64(len(req.Prompt)+max(maxNew-1, 0)) * e.perTk
 	if need > e.opt.KVBudget {
@@ -338,19 +310,10 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 		req:     req,
 		ctx:     ctx,
 		out:     make(chan Event, maxNew+2),
+		st:      st,
 		slot:    -1,
-		maxNew:  maxNew,
 		reserve: need,
 		next:    -1,
-		sampler: sm,
-		matcher: matcher,
-		stop:    sample.NewStopMatcher(req.Stop...),
-		history: append(make([]int, 0, len(req.Prompt)+maxNew), req.Prompt...),
-	}
-	if len(req.Prompt) == 1 && req.Prompt[0] == e.m.Net.Config.BOS {
-		s.dec = e.m.Tokenizer.NewDecoder()
-	} else {
-		s.dec = e.m.Tokenizer.NewContinuationDecoder()
 	}
 	s.stopCtx = context.AfterFunc(ctx, e.poke)
 	e.mu.Lock()
@@ -392,20 +355,25 @@ func (e *Engine) Close() {
 	<-e.done
 }
 
-// finish sends the final event and closes the stream.
+// finish sends the final event, with the text the generation state still holds back
+// unless err is set, and closes the stream.
 func (s *seq) finish(reason string, err error) {
+	text := ""
+	if err == nil && !s.done {
+		text = s.st.Finish(reason).Text
+	}
+	s.finishText(reason, text, err)
+}
+
+// finishText sends the final event with text and closes the stream.
+func (s *seq) finishText(reason, text string, err error) {
 	if s.done {
 		return
 	}
 	s.done = true
-	ev := Event{Done: true, FinishReason: reason, Err: err, PromptTokens: len(s.req.Prompt), CompletionTokens: s.generated,
-		CachedTokens: s.cached, PrefillDone: s.prefilled}
+	ev := Event{Done: true, FinishReason: reason, Err: err, PromptTokens: len(s.req.Prompt), CompletionTokens: s.st.Generated(),
+		CachedTokens: s.cached, PrefillDone: s.prefilled, Text: text}
 	if err == nil {
-		rest, _ := s.stop.Push(s.dec.Flush())
-		if !s.stop.Stopped() {
-			rest += s.stop.Flush()
-		}
-		ev.Text = rest
 		if !s.sentPrompt && s.req.PromptLogprobs {
 			ev.PromptLogprobs = s.promptLP
 			s.sentPrompt = true
@@ -453,10 +421,10 @@ func (e *Engine) loop() {
 			n := cache.Len(s.slot)
 			// Keys computed past the trained context with dynamic NTK RoPE depend on the
 			// sequence's length then: not reusable.
-			if e.opt.NoPromptCache || n == 0 || (dynamic && len(s.history) > cfg.MaxPositions) {
+			if e.opt.NoPromptCache || n == 0 || (dynamic && len(s.st.History()) > cfg.MaxPositions) {
 				drop(s.slot)
 			} else {
-				slotToks[s.slot] = append(slotToks[s.slot][:0], s.history[:n]...)
+				slotToks[s.slot] = append(slotToks[s.slot][:0], s.st.History()[:n]...)
 				slotRes[s.slot] = s.reserve
 			}
 			free = append(free, s.slot)
@@ -600,7 +568,7 @@ func (e *Engine) loop() {
 		refs = refs[:0]
 		for _, s := range running {
 			if s.next >= 0 {
-				pos := len(s.history) - 1
+				pos := len(s.st.History()) - 1
 				b.Add(s.slot, pos, s.next, true)
 				refs = append(refs, rowRef{s, pos, true, true, true})
 			}
@@ -640,7 +608,7 @@ func (e *Engine) loop() {
 			if !r.logits {
 				continue
 			}
-			if r.last && r.s.matcher != nil && !r.s.done && r.s.maxNew > 0 {
+			if r.last && r.s.st.Constrained() && !r.s.done && r.s.st.Budget() > 0 {
 				gs = append(gs, r.s)
 				grows = append(grows, logits[j*V:(j+1)*V])
 			}
@@ -688,50 +656,8 @@ func (e *Engine) scorePrompt(s *seq, pos int, row []float32) {
 		s.promptLP = append(s.promptLP, Token{ID: s.req.Prompt[0]})
 	}
 	if pos+1 < len(s.req.Prompt) {
-		s.promptLP = append(s.promptLP, e.tokenInfo(row, s.req.Prompt[pos+1], s.req.TopLogprobs))
+		s.promptLP = append(s.promptLP, gen.TokenInfo(row, s.req.Prompt[pos+1], s.req.TopLogprobs))
 	}
-}
-
-// tokenInfo is the log-probability of id under row, with the top k alternatives.
-func (e *Engine) tokenInfo(row []float32, id, k int) Token {
-	t := Token{ID: id, Logprob: float32(float64(row[id]) - sample.LogSumExp(row))}
-	if k > 0 {
-		t.Top = sample.TopLogprobs(row, k)
-	}
-	return t
-}
-
-// constrain returns row with min_tokens' and the grammar's masks applied (a copy), or row
-// itself when neither applies.
-func (e *Engine) constrain(s *seq, row []float32) ([]float32, error) {
-	if s.matcher == nil && s.generated >= s.req.MinTokens {
-		return row, nil
-	}
-	s.masked = append(s.masked[:0], row...)
-	logits := s.masked
-	if s.generated < s.req.MinTokens {
-		inf := float32(math.Inf(-1))
-		for _, id := range e.m.EOS {
-			if id >= 0 && id < len(logits) {
-				logits[id] = inf
-			}
-		}
-		for _, id := range s.req.StopTokenIDs {
-			if id >= 0 && id < len(logits) {
-				logits[id] = inf
-			}
-		}
-	}
-	if s.matcher != nil {
-		n, err := s.matcher.Mask(logits)
-		if err == nil && n == 0 {
-			err = errors.New("engine: the grammar allows no token of the vocabulary here")
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return logits, nil
 }
 
 // constrainAll computes the grammar masks of the sequences in ss in parallel (each
@@ -749,7 +675,7 @@ func (e *Engine) constrainAll(ss []*seq, rows [][]float32) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				ss[i].pre, ss[i].preErr = e.constrain(ss[i], rows[i])
+				ss[i].st.Constrain(rows[i])
 			}
 		}()
 	}
@@ -762,66 +688,32 @@ func (e *Engine) advance(s *seq, row []float32) bool {
 	if s.prefilled.IsZero() {
 		s.prefilled = time.Now()
 	}
-	if s.maxNew == 0 {
-		s.finish("length", nil)
-		return false
-	}
-	logits, err := s.pre, s.preErr
-	s.pre, s.preErr = nil, nil
-	if logits == nil && err == nil {
-		logits, err = e.constrain(s, row)
-	}
+	step, err := s.st.Next(row)
 	if err != nil {
-		s.finish("", err)
+		s.finish("", fmt.Errorf("engine: %w", err))
 		return false
 	}
-	id, err := s.sampler.Sample(logits, s.history)
-	if err != nil {
-		s.finish("", err)
+	if step.Token == nil { // ended without a token: the final event carries the text
+		s.finishText(step.Reason, step.Text, nil)
 		return false
 	}
-	if s.matcher != nil {
-		if err := s.matcher.Accept(id); err != nil {
-			s.finish("", fmt.Errorf("engine: sampled token %d: %w", id, err))
-			return false
-		}
-	}
-	var ev Event
+	ev := Event{Token: step.Token, Text: step.Text}
 	if s.req.PromptLogprobs && !s.sentPrompt {
 		ev.PromptLogprobs = s.promptLP
 		s.sentPrompt = true
 	}
-	if (!s.req.IgnoreEOS || s.matcher != nil) && e.isEOS(id) || slices.Contains(s.req.StopTokenIDs, id) {
-		if ev.PromptLogprobs != nil {
-			s.out <- ev
-		}
-		s.finish("stop", nil)
-		return false
-	}
-	s.generated++
-	s.history = append(s.history, id)
-	tok := Token{ID: id}
-	if s.req.Logprobs || s.req.TopLogprobs > 0 {
-		tok = e.tokenInfo(row, id, s.req.TopLogprobs)
-	}
-	ev.Token = &tok
-	piece, err := s.dec.Add(id)
-	if err != nil {
-		s.finish("", err)
-		return true
-	}
-	text, stopped := s.stop.Push(piece)
-	ev.Text = text
 	s.out <- ev
-	switch {
-	case stopped || (s.matcher != nil && s.matcher.Done()):
-		s.finish("stop", nil)
-	case s.generated >= s.maxNew:
-		s.finish("length", nil)
-	default:
-		s.next = id
+	if step.Done {
+		s.finish(step.Reason, nil)
+	} else {
+		s.next = step.Token.ID
 	}
 	return true
+}
+
+// genModel describes the model to the generation state.
+func (e *Engine) genModel() gen.Model {
+	return gen.Model{Tokenizer: e.m.Tokenizer, EOS: e.m.EOS, BOS: e.m.Net.Config.BOS, Context: e.ctxL, Vocab: e.vocab}
 }
 
 // vocab is the model's vocabulary prepared for grammar masks, built on first use.
@@ -837,15 +729,6 @@ func (e *Engine) vocab() *grammar.Vocab {
 		e.gvocab = grammar.NewVocab(texts, e.m.EOS)
 	})
 	return e.gvocab
-}
-
-func (e *Engine) isEOS(id int) bool {
-	for _, x := range e.m.EOS {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // commonPrefix is the length of the longest common prefix of a and b.
