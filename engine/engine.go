@@ -12,6 +12,10 @@
 // Forward computes every row from its own sequence's cache only, so a greedy request
 // gives the same tokens alone or inside a busy batch.
 //
+// Each sequence's per-token rules (budget, sampling, stops, grammar, logprobs) are a
+// gen.State; admission, slots, prompt-cache reuse and eviction, and the split of a step's
+// rows between decoding and prefill are the scheduler type's, tested without a model.
+//
 // Memory: a request is admitted only when the KV cache of its prompt plus its maximum
 // number of new tokens (model.KVBytesPerToken bytes a token in Options.CacheType:
 // float16 by default) fits in what the budget has left. The budget defaults to DefaultKVBudget. The
@@ -391,12 +395,12 @@ func (e *Engine) loop() {
 	defer close(e.done)
 	cfg := e.m.Net.Config
 	cache := e.cache
-	free := make([]int, 0, e.opt.Parallel)
-	for i := e.opt.Parallel - 1; i >= 0; i-- {
-		free = append(free, i)
+	maxReuse := 0
+	if cfg.RopeScaling.Type == "dynamic" {
+		maxReuse = cfg.MaxPositions
 	}
+	sch := newScheduler(e.opt.Parallel, e.opt.KVBudget, e.perTk, e.opt.NoPromptCache, maxReuse, cache)
 	var running []*seq
-	var reserved int64
 	var b model.Batch
 	type rowRef struct {
 		s      *seq
@@ -406,97 +410,27 @@ func (e *Engine) loop() {
 		decode bool // a decode row (not prefill)
 	}
 	var refs []rowRef
-	// Prompt caching: a free slot keeps the tokens whose keys and values it still holds
-	// (slotToks) and the reservation they came with (slotRes), until admission reuses or
-	// drops them.
-	slotToks := make([][]int, e.opt.Parallel)
-	slotRes := make([]int64, e.opt.Parallel)
-	dynamic := cfg.RopeScaling.Type == "dynamic"
-	drop := func(slot int) {
-		cache.Free(slot)
-		slotToks[slot], slotRes[slot] = nil, 0
-	}
 	release := func(s *seq) {
 		if s.slot >= 0 {
-			n := cache.Len(s.slot)
-			// Keys computed past the trained context with dynamic NTK RoPE depend on the
-			// sequence's length then: not reusable.
-			if e.opt.NoPromptCache || n == 0 || (dynamic && len(s.st.History()) > cfg.MaxPositions) {
-				drop(s.slot)
-			} else {
-				slotToks[s.slot] = append(slotToks[s.slot][:0], s.st.History()[:n]...)
-				slotRes[s.slot] = s.reserve
-			}
-			free = append(free, s.slot)
+			sch.release(s.slot, s.st.History(), s.reserve)
 			s.slot = -1
-			reserved -= s.reserve
 		}
 	}
-	// cachedBytes is the memory free slots hold for prompt caching, by their reservations.
-	cachedBytes := func() int64 {
-		var n int64
-		for _, sl := range free {
-			n += slotRes[sl]
-		}
-		return n
-	}
-	// admit gives s the free slot whose cached tokens share the longest prefix with its
-	// prompt (at least the last prompt token is always computed, for its logits), or an
-	// empty slot, dropping cached slots while the budget needs their memory.
 	admit := func(s *seq) {
-		bi, bl := -1, 0
-		if !e.opt.NoPromptCache && !s.req.PromptLogprobs {
-			head := s.req.Prompt[:len(s.req.Prompt)-1]
-			for i, sl := range free {
-				if l := commonPrefix(slotToks[sl], head); l > bl {
-					bi, bl = i, l
-				}
-			}
-		}
-		if bi < 0 { // no reuse: an empty slot if there is one, keeping cached ones
-			bi = len(free) - 1
-			for i := len(free) - 1; i >= 0; i-- {
-				if slotToks[free[i]] == nil {
-					bi = i
-					break
-				}
-			}
-		}
-		s.slot = free[bi]
-		free = append(free[:bi], free[bi+1:]...)
-		if bl > 0 {
-			cache.Truncate(s.slot, bl)
-			slotToks[s.slot], slotRes[s.slot] = nil, 0
-		} else {
-			drop(s.slot)
-		}
-		for reserved+s.reserve+cachedBytes() > e.opt.KVBudget {
-			big := -1
-			for _, sl := range free {
-				if slotRes[sl] > 0 && (big < 0 || slotRes[sl] > slotRes[big]) {
-					big = sl
-				}
-			}
-			if big < 0 {
-				break
-			}
-			drop(big)
-		}
-		s.fed = bl
-		s.cached = bl
-		e.stats.PromptCacheTokens += int64(bl)
-		reserved += s.reserve
-		cache.Reserve(s.slot, int(s.reserve/e.perTk))
+		// Requests that ask for prompt log-probabilities prefill the whole prompt.
+		s.slot, s.cached = sch.admit(s.req.Prompt, s.reserve, !s.req.PromptLogprobs)
+		s.fed = s.cached
+		e.stats.PromptCacheTokens += int64(s.cached)
 	}
 	publish := func(lastRows, lastSeqs int, steps, promptTok, genTok int64) {
 		e.mu.Lock()
 		e.stats.Running = len(running)
-		e.stats.KVReserved = reserved
+		e.stats.KVReserved = sch.reserved
 		var held, kept int64
 		for _, s := range running {
 			held += cache.SeqBytes(s.slot)
 		}
-		for _, sl := range free {
+		for _, sl := range sch.free {
 			kept += cache.SeqBytes(sl)
 		}
 		e.stats.KVBytes, e.stats.KVCachedBytes = held, kept
@@ -547,7 +481,7 @@ func (e *Engine) loop() {
 			return
 		}
 		e.mu.Lock()
-		for len(e.queue) > 0 && len(free) > 0 && reserved+e.queue[0].reserve <= e.opt.KVBudget {
+		for len(e.queue) > 0 && sch.fits(e.queue[0].reserve) {
 			s := e.queue[0]
 			e.queue = e.queue[1:]
 			admit(s)
@@ -573,14 +507,17 @@ func (e *Engine) loop() {
 				refs = append(refs, rowRef{s, pos, true, true, true})
 			}
 		}
-		decodeRows := b.Len()
-		budget := max(e.opt.StepRows-decodeRows, 16)
-		var promptTok int64
+		var prefilling []*seq
+		var remaining []int
 		for _, s := range running {
-			if s.next >= 0 || budget == 0 {
-				continue
+			if s.next < 0 {
+				prefilling = append(prefilling, s)
+				remaining = append(remaining, len(s.req.Prompt)-s.fed)
 			}
-			n := min(len(s.req.Prompt)-s.fed, budget)
+		}
+		var promptTok int64
+		for k, n := range prefillRows(e.opt.StepRows, b.Len(), remaining) {
+			s := prefilling[k]
 			for i := 0; i < n; i++ {
 				p := s.fed + i
 				last := p == len(s.req.Prompt)-1
@@ -589,7 +526,6 @@ func (e *Engine) loop() {
 				refs = append(refs, rowRef{s, p, last, want, false})
 			}
 			s.fed += n
-			budget -= n
 			promptTok += int64(n)
 		}
 		logits, err := e.m.Net.Forward(&b, cache)
