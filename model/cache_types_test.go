@@ -213,3 +213,21 @@ func TestParseCacheType(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCacheType: any string is either refused with an error or names a type whose
+// String reads back as the same type.
+func FuzzParseCacheType(f *testing.F) {
+	for _, s := range []string{"f16", "f32", "q8_0", "Q8_0", "", "q4_0", "f16\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		typ, err := model.ParseCacheType(s)
+		if err != nil {
+			return
+		}
+		back, err := model.ParseCacheType(typ.String())
+		if err != nil || back != typ || !strings.EqualFold(s, typ.String()) {
+			t.Fatalf("%q: %v, read back %v %v", s, typ, back, err)
+		}
+	})
+}
