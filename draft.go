@@ -138,8 +138,10 @@ type drafter struct {
 	qout  []*sample.Dist
 }
 
-// newDrafter checks d and prepares its drafter for sequences of up to maxLen tokens.
-func (m *Model) newDrafter(d *Draft, so sample.Options, maxLen int) (*drafter, error) {
+// newDrafter checks d and prepares its drafter for sequences of up to maxLen tokens,
+// caching the draft model's keys and values in type ct as the target does (in f16 when
+// the draft model cannot use ct).
+func (m *Model) newDrafter(d *Draft, so sample.Options, maxLen int, ct model.CacheType) (*drafter, error) {
 	if d.Max < 0 || d.Max > maxDraftMax {
 		return nil, fmt.Errorf("draft: Max = %d, want 0 to %d (0: %d)", d.Max, maxDraftMax, DefaultDraftMax)
 	}
@@ -161,7 +163,12 @@ func (m *Model) newDrafter(d *Draft, so sample.Options, maxLen int) (*drafter, e
 		}
 		dr.s = s
 		dr.limit = min(maxLen, d.Model.Net.Config.ContextLength())
-		dr.cache = model.NewCache(d.Model.Net.Config, dr.limit)
+		if ct.Check(d.Model.Net.Config) != nil {
+			ct = model.CacheF16
+		}
+		if dr.cache, err = model.NewTypedCache(d.Model.Net.Config, dr.limit, ct); err != nil {
+			return nil, fmt.Errorf("draft: %w", err)
+		}
 	}
 	return dr, nil
 }

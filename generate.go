@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"github.com/decilm/decilm/chat"
+	"github.com/decilm/decilm/gen"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
-	"github.com/decilm/decilm/tokenizer"
 )
 
 // GenerateOptions control one generation.
 type GenerateOptions struct {
-	// MaxTokens bounds the number of generated tokens; 0 means up to the context length.
+	// MaxTokens bounds the number of generated tokens with one rule for every caller
+	// (gen.Options, as llama.cpp's n_predict): < 0 means until the end of sequence or the
+	// context is full, 0 means none (the prompt is only evaluated), n > 0 at most n. More
+	// than the context leaves after the prompt is ErrContextLength.
 	MaxTokens int
 	// Sampling chooses each token; the zero value is greedy decoding.
 	Sampling sample.Options
@@ -33,6 +36,9 @@ type GenerateOptions struct {
 	OnToken func(id int) error
 	// Draft, when set, turns on speculative decoding (see Draft).
 	Draft *Draft
+	// CacheType is how the KV cache stores keys and values; the zero value is float16
+	// (model.CacheF16), whose greedy outputs equal float32's on the reference fixtures.
+	CacheType model.CacheType
 }
 
 // Result describes a finished generation.
@@ -50,8 +56,9 @@ type Result struct {
 	Drafted, Accepted int
 }
 
-// ErrContextLength reports a prompt that does not fit the model's context.
-var ErrContextLength = errors.New("prompt exceeds the model's context length")
+// ErrContextLength reports a prompt, or a prompt plus MaxTokens, that does not fit the
+// model's context (gen.ErrContextLength).
+var ErrContextLength = gen.ErrContextLength
 
 // prefillChunk bounds the rows of one prefill Forward call (activation memory).
 const prefillChunk = 512
@@ -114,72 +121,60 @@ func (m *Model) GenerateTokens(ctx context.Context, prompt []int, o GenerateOpti
 	if err != nil {
 		return nil, err
 	}
-	cfg, res, logits := r.cfg, r.res, r.logits
 	start := time.Now()
-	defer func() { res.GenerateTime = time.Since(start) }()
-	out := newTokenSink(m, prompt, o, res)
-	history := append([]int(nil), prompt...)
+	defer func() { r.res.GenerateTime = time.Since(start) }()
+	logits := r.logits
 	var b model.Batch
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		next, err := r.sampler.Sample(logits[:cfg.Vocab], history)
+		step, err := r.st.Next(logits[:r.cfg.Vocab])
 		if err != nil {
 			return nil, err
 		}
-		done, err := out.add(next)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return res, nil
-		}
-		history = append(history, next)
-		if len(res.Tokens) >= r.maxNew {
-			return out.finish("length")
+		if done, err := r.apply(step); done || err != nil {
+			return r.result(err)
 		}
 		b.Reset()
-		b.Add(0, len(history)-1, next, true)
+		b.Add(0, len(r.st.History())-1, step.Token.ID, true)
 		if logits, err = m.Net.Forward(&b, r.cache); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// generation is one sequence's state after its prompt: the token budget, the sampler, the
-// KV cache holding the prompt and the logits of its last token.
+// generation is one sequence after its prompt: its generation state (budget, sampler,
+// EOS, stop strings, stream decoder), the KV cache holding the prompt, the logits of its
+// last token and the result being built.
 type generation struct {
-	cfg     *model.Config
-	maxNew  int
-	sampler *sample.Sampler
-	res     *Result
-	cache   *model.Cache
-	logits  []float32
+	o      GenerateOptions
+	cfg    *model.Config
+	st     *gen.State
+	res    *Result
+	text   strings.Builder
+	cache  *model.Cache
+	logits []float32
 }
 
-// begin checks the prompt against the context, builds the sampler and runs the prompt
-// through the model in chunks of prefillChunk rows (res.PrefillTime), for GenerateTokens
-// and its speculative twin.
+// begin checks the prompt and the options (gen.New), and runs the prompt through the
+// model in chunks of prefillChunk rows (res.PrefillTime), for GenerateTokens and its
+// speculative twin.
 func (m *Model) begin(ctx context.Context, prompt []int, o GenerateOptions) (*generation, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("generate: empty prompt")
 	}
 	cfg := m.Net.Config
-	limit := cfg.ContextLength()
-	if len(prompt) >= limit {
-		return nil, fmt.Errorf("%w: %d prompt tokens, context holds %d", ErrContextLength, len(prompt), limit)
-	}
-	maxNew := limit - len(prompt)
-	if o.MaxTokens > 0 && o.MaxTokens < maxNew {
-		maxNew = o.MaxTokens
-	}
-	sampler, err := sample.New(o.Sampling)
+	st, err := gen.New(gen.Model{Tokenizer: m.Tokenizer, EOS: m.EOS, BOS: cfg.BOS, Context: cfg.ContextLength()}, prompt,
+		gen.Options{MaxTokens: o.MaxTokens, Sampling: o.Sampling, Stop: o.Stop, IgnoreEOS: o.IgnoreEOS})
 	if err != nil {
 		return nil, err
 	}
-	r := &generation{cfg: cfg, maxNew: maxNew, sampler: sampler, res: &Result{PromptTokens: len(prompt)},
-		cache: model.NewCache(cfg, len(prompt)+maxNew)}
+	cache, err := model.NewTypedCache(cfg, len(prompt)+st.Budget(), o.CacheType)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	r := &generation{o: o, cfg: cfg, st: st, res: &Result{PromptTokens: len(prompt)}, cache: cache}
 	var b model.Batch
 	start := time.Now()
 	for i := 0; i < len(prompt); i += prefillChunk {
@@ -199,86 +194,37 @@ func (m *Model) begin(ctx context.Context, prompt []int, o GenerateOptions) (*ge
 	return r, nil
 }
 
-// tokenSink takes one sequence's generated tokens one by one, for plain and speculative
-// decoding alike: EOS, OnToken, the streaming decoder, stop strings and the result's text.
-type tokenSink struct {
-	m    *Model
-	o    GenerateOptions
-	res  *Result
-	dec  *tokenizer.StreamDecoder
-	stop *sample.StopMatcher
-	text strings.Builder
-}
-
-func newTokenSink(m *Model, prompt []int, o GenerateOptions, res *Result) *tokenSink {
-	s := &tokenSink{m: m, o: o, res: res, stop: sample.NewStopMatcher(o.Stop...)}
-	if len(prompt) == 1 && prompt[0] == m.Net.Config.BOS {
-		s.dec = m.Tokenizer.NewDecoder()
-	} else {
-		s.dec = m.Tokenizer.NewContinuationDecoder()
-	}
-	return s
-}
-
-func (s *tokenSink) emit(text string) error {
-	if text == "" {
-		return nil
-	}
-	s.text.WriteString(text)
-	if s.o.OnText != nil {
-		return s.o.OnText(text)
-	}
-	return nil
-}
-
-// add takes the next token; done reports that generation has ended (EOS or a stop
-// string), with the result complete.
-func (s *tokenSink) add(t int) (done bool, err error) {
-	if !s.o.IgnoreEOS && s.m.isEOS(t) {
-		_, err := s.finish("stop")
-		return true, err
-	}
-	s.res.Tokens = append(s.res.Tokens, t)
-	if s.o.OnToken != nil {
-		if err := s.o.OnToken(t); err != nil {
-			return true, err
+// apply records a step of the generation state in the result and passes its token and
+// text to OnToken and OnText; done reports the end of generation (or an error from a
+// callback).
+func (r *generation) apply(st gen.Step) (done bool, err error) {
+	if st.Token != nil {
+		r.res.Tokens = append(r.res.Tokens, st.Token.ID)
+		if r.o.OnToken != nil {
+			if err := r.o.OnToken(st.Token.ID); err != nil {
+				return true, err
+			}
 		}
 	}
-	piece, err := s.dec.Add(t)
-	if err != nil {
-		return true, err
+	if st.Text != "" {
+		r.text.WriteString(st.Text)
+		if r.o.OnText != nil {
+			if err := r.o.OnText(st.Text); err != nil {
+				return true, err
+			}
+		}
 	}
-	out, stopped := s.stop.Push(piece)
-	if err := s.emit(out); err != nil {
-		return true, err
+	if st.Done {
+		r.res.FinishReason = st.Reason
 	}
-	if stopped {
-		s.res.Text = s.text.String()
-		s.res.FinishReason = "stop"
-		return true, nil
-	}
-	return false, nil
+	return st.Done, nil
 }
 
-// finish flushes the decoder and the stop matcher and completes the result.
-func (s *tokenSink) finish(reason string) (*Result, error) {
-	rest, _ := s.stop.Push(s.dec.Flush())
-	if !s.stop.Stopped() {
-		rest += s.stop.Flush()
-	}
-	if err := s.emit(rest); err != nil {
+// result completes the result (or returns err).
+func (r *generation) result(err error) (*Result, error) {
+	if err != nil {
 		return nil, err
 	}
-	s.res.Text = s.text.String()
-	s.res.FinishReason = reason
-	return s.res, nil
-}
-
-func (m *Model) isEOS(id int) bool {
-	for _, e := range m.EOS {
-		if id == e {
-			return true
-		}
-	}
-	return false
+	r.res.Text = r.text.String()
+	return r.res, nil
 }

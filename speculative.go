@@ -26,8 +26,8 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 	if err != nil {
 		return nil, err
 	}
-	cfg, res, sampler, cache, logits, maxNew := r.cfg, r.res, r.sampler, r.cache, r.logits, r.maxNew
-	dr, err := m.newDrafter(o.Draft, o.Sampling, len(prompt)+maxNew)
+	cfg, res, sampler, cache, logits, maxNew := r.cfg, r.res, r.st.Sampler(), r.cache, r.logits, r.st.Budget()
+	dr, err := m.newDrafter(o.Draft, o.Sampling, len(prompt)+maxNew, o.CacheType)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,6 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 	defer func() { res.GenerateTime = time.Since(start) }()
 
 	var b model.Batch
-	out := newTokenSink(m, prompt, o, res)
 	hist := append([]int(nil), prompt...)
 	first, err := sampler.Sample(logits[:cfg.Vocab], hist)
 	if err != nil {
@@ -50,18 +49,19 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 	var ps []sample.Dist
 	ctl := newDraftLen(dr.max)
 	for {
+		if maxNew == 0 {
+			_, err := r.apply(r.st.Finish("length"))
+			return r.result(err)
+		}
 		for _, t := range pending {
-			done, err := out.add(t)
+			step, err := r.st.Add(t, nil)
 			if err != nil {
 				return nil, err
 			}
-			if done {
-				return res, nil
+			if done, err := r.apply(step); done || err != nil {
+				return r.result(err)
 			}
 			hist = append(hist, t)
-		}
-		if len(res.Tokens) >= maxNew {
-			return out.finish("length")
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -50,7 +50,8 @@ func TestSpeculativeFixtures(t *testing.T) {
 			prompts["llama.cpp greedy_0"] = ref.PromptTokens
 		}
 		for pn, prompt := range prompts {
-			o := decilm.GenerateOptions{MaxTokens: 96, IgnoreEOS: true}
+			// 96 tokens, or up to the end of the context (MaxTokens past it is an error).
+			o := decilm.GenerateOptions{MaxTokens: min(96, limit-len(prompt)), IgnoreEOS: true}
 			want, err := m.GenerateTokens(ctx, prompt, o)
 			if err != nil {
 				t.Fatal(err)

@@ -12,9 +12,13 @@
 // Forward computes every row from its own sequence's cache only, so a greedy request
 // gives the same tokens alone or inside a busy batch.
 //
+// Each sequence's per-token rules (budget, sampling, stops, grammar, logprobs) are a
+// gen.State; admission, slots, prompt-cache reuse and eviction, and the split of a step's
+// rows between decoding and prefill are the scheduler type's, tested without a model.
+//
 // Memory: a request is admitted only when the KV cache of its prompt plus its maximum
-// number of new tokens (Config.KVBytesPerToken(4) bytes a token: the cache holds
-// float32) fits in what the budget has left. The budget defaults to DefaultKVBudget. The
+// number of new tokens (model.KVBytesPerToken bytes a token in Options.CacheType:
+// float16 by default) fits in what the budget has left. The budget defaults to DefaultKVBudget. The
 // cache allocates each admitted sequence's reservation up front (model.Cache.Reserve), so
 // the memory held matches the reservation (Stats.KVBytes shows it). Each request's event channel is buffered for every event it can produce (about
 // 100 bytes a token), so a slow reader never holds the batch up.
@@ -24,20 +28,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/gen"
 	"github.com/decilm/decilm/grammar"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
-	"github.com/decilm/decilm/tokenizer"
 )
 
 // Errors returned by Submit (and, for ErrClosed, in the final Event of requests cut by
@@ -74,6 +76,9 @@ type Options struct {
 	// values are bit-identical to recomputed ones, so outputs do not change. Requests
 	// that ask for prompt log-probabilities always prefill the whole prompt.
 	NoPromptCache bool
+	// CacheType is how the KV cache stores keys and values; the zero value is float16
+	// (model.CacheF16), whose greedy outputs equal float32's on the reference fixtures.
+	CacheType model.CacheType
 
 	// beforeStep, when set (by tests), runs before each step's batch is built.
 	beforeStep func()
@@ -104,8 +109,9 @@ func DefaultKVBudget() int64 {
 type Request struct {
 	// Prompt is the token ids to continue (not empty).
 	Prompt []int
-	// MaxTokens bounds the generated tokens: < 0 means up to the context length, 0 means
-	// none (only the prompt is evaluated, for PromptLogprobs).
+	// MaxTokens bounds the generated tokens with gen.Options' rule: < 0 means up to the
+	// context length, 0 means none (only the prompt is evaluated, for PromptLogprobs),
+	// and more than the context leaves is ErrContextLength.
 	MaxTokens int
 	// Sampling chooses each token (zero value: greedy).
 	Sampling sample.Options
@@ -138,11 +144,7 @@ type Request struct {
 }
 
 // Token is a token id with its log-probability and the most likely alternatives.
-type Token struct {
-	ID      int
-	Logprob float32
-	Top     []sample.TokenLogprob
-}
+type Token = gen.Token
 
 // Event is one message of a request's stream. Every generated token gives an Event;
 // the last Event has Done set.
@@ -205,6 +207,7 @@ type Engine struct {
 
 	vocabOnce sync.Once
 	gvocab    *grammar.Vocab
+	cache     *model.Cache // owned by loop once it runs
 }
 
 // New starts an engine on m. The engine owns m.Net's forward passes from now on (other
@@ -225,10 +228,15 @@ func New(m *decilm.Model, o Options) (*Engine, error) {
 	if o.StepRows <= 0 {
 		o.StepRows = 256
 	}
+	cache, err := model.NewTypedCache(m.Net.Config, m.Net.Config.ContextLength(), o.CacheType)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	e := &Engine{
+		cache: cache,
 		m:     m,
 		opt:   o,
-		perTk: int64(m.Net.Config.KVBytesPerToken(4)),
+		perTk: model.KVBytesPerToken(m.Net.Config, o.CacheType),
 		ctxL:  m.Net.Config.ContextLength(),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
@@ -266,23 +274,14 @@ type seq struct {
 	out     chan Event
 	stopCtx func() bool
 
+	st         *gen.State // sampler, stops, decoder, budget, logprobs, grammar
 	slot       int
-	maxNew     int
 	reserve    int64
 	fed        int // prompt positions fed to the model
-	history    []int
-	generated  int
 	next       int // token to feed in the next decode row (-1 while prefilling)
-	sampler    *sample.Sampler
-	dec        *tokenizer.StreamDecoder
-	stop       *sample.StopMatcher
 	promptLP   []Token
 	sentPrompt bool
 	done       bool
-	matcher    *grammar.Matcher
-	masked     []float32 // the logits row with the grammar's mask applied
-	pre        []float32 // masked logits computed ahead by constrainAll (nil: none)
-	preErr     error
 	cached     int
 	prefilled  time.Time
 }
@@ -301,32 +300,18 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 			return nil, fmt.Errorf("engine: prompt token %d is %d, outside the vocabulary [0,%d)", i, t, vocab)
 		}
 	}
-	if len(req.Prompt) >= e.ctxL && !(req.MaxTokens == 0 && len(req.Prompt) == e.ctxL) {
-		return nil, fmt.Errorf("%w: %d prompt tokens, the context holds %d", ErrContextLength, len(req.Prompt), e.ctxL)
-	}
-	maxNew := e.ctxL - len(req.Prompt)
-	if req.MaxTokens >= 0 {
-		if req.MaxTokens > maxNew {
-			return nil, fmt.Errorf("%w: %d prompt tokens plus %d new ones exceed the context of %d", ErrContextLength, len(req.Prompt), req.MaxTokens, e.ctxL)
-		}
-		maxNew = req.MaxTokens
-	}
-	if req.TopLogprobs < 0 {
-		return nil, fmt.Errorf("engine: top logprobs %d is negative", req.TopLogprobs)
-	}
-	sm, err := sample.New(req.Sampling)
+	st, err := gen.New(e.genModel(), req.Prompt, gen.Options{
+		MaxTokens: req.MaxTokens, Sampling: req.Sampling, Stop: req.Stop, IgnoreEOS: req.IgnoreEOS,
+		MinTokens: req.MinTokens, StopTokenIDs: req.StopTokenIDs, Logprobs: req.Logprobs,
+		TopLogprobs: req.TopLogprobs, Grammar: req.Grammar,
+	})
 	if err != nil {
-		return nil, err
-	}
-	if req.MinTokens < 0 {
-		return nil, fmt.Errorf("engine: min tokens %d is negative", req.MinTokens)
-	}
-	var matcher *grammar.Matcher
-	if req.Grammar != nil {
-		if matcher, err = grammar.NewMatcher(req.Grammar, e.vocab()); err != nil {
+		if errors.Is(err, ErrContextLength) {
 			return nil, err
 		}
+		return nil, fmt.Errorf("engine: %w", err)
 	}
+	maxNew := st.Budget()
 	// The cache holds every position fed: the prompt and all generated tokens but the last.
 	need := int64(len(req.Prompt)+max(maxNew-1, 0)) * e.perTk
 	if need > e.opt.KVBudget {
@@ -336,19 +321,10 @@ func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) 
 		req:     req,
 		ctx:     ctx,
 		out:     make(chan Event, maxNew+2),
+		st:      st,
 		slot:    -1,
-		maxNew:  maxNew,
 		reserve: need,
 		next:    -1,
-		sampler: sm,
-		matcher: matcher,
-		stop:    sample.NewStopMatcher(req.Stop...),
-		history: append(make([]int, 0, len(req.Prompt)+maxNew), req.Prompt...),
-	}
-	if len(req.Prompt) == 1 && req.Prompt[0] == e.m.Net.Config.BOS {
-		s.dec = e.m.Tokenizer.NewDecoder()
-	} else {
-		s.dec = e.m.Tokenizer.NewContinuationDecoder()
 	}
 	s.stopCtx = context.AfterFunc(ctx, e.poke)
 	e.mu.Lock()
@@ -390,20 +366,25 @@ func (e *Engine) Close() {
 	<-e.done
 }
 
-// finish sends the final event and closes the stream.
+// finish sends the final event, with the text the generation state still holds back
+// unless err is set, and closes the stream.
 func (s *seq) finish(reason string, err error) {
+	text := ""
+	if err == nil && !s.done {
+		text = s.st.Finish(reason).Text
+	}
+	s.finishText(reason, text, err)
+}
+
+// finishText sends the final event with text and closes the stream.
+func (s *seq) finishText(reason, text string, err error) {
 	if s.done {
 		return
 	}
 	s.done = true
-	ev := Event{Done: true, FinishReason: reason, Err: err, PromptTokens: len(s.req.Prompt), CompletionTokens: s.generated,
-		CachedTokens: s.cached, PrefillDone: s.prefilled}
+	ev := Event{Done: true, FinishReason: reason, Err: err, PromptTokens: len(s.req.Prompt), CompletionTokens: s.st.Generated(),
+		CachedTokens: s.cached, PrefillDone: s.prefilled, Text: text}
 	if err == nil {
-		rest, _ := s.stop.Push(s.dec.Flush())
-		if !s.stop.Stopped() {
-			rest += s.stop.Flush()
-		}
-		ev.Text = rest
 		if !s.sentPrompt && s.req.PromptLogprobs {
 			ev.PromptLogprobs = s.promptLP
 			s.sentPrompt = true
@@ -420,13 +401,13 @@ func (s *seq) finish(reason string, err error) {
 func (e *Engine) loop() {
 	defer close(e.done)
 	cfg := e.m.Net.Config
-	cache := model.NewCache(cfg, e.ctxL)
-	free := make([]int, 0, e.opt.Parallel)
-	for i := e.opt.Parallel - 1; i >= 0; i-- {
-		free = append(free, i)
+	cache := e.cache
+	maxReuse := 0
+	if cfg.RopeScaling.Type == "dynamic" {
+		maxReuse = cfg.MaxPositions
 	}
+	sch := newScheduler(e.opt.Parallel, e.opt.KVBudget, e.perTk, e.opt.NoPromptCache, maxReuse, cache)
 	var running []*seq
-	var reserved int64
 	var b model.Batch
 	type rowRef struct {
 		s      *seq
@@ -436,100 +417,28 @@ func (e *Engine) loop() {
 		decode bool // a decode row (not prefill)
 	}
 	var refs []rowRef
-	// Prompt caching: a free slot keeps the tokens whose keys and values it still holds
-	// (slotToks) and the reservation they came with (slotRes), until admission reuses or
-	// drops them.
-	slotToks := make([][]int, e.opt.Parallel)
-	slotRes := make([]int64, e.opt.Parallel)
-	slotAd := make([]*model.Adapter, e.opt.Parallel) // the adapter slotToks were computed with
-	dynamic := cfg.RopeScaling.Type == "dynamic"
-	drop := func(slot int) {
-		cache.Free(slot)
-		slotToks[slot], slotRes[slot], slotAd[slot] = nil, 0, nil
-	}
 	release := func(s *seq) {
 		if s.slot >= 0 {
-			n := cache.Len(s.slot)
-			// Keys computed past the trained context with dynamic NTK RoPE depend on the
-			// sequence's length then: not reusable.
-			if e.opt.NoPromptCache || n == 0 || (dynamic && len(s.history) > cfg.MaxPositions) {
-				drop(s.slot)
-			} else {
-				slotToks[s.slot] = append(slotToks[s.slot][:0], s.history[:n]...)
-				slotRes[s.slot] = s.reserve
-				slotAd[s.slot] = s.req.Adapter
-			}
-			free = append(free, s.slot)
+			sch.release(s.slot, s.st.History(), s.req.Adapter, s.reserve)
 			s.slot = -1
-			reserved -= s.reserve
 		}
 	}
-	// cachedBytes is the memory free slots hold for prompt caching, by their reservations.
-	cachedBytes := func() int64 {
-		var n int64
-		for _, sl := range free {
-			n += slotRes[sl]
-		}
-		return n
-	}
-	// admit gives s the free slot whose cached tokens share the longest prefix with its
-	// prompt (at least the last prompt token is always computed, for its logits), or an
-	// empty slot, dropping cached slots while the budget needs their memory.
 	admit := func(s *seq) {
-		bi, bl := -1, 0
-		if !e.opt.NoPromptCache && !s.req.PromptLogprobs {
-			head := s.req.Prompt[:len(s.req.Prompt)-1]
-			for i, sl := range free {
-				if l := commonPrefix(slotToks[sl], head); l > bl && slotAd[sl] == s.req.Adapter {
-					bi, bl = i, l
-				}
-			}
-		}
-		if bi < 0 { // no reuse: an empty slot if there is one, keeping cached ones
-			bi = len(free) - 1
-			for i := len(free) - 1; i >= 0; i-- {
-				if slotToks[free[i]] == nil {
-					bi = i
-					break
-				}
-			}
-		}
-		s.slot = free[bi]
-		free = append(free[:bi], free[bi+1:]...)
-		if bl > 0 {
-			cache.Truncate(s.slot, bl)
-			slotToks[s.slot], slotRes[s.slot] = nil, 0
-		} else {
-			drop(s.slot)
-		}
-		for reserved+s.reserve+cachedBytes() > e.opt.KVBudget {
-			big := -1
-			for _, sl := range free {
-				if slotRes[sl] > 0 && (big < 0 || slotRes[sl] > slotRes[big]) {
-					big = sl
-				}
-			}
-			if big < 0 {
-				break
-			}
-			drop(big)
-		}
-		s.fed = bl
-		s.cached = bl
-		e.stats.PromptCacheTokens += int64(bl)
-		reserved += s.reserve
-		cache.Reserve(s.slot, int(s.reserve/e.perTk))
+		// Requests that ask for prompt log-probabilities prefill the whole prompt.
+		s.slot, s.cached = sch.admit(s.req.Prompt, s.req.Adapter, s.reserve, !s.req.PromptLogprobs)
+		s.fed = s.cached
+		e.stats.PromptCacheTokens += int64(s.cached)
 	}
 	publish := func(lastRows, lastSeqs int, steps, promptTok, genTok int64) {
 		e.mu.Lock()
 		e.stats.Running = len(running)
 		e.stats.RunningAdapters, e.stats.WaitingAdapters = adapterNames(running), adapterNames(e.queue)
-		e.stats.KVReserved = reserved
+		e.stats.KVReserved = sch.reserved
 		var held, kept int64
 		for _, s := range running {
 			held += cache.SeqBytes(s.slot)
 		}
-		for _, sl := range free {
+		for _, sl := range sch.free {
 			kept += cache.SeqBytes(sl)
 		}
 		e.stats.KVBytes, e.stats.KVCachedBytes = held, kept
@@ -580,7 +489,7 @@ func (e *Engine) loop() {
 			return
 		}
 		e.mu.Lock()
-		for len(e.queue) > 0 && len(free) > 0 && reserved+e.queue[0].reserve <= e.opt.KVBudget {
+		for len(e.queue) > 0 && sch.fits(e.queue[0].reserve) {
 			s := e.queue[0]
 			e.queue = e.queue[1:]
 			admit(s)
@@ -601,20 +510,23 @@ func (e *Engine) loop() {
 		refs = refs[:0]
 		for _, s := range running {
 			if s.next >= 0 {
-				pos := len(s.history) - 1
+				pos := len(s.st.History()) - 1
 				b.Add(s.slot, pos, s.next, true)
 				b.Adapter = append(b.Adapter, s.req.Adapter)
 				refs = append(refs, rowRef{s, pos, true, true, true})
 			}
 		}
-		decodeRows := b.Len()
-		budget := max(e.opt.StepRows-decodeRows, 16)
-		var promptTok int64
+		var prefilling []*seq
+		var remaining []int
 		for _, s := range running {
-			if s.next >= 0 || budget == 0 {
-				continue
+			if s.next < 0 {
+				prefilling = append(prefilling, s)
+				remaining = append(remaining, len(s.req.Prompt)-s.fed)
 			}
-			n := min(len(s.req.Prompt)-s.fed, budget)
+		}
+		var promptTok int64
+		for k, n := range prefillRows(e.opt.StepRows, b.Len(), remaining) {
+			s := prefilling[k]
 			for i := 0; i < n; i++ {
 				p := s.fed + i
 				last := p == len(s.req.Prompt)-1
@@ -624,7 +536,6 @@ func (e *Engine) loop() {
 				refs = append(refs, rowRef{s, p, last, want, false})
 			}
 			s.fed += n
-			budget -= n
 			promptTok += int64(n)
 		}
 		logits, err := e.m.Net.Forward(&b, cache)
@@ -643,7 +554,7 @@ func (e *Engine) loop() {
 			if !r.logits {
 				continue
 			}
-			if r.last && r.s.matcher != nil && !r.s.done && r.s.maxNew > 0 {
+			if r.last && r.s.st.Constrained() && !r.s.done && r.s.st.Budget() > 0 {
 				gs = append(gs, r.s)
 				grows = append(grows, logits[j*V:(j+1)*V])
 			}
@@ -691,50 +602,8 @@ func (e *Engine) scorePrompt(s *seq, pos int, row []float32) {
 		s.promptLP = append(s.promptLP, Token{ID: s.req.Prompt[0]})
 	}
 	if pos+1 < len(s.req.Prompt) {
-		s.promptLP = append(s.promptLP, e.tokenInfo(row, s.req.Prompt[pos+1], s.req.TopLogprobs))
+		s.promptLP = append(s.promptLP, gen.TokenInfo(row, s.req.Prompt[pos+1], s.req.TopLogprobs))
 	}
-}
-
-// tokenInfo is the log-probability of id under row, with the top k alternatives.
-func (e *Engine) tokenInfo(row []float32, id, k int) Token {
-	t := Token{ID: id, Logprob: float32(float64(row[id]) - sample.LogSumExp(row))}
-	if k > 0 {
-		t.Top = sample.TopLogprobs(row, k)
-	}
-	return t
-}
-
-// constrain returns row with min_tokens' and the grammar's masks applied (a copy), or row
-// itself when neither applies.
-func (e *Engine) constrain(s *seq, row []float32) ([]float32, error) {
-	if s.matcher == nil && s.generated >= s.req.MinTokens {
-		return row, nil
-	}
-	s.masked = append(s.masked[:0], row...)
-	logits := s.masked
-	if s.generated < s.req.MinTokens {
-		inf := float32(math.Inf(-1))
-		for _, id := range e.m.EOS {
-			if id >= 0 && id < len(logits) {
-				logits[id] = inf
-			}
-		}
-		for _, id := range s.req.StopTokenIDs {
-			if id >= 0 && id < len(logits) {
-				logits[id] = inf
-			}
-		}
-	}
-	if s.matcher != nil {
-		n, err := s.matcher.Mask(logits)
-		if err == nil && n == 0 {
-			err = errors.New("engine: the grammar allows no token of the vocabulary here")
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return logits, nil
 }
 
 // constrainAll computes the grammar masks of the sequences in ss in parallel (each
@@ -752,7 +621,7 @@ func (e *Engine) constrainAll(ss []*seq, rows [][]float32) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				ss[i].pre, ss[i].preErr = e.constrain(ss[i], rows[i])
+				ss[i].st.Constrain(rows[i])
 			}
 		}()
 	}
@@ -765,66 +634,32 @@ func (e *Engine) advance(s *seq, row []float32) bool {
 	if s.prefilled.IsZero() {
 		s.prefilled = time.Now()
 	}
-	if s.maxNew == 0 {
-		s.finish("length", nil)
-		return false
-	}
-	logits, err := s.pre, s.preErr
-	s.pre, s.preErr = nil, nil
-	if logits == nil && err == nil {
-		logits, err = e.constrain(s, row)
-	}
+	step, err := s.st.Next(row)
 	if err != nil {
-		s.finish("", err)
+		s.finish("", fmt.Errorf("engine: %w", err))
 		return false
 	}
-	id, err := s.sampler.Sample(logits, s.history)
-	if err != nil {
-		s.finish("", err)
+	if step.Token == nil { // ended without a token: the final event carries the text
+		s.finishText(step.Reason, step.Text, nil)
 		return false
 	}
-	if s.matcher != nil {
-		if err := s.matcher.Accept(id); err != nil {
-			s.finish("", fmt.Errorf("engine: sampled token %d: %w", id, err))
-			return false
-		}
-	}
-	var ev Event
+	ev := Event{Token: step.Token, Text: step.Text}
 	if s.req.PromptLogprobs && !s.sentPrompt {
 		ev.PromptLogprobs = s.promptLP
 		s.sentPrompt = true
 	}
-	if (!s.req.IgnoreEOS || s.matcher != nil) && e.isEOS(id) || slices.Contains(s.req.StopTokenIDs, id) {
-		if ev.PromptLogprobs != nil {
-			s.out <- ev
-		}
-		s.finish("stop", nil)
-		return false
-	}
-	s.generated++
-	s.history = append(s.history, id)
-	tok := Token{ID: id}
-	if s.req.Logprobs || s.req.TopLogprobs > 0 {
-		tok = e.tokenInfo(row, id, s.req.TopLogprobs)
-	}
-	ev.Token = &tok
-	piece, err := s.dec.Add(id)
-	if err != nil {
-		s.finish("", err)
-		return true
-	}
-	text, stopped := s.stop.Push(piece)
-	ev.Text = text
 	s.out <- ev
-	switch {
-	case stopped || (s.matcher != nil && s.matcher.Done()):
-		s.finish("stop", nil)
-	case s.generated >= s.maxNew:
-		s.finish("length", nil)
-	default:
-		s.next = id
+	if step.Done {
+		s.finish(step.Reason, nil)
+	} else {
+		s.next = step.Token.ID
 	}
 	return true
+}
+
+// genModel describes the model to the generation state.
+func (e *Engine) genModel() gen.Model {
+	return gen.Model{Tokenizer: e.m.Tokenizer, EOS: e.m.EOS, BOS: e.m.Net.Config.BOS, Context: e.ctxL, Vocab: e.vocab}
 }
 
 // vocab is the model's vocabulary prepared for grammar masks, built on first use.
@@ -840,15 +675,6 @@ func (e *Engine) vocab() *grammar.Vocab {
 		e.gvocab = grammar.NewVocab(texts, e.m.EOS)
 	})
 	return e.gvocab
-}
-
-func (e *Engine) isEOS(id int) bool {
-	for _, x := range e.m.EOS {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // commonPrefix is the length of the longest common prefix of a and b.

@@ -259,7 +259,7 @@ func TestAdmissionAndQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	per := int64(m.Net.Config.KVBytesPerToken(4))
+	per := model.KVBytesPerToken(m.Net.Config, model.CacheF16)
 	prompt := m.Encode("Once upon a time", nil)
 	req := Request{Prompt: prompt, MaxTokens: 30, IgnoreEOS: true}
 	need := int64(len(prompt)+29) * per
@@ -535,7 +535,8 @@ type greedyRef struct {
 // testPromptLogprobs wants the engine's prompt log-probabilities (and top 3) for prompt to
 // match the logits row(p) of every position p.
 func testPromptLogprobs(t *testing.T, m *decilm.Model, prompt []int, row func(p int) []float32) {
-	e := newEngine(t, m, Options{StepRows: 4})
+	// A float32 cache, as the reference rows are computed with.
+	e := newEngine(t, m, Options{StepRows: 4, CacheType: model.CacheF32})
 	ch, err := e.Submit(context.Background(), Request{Prompt: prompt, MaxTokens: 0, PromptLogprobs: true, TopLogprobs: 3})
 	if err != nil {
 		t.Fatal(err)

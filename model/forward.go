@@ -311,10 +311,7 @@ func (m *Model) attention(l int, b *Batch, c *Cache, n int) error {
 		cs, sn := sc.cos[i*half:(i+1)*half], sc.sin[i*half:(i+1)*half]
 		kernel.RoPE(sc.q[i*H:(i+1)*H], cfg.Heads, hd, cs, sn, cfg.RopeInterleaved)
 		kernel.RoPE(k[i*kvd:(i+1)*kvd], ly.KVHeads, hd, cs, sn, cfg.RopeInterleaved)
-		kv := c.seqs[b.Seq[i]]
-		p := b.Pos[i]
-		copy(kv.k[l][p*kvd:(p+1)*kvd], k[i*kvd:(i+1)*kvd])
-		copy(kv.v[l][p*kvd:(p+1)*kvd], v[i*kvd:(i+1)*kvd])
+		c.put(c.seqs[b.Seq[i]], l, b.Pos[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 	})
 	// Each (row, head) pair attends to positions 0..pos of its sequence.
 	group := cfg.Heads / ly.KVHeads
@@ -328,11 +325,7 @@ func (m *Model) attention(l int, b *Batch, c *Cache, n int) error {
 			g := h / group
 			q := sc.q[i*H+h*hd : i*H+(h+1)*hd]
 			scores = resize(scores, p+1)
-			kernel.DotRows(scores, q, kv.k[l][g*hd:], kvd, scale)
-			kernel.Softmax(scores)
-			out := sc.att[i*H+h*hd : i*H+(h+1)*hd]
-			clear(out)
-			kernel.AxpyRows(out, scores, kv.v[l][g*hd:], kvd)
+			c.attend(sc.att[i*H+h*hd:i*H+(h+1)*hd], scores, q, kv, l, g, scale)
 		}
 	})
 	if err := m.pool.MatMul(sc.xb, sc.att, n, ly.O); err != nil {

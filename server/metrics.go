@@ -134,8 +134,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 		gauge("vllm:kv_cache_usage_perc", "KV-cache budget reserved by admitted sequences, 0 to 1.", formatFloat(usage))
 		s.loraMetrics(w, st)
-		fmt.Fprintf(w, "# HELP vllm:cache_config_info KV-cache configuration: block_size is the tokens a cache allocation step holds (1: decilm reserves per token).\n# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{block_size=\"1\",num_gpu_blocks=\"%d\"} 1\n",
-			st.KVBudget/max(e.KVBytesPerToken(), 1))
+		fmt.Fprintf(w, "# HELP vllm:cache_config_info KV-cache configuration: block_size is the tokens a cache allocation step holds (1: decilm reserves per token); cache_dtype how keys and values are stored (--cache-type).\n# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{block_size=\"1\",cache_dtype=\"%s\",num_gpu_blocks=\"%d\"} 1\n",
+			e.Options().CacheType, st.KVBudget/max(e.KVBytesPerToken(), 1))
 		fmt.Fprintf(w, "# HELP decilm_engine_steps_total Forward passes run by the engine.\n# TYPE decilm_engine_steps_total counter\ndecilm_engine_steps_total %d\n", st.Steps)
 		fmt.Fprintf(w, "# HELP decilm_prompt_cache_tokens_total Prompt tokens whose prefill the prompt cache saved.\n# TYPE decilm_prompt_cache_tokens_total counter\ndecilm_prompt_cache_tokens_total %d\n", st.PromptCacheTokens)
 	}

@@ -528,7 +528,7 @@ func TestDefaultMaxTokensFitsBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	per := int64(m.Net.Config.KVBytesPerToken(4))
+	per := model.KVBytesPerToken(m.Net.Config, model.CacheF16)
 	f := newFixtureOn(t, m, engine.Options{KVBudget: 100 * per}, Options{})
 	r := postJSON(t, f.ts.URL+"/v1/chat/completions", "", `{"messages":[{"role":"user","content":"Once upon a time"}],"ignore_eos":true}`)
 	var out struct {
@@ -557,7 +557,9 @@ func TestDefaultMaxTokensFitsBudget(t *testing.T) {
 // with logprobs and wants them (and the top token) to match the logits row(p) of every
 // position p.
 func testEchoLogprobs(t *testing.T, m *decilm.Model, row func(p int) []float32) {
-	f := newFixtureOn(t, m, engine.Options{}, Options{})
+	// A float32 KV cache, as the reference rows are computed with (f16 moves these
+	// logprobs by about 1e-3).
+	f := newFixtureOn(t, m, engine.Options{CacheType: model.CacheF32}, Options{})
 	prompt := []int64{1, 450, 4996, 17354, 1701, 29916} // prompts.json, prompt 0
 	res, err := f.client.Completions.New(context.Background(), openai.CompletionNewParams{
 		Model:     openai.CompletionNewParamsModel(m.Name),

@@ -61,6 +61,9 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	if err := lf.apply(m); err != nil {
 		return err
 	}
+	if _, err := g.cacheType.get(m.Net.Config); err != nil {
+		return err
+	}
 	if c, n := *g.ctxSize, m.Net.Config.ContextLength(); c > n {
 		return usageError("--ctx-size %d exceeds the model's context length %d", c, n)
 	}

@@ -30,6 +30,7 @@ type genFlags struct {
 	ignoreEOS, verbose                          *bool
 	template                                    *string
 	ctxSize                                     *int
+	cacheType                                   cacheTypeFlag
 }
 
 func addGenFlags(fs *flag.FlagSet) *genFlags {
@@ -56,17 +57,22 @@ func addGenFlags(fs *flag.FlagSet) *genFlags {
 	g.ctxSize = fs.Int("ctx-size", 0, "most tokens of prompt plus generated text (0: the model's context length)")
 	fs.IntVar(g.ctxSize, "c", 0, "same as --ctx-size")
 	fs.Var(&g.stop, "stop", "stop string (repeatable)")
+	g.cacheType = addCacheTypeFlag(fs)
 	return g
 }
 
-// options converts the flags into generation options. MaxTokens cannot say "nothing":
-// callers check none() for -n 0 and skip generation.
+// options converts the flags into generation options. -n and MaxTokens share one rule
+// (0: nothing; the CLI does not call Generate then, see none).
 func (g *genFlags) options() (decilm.GenerateOptions, error) {
 	if *g.n < -2 {
 		return decilm.GenerateOptions{}, usageError("-n must be a count >= 0 or -1 (until end of sequence or the context is full), have %d", *g.n)
 	}
 	if *g.ctxSize < 0 {
 		return decilm.GenerateOptions{}, usageError("--ctx-size must be >= 0 (0: the model's context length), have %d", *g.ctxSize)
+	}
+	ct, err := g.cacheType.get(nil)
+	if err != nil {
+		return decilm.GenerateOptions{}, err
 	}
 	seed := *g.seed
 	if seed < 0 {
@@ -76,6 +82,7 @@ func (g *genFlags) options() (decilm.GenerateOptions, error) {
 		MaxTokens: maxTokens(*g.n),
 		Stop:      g.stop,
 		IgnoreEOS: *g.ignoreEOS,
+		CacheType: ct,
 		Sampling: sample.Options{
 			Temperature:      float32(*g.temp),
 			TopK:             *g.topK,
@@ -97,28 +104,36 @@ func (g *genFlags) options() (decilm.GenerateOptions, error) {
 // none reports whether -n 0 asks for no tokens at all.
 func (g *genFlags) none() bool { return *g.n == 0 }
 
-// maxTokens maps llama.cpp's -n (n > 0: that many tokens; -1 or -2: until end of sequence
-// or the context is full) onto GenerateOptions.MaxTokens, whose 0 means the latter. n = 0,
-// no tokens, has no MaxTokens: the CLI does not generate at all then.
+// maxTokens maps llama.cpp's -n onto GenerateOptions.MaxTokens, which follows the same
+// rule (n > 0: that many tokens; 0: none; -1 or -2: until end of sequence or the context
+// is full).
 func maxTokens(n int) int {
-	return max(n, 0)
+	if n < 0 {
+		return -1
+	}
+	return n
 }
 
-// fitContext applies --ctx-size to a prompt of promptLen tokens: an error when the prompt
-// does not fit, else MaxTokens bounded by the room left. It reports whether room is left.
+// fitContext applies the context (--ctx-size, or the model's context length) to a prompt
+// of promptLen tokens: an error when the prompt does not fit --ctx-size, else MaxTokens
+// bounded by the room left, so that, as in llama.cpp, -n past the context stops at its
+// end. It reports whether room is left. A prompt that does not fit the model's own
+// context is left for Generate to report.
 func (g *genFlags) fitContext(o *decilm.GenerateOptions, promptLen, modelCtx int) (bool, error) {
 	c := *g.ctxSize
-	if c == 0 {
-		return true, nil
-	}
-	if c > modelCtx {
+	switch {
+	case c > modelCtx:
 		return false, usageError("--ctx-size %d exceeds the model's context length %d", c, modelCtx)
-	}
-	if promptLen > c {
+	case c > 0 && promptLen > c:
 		return false, usageError("the prompt has %d tokens, more than --ctx-size %d", promptLen, c)
+	case c == 0:
+		c = modelCtx
+		if promptLen >= c {
+			return true, nil
+		}
 	}
 	room := c - promptLen
-	if o.MaxTokens == 0 || o.MaxTokens > room {
+	if o.MaxTokens < 0 || o.MaxTokens > room {
 		o.MaxTokens = room
 	}
 	return room > 0, nil

@@ -89,8 +89,13 @@ func writeInfo(e *env, name string, c *model.Config, weightBytes int64, types st
 	}
 	fmt.Fprintf(w, "KV heads per layer:  [%s] (%d in all)\n", strings.Join(kv, ", "), total)
 	mha := 2 * c.Layers * c.Heads * c.HeadDim * 2
-	fmt.Fprintf(w, "KV bytes per token:  %d at f16, %d at f32 as decilm caches it (multi-head attention in every layer would need %d at f16: %.1fx more)\n",
-		c.KVBytesPerToken(2), c.KVBytesPerToken(4), mha, float64(mha)/float64(max(c.KVBytesPerToken(2), 1)))
+	f16 := model.KVBytesPerToken(c, model.CacheF16)
+	q8 := "n/a: head dimension not a multiple of 32"
+	if model.CacheQ8_0.Check(c) == nil {
+		q8 = fmt.Sprint(model.KVBytesPerToken(c, model.CacheQ8_0))
+	}
+	fmt.Fprintf(w, "KV bytes per token:  %d at f16 (--cache-type, the default), %d at f32, %s at q8_0 (multi-head attention in every layer would need %d at f16: %.1fx more)\n",
+		f16, model.KVBytesPerToken(c, model.CacheF32), q8, mha, float64(mha)/float64(max(f16, 1)))
 	rs := "none"
 	if c.RopeScaling.Type != "" {
 		rs = fmt.Sprintf("%s x%g", c.RopeScaling.Type, c.RopeScaling.Factor)

@@ -78,6 +78,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err := lf.apply(m); err != nil {
 		return err
 	}
+	if _, err := g.cacheType.get(m.Net.Config); err != nil {
+		return err
+	}
 	draft, closeDraft, err := df.load(ctx, e, mf, m)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	cors := fs.String("cors-origins", "*", "comma-separated origins browsers may call the API from (* any, as llama-server; \"\" none)")
 	readTimeout := fs.Duration("read-timeout", 60*time.Second, "longest time to receive one request body (408 after)")
 	lf := addServeLoRAFlags(fs)
+	cacheType := addCacheTypeFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -114,7 +115,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if err := lf.apply(m); err != nil {
 			return err
 		}
-		if eng, err = engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache}); err != nil {
+		ct, err := cacheType.get(m.Net.Config)
+		if err != nil {
+			return err
+		}
+		if eng, err = engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache, CacheType: ct}); err != nil {
 			return err
 		}
 		// A budget below one full context would refuse the longest requests the model takes.
@@ -176,8 +181,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	srv.SetEngine(eng)
 	o := eng.Options()
 	cfg := m.Net.Config
-	fmt.Fprintf(e.stderr, "decilm serve: ready: model %s (template %s), context %d, %d parallel, KV budget %s (%s a token: %d tokens)\n",
-		m.Name, m.Template.Name(), cfg.ContextLength(), o.Parallel, serveHuman(o.KVBudget), serveHuman(eng.KVBytesPerToken()),
+	fmt.Fprintf(e.stderr, "decilm serve: ready: model %s (template %s), context %d, %d parallel, KV budget %s (%s a token at %s: %d tokens)\n",
+		m.Name, m.Template.Name(), cfg.ContextLength(), o.Parallel, serveHuman(o.KVBudget), serveHuman(eng.KVBytesPerToken()), o.CacheType,
 		o.KVBudget/max(eng.KVBytesPerToken(), 1))
 
 	select {
