@@ -155,11 +155,11 @@ func TestSchedulerAdapterReuse(t *testing.T) {
 		asking     *model.Adapter
 		want       int
 	}{
-		{"same adapter", adA, adA, 3},
+		{"same adapter", adA, adA, 4},
 		{"other adapter", adA, adB, 0},
 		{"adapter then none", adA, nil, 0},
 		{"none then adapter", nil, adA, 0},
-		{"none then none", nil, nil, 3},
+		{"none then none", nil, nil, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kv := newFakeKV()
