@@ -100,14 +100,14 @@ func ropeAngles(cfg *model.Config, cos, sin []float32, pos, seqLen int) {
 
 // acts holds one layer's activations for its backward pass.
 type acts struct {
-	x0           []float32   // layer input (not owned)
-	rA, rM       []float32   // per-row inverse RMS of the two norms
-	xn, q, k, v  []float32   // attention: normed input, rotated q and k, v
-	o, lse       []float32   // attention output before o_proj, log-sum-exp per (row, head)
-	x1           []float32   // residual stream after the attention part
-	xm, g, u, a  []float32   // FFN: normed input, gate, up, silu(gate)·up
-	lu           [][]float32 // x·Aᵀ of each adapted projection, by module
-	r            int
+	x0          []float32   // layer input (not owned)
+	rA, rM      []float32   // per-row inverse RMS of the two norms
+	xn, q, k, v []float32   // attention: normed input, rotated q and k, v
+	o, lse      []float32   // attention output before o_proj, log-sum-exp per (row, head)
+	x1          []float32   // residual stream after the attention part
+	xm, g, u, a []float32   // FFN: normed input, gate, up, silu(gate)·up
+	lu          [][]float32 // x·Aᵀ of each adapted projection, by module
+	r           int
 }
 
 func (a *acts) alloc(cfg *model.Config, blk model.Block, n, r int) {
