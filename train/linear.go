@@ -15,8 +15,9 @@ import (
 // quantized weight would round the activations to 8 bits first, a step the gradient
 // cannot see.) The backward, dx += dy·W, decodes the same slabs and transposes them.
 
-// slabElems bounds the float32 elements of one decoded slab of a weight (16 MiB).
-const slabElems = 1 << 22
+// slabElems bounds the float32 elements of one decoded slab of a weight (16 MiB); a
+// variable so that tests can make slabs small.
+var slabElems = 1 << 22
 
 // exactFloat reports whether Pool.MatMul multiplies by w's exact values.
 func exactFloat(dt tensor.DType) bool {
@@ -50,7 +51,7 @@ func grow(b []float32, n int) []float32 {
 
 // slabRows is the number of rows of w decoded at a time.
 func slabRows(n, k int) int {
-	return max(16, min(n, slabElems/max(k, 1)))
+	return max(1, min(n, slabElems/max(k, 1)))
 }
 
 // decode decodes rows [lo, hi) of w into dst (float32, row-major), in parallel.
