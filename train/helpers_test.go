@@ -43,6 +43,12 @@ func loadPreset(t testing.TB, p synth.Preset, seed uint64, dt tensor.DType) *mod
 	if err := p.Write(dir, seed, "", nil); err != nil {
 		t.Fatal(err)
 	}
+	return loadDir(t, dir, dt)
+}
+
+// loadDir loads the checkpoint in dir with every matrix converted to dt.
+func loadDir(t testing.TB, dir string, dt tensor.DType) *model.Model {
+	t.Helper()
 	ck, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -120,15 +120,8 @@ func (l *linear) backward(dx, dy []float32, m int, w *tensor.Tensor) error {
 			return err
 		}
 		// slabT [k, rows] = slabᵀ, so that dy[:, lo:hi]·slab = MatMul(dyc, slabT).
-		slab, slabT := l.slab, l.slabT
-		l.pool.Run(k, func(a, b int) {
-			for col := a; col < b; col++ {
-				t := slabT[col*rows : (col+1)*rows]
-				for r := range t {
-					t[r] = slab[r*k+col]
-				}
-			}
-		})
+		transpose(l.pool, l.slabT, l.slab, rows, k)
+		slabT := l.slabT
 		dyc := l.dyc[:m*rows]
 		for i := 0; i < m; i++ {
 			copy(dyc[i*rows:(i+1)*rows], dy[i*n+lo:i*n+hi])

@@ -162,18 +162,21 @@ func attnHeadBack[T num](dq, dk, dv, do, q, o, lse []T, qs int, k, v []T, ks, t,
 // crossEntropy replaces the logits z of one row by their gradient softmax(z) − onehot(target)
 // and returns the loss logsumexp(z) − z[target].
 func crossEntropy[T num](z []T, target int) float64 {
+	z0 := z[target]
 	mx := math.Inf(-1)
 	for _, v := range z {
 		mx = max(mx, float64(v))
 	}
 	var sum float64
-	for _, v := range z {
-		sum += math.Exp(float64(v) - mx)
-	}
-	lse := mx + math.Log(sum)
-	loss := lse - float64(z[target])
 	for i, v := range z {
-		z[i] = T(math.Exp(float64(v) - lse))
+		e := math.Exp(float64(v) - mx)
+		z[i] = T(e)
+		sum += e
+	}
+	loss := mx + math.Log(sum) - float64(z0)
+	inv := 1 / sum
+	for i, v := range z {
+		z[i] = T(float64(v) * inv)
 	}
 	z[target]--
 	return loss

@@ -137,7 +137,7 @@ func (a *acts) alloc(cfg *model.Config, blk model.Block, n, r int) {
 
 // grads is the scratch of the backward pass.
 type grads struct {
-	dxn, dy, dq, dk, dv, dkh, dvh, dg, du, dlu []float32
+	dxn, dy, dq, dk, dv, dkh, dvh, dg, du []float32
 }
 
 // Step runs forward and backward over the examples and ADDS d(sum of counted token
@@ -242,11 +242,7 @@ func (n *Net) proj(y, x []float32, rows, l int, k module, w *tensor.Tensor, a *a
 	r := n.cfg.R
 	a.lu[k] = grow(a.lu[k], rows*r)
 	u := a.lu[k]
-	s := float32(n.scale)
-	n.rowsDo(rows, func(i int) {
-		loraForward(y[i*ad.out:(i+1)*ad.out], u[i*r:(i+1)*r], x[i*ad.in:(i+1)*ad.in], ad.a.W, ad.b.W, 1, ad.in, ad.out, r, s)
-	})
-	return nil
+	return loraForwardFast(n.lin.pool, &n.lsc, y, u, x, ad.a.W, ad.b.W, rows, ad.in, ad.out, r, float32(n.scale))
 }
 
 // projBack adds dy·W (and the adapter's part) to dx and the adapter's gradients to its
@@ -260,9 +256,7 @@ func (n *Net) projBack(dx, dy, x []float32, rows, l int, k module, w *tensor.Ten
 		return nil
 	}
 	r := n.cfg.R
-	g.dlu = grow(g.dlu, rows*r)
-	loraBackward(dx, ad.a.G, ad.b.G, g.dlu, dy, x, a.lu[k], ad.a.W, ad.b.W, rows, ad.in, ad.out, r, float32(n.scale))
-	return nil
+	return loraBackwardFast(n.lin.pool, &n.lsc, dx, ad.a.G, ad.b.G, dy, x, a.lu[k], ad.a.W, ad.b.W, rows, ad.in, ad.out, r, float32(n.scale))
 }
 
 // layerForward runs layer l on the rows x (not modified), writing its output to out and

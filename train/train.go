@@ -107,6 +107,7 @@ type Net struct {
 	params []*Param
 	ad     [][nModules]*adapter // per layer
 	lin    linear
+	lsc    loraScratch
 }
 
 // New wraps m with LoRA adapters on the projections cfg.Targets names, in every layer

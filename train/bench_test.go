@@ -1,0 +1,143 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/synth"
+	"github.com/decilm/decilm/tensor"
+)
+
+// The benchmarks train on a synth preset (DECILM_TRAIN_PRESET, default 1b; with
+// DECILM_TRAIN_LAYERS its first layers only), written once into the system's temporary
+// directory and reused, with its matrices in each base type. A step is DECILM_TRAIN_SEQS
+// sequences (default 2) of DECILM_TRAIN_LEN tokens (default 128), every position counted,
+// LoRA r 16 on all seven projections. Each reports tokens/s and the process's peak resident
+// memory (VmHWM): run one base type per process for a meaningful peak, e.g.
+//
+//	go test ./train/ -run X -bench 'Train/q4_0' -benchtime 2x
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchPreset returns the preset the benchmarks use and its directory, writing it once.
+func benchPreset(b *testing.B) (synth.Preset, string) {
+	name := os.Getenv("DECILM_TRAIN_PRESET")
+	if name == "" {
+		name = "1b"
+	}
+	p, ok := synth.Presets[name]
+	if !ok {
+		b.Fatalf("DECILM_TRAIN_PRESET %q: no such synth preset (have %v)", name, synth.PresetNames())
+	}
+	p = p.FirstLayers(envInt("DECILM_TRAIN_LAYERS", 0))
+	dir := filepath.Join(os.TempDir(), "decilm-train-bench-"+p.Name)
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		b.Logf("writing %s to %s", p.Name, dir)
+		if err := p.Write(dir, 1, "", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return p, dir
+}
+
+// cpuSeconds returns the CPU time the process has used (user and system): on a machine
+// shared with other work, tokens per CPU-second vary less than tokens per second.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// peakRSS returns the process's peak resident memory in MiB (VmHWM), or 0.
+func peakRSS() float64 {
+	f, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(f))
+	for sc.Scan() {
+		var kb float64
+		if n, _ := fmt.Sscanf(sc.Text(), "VmHWM: %f kB", &kb); n == 1 {
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func BenchmarkTrain(b *testing.B) {
+	seqs, length := envInt("DECILM_TRAIN_SEQS", 2), envInt("DECILM_TRAIN_LEN", 128)
+	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16, tensor.Q4_0} {
+		b.Run(dt.String(), func(b *testing.B) {
+			p, dir := benchPreset(b)
+			m := loadDir(b, dir, dt)
+			defer m.Close()
+			batch := randomBatch(rand.New(rand.NewPCG(1, 1)), p.Vocab, repeatInt(length, seqs)...)
+			for i := range batch {
+				for j := range batch[i].Loss {
+					batch[i].Loss[j] = true
+				}
+			}
+			tokens := float64(seqs * length)
+			n, err := New(m, LoRAConfig{R: 16, Alpha: 32, Targets: allTargets[:7]}, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			run := func(name string, f func() error) {
+				b.Run(name, func(b *testing.B) {
+					if err := f(); err != nil { // warm up: page in the weights
+						b.Fatal(err)
+					}
+					start, cpu0 := time.Now(), cpuSeconds()
+					for i := 0; i < b.N; i++ {
+						if err := f(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(tokens*float64(b.N)/time.Since(start).Seconds(), "tokens/s")
+					b.ReportMetric(tokens*float64(b.N)/(cpuSeconds()-cpu0), "tokens/cpu-s")
+					b.ReportMetric(peakRSS(), "peak-MiB")
+				})
+			}
+			run("forward", func() error {
+				for _, e := range batch {
+					c := model.NewCache(m.Config, len(e.Tokens))
+					var fb model.Batch
+					for i, t := range e.Tokens {
+						fb.Add(0, i, t, true)
+					}
+					if _, err := m.Forward(&fb, c); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			run("loss", func() error { _, _, err := n.Loss(batch); return err })
+			run("step", func() error { _, _, err := n.Step(batch, false); return err })
+			run("step-checkpoint", func() error { _, _, err := n.Step(batch, true); return err })
+		})
+	}
+}
+
+func repeatInt(v, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
