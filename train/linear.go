@@ -74,6 +74,41 @@ func (l *linear) decode(dst []float32, w *tensor.Tensor, lo, hi int) error {
 	return first
 }
 
+// decodeT decodes rows [lo, hi) of w transposed into dst ([k, hi-lo]): 16 rows at a time
+// into a buffer, then each column's 16 values as one 64-byte run, in parallel.
+func (l *linear) decodeT(dst []float32, w *tensor.Tensor, lo, hi int) error {
+	const group = 16
+	k, rs, rows := w.Shape[1], w.RowSize(), hi-lo
+	groups := (rows + group - 1) / group
+	errs := make([]error, groups)
+	l.pool.Run(groups, func(a, b int) {
+		buf := make([]float32, group*k)
+		for g := a; g < b; g++ {
+			r0 := g * group
+			gr := min(group, rows-r0)
+			for r := 0; r < gr; r++ {
+				row := lo + r0 + r
+				if err := tensor.DecodeRow(buf[r*k:(r+1)*k], w.Data[row*rs:(row+1)*rs], w.DType); err != nil {
+					errs[g] = fmt.Errorf("%s: %w", w.Name, err)
+					return
+				}
+			}
+			for c := 0; c < k; c++ {
+				d := dst[c*rows+r0 : c*rows+r0+gr]
+				for r := range d {
+					d[r] = buf[r*k+c]
+				}
+			}
+		}
+	})
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
 // forward sets y = x·Wᵀ for m rows of x, with W's exact values.
 func (l *linear) forward(y, x []float32, m int, w *tensor.Tensor) error {
 	if exactFloat(w.DType) {
@@ -109,18 +144,16 @@ func (l *linear) backward(dx, dy []float32, m int, w *tensor.Tensor) error {
 		return fmt.Errorf("%s: %d bytes, too short for shape %v", w.Name, len(w.Data), w.Shape)
 	}
 	c := slabRows(n, k)
-	l.slab = grow(l.slab, c*k)
 	l.slabT = grow(l.slabT, c*k)
 	l.tmp = grow(l.tmp, m*k)
 	l.dyc = grow(l.dyc, m*c)
 	for lo := 0; lo < n; lo += c {
 		hi := min(n, lo+c)
 		rows := hi - lo
-		if err := l.decode(l.slab, w, lo, hi); err != nil {
+		// slabT [k, rows] = W[lo:hi]ᵀ, so that dy[:, lo:hi]·W[lo:hi] = MatMul(dyc, slabT).
+		if err := l.decodeT(l.slabT, w, lo, hi); err != nil {
 			return err
 		}
-		// slabT [k, rows] = slabᵀ, so that dy[:, lo:hi]·slab = MatMul(dyc, slabT).
-		transpose(l.pool, l.slabT, l.slab, rows, k)
 		slabT := l.slabT
 		dyc := l.dyc[:m*rows]
 		for i := 0; i < m; i++ {
