@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decilm/decilm/kernel"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/synth"
 	"github.com/decilm/decilm/tensor"
@@ -140,4 +141,39 @@ func repeatInt(v, n int) []int {
 		s[i] = v
 	}
 	return s
+}
+
+// BenchmarkBackward times the frozen backward product dx += dy·W against the forward
+// y = x·Wᵀ for a BF16 and a Q4_0 matrix of the 1b preset's FFN shape and 256 rows.
+func BenchmarkBackward(b *testing.B) {
+	const m, n, k = 256, 5632, 2048
+	pool := kernel.NewPool(0)
+	defer pool.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	x, dy := make([]float32, m*k), make([]float32, m*n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	for i := range dy {
+		dy[i] = float32(rng.NormFloat64())
+	}
+	for _, dt := range []tensor.DType{tensor.BF16, tensor.Q4_0} {
+		rs, _ := dt.RowBytes(k)
+		w := &tensor.Tensor{Name: "w", DType: dt, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+		for i := 0; i < n; i++ {
+			tensor.EncodeRow(w.Data[i*rs:(i+1)*rs], x[(i%m)*k:(i%m+1)*k], dt)
+		}
+		l := linear{pool: pool}
+		y, dx := make([]float32, m*n), make([]float32, m*k)
+		b.Run(dt.String()+"/forward", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				l.forward(y, x, m, w)
+			}
+		})
+		b.Run(dt.String()+"/backward", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				l.backward(dx, dy, m, w)
+			}
+		})
+	}
 }

@@ -8,20 +8,22 @@ import (
 // the small matrices (their plain twins, loraForward and loraBackward, are what the tests
 // compare them with), and a cache-friendly transpose.
 
-// transpose writes the transpose of src ([rows, cols]) to dst ([cols, rows]), in tiles of
-// 32×32 so that both sides are read and written a cache line at a time, in parallel.
+// transpose writes the transpose of src ([rows, cols]) to dst ([cols, rows]) in tiles of
+// 32×32, a block of 32 columns at a time: within a block the 32 rows of dst being written
+// each advance sequentially, and every cache line of src and dst is touched once. The
+// blocks are split over the pool.
 func transpose(p *kernel.Pool, dst, src []float32, rows, cols int) {
 	const tile = 32
-	tr := (rows + tile - 1) / tile
-	tc := (cols + tile - 1) / tile
-	p.Run(tr*tc, func(lo, hi int) {
-		for w := lo; w < hi; w++ {
-			r0, c0 := (w/tc)*tile, (w%tc)*tile
-			r1, c1 := min(rows, r0+tile), min(cols, c0+tile)
-			for c := c0; c < c1; c++ {
-				d := dst[c*rows+r0 : c*rows+r1]
-				for i := range d {
-					d[i] = src[(r0+i)*cols+c]
+	p.Run((cols+tile-1)/tile, func(lo, hi int) {
+		for cb := lo; cb < hi; cb++ {
+			c0, c1 := cb*tile, min(cols, cb*tile+tile)
+			for r0 := 0; r0 < rows; r0 += tile {
+				r1 := min(rows, r0+tile)
+				for c := c0; c < c1; c++ {
+					d := dst[c*rows+r0 : c*rows+r1]
+					for i := range d {
+						d[i] = src[(r0+i)*cols+c]
+					}
 				}
 			}
 		}

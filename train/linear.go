@@ -15,9 +15,10 @@ import (
 // quantized weight would round the activations to 8 bits first, a step the gradient
 // cannot see.) The backward, dx += dy·W, decodes the same slabs and transposes them.
 
-// slabElems bounds the float32 elements of one decoded slab of a weight (16 MiB); a
-// variable so that tests can make slabs small.
-var slabElems = 1 << 22
+// slabElems bounds the float32 elements of one decoded slab of a weight (2 MiB: it should
+// stay in the L2 or L3 cache while MatMul reads it); a variable so that tests can make
+// slabs small.
+var slabElems = 1 << 19
 
 // exactFloat reports whether Pool.MatMul multiplies by w's exact values.
 func exactFloat(dt tensor.DType) bool {
@@ -38,7 +39,6 @@ type linear struct {
 	pool      *kernel.Pool
 	slab, tmp []float32
 	slabT     []float32
-	dyc       []float32
 }
 
 // grow returns b with length n, reallocating when its capacity is short.
@@ -74,29 +74,34 @@ func (l *linear) decode(dst []float32, w *tensor.Tensor, lo, hi int) error {
 	return first
 }
 
-// decodeT decodes rows [lo, hi) of w transposed into dst ([k, hi-lo]): 16 rows at a time
-// into a buffer, then each column's 16 values as one 64-byte run, in parallel.
-func (l *linear) decodeT(dst []float32, w *tensor.Tensor, lo, hi int) error {
+// decodeCols decodes columns [c0, c1) of every row of w (c0 at a block boundary) into
+// dst transposed, [c1-c0, n]: 16 rows at a time into a buffer, then each column's 16
+// values as one 64-byte run, in parallel.
+func (l *linear) decodeCols(dst []float32, w *tensor.Tensor, c0, c1 int) error {
 	const group = 16
-	k, rs, rows := w.Shape[1], w.RowSize(), hi-lo
-	groups := (rows + group - 1) / group
+	n, rs, cw := w.Shape[0], w.RowSize(), c1-c0
+	off := c0 / w.DType.BlockSize() * w.DType.BlockBytes()
+	groups := (n + group - 1) / group
 	errs := make([]error, groups)
+	// The buffer's rows are padded by a cache line: with a stride of a power of two bytes
+	// the 16 values of a column would share one set of the L1 cache.
+	ks := cw + 16
 	l.pool.Run(groups, func(a, b int) {
-		buf := make([]float32, group*k)
+		buf := make([]float32, group*ks)
 		for g := a; g < b; g++ {
-			r0 := g * group
-			gr := min(group, rows-r0)
+			j0 := g * group
+			gr := min(group, n-j0)
 			for r := 0; r < gr; r++ {
-				row := lo + r0 + r
-				if err := tensor.DecodeRow(buf[r*k:(r+1)*k], w.Data[row*rs:(row+1)*rs], w.DType); err != nil {
+				row := w.Data[(j0+r)*rs : (j0+r+1)*rs]
+				if err := tensor.DecodeRow(buf[r*ks:r*ks+cw], row[off:], w.DType); err != nil {
 					errs[g] = fmt.Errorf("%s: %w", w.Name, err)
 					return
 				}
 			}
-			for c := 0; c < k; c++ {
-				d := dst[c*rows+r0 : c*rows+r0+gr]
+			for c := 0; c < cw; c++ {
+				d := dst[c*n+j0 : c*n+j0+gr]
 				for r := range d {
-					d[r] = buf[r*k+c]
+					d[r] = buf[r*ks+c]
 				}
 			}
 		}
@@ -137,35 +142,33 @@ func (l *linear) forward(y, x []float32, m int, w *tensor.Tensor) error {
 	return nil
 }
 
-// backward adds dy·W to dx for m rows of dy ([m, n]) and dx ([m, k]).
+// backward adds dy·W to dx for m rows of dy ([m, n]) and dx ([m, k]). It takes W's
+// columns a slab at a time, decoded transposed (so that MatMul's rows are W's columns):
+// dx[:, c0:c1] += MatMul(dy, W[:, c0:c1]ᵀ), each slab small enough to stay in the cache
+// while MatMul reads it.
 func (l *linear) backward(dx, dy []float32, m int, w *tensor.Tensor) error {
 	n, k := w.Shape[0], w.Shape[1]
 	if len(w.Data) < n*w.RowSize() {
 		return fmt.Errorf("%s: %d bytes, too short for shape %v", w.Name, len(w.Data), w.Shape)
 	}
-	c := slabRows(n, k)
-	l.slabT = grow(l.slabT, c*k)
-	l.tmp = grow(l.tmp, m*k)
-	l.dyc = grow(l.dyc, m*c)
-	for lo := 0; lo < n; lo += c {
-		hi := min(n, lo+c)
-		rows := hi - lo
-		// slabT [k, rows] = W[lo:hi]ᵀ, so that dy[:, lo:hi]·W[lo:hi] = MatMul(dyc, slabT).
-		if err := l.decodeT(l.slabT, w, lo, hi); err != nil {
+	bs := w.DType.BlockSize()
+	cw := max(bs, 32, slabElems/max(n, 1)/bs*bs)
+	cw = min(cw, k)
+	l.slabT = grow(l.slabT, cw*n)
+	l.tmp = grow(l.tmp, m*cw)
+	for c0 := 0; c0 < k; c0 += cw {
+		c1 := min(k, c0+cw)
+		w2 := c1 - c0
+		if err := l.decodeCols(l.slabT, w, c0, c1); err != nil {
 			return err
 		}
-		slabT := l.slabT
-		dyc := l.dyc[:m*rows]
-		for i := 0; i < m; i++ {
-			copy(dyc[i*rows:(i+1)*rows], dy[i*n+lo:i*n+hi])
-		}
-		tmp := l.tmp[:m*k]
-		if err := l.pool.MatMul(tmp, dyc, m, f32Tensor(slabT, k, rows)); err != nil {
+		tmp := l.tmp[:m*w2]
+		if err := l.pool.MatMul(tmp, dy, m, f32Tensor(l.slabT, w2, n)); err != nil {
 			return err
 		}
 		l.pool.Run(m, func(a, b int) {
 			for i := a; i < b; i++ {
-				kernel.Axpy(1, tmp[i*k:(i+1)*k], dx[i*k:(i+1)*k])
+				kernel.Axpy(1, tmp[i*w2:(i+1)*w2], dx[i*k+c0:i*k+c1])
 			}
 		})
 	}
