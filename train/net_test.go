@@ -48,14 +48,34 @@ func forwardLoss(t *testing.T, m *model.Model, batch []Example) float64 {
 // loss equals the one computed from model.Forward's logits (float weights, whose products
 // model.Forward computes exactly too).
 func TestLossMatchesForward(t *testing.T) {
-	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16, tensor.F16} {
-		t.Run(dt.String(), func(t *testing.T) {
-			m := loadPreset(t, smallPreset(t), 7, dt)
+	for _, c := range []struct {
+		name        string
+		dt          tensor.DType
+		tied, inter bool
+		rope        string // rope_scaling JSON, "" for the preset's llama3
+		lens        []int
+	}{
+		{name: "f32", dt: tensor.F32, lens: []int{9, 1, 17, 5}},
+		{name: "bf16", dt: tensor.BF16, lens: []int{9, 1, 17, 5}},
+		{name: "f16", dt: tensor.F16, lens: []int{9, 1, 17, 5}},
+		// Tied output, adjacent-pair RoPE (GGUF files), and dynamic NTK scaling on a
+		// sequence beyond max_position_embeddings (64).
+		{name: "tied-interleaved-dynamic", dt: tensor.F32, tied: true, inter: true, rope: `{"type": "dynamic", "factor": 2.0}`, lens: []int{80, 30}},
+		{name: "linear", dt: tensor.F32, rope: `{"type": "linear", "factor": 4.0}`, lens: []int{40}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := smallPreset(t)
+			p.Tied = c.tied
+			if c.rope != "" {
+				p.RopeScalingJSON = c.rope
+			}
+			m := loadPreset(t, p, 7, c.dt)
+			m.Config.RopeInterleaved = c.inter
 			n, err := New(m, LoRAConfig{R: 4, Alpha: 8, Targets: allTargets}, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			batch := randomBatch(rand.New(rand.NewPCG(1, 2)), m.Config.Vocab, 9, 1, 17, 5)
+			batch := randomBatch(rand.New(rand.NewPCG(1, 2)), m.Config.Vocab, c.lens...)
 			got, count, err := n.Loss(batch)
 			if err != nil {
 				t.Fatal(err)
@@ -76,9 +96,14 @@ func TestLossMatchesForward(t *testing.T) {
 // finite differences of Loss along a random direction in that matrix, on a model with
 // every block kind, with float and quantized base weights, in both checkpoint modes.
 func TestGradFiniteDifferences(t *testing.T) {
-	for _, dt := range []tensor.DType{tensor.F32, tensor.Q4_0} {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.Q4_0, tensor.BF16} {
 		t.Run(dt.String(), func(t *testing.T) {
-			m := loadPreset(t, smallPreset(t), 11, dt)
+			p := smallPreset(t)
+			if dt == tensor.BF16 { // and a tied output with adjacent-pair RoPE
+				p.Tied = true
+			}
+			m := loadPreset(t, p, 11, dt)
+			m.Config.RopeInterleaved = p.Tied
 			n, err := New(m, LoRAConfig{R: 3, Alpha: 6, Targets: allTargets}, 5)
 			if err != nil {
 				t.Fatal(err)
