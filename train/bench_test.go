@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"testing"
@@ -22,8 +24,9 @@ import (
 // DECILM_TRAIN_LAYERS its first layers only), written once into the system's temporary
 // directory and reused, with its matrices in each base type. A step is DECILM_TRAIN_SEQS
 // sequences (default 2) of DECILM_TRAIN_LEN tokens (default 128), every position counted,
-// LoRA r 16 on all seven projections. Each reports tokens/s and the process's peak resident
-// memory (VmHWM): run one base type per process for a meaningful peak, e.g.
+// LoRA r 16 on all seven projections. Each reports tokens/s, tokens per CPU-second, the
+// resident memory before it (model-MiB: the weights, mostly) and the peak during it
+// (peak-MiB), e.g.
 //
 //	go test ./train/ -run X -bench 'Train/q4_0' -benchtime 2x
 
@@ -66,7 +69,20 @@ func cpuSeconds() float64 {
 }
 
 // peakRSS returns the process's peak resident memory in MiB (VmHWM), or 0.
-func peakRSS() float64 {
+func peakRSS() float64 { return procStatus("VmHWM") }
+
+// resetPeak makes the peak resident memory the current one (Linux: clear_refs 5), so that
+// a benchmark's peak excludes what loading and converting the model needed for a while, and
+// returns the current resident memory in MiB (mostly the model's weights).
+func resetPeak() float64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	return procStatus("VmRSS")
+}
+
+// procStatus returns a kB field of /proc/self/status in MiB, or 0.
+func procStatus(field string) float64 {
 	f, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
@@ -74,7 +90,7 @@ func peakRSS() float64 {
 	sc := bufio.NewScanner(bytes.NewReader(f))
 	for sc.Scan() {
 		var kb float64
-		if n, _ := fmt.Sscanf(sc.Text(), "VmHWM: %f kB", &kb); n == 1 {
+		if n, _ := fmt.Sscanf(sc.Text(), field+": %f kB", &kb); n == 1 {
 			return kb / 1024
 		}
 	}
@@ -108,6 +124,7 @@ func BenchmarkTrain(b *testing.B) {
 						}
 						warm = true
 					}
+					rss := resetPeak()
 					start, cpu0 := time.Now(), cpuSeconds()
 					for i := 0; i < b.N; i++ {
 						if err := f(); err != nil {
@@ -116,6 +133,7 @@ func BenchmarkTrain(b *testing.B) {
 					}
 					b.ReportMetric(tokens*float64(b.N)/time.Since(start).Seconds(), "tokens/s")
 					b.ReportMetric(tokens*float64(b.N)/(cpuSeconds()-cpu0), "tokens/cpu-s")
+					b.ReportMetric(rss, "model-MiB")
 					b.ReportMetric(peakRSS(), "peak-MiB")
 				})
 			}
