@@ -54,16 +54,27 @@ func slabRows(n, k int) int {
 	return max(1, min(n, slabElems/max(k, 1)))
 }
 
+// weightBytes returns the bytes to decode w from: its packed copy where that holds the
+// same bytes (float types; Pool.Pack may have given the file's pages back, and reading Data
+// would fault them in again, doubling the resident size), else Data.
+func weightBytes(w *tensor.Tensor) []byte {
+	if w.Packed != nil && exactFloat(w.DType) {
+		return w.Packed
+	}
+	return w.Data
+}
+
 // decode decodes rows [lo, hi) of w into dst (float32, row-major), in parallel.
 func (l *linear) decode(dst []float32, w *tensor.Tensor, lo, hi int) error {
 	k := w.Shape[1]
 	rs := w.RowSize()
+	data := weightBytes(w)
 	var first error
 	errs := make([]error, hi-lo)
 	l.pool.Run(hi-lo, func(a, b int) {
 		for i := a; i < b; i++ {
 			r := lo + i
-			errs[i] = tensor.DecodeRow(dst[i*k:(i+1)*k], w.Data[r*rs:(r+1)*rs], w.DType)
+			errs[i] = tensor.DecodeRow(dst[i*k:(i+1)*k], data[r*rs:(r+1)*rs], w.DType)
 		}
 	})
 	for _, e := range errs {
@@ -80,6 +91,7 @@ func (l *linear) decode(dst []float32, w *tensor.Tensor, lo, hi int) error {
 func (l *linear) decodeCols(dst []float32, w *tensor.Tensor, c0, c1 int) error {
 	const group = 16
 	n, rs, cw := w.Shape[0], w.RowSize(), c1-c0
+	data := weightBytes(w)
 	off := c0 / w.DType.BlockSize() * w.DType.BlockBytes()
 	groups := (n + group - 1) / group
 	errs := make([]error, groups)
@@ -92,7 +104,7 @@ func (l *linear) decodeCols(dst []float32, w *tensor.Tensor, c0, c1 int) error {
 			j0 := g * group
 			gr := min(group, n-j0)
 			for r := 0; r < gr; r++ {
-				row := w.Data[(j0+r)*rs : (j0+r+1)*rs]
+				row := data[(j0+r)*rs : (j0+r+1)*rs]
 				if err := tensor.DecodeRow(buf[r*ks:r*ks+cw], row[off:], w.DType); err != nil {
 					errs[g] = fmt.Errorf("%s: %w", w.Name, err)
 					return
@@ -120,8 +132,8 @@ func (l *linear) forward(y, x []float32, m int, w *tensor.Tensor) error {
 		return l.pool.MatMul(y, x, m, w)
 	}
 	n, k := w.Shape[0], w.Shape[1]
-	if len(w.Data) < n*w.RowSize() {
-		return fmt.Errorf("%s: %d bytes, too short for shape %v", w.Name, len(w.Data), w.Shape)
+	if len(weightBytes(w)) < n*w.RowSize() {
+		return fmt.Errorf("%s: %d bytes, too short for shape %v", w.Name, len(weightBytes(w)), w.Shape)
 	}
 	c := slabRows(n, k)
 	l.slab = grow(l.slab, c*k)
@@ -148,8 +160,8 @@ func (l *linear) forward(y, x []float32, m int, w *tensor.Tensor) error {
 // while MatMul reads it.
 func (l *linear) backward(dx, dy []float32, m int, w *tensor.Tensor) error {
 	n, k := w.Shape[0], w.Shape[1]
-	if len(w.Data) < n*w.RowSize() {
-		return fmt.Errorf("%s: %d bytes, too short for shape %v", w.Name, len(w.Data), w.Shape)
+	if len(weightBytes(w)) < n*w.RowSize() {
+		return fmt.Errorf("%s: %d bytes, too short for shape %v", w.Name, len(weightBytes(w)), w.Shape)
 	}
 	bs := w.DType.BlockSize()
 	cw := max(bs, 32, slabElems/max(n, 1)/bs*bs)

@@ -125,3 +125,29 @@ func closeSum(t *testing.T, name string, got []float32, want, abs []float64) {
 		}
 	}
 }
+
+// TestLinearReadsPacked: for float weights the backward reads Packed (the copy Pool.Pack
+// made, whose source pages may have been given back), as MatMul does.
+func TestLinearReadsPacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	pool := kernel.NewPool(2)
+	defer pool.Close()
+	const m, n, k = 3, 5, 40
+	w := randomWeight(t, rng, tensor.BF16, n, k)
+	dy := to32(randVec(rng, m*n, 1))
+	lin := linear{pool: pool}
+	want := make([]float32, m*k)
+	if err := lin.backward(want, dy, m, w); err != nil {
+		t.Fatal(err)
+	}
+	w.Packed, w.Data = w.Data, make([]byte, len(w.Data))
+	got := make([]float32, m*k)
+	if err := lin.backward(got, dy, m, w); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("element %d: %v from Packed, %v from Data", i, got[i], want[i])
+		}
+	}
+}
