@@ -13,7 +13,7 @@ import (
 // products are exact; quantized ones are decoded a slab of rows at a time into float32 and
 // multiplied the same way, as QLoRA computes with dequantized weights. (Pool.MatMul of a
 // quantized weight would round the activations to 8 bits first, a step the gradient
-// cannot see.) The backward, dx += dy·W, decodes the same slabs and transposes them.
+// cannot see.) The backward, dx += dy·W, decodes slabs of W's columns, transposed.
 
 // slabElems bounds the float32 elements of one decoded slab of a weight (2 MiB: it should
 // stay in the L2 or L3 cache while MatMul reads it); a variable so that tests can make

@@ -110,7 +110,7 @@ type acts struct {
 	r           int
 }
 
-func (a *acts) alloc(cfg *model.Config, blk model.Block, n, r int) {
+func (a *acts) alloc(cfg *model.Config, blk model.Block, n int) {
 	H, qd := cfg.Hidden, cfg.Heads*cfg.HeadDim
 	a.rA, a.rM = grow(a.rA, n), grow(a.rM, n)
 	a.x1 = grow(a.x1, n*H)
@@ -132,7 +132,6 @@ func (a *acts) alloc(cfg *model.Config, blk model.Block, n, r int) {
 	if a.lu == nil {
 		a.lu = make([][]float32, nModules)
 	}
-	a.r = r
 }
 
 // grads is the scratch of the backward pass.
@@ -267,7 +266,7 @@ func (n *Net) layerForward(l int, b *batch, x, out []float32, a *acts) error {
 	ly := &m.Layers[l]
 	H, N := cfg.Hidden, b.n
 	eps := cfg.NormEps
-	a.alloc(cfg, ly.Block, N, n.cfg.R)
+	a.alloc(cfg, ly.Block, N)
 	a.x0 = x
 	switch ly.Attn {
 	case model.AttnGrouped:
