@@ -16,6 +16,7 @@ import (
 	"github.com/decilm/decilm/finetune"
 	"github.com/decilm/decilm/internal/atomicfile"
 	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/train"
 )
 
 func init() {
@@ -28,15 +29,14 @@ var loraTargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", 
 
 // newTrainable makes the frozen model m with LoRA adapters as cfg says, A drawn from seed.
 //
-// MERGE: the lead replaces this body with the train package's net:
-//
-//	net, err := train.New(m, train.LoRAConfig(cfg), seed)
-//	if err != nil {
-//		return nil, err
-//	}
-//	return finetune.Wrap(net), nil
+// newTrainable puts LoRA parameters on m: the train package's forward and backward pass
+// over the frozen model.
 func newTrainable(m *model.Model, cfg finetune.LoRAConfig, seed uint64) (finetune.Trainable, error) {
-	return nil, errors.New("the training backward pass is not in this build")
+	net, err := train.New(m, train.LoRAConfig(cfg), seed)
+	if err != nil {
+		return nil, err
+	}
+	return finetune.Wrap(net), nil
 }
 
 // trainable is newTrainable; tests put a model with known gradients in its place.
