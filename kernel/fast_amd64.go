@@ -21,6 +21,8 @@ func init() {
 	q4iVec = dotQ4I_vec8
 	q4iPackVec = q4IPackAVX
 	q4iTiles = [3]q4iTileFn{1: dotQ4I_8x1, 2: dotQ4I_8x2}
+	q4pVec = dotQ4P_vec16
+	q4pUnpack = q4PUnpackAVX
 	q8PackVec = q8PackAVX
 	q8pTiles = [4][4]quantTileFn{
 		1: {1: dotQ8P_1x1, 2: dotQ8P_1x2, 3: dotQ8P_1x3},

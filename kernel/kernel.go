@@ -53,6 +53,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		return fmt.Errorf("matmul %s: %s is not a weight type", w.Name, dt)
 	case (dt == tensor.Q8_0 || dt == tensor.Q4_0) && w.Packed != nil && packedMatMuls != nil:
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
+	case dt == tensor.Q4_0 && w.Packed != nil && k%32 == 0 && q4PackedOn():
+		p.matMulQ4Packed(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
 		p.matMulQuant(out, x, m, n, k, data, rs, dt)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:

@@ -4409,6 +4409,174 @@ done:
 	VZEROUPPER
 	RET
 
+// func dotQ4P_vec16(sc *byte, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ4P_vec16(SB), NOSPLIT, $0-56
+	MOVQ    sc+0(FP), AX
+	MOVQ    q+8(FP), CX
+	MOVQ    xq+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    xc+32(FP), SI
+	MOVQ    nb+40(FP), DI
+	MOVQ    out+48(FP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS 32(R8), Y1
+	VMOVDQU low4<>+0(SB), Y2
+	VMOVDQU onesw<>+0(SB), Y3
+	TESTQ   DI, DI
+	JZ      done
+
+loop:
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
+	PREFETCHT0   1152(CX)
+	PREFETCHT0   1216(CX)
+	VPBROADCASTD (DX), Y4
+	VPBROADCASTD 4(DX), Y5
+	VMOVDQU      (CX), Y6
+	VPSRLW       $0x04, Y6, Y7
+	VPAND        Y2, Y6, Y6
+	VPAND        Y2, Y7, Y7
+	VPMADDUBSW   Y4, Y6, Y6
+	VPMADDUBSW   Y5, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      32(CX), Y7
+	VPSRLW       $0x04, Y7, Y8
+	VPAND        Y2, Y7, Y7
+	VPAND        Y2, Y8, Y8
+	VPMADDUBSW   Y4, Y7, Y4
+	VPMADDUBSW   Y5, Y8, Y8
+	VPADDW       Y8, Y4, Y4
+	VPBROADCASTD 8(DX), Y5
+	VPBROADCASTD 12(DX), Y7
+	VMOVDQU      64(CX), Y8
+	VPSRLW       $0x04, Y8, Y9
+	VPAND        Y2, Y8, Y8
+	VPAND        Y2, Y9, Y9
+	VPMADDUBSW   Y5, Y8, Y8
+	VPMADDUBSW   Y7, Y9, Y9
+	VPADDW       Y8, Y6, Y6
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      96(CX), Y8
+	VPSRLW       $0x04, Y8, Y9
+	VPAND        Y2, Y8, Y8
+	VPAND        Y2, Y9, Y9
+	VPMADDUBSW   Y5, Y8, Y5
+	VPMADDUBSW   Y7, Y9, Y9
+	VPADDW       Y5, Y4, Y4
+	VPADDW       Y9, Y4, Y4
+	VPBROADCASTD 16(DX), Y5
+	VPBROADCASTD 20(DX), Y7
+	VMOVDQU      128(CX), Y8
+	VPSRLW       $0x04, Y8, Y9
+	VPAND        Y2, Y8, Y8
+	VPAND        Y2, Y9, Y9
+	VPMADDUBSW   Y5, Y8, Y8
+	VPMADDUBSW   Y7, Y9, Y9
+	VPADDW       Y8, Y6, Y6
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      160(CX), Y8
+	VPSRLW       $0x04, Y8, Y9
+	VPAND        Y2, Y8, Y8
+	VPAND        Y2, Y9, Y9
+	VPMADDUBSW   Y5, Y8, Y5
+	VPMADDUBSW   Y7, Y9, Y9
+	VPADDW       Y5, Y4, Y4
+	VPADDW       Y9, Y4, Y4
+	VPBROADCASTD 24(DX), Y5
+	VPBROADCASTD 28(DX), Y7
+	VMOVDQU      192(CX), Y8
+	VPSRLW       $0x04, Y8, Y9
+	VPAND        Y2, Y8, Y8
+	VPAND        Y2, Y9, Y9
+	VPMADDUBSW   Y5, Y8, Y8
+	VPMADDUBSW   Y7, Y9, Y9
+	VPADDW       Y8, Y6, Y6
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      224(CX), Y8
+	VPSRLW       $0x04, Y8, Y9
+	VPAND        Y2, Y8, Y8
+	VPAND        Y2, Y9, Y9
+	VPMADDUBSW   Y5, Y8, Y5
+	VPMADDUBSW   Y7, Y9, Y9
+	VPADDW       Y5, Y4, Y4
+	VPADDW       Y9, Y4, Y4
+	VPBROADCASTD (SI), Y5
+	VBROADCASTSS (BX), Y7
+	VCVTPH2PS    (AX), Y8
+	VPMADDWD     Y3, Y6, Y6
+	VPSUBD       Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y7, Y6, Y6
+	VFMADD231PS  Y8, Y6, Y0
+	VCVTPH2PS    16(AX), Y6
+	VPMADDWD     Y3, Y4, Y4
+	VPSUBD       Y5, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y7, Y4, Y4
+	VFMADD231PS  Y6, Y4, Y1
+	ADDQ         $0x20, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x20, DX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, SI
+	DECQ         DI
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (R8)
+	VMOVUPS Y1, 32(R8)
+	VZEROUPPER
+	RET
+
+// func q4PUnpackAVX(dst *byte, sc *byte, q *byte, nb int)
+// Requires: AVX, AVX2, F16C
+TEXT ·q4PUnpackAVX(SB), NOSPLIT, $0-32
+	MOVQ    dst+0(FP), AX
+	MOVQ    sc+8(FP), CX
+	MOVQ    q+16(FP), DX
+	MOVQ    nb+24(FP), BX
+	VMOVDQU low4<>+0(SB), Y0
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	VMOVDQU   (DX), Y1
+	VPSRLW    $0x04, Y1, Y2
+	VPAND     Y0, Y1, Y1
+	VPAND     Y0, Y2, Y2
+	VMOVDQU   Y1, (AX)
+	VMOVDQU   Y2, 32(AX)
+	VMOVDQU   64(DX), Y1
+	VPSRLW    $0x04, Y1, Y2
+	VPAND     Y0, Y1, Y1
+	VPAND     Y0, Y2, Y2
+	VMOVDQU   Y1, 64(AX)
+	VMOVDQU   Y2, 96(AX)
+	VMOVDQU   128(DX), Y1
+	VPSRLW    $0x04, Y1, Y2
+	VPAND     Y0, Y1, Y1
+	VPAND     Y0, Y2, Y2
+	VMOVDQU   Y1, 128(AX)
+	VMOVDQU   Y2, 160(AX)
+	VMOVDQU   192(DX), Y1
+	VPSRLW    $0x04, Y1, Y2
+	VPAND     Y0, Y1, Y1
+	VPAND     Y0, Y2, Y2
+	VMOVDQU   Y1, 192(AX)
+	VMOVDQU   Y2, 224(AX)
+	VCVTPH2PS (CX), Y1
+	VMOVUPS   Y1, 256(AX)
+	ADDQ      $0x00000120, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x00000100, DX
+	DECQ      BX
+	JNZ       loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func q8PackAVX(dst *byte, src *byte, nb int)
 // Requires: AVX, AVX2, F16C
 TEXT ·q8PackAVX(SB), NOSPLIT, $0-24

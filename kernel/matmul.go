@@ -44,6 +44,11 @@ var (
 	q4iPackVec func(dst, w *byte, ws, nb int)
 	q4iTiles   [3]q4iTileFn // [C]
 
+	// q4pVec and q4pUnpack read Q4_0 weights laid out by Pack in groups of 16 rows
+	// (packGroup) where the CPU has AVX2 and nothing faster (q4PackedOn).
+	q4pVec    func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+	q4pUnpack func(dst, sc, q *byte, nb int)
+
 	// q8PackVec unpacks a Q8_0 row for the q8pTiles, which sum exactly as quantTiles do.
 	q8PackVec func(dst, src *byte, nb int)
 	q8pTiles  [4][4]quantTileFn // [R][C]
@@ -310,21 +315,46 @@ func q4Sums(s *quantScratch, xq []int8) []int32 {
 	return xc
 }
 
-// matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized in s).
-// Each group of 8 weight rows is interleaved (q4iPackVec, kBlockQuant values at a time)
-// once per mBlockQuant rows of x and multiplied with all of them by the q4iTiles, which
-// give the bits of the matrix-vector kernel q4iVec.
+// matMulQ4 is MatMul for Q4_0 weights as stored and several rows of x (already quantized
+// in s). Each group of 8 weight rows is interleaved (q4iPackVec, kBlockQuant values at a
+// time) once per mBlockQuant rows of x and multiplied with all of them by the q4iTiles,
+// which give the bits of the matrix-vector kernel q4iVec.
 func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quantScratch) {
+	const kb = kBlockQuant / 32
+	var pads sync.Pool
+	p.q4Tiles(out, m, n, s, k/32, func(dst []byte, j, r, b0, bc int) {
+		if r == 8 {
+			q4iPackVec(&dst[0], &data[j*rs+18*b0], rs, bc)
+			return
+		}
+		// Fewer than 8 rows left: from a copy padded with zero rows.
+		pad, _ := pads.Get().([]byte)
+		if pad == nil {
+			pad = make([]byte, 8*kb*18)
+		}
+		clear(pad)
+		for a := 0; a < r; a++ {
+			copy(pad[a*bc*18:(a+1)*bc*18], data[(j+a)*rs+18*b0:])
+		}
+		q4iPackVec(&dst[0], &pad[0], bc*18, bc)
+		pads.Put(pad)
+	})
+}
+
+// q4Tiles multiplies Q4_0 weights with several rows of x (quantized in s, nb blocks a
+// row) with the q4iTiles: for every 8 weight rows j..j+r-1 (r ≤ 8) and kBlockQuant values
+// from block b0 (bc blocks), unpack writes the tiles' interleaved layout of those rows to
+// dst (rows past r zero), once per mBlockQuant rows of x.
+func (p *Pool) q4Tiles(out []float32, m, n int, s *quantScratch, nb int, unpack func(dst []byte, j, r, b0, bc int)) {
 	const C = 2
 	const kb = kBlockQuant / 32
-	nb := k / 32
+	k := 32 * nb
 	xq, xd := s.q, s.d
 	xc := q4Sums(s, xq[:m*k])
 	p.runGrain(n, 8, func(lo, hi int) {
 		wp := packBufPool.Get().(*[packBufLen]byte)
 		defer packBufPool.Put(wp)
 		wbuf := wp[:kb*288]
-		var pad []byte
 		var tmp [C * 8]float32
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
@@ -335,18 +365,7 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quan
 				bc := min(kb, nb-b0)
 				for j := lo; j < hi; j += 8 {
 					r := min(8, hi-j)
-					if r == 8 {
-						q4iPackVec(&wbuf[0], &data[j*rs+18*b0], rs, bc)
-					} else { // fewer than 8 rows left: from a copy padded with zero rows
-						if pad == nil {
-							pad = make([]byte, 8*kb*18)
-						}
-						clear(pad)
-						for a := 0; a < r; a++ {
-							copy(pad[a*bc*18:(a+1)*bc*18], data[(j+a)*rs+18*b0:])
-						}
-						q4iPackVec(&wbuf[0], &pad[0], bc*18, bc)
-					}
+					unpack(wbuf, j, r, b0, bc)
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
 						tile := func(o *float32, os int) {
@@ -366,6 +385,49 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quan
 					}
 				}
 			}
+		}
+	})
+}
+
+// q4PackedOn reports whether Pack lays out Q4_0 weights for the AVX2 kernels of packed
+// groups (q4pVec, q4pUnpack): where the CPU has AVX2 and no faster path (AMX, AVX-512
+// VNNI) takes Q4_0.
+func q4PackedOn() bool {
+	return useAsm && q4pVec != nil && packedMatMuls == nil && matMulQuantWide == nil && matVecQuantWide == nil && matMulQuantAMX == nil
+}
+
+// matMulQ4Packed is MatMul for Q4_0 weights laid out by Pack (packGroup: groups of 16
+// rows, each its scales then its values) on the AVX2 kernels. One activation row takes
+// q4pVec, a group at a time: the weights stream from memory in one sequential run per
+// group, already interleaved. Several take the q4iTiles, each group's halves unpacked by
+// q4pUnpack. Both sum as the kernels of unpacked weights do, so packing changes speed,
+// not results.
+func (p *Pool) matMulQ4Packed(out, x []float32, m, n, k int, w []byte) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	nb := k / 32
+	gs, qoff := packLayout(tensor.Q4_0, k)
+	if m > 1 {
+		p.q4Tiles(out, m, n, s, nb, func(dst []byte, j, r, b0, bc int) {
+			g, h := j/16, j%16/8
+			q4pUnpack(&dst[0], &w[g*gs+32*b0+16*h], &w[g*gs+qoff+256*b0+32*h], bc)
+		})
+		return
+	}
+	xq, xd := s.q, s.d
+	xc := q4Sums(s, xq[:k])
+	p.runGrain(n, 16, func(lo, hi int) {
+		for j := lo; j < hi; j += 16 {
+			grp := w[j/16*gs:]
+			if j+16 <= n {
+				clear(out[j : j+16])
+				q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &out[j])
+				continue
+			}
+			var tmp [16]float32 // the last group, padded with zero rows
+			q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &tmp[0])
+			copy(out[j:n], tmp[:])
 		}
 	})
 }

@@ -55,6 +55,8 @@ var (
 // matPaths is the dispatch table of MatMul, in the order MatMul tries the kernels.
 var matPaths = []matPath{
 	{pathQuant, true, true, true, Path{"AMX", "packed TDPBSSD tiles"}, func() bool { return packedMatMuls != nil }},
+	{[]tensor.DType{tensor.Q4_0}, true, false, true, Path{"AVX2", "dotQ4P_vec16 (packed)"}, q4PackedOn},
+	{[]tensor.DType{tensor.Q4_0}, false, true, true, Path{"AVX2", "dotQ4I 8×2 (packed)"}, q4PackedOn},
 	{[]tensor.DType{tensor.BF16}, true, true, false, Path{"AMX", "TDPBF16PS tiles"}, func() bool { return matMulBF16AMX != nil }},
 	{pathTypes, true, true, false, Path{"Go", "plain Go"}, func() bool { return !useAsm }},
 	{pathQuant, true, false, false, Path{"AVX-512 VNNI", "qv512MatVec"}, func() bool { return matVecQuantWide != nil }},
