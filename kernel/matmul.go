@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"sync"
+	"unsafe"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -54,6 +55,9 @@ var (
 	q8pTiles  [4][4]quantTileFn // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+	// q4KTiles and q6KTiles serve C = 2..4 activation rows with one weight row, each
+	// row summed as dotQ4KVec and dotQ6KVec sum it.
+	q4KTiles, q6KTiles [5]superTileFn
 )
 
 // Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a
@@ -432,8 +436,11 @@ func (p *Pool) matMulQ4Packed(out, x []float32, m, n, k int, w []byte) {
 	})
 }
 
-// matMulSuper is MatMul for Q4_K and Q6_K weights: x is quantized by QuantizeQ8 and each
-// weight row is multiplied with every row of x while it is in the cache.
+// matMulSuper is MatMul for Q4_K and Q6_K weights: x is quantized by QuantizeQ8, and each
+// weight row is unpacked once for up to 4 activation rows (superTiles), mBlockSuper rows
+// of x at a time so that they stay in the L2 cache while the weight rows stream past.
+// The tiles sum each row as the one-row kernels do, so a row's results do not depend on
+// m.
 func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -444,18 +451,22 @@ func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, d
 	}
 	nb, nsb := k/32, k/256
 	var rowDot func(j, i int) float32
+	var tiles *[5]superTileFn
+	var xc unsafe.Pointer // per row: Q6_K's 32·Σx per 4 values (stride k bytes), Q4_K's dx·Σq per block (stride 4·nb)
 	if dt == tensor.Q6_K {
 		if cap(s.c) < m*k/4 {
 			s.c = make([]int32, m*k/4)
 		}
-		xc := s.c[:m*k/4]
-		for i := range xc {
+		xc6 := s.c[:m*k/4]
+		for i := range xc6 {
 			q := s.q[4*i : 4*i+4]
-			xc[i] = 32 * (int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3]))
+			xc6[i] = 32 * (int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3]))
 		}
+		xc = unsafe.Pointer(&xc6[0])
 		rowDot = func(j, i int) float32 {
-			return dotQ6KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xc[i*k/4], nsb)
+			return dotQ6KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xc6[i*k/4], nsb)
 		}
+		tiles = &q6KTiles
 	} else {
 		if cap(s.s) < m*nb {
 			s.s = make([]float32, m*nb)
@@ -468,15 +479,48 @@ func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, d
 			}
 			xs[b] = s.d[b] * float32(sum)
 		}
+		xc = unsafe.Pointer(&xs[0])
 		rowDot = func(j, i int) float32 {
 			return dotQ4KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nsb)
 		}
+		tiles = &q4KTiles
+	}
+	if m == 1 || tiles[2] == nil {
+		p.runGrain(n, 4, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				for i := 0; i < m; i++ {
+					out[i*n+j] = rowDot(j, i)
+				}
+			}
+		})
+		return
+	}
+	xcRow := k // bytes per row of xc
+	if dt == tensor.Q4_K {
+		xcRow = 4 * nb
 	}
 	p.runGrain(n, 4, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			for i := 0; i < m; i++ {
-				out[i*n+j] = rowDot(j, i)
+		for i0 := 0; i0 < m; i0 += mBlockSuper {
+			i1 := min(m, i0+mBlockSuper)
+			for j := lo; j < hi; j++ {
+				for i := i0; i < i1; i += 4 {
+					c := min(4, i1-i)
+					if c == 1 {
+						out[i*n+j] = rowDot(j, i)
+						continue
+					}
+					tiles[c](&data[j*rs], &s.q[i*k], &s.d[i*nb], (*byte)(unsafe.Add(xc, i*xcRow)), k, 4*nb, nsb, &out[i*n+j], 4*n)
+				}
 			}
 		}
 	})
 }
+
+// mBlockSuper is how many activation rows matMulSuper takes at a time: 32 rows of int8
+// values and their sums (Q6_K: as many bytes again) are 256 KiB at k = 4096.
+const mBlockSuper = 32
+
+// superTileFn writes the dot products of one Q4_K or Q6_K weight row (nsb super-blocks)
+// with C rows quantized by QuantizeQ8 (xq, xd, and xc as matMulSuper lays it out; xs and
+// xds the strides in bytes of xq and xd) to out[c*os/4].
+type superTileFn func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)

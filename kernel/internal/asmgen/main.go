@@ -76,6 +76,10 @@ func main() {
 	}
 	q6K(onesW)
 	q4K(onesW)
+	for c := 2; c <= 4; c++ {
+		q4KTile(c, onesW)
+		q6KTile(c, onesW)
+	}
 	q4iVec(onesW, low4)
 	q4iPack(low4)
 	for c := 1; c <= 2; c++ {
@@ -727,22 +731,26 @@ func expSum() {
 // (unsigned 6-bit values u, the weight being u-32) lines up with one block of x:
 // maddubs(u, x) summed to int32 lanes, minus xc, is Σ (u-32)·x per 4 elements; lanes 0..3
 // take the scale of the first 16 elements, lanes 4..7 that of the second 16.
+// q6Idx, q6Mask0f and q6Mask30 are the constants of q6K, which q6KTile shares.
+var q6Idx, q6Mask0f, q6Mask30 Mem
+
 func q6K(onesW Mem) {
 	initConsts()
-	idx := GLOBL("q6idx", RODATA|NOPTR)
+	q6Idx = GLOBL("q6idx", RODATA|NOPTR)
 	for t := 0; t < 4; t++ {
 		for l := 0; l < 8; l++ {
 			DATA(32*t+4*l, U32(uint32(2*t+l/4)))
 		}
 	}
-	m0f := GLOBL("mask0f", RODATA|NOPTR)
+	q6Mask0f = GLOBL("mask0f", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x0f))
 	}
-	m30 := GLOBL("mask30", RODATA|NOPTR)
+	q6Mask30 = GLOBL("mask30", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x30))
 	}
+	idx, m0f, m30 := q6Idx, q6Mask0f, q6Mask30
 	TEXT("dotQ6KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32")
 	Doc("dotQ6KAVX returns the dot product of nsb Q6_K super-blocks with a row quantized by QuantizeQ8 (xc: 32·Σx per 4 elements).")
 	w := Load(Param("w"), GP64())
@@ -1338,6 +1346,191 @@ func q4pUnpack(low4 Mem) {
 	DECQ(nb)
 	JNZ(LabelRef("loop"))
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// superTileParams loads the parameters of the Q4_K and Q6_K tiles,
+// func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int):
+// the weight row, the first activation row's values, scales and sums, the strides in
+// bytes of xq (xs) and xd (xds), with xs3 = 3·xs and xds3 = 3·xds. The count of
+// super-blocks goes to a local (counted down there: the tiles are short of general
+// registers), returned as n.
+func superTileParams() (w, xq, xd, xc, xs, xs3, xds, xds3 Register, n Mem) {
+	w = Load(Param("w"), GP64())
+	xq = Load(Param("xq"), GP64())
+	xd = Load(Param("xd"), GP64())
+	xc = Load(Param("xc"), GP64())
+	xs = Load(Param("xs"), GP64())
+	xds = Load(Param("xds"), GP64())
+	xs3, xds3 = GP64(), GP64()
+	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
+	LEAQ(Mem{Base: xds, Index: xds, Scale: 2}, xds3)
+	n = AllocLocal(8)
+	nsb := Load(Param("nsb"), GP64())
+	MOVQ(nsb, n)
+	TESTQ(nsb, nsb)
+	return
+}
+
+// rowAt returns the address of row j (j < 4) of a tile's activations: base + j·stride,
+// with s3 = 3·stride.
+func rowAt(base, stride, s3 Register, j int) Mem {
+	switch j {
+	case 0:
+		return Mem{Base: base}
+	case 3:
+		return Mem{Base: base, Index: s3, Scale: 1}
+	}
+	return Mem{Base: base, Index: stride, Scale: uint8(j)}
+}
+
+// storeSums writes, for each row c, the sum of the 8 lanes of acc[c] (less macc[c] where
+// macc is not nil) to out[c*os/4], with the operations of q4K and q6K's ends.
+func storeSums(acc, macc []VecVirtual) {
+	o := Load(Param("out"), GP64())
+	os := Load(Param("os"), GP64())
+	for c := range acc {
+		if macc != nil {
+			VSUBPS(macc[c], acc[c], acc[c])
+		}
+		x := XMM()
+		VEXTRACTF128(U8(1), acc[c], x)
+		VADDPS(acc[c].AsX(), x, x)
+		VHADDPS(x, x, x)
+		VHADDPS(x, x, x)
+		VMOVSS(x, Mem{Base: o})
+		if c+1 < len(acc) {
+			ADDQ(os, o)
+		}
+	}
+}
+
+// q4KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q4_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc: the xs of
+// q4K, scale·Σq per block, as float32, with the stride of xd), writing row c's dot product to out[c*os/4]. The
+// row's scales, mins and nibbles are unpacked once for the C rows, and each row is summed
+// with the operations of q4K in their order, so each result is bit-identical to it.
+func q4KTile(C int, onesW Mem) {
+	initConsts()
+	name := fmt.Sprintf("dotQ4K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q4_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	local := AllocLocal(32 * C)
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := superTileParams()
+	acc, macc := make([]VecVirtual, C), make([]VecVirtual, C)
+	for c := range acc {
+		acc[c], macc[c] = YMM(), YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+		VXORPS(macc[c], macc[c], macc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 144; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetchQK + o))
+	}
+	avoext.KScalesMinsN(w, C, func(c int) (Mem, Mem, Mem) {
+		return rowAt(xd, xds, xds3, c), rowAt(xc, xds, xds3, c), local.Offset(32 * c)
+	}, macc)
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(16+32*g), q)
+		VPAND(consts.low4(), q, lo)
+		VPSRLW(U8(4), q, hi)
+		VPAND(consts.low4(), hi, hi)
+		for half, v := range []VecVirtual{lo, hi} {
+			j := 2*g + half
+			for c := 0; c < C; c++ {
+				p, s := YMM(), YMM()
+				VPMADDUBSW(rowAt(xq, xs, xs3, c).Offset(32*j), v, p)
+				VPMADDWD(onesW, p, p)
+				VCVTDQ2PS(p, p)
+				VBROADCASTSS(local.Offset(32*c+4*j), s)
+				VFMADD231PS(p, s, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(144), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(32), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	storeSums(acc, macc)
+	VZEROUPPER()
+	RET()
+}
+
+// q6KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q6_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc as q6K takes
+// it, 32·Σx per 4 elements as int32, with the stride of xq), writing row c's dot product to out[c*os/4]. The
+// 6-bit values and the scales are unpacked once for the C rows, and each row is summed
+// with the operations of q6K in their order, so each result is bit-identical to it.
+func q6KTile(C int, onesW Mem) {
+	name := fmt.Sprintf("dotQ6K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q6_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := superTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 210; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetchQK + o))
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(208), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	for h := 0; h < 2; h++ {
+		scv := YMM()
+		VPMOVSXBD(Mem{Base: w}.Offset(192+8*h), scv)
+		VCVTDQ2PS(scv, scv)
+		VMULPS(d, scv, scv) // d·sc[8h+i]
+		for t := 0; t < 4; t++ {
+			u, hb, sv := YMM(), YMM(), YMM()
+			VMOVDQU(Mem{Base: w}.Offset(64*h+32*(t%2)), u)
+			if t >= 2 {
+				VPSRLW(U8(4), u, u)
+			}
+			VPAND(q6Mask0f, u, u)
+			VMOVDQU(Mem{Base: w}.Offset(128+32*h), hb)
+			switch t {
+			case 0:
+				VPSLLW(U8(4), hb, hb)
+			case 1:
+				VPSLLW(U8(2), hb, hb)
+			case 3:
+				VPSRLW(U8(2), hb, hb)
+			}
+			VPAND(q6Mask30, hb, hb)
+			VPOR(hb, u, u) // u = 6-bit value, 0..63
+			VMOVDQU(q6Idx.Offset(32*t), hb)
+			VPERMPS(scv, hb, sv) // d·sc for the two groups of 16
+			blk := 4*h + t
+			for c := 0; c < C; c++ {
+				p, s := YMM(), YMM()
+				VPMADDUBSW(rowAt(xq, xs, xs3, c).Offset(32*blk), u, p)
+				VPMADDWD(onesW, p, p)
+				VPSUBD(rowAt(xc, xs, xs3, c).Offset(32*blk), p, p)
+				VCVTDQ2PS(p, p)
+				VBROADCASTSS(rowAt(xd, xds, xds3, c).Offset(4*blk), s)
+				VMULPS(s, sv, s)
+				VFMADD231PS(p, s, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(210), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(256), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	storeSums(acc, nil)
 	VZEROUPPER()
 	RET()
 }

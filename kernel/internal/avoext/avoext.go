@@ -58,6 +58,13 @@ func Q8Scale(h reg.VecVirtual, c127, one, inf, dst operand.Mem) reg.VecVirtual {
 // stores d·sc_j·dx_j (d the float16 at w, dx_j the floats at xd) as eight floats at local,
 // and adds dmin·m_j·xs_j (dmin the float16 at w+2, xs_j the floats at xs) to macc.
 func KScalesMins(w reg.Register, xd, xs, local operand.Mem, macc reg.VecVirtual) {
+	KScalesMinsN(w, 1, func(int) (operand.Mem, operand.Mem, operand.Mem) { return xd, xs, local }, []reg.VecVirtual{macc})
+}
+
+// KScalesMinsN is KScalesMins for n activation rows sharing one weight super-block: the
+// scales and mins are unpacked once, and row c (whose xd, xs and local rows(c) gives)
+// gets the operations KScalesMins emits for one row, with macc[c].
+func KScalesMinsN(w reg.Register, n int, rows func(c int) (xd, xs, local operand.Mem), macc []reg.VecVirtual) {
 	a, b, c, t := build.GP32(), build.GP32(), build.GP32(), build.GP32()
 	build.MOVL(operand.Mem{Base: w}.Offset(4), a)
 	build.MOVL(operand.Mem{Base: w}.Offset(8), b)
@@ -94,8 +101,20 @@ func KScalesMins(w reg.Register, xd, xs, local operand.Mem, macc reg.VecVirtual)
 	build.VPBROADCASTW(operand.Mem{Base: w}.Offset(2), dmin.AsX())
 	build.VCVTPH2PS(dmin.AsX(), dmin)
 	build.VMULPS(d, sc, sc)
-	build.VMULPS(xd, sc, sc) // d·sc_j·dx_j
-	build.VMOVUPS(sc, local)
-	build.VMULPS(xs, mv, mv) // m_j·dx_j·Σx_j
-	build.VFMADD231PS(mv, dmin, macc)
+	if n == 1 {
+		xd, xs, local := rows(0)
+		build.VMULPS(xd, sc, sc) // d·sc_j·dx_j
+		build.VMOVUPS(sc, local)
+		build.VMULPS(xs, mv, mv) // m_j·dx_j·Σx_j
+		build.VFMADD231PS(mv, dmin, macc[0])
+		return
+	}
+	for r := 0; r < n; r++ {
+		xd, xs, local := rows(r)
+		s, m := build.YMM(), build.YMM()
+		build.VMULPS(xd, sc, s) // d·sc_j·dx_j
+		build.VMOVUPS(s, local)
+		build.VMULPS(xs, mv, m) // m_j·dx_j·Σx_j
+		build.VFMADD231PS(m, dmin, macc[r])
+	}
 }
