@@ -55,9 +55,9 @@ var (
 	q8pTiles  [4][4]quantTileFn // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
-	// q4KTiles and q6KTiles serve C = 2..4 activation rows with one weight row, each
-	// row summed as dotQ4KVec and dotQ6KVec sum it.
-	q4KTiles, q6KTiles [5]superTileFn
+	// q4KTiles, q6KTiles, q5KTiles and iq4XSTiles serve C = 2..4 activation rows with
+	// one weight row, each row summed as the one-row kernel of the type sums it.
+	q4KTiles, q6KTiles, q5KTiles, iq4XSTiles [5]superTileFn
 )
 
 // Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a
@@ -485,7 +485,19 @@ func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, d
 		}
 		tiles = &q4KTiles
 	}
-	if m == 1 || tiles[2] == nil {
+	xcRow := k // bytes per row of xc
+	if dt == tensor.Q4_K {
+		xcRow = 4 * nb
+	}
+	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow)
+}
+
+// superRows computes out[i*n+j] = rowDot(j, i) for the m rows of x quantized in s and the
+// n weight rows of data (rs bytes each), with the tiles where there are any (tiles[2..4],
+// for 2 to 4 activation rows; xc the per-row sums they take, xcRow bytes a row): each
+// weight row is used against mBlockSuper rows of x, up to 4 at a time.
+func (p *Pool) superRows(out []float32, m, n, k int, data []byte, rs int, s *quantScratch, rowDot func(j, i int) float32, tiles *[5]superTileFn, xc unsafe.Pointer, xcRow int) {
+	if m == 1 || tiles == nil || tiles[2] == nil {
 		p.runGrain(n, 4, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
 				for i := 0; i < m; i++ {
@@ -495,9 +507,9 @@ func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, d
 		})
 		return
 	}
-	xcRow := k // bytes per row of xc
-	if dt == tensor.Q4_K {
-		xcRow = 4 * nb
+	nb, nsb := k/32, k/256
+	if xc == nil {
+		xc = unsafe.Pointer(&s.d[0]) // not read
 	}
 	p.runGrain(n, 4, func(lo, hi int) {
 		for i0 := 0; i0 < m; i0 += mBlockSuper {

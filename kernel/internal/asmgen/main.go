@@ -1350,62 +1350,6 @@ func q4pUnpack(low4 Mem) {
 	RET()
 }
 
-// superTileParams loads the parameters of the Q4_K and Q6_K tiles,
-// func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int):
-// the weight row, the first activation row's values, scales and sums, the strides in
-// bytes of xq (xs) and xd (xds), with xs3 = 3·xs and xds3 = 3·xds. The count of
-// super-blocks goes to a local (counted down there: the tiles are short of general
-// registers), returned as n.
-func superTileParams() (w, xq, xd, xc, xs, xs3, xds, xds3 Register, n Mem) {
-	w = Load(Param("w"), GP64())
-	xq = Load(Param("xq"), GP64())
-	xd = Load(Param("xd"), GP64())
-	xc = Load(Param("xc"), GP64())
-	xs = Load(Param("xs"), GP64())
-	xds = Load(Param("xds"), GP64())
-	xs3, xds3 = GP64(), GP64()
-	LEAQ(Mem{Base: xs, Index: xs, Scale: 2}, xs3)
-	LEAQ(Mem{Base: xds, Index: xds, Scale: 2}, xds3)
-	n = AllocLocal(8)
-	nsb := Load(Param("nsb"), GP64())
-	MOVQ(nsb, n)
-	TESTQ(nsb, nsb)
-	return
-}
-
-// rowAt returns the address of row j (j < 4) of a tile's activations: base + j·stride,
-// with s3 = 3·stride.
-func rowAt(base, stride, s3 Register, j int) Mem {
-	switch j {
-	case 0:
-		return Mem{Base: base}
-	case 3:
-		return Mem{Base: base, Index: s3, Scale: 1}
-	}
-	return Mem{Base: base, Index: stride, Scale: uint8(j)}
-}
-
-// storeSums writes, for each row c, the sum of the 8 lanes of acc[c] (less macc[c] where
-// macc is not nil) to out[c*os/4], with the operations of q4K and q6K's ends.
-func storeSums(acc, macc []VecVirtual) {
-	o := Load(Param("out"), GP64())
-	os := Load(Param("os"), GP64())
-	for c := range acc {
-		if macc != nil {
-			VSUBPS(macc[c], acc[c], acc[c])
-		}
-		x := XMM()
-		VEXTRACTF128(U8(1), acc[c], x)
-		VADDPS(acc[c].AsX(), x, x)
-		VHADDPS(x, x, x)
-		VHADDPS(x, x, x)
-		VMOVSS(x, Mem{Base: o})
-		if c+1 < len(acc) {
-			ADDQ(os, o)
-		}
-	}
-}
-
 // q4KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
 // One Q4_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc: the xs of
 // q4K, scale·Σq per block, as float32, with the stride of xd), writing row c's dot product to out[c*os/4]. The
@@ -1417,7 +1361,7 @@ func q4KTile(C int, onesW Mem) {
 	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
 	Doc(fmt.Sprintf("%s writes the dot products of nsb Q4_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
 	local := AllocLocal(32 * C)
-	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := superTileParams()
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
 	acc, macc := make([]VecVirtual, C), make([]VecVirtual, C)
 	for c := range acc {
 		acc[c], macc[c] = YMM(), YMM()
@@ -1430,7 +1374,7 @@ func q4KTile(C int, onesW Mem) {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetchQK + o))
 	}
 	avoext.KScalesMinsN(w, C, func(c int) (Mem, Mem, Mem) {
-		return rowAt(xd, xds, xds3, c), rowAt(xc, xds, xds3, c), local.Offset(32 * c)
+		return avoext.RowAt(xd, xds, xds3, c), avoext.RowAt(xc, xds, xds3, c), local.Offset(32 * c)
 	}, macc)
 	for g := 0; g < 4; g++ {
 		q, lo, hi := YMM(), YMM(), YMM()
@@ -1442,7 +1386,7 @@ func q4KTile(C int, onesW Mem) {
 			j := 2*g + half
 			for c := 0; c < C; c++ {
 				p, s := YMM(), YMM()
-				VPMADDUBSW(rowAt(xq, xs, xs3, c).Offset(32*j), v, p)
+				VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), v, p)
 				VPMADDWD(onesW, p, p)
 				VCVTDQ2PS(p, p)
 				VBROADCASTSS(local.Offset(32*c+4*j), s)
@@ -1457,7 +1401,7 @@ func q4KTile(C int, onesW Mem) {
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	storeSums(acc, macc)
+	avoext.StoreSums(acc, macc)
 	VZEROUPPER()
 	RET()
 }
@@ -1471,7 +1415,7 @@ func q6KTile(C int, onesW Mem) {
 	name := fmt.Sprintf("dotQ6K_1x%d", C)
 	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
 	Doc(fmt.Sprintf("%s writes the dot products of nsb Q6_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
-	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := superTileParams()
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
 	acc := make([]VecVirtual, C)
 	for c := range acc {
 		acc[c] = YMM()
@@ -1513,11 +1457,11 @@ func q6KTile(C int, onesW Mem) {
 			blk := 4*h + t
 			for c := 0; c < C; c++ {
 				p, s := YMM(), YMM()
-				VPMADDUBSW(rowAt(xq, xs, xs3, c).Offset(32*blk), u, p)
+				VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*blk), u, p)
 				VPMADDWD(onesW, p, p)
-				VPSUBD(rowAt(xc, xs, xs3, c).Offset(32*blk), p, p)
+				VPSUBD(avoext.RowAt(xc, xs, xs3, c).Offset(32*blk), p, p)
 				VCVTDQ2PS(p, p)
-				VBROADCASTSS(rowAt(xd, xds, xds3, c).Offset(4*blk), s)
+				VBROADCASTSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*blk), s)
 				VMULPS(s, sv, s)
 				VFMADD231PS(p, s, acc[c])
 			}
@@ -1530,7 +1474,7 @@ func q6KTile(C int, onesW Mem) {
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	storeSums(acc, nil)
+	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
 	RET()
 }

@@ -13,6 +13,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 
 	"github.com/decilm/decilm/kernel/internal/avoext"
 
@@ -64,6 +65,10 @@ func main() {
 	iq4XS()
 	q3K()
 	iq2XS()
+	for c := 2; c <= 4; c++ {
+		q5KTile(c)
+		iq4XSTile(c)
+	}
 	Generate()
 }
 
@@ -440,5 +445,146 @@ func iq2XS() {
 	x := hsum(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q5KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q5_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc: q5K's xs,
+// scale·Σq per block as float32, with the stride of xd), writing row c's dot product to
+// out[c*os/4]. The scales, mins and 5-bit values are unpacked once for the C rows, and
+// each row is summed with the operations of q5K in their order: bit-identical to it.
+func q5KTile(C int) {
+	name := fmt.Sprintf("dotQ5K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q5_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	local := AllocLocal(32 * C)
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc, macc := make([]VecVirtual, C), make([]VecVirtual, C)
+	for c := range acc {
+		acc[c], macc[c] = YMM(), YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+		VXORPS(macc[c], macc[c], macc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 176; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	avoext.KScalesMinsN(w, C, func(c int) (Mem, Mem, Mem) {
+		return avoext.RowAt(xd, xds, xds3, c), avoext.RowAt(xc, xds, xds3, c), local.Offset(32 * c)
+	}, macc)
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(48+32*g), q)
+		VPAND(low4, q, lo)
+		VPSRLW(U8(4), q, hi)
+		VPAND(low4, hi, hi)
+		for half, v := range []VecVirtual{lo, hi} {
+			j := 2*g + half
+			h := YMM()
+			VMOVDQU(Mem{Base: w}.Offset(16), h)
+			switch {
+			case j < 4:
+				VPSLLW(U8(4-j), h, h)
+			case j > 4:
+				VPSRLW(U8(j-4), h, h)
+			}
+			VPAND(bit5, h, h)
+			VPOR(h, v, v)
+			for c := 0; c < C; c++ {
+				p, s := YMM(), YMM()
+				VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), v, p)
+				VPMADDWD(onesW, p, p)
+				VCVTDQ2PS(p, p)
+				VBROADCASTSS(local.Offset(32*c+4*j), s)
+				VFMADD231PS(p, s, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(176), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(32), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, macc)
+	VZEROUPPER()
+	RET()
+}
+
+// iq4XSTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One IQ4_XS row against C rows quantized by QuantizeQ8 (strides in bytes; xc unused),
+// writing row c's dot product to out[c*os/4]. The values, their magnitudes and the
+// integer scales are unpacked once for the C rows, and each row is summed with the
+// operations of iq4XS in their order: bit-identical to it.
+func iq4XSTile(C int) {
+	name := fmt.Sprintf("dotIQ4XS_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb IQ4_XS super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	w, xq, xd, _, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	table := YMM()
+	VMOVDQU(iq4Table, table)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 136; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(8+32*g), q)
+		VPSRLW(U8(4), q, hi)
+		VPAND(low4, q, lo)
+		VPAND(low4, hi, hi)
+		VPSHUFB(lo, table, lo)
+		VPSHUFB(hi, table, hi)
+		for half := 0; half < 2; half++ {
+			ib := 2*g + half
+			v, a := YMM(), YMM()
+			VPERM2I128(U8(0x20+0x11*half), hi, lo, v)
+			VPSIGNB(v, v, a) // |v|
+			ls, t := GP32(), GP32()
+			MOVL(Mem{Base: w}.Offset(4), ls)
+			SHRL(U8(4*ib), ls)
+			ANDL(U32(15), ls)
+			MOVWLZX(Mem{Base: w}.Offset(2), t)
+			SHRL(U8(2*ib), t)
+			ANDL(U32(3), t)
+			SHLL(U8(4), t)
+			ORL(t, ls)
+			SUBL(U32(32), ls)
+			lf := XMM()
+			VXORPS(lf, lf, lf)
+			VCVTSI2SSL(ls, lf, lf)
+			for c := 0; c < C; c++ {
+				s, sv, x := XMM(), YMM(), YMM()
+				VMULSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*ib), lf, s)
+				VBROADCASTSS(s, sv)
+				VMULPS(d, sv, sv) // d·(ls-32)·dx: the order the plain version uses
+				VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*ib), x)
+				VPSIGNB(v, x, x)
+				VPMADDUBSW(x, a, x)
+				VPMADDWD(onesW, x, x)
+				VCVTDQ2PS(x, x)
+				VFMADD231PS(x, sv, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(136), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
+	VZEROUPPER()
 	RET()
 }

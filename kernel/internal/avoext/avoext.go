@@ -118,3 +118,61 @@ func KScalesMinsN(w reg.Register, n int, rows func(c int) (xd, xs, local operand
 		build.VFMADD231PS(m, dmin, macc[r])
 	}
 }
+
+// SuperTileParams loads the parameters of the tiles of one super-block weight row by
+// several activation rows (Q4_K, Q5_K, Q6_K, IQ4_XS),
+// func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int):
+// the weight row, the first activation row's values, scales and sums, the strides in
+// bytes of xq (xs) and xd (xds), with xs3 = 3·xs and xds3 = 3·xds. The count of
+// super-blocks goes to a local (counted down there: the tiles are short of general
+// registers), returned as n, and the flags are set by testing it (JZ skips the loop).
+func SuperTileParams() (w, xq, xd, xc, xs, xs3, xds, xds3 reg.Register, n operand.Mem) {
+	w = build.Load(build.Param("w"), build.GP64())
+	xq = build.Load(build.Param("xq"), build.GP64())
+	xd = build.Load(build.Param("xd"), build.GP64())
+	xc = build.Load(build.Param("xc"), build.GP64())
+	xs = build.Load(build.Param("xs"), build.GP64())
+	xds = build.Load(build.Param("xds"), build.GP64())
+	xs3, xds3 = build.GP64(), build.GP64()
+	build.LEAQ(operand.Mem{Base: xs, Index: xs, Scale: 2}, xs3)
+	build.LEAQ(operand.Mem{Base: xds, Index: xds, Scale: 2}, xds3)
+	n = build.AllocLocal(8)
+	nsb := build.Load(build.Param("nsb"), build.GP64())
+	build.MOVQ(nsb, n)
+	build.TESTQ(nsb, nsb)
+	return
+}
+
+// RowAt returns the address of row j (j < 4) of a tile's activations: base + j·stride,
+// with s3 = 3·stride.
+func RowAt(base, stride, s3 reg.Register, j int) operand.Mem {
+	switch j {
+	case 0:
+		return operand.Mem{Base: base}
+	case 3:
+		return operand.Mem{Base: base, Index: s3, Scale: 1}
+	}
+	return operand.Mem{Base: base, Index: stride, Scale: uint8(j)}
+}
+
+// StoreSums writes, for each row c, the sum of the 8 lanes of acc[c] (less macc[c] where
+// macc is not nil) to out[c*os/4] (the parameters out and os), in the order of the
+// one-row kernels' ends: (l0+l4)+(l1+l5) + ((l2+l6)+(l3+l7)).
+func StoreSums(acc, macc []reg.VecVirtual) {
+	o := build.Load(build.Param("out"), build.GP64())
+	os := build.Load(build.Param("os"), build.GP64())
+	for c := range acc {
+		if macc != nil {
+			build.VSUBPS(macc[c], acc[c], acc[c])
+		}
+		x := build.XMM()
+		build.VEXTRACTF128(operand.U8(1), acc[c], x)
+		build.VADDPS(acc[c].AsX(), x, x)
+		build.VHADDPS(x, x, x)
+		build.VHADDPS(x, x, x)
+		build.VMOVSS(x, operand.Mem{Base: o})
+		if c+1 < len(acc) {
+			build.ADDQ(os, o)
+		}
+	}
+}
