@@ -1,0 +1,42 @@
+package kernel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/decilm/decilm/tensor"
+)
+
+// BenchmarkMatMulLongRows measures Q4_0 and Q8_0 products of 128 activation rows (a
+// prefill) with rows of 2048 values (a 1B model) and of 8192 and 28672 (Nemotron
+// Super-49B's hidden and MLP widths), 512 weight rows, on one thread, in
+// GFLOP/s of that thread's CPU time (threadCPU: the figure holds on a shared machine).
+func BenchmarkMatMulLongRows(b *testing.B) {
+	p := NewPool(1)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(7, 7))
+	const m = 128
+	for _, dt := range []tensor.DType{tensor.Q4_0, tensor.Q8_0} {
+		for _, sh := range [][2]int{{512, 2048}, {512, 8192}, {512, 28672}} {
+			n, k := sh[0], sh[1]
+			w, _ := randWeight(b, rng, dt, n, k)
+			pw := *w
+			p.Pack([]*tensor.Tensor{&pw})
+			x := randVec(rng, m*k)
+			out := make([]float32, m*n)
+			b.Run(fmt.Sprintf("%s/%dx%d", dt, n, k), func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				t0 := threadCPU()
+				for b.Loop() {
+					if err := p.MatMul(out, x, m, &pw); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(2*float64(m*n*k)/((threadCPU()-t0)/float64(b.N))/1e9, "cpu-GFLOP/s")
+			})
+		}
+	}
+}
