@@ -153,6 +153,7 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotQ3KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
+		tiles = &q3KTiles
 	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
 		grid, signs := &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0]
 		rowDot = func(j, i int) float32 {

@@ -1886,6 +1886,341 @@ done:
 	VZEROUPPER
 	RET
 
+// func dotQ3K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ3K_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVL         96(AX), DI
+	MOVL         100(AX), R8
+	MOVL         104(AX), R9
+	MOVL         DI, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R10, X2
+	MOVL         R8, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R10, X2, X2
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, DI
+	VPINSRD      $0x02, DI, X2, X2
+	MOVL         R8, DI
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R8
+	SHRL         $0x06, R8
+	ANDL         $0x03030303, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	VPINSRD      $0x03, DI, X2, X2
+	VPBROADCASTW 108(AX), X3
+	VCVTPH2PS    X3, Y3
+	MOVL         $0x00000020, R9
+	VMOVD        R9, X4
+	VPBROADCASTD X4, Y4
+	VPMOVZXBD    X2, Y5
+	VPSUBD       Y4, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VMOVUPS      Y5, (SP)
+	VPSRLDQ      $0x08, X2, X2
+	VPMOVZXBD    X2, Y2
+	VPSUBD       Y4, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       Y3, Y2, Y2
+	VMOVUPS      Y2, 32(SP)
+	VMOVDQU      (AX), Y2
+	VPXOR        Y3, Y3, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x01010101, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS (SP), Y6
+	VBROADCASTSS 4(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      (CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x02020202, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 8(SP), Y6
+	VBROADCASTSS 12(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      32(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x04040404, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 16(SP), Y6
+	VBROADCASTSS 20(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      64(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x08080808, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 24(SP), Y6
+	VBROADCASTSS 28(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      96(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x10101010, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 32(SP), Y6
+	VBROADCASTSS 36(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      128(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x20202020, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 40(SP), Y6
+	VBROADCASTSS 44(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      160(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x40404040, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 48(SP), Y6
+	VBROADCASTSS 52(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      192(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x80808080, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y2
+	VPCMPEQB     Y3, Y2, Y2
+	VPAND        kq_fours<>+0(SB), Y2, Y2
+	VPSUBB       Y2, Y4, Y4
+	VPSIGNB      Y4, Y4, Y2
+	VBROADCASTSS 56(SP), Y3
+	VBROADCASTSS 60(SP), Y5
+	VBLENDPS     $0xf0, Y5, Y3, Y3
+	VMOVDQU      224(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX), Y6
+	VMULPS       Y6, Y3, Y6
+	VFMADD231PS  Y5, Y6, Y0
+	VMOVDQU      224(CX)(BX*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX)(SI*1), Y2
+	VMULPS       Y2, Y3, Y2
+	VFMADD231PS  Y5, Y2, Y1
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
 // func dotQ5K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·dotQ5K_1x3(SB), NOSPLIT, $104-72
@@ -2528,6 +2863,412 @@ loop:
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ3K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ3K_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVL         96(AX), DI
+	MOVL         100(AX), R8
+	MOVL         104(AX), R9
+	MOVL         DI, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R10, X3
+	MOVL         R8, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R10, X3, X3
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, DI
+	VPINSRD      $0x02, DI, X3, X3
+	MOVL         R8, DI
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R8
+	SHRL         $0x06, R8
+	ANDL         $0x03030303, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	VPINSRD      $0x03, DI, X3, X3
+	VPBROADCASTW 108(AX), X4
+	VCVTPH2PS    X4, Y4
+	MOVL         $0x00000020, R9
+	VMOVD        R9, X5
+	VPBROADCASTD X5, Y5
+	VPMOVZXBD    X3, Y6
+	VPSUBD       Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (SP)
+	VPSRLDQ      $0x08, X3, X3
+	VPMOVZXBD    X3, Y3
+	VPSUBD       Y5, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 32(SP)
+	VMOVDQU      (AX), Y3
+	VPXOR        Y4, Y4, Y4
+	VMOVDQU      32(AX), Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x01010101, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS (SP), Y7
+	VBROADCASTSS 4(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      (CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      32(AX), Y5
+	VPSRLW       $0x02, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x02020202, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 8(SP), Y7
+	VBROADCASTSS 12(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      32(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      32(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x04040404, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 16(SP), Y7
+	VBROADCASTSS 20(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      64(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      32(AX), Y5
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x08080808, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 24(SP), Y7
+	VBROADCASTSS 28(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      96(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x10101010, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 32(SP), Y7
+	VBROADCASTSS 36(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      128(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPSRLW       $0x02, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x20202020, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 40(SP), Y7
+	VBROADCASTSS 44(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      160(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x40404040, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 48(SP), Y7
+	VBROADCASTSS 52(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      192(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x80808080, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y3
+	VPCMPEQB     Y4, Y3, Y3
+	VPAND        kq_fours<>+0(SB), Y3, Y3
+	VPSUBB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y5, Y3
+	VBROADCASTSS 56(SP), Y4
+	VBROADCASTSS 60(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y4, Y4
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y7
+	VMULPS       Y7, Y4, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      224(CX)(BX*1), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*1), Y7
+	VMULPS       Y7, Y4, Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      224(CX)(BX*2), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*2), Y3
+	VMULPS       Y3, Y4, Y3
+	VFMADD231PS  Y6, Y3, Y2
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
 	JNZ          loop
 
 done:
@@ -3321,6 +4062,483 @@ loop:
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ3K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ3K_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVL         96(AX), R9
+	MOVL         100(AX), R10
+	MOVL         104(AX), R11
+	MOVL         R9, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R11, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	VMOVD        R12, X4
+	MOVL         R10, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R11, R13
+	SHRL         $0x02, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	VPINSRD      $0x01, R12, X4, X4
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         R11, R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R9
+	VPINSRD      $0x02, R9, X4, X4
+	MOVL         R10, R9
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         R11, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x03, R9, X4, X4
+	VPBROADCASTW 108(AX), X5
+	VCVTPH2PS    X5, Y5
+	MOVL         $0x00000020, R11
+	VMOVD        R11, X6
+	VPBROADCASTD X6, Y6
+	VPMOVZXBD    X4, Y7
+	VPSUBD       Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y5, Y7, Y7
+	VMOVUPS      Y7, (SP)
+	VPSRLDQ      $0x08, X4, X4
+	VPMOVZXBD    X4, Y4
+	VPSUBD       Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y5, Y4, Y4
+	VMOVUPS      Y4, 32(SP)
+	VMOVDQU      (AX), Y4
+	VPXOR        Y5, Y5, Y5
+	VMOVDQU      32(AX), Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x01010101, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS (SP), Y8
+	VBROADCASTSS 4(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      (CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      (CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      (CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      (CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x02020202, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 8(SP), Y8
+	VBROADCASTSS 12(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      32(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      32(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x04040404, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 16(SP), Y8
+	VBROADCASTSS 20(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      64(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      64(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x08080808, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 24(SP), Y8
+	VBROADCASTSS 28(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      96(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      96(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x10101010, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 32(SP), Y8
+	VBROADCASTSS 36(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      128(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      128(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x20202020, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 40(SP), Y8
+	VBROADCASTSS 44(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      160(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      160(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x40404040, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 48(SP), Y8
+	VBROADCASTSS 52(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      192(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      192(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x80808080, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y4
+	VPCMPEQB     Y5, Y4, Y4
+	VPAND        kq_fours<>+0(SB), Y4, Y4
+	VPSUBB       Y4, Y6, Y6
+	VPSIGNB      Y6, Y6, Y4
+	VBROADCASTSS 56(SP), Y5
+	VBROADCASTSS 60(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y5, Y5
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VMULPS       Y8, Y5, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      224(CX)(BX*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(SI*1), Y8
+	VMULPS       Y8, Y5, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(BX*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(SI*2), Y8
+	VMULPS       Y8, Y5, Y8
+	VFMADD231PS  Y7, Y8, Y2
+	VMOVDQU      224(CX)(DI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(R8*1), Y4
+	VMULPS       Y4, Y5, Y4
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
 	JNZ          loop
 
 done:

@@ -68,6 +68,7 @@ func main() {
 	for c := 2; c <= 4; c++ {
 		q5KTile(c)
 		iq4XSTile(c)
+		q3KTile(c)
 	}
 	Generate()
 }
@@ -255,55 +256,7 @@ func q3K() {
 	for o := 0; o < 110; o += 64 {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
 	}
-	// The sixteen scales, as ggml's dequantize_row_q3_K unpacks them.
-	a0, a1, tmp := GP32(), GP32(), GP32()
-	MOVL(Mem{Base: w}.Offset(96), a0)
-	MOVL(Mem{Base: w}.Offset(100), a1)
-	MOVL(Mem{Base: w}.Offset(104), tmp)
-	sx := XMM()
-	for i, src := range []struct {
-		word  GPVirtual
-		shift int
-	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
-		lo, hi := GP32(), GP32()
-		MOVL(src.word, lo)
-		if src.shift > 0 {
-			SHRL(U8(src.shift), lo)
-		}
-		ANDL(U32(0x0f0f0f0f), lo)
-		MOVL(tmp, hi)
-		if i > 0 {
-			SHRL(U8(2*i), hi)
-		}
-		ANDL(U32(0x03030303), hi)
-		SHLL(U8(4), hi)
-		ORL(hi, lo)
-		if i == 0 {
-			VMOVD(lo, sx)
-		} else {
-			VPINSRD(U8(i), lo, sx, sx)
-		}
-	}
-	d := YMM()
-	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
-	VCVTPH2PS(d.AsX(), d)
-	thirtyTwo := YMM()
-	MOVL(U32(32), tmp)
-	VMOVD(tmp, thirtyTwo.AsX())
-	VPBROADCASTD(thirtyTwo.AsX(), thirtyTwo)
-	for h := 0; h < 2; h++ {
-		v, t := YMM(), XMM()
-		if h == 0 {
-			VPMOVZXBD(sx, v)
-		} else {
-			VPSRLDQ(U8(8), sx, t)
-			VPMOVZXBD(t, v)
-		}
-		VPSUBD(thirtyTwo, v, v)
-		VCVTDQ2PS(v, v)
-		VMULPS(d, v, v) // d·(sc - 32)
-		VMOVUPS(v, local.Offset(32*h))
-	}
+	q3KScales(w, local)
 	hm, zero := YMM(), YMM()
 	VMOVDQU(Mem{Base: w}, hm)
 	VPXOR(zero, zero, zero)
@@ -587,4 +540,128 @@ func iq4XSTile(C int) {
 	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
 	RET()
+}
+
+// q3KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q3_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc unused),
+// writing row c's dot product to out[c*os/4]. The scales and the signed 3-bit values are
+// unpacked once for the C rows, and each row is summed with the operations of q3K in
+// their order: bit-identical to it.
+func q3KTile(C int) {
+	name := fmt.Sprintf("dotQ3K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q3_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	local := AllocLocal(64)
+	w, xq, xd, _, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 110; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	q3KScales(w, local)
+	hm, zero := YMM(), YMM()
+	VMOVDQU(Mem{Base: w}, hm)
+	VPXOR(zero, zero, zero)
+	for n := 0; n < 2; n++ {
+		for s := 0; s < 4; s++ {
+			j := 4*n + s
+			v, m := YMM(), YMM()
+			VMOVDQU(Mem{Base: w}.Offset(32+32*n), v)
+			if s > 0 {
+				VPSRLW(U8(2*s), v, v)
+			}
+			VPAND(threes, v, v)
+			bit, mj := GP32(), YMM()
+			MOVL(U32(0x01010101<<j), bit)
+			VMOVD(bit, mj.AsX())
+			VPBROADCASTD(mj.AsX(), mj)
+			VPAND(mj, hm, m)
+			VPCMPEQB(zero, m, m)
+			VPAND(fours, m, m)
+			VPSUBB(m, v, v) // -4..3
+			a, s0, s1 := YMM(), YMM(), YMM()
+			VPSIGNB(v, v, a)
+			VBROADCASTSS(local.Offset(4*(2*j)), s0)
+			VBROADCASTSS(local.Offset(4*(2*j+1)), s1)
+			VBLENDPS(U8(0xf0), s1, s0, s0) // lanes 0-3: group 2j, 4-7: group 2j+1
+			for c := 0; c < C; c++ {
+				x, dx := YMM(), YMM()
+				VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), x)
+				VPSIGNB(v, x, x)
+				VPMADDUBSW(x, a, x)
+				VPMADDWD(onesW, x, x)
+				VCVTDQ2PS(x, x)
+				VBROADCASTSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*j), dx)
+				VMULPS(dx, s0, dx)
+				VFMADD231PS(x, dx, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(110), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
+	VZEROUPPER()
+	RET()
+}
+
+// q3KScales stores a Q3_K super-block's sixteen scales d·(sc - 32) as float32 at local
+// (64 bytes), unpacked as ggml's dequantize_row_q3_K unpacks them.
+func q3KScales(w Register, local Mem) {
+	a0, a1, tmp := GP32(), GP32(), GP32()
+	MOVL(Mem{Base: w}.Offset(96), a0)
+	MOVL(Mem{Base: w}.Offset(100), a1)
+	MOVL(Mem{Base: w}.Offset(104), tmp)
+	sx := XMM()
+	for i, src := range []struct {
+		word  GPVirtual
+		shift int
+	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
+		lo, hi := GP32(), GP32()
+		MOVL(src.word, lo)
+		if src.shift > 0 {
+			SHRL(U8(src.shift), lo)
+		}
+		ANDL(U32(0x0f0f0f0f), lo)
+		MOVL(tmp, hi)
+		if i > 0 {
+			SHRL(U8(2*i), hi)
+		}
+		ANDL(U32(0x03030303), hi)
+		SHLL(U8(4), hi)
+		ORL(hi, lo)
+		if i == 0 {
+			VMOVD(lo, sx)
+		} else {
+			VPINSRD(U8(i), lo, sx, sx)
+		}
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	thirtyTwo := YMM()
+	MOVL(U32(32), tmp)
+	VMOVD(tmp, thirtyTwo.AsX())
+	VPBROADCASTD(thirtyTwo.AsX(), thirtyTwo)
+	for h := 0; h < 2; h++ {
+		v, t := YMM(), XMM()
+		if h == 0 {
+			VPMOVZXBD(sx, v)
+		} else {
+			VPSRLDQ(U8(8), sx, t)
+			VPMOVZXBD(t, v)
+		}
+		VPSUBD(thirtyTwo, v, v)
+		VCVTDQ2PS(v, v)
+		VMULPS(d, v, v) // d·(sc - 32)
+		VMOVUPS(v, local.Offset(32*h))
+	}
 }
