@@ -142,6 +142,7 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	var rowDot func(j, i int) float32
 	var tiles *[5]superTileFn
 	var xc unsafe.Pointer
+	xcRow := 4 * nb
 	switch {
 	case dt == tensor.Q5_K && dotQ5KVec != nil:
 		xs := blockSums(s, m, k)
@@ -159,6 +160,8 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid, signs)
 		}
+		// The tiles take the tables' addresses through xc, the same for every row.
+		tiles, xc, xcRow = &iq2XSTiles, unsafe.Pointer(&[2]*uint64{grid, signs}), 0
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
 			return dotIQ4XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
@@ -167,7 +170,7 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	default:
 		return false
 	}
-	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, 4*nb)
+	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow)
 	return true
 }
 

@@ -2221,6 +2221,668 @@ done:
 	VZEROUPPER
 	RET
 
+// func dotIQ2XS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   (BX), R8
+	MOVQ   8(BX), BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVWQZX      2(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      4(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      6(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      8(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      66(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      66(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      (CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       (DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       (DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      (CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       (DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       (DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      10(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      12(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      14(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      16(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      67(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      67(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      32(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       4(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       4(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      32(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       4(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       4(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      18(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      20(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      22(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      24(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      68(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      68(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      64(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       8(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       8(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      64(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       8(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       8(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      26(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      28(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      30(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      32(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      69(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      69(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      96(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       12(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       12(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      96(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       12(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       12(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      34(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      36(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      38(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      40(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      70(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      70(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      128(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       16(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       16(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      128(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       16(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       16(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      42(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      44(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      46(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      48(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      71(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      71(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      160(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       20(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       20(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      160(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       20(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       20(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      50(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      52(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      54(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      56(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      72(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      72(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      192(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       24(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       24(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      192(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       24(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       24(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      58(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      60(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      62(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      64(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      73(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      73(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      224(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       28(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       28(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      224(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       28(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       28(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	ADDQ         $0x0000004a, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
 // func dotQ5K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·dotQ5K_1x3(SB), NOSPLIT, $104-72
@@ -3269,6 +3931,771 @@ loop:
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ   (BX), R8
+	MOVQ   8(BX), BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVWQZX      2(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      4(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      6(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      8(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      66(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      66(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      (CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       (DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       (DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      (CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       (DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       (DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      (CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       (DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       (DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      10(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      12(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      14(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      16(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      67(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      67(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      32(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       4(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       4(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       4(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       4(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       4(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       4(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      18(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      20(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      22(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      24(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      68(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      68(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      64(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       8(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       8(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       8(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       8(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       8(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       8(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      26(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      28(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      30(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      32(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      69(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      69(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      96(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       12(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       12(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       12(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       12(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       12(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       12(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      34(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      36(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      38(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      40(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      70(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      70(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      128(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       16(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       16(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       16(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       16(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       16(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       16(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      42(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      44(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      46(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      48(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      71(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      71(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      160(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       20(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       20(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       20(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       20(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       20(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       20(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      50(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      52(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      54(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      56(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      72(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      72(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      192(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       24(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       24(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       24(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       24(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       24(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       24(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      58(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      60(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      62(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      64(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      73(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      73(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      224(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       28(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       28(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       28(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       28(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       28(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       28(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	ADDQ         $0x0000004a, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
 	JNZ          loop
 
 done:
@@ -4539,6 +5966,874 @@ loop:
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   (BX), R10
+	MOVQ   8(BX), BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVWQZX      2(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      4(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      6(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      8(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      66(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      66(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      (CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       (DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       (DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       (DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       (DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      (CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       (DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       (DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      (CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       (DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       (DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      10(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      12(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      14(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      16(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      67(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      67(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      32(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       4(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       4(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      32(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       4(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       4(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       4(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       4(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      32(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       4(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       4(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      18(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      20(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      22(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      24(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      68(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      68(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      64(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       8(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       8(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      64(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       8(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       8(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       8(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       8(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      64(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       8(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       8(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      26(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      28(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      30(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      32(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      69(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      69(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      96(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       12(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       12(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      96(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       12(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       12(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       12(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       12(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      96(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       12(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       12(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      34(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      36(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      38(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      40(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      70(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      70(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      128(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       16(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       16(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      128(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       16(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       16(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       16(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       16(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      128(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       16(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       16(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      42(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      44(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      46(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      48(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      71(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      71(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      160(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       20(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       20(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      160(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       20(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       20(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       20(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       20(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      160(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       20(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       20(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      50(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      52(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      54(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      56(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      72(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      72(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      192(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       24(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       24(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      192(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       24(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       24(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       24(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       24(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      192(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       24(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       24(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      58(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      60(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      62(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      64(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      73(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      73(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      224(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       28(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       28(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       28(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       28(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       28(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       28(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      224(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       28(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       28(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	ADDQ         $0x0000004a, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
 	JNZ          loop
 
 done:

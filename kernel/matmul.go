@@ -55,9 +55,10 @@ var (
 	q8pTiles  [4][4]quantTileFn // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
-	// q4KTiles, q6KTiles, q5KTiles, iq4XSTiles and q3KTiles serve C = 2..4 activation
-	// rows with one weight row, each row summed as the one-row kernel of the type sums it.
-	q4KTiles, q6KTiles, q5KTiles, iq4XSTiles, q3KTiles [5]superTileFn
+	// q4KTiles, q6KTiles, q5KTiles, iq4XSTiles, q3KTiles and iq2XSTiles serve C = 2..4
+	// activation rows with one weight row, each row summed as the one-row kernel of the
+	// type sums it.
+	q4KTiles, q6KTiles, q5KTiles, iq4XSTiles, q3KTiles, iq2XSTiles [5]superTileFn
 )
 
 // Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a

@@ -43,7 +43,7 @@ func TestMatMulSuperRowInvariance(t *testing.T) {
 	}
 }
 
-// BenchmarkMatMulSuper measures Q4_K, Q6_K, Q5_K, IQ4_XS and Q3_K products of 16 and 128 activation rows at
+// BenchmarkMatMulSuper measures Q4_K, Q6_K, Q5_K, IQ4_XS, Q3_K and IQ2_XS products of 16 and 128 activation rows at
 // the 1B model's MLP shape, with the tiles (default) and with the one-row kernels
 // (rows=1: the path before the tiles), alternating in each round.
 func BenchmarkMatMulSuper(b *testing.B) {
@@ -54,7 +54,7 @@ func BenchmarkMatMulSuper(b *testing.B) {
 	defer p.Close()
 	rng := rand.New(rand.NewPCG(5, 5))
 	const n, k = 5632, 2048
-	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K} {
+	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K, tensor.IQ2_XS} {
 		var w *tensor.Tensor
 		if dt == tensor.Q4_K || dt == tensor.Q6_K {
 			w, _ = randWeight(b, rng, dt, n, k)
@@ -66,7 +66,7 @@ func BenchmarkMatMulSuper(b *testing.B) {
 			out := make([]float32, m*n)
 			for _, tiled := range []bool{true, false} {
 				b.Run(fmt.Sprintf("%s/m=%d/tiles=%v", dt, m, tiled), func(b *testing.B) {
-					saved := [...]*[5]superTileFn{&q4KTiles, &q6KTiles, &q5KTiles, &iq4XSTiles, &q3KTiles}
+					saved := [...]*[5]superTileFn{&q4KTiles, &q6KTiles, &q5KTiles, &iq4XSTiles, &q3KTiles, &iq2XSTiles}
 					var old [len(saved)][5]superTileFn
 					for i, t := range saved {
 						old[i] = *t

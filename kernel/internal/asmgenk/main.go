@@ -69,6 +69,7 @@ func main() {
 		q5KTile(c)
 		iq4XSTile(c)
 		q3KTile(c)
+		iq2XSTile(c)
 	}
 	Generate()
 }
@@ -664,4 +665,100 @@ func q3KScales(w Register, local Mem) {
 		VMULPS(d, v, v) // d·(sc - 32)
 		VMOVUPS(v, local.Offset(32*h))
 	}
+}
+
+// iq2XSTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One IQ2_XS row against C rows quantized by QuantizeQ8 (strides in bytes; xc points to
+// two pointers, iq2XS's grid and signs), writing row c's dot product to out[c*os/4]. The
+// grid values, sign masks and scales are looked up once for the C rows, and each row is
+// summed with the operations of iq2XS in their order: bit-identical to it.
+func iq2XSTile(C int) {
+	name := fmt.Sprintf("dotIQ2XS_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb IQ2_XS super-blocks of one row with %d int8-quantized rows to out[c*os/4] (xc: the grid and signs tables' addresses).", name, C))
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	grid, signs := GP64(), GP64()
+	MOVQ(Mem{Base: xc}, grid)
+	MOVQ(Mem{Base: xc}.Offset(8), signs)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	for ib := 0; ib < 8; ib++ {
+		var gx, mx [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			gx[h], mx[h] = XMM(), XMM()
+			for e := 0; e < 2; e++ {
+				l := 2*h + e
+				idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
+				MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
+				MOVQ(idx, sg)
+				ANDQ(U32(511), idx)
+				SHRQ(U8(9), sg)
+				MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
+				MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
+				if e == 0 {
+					VMOVQ(gv, gx[h])
+					VMOVQ(mv, mx[h])
+				} else {
+					VPINSRQ(U8(1), gv, gx[h], gx[h])
+					VPINSRQ(U8(1), mv, mx[h], mx[h])
+				}
+			}
+		}
+		g, m := YMM(), YMM()
+		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+		VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
+		// d·(0.5 + nibble)·0.25 of the two halves; each row multiplies by its dx.
+		var t0 [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			n := GP32()
+			MOVBLZX(Mem{Base: w}.Offset(66+ib), n)
+			if h == 1 {
+				SHRL(U8(4), n)
+			}
+			ANDL(U32(15), n)
+			d := XMM()
+			VPBROADCASTW(Mem{Base: w}, d)
+			VCVTPH2PS(d, d)
+			t0[h] = XMM()
+			VXORPS(t0[h], t0[h], t0[h])
+			VCVTSI2SSL(n, t0[h], t0[h])
+			VADDSS(half, t0[h], t0[h])
+			VMULSS(t0[h], d, t0[h])
+			VMULSS(quarter, t0[h], t0[h])
+		}
+		for c := 0; c < C; c++ {
+			x, a := YMM(), YMM()
+			VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*ib), x)
+			VPXOR(m, x, x)
+			VPSUBB(m, x, x) // x negated where the weight is
+			VPMADDUBSW(x, g, a)
+			VPMADDWD(onesW, a, a)
+			VCVTDQ2PS(a, a)
+			var sv [2]VecVirtual
+			for h := 0; h < 2; h++ {
+				t := XMM()
+				VMULSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*ib), t0[h], t)
+				sv[h] = YMM()
+				VBROADCASTSS(t, sv[h])
+			}
+			VBLENDPS(U8(0xf0), sv[1], sv[0], sv[0])
+			VFMADD231PS(a, sv[0], acc[c])
+		}
+	}
+	ADDQ(U32(74), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
+	VZEROUPPER()
+	RET()
 }
