@@ -40,3 +40,41 @@ func BenchmarkMatMulLongRows(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQ4PackedCPUTime compares Q4_0 products on weights as stored and laid out by
+// Pack ([512, 2048], in the cache) for 1, 16 and 128 activation rows on one thread, in
+// GFLOP/s and weight GB/s of the thread's CPU time.
+func BenchmarkQ4PackedCPUTime(b *testing.B) {
+	if !q4PackedOn() {
+		b.Skip("no AVX2 packed Q4_0 kernels on this CPU")
+	}
+	p := NewPool(1)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(9, 9))
+	const n, k = 512, 2048
+	w, _ := randWeight(b, rng, tensor.Q4_0, n, k)
+	pw := *w
+	p.Pack([]*tensor.Tensor{&pw})
+	for _, m := range []int{1, 16, 128} {
+		x := randVec(rng, m*k)
+		out := make([]float32, m*n)
+		for _, c := range []struct {
+			name string
+			w    *tensor.Tensor
+		}{{"stored", w}, {"packed", &pw}} {
+			b.Run(fmt.Sprintf("m=%d/%s", m, c.name), func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				t0 := threadCPU()
+				for b.Loop() {
+					if err := p.MatMul(out, x, m, c.w); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := (threadCPU() - t0) / float64(b.N)
+				b.ReportMetric(2*float64(m*n*k)/sec/1e9, "cpu-GFLOP/s")
+				b.ReportMetric(float64(len(w.Data))/sec/1e9, "cpu-GB/s")
+			})
+		}
+	}
+}
