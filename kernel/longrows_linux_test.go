@@ -78,3 +78,51 @@ func BenchmarkQ4PackedCPUTime(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSuperTilesCPUTime compares the products of the super-block types with 16 and
+// 128 activation rows with their tiles (tiles=true) and with the one-row kernels only,
+// [512, 2048] in the cache, on one thread, in GFLOP/s of the thread's CPU time.
+func BenchmarkSuperTilesCPUTime(b *testing.B) {
+	p := NewPool(1)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(11, 11))
+	const n, k = 512, 2048
+	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K, tensor.IQ2_XS} {
+		var w *tensor.Tensor
+		if dt == tensor.Q4_K || dt == tensor.Q6_K {
+			w, _ = randWeight(b, rng, dt, n, k)
+		} else {
+			w = randBlocks(rng, dt, n, k)
+		}
+		for _, m := range []int{16, 128} {
+			x := randVec(rng, m*k)
+			out := make([]float32, m*n)
+			for _, tiled := range []bool{true, false} {
+				b.Run(fmt.Sprintf("%s/m=%d/tiles=%v", dt, m, tiled), func(b *testing.B) {
+					saved := [...]*[5]superTileFn{&q4KTiles, &q6KTiles, &q5KTiles, &iq4XSTiles, &q3KTiles, &iq2XSTiles}
+					var old [len(saved)][5]superTileFn
+					for i, t := range saved {
+						old[i] = *t
+						if !tiled {
+							*t = [5]superTileFn{}
+						}
+					}
+					defer func() {
+						for i, t := range saved {
+							*t = old[i]
+						}
+					}()
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					t0 := threadCPU()
+					for b.Loop() {
+						if err := p.MatMul(out, x, m, w); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(2*float64(m*n*k)/((threadCPU()-t0)/float64(b.N))/1e9, "cpu-GFLOP/s")
+				})
+			}
+		}
+	}
+}
