@@ -18,7 +18,8 @@
 //
 // Pool.Pack copies a model's matrices once, at load, into the layout and memory the
 // CPU's fastest kernels read best: Q8_0 and Q4_0 weights in groups of 16 rows for the AMX
-// tile unit and AVX-512 VNNI, float weights 64-byte aligned on huge pages. MatMul then
+// tile unit and AVX-512 VNNI, Q4_0 in the same groups for the AVX2 kernels on a CPU with
+// neither, float weights 64-byte aligned on huge pages. MatMul then
 // reads the copy; its results are the same bits as from the original.
 package kernel
 
