@@ -21,6 +21,8 @@ func init() {
 	q4iVec = dotQ4I_vec8
 	q4iPackVec = q4IPackAVX
 	q4iTiles = [3]q4iTileFn{1: dotQ4I_8x1, 2: dotQ4I_8x2}
+	q4pVec = dotQ4P_vec16
+	q4pUnpack = q4PUnpackAVX
 	q8PackVec = q8PackAVX
 	q8pTiles = [4][4]quantTileFn{
 		1: {1: dotQ8P_1x1, 2: dotQ8P_1x2, 3: dotQ8P_1x3},
@@ -28,6 +30,8 @@ func init() {
 		3: {1: dotQ8P_3x1, 2: dotQ8P_3x2, 3: dotQ8P_3x3},
 	}
 	dotQ4KVec = dotQ4KAVX
+	q4KTiles = [5]superTileFn{2: dotQ4K_1x2, 3: dotQ4K_1x3, 4: dotQ4K_1x4}
+	q6KTiles = [5]superTileFn{2: dotQ6K_1x2, 3: dotQ6K_1x3, 4: dotQ6K_1x4}
 	floatTiles = [3][5][5]floatTileFn{
 		{
 			1: {1: dotF32_1x1, 2: dotF32_1x2, 3: dotF32_1x3, 4: dotF32_1x4},

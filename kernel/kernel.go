@@ -18,7 +18,8 @@
 //
 // Pool.Pack copies a model's matrices once, at load, into the layout and memory the
 // CPU's fastest kernels read best: Q8_0 and Q4_0 weights in groups of 16 rows for the AMX
-// tile unit and AVX-512 VNNI, float weights 64-byte aligned on huge pages. MatMul then
+// tile unit and AVX-512 VNNI, Q4_0 in the same groups for the AVX2 kernels on a CPU with
+// neither, float weights 64-byte aligned on huge pages. MatMul then
 // reads the copy; its results are the same bits as from the original.
 package kernel
 
@@ -53,6 +54,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		return fmt.Errorf("matmul %s: %s is not a weight type", w.Name, dt)
 	case (dt == tensor.Q8_0 || dt == tensor.Q4_0) && w.Packed != nil && packedMatMuls != nil:
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
+	case dt == tensor.Q4_0 && w.Packed != nil && k%32 == 0 && q4PackedOn():
+		p.matMulQ4Packed(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
 		p.matMulQuant(out, x, m, n, k, data, rs, dt)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:

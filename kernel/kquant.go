@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"sync"
+	"unsafe"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -139,35 +140,37 @@ var (
 func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
 	nb, nsb := k/32, k/256
 	var rowDot func(j, i int) float32
+	var tiles *[5]superTileFn
+	var xc unsafe.Pointer
+	xcRow := 4 * nb
 	switch {
 	case dt == tensor.Q5_K && dotQ5KVec != nil:
 		xs := blockSums(s, m, k)
 		rowDot = func(j, i int) float32 {
 			return dotQ5KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nsb)
 		}
+		tiles, xc = &q5KTiles, unsafe.Pointer(&xs[0])
 	case dt == tensor.Q3_K && dotQ3KVec != nil:
 		rowDot = func(j, i int) float32 {
 			return dotQ3KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
+		tiles = &q3KTiles
 	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
 		grid, signs := &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0]
 		rowDot = func(j, i int) float32 {
 			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid, signs)
 		}
+		// The tiles take the tables' addresses through xc, the same for every row.
+		tiles, xc, xcRow = &iq2XSTiles, unsafe.Pointer(&[2]*uint64{grid, signs}), 0
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
 			return dotIQ4XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
+		tiles = &iq4XSTiles
 	default:
 		return false
 	}
-	p.runGrain(n, 4, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			for i := 0; i < m; i++ {
-				out[i*n+j] = rowDot(j, i)
-			}
-		}
-	})
+	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow)
 	return true
 }
 

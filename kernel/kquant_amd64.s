@@ -1350,3 +1350,5517 @@ done:
 	VZEROUPPER
 	MOVSS        X1, ret+48(FP)
 	RET
+
+// func dotQ5K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ5K_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1280(AX)
+	MOVL         4(AX), R8
+	MOVL         8(AX), R9
+	MOVL         12(AX), R10
+	MOVL         R10, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R8, R11
+	SHRL         $0x02, R11
+	ANDL         $0x30303030, R11
+	ORL          R11, R12
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	SHRL         $0x02, R11
+	ANDL         $0x30303030, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R8
+	ANDL         $0x3f3f3f3f, R9
+	VMOVD        R8, X4
+	VPINSRD      $0x01, R12, X4, X4
+	VMOVD        R9, X5
+	VPINSRD      $0x01, R10, X5, X5
+	VPMOVZXBD    X4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VPMOVZXBD    X5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VPBROADCASTW 2(AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       Y6, Y4, Y4
+	VMULPS       (DX), Y4, Y6
+	VMOVUPS      Y6, (SP)
+	VMULPS       (BX), Y5, Y6
+	VFMADD231PS  Y6, Y7, Y1
+	VMULPS       (DX)(DI*1), Y4, Y4
+	VMOVUPS      Y4, 32(SP)
+	VMULPS       (BX)(DI*1), Y5, Y4
+	VFMADD231PS  Y4, Y7, Y3
+	VMOVDQU      48(AX), Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y5
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VMOVDQU      16(AX), Y6
+	VPSLLW       $0x04, Y6, Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPMADDUBSW   (CX), Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (SP), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VPMADDUBSW   (CX)(SI*1), Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 32(SP), Y6
+	VFMADD231PS  Y5, Y6, Y2
+	VMOVDQU      16(AX), Y5
+	VPSLLW       $0x03, Y5, Y5
+	VPAND        kq_sixteen<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPMADDUBSW   32(CX), Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(SP), Y6
+	VFMADD231PS  Y5, Y6, Y0
+	VPMADDUBSW   32(CX)(SI*1), Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 36(SP), Y5
+	VFMADD231PS  Y4, Y5, Y2
+	VMOVDQU      80(AX), Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y5
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VMOVDQU      16(AX), Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPMADDUBSW   64(CX), Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(SP), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VPMADDUBSW   64(CX)(SI*1), Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 40(SP), Y6
+	VFMADD231PS  Y5, Y6, Y2
+	VMOVDQU      16(AX), Y5
+	VPSLLW       $0x01, Y5, Y5
+	VPAND        kq_sixteen<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPMADDUBSW   96(CX), Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(SP), Y6
+	VFMADD231PS  Y5, Y6, Y0
+	VPMADDUBSW   96(CX)(SI*1), Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 44(SP), Y5
+	VFMADD231PS  Y4, Y5, Y2
+	VMOVDQU      112(AX), Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y5
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VMOVDQU      16(AX), Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPMADDUBSW   128(CX), Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(SP), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VPMADDUBSW   128(CX)(SI*1), Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 48(SP), Y6
+	VFMADD231PS  Y5, Y6, Y2
+	VMOVDQU      16(AX), Y5
+	VPSRLW       $0x01, Y5, Y5
+	VPAND        kq_sixteen<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPMADDUBSW   160(CX), Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(SP), Y6
+	VFMADD231PS  Y5, Y6, Y0
+	VPMADDUBSW   160(CX)(SI*1), Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 52(SP), Y5
+	VFMADD231PS  Y4, Y5, Y2
+	VMOVDQU      144(AX), Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y5
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VMOVDQU      16(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPMADDUBSW   192(CX), Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(SP), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VPMADDUBSW   192(CX)(SI*1), Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 56(SP), Y6
+	VFMADD231PS  Y5, Y6, Y2
+	VMOVDQU      16(AX), Y5
+	VPSRLW       $0x03, Y5, Y5
+	VPAND        kq_sixteen<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPMADDUBSW   224(CX), Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(SP), Y6
+	VFMADD231PS  Y5, Y6, Y0
+	VPMADDUBSW   224(CX)(SI*1), Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 60(SP), Y5
+	VFMADD231PS  Y4, Y5, Y2
+	ADDQ         $0x000000b0, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VSUBPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VSUBPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4XS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4XS_1x2(SB), NOSPLIT, $8-72
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    xc+24(FP), BX
+	MOVQ    xs+32(FP), BX
+	MOVQ    xds+40(FP), SI
+	LEAQ    (BX)(BX*2), DI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    nsb+48(FP), DI
+	MOVQ    DI, (SP)
+	TESTQ   DI, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVDQU kq_iq4nl<>+0(SB), Y2
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1280(AX)
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, Y3
+	VMOVDQU      8(AX), Y4
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPSHUFB      Y4, Y2, Y4
+	VPSHUFB      Y5, Y2, Y5
+	VPERM2I128   $0x20, Y5, Y4, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), DI
+	SHRL         $0x00, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x00, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   DI, X8, X8
+	VMULSS       (DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y3, Y9, Y9
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       (DX)(SI*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y3, Y8, Y8
+	VMOVDQU      (CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VPERM2I128   $0x31, Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	MOVL         4(AX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x02, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X6, X6, X6
+	VCVTSI2SSL   DI, X6, X6
+	VMULSS       4(DX), X6, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y3, Y7, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y7, Y0
+	VMULSS       4(DX)(SI*1), X6, X6
+	VBROADCASTSS X6, Y6
+	VMULPS       Y3, Y6, Y6
+	VMOVDQU      32(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y6, Y1
+	VMOVDQU      40(AX), Y4
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPSHUFB      Y4, Y2, Y4
+	VPSHUFB      Y5, Y2, Y5
+	VPERM2I128   $0x20, Y5, Y4, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), DI
+	SHRL         $0x08, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   DI, X8, X8
+	VMULSS       8(DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y3, Y9, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       8(DX)(SI*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y3, Y8, Y8
+	VMOVDQU      64(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VPERM2I128   $0x31, Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	MOVL         4(AX), DI
+	SHRL         $0x0c, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X6, X6, X6
+	VCVTSI2SSL   DI, X6, X6
+	VMULSS       12(DX), X6, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y3, Y7, Y7
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y7, Y0
+	VMULSS       12(DX)(SI*1), X6, X6
+	VBROADCASTSS X6, Y6
+	VMULPS       Y3, Y6, Y6
+	VMOVDQU      96(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y6, Y1
+	VMOVDQU      72(AX), Y4
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPSHUFB      Y4, Y2, Y4
+	VPSHUFB      Y5, Y2, Y5
+	VPERM2I128   $0x20, Y5, Y4, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), DI
+	SHRL         $0x10, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x08, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   DI, X8, X8
+	VMULSS       16(DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y3, Y9, Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       16(DX)(SI*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y3, Y8, Y8
+	VMOVDQU      128(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VPERM2I128   $0x31, Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	MOVL         4(AX), DI
+	SHRL         $0x14, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x0a, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X6, X6, X6
+	VCVTSI2SSL   DI, X6, X6
+	VMULSS       20(DX), X6, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y3, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y7, Y0
+	VMULSS       20(DX)(SI*1), X6, X6
+	VBROADCASTSS X6, Y6
+	VMULPS       Y3, Y6, Y6
+	VMOVDQU      160(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y6, Y1
+	VMOVDQU      104(AX), Y4
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y4, Y4
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPSHUFB      Y4, Y2, Y4
+	VPSHUFB      Y5, Y2, Y5
+	VPERM2I128   $0x20, Y5, Y4, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), DI
+	SHRL         $0x18, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x0c, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   DI, X8, X8
+	VMULSS       24(DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y3, Y9, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       24(DX)(SI*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y3, Y8, Y8
+	VMOVDQU      192(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VPERM2I128   $0x31, Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	MOVL         4(AX), DI
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x0e, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X6, X6, X6
+	VCVTSI2SSL   DI, X6, X6
+	VMULSS       28(DX), X6, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y3, Y7, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y7, Y0
+	VMULSS       28(DX)(SI*1), X6, X6
+	VBROADCASTSS X6, Y6
+	VMULPS       Y3, Y6, Y6
+	VMOVDQU      224(CX)(BX*1), Y3
+	VPSIGNB      Y4, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VFMADD231PS  Y3, Y6, Y1
+	ADDQ         $0x00000088, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ3K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ3K_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVL         96(AX), DI
+	MOVL         100(AX), R8
+	MOVL         104(AX), R9
+	MOVL         DI, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R10, X2
+	MOVL         R8, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R10, X2, X2
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, DI
+	VPINSRD      $0x02, DI, X2, X2
+	MOVL         R8, DI
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R8
+	SHRL         $0x06, R8
+	ANDL         $0x03030303, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	VPINSRD      $0x03, DI, X2, X2
+	VPBROADCASTW 108(AX), X3
+	VCVTPH2PS    X3, Y3
+	MOVL         $0x00000020, R9
+	VMOVD        R9, X4
+	VPBROADCASTD X4, Y4
+	VPMOVZXBD    X2, Y5
+	VPSUBD       Y4, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VMOVUPS      Y5, (SP)
+	VPSRLDQ      $0x08, X2, X2
+	VPMOVZXBD    X2, Y2
+	VPSUBD       Y4, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       Y3, Y2, Y2
+	VMOVUPS      Y2, 32(SP)
+	VMOVDQU      (AX), Y2
+	VPXOR        Y3, Y3, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x01010101, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS (SP), Y6
+	VBROADCASTSS 4(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      (CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x02020202, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 8(SP), Y6
+	VBROADCASTSS 12(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      32(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x04040404, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 16(SP), Y6
+	VBROADCASTSS 20(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      64(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x08080808, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 24(SP), Y6
+	VBROADCASTSS 28(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      96(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x10101010, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 32(SP), Y6
+	VBROADCASTSS 36(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      128(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x20202020, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 40(SP), Y6
+	VBROADCASTSS 44(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      160(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x40404040, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y5
+	VPCMPEQB     Y3, Y5, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSUBB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VBROADCASTSS 48(SP), Y6
+	VBROADCASTSS 52(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VMULPS       Y8, Y6, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      192(CX)(BX*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(SI*1), Y4
+	VMULPS       Y4, Y6, Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	MOVL         $0x80808080, DI
+	VMOVD        DI, X5
+	VPBROADCASTD X5, Y5
+	VPAND        Y5, Y2, Y2
+	VPCMPEQB     Y3, Y2, Y2
+	VPAND        kq_fours<>+0(SB), Y2, Y2
+	VPSUBB       Y2, Y4, Y4
+	VPSIGNB      Y4, Y4, Y2
+	VBROADCASTSS 56(SP), Y3
+	VBROADCASTSS 60(SP), Y5
+	VBLENDPS     $0xf0, Y5, Y3, Y3
+	VMOVDQU      224(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX), Y6
+	VMULPS       Y6, Y3, Y6
+	VFMADD231PS  Y5, Y6, Y0
+	VMOVDQU      224(CX)(BX*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX)(SI*1), Y2
+	VMULPS       Y2, Y3, Y2
+	VFMADD231PS  Y5, Y2, Y1
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   (BX), R8
+	MOVQ   8(BX), BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVWQZX      2(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      4(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      6(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      8(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      66(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      66(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      (CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       (DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       (DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      (CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       (DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       (DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      10(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      12(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      14(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      16(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      67(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      67(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      32(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       4(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       4(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      32(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       4(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       4(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      18(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      20(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      22(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      24(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      68(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      68(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      64(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       8(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       8(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      64(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       8(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       8(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      26(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      28(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      30(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      32(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      69(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      69(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      96(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       12(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       12(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      96(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       12(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       12(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      34(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      36(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      38(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      40(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      70(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      70(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      128(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       16(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       16(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      128(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       16(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       16(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      42(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      44(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      46(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      48(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      71(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      71(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      160(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       20(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       20(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      160(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       20(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       20(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      50(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      52(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      54(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      56(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      72(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      72(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      192(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       24(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       24(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      192(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       24(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       24(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      58(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X2
+	VMOVQ        R10, X3
+	MOVWQZX      60(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X2, X2
+	VPINSRQ      $0x01, R10, X3, X3
+	MOVWQZX      62(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X4
+	VMOVQ        R10, X5
+	MOVWQZX      64(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X4, X4
+	VPINSRQ      $0x01, R10, X5, X5
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VINSERTI128  $0x01, X5, Y3, Y5
+	MOVBLZX      73(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X3
+	VCVTPH2PS    X3, X3
+	VXORPS       X2, X2, X2
+	VCVTSI2SSL   R9, X2, X2
+	VADDSS       kq_half<>+0(SB), X2, X2
+	VMULSS       X2, X3, X2
+	VMULSS       kq_quarter<>+0(SB), X2, X2
+	MOVBLZX      73(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X6, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	VMOVDQU      224(CX), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       28(DX), X2, X7
+	VBROADCASTSS X7, Y7
+	VMULSS       28(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      224(CX)(SI*1), Y6
+	VPXOR        Y5, Y6, Y6
+	VPSUBB       Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       28(DX)(DI*1), X2, X2
+	VBROADCASTSS X2, Y5
+	VMULSS       28(DX)(DI*1), X3, X2
+	VBROADCASTSS X2, Y6
+	VBLENDPS     $0xf0, Y6, Y5, Y5
+	VFMADD231PS  Y4, Y5, Y1
+	ADDQ         $0x0000004a, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ5K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ5K_1x3(SB), NOSPLIT, $104-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 96(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1280(AX)
+	MOVL         4(AX), R8
+	MOVL         8(AX), R9
+	MOVL         12(AX), R10
+	MOVL         R10, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R8, R11
+	SHRL         $0x02, R11
+	ANDL         $0x30303030, R11
+	ORL          R11, R12
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	SHRL         $0x02, R11
+	ANDL         $0x30303030, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R8
+	ANDL         $0x3f3f3f3f, R9
+	VMOVD        R8, X6
+	VPINSRD      $0x01, R12, X6, X6
+	VMOVD        R9, X7
+	VPINSRD      $0x01, R10, X7, X7
+	VPMOVZXBD    X6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VPMOVZXBD    X7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VPBROADCASTW 2(AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       Y8, Y6, Y6
+	VMULPS       (DX), Y6, Y8
+	VMOVUPS      Y8, (SP)
+	VMULPS       (BX), Y7, Y8
+	VFMADD231PS  Y8, Y9, Y1
+	VMULPS       (DX)(DI*1), Y6, Y8
+	VMOVUPS      Y8, 32(SP)
+	VMULPS       (BX)(DI*1), Y7, Y8
+	VFMADD231PS  Y8, Y9, Y3
+	VMULPS       (DX)(DI*2), Y6, Y6
+	VMOVUPS      Y6, 64(SP)
+	VMULPS       (BX)(DI*2), Y7, Y6
+	VFMADD231PS  Y6, Y9, Y5
+	VMOVDQU      48(AX), Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y7
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VMOVDQU      16(AX), Y8
+	VPSLLW       $0x04, Y8, Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPMADDUBSW   (CX), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (SP), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VPMADDUBSW   (CX)(SI*1), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 32(SP), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VPMADDUBSW   (CX)(SI*2), Y7, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 64(SP), Y8
+	VFMADD231PS  Y7, Y8, Y4
+	VMOVDQU      16(AX), Y7
+	VPSLLW       $0x03, Y7, Y7
+	VPAND        kq_sixteen<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   32(CX), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(SP), Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VPMADDUBSW   32(CX)(SI*1), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 36(SP), Y8
+	VFMADD231PS  Y7, Y8, Y2
+	VPMADDUBSW   32(CX)(SI*2), Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 68(SP), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VMOVDQU      80(AX), Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y7
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VMOVDQU      16(AX), Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPMADDUBSW   64(CX), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(SP), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VPMADDUBSW   64(CX)(SI*1), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 40(SP), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VPMADDUBSW   64(CX)(SI*2), Y7, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 72(SP), Y8
+	VFMADD231PS  Y7, Y8, Y4
+	VMOVDQU      16(AX), Y7
+	VPSLLW       $0x01, Y7, Y7
+	VPAND        kq_sixteen<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   96(CX), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(SP), Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VPMADDUBSW   96(CX)(SI*1), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 44(SP), Y8
+	VFMADD231PS  Y7, Y8, Y2
+	VPMADDUBSW   96(CX)(SI*2), Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 76(SP), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VMOVDQU      112(AX), Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y7
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VMOVDQU      16(AX), Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPMADDUBSW   128(CX), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(SP), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VPMADDUBSW   128(CX)(SI*1), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 48(SP), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VPMADDUBSW   128(CX)(SI*2), Y7, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 80(SP), Y8
+	VFMADD231PS  Y7, Y8, Y4
+	VMOVDQU      16(AX), Y7
+	VPSRLW       $0x01, Y7, Y7
+	VPAND        kq_sixteen<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   160(CX), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(SP), Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VPMADDUBSW   160(CX)(SI*1), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 52(SP), Y8
+	VFMADD231PS  Y7, Y8, Y2
+	VPMADDUBSW   160(CX)(SI*2), Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 84(SP), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VMOVDQU      144(AX), Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y7
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VMOVDQU      16(AX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPMADDUBSW   192(CX), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(SP), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VPMADDUBSW   192(CX)(SI*1), Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 56(SP), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VPMADDUBSW   192(CX)(SI*2), Y7, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 88(SP), Y8
+	VFMADD231PS  Y7, Y8, Y4
+	VMOVDQU      16(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        kq_sixteen<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   224(CX), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(SP), Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VPMADDUBSW   224(CX)(SI*1), Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 60(SP), Y8
+	VFMADD231PS  Y7, Y8, Y2
+	VPMADDUBSW   224(CX)(SI*2), Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 92(SP), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	ADDQ         $0x000000b0, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	DECQ         96(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VSUBPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VSUBPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VSUBPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4XS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4XS_1x3(SB), NOSPLIT, $8-72
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    xc+24(FP), BX
+	MOVQ    xs+32(FP), BX
+	MOVQ    xds+40(FP), SI
+	LEAQ    (BX)(BX*2), DI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    nsb+48(FP), DI
+	MOVQ    DI, (SP)
+	TESTQ   DI, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVDQU kq_iq4nl<>+0(SB), Y3
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1280(AX)
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMOVDQU      8(AX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPSHUFB      Y5, Y3, Y5
+	VPSHUFB      Y6, Y3, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVL         4(AX), DI
+	SHRL         $0x00, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x00, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X9, X9, X9
+	VCVTSI2SSL   DI, X9, X9
+	VMULSS       (DX), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      (CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y0
+	VMULSS       (DX)(SI*1), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      (CX)(BX*1), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y1
+	VMULSS       (DX)(SI*2), X9, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y4, Y9, Y9
+	VMOVDQU      (CX)(BX*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVL         4(AX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x02, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X7, X7, X7
+	VCVTSI2SSL   DI, X7, X7
+	VMULSS       4(DX), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y0
+	VMULSS       4(DX)(SI*1), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      32(CX)(BX*1), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VMULSS       4(DX)(SI*2), X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y4, Y7, Y7
+	VMOVDQU      32(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y7, Y2
+	VMOVDQU      40(AX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPSHUFB      Y5, Y3, Y5
+	VPSHUFB      Y6, Y3, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVL         4(AX), DI
+	SHRL         $0x08, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X9, X9, X9
+	VCVTSI2SSL   DI, X9, X9
+	VMULSS       8(DX), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y0
+	VMULSS       8(DX)(SI*1), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      64(CX)(BX*1), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y1
+	VMULSS       8(DX)(SI*2), X9, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y4, Y9, Y9
+	VMOVDQU      64(CX)(BX*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVL         4(AX), DI
+	SHRL         $0x0c, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X7, X7, X7
+	VCVTSI2SSL   DI, X7, X7
+	VMULSS       12(DX), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y0
+	VMULSS       12(DX)(SI*1), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      96(CX)(BX*1), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VMULSS       12(DX)(SI*2), X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y4, Y7, Y7
+	VMOVDQU      96(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y7, Y2
+	VMOVDQU      72(AX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPSHUFB      Y5, Y3, Y5
+	VPSHUFB      Y6, Y3, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVL         4(AX), DI
+	SHRL         $0x10, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x08, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X9, X9, X9
+	VCVTSI2SSL   DI, X9, X9
+	VMULSS       16(DX), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y0
+	VMULSS       16(DX)(SI*1), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      128(CX)(BX*1), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y1
+	VMULSS       16(DX)(SI*2), X9, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y4, Y9, Y9
+	VMOVDQU      128(CX)(BX*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVL         4(AX), DI
+	SHRL         $0x14, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x0a, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X7, X7, X7
+	VCVTSI2SSL   DI, X7, X7
+	VMULSS       20(DX), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y0
+	VMULSS       20(DX)(SI*1), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      160(CX)(BX*1), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VMULSS       20(DX)(SI*2), X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y4, Y7, Y7
+	VMOVDQU      160(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y7, Y2
+	VMOVDQU      104(AX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPSHUFB      Y5, Y3, Y5
+	VPSHUFB      Y6, Y3, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVL         4(AX), DI
+	SHRL         $0x18, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x0c, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X9, X9, X9
+	VCVTSI2SSL   DI, X9, X9
+	VMULSS       24(DX), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y0
+	VMULSS       24(DX)(SI*1), X9, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y4, Y10, Y10
+	VMOVDQU      192(CX)(BX*1), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y1
+	VMULSS       24(DX)(SI*2), X9, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y4, Y9, Y9
+	VMOVDQU      192(CX)(BX*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVL         4(AX), DI
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(AX), R8
+	SHRL         $0x0e, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VXORPS       X7, X7, X7
+	VCVTSI2SSL   DI, X7, X7
+	VMULSS       28(DX), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y0
+	VMULSS       28(DX)(SI*1), X7, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y4, Y8, Y8
+	VMOVDQU      224(CX)(BX*1), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y1
+	VMULSS       28(DX)(SI*2), X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y4, Y7, Y7
+	VMOVDQU      224(CX)(BX*2), Y4
+	VPSIGNB      Y5, Y4, Y4
+	VPMADDUBSW   Y4, Y6, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y7, Y2
+	ADDQ         $0x00000088, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ3K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ3K_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVL         96(AX), DI
+	MOVL         100(AX), R8
+	MOVL         104(AX), R9
+	MOVL         DI, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R10, X3
+	MOVL         R8, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         R9, R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R10, X3, X3
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, DI
+	VPINSRD      $0x02, DI, X3, X3
+	MOVL         R8, DI
+	SHRL         $0x04, DI
+	ANDL         $0x0f0f0f0f, DI
+	MOVL         R9, R8
+	SHRL         $0x06, R8
+	ANDL         $0x03030303, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	VPINSRD      $0x03, DI, X3, X3
+	VPBROADCASTW 108(AX), X4
+	VCVTPH2PS    X4, Y4
+	MOVL         $0x00000020, R9
+	VMOVD        R9, X5
+	VPBROADCASTD X5, Y5
+	VPMOVZXBD    X3, Y6
+	VPSUBD       Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (SP)
+	VPSRLDQ      $0x08, X3, X3
+	VPMOVZXBD    X3, Y3
+	VPSUBD       Y5, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y3, 32(SP)
+	VMOVDQU      (AX), Y3
+	VPXOR        Y4, Y4, Y4
+	VMOVDQU      32(AX), Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x01010101, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS (SP), Y7
+	VBROADCASTSS 4(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      (CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      32(AX), Y5
+	VPSRLW       $0x02, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x02020202, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 8(SP), Y7
+	VBROADCASTSS 12(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      32(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      32(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x04040404, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 16(SP), Y7
+	VBROADCASTSS 20(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      64(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      32(AX), Y5
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x08080808, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 24(SP), Y7
+	VBROADCASTSS 28(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      96(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x10101010, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 32(SP), Y7
+	VBROADCASTSS 36(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      128(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPSRLW       $0x02, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x20202020, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 40(SP), Y7
+	VBROADCASTSS 44(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      160(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x40404040, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y6
+	VPCMPEQB     Y4, Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSUBB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VBROADCASTSS 48(SP), Y7
+	VBROADCASTSS 52(SP), Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      192(CX)(BX*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*1), Y9
+	VMULPS       Y9, Y7, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(BX*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	VMOVDQU      64(AX), Y5
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	MOVL         $0x80808080, DI
+	VMOVD        DI, X6
+	VPBROADCASTD X6, Y6
+	VPAND        Y6, Y3, Y3
+	VPCMPEQB     Y4, Y3, Y3
+	VPAND        kq_fours<>+0(SB), Y3, Y3
+	VPSUBB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y5, Y3
+	VBROADCASTSS 56(SP), Y4
+	VBROADCASTSS 60(SP), Y6
+	VBLENDPS     $0xf0, Y6, Y4, Y4
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y7
+	VMULPS       Y7, Y4, Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VMOVDQU      224(CX)(BX*1), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*1), Y7
+	VMULPS       Y7, Y4, Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      224(CX)(BX*2), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*2), Y3
+	VMULPS       Y3, Y4, Y3
+	VFMADD231PS  Y6, Y3, Y2
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ   (BX), R8
+	MOVQ   8(BX), BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVWQZX      2(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      4(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      6(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      8(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      66(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      66(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      (CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       (DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       (DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      (CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       (DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       (DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      (CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       (DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       (DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      10(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      12(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      14(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      16(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      67(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      67(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      32(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       4(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       4(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       4(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       4(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       4(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       4(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      18(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      20(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      22(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      24(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      68(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      68(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      64(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       8(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       8(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       8(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       8(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       8(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       8(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      26(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      28(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      30(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      32(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      69(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      69(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      96(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       12(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       12(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       12(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       12(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       12(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       12(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      34(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      36(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      38(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      40(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      70(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      70(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      128(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       16(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       16(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       16(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       16(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       16(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       16(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      42(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      44(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      46(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      48(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      71(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      71(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      160(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       20(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       20(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       20(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       20(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       20(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       20(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      50(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      52(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      54(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      56(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      72(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      72(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      192(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       24(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       24(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       24(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       24(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       24(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       24(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      58(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X3
+	VMOVQ        R10, X4
+	MOVWQZX      60(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X3, X3
+	VPINSRQ      $0x01, R10, X4, X4
+	MOVWQZX      62(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VMOVQ        R9, X5
+	VMOVQ        R10, X6
+	MOVWQZX      64(AX), R9
+	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R9
+	SHRQ         $0x09, R10
+	MOVQ         (R8)(R9*8), R9
+	MOVQ         (BX)(R10*8), R10
+	VPINSRQ      $0x01, R9, X5, X5
+	VPINSRQ      $0x01, R10, X6, X6
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VINSERTI128  $0x01, X6, Y4, Y6
+	MOVBLZX      73(AX), R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VXORPS       X3, X3, X3
+	VCVTSI2SSL   R9, X3, X3
+	VADDSS       kq_half<>+0(SB), X3, X3
+	VMULSS       X3, X4, X3
+	VMULSS       kq_quarter<>+0(SB), X3, X3
+	MOVBLZX      73(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, X7
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R9, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X7, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	VMOVDQU      224(CX), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       28(DX), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       28(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       28(DX)(DI*1), X3, X8
+	VBROADCASTSS X8, Y8
+	VMULSS       28(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*2), Y7
+	VPXOR        Y6, Y7, Y7
+	VPSUBB       Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       28(DX)(DI*2), X3, X3
+	VBROADCASTSS X3, Y6
+	VMULSS       28(DX)(DI*2), X4, X3
+	VBROADCASTSS X3, Y7
+	VBLENDPS     $0xf0, Y7, Y6, Y6
+	VFMADD231PS  Y5, Y6, Y2
+	ADDQ         $0x0000004a, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ5K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ5K_1x4(SB), NOSPLIT, $136-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 128(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1280(AX)
+	MOVL         4(AX), R10
+	MOVL         8(AX), R11
+	MOVL         12(AX), R12
+	MOVL         R12, R14
+	ANDL         $0x0f0f0f0f, R14
+	MOVL         R10, R13
+	SHRL         $0x02, R13
+	ANDL         $0x30303030, R13
+	ORL          R13, R14
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R11, R13
+	SHRL         $0x02, R13
+	ANDL         $0x30303030, R13
+	ORL          R13, R12
+	ANDL         $0x3f3f3f3f, R10
+	ANDL         $0x3f3f3f3f, R11
+	VMOVD        R10, X8
+	VPINSRD      $0x01, R14, X8, X8
+	VMOVD        R11, X9
+	VPINSRD      $0x01, R12, X9, X9
+	VPMOVZXBD    X8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VPMOVZXBD    X9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VPBROADCASTW (AX), X10
+	VCVTPH2PS    X10, Y10
+	VPBROADCASTW 2(AX), X11
+	VCVTPH2PS    X11, Y11
+	VMULPS       Y10, Y8, Y8
+	VMULPS       (DX), Y8, Y10
+	VMOVUPS      Y10, (SP)
+	VMULPS       (BX), Y9, Y10
+	VFMADD231PS  Y10, Y11, Y1
+	VMULPS       (DX)(DI*1), Y8, Y10
+	VMOVUPS      Y10, 32(SP)
+	VMULPS       (BX)(DI*1), Y9, Y10
+	VFMADD231PS  Y10, Y11, Y3
+	VMULPS       (DX)(DI*2), Y8, Y10
+	VMOVUPS      Y10, 64(SP)
+	VMULPS       (BX)(DI*2), Y9, Y10
+	VFMADD231PS  Y10, Y11, Y5
+	VMULPS       (DX)(R9*1), Y8, Y8
+	VMOVUPS      Y8, 96(SP)
+	VMULPS       (BX)(R9*1), Y9, Y8
+	VFMADD231PS  Y8, Y11, Y7
+	VMOVDQU      48(AX), Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y9
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y8
+	VMOVDQU      16(AX), Y10
+	VPSLLW       $0x04, Y10, Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   (CX), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (SP), Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VPMADDUBSW   (CX)(SI*1), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 32(SP), Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VPMADDUBSW   (CX)(SI*2), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 64(SP), Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VPMADDUBSW   (CX)(R8*1), Y9, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 96(SP), Y10
+	VFMADD231PS  Y9, Y10, Y6
+	VMOVDQU      16(AX), Y9
+	VPSLLW       $0x03, Y9, Y9
+	VPAND        kq_sixteen<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPMADDUBSW   32(CX), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(SP), Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VPMADDUBSW   32(CX)(SI*1), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 36(SP), Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VPMADDUBSW   32(CX)(SI*2), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 68(SP), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   32(CX)(R8*1), Y8, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 100(SP), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	VMOVDQU      80(AX), Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y9
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y8
+	VMOVDQU      16(AX), Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   64(CX), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(SP), Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VPMADDUBSW   64(CX)(SI*1), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 40(SP), Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VPMADDUBSW   64(CX)(SI*2), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 72(SP), Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VPMADDUBSW   64(CX)(R8*1), Y9, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 104(SP), Y10
+	VFMADD231PS  Y9, Y10, Y6
+	VMOVDQU      16(AX), Y9
+	VPSLLW       $0x01, Y9, Y9
+	VPAND        kq_sixteen<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPMADDUBSW   96(CX), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(SP), Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VPMADDUBSW   96(CX)(SI*1), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 44(SP), Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VPMADDUBSW   96(CX)(SI*2), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 76(SP), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   96(CX)(R8*1), Y8, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 108(SP), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	VMOVDQU      112(AX), Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y9
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y8
+	VMOVDQU      16(AX), Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   128(CX), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(SP), Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VPMADDUBSW   128(CX)(SI*1), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 48(SP), Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VPMADDUBSW   128(CX)(SI*2), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 80(SP), Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VPMADDUBSW   128(CX)(R8*1), Y9, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 112(SP), Y10
+	VFMADD231PS  Y9, Y10, Y6
+	VMOVDQU      16(AX), Y9
+	VPSRLW       $0x01, Y9, Y9
+	VPAND        kq_sixteen<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPMADDUBSW   160(CX), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(SP), Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VPMADDUBSW   160(CX)(SI*1), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 52(SP), Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VPMADDUBSW   160(CX)(SI*2), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 84(SP), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   160(CX)(R8*1), Y8, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 116(SP), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	VMOVDQU      144(AX), Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y9
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_low4<>+0(SB), Y8, Y8
+	VMOVDQU      16(AX), Y10
+	VPSRLW       $0x02, Y10, Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   192(CX), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(SP), Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VPMADDUBSW   192(CX)(SI*1), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 56(SP), Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VPMADDUBSW   192(CX)(SI*2), Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 88(SP), Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VPMADDUBSW   192(CX)(R8*1), Y9, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 120(SP), Y10
+	VFMADD231PS  Y9, Y10, Y6
+	VMOVDQU      16(AX), Y9
+	VPSRLW       $0x03, Y9, Y9
+	VPAND        kq_sixteen<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPMADDUBSW   224(CX), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(SP), Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VPMADDUBSW   224(CX)(SI*1), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 60(SP), Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VPMADDUBSW   224(CX)(SI*2), Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 92(SP), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   224(CX)(R8*1), Y8, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 124(SP), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	ADDQ         $0x000000b0, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	DECQ         128(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VSUBPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VSUBPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VSUBPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VSUBPS       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4XS_1x4(SB), NOSPLIT, $8-72
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    xc+24(FP), BX
+	MOVQ    xs+32(FP), BX
+	MOVQ    xds+40(FP), SI
+	LEAQ    (BX)(BX*2), DI
+	LEAQ    (SI)(SI*2), R8
+	MOVQ    nsb+48(FP), R9
+	MOVQ    R9, (SP)
+	TESTQ   R9, R9
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVDQU kq_iq4nl<>+0(SB), Y4
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1280(AX)
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMOVDQU      8(AX), Y6
+	VPSRLW       $0x04, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPSHUFB      Y6, Y4, Y6
+	VPSHUFB      Y7, Y4, Y7
+	VPERM2I128   $0x20, Y7, Y6, Y8
+	VPSIGNB      Y8, Y8, Y9
+	MOVL         4(AX), R9
+	SHRL         $0x00, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x00, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X10, X10, X10
+	VCVTSI2SSL   R9, X10, X10
+	VMULSS       (DX), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      (CX), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y0
+	VMULSS       (DX)(SI*1), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      (CX)(BX*1), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y1
+	VMULSS       (DX)(SI*2), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      (CX)(BX*2), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y2
+	VMULSS       (DX)(R8*1), X10, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y5, Y10, Y10
+	VMOVDQU      (CX)(DI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y3
+	VPERM2I128   $0x31, Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x02, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   R9, X8, X8
+	VMULSS       4(DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       4(DX)(SI*1), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      32(CX)(BX*1), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y1
+	VMULSS       4(DX)(SI*2), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      32(CX)(BX*2), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VMULSS       4(DX)(R8*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y5, Y8, Y8
+	VMOVDQU      32(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y3
+	VMOVDQU      40(AX), Y6
+	VPSRLW       $0x04, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPSHUFB      Y6, Y4, Y6
+	VPSHUFB      Y7, Y4, Y7
+	VPERM2I128   $0x20, Y7, Y6, Y8
+	VPSIGNB      Y8, Y8, Y9
+	MOVL         4(AX), R9
+	SHRL         $0x08, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X10, X10, X10
+	VCVTSI2SSL   R9, X10, X10
+	VMULSS       8(DX), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y0
+	VMULSS       8(DX)(SI*1), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      64(CX)(BX*1), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y1
+	VMULSS       8(DX)(SI*2), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      64(CX)(BX*2), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y2
+	VMULSS       8(DX)(R8*1), X10, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y5, Y10, Y10
+	VMOVDQU      64(CX)(DI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y3
+	VPERM2I128   $0x31, Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), R9
+	SHRL         $0x0c, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   R9, X8, X8
+	VMULSS       12(DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       12(DX)(SI*1), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      96(CX)(BX*1), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y1
+	VMULSS       12(DX)(SI*2), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      96(CX)(BX*2), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VMULSS       12(DX)(R8*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y5, Y8, Y8
+	VMOVDQU      96(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y3
+	VMOVDQU      72(AX), Y6
+	VPSRLW       $0x04, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPSHUFB      Y6, Y4, Y6
+	VPSHUFB      Y7, Y4, Y7
+	VPERM2I128   $0x20, Y7, Y6, Y8
+	VPSIGNB      Y8, Y8, Y9
+	MOVL         4(AX), R9
+	SHRL         $0x10, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x08, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X10, X10, X10
+	VCVTSI2SSL   R9, X10, X10
+	VMULSS       16(DX), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y0
+	VMULSS       16(DX)(SI*1), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      128(CX)(BX*1), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y1
+	VMULSS       16(DX)(SI*2), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      128(CX)(BX*2), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y2
+	VMULSS       16(DX)(R8*1), X10, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y5, Y10, Y10
+	VMOVDQU      128(CX)(DI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y3
+	VPERM2I128   $0x31, Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), R9
+	SHRL         $0x14, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x0a, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   R9, X8, X8
+	VMULSS       20(DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       20(DX)(SI*1), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      160(CX)(BX*1), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y1
+	VMULSS       20(DX)(SI*2), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      160(CX)(BX*2), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VMULSS       20(DX)(R8*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y5, Y8, Y8
+	VMOVDQU      160(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y3
+	VMOVDQU      104(AX), Y6
+	VPSRLW       $0x04, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y6, Y6
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPSHUFB      Y6, Y4, Y6
+	VPSHUFB      Y7, Y4, Y7
+	VPERM2I128   $0x20, Y7, Y6, Y8
+	VPSIGNB      Y8, Y8, Y9
+	MOVL         4(AX), R9
+	SHRL         $0x18, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x0c, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X10, X10, X10
+	VCVTSI2SSL   R9, X10, X10
+	VMULSS       24(DX), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y0
+	VMULSS       24(DX)(SI*1), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      192(CX)(BX*1), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y1
+	VMULSS       24(DX)(SI*2), X10, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y5, Y11, Y11
+	VMOVDQU      192(CX)(BX*2), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VFMADD231PS  Y12, Y11, Y2
+	VMULSS       24(DX)(R8*1), X10, X10
+	VBROADCASTSS X10, Y10
+	VMULPS       Y5, Y10, Y10
+	VMOVDQU      192(CX)(DI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y11, Y10, Y3
+	VPERM2I128   $0x31, Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	MOVL         4(AX), R9
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	MOVWLZX      2(AX), R10
+	SHRL         $0x0e, R10
+	ANDL         $0x00000003, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	SUBL         $0x00000020, R9
+	VXORPS       X8, X8, X8
+	VCVTSI2SSL   R9, X8, X8
+	VMULSS       28(DX), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y0
+	VMULSS       28(DX)(SI*1), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      224(CX)(BX*1), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y1
+	VMULSS       28(DX)(SI*2), X8, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y5, Y9, Y9
+	VMOVDQU      224(CX)(BX*2), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VFMADD231PS  Y10, Y9, Y2
+	VMULSS       28(DX)(R8*1), X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y5, Y8, Y8
+	VMOVDQU      224(CX)(DI*1), Y5
+	VPSIGNB      Y6, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y8, Y3
+	ADDQ         $0x00000088, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ3K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ3K_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVL         96(AX), R9
+	MOVL         100(AX), R10
+	MOVL         104(AX), R11
+	MOVL         R9, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R11, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	VMOVD        R12, X4
+	MOVL         R10, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R11, R13
+	SHRL         $0x02, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	VPINSRD      $0x01, R12, X4, X4
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         R11, R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R9
+	VPINSRD      $0x02, R9, X4, X4
+	MOVL         R10, R9
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         R11, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x03, R9, X4, X4
+	VPBROADCASTW 108(AX), X5
+	VCVTPH2PS    X5, Y5
+	MOVL         $0x00000020, R11
+	VMOVD        R11, X6
+	VPBROADCASTD X6, Y6
+	VPMOVZXBD    X4, Y7
+	VPSUBD       Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y5, Y7, Y7
+	VMOVUPS      Y7, (SP)
+	VPSRLDQ      $0x08, X4, X4
+	VPMOVZXBD    X4, Y4
+	VPSUBD       Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y5, Y4, Y4
+	VMOVUPS      Y4, 32(SP)
+	VMOVDQU      (AX), Y4
+	VPXOR        Y5, Y5, Y5
+	VMOVDQU      32(AX), Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x01010101, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS (SP), Y8
+	VBROADCASTSS 4(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      (CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      (CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      (CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      (CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x02020202, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 8(SP), Y8
+	VBROADCASTSS 12(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      32(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      32(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x04040404, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 16(SP), Y8
+	VBROADCASTSS 20(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      64(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      64(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x08080808, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 24(SP), Y8
+	VBROADCASTSS 28(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      96(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      96(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x10101010, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 32(SP), Y8
+	VBROADCASTSS 36(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      128(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      128(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x20202020, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 40(SP), Y8
+	VBROADCASTSS 44(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      160(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      160(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x40404040, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y7
+	VPCMPEQB     Y5, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSUBB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VBROADCASTSS 48(SP), Y8
+	VBROADCASTSS 52(SP), Y9
+	VBLENDPS     $0xf0, Y9, Y8, Y8
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VMOVDQU      192(CX)(BX*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(SI*1), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(BX*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(SI*2), Y10
+	VMULPS       Y10, Y8, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VMOVDQU      192(CX)(DI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(R8*1), Y6
+	VMULPS       Y6, Y8, Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	MOVL         $0x80808080, R9
+	VMOVD        R9, X7
+	VPBROADCASTD X7, Y7
+	VPAND        Y7, Y4, Y4
+	VPCMPEQB     Y5, Y4, Y4
+	VPAND        kq_fours<>+0(SB), Y4, Y4
+	VPSUBB       Y4, Y6, Y6
+	VPSIGNB      Y6, Y6, Y4
+	VBROADCASTSS 56(SP), Y5
+	VBROADCASTSS 60(SP), Y7
+	VBLENDPS     $0xf0, Y7, Y5, Y5
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VMULPS       Y8, Y5, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VMOVDQU      224(CX)(BX*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(SI*1), Y8
+	VMULPS       Y8, Y5, Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(BX*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(SI*2), Y8
+	VMULPS       Y8, Y5, Y8
+	VFMADD231PS  Y7, Y8, Y2
+	VMOVDQU      224(CX)(DI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(R8*1), Y4
+	VMULPS       Y4, Y5, Y4
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   (BX), R10
+	MOVQ   8(BX), BX
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	MOVWQZX      2(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      4(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      6(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      8(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      66(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      66(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      (CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       (DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       (DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       (DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       (DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      (CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       (DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       (DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      (CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       (DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       (DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      10(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      12(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      14(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      16(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      67(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      67(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      32(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       4(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       4(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      32(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       4(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       4(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       4(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       4(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      32(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       4(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       4(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      18(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      20(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      22(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      24(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      68(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      68(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      64(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       8(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       8(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      64(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       8(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       8(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       8(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       8(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      64(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       8(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       8(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      26(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      28(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      30(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      32(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      69(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      69(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      96(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       12(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       12(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      96(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       12(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       12(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       12(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       12(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      96(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       12(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       12(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      34(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      36(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      38(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      40(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      70(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      70(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      128(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       16(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       16(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      128(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       16(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       16(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       16(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       16(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      128(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       16(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       16(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      42(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      44(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      46(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      48(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      71(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      71(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      160(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       20(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       20(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      160(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       20(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       20(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       20(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       20(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      160(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       20(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       20(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      50(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      52(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      54(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      56(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      72(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      72(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      192(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       24(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       24(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      192(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       24(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       24(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       24(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       24(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      192(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       24(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       24(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      58(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X4
+	VMOVQ        R12, X5
+	MOVWQZX      60(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X4, X4
+	VPINSRQ      $0x01, R12, X5, X5
+	MOVWQZX      62(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VMOVQ        R11, X6
+	VMOVQ        R12, X7
+	MOVWQZX      64(AX), R11
+	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R11
+	SHRQ         $0x09, R12
+	MOVQ         (R10)(R11*8), R11
+	MOVQ         (BX)(R12*8), R12
+	VPINSRQ      $0x01, R11, X6, X6
+	VPINSRQ      $0x01, R12, X7, X7
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VINSERTI128  $0x01, X7, Y5, Y7
+	MOVBLZX      73(AX), R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, X5
+	VXORPS       X4, X4, X4
+	VCVTSI2SSL   R11, X4, X4
+	VADDSS       kq_half<>+0(SB), X4, X4
+	VMULSS       X4, X5, X4
+	VMULSS       kq_quarter<>+0(SB), X4, X4
+	MOVBLZX      73(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0000000f, R11
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VXORPS       X5, X5, X5
+	VCVTSI2SSL   R11, X5, X5
+	VADDSS       kq_half<>+0(SB), X5, X5
+	VMULSS       X5, X8, X5
+	VMULSS       kq_quarter<>+0(SB), X5, X5
+	VMOVDQU      224(CX), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       28(DX), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       28(DX), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       28(DX)(DI*1), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       28(DX)(DI*1), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*2), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VMULSS       28(DX)(DI*2), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULSS       28(DX)(DI*2), X5, X10
+	VBROADCASTSS X10, Y10
+	VBLENDPS     $0xf0, Y10, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VMOVDQU      224(CX)(R8*1), Y8
+	VPXOR        Y7, Y8, Y8
+	VPSUBB       Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       28(DX)(R9*1), X4, X4
+	VBROADCASTSS X4, Y7
+	VMULSS       28(DX)(R9*1), X5, X4
+	VBROADCASTSS X4, Y8
+	VBLENDPS     $0xf0, Y8, Y7, Y7
+	VFMADD231PS  Y6, Y7, Y3
+	ADDQ         $0x0000004a, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"sync"
+	"unsafe"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -44,11 +45,20 @@ var (
 	q4iPackVec func(dst, w *byte, ws, nb int)
 	q4iTiles   [3]q4iTileFn // [C]
 
+	// q4pVec and q4pUnpack read Q4_0 weights laid out by Pack in groups of 16 rows
+	// (packGroup) where the CPU has AVX2 and nothing faster (q4PackedOn).
+	q4pVec    func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+	q4pUnpack func(dst, sc, q *byte, nb int)
+
 	// q8PackVec unpacks a Q8_0 row for the q8pTiles, which sum exactly as quantTiles do.
 	q8PackVec func(dst, src *byte, nb int)
 	q8pTiles  [4][4]quantTileFn // [R][C]
 	dotQ6KVec func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 	dotQ4KVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+	// q4KTiles, q6KTiles, q5KTiles, iq4XSTiles, q3KTiles and iq2XSTiles serve C = 2..4
+	// activation rows with one weight row, each row summed as the one-row kernel of the
+	// type sums it.
+	q4KTiles, q6KTiles, q5KTiles, iq4XSTiles, q3KTiles, iq2XSTiles [5]superTileFn
 )
 
 // Wider paths (AVX-512), set at start-up where the CPU has them. Each returns false for a
@@ -310,21 +320,46 @@ func q4Sums(s *quantScratch, xq []int8) []int32 {
 	return xc
 }
 
-// matMulQ4 is MatMul for Q4_0 weights and several rows of x (already quantized in s).
-// Each group of 8 weight rows is interleaved (q4iPackVec, kBlockQuant values at a time)
-// once per mBlockQuant rows of x and multiplied with all of them by the q4iTiles, which
-// give the bits of the matrix-vector kernel q4iVec.
+// matMulQ4 is MatMul for Q4_0 weights as stored and several rows of x (already quantized
+// in s). Each group of 8 weight rows is interleaved (q4iPackVec, kBlockQuant values at a
+// time) once per mBlockQuant rows of x and multiplied with all of them by the q4iTiles,
+// which give the bits of the matrix-vector kernel q4iVec.
 func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quantScratch) {
+	const kb = kBlockQuant / 32
+	var pads sync.Pool
+	p.q4Tiles(out, m, n, s, k/32, func(dst []byte, j, r, b0, bc int) {
+		if r == 8 {
+			q4iPackVec(&dst[0], &data[j*rs+18*b0], rs, bc)
+			return
+		}
+		// Fewer than 8 rows left: from a copy padded with zero rows.
+		pad, _ := pads.Get().([]byte)
+		if pad == nil {
+			pad = make([]byte, 8*kb*18)
+		}
+		clear(pad)
+		for a := 0; a < r; a++ {
+			copy(pad[a*bc*18:(a+1)*bc*18], data[(j+a)*rs+18*b0:])
+		}
+		q4iPackVec(&dst[0], &pad[0], bc*18, bc)
+		pads.Put(pad)
+	})
+}
+
+// q4Tiles multiplies Q4_0 weights with several rows of x (quantized in s, nb blocks a
+// row) with the q4iTiles: for every 8 weight rows j..j+r-1 (r ≤ 8) and kBlockQuant values
+// from block b0 (bc blocks), unpack writes the tiles' interleaved layout of those rows to
+// dst (rows past r zero), once per mBlockQuant rows of x.
+func (p *Pool) q4Tiles(out []float32, m, n int, s *quantScratch, nb int, unpack func(dst []byte, j, r, b0, bc int)) {
 	const C = 2
 	const kb = kBlockQuant / 32
-	nb := k / 32
+	k := 32 * nb
 	xq, xd := s.q, s.d
 	xc := q4Sums(s, xq[:m*k])
 	p.runGrain(n, 8, func(lo, hi int) {
 		wp := packBufPool.Get().(*[packBufLen]byte)
 		defer packBufPool.Put(wp)
 		wbuf := wp[:kb*288]
-		var pad []byte
 		var tmp [C * 8]float32
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
@@ -335,18 +370,7 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quan
 				bc := min(kb, nb-b0)
 				for j := lo; j < hi; j += 8 {
 					r := min(8, hi-j)
-					if r == 8 {
-						q4iPackVec(&wbuf[0], &data[j*rs+18*b0], rs, bc)
-					} else { // fewer than 8 rows left: from a copy padded with zero rows
-						if pad == nil {
-							pad = make([]byte, 8*kb*18)
-						}
-						clear(pad)
-						for a := 0; a < r; a++ {
-							copy(pad[a*bc*18:(a+1)*bc*18], data[(j+a)*rs+18*b0:])
-						}
-						q4iPackVec(&wbuf[0], &pad[0], bc*18, bc)
-					}
+					unpack(wbuf, j, r, b0, bc)
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
 						tile := func(o *float32, os int) {
@@ -370,8 +394,54 @@ func (p *Pool) matMulQ4(out []float32, m, n, k int, data []byte, rs int, s *quan
 	})
 }
 
-// matMulSuper is MatMul for Q4_K and Q6_K weights: x is quantized by QuantizeQ8 and each
-// weight row is multiplied with every row of x while it is in the cache.
+// q4PackedOn reports whether Pack lays out Q4_0 weights for the AVX2 kernels of packed
+// groups (q4pVec, q4pUnpack): where the CPU has AVX2 and no faster path (AMX, AVX-512
+// VNNI) takes Q4_0.
+func q4PackedOn() bool {
+	return useAsm && q4pVec != nil && packedMatMuls == nil && matMulQuantWide == nil && matVecQuantWide == nil && matMulQuantAMX == nil
+}
+
+// matMulQ4Packed is MatMul for Q4_0 weights laid out by Pack (packGroup: groups of 16
+// rows, each its scales then its values) on the AVX2 kernels. One activation row takes
+// q4pVec, a group at a time: the weights stream from memory in one sequential run per
+// group, already interleaved. Several take the q4iTiles, each group's halves unpacked by
+// q4pUnpack. Both sum as the kernels of unpacked weights do, so packing changes speed,
+// not results.
+func (p *Pool) matMulQ4Packed(out, x []float32, m, n, k int, w []byte) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	nb := k / 32
+	gs, qoff := packLayout(tensor.Q4_0, k)
+	if m > 1 {
+		p.q4Tiles(out, m, n, s, nb, func(dst []byte, j, r, b0, bc int) {
+			g, h := j/16, j%16/8
+			q4pUnpack(&dst[0], &w[g*gs+32*b0+16*h], &w[g*gs+qoff+256*b0+32*h], bc)
+		})
+		return
+	}
+	xq, xd := s.q, s.d
+	xc := q4Sums(s, xq[:k])
+	p.runGrain(n, 16, func(lo, hi int) {
+		for j := lo; j < hi; j += 16 {
+			grp := w[j/16*gs:]
+			if j+16 <= n {
+				clear(out[j : j+16])
+				q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &out[j])
+				continue
+			}
+			var tmp [16]float32 // the last group, padded with zero rows
+			q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &tmp[0])
+			copy(out[j:n], tmp[:])
+		}
+	})
+}
+
+// matMulSuper is MatMul for Q4_K and Q6_K weights: x is quantized by QuantizeQ8, and each
+// weight row is unpacked once for up to 4 activation rows (superTiles), mBlockSuper rows
+// of x at a time so that they stay in the L2 cache while the weight rows stream past.
+// The tiles sum each row as the one-row kernels do, so a row's results do not depend on
+// m.
 func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -382,18 +452,22 @@ func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, d
 	}
 	nb, nsb := k/32, k/256
 	var rowDot func(j, i int) float32
+	var tiles *[5]superTileFn
+	var xc unsafe.Pointer // per row: Q6_K's 32·Σx per 4 values (stride k bytes), Q4_K's dx·Σq per block (stride 4·nb)
 	if dt == tensor.Q6_K {
 		if cap(s.c) < m*k/4 {
 			s.c = make([]int32, m*k/4)
 		}
-		xc := s.c[:m*k/4]
-		for i := range xc {
+		xc6 := s.c[:m*k/4]
+		for i := range xc6 {
 			q := s.q[4*i : 4*i+4]
-			xc[i] = 32 * (int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3]))
+			xc6[i] = 32 * (int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3]))
 		}
+		xc = unsafe.Pointer(&xc6[0])
 		rowDot = func(j, i int) float32 {
-			return dotQ6KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xc[i*k/4], nsb)
+			return dotQ6KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xc6[i*k/4], nsb)
 		}
+		tiles = &q6KTiles
 	} else {
 		if cap(s.s) < m*nb {
 			s.s = make([]float32, m*nb)
@@ -406,15 +480,60 @@ func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, d
 			}
 			xs[b] = s.d[b] * float32(sum)
 		}
+		xc = unsafe.Pointer(&xs[0])
 		rowDot = func(j, i int) float32 {
 			return dotQ4KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nsb)
 		}
+		tiles = &q4KTiles
+	}
+	xcRow := k // bytes per row of xc
+	if dt == tensor.Q4_K {
+		xcRow = 4 * nb
+	}
+	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow)
+}
+
+// superRows computes out[i*n+j] = rowDot(j, i) for the m rows of x quantized in s and the
+// n weight rows of data (rs bytes each), with the tiles where there are any (tiles[2..4],
+// for 2 to 4 activation rows; xc the per-row sums they take, xcRow bytes a row): each
+// weight row is used against mBlockSuper rows of x, up to 4 at a time.
+func (p *Pool) superRows(out []float32, m, n, k int, data []byte, rs int, s *quantScratch, rowDot func(j, i int) float32, tiles *[5]superTileFn, xc unsafe.Pointer, xcRow int) {
+	if m == 1 || tiles == nil || tiles[2] == nil {
+		p.runGrain(n, 4, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				for i := 0; i < m; i++ {
+					out[i*n+j] = rowDot(j, i)
+				}
+			}
+		})
+		return
+	}
+	nb, nsb := k/32, k/256
+	if xc == nil {
+		xc = unsafe.Pointer(&s.d[0]) // not read
 	}
 	p.runGrain(n, 4, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			for i := 0; i < m; i++ {
-				out[i*n+j] = rowDot(j, i)
+		for i0 := 0; i0 < m; i0 += mBlockSuper {
+			i1 := min(m, i0+mBlockSuper)
+			for j := lo; j < hi; j++ {
+				for i := i0; i < i1; i += 4 {
+					c := min(4, i1-i)
+					if c == 1 {
+						out[i*n+j] = rowDot(j, i)
+						continue
+					}
+					tiles[c](&data[j*rs], &s.q[i*k], &s.d[i*nb], (*byte)(unsafe.Add(xc, i*xcRow)), k, 4*nb, nsb, &out[i*n+j], 4*n)
+				}
 			}
 		}
 	})
 }
+
+// mBlockSuper is how many activation rows matMulSuper takes at a time: 32 rows of int8
+// values and their sums (Q6_K: as many bytes again) are 256 KiB at k = 4096.
+const mBlockSuper = 32
+
+// superTileFn writes the dot products of one Q4_K or Q6_K weight row (nsb super-blocks)
+// with C rows quantized by QuantizeQ8 (xq, xd, and xc as matMulSuper lays it out; xs and
+// xds the strides in bytes of xq and xd) to out[c*os/4].
+type superTileFn func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)

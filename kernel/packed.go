@@ -60,7 +60,7 @@ func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
 	}
 	switch w.DType {
 	case tensor.Q8_0, tensor.Q4_0:
-		if packedMatMuls == nil || k%32 != 0 {
+		if (packedMatMuls == nil && !(w.DType == tensor.Q4_0 && q4PackedOn())) || k%32 != 0 {
 			return 0, 0, 0, false
 		}
 		gs, _ := packLayout(w.DType, k)
@@ -86,7 +86,8 @@ func floatAligned(data []byte) bool {
 }
 
 // Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
-// kernels (see packedMatMuls; they need AMX), and copies F32, F16 and BF16 matrices to
+// kernels (see packedMatMuls; they need AMX; on a CPU with AVX2 and neither AMX nor
+// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), and copies F32, F16 and BF16 matrices to
 // 64-byte-aligned memory where they are not aligned or the system has huge pages (see
 // floatAligned), setting their Packed field, so that MatMul reads Packed instead of Data. All of them
 // go into one new buffer, backed by huge pages where the system allows. Other tensors,

@@ -119,8 +119,8 @@ func TestPackSelection(t *testing.T) {
 		}
 	}
 	if packedMatMuls == nil {
-		if q8.Packed != nil || q4.Packed != nil {
-			t.Fatal("Pack laid out quantized weights without packed kernels")
+		if q8.Packed != nil || (q4.Packed != nil) != q4PackedOn() {
+			t.Fatalf("without AMX: Q8_0 packed %v, Q4_0 packed %v (AVX2 packed Q4_0 kernels: %v)", q8.Packed != nil, q4.Packed != nil, q4PackedOn())
 		}
 		return
 	}

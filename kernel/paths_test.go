@@ -31,21 +31,23 @@ func TestMatMulPath(t *testing.T) {
 	if useAsm {
 		for _, tc := range []struct {
 			dt     tensor.DType
+			packed bool
 			m      int
 			kernel string
 		}{
-			{tensor.Q4_0, 1, "dotQ4I_vec8"}, {tensor.Q4_0, 16, "dotQ4I 8×2"},
-			{tensor.Q8_0, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, 128, "dotQ8P 3×3"},
-			{tensor.BF16, 1, "float 4×1"}, {tensor.F16, 2, "float 3×4"},
+			{tensor.Q4_0, false, 1, "dotQ4I_vec8"}, {tensor.Q4_0, false, 16, "dotQ4I 8×2"},
+			{tensor.Q4_0, true, 1, "dotQ4P_vec16 (packed)"}, {tensor.Q4_0, true, 16, "dotQ4I 8×2 (packed)"},
+			{tensor.Q8_0, true, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, true, 128, "dotQ8P 3×3"},
+			{tensor.BF16, true, 1, "float 4×1"}, {tensor.F16, true, 2, "float 3×4"},
 		} {
-			if got := MatMulPath(tc.dt, true, tc.m); got != (Path{"AVX2", tc.kernel}) {
-				t.Errorf("AVX2 only: MatMulPath(%s, m=%d) = %v, want AVX2 %s", tc.dt, tc.m, got, tc.kernel)
+			if got := MatMulPath(tc.dt, tc.packed, tc.m); got != (Path{"AVX2", tc.kernel}) {
+				t.Errorf("AVX2 only: MatMulPath(%s, packed %v, m=%d) = %v, want AVX2 %s", tc.dt, tc.packed, tc.m, got, tc.kernel)
 			}
 		}
 	}
 	useAsm = false
 	for _, dt := range pathTypes {
-		if got := MatMulPath(dt, false, 3); got.ISA != "Go" {
+		if got := MatMulPath(dt, true, 3); got.ISA != "Go" {
 			t.Errorf("without assembly: MatMulPath(%s) = %v, want Go", dt, got)
 		}
 	}

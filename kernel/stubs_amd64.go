@@ -139,6 +139,24 @@ func dotQ6KAVX(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32
 // dotQ4KAVX returns the dot product of nsb Q4_K super-blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block).
 func dotQ4KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 
+// dotQ4K_1x2 writes the dot products of nsb Q4_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ4K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ6K_1x2 writes the dot products of nsb Q6_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ6K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ4K_1x3 writes the dot products of nsb Q4_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ4K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ6K_1x3 writes the dot products of nsb Q6_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ6K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ4K_1x4 writes the dot products of nsb Q4_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ4K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ6K_1x4 writes the dot products of nsb Q6_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ6K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
 // dotQ4I_vec8 adds the dot products of 8 Q4_0 rows (stride ws bytes) and one int8-quantized row (nb blocks) to out[0..8), block after block.
 func dotQ4I_vec8(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)
 
@@ -150,6 +168,12 @@ func dotQ4I_8x1(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs 
 
 // dotQ4I_8x2 adds the 8×2 dot products of 8 Q4_0 rows interleaved by q4IPackAVX and int8-quantized rows to out[c*os/4+r], block after block.
 func dotQ4I_8x2(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
+
+// dotQ4P_vec16 adds the dot products of a packed group of 16 Q4_0 rows (scales sc, values q) and one int8-quantized row (nb blocks) to out[0..16), block after block.
+func dotQ4P_vec16(sc *byte, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+
+// q4PUnpackAVX unpacks nb blocks of 8 rows of a packed Q4_0 group for the dotQ4I tiles, 288 bytes per block.
+func q4PUnpackAVX(dst *byte, sc *byte, q *byte, nb int)
 
 // q8PackAVX unpacks nb Q8_0 blocks of a row into the layout of the dotQ8P tiles (96 bytes per block).
 func q8PackAVX(dst *byte, src *byte, nb int)

@@ -40,6 +40,8 @@ var floatNames = []string{"F32", "BF16", "F16"}
 const (
 	prefetchQK = 144 * 8
 	prefetchQ4 = 18 * 24
+	// prefetchQ4P is how far ahead in a packed Q4_0 group's values dotQ4P_vec16 prefetches.
+	prefetchQ4P = 256 * 4
 )
 
 var floatSize = []int{4, 2, 2}
@@ -74,11 +76,17 @@ func main() {
 	}
 	q6K(onesW)
 	q4K(onesW)
+	for c := 2; c <= 4; c++ {
+		q4KTile(c, onesW)
+		q6KTile(c, onesW)
+	}
 	q4iVec(onesW, low4)
 	q4iPack(low4)
 	for c := 1; c <= 2; c++ {
 		q4iTile(c, onesW)
 	}
+	q4pVec(onesW, low4)
+	q4pUnpack(low4)
 	q8Pack()
 	for r := 1; r <= 3; r++ {
 		for c := 1; c <= 3; c++ {
@@ -723,22 +731,26 @@ func expSum() {
 // (unsigned 6-bit values u, the weight being u-32) lines up with one block of x:
 // maddubs(u, x) summed to int32 lanes, minus xc, is Σ (u-32)·x per 4 elements; lanes 0..3
 // take the scale of the first 16 elements, lanes 4..7 that of the second 16.
+// q6Idx, q6Mask0f and q6Mask30 are the constants of q6K, which q6KTile shares.
+var q6Idx, q6Mask0f, q6Mask30 Mem
+
 func q6K(onesW Mem) {
 	initConsts()
-	idx := GLOBL("q6idx", RODATA|NOPTR)
+	q6Idx = GLOBL("q6idx", RODATA|NOPTR)
 	for t := 0; t < 4; t++ {
 		for l := 0; l < 8; l++ {
 			DATA(32*t+4*l, U32(uint32(2*t+l/4)))
 		}
 	}
-	m0f := GLOBL("mask0f", RODATA|NOPTR)
+	q6Mask0f = GLOBL("mask0f", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x0f))
 	}
-	m30 := GLOBL("mask30", RODATA|NOPTR)
+	q6Mask30 = GLOBL("mask30", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x30))
 	}
+	idx, m0f, m30 := q6Idx, q6Mask0f, q6Mask30
 	TEXT("dotQ6KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *int32, nsb int) float32")
 	Doc("dotQ6KAVX returns the dot product of nsb Q6_K super-blocks with a row quantized by QuantizeQ8 (xc: 32·Σx per 4 elements).")
 	w := Load(Param("w"), GP64())
@@ -1217,6 +1229,252 @@ func q4iTile(C int, onesW Mem) {
 	for j := range acc {
 		VMOVUPS(acc[j], rowMem(o, os, j))
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// q4pVec: func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+// The Q4_0 matrix-vector kernel for one group of 16 rows laid out by Pool.Pack (packGroup:
+// sc the group's float16 scales, 32 bytes a block; q its values, 256 bytes a block, in
+// which the 32 bytes at 64z+32h hold rows 8h..8h+7, one int32 lane a row, values 8z..8z+3
+// in the low nibbles and 8z+4..8z+7 in the high ones). The layout is q4iLoad's, made once
+// at load time, so a block of 16 rows costs 8 loads and no shuffles; each row is summed
+// with the arithmetic of q4iVec (q4iBlock), so results are bit-identical to it.
+func q4pVec(onesW, low4 Mem) {
+	TEXT("dotQ4P_vec16", NOSPLIT, "func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)")
+	Doc("dotQ4P_vec16 adds the dot products of a packed group of 16 Q4_0 rows (scales sc, values q) and one int8-quantized row (nb blocks) to out[0..16), block after block.")
+	sc := Load(Param("sc"), GP64())
+	q := Load(Param("q"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xc := Load(Param("xc"), GP64())
+	nb := Load(Param("nb"), GP64())
+	o := Load(Param("out"), GP64())
+	acc := [2]VecVirtual{YMM(), YMM()}
+	VMOVUPS(Mem{Base: o}, acc[0])
+	VMOVUPS(Mem{Base: o}.Offset(32), acc[1])
+	mask, ones := YMM(), YMM()
+	VMOVDQU(low4, mask)
+	VMOVDQU(onesW, ones)
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P))
+	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P + 64))
+	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P + 128))
+	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P + 192))
+	var sum [2]VecVirtual
+	for z := 0; z < 4; z++ {
+		xl, xh := YMM(), YMM()
+		VPBROADCASTD(Mem{Base: xq}.Offset(8*z), xl)
+		VPBROADCASTD(Mem{Base: xq}.Offset(8*z+4), xh)
+		for h := 0; h < 2; h++ {
+			v, hv, p := YMM(), YMM(), YMM()
+			VMOVDQU(Mem{Base: q}.Offset(64*z+32*h), v)
+			VPSRLW(U8(4), v, hv)
+			VPAND(mask, v, v)
+			VPAND(mask, hv, hv)
+			VPMADDUBSW(xl, v, p)
+			VPMADDUBSW(xh, hv, hv)
+			if z == 0 {
+				sum[h] = p
+			} else {
+				VPADDW(p, sum[h], sum[h])
+			}
+			VPADDW(hv, sum[h], sum[h])
+		}
+	}
+	c, d := YMM(), YMM()
+	VPBROADCASTD(Mem{Base: xc}, c)
+	VBROADCASTSS(Mem{Base: xd}, d)
+	for h := 0; h < 2; h++ {
+		dw := YMM()
+		VCVTPH2PS(Mem{Base: sc}.Offset(16*h), dw)
+		VPMADDWD(ones, sum[h], sum[h])
+		VPSUBD(c, sum[h], sum[h])
+		VCVTDQ2PS(sum[h], sum[h])
+		VMULPS(d, sum[h], sum[h])
+		VFMADD231PS(dw, sum[h], acc[h])
+	}
+	ADDQ(U8(32), sc)
+	ADDQ(U32(256), q)
+	ADDQ(U8(32), xq)
+	ADDQ(U8(4), xd)
+	ADDQ(U8(4), xc)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VMOVUPS(acc[0], Mem{Base: o})
+	VMOVUPS(acc[1], Mem{Base: o}.Offset(32))
+	VZEROUPPER()
+	RET()
+}
+
+// q4pUnpack: func(dst, sc, q *byte, nb int)
+// Unpacks nb blocks of 8 rows of a packed Q4_0 group (sc: their float16 scales, at 32
+// bytes a block; q: their values, the 32 bytes at 64z of each 256-byte block, as q4pVec
+// reads them) for the q4iTile kernels, 288 bytes per block as q4iPack writes them: the
+// 32 bytes at 32G hold values 4G..4G+3 of each row as unsigned bytes (the low nibbles of
+// z = G/2 for G even, the high ones for G odd), then the 8 scales as float32.
+func q4pUnpack(low4 Mem) {
+	TEXT("q4PUnpackAVX", NOSPLIT, "func(dst, sc, q *byte, nb int)")
+	Doc("q4PUnpackAVX unpacks nb blocks of 8 rows of a packed Q4_0 group for the dotQ4I tiles, 288 bytes per block.")
+	dst := Load(Param("dst"), GP64())
+	sc := Load(Param("sc"), GP64())
+	q := Load(Param("q"), GP64())
+	nb := Load(Param("nb"), GP64())
+	mask := YMM()
+	VMOVDQU(low4, mask)
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for z := 0; z < 4; z++ {
+		v, h := YMM(), YMM()
+		VMOVDQU(Mem{Base: q}.Offset(64*z), v)
+		VPSRLW(U8(4), v, h)
+		VPAND(mask, v, v)
+		VPAND(mask, h, h)
+		VMOVDQU(v, Mem{Base: dst}.Offset(64*z))
+		VMOVDQU(h, Mem{Base: dst}.Offset(64*z+32))
+	}
+	dw := YMM()
+	VCVTPH2PS(Mem{Base: sc}, dw)
+	VMOVUPS(dw, Mem{Base: dst}.Offset(256))
+	ADDQ(U32(288), dst)
+	ADDQ(U8(32), sc)
+	ADDQ(U32(256), q)
+	DECQ(nb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// q4KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q4_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc: the xs of
+// q4K, scale·Σq per block, as float32, with the stride of xd), writing row c's dot product to out[c*os/4]. The
+// row's scales, mins and nibbles are unpacked once for the C rows, and each row is summed
+// with the operations of q4K in their order, so each result is bit-identical to it.
+func q4KTile(C int, onesW Mem) {
+	initConsts()
+	name := fmt.Sprintf("dotQ4K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q4_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	local := AllocLocal(32 * C)
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc, macc := make([]VecVirtual, C), make([]VecVirtual, C)
+	for c := range acc {
+		acc[c], macc[c] = YMM(), YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+		VXORPS(macc[c], macc[c], macc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 144; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetchQK + o))
+	}
+	avoext.KScalesMinsN(w, C, func(c int) (Mem, Mem, Mem) {
+		return avoext.RowAt(xd, xds, xds3, c), avoext.RowAt(xc, xds, xds3, c), local.Offset(32 * c)
+	}, macc)
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(16+32*g), q)
+		VPAND(consts.low4(), q, lo)
+		VPSRLW(U8(4), q, hi)
+		VPAND(consts.low4(), hi, hi)
+		for half, v := range []VecVirtual{lo, hi} {
+			j := 2*g + half
+			for c := 0; c < C; c++ {
+				p, s := YMM(), YMM()
+				VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), v, p)
+				VPMADDWD(onesW, p, p)
+				VCVTDQ2PS(p, p)
+				VBROADCASTSS(local.Offset(32*c+4*j), s)
+				VFMADD231PS(p, s, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(144), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(32), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, macc)
+	VZEROUPPER()
+	RET()
+}
+
+// q6KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q6_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc as q6K takes
+// it, 32·Σx per 4 elements as int32, with the stride of xq), writing row c's dot product to out[c*os/4]. The
+// 6-bit values and the scales are unpacked once for the C rows, and each row is summed
+// with the operations of q6K in their order, so each result is bit-identical to it.
+func q6KTile(C int, onesW Mem) {
+	name := fmt.Sprintf("dotQ6K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q6_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 210; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetchQK + o))
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(208), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	for h := 0; h < 2; h++ {
+		scv := YMM()
+		VPMOVSXBD(Mem{Base: w}.Offset(192+8*h), scv)
+		VCVTDQ2PS(scv, scv)
+		VMULPS(d, scv, scv) // d·sc[8h+i]
+		for t := 0; t < 4; t++ {
+			u, hb, sv := YMM(), YMM(), YMM()
+			VMOVDQU(Mem{Base: w}.Offset(64*h+32*(t%2)), u)
+			if t >= 2 {
+				VPSRLW(U8(4), u, u)
+			}
+			VPAND(q6Mask0f, u, u)
+			VMOVDQU(Mem{Base: w}.Offset(128+32*h), hb)
+			switch t {
+			case 0:
+				VPSLLW(U8(4), hb, hb)
+			case 1:
+				VPSLLW(U8(2), hb, hb)
+			case 3:
+				VPSRLW(U8(2), hb, hb)
+			}
+			VPAND(q6Mask30, hb, hb)
+			VPOR(hb, u, u) // u = 6-bit value, 0..63
+			VMOVDQU(q6Idx.Offset(32*t), hb)
+			VPERMPS(scv, hb, sv) // d·sc for the two groups of 16
+			blk := 4*h + t
+			for c := 0; c < C; c++ {
+				p, s := YMM(), YMM()
+				VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*blk), u, p)
+				VPMADDWD(onesW, p, p)
+				VPSUBD(avoext.RowAt(xc, xs, xs3, c).Offset(32*blk), p, p)
+				VCVTDQ2PS(p, p)
+				VBROADCASTSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*blk), s)
+				VMULPS(s, sv, s)
+				VFMADD231PS(p, s, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(210), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(256), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
 	RET()
 }

@@ -13,6 +13,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 
 	"github.com/decilm/decilm/kernel/internal/avoext"
 
@@ -64,6 +65,12 @@ func main() {
 	iq4XS()
 	q3K()
 	iq2XS()
+	for c := 2; c <= 4; c++ {
+		q5KTile(c)
+		iq4XSTile(c)
+		q3KTile(c)
+		iq2XSTile(c)
+	}
 	Generate()
 }
 
@@ -250,55 +257,7 @@ func q3K() {
 	for o := 0; o < 110; o += 64 {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
 	}
-	// The sixteen scales, as ggml's dequantize_row_q3_K unpacks them.
-	a0, a1, tmp := GP32(), GP32(), GP32()
-	MOVL(Mem{Base: w}.Offset(96), a0)
-	MOVL(Mem{Base: w}.Offset(100), a1)
-	MOVL(Mem{Base: w}.Offset(104), tmp)
-	sx := XMM()
-	for i, src := range []struct {
-		word  GPVirtual
-		shift int
-	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
-		lo, hi := GP32(), GP32()
-		MOVL(src.word, lo)
-		if src.shift > 0 {
-			SHRL(U8(src.shift), lo)
-		}
-		ANDL(U32(0x0f0f0f0f), lo)
-		MOVL(tmp, hi)
-		if i > 0 {
-			SHRL(U8(2*i), hi)
-		}
-		ANDL(U32(0x03030303), hi)
-		SHLL(U8(4), hi)
-		ORL(hi, lo)
-		if i == 0 {
-			VMOVD(lo, sx)
-		} else {
-			VPINSRD(U8(i), lo, sx, sx)
-		}
-	}
-	d := YMM()
-	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
-	VCVTPH2PS(d.AsX(), d)
-	thirtyTwo := YMM()
-	MOVL(U32(32), tmp)
-	VMOVD(tmp, thirtyTwo.AsX())
-	VPBROADCASTD(thirtyTwo.AsX(), thirtyTwo)
-	for h := 0; h < 2; h++ {
-		v, t := YMM(), XMM()
-		if h == 0 {
-			VPMOVZXBD(sx, v)
-		} else {
-			VPSRLDQ(U8(8), sx, t)
-			VPMOVZXBD(t, v)
-		}
-		VPSUBD(thirtyTwo, v, v)
-		VCVTDQ2PS(v, v)
-		VMULPS(d, v, v) // d·(sc - 32)
-		VMOVUPS(v, local.Offset(32*h))
-	}
+	q3KScales(w, local)
 	hm, zero := YMM(), YMM()
 	VMOVDQU(Mem{Base: w}, hm)
 	VPXOR(zero, zero, zero)
@@ -440,5 +399,366 @@ func iq2XS() {
 	x := hsum(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q5KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q5_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc: q5K's xs,
+// scale·Σq per block as float32, with the stride of xd), writing row c's dot product to
+// out[c*os/4]. The scales, mins and 5-bit values are unpacked once for the C rows, and
+// each row is summed with the operations of q5K in their order: bit-identical to it.
+func q5KTile(C int) {
+	name := fmt.Sprintf("dotQ5K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q5_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	local := AllocLocal(32 * C)
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc, macc := make([]VecVirtual, C), make([]VecVirtual, C)
+	for c := range acc {
+		acc[c], macc[c] = YMM(), YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+		VXORPS(macc[c], macc[c], macc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 176; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	avoext.KScalesMinsN(w, C, func(c int) (Mem, Mem, Mem) {
+		return avoext.RowAt(xd, xds, xds3, c), avoext.RowAt(xc, xds, xds3, c), local.Offset(32 * c)
+	}, macc)
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(48+32*g), q)
+		VPAND(low4, q, lo)
+		VPSRLW(U8(4), q, hi)
+		VPAND(low4, hi, hi)
+		for half, v := range []VecVirtual{lo, hi} {
+			j := 2*g + half
+			h := YMM()
+			VMOVDQU(Mem{Base: w}.Offset(16), h)
+			switch {
+			case j < 4:
+				VPSLLW(U8(4-j), h, h)
+			case j > 4:
+				VPSRLW(U8(j-4), h, h)
+			}
+			VPAND(bit5, h, h)
+			VPOR(h, v, v)
+			for c := 0; c < C; c++ {
+				p, s := YMM(), YMM()
+				VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), v, p)
+				VPMADDWD(onesW, p, p)
+				VCVTDQ2PS(p, p)
+				VBROADCASTSS(local.Offset(32*c+4*j), s)
+				VFMADD231PS(p, s, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(176), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(32), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, macc)
+	VZEROUPPER()
+	RET()
+}
+
+// iq4XSTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One IQ4_XS row against C rows quantized by QuantizeQ8 (strides in bytes; xc unused),
+// writing row c's dot product to out[c*os/4]. The values, their magnitudes and the
+// integer scales are unpacked once for the C rows, and each row is summed with the
+// operations of iq4XS in their order: bit-identical to it.
+func iq4XSTile(C int) {
+	name := fmt.Sprintf("dotIQ4XS_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb IQ4_XS super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	w, xq, xd, _, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	table := YMM()
+	VMOVDQU(iq4Table, table)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 136; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(8+32*g), q)
+		VPSRLW(U8(4), q, hi)
+		VPAND(low4, q, lo)
+		VPAND(low4, hi, hi)
+		VPSHUFB(lo, table, lo)
+		VPSHUFB(hi, table, hi)
+		for half := 0; half < 2; half++ {
+			ib := 2*g + half
+			v, a := YMM(), YMM()
+			VPERM2I128(U8(0x20+0x11*half), hi, lo, v)
+			VPSIGNB(v, v, a) // |v|
+			ls, t := GP32(), GP32()
+			MOVL(Mem{Base: w}.Offset(4), ls)
+			SHRL(U8(4*ib), ls)
+			ANDL(U32(15), ls)
+			MOVWLZX(Mem{Base: w}.Offset(2), t)
+			SHRL(U8(2*ib), t)
+			ANDL(U32(3), t)
+			SHLL(U8(4), t)
+			ORL(t, ls)
+			SUBL(U32(32), ls)
+			lf := XMM()
+			VXORPS(lf, lf, lf)
+			VCVTSI2SSL(ls, lf, lf)
+			for c := 0; c < C; c++ {
+				s, sv, x := XMM(), YMM(), YMM()
+				VMULSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*ib), lf, s)
+				VBROADCASTSS(s, sv)
+				VMULPS(d, sv, sv) // d·(ls-32)·dx: the order the plain version uses
+				VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*ib), x)
+				VPSIGNB(v, x, x)
+				VPMADDUBSW(x, a, x)
+				VPMADDWD(onesW, x, x)
+				VCVTDQ2PS(x, x)
+				VFMADD231PS(x, sv, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(136), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
+	VZEROUPPER()
+	RET()
+}
+
+// q3KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q3_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc unused),
+// writing row c's dot product to out[c*os/4]. The scales and the signed 3-bit values are
+// unpacked once for the C rows, and each row is summed with the operations of q3K in
+// their order: bit-identical to it.
+func q3KTile(C int) {
+	name := fmt.Sprintf("dotQ3K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q3_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	local := AllocLocal(64)
+	w, xq, xd, _, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	for o := 0; o < 110; o += 64 {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
+	}
+	q3KScales(w, local)
+	hm, zero := YMM(), YMM()
+	VMOVDQU(Mem{Base: w}, hm)
+	VPXOR(zero, zero, zero)
+	for n := 0; n < 2; n++ {
+		for s := 0; s < 4; s++ {
+			j := 4*n + s
+			v, m := YMM(), YMM()
+			VMOVDQU(Mem{Base: w}.Offset(32+32*n), v)
+			if s > 0 {
+				VPSRLW(U8(2*s), v, v)
+			}
+			VPAND(threes, v, v)
+			bit, mj := GP32(), YMM()
+			MOVL(U32(0x01010101<<j), bit)
+			VMOVD(bit, mj.AsX())
+			VPBROADCASTD(mj.AsX(), mj)
+			VPAND(mj, hm, m)
+			VPCMPEQB(zero, m, m)
+			VPAND(fours, m, m)
+			VPSUBB(m, v, v) // -4..3
+			a, s0, s1 := YMM(), YMM(), YMM()
+			VPSIGNB(v, v, a)
+			VBROADCASTSS(local.Offset(4*(2*j)), s0)
+			VBROADCASTSS(local.Offset(4*(2*j+1)), s1)
+			VBLENDPS(U8(0xf0), s1, s0, s0) // lanes 0-3: group 2j, 4-7: group 2j+1
+			for c := 0; c < C; c++ {
+				x, dx := YMM(), YMM()
+				VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), x)
+				VPSIGNB(v, x, x)
+				VPMADDUBSW(x, a, x)
+				VPMADDWD(onesW, x, x)
+				VCVTDQ2PS(x, x)
+				VBROADCASTSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*j), dx)
+				VMULPS(dx, s0, dx)
+				VFMADD231PS(x, dx, acc[c])
+			}
+		}
+	}
+	ADDQ(U32(110), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
+	VZEROUPPER()
+	RET()
+}
+
+// q3KScales stores a Q3_K super-block's sixteen scales d·(sc - 32) as float32 at local
+// (64 bytes), unpacked as ggml's dequantize_row_q3_K unpacks them.
+func q3KScales(w Register, local Mem) {
+	a0, a1, tmp := GP32(), GP32(), GP32()
+	MOVL(Mem{Base: w}.Offset(96), a0)
+	MOVL(Mem{Base: w}.Offset(100), a1)
+	MOVL(Mem{Base: w}.Offset(104), tmp)
+	sx := XMM()
+	for i, src := range []struct {
+		word  GPVirtual
+		shift int
+	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
+		lo, hi := GP32(), GP32()
+		MOVL(src.word, lo)
+		if src.shift > 0 {
+			SHRL(U8(src.shift), lo)
+		}
+		ANDL(U32(0x0f0f0f0f), lo)
+		MOVL(tmp, hi)
+		if i > 0 {
+			SHRL(U8(2*i), hi)
+		}
+		ANDL(U32(0x03030303), hi)
+		SHLL(U8(4), hi)
+		ORL(hi, lo)
+		if i == 0 {
+			VMOVD(lo, sx)
+		} else {
+			VPINSRD(U8(i), lo, sx, sx)
+		}
+	}
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	thirtyTwo := YMM()
+	MOVL(U32(32), tmp)
+	VMOVD(tmp, thirtyTwo.AsX())
+	VPBROADCASTD(thirtyTwo.AsX(), thirtyTwo)
+	for h := 0; h < 2; h++ {
+		v, t := YMM(), XMM()
+		if h == 0 {
+			VPMOVZXBD(sx, v)
+		} else {
+			VPSRLDQ(U8(8), sx, t)
+			VPMOVZXBD(t, v)
+		}
+		VPSUBD(thirtyTwo, v, v)
+		VCVTDQ2PS(v, v)
+		VMULPS(d, v, v) // d·(sc - 32)
+		VMOVUPS(v, local.Offset(32*h))
+	}
+}
+
+// iq2XSTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One IQ2_XS row against C rows quantized by QuantizeQ8 (strides in bytes; xc points to
+// two pointers, iq2XS's grid and signs), writing row c's dot product to out[c*os/4]. The
+// grid values, sign masks and scales are looked up once for the C rows, and each row is
+// summed with the operations of iq2XS in their order: bit-identical to it.
+func iq2XSTile(C int) {
+	name := fmt.Sprintf("dotIQ2XS_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb IQ2_XS super-blocks of one row with %d int8-quantized rows to out[c*os/4] (xc: the grid and signs tables' addresses).", name, C))
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	grid, signs := GP64(), GP64()
+	MOVQ(Mem{Base: xc}, grid)
+	MOVQ(Mem{Base: xc}.Offset(8), signs)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	for ib := 0; ib < 8; ib++ {
+		var gx, mx [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			gx[h], mx[h] = XMM(), XMM()
+			for e := 0; e < 2; e++ {
+				l := 2*h + e
+				idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
+				MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
+				MOVQ(idx, sg)
+				ANDQ(U32(511), idx)
+				SHRQ(U8(9), sg)
+				MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
+				MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
+				if e == 0 {
+					VMOVQ(gv, gx[h])
+					VMOVQ(mv, mx[h])
+				} else {
+					VPINSRQ(U8(1), gv, gx[h], gx[h])
+					VPINSRQ(U8(1), mv, mx[h], mx[h])
+				}
+			}
+		}
+		g, m := YMM(), YMM()
+		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+		VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
+		// d·(0.5 + nibble)·0.25 of the two halves; each row multiplies by its dx.
+		var t0 [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			n := GP32()
+			MOVBLZX(Mem{Base: w}.Offset(66+ib), n)
+			if h == 1 {
+				SHRL(U8(4), n)
+			}
+			ANDL(U32(15), n)
+			d := XMM()
+			VPBROADCASTW(Mem{Base: w}, d)
+			VCVTPH2PS(d, d)
+			t0[h] = XMM()
+			VXORPS(t0[h], t0[h], t0[h])
+			VCVTSI2SSL(n, t0[h], t0[h])
+			VADDSS(half, t0[h], t0[h])
+			VMULSS(t0[h], d, t0[h])
+			VMULSS(quarter, t0[h], t0[h])
+		}
+		for c := 0; c < C; c++ {
+			x, a := YMM(), YMM()
+			VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*ib), x)
+			VPXOR(m, x, x)
+			VPSUBB(m, x, x) // x negated where the weight is
+			VPMADDUBSW(x, g, a)
+			VPMADDWD(onesW, a, a)
+			VCVTDQ2PS(a, a)
+			var sv [2]VecVirtual
+			for h := 0; h < 2; h++ {
+				t := XMM()
+				VMULSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*ib), t0[h], t)
+				sv[h] = YMM()
+				VBROADCASTSS(t, sv[h])
+			}
+			VBLENDPS(U8(0xf0), sv[1], sv[0], sv[0])
+			VFMADD231PS(a, sv[0], acc[c])
+		}
+	}
+	ADDQ(U32(74), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
+	VZEROUPPER()
 	RET()
 }

@@ -58,6 +58,13 @@ func Q8Scale(h reg.VecVirtual, c127, one, inf, dst operand.Mem) reg.VecVirtual {
 // stores d·sc_j·dx_j (d the float16 at w, dx_j the floats at xd) as eight floats at local,
 // and adds dmin·m_j·xs_j (dmin the float16 at w+2, xs_j the floats at xs) to macc.
 func KScalesMins(w reg.Register, xd, xs, local operand.Mem, macc reg.VecVirtual) {
+	KScalesMinsN(w, 1, func(int) (operand.Mem, operand.Mem, operand.Mem) { return xd, xs, local }, []reg.VecVirtual{macc})
+}
+
+// KScalesMinsN is KScalesMins for n activation rows sharing one weight super-block: the
+// scales and mins are unpacked once, and row c (whose xd, xs and local rows(c) gives)
+// gets the operations KScalesMins emits for one row, with macc[c].
+func KScalesMinsN(w reg.Register, n int, rows func(c int) (xd, xs, local operand.Mem), macc []reg.VecVirtual) {
 	a, b, c, t := build.GP32(), build.GP32(), build.GP32(), build.GP32()
 	build.MOVL(operand.Mem{Base: w}.Offset(4), a)
 	build.MOVL(operand.Mem{Base: w}.Offset(8), b)
@@ -94,8 +101,78 @@ func KScalesMins(w reg.Register, xd, xs, local operand.Mem, macc reg.VecVirtual)
 	build.VPBROADCASTW(operand.Mem{Base: w}.Offset(2), dmin.AsX())
 	build.VCVTPH2PS(dmin.AsX(), dmin)
 	build.VMULPS(d, sc, sc)
-	build.VMULPS(xd, sc, sc) // d·sc_j·dx_j
-	build.VMOVUPS(sc, local)
-	build.VMULPS(xs, mv, mv) // m_j·dx_j·Σx_j
-	build.VFMADD231PS(mv, dmin, macc)
+	if n == 1 {
+		xd, xs, local := rows(0)
+		build.VMULPS(xd, sc, sc) // d·sc_j·dx_j
+		build.VMOVUPS(sc, local)
+		build.VMULPS(xs, mv, mv) // m_j·dx_j·Σx_j
+		build.VFMADD231PS(mv, dmin, macc[0])
+		return
+	}
+	for r := 0; r < n; r++ {
+		xd, xs, local := rows(r)
+		s, m := build.YMM(), build.YMM()
+		build.VMULPS(xd, sc, s) // d·sc_j·dx_j
+		build.VMOVUPS(s, local)
+		build.VMULPS(xs, mv, m) // m_j·dx_j·Σx_j
+		build.VFMADD231PS(m, dmin, macc[r])
+	}
+}
+
+// SuperTileParams loads the parameters of the tiles of one super-block weight row by
+// several activation rows (Q4_K, Q5_K, Q6_K, IQ4_XS),
+// func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int):
+// the weight row, the first activation row's values, scales and sums, the strides in
+// bytes of xq (xs) and xd (xds), with xs3 = 3·xs and xds3 = 3·xds. The count of
+// super-blocks goes to a local (counted down there: the tiles are short of general
+// registers), returned as n, and the flags are set by testing it (JZ skips the loop).
+func SuperTileParams() (w, xq, xd, xc, xs, xs3, xds, xds3 reg.Register, n operand.Mem) {
+	w = build.Load(build.Param("w"), build.GP64())
+	xq = build.Load(build.Param("xq"), build.GP64())
+	xd = build.Load(build.Param("xd"), build.GP64())
+	xc = build.Load(build.Param("xc"), build.GP64())
+	xs = build.Load(build.Param("xs"), build.GP64())
+	xds = build.Load(build.Param("xds"), build.GP64())
+	xs3, xds3 = build.GP64(), build.GP64()
+	build.LEAQ(operand.Mem{Base: xs, Index: xs, Scale: 2}, xs3)
+	build.LEAQ(operand.Mem{Base: xds, Index: xds, Scale: 2}, xds3)
+	n = build.AllocLocal(8)
+	nsb := build.Load(build.Param("nsb"), build.GP64())
+	build.MOVQ(nsb, n)
+	build.TESTQ(nsb, nsb)
+	return
+}
+
+// RowAt returns the address of row j (j < 4) of a tile's activations: base + j·stride,
+// with s3 = 3·stride.
+func RowAt(base, stride, s3 reg.Register, j int) operand.Mem {
+	switch j {
+	case 0:
+		return operand.Mem{Base: base}
+	case 3:
+		return operand.Mem{Base: base, Index: s3, Scale: 1}
+	}
+	return operand.Mem{Base: base, Index: stride, Scale: uint8(j)}
+}
+
+// StoreSums writes, for each row c, the sum of the 8 lanes of acc[c] (less macc[c] where
+// macc is not nil) to out[c*os/4] (the parameters out and os), in the order of the
+// one-row kernels' ends: (l0+l4)+(l1+l5) + ((l2+l6)+(l3+l7)).
+func StoreSums(acc, macc []reg.VecVirtual) {
+	o := build.Load(build.Param("out"), build.GP64())
+	os := build.Load(build.Param("os"), build.GP64())
+	for c := range acc {
+		if macc != nil {
+			build.VSUBPS(macc[c], acc[c], acc[c])
+		}
+		x := build.XMM()
+		build.VEXTRACTF128(operand.U8(1), acc[c], x)
+		build.VADDPS(acc[c].AsX(), x, x)
+		build.VHADDPS(x, x, x)
+		build.VHADDPS(x, x, x)
+		build.VMOVSS(x, operand.Mem{Base: o})
+		if c+1 < len(acc) {
+			build.ADDQ(os, o)
+		}
+	}
 }
