@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/decilm/decilm/internal/testutil"
@@ -43,13 +42,7 @@ func TestFinetuneTinyDeciLMWikiSQL(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("finetune: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
-	m := heldOut.FindStringSubmatch(stdout)
-	if m == nil {
-		t.Fatalf("no held-out loss in %q", stdout)
-	}
-	after, _ := strconv.ParseFloat(m[1], 64)
-	before, _ := strconv.ParseFloat(m[2], 64)
-	t.Logf("held-out loss %.4f before, %.4f after", before, after)
+	before, after := heldOutLoss(t, stdout)
 	if !(after < before-2) {
 		t.Errorf("held-out loss went from %.4f to %.4f: want it at least 2 nats lower", before, after)
 	}
