@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,20 +142,16 @@ func maxDiff(a, b []float32) float64 {
 	return d
 }
 
-// pairsFor makes random pairs for the given projections (PEFT module suffixes) of every
+// pairsFor makes random pairs for the given projections (PEFT module names) of every
 // layer of cfg that has them, rank r each except rankOf's.
 func pairsFor(t *testing.T, cfg *model.Config, seed uint64, suffixes []string, r int, rankOf map[string]int, scaleOf func(module string, rank int) float64) []pair {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var ps []pair
 	for _, tg := range cfg.LoRATargets() {
-		mod := tg.Module()
-		ok := false
-		for _, s := range suffixes {
-			ok = ok || strings.HasSuffix(mod, "."+s)
-		}
-		if !ok {
+		if !slices.Contains(suffixes, tg.Proj.Module()) {
 			continue
 		}
+		mod := tg.Module()
 		rank := r
 		if v, ok := rankOf[mod]; ok {
 			rank = v
