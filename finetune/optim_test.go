@@ -3,6 +3,7 @@ package finetune_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/decilm/decilm/finetune"
@@ -121,22 +122,10 @@ func TestShuffleIsAPermutationAndStable(t *testing.T) {
 		}
 	}
 	// The order is written out in the package, so it never changes: these are its values.
-	if got, want := finetune.Shuffle(6, 1, 0), finetune.Shuffle(6, 1, 0); !equalInts(got, want) {
+	if got, want := finetune.Shuffle(6, 1, 0), finetune.Shuffle(6, 1, 0); !slices.Equal(got, want) {
 		t.Fatalf("Shuffle is not deterministic: %v, %v", got, want)
 	}
-	if equalInts(finetune.Shuffle(20, 1, 0), finetune.Shuffle(20, 1, 1)) {
+	if slices.Equal(finetune.Shuffle(20, 1, 0), finetune.Shuffle(20, 1, 1)) {
 		t.Error("epochs 0 and 1 have the same order")
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -20,26 +20,13 @@ import (
 	"github.com/decilm/decilm/tokenizer"
 )
 
-// torchPython returns a python3 that can import torch (Debian's python3-torch, installed
-// for /usr/bin/python3), failing the test when there is none.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import torch").Run() == nil {
-			return py
-		}
-	}
-	t.Fatal("no python3 with torch: install it (apt-get install -y python3-torch) to cross-check against PyTorch")
-	return ""
-}
-
 func runPython(t *testing.T, script string, in any, out any) {
 	t.Helper()
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(torchPython(t), "-c", script)
+	cmd := exec.Command(testutil.TorchPython(t), "-c", script)
 	cmd.Stdin = bytes.NewReader(b)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,6 +63,17 @@ func writePEFT(t *testing.T, config string, ps []pair) string {
 		lp[i] = p.Pair
 	}
 	return loratest.WritePEFT(t, config, lp)
+}
+
+// loadMerged loads the model mergedModel writes, closed when the test ends.
+func loadMerged(t *testing.T, base string, ps []pair) *model.Model {
+	t.Helper()
+	mm, err := model.Load(mergedModel(t, base, ps), model.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mm.Close() })
+	return mm
 }
 
 // mergedModel writes base's tensors as float32 with W + s·B·A added (in float64) to each
@@ -141,20 +153,16 @@ func maxDiff(a, b []float32) float64 {
 	return d
 }
 
-// pairsFor makes random pairs for the given projections (PEFT module suffixes) of every
+// pairsFor makes random pairs for the given projections (PEFT module names) of every
 // layer of cfg that has them, rank r each except rankOf's.
 func pairsFor(t *testing.T, cfg *model.Config, seed uint64, suffixes []string, r int, rankOf map[string]int, scaleOf func(module string, rank int) float64) []pair {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var ps []pair
 	for _, tg := range cfg.LoRATargets() {
-		mod := tg.Module()
-		ok := false
-		for _, s := range suffixes {
-			ok = ok || strings.HasSuffix(mod, "."+s)
-		}
-		if !ok {
+		if !slices.Contains(suffixes, tg.Proj.Module()) {
 			continue
 		}
+		mod := tg.Module()
 		rank := r
 		if v, ok := rankOf[mod]; ok {
 			rank = v
@@ -233,11 +241,7 @@ func TestPEFTMatchesMerged(t *testing.T) {
 			if a.Len() != len(ps) {
 				t.Fatalf("adapter holds %d updates, wrote %d", a.Len(), len(ps))
 			}
-			mm, err := model.Load(mergedModel(t, base, ps), model.Options{Threads: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer mm.Close()
+			mm := loadMerged(t, base, ps)
 			got := logits(t, m, prompt, a)
 			want := logits(t, mm, prompt, nil)
 			plain := logits(t, m, prompt, nil)
@@ -282,11 +286,7 @@ func TestTargetRegexAndScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mm, err := model.Load(mergedModel(t, base, ps), model.Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mm.Close()
+	mm := loadMerged(t, base, ps)
 	if d := maxDiff(logits(t, m, prompt, a), logits(t, mm, prompt, nil)); d > 2e-4 {
 		t.Errorf("max |Δlogit| %g", d)
 	}
@@ -344,11 +344,7 @@ func TestGGUFAdapterAndGGUFBase(t *testing.T) {
 	defer m.Close()
 	targets := []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 	ps := pairsFor(t, m.Config, 4, targets, 8, nil, func(string, int) float64 { return 12.0 / 8 })
-	mm, err := model.Load(mergedModel(t, base, ps), model.Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mm.Close()
+	mm := loadMerged(t, base, ps)
 	want := logits(t, mm, prompt, nil)
 
 	ga, err := lora.Load(writeGGUFAdapter(t, m.Config, ps, 12, m.Config.Arch), m.Config, 1)
@@ -615,11 +611,7 @@ func TestLlama(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mm, err := model.Load(mergedModel(t, base, ps), model.Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mm.Close()
+	mm := loadMerged(t, base, ps)
 	tokens := []int{1, 400, 261, 300}
 	got, want := logits(t, m, tokens, a), logits(t, mm, tokens, nil)
 	if d := maxDiff(got, want); d > 1e-4 {

@@ -145,7 +145,7 @@ func (m *Model) Forward(b *Batch, c *Cache) ([]float32, error) {
 		if err := kernel.Row(sc.x[i*H:(i+1)*H], m.Embed, t); err != nil {
 			return nil, fmt.Errorf("forward: embedding: %w", err)
 		}
-		m.ropeAngles(sc.cos[i*hd/2:(i+1)*hd/2], sc.sin[i*hd/2:(i+1)*hd/2], b.Pos[i], seqLen[b.Seq[i]])
+		m.Config.RopeAngles(sc.cos[i*hd/2:(i+1)*hd/2], sc.sin[i*hd/2:(i+1)*hd/2], b.Pos[i], seqLen[b.Seq[i]])
 	}
 
 	for l := range m.Layers {
@@ -204,28 +204,6 @@ func (b *Batch) firstPos(s int) int {
 		}
 	}
 	return -1
-}
-
-// ropeAngles fills the cosines and sines of position pos for a sequence of length seqLen:
-// angle i is pos·θ^(−2i/d), with the base grown by dynamic NTK scaling, the position
-// divided by a linear factor, or frequency i divided by its llama3 factor.
-func (m *Model) ropeAngles(cos, sin []float32, pos, seqLen int) {
-	cfg := m.Config
-	base := cfg.RopeBase(seqLen)
-	p := float64(pos)
-	rs := &cfg.RopeScaling
-	if rs.Type == "linear" {
-		p /= rs.Factor
-	}
-	d := float64(cfg.HeadDim)
-	for i := range cos {
-		freq := 1 / math.Pow(base, float64(2*i)/d)
-		if rs.Factors != nil {
-			freq /= rs.Factors[i]
-		}
-		s, c := math.Sincos(p * freq)
-		cos[i], sin[i] = float32(c), float32(s)
-	}
 }
 
 // rows calls f(i) for the batch's rows i < n, split over the pool's threads when there

@@ -17,7 +17,7 @@ import (
 // Proj names a projection of a decoder block that an adapter may change.
 type Proj uint8
 
-// The projections, as the Layer fields that hold them.
+// The projections; the weight table (weights.go) names each and its Layer field.
 const (
 	ProjQ Proj = iota
 	ProjK
@@ -28,48 +28,11 @@ const (
 	ProjUp
 	ProjDown
 	ProjFFNLinear
-	numProj
+	NumProj // the number of projections
 )
 
 // projField returns the Layer field of projection p.
-func projField(ly *Layer, p Proj) **tensor.Tensor {
-	switch p {
-	case ProjQ:
-		return &ly.Q
-	case ProjK:
-		return &ly.K
-	case ProjV:
-		return &ly.V
-	case ProjO:
-		return &ly.O
-	case ProjAttnLinear:
-		return &ly.AttnLinear
-	case ProjGate:
-		return &ly.Gate
-	case ProjUp:
-		return &ly.Up
-	case ProjDown:
-		return &ly.Down
-	case ProjFFNLinear:
-		return &ly.FFNLinear
-	}
-	return nil
-}
-
-// projOf returns the projection a weight-table entry holds, or false for a vector.
-func projOf(w layerWeight) (Proj, bool) {
-	if w.mat == nil {
-		return 0, false
-	}
-	var probe Layer
-	f := w.mat(&probe)
-	for p := Proj(0); p < numProj; p++ {
-		if projField(&probe, p) == f {
-			return p, true
-		}
-	}
-	return 0, false
-}
+func projField(ly *Layer, p Proj) **tensor.Tensor { return projWeights[p].mat(ly) }
 
 // LoRATarget is one projection of one layer that an adapter may change.
 type LoRATarget struct {
@@ -94,10 +57,10 @@ func (c *Config) LoRATargets() []LoRATarget {
 	var out []LoRATarget
 	for l, b := range c.Blocks {
 		for _, w := range layerWeights {
-			p, ok := projOf(w)
-			if !ok {
+			if w.mat == nil {
 				continue
 			}
+			p := w.proj
 			s := w.shape(c, b)
 			if s == nil {
 				continue
@@ -127,13 +90,13 @@ type Adapter struct {
 	// Name identifies the adapter in messages (and, in the server, in requests).
 	Name   string
 	cfg    *Config
-	deltas [][numProj][]*Delta // by layer and projection
+	deltas [][NumProj][]*Delta // by layer and projection
 	n      int
 }
 
 // NewAdapter returns an empty adapter for models of configuration cfg.
 func NewAdapter(cfg *Config, name string) *Adapter {
-	return &Adapter{Name: name, cfg: cfg, deltas: make([][numProj][]*Delta, cfg.Layers)}
+	return &Adapter{Name: name, cfg: cfg, deltas: make([][NumProj][]*Delta, cfg.Layers)}
 }
 
 // Len is the number of low-rank updates the adapter holds.
@@ -143,7 +106,7 @@ func (a *Adapter) Len() int { return a.n }
 // row-major, with b's rows in the order of the model's own weight (a query or key
 // projection's rows as Config.RopeInterleaved says).
 func (a *Adapter) Add(t LoRATarget, rank int, A, B []float32, scale float32) error {
-	if t.Layer < 0 || t.Layer >= len(a.deltas) || t.Proj >= numProj {
+	if t.Layer < 0 || t.Layer >= len(a.deltas) || t.Proj >= NumProj {
 		return fmt.Errorf("adapter %s: target %s outside the model", a.Name, t.HF)
 	}
 	if rank <= 0 || len(A) != rank*t.In || len(B) != rank*t.Out {
@@ -290,7 +253,7 @@ func (m *Model) MergeAdapter(a *Adapter) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for l := range a.deltas {
-		for p := Proj(0); p < numProj; p++ {
+		for p := Proj(0); p < NumProj; p++ {
 			ds := a.deltas[l][p]
 			if len(ds) == 0 {
 				continue

@@ -15,8 +15,10 @@ import (
 // layerWeight is one weight of a decoder block.
 type layerWeight struct {
 	hf, gguf string // names after "model.layers.N." and "blk.N."
-	mat      func(*Layer) **tensor.Tensor
-	vec      func(*Layer) *[]float32
+	// mat is the Layer field of a matrix, which is projection proj; vec that of a norm.
+	mat  func(*Layer) **tensor.Tensor
+	proj Proj
+	vec  func(*Layer) *[]float32
 	// shape is the weight's shape in a layer of block b, or nil when b has no such weight.
 	shape func(c *Config, b Block) []int
 	// ropeHeads is the number of heads whose rows RoPE rotates (queries and keys), whose
@@ -64,18 +66,101 @@ func ifNot(skip bool, shape []int) []int {
 // files alike).
 var layerWeights = []layerWeight{
 	{hf: "input_layernorm.weight", gguf: "attn_norm.weight", vec: func(l *Layer) *[]float32 { return &l.AttnNorm }, shape: hasAttn},
-	{hf: "self_attn.q_proj.weight", gguf: "attn_q.weight", mat: func(l *Layer) **tensor.Tensor { return &l.Q }, shape: ifAttn(AttnGrouped, qShape), ropeHeads: qHeads},
-	{hf: "self_attn.k_proj.weight", gguf: "attn_k.weight", mat: func(l *Layer) **tensor.Tensor { return &l.K }, shape: ifAttn(AttnGrouped, kvShape), ropeHeads: kHeads},
-	{hf: "self_attn.v_proj.weight", gguf: "attn_v.weight", mat: func(l *Layer) **tensor.Tensor { return &l.V }, shape: ifAttn(AttnGrouped, kvShape)},
-	{hf: "self_attn.o_proj.weight", gguf: "attn_output.weight", mat: func(l *Layer) **tensor.Tensor { return &l.O }, shape: ifAttn(AttnGrouped, oShape)},
+	{hf: "self_attn.q_proj.weight", gguf: "attn_q.weight", proj: ProjQ, mat: func(l *Layer) **tensor.Tensor { return &l.Q }, shape: ifAttn(AttnGrouped, qShape), ropeHeads: qHeads},
+	{hf: "self_attn.k_proj.weight", gguf: "attn_k.weight", proj: ProjK, mat: func(l *Layer) **tensor.Tensor { return &l.K }, shape: ifAttn(AttnGrouped, kvShape), ropeHeads: kHeads},
+	{hf: "self_attn.v_proj.weight", gguf: "attn_v.weight", proj: ProjV, mat: func(l *Layer) **tensor.Tensor { return &l.V }, shape: ifAttn(AttnGrouped, kvShape)},
+	{hf: "self_attn.o_proj.weight", gguf: "attn_output.weight", proj: ProjO, mat: func(l *Layer) **tensor.Tensor { return &l.O }, shape: ifAttn(AttnGrouped, oShape)},
 	// llama.cpp stores Nemotron's linear attention as attn_output (head_count_kv 0).
-	{hf: "self_attn.linear_attn.weight", gguf: "attn_output.weight", mat: func(l *Layer) **tensor.Tensor { return &l.AttnLinear }, shape: ifAttn(AttnLinear, square)},
+	{hf: "self_attn.linear_attn.weight", gguf: "attn_output.weight", proj: ProjAttnLinear, mat: func(l *Layer) **tensor.Tensor { return &l.AttnLinear }, shape: ifAttn(AttnLinear, square)},
 	{hf: "post_attention_layernorm.weight", gguf: "ffn_norm.weight", vec: func(l *Layer) *[]float32 { return &l.MLPNorm }, shape: hasFFN},
-	{hf: "mlp.gate_proj.weight", gguf: "ffn_gate.weight", mat: func(l *Layer) **tensor.Tensor { return &l.Gate }, shape: ifFFN(FFNGated, upShape)},
-	{hf: "mlp.up_proj.weight", gguf: "ffn_up.weight", mat: func(l *Layer) **tensor.Tensor { return &l.Up }, shape: ifFFN(FFNGated, upShape)},
-	{hf: "mlp.down_proj.weight", gguf: "ffn_down.weight", mat: func(l *Layer) **tensor.Tensor { return &l.Down }, shape: ifFFN(FFNGated, downShape)},
+	{hf: "mlp.gate_proj.weight", gguf: "ffn_gate.weight", proj: ProjGate, mat: func(l *Layer) **tensor.Tensor { return &l.Gate }, shape: ifFFN(FFNGated, upShape)},
+	{hf: "mlp.up_proj.weight", gguf: "ffn_up.weight", proj: ProjUp, mat: func(l *Layer) **tensor.Tensor { return &l.Up }, shape: ifFFN(FFNGated, upShape)},
+	{hf: "mlp.down_proj.weight", gguf: "ffn_down.weight", proj: ProjDown, mat: func(l *Layer) **tensor.Tensor { return &l.Down }, shape: ifFFN(FFNGated, downShape)},
 	// llama.cpp has no linear FFN; decilm's name for it follows its naming.
-	{hf: "mlp.linear_mlp.weight", gguf: GGUFLinearFFN, mat: func(l *Layer) **tensor.Tensor { return &l.FFNLinear }, shape: ifFFN(FFNLinear, square)},
+	{hf: "mlp.linear_mlp.weight", gguf: GGUFLinearFFN, proj: ProjFFNLinear, mat: func(l *Layer) **tensor.Tensor { return &l.FFNLinear }, shape: ifFFN(FFNLinear, square)},
+}
+
+// projWeights indexes layerWeights' matrices by their projection.
+var projWeights = func() (pw [NumProj]*layerWeight) {
+	for i := range layerWeights {
+		if w := &layerWeights[i]; w.mat != nil {
+			pw[w.proj] = w
+		}
+	}
+	return pw
+}()
+
+// Projs lists the projections of a decoder block in file order (the order of
+// layerWeights): q_proj k_proj v_proj o_proj linear_attn gate_proj up_proj down_proj
+// linear_mlp.
+func Projs() []Proj {
+	var ps []Proj
+	for _, w := range layerWeights {
+		if w.mat != nil {
+			ps = append(ps, w.proj)
+		}
+	}
+	return ps
+}
+
+// Module is PEFT's (and Hugging Face's) module name of projection p: "q_proj", "o_proj",
+// "linear_attn", "down_proj", "linear_mlp", ...
+func (p Proj) Module() string {
+	_, m := p.names()
+	return m
+}
+
+// Parent is the submodule of a decoder block that holds projection p: "self_attn" or
+// "mlp".
+func (p Proj) Parent() string {
+	parent, _ := p.names()
+	return parent
+}
+
+// names splits p's Hugging Face weight name "self_attn.q_proj.weight" into its parent
+// and module names.
+func (p Proj) names() (parent, module string) {
+	if p >= NumProj {
+		return "", ""
+	}
+	parent, rest, _ := strings.Cut(projWeights[p].hf, ".")
+	return parent, strings.TrimSuffix(rest, ".weight")
+}
+
+// String is p's module name.
+func (p Proj) String() string {
+	if p >= NumProj {
+		return fmt.Sprintf("Proj(%d)", uint8(p))
+	}
+	return p.Module()
+}
+
+// Weight returns the matrix of projection p in layer ly: nil when its block has none.
+func (p Proj) Weight(ly *Layer) *tensor.Tensor {
+	if p >= NumProj {
+		return nil
+	}
+	return *projWeights[p].mat(ly)
+}
+
+// ProjByModule returns the projection whose PEFT module name is name ("q_proj"), or
+// false when no projection has that name.
+func ProjByModule(name string) (Proj, bool) {
+	for _, p := range Projs() {
+		if p.Module() == name {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+// ProjModules lists the PEFT module names of the projections, in the order of Projs.
+func ProjModules() []string {
+	var s []string
+	for _, p := range Projs() {
+		s = append(s, p.Module())
+	}
+	return s
 }
 
 // GGUFLinearFFN is the GGUF name (after "blk.N.") of a Nemotron-NAS linear FFN's matrix,

@@ -17,18 +17,6 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-// torchPython returns Debian's python3 with torch, failing the test when there is none.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import torch, numpy").Run() == nil {
-			return py
-		}
-	}
-	t.Fatal("no python3 with torch and numpy: install python3-torch to cross-check the gradients against PyTorch")
-	return ""
-}
-
 // oracleBatch is a fixed batch: three sequences of different lengths, the first part of
 // each a prompt that does not count (as in response-only training), a few holes.
 func oracleBatch(vocab int) []Example {
@@ -63,7 +51,7 @@ type oracleExample struct {
 // gradient of every LoRA A and B equal PyTorch autograd's (float64) on the same batch:
 // |loss − ref| / |ref| and ||g − ref|| / ||ref|| per tensor within 1e-4.
 func TestGradientsMatchPyTorch(t *testing.T) {
-	py := torchPython(t)
+	py := testutil.TorchPython(t)
 	script, err := filepath.Abs(filepath.Join("testdata", "lora_grads.py"))
 	if err != nil {
 		t.Fatal(err)

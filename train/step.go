@@ -7,7 +7,6 @@ import (
 
 	"github.com/decilm/decilm/kernel"
 	"github.com/decilm/decilm/model"
-	"github.com/decilm/decilm/tensor"
 )
 
 // MaxBatchTokens bounds the tokens of one Step or Loss call.
@@ -70,32 +69,10 @@ func (n *Net) prepare(ex []Example) (*batch, error) {
 	for e, st := range b.start {
 		for p := 0; p < b.len[e]; p++ {
 			i := st + p
-			ropeAngles(cfg, b.cos[i*half:(i+1)*half], b.sin[i*half:(i+1)*half], p, b.len[e])
+			cfg.RopeAngles(b.cos[i*half:(i+1)*half], b.sin[i*half:(i+1)*half], p, b.len[e])
 		}
 	}
 	return b, nil
-}
-
-// ropeAngles fills the cosines and sines of position pos in a sequence of length seqLen,
-// as model.Forward computes them: angle i is pos·θ^(−2i/d), with the base grown by dynamic
-// NTK scaling, the position divided by a linear factor, or frequency i divided by its
-// llama3 factor.
-func ropeAngles(cfg *model.Config, cos, sin []float32, pos, seqLen int) {
-	base := cfg.RopeBase(seqLen)
-	p := float64(pos)
-	rs := &cfg.RopeScaling
-	if rs.Type == "linear" {
-		p /= rs.Factor
-	}
-	d := float64(cfg.HeadDim)
-	for i := range cos {
-		freq := 1 / math.Pow(base, float64(2*i)/d)
-		if rs.Factors != nil {
-			freq /= rs.Factors[i]
-		}
-		s, c := math.Sincos(p * freq)
-		cos[i], sin[i] = float32(c), float32(s)
-	}
 }
 
 // acts holds one layer's activations for its backward pass.
@@ -130,7 +107,7 @@ func (a *acts) alloc(cfg *model.Config, blk model.Block, n int) {
 		a.g, a.u, a.a = grow(a.g, n*F), grow(a.u, n*F), grow(a.a, n*F)
 	}
 	if a.lu == nil {
-		a.lu = make([][]float32, nModules)
+		a.lu = make([][]float32, model.NumProj)
 	}
 }
 
@@ -228,10 +205,10 @@ func (n *Net) rowsDo(rows int, f func(i int)) {
 	})
 }
 
-// proj sets y = x·Wᵀ (+ s·(x·Aᵀ)·Bᵀ where module k of layer l has an adapter, keeping
+// proj sets y = x·Wᵀ, W projection k of layer l (+ s·(x·Aᵀ)·Bᵀ where it has an adapter, keeping
 // x·Aᵀ in a.lu[k]).
-func (n *Net) proj(y, x []float32, rows, l int, k module, w *tensor.Tensor, a *acts) error {
-	if err := n.lin.forward(y, x, rows, w); err != nil {
+func (n *Net) proj(y, x []float32, rows, l int, k model.Proj, a *acts) error {
+	if err := n.lin.forward(y, x, rows, k.Weight(&n.m.Layers[l])); err != nil {
 		return err
 	}
 	ad := n.ad[l][k]
@@ -246,8 +223,8 @@ func (n *Net) proj(y, x []float32, rows, l int, k module, w *tensor.Tensor, a *a
 
 // projBack adds dy·W (and the adapter's part) to dx and the adapter's gradients to its
 // Params, for the projection proj computed from x.
-func (n *Net) projBack(dx, dy, x []float32, rows, l int, k module, w *tensor.Tensor, a *acts, g *grads) error {
-	if err := n.lin.backward(dx, dy, rows, w); err != nil {
+func (n *Net) projBack(dx, dy, x []float32, rows, l int, k model.Proj, a *acts, g *grads) error {
+	if err := n.lin.backward(dx, dy, rows, k.Weight(&n.m.Layers[l])); err != nil {
 		return err
 	}
 	ad := n.ad[l][k]
@@ -277,7 +254,7 @@ func (n *Net) layerForward(l int, b *batch, x, out []float32, a *acts) error {
 		n.rowsDo(N, func(i int) { kernel.Axpy(1, x[i*H:(i+1)*H], out[i*H:(i+1)*H]) })
 	case model.AttnLinear:
 		n.rowsDo(N, func(i int) { a.rA[i] = rmsNorm(a.xn[i*H:(i+1)*H], x[i*H:(i+1)*H], ly.AttnNorm, eps) })
-		if err := n.proj(out, a.xn, N, l, modAttnLinear, ly.AttnLinear, a); err != nil {
+		if err := n.proj(out, a.xn, N, l, model.ProjAttnLinear, a); err != nil {
 			return err
 		}
 		n.rowsDo(N, func(i int) { kernel.Axpy(1, x[i*H:(i+1)*H], out[i*H:(i+1)*H]) })
@@ -289,20 +266,20 @@ func (n *Net) layerForward(l int, b *batch, x, out []float32, a *acts) error {
 	case model.FFNGated:
 		F := ly.FFNWidth
 		n.rowsDo(N, func(i int) { a.rM[i] = rmsNorm(a.xm[i*H:(i+1)*H], a.x1[i*H:(i+1)*H], ly.MLPNorm, eps) })
-		if err := n.proj(a.g, a.xm, N, l, modGate, ly.Gate, a); err != nil {
+		if err := n.proj(a.g, a.xm, N, l, model.ProjGate, a); err != nil {
 			return err
 		}
-		if err := n.proj(a.u, a.xm, N, l, modUp, ly.Up, a); err != nil {
+		if err := n.proj(a.u, a.xm, N, l, model.ProjUp, a); err != nil {
 			return err
 		}
 		n.rowsDo(N, func(i int) { siluMul(a.a[i*F:(i+1)*F], a.g[i*F:(i+1)*F], a.u[i*F:(i+1)*F]) })
-		if err := n.proj(out, a.a, N, l, modDown, ly.Down, a); err != nil {
+		if err := n.proj(out, a.a, N, l, model.ProjDown, a); err != nil {
 			return err
 		}
 		n.rowsDo(N, func(i int) { kernel.Axpy(1, a.x1[i*H:(i+1)*H], out[i*H:(i+1)*H]) })
 	case model.FFNLinear:
 		n.rowsDo(N, func(i int) { a.rM[i] = rmsNorm(a.xm[i*H:(i+1)*H], a.x1[i*H:(i+1)*H], ly.MLPNorm, eps) })
-		if err := n.proj(out, a.xm, N, l, modFFNLinear, ly.FFNLinear, a); err != nil {
+		if err := n.proj(out, a.xm, N, l, model.ProjFFNLinear, a); err != nil {
 			return err
 		}
 		n.rowsDo(N, func(i int) { kernel.Axpy(1, a.x1[i*H:(i+1)*H], out[i*H:(i+1)*H]) })
@@ -318,13 +295,13 @@ func (n *Net) attention(l int, b *batch, a *acts, out []float32) error {
 	ly := &m.Layers[l]
 	N, hd, heads, kvh := b.n, cfg.HeadDim, cfg.Heads, ly.KVHeads
 	qd, kvd, half := heads*hd, kvh*hd, hd/2
-	if err := n.proj(a.q, a.xn, N, l, modQ, ly.Q, a); err != nil {
+	if err := n.proj(a.q, a.xn, N, l, model.ProjQ, a); err != nil {
 		return err
 	}
-	if err := n.proj(a.k, a.xn, N, l, modK, ly.K, a); err != nil {
+	if err := n.proj(a.k, a.xn, N, l, model.ProjK, a); err != nil {
 		return err
 	}
-	if err := n.proj(a.v, a.xn, N, l, modV, ly.V, a); err != nil {
+	if err := n.proj(a.v, a.xn, N, l, model.ProjV, a); err != nil {
 		return err
 	}
 	n.rowsDo(N, func(i int) {
@@ -351,7 +328,7 @@ func (n *Net) attention(l int, b *batch, a *acts, out []float32) error {
 			}
 		}
 	})
-	return n.proj(out, a.o, N, l, modO, ly.O, a)
+	return n.proj(out, a.o, N, l, model.ProjO, a)
 }
 
 // layerBackward turns dx, the gradient of layer l's output, into the gradient of its
@@ -367,7 +344,7 @@ func (n *Net) layerBackward(l int, b *batch, a *acts, dx []float32, g *grads) er
 		g.dg, g.du = grow(g.dg, N*F), grow(g.du, N*F)
 		da := g.dg
 		clear(da)
-		if err := n.projBack(da, dx, a.a, N, l, modDown, ly.Down, a, g); err != nil {
+		if err := n.projBack(da, dx, a.a, N, l, model.ProjDown, a, g); err != nil {
 			return err
 		}
 		n.rowsDo(N, func(i int) {
@@ -376,10 +353,10 @@ func (n *Net) layerBackward(l int, b *batch, a *acts, dx []float32, g *grads) er
 		})
 		g.dxn = grow(g.dxn, N*H)
 		clear(g.dxn)
-		if err := n.projBack(g.dxn, g.dg, a.xm, N, l, modGate, ly.Gate, a, g); err != nil {
+		if err := n.projBack(g.dxn, g.dg, a.xm, N, l, model.ProjGate, a, g); err != nil {
 			return err
 		}
-		if err := n.projBack(g.dxn, g.du, a.xm, N, l, modUp, ly.Up, a, g); err != nil {
+		if err := n.projBack(g.dxn, g.du, a.xm, N, l, model.ProjUp, a, g); err != nil {
 			return err
 		}
 		n.rowsDo(N, func(i int) {
@@ -388,7 +365,7 @@ func (n *Net) layerBackward(l int, b *batch, a *acts, dx []float32, g *grads) er
 	case model.FFNLinear:
 		g.dxn = grow(g.dxn, N*H)
 		clear(g.dxn)
-		if err := n.projBack(g.dxn, dx, a.xm, N, l, modFFNLinear, ly.FFNLinear, a, g); err != nil {
+		if err := n.projBack(g.dxn, dx, a.xm, N, l, model.ProjFFNLinear, a, g); err != nil {
 			return err
 		}
 		n.rowsDo(N, func(i int) {
@@ -403,7 +380,7 @@ func (n *Net) layerBackward(l int, b *batch, a *acts, dx []float32, g *grads) er
 	case model.AttnLinear:
 		g.dxn = grow(g.dxn, N*H)
 		clear(g.dxn)
-		if err := n.projBack(g.dxn, dx, a.xn, N, l, modAttnLinear, ly.AttnLinear, a, g); err != nil {
+		if err := n.projBack(g.dxn, dx, a.xn, N, l, model.ProjAttnLinear, a, g); err != nil {
 			return err
 		}
 	default:
@@ -426,7 +403,7 @@ func (n *Net) attentionBack(l int, b *batch, a *acts, dx []float32, g *grads) er
 	g.dy = grow(g.dy, N*qd)
 	do := g.dy
 	clear(do)
-	if err := n.projBack(do, dx, a.o, N, l, modO, ly.O, a, g); err != nil {
+	if err := n.projBack(do, dx, a.o, N, l, model.ProjO, a, g); err != nil {
 		return err
 	}
 	g.dq, g.dkh, g.dvh = grow(g.dq, N*qd), grow(g.dkh, N*qd), grow(g.dvh, N*qd)
@@ -484,13 +461,13 @@ func (n *Net) attentionBack(l int, b *batch, a *acts, dx []float32, g *grads) er
 	})
 	g.dxn = grow(g.dxn, N*H)
 	clear(g.dxn)
-	if err := n.projBack(g.dxn, g.dq, a.xn, N, l, modQ, ly.Q, a, g); err != nil {
+	if err := n.projBack(g.dxn, g.dq, a.xn, N, l, model.ProjQ, a, g); err != nil {
 		return err
 	}
-	if err := n.projBack(g.dxn, g.dk, a.xn, N, l, modK, ly.K, a, g); err != nil {
+	if err := n.projBack(g.dxn, g.dk, a.xn, N, l, model.ProjK, a, g); err != nil {
 		return err
 	}
-	return n.projBack(g.dxn, g.dv, a.xn, N, l, modV, ly.V, a, g)
+	return n.projBack(g.dxn, g.dv, a.xn, N, l, model.ProjV, a, g)
 }
 
 // head runs the final norm, the classifier and the cross-entropy on the counted rows of

@@ -25,7 +25,6 @@ import (
 	"strings"
 
 	"github.com/decilm/decilm/model"
-	"github.com/decilm/decilm/tensor"
 )
 
 // LoRAConfig says which projections get adapters and their rank and scale, as PEFT's
@@ -55,39 +54,6 @@ type Example struct {
 	Loss   []bool
 }
 
-// module is one kind of projection an adapter may wrap.
-type module int
-
-const (
-	modQ module = iota
-	modK
-	modV
-	modO
-	modAttnLinear
-	modGate
-	modUp
-	modDown
-	modFFNLinear
-	nModules
-)
-
-// modules lists the PEFT name, the submodule and the weight of each module kind, in the
-// order Params lists them within a layer.
-var modules = [nModules]struct {
-	name, parent string
-	weight       func(*model.Layer) *tensor.Tensor
-}{
-	modQ:          {"q_proj", "self_attn", func(l *model.Layer) *tensor.Tensor { return l.Q }},
-	modK:          {"k_proj", "self_attn", func(l *model.Layer) *tensor.Tensor { return l.K }},
-	modV:          {"v_proj", "self_attn", func(l *model.Layer) *tensor.Tensor { return l.V }},
-	modO:          {"o_proj", "self_attn", func(l *model.Layer) *tensor.Tensor { return l.O }},
-	modAttnLinear: {"linear_attn", "self_attn", func(l *model.Layer) *tensor.Tensor { return l.AttnLinear }},
-	modGate:       {"gate_proj", "mlp", func(l *model.Layer) *tensor.Tensor { return l.Gate }},
-	modUp:         {"up_proj", "mlp", func(l *model.Layer) *tensor.Tensor { return l.Up }},
-	modDown:       {"down_proj", "mlp", func(l *model.Layer) *tensor.Tensor { return l.Down }},
-	modFFNLinear:  {"linear_mlp", "mlp", func(l *model.Layer) *tensor.Tensor { return l.FFNLinear }},
-}
-
 // adapter is the LoRA pair of one projection: A [R, in] and B [out, R].
 type adapter struct {
 	a, b    *Param
@@ -105,7 +71,7 @@ type Net struct {
 	cfg    LoRAConfig
 	scale  float64
 	params []*Param
-	ad     [][nModules]*adapter // per layer
+	ad     [][model.NumProj]*adapter // per layer
 	lin    linear
 	lsc    loraScratch
 }
@@ -127,69 +93,54 @@ func New(m *model.Model, cfg LoRAConfig, seed uint64) (*Net, error) {
 	if len(cfg.Targets) == 0 {
 		return nil, fmt.Errorf("train: no LoRA targets (want some of %s)", moduleNames())
 	}
-	want := [nModules]bool{}
+	want := [model.NumProj]bool{}
 	for _, t := range cfg.Targets {
-		k := moduleByName(t)
-		if k < 0 {
+		k, ok := model.ProjByModule(t)
+		if !ok {
 			return nil, fmt.Errorf("train: LoRA target %q is not a projection name (want some of %s)", t, moduleNames())
 		}
 		want[k] = true
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6c6f7261)) // "lora"
-	n := &Net{m: m, cfg: cfg, ad: make([][nModules]*adapter, len(m.Layers))}
+	n := &Net{m: m, cfg: cfg, ad: make([][model.NumProj]*adapter, len(m.Layers))}
 	n.cfg.Targets = slices.Clone(cfg.Targets)
 	n.scale = cfg.Alpha / float64(cfg.R)
 	if cfg.RSLoRA {
 		n.scale = cfg.Alpha / math.Sqrt(float64(cfg.R))
 	}
 	n.lin.pool = m.Pool()
-	found := [nModules]bool{}
+	found := [model.NumProj]bool{}
 	r := cfg.R
-	for l := range m.Layers {
-		ly := &m.Layers[l]
-		for k := module(0); k < nModules; k++ {
-			w := modules[k].weight(ly)
-			if !want[k] || w == nil {
-				continue
-			}
-			found[k] = true
-			out, in := w.Shape[0], w.Shape[1]
-			pre := fmt.Sprintf("base_model.model.model.layers.%d.%s.%s.", l, modules[k].parent, modules[k].name)
-			a := &Param{Name: pre + "lora_A.weight", Rows: r, Cols: in, W: make([]float32, r*in), G: make([]float32, r*in)}
-			b := &Param{Name: pre + "lora_B.weight", Rows: out, Cols: r, W: make([]float32, out*r), G: make([]float32, out*r)}
-			bound := 1 / math.Sqrt(float64(in))
-			for i := range a.W {
-				a.W[i] = float32((2*rng.Float64() - 1) * bound)
-			}
-			n.ad[l][k] = &adapter{a: a, b: b, in: in, out: out}
-			n.params = append(n.params, a, b)
+	for _, t := range m.Config.LoRATargets() {
+		k := t.Proj
+		if !want[k] {
+			continue
 		}
+		found[k] = true
+		out, in := t.Out, t.In
+		pre := peftPrefix + t.Module() + "."
+		a := &Param{Name: pre + "lora_A.weight", Rows: r, Cols: in, W: make([]float32, r*in), G: make([]float32, r*in)}
+		b := &Param{Name: pre + "lora_B.weight", Rows: out, Cols: r, W: make([]float32, out*r), G: make([]float32, out*r)}
+		bound := 1 / math.Sqrt(float64(in))
+		for i := range a.W {
+			a.W[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		n.ad[t.Layer][k] = &adapter{a: a, b: b, in: in, out: out}
+		n.params = append(n.params, a, b)
 	}
-	for k := module(0); k < nModules; k++ {
+	for k := range model.NumProj {
 		if want[k] && !found[k] {
-			return nil, fmt.Errorf("train: LoRA target %q: no layer of this model has that projection", modules[k].name)
+			return nil, fmt.Errorf("train: LoRA target %q: no layer of this model has that projection", k.Module())
 		}
 	}
 	return n, nil
 }
 
-// moduleByName returns the module kind of a PEFT name, or -1.
-func moduleByName(name string) module {
-	for k := range modules {
-		if modules[k].name == name {
-			return module(k)
-		}
-	}
-	return -1
-}
+func moduleNames() string { return strings.Join(model.ProjModules(), " ") }
 
-func moduleNames() string {
-	var s []string
-	for _, m := range modules {
-		s = append(s, m.name)
-	}
-	return strings.Join(s, " ")
-}
+// peftPrefix starts the name of every tensor of a PEFT adapter: PEFT's wrapper of the
+// Hugging Face model.
+const peftPrefix = "base_model.model."
 
 // Params returns the trainable matrices: layer by layer, in the order q_proj k_proj v_proj
 // o_proj linear_attn gate_proj up_proj down_proj linear_mlp, lora_A before lora_B.

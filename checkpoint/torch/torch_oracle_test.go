@@ -9,27 +9,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/decilm/decilm/internal/testutil"
 	"github.com/decilm/decilm/tensor"
 )
-
-// torchPython returns a python3 that can import torch (Debian's python3-torch), failing the
-// test when there is none: this cross-check must not silently pass.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import torch").Run() == nil {
-			return py
-		}
-	}
-	t.Fatal("no python3 with torch: install it (apt-get install -y python3-torch) to cross-check against PyTorch")
-	return ""
-}
 
 // TestCrossCheckPyTorch runs the real torch.save and torch.load: our reader must read what
 // torch writes, and torch.load (with weights_only=True) must read what Write writes (the
 // tensors of testdata/reference.bin, plus an int32 one).
 func TestCrossCheckPyTorch(t *testing.T) {
-	py := torchPython(t)
+	py := testutil.TorchPython(t)
 	dir := t.TempDir()
 	src, err := Open(filepath.Join("testdata", "reference.bin"))
 	if err != nil {

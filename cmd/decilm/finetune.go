@@ -25,7 +25,7 @@ func init() {
 
 // loraTargets are the module names --target accepts (PEFT's names; linear_attn and
 // linear_mlp are the single linear maps of Nemotron-NAS blocks).
-var loraTargets = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "linear_attn", "linear_mlp"}
+var loraTargets = model.ProjModules()
 
 // newTrainable makes the frozen model m with LoRA adapters as cfg says, A drawn from seed.
 //

@@ -133,7 +133,6 @@ func TestFinetuneErrors(t *testing.T) {
 		{"seq-len", []string{"--data", train, "--out", t.TempDir(), "--seq-len", "100000"}, 2, "context length"},
 		{"bad json", []string{"--data", bad, "--format", "text", "--out", t.TempDir()}, 1, bad + ":2: bad JSON"},
 		{"no resume", []string{"--resume", t.TempDir()}, 1, "checkpoint.safetensors"},
-		{"no backward pass", []string{"--data", train, "--out", t.TempDir(), "--template", "decilm-6b-instruct"}, 1, "the training backward pass is not in this build"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := run(t, "", append([]string{"finetune"}, tc.args...)...)

@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/decilm/decilm/checkpoint/safetensors"
@@ -56,21 +56,17 @@ func WritePEFT(t testing.TB, config string, ps []Pair) string {
 	return dir
 }
 
-// RandomPairs makes pairs of rank r for the projections of cfg whose module names end in
-// one of suffixes ("q_proj", "down_proj", ...): A with standard deviation 1/√in, B with
+// RandomPairs makes pairs of rank r for the projections of cfg whose PEFT module names are
+// in suffixes ("q_proj", "down_proj", ...): A with standard deviation 1/√in, B with
 // std, from seed.
 func RandomPairs(cfg *model.Config, seed uint64, suffixes []string, r int, std float64) []Pair {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var ps []Pair
 	for _, tg := range cfg.LoRATargets() {
-		mod := tg.Module()
-		ok := false
-		for _, s := range suffixes {
-			ok = ok || strings.HasSuffix(mod, "."+s)
-		}
-		if !ok {
+		if !slices.Contains(suffixes, tg.Proj.Module()) {
 			continue
 		}
+		mod := tg.Module()
 		p := Pair{Module: mod, Out: tg.Out, In: tg.In, Rank: r, A: make([]float32, r*tg.In), B: make([]float32, tg.Out*r)}
 		for i := range p.A {
 			p.A[i] = float32(rng.NormFloat64() / math.Sqrt(float64(tg.In)))
