@@ -125,3 +125,32 @@ func TestApplyBits(t *testing.T) {
 		}
 	}
 }
+
+// TestWrap: a wrapped grammar accepts the prefix, a sentence of the inner grammar and the
+// suffix, and nothing else; the inner grammar is unchanged.
+func TestWrap(t *testing.T) {
+	inner, err := ParseGBNF(`root ::= "a" [0-9]+`, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := inner.String()
+	g := Wrap("<t>\n", inner, "\n</t>")
+	if inner.String() != before {
+		t.Fatalf("Wrap changed the inner grammar:\n%s", inner.String())
+	}
+	for _, c := range []struct {
+		s            string
+		ok, complete bool
+	}{
+		{"<t>\na12\n</t>", true, true},
+		{"<t>\na1", true, false},
+		{"<t>\n\n</t>", false, false},
+		{"a1", false, false},
+		{"<t>\na1\n</t>x", false, false},
+	} {
+		ok, complete := accepts(t, g, c.s)
+		if ok != c.ok || complete != c.complete {
+			t.Errorf("%q: accepted %v complete %v, want %v %v", c.s, ok, complete, c.ok, c.complete)
+		}
+	}
+}
