@@ -276,7 +276,14 @@ func (m *tables) expand(st *state, n *node) error {
 		}
 		return m.expand(st, m.mk(n.next.pos, n.next.next))
 	case kRule:
-		ret := m.mk(n.pos+1, n.next)
+		// The frame to return to; a reference that ends its alternative returns straight
+		// to the frame below (a tail call), so that right recursion, which repetitions
+		// are rewritten into, keeps the stack from growing: a JSON string's characters
+		// then all lead back to one state, whose mask is computed once.
+		ret := n.next
+		if m.g.elems[n.pos+1].kind != kEnd {
+			ret = m.mk(n.pos+1, n.next)
+		}
 		for _, a := range m.g.alts[e.rule] {
 			if err := m.expand(st, m.mk(a, ret)); err != nil {
 				return err

@@ -334,3 +334,36 @@ func TestToolStreamFilter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzToolParse: parsing any reply in either syntax never panics, and streaming it in two
+// pieces either sends it all as content (no call) or yields the calls parse finds.
+func FuzzToolParse(f *testing.F) {
+	for _, s := range []string{
+		`{"name": "now", "parameters": {}}`,
+		"<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"é\"}}",
+		"Sure <tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>",
+		"<tool_call>{\"name\":", "{", "plain text",
+	} {
+		f.Add(s, uint8(3), false)
+	}
+	defs := []toolDef{{name: "now"}, {name: "get_weather"}}
+	f.Fuzz(func(t *testing.T, text string, cut uint8, hermes bool) {
+		format := formatLlama31
+		if hermes {
+			format = formatHermes
+		}
+		ts := &toolSetup{choice: "auto", format: format, defs: defs}
+		_, calls, ok := ts.parse(text)
+		st := &toolStream{ts: ts}
+		k := min(int(cut), len(text))
+		sent := st.push(text[:k]) + st.push(text[k:])
+		rest, streamed := st.finish()
+		sent += rest
+		switch {
+		case ok && len(streamed) != len(calls):
+			t.Fatalf("%q: parse finds %d calls, the stream %d", text, len(calls), len(streamed))
+		case !ok && (len(streamed) > 0 || sent != text):
+			t.Fatalf("%q: no call, but the stream sent %q and %d calls", text, sent, len(streamed))
+		}
+	})
+}
