@@ -38,8 +38,8 @@ const maxStacks = 4096
 
 // Vocab is a model's vocabulary prepared for masking: a trie of the tokens' bytes. Build
 // it once per model and share it: it is safe for concurrent use, and it keeps the
-// recognizer's tables of each grammar (up to 64) so that every sequence constrained by
-// the same grammar shares them.
+// recognizer's tables of up to 16 grammars (starting over when a 17th comes), so that
+// every sequence constrained by the same grammar shares them.
 type Vocab struct {
 	size  int
 	texts []string
@@ -159,8 +159,11 @@ type dstate struct {
 // tables start over at the next Mask.
 const maxDStates = 1 << 14
 
-// maxShared bounds the grammars whose tables a Vocab keeps.
-const maxShared = 64
+// maxShared bounds the grammars whose tables a Vocab keeps: each holds at most maxDStates
+// states (1 KiB of transitions each) and maxMasks masks (a bit a token each), so a Vocab's
+// tables stay within maxShared × (16 MiB + 256 × vocabulary/8 B) however many different
+// grammars clients send.
+const maxShared = 16
 
 // tablesFor returns the shared tables of g for v, making them on first use.
 func (v *Vocab) tablesFor(g *Grammar) *tables {
