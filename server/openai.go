@@ -435,6 +435,9 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 	if err != nil {
 		return nil, err
 	}
+	if err := noTools(&req.params); err != nil {
+		return nil, err
+	}
 	if req.Suffix != nil && *req.Suffix != "" {
 		return nil, badRequest("suffix", "suffix is not supported")
 	}

@@ -490,3 +490,17 @@ func argumentPieces(s string, n int) []string {
 	}
 	return out
 }
+
+// noTools refuses the tool-calling fields on /v1/completions, which has no messages to
+// carry calls and results.
+func noTools(p *params) error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"tools", p.Tools}, {"tool_choice", p.ToolChoice}, {"functions", p.Functions}, {"function_call", p.FunctionCall}} {
+		if given(f.raw) {
+			return badRequest(f.name, "%s is a chat field: send it to /v1/chat/completions", f.name)
+		}
+	}
+	return nil
+}

@@ -252,8 +252,17 @@ func TestToolErrors(t *testing.T) {
 		{f, `{"messages":[{"role":"user","content":"hi","tool_calls":[{"function":{"name":"a"}}]}]}`, "messages[0].tool_calls"},
 		{f, `{"messages":[{"role":"assistant","tool_calls":[{"function":{"arguments":"{}"}}]}]}`, "messages[0].tool_calls[0].function.name"},
 		{plain, `{` + user + `,"tools":` + weatherTools + `}`, "tools"},
+		{f, `{"prompt":"hi","tools":` + weatherTools + `}`, "tools"},
+		{f, `{"prompt":"hi","tool_choice":"none"}`, "tool_choice"},
 	} {
-		r := postJSON(t, c.f.ts.URL+"/v1/chat/completions", "", c.body)
+		url := f.ts.URL + "/v1/chat/completions"
+		if strings.Contains(c.body, `"prompt"`) {
+			url = f.ts.URL + "/v1/completions"
+		}
+		if c.f == plain {
+			url = plain.ts.URL + "/v1/chat/completions"
+		}
+		r := postJSON(t, url, "", c.body)
 		var e struct {
 			Error struct {
 				Message string
