@@ -3,6 +3,7 @@ package grammar
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -152,5 +153,42 @@ func TestWrap(t *testing.T) {
 		if ok != c.ok || complete != c.complete {
 			t.Errorf("%q: accepted %v complete %v, want %v %v", c.s, ok, complete, c.ok, c.complete)
 		}
+	}
+}
+
+// TestRepetitionStaysOneState: the characters of a long JSON string lead back to one state,
+// so a string of any length makes a bounded number of states and masks (the recognizer
+// returns from a rule reference that ends its alternative without keeping a frame).
+func TestRepetitionStaysOneState(t *testing.T) {
+	g, err := FromJSONSchema([]byte(`{"type":"object","properties":{"s":{"type":"string"}},"required":["s"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := make([]string, 257)
+	for b := 0; b < 256; b++ {
+		texts[b] = string([]byte{byte(b)})
+	}
+	m, _ := NewMatcher(g, NewVocab(texts, []int{256}))
+	logits := make([]float32, 257)
+	feed := func(s string) {
+		for i := 0; i < len(s); i++ {
+			if _, err := m.Mask(logits); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Accept(int(s[i])); err != nil {
+				t.Fatalf("%q rejected at %d: %v", s, i, err)
+			}
+		}
+	}
+	feed(`{"s": "`)
+	feed("abc")
+	before := len(m.t.dstates)
+	feed(strings.Repeat("xyz ", 500))
+	if after := len(m.t.dstates); after != before {
+		t.Errorf("2000 more characters of a string made %d new states", after-before)
+	}
+	feed(`"}`)
+	if !m.Done() {
+		t.Error("the object is not complete")
 	}
 }
