@@ -930,31 +930,34 @@ func (rs *run) streamOut(w http.ResponseWriter, ctx context.Context, merged <-ch
 		var c map[string]any
 		if rs.chat {
 			text := ev.Text
-			var calls []toolCall
+			var deltas []toolDelta
 			if rs.tools.parses() {
 				if st.tools == nil {
-					st.tools = &toolStream{ts: rs.tools}
+					st.tools = newToolStream(rs.tools)
 				}
-				text = st.tools.push(text)
+				text, deltas = st.tools.push(text)
 				if ev.Done {
-					var rest string
-					rest, calls = st.tools.finish()
+					rest, more, isCall := st.tools.finish()
 					text += rest
+					deltas = append(deltas, more...)
+					if isCall && ev.FinishReason == "stop" {
+						ev.FinishReason = "tool_calls"
+					}
 				}
 			}
-			if text == "" && toks == nil && !ev.Done {
+			if text == "" && toks == nil && len(deltas) == 0 && !ev.Done {
 				continue
 			}
-			if len(calls) > 0 {
+			if len(deltas) > 0 {
 				if text != "" && !send(chunk(map[string]any{"index": j.index, "delta": map[string]any{"content": text}, "logprobs": nil, "finish_reason": nil})) {
 					return nil
 				}
 				text = ""
-				if !rs.sendToolCalls(send, chunk, j.index, calls) {
+				if !rs.sendToolDeltas(send, chunk, j.index, deltas) {
 					return nil
 				}
-				if ev.FinishReason == "stop" {
-					ev.FinishReason = "tool_calls"
+				if !ev.Done && toks == nil {
+					continue
 				}
 			}
 			delta := map[string]any{}

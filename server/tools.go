@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -324,20 +325,65 @@ func toolCallsJSON(calls []toolCall) []map[string]any {
 }
 
 // toolStream filters one streamed choice's text: content streams as it comes until the
-// text may be a tool call, from where it is held back; finish parses what was held.
+// text may be a tool call, from where it is held back; finish parses what was held. When
+// the call is forced (tool_choice required or named, so the grammar fixes its syntax),
+// the call streams as it is generated instead: its header (id and name) once the name is
+// complete, then the arguments, compacted, piece by piece.
 type toolStream struct {
-	ts   *toolSetup
-	held strings.Builder // text from the possible start of a call
-	all  strings.Builder // the whole reply
-	hold bool
+	ts     *toolSetup
+	held   strings.Builder // text from the possible start of a call
+	all    strings.Builder // the whole reply
+	hold   bool
+	forced bool
+	header bool   // forced: the call's header was sent
+	args   string // forced: the arguments sent so far
+	sc     argScanner
 }
 
-// push takes the next piece of the reply and returns the content to send now.
-func (st *toolStream) push(text string) string {
+// toolDelta is one streamed piece of a call: its header (id, type and name) or a piece of
+// its arguments.
+type toolDelta struct {
+	index    int
+	header   bool
+	id, name string
+	args     string
+}
+
+func newToolStream(ts *toolSetup) *toolStream {
+	return &toolStream{ts: ts, forced: ts.choice == "required" || ts.choice == "function"}
+}
+
+// callHeader matches the start of a forced call up to its arguments, by syntax.
+var callHeader = map[toolFormat]*regexp.Regexp{
+	formatLlama31: regexp.MustCompile(`^\s*(?:<\|python_tag\|>)?\s*\{\s*"name"\s*:\s*"([A-Za-z0-9_-]+)"\s*,\s*"(?:parameters|arguments)"\s*:\s*`),
+	formatHermes:  regexp.MustCompile(`^\s*<tool_call>\s*\{\s*"name"\s*:\s*"([A-Za-z0-9_-]+)"\s*,\s*"arguments"\s*:\s*`),
+}
+
+// push takes the next piece of the reply and returns the content and call pieces to send
+// now.
+func (st *toolStream) push(text string) (string, []toolDelta) {
 	st.all.WriteString(text)
+	if st.forced {
+		var out []toolDelta
+		if !st.header {
+			all := st.all.String()
+			m := callHeader[st.ts.format].FindStringSubmatchIndex(all)
+			if m == nil {
+				return "", nil
+			}
+			st.header = true
+			out = append(out, toolDelta{header: true, id: newID("call_"), name: all[m[2]:m[3]]})
+			text = all[m[1]:]
+		}
+		if a := st.sc.feed(text); a != "" {
+			st.args += a
+			out = append(out, toolDelta{args: a})
+		}
+		return "", out
+	}
 	if st.hold {
 		st.held.WriteString(text)
-		return ""
+		return "", nil
 	}
 	st.held.WriteString(text)
 	h := st.held.String()
@@ -356,31 +402,88 @@ func (st *toolStream) push(text string) string {
 		t := strings.TrimLeft(h, " \t\r\n")
 		if t == "" || strings.HasPrefix(t, "{") || strings.HasPrefix(t, pythonTag) || strings.HasPrefix(pythonTag, t) {
 			st.hold = t != "" && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, pythonTag))
-			return ""
+			return "", nil
 		}
 		st.held.Reset()
 		st.ts = &toolSetup{choice: "none"} // the reply is not a call: stream the rest
-		return h
+		return h, nil
 	}
 	out := h[:start]
 	rest := h[start:]
 	st.held.Reset()
 	st.held.WriteString(rest)
-	return out
+	return out, nil
 }
 
-// finish returns the held text as content when the reply holds no call, or the calls
-// (and any content not yet sent before them).
-func (st *toolStream) finish() (content string, calls []toolCall) {
+// finish ends the reply: it returns the held text as content when the reply holds no call,
+// or the pieces of the calls not yet sent, and whether the reply is a call.
+func (st *toolStream) finish() (content string, deltas []toolDelta, isCall bool) {
 	if !st.ts.parses() {
-		return st.held.String(), nil
+		return st.held.String(), nil, false
 	}
-	c, calls, ok := st.ts.parse(st.all.String())
-	if !ok {
-		return st.held.String(), nil
+	_, calls, ok := st.ts.parse(st.all.String())
+	switch {
+	case !ok && st.forced:
+		return "", nil, false // cut short (max_tokens): what was sent stays
+	case !ok:
+		return st.held.String(), nil, false
+	case st.forced && st.header:
+		// The call streamed already; send any arguments the scanner did not.
+		if a := calls[0].arguments; len(calls) == 1 && strings.HasPrefix(a, st.args) && len(a) > len(st.args) {
+			deltas = append(deltas, toolDelta{args: a[len(st.args):]})
+		}
+		return "", deltas, true
 	}
-	_ = c // content before the call has been streamed already
-	return "", calls
+	for i, c := range calls {
+		deltas = append(deltas, toolDelta{index: i, header: true, id: newID("call_"), name: c.name})
+		for _, piece := range argumentPieces(c.arguments, 16) {
+			deltas = append(deltas, toolDelta{index: i, args: piece})
+		}
+	}
+	return "", deltas, true // content before the calls has been streamed already
+}
+
+// argScanner passes a JSON object through with the white space between its tokens taken
+// out (as json.Compact writes it), up to the brace that closes it.
+type argScanner struct {
+	depth               int
+	inStr, esc, started bool
+	done                bool
+}
+
+func (a *argScanner) feed(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && !a.done; i++ {
+		c := s[i]
+		switch {
+		case a.inStr:
+			b.WriteByte(c)
+			switch {
+			case a.esc:
+				a.esc = false
+			case c == '\\':
+				a.esc = true
+			case c == '"':
+				a.inStr = false
+			}
+		case c == ' ' || c == '\n' || c == '\t' || c == '\r':
+		case !a.started && c != '{':
+			a.done = true // not an object: finish sends the rest, if it is a call at all
+		default:
+			a.started = true
+			b.WriteByte(c)
+			switch c {
+			case '"':
+				a.inStr = true
+			case '{', '[':
+				a.depth++
+			case '}', ']':
+				a.depth--
+				a.done = a.depth == 0
+			}
+		}
+	}
+	return b.String()
 }
 
 // partialSuffix is the start of the longest suffix of s that is a proper prefix of tag
@@ -457,21 +560,16 @@ func (s *Server) chatTools(p *params, e *engine.Engine, x *extra) (*toolSetup, e
 	return ts, nil
 }
 
-// sendToolCalls streams calls as OpenAI does: per call a delta with its index, id, type
-// and name (arguments empty), then deltas with pieces of the arguments.
-func (rs *run) sendToolCalls(send func(any) bool, chunk func(map[string]any) map[string]any, index int, calls []toolCall) bool {
-	delta := func(d map[string]any) bool {
-		return send(chunk(map[string]any{"index": index, "delta": map[string]any{"tool_calls": []any{d}}, "logprobs": nil, "finish_reason": nil}))
-	}
-	for i, c := range calls {
-		if !delta(map[string]any{"index": i, "id": newID("call_"), "type": "function",
-			"function": map[string]any{"name": c.name, "arguments": ""}}) {
-			return false
+// sendToolDeltas streams pieces of calls as OpenAI does: per call a delta with its index,
+// id, type and name (arguments empty), then deltas with pieces of the arguments.
+func (rs *run) sendToolDeltas(send func(any) bool, chunk func(map[string]any) map[string]any, index int, deltas []toolDelta) bool {
+	for _, d := range deltas {
+		call := map[string]any{"index": d.index, "function": map[string]any{"arguments": d.args}}
+		if d.header {
+			call = map[string]any{"index": d.index, "id": d.id, "type": "function", "function": map[string]any{"name": d.name, "arguments": ""}}
 		}
-		for _, piece := range argumentPieces(c.arguments, 16) {
-			if !delta(map[string]any{"index": i, "function": map[string]any{"arguments": piece}}) {
-				return false
-			}
+		if !send(chunk(map[string]any{"index": index, "delta": map[string]any{"tool_calls": []any{call}}, "logprobs": nil, "finish_reason": nil})) {
+			return false
 		}
 	}
 	return true

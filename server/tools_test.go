@@ -328,15 +328,23 @@ func TestToolStreamFilter(t *testing.T) {
 		{formatHermes, []string{"a <to", "y> b"}, "a <toy> b", 0, true},
 		{formatHermes, []string{"x<tool_call>broken"}, "x<tool_call>broken", 0, true},
 	} {
-		st := &toolStream{ts: &toolSetup{choice: "auto", format: c.format, defs: defs}}
+		st := newToolStream(&toolSetup{choice: "auto", format: c.format, defs: defs})
 		var sent strings.Builder
+		calls := 0
 		for _, p := range c.pieces {
-			sent.WriteString(st.push(p))
+			text, deltas := st.push(p)
+			sent.WriteString(text)
+			calls += len(deltas)
 		}
-		rest, calls := st.finish()
+		rest, deltas, _ := st.finish()
 		sent.WriteString(rest)
-		if sent.String() != c.sent || len(calls) != c.calls {
-			t.Errorf("%q: sent %q and %d calls; want %q and %d", c.pieces, sent.String(), len(calls), c.sent, c.calls)
+		for _, d := range deltas {
+			if d.header {
+				calls++
+			}
+		}
+		if sent.String() != c.sent || calls != c.calls {
+			t.Errorf("%q: sent %q and %d calls; want %q and %d", c.pieces, sent.String(), calls, c.sent, c.calls)
 		}
 		if c.allSent && sent.String() != strings.Join(c.pieces, "") {
 			t.Errorf("%q: a reply with no call lost text: %q", c.pieces, sent.String())
@@ -363,16 +371,89 @@ func FuzzToolParse(f *testing.F) {
 		}
 		ts := &toolSetup{choice: "auto", format: format, defs: defs}
 		_, calls, ok := ts.parse(text)
-		st := &toolStream{ts: ts}
+		st := newToolStream(ts)
 		k := min(int(cut), len(text))
-		sent := st.push(text[:k]) + st.push(text[k:])
-		rest, streamed := st.finish()
-		sent += rest
+		a, d1 := st.push(text[:k])
+		b, d2 := st.push(text[k:])
+		rest, d3, isCall := st.finish()
+		sent := a + b + rest
+		streamed := 0
+		for _, d := range slices.Concat(d1, d2, d3) {
+			if d.header {
+				streamed++
+			}
+		}
 		switch {
-		case ok && len(streamed) != len(calls):
-			t.Fatalf("%q: parse finds %d calls, the stream %d", text, len(calls), len(streamed))
-		case !ok && (len(streamed) > 0 || sent != text):
-			t.Fatalf("%q: no call, but the stream sent %q and %d calls", text, sent, len(streamed))
+		case isCall != ok:
+			t.Fatalf("%q: parse says %v, the stream %v", text, ok, isCall)
+		case ok && streamed != len(calls):
+			t.Fatalf("%q: parse finds %d calls, the stream %d", text, len(calls), streamed)
+		case !ok && (streamed > 0 || sent != text):
+			t.Fatalf("%q: no call, but the stream sent %q and %d calls", text, sent, streamed)
+		}
+		// Forced, a call streams as it comes and adds up to the parsed call.
+		if ok && len(calls) == 1 {
+			ts.choice = "required"
+			fs := newToolStream(ts)
+			_, d1 := fs.push(text[:k])
+			_, d2 := fs.push(text[k:])
+			_, d3, _ := fs.finish()
+			name, args := streamedCall(slices.Concat(d1, d2, d3))
+			if strings.HasPrefix(strings.TrimSpace(text), "{") || strings.HasPrefix(strings.TrimSpace(text), "<") {
+				if name != "" && (name != calls[0].name || args != calls[0].arguments) {
+					t.Fatalf("%q: forced stream %s(%s), parse %s(%s)", text, name, args, calls[0].name, calls[0].arguments)
+				}
+			}
 		}
 	})
+}
+
+// streamedCall adds up the deltas of one call.
+func streamedCall(deltas []toolDelta) (name, args string) {
+	for _, d := range deltas {
+		if d.header {
+			name = d.name
+		}
+		args += d.args
+	}
+	return name, args
+}
+
+// TestForcedToolStream: a forced call streams its header once the name is complete and
+// then its arguments piece by piece, compacted, adding up to the parsed call, however the
+// reply is cut into pieces.
+func TestForcedToolStream(t *testing.T) {
+	defs := []toolDef{{name: "now"}, {name: "get_weather"}}
+	for _, c := range []struct {
+		format toolFormat
+		text   string
+	}{
+		{formatLlama31, "{ \"name\": \"get_weather\", \"parameters\": {\n\"city\": \"a \\\"}\" , \"n\": [1, {\"x\": 2}]} }"},
+		{formatLlama31, `{"name":"now","parameters":{}}`},
+		{formatHermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"é}\"}}\n</tool_call>"},
+	} {
+		ts := &toolSetup{choice: "required", format: c.format, defs: defs}
+		_, calls, ok := ts.parse(c.text)
+		if !ok || len(calls) != 1 {
+			t.Fatalf("%q does not parse", c.text)
+		}
+		for cut := 1; cut < len(c.text); cut++ {
+			st := newToolStream(ts)
+			var deltas []toolDelta
+			for _, p := range []string{c.text[:cut], c.text[cut:]} {
+				text, d := st.push(p)
+				if text != "" {
+					t.Fatalf("%q: content %q beside a forced call", c.text, text)
+				}
+				deltas = append(deltas, d...)
+			}
+			before := len(deltas)
+			_, d, isCall := st.finish()
+			deltas = append(deltas, d...)
+			name, args := streamedCall(deltas)
+			if !isCall || name != calls[0].name || args != calls[0].arguments || before == 0 {
+				t.Fatalf("%q cut at %d: streamed %s(%s) (%d deltas before the end), parsed %s(%s)", c.text, cut, name, args, before, calls[0].name, calls[0].arguments)
+			}
+		}
+	}
 }
