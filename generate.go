@@ -97,19 +97,25 @@ func (m *Model) Chat(ctx context.Context, msgs []chat.Message, o GenerateOptions
 // EncodeChat renders msgs with the model's template and tokenizes the result, recognising
 // special tokens in the template's text; BOS is added unless the template wrote it.
 func (m *Model) EncodeChat(msgs []chat.Message) ([]int, error) {
-	text, err := m.Template.Render(msgs, true)
+	return m.EncodeChatOptions(msgs, chat.Options{AddGenerationPrompt: true})
+}
+
+// EncodeChatOptions is EncodeChat with the render options of [chat.Render] (tools,
+// further template variables, limits).
+func (m *Model) EncodeChatOptions(msgs []chat.Message, o chat.Options) ([]int, error) {
+	text, err := chat.Render(m.Template, msgs, o)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.checkPromptBytes(len(text)); err != nil {
 		return nil, err
 	}
-	o := m.Tokenizer.DefaultOptions()
-	o.ParseSpecial = true
+	to := m.Tokenizer.DefaultOptions()
+	to.ParseSpecial = true
 	if bos := m.Tokenizer.BOS(); bos >= 0 && strings.HasPrefix(text, m.Tokenizer.Piece(bos)) {
-		o.AddBOS = false
+		to.AddBOS = false
 	}
-	return m.Tokenizer.Encode(text, o), nil
+	return m.Tokenizer.Encode(text, to), nil
 }
 
 // GenerateTokens continues the token sequence prompt.

@@ -74,6 +74,7 @@ type Grammar struct {
 	alts  [][]int // per rule: the start index of each alternative in elems
 	names []string
 	root  int
+	key   string // the rules as text: equal keys, equal grammars (for sharing tables)
 }
 
 // builder collects rules while parsing.
@@ -137,6 +138,7 @@ func (b *builder) compile(root string) (*Grammar, error) {
 	if err := g.checkLeftRecursion(); err != nil {
 		return nil, err
 	}
+	g.key = g.names[g.root] + "\n" + g.String()
 	return g, nil
 }
 

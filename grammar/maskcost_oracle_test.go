@@ -34,11 +34,11 @@ func TestMaskCost(t *testing.T) {
 	c0 := cpuNow()
 	m.Mask(logits)
 	c1 := cpuNow()
-	t.Logf("first mask %v CPU, %d states", c1-c0, len(m.dstates))
+	t.Logf("first mask %v CPU, %d states", c1-c0, len(m.t.dstates))
 	for i := 0; i < 50; i++ {
-		clear(m.masks) // time the trie walk, not the mask cache
+		clear(m.t.masks) // time the trie walk, not the mask cache
 		m.Mask(logits)
 	}
 	c2 := cpuNow()
-	t.Logf("steady mask %v CPU, %d states", (c2-c1)/50, len(m.dstates))
+	t.Logf("steady mask %v CPU, %d states", (c2-c1)/50, len(m.t.dstates))
 }

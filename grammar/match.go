@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -35,7 +37,9 @@ var ErrRejected = errors.New("grammar: token not allowed by the grammar")
 const maxStacks = 4096
 
 // Vocab is a model's vocabulary prepared for masking: a trie of the tokens' bytes. Build
-// it once per model; it is immutable and safe for concurrent use.
+// it once per model and share it: it is safe for concurrent use, and it keeps the
+// recognizer's tables of up to 16 grammars (starting over when a 17th comes), so that
+// every sequence constrained by the same grammar shares them.
 type Vocab struct {
 	size  int
 	texts []string
@@ -43,6 +47,10 @@ type Vocab struct {
 	trie  []trieNode
 	ends  []int32
 	empty []int // tokens with no bytes (control tokens), never allowed but EOS
+	// shared holds the tables of the grammars matched against this vocabulary, by the
+	// grammar's key.
+	mu     sync.Mutex
+	shared map[string]*tables
 }
 
 type trieNode struct {
@@ -103,26 +111,37 @@ func NewVocab(texts []string, eos []int) *Vocab {
 func (v *Vocab) Size() int { return v.size }
 
 // Matcher tracks one sequence's progress through a grammar. It is not safe for
-// concurrent use: give each sequence its own.
+// concurrent use: give each sequence its own. Matchers of the same grammar (the same
+// rules, compared by their text) and Vocab share one set of tables, so a state one
+// sequence met costs the others nothing.
 type Matcher struct {
+	t  *tables
+	st state
+}
+
+// tables are the recognizer's tables for one grammar and vocabulary, shared by every
+// Matcher of them: the hash-consed parse-stack nodes, the states met so far with their
+// transitions by byte (so that the trie walk of a mask is one table lookup a node once
+// the states are known: inside a JSON string almost every token leads back to the same
+// state), and the masks of recent states. mu guards everything.
+type tables struct {
+	mu     sync.Mutex
 	g      *Grammar
 	v      *Vocab
-	st     state
 	nodes  map[nodeKey]*node
 	nextID uint32
 	depth  int
-	// The states met so far and their transitions by byte, so that the trie walk of a
-	// mask is one table lookup a node once the states are known (inside a JSON string
-	// almost every token leads back to the same state).
+	// dstates are the interned states; dindex finds them by key.
 	dstates []*dstate
 	dindex  map[string]int32
 	key     []byte
-	// masks caches, by interned state, the tokens allowed there (most recent states).
-	masks map[int32][]int32
+	// masks holds, by interned state, the tokens allowed there as a bit set (immutable
+	// once made, so it is read without the lock).
+	masks map[int32][]uint64
 }
 
-// maxMasks bounds the cached masks of a Matcher.
-const maxMasks = 64
+// maxMasks bounds the cached masks of a grammar's tables.
+const maxMasks = 256
 
 type nodeKey struct {
 	pos  int
@@ -136,12 +155,33 @@ type dstate struct {
 	next *[256]int32
 }
 
-// maxDStates bounds the interned states of a Matcher (1 KiB each); past it the tables
-// start over at the next Mask.
+// maxDStates bounds the interned states of a grammar's tables (1 KiB each); past it the
+// tables start over at the next Mask.
 const maxDStates = 1 << 14
 
+// maxShared bounds the grammars whose tables a Vocab keeps: each holds at most maxDStates
+// states (1 KiB of transitions each) and maxMasks masks (a bit a token each), so a Vocab's
+// tables stay within maxShared × (16 MiB + 256 × vocabulary/8 B) however many different
+// grammars clients send.
+const maxShared = 16
+
+// tablesFor returns the shared tables of g for v, making them on first use.
+func (v *Vocab) tablesFor(g *Grammar) *tables {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if t, ok := v.shared[g.key]; ok {
+		return t
+	}
+	if v.shared == nil || len(v.shared) >= maxShared {
+		v.shared = map[string]*tables{} // matchers keep theirs; new ones start afresh
+	}
+	t := &tables{g: g, v: v, nodes: map[nodeKey]*node{}, dindex: map[string]int32{}, masks: map[int32][]uint64{}}
+	v.shared[g.key] = t
+	return t
+}
+
 // intern returns the index of st among the interned states.
-func (m *Matcher) intern(st state) int32 {
+func (m *tables) intern(st state) int32 {
 	k := m.key[:0]
 	if st.complete {
 		k = append(k, 1)
@@ -170,7 +210,7 @@ func (m *Matcher) intern(st state) int32 {
 }
 
 // trans is the state after byte b from interned state i, or -1 if b is rejected.
-func (m *Matcher) trans(i int32, b byte) (int32, error) {
+func (m *tables) trans(i int32, b byte) (int32, error) {
 	d := m.dstates[i]
 	if n := d.next[b]; n != 0 {
 		if n < 0 {
@@ -192,18 +232,19 @@ func (m *Matcher) trans(i int32, b byte) (int32, error) {
 
 // NewMatcher starts matching g from its root rule, for tokens of v.
 func NewMatcher(g *Grammar, v *Vocab) (*Matcher, error) {
-	m := &Matcher{g: g, v: v, nodes: map[nodeKey]*node{}, dindex: map[string]int32{}, masks: map[int32][]int32{}}
+	t := v.tablesFor(g)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var st state
 	for _, a := range g.alts[g.root] {
-		if err := m.expand(&st, m.mk(a, nil)); err != nil {
+		if err := t.expand(&st, t.mk(a, nil)); err != nil {
 			return nil, err
 		}
 	}
-	m.st = st
-	return m, nil
+	return &Matcher{t: t, st: st}, nil
 }
 
-func (m *Matcher) mk(pos int, next *node) *node {
+func (m *tables) mk(pos int, next *node) *node {
 	k := nodeKey{pos, next}
 	if n, ok := m.nodes[k]; ok {
 		return n
@@ -219,7 +260,7 @@ func (m *Matcher) mk(pos int, next *node) *node {
 
 // expand adds to st the stacks reachable from n without consuming a character, each
 // with a character class on top (or marks st complete).
-func (m *Matcher) expand(st *state, n *node) error {
+func (m *tables) expand(st *state, n *node) error {
 	m.depth++
 	defer func() { m.depth-- }()
 	if m.depth > 10000 {
@@ -238,7 +279,14 @@ func (m *Matcher) expand(st *state, n *node) error {
 		}
 		return m.expand(st, m.mk(n.next.pos, n.next.next))
 	case kRule:
-		ret := m.mk(n.pos+1, n.next)
+		// The frame to return to; a reference that ends its alternative returns straight
+		// to the frame below (a tail call), so that right recursion, which repetitions
+		// are rewritten into, keeps the stack from growing: a JSON string's characters
+		// then all lead back to one state, whose mask is computed once.
+		ret := n.next
+		if m.g.elems[n.pos+1].kind != kEnd {
+			ret = m.mk(n.pos+1, n.next)
+		}
 		for _, a := range m.g.alts[e.rule] {
 			if err := m.expand(st, m.mk(a, ret)); err != nil {
 				return err
@@ -259,7 +307,7 @@ func (m *Matcher) expand(st *state, n *node) error {
 }
 
 // stepByte feeds one byte to from, returning the next state (dead if rejected).
-func (m *Matcher) stepByte(from *state, b byte) (state, error) {
+func (m *tables) stepByte(from *state, b byte) (state, error) {
 	var to state
 	buf := append(from.partial[:from.npartial:from.npartial], b)
 	if !utf8.FullRune(buf) {
@@ -339,86 +387,96 @@ func (m *Matcher) Done() bool { return m.Complete() && len(m.st.stacks) == 0 }
 // Accept advances past token id; ErrRejected if the grammar does not allow it (the
 // state is then unchanged). An end-of-sequence token is accepted when Complete.
 func (m *Matcher) Accept(id int) error {
-	for _, e := range m.v.eos {
-		if e == id {
-			if m.Complete() {
-				return nil
-			}
-			return ErrRejected
+	v := m.t.v
+	if slices.Contains(v.eos, id) {
+		if m.Complete() {
+			return nil
 		}
-	}
-	if id < 0 || id >= len(m.v.texts) {
 		return ErrRejected
 	}
-	t := m.v.texts[id]
-	if t == "" {
+	if id < 0 || id >= len(v.texts) {
 		return ErrRejected
 	}
-	st := m.st
-	for i := 0; i < len(t); i++ {
-		next, err := m.stepByte(&st, t[i])
+	text := v.texts[id]
+	if text == "" {
+		return ErrRejected
+	}
+	t := m.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.reset()
+	si := t.intern(m.st)
+	for i := 0; i < len(text); i++ {
+		next, err := t.trans(si, text[i])
 		if err != nil {
 			return err
 		}
-		if next.dead() || (len(next.stacks) == 0 && i < len(t)-1) {
+		if next < 0 || (len(t.dstates[next].st.stacks) == 0 && i < len(text)-1) {
 			return ErrRejected
 		}
-		st = next
+		si = next
 	}
-	m.st = st
+	m.st = t.dstates[si].st
 	return nil
+}
+
+// reset starts the tables over once they hold maxDStates states (matchers keep their
+// states: only the sharing of work is lost).
+func (t *tables) reset() {
+	if len(t.dstates) >= maxDStates {
+		t.dstates, t.dindex = t.dstates[:0:0], map[string]int32{}
+		clear(t.masks)
+	}
+}
+
+// allowed returns the bit set of the tokens allowed from the matcher's state (without
+// the end-of-sequence rule), computing it on the state's first visit.
+func (m *Matcher) allowed() ([]uint64, error) {
+	t := m.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.reset()
+	si := t.intern(m.st)
+	if bits, ok := t.masks[si]; ok {
+		return bits, nil
+	}
+	bits := make([]uint64, (t.v.size+63)/64)
+	if err := t.walk(0, si, bits); err != nil {
+		return nil, err
+	}
+	if len(t.masks) >= maxMasks {
+		clear(t.masks)
+	}
+	t.masks[si] = bits
+	return bits, nil
 }
 
 // Mask sets to -Inf the logits of every token the grammar does not allow next: tokens
 // whose bytes it cannot consume, tokens without bytes, and the end-of-sequence tokens
 // unless the sentence is Complete. It returns how many tokens stay allowed.
 func (m *Matcher) Mask(logits []float32) (int, error) {
-	if len(m.dstates) >= maxDStates {
-		m.dstates, m.dindex = m.dstates[:0], map[string]int32{}
-		clear(m.masks)
-	}
-	si := m.intern(m.st)
-	ids, ok := m.masks[si]
-	if !ok {
-		allowed := make([]bool, len(logits))
-		if _, err := m.walk(0, si, allowed); err != nil {
-			return 0, err
-		}
-		for id, a := range allowed {
-			if a {
-				ids = append(ids, int32(id))
-			}
-		}
-		if len(m.masks) >= maxMasks {
-			clear(m.masks)
-		}
-		m.masks[si] = ids
+	bits, err := m.allowed()
+	if err != nil {
+		return 0, err
 	}
 	// EOS tokens have no bytes, so they are not in the trie: keep their logits when the
 	// sentence is complete.
+	eosIDs := m.t.v.eos
 	complete := m.Complete()
-	var eos []float32
+	var buf [4]float32
+	eos := buf[:0]
 	if complete {
-		eos = make([]float32, len(m.v.eos))
-		for k, e := range m.v.eos {
+		for _, e := range eosIDs {
+			var x float32
 			if e >= 0 && e < len(logits) {
-				eos[k] = logits[e]
+				x = logits[e]
 			}
+			eos = append(eos, x)
 		}
 	}
-	// Keep the allowed logits, set the rest to -Inf.
-	inf := float32(math.Inf(-1))
-	j := 0
-	n := len(ids)
-	for i := range logits {
-		if j < len(ids) && int(ids[j]) == i {
-			j++
-			continue
-		}
-		logits[i] = inf
-	}
+	n := applyBits(logits, bits)
 	if complete {
-		for k, e := range m.v.eos {
+		for k, e := range eosIDs {
 			if e >= 0 && e < len(logits) {
 				logits[e] = eos[k]
 				n++
@@ -428,33 +486,69 @@ func (m *Matcher) Mask(logits []float32) (int, error) {
 	return n, nil
 }
 
-// walk visits the children of trie node ni from interned state si, marking allowed
-// tokens.
-func (m *Matcher) walk(ni int32, si int32, allowed []bool) (int, error) {
+// applyBits sets to -Inf the logits whose bit is clear and returns how many bits are set.
+func applyBits(logits []float32, bits []uint64) int {
+	inf := float32(math.Inf(-1))
 	n := 0
-	tn := &m.v.trie[ni]
+	for w, word := range bits {
+		lo := w * 64
+		hi := min(lo+64, len(logits))
+		if lo >= hi {
+			break
+		}
+		if hi-lo < 64 {
+			word &= 1<<uint(hi-lo) - 1
+		}
+		switch word {
+		case 0:
+			row := logits[lo:hi]
+			for i := range row {
+				row[i] = inf
+			}
+			continue
+		case ^uint64(0):
+			n += hi - lo
+			continue
+		}
+		n += bits64(word)
+		for i := lo; i < hi; i++ {
+			if word&(1<<uint(i-lo)) == 0 {
+				logits[i] = inf
+			}
+		}
+	}
+	for i := len(bits) * 64; i < len(logits); i++ {
+		logits[i] = inf
+	}
+	return n
+}
+
+// walk visits the children of trie node ni from interned state si, setting the bits of
+// allowed tokens.
+func (t *tables) walk(ni int32, si int32, bits []uint64) error {
+	v := t.v
+	tn := &v.trie[ni]
 	for ci := tn.first; ci < tn.last; ci++ {
-		c := &m.v.trie[ci]
-		next, err := m.trans(si, c.b)
+		c := &v.trie[ci]
+		next, err := t.trans(si, c.b)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if next < 0 {
 			continue
 		}
-		for _, id := range m.v.ends[c.tok:c.tokEnd] {
-			if int(id) < len(allowed) {
-				allowed[id] = true
-				n++
+		for _, id := range v.ends[c.tok:c.tokEnd] {
+			if int(id) < len(bits)*64 {
+				bits[id/64] |= 1 << uint(id%64)
 			}
 		}
-		if c.first < c.last && len(m.dstates[next].st.stacks) > 0 {
-			k, err := m.walk(ci, next, allowed)
-			if err != nil {
-				return 0, err
+		if c.first < c.last && len(t.dstates[next].st.stacks) > 0 {
+			if err := t.walk(ci, next, bits); err != nil {
+				return err
 			}
-			n += k
 		}
 	}
-	return n, nil
+	return nil
 }
+
+func bits64(w uint64) int { return bits.OnesCount64(w) }

@@ -48,11 +48,14 @@ type params struct {
 	ResponseFormat json.RawMessage `json:"response_format"`
 	Grammar        *string         `json:"grammar"`
 	JSONSchema     json.RawMessage `json:"json_schema"`
-	// Tool calling, not supported yet: refused with 400 rather than ignored.
-	Tools        json.RawMessage `json:"tools"`
-	ToolChoice   json.RawMessage `json:"tool_choice"`
-	Functions    json.RawMessage `json:"functions"`
-	FunctionCall json.RawMessage `json:"function_call"`
+	// Tool calling (chat only; see tools.go). functions and function_call, OpenAI's
+	// deprecated form, are refused with 400 rather than ignored. parallel_tool_calls is
+	// accepted; a forced call (tool_choice required or named) is one call.
+	Tools             json.RawMessage `json:"tools"`
+	ToolChoice        json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
+	Functions         json.RawMessage `json:"functions"`
+	FunctionCall      json.RawMessage `json:"function_call"`
 }
 
 // given reports whether an optional JSON field was sent with a value.
@@ -71,8 +74,11 @@ type chatRequest struct {
 }
 
 type chatMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+	Role       string            `json:"role"`
+	Content    json.RawMessage   `json:"content"`
+	ToolCalls  []requestToolCall `json:"tool_calls"`
+	ToolCallID string            `json:"tool_call_id"`
+	Name       string            `json:"name"`
 }
 
 type completionRequest struct {
@@ -127,14 +133,6 @@ func (s *Server) common(p *params, e *engine.Engine) (sample.Options, []string, 
 			return o, nil, 0, badRequest("top_p", "top_p %v is outside (0, 1]", *p.TopP)
 		}
 		o.TopP = float32(*p.TopP)
-	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"tools", p.Tools}, {"tool_choice", p.ToolChoice}, {"functions", p.Functions}, {"function_call", p.FunctionCall}} {
-		if given(f.raw) {
-			return o, nil, 0, badRequest(f.name, "%s: tool calling is not supported by this server yet; send the request without it", f.name)
-		}
 	}
 	if p.TopK != nil {
 		o.TopK = *p.TopK
@@ -283,10 +281,20 @@ func (s *Server) chatMessages(e *engine.Engine, raw []chatMessage) ([]chat.Messa
 		if role == "developer" {
 			role = chat.RoleSystem
 		}
-		if role != chat.RoleSystem && role != chat.RoleUser && role != chat.RoleAssistant {
-			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not system, user or assistant", i, m.Role)
+		if role != chat.RoleSystem && role != chat.RoleUser && role != chat.RoleAssistant && role != chat.RoleTool {
+			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "messages[%d].role %q is not system, user, assistant or tool", i, m.Role)
 		}
-		msgs[i] = chat.Message{Role: role, Content: text}
+		if len(m.ToolCalls) > 0 && role != chat.RoleAssistant {
+			return nil, badRequest(fmt.Sprintf("messages[%d].tool_calls", i), "messages[%d] has tool_calls but its role is %q, not assistant", i, m.Role)
+		}
+		calls, err := chatToolCalls(i, m.ToolCalls)
+		if err != nil {
+			return nil, err
+		}
+		msgs[i] = chat.Message{Role: role, Content: text, ToolCalls: calls, ToolCallID: m.ToolCallID, Name: m.Name}
+		for _, c := range calls {
+			size += len(c.Function.Arguments)
+		}
 		size += len(text)
 	}
 	if err := s.textFits(e, size); err != nil {
@@ -316,14 +324,14 @@ func (s *Server) render(e *engine.Engine, msgs []chat.Message) (text string, err
 	return text, nil
 }
 
-// encodeChat renders msgs with the model's template and tokenizes the prompt.
-func (s *Server) encodeChat(e *engine.Engine, msgs []chat.Message) (ids []int, err error) {
+// encodeChat renders msgs (and tools) with the model's template and tokenizes the prompt.
+func (s *Server) encodeChat(e *engine.Engine, msgs []chat.Message, tools []json.RawMessage) (ids []int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ids, err = nil, templateError(fmt.Errorf("%v", r))
 		}
 	}()
-	ids, err = e.Model().EncodeChat(msgs)
+	ids, err = e.Model().EncodeChatOptions(msgs, chat.Options{AddGenerationPrompt: true, Tools: tools})
 	if err != nil {
 		return nil, templateError(err)
 	}
@@ -362,7 +370,15 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	prompt, err := s.encodeChat(e, msgs)
+	ts, err := s.chatTools(&req.params, e, &x)
+	if err != nil {
+		return nil, err
+	}
+	var tools []json.RawMessage
+	if ts != nil {
+		tools = ts.raw
+	}
+	prompt, err := s.encodeChat(e, msgs, tools)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +410,7 @@ func (s *Server) chatRun(req *chatRequest, e *engine.Engine) (*run, error) {
 			Logprobs: req.Logprobs, TopLogprobs: top, Adapter: ad,
 		}}
 	}
-	return &run{s: s, e: e, id: newID("chatcmpl-"), model: s.responseModel(req.Model, e), created: time.Now().Unix(), chat: true,
+	return &run{s: s, e: e, id: newID("chatcmpl-"), model: s.responseModel(req.Model, e), created: time.Now().Unix(), chat: true, tools: ts,
 		stream: req.Stream, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, jobs: jobs, promptTokens: len(prompt)}, nil
 }
 
@@ -420,6 +436,9 @@ func (s *Server) completionsRun(req *completionRequest, e *engine.Engine) (*run,
 	}
 	x, err := s.extras(&req.params, e)
 	if err != nil {
+		return nil, err
+	}
+	if err := noTools(&req.params); err != nil {
 		return nil, err
 	}
 	if req.Suffix != nil && *req.Suffix != "" {
@@ -579,6 +598,7 @@ type run struct {
 	usage        bool
 	jobs         []job
 	promptTokens int
+	tools        *toolSetup // a chat's tool calling, or nil
 	// For timings: prompt tokens computed (not cached), and when the last prefill ended.
 	computed    int
 	prefillDone time.Time
@@ -668,6 +688,7 @@ type choiceState struct {
 	last       time.Time
 	started    bool
 	echoed     bool
+	tools      *toolStream // a streamed chat's tool-call filter
 }
 
 // observe records metrics for an event.
@@ -727,8 +748,16 @@ func (rs *run) collectOut(w http.ResponseWriter, ctx context.Context, merged <-c
 		st := &states[i]
 		completion += st.completion
 		if rs.chat {
-			c := map[string]any{"index": j.index, "message": map[string]any{"role": "assistant", "content": st.text.String()},
-				"finish_reason": st.finish, "logprobs": nil}
+			msg := map[string]any{"role": "assistant", "content": st.text.String()}
+			finish := st.finish
+			if content, calls, ok := rs.tools.parse(st.text.String()); ok {
+				msg["content"] = nullable(content)
+				msg["tool_calls"] = toolCallsJSON(calls)
+				if finish == "stop" {
+					finish = "tool_calls"
+				}
+			}
+			c := map[string]any{"index": j.index, "message": msg, "finish_reason": finish, "logprobs": nil}
 			if j.req.Logprobs {
 				c["logprobs"] = map[string]any{"content": rs.chatLogprobs(st.tokens, j.req.TopLogprobs)}
 			}
@@ -907,12 +936,40 @@ func (rs *run) streamOut(w http.ResponseWriter, ctx context.Context, merged <-ch
 		}
 		var c map[string]any
 		if rs.chat {
-			if ev.Text == "" && toks == nil && !ev.Done {
+			text := ev.Text
+			var deltas []toolDelta
+			if rs.tools.parses() {
+				if st.tools == nil {
+					st.tools = newToolStream(rs.tools)
+				}
+				text, deltas = st.tools.push(text)
+				if ev.Done {
+					rest, more, isCall := st.tools.finish()
+					text += rest
+					deltas = append(deltas, more...)
+					if isCall && ev.FinishReason == "stop" {
+						ev.FinishReason = "tool_calls"
+					}
+				}
+			}
+			if text == "" && toks == nil && len(deltas) == 0 && !ev.Done {
 				continue
 			}
+			if len(deltas) > 0 {
+				if text != "" && !send(chunk(map[string]any{"index": j.index, "delta": map[string]any{"content": text}, "logprobs": nil, "finish_reason": nil})) {
+					return nil
+				}
+				text = ""
+				if !rs.sendToolDeltas(send, chunk, j.index, deltas) {
+					return nil
+				}
+				if !ev.Done && toks == nil {
+					continue
+				}
+			}
 			delta := map[string]any{}
-			if ev.Text != "" || !ev.Done {
-				delta["content"] = ev.Text
+			if text != "" || !ev.Done {
+				delta["content"] = text
 			}
 			c = map[string]any{"index": j.index, "delta": delta, "logprobs": nil, "finish_reason": nil}
 			if toks != nil {

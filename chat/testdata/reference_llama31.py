@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Regenerates llama-3.1-expected.json: llama-3.1-instruct.jinja rendered for the
-conversations of llama-3.1-cases.json by Python's jinja2 in the environment of
+conversations of llama-3.1-cases.json (or, given as arguments, another template and
+cases file) by Python's jinja2 in the environment of
 transformers' apply_chat_template (ImmutableSandboxedEnvironment, trim_blocks,
 lstrip_blocks, loopcontrols, raise_exception, and transformers' tojson:
 json.dumps with ensure_ascii=False), with Llama-3's bos_token. Each case's
 variables (vars) are passed as apply_chat_template passes extra kwargs.
 
     python3 chat/testdata/reference_llama31.py > chat/testdata/llama-3.1-expected.json
+    python3 chat/testdata/reference_llama31.py qwen2.5-instruct.jinja hermes-cases.json > chat/testdata/hermes-expected.json
 
 Needs only jinja2 (3.x).
 """
 import json
 import os
+import sys
 
 from jinja2.exceptions import TemplateError
 from jinja2.ext import loopcontrols
@@ -32,9 +35,10 @@ env.filters["tojson"] = tojson
 env.globals["raise_exception"] = raise_exception
 
 here = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(here, "llama-3.1-instruct.jinja")) as f:
+template_file, cases_file = (sys.argv[1:3] if len(sys.argv) > 2 else ("llama-3.1-instruct.jinja", "llama-3.1-cases.json"))
+with open(os.path.join(here, template_file)) as f:
     template = env.from_string(f.read())
-with open(os.path.join(here, "llama-3.1-cases.json")) as f:
+with open(os.path.join(here, cases_file)) as f:
     cases = json.load(f)
 
 out = []
