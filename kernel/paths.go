@@ -100,15 +100,28 @@ func hasType(dts []tensor.DType, dt tensor.DType) bool {
 }
 
 // Paths lists the kernels MatMul uses on this CPU for each weight type, with one
-// activation row and with several, for weights as stored (not copied by Pool.Pack).
+// activation row and with several, for weights as a loaded model holds them: laid out by
+// Pool.Pack where Pack lays out that type on this CPU (see packs).
 func Paths() []PathEntry {
 	var out []PathEntry
 	for _, dt := range pathTypes {
 		for _, rows := range []int{1, 2} {
-			out = append(out, PathEntry{dt, rows, MatMulPath(dt, false, rows)})
+			out = append(out, PathEntry{dt, rows, MatMulPath(dt, packs(dt), rows)})
 		}
 	}
 	return out
+}
+
+// packs reports whether Pool.Pack lays out matrices of type dt in groups for this CPU's
+// kernels (the rule packable applies, for row lengths that are a multiple of 32).
+func packs(dt tensor.DType) bool {
+	switch dt {
+	case tensor.Q8_0:
+		return packedMatMuls != nil
+	case tensor.Q4_0:
+		return packedMatMuls != nil || q4PackedOn()
+	}
+	return false
 }
 
 // Features returns the instruction-set extensions of this CPU that the kernels look for,
