@@ -285,3 +285,24 @@ func TestEncodeRowWeightedErrors(t *testing.T) {
 		t.Error("EncodeRow wrote IQ2_XXS, which it cannot")
 	}
 }
+
+// BenchmarkEncodeRow measures the encoders on Gaussian rows of 4096 values.
+func BenchmarkEncodeRow(b *testing.B) {
+	rng := rand.New(rand.NewSource(4))
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	for _, d := range encodeTypes {
+		b.Run(d.String(), func(b *testing.B) {
+			rb, _ := d.RowBytes(len(x))
+			dst := make([]byte, rb)
+			b.SetBytes(int64(4 * len(x)))
+			for i := 0; i < b.N; i++ {
+				if err := EncodeRowWeighted(dst, x, d, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

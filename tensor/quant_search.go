@@ -51,7 +51,7 @@ func symScale(nmax int, x []float32, L []int8, weights []float32) float32 {
 			}
 			wi := w(i)
 			sumlx += wi * v * float32(l)
-			suml2 += wi * float32(l*l)
+			suml2 += wi * float32(l) * float32(l)
 		}
 		return sumlx, suml2
 	}
@@ -97,7 +97,7 @@ func q3Scale(nmax int, x []float32, L []int8) float32 {
 		L[i] = int8(l)
 		w := v * v
 		sumlx += w * v * float32(l)
-		suml2 += w * float32(l*l)
+		suml2 += w * float32(l) * float32(l)
 	}
 	for try := 0; try < 5; try++ {
 		changed := false
@@ -114,7 +114,7 @@ func q3Scale(nmax int, x []float32, L []int8) float32 {
 				continue
 			}
 			slx += w * v * float32(nl)
-			sl2 += w * float32(nl*nl)
+			sl2 += w * float32(nl) * float32(nl)
 			if sl2 > 0 && slx*slx*suml2 > sumlx*sumlx*sl2 {
 				L[i], sumlx, suml2 = int8(nl), slx, sl2
 				changed = true
@@ -182,7 +182,7 @@ func affineScale(nmax int, x, weights []float32, L, aux []uint8, rmin, rdelta fl
 			aux[i] = uint8(l)
 			wi := w(i)
 			sl += wi * float32(l)
-			sl2 += wi * float32(l*l)
+			sl2 += wi * float32(l) * float32(l)
 			sxl += wi * float32(l) * v
 		}
 		D := sumW*sl2 - sl*sl
@@ -241,7 +241,7 @@ func scaleScale(nmax int, x []float32, L []uint8, qw []float32) float32 {
 		l := max(min(nearestInt(iscale*v), nmax), 0)
 		L[i] = uint8(l)
 		sumlx += qw[i] * v * float32(l)
-		suml2 += qw[i] * float32(l*l)
+		suml2 += qw[i] * float32(l) * float32(l)
 	}
 	for try := 0; try < 5; try++ {
 		changed := false
@@ -257,7 +257,7 @@ func scaleScale(nmax int, x []float32, L []uint8, qw []float32) float32 {
 				continue
 			}
 			slx += qw[i] * v * float32(nl)
-			sl2 += qw[i] * float32(nl*nl)
+			sl2 += qw[i] * float32(nl) * float32(nl)
 			if slx*slx*suml2 > sumlx*sumlx*sl2 {
 				L[i], sumlx, suml2 = uint8(nl), slx, sl2
 				changed = true
