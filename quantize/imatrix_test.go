@@ -104,7 +104,7 @@ func TestCollectorMatchesLlamaImatrix(t *testing.T) {
 // reads it back.
 func TestImatrixRoundTrip(t *testing.T) {
 	im := &quantize.Imatrix{Chunks: 3, ChunkSize: 512, Datasets: []string{"wiki.txt"}, Entries: map[string]*quantize.ImatrixEntry{
-		"blk.0.attn_q.weight": {Sum2: []float64{1, 2.5, 0, 7}, Count: 10, Calls: 3},
+		"blk.0.attn_q.weight":   {Sum2: []float64{1, 2.5, 0, 7}, Count: 10, Calls: 3},
 		"blk.0.ffn_down.weight": {Sum2: []float64{0.25, 8}, Count: 4, Calls: 2},
 	}}
 	want := im.Importance()
