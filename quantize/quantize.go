@@ -18,8 +18,8 @@
 // bits by layer; rows that are not whole blocks fall back per tensor. Quantization itself is
 // tensor.EncodeRowWeighted, which follows ggml's quantizers (with an importance matrix when
 // Options.Importance has one), so a tensor written here has the bytes llama-quantize would
-// write for the same float32 input and importances (tested on committed references; the
-// i-quants' scales may differ in rare ties).
+// write for the same float32 input and importances (tested on committed references and, with
+// llama.cpp at hand, on whole files).
 //
 // Importance matrices: ReadImatrix reads llama.cpp's GGUF imatrix files and its legacy .dat
 // files, WriteImatrix writes the GGUF form, and Collector gathers one from a model's

@@ -611,11 +611,12 @@ func encodeIQ4NL(dst []byte, x, imp []float32) {
 		iq4Weights(w[:], xb, ib, 2*sumSquares(xb)/32)
 		d := iq4Scale(xb, w[:], L[:], 7)
 		putF16(blk, d)
-		if d := f16At(blk, 0); d != 0 {
-			id := 1 / d
-			for j, v := range xb {
-				L[j] = uint8(bestIndexIQ4(id * v))
-			}
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		for j, v := range xb {
+			L[j] = uint8(bestIndexIQ4(id * v))
 		}
 		packNibbles32(blk[2:18], L[:])
 	}
@@ -648,7 +649,6 @@ func encodeIQ4XS(blk []byte, x, imp []float32) {
 	if d != 0 {
 		id = 1 / d
 	}
-	d = f16At(blk, 0) // the sub-scales are taken relative to the stored super-scale
 	var sh uint16
 	for ib := 0; ib < 8; ib++ {
 		l := min(max(nearestInt(id*scales[ib]), -32), 31)
