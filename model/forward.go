@@ -180,6 +180,7 @@ func (m *Model) Forward(b *Batch, c *Cache) ([]float32, error) {
 		copy(b.Hidden, sc.xb[:len(rows)*H])
 	}
 	sc.out = resize(sc.out, len(rows)*cfg.Vocab)
+	m.observe(m.LMHead, sc.xb, len(rows))
 	if err := m.pool.MatMul(sc.out, sc.xb[:len(rows)*H], len(rows), m.LMHead); err != nil {
 		return nil, fmt.Errorf("forward: lm_head: %w", err)
 	}
@@ -236,6 +237,7 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) }) // x + xb, rounded once
 	case AttnLinear:
 		m.rows(n, func(i int) { kernel.RMSNorm(sc.att[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.AttnNorm, eps) })
+		m.observe(ly.AttnLinear, sc.att, n)
 		if err := m.pool.MatMul(sc.xb, sc.att[:n*H], n, ly.AttnLinear); err != nil {
 			return err
 		}
@@ -247,12 +249,14 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		m.rows(n, func(i int) { kernel.RMSNorm(sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps) })
 		F := ly.FFNWidth
 		gate, up := sc.gate[:n*F], sc.up[:n*F]
+		m.observe(ly.Gate, sc.xb, n, ly.Up)
 		if err := m.pool.MatMuls([][]float32{gate, up}, sc.xb, n, []*tensor.Tensor{ly.Gate, ly.Up}); err != nil {
 			return err
 		}
 		m.addLoRA(l, ProjGate, sc.xb, H, gate, F, n)
 		m.addLoRA(l, ProjUp, sc.xb, H, up, F, n)
 		m.rows(n, func(i int) { kernel.SiLUMul(gate[i*F:(i+1)*F], gate[i*F:(i+1)*F], up[i*F:(i+1)*F]) })
+		m.observe(ly.Down, gate, n)
 		if err := m.pool.MatMul(sc.xb, gate, n, ly.Down); err != nil {
 			return err
 		}
@@ -260,6 +264,7 @@ func (m *Model) layer(l int, b *Batch, c *Cache, n int) error {
 		m.rows(n, func(i int) { kernel.Axpy(1, sc.xb[i*H:(i+1)*H], sc.x[i*H:(i+1)*H]) })
 	case FFNLinear:
 		m.rows(n, func(i int) { kernel.RMSNorm(sc.att[i*H:(i+1)*H], sc.x[i*H:(i+1)*H], ly.MLPNorm, eps) })
+		m.observe(ly.FFNLinear, sc.att, n)
 		if err := m.pool.MatMul(sc.xb, sc.att[:n*H], n, ly.FFNLinear); err != nil {
 			return err
 		}
@@ -278,6 +283,7 @@ func (m *Model) attention(l int, b *Batch, c *Cache, n int) error {
 	sc := &m.scratch
 	H, hd, kvd := cfg.Hidden, cfg.HeadDim, cfg.KVDim(l)
 	k, v := sc.k[:n*kvd], sc.v[:n*kvd]
+	m.observe(ly.Q, sc.xb, n, ly.K, ly.V)
 	if err := m.pool.MatMuls([][]float32{sc.q, k, v}, sc.xb, n, []*tensor.Tensor{ly.Q, ly.K, ly.V}); err != nil {
 		return err
 	}
@@ -306,6 +312,7 @@ func (m *Model) attention(l int, b *Batch, c *Cache, n int) error {
 			c.attend(sc.att[i*H+h*hd:i*H+(h+1)*hd], scores, q, kv, l, g, scale)
 		}
 	})
+	m.observe(ly.O, sc.att, n)
 	if err := m.pool.MatMul(sc.xb, sc.att, n, ly.O); err != nil {
 		return err
 	}

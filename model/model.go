@@ -47,6 +47,7 @@ type Model struct {
 	Norm   []float32      // final RMS norm
 	LMHead *tensor.Tensor // [Vocab, Hidden]; the embedding when tied
 
+	obs     Observer // observe.go
 	pool    *kernel.Pool
 	mu      sync.Mutex
 	scratch scratch

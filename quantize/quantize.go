@@ -5,20 +5,25 @@
 // "llama"; the SentencePiece vocabulary with its scores and token types, or a Llama-3
 // byte-level BPE vocabulary as llama.cpp's converter writes it, and the chat template; tensors under llama.cpp's names (model's weight
 // table) with the query and key rows in its adjacent-pair RoPE layout, llama3 RoPE scaling
-// as a rope_freqs tensor; and the weights stored as F32, F16, BF16, Q8_0 or Q4_0.
+// as a rope_freqs tensor; and the weights in one of llama-quantize's file types: F32, F16,
+// BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the k-quant mixes (Q2_K, Q2_K_S, Q3_K_S/M/L,
+// Q4_K_S/M, Q5_K_S/M, Q6_K), IQ4_NL and IQ4_XS.
 //
 // llama.cpp (c392e509) runs grouped, linear and skipped attention but needs a gated FFN in
 // every layer: a file of a model with a skipped or linear FFN (stored as
 // blk.N.ffn_linear.weight, a name of decilm's) loads in decilm only.
 //
-// The type of each tensor follows llama-quantize's rules where decilm can write them:
-// norm vectors stay F32; a matrix whose rows are not a whole number of blocks of the chosen
-// type (the tiny fixture's 344-wide down projection) falls back to F16; the output
-// projection (or the token embedding when it is tied to the output) of a Q4_0 file is
-// stored as Q8_0, where llama-quantize would use Q6_K, which decilm reads but does not
-// write. Quantization itself is tensor.EncodeRow, which follows ggml's reference
-// quantizers, so a Q8_0 or Q4_0 tensor written here has the bytes llama-quantize would
-// write for the same float32 input.
+// The type of each tensor follows llama-quantize's rules (TensorTypes; mix.go has them): norm vectors stay
+// F32; the output projection gets Q6_K; some attention value and down projections get more
+// bits by layer; rows that are not whole blocks fall back per tensor. Quantization itself is
+// tensor.EncodeRowWeighted, which follows ggml's quantizers (with an importance matrix when
+// Options.Importance has one), so a tensor written here has the bytes llama-quantize would
+// write for the same float32 input and importances (tested on committed references and, with
+// llama.cpp at hand, on whole files).
+//
+// Importance matrices: ReadImatrix reads llama.cpp's GGUF imatrix files and its legacy .dat
+// files, WriteImatrix writes the GGUF form, and Collector gathers one from a model's
+// activations.
 //
 // Write streams: it encodes one tensor at a time, so memory stays at one tensor's encoded
 // bytes beyond the (usually memory-mapped) source model.
@@ -29,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/decilm/decilm/checkpoint/gguf"
@@ -41,12 +47,26 @@ import (
 
 // Options choose what Write produces.
 type Options struct {
-	// Type is the storage type of the weight matrices: F32, F16, BF16, Q8_0 or Q4_0.
+	// FileType is llama-quantize's name of the file type ("q4_k_m", "q5_k_s", "iq4_xs",
+	// "q8_0", ...: FileTypeNames), which sets the type of every matrix (TensorTypes). When
+	// empty, Type names it.
+	FileType string
+	// Type is the storage type of the weight matrices when FileType is empty: F32, F16,
+	// BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL or IQ4_XS,
+	// meaning the file type of that name (Q3_K, Q4_K, Q5_K: their _m file types).
 	Type tensor.DType
-	// OutputType, when not "", overrides the type of the output projection (lm_head, or the
-	// token embedding when the two are tied): "f32", "f16", "bf16", "q8_0" or "q4_0". By
-	// default it is Type, except Q8_0 for a Q4_0 file.
-	OutputType string
+	// OutputType and TokenEmbeddingType, when not "", override the type of the output
+	// projection and of the token embedding ("q8_0", "f16", ...), as llama-quantize's
+	// --output-tensor-type and --token-embedding-type do.
+	OutputType, TokenEmbeddingType string
+	// Pure stores every matrix as the file type's base type (llama-quantize --pure), but
+	// for rows that are not whole blocks.
+	Pure bool
+	// Importance holds an importance matrix: for each tensor (llama.cpp name) one
+	// non-negative weight a column, the mean squared activation that meets it
+	// (ReadImatrix). Quantizers then minimise the error those weights give. A tensor
+	// without an entry is quantized without one.
+	Importance map[string][]float32
 	// Arch is general.architecture: "deci" (the default) or "llama", which needs every layer
 	// to have the same number of key/value heads.
 	Arch string
@@ -60,8 +80,29 @@ type Options struct {
 	Progress func(done, total int64)
 }
 
-// ggml's llama_ftype values for general.file_type.
-var fileTypes = map[tensor.DType]uint32{tensor.F32: 0, tensor.F16: 1, tensor.Q4_0: 2, tensor.Q8_0: 7, tensor.BF16: 32}
+// fileType resolves o's file type.
+func (o Options) fileType() (FileType, error) {
+	if o.FileType != "" {
+		return ParseFileType(o.FileType)
+	}
+	ft, ok := fileTypeOf(o.Type)
+	if !ok {
+		return FileType{}, fmt.Errorf("type %s is not one of %s", o.Type, strings.Join(FileTypeNames(), ", "))
+	}
+	return ft, nil
+}
+
+// overrideType parses an --output-tensor-type style override ("" is none).
+func overrideType(what, s string) (tensor.DType, error) {
+	if s == "" {
+		return noType, nil
+	}
+	d, err := tensor.ParseDType(s)
+	if err != nil || !tensor.Encodable(d) || d == tensor.I32 {
+		return 0, fmt.Errorf("%s type %q is not a type decilm writes", what, s)
+	}
+	return d, nil
+}
 
 // entry is one tensor of the output: its llama.cpp name, type, shape and where its values
 // come from (a weight tensor, or a float32 vector), and how many heads its rows form when
@@ -74,36 +115,49 @@ type entry struct {
 	vec   []float32
 	heads int
 	size  int64
+	imp   []float32 // the importance of each column, or nil
 }
 
-// plan lists the output tensors in file order.
+// plan lists the output tensors in file order, each with its type (mixState.tensorType).
 func plan(m *model.Model, o Options) ([]*entry, error) {
-	if _, ok := fileTypes[o.Type]; !ok {
-		return nil, fmt.Errorf("quantize: type %s is not one of f32, f16, bf16, q8_0, q4_0", o.Type)
+	ft, err := o.fileType()
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	outType := o.Type
-	if o.Type == tensor.Q4_0 {
-		outType = tensor.Q8_0
+	st := &mixState{hasImatrix: len(o.Importance) > 0}
+	if st.outputType, err = overrideType("output", o.OutputType); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	if o.OutputType != "" {
-		d, err := tensor.ParseDType(o.OutputType)
-		if _, ok := fileTypes[d]; err != nil || !ok {
-			return nil, fmt.Errorf("quantize: output type %q is not one of f32, f16, bf16, q8_0, q4_0", o.OutputType)
-		}
-		outType = d
+	if st.tokenEmbeddingType, err = overrideType("token embedding", o.TokenEmbeddingType); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	c := m.Config
-	if c == nil || m.Embed == nil || len(m.Layers) != c.Layers || len(m.Norm) != c.Hidden {
+	if c == nil || m.Embed == nil || len(m.Layers) != c.Layers || len(m.Norm) != c.Hidden || len(c.Blocks) != c.Layers {
 		return nil, errors.New("quantize: the model is incomplete (no config, embedding, norm or layers)")
 	}
+	st.nLayer = c.Layers
+	if kv := c.Blocks[0].KVHeads; kv > 0 && c.Blocks[0].Attn == model.AttnGrouped {
+		st.gqa = c.Heads / kv
+	}
+	// llama.cpp's model type 70B: 80 layers (deci), and grouped attention (llama).
+	st.is70B = c.Layers == 80 && (o.Arch != "llama" || c.Blocks[0].KVHeads != c.Heads)
+	ws := m.Weights()
+	for _, w := range ws {
+		if strings.Contains(w.GGUF, "attn_v.weight") && w.Tensor != nil {
+			st.nAttnV++
+		}
+	}
+	tied := m.LMHead == nil || m.LMHead == m.Embed
+	st.hasOutput = !tied
+	if ft.Name == "q2_k_s" && !st.hasImatrix {
+		return nil, errors.New("quantize: file type q2_k_s needs an importance matrix (llama.cpp refuses it without one too)")
+	}
 	var es []*entry
-	mat := func(name string, t *tensor.Tensor, d tensor.DType, heads int) error {
+	mat := func(name string, t *tensor.Tensor, heads int) error {
 		if t == nil || len(t.Shape) != 2 {
 			return fmt.Errorf("quantize: tensor %s is missing or not a matrix", name)
 		}
-		if t.Cols()%d.BlockSize() != 0 {
-			d = tensor.F16 // llama-quantize's fallback for rows that are not whole blocks
-		}
+		d := st.tensorType(ft, o.Pure, name, t.Cols())
 		if heads > 0 && c.RopeInterleaved {
 			heads = 0 // already in llama.cpp's layout
 		}
@@ -114,25 +168,27 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 		if err != nil {
 			return fmt.Errorf("quantize: tensor %s: %w", name, err)
 		}
-		es = append(es, &entry{name: name, dtype: d, shape: t.Shape, src: t, heads: heads, size: int64(rb) * int64(t.Rows())})
+		e := &entry{name: name, dtype: d, shape: t.Shape, src: t, heads: heads, size: int64(rb) * int64(t.Rows())}
+		if imp, ok := o.Importance[name]; ok && d.Quantized() {
+			if len(imp) != t.Cols() {
+				if name != "token_embd.weight" { // llama.cpp ignores a mismatch only there
+					return fmt.Errorf("quantize: the importance matrix has %d values for %s, which has %d columns", len(imp), name, t.Cols())
+				}
+			} else {
+				e.imp = imp
+			}
+		}
+		es = append(es, e)
 		return nil
 	}
 	vec := func(name string, v []float32) {
 		es = append(es, &entry{name: name, dtype: tensor.F32, shape: []int{len(v)}, vec: v, size: 4 * int64(len(v))})
 	}
-	tied := m.LMHead == nil || m.LMHead == m.Embed
-	embType := o.Type
-	if tied {
-		embType = outType
-	}
-	ws := m.Weights()
 	if len(ws) < 2 || ws[0].Tensor != m.Embed {
 		return nil, errors.New("quantize: the model lists no embedding")
 	}
-	if err := mat(ws[0].GGUF, m.Embed, embType, 0); err != nil {
-		return nil, err
-	}
-	// llama.cpp's order: embedding, final norm, output, [rope_freqs], then the blocks.
+	// llama.cpp's order: embedding, final norm, output, [rope_freqs], then the blocks. Its
+	// quantizer visits the embedding and output before the blocks as well.
 	last := ws[len(ws)-1]
 	output := last
 	if !tied {
@@ -145,9 +201,12 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 	if last.Vector == nil || len(last.Vector) != c.Hidden {
 		return nil, errors.New("quantize: the model lists no final norm")
 	}
+	if err := mat(ws[0].GGUF, m.Embed, 0); err != nil {
+		return nil, err
+	}
 	vec(last.GGUF, last.Vector)
 	if !tied {
-		if err := mat(output.GGUF, m.LMHead, outType, 0); err != nil {
+		if err := mat(output.GGUF, m.LMHead, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -163,11 +222,26 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 			vec(w.GGUF, w.Vector)
 			continue
 		}
-		if err := mat(w.GGUF, w.Tensor, o.Type, w.RopeHeads); err != nil {
+		if err := mat(w.GGUF, w.Tensor, w.RopeHeads); err != nil {
 			return nil, err
 		}
 	}
 	return es, nil
+}
+
+// TensorTypes returns the type Write gives each matrix of m under o (by llama.cpp name).
+func TensorTypes(m *model.Model, o Options) (map[string]tensor.DType, error) {
+	es, err := plan(m, o)
+	if err != nil {
+		return nil, err
+	}
+	types := map[string]tensor.DType{}
+	for _, e := range es {
+		if e.src != nil {
+			types[e.name] = e.dtype
+		}
+	}
+	return types, nil
 }
 
 // Metadata returns the GGUF metadata Write stores for m and tok: general.*, the
@@ -185,9 +259,9 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 	if tok == nil {
 		return nil, errors.New("quantize: a tokenizer is required (llama.cpp reads the vocabulary from the file)")
 	}
-	ft, ok := fileTypes[o.Type]
-	if !ok {
-		return nil, fmt.Errorf("quantize: type %s is not one of f32, f16, bf16, q8_0, q4_0", o.Type)
+	ft, err := o.fileType()
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	arch := o.Arch
 	if arch == "" {
@@ -224,9 +298,9 @@ func Metadata(m *model.Model, tok *tokenizer.Tokenizer, o Options) ([]gguf.KV, e
 	kv := []gguf.KV{
 		{Key: "general.architecture", Value: arch},
 		{Key: "general.name", Value: name},
-		{Key: "general.file_type", Value: ft},
+		{Key: "general.file_type", Value: ft.ID},
 	}
-	if o.Type.Quantized() {
+	if ft.Base.Quantized() {
 		kv = append(kv, gguf.KV{Key: "general.quantization_version", Value: uint32(2)})
 	}
 	a := arch + "."
@@ -405,7 +479,7 @@ func encode(e *entry) ([]byte, error) {
 		out = t.Data // stored as wanted: no requantization
 	} else {
 		var err error
-		if out, err = convert(t, e.dtype); err != nil {
+		if out, err = convert(t, e.dtype, e.imp); err != nil {
 			return nil, fmt.Errorf("quantize: %s: %w", e.name, err)
 		}
 	}
@@ -416,8 +490,9 @@ func encode(e *entry) ([]byte, error) {
 	return out, nil
 }
 
-// convert re-encodes every row of t as type d, on all CPUs.
-func convert(t *tensor.Tensor, d tensor.DType) ([]byte, error) {
+// convert re-encodes every row of t as type d with column importances imp (nil: none), on
+// all CPUs.
+func convert(t *tensor.Tensor, d tensor.DType, imp []float32) ([]byte, error) {
 	rows, cols := t.Rows(), t.Cols()
 	rb, err := d.RowBytes(cols)
 	if err != nil {
@@ -438,7 +513,7 @@ func convert(t *tensor.Tensor, d tensor.DType) ([]byte, error) {
 					errs[w] = fmt.Errorf("row %d: %w", r, err)
 					return
 				}
-				if err := tensor.EncodeRow(out[r*rb:(r+1)*rb], row, d); err != nil {
+				if err := tensor.EncodeRowWeighted(out[r*rb:(r+1)*rb], row, d, imp); err != nil {
 					errs[w] = fmt.Errorf("row %d: %w", r, err)
 					return
 				}

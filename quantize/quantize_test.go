@@ -238,8 +238,12 @@ func TestErrors(t *testing.T) {
 	}{
 		{"llama with variable KV heads", quantize.Options{Type: tensor.Q8_0, Arch: "llama"}, "same KV heads"},
 		{"unknown arch", quantize.Options{Type: tensor.Q8_0, Arch: "gpt2"}, "architecture"},
-		{"unsupported type", quantize.Options{Type: tensor.Q4_K}, "not one of"},
-		{"bad output type", quantize.Options{Type: tensor.Q8_0, OutputType: "q5_1"}, "output type"},
+		{"unsupported type", quantize.Options{Type: tensor.IQ2_XXS}, "not one of"},
+		{"unknown file type", quantize.Options{FileType: "q4_k_x"}, "not one of"},
+		{"bad output type", quantize.Options{Type: tensor.Q8_0, OutputType: "q9_9"}, "output type"},
+		{"unwritable output type", quantize.Options{Type: tensor.Q8_0, OutputType: "iq2_xxs"}, "output type"},
+		{"q2_k_s without importances", quantize.Options{FileType: "q2_k_s"}, "importance matrix"},
+		{"importances of the wrong width", quantize.Options{FileType: "q4_k_m", Importance: map[string][]float32{"blk.0.attn_q.weight": make([]float32, 7)}}, "7 values for blk.0.attn_q.weight"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,7 +344,11 @@ func TestMatchesLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := decilm.Load(context.Background(), writeGGUF(t, src, quantize.Options{Type: typ}), decilm.Options{Threads: 2})
+			o := quantize.Options{Type: typ}
+			if typ == tensor.Q4_0 {
+				o.OutputType = "q8_0" // the reference file's output type (llama-quantize would choose q6_K)
+			}
+			m, err := decilm.Load(context.Background(), writeGGUF(t, src, o), decilm.Options{Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -207,9 +207,10 @@ func decodeQ6K(dst []float32, blk []byte) {
 	}
 }
 
-// EncodeRow stores src in type d (F32, F16, BF16, Q8_0 or Q4_0) into dst, which must have
-// exactly RowBytes(len(src)) bytes. Quantization follows ggml's reference quantizers
-// (quantize_row_q8_0_ref, quantize_row_q4_0_ref), so files we write match llama.cpp's.
+// EncodeRow stores src in type d (any type Encodable reports) into dst, which must have
+// exactly RowBytes(len(src)) bytes. Q8_0 and Q4_0 follow ggml's reference quantizers
+// (quantize_row_q8_0_ref, quantize_row_q4_0_ref), so files we write match llama.cpp's; the
+// other block types are EncodeRowWeighted without importances.
 func EncodeRow(dst []byte, src []float32, d DType) error {
 	n := len(src)
 	need, err := d.RowBytes(n)
@@ -284,6 +285,9 @@ func EncodeRow(dst []byte, src []float32, d DType) error {
 			}
 		}
 	default:
+		if Encodable(d) {
+			return EncodeRowWeighted(dst, src, d, nil) // quant_k.go
+		}
 		return fmt.Errorf("encode: unsupported data type %s", d)
 	}
 	return nil

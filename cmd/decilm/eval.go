@@ -134,17 +134,43 @@ func joinNames(n []string) string {
 }
 
 func runPerplexity(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "perplexity", "[-m MODEL] [--ctx N] [--stride S] FILE")
+	fs := newFlags(e, "perplexity", "[-m MODEL] [-c N] [--stride S] FILE | --kl-divergence-base BASE [--kl-divergence] [FILE]")
 	mf := addModelFlags(fs)
-	window := fs.Int("ctx", 0, "window length in tokens (default: the model's context length)")
+	window := fs.Int("ctx", 0, "window length in tokens (default: the model's context length; 512 with --kl-divergence-base)")
+	fs.IntVar(window, "c", 0, "same as --ctx")
 	stride := fs.Int("stride", 0, "tokens the window advances by; only the last stride tokens of a window are scored after the first (default: ctx/2)")
 	quiet := fs.Bool("q", false, "no progress bar")
 	lf := addLoRAFlags(fs)
+	kl := &klFlags{
+		base:   fs.String("kl-divergence-base", "", "llama-perplexity's log-probability file: written from this model's logits over FILE, or with --kl-divergence read as the base to compare with"),
+		kld:    fs.Bool("kl-divergence", false, "compare this model with --kl-divergence-base (KL divergence, top-token agreement, perplexity ratio)"),
+		chunks: fs.Int("chunks", 0, "with --kl-divergence-base: chunks of -c tokens to use (0: all the text holds)"),
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := lf.check(); err != nil {
 		return err
+	}
+	if *kl.kld && !kl.active() {
+		return usageError("--kl-divergence needs --kl-divergence-base BASE")
+	}
+	if *kl.chunks < 0 {
+		return usageError("--chunks must be ≥ 0, have %d", *kl.chunks)
+	}
+	if *kl.kld {
+		if fs.NArg() > 1 {
+			return usageError("--kl-divergence reads the tokens from the base file: at most one FILE (ignored)")
+		}
+		m, err := loadLM(ctx, e, mf, "")
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if err := lf.apply(m); err != nil {
+			return err
+		}
+		return runKLD(ctx, e, m, kl, *quiet)
 	}
 	if fs.NArg() != 1 {
 		return usageError("want one FILE")
@@ -160,6 +186,16 @@ func runPerplexity(ctx context.Context, e *env, args []string) error {
 	defer m.Close()
 	if err := lf.apply(m); err != nil {
 		return err
+	}
+	if kl.active() {
+		n := *window
+		if n <= 0 {
+			n = min(512, m.Net.Config.ContextLength())
+		}
+		if n > m.Net.Config.ContextLength() {
+			return usageError("-c %d exceeds the model's context of %d tokens", n, m.Net.Config.ContextLength())
+		}
+		return runKLBase(ctx, e, m, kl, text, n, *quiet)
 	}
 	w := *window
 	if w <= 0 || w > m.Net.Config.ContextLength() {

@@ -47,7 +47,7 @@ func TestQuantizeCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"quantize", "--type", "q8_0"}, "-o"},
-		{[]string{"quantize", "--type", "q5_1", "-o", out}, "--type"},
+		{[]string{"quantize", "--type", "iq2_xxs", "-o", out}, "--type"},
 		{[]string{"quantize", "--arch", "gpt2", "-o", out}, "--arch"},
 	} {
 		stderr.Reset()
