@@ -60,39 +60,11 @@ func runConvert(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"config.json", "model.safetensors"} {
-		if err := atomicfile.CheckNotInput("-o", filepath.Join(*out, name), inputs...); err != nil {
-			return err
-		}
-	}
-	var m *model.Model
-	var ck *checkpoint.Checkpoint
-	if path == "" {
-		dm, err := decilm.Load(ctx, "", decilm.Options{Threads: *mf.threads, NoPack: true})
-		if err != nil {
-			return err
-		}
-		m = dm.Net
-	} else {
-		if ck, err = checkpoint.Open(path); err != nil {
-			return err
-		}
-		// Read before the model takes over the checkpoint's files.
-		if m, err = model.FromCheckpoint(ck, model.Options{Threads: *mf.threads, NoPack: true}); err != nil {
-			ck.Close()
-			return err
-		}
-	}
-	defer m.Close()
-	toks, note, err := convertTokenizer(ck, m.Config.Vocab, *mf.tokenizer)
+	m, toks, note, err := openForHF(ctx, path, *out, mf, inputs)
 	if err != nil {
 		return err
 	}
-	for _, tf := range toks {
-		if err := atomicfile.CheckNotInput("-o", filepath.Join(*out, tf.name), inputs...); err != nil {
-			return err
-		}
-	}
+	defer m.Close()
 	if err := writeHF(m, *out, *dt != "", want); err != nil {
 		return err
 	}
@@ -106,6 +78,46 @@ func runConvert(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %s\n", *out)
 	return nil
+}
+
+// openForHF loads the model at path (the embedded one when path is "") unpacked, for a
+// Hugging Face folder out, and finds the tokenizer files to copy beside it (see
+// convertTokenizer), after checking that none of the files it will write is one of inputs.
+func openForHF(ctx context.Context, path, out string, mf *modelFlags, inputs []string) (m *model.Model, toks []outFile, note string, err error) {
+	for _, name := range []string{"config.json", "model.safetensors"} {
+		if err := atomicfile.CheckNotInput("-o", filepath.Join(out, name), inputs...); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	var ck *checkpoint.Checkpoint
+	if path == "" {
+		dm, err := decilm.Load(ctx, "", decilm.Options{Threads: *mf.threads, NoPack: true})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		m = dm.Net
+	} else {
+		if ck, err = checkpoint.Open(path); err != nil {
+			return nil, nil, "", err
+		}
+		if m, err = model.FromCheckpoint(ck, model.Options{Threads: *mf.threads, NoPack: true}); err != nil {
+			ck.Close()
+			return nil, nil, "", err
+		}
+	}
+	toks, note, err = convertTokenizer(ck, m.Config.Vocab, *mf.tokenizer)
+	if err == nil {
+		for _, tf := range toks {
+			if err = atomicfile.CheckNotInput("-o", filepath.Join(out, tf.name), inputs...); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		m.Close()
+		return nil, nil, "", err
+	}
+	return m, toks, note, nil
 }
 
 // outFile is a file convert writes beside the weights.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/chat"
-	"github.com/decilm/decilm/checkpoint"
 	"github.com/decilm/decilm/internal/atomicfile"
 	"github.com/decilm/decilm/lora"
 	"github.com/decilm/decilm/model"
@@ -125,38 +124,11 @@ func runMergeLoRA(ctx context.Context, e *env, args []string) error {
 	if err := atomicfile.CheckOutputDir("-o", *out, *force); err != nil {
 		return err
 	}
-	for _, name := range []string{"config.json", "model.safetensors"} {
-		if err := atomicfile.CheckNotInput("-o", filepath.Join(*out, name), inputs...); err != nil {
-			return err
-		}
-	}
-	var m *model.Model
-	var ck *checkpoint.Checkpoint
-	if path == "" {
-		dm, err := decilm.Load(ctx, "", decilm.Options{Threads: *mf.threads, NoPack: true})
-		if err != nil {
-			return err
-		}
-		m = dm.Net
-	} else {
-		if ck, err = checkpoint.Open(path); err != nil {
-			return err
-		}
-		if m, err = model.FromCheckpoint(ck, model.Options{Threads: *mf.threads, NoPack: true}); err != nil {
-			ck.Close()
-			return err
-		}
-	}
-	defer m.Close()
-	toks, note, err := convertTokenizer(ck, m.Config.Vocab, *mf.tokenizer)
+	m, toks, note, err := openForHF(ctx, path, *out, mf, inputs)
 	if err != nil {
 		return err
 	}
-	for _, tf := range toks {
-		if err := atomicfile.CheckNotInput("-o", filepath.Join(*out, tf.name), inputs...); err != nil {
-			return err
-		}
-	}
+	defer m.Close()
 	if err := mergeAdapters(e, m, lf); err != nil {
 		return err
 	}
