@@ -14,19 +14,6 @@ import (
 	"github.com/decilm/decilm/internal/testutil"
 )
 
-// hfjsDir is where the npm oracles are installed (DECILM_HFJS, else
-// <user cache dir>/decilm-hfjs): npm install --prefix DIR @huggingface/jinja@0.5.13
-func hfjsDir(t *testing.T) string {
-	if d := os.Getenv("DECILM_HFJS"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(d, "decilm-hfjs")
-}
-
 // runHFJinja renders the cases file with a template by @huggingface/jinja.
 func runHFJinja(t *testing.T, templatePath, casesPath string) []renderResult {
 	t.Helper()
@@ -34,7 +21,7 @@ func runHFJinja(t *testing.T, templatePath, casesPath string) []renderResult {
 	if err != nil {
 		t.Fatalf("node not found: %v", err)
 	}
-	dir := hfjsDir(t)
+	dir := testutil.NPMDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@huggingface", "jinja", "package.json")); err != nil {
 		t.Fatalf("@huggingface/jinja not installed in %s (npm install --prefix %s @huggingface/jinja@0.5.13, or set DECILM_HFJS): %v", dir, dir, err)
 	}

@@ -21,19 +21,6 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// npmDir is where the npm oracles are installed (DECILM_HFJS, else <user cache
-// dir>/decilm-hfjs): npm install --prefix DIR openai@7.60.0
-func npmDir(t *testing.T) string {
-	if d := os.Getenv("DECILM_HFJS"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(d, "decilm-hfjs")
-}
-
 // npmParams is get_weather's parameters schema in the npm test: strings bounded, so that
 // greedy decoding of a random model ends.
 const npmParams = `{"type":"object","properties":{"city":{"type":"string","minLength":1,"maxLength":16},"unit":{"enum":["celsius","fahrenheit"]}},"required":["city","unit"]}`
@@ -76,7 +63,7 @@ func TestOpenAINpmClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node not found: %v", err)
 	}
-	dir := npmDir(t)
+	dir := testutil.NPMDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
 		t.Fatalf("openai not installed in %s (npm install --prefix %s openai@7.60.0, or set DECILM_HFJS): %v", dir, dir, err)
 	}

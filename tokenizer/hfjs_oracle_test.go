@@ -12,20 +12,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-)
 
-// hfjsDir is where @huggingface/tokenizers is installed (DECILM_HFJS, else
-// <user cache dir>/decilm-hfjs): npm install --prefix DIR @huggingface/tokenizers@0.2.0
-func hfjsDir(t *testing.T) string {
-	if d := os.Getenv("DECILM_HFJS"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(d, "decilm-hfjs")
-}
+	"github.com/decilm/decilm/internal/testutil"
+)
 
 // hfjsEncode runs Hugging Face's tokenizers.js over lines. The test fails, never skips, when
 // node or the package is missing.
@@ -35,7 +24,7 @@ func hfjsEncode(t *testing.T, tokenizerJSON, configJSON []byte, lines []string) 
 	if err != nil {
 		t.Fatalf("node not found: %v", err)
 	}
-	dir := hfjsDir(t)
+	dir := testutil.NPMDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@huggingface", "tokenizers", "package.json")); err != nil {
 		t.Fatalf("@huggingface/tokenizers not installed in %s (npm install --prefix %s @huggingface/tokenizers@0.2.0, or set DECILM_HFJS): %v", dir, dir, err)
 	}

@@ -108,7 +108,7 @@ func runNodeScript(t *testing.T, script string, pkg string, files [][]byte, out 
 	if err != nil {
 		t.Fatalf("node not found: %v", err)
 	}
-	dir := hfjsDir(t)
+	dir := testutil.NPMDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
 		t.Fatalf("%s not installed in %s/node_modules: %v", pkg, dir, err)
 	}
