@@ -25,11 +25,11 @@ type scheduler struct {
 	// (with dynamic NTK RoPE, keys past the trained context depend on the length).
 	maxReuse int
 
-	free     []int   // free slots; the last is taken first
-	slotToks [][]int // per slot: the tokens a free slot still holds (prompt caching)
-	slotRes  []int64 // per slot: the reservation those tokens came with
+	free     []int            // free slots; the last is taken first
+	slotToks [][]int          // per slot: the tokens a free slot still holds (prompt caching)
+	slotRes  []int64          // per slot: the reservation those tokens came with
 	slotAd   []*model.Adapter // per slot: the LoRA adapter those tokens were computed with
-	reserved int64   // bytes reserved by admitted sequences
+	reserved int64            // bytes reserved by admitted sequences
 }
 
 func newScheduler(slots int, budget, perTk int64, noReuse bool, maxReuse int, kv kvSlots) *scheduler {
