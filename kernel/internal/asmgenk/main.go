@@ -336,31 +336,7 @@ func iq2XS() {
 	VPBROADCASTW(Mem{Base: w}, d)
 	VCVTPH2PS(d, d)
 	for ib := 0; ib < 8; ib++ {
-		// 32 grid values and 32 sign masks, 8 from each of four table entries.
-		var gx, mx [2]VecVirtual
-		for h := 0; h < 2; h++ {
-			gx[h], mx[h] = XMM(), XMM()
-			for e := 0; e < 2; e++ {
-				l := 2*h + e
-				idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
-				MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
-				MOVQ(idx, sg)
-				ANDQ(U32(511), idx)
-				SHRQ(U8(9), sg)
-				MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
-				MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
-				if e == 0 {
-					VMOVQ(gv, gx[h])
-					VMOVQ(mv, mx[h])
-				} else {
-					VPINSRQ(U8(1), gv, gx[h], gx[h])
-					VPINSRQ(U8(1), mv, mx[h], mx[h])
-				}
-			}
-		}
-		g, m := YMM(), YMM()
-		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
-		VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
+		g, m := iq2xsGroup(w, grid, signs, ib)
 		x, a := YMM(), YMM()
 		VMOVDQU(Mem{Base: xq}.Offset(32*ib), x)
 		VPXOR(m, x, x)
@@ -690,30 +666,7 @@ func iq2XSTile(C int) {
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
 	for ib := 0; ib < 8; ib++ {
-		var gx, mx [2]VecVirtual
-		for h := 0; h < 2; h++ {
-			gx[h], mx[h] = XMM(), XMM()
-			for e := 0; e < 2; e++ {
-				l := 2*h + e
-				idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
-				MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
-				MOVQ(idx, sg)
-				ANDQ(U32(511), idx)
-				SHRQ(U8(9), sg)
-				MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
-				MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
-				if e == 0 {
-					VMOVQ(gv, gx[h])
-					VMOVQ(mv, mx[h])
-				} else {
-					VPINSRQ(U8(1), gv, gx[h], gx[h])
-					VPINSRQ(U8(1), mv, mx[h], mx[h])
-				}
-			}
-		}
-		g, m := YMM(), YMM()
-		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
-		VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
+		g, m := iq2xsGroup(w, grid, signs, ib)
 		// d·(0.5 + nibble)·0.25 of the two halves; each row multiplies by its dx.
 		var t0 [2]VecVirtual
 		for h := 0; h < 2; h++ {
@@ -761,4 +714,35 @@ func iq2XSTile(C int) {
 	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
 	RET()
+}
+
+// iq2xsGroup loads group ib (32 values) of the IQ2_XS super-block at w: for each of its
+// four 16-bit entries, 8 grid values (low 9 bits index grid) and 8 sign masks (high 7 bits
+// index signs), returned as the grid bytes g and the sign masks m.
+func iq2xsGroup(w, grid, signs Register, ib int) (g, m VecVirtual) {
+	var gx, mx [2]VecVirtual
+	for h := 0; h < 2; h++ {
+		gx[h], mx[h] = XMM(), XMM()
+		for e := 0; e < 2; e++ {
+			l := 2*h + e
+			idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
+			MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
+			MOVQ(idx, sg)
+			ANDQ(U32(511), idx)
+			SHRQ(U8(9), sg)
+			MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
+			MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
+			if e == 0 {
+				VMOVQ(gv, gx[h])
+				VMOVQ(mv, mx[h])
+			} else {
+				VPINSRQ(U8(1), gv, gx[h], gx[h])
+				VPINSRQ(U8(1), mv, mx[h], mx[h])
+			}
+		}
+	}
+	g, m = YMM(), YMM()
+	VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+	VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
+	return g, m
 }
