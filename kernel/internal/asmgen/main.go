@@ -105,11 +105,7 @@ func main() {
 
 // reduceAdd sums the 8 lanes of acc and adds the float32 to dst.
 func reduceAdd(acc VecVirtual, dst Mem) {
-	x := XMM()
-	VEXTRACTF128(U8(1), acc, x)
-	VADDPS(acc.AsX(), x, x)
-	VHADDPS(x, x, x)
-	VHADDPS(x, x, x)
+	x := avoext.HSum8(acc)
 	VADDSS(dst, x, x)
 	VMOVSS(x, dst)
 }
@@ -362,11 +358,7 @@ func dotSum(a, b, n Register, acc []VecVirtual) VecVirtual {
 	VADDPS(acc[1], acc[0], acc[0])
 	VADDPS(acc[3], acc[2], acc[2])
 	VADDPS(acc[2], acc[0], acc[0])
-	x := XMM()
-	VEXTRACTF128(U8(1), acc[0], x)
-	VADDPS(acc[0].AsX(), x, x)
-	VHADDPS(x, x, x)
-	VHADDPS(x, x, x)
+	x := avoext.HSum8(acc[0])
 	return x
 }
 
@@ -821,11 +813,7 @@ func q6K(onesW Mem) {
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	x := XMM()
-	VEXTRACTF128(U8(1), acc, x)
-	VADDPS(acc.AsX(), x, x)
-	VHADDPS(x, x, x)
-	VHADDPS(x, x, x)
+	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()
@@ -881,11 +869,7 @@ func q4K(onesW Mem) {
 	JNZ(LabelRef("loop"))
 	Label("done")
 	VSUBPS(macc, acc, acc)
-	x := XMM()
-	VEXTRACTF128(U8(1), acc, x)
-	VADDPS(acc.AsX(), x, x)
-	VHADDPS(x, x, x)
-	VHADDPS(x, x, x)
+	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()

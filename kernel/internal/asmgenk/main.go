@@ -74,17 +74,6 @@ func main() {
 	Generate()
 }
 
-// hsum returns the sum of acc's eight lanes in X0..: (l0+l4)+(l1+l5) + ((l2+l6)+(l3+l7)), the
-// order of kquant.go's hsum8.
-func hsum(acc VecVirtual) VecVirtual {
-	x := XMM()
-	VEXTRACTF128(U8(1), acc, x)
-	VADDPS(acc.AsX(), x, x)
-	VHADDPS(x, x, x)
-	VHADDPS(x, x, x)
-	return x
-}
-
 // q5K: func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // One Q5_K row (nsb super-blocks of 256: f16 d, f16 dmin, 12 bytes of 6-bit scales and
 // mins packed as Q4_K's, qh[32] fifth bits, qs[128] nibbles) against a quantized row, given
@@ -148,7 +137,7 @@ func q5K() {
 	JNZ(LabelRef("loop"))
 	Label("done")
 	VSUBPS(macc, acc, acc)
-	x := hsum(acc)
+	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()
@@ -229,7 +218,7 @@ func iq4XS() {
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	x := hsum(acc)
+	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()
@@ -304,7 +293,7 @@ func q3K() {
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	x := hsum(acc)
+	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()
@@ -372,7 +361,7 @@ func iq2XS() {
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	x := hsum(acc)
+	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()

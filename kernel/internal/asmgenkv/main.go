@@ -15,6 +15,7 @@ package main
 import (
 	"flag"
 
+	"github.com/decilm/decilm/kernel/internal/avoext"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -36,11 +37,7 @@ func reduce(acc []VecVirtual) VecVirtual {
 	for i := 1; i < len(acc); i++ {
 		VADDPS(acc[i], acc[0], acc[0])
 	}
-	x := XMM()
-	VEXTRACTF128(U8(1), acc[0], x)
-	VADDPS(acc[0].AsX(), x, x)
-	VHADDPS(x, x, x)
-	VHADDPS(x, x, x)
+	x := avoext.HSum8(acc[0])
 	return x
 }
 

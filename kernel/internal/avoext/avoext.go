@@ -176,3 +176,15 @@ func StoreSums(acc, macc []reg.VecVirtual) {
 		}
 	}
 }
+
+// HSum8 returns, in the low lane of a new XMM register, the sum of acc's eight float32
+// lanes in the order (l0+l4)+(l1+l5) + ((l2+l6)+(l3+l7)) that the plain-Go twins' hsum8
+// reproduces: the high half added to the low, then two horizontal adds.
+func HSum8(acc reg.VecVirtual) reg.VecVirtual {
+	x := build.XMM()
+	build.VEXTRACTF128(operand.U8(1), acc, x)
+	build.VADDPS(acc.AsX(), x, x)
+	build.VHADDPS(x, x, x)
+	build.VHADDPS(x, x, x)
+	return x
+}
