@@ -30,12 +30,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/draft"
 	"github.com/decilm/decilm/gen"
 	"github.com/decilm/decilm/grammar"
 	"github.com/decilm/decilm/model"
@@ -79,6 +81,11 @@ type Options struct {
 	// CacheType is how the KV cache stores keys and values; the zero value is float16
 	// (model.CacheF16), whose greedy outputs equal float32's on the reference fixtures.
 	CacheType model.CacheType
+	// Draft, when set, turns on speculative decoding for every request no grammar or
+	// min_tokens constrains (see spec.go): greedy outputs stay the same token for token,
+	// sampled ones keep their distribution. A draft model's KV cache is counted in the
+	// budget beside the target's (KVBytesPerToken is their sum).
+	Draft *decilm.Draft
 
 	// beforeStep, when set (by tests), runs before each step's batch is built.
 	beforeStep func()
@@ -188,6 +195,8 @@ type Stats struct {
 	RunningAdapters, WaitingAdapters []string
 	// Counters since the start.
 	Steps, PromptTokens, GeneratedTokens, Requests int64
+	// Spec counts speculative decoding (Options.Draft) since the start.
+	Spec SpecStats
 }
 
 // Engine schedules requests onto one model. Its methods are safe for concurrent use.
@@ -208,6 +217,10 @@ type Engine struct {
 	vocabOnce sync.Once
 	gvocab    *grammar.Vocab
 	cache     *model.Cache // owned by loop once it runs
+
+	drafters []*draft.Drafter // per slot, with Options.Draft (spec.go)
+	draftMax int
+	verifier draft.Verifier
 }
 
 // New starts an engine on m. The engine owns m.Net's forward passes from now on (other
@@ -242,6 +255,9 @@ func New(m *decilm.Model, o Options) (*Engine, error) {
 		done:  make(chan struct{}),
 	}
 	e.stats.KVBudget = o.KVBudget
+	if err := e.initSpec(); err != nil {
+		return nil, err
+	}
 	go e.loop()
 	return e, nil
 }
@@ -264,6 +280,7 @@ func (e *Engine) Stats() Stats {
 	defer e.mu.Unlock()
 	s := e.stats
 	s.Queued = len(e.queue)
+	s.Spec.AcceptedPerPos = slices.Clone(s.Spec.AcceptedPerPos)
 	return s
 }
 
@@ -284,6 +301,7 @@ type seq struct {
 	done       bool
 	cached     int
 	prefilled  time.Time
+	spec       *seqSpec // speculative state, with Options.Draft
 }
 
 // Submit queues req and returns the channel its events arrive on; the channel is closed
@@ -406,7 +424,7 @@ func (e *Engine) loop() {
 	if cfg.RopeScaling.Type == "dynamic" {
 		maxReuse = cfg.MaxPositions
 	}
-	sch := newScheduler(e.opt.Parallel, e.opt.KVBudget, e.perTk, e.opt.NoPromptCache, maxReuse, cache)
+	sch := newScheduler(e.opt.Parallel, e.opt.KVBudget, e.perTk, e.opt.NoPromptCache, maxReuse, e.slots())
 	var running []*seq
 	var b model.Batch
 	type rowRef struct {
@@ -428,6 +446,7 @@ func (e *Engine) loop() {
 		s.slot, s.cached = sch.admit(s.req.Prompt, s.req.Adapter, s.reserve, !s.req.PromptLogprobs)
 		s.fed = s.cached
 		e.stats.PromptCacheTokens += int64(s.cached)
+		e.admitSpec(s)
 	}
 	publish := func(lastRows, lastSeqs int, steps, promptTok, genTok int64) {
 		e.mu.Lock()
@@ -436,10 +455,10 @@ func (e *Engine) loop() {
 		e.stats.KVReserved = sch.reserved
 		var held, kept int64
 		for _, s := range running {
-			held += cache.SeqBytes(s.slot)
+			held += cache.SeqBytes(s.slot) + e.draftBytes(s.slot)
 		}
 		for _, sl := range sch.free {
-			kept += cache.SeqBytes(sl)
+			kept += cache.SeqBytes(sl) + e.draftBytes(sl)
 		}
 		e.stats.KVBytes, e.stats.KVCachedBytes = held, kept
 		if lastRows >= 0 {
@@ -510,10 +529,20 @@ func (e *Engine) loop() {
 		refs = refs[:0]
 		for _, s := range running {
 			if s.next >= 0 {
+				drafts, err := e.draftFor(s)
+				if err != nil {
+					s.finish("", fmt.Errorf("engine: %w", err))
+					continue
+				}
 				pos := len(s.st.History()) - 1
 				b.Add(s.slot, pos, s.next, true)
 				b.Adapter = append(b.Adapter, s.req.Adapter)
 				refs = append(refs, rowRef{s, pos, true, true, true})
+				for i, t := range drafts { // verify rows (spec.go)
+					b.Add(s.slot, pos+1+i, t, true)
+					b.Adapter = append(b.Adapter, s.req.Adapter)
+					refs = append(refs, rowRef{s, pos + 1 + i, false, true, true})
+				}
 			}
 		}
 		var prefilling []*seq
@@ -585,6 +614,10 @@ func (e *Engine) loop() {
 				e.scorePrompt(s, r.pos, row)
 			}
 			if !r.last {
+				continue
+			}
+			if n := s.drafted(); n > 0 {
+				genTok += int64(e.advanceSpec(s, logits[(j-1)*V:(j+n)*V]))
 				continue
 			}
 			if e.advance(s, row) {

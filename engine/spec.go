@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/decilm/decilm/draft"
+	"github.com/decilm/decilm/model"
+	"github.com/decilm/decilm/sample"
+)
+
+// Speculative decoding in the engine (Options.Draft). Each slot has its own drafter (the
+// draft model's KV cache of that slot, see package draft). Each step, every decoding
+// sequence that no grammar or min_tokens constrains drafts up to its adaptive length of
+// tokens; its decode row and one row per drafted token go into the step's single
+// Forward beside the other sequences' rows and the prefill chunks; the drafts are then
+// checked by draft.Verifier with the sequence's own sampler, the accepted ones and the
+// target's own next token go through the generation state one by one (so stop strings,
+// end of sequence, stop tokens, logprobs and the budget act as without drafts), and the
+// target cache is cut back to the accepted tokens. Constrained sequences decode plainly:
+// their masks depend on each token accepted before.
+//
+// Memory: a sequence's reservation counts the draft model's KV bytes per token beside
+// the target's (Engine.KVBytesPerToken is their sum), for the same positions, so the
+// budget's admission covers both caches; drafts never run past the positions the budget
+// reserves (draft.Room).
+
+// SpecStats counts speculative decoding since the start (vLLM's spec_decode counters).
+type SpecStats struct {
+	// Drafts counts the rounds in which a sequence verified at least one drafted token,
+	// DraftTokens the tokens drafted, Accepted those accepted.
+	Drafts, DraftTokens, Accepted int64
+	// AcceptedPerPos[i] counts the rounds whose drafted token i (from 0) was accepted.
+	AcceptedPerPos []int64
+}
+
+// seqSpec is one sequence's speculative state.
+type seqSpec struct {
+	len    *draft.Length
+	drafts []int
+	qs     []*sample.Dist
+}
+
+// specSlots applies the scheduler's slot operations to the target cache and to the
+// slot's drafter, so that prompt caching reuses and drops both together.
+type specSlots struct {
+	*model.Cache
+	d []*draft.Drafter
+}
+
+func (k specSlots) Truncate(slot, n int) { k.Cache.Truncate(slot, n); k.d[slot].Truncate(n) }
+func (k specSlots) Free(slot int)        { k.Cache.Free(slot); k.d[slot].Free() }
+func (k specSlots) Reserve(slot, n int)  { k.Cache.Reserve(slot, n); k.d[slot].Reserve(n) }
+
+// initSpec prepares one drafter per slot when o.Draft is set and adds the draft model's
+// KV bytes per token to the engine's.
+func (e *Engine) initSpec() error {
+	if e.opt.Draft == nil {
+		return nil
+	}
+	c, err := e.opt.Draft.Config(e.m, e.opt.CacheType)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	e.drafters = make([]*draft.Drafter, e.opt.Parallel)
+	for i := range e.drafters {
+		if e.drafters[i], err = draft.New(c, sample.Options{}, e.ctxL); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
+	e.draftMax = c.Max
+	e.perTk += c.BytesPerToken()
+	e.stats.Spec.AcceptedPerPos = make([]int64, c.Max)
+	return nil
+}
+
+// slots is what the scheduler operates on.
+func (e *Engine) slots() kvSlots {
+	if e.drafters == nil {
+		return e.cache
+	}
+	return specSlots{e.cache, e.drafters}
+}
+
+// draftBytes is the memory slot's drafter holds.
+func (e *Engine) draftBytes(slot int) int64 {
+	if e.drafters == nil || slot < 0 {
+		return 0
+	}
+	return e.drafters[slot].Bytes()
+}
+
+// admitSpec starts s's speculative state once it has a slot.
+func (e *Engine) admitSpec(s *seq) {
+	if e.drafters == nil {
+		return
+	}
+	if err := e.drafters[s.slot].Reset(s.req.Sampling); err != nil {
+		return // sample.New accepted these options in Submit; cannot happen
+	}
+	s.spec = &seqSpec{len: draft.NewLength(e.draftMax)}
+}
+
+// draftFor returns the tokens s drafts this step after its history (none when s does
+// not speculate or is constrained).
+func (e *Engine) draftFor(s *seq) ([]int, error) {
+	sp := s.spec
+	if sp == nil {
+		return nil, nil
+	}
+	sp.drafts, sp.qs = sp.drafts[:0], sp.qs[:0]
+	if s.st.Constrained() {
+		return nil, nil
+	}
+	hist := s.st.History()
+	k := min(sp.len.Next(), draft.Room(e.m.Net.Config, len(hist), s.st.Budget()-s.st.Generated()))
+	drafts, qs, err := e.drafters[s.slot].Draft(s.ctx, hist, k)
+	if err != nil {
+		if c := context.Cause(s.ctx); c != nil {
+			return nil, c
+		}
+		return nil, err
+	}
+	sp.drafts = append(sp.drafts, drafts...)
+	sp.qs = append(sp.qs, qs...)
+	return sp.drafts, nil
+}
+
+// drafted is the number of draft rows s has in this step.
+func (s *seq) drafted() int {
+	if s.spec == nil {
+		return 0
+	}
+	return len(s.spec.drafts)
+}
+
+// advanceSpec verifies s's drafts against rows (its decode row's logits, then one row
+// per draft), streams the tokens it keeps and cuts the target cache back to them; it
+// returns the number of tokens generated.
+func (e *Engine) advanceSpec(s *seq, rows []float32) int {
+	sp := s.spec
+	V := e.m.Net.Config.Vocab
+	hist := s.st.History()
+	n := len(hist)
+	toks, acc, err := e.verifier.Verify(s.st.Sampler(), rows, V, hist, sp.drafts, sp.qs)
+	if err != nil {
+		s.finish("", fmt.Errorf("engine: %w", err))
+		return 0
+	}
+	e.cache.Truncate(s.slot, n+acc)
+	nd := len(sp.drafts)
+	sp.len.Update(nd, acc)
+	e.mu.Lock()
+	e.stats.Spec.Drafts++
+	e.stats.Spec.DraftTokens += int64(nd)
+	e.stats.Spec.Accepted += int64(acc)
+	for i := 0; i < acc && i < len(e.stats.Spec.AcceptedPerPos); i++ {
+		e.stats.Spec.AcceptedPerPos[i]++
+	}
+	e.mu.Unlock()
+	sp.drafts, sp.qs = sp.drafts[:0], sp.qs[:0]
+	gen := 0
+	for i, t := range toks {
+		step, err := s.st.Add(t, rows[i*V:(i+1)*V])
+		if err != nil {
+			s.finish("", fmt.Errorf("engine: %w", err))
+			return gen
+		}
+		if step.Token == nil {
+			s.finishText(step.Reason, step.Text, nil)
+			return gen
+		}
+		gen++
+		ev := Event{Token: step.Token, Text: step.Text}
+		if s.req.PromptLogprobs && !s.sentPrompt {
+			ev.PromptLogprobs = s.promptLP
+			s.sentPrompt = true
+		}
+		s.out <- ev
+		if step.Done {
+			s.finish(step.Reason, nil)
+			return gen
+		}
+		s.next = t
+	}
+	return gen
+}
