@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+
+	"github.com/decilm/decilm/engine"
 )
 
 // histogram is a Prometheus histogram with fixed buckets.
@@ -138,9 +140,37 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 			e.Options().CacheType, st.KVBudget/max(e.KVBytesPerToken(), 1))
 		fmt.Fprintf(w, "# HELP decilm_engine_steps_total Forward passes run by the engine.\n# TYPE decilm_engine_steps_total counter\ndecilm_engine_steps_total %d\n", st.Steps)
 		fmt.Fprintf(w, "# HELP decilm_prompt_cache_tokens_total Prompt tokens whose prefill the prompt cache saved.\n# TYPE decilm_prompt_cache_tokens_total counter\ndecilm_prompt_cache_tokens_total %d\n", st.PromptCacheTokens)
+		if e.Options().Draft != nil {
+			specMetrics(w, st.Spec)
+		}
 	}
 	fmt.Fprintf(w, "# HELP decilm_ready Whether the model is loaded.\n# TYPE decilm_ready gauge\ndecilm_ready %d\n", ready)
 	m.ttft.write(w, "decilm_time_to_first_token_seconds", "Time from receiving a request to its first generated token.")
 	m.tpot.write(w, "decilm_time_per_output_token_seconds", "Time between consecutive generated tokens of a sequence.")
 	m.e2e.write(w, "decilm_request_duration_seconds", "Time from receiving a request to the end of each of its sequences.")
+}
+
+// specMetrics writes the speculative-decoding counters, under decilm's names and vLLM's
+// (vllm/v1/spec_decode/metrics.py: spec_decode_num_drafts, _num_draft_tokens,
+// _num_accepted_tokens and _num_accepted_tokens_per_pos by position), and the acceptance
+// rate since the start.
+func specMetrics(w io.Writer, sp engine.SpecStats) {
+	counter := func(name, help string, v int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	for _, prefix := range []string{"decilm_spec_decode", "vllm:spec_decode"} {
+		counter(prefix+"_num_drafts_total", "Verification rounds of a sequence with at least one drafted token.", sp.Drafts)
+		counter(prefix+"_num_draft_tokens_total", "Tokens drafted for speculative decoding.", sp.DraftTokens)
+		counter(prefix+"_num_accepted_tokens_total", "Drafted tokens the model accepted.", sp.Accepted)
+		name := prefix + "_num_accepted_tokens_per_pos_total"
+		fmt.Fprintf(w, "# HELP %s Rounds whose drafted token at this position (from 0) was accepted.\n# TYPE %s counter\n", name, name)
+		for i, n := range sp.AcceptedPerPos {
+			fmt.Fprintf(w, "%s{position=\"%d\"} %d\n", name, i, n)
+		}
+	}
+	rate := 0.0
+	if sp.DraftTokens > 0 {
+		rate = float64(sp.Accepted) / float64(sp.DraftTokens)
+	}
+	fmt.Fprintf(w, "# HELP decilm_spec_decode_acceptance_rate Accepted over drafted tokens since the start.\n# TYPE decilm_spec_decode_acceptance_rate gauge\ndecilm_spec_decode_acceptance_rate %s\n", formatFloat(rate))
 }

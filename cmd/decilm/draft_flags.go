@@ -12,7 +12,7 @@ import (
 	"github.com/decilm/decilm/bench"
 )
 
-// draftFlags are the speculative-decoding flags of run, chat and bench (llama.cpp's -md,
+// draftFlags are the speculative-decoding flags of run, chat, bench and serve (llama.cpp's -md,
 // --lookup and --draft-max).
 type draftFlags struct {
 	model, kind *string

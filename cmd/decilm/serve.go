@@ -22,11 +22,13 @@ func init() {
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "serve", "[-m MODEL] [--host 127.0.0.1] [--port 8080] [--parallel N] [--kv-budget SIZE] [--api-key KEY]\n\n"+
+	fs := newFlags(e, "serve", "[-m MODEL] [--host 127.0.0.1] [--port 8080] [--parallel N] [--kv-budget SIZE] [--api-key KEY]\n"+
+		"      [--draft-model PATH|self:q4_0] [--draft ngram] [--draft-max N]\n\n"+
 		"Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET /metrics,\n"+
 		"POST /tokenize, /detokenize and /apply-template (and vLLM's LoRA routes with --lora NAME=PATH)\n"+
 		"and a chat page at /. SIGTERM or Ctrl-C stops accepting requests, lets running ones finish\n"+
-		"within --shutdown-timeout, cuts the rest and exits 0.")
+		"within --shutdown-timeout, cuts the rest and exits 0. With --draft-model or --draft every\n"+
+		"request without a grammar speculates (greedy outputs unchanged; counters in /metrics).")
 	mf := addModelFlags(fs)
 	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 exposes the server to the network)")
 	port := fs.Int("port", 8080, "TCP port (0: any free port)")
@@ -46,7 +48,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	readTimeout := fs.Duration("read-timeout", 60*time.Second, "longest time to receive one request body (408 after)")
 	lf := addServeLoRAFlags(fs)
 	cacheType := addCacheTypeFlag(fs)
+	df := addDraftFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(); err != nil {
 		return err
 	}
 	if err := lf.check(); err != nil {
@@ -107,6 +113,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// loads (/health answers 503 "loading" until it is ready).
 	var m *decilm.Model
 	var eng *engine.Engine
+	closeDraft := func() {}
 	load := func() error {
 		var err error
 		if m, err = loadLM(ctx, e, mf, *template); err != nil {
@@ -119,7 +126,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if eng, err = engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache, CacheType: ct}); err != nil {
+		var draft *decilm.Draft
+		if draft, closeDraft, err = df.load(ctx, e, mf, m); err != nil {
+			return err
+		}
+		if eng, err = engine.New(m, engine.Options{Parallel: *parallel, KVBudget: budget, QueueSize: *queue, StepRows: *stepRows, NoPromptCache: *noPromptCache, CacheType: ct, Draft: draft}); err != nil {
 			return err
 		}
 		// A budget below one full context would refuse the longest requests the model takes.
@@ -133,6 +144,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if eng != nil {
 			eng.Close()
 		}
+		closeDraft()
 		if m != nil {
 			m.Close()
 		}
