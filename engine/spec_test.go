@@ -124,8 +124,10 @@ func sameEvents(a, b []Event) error {
 
 // testSpecGreedy runs specRequests twice (the second wave with cached prompts) on an
 // engine with each drafter and wants every stream to be the plain engine's, token for
-// token, with the speculative counters consistent.
-func testSpecGreedy(t *testing.T, m *decilm.Model, drafts map[string]*decilm.Draft) {
+// token, with the speculative counters consistent. Prompt lookup must have drafted when
+// lookupHits is set (a random-weight model's output rarely repeats, so prompt lookup may
+// find nothing to draft there); a draft model always drafts.
+func testSpecGreedy(t *testing.T, m *decilm.Model, lookupHits bool, drafts map[string]*decilm.Draft) {
 	rs := specRequests(m)
 	plain := runAll(t, newEngine(t, m, Options{Parallel: 16}), rs)
 	// The plain engine is the root package's sequential decoding (TestGreedyAloneAndBusy);
@@ -158,7 +160,7 @@ func testSpecGreedy(t *testing.T, m *decilm.Model, drafts map[string]*decilm.Dra
 			sp := st.Spec
 			t.Logf("%d rounds, %d drafted, %d accepted, per position %v; %d prompt tokens cached",
 				sp.Drafts, sp.DraftTokens, sp.Accepted, sp.AcceptedPerPos, st.PromptCacheTokens)
-			checkSpecStats(t, sp)
+			checkSpecStats(t, sp, d.Model != nil || lookupHits)
 			if st.PromptCacheTokens == 0 {
 				t.Error("the second wave reused no cached prompt")
 			}
@@ -169,11 +171,11 @@ func testSpecGreedy(t *testing.T, m *decilm.Model, drafts map[string]*decilm.Dra
 	}
 }
 
-// checkSpecStats wants drafts, accepted <= drafted, and per-position counts that fall
-// with the position and sum to the accepted tokens.
-func checkSpecStats(t *testing.T, sp SpecStats) {
+// checkSpecStats wants drafts (when drafted is set), accepted <= drafted, and
+// per-position counts that fall with the position and sum to the accepted tokens.
+func checkSpecStats(t *testing.T, sp SpecStats, drafted bool) {
 	t.Helper()
-	if sp.Drafts == 0 || sp.DraftTokens < sp.Drafts {
+	if (drafted && sp.Drafts == 0) || sp.DraftTokens < sp.Drafts {
 		t.Errorf("%d rounds with %d drafted tokens", sp.Drafts, sp.DraftTokens)
 	}
 	if sp.Accepted > sp.DraftTokens {
@@ -198,7 +200,7 @@ func checkSpecStats(t *testing.T, sp SpecStats) {
 // the plain engine's streams.
 func TestSpecGreedyStories(t *testing.T) {
 	m := loadStories(t)
-	testSpecGreedy(t, m, map[string]*decilm.Draft{
+	testSpecGreedy(t, m, true, map[string]*decilm.Draft{
 		"ngram":         {NGram: true},
 		"self:q8_0":     {Model: selfDraft(t, m, "q8_0"), Max: 4},
 		"self:q4_0":     {Model: selfDraft(t, m, "q4_0")},
@@ -209,7 +211,7 @@ func TestSpecGreedyStories(t *testing.T) {
 // TestSpecGreedySynth: the same on the synth tiny preset (variable GQA).
 func TestSpecGreedySynth(t *testing.T) {
 	m, _ := loadSynthTiny(t)
-	testSpecGreedy(t, m, map[string]*decilm.Draft{
+	testSpecGreedy(t, m, true, map[string]*decilm.Draft{
 		"ngram":     {NGram: true},
 		"self:q4_0": {Model: selfDraft(t, m, "q4_0"), Max: 3},
 	})
@@ -283,7 +285,7 @@ func TestSpecSampledDistribution(t *testing.T) {
 		{"self:q4_0", &decilm.Draft{Model: selfDraft(t, m, "q4_0"), Max: 4}},
 	} {
 		spec, sp := run(dc.d, 2_000_000)
-		checkSpecStats(t, sp)
+		checkSpecStats(t, sp, true)
 		for j := range spec {
 			x, df := twoSampleChiSquare(plain[j], spec[j])
 			p := chiSquareUpper(x, df)
