@@ -27,12 +27,15 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 		return nil, err
 	}
 	cfg, res, sampler, cache, logits, maxNew := r.cfg, r.res, r.st.Sampler(), r.cache, r.logits, r.st.Budget()
-	dr, err := draft.New(dc, o.Sampling, len(prompt)+maxNew)
+	dr, err := draft.New(dc, 1, len(prompt)+maxNew)
 	if err != nil {
 		return nil, err
 	}
+	if err := dr.Reset(0, o.Sampling); err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	if err := dr.Prefill(ctx, prompt); err != nil {
+	if err := dr.Prefill(ctx, 0, prompt); err != nil {
 		return nil, err
 	}
 	res.PrefillTime += time.Since(start)
@@ -41,6 +44,7 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 
 	var b model.Batch
 	var v draft.Verifier
+	dreq := []draft.Request{{}}
 	hist := append([]int(nil), prompt...)
 	first, err := sampler.Sample(logits[:cfg.Vocab], hist)
 	if err != nil {
@@ -66,11 +70,11 @@ func (m *Model) generateDraft(ctx context.Context, prompt []int, o GenerateOptio
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		k := min(ctl.Next(), draft.Room(cfg, len(hist), maxNew-len(res.Tokens)))
-		drafts, qs, err := dr.Draft(ctx, hist, k)
-		if err != nil {
+		dreq[0].Hist, dreq[0].K = hist, min(ctl.Next(), draft.Room(cfg, len(hist), maxNew-len(res.Tokens)))
+		if err := dr.Draft(ctx, dreq); err != nil {
 			return nil, err
 		}
+		drafts, qs := dreq[0].Tokens, dreq[0].Dists
 		n := len(hist)
 		b.Reset()
 		b.Add(0, n-1, hist[n-1], true)

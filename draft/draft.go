@@ -78,37 +78,61 @@ func (c Config) BytesPerToken() int64 {
 	return model.KVBytesPerToken(c.Model.Config, ct)
 }
 
-// Drafter proposes tokens for one sequence at a time. Its draft-model cache holds the
-// tokens it was last fed; each Draft call brings it to the given context by running only
-// what it does not already hold (so the next sequence on the same drafter reuses a shared
-// prefix, as a prompt cache does). It is not safe for concurrent use.
+// Drafter proposes tokens for up to Slots sequences at once, one per slot. Each slot
+// holds the draft model's keys and values of the tokens it was last fed (one sequence of
+// one shared cache); each Draft call brings every slot to its sequence's context by
+// running only what the slot does not already hold (so the next sequence on a slot reuses
+// a shared prefix, as a prompt cache does), and drafts for all of them together: one
+// draft-model Forward per drafted position, with a row for every sequence still drafting.
+// It is not safe for concurrent use.
 type Drafter struct {
 	c     Config
-	s     *sample.Sampler // draws the draft model's tokens
 	cache *model.Cache
-	limit int   // positions the draft cache holds
-	fed   []int // the tokens in the draft cache, in order
+	limit int // positions a slot holds
+	slots []slot
 	b     model.Batch
-	qs    []sample.Dist
-	seq   []int // the context and the tokens drafted so far
-	out   []int
-	qout  []*sample.Dist
+	act   []*Request // the requests the draft model drafts for, this call
 }
 
-// New returns a drafter for sequences of up to maxLen tokens whose target samples with
-// so (the draft model samples with the same options and a different seed). c must have
-// passed Check.
-func New(c Config, so sample.Options, maxLen int) (*Drafter, error) {
+// slot is one sequence's drafting state.
+type slot struct {
+	s      *sample.Sampler // draws the draft model's tokens
+	fed    []int           // the tokens in the slot's cache, in order
+	seq    []int           // the context and the tokens drafted so far
+	qs     []sample.Dist
+	logits []float32 // the draft model's logits after seq
+	k      int       // tokens to draft this call
+}
+
+// Request asks a Drafter for up to K tokens after Hist in Slot; Draft fills Tokens and
+// Dists (the distribution each token was drawn from; nil: a point mass, as for prompt
+// lookup), reusing their memory, valid until the next Draft call.
+type Request struct {
+	Slot   int
+	Hist   []int
+	K      int
+	Tokens []int
+	Dists  []*sample.Dist
+}
+
+// New returns a drafter for slots sequences of up to maxLen tokens each. Each slot's
+// draft model samples as Reset said (greedily until then).
+func New(c Config, slots, maxLen int) (*Drafter, error) {
 	c, err := c.Check()
 	if err != nil {
 		return nil, err
 	}
-	d := &Drafter{c: c}
+	if slots < 1 {
+		return nil, fmt.Errorf("draft: %d slots", slots)
+	}
+	d := &Drafter{c: c, slots: make([]slot, slots)}
 	if c.Model == nil {
 		return d, nil
 	}
-	if err := d.Reset(so); err != nil {
-		return nil, err
+	for i := range d.slots {
+		if err := d.Reset(i, sample.Options{}); err != nil {
+			return nil, err
+		}
 	}
 	d.limit = min(maxLen, c.Model.Config.ContextLength())
 	if d.cache, err = model.NewTypedCache(c.Model.Config, d.limit, c.CacheType); err != nil {
@@ -120,9 +144,9 @@ func New(c Config, so sample.Options, maxLen int) (*Drafter, error) {
 // Max is the most tokens the drafter proposes per step.
 func (d *Drafter) Max() int { return d.c.Max }
 
-// Reset gives the draft model a new random stream for a new sequence sampled with so;
-// what the cache holds stays for reuse.
-func (d *Drafter) Reset(so sample.Options) error {
+// Reset gives slot's draft model a new random stream for a new sequence sampled with so
+// (the same options as the target, another seed); what the slot holds stays for reuse.
+func (d *Drafter) Reset(slot int, so sample.Options) error {
 	if d.c.Model == nil {
 		return nil
 	}
@@ -131,138 +155,208 @@ func (d *Drafter) Reset(so sample.Options) error {
 	if err != nil {
 		return err
 	}
-	d.s = s
+	d.slots[slot].s = s
 	return nil
 }
 
-// Prefill runs all but the last prompt token through the draft model, so that the first
-// Draft starts from there.
-func (d *Drafter) Prefill(ctx context.Context, prompt []int) error {
+// Prefill runs all but the last prompt token through slot's draft cache, so that the
+// first Draft starts from there.
+func (d *Drafter) Prefill(ctx context.Context, slot int, prompt []int) error {
 	if d.c.Model == nil || len(prompt) == 0 {
 		return nil
 	}
-	_, err := d.feed(ctx, prompt[:min(len(prompt)-1, d.limit)], false)
-	return err
+	r := Request{Slot: slot, Hist: prompt[:min(len(prompt)-1, d.limit)]}
+	return d.feed(ctx, []*Request{&r}, false)
 }
 
-// Truncate forgets the draft cache's positions n and beyond.
-func (d *Drafter) Truncate(n int) {
-	if d.cache == nil || n >= len(d.fed) {
+// Truncate forgets slot's positions n and beyond.
+func (d *Drafter) Truncate(slot, n int) {
+	sl := &d.slots[slot]
+	if d.cache == nil || n >= len(sl.fed) {
 		return
 	}
 	n = max(n, 0)
-	d.cache.Truncate(0, n)
-	d.fed = d.fed[:n]
+	d.cache.Truncate(slot, n)
+	sl.fed = sl.fed[:n]
 }
 
-// Free empties the draft cache and releases its memory.
-func (d *Drafter) Free() {
+// Free empties slot and releases its memory.
+func (d *Drafter) Free(slot int) {
 	if d.cache == nil {
 		return
 	}
-	d.cache.Free(0)
-	d.fed = d.fed[:0]
+	d.cache.Free(slot)
+	d.slots[slot].fed = d.slots[slot].fed[:0]
 }
 
-// Reserve allocates the draft cache's room for n positions up front.
-func (d *Drafter) Reserve(n int) {
+// Reserve allocates slot's room for n positions up front.
+func (d *Drafter) Reserve(slot, n int) {
 	if d.cache != nil {
-		d.cache.Reserve(0, min(n, d.limit))
+		d.cache.Reserve(slot, min(n, d.limit))
 	}
 }
 
-// Bytes is the memory the draft cache holds.
-func (d *Drafter) Bytes() int64 {
+// Bytes is the memory slot holds.
+func (d *Drafter) Bytes(slot int) int64 {
 	if d.cache == nil {
 		return 0
 	}
-	return d.cache.SeqBytes(0)
+	return d.cache.SeqBytes(slot)
 }
 
-// feed brings the draft cache to hold toks, running only what it does not already hold,
-// and returns the logits after the last token when want is set (running that token again
-// if the cache held it already).
-func (d *Drafter) feed(ctx context.Context, toks []int, want bool) ([]float32, error) {
-	c := 0
-	for c < len(d.fed) && c < len(toks) && d.fed[c] == toks[c] {
-		c++
+// feed brings each request's slot to hold its Hist, running only what the slot does not
+// already hold, all requests' rows together in Forward calls of up to prefillChunk rows;
+// with want, each slot's logits after its last token are kept (running that token again
+// if the slot held it already). On an error every slot fed is emptied.
+func (d *Drafter) feed(ctx context.Context, rs []*Request, want bool) error {
+	type todo struct {
+		r    *Request
+		next int // the next position to feed
 	}
-	if want && c == len(toks) {
-		c--
+	var left []todo
+	for _, r := range rs {
+		sl := &d.slots[r.Slot]
+		c := 0
+		for c < len(sl.fed) && c < len(r.Hist) && sl.fed[c] == r.Hist[c] {
+			c++
+		}
+		if want && c == len(r.Hist) {
+			c--
+		}
+		d.cache.Truncate(r.Slot, c)
+		sl.fed = append(sl.fed[:c], r.Hist[c:]...)
+		if c < len(r.Hist) {
+			left = append(left, todo{r, c})
+		}
 	}
-	d.cache.Truncate(0, c)
-	d.fed = append(d.fed[:c], toks[c:]...)
-	var logits []float32
-	for i := c; i < len(toks); i += prefillChunk {
+	fail := func(err error) error {
+		for _, r := range rs {
+			d.Free(r.Slot)
+		}
+		return err
+	}
+	for len(left) > 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return fail(err)
 		}
 		d.b.Reset()
-		end := min(i+prefillChunk, len(toks))
-		for p := i; p < end; p++ {
-			d.b.Add(0, p, toks[p], want && p == len(toks)-1)
+		var got []*Request // requests whose last row is in this batch, in row order
+		for i := range left {
+			t := &left[i]
+			for ; t.next < len(t.r.Hist) && d.b.Len() < prefillChunk; t.next++ {
+				last := want && t.next == len(t.r.Hist)-1
+				d.b.Add(t.r.Slot, t.next, t.r.Hist[t.next], last)
+				if last {
+					got = append(got, t.r)
+				}
+			}
 		}
-		var err error
-		if logits, err = d.c.Model.Forward(&d.b, d.cache); err != nil {
-			d.Free() // the cache may hold part of the chunk
-			return nil, fmt.Errorf("draft model: %w", err)
+		logits, err := d.c.Model.Forward(&d.b, d.cache)
+		if err != nil {
+			return fail(fmt.Errorf("draft model: %w", err))
 		}
+		d.keep(got, logits)
+		rest := left[:0]
+		for _, t := range left {
+			if t.next < len(t.r.Hist) {
+				rest = append(rest, t)
+			}
+		}
+		left = rest
 	}
-	return logits, nil
+	return nil
 }
 
-// Draft proposes up to k tokens after hist, with the distribution each was drawn from
-// (nil: a point mass, as for prompt lookup). Prompt lookup goes first where it is on; the
-// draft model drafts when it finds nothing. The slices are reused by the next call.
-func (d *Drafter) Draft(ctx context.Context, hist []int, k int) ([]int, []*sample.Dist, error) {
-	d.out, d.qout = d.out[:0], d.qout[:0]
-	if k <= 0 {
-		return nil, nil, nil
+// keep copies the logits rows of a Forward, one per request in order, to their slots.
+func (d *Drafter) keep(rs []*Request, logits []float32) {
+	V := d.c.Model.Config.Vocab
+	for i, r := range rs {
+		sl := &d.slots[r.Slot]
+		sl.logits = append(sl.logits[:0], logits[i*V:(i+1)*V]...)
 	}
-	if d.c.NGram {
-		if t := Lookup(hist, k); len(t) > 0 {
-			d.out = append(d.out, t...)
-			for range t {
-				d.qout = append(d.qout, nil)
+}
+
+// Draft fills every request's Tokens and Dists with up to K tokens after its Hist.
+// Prompt lookup goes first where it is on; the draft model drafts where it finds nothing,
+// for all such requests together. On an error every slot that drafted is emptied.
+func (d *Drafter) Draft(ctx context.Context, rs []Request) error {
+	d.act = d.act[:0]
+	for i := range rs {
+		r := &rs[i]
+		r.Tokens, r.Dists = r.Tokens[:0], r.Dists[:0]
+		if r.K <= 0 {
+			continue
+		}
+		if d.c.NGram {
+			if t := Lookup(r.Hist, r.K); len(t) > 0 {
+				r.Tokens = append(r.Tokens, t...)
+				for range t {
+					r.Dists = append(r.Dists, nil)
+				}
+				continue
 			}
-			return d.out, d.qout, nil
 		}
+		if d.c.Model == nil {
+			continue
+		}
+		sl := &d.slots[r.Slot]
+		sl.k = min(r.K, d.limit-len(r.Hist)+1) // the last draft is never fed
+		if sl.k <= 0 || len(r.Hist) == 0 {
+			continue
+		}
+		if len(sl.qs) < sl.k {
+			sl.qs = append(sl.qs, make([]sample.Dist, sl.k-len(sl.qs))...)
+		}
+		sl.seq = append(sl.seq[:0], r.Hist...)
+		d.act = append(d.act, r)
 	}
-	if d.c.Model == nil {
-		return nil, nil, nil
+	if len(d.act) == 0 {
+		return nil
 	}
-	k = min(k, d.limit-len(hist)+1) // the last draft is never fed
-	if k <= 0 {
-		return nil, nil, nil
+	if err := d.feed(ctx, d.act, true); err != nil {
+		return err
 	}
-	if len(d.qs) < k {
-		d.qs = append(d.qs, make([]sample.Dist, k-len(d.qs))...)
+	V := d.c.Model.Config.Vocab
+	fail := func(err error) error {
+		for _, r := range d.act {
+			d.Free(r.Slot)
+		}
+		return err
 	}
-	vocab := d.c.Model.Config.Vocab
-	d.seq = append(d.seq[:0], hist...)
-	logits, err := d.feed(ctx, hist, true)
 	for j := 0; ; j++ {
-		if err != nil {
-			return nil, nil, err
-		}
-		q := &d.qs[j]
-		if err := d.s.Dist(q, logits[:vocab], d.seq); err != nil {
-			return nil, nil, fmt.Errorf("draft model: %w", err)
-		}
-		t := d.s.Draw(q)
-		d.out = append(d.out, t)
-		d.qout = append(d.qout, q)
-		if j == k-1 {
-			return d.out, d.qout, nil
-		}
-		d.seq = append(d.seq, t)
-		d.fed = append(d.fed, t)
 		d.b.Reset()
-		d.b.Add(0, len(d.seq)-1, t, true)
-		if logits, err = d.c.Model.Forward(&d.b, d.cache); err != nil {
-			d.Free()
-			err = fmt.Errorf("draft model: %w", err)
+		var got []*Request
+		for _, r := range d.act {
+			sl := &d.slots[r.Slot]
+			if j >= sl.k {
+				continue
+			}
+			q := &sl.qs[j]
+			if err := sl.s.Dist(q, sl.logits[:V], sl.seq); err != nil {
+				return fail(fmt.Errorf("draft model: %w", err))
+			}
+			t := sl.s.Draw(q)
+			r.Tokens = append(r.Tokens, t)
+			r.Dists = append(r.Dists, q)
+			if j == sl.k-1 {
+				continue
+			}
+			sl.seq = append(sl.seq, t)
+			sl.fed = append(sl.fed, t)
+			d.b.Add(r.Slot, len(sl.seq)-1, t, true)
+			got = append(got, r)
 		}
+		if len(got) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		logits, err := d.c.Model.Forward(&d.b, d.cache)
+		if err != nil {
+			return fail(fmt.Errorf("draft model: %w", err))
+		}
+		d.keep(got, logits)
 	}
 }
 

@@ -218,9 +218,11 @@ type Engine struct {
 	gvocab    *grammar.Vocab
 	cache     *model.Cache // owned by loop once it runs
 
-	drafters []*draft.Drafter // per slot, with Options.Draft (spec.go)
+	drafter  *draft.Drafter // a slot per sequence slot, with Options.Draft (spec.go)
 	draftMax int
 	verifier draft.Verifier
+	dreqs    []draft.Request // draftAll's requests and their sequences
+	dseqs    []*seq
 }
 
 // New starts an engine on m. The engine owns m.Net's forward passes from now on (other
@@ -527,13 +529,10 @@ func (e *Engine) loop() {
 		// Build the step: decode rows first, then prefill chunks in arrival order.
 		b.Reset()
 		refs = refs[:0]
+		e.draftAll(running)
 		for _, s := range running {
-			if s.next >= 0 {
-				drafts, err := e.draftFor(s)
-				if err != nil {
-					s.finish("", fmt.Errorf("engine: %w", err))
-					continue
-				}
+			if s.next >= 0 && !s.done {
+				drafts := s.drafts()
 				pos := len(s.st.History()) - 1
 				b.Add(s.slot, pos, s.next, true)
 				b.Adapter = append(b.Adapter, s.req.Adapter)

@@ -39,18 +39,19 @@ type seqSpec struct {
 	len    *draft.Length
 	drafts []int
 	qs     []*sample.Dist
+	req    draft.Request // what the drafter is asked this step
 }
 
 // specSlots applies the scheduler's slot operations to the target cache and to the
-// slot's drafter, so that prompt caching reuses and drops both together.
+// drafter's slot, so that prompt caching reuses and drops both together.
 type specSlots struct {
 	*model.Cache
-	d []*draft.Drafter
+	d *draft.Drafter
 }
 
-func (k specSlots) Truncate(slot, n int) { k.Cache.Truncate(slot, n); k.d[slot].Truncate(n) }
-func (k specSlots) Free(slot int)        { k.Cache.Free(slot); k.d[slot].Free() }
-func (k specSlots) Reserve(slot, n int)  { k.Cache.Reserve(slot, n); k.d[slot].Reserve(n) }
+func (k specSlots) Truncate(slot, n int) { k.Cache.Truncate(slot, n); k.d.Truncate(slot, n) }
+func (k specSlots) Free(slot int)        { k.Cache.Free(slot); k.d.Free(slot) }
+func (k specSlots) Reserve(slot, n int)  { k.Cache.Reserve(slot, n); k.d.Reserve(slot, n) }
 
 // initSpec prepares one drafter per slot when o.Draft is set and adds the draft model's
 // KV bytes per token to the engine's.
@@ -62,11 +63,8 @@ func (e *Engine) initSpec() error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	e.drafters = make([]*draft.Drafter, e.opt.Parallel)
-	for i := range e.drafters {
-		if e.drafters[i], err = draft.New(c, sample.Options{}, e.ctxL); err != nil {
-			return fmt.Errorf("engine: %w", err)
-		}
+	if e.drafter, err = draft.New(c, e.opt.Parallel, e.ctxL); err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
 	e.draftMax = c.Max
 	e.perTk += c.BytesPerToken()
@@ -76,63 +74,84 @@ func (e *Engine) initSpec() error {
 
 // slots is what the scheduler operates on.
 func (e *Engine) slots() kvSlots {
-	if e.drafters == nil {
+	if e.drafter == nil {
 		return e.cache
 	}
-	return specSlots{e.cache, e.drafters}
+	return specSlots{e.cache, e.drafter}
 }
 
 // draftBytes is the memory slot's drafter holds.
 func (e *Engine) draftBytes(slot int) int64 {
-	if e.drafters == nil || slot < 0 {
+	if e.drafter == nil || slot < 0 {
 		return 0
 	}
-	return e.drafters[slot].Bytes()
+	return e.drafter.Bytes(slot)
 }
 
 // admitSpec starts s's speculative state once it has a slot.
 func (e *Engine) admitSpec(s *seq) {
-	if e.drafters == nil {
+	if e.drafter == nil {
 		return
 	}
-	if err := e.drafters[s.slot].Reset(s.req.Sampling); err != nil {
+	if err := e.drafter.Reset(s.slot, s.req.Sampling); err != nil {
 		return // sample.New accepted these options in Submit; cannot happen
 	}
 	s.spec = &seqSpec{len: draft.NewLength(e.draftMax)}
 }
 
-// draftFor returns the tokens s drafts this step after its history (none when s does
-// not speculate or is constrained).
-func (e *Engine) draftFor(s *seq) ([]int, error) {
-	sp := s.spec
-	if sp == nil {
-		return nil, nil
+// draftAll drafts for every decoding sequence in running that speculates and no grammar
+// or min_tokens constrains, all together (the draft model runs one Forward per drafted
+// position for all of them). A drafting error ends the sequences that drafted.
+func (e *Engine) draftAll(running []*seq) {
+	if e.drafter == nil {
+		return
 	}
-	sp.drafts, sp.qs = sp.drafts[:0], sp.qs[:0]
-	if s.st.Constrained() {
-		return nil, nil
-	}
-	hist := s.st.History()
-	k := min(sp.len.Next(), draft.Room(e.m.Net.Config, len(hist), s.st.Budget()-s.st.Generated()))
-	drafts, qs, err := e.drafters[s.slot].Draft(s.ctx, hist, k)
-	if err != nil {
-		if c := context.Cause(s.ctx); c != nil {
-			return nil, c
+	e.dreqs, e.dseqs = e.dreqs[:0], e.dseqs[:0]
+	for _, s := range running {
+		sp := s.spec
+		if sp == nil || s.done || s.next < 0 {
+			continue
 		}
-		return nil, err
+		sp.drafts, sp.qs = sp.drafts[:0], sp.qs[:0]
+		if s.st.Constrained() {
+			continue
+		}
+		hist := s.st.History()
+		k := min(sp.len.Next(), draft.Room(e.m.Net.Config, len(hist), s.st.Budget()-s.st.Generated()))
+		if k <= 0 {
+			continue
+		}
+		sp.req.Slot, sp.req.Hist, sp.req.K = s.slot, hist, k
+		e.dreqs = append(e.dreqs, sp.req)
+		e.dseqs = append(e.dseqs, s)
 	}
-	sp.drafts = append(sp.drafts, drafts...)
-	sp.qs = append(sp.qs, qs...)
-	return sp.drafts, nil
+	if len(e.dreqs) == 0 {
+		return
+	}
+	if err := e.drafter.Draft(context.Background(), e.dreqs); err != nil {
+		for _, s := range e.dseqs {
+			s.finish("", fmt.Errorf("engine: %w", err))
+		}
+		return
+	}
+	for i, s := range e.dseqs {
+		sp, r := s.spec, e.dreqs[i]
+		sp.req.Tokens, sp.req.Dists = r.Tokens, r.Dists // keep the buffers for the next step
+		sp.drafts = append(sp.drafts, r.Tokens...)
+		sp.qs = append(sp.qs, r.Dists...)
+	}
+}
+
+// drafts are the tokens s drafted for this step (none when it does not speculate).
+func (s *seq) drafts() []int {
+	if s.spec == nil {
+		return nil
+	}
+	return s.spec.drafts
 }
 
 // drafted is the number of draft rows s has in this step.
-func (s *seq) drafted() int {
-	if s.spec == nil {
-		return 0
-	}
-	return len(s.spec.drafts)
-}
+func (s *seq) drafted() int { return len(s.drafts()) }
 
 // advanceSpec verifies s's drafts against rows (its decode row's logits, then one row
 // per draft), streams the tokens it keeps and cuts the target cache back to them; it
