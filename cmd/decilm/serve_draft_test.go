@@ -69,3 +69,37 @@ func TestServeDraftFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchDraftJSON: bench's JSON records of a speculative run carry n_drafted,
+// n_accepted and accept_rate, consistent with each other; the plain records carry none.
+func TestBenchDraftJSON(t *testing.T) {
+	out, errs, code := run(t, "", "bench", "-p", "0", "-n", "24", "-r", "2", "-q", "--draft", "ngram", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var recs []struct {
+		Test       string  `json:"test"`
+		NDrafted   int     `json:"n_drafted"`
+		NAccepted  int     `json:"n_accepted"`
+		AcceptRate float64 `json:"accept_rate"`
+	}
+	if err := json.Unmarshal([]byte(out), &recs); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	spec := 0
+	for _, r := range recs {
+		if !strings.Contains(r.Test, "+ngram") {
+			if r.NDrafted != 0 || r.AcceptRate != 0 {
+				t.Errorf("%s: n_drafted %d, accept_rate %g", r.Test, r.NDrafted, r.AcceptRate)
+			}
+			continue
+		}
+		spec++
+		if r.NDrafted == 0 || r.NAccepted > r.NDrafted || r.AcceptRate != float64(r.NAccepted)/float64(r.NDrafted) {
+			t.Errorf("%s: n_drafted %d, n_accepted %d, accept_rate %g", r.Test, r.NDrafted, r.NAccepted, r.AcceptRate)
+		}
+	}
+	if spec != 1 {
+		t.Errorf("%d speculative records in %s", spec, out)
+	}
+}
