@@ -193,6 +193,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	srv.SetEngine(eng)
 	o := eng.Options()
 	cfg := m.Net.Config
+	if df.on() {
+		fmt.Fprintf(e.stderr, "decilm serve: speculative decoding: %s, up to %d tokens a step (the KV bytes a token below include the draft model's)\n", df.describe(), *df.max)
+	}
 	fmt.Fprintf(e.stderr, "decilm serve: ready: model %s (template %s), context %d, %d parallel, KV budget %s (%s a token at %s: %d tokens)\n",
 		m.Name, m.Template.Name(), cfg.ContextLength(), o.Parallel, serveHuman(o.KVBudget), serveHuman(eng.KVBytesPerToken()), o.CacheType,
 		o.KVBudget/max(eng.KVBytesPerToken(), 1))

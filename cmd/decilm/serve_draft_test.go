@@ -46,6 +46,9 @@ func TestServeDraftFlags(t *testing.T) {
 	<-rc
 	for _, args := range [][]string{{"--draft", "ngram"}, {"--draft-model", "self:q4_0", "--draft-max", "3"}} {
 		base, stop, rc, out := startServe(t, args...)
+		if !strings.Contains(out.String(), "speculative decoding: ") {
+			t.Errorf("serve %v: no speculative line in\n%s", args, out.String())
+		}
 		if got := complete(base); got != want {
 			t.Errorf("serve %v: %q, without a draft %q", args, got, want)
 		}
