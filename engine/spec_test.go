@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/grammar"
 	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/sample"
 )
@@ -333,4 +334,37 @@ func chiSquareUpper(x float64, df int) float64 {
 	k := float64(df)
 	z := (math.Cbrt(x/k) - (1 - 2/(9*k))) / math.Sqrt(2/(9*k))
 	return 0.5 * math.Erfc(z/math.Sqrt2)
+}
+
+// TestSpecGrammarPlain: in an engine that drafts, a grammar-constrained request decodes
+// plainly beside speculating ones and gives the plain engine's output, and the free
+// slots' cached bytes count the draft caches too.
+func TestSpecGrammarPlain(t *testing.T) {
+	m := loadStories(t)
+	g, err := grammar.ParseGBNF(`root ::= "Tom had a " ("red" | "big") " ball." ( " Tom had a " ("red" | "big") " ball." )*`, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Encode("Tom had a red ball. Tom had a red ball. Tom had", nil)
+	rs := []Request{
+		{Prompt: p, MaxTokens: 30, Grammar: g},
+		{Prompt: p, MaxTokens: 30, IgnoreEOS: true},
+		{Prompt: p, MaxTokens: 30, Grammar: g},
+	}
+	plain := newEngine(t, m, Options{Parallel: 4})
+	want := runAll(t, plain, rs)
+	e := newEngine(t, m, Options{Parallel: 4, Draft: &decilm.Draft{NGram: true, Model: selfDraft(t, m, "q8_0")}})
+	got := runAll(t, e, rs)
+	for i := range rs {
+		if err := sameEvents(got[i], want[i]); err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	st := e.Stats()
+	if st.Spec.Drafts == 0 {
+		t.Error("the free request did not speculate")
+	}
+	if pc := plain.Stats().KVCachedBytes; st.KVCachedBytes <= pc {
+		t.Errorf("cached bytes %d, %d without a draft model: the draft caches are not counted", st.KVCachedBytes, pc)
+	}
 }
