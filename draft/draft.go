@@ -1,7 +1,7 @@
 // Package draft is speculative decoding's drafting layer, shared by the root package's
-// Generate (one sequence) and by engine (one drafter per slot of the batch): a Drafter
-// proposes tokens after a sequence's context, from a draft model with its own KV cache,
-// by prompt lookup (n-gram), or both; a Length adapts how many tokens to draft to the
+// Generate (one slot) and by engine (a slot per sequence of the batch): a Drafter
+// proposes tokens after each slot's context, from a draft model with a KV cache of a
+// sequence per slot (all slots drafted together), by prompt lookup (n-gram), or both; a Length adapts how many tokens to draft to the
 // acceptance rate; and a Verifier checks the drafts against the target model's logits
 // with sample.Sampler.Verify, so that greedy output is the target's own token for token
 // and sampled output is distributed as without drafts.

@@ -9,10 +9,10 @@ import (
 	"github.com/decilm/decilm/sample"
 )
 
-// Speculative decoding in the engine (Options.Draft). Each slot has its own drafter (the
-// draft model's KV cache of that slot, see package draft). Each step, every decoding
+// Speculative decoding in the engine (Options.Draft). One draft.Drafter has a slot per
+// engine slot (a sequence of the draft model's KV cache). Each step, every decoding
 // sequence that no grammar or min_tokens constrains drafts up to its adaptive length of
-// tokens; its decode row and one row per drafted token go into the step's single
+// tokens, all of them together (one draft-model Forward per drafted position); its decode row and one row per drafted token go into the step's single
 // Forward beside the other sequences' rows and the prefill chunks; the drafts are then
 // checked by draft.Verifier with the sequence's own sampler, the accepted ones and the
 // target's own next token go through the generation state one by one (so stop strings,
