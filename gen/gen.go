@@ -50,7 +50,11 @@ type Options struct {
 	TopLogprobs int
 	// Grammar, when set, constrains the text: only tokens whose bytes it can consume are
 	// allowed, the end of sequence only once the text is a whole sentence, and generation
-	// stops when nothing may follow.
+	// stops when nothing may follow. Near the end of the budget (MaxTokens, or the
+	// context) only tokens after which the sentence can still be completed in the tokens
+	// left are allowed (grammar.Matcher.MaskWithin), so a budget of at least the grammar's
+	// CloseBound always ends with a whole sentence; a smaller one is best effort (the
+	// shortest way to close) and may end with "length".
 	Grammar *grammar.Grammar
 }
 
@@ -203,7 +207,8 @@ func (s *State) constrain(row []float32) ([]float32, error) {
 		}
 	}
 	if s.matcher != nil {
-		n, err := s.matcher.Mask(logits)
+		// Within the budget left, so that the text closes before it is spent.
+		n, err := s.matcher.MaskWithin(logits, s.budget-s.n)
 		if err == nil && n == 0 {
 			err = errors.New("the grammar allows no token of the vocabulary here")
 		}
