@@ -182,6 +182,16 @@ func (s *State) Sampler() *sample.Sampler { return s.sampler }
 // caller with many sequences may call Constrain for them in parallel first.
 func (s *State) Constrained() bool { return s.matcher != nil || s.n < s.o.MinTokens }
 
+// Prepare computes ahead, from the grammar's state, the tokens the next step's mask will
+// allow (grammar.Matcher.Prepare), so that a caller may do it while the model computes
+// the logits; the step then only applies them. It changes no result: an error shows again
+// at Next.
+func (s *State) Prepare() {
+	if s.matcher != nil && !s.finished && s.n < s.budget {
+		_ = s.matcher.Prepare(s.budget - s.n) // an error recurs, and is returned, at Next
+	}
+}
+
 // Constrain computes the masked logits of row ahead of Next (a copy; row is untouched):
 // min_tokens keeps the end-of-sequence and stop tokens out, the grammar every token it
 // cannot consume. States are independent, so callers may constrain several in parallel.

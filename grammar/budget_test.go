@@ -233,3 +233,45 @@ func TestMaskWithinUnchangedUnlessBinding(t *testing.T) {
 		t.Fatal("the budget never bound")
 	}
 }
+
+// TestPrepare: a mask computed ahead by Prepare is the one MaskWithin computes itself,
+// for the budget it was prepared for, and a different budget or a token accepted since
+// does not use it.
+func TestPrepare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	texts := randomVocab(rng, 1000)
+	v := NewVocab(texts, []int{len(texts) - 1})
+	for name, g := range budgetGrammars(t) {
+		m, err := NewMatcher(g, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := NewMatcher(g, v)
+		for step := 0; step < 25 && !m.Done(); step++ {
+			left := 1 + rng.IntN(30)
+			if err := p.Prepare(left); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range []int{left, left + 3, -1} {
+				want, got := allowedSet(t, m, len(texts), l), allowedSet(t, p, len(texts), l)
+				if len(want) != len(got) {
+					t.Fatalf("%s step %d: prepared for %d, masked for %d: %d tokens, want %d", name, step, left, l, len(got), len(want))
+				}
+			}
+			ids := keys(allowedSet(t, m, len(texts), 40))
+			if len(ids) == 0 {
+				break
+			}
+			id := ids[rng.IntN(len(ids))]
+			if err := m.Accept(id); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Prepare(left); err != nil { // prepared for the old state
+				t.Fatal(err)
+			}
+			if err := p.Accept(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

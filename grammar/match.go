@@ -123,6 +123,11 @@ func (v *Vocab) Size() int { return v.size }
 type Matcher struct {
 	t  *tables
 	st state
+	// prep is the allowed set Prepare computed for the current state and a budget of
+	// prepLeft (valid while prepOK).
+	prep     []uint64
+	prepLeft int
+	prepOK   bool
 }
 
 // tables are the recognizer's tables for one grammar and vocabulary, shared by every
@@ -438,6 +443,7 @@ func (m *Matcher) Accept(id int) error {
 		si = next
 	}
 	m.st = t.dstates[si].st
+	m.prepOK = false
 	return nil
 }
 
@@ -496,6 +502,19 @@ func (m *Matcher) allowed(left int) ([]uint64, error) {
 	return w.bits, nil
 }
 
+// Prepare computes ahead the tokens MaskWithin(logits, left) will allow from the current
+// state (the walk of the vocabulary on a state's first visit), so that a caller may do it
+// while the model computes the logits; MaskWithin then only applies them. It does not
+// change what MaskWithin returns.
+func (m *Matcher) Prepare(left int) error {
+	bits, err := m.allowed(left)
+	if err != nil {
+		return err
+	}
+	m.prep, m.prepLeft, m.prepOK = bits, left, true
+	return nil
+}
+
 // Mask sets to -Inf the logits of every token the grammar does not allow next: tokens
 // whose bytes it cannot consume, tokens without bytes, and the end-of-sequence tokens
 // unless the sentence is Complete. It returns how many tokens stay allowed.
@@ -508,9 +527,12 @@ func (m *Matcher) Mask(logits []float32) (int, error) { return m.MaskWithin(logi
 // (every allowed token leaves enough), the mask is Mask's, so sampling is unchanged. A
 // negative left means no limit.
 func (m *Matcher) MaskWithin(logits []float32, left int) (int, error) {
-	bits, err := m.allowed(left)
-	if err != nil {
-		return 0, err
+	bits := m.prep
+	if !m.prepOK || m.prepLeft != left {
+		var err error
+		if bits, err = m.allowed(left); err != nil {
+			return 0, err
+		}
 	}
 	// EOS tokens have no bytes, so they are not in the trie: keep their logits when the
 	// sentence is complete.
