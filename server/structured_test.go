@@ -195,3 +195,24 @@ func TestStructuredOutputErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStructuredOutputTinyBudget: a max_tokens below the shortest output the schema allows
+// is not refused (the closing bound counts bytes; longer tokens might still fit): the reply
+// is a 200 that ends with "length", the start of a JSON object.
+func TestStructuredOutputTinyBudget(t *testing.T) {
+	f := newFixture(t, engine.Options{}, Options{})
+	body := fmt.Sprintf(`{"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"temperature":1,"seed":1,"response_format":{"type":"json_schema","json_schema":{"name":"cat","schema":%s}}}`, testSchema)
+	r := postJSON(t, f.ts.URL+"/v1/chat/completions", "", body)
+	var out struct {
+		Choices []struct {
+			Message      struct{ Content string }
+			FinishReason string `json:"finish_reason"`
+		}
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil || r.status != 200 || len(out.Choices) != 1 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if c := out.Choices[0]; c.FinishReason != "length" || !strings.HasPrefix(c.Message.Content, "{") {
+		t.Errorf("finish %q, content %q; want length and the start of an object", c.FinishReason, c.Message.Content)
+	}
+}
