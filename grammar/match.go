@@ -159,6 +159,16 @@ type tables struct {
 type mask struct {
 	bits             []uint64
 	maxNext, minNext int32
+	// levels are the allowed tokens by the closing bound of their next state, in
+	// increasing order (made on the first step whose budget binds in this state).
+	levels []level
+}
+
+// level is the set of the tokens allowed from a state whose next state has one closing
+// bound.
+type level struct {
+	cost int32
+	bits []uint64
 }
 
 // maxMasks bounds the cached masks of a grammar's tables.
@@ -472,7 +482,18 @@ func (m *Matcher) allowed(left int) ([]uint64, error) {
 	mk, ok := t.masks[si]
 	if !ok {
 		mk = &mask{bits: make([]uint64, (t.v.size+63)/64), minNext: infCost}
-		if err := t.walk(0, si, mk, -1); err != nil {
+		err := t.walk(0, si, func(ids []int32, cost int32) {
+			if cost < infCost { // a state single bytes cannot close never makes the budget bind
+				mk.maxNext = max(mk.maxNext, cost)
+			}
+			mk.minNext = min(mk.minNext, cost)
+			for _, id := range ids {
+				if int(id) < len(mk.bits)*64 {
+					mk.bits[id/64] |= 1 << uint(id%64)
+				}
+			}
+		})
+		if err != nil {
 			return nil, err
 		}
 		if len(t.masks) >= maxMasks {
@@ -491,15 +512,53 @@ func (m *Matcher) allowed(left int) ([]uint64, error) {
 	if bits, ok := t.within[key]; ok {
 		return bits, nil
 	}
-	w := &mask{bits: make([]uint64, (t.v.size+63)/64), minNext: infCost}
-	if err := t.walk(0, si, w, limit); err != nil {
-		return nil, err
+	if mk.levels == nil {
+		if err := t.walkLevels(si, mk); err != nil {
+			return nil, err
+		}
+	}
+	bits := make([]uint64, len(mk.bits))
+	for _, l := range mk.levels {
+		if l.cost > limit {
+			break
+		}
+		for w, x := range l.bits {
+			bits[w] |= x
+		}
 	}
 	if len(t.within) >= maxMasks {
 		clear(t.within)
 	}
-	t.within[key] = w.bits
-	return w.bits, nil
+	t.within[key] = bits
+	return bits, nil
+}
+
+// walkLevels sorts the tokens allowed from interned state si into mk's levels by the
+// closing bound of the state each leads to: one walk of the vocabulary serves every
+// budget.
+func (t *tables) walkLevels(si int32, mk *mask) error {
+	byCost := map[int32][]uint64{}
+	err := t.walk(0, si, func(ids []int32, cost int32) {
+		b := byCost[cost]
+		if b == nil {
+			b = make([]uint64, len(mk.bits))
+			byCost[cost] = b
+		}
+		for _, id := range ids {
+			if int(id) < len(b)*64 {
+				b[id/64] |= 1 << uint(id%64)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	mk.levels = make([]level, 0, len(byCost))
+	for c, b := range byCost {
+		mk.levels = append(mk.levels, level{c, b})
+	}
+	slices.SortFunc(mk.levels, func(a, b level) int { return int(a.cost) - int(b.cost) })
+	return nil
 }
 
 // Prepare computes ahead the tokens MaskWithin(logits, left) will allow from the current
@@ -598,10 +657,10 @@ func applyBits(logits []float32, bits []uint64) int {
 	return n
 }
 
-// walk visits the children of trie node ni from interned state si, setting in mk the
-// bits of allowed tokens whose next state's closing bound is at most limit (any when
-// limit < 0), and the range of the bounds of the allowed tokens' states.
-func (t *tables) walk(ni int32, si int32, mk *mask, limit int32) error {
+// walk visits the children of trie node ni from interned state si, calling visit with the
+// tokens that end at each node the grammar allows and the closing bound (budget.go) of the
+// state they lead to.
+func (t *tables) walk(ni int32, si int32, visit func(ids []int32, cost int32)) error {
 	v := t.v
 	tn := &v.trie[ni]
 	for ci := tn.first; ci < tn.last; ci++ {
@@ -615,20 +674,10 @@ func (t *tables) walk(ni int32, si int32, mk *mask, limit int32) error {
 		}
 		d := t.dstates[next]
 		if c.tok < c.tokEnd {
-			if d.cost < infCost { // a state single bytes cannot close never makes the budget bind
-				mk.maxNext = max(mk.maxNext, d.cost)
-			}
-			mk.minNext = min(mk.minNext, d.cost)
-			if limit < 0 || d.cost <= limit {
-				for _, id := range v.ends[c.tok:c.tokEnd] {
-					if int(id) < len(mk.bits)*64 {
-						mk.bits[id/64] |= 1 << uint(id%64)
-					}
-				}
-			}
+			visit(v.ends[c.tok:c.tokEnd], d.cost)
 		}
 		if c.first < c.last && len(d.st.stacks) > 0 {
-			if err := t.walk(ci, next, mk, limit); err != nil {
+			if err := t.walk(ci, next, visit); err != nil {
 				return err
 			}
 		}
