@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -566,7 +565,9 @@ func (e *Engine) loop() {
 			s.fed += n
 			promptTok += int64(n)
 		}
+		prepared := e.prepareMasks(running)
 		logits, err := e.m.Net.Forward(&b, cache)
+		<-prepared
 		if err != nil {
 			for _, s := range running {
 				s.finish("", fmt.Errorf("engine: forward: %w", err))
@@ -574,26 +575,9 @@ func (e *Engine) loop() {
 			continue
 		}
 		V := cfg.Vocab
-		// Grammar masks cost a walk of the vocabulary each: compute them in parallel.
-		var gs []*seq
-		var grows [][]float32
-		j := 0
-		for _, r := range refs {
-			if !r.logits {
-				continue
-			}
-			if r.last && r.s.st.Constrained() && !r.s.done && r.s.st.Budget() > 0 {
-				gs = append(gs, r.s)
-				grows = append(grows, logits[j*V:(j+1)*V])
-			}
-			j++
-		}
-		if len(gs) > 1 {
-			e.constrainAll(gs, grows)
-		}
 		var genTok int64
 		seqs := 0
-		j = 0
+		j := 0
 		var prev *seq
 		for _, r := range refs {
 			if r.s != prev {
@@ -638,26 +622,30 @@ func (e *Engine) scorePrompt(s *seq, pos int, row []float32) {
 	}
 }
 
-// constrainAll computes the grammar masks of the sequences in ss in parallel (each
-// sequence's matcher is its own), for advance to use.
-func (e *Engine) constrainAll(ss []*seq, rows [][]float32) {
-	workers := min(runtime.GOMAXPROCS(0), len(ss))
-	var wg sync.WaitGroup
-	next := make(chan int, len(ss))
-	for i := range ss {
-		next <- i
+// prepareMasks computes, on a goroutine of its own while the step's forward pass runs,
+// the sets of tokens the grammars of the decoding sequences will allow (a walk of the
+// vocabulary on a state's first visit, a cache lookup after), so that after the forward
+// pass each mask is only applied, on the loop's goroutine, with no hand-off to wait for.
+// The returned channel is closed when they are done.
+func (e *Engine) prepareMasks(running []*seq) <-chan struct{} {
+	done := make(chan struct{})
+	var ss []*seq
+	for _, s := range running {
+		if s.next >= 0 && !s.done && s.st.Constrained() {
+			ss = append(ss, s)
+		}
 	}
-	close(next)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				ss[i].st.Constrain(rows[i])
-			}
-		}()
+	if len(ss) == 0 {
+		close(done)
+		return done
 	}
-	wg.Wait()
+	go func() {
+		defer close(done)
+		for _, s := range ss {
+			s.st.Prepare()
+		}
+	}()
+	return done
 }
 
 // advance samples s's next token from row and streams it; it reports whether a token

@@ -50,7 +50,11 @@ type Options struct {
 	TopLogprobs int
 	// Grammar, when set, constrains the text: only tokens whose bytes it can consume are
 	// allowed, the end of sequence only once the text is a whole sentence, and generation
-	// stops when nothing may follow.
+	// stops when nothing may follow. Near the end of the budget (MaxTokens, or the
+	// context) only tokens after which the sentence can still be completed in the tokens
+	// left are allowed (grammar.Matcher.MaskWithin), so a budget of at least the grammar's
+	// CloseBound always ends with a whole sentence; a smaller one is best effort (the
+	// shortest way to close) and may end with "length".
 	Grammar *grammar.Grammar
 }
 
@@ -178,6 +182,16 @@ func (s *State) Sampler() *sample.Sampler { return s.sampler }
 // caller with many sequences may call Constrain for them in parallel first.
 func (s *State) Constrained() bool { return s.matcher != nil || s.n < s.o.MinTokens }
 
+// Prepare computes ahead, from the grammar's state, the tokens the next step's mask will
+// allow (grammar.Matcher.Prepare), so that a caller may do it while the model computes
+// the logits; the step then only applies them. It changes no result: an error shows again
+// at Next.
+func (s *State) Prepare() {
+	if s.matcher != nil && !s.finished && s.n < s.budget {
+		_ = s.matcher.Prepare(s.budget - s.n) // an error recurs, and is returned, at Next
+	}
+}
+
 // Constrain computes the masked logits of row ahead of Next (a copy; row is untouched):
 // min_tokens keeps the end-of-sequence and stop tokens out, the grammar every token it
 // cannot consume. States are independent, so callers may constrain several in parallel.
@@ -203,7 +217,8 @@ func (s *State) constrain(row []float32) ([]float32, error) {
 		}
 	}
 	if s.matcher != nil {
-		n, err := s.matcher.Mask(logits)
+		// Within the budget left, so that the text closes before it is spent.
+		n, err := s.matcher.MaskWithin(logits, s.budget-s.n)
 		if err == nil && n == 0 {
 			err = errors.New("the grammar allows no token of the vocabulary here")
 		}

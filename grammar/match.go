@@ -16,6 +16,7 @@ type node struct {
 	pos  int
 	next *node
 	id   uint32 // unique among the nodes of one Matcher
+	cost int32  // bytes that complete the sentence from this stack (see budget.go)
 }
 
 // state is the recognizer's state: the possible stacks, each with a character class on
@@ -47,6 +48,8 @@ type Vocab struct {
 	trie  []trieNode
 	ends  []int32
 	empty []int // tokens with no bytes (control tokens), never allowed but EOS
+	// single[b]: some token is the one byte b (for the closing bounds of budget.go).
+	single [256]bool
 	// shared holds the tables of the grammars matched against this vocabulary, by the
 	// grammar's key.
 	mu     sync.Mutex
@@ -73,6 +76,9 @@ func NewVocab(texts []string, eos []int) *Vocab {
 		if t == "" {
 			v.empty = append(v.empty, id)
 			continue
+		}
+		if len(t) == 1 {
+			v.single[t[0]] = true
 		}
 		n := root
 		for i := 0; i < len(t); i++ {
@@ -117,6 +123,11 @@ func (v *Vocab) Size() int { return v.size }
 type Matcher struct {
 	t  *tables
 	st state
+	// prep is the allowed set Prepare computed for the current state and a budget of
+	// prepLeft (valid while prepOK).
+	prep     []uint64
+	prepLeft int
+	prepOK   bool
 }
 
 // tables are the recognizer's tables for one grammar and vocabulary, shared by every
@@ -128,6 +139,7 @@ type tables struct {
 	mu     sync.Mutex
 	g      *Grammar
 	v      *Vocab
+	c      *costs
 	nodes  map[nodeKey]*node
 	nextID uint32
 	depth  int
@@ -136,8 +148,27 @@ type tables struct {
 	dindex  map[string]int32
 	key     []byte
 	// masks holds, by interned state, the tokens allowed there as a bit set (immutable
-	// once made, so it is read without the lock).
-	masks map[int32][]uint64
+	// once made, so it is read without the lock); within holds the masks of states whose
+	// budget binds, by state and the largest closing bound allowed after the token.
+	masks  map[int32]*mask
+	within map[[2]int32][]uint64
+}
+
+// mask is the set of tokens allowed from a state, with the largest and smallest closing
+// bound (budget.go) of the states they lead to.
+type mask struct {
+	bits             []uint64
+	maxNext, minNext int32
+	// levels are the allowed tokens by the closing bound of their next state, in
+	// increasing order (made on the first step whose budget binds in this state).
+	levels []level
+}
+
+// level is the set of the tokens allowed from a state whose next state has one closing
+// bound.
+type level struct {
+	cost int32
+	bits []uint64
 }
 
 // maxMasks bounds the cached masks of a grammar's tables.
@@ -153,6 +184,7 @@ type nodeKey struct {
 type dstate struct {
 	st   state
 	next *[256]int32
+	cost int32 // the closing bound of st
 }
 
 // maxDStates bounds the interned states of a grammar's tables (1 KiB each); past it the
@@ -175,7 +207,8 @@ func (v *Vocab) tablesFor(g *Grammar) *tables {
 	if v.shared == nil || len(v.shared) >= maxShared {
 		v.shared = map[string]*tables{} // matchers keep theirs; new ones start afresh
 	}
-	t := &tables{g: g, v: v, nodes: map[nodeKey]*node{}, dindex: map[string]int32{}, masks: map[int32][]uint64{}}
+	t := &tables{g: g, v: v, c: closingCosts(g, v), nodes: map[nodeKey]*node{}, dindex: map[string]int32{},
+		masks: map[int32]*mask{}, within: map[[2]int32][]uint64{}}
 	v.shared[g.key] = t
 	return t
 }
@@ -203,7 +236,7 @@ func (m *tables) intern(st state) int32 {
 		return i
 	}
 	i := int32(len(m.dstates))
-	d := &dstate{st: st, next: new([256]int32)}
+	d := &dstate{st: st, next: new([256]int32), cost: m.stateCost(&st)}
 	m.dstates = append(m.dstates, d)
 	m.dindex[string(k)] = i
 	return i
@@ -253,7 +286,10 @@ func (m *tables) mk(pos int, next *node) *node {
 		clear(m.nodes)
 	}
 	m.nextID++
-	n := &node{pos: pos, next: next, id: m.nextID}
+	n := &node{pos: pos, next: next, id: m.nextID, cost: m.c.rest[pos]}
+	if next != nil {
+		n.cost = addCost(n.cost, next.cost)
+	}
 	m.nodes[k] = n
 	return n
 }
@@ -417,6 +453,7 @@ func (m *Matcher) Accept(id int) error {
 		si = next
 	}
 	m.st = t.dstates[si].st
+	m.prepOK = false
 	return nil
 }
 
@@ -426,38 +463,135 @@ func (t *tables) reset() {
 	if len(t.dstates) >= maxDStates {
 		t.dstates, t.dindex = t.dstates[:0:0], map[string]int32{}
 		clear(t.masks)
+		clear(t.within)
 	}
 }
 
 // allowed returns the bit set of the tokens allowed from the matcher's state (without
-// the end-of-sequence rule), computing it on the state's first visit.
-func (m *Matcher) allowed() ([]uint64, error) {
+// the end-of-sequence rule) when left tokens may still be generated, this one included
+// (left < 0: no limit), computing it on the state's first visit. Within the budget means
+// a closing bound of at most left-1 after the token; when the budget does not bind (no
+// allowed token leads past it) the set is the unlimited one. When no token is within it
+// (a budget below the bound from the start), the tokens of the smallest bound are allowed.
+func (m *Matcher) allowed(left int) ([]uint64, error) {
 	t := m.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.reset()
 	si := t.intern(m.st)
-	if bits, ok := t.masks[si]; ok {
+	mk, ok := t.masks[si]
+	if !ok {
+		mk = &mask{bits: make([]uint64, (t.v.size+63)/64), minNext: infCost}
+		err := t.walk(0, si, func(ids []int32, cost int32) {
+			if cost < infCost { // a state single bytes cannot close never makes the budget bind
+				mk.maxNext = max(mk.maxNext, cost)
+			}
+			mk.minNext = min(mk.minNext, cost)
+			for _, id := range ids {
+				if int(id) < len(mk.bits)*64 {
+					mk.bits[id/64] |= 1 << uint(id%64)
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(t.masks) >= maxMasks {
+			clear(t.masks)
+		}
+		t.masks[si] = mk
+	}
+	if left < 0 || int64(mk.maxNext) <= int64(left)-1 || mk.minNext >= infCost {
+		return mk.bits, nil
+	}
+	limit := int32(max(left-1, 0))
+	if limit < mk.minNext {
+		limit = mk.minNext // best effort: close as soon as possible
+	}
+	key := [2]int32{si, limit}
+	if bits, ok := t.within[key]; ok {
 		return bits, nil
 	}
-	bits := make([]uint64, (t.v.size+63)/64)
-	if err := t.walk(0, si, bits); err != nil {
-		return nil, err
+	if mk.levels == nil {
+		if err := t.walkLevels(si, mk); err != nil {
+			return nil, err
+		}
 	}
-	if len(t.masks) >= maxMasks {
-		clear(t.masks)
+	bits := make([]uint64, len(mk.bits))
+	for _, l := range mk.levels {
+		if l.cost > limit {
+			break
+		}
+		for w, x := range l.bits {
+			bits[w] |= x
+		}
 	}
-	t.masks[si] = bits
+	if len(t.within) >= maxMasks {
+		clear(t.within)
+	}
+	t.within[key] = bits
 	return bits, nil
+}
+
+// walkLevels sorts the tokens allowed from interned state si into mk's levels by the
+// closing bound of the state each leads to: one walk of the vocabulary serves every
+// budget.
+func (t *tables) walkLevels(si int32, mk *mask) error {
+	byCost := map[int32][]uint64{}
+	err := t.walk(0, si, func(ids []int32, cost int32) {
+		b := byCost[cost]
+		if b == nil {
+			b = make([]uint64, len(mk.bits))
+			byCost[cost] = b
+		}
+		for _, id := range ids {
+			if int(id) < len(b)*64 {
+				b[id/64] |= 1 << uint(id%64)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	mk.levels = make([]level, 0, len(byCost))
+	for c, b := range byCost {
+		mk.levels = append(mk.levels, level{c, b})
+	}
+	slices.SortFunc(mk.levels, func(a, b level) int { return int(a.cost) - int(b.cost) })
+	return nil
+}
+
+// Prepare computes ahead the tokens MaskWithin(logits, left) will allow from the current
+// state (the walk of the vocabulary on a state's first visit), so that a caller may do it
+// while the model computes the logits; MaskWithin then only applies them. It does not
+// change what MaskWithin returns.
+func (m *Matcher) Prepare(left int) error {
+	bits, err := m.allowed(left)
+	if err != nil {
+		return err
+	}
+	m.prep, m.prepLeft, m.prepOK = bits, left, true
+	return nil
 }
 
 // Mask sets to -Inf the logits of every token the grammar does not allow next: tokens
 // whose bytes it cannot consume, tokens without bytes, and the end-of-sequence tokens
 // unless the sentence is Complete. It returns how many tokens stay allowed.
-func (m *Matcher) Mask(logits []float32) (int, error) {
-	bits, err := m.allowed()
-	if err != nil {
-		return 0, err
+func (m *Matcher) Mask(logits []float32) (int, error) { return m.MaskWithin(logits, -1) }
+
+// MaskWithin is Mask for a sequence that may generate at most left more tokens, this one
+// included: when that budget is short, it also masks the tokens after which the sentence
+// could not be completed within it (see CloseBound), so that a sequence whose budget
+// covers CloseBound when it starts always ends complete. When the budget does not bind
+// (every allowed token leaves enough), the mask is Mask's, so sampling is unchanged. A
+// negative left means no limit.
+func (m *Matcher) MaskWithin(logits []float32, left int) (int, error) {
+	bits := m.prep
+	if !m.prepOK || m.prepLeft != left {
+		var err error
+		if bits, err = m.allowed(left); err != nil {
+			return 0, err
+		}
 	}
 	// EOS tokens have no bytes, so they are not in the trie: keep their logits when the
 	// sentence is complete.
@@ -523,9 +657,10 @@ func applyBits(logits []float32, bits []uint64) int {
 	return n
 }
 
-// walk visits the children of trie node ni from interned state si, setting the bits of
-// allowed tokens.
-func (t *tables) walk(ni int32, si int32, bits []uint64) error {
+// walk visits the children of trie node ni from interned state si, calling visit with the
+// tokens that end at each node the grammar allows and the closing bound (budget.go) of the
+// state they lead to.
+func (t *tables) walk(ni int32, si int32, visit func(ids []int32, cost int32)) error {
 	v := t.v
 	tn := &v.trie[ni]
 	for ci := tn.first; ci < tn.last; ci++ {
@@ -537,13 +672,12 @@ func (t *tables) walk(ni int32, si int32, bits []uint64) error {
 		if next < 0 {
 			continue
 		}
-		for _, id := range v.ends[c.tok:c.tokEnd] {
-			if int(id) < len(bits)*64 {
-				bits[id/64] |= 1 << uint(id%64)
-			}
+		d := t.dstates[next]
+		if c.tok < c.tokEnd {
+			visit(v.ends[c.tok:c.tokEnd], d.cost)
 		}
-		if c.first < c.last && len(t.dstates[next].st.stacks) > 0 {
-			if err := t.walk(ci, next, bits); err != nil {
+		if c.first < c.last && len(d.st.stacks) > 0 {
+			if err := t.walk(ci, next, visit); err != nil {
 				return err
 			}
 		}

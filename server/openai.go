@@ -310,14 +310,21 @@ func templateError(err error) error {
 		msg: "rendering the chat template: " + err.Error()}
 }
 
-// render returns the prompt text the model's chat template makes of msgs.
-func (s *Server) render(e *engine.Engine, msgs []chat.Message) (text string, err error) {
+// promptOptions are the template options of a chat prompt: the assistant's cue at the
+// end, and the request's tools.
+func promptOptions(tools []json.RawMessage) chat.Options {
+	return chat.Options{AddGenerationPrompt: true, Tools: tools}
+}
+
+// render returns the prompt text the model's chat template makes of msgs and tools, as
+// encodeChat tokenizes it.
+func (s *Server) render(e *engine.Engine, msgs []chat.Message, tools []json.RawMessage) (text string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			text, err = "", templateError(fmt.Errorf("%v", r))
 		}
 	}()
-	text, err = e.Model().Template.Render(msgs, true)
+	text, err = chat.Render(e.Model().Template, msgs, promptOptions(tools))
 	if err != nil {
 		return "", templateError(err)
 	}
@@ -331,7 +338,7 @@ func (s *Server) encodeChat(e *engine.Engine, msgs []chat.Message, tools []json.
 			ids, err = nil, templateError(fmt.Errorf("%v", r))
 		}
 	}()
-	ids, err = e.Model().EncodeChatOptions(msgs, chat.Options{AddGenerationPrompt: true, Tools: tools})
+	ids, err = e.Model().EncodeChatOptions(msgs, promptOptions(tools))
 	if err != nil {
 		return nil, templateError(err)
 	}

@@ -98,8 +98,45 @@ func checkSchemaOutputs(t *testing.T, texts, finishes []string, want int) {
 	t.Logf("%d outputs valid; e.g. %s", len(texts)-bad, texts[0])
 }
 
+// checkJSONObjects checks that every text is a JSON object (an independent JSON Schema
+// validator, schema {"type":"object"}) that ended with "stop".
+func checkJSONObjects(t *testing.T, texts, finishes []string, want int) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(`{"type":"object"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("object.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("object.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(texts) != want {
+		t.Fatalf("%d outputs, want %d", len(texts), want)
+	}
+	bad := 0
+	for i, text := range texts {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
+		if err == nil {
+			err = sch.Validate(v)
+		}
+		if err != nil || finishes[i] != "stop" {
+			if bad++; bad <= 3 {
+				t.Errorf("json_object output %d (finish %s) %q: %v", i, finishes[i], text, err)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d json_object outputs are not whole objects", bad, len(texts))
+	}
+}
+
 // TestStructuredOutput: 100 sampled chat completions with response_format json_schema on
-// the embedded stories260K model all parse and validate; json_object gives JSON objects;
+// the embedded stories260K model all parse and validate, and so do 100 json_object ones
+// with a short max_tokens;
 // llama.cpp's grammar field holds.
 func TestStructuredOutput(t *testing.T) {
 	f := newFixture(t, engine.Options{QueueSize: 128}, Options{})
@@ -111,24 +148,10 @@ func TestStructuredOutput(t *testing.T) {
 	texts, finishes = structuredRuns(t, f, `"json_schema":`+testSchema, 8)
 	checkSchemaOutputs(t, texts, finishes, 8)
 
-	// json_object bounds nothing, so a random model may go on until max_tokens: the
-	// outputs that finish are JSON objects, the others start like one.
-	texts, finishes = structuredRuns(t, f, `"response_format":{"type":"json_object"},"max_tokens":100`, 8)
-	ok := 0
-	for i, text := range texts {
-		if finishes[i] != "stop" {
-			if !strings.HasPrefix(strings.TrimSpace(text), "{") {
-				t.Errorf("cut json_object output %q", text)
-			}
-			continue
-		}
-		var v map[string]any
-		if err := json.Unmarshal([]byte(text), &v); err != nil {
-			t.Errorf("json_object output %q: %v", text, err)
-		}
-		ok++
-	}
-	t.Logf("%d of %d json_object outputs finished within 100 tokens", ok, len(texts))
+	// json_object bounds no string, yet near max_tokens the mask keeps only what can
+	// still close, so every output is a whole object.
+	texts, finishes = structuredRuns(t, f, `"response_format":{"type":"json_object"},"max_tokens":40`, 100)
+	checkJSONObjects(t, texts, finishes, 100)
 
 	texts, finishes = structuredRuns(t, f, `"grammar":"root ::= (\"yes\" | \"no\") \", \" [a-z]{1,5} \"!\""`, 20)
 	for i, text := range texts {
@@ -170,5 +193,26 @@ func TestStructuredOutputErrors(t *testing.T) {
 		if r.status != 400 || !strings.Contains(msg, c.want) {
 			t.Errorf("%s: %d %q, want 400 saying %q", c.field, r.status, msg, c.want)
 		}
+	}
+}
+
+// TestStructuredOutputTinyBudget: a max_tokens below the shortest output the schema allows
+// is not refused (the closing bound counts bytes; longer tokens might still fit): the reply
+// is a 200 that ends with "length", the start of a JSON object.
+func TestStructuredOutputTinyBudget(t *testing.T) {
+	f := newFixture(t, engine.Options{}, Options{})
+	body := fmt.Sprintf(`{"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"temperature":1,"seed":1,"response_format":{"type":"json_schema","json_schema":{"name":"cat","schema":%s}}}`, testSchema)
+	r := postJSON(t, f.ts.URL+"/v1/chat/completions", "", body)
+	var out struct {
+		Choices []struct {
+			Message      struct{ Content string }
+			FinishReason string `json:"finish_reason"`
+		}
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil || r.status != 200 || len(out.Choices) != 1 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if c := out.Choices[0]; c.FinishReason != "length" || !strings.HasPrefix(c.Message.Content, "{") {
+		t.Errorf("finish %q, content %q; want length and the start of an object", c.FinishReason, c.Message.Content)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"unicode/utf8"
 
@@ -88,11 +89,14 @@ func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request, e *eng
 	return nil
 }
 
-// handleApplyTemplate is llama-server's POST /apply-template: {"messages"} → {"prompt"},
-// the text the chat template makes of them (with the assistant's cue at the end).
+// handleApplyTemplate is llama-server's POST /apply-template: {"messages", "tools"} →
+// {"prompt"}, the text the chat template makes of them (with the assistant's cue at the
+// end), the prompt /v1/chat/completions would generate from. tools and tool_choice are
+// checked as the chat endpoint checks them.
 func (s *Server) handleApplyTemplate(w http.ResponseWriter, r *http.Request, e *engine.Engine) error {
 	var req struct {
 		Messages []chatMessage `json:"messages"`
+		params
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
@@ -101,7 +105,15 @@ func (s *Server) handleApplyTemplate(w http.ResponseWriter, r *http.Request, e *
 	if err != nil {
 		return err
 	}
-	text, err := s.render(e, msgs)
+	ts, err := templateTools(&req.params, e)
+	if err != nil {
+		return err
+	}
+	var tools []json.RawMessage
+	if ts != nil {
+		tools = ts.raw
+	}
+	text, err := s.render(e, msgs, tools)
 	if err != nil {
 		return err
 	}

@@ -539,13 +539,9 @@ type requestToolCall struct {
 // template must show tools, and a forced call's grammar goes into x (where a grammar
 // from response_format, grammar or json_schema would conflict).
 func (s *Server) chatTools(p *params, e *engine.Engine, x *extra) (*toolSetup, error) {
-	t := e.Model().Template
-	ts, err := toolsOf(p, t)
+	ts, err := templateTools(p, e)
 	if err != nil || ts == nil {
 		return nil, err
-	}
-	if src, ok := chat.JinjaSource(t); !ok || !strings.Contains(src, "tools") {
-		return nil, badRequest("tools", "the model's chat template (%s) does not show tools to the model; serve it with a template that does (a Jinja file with tool calling, such as Llama-3.1's or a Hermes-style one)", t.Name())
 	}
 	g, err := ts.grammar()
 	if err != nil {
@@ -556,6 +552,20 @@ func (s *Server) chatTools(p *params, e *engine.Engine, x *extra) (*toolSetup, e
 			return nil, badRequest("tool_choice", "tool_choice %s constrains the reply to a tool call; it cannot be combined with response_format, grammar or json_schema", ts.choice)
 		}
 		x.grammar = g
+	}
+	return ts, nil
+}
+
+// templateTools reads a request's tools and tool_choice (toolsOf) for the engine's
+// model, whose template must show tools.
+func templateTools(p *params, e *engine.Engine) (*toolSetup, error) {
+	t := e.Model().Template
+	ts, err := toolsOf(p, t)
+	if err != nil || ts == nil {
+		return nil, err
+	}
+	if src, ok := chat.JinjaSource(t); !ok || !strings.Contains(src, "tools") {
+		return nil, badRequest("tools", "the model's chat template (%s) does not show tools to the model; serve it with a template that does (a Jinja file with tool calling, such as Llama-3.1's or a Hermes-style one)", t.Name())
 	}
 	return ts, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/decilm/decilm"
+	"github.com/decilm/decilm/chat"
 	"github.com/decilm/decilm/sample"
 )
 
@@ -37,17 +38,17 @@ func addGenFlags(fs *flag.FlagSet) *genFlags {
 	g := &genFlags{
 		n:           fs.Int("n", -1, "tokens to generate, as in llama.cpp: 0 generates nothing, -1 (or -2) until end of sequence or the context is full"),
 		temp:        fs.Float64("temperature", 0.8, "sampling temperature (0: greedy)"),
-		topP:        fs.Float64("top-p", 0.95, "top-p (nucleus) sampling: keep the smallest set with this much probability (1: off)"),
+		topP:        fs.Float64("top-p", 0.95, "top-p (nucleus) sampling: keep the smallest set of likeliest tokens with this much probability (0 or 1: off)"),
 		topK:        fs.Int("top-k", 40, "top-k sampling (0: off)"),
 		minP:        fs.Float64("min-p", 0.05, "min-p sampling: drop tokens below this fraction of the top probability (0: off)"),
-		repeat:      fs.Float64("repeat-penalty", 1.0, "penalty for repeating recent tokens (1: off)"),
-		repeatLastN: fs.Int("repeat-last-n", 64, "how many recent tokens the penalties look at (-1: all)"),
-		freqPen:     fs.Float64("frequency-penalty", 0, "OpenAI-style frequency penalty"),
-		presence:    fs.Float64("presence-penalty", 0, "OpenAI-style presence penalty"),
+		repeat:      fs.Float64("repeat-penalty", 1.0, "divide positive (multiply negative) logits of the tokens among the last --repeat-last-n (0 or 1: off)"),
+		repeatLastN: fs.Int("repeat-last-n", 64, "how many recent tokens the three penalties look at (0: the default 64, -1: all)"),
+		freqPen:     fs.Float64("frequency-penalty", 0, "subtract this from a token's logit per occurrence among the last --repeat-last-n (OpenAI's frequency_penalty; 0: off)"),
+		presence:    fs.Float64("presence-penalty", 0, "subtract this from the logit of every token among the last --repeat-last-n (OpenAI's presence_penalty; 0: off)"),
 		seed:        fs.Int64("seed", -1, "random seed (-1: a new one each run)"),
 		ignoreEOS:   fs.Bool("ignore-eos", false, "keep generating past the end-of-sequence token"),
-		verbose:     fs.Bool("verbose", false, "print timings and tokens/s to stderr"),
-		template:    fs.String("template", "", "chat template: a built-in name (decilm-6b-instruct, decilm-7b-instruct, llama-2, plain) overriding the model's own"),
+		verbose:     fs.Bool("verbose", false, "print timings and tokens/s to stderr (run: the model, template and seed too)"),
+		template:    fs.String("template", "", templateHelp()),
 	}
 	fs.IntVar(g.n, "num-predict", -1, "same as -n")
 	fs.IntVar(g.n, "n-predict", -1, "same as -n")
@@ -56,9 +57,15 @@ func addGenFlags(fs *flag.FlagSet) *genFlags {
 	fs.Int64Var(g.seed, "s", -1, "same as --seed")
 	g.ctxSize = fs.Int("ctx-size", 0, "most tokens of prompt plus generated text (0: the model's context length)")
 	fs.IntVar(g.ctxSize, "c", 0, "same as --ctx-size")
-	fs.Var(&g.stop, "stop", "stop string (repeatable)")
+	fs.Var(&g.stop, "stop", "stop string (repeatable): generation ends where one appears, which is not printed")
 	g.cacheType = addCacheTypeFlag(fs)
 	return g
+}
+
+// templateHelp is the help of a --template flag: what it accepts (decilm.Options.Template).
+func templateHelp() string {
+	return "chat template overriding the model's own: a built-in name (" + strings.Join(chat.Names(), ", ") +
+		`; "auto" or empty: the model's own) or a Jinja file (a name ending in .jinja or any path with a "/"; tool calling in serve needs one that shows tools)`
 }
 
 // options converts the flags into generation options. -n and MaxTokens share one rule

@@ -42,7 +42,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	stepRows := fs.Int("step-rows", 256, "most token rows per forward pass (decode rows plus prefill chunk)")
 	noPromptCache := fs.Bool("no-prompt-cache", false, "always prefill whole prompts (by default a finished request's keys and values stay in its slot, and a prompt starting with the same tokens reuses them)")
 	alias := fs.String("alias", "", "model id clients use (default: the model's name)")
-	template := fs.String("template", "", "chat template overriding the model's own: a built-in name (decilm-6b-instruct, decilm-7b-instruct, llama-2, plain) or a Jinja file (FILE.jinja; tool calling needs one that shows tools)")
+	template := fs.String("template", "", templateHelp())
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	cors := fs.String("cors-origins", "*", "comma-separated origins browsers may call the API from (* any, as llama-server; \"\" none)")
 	readTimeout := fs.Duration("read-timeout", 60*time.Second, "longest time to receive one request body (408 after)")
