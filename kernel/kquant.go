@@ -251,12 +251,11 @@ func f16At(b []byte, off int) float32 { return tensor.F16ToF32(binary.LittleEndi
 // dotQ3KGeneric is the plain version of dotQ3KAVX, in its order: w holds nsb block_q3_K;
 // group g of 16 weights has scale d·(sc_g - 32) and values in -4..3 (tensor.Unpacker's).
 // Each four values' integer sum Σ q·x is multiplied by sc_g - 32 as an integer, then by
-// d·dx_j in float32 into one of eight lanes (as an 8-lane register holds them: lanes 0-3
-// group 2j, 4-7 group 2j+1), blocks of even j into one set of lanes and odd j into
-// another; the two are added at the end. The kernel fuses each multiply and add where this
-// rounds twice.
+// dx_j in float32 into one of eight lanes (as an 8-lane register holds them: lanes 0-3
+// group 2j, 4-7 group 2j+1) summed over the super-block, and that sum times d is added
+// to the accumulator. The kernel fuses each multiply and add where this rounds twice.
 func dotQ3KGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
-	var acc [2][8]float32
+	var acc [8]float32
 	u := make([]int8, 256)
 	sf, mn := make([]float32, 16), make([]float32, 16)
 	unpack := tensor.Unpacker(tensor.Q3_K)
@@ -264,23 +263,22 @@ func dotQ3KGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
 		blk := w[sb*110 : sb*110+110]
 		unpack(u, sf, mn, blk)
 		sc := q3KScales(blk)
-		d := f16At(blk, 108)
+		var t [8]float32
 		for j := 0; j < 8; j++ {
-			ddx := xd[8*sb+j] * d
 			for l := 0; l < 8; l++ {
 				var isum int32
-				for t := 0; t < 4; t++ {
-					isum += int32(u[32*j+4*l+t]) * int32(xq[256*sb+32*j+4*l+t])
+				for e := 0; e < 4; e++ {
+					isum += int32(u[32*j+4*l+e]) * int32(xq[256*sb+32*j+4*l+e])
 				}
-				acc[j%2][l] += float32(isum*sc[2*j+l/4]) * ddx
+				t[l] += float32(isum*sc[2*j+l/4]) * xd[8*sb+j]
 			}
 		}
+		d := f16At(blk, 108)
+		for l := range acc {
+			acc[l] += t[l] * d
+		}
 	}
-	var a [8]float32
-	for l := range a {
-		a[l] = acc[0][l] + acc[1][l]
-	}
-	return hsum8(a)
+	return hsum8(acc)
 }
 
 // q3KScales returns the sixteen 6-bit scales of a Q3_K block less 32, unpacked as ggml's

@@ -28,6 +28,9 @@ const prefetch = 1152
 
 var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord, half, quarter Mem
 
+// Q3_K scale unpacking (q3KScales16).
+var q3KLowSrc, q3KLowShift, q3KHighSrc, q3KHighShift, q3KHighMask Mem
+
 func main() {
 	flag.Parse()
 	ConstraintExpr("!purego")
@@ -72,6 +75,26 @@ func main() {
 		for i := 0; i < 32; i++ {
 			DATA(32*j+i, U8(2*j+i%2))
 		}
+	}
+	q3KLowSrc = GLOBL("kq_q3klowsrc", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(2+i%8))
+	}
+	q3KLowShift = GLOBL("kq_q3klowshift", RODATA|NOPTR)
+	for i, sh := range []uint32{0, 0, 4, 4} {
+		DATA(4*i, U32(sh))
+	}
+	q3KHighSrc = GLOBL("kq_q3khighsrc", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(10+i%4))
+	}
+	q3KHighShift = GLOBL("kq_q3khighshift", RODATA|NOPTR)
+	for i, sh := range []uint32{0, 2, 4, 6} {
+		DATA(4*i, U32(sh))
+	}
+	q3KHighMask = GLOBL("kq_q3khighmask", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(0x30))
 	}
 	half = GLOBL("kq_half", RODATA|NOPTR)
 	DATA(0, F32(0.5))
@@ -247,9 +270,10 @@ func iq4XS() {
 // where bit j of hmask[l] is clear, the first 16 with scale sc_2j - 32, the next 16 with
 // sc_2j+1 - 32. Both parts meet x through VPMADDUBSW (q2 and h4 are unsigned), their
 // difference is scaled in int16 by VPMADDWD (each int32 lane: (sc - 32)·Σ of 4 q·x,
-// exact), and the lanes are added into float32 with d·dx_j: blocks of even j into one
-// accumulator, odd j into another (two chains of FMAs), summed at the end. dotQ3KGeneric
-// is the plain version, in the same order.
+// exact), and the lanes are summed in float32 times dx_j over the super-block's eight
+// blocks, then that sum times d is added to the accumulator (a super-block's chain of
+// FMAs does not wait for the previous one's). dotQ3KGeneric is the plain version, in the
+// same order.
 func q3K() {
 	TEXT("dotQ3KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int) float32")
 	Doc("dotQ3KAVX returns the dot product of nsb Q3_K super-blocks with a row quantized by QuantizeQ8.")
@@ -257,10 +281,8 @@ func q3K() {
 	xq := Load(Param("xq"), GP64())
 	xd := Load(Param("xd"), GP64())
 	nsb := Load(Param("nsb"), GP64())
-	local := AllocLocal(32)
-	acc := [2]VecVirtual{YMM(), YMM()}
-	VXORPS(acc[0], acc[0], acc[0])
-	VXORPS(acc[1], acc[1], acc[1])
+	acc := YMM()
+	VXORPS(acc, acc, acc)
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -268,20 +290,20 @@ func q3K() {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
 	}
 	sc := q3KScales16(w)
-	q3KDX(w, []Mem{{Base: xd}}, []Mem{local})
 	hinv := q3KHInv(w)
+	t := YMM()
 	for j := 0; j < 8; j++ {
 		q2, h4, sv := q3KBlock(w, hinv, sc, j)
-		q3KRowDot(q2, h4, sv, Mem{Base: xq}.Offset(32*j), local.Offset(4*j), acc[j%2])
+		q3KRowDot(q2, h4, sv, Mem{Base: xq}.Offset(32*j), Mem{Base: xd}.Offset(4*j), t, j == 0)
 	}
+	q3KAddD(w, []VecVirtual{t}, []VecVirtual{acc})
 	ADDQ(U32(110), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	VADDPS(acc[1], acc[0], acc[0])
-	x := avoext.HSum8(acc[0])
+	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()
@@ -499,19 +521,17 @@ func iq4XSTile(C int) {
 // q3KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
 // One Q3_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc unused),
 // writing row c's dot product to out[c*os/4]. The scales and the 3-bit values are unpacked
-// once for the C rows, and each row is summed with the operations of q3K in their order
-// (two accumulators a row): bit-identical to it.
+// once for the C rows, and each row is summed with the operations of q3K in their order:
+// bit-identical to it.
 func q3KTile(C int) {
 	name := fmt.Sprintf("dotQ3K_1x%d", C)
 	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
 	Doc(fmt.Sprintf("%s writes the dot products of nsb Q3_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
-	local := AllocLocal(32 * C)
 	w, xq, xd, _, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
-	acc := make([][2]VecVirtual, C)
+	acc, t := make([]VecVirtual, C), make([]VecVirtual, C)
 	for c := range acc {
-		acc[c] = [2]VecVirtual{YMM(), YMM()}
-		VXORPS(acc[c][0], acc[c][0], acc[c][0])
-		VXORPS(acc[c][1], acc[c][1], acc[c][1])
+		acc[c], t[c] = YMM(), YMM()
+		VXORPS(acc[c], acc[c], acc[c])
 	}
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -519,30 +539,21 @@ func q3KTile(C int) {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
 	}
 	sc := q3KScales16(w)
-	xdm, locs := make([]Mem, C), make([]Mem, C)
-	for c := range xdm {
-		xdm[c], locs[c] = avoext.RowAt(xd, xds, xds3, c), local.Offset(32*c)
-	}
-	q3KDX(w, xdm, locs)
 	hinv := q3KHInv(w)
 	for j := 0; j < 8; j++ {
 		q2, h4, sv := q3KBlock(w, hinv, sc, j)
 		for c := 0; c < C; c++ {
-			q3KRowDot(q2, h4, sv, avoext.RowAt(xq, xs, xs3, c).Offset(32*j), locs[c].Offset(4*j), acc[c][j%2])
+			q3KRowDot(q2, h4, sv, avoext.RowAt(xq, xs, xs3, c).Offset(32*j), avoext.RowAt(xd, xds, xds3, c).Offset(4*j), t[c], j == 0)
 		}
 	}
+	q3KAddD(w, t, acc)
 	ADDQ(U32(110), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	sums := make([]VecVirtual, C)
-	for c := range acc {
-		VADDPS(acc[c][1], acc[c][0], acc[c][0])
-		sums[c] = acc[c][0]
-	}
-	avoext.StoreSums(sums, nil)
+	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
 	RET()
 }
@@ -552,51 +563,33 @@ func q3KTile(C int) {
 // the low 128-bit lane, the odd ones in the high lane, so that q3KBlock takes block j's
 // two scales from element j of each lane.
 func q3KScales16(w Register) VecVirtual {
-	a0, a1, tmp := GP32(), GP32(), GP32()
-	MOVL(Mem{Base: w}.Offset(96), a0)
-	MOVL(Mem{Base: w}.Offset(100), a1)
-	MOVL(Mem{Base: w}.Offset(104), tmp)
-	sx := XMM()
-	for i, src := range []struct {
-		word  GPVirtual
-		shift int
-	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
-		lo, hi := GP32(), GP32()
-		MOVL(src.word, lo)
-		if src.shift > 0 {
-			SHRL(U8(src.shift), lo)
-		}
-		ANDL(U32(0x0f0f0f0f), lo)
-		MOVL(tmp, hi)
-		if i > 0 {
-			SHRL(U8(2*i), hi)
-		}
-		ANDL(U32(0x03030303), hi)
-		SHLL(U8(4), hi)
-		ORL(hi, lo)
-		if i == 0 {
-			VMOVD(lo, sx)
-		} else {
-			VPINSRD(U8(i), lo, sx, sx)
-		}
-	}
-	VPSUBB(thirtyTwo.Offset(0), sx, sx) // sc - 32, signed
-	VPSHUFB(evenOdd, sx, sx)
+	// Bytes 94..109 of the block: the 12 scale bytes sit at 2..13. Scale i (i < 8) is the
+	// low nibble of byte i, scale 8+i the high nibble; each takes two high bits from byte
+	// 8 + i%4 at bit 2·(i/4).
+	x, v, h := XMM(), XMM(), XMM()
+	VMOVDQU(Mem{Base: w}.Offset(94), x)
+	VPSHUFB(q3KLowSrc, x, v)
+	VPSRLVD(q3KLowShift, v, v)
+	VPAND(low4.Offset(0), v, v)
+	VPSHUFB(q3KHighSrc, x, h)
+	VPSRLVD(q3KHighShift, h, h)
+	VPSLLD(U8(4), h, h)
+	VPAND(q3KHighMask, h, h)
+	VPOR(h, v, v)
+	VPSUBB(thirtyTwo, v, v) // sc - 32, signed
+	VPSHUFB(evenOdd, v, v)
 	sc := YMM()
-	VPMOVSXBW(sx, sc)
+	VPMOVSXBW(v, sc)
 	return sc
 }
 
-// q3KDX stores, for each activation row r, d·dx_j of the super-block's eight blocks as
-// float32 at loc[r] (xd[r]: the row's eight block scales).
-func q3KDX(w Register, xd, loc []Mem) {
+// q3KAddD adds each row's super-block sum t[r] times the super-block's scale d to acc[r].
+func q3KAddD(w Register, t, acc []VecVirtual) {
 	d := YMM()
 	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
 	VCVTPH2PS(d.AsX(), d)
-	for r := range xd {
-		t := YMM()
-		VMULPS(xd[r], d, t)
-		VMOVUPS(t, loc[r])
+	for r := range t {
+		VFMADD231PS(t[r], d, acc[r])
 	}
 }
 
@@ -634,18 +627,23 @@ func q3KBlock(w Register, hinv, sc VecVirtual, j int) (q2, h4, sv VecVirtual) {
 	return q2, h4, sv
 }
 
-// q3KRowDot adds one block of one activation row (its 32 int8 values at x) to acc:
-// (q2·x - h4·x) in pairs, times the scales, as float32, times d·dx (the float32 at ddx).
-func q3KRowDot(q2, h4, sv VecVirtual, x, ddx Mem, acc VecVirtual) {
-	p, t, b := YMM(), YMM(), YMM()
-	VMOVDQU(x, t)
-	VPMADDUBSW(t, q2, p)
-	VPMADDUBSW(t, h4, t)
-	VPSUBW(t, p, p)
+// q3KRowDot adds one block of one activation row (its 32 int8 values at x) to the
+// super-block's sum t (first: sets it): (q2·x - h4·x) in pairs, times the scales, as
+// float32, times dx (the float32 at xd).
+func q3KRowDot(q2, h4, sv VecVirtual, x, xd Mem, t VecVirtual, first bool) {
+	p, u, b := YMM(), YMM(), YMM()
+	VMOVDQU(x, u)
+	VPMADDUBSW(u, q2, p)
+	VPMADDUBSW(u, h4, u)
+	VPSUBW(u, p, p)
 	VPMADDWD(sv, p, p)
 	VCVTDQ2PS(p, p)
-	VBROADCASTSS(ddx, b)
-	VFMADD231PS(p, b, acc)
+	VBROADCASTSS(xd, b)
+	if first {
+		VMULPS(b, p, t)
+	} else {
+		VFMADD231PS(p, b, t)
+	}
 }
 
 // iq2XSTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
