@@ -846,9 +846,6 @@ func q4K(onesW Mem) {
 	}
 	// Unpack the scales and mins (ggml's get_scale_min_k4) with 32-bit integer ops.
 	avoext.KScalesMins(w, Mem{Base: xd}, Mem{Base: xs}, local, macc)
-	// The super-block's eight blocks are summed in t, then t is added to acc: the FMAs of
-	// one super-block do not wait for the previous one's.
-	t := YMM()
 	for g := 0; g < 4; g++ {
 		q, lo, hi, s := YMM(), YMM(), YMM(), YMM()
 		VMOVDQU(Mem{Base: w}.Offset(16+32*g), q)
@@ -861,14 +858,9 @@ func q4K(onesW Mem) {
 			VPMADDWD(onesW, v, v)
 			VCVTDQ2PS(v, v)
 			VBROADCASTSS(local.Offset(4*j), s)
-			if j == 0 {
-				VMULPS(s, v, t)
-			} else {
-				VFMADD231PS(v, s, t)
-			}
+			VFMADD231PS(v, s, acc)
 		}
 	}
-	VADDPS(t, acc, acc)
 	ADDQ(U32(144), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
@@ -1368,32 +1360,23 @@ func q4KTile(C int, onesW Mem) {
 	avoext.KScalesMinsN(w, C, func(c int) (Mem, Mem, Mem) {
 		return avoext.RowAt(xd, xds, xds3, c), avoext.RowAt(xc, xds, xds3, c), local.Offset(32 * c)
 	}, macc)
-	t := make([]VecVirtual, C) // each row's sum over the super-block, as q4K's t
-	for c := range t {
-		t[c] = YMM()
-	}
-	for j := 0; j < 8; j++ {
-		v := YMM()
-		VMOVDQU(Mem{Base: w}.Offset(16+32*(j/2)), v)
-		if j%2 == 1 {
-			VPSRLW(U8(4), v, v)
-		}
-		VPAND(consts.low4(), v, v)
-		for c := 0; c < C; c++ {
-			p, s := YMM(), YMM()
-			VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), v, p)
-			VPMADDWD(onesW, p, p)
-			VCVTDQ2PS(p, p)
-			VBROADCASTSS(local.Offset(32*c+4*j), s)
-			if j == 0 {
-				VMULPS(s, p, t[c])
-			} else {
-				VFMADD231PS(p, s, t[c])
+	for g := 0; g < 4; g++ {
+		q, lo, hi := YMM(), YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(16+32*g), q)
+		VPAND(consts.low4(), q, lo)
+		VPSRLW(U8(4), q, hi)
+		VPAND(consts.low4(), hi, hi)
+		for half, v := range []VecVirtual{lo, hi} {
+			j := 2*g + half
+			for c := 0; c < C; c++ {
+				p, s := YMM(), YMM()
+				VPMADDUBSW(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), v, p)
+				VPMADDWD(onesW, p, p)
+				VCVTDQ2PS(p, p)
+				VBROADCASTSS(local.Offset(32*c+4*j), s)
+				VFMADD231PS(p, s, acc[c])
 			}
 		}
-	}
-	for c := range t {
-		VADDPS(t[c], acc[c], acc[c])
 	}
 	ADDQ(U32(144), w)
 	ADDQ(U32(256), xq)
