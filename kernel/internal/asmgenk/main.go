@@ -139,7 +139,7 @@ func q5K() {
 	}
 	// The scales and mins, as ggml's get_scale_min_k4.
 	avoext.KScalesMins(w, Mem{Base: xd}, Mem{Base: xs}, local, macc)
-	qh, sum := YMM(), YMM()
+	qh := YMM()
 	VMOVDQU(Mem{Base: w}.Offset(16), qh)
 	for g := 0; g < 4; g++ {
 		q, lo, hi, s := YMM(), YMM(), YMM(), YMM()
@@ -165,14 +165,9 @@ func q5K() {
 			VPMADDWD(onesW, v, v)
 			VCVTDQ2PS(v, v)
 			VBROADCASTSS(local.Offset(4*j), s)
-			if j == 0 {
-				VMULPS(s, v, sum)
-			} else {
-				VFMADD231PS(v, s, sum)
-			}
+			VFMADD231PS(v, s, acc)
 		}
 	}
-	VADDPS(sum, acc, acc) // the super-block's sum: its FMAs do not wait for the previous one's
 	ADDQ(U32(176), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
@@ -399,10 +394,6 @@ func q5KTile(C int) {
 		VXORPS(acc[c], acc[c], acc[c])
 		VXORPS(macc[c], macc[c], macc[c])
 	}
-	sum := make([]VecVirtual, C) // each row's sum over the super-block, as q5K's
-	for c := range sum {
-		sum[c] = YMM()
-	}
 	JZ(LabelRef("done"))
 	Label("loop")
 	for o := 0; o < 176; o += 64 {
@@ -435,16 +426,9 @@ func q5KTile(C int) {
 				VPMADDWD(onesW, p, p)
 				VCVTDQ2PS(p, p)
 				VBROADCASTSS(local.Offset(32*c+4*j), s)
-				if j == 0 {
-					VMULPS(s, p, sum[c])
-				} else {
-					VFMADD231PS(p, s, sum[c])
-				}
+				VFMADD231PS(p, s, acc[c])
 			}
 		}
-	}
-	for c := range sum {
-		VADDPS(sum[c], acc[c], acc[c])
 	}
 	ADDQ(U32(176), w)
 	ADDQ(U32(256), xq)
