@@ -26,8 +26,9 @@ func BenchmarkMatMulCPUTime(b *testing.B) {
 	p := NewPool(1)
 	rng := rand.New(rand.NewPCG(3, 3))
 	const n, k = 512, 2048
-	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K} {
-		w, _ := randWeight(b, rng, dt, n, k)
+	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16, tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K,
+		tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K, tensor.IQ2_XS} {
+		w := typedWeight(b, rng, dt, n, k)
 		for _, m := range []int{1, 16, 128} {
 			b.Run(fmt.Sprintf("%s/m=%d", dt, m), func(b *testing.B) {
 				runtime.LockOSThread()

@@ -248,26 +248,58 @@ func dotIQ4XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
 
 func f16At(b []byte, off int) float32 { return tensor.F16ToF32(binary.LittleEndian.Uint16(b[off:])) }
 
-// dotQ3KGeneric is the plain version of dotQ3KAVX: w holds nsb block_q3_K; group g of 16
-// weights has scale d·(sc_g - 32) and values in -4..3 (tensor.Unpacker's), so the product
-// with x is Σ_g d·(sc_g - 32)·dx·Σ q·x.
+// dotQ3KGeneric is the plain version of dotQ3KAVX, in its order: w holds nsb block_q3_K;
+// group g of 16 weights has scale d·(sc_g - 32) and values in -4..3 (tensor.Unpacker's).
+// Each four values' integer sum Σ q·x is multiplied by sc_g - 32 as an integer, then by
+// dx_j in float32 into one of eight lanes (as an 8-lane register holds them: lanes 0-3
+// group 2j, 4-7 group 2j+1) summed over the super-block, and that sum times d is added
+// to the accumulator. The kernel fuses each multiply and add where this rounds twice.
 func dotQ3KGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
-	var sum float32
+	var acc [8]float32
 	u := make([]int8, 256)
-	sc, mn := make([]float32, 16), make([]float32, 16)
+	sf, mn := make([]float32, 16), make([]float32, 16)
 	unpack := tensor.Unpacker(tensor.Q3_K)
 	for sb := 0; sb < nsb; sb++ {
-		unpack(u, sc, mn, w[sb*110:sb*110+110]) // sc[g] = d·(sc_g - 32), as the kernel forms it
-		for g := 0; g < 16; g++ {
-			b := sb*8 + g/2
-			var isum int32
-			for l := 0; l < 16; l++ {
-				isum += int32(u[16*g+l]) * int32(xq[32*sb*8+16*g+l])
+		blk := w[sb*110 : sb*110+110]
+		unpack(u, sf, mn, blk)
+		sc := q3KScales(blk)
+		var t [8]float32
+		for j := 0; j < 8; j++ {
+			for l := 0; l < 8; l++ {
+				var isum int32
+				for e := 0; e < 4; e++ {
+					isum += int32(u[32*j+4*l+e]) * int32(xq[256*sb+32*j+4*l+e])
+				}
+				t[l] += float32(isum*sc[2*j+l/4]) * xd[8*sb+j]
 			}
-			sum += float32(isum) * (sc[g] * xd[b])
+		}
+		d := f16At(blk, 108)
+		for l := range acc {
+			acc[l] += t[l] * d
 		}
 	}
-	return sum
+	return hsum8(acc)
+}
+
+// q3KScales returns the sixteen 6-bit scales of a Q3_K block less 32, unpacked as ggml's
+// dequantize_row_q3_K unpacks them.
+func q3KScales(blk []byte) [16]int32 {
+	a0 := binary.LittleEndian.Uint32(blk[96:])
+	a1 := binary.LittleEndian.Uint32(blk[100:])
+	t := binary.LittleEndian.Uint32(blk[104:])
+	words := [4]uint32{
+		a0&0x0f0f0f0f | (t&0x03030303)<<4,
+		a1&0x0f0f0f0f | (t>>2&0x03030303)<<4,
+		a0>>4&0x0f0f0f0f | (t>>4&0x03030303)<<4,
+		a1>>4&0x0f0f0f0f | (t>>6&0x03030303)<<4,
+	}
+	var sc [16]int32
+	for i, v := range words {
+		for b := 0; b < 4; b++ {
+			sc[4*i+b] = int32(v>>(8*b)&0xff) - 32
+		}
+	}
+	return sc
 }
 
 // dotIQ2XSGeneric is the plain version of dotIQ2XSAVX: w holds nsb block_iq2_xs; each half

@@ -192,6 +192,366 @@ DATA kq_fours<>+30(SB)/1, $0x04
 DATA kq_fours<>+31(SB)/1, $0x04
 GLOBL kq_fours<>(SB), RODATA|NOPTR, $32
 
+DATA kq_thirtytwo<>+0(SB)/1, $0x20
+DATA kq_thirtytwo<>+1(SB)/1, $0x20
+DATA kq_thirtytwo<>+2(SB)/1, $0x20
+DATA kq_thirtytwo<>+3(SB)/1, $0x20
+DATA kq_thirtytwo<>+4(SB)/1, $0x20
+DATA kq_thirtytwo<>+5(SB)/1, $0x20
+DATA kq_thirtytwo<>+6(SB)/1, $0x20
+DATA kq_thirtytwo<>+7(SB)/1, $0x20
+DATA kq_thirtytwo<>+8(SB)/1, $0x20
+DATA kq_thirtytwo<>+9(SB)/1, $0x20
+DATA kq_thirtytwo<>+10(SB)/1, $0x20
+DATA kq_thirtytwo<>+11(SB)/1, $0x20
+DATA kq_thirtytwo<>+12(SB)/1, $0x20
+DATA kq_thirtytwo<>+13(SB)/1, $0x20
+DATA kq_thirtytwo<>+14(SB)/1, $0x20
+DATA kq_thirtytwo<>+15(SB)/1, $0x20
+GLOBL kq_thirtytwo<>(SB), RODATA|NOPTR, $16
+
+DATA kq_evenodd<>+0(SB)/1, $0x00
+DATA kq_evenodd<>+1(SB)/1, $0x02
+DATA kq_evenodd<>+2(SB)/1, $0x04
+DATA kq_evenodd<>+3(SB)/1, $0x06
+DATA kq_evenodd<>+4(SB)/1, $0x08
+DATA kq_evenodd<>+5(SB)/1, $0x0a
+DATA kq_evenodd<>+6(SB)/1, $0x0c
+DATA kq_evenodd<>+7(SB)/1, $0x0e
+DATA kq_evenodd<>+8(SB)/1, $0x01
+DATA kq_evenodd<>+9(SB)/1, $0x03
+DATA kq_evenodd<>+10(SB)/1, $0x05
+DATA kq_evenodd<>+11(SB)/1, $0x07
+DATA kq_evenodd<>+12(SB)/1, $0x09
+DATA kq_evenodd<>+13(SB)/1, $0x0b
+DATA kq_evenodd<>+14(SB)/1, $0x0d
+DATA kq_evenodd<>+15(SB)/1, $0x0f
+GLOBL kq_evenodd<>(SB), RODATA|NOPTR, $16
+
+DATA kq_repword<>+0(SB)/1, $0x00
+DATA kq_repword<>+1(SB)/1, $0x01
+DATA kq_repword<>+2(SB)/1, $0x00
+DATA kq_repword<>+3(SB)/1, $0x01
+DATA kq_repword<>+4(SB)/1, $0x00
+DATA kq_repword<>+5(SB)/1, $0x01
+DATA kq_repword<>+6(SB)/1, $0x00
+DATA kq_repword<>+7(SB)/1, $0x01
+DATA kq_repword<>+8(SB)/1, $0x00
+DATA kq_repword<>+9(SB)/1, $0x01
+DATA kq_repword<>+10(SB)/1, $0x00
+DATA kq_repword<>+11(SB)/1, $0x01
+DATA kq_repword<>+12(SB)/1, $0x00
+DATA kq_repword<>+13(SB)/1, $0x01
+DATA kq_repword<>+14(SB)/1, $0x00
+DATA kq_repword<>+15(SB)/1, $0x01
+DATA kq_repword<>+16(SB)/1, $0x00
+DATA kq_repword<>+17(SB)/1, $0x01
+DATA kq_repword<>+18(SB)/1, $0x00
+DATA kq_repword<>+19(SB)/1, $0x01
+DATA kq_repword<>+20(SB)/1, $0x00
+DATA kq_repword<>+21(SB)/1, $0x01
+DATA kq_repword<>+22(SB)/1, $0x00
+DATA kq_repword<>+23(SB)/1, $0x01
+DATA kq_repword<>+24(SB)/1, $0x00
+DATA kq_repword<>+25(SB)/1, $0x01
+DATA kq_repword<>+26(SB)/1, $0x00
+DATA kq_repword<>+27(SB)/1, $0x01
+DATA kq_repword<>+28(SB)/1, $0x00
+DATA kq_repword<>+29(SB)/1, $0x01
+DATA kq_repword<>+30(SB)/1, $0x00
+DATA kq_repword<>+31(SB)/1, $0x01
+DATA kq_repword<>+32(SB)/1, $0x02
+DATA kq_repword<>+33(SB)/1, $0x03
+DATA kq_repword<>+34(SB)/1, $0x02
+DATA kq_repword<>+35(SB)/1, $0x03
+DATA kq_repword<>+36(SB)/1, $0x02
+DATA kq_repword<>+37(SB)/1, $0x03
+DATA kq_repword<>+38(SB)/1, $0x02
+DATA kq_repword<>+39(SB)/1, $0x03
+DATA kq_repword<>+40(SB)/1, $0x02
+DATA kq_repword<>+41(SB)/1, $0x03
+DATA kq_repword<>+42(SB)/1, $0x02
+DATA kq_repword<>+43(SB)/1, $0x03
+DATA kq_repword<>+44(SB)/1, $0x02
+DATA kq_repword<>+45(SB)/1, $0x03
+DATA kq_repword<>+46(SB)/1, $0x02
+DATA kq_repword<>+47(SB)/1, $0x03
+DATA kq_repword<>+48(SB)/1, $0x02
+DATA kq_repword<>+49(SB)/1, $0x03
+DATA kq_repword<>+50(SB)/1, $0x02
+DATA kq_repword<>+51(SB)/1, $0x03
+DATA kq_repword<>+52(SB)/1, $0x02
+DATA kq_repword<>+53(SB)/1, $0x03
+DATA kq_repword<>+54(SB)/1, $0x02
+DATA kq_repword<>+55(SB)/1, $0x03
+DATA kq_repword<>+56(SB)/1, $0x02
+DATA kq_repword<>+57(SB)/1, $0x03
+DATA kq_repword<>+58(SB)/1, $0x02
+DATA kq_repword<>+59(SB)/1, $0x03
+DATA kq_repword<>+60(SB)/1, $0x02
+DATA kq_repword<>+61(SB)/1, $0x03
+DATA kq_repword<>+62(SB)/1, $0x02
+DATA kq_repword<>+63(SB)/1, $0x03
+DATA kq_repword<>+64(SB)/1, $0x04
+DATA kq_repword<>+65(SB)/1, $0x05
+DATA kq_repword<>+66(SB)/1, $0x04
+DATA kq_repword<>+67(SB)/1, $0x05
+DATA kq_repword<>+68(SB)/1, $0x04
+DATA kq_repword<>+69(SB)/1, $0x05
+DATA kq_repword<>+70(SB)/1, $0x04
+DATA kq_repword<>+71(SB)/1, $0x05
+DATA kq_repword<>+72(SB)/1, $0x04
+DATA kq_repword<>+73(SB)/1, $0x05
+DATA kq_repword<>+74(SB)/1, $0x04
+DATA kq_repword<>+75(SB)/1, $0x05
+DATA kq_repword<>+76(SB)/1, $0x04
+DATA kq_repword<>+77(SB)/1, $0x05
+DATA kq_repword<>+78(SB)/1, $0x04
+DATA kq_repword<>+79(SB)/1, $0x05
+DATA kq_repword<>+80(SB)/1, $0x04
+DATA kq_repword<>+81(SB)/1, $0x05
+DATA kq_repword<>+82(SB)/1, $0x04
+DATA kq_repword<>+83(SB)/1, $0x05
+DATA kq_repword<>+84(SB)/1, $0x04
+DATA kq_repword<>+85(SB)/1, $0x05
+DATA kq_repword<>+86(SB)/1, $0x04
+DATA kq_repword<>+87(SB)/1, $0x05
+DATA kq_repword<>+88(SB)/1, $0x04
+DATA kq_repword<>+89(SB)/1, $0x05
+DATA kq_repword<>+90(SB)/1, $0x04
+DATA kq_repword<>+91(SB)/1, $0x05
+DATA kq_repword<>+92(SB)/1, $0x04
+DATA kq_repword<>+93(SB)/1, $0x05
+DATA kq_repword<>+94(SB)/1, $0x04
+DATA kq_repword<>+95(SB)/1, $0x05
+DATA kq_repword<>+96(SB)/1, $0x06
+DATA kq_repword<>+97(SB)/1, $0x07
+DATA kq_repword<>+98(SB)/1, $0x06
+DATA kq_repword<>+99(SB)/1, $0x07
+DATA kq_repword<>+100(SB)/1, $0x06
+DATA kq_repword<>+101(SB)/1, $0x07
+DATA kq_repword<>+102(SB)/1, $0x06
+DATA kq_repword<>+103(SB)/1, $0x07
+DATA kq_repword<>+104(SB)/1, $0x06
+DATA kq_repword<>+105(SB)/1, $0x07
+DATA kq_repword<>+106(SB)/1, $0x06
+DATA kq_repword<>+107(SB)/1, $0x07
+DATA kq_repword<>+108(SB)/1, $0x06
+DATA kq_repword<>+109(SB)/1, $0x07
+DATA kq_repword<>+110(SB)/1, $0x06
+DATA kq_repword<>+111(SB)/1, $0x07
+DATA kq_repword<>+112(SB)/1, $0x06
+DATA kq_repword<>+113(SB)/1, $0x07
+DATA kq_repword<>+114(SB)/1, $0x06
+DATA kq_repword<>+115(SB)/1, $0x07
+DATA kq_repword<>+116(SB)/1, $0x06
+DATA kq_repword<>+117(SB)/1, $0x07
+DATA kq_repword<>+118(SB)/1, $0x06
+DATA kq_repword<>+119(SB)/1, $0x07
+DATA kq_repword<>+120(SB)/1, $0x06
+DATA kq_repword<>+121(SB)/1, $0x07
+DATA kq_repword<>+122(SB)/1, $0x06
+DATA kq_repword<>+123(SB)/1, $0x07
+DATA kq_repword<>+124(SB)/1, $0x06
+DATA kq_repword<>+125(SB)/1, $0x07
+DATA kq_repword<>+126(SB)/1, $0x06
+DATA kq_repword<>+127(SB)/1, $0x07
+DATA kq_repword<>+128(SB)/1, $0x08
+DATA kq_repword<>+129(SB)/1, $0x09
+DATA kq_repword<>+130(SB)/1, $0x08
+DATA kq_repword<>+131(SB)/1, $0x09
+DATA kq_repword<>+132(SB)/1, $0x08
+DATA kq_repword<>+133(SB)/1, $0x09
+DATA kq_repword<>+134(SB)/1, $0x08
+DATA kq_repword<>+135(SB)/1, $0x09
+DATA kq_repword<>+136(SB)/1, $0x08
+DATA kq_repword<>+137(SB)/1, $0x09
+DATA kq_repword<>+138(SB)/1, $0x08
+DATA kq_repword<>+139(SB)/1, $0x09
+DATA kq_repword<>+140(SB)/1, $0x08
+DATA kq_repword<>+141(SB)/1, $0x09
+DATA kq_repword<>+142(SB)/1, $0x08
+DATA kq_repword<>+143(SB)/1, $0x09
+DATA kq_repword<>+144(SB)/1, $0x08
+DATA kq_repword<>+145(SB)/1, $0x09
+DATA kq_repword<>+146(SB)/1, $0x08
+DATA kq_repword<>+147(SB)/1, $0x09
+DATA kq_repword<>+148(SB)/1, $0x08
+DATA kq_repword<>+149(SB)/1, $0x09
+DATA kq_repword<>+150(SB)/1, $0x08
+DATA kq_repword<>+151(SB)/1, $0x09
+DATA kq_repword<>+152(SB)/1, $0x08
+DATA kq_repword<>+153(SB)/1, $0x09
+DATA kq_repword<>+154(SB)/1, $0x08
+DATA kq_repword<>+155(SB)/1, $0x09
+DATA kq_repword<>+156(SB)/1, $0x08
+DATA kq_repword<>+157(SB)/1, $0x09
+DATA kq_repword<>+158(SB)/1, $0x08
+DATA kq_repword<>+159(SB)/1, $0x09
+DATA kq_repword<>+160(SB)/1, $0x0a
+DATA kq_repword<>+161(SB)/1, $0x0b
+DATA kq_repword<>+162(SB)/1, $0x0a
+DATA kq_repword<>+163(SB)/1, $0x0b
+DATA kq_repword<>+164(SB)/1, $0x0a
+DATA kq_repword<>+165(SB)/1, $0x0b
+DATA kq_repword<>+166(SB)/1, $0x0a
+DATA kq_repword<>+167(SB)/1, $0x0b
+DATA kq_repword<>+168(SB)/1, $0x0a
+DATA kq_repword<>+169(SB)/1, $0x0b
+DATA kq_repword<>+170(SB)/1, $0x0a
+DATA kq_repword<>+171(SB)/1, $0x0b
+DATA kq_repword<>+172(SB)/1, $0x0a
+DATA kq_repword<>+173(SB)/1, $0x0b
+DATA kq_repword<>+174(SB)/1, $0x0a
+DATA kq_repword<>+175(SB)/1, $0x0b
+DATA kq_repword<>+176(SB)/1, $0x0a
+DATA kq_repword<>+177(SB)/1, $0x0b
+DATA kq_repword<>+178(SB)/1, $0x0a
+DATA kq_repword<>+179(SB)/1, $0x0b
+DATA kq_repword<>+180(SB)/1, $0x0a
+DATA kq_repword<>+181(SB)/1, $0x0b
+DATA kq_repword<>+182(SB)/1, $0x0a
+DATA kq_repword<>+183(SB)/1, $0x0b
+DATA kq_repword<>+184(SB)/1, $0x0a
+DATA kq_repword<>+185(SB)/1, $0x0b
+DATA kq_repword<>+186(SB)/1, $0x0a
+DATA kq_repword<>+187(SB)/1, $0x0b
+DATA kq_repword<>+188(SB)/1, $0x0a
+DATA kq_repword<>+189(SB)/1, $0x0b
+DATA kq_repword<>+190(SB)/1, $0x0a
+DATA kq_repword<>+191(SB)/1, $0x0b
+DATA kq_repword<>+192(SB)/1, $0x0c
+DATA kq_repword<>+193(SB)/1, $0x0d
+DATA kq_repword<>+194(SB)/1, $0x0c
+DATA kq_repword<>+195(SB)/1, $0x0d
+DATA kq_repword<>+196(SB)/1, $0x0c
+DATA kq_repword<>+197(SB)/1, $0x0d
+DATA kq_repword<>+198(SB)/1, $0x0c
+DATA kq_repword<>+199(SB)/1, $0x0d
+DATA kq_repword<>+200(SB)/1, $0x0c
+DATA kq_repword<>+201(SB)/1, $0x0d
+DATA kq_repword<>+202(SB)/1, $0x0c
+DATA kq_repword<>+203(SB)/1, $0x0d
+DATA kq_repword<>+204(SB)/1, $0x0c
+DATA kq_repword<>+205(SB)/1, $0x0d
+DATA kq_repword<>+206(SB)/1, $0x0c
+DATA kq_repword<>+207(SB)/1, $0x0d
+DATA kq_repword<>+208(SB)/1, $0x0c
+DATA kq_repword<>+209(SB)/1, $0x0d
+DATA kq_repword<>+210(SB)/1, $0x0c
+DATA kq_repword<>+211(SB)/1, $0x0d
+DATA kq_repword<>+212(SB)/1, $0x0c
+DATA kq_repword<>+213(SB)/1, $0x0d
+DATA kq_repword<>+214(SB)/1, $0x0c
+DATA kq_repword<>+215(SB)/1, $0x0d
+DATA kq_repword<>+216(SB)/1, $0x0c
+DATA kq_repword<>+217(SB)/1, $0x0d
+DATA kq_repword<>+218(SB)/1, $0x0c
+DATA kq_repword<>+219(SB)/1, $0x0d
+DATA kq_repword<>+220(SB)/1, $0x0c
+DATA kq_repword<>+221(SB)/1, $0x0d
+DATA kq_repword<>+222(SB)/1, $0x0c
+DATA kq_repword<>+223(SB)/1, $0x0d
+DATA kq_repword<>+224(SB)/1, $0x0e
+DATA kq_repword<>+225(SB)/1, $0x0f
+DATA kq_repword<>+226(SB)/1, $0x0e
+DATA kq_repword<>+227(SB)/1, $0x0f
+DATA kq_repword<>+228(SB)/1, $0x0e
+DATA kq_repword<>+229(SB)/1, $0x0f
+DATA kq_repword<>+230(SB)/1, $0x0e
+DATA kq_repword<>+231(SB)/1, $0x0f
+DATA kq_repword<>+232(SB)/1, $0x0e
+DATA kq_repword<>+233(SB)/1, $0x0f
+DATA kq_repword<>+234(SB)/1, $0x0e
+DATA kq_repword<>+235(SB)/1, $0x0f
+DATA kq_repword<>+236(SB)/1, $0x0e
+DATA kq_repword<>+237(SB)/1, $0x0f
+DATA kq_repword<>+238(SB)/1, $0x0e
+DATA kq_repword<>+239(SB)/1, $0x0f
+DATA kq_repword<>+240(SB)/1, $0x0e
+DATA kq_repword<>+241(SB)/1, $0x0f
+DATA kq_repword<>+242(SB)/1, $0x0e
+DATA kq_repword<>+243(SB)/1, $0x0f
+DATA kq_repword<>+244(SB)/1, $0x0e
+DATA kq_repword<>+245(SB)/1, $0x0f
+DATA kq_repword<>+246(SB)/1, $0x0e
+DATA kq_repword<>+247(SB)/1, $0x0f
+DATA kq_repword<>+248(SB)/1, $0x0e
+DATA kq_repword<>+249(SB)/1, $0x0f
+DATA kq_repword<>+250(SB)/1, $0x0e
+DATA kq_repword<>+251(SB)/1, $0x0f
+DATA kq_repword<>+252(SB)/1, $0x0e
+DATA kq_repword<>+253(SB)/1, $0x0f
+DATA kq_repword<>+254(SB)/1, $0x0e
+DATA kq_repword<>+255(SB)/1, $0x0f
+GLOBL kq_repword<>(SB), RODATA|NOPTR, $256
+
+DATA kq_q3klowsrc<>+0(SB)/1, $0x02
+DATA kq_q3klowsrc<>+1(SB)/1, $0x03
+DATA kq_q3klowsrc<>+2(SB)/1, $0x04
+DATA kq_q3klowsrc<>+3(SB)/1, $0x05
+DATA kq_q3klowsrc<>+4(SB)/1, $0x06
+DATA kq_q3klowsrc<>+5(SB)/1, $0x07
+DATA kq_q3klowsrc<>+6(SB)/1, $0x08
+DATA kq_q3klowsrc<>+7(SB)/1, $0x09
+DATA kq_q3klowsrc<>+8(SB)/1, $0x02
+DATA kq_q3klowsrc<>+9(SB)/1, $0x03
+DATA kq_q3klowsrc<>+10(SB)/1, $0x04
+DATA kq_q3klowsrc<>+11(SB)/1, $0x05
+DATA kq_q3klowsrc<>+12(SB)/1, $0x06
+DATA kq_q3klowsrc<>+13(SB)/1, $0x07
+DATA kq_q3klowsrc<>+14(SB)/1, $0x08
+DATA kq_q3klowsrc<>+15(SB)/1, $0x09
+GLOBL kq_q3klowsrc<>(SB), RODATA|NOPTR, $16
+
+DATA kq_q3klowshift<>+0(SB)/4, $0x00000000
+DATA kq_q3klowshift<>+4(SB)/4, $0x00000000
+DATA kq_q3klowshift<>+8(SB)/4, $0x00000004
+DATA kq_q3klowshift<>+12(SB)/4, $0x00000004
+GLOBL kq_q3klowshift<>(SB), RODATA|NOPTR, $16
+
+DATA kq_q3khighsrc<>+0(SB)/1, $0x0a
+DATA kq_q3khighsrc<>+1(SB)/1, $0x0b
+DATA kq_q3khighsrc<>+2(SB)/1, $0x0c
+DATA kq_q3khighsrc<>+3(SB)/1, $0x0d
+DATA kq_q3khighsrc<>+4(SB)/1, $0x0a
+DATA kq_q3khighsrc<>+5(SB)/1, $0x0b
+DATA kq_q3khighsrc<>+6(SB)/1, $0x0c
+DATA kq_q3khighsrc<>+7(SB)/1, $0x0d
+DATA kq_q3khighsrc<>+8(SB)/1, $0x0a
+DATA kq_q3khighsrc<>+9(SB)/1, $0x0b
+DATA kq_q3khighsrc<>+10(SB)/1, $0x0c
+DATA kq_q3khighsrc<>+11(SB)/1, $0x0d
+DATA kq_q3khighsrc<>+12(SB)/1, $0x0a
+DATA kq_q3khighsrc<>+13(SB)/1, $0x0b
+DATA kq_q3khighsrc<>+14(SB)/1, $0x0c
+DATA kq_q3khighsrc<>+15(SB)/1, $0x0d
+GLOBL kq_q3khighsrc<>(SB), RODATA|NOPTR, $16
+
+DATA kq_q3khighshift<>+0(SB)/4, $0x00000000
+DATA kq_q3khighshift<>+4(SB)/4, $0x00000002
+DATA kq_q3khighshift<>+8(SB)/4, $0x00000004
+DATA kq_q3khighshift<>+12(SB)/4, $0x00000006
+GLOBL kq_q3khighshift<>(SB), RODATA|NOPTR, $16
+
+DATA kq_q3khighmask<>+0(SB)/1, $0x30
+DATA kq_q3khighmask<>+1(SB)/1, $0x30
+DATA kq_q3khighmask<>+2(SB)/1, $0x30
+DATA kq_q3khighmask<>+3(SB)/1, $0x30
+DATA kq_q3khighmask<>+4(SB)/1, $0x30
+DATA kq_q3khighmask<>+5(SB)/1, $0x30
+DATA kq_q3khighmask<>+6(SB)/1, $0x30
+DATA kq_q3khighmask<>+7(SB)/1, $0x30
+DATA kq_q3khighmask<>+8(SB)/1, $0x30
+DATA kq_q3khighmask<>+9(SB)/1, $0x30
+DATA kq_q3khighmask<>+10(SB)/1, $0x30
+DATA kq_q3khighmask<>+11(SB)/1, $0x30
+DATA kq_q3khighmask<>+12(SB)/1, $0x30
+DATA kq_q3khighmask<>+13(SB)/1, $0x30
+DATA kq_q3khighmask<>+14(SB)/1, $0x30
+DATA kq_q3khighmask<>+15(SB)/1, $0x30
+GLOBL kq_q3khighmask<>(SB), RODATA|NOPTR, $16
+
 DATA kq_half<>+0(SB)/4, $(0.5)
 GLOBL kq_half<>(SB), RODATA|NOPTR, $4
 
@@ -582,7 +942,7 @@ done:
 
 // func dotQ3KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
-TEXT ·dotQ3KAVX(SB), NOSPLIT, $64-36
+TEXT ·dotQ3KAVX(SB), NOSPLIT, $0-36
 	MOVQ   w+0(FP), AX
 	MOVQ   xq+8(FP), CX
 	MOVQ   xd+16(FP), DX
@@ -594,227 +954,132 @@ TEXT ·dotQ3KAVX(SB), NOSPLIT, $64-36
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	MOVL         96(AX), SI
-	MOVL         100(AX), DI
-	MOVL         104(AX), R8
-	MOVL         SI, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R10
-	ANDL         $0x03030303, R10
-	SHLL         $0x04, R10
-	ORL          R10, R9
-	VMOVD        R9, X1
-	MOVL         DI, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R10
-	SHRL         $0x02, R10
-	ANDL         $0x03030303, R10
-	SHLL         $0x04, R10
-	ORL          R10, R9
-	VPINSRD      $0x01, R9, X1, X1
-	SHRL         $0x04, SI
-	ANDL         $0x0f0f0f0f, SI
-	MOVL         R8, R9
-	SHRL         $0x04, R9
-	ANDL         $0x03030303, R9
-	SHLL         $0x04, R9
-	ORL          R9, SI
-	VPINSRD      $0x02, SI, X1, X1
-	MOVL         DI, SI
-	SHRL         $0x04, SI
-	ANDL         $0x0f0f0f0f, SI
-	MOVL         R8, DI
-	SHRL         $0x06, DI
-	ANDL         $0x03030303, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	VPINSRD      $0x03, SI, X1, X1
-	VPBROADCASTW 108(AX), X2
-	VCVTPH2PS    X2, Y2
-	MOVL         $0x00000020, R8
-	VMOVD        R8, X3
-	VPBROADCASTD X3, Y3
-	VPMOVZXBD    X1, Y4
-	VPSUBD       Y3, Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y2, Y4, Y4
-	VMOVUPS      Y4, (SP)
-	VPSRLDQ      $0x08, X1, X1
-	VPMOVZXBD    X1, Y1
-	VPSUBD       Y3, Y1, Y1
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y2, Y1, Y1
-	VMOVUPS      Y1, 32(SP)
-	VMOVDQU      (AX), Y1
-	VPXOR        Y2, Y2, Y2
+	VMOVDQU      94(AX), X1
+	VPSHUFB      kq_q3klowsrc<>+0(SB), X1, X2
+	VPSRLVD      kq_q3klowshift<>+0(SB), X2, X2
+	VPAND        kq_low4<>+0(SB), X2, X2
+	VPSHUFB      kq_q3khighsrc<>+0(SB), X1, X1
+	VPSRLVD      kq_q3khighshift<>+0(SB), X1, X1
+	VPSLLD       $0x04, X1, X1
+	VPAND        kq_q3khighmask<>+0(SB), X1, X1
+	VPOR         X1, X2, X2
+	VPSUBB       kq_thirtytwo<>+0(SB), X2, X2
+	VPSHUFB      kq_evenodd<>+0(SB), X2, X2
+	VPMOVSXBW    X2, Y1
+	VPCMPEQB     Y2, Y2, Y2
+	VPXOR        (AX), Y2, Y2
 	VMOVDQU      32(AX), Y3
-	VPAND        kq_threes<>+0(SB), Y3, Y4
-	MOVL         $0x01010101, SI
-	VMOVD        SI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y1, Y5
-	VPCMPEQB     Y2, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VMOVDQU      (CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPSIGNB      Y4, Y4, Y4
-	VPMADDUBSW   Y5, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS (SP), Y5
-	VBROADCASTSS 4(SP), Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VBROADCASTSS (DX), Y6
-	VMULPS       Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VPSRLW       $0x02, Y3, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x02020202, SI
-	VMOVD        SI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y1, Y5
-	VPCMPEQB     Y2, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VMOVDQU      32(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPSIGNB      Y4, Y4, Y4
-	VPMADDUBSW   Y5, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS 8(SP), Y5
-	VBROADCASTSS 12(SP), Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VBROADCASTSS 4(DX), Y6
-	VMULPS       Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VPSRLW       $0x04, Y3, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x04040404, SI
-	VMOVD        SI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y1, Y5
-	VPCMPEQB     Y2, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VMOVDQU      64(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPSIGNB      Y4, Y4, Y4
-	VPMADDUBSW   Y5, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS 16(SP), Y5
-	VBROADCASTSS 20(SP), Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VBROADCASTSS 8(DX), Y6
-	VMULPS       Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VPSRLW       $0x06, Y3, Y3
 	VPAND        kq_threes<>+0(SB), Y3, Y3
-	MOVL         $0x08080808, SI
-	VMOVD        SI, X4
-	VPBROADCASTD X4, Y4
-	VPAND        Y4, Y1, Y4
-	VPCMPEQB     Y2, Y4, Y4
+	VPSLLW       $0x02, Y2, Y4
 	VPAND        kq_fours<>+0(SB), Y4, Y4
-	VPSUBB       Y4, Y3, Y3
-	VMOVDQU      96(CX), Y4
-	VPSIGNB      Y3, Y4, Y4
-	VPSIGNB      Y3, Y3, Y3
-	VPMADDUBSW   Y4, Y3, Y3
-	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+0(SB), Y1, Y5
+	VMOVDQU      (CX), Y6
+	VPMADDUBSW   Y6, Y3, Y3
+	VPMADDUBSW   Y6, Y4, Y6
+	VPSUBW       Y6, Y3, Y3
+	VPMADDWD     Y5, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS 24(SP), Y4
-	VBROADCASTSS 28(SP), Y5
-	VBLENDPS     $0xf0, Y5, Y4, Y4
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y4, Y3, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	VPSLLW       $0x01, Y2, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+32(SB), Y1, Y6
+	VMOVDQU      32(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y4
+	VPMADDUBSW   Y7, Y5, Y7
+	VPSUBW       Y7, Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y4, Y5, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	VPAND        kq_fours<>+0(SB), Y2, Y5
+	VPSHUFB      kq_repword<>+64(SB), Y1, Y6
+	VMOVDQU      64(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y4
+	VPMADDUBSW   Y7, Y5, Y7
+	VPSUBW       Y7, Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y4, Y5, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	VPSRLW       $0x01, Y2, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+96(SB), Y1, Y6
+	VMOVDQU      96(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y4
+	VPMADDUBSW   Y7, Y5, Y7
+	VPSUBW       Y7, Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
 	VBROADCASTSS 12(DX), Y5
-	VMULPS       Y5, Y4, Y4
-	VFMADD231PS  Y3, Y4, Y0
-	VMOVDQU      64(AX), Y3
-	VPAND        kq_threes<>+0(SB), Y3, Y4
-	MOVL         $0x10101010, SI
-	VMOVD        SI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y1, Y5
-	VPCMPEQB     Y2, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VMOVDQU      128(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPSIGNB      Y4, Y4, Y4
-	VPMADDUBSW   Y5, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS 32(SP), Y5
-	VBROADCASTSS 36(SP), Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VBROADCASTSS 16(DX), Y6
-	VMULPS       Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VPSRLW       $0x02, Y3, Y4
+	VFMADD231PS  Y4, Y5, Y3
+	VMOVDQU      64(AX), Y4
 	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x20202020, SI
-	VMOVD        SI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y1, Y5
-	VPCMPEQB     Y2, Y5, Y5
+	VPSRLW       $0x02, Y2, Y5
 	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VMOVDQU      160(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPSIGNB      Y4, Y4, Y4
-	VPMADDUBSW   Y5, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VPSHUFB      kq_repword<>+128(SB), Y1, Y6
+	VMOVDQU      128(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y4
+	VPMADDUBSW   Y7, Y5, Y7
+	VPSUBW       Y7, Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
 	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS 40(SP), Y5
-	VBROADCASTSS 44(SP), Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VBROADCASTSS 20(DX), Y6
-	VMULPS       Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VPSRLW       $0x04, Y3, Y4
+	VBROADCASTSS 16(DX), Y5
+	VFMADD231PS  Y4, Y5, Y3
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
 	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x40404040, SI
-	VMOVD        SI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y1, Y5
-	VPCMPEQB     Y2, Y5, Y5
+	VPSRLW       $0x03, Y2, Y5
 	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VMOVDQU      192(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPSIGNB      Y4, Y4, Y4
-	VPMADDUBSW   Y5, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VPSHUFB      kq_repword<>+160(SB), Y1, Y6
+	VMOVDQU      160(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y4
+	VPMADDUBSW   Y7, Y5, Y7
+	VPSUBW       Y7, Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
 	VCVTDQ2PS    Y4, Y4
-	VBROADCASTSS 48(SP), Y5
-	VBROADCASTSS 52(SP), Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VBROADCASTSS 24(DX), Y6
-	VMULPS       Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	VPSRLW       $0x06, Y3, Y3
-	VPAND        kq_threes<>+0(SB), Y3, Y3
-	MOVL         $0x80808080, SI
-	VMOVD        SI, X4
-	VPBROADCASTD X4, Y4
-	VPAND        Y4, Y1, Y1
-	VPCMPEQB     Y2, Y1, Y1
-	VPAND        kq_fours<>+0(SB), Y1, Y1
-	VPSUBB       Y1, Y3, Y3
-	VMOVDQU      224(CX), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPSIGNB      Y3, Y3, Y2
-	VPMADDUBSW   Y1, Y2, Y2
-	VPMADDWD     kq_onesw<>+0(SB), Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VBROADCASTSS 56(SP), Y1
-	VBROADCASTSS 60(SP), Y3
-	VBLENDPS     $0xf0, Y3, Y1, Y1
-	VBROADCASTSS 28(DX), Y3
-	VMULPS       Y3, Y1, Y1
-	VFMADD231PS  Y2, Y1, Y0
+	VBROADCASTSS 20(DX), Y5
+	VFMADD231PS  Y4, Y5, Y3
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	VPSRLW       $0x04, Y2, Y5
+	VPAND        kq_fours<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+192(SB), Y1, Y6
+	VMOVDQU      192(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y4
+	VPMADDUBSW   Y7, Y5, Y7
+	VPSUBW       Y7, Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 24(DX), Y5
+	VFMADD231PS  Y4, Y5, Y3
+	VMOVDQU      64(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y2, Y2
+	VPAND        kq_fours<>+0(SB), Y2, Y2
+	VPSHUFB      kq_repword<>+224(SB), Y1, Y1
+	VMOVDQU      224(CX), Y5
+	VPMADDUBSW   Y5, Y4, Y4
+	VPMADDUBSW   Y5, Y2, Y5
+	VPSUBW       Y5, Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 28(DX), Y1
+	VFMADD231PS  Y4, Y1, Y3
+	VPBROADCASTW 108(AX), X1
+	VCVTPH2PS    X1, Y1
+	VFMADD231PS  Y3, Y1, Y0
 	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -1888,7 +2153,7 @@ done:
 
 // func dotQ3K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ3K_1x2(SB), NOSPLIT, $72-72
+TEXT ·dotQ3K_1x2(SB), NOSPLIT, $8-72
 	MOVQ   w+0(FP), AX
 	MOVQ   xq+8(FP), CX
 	MOVQ   xd+16(FP), DX
@@ -1898,323 +2163,223 @@ TEXT ·dotQ3K_1x2(SB), NOSPLIT, $72-72
 	LEAQ   (BX)(BX*2), DI
 	LEAQ   (SI)(SI*2), DI
 	MOVQ   nsb+48(FP), DI
-	MOVQ   DI, 64(SP)
+	MOVQ   DI, (SP)
 	TESTQ  DI, DI
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	MOVL         96(AX), DI
-	MOVL         100(AX), R8
-	MOVL         104(AX), R9
-	MOVL         DI, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	VMOVD        R10, X2
-	MOVL         R8, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R11
-	SHRL         $0x02, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	VPINSRD      $0x01, R10, X2, X2
-	SHRL         $0x04, DI
-	ANDL         $0x0f0f0f0f, DI
-	MOVL         R9, R10
-	SHRL         $0x04, R10
-	ANDL         $0x03030303, R10
-	SHLL         $0x04, R10
-	ORL          R10, DI
-	VPINSRD      $0x02, DI, X2, X2
-	MOVL         R8, DI
-	SHRL         $0x04, DI
-	ANDL         $0x0f0f0f0f, DI
-	MOVL         R9, R8
-	SHRL         $0x06, R8
-	ANDL         $0x03030303, R8
-	SHLL         $0x04, R8
-	ORL          R8, DI
-	VPINSRD      $0x03, DI, X2, X2
-	VPBROADCASTW 108(AX), X3
-	VCVTPH2PS    X3, Y3
-	MOVL         $0x00000020, R9
-	VMOVD        R9, X4
-	VPBROADCASTD X4, Y4
-	VPMOVZXBD    X2, Y5
-	VPSUBD       Y4, Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VMOVUPS      Y5, (SP)
-	VPSRLDQ      $0x08, X2, X2
-	VPMOVZXBD    X2, Y2
-	VPSUBD       Y4, Y2, Y2
-	VCVTDQ2PS    Y2, Y2
-	VMULPS       Y3, Y2, Y2
-	VMOVUPS      Y2, 32(SP)
-	VMOVDQU      (AX), Y2
-	VPXOR        Y3, Y3, Y3
-	VMOVDQU      32(AX), Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x01010101, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y5
-	VPCMPEQB     Y3, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VPSIGNB      Y4, Y4, Y5
-	VBROADCASTSS (SP), Y6
-	VBROADCASTSS 4(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VMOVDQU      94(AX), X1
+	VPSHUFB      kq_q3klowsrc<>+0(SB), X1, X3
+	VPSRLVD      kq_q3klowshift<>+0(SB), X3, X3
+	VPAND        kq_low4<>+0(SB), X3, X3
+	VPSHUFB      kq_q3khighsrc<>+0(SB), X1, X1
+	VPSRLVD      kq_q3khighshift<>+0(SB), X1, X1
+	VPSLLD       $0x04, X1, X1
+	VPAND        kq_q3khighmask<>+0(SB), X1, X1
+	VPOR         X1, X3, X3
+	VPSUBB       kq_thirtytwo<>+0(SB), X3, X3
+	VPSHUFB      kq_evenodd<>+0(SB), X3, X3
+	VPMOVSXBW    X3, Y4
+	VPCMPEQB     Y5, Y5, Y5
+	VPXOR        (AX), Y5, Y5
+	VMOVDQU      32(AX), Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSLLW       $0x02, Y5, Y6
+	VPAND        kq_fours<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+0(SB), Y4, Y7
+	VMOVDQU      (CX), Y8
+	VPMADDUBSW   Y8, Y3, Y1
+	VPMADDUBSW   Y8, Y6, Y8
+	VPSUBW       Y8, Y1, Y1
+	VPMADDWD     Y7, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y8
-	VMULPS       Y8, Y6, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      (CX)(BX*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS (DX)(SI*1), Y4
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y7, Y4, Y1
-	VMOVDQU      32(AX), Y4
-	VPSRLW       $0x02, Y4, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x02020202, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y5
-	VPCMPEQB     Y3, Y5, Y5
+	VMULPS       Y8, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y8
+	VPMADDUBSW   Y8, Y3, Y3
+	VPMADDUBSW   Y8, Y6, Y8
+	VPSUBW       Y8, Y3, Y3
+	VPMADDWD     Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y6
+	VMULPS       Y6, Y3, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPSLLW       $0x01, Y5, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+32(SB), Y4, Y8
+	VMOVDQU      32(CX), Y10
+	VPMADDUBSW   Y10, Y6, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y6, Y6
+	VPMADDUBSW   Y9, Y7, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX)(SI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPAND        kq_fours<>+0(SB), Y5, Y7
+	VPSHUFB      kq_repword<>+64(SB), Y4, Y8
+	VMOVDQU      64(CX), Y10
+	VPMADDUBSW   Y10, Y6, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y6, Y6
+	VPMADDUBSW   Y9, Y7, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX)(SI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y5, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+96(SB), Y4, Y8
+	VMOVDQU      96(CX), Y10
+	VPMADDUBSW   Y10, Y6, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y6, Y6
+	VPMADDUBSW   Y9, Y7, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX)(SI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VMOVDQU      64(AX), Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+128(SB), Y4, Y8
+	VMOVDQU      128(CX), Y10
+	VPMADDUBSW   Y10, Y6, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y6, Y6
+	VPMADDUBSW   Y9, Y7, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX)(SI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPSRLW       $0x03, Y5, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+160(SB), Y4, Y8
+	VMOVDQU      160(CX), Y10
+	VPMADDUBSW   Y10, Y6, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y6, Y6
+	VPMADDUBSW   Y9, Y7, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX)(SI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+192(SB), Y4, Y8
+	VMOVDQU      192(CX), Y10
+	VPMADDUBSW   Y10, Y6, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y6, Y6
+	VPMADDUBSW   Y9, Y7, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX)(SI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VMOVDQU      64(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPSRLW       $0x05, Y5, Y5
 	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VPSIGNB      Y4, Y4, Y5
-	VBROADCASTSS 8(SP), Y6
-	VBROADCASTSS 12(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VMOVDQU      32(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+224(SB), Y4, Y4
+	VMOVDQU      224(CX), Y8
+	VPMADDUBSW   Y8, Y6, Y7
+	VPMADDUBSW   Y8, Y5, Y8
+	VPSUBW       Y8, Y7, Y7
+	VPMADDWD     Y4, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX), Y8
-	VMULPS       Y8, Y6, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      32(CX)(BX*1), Y7
-	VPSIGNB      Y4, Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(BX*1), Y7
+	VPMADDUBSW   Y7, Y6, Y6
 	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX)(SI*1), Y4
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y7, Y4, Y1
-	VMOVDQU      32(AX), Y4
-	VPSRLW       $0x04, Y4, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x04040404, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y5
-	VPCMPEQB     Y3, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VPSIGNB      Y4, Y4, Y5
-	VBROADCASTSS 16(SP), Y6
-	VBROADCASTSS 20(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VMOVDQU      64(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX), Y8
-	VMULPS       Y8, Y6, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      64(CX)(BX*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX)(SI*1), Y4
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y7, Y4, Y1
-	VMOVDQU      32(AX), Y4
-	VPSRLW       $0x06, Y4, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x08080808, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y5
-	VPCMPEQB     Y3, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VPSIGNB      Y4, Y4, Y5
-	VBROADCASTSS 24(SP), Y6
-	VBROADCASTSS 28(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VMOVDQU      96(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX), Y8
-	VMULPS       Y8, Y6, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      96(CX)(BX*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX)(SI*1), Y4
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y7, Y4, Y1
-	VMOVDQU      64(AX), Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x10101010, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y5
-	VPCMPEQB     Y3, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VPSIGNB      Y4, Y4, Y5
-	VBROADCASTSS 32(SP), Y6
-	VBROADCASTSS 36(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VMOVDQU      128(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX), Y8
-	VMULPS       Y8, Y6, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      128(CX)(BX*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX)(SI*1), Y4
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y7, Y4, Y1
-	VMOVDQU      64(AX), Y4
-	VPSRLW       $0x02, Y4, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x20202020, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y5
-	VPCMPEQB     Y3, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VPSIGNB      Y4, Y4, Y5
-	VBROADCASTSS 40(SP), Y6
-	VBROADCASTSS 44(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VMOVDQU      160(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX), Y8
-	VMULPS       Y8, Y6, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      160(CX)(BX*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX)(SI*1), Y4
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y7, Y4, Y1
-	VMOVDQU      64(AX), Y4
-	VPSRLW       $0x04, Y4, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x40404040, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y5
-	VPCMPEQB     Y3, Y5, Y5
-	VPAND        kq_fours<>+0(SB), Y5, Y5
-	VPSUBB       Y5, Y4, Y4
-	VPSIGNB      Y4, Y4, Y5
-	VBROADCASTSS 48(SP), Y6
-	VBROADCASTSS 52(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VMOVDQU      192(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX), Y8
-	VMULPS       Y8, Y6, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      192(CX)(BX*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX)(SI*1), Y4
-	VMULPS       Y4, Y6, Y4
-	VFMADD231PS  Y7, Y4, Y1
-	VMOVDQU      64(AX), Y4
-	VPSRLW       $0x06, Y4, Y4
-	VPAND        kq_threes<>+0(SB), Y4, Y4
-	MOVL         $0x80808080, DI
-	VMOVD        DI, X5
-	VPBROADCASTD X5, Y5
-	VPAND        Y5, Y2, Y2
-	VPCMPEQB     Y3, Y2, Y2
-	VPAND        kq_fours<>+0(SB), Y2, Y2
-	VPSUBB       Y2, Y4, Y4
-	VPSIGNB      Y4, Y4, Y2
-	VBROADCASTSS 56(SP), Y3
-	VBROADCASTSS 60(SP), Y5
-	VBLENDPS     $0xf0, Y5, Y3, Y3
-	VMOVDQU      224(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 28(DX), Y6
-	VMULPS       Y6, Y3, Y6
-	VFMADD231PS  Y5, Y6, Y0
-	VMOVDQU      224(CX)(BX*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 28(DX)(SI*1), Y2
-	VMULPS       Y2, Y3, Y2
-	VFMADD231PS  Y5, Y2, Y1
+	VPSUBW       Y7, Y6, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VPBROADCASTW 108(AX), X4
+	VCVTPH2PS    X4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
 	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
-	DECQ         64(SP)
+	DECQ         (SP)
 	JNZ          loop
 
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X2
-	VADDPS       X0, X2, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VMOVSS       X2, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
@@ -3552,7 +3717,7 @@ done:
 
 // func dotQ3K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ3K_1x3(SB), NOSPLIT, $72-72
+TEXT ·dotQ3K_1x3(SB), NOSPLIT, $8-72
 	MOVQ   w+0(FP), AX
 	MOVQ   xq+8(FP), CX
 	MOVQ   xd+16(FP), DX
@@ -3562,394 +3727,295 @@ TEXT ·dotQ3K_1x3(SB), NOSPLIT, $72-72
 	LEAQ   (BX)(BX*2), DI
 	LEAQ   (SI)(SI*2), DI
 	MOVQ   nsb+48(FP), DI
-	MOVQ   DI, 64(SP)
+	MOVQ   DI, (SP)
 	TESTQ  DI, DI
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	MOVL         96(AX), DI
-	MOVL         100(AX), R8
-	MOVL         104(AX), R9
-	MOVL         DI, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	VMOVD        R10, X3
-	MOVL         R8, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R11
-	SHRL         $0x02, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	VPINSRD      $0x01, R10, X3, X3
-	SHRL         $0x04, DI
-	ANDL         $0x0f0f0f0f, DI
-	MOVL         R9, R10
-	SHRL         $0x04, R10
-	ANDL         $0x03030303, R10
-	SHLL         $0x04, R10
-	ORL          R10, DI
-	VPINSRD      $0x02, DI, X3, X3
-	MOVL         R8, DI
-	SHRL         $0x04, DI
-	ANDL         $0x0f0f0f0f, DI
-	MOVL         R9, R8
-	SHRL         $0x06, R8
-	ANDL         $0x03030303, R8
-	SHLL         $0x04, R8
-	ORL          R8, DI
-	VPINSRD      $0x03, DI, X3, X3
-	VPBROADCASTW 108(AX), X4
-	VCVTPH2PS    X4, Y4
-	MOVL         $0x00000020, R9
-	VMOVD        R9, X5
-	VPBROADCASTD X5, Y5
-	VPMOVZXBD    X3, Y6
-	VPSUBD       Y5, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULPS       Y4, Y6, Y6
-	VMOVUPS      Y6, (SP)
-	VPSRLDQ      $0x08, X3, X3
-	VPMOVZXBD    X3, Y3
-	VPSUBD       Y5, Y3, Y3
+	VMOVDQU      94(AX), X1
+	VPSHUFB      kq_q3klowsrc<>+0(SB), X1, X3
+	VPSRLVD      kq_q3klowshift<>+0(SB), X3, X3
+	VPAND        kq_low4<>+0(SB), X3, X3
+	VPSHUFB      kq_q3khighsrc<>+0(SB), X1, X1
+	VPSRLVD      kq_q3khighshift<>+0(SB), X1, X1
+	VPSLLD       $0x04, X1, X1
+	VPAND        kq_q3khighmask<>+0(SB), X1, X1
+	VPOR         X1, X3, X3
+	VPSUBB       kq_thirtytwo<>+0(SB), X3, X3
+	VPSHUFB      kq_evenodd<>+0(SB), X3, X3
+	VPMOVSXBW    X3, Y6
+	VPCMPEQB     Y7, Y7, Y7
+	VPXOR        (AX), Y7, Y7
+	VMOVDQU      32(AX), Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSLLW       $0x02, Y7, Y8
+	VPAND        kq_fours<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+0(SB), Y6, Y9
+	VMOVDQU      (CX), Y3
+	VPMADDUBSW   Y3, Y5, Y1
+	VPMADDUBSW   Y3, Y8, Y3
+	VPSUBW       Y3, Y1, Y1
+	VPMADDWD     Y9, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y10
+	VPMADDUBSW   Y10, Y5, Y3
+	VPMADDUBSW   Y10, Y8, Y10
+	VPSUBW       Y10, Y3, Y3
+	VPMADDWD     Y9, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
-	VMULPS       Y4, Y3, Y3
-	VMOVUPS      Y3, 32(SP)
-	VMOVDQU      (AX), Y3
-	VPXOR        Y4, Y4, Y4
-	VMOVDQU      32(AX), Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x01010101, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y6
-	VPCMPEQB     Y4, Y6, Y6
-	VPAND        kq_fours<>+0(SB), Y6, Y6
-	VPSUBB       Y6, Y5, Y5
-	VPSIGNB      Y5, Y5, Y6
-	VBROADCASTSS (SP), Y7
-	VBROADCASTSS 4(SP), Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VMOVDQU      (CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VBROADCASTSS (DX)(SI*1), Y10
+	VMULPS       Y10, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y10
+	VPMADDUBSW   Y10, Y5, Y5
+	VPMADDUBSW   Y10, Y8, Y10
+	VPSUBW       Y10, Y5, Y5
+	VPMADDWD     Y9, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*2), Y8
+	VMULPS       Y8, Y5, Y5
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPSLLW       $0x01, Y7, Y9
+	VPAND        kq_fours<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+32(SB), Y6, Y10
+	VMOVDQU      32(CX), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(BX*1), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(SI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y8, Y8
+	VPMADDUBSW   Y11, Y9, Y11
+	VPSUBW       Y11, Y8, Y8
+	VPMADDWD     Y10, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      (CX)(BX*1), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VBROADCASTSS 4(DX)(SI*2), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPAND        kq_fours<>+0(SB), Y7, Y9
+	VPSHUFB      kq_repword<>+64(SB), Y6, Y10
+	VMOVDQU      64(CX), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(BX*1), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(SI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y8, Y8
+	VPMADDUBSW   Y11, Y9, Y11
+	VPSUBW       Y11, Y8, Y8
+	VPMADDWD     Y10, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(SI*1), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      (CX)(BX*2), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VBROADCASTSS 8(DX)(SI*2), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPSRLW       $0x01, Y7, Y9
+	VPAND        kq_fours<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+96(SB), Y6, Y10
+	VMOVDQU      96(CX), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(BX*1), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(SI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y8, Y8
+	VPMADDUBSW   Y11, Y9, Y11
+	VPSUBW       Y11, Y8, Y8
+	VPMADDWD     Y10, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS (DX)(SI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y8, Y5, Y2
-	VMOVDQU      32(AX), Y5
-	VPSRLW       $0x02, Y5, Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x02020202, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y6
-	VPCMPEQB     Y4, Y6, Y6
-	VPAND        kq_fours<>+0(SB), Y6, Y6
-	VPSUBB       Y6, Y5, Y5
-	VPSIGNB      Y5, Y5, Y6
-	VBROADCASTSS 8(SP), Y7
-	VBROADCASTSS 12(SP), Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VMOVDQU      32(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VBROADCASTSS 12(DX)(SI*2), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VMOVDQU      64(AX), Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPSRLW       $0x02, Y7, Y9
+	VPAND        kq_fours<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+128(SB), Y6, Y10
+	VMOVDQU      128(CX), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(BX*1), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(SI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y8, Y8
+	VPMADDUBSW   Y11, Y9, Y11
+	VPSUBW       Y11, Y8, Y8
+	VPMADDWD     Y10, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      32(CX)(BX*1), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VBROADCASTSS 16(DX)(SI*2), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VMOVDQU      64(AX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPSRLW       $0x03, Y7, Y9
+	VPAND        kq_fours<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+160(SB), Y6, Y10
+	VMOVDQU      160(CX), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(BX*1), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(SI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y8, Y8
+	VPMADDUBSW   Y11, Y9, Y11
+	VPSUBW       Y11, Y8, Y8
+	VPMADDWD     Y10, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX)(SI*1), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      32(CX)(BX*2), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VBROADCASTSS 20(DX)(SI*2), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VMOVDQU      64(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPSRLW       $0x04, Y7, Y9
+	VPAND        kq_fours<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+192(SB), Y6, Y10
+	VMOVDQU      192(CX), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(BX*1), Y12
+	VPMADDUBSW   Y12, Y8, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(SI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y8, Y8
+	VPMADDUBSW   Y11, Y9, Y11
+	VPSUBW       Y11, Y8, Y8
+	VPMADDWD     Y10, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX)(SI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y8, Y5, Y2
-	VMOVDQU      32(AX), Y5
-	VPSRLW       $0x04, Y5, Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x04040404, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y6
-	VPCMPEQB     Y4, Y6, Y6
-	VPAND        kq_fours<>+0(SB), Y6, Y6
-	VPSUBB       Y6, Y5, Y5
-	VPSIGNB      Y5, Y5, Y6
-	VBROADCASTSS 16(SP), Y7
-	VBROADCASTSS 20(SP), Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VMOVDQU      64(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VBROADCASTSS 24(DX)(SI*2), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VMOVDQU      64(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPSRLW       $0x05, Y7, Y7
+	VPAND        kq_fours<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+224(SB), Y6, Y6
+	VMOVDQU      224(CX), Y10
+	VPMADDUBSW   Y10, Y8, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(BX*1), Y10
+	VPMADDUBSW   Y10, Y8, Y9
+	VPMADDUBSW   Y10, Y7, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(SI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPMADDUBSW   Y9, Y7, Y9
+	VPSUBW       Y9, Y8, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 8(DX), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      64(CX)(BX*1), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 8(DX)(SI*1), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      64(CX)(BX*2), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 8(DX)(SI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y8, Y5, Y2
-	VMOVDQU      32(AX), Y5
-	VPSRLW       $0x06, Y5, Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x08080808, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y6
-	VPCMPEQB     Y4, Y6, Y6
-	VPAND        kq_fours<>+0(SB), Y6, Y6
-	VPSUBB       Y6, Y5, Y5
-	VPSIGNB      Y5, Y5, Y6
-	VBROADCASTSS 24(SP), Y7
-	VBROADCASTSS 28(SP), Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VMOVDQU      96(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 12(DX), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      96(CX)(BX*1), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 12(DX)(SI*1), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      96(CX)(BX*2), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 12(DX)(SI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y8, Y5, Y2
-	VMOVDQU      64(AX), Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x10101010, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y6
-	VPCMPEQB     Y4, Y6, Y6
-	VPAND        kq_fours<>+0(SB), Y6, Y6
-	VPSUBB       Y6, Y5, Y5
-	VPSIGNB      Y5, Y5, Y6
-	VBROADCASTSS 32(SP), Y7
-	VBROADCASTSS 36(SP), Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VMOVDQU      128(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 16(DX), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      128(CX)(BX*1), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 16(DX)(SI*1), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      128(CX)(BX*2), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 16(DX)(SI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y8, Y5, Y2
-	VMOVDQU      64(AX), Y5
-	VPSRLW       $0x02, Y5, Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x20202020, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y6
-	VPCMPEQB     Y4, Y6, Y6
-	VPAND        kq_fours<>+0(SB), Y6, Y6
-	VPSUBB       Y6, Y5, Y5
-	VPSIGNB      Y5, Y5, Y6
-	VBROADCASTSS 40(SP), Y7
-	VBROADCASTSS 44(SP), Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VMOVDQU      160(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 20(DX), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      160(CX)(BX*1), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 20(DX)(SI*1), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      160(CX)(BX*2), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 20(DX)(SI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y8, Y5, Y2
-	VMOVDQU      64(AX), Y5
-	VPSRLW       $0x04, Y5, Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x40404040, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y6
-	VPCMPEQB     Y4, Y6, Y6
-	VPAND        kq_fours<>+0(SB), Y6, Y6
-	VPSUBB       Y6, Y5, Y5
-	VPSIGNB      Y5, Y5, Y6
-	VBROADCASTSS 48(SP), Y7
-	VBROADCASTSS 52(SP), Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VMOVDQU      192(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 24(DX), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      192(CX)(BX*1), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 24(DX)(SI*1), Y9
-	VMULPS       Y9, Y7, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      192(CX)(BX*2), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 24(DX)(SI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VFMADD231PS  Y8, Y5, Y2
-	VMOVDQU      64(AX), Y5
-	VPSRLW       $0x06, Y5, Y5
-	VPAND        kq_threes<>+0(SB), Y5, Y5
-	MOVL         $0x80808080, DI
-	VMOVD        DI, X6
-	VPBROADCASTD X6, Y6
-	VPAND        Y6, Y3, Y3
-	VPCMPEQB     Y4, Y3, Y3
-	VPAND        kq_fours<>+0(SB), Y3, Y3
-	VPSUBB       Y3, Y5, Y5
-	VPSIGNB      Y5, Y5, Y3
-	VBROADCASTSS 56(SP), Y4
-	VBROADCASTSS 60(SP), Y6
-	VBLENDPS     $0xf0, Y6, Y4, Y4
-	VMOVDQU      224(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 28(DX), Y7
-	VMULPS       Y7, Y4, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      224(CX)(BX*1), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 28(DX)(SI*1), Y7
-	VMULPS       Y7, Y4, Y7
-	VFMADD231PS  Y6, Y7, Y1
-	VMOVDQU      224(CX)(BX*2), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 28(DX)(SI*2), Y3
-	VMULPS       Y3, Y4, Y3
-	VFMADD231PS  Y6, Y3, Y2
+	VBROADCASTSS 28(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VPBROADCASTW 108(AX), X6
+	VCVTPH2PS    X6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
 	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
-	DECQ         64(SP)
+	DECQ         (SP)
 	JNZ          loop
 
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X3
-	VADDPS       X0, X3, X3
-	VHADDPS      X3, X3, X3
-	VHADDPS      X3, X3, X3
-	VMOVSS       X3, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
@@ -5522,7 +5588,7 @@ done:
 
 // func dotQ3K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
-TEXT ·dotQ3K_1x4(SB), NOSPLIT, $72-72
+TEXT ·dotQ3K_1x4(SB), NOSPLIT, $8-72
 	MOVQ   w+0(FP), AX
 	MOVQ   xq+8(FP), CX
 	MOVQ   xd+16(FP), DX
@@ -5532,456 +5598,352 @@ TEXT ·dotQ3K_1x4(SB), NOSPLIT, $72-72
 	LEAQ   (BX)(BX*2), DI
 	LEAQ   (SI)(SI*2), R8
 	MOVQ   nsb+48(FP), R9
-	MOVQ   R9, 64(SP)
+	MOVQ   R9, (SP)
 	TESTQ  R9, R9
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	MOVL         96(AX), R9
-	MOVL         100(AX), R10
-	MOVL         104(AX), R11
-	MOVL         R9, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	VMOVD        R12, X4
-	MOVL         R10, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R13
-	SHRL         $0x02, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	VPINSRD      $0x01, R12, X4, X4
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R11, R12
-	SHRL         $0x04, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R9
-	VPINSRD      $0x02, R9, X4, X4
-	MOVL         R10, R9
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R11, R10
-	SHRL         $0x06, R10
-	ANDL         $0x03030303, R10
-	SHLL         $0x04, R10
-	ORL          R10, R9
-	VPINSRD      $0x03, R9, X4, X4
-	VPBROADCASTW 108(AX), X5
-	VCVTPH2PS    X5, Y5
-	MOVL         $0x00000020, R11
-	VMOVD        R11, X6
-	VPBROADCASTD X6, Y6
-	VPMOVZXBD    X4, Y7
-	VPSUBD       Y6, Y7, Y7
+	VMOVDQU      94(AX), X1
+	VPSHUFB      kq_q3klowsrc<>+0(SB), X1, X3
+	VPSRLVD      kq_q3klowshift<>+0(SB), X3, X3
+	VPAND        kq_low4<>+0(SB), X3, X3
+	VPSHUFB      kq_q3khighsrc<>+0(SB), X1, X1
+	VPSRLVD      kq_q3khighshift<>+0(SB), X1, X1
+	VPSLLD       $0x04, X1, X1
+	VPAND        kq_q3khighmask<>+0(SB), X1, X1
+	VPOR         X1, X3, X3
+	VPSUBB       kq_thirtytwo<>+0(SB), X3, X3
+	VPSHUFB      kq_evenodd<>+0(SB), X3, X3
+	VPMOVSXBW    X3, Y8
+	VPCMPEQB     Y9, Y9, Y9
+	VPXOR        (AX), Y9, Y9
+	VMOVDQU      32(AX), Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y9, Y10
+	VPAND        kq_fours<>+0(SB), Y10, Y10
+	VPSHUFB      kq_repword<>+0(SB), Y8, Y11
+	VMOVDQU      (CX), Y3
+	VPMADDUBSW   Y3, Y7, Y1
+	VPMADDUBSW   Y3, Y10, Y3
+	VPSUBW       Y3, Y1, Y1
+	VPMADDWD     Y11, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y5
+	VPMADDUBSW   Y5, Y7, Y3
+	VPMADDUBSW   Y5, Y10, Y5
+	VPSUBW       Y5, Y3, Y3
+	VPMADDWD     Y11, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y12
+	VPMADDUBSW   Y12, Y7, Y5
+	VPMADDUBSW   Y12, Y10, Y12
+	VPSUBW       Y12, Y5, Y5
+	VPMADDWD     Y11, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*2), Y12
+	VMULPS       Y12, Y5, Y5
+	VMOVDQU      (CX)(DI*1), Y12
+	VPMADDUBSW   Y12, Y7, Y7
+	VPMADDUBSW   Y12, Y10, Y12
+	VPSUBW       Y12, Y7, Y7
+	VPMADDWD     Y11, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
-	VMULPS       Y5, Y7, Y7
-	VMOVUPS      Y7, (SP)
-	VPSRLDQ      $0x08, X4, X4
-	VPMOVZXBD    X4, Y4
-	VPSUBD       Y6, Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULPS       Y5, Y4, Y4
-	VMOVUPS      Y4, 32(SP)
-	VMOVDQU      (AX), Y4
-	VPXOR        Y5, Y5, Y5
-	VMOVDQU      32(AX), Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x01010101, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y7
-	VPCMPEQB     Y5, Y7, Y7
-	VPAND        kq_fours<>+0(SB), Y7, Y7
-	VPSUBB       Y7, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VBROADCASTSS (SP), Y8
-	VBROADCASTSS 4(SP), Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VMOVDQU      (CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS (DX), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VMOVDQU      (CX)(BX*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS (DX)(SI*1), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      (CX)(BX*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS (DX)(SI*2), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VMOVDQU      (CX)(DI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS (DX)(R8*1), Y6
-	VMULPS       Y6, Y8, Y6
-	VFMADD231PS  Y9, Y6, Y3
-	VMOVDQU      32(AX), Y6
-	VPSRLW       $0x02, Y6, Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x02020202, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y7
-	VPCMPEQB     Y5, Y7, Y7
-	VPAND        kq_fours<>+0(SB), Y7, Y7
-	VPSUBB       Y7, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VBROADCASTSS 8(SP), Y8
-	VBROADCASTSS 12(SP), Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VMOVDQU      32(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VMOVDQU      32(CX)(BX*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(SI*1), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      32(CX)(BX*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(SI*2), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VMOVDQU      32(CX)(DI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(R8*1), Y6
-	VMULPS       Y6, Y8, Y6
-	VFMADD231PS  Y9, Y6, Y3
-	VMOVDQU      32(AX), Y6
-	VPSRLW       $0x04, Y6, Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x04040404, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y7
-	VPCMPEQB     Y5, Y7, Y7
-	VPAND        kq_fours<>+0(SB), Y7, Y7
-	VPSUBB       Y7, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VBROADCASTSS 16(SP), Y8
-	VBROADCASTSS 20(SP), Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VMOVDQU      64(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VMOVDQU      64(CX)(BX*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(SI*1), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      64(CX)(BX*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(SI*2), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VMOVDQU      64(CX)(DI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(R8*1), Y6
-	VMULPS       Y6, Y8, Y6
-	VFMADD231PS  Y9, Y6, Y3
-	VMOVDQU      32(AX), Y6
-	VPSRLW       $0x06, Y6, Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x08080808, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y7
-	VPCMPEQB     Y5, Y7, Y7
-	VPAND        kq_fours<>+0(SB), Y7, Y7
-	VPSUBB       Y7, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VBROADCASTSS 24(SP), Y8
-	VBROADCASTSS 28(SP), Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VMOVDQU      96(CX)(BX*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(SI*1), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      96(CX)(BX*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(SI*2), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VMOVDQU      96(CX)(DI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(R8*1), Y6
-	VMULPS       Y6, Y8, Y6
-	VFMADD231PS  Y9, Y6, Y3
-	VMOVDQU      64(AX), Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x10101010, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y7
-	VPCMPEQB     Y5, Y7, Y7
-	VPAND        kq_fours<>+0(SB), Y7, Y7
-	VPSUBB       Y7, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VBROADCASTSS 32(SP), Y8
-	VBROADCASTSS 36(SP), Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VMOVDQU      128(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VMOVDQU      128(CX)(BX*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(SI*1), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      128(CX)(BX*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(SI*2), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VMOVDQU      128(CX)(DI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(R8*1), Y6
-	VMULPS       Y6, Y8, Y6
-	VFMADD231PS  Y9, Y6, Y3
-	VMOVDQU      64(AX), Y6
-	VPSRLW       $0x02, Y6, Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x20202020, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y7
-	VPCMPEQB     Y5, Y7, Y7
-	VPAND        kq_fours<>+0(SB), Y7, Y7
-	VPSUBB       Y7, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VBROADCASTSS 40(SP), Y8
-	VBROADCASTSS 44(SP), Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VMOVDQU      160(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VMOVDQU      160(CX)(BX*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(SI*1), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      160(CX)(BX*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(SI*2), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VMOVDQU      160(CX)(DI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(R8*1), Y6
-	VMULPS       Y6, Y8, Y6
-	VFMADD231PS  Y9, Y6, Y3
-	VMOVDQU      64(AX), Y6
-	VPSRLW       $0x04, Y6, Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x40404040, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y7
-	VPCMPEQB     Y5, Y7, Y7
-	VPAND        kq_fours<>+0(SB), Y7, Y7
-	VPSUBB       Y7, Y6, Y6
-	VPSIGNB      Y6, Y6, Y7
-	VBROADCASTSS 48(SP), Y8
-	VBROADCASTSS 52(SP), Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VMOVDQU      192(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y0
-	VMOVDQU      192(CX)(BX*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(SI*1), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      192(CX)(BX*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(SI*2), Y10
-	VMULPS       Y10, Y8, Y10
-	VFMADD231PS  Y9, Y10, Y2
-	VMOVDQU      192(CX)(DI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(R8*1), Y6
-	VMULPS       Y6, Y8, Y6
-	VFMADD231PS  Y9, Y6, Y3
-	VMOVDQU      64(AX), Y6
-	VPSRLW       $0x06, Y6, Y6
-	VPAND        kq_threes<>+0(SB), Y6, Y6
-	MOVL         $0x80808080, R9
-	VMOVD        R9, X7
-	VPBROADCASTD X7, Y7
-	VPAND        Y7, Y4, Y4
-	VPCMPEQB     Y5, Y4, Y4
-	VPAND        kq_fours<>+0(SB), Y4, Y4
-	VPSUBB       Y4, Y6, Y6
-	VPSIGNB      Y6, Y6, Y4
-	VBROADCASTSS 56(SP), Y5
-	VBROADCASTSS 60(SP), Y7
-	VBLENDPS     $0xf0, Y7, Y5, Y5
-	VMOVDQU      224(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX), Y8
-	VMULPS       Y8, Y5, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      224(CX)(BX*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX)(SI*1), Y8
-	VMULPS       Y8, Y5, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      224(CX)(BX*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX)(SI*2), Y8
-	VMULPS       Y8, Y5, Y8
-	VFMADD231PS  Y7, Y8, Y2
-	VMOVDQU      224(CX)(DI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX)(R8*1), Y4
-	VMULPS       Y4, Y5, Y4
-	VFMADD231PS  Y7, Y4, Y3
+	VBROADCASTSS (DX)(R8*1), Y10
+	VMULPS       Y10, Y7, Y7
+	VMOVDQU      32(AX), Y10
+	VPSRLW       $0x02, Y10, Y10
+	VPAND        kq_threes<>+0(SB), Y10, Y10
+	VPSLLW       $0x01, Y9, Y11
+	VPAND        kq_fours<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+32(SB), Y8, Y12
+	VMOVDQU      32(CX), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 4(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      32(CX)(BX*1), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 4(DX)(SI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      32(CX)(BX*2), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 4(DX)(SI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      32(CX)(DI*1), Y13
+	VPMADDUBSW   Y13, Y10, Y10
+	VPMADDUBSW   Y13, Y11, Y13
+	VPSUBW       Y13, Y10, Y10
+	VPMADDWD     Y12, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VMOVDQU      32(AX), Y10
+	VPSRLW       $0x04, Y10, Y10
+	VPAND        kq_threes<>+0(SB), Y10, Y10
+	VPAND        kq_fours<>+0(SB), Y9, Y11
+	VPSHUFB      kq_repword<>+64(SB), Y8, Y12
+	VMOVDQU      64(CX), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 8(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      64(CX)(BX*1), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 8(DX)(SI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      64(CX)(BX*2), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 8(DX)(SI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      64(CX)(DI*1), Y13
+	VPMADDUBSW   Y13, Y10, Y10
+	VPMADDUBSW   Y13, Y11, Y13
+	VPSUBW       Y13, Y10, Y10
+	VPMADDWD     Y12, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VMOVDQU      32(AX), Y10
+	VPSRLW       $0x06, Y10, Y10
+	VPAND        kq_threes<>+0(SB), Y10, Y10
+	VPSRLW       $0x01, Y9, Y11
+	VPAND        kq_fours<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+96(SB), Y8, Y12
+	VMOVDQU      96(CX), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 12(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      96(CX)(BX*1), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 12(DX)(SI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      96(CX)(BX*2), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 12(DX)(SI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      96(CX)(DI*1), Y13
+	VPMADDUBSW   Y13, Y10, Y10
+	VPMADDUBSW   Y13, Y11, Y13
+	VPSUBW       Y13, Y10, Y10
+	VPMADDWD     Y12, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VMOVDQU      64(AX), Y10
+	VPAND        kq_threes<>+0(SB), Y10, Y10
+	VPSRLW       $0x02, Y9, Y11
+	VPAND        kq_fours<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+128(SB), Y8, Y12
+	VMOVDQU      128(CX), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      128(CX)(BX*1), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX)(SI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      128(CX)(BX*2), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX)(SI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      128(CX)(DI*1), Y13
+	VPMADDUBSW   Y13, Y10, Y10
+	VPMADDUBSW   Y13, Y11, Y13
+	VPSUBW       Y13, Y10, Y10
+	VPMADDWD     Y12, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VMOVDQU      64(AX), Y10
+	VPSRLW       $0x02, Y10, Y10
+	VPAND        kq_threes<>+0(SB), Y10, Y10
+	VPSRLW       $0x03, Y9, Y11
+	VPAND        kq_fours<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+160(SB), Y8, Y12
+	VMOVDQU      160(CX), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 20(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      160(CX)(BX*1), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 20(DX)(SI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      160(CX)(BX*2), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 20(DX)(SI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      160(CX)(DI*1), Y13
+	VPMADDUBSW   Y13, Y10, Y10
+	VPMADDUBSW   Y13, Y11, Y13
+	VPSUBW       Y13, Y10, Y10
+	VPMADDWD     Y12, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VMOVDQU      64(AX), Y10
+	VPSRLW       $0x04, Y10, Y10
+	VPAND        kq_threes<>+0(SB), Y10, Y10
+	VPSRLW       $0x04, Y9, Y11
+	VPAND        kq_fours<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+192(SB), Y8, Y12
+	VMOVDQU      192(CX), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 24(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      192(CX)(BX*1), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 24(DX)(SI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      192(CX)(BX*2), Y14
+	VPMADDUBSW   Y14, Y10, Y13
+	VPMADDUBSW   Y14, Y11, Y14
+	VPSUBW       Y14, Y13, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 24(DX)(SI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      192(CX)(DI*1), Y13
+	VPMADDUBSW   Y13, Y10, Y10
+	VPMADDUBSW   Y13, Y11, Y13
+	VPSUBW       Y13, Y10, Y10
+	VPMADDWD     Y12, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VMOVDQU      64(AX), Y10
+	VPSRLW       $0x06, Y10, Y10
+	VPAND        kq_threes<>+0(SB), Y10, Y10
+	VPSRLW       $0x05, Y9, Y9
+	VPAND        kq_fours<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+224(SB), Y8, Y8
+	VMOVDQU      224(CX), Y12
+	VPMADDUBSW   Y12, Y10, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(BX*1), Y12
+	VPMADDUBSW   Y12, Y10, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(SI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(BX*2), Y12
+	VPMADDUBSW   Y12, Y10, Y11
+	VPMADDUBSW   Y12, Y9, Y12
+	VPSUBW       Y12, Y11, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(SI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(DI*1), Y11
+	VPMADDUBSW   Y11, Y10, Y10
+	VPMADDUBSW   Y11, Y9, Y11
+	VPSUBW       Y11, Y10, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VPBROADCASTW 108(AX), X8
+	VCVTPH2PS    X8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
 	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
-	DECQ         64(SP)
+	DECQ         (SP)
 	JNZ          loop
 
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VMOVSS       X4, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
 	ADDQ         CX, AX
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X2, X0, X0
@@ -5989,8 +5951,14 @@ done:
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)

@@ -61,6 +61,16 @@ func randBlocks(rng *rand.Rand, dt tensor.DType, n, k int) *tensor.Tensor {
 	return w
 }
 
+// typedWeight returns a random [n, k] weight of type dt: randWeight's for the types it
+// makes, random blocks (randBlocks) for the others.
+func typedWeight(tb testing.TB, rng *rand.Rand, dt tensor.DType, n, k int) *tensor.Tensor {
+	if tensor.Unpacker(dt) != nil {
+		return randBlocks(rng, dt, n, k)
+	}
+	w, _ := randWeight(tb, rng, dt, n, k)
+	return w
+}
+
 // TestMatMulBlocks compares MatMul with every type of matMulBlocks against a float64
 // product of the weights as tensor.DecodeRow decodes them (bit for bit llama.cpp's
 // dequantization) and the activations as QuantizeQ8 rounds them: the two differ by float
@@ -198,12 +208,7 @@ func BenchmarkMatVecBlocks(b *testing.B) {
 	const n, k = 2048, 2048
 	types := append(blockTypes(), tensor.Q4_K, tensor.Q6_K)
 	for _, dt := range types {
-		var w *tensor.Tensor
-		if dt == tensor.Q4_K || dt == tensor.Q6_K {
-			w, _ = randWeight(b, rng, dt, n, k)
-		} else {
-			w = randBlocks(rng, dt, n, k)
-		}
+		w := typedWeight(b, rng, dt, n, k)
 		x := randVec(rng, k)
 		out := make([]float32, n)
 		b.Run(dt.String(), func(b *testing.B) {

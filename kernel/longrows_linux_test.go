@@ -88,12 +88,7 @@ func BenchmarkSuperTilesCPUTime(b *testing.B) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	const n, k = 512, 2048
 	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K, tensor.IQ2_XS} {
-		var w *tensor.Tensor
-		if dt == tensor.Q4_K || dt == tensor.Q6_K {
-			w, _ = randWeight(b, rng, dt, n, k)
-		} else {
-			w = randBlocks(rng, dt, n, k)
-		}
+		w := typedWeight(b, rng, dt, n, k)
 		for _, m := range []int{16, 128} {
 			x := randVec(rng, m*k)
 			out := make([]float32, m*n)

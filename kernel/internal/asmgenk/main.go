@@ -26,7 +26,10 @@ import (
 // kernel does: 8 blocks of 144 bytes.
 const prefetch = 1152
 
-var onesW, low4, bit5, iq4Table, threes, fours, half, quarter Mem
+var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord, half, quarter Mem
+
+// Q3_K scale unpacking (q3KScales16).
+var q3KLowSrc, q3KLowShift, q3KHighSrc, q3KHighShift, q3KHighMask Mem
 
 func main() {
 	flag.Parse()
@@ -56,6 +59,42 @@ func main() {
 	fours = GLOBL("kq_fours", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(4))
+	}
+	thirtyTwo = GLOBL("kq_thirtytwo", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(32))
+	}
+	// Bytes 0, 2, ..., 14 then 1, 3, ..., 15: Q3_K's even scales before its odd ones.
+	evenOdd = GLOBL("kq_evenodd", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(2*(i%8)+i/8))
+	}
+	// Eight masks of 32 bytes: mask j repeats 16-bit element j across each 128-bit lane.
+	repWord = GLOBL("kq_repword", RODATA|NOPTR)
+	for j := 0; j < 8; j++ {
+		for i := 0; i < 32; i++ {
+			DATA(32*j+i, U8(2*j+i%2))
+		}
+	}
+	q3KLowSrc = GLOBL("kq_q3klowsrc", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(2+i%8))
+	}
+	q3KLowShift = GLOBL("kq_q3klowshift", RODATA|NOPTR)
+	for i, sh := range []uint32{0, 0, 4, 4} {
+		DATA(4*i, U32(sh))
+	}
+	q3KHighSrc = GLOBL("kq_q3khighsrc", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(10+i%4))
+	}
+	q3KHighShift = GLOBL("kq_q3khighshift", RODATA|NOPTR)
+	for i, sh := range []uint32{0, 2, 4, 6} {
+		DATA(4*i, U32(sh))
+	}
+	q3KHighMask = GLOBL("kq_q3khighmask", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(0x30))
 	}
 	half = GLOBL("kq_half", RODATA|NOPTR)
 	DATA(0, F32(0.5))
@@ -227,9 +266,14 @@ func iq4XS() {
 // q3K: func(w *byte, xq *int8, xd *float32, nsb int) float32
 // One Q3_K row (nsb super-blocks of 256: hmask[32], qs[64], 12 bytes of sixteen 6-bit
 // scales, f16 d) against a quantized row. Half n (128 weights) and step s (0..3) give the
-// 32 weights of block j = 4n+s of x: ((qs[32n+l] >> 2s) & 3) - 4·(bit j of hmask[l] clear),
-// the first 16 with scale d·(sc_2j - 32), the next 16 with d·(sc_2j+1 - 32). The signed
-// values meet x through VPMADDUBSW as |v| times x·sign(v).
+// 32 weights of block j = 4n+s of x: q2 - h4 with q2 = (qs[32n+l] >> 2s) & 3 and h4 = 4
+// where bit j of hmask[l] is clear, the first 16 with scale sc_2j - 32, the next 16 with
+// sc_2j+1 - 32. Both parts meet x through VPMADDUBSW (q2 and h4 are unsigned), their
+// difference is scaled in int16 by VPMADDWD (each int32 lane: (sc - 32)·Σ of 4 q·x,
+// exact), and the lanes are summed in float32 times dx_j over the super-block's eight
+// blocks, then that sum times d is added to the accumulator (a super-block's chain of
+// FMAs does not wait for the previous one's). dotQ3KGeneric is the plain version, in the
+// same order.
 func q3K() {
 	TEXT("dotQ3KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int) float32")
 	Doc("dotQ3KAVX returns the dot product of nsb Q3_K super-blocks with a row quantized by QuantizeQ8.")
@@ -237,7 +281,6 @@ func q3K() {
 	xq := Load(Param("xq"), GP64())
 	xd := Load(Param("xd"), GP64())
 	nsb := Load(Param("nsb"), GP64())
-	local := AllocLocal(64)
 	acc := YMM()
 	VXORPS(acc, acc, acc)
 	TESTQ(nsb, nsb)
@@ -246,47 +289,14 @@ func q3K() {
 	for o := 0; o < 110; o += 64 {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
 	}
-	q3KScales(w, local)
-	hm, zero := YMM(), YMM()
-	VMOVDQU(Mem{Base: w}, hm)
-	VPXOR(zero, zero, zero)
-	for n := 0; n < 2; n++ {
-		q := YMM()
-		VMOVDQU(Mem{Base: w}.Offset(32+32*n), q)
-		for s := 0; s < 4; s++ {
-			j := 4*n + s
-			v, m := YMM(), YMM()
-			if s == 0 {
-				VPAND(threes, q, v)
-			} else {
-				VPSRLW(U8(2*s), q, v)
-				VPAND(threes, v, v)
-			}
-			// 4 where bit j of hmask is clear.
-			bit, mj := GP32(), YMM()
-			MOVL(U32(0x01010101<<j), bit)
-			VMOVD(bit, mj.AsX())
-			VPBROADCASTD(mj.AsX(), mj)
-			VPAND(mj, hm, m)
-			VPCMPEQB(zero, m, m)
-			VPAND(fours, m, m)
-			VPSUBB(m, v, v) // -4..3
-			x, a := YMM(), YMM()
-			VMOVDQU(Mem{Base: xq}.Offset(32*j), x)
-			VPSIGNB(v, x, x)
-			VPSIGNB(v, v, a)
-			VPMADDUBSW(x, a, a)
-			VPMADDWD(onesW, a, a)
-			VCVTDQ2PS(a, a)
-			s0, s1, dx := YMM(), YMM(), YMM()
-			VBROADCASTSS(local.Offset(4*(2*j)), s0)
-			VBROADCASTSS(local.Offset(4*(2*j+1)), s1)
-			VBLENDPS(U8(0xf0), s1, s0, s0) // lanes 0-3: group 2j, 4-7: group 2j+1
-			VBROADCASTSS(Mem{Base: xd}.Offset(4*j), dx)
-			VMULPS(dx, s0, s0)
-			VFMADD231PS(a, s0, acc)
-		}
+	sc := q3KScales16(w)
+	hinv := q3KHInv(w)
+	t := YMM()
+	for j := 0; j < 8; j++ {
+		q2, h4, sv := q3KBlock(w, hinv, sc, j)
+		q3KRowDot(q2, h4, sv, Mem{Base: xq}.Offset(32*j), Mem{Base: xd}.Offset(4*j), t, j == 0)
 	}
+	q3KAddD(w, []VecVirtual{t}, []VecVirtual{acc})
 	ADDQ(U32(110), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
@@ -510,18 +520,17 @@ func iq4XSTile(C int) {
 
 // q3KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
 // One Q3_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc unused),
-// writing row c's dot product to out[c*os/4]. The scales and the signed 3-bit values are
-// unpacked once for the C rows, and each row is summed with the operations of q3K in
-// their order: bit-identical to it.
+// writing row c's dot product to out[c*os/4]. The scales and the 3-bit values are unpacked
+// once for the C rows, and each row is summed with the operations of q3K in their order:
+// bit-identical to it.
 func q3KTile(C int) {
 	name := fmt.Sprintf("dotQ3K_1x%d", C)
 	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
 	Doc(fmt.Sprintf("%s writes the dot products of nsb Q3_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
-	local := AllocLocal(64)
 	w, xq, xd, _, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
-	acc := make([]VecVirtual, C)
+	acc, t := make([]VecVirtual, C), make([]VecVirtual, C)
 	for c := range acc {
-		acc[c] = YMM()
+		acc[c], t[c] = YMM(), YMM()
 		VXORPS(acc[c], acc[c], acc[c])
 	}
 	JZ(LabelRef("done"))
@@ -529,45 +538,15 @@ func q3KTile(C int) {
 	for o := 0; o < 110; o += 64 {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + o))
 	}
-	q3KScales(w, local)
-	hm, zero := YMM(), YMM()
-	VMOVDQU(Mem{Base: w}, hm)
-	VPXOR(zero, zero, zero)
-	for n := 0; n < 2; n++ {
-		for s := 0; s < 4; s++ {
-			j := 4*n + s
-			v, m := YMM(), YMM()
-			VMOVDQU(Mem{Base: w}.Offset(32+32*n), v)
-			if s > 0 {
-				VPSRLW(U8(2*s), v, v)
-			}
-			VPAND(threes, v, v)
-			bit, mj := GP32(), YMM()
-			MOVL(U32(0x01010101<<j), bit)
-			VMOVD(bit, mj.AsX())
-			VPBROADCASTD(mj.AsX(), mj)
-			VPAND(mj, hm, m)
-			VPCMPEQB(zero, m, m)
-			VPAND(fours, m, m)
-			VPSUBB(m, v, v) // -4..3
-			a, s0, s1 := YMM(), YMM(), YMM()
-			VPSIGNB(v, v, a)
-			VBROADCASTSS(local.Offset(4*(2*j)), s0)
-			VBROADCASTSS(local.Offset(4*(2*j+1)), s1)
-			VBLENDPS(U8(0xf0), s1, s0, s0) // lanes 0-3: group 2j, 4-7: group 2j+1
-			for c := 0; c < C; c++ {
-				x, dx := YMM(), YMM()
-				VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*j), x)
-				VPSIGNB(v, x, x)
-				VPMADDUBSW(x, a, x)
-				VPMADDWD(onesW, x, x)
-				VCVTDQ2PS(x, x)
-				VBROADCASTSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*j), dx)
-				VMULPS(dx, s0, dx)
-				VFMADD231PS(x, dx, acc[c])
-			}
+	sc := q3KScales16(w)
+	hinv := q3KHInv(w)
+	for j := 0; j < 8; j++ {
+		q2, h4, sv := q3KBlock(w, hinv, sc, j)
+		for c := 0; c < C; c++ {
+			q3KRowDot(q2, h4, sv, avoext.RowAt(xq, xs, xs3, c).Offset(32*j), avoext.RowAt(xd, xds, xds3, c).Offset(4*j), t[c], j == 0)
 		}
 	}
+	q3KAddD(w, t, acc)
 	ADDQ(U32(110), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
@@ -579,56 +558,91 @@ func q3KTile(C int) {
 	RET()
 }
 
-// q3KScales stores a Q3_K super-block's sixteen scales d·(sc - 32) as float32 at local
-// (64 bytes), unpacked as ggml's dequantize_row_q3_K unpacks them.
-func q3KScales(w Register, local Mem) {
-	a0, a1, tmp := GP32(), GP32(), GP32()
-	MOVL(Mem{Base: w}.Offset(96), a0)
-	MOVL(Mem{Base: w}.Offset(100), a1)
-	MOVL(Mem{Base: w}.Offset(104), tmp)
-	sx := XMM()
-	for i, src := range []struct {
-		word  GPVirtual
-		shift int
-	}{{a0, 0}, {a1, 0}, {a0, 4}, {a1, 4}} {
-		lo, hi := GP32(), GP32()
-		MOVL(src.word, lo)
-		if src.shift > 0 {
-			SHRL(U8(src.shift), lo)
-		}
-		ANDL(U32(0x0f0f0f0f), lo)
-		MOVL(tmp, hi)
-		if i > 0 {
-			SHRL(U8(2*i), hi)
-		}
-		ANDL(U32(0x03030303), hi)
-		SHLL(U8(4), hi)
-		ORL(hi, lo)
-		if i == 0 {
-			VMOVD(lo, sx)
-		} else {
-			VPINSRD(U8(i), lo, sx, sx)
-		}
-	}
+// q3KScales16 returns a Q3_K super-block's sixteen scales sc - 32 (unpacked as ggml's
+// dequantize_row_q3_K unpacks them) as int16: the even ones (sc_0, sc_2, ..., sc_14) in
+// the low 128-bit lane, the odd ones in the high lane, so that q3KBlock takes block j's
+// two scales from element j of each lane.
+func q3KScales16(w Register) VecVirtual {
+	// Bytes 94..109 of the block: the 12 scale bytes sit at 2..13. Scale i (i < 8) is the
+	// low nibble of byte i, scale 8+i the high nibble; each takes two high bits from byte
+	// 8 + i%4 at bit 2·(i/4).
+	x, v, h := XMM(), XMM(), XMM()
+	VMOVDQU(Mem{Base: w}.Offset(94), x)
+	VPSHUFB(q3KLowSrc, x, v)
+	VPSRLVD(q3KLowShift, v, v)
+	VPAND(low4.Offset(0), v, v)
+	VPSHUFB(q3KHighSrc, x, h)
+	VPSRLVD(q3KHighShift, h, h)
+	VPSLLD(U8(4), h, h)
+	VPAND(q3KHighMask, h, h)
+	VPOR(h, v, v)
+	VPSUBB(thirtyTwo, v, v) // sc - 32, signed
+	VPSHUFB(evenOdd, v, v)
+	sc := YMM()
+	VPMOVSXBW(v, sc)
+	return sc
+}
+
+// q3KAddD adds each row's super-block sum t[r] times the super-block's scale d to acc[r].
+func q3KAddD(w Register, t, acc []VecVirtual) {
 	d := YMM()
 	VPBROADCASTW(Mem{Base: w}.Offset(108), d.AsX())
 	VCVTPH2PS(d.AsX(), d)
-	thirtyTwo := YMM()
-	MOVL(U32(32), tmp)
-	VMOVD(tmp, thirtyTwo.AsX())
-	VPBROADCASTD(thirtyTwo.AsX(), thirtyTwo)
-	for h := 0; h < 2; h++ {
-		v, t := YMM(), XMM()
-		if h == 0 {
-			VPMOVZXBD(sx, v)
-		} else {
-			VPSRLDQ(U8(8), sx, t)
-			VPMOVZXBD(t, v)
-		}
-		VPSUBD(thirtyTwo, v, v)
-		VCVTDQ2PS(v, v)
-		VMULPS(d, v, v) // d·(sc - 32)
-		VMOVUPS(v, local.Offset(32*h))
+	for r := range t {
+		VFMADD231PS(t[r], d, acc[r])
+	}
+}
+
+// q3KHInv returns the super-block's hmask inverted: bit j of byte l set where weight l of
+// block j takes -4.
+func q3KHInv(w Register) VecVirtual {
+	h := YMM()
+	VPCMPEQB(h, h, h)
+	VPXOR(Mem{Base: w}, h, h)
+	return h
+}
+
+// q3KBlock returns block j's 2-bit values q2 (0..3), the 4 to subtract h4 (0 or 4), and
+// its two int16 scales (sc_2j - 32 in the low lane, sc_2j+1 - 32 in the high one).
+func q3KBlock(w Register, hinv, sc VecVirtual, j int) (q2, h4, sv VecVirtual) {
+	n, s := j/4, j%4
+	q2, h4, sv = YMM(), YMM(), YMM()
+	VMOVDQU(Mem{Base: w}.Offset(32+32*n), q2)
+	if s > 0 {
+		VPSRLW(U8(2*s), q2, q2)
+	}
+	VPAND(threes, q2, q2)
+	// bit j of each byte of hinv to bit 2 (value 4)
+	switch {
+	case j < 2:
+		VPSLLW(U8(2-j), hinv, h4)
+		VPAND(fours, h4, h4)
+	case j == 2:
+		VPAND(fours, hinv, h4)
+	default:
+		VPSRLW(U8(j-2), hinv, h4)
+		VPAND(fours, h4, h4)
+	}
+	VPSHUFB(repWord.Offset(32*j), sc, sv)
+	return q2, h4, sv
+}
+
+// q3KRowDot adds one block of one activation row (its 32 int8 values at x) to the
+// super-block's sum t (first: sets it): (q2·x - h4·x) in pairs, times the scales, as
+// float32, times dx (the float32 at xd).
+func q3KRowDot(q2, h4, sv VecVirtual, x, xd Mem, t VecVirtual, first bool) {
+	p, u, b := YMM(), YMM(), YMM()
+	VMOVDQU(x, u)
+	VPMADDUBSW(u, q2, p)
+	VPMADDUBSW(u, h4, u)
+	VPSUBW(u, p, p)
+	VPMADDWD(sv, p, p)
+	VCVTDQ2PS(p, p)
+	VBROADCASTSS(xd, b)
+	if first {
+		VMULPS(b, p, t)
+	} else {
+		VFMADD231PS(p, b, t)
 	}
 }
 
