@@ -40,7 +40,10 @@ var bf16pVec func(w *byte, ps int, x *float32, k int, out *float32)
 const bf16pVecPanels = 4
 
 // bf16PanelsOn reports whether Pack lays out BF16 matrices in panels: where the AVX2
-// panel kernels are the fastest this CPU has for BF16 (no AMX, no AVX-512).
+// panel kernels are the fastest this CPU has for BF16 (no AMX, no AVX-512). MatMul reads
+// a BF16 matrix's Packed as panels exactly when this holds, so it must not change between
+// Pack and MatMul (the hooks it reads are set at start-up; tests that clear them do so
+// around weights they have not packed).
 func bf16PanelsOn() bool {
 	return useAsm && bf16pTiles[1] != nil && matMulBF16AMX == nil && matMulFloatWide == nil
 }
