@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 
@@ -12,10 +13,18 @@ import (
 // BenchmarkBF16PanelsCPUTime is BenchmarkMatMulCPUTime for BF16 weights as stored
 // ("rows": the float 3×4 tiles) and laid out in panels ("panels"), on one thread, in
 // GFLOP/s per core from the thread's CPU time; the two alternate within each m.
+//
+// BF16_SHAPE=N,K picks another weight shape than [512, 2048] (e.g. 2048,5632, the 1b
+// preset's MLP down projection, which streams from memory).
 func BenchmarkBF16PanelsCPUTime(b *testing.B) {
 	p := NewPool(1)
 	rng := rand.New(rand.NewPCG(3, 3))
-	const n, k = 512, 2048
+	n, k := 512, 2048
+	if s := os.Getenv("BF16_SHAPE"); s != "" {
+		if _, err := fmt.Sscanf(s, "%d,%d", &n, &k); err != nil {
+			b.Fatalf("BF16_SHAPE=%q: want N,K", s)
+		}
+	}
 	w, _ := randWeight(b, rng, tensor.BF16, n, k)
 	wp := *w
 	wp.Packed = packBF16ForTest(w)
