@@ -114,8 +114,10 @@ func TestMatMulBF16PanelsRowInvariance(t *testing.T) {
 	rng := rand.New(rand.NewPCG(20, 4))
 	p := NewPool(2)
 	defer p.Close()
-	for _, k := range []int{3, 96, 2080} {
-		const n, M = 37, 140 // M past a block of 128 rows
+	for _, sh := range [][2]int{{37, 3}, {37, 96}, {37, 2080}, {80, 96}, {80, 1100}} {
+		// n = 80: one row takes dotBF16P_vec for the first 64 rows, the tiles for the rest.
+		n, k := sh[0], sh[1]
+		const M = 140 // past a block of 128 rows
 		w, _ := randWeight(t, rng, tensor.BF16, n, k)
 		w.Packed = packBF16ForTest(w)
 		x := randVec(rng, M*k)
@@ -131,7 +133,7 @@ func TestMatMulBF16PanelsRowInvariance(t *testing.T) {
 				}
 				for i := range got {
 					if got[i] != all[i0*n+i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(all[i0*n+i]))) {
-						t.Errorf("k=%d: row %d of %d (from row %d): output %d = %g, among %d rows %g", k, i/n, m, i0, i%n, got[i], M, all[i0*n+i])
+						t.Errorf("n=%d k=%d: row %d of %d (from row %d): output %d = %g, among %d rows %g", n, k, i/n, m, i0, i%n, got[i], M, all[i0*n+i])
 						break
 					}
 				}
