@@ -19,8 +19,10 @@
 // Pool.Pack copies a model's matrices once, at load, into the layout and memory the
 // CPU's fastest kernels read best: Q8_0 and Q4_0 weights in groups of 16 rows for the AMX
 // tile unit and AVX-512 VNNI, Q4_0 in the same groups for the AVX2 kernels on a CPU with
-// neither, float weights 64-byte aligned on huge pages. MatMul then
-// reads the copy; its results are the same bits as from the original.
+// neither, BF16 in panels of 16 rows for the AVX2 kernels on a CPU with neither AMX nor
+// AVX-512 (their own summation order, the same for every number of rows), other float
+// weights 64-byte aligned on huge pages. MatMul then reads the copy; but for the BF16
+// panels its results are the same bits as from the original.
 package kernel
 
 import (
@@ -52,6 +54,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 	switch dt := w.DType; {
 	case dt == tensor.I32:
 		return fmt.Errorf("matmul %s: %s is not a weight type", w.Name, dt)
+	case dt == tensor.BF16 && w.Packed != nil && bf16PanelsOn():
+		p.matMulBF16Panels(out, x, m, n, k, w.Packed)
 	case (dt == tensor.Q8_0 || dt == tensor.Q4_0) && w.Packed != nil && packedMatMuls != nil:
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
 	case dt == tensor.Q4_0 && w.Packed != nil && k%32 == 0 && q4PackedOn():
@@ -94,6 +98,9 @@ func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err e
 	}
 	if (rs > 0 && n > math.MaxInt/rs) || len(w.Data) < rs*n {
 		return 0, 0, 0, fmt.Errorf("matmul %s: %d bytes, need %d", w.Name, len(w.Data), rs*n)
+	}
+	if w.Packed != nil && w.DType == tensor.BF16 && bf16PanelsOn() && len(w.Packed) < bf16PanelBytes(n, k) {
+		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), bf16PanelBytes(n, k))
 	}
 	if w.Packed != nil && (w.DType == tensor.F32 || w.DType == tensor.F16 || w.DType == tensor.BF16) && len(w.Packed) < rs*n {
 		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), rs*n)

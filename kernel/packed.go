@@ -65,7 +65,15 @@ func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
 		}
 		gs, _ := packLayout(w.DType, k)
 		return n, k, (n + 15) / 16 * gs, true
-	case tensor.F32, tensor.F16, tensor.BF16:
+	case tensor.BF16:
+		if bf16PanelsOn() {
+			return n, k, bf16PanelBytes(n, k), true
+		}
+		if floatAligned(w.Data) && !mmap.HugePages() {
+			return 0, 0, 0, false
+		}
+		return n, k, n * rs, true
+	case tensor.F32, tensor.F16:
 		if floatAligned(w.Data) && !mmap.HugePages() {
 			return 0, 0, 0, false
 		}
@@ -87,7 +95,8 @@ func floatAligned(data []byte) bool {
 
 // Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
 // kernels (see packedMatMuls; they need AMX; on a CPU with AVX2 and neither AMX nor
-// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), and copies F32, F16 and BF16 matrices to
+// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), BF16 matrices in panels of 16 rows where
+// the AVX2 kernels serve BF16 (bf16PanelsOn, packBF16Panel), and copies other F32, F16 and BF16 matrices to
 // 64-byte-aligned memory where they are not aligned or the system has huge pages (see
 // floatAligned), setting their Packed field, so that MatMul reads Packed instead of Data. All of them
 // go into one new buffer, backed by huge pages where the system allows. Other tensors,
@@ -124,9 +133,16 @@ func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
 		dst := buf[j.off : j.off+j.sz : j.off+j.sz]
 		w, k := j.w, j.k
 		rs, _ := w.DType.RowBytes(k)
-		if w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0 {
+		switch {
+		case w.DType == tensor.BF16 && bf16PanelsOn():
+			p.Run((j.n+bf16Panel-1)/bf16Panel, func(lo, hi int) {
+				for g := lo; g < hi; g++ {
+					packBF16Panel(dst[g*32*k:(g+1)*32*k], w.Data, rs, j.n, k, g)
+				}
+			})
+		case w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0:
 			p.Run(j.n, func(lo, hi int) { copy(dst[lo*rs:hi*rs], w.Data[lo*rs:hi*rs]) })
-		} else {
+		default:
 			gs, _ := packLayout(w.DType, k)
 			p.Run((j.n+15)/16, func(lo, hi int) {
 				for g := lo; g < hi; g++ {
@@ -138,6 +154,19 @@ func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
 		mmap.Release(w.Data)
 	}
 	return int64(len(raw))
+}
+
+// RowBytes returns the bytes of w's rows in their stored layout: w.Packed where Pack
+// copied them unchanged (F32 and F16, and BF16 where it does not lay it out in panels),
+// else w.Data.
+func RowBytes(w *tensor.Tensor) []byte {
+	switch {
+	case w.Packed == nil, w.DType == tensor.BF16 && bf16PanelsOn():
+		return w.Data
+	case w.DType == tensor.F32, w.DType == tensor.F16, w.DType == tensor.BF16:
+		return w.Packed
+	}
+	return w.Data
 }
 
 // packGroup lays out rows j..j+rows-1 (rows ≤ 16) of a Q8_0 or Q4_0 matrix with rows of

@@ -87,14 +87,14 @@ func aligned64(w *tensor.Tensor, off int) *tensor.Tensor {
 // TestPackSelection: Pack lays out Q8_0 and Q4_0 matrices, each once, where the CPU has
 // the packed kernels, and copies float matrices that do not start on a 64-byte boundary
 // (whose products then give the same bits), and aligned ones where huge pages are to be
-// had.
+// had (F16 here: BF16 goes into panels where the AVX2 kernels serve it, TestPackBF16Panels).
 func TestPackSelection(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	p := NewPool(2)
 	defer p.Close()
 	q8, _ := randWeight(t, rng, tensor.Q8_0, 20, 64)
 	q4, _ := randWeight(t, rng, tensor.Q4_0, 3, 32)
-	w16, _ := randWeight(t, rng, tensor.BF16, 20, 40)
+	w16, _ := randWeight(t, rng, tensor.F16, 20, 40)
 	bfA := aligned64(w16, 0)
 	bfU := aligned64(w16, 24)
 	got := p.Pack([]*tensor.Tensor{q8, bfA, q8, q4, nil, bfU})

@@ -57,6 +57,7 @@ var matPaths = []matPath{
 	{pathQuant, true, true, true, Path{"AMX", "packed TDPBSSD tiles"}, func() bool { return packedMatMuls != nil }},
 	{[]tensor.DType{tensor.Q4_0}, true, false, true, Path{"AVX2", "dotQ4P_vec16 (packed)"}, q4PackedOn},
 	{[]tensor.DType{tensor.Q4_0}, false, true, true, Path{"AVX2", "dotQ4I 8×2 (packed)"}, q4PackedOn},
+	{[]tensor.DType{tensor.BF16}, true, true, true, Path{"AVX2", "dotBF16P 16×6 (panels)"}, bf16PanelsOn},
 	{[]tensor.DType{tensor.BF16}, true, true, false, Path{"AMX", "TDPBF16PS tiles"}, func() bool { return matMulBF16AMX != nil }},
 	{pathTypes, true, true, false, Path{"Go", "plain Go"}, func() bool { return !useAsm }},
 	{pathQuant, true, false, false, Path{"AVX-512 VNNI", "qv512MatVec"}, func() bool { return matVecQuantWide != nil }},
@@ -120,6 +121,8 @@ func packs(dt tensor.DType) bool {
 		return packedMatMuls != nil
 	case tensor.Q4_0:
 		return packedMatMuls != nil || q4PackedOn()
+	case tensor.BF16:
+		return bf16PanelsOn()
 	}
 	return false
 }

@@ -151,9 +151,9 @@ func New(cfg *Config, tensors map[string]*tensor.Tensor, opts Options) (*Model, 
 		sort.Strings(extra[:min(len(extra), 3)])
 		return nil, fmt.Errorf("unexpected tensors for a %d-layer %s model: %s", c.Layers, c.Arch, strings.Join(extra, ", "))
 	}
-	// Quantized matrices are laid out again for the CPU's fastest kernels where it has
-	// them (kernel.Pool.Pack: Q8_0 and Q4_0 on CPUs with AMX, Q4_0 on CPUs with AVX2 and
-	// no AVX-512 VNNI); results stay the same.
+	// Matrices are laid out again for the CPU's fastest kernels where it has them
+	// (kernel.Pool.Pack: Q8_0 and Q4_0 on CPUs with AMX, Q4_0 on CPUs with AVX2 and no
+	// AVX-512 VNNI, BF16 in panels on CPUs with AVX2 and neither AMX nor AVX-512).
 	if !opts.NoPack {
 		mats := m.matrices()[1:] // all but the embedding, which is read a row at a time
 		if m.LMHead == m.Embed {

@@ -55,14 +55,9 @@ func slabRows(n, k int) int {
 }
 
 // weightBytes returns the bytes to decode w from: its packed copy where that holds the
-// same bytes (float types; Pool.Pack may have given the file's pages back, and reading Data
-// would fault them in again, doubling the resident size), else Data.
-func weightBytes(w *tensor.Tensor) []byte {
-	if w.Packed != nil && exactFloat(w.DType) {
-		return w.Packed
-	}
-	return w.Data
-}
+// same bytes (Pool.Pack may have given the file's pages back, and reading Data would fault
+// them in again, doubling the resident size), else Data.
+func weightBytes(w *tensor.Tensor) []byte { return kernel.RowBytes(w) }
 
 // decode decodes rows [lo, hi) of w into dst (float32, row-major), in parallel.
 func (l *linear) decode(dst []float32, w *tensor.Tensor, lo, hi int) error {
