@@ -50,7 +50,8 @@ var exactTypes = []string{"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_
 // By default the model is a small random Llama (hidden 256); DECILM_EXACT_F32 names an F32
 // GGUF to use instead (the bench uses the 1b preset), DECILM_EXACT_IMATRIX an importance
 // matrix (else llama-imatrix makes one from the corpus) and DECILM_EXACT_DIR where the
-// quantized files go (each is removed once measured). It fails when a type does not load
+// quantized files go (each is removed once measured; a file qual-exact-TYPE.gguf already
+// there is measured as it is and kept). It fails when a type does not load
 // in decilm, or when greedy tokens diverge where decilm's top-2 gap is above nearTieGap, or
 // when decilm is farther from exact than llama.cpp by more than the tolerance of
 // exactSlack. Run it by hand: go test -tags 'oracle llamacpp' -run TestGreedyAndExactLogits
@@ -96,8 +97,12 @@ func TestGreedyAndExactLogits(t *testing.T) {
 	for _, typ := range types {
 		ok := t.Run(typ, func(t *testing.T) {
 			file := filepath.Join(dir, "qual-exact-"+typ+".gguf")
-			defer os.Remove(file)
-			runTool(t, quant, "--imatrix", imatrix, f32, file, typ, "2")
+			if _, err := os.Stat(file); err == nil {
+				t.Logf("%s exists: measuring it as llama-quantize's %s file", file, typ)
+			} else {
+				defer os.Remove(file)
+				runTool(t, quant, "--imatrix", imatrix, f32, file, typ, "2")
+			}
 			r := measureExact(t, file, ids, n, N, simple, ppl, prompt, filepath.Join(dir, "qual-exact-"+typ+".kld"))
 			r.typ = typ
 			t.Log(r.row())
