@@ -31,20 +31,23 @@ func fillCache(c *Cache, depth int, seed uint64) {
 	s.n = depth
 }
 
-// TestDecodeAtDepth measures decode steps (tg) of one sequence at a context depth with
-// each cache type, alternating the types round by round, and prints the medians and the
-// bytes per token. It runs on the model file named by $DECILM_KV_BENCH_MODEL at depth
-// 4096 and is skipped without it (a measurement, not a check).
+// BenchmarkDecodeAtDepth measures decode steps (tg) of one sequence at a context depth
+// with each cache type, alternating the types round by round (b.N rounds, at least 9), and
+// reports each type's median tokens/s and CPU ms per token; the log line adds the bytes
+// per token and the cache's size. It runs on the model file named by
+// $DECILM_KV_BENCH_MODEL at depth 4096 (a measurement: without the variable there is
+// nothing to measure).
 //
-//	DECILM_KV_BENCH_MODEL=1b-q4_0.gguf go test ./model/ -run TestDecodeAtDepth -v
-func TestDecodeAtDepth(t *testing.T) {
-	path, depth, steps, rounds := os.Getenv("DECILM_KV_BENCH_MODEL"), 4096, 4, 9
+//	DECILM_KV_BENCH_MODEL=1b-q4_0.gguf go test ./model/ -run '^$' -bench DecodeAtDepth -benchtime 9x
+func BenchmarkDecodeAtDepth(bm *testing.B) {
+	path, depth, steps := os.Getenv("DECILM_KV_BENCH_MODEL"), 4096, 4
 	if path == "" {
-		t.Skip("set DECILM_KV_BENCH_MODEL to a model file to measure")
+		bm.Skip("set DECILM_KV_BENCH_MODEL to a model file to measure")
 	}
+	rounds := bm.N
 	m, err := Load(path, Options{})
 	if err != nil {
-		t.Fatal(err)
+		bm.Fatal(err)
 	}
 	defer m.Close()
 	types := []CacheType{CacheF32, CacheF16}
@@ -55,13 +58,14 @@ func TestDecodeAtDepth(t *testing.T) {
 	for _, typ := range types {
 		c, err := NewTypedCache(m.Config, depth+steps+1, typ)
 		if err != nil {
-			t.Fatal(err)
+			bm.Fatal(err)
 		}
 		fillCache(c, depth, 7)
 		caches[typ] = c
 	}
 	times, cpu := map[CacheType][]float64{}, map[CacheType][]float64{}
 	var b Batch
+	bm.ResetTimer()
 	for r := 0; r < rounds; r++ {
 		for _, typ := range types {
 			c := caches[typ]
@@ -71,18 +75,21 @@ func TestDecodeAtDepth(t *testing.T) {
 				b.Reset()
 				b.Add(0, depth+i, 1+i, true)
 				if _, err := m.Forward(&b, c); err != nil {
-					t.Fatal(err)
+					bm.Fatal(err)
 				}
 			}
 			times[typ] = append(times[typ], float64(steps)/time.Since(start).Seconds())
 			cpu[typ] = append(cpu[typ], (cpuTime()-cpu0).Seconds()*1000/float64(steps))
 		}
 	}
+	bm.StopTimer()
 	for _, typ := range types {
 		ts, cs := times[typ], cpu[typ]
 		sort.Float64s(ts)
 		sort.Float64s(cs)
-		t.Logf("%s: %d B/token, cache at depth %d: %.1f MiB; tg at depth %d: median %.2f t/s (min %.2f, max %.2f), CPU time median %.0f ms/token (min %.0f), %d rounds of %d steps",
+		bm.ReportMetric(ts[len(ts)/2], typ.String()+"-tok/s")
+		bm.ReportMetric(cs[len(cs)/2], typ.String()+"-cpu-ms/tok")
+		bm.Logf("%s: %d B/token, cache at depth %d: %.1f MiB; tg at depth %d: median %.2f t/s (min %.2f, max %.2f), CPU time median %.0f ms/token (min %.0f), %d rounds of %d steps",
 			typ, KVBytesPerToken(m.Config, typ), depth, float64(caches[typ].Bytes())/(1<<20), depth, ts[len(ts)/2], ts[0], ts[len(ts)-1], cs[len(cs)/2], cs[0], rounds, steps)
 	}
 }
