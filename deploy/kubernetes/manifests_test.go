@@ -43,6 +43,7 @@ func compiler(t *testing.T) *jsonschema.Compiler {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		kubernetesDialect(doc)
 		if err := c.AddResource(schemaBase+filepath.Base(f), doc); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -178,27 +179,49 @@ func TestManifestsValid(t *testing.T) {
 	}
 }
 
-// TestSchemasRefuse: the schemas are not vacuous: a misspelt field, a wrong type and a
-// missing required field are each refused.
+// TestSchemasRefuse: the schemas are not vacuous: a misspelt field, a wrong type, a
+// value out of its pattern and a missing required field are each refused, in every kind.
 func TestSchemasRefuse(t *testing.T) {
 	c := compiler(t)
+	spec := func(m map[string]any) map[string]any { return get(m, "spec").(map[string]any) }
+	first := func(v any) map[string]any { return v.([]any)[0].(map[string]any) }
 	for _, bad := range []struct {
-		kind string
-		edit func(m map[string]any)
+		kind, what string
+		edit       func(m map[string]any)
 	}{
-		{"Deployment", func(m map[string]any) { get(m, "spec").(map[string]any)["replica"] = 2 }},
-		{"Deployment", func(m map[string]any) { get(m, "spec").(map[string]any)["replicas"] = "two" }},
-		{"Deployment", func(m map[string]any) { delete(get(m, "spec").(map[string]any), "selector") }},
-		{"Service", func(m map[string]any) { get(m, "spec").(map[string]any)["ports"] = []any{} }},
-		{"HorizontalPodAutoscaler", func(m map[string]any) { delete(get(m, "spec").(map[string]any), "maxReplicas") }},
-		{"InferencePool", func(m map[string]any) { delete(get(m, "spec").(map[string]any), "endpointPickerRef") }},
-		{"InferencePool", func(m map[string]any) { get(m, "spec").(map[string]any)["targetPortNumber"] = 8080 }},
-		{"HTTPRoute", func(m map[string]any) { get(m, "spec").(map[string]any)["rule"] = []any{} }},
+		{"Deployment", "a misspelt spec.replica", func(m map[string]any) { spec(m)["replica"] = 2 }},
+		{"Deployment", `spec.replicas "two"`, func(m map[string]any) { spec(m)["replicas"] = "two" }},
+		{"Deployment", "no spec.selector", func(m map[string]any) { delete(spec(m), "selector") }},
+		{"Deployment", `containerPort "8080"`, func(m map[string]any) {
+			first(first(get(m, "spec", "template", "spec", "containers"))["ports"])["containerPort"] = "8080"
+		}},
+		{"Deployment", "a container without a name", func(m map[string]any) {
+			delete(first(get(m, "spec", "template", "spec", "containers")), "name")
+		}},
+		{"Service", "a port without its number", func(m map[string]any) { delete(first(spec(m)["ports"]), "port") }},
+		{"Service", "a misspelt spec.selectors", func(m map[string]any) { spec(m)["selectors"] = spec(m)["selector"] }},
+		{"HorizontalPodAutoscaler", "no spec.maxReplicas", func(m map[string]any) { delete(spec(m), "maxReplicas") }},
+		{"HorizontalPodAutoscaler", `spec.minReplicas "2"`, func(m map[string]any) { spec(m)["minReplicas"] = "2" }},
+		{"InferencePool", "no spec.targetPorts", func(m map[string]any) { delete(spec(m), "targetPorts") }},
+		{"InferencePool", "an endpointPickerRef without a name", func(m map[string]any) {
+			delete(spec(m)["endpointPickerRef"].(map[string]any), "name")
+		}},
+		{"InferencePool", "v1alpha2's targetPortNumber", func(m map[string]any) { spec(m)["targetPortNumber"] = 8080 }},
+		{"InferencePool", "failureMode FailSafe", func(m map[string]any) {
+			spec(m)["endpointPickerRef"].(map[string]any)["failureMode"] = "FailSafe"
+		}},
+		{"HTTPRoute", "a misspelt spec.rule", func(m map[string]any) { spec(m)["rule"] = []any{} }},
+		{"HTTPRoute", "an InferencePool backendRef without a name", func(m map[string]any) {
+			delete(first(first(spec(m)["rules"])["backendRefs"]), "name")
+		}},
+		{"HTTPRoute", `a request timeout "5 minutes"`, func(m map[string]any) {
+			first(spec(m)["rules"])["timeouts"].(map[string]any)["request"] = "5 minutes"
+		}},
 	} {
 		m := manifests(t)[bad.kind]
 		bad.edit(m)
 		if err := validate(t, c, bad.kind, m); err == nil {
-			t.Errorf("%s: an edited manifest passed its schema", bad.kind)
+			t.Errorf("%s with %s passed its schema", bad.kind, bad.what)
 		}
 	}
 }
