@@ -14,6 +14,7 @@ import (
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/checkpoint"
+	"github.com/decilm/decilm/internal/testutil"
 	"github.com/decilm/decilm/model"
 	"github.com/decilm/decilm/sample"
 	"github.com/decilm/decilm/synth"
@@ -323,8 +324,8 @@ func TestSpeculativeSampledDistribution(t *testing.T) {
 			t.Fatalf("%s: nothing drafted", dc.name)
 		}
 		for j := range spec {
-			x, df := twoSampleChiSquare(plain[j], spec[j])
-			p := chiSquareUpper(x, df)
+			x, df := testutil.TwoSampleChiSquare(plain[j], spec[j])
+			p := testutil.ChiSquareUpper(x, df)
 			what := fmt.Sprintf("token %d", j+1)
 			if j == gen {
 				what = "tokens 1 and 2"
@@ -336,43 +337,6 @@ func TestSpeculativeSampledDistribution(t *testing.T) {
 		}
 		t.Logf("%s: %d drafted, %d accepted (%.1f%%)", dc.name, drafted, accepted, 100*float64(accepted)/float64(drafted))
 	}
-}
-
-// twoSampleChiSquare returns the chi-square statistic comparing two samples of equal size
-// over the same categories, Σ (a−b)²/(a+b), and its degrees of freedom; categories with
-// fewer than 10 draws in both samples together are pooled into one.
-func twoSampleChiSquare(a, b map[int]int) (x float64, df int) {
-	keys := map[int]bool{}
-	for k := range a {
-		keys[k] = true
-	}
-	for k := range b {
-		keys[k] = true
-	}
-	pa, pb, cats := 0, 0, 0
-	for k := range keys {
-		if a[k]+b[k] < 10 {
-			pa, pb = pa+a[k], pb+b[k]
-			continue
-		}
-		d := float64(a[k] - b[k])
-		x += d * d / float64(a[k]+b[k])
-		cats++
-	}
-	if pa+pb > 0 {
-		d := float64(pa - pb)
-		x += d * d / float64(pa+pb)
-		cats++
-	}
-	return x, max(cats-1, 1)
-}
-
-// chiSquareUpper is the upper tail probability of a chi-square statistic with df degrees
-// of freedom (Wilson–Hilferty approximation).
-func chiSquareUpper(x float64, df int) float64 {
-	k := float64(df)
-	z := (math.Cbrt(x/k) - (1 - 2/(9*k))) / math.Sqrt(2/(9*k))
-	return 0.5 * math.Erfc(z/math.Sqrt2)
 }
 
 // TestDraftErrors: a draft model with another vocabulary, a negative Max, an empty Draft

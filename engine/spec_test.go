@@ -3,13 +3,13 @@ package engine
 import (
 	"context"
 	"fmt"
-	"math"
 	"reflect"
 	"sync"
 	"testing"
 
 	"github.com/decilm/decilm"
 	"github.com/decilm/decilm/grammar"
+	"github.com/decilm/decilm/internal/testutil"
 	"github.com/decilm/decilm/internal/testutil/testmodel"
 	"github.com/decilm/decilm/sample"
 )
@@ -288,8 +288,8 @@ func TestSpecSampledDistribution(t *testing.T) {
 		spec, sp := run(dc.d, 2_000_000)
 		checkSpecStats(t, sp, true)
 		for j := range spec {
-			x, df := twoSampleChiSquare(plain[j], spec[j])
-			p := chiSquareUpper(x, df)
+			x, df := testutil.TwoSampleChiSquare(plain[j], spec[j])
+			p := testutil.ChiSquareUpper(x, df)
 			t.Logf("%s, position %d: chi-square %.1f, df %d, p = %.3g", dc.name, j, x, df, p)
 			if p < 1e-3 {
 				t.Errorf("%s, position %d (%d: the first two): distribution differs from plain sampling (chi-square %.1f, df %d, p = %.3g)", dc.name, j, gen, x, df, p)
@@ -297,43 +297,6 @@ func TestSpecSampledDistribution(t *testing.T) {
 		}
 		t.Logf("%s: %d drafted, %d accepted", dc.name, sp.DraftTokens, sp.Accepted)
 	}
-}
-
-// twoSampleChiSquare is the chi-square statistic comparing two samples of equal size,
-// Σ (a−b)²/(a+b), and its degrees of freedom; categories with fewer than 10 draws in both
-// together are pooled into one.
-func twoSampleChiSquare(a, b map[int]int) (x float64, df int) {
-	keys := map[int]bool{}
-	for k := range a {
-		keys[k] = true
-	}
-	for k := range b {
-		keys[k] = true
-	}
-	pa, pb, cats := 0, 0, 0
-	for k := range keys {
-		if a[k]+b[k] < 10 {
-			pa, pb = pa+a[k], pb+b[k]
-			continue
-		}
-		d := float64(a[k] - b[k])
-		x += d * d / float64(a[k]+b[k])
-		cats++
-	}
-	if pa+pb > 0 {
-		d := float64(pa - pb)
-		x += d * d / float64(pa+pb)
-		cats++
-	}
-	return x, max(cats-1, 1)
-}
-
-// chiSquareUpper is the upper tail probability of a chi-square statistic with df degrees
-// of freedom (Wilson–Hilferty approximation).
-func chiSquareUpper(x float64, df int) float64 {
-	k := float64(df)
-	z := (math.Cbrt(x/k) - (1 - 2/(9*k))) / math.Sqrt(2/(9*k))
-	return 0.5 * math.Erfc(z/math.Sqrt2)
 }
 
 // TestSpecGrammarPlain: in an engine that drafts, a grammar-constrained request decodes
