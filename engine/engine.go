@@ -654,14 +654,21 @@ func (e *Engine) advance(s *seq, row []float32) bool {
 	if s.prefilled.IsZero() {
 		s.prefilled = time.Now()
 	}
-	step, err := s.st.Next(row)
+	generated, _ := s.emit(s.st.Next(row))
+	return generated
+}
+
+// emit acts on one step of s's generation state: it streams the step's token, finishes s
+// when the step (or its error) ends the sequence, and otherwise makes the token the next
+// decode row's input. It reports whether a token was generated and whether s goes on.
+func (s *seq) emit(step gen.Step, err error) (generated, more bool) {
 	if err != nil {
 		s.finish("", fmt.Errorf("engine: %w", err))
-		return false
+		return false, false
 	}
 	if step.Token == nil { // ended without a token: the final event carries the text
 		s.finishText(step.Reason, step.Text, nil)
-		return false
+		return false, false
 	}
 	ev := Event{Token: step.Token, Text: step.Text}
 	if s.req.PromptLogprobs && !s.sentPrompt {
@@ -671,10 +678,10 @@ func (e *Engine) advance(s *seq, row []float32) bool {
 	s.out <- ev
 	if step.Done {
 		s.finish(step.Reason, nil)
-	} else {
-		s.next = step.Token.ID
+		return true, false
 	}
-	return true
+	s.next = step.Token.ID
+	return true, true
 }
 
 // genModel describes the model to the generation state.

@@ -180,27 +180,13 @@ func (e *Engine) advanceSpec(s *seq, rows []float32) int {
 	sp.drafts, sp.qs = sp.drafts[:0], sp.qs[:0]
 	gen := 0
 	for i, t := range toks {
-		step, err := s.st.Add(t, rows[i*V:(i+1)*V])
-		if err != nil {
-			s.finish("", fmt.Errorf("engine: %w", err))
-			return gen
+		generated, more := s.emit(s.st.Add(t, rows[i*V:(i+1)*V]))
+		if generated {
+			gen++
 		}
-		if step.Token == nil {
-			s.finishText(step.Reason, step.Text, nil)
-			return gen
+		if !more {
+			break
 		}
-		gen++
-		ev := Event{Token: step.Token, Text: step.Text}
-		if s.req.PromptLogprobs && !s.sentPrompt {
-			ev.PromptLogprobs = s.promptLP
-			s.sentPrompt = true
-		}
-		s.out <- ev
-		if step.Done {
-			s.finish(step.Reason, nil)
-			return gen
-		}
-		s.next = t
 	}
 	return gen
 }
