@@ -60,6 +60,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
 	case dt == tensor.Q4_0 && w.Packed != nil && k%32 == 0 && q4PackedOn():
 		p.matMulQ4Packed(out, x, m, n, k, w.Packed)
+	case dt == tensor.Q4_K && w.Packed != nil && q4KPackable(k):
+		p.matMulQ4KPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
 		p.matMulQuant(out, x, m, n, k, data, rs, dt)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:
@@ -109,6 +111,9 @@ func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err e
 		if gs, _ := packLayout(w.DType, k); len(w.Packed) < (n+15)/16*gs {
 			return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), (n+15)/16*gs)
 		}
+	}
+	if w.Packed != nil && w.DType == tensor.Q4_K && k%256 == 0 && len(w.Packed) < q4KPBytes(n, k) {
+		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), q4KPBytes(n, k))
 	}
 	return n, k, rs, nil
 }

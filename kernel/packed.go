@@ -65,6 +65,11 @@ func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
 		}
 		gs, _ := packLayout(w.DType, k)
 		return n, k, (n + 15) / 16 * gs, true
+	case tensor.Q4_K:
+		if !q4KPackable(k) {
+			return 0, 0, 0, false
+		}
+		return n, k, q4KPBytes(n, k), true
 	case tensor.BF16:
 		if bf16PanelsOn() {
 			return n, k, bf16PanelBytes(n, k), true
@@ -138,6 +143,13 @@ func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
 			p.Run((j.n+bf16Panel-1)/bf16Panel, func(lo, hi int) {
 				for g := lo; g < hi; g++ {
 					packBF16Panel(dst[g*32*k:(g+1)*32*k], w.Data, rs, j.n, k, g)
+				}
+			})
+		case w.DType == tensor.Q4_K:
+			nsb := k / 256
+			p.Run((j.n+7)/8, func(lo, hi int) {
+				for g := lo; g < hi; g++ {
+					packQ4KGroup(dst[g*nsb*q4KPSB:(g+1)*nsb*q4KPSB], w.Data, rs, 8*g, min(8, j.n-8*g), nsb)
 				}
 			})
 		case w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0:

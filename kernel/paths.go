@@ -69,6 +69,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q4_0}, false, true, false, Path{"AVX2", "dotQ4I 8×2"}, always},
 	{[]tensor.DType{tensor.Q8_0}, true, false, false, Path{"AVX2", "dotQ8_0 4×1"}, always},
 	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8P 3×3"}, always},
+	{[]tensor.DType{tensor.Q4_K}, true, false, true, Path{"AVX2", "dotQ4KP_vec8 (packed)"}, q4KPackedOn},
+	{[]tensor.DType{tensor.Q4_K}, false, true, true, Path{"AVX2", "dotQ4KP 8×2 (packed)"}, q4KPackedOn},
 	{[]tensor.DType{tensor.Q4_K}, true, false, false, Path{"AVX2", "dotQ4KAVX"}, always},
 	{[]tensor.DType{tensor.Q4_K}, false, true, false, Path{"AVX2", "dotQ4K 1×4"}, always},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
@@ -124,6 +126,8 @@ func packs(dt tensor.DType) bool {
 		return packedMatMuls != nil || q4PackedOn()
 	case tensor.BF16:
 		return bf16PanelsOn()
+	case tensor.Q4_K:
+		return q4KPackedOn()
 	}
 	return false
 }

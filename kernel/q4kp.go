@@ -1,0 +1,195 @@
+package kernel
+
+import "sync"
+
+// Packed Q4_K weights for the AVX2 kernels. GGUF stores a Q4_K row as super-blocks of
+// 256 values (144 bytes: float16 d and dmin, 12 bytes of 6-bit scales and mins, 128 bytes
+// of nibbles), rows one after the other; the one-row kernels then spend more time
+// unpacking scales and summing lanes than multiplying. Where the AVX2 kernels serve Q4_K
+// (q4KPackedOn), Pack lays the rows out again in groups of 8, at the same size
+// (packQ4KGroup): super-block after super-block, the 8 rows' d, dmin and scale bytes side
+// by side, then their nibbles interleaved so that each int32 lane of a vector is one
+// weight row, as the packed Q4_0 groups are. A block of 32 values of 8 rows then costs
+// one int32-to-float conversion, one multiply and two FMAs per activation row.
+//
+// Every packed kernel (dotQ4KP_vec8 for one activation row, q4KPUnpackAVX and the
+// dotQ4KP tiles for several) computes each output as (per row, block after block, b the
+// block of 32 and j = b mod 8 its sub-block)
+//
+//	acc = float32(Σ q·x)·(d·sc_j·dx_b) + acc       (fused; d·sc_j and the product with dx_b rounded)
+//	acc = -(dmin·m_j)·(dx_b·Σx_b) + acc             (fused; dmin·m_j rounded)
+//
+// so a row's results do not depend on the number of activation rows. They differ in the
+// last bits from those of the kernels for Q4_K as stored (dotQ4KAVX and the 1×4 tiles,
+// which sum per lane of 4 values), which serve weights Pack did not lay out.
+
+// q4KPSB is the size in bytes of one super-block of a packed group of 8 Q4_K rows.
+const q4KPSB = 8 * 144
+
+// q4KPBlock is the size in bytes of one block of 32 of a group unpacked by q4KPUnpack:
+// 256 bytes of values, then d·sc and dmin·m as 8 float32 each.
+const q4KPBlock = 320
+
+// The packed Q4_K kernels, set at start-up where the CPU has AVX2 (q4kp_amd64.go).
+var (
+	q4KPVec    func(w *byte, xq *int8, xd *float32, xm *float32, nsb int, out *float32)
+	q4KPUnpack func(dst, w *byte, nsb int)
+	q4KPTiles  [4]q4KPTileFn // [C]
+)
+
+// q4KPTileFn adds the 8×C dot products of 8 Q4_K rows unpacked by q4KPUnpack (nb blocks
+// of 32) and C rows quantized by QuantizeQ8 (xq, xd; xm: dx·Σx per block with the stride
+// of xd; strides in bytes) to out[c*os/4+r], block after block.
+type q4KPTileFn func(w *byte, xq *int8, xqs int, xd *float32, xds int, xm *float32, nb int, out *float32, os int)
+
+// q4KPTileC is how many activation rows the dotQ4KP tiles take at a time.
+const q4KPTileC = 2
+
+// q4KPackedOn reports whether Pack lays out Q4_K weights for the packed AVX2 kernels:
+// where the CPU has AVX2 and no wider path (AMX, AVX-512 VNNI) serves quantized weights.
+func q4KPackedOn() bool {
+	return useAsm && q4KPVec != nil && packedMatMuls == nil && matMulQuantWide == nil && matVecQuantWide == nil && matMulQuantAMX == nil
+}
+
+// q4KPBytes returns the packed size of an n×k Q4_K matrix (k a multiple of 256): groups
+// of 8 rows, the last padded with zero rows.
+func q4KPBytes(n, k int) int { return (n + 7) / 8 * (k / 256) * q4KPSB }
+
+// packQ4KGroup lays out rows j..j+rows-1 (rows ≤ 8) of a Q4_K matrix with rows of nsb
+// super-blocks (rs bytes each) into dst (nsb·q4KPSB bytes, zero past the rows), super-block
+// after super-block:
+//
+//   - 0: the rows' d, 16: their dmin (float16 each, row r at 2r);
+//   - 32: the scale bytes, byte b (b < 12) of row r at 32+8b+r;
+//   - 128: the nibbles: the 32 bytes at 128+256g+32z hold, at 4r, bytes 32g+4z..32g+4z+3
+//     of row r's 128 (values 4z..4z+3 of sub-block 2g in the low nibbles, of sub-block
+//     2g+1 in the high ones).
+func packQ4KGroup(dst, data []byte, rs, j, rows, nsb int) {
+	for s := 0; s < nsb; s++ {
+		o := dst[s*q4KPSB : (s+1)*q4KPSB]
+		for r := 0; r < 8; r++ {
+			if r >= rows {
+				for _, at := range q4KPPlaces[r] {
+					o[at] = 0
+				}
+				continue
+			}
+			blk := data[(j+r)*rs+144*s : (j+r)*rs+144*(s+1)]
+			for i, at := range q4KPPlaces[r] {
+				o[at] = blk[i]
+			}
+		}
+	}
+}
+
+// q4KPPlaces gives, for each of the 144 bytes of a block_q4_K of row r of a group, its
+// place in the packed super-block (packQ4KGroup).
+var q4KPPlaces = func() (p [8][144]int) {
+	for r := 0; r < 8; r++ {
+		p[r][0], p[r][1] = 2*r, 2*r+1
+		p[r][2], p[r][3] = 16+2*r, 16+2*r+1
+		for b := 0; b < 12; b++ {
+			p[r][4+b] = 32 + 8*b + r
+		}
+		for i := 0; i < 128; i++ {
+			g, z, e := i/32, i%32/4, i%4
+			p[r][16+i] = 128 + 256*g + 32*z + 4*r + e
+		}
+	}
+	return p
+}()
+
+// q4KSums fills s.s with dx·Σx for each block of 32 of the m rows quantized in s (as
+// matMulSuper computes it for Q4_K) and returns it.
+func q4KSums(s *quantScratch, nb int) []float32 {
+	if cap(s.s) < nb {
+		s.s = make([]float32, nb)
+	}
+	xs := s.s[:nb]
+	for b := range xs {
+		var sum int32
+		for _, q := range s.q[32*b : 32*b+32] {
+			sum += int32(q)
+		}
+		xs[b] = s.d[b] * float32(sum)
+	}
+	return xs
+}
+
+// q4KPBufPool holds the buffers of q4KPUnpack: kBlockQuant values of 8 rows.
+var q4KPBufPool = sync.Pool{New: func() any { return new([kBlockQuant / 32 * q4KPBlock]byte) }}
+
+// matMulQ4KPacked is MatMul for Q4_K weights laid out by Pack (w: groups of 8 rows,
+// packQ4KGroup) on the AVX2 kernels. One activation row takes dotQ4KP_vec8 a group at a
+// time, straight from the packed layout. Several take the dotQ4KP tiles: each group's
+// kBlockQuant values at a time are unpacked (q4KPUnpack: unsigned values, scales as
+// float32) once per mBlockQuant rows of x and multiplied with all of them, q4KPTileC rows
+// a call. Both sum alike (see the top of this file), so a row's results do not depend on m.
+func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	nb, nsb := k/32, k/256
+	xq, xd := s.q, s.d
+	xm := q4KSums(s, m*nb)
+	gs := nsb * q4KPSB
+	if m == 1 {
+		p.runGrain(n, 8, func(lo, hi int) {
+			for j := lo; j < hi; j += 8 {
+				grp := w[j/8*gs:]
+				if j+8 <= n {
+					clear(out[j : j+8])
+					q4KPVec(&grp[0], &xq[0], &xd[0], &xm[0], nsb, &out[j])
+					continue
+				}
+				var tmp [8]float32 // the last group, padded with zero rows
+				q4KPVec(&grp[0], &xq[0], &xd[0], &xm[0], nsb, &tmp[0])
+				copy(out[j:n], tmp[:])
+			}
+		})
+		return
+	}
+	const C = q4KPTileC
+	const kb = kBlockQuant / 256 // super-blocks a piece
+	p.runGrain(n, 8, func(lo, hi int) {
+		bp := q4KPBufPool.Get().(*[kBlockQuant / 32 * q4KPBlock]byte)
+		defer q4KPBufPool.Put(bp)
+		buf := bp[:]
+		var tmp [C * 8]float32
+		for i0 := 0; i0 < m; i0 += mBlockQuant {
+			i1 := min(m, i0+mBlockQuant)
+			for i := i0; i < i1; i++ {
+				clear(out[i*n+lo : i*n+hi])
+			}
+			for s0 := 0; s0 < nsb; s0 += kb {
+				sc := min(kb, nsb-s0)
+				for j := lo; j < hi; j += 8 {
+					r := min(8, hi-j)
+					q4KPUnpack(&buf[0], &w[j/8*gs+s0*q4KPSB], sc)
+					for i := i0; i < i1; i += C {
+						c := min(C, i1-i)
+						tile := func(o *float32, os int) {
+							q4KPTiles[c](&buf[0], &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xm[i*nb+s0*8], 8*sc, o, os)
+						}
+						if r == 8 {
+							tile(&out[i*n+j], 4*n)
+							continue
+						}
+						for a := 0; a < c; a++ {
+							copy(tmp[8*a:8*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+						}
+						tile(&tmp[0], 32)
+						for a := 0; a < c; a++ {
+							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[8*a:8*a+r])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// q4KPackable reports whether Pack lays out a Q4_K matrix with rows of k values.
+func q4KPackable(k int) bool {
+	return k%256 == 0 && q4KPackedOn()
+}
