@@ -70,6 +70,11 @@ func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
 			return 0, 0, 0, false
 		}
 		return n, k, q4KPBytes(n, k), true
+	case tensor.Q6_K:
+		if !q6KPackable(k) {
+			return 0, 0, 0, false
+		}
+		return n, k, q6KPBytes(n, k), true
 	case tensor.BF16:
 		if bf16PanelsOn() {
 			return n, k, bf16PanelBytes(n, k), true
@@ -150,6 +155,13 @@ func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
 			p.Run((j.n+7)/8, func(lo, hi int) {
 				for g := lo; g < hi; g++ {
 					packQ4KGroup(dst[g*nsb*q4KPSB:(g+1)*nsb*q4KPSB], w.Data, rs, 8*g, min(8, j.n-8*g), nsb)
+				}
+			})
+		case w.DType == tensor.Q6_K:
+			nsb := k / 256
+			p.Run((j.n+7)/8, func(lo, hi int) {
+				for g := lo; g < hi; g++ {
+					packQ6KGroup(dst[g*nsb*q6KPSB:(g+1)*nsb*q6KPSB], w.Data, rs, 8*g, min(8, j.n-8*g), nsb)
 				}
 			})
 		case w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0:

@@ -73,6 +73,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q4_K}, false, true, true, Path{"AVX2", "dotQ4KP 8×2 (packed)"}, q4KPackedOn},
 	{[]tensor.DType{tensor.Q4_K}, true, false, false, Path{"AVX2", "dotQ4KAVX"}, always},
 	{[]tensor.DType{tensor.Q4_K}, false, true, false, Path{"AVX2", "dotQ4K 1×4"}, always},
+	{[]tensor.DType{tensor.Q6_K}, true, false, true, Path{"AVX2", "dotQ6KP_vec8 (packed)"}, q6KPackedOn},
+	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×2 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},
@@ -128,6 +130,8 @@ func packs(dt tensor.DType) bool {
 		return bf16PanelsOn()
 	case tensor.Q4_K:
 		return q4KPackedOn()
+	case tensor.Q6_K:
+		return q6KPackedOn()
 	}
 	return false
 }

@@ -42,13 +42,17 @@ var (
 // of xd; strides in bytes) to out[c*os/4+r], block after block.
 type q4KPTileFn func(w *byte, xq *int8, xqs int, xd *float32, xds int, xm *float32, nb int, out *float32, os int)
 
-// q4KPTileC is how many activation rows the dotQ4KP tiles take at a time.
-const q4KPTileC = 2
+// kpTileC is how many activation rows the dotQ4KP and dotQ6KP tiles take at a time.
+const kpTileC = 2
 
 // q4KPackedOn reports whether Pack lays out Q4_K weights for the packed AVX2 kernels:
 // where the CPU has AVX2 and no wider path (AMX, AVX-512 VNNI) serves quantized weights.
-func q4KPackedOn() bool {
-	return useAsm && q4KPVec != nil && packedMatMuls == nil && matMulQuantWide == nil && matVecQuantWide == nil && matMulQuantAMX == nil
+func q4KPackedOn() bool { return q4KPVec != nil && kPackedOn() }
+
+// kPackedOn reports whether the CPU has AVX2 and no wider path (AMX, AVX-512 VNNI)
+// serves quantized weights: where the packed Q4_K and Q6_K kernels serve those types.
+func kPackedOn() bool {
+	return useAsm && packedMatMuls == nil && matMulQuantWide == nil && matVecQuantWide == nil && matMulQuantAMX == nil
 }
 
 // q4KPBytes returns the packed size of an n×k Q4_K matrix (k a multiple of 256): groups
@@ -116,15 +120,13 @@ func q4KSums(s *quantScratch, nb int) []float32 {
 	return xs
 }
 
-// q4KPBufPool holds the buffers of q4KPUnpack: kBlockQuant values of 8 rows.
-var q4KPBufPool = sync.Pool{New: func() any { return new([kBlockQuant / 32 * q4KPBlock]byte) }}
+// kpBufPool holds the buffers of q4KPUnpack and q6KPUnpack: kBlockQuant values of 8
+// rows.
+var kpBufPool = sync.Pool{New: func() any { return new([kBlockQuant / 32 * q6KPBlock]byte) }}
 
 // matMulQ4KPacked is MatMul for Q4_K weights laid out by Pack (w: groups of 8 rows,
-// packQ4KGroup) on the AVX2 kernels. One activation row takes dotQ4KP_vec8 a group at a
-// time, straight from the packed layout. Several take the dotQ4KP tiles: each group's
-// kBlockQuant values at a time are unpacked (q4KPUnpack: unsigned values, scales as
-// float32) once per mBlockQuant rows of x and multiplied with all of them, q4KPTileC rows
-// a call. Both sum alike (see the top of this file), so a row's results do not depend on m.
+// packQ4KGroup) on the AVX2 kernels (kPackedRows: dotQ4KP_vec8 for one activation row,
+// q4KPUnpackAVX and the dotQ4KP tiles for several).
 func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -132,29 +134,47 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
-	gs := nsb * q4KPSB
+	p.kPackedRows(out, m, n, k, w, q4KPSB,
+		func(grp *byte, o *float32) { q4KPVec(grp, &xq[0], &xd[0], &xm[0], nsb, o) },
+		q4KPUnpack,
+		func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
+			q4KPTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xm[i*nb+s0*8], 8*sc, o, os)
+		})
+}
+
+// kPackedRows runs a product with weights packed in groups of 8 rows (gsb bytes per
+// super-block of a group): one activation row takes vec (the dot products of the group
+// at grp with it, added to o[0..8)) a group at a time, straight from the packed layout.
+// Several take the tiles: each group's kBlockQuant values at a time are unpacked by unpack
+// (sc super-blocks from grp into dst) once per mBlockQuant rows of x and multiplied with
+// all of them, kpTileC rows a call (tile: c rows from row i, super-blocks s0..s0+sc-1,
+// adding to o with row stride os bytes). The kernels of a type sum alike, so a row's
+// results do not depend on m.
+func (p *Pool) kPackedRows(out []float32, m, n, k int, w []byte, gsb int, vec func(grp *byte, o *float32), unpack func(dst, grp *byte, sc int), tile func(c int, buf *byte, i, s0, sc int, o *float32, os int)) {
+	nsb := k / 256
+	gs := nsb * gsb
 	if m == 1 {
 		p.runGrain(n, 8, func(lo, hi int) {
 			for j := lo; j < hi; j += 8 {
-				grp := w[j/8*gs:]
+				grp := &w[j/8*gs]
 				if j+8 <= n {
 					clear(out[j : j+8])
-					q4KPVec(&grp[0], &xq[0], &xd[0], &xm[0], nsb, &out[j])
+					vec(grp, &out[j])
 					continue
 				}
 				var tmp [8]float32 // the last group, padded with zero rows
-				q4KPVec(&grp[0], &xq[0], &xd[0], &xm[0], nsb, &tmp[0])
+				vec(grp, &tmp[0])
 				copy(out[j:n], tmp[:])
 			}
 		})
 		return
 	}
-	const C = q4KPTileC
+	const C = kpTileC
 	const kb = kBlockQuant / 256 // super-blocks a piece
 	p.runGrain(n, 8, func(lo, hi int) {
-		bp := q4KPBufPool.Get().(*[kBlockQuant / 32 * q4KPBlock]byte)
-		defer q4KPBufPool.Put(bp)
-		buf := bp[:]
+		bp := kpBufPool.Get().(*[kBlockQuant / 32 * q6KPBlock]byte)
+		defer kpBufPool.Put(bp)
+		buf := &bp[0]
 		var tmp [C * 8]float32
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
@@ -165,20 +185,17 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 				sc := min(kb, nsb-s0)
 				for j := lo; j < hi; j += 8 {
 					r := min(8, hi-j)
-					q4KPUnpack(&buf[0], &w[j/8*gs+s0*q4KPSB], sc)
+					unpack(buf, &w[j/8*gs+s0*gsb], sc)
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)
-						tile := func(o *float32, os int) {
-							q4KPTiles[c](&buf[0], &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xm[i*nb+s0*8], 8*sc, o, os)
-						}
 						if r == 8 {
-							tile(&out[i*n+j], 4*n)
+							tile(c, buf, i, s0, sc, &out[i*n+j], 4*n)
 							continue
 						}
 						for a := 0; a < c; a++ {
 							copy(tmp[8*a:8*a+r], out[(i+a)*n+j:(i+a)*n+hi])
 						}
-						tile(&tmp[0], 32)
+						tile(c, buf, i, s0, sc, &tmp[0], 32)
 						for a := 0; a < c; a++ {
 							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[8*a:8*a+r])
 						}
