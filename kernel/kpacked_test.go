@@ -226,16 +226,17 @@ func TestMatMulKPacked(t *testing.T) {
 
 // BenchmarkMatMulKPacked compares Q4_K and Q6_K products on weights as stored (dotQ4KAVX,
 // dotQ6KAVX and their 1×4 tiles) and laid out by Pack (dotQ4KP_vec8, dotQ6KP_vec8 and
-// their 8×2 tiles) at the 1B model's shapes, for 1, 16 and 128 activation rows,
-// alternating the two in each round.
+// their 8×2 and 8×3 tiles) at the 1B model's shapes, for 1, 16 and 128 activation rows,
+// alternating the two in each round; and Q4_0 likewise (dotQ4I; dotQ4P_vec16 and the
+// dotQ4I 8×2 tiles on packed groups), the speed the k-quant types are measured against.
 func BenchmarkMatMulKPacked(b *testing.B) {
-	if !q4KPackedOn() || !q6KPackedOn() {
-		b.Skip("Pack does not lay out Q4_K and Q6_K on this CPU (run with GODEBUG=cpu.avx512f=off on an AVX-512 one)")
+	if !q4KPackedOn() || !q6KPackedOn() || !q4PackedOn() {
+		b.Skip("Pack does not lay out Q4_K, Q6_K and Q4_0 for AVX2 on this CPU (run with GODEBUG=cpu.avx512f=off on an AVX-512 one)")
 	}
 	p := NewPool(0)
 	defer p.Close()
 	rng := rand.New(rand.NewPCG(7, 7))
-	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K} {
+	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q4_0} {
 		for _, sh := range [][2]int{{2048, 2048}, {5632, 2048}, {2048, 5632}} {
 			n, k := sh[0], sh[1]
 			w := typedWeight(b, rng, dt, n, k)

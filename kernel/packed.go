@@ -105,7 +105,9 @@ func floatAligned(data []byte) bool {
 
 // Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
 // kernels (see packedMatMuls; they need AMX; on a CPU with AVX2 and neither AMX nor
-// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), BF16 matrices in panels of 16 rows where
+// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), Q4_K and Q6_K matrices in groups of 8 rows
+// at the same size where the AVX2 kernels serve them (q4KPackedOn, q6KPackedOn:
+// packQ4KGroup, packQ6KGroup), BF16 matrices in panels of 16 rows where
 // the AVX2 kernels serve BF16 (bf16PanelsOn, packBF16Panel), and copies other F32, F16 and BF16 matrices to
 // 64-byte-aligned memory where they are not aligned or the system has huge pages (see
 // floatAligned), setting their Packed field, so that MatMul reads Packed instead of Data. All of them

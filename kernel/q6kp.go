@@ -124,7 +124,7 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	xc := q6KSums(s, m*nb)
-	p.kPackedRows(out, m, n, k, w, q6KPSB,
+	p.kPackedRows(out, m, n, k, w, q6KPSB, q6KPTileC,
 		func(grp *byte, o *float32) { q6KPVec(grp, &xq[0], &xd[0], &xc[0], nsb, o) },
 		q6KPUnpack,
 		func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
