@@ -262,3 +262,38 @@ func BenchmarkMatMulKPacked(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPackKGroup lays out a 2048×2048 Q4_K or Q6_K matrix in groups of 8 rows on one
+// thread (packQ4KGroup, packQ6KGroup), the work Pool.Pack does for each such matrix at
+// load time; Q4_0's packGroup alongside for comparison.
+func BenchmarkPackKGroup(b *testing.B) {
+	const n, k = 2048, 2048
+	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q4_0} {
+		b.Run(dt.String(), func(b *testing.B) {
+			rs, _ := dt.RowBytes(k)
+			data := make([]byte, n*rs)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			dst := make([]byte, 2*n*rs)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				switch dt {
+				case tensor.Q4_K:
+					for g := 0; g < n/8; g++ {
+						packQ4KGroup(dst[g*8*rs:(g+1)*8*rs], data, rs, 8*g, 8, k/256)
+					}
+				case tensor.Q6_K:
+					for g := 0; g < n/8; g++ {
+						packQ6KGroup(dst[g*8*rs:(g+1)*8*rs], data, rs, 8*g, 8, k/256)
+					}
+				default:
+					gs, _ := packLayout(dt, k)
+					for g := 0; g < n/16; g++ {
+						packGroup(dst[g*gs:(g+1)*gs], data, rs, 16*g, 16, k, dt)
+					}
+				}
+			}
+		})
+	}
+}

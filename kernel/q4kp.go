@@ -1,6 +1,9 @@
 package kernel
 
-import "sync"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // Packed Q4_K weights for the AVX2 kernels. GGUF stores a Q4_K row as super-blocks of
 // 256 values (144 bytes: float16 d and dmin, 12 bytes of 6-bit scales and mins, 128 bytes
@@ -80,39 +83,27 @@ func q4KPBytes(n, k int) int { return (n + 7) / 8 * (k / 256) * q4KPSB }
 //     of row r's 128 (values 4z..4z+3 of sub-block 2g in the low nibbles, of sub-block
 //     2g+1 in the high ones).
 func packQ4KGroup(dst, data []byte, rs, j, rows, nsb int) {
+	le := binary.LittleEndian
 	for s := 0; s < nsb; s++ {
 		o := dst[s*q4KPSB : (s+1)*q4KPSB]
 		for r := 0; r < 8; r++ {
-			if r >= rows {
-				for _, at := range q4KPPlaces[r] {
-					o[at] = 0
-				}
-				continue
+			var blk *[144]byte
+			if r < rows {
+				blk = (*[144]byte)(data[(j+r)*rs+144*s:])
+			} else {
+				blk = new([144]byte) // a padding row: zeros
 			}
-			blk := data[(j+r)*rs+144*s : (j+r)*rs+144*(s+1)]
-			for i, at := range q4KPPlaces[r] {
-				o[at] = blk[i]
+			le.PutUint16(o[2*r:], le.Uint16(blk[0:]))
+			le.PutUint16(o[16+2*r:], le.Uint16(blk[2:]))
+			for b := 0; b < 12; b++ {
+				o[32+8*b+r] = blk[4+b]
+			}
+			for i := 0; i < 32; i++ { // 4 bytes at a time: i = 8g+z
+				le.PutUint32(o[128+32*i+4*r:], le.Uint32(blk[16+4*i:]))
 			}
 		}
 	}
 }
-
-// q4KPPlaces gives, for each of the 144 bytes of a block_q4_K of row r of a group, its
-// place in the packed super-block (packQ4KGroup).
-var q4KPPlaces = func() (p [8][144]int) {
-	for r := 0; r < 8; r++ {
-		p[r][0], p[r][1] = 2*r, 2*r+1
-		p[r][2], p[r][3] = 16+2*r, 16+2*r+1
-		for b := 0; b < 12; b++ {
-			p[r][4+b] = 32 + 8*b + r
-		}
-		for i := 0; i < 128; i++ {
-			g, z, e := i/32, i%32/4, i%4
-			p[r][16+i] = 128 + 256*g + 32*z + 4*r + e
-		}
-	}
-	return p
-}()
 
 // q4KSums fills s.s with dx·Σx for each block of 32 of the m rows quantized in s (as
 // matMulSuper computes it for Q4_K) and returns it.

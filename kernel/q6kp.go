@@ -1,5 +1,7 @@
 package kernel
 
+import "encoding/binary"
+
 // Packed Q6_K weights for the AVX2 kernels, as packed Q4_K ones (q4kp.go). GGUF stores a
 // Q6_K row as super-blocks of 256 values (210 bytes: 128 of low nibbles ql, 64 of high
 // bit pairs qh, 16 int8 scales, one per 16 values, and float16 d). Where the AVX2 kernels
@@ -62,40 +64,29 @@ func q6KPBytes(n, k int) int { return (n + 7) / 8 * (k / 256) * q6KPSB }
 //   - 144: ql, byte i (i < 128) of row r at 144+32(i/4)+4r+i%4;
 //   - 1168: qh, byte i (i < 64) of row r at 1168+32(i/4)+4r+i%4.
 func packQ6KGroup(dst, data []byte, rs, j, rows, nsb int) {
+	le := binary.LittleEndian
 	for s := 0; s < nsb; s++ {
 		o := dst[s*q6KPSB : (s+1)*q6KPSB]
 		for r := 0; r < 8; r++ {
-			if r >= rows {
-				for _, at := range q6KPPlaces[r] {
-					o[at] = 0
-				}
-				continue
+			var blk *[210]byte
+			if r < rows {
+				blk = (*[210]byte)(data[(j+r)*rs+210*s:])
+			} else {
+				blk = new([210]byte) // a padding row: zeros
 			}
-			blk := data[(j+r)*rs+210*s : (j+r)*rs+210*(s+1)]
-			for i, at := range q6KPPlaces[r] {
-				o[at] = blk[i]
+			le.PutUint16(o[2*r:], le.Uint16(blk[208:]))
+			for b := 0; b < 8; b++ { // the two scales of block b
+				le.PutUint16(o[16+16*b+2*r:], le.Uint16(blk[192+2*b:]))
+			}
+			for i := 0; i < 32; i++ { // ql, 4 bytes at a time
+				le.PutUint32(o[144+32*i+4*r:], le.Uint32(blk[4*i:]))
+			}
+			for i := 0; i < 16; i++ { // qh
+				le.PutUint32(o[1168+32*i+4*r:], le.Uint32(blk[128+4*i:]))
 			}
 		}
 	}
 }
-
-// q6KPPlaces gives, for each of the 210 bytes of a block_q6_K of row r of a group, its
-// place in the packed super-block (packQ6KGroup).
-var q6KPPlaces = func() (p [8][210]int) {
-	for r := 0; r < 8; r++ {
-		for i := 0; i < 128; i++ {
-			p[r][i] = 144 + 32*(i/4) + 4*r + i%4
-		}
-		for i := 0; i < 64; i++ {
-			p[r][128+i] = 1168 + 32*(i/4) + 4*r + i%4
-		}
-		for s := 0; s < 16; s++ {
-			p[r][192+s] = 16 + 16*(s/2) + 2*r + s%2
-		}
-		p[r][208], p[r][209] = 2*r, 2*r+1
-	}
-	return p
-}()
 
 // q6KSums fills s.c with, for each block of 32 of the rows quantized in s (nb blocks in
 // all), the sums of its values 0..15 and 16..31 as two int16 (the low and high halves)
