@@ -30,7 +30,12 @@ import (
 // by several processes, load 16-20 on 2 vCPUs, medians of five: noisy), GFLOP/s as stored
 // → packed: 5632×2048 m=1 14.3 → 41.5, m=16 35.2 → 70.6, m=128 28.4 → 86.1; 2048×5632
 // m=1 24.9 → 37.8, m=16 33.2 → 43.5, m=128 28.5 → 45.6; packed Q4_0 in the same run
-// 48.3, 44.1, 53.2 and 46.9, 54.5, 52.6.
+// 48.3, 44.1, 53.2 and 46.9, 54.5, 52.6. Timed interleaved instead (each variant once
+// per round, one thread, medians), packed Q4_K / packed Q4_0 GFLOP/s: 5632×2048 m=1
+// 79.1 / 53.8, m=16 52.1 / 52.8, m=128 60.0 / 45.8; 2048×5632 m=1 75.7 / 57.8, m=16
+// 52.8 / 66.8, m=128 73.5 / 63.9. A one-row kernel over two groups at once (16 rows
+// sharing each broadcast of x) ran 9% slower than dotQ4KP_vec8 timed that way, and was
+// not kept.
 
 // q4KPSB is the size in bytes of one super-block of a packed group of 8 Q4_K rows.
 const q4KPSB = 8 * 144
