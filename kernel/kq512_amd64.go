@@ -32,12 +32,11 @@ import (
 // with the same operations for one activation row (decoding) and many, so a row's
 // results do not depend on m. The layouts per type:
 //
-//	Q4_K, Q5_K*       G32M: one scale d·sc_j and min -dmin·m_j per 32, o = 0 (nibbles)
+//	Q4_K, Q5_K        G32M: one scale d·sc_j and min -dmin·m_j per 32, o = 0 (nibbles)
 //	Q6_K              G16:  one scale d·sc per 16, o = 32 (6-bit codes)
 //	every other type  G16M: tensor.Unpacker's sc and mn per 16, o = 128 (int8 q + 128)
 //
-// (* Q5_K goes through the Go packer, G16M, for now.) Q4_K and Q6_K are packed in
-// assembly; the others by kq512PackGeneric in Go.
+// Q4_K, Q5_K and Q6_K are packed in assembly; the others by kq512PackGeneric in Go.
 //
 // Measured on the 2-vCPU AMD Zen 5 (shared, rough; see the commit messages): see
 // BenchmarkKQ512 in kq512_test.go.
@@ -109,6 +108,13 @@ func kq512TypeOf(dt tensor.DType, asm bool) (kq512Type, bool) {
 			}}, true
 		}
 		return kq512Type{kqG32M, 0, kq512PackQ4KGo}, true
+	case tensor.Q5_K:
+		if asm {
+			return kq512Type{kqG32M, 0, func(src []byte, rs, nb int, dst, dw []byte) {
+				kq512PackQ5K(&src[0], rs, nb/8, &dst[0], &dw[0])
+			}}, true
+		}
+		return kq512Type{kqG32M, 0, kq512PackQ5KGo}, true
 	case tensor.Q6_K:
 		if asm {
 			return kq512Type{kqG16, 32, func(src []byte, rs, nb int, dst, dw []byte) {
@@ -118,8 +124,9 @@ func kq512TypeOf(dt tensor.DType, asm bool) (kq512Type, bool) {
 		return kq512Type{kqG16, 32, kq512PackQ6KGo}, true
 	}
 	if tensor.Unpacker(dt) == nil || hasType(pathFused, dt) {
-		// The types with a fused AVX2 kernel keep it: the Go packer is slower (Q5_K at
-		// 5632×2048, m = 1: 101 ms against 1.6 ms; m = 128: 193 ms against 112 ms).
+		// Q3_K, IQ4_XS and IQ2_XS keep their fused AVX2 kernels: the Go packer is far
+		// slower (Q5_K through it at 5632×2048, m = 1: 101 ms against 1.6 ms; m = 128:
+		// 193 ms against 112 ms, before it had its assembly packer).
 		return kq512Type{}, false
 	}
 	return kq512Type{kqG16M, 128, func(src []byte, rs, nb int, dst, dw []byte) {
@@ -404,6 +411,32 @@ func kq512PackQ4KGo(src []byte, rs, nb int, dst, dw []byte) {
 						v >>= 4
 					}
 					kq512Put(dst, bs, b, a, e, v)
+				}
+			}
+		}
+	}
+}
+
+// kq512PackQ5KGo is the plain version of kq512PackQ5K (nb a multiple of 8).
+func kq512PackQ5KGo(src []byte, rs, nb int, dst, dw []byte) {
+	const bs = 1280
+	for a := 0; a < 16; a++ {
+		for sb := 0; sb < nb/8; sb++ {
+			blk := src[a*rs+176*sb : a*rs+176*sb+176]
+			d, dmin := f16At(blk, 0), f16At(blk, 2)
+			for j := 0; j < 8; j++ {
+				s, mm := q4KScaleMin(j, blk[4:16])
+				b := 8*sb + j
+				kq512PutF(dw, bs, b, 0, a, float32(s)*d)
+				kq512PutF(dw, bs, b, 128, a, float32(mm)*-dmin)
+				for e := 0; e < 32; e++ {
+					v := blk[48+32*(j/2)+e]
+					if j%2 == 0 {
+						v &= 15
+					} else {
+						v >>= 4
+					}
+					kq512Put(dst, bs, b, a, e, v|(blk[16+e]>>j&1)<<4)
 				}
 			}
 		}

@@ -4,8 +4,11 @@
 
 package kernel
 
-// kq512PackQ4K lays out 16 Q4_K rows (stride rs bytes) of nsb super-blocks for the G32M tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive nibbles of row j, at dw the 16 rows' scales d·sc and at dw+128 their mins -dmin·m, as float32.
+// kq512PackQ4K lays out 16 Q4_K rows (stride rs bytes) of nsb super-blocks for the G32M tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive codes of row j, at dw the 16 rows' scales d·sc and at dw+128 their mins -dmin·m, as float32.
 func kq512PackQ4K(src *byte, rs int, nsb int, dst *byte, dw *byte)
+
+// kq512PackQ5K lays out 16 Q5_K rows (stride rs bytes) of nsb super-blocks for the G32M tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive codes of row j, at dw the 16 rows' scales d·sc and at dw+128 their mins -dmin·m, as float32.
+func kq512PackQ5K(src *byte, rs int, nsb int, dst *byte, dw *byte)
 
 // kq512PackQ6K lays out 16 Q6_K rows (stride rs bytes) of nsb super-blocks for the G16 tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive 6-bit codes of row j, at dw the 16 rows' scales d·sc of the block's first 16 weights and at dw+128 of its second 16, as float32.
 func kq512PackQ6K(src *byte, rs int, nsb int, dst *byte, dw *byte)

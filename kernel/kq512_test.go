@@ -19,14 +19,14 @@ func needKQ512(tb testing.TB) {
 	}
 }
 
-// TestKQ512Pack compares the assembly packers of Q4_K and Q6_K with their Go twins, byte
-// for byte, on rows of 1 to 3 super-blocks at a stride past the row.
+// TestKQ512Pack compares the assembly packers of Q4_K, Q5_K and Q6_K with their Go twins,
+// byte for byte, on rows of 1 to 3 super-blocks at a stride past the row.
 func TestKQ512Pack(t *testing.T) {
 	needKQ512(t)
 	rng := rand.New(rand.NewPCG(51, 52))
-	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K} {
+	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
 		for _, nsb := range []int{1, 2, 3} {
-			w, _ := randWeight(t, rng, dt, 16, 256*(nsb+2))
+			w := typedWeight(t, rng, dt, 16, 256*(nsb+2))
 			rs := w.RowSize()
 			const bs = 1280
 			got, want := make([]byte, 8*nsb*bs), make([]byte, 8*nsb*bs)
@@ -198,7 +198,7 @@ func BenchmarkKQ512(b *testing.B) {
 func BenchmarkKQ512Pack(b *testing.B) {
 	needKQ512(b)
 	rng := rand.New(rand.NewPCG(7, 7))
-	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q2_K} {
+	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q2_K} {
 		w := typedWeight(b, rng, dt, 16, 2048)
 		kt, _ := kq512TypeOf(dt, true)
 		buf := make([]byte, 64*kq512MaxBs)

@@ -92,14 +92,10 @@ func main() {
 	for _, c := range []struct {
 		name string
 		v    uint32
-	}{{"kq512Low4", 0x0f0f0f0f}, {"kq512M30", 0x30303030}, {"kq512M3F", 0x3f}, {"kq512M0F", 0x0f}, {"kq512M30d", 0x30}, {"kq512Sign", 0x80000000}} {
+	}{{"kq512Low4", 0x0f0f0f0f}, {"kq512M30", 0x30303030}, {"kq512M3F", 0x3f}, {"kq512M0F", 0x0f}, {"kq512M30d", 0x30}, {"kq512Sign", 0x80000000}, {"kq512M10", 0x10101010}} {
 		m := GLOBL(c.name, RODATA|NOPTR)
 		DATA(0, U32(c.v))
 		consts[c.name] = m
-	}
-	iota16 := GLOBL("kq512Iota", RODATA|NOPTR)
-	for i := 0; i < 16; i++ {
-		DATA(4*i, U32(i))
 	}
 	permLo := GLOBL("kq512PermLo", RODATA|NOPTR)
 	for i, v := range []int{0, 1, 8, 9, 4, 5, 12, 13} {
@@ -109,8 +105,9 @@ func main() {
 	for i, v := range []int{2, 3, 10, 11, 6, 7, 14, 15} {
 		DATA(8*i, U64(v))
 	}
-	packQ4K(consts, iota16, permLo, permHi)
-	packQ6K(consts, iota16, permLo, permHi)
+	packQ4K(consts, permLo, permHi, false)
+	packQ4K(consts, permLo, permHi, true)
+	packQ6K(consts, permLo, permHi)
 	for _, v := range variants {
 		for c := 1; c <= tileC; c++ {
 			tile(v, c)
@@ -131,7 +128,7 @@ type packRegs struct {
 	src, rs, nsb, dst, dw, rs3, rs5, rs7, hi GPPhysical
 }
 
-func packParams(iota16 Mem, idx VecPhysical) packRegs {
+func packParams() packRegs {
 	p := packRegs{RSI, RBX, RCX, RDI, RDX, R9, R10, R11, R12}
 	Load(Param("src"), p.src)
 	Load(Param("rs"), p.rs)
@@ -141,8 +138,6 @@ func packParams(iota16 Mem, idx VecPhysical) packRegs {
 	LEAQ(Mem{Base: p.rs, Index: p.rs, Scale: 2}, p.rs3)
 	LEAQ(Mem{Base: p.rs, Index: p.rs, Scale: 4}, p.rs5)
 	LEAQ(Mem{Base: p.rs3, Index: p.rs, Scale: 4}, p.rs7)
-	VPBROADCASTD(p.rs.As32(), idx)
-	VPMULLD(iota16, idx, idx)
 	return p
 }
 
@@ -201,12 +196,6 @@ func dword(e int) VecPhysical {
 	return Z(12 + e - 4)
 }
 
-// gather loads the dword at disp of each of the 16 rows (lane j: row j) into dst.
-func (p packRegs) gather(idx VecPhysical, disp int, dst VecPhysical) {
-	KXNORW(K1, K1, K1)
-	VPGATHERDD(Mem{Base: p.src, Index: idx, Scale: 1, Disp: disp}, K1, dst)
-}
-
 // f16Lo converts the low 16 bits (float16) of each dword of v to float32 in dst.
 func f16Lo(v, tmp, dst VecPhysical) {
 	VPMOVDW(v, tmp.AsY())
@@ -216,38 +205,75 @@ func f16Lo(v, tmp, dst VecPhysical) {
 // packQ4K: func(src *byte, rs int, nsb int, dst *byte, dw *byte) lays out 16 Q4_K rows
 // (stride rs bytes) of nsb super-blocks in the G32M layout: per block of 32 (8 per
 // super-block, the packed blocks blockBytes apart), at dst the codes (the nibbles, o = 0),
-// at dw the scales d·sc_j and at dw+128 the mins -dmin·m_j.
-func packQ4K(consts map[string]Mem, iota16, permLo, permHi Mem) {
+// at dw the scales d·sc_j and at dw+128 the mins -dmin·m_j. With q5, the same for Q5_K
+// rows, whose codes add 16 times bit j of qh to the nibbles of sub-block j.
+func packQ4K(consts map[string]Mem, permLo, permHi Mem, q5 bool) {
 	v := variant{false, true}
 	bs := v.blockBytes()
-	TEXT("kq512PackQ4K", NOSPLIT, "func(src *byte, rs int, nsb int, dst *byte, dw *byte)")
-	Doc("kq512PackQ4K lays out 16 Q4_K rows (stride rs bytes) of nsb super-blocks for the G32M tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive nibbles of row j, at dw the 16 rows' scales d·sc and at dw+128 their mins -dmin·m, as float32.")
-	idx, low4, pLo, pHi := Z31, Z30, Z29, Z28
-	p := packParams(iota16, idx)
+	name, lbl, bb, qs := "kq512PackQ4K", "pq4k", 144, 16
+	if q5 {
+		name, lbl, bb, qs = "kq512PackQ5K", "pq5k", 176, 48
+	}
+	TEXT(name, NOSPLIT, "func(src *byte, rs int, nsb int, dst *byte, dw *byte)")
+	Doc(name + " lays out 16 " + name[9:11] + "_K rows (stride rs bytes) of nsb super-blocks for the G32M tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive codes of row j, at dw the 16 rows' scales d·sc and at dw+128 their mins -dmin·m, as float32.")
+	low4, pLo, pHi, m10 := Z30, Z29, Z28, Z27
+	p := packParams()
 	VPBROADCASTD(consts["kq512Low4"], low4)
 	VMOVDQU64(permLo, pLo)
 	VMOVDQU64(permHi, pHi)
+	if q5 {
+		VPBROADCASTD(consts["kq512M10"], m10)
+	}
 	TESTQ(p.nsb, p.nsb)
-	JZ(LabelRef("pq4k_done"))
-	Label("pq4k_loop")
+	JZ(LabelRef(lbl + "_done"))
+	Label(lbl + "_loop")
 	LEAQ(Mem{Base: p.src, Index: p.rs, Scale: 8}, p.hi)
-	for pr := 0; pr < 4; pr++ {
-		p.transpose32(16+32*pr, pLo, pHi)
+	QH := func(e int) VecPhysical { return Z(16 + e) }
+	if q5 {
+		p.transpose32(16, pLo, pHi)
 		for e := 0; e < 8; e++ {
-			w, h := dword(e), Z(16+e)
-			VPSRLD(U8(4), w, h)
-			VPANDD(low4, w, w)
-			VPANDD(low4, h, h)
-			VMOVDQU32(w, Mem{Base: p.dst, Disp: 2*pr*bs + 64*e})
-			VMOVDQU32(h, Mem{Base: p.dst, Disp: (2*pr+1)*bs + 64*e})
+			VMOVDQA64(dword(e), QH(e))
 		}
 	}
-	// The scales: dwords 0 (d, dmin), 4, 8, 12 (the 12 bytes of 6-bit scales and mins).
-	g, d0, d1, d2, d, dmin, t0, t1, t2 := Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8
-	p.gather(idx, 0, g)
-	p.gather(idx, 4, d0)
-	p.gather(idx, 8, d1)
-	p.gather(idx, 12, d2)
+	t, u := Z24, Z25
+	for pr := 0; pr < 4; pr++ {
+		p.transpose32(qs+32*pr, pLo, pHi)
+		for e := 0; e < 8; e++ {
+			w := dword(e)
+			if !q5 {
+				VPSRLD(U8(4), w, u)
+				VPANDD(low4, w, w)
+				VPANDD(low4, u, u)
+				VMOVDQU32(w, Mem{Base: p.dst, Disp: 2*pr*bs + 64*e})
+				VMOVDQU32(u, Mem{Base: p.dst, Disp: (2*pr+1)*bs + 64*e})
+				continue
+			}
+			for h := 0; h < 2; h++ {
+				j := 2*pr + h // bit j of qh, moved to bit 4
+				switch {
+				case j < 4:
+					VPSLLD(U8(4-j), QH(e), t)
+				case j > 4:
+					VPSRLD(U8(j-4), QH(e), t)
+				default:
+					VMOVDQA64(QH(e), t)
+				}
+				VPANDD(m10, t, t)
+				src := w
+				if h == 1 {
+					VPSRLD(U8(4), w, u)
+					src = u
+				}
+				VPTERNLOGD(U8(0xf8), low4, src, t) // t | (src & low4)
+				VMOVDQU32(t, Mem{Base: p.dst, Disp: j*bs + 64*e})
+			}
+		}
+	}
+	// The scales: dwords 0 (d, dmin), 1, 2, 3 (the 12 bytes of 6-bit scales and mins),
+	// transposed as the codes are (gathers take twice as long on Zen 5).
+	p.transpose32(0, pLo, pHi)
+	g, d0, d1, d2 := dword(0), dword(1), dword(2), dword(3)
+	d, dmin, t0, t1, t2 := Z0, Z1, Z2, Z3, Z4
 	f16Lo(g, t0, d)
 	VPSRLD(U8(16), g, g)
 	f16Lo(g, t0, dmin)
@@ -278,12 +304,12 @@ func packQ4K(consts map[string]Mem, iota16, permLo, permHi Mem) {
 		VMULPS(dmin, t1, t1)
 		VMOVUPS(t1, Mem{Base: p.dw, Disp: j*bs + v.mnOff(0, 0) - v.scOff(0, 0)})
 	}
-	ADDQ(U32(144), p.src)
+	ADDQ(U32(bb), p.src)
 	ADDQ(U32(8*bs), p.dst)
 	ADDQ(U32(8*bs), p.dw)
 	DECQ(p.nsb)
-	JNZ(LabelRef("pq4k_loop"))
-	Label("pq4k_done")
+	JNZ(LabelRef(lbl + "_loop"))
+	Label(lbl + "_done")
 	VZEROUPPER()
 	RET()
 }
@@ -292,13 +318,13 @@ func packQ4K(consts map[string]Mem, iota16, permLo, permHi Mem) {
 // (stride rs bytes) of nsb super-blocks in the G16 layout: per block of 32, at dst the
 // 6-bit codes (o = 32), at dw the scales d·sc of its first 16 and at dw+128 of its
 // second 16.
-func packQ6K(consts map[string]Mem, iota16, permLo, permHi Mem) {
+func packQ6K(consts map[string]Mem, permLo, permHi Mem) {
 	v := variant{true, false}
 	bs := v.blockBytes()
 	TEXT("kq512PackQ6K", NOSPLIT, "func(src *byte, rs int, nsb int, dst *byte, dw *byte)")
 	Doc("kq512PackQ6K lays out 16 Q6_K rows (stride rs bytes) of nsb super-blocks for the G16 tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive 6-bit codes of row j, at dw the 16 rows' scales d·sc of the block's first 16 weights and at dw+128 of its second 16, as float32.")
-	idx, low4, pLo, pHi, m30 := Z31, Z30, Z29, Z28, Z27
-	p := packParams(iota16, idx)
+	low4, pLo, pHi, m30 := Z30, Z29, Z28, Z27
+	p := packParams()
 	VPBROADCASTD(consts["kq512Low4"], low4)
 	VPBROADCASTD(consts["kq512M30"], m30)
 	VMOVDQU64(permLo, pLo)
@@ -344,18 +370,15 @@ func packQ6K(consts map[string]Mem, iota16, permLo, permHi Mem) {
 			out(dword(e), 4, H(e), -2, 4*half+3, e)
 		}
 	}
-	// The scales: 16 int8 at 192, d (float16) at 208.
-	var s [4]VecPhysical
-	for i := range s {
-		s[i] = Z(i)
-		p.gather(idx, 192+4*i, s[i])
-	}
-	d, t0 := Z4, Z5
-	p.gather(idx, 206, t0)
-	VPSRLD(U8(16), t0, t0)
-	f16Lo(t0, Z6, d)
+	// The scales: 16 int8 at 192, d (float16) at 208, transposed as the codes are from
+	// the block's last 32 bytes (178-209): scale g is byte (g+2)%4 of dword (g+14)/4, d
+	// the high half of dword 7.
+	p.transpose32(178, pLo, pHi)
+	d, t0 := Z2, Z0
+	VPSRLD(U8(16), dword(7), t0)
+	f16Lo(t0, Z1, d)
 	for gi := 0; gi < 16; gi++ {
-		VPSLLD(U8(24-8*(gi%4)), s[gi/4], t0)
+		VPSLLD(U8(24-8*((gi+2)%4)), dword((gi+14)/4), t0)
 		VPSRAD(U8(24), t0, t0)
 		VCVTDQ2PS(t0, t0)
 		VMULPS(d, t0, t0)
