@@ -379,8 +379,10 @@ func kq512PackGeneric(dt tensor.DType, src []byte, rs, nb int, dst, dw []byte) {
 		row := src[a*rs:]
 		for tb := 0; tb < nb*32/tbs; tb++ {
 			unpack(q[:tbs], sc[:tbs/16], mn[:tbs/16], row[tb*tbb:(tb+1)*tbb])
-			for e := 0; e < tbs; e++ {
-				kq512Put(dst, bs, tb*tbs/32+e/32, a, e%32, byte(q[e])^0x80)
+			for e := 0; e < tbs; e += 4 {
+				v := binary.LittleEndian.Uint32(unsafe.Slice((*byte)(unsafe.Pointer(&q[e])), 4)) ^ 0x80808080
+				b := tb*tbs/32 + e/32
+				binary.LittleEndian.PutUint32(dst[b*bs+64*(e%32/4)+4*a:], v)
 			}
 			for g := 0; g < tbs/16; g++ {
 				b, h := tb*tbs/32+g/2, g%2
