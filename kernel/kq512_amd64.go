@@ -60,7 +60,6 @@ const (
 const (
 	kq512C     = 6  // activation rows per tile call
 	kq512KB    = 8  // blocks of 32 per k-block (one super-block)
-	kq512XBlk  = 64 // laid-out activation bytes per block
 	kq512Rows  = 32 // weight rows per tile
 	kq512MaxBs = 1536
 )
@@ -153,27 +152,52 @@ var kq512ScratchPool = sync.Pool{New: func() any {
 
 var kq512XPool = sync.Pool{New: func() any { return new([]byte) }}
 
+// kq512XBlk is the size of one block of activations laid out by kq512PrepX, per variant.
+var kq512XBlk = [kqVariants]int{kqG32M: 40, kqG32: 40, kqG16: 44, kqG16M: 52}
+
+// kq512XOffs returns the offsets in a laid-out activation block of variant v of group
+// h's -off·Σx (-1: none, the sums start at zero, off being 0) and dx·Σx (-1: none).
+func kq512XOffs(v, h int) (c, xs int) {
+	switch v {
+	case kqG16M:
+		return 36 + 4*h, 44 + 4*h
+	case kqG16:
+		return 36 + 4*h, -1
+	case kqG32M:
+		return -1, 36
+	}
+	return 36, -1
+}
+
 // kq512PrepX lays out nb blocks of one activation row quantized by QuantizeQ8 (values
-// xq, scales xd) for the tiles, with code offset off: per block of 32, 64 bytes: the 32
-// values, dx, -off·Σx (int32), dx·Σx, -off·Σx over each 16 (2 int32), dx·Σx over each 16.
-func kq512PrepX(dst []byte, xq []int8, xd []float32, nb, off int) {
+// xq, scales xd) for the tiles of variant v, with code offset off: per block of 32, the
+// 32 values, dx at 32, then (kq512XOffs) -off·Σx (int32) and dx·Σx (float32) over the
+// block or over each 16 of it.
+func kq512PrepX(v int, dst []byte, xq []int8, xd []float32, nb, off int) {
+	le := binary.LittleEndian
+	xb := kq512XBlk[v]
+	g16 := kq512G16[v]
 	for b := 0; b < nb; b++ {
-		o := dst[b*kq512XBlk : (b+1)*kq512XBlk]
+		o := dst[b*xb : (b+1)*xb]
 		var s [2]int32
-		for l, v := range xq[32*b : 32*b+32] {
-			o[l] = byte(v)
-			s[l/16] += int32(v)
+		for l, x := range xq[32*b : 32*b+32] {
+			o[l] = byte(x)
+			s[l/16] += int32(x)
 		}
 		dx := xd[b]
-		le := binary.LittleEndian
 		le.PutUint32(o[32:], math.Float32bits(dx))
-		le.PutUint32(o[36:], uint32(int32(-off)*(s[0]+s[1])))
-		le.PutUint32(o[40:], math.Float32bits(dx*float32(s[0]+s[1])))
-		for h := 0; h < 2; h++ {
-			le.PutUint32(o[44+4*h:], uint32(int32(-off)*s[h]))
-			le.PutUint32(o[52+4*h:], math.Float32bits(dx*float32(s[h])))
+		if !g16 {
+			s[0] += s[1]
 		}
-		le.PutUint32(o[60:], 0)
+		for h := 0; h < 1 || h < 2 && g16; h++ {
+			c, xs := kq512XOffs(v, h)
+			if c >= 0 {
+				le.PutUint32(o[c:], uint32(int32(-off)*s[h]))
+			}
+			if xs >= 0 {
+				le.PutUint32(o[xs:], math.Float32bits(dx*float32(s[h])))
+			}
+		}
 	}
 }
 
@@ -203,14 +227,15 @@ func (p *Pool) kq512Run(out []float32, s *quantScratch, m, n, k int, data []byte
 	tiles := &kq512Tiles[kt.variant]
 	xpp := kq512XPool.Get().(*[]byte)
 	defer kq512XPool.Put(xpp)
-	xs := nb * kq512XBlk
+	xb := kq512XBlk[kt.variant]
+	xs := nb * xb
 	if cap(*xpp) < m*xs {
 		*xpp = make([]byte, m*xs)
 	}
 	xp := (*xpp)[:m*xs]
 	prep := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			kq512PrepX(xp[i*xs:], s.q[i*k:], s.d[i*nb:], nb, kt.off)
+			kq512PrepX(kt.variant, xp[i*xs:], s.q[i*k:], s.d[i*nb:], nb, kt.off)
 		}
 	}
 	if m*k < 1<<16 {
@@ -254,7 +279,7 @@ func (p *Pool) kq512Run(out []float32, s *quantScratch, m, n, k int, data []byte
 					}
 					for i := i0; i < i1; i += kq512C {
 						c := min(kq512C, i1-i)
-						x := xp[i*xs+b0*kq512XBlk:]
+						x := xp[i*xs+b0*xb:]
 						if rows == kq512Rows {
 							kq512Tile(asm, tiles, kt.variant, c, sc.pk, x, xs, bc, out[i*n+j:], n)
 							continue
@@ -337,13 +362,13 @@ func kq512TileGo(v, c int, w, x []byte, xs, nb int, out []float32, os int) {
 			acc := out[ci*os+r]
 			for b := 0; b < nb; b++ {
 				blk := w[b*bs:]
-				xb := x[ci*xs+b*kq512XBlk:]
+				xb := x[ci*xs+b*kq512XBlk[v]:]
 				for h := 0; h < ng; h++ {
-					cOff, xsOff := 36, 40
-					if ng == 2 {
-						cOff, xsOff = 44+4*h, 52+4*h
+					cOff, xsOff := kq512XOffs(v, h)
+					var isum int32
+					if cOff >= 0 {
+						isum = int32(le.Uint32(xb[cOff:]))
 					}
-					isum := int32(le.Uint32(xb[cOff:]))
 					for e := 32 / ng * h; e < 32/ng*(h+1); e++ {
 						u := blk[g*512+64*(e/4)+4*lane+e%4]
 						isum += int32(u) * int32(int8(xb[e]))

@@ -72,14 +72,18 @@ func TestKQ512Tiles(t *testing.T) {
 				}
 			}
 			for c := 1; c <= kq512C; c++ {
-				const xs = 20 * kq512XBlk
+				xs := 10*kq512XBlk[v] + 4*c // rows apart by more than nb blocks
 				x := make([]byte, c*xs)
 				for ci := 0; ci < c; ci++ {
 					k := 32 * nb
 					xq := make([]int8, k)
 					xd := make([]float32, nb)
 					QuantizeQ8(xq, xd, randVec(rng, k))
-					kq512PrepX(x[ci*xs:], xq, xd, nb, []int{0, 32, 128}[rng.IntN(3)])
+					off := []int{0, 32, 128}[rng.IntN(3)]
+					if v == kqG32M {
+						off = 0 // the layout has no -off·Σx
+					}
+					kq512PrepX(v, x[ci*xs:], xq, xd, nb, off)
 				}
 				const os = 40
 				got := make([]float32, c*os)

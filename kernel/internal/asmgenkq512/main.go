@@ -20,9 +20,10 @@
 //
 // group after group along k, the same operations for every number of activation rows.
 //
-// The activations are laid out by kq512PrepX (Go), per row and block of 32, in 64 bytes:
-// the 32 int8 values, dx (float32), -o·Σx over the 32 (int32), dx·Σx over the 32
-// (float32), -o·Σx over each 16 (2 int32) and dx·Σx over each 16 (2 float32).
+// The activations are laid out by kq512PrepX (Go), per row and block of 32: the 32 int8
+// values, dx (float32), and what the layout needs of -o·Σx (int32) and dx·Σx (float32),
+// per 32 or per 16 (see xBlock): 40 to 52 bytes, so that 128 rows of k = 5632 stay
+// within the 1 MiB L2 cache of a Zen 5 core as Q4_0's 40-byte blocks do.
 package main
 
 import (
@@ -38,10 +39,7 @@ import (
 // The packed layout of one block of 32 weights of a tile of 2×16 rows: the codes of the
 // two groups of rows (512 bytes each), then the scales (and mins), 64 bytes per group
 // of rows and group of weights.
-const (
-	groupBytes = 512
-	xBlock     = 64
-)
+const groupBytes = 512
 
 // variant is one packed layout: groups of 16 weights (two scales per block of 32) or of
 // 32, with or without mins.
@@ -81,6 +79,33 @@ func (v variant) blockBytes() int {
 // weights for row group r.
 func (v variant) scOff(h, r int) int { return 2*groupBytes + 128*h + 64*r }
 func (v variant) mnOff(h, r int) int { return 2*groupBytes + 128*v.groups() + 128*h + 64*r }
+
+// xBlock is the size of one block of activations as kq512PrepX lays them out for v: the
+// 32 int8 values, dx (float32) at 32, then for G32M dx·Σx; for G32 -o·Σx (int32); for
+// G16 -o·Σx over each 16; for G16M those and dx·Σx over each 16.
+func (v variant) xBlock() int {
+	switch {
+	case v.g16 && v.mins:
+		return 52
+	case v.g16:
+		return 44
+	}
+	return 40
+}
+
+// xOffs returns the offsets in an activation block of group h's -o·Σx (-1: o is 0 and
+// the sums start at zero) and dx·Σx (for the types with mins).
+func (v variant) xOffs(h int) (c, xs int) {
+	switch {
+	case v.g16 && v.mins:
+		return 36 + 4*h, 44 + 4*h
+	case v.g16:
+		return 36 + 4*h, -1
+	case v.mins:
+		return -1, 36
+	}
+	return 36, -1
+}
 
 var variants = []variant{{false, true}, {false, false}, {true, false}, {true, true}}
 
@@ -446,13 +471,14 @@ func tile(v variant, C int) {
 	Label(lp)
 	ng := v.groups()
 	for h := 0; h < ng; h++ {
-		cOff, xsOff := 36, 40
-		if v.g16 {
-			cOff, xsOff = 44+4*h, 52+4*h
-		}
+		cOff, xsOff := v.xOffs(h)
 		for c := 0; c < C; c++ {
 			for r := 0; r < R; r++ {
-				VPBROADCASTD(row(c, cOff), acc(r, c))
+				if cOff < 0 {
+					VPXORD(acc(r, c), acc(r, c), acc(r, c))
+				} else {
+					VPBROADCASTD(row(c, cOff), acc(r, c))
+				}
 			}
 		}
 		for t := 8 / ng * h; t < 8/ng*(h+1); t++ {
@@ -482,7 +508,7 @@ func tile(v variant, C int) {
 		}
 	}
 	ADDQ(U32(v.blockBytes()), w)
-	ADDQ(U8(xBlock), x)
+	ADDQ(U8(v.xBlock()), x)
 	DECQ(nb)
 	JNZ(LabelRef(lp))
 	Label(lp + "_end")
