@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/decilm/decilm/tensor"
 )
 
@@ -211,5 +213,33 @@ func BenchmarkKQ512Pack(b *testing.B) {
 				kt.pack(w.Data, w.RowSize(), 64, buf, buf[1024:])
 			}
 		})
+	}
+}
+
+// TestKQ512Fallback: without AVX-512 VNNI (GODEBUG=cpu.avx512f=off, or the hook
+// cleared) the block types keep their AVX2 and Go kernels, and MatMulPath says so.
+func TestKQ512Fallback(t *testing.T) {
+	if !useAsm {
+		t.Skip("no assembly kernels (purego)")
+	}
+	if !cpu.X86.HasAVX512F && matMulKQWide != nil {
+		t.Fatal("the kq512 tiles are installed on a CPU without AVX-512")
+	}
+	saved := matMulKQWide
+	matMulKQWide = nil
+	defer func() { matMulKQWide = saved }()
+	for _, c := range []struct {
+		dt   tensor.DType
+		m    int
+		want string
+	}{
+		{tensor.Q4_K, 1, "AVX2 dotQ4KAVX"}, {tensor.Q4_K, 2, "AVX2 dotQ4K 1×4"},
+		{tensor.Q6_K, 1, "AVX2 dotQ6KAVX"}, {tensor.Q6_K, 2, "AVX2 dotQ6K 1×4"},
+		{tensor.Q5_K, 1, "AVX2 fused block dot (kquant)"}, {tensor.Q5_K, 2, "AVX2 fused block tiles 1×4 (kquant)"},
+		{tensor.Q2_K, 2, "Go rows unpacked to int8 (kquant)"},
+	} {
+		if got := MatMulPath(c.dt, false, c.m).String(); got != c.want {
+			t.Errorf("%s m=%d: MatMulPath = %q, want %q", c.dt, c.m, got, c.want)
+		}
 	}
 }
