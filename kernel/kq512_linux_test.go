@@ -54,3 +54,40 @@ func BenchmarkKQ512CPUTime(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKQ512DRAM is the decoding case (m = 1) with weights of 96 MiB, far larger than
+// the caches, so that they stream from memory as a model's layers do, on one thread
+// timed by its CPU time: the kq512 tiles (new) against the kernels they replace (old).
+func BenchmarkKQ512DRAM(b *testing.B) {
+	needKQ512(b)
+	p := NewPool(1)
+	rng := rand.New(rand.NewPCG(2, 2))
+	const k = 2048
+	for _, dt := range []tensor.DType{tensor.Q4_K, tensor.Q6_K} {
+		rs, _ := dt.RowBytes(k)
+		n := (96 << 20) / rs / 32 * 32
+		w := &tensor.Tensor{Name: "w", DType: dt, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+		fillNormal(rng, w)
+		x := randVec(rng, k)
+		out := make([]float32, n)
+		for _, path := range []string{"new", "old"} {
+			b.Run(fmt.Sprintf("%s/%s", dt, path), func(b *testing.B) {
+				saved := matMulKQWide
+				if path == "old" {
+					matMulKQWide = nil
+				}
+				defer func() { matMulKQWide = saved }()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				t0 := threadCPU()
+				for b.Loop() {
+					if err := p.MatMul(out, x, 1, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := (threadCPU() - t0) / float64(b.N)
+				b.ReportMetric(float64(len(w.Data))/sec/1e9, "cpu-GB/s")
+			})
+		}
+	}
+}

@@ -13,6 +13,9 @@ func kq512PackQ5K(src *byte, rs int, nsb int, dst *byte, dw *byte)
 // kq512PackQ6K lays out 16 Q6_K rows (stride rs bytes) of nsb super-blocks for the G16 tiles: per block of 32 (packed blocks 1280 bytes apart), at dst 8 vectors whose lane j holds 4 consecutive 6-bit codes of row j, at dw the 16 rows' scales d·sc of the block's first 16 weights and at dw+128 of its second 16, as float32.
 func kq512PackQ6K(src *byte, rs int, nsb int, dst *byte, dw *byte)
 
+// kq512Prefetch fetches the n cache lines (64 bytes) from p on into the cache.
+func kq512Prefetch(p *byte, n int)
+
 // kq512TileG32Mx1 adds the products of 32 weight rows packed in the G32M layout and 1 activation rows laid out by kq512PrepX (stride xs bytes) over nb blocks of 32 to out[c*os/4+r] (os in bytes).
 func kq512TileG32Mx1(w *byte, x *byte, xs int, nb int, out *float32, os int)
 

@@ -133,6 +133,7 @@ func main() {
 	packQ4K(consts, permLo, permHi, false)
 	packQ4K(consts, permLo, permHi, true)
 	packQ6K(consts, permLo, permHi)
+	prefetchLines()
 	for _, v := range variants {
 		for c := 1; c <= tileC; c++ {
 			tile(v, c)
@@ -181,6 +182,24 @@ func (p packRegs) rowAt(base Register, a, disp int) Mem {
 		m.Index, m.Scale = p.rs7, 1
 	}
 	return m
+}
+
+// prefetchPack is how far ahead in each row the packers prefetch, in bytes (as the Q4_0
+// packer of asmgen512q: the 16 row streams are too many for the hardware prefetcher).
+const prefetchPack = 512
+
+// prefetch fetches the bb bytes prefetchPack ahead of the current super-block of each
+// of the 16 rows into the cache, a line at a time.
+func (p packRegs) prefetch(bb int) {
+	for a := 0; a < 16; a++ {
+		base := p.src
+		if a >= 8 {
+			base = p.hi
+		}
+		for off := 0; off < bb; off += 64 {
+			PREFETCHT0(p.rowAt(base, a%8, prefetchPack+off))
+		}
+	}
 }
 
 // transpose32 loads 32 bytes at disp of each of the 16 rows and transposes them: on
@@ -253,6 +272,7 @@ func packQ4K(consts map[string]Mem, permLo, permHi Mem, q5 bool) {
 	JZ(LabelRef(lbl + "_done"))
 	Label(lbl + "_loop")
 	LEAQ(Mem{Base: p.src, Index: p.rs, Scale: 8}, p.hi)
+	p.prefetch(bb)
 	QH := func(e int) VecPhysical { return Z(16 + e) }
 	if q5 {
 		p.transpose32(16, pLo, pHi)
@@ -358,6 +378,7 @@ func packQ6K(consts map[string]Mem, permLo, permHi Mem) {
 	JZ(LabelRef("pq6k_done"))
 	Label("pq6k_loop")
 	LEAQ(Mem{Base: p.src, Index: p.rs, Scale: 8}, p.hi)
+	p.prefetch(210)
 	H := func(e int) VecPhysical { return Z(16 + e) }
 	t, u := Z24, Z25
 	// out stores (v>>nib & 15) | (H<<sh & 0x30 or H>>-sh) as the codes of block b.
@@ -523,5 +544,22 @@ func tile(v variant, C int) {
 	}
 	Label(done)
 	VZEROUPPER()
+	RET()
+}
+
+// prefetchLines: func(p *byte, n int) fetches the n cache lines from p into the cache.
+func prefetchLines() {
+	TEXT("kq512Prefetch", NOSPLIT, "func(p *byte, n int)")
+	Doc("kq512Prefetch fetches the n cache lines (64 bytes) from p on into the cache.")
+	ptr := Load(Param("p"), GP64())
+	n := Load(Param("n"), GP64())
+	TESTQ(n, n)
+	JLE(LabelRef("pf_done"))
+	Label("pf_loop")
+	PREFETCHT0(Mem{Base: ptr})
+	ADDQ(U8(64), ptr)
+	DECQ(n)
+	JNZ(LabelRef("pf_loop"))
+	Label("pf_done")
 	RET()
 }
