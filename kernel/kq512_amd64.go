@@ -7,6 +7,7 @@ package kernel
 import (
 	"encoding/binary"
 	"math"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -38,14 +39,34 @@ import (
 //
 // Q4_K, Q5_K and Q6_K are packed in assembly; the others by kq512PackGeneric in Go.
 //
-// Measured on the 2-vCPU AMD Zen 5 (shared, rough; see the commit messages): see
-// BenchmarkKQ512 in kq512_test.go.
+// Measured on a shared 2-vCPU AMD Zen 5 (heavily loaded: rough), one thread, thread CPU
+// time (BenchmarkKQ512CPUTime, BenchmarkKQ512DRAM), kq512 against the AVX2 kernels it
+// replaces and Q4_0's q512mm in the same run, cpu-GFLOP/s:
+//
+//	5632×2048   m = 1 (in cache)    m = 16        m = 128
+//	Q4_K        68.6 (AVX2 56.0)    154-225 (80)  314-361 (78)
+//	Q5_K        58.5 (50.4)         279           340
+//	Q6_K        54.9 (44.3)         130-213 (70)  258-314 (70)
+//	Q4_0        -                   223-333       410-414
+//
+// From memory (m = 1, 96 MiB) Q4_K streams at 15-16 GB/s (AVX2 16), Q6_K at 14-16 (AVX2
+// 18-19): the next tile's rows are prefetched, as the packers read 16 rows at once.
+//
+// Decoding from memory is not yet as fast as the AVX2 kernels' in a whole model (rough
+// tg32 on the loaded machine: 0.6-0.95× of theirs), and a row's results must not depend
+// on m, so one activation row cannot keep the AVX2 kernels while several take these:
+// the path is therefore off unless DECILM_KQ512=1 is set (kq512Available says whether
+// the CPU has it).
 func init() {
-	if !useAsm || !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
-		return
+	kq512Available = useAsm && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	if kq512Available && os.Getenv("DECILM_KQ512") == "1" {
+		matMulKQWide = kq512MatMul
 	}
-	matMulKQWide = kq512MatMul
 }
+
+// kq512Available reports whether the CPU has what the kq512 tiles need (AVX-512 F, BW,
+// VL and VNNI), whether or not they are switched on.
+var kq512Available bool
 
 // The packed layouts (variants of the generator): groups of 32 with mins, of 32 without,
 // of 16 without, of 16 with mins.

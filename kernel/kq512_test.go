@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/cpu"
@@ -15,9 +16,27 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
+// needKQ512 skips where the CPU lacks the kq512 tiles and otherwise switches them on
+// (they are off by default, see kq512_amd64.go) until the test ends.
 func needKQ512(tb testing.TB) {
-	if matMulKQWide == nil {
+	if !kq512Available {
 		tb.Skip("no AVX-512 VNNI on this CPU")
+	}
+	saved := matMulKQWide
+	matMulKQWide = kq512MatMul
+	tb.Cleanup(func() { matMulKQWide = saved })
+}
+
+// TestKQ512Reference runs the float64-reference and row-invariance tests of the block
+// types (TestMatMulQuant for Q4_K and Q6_K, TestMatMulBlocks and the row-invariance
+// tests) with the kq512 tiles switched on.
+func TestKQ512Reference(t *testing.T) {
+	needKQ512(t)
+	t.Run("MatMulBlocks", TestMatMulBlocks)
+	t.Run("MatMulBlocksRowInvariance", TestMatMulBlocksRowInvariance)
+	t.Run("MatMulSuperRowInvariance", TestMatMulSuperRowInvariance)
+	if !testing.Short() {
+		t.Run("MatMulQuant", TestMatMulQuant)
 	}
 }
 
@@ -216,14 +235,18 @@ func BenchmarkKQ512Pack(b *testing.B) {
 	}
 }
 
-// TestKQ512Fallback: without AVX-512 VNNI (GODEBUG=cpu.avx512f=off, or the hook
-// cleared) the block types keep their AVX2 and Go kernels, and MatMulPath says so.
+// TestKQ512Fallback: without AVX-512 VNNI (GODEBUG=cpu.avx512f=off), without
+// DECILM_KQ512=1, or with the hook cleared, the block types keep their AVX2 and Go
+// kernels, and MatMulPath says so.
 func TestKQ512Fallback(t *testing.T) {
 	if !useAsm {
 		t.Skip("no assembly kernels (purego)")
 	}
 	if !cpu.X86.HasAVX512F && matMulKQWide != nil {
 		t.Fatal("the kq512 tiles are installed on a CPU without AVX-512")
+	}
+	if os.Getenv("DECILM_KQ512") != "1" && matMulKQWide != nil {
+		t.Fatal("the kq512 tiles are on without DECILM_KQ512=1")
 	}
 	saved := matMulKQWide
 	matMulKQWide = nil
