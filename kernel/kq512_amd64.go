@@ -265,9 +265,16 @@ func (p *Pool) kq512Run(out []float32, s *quantScratch, m, n, k int, data []byte
 	} else {
 		p.Run(m, prep)
 	}
-	p.runGrain(n, kq512Rows, func(lo, hi int) {
+	perThread := 8 // chunks per thread, as runGrain
+	if m == 1 {
+		perThread = 2 // fewer, longer runs through memory (each starts with a cold tile)
+	}
+	p.runChunks(n, kq512Rows, perThread, func(lo, hi int) {
 		sc := kq512ScratchPool.Get().(*kq512Scratch)
 		defer kq512ScratchPool.Put(sc)
+		if asm { // the first tile's rows, all at once rather than as the packers reach them
+			kq512Prefetch(&data[lo*rs], min(kq512Rows, hi-lo)*rs/64)
+		}
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {
