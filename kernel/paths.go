@@ -48,9 +48,8 @@ var (
 	pathBlocks = []tensor.DType{tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q2_K, tensor.Q3_K, tensor.Q5_K,
 		tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
 		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
-	// pathKQ are the types of the AVX-512 VNNI tiles of kq512_amd64.go.
-	// (the block types but Q3_K, IQ4_XS and IQ2_XS, whose fused AVX2 kernels are faster
-	// than the Go packer).
+	// pathKQ are the types of the AVX-512 VNNI tiles of kq512_amd64.go: Q4_K, Q5_K, Q6_K
+	// and the block types without a fused AVX2 kernel (those beat the Go packer).
 	pathKQ = []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q2_K,
 		tensor.IQ4_NL, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
 	pathFused = []tensor.DType{tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS}
