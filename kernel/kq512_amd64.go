@@ -39,15 +39,17 @@ import (
 //
 // Q4_K, Q5_K and Q6_K are packed in assembly; the others by kq512PackGeneric in Go.
 //
-// Measured on a shared 2-vCPU AMD Zen 5 (heavily loaded: rough), one thread, thread CPU
-// time (BenchmarkKQ512CPUTime, BenchmarkKQ512DRAM), kq512 against the AVX2 kernels it
-// replaces and Q4_0's q512mm in the same run, cpu-GFLOP/s:
+// Measured on a shared 2-vCPU AMD Zen 5 (loaded: rough), one thread, thread CPU time
+// (BenchmarkKQ512CPUTime, BenchmarkKQ512DRAM), medians of 3, cpu-GFLOP/s: kq512, (the
+// AVX2 kernels it replaces) and [Q4_0's q512mm/qv512] in the same run:
 //
-//	5632×2048   m = 1 (in cache)    m = 16        m = 128
-//	Q4_K        68.6 (AVX2 56.0)    154-225 (80)  314-361 (78)
-//	Q5_K        58.5 (50.4)         279           340
-//	Q6_K        54.9 (44.3)         130-213 (70)  258-314 (70)
-//	Q4_0        -                   223-333       410-414
+//	5632×2048   m = 1 (in cache)      m = 16               m = 128
+//	Q4_K        65.1 (57.4)           331 (91.2) [267]     405 (92.4) [409]
+//	Q6_K        43.1 (46.2)           273 (71.1)           336 (71.2)
+//	32000×2048
+//	Q4_K        61.9 (57.5)           313 (91.5) [260]     437 (93.5) [441]
+//	Q6_K        38.1 (44.3)           239 (70.3)           345 (68.6)
+//	Q5_K, 5632×2048, an earlier run: m = 1 58.5 (50.4), m = 16 279, m = 128 340.
 //
 // From memory (m = 1, 96 MiB) Q4_K streams at 15-16 GB/s (AVX2 16), Q6_K at 14-16 (AVX2
 // 18-19): the next tile's rows are prefetched, as the packers read 16 rows at once.
@@ -246,7 +248,6 @@ func (p *Pool) kq512Run(out []float32, s *quantScratch, m, n, k int, data []byte
 	nb := k / 32
 	bb, tbs := dt.BlockBytes(), dt.BlockSize()
 	chunkBytes := func(blocks int) int { return blocks * 32 / tbs * bb } // bytes of a row
-	bs := kq512BlockBytes[kt.variant]
 	tiles := &kq512Tiles[kt.variant]
 	xpp := kq512XPool.Get().(*[]byte)
 	defer kq512XPool.Put(xpp)
@@ -348,7 +349,6 @@ func (p *Pool) kq512Run(out []float32, s *quantScratch, m, n, k int, data []byte
 			}
 		}
 	})
-	_ = bs
 	return true
 }
 
