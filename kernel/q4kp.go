@@ -68,10 +68,13 @@ const (
 // where the CPU has AVX2 and no wider path (AMX, AVX-512 VNNI) serves quantized weights.
 func q4KPackedOn() bool { return q4KPVec != nil && kPackedOn() }
 
-// kPackedOn reports whether the CPU has AVX2 and no wider path (AMX, AVX-512 VNNI)
-// serves quantized weights: where the packed Q4_K and Q6_K kernels serve those types.
+// kPackedOn reports whether the packed Q4_K and Q6_K kernels serve those types: on every
+// CPU with AVX2 (the AVX-512 and AMX CPUs included: their wider paths serve Q8_0 and
+// Q4_0, not these) unless the AVX-512 VNNI tiles of kq512_amd64.go are switched on
+// (DECILM_KQ512=1), which read the blocks as stored. matMulKQWide is set at start-up, so
+// this does not change between Pack and MatMul.
 func kPackedOn() bool {
-	return useAsm && packedMatMuls == nil && matMulQuantWide == nil && matVecQuantWide == nil && matMulQuantAMX == nil
+	return useAsm && matMulKQWide == nil
 }
 
 // q4KPBytes returns the packed size of an n×k Q4_K matrix (k a multiple of 256): groups
