@@ -1,0 +1,146 @@
+package kernel
+
+import "encoding/binary"
+
+// BF16 pair panels: the AVX-512 layout of BF16 panels (dotBF16Z, bf16z_amd64.s). On a CPU
+// with AVX-512 and no AMX, Pool.Pack lays out a bfloat16 matrix of n rows of k values in
+// panels of 16 rows (the last one padded with zero rows), each 64·⌈k/2⌉ bytes, two
+// elements after two: for the element pair q (elements 2q and 2q+1), 64 bytes whose
+// little-endian uint32 r holds row r's element 2q in its low half and element 2q+1 in
+// its high half (zero past k). One ZMM load widens both elements of the 16 rows exactly
+// with two operations (VPSLLD 16 for element 2q, VPANDD 0xffff0000 for 2q+1), and the
+// tiles multiply 16·P rows (P = 2 panels, 1 at the edge) with up to maxBF16ZC activation
+// rows as an outer product: each activation broadcast against 16 weights, P·C
+// accumulators, no horizontal sums.
+//
+// Summation order: each output sums its elements in kBlockBF16P pieces, within a piece
+// one fused multiply-add chain in element order from zero, the piece's sum then added to
+// the output: the order of the AVX2 panel kernels (bf16p.go), so the two give the same
+// bits, and the same for every number m of activation rows (m = 1 runs dotBF16Z_64x1,
+// four panels at once with the same chains), so a row's results do not depend on m.
+// Weights are widened exactly and activations used at full float32: the results are
+// float32-exact in the sense of the other float kernels.
+//
+// Choice. The second candidate, VDPBF16PS (AVX512_BF16) on the same layout with the
+// activations split in three bfloat16 parts (x = hi+mid+lo exactly, as the AMX path
+// splits them; dotBF16D_16xC, kept only for the benchmark BenchmarkBF16Z), needs three
+// VDPBF16PS per element pair and activation row where the FMA tiles need two FMAs and
+// share the two widening operations among all the rows of the tile; it also flushes
+// denormals and rounds each of its two products' sums, so its results differ from the
+// AVX2 panels'. Measured on Zen 5 (2 shared vCPUs, go test -bench BenchmarkBF16Z -cpu 1,
+// median of 5, GFLOP/s; see bf16z_test.go): see the numbers below.
+const (
+	maxBF16ZC      = 12 // activation rows per tile
+	bf16zVecPanels = 4  // panels of the matrix-vector kernel
+)
+
+// bf16zTiles[P][C] (P ≤ 2 panels, C ≤ maxBF16ZC) adds the 16P×C products of P pair
+// panels (panel p at w + p·ps bytes, kc elements from the piece's start) and C activation
+// rows (stride xs bytes) to out[c*os/4+16p+r]; set at start-up where the CPU has AVX-512.
+var bf16zTiles [3][maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// bf16zVec is bf16zTiles[bf16zVecPanels][1]: bf16zVecPanels panels and one activation row.
+var bf16zVec func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// bf16zOn reports whether MatMul serves BF16 matrices laid out by Pack with the pair
+// panel kernels.
+func bf16zOn() bool { return bf16PanelsOn() && bf16Pairs() }
+
+// packBF16Pairs writes a pair panel of the 16 rows src (nil: a zero row; k values each) to
+// dst (64·⌈k/2⌉ bytes).
+func packBF16Pairs(dst []byte, src *[bf16Panel][]byte, k int) {
+	le := binary.LittleEndian
+	for q := 0; 2*q < k; q++ {
+		o := dst[64*q : 64*q+64]
+		for r, s := range src {
+			var lo, hi uint16
+			if s != nil {
+				lo = le.Uint16(s[4*q:])
+				if 2*q+1 < k {
+					hi = le.Uint16(s[4*q+2:])
+				}
+			}
+			le.PutUint32(o[4*r:], uint32(lo)|uint32(hi)<<16)
+		}
+	}
+}
+
+// matMulBF16Z is MatMul for a BF16 matrix of n rows of k values laid out in pair panels
+// (w, see packBF16Pairs). The pieces of kBlockBF16P elements of mBlockBF16P activation
+// rows stay in the L2 cache while every panel pair of the thread's rows is multiplied
+// with them, up to maxBF16ZC rows at a time; a piece of two panels (32 KiB) stays in L1.
+func (p *Pool) matMulBF16Z(out, x []float32, m, n, k int, w []byte) {
+	ps := 64 * ((k + 1) / 2) // bytes per panel
+	one := &bf16zTiles[1]
+	if m == 1 {
+		// A matrix-vector product: bf16zVecPanels panels at a time, so that their
+		// independent chains keep the loads from memory in flight.
+		const rows = bf16zVecPanels * bf16Panel
+		p.runGrain(n, rows, func(lo, hi int) {
+			var tmp [bf16Panel]float32
+			clear(out[lo:hi])
+			j := lo
+			for ; j+rows <= hi; j += rows {
+				for l0 := 0; l0 < k; l0 += kBlockBF16P {
+					bf16zVec(&w[j/bf16Panel*ps+32*l0], ps, &x[l0], 0, min(kBlockBF16P, k-l0), &out[j], 0)
+				}
+			}
+			for ; j < hi; j += bf16Panel {
+				r := min(bf16Panel, hi-j)
+				o := out[j:hi]
+				if r < bf16Panel {
+					clear(tmp[:])
+					o = tmp[:]
+				}
+				for l0 := 0; l0 < k; l0 += kBlockBF16P {
+					one[1](&w[j/bf16Panel*ps+32*l0], ps, &x[l0], 0, min(kBlockBF16P, k-l0), &o[0], 0)
+				}
+				copy(out[j:hi], o[:r])
+			}
+		})
+		return
+	}
+	p.runGrain(n, 2*bf16Panel, func(lo, hi int) {
+		var tmp [maxBF16ZC * bf16Panel]float32
+		for i0 := 0; i0 < m; i0 += mBlockBF16P {
+			i1 := min(m, i0+mBlockBF16P)
+			for i := i0; i < i1; i++ {
+				clear(out[i*n+lo : i*n+hi])
+			}
+			for l0 := 0; l0 < k; l0 += kBlockBF16P {
+				kc := min(kBlockBF16P, k-l0)
+				for j := lo; j < hi; {
+					pw := &w[j/bf16Panel*ps+32*l0]
+					r := hi - j
+					if r >= bf16Panel {
+						tiles := one
+						if r >= 2*bf16Panel {
+							tiles = &bf16zTiles[2]
+						}
+						for i := i0; i < i1; i += maxBF16ZC {
+							c := min(maxBF16ZC, i1-i)
+							tiles[c](pw, ps, &x[i*k+l0], 4*k, kc, &out[i*n+j], 4*n)
+						}
+						j += bf16Panel
+						if r >= 2*bf16Panel {
+							j += bf16Panel
+						}
+						continue
+					}
+					// The last panel, with fewer than 16 rows: through tmp.
+					for i := i0; i < i1; i += maxBF16ZC {
+						c := min(maxBF16ZC, i1-i)
+						for a := 0; a < c; a++ {
+							copy(tmp[bf16Panel*a:bf16Panel*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+						}
+						one[c](pw, ps, &x[i*k+l0], 4*k, kc, &tmp[0], 4*bf16Panel)
+						for a := 0; a < c; a++ {
+							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[bf16Panel*a:bf16Panel*a+r])
+						}
+					}
+					j = hi
+				}
+			}
+		}
+	})
+}
