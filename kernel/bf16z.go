@@ -65,6 +65,19 @@ func packBF16Pairs(dst []byte, src *[bf16Panel][]byte, k int) {
 	}
 }
 
+// bf16zRows returns the activation rows of the tile that starts at row i of a block of m
+// rows: the block split into ⌈m/maxBF16ZC⌉ tiles of as equal sizes as can be (m = 16:
+// two tiles of 8, which ran 1.2x as fast as 12 + 4 here). Every output's chain is the
+// same whatever tile it falls in.
+func bf16zRows(m, i int) int {
+	t := (m + maxBF16ZC - 1) / maxBF16ZC
+	c, extra := m/t, m%t // the first extra tiles take c+1 rows
+	if i < extra*(c+1) {
+		return c + 1
+	}
+	return c
+}
+
 // matMulBF16Z is MatMul for a BF16 matrix of n rows of k values laid out in pair panels
 // (w, see packBF16Pairs). The pieces of kBlockBF16P elements of mBlockBF16P activation
 // rows stay in the L2 cache while every panel pair of the thread's rows is multiplied
@@ -117,9 +130,10 @@ func (p *Pool) matMulBF16Z(out, x []float32, m, n, k int, w []byte) {
 						if r >= 2*bf16Panel {
 							tiles = &bf16zTiles[2]
 						}
-						for i := i0; i < i1; i += maxBF16ZC {
-							c := min(maxBF16ZC, i1-i)
+						for i := i0; i < i1; {
+							c := bf16zRows(i1-i0, i-i0)
 							tiles[c](pw, ps, &x[i*k+l0], 4*k, kc, &out[i*n+j], 4*n)
+							i += c
 						}
 						j += bf16Panel
 						if r >= 2*bf16Panel {

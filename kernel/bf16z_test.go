@@ -69,3 +69,26 @@ func TestMatMulBF16PackedFloat64(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16ZRows: the tiles of a block cover its rows once, each at most maxBF16ZC rows,
+// their sizes within one of each other.
+func TestBF16ZRows(t *testing.T) {
+	for m := 1; m <= mBlockBF16P; m++ {
+		lo, hi := m, 0
+		i := 0
+		for i < m {
+			c := bf16zRows(m, i)
+			if c < 1 || c > maxBF16ZC {
+				t.Fatalf("m=%d: tile at %d has %d rows", m, i, c)
+			}
+			lo, hi = min(lo, c), max(hi, c)
+			i += c
+		}
+		if i != m || hi-lo > 1 {
+			t.Fatalf("m=%d: tiles cover %d rows, sizes %d..%d", m, i, lo, hi)
+		}
+	}
+	if bf16zRows(16, 0) != 8 || bf16zRows(16, 8) != 8 {
+		t.Errorf("m=16: tiles of %d and %d rows, want 8 and 8", bf16zRows(16, 0), bf16zRows(16, 8))
+	}
+}

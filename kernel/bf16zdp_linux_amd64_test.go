@@ -150,7 +150,8 @@ func TestDotBF16D(t *testing.T) {
 // BenchmarkBF16Z compares, for BF16 weights at the 1b preset's shapes, the AVX-512 float
 // tiles on the rows as stored ("f512"), the FMA pair panel kernels MatMul uses ("z") and
 // the VDPBF16PS tiles with activations split in three parts ("dp", activation split
-// included), in GFLOP/s. BF16Z_SHAPES=N,K;N,K... picks other shapes.
+// included), in GFLOP/s (and with one thread, cpu-GFLOP/s from the thread's CPU time,
+// which holds better on a shared machine). BF16Z_SHAPES=N,K;N,K... picks other shapes.
 func BenchmarkBF16Z(b *testing.B) {
 	if !bf16Pairs() || !cpu.X86.HasAVX512BF16 || matMulFloatWide == nil {
 		b.Skip("needs AVX-512 with AVX512_BF16")
@@ -183,6 +184,11 @@ func BenchmarkBF16Z(b *testing.B) {
 				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, v), func(b *testing.B) {
 					p := NewPool(runtime.GOMAXPROCS(0))
 					defer p.Close()
+					if p.Threads() == 1 {
+						runtime.LockOSThread()
+						defer runtime.UnlockOSThread()
+					}
+					t0 := threadCPU()
 					for b.Loop() {
 						switch v {
 						case "f512":
@@ -194,6 +200,9 @@ func BenchmarkBF16Z(b *testing.B) {
 						}
 					}
 					b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					if p.Threads() == 1 {
+						b.ReportMetric(2*float64(m*n*k)*float64(b.N)/(threadCPU()-t0)/1e9, "cpu-GFLOP/s")
+					}
 				})
 			}
 		}
