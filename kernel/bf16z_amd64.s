@@ -992,7 +992,7 @@ done:
 	RET
 
 // func dotBF16Z_32x1(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x1(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1004,8 +1004,11 @@ TEXT ·dotBF16Z_32x1(SB), NOSPLIT, $0-56
 	MOVQ   BX, SI
 	SHRQ   $0x01, SI
 	JZ     tail
+	LEAQ   (AX)(CX*1), DI
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (DI)(CX*2)
 	VMOVDQU32    (AX), Z2
 	VPSLLD       $0x10, Z2, Z3
 	VPANDD.BCST  bf16zhi<>+0(SB), Z2, Z2
@@ -1019,6 +1022,7 @@ loop:
 	VFMADD231PS  Z2, Z3, Z0
 	VFMADD231PS  Z4, Z3, Z1
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, DI
 	ADDQ         $0x08, DX
 	DECQ         SI
 	JNZ          loop
@@ -1044,7 +1048,7 @@ done:
 	RET
 
 // func dotBF16Z_32x2(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x2(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1058,8 +1062,11 @@ TEXT ·dotBF16Z_32x2(SB), NOSPLIT, $0-56
 	MOVQ   SI, DI
 	SHRQ   $0x01, DI
 	JZ     tail
+	LEAQ   (AX)(CX*1), R8
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (R8)(CX*2)
 	VMOVDQU32    (AX), Z4
 	VPSLLD       $0x10, Z4, Z5
 	VPANDD.BCST  bf16zhi<>+0(SB), Z4, Z4
@@ -1079,6 +1086,7 @@ loop:
 	VFMADD231PS  Z4, Z5, Z1
 	VFMADD231PS  Z6, Z5, Z3
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, R8
 	ADDQ         $0x08, DX
 	DECQ         DI
 	JNZ          loop
@@ -1111,7 +1119,7 @@ done:
 	RET
 
 // func dotBF16Z_32x3(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x3(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1127,8 +1135,11 @@ TEXT ·dotBF16Z_32x3(SB), NOSPLIT, $0-56
 	MOVQ   SI, DI
 	SHRQ   $0x01, DI
 	JZ     tail
+	LEAQ   (AX)(CX*1), R8
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (R8)(CX*2)
 	VMOVDQU32    (AX), Z6
 	VPSLLD       $0x10, Z6, Z7
 	VPANDD.BCST  bf16zhi<>+0(SB), Z6, Z6
@@ -1154,6 +1165,7 @@ loop:
 	VFMADD231PS  Z6, Z7, Z2
 	VFMADD231PS  Z8, Z7, Z5
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, R8
 	ADDQ         $0x08, DX
 	DECQ         DI
 	JNZ          loop
@@ -1193,7 +1205,7 @@ done:
 	RET
 
 // func dotBF16Z_32x4(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x4(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1213,8 +1225,11 @@ TEXT ·dotBF16Z_32x4(SB), NOSPLIT, $0-56
 	MOVQ   SI, R8
 	SHRQ   $0x01, R8
 	JZ     tail
+	LEAQ   (AX)(CX*1), R9
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (R9)(CX*2)
 	VMOVDQU32    (AX), Z8
 	VPSLLD       $0x10, Z8, Z9
 	VPANDD.BCST  bf16zhi<>+0(SB), Z8, Z8
@@ -1246,6 +1261,7 @@ loop:
 	VFMADD231PS  Z8, Z9, Z3
 	VFMADD231PS  Z10, Z9, Z7
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, R9
 	ADDQ         $0x08, DX
 	ADDQ         $0x08, DI
 	DECQ         R8
@@ -1293,7 +1309,7 @@ done:
 	RET
 
 // func dotBF16Z_32x5(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x5(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1315,8 +1331,11 @@ TEXT ·dotBF16Z_32x5(SB), NOSPLIT, $0-56
 	MOVQ   SI, R8
 	SHRQ   $0x01, R8
 	JZ     tail
+	LEAQ   (AX)(CX*1), R9
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (R9)(CX*2)
 	VMOVDQU32    (AX), Z10
 	VPSLLD       $0x10, Z10, Z11
 	VPANDD.BCST  bf16zhi<>+0(SB), Z10, Z10
@@ -1354,6 +1373,7 @@ loop:
 	VFMADD231PS  Z10, Z11, Z4
 	VFMADD231PS  Z12, Z11, Z9
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, R9
 	ADDQ         $0x08, DX
 	ADDQ         $0x08, DI
 	DECQ         R8
@@ -1408,7 +1428,7 @@ done:
 	RET
 
 // func dotBF16Z_32x6(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x6(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1432,8 +1452,11 @@ TEXT ·dotBF16Z_32x6(SB), NOSPLIT, $0-56
 	MOVQ   SI, R8
 	SHRQ   $0x01, R8
 	JZ     tail
+	LEAQ   (AX)(CX*1), R9
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (R9)(CX*2)
 	VMOVDQU32    (AX), Z12
 	VPSLLD       $0x10, Z12, Z13
 	VPANDD.BCST  bf16zhi<>+0(SB), Z12, Z12
@@ -1477,6 +1500,7 @@ loop:
 	VFMADD231PS  Z12, Z13, Z5
 	VFMADD231PS  Z14, Z13, Z11
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, R9
 	ADDQ         $0x08, DX
 	ADDQ         $0x08, DI
 	DECQ         R8
@@ -1538,7 +1562,7 @@ done:
 	RET
 
 // func dotBF16Z_32x7(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x7(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1566,8 +1590,11 @@ TEXT ·dotBF16Z_32x7(SB), NOSPLIT, $0-56
 	MOVQ   SI, R9
 	SHRQ   $0x01, R9
 	JZ     tail
+	LEAQ   (AX)(CX*1), R10
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (R10)(CX*2)
 	VMOVDQU32    (AX), Z14
 	VPSLLD       $0x10, Z14, Z15
 	VPANDD.BCST  bf16zhi<>+0(SB), Z14, Z14
@@ -1617,6 +1644,7 @@ loop:
 	VFMADD231PS  Z14, Z15, Z6
 	VFMADD231PS  Z16, Z15, Z13
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, R10
 	ADDQ         $0x08, DX
 	ADDQ         $0x08, DI
 	ADDQ         $0x08, R8
@@ -1686,7 +1714,7 @@ done:
 	RET
 
 // func dotBF16Z_32x8(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·dotBF16Z_32x8(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ps+8(FP), CX
@@ -1716,8 +1744,11 @@ TEXT ·dotBF16Z_32x8(SB), NOSPLIT, $0-56
 	MOVQ   SI, R9
 	SHRQ   $0x01, R9
 	JZ     tail
+	LEAQ   (AX)(CX*1), R10
 
 loop:
+	PREFETCHT0   (AX)(CX*2)
+	PREFETCHT0   (R10)(CX*2)
 	VMOVDQU32    (AX), Z16
 	VPSLLD       $0x10, Z16, Z17
 	VPANDD.BCST  bf16zhi<>+0(SB), Z16, Z16
@@ -1773,6 +1804,7 @@ loop:
 	VFMADD231PS  Z16, Z17, Z7
 	VFMADD231PS  Z18, Z17, Z15
 	ADDQ         $0x40, AX
+	ADDQ         $0x40, R10
 	ADDQ         $0x08, DX
 	ADDQ         $0x08, DI
 	ADDQ         $0x08, R8

@@ -107,7 +107,19 @@ func tile(P, C int, hiMask Mem) {
 	MOVQ(k, pairs)
 	SHRQ(U8(1), pairs)
 	JZ(LabelRef("tail"))
+	// Tiles of two panels and up to 8 rows (m ≤ 16: the weights stream from memory)
+	// prefetch the same piece of the next two panels, at w + 2ps and w + 3ps.
+	var w1 Register
+	pf := P == 2 && C <= 8
+	if pf {
+		w1 = GP64()
+		LEAQ(Mem{Base: w, Index: ps, Scale: 1}, w1)
+	}
 	Label("loop")
+	if pf {
+		PREFETCHT0(Mem{Base: w, Index: ps, Scale: 2})
+		PREFETCHT0(Mem{Base: w1, Index: ps, Scale: 2})
+	}
 	lo, hi := make([]VecVirtual, P), make([]VecVirtual, P)
 	for p := 0; p < P; p++ {
 		hi[p], lo[p] = ZMM(), ZMM()
@@ -135,6 +147,9 @@ func tile(P, C int, hiMask Mem) {
 	}
 	for _, b := range wb {
 		ADDQ(U8(64), b)
+	}
+	if pf {
+		ADDQ(U8(64), w1)
 	}
 	for _, b := range xb {
 		ADDQ(U8(8), b)
