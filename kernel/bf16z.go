@@ -21,14 +21,27 @@ import "encoding/binary"
 // Weights are widened exactly and activations used at full float32: the results are
 // float32-exact in the sense of the other float kernels.
 //
-// Choice. The second candidate, VDPBF16PS (AVX512_BF16) on the same layout with the
-// activations split in three bfloat16 parts (x = hi+mid+lo exactly, as the AMX path
-// splits them; dotBF16D_16xC, kept only for the benchmark BenchmarkBF16Z), needs three
-// VDPBF16PS per element pair and activation row where the FMA tiles need two FMAs and
-// share the two widening operations among all the rows of the tile; it also flushes
-// denormals and rounds each of its two products' sums, so its results differ from the
-// AVX2 panels'. Measured on Zen 5 (2 shared vCPUs, go test -bench BenchmarkBF16Z -cpu 1,
-// median of 5, GFLOP/s; see bf16z_test.go): see the numbers below.
+// Choice: these FMA tiles, for every m. The second candidate, VDPBF16PS (AVX512_BF16) on
+// the same layout with the activations split in three bfloat16 parts (x = hi+mid+lo
+// exactly, as the AMX path splits them; dotBF16D_16xC, kept for BenchmarkBF16Z only),
+// needs three VDPBF16PS per element pair and activation row where the FMA tiles need two
+// FMAs and share the two widening operations among all the rows of the tile; it also
+// flushes denormals and rounds twice per pair, so its bits differ from the AVX2 panels'.
+// Measured on the Zen 5 (2 vCPUs shared with other work, go test -bench BenchmarkBF16Z
+// -cpu 1 -count 5 -benchtime 5x, medians of GFLOP/s from the thread's CPU time, which
+// holds better than the wall clock there), f512 tiles (rows as stored) / these tiles /
+// VDPBF16PS:
+//
+//	n×k          m=1 (no dp)  m=16                 m=128
+//	2048×2048    48.8 / 64.5  122.9 / 216.4 / 65.3  146.2 / 191.0 / 87.0
+//	256×2048     53.9 / 76.2  116.7 / 208.7 / 41.0  153.3 / 206.3 / 47.1
+//	5632×2048    24.4 / 34.5   98.2 / 173.4 / 43.4  103.7 / 142.0 / 62.5
+//	2048×5632    20.6 / 45.1   74.2 / 191.0 / 54.6  121.6 / 180.5 / 78.3
+//	32000×2048   16.3 / 20.2  101.8 / 160.0 / 52.1  104.7 / 143.2 / 67.0
+//
+// (m = 1 streams the weights from memory: CPU time there counts the stalls.) The 32×12
+// tile alone, its weights and activations in L1, ran at about 220 GFLOP/s. Tiles of two
+// panels and up to 8 rows prefetch the next panel pair's piece (m = 16 on 32000×2048: 1.6x).
 const (
 	maxBF16ZC      = 12 // activation rows per tile
 	bf16zVecPanels = 4  // panels of the matrix-vector kernel

@@ -15,6 +15,8 @@
 // over the elements in order (2q, then 2q+1), whatever P and C are, so a row's results
 // do not depend on how many rows are multiplied at once, and they are the bits of the
 // AVX2 panel kernels (asmgenbf), which keep the same chain.
+// Tiles of two panels and up to 8 activation rows (batched decoding, where the weights
+// stream from memory) prefetch the same piece of the next two panels as they go.
 //
 // It also generates dotBF16D_16xC, the VDPBF16PS (AVX512_BF16) variant measured against
 // them: the activations split into three bfloat16 parts (hi, mid, lo; x = hi+mid+lo
