@@ -39,20 +39,36 @@ var bf16pVec func(w *byte, ps int, x *float32, k int, out *float32)
 
 const bf16pVecPanels = 4
 
-// bf16PanelsOn reports whether Pack lays out BF16 matrices in panels: where the AVX2
-// panel kernels are the fastest this CPU has for BF16 (no AMX, no AVX-512). MatMul reads
-// a BF16 matrix's Packed as panels exactly when this holds, so it must not change between
-// Pack and MatMul (the hooks it reads are set at start-up; tests that clear them do so
-// around weights they have not packed).
+// bf16PanelsOn reports whether Pack lays out BF16 matrices in panels: where the panel
+// kernels are the fastest this CPU has for BF16 (no AMX; the AVX-512 pair panels of
+// bf16z.go, or the AVX2 panels where there is no AVX-512). MatMul reads a BF16 matrix's
+// Packed as panels exactly when this holds, so it must not change between Pack and
+// MatMul (the hooks it reads are set at start-up; tests that clear them do so around
+// weights they have not packed).
 func bf16PanelsOn() bool {
-	return useAsm && bf16pTiles[1] != nil && matMulBF16AMX == nil && matMulFloatWide == nil
+	return useAsm && matMulBF16AMX == nil &&
+		(bf16zTiles[1][1] != nil || bf16pTiles[1] != nil && matMulFloatWide == nil)
+}
+
+// bf16Pairs reports whether the panels are pair panels (bf16z.go: the AVX-512 kernels)
+// rather than the AVX2 kernels' panels.
+func bf16Pairs() bool { return bf16zTiles[1][1] != nil }
+
+// bf16PanelStride is the size in bytes of one panel of 16 rows of k values: 32·k, or
+// for pair panels 64 bytes per element pair (the last one half zero for odd k).
+func bf16PanelStride(k int) int {
+	if bf16Pairs() {
+		return 64 * ((k + 1) / 2)
+	}
+	return 32 * k
 }
 
 // bf16PanelBytes is the size of the panels of a BF16 matrix of n rows of k values.
-func bf16PanelBytes(n, k int) int { return (n + bf16Panel - 1) / bf16Panel * 32 * k }
+func bf16PanelBytes(n, k int) int { return (n + bf16Panel - 1) / bf16Panel * bf16PanelStride(k) }
 
 // packBF16Panel writes panel g of a BF16 matrix (rows of k values, rs bytes each, n rows)
-// to dst (32·k bytes), zeros for rows past n.
+// to dst (bf16PanelStride(k) bytes), zeros for rows past n (and for pair panels of odd
+// k, for the missing element of the last pair).
 func packBF16Panel(dst, data []byte, rs, n, k, g int) {
 	le := binary.LittleEndian
 	var src [bf16Panel][]byte
@@ -60,6 +76,10 @@ func packBF16Panel(dst, data []byte, rs, n, k, g int) {
 		if j := bf16Panel*g + r; j < n {
 			src[r] = data[j*rs : j*rs+2*k]
 		}
+	}
+	if bf16Pairs() {
+		packBF16Pairs(dst, &src, k)
+		return
 	}
 	for l := 0; l < k; l++ {
 		o := dst[32*l : 32*l+32]
@@ -78,6 +98,13 @@ func packBF16Panel(dst, data []byte, rs, n, k, g int) {
 
 // bf16PanelAt returns element l of row r of a panel as float32.
 func bf16PanelAt(panel []byte, r, l int) float32 {
+	if bf16Pairs() {
+		v := binary.LittleEndian.Uint32(panel[64*(l/2)+4*r:])
+		if l%2 == 0 {
+			return math.Float32frombits(v << 16)
+		}
+		return math.Float32frombits(v &^ 0xffff)
+	}
 	v := binary.LittleEndian.Uint32(panel[32*l+4*(r%8):])
 	if r < 8 {
 		return math.Float32frombits(v << 16)
@@ -90,6 +117,10 @@ func bf16PanelAt(panel []byte, r, l int) float32 {
 // rows stay in the L2 cache while every panel of the thread's rows is multiplied with
 // them, up to maxBF16PC rows at a time.
 func (p *Pool) matMulBF16Panels(out, x []float32, m, n, k int, w []byte) {
+	if bf16Pairs() {
+		p.matMulBF16Z(out, x, m, n, k, w)
+		return
+	}
 	tiles := &bf16pTiles
 	ps := 32 * k // bytes per panel
 	if m == 1 {
@@ -156,7 +187,7 @@ func (p *Pool) matMulBF16Panels(out, x []float32, m, n, k int, w []byte) {
 // matMulBF16PanelsGo is the plain Go twin of matMulBF16Panels (one thread), summing each
 // output in the same pieces with float32 fused multiply-adds, for the tests.
 func matMulBF16PanelsGo(out, x []float32, m, n, k int, w []byte) {
-	ps := 32 * k
+	ps := bf16PanelStride(k)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			panel := w[j/bf16Panel*ps : (j/bf16Panel+1)*ps]

@@ -14,7 +14,8 @@ func packBF16ForTest(w *tensor.Tensor) []byte {
 	n, k := w.Shape[0], w.Shape[1]
 	dst := make([]byte, bf16PanelBytes(n, k))
 	for g := 0; g < (n+bf16Panel-1)/bf16Panel; g++ {
-		packBF16Panel(dst[g*32*k:(g+1)*32*k], w.Data, 2*k, n, k, g)
+		ps := bf16PanelStride(k)
+		packBF16Panel(dst[g*ps:(g+1)*ps], w.Data, 2*k, n, k, g)
 	}
 	return dst
 }
@@ -28,7 +29,8 @@ func TestBF16PanelLayout(t *testing.T) {
 		w, dec := randWeight(t, rng, tensor.BF16, n, k)
 		panels := packBF16ForTest(w)
 		for g := 0; g < (n+15)/16; g++ {
-			panel := panels[g*32*k : (g+1)*32*k]
+			ps := bf16PanelStride(k)
+			panel := panels[g*ps : (g+1)*ps]
 			for r := 0; r < 16; r++ {
 				for l := 0; l < k; l++ {
 					want := float32(0)
@@ -125,7 +127,7 @@ func TestMatMulBF16PanelsRowInvariance(t *testing.T) {
 		if err := p.MatMul(all, x, M, w); err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range []int{1, 2, 5, 6, 7, 17, 129} {
+		for _, m := range []int{1, 2, 3, 5, 6, 7, 16, 17, 129, 130} {
 			for _, i0 := range []int{0, 3, M - m} {
 				got := make([]float32, m*n)
 				if err := p.MatMul(got, x[i0*k:(i0+m)*k], m, w); err != nil {

@@ -106,9 +106,10 @@ func floatAligned(data []byte) bool {
 // Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
 // kernels (see packedMatMuls; they need AMX; on a CPU with AVX2 and neither AMX nor
 // AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), Q4_K and Q6_K matrices in groups of 8 rows
-// at the same size where the AVX2 kernels serve them (q4KPackedOn, q6KPackedOn:
-// packQ4KGroup, packQ6KGroup), BF16 matrices in panels of 16 rows where
-// the AVX2 kernels serve BF16 (bf16PanelsOn, packBF16Panel), and copies other F32, F16 and BF16 matrices to
+// at the same size where the packed AVX2 kernels serve them (q4KPackedOn, q6KPackedOn:
+// packQ4KGroup, packQ6KGroup), BF16 matrices in panels of 16 rows where the panel kernels
+// serve BF16 (bf16PanelsOn, packBF16Panel: AVX2, or AVX-512 pair panels), in place of the
+// rows (the panels are the only copy MatMul reads), and copies other F32, F16 and BF16 matrices to
 // 64-byte-aligned memory where they are not aligned or the system has huge pages (see
 // floatAligned), setting their Packed field, so that MatMul reads Packed instead of Data. All of them
 // go into one new buffer, backed by huge pages where the system allows. Other tensors,
@@ -149,7 +150,8 @@ func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
 		case w.DType == tensor.BF16 && bf16PanelsOn():
 			p.Run((j.n+bf16Panel-1)/bf16Panel, func(lo, hi int) {
 				for g := lo; g < hi; g++ {
-					packBF16Panel(dst[g*32*k:(g+1)*32*k], w.Data, rs, j.n, k, g)
+					ps := bf16PanelStride(k)
+					packBF16Panel(dst[g*ps:(g+1)*ps], w.Data, rs, j.n, k, g)
 				}
 			})
 		case w.DType == tensor.Q4_K:

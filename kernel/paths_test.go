@@ -28,7 +28,19 @@ func TestMatMulPath(t *testing.T) {
 		matMulQuantAMX, matMulBF16AMX, matMulQuantWide, matVecQuantWide, matMulFloatWide, packedMatMuls, useAsm = a, b, c, d, e, f, g
 	}()
 	matMulQuantAMX, matMulBF16AMX, matMulQuantWide, matVecQuantWide, matMulFloatWide, packedMatMuls = nil, nil, nil, nil, nil, nil
+	z := bf16zTiles
+	defer func() { bf16zTiles = z }()
+	bf16zTiles = [3][maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int){}
 	if useAsm {
+		if z[1][1] != nil {
+			bf16zTiles = z
+			for _, m := range []int{1, 128} {
+				if got := MatMulPath(tensor.BF16, true, m); got.ISA != "AVX-512" || !strings.Contains(got.Kernel, "dotBF16Z") {
+					t.Errorf("with the pair panels: MatMulPath(bf16, packed, m=%d) = %v, want AVX-512 dotBF16Z", m, got)
+				}
+			}
+			bf16zTiles = [3][maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int){}
+		}
 		for _, tc := range []struct {
 			dt     tensor.DType
 			packed bool

@@ -1,0 +1,173 @@
+package kernel
+
+import "encoding/binary"
+
+// BF16 pair panels: the AVX-512 layout of BF16 panels (dotBF16Z, bf16z_amd64.s). On a CPU
+// with AVX-512 and no AMX, Pool.Pack lays out a bfloat16 matrix of n rows of k values in
+// panels of 16 rows (the last one padded with zero rows), each 64·⌈k/2⌉ bytes, two
+// elements after two: for the element pair q (elements 2q and 2q+1), 64 bytes whose
+// little-endian uint32 r holds row r's element 2q in its low half and element 2q+1 in
+// its high half (zero past k). One ZMM load widens both elements of the 16 rows exactly
+// with two operations (VPSLLD 16 for element 2q, VPANDD 0xffff0000 for 2q+1), and the
+// tiles multiply 16·P rows (P = 2 panels, 1 at the edge) with up to maxBF16ZC activation
+// rows as an outer product: each activation broadcast against 16 weights, P·C
+// accumulators, no horizontal sums.
+//
+// Summation order: each output sums its elements in kBlockBF16P pieces, within a piece
+// one fused multiply-add chain in element order from zero, the piece's sum then added to
+// the output: the order of the AVX2 panel kernels (bf16p.go), so the two give the same
+// bits, and the same for every number m of activation rows (m = 1 runs dotBF16Z_64x1,
+// four panels at once with the same chains), so a row's results do not depend on m.
+// Weights are widened exactly and activations used at full float32: the results are
+// float32-exact in the sense of the other float kernels.
+//
+// Choice: these FMA tiles, for every m. The second candidate, VDPBF16PS (AVX512_BF16) on
+// the same layout with the activations split in three bfloat16 parts (x = hi+mid+lo
+// exactly, as the AMX path splits them; dotBF16D_16xC, kept for BenchmarkBF16Z only),
+// needs three VDPBF16PS per element pair and activation row where the FMA tiles need two
+// FMAs and share the two widening operations among all the rows of the tile; it also
+// flushes denormals and rounds twice per pair, so its bits differ from the AVX2 panels'.
+// Measured on the Zen 5 (2 vCPUs shared with other work, go test -bench BenchmarkBF16Z
+// -cpu 1 -count 5 -benchtime 5x, medians of GFLOP/s from the thread's CPU time, which
+// holds better than the wall clock there), f512 tiles (rows as stored) / these tiles /
+// VDPBF16PS:
+//
+//	n×k          m=1 (no dp)  m=16                 m=128
+//	2048×2048    48.8 / 64.5  122.9 / 216.4 / 65.3  146.2 / 191.0 / 87.0
+//	256×2048     53.9 / 76.2  116.7 / 208.7 / 41.0  153.3 / 206.3 / 47.1
+//	5632×2048    24.4 / 34.5   98.2 / 173.4 / 43.4  103.7 / 142.0 / 62.5
+//	2048×5632    20.6 / 45.1   74.2 / 191.0 / 54.6  121.6 / 180.5 / 78.3
+//	32000×2048   16.3 / 20.2  101.8 / 160.0 / 52.1  104.7 / 143.2 / 67.0
+//
+// (m = 1 streams the weights from memory: CPU time there counts the stalls.) The 32×12
+// tile alone, its weights and activations in L1, ran at about 220 GFLOP/s. Tiles of two
+// panels and up to 8 rows prefetch the next panel pair's piece (m = 16 on 32000×2048: 1.6x).
+const (
+	maxBF16ZC      = 12 // activation rows per tile
+	bf16zVecPanels = 4  // panels of the matrix-vector kernel
+)
+
+// bf16zTiles[P][C] (P ≤ 2 panels, C ≤ maxBF16ZC) adds the 16P×C products of P pair
+// panels (panel p at w + p·ps bytes, kc elements from the piece's start) and C activation
+// rows (stride xs bytes) to out[c*os/4+16p+r]; set at start-up where the CPU has AVX-512.
+var bf16zTiles [3][maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// bf16zVec is bf16zTiles[bf16zVecPanels][1]: bf16zVecPanels panels and one activation row.
+var bf16zVec func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// bf16zOn reports whether MatMul serves BF16 matrices laid out by Pack with the pair
+// panel kernels.
+func bf16zOn() bool { return bf16PanelsOn() && bf16Pairs() }
+
+// packBF16Pairs writes a pair panel of the 16 rows src (nil: a zero row; k values each) to
+// dst (64·⌈k/2⌉ bytes).
+func packBF16Pairs(dst []byte, src *[bf16Panel][]byte, k int) {
+	le := binary.LittleEndian
+	for q := 0; 2*q < k; q++ {
+		o := dst[64*q : 64*q+64]
+		for r, s := range src {
+			var lo, hi uint16
+			if s != nil {
+				lo = le.Uint16(s[4*q:])
+				if 2*q+1 < k {
+					hi = le.Uint16(s[4*q+2:])
+				}
+			}
+			le.PutUint32(o[4*r:], uint32(lo)|uint32(hi)<<16)
+		}
+	}
+}
+
+// bf16zRows returns the activation rows of the tile that starts at row i of a block of m
+// rows: the block split into ⌈m/maxBF16ZC⌉ tiles of as equal sizes as can be (m = 16:
+// two tiles of 8, which ran 1.2x as fast as 12 + 4 here). Every output's chain is the
+// same whatever tile it falls in.
+func bf16zRows(m, i int) int {
+	t := (m + maxBF16ZC - 1) / maxBF16ZC
+	c, extra := m/t, m%t // the first extra tiles take c+1 rows
+	if i < extra*(c+1) {
+		return c + 1
+	}
+	return c
+}
+
+// matMulBF16Z is MatMul for a BF16 matrix of n rows of k values laid out in pair panels
+// (w, see packBF16Pairs). The pieces of kBlockBF16P elements of mBlockBF16P activation
+// rows stay in the L2 cache while every panel pair of the thread's rows is multiplied
+// with them, up to maxBF16ZC rows at a time; a piece of two panels (32 KiB) stays in L1.
+func (p *Pool) matMulBF16Z(out, x []float32, m, n, k int, w []byte) {
+	ps := 64 * ((k + 1) / 2) // bytes per panel
+	one := &bf16zTiles[1]
+	if m == 1 {
+		// A matrix-vector product: bf16zVecPanels panels at a time, so that their
+		// independent chains keep the loads from memory in flight.
+		const rows = bf16zVecPanels * bf16Panel
+		p.runGrain(n, rows, func(lo, hi int) {
+			var tmp [bf16Panel]float32
+			clear(out[lo:hi])
+			j := lo
+			for ; j+rows <= hi; j += rows {
+				for l0 := 0; l0 < k; l0 += kBlockBF16P {
+					bf16zVec(&w[j/bf16Panel*ps+32*l0], ps, &x[l0], 0, min(kBlockBF16P, k-l0), &out[j], 0)
+				}
+			}
+			for ; j < hi; j += bf16Panel {
+				r := min(bf16Panel, hi-j)
+				o := out[j:hi]
+				if r < bf16Panel {
+					clear(tmp[:])
+					o = tmp[:]
+				}
+				for l0 := 0; l0 < k; l0 += kBlockBF16P {
+					one[1](&w[j/bf16Panel*ps+32*l0], ps, &x[l0], 0, min(kBlockBF16P, k-l0), &o[0], 0)
+				}
+				copy(out[j:hi], o[:r])
+			}
+		})
+		return
+	}
+	p.runGrain(n, 2*bf16Panel, func(lo, hi int) {
+		var tmp [maxBF16ZC * bf16Panel]float32
+		for i0 := 0; i0 < m; i0 += mBlockBF16P {
+			i1 := min(m, i0+mBlockBF16P)
+			for i := i0; i < i1; i++ {
+				clear(out[i*n+lo : i*n+hi])
+			}
+			for l0 := 0; l0 < k; l0 += kBlockBF16P {
+				kc := min(kBlockBF16P, k-l0)
+				for j := lo; j < hi; {
+					pw := &w[j/bf16Panel*ps+32*l0]
+					r := hi - j
+					if r >= bf16Panel {
+						tiles := one
+						if r >= 2*bf16Panel {
+							tiles = &bf16zTiles[2]
+						}
+						for i := i0; i < i1; {
+							c := bf16zRows(i1-i0, i-i0)
+							tiles[c](pw, ps, &x[i*k+l0], 4*k, kc, &out[i*n+j], 4*n)
+							i += c
+						}
+						j += bf16Panel
+						if r >= 2*bf16Panel {
+							j += bf16Panel
+						}
+						continue
+					}
+					// The last panel, with fewer than 16 rows: through tmp.
+					for i := i0; i < i1; i += maxBF16ZC {
+						c := min(maxBF16ZC, i1-i)
+						for a := 0; a < c; a++ {
+							copy(tmp[bf16Panel*a:bf16Panel*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+						}
+						one[c](pw, ps, &x[i*k+l0], 4*k, kc, &tmp[0], 4*bf16Panel)
+						for a := 0; a < c; a++ {
+							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[bf16Panel*a:bf16Panel*a+r])
+						}
+					}
+					j = hi
+				}
+			}
+		}
+	})
+}
