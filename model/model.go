@@ -153,7 +153,8 @@ func New(cfg *Config, tensors map[string]*tensor.Tensor, opts Options) (*Model, 
 	}
 	// Matrices are laid out again for the CPU's fastest kernels where it has them
 	// (kernel.Pool.Pack: Q8_0 and Q4_0 on CPUs with AMX, Q4_0 on CPUs with AVX2 and no
-	// AVX-512 VNNI, BF16 in panels on CPUs with AVX2 and neither AMX nor AVX-512).
+	// AVX-512 VNNI, Q4_K and Q6_K in groups of 8 rows on CPUs with AVX2, BF16 in panels on
+	// CPUs without AMX).
 	if !opts.NoPack {
 		mats := m.matrices()[1:] // all but the embedding, which is read a row at a time
 		if m.LMHead == m.Embed {
