@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"unsafe"
 
@@ -132,7 +133,7 @@ var (
 	dotQ5KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 	dotIQ4XSVec func(w *byte, xq *int8, xd *float32, nsb int) float32
 	dotQ3KVec   func(w *byte, xq *int8, xd *float32, nsb int) float32
-	dotIQ2XSVec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+	dotIQ2XSVec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 )
 
 // matMulFused is matMulBlocks for the types with a fused kernel (Q3_K, Q5_K, IQ4_XS, IQ2_XS), on x
@@ -156,12 +157,12 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		}
 		tiles = &q3KTiles
 	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
-		grid, signs := &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0]
+		grid := &tensor.IQ2XSGrid()[0]
 		rowDot = func(j, i int) float32 {
-			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid, signs)
+			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid)
 		}
-		// The tiles take the tables' addresses through xc, the same for every row.
-		tiles, xc, xcRow = &iq2XSTiles, unsafe.Pointer(&[2]*uint64{grid, signs}), 0
+		// The tiles take the grid's address through xc, the same for every row.
+		tiles, xc, xcRow = &iq2XSTiles, unsafe.Pointer(grid), 0
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
 			return dotIQ4XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
@@ -302,24 +303,65 @@ func q3KScales(blk []byte) [16]int32 {
 	return sc
 }
 
-// dotIQ2XSGeneric is the plain version of dotIQ2XSAVX: w holds nsb block_iq2_xs; each half
-// of a sub-block (16 weights) has scale d·(0.5 + nibble)·0.25 and signed grid values
-// (tensor.Unpacker's), so the product with x is Σ_g sc_g·dx·Σ q·x.
+// dotIQ2XSGeneric is the plain version of dotIQ2XSAVX, in its order: w holds nsb
+// block_iq2_xs; each half of a sub-block (16 weights) has the scale d·(2·nibble + 1)/8
+// and signed grid values (tensor.Unpacker's). Each four values' integer sum Σ q·x is
+// multiplied by 2·nibble + 1 as an integer, converted to float32, and, times dx_ib, added
+// into one of eight lanes (lanes 0-3 the first half of sub-block ib, 4-7 the second) over
+// the super-block, ib = 0..7 (ib = 0 sets the lanes); that sum times d/8 is added to the
+// accumulator, and the lanes are added as hsum8 adds them. Each add is a fused multiply-add
+// (fmaF32) as in the kernel, so that the two agree to the bit.
 func dotIQ2XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
-	var sum float32
+	var acc [8]float32
 	u := make([]int8, 256)
 	sc, mn := make([]float32, 16), make([]float32, 16)
 	unpack := tensor.Unpacker(tensor.IQ2_XS)
 	for sb := 0; sb < nsb; sb++ {
-		unpack(u, sc, mn, w[sb*74:sb*74+74])
-		for g := 0; g < 16; g++ {
-			b := sb*8 + g/2
-			var isum int32
-			for l := 0; l < 16; l++ {
-				isum += int32(u[16*g+l]) * int32(xq[256*sb+16*g+l])
+		blk := w[sb*74 : sb*74+74]
+		unpack(u, sc, mn, blk) // the signed grid values; the scales are formed below
+		var t [8]float32
+		for ib := 0; ib < 8; ib++ {
+			dx := xd[8*sb+ib]
+			for l := 0; l < 8; l++ {
+				s := 2*int32(blk[66+ib]>>(4*(l/4))&15) + 1
+				var isum int32
+				for e := 0; e < 4; e++ {
+					isum += int32(u[32*ib+4*l+e]) * int32(xq[256*sb+32*ib+4*l+e])
+				}
+				if ib == 0 {
+					t[l] = float32(isum*s) * dx
+				} else {
+					t[l] = fmaF32(float32(isum*s), dx, t[l])
+				}
 			}
-			sum += float32(isum) * (sc[g] * xd[b])
+		}
+		d := f16At(blk, 0) * 0.125
+		for l := range acc {
+			acc[l] = fmaF32(t[l], d, acc[l])
 		}
 	}
-	return sum
+	return hsum8(acc)
+}
+
+// fmaF32 is a·b + c rounded once to float32, as VFMADD231PS rounds it. a·b is exact in
+// float64 and the float64 FMA rounds a·b + c once; the error of that rounding (TwoSum)
+// decides the one case where rounding the float64 result again would differ: a result
+// exactly halfway between two float32 values.
+func fmaF32(a, b, c float32) float32 {
+	p, cc := float64(a)*float64(b), float64(c)
+	r := p + cc
+	bb := r - p
+	err := (p - (r - bb)) + (cc - bb)
+	f := float32(r)
+	if err == 0 || float64(f) == r || math.IsInf(r, 0) || math.IsNaN(r) {
+		return f
+	}
+	g := math.Nextafter32(f, float32(math.Copysign(math.Inf(1), r-float64(f))))
+	if (float64(f)+float64(g))/2 != r {
+		return f // not a tie: f is nearest
+	}
+	if (err > 0) == (g > f) {
+		return g
+	}
+	return f
 }

@@ -552,11 +552,203 @@ DATA kq_q3khighmask<>+14(SB)/1, $0x30
 DATA kq_q3khighmask<>+15(SB)/1, $0x30
 GLOBL kq_q3khighmask<>(SB), RODATA|NOPTR, $16
 
-DATA kq_half<>+0(SB)/4, $(0.5)
-GLOBL kq_half<>(SB), RODATA|NOPTR, $4
+DATA kq_m511<>+0(SB)/2, $0x01ff
+DATA kq_m511<>+2(SB)/2, $0x01ff
+DATA kq_m511<>+4(SB)/2, $0x01ff
+DATA kq_m511<>+6(SB)/2, $0x01ff
+DATA kq_m511<>+8(SB)/2, $0x01ff
+DATA kq_m511<>+10(SB)/2, $0x01ff
+DATA kq_m511<>+12(SB)/2, $0x01ff
+DATA kq_m511<>+14(SB)/2, $0x01ff
+DATA kq_m511<>+16(SB)/2, $0x01ff
+DATA kq_m511<>+18(SB)/2, $0x01ff
+DATA kq_m511<>+20(SB)/2, $0x01ff
+DATA kq_m511<>+22(SB)/2, $0x01ff
+DATA kq_m511<>+24(SB)/2, $0x01ff
+DATA kq_m511<>+26(SB)/2, $0x01ff
+DATA kq_m511<>+28(SB)/2, $0x01ff
+DATA kq_m511<>+30(SB)/2, $0x01ff
+GLOBL kq_m511<>(SB), RODATA|NOPTR, $32
 
-DATA kq_quarter<>+0(SB)/4, $(0.25)
-GLOBL kq_quarter<>(SB), RODATA|NOPTR, $4
+DATA kq_iq2parity<>+0(SB)/1, $0x00
+DATA kq_iq2parity<>+1(SB)/1, $0x80
+DATA kq_iq2parity<>+2(SB)/1, $0x80
+DATA kq_iq2parity<>+3(SB)/1, $0x00
+DATA kq_iq2parity<>+4(SB)/1, $0x80
+DATA kq_iq2parity<>+5(SB)/1, $0x00
+DATA kq_iq2parity<>+6(SB)/1, $0x00
+DATA kq_iq2parity<>+7(SB)/1, $0x80
+DATA kq_iq2parity<>+8(SB)/1, $0x80
+DATA kq_iq2parity<>+9(SB)/1, $0x00
+DATA kq_iq2parity<>+10(SB)/1, $0x00
+DATA kq_iq2parity<>+11(SB)/1, $0x80
+DATA kq_iq2parity<>+12(SB)/1, $0x00
+DATA kq_iq2parity<>+13(SB)/1, $0x80
+DATA kq_iq2parity<>+14(SB)/1, $0x80
+DATA kq_iq2parity<>+15(SB)/1, $0x00
+DATA kq_iq2parity<>+16(SB)/1, $0x00
+DATA kq_iq2parity<>+17(SB)/1, $0x80
+DATA kq_iq2parity<>+18(SB)/1, $0x80
+DATA kq_iq2parity<>+19(SB)/1, $0x00
+DATA kq_iq2parity<>+20(SB)/1, $0x80
+DATA kq_iq2parity<>+21(SB)/1, $0x00
+DATA kq_iq2parity<>+22(SB)/1, $0x00
+DATA kq_iq2parity<>+23(SB)/1, $0x80
+DATA kq_iq2parity<>+24(SB)/1, $0x80
+DATA kq_iq2parity<>+25(SB)/1, $0x00
+DATA kq_iq2parity<>+26(SB)/1, $0x00
+DATA kq_iq2parity<>+27(SB)/1, $0x80
+DATA kq_iq2parity<>+28(SB)/1, $0x00
+DATA kq_iq2parity<>+29(SB)/1, $0x80
+DATA kq_iq2parity<>+30(SB)/1, $0x80
+DATA kq_iq2parity<>+31(SB)/1, $0x00
+GLOBL kq_iq2parity<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2signshuf<>+0(SB)/1, $0x00
+DATA kq_iq2signshuf<>+1(SB)/1, $0x00
+DATA kq_iq2signshuf<>+2(SB)/1, $0x00
+DATA kq_iq2signshuf<>+3(SB)/1, $0x00
+DATA kq_iq2signshuf<>+4(SB)/1, $0x00
+DATA kq_iq2signshuf<>+5(SB)/1, $0x00
+DATA kq_iq2signshuf<>+6(SB)/1, $0x00
+DATA kq_iq2signshuf<>+7(SB)/1, $0x00
+DATA kq_iq2signshuf<>+8(SB)/1, $0x02
+DATA kq_iq2signshuf<>+9(SB)/1, $0x02
+DATA kq_iq2signshuf<>+10(SB)/1, $0x02
+DATA kq_iq2signshuf<>+11(SB)/1, $0x02
+DATA kq_iq2signshuf<>+12(SB)/1, $0x02
+DATA kq_iq2signshuf<>+13(SB)/1, $0x02
+DATA kq_iq2signshuf<>+14(SB)/1, $0x02
+DATA kq_iq2signshuf<>+15(SB)/1, $0x02
+DATA kq_iq2signshuf<>+16(SB)/1, $0x04
+DATA kq_iq2signshuf<>+17(SB)/1, $0x04
+DATA kq_iq2signshuf<>+18(SB)/1, $0x04
+DATA kq_iq2signshuf<>+19(SB)/1, $0x04
+DATA kq_iq2signshuf<>+20(SB)/1, $0x04
+DATA kq_iq2signshuf<>+21(SB)/1, $0x04
+DATA kq_iq2signshuf<>+22(SB)/1, $0x04
+DATA kq_iq2signshuf<>+23(SB)/1, $0x04
+DATA kq_iq2signshuf<>+24(SB)/1, $0x06
+DATA kq_iq2signshuf<>+25(SB)/1, $0x06
+DATA kq_iq2signshuf<>+26(SB)/1, $0x06
+DATA kq_iq2signshuf<>+27(SB)/1, $0x06
+DATA kq_iq2signshuf<>+28(SB)/1, $0x06
+DATA kq_iq2signshuf<>+29(SB)/1, $0x06
+DATA kq_iq2signshuf<>+30(SB)/1, $0x06
+DATA kq_iq2signshuf<>+31(SB)/1, $0x06
+GLOBL kq_iq2signshuf<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2bitsel<>+0(SB)/1, $0x01
+DATA kq_iq2bitsel<>+1(SB)/1, $0x02
+DATA kq_iq2bitsel<>+2(SB)/1, $0x04
+DATA kq_iq2bitsel<>+3(SB)/1, $0x08
+DATA kq_iq2bitsel<>+4(SB)/1, $0x10
+DATA kq_iq2bitsel<>+5(SB)/1, $0x20
+DATA kq_iq2bitsel<>+6(SB)/1, $0x40
+DATA kq_iq2bitsel<>+7(SB)/1, $0x80
+DATA kq_iq2bitsel<>+8(SB)/1, $0x01
+DATA kq_iq2bitsel<>+9(SB)/1, $0x02
+DATA kq_iq2bitsel<>+10(SB)/1, $0x04
+DATA kq_iq2bitsel<>+11(SB)/1, $0x08
+DATA kq_iq2bitsel<>+12(SB)/1, $0x10
+DATA kq_iq2bitsel<>+13(SB)/1, $0x20
+DATA kq_iq2bitsel<>+14(SB)/1, $0x40
+DATA kq_iq2bitsel<>+15(SB)/1, $0x80
+DATA kq_iq2bitsel<>+16(SB)/1, $0x01
+DATA kq_iq2bitsel<>+17(SB)/1, $0x02
+DATA kq_iq2bitsel<>+18(SB)/1, $0x04
+DATA kq_iq2bitsel<>+19(SB)/1, $0x08
+DATA kq_iq2bitsel<>+20(SB)/1, $0x10
+DATA kq_iq2bitsel<>+21(SB)/1, $0x20
+DATA kq_iq2bitsel<>+22(SB)/1, $0x40
+DATA kq_iq2bitsel<>+23(SB)/1, $0x80
+DATA kq_iq2bitsel<>+24(SB)/1, $0x01
+DATA kq_iq2bitsel<>+25(SB)/1, $0x02
+DATA kq_iq2bitsel<>+26(SB)/1, $0x04
+DATA kq_iq2bitsel<>+27(SB)/1, $0x08
+DATA kq_iq2bitsel<>+28(SB)/1, $0x10
+DATA kq_iq2bitsel<>+29(SB)/1, $0x20
+DATA kq_iq2bitsel<>+30(SB)/1, $0x40
+DATA kq_iq2bitsel<>+31(SB)/1, $0x80
+GLOBL kq_iq2bitsel<>(SB), RODATA|NOPTR, $32
+
+DATA kq_ones8<>+0(SB)/1, $0x01
+DATA kq_ones8<>+1(SB)/1, $0x01
+DATA kq_ones8<>+2(SB)/1, $0x01
+DATA kq_ones8<>+3(SB)/1, $0x01
+DATA kq_ones8<>+4(SB)/1, $0x01
+DATA kq_ones8<>+5(SB)/1, $0x01
+DATA kq_ones8<>+6(SB)/1, $0x01
+DATA kq_ones8<>+7(SB)/1, $0x01
+DATA kq_ones8<>+8(SB)/1, $0x01
+DATA kq_ones8<>+9(SB)/1, $0x01
+DATA kq_ones8<>+10(SB)/1, $0x01
+DATA kq_ones8<>+11(SB)/1, $0x01
+DATA kq_ones8<>+12(SB)/1, $0x01
+DATA kq_ones8<>+13(SB)/1, $0x01
+DATA kq_ones8<>+14(SB)/1, $0x01
+DATA kq_ones8<>+15(SB)/1, $0x01
+DATA kq_ones8<>+16(SB)/1, $0x01
+DATA kq_ones8<>+17(SB)/1, $0x01
+DATA kq_ones8<>+18(SB)/1, $0x01
+DATA kq_ones8<>+19(SB)/1, $0x01
+DATA kq_ones8<>+20(SB)/1, $0x01
+DATA kq_ones8<>+21(SB)/1, $0x01
+DATA kq_ones8<>+22(SB)/1, $0x01
+DATA kq_ones8<>+23(SB)/1, $0x01
+DATA kq_ones8<>+24(SB)/1, $0x01
+DATA kq_ones8<>+25(SB)/1, $0x01
+DATA kq_ones8<>+26(SB)/1, $0x01
+DATA kq_ones8<>+27(SB)/1, $0x01
+DATA kq_ones8<>+28(SB)/1, $0x01
+DATA kq_ones8<>+29(SB)/1, $0x01
+DATA kq_ones8<>+30(SB)/1, $0x01
+DATA kq_ones8<>+31(SB)/1, $0x01
+GLOBL kq_ones8<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2scalezx<>+0(SB)/1, $0x00
+DATA kq_iq2scalezx<>+1(SB)/1, $0x80
+DATA kq_iq2scalezx<>+2(SB)/1, $0x01
+DATA kq_iq2scalezx<>+3(SB)/1, $0x80
+DATA kq_iq2scalezx<>+4(SB)/1, $0x02
+DATA kq_iq2scalezx<>+5(SB)/1, $0x80
+DATA kq_iq2scalezx<>+6(SB)/1, $0x03
+DATA kq_iq2scalezx<>+7(SB)/1, $0x80
+DATA kq_iq2scalezx<>+8(SB)/1, $0x04
+DATA kq_iq2scalezx<>+9(SB)/1, $0x80
+DATA kq_iq2scalezx<>+10(SB)/1, $0x05
+DATA kq_iq2scalezx<>+11(SB)/1, $0x80
+DATA kq_iq2scalezx<>+12(SB)/1, $0x06
+DATA kq_iq2scalezx<>+13(SB)/1, $0x80
+DATA kq_iq2scalezx<>+14(SB)/1, $0x07
+DATA kq_iq2scalezx<>+15(SB)/1, $0x80
+DATA kq_iq2scalezx<>+16(SB)/1, $0x00
+DATA kq_iq2scalezx<>+17(SB)/1, $0x80
+DATA kq_iq2scalezx<>+18(SB)/1, $0x01
+DATA kq_iq2scalezx<>+19(SB)/1, $0x80
+DATA kq_iq2scalezx<>+20(SB)/1, $0x02
+DATA kq_iq2scalezx<>+21(SB)/1, $0x80
+DATA kq_iq2scalezx<>+22(SB)/1, $0x03
+DATA kq_iq2scalezx<>+23(SB)/1, $0x80
+DATA kq_iq2scalezx<>+24(SB)/1, $0x04
+DATA kq_iq2scalezx<>+25(SB)/1, $0x80
+DATA kq_iq2scalezx<>+26(SB)/1, $0x05
+DATA kq_iq2scalezx<>+27(SB)/1, $0x80
+DATA kq_iq2scalezx<>+28(SB)/1, $0x06
+DATA kq_iq2scalezx<>+29(SB)/1, $0x80
+DATA kq_iq2scalezx<>+30(SB)/1, $0x07
+DATA kq_iq2scalezx<>+31(SB)/1, $0x80
+GLOBL kq_iq2scalezx<>(SB), RODATA|NOPTR, $32
+
+DATA kq_eighth<>+0(SB)/4, $(0.125)
+DATA kq_eighth<>+4(SB)/4, $(0.125)
+DATA kq_eighth<>+8(SB)/4, $(0.125)
+DATA kq_eighth<>+12(SB)/4, $(0.125)
+DATA kq_eighth<>+16(SB)/4, $(0.125)
+DATA kq_eighth<>+20(SB)/4, $(0.125)
+DATA kq_eighth<>+24(SB)/4, $(0.125)
+DATA kq_eighth<>+28(SB)/4, $(0.125)
+GLOBL kq_eighth<>(SB), RODATA|NOPTR, $32
 
 // func dotQ5KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
@@ -1095,15 +1287,14 @@ done:
 	MOVSS        X1, ret+32(FP)
 	RET
 
-// func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+// func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
-TEXT ·dotIQ2XSAVX(SB), NOSPLIT, $0-52
+TEXT ·dotIQ2XSAVX(SB), NOSPLIT, $0-44
 	MOVQ   w+0(FP), AX
 	MOVQ   xq+8(FP), CX
 	MOVQ   xd+16(FP), DX
 	MOVQ   nsb+24(FP), BX
 	MOVQ   grid+32(FP), SI
-	MOVQ   signs+40(FP), DI
 	VXORPS Y0, Y0, Y0
 	TESTQ  BX, BX
 	JZ     done
@@ -1111,496 +1302,239 @@ TEXT ·dotIQ2XSAVX(SB), NOSPLIT, $0-52
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	VPBROADCASTW (AX), X1
-	VCVTPH2PS    X1, X1
-	MOVWQZX      2(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VPBROADCASTQ 66(AX), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPBLENDD     $0xf0, Y2, Y1, Y1
+	VPAND        kq_low4<>+0(SB), Y1, Y1
+	VPSHUFB      kq_iq2scalezx<>+0(SB), Y1, Y2
+	VPADDW       Y2, Y2, Y2
+	VPOR         kq_onesw<>+0(SB), Y2, Y2
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y3
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y3, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VPOR         Y1, Y3, Y3
+	MOVWQZX      2(AX), DI
 	MOVWQZX      4(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      6(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      6(AX), DI
 	MOVWQZX      8(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      (CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      66(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       (DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      66(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       (DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      10(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VMOVQ        (SI)(DI*8), X1
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y4, Y1
+	VPERMQ       $0x00, Y3, Y5
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPOR         kq_ones8<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+0(SB), Y2, Y6
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y7, Y1
+	MOVWQZX      10(AX), DI
 	MOVWQZX      12(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      14(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      14(AX), DI
 	MOVWQZX      16(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      32(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      67(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       4(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      67(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       4(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      18(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VMOVQ        (SI)(DI*8), X5
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPERMQ       $0x55, Y3, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+32(SB), Y2, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	MOVWQZX      18(AX), DI
 	MOVWQZX      20(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      22(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      22(AX), DI
 	MOVWQZX      24(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      64(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      68(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       8(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      68(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       8(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      26(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VMOVQ        (SI)(DI*8), X5
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPERMQ       $0xaa, Y3, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+64(SB), Y2, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	MOVWQZX      26(AX), DI
 	MOVWQZX      28(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      30(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      30(AX), DI
 	MOVWQZX      32(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      96(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      69(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       12(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      69(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       12(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      34(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VMOVQ        (SI)(DI*8), X5
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPERMQ       $0xff, Y3, Y3
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y3, Y3
+	VPAND        kq_iq2bitsel<>+0(SB), Y3, Y3
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y3, Y3
+	VPOR         kq_ones8<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+96(SB), Y2, Y6
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y3, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y3
+	VFMADD231PS  Y7, Y3, Y1
+	VMOVDQU      34(AX), Y3
+	VPSRLW       $0x09, Y3, Y5
+	VPSRLW       $0x0d, Y3, Y3
+	VPXOR        Y5, Y3, Y3
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPSHUFB      Y3, Y6, Y3
+	VPOR         Y3, Y5, Y5
+	MOVWQZX      34(AX), DI
 	MOVWQZX      36(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      38(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      38(AX), DI
 	MOVWQZX      40(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      128(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      70(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       16(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      70(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       16(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      42(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VMOVQ        (SI)(DI*8), X3
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y4, Y3
+	VPERMQ       $0x00, Y5, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+128(SB), Y2, Y7
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y3, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y3
+	VFMADD231PS  Y8, Y3, Y1
+	MOVWQZX      42(AX), DI
 	MOVWQZX      44(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      46(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      46(AX), DI
 	MOVWQZX      48(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      160(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      71(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       20(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      71(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       20(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      50(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VMOVQ        (SI)(DI*8), X3
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y4, Y3
+	VPERMQ       $0x55, Y5, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+160(SB), Y2, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y3, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y3
+	VFMADD231PS  Y8, Y3, Y1
+	MOVWQZX      50(AX), DI
 	MOVWQZX      52(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      54(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      54(AX), DI
 	MOVWQZX      56(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      192(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      72(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       24(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      72(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       24(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      58(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
+	VMOVQ        (SI)(DI*8), X3
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y4, Y3
+	VPERMQ       $0xaa, Y5, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+192(SB), Y2, Y7
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y3, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y3
+	VFMADD231PS  Y8, Y3, Y1
+	MOVWQZX      58(AX), DI
 	MOVWQZX      60(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      62(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
+	VMOVQ        (SI)(DI*8), X4
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	MOVWQZX      62(AX), DI
 	MOVWQZX      64(AX), R8
-	MOVQ         R8, R9
+	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVQ        (SI)(DI*8), X3
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y4, Y3
+	VPERMQ       $0xff, Y5, Y5
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPOR         kq_ones8<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+224(SB), Y2, Y2
 	VMOVDQU      224(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      73(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       28(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      73(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       28(DX), X2, X2
-	VBROADCASTSS X2, Y1
-	VBLENDPS     $0xf0, Y1, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y2
+	VFMADD231PS  Y6, Y2, Y1
+	VPBROADCASTW (AX), X2
+	VCVTPH2PS    X2, Y2
+	VMULPS       kq_eighth<>+0(SB), Y2, Y2
+	VFMADD231PS  Y1, Y2, Y0
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -1613,7 +1547,7 @@ done:
 	VHADDPS      X1, X1, X1
 	VHADDPS      X1, X1, X1
 	VZEROUPPER
-	MOVSS        X1, ret+48(FP)
+	MOVSS        X1, ret+40(FP)
 	RET
 
 // func dotQ5K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -2401,630 +2335,302 @@ TEXT ·dotIQ2XS_1x2(SB), NOSPLIT, $8-72
 	MOVQ   R8, (SP)
 	TESTQ  R8, R8
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	MOVQ   (BX), R8
-	MOVQ   8(BX), BX
+	VXORPS Y2, Y2, Y2
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	MOVWQZX      2(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VPBROADCASTQ 66(AX), Y1
+	VPSRLW       $0x04, Y1, Y3
+	VPBLENDD     $0xf0, Y3, Y1, Y1
+	VPAND        kq_low4<>+0(SB), Y1, Y1
+	VPSHUFB      kq_iq2scalezx<>+0(SB), Y1, Y4
+	VPADDW       Y4, Y4, Y4
+	VPOR         kq_onesw<>+0(SB), Y4, Y4
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y5
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y5, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPOR         Y1, Y5, Y5
+	MOVWQZX      2(AX), R8
 	MOVWQZX      4(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      6(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      6(AX), R8
 	MOVWQZX      8(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      66(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      66(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      (CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       (DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       (DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      (CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       (DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       (DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	MOVWQZX      10(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VMOVQ        (BX)(R8*8), X1
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y3
+	VPERMQ       $0x00, Y5, Y7
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPOR         kq_ones8<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+0(SB), Y4, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y9, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y3, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y9, Y3
+	MOVWQZX      10(AX), R8
 	MOVWQZX      12(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      14(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      14(AX), R8
 	MOVWQZX      16(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      67(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      67(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      32(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       4(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       4(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      32(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       4(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       4(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	MOVWQZX      18(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VMOVQ        (BX)(R8*8), X7
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0x55, Y5, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+32(SB), Y4, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	MOVWQZX      18(AX), R8
 	MOVWQZX      20(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      22(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      22(AX), R8
 	MOVWQZX      24(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      68(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      68(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      64(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       8(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       8(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      64(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       8(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       8(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	MOVWQZX      26(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VMOVQ        (BX)(R8*8), X7
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xaa, Y5, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+64(SB), Y4, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	MOVWQZX      26(AX), R8
 	MOVWQZX      28(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      30(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      30(AX), R8
 	MOVWQZX      32(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      69(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      69(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      96(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       12(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       12(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      96(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       12(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       12(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	MOVWQZX      34(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VMOVQ        (BX)(R8*8), X7
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xff, Y5, Y5
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPOR         kq_ones8<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+96(SB), Y4, Y8
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y5
+	VFMADD231PS  Y9, Y5, Y3
+	VMOVDQU      34(AX), Y5
+	VPSRLW       $0x09, Y5, Y7
+	VPSRLW       $0x0d, Y5, Y5
+	VPXOR        Y7, Y5, Y5
+	VMOVDQU      kq_iq2parity<>+0(SB), Y8
+	VPSHUFB      Y5, Y8, Y5
+	VPOR         Y5, Y7, Y7
+	MOVWQZX      34(AX), R8
 	MOVWQZX      36(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      38(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      38(AX), R8
 	MOVWQZX      40(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      70(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      70(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      128(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       16(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       16(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      128(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       16(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       16(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	MOVWQZX      42(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VMOVQ        (BX)(R8*8), X5
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPERMQ       $0x00, Y7, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+128(SB), Y4, Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y5
+	VFMADD231PS  Y10, Y5, Y3
+	MOVWQZX      42(AX), R8
 	MOVWQZX      44(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      46(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      46(AX), R8
 	MOVWQZX      48(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      71(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      71(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      160(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       20(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       20(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      160(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       20(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       20(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	MOVWQZX      50(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VMOVQ        (BX)(R8*8), X5
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPERMQ       $0x55, Y7, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+160(SB), Y4, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y5
+	VFMADD231PS  Y10, Y5, Y3
+	MOVWQZX      50(AX), R8
 	MOVWQZX      52(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      54(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      54(AX), R8
 	MOVWQZX      56(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      72(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      72(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      192(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       24(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       24(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      192(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       24(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       24(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
-	MOVWQZX      58(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
+	VMOVQ        (BX)(R8*8), X5
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPERMQ       $0xaa, Y7, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+192(SB), Y4, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y5
+	VFMADD231PS  Y10, Y5, Y3
+	MOVWQZX      58(AX), R8
 	MOVWQZX      60(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      62(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
+	VMOVQ        (BX)(R8*8), X6
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	MOVWQZX      62(AX), R8
 	MOVWQZX      64(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      73(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      73(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      224(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       28(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       28(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      224(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       28(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       28(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	VMOVQ        (BX)(R8*8), X5
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPERMQ       $0xff, Y7, Y7
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPOR         kq_ones8<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+224(SB), Y4, Y4
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y4, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y4, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -3034,14 +2640,14 @@ loop:
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X2
-	VADDPS       X0, X2, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VMOVSS       X2, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
@@ -4037,727 +3643,360 @@ TEXT ·dotIQ2XS_1x3(SB), NOSPLIT, $8-72
 	MOVQ   R8, (SP)
 	TESTQ  R8, R8
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	MOVQ   (BX), R8
-	MOVQ   8(BX), BX
+	VXORPS Y4, Y4, Y4
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	MOVWQZX      2(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VPBROADCASTQ 66(AX), Y1
+	VPSRLW       $0x04, Y1, Y3
+	VPBLENDD     $0xf0, Y3, Y1, Y1
+	VPAND        kq_low4<>+0(SB), Y1, Y1
+	VPSHUFB      kq_iq2scalezx<>+0(SB), Y1, Y6
+	VPADDW       Y6, Y6, Y6
+	VPOR         kq_onesw<>+0(SB), Y6, Y6
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y7
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y7, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPOR         Y1, Y7, Y7
+	MOVWQZX      2(AX), R8
 	MOVWQZX      4(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      6(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      6(AX), R8
 	MOVWQZX      8(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      66(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      66(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      (CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       (DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       (DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      (CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       (DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       (DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      (CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       (DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       (DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
-	MOVWQZX      10(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VMOVQ        (BX)(R8*8), X1
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y5
+	VPERMQ       $0x00, Y7, Y9
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPOR         kq_ones8<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+0(SB), Y6, Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y9, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     Y10, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y11
+	VMULPS       Y11, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y5, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y11, Y5
+	MOVWQZX      10(AX), R8
 	MOVWQZX      12(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      14(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      14(AX), R8
 	MOVWQZX      16(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      67(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      67(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      32(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       4(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       4(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      32(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       4(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       4(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      32(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       4(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       4(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
-	MOVWQZX      18(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VMOVQ        (BX)(R8*8), X9
+	VPINSRQ      $0x01, (BX)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPERMQ       $0x55, Y7, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPSHUFB      kq_repword<>+32(SB), Y6, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y9
+	VFMADD231PS  Y12, Y9, Y5
+	MOVWQZX      18(AX), R8
 	MOVWQZX      20(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      22(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      22(AX), R8
 	MOVWQZX      24(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      68(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      68(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      64(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       8(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       8(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      64(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       8(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       8(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      64(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       8(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       8(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
-	MOVWQZX      26(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VMOVQ        (BX)(R8*8), X9
+	VPINSRQ      $0x01, (BX)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPERMQ       $0xaa, Y7, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPSHUFB      kq_repword<>+64(SB), Y6, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y9
+	VFMADD231PS  Y12, Y9, Y5
+	MOVWQZX      26(AX), R8
 	MOVWQZX      28(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      30(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      30(AX), R8
 	MOVWQZX      32(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      69(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      69(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      96(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       12(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       12(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      96(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       12(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       12(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      96(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       12(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       12(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
-	MOVWQZX      34(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VMOVQ        (BX)(R8*8), X9
+	VPINSRQ      $0x01, (BX)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPERMQ       $0xff, Y7, Y7
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPOR         kq_ones8<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+96(SB), Y6, Y10
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y11, Y7, Y5
+	VMOVDQU      34(AX), Y7
+	VPSRLW       $0x09, Y7, Y9
+	VPSRLW       $0x0d, Y7, Y7
+	VPXOR        Y9, Y7, Y7
+	VMOVDQU      kq_iq2parity<>+0(SB), Y10
+	VPSHUFB      Y7, Y10, Y7
+	VPOR         Y7, Y9, Y9
+	MOVWQZX      34(AX), R8
 	MOVWQZX      36(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      38(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      38(AX), R8
 	MOVWQZX      40(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      70(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      70(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      128(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       16(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       16(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      128(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       16(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       16(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      128(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       16(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       16(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
-	MOVWQZX      42(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VMOVQ        (BX)(R8*8), X7
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y8, Y7
+	VPERMQ       $0x00, Y9, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPSHUFB      kq_repword<>+128(SB), Y6, Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y12, Y7, Y5
+	MOVWQZX      42(AX), R8
 	MOVWQZX      44(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      46(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      46(AX), R8
 	MOVWQZX      48(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      71(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      71(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      160(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       20(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       20(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      160(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       20(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       20(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      160(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       20(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       20(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
-	MOVWQZX      50(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VMOVQ        (BX)(R8*8), X7
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y8, Y7
+	VPERMQ       $0x55, Y9, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPSHUFB      kq_repword<>+160(SB), Y6, Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y12, Y7, Y5
+	MOVWQZX      50(AX), R8
 	MOVWQZX      52(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      54(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      54(AX), R8
 	MOVWQZX      56(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      72(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      72(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      192(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       24(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       24(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      192(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       24(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       24(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      192(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       24(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       24(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
-	MOVWQZX      58(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
+	VMOVQ        (BX)(R8*8), X7
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y8, Y7
+	VPERMQ       $0xaa, Y9, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPSHUFB      kq_repword<>+192(SB), Y6, Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y12, Y7, Y5
+	MOVWQZX      58(AX), R8
 	MOVWQZX      60(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      62(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	MOVWQZX      62(AX), R8
 	MOVWQZX      64(AX), R9
-	MOVQ         R9, R10
+	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      73(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      73(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      224(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       28(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       28(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      224(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       28(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       28(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      224(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       28(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       28(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	VMOVQ        (BX)(R8*8), X7
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y8, Y7
+	VPERMQ       $0xff, Y9, Y9
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPOR         kq_ones8<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+224(SB), Y6, Y6
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y6
+	VFMADD231PS  Y10, Y6, Y5
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -4767,20 +4006,20 @@ loop:
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X3
-	VADDPS       X0, X3, X3
-	VHADDPS      X3, X3, X3
-	VHADDPS      X3, X3, X3
-	VMOVSS       X3, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPS       X2, X0, X0
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
@@ -5980,824 +5219,418 @@ TEXT ·dotIQ2XS_1x4(SB), NOSPLIT, $8-72
 	MOVQ   R10, (SP)
 	TESTQ  R10, R10
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ   (BX), R10
-	MOVQ   8(BX), BX
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	MOVWQZX      2(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VPBROADCASTQ 66(AX), Y1
+	VPSRLW       $0x04, Y1, Y3
+	VPBLENDD     $0xf0, Y3, Y1, Y1
+	VPAND        kq_low4<>+0(SB), Y1, Y1
+	VPSHUFB      kq_iq2scalezx<>+0(SB), Y1, Y8
+	VPADDW       Y8, Y8, Y8
+	VPOR         kq_onesw<>+0(SB), Y8, Y8
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y9
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y9, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPOR         Y1, Y9, Y9
+	MOVWQZX      2(AX), R10
 	MOVWQZX      4(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      6(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      6(AX), R10
 	MOVWQZX      8(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      66(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      66(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      (CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       (DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       (DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      (CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       (DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       (DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      (CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       (DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       (DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      (CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       (DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       (DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	MOVWQZX      10(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VMOVQ        (BX)(R10*8), X1
+	VPINSRQ      $0x01, (BX)(R11*8), X1, X1
+	VINSERTI128  $0x01, X1, Y10, Y7
+	VPERMQ       $0x00, Y9, Y11
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPOR         kq_ones8<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+0(SB), Y8, Y12
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y11, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y12, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y11, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y12, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y11, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     Y12, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y13
+	VMULPS       Y13, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y13
+	VPSIGNB      Y11, Y13, Y13
+	VPMADDUBSW   Y13, Y7, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y13, Y7
+	MOVWQZX      10(AX), R10
 	MOVWQZX      12(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      14(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      14(AX), R10
 	MOVWQZX      16(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      67(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      67(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      32(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       4(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       4(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      32(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       4(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       4(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      32(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       4(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       4(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      32(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       4(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       4(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	MOVWQZX      18(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VMOVQ        (BX)(R10*8), X11
+	VPINSRQ      $0x01, (BX)(R11*8), X11, X11
+	VINSERTI128  $0x01, X11, Y10, Y11
+	VPERMQ       $0x55, Y9, Y12
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPSHUFB      kq_repword<>+32(SB), Y8, Y13
+	VMOVDQU      32(CX), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 4(DX), Y15
+	VFMADD231PS  Y14, Y15, Y1
+	VMOVDQU      32(CX)(SI*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 4(DX)(DI*1), Y15
+	VFMADD231PS  Y14, Y15, Y3
+	VMOVDQU      32(CX)(SI*2), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 4(DX)(DI*2), Y15
+	VFMADD231PS  Y14, Y15, Y5
+	VMOVDQU      32(CX)(R8*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 4(DX)(R9*1), Y11
+	VFMADD231PS  Y14, Y11, Y7
+	MOVWQZX      18(AX), R10
 	MOVWQZX      20(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      22(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      22(AX), R10
 	MOVWQZX      24(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      68(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      68(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      64(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       8(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       8(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      64(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       8(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       8(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      64(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       8(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       8(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      64(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       8(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       8(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	MOVWQZX      26(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VMOVQ        (BX)(R10*8), X11
+	VPINSRQ      $0x01, (BX)(R11*8), X11, X11
+	VINSERTI128  $0x01, X11, Y10, Y11
+	VPERMQ       $0xaa, Y9, Y12
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPSHUFB      kq_repword<>+64(SB), Y8, Y13
+	VMOVDQU      64(CX), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 8(DX), Y15
+	VFMADD231PS  Y14, Y15, Y1
+	VMOVDQU      64(CX)(SI*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 8(DX)(DI*1), Y15
+	VFMADD231PS  Y14, Y15, Y3
+	VMOVDQU      64(CX)(SI*2), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 8(DX)(DI*2), Y15
+	VFMADD231PS  Y14, Y15, Y5
+	VMOVDQU      64(CX)(R8*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y11, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 8(DX)(R9*1), Y11
+	VFMADD231PS  Y14, Y11, Y7
+	MOVWQZX      26(AX), R10
 	MOVWQZX      28(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      30(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      30(AX), R10
 	MOVWQZX      32(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      69(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      69(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      96(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       12(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       12(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      96(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       12(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       12(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      96(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       12(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       12(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      96(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       12(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       12(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	MOVWQZX      34(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VMOVQ        (BX)(R10*8), X11
+	VPINSRQ      $0x01, (BX)(R11*8), X11, X11
+	VINSERTI128  $0x01, X11, Y10, Y11
+	VPERMQ       $0xff, Y9, Y9
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPOR         kq_ones8<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+96(SB), Y8, Y12
+	VMOVDQU      96(CX), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 12(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      96(CX)(SI*1), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 12(DX)(DI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      96(CX)(SI*2), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 12(DX)(DI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      96(CX)(R8*1), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y11, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y13, Y9, Y7
+	VMOVDQU      34(AX), Y9
+	VPSRLW       $0x09, Y9, Y11
+	VPSRLW       $0x0d, Y9, Y9
+	VPXOR        Y11, Y9, Y9
+	VMOVDQU      kq_iq2parity<>+0(SB), Y12
+	VPSHUFB      Y9, Y12, Y9
+	VPOR         Y9, Y11, Y11
+	MOVWQZX      34(AX), R10
 	MOVWQZX      36(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      38(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      38(AX), R10
 	MOVWQZX      40(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      70(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      70(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      128(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       16(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       16(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      128(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       16(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       16(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      128(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       16(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       16(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      128(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       16(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       16(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	MOVWQZX      42(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VMOVQ        (BX)(R10*8), X9
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y10, Y9
+	VPERMQ       $0x00, Y11, Y12
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPSHUFB      kq_repword<>+128(SB), Y8, Y13
+	VMOVDQU      128(CX), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 16(DX), Y15
+	VFMADD231PS  Y14, Y15, Y1
+	VMOVDQU      128(CX)(SI*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 16(DX)(DI*1), Y15
+	VFMADD231PS  Y14, Y15, Y3
+	VMOVDQU      128(CX)(SI*2), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 16(DX)(DI*2), Y15
+	VFMADD231PS  Y14, Y15, Y5
+	VMOVDQU      128(CX)(R8*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y14, Y9, Y7
+	MOVWQZX      42(AX), R10
 	MOVWQZX      44(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      46(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      46(AX), R10
 	MOVWQZX      48(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      71(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      71(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      160(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       20(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       20(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      160(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       20(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       20(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      160(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       20(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       20(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      160(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       20(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       20(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	MOVWQZX      50(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VMOVQ        (BX)(R10*8), X9
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y10, Y9
+	VPERMQ       $0x55, Y11, Y12
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPSHUFB      kq_repword<>+160(SB), Y8, Y13
+	VMOVDQU      160(CX), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 20(DX), Y15
+	VFMADD231PS  Y14, Y15, Y1
+	VMOVDQU      160(CX)(SI*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 20(DX)(DI*1), Y15
+	VFMADD231PS  Y14, Y15, Y3
+	VMOVDQU      160(CX)(SI*2), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 20(DX)(DI*2), Y15
+	VFMADD231PS  Y14, Y15, Y5
+	VMOVDQU      160(CX)(R8*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y14, Y9, Y7
+	MOVWQZX      50(AX), R10
 	MOVWQZX      52(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      54(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      54(AX), R10
 	MOVWQZX      56(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      72(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      72(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      192(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       24(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       24(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      192(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       24(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       24(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      192(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       24(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       24(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      192(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       24(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       24(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
-	MOVWQZX      58(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
+	VMOVQ        (BX)(R10*8), X9
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y10, Y9
+	VPERMQ       $0xaa, Y11, Y12
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPSHUFB      kq_repword<>+192(SB), Y8, Y13
+	VMOVDQU      192(CX), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 24(DX), Y15
+	VFMADD231PS  Y14, Y15, Y1
+	VMOVDQU      192(CX)(SI*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 24(DX)(DI*1), Y15
+	VFMADD231PS  Y14, Y15, Y3
+	VMOVDQU      192(CX)(SI*2), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 24(DX)(DI*2), Y15
+	VFMADD231PS  Y14, Y15, Y5
+	VMOVDQU      192(CX)(R8*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y14, Y9, Y7
+	MOVWQZX      58(AX), R10
 	MOVWQZX      60(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      62(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
+	VMOVQ        (BX)(R10*8), X10
+	VPINSRQ      $0x01, (BX)(R11*8), X10, X10
+	MOVWQZX      62(AX), R10
 	MOVWQZX      64(AX), R11
-	MOVQ         R11, R12
+	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      73(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      73(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
+	VMOVQ        (BX)(R10*8), X9
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y10, Y9
+	VPERMQ       $0xff, Y11, Y11
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPOR         kq_ones8<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+224(SB), Y8, Y8
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y8
+	VFMADD231PS  Y12, Y8, Y7
 	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      224(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       28(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       28(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      224(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       28(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       28(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      224(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       28(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       28(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      224(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       28(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       28(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	VCVTPH2PS    X8, Y8
+	VMULPS       kq_eighth<>+0(SB), Y8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -6807,17 +5640,11 @@ loop:
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VMOVSS       X4, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
 	ADDQ         CX, AX
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X2, X0, X0
@@ -6825,8 +5652,14 @@ done:
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)

@@ -154,7 +154,8 @@ func TestMatMulBlocksRowInvariance(t *testing.T) {
 }
 
 // TestFusedKernels compares the fused assembly kernels with their plain Go versions
-// (dotQ5KGeneric, dotIQ4XSGeneric) on random rows of 1 to 9 super-blocks.
+// (dotQ5KGeneric, dotIQ4XSGeneric, dotQ3KGeneric, dotIQ2XSGeneric) on random rows of 1 to
+// 9 super-blocks; IQ2_XS's twin follows its kernel's order and must match it to the bit.
 func TestFusedKernels(t *testing.T) {
 	if dotQ5KVec == nil || dotIQ4XSVec == nil || dotQ3KVec == nil || dotIQ2XSVec == nil {
 		t.Skip("no fused kernels on this CPU (they need AVX2, FMA and F16C)")
@@ -177,7 +178,7 @@ func TestFusedKernels(t *testing.T) {
 				got = dotQ3KVec(&w.Data[0], &xq[0], &xd[0], nsb)
 				want = dotQ3KGeneric(w.Data, xq, xd, nsb)
 			case tensor.IQ2_XS:
-				got = dotIQ2XSVec(&w.Data[0], &xq[0], &xd[0], nsb, &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0])
+				got = dotIQ2XSVec(&w.Data[0], &xq[0], &xd[0], nsb, &tensor.IQ2XSGrid()[0])
 				want = dotIQ2XSGeneric(w.Data, xq, xd, nsb)
 			default:
 				got = dotIQ4XSVec(&w.Data[0], &xq[0], &xd[0], nsb)
@@ -190,6 +191,9 @@ func TestFusedKernels(t *testing.T) {
 			var scale float64
 			for l := range dec {
 				scale += math.Abs(float64(dec[l]) * float64(deq[l]))
+			}
+			if dt == tensor.IQ2_XS && got != want {
+				t.Errorf("%s nsb=%d: assembly %g, plain Go %g: not the same bits", dt, nsb, got, want)
 			}
 			if d := math.Abs(float64(got - want)); d > 1e-5*scale*4+1e-30 {
 				t.Errorf("%s nsb=%d: assembly %g, plain Go %g (|diff| %g, scale %g)", dt, nsb, got, want, d, scale)

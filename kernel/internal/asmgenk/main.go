@@ -14,6 +14,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math/bits"
 
 	"github.com/decilm/decilm/kernel/internal/avoext"
 
@@ -26,7 +27,10 @@ import (
 // kernel does: 8 blocks of 144 bytes.
 const prefetch = 1152
 
-var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord, half, quarter Mem
+var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord Mem
+
+// IQ2_XS decoding (iq2XSSuper).
+var iq2M511, iq2Parity, iq2SignShuf, iq2BitSel, ones8, iq2ScaleZX, eighth Mem
 
 // Q3_K scale unpacking (q3KScales16).
 var q3KLowSrc, q3KLowShift, q3KHighSrc, q3KHighShift, q3KHighMask Mem
@@ -96,10 +100,41 @@ func main() {
 	for i := 0; i < 16; i++ {
 		DATA(i, U8(0x30))
 	}
-	half = GLOBL("kq_half", RODATA|NOPTR)
-	DATA(0, F32(0.5))
-	quarter = GLOBL("kq_quarter", RODATA|NOPTR)
-	DATA(0, F32(0.25))
+	iq2M511 = GLOBL("kq_m511", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(2*i, U16(511))
+	}
+	// 0x80 where the 4-bit index has an odd number of set bits.
+	iq2Parity = GLOBL("kq_iq2parity", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(uint8(bits.OnesCount8(uint8(i%16))%2)<<7))
+	}
+	// Byte e takes byte 2·(e/8) of the (lane-replicated) 8 bytes: sign byte e/8 of four.
+	iq2SignShuf = GLOBL("kq_iq2signshuf", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(2*(i/8)))
+	}
+	iq2BitSel = GLOBL("kq_iq2bitsel", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(1<<(i%8)))
+	}
+	ones8 = GLOBL("kq_ones8", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(1))
+	}
+	// Bytes 0..7 of each lane zero-extended to words.
+	iq2ScaleZX = GLOBL("kq_iq2scalezx", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		v := uint8(0x80)
+		if i%2 == 0 {
+			v = uint8(i % 16 / 2)
+		}
+		DATA(i, U8(v))
+	}
+	eighth = GLOBL("kq_eighth", RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, F32(0.125))
+	}
 	q5K()
 	iq4XS()
 	q3K()
@@ -309,62 +344,28 @@ func q3K() {
 	RET()
 }
 
-// iq2XS: func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+// iq2XS: func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // One IQ2_XS row (nsb super-blocks of 256: f16 d, qs[32] uint16, scales[8]) against a
-// quantized row. Each uint16 of qs gives 8 weights: grid[q & 511]'s 8 byte values, negated
-// where signs[q >> 9] has 0xff (grid: tensor.IQ2XSGrid, signs: tensor.IQ2Signs64). Sub-block
-// ib (32 weights, one block of x) has scales d·(0.5 + nibble)·0.25 for its two halves
-// (low nibble of scales[ib] first). The grid values (≤ 43) meet x·sign through VPMADDUBSW.
+// quantized row; iq2XSSuper gives the layout and the order of the sums. Each super-block's
+// eight-lane sum t is multiplied by d/8 into the accumulator acc, whose lanes are added
+// at the end (avoext.HSum8). dotIQ2XSGeneric is the plain version, in the same order.
 func iq2XS() {
-	TEXT("dotIQ2XSAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32")
-	Doc("dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid and signs: tensor.IQ2XSGrid, tensor.IQ2Signs64).")
+	TEXT("dotIQ2XSAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32")
+	Doc("dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2XSGrid).")
 	w := Load(Param("w"), GP64())
 	xq := Load(Param("xq"), GP64())
 	xd := Load(Param("xd"), GP64())
 	nsb := Load(Param("nsb"), GP64())
 	grid := Load(Param("grid"), GP64())
-	signs := Load(Param("signs"), GP64())
-	acc := YMM()
+	acc, t := YMM(), YMM()
 	VXORPS(acc, acc, acc)
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
-	d := XMM()
-	VPBROADCASTW(Mem{Base: w}, d)
-	VCVTPH2PS(d, d)
-	for ib := 0; ib < 8; ib++ {
-		g, m := iq2xsGroup(w, grid, signs, ib)
-		x, a := YMM(), YMM()
-		VMOVDQU(Mem{Base: xq}.Offset(32*ib), x)
-		VPXOR(m, x, x)
-		VPSUBB(m, x, x) // x negated where the weight is
-		VPMADDUBSW(x, g, a)
-		VPMADDWD(onesW, a, a)
-		VCVTDQ2PS(a, a)
-		// The two scales, each d·(0.5 + nibble)·0.25·dx, in lanes 0-3 and 4-7.
-		var sv [2]VecVirtual
-		for h := 0; h < 2; h++ {
-			n := GP32()
-			MOVBLZX(Mem{Base: w}.Offset(66+ib), n)
-			if h == 1 {
-				SHRL(U8(4), n)
-			}
-			ANDL(U32(15), n)
-			t := XMM()
-			VXORPS(t, t, t)
-			VCVTSI2SSL(n, t, t)
-			VADDSS(half, t, t)
-			VMULSS(t, d, t)
-			VMULSS(quarter, t, t)
-			VMULSS(Mem{Base: xd}.Offset(4*ib), t, t)
-			sv[h] = YMM()
-			VBROADCASTSS(t, sv[h])
-		}
-		VBLENDPS(U8(0xf0), sv[1], sv[0], sv[0])
-		VFMADD231PS(a, sv[0], acc)
-	}
+	iq2XSSuper(w, grid, 1, func(int) Mem { return Mem{Base: xq} }, func(int) Mem { return Mem{Base: xd} }, []VecVirtual{t})
+	iq2XSAddD(w, []VecVirtual{t}, []VecVirtual{acc})
 	ADDQ(U32(74), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
@@ -375,6 +376,98 @@ func iq2XS() {
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
 	RET()
+}
+
+// iq2XSSuper sums the IQ2_XS super-block at w against C activation rows (row c's 256 int8
+// values at xrow(c), its eight block scales at drow(c)) into t[c], eight float32 lanes.
+// Each uint16 of qs gives 8 weights: grid[q & 511]'s 8 byte values (0..43), negated where
+// bit e of the sign byte s = (q >> 9) | parity(q >> 9) << 7 is set (ggml's "even signs":
+// the eighth sign makes the count of negated weights even). Sub-block ib (32 weights, one
+// block of x) has the integer scales 2·nibble + 1 for its two halves (low nibble of
+// scales[ib] first; the weight's scale is d·(2·nibble + 1)/8).
+//
+// The 16 grid indices and sign bytes of each half super-block are formed in two vectors
+// and stored to local (128 bytes): the indices are read back one by one to load the grid
+// entries (two 8-byte loads per 128-bit lane), the sign bytes four at a time, spread to
+// 32 bytes (VPSHUFB, bit select, compare) as ±1 for VPSIGNB on x. The grid values meet
+// x·sign through VPMADDUBSW, the int16 pairs meet the half's scale through VPMADDWD (each
+// int32 lane: (2·nibble + 1)·Σ of 4 q·x, exact), and lane l of sub-block ib is converted
+// to float32 and, times dx_ib, added to t[c] lane l in the order ib = 0..7 (ib = 0 sets
+// it; each add one fused multiply-add).
+func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirtual) {
+	// The sixteen scales as int16: 2·(low nibble of scales[ib]) + 1 in word ib of the low
+	// lane, 2·(high nibble) + 1 in word ib of the high lane.
+	sc := YMM()
+	a, b := YMM(), YMM()
+	VPBROADCASTQ(Mem{Base: w}.Offset(66), a)
+	VPSRLW(U8(4), a, b)
+	VPBLENDD(U8(0xf0), b, a, a)
+	VPAND(low4, a, a)
+	VPSHUFB(iq2ScaleZX, a, sc)
+	VPADDW(sc, sc, sc)
+	VPOR(onesW, sc, sc)
+	var sgn VecVirtual
+	for ib := 0; ib < 8; ib++ {
+		if ib%4 == 0 {
+			// The sign bytes of entries 16·h..16·h+15 in the low bytes of the words of sgn.
+			q, u, par := YMM(), YMM(), YMM()
+			sgn = YMM()
+			VMOVDQU(Mem{Base: w}.Offset(2+8*ib), q)
+			VPSRLW(U8(9), q, sgn)
+			VPSRLW(U8(13), q, u)
+			VPXOR(sgn, u, u) // bits 0-3: the parity of the 7 bits folded to 4
+			VMOVDQU(iq2Parity, par)
+			VPSHUFB(u, par, u)
+			VPOR(u, sgn, sgn)
+		}
+		var gx [2]VecVirtual
+		for hh := 0; hh < 2; hh++ {
+			gx[hh] = XMM()
+			r0, r1 := GP64(), GP64()
+			MOVWQZX(Mem{Base: w}.Offset(2+8*ib+4*hh), r0)
+			MOVWQZX(Mem{Base: w}.Offset(2+8*ib+4*hh+2), r1)
+			ANDQ(U32(511), r0)
+			ANDQ(U32(511), r1)
+			VMOVQ(Mem{Base: grid, Index: r0, Scale: 8}, gx[hh])
+			VPINSRQ(U8(1), Mem{Base: grid, Index: r1, Scale: 8}, gx[hh], gx[hh])
+		}
+		g := YMM()
+		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+		sg := YMM()
+		VPERMQ(U8(0x55*(ib%4)), sgn, sg) // the four entries' sign bytes in every quadword
+		VPSHUFB(iq2SignShuf, sg, sg)
+		VPAND(iq2BitSel, sg, sg)
+		VPCMPEQB(iq2BitSel, sg, sg)
+		VPOR(ones8, sg, sg) // -1 where the weight is negated, else 1
+		scib := YMM()
+		VPSHUFB(repWord.Offset(32*ib), sc, scib)
+		for c := 0; c < C; c++ {
+			x, f := YMM(), YMM()
+			VMOVDQU(xrow(c).Offset(32*ib), x)
+			VPSIGNB(sg, x, x)
+			VPMADDUBSW(x, g, x)
+			VPMADDWD(scib, x, x)
+			VCVTDQ2PS(x, x)
+			VBROADCASTSS(drow(c).Offset(4*ib), f)
+			if ib == 0 {
+				VMULPS(f, x, t[c])
+			} else {
+				VFMADD231PS(x, f, t[c])
+			}
+		}
+	}
+}
+
+// iq2XSAddD adds each row's super-block sum t[c] times d/8 (d: the super-block's f16
+// scale; the multiply by 1/8 is exact) to acc[c].
+func iq2XSAddD(w Register, t, acc []VecVirtual) {
+	d := YMM()
+	VPBROADCASTW(Mem{Base: w}, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VMULPS(eighth, d, d)
+	for c := range t {
+		VFMADD231PS(t[c], d, acc[c])
+	}
 }
 
 // q5KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
@@ -647,67 +740,28 @@ func q3KRowDot(q2, h4, sv VecVirtual, x, xd Mem, t VecVirtual, first bool) {
 }
 
 // iq2XSTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
-// One IQ2_XS row against C rows quantized by QuantizeQ8 (strides in bytes; xc points to
-// two pointers, iq2XS's grid and signs), writing row c's dot product to out[c*os/4]. The
-// grid values, sign masks and scales are looked up once for the C rows, and each row is
-// summed with the operations of iq2XS in their order: bit-identical to it.
+// One IQ2_XS row against C rows quantized by QuantizeQ8 (strides in bytes; xc: the grid,
+// tensor.IQ2XSGrid), writing row c's dot product to out[c*os/4]. The grid values, signs
+// and scales are decoded once for the C rows (iq2XSSuper), and each row is summed with
+// the operations of iq2XS in their order: bit-identical to it.
 func iq2XSTile(C int) {
 	name := fmt.Sprintf("dotIQ2XS_1x%d", C)
 	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s writes the dot products of nsb IQ2_XS super-blocks of one row with %d int8-quantized rows to out[c*os/4] (xc: the grid and signs tables' addresses).", name, C))
-	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
-	acc := make([]VecVirtual, C)
+	Doc(fmt.Sprintf("%s writes the dot products of nsb IQ2_XS super-blocks of one row with %d int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XSGrid).", name, C))
+	w, xq, xd, grid, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc, t := make([]VecVirtual, C), make([]VecVirtual, C)
 	for c := range acc {
-		acc[c] = YMM()
+		acc[c], t[c] = YMM(), YMM()
 		VXORPS(acc[c], acc[c], acc[c])
 	}
-	grid, signs := GP64(), GP64()
-	MOVQ(Mem{Base: xc}, grid)
-	MOVQ(Mem{Base: xc}.Offset(8), signs)
 	JZ(LabelRef("done"))
 	Label("loop")
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
-	for ib := 0; ib < 8; ib++ {
-		g, m := iq2xsGroup(w, grid, signs, ib)
-		// d·(0.5 + nibble)·0.25 of the two halves; each row multiplies by its dx.
-		var t0 [2]VecVirtual
-		for h := 0; h < 2; h++ {
-			n := GP32()
-			MOVBLZX(Mem{Base: w}.Offset(66+ib), n)
-			if h == 1 {
-				SHRL(U8(4), n)
-			}
-			ANDL(U32(15), n)
-			d := XMM()
-			VPBROADCASTW(Mem{Base: w}, d)
-			VCVTPH2PS(d, d)
-			t0[h] = XMM()
-			VXORPS(t0[h], t0[h], t0[h])
-			VCVTSI2SSL(n, t0[h], t0[h])
-			VADDSS(half, t0[h], t0[h])
-			VMULSS(t0[h], d, t0[h])
-			VMULSS(quarter, t0[h], t0[h])
-		}
-		for c := 0; c < C; c++ {
-			x, a := YMM(), YMM()
-			VMOVDQU(avoext.RowAt(xq, xs, xs3, c).Offset(32*ib), x)
-			VPXOR(m, x, x)
-			VPSUBB(m, x, x) // x negated where the weight is
-			VPMADDUBSW(x, g, a)
-			VPMADDWD(onesW, a, a)
-			VCVTDQ2PS(a, a)
-			var sv [2]VecVirtual
-			for h := 0; h < 2; h++ {
-				t := XMM()
-				VMULSS(avoext.RowAt(xd, xds, xds3, c).Offset(4*ib), t0[h], t)
-				sv[h] = YMM()
-				VBROADCASTSS(t, sv[h])
-			}
-			VBLENDPS(U8(0xf0), sv[1], sv[0], sv[0])
-			VFMADD231PS(a, sv[0], acc[c])
-		}
-	}
+	iq2XSSuper(w, grid, C,
+		func(c int) Mem { return avoext.RowAt(xq, xs, xs3, c) },
+		func(c int) Mem { return avoext.RowAt(xd, xds, xds3, c) }, t)
+	iq2XSAddD(w, t, acc)
 	ADDQ(U32(74), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
@@ -717,35 +771,4 @@ func iq2XSTile(C int) {
 	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
 	RET()
-}
-
-// iq2xsGroup loads group ib (32 values) of the IQ2_XS super-block at w: for each of its
-// four 16-bit entries, 8 grid values (low 9 bits index grid) and 8 sign masks (high 7 bits
-// index signs), returned as the grid bytes g and the sign masks m.
-func iq2xsGroup(w, grid, signs Register, ib int) (g, m VecVirtual) {
-	var gx, mx [2]VecVirtual
-	for h := 0; h < 2; h++ {
-		gx[h], mx[h] = XMM(), XMM()
-		for e := 0; e < 2; e++ {
-			l := 2*h + e
-			idx, sg, gv, mv := GP64(), GP64(), GP64(), GP64()
-			MOVWQZX(Mem{Base: w}.Offset(2+2*(4*ib+l)), idx)
-			MOVQ(idx, sg)
-			ANDQ(U32(511), idx)
-			SHRQ(U8(9), sg)
-			MOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gv)
-			MOVQ(Mem{Base: signs, Index: sg, Scale: 8}, mv)
-			if e == 0 {
-				VMOVQ(gv, gx[h])
-				VMOVQ(mv, mx[h])
-			} else {
-				VPINSRQ(U8(1), gv, gx[h], gx[h])
-				VPINSRQ(U8(1), mv, mx[h], mx[h])
-			}
-		}
-	}
-	g, m = YMM(), YMM()
-	VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
-	VINSERTI128(U8(1), mx[1], mx[0].AsY(), m)
-	return g, m
 }
