@@ -636,7 +636,39 @@ DATA kq_iq2signshuf<>+28(SB)/1, $0x06
 DATA kq_iq2signshuf<>+29(SB)/1, $0x06
 DATA kq_iq2signshuf<>+30(SB)/1, $0x06
 DATA kq_iq2signshuf<>+31(SB)/1, $0x06
-GLOBL kq_iq2signshuf<>(SB), RODATA|NOPTR, $32
+DATA kq_iq2signshuf<>+32(SB)/1, $0x08
+DATA kq_iq2signshuf<>+33(SB)/1, $0x08
+DATA kq_iq2signshuf<>+34(SB)/1, $0x08
+DATA kq_iq2signshuf<>+35(SB)/1, $0x08
+DATA kq_iq2signshuf<>+36(SB)/1, $0x08
+DATA kq_iq2signshuf<>+37(SB)/1, $0x08
+DATA kq_iq2signshuf<>+38(SB)/1, $0x08
+DATA kq_iq2signshuf<>+39(SB)/1, $0x08
+DATA kq_iq2signshuf<>+40(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+41(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+42(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+43(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+44(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+45(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+46(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+47(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+48(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+49(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+50(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+51(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+52(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+53(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+54(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+55(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+56(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+57(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+58(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+59(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+60(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+61(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+62(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+63(SB)/1, $0x0e
+GLOBL kq_iq2signshuf<>(SB), RODATA|NOPTR, $64
 
 DATA kq_iq2bitsel<>+0(SB)/1, $0x01
 DATA kq_iq2bitsel<>+1(SB)/1, $0x02
@@ -672,39 +704,39 @@ DATA kq_iq2bitsel<>+30(SB)/1, $0x40
 DATA kq_iq2bitsel<>+31(SB)/1, $0x80
 GLOBL kq_iq2bitsel<>(SB), RODATA|NOPTR, $32
 
-DATA kq_ones8<>+0(SB)/1, $0x01
-DATA kq_ones8<>+1(SB)/1, $0x01
-DATA kq_ones8<>+2(SB)/1, $0x01
-DATA kq_ones8<>+3(SB)/1, $0x01
-DATA kq_ones8<>+4(SB)/1, $0x01
-DATA kq_ones8<>+5(SB)/1, $0x01
-DATA kq_ones8<>+6(SB)/1, $0x01
-DATA kq_ones8<>+7(SB)/1, $0x01
-DATA kq_ones8<>+8(SB)/1, $0x01
-DATA kq_ones8<>+9(SB)/1, $0x01
-DATA kq_ones8<>+10(SB)/1, $0x01
-DATA kq_ones8<>+11(SB)/1, $0x01
-DATA kq_ones8<>+12(SB)/1, $0x01
-DATA kq_ones8<>+13(SB)/1, $0x01
-DATA kq_ones8<>+14(SB)/1, $0x01
-DATA kq_ones8<>+15(SB)/1, $0x01
-DATA kq_ones8<>+16(SB)/1, $0x01
-DATA kq_ones8<>+17(SB)/1, $0x01
-DATA kq_ones8<>+18(SB)/1, $0x01
-DATA kq_ones8<>+19(SB)/1, $0x01
-DATA kq_ones8<>+20(SB)/1, $0x01
-DATA kq_ones8<>+21(SB)/1, $0x01
-DATA kq_ones8<>+22(SB)/1, $0x01
-DATA kq_ones8<>+23(SB)/1, $0x01
-DATA kq_ones8<>+24(SB)/1, $0x01
-DATA kq_ones8<>+25(SB)/1, $0x01
-DATA kq_ones8<>+26(SB)/1, $0x01
-DATA kq_ones8<>+27(SB)/1, $0x01
-DATA kq_ones8<>+28(SB)/1, $0x01
-DATA kq_ones8<>+29(SB)/1, $0x01
-DATA kq_ones8<>+30(SB)/1, $0x01
-DATA kq_ones8<>+31(SB)/1, $0x01
-GLOBL kq_ones8<>(SB), RODATA|NOPTR, $32
+DATA kq_iq2x7f<>+0(SB)/1, $0x7f
+DATA kq_iq2x7f<>+1(SB)/1, $0x7f
+DATA kq_iq2x7f<>+2(SB)/1, $0x7f
+DATA kq_iq2x7f<>+3(SB)/1, $0x7f
+DATA kq_iq2x7f<>+4(SB)/1, $0x7f
+DATA kq_iq2x7f<>+5(SB)/1, $0x7f
+DATA kq_iq2x7f<>+6(SB)/1, $0x7f
+DATA kq_iq2x7f<>+7(SB)/1, $0x7f
+DATA kq_iq2x7f<>+8(SB)/1, $0x7f
+DATA kq_iq2x7f<>+9(SB)/1, $0x7f
+DATA kq_iq2x7f<>+10(SB)/1, $0x7f
+DATA kq_iq2x7f<>+11(SB)/1, $0x7f
+DATA kq_iq2x7f<>+12(SB)/1, $0x7f
+DATA kq_iq2x7f<>+13(SB)/1, $0x7f
+DATA kq_iq2x7f<>+14(SB)/1, $0x7f
+DATA kq_iq2x7f<>+15(SB)/1, $0x7f
+DATA kq_iq2x7f<>+16(SB)/1, $0x7f
+DATA kq_iq2x7f<>+17(SB)/1, $0x7f
+DATA kq_iq2x7f<>+18(SB)/1, $0x7f
+DATA kq_iq2x7f<>+19(SB)/1, $0x7f
+DATA kq_iq2x7f<>+20(SB)/1, $0x7f
+DATA kq_iq2x7f<>+21(SB)/1, $0x7f
+DATA kq_iq2x7f<>+22(SB)/1, $0x7f
+DATA kq_iq2x7f<>+23(SB)/1, $0x7f
+DATA kq_iq2x7f<>+24(SB)/1, $0x7f
+DATA kq_iq2x7f<>+25(SB)/1, $0x7f
+DATA kq_iq2x7f<>+26(SB)/1, $0x7f
+DATA kq_iq2x7f<>+27(SB)/1, $0x7f
+DATA kq_iq2x7f<>+28(SB)/1, $0x7f
+DATA kq_iq2x7f<>+29(SB)/1, $0x7f
+DATA kq_iq2x7f<>+30(SB)/1, $0x7f
+DATA kq_iq2x7f<>+31(SB)/1, $0x7f
+GLOBL kq_iq2x7f<>(SB), RODATA|NOPTR, $32
 
 DATA kq_iq2scalezx<>+0(SB)/1, $0x00
 DATA kq_iq2scalezx<>+1(SB)/1, $0x80
@@ -1329,19 +1361,18 @@ loop:
 	VMOVQ        (SI)(DI*8), X1
 	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	VINSERTI128  $0x01, X1, Y4, Y1
-	VPERMQ       $0x00, Y3, Y5
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPOR         kq_ones8<>+0(SB), Y5, Y5
-	VPSHUFB      kq_repword<>+0(SB), Y2, Y6
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPMADDUBSW   Y7, Y1, Y7
-	VPMADDWD     Y6, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPERMQ       $0x44, Y3, Y5
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+0(SB), Y2, Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y1, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
 	VBROADCASTSS (DX), Y1
-	VMULPS       Y1, Y7, Y1
+	VMULPS       Y1, Y8, Y1
 	MOVWQZX      10(AX), DI
 	MOVWQZX      12(AX), R8
 	ANDQ         $0x000001ff, DI
@@ -1352,18 +1383,16 @@ loop:
 	MOVWQZX      16(AX), R8
 	ANDQ         $0x000001ff, DI
 	ANDQ         $0x000001ff, R8
-	VMOVQ        (SI)(DI*8), X5
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y4, Y5
-	VPERMQ       $0x55, Y3, Y6
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VMOVQ        (SI)(DI*8), X6
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y4, Y6
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y5, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
 	VPSHUFB      kq_repword<>+32(SB), Y2, Y7
 	VMOVDQU      32(CX), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPMADDUBSW   Y8, Y5, Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
 	VPMADDWD     Y7, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
 	VBROADCASTSS 4(DX), Y5
@@ -1381,11 +1410,10 @@ loop:
 	VMOVQ        (SI)(DI*8), X5
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
 	VINSERTI128  $0x01, X5, Y4, Y5
-	VPERMQ       $0xaa, Y3, Y6
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPERMQ       $0xee, Y3, Y3
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y3, Y6
 	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	VPSHUFB      kq_repword<>+64(SB), Y2, Y7
 	VMOVDQU      64(CX), Y8
 	VPSIGNB      Y6, Y8, Y8
@@ -1407,11 +1435,9 @@ loop:
 	VMOVQ        (SI)(DI*8), X5
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
 	VINSERTI128  $0x01, X5, Y4, Y5
-	VPERMQ       $0xff, Y3, Y3
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y3, Y3
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y3, Y3
 	VPAND        kq_iq2bitsel<>+0(SB), Y3, Y3
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y3, Y3
-	VPOR         kq_ones8<>+0(SB), Y3, Y3
+	VPADDB       kq_iq2x7f<>+0(SB), Y3, Y3
 	VPSHUFB      kq_repword<>+96(SB), Y2, Y6
 	VMOVDQU      96(CX), Y7
 	VPSIGNB      Y3, Y7, Y7
@@ -1440,19 +1466,18 @@ loop:
 	VMOVQ        (SI)(DI*8), X3
 	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
 	VINSERTI128  $0x01, X3, Y4, Y3
-	VPERMQ       $0x00, Y5, Y6
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPOR         kq_ones8<>+0(SB), Y6, Y6
-	VPSHUFB      kq_repword<>+128(SB), Y2, Y7
-	VMOVDQU      128(CX), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPMADDUBSW   Y8, Y3, Y8
-	VPMADDWD     Y7, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VPERMQ       $0x44, Y5, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+128(SB), Y2, Y8
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y3, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS 16(DX), Y3
-	VFMADD231PS  Y8, Y3, Y1
+	VFMADD231PS  Y9, Y3, Y1
 	MOVWQZX      42(AX), DI
 	MOVWQZX      44(AX), R8
 	ANDQ         $0x000001ff, DI
@@ -1466,11 +1491,9 @@ loop:
 	VMOVQ        (SI)(DI*8), X3
 	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
 	VINSERTI128  $0x01, X3, Y4, Y3
-	VPERMQ       $0x55, Y5, Y6
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y6, Y6
 	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	VPSHUFB      kq_repword<>+160(SB), Y2, Y7
 	VMOVDQU      160(CX), Y8
 	VPSIGNB      Y6, Y8, Y8
@@ -1492,11 +1515,10 @@ loop:
 	VMOVQ        (SI)(DI*8), X3
 	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
 	VINSERTI128  $0x01, X3, Y4, Y3
-	VPERMQ       $0xaa, Y5, Y6
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y6
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y6
 	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPOR         kq_ones8<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	VPSHUFB      kq_repword<>+192(SB), Y2, Y7
 	VMOVDQU      192(CX), Y8
 	VPSIGNB      Y6, Y8, Y8
@@ -1518,11 +1540,9 @@ loop:
 	VMOVQ        (SI)(DI*8), X3
 	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
 	VINSERTI128  $0x01, X3, Y4, Y3
-	VPERMQ       $0xff, Y5, Y5
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y5
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y5, Y5
 	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPOR         kq_ones8<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
 	VPSHUFB      kq_repword<>+224(SB), Y2, Y2
 	VMOVDQU      224(CX), Y6
 	VPSIGNB      Y5, Y6, Y6
@@ -2368,26 +2388,25 @@ loop:
 	VMOVQ        (BX)(R8*8), X1
 	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
 	VINSERTI128  $0x01, X1, Y6, Y3
-	VPERMQ       $0x00, Y5, Y7
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y7
-	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y7, Y7
-	VPOR         kq_ones8<>+0(SB), Y7, Y7
-	VPSHUFB      kq_repword<>+0(SB), Y4, Y8
+	VPERMQ       $0x44, Y5, Y7
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+0(SB), Y4, Y9
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y7, Y1, Y1
+	VPSIGNB      Y8, Y1, Y1
 	VPMADDUBSW   Y1, Y3, Y1
-	VPMADDWD     Y8, Y1, Y1
+	VPMADDWD     Y9, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
-	VBROADCASTSS (DX), Y9
-	VMULPS       Y9, Y1, Y1
-	VMOVDQU      (CX)(SI*1), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y3, Y9
-	VPMADDWD     Y8, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y10, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y3, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS (DX)(DI*1), Y3
-	VMULPS       Y3, Y9, Y3
+	VMULPS       Y3, Y10, Y3
 	MOVWQZX      10(AX), R8
 	MOVWQZX      12(AX), R9
 	ANDQ         $0x000001ff, R8
@@ -2398,25 +2417,23 @@ loop:
 	MOVWQZX      16(AX), R9
 	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	VMOVQ        (BX)(R8*8), X7
-	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
-	VINSERTI128  $0x01, X7, Y6, Y7
-	VPERMQ       $0x55, Y5, Y8
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VMOVQ        (BX)(R8*8), X8
+	VPINSRQ      $0x01, (BX)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
 	VPSHUFB      kq_repword<>+32(SB), Y4, Y9
 	VMOVDQU      32(CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
 	VPMADDWD     Y9, Y10, Y10
 	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 4(DX), Y11
 	VFMADD231PS  Y10, Y11, Y1
 	VMOVDQU      32(CX)(SI*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
 	VPMADDWD     Y9, Y10, Y10
 	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 4(DX)(DI*1), Y7
@@ -2434,11 +2451,10 @@ loop:
 	VMOVQ        (BX)(R8*8), X7
 	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
 	VINSERTI128  $0x01, X7, Y6, Y7
-	VPERMQ       $0xaa, Y5, Y8
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y8
 	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	VPSHUFB      kq_repword<>+64(SB), Y4, Y9
 	VMOVDQU      64(CX), Y10
 	VPSIGNB      Y8, Y10, Y10
@@ -2467,11 +2483,9 @@ loop:
 	VMOVQ        (BX)(R8*8), X7
 	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
 	VINSERTI128  $0x01, X7, Y6, Y7
-	VPERMQ       $0xff, Y5, Y5
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y5
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y5, Y5
 	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPOR         kq_ones8<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
 	VPSHUFB      kq_repword<>+96(SB), Y4, Y8
 	VMOVDQU      96(CX), Y9
 	VPSIGNB      Y5, Y9, Y9
@@ -2507,26 +2521,25 @@ loop:
 	VMOVQ        (BX)(R8*8), X5
 	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
 	VINSERTI128  $0x01, X5, Y6, Y5
-	VPERMQ       $0x00, Y7, Y8
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPOR         kq_ones8<>+0(SB), Y8, Y8
-	VPSHUFB      kq_repword<>+128(SB), Y4, Y9
-	VMOVDQU      128(CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y5, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VCVTDQ2PS    Y10, Y10
-	VBROADCASTSS 16(DX), Y11
-	VFMADD231PS  Y10, Y11, Y1
-	VMOVDQU      128(CX)(SI*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y5, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VCVTDQ2PS    Y10, Y10
+	VPERMQ       $0x44, Y7, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+128(SB), Y4, Y10
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y5, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y5, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS 16(DX)(DI*1), Y5
-	VFMADD231PS  Y10, Y5, Y3
+	VFMADD231PS  Y11, Y5, Y3
 	MOVWQZX      42(AX), R8
 	MOVWQZX      44(AX), R9
 	ANDQ         $0x000001ff, R8
@@ -2540,11 +2553,9 @@ loop:
 	VMOVQ        (BX)(R8*8), X5
 	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
 	VINSERTI128  $0x01, X5, Y6, Y5
-	VPERMQ       $0x55, Y7, Y8
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y8, Y8
 	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	VPSHUFB      kq_repword<>+160(SB), Y4, Y9
 	VMOVDQU      160(CX), Y10
 	VPSIGNB      Y8, Y10, Y10
@@ -2573,11 +2584,10 @@ loop:
 	VMOVQ        (BX)(R8*8), X5
 	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
 	VINSERTI128  $0x01, X5, Y6, Y5
-	VPERMQ       $0xaa, Y7, Y8
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y8
+	VPERMQ       $0xee, Y7, Y7
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y8
 	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPOR         kq_ones8<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	VPSHUFB      kq_repword<>+192(SB), Y4, Y9
 	VMOVDQU      192(CX), Y10
 	VPSIGNB      Y8, Y10, Y10
@@ -2606,11 +2616,9 @@ loop:
 	VMOVQ        (BX)(R8*8), X5
 	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
 	VINSERTI128  $0x01, X5, Y6, Y5
-	VPERMQ       $0xff, Y7, Y7
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y7
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y7, Y7
 	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y7, Y7
-	VPOR         kq_ones8<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
 	VPSHUFB      kq_repword<>+224(SB), Y4, Y4
 	VMOVDQU      224(CX), Y8
 	VPSIGNB      Y7, Y8, Y8
@@ -3677,33 +3685,32 @@ loop:
 	VMOVQ        (BX)(R8*8), X1
 	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
 	VINSERTI128  $0x01, X1, Y8, Y5
-	VPERMQ       $0x00, Y7, Y9
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y9
-	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y9, Y9
-	VPOR         kq_ones8<>+0(SB), Y9, Y9
-	VPSHUFB      kq_repword<>+0(SB), Y6, Y10
+	VPERMQ       $0x44, Y7, Y9
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFB      kq_repword<>+0(SB), Y6, Y11
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y9, Y1, Y1
+	VPSIGNB      Y10, Y1, Y1
 	VPMADDUBSW   Y1, Y5, Y1
-	VPMADDWD     Y10, Y1, Y1
+	VPMADDWD     Y11, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y9, Y3, Y3
+	VPSIGNB      Y10, Y3, Y3
 	VPMADDUBSW   Y3, Y5, Y3
-	VPMADDWD     Y10, Y3, Y3
+	VPMADDWD     Y11, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS (DX)(DI*1), Y11
-	VMULPS       Y11, Y3, Y3
-	VMOVDQU      (CX)(SI*2), Y11
-	VPSIGNB      Y9, Y11, Y11
-	VPMADDUBSW   Y11, Y5, Y11
-	VPMADDWD     Y10, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*1), Y12
+	VMULPS       Y12, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y5, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
 	VBROADCASTSS (DX)(DI*2), Y5
-	VMULPS       Y5, Y11, Y5
+	VMULPS       Y5, Y12, Y5
 	MOVWQZX      10(AX), R8
 	MOVWQZX      12(AX), R9
 	ANDQ         $0x000001ff, R8
@@ -3714,32 +3721,30 @@ loop:
 	MOVWQZX      16(AX), R9
 	ANDQ         $0x000001ff, R8
 	ANDQ         $0x000001ff, R9
-	VMOVQ        (BX)(R8*8), X9
-	VPINSRQ      $0x01, (BX)(R9*8), X9, X9
-	VINSERTI128  $0x01, X9, Y8, Y9
-	VPERMQ       $0x55, Y7, Y10
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
-	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VMOVQ        (BX)(R8*8), X10
+	VPINSRQ      $0x01, (BX)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
 	VPSHUFB      kq_repword<>+32(SB), Y6, Y11
 	VMOVDQU      32(CX), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
 	VPMADDWD     Y11, Y12, Y12
 	VCVTDQ2PS    Y12, Y12
 	VBROADCASTSS 4(DX), Y13
 	VFMADD231PS  Y12, Y13, Y1
 	VMOVDQU      32(CX)(SI*1), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
 	VPMADDWD     Y11, Y12, Y12
 	VCVTDQ2PS    Y12, Y12
 	VBROADCASTSS 4(DX)(DI*1), Y13
 	VFMADD231PS  Y12, Y13, Y3
 	VMOVDQU      32(CX)(SI*2), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
 	VPMADDWD     Y11, Y12, Y12
 	VCVTDQ2PS    Y12, Y12
 	VBROADCASTSS 4(DX)(DI*2), Y9
@@ -3757,11 +3762,10 @@ loop:
 	VMOVQ        (BX)(R8*8), X9
 	VPINSRQ      $0x01, (BX)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPERMQ       $0xaa, Y7, Y10
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPERMQ       $0xee, Y7, Y7
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y10
 	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	VPSHUFB      kq_repword<>+64(SB), Y6, Y11
 	VMOVDQU      64(CX), Y12
 	VPSIGNB      Y10, Y12, Y12
@@ -3797,11 +3801,9 @@ loop:
 	VMOVQ        (BX)(R8*8), X9
 	VPINSRQ      $0x01, (BX)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPERMQ       $0xff, Y7, Y7
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y7
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y7, Y7
 	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y7, Y7
-	VPOR         kq_ones8<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
 	VPSHUFB      kq_repword<>+96(SB), Y6, Y10
 	VMOVDQU      96(CX), Y11
 	VPSIGNB      Y7, Y11, Y11
@@ -3844,33 +3846,32 @@ loop:
 	VMOVQ        (BX)(R8*8), X7
 	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
 	VINSERTI128  $0x01, X7, Y8, Y7
-	VPERMQ       $0x00, Y9, Y10
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
-	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPOR         kq_ones8<>+0(SB), Y10, Y10
-	VPSHUFB      kq_repword<>+128(SB), Y6, Y11
-	VMOVDQU      128(CX), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y7, Y12
-	VPMADDWD     Y11, Y12, Y12
-	VCVTDQ2PS    Y12, Y12
-	VBROADCASTSS 16(DX), Y13
-	VFMADD231PS  Y12, Y13, Y1
-	VMOVDQU      128(CX)(SI*1), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y7, Y12
-	VPMADDWD     Y11, Y12, Y12
-	VCVTDQ2PS    Y12, Y12
-	VBROADCASTSS 16(DX)(DI*1), Y13
-	VFMADD231PS  Y12, Y13, Y3
-	VMOVDQU      128(CX)(SI*2), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y7, Y12
-	VPMADDWD     Y11, Y12, Y12
-	VCVTDQ2PS    Y12, Y12
+	VPERMQ       $0x44, Y9, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPADDB       kq_iq2x7f<>+0(SB), Y11, Y11
+	VPSHUFB      kq_repword<>+128(SB), Y6, Y12
+	VMOVDQU      128(CX), Y13
+	VPSIGNB      Y11, Y13, Y13
+	VPMADDUBSW   Y13, Y7, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      128(CX)(SI*1), Y13
+	VPSIGNB      Y11, Y13, Y13
+	VPMADDUBSW   Y13, Y7, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX)(DI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      128(CX)(SI*2), Y13
+	VPSIGNB      Y11, Y13, Y13
+	VPMADDUBSW   Y13, Y7, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VCVTDQ2PS    Y13, Y13
 	VBROADCASTSS 16(DX)(DI*2), Y7
-	VFMADD231PS  Y12, Y7, Y5
+	VFMADD231PS  Y13, Y7, Y5
 	MOVWQZX      42(AX), R8
 	MOVWQZX      44(AX), R9
 	ANDQ         $0x000001ff, R8
@@ -3884,11 +3885,9 @@ loop:
 	VMOVQ        (BX)(R8*8), X7
 	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
 	VINSERTI128  $0x01, X7, Y8, Y7
-	VPERMQ       $0x55, Y9, Y10
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y10, Y10
 	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	VPSHUFB      kq_repword<>+160(SB), Y6, Y11
 	VMOVDQU      160(CX), Y12
 	VPSIGNB      Y10, Y12, Y12
@@ -3924,11 +3923,10 @@ loop:
 	VMOVQ        (BX)(R8*8), X7
 	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
 	VINSERTI128  $0x01, X7, Y8, Y7
-	VPERMQ       $0xaa, Y9, Y10
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y10
+	VPERMQ       $0xee, Y9, Y9
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y10
 	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
-	VPOR         kq_ones8<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	VPSHUFB      kq_repword<>+192(SB), Y6, Y11
 	VMOVDQU      192(CX), Y12
 	VPSIGNB      Y10, Y12, Y12
@@ -3964,11 +3962,9 @@ loop:
 	VMOVQ        (BX)(R8*8), X7
 	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
 	VINSERTI128  $0x01, X7, Y8, Y7
-	VPERMQ       $0xff, Y9, Y9
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y9
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y9, Y9
 	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y9, Y9
-	VPOR         kq_ones8<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
 	VPSHUFB      kq_repword<>+224(SB), Y6, Y6
 	VMOVDQU      224(CX), Y10
 	VPSIGNB      Y9, Y10, Y10
@@ -5254,40 +5250,39 @@ loop:
 	VMOVQ        (BX)(R10*8), X1
 	VPINSRQ      $0x01, (BX)(R11*8), X1, X1
 	VINSERTI128  $0x01, X1, Y10, Y7
-	VPERMQ       $0x00, Y9, Y11
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y11
-	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y11, Y11
-	VPOR         kq_ones8<>+0(SB), Y11, Y11
-	VPSHUFB      kq_repword<>+0(SB), Y8, Y12
+	VPERMQ       $0x44, Y9, Y11
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y12
+	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPADDB       kq_iq2x7f<>+0(SB), Y12, Y12
+	VPSHUFB      kq_repword<>+0(SB), Y8, Y13
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y11, Y1, Y1
+	VPSIGNB      Y12, Y1, Y1
 	VPMADDUBSW   Y1, Y7, Y1
-	VPMADDWD     Y12, Y1, Y1
+	VPMADDWD     Y13, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y11, Y3, Y3
+	VPSIGNB      Y12, Y3, Y3
 	VPMADDUBSW   Y3, Y7, Y3
-	VPMADDWD     Y12, Y3, Y3
+	VPMADDWD     Y13, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
 	VBROADCASTSS (DX)(DI*1), Y5
 	VMULPS       Y5, Y3, Y3
 	VMOVDQU      (CX)(SI*2), Y5
-	VPSIGNB      Y11, Y5, Y5
+	VPSIGNB      Y12, Y5, Y5
 	VPMADDUBSW   Y5, Y7, Y5
-	VPMADDWD     Y12, Y5, Y5
+	VPMADDWD     Y13, Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*2), Y13
-	VMULPS       Y13, Y5, Y5
-	VMOVDQU      (CX)(R8*1), Y13
-	VPSIGNB      Y11, Y13, Y13
-	VPMADDUBSW   Y13, Y7, Y13
-	VPMADDWD     Y12, Y13, Y13
-	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS (DX)(DI*2), Y14
+	VMULPS       Y14, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y14
+	VPSIGNB      Y12, Y14, Y14
+	VPMADDUBSW   Y14, Y7, Y14
+	VPMADDWD     Y13, Y14, Y14
+	VCVTDQ2PS    Y14, Y14
 	VBROADCASTSS (DX)(R9*1), Y7
-	VMULPS       Y7, Y13, Y7
+	VMULPS       Y7, Y14, Y7
 	MOVWQZX      10(AX), R10
 	MOVWQZX      12(AX), R11
 	ANDQ         $0x000001ff, R10
@@ -5298,39 +5293,37 @@ loop:
 	MOVWQZX      16(AX), R11
 	ANDQ         $0x000001ff, R10
 	ANDQ         $0x000001ff, R11
-	VMOVQ        (BX)(R10*8), X11
-	VPINSRQ      $0x01, (BX)(R11*8), X11, X11
-	VINSERTI128  $0x01, X11, Y10, Y11
-	VPERMQ       $0x55, Y9, Y12
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
-	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VMOVQ        (BX)(R10*8), X12
+	VPINSRQ      $0x01, (BX)(R11*8), X12, X12
+	VINSERTI128  $0x01, X12, Y10, Y12
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y11, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPADDB       kq_iq2x7f<>+0(SB), Y11, Y11
 	VPSHUFB      kq_repword<>+32(SB), Y8, Y13
 	VMOVDQU      32(CX), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y11, Y14
+	VPSIGNB      Y11, Y14, Y14
+	VPMADDUBSW   Y14, Y12, Y14
 	VPMADDWD     Y13, Y14, Y14
 	VCVTDQ2PS    Y14, Y14
 	VBROADCASTSS 4(DX), Y15
 	VFMADD231PS  Y14, Y15, Y1
 	VMOVDQU      32(CX)(SI*1), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y11, Y14
+	VPSIGNB      Y11, Y14, Y14
+	VPMADDUBSW   Y14, Y12, Y14
 	VPMADDWD     Y13, Y14, Y14
 	VCVTDQ2PS    Y14, Y14
 	VBROADCASTSS 4(DX)(DI*1), Y15
 	VFMADD231PS  Y14, Y15, Y3
 	VMOVDQU      32(CX)(SI*2), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y11, Y14
+	VPSIGNB      Y11, Y14, Y14
+	VPMADDUBSW   Y14, Y12, Y14
 	VPMADDWD     Y13, Y14, Y14
 	VCVTDQ2PS    Y14, Y14
 	VBROADCASTSS 4(DX)(DI*2), Y15
 	VFMADD231PS  Y14, Y15, Y5
 	VMOVDQU      32(CX)(R8*1), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y11, Y14
+	VPSIGNB      Y11, Y14, Y14
+	VPMADDUBSW   Y14, Y12, Y14
 	VPMADDWD     Y13, Y14, Y14
 	VCVTDQ2PS    Y14, Y14
 	VBROADCASTSS 4(DX)(R9*1), Y11
@@ -5348,11 +5341,10 @@ loop:
 	VMOVQ        (BX)(R10*8), X11
 	VPINSRQ      $0x01, (BX)(R11*8), X11, X11
 	VINSERTI128  $0x01, X11, Y10, Y11
-	VPERMQ       $0xaa, Y9, Y12
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPERMQ       $0xee, Y9, Y9
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y12
 	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPADDB       kq_iq2x7f<>+0(SB), Y12, Y12
 	VPSHUFB      kq_repword<>+64(SB), Y8, Y13
 	VMOVDQU      64(CX), Y14
 	VPSIGNB      Y12, Y14, Y14
@@ -5395,11 +5387,9 @@ loop:
 	VMOVQ        (BX)(R10*8), X11
 	VPINSRQ      $0x01, (BX)(R11*8), X11, X11
 	VINSERTI128  $0x01, X11, Y10, Y11
-	VPERMQ       $0xff, Y9, Y9
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y9
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y9, Y9
 	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y9, Y9
-	VPOR         kq_ones8<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
 	VPSHUFB      kq_repword<>+96(SB), Y8, Y12
 	VMOVDQU      96(CX), Y13
 	VPSIGNB      Y9, Y13, Y13
@@ -5449,40 +5439,39 @@ loop:
 	VMOVQ        (BX)(R10*8), X9
 	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
 	VINSERTI128  $0x01, X9, Y10, Y9
-	VPERMQ       $0x00, Y11, Y12
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
-	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPOR         kq_ones8<>+0(SB), Y12, Y12
-	VPSHUFB      kq_repword<>+128(SB), Y8, Y13
-	VMOVDQU      128(CX), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y9, Y14
-	VPMADDWD     Y13, Y14, Y14
-	VCVTDQ2PS    Y14, Y14
-	VBROADCASTSS 16(DX), Y15
-	VFMADD231PS  Y14, Y15, Y1
-	VMOVDQU      128(CX)(SI*1), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y9, Y14
-	VPMADDWD     Y13, Y14, Y14
-	VCVTDQ2PS    Y14, Y14
-	VBROADCASTSS 16(DX)(DI*1), Y15
-	VFMADD231PS  Y14, Y15, Y3
-	VMOVDQU      128(CX)(SI*2), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y9, Y14
-	VPMADDWD     Y13, Y14, Y14
-	VCVTDQ2PS    Y14, Y14
-	VBROADCASTSS 16(DX)(DI*2), Y15
-	VFMADD231PS  Y14, Y15, Y5
-	VMOVDQU      128(CX)(R8*1), Y14
-	VPSIGNB      Y12, Y14, Y14
-	VPMADDUBSW   Y14, Y9, Y14
-	VPMADDWD     Y13, Y14, Y14
-	VCVTDQ2PS    Y14, Y14
+	VPERMQ       $0x44, Y11, Y12
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y13
+	VPAND        kq_iq2bitsel<>+0(SB), Y13, Y13
+	VPADDB       kq_iq2x7f<>+0(SB), Y13, Y13
+	VPSHUFB      kq_repword<>+128(SB), Y8, Y14
+	VMOVDQU      128(CX), Y15
+	VPSIGNB      Y13, Y15, Y15
+	VPMADDUBSW   Y15, Y9, Y15
+	VPMADDWD     Y14, Y15, Y15
+	VCVTDQ2PS    Y15, Y15
+	VBROADCASTSS 16(DX), Y16
+	VFMADD231PS  Y15, Y16, Y1
+	VMOVDQU      128(CX)(SI*1), Y15
+	VPSIGNB      Y13, Y15, Y15
+	VPMADDUBSW   Y15, Y9, Y15
+	VPMADDWD     Y14, Y15, Y15
+	VCVTDQ2PS    Y15, Y15
+	VBROADCASTSS 16(DX)(DI*1), Y16
+	VFMADD231PS  Y15, Y16, Y3
+	VMOVDQU      128(CX)(SI*2), Y15
+	VPSIGNB      Y13, Y15, Y15
+	VPMADDUBSW   Y15, Y9, Y15
+	VPMADDWD     Y14, Y15, Y15
+	VCVTDQ2PS    Y15, Y15
+	VBROADCASTSS 16(DX)(DI*2), Y16
+	VFMADD231PS  Y15, Y16, Y5
+	VMOVDQU      128(CX)(R8*1), Y15
+	VPSIGNB      Y13, Y15, Y15
+	VPMADDUBSW   Y15, Y9, Y15
+	VPMADDWD     Y14, Y15, Y15
+	VCVTDQ2PS    Y15, Y15
 	VBROADCASTSS 16(DX)(R9*1), Y9
-	VFMADD231PS  Y14, Y9, Y7
+	VFMADD231PS  Y15, Y9, Y7
 	MOVWQZX      42(AX), R10
 	MOVWQZX      44(AX), R11
 	ANDQ         $0x000001ff, R10
@@ -5496,11 +5485,9 @@ loop:
 	VMOVQ        (BX)(R10*8), X9
 	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
 	VINSERTI128  $0x01, X9, Y10, Y9
-	VPERMQ       $0x55, Y11, Y12
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y12, Y12
 	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPADDB       kq_iq2x7f<>+0(SB), Y12, Y12
 	VPSHUFB      kq_repword<>+160(SB), Y8, Y13
 	VMOVDQU      160(CX), Y14
 	VPSIGNB      Y12, Y14, Y14
@@ -5543,11 +5530,10 @@ loop:
 	VMOVQ        (BX)(R10*8), X9
 	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
 	VINSERTI128  $0x01, X9, Y10, Y9
-	VPERMQ       $0xaa, Y11, Y12
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y12, Y12
+	VPERMQ       $0xee, Y11, Y11
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y12
 	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y12, Y12
-	VPOR         kq_ones8<>+0(SB), Y12, Y12
+	VPADDB       kq_iq2x7f<>+0(SB), Y12, Y12
 	VPSHUFB      kq_repword<>+192(SB), Y8, Y13
 	VMOVDQU      192(CX), Y14
 	VPSIGNB      Y12, Y14, Y14
@@ -5590,11 +5576,9 @@ loop:
 	VMOVQ        (BX)(R10*8), X9
 	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
 	VINSERTI128  $0x01, X9, Y10, Y9
-	VPERMQ       $0xff, Y11, Y11
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y11
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y11, Y11
 	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
-	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y11, Y11
-	VPOR         kq_ones8<>+0(SB), Y11, Y11
+	VPADDB       kq_iq2x7f<>+0(SB), Y11, Y11
 	VPSHUFB      kq_repword<>+224(SB), Y8, Y8
 	VMOVDQU      224(CX), Y12
 	VPSIGNB      Y11, Y12, Y12

@@ -30,7 +30,7 @@ const prefetch = 1152
 var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord Mem
 
 // IQ2_XS decoding (iq2XSSuper).
-var iq2M511, iq2Parity, iq2SignShuf, iq2BitSel, ones8, iq2ScaleZX, eighth Mem
+var iq2M511, iq2Parity, iq2SignShuf, iq2BitSel, iq2Seven7F, iq2ScaleZX, eighth Mem
 
 // Q3_K scale unpacking (q3KScales16).
 var q3KLowSrc, q3KLowShift, q3KHighSrc, q3KHighShift, q3KHighMask Mem
@@ -109,18 +109,19 @@ func main() {
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(uint8(bits.OnesCount8(uint8(i%16))%2)<<7))
 	}
-	// Byte e takes byte 2·(e/8) of the (lane-replicated) 8 bytes: sign byte e/8 of four.
+	// Two masks: byte e takes byte 2·(e/8) (then 8 + 2·(e/8)) of its 128-bit lane, the
+	// sign byte of entry e/8 of the first (second) four entries of the lane's eight.
 	iq2SignShuf = GLOBL("kq_iq2signshuf", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		DATA(i, U8(2*(i/8)))
+	for i := 0; i < 64; i++ {
+		DATA(i, U8(8*(i/32)+2*(i%32/8)))
 	}
 	iq2BitSel = GLOBL("kq_iq2bitsel", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(1<<(i%8)))
 	}
-	ones8 = GLOBL("kq_ones8", RODATA|NOPTR)
+	iq2Seven7F = GLOBL("kq_iq2x7f", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
-		DATA(i, U8(1))
+		DATA(i, U8(0x7f))
 	}
 	// Bytes 0..7 of each lane zero-extended to words.
 	iq2ScaleZX = GLOBL("kq_iq2scalezx", RODATA|NOPTR)
@@ -406,7 +407,7 @@ func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirt
 	VPSHUFB(iq2ScaleZX, a, sc)
 	VPADDW(sc, sc, sc)
 	VPOR(onesW, sc, sc)
-	var sgn VecVirtual
+	var sgn, dup VecVirtual
 	for ib := 0; ib < 8; ib++ {
 		if ib%4 == 0 {
 			// The sign bytes of entries 16·h..16·h+15 in the low bytes of the words of sgn.
@@ -433,12 +434,17 @@ func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirt
 		}
 		g := YMM()
 		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+		if ib%2 == 0 {
+			// sgn's low lane (ib%4 = 0, 1) or high lane (2, 3) in both lanes.
+			dup = YMM()
+			VPERMQ(U8(0x44+0xaa*(ib%4/2)), sgn, dup)
+		}
+		// Byte e: bit e%8 of sign byte e/8 of the sub-block's four, kept (bit select),
+		// plus 127: 127 (positive) where clear, 128..255 (negative as int8) where set.
 		sg := YMM()
-		VPERMQ(U8(0x55*(ib%4)), sgn, sg) // the four entries' sign bytes in every quadword
-		VPSHUFB(iq2SignShuf, sg, sg)
+		VPSHUFB(iq2SignShuf.Offset(32*(ib%2)), dup, sg)
 		VPAND(iq2BitSel, sg, sg)
-		VPCMPEQB(iq2BitSel, sg, sg)
-		VPOR(ones8, sg, sg) // -1 where the weight is negated, else 1
+		VPADDB(iq2Seven7F, sg, sg)
 		scib := YMM()
 		VPSHUFB(repWord.Offset(32*ib), sc, scib)
 		for c := 0; c < C; c++ {
