@@ -30,7 +30,7 @@ const prefetch = 1152
 var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord Mem
 
 // IQ2_XS decoding (iq2XSSuper).
-var iq2M511, iq2Parity, iq2SignShuf, iq2BitSel, iq2Seven7F, iq2ScaleZX, eighth Mem
+var iq2M511, iq2Parity, iq2SignShuf, iq2BitSel, iq2Seven7F, iq2ScaleTable, eighth Mem
 
 // Q3_K scale unpacking (q3KScales16).
 var q3KLowSrc, q3KLowShift, q3KHighSrc, q3KHighShift, q3KHighMask Mem
@@ -123,14 +123,17 @@ func main() {
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x7f))
 	}
-	// Bytes 0..7 of each lane zero-extended to words.
-	iq2ScaleZX = GLOBL("kq_iq2scalezx", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		v := uint8(0x80)
-		if i%2 == 0 {
-			v = uint8(i % 16 / 2)
+	// For each scales byte b, 16 int16: 2·(b & 15) + 1 eight times, then 2·(b >> 4) + 1.
+	iq2ScaleTable = GLOBL("kq_iq2scales", RODATA|NOPTR)
+	for b := 0; b < 256; b++ {
+		lo, hi := uint64(2*(b&15)+1), uint64(2*(b>>4)+1)
+		for i := 0; i < 4; i++ {
+			v := lo * 0x0001000100010001
+			if i >= 2 {
+				v = hi * 0x0001000100010001
+			}
+			DATA(32*b+8*i, U64(v))
 		}
-		DATA(i, U8(v))
 	}
 	eighth = GLOBL("kq_eighth", RODATA|NOPTR)
 	for i := 0; i < 8; i++ {
@@ -396,17 +399,8 @@ func iq2XS() {
 // to float32 and, times dx_ib, added to t[c] lane l in the order ib = 0..7 (ib = 0 sets
 // it; each add one fused multiply-add).
 func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirtual) {
-	// The sixteen scales as int16: 2·(low nibble of scales[ib]) + 1 in word ib of the low
-	// lane, 2·(high nibble) + 1 in word ib of the high lane.
-	sc := YMM()
-	a, b := YMM(), YMM()
-	VPBROADCASTQ(Mem{Base: w}.Offset(66), a)
-	VPSRLW(U8(4), a, b)
-	VPBLENDD(U8(0xf0), b, a, a)
-	VPAND(low4, a, a)
-	VPSHUFB(iq2ScaleZX, a, sc)
-	VPADDW(sc, sc, sc)
-	VPOR(onesW, sc, sc)
+	tbl := GP64()
+	LEAQ(iq2ScaleTable, tbl)
 	var sgn, dup VecVirtual
 	for ib := 0; ib < 8; ib++ {
 		if ib%4 == 0 {
@@ -445,8 +439,11 @@ func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirt
 		VPSHUFB(iq2SignShuf.Offset(32*(ib%2)), dup, sg)
 		VPAND(iq2BitSel, sg, sg)
 		VPADDB(iq2Seven7F, sg, sg)
-		scib := YMM()
-		VPSHUFB(repWord.Offset(32*ib), sc, scib)
+		// The sub-block's two scales, from the table by the byte scales[ib].
+		si := GP64()
+		MOVBQZX(Mem{Base: w}.Offset(66+ib), si)
+		SHLQ(U8(5), si)
+		scib := Mem{Base: tbl, Index: si, Scale: 1}
 		for c := 0; c < C; c++ {
 			x, f := YMM(), YMM()
 			VMOVDQU(xrow(c).Offset(32*ib), x)
