@@ -134,6 +134,8 @@ var (
 	dotIQ4XSVec func(w *byte, xq *int8, xd *float32, nsb int) float32
 	dotQ3KVec   func(w *byte, xq *int8, xd *float32, nsb int) float32
 	dotIQ2XSVec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+	// iq2XS512On reports that dotIQ2XSVec is dotIQ2XSAVX512 (kquant512_amd64.s).
+	iq2XS512On bool
 )
 
 // matMulFused is matMulBlocks for the types with a fused kernel (Q3_K, Q5_K, IQ4_XS, IQ2_XS), on x

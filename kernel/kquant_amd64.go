@@ -17,4 +17,9 @@ func init() {
 	iq4XSTiles = [5]superTileFn{2: dotIQ4XS_1x2, 3: dotIQ4XS_1x3, 4: dotIQ4XS_1x4}
 	q3KTiles = [5]superTileFn{2: dotQ3K_1x2, 3: dotQ3K_1x3, 4: dotQ3K_1x4}
 	iq2XSTiles = [5]superTileFn{2: dotIQ2XS_1x2, 3: dotIQ2XS_1x3, 4: dotIQ2XS_1x4}
+	// The AVX-512 IQ2_XS row kernel gives the AVX2 one's bits, so it pairs with the AVX2 tiles.
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {
+		dotIQ2XSVec = dotIQ2XSAVX512
+		iq2XS512On = true
+	}
 }

@@ -552,24 +552,6 @@ DATA kq_q3khighmask<>+14(SB)/1, $0x30
 DATA kq_q3khighmask<>+15(SB)/1, $0x30
 GLOBL kq_q3khighmask<>(SB), RODATA|NOPTR, $16
 
-DATA kq_m511<>+0(SB)/2, $0x01ff
-DATA kq_m511<>+2(SB)/2, $0x01ff
-DATA kq_m511<>+4(SB)/2, $0x01ff
-DATA kq_m511<>+6(SB)/2, $0x01ff
-DATA kq_m511<>+8(SB)/2, $0x01ff
-DATA kq_m511<>+10(SB)/2, $0x01ff
-DATA kq_m511<>+12(SB)/2, $0x01ff
-DATA kq_m511<>+14(SB)/2, $0x01ff
-DATA kq_m511<>+16(SB)/2, $0x01ff
-DATA kq_m511<>+18(SB)/2, $0x01ff
-DATA kq_m511<>+20(SB)/2, $0x01ff
-DATA kq_m511<>+22(SB)/2, $0x01ff
-DATA kq_m511<>+24(SB)/2, $0x01ff
-DATA kq_m511<>+26(SB)/2, $0x01ff
-DATA kq_m511<>+28(SB)/2, $0x01ff
-DATA kq_m511<>+30(SB)/2, $0x01ff
-GLOBL kq_m511<>(SB), RODATA|NOPTR, $32
-
 DATA kq_iq2parity<>+0(SB)/1, $0x00
 DATA kq_iq2parity<>+1(SB)/1, $0x80
 DATA kq_iq2parity<>+2(SB)/1, $0x80

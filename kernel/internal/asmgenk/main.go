@@ -30,14 +30,23 @@ const prefetch = 1152
 var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord Mem
 
 // IQ2_XS decoding (iq2XSSuper).
-var iq2M511, iq2Parity, iq2SignShuf, iq2BitSel, iq2Seven7F, iq2ScaleTable, eighth Mem
+var iq2Parity, iq2SignShuf, iq2BitSel, iq2Seven7F, iq2ScaleTable, eighth Mem
 
 // Q3_K scale unpacking (q3KScales16).
 var q3KLowSrc, q3KLowShift, q3KHighSrc, q3KHighShift, q3KHighMask Mem
 
+// avx512 selects the AVX-512 kernels (kquant512_amd64.s) instead of the AVX2 ones.
+var avx512 = flag.Bool("avx512", false, "generate the AVX-512 kernels")
+
 func main() {
 	flag.Parse()
 	ConstraintExpr("!purego")
+	if *avx512 {
+		iq2Consts()
+		iq2XS512()
+		Generate()
+		return
+	}
 	onesW = GLOBL("kq_onesw", RODATA|NOPTR)
 	for i := 0; i < 16; i++ {
 		DATA(2*i, U16(1))
@@ -100,10 +109,22 @@ func main() {
 	for i := 0; i < 16; i++ {
 		DATA(i, U8(0x30))
 	}
-	iq2M511 = GLOBL("kq_m511", RODATA|NOPTR)
-	for i := 0; i < 16; i++ {
-		DATA(2*i, U16(511))
+	iq2Consts()
+	q5K()
+	iq4XS()
+	q3K()
+	iq2XS()
+	for c := 2; c <= 4; c++ {
+		q5KTile(c)
+		iq4XSTile(c)
+		q3KTile(c)
+		iq2XSTile(c)
 	}
+	Generate()
+}
+
+// iq2Consts defines the constants of the IQ2_XS kernels.
+func iq2Consts() {
 	// 0x80 where the 4-bit index has an odd number of set bits.
 	iq2Parity = GLOBL("kq_iq2parity", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
@@ -139,17 +160,6 @@ func main() {
 	for i := 0; i < 8; i++ {
 		DATA(4*i, F32(0.125))
 	}
-	q5K()
-	iq4XS()
-	q3K()
-	iq2XS()
-	for c := 2; c <= 4; c++ {
-		q5KTile(c)
-		iq4XSTile(c)
-		q3KTile(c)
-		iq2XSTile(c)
-	}
-	Generate()
 }
 
 // q5K: func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
@@ -773,5 +783,116 @@ func iq2XSTile(C int) {
 	Label("done")
 	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
+	RET()
+}
+
+// iq2XS512: func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// dotIQ2XSAVX with AVX-512 (F, BW, VL) and the same arithmetic in the same order, so its
+// results are the same bits as dotIQ2XSAVX's and the AVX2 tiles' (row invariance). Two
+// sub-blocks a, b = a+1 share 512-bit registers for their integer work: the 8 grid
+// entries, the 64 activations, negated where the weight is through a mask register
+// (the sign bytes of 8 entries, narrowed from words by VPMOVWB, are its 64 bits), the
+// VPMADDUBSW and VPMADDWD (the scales of a and b from the table) and the conversion to
+// float32; then the low eight lanes (sub-block a) times dx_a and the high eight times dx_b
+// are added to the super-block's sum by two 256-bit FMAs, in iq2XSSuper's order.
+func iq2XS512() {
+	TEXT("dotIQ2XSAVX512", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32")
+	Doc("dotIQ2XSAVX512 is dotIQ2XSAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	grid := Load(Param("grid"), GP64())
+	tbl := GP64()
+	LEAQ(iq2ScaleTable, tbl)
+	acc, zero, par := YMM(), ZMM(), YMM()
+	VXORPS(acc, acc, acc)
+	VPXORD(zero, zero, zero)
+	VMOVDQU(iq2Parity, par)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	t := YMM()
+	var ks [2]Register
+	for a := 0; a < 8; a += 2 {
+		if a%4 == 0 {
+			// The sign bytes of entries 16·h..16·h+15, as in iq2XSSuper, narrowed to
+			// bytes: the low 8 the mask of sub-blocks a, a+1, the high 8 of a+2, a+3.
+			q, u, sgn := YMM(), YMM(), YMM()
+			VMOVDQU(Mem{Base: w}.Offset(2+8*a), q)
+			VPSRLW(U8(9), q, sgn)
+			VPSRLW(U8(13), q, u)
+			VPXOR(sgn, u, u)
+			VPSHUFB(u, par, u)
+			VPOR(u, sgn, sgn)
+			sb := XMM()
+			VPMOVWB(sgn, sb)
+			r0, r1 := GP64(), GP64()
+			VMOVQ(sb, r0)
+			VPEXTRQ(U8(1), sb, r1)
+			ks[0], ks[1] = K(), K()
+			KMOVQ(r0, ks[0])
+			KMOVQ(r1, ks[1])
+		}
+		// The 8 grid entries of sub-blocks a and a+1.
+		var gy [2]VecVirtual
+		for s := 0; s < 2; s++ {
+			var gx [2]VecVirtual
+			for hh := 0; hh < 2; hh++ {
+				gx[hh] = XMM()
+				r0, r1 := GP64(), GP64()
+				o := 2 + 8*(a+s) + 4*hh
+				MOVWQZX(Mem{Base: w}.Offset(o), r0)
+				MOVWQZX(Mem{Base: w}.Offset(o+2), r1)
+				ANDQ(U32(511), r0)
+				ANDQ(U32(511), r1)
+				VMOVQ(Mem{Base: grid, Index: r0, Scale: 8}, gx[hh])
+				VPINSRQ(U8(1), Mem{Base: grid, Index: r1, Scale: 8}, gx[hh], gx[hh])
+			}
+			gy[s] = YMM()
+			VINSERTI128(U8(1), gx[1], gx[0].AsY(), gy[s])
+		}
+		g := ZMM()
+		VINSERTI64X4(U8(1), gy[1], gy[0].AsZ(), g)
+		// The scales of a (low 256 bits) and a+1.
+		sc := ZMM()
+		for s := 0; s < 2; s++ {
+			si := GP64()
+			MOVBQZX(Mem{Base: w}.Offset(66+a+s), si)
+			SHLQ(U8(5), si)
+			if s == 0 {
+				VMOVDQU(Mem{Base: tbl, Index: si, Scale: 1}, sc.AsY())
+			} else {
+				VINSERTI64X4(U8(1), Mem{Base: tbl, Index: si, Scale: 1}, sc, sc)
+			}
+		}
+		x, f, fh, b := ZMM(), YMM(), YMM(), YMM()
+		VMOVDQU64(Mem{Base: xq}.Offset(32*a), x)
+		VPSUBB(x, zero, ks[a%4/2], x) // x negated where the weight is
+		VPMADDUBSW(x, g, x)
+		VPMADDWD(sc, x, x)
+		VCVTDQ2PS(x, x)
+		VEXTRACTF64X4(U8(1), x, fh)
+		VBROADCASTSS(Mem{Base: xd}.Offset(4*a), f)
+		if a == 0 {
+			VMULPS(f, x.AsY(), t)
+		} else {
+			VFMADD231PS(x.AsY(), f, t)
+		}
+		VBROADCASTSS(Mem{Base: xd}.Offset(4*a+4), b)
+		VFMADD231PS(fh, b, t)
+	}
+	iq2XSAddD(w, []VecVirtual{t}, []VecVirtual{acc})
+	ADDQ(U32(74), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := avoext.HSum8(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
 	RET()
 }
