@@ -1209,7 +1209,7 @@ DATA kq_eighth<>+28(SB)/4, $(0.125)
 GLOBL kq_eighth<>(SB), RODATA|NOPTR, $32
 
 // func dotIQ2XSAVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, FMA3, MMX+, SSE
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C, FMA3, MMX+, SSE
 TEXT ·dotIQ2XSAVX512(SB), NOSPLIT, $0-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
@@ -1220,6 +1220,10 @@ TEXT ·dotIQ2XSAVX512(SB), NOSPLIT, $0-44
 	VXORPS  Y0, Y0, Y0
 	VPXORD  Z1, Z1, Z1
 	VMOVDQU kq_iq2parity<>+0(SB), Y2
+	MOVQ    $0x00000009, R8
+	MOVQ    $0x00000910, R9
+	MOVQ    $0x00000920, R10
+	MOVQ    $0x00000930, R11
 	TESTQ   BX, BX
 	JZ      done
 
@@ -1233,43 +1237,37 @@ loop:
 	VPSHUFB       Y3, Y2, Y3
 	VPOR          Y3, Y5, Y5
 	VPMOVWB       Y5, X3
-	VMOVQ         X3, R8
-	VPEXTRQ       $0x01, X3, R9
-	KMOVQ         R8, K1
-	KMOVQ         R9, K2
-	MOVWQZX       2(AX), R8
-	MOVWQZX       4(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       6(AX), R8
-	MOVWQZX       8(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X3
-	VPINSRQ       $0x01, (SI)(R9*8), X3, X3
+	VMOVQ         X3, R12
+	VPEXTRQ       $0x01, X3, R13
+	KMOVQ         R12, K1
+	KMOVQ         R13, K2
+	MOVQ          2(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
 	VINSERTI128   $0x01, X3, Y4, Y5
-	MOVWQZX       10(AX), R8
-	MOVWQZX       12(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       14(AX), R8
-	MOVWQZX       16(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X3
-	VPINSRQ       $0x01, (SI)(R9*8), X3, X3
+	MOVQ          10(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
 	VINSERTI128   $0x01, X3, Y4, Y3
 	VINSERTI64X4  $0x01, Y3, Z5, Z6
-	MOVBQZX       66(AX), R8
-	SHLQ          $0x05, R8
-	VMOVDQU       (DI)(R8*1), Y7
-	MOVBQZX       67(AX), R8
-	SHLQ          $0x05, R8
-	VINSERTI64X4  $0x01, (DI)(R8*1), Z7, Z7
+	MOVBQZX       66(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y7
+	MOVBQZX       67(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z7, Z7
 	VMOVDQU64     (CX), Z3
 	VPSUBB        Z3, Z1, K1, Z3
 	VPMADDUBSW    Z3, Z6, Z3
@@ -1280,39 +1278,33 @@ loop:
 	VMULPS        Y6, Y3, Y3
 	VBROADCASTSS  4(DX), Y6
 	VFMADD231PS   Y5, Y6, Y3
-	MOVWQZX       18(AX), R8
-	MOVWQZX       20(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       22(AX), R8
-	MOVWQZX       24(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X5
-	VPINSRQ       $0x01, (SI)(R9*8), X5, X5
+	MOVQ          18(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X5
+	VPINSRQ       $0x01, (SI)(R12*8), X5, X5
 	VINSERTI128   $0x01, X5, Y4, Y5
-	MOVWQZX       26(AX), R8
-	MOVWQZX       28(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       30(AX), R8
-	MOVWQZX       32(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X6
-	VPINSRQ       $0x01, (SI)(R9*8), X6, X6
+	MOVQ          26(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X6
+	VPINSRQ       $0x01, (SI)(R12*8), X6, X6
 	VINSERTI128   $0x01, X6, Y4, Y6
 	VINSERTI64X4  $0x01, Y6, Z5, Z6
-	MOVBQZX       68(AX), R8
-	SHLQ          $0x05, R8
-	VMOVDQU       (DI)(R8*1), Y8
-	MOVBQZX       69(AX), R8
-	SHLQ          $0x05, R8
-	VINSERTI64X4  $0x01, (DI)(R8*1), Z8, Z8
+	MOVBQZX       68(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y8
+	MOVBQZX       69(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z8, Z8
 	VMOVDQU64     64(CX), Z11
 	VPSUBB        Z11, Z1, K2, Z11
 	VPMADDUBSW    Z11, Z6, Z11
@@ -1330,43 +1322,37 @@ loop:
 	VPSHUFB       Y5, Y2, Y5
 	VPOR          Y5, Y6, Y6
 	VPMOVWB       Y6, X4
-	VMOVQ         X4, R8
-	VPEXTRQ       $0x01, X4, R9
-	KMOVQ         R8, K1
-	KMOVQ         R9, K2
-	MOVWQZX       34(AX), R8
-	MOVWQZX       36(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       38(AX), R8
-	MOVWQZX       40(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X5
-	VPINSRQ       $0x01, (SI)(R9*8), X5, X5
+	VMOVQ         X4, R12
+	VPEXTRQ       $0x01, X4, R13
+	KMOVQ         R12, K1
+	KMOVQ         R13, K2
+	MOVQ          34(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X5
+	VPINSRQ       $0x01, (SI)(R12*8), X5, X5
 	VINSERTI128   $0x01, X5, Y4, Y5
-	MOVWQZX       42(AX), R8
-	MOVWQZX       44(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       46(AX), R8
-	MOVWQZX       48(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X6
-	VPINSRQ       $0x01, (SI)(R9*8), X6, X6
+	MOVQ          42(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X6
+	VPINSRQ       $0x01, (SI)(R12*8), X6, X6
 	VINSERTI128   $0x01, X6, Y4, Y6
 	VINSERTI64X4  $0x01, Y6, Z5, Z6
-	MOVBQZX       70(AX), R8
-	SHLQ          $0x05, R8
-	VMOVDQU       (DI)(R8*1), Y9
-	MOVBQZX       71(AX), R8
-	SHLQ          $0x05, R8
-	VINSERTI64X4  $0x01, (DI)(R8*1), Z9, Z9
+	MOVBQZX       70(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y9
+	MOVBQZX       71(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z9, Z9
 	VMOVDQU64     128(CX), Z11
 	VPSUBB        Z11, Z1, K1, Z11
 	VPMADDUBSW    Z11, Z6, Z11
@@ -1377,39 +1363,33 @@ loop:
 	VFMADD231PS   Y11, Y5, Y3
 	VBROADCASTSS  20(DX), Y5
 	VFMADD231PS   Y6, Y5, Y3
-	MOVWQZX       50(AX), R8
-	MOVWQZX       52(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       54(AX), R8
-	MOVWQZX       56(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X5
-	VPINSRQ       $0x01, (SI)(R9*8), X5, X5
+	MOVQ          50(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X5
+	VPINSRQ       $0x01, (SI)(R12*8), X5, X5
 	VINSERTI128   $0x01, X5, Y4, Y5
-	MOVWQZX       58(AX), R8
-	MOVWQZX       60(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X4
-	VPINSRQ       $0x01, (SI)(R9*8), X4, X4
-	MOVWQZX       62(AX), R8
-	MOVWQZX       64(AX), R9
-	ANDQ          $0x000001ff, R8
-	ANDQ          $0x000001ff, R9
-	VMOVQ         (SI)(R8*8), X6
-	VPINSRQ       $0x01, (SI)(R9*8), X6, X6
+	MOVQ          58(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X4
+	VPINSRQ       $0x01, (SI)(R14*8), X4, X4
+	VMOVQ         (SI)(R15*8), X6
+	VPINSRQ       $0x01, (SI)(R12*8), X6, X6
 	VINSERTI128   $0x01, X6, Y4, Y6
 	VINSERTI64X4  $0x01, Y6, Z5, Z6
-	MOVBQZX       72(AX), R8
-	SHLQ          $0x05, R8
-	VMOVDQU       (DI)(R8*1), Y10
-	MOVBQZX       73(AX), R8
-	SHLQ          $0x05, R8
-	VINSERTI64X4  $0x01, (DI)(R8*1), Z10, Z10
+	MOVBQZX       72(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y10
+	MOVBQZX       73(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z10, Z10
 	VMOVDQU64     192(CX), Z11
 	VPSUBB        Z11, Z1, K2, Z11
 	VPMADDUBSW    Z11, Z6, Z11

@@ -2294,243 +2294,227 @@ done:
 	RET
 
 // func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
-// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+// Requires: AVX, AVX2, BMI, BMI2, F16C, FMA3, MMX+, SSE
 TEXT ·dotIQ2XSAVX(SB), NOSPLIT, $0-44
-	MOVQ   w+0(FP), AX
-	MOVQ   xq+8(FP), CX
-	MOVQ   xd+16(FP), DX
-	MOVQ   nsb+24(FP), BX
-	MOVQ   grid+32(FP), SI
-	VXORPS Y0, Y0, Y0
-	TESTQ  BX, BX
-	JZ     done
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	VXORPS  Y0, Y0, Y0
+	MOVQ    $0x00000009, DI
+	MOVQ    $0x00000910, R8
+	MOVQ    $0x00000920, R9
+	MOVQ    $0x00000930, R10
+	VMOVDQU kq_iq2signshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2signshuf<>+32(SB), Y3
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y4
+	VMOVDQU kq_iq2x7f<>+0(SB), Y5
+	TESTQ   BX, BX
+	JZ      done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	LEAQ         kq_iq2scales<>+0(SB), DI
+	LEAQ         kq_iq2scales<>+0(SB), R11
 	VMOVDQU      2(AX), Y1
-	VPSRLW       $0x09, Y1, Y2
+	VPSRLW       $0x09, Y1, Y6
 	VPSRLW       $0x0d, Y1, Y1
-	VPXOR        Y2, Y1, Y1
-	VMOVDQU      kq_iq2parity<>+0(SB), Y4
-	VPSHUFB      Y1, Y4, Y1
-	VPOR         Y1, Y2, Y2
-	MOVWQZX      2(AX), R8
-	MOVWQZX      4(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      6(AX), R8
-	MOVWQZX      8(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X1
-	VPINSRQ      $0x01, (SI)(R9*8), X1, X1
-	VINSERTI128  $0x01, X1, Y3, Y1
-	VPERMQ       $0x44, Y2, Y4
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	MOVBQZX      66(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      (CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y1, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VPXOR        Y6, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y8
+	VPSHUFB      Y1, Y8, Y1
+	VPOR         Y1, Y6, Y6
+	MOVQ         2(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X1
+	VPINSRQ      $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128  $0x01, X1, Y7, Y1
+	VPERMQ       $0x44, Y6, Y8
+	VPSHUFB      Y2, Y8, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      66(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y1, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS (DX), Y1
-	VMULPS       Y1, Y6, Y1
-	MOVWQZX      10(AX), R8
-	MOVWQZX      12(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      14(AX), R8
-	MOVWQZX      16(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X5
-	VPINSRQ      $0x01, (SI)(R9*8), X5, X5
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	MOVBQZX      67(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      32(CX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y5, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 4(DX), Y4
-	VFMADD231PS  Y6, Y4, Y1
-	MOVWQZX      18(AX), R8
-	MOVWQZX      20(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      22(AX), R8
-	MOVWQZX      24(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X4
-	VPINSRQ      $0x01, (SI)(R9*8), X4, X4
-	VINSERTI128  $0x01, X4, Y3, Y4
-	VPERMQ       $0xee, Y2, Y2
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y2, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	MOVBQZX      68(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      64(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 8(DX), Y4
-	VFMADD231PS  Y6, Y4, Y1
-	MOVWQZX      26(AX), R8
-	MOVWQZX      28(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      30(AX), R8
-	MOVWQZX      32(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X4
-	VPINSRQ      $0x01, (SI)(R9*8), X4, X4
-	VINSERTI128  $0x01, X4, Y3, Y4
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND        kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB       kq_iq2x7f<>+0(SB), Y2, Y2
-	MOVBQZX      69(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      96(CX), Y5
-	VPSIGNB      Y2, Y5, Y5
-	VPMADDUBSW   Y5, Y4, Y5
-	VPMADDWD     (DI)(R8*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 12(DX), Y2
-	VFMADD231PS  Y5, Y2, Y1
-	VMOVDQU      34(AX), Y2
-	VPSRLW       $0x09, Y2, Y4
-	VPSRLW       $0x0d, Y2, Y2
-	VPXOR        Y4, Y2, Y2
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPSHUFB      Y2, Y5, Y2
-	VPOR         Y2, Y4, Y4
-	MOVWQZX      34(AX), R8
-	MOVWQZX      36(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      38(AX), R8
-	MOVWQZX      40(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X2
-	VPINSRQ      $0x01, (SI)(R9*8), X2, X2
-	VINSERTI128  $0x01, X2, Y3, Y2
-	VPERMQ       $0x44, Y4, Y5
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	MOVBQZX      70(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      128(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
-	VPMADDWD     (DI)(R8*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX), Y2
-	VFMADD231PS  Y7, Y2, Y1
-	MOVWQZX      42(AX), R8
-	MOVWQZX      44(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      46(AX), R8
-	MOVWQZX      48(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X2
-	VPINSRQ      $0x01, (SI)(R9*8), X2, X2
-	VINSERTI128  $0x01, X2, Y3, Y2
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y5, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	MOVBQZX      71(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      160(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 20(DX), Y2
-	VFMADD231PS  Y6, Y2, Y1
-	MOVWQZX      50(AX), R8
-	MOVWQZX      52(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      54(AX), R8
-	MOVWQZX      56(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X2
-	VPINSRQ      $0x01, (SI)(R9*8), X2, X2
-	VINSERTI128  $0x01, X2, Y3, Y2
-	VPERMQ       $0xee, Y4, Y4
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	MOVBQZX      72(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      192(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 24(DX), Y2
-	VFMADD231PS  Y6, Y2, Y1
-	MOVWQZX      58(AX), R8
-	MOVWQZX      60(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X3
-	VPINSRQ      $0x01, (SI)(R9*8), X3, X3
-	MOVWQZX      62(AX), R8
-	MOVWQZX      64(AX), R9
-	ANDQ         $0x000001ff, R8
-	ANDQ         $0x000001ff, R9
-	VMOVQ        (SI)(R8*8), X2
-	VPINSRQ      $0x01, (SI)(R9*8), X2, X2
-	VINSERTI128  $0x01, X2, Y3, Y2
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	MOVBQZX      73(AX), R8
-	SHLQ         $0x05, R8
-	VMOVDQU      224(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     (DI)(R8*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 28(DX), Y2
-	VFMADD231PS  Y5, Y2, Y1
-	VPBROADCASTW (AX), X2
-	VCVTPH2PS    X2, Y2
-	VMULPS       kq_eighth<>+0(SB), Y2, Y2
-	VFMADD231PS  Y1, Y2, Y0
+	VMULPS       Y1, Y10, Y1
+	MOVQ         10(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X9
+	VPINSRQ      $0x01, (SI)(R12*8), X9, X9
+	VINSERTI128  $0x01, X9, Y7, Y9
+	VPSHUFB      Y3, Y8, Y8
+	VPAND        Y4, Y8, Y8
+	VPADDB       Y5, Y8, Y8
+	MOVBQZX      67(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y10, Y8, Y1
+	MOVQ         18(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X8
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPERMQ       $0xee, Y6, Y6
+	VPSHUFB      Y2, Y6, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      68(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y10, Y8, Y1
+	MOVQ         26(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X8
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPSHUFB      Y3, Y6, Y6
+	VPAND        Y4, Y6, Y6
+	VPADDB       Y5, Y6, Y6
+	MOVBQZX      69(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R11)(R12*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y6
+	VFMADD231PS  Y9, Y6, Y1
+	VMOVDQU      34(AX), Y6
+	VPSRLW       $0x09, Y6, Y8
+	VPSRLW       $0x0d, Y6, Y6
+	VPXOR        Y8, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y9
+	VPSHUFB      Y6, Y9, Y6
+	VPOR         Y6, Y8, Y8
+	MOVQ         34(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPERMQ       $0x44, Y8, Y9
+	VPSHUFB      Y2, Y9, Y10
+	VPAND        Y4, Y10, Y10
+	VPADDB       Y5, Y10, Y10
+	MOVBQZX      70(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     (R11)(R12*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y6
+	VFMADD231PS  Y11, Y6, Y1
+	MOVQ         42(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPSHUFB      Y3, Y9, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      71(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y6
+	VFMADD231PS  Y10, Y6, Y1
+	MOVQ         50(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPERMQ       $0xee, Y8, Y8
+	VPSHUFB      Y2, Y8, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      72(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y6
+	VFMADD231PS  Y10, Y6, Y1
+	MOVQ         58(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPSHUFB      Y3, Y8, Y8
+	VPAND        Y4, Y8, Y8
+	VPADDB       Y5, Y8, Y8
+	MOVBQZX      73(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R11)(R12*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y6
+	VFMADD231PS  Y9, Y6, Y1
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -3346,17 +3330,17 @@ loop:
 	VPSHUFB      Y1, Y3, Y1
 	VPOR         Y1, Y4, Y4
 	MOVWQZX      2(AX), R9
-	MOVWQZX      4(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      4(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      6(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      8(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      6(AX), R9
-	MOVWQZX      8(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X1
-	VPINSRQ      $0x01, (BX)(R10*8), X1, X1
+	VMOVQ        (BX)(R11*8), X1
+	VPINSRQ      $0x01, (BX)(R12*8), X1, X1
 	VINSERTI128  $0x01, X1, Y5, Y3
 	VPERMQ       $0x44, Y4, Y6
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y7
@@ -3379,17 +3363,17 @@ loop:
 	VBROADCASTSS (DX)(DI*1), Y3
 	VMULPS       Y3, Y8, Y3
 	MOVWQZX      10(AX), R9
-	MOVWQZX      12(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      12(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      14(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      16(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      14(AX), R9
-	MOVWQZX      16(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X7
-	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X7
+	VPINSRQ      $0x01, (BX)(R12*8), X7, X7
 	VINSERTI128  $0x01, X7, Y5, Y7
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y6, Y6
 	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
@@ -3411,17 +3395,17 @@ loop:
 	VBROADCASTSS 4(DX)(DI*1), Y6
 	VFMADD231PS  Y8, Y6, Y3
 	MOVWQZX      18(AX), R9
-	MOVWQZX      20(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      20(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      22(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      24(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      22(AX), R9
-	MOVWQZX      24(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X6
-	VPINSRQ      $0x01, (BX)(R10*8), X6, X6
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
 	VINSERTI128  $0x01, X6, Y5, Y6
 	VPERMQ       $0xee, Y4, Y4
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y4, Y7
@@ -3444,17 +3428,17 @@ loop:
 	VBROADCASTSS 8(DX)(DI*1), Y6
 	VFMADD231PS  Y8, Y6, Y3
 	MOVWQZX      26(AX), R9
-	MOVWQZX      28(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      28(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      30(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      32(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      30(AX), R9
-	MOVWQZX      32(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X6
-	VPINSRQ      $0x01, (BX)(R10*8), X6, X6
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
 	VINSERTI128  $0x01, X6, Y5, Y6
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y4, Y4
 	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
@@ -3483,17 +3467,17 @@ loop:
 	VPSHUFB      Y4, Y7, Y4
 	VPOR         Y4, Y6, Y6
 	MOVWQZX      34(AX), R9
-	MOVWQZX      36(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      36(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      38(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      40(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      38(AX), R9
-	MOVWQZX      40(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X4
-	VPINSRQ      $0x01, (BX)(R10*8), X4, X4
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
 	VINSERTI128  $0x01, X4, Y5, Y4
 	VPERMQ       $0x44, Y6, Y7
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y8
@@ -3516,17 +3500,17 @@ loop:
 	VBROADCASTSS 16(DX)(DI*1), Y4
 	VFMADD231PS  Y9, Y4, Y3
 	MOVWQZX      42(AX), R9
-	MOVWQZX      44(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      44(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      46(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      48(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      46(AX), R9
-	MOVWQZX      48(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X4
-	VPINSRQ      $0x01, (BX)(R10*8), X4, X4
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
 	VINSERTI128  $0x01, X4, Y5, Y4
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y7, Y7
 	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
@@ -3548,17 +3532,17 @@ loop:
 	VBROADCASTSS 20(DX)(DI*1), Y4
 	VFMADD231PS  Y8, Y4, Y3
 	MOVWQZX      50(AX), R9
-	MOVWQZX      52(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      52(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      54(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      56(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      54(AX), R9
-	MOVWQZX      56(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X4
-	VPINSRQ      $0x01, (BX)(R10*8), X4, X4
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
 	VINSERTI128  $0x01, X4, Y5, Y4
 	VPERMQ       $0xee, Y6, Y6
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y7
@@ -3581,17 +3565,17 @@ loop:
 	VBROADCASTSS 24(DX)(DI*1), Y4
 	VFMADD231PS  Y8, Y4, Y3
 	MOVWQZX      58(AX), R9
-	MOVWQZX      60(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      60(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      62(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      64(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X5
 	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
-	MOVWQZX      62(AX), R9
-	MOVWQZX      64(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X4
-	VPINSRQ      $0x01, (BX)(R10*8), X4, X4
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
 	VINSERTI128  $0x01, X4, Y5, Y4
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y6, Y6
 	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
@@ -4645,17 +4629,17 @@ loop:
 	VPSHUFB      Y1, Y3, Y1
 	VPOR         Y1, Y6, Y6
 	MOVWQZX      2(AX), R9
-	MOVWQZX      4(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      4(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      6(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      8(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      6(AX), R9
-	MOVWQZX      8(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X1
-	VPINSRQ      $0x01, (BX)(R10*8), X1, X1
+	VMOVQ        (BX)(R11*8), X1
+	VPINSRQ      $0x01, (BX)(R12*8), X1, X1
 	VINSERTI128  $0x01, X1, Y7, Y5
 	VPERMQ       $0x44, Y6, Y8
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y9
@@ -4685,17 +4669,17 @@ loop:
 	VBROADCASTSS (DX)(DI*2), Y5
 	VMULPS       Y5, Y10, Y5
 	MOVWQZX      10(AX), R9
-	MOVWQZX      12(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      12(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      14(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      16(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      14(AX), R9
-	MOVWQZX      16(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X9
-	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
 	VINSERTI128  $0x01, X9, Y7, Y9
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y8, Y8
 	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
@@ -4724,17 +4708,17 @@ loop:
 	VBROADCASTSS 4(DX)(DI*2), Y8
 	VFMADD231PS  Y10, Y8, Y5
 	MOVWQZX      18(AX), R9
-	MOVWQZX      20(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      20(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      22(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      24(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      22(AX), R9
-	MOVWQZX      24(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X8
-	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VMOVQ        (BX)(R11*8), X8
+	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VPERMQ       $0xee, Y6, Y6
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y9
@@ -4764,17 +4748,17 @@ loop:
 	VBROADCASTSS 8(DX)(DI*2), Y8
 	VFMADD231PS  Y10, Y8, Y5
 	MOVWQZX      26(AX), R9
-	MOVWQZX      28(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      28(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      30(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      32(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      30(AX), R9
-	MOVWQZX      32(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X8
-	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VMOVQ        (BX)(R11*8), X8
+	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y6, Y6
 	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
@@ -4810,17 +4794,17 @@ loop:
 	VPSHUFB      Y6, Y9, Y6
 	VPOR         Y6, Y8, Y8
 	MOVWQZX      34(AX), R9
-	MOVWQZX      36(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      36(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      38(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      40(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      38(AX), R9
-	MOVWQZX      40(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X6
-	VPINSRQ      $0x01, (BX)(R10*8), X6, X6
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
 	VINSERTI128  $0x01, X6, Y7, Y6
 	VPERMQ       $0x44, Y8, Y9
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y10
@@ -4850,17 +4834,17 @@ loop:
 	VBROADCASTSS 16(DX)(DI*2), Y6
 	VFMADD231PS  Y11, Y6, Y5
 	MOVWQZX      42(AX), R9
-	MOVWQZX      44(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      44(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      46(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      48(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      46(AX), R9
-	MOVWQZX      48(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X6
-	VPINSRQ      $0x01, (BX)(R10*8), X6, X6
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
 	VINSERTI128  $0x01, X6, Y7, Y6
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y9, Y9
 	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
@@ -4889,17 +4873,17 @@ loop:
 	VBROADCASTSS 20(DX)(DI*2), Y6
 	VFMADD231PS  Y10, Y6, Y5
 	MOVWQZX      50(AX), R9
-	MOVWQZX      52(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      52(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      54(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      56(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      54(AX), R9
-	MOVWQZX      56(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X6
-	VPINSRQ      $0x01, (BX)(R10*8), X6, X6
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
 	VINSERTI128  $0x01, X6, Y7, Y6
 	VPERMQ       $0xee, Y8, Y8
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y9
@@ -4929,17 +4913,17 @@ loop:
 	VBROADCASTSS 24(DX)(DI*2), Y6
 	VFMADD231PS  Y10, Y6, Y5
 	MOVWQZX      58(AX), R9
-	MOVWQZX      60(AX), R10
 	ANDQ         $0x000001ff, R9
+	MOVWQZX      60(AX), R10
 	ANDQ         $0x000001ff, R10
+	MOVWQZX      62(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      64(AX), R12
+	ANDQ         $0x000001ff, R12
 	VMOVQ        (BX)(R9*8), X7
 	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
-	MOVWQZX      62(AX), R9
-	MOVWQZX      64(AX), R10
-	ANDQ         $0x000001ff, R9
-	ANDQ         $0x000001ff, R10
-	VMOVQ        (BX)(R9*8), X6
-	VPINSRQ      $0x01, (BX)(R10*8), X6, X6
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
 	VINSERTI128  $0x01, X6, Y7, Y6
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y8, Y8
 	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
@@ -6212,17 +6196,17 @@ loop:
 	VPSHUFB      Y1, Y3, Y1
 	VPOR         Y1, Y8, Y8
 	MOVWQZX      2(AX), R11
-	MOVWQZX      4(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      4(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      6(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      8(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      6(AX), R11
-	MOVWQZX      8(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X1
-	VPINSRQ      $0x01, (BX)(R12*8), X1, X1
+	VMOVQ        (BX)(R13*8), X1
+	VPINSRQ      $0x01, (BX)(R14*8), X1, X1
 	VINSERTI128  $0x01, X1, Y9, Y7
 	VPERMQ       $0x44, Y8, Y10
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y11
@@ -6259,17 +6243,17 @@ loop:
 	VBROADCASTSS (DX)(R9*1), Y7
 	VMULPS       Y7, Y12, Y7
 	MOVWQZX      10(AX), R11
-	MOVWQZX      12(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      12(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      14(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      16(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      14(AX), R11
-	MOVWQZX      16(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X11
-	VPINSRQ      $0x01, (BX)(R12*8), X11, X11
+	VMOVQ        (BX)(R13*8), X11
+	VPINSRQ      $0x01, (BX)(R14*8), X11, X11
 	VINSERTI128  $0x01, X11, Y9, Y11
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y10, Y10
 	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
@@ -6305,17 +6289,17 @@ loop:
 	VBROADCASTSS 4(DX)(R9*1), Y10
 	VFMADD231PS  Y12, Y10, Y7
 	MOVWQZX      18(AX), R11
-	MOVWQZX      20(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      20(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      22(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      24(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      22(AX), R11
-	MOVWQZX      24(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X10
-	VPINSRQ      $0x01, (BX)(R12*8), X10, X10
+	VMOVQ        (BX)(R13*8), X10
+	VPINSRQ      $0x01, (BX)(R14*8), X10, X10
 	VINSERTI128  $0x01, X10, Y9, Y10
 	VPERMQ       $0xee, Y8, Y8
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y11
@@ -6352,17 +6336,17 @@ loop:
 	VBROADCASTSS 8(DX)(R9*1), Y10
 	VFMADD231PS  Y12, Y10, Y7
 	MOVWQZX      26(AX), R11
-	MOVWQZX      28(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      28(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      30(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      32(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      30(AX), R11
-	MOVWQZX      32(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X10
-	VPINSRQ      $0x01, (BX)(R12*8), X10, X10
+	VMOVQ        (BX)(R13*8), X10
+	VPINSRQ      $0x01, (BX)(R14*8), X10, X10
 	VINSERTI128  $0x01, X10, Y9, Y10
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y8, Y8
 	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
@@ -6405,17 +6389,17 @@ loop:
 	VPSHUFB      Y8, Y11, Y8
 	VPOR         Y8, Y10, Y10
 	MOVWQZX      34(AX), R11
-	MOVWQZX      36(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      36(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      38(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      40(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      38(AX), R11
-	MOVWQZX      40(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X8
-	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	VINSERTI128  $0x01, X8, Y9, Y8
 	VPERMQ       $0x44, Y10, Y11
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y12
@@ -6452,17 +6436,17 @@ loop:
 	VBROADCASTSS 16(DX)(R9*1), Y8
 	VFMADD231PS  Y13, Y8, Y7
 	MOVWQZX      42(AX), R11
-	MOVWQZX      44(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      44(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      46(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      48(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      46(AX), R11
-	MOVWQZX      48(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X8
-	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	VINSERTI128  $0x01, X8, Y9, Y8
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y11, Y11
 	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
@@ -6498,17 +6482,17 @@ loop:
 	VBROADCASTSS 20(DX)(R9*1), Y8
 	VFMADD231PS  Y12, Y8, Y7
 	MOVWQZX      50(AX), R11
-	MOVWQZX      52(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      52(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      54(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      56(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      54(AX), R11
-	MOVWQZX      56(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X8
-	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	VINSERTI128  $0x01, X8, Y9, Y8
 	VPERMQ       $0xee, Y10, Y10
 	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y11
@@ -6545,17 +6529,17 @@ loop:
 	VBROADCASTSS 24(DX)(R9*1), Y8
 	VFMADD231PS  Y12, Y8, Y7
 	MOVWQZX      58(AX), R11
-	MOVWQZX      60(AX), R12
 	ANDQ         $0x000001ff, R11
+	MOVWQZX      60(AX), R12
 	ANDQ         $0x000001ff, R12
+	MOVWQZX      62(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      64(AX), R14
+	ANDQ         $0x000001ff, R14
 	VMOVQ        (BX)(R11*8), X9
 	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
-	MOVWQZX      62(AX), R11
-	MOVWQZX      64(AX), R12
-	ANDQ         $0x000001ff, R11
-	ANDQ         $0x000001ff, R12
-	VMOVQ        (BX)(R11*8), X8
-	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	VINSERTI128  $0x01, X8, Y9, Y8
 	VPSHUFB      kq_iq2signshuf<>+32(SB), Y10, Y10
 	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10

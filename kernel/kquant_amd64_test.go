@@ -14,7 +14,7 @@ import (
 // dotIQ2XSGeneric on random rows of 1 to 9 super-blocks (random bytes: every grid index,
 // sign pattern and scale), so that the AVX2 tiles keep rows invariant beside it.
 func TestIQ2XSAVX512(t *testing.T) {
-	if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX2 && cpu.X86.HasFMA) {
+	if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI1 && cpu.X86.HasBMI2) {
 		t.Skip("no AVX-512 BW/VL on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(31, 32))

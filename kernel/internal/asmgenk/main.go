@@ -373,12 +373,13 @@ func iq2XS() {
 	grid := Load(Param("grid"), GP64())
 	acc, t := YMM(), YMM()
 	VXORPS(acc, acc, acc)
+	bmi, cs := iq2BMI(), iq2SignConsts(true)
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
-	iq2XSSuper(w, grid, 1, func(int) Mem { return Mem{Base: xq} }, func(int) Mem { return Mem{Base: xd} }, []VecVirtual{t})
+	iq2XSSuper(w, grid, 1, func(int) Mem { return Mem{Base: xq} }, func(int) Mem { return Mem{Base: xd} }, []VecVirtual{t}, bmi, cs)
 	iq2XSAddD(w, []VecVirtual{t}, []VecVirtual{acc})
 	ADDQ(U32(74), w)
 	ADDQ(U32(256), xq)
@@ -408,7 +409,10 @@ func iq2XS() {
 // int32 lane: (2·nibble + 1)·Σ of 4 q·x, exact), and lane l of sub-block ib is converted
 // to float32 and, times dx_ib, added to t[c] lane l in the order ib = 0..7 (ib = 0 sets
 // it; each add one fused multiply-add).
-func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirtual) {
+//
+// With one row (C = 1) the sign constants are held in registers and the grid indices
+// taken out of one 8-byte load by BMI (iq2Grid); bmi holds its control registers then.
+func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirtual, bmi []Register, cs []Op) {
 	tbl := GP64()
 	LEAQ(iq2ScaleTable, tbl)
 	var sgn, dup VecVirtual
@@ -425,19 +429,7 @@ func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirt
 			VPSHUFB(u, par, u)
 			VPOR(u, sgn, sgn)
 		}
-		var gx [2]VecVirtual
-		for hh := 0; hh < 2; hh++ {
-			gx[hh] = XMM()
-			r0, r1 := GP64(), GP64()
-			MOVWQZX(Mem{Base: w}.Offset(2+8*ib+4*hh), r0)
-			MOVWQZX(Mem{Base: w}.Offset(2+8*ib+4*hh+2), r1)
-			ANDQ(U32(511), r0)
-			ANDQ(U32(511), r1)
-			VMOVQ(Mem{Base: grid, Index: r0, Scale: 8}, gx[hh])
-			VPINSRQ(U8(1), Mem{Base: grid, Index: r1, Scale: 8}, gx[hh], gx[hh])
-		}
-		g := YMM()
-		VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+		g := iq2Grid(w, grid, bmi, 2+8*ib)
 		if ib%2 == 0 {
 			// sgn's low lane (ib%4 = 0, 1) or high lane (2, 3) in both lanes.
 			dup = YMM()
@@ -446,9 +438,9 @@ func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirt
 		// Byte e: bit e%8 of sign byte e/8 of the sub-block's four, kept (bit select),
 		// plus 127: 127 (positive) where clear, 128..255 (negative as int8) where set.
 		sg := YMM()
-		VPSHUFB(iq2SignShuf.Offset(32*(ib%2)), dup, sg)
-		VPAND(iq2BitSel, sg, sg)
-		VPADDB(iq2Seven7F, sg, sg)
+		VPSHUFB(cs[ib%2], dup, sg)
+		VPAND(cs[2], sg, sg)
+		VPADDB(cs[3], sg, sg)
 		// The sub-block's two scales, from the table by the byte scales[ib].
 		si := GP64()
 		MOVBQZX(Mem{Base: w}.Offset(66+ib), si)
@@ -469,6 +461,66 @@ func iq2XSSuper(w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirt
 			}
 		}
 	}
+}
+
+// iq2SignConsts returns the four constants of the sign expansion (the two shuffle masks,
+// the bit select, 0x7f bytes): in registers where regs, else as memory operands.
+func iq2SignConsts(regs bool) []Op {
+	ms := []Mem{iq2SignShuf, iq2SignShuf.Offset(32), iq2BitSel, iq2Seven7F}
+	cs := make([]Op, 4)
+	for i, m := range ms {
+		cs[i] = m
+		if regs {
+			r := YMM()
+			VMOVDQU(m, r)
+			cs[i] = r
+		}
+	}
+	return cs
+}
+
+// iq2BMI returns the BMI control registers of iq2Grid: the bit count 9 (BZHI) and the
+// BEXTR controls of bits 16..24, 32..40 and 48..56.
+func iq2BMI() []Register {
+	r := []Register{GP64(), GP64(), GP64(), GP64()}
+	MOVQ(U32(9), r[0])
+	for i := 1; i < 4; i++ {
+		MOVQ(U32(16*i|9<<8), r[i])
+	}
+	return r
+}
+
+// iq2Grid returns the four grid entries of the IQ2_XS qs words at w+o (the low 9 bits of
+// each index the grid). Without bmi each index is a 16-bit load and an AND; with bmi
+// (iq2BMI) the four words are one 8-byte load and each index one BZHI or BEXTR.
+func iq2Grid(w, grid Register, bmi []Register, o int) VecVirtual {
+	var idx [4]Register
+	var q Register
+	if bmi != nil {
+		q = GP64()
+		MOVQ(Mem{Base: w}.Offset(o), q)
+	}
+	for l := range idx {
+		idx[l] = GP64()
+		switch {
+		case bmi == nil:
+			MOVWQZX(Mem{Base: w}.Offset(o+2*l), idx[l])
+			ANDQ(U32(511), idx[l])
+		case l == 0:
+			BZHIQ(bmi[0], q, idx[l])
+		default:
+			BEXTRQ(bmi[l], q, idx[l])
+		}
+	}
+	var gx [2]VecVirtual
+	for hh := 0; hh < 2; hh++ {
+		gx[hh] = XMM()
+		VMOVQ(Mem{Base: grid, Index: idx[2*hh], Scale: 8}, gx[hh])
+		VPINSRQ(U8(1), Mem{Base: grid, Index: idx[2*hh+1], Scale: 8}, gx[hh], gx[hh])
+	}
+	g := YMM()
+	VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+	return g
 }
 
 // iq2XSAddD adds each row's super-block sum t[c] times d/8 (d: the super-block's f16
@@ -773,7 +825,7 @@ func iq2XSTile(C int) {
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
 	iq2XSSuper(w, grid, C,
 		func(c int) Mem { return avoext.RowAt(xq, xs, xs3, c) },
-		func(c int) Mem { return avoext.RowAt(xd, xds, xds3, c) }, t)
+		func(c int) Mem { return avoext.RowAt(xd, xds, xds3, c) }, t, nil, iq2SignConsts(false))
 	iq2XSAddD(w, t, acc)
 	ADDQ(U32(74), w)
 	ADDQ(U32(256), xq)
@@ -809,6 +861,7 @@ func iq2XS512() {
 	VXORPS(acc, acc, acc)
 	VPXORD(zero, zero, zero)
 	VMOVDQU(iq2Parity, par)
+	bmi := iq2BMI()
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -837,23 +890,7 @@ func iq2XS512() {
 			KMOVQ(r1, ks[1])
 		}
 		// The 8 grid entries of sub-blocks a and a+1.
-		var gy [2]VecVirtual
-		for s := 0; s < 2; s++ {
-			var gx [2]VecVirtual
-			for hh := 0; hh < 2; hh++ {
-				gx[hh] = XMM()
-				r0, r1 := GP64(), GP64()
-				o := 2 + 8*(a+s) + 4*hh
-				MOVWQZX(Mem{Base: w}.Offset(o), r0)
-				MOVWQZX(Mem{Base: w}.Offset(o+2), r1)
-				ANDQ(U32(511), r0)
-				ANDQ(U32(511), r1)
-				VMOVQ(Mem{Base: grid, Index: r0, Scale: 8}, gx[hh])
-				VPINSRQ(U8(1), Mem{Base: grid, Index: r1, Scale: 8}, gx[hh], gx[hh])
-			}
-			gy[s] = YMM()
-			VINSERTI128(U8(1), gx[1], gx[0].AsY(), gy[s])
-		}
+		gy := [2]VecVirtual{iq2Grid(w, grid, bmi, 2+8*a), iq2Grid(w, grid, bmi, 2+8*(a+1))}
 		g := ZMM()
 		VINSERTI64X4(U8(1), gy[1], gy[0].AsZ(), g)
 		// The scales of a (low 256 bits) and a+1.
