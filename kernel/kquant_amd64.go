@@ -12,6 +12,8 @@ func init() {
 	dotQ5KVec = dotQ5KAVX
 	dotIQ4XSVec = dotIQ4XSAVX
 	dotQ3KVec = dotQ3KAVX
+	dotQ2KVec = dotQ2KAVX
+	q2KTiles = [5]superTileFn{2: dotQ2K_1x2, 3: dotQ2K_1x3, 4: dotQ2K_1x4}
 	q5KTiles = [5]superTileFn{2: dotQ5K_1x2, 3: dotQ5K_1x3, 4: dotQ5K_1x4}
 	iq4XSTiles = [5]superTileFn{2: dotIQ4XS_1x2, 3: dotIQ4XS_1x3, 4: dotIQ4XS_1x4}
 	q3KTiles = [5]superTileFn{2: dotQ3K_1x2, 3: dotQ3K_1x3, 4: dotQ3K_1x4}

@@ -27,7 +27,7 @@ import (
 // kernel does: 8 blocks of 144 bytes.
 const prefetch = 1152
 
-var onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord Mem
+var signBit, onesW, low4, bit5, iq4Table, threes, fours, thirtyTwo, evenOdd, repWord Mem
 
 // IQ2_XS decoding (iq2XSSuper).
 var iq2Parity, iq2SignShuf, iq2BitSel, iq2Seven7F, iq2ScaleTable, eighth Mem
@@ -110,11 +110,17 @@ func main() {
 		DATA(i, U8(0x30))
 	}
 	iq2Consts()
+	signBit = GLOBL("kq_signbit", RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(0x80000000))
+	}
 	q5K()
 	iq4XS()
 	q3K()
 	iq2XS()
+	q2K()
 	for c := 2; c <= 4; c++ {
+		q2KTile(c)
 		q5KTile(c)
 		iq4XSTile(c)
 		q3KTile(c)
@@ -931,5 +937,150 @@ func iq2XS512() {
 	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q2K: func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+// One Q2_K row (nsb super-blocks of 256: scales[16], qs[64], f16 d, f16 dmin) against a
+// quantized row, given xs (for each 16 activations, its block's scale times their sum).
+// Group g of 16 weights has the value d·(scales[g] & 15)·q - dmin·(scales[g] >> 4),
+// q = (qs[32·(g/8) + 16·(g%2) + l] >> 2·((g/2)%4)) & 3; block j of x (32 values) holds
+// groups 2j and 2j+1. q2KSuper gives the order of the sums; dotQ2KGeneric is the plain
+// version, in the same order.
+func q2K() {
+	TEXT("dotQ2KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32")
+	Doc("dotQ2KAVX returns the dot product of nsb Q2_K super-blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per 16 values).")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xs := Load(Param("xs"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	q2KSuper(w, 1, func(int) Mem { return Mem{Base: xq} }, func(int) Mem { return Mem{Base: xd} },
+		func(int) Mem { return Mem{Base: xs} }, []VecVirtual{acc})
+	ADDQ(U32(84), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(64), xs)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := avoext.HSum8(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// q2KSuper adds the Q2_K super-block at w times C activation rows (row c: int8 values at
+// xrow(c), block scales at drow(c), per-16 sums at xsrow(c)) to acc[c], eight float32
+// lanes. Block j's 2-bit values meet x through VPMADDUBSW and the scales of its two
+// groups (int16: the low lane 2j, the high lane 2j+1) through VPMADDWD; each int32 lane
+// (sc·Σ of 4 q·x, exact) is converted and, times dx_j, added to the super-block's sum t
+// (j = 0..7, j = 0 sets it; fused multiply-adds). Then acc += t·d, and the mins' sum
+// tm = m_0..7·xs_0..7 + m_8..15·xs_8..15 (lane l: groups l and 8+l) gives acc += tm·(-dmin).
+func q2KSuper(w Register, C int, xrow, drow, xsrow func(c int) Mem, acc []VecVirtual) {
+	// The scales (low nibbles) as int16, even groups in the low lane, odd in the high.
+	b, v := XMM(), XMM()
+	VMOVDQU(Mem{Base: w}, b)
+	VPAND(low4.Offset(0), b, v)
+	VPSHUFB(evenOdd, v, v)
+	sc := YMM()
+	VPMOVZXBW(v, sc)
+	t := make([]VecVirtual, C)
+	for c := range t {
+		t[c] = YMM()
+	}
+	for j := 0; j < 8; j++ {
+		n, s := j/4, j%4
+		q2, scj := YMM(), YMM()
+		VMOVDQU(Mem{Base: w}.Offset(16+32*n), q2)
+		if s > 0 {
+			VPSRLW(U8(2*s), q2, q2)
+		}
+		VPAND(threes, q2, q2)
+		VPSHUFB(repWord.Offset(32*j), sc, scj)
+		for c := 0; c < C; c++ {
+			p, f := YMM(), YMM()
+			VPMADDUBSW(xrow(c).Offset(32*j), q2, p)
+			VPMADDWD(scj, p, p)
+			VCVTDQ2PS(p, p)
+			VBROADCASTSS(drow(c).Offset(4*j), f)
+			if j == 0 {
+				VMULPS(f, p, t[c])
+			} else {
+				VFMADD231PS(p, f, t[c])
+			}
+		}
+	}
+	d, dm := YMM(), YMM()
+	VPBROADCASTW(Mem{Base: w}.Offset(80), d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VPBROADCASTW(Mem{Base: w}.Offset(82), dm.AsX())
+	VCVTPH2PS(dm.AsX(), dm)
+	VXORPS(signBit, dm, dm) // -dmin
+	// The mins (high nibbles) as float32: groups 0..7, then 8..15.
+	var mf [2]VecVirtual
+	for h := 0; h < 2; h++ {
+		mf[h] = YMM()
+		VPMOVZXBD(Mem{Base: w}.Offset(8*h), mf[h])
+		VPSRLD(U8(4), mf[h], mf[h])
+		VCVTDQ2PS(mf[h], mf[h])
+	}
+	for c := 0; c < C; c++ {
+		VFMADD231PS(t[c], d, acc[c])
+		tm := YMM()
+		VMULPS(xsrow(c), mf[0], tm)
+		VFMADD231PS(xsrow(c).Offset(32), mf[1], tm)
+		VFMADD231PS(tm, dm, acc[c])
+	}
+}
+
+// q2KTile: func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)
+// One Q2_K row against C rows quantized by QuantizeQ8 (strides in bytes; xc: q2K's xs,
+// per-16 sums, with twice the stride of xd), writing row c's dot product to out[c*os/4].
+// The values and scales are unpacked once for the C rows (q2KSuper), and each row is
+// summed with the operations of q2K in their order: bit-identical to it.
+func q2KTile(C int) {
+	name := fmt.Sprintf("dotQ2K_1x%d", C)
+	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s writes the dot products of nsb Q2_K super-blocks of one row with %d int8-quantized rows to out[c*os/4].", name, C))
+	w, xq, xd, xc, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
+	acc := make([]VecVirtual, C)
+	for c := range acc {
+		acc[c] = YMM()
+		VXORPS(acc[c], acc[c], acc[c])
+	}
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	// Row c's per-16 sums are at xc + 2·c·xds.
+	xsRow := func(c int) Mem {
+		switch c {
+		case 0:
+			return Mem{Base: xc}
+		case 3:
+			return Mem{Base: xc, Index: xds3, Scale: 2}
+		}
+		return Mem{Base: xc, Index: xds, Scale: uint8(2 * c)}
+	}
+	q2KSuper(w, C,
+		func(c int) Mem { return avoext.RowAt(xq, xs, xs3, c) },
+		func(c int) Mem { return avoext.RowAt(xd, xds, xds3, c) }, xsRow, acc)
+	ADDQ(U32(84), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(64), xc)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	avoext.StoreSums(acc, nil)
+	VZEROUPPER()
 	RET()
 }
