@@ -369,6 +369,12 @@ func q3K() {
 // quantized row; iq2XSSuper gives the layout and the order of the sums. Each super-block's
 // eight-lane sum t is multiplied by d/8 into the accumulator acc, whose lanes are added
 // at the end (avoext.HSum8). dotIQ2XSGeneric is the plain version, in the same order.
+//
+// Measured (BenchmarkIQ2XS, thread CPU time, one thread, shared Zen 5, 1B shapes), with
+// GODEBUG=cpu.avx512f=off: 2048×2048 m=1 214 µs (before this kernel: 462 µs; llama.cpp's
+// AVX2 ggml_vec_dot_iq2_xs_q8_K on the same rows: 258 µs), 5632×2048 587 µs (1232, 707),
+// 2048×5632 551 µs (1193, 721); m=16 through the 1×4 tiles 1927/5167/5167 µs (before
+// 3514/9698/9559).
 func iq2XS() {
 	TEXT("dotIQ2XSAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32")
 	Doc("dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2XSGrid).")
@@ -853,6 +859,9 @@ func iq2XSTile(C int) {
 // VPMADDUBSW and VPMADDWD (the scales of a and b from the table) and the conversion to
 // float32; then the low eight lanes (sub-block a) times dx_a and the high eight times dx_b
 // are added to the super-block's sum by two 256-bit FMAs, in iq2XSSuper's order.
+//
+// Measured as iq2XS's numbers: 2048×2048 m=1 205 µs (AVX2 kernel 214 µs; llama.cpp native
+// build 254 µs), 5632×2048 529 µs (684), 2048×5632 513 µs (680).
 func iq2XS512() {
 	TEXT("dotIQ2XSAVX512", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32")
 	Doc("dotIQ2XSAVX512 is dotIQ2XSAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.")
@@ -947,6 +956,9 @@ func iq2XS512() {
 // q = (qs[32·(g/8) + 16·(g%2) + l] >> 2·((g/2)%4)) & 3; block j of x (32 values) holds
 // groups 2j and 2j+1. q2KSuper gives the order of the sums; dotQ2KGeneric is the plain
 // version, in the same order.
+//
+// Measured (BenchmarkMatVecBlocks/q2_K, 2048×2048, m=1, one thread, shared Zen 5): 0.79 ms;
+// the rows unpacked to int8 in Go before it: 25.5 ms.
 func q2K() {
 	TEXT("dotQ2KAVX", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32")
 	Doc("dotQ2KAVX returns the dot product of nsb Q2_K super-blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per 16 values).")
