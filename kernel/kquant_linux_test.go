@@ -13,13 +13,19 @@ import (
 // 2048×2048, MLP up 5632×2048 and down 2048×5632) for decode (m = 1) and a batch of 16,
 // on one thread; bytes/s is the weight stream, and cpu-ns/op the thread's CPU time per
 // product (steadier than the wall clock on a shared machine).
-func BenchmarkIQ2XS(b *testing.B) {
+func BenchmarkIQ2XS(b *testing.B) { benchShapes(b, tensor.IQ2_XS) }
+
+// BenchmarkQ2K is BenchmarkIQ2XS for Q2_K.
+func BenchmarkQ2K(b *testing.B) { benchShapes(b, tensor.Q2_K) }
+
+// benchShapes runs BenchmarkIQ2XS's products for weights of type dt.
+func benchShapes(b *testing.B, dt tensor.DType) {
 	rng := rand.New(rand.NewPCG(29, 30))
 	p := NewPool(1)
 	defer p.Close()
 	for _, nk := range [][2]int{{2048, 2048}, {5632, 2048}, {2048, 5632}} {
 		n, k := nk[0], nk[1]
-		w := randBlocks(rng, tensor.IQ2_XS, n, k)
+		w := randBlocks(rng, dt, n, k)
 		for _, m := range []int{1, 16} {
 			x := randVec(rng, m*k)
 			out := make([]float32, m*n)
