@@ -137,8 +137,9 @@ var (
 	dotQ2KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 	// q2KTiles serve Q2_K with C = 2..4 activation rows, as the tiles of matmul.go.
 	q2KTiles [5]superTileFn
-	// iq2XS512On reports that dotIQ2XSVec is dotIQ2XSAVX512 (kquant512_amd64.s).
-	iq2XS512On bool
+	// iq2XS512On and q2K512On report that dotIQ2XSVec and dotQ2KVec are the AVX-512
+	// kernels (kquant512_amd64.s).
+	iq2XS512On, q2K512On bool
 )
 
 // matMulFused is matMulBlocks for the types with a fused kernel (Q2_K, Q3_K, Q5_K, IQ4_XS, IQ2_XS), on x

@@ -1208,6 +1208,314 @@ DATA kq_eighth<>+24(SB)/4, $(0.125)
 DATA kq_eighth<>+28(SB)/4, $(0.125)
 GLOBL kq_eighth<>(SB), RODATA|NOPTR, $32
 
+DATA kq_signbit<>+0(SB)/4, $0x80000000
+DATA kq_signbit<>+4(SB)/4, $0x80000000
+DATA kq_signbit<>+8(SB)/4, $0x80000000
+DATA kq_signbit<>+12(SB)/4, $0x80000000
+DATA kq_signbit<>+16(SB)/4, $0x80000000
+DATA kq_signbit<>+20(SB)/4, $0x80000000
+DATA kq_signbit<>+24(SB)/4, $0x80000000
+DATA kq_signbit<>+28(SB)/4, $0x80000000
+GLOBL kq_signbit<>(SB), RODATA|NOPTR, $32
+
+DATA kq_low4<>+0(SB)/1, $0x0f
+DATA kq_low4<>+1(SB)/1, $0x0f
+DATA kq_low4<>+2(SB)/1, $0x0f
+DATA kq_low4<>+3(SB)/1, $0x0f
+DATA kq_low4<>+4(SB)/1, $0x0f
+DATA kq_low4<>+5(SB)/1, $0x0f
+DATA kq_low4<>+6(SB)/1, $0x0f
+DATA kq_low4<>+7(SB)/1, $0x0f
+DATA kq_low4<>+8(SB)/1, $0x0f
+DATA kq_low4<>+9(SB)/1, $0x0f
+DATA kq_low4<>+10(SB)/1, $0x0f
+DATA kq_low4<>+11(SB)/1, $0x0f
+DATA kq_low4<>+12(SB)/1, $0x0f
+DATA kq_low4<>+13(SB)/1, $0x0f
+DATA kq_low4<>+14(SB)/1, $0x0f
+DATA kq_low4<>+15(SB)/1, $0x0f
+GLOBL kq_low4<>(SB), RODATA|NOPTR, $16
+
+DATA kq_evenodd<>+0(SB)/1, $0x00
+DATA kq_evenodd<>+1(SB)/1, $0x02
+DATA kq_evenodd<>+2(SB)/1, $0x04
+DATA kq_evenodd<>+3(SB)/1, $0x06
+DATA kq_evenodd<>+4(SB)/1, $0x08
+DATA kq_evenodd<>+5(SB)/1, $0x0a
+DATA kq_evenodd<>+6(SB)/1, $0x0c
+DATA kq_evenodd<>+7(SB)/1, $0x0e
+DATA kq_evenodd<>+8(SB)/1, $0x01
+DATA kq_evenodd<>+9(SB)/1, $0x03
+DATA kq_evenodd<>+10(SB)/1, $0x05
+DATA kq_evenodd<>+11(SB)/1, $0x07
+DATA kq_evenodd<>+12(SB)/1, $0x09
+DATA kq_evenodd<>+13(SB)/1, $0x0b
+DATA kq_evenodd<>+14(SB)/1, $0x0d
+DATA kq_evenodd<>+15(SB)/1, $0x0f
+GLOBL kq_evenodd<>(SB), RODATA|NOPTR, $16
+
+DATA kq_threes64<>+0(SB)/1, $0x03
+DATA kq_threes64<>+1(SB)/1, $0x03
+DATA kq_threes64<>+2(SB)/1, $0x03
+DATA kq_threes64<>+3(SB)/1, $0x03
+DATA kq_threes64<>+4(SB)/1, $0x03
+DATA kq_threes64<>+5(SB)/1, $0x03
+DATA kq_threes64<>+6(SB)/1, $0x03
+DATA kq_threes64<>+7(SB)/1, $0x03
+DATA kq_threes64<>+8(SB)/1, $0x03
+DATA kq_threes64<>+9(SB)/1, $0x03
+DATA kq_threes64<>+10(SB)/1, $0x03
+DATA kq_threes64<>+11(SB)/1, $0x03
+DATA kq_threes64<>+12(SB)/1, $0x03
+DATA kq_threes64<>+13(SB)/1, $0x03
+DATA kq_threes64<>+14(SB)/1, $0x03
+DATA kq_threes64<>+15(SB)/1, $0x03
+DATA kq_threes64<>+16(SB)/1, $0x03
+DATA kq_threes64<>+17(SB)/1, $0x03
+DATA kq_threes64<>+18(SB)/1, $0x03
+DATA kq_threes64<>+19(SB)/1, $0x03
+DATA kq_threes64<>+20(SB)/1, $0x03
+DATA kq_threes64<>+21(SB)/1, $0x03
+DATA kq_threes64<>+22(SB)/1, $0x03
+DATA kq_threes64<>+23(SB)/1, $0x03
+DATA kq_threes64<>+24(SB)/1, $0x03
+DATA kq_threes64<>+25(SB)/1, $0x03
+DATA kq_threes64<>+26(SB)/1, $0x03
+DATA kq_threes64<>+27(SB)/1, $0x03
+DATA kq_threes64<>+28(SB)/1, $0x03
+DATA kq_threes64<>+29(SB)/1, $0x03
+DATA kq_threes64<>+30(SB)/1, $0x03
+DATA kq_threes64<>+31(SB)/1, $0x03
+DATA kq_threes64<>+32(SB)/1, $0x03
+DATA kq_threes64<>+33(SB)/1, $0x03
+DATA kq_threes64<>+34(SB)/1, $0x03
+DATA kq_threes64<>+35(SB)/1, $0x03
+DATA kq_threes64<>+36(SB)/1, $0x03
+DATA kq_threes64<>+37(SB)/1, $0x03
+DATA kq_threes64<>+38(SB)/1, $0x03
+DATA kq_threes64<>+39(SB)/1, $0x03
+DATA kq_threes64<>+40(SB)/1, $0x03
+DATA kq_threes64<>+41(SB)/1, $0x03
+DATA kq_threes64<>+42(SB)/1, $0x03
+DATA kq_threes64<>+43(SB)/1, $0x03
+DATA kq_threes64<>+44(SB)/1, $0x03
+DATA kq_threes64<>+45(SB)/1, $0x03
+DATA kq_threes64<>+46(SB)/1, $0x03
+DATA kq_threes64<>+47(SB)/1, $0x03
+DATA kq_threes64<>+48(SB)/1, $0x03
+DATA kq_threes64<>+49(SB)/1, $0x03
+DATA kq_threes64<>+50(SB)/1, $0x03
+DATA kq_threes64<>+51(SB)/1, $0x03
+DATA kq_threes64<>+52(SB)/1, $0x03
+DATA kq_threes64<>+53(SB)/1, $0x03
+DATA kq_threes64<>+54(SB)/1, $0x03
+DATA kq_threes64<>+55(SB)/1, $0x03
+DATA kq_threes64<>+56(SB)/1, $0x03
+DATA kq_threes64<>+57(SB)/1, $0x03
+DATA kq_threes64<>+58(SB)/1, $0x03
+DATA kq_threes64<>+59(SB)/1, $0x03
+DATA kq_threes64<>+60(SB)/1, $0x03
+DATA kq_threes64<>+61(SB)/1, $0x03
+DATA kq_threes64<>+62(SB)/1, $0x03
+DATA kq_threes64<>+63(SB)/1, $0x03
+GLOBL kq_threes64<>(SB), RODATA|NOPTR, $64
+
+DATA kq_q2kshift<>+0(SB)/2, $0x0000
+DATA kq_q2kshift<>+2(SB)/2, $0x0000
+DATA kq_q2kshift<>+4(SB)/2, $0x0000
+DATA kq_q2kshift<>+6(SB)/2, $0x0000
+DATA kq_q2kshift<>+8(SB)/2, $0x0000
+DATA kq_q2kshift<>+10(SB)/2, $0x0000
+DATA kq_q2kshift<>+12(SB)/2, $0x0000
+DATA kq_q2kshift<>+14(SB)/2, $0x0000
+DATA kq_q2kshift<>+16(SB)/2, $0x0000
+DATA kq_q2kshift<>+18(SB)/2, $0x0000
+DATA kq_q2kshift<>+20(SB)/2, $0x0000
+DATA kq_q2kshift<>+22(SB)/2, $0x0000
+DATA kq_q2kshift<>+24(SB)/2, $0x0000
+DATA kq_q2kshift<>+26(SB)/2, $0x0000
+DATA kq_q2kshift<>+28(SB)/2, $0x0000
+DATA kq_q2kshift<>+30(SB)/2, $0x0000
+DATA kq_q2kshift<>+32(SB)/2, $0x0002
+DATA kq_q2kshift<>+34(SB)/2, $0x0002
+DATA kq_q2kshift<>+36(SB)/2, $0x0002
+DATA kq_q2kshift<>+38(SB)/2, $0x0002
+DATA kq_q2kshift<>+40(SB)/2, $0x0002
+DATA kq_q2kshift<>+42(SB)/2, $0x0002
+DATA kq_q2kshift<>+44(SB)/2, $0x0002
+DATA kq_q2kshift<>+46(SB)/2, $0x0002
+DATA kq_q2kshift<>+48(SB)/2, $0x0002
+DATA kq_q2kshift<>+50(SB)/2, $0x0002
+DATA kq_q2kshift<>+52(SB)/2, $0x0002
+DATA kq_q2kshift<>+54(SB)/2, $0x0002
+DATA kq_q2kshift<>+56(SB)/2, $0x0002
+DATA kq_q2kshift<>+58(SB)/2, $0x0002
+DATA kq_q2kshift<>+60(SB)/2, $0x0002
+DATA kq_q2kshift<>+62(SB)/2, $0x0002
+DATA kq_q2kshift<>+64(SB)/2, $0x0004
+DATA kq_q2kshift<>+66(SB)/2, $0x0004
+DATA kq_q2kshift<>+68(SB)/2, $0x0004
+DATA kq_q2kshift<>+70(SB)/2, $0x0004
+DATA kq_q2kshift<>+72(SB)/2, $0x0004
+DATA kq_q2kshift<>+74(SB)/2, $0x0004
+DATA kq_q2kshift<>+76(SB)/2, $0x0004
+DATA kq_q2kshift<>+78(SB)/2, $0x0004
+DATA kq_q2kshift<>+80(SB)/2, $0x0004
+DATA kq_q2kshift<>+82(SB)/2, $0x0004
+DATA kq_q2kshift<>+84(SB)/2, $0x0004
+DATA kq_q2kshift<>+86(SB)/2, $0x0004
+DATA kq_q2kshift<>+88(SB)/2, $0x0004
+DATA kq_q2kshift<>+90(SB)/2, $0x0004
+DATA kq_q2kshift<>+92(SB)/2, $0x0004
+DATA kq_q2kshift<>+94(SB)/2, $0x0004
+DATA kq_q2kshift<>+96(SB)/2, $0x0006
+DATA kq_q2kshift<>+98(SB)/2, $0x0006
+DATA kq_q2kshift<>+100(SB)/2, $0x0006
+DATA kq_q2kshift<>+102(SB)/2, $0x0006
+DATA kq_q2kshift<>+104(SB)/2, $0x0006
+DATA kq_q2kshift<>+106(SB)/2, $0x0006
+DATA kq_q2kshift<>+108(SB)/2, $0x0006
+DATA kq_q2kshift<>+110(SB)/2, $0x0006
+DATA kq_q2kshift<>+112(SB)/2, $0x0006
+DATA kq_q2kshift<>+114(SB)/2, $0x0006
+DATA kq_q2kshift<>+116(SB)/2, $0x0006
+DATA kq_q2kshift<>+118(SB)/2, $0x0006
+DATA kq_q2kshift<>+120(SB)/2, $0x0006
+DATA kq_q2kshift<>+122(SB)/2, $0x0006
+DATA kq_q2kshift<>+124(SB)/2, $0x0006
+DATA kq_q2kshift<>+126(SB)/2, $0x0006
+GLOBL kq_q2kshift<>(SB), RODATA|NOPTR, $128
+
+DATA kq_q2kperm<>+0(SB)/2, $0x0000
+DATA kq_q2kperm<>+2(SB)/2, $0x0000
+DATA kq_q2kperm<>+4(SB)/2, $0x0000
+DATA kq_q2kperm<>+6(SB)/2, $0x0000
+DATA kq_q2kperm<>+8(SB)/2, $0x0000
+DATA kq_q2kperm<>+10(SB)/2, $0x0000
+DATA kq_q2kperm<>+12(SB)/2, $0x0000
+DATA kq_q2kperm<>+14(SB)/2, $0x0000
+DATA kq_q2kperm<>+16(SB)/2, $0x0008
+DATA kq_q2kperm<>+18(SB)/2, $0x0008
+DATA kq_q2kperm<>+20(SB)/2, $0x0008
+DATA kq_q2kperm<>+22(SB)/2, $0x0008
+DATA kq_q2kperm<>+24(SB)/2, $0x0008
+DATA kq_q2kperm<>+26(SB)/2, $0x0008
+DATA kq_q2kperm<>+28(SB)/2, $0x0008
+DATA kq_q2kperm<>+30(SB)/2, $0x0008
+DATA kq_q2kperm<>+32(SB)/2, $0x0001
+DATA kq_q2kperm<>+34(SB)/2, $0x0001
+DATA kq_q2kperm<>+36(SB)/2, $0x0001
+DATA kq_q2kperm<>+38(SB)/2, $0x0001
+DATA kq_q2kperm<>+40(SB)/2, $0x0001
+DATA kq_q2kperm<>+42(SB)/2, $0x0001
+DATA kq_q2kperm<>+44(SB)/2, $0x0001
+DATA kq_q2kperm<>+46(SB)/2, $0x0001
+DATA kq_q2kperm<>+48(SB)/2, $0x0009
+DATA kq_q2kperm<>+50(SB)/2, $0x0009
+DATA kq_q2kperm<>+52(SB)/2, $0x0009
+DATA kq_q2kperm<>+54(SB)/2, $0x0009
+DATA kq_q2kperm<>+56(SB)/2, $0x0009
+DATA kq_q2kperm<>+58(SB)/2, $0x0009
+DATA kq_q2kperm<>+60(SB)/2, $0x0009
+DATA kq_q2kperm<>+62(SB)/2, $0x0009
+DATA kq_q2kperm<>+64(SB)/2, $0x0002
+DATA kq_q2kperm<>+66(SB)/2, $0x0002
+DATA kq_q2kperm<>+68(SB)/2, $0x0002
+DATA kq_q2kperm<>+70(SB)/2, $0x0002
+DATA kq_q2kperm<>+72(SB)/2, $0x0002
+DATA kq_q2kperm<>+74(SB)/2, $0x0002
+DATA kq_q2kperm<>+76(SB)/2, $0x0002
+DATA kq_q2kperm<>+78(SB)/2, $0x0002
+DATA kq_q2kperm<>+80(SB)/2, $0x000a
+DATA kq_q2kperm<>+82(SB)/2, $0x000a
+DATA kq_q2kperm<>+84(SB)/2, $0x000a
+DATA kq_q2kperm<>+86(SB)/2, $0x000a
+DATA kq_q2kperm<>+88(SB)/2, $0x000a
+DATA kq_q2kperm<>+90(SB)/2, $0x000a
+DATA kq_q2kperm<>+92(SB)/2, $0x000a
+DATA kq_q2kperm<>+94(SB)/2, $0x000a
+DATA kq_q2kperm<>+96(SB)/2, $0x0003
+DATA kq_q2kperm<>+98(SB)/2, $0x0003
+DATA kq_q2kperm<>+100(SB)/2, $0x0003
+DATA kq_q2kperm<>+102(SB)/2, $0x0003
+DATA kq_q2kperm<>+104(SB)/2, $0x0003
+DATA kq_q2kperm<>+106(SB)/2, $0x0003
+DATA kq_q2kperm<>+108(SB)/2, $0x0003
+DATA kq_q2kperm<>+110(SB)/2, $0x0003
+DATA kq_q2kperm<>+112(SB)/2, $0x000b
+DATA kq_q2kperm<>+114(SB)/2, $0x000b
+DATA kq_q2kperm<>+116(SB)/2, $0x000b
+DATA kq_q2kperm<>+118(SB)/2, $0x000b
+DATA kq_q2kperm<>+120(SB)/2, $0x000b
+DATA kq_q2kperm<>+122(SB)/2, $0x000b
+DATA kq_q2kperm<>+124(SB)/2, $0x000b
+DATA kq_q2kperm<>+126(SB)/2, $0x000b
+DATA kq_q2kperm<>+128(SB)/2, $0x0004
+DATA kq_q2kperm<>+130(SB)/2, $0x0004
+DATA kq_q2kperm<>+132(SB)/2, $0x0004
+DATA kq_q2kperm<>+134(SB)/2, $0x0004
+DATA kq_q2kperm<>+136(SB)/2, $0x0004
+DATA kq_q2kperm<>+138(SB)/2, $0x0004
+DATA kq_q2kperm<>+140(SB)/2, $0x0004
+DATA kq_q2kperm<>+142(SB)/2, $0x0004
+DATA kq_q2kperm<>+144(SB)/2, $0x000c
+DATA kq_q2kperm<>+146(SB)/2, $0x000c
+DATA kq_q2kperm<>+148(SB)/2, $0x000c
+DATA kq_q2kperm<>+150(SB)/2, $0x000c
+DATA kq_q2kperm<>+152(SB)/2, $0x000c
+DATA kq_q2kperm<>+154(SB)/2, $0x000c
+DATA kq_q2kperm<>+156(SB)/2, $0x000c
+DATA kq_q2kperm<>+158(SB)/2, $0x000c
+DATA kq_q2kperm<>+160(SB)/2, $0x0005
+DATA kq_q2kperm<>+162(SB)/2, $0x0005
+DATA kq_q2kperm<>+164(SB)/2, $0x0005
+DATA kq_q2kperm<>+166(SB)/2, $0x0005
+DATA kq_q2kperm<>+168(SB)/2, $0x0005
+DATA kq_q2kperm<>+170(SB)/2, $0x0005
+DATA kq_q2kperm<>+172(SB)/2, $0x0005
+DATA kq_q2kperm<>+174(SB)/2, $0x0005
+DATA kq_q2kperm<>+176(SB)/2, $0x000d
+DATA kq_q2kperm<>+178(SB)/2, $0x000d
+DATA kq_q2kperm<>+180(SB)/2, $0x000d
+DATA kq_q2kperm<>+182(SB)/2, $0x000d
+DATA kq_q2kperm<>+184(SB)/2, $0x000d
+DATA kq_q2kperm<>+186(SB)/2, $0x000d
+DATA kq_q2kperm<>+188(SB)/2, $0x000d
+DATA kq_q2kperm<>+190(SB)/2, $0x000d
+DATA kq_q2kperm<>+192(SB)/2, $0x0006
+DATA kq_q2kperm<>+194(SB)/2, $0x0006
+DATA kq_q2kperm<>+196(SB)/2, $0x0006
+DATA kq_q2kperm<>+198(SB)/2, $0x0006
+DATA kq_q2kperm<>+200(SB)/2, $0x0006
+DATA kq_q2kperm<>+202(SB)/2, $0x0006
+DATA kq_q2kperm<>+204(SB)/2, $0x0006
+DATA kq_q2kperm<>+206(SB)/2, $0x0006
+DATA kq_q2kperm<>+208(SB)/2, $0x000e
+DATA kq_q2kperm<>+210(SB)/2, $0x000e
+DATA kq_q2kperm<>+212(SB)/2, $0x000e
+DATA kq_q2kperm<>+214(SB)/2, $0x000e
+DATA kq_q2kperm<>+216(SB)/2, $0x000e
+DATA kq_q2kperm<>+218(SB)/2, $0x000e
+DATA kq_q2kperm<>+220(SB)/2, $0x000e
+DATA kq_q2kperm<>+222(SB)/2, $0x000e
+DATA kq_q2kperm<>+224(SB)/2, $0x0007
+DATA kq_q2kperm<>+226(SB)/2, $0x0007
+DATA kq_q2kperm<>+228(SB)/2, $0x0007
+DATA kq_q2kperm<>+230(SB)/2, $0x0007
+DATA kq_q2kperm<>+232(SB)/2, $0x0007
+DATA kq_q2kperm<>+234(SB)/2, $0x0007
+DATA kq_q2kperm<>+236(SB)/2, $0x0007
+DATA kq_q2kperm<>+238(SB)/2, $0x0007
+DATA kq_q2kperm<>+240(SB)/2, $0x000f
+DATA kq_q2kperm<>+242(SB)/2, $0x000f
+DATA kq_q2kperm<>+244(SB)/2, $0x000f
+DATA kq_q2kperm<>+246(SB)/2, $0x000f
+DATA kq_q2kperm<>+248(SB)/2, $0x000f
+DATA kq_q2kperm<>+250(SB)/2, $0x000f
+DATA kq_q2kperm<>+252(SB)/2, $0x000f
+DATA kq_q2kperm<>+254(SB)/2, $0x000f
+GLOBL kq_q2kperm<>(SB), RODATA|NOPTR, $256
+
 // func dotIQ2XSAVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C, FMA3, MMX+, SSE
 TEXT ·dotIQ2XSAVX512(SB), NOSPLIT, $0-44
@@ -1409,6 +1717,112 @@ loop:
 	ADDQ          $0x00000020, DX
 	DECQ          BX
 	JNZ           loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+// Requires: AVX, AVX2, AVX512BW, AVX512F, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ2KAVX512(SB), NOSPLIT, $0-44
+	MOVQ      w+0(FP), AX
+	MOVQ      xq+8(FP), CX
+	MOVQ      xd+16(FP), DX
+	MOVQ      xs+24(FP), BX
+	MOVQ      nsb+32(FP), SI
+	VXORPS    Y0, Y0, Y0
+	VMOVDQU64 kq_q2kperm<>+0(SB), Z1
+	VMOVDQU64 kq_q2kperm<>+64(SB), Z2
+	VMOVDQU64 kq_q2kperm<>+128(SB), Z3
+	VMOVDQU64 kq_q2kperm<>+192(SB), Z4
+	TESTQ     SI, SI
+	JZ        done
+
+loop:
+	PREFETCHT0      1152(AX)
+	PREFETCHT0      1216(AX)
+	VMOVDQU         (AX), X5
+	VPAND           kq_low4<>+0(SB), X5, X5
+	VPSHUFB         kq_evenodd<>+0(SB), X5, X5
+	VPMOVZXBW       X5, Y5
+	VBROADCASTI64X4 16(AX), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPERMW          Z5, Z1, Z8
+	VMOVDQU64       (CX), Z6
+	VPMADDUBSW      Z6, Z7, Z6
+	VPMADDWD        Z8, Z6, Z6
+	VCVTDQ2PS       Z6, Z6
+	VEXTRACTF64X4   $0x01, Z6, Y7
+	VBROADCASTSS    (DX), Y8
+	VMULPS          Y8, Y6, Y6
+	VBROADCASTSS    4(DX), Y8
+	VFMADD231PS     Y7, Y8, Y6
+	VBROADCASTI64X4 16(AX), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPERMW          Z5, Z2, Z8
+	VMOVDQU64       64(CX), Z9
+	VPMADDUBSW      Z9, Z7, Z9
+	VPMADDWD        Z8, Z9, Z9
+	VCVTDQ2PS       Z9, Z9
+	VEXTRACTF64X4   $0x01, Z9, Y7
+	VBROADCASTSS    8(DX), Y8
+	VFMADD231PS     Y9, Y8, Y6
+	VBROADCASTSS    12(DX), Y8
+	VFMADD231PS     Y7, Y8, Y6
+	VBROADCASTI64X4 48(AX), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPERMW          Z5, Z3, Z8
+	VMOVDQU64       128(CX), Z9
+	VPMADDUBSW      Z9, Z7, Z9
+	VPMADDWD        Z8, Z9, Z9
+	VCVTDQ2PS       Z9, Z9
+	VEXTRACTF64X4   $0x01, Z9, Y7
+	VBROADCASTSS    16(DX), Y8
+	VFMADD231PS     Y9, Y8, Y6
+	VBROADCASTSS    20(DX), Y8
+	VFMADD231PS     Y7, Y8, Y6
+	VBROADCASTI64X4 48(AX), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPERMW          Z5, Z4, Z8
+	VMOVDQU64       192(CX), Z9
+	VPMADDUBSW      Z9, Z7, Z9
+	VPMADDWD        Z8, Z9, Z9
+	VCVTDQ2PS       Z9, Z9
+	VEXTRACTF64X4   $0x01, Z9, Y5
+	VBROADCASTSS    24(DX), Y7
+	VFMADD231PS     Y9, Y7, Y6
+	VBROADCASTSS    28(DX), Y7
+	VFMADD231PS     Y5, Y7, Y6
+	VPBROADCASTW    80(AX), X5
+	VCVTPH2PS       X5, Y5
+	VPBROADCASTW    82(AX), X7
+	VCVTPH2PS       X7, Y7
+	VXORPS          kq_signbit<>+0(SB), Y7, Y7
+	VPMOVZXBD       (AX), Y8
+	VPSRLD          $0x04, Y8, Y8
+	VCVTDQ2PS       Y8, Y8
+	VPMOVZXBD       8(AX), Y9
+	VPSRLD          $0x04, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VFMADD231PS     Y6, Y5, Y0
+	VMULPS          (BX), Y8, Y5
+	VFMADD231PS     32(BX), Y9, Y5
+	VFMADD231PS     Y5, Y7, Y0
+	ADDQ            $0x00000054, AX
+	ADDQ            $0x00000100, CX
+	ADDQ            $0x00000020, DX
+	ADDQ            $0x00000040, BX
+	DECQ            SI
+	JNZ             loop
 
 done:
 	VEXTRACTF128 $0x01, Y0, X1

@@ -6,3 +6,6 @@ package kernel
 
 // dotIQ2XSAVX512 is dotIQ2XSAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.
 func dotIQ2XSAVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotQ2KAVX512 is dotQ2KAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.
+func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32

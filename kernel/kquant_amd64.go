@@ -14,6 +14,11 @@ func init() {
 	dotQ3KVec = dotQ3KAVX
 	dotQ2KVec = dotQ2KAVX
 	q2KTiles = [5]superTileFn{2: dotQ2K_1x2, 3: dotQ2K_1x3, 4: dotQ2K_1x4}
+	// The AVX-512 Q2_K row kernel gives the AVX2 one's bits, so it pairs with the AVX2 tiles.
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {
+		dotQ2KVec = dotQ2KAVX512
+		q2K512On = true
+	}
 	q5KTiles = [5]superTileFn{2: dotQ5K_1x2, 3: dotQ5K_1x3, 4: dotQ5K_1x4}
 	iq4XSTiles = [5]superTileFn{2: dotIQ4XS_1x2, 3: dotIQ4XS_1x3, 4: dotIQ4XS_1x4}
 	q3KTiles = [5]superTileFn{2: dotQ3K_1x2, 3: dotQ3K_1x3, 4: dotQ3K_1x4}

@@ -74,6 +74,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
+	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},
 	{pathFused, false, true, false, Path{"AVX2", "fused block tiles 1×4 (kquant)"}, always},
 	{pathBlocks, true, true, false, Path{"Go", "rows unpacked to int8 (kquant)"}, always},

@@ -43,7 +43,9 @@ func main() {
 	ConstraintExpr("!purego")
 	if *avx512 {
 		iq2Consts()
+		q2KConsts512()
 		iq2XS512()
+		q2K512()
 		Generate()
 		return
 	}
@@ -1030,6 +1032,12 @@ func q2KSuper(w Register, C int, xrow, drow, xsrow func(c int) Mem, acc []VecVir
 			}
 		}
 	}
+	q2KEnd(w, C, xsrow, t, acc)
+}
+
+// q2KEnd ends a Q2_K super-block for C rows: acc[c] += t[c]·d, then the mins' sum
+// (m_0..7·xs_0..7 + m_8..15·xs_8..15, row c's per-16 sums at xsrow(c)) times -dmin.
+func q2KEnd(w Register, C int, xsrow func(c int) Mem, t, acc []VecVirtual) {
 	d, dm := YMM(), YMM()
 	VPBROADCASTW(Mem{Base: w}.Offset(80), d.AsX())
 	VCVTPH2PS(d.AsX(), d)
@@ -1094,5 +1102,114 @@ func q2KTile(C int) {
 	Label("done")
 	avoext.StoreSums(acc, nil)
 	VZEROUPPER()
+	RET()
+}
+
+// The constants of q2K512.
+var q2KShift512, q2KPerm512, threes64 Mem
+
+// q2KConsts512 defines q2K512's constants and those it shares with q2KSuper.
+func q2KConsts512() {
+	signBit = GLOBL("kq_signbit", RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(0x80000000))
+	}
+	low4 = GLOBL("kq_low4", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(0x0f))
+	}
+	evenOdd = GLOBL("kq_evenodd", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(i, U8(2*(i%8)+i/8))
+	}
+	threes64 = GLOBL("kq_threes64", RODATA|NOPTR)
+	for i := 0; i < 64; i++ {
+		DATA(i, U8(3))
+	}
+	// Two vectors of 32 word shift counts: 2s for words 0..15, 2s+2 for 16..31 (s = 0, 2).
+	q2KShift512 = GLOBL("kq_q2kshift", RODATA|NOPTR)
+	for v := 0; v < 2; v++ {
+		for p := 0; p < 32; p++ {
+			DATA(64*v+2*p, U16(uint16(4*v+2*(p/16))))
+		}
+	}
+	// Four VPERMW index vectors, pair j = 0, 2, 4, 6: word p takes the scale of block
+	// j + p/16, half (p%16)/8 (q3KScales16's layout: word b even, 8 + b odd).
+	q2KPerm512 = GLOBL("kq_q2kperm", RODATA|NOPTR)
+	for v := 0; v < 4; v++ {
+		for p := 0; p < 32; p++ {
+			DATA(64*v+2*p, U16(uint16(8*((p%16)/8)+2*v+p/16)))
+		}
+	}
+}
+
+// q2K512: func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+// dotQ2KAVX with AVX-512 (F, BW, VL) and the same arithmetic in the same order, so the
+// same bits (and the AVX2 tiles keep rows invariant beside it). Blocks j and j+1 share
+// 512-bit registers: their 2-bit values (the 32 qs bytes broadcast to both halves and
+// shifted by VPSRLVW), their scales (VPERMW from q2KSuper's int16 scales), the 64
+// activations, VPMADDUBSW, VPMADDWD and the conversion; then the low eight lanes times
+// dx_j and the high eight times dx_j+1 are added to the super-block sum by two 256-bit
+// FMAs, and q2KEnd ends the super-block as q2KSuper does.
+func q2K512() {
+	TEXT("dotQ2KAVX512", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32")
+	Doc("dotQ2KAVX512 is dotQ2KAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xs := Load(Param("xs"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	acc := YMM()
+	VXORPS(acc, acc, acc)
+	var perm [4]VecVirtual
+	for v := range perm {
+		perm[v] = ZMM()
+		VMOVDQU64(q2KPerm512.Offset(64*v), perm[v])
+	}
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	b, v := XMM(), XMM()
+	VMOVDQU(Mem{Base: w}, b)
+	VPAND(low4, b, v)
+	VPSHUFB(evenOdd, v, v)
+	sc := YMM()
+	VPMOVZXBW(v, sc)
+	t := YMM()
+	for j := 0; j < 8; j += 2 {
+		n, s := j/4, j%4
+		q, scz, p, ph, f := ZMM(), ZMM(), ZMM(), YMM(), YMM()
+		VBROADCASTI64X4(Mem{Base: w}.Offset(16+32*n), q)
+		VPSRLVW(q2KShift512.Offset(64*(s/2)), q, q)
+		VPANDD(threes64, q, q)
+		VPERMW(sc.AsZ(), perm[j/2], scz)
+		VMOVDQU64(Mem{Base: xq}.Offset(32*j), p)
+		VPMADDUBSW(p, q, p)
+		VPMADDWD(scz, p, p)
+		VCVTDQ2PS(p, p)
+		VEXTRACTF64X4(U8(1), p, ph)
+		VBROADCASTSS(Mem{Base: xd}.Offset(4*j), f)
+		if j == 0 {
+			VMULPS(f, p.AsY(), t)
+		} else {
+			VFMADD231PS(p.AsY(), f, t)
+		}
+		f2 := YMM()
+		VBROADCASTSS(Mem{Base: xd}.Offset(4*j+4), f2)
+		VFMADD231PS(ph, f2, t)
+	}
+	q2KEnd(w, 1, func(int) Mem { return Mem{Base: xs} }, []VecVirtual{t}, []VecVirtual{acc})
+	ADDQ(U32(84), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(64), xs)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	x := avoext.HSum8(acc)
+	VZEROUPPER()
+	Store(x, ReturnIndex(0))
 	RET()
 }
