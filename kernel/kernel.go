@@ -60,8 +60,14 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
 	case dt == tensor.Q4_0 && w.Packed != nil && k%32 == 0 && q4PackedOn():
 		p.matMulQ4Packed(out, x, m, n, k, w.Packed)
+	case dt == tensor.Q4_K && w.Packed != nil && q4KPackable(k):
+		p.matMulQ4KPacked(out, x, m, n, k, w.Packed)
+	case dt == tensor.Q6_K && w.Packed != nil && q6KPackable(k):
+		p.matMulQ6KPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
 		p.matMulQuant(out, x, m, n, k, data, rs, dt)
+	case matMulKQWide != nil && matMulKQWide(p, out, x, m, n, k, data, rs, dt):
+		// done on the AVX-512 VNNI tiles of the block types (kq512_amd64.go)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:
 		p.matMulSuper(out, x, m, n, k, data, rs, dt)
 	case tensor.Unpacker(dt) != nil: // the other block types (kquant.go)
@@ -109,6 +115,12 @@ func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err e
 		if gs, _ := packLayout(w.DType, k); len(w.Packed) < (n+15)/16*gs {
 			return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), (n+15)/16*gs)
 		}
+	}
+	if w.Packed != nil && w.DType == tensor.Q4_K && k%256 == 0 && len(w.Packed) < q4KPBytes(n, k) {
+		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), q4KPBytes(n, k))
+	}
+	if w.Packed != nil && w.DType == tensor.Q6_K && k%256 == 0 && len(w.Packed) < q6KPBytes(n, k) {
+		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), q6KPBytes(n, k))
 	}
 	return n, k, rs, nil
 }

@@ -65,6 +65,16 @@ func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
 		}
 		gs, _ := packLayout(w.DType, k)
 		return n, k, (n + 15) / 16 * gs, true
+	case tensor.Q4_K:
+		if !q4KPackable(k) {
+			return 0, 0, 0, false
+		}
+		return n, k, q4KPBytes(n, k), true
+	case tensor.Q6_K:
+		if !q6KPackable(k) {
+			return 0, 0, 0, false
+		}
+		return n, k, q6KPBytes(n, k), true
 	case tensor.BF16:
 		if bf16PanelsOn() {
 			return n, k, bf16PanelBytes(n, k), true
@@ -95,7 +105,9 @@ func floatAligned(data []byte) bool {
 
 // Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
 // kernels (see packedMatMuls; they need AMX; on a CPU with AVX2 and neither AMX nor
-// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), BF16 matrices in panels of 16 rows where
+// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), Q4_K and Q6_K matrices in groups of 8 rows
+// at the same size where the AVX2 kernels serve them (q4KPackedOn, q6KPackedOn:
+// packQ4KGroup, packQ6KGroup), BF16 matrices in panels of 16 rows where
 // the AVX2 kernels serve BF16 (bf16PanelsOn, packBF16Panel), and copies other F32, F16 and BF16 matrices to
 // 64-byte-aligned memory where they are not aligned or the system has huge pages (see
 // floatAligned), setting their Packed field, so that MatMul reads Packed instead of Data. All of them
@@ -138,6 +150,20 @@ func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
 			p.Run((j.n+bf16Panel-1)/bf16Panel, func(lo, hi int) {
 				for g := lo; g < hi; g++ {
 					packBF16Panel(dst[g*32*k:(g+1)*32*k], w.Data, rs, j.n, k, g)
+				}
+			})
+		case w.DType == tensor.Q4_K:
+			nsb := k / 256
+			p.Run((j.n+7)/8, func(lo, hi int) {
+				for g := lo; g < hi; g++ {
+					packQ4KGroup(dst[g*nsb*q4KPSB:(g+1)*nsb*q4KPSB], w.Data, rs, 8*g, min(8, j.n-8*g), nsb)
+				}
+			})
+		case w.DType == tensor.Q6_K:
+			nsb := k / 256
+			p.Run((j.n+7)/8, func(lo, hi int) {
+				for g := lo; g < hi; g++ {
+					packQ6KGroup(dst[g*nsb*q6KPSB:(g+1)*nsb*q6KPSB], w.Data, rs, 8*g, min(8, j.n-8*g), nsb)
 				}
 			})
 		case w.DType != tensor.Q8_0 && w.DType != tensor.Q4_0:

@@ -48,6 +48,10 @@ var (
 	pathBlocks = []tensor.DType{tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q2_K, tensor.Q3_K, tensor.Q5_K,
 		tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
 		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
+	// pathKQ are the types of the AVX-512 VNNI tiles of kq512_amd64.go: Q4_K, Q5_K, Q6_K
+	// and the block types without a fused AVX2 kernel (those beat the Go packer).
+	pathKQ = []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
+		tensor.IQ4_NL, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
 	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS}
 	always    = func() bool { return true }
 )
@@ -65,12 +69,17 @@ var matPaths = []matPath{
 	{pathQuant, true, true, false, Path{"AMX", "TDPBSSD tiles"}, func() bool { return matMulQuantAMX != nil }},
 	{pathQuant, true, true, false, Path{"AVX-512 VNNI", "q512mm tiles"}, func() bool { return matMulQuantWide != nil }},
 	{pathFloat, true, true, false, Path{"AVX-512", "f512 tiles"}, func() bool { return matMulFloatWide != nil }},
+	{pathKQ, true, true, false, Path{"AVX-512 VNNI", "kq512 tiles"}, func() bool { return matMulKQWide != nil }},
 	{[]tensor.DType{tensor.Q4_0}, true, false, false, Path{"AVX2", "dotQ4I_vec8"}, always},
 	{[]tensor.DType{tensor.Q4_0}, false, true, false, Path{"AVX2", "dotQ4I 8×2"}, always},
 	{[]tensor.DType{tensor.Q8_0}, true, false, false, Path{"AVX2", "dotQ8_0 4×1"}, always},
 	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8P 3×3"}, always},
+	{[]tensor.DType{tensor.Q4_K}, true, false, true, Path{"AVX2", "dotQ4KP_vec8 (packed)"}, q4KPackedOn},
+	{[]tensor.DType{tensor.Q4_K}, false, true, true, Path{"AVX2", "dotQ4KP 8×2 (packed)"}, q4KPackedOn},
 	{[]tensor.DType{tensor.Q4_K}, true, false, false, Path{"AVX2", "dotQ4KAVX"}, always},
 	{[]tensor.DType{tensor.Q4_K}, false, true, false, Path{"AVX2", "dotQ4K 1×4"}, always},
+	{[]tensor.DType{tensor.Q6_K}, true, false, true, Path{"AVX2", "dotQ6KP_vec8 (packed)"}, q6KPackedOn},
+	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
@@ -126,6 +135,10 @@ func packs(dt tensor.DType) bool {
 		return packedMatMuls != nil || q4PackedOn()
 	case tensor.BF16:
 		return bf16PanelsOn()
+	case tensor.Q4_K:
+		return q4KPackedOn()
+	case tensor.Q6_K:
+		return q6KPackedOn()
 	}
 	return false
 }

@@ -80,6 +80,16 @@ func main() {
 		q4KTile(c, onesW)
 		q6KTile(c, onesW)
 	}
+	q4KPVec(onesW)
+	q4KPUnpack()
+	for c := 1; c <= 3; c++ {
+		q4KPTile(c, onesW)
+	}
+	q6KPVec()
+	q6KPUnpack()
+	for c := 1; c <= 3; c++ {
+		q6KPTile(c)
+	}
 	q4iVec(onesW, low4)
 	q4iPack(low4)
 	for c := 1; c <= 2; c++ {
