@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"unsafe"
 
@@ -132,10 +133,16 @@ var (
 	dotQ5KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 	dotIQ4XSVec func(w *byte, xq *int8, xd *float32, nsb int) float32
 	dotQ3KVec   func(w *byte, xq *int8, xd *float32, nsb int) float32
-	dotIQ2XSVec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+	dotIQ2XSVec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+	dotQ2KVec   func(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+	// q2KTiles serve Q2_K with C = 2..4 activation rows, as the tiles of matmul.go.
+	q2KTiles [5]superTileFn
+	// iq2XS512On and q2K512On report that dotIQ2XSVec and dotQ2KVec are the AVX-512
+	// kernels (kquant512_amd64.s).
+	iq2XS512On, q2K512On bool
 )
 
-// matMulFused is matMulBlocks for the types with a fused kernel (Q3_K, Q5_K, IQ4_XS, IQ2_XS), on x
+// matMulFused is matMulBlocks for the types with a fused kernel (Q2_K, Q3_K, Q5_K, IQ4_XS, IQ2_XS), on x
 // quantized into s; it returns false for the other types.
 func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
 	nb, nsb := k/32, k/256
@@ -156,12 +163,19 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		}
 		tiles = &q3KTiles
 	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
-		grid, signs := &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0]
+		grid := &tensor.IQ2XSGrid()[0]
 		rowDot = func(j, i int) float32 {
-			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid, signs)
+			return dotIQ2XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, grid)
 		}
-		// The tiles take the tables' addresses through xc, the same for every row.
-		tiles, xc, xcRow = &iq2XSTiles, unsafe.Pointer(&[2]*uint64{grid, signs}), 0
+		// The tiles take the grid's address through xc, the same for every row.
+		tiles, xc, xcRow = &iq2XSTiles, unsafe.Pointer(grid), 0
+	case dt == tensor.Q2_K && dotQ2KVec != nil:
+		xs := blockSums16(s, m, k)
+		g := k / 16
+		rowDot = func(j, i int) float32 {
+			return dotQ2KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*g], nsb)
+		}
+		tiles, xc, xcRow = &q2KTiles, unsafe.Pointer(&xs[0]), 4*g
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
 			return dotIQ4XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
@@ -190,6 +204,66 @@ func blockSums(s *quantScratch, m, k int) []float32 {
 		xs[b] = s.d[b] * float32(sum)
 	}
 	return xs
+}
+
+// blockSums16 returns, for each 16 values of the m quantized rows in s, their block's
+// scale times their sum.
+func blockSums16(s *quantScratch, m, k int) []float32 {
+	g := k / 16
+	if cap(s.s) < m*g {
+		s.s = make([]float32, m*g)
+	}
+	xs := s.s[:m*g]
+	for b := range xs {
+		var sum int32
+		for _, q := range s.q[16*b : 16*b+16] {
+			sum += int32(q)
+		}
+		xs[b] = s.d[b/2] * float32(sum)
+	}
+	return xs
+}
+
+// dotQ2KGeneric is the plain version of dotQ2KAVX, in its order: w holds nsb block_q2_K;
+// group g of 16 weights has the value d·(scales[g] & 15)·q - dmin·(scales[g] >> 4) with
+// q in 0..3 (tensor.Unpacker's), xs the per-16 sums (blockSums16). Each four values'
+// integer sum Σ q·x times the group's scale (an integer) is converted to float32 and,
+// times dx_j, added into one of eight lanes (lanes 0-3 group 2j, 4-7 group 2j+1) over
+// the super-block's blocks j = 0..7 (j = 0 sets them); the accumulator lane l then adds
+// that sum times d, and (m_l·xs_l + m_8+l·xs_8+l) times -dmin. Each add is a fused
+// multiply-add (fmaF32) as in the kernel, and the lanes are added as hsum8 adds them.
+func dotQ2KGeneric(w []byte, xq []int8, xd, xs []float32, nsb int) float32 {
+	var acc [8]float32
+	for sb := 0; sb < nsb; sb++ {
+		blk := w[sb*84 : sb*84+84]
+		var t [8]float32
+		for j := 0; j < 8; j++ {
+			dx := xd[8*sb+j]
+			for l := 0; l < 8; l++ {
+				g := 2*j + l/4
+				sc := int32(blk[g] & 15)
+				var isum int32
+				for e := 0; e < 4; e++ {
+					o := 32*(g/8) + 16*(g%2) + 4*(l%4) + e
+					q := int32(blk[16+o] >> (2 * ((g / 2) % 4)) & 3)
+					isum += q * int32(xq[256*sb+32*j+4*l+e])
+				}
+				if j == 0 {
+					t[l] = float32(isum*sc) * dx
+				} else {
+					t[l] = fmaF32(float32(isum*sc), dx, t[l])
+				}
+			}
+		}
+		d, dmin := f16At(blk, 80), f16At(blk, 82)
+		for l := range acc {
+			acc[l] = fmaF32(t[l], d, acc[l])
+			tm := float32(blk[l]>>4) * xs[16*sb+l]
+			tm = fmaF32(float32(blk[8+l]>>4), xs[16*sb+8+l], tm)
+			acc[l] = fmaF32(tm, -dmin, acc[l])
+		}
+	}
+	return hsum8(acc)
 }
 
 // dotQ5KGeneric is the plain version of dotQ5KAVX: w holds nsb block_q5_K; weight e of
@@ -302,24 +376,65 @@ func q3KScales(blk []byte) [16]int32 {
 	return sc
 }
 
-// dotIQ2XSGeneric is the plain version of dotIQ2XSAVX: w holds nsb block_iq2_xs; each half
-// of a sub-block (16 weights) has scale d·(0.5 + nibble)·0.25 and signed grid values
-// (tensor.Unpacker's), so the product with x is Σ_g sc_g·dx·Σ q·x.
+// dotIQ2XSGeneric is the plain version of dotIQ2XSAVX, in its order: w holds nsb
+// block_iq2_xs; each half of a sub-block (16 weights) has the scale d·(2·nibble + 1)/8
+// and signed grid values (tensor.Unpacker's). Each four values' integer sum Σ q·x is
+// multiplied by 2·nibble + 1 as an integer, converted to float32, and, times dx_ib, added
+// into one of eight lanes (lanes 0-3 the first half of sub-block ib, 4-7 the second) over
+// the super-block, ib = 0..7 (ib = 0 sets the lanes); that sum times d/8 is added to the
+// accumulator, and the lanes are added as hsum8 adds them. Each add is a fused multiply-add
+// (fmaF32) as in the kernel, so that the two agree to the bit.
 func dotIQ2XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
-	var sum float32
+	var acc [8]float32
 	u := make([]int8, 256)
 	sc, mn := make([]float32, 16), make([]float32, 16)
 	unpack := tensor.Unpacker(tensor.IQ2_XS)
 	for sb := 0; sb < nsb; sb++ {
-		unpack(u, sc, mn, w[sb*74:sb*74+74])
-		for g := 0; g < 16; g++ {
-			b := sb*8 + g/2
-			var isum int32
-			for l := 0; l < 16; l++ {
-				isum += int32(u[16*g+l]) * int32(xq[256*sb+16*g+l])
+		blk := w[sb*74 : sb*74+74]
+		unpack(u, sc, mn, blk) // the signed grid values; the scales are formed below
+		var t [8]float32
+		for ib := 0; ib < 8; ib++ {
+			dx := xd[8*sb+ib]
+			for l := 0; l < 8; l++ {
+				s := 2*int32(blk[66+ib]>>(4*(l/4))&15) + 1
+				var isum int32
+				for e := 0; e < 4; e++ {
+					isum += int32(u[32*ib+4*l+e]) * int32(xq[256*sb+32*ib+4*l+e])
+				}
+				if ib == 0 {
+					t[l] = float32(isum*s) * dx
+				} else {
+					t[l] = fmaF32(float32(isum*s), dx, t[l])
+				}
 			}
-			sum += float32(isum) * (sc[g] * xd[b])
+		}
+		d := f16At(blk, 0) * 0.125
+		for l := range acc {
+			acc[l] = fmaF32(t[l], d, acc[l])
 		}
 	}
-	return sum
+	return hsum8(acc)
+}
+
+// fmaF32 is a·b + c rounded once to float32, as VFMADD231PS rounds it. a·b is exact in
+// float64 and the float64 FMA rounds a·b + c once; the error of that rounding (TwoSum)
+// decides the one case where rounding the float64 result again would differ: a result
+// exactly halfway between two float32 values.
+func fmaF32(a, b, c float32) float32 {
+	p, cc := float64(a)*float64(b), float64(c)
+	r := p + cc
+	bb := r - p
+	err := (p - (r - bb)) + (cc - bb)
+	f := float32(r)
+	if err == 0 || float64(f) == r || math.IsInf(r, 0) || math.IsNaN(r) {
+		return f
+	}
+	g := math.Nextafter32(f, float32(math.Copysign(math.Inf(1), r-float64(f))))
+	if (float64(f)+float64(g))/2 != r {
+		return f // not a tie: f is nearest
+	}
+	if (err > 0) == (g > f) {
+		return g
+	}
+	return f
 }

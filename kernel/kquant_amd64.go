@@ -12,9 +12,26 @@ func init() {
 	dotQ5KVec = dotQ5KAVX
 	dotIQ4XSVec = dotIQ4XSAVX
 	dotQ3KVec = dotQ3KAVX
-	dotIQ2XSVec = dotIQ2XSAVX
+	dotQ2KVec = dotQ2KAVX
+	q2KTiles = [5]superTileFn{2: dotQ2K_1x2, 3: dotQ2K_1x3, 4: dotQ2K_1x4}
+	// The AVX-512 Q2_K row kernel gives the AVX2 one's bits, so it pairs with the AVX2 tiles.
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {
+		dotQ2KVec = dotQ2KAVX512
+		q2K512On = true
+	}
 	q5KTiles = [5]superTileFn{2: dotQ5K_1x2, 3: dotQ5K_1x3, 4: dotQ5K_1x4}
 	iq4XSTiles = [5]superTileFn{2: dotIQ4XS_1x2, 3: dotIQ4XS_1x3, 4: dotIQ4XS_1x4}
 	q3KTiles = [5]superTileFn{2: dotQ3K_1x2, 3: dotQ3K_1x3, 4: dotQ3K_1x4}
+	// The IQ2_XS row kernels take the grid indices out with BMI1/BMI2 (BEXTR, BZHI),
+	// which every AVX2 CPU has; without them IQ2_XS keeps the unpacked rows.
+	if !(cpu.X86.HasBMI1 && cpu.X86.HasBMI2) {
+		return
+	}
+	dotIQ2XSVec = dotIQ2XSAVX
 	iq2XSTiles = [5]superTileFn{2: dotIQ2XS_1x2, 3: dotIQ2XS_1x3, 4: dotIQ2XS_1x4}
+	// The AVX-512 IQ2_XS row kernel gives the AVX2 one's bits, so it pairs with the AVX2 tiles.
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {
+		dotIQ2XSVec = dotIQ2XSAVX512
+		iq2XS512On = true
+	}
 }

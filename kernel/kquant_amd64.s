@@ -552,11 +552,1219 @@ DATA kq_q3khighmask<>+14(SB)/1, $0x30
 DATA kq_q3khighmask<>+15(SB)/1, $0x30
 GLOBL kq_q3khighmask<>(SB), RODATA|NOPTR, $16
 
-DATA kq_half<>+0(SB)/4, $(0.5)
-GLOBL kq_half<>(SB), RODATA|NOPTR, $4
+DATA kq_iq2parity<>+0(SB)/1, $0x00
+DATA kq_iq2parity<>+1(SB)/1, $0x80
+DATA kq_iq2parity<>+2(SB)/1, $0x80
+DATA kq_iq2parity<>+3(SB)/1, $0x00
+DATA kq_iq2parity<>+4(SB)/1, $0x80
+DATA kq_iq2parity<>+5(SB)/1, $0x00
+DATA kq_iq2parity<>+6(SB)/1, $0x00
+DATA kq_iq2parity<>+7(SB)/1, $0x80
+DATA kq_iq2parity<>+8(SB)/1, $0x80
+DATA kq_iq2parity<>+9(SB)/1, $0x00
+DATA kq_iq2parity<>+10(SB)/1, $0x00
+DATA kq_iq2parity<>+11(SB)/1, $0x80
+DATA kq_iq2parity<>+12(SB)/1, $0x00
+DATA kq_iq2parity<>+13(SB)/1, $0x80
+DATA kq_iq2parity<>+14(SB)/1, $0x80
+DATA kq_iq2parity<>+15(SB)/1, $0x00
+DATA kq_iq2parity<>+16(SB)/1, $0x00
+DATA kq_iq2parity<>+17(SB)/1, $0x80
+DATA kq_iq2parity<>+18(SB)/1, $0x80
+DATA kq_iq2parity<>+19(SB)/1, $0x00
+DATA kq_iq2parity<>+20(SB)/1, $0x80
+DATA kq_iq2parity<>+21(SB)/1, $0x00
+DATA kq_iq2parity<>+22(SB)/1, $0x00
+DATA kq_iq2parity<>+23(SB)/1, $0x80
+DATA kq_iq2parity<>+24(SB)/1, $0x80
+DATA kq_iq2parity<>+25(SB)/1, $0x00
+DATA kq_iq2parity<>+26(SB)/1, $0x00
+DATA kq_iq2parity<>+27(SB)/1, $0x80
+DATA kq_iq2parity<>+28(SB)/1, $0x00
+DATA kq_iq2parity<>+29(SB)/1, $0x80
+DATA kq_iq2parity<>+30(SB)/1, $0x80
+DATA kq_iq2parity<>+31(SB)/1, $0x00
+GLOBL kq_iq2parity<>(SB), RODATA|NOPTR, $32
 
-DATA kq_quarter<>+0(SB)/4, $(0.25)
-GLOBL kq_quarter<>(SB), RODATA|NOPTR, $4
+DATA kq_iq2signshuf<>+0(SB)/1, $0x00
+DATA kq_iq2signshuf<>+1(SB)/1, $0x00
+DATA kq_iq2signshuf<>+2(SB)/1, $0x00
+DATA kq_iq2signshuf<>+3(SB)/1, $0x00
+DATA kq_iq2signshuf<>+4(SB)/1, $0x00
+DATA kq_iq2signshuf<>+5(SB)/1, $0x00
+DATA kq_iq2signshuf<>+6(SB)/1, $0x00
+DATA kq_iq2signshuf<>+7(SB)/1, $0x00
+DATA kq_iq2signshuf<>+8(SB)/1, $0x02
+DATA kq_iq2signshuf<>+9(SB)/1, $0x02
+DATA kq_iq2signshuf<>+10(SB)/1, $0x02
+DATA kq_iq2signshuf<>+11(SB)/1, $0x02
+DATA kq_iq2signshuf<>+12(SB)/1, $0x02
+DATA kq_iq2signshuf<>+13(SB)/1, $0x02
+DATA kq_iq2signshuf<>+14(SB)/1, $0x02
+DATA kq_iq2signshuf<>+15(SB)/1, $0x02
+DATA kq_iq2signshuf<>+16(SB)/1, $0x04
+DATA kq_iq2signshuf<>+17(SB)/1, $0x04
+DATA kq_iq2signshuf<>+18(SB)/1, $0x04
+DATA kq_iq2signshuf<>+19(SB)/1, $0x04
+DATA kq_iq2signshuf<>+20(SB)/1, $0x04
+DATA kq_iq2signshuf<>+21(SB)/1, $0x04
+DATA kq_iq2signshuf<>+22(SB)/1, $0x04
+DATA kq_iq2signshuf<>+23(SB)/1, $0x04
+DATA kq_iq2signshuf<>+24(SB)/1, $0x06
+DATA kq_iq2signshuf<>+25(SB)/1, $0x06
+DATA kq_iq2signshuf<>+26(SB)/1, $0x06
+DATA kq_iq2signshuf<>+27(SB)/1, $0x06
+DATA kq_iq2signshuf<>+28(SB)/1, $0x06
+DATA kq_iq2signshuf<>+29(SB)/1, $0x06
+DATA kq_iq2signshuf<>+30(SB)/1, $0x06
+DATA kq_iq2signshuf<>+31(SB)/1, $0x06
+DATA kq_iq2signshuf<>+32(SB)/1, $0x08
+DATA kq_iq2signshuf<>+33(SB)/1, $0x08
+DATA kq_iq2signshuf<>+34(SB)/1, $0x08
+DATA kq_iq2signshuf<>+35(SB)/1, $0x08
+DATA kq_iq2signshuf<>+36(SB)/1, $0x08
+DATA kq_iq2signshuf<>+37(SB)/1, $0x08
+DATA kq_iq2signshuf<>+38(SB)/1, $0x08
+DATA kq_iq2signshuf<>+39(SB)/1, $0x08
+DATA kq_iq2signshuf<>+40(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+41(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+42(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+43(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+44(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+45(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+46(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+47(SB)/1, $0x0a
+DATA kq_iq2signshuf<>+48(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+49(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+50(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+51(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+52(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+53(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+54(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+55(SB)/1, $0x0c
+DATA kq_iq2signshuf<>+56(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+57(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+58(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+59(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+60(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+61(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+62(SB)/1, $0x0e
+DATA kq_iq2signshuf<>+63(SB)/1, $0x0e
+GLOBL kq_iq2signshuf<>(SB), RODATA|NOPTR, $64
+
+DATA kq_iq2bitsel<>+0(SB)/1, $0x01
+DATA kq_iq2bitsel<>+1(SB)/1, $0x02
+DATA kq_iq2bitsel<>+2(SB)/1, $0x04
+DATA kq_iq2bitsel<>+3(SB)/1, $0x08
+DATA kq_iq2bitsel<>+4(SB)/1, $0x10
+DATA kq_iq2bitsel<>+5(SB)/1, $0x20
+DATA kq_iq2bitsel<>+6(SB)/1, $0x40
+DATA kq_iq2bitsel<>+7(SB)/1, $0x80
+DATA kq_iq2bitsel<>+8(SB)/1, $0x01
+DATA kq_iq2bitsel<>+9(SB)/1, $0x02
+DATA kq_iq2bitsel<>+10(SB)/1, $0x04
+DATA kq_iq2bitsel<>+11(SB)/1, $0x08
+DATA kq_iq2bitsel<>+12(SB)/1, $0x10
+DATA kq_iq2bitsel<>+13(SB)/1, $0x20
+DATA kq_iq2bitsel<>+14(SB)/1, $0x40
+DATA kq_iq2bitsel<>+15(SB)/1, $0x80
+DATA kq_iq2bitsel<>+16(SB)/1, $0x01
+DATA kq_iq2bitsel<>+17(SB)/1, $0x02
+DATA kq_iq2bitsel<>+18(SB)/1, $0x04
+DATA kq_iq2bitsel<>+19(SB)/1, $0x08
+DATA kq_iq2bitsel<>+20(SB)/1, $0x10
+DATA kq_iq2bitsel<>+21(SB)/1, $0x20
+DATA kq_iq2bitsel<>+22(SB)/1, $0x40
+DATA kq_iq2bitsel<>+23(SB)/1, $0x80
+DATA kq_iq2bitsel<>+24(SB)/1, $0x01
+DATA kq_iq2bitsel<>+25(SB)/1, $0x02
+DATA kq_iq2bitsel<>+26(SB)/1, $0x04
+DATA kq_iq2bitsel<>+27(SB)/1, $0x08
+DATA kq_iq2bitsel<>+28(SB)/1, $0x10
+DATA kq_iq2bitsel<>+29(SB)/1, $0x20
+DATA kq_iq2bitsel<>+30(SB)/1, $0x40
+DATA kq_iq2bitsel<>+31(SB)/1, $0x80
+GLOBL kq_iq2bitsel<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2x7f<>+0(SB)/1, $0x7f
+DATA kq_iq2x7f<>+1(SB)/1, $0x7f
+DATA kq_iq2x7f<>+2(SB)/1, $0x7f
+DATA kq_iq2x7f<>+3(SB)/1, $0x7f
+DATA kq_iq2x7f<>+4(SB)/1, $0x7f
+DATA kq_iq2x7f<>+5(SB)/1, $0x7f
+DATA kq_iq2x7f<>+6(SB)/1, $0x7f
+DATA kq_iq2x7f<>+7(SB)/1, $0x7f
+DATA kq_iq2x7f<>+8(SB)/1, $0x7f
+DATA kq_iq2x7f<>+9(SB)/1, $0x7f
+DATA kq_iq2x7f<>+10(SB)/1, $0x7f
+DATA kq_iq2x7f<>+11(SB)/1, $0x7f
+DATA kq_iq2x7f<>+12(SB)/1, $0x7f
+DATA kq_iq2x7f<>+13(SB)/1, $0x7f
+DATA kq_iq2x7f<>+14(SB)/1, $0x7f
+DATA kq_iq2x7f<>+15(SB)/1, $0x7f
+DATA kq_iq2x7f<>+16(SB)/1, $0x7f
+DATA kq_iq2x7f<>+17(SB)/1, $0x7f
+DATA kq_iq2x7f<>+18(SB)/1, $0x7f
+DATA kq_iq2x7f<>+19(SB)/1, $0x7f
+DATA kq_iq2x7f<>+20(SB)/1, $0x7f
+DATA kq_iq2x7f<>+21(SB)/1, $0x7f
+DATA kq_iq2x7f<>+22(SB)/1, $0x7f
+DATA kq_iq2x7f<>+23(SB)/1, $0x7f
+DATA kq_iq2x7f<>+24(SB)/1, $0x7f
+DATA kq_iq2x7f<>+25(SB)/1, $0x7f
+DATA kq_iq2x7f<>+26(SB)/1, $0x7f
+DATA kq_iq2x7f<>+27(SB)/1, $0x7f
+DATA kq_iq2x7f<>+28(SB)/1, $0x7f
+DATA kq_iq2x7f<>+29(SB)/1, $0x7f
+DATA kq_iq2x7f<>+30(SB)/1, $0x7f
+DATA kq_iq2x7f<>+31(SB)/1, $0x7f
+GLOBL kq_iq2x7f<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2scales<>+0(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+8(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+16(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+24(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+32(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+40(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+48(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+56(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+64(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+72(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+80(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+88(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+96(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+104(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+112(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+120(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+128(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+136(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+144(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+152(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+160(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+168(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+176(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+184(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+192(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+200(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+208(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+216(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+224(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+232(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+240(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+248(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+256(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+264(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+272(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+280(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+288(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+296(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+304(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+312(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+320(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+328(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+336(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+344(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+352(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+360(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+368(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+376(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+384(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+392(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+400(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+408(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+416(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+424(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+432(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+440(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+448(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+456(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+464(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+472(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+480(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+488(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+496(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+504(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+512(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+520(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+528(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+536(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+544(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+552(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+560(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+568(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+576(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+584(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+592(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+600(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+608(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+616(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+624(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+632(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+640(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+648(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+656(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+664(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+672(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+680(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+688(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+696(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+704(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+712(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+720(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+728(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+736(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+744(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+752(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+760(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+768(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+776(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+784(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+792(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+800(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+808(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+816(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+824(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+832(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+840(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+848(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+856(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+864(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+872(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+880(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+888(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+896(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+904(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+912(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+920(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+928(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+936(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+944(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+952(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+960(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+968(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+976(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+984(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+992(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+1000(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+1008(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+1016(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+1024(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+1032(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+1040(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1048(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1056(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+1064(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+1072(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1080(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1088(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1096(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1104(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1112(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1120(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1128(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1136(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1144(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1152(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+1160(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+1168(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1176(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1184(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+1192(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+1200(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1208(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1216(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+1224(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+1232(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1240(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1248(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+1256(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+1264(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1272(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1280(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+1288(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+1296(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1304(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1312(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+1320(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+1328(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1336(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1344(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+1352(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+1360(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1368(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1376(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+1384(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+1392(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1400(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1408(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+1416(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+1424(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1432(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1440(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+1448(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+1456(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1464(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1472(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+1480(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+1488(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1496(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1504(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+1512(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+1520(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1528(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1536(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+1544(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+1552(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1560(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1568(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+1576(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+1584(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1592(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1600(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1608(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+1616(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1624(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1632(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1640(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1648(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1656(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1664(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+1672(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+1680(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1688(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1696(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+1704(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+1712(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1720(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1728(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+1736(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+1744(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1752(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1760(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+1768(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+1776(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1784(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1792(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+1800(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+1808(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1816(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1824(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+1832(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+1840(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1848(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1856(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+1864(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+1872(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1880(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1888(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+1896(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+1904(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1912(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1920(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+1928(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+1936(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1944(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1952(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+1960(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+1968(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1976(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+1984(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+1992(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+2000(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2008(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2016(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+2024(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+2032(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2040(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2048(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+2056(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+2064(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2072(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2080(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+2088(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+2096(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2104(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2112(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+2120(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+2128(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2136(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2144(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2152(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2160(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2168(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2176(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2184(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2192(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2200(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2208(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2216(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2224(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2232(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2240(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+2248(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+2256(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2264(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2272(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+2280(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+2288(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2296(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2304(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+2312(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+2320(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2328(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2336(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+2344(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+2352(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2360(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2368(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+2376(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+2384(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2392(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2400(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+2408(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+2416(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2424(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2432(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+2440(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+2448(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2456(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2464(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+2472(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+2480(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2488(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2496(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+2504(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+2512(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2520(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2528(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+2536(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+2544(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2552(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2560(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+2568(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+2576(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2584(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2592(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+2600(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+2608(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2616(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2624(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+2632(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+2640(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2648(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2656(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2664(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+2672(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2680(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2688(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2696(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+2704(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2712(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2720(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2728(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2736(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2744(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2752(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+2760(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+2768(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2776(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2784(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+2792(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+2800(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2808(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2816(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+2824(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+2832(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2840(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2848(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+2856(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+2864(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2872(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2880(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+2888(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+2896(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2904(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2912(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+2920(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+2928(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2936(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2944(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+2952(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+2960(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2968(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+2976(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+2984(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+2992(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3000(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3008(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+3016(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+3024(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3032(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3040(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+3048(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+3056(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3064(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3072(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+3080(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+3088(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3096(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3104(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+3112(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+3120(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3128(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3136(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+3144(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+3152(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3160(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3168(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+3176(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+3184(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3192(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3200(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+3208(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+3216(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3224(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3232(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3240(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3248(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3256(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3264(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3272(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3280(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3288(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3296(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3304(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3312(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3320(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3328(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+3336(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+3344(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3352(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3360(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+3368(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+3376(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3384(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3392(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+3400(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+3408(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3416(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3424(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+3432(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+3440(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3448(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3456(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+3464(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+3472(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3480(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3488(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+3496(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+3504(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3512(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3520(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+3528(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+3536(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3544(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3552(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+3560(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+3568(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3576(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3584(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+3592(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+3600(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3608(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3616(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+3624(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+3632(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3640(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3648(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+3656(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+3664(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3672(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3680(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+3688(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+3696(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3704(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3712(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+3720(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+3728(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3736(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3744(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3752(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+3760(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3768(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3776(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3784(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+3792(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3800(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3808(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3816(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3824(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3832(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3840(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+3848(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+3856(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3864(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3872(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+3880(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+3888(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3896(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3904(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+3912(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+3920(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3928(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3936(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+3944(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+3952(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3960(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3968(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+3976(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+3984(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+3992(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4000(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+4008(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+4016(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4024(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4032(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+4040(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+4048(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4056(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4064(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+4072(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+4080(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4088(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4096(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+4104(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+4112(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4120(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4128(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+4136(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+4144(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4152(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4160(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+4168(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+4176(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4184(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4192(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+4200(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+4208(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4216(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4224(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+4232(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+4240(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4248(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4256(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+4264(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+4272(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4280(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4288(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+4296(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+4304(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4312(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4320(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4328(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4336(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4344(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4352(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4360(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4368(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4376(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4384(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4392(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4400(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4408(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4416(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+4424(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+4432(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4440(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4448(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+4456(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+4464(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4472(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4480(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+4488(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+4496(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4504(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4512(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+4520(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+4528(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4536(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4544(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+4552(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+4560(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4568(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4576(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+4584(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+4592(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4600(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4608(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+4616(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+4624(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4632(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4640(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+4648(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+4656(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4664(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4672(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+4680(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+4688(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4696(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4704(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+4712(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+4720(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4728(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4736(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+4744(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+4752(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4760(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4768(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+4776(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+4784(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4792(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4800(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+4808(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+4816(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4824(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4832(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4840(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+4848(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4856(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4864(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4872(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+4880(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4888(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4896(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4904(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4912(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4920(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4928(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+4936(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+4944(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4952(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4960(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+4968(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+4976(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4984(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+4992(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+5000(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+5008(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5016(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5024(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+5032(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+5040(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5048(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5056(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+5064(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+5072(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5080(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5088(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+5096(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+5104(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5112(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5120(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+5128(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+5136(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5144(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5152(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+5160(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+5168(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5176(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5184(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+5192(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+5200(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5208(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5216(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+5224(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+5232(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5240(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5248(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+5256(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+5264(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5272(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5280(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+5288(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+5296(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5304(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5312(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+5320(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+5328(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5336(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5344(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+5352(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+5360(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5368(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5376(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+5384(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+5392(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5400(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5408(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5416(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5424(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5432(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5440(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5448(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5456(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5464(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5472(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5480(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5488(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5496(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5504(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+5512(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+5520(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5528(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5536(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+5544(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+5552(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5560(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5568(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+5576(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+5584(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5592(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5600(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+5608(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+5616(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5624(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5632(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+5640(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+5648(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5656(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5664(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+5672(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+5680(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5688(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5696(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+5704(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+5712(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5720(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5728(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+5736(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+5744(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5752(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5760(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+5768(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+5776(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5784(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5792(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+5800(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+5808(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5816(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5824(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+5832(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+5840(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5848(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5856(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+5864(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+5872(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5880(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5888(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+5896(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+5904(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5912(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5920(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5928(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+5936(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5944(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5952(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5960(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+5968(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5976(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5984(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+5992(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6000(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6008(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6016(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6024(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6032(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6040(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6048(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6056(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6064(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6072(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6080(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+6088(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+6096(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6104(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6112(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+6120(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+6128(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6136(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6144(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+6152(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+6160(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6168(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6176(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+6184(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+6192(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6200(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6208(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+6216(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+6224(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6232(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6240(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+6248(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+6256(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6264(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6272(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+6280(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+6288(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6296(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6304(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+6312(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+6320(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6328(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6336(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+6344(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+6352(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6360(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6368(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+6376(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+6384(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6392(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6400(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+6408(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+6416(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6424(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6432(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+6440(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+6448(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6456(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6464(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+6472(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+6480(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6488(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6496(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6504(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+6512(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6520(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6528(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6536(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6544(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6552(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6560(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6568(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6576(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6584(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6592(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+6600(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+6608(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6616(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6624(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+6632(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+6640(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6648(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+6656(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+6664(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+6672(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6680(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6688(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+6696(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+6704(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6712(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6720(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+6728(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+6736(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6744(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6752(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+6760(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+6768(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6776(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6784(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+6792(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+6800(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6808(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6816(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+6824(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+6832(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6840(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6848(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+6856(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+6864(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6872(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6880(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+6888(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+6896(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6904(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6912(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+6920(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+6928(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6936(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6944(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+6952(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+6960(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6968(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+6976(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+6984(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+6992(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7000(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7008(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+7016(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+7024(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7032(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7040(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+7048(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+7056(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7064(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7072(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7080(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7088(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7096(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7104(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7112(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7120(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7128(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7136(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7144(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7152(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7160(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7168(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+7176(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+7184(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7192(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7200(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+7208(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+7216(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7224(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7232(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+7240(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+7248(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7256(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7264(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+7272(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+7280(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7288(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7296(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+7304(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+7312(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7320(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7328(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+7336(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+7344(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7352(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7360(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+7368(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+7376(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7384(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7392(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+7400(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+7408(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7416(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7424(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+7432(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+7440(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7448(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7456(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+7464(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+7472(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7480(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7488(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+7496(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+7504(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7512(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7520(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+7528(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+7536(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7544(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7552(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+7560(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+7568(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7576(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7584(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7592(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+7600(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7608(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7616(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7624(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7632(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7640(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7648(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7656(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7664(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7672(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+7680(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+7688(SB)/8, $0x0001000100010001
+DATA kq_iq2scales<>+7696(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7704(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7712(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+7720(SB)/8, $0x0003000300030003
+DATA kq_iq2scales<>+7728(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7736(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7744(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+7752(SB)/8, $0x0005000500050005
+DATA kq_iq2scales<>+7760(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7768(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7776(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+7784(SB)/8, $0x0007000700070007
+DATA kq_iq2scales<>+7792(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7800(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7808(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+7816(SB)/8, $0x0009000900090009
+DATA kq_iq2scales<>+7824(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7832(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7840(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+7848(SB)/8, $0x000b000b000b000b
+DATA kq_iq2scales<>+7856(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7864(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7872(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+7880(SB)/8, $0x000d000d000d000d
+DATA kq_iq2scales<>+7888(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7896(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7904(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+7912(SB)/8, $0x000f000f000f000f
+DATA kq_iq2scales<>+7920(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7928(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7936(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+7944(SB)/8, $0x0011001100110011
+DATA kq_iq2scales<>+7952(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7960(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7968(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+7976(SB)/8, $0x0013001300130013
+DATA kq_iq2scales<>+7984(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+7992(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8000(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+8008(SB)/8, $0x0015001500150015
+DATA kq_iq2scales<>+8016(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8024(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8032(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+8040(SB)/8, $0x0017001700170017
+DATA kq_iq2scales<>+8048(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8056(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8064(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+8072(SB)/8, $0x0019001900190019
+DATA kq_iq2scales<>+8080(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8088(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8096(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+8104(SB)/8, $0x001b001b001b001b
+DATA kq_iq2scales<>+8112(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8120(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8128(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+8136(SB)/8, $0x001d001d001d001d
+DATA kq_iq2scales<>+8144(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8152(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8160(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8168(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8176(SB)/8, $0x001f001f001f001f
+DATA kq_iq2scales<>+8184(SB)/8, $0x001f001f001f001f
+GLOBL kq_iq2scales<>(SB), RODATA|NOPTR, $8192
+
+DATA kq_eighth<>+0(SB)/4, $(0.125)
+DATA kq_eighth<>+4(SB)/4, $(0.125)
+DATA kq_eighth<>+8(SB)/4, $(0.125)
+DATA kq_eighth<>+12(SB)/4, $(0.125)
+DATA kq_eighth<>+16(SB)/4, $(0.125)
+DATA kq_eighth<>+20(SB)/4, $(0.125)
+DATA kq_eighth<>+24(SB)/4, $(0.125)
+DATA kq_eighth<>+28(SB)/4, $(0.125)
+GLOBL kq_eighth<>(SB), RODATA|NOPTR, $32
+
+DATA kq_signbit<>+0(SB)/4, $0x80000000
+DATA kq_signbit<>+4(SB)/4, $0x80000000
+DATA kq_signbit<>+8(SB)/4, $0x80000000
+DATA kq_signbit<>+12(SB)/4, $0x80000000
+DATA kq_signbit<>+16(SB)/4, $0x80000000
+DATA kq_signbit<>+20(SB)/4, $0x80000000
+DATA kq_signbit<>+24(SB)/4, $0x80000000
+DATA kq_signbit<>+28(SB)/4, $0x80000000
+GLOBL kq_signbit<>(SB), RODATA|NOPTR, $32
 
 // func dotQ5KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
@@ -1095,512 +2303,228 @@ done:
 	MOVSS        X1, ret+32(FP)
 	RET
 
-// func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
-// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
-TEXT ·dotIQ2XSAVX(SB), NOSPLIT, $0-52
-	MOVQ   w+0(FP), AX
-	MOVQ   xq+8(FP), CX
-	MOVQ   xd+16(FP), DX
-	MOVQ   nsb+24(FP), BX
-	MOVQ   grid+32(FP), SI
-	MOVQ   signs+40(FP), DI
-	VXORPS Y0, Y0, Y0
-	TESTQ  BX, BX
-	JZ     done
+// func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, BMI, BMI2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2XSAVX(SB), NOSPLIT, $0-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	VXORPS  Y0, Y0, Y0
+	MOVQ    $0x00000009, DI
+	MOVQ    $0x00000910, R8
+	MOVQ    $0x00000920, R9
+	MOVQ    $0x00000930, R10
+	VMOVDQU kq_iq2signshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2signshuf<>+32(SB), Y3
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y4
+	VMOVDQU kq_iq2x7f<>+0(SB), Y5
+	TESTQ   BX, BX
+	JZ      done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	VPBROADCASTW (AX), X1
-	VCVTPH2PS    X1, X1
-	MOVWQZX      2(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      4(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      6(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      8(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      (CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      66(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       (DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      66(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       (DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      10(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      12(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      14(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      16(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      32(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      67(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       4(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      67(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       4(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      18(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      20(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      22(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      24(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      64(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      68(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       8(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      68(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       8(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      26(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      28(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      30(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      32(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      96(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      69(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       12(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      69(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       12(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      34(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      36(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      38(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      40(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      128(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      70(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       16(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      70(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       16(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      42(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      44(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      46(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      48(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      160(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      71(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       20(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      71(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       20(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      50(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      52(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      54(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      56(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      192(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      72(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       24(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      72(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       24(DX), X2, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
-	MOVWQZX      58(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X2
-	VMOVQ        R9, X3
-	MOVWQZX      60(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X2, X2
-	VPINSRQ      $0x01, R9, X3, X3
-	MOVWQZX      62(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VMOVQ        R8, X4
-	VMOVQ        R9, X5
-	MOVWQZX      64(AX), R8
-	MOVQ         R8, R9
-	ANDQ         $0x000001ff, R8
-	SHRQ         $0x09, R9
-	MOVQ         (SI)(R8*8), R8
-	MOVQ         (DI)(R9*8), R9
-	VPINSRQ      $0x01, R8, X4, X4
-	VPINSRQ      $0x01, R9, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VMOVDQU      224(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	MOVBLZX      73(AX), R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       28(DX), X2, X2
-	VBROADCASTSS X2, Y5
-	MOVBLZX      73(AX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R8, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X1, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	VMULSS       28(DX), X2, X2
-	VBROADCASTSS X2, Y1
-	VBLENDPS     $0xf0, Y1, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y0
+	LEAQ         kq_iq2scales<>+0(SB), R11
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y6
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y6, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y8
+	VPSHUFB      Y1, Y8, Y1
+	VPOR         Y1, Y6, Y6
+	MOVQ         2(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X1
+	VPINSRQ      $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128  $0x01, X1, Y7, Y1
+	VPERMQ       $0x44, Y6, Y8
+	VPSHUFB      Y2, Y8, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      66(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y1, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y10, Y1
+	MOVQ         10(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X9
+	VPINSRQ      $0x01, (SI)(R12*8), X9, X9
+	VINSERTI128  $0x01, X9, Y7, Y9
+	VPSHUFB      Y3, Y8, Y8
+	VPAND        Y4, Y8, Y8
+	VPADDB       Y5, Y8, Y8
+	MOVBQZX      67(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y10, Y8, Y1
+	MOVQ         18(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X8
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPERMQ       $0xee, Y6, Y6
+	VPSHUFB      Y2, Y6, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      68(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y10, Y8, Y1
+	MOVQ         26(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X8
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPSHUFB      Y3, Y6, Y6
+	VPAND        Y4, Y6, Y6
+	VPADDB       Y5, Y6, Y6
+	MOVBQZX      69(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R11)(R12*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y6
+	VFMADD231PS  Y9, Y6, Y1
+	VMOVDQU      34(AX), Y6
+	VPSRLW       $0x09, Y6, Y8
+	VPSRLW       $0x0d, Y6, Y6
+	VPXOR        Y8, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y9
+	VPSHUFB      Y6, Y9, Y6
+	VPOR         Y6, Y8, Y8
+	MOVQ         34(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPERMQ       $0x44, Y8, Y9
+	VPSHUFB      Y2, Y9, Y10
+	VPAND        Y4, Y10, Y10
+	VPADDB       Y5, Y10, Y10
+	MOVBQZX      70(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     (R11)(R12*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y6
+	VFMADD231PS  Y11, Y6, Y1
+	MOVQ         42(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPSHUFB      Y3, Y9, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      71(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y6
+	VFMADD231PS  Y10, Y6, Y1
+	MOVQ         50(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPERMQ       $0xee, Y8, Y8
+	VPSHUFB      Y2, Y8, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	MOVBQZX      72(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R11)(R12*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y6
+	VFMADD231PS  Y10, Y6, Y1
+	MOVQ         58(AX), R12
+	BZHIQ        DI, R12, R13
+	BEXTRQ       R8, R12, R14
+	BEXTRQ       R9, R12, R15
+	BEXTRQ       R10, R12, R12
+	VMOVQ        (SI)(R13*8), X7
+	VPINSRQ      $0x01, (SI)(R14*8), X7, X7
+	VMOVQ        (SI)(R15*8), X6
+	VPINSRQ      $0x01, (SI)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPSHUFB      Y3, Y8, Y8
+	VPAND        Y4, Y8, Y8
+	VPADDB       Y5, Y8, Y8
+	MOVBQZX      73(AX), R12
+	SHLQ         $0x05, R12
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R11)(R12*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y6
+	VFMADD231PS  Y9, Y6, Y1
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -1613,7 +2537,305 @@ done:
 	VHADDPS      X1, X1, X1
 	VHADDPS      X1, X1, X1
 	VZEROUPPER
-	MOVSS        X1, ret+48(FP)
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotQ2KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ2KAVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nsb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), X1
+	VPAND        kq_low4<>+0(SB), X1, X1
+	VPSHUFB      kq_evenodd<>+0(SB), X1, X1
+	VPMOVZXBW    X1, Y1
+	VMOVDQU      16(AX), Y2
+	VPAND        kq_threes<>+0(SB), Y2, Y2
+	VPSHUFB      kq_repword<>+0(SB), Y1, Y3
+	VPMADDUBSW   (CX), Y2, Y2
+	VPMADDWD     Y3, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y2, Y2
+	VMOVDQU      16(AX), Y3
+	VPSRLW       $0x02, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+32(SB), Y1, Y4
+	VPMADDUBSW   32(CX), Y3, Y3
+	VPMADDWD     Y4, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 4(DX), Y4
+	VFMADD231PS  Y3, Y4, Y2
+	VMOVDQU      16(AX), Y3
+	VPSRLW       $0x04, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+64(SB), Y1, Y4
+	VPMADDUBSW   64(CX), Y3, Y3
+	VPMADDWD     Y4, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 8(DX), Y4
+	VFMADD231PS  Y3, Y4, Y2
+	VMOVDQU      16(AX), Y3
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+96(SB), Y1, Y4
+	VPMADDUBSW   96(CX), Y3, Y3
+	VPMADDWD     Y4, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 12(DX), Y4
+	VFMADD231PS  Y3, Y4, Y2
+	VMOVDQU      48(AX), Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+128(SB), Y1, Y4
+	VPMADDUBSW   128(CX), Y3, Y3
+	VPMADDWD     Y4, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 16(DX), Y4
+	VFMADD231PS  Y3, Y4, Y2
+	VMOVDQU      48(AX), Y3
+	VPSRLW       $0x02, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+160(SB), Y1, Y4
+	VPMADDUBSW   160(CX), Y3, Y3
+	VPMADDWD     Y4, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 20(DX), Y4
+	VFMADD231PS  Y3, Y4, Y2
+	VMOVDQU      48(AX), Y3
+	VPSRLW       $0x04, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+192(SB), Y1, Y4
+	VPMADDUBSW   192(CX), Y3, Y3
+	VPMADDWD     Y4, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 24(DX), Y4
+	VFMADD231PS  Y3, Y4, Y2
+	VMOVDQU      48(AX), Y3
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        kq_threes<>+0(SB), Y3, Y3
+	VPSHUFB      kq_repword<>+224(SB), Y1, Y1
+	VPMADDUBSW   224(CX), Y3, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 28(DX), Y1
+	VFMADD231PS  Y3, Y1, Y2
+	VPBROADCASTW 80(AX), X1
+	VCVTPH2PS    X1, Y1
+	VPBROADCASTW 82(AX), X3
+	VCVTPH2PS    X3, Y3
+	VXORPS       kq_signbit<>+0(SB), Y3, Y3
+	VPMOVZXBD    (AX), Y4
+	VPSRLD       $0x04, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VPMOVZXBD    8(AX), Y5
+	VPSRLD       $0x04, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y2, Y1, Y0
+	VMULPS       (BX), Y4, Y1
+	VFMADD231PS  32(BX), Y5, Y1
+	VFMADD231PS  Y1, Y3, Y0
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000040, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotQ2K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ2K_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), X2
+	VPAND        kq_low4<>+0(SB), X2, X2
+	VPSHUFB      kq_evenodd<>+0(SB), X2, X2
+	VPMOVZXBW    X2, Y2
+	VMOVDQU      16(AX), Y4
+	VPAND        kq_threes<>+0(SB), Y4, Y4
+	VPSHUFB      kq_repword<>+0(SB), Y2, Y5
+	VPMADDUBSW   (CX), Y4, Y3
+	VPMADDWD     Y5, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y3, Y3
+	VPMADDUBSW   (CX)(SI*1), Y4, Y4
+	VPMADDWD     Y5, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y4, Y4
+	VMOVDQU      16(AX), Y5
+	VPSRLW       $0x02, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+32(SB), Y2, Y6
+	VPMADDUBSW   32(CX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VPMADDUBSW   32(CX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(DX)(DI*1), Y6
+	VFMADD231PS  Y5, Y6, Y4
+	VMOVDQU      16(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+64(SB), Y2, Y6
+	VPMADDUBSW   64(CX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VPMADDUBSW   64(CX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 8(DX)(DI*1), Y6
+	VFMADD231PS  Y5, Y6, Y4
+	VMOVDQU      16(AX), Y5
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+96(SB), Y2, Y6
+	VPMADDUBSW   96(CX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VPMADDUBSW   96(CX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(DX)(DI*1), Y6
+	VFMADD231PS  Y5, Y6, Y4
+	VMOVDQU      48(AX), Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+128(SB), Y2, Y6
+	VPMADDUBSW   128(CX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VPMADDUBSW   128(CX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 16(DX)(DI*1), Y6
+	VFMADD231PS  Y5, Y6, Y4
+	VMOVDQU      48(AX), Y5
+	VPSRLW       $0x02, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+160(SB), Y2, Y6
+	VPMADDUBSW   160(CX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VPMADDUBSW   160(CX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(DX)(DI*1), Y6
+	VFMADD231PS  Y5, Y6, Y4
+	VMOVDQU      48(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+192(SB), Y2, Y6
+	VPMADDUBSW   192(CX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VPMADDUBSW   192(CX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 24(DX)(DI*1), Y6
+	VFMADD231PS  Y5, Y6, Y4
+	VMOVDQU      48(AX), Y5
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        kq_threes<>+0(SB), Y5, Y5
+	VPSHUFB      kq_repword<>+224(SB), Y2, Y2
+	VPMADDUBSW   224(CX), Y5, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VPMADDUBSW   224(CX)(SI*1), Y5, Y5
+	VPMADDWD     Y2, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX)(DI*1), Y2
+	VFMADD231PS  Y5, Y2, Y4
+	VPBROADCASTW 80(AX), X2
+	VCVTPH2PS    X2, Y2
+	VPBROADCASTW 82(AX), X5
+	VCVTPH2PS    X5, Y5
+	VXORPS       kq_signbit<>+0(SB), Y5, Y5
+	VPMOVZXBD    (AX), Y6
+	VPSRLD       $0x04, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VPMOVZXBD    8(AX), Y7
+	VPSRLD       $0x04, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y3, Y2, Y0
+	VMULPS       (BX), Y6, Y3
+	VFMADD231PS  32(BX), Y7, Y3
+	VFMADD231PS  Y3, Y5, Y0
+	VFMADD231PS  Y4, Y2, Y1
+	VMULPS       (BX)(DI*2), Y6, Y2
+	VFMADD231PS  32(BX)(DI*2), Y7, Y2
+	VFMADD231PS  Y2, Y5, Y1
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000040, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
 	RET
 
 // func dotQ5K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -2401,630 +3623,292 @@ TEXT ·dotIQ2XS_1x2(SB), NOSPLIT, $8-72
 	MOVQ   R8, (SP)
 	TESTQ  R8, R8
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	MOVQ   (BX), R8
-	MOVQ   8(BX), BX
+	VXORPS Y2, Y2, Y2
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
+	LEAQ         kq_iq2scales<>+0(SB), R8
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y4
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y4, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPOR         Y1, Y4, Y4
 	MOVWQZX      2(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      4(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      6(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      8(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      66(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      66(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      (CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       (DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       (DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      (CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       (DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       (DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      4(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      6(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      8(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X1
+	VPINSRQ      $0x01, (BX)(R12*8), X1, X1
+	VINSERTI128  $0x01, X1, Y5, Y3
+	VPERMQ       $0x44, Y4, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	MOVBQZX      66(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y8, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y3, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y8, Y3
 	MOVWQZX      10(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      12(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      14(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      16(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      67(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      67(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      32(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       4(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       4(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      32(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       4(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       4(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      12(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      14(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      16(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X7
+	VPINSRQ      $0x01, (BX)(R12*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      67(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(SI*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(DI*1), Y6
+	VFMADD231PS  Y8, Y6, Y3
 	MOVWQZX      18(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      20(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      22(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      24(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      68(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      68(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      64(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       8(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       8(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      64(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       8(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       8(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      20(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      22(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      24(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPERMQ       $0xee, Y4, Y4
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y4, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	MOVBQZX      68(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(SI*1), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(DI*1), Y6
+	VFMADD231PS  Y8, Y6, Y3
 	MOVWQZX      26(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      28(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      30(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      32(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      69(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      69(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      96(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       12(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       12(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      96(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       12(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       12(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      28(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      30(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      32(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      69(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VMOVDQU      34(AX), Y4
+	VPSRLW       $0x09, Y4, Y6
+	VPSRLW       $0x0d, Y4, Y4
+	VPXOR        Y6, Y4, Y4
+	VMOVDQU      kq_iq2parity<>+0(SB), Y7
+	VPSHUFB      Y4, Y7, Y4
+	VPOR         Y4, Y6, Y6
 	MOVWQZX      34(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      36(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      38(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      40(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      70(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      70(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      128(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       16(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       16(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      128(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       16(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       16(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      36(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      38(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      40(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPERMQ       $0x44, Y6, Y7
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y7, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      70(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
 	MOVWQZX      42(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      44(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      46(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      48(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      71(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      71(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      160(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       20(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       20(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      160(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       20(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       20(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      44(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      46(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      48(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	MOVBQZX      71(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(SI*1), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
 	MOVWQZX      50(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      52(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      54(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      56(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      72(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      72(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      192(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       24(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       24(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      192(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       24(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       24(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      52(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      54(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      56(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPERMQ       $0xee, Y6, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	MOVBQZX      72(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(SI*1), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
 	MOVWQZX      58(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X2
-	VMOVQ        R10, X3
-	MOVWQZX      60(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X2, X2
-	VPINSRQ      $0x01, R10, X3, X3
-	MOVWQZX      62(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X4
-	VMOVQ        R10, X5
-	MOVWQZX      64(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X4, X4
-	VPINSRQ      $0x01, R10, X5, X5
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VINSERTI128  $0x01, X5, Y3, Y5
-	MOVBLZX      73(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X3
-	VCVTPH2PS    X3, X3
-	VXORPS       X2, X2, X2
-	VCVTSI2SSL   R9, X2, X2
-	VADDSS       kq_half<>+0(SB), X2, X2
-	VMULSS       X2, X3, X2
-	VMULSS       kq_quarter<>+0(SB), X2, X2
-	MOVBLZX      73(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, X6
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X6, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	VMOVDQU      224(CX), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       28(DX), X2, X7
-	VBROADCASTSS X7, Y7
-	VMULSS       28(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y0
-	VMOVDQU      224(CX)(SI*1), Y6
-	VPXOR        Y5, Y6, Y6
-	VPSUBB       Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y4
-	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VMULSS       28(DX)(DI*1), X2, X2
-	VBROADCASTSS X2, Y5
-	VMULSS       28(DX)(DI*1), X3, X2
-	VBROADCASTSS X2, Y6
-	VBLENDPS     $0xf0, Y6, Y5, Y5
-	VFMADD231PS  Y4, Y5, Y1
+	MOVWQZX      60(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      62(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      64(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X5
+	VPINSRQ      $0x01, (BX)(R10*8), X5, X5
+	VMOVQ        (BX)(R11*8), X4
+	VPINSRQ      $0x01, (BX)(R12*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      73(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -3034,14 +3918,243 @@ loop:
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X2
-	VADDPS       X0, X2, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	VMOVSS       X2, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ2K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ2K_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), X3
+	VPAND        kq_low4<>+0(SB), X3, X3
+	VPSHUFB      kq_evenodd<>+0(SB), X3, X3
+	VPMOVZXBW    X3, Y3
+	VMOVDQU      16(AX), Y6
+	VPAND        kq_threes<>+0(SB), Y6, Y6
+	VPSHUFB      kq_repword<>+0(SB), Y3, Y7
+	VPMADDUBSW   (CX), Y6, Y4
+	VPMADDWD     Y7, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y5, Y4, Y4
+	VPMADDUBSW   (CX)(SI*1), Y6, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y5, Y5
+	VPMADDUBSW   (CX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y7, Y6, Y6
+	VMOVDQU      16(AX), Y7
+	VPSRLW       $0x02, Y7, Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+32(SB), Y3, Y8
+	VPMADDUBSW   32(CX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   32(CX)(SI*1), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VPMADDUBSW   32(CX)(SI*2), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*2), Y8
+	VFMADD231PS  Y7, Y8, Y6
+	VMOVDQU      16(AX), Y7
+	VPSRLW       $0x04, Y7, Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+64(SB), Y3, Y8
+	VPMADDUBSW   64(CX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   64(CX)(SI*1), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VPMADDUBSW   64(CX)(SI*2), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*2), Y8
+	VFMADD231PS  Y7, Y8, Y6
+	VMOVDQU      16(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+96(SB), Y3, Y8
+	VPMADDUBSW   96(CX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   96(CX)(SI*1), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VPMADDUBSW   96(CX)(SI*2), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*2), Y8
+	VFMADD231PS  Y7, Y8, Y6
+	VMOVDQU      48(AX), Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+128(SB), Y3, Y8
+	VPMADDUBSW   128(CX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   128(CX)(SI*1), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VPMADDUBSW   128(CX)(SI*2), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*2), Y8
+	VFMADD231PS  Y7, Y8, Y6
+	VMOVDQU      48(AX), Y7
+	VPSRLW       $0x02, Y7, Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+160(SB), Y3, Y8
+	VPMADDUBSW   160(CX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   160(CX)(SI*1), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VPMADDUBSW   160(CX)(SI*2), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*2), Y8
+	VFMADD231PS  Y7, Y8, Y6
+	VMOVDQU      48(AX), Y7
+	VPSRLW       $0x04, Y7, Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+192(SB), Y3, Y8
+	VPMADDUBSW   192(CX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VPMADDUBSW   192(CX)(SI*1), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VPMADDUBSW   192(CX)(SI*2), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*2), Y8
+	VFMADD231PS  Y7, Y8, Y6
+	VMOVDQU      48(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        kq_threes<>+0(SB), Y7, Y7
+	VPSHUFB      kq_repword<>+224(SB), Y3, Y3
+	VPMADDUBSW   224(CX), Y7, Y8
+	VPMADDWD     Y3, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VPMADDUBSW   224(CX)(SI*1), Y7, Y8
+	VPMADDWD     Y3, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(DI*1), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VPMADDUBSW   224(CX)(SI*2), Y7, Y7
+	VPMADDWD     Y3, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*2), Y3
+	VFMADD231PS  Y7, Y3, Y6
+	VPBROADCASTW 80(AX), X3
+	VCVTPH2PS    X3, Y3
+	VPBROADCASTW 82(AX), X7
+	VCVTPH2PS    X7, Y7
+	VXORPS       kq_signbit<>+0(SB), Y7, Y7
+	VPMOVZXBD    (AX), Y8
+	VPSRLD       $0x04, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VPMOVZXBD    8(AX), Y9
+	VPSRLD       $0x04, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y4, Y3, Y0
+	VMULPS       (BX), Y8, Y4
+	VFMADD231PS  32(BX), Y9, Y4
+	VFMADD231PS  Y4, Y7, Y0
+	VFMADD231PS  Y5, Y3, Y1
+	VMULPS       (BX)(DI*2), Y8, Y4
+	VFMADD231PS  32(BX)(DI*2), Y9, Y4
+	VFMADD231PS  Y4, Y7, Y1
+	VFMADD231PS  Y6, Y3, Y2
+	VMULPS       (BX)(DI*4), Y8, Y3
+	VFMADD231PS  32(BX)(DI*4), Y9, Y3
+	VFMADD231PS  Y3, Y7, Y2
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000040, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VMOVSS       X3, (AX)
 	ADDQ         CX, AX
 	VEXTRACTF128 $0x01, Y1, X0
 	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
@@ -4037,727 +5150,350 @@ TEXT ·dotIQ2XS_1x3(SB), NOSPLIT, $8-72
 	MOVQ   R8, (SP)
 	TESTQ  R8, R8
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	MOVQ   (BX), R8
-	MOVQ   8(BX), BX
+	VXORPS Y4, Y4, Y4
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
+	LEAQ         kq_iq2scales<>+0(SB), R8
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y6
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y6, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPOR         Y1, Y6, Y6
 	MOVWQZX      2(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      4(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      6(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      8(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      66(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      66(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      (CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       (DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       (DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      (CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       (DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       (DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      (CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       (DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       (DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      4(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      6(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      8(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X1
+	VPINSRQ      $0x01, (BX)(R12*8), X1, X1
+	VINSERTI128  $0x01, X1, Y7, Y5
+	VPERMQ       $0x44, Y6, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	MOVBQZX      66(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y9, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     (R8)(R9*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y10
+	VMULPS       Y10, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y10, Y5
 	MOVWQZX      10(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      12(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      14(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      16(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      67(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      67(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      32(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       4(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       4(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      32(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       4(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       4(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      32(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       4(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       4(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      12(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      14(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      16(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VINSERTI128  $0x01, X9, Y7, Y9
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      67(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y8
+	VFMADD231PS  Y10, Y8, Y5
 	MOVWQZX      18(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      20(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      22(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      24(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      68(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      68(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      64(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       8(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       8(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      64(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       8(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       8(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      64(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       8(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       8(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      20(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      22(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      24(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X8
+	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPERMQ       $0xee, Y6, Y6
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y6, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	MOVBQZX      68(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y8
+	VFMADD231PS  Y10, Y8, Y5
 	MOVWQZX      26(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      28(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      30(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      32(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      69(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      69(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      96(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       12(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       12(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      96(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       12(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       12(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      96(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       12(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       12(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      28(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      30(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      32(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X8
+	VPINSRQ      $0x01, (BX)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      69(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VMOVDQU      34(AX), Y6
+	VPSRLW       $0x09, Y6, Y8
+	VPSRLW       $0x0d, Y6, Y6
+	VPXOR        Y8, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y9
+	VPSHUFB      Y6, Y9, Y6
+	VPOR         Y6, Y8, Y8
 	MOVWQZX      34(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      36(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      38(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      40(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      70(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      70(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      128(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       16(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       16(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      128(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       16(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       16(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      128(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       16(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       16(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      36(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      38(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      40(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPERMQ       $0x44, Y8, Y9
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y9, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      70(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     (R8)(R9*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     (R8)(R9*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     (R8)(R9*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y6
+	VFMADD231PS  Y11, Y6, Y5
 	MOVWQZX      42(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      44(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      46(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      48(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      71(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      71(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      160(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       20(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       20(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      160(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       20(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       20(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      160(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       20(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       20(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      44(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      46(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      48(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	MOVBQZX      71(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y6
+	VFMADD231PS  Y10, Y6, Y5
 	MOVWQZX      50(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      52(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      54(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      56(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      72(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      72(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      192(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       24(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       24(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      192(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       24(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       24(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      192(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       24(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       24(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      52(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      54(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      56(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPERMQ       $0xee, Y8, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	MOVBQZX      72(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y6
+	VFMADD231PS  Y10, Y6, Y5
 	MOVWQZX      58(AX), R9
-	MOVQ         R9, R10
 	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X3
-	VMOVQ        R10, X4
-	MOVWQZX      60(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X3, X3
-	VPINSRQ      $0x01, R10, X4, X4
-	MOVWQZX      62(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VMOVQ        R9, X5
-	VMOVQ        R10, X6
-	MOVWQZX      64(AX), R9
-	MOVQ         R9, R10
-	ANDQ         $0x000001ff, R9
-	SHRQ         $0x09, R10
-	MOVQ         (R8)(R9*8), R9
-	MOVQ         (BX)(R10*8), R10
-	VPINSRQ      $0x01, R9, X5, X5
-	VPINSRQ      $0x01, R10, X6, X6
-	VINSERTI128  $0x01, X5, Y3, Y5
-	VINSERTI128  $0x01, X6, Y4, Y6
-	MOVBLZX      73(AX), R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, X4
-	VXORPS       X3, X3, X3
-	VCVTSI2SSL   R9, X3, X3
-	VADDSS       kq_half<>+0(SB), X3, X3
-	VMULSS       X3, X4, X3
-	VMULSS       kq_quarter<>+0(SB), X3, X3
-	MOVBLZX      73(AX), R9
-	SHRL         $0x04, R9
-	ANDL         $0x0000000f, R9
-	VPBROADCASTW (AX), X7
-	VCVTPH2PS    X7, X7
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R9, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X7, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	VMOVDQU      224(CX), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       28(DX), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       28(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y0
-	VMOVDQU      224(CX)(SI*1), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VMULSS       28(DX)(DI*1), X3, X8
-	VBROADCASTSS X8, Y8
-	VMULSS       28(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VBLENDPS     $0xf0, Y9, Y8, Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      224(CX)(SI*2), Y7
-	VPXOR        Y6, Y7, Y7
-	VPSUBB       Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y5
-	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VMULSS       28(DX)(DI*2), X3, X3
-	VBROADCASTSS X3, Y6
-	VMULSS       28(DX)(DI*2), X4, X3
-	VBROADCASTSS X3, Y7
-	VBLENDPS     $0xf0, Y7, Y6, Y6
-	VFMADD231PS  Y5, Y6, Y2
+	MOVWQZX      60(AX), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      62(AX), R11
+	ANDQ         $0x000001ff, R11
+	MOVWQZX      64(AX), R12
+	ANDQ         $0x000001ff, R12
+	VMOVQ        (BX)(R9*8), X7
+	VPINSRQ      $0x01, (BX)(R10*8), X7, X7
+	VMOVQ        (BX)(R11*8), X6
+	VPINSRQ      $0x01, (BX)(R12*8), X6, X6
+	VINSERTI128  $0x01, X6, Y7, Y6
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      73(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -4767,11 +5503,285 @@ loop:
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X3
-	VADDPS       X0, X3, X3
-	VHADDPS      X3, X3, X3
-	VHADDPS      X3, X3, X3
-	VMOVSS       X3, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ2K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ2K_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), X4
+	VPAND        kq_low4<>+0(SB), X4, X4
+	VPSHUFB      kq_evenodd<>+0(SB), X4, X4
+	VPMOVZXBW    X4, Y4
+	VMOVDQU      16(AX), Y8
+	VPAND        kq_threes<>+0(SB), Y8, Y8
+	VPSHUFB      kq_repword<>+0(SB), Y4, Y9
+	VPMADDUBSW   (CX), Y8, Y5
+	VPMADDWD     Y9, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y5, Y5
+	VPMADDUBSW   (CX)(SI*1), Y8, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*1), Y7
+	VMULPS       Y7, Y6, Y6
+	VPMADDUBSW   (CX)(SI*2), Y8, Y7
+	VPMADDWD     Y9, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y7, Y7
+	VPMADDUBSW   (CX)(R8*1), Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y9, Y8, Y8
+	VMOVDQU      16(AX), Y9
+	VPSRLW       $0x02, Y9, Y9
+	VPAND        kq_threes<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+32(SB), Y4, Y10
+	VPMADDUBSW   32(CX), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VPMADDUBSW   32(CX)(SI*1), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y6
+	VPMADDUBSW   32(CX)(SI*2), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VPMADDUBSW   32(CX)(R8*1), Y9, Y9
+	VPMADDWD     Y10, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(R9*1), Y10
+	VFMADD231PS  Y9, Y10, Y8
+	VMOVDQU      16(AX), Y9
+	VPSRLW       $0x04, Y9, Y9
+	VPAND        kq_threes<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+64(SB), Y4, Y10
+	VPMADDUBSW   64(CX), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VPMADDUBSW   64(CX)(SI*1), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y6
+	VPMADDUBSW   64(CX)(SI*2), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VPMADDUBSW   64(CX)(R8*1), Y9, Y9
+	VPMADDWD     Y10, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(R9*1), Y10
+	VFMADD231PS  Y9, Y10, Y8
+	VMOVDQU      16(AX), Y9
+	VPSRLW       $0x06, Y9, Y9
+	VPAND        kq_threes<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+96(SB), Y4, Y10
+	VPMADDUBSW   96(CX), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VPMADDUBSW   96(CX)(SI*1), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y6
+	VPMADDUBSW   96(CX)(SI*2), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VPMADDUBSW   96(CX)(R8*1), Y9, Y9
+	VPMADDWD     Y10, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(R9*1), Y10
+	VFMADD231PS  Y9, Y10, Y8
+	VMOVDQU      48(AX), Y9
+	VPAND        kq_threes<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+128(SB), Y4, Y10
+	VPMADDUBSW   128(CX), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VPMADDUBSW   128(CX)(SI*1), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y6
+	VPMADDUBSW   128(CX)(SI*2), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VPMADDUBSW   128(CX)(R8*1), Y9, Y9
+	VPMADDWD     Y10, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(R9*1), Y10
+	VFMADD231PS  Y9, Y10, Y8
+	VMOVDQU      48(AX), Y9
+	VPSRLW       $0x02, Y9, Y9
+	VPAND        kq_threes<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+160(SB), Y4, Y10
+	VPMADDUBSW   160(CX), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VPMADDUBSW   160(CX)(SI*1), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y6
+	VPMADDUBSW   160(CX)(SI*2), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VPMADDUBSW   160(CX)(R8*1), Y9, Y9
+	VPMADDWD     Y10, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(R9*1), Y10
+	VFMADD231PS  Y9, Y10, Y8
+	VMOVDQU      48(AX), Y9
+	VPSRLW       $0x04, Y9, Y9
+	VPAND        kq_threes<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+192(SB), Y4, Y10
+	VPMADDUBSW   192(CX), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VPMADDUBSW   192(CX)(SI*1), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y6
+	VPMADDUBSW   192(CX)(SI*2), Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VPMADDUBSW   192(CX)(R8*1), Y9, Y9
+	VPMADDWD     Y10, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(R9*1), Y10
+	VFMADD231PS  Y9, Y10, Y8
+	VMOVDQU      48(AX), Y9
+	VPSRLW       $0x06, Y9, Y9
+	VPAND        kq_threes<>+0(SB), Y9, Y9
+	VPSHUFB      kq_repword<>+224(SB), Y4, Y4
+	VPMADDUBSW   224(CX), Y9, Y10
+	VPMADDWD     Y4, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VPMADDUBSW   224(CX)(SI*1), Y9, Y10
+	VPMADDWD     Y4, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y6
+	VPMADDUBSW   224(CX)(SI*2), Y9, Y10
+	VPMADDWD     Y4, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VPMADDUBSW   224(CX)(R8*1), Y9, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(R9*1), Y4
+	VFMADD231PS  Y9, Y4, Y8
+	VPBROADCASTW 80(AX), X4
+	VCVTPH2PS    X4, Y4
+	VPBROADCASTW 82(AX), X9
+	VCVTPH2PS    X9, Y9
+	VXORPS       kq_signbit<>+0(SB), Y9, Y9
+	VPMOVZXBD    (AX), Y10
+	VPSRLD       $0x04, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VPMOVZXBD    8(AX), Y11
+	VPSRLD       $0x04, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VFMADD231PS  Y5, Y4, Y0
+	VMULPS       (BX), Y10, Y5
+	VFMADD231PS  32(BX), Y11, Y5
+	VFMADD231PS  Y5, Y9, Y0
+	VFMADD231PS  Y6, Y4, Y1
+	VMULPS       (BX)(DI*2), Y10, Y5
+	VFMADD231PS  32(BX)(DI*2), Y11, Y5
+	VFMADD231PS  Y5, Y9, Y1
+	VFMADD231PS  Y7, Y4, Y2
+	VMULPS       (BX)(DI*4), Y10, Y5
+	VFMADD231PS  32(BX)(DI*4), Y11, Y5
+	VFMADD231PS  Y5, Y9, Y2
+	VFMADD231PS  Y8, Y4, Y3
+	VMULPS       (BX)(R9*2), Y10, Y4
+	VFMADD231PS  32(BX)(R9*2), Y11, Y4
+	VFMADD231PS  Y4, Y9, Y3
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000040, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, (AX)
 	ADDQ         CX, AX
 	VEXTRACTF128 $0x01, Y1, X0
 	VADDPS       X1, X0, X0
@@ -4781,6 +5791,12 @@ done:
 	ADDQ         CX, AX
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X3, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
@@ -5980,824 +6996,408 @@ TEXT ·dotIQ2XS_1x4(SB), NOSPLIT, $8-72
 	MOVQ   R10, (SP)
 	TESTQ  R10, R10
 	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ   (BX), R10
-	MOVQ   8(BX), BX
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
 	JZ     done
 
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
+	LEAQ         kq_iq2scales<>+0(SB), R10
+	VMOVDQU      2(AX), Y1
+	VPSRLW       $0x09, Y1, Y8
+	VPSRLW       $0x0d, Y1, Y1
+	VPXOR        Y8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPOR         Y1, Y8, Y8
 	MOVWQZX      2(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      4(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      6(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      8(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      66(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      66(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      (CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       (DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       (DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      (CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       (DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       (DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      (CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       (DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       (DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      (CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       (DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       (DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      4(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      6(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      8(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X1
+	VPINSRQ      $0x01, (BX)(R14*8), X1, X1
+	VINSERTI128  $0x01, X1, Y9, Y7
+	VPERMQ       $0x44, Y8, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPADDB       kq_iq2x7f<>+0(SB), Y11, Y11
+	MOVBQZX      66(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y11, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     (R10)(R11*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y11, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     (R10)(R11*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y11, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     (R10)(R11*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y12
+	VMULPS       Y12, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y12, Y7
 	MOVWQZX      10(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      12(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      14(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      16(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      67(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      67(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      32(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       4(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       4(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      32(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       4(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       4(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      32(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       4(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       4(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      32(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       4(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       4(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      12(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      14(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      16(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X11
+	VPINSRQ      $0x01, (BX)(R14*8), X11, X11
+	VINSERTI128  $0x01, X11, Y9, Y11
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      67(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y10
+	VFMADD231PS  Y12, Y10, Y7
 	MOVWQZX      18(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      20(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      22(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      24(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      68(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      68(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      64(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       8(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       8(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      64(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       8(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       8(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      64(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       8(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       8(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      64(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       8(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       8(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      20(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      22(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      24(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X10
+	VPINSRQ      $0x01, (BX)(R14*8), X10, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPERMQ       $0xee, Y8, Y8
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y8, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPADDB       kq_iq2x7f<>+0(SB), Y11, Y11
+	MOVBQZX      68(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y10
+	VFMADD231PS  Y12, Y10, Y7
 	MOVWQZX      26(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      28(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      30(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      32(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      69(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      69(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      96(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       12(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       12(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      96(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       12(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       12(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      96(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       12(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       12(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      96(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       12(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       12(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      28(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      30(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      32(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X10
+	VPINSRQ      $0x01, (BX)(R14*8), X10, X10
+	VINSERTI128  $0x01, X10, Y9, Y10
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      69(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VMOVDQU      34(AX), Y8
+	VPSRLW       $0x09, Y8, Y10
+	VPSRLW       $0x0d, Y8, Y8
+	VPXOR        Y10, Y8, Y8
+	VMOVDQU      kq_iq2parity<>+0(SB), Y11
+	VPSHUFB      Y8, Y11, Y8
+	VPOR         Y8, Y10, Y10
 	MOVWQZX      34(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      36(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      38(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      40(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      70(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      70(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      128(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       16(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       16(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      128(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       16(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       16(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      128(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       16(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       16(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      128(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       16(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       16(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      36(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      38(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      40(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
+	VINSERTI128  $0x01, X8, Y9, Y8
+	VPERMQ       $0x44, Y10, Y11
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y11, Y12
+	VPAND        kq_iq2bitsel<>+0(SB), Y12, Y12
+	VPADDB       kq_iq2x7f<>+0(SB), Y12, Y12
+	MOVBQZX      70(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      128(CX), Y13
+	VPSIGNB      Y12, Y13, Y13
+	VPMADDUBSW   Y13, Y8, Y13
+	VPMADDWD     (R10)(R11*1), Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX), Y14
+	VFMADD231PS  Y13, Y14, Y1
+	VMOVDQU      128(CX)(SI*1), Y13
+	VPSIGNB      Y12, Y13, Y13
+	VPMADDUBSW   Y13, Y8, Y13
+	VPMADDWD     (R10)(R11*1), Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX)(DI*1), Y14
+	VFMADD231PS  Y13, Y14, Y3
+	VMOVDQU      128(CX)(SI*2), Y13
+	VPSIGNB      Y12, Y13, Y13
+	VPMADDUBSW   Y13, Y8, Y13
+	VPMADDWD     (R10)(R11*1), Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX)(DI*2), Y14
+	VFMADD231PS  Y13, Y14, Y5
+	VMOVDQU      128(CX)(R8*1), Y13
+	VPSIGNB      Y12, Y13, Y13
+	VPMADDUBSW   Y13, Y8, Y13
+	VPMADDWD     (R10)(R11*1), Y13, Y13
+	VCVTDQ2PS    Y13, Y13
+	VBROADCASTSS 16(DX)(R9*1), Y8
+	VFMADD231PS  Y13, Y8, Y7
 	MOVWQZX      42(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      44(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      46(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      48(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      71(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      71(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      160(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       20(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       20(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      160(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       20(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       20(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      160(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       20(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       20(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      160(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       20(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       20(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      44(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      46(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      48(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
+	VINSERTI128  $0x01, X8, Y9, Y8
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y11, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPADDB       kq_iq2x7f<>+0(SB), Y11, Y11
+	MOVBQZX      71(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y8
+	VFMADD231PS  Y12, Y8, Y7
 	MOVWQZX      50(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      52(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      54(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      56(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      72(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      72(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      192(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       24(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       24(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      192(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       24(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       24(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      192(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       24(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       24(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      192(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       24(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       24(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	MOVWQZX      52(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      54(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      56(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
+	VINSERTI128  $0x01, X8, Y9, Y8
+	VPERMQ       $0xee, Y10, Y10
+	VPSHUFB      kq_iq2signshuf<>+0(SB), Y10, Y11
+	VPAND        kq_iq2bitsel<>+0(SB), Y11, Y11
+	VPADDB       kq_iq2x7f<>+0(SB), Y11, Y11
+	MOVBQZX      72(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     (R10)(R11*1), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y8
+	VFMADD231PS  Y12, Y8, Y7
 	MOVWQZX      58(AX), R11
-	MOVQ         R11, R12
 	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X4
-	VMOVQ        R12, X5
-	MOVWQZX      60(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X4, X4
-	VPINSRQ      $0x01, R12, X5, X5
-	MOVWQZX      62(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VMOVQ        R11, X6
-	VMOVQ        R12, X7
-	MOVWQZX      64(AX), R11
-	MOVQ         R11, R12
-	ANDQ         $0x000001ff, R11
-	SHRQ         $0x09, R12
-	MOVQ         (R10)(R11*8), R11
-	MOVQ         (BX)(R12*8), R12
-	VPINSRQ      $0x01, R11, X6, X6
-	VPINSRQ      $0x01, R12, X7, X7
-	VINSERTI128  $0x01, X6, Y4, Y6
-	VINSERTI128  $0x01, X7, Y5, Y7
-	MOVBLZX      73(AX), R11
-	ANDL         $0x0000000f, R11
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, X5
-	VXORPS       X4, X4, X4
-	VCVTSI2SSL   R11, X4, X4
-	VADDSS       kq_half<>+0(SB), X4, X4
-	VMULSS       X4, X5, X4
-	VMULSS       kq_quarter<>+0(SB), X4, X4
-	MOVBLZX      73(AX), R11
-	SHRL         $0x04, R11
-	ANDL         $0x0000000f, R11
+	MOVWQZX      60(AX), R12
+	ANDQ         $0x000001ff, R12
+	MOVWQZX      62(AX), R13
+	ANDQ         $0x000001ff, R13
+	MOVWQZX      64(AX), R14
+	ANDQ         $0x000001ff, R14
+	VMOVQ        (BX)(R11*8), X9
+	VPINSRQ      $0x01, (BX)(R12*8), X9, X9
+	VMOVQ        (BX)(R13*8), X8
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
+	VINSERTI128  $0x01, X8, Y9, Y8
+	VPSHUFB      kq_iq2signshuf<>+32(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      73(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
 	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, X8
-	VXORPS       X5, X5, X5
-	VCVTSI2SSL   R11, X5, X5
-	VADDSS       kq_half<>+0(SB), X5, X5
-	VMULSS       X5, X8, X5
-	VMULSS       kq_quarter<>+0(SB), X5, X5
-	VMOVDQU      224(CX), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       28(DX), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       28(DX), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y0
-	VMOVDQU      224(CX)(SI*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       28(DX)(DI*1), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       28(DX)(DI*1), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y1
-	VMOVDQU      224(CX)(SI*2), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VMULSS       28(DX)(DI*2), X4, X9
-	VBROADCASTSS X9, Y9
-	VMULSS       28(DX)(DI*2), X5, X10
-	VBROADCASTSS X10, Y10
-	VBLENDPS     $0xf0, Y10, Y9, Y9
-	VFMADD231PS  Y8, Y9, Y2
-	VMOVDQU      224(CX)(R8*1), Y8
-	VPXOR        Y7, Y8, Y8
-	VPSUBB       Y7, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y6
-	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VMULSS       28(DX)(R9*1), X4, X4
-	VBROADCASTSS X4, Y7
-	VMULSS       28(DX)(R9*1), X5, X4
-	VBROADCASTSS X4, Y8
-	VBLENDPS     $0xf0, Y8, Y7, Y7
-	VFMADD231PS  Y6, Y7, Y3
+	VCVTPH2PS    X8, Y8
+	VMULPS       kq_eighth<>+0(SB), Y8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -6807,17 +7407,11 @@ loop:
 done:
 	MOVQ         out+56(FP), AX
 	MOVQ         os+64(FP), CX
-	VEXTRACTF128 $0x01, Y0, X4
-	VADDPS       X0, X4, X4
-	VHADDPS      X4, X4, X4
-	VHADDPS      X4, X4, X4
-	VMOVSS       X4, (AX)
-	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVSS       X0, (AX)
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
 	ADDQ         CX, AX
 	VEXTRACTF128 $0x01, Y2, X0
 	VADDPS       X2, X0, X0
@@ -6825,8 +7419,14 @@ done:
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)
 	ADDQ         CX, AX
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPS       X3, X0, X0
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (AX)

@@ -13,8 +13,14 @@ func dotIQ4XSAVX(w *byte, xq *int8, xd *float32, nsb int) float32
 // dotQ3KAVX returns the dot product of nsb Q3_K super-blocks with a row quantized by QuantizeQ8.
 func dotQ3KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
 
-// dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid and signs: tensor.IQ2XSGrid, tensor.IQ2Signs64).
-func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64, signs *uint64) float32
+// dotIQ2XSAVX returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2XSGrid).
+func dotIQ2XSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotQ2KAVX returns the dot product of nsb Q2_K super-blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per 16 values).
+func dotQ2KAVX(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+
+// dotQ2K_1x2 writes the dot products of nsb Q2_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ2K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotQ5K_1x2 writes the dot products of nsb Q5_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
 func dotQ5K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -25,8 +31,11 @@ func dotIQ4XS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb
 // dotQ3K_1x2 writes the dot products of nsb Q3_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
 func dotQ3K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
-// dotIQ2XS_1x2 writes the dot products of nsb IQ2_XS super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid and signs tables' addresses).
+// dotIQ2XS_1x2 writes the dot products of nsb IQ2_XS super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XSGrid).
 func dotIQ2XS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ2K_1x3 writes the dot products of nsb Q2_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ2K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotQ5K_1x3 writes the dot products of nsb Q5_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
 func dotQ5K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -37,8 +46,11 @@ func dotIQ4XS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb
 // dotQ3K_1x3 writes the dot products of nsb Q3_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
 func dotQ3K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
-// dotIQ2XS_1x3 writes the dot products of nsb IQ2_XS super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid and signs tables' addresses).
+// dotIQ2XS_1x3 writes the dot products of nsb IQ2_XS super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XSGrid).
 func dotIQ2XS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ2K_1x4 writes the dot products of nsb Q2_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ2K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotQ5K_1x4 writes the dot products of nsb Q5_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
 func dotQ5K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -49,5 +61,5 @@ func dotIQ4XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb
 // dotQ3K_1x4 writes the dot products of nsb Q3_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
 func dotQ3K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
-// dotIQ2XS_1x4 writes the dot products of nsb IQ2_XS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid and signs tables' addresses).
+// dotIQ2XS_1x4 writes the dot products of nsb IQ2_XS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XSGrid).
 func dotIQ2XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)

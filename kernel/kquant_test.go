@@ -154,13 +154,15 @@ func TestMatMulBlocksRowInvariance(t *testing.T) {
 }
 
 // TestFusedKernels compares the fused assembly kernels with their plain Go versions
-// (dotQ5KGeneric, dotIQ4XSGeneric) on random rows of 1 to 9 super-blocks.
+// (dotQ5KGeneric, dotIQ4XSGeneric, dotQ3KGeneric, dotIQ2XSGeneric, dotQ2KGeneric) on
+// random rows of 1 to 9 super-blocks; IQ2_XS's and Q2_K's twins follow their kernels'
+// order and must match them to the bit.
 func TestFusedKernels(t *testing.T) {
-	if dotQ5KVec == nil || dotIQ4XSVec == nil || dotQ3KVec == nil || dotIQ2XSVec == nil {
+	if dotQ5KVec == nil || dotIQ4XSVec == nil || dotQ3KVec == nil || dotIQ2XSVec == nil || dotQ2KVec == nil {
 		t.Skip("no fused kernels on this CPU (they need AVX2, FMA and F16C)")
 	}
 	rng := rand.New(rand.NewPCG(25, 26))
-	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K, tensor.IQ2_XS} {
+	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS, tensor.Q3_K, tensor.IQ2_XS, tensor.Q2_K} {
 		for nsb := 1; nsb <= 9; nsb++ {
 			k := 256 * nsb
 			w := randBlocks(rng, dt, 1, k)
@@ -176,8 +178,12 @@ func TestFusedKernels(t *testing.T) {
 			case tensor.Q3_K:
 				got = dotQ3KVec(&w.Data[0], &xq[0], &xd[0], nsb)
 				want = dotQ3KGeneric(w.Data, xq, xd, nsb)
+			case tensor.Q2_K:
+				xs16 := blockSums16(s, 1, k)
+				got = dotQ2KVec(&w.Data[0], &xq[0], &xd[0], &xs16[0], nsb)
+				want = dotQ2KGeneric(w.Data, xq, xd, xs16, nsb)
 			case tensor.IQ2_XS:
-				got = dotIQ2XSVec(&w.Data[0], &xq[0], &xd[0], nsb, &tensor.IQ2XSGrid()[0], &tensor.IQ2Signs64()[0])
+				got = dotIQ2XSVec(&w.Data[0], &xq[0], &xd[0], nsb, &tensor.IQ2XSGrid()[0])
 				want = dotIQ2XSGeneric(w.Data, xq, xd, nsb)
 			default:
 				got = dotIQ4XSVec(&w.Data[0], &xq[0], &xd[0], nsb)
@@ -190,6 +196,9 @@ func TestFusedKernels(t *testing.T) {
 			var scale float64
 			for l := range dec {
 				scale += math.Abs(float64(dec[l]) * float64(deq[l]))
+			}
+			if (dt == tensor.IQ2_XS || dt == tensor.Q2_K) && got != want {
+				t.Errorf("%s nsb=%d: assembly %g, plain Go %g: not the same bits", dt, nsb, got, want)
 			}
 			if d := math.Abs(float64(got - want)); d > 1e-5*scale*4+1e-30 {
 				t.Errorf("%s nsb=%d: assembly %g, plain Go %g (|diff| %g, scale %g)", dt, nsb, got, want, d, scale)

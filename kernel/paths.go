@@ -50,9 +50,9 @@ var (
 		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
 	// pathKQ are the types of the AVX-512 VNNI tiles of kq512_amd64.go: Q4_K, Q5_K, Q6_K
 	// and the block types without a fused AVX2 kernel (those beat the Go packer).
-	pathKQ = []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q2_K,
+	pathKQ = []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
 		tensor.IQ4_NL, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
-	pathFused = []tensor.DType{tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS}
+	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS}
 	always    = func() bool { return true }
 )
 
@@ -84,6 +84,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
+	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
+	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},
 	{pathFused, false, true, false, Path{"AVX2", "fused block tiles 1×4 (kquant)"}, always},
 	{pathBlocks, true, true, false, Path{"Go", "rows unpacked to int8 (kquant)"}, always},
