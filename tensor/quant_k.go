@@ -11,7 +11,8 @@ import (
 // with or without an importance matrix. Each encoder follows the idea of llama.cpp's
 // quantizer for the type (ggml-quants.c: the same scale searches, quant_search.go, and the
 // same weighting of the error), written afresh, so that the error of a row matches
-// llama-quantize's; the bytes are checked by decoding them with DecodeRow.
+// llama-quantize's; the bytes are checked by decoding them with DecodeRow. The ternary and
+// 2-bit lattice types are in quant_iq.go.
 
 // Encodable reports whether EncodeRow and EncodeRowWeighted can write type d.
 func Encodable(d DType) bool {
@@ -36,7 +37,14 @@ var rowEncoders = [nDTypes]func(dst []byte, x, imp []float32){
 	Q6_K:   perSuper(210, encodeQ6K),
 	IQ4_NL: encodeIQ4NL,
 	IQ4_XS: perSuper(136, encodeIQ4XS),
+	TQ1_0:  perSuper(54, encodeTQ1_0), // quant_iq.go
+	TQ2_0:  perSuper(66, encodeTQ2_0),
+	IQ2_XS: encodeIQ2XSRow,
 }
+
+// NeedsImportance reports whether EncodeRowWeighted writes type d only with an importance
+// matrix (as llama.cpp's quantizers of the 2-bit lattice types require one).
+func NeedsImportance(d DType) bool { return d == IQ2_XS }
 
 // EncodeRowWeighted stores src in type d into dst, which must have exactly RowBytes(len(src))
 // bytes, choosing the scales of each block to minimise the error weighted by imp: one
@@ -58,6 +66,9 @@ func EncodeRowWeighted(dst []byte, src []float32, d DType, imp []float32) error 
 	}
 	if len(dst) != need {
 		return fmt.Errorf("encode %d %s elements: have %d bytes, need %d", n, d, len(dst), need)
+	}
+	if imp == nil && NeedsImportance(d) {
+		return fmt.Errorf("encode %s: the type needs an importance matrix", d)
 	}
 	for i, v := range src {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {

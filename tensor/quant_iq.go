@@ -1,0 +1,363 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"math"
+	"sync"
+)
+
+// This file encodes the ternary types TQ1_0 and TQ2_0 and the 2-bit lattice types IQ2_XS
+// and IQ2_XXS as llama.cpp's llama-quantize (c392e509) writes them, byte for byte: the
+// same searches in the same float32 operations and orders (ggml-quants.c's
+// quantize_row_tq1_0_ref, quantize_row_tq2_0_ref, quantize_row_iq2_xs_impl and
+// quantize_row_iq2_xxs_impl), written afresh. The IQ2 types need an importance matrix, as
+// in llama.cpp: without one EncodeRowWeighted reports an error.
+
+// ternaryScale returns the largest magnitude of a 256-value block (the scale of TQ1_0 and
+// TQ2_0) and its inverse (0 for an all-zero block).
+func ternaryScale(x []float32) (d, id float32) {
+	for _, v := range x {
+		d = max(d, abs32(v))
+	}
+	if d != 0 {
+		id = 1 / d
+	}
+	return d, id
+}
+
+// encodeTQ2_0 writes one block_tq2_0: qs[64] holding four 2-bit codes a byte (value
+// code−1 ∈ {−1, 0, 1}; byte m of each 32-byte half holds values m, m+32, m+64, m+96 of its
+// 128) and the f16 scale, the largest magnitude.
+func encodeTQ2_0(blk []byte, x, _ []float32) {
+	d, id := ternaryScale(x)
+	for j := 0; j < 64; j += 32 {
+		for m := 0; m < 32; m++ {
+			var q byte
+			for n := 0; n < 4; n++ {
+				q |= byte(int(roundHalfAway(x[4*j+m+32*n]*id))+1) & 3 << (2 * n)
+			}
+			blk[j+m] = q
+		}
+	}
+	putF16(blk[64:], d)
+}
+
+// tq1Pack stores trits (each code−1 ∈ {−1, 0, 1}, most significant first) as a base-3
+// fraction of 256, rounded up, as block_tq1_0 does.
+func tq1Pack(q uint16) byte { return byte((q*256 + 242) / 243) }
+
+// encodeTQ1_0 writes one block_tq1_0: qs[48] with five trits a byte (bytes 0..31 hold
+// values m, m+32, ..., m+128 of the first 160; bytes 32..47 values m, m+16, ..., m+64 of
+// the next 80), qh[4] with four trits a byte (values j, j+4, j+8, j+12 of the last 16) and
+// the f16 scale, the largest magnitude.
+func encodeTQ1_0(blk []byte, x, _ []float32) {
+	d, id := ternaryScale(x)
+	trit := func(v float32) uint16 { return uint16(int(roundHalfAway(v*id)) + 1) }
+	for m := 0; m < 32; m++ {
+		var q uint16
+		for n := 0; n < 5; n++ {
+			q = 3*q + trit(x[m+32*n])
+		}
+		blk[m] = tq1Pack(q)
+	}
+	for m := 0; m < 16; m++ {
+		var q uint16
+		for n := 0; n < 5; n++ {
+			q = 3*q + trit(x[160+m+16*n])
+		}
+		blk[32+m] = tq1Pack(q)
+	}
+	for j := 0; j < 4; j++ {
+		var q uint16
+		for m := 0; m < 4; m++ {
+			q = 3*q + trit(x[240+j+4*m])
+		}
+		blk[48+j] = tq1Pack(3 * q)
+	}
+	putF16(blk[52:], d)
+}
+
+// iq2Lattice is the search structure of one 2-bit lattice type (IQ2_XXS, IQ2_XS): its grid
+// points as levels 0..2 (value 2l+1) of 8 coordinates, and for every point of {0,1,2}^8 the
+// grid index when it is on the grid or, when it is not, the grid points nearest it: all
+// those at the nwant smallest squared distances, ordered by distance and then index (the
+// neighbour lists of ggml's iq2xs_init_impl). 3^8 entries a type.
+type iq2Lattice struct {
+	levels [][8]int8
+	// onGrid[c] is the grid index of the point with base-3 code c, or −1.
+	onGrid []int16
+	// near[c] lists the candidate grid indices of an off-grid point.
+	near [][]uint16
+}
+
+var (
+	iq2xsOnce, iq2xxsOnce sync.Once
+	iq2xsLat, iq2xxsLat   *iq2Lattice
+)
+
+// latticeIQ2XS and latticeIQ2XXS build their lattices on first use.
+func latticeIQ2XS() *iq2Lattice {
+	iq2xsOnce.Do(func() { iq2xsLat = newIQ2Lattice(iq2xsGrid[:], 2) })
+	return iq2xsLat
+}
+
+func latticeIQ2XXS() *iq2Lattice {
+	iq2xxsOnce.Do(func() { iq2xxsLat = newIQ2Lattice(iq2xxsGrid[:], 2) })
+	return iq2xxsLat
+}
+
+// iq2GridLevel maps a decoding-grid byte (8, 25 or 43) to its level 0..2.
+func iq2GridLevel(b byte) int8 {
+	switch b {
+	case 0x08:
+		return 0
+	case 0x19:
+		return 1
+	}
+	return 2
+}
+
+// newIQ2Lattice builds the lattice of a decoding grid whose bytes are 8, 25 and 43.
+func newIQ2Lattice(grid []uint64, nwant int) *iq2Lattice {
+	const npts = 6561 // 3^8
+	lat := &iq2Lattice{levels: make([][8]int8, len(grid)), onGrid: make([]int16, npts), near: make([][]uint16, npts)}
+	for i := range lat.onGrid {
+		lat.onGrid[i] = -1
+	}
+	for k, g := range grid {
+		c := 0
+		for i := 7; i >= 0; i-- {
+			l := iq2GridLevel(byte(g >> (8 * i)))
+			lat.levels[k][i] = l
+			c = 3*c + int(l)
+		}
+		lat.onGrid[c] = int16(k)
+	}
+	dist := make([]int, len(grid))
+	for c := 0; c < npts; c++ {
+		if lat.onGrid[c] >= 0 {
+			continue
+		}
+		var pos [8]int8
+		for i, r := 0, c; i < 8; i, r = i+1, r/3 {
+			pos[i] = int8(r % 3)
+		}
+		for j := range grid {
+			d2 := 0
+			for i := 0; i < 8; i++ {
+				d := 2 * int(lat.levels[j][i]-pos[i])
+				d2 += d * d
+			}
+			dist[j] = d2
+		}
+		// The nwant smallest distinct distances, each taken whole, nearest first and in
+		// index order within a distance (ggml sorts by distance, then index).
+		var list []uint16
+		last := -1
+		for range nwant {
+			next := math.MaxInt
+			for _, d := range dist {
+				if d > last {
+					next = min(next, d)
+				}
+			}
+			if next == math.MaxInt {
+				break
+			}
+			for j, d := range dist {
+				if d == next {
+					list = append(list, uint16(j))
+				}
+			}
+			last = next
+		}
+		lat.near[c] = list
+	}
+	return lat
+}
+
+// code returns the base-3 code of 8 levels 0..2.
+func iq2Code(L []int8) int {
+	c := 0
+	for i := 7; i >= 0; i-- {
+		c = 3*c + int(L[i])
+	}
+	return c
+}
+
+// bestNeighbour returns, among the neighbours of the off-grid point c, the grid point that
+// minimises Σ w·(scale·q − x)² (the first on ties) and writes its levels to L
+// (iq2_find_best_neighbour).
+func (lat *iq2Lattice) bestNeighbour(c int, x, w []float32, scale float32, L []int8) int {
+	best, bestD2 := -1, float32(math.MaxFloat32)
+	for _, j := range lat.near[c] {
+		var d2 float32
+		for i := 0; i < 8; i++ {
+			diff := scale*float32(2*lat.levels[j][i]+1) - x[i]
+			d2 += w[i] * diff * diff
+		}
+		if d2 < bestD2 {
+			best, bestD2 = int(j), d2
+		}
+	}
+	copy(L[:8], lat.levels[best][:])
+	return best
+}
+
+// iq2Levels rounds 8 values to levels 0..2 under the inverse scale id and returns their
+// code, writing the levels to L.
+func iq2Levels(x []float32, id float32, L []int8) int {
+	for i := 0; i < 8; i++ {
+		L[i] = int8(min(max(nearestInt(0.5*(id*x[i]-1)), 0), 2))
+	}
+	return iq2Code(L)
+}
+
+// iq2Signs makes 8 values non-negative for the lattice search and returns the 7 sign bits
+// the block stores: the 8th sign is implied by an even count of negatives, so when the count
+// is odd the value of least weighted magnitude keeps the wrong sign (it enters the search
+// negated).
+func iq2Signs(xval, xb, w []float32) byte {
+	var s byte
+	nflip := 0
+	for i := 0; i < 8; i++ {
+		if xb[i] >= 0 {
+			xval[i] = xb[i]
+		} else {
+			xval[i] = -xb[i]
+			nflip++
+			s |= 1 << i
+		}
+	}
+	if nflip%2 == 1 {
+		imin, mn := 0, w[0]*xb[0]*xb[0]
+		for i := 1; i < 8; i++ {
+			if ax := w[i] * xb[i] * xb[i]; ax < mn {
+				mn, imin = ax, i
+			}
+		}
+		xval[imin] = -xval[imin]
+		s ^= 1 << imin
+	}
+	return s & 127
+}
+
+// iq2Sums returns Σ w·x·q and Σ w·q² with q = 2L+1.
+func iq2Sums(x, w []float32, L []int8) (sumqx, sumq2 float32) {
+	for i := range x {
+		q := float32(2*L[i] + 1)
+		sumqx += w[i] * x[i] * q
+		sumq2 += w[i] * q * q
+	}
+	return sumqx, sumq2
+}
+
+// iq2Weights sets the weights of a group, imp·√(σ² + x²), and their square roots, the
+// weights of the neighbour search.
+func iq2Weights(w, waux, x, imp []float32, sigma2 float32) {
+	for i, v := range x {
+		w[i] = imp[i] * float32(math.Sqrt(float64(sigma2+v*v)))
+		waux[i] = float32(math.Sqrt(float64(w[i])))
+	}
+}
+
+// encodeIQ2XS writes one block_iq2_xs: f16 d, qs[32] (per 8 values a 9-bit grid index and 7
+// sign bits), scales[8] (a 4-bit scale per 16 values, two a byte). Each group of 16 tries 19
+// scales around max/5, rounding both halves to the lattice (the best neighbour for points
+// off it) and keeping the scale of least weighted error; halves that were off the grid are
+// then redone under the best scale. L carries over between groups, as in ggml.
+func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
+	lat := latticeIQ2XS()
+	var scales [16]float32
+	var w, waux, xval [16]float32
+	var Laux [16]int8
+	var q2 [32]uint16
+	sigma2 := sumSquares(x) / 256
+	var maxScale float32
+	for ib := 0; ib < 16; ib++ {
+		xb := x[16*ib : 16*ib+16]
+		iq2Weights(w[:], waux[:], xb, imp[16*ib:], sigma2)
+		var signs [2]byte
+		for k := 0; k < 2; k++ {
+			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
+		}
+		mx := xval[0]
+		for _, v := range xval[1:] {
+			mx = max(mx, v)
+		}
+		if mx < groupMaxEps {
+			scales[ib] = 0
+			*L = [16]int8{}
+			continue
+		}
+		var best float32
+		scale := mx / 5
+		onGrid := [2]bool{true, true}
+		for is := -9; is <= 9; is++ {
+			id := (5 + float32(is)*0.1) / mx
+			thisScale := 1 / id
+			var on [2]bool
+			for k := 0; k < 2; k++ {
+				c := iq2Levels(xval[8*k:8*k+8], id, Laux[8*k:8*k+8])
+				on[k] = lat.onGrid[c] >= 0
+				if !on[k] {
+					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], thisScale, Laux[8*k:8*k+8])
+				}
+			}
+			sumqx, sumq2 := iq2Sums(xval[:], w[:], Laux[:])
+			if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+				scale = sumqx / sumq2
+				best = scale * sumqx
+				*L = Laux
+				onGrid = on
+			}
+		}
+		if (!onGrid[0] || !onGrid[1]) && scale > 0 {
+			id := 1 / scale
+			for k := 0; k < 2; k++ {
+				if onGrid[k] {
+					continue
+				}
+				c := iq2Levels(xval[8*k:8*k+8], id, L[8*k:8*k+8])
+				if lat.onGrid[c] < 0 {
+					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], scale, L[8*k:8*k+8])
+				}
+			}
+			if sumqx, sumq2 := iq2Sums(xval[:], w[:], L[:]); sumq2 > 0 {
+				scale = sumqx / sumq2
+			}
+		}
+		if scale < 0 {
+			scale = -scale
+			signs[0], signs[1] = ^signs[0]&127, ^signs[1]&127
+		}
+		for k := 0; k < 2; k++ {
+			g := lat.onGrid[iq2Code(L[8*k:8*k+8])]
+			q2[2*ib+k] = uint16(g) | uint16(signs[k])<<9
+		}
+		scales[ib] = scale
+		maxScale = max(maxScale, scale)
+	}
+	clear(blk)
+	if maxScale == 0 {
+		return
+	}
+	d := maxScale / 31
+	putF16(blk, d)
+	id := 1 / d
+	for ib, s := range scales {
+		l := byte(min(max(nearestInt(0.5*(id*s-1)), 0), 15))
+		blk[66+ib/2] |= l << (4 * (ib % 2))
+	}
+	for i, q := range q2 {
+		binary.LittleEndian.PutUint16(blk[2+2*i:], q)
+	}
+}
+
+// encodeIQ2XSRow writes a row of block_iq2_xs.
+func encodeIQ2XSRow(dst []byte, x, imp []float32) {
+	var L [16]int8
+	for b := 0; b < len(x)/256; b++ {
+		encodeIQ2XS(dst[74*b:74*b+74], x[256*b:256*b+256], imp[256*b:256*b+256], &L)
+	}
+}
