@@ -25,7 +25,7 @@ var fileTypeList = []FileType{
 	{"f32", 0, tensor.F32}, {"f16", 1, tensor.F16}, {"bf16", 32, tensor.BF16},
 	{"q8_0", 7, tensor.Q8_0}, {"q4_0", 2, tensor.Q4_0}, {"q4_1", 3, tensor.Q4_1},
 	{"q5_0", 8, tensor.Q5_0}, {"q5_1", 9, tensor.Q5_1},
-	{"iq2_xs", 20, tensor.IQ2_XS}, {"tq1_0", 36, tensor.TQ1_0}, {"tq2_0", 37, tensor.TQ2_0},
+	{"iq2_xxs", 19, tensor.IQ2_XXS}, {"iq2_xs", 20, tensor.IQ2_XS}, {"tq1_0", 36, tensor.TQ1_0}, {"tq2_0", 37, tensor.TQ2_0},
 	{"q2_k", 10, tensor.Q2_K}, {"q2_k_s", 21, tensor.Q2_K},
 	{"q3_k_s", 11, tensor.Q3_K}, {"q3_k_m", 12, tensor.Q3_K}, {"q3_k_l", 13, tensor.Q3_K},
 	{"q4_k_s", 14, tensor.Q4_K}, {"q4_k_m", 15, tensor.Q4_K},
@@ -107,14 +107,14 @@ func useMoreBits(i, n int) bool { return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
 //     of Q4_K_M and Q5_K_M, Q5_K in the first eighth of IQ4_NL/IQ4_XS without an importance
 //     matrix and of Q4_K_S, Q4_1/Q5_1 in the first eighth of Q4_0/Q5_0 with one;
 //   - attn_output gets Q3_K in Q2_K, Q4_K in Q3_K_M, Q5_K in Q3_K_L;
-//   - in IQ2_XS files the output projection gets Q5_K, the token embedding Q2_K, attn_v
+//   - in IQ2_XXS and IQ2_XS files the output projection gets Q5_K, the token embedding Q2_K, attn_v
 //     Q4_K (grouping ≥ 4) or Q2_K and ffn_down Q2_K in the first eighth of the layers; in
 //     TQ1_0 and TQ2_0 files the token embedding gets Q4_K.
 //
 // The layer counts are llama.cpp's: attn_v is counted over the layers that have one (a
 // Nemotron layer with skipped or linear attention has none), ffn_down's position over the
 // down projections present, its total the number of layers. A matrix whose rows are not a
-// whole number of blocks falls back as in llama.cpp (Q2_K, Q3_K, IQ4_XS, IQ2_XS to IQ4_NL;
+// whole number of blocks falls back as in llama.cpp (Q2_K, Q3_K, IQ4_XS, IQ2_* to IQ4_NL;
 // TQ1_0, TQ2_0 to Q4_0; Q4_K to Q5_0; Q5_K to Q5_1; Q6_K to Q8_0) and then to F16 when those blocks do not fit either;
 // where llama.cpp stops with "unsupported tensor size" (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
 // IQ4_NL) decilm also falls back to F16.
@@ -139,7 +139,7 @@ func fallback(t tensor.DType, cols int) tensor.DType {
 		return t
 	}
 	switch t {
-	case tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS, tensor.IQ2_XS:
+	case tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS, tensor.IQ2_XXS, tensor.IQ2_XS:
 		t = tensor.IQ4_NL
 	case tensor.TQ1_0, tensor.TQ2_0:
 		t = tensor.Q4_0
@@ -175,7 +175,7 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 	}
 	if name == "token_embd.weight" {
 		switch f {
-		case "iq2_xs":
+		case "iq2_xxs", "iq2_xs":
 			return tensor.Q2_K
 		case "tq1_0", "tq2_0":
 			return tensor.Q4_K
@@ -265,7 +265,7 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 
 // lowBit reports whether file type f is one of the 2-bit lattice types, which llama.cpp
 // gives their own rules (and requires an importance matrix for).
-func lowBit(f string) bool { return f == "iq2_xs" }
+func lowBit(f string) bool { return f == "iq2_xxs" || f == "iq2_xs" }
 
 func pick(c bool, a, b tensor.DType) tensor.DType {
 	if c {

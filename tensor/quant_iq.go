@@ -361,3 +361,173 @@ func encodeIQ2XSRow(dst []byte, x, imp []float32) {
 		encodeIQ2XS(dst[74*b:74*b+74], x[256*b:256*b+256], imp[256*b:256*b+256], &L)
 	}
 }
+
+// qpScaleIQ2 chooses the first scale of an IQ2_XXS group: levels 0..nmax of the magnitudes
+// x (one of which may be negative, a sign the block cannot store) under one scale,
+// minimising the weighted error; it tries inverse scales near nmax/max and then moves single
+// levels while that helps. It is ggml's make_qp_quants, whose levels are bytes: a negative
+// level wraps to 256+l where the code reads it back, and this does the same so that the
+// scale is ggml's to the bit.
+func qpScaleIQ2(nmax int, x, w []float32) float32 {
+	var mx float32
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	if mx == 0 {
+		return 0
+	}
+	var L [32]uint8
+	iscale := float32(nmax) / mx
+	scale := 1 / iscale
+	var bestMSE float32
+	for i, v := range x {
+		L[i] = uint8(nearestInt(iscale * v))
+		diff := v - scale*float32(L[i])
+		bestMSE += w[i] * diff * diff
+	}
+	for is := -4; is <= 4; is++ {
+		if is == 0 {
+			continue
+		}
+		t := (0.1*float32(is) + float32(nmax)) / mx
+		s := 1 / t
+		var mse float32
+		for i, v := range x {
+			l := min(nmax, nearestInt(t*v))
+			diff := v - s*float32(l)
+			mse += w[i] * diff * diff
+		}
+		if mse < bestMSE {
+			bestMSE, iscale = mse, t
+		}
+	}
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := min(nmax, nearestInt(iscale*v))
+		L[i] = uint8(l)
+		sumlx += w[i] * v * float32(l)
+		suml2 += w[i] * float32(l) * float32(l)
+	}
+	for try := 0; try < 5; try++ {
+		changed := false
+		for i, v := range x {
+			li := float32(L[i])
+			slx := sumlx - w[i]*v*li
+			sl2 := suml2 - w[i]*li*li
+			if !(slx > 0 && sl2 > 0) {
+				continue
+			}
+			nl := min(nmax, nearestInt(v*sl2/slx))
+			if nl == int(L[i]) {
+				continue
+			}
+			slx += w[i] * v * float32(nl)
+			sl2 += w[i] * float32(nl) * float32(nl)
+			if slx*slx*suml2 > sumlx*sumlx*sl2 {
+				L[i], sumlx, suml2 = uint8(nl), slx, sl2
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	return sumlx / suml2
+}
+
+// encodeIQ2XXS writes one block_iq2_xxs: f16 d and per 32 values two uint32s, the first
+// holding four 8-bit grid indices, the second four 7-bit sign groups and a 4-bit scale in
+// its top bits. Each group of 32 starts from make_qp_quants' scale, tries 13 scales around
+// it, rounding the four 8-value parts to the lattice (the best neighbour for points off it),
+// keeps the scale of least weighted error and redoes all four parts under it. L carries
+// over between groups, as in ggml.
+func encodeIQ2XXS(blk []byte, x, imp []float32, L *[32]int8) {
+	lat := latticeIQ2XXS()
+	var scales [8]float32
+	var w, waux, xval [32]float32
+	var Laux [32]int8
+	var q2 [16]uint32
+	sigma2 := sumSquares(x) / 256
+	var maxScale float32
+	for ib := 0; ib < 8; ib++ {
+		xb := x[32*ib : 32*ib+32]
+		iq2Weights(w[:], waux[:], xb, imp[32*ib:], sigma2)
+		var signs [4]byte
+		for k := 0; k < 4; k++ {
+			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
+		}
+		mx := xval[0]
+		for _, v := range xval[1:] {
+			mx = max(mx, v)
+		}
+		if mx < groupMaxEps {
+			scales[ib] = 0
+			*L = [32]int8{}
+			continue
+		}
+		scale := qpScaleIQ2(4, xval[:], w[:])
+		effMax := scale * 3
+		var best float32
+		for is := -6; is <= 6; is++ {
+			id := (5 + float32(is)*0.1) / effMax
+			thisScale := 1 / id
+			for k := 0; k < 4; k++ {
+				if c := iq2Levels(xval[8*k:8*k+8], id, Laux[8*k:8*k+8]); lat.onGrid[c] < 0 {
+					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], thisScale, Laux[8*k:8*k+8])
+				}
+			}
+			sumqx, sumq2 := iq2Sums(xval[:], w[:], Laux[:])
+			if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+				scale = sumqx / sumq2
+				best = scale * sumqx
+				*L = Laux
+			}
+		}
+		if scale > 0 {
+			id := 1 / scale
+			for k := 0; k < 4; k++ {
+				c := iq2Levels(xval[8*k:8*k+8], id, L[8*k:8*k+8])
+				if lat.onGrid[c] < 0 {
+					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], scale, L[8*k:8*k+8])
+				}
+			}
+			if sumqx, sumq2 := iq2Sums(xval[:], w[:], L[:]); sumq2 > 0 {
+				scale = sumqx / sumq2
+			}
+		}
+		if scale < 0 {
+			scale = -scale
+			for k := range signs {
+				signs[k] = ^signs[k] & 127
+			}
+		}
+		for k := 0; k < 4; k++ {
+			g := lat.onGrid[iq2Code(L[8*k:8*k+8])]
+			q2[2*ib] |= uint32(g) << (8 * k)
+			q2[2*ib+1] |= uint32(signs[k]) << (7 * k)
+		}
+		scales[ib] = scale
+		maxScale = max(maxScale, scale)
+	}
+	clear(blk)
+	if maxScale == 0 {
+		return
+	}
+	d := maxScale / 31
+	putF16(blk, d)
+	id := 1 / d
+	for ib, s := range scales {
+		q2[2*ib+1] |= uint32(min(max(nearestInt(0.5*(id*s-1)), 0), 15)) << 28
+	}
+	for i, q := range q2 {
+		binary.LittleEndian.PutUint32(blk[2+4*i:], q)
+	}
+}
+
+// encodeIQ2XXSRow writes a row of block_iq2_xxs.
+func encodeIQ2XXSRow(dst []byte, x, imp []float32) {
+	var L [32]int8
+	for b := 0; b < len(x)/256; b++ {
+		encodeIQ2XXS(dst[66*b:66*b+66], x[256*b:256*b+256], imp[256*b:256*b+256], &L)
+	}
+}

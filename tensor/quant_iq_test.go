@@ -17,7 +17,7 @@ var exactTypes = []struct {
 	d       DType
 	imatrix bool // the fixtures were made with the importances (the type needs them)
 }{
-	{TQ2_0, false}, {TQ1_0, false}, {IQ2_XS, true},
+	{TQ2_0, false}, {TQ1_0, false}, {IQ2_XS, true}, {IQ2_XXS, true},
 }
 
 // genRows are the second fixture input: 24 rows of 256 values of testRows' shapes (seed 16)
@@ -108,7 +108,7 @@ func TestEncodeMatchesLlamaCppBytes(t *testing.T) {
 // (uniform importances for the types that need them): bounds a little above what the
 // encoders reach, which is what llama.cpp's reach on the same rows.
 func TestEncodeIQRoundTrip(t *testing.T) {
-	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31}
+	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31, IQ2_XXS: 0.36}
 	rng := rand.New(rand.NewSource(5))
 	const cols = 1024
 	x := make([]float32, 8*cols)
@@ -148,7 +148,7 @@ func TestEncodeIQRoundTrip(t *testing.T) {
 // importance matrix.
 func TestEncodeIQNeedsImportance(t *testing.T) {
 	row := make([]float32, 256)
-	for _, d := range []DType{IQ2_XS} {
+	for _, d := range []DType{IQ2_XS, IQ2_XXS} {
 		if !Encodable(d) || !NeedsImportance(d) {
 			t.Errorf("%s: Encodable %v, NeedsImportance %v", d, Encodable(d), NeedsImportance(d))
 		}

@@ -26,25 +26,26 @@ func Encodable(d DType) bool {
 // rowEncoders encode one row (a whole number of blocks) of each type beyond the basic ones;
 // imp is nil or one importance a column.
 var rowEncoders = [nDTypes]func(dst []byte, x, imp []float32){
-	Q4_0:   encodeQ4_0Weighted,
-	Q4_1:   encodeQ4_1,
-	Q5_0:   encodeQ5_0,
-	Q5_1:   encodeQ5_1,
-	Q2_K:   perSuper(84, encodeQ2K),
-	Q3_K:   perSuper(110, encodeQ3K),
-	Q4_K:   perSuper(144, encodeQ4K),
-	Q5_K:   perSuper(176, encodeQ5K),
-	Q6_K:   perSuper(210, encodeQ6K),
-	IQ4_NL: encodeIQ4NL,
-	IQ4_XS: perSuper(136, encodeIQ4XS),
-	TQ1_0:  perSuper(54, encodeTQ1_0), // quant_iq.go
-	TQ2_0:  perSuper(66, encodeTQ2_0),
-	IQ2_XS: encodeIQ2XSRow,
+	Q4_0:    encodeQ4_0Weighted,
+	Q4_1:    encodeQ4_1,
+	Q5_0:    encodeQ5_0,
+	Q5_1:    encodeQ5_1,
+	Q2_K:    perSuper(84, encodeQ2K),
+	Q3_K:    perSuper(110, encodeQ3K),
+	Q4_K:    perSuper(144, encodeQ4K),
+	Q5_K:    perSuper(176, encodeQ5K),
+	Q6_K:    perSuper(210, encodeQ6K),
+	IQ4_NL:  encodeIQ4NL,
+	IQ4_XS:  perSuper(136, encodeIQ4XS),
+	TQ1_0:   perSuper(54, encodeTQ1_0), // quant_iq.go
+	TQ2_0:   perSuper(66, encodeTQ2_0),
+	IQ2_XS:  encodeIQ2XSRow,
+	IQ2_XXS: encodeIQ2XXSRow,
 }
 
 // NeedsImportance reports whether EncodeRowWeighted writes type d only with an importance
 // matrix (as llama.cpp's quantizers of the 2-bit lattice types require one).
-func NeedsImportance(d DType) bool { return d == IQ2_XS }
+func NeedsImportance(d DType) bool { return d == IQ2_XS || d == IQ2_XXS }
 
 // EncodeRowWeighted stores src in type d into dst, which must have exactly RowBytes(len(src))
 // bytes, choosing the scales of each block to minimise the error weighted by imp: one
