@@ -212,8 +212,8 @@ func TestParseFileType(t *testing.T) {
 			t.Errorf("ParseFileType(%q) = %+v, %v; want %s (%d)", c.in, f, err, c.want, c.id)
 		}
 	}
-	if _, err := quantize.ParseFileType("iq2_xxs"); err == nil || !strings.Contains(err.Error(), "q4_k_m") {
-		t.Errorf("iq2_xxs: error %v, want the list of types", err)
+	if _, err := quantize.ParseFileType("q3_k_xl"); err == nil || !strings.Contains(err.Error(), "q4_k_m") {
+		t.Errorf("q3_k_xl: error %v, want the list of types", err)
 	}
 }
 
