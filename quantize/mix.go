@@ -25,7 +25,8 @@ var fileTypeList = []FileType{
 	{"f32", 0, tensor.F32}, {"f16", 1, tensor.F16}, {"bf16", 32, tensor.BF16},
 	{"q8_0", 7, tensor.Q8_0}, {"q4_0", 2, tensor.Q4_0}, {"q4_1", 3, tensor.Q4_1},
 	{"q5_0", 8, tensor.Q5_0}, {"q5_1", 9, tensor.Q5_1},
-	{"iq2_xxs", 19, tensor.IQ2_XXS}, {"iq2_xs", 20, tensor.IQ2_XS}, {"tq1_0", 36, tensor.TQ1_0}, {"tq2_0", 37, tensor.TQ2_0},
+	{"iq2_xxs", 19, tensor.IQ2_XXS}, {"iq2_xs", 20, tensor.IQ2_XS},
+	{"iq3_xs", 22, tensor.IQ3_S}, {"iq3_s", 26, tensor.IQ3_S}, {"iq3_m", 27, tensor.IQ3_S}, {"tq1_0", 36, tensor.TQ1_0}, {"tq2_0", 37, tensor.TQ2_0},
 	{"q2_k", 10, tensor.Q2_K}, {"q2_k_s", 21, tensor.Q2_K},
 	{"q3_k_s", 11, tensor.Q3_K}, {"q3_k_m", 12, tensor.Q3_K}, {"q3_k_l", 13, tensor.Q3_K},
 	{"q4_k_s", 14, tensor.Q4_K}, {"q4_k_m", 15, tensor.Q4_K},
@@ -139,7 +140,8 @@ func fallback(t tensor.DType, cols int) tensor.DType {
 		return t
 	}
 	switch t {
-	case tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS, tensor.IQ2_XXS, tensor.IQ2_XS:
+	case tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
+		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ1_S, tensor.IQ1_M:
 		t = tensor.IQ4_NL
 	case tensor.TQ1_0, tensor.TQ2_0:
 		t = tensor.Q4_0
@@ -166,7 +168,7 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 		switch {
 		case cols%t.BlockSize() != 0:
 			return tensor.Q8_0
-		case lowBit(f):
+		case lowBit(f) || f == "iq3_xxs":
 			return tensor.Q5_K
 		case t != tensor.Q8_0:
 			return tensor.Q6_K
@@ -175,23 +177,34 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 	}
 	if name == "token_embd.weight" {
 		switch f {
-		case "iq2_xxs", "iq2_xs":
+		case "iq2_xxs", "iq2_xs", "iq1_s", "iq1_m":
 			return tensor.Q2_K
+		case "iq2_s", "iq2_m", "iq3_xxs":
+			return tensor.IQ3_S
 		case "tq1_0", "tq2_0":
 			return tensor.Q4_K
 		}
 		return t
 	}
 	if lowBit(f) {
+		// IQ2_S and IQ2_M files use IQ3_S where the others use Q2_K.
+		more := pick(f == "iq2_s" || f == "iq2_m", tensor.IQ3_S, tensor.Q2_K)
 		switch {
 		case strings.Contains(name, "attn_v.weight"):
 			s.iAttnV++
-			return pick(s.gqa >= 4, tensor.Q4_K, tensor.Q2_K)
+			return pick(s.gqa >= 4, tensor.Q4_K, more)
 		case strings.Contains(name, "ffn_down"):
 			i := s.iFFNDown
 			s.iFFNDown++
 			if i < s.nLayer/8 {
-				return tensor.Q2_K
+				return more
+			}
+		case strings.Contains(name, "attn_output.weight"):
+			switch f {
+			case "iq1_s", "iq1_m":
+				return tensor.IQ2_XXS
+			case "iq2_s", "iq2_m":
+				return tensor.IQ3_S
 			}
 		}
 		return t
@@ -204,6 +217,10 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 		case f == "q2_k":
 			t = pick(s.gqa >= 4, tensor.Q4_K, tensor.Q3_K)
 		case f == "q2_k_s" && s.gqa >= 4:
+			t = tensor.Q4_K
+		case f == "iq3_xxs":
+			t = pick(s.gqa >= 4, tensor.Q4_K, pick(s.hasImatrix, tensor.IQ3_XXS, tensor.IQ3_S))
+		case (f == "iq3_xs" || f == "iq3_s") && s.gqa >= 4, f == "iq3_m":
 			t = tensor.Q4_K
 		case f == "q3_k_m":
 			t = pick(i < 2, tensor.Q5_K, tensor.Q4_K)
@@ -219,6 +236,13 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 		if s.is70B && (t == tensor.Q3_K || t == tensor.Q4_K) {
 			t = tensor.Q5_K
 		}
+	case strings.Contains(name, "attn_k.weight"), strings.Contains(name, "attn_q.weight"):
+		switch f {
+		case "iq3_xs":
+			t = tensor.IQ3_XXS
+		case "iq3_xxs":
+			t = tensor.IQ2_S
+		}
 	case strings.Contains(name, "ffn_down"):
 		i, n := s.iFFNDown, s.nLayer
 		s.iFFNDown++
@@ -229,8 +253,12 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 			if i < n/8 {
 				t = tensor.Q4_K
 			}
+		case f == "iq3_xxs" && !s.hasImatrix:
+			t = pick(i < n/8, tensor.Q4_K, tensor.Q3_K)
 		case f == "q3_k_m":
 			t = pick(i < n/16, tensor.Q5_K, tensor.Q4_K)
+		case f == "iq3_m" && i < n/8:
+			t = tensor.Q4_K
 		case f == "q3_k_l":
 			t = tensor.Q5_K
 		case f == "q4_k_m":
@@ -250,22 +278,37 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 		switch f {
 		case "q2_k":
 			t = tensor.Q3_K
-		case "q3_k_m":
+		case "iq3_xxs":
+			t = tensor.IQ3_S
+		case "q3_k_m", "iq3_m":
 			t = tensor.Q4_K
 		case "q3_k_l":
 			t = tensor.Q5_K
 		}
-	case strings.Contains(name, "ffn_gate"):
-		s.iGate++ // llama.cpp's rules for gate and up concern i-quants decilm does not write
-	case strings.Contains(name, "ffn_up"):
-		s.iUp++
+	case strings.Contains(name, "ffn_gate"), strings.Contains(name, "ffn_up"):
+		i, n := s.iGate, s.nLayer
+		if strings.Contains(name, "ffn_up") {
+			i = s.iUp
+			s.iUp++
+		} else {
+			s.iGate++
+		}
+		if f == "iq3_xs" && i >= n/8 && i < 7*n/8 {
+			t = tensor.IQ3_XXS
+		}
 	}
 	return t
 }
 
 // lowBit reports whether file type f is one of the 2-bit lattice types, which llama.cpp
 // gives their own rules (and requires an importance matrix for).
-func lowBit(f string) bool { return f == "iq2_xxs" || f == "iq2_xs" }
+func lowBit(f string) bool {
+	switch f {
+	case "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq1_s", "iq1_m":
+		return true
+	}
+	return false
+}
 
 func pick(c bool, a, b tensor.DType) tensor.DType {
 	if c {

@@ -76,7 +76,7 @@ func mixCases() []mixCase {
 			cs = append(cs, mixCase{n, false})
 		}
 	}
-	for _, n := range []string{"q4_0", "q5_0", "q2_k", "q2_k_s", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs"} {
+	for _, n := range []string{"q4_0", "q5_0", "q2_k", "q2_k_s", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq3_xs", "iq3_s", "iq3_m"} {
 		cs = append(cs, mixCase{n, true})
 	}
 	return cs

@@ -6,12 +6,13 @@ import (
 	"sync"
 )
 
-// This file encodes the ternary types TQ1_0 and TQ2_0 and the 2-bit lattice types IQ2_XS
-// and IQ2_XXS as llama.cpp's llama-quantize (c392e509) writes them, byte for byte: the
-// same searches in the same float32 operations and orders (ggml-quants.c's
-// quantize_row_tq1_0_ref, quantize_row_tq2_0_ref, quantize_row_iq2_xs_impl and
-// quantize_row_iq2_xxs_impl), written afresh. The IQ2 types need an importance matrix, as
-// in llama.cpp: without one EncodeRowWeighted reports an error.
+// This file encodes the ternary types TQ1_0 and TQ2_0 and the lattice types IQ2_XXS,
+// IQ2_XS, IQ3_XXS and IQ3_S as llama.cpp's llama-quantize (c392e509) writes them, byte for
+// byte: the same searches in the same float32 operations and orders (ggml-quants.c's
+// quantize_row_tq1_0_ref, quantize_row_tq2_0_ref, quantize_row_iq2_xxs_impl,
+// quantize_row_iq2_xs_impl, quantize_row_iq3_xxs_impl and quantize_row_iq3_s_impl, quirks
+// included), written afresh. The IQ2 types need an importance matrix, as in llama.cpp:
+// without one EncodeRowWeighted reports an error; the IQ3 types weigh by x² without one.
 
 // ternaryScale returns the largest magnitude of a 256-value block (the scale of TQ1_0 and
 // TQ2_0) and its inverse (0 for an all-zero block).
@@ -77,75 +78,103 @@ func encodeTQ1_0(blk []byte, x, _ []float32) {
 	putF16(blk[52:], d)
 }
 
-// iq2Lattice is the search structure of one 2-bit lattice type (IQ2_XXS, IQ2_XS): its grid
-// points as levels 0..2 (value 2l+1) of 8 coordinates, and for every point of {0,1,2}^8 the
-// grid index when it is on the grid or, when it is not, the grid points nearest it: all
-// those at the nwant smallest squared distances, ordered by distance and then index (the
-// neighbour lists of ggml's iq2xs_init_impl). 3^8 entries a type.
-type iq2Lattice struct {
-	levels [][8]int8
-	// onGrid[c] is the grid index of the point with base-3 code c, or −1.
+// lattice is the search structure of one lattice type (IQ2_XXS, IQ2_XS, IQ3_XXS, ...):
+// its grid points as levels 0..nlev−1 (value 2l+1) of dim coordinates, and for every point
+// of {0..nlev−1}^dim the grid index when it is on the grid or, when it is not, the grid
+// points nearest it: all those at the nwant smallest squared distances, ordered by distance
+// and then index (the neighbour lists of ggml's iq2xs_init_impl and iq3xs_init_impl).
+// nlev^dim entries a type (6561 for the 2-bit types, 4096 for the 3-bit ones).
+type lattice struct {
+	dim, nlev int
+	levels    [][8]int8
+	// onGrid[c] is the grid index of the point with base-nlev code c, or −1.
 	onGrid []int16
 	// near[c] lists the candidate grid indices of an off-grid point.
 	near [][]uint16
 }
 
 var (
-	iq2xsOnce, iq2xxsOnce sync.Once
-	iq2xsLat, iq2xxsLat   *iq2Lattice
+	iq2xsOnce, iq2xxsOnce, iq3xxsOnce, iq3sOnce sync.Once
+	iq2xsLat, iq2xxsLat, iq3xxsLat, iq3sLat     *lattice
 )
 
-// latticeIQ2XS and latticeIQ2XXS build their lattices on first use.
-func latticeIQ2XS() *iq2Lattice {
-	iq2xsOnce.Do(func() { iq2xsLat = newIQ2Lattice(iq2xsGrid[:], 2) })
+// latticeIQ2XS and the others build their lattices on first use.
+func latticeIQ2XS() *lattice {
+	iq2xsOnce.Do(func() { iq2xsLat = newLattice(grid8Levels(iq2xsGrid[:]), 8, 3, 2) })
 	return iq2xsLat
 }
 
-func latticeIQ2XXS() *iq2Lattice {
-	iq2xxsOnce.Do(func() { iq2xxsLat = newIQ2Lattice(iq2xxsGrid[:], 2) })
+func latticeIQ2XXS() *lattice {
+	iq2xxsOnce.Do(func() { iq2xxsLat = newLattice(grid8Levels(iq2xxsGrid[:]), 8, 3, 2) })
 	return iq2xxsLat
 }
 
-// iq2GridLevel maps a decoding-grid byte (8, 25 or 43) to its level 0..2.
-func iq2GridLevel(b byte) int8 {
-	switch b {
-	case 0x08:
-		return 0
-	case 0x19:
-		return 1
-	}
-	return 2
+func latticeIQ3XXS() *lattice {
+	iq3xxsOnce.Do(func() { iq3xxsLat = newLattice(grid4Levels(iq3xxsGrid[:], 4), 4, 8, 2) })
+	return iq3xxsLat
 }
 
-// newIQ2Lattice builds the lattice of a decoding grid whose bytes are 8, 25 and 43.
-func newIQ2Lattice(grid []uint64, nwant int) *iq2Lattice {
-	const npts = 6561 // 3^8
-	lat := &iq2Lattice{levels: make([][8]int8, len(grid)), onGrid: make([]int16, npts), near: make([][]uint16, npts)}
+func latticeIQ3S() *lattice {
+	iq3sOnce.Do(func() { iq3sLat = newLattice(grid4Levels(iq3sGrid[:], 1), 4, 8, 3) })
+	return iq3sLat
+}
+
+// grid8Levels maps a 2-bit decoding grid (bytes 8, 25, 43) to levels 0..2.
+func grid8Levels(grid []uint64) [][8]int8 {
+	lv := make([][8]int8, len(grid))
+	for k, g := range grid {
+		for i := 0; i < 8; i++ {
+			switch byte(g >> (8 * i)) {
+			case 0x08:
+				lv[k][i] = 0
+			case 0x19:
+				lv[k][i] = 1
+			default:
+				lv[k][i] = 2
+			}
+		}
+	}
+	return lv
+}
+
+// grid4Levels maps a 3-bit decoding grid (bytes unit·(2l+1): unit 4 for IQ3_XXS, whose
+// last level is 62, not 60; unit 1 for IQ3_S) to levels 0..7.
+func grid4Levels(grid []uint32, unit byte) [][8]int8 {
+	lv := make([][8]int8, len(grid))
+	for k, g := range grid {
+		for i := 0; i < 4; i++ {
+			lv[k][i] = int8((byte(g>>(8*i))/unit - 1) >> 1)
+		}
+	}
+	return lv
+}
+
+// newLattice builds the lattice of grid points with the given levels.
+func newLattice(levels [][8]int8, dim, nlev, nwant int) *lattice {
+	npts := 1
+	for range dim {
+		npts *= nlev
+	}
+	lat := &lattice{dim: dim, nlev: nlev, levels: levels, onGrid: make([]int16, npts), near: make([][]uint16, npts)}
 	for i := range lat.onGrid {
 		lat.onGrid[i] = -1
 	}
-	for k, g := range grid {
-		c := 0
-		for i := 7; i >= 0; i-- {
-			l := iq2GridLevel(byte(g >> (8 * i)))
-			lat.levels[k][i] = l
-			c = 3*c + int(l)
-		}
-		lat.onGrid[c] = int16(k)
+	for k := range levels {
+		lat.onGrid[lat.code(levels[k][:dim])] = int16(k)
 	}
-	dist := make([]int, len(grid))
+	dist := make([]int, len(levels))
 	for c := 0; c < npts; c++ {
 		if lat.onGrid[c] >= 0 {
 			continue
 		}
 		var pos [8]int8
-		for i, r := 0, c; i < 8; i, r = i+1, r/3 {
-			pos[i] = int8(r % 3)
+		for i, r := 0, c; i < dim; i, r = i+1, r/nlev {
+			pos[i] = int8(r % nlev)
 		}
-		for j := range grid {
+		for j := range levels {
 			d2 := 0
-			for i := 0; i < 8; i++ {
-				d := 2 * int(lat.levels[j][i]-pos[i])
+			for i := 0; i < dim; i++ {
+				d := 2 * int(levels[j][i]-pos[i])
 				d2 += d * d
 			}
 			dist[j] = d2
@@ -176,23 +205,32 @@ func newIQ2Lattice(grid []uint64, nwant int) *iq2Lattice {
 	return lat
 }
 
-// code returns the base-3 code of 8 levels 0..2.
-func iq2Code(L []int8) int {
+// code returns the base-nlev code of dim levels.
+func (lat *lattice) code(L []int8) int {
 	c := 0
-	for i := 7; i >= 0; i-- {
-		c = 3*c + int(L[i])
+	for i := lat.dim - 1; i >= 0; i-- {
+		c = lat.nlev*c + int(L[i])
 	}
 	return c
 }
 
+// round rounds dim values to levels 0..nlev−1 under the inverse scale id and returns their
+// code, writing the levels to L.
+func (lat *lattice) round(x []float32, id float32, L []int8) int {
+	for i := 0; i < lat.dim; i++ {
+		L[i] = int8(min(max(nearestInt(0.5*(id*x[i]-1)), 0), lat.nlev-1))
+	}
+	return lat.code(L)
+}
+
 // bestNeighbour returns, among the neighbours of the off-grid point c, the grid point that
 // minimises Σ w·(scale·q − x)² (the first on ties) and writes its levels to L
-// (iq2_find_best_neighbour).
-func (lat *iq2Lattice) bestNeighbour(c int, x, w []float32, scale float32, L []int8) int {
+// (iq2_find_best_neighbour, iq3_find_best_neighbour).
+func (lat *lattice) bestNeighbour(c int, x, w []float32, scale float32, L []int8) int {
 	best, bestD2 := -1, float32(math.MaxFloat32)
 	for _, j := range lat.near[c] {
 		var d2 float32
-		for i := 0; i < 8; i++ {
+		for i := 0; i < lat.dim; i++ {
 			diff := scale*float32(2*lat.levels[j][i]+1) - x[i]
 			d2 += w[i] * diff * diff
 		}
@@ -200,17 +238,8 @@ func (lat *iq2Lattice) bestNeighbour(c int, x, w []float32, scale float32, L []i
 			best, bestD2 = int(j), d2
 		}
 	}
-	copy(L[:8], lat.levels[best][:])
+	copy(L[:lat.dim], lat.levels[best][:])
 	return best
-}
-
-// iq2Levels rounds 8 values to levels 0..2 under the inverse scale id and returns their
-// code, writing the levels to L.
-func iq2Levels(x []float32, id float32, L []int8) int {
-	for i := 0; i < 8; i++ {
-		L[i] = int8(min(max(nearestInt(0.5*(id*x[i]-1)), 0), 2))
-	}
-	return iq2Code(L)
 }
 
 // iq2Signs makes 8 values non-negative for the lattice search and returns the 7 sign bits
@@ -298,7 +327,7 @@ func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
 			thisScale := 1 / id
 			var on [2]bool
 			for k := 0; k < 2; k++ {
-				c := iq2Levels(xval[8*k:8*k+8], id, Laux[8*k:8*k+8])
+				c := lat.round(xval[8*k:8*k+8], id, Laux[8*k:8*k+8])
 				on[k] = lat.onGrid[c] >= 0
 				if !on[k] {
 					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], thisScale, Laux[8*k:8*k+8])
@@ -318,7 +347,7 @@ func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
 				if onGrid[k] {
 					continue
 				}
-				c := iq2Levels(xval[8*k:8*k+8], id, L[8*k:8*k+8])
+				c := lat.round(xval[8*k:8*k+8], id, L[8*k:8*k+8])
 				if lat.onGrid[c] < 0 {
 					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], scale, L[8*k:8*k+8])
 				}
@@ -332,7 +361,7 @@ func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
 			signs[0], signs[1] = ^signs[0]&127, ^signs[1]&127
 		}
 		for k := 0; k < 2; k++ {
-			g := lat.onGrid[iq2Code(L[8*k:8*k+8])]
+			g := lat.onGrid[lat.code(L[8*k:8*k+8])]
 			q2[2*ib+k] = uint16(g) | uint16(signs[k])<<9
 		}
 		scales[ib] = scale
@@ -472,7 +501,7 @@ func encodeIQ2XXS(blk []byte, x, imp []float32, L *[32]int8) {
 			id := (5 + float32(is)*0.1) / effMax
 			thisScale := 1 / id
 			for k := 0; k < 4; k++ {
-				if c := iq2Levels(xval[8*k:8*k+8], id, Laux[8*k:8*k+8]); lat.onGrid[c] < 0 {
+				if c := lat.round(xval[8*k:8*k+8], id, Laux[8*k:8*k+8]); lat.onGrid[c] < 0 {
 					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], thisScale, Laux[8*k:8*k+8])
 				}
 			}
@@ -486,7 +515,7 @@ func encodeIQ2XXS(blk []byte, x, imp []float32, L *[32]int8) {
 		if scale > 0 {
 			id := 1 / scale
 			for k := 0; k < 4; k++ {
-				c := iq2Levels(xval[8*k:8*k+8], id, L[8*k:8*k+8])
+				c := lat.round(xval[8*k:8*k+8], id, L[8*k:8*k+8])
 				if lat.onGrid[c] < 0 {
 					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], scale, L[8*k:8*k+8])
 				}
@@ -502,7 +531,7 @@ func encodeIQ2XXS(blk []byte, x, imp []float32, L *[32]int8) {
 			}
 		}
 		for k := 0; k < 4; k++ {
-			g := lat.onGrid[iq2Code(L[8*k:8*k+8])]
+			g := lat.onGrid[lat.code(L[8*k:8*k+8])]
 			q2[2*ib] |= uint32(g) << (8 * k)
 			q2[2*ib+1] |= uint32(signs[k]) << (7 * k)
 		}
@@ -529,5 +558,230 @@ func encodeIQ2XXSRow(dst []byte, x, imp []float32) {
 	var L [32]int8
 	for b := 0; b < len(x)/256; b++ {
 		encodeIQ2XXS(dst[66*b:66*b+66], x[256*b:256*b+256], imp[256*b:256*b+256], &L)
+	}
+}
+
+// iq3Weights sets the weights of a group of the 3-bit types, imp·√(σ² + x²) with an
+// importance matrix and x² without, and their square roots.
+func iq3Weights(w, waux, x, imp []float32, sigma2 float32) {
+	if imp == nil {
+		for i, v := range x {
+			w[i] = v * v
+			waux[i] = float32(math.Sqrt(float64(w[i])))
+		}
+		return
+	}
+	iq2Weights(w, waux, x, imp, sigma2)
+}
+
+// iq3State is what ggml's IQ3 quantizers keep between the 32-value groups of a row: the
+// levels and on-grid flags of the last group whose search found a scale.
+type iq3State struct {
+	L      [32]int8
+	onGrid [8]bool
+}
+
+// iq3Search runs the scale search of one 32-value group of IQ3_XXS (first = false: on-grid
+// flags carry over, only off-grid parts are redone) or IQ3_S (fresh flags, every part
+// redone): 2·nis+1 inverse scales (15 + 0.2·is)/max, each rounding the eight 4-value parts
+// to the lattice (the best neighbour for points off it), keeping the scale of least weighted
+// error, then redoing parts under it. It returns the scale and leaves the levels in st.L.
+func iq3Search(lat *lattice, st *iq3State, xval, w, waux []float32, mx float32, nis int, redoAll bool) float32 {
+	var Laux [32]int8
+	var best float32
+	scale := mx / 15
+	if redoAll {
+		st.onGrid = [8]bool{}
+	}
+	for is := -nis; is <= nis; is++ {
+		id := (15 + float32(is)*0.2) / mx
+		thisScale := 1 / id
+		var on [8]bool
+		for k := 0; k < 8; k++ {
+			c := lat.round(xval[4*k:4*k+4], id, Laux[4*k:4*k+4])
+			on[k] = lat.onGrid[c] >= 0
+			if !on[k] {
+				lat.bestNeighbour(c, xval[4*k:4*k+4], waux[4*k:4*k+4], thisScale, Laux[4*k:4*k+4])
+			}
+		}
+		sumqx, sumq2 := iq2Sums(xval, w, Laux[:])
+		if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+			scale = sumqx / sumq2
+			best = scale * sumqx
+			st.L, st.onGrid = Laux, on
+		}
+	}
+	off := false
+	for _, on := range st.onGrid {
+		off = off || !on
+	}
+	if off && scale > 0 {
+		id := 1 / scale
+		for k := 0; k < 8; k++ {
+			if !redoAll && st.onGrid[k] {
+				continue
+			}
+			c := lat.round(xval[4*k:4*k+4], id, st.L[4*k:4*k+4])
+			if lat.onGrid[c] < 0 {
+				lat.bestNeighbour(c, xval[4*k:4*k+4], waux[4*k:4*k+4], scale, st.L[4*k:4*k+4])
+			}
+		}
+		if sumqx, sumq2 := iq2Sums(xval, w, st.L[:]); sumq2 > 0 {
+			scale = sumqx / sumq2
+		}
+	}
+	return scale
+}
+
+// encodeIQ3XXS writes one block_iq3_xxs: f16 d (max scale/31, stored ×1.0125 as ggml
+// does) and qs[96]: 64 8-bit grid indices (4 values each), then per 32 values a uint32 of
+// four 7-bit sign groups and a 4-bit scale in the top bits.
+func encodeIQ3XXS(blk []byte, x, imp []float32, st *iq3State) {
+	lat := latticeIQ3XXS()
+	var scales [8]float32
+	var w, waux, xval [32]float32
+	var sas [8]uint32
+	clear(blk)
+	sigma2 := 2 * sumSquares(x) / 256
+	var maxScale float32
+	for ib := 0; ib < 8; ib++ {
+		xb := x[32*ib : 32*ib+32]
+		var ibImp []float32
+		if imp != nil {
+			ibImp = imp[32*ib:]
+		}
+		iq3Weights(w[:], waux[:], xb, ibImp, sigma2)
+		var signs [4]byte
+		for k := 0; k < 4; k++ {
+			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
+		}
+		mx := xval[0]
+		for _, v := range xval[1:] {
+			mx = max(mx, v)
+		}
+		if mx < 1e-8 {
+			scales[ib] = 0
+			st.L = [32]int8{}
+			continue
+		}
+		scale := iq3Search(lat, st, xval[:], w[:], waux[:], mx, 15, false)
+		if scale < 0 {
+			scale = -scale
+			for k := range signs {
+				signs[k] = ^signs[k] & 127
+			}
+		}
+		for k := 0; k < 8; k++ {
+			blk[2+8*ib+k] = byte(lat.onGrid[lat.code(st.L[4*k:4*k+4])])
+		}
+		sas[ib] = uint32(signs[0]) | uint32(signs[1])<<7 | uint32(signs[2])<<14 | uint32(signs[3])<<21
+		scales[ib] = scale
+		maxScale = max(maxScale, scale)
+	}
+	if maxScale == 0 {
+		clear(blk)
+		return
+	}
+	d := maxScale / 31
+	putF16(blk, d*1.0125)
+	id := 1 / d
+	for ib, s := range scales {
+		l := uint32(min(max(nearestInt(0.5*(id*s-1)), 0), 15))
+		binary.LittleEndian.PutUint32(blk[66+4*ib:], sas[ib]|l<<28)
+	}
+}
+
+// encodeIQ3XXSRow writes a row of block_iq3_xxs (imp may be nil).
+func encodeIQ3XXSRow(dst []byte, x, imp []float32) {
+	var st iq3State
+	for b := 0; b < len(x)/256; b++ {
+		var ib []float32
+		if imp != nil {
+			ib = imp[256*b : 256*b+256]
+		}
+		encodeIQ3XXS(dst[98*b:98*b+98], x[256*b:256*b+256], ib, &st)
+	}
+}
+
+// encodeIQ3S writes one block_iq3_s: f16 d (max scale/31, stored ×1.033 as ggml does),
+// qs[64] (the low 8 bits of 9-bit grid indices, 4 values each), qh[8] (their ninth bits, a
+// byte per 32 values), signs[32] (a bit per value) and scales[4] (a 4-bit scale per 32
+// values, two a byte).
+func encodeIQ3S(blk []byte, x, imp []float32, st *iq3State) {
+	lat := latticeIQ3S()
+	var scales [8]float32
+	var w, waux, xval [32]float32
+	clear(blk)
+	sigma2 := 2 * sumSquares(x) / 256
+	var maxScale float32
+	// ggml moves its grid-index and sign pointers on only after a group that is not all
+	// zero, so the groups after an all-zero one are stored one place early (their grid
+	// indices' ninth bits stay in place): filled counts the groups stored.
+	filled := 0
+	for ib := 0; ib < 8; ib++ {
+		xb := x[32*ib : 32*ib+32]
+		var ibImp []float32
+		if imp != nil {
+			ibImp = imp[32*ib:]
+		}
+		iq3Weights(w[:], waux[:], xb, ibImp, sigma2)
+		var signs [4]byte
+		for k := 0; k < 4; k++ {
+			for i := 0; i < 8; i++ {
+				if v := xb[8*k+i]; v >= 0 {
+					xval[8*k+i] = v
+				} else {
+					xval[8*k+i] = -v
+					signs[k] |= 1 << i
+				}
+			}
+		}
+		mx := xval[0]
+		for _, v := range xval[1:] {
+			mx = max(mx, v)
+		}
+		if mx == 0 {
+			scales[ib] = 0
+			continue
+		}
+		scale := iq3Search(lat, st, xval[:], w[:], waux[:], mx, 9, true)
+		if scale < 0 {
+			scale = -scale
+			for k := range signs {
+				signs[k] = ^signs[k]
+			}
+		}
+		for k := 0; k < 8; k++ {
+			g := int(lat.onGrid[lat.code(st.L[4*k:4*k+4])])
+			blk[2+8*filled+k] = byte(g)
+			blk[66+ib] |= byte(g>>8) << k
+		}
+		copy(blk[74+4*filled:], signs[:])
+		filled++
+		scales[ib] = scale
+		maxScale = max(maxScale, scale)
+	}
+	if maxScale == 0 {
+		return
+	}
+	d := maxScale / 31
+	putF16(blk, d*1.033)
+	id := 1 / d
+	for ib := 0; ib < 8; ib += 2 {
+		l1 := min(max(nearestInt(0.5*(id*scales[ib]-1)), 0), 15)
+		l2 := min(max(nearestInt(0.5*(id*scales[ib+1]-1)), 0), 15)
+		blk[106+ib/2] = byte(l1 | l2<<4)
+	}
+}
+
+// encodeIQ3SRow writes a row of block_iq3_s (imp may be nil).
+func encodeIQ3SRow(dst []byte, x, imp []float32) {
+	var st iq3State
+	for b := 0; b < len(x)/256; b++ {
+		var ib []float32
+		if imp != nil {
+			ib = imp[256*b : 256*b+256]
+		}
+		encodeIQ3S(dst[110*b:110*b+110], x[256*b:256*b+256], ib, &st)
 	}
 }

@@ -18,6 +18,7 @@ var exactTypes = []struct {
 	imatrix bool // the fixtures were made with the importances (the type needs them)
 }{
 	{TQ2_0, false}, {TQ1_0, false}, {IQ2_XS, true}, {IQ2_XXS, true},
+	{IQ3_XXS, false}, {IQ3_XXS, true}, {IQ3_S, false}, {IQ3_S, true},
 }
 
 // genRows are the second fixture input: 24 rows of 256 values of testRows' shapes (seed 16)
@@ -108,7 +109,7 @@ func TestEncodeMatchesLlamaCppBytes(t *testing.T) {
 // (uniform importances for the types that need them): bounds a little above what the
 // encoders reach, which is what llama.cpp's reach on the same rows.
 func TestEncodeIQRoundTrip(t *testing.T) {
-	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31, IQ2_XXS: 0.36}
+	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31, IQ2_XXS: 0.36, IQ3_XXS: 0.23, IQ3_S: 0.18}
 	rng := rand.New(rand.NewSource(5))
 	const cols = 1024
 	x := make([]float32, 8*cols)
@@ -121,15 +122,15 @@ func TestEncodeIQRoundTrip(t *testing.T) {
 	for i := range imp {
 		imp[i] = 1
 	}
-	for _, tc := range exactTypes {
+	for d, bound := range bounds {
 		var w []float32
-		if NeedsImportance(tc.d) {
+		if NeedsImportance(d) {
 			w = imp
 		}
-		rel := math.Sqrt(weightedSSE(t, x, encodeRows(t, x, tc.d, cols, w), tc.d, cols, nil) / ss)
-		t.Logf("%s: relative RMS error %.5f (bound %.2f)", tc.d, rel, bounds[tc.d])
-		if rel > bounds[tc.d] {
-			t.Errorf("%s: relative RMS error %.5f, bound %.2f", tc.d, rel, bounds[tc.d])
+		rel := math.Sqrt(weightedSSE(t, x, encodeRows(t, x, d, cols, w), d, cols, nil) / ss)
+		t.Logf("%s: relative RMS error %.5f (bound %.2f)", d, rel, bound)
+		if rel > bound {
+			t.Errorf("%s: relative RMS error %.5f, bound %.2f", d, rel, bound)
 		}
 	}
 	// A ternary row is stored exactly by the ternary types.
@@ -162,28 +163,28 @@ func TestEncodeIQNeedsImportance(t *testing.T) {
 	}
 }
 
-// TestIQ2Lattice checks the lattice search tables against their definition on every point
-// of {0,1,2}^8: a grid point maps to its index; an off-grid point lists grid points in order
-// of distance, all at the smallest two distances.
-func TestIQ2Lattice(t *testing.T) {
+// TestLattices checks the lattice search tables against their definition on every point
+// of {0..nlev−1}^dim: a grid point maps to its index; an off-grid point lists, in order of
+// distance and then index, every grid point at its nwant smallest distances.
+func TestLattices(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		lat  *iq2Lattice
-		n    int
-	}{{"iq2_xs", latticeIQ2XS(), 512}, {"iq2_xxs", latticeIQ2XXS(), 256}} {
+		name     string
+		lat      *lattice
+		n, nwant int
+	}{{"iq2_xs", latticeIQ2XS(), 512, 2}, {"iq2_xxs", latticeIQ2XXS(), 256, 2}, {"iq3_xxs", latticeIQ3XXS(), 256, 2}, {"iq3_s", latticeIQ3S(), 512, 3}} {
 		lat := c.lat
 		if len(lat.levels) != c.n {
 			t.Fatalf("%s: %d grid points", c.name, len(lat.levels))
 		}
 		onGrid := 0
-		for code := 0; code < 6561; code++ {
+		for code := range lat.onGrid {
 			var pos [8]int
-			for i, r := 0, code; i < 8; i, r = i+1, r/3 {
-				pos[i] = r % 3
+			for i, r := 0, code; i < lat.dim; i, r = i+1, r/lat.nlev {
+				pos[i] = r % lat.nlev
 			}
 			dist := func(j int) int {
 				d2 := 0
-				for i := range pos {
+				for i := 0; i < lat.dim; i++ {
 					d := 2 * (int(lat.levels[j][i]) - pos[i])
 					d2 += d * d
 				}
@@ -207,8 +208,8 @@ func TestIQ2Lattice(t *testing.T) {
 					t.Fatalf("%s: neighbours of %v out of order at %d", c.name, pos, i)
 				}
 			}
-			if len(ds) != 2 {
-				t.Fatalf("%s: neighbours of %v at %d distances", c.name, pos, len(ds))
+			if len(ds) != c.nwant {
+				t.Fatalf("%s: neighbours of %v at %d distances, want %d", c.name, pos, len(ds), c.nwant)
 			}
 			last := dist(int(near[len(near)-1]))
 			for j := range lat.levels {

@@ -41,6 +41,8 @@ var rowEncoders = [nDTypes]func(dst []byte, x, imp []float32){
 	TQ2_0:   perSuper(66, encodeTQ2_0),
 	IQ2_XS:  encodeIQ2XSRow,
 	IQ2_XXS: encodeIQ2XXSRow,
+	IQ3_XXS: encodeIQ3XXSRow,
+	IQ3_S:   encodeIQ3SRow,
 }
 
 // NeedsImportance reports whether EncodeRowWeighted writes type d only with an importance
