@@ -26,6 +26,7 @@ var fileTypeList = []FileType{
 	{"q8_0", 7, tensor.Q8_0}, {"q4_0", 2, tensor.Q4_0}, {"q4_1", 3, tensor.Q4_1},
 	{"q5_0", 8, tensor.Q5_0}, {"q5_1", 9, tensor.Q5_1},
 	{"iq2_xxs", 19, tensor.IQ2_XXS}, {"iq2_xs", 20, tensor.IQ2_XS},
+	{"iq2_s", 28, tensor.IQ2_XS}, {"iq2_m", 29, tensor.IQ2_S}, {"iq3_xxs", 23, tensor.IQ3_XXS},
 	{"iq3_xs", 22, tensor.IQ3_S}, {"iq3_s", 26, tensor.IQ3_S}, {"iq3_m", 27, tensor.IQ3_S}, {"tq1_0", 36, tensor.TQ1_0}, {"tq2_0", 37, tensor.TQ2_0},
 	{"q2_k", 10, tensor.Q2_K}, {"q2_k_s", 21, tensor.Q2_K},
 	{"q3_k_s", 11, tensor.Q3_K}, {"q3_k_m", 12, tensor.Q3_K}, {"q3_k_l", 13, tensor.Q3_K},

@@ -179,6 +179,9 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 			}
 		}
 		if e.imp == nil && tensor.NeedsImportance(d) { // as llama.cpp, which stops there too
+			if !st.hasImatrix {
+				return fmt.Errorf("quantize: file type %s needs an importance matrix (--imatrix): %s is %s, which llama.cpp writes only with one", ft.Name, name, d)
+			}
 			return fmt.Errorf("quantize: the importance matrix (--imatrix) has no entry for %s, which type %s needs", name, d)
 		}
 		es = append(es, e)

@@ -3,6 +3,7 @@ package tensor
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -94,8 +95,8 @@ type lattice struct {
 }
 
 var (
-	iq2xsOnce, iq2xxsOnce, iq3xxsOnce, iq3sOnce sync.Once
-	iq2xsLat, iq2xxsLat, iq3xxsLat, iq3sLat     *lattice
+	iq2xsOnce, iq2xxsOnce, iq2sOnce, iq3xxsOnce, iq3sOnce, iq1sOnce sync.Once
+	iq2xsLat, iq2xxsLat, iq2sLat, iq3xxsLat, iq3sLat, iq1sLat       *lattice
 )
 
 // latticeIQ2XS and the others build their lattices on first use.
@@ -107,6 +108,26 @@ func latticeIQ2XS() *lattice {
 func latticeIQ2XXS() *lattice {
 	iq2xxsOnce.Do(func() { iq2xxsLat = newLattice(grid8Levels(iq2xxsGrid[:]), 8, 3, 2) })
 	return iq2xxsLat
+}
+
+func latticeIQ2S() *lattice {
+	iq2sOnce.Do(func() { iq2sLat = newLattice(grid8Levels(iq2sGrid[:]), 8, 3, 1) })
+	return iq2sLat
+}
+
+// latticeIQ1S is the lattice of IQ1_S and IQ1_M: 2048 points of {−1, 0, 1}^8 (levels 0..2),
+// three neighbour distances.
+func latticeIQ1S() *lattice {
+	iq1sOnce.Do(func() {
+		lv := make([][8]int8, len(iq1sGrid))
+		for k, g := range iq1sGrid {
+			for i := 0; i < 8; i++ {
+				lv[k][i] = int8(byte(g>>(8*i))) + 1
+			}
+		}
+		iq1sLat = newLattice(lv, 8, 3, 3)
+	})
+	return iq1sLat
 }
 
 func latticeIQ3XXS() *lattice {
@@ -290,6 +311,53 @@ func iq2Weights(w, waux, x, imp []float32, sigma2 float32) {
 	}
 }
 
+// iq2Search16 runs the scale search of one 16-value group of IQ2_XS and IQ2_S: 19 inverse
+// scales (5 + 0.1·is)/max, each rounding both 8-value halves to the lattice (the best
+// neighbour for points off it), keeping the scale of least weighted error; halves that were
+// off the grid under it are then redone under the best scale. It returns the scale and
+// leaves the levels in L.
+func iq2Search16(lat *lattice, L *[16]int8, xval, w, waux []float32, mx float32) float32 {
+	var Laux [16]int8
+	var best float32
+	scale := mx / 5
+	onGrid := [2]bool{true, true}
+	for is := -9; is <= 9; is++ {
+		id := (5 + float32(is)*0.1) / mx
+		thisScale := 1 / id
+		var on [2]bool
+		for k := 0; k < 2; k++ {
+			c := lat.round(xval[8*k:8*k+8], id, Laux[8*k:8*k+8])
+			on[k] = lat.onGrid[c] >= 0
+			if !on[k] {
+				lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], thisScale, Laux[8*k:8*k+8])
+			}
+		}
+		sumqx, sumq2 := iq2Sums(xval, w, Laux[:])
+		if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+			scale = sumqx / sumq2
+			best = scale * sumqx
+			*L = Laux
+			onGrid = on
+		}
+	}
+	if (!onGrid[0] || !onGrid[1]) && scale > 0 {
+		id := 1 / scale
+		for k := 0; k < 2; k++ {
+			if onGrid[k] {
+				continue
+			}
+			c := lat.round(xval[8*k:8*k+8], id, L[8*k:8*k+8])
+			if lat.onGrid[c] < 0 {
+				lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], scale, L[8*k:8*k+8])
+			}
+		}
+		if sumqx, sumq2 := iq2Sums(xval, w, L[:]); sumq2 > 0 {
+			scale = sumqx / sumq2
+		}
+	}
+	return scale
+}
+
 // encodeIQ2XS writes one block_iq2_xs: f16 d, qs[32] (per 8 values a 9-bit grid index and 7
 // sign bits), scales[8] (a 4-bit scale per 16 values, two a byte). Each group of 16 tries 19
 // scales around max/5, rounding both halves to the lattice (the best neighbour for points
@@ -299,7 +367,6 @@ func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
 	lat := latticeIQ2XS()
 	var scales [16]float32
 	var w, waux, xval [16]float32
-	var Laux [16]int8
 	var q2 [32]uint16
 	sigma2 := sumSquares(x) / 256
 	var maxScale float32
@@ -319,43 +386,7 @@ func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
 			*L = [16]int8{}
 			continue
 		}
-		var best float32
-		scale := mx / 5
-		onGrid := [2]bool{true, true}
-		for is := -9; is <= 9; is++ {
-			id := (5 + float32(is)*0.1) / mx
-			thisScale := 1 / id
-			var on [2]bool
-			for k := 0; k < 2; k++ {
-				c := lat.round(xval[8*k:8*k+8], id, Laux[8*k:8*k+8])
-				on[k] = lat.onGrid[c] >= 0
-				if !on[k] {
-					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], thisScale, Laux[8*k:8*k+8])
-				}
-			}
-			sumqx, sumq2 := iq2Sums(xval[:], w[:], Laux[:])
-			if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
-				scale = sumqx / sumq2
-				best = scale * sumqx
-				*L = Laux
-				onGrid = on
-			}
-		}
-		if (!onGrid[0] || !onGrid[1]) && scale > 0 {
-			id := 1 / scale
-			for k := 0; k < 2; k++ {
-				if onGrid[k] {
-					continue
-				}
-				c := lat.round(xval[8*k:8*k+8], id, L[8*k:8*k+8])
-				if lat.onGrid[c] < 0 {
-					lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], scale, L[8*k:8*k+8])
-				}
-			}
-			if sumqx, sumq2 := iq2Sums(xval[:], w[:], L[:]); sumq2 > 0 {
-				scale = sumqx / sumq2
-			}
-		}
+		scale := iq2Search16(lat, L, xval[:], w[:], waux[:], mx)
 		if scale < 0 {
 			scale = -scale
 			signs[0], signs[1] = ^signs[0]&127, ^signs[1]&127
@@ -783,5 +814,264 @@ func encodeIQ3SRow(dst []byte, x, imp []float32) {
 			ib = imp[256*b : 256*b+256]
 		}
 		encodeIQ3S(dst[110*b:110*b+110], x[256*b:256*b+256], ib, &st)
+	}
+}
+
+// encodeIQ2S writes one block_iq2_s: f16 d (max scale/31, stored ×0.9875 as ggml does),
+// qs[64] (the low 8 bits of 32 10-bit grid indices, 8 values each, then 32 sign bytes, a bit
+// per value), qh[8] (the indices' top 2 bits) and scales[8] (a 4-bit scale per 16 values, two
+// a byte). The search is IQ2_XS's on the 1024-point lattice with one neighbour distance;
+// without an importance matrix the weights are σ²/4 + x².
+func encodeIQ2S(blk []byte, x, imp []float32, L *[16]int8) {
+	lat := latticeIQ2S()
+	var scales [16]float32
+	var w, waux, xval [16]float32
+	clear(blk)
+	sigma2 := 2 * sumSquares(x) / 256
+	var maxScale float32
+	for ib := 0; ib < 16; ib++ {
+		xb := x[16*ib : 16*ib+16]
+		if imp != nil {
+			iq2Weights(w[:], waux[:], xb, imp[16*ib:], sigma2)
+		} else {
+			for i, v := range xb {
+				w[i] = 0.25*sigma2 + v*v
+				waux[i] = float32(math.Sqrt(float64(w[i])))
+			}
+		}
+		var signs [2]byte
+		for k := 0; k < 2; k++ {
+			for i := 0; i < 8; i++ {
+				if v := xb[8*k+i]; v >= 0 {
+					xval[8*k+i] = v
+				} else {
+					xval[8*k+i] = -v
+					signs[k] |= 1 << i
+				}
+			}
+		}
+		mx := xval[0]
+		for _, v := range xval[1:] {
+			mx = max(mx, v)
+		}
+		if mx < 1e-8 {
+			scales[ib] = 0
+			continue
+		}
+		scale := iq2Search16(lat, L, xval[:], w[:], waux[:], mx)
+		if scale < 0 {
+			scale = -scale
+			signs[0], signs[1] = ^signs[0], ^signs[1]
+		}
+		for k := 0; k < 2; k++ {
+			g := int(lat.onGrid[lat.code(L[8*k:8*k+8])])
+			i8 := 2*ib + k
+			blk[2+i8] = byte(g)
+			blk[66+i8/4] |= byte(g>>8) << (2 * (i8 % 4))
+			blk[34+i8] = signs[k]
+		}
+		scales[ib] = scale
+		maxScale = max(maxScale, scale)
+	}
+	if maxScale == 0 {
+		return
+	}
+	d := maxScale / 31
+	putF16(blk, d*0.9875)
+	id := 1 / d
+	for ib, s := range scales {
+		l := byte(min(max(nearestInt(0.5*(id*s-1)), 0), 15))
+		blk[74+ib/2] |= l << (4 * (ib % 2))
+	}
+}
+
+// encodeIQ2SRow writes a row of block_iq2_s.
+func encodeIQ2SRow(dst []byte, x, imp []float32) {
+	var L [16]int8
+	for b := 0; b < len(x)/256; b++ {
+		var ib []float32
+		if imp != nil {
+			ib = imp[256*b : 256*b+256]
+		}
+		encodeIQ2S(dst[82*b:82*b+82], x[256*b:256*b+256], ib, &L)
+	}
+}
+
+// iq1Values are the three values of each shift direction (+1: x_p, −1: x_m): ±1 and 0
+// moved by iq1Delta (IQ1S_DELTA, 1/8).
+var iq1Values = [2][3]float32{{-1 + iq1Delta, iq1Delta, 1 + iq1Delta}, {-1 - iq1Delta, -iq1Delta, 1 - iq1Delta}}
+
+// iq1Split finds, for the values x of a group sorted ascending (order[j] the position of the
+// j-th smallest), the two boundaries that split them into the three levels and the shift
+// direction that maximise (Σ w·x·q)²/Σ w·q², exhaustively over prefix sums, and returns the
+// levels in L (by position), the scale and the shift (+1 or −1). (The exact search of
+// quantize_row_iq1_s_impl.)
+func iq1Split(x, w []float32, order []int, L []int8) (scale float32, shift int) {
+	n := len(x)
+	var sumx, sumw [33]float32
+	for j := 0; j < n; j++ {
+		i := order[j]
+		sumx[j+1] = sumx[j] + w[i]*x[i]
+		sumw[j+1] = sumw[j] + w[i]
+	}
+	best := -float32(math.SmallestNonzeroFloat32)
+	for _, v := range x {
+		scale = max(scale, abs32(v))
+	}
+	b1, b2 := -1, -1
+	for i1 := 0; i1 <= n; i1++ {
+		for i2 := i1; i2 <= n; i2++ {
+			for si, xx := range iq1Values {
+				sumqx := (sumx[i1]-sumx[0])*xx[0] + (sumx[i2]-sumx[i1])*xx[1] + (sumx[n]-sumx[i2])*xx[2]
+				sumq2 := (sumw[i1]-sumw[0])*xx[0]*xx[0] + (sumw[i2]-sumw[i1])*xx[1]*xx[1] + (sumw[n]-sumw[i2])*xx[2]*xx[2]
+				if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+					scale = sumqx / sumq2
+					best = scale * sumqx
+					b1, b2, shift = i1, i2, 1-2*si
+				}
+			}
+		}
+	}
+	for j := 0; j < n; j++ {
+		switch {
+		case j < b1:
+			L[order[j]] = 0
+		case j < b2:
+			L[order[j]] = 1
+		default:
+			L[order[j]] = 2
+		}
+	}
+	if scale < 0 {
+		for j := range L[:n] {
+			L[j] = 2 - L[j]
+		}
+		scale, shift = -scale, -shift
+	}
+	return scale, shift
+}
+
+// iq1Neighbour returns, among the neighbours of the off-grid point c, the grid point that
+// minimises Σ w·(scale·xx[l] − x)² (the first on ties), writing its levels to L
+// (iq1_find_best_neighbour2).
+func (lat *lattice) iq1Neighbour(c int, x, w []float32, scale float32, xx *[3]float32, L []int8) int {
+	best, bestD2 := -1, float32(math.MaxFloat32)
+	for _, j := range lat.near[c] {
+		var d2 float32
+		for i := 0; i < 8; i++ {
+			diff := scale*xx[lat.levels[j][i]] - x[i]
+			d2 += w[i] * diff * diff
+		}
+		if d2 < bestD2 {
+			best, bestD2 = int(j), d2
+		}
+	}
+	copy(L[:8], lat.levels[best][:])
+	return best
+}
+
+// sortedOrder returns the positions of x in ascending order of value (stable: equal
+// values keep their order, as glibc's merge-sorting qsort leaves them).
+func sortedOrder(x []float32, order []int) {
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case x[a] < x[b]:
+			return -1
+		case x[a] > x[b]:
+			return 1
+		}
+		return 0
+	})
+}
+
+// encodeIQ1S writes one block_iq1_s: f16 d (max scale/15, stored ×1.125 as ggml does),
+// qs[32] (the low 8 bits of 32 11-bit grid indices, 8 values each) and qh[8] (per 32 values
+// a uint16: the indices' top 3 bits, then a 3-bit scale and the shift's sign bit). shifts
+// carries over between groups: an all-zero group stores the shift of the group before, as
+// ggml does.
+func encodeIQ1S(blk []byte, x, imp []float32, shifts *[8]int) {
+	lat := latticeIQ1S()
+	var scales [8]float32
+	var w [32]float32
+	var L [32]int8
+	var order [32]int
+	var qh [8]uint16
+	clear(blk)
+	sigma2 := 2 * sumSquares(x) / 256
+	var maxScale float32
+	for ib := 0; ib < 8; ib++ {
+		xb := x[32*ib : 32*ib+32]
+		for i, v := range xb {
+			w[i] = imp[32*ib+i] * float32(math.Sqrt(float64(sigma2+v*v)))
+		}
+		var mx float32
+		for _, v := range xb {
+			mx = max(mx, abs32(v))
+		}
+		if mx < 1e-12 {
+			scales[ib] = 0
+			continue
+		}
+		sortedOrder(xb, order[:])
+		scale, shift := iq1Split(xb, w[:], order[:], L[:])
+		xx := &iq1Values[(1-shift)/2]
+		var index [4]int
+		onGrid := true
+		for k := 0; k < 4; k++ {
+			c := lat.code(L[8*k : 8*k+8])
+			if g := lat.onGrid[c]; g >= 0 {
+				index[k] = int(g)
+			} else {
+				onGrid = false
+				index[k] = lat.iq1Neighbour(c, xb[8*k:8*k+8], w[8*k:8*k+8], scale, xx, L[8*k:8*k+8])
+			}
+		}
+		if !onGrid {
+			var sumqx, sumq2 float32
+			for k := 0; k < 4; k++ {
+				for j := 0; j < 8; j++ {
+					wj := w[8*k+j]
+					q := xx[lat.levels[index[k]][j]]
+					sumqx += wj * q * xb[8*k+j]
+					sumq2 += wj * q * q
+				}
+			}
+			if sumqx > 0 && sumq2 > 0 {
+				scale = sumqx / sumq2
+			}
+		}
+		var h uint16
+		for k := 0; k < 4; k++ {
+			blk[2+4*ib+k] = byte(index[k])
+			h |= uint16(index[k]>>8) << (3 * k)
+		}
+		qh[ib] = h
+		scales[ib] = scale
+		shifts[ib] = shift
+		maxScale = max(maxScale, scale)
+	}
+	if maxScale == 0 {
+		return
+	}
+	d := maxScale / 15
+	putF16(blk, d*1.125)
+	id := 1 / d
+	for ib, s := range scales {
+		l := uint16(min(max(nearestInt(0.5*(id*s-1)), 0), 7))
+		if shifts[ib] == -1 {
+			l |= 8
+		}
+		binary.LittleEndian.PutUint16(blk[34+2*ib:], qh[ib]|l<<12)
+	}
+}
+
+// encodeIQ1SRow writes a row of block_iq1_s.
+func encodeIQ1SRow(dst []byte, x, imp []float32) {
+	var shifts [8]int
+	for b := 0; b < len(x)/256; b++ {
+		encodeIQ1S(dst[50*b:50*b+50], x[256*b:256*b+256], imp[256*b:256*b+256], &shifts)
 	}
 }

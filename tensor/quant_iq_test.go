@@ -18,7 +18,7 @@ var exactTypes = []struct {
 	imatrix bool // the fixtures were made with the importances (the type needs them)
 }{
 	{TQ2_0, false}, {TQ1_0, false}, {IQ2_XS, true}, {IQ2_XXS, true},
-	{IQ3_XXS, false}, {IQ3_XXS, true}, {IQ3_S, false}, {IQ3_S, true},
+	{IQ3_XXS, false}, {IQ3_XXS, true}, {IQ3_S, false}, {IQ3_S, true}, {IQ2_S, true}, {IQ1_S, true},
 }
 
 // genRows are the second fixture input: 24 rows of 256 values of testRows' shapes (seed 16)
@@ -109,7 +109,7 @@ func TestEncodeMatchesLlamaCppBytes(t *testing.T) {
 // (uniform importances for the types that need them): bounds a little above what the
 // encoders reach, which is what llama.cpp's reach on the same rows.
 func TestEncodeIQRoundTrip(t *testing.T) {
-	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31, IQ2_XXS: 0.36, IQ3_XXS: 0.23, IQ3_S: 0.18}
+	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31, IQ2_XXS: 0.36, IQ3_XXS: 0.23, IQ3_S: 0.18, IQ2_S: 0.26, IQ1_S: 0.6}
 	rng := rand.New(rand.NewSource(5))
 	const cols = 1024
 	x := make([]float32, 8*cols)
@@ -149,7 +149,7 @@ func TestEncodeIQRoundTrip(t *testing.T) {
 // importance matrix.
 func TestEncodeIQNeedsImportance(t *testing.T) {
 	row := make([]float32, 256)
-	for _, d := range []DType{IQ2_XS, IQ2_XXS} {
+	for _, d := range []DType{IQ2_XS, IQ2_XXS, IQ2_S, IQ1_S} {
 		if !Encodable(d) || !NeedsImportance(d) {
 			t.Errorf("%s: Encodable %v, NeedsImportance %v", d, Encodable(d), NeedsImportance(d))
 		}
@@ -171,7 +171,7 @@ func TestLattices(t *testing.T) {
 		name     string
 		lat      *lattice
 		n, nwant int
-	}{{"iq2_xs", latticeIQ2XS(), 512, 2}, {"iq2_xxs", latticeIQ2XXS(), 256, 2}, {"iq3_xxs", latticeIQ3XXS(), 256, 2}, {"iq3_s", latticeIQ3S(), 512, 3}} {
+	}{{"iq2_xs", latticeIQ2XS(), 512, 2}, {"iq2_xxs", latticeIQ2XXS(), 256, 2}, {"iq2_s", latticeIQ2S(), 1024, 1}, {"iq1_s", latticeIQ1S(), 2048, 3}, {"iq3_xxs", latticeIQ3XXS(), 256, 2}, {"iq3_s", latticeIQ3S(), 512, 3}} {
 		lat := c.lat
 		if len(lat.levels) != c.n {
 			t.Fatalf("%s: %d grid points", c.name, len(lat.levels))

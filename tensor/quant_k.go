@@ -43,11 +43,15 @@ var rowEncoders = [nDTypes]func(dst []byte, x, imp []float32){
 	IQ2_XXS: encodeIQ2XXSRow,
 	IQ3_XXS: encodeIQ3XXSRow,
 	IQ3_S:   encodeIQ3SRow,
+	IQ2_S:   encodeIQ2SRow,
+	IQ1_S:   encodeIQ1SRow,
 }
 
 // NeedsImportance reports whether EncodeRowWeighted writes type d only with an importance
-// matrix (as llama.cpp's quantizers of the 2-bit lattice types require one).
-func NeedsImportance(d DType) bool { return d == IQ2_XS || d == IQ2_XXS }
+// matrix, as llama-quantize quantizes the 2-bit lattice types only with one.
+func NeedsImportance(d DType) bool {
+	return d == IQ2_XS || d == IQ2_XXS || d == IQ2_S || d == IQ1_S
+}
 
 // EncodeRowWeighted stores src in type d into dst, which must have exactly RowBytes(len(src))
 // bytes, choosing the scales of each block to minimise the error weighted by imp: one
