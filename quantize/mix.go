@@ -26,7 +26,7 @@ var fileTypeList = []FileType{
 	{"q8_0", 7, tensor.Q8_0}, {"q4_0", 2, tensor.Q4_0}, {"q4_1", 3, tensor.Q4_1},
 	{"q5_0", 8, tensor.Q5_0}, {"q5_1", 9, tensor.Q5_1},
 	{"iq2_xxs", 19, tensor.IQ2_XXS}, {"iq2_xs", 20, tensor.IQ2_XS},
-	{"iq2_s", 28, tensor.IQ2_XS}, {"iq2_m", 29, tensor.IQ2_S}, {"iq3_xxs", 23, tensor.IQ3_XXS},
+	{"iq1_s", 24, tensor.IQ1_S}, {"iq1_m", 31, tensor.IQ1_M}, {"iq2_s", 28, tensor.IQ2_XS}, {"iq2_m", 29, tensor.IQ2_S}, {"iq3_xxs", 23, tensor.IQ3_XXS},
 	{"iq3_xs", 22, tensor.IQ3_S}, {"iq3_s", 26, tensor.IQ3_S}, {"iq3_m", 27, tensor.IQ3_S}, {"tq1_0", 36, tensor.TQ1_0}, {"tq2_0", 37, tensor.TQ2_0},
 	{"q2_k", 10, tensor.Q2_K}, {"q2_k_s", 21, tensor.Q2_K},
 	{"q3_k_s", 11, tensor.Q3_K}, {"q3_k_m", 12, tensor.Q3_K}, {"q3_k_l", 13, tensor.Q3_K},
@@ -109,9 +109,16 @@ func useMoreBits(i, n int) bool { return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
 //     of Q4_K_M and Q5_K_M, Q5_K in the first eighth of IQ4_NL/IQ4_XS without an importance
 //     matrix and of Q4_K_S, Q4_1/Q5_1 in the first eighth of Q4_0/Q5_0 with one;
 //   - attn_output gets Q3_K in Q2_K, Q4_K in Q3_K_M, Q5_K in Q3_K_L;
-//   - in IQ2_XXS and IQ2_XS files the output projection gets Q5_K, the token embedding Q2_K, attn_v
-//     Q4_K (grouping ≥ 4) or Q2_K and ffn_down Q2_K in the first eighth of the layers; in
-//     TQ1_0 and TQ2_0 files the token embedding gets Q4_K.
+//   - in IQ1_S, IQ1_M, IQ2_XXS and IQ2_XS files the output projection gets Q5_K, the token
+//     embedding Q2_K, attn_v Q4_K (grouping ≥ 4) or Q2_K and ffn_down Q2_K in the first
+//     eighth of the layers (IQ3_S instead of Q2_K, and for attn_output and the embedding too,
+//     in IQ2_S and IQ2_M files; IQ2_XXS for attn_output in the IQ1 files);
+//   - IQ3_XXS files give the output Q5_K, the embedding and attn_output IQ3_S, attn_q and
+//     attn_k IQ2_S, attn_v Q4_K (grouping ≥ 4) or IQ3_XXS (IQ3_S without an importance
+//     matrix); IQ3_XS, IQ3_S and IQ3_M files give attn_v Q4_K (IQ3_M always, the others by
+//     grouping ≥ 4), IQ3_XS attn_q, attn_k and the middle three quarters of ffn_gate and
+//     ffn_up IQ3_XXS, IQ3_M the first eighth of ffn_down and attn_output Q4_K;
+//   - in TQ1_0 and TQ2_0 files the token embedding gets Q4_K.
 //
 // The layer counts are llama.cpp's: attn_v is counted over the layers that have one (a
 // Nemotron layer with skipped or linear attention has none), ffn_down's position over the

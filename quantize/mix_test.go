@@ -66,7 +66,7 @@ func (c mixCase) key() string {
 
 // needsImatrix are the file types llama-quantize refuses without an importance matrix.
 // (iq2_m and iq3_xxs: llama-quantize stops at their IQ2_S matrices.)
-var needsImatrix = map[string]bool{"q2_k_s": true, "iq2_xxs": true, "iq2_xs": true, "iq2_s": true, "iq2_m": true, "iq3_xxs": true}
+var needsImatrix = map[string]bool{"q2_k_s": true, "iq2_xxs": true, "iq2_xs": true, "iq2_s": true, "iq2_m": true, "iq3_xxs": true, "iq1_s": true, "iq1_m": true}
 
 // mixCases are every file type without an importance matrix (but those that need one), and
 // with one those whose rules or quantizers use it.
@@ -77,7 +77,7 @@ func mixCases() []mixCase {
 			cs = append(cs, mixCase{n, false})
 		}
 	}
-	for _, n := range []string{"q4_0", "q5_0", "q2_k", "q2_k_s", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m"} {
+	for _, n := range []string{"q4_0", "q5_0", "q2_k", "q2_k_s", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs", "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m"} {
 		cs = append(cs, mixCase{n, true})
 	}
 	return cs

@@ -7,13 +7,17 @@ import (
 	"sync"
 )
 
-// This file encodes the ternary types TQ1_0 and TQ2_0 and the lattice types IQ2_XXS,
-// IQ2_XS, IQ3_XXS and IQ3_S as llama.cpp's llama-quantize (c392e509) writes them, byte for
-// byte: the same searches in the same float32 operations and orders (ggml-quants.c's
-// quantize_row_tq1_0_ref, quantize_row_tq2_0_ref, quantize_row_iq2_xxs_impl,
-// quantize_row_iq2_xs_impl, quantize_row_iq3_xxs_impl and quantize_row_iq3_s_impl, quirks
-// included), written afresh. The IQ2 types need an importance matrix, as in llama.cpp:
-// without one EncodeRowWeighted reports an error; the IQ3 types weigh by x² without one.
+// This file encodes the ternary types TQ1_0 and TQ2_0 and the lattice types IQ1_S, IQ1_M,
+// IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S as llama.cpp's llama-quantize (c392e509) writes
+// them, byte for byte: the same searches in the same float32 operations and orders
+// (ggml-quants.c's quantize_row_tq1_0_ref, quantize_row_tq2_0_ref and quantize_row_*_impl of
+// each i-quant, quirks included), written afresh. The IQ1 and IQ2 types need an importance
+// matrix, as llama-quantize requires one for them: without one EncodeRowWeighted reports an
+// error; the IQ3 types weigh by x² without one. One difference remains: in an all-zero group
+// of 32 (IQ1_S) or 16 (IQ1_M) values ggml stores a shift left over from an earlier row of
+// its chunk of rows (uninitialised memory for the first), which a row encoder cannot know;
+// decilm stores the shift of the row's previous block (0 in the first). Real weights have no
+// such groups.
 
 // ternaryScale returns the largest magnitude of a 256-value block (the scale of TQ1_0 and
 // TQ2_0) and its inverse (0 for an all-zero block).
@@ -1073,5 +1077,207 @@ func encodeIQ1SRow(dst []byte, x, imp []float32) {
 	var shifts [8]int
 	for b := 0; b < len(x)/256; b++ {
 		encodeIQ1S(dst[50*b:50*b+50], x[256*b:256*b+256], imp[256*b:256*b+256], &shifts)
+	}
+}
+
+// iq1mMasks are block_iq1_m's shift bits per 16 values for the four shift pairs (first 8
+// values +/−, last 8 +/−).
+var iq1mMasks = [4]byte{0x00, 0x80, 0x08, 0x88}
+
+// iq1mValues returns the values of part k (0 or 1) of a 16-value IQ1_M group with shift pair
+// sk: 0 = (+,+), 1 = (+,−), 2 = (−,+), 3 = (−,−).
+func iq1mValues(sk, k int) *[3]float32 {
+	if k == 0 && sk < 2 || k == 1 && sk%2 == 0 {
+		return &iq1Values[0]
+	}
+	return &iq1Values[1]
+}
+
+// iq1mWeights sets the weights of a 16-value IQ1_M group.
+func iq1mWeights(w, xb, imp []float32, sigma2 float32) {
+	for i, v := range xb {
+		if imp != nil {
+			w[i] = imp[i] * float32(math.Sqrt(float64(sigma2+v*v)))
+		} else {
+			w[i] = v * v
+		}
+	}
+}
+
+// encodeIQ1M writes one block_iq1_m: qs[32] (the low 8 bits of 32 11-bit grid indices),
+// qh[16] (per 16 values the two indices' top 3 bits and the two shift signs) and scales[8]
+// (four uint16s, each holding four 3-bit group scales and one nibble of the f16 super-scale,
+// which is refitted to the stored codes and scaled ×1.1125 as ggml does). The split search is
+// IQ1_S's with a shift direction per 8 values, summed afresh for each split in sorted order,
+// as quantize_row_iq1_m_impl does. shifts carries over between groups: an all-zero group
+// stores the shift of the group before, as ggml does.
+func encodeIQ1M(blk []byte, x, imp []float32, shifts *[16]int) {
+	lat := latticeIQ1S()
+	var scales [16]float32
+	var w [16]float32
+	var L [16]int8
+	var order [16]int
+	clear(blk)
+	qs, qh := blk[0:32], blk[32:48]
+	sigma2 := 2 * sumSquares(x) / 256
+	var maxScale float32
+	g16 := func(ib int) []float32 {
+		if imp == nil {
+			return nil
+		}
+		return imp[16*ib : 16*ib+16]
+	}
+	for ib := 0; ib < 16; ib++ {
+		xb := x[16*ib : 16*ib+16]
+		iq1mWeights(w[:], xb, g16(ib), sigma2)
+		var mx float32
+		for _, v := range xb {
+			mx = max(mx, abs32(v))
+		}
+		if mx < 1e-7 {
+			scales[ib] = 0
+			continue
+		}
+		sortedOrder(xb, order[:])
+		best := -float32(math.SmallestNonzeroFloat32)
+		scale := mx
+		b1, b2, bk := -1, -1, -1
+		for i1 := 0; i1 <= 16; i1++ {
+			for i2 := i1; i2 <= 16; i2++ {
+				var sumqx, sumq2 [4]float32
+				for j := 0; j < 16; j++ {
+					lv := 2
+					if j < i1 {
+						lv = 0
+					} else if j < i2 {
+						lv = 1
+					}
+					i := order[j]
+					p, m := iq1Values[0][lv], iq1Values[1][lv]
+					wp, wm := w[i]*p, w[i]*m
+					if i < 8 {
+						sumqx[0] += wp * xb[i]
+						sumqx[1] += wp * xb[i]
+						sumqx[2] += wm * xb[i]
+						sumqx[3] += wm * xb[i]
+						sumq2[0] += wp * p
+						sumq2[1] += wp * p
+						sumq2[2] += wm * m
+						sumq2[3] += wm * m
+					} else {
+						sumqx[0] += wp * xb[i]
+						sumqx[2] += wp * xb[i]
+						sumqx[1] += wm * xb[i]
+						sumqx[3] += wm * xb[i]
+						sumq2[0] += wp * p
+						sumq2[2] += wp * p
+						sumq2[1] += wm * m
+						sumq2[3] += wm * m
+					}
+				}
+				for k := 0; k < 4; k++ {
+					if sumq2[k] > 0 && sumqx[k]*sumqx[k] > best*sumq2[k] {
+						scale = sumqx[k] / sumq2[k]
+						best = scale * sumqx[k]
+						b1, b2, bk = i1, i2, k
+					}
+				}
+			}
+		}
+		for j := 0; j < 16; j++ {
+			switch {
+			case j < b1:
+				L[order[j]] = 0
+			case j < b2:
+				L[order[j]] = 1
+			default:
+				L[order[j]] = 2
+			}
+		}
+		if scale < 0 {
+			for j := range L {
+				L[j] = 2 - L[j]
+			}
+			scale = -scale
+			bk = 3 - bk
+		}
+		var index [2]int
+		onGrid := true
+		for k := 0; k < 2; k++ {
+			c := lat.code(L[8*k : 8*k+8])
+			if g := lat.onGrid[c]; g >= 0 {
+				index[k] = int(g)
+			} else {
+				onGrid = false
+				index[k] = lat.iq1Neighbour(c, xb[8*k:8*k+8], w[8*k:8*k+8], scale, iq1mValues(bk, k), L[8*k:8*k+8])
+			}
+		}
+		if !onGrid {
+			var sumqx, sumq2 float32
+			for k := 0; k < 2; k++ {
+				xx := iq1mValues(bk, k)
+				for j := 0; j < 8; j++ {
+					wj := w[8*k+j]
+					q := xx[lat.levels[index[k]][j]]
+					sumqx += wj * q * xb[8*k+j]
+					sumq2 += wj * q * q
+				}
+			}
+			if sumqx > 0 && sumq2 > 0 {
+				scale = sumqx / sumq2
+			}
+		}
+		qs[2*ib], qs[2*ib+1] = byte(index[0]), byte(index[1])
+		qh[ib] = byte(index[0]>>8) | byte(index[1]>>8)<<4
+		scales[ib] = scale
+		shifts[ib] = bk
+		maxScale = max(maxScale, scale)
+	}
+	if maxScale == 0 {
+		return
+	}
+	var sc [4]uint16
+	d := maxScale / 15
+	id := 1 / d
+	var sumqx, sumq2 float32
+	for ib := 0; ib < 16; ib++ {
+		l := min(max(nearestInt(0.5*(id*scales[ib]-1)), 0), 7)
+		sc[ib/4] |= uint16(l) << (3 * (ib % 4))
+		qh[ib] |= iq1mMasks[shifts[ib]]
+		xb := x[16*ib : 16*ib+16]
+		iq1mWeights(w[:], xb, g16(ib), sigma2)
+		for k := 0; k < 2; k++ {
+			xx := iq1mValues(shifts[ib], k)
+			g := int(qs[2*ib+k]) | int(qh[ib])<<(8-4*k)&0x700
+			for j := 0; j < 8; j++ {
+				wj := w[8*k+j]
+				q := xx[lat.levels[g][j]] * float32(2*l+1)
+				sumqx += wj * q * xb[8*k+j]
+				sumq2 += wj * q * q
+			}
+		}
+	}
+	if sumq2 > 0 {
+		d = sumqx / sumq2
+	}
+	u := F32ToF16(d * 1.1125)
+	sc[0] |= (u & 0x000f) << 12
+	sc[1] |= (u & 0x00f0) << 8
+	sc[2] |= (u & 0x0f00) << 4
+	sc[3] |= u & 0xf000
+	for i, v := range sc {
+		binary.LittleEndian.PutUint16(blk[48+2*i:], v)
+	}
+}
+
+// encodeIQ1MRow writes a row of block_iq1_m (imp may be nil).
+func encodeIQ1MRow(dst []byte, x, imp []float32) {
+	var shifts [16]int
+	for b := 0; b < len(x)/256; b++ {
+		var ib []float32
+		if imp != nil {
+			ib = imp[256*b : 256*b+256]
+		}
+		encodeIQ1M(dst[56*b:56*b+56], x[256*b:256*b+256], ib, &shifts)
 	}
 }

@@ -18,7 +18,27 @@ var exactTypes = []struct {
 	imatrix bool // the fixtures were made with the importances (the type needs them)
 }{
 	{TQ2_0, false}, {TQ1_0, false}, {IQ2_XS, true}, {IQ2_XXS, true},
-	{IQ3_XXS, false}, {IQ3_XXS, true}, {IQ3_S, false}, {IQ3_S, true}, {IQ2_S, true}, {IQ1_S, true},
+	{IQ3_XXS, false}, {IQ3_XXS, true}, {IQ3_S, false}, {IQ3_S, true}, {IQ2_S, true}, {IQ1_S, true}, {IQ1_M, true},
+}
+
+// staleGroup gives, for the types whose ggml quantizer stores in an all-zero group of this
+// many values a shift left over from an earlier call or row (uninitialised memory for the
+// first row of each ggml_quantize_chunk call), the group size: the blocks holding such a
+// group are not compared. Real weights have no all-zero groups of 16 or 32.
+var staleGroup = map[DType]int{IQ1_S: 32, IQ1_M: 16}
+
+// hasZeroGroup reports whether x has an all-zero run of g values at a multiple of g.
+func hasZeroGroup(x []float32, g int) bool {
+	for i := 0; i < len(x); i += g {
+		zero := true
+		for _, v := range x[i : i+g] {
+			zero = zero && v == 0
+		}
+		if zero {
+			return true
+		}
+	}
+	return false
 }
 
 // genRows are the second fixture input: 24 rows of 256 values of testRows' shapes (seed 16)
@@ -91,14 +111,19 @@ func TestEncodeMatchesLlamaCppBytes(t *testing.T) {
 				if len(ours) != len(ref) {
 					t.Fatalf("%d bytes, llama.cpp %d", len(ours), len(ref))
 				}
-				if !bytes.Equal(ours, ref) {
-					bb := tc.d.BlockBytes()
-					for b := 0; b < len(ref)/bb; b++ {
-						if o, r := ours[b*bb:(b+1)*bb], ref[b*bb:(b+1)*bb]; !bytes.Equal(o, r) {
-							t.Errorf("block %d differs:\n ours %x\n llama.cpp %x", b, o, r)
-							break
-						}
+				bb, skipped := tc.d.BlockBytes(), 0
+				for b := 0; b < len(ref)/bb; b++ {
+					if g := staleGroup[tc.d]; g > 0 && hasZeroGroup(in.x[256*b:256*b+256], g) {
+						skipped++
+						continue
 					}
+					if o, r := ours[b*bb:(b+1)*bb], ref[b*bb:(b+1)*bb]; !bytes.Equal(o, r) {
+						t.Errorf("block %d differs:\n ours %x\n llama.cpp %x", b, o, r)
+						break
+					}
+				}
+				if skipped > 0 {
+					t.Logf("%d of %d blocks with an all-zero group not compared", skipped, len(ref)/bb)
 				}
 			})
 		}
@@ -109,7 +134,7 @@ func TestEncodeMatchesLlamaCppBytes(t *testing.T) {
 // (uniform importances for the types that need them): bounds a little above what the
 // encoders reach, which is what llama.cpp's reach on the same rows.
 func TestEncodeIQRoundTrip(t *testing.T) {
-	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31, IQ2_XXS: 0.36, IQ3_XXS: 0.23, IQ3_S: 0.18, IQ2_S: 0.26, IQ1_S: 0.6}
+	bounds := map[DType]float64{TQ2_0: 0.84, TQ1_0: 0.84, IQ2_XS: 0.31, IQ2_XXS: 0.36, IQ3_XXS: 0.23, IQ3_S: 0.18, IQ2_S: 0.26, IQ1_S: 0.6, IQ1_M: 0.6}
 	rng := rand.New(rand.NewSource(5))
 	const cols = 1024
 	x := make([]float32, 8*cols)
@@ -149,7 +174,7 @@ func TestEncodeIQRoundTrip(t *testing.T) {
 // importance matrix.
 func TestEncodeIQNeedsImportance(t *testing.T) {
 	row := make([]float32, 256)
-	for _, d := range []DType{IQ2_XS, IQ2_XXS, IQ2_S, IQ1_S} {
+	for _, d := range []DType{IQ2_XS, IQ2_XXS, IQ2_S, IQ1_S, IQ1_M} {
 		if !Encodable(d) || !NeedsImportance(d) {
 			t.Errorf("%s: Encodable %v, NeedsImportance %v", d, Encodable(d), NeedsImportance(d))
 		}

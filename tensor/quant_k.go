@@ -45,12 +45,13 @@ var rowEncoders = [nDTypes]func(dst []byte, x, imp []float32){
 	IQ3_S:   encodeIQ3SRow,
 	IQ2_S:   encodeIQ2SRow,
 	IQ1_S:   encodeIQ1SRow,
+	IQ1_M:   encodeIQ1MRow,
 }
 
 // NeedsImportance reports whether EncodeRowWeighted writes type d only with an importance
 // matrix, as llama-quantize quantizes the 2-bit lattice types only with one.
 func NeedsImportance(d DType) bool {
-	return d == IQ2_XS || d == IQ2_XXS || d == IQ2_S || d == IQ1_S
+	return d == IQ2_XS || d == IQ2_XXS || d == IQ2_S || d == IQ1_S || d == IQ1_M
 }
 
 // EncodeRowWeighted stores src in type d into dst, which must have exactly RowBytes(len(src))
