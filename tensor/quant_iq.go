@@ -92,6 +92,8 @@ func encodeTQ1_0(blk []byte, x, _ []float32) {
 type lattice struct {
 	dim, nlev int
 	levels    [][8]int8
+	// values[j][i] is 2·levels[j][i]+1 as a float32, what the neighbour search multiplies.
+	values [][8]float32
 	// onGrid[c] is the grid index of the point with base-nlev code c, or −1.
 	onGrid []int16
 	// near[c] lists the candidate grid indices of an off-grid point.
@@ -184,8 +186,12 @@ func newLattice(levels [][8]int8, dim, nlev, nwant int) *lattice {
 	for i := range lat.onGrid {
 		lat.onGrid[i] = -1
 	}
+	lat.values = make([][8]float32, len(levels))
 	for k := range levels {
 		lat.onGrid[lat.code(levels[k][:dim])] = int16(k)
+		for i := 0; i < dim; i++ {
+			lat.values[k][i] = float32(2*levels[k][i] + 1)
+		}
 	}
 	dist := make([]int, len(levels))
 	for c := 0; c < npts; c++ {
@@ -253,10 +259,12 @@ func (lat *lattice) round(x []float32, id float32, L []int8) int {
 // (iq2_find_best_neighbour, iq3_find_best_neighbour).
 func (lat *lattice) bestNeighbour(c int, x, w []float32, scale float32, L []int8) int {
 	best, bestD2 := -1, float32(math.MaxFloat32)
+	x, w = x[:lat.dim], w[:lat.dim]
 	for _, j := range lat.near[c] {
 		var d2 float32
-		for i := 0; i < lat.dim; i++ {
-			diff := scale*float32(2*lat.levels[j][i]+1) - x[i]
+		q := &lat.values[j]
+		for i := range x {
+			diff := scale*q[i] - x[i]
 			d2 += w[i] * diff * diff
 		}
 		if d2 < bestD2 {

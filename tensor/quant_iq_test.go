@@ -257,3 +257,30 @@ func containsU16(s []uint16, v uint16) bool {
 	}
 	return false
 }
+
+// BenchmarkEncodeIQ measures the encoders of this file on Gaussian rows of 4096 values
+// (unit importances).
+func BenchmarkEncodeIQ(b *testing.B) {
+	rng := rand.New(rand.NewSource(4))
+	x := make([]float32, 4096)
+	imp := make([]float32, 4096)
+	for i := range x {
+		x[i], imp[i] = float32(rng.NormFloat64()), 1
+	}
+	for _, d := range []DType{TQ1_0, TQ2_0, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S} {
+		b.Run(d.String(), func(b *testing.B) {
+			rb, _ := d.RowBytes(len(x))
+			dst := make([]byte, rb)
+			if err := EncodeRowWeighted(dst, x, d, imp); err != nil { // builds the lattice
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(4 * len(x)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := EncodeRowWeighted(dst, x, d, imp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
