@@ -25,6 +25,9 @@ var fileTypeList = []FileType{
 	{"f32", 0, tensor.F32}, {"f16", 1, tensor.F16}, {"bf16", 32, tensor.BF16},
 	{"q8_0", 7, tensor.Q8_0}, {"q4_0", 2, tensor.Q4_0}, {"q4_1", 3, tensor.Q4_1},
 	{"q5_0", 8, tensor.Q5_0}, {"q5_1", 9, tensor.Q5_1},
+	{"iq2_xxs", 19, tensor.IQ2_XXS}, {"iq2_xs", 20, tensor.IQ2_XS},
+	{"iq1_s", 24, tensor.IQ1_S}, {"iq1_m", 31, tensor.IQ1_M}, {"iq2_s", 28, tensor.IQ2_XS}, {"iq2_m", 29, tensor.IQ2_S}, {"iq3_xxs", 23, tensor.IQ3_XXS},
+	{"iq3_xs", 22, tensor.IQ3_S}, {"iq3_s", 26, tensor.IQ3_S}, {"iq3_m", 27, tensor.IQ3_S}, {"tq1_0", 36, tensor.TQ1_0}, {"tq2_0", 37, tensor.TQ2_0},
 	{"q2_k", 10, tensor.Q2_K}, {"q2_k_s", 21, tensor.Q2_K},
 	{"q3_k_s", 11, tensor.Q3_K}, {"q3_k_m", 12, tensor.Q3_K}, {"q3_k_l", 13, tensor.Q3_K},
 	{"q4_k_s", 14, tensor.Q4_K}, {"q4_k_m", 15, tensor.Q4_K},
@@ -105,13 +108,23 @@ func useMoreBits(i, n int) bool { return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
 //     sixteenth and Q4_K elsewhere in Q3_K_M, Q5_K in Q3_K_L, Q6_K in the useMoreBits layers
 //     of Q4_K_M and Q5_K_M, Q5_K in the first eighth of IQ4_NL/IQ4_XS without an importance
 //     matrix and of Q4_K_S, Q4_1/Q5_1 in the first eighth of Q4_0/Q5_0 with one;
-//   - attn_output gets Q3_K in Q2_K, Q4_K in Q3_K_M, Q5_K in Q3_K_L.
+//   - attn_output gets Q3_K in Q2_K, Q4_K in Q3_K_M, Q5_K in Q3_K_L;
+//   - in IQ1_S, IQ1_M, IQ2_XXS and IQ2_XS files the output projection gets Q5_K, the token
+//     embedding Q2_K, attn_v Q4_K (grouping ≥ 4) or Q2_K and ffn_down Q2_K in the first
+//     eighth of the layers (IQ3_S instead of Q2_K, and for attn_output and the embedding too,
+//     in IQ2_S and IQ2_M files; IQ2_XXS for attn_output in the IQ1 files);
+//   - IQ3_XXS files give the output Q5_K, the embedding and attn_output IQ3_S, attn_q and
+//     attn_k IQ2_S, attn_v Q4_K (grouping ≥ 4) or IQ3_XXS (IQ3_S without an importance
+//     matrix); IQ3_XS, IQ3_S and IQ3_M files give attn_v Q4_K (IQ3_M always, the others by
+//     grouping ≥ 4), IQ3_XS attn_q, attn_k and the middle three quarters of ffn_gate and
+//     ffn_up IQ3_XXS, IQ3_M the first eighth of ffn_down and attn_output Q4_K;
+//   - in TQ1_0 and TQ2_0 files the token embedding gets Q4_K.
 //
 // The layer counts are llama.cpp's: attn_v is counted over the layers that have one (a
 // Nemotron layer with skipped or linear attention has none), ffn_down's position over the
 // down projections present, its total the number of layers. A matrix whose rows are not a
-// whole number of blocks falls back as in llama.cpp (Q2_K, Q3_K, IQ4_XS to IQ4_NL; Q4_K to
-// Q5_0; Q5_K to Q5_1; Q6_K to Q8_0) and then to F16 when those blocks do not fit either;
+// whole number of blocks falls back as in llama.cpp (Q2_K, Q3_K, IQ4_XS, IQ2_* to IQ4_NL;
+// TQ1_0, TQ2_0 to Q4_0; Q4_K to Q5_0; Q5_K to Q5_1; Q6_K to Q8_0) and then to F16 when those blocks do not fit either;
 // where llama.cpp stops with "unsupported tensor size" (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
 // IQ4_NL) decilm also falls back to F16.
 func (s *mixState) tensorType(ft FileType, pure bool, name string, cols int) tensor.DType {
@@ -135,8 +148,11 @@ func fallback(t tensor.DType, cols int) tensor.DType {
 		return t
 	}
 	switch t {
-	case tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS:
+	case tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
+		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ1_S, tensor.IQ1_M:
 		t = tensor.IQ4_NL
+	case tensor.TQ1_0, tensor.TQ2_0:
+		t = tensor.Q4_0
 	case tensor.Q4_K:
 		t = tensor.Q5_0
 	case tensor.Q5_K:
@@ -157,16 +173,51 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 	t := ft.Base
 	f := ft.Name
 	if name == "output.weight" || (!s.hasOutput && name == "token_embd.weight") {
-		if cols%t.BlockSize() != 0 {
+		switch {
+		case cols%t.BlockSize() != 0:
 			return tensor.Q8_0
-		}
-		if t != tensor.Q8_0 {
+		case lowBit(f) || f == "iq3_xxs":
+			return tensor.Q5_K
+		case t != tensor.Q8_0:
 			return tensor.Q6_K
 		}
 		return t
 	}
+	if name == "token_embd.weight" {
+		switch f {
+		case "iq2_xxs", "iq2_xs", "iq1_s", "iq1_m":
+			return tensor.Q2_K
+		case "iq2_s", "iq2_m", "iq3_xxs":
+			return tensor.IQ3_S
+		case "tq1_0", "tq2_0":
+			return tensor.Q4_K
+		}
+		return t
+	}
+	if lowBit(f) {
+		// IQ2_S and IQ2_M files use IQ3_S where the others use Q2_K.
+		more := pick(f == "iq2_s" || f == "iq2_m", tensor.IQ3_S, tensor.Q2_K)
+		switch {
+		case strings.Contains(name, "attn_v.weight"):
+			s.iAttnV++
+			return pick(s.gqa >= 4, tensor.Q4_K, more)
+		case strings.Contains(name, "ffn_down"):
+			i := s.iFFNDown
+			s.iFFNDown++
+			if i < s.nLayer/8 {
+				return more
+			}
+		case strings.Contains(name, "attn_output.weight"):
+			switch f {
+			case "iq1_s", "iq1_m":
+				return tensor.IQ2_XXS
+			case "iq2_s", "iq2_m":
+				return tensor.IQ3_S
+			}
+		}
+		return t
+	}
 	switch {
-	case name == "token_embd.weight":
 	case strings.Contains(name, "attn_v.weight"):
 		i := s.iAttnV
 		s.iAttnV++
@@ -174,6 +225,10 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 		case f == "q2_k":
 			t = pick(s.gqa >= 4, tensor.Q4_K, tensor.Q3_K)
 		case f == "q2_k_s" && s.gqa >= 4:
+			t = tensor.Q4_K
+		case f == "iq3_xxs":
+			t = pick(s.gqa >= 4, tensor.Q4_K, pick(s.hasImatrix, tensor.IQ3_XXS, tensor.IQ3_S))
+		case (f == "iq3_xs" || f == "iq3_s") && s.gqa >= 4, f == "iq3_m":
 			t = tensor.Q4_K
 		case f == "q3_k_m":
 			t = pick(i < 2, tensor.Q5_K, tensor.Q4_K)
@@ -189,6 +244,13 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 		if s.is70B && (t == tensor.Q3_K || t == tensor.Q4_K) {
 			t = tensor.Q5_K
 		}
+	case strings.Contains(name, "attn_k.weight"), strings.Contains(name, "attn_q.weight"):
+		switch f {
+		case "iq3_xs":
+			t = tensor.IQ3_XXS
+		case "iq3_xxs":
+			t = tensor.IQ2_S
+		}
 	case strings.Contains(name, "ffn_down"):
 		i, n := s.iFFNDown, s.nLayer
 		s.iFFNDown++
@@ -199,8 +261,12 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 			if i < n/8 {
 				t = tensor.Q4_K
 			}
+		case f == "iq3_xxs" && !s.hasImatrix:
+			t = pick(i < n/8, tensor.Q4_K, tensor.Q3_K)
 		case f == "q3_k_m":
 			t = pick(i < n/16, tensor.Q5_K, tensor.Q4_K)
+		case f == "iq3_m" && i < n/8:
+			t = tensor.Q4_K
 		case f == "q3_k_l":
 			t = tensor.Q5_K
 		case f == "q4_k_m":
@@ -220,17 +286,36 @@ func (s *mixState) mixType(ft FileType, name string, cols int) tensor.DType {
 		switch f {
 		case "q2_k":
 			t = tensor.Q3_K
-		case "q3_k_m":
+		case "iq3_xxs":
+			t = tensor.IQ3_S
+		case "q3_k_m", "iq3_m":
 			t = tensor.Q4_K
 		case "q3_k_l":
 			t = tensor.Q5_K
 		}
-	case strings.Contains(name, "ffn_gate"):
-		s.iGate++ // llama.cpp's rules for gate and up concern i-quants decilm does not write
-	case strings.Contains(name, "ffn_up"):
-		s.iUp++
+	case strings.Contains(name, "ffn_gate"), strings.Contains(name, "ffn_up"):
+		i, n := s.iGate, s.nLayer
+		if strings.Contains(name, "ffn_up") {
+			i = s.iUp
+			s.iUp++
+		} else {
+			s.iGate++
+		}
+		if f == "iq3_xs" && i >= n/8 && i < 7*n/8 {
+			t = tensor.IQ3_XXS
+		}
 	}
 	return t
+}
+
+// lowBit reports whether file type f is one of the 2-bit lattice types, which llama.cpp
+// gives their own rules (and requires an importance matrix for).
+func lowBit(f string) bool {
+	switch f {
+	case "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq1_s", "iq1_m":
+		return true
+	}
+	return false
 }
 
 func pick(c bool, a, b tensor.DType) tensor.DType {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,7 +45,9 @@ func llamaFtype(name string) string { return strings.ToUpper(strings.ReplaceAll(
 // the same importance matrix, and requires every tensor to have llama.cpp's type and bytes. With
 // DECILM_MIX_TYPES_ONLY=1 it compares the types only (quicker). With DECILM_WRITE_MIX=1 it
 // rewrites testdata/llamacpp_mix.txt, the types llama-quantize chose, which
-// TestMixMatchesReference checks without llama.cpp.
+// TestMixMatchesReference checks without llama.cpp. DECILM_MIX_TYPES (a comma-separated
+// list of file types) limits the test to those types; with DECILM_WRITE_MIX=1 their lines
+// then replace theirs in the file and the other lines stay.
 func TestMixMatchesLlamaQuantize(t *testing.T) {
 	bin := llamaTool(t, "llama-quantize")
 	typesOnly := os.Getenv("DECILM_MIX_TYPES_ONLY") == "1"
@@ -96,6 +99,9 @@ func TestMixMatchesLlamaQuantize(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range mixCases() {
+				if only := os.Getenv("DECILM_MIX_TYPES"); only != "" && !slices.Contains(strings.Split(only, ","), c.ftype) {
+					continue
+				}
 				t.Run(c.key(), func(t *testing.T) {
 					t.Parallel()
 					ours := filepath.Join(dir, c.key()+".ours.gguf")
@@ -140,6 +146,22 @@ func TestMixMatchesLlamaQuantize(t *testing.T) {
 		})
 	}
 	if os.Getenv("DECILM_WRITE_MIX") == "1" && !t.Failed() {
+		if os.Getenv("DECILM_MIX_TYPES") != "" { // keep the other types' lines
+			old, err := os.ReadFile("testdata/llamacpp_mix.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			have := map[string]bool{}
+			for _, l := range lines {
+				k, _, _ := strings.Cut(l, ":")
+				have[k] = true
+			}
+			for _, l := range strings.Split(string(old), "\n") {
+				if k, _, _ := strings.Cut(l, ":"); l != "" && !strings.HasPrefix(l, "#") && !have[k] {
+					lines = append(lines, l)
+				}
+			}
+		}
 		sort.Strings(lines)
 		head := "# The type llama-quantize (llama.cpp c392e509) gives each matrix of the mix models\n" +
 			"# (quantize/mix_test.go) per file type, \"+imatrix\" with an importance matrix; only the\n" +

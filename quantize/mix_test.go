@@ -64,16 +64,20 @@ func (c mixCase) key() string {
 	return c.ftype
 }
 
-// mixCases are every file type without an importance matrix (but q2_k_s, which needs one),
-// and with one those whose rules or quantizers use it.
+// needsImatrix are the file types llama-quantize refuses without an importance matrix.
+// (iq2_m and iq3_xxs: llama-quantize stops at their IQ2_S matrices.)
+var needsImatrix = map[string]bool{"q2_k_s": true, "iq2_xxs": true, "iq2_xs": true, "iq2_s": true, "iq2_m": true, "iq3_xxs": true, "iq1_s": true, "iq1_m": true}
+
+// mixCases are every file type without an importance matrix (but those that need one), and
+// with one those whose rules or quantizers use it.
 func mixCases() []mixCase {
 	var cs []mixCase
 	for _, n := range quantize.FileTypeNames() {
-		if n != "q2_k_s" {
+		if !needsImatrix[n] {
 			cs = append(cs, mixCase{n, false})
 		}
 	}
-	for _, n := range []string{"q4_0", "q5_0", "q2_k", "q2_k_s", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs"} {
+	for _, n := range []string{"q4_0", "q5_0", "q2_k", "q2_k_s", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "iq4_nl", "iq4_xs", "iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m"} {
 		cs = append(cs, mixCase{n, true})
 	}
 	return cs
@@ -209,7 +213,29 @@ func TestParseFileType(t *testing.T) {
 			t.Errorf("ParseFileType(%q) = %+v, %v; want %s (%d)", c.in, f, err, c.want, c.id)
 		}
 	}
-	if _, err := quantize.ParseFileType("iq2_xxs"); err == nil || !strings.Contains(err.Error(), "q4_k_m") {
-		t.Errorf("iq2_xxs: error %v, want the list of types", err)
+	if _, err := quantize.ParseFileType("q3_k_xl"); err == nil || !strings.Contains(err.Error(), "q4_k_m") {
+		t.Errorf("q3_k_xl: error %v, want the list of types", err)
+	}
+}
+
+// TestLowBitNeedsImatrix checks that the file types llama-quantize refuses without an
+// importance matrix are refused too, with an error naming the --imatrix flag, and that a
+// matrix the importance matrix lacks is an error when its type needs one.
+func TestLowBitNeedsImatrix(t *testing.T) {
+	m := loadMixModel(t, mixModels[0].preset)
+	for ft := range needsImatrix {
+		_, err := quantize.TensorTypes(m, quantize.Options{FileType: ft})
+		if err == nil || !strings.Contains(err.Error(), "--imatrix") || !strings.Contains(err.Error(), ft) {
+			t.Errorf("%s without an importance matrix: error %v, want one naming --imatrix", ft, err)
+		}
+	}
+	imp := mixImatrix(m).Importance()
+	if _, err := quantize.TensorTypes(m, quantize.Options{FileType: "iq2_xs", Importance: imp}); err != nil {
+		t.Fatalf("iq2_xs with an importance matrix: %v", err)
+	}
+	delete(imp, "blk.3.ffn_up.weight")
+	_, err := quantize.TensorTypes(m, quantize.Options{FileType: "iq2_xs", Importance: imp})
+	if err == nil || !strings.Contains(err.Error(), "blk.3.ffn_up.weight") {
+		t.Errorf("iq2_xs with blk.3.ffn_up.weight missing from the importance matrix: error %v", err)
 	}
 }

@@ -149,8 +149,8 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 	}
 	tied := m.LMHead == nil || m.LMHead == m.Embed
 	st.hasOutput = !tied
-	if ft.Name == "q2_k_s" && !st.hasImatrix {
-		return nil, errors.New("quantize: file type q2_k_s needs an importance matrix (llama.cpp refuses it without one too)")
+	if (ft.Name == "q2_k_s" || tensor.NeedsImportance(ft.Base)) && !st.hasImatrix {
+		return nil, fmt.Errorf("quantize: file type %s needs an importance matrix (--imatrix; llama.cpp refuses it without one too)", ft.Name)
 	}
 	var es []*entry
 	mat := func(name string, t *tensor.Tensor, heads int) error {
@@ -177,6 +177,12 @@ func plan(m *model.Model, o Options) ([]*entry, error) {
 			} else {
 				e.imp = imp
 			}
+		}
+		if e.imp == nil && tensor.NeedsImportance(d) { // as llama.cpp, which stops there too
+			if !st.hasImatrix {
+				return fmt.Errorf("quantize: file type %s needs an importance matrix (--imatrix): %s is %s, which llama.cpp writes only with one", ft.Name, name, d)
+			}
+			return fmt.Errorf("quantize: the importance matrix (--imatrix) has no entry for %s, which type %s needs", name, d)
 		}
 		es = append(es, e)
 		return nil

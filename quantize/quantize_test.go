@@ -238,10 +238,10 @@ func TestErrors(t *testing.T) {
 	}{
 		{"llama with variable KV heads", quantize.Options{Type: tensor.Q8_0, Arch: "llama"}, "same KV heads"},
 		{"unknown arch", quantize.Options{Type: tensor.Q8_0, Arch: "gpt2"}, "architecture"},
-		{"unsupported type", quantize.Options{Type: tensor.IQ2_XXS}, "not one of"},
+		{"unsupported type", quantize.Options{Type: tensor.Q8_K}, "not one of"},
 		{"unknown file type", quantize.Options{FileType: "q4_k_x"}, "not one of"},
 		{"bad output type", quantize.Options{Type: tensor.Q8_0, OutputType: "q9_9"}, "output type"},
-		{"unwritable output type", quantize.Options{Type: tensor.Q8_0, OutputType: "iq2_xxs"}, "output type"},
+		{"unwritable output type", quantize.Options{Type: tensor.Q8_0, OutputType: "q8_K"}, "output type"},
 		{"q2_k_s without importances", quantize.Options{FileType: "q2_k_s"}, "importance matrix"},
 		{"importances of the wrong width", quantize.Options{FileType: "q4_k_m", Importance: map[string][]float32{"blk.0.attn_q.weight": make([]float32, 7)}}, "7 values for blk.0.attn_q.weight"},
 	}

@@ -11,7 +11,8 @@ import (
 // with or without an importance matrix. Each encoder follows the idea of llama.cpp's
 // quantizer for the type (ggml-quants.c: the same scale searches, quant_search.go, and the
 // same weighting of the error), written afresh, so that the error of a row matches
-// llama-quantize's; the bytes are checked by decoding them with DecodeRow.
+// llama-quantize's; the bytes are checked by decoding them with DecodeRow. The ternary and
+// 2-bit lattice types are in quant_iq.go.
 
 // Encodable reports whether EncodeRow and EncodeRowWeighted can write type d.
 func Encodable(d DType) bool {
@@ -25,17 +26,32 @@ func Encodable(d DType) bool {
 // rowEncoders encode one row (a whole number of blocks) of each type beyond the basic ones;
 // imp is nil or one importance a column.
 var rowEncoders = [nDTypes]func(dst []byte, x, imp []float32){
-	Q4_0:   encodeQ4_0Weighted,
-	Q4_1:   encodeQ4_1,
-	Q5_0:   encodeQ5_0,
-	Q5_1:   encodeQ5_1,
-	Q2_K:   perSuper(84, encodeQ2K),
-	Q3_K:   perSuper(110, encodeQ3K),
-	Q4_K:   perSuper(144, encodeQ4K),
-	Q5_K:   perSuper(176, encodeQ5K),
-	Q6_K:   perSuper(210, encodeQ6K),
-	IQ4_NL: encodeIQ4NL,
-	IQ4_XS: perSuper(136, encodeIQ4XS),
+	Q4_0:    encodeQ4_0Weighted,
+	Q4_1:    encodeQ4_1,
+	Q5_0:    encodeQ5_0,
+	Q5_1:    encodeQ5_1,
+	Q2_K:    perSuper(84, encodeQ2K),
+	Q3_K:    perSuper(110, encodeQ3K),
+	Q4_K:    perSuper(144, encodeQ4K),
+	Q5_K:    perSuper(176, encodeQ5K),
+	Q6_K:    perSuper(210, encodeQ6K),
+	IQ4_NL:  encodeIQ4NL,
+	IQ4_XS:  perSuper(136, encodeIQ4XS),
+	TQ1_0:   perSuper(54, encodeTQ1_0), // quant_iq.go
+	TQ2_0:   perSuper(66, encodeTQ2_0),
+	IQ2_XS:  encodeIQ2XSRow,
+	IQ2_XXS: encodeIQ2XXSRow,
+	IQ3_XXS: encodeIQ3XXSRow,
+	IQ3_S:   encodeIQ3SRow,
+	IQ2_S:   encodeIQ2SRow,
+	IQ1_S:   encodeIQ1SRow,
+	IQ1_M:   encodeIQ1MRow,
+}
+
+// NeedsImportance reports whether EncodeRowWeighted writes type d only with an importance
+// matrix, as llama-quantize quantizes the 2-bit lattice types only with one.
+func NeedsImportance(d DType) bool {
+	return d == IQ2_XS || d == IQ2_XXS || d == IQ2_S || d == IQ1_S || d == IQ1_M
 }
 
 // EncodeRowWeighted stores src in type d into dst, which must have exactly RowBytes(len(src))
@@ -58,6 +74,9 @@ func EncodeRowWeighted(dst []byte, src []float32, d DType, imp []float32) error 
 	}
 	if len(dst) != need {
 		return fmt.Errorf("encode %d %s elements: have %d bytes, need %d", n, d, len(dst), need)
+	}
+	if imp == nil && NeedsImportance(d) {
+		return fmt.Errorf("encode %s: the type needs an importance matrix", d)
 	}
 	for i, v := range src {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {

@@ -275,11 +275,11 @@ func TestEncodeRowWeightedErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
 		}
 	}
-	if Encodable(IQ2_XXS) || !Encodable(Q3_K) || !Encodable(F16) {
-		t.Error("Encodable: wrong answer for IQ2_XXS, Q3_K or F16")
+	if Encodable(Q8_K) || !Encodable(Q3_K) || !Encodable(F16) {
+		t.Error("Encodable: wrong answer for Q8_K, Q3_K or F16")
 	}
-	if err := EncodeRow(make([]byte, 66), row, IQ2_XXS); err == nil {
-		t.Error("EncodeRow wrote IQ2_XXS, which it cannot")
+	if err := EncodeRow(make([]byte, 292), row, Q8_K); err == nil {
+		t.Error("EncodeRow wrote Q8_K, which it cannot")
 	}
 }
 

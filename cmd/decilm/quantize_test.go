@@ -47,12 +47,26 @@ func TestQuantizeCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"quantize", "--type", "q8_0"}, "-o"},
-		{[]string{"quantize", "--type", "iq2_xxs", "-o", out}, "--type"},
+		{[]string{"quantize", "--type", "q3_k_xl", "-o", out}, "--type"},
 		{[]string{"quantize", "--arch", "gpt2", "-o", out}, "--arch"},
 	} {
 		stderr.Reset()
 		if st := runMain(context.Background(), e, tc.args); st != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, st, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestQuantizeNeedsImatrix checks that the 2-bit lattice file types without --imatrix stop
+// with an error naming the flag, as llama-quantize refuses them too.
+func TestQuantizeNeedsImatrix(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "s.gguf")
+	var stdout, stderr bytes.Buffer
+	e := &env{stdout: &stdout, stderr: &stderr}
+	for _, typ := range []string{"iq2_xs", "iq2_xxs"} {
+		stderr.Reset()
+		if st := runMain(context.Background(), e, []string{"quantize", "--type", typ, "-o", out, "-q"}); st == 0 || !strings.Contains(stderr.String(), "--imatrix") {
+			t.Errorf("%s without --imatrix: exit %d, stderr %q; want an error naming --imatrix", typ, st, stderr.String())
 		}
 	}
 }
