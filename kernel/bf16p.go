@@ -195,18 +195,11 @@ func matMulBF16PanelsGo(out, x []float32, m, n, k int, w []byte) {
 			for l0 := 0; l0 < k; l0 += kBlockBF16P {
 				var acc float32
 				for l := l0; l < min(k, l0+kBlockBF16P); l++ {
-					acc = fmaf32(bf16PanelAt(panel, j%bf16Panel, l), x[i*k+l], acc)
+					acc = fmaF32(bf16PanelAt(panel, j%bf16Panel, l), x[i*k+l], acc)
 				}
 				s += acc
 			}
 			out[i*n+j] = s
 		}
 	}
-}
-
-// fmaf32 returns a·b+c in float32: the product is exact in float64, the sum rounded to
-// float64 and then to float32, which rarely differs from the single rounding of a fused
-// multiply-add in the last bit (the tests allow for it).
-func fmaf32(a, b, c float32) float32 {
-	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }

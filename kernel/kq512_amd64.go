@@ -362,38 +362,6 @@ func kq512Tile(asm bool, tiles *[kq512C + 1]kq512TileFn, v, c int, w, x []byte, 
 	kq512TileGo(v, c, w, x, xs, nb, out, os)
 }
 
-// kqFMA32 is a·b+c rounded once to float32, as VFMADD231PS rounds it: the float64 FMA
-// rounded to float32, unless that second rounding met a tie, which the exact remainder
-// of the float64 rounding then breaks.
-func kqFMA32(a, b, c float32) float32 {
-	r := math.FMA(float64(a), float64(b), float64(c))
-	f := float32(r)
-	if float64(f) == r || math.IsInf(r, 0) || math.IsNaN(r) {
-		return f
-	}
-	lo, hi := f, f
-	if float64(f) < r {
-		hi = math.Nextafter32(f, float32(math.Inf(1)))
-	} else {
-		lo = math.Nextafter32(f, float32(math.Inf(-1)))
-	}
-	mid := (float64(lo) + float64(hi)) / 2 // exact in float64
-	if r != mid {
-		return f
-	}
-	// r sits on the tie: the exact a·b+c is r plus the error of the float64 FMA's
-	// rounding, err = (a·b - (r - c)) computed exactly as a·b+(c-r) by another FMA
-	// (c - r is exact near a tie of two float32 neighbours of c's magnitude or less).
-	e := math.FMA(float64(a), float64(b), float64(c)-r)
-	switch {
-	case e > 0:
-		return hi
-	case e < 0:
-		return lo
-	}
-	return f // a true tie: float32(r) rounds it to even
-}
-
 // kq512TileGo is the plain version of the tile kernels: the products of 32 weight rows
 // packed in layout v (w) and c activation rows laid out by kq512PrepX (x, rows xs bytes
 // apart) over nb blocks of 32, added to out[ci*os+r], with the kernels' operations in
@@ -424,9 +392,9 @@ func kq512TileGo(v, c int, w, x []byte, xs, nb int, out []float32, os int) {
 						isum += int32(u) * int32(int8(xb[e]))
 					}
 					t := float32(isum) * f32(xb, 32)
-					acc = kqFMA32(t, f32(blk, 1024+128*h+64*g+4*lane), acc)
+					acc = fmaF32(t, f32(blk, 1024+128*h+64*g+4*lane), acc)
 					if kq512Mins[v] {
-						acc = kqFMA32(f32(xb, xsOff), f32(blk, 1024+128*ng+128*h+64*g+4*lane), acc)
+						acc = fmaF32(f32(xb, xsOff), f32(blk, 1024+128*ng+128*h+64*g+4*lane), acc)
 					}
 				}
 			}
