@@ -304,6 +304,41 @@ func iq2Signs(xval, xb, w []float32) byte {
 	return s & 127
 }
 
+// iq2SignGroups runs iq2Signs on each 8 values of xb, one group per byte of signs, filling
+// xval with the values the lattice search takes, and returns the largest of them.
+func iq2SignGroups(xval, xb, w []float32, signs []byte) float32 {
+	for k := range signs {
+		signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
+	}
+	return maxOf(xval[:8*len(signs)])
+}
+
+// absSignGroups fills xval with the magnitudes of xb and signs with a bit per negative
+// value, 8 values a byte (the types that store every sign), and returns the largest
+// magnitude.
+func absSignGroups(xval, xb []float32, signs []byte) float32 {
+	for k := range signs {
+		for i := 0; i < 8; i++ {
+			if v := xb[8*k+i]; v >= 0 {
+				xval[8*k+i] = v
+			} else {
+				xval[8*k+i] = -v
+				signs[k] |= 1 << i
+			}
+		}
+	}
+	return maxOf(xval[:8*len(signs)])
+}
+
+// maxOf returns the largest of x (x not empty).
+func maxOf(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
+}
+
 // iq2Sums returns Σ w·x·q and Σ w·q² with q = 2L+1.
 func iq2Sums(x, w []float32, L []int8) (sumqx, sumq2 float32) {
 	for i := range x {
@@ -386,13 +421,7 @@ func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
 		xb := x[16*ib : 16*ib+16]
 		iq2Weights(w[:], waux[:], xb, imp[16*ib:], sigma2)
 		var signs [2]byte
-		for k := 0; k < 2; k++ {
-			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := iq2SignGroups(xval[:], xb, w[:], signs[:])
 		if mx < groupMaxEps {
 			scales[ib] = 0
 			*L = [16]int8{}
@@ -525,13 +554,7 @@ func encodeIQ2XXS(blk []byte, x, imp []float32, L *[32]int8) {
 		xb := x[32*ib : 32*ib+32]
 		iq2Weights(w[:], waux[:], xb, imp[32*ib:], sigma2)
 		var signs [4]byte
-		for k := 0; k < 4; k++ {
-			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := iq2SignGroups(xval[:], xb, w[:], signs[:])
 		if mx < groupMaxEps {
 			scales[ib] = 0
 			*L = [32]int8{}
@@ -695,13 +718,7 @@ func encodeIQ3XXS(blk []byte, x, imp []float32, st *iq3State) {
 		}
 		iq3Weights(w[:], waux[:], xb, ibImp, sigma2)
 		var signs [4]byte
-		for k := 0; k < 4; k++ {
-			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := iq2SignGroups(xval[:], xb, w[:], signs[:])
 		if mx < 1e-8 {
 			scales[ib] = 0
 			st.L = [32]int8{}
@@ -769,20 +786,7 @@ func encodeIQ3S(blk []byte, x, imp []float32, st *iq3State) {
 		}
 		iq3Weights(w[:], waux[:], xb, ibImp, sigma2)
 		var signs [4]byte
-		for k := 0; k < 4; k++ {
-			for i := 0; i < 8; i++ {
-				if v := xb[8*k+i]; v >= 0 {
-					xval[8*k+i] = v
-				} else {
-					xval[8*k+i] = -v
-					signs[k] |= 1 << i
-				}
-			}
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := absSignGroups(xval[:], xb, signs[:])
 		if mx == 0 {
 			scales[ib] = 0
 			continue
@@ -852,20 +856,7 @@ func encodeIQ2S(blk []byte, x, imp []float32, L *[16]int8) {
 			}
 		}
 		var signs [2]byte
-		for k := 0; k < 2; k++ {
-			for i := 0; i < 8; i++ {
-				if v := xb[8*k+i]; v >= 0 {
-					xval[8*k+i] = v
-				} else {
-					xval[8*k+i] = -v
-					signs[k] |= 1 << i
-				}
-			}
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := absSignGroups(xval[:], xb, signs[:])
 		if mx < 1e-8 {
 			scales[ib] = 0
 			continue
