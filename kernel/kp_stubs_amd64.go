@@ -18,3 +18,18 @@ func dotQ5KP_8x2(w *byte, xq *int8, xqs int, xd *float32, xds int, xm *float32, 
 
 // dotQ5KP_8x3 adds the 8×3 dot products of 8 Q5_K rows unpacked by q5KPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
 func dotQ5KP_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, xm *float32, nb int, out *float32, os int)
+
+// dotIQ4XSP_vec8 adds the dot products of a packed group of 8 IQ4_XS rows (nsb super-blocks) and one int8-quantized row to out[0..8), block after block.
+func dotIQ4XSP_vec8(w *byte, xq *int8, xd *float32, nsb int, out *float32)
+
+// iq4XSPUnpackAVX unpacks nsb super-blocks of a packed group of 8 IQ4_XS rows for the dotIQ4XSP tiles, 288 bytes per block of 32.
+func iq4XSPUnpackAVX(dst *byte, w *byte, nsb int)
+
+// dotIQ4XSP_8x1 adds the 8×1 dot products of 8 IQ4_XS rows unpacked by iq4XSPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
+func dotIQ4XSP_8x1(w *byte, xq *int8, xqs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotIQ4XSP_8x2 adds the 8×2 dot products of 8 IQ4_XS rows unpacked by iq4XSPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
+func dotIQ4XSP_8x2(w *byte, xq *int8, xqs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotIQ4XSP_8x3 adds the 8×3 dot products of 8 IQ4_XS rows unpacked by iq4XSPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
+func dotIQ4XSP_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, nb int, out *float32, os int)

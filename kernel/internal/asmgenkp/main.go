@@ -1,13 +1,14 @@
-// Command asmgenkp generates the AVX2 assembly of package kernel for Q5_K weights laid out
-// by Pool.Pack in groups of 8 rows (kp_amd64.s, declared in kp_stubs_amd64.go) with avo
+// Command asmgenkp generates the AVX2 assembly of package kernel for Q5_K and IQ4_XS
+// weights laid out by Pool.Pack in groups of 8 rows (kp_amd64.s, declared in
+// kp_stubs_amd64.go) with avo
 // (github.com/mmcloughlin/avo). Run it through go generate in the kernel directory:
 //
 //	go generate ./kernel/
 //
 // The kernels follow the packed Q4_K ones of asmgen (q4kp.go there): one int32 lane per
 // weight row, the exact Σq·x of a block of 32 in integers, then one conversion and two
-// FMAs per block and activation row. The Go code in q5kp.go holds the plain twin they are
-// tested against. AVX2, FMA and F16C only (no AVX-512 register).
+// FMAs per block and activation row (one FMA for IQ4_XS, which has no minimum: iq4xsp.go).
+// The plain Go twins they are tested against are in q5kp_test.go and iq4xsp_test.go. AVX2, FMA and F16C only (no AVX-512 register).
 package main
 
 import (
@@ -67,8 +68,16 @@ func main() {
 	for c := 1; c <= 3; c++ {
 		q5KPTile(c)
 	}
+	iq4XSPVec()
+	iq4XSPUnpack()
+	for c := 1; c <= 3; c++ {
+		iq4XSPTile(c)
+	}
 	Generate()
 }
+
+// rowAt is avoext.RowAt: row j of a tile's activations.
+func rowAt(base, stride, s3 Register, j int) Mem { return avoext.RowAt(base, stride, s3, j) }
 
 func u32Const(name string, v uint32) Mem {
 	m := GLOBL(name, RODATA|NOPTR)
@@ -281,7 +290,7 @@ func q5KPTile(C int) {
 	acc := make([]VecVirtual, C)
 	for c := range acc {
 		acc[c] = YMM()
-		VMOVUPS(avoext.RowAt(o, os, os3, c), acc[c])
+		VMOVUPS(rowAt(o, os, os3, c), acc[c])
 	}
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
@@ -292,7 +301,7 @@ func q5KPTile(C int) {
 		VMOVDQU(Mem{Base: w}.Offset(32*z), v[z])
 	}
 	for c := 0; c < C; c++ {
-		xr := avoext.RowAt(xq, xqs, xqs3, c)
+		xr := rowAt(xq, xqs, xqs3, c)
 		var sums [2]VecVirtual
 		for z := 0; z < 8; z++ {
 			p := YMM()
@@ -305,9 +314,9 @@ func q5KPTile(C int) {
 			}
 		}
 		s := YMM()
-		VBROADCASTSS(avoext.RowAt(xd, xds, xds3, c), s)
+		VBROADCASTSS(rowAt(xd, xds, xds3, c), s)
 		VMULPS(Mem{Base: w}.Offset(256), s, s)
-		finish(sums[0], sums[1], s, Mem{Base: w}.Offset(288), avoext.RowAt(xm, xds, xds3, c), acc[c])
+		finish(sums[0], sums[1], s, Mem{Base: w}.Offset(288), rowAt(xm, xds, xds3, c), acc[c])
 	}
 	ADDQ(U32(q4kpBlock), w)
 	ADDQ(U8(32), xq)
@@ -317,7 +326,7 @@ func q5KPTile(C int) {
 	JNZ(LabelRef("loop"))
 	Label("done")
 	for c := range acc {
-		VMOVUPS(acc[c], avoext.RowAt(o, os, os3, c))
+		VMOVUPS(acc[c], rowAt(o, os, os3, c))
 	}
 	VZEROUPPER()
 	RET()
