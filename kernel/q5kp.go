@@ -28,10 +28,14 @@ import "encoding/binary"
 // 2·31·127 = 7874.) Tiles that sum in int32 directly (VPDPBUSD) can take these blocks
 // as they are.
 //
-// Measured: see BenchmarkMatMulQ5KPacked (q5kp_test.go); numbers in the commit messages
-// and below.
-//
-// BENCH-Q5KP
+// Measured (BenchmarkMatMulQ5KPacked, -cpu 1 -count 5, medians, on the default AVX-512
+// Zen 5 path, which for Q5_K is AVX2, shared by several processes at load 10-11 on 2
+// vCPUs: noisy), GFLOP/s as stored (fused kernels) → packed, with packed Q4_K in the same
+// run: 5632×2048 m=1 10.9 → 16.6 (25.3), m=16 19.2 → 26.1 (29.6), m=128 22.1 → 42.3
+// (44.5); 2048×5632 m=1 11.5 → 16.3 (23.2), m=16 17.9 → 23.6 (23.9), m=128 21.7 → 39.8
+// (43.8). An earlier run gave m=1 14.0 → 19.8 and 14.2 → 15.5, m=128 25.9 → 43.1 and
+// 22.8 → 45.9. The one-row kernel spends about 10 vector operations per 4 values of 8
+// rows (the fifth bit costs a shift, an AND and an OR) where packed Q4_K's spends 6.
 
 // q5KPSB is the size in bytes of one super-block of a packed group of 8 Q5_K rows.
 const q5KPSB = 8 * 176
