@@ -6,9 +6,13 @@ import "encoding/binary"
 // Q5_K row as super-blocks of 256 values (176 bytes: float16 d and dmin, 12 bytes of
 // 6-bit scales and mins, 32 bytes qh of fifth bits, 128 bytes qs of nibbles). Where the
 // AVX2 kernels serve Q5_K (q5KPackedOn), Pack lays the rows out again in groups of 8, at
-// the same size (packQ5KGroup): d, dmin, scales and nibbles exactly as packed Q4_K's, then
-// the 8 rows' qh interleaved likewise, 4 bytes of a row per int32 lane, so that one shift
-// and one AND bring a sub-block's fifth bits to bit 4 of each value's byte.
+// the same size (packQ5KGroup): d, dmin and scales exactly as packed Q4_K's, then the
+// values, 4 of a row per int32 lane as packed Q4_K's nibbles: a byte per value of each
+// pair of sub-blocks holds the even one's 5 bits and the odd one's low 3, and 256 more
+// bytes the odd ones' top 2 bits. An even sub-block's values then cost one AND, an odd
+// one's two shifts, two ANDs and an OR (the layout of GGUF, nibbles and a plane of fifth
+// bits, measured 16-23% slower for one activation row: a shift, an AND and an OR more
+// for an even sub-block, see below).
 //
 // Every packed kernel (dotQ5KP_vec8 for one activation row, q5KPUnpackAVX and the dotQ5KP
 // tiles for several) computes each output as packed Q4_K's do (per row, block after block,
@@ -28,14 +32,16 @@ import "encoding/binary"
 // 2·31·127 = 7874.) Tiles that sum in int32 directly (VPDPBUSD) can take these blocks
 // as they are.
 //
-// Measured (BenchmarkMatMulQ5KPacked, -cpu 1 -count 5, medians, on the default AVX-512
-// Zen 5 path, which for Q5_K is AVX2, shared by several processes at load 10-11 on 2
-// vCPUs: noisy), GFLOP/s as stored (fused kernels) → packed, with packed Q4_K in the same
-// run: 5632×2048 m=1 10.9 → 16.6 (25.3), m=16 19.2 → 26.1 (29.6), m=128 22.1 → 42.3
-// (44.5); 2048×5632 m=1 11.5 → 16.3 (23.2), m=16 17.9 → 23.6 (23.9), m=128 21.7 → 39.8
-// (43.8). An earlier run gave m=1 14.0 → 19.8 and 14.2 → 15.5, m=128 25.9 → 43.1 and
-// 22.8 → 45.9. The one-row kernel spends about 10 vector operations per 4 values of 8
-// rows (the fifth bit costs a shift, an AND and an OR) where packed Q4_K's spends 6.
+// Measured (BenchmarkMatMulQ5KPacked, one thread, on the default AVX-512 Zen 5 path,
+// which for Q5_K is AVX2, shared by several processes at load 10-19 on 2 vCPUs: noisy),
+// GFLOP/s, medians of five rounds that each time every variant once, as stored (fused
+// kernels) → packed, with packed Q4_K in the same rounds: 5632×2048 m=1 12.6 → 21.1
+// (28.0), m=16 19.5 → 32.9 (19.3), m=128 12.9 → 27.5 (30.4); 2048×5632 m=1 10.8 → 19.7
+// (24.7), m=16 19.4 → 19.7 (18.9), m=128 18.2 → 37.2 (32.2). An earlier run at load 10
+// (-count 5, medians, GGUF's nibble-and-fifth-bit layout, the same tiles): 5632×2048 m=1
+// 10.9 → 16.6 (25.3), m=16 19.2 → 26.1 (29.6), m=128 22.1 → 42.3 (44.5); 2048×5632 m=1
+// 11.5 → 16.3 (23.2), m=16 17.9 → 23.6 (23.9), m=128 21.7 → 39.8 (43.8). That layout
+// against this one, interleaved, m=1: 18.4 / 22.0 (5632×2048) and 18.9 / 24.5 (2048×5632).
 
 // q5KPSB is the size in bytes of one super-block of a packed group of 8 Q5_K rows.
 const q5KPSB = 8 * 176
@@ -69,15 +75,16 @@ func q5KPBytes(n, k int) int { return (n + 7) / 8 * (k / 256) * q5KPSB }
 //
 //   - 0: the rows' d, 16: their dmin (float16 each, row r at 2r);
 //   - 32: the scale bytes, byte b (b < 12) of row r at 32+8b+r;
-//   - 128: the nibbles: the 32 bytes at 128+256g+32z hold, at 4r, bytes 32g+4z..32g+4z+3
-//     of row r's qs (values 4z..4z+3 of sub-block 2g in the low nibbles, of sub-block
-//     2g+1 in the high ones);
-//   - 1152: the fifth bits: the 32 bytes at 1152+32z hold, at 4r, bytes 4z..4z+3 of row
-//     r's qh (bit j of byte t: value 4z+t of sub-block j).
+//   - 128: the values of sub-blocks 2g and 2g+1 (q = 0..31): the 32 bytes at
+//     128+256g+32z hold, at 4r+t, value 4z+t of sub-block 2g in bits 0-4 and bits 0-2 of
+//     value 4z+t of sub-block 2g+1 in bits 5-7;
+//   - 1152: the 32 bytes at 1152+32z hold, at 4r+t, bits 3-4 of value 4z+t of sub-block
+//     2g+1 in bits 2g and 2g+1, for g = 0..3.
 func packQ5KGroup(dst, data []byte, rs, j, rows, nsb int) {
 	le := binary.LittleEndian
 	for s := 0; s < nsb; s++ {
 		o := dst[s*q5KPSB : (s+1)*q5KPSB]
+		clear(o[1152:]) // ORed into below
 		for r := 0; r < 8; r++ {
 			var blk *[176]byte
 			if r < rows {
@@ -90,11 +97,16 @@ func packQ5KGroup(dst, data []byte, rs, j, rows, nsb int) {
 			for b := 0; b < 12; b++ {
 				o[32+8*b+r] = blk[4+b]
 			}
-			for i := 0; i < 32; i++ { // qs, 4 bytes at a time: i = 8g+z
-				le.PutUint32(o[128+32*i+4*r:], le.Uint32(blk[48+4*i:]))
-			}
-			for z := 0; z < 8; z++ { // qh
-				le.PutUint32(o[1152+32*z+4*r:], le.Uint32(blk[16+4*z:]))
+			qh, qs := blk[16:48], blk[48:176]
+			for g := 0; g < 4; g++ {
+				for l := 0; l < 32; l++ {
+					q := qs[32*g+l]
+					a := q&15 | (qh[l]>>(2*g)&1)<<4   // sub-block 2g
+					b := q>>4 | (qh[l]>>(2*g+1)&1)<<4 // sub-block 2g+1
+					at := 32*(l/4) + 4*r + l%4
+					o[128+256*g+at] = a | b<<5
+					o[1152+at] |= b >> 3 << (2 * g)
+				}
 			}
 		}
 	}

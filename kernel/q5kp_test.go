@@ -13,12 +13,13 @@ import (
 // q5KPValue returns value l (l < 32) of sub-block jb of row r of the packed Q5_K
 // super-block sb (packQ5KGroup's layout): 0..31.
 func q5KPValue(sb []byte, r, jb, l int) int32 {
-	v := sb[128+256*(jb/2)+32*(l/4)+4*r+l%4]
-	if jb%2 == 1 {
-		v >>= 4
+	at := 32*(l/4) + 4*r + l%4
+	v := sb[128+256*(jb/2)+at]
+	if jb%2 == 0 {
+		return int32(v & 31)
 	}
-	h := sb[1152+32*(l/4)+4*r+l%4] >> jb & 1
-	return int32(v&15 | h<<4)
+	h := sb[1152+at] >> (2 * (jb / 2)) & 3
+	return int32(v>>5 | h<<3)
 }
 
 // q5KPScales returns d·sc_j and dmin·m_j of row r of the packed Q5_K super-block sb,

@@ -27,15 +27,16 @@ import (
 //	0:    the 8 rows' d (float16)
 //	16:   the 8 rows' dmin (float16)
 //	32:   the 12 bytes of packed 6-bit scales and mins, byte b of row r at 32+8b+r
-//	128:  the low nibbles: the 32 bytes at 128+256g+32z hold, in row r's int32 lane (4r),
-//	      bytes 32g+4z..32g+4z+3 of row r's qs: values 4z..4z+3 of sub-block 2g in the
-//	      low nibbles, of sub-block 2g+1 in the high ones (as packed Q4_K)
-//	1152: the high bits: the 32 bytes at 1152+32z hold, in row r's lane, bytes
-//	      4z..4z+3 of row r's qh: bit j of byte t is the fifth bit of value 4z+t of
-//	      sub-block j.
+//	128:  the values of sub-block pairs: the 32 bytes at 128+256g+32z hold, in row r's
+//	      int32 lane (4r), values 4z..4z+3 of sub-blocks 2g and 2g+1, a byte each: the
+//	      5 bits of sub-block 2g's value in bits 0-4, the low 3 bits of sub-block 2g+1's
+//	      in bits 5-7
+//	1152: the rest of the odd sub-blocks: the 32 bytes at 1152+32z hold, in row r's
+//	      lane, a byte for each of values 4z..4z+3: bits 3-4 of sub-block 2g+1's value
+//	      in bits 2g, 2g+1.
 //
-// Sub-block j's fifth bits of a vector of values thus come out with one shift (by j-4
-// bits, none for j = 4) and one AND.
+// An even sub-block's vector of values thus costs one AND, an odd one's two shifts, two
+// ANDs and an OR (word shifts that move no wanted bit across bytes).
 const (
 	q5kpSB    = 1408 // bytes per super-block of a group
 	q5kpQH    = 1152 // offset of the high bits in a super-block
@@ -44,7 +45,7 @@ const (
 	prefetchQ5KP = 2 * q5kpSB
 )
 
-var onesW, low4, bit4, c63, c15 Mem
+var onesW, low4, m1f, m07, m18, c63, c15 Mem
 
 func main() {
 	ConstraintExpr("!purego")
@@ -56,10 +57,16 @@ func main() {
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(0x0f))
 	}
-	bit4 = GLOBL("kp_bit4", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		DATA(i, U8(0x10))
+	byteConst := func(name string, v byte) Mem {
+		m := GLOBL(name, RODATA|NOPTR)
+		for i := 0; i < 32; i++ {
+			DATA(i, U8(v))
+		}
+		return m
 	}
+	m1f = byteConst("kp_m1f", 0x1f)
+	m07 = byteConst("kp_m07", 0x07)
+	m18 = byteConst("kp_m18", 0x18)
 	c63 = u32Const("kp_c63", 63)
 	c15 = u32Const("kp_c15", 15)
 
@@ -119,31 +126,40 @@ func kScales(w Register, j int, d, dmin VecVirtual) (dsc, dm VecVirtual) {
 	return dsc, dm
 }
 
+// q5Masks holds the byte masks values5 uses: 0x1f, 0x07 and 0x18 in every byte.
+type q5Masks struct{ m1f, m07, m18 VecVirtual }
+
+func loadQ5Masks() q5Masks {
+	m := q5Masks{YMM(), YMM(), YMM()}
+	VMOVDQU(m1f, m.m1f)
+	VMOVDQU(m07, m.m07)
+	VMOVDQU(m18, m.m18)
+	return m
+}
+
 // values5 loads into v the 5-bit values 4z..4z+3 of sub-block j of the 8 rows of the
-// super-block at w (one row an int32 lane, one value a byte): the nibble, and the fifth
-// bit shifted to bit 4 of its byte (a word shift moves no wanted bit across bytes: bit 4
-// of each byte receives bit j of the same byte).
-func values5(w Register, j, z int, mask, m16 VecVirtual) VecVirtual {
-	g, h := j/2, j%2
-	v, t := YMM(), YMM()
+// super-block at w (one row an int32 lane, one value a byte). Sub-block 2g's are bits
+// 0-4 of the pair's bytes; sub-block 2g+1's are bits 5-7 of those (shifted down by 5),
+// with bits 2g, 2g+1 of the bytes at 1152 shifted to bits 3-4. The word shifts bring
+// each byte's own bits to the masked places.
+func values5(w Register, j, z int, m q5Masks) VecVirtual {
+	g := j / 2
+	v := YMM()
 	VMOVDQU(Mem{Base: w}.Offset(128+256*g+32*z), v)
-	if h == 1 {
-		VPSRLW(U8(4), v, v)
+	if j%2 == 0 {
+		VPAND(m.m1f, v, v)
+		return v
 	}
-	VPAND(mask, v, v)
-	hb := Mem{Base: w}.Offset(q5kpQH + 32*z)
-	switch {
-	case j == 4:
-		VPAND(hb, m16, t)
-	case j < 4:
-		VMOVDQU(hb, t)
-		VPSLLW(U8(4-j), t, t)
-		VPAND(m16, t, t)
-	default:
-		VMOVDQU(hb, t)
-		VPSRLW(U8(j-4), t, t)
-		VPAND(m16, t, t)
+	VPSRLW(U8(5), v, v)
+	VPAND(m.m07, v, v)
+	t := YMM()
+	VMOVDQU(Mem{Base: w}.Offset(q5kpQH+32*z), t)
+	if s := 3 - 2*g; s > 0 {
+		VPSLLW(U8(s), t, t)
+	} else {
+		VPSRLW(U8(-s), t, t)
 	}
+	VPAND(m.m18, t, t)
 	VPOR(t, v, v)
 	return v
 }
@@ -179,10 +195,9 @@ func q5KPVec() {
 	xm := Load(Param("xm"), GP64())
 	nsb := Load(Param("nsb"), GP64())
 	o := Load(Param("out"), GP64())
-	acc, mask, m16 := YMM(), YMM(), YMM()
+	acc := YMM()
 	VMOVUPS(Mem{Base: o}, acc)
-	VMOVDQU(low4, mask)
-	VMOVDQU(bit4, m16)
+	masks := loadQ5Masks()
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -196,7 +211,7 @@ func q5KPVec() {
 		}
 		var sums [2]VecVirtual
 		for z := 0; z < 8; z++ {
-			v := values5(w, j, z, mask, m16)
+			v := values5(w, j, z, masks)
 			xb := YMM()
 			VPBROADCASTD(Mem{Base: xq}.Offset(32*j+4*z), xb)
 			VPMADDUBSW(xb, v, v)
@@ -235,9 +250,7 @@ func q5KPUnpack() {
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	nsb := Load(Param("nsb"), GP64())
-	mask, m16 := YMM(), YMM()
-	VMOVDQU(low4, mask)
-	VMOVDQU(bit4, m16)
+	masks := loadQ5Masks()
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -246,7 +259,7 @@ func q5KPUnpack() {
 	VCVTPH2PS(Mem{Base: w}.Offset(16), dmin)
 	for j := 0; j < 8; j++ {
 		for z := 0; z < 8; z++ {
-			v := values5(w, j, z, mask, m16)
+			v := values5(w, j, z, masks)
 			VMOVDQU(v, Mem{Base: dst}.Offset(q4kpBlock*j+32*z))
 		}
 		dsc, dm := kScales(w, j, d, dmin)
