@@ -84,7 +84,6 @@ func packQ5KGroup(dst, data []byte, rs, j, rows, nsb int) {
 	le := binary.LittleEndian
 	for s := 0; s < nsb; s++ {
 		o := dst[s*q5KPSB : (s+1)*q5KPSB]
-		clear(o[1152:]) // ORed into below
 		for r := 0; r < 8; r++ {
 			var blk *[176]byte
 			if r < rows {
@@ -97,16 +96,19 @@ func packQ5KGroup(dst, data []byte, rs, j, rows, nsb int) {
 			for b := 0; b < 12; b++ {
 				o[32+8*b+r] = blk[4+b]
 			}
-			qh, qs := blk[16:48], blk[48:176]
-			for g := 0; g < 4; g++ {
-				for l := 0; l < 32; l++ {
-					q := qs[32*g+l]
-					a := q&15 | (qh[l]>>(2*g)&1)<<4   // sub-block 2g
-					b := q>>4 | (qh[l]>>(2*g+1)&1)<<4 // sub-block 2g+1
-					at := 32*(l/4) + 4*r + l%4
-					o[128+256*g+at] = a | b<<5
-					o[1152+at] |= b >> 3 << (2 * g)
+			// Four values at a time, a byte each in a uint32.
+			const ones, low4, low3, low2 = 0x01010101, 0x0f0f0f0f, 0x07070707, 0x03030303
+			for z := 0; z < 8; z++ {
+				h := le.Uint32(blk[16+4*z:])
+				var top uint32
+				for g := 0; g < 4; g++ {
+					q := le.Uint32(blk[48+32*g+4*z:])
+					a := q&low4 | (h>>(2*g)&ones)<<4      // sub-block 2g
+					b := q>>4&low4 | (h>>(2*g+1)&ones)<<4 // sub-block 2g+1
+					le.PutUint32(o[128+256*g+32*z+4*r:], a|(b&low3)<<5)
+					top |= (b >> 3 & low2) << (2 * g)
 				}
+				le.PutUint32(o[1152+32*z+4*r:], top)
 			}
 		}
 	}

@@ -312,3 +312,30 @@ func BenchmarkMatMulQ5KPacked(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPackQ5KGroup lays out a 2048×2048 Q5_K or IQ4_XS matrix in groups of 8 rows on
+// one thread (packQ5KGroup, packIQ4XSGroup), the work Pool.Pack does for each such matrix
+// at load time (BenchmarkPackKGroup has Q4_K and Q6_K's).
+func BenchmarkPackQ5KGroup(b *testing.B) {
+	const n, k = 2048, 2048
+	for _, dt := range []tensor.DType{tensor.Q5_K, tensor.IQ4_XS} {
+		b.Run(dt.String(), func(b *testing.B) {
+			rs, _ := dt.RowBytes(k)
+			data := make([]byte, n*rs)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			dst := make([]byte, n*rs)
+			pack := packQ5KGroup
+			if dt == tensor.IQ4_XS {
+				pack = packIQ4XSGroup
+			}
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				for g := 0; g < n/8; g++ {
+					pack(dst[g*8*rs:(g+1)*8*rs], data, rs, 8*g, 8, k/256)
+				}
+			}
+		})
+	}
+}
