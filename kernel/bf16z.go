@@ -130,11 +130,17 @@ const bf16zPadMin = 2*8 + 1
 // an even number of lines apart share L1 sets (k = 2048: 8 KiB apart, all 12 rows in one
 // set of the 12-way L1, with the weights streaming through it too), rows an odd number of
 // lines apart fall in different sets. The bits of the products do not depend on the
-// stride. Measured on the Zen 5 (loaded; one process alternating rows as they are and the
-// padded copy, copy included, call by call, 20 calls each, medians of GFLOP/s per CPU
-// second of the process), m = 128, 2 threads, as is / padded: 5632×2048 176.3 / 192.9,
-// 192.8 / 197.5, 153.0 / 184.1; 2048×2048 188.2 / 187.5, 188.6 / 190.1, 152.2 / 179.2;
-// 2048×5632 194.9 / 193.8, 187.9 / 192.6, 190.2 / 190.6.
+// stride. Measured on the Zen 5 (loaded: load average 10-15 on 2 vCPUs; one process
+// alternating rows as they are and the padded copy, copy included, call by call, 20 calls
+// each, medians of GFLOP/s per CPU second of the process, one line per run), m = 128, 2
+// threads, as is / padded:
+//
+//	5632×2048  176.3 / 192.9  192.8 / 197.5  153.0 / 184.1  144.8 / 169.0  151.6 / 170.2  151.7 / 173.7
+//	2048×2048  188.2 / 187.5  188.6 / 190.1  152.2 / 179.2  139.9 / 159.0  136.5 / 157.7  145.9 / 177.1
+//	256×2048   163.3 / 161.0  193.1 / 175.3  160.2 / 163.8  136.4 / 154.6  138.3 / 156.9  134.1 / 183.0
+//	2048×5632  194.9 / 193.8  187.9 / 192.6  190.2 / 190.6  172.7 / 174.0  171.5 / 171.8  176.3 / 174.5
+//
+// (k = 5632, 352 lines: the rows fall in two sets, six to a set.)
 func bf16zStride(k int) int {
 	s := (k + 15) &^ 15
 	if s/16%2 == 0 {
