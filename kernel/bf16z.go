@@ -63,11 +63,12 @@ var bf16zTiles [3][maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int
 // themselves. matMulBF16Z runs bf16zFirst on a panel pair's piece first (the next pair's
 // piece starts its way from memory while a block of rows is multiplied: two pieces do not
 // fit in L1 together) and bf16zLast last (it moves into L1 just before it is used).
-// Measured on the Zen 5 (loaded: load average 10 on 2 vCPUs; one process alternating the
+// Measured on the Zen 5 (loaded: load average 12 on 2 vCPUs; one process alternating the
 // variants call by call, 20 calls each, medians of GFLOP/s per CPU second of the process,
-// three runs), m = 128, 2 threads, prefetch as here / none: 5632×2048 164.8-183.5 /
-// 165.3-175.6, 2048×5632 181.9-189.1 / 176.3-181.0 (+3 to +6%), 2048×2048 167.4-176.6 /
-// 151.7-168.9, 256×2048 158-169 / 152-170.
+// rows padded (bf16zStride), one pair of numbers per run), m = 128, 2 threads, prefetch as
+// here / none: 5632×2048 182.9 / 176.7, 181.1 / 175.4, 194.0 / 186.9; 2048×5632 182.1 /
+// 179.5, 183.0 / 178.1, 187.4 / 187.4; 2048×2048 184.1 / 177.4, 186.5 / 183.1, 194.5 /
+// 190.5 (+2 to +4% but for one tie).
 var bf16zFirst, bf16zLast [maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
 
 // bf16zVec is bf16zTiles[bf16zVecPanels][1]: bf16zVecPanels panels and one activation row.
