@@ -46,7 +46,9 @@ import (
 //
 // (m = 1 streams the weights from memory: CPU time there counts the stalls.) The 32×12
 // tile alone, its weights and activations in L1, ran at about 220 GFLOP/s. Tiles of two
-// panels and up to 8 rows prefetch the next panel pair's piece (m = 16 on 32000×2048: 1.6x).
+// panels and up to 8 rows prefetch the next panel pair's piece (m = 16 on 32000×2048: 1.6x);
+// those of more rows do in their twins bf16zFirst and bf16zLast. With m ≥ bf16zPadMin the
+// activations are multiplied from a copy in padded rows (bf16zStride).
 const (
 	maxBF16ZC      = 12 // activation rows per tile
 	bf16zVecPanels = 4  // panels of the matrix-vector kernel

@@ -16,7 +16,8 @@
 // do not depend on how many rows are multiplied at once, and they are the bits of the
 // AVX2 panel kernels (asmgenbf), which keep the same chain.
 // Tiles of two panels and up to 8 activation rows (batched decoding, where the weights
-// stream from memory) prefetch the same piece of the next two panels as they go.
+// stream from memory) prefetch the same piece of the next two panels as they go; those
+// of more rows have twins that do, into L1 (dotBF16Z_32xCpf) or L2 (dotBF16Z_32xCpf2).
 //
 // It also generates dotBF16D_16xC, the VDPBF16PS (AVX512_BF16) variant measured against
 // them: the activations split into three bfloat16 parts (hi, mid, lo; x = hi+mid+lo
@@ -89,9 +90,10 @@ func tileName(P, C int, pf int) string {
 // read).
 //
 // Tiles of two panels prefetch the same piece of the next two panels: those of up to
-// pfMaxC rows always, the others only in their twin with forcePF (a tile of many rows
-// reuses the piece for a whole block of rows, and two pieces do not fit in L1 together:
-// the caller runs the twin only for the block's last tile).
+// pfMaxC rows always, the others only in their twins, pfc = pfL1 or pfL2 (a tile of many
+// rows reuses the piece for a whole block of rows, and two pieces do not fit in L1
+// together: the caller runs the L2 twin for the block's first tile and the L1 twin for
+// its last).
 func tile(P, C int, pfc int, hiMask Mem) {
 	name := tileName(P, C, pfc)
 	TEXT(name, NOSPLIT, "func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)")
