@@ -19,6 +19,16 @@ func threadCPU() float64 {
 	return float64(ts.Sec) + float64(ts.Nsec)*1e-9
 }
 
+// processCPU returns the CPU time the process has used (all threads, user and system), in
+// seconds.
+func processCPU() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return float64(ts.Sec) + float64(ts.Nsec)*1e-9
+}
+
 // BenchmarkMatMulCPUTime runs MatMul on one thread ([512, 2048] weights, which stay in
 // the cache) and reports GFLOP/s per core computed from the thread's CPU time rather than
 // the wall clock, so that the figure holds on a machine shared with other work.

@@ -1,6 +1,11 @@
 package kernel
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/decilm/decilm/tensor"
+)
 
 // BF16 pair panels: the AVX-512 layout of BF16 panels (dotBF16Z, bf16z_amd64.s). On a CPU
 // with AVX-512 and no AMX, Pool.Pack lays out a bfloat16 matrix of n rows of k values in
@@ -41,7 +46,9 @@ import "encoding/binary"
 //
 // (m = 1 streams the weights from memory: CPU time there counts the stalls.) The 32×12
 // tile alone, its weights and activations in L1, ran at about 220 GFLOP/s. Tiles of two
-// panels and up to 8 rows prefetch the next panel pair's piece (m = 16 on 32000×2048: 1.6x).
+// panels and up to 8 rows prefetch the next panel pair's piece (m = 16 on 32000×2048: 1.6x);
+// those of more rows do in their twins bf16zFirst and bf16zLast. With m ≥ bf16zPadMin the
+// activations are multiplied from a copy in padded rows (bf16zStride).
 const (
 	maxBF16ZC      = 12 // activation rows per tile
 	bf16zVecPanels = 4  // panels of the matrix-vector kernel
@@ -51,6 +58,20 @@ const (
 // panels (panel p at w + p·ps bytes, kc elements from the piece's start) and C activation
 // rows (stride xs bytes) to out[c*os/4+16p+r]; set at start-up where the CPU has AVX-512.
 var bf16zTiles [3][maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// bf16zFirst[C] and bf16zLast[C] are bf16zTiles[2][C] prefetching the same piece of the
+// next two panels (w + 2ps, w + 3ps) as they go, into L2 (PREFETCHT1) and into L1
+// (PREFETCHT0); tiles of C ≤ 8 rows always prefetch into L1, so there they are the tiles
+// themselves. matMulBF16Z runs bf16zFirst on a panel pair's piece first (the next pair's
+// piece starts its way from memory while a block of rows is multiplied: two pieces do not
+// fit in L1 together) and bf16zLast last (it moves into L1 just before it is used).
+// Measured on the Zen 5 (loaded: load average 12 on 2 vCPUs; one process alternating the
+// variants call by call, 20 calls each, medians of GFLOP/s per CPU second of the process,
+// rows padded (bf16zStride), one pair of numbers per run), m = 128, 2 threads, prefetch as
+// here / none: 5632×2048 182.9 / 176.7, 181.1 / 175.4, 194.0 / 186.9; 2048×5632 182.1 /
+// 179.5, 183.0 / 178.1, 187.4 / 187.4; 2048×2048 184.1 / 177.4, 186.5 / 183.1, 194.5 /
+// 190.5 (+2 to +4% but for one tie).
+var bf16zFirst, bf16zLast [maxBF16ZC + 1]func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
 
 // bf16zVec is bf16zTiles[bf16zVecPanels][1]: bf16zVecPanels panels and one activation row.
 var bf16zVec func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
@@ -95,7 +116,107 @@ func bf16zRows(m, i int) int {
 // (w, see packBF16Pairs). The pieces of kBlockBF16P elements of mBlockBF16P activation
 // rows stay in the L2 cache while every panel pair of the thread's rows is multiplied
 // with them, up to maxBF16ZC rows at a time; a piece of two panels (32 KiB) stays in L1.
+//
+// With m ≥ bf16zPadMin rows it multiplies a copy of x whose rows are bf16zStride(k)
+// values apart (matMulsBF16Z).
 func (p *Pool) matMulBF16Z(out, x []float32, m, n, k int, w []byte) {
+	p.matMulsBF16Z(x, m, k, bf16zJob{out, n, w})
+}
+
+// bf16zPadMin is the fewest activation rows that matMulBF16Z copies to padded rows
+// (tiles of more than 8 rows).
+const bf16zPadMin = 2*8 + 1
+
+// bf16zStride returns the row stride, in float32 values, of the padded copy of activation
+// rows of k values: k rounded up to 16 values (a 64-byte cache line), plus 16 if that is
+// an even number of lines. A tile reads its up to 12 activation rows side by side; rows
+// an even number of lines apart share L1 sets (k = 2048: 8 KiB apart, all 12 rows in one
+// set of the 12-way L1, with the weights streaming through it too), rows an odd number of
+// lines apart fall in different sets. The bits of the products do not depend on the
+// stride. Measured on the Zen 5 (loaded: load average 10-15 on 2 vCPUs; one process
+// alternating rows as they are and the padded copy, copy included, call by call, 20 calls
+// each, medians of GFLOP/s per CPU second of the process, one line per run), m = 128, 2
+// threads, as is / padded:
+//
+//	5632×2048  176.3 / 192.9  192.8 / 197.5  153.0 / 184.1  144.8 / 169.0  151.6 / 170.2  151.7 / 173.7
+//	2048×2048  188.2 / 187.5  188.6 / 190.1  152.2 / 179.2  139.9 / 159.0  136.5 / 157.7  145.9 / 177.1
+//	256×2048   163.3 / 161.0  193.1 / 175.3  160.2 / 163.8  136.4 / 154.6  138.3 / 156.9  134.1 / 183.0
+//	2048×5632  194.9 / 193.8  187.9 / 192.6  190.2 / 190.6  172.7 / 174.0  171.5 / 171.8  176.3 / 174.5
+//
+// (k = 5632, 352 lines: the rows fall in two sets, six to a set.)
+func bf16zStride(k int) int {
+	s := (k + 15) &^ 15
+	if s/16%2 == 0 {
+		s += 16
+	}
+	return s
+}
+
+// bf16zBufs holds the padded activation copies of matMulsBF16Z (*[]float32).
+var bf16zBufs sync.Pool
+
+// bf16zJob is one product of matMulsBF16Z: out = x · wᵀ for n rows of pair panels w.
+type bf16zJob struct {
+	out []float32
+	n   int
+	w   []byte
+}
+
+// matMulsBF16Z runs matMulBF16Z's product for each job on the same m activation rows x
+// of k values, with one padded copy of x for all of them when m ≥ bf16zPadMin (the
+// copy split over the threads).
+func (p *Pool) matMulsBF16Z(x []float32, m, k int, jobs ...bf16zJob) {
+	xk := k
+	if m >= bf16zPadMin {
+		xk = bf16zStride(k)
+	}
+	if xk != k {
+		bp, _ := bf16zBufs.Get().(*[]float32)
+		if bp == nil {
+			bp = new([]float32)
+		}
+		if cap(*bp) < m*xk {
+			*bp = make([]float32, m*xk)
+		}
+		xp := (*bp)[:m*xk]
+		p.Run(m, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				copy(xp[i*xk:i*xk+k], x[i*k:(i+1)*k])
+			}
+		})
+		x = xp
+		defer bf16zBufs.Put(bp)
+	}
+	for _, j := range jobs {
+		p.matMulBF16ZStride(j.out, x, m, j.n, k, xk, j.w)
+	}
+}
+
+// matMulsBF16 is MatMuls for BF16 weights that Pack laid out in pair panels, with m ≥
+// bf16zPadMin rows: it reports false (and does nothing) otherwise.
+func (p *Pool) matMulsBF16(outs [][]float32, x []float32, m int, ws []*tensor.Tensor) (bool, error) {
+	if m < bf16zPadMin || !bf16zOn() || len(ws) > 4 || len(outs) != len(ws) {
+		return false, nil
+	}
+	var buf [4]bf16zJob
+	k0 := -1
+	for i, w := range ws {
+		n, k, _, err := checkMatMul(outs[i], x, m, w)
+		if err != nil {
+			return false, err
+		}
+		if w.DType != tensor.BF16 || w.Packed == nil || k == 0 || n == 0 || (k0 >= 0 && k != k0) {
+			return false, nil
+		}
+		k0 = k
+		buf[i] = bf16zJob{outs[i], n, w.Packed}
+	}
+	p.matMulsBF16Z(x, m, k0, buf[:len(ws)]...)
+	return true, nil
+}
+
+// matMulBF16ZStride is matMulBF16Z for activation rows xk ≥ k values apart.
+func (p *Pool) matMulBF16ZStride(out, x []float32, m, n, k, xk int, w []byte) {
 	ps := 64 * ((k + 1) / 2) // bytes per panel
 	one := &bf16zTiles[1]
 	if m == 1 {
@@ -139,13 +260,20 @@ func (p *Pool) matMulBF16Z(out, x []float32, m, n, k int, w []byte) {
 					pw := &w[j/bf16Panel*ps+32*l0]
 					r := hi - j
 					if r >= bf16Panel {
-						tiles := one
+						tiles, first, last := one, one, one
 						if r >= 2*bf16Panel {
-							tiles = &bf16zTiles[2]
+							tiles, first, last = &bf16zTiles[2], &bf16zFirst, &bf16zLast
 						}
 						for i := i0; i < i1; {
 							c := bf16zRows(i1-i0, i-i0)
-							tiles[c](pw, ps, &x[i*k+l0], 4*k, kc, &out[i*n+j], 4*n)
+							t := tiles
+							if i == i0 {
+								t = first
+							}
+							if i+c == i1 {
+								t = last
+							}
+							t[c](pw, ps, &x[i*xk+l0], 4*xk, kc, &out[i*n+j], 4*n)
 							i += c
 						}
 						j += bf16Panel
@@ -160,7 +288,7 @@ func (p *Pool) matMulBF16Z(out, x []float32, m, n, k int, w []byte) {
 						for a := 0; a < c; a++ {
 							copy(tmp[bf16Panel*a:bf16Panel*a+r], out[(i+a)*n+j:(i+a)*n+hi])
 						}
-						one[c](pw, ps, &x[i*k+l0], 4*k, kc, &tmp[0], 4*bf16Panel)
+						one[c](pw, ps, &x[i*xk+l0], 4*xk, kc, &tmp[0], 4*bf16Panel)
 						for a := 0; a < c; a++ {
 							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[bf16Panel*a:bf16Panel*a+r])
 						}

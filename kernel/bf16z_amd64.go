@@ -17,4 +17,7 @@ func init() {
 			7: dotBF16Z_32x7, 8: dotBF16Z_32x8, 9: dotBF16Z_32x9, 10: dotBF16Z_32x10, 11: dotBF16Z_32x11, 12: dotBF16Z_32x12},
 	}
 	bf16zVec = dotBF16Z_64x1
+	bf16zFirst, bf16zLast = bf16zTiles[2], bf16zTiles[2]
+	bf16zFirst[9], bf16zFirst[10], bf16zFirst[11], bf16zFirst[12] = dotBF16Z_32x9pf2, dotBF16Z_32x10pf2, dotBF16Z_32x11pf2, dotBF16Z_32x12pf2
+	bf16zLast[9], bf16zLast[10], bf16zLast[11], bf16zLast[12] = dotBF16Z_32x9pf, dotBF16Z_32x10pf, dotBF16Z_32x11pf, dotBF16Z_32x12pf
 }

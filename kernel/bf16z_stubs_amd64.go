@@ -76,6 +76,30 @@ func dotBF16Z_32x11(w *byte, ps int, x *float32, xs int, k int, out *float32, os
 // dotBF16Z_32x12 adds the 32×12 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 12 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order.
 func dotBF16Z_32x12(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
 
+// dotBF16Z_32x9pf adds the 32×9 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 9 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x9 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L1.
+func dotBF16Z_32x9pf(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// dotBF16Z_32x9pf2 adds the 32×9 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 9 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x9 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L2.
+func dotBF16Z_32x9pf2(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// dotBF16Z_32x10pf adds the 32×10 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 10 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x10 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L1.
+func dotBF16Z_32x10pf(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// dotBF16Z_32x10pf2 adds the 32×10 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 10 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x10 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L2.
+func dotBF16Z_32x10pf2(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// dotBF16Z_32x11pf adds the 32×11 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 11 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x11 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L1.
+func dotBF16Z_32x11pf(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// dotBF16Z_32x11pf2 adds the 32×11 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 11 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x11 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L2.
+func dotBF16Z_32x11pf2(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// dotBF16Z_32x12pf adds the 32×12 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 12 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x12 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L1.
+func dotBF16Z_32x12pf(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
+// dotBF16Z_32x12pf2 adds the 32×12 dot products of 2 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 12 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order. It is dotBF16Z_32x12 prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L2.
+func dotBF16Z_32x12pf2(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
+
 // dotBF16Z_64x1 adds the 64×1 dot products of 4 pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and 1 float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order.
 func dotBF16Z_64x1(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
 

@@ -188,7 +188,7 @@ func BenchmarkBF16Z(b *testing.B) {
 						runtime.LockOSThread()
 						defer runtime.UnlockOSThread()
 					}
-					t0 := threadCPU()
+					t0, pt0 := threadCPU(), processCPU()
 					for b.Loop() {
 						switch v {
 						case "f512":
@@ -202,9 +202,38 @@ func BenchmarkBF16Z(b *testing.B) {
 					b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 					if p.Threads() == 1 {
 						b.ReportMetric(2*float64(m*n*k)*float64(b.N)/(threadCPU()-t0)/1e9, "cpu-GFLOP/s")
+					} else {
+						// GFLOP/s per CPU second of the process (idle waits and spinning
+						// count, other processes do not): a steadier figure than the
+						// wall clock with several threads on a shared machine.
+						b.ReportMetric(2*float64(m*n*k)*float64(b.N)/(processCPU()-pt0)/1e9*float64(p.Threads()), "proc-GFLOP/s")
 					}
 				})
 			}
 		}
 	}
+}
+
+// BenchmarkBF16ZTile runs one 32×12 tile over a piece of kBlockBF16P elements again and
+// again (weights and activations in L1): the ceiling of the pair panel kernels, in
+// GFLOP/s of the thread's CPU time, for the shapes of BenchmarkBF16Z to be read against.
+func BenchmarkBF16ZTile(b *testing.B) {
+	if !bf16Pairs() {
+		b.Skip("needs the AVX-512 pair panel kernels")
+	}
+	rng := rand.New(rand.NewPCG(3, 5))
+	const n, k, c = 2 * bf16Panel, kBlockBF16P, maxBF16ZC
+	w, _ := randWeight(b, rng, tensor.BF16, n, k)
+	panels := packBF16ForTest(w)
+	ps := bf16PanelStride(k)
+	xk := bf16zStride(k)
+	x := randVec(rng, c*xk)
+	out := make([]float32, c*n)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	for b.Loop() {
+		bf16zTiles[2][c](&panels[0], ps, &x[0], 4*xk, k, &out[0], 4*n)
+	}
+	b.ReportMetric(2*float64(n*k*c)*float64(b.N)/(threadCPU()-t0)/1e9, "cpu-GFLOP/s")
 }

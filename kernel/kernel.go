@@ -143,6 +143,9 @@ func (p *Pool) MatMuls(outs [][]float32, x []float32, m int, ws []*tensor.Tensor
 	if len(outs) != len(ws) {
 		return fmt.Errorf("matmuls: %d outputs for %d weights", len(outs), len(ws))
 	}
+	if ok, err := p.matMulsBF16(outs, x, m, ws); ok || err != nil {
+		return err // BF16 pair panels: one padded copy of x for all (bf16z.go)
+	}
 	var buf [4]pkJob
 	jobs := buf[:0]
 	k0 := -1

@@ -16,7 +16,8 @@
 // do not depend on how many rows are multiplied at once, and they are the bits of the
 // AVX2 panel kernels (asmgenbf), which keep the same chain.
 // Tiles of two panels and up to 8 activation rows (batched decoding, where the weights
-// stream from memory) prefetch the same piece of the next two panels as they go.
+// stream from memory) prefetch the same piece of the next two panels as they go; those
+// of more rows have twins that do, into L1 (dotBF16Z_32xCpf) or L2 (dotBF16Z_32xCpf2).
 //
 // It also generates dotBF16D_16xC, the VDPBF16PS (AVX512_BF16) variant measured against
 // them: the activations split into three bfloat16 parts (hi, mid, lo; x = hi+mid+lo
@@ -46,18 +47,40 @@ func main() {
 	DATA(0, U32(0xffff0000))
 	for _, p := range []int{1, 2} {
 		for c := 1; c <= maxC; c++ {
-			tile(p, c, hiMask)
+			tile(p, c, pfDefault, hiMask)
 		}
 	}
-	tile(vecP, 1, hiMask)
+	for c := pfMaxC + 1; c <= maxC; c++ {
+		tile(2, c, pfL1, hiMask)
+		tile(2, c, pfL2, hiMask)
+	}
+	tile(vecP, 1, pfDefault, hiMask)
 	for c := 1; c <= maxDC; c++ {
 		dpTile(c)
 	}
 	Generate()
 }
 
-// tileName is the name of the P-panel, C-row tile.
-func tileName(P, C int) string { return fmt.Sprintf("dotBF16Z_%dx%d", 16*P, C) }
+// pfMaxC is the most activation rows of the tiles that always prefetch (P = 2).
+const pfMaxC = 8
+
+// Prefetch choices of a tile of two panels.
+const (
+	pfDefault = iota // prefetch into L1 (PREFETCHT0) with up to pfMaxC rows, else none
+	pfL1             // prefetch into L1 (PREFETCHT0)
+	pfL2             // prefetch into L2 (PREFETCHT1)
+)
+
+// tileName is the name of the P-panel, C-row tile with prefetch choice pf.
+func tileName(P, C int, pf int) string {
+	switch pf {
+	case pfL1:
+		return fmt.Sprintf("dotBF16Z_%dx%dpf", 16*P, C)
+	case pfL2:
+		return fmt.Sprintf("dotBF16Z_%dx%dpf2", 16*P, C)
+	}
+	return fmt.Sprintf("dotBF16Z_%dx%d", 16*P, C)
+}
 
 // tile: func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)
 // adds Σ_l w[r][l]·x[c][l] over l < k, one fused multiply-add after another from zero in
@@ -65,10 +88,23 @@ func tileName(P, C int) string { return fmt.Sprintf("dotBF16Z_%dx%d", 16*P, C) }
 // w + p·ps and the C activation rows at x (stride xs bytes; os in bytes too). For odd k
 // the last pair's high half is not used (it is zero in Pack's layout, and x[k] is not
 // read).
-func tile(P, C int, hiMask Mem) {
-	name := tileName(P, C)
+//
+// Tiles of two panels prefetch the same piece of the next two panels: those of up to
+// pfMaxC rows always, the others only in their twins, pfc = pfL1 or pfL2 (a tile of many
+// rows reuses the piece for a whole block of rows, and two pieces do not fit in L1
+// together: the caller runs the L2 twin for the block's first tile and the L1 twin for
+// its last).
+func tile(P, C int, pfc int, hiMask Mem) {
+	name := tileName(P, C, pfc)
 	TEXT(name, NOSPLIT, "func(w *byte, ps int, x *float32, xs int, k int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s adds the %d×%d dot products of %d pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and %d float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order.", name, 16*P, C, P, C))
+	doc := fmt.Sprintf("%s adds the %d×%d dot products of %d pair panel(s) of 16 bfloat16 weight rows (panel p at w + p·ps bytes) and %d float32 rows (stride xs bytes) over k elements to out[c*os/4+16p+r], each a chain of fused multiply-adds in element order.", name, 16*P, C, P, C)
+	switch pfc {
+	case pfL1:
+		doc += fmt.Sprintf(" It is %s prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L1.", tileName(P, C, pfDefault))
+	case pfL2:
+		doc += fmt.Sprintf(" It is %s prefetching the same piece of the next two panels (w + 2ps, w + 3ps) into L2.", tileName(P, C, pfDefault))
+	}
+	Doc(doc)
 	w := Load(Param("w"), GP64())
 	ps := Load(Param("ps"), GP64())
 	x := Load(Param("x"), GP64())
@@ -112,15 +148,20 @@ func tile(P, C int, hiMask Mem) {
 	// Tiles of two panels and up to 8 rows (m ≤ 16: the weights stream from memory)
 	// prefetch the same piece of the next two panels, at w + 2ps and w + 3ps.
 	var w1 Register
-	pf := P == 2 && C <= 8
+	pf := P == 2 && (C <= pfMaxC || pfc != pfDefault)
 	if pf {
 		w1 = GP64()
 		LEAQ(Mem{Base: w, Index: ps, Scale: 1}, w1)
 	}
 	Label("loop")
 	if pf {
-		PREFETCHT0(Mem{Base: w, Index: ps, Scale: 2})
-		PREFETCHT0(Mem{Base: w1, Index: ps, Scale: 2})
+		if pfc == pfL2 {
+			PREFETCHT1(Mem{Base: w, Index: ps, Scale: 2})
+			PREFETCHT1(Mem{Base: w1, Index: ps, Scale: 2})
+		} else {
+			PREFETCHT0(Mem{Base: w, Index: ps, Scale: 2})
+			PREFETCHT0(Mem{Base: w1, Index: ps, Scale: 2})
+		}
 	}
 	lo, hi := make([]VecVirtual, P), make([]VecVirtual, P)
 	for p := 0; p < P; p++ {
