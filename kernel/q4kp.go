@@ -144,6 +144,10 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
+	if m > 1 && kp512On(false) {
+		p.matMulQ4KP512(out, s, xm, m, n, k, w)
+		return
+	}
 	p.kPackedRows(out, m, n, k, w, q4KPSB, q4KPTileC,
 		func(grp *byte, o *float32) { q4KPVec(grp, &xq[0], &xd[0], &xm[0], nsb, o) },
 		q4KPUnpack,

@@ -118,6 +118,10 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
 	nb, nsb := k/32, k/256
+	if m > 1 && kp512On(true) {
+		p.matMulQ6KP512(out, s, m, n, k, w)
+		return
+	}
 	xq, xd := s.q, s.d
 	xc := q6KSums(s, m*nb)
 	p.kPackedRows(out, m, n, k, w, q6KPSB, q6KPTileC,
