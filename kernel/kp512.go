@@ -39,6 +39,10 @@ import (
 // to out[ci*os/4+r] (os in bytes), block after block.
 type kp512TileFn func(a, b *byte, x *byte, nb int, out *float32, os int)
 
+// kp512Prefetch fetches n cache lines from p into the cache (nil: none; kp512Rows
+// fetches each next pair of groups' piece while the tiles run).
+var kp512Prefetch func(p *byte, n int)
+
 // The tiles, [c] for c activation rows (nil where the CPU lacks AVX-512 F, BW, VL and
 // VNNI, or packing is off): set at start-up by kp512_amd64.go.
 var kp512Q4KTiles, kp512Q6KTiles []kp512TileFn
@@ -141,6 +145,18 @@ func (p *Pool) kp512Rows(out []float32, m, n, k int, w []byte, gsb int, unpack f
 					if g+1 < ng {
 						unpack(bb2, &w[(g+1)*gs+s0*gsb], sc)
 						b = bb2
+					}
+					if kp512Prefetch != nil { // the next pair's pieces, while the tiles run
+						ns0, nj := s0, j+16
+						if nj >= hi {
+							ns0, nj = s0+kp512KB, lo
+						}
+						if ns0 < nsb {
+							nsc := min(kp512KB, nsb-ns0)
+							for h := nj / 8; h < min(nj/8+2, ng); h++ {
+								kp512Prefetch(&w[h*gs+ns0*gsb], nsc*gsb/64)
+							}
+						}
 					}
 					for i := i0; i < i1; i += C {
 						c := min(C, i1-i)

@@ -4,6 +4,23 @@
 
 #include "textflag.h"
 
+// func kp512Prefetch512(p *byte, n int)
+// Requires: MMX+
+TEXT ·kp512Prefetch512(SB), NOSPLIT, $0-16
+	MOVQ  p+0(FP), AX
+	MOVQ  n+8(FP), CX
+	TESTQ CX, CX
+	JLE   kp512pf_done
+
+kp512pf_loop:
+	PREFETCHT0 (AX)
+	ADDQ       $0x40, AX
+	DECQ       CX
+	JNZ        kp512pf_loop
+
+kp512pf_done:
+	RET
+
 // func kp512Q4KTile1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI
 TEXT ·kp512Q4KTile1(SB), NOSPLIT, $0-48

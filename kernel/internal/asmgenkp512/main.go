@@ -196,8 +196,26 @@ func q6Tile(C int) {
 	RET()
 }
 
+// prefetch: func(p *byte, n int) fetches the n cache lines from p into the cache.
+func prefetch() {
+	TEXT("kp512Prefetch512", NOSPLIT, "func(p *byte, n int)")
+	Doc("kp512Prefetch512 fetches the n cache lines (64 bytes) from p on into the cache.")
+	p := Load(Param("p"), GP64())
+	n := Load(Param("n"), GP64())
+	TESTQ(n, n)
+	JLE(LabelRef("kp512pf_done"))
+	Label("kp512pf_loop")
+	PREFETCHT0(Mem{Base: p})
+	ADDQ(U8(64), p)
+	DECQ(n)
+	JNZ(LabelRef("kp512pf_loop"))
+	Label("kp512pf_done")
+	RET()
+}
+
 func main() {
 	ConstraintExpr("!purego")
+	prefetch()
 	for c := 1; c <= maxQ4C; c++ {
 		q4Tile(c)
 	}
