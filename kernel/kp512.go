@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -33,6 +34,21 @@ import (
 //
 // The activations of each call's C rows are laid out by kp512PrepX so that every operand
 // is at a fixed displacement from one pointer.
+//
+// Measured (BenchmarkKP512, -cpu 1 -count 5 -benchtime 10x, one thread, medians of
+// cpu-GFLOP/s from the thread's CPU time, on a Zen 5 shared by several processes, load
+// about 10 on 2 vCPUs: rough), kp512 / the AVX2 tiles / Q4_0's q512mm in the same run:
+//
+//	              Q4_K m=16        m=128            Q6_K m=16   m=128     Q4_0 m=16  m=128
+//	2048×2048     236 / 123        281 / 146        190 / 94    245 / 130      257    342
+//	5632×2048     272 / 125        319 / 154        170 / 94    268 / 128      212    354
+//	2048×5632     245 / 113        272 / 145        179 / 83    253 / 123      253    360
+//	32000×2048    217 / 113        329 / 150        152 / 92    277 / 134      209    361
+//
+// C (activation rows a call) 8 and 12 for Q4_K, 6 and 8 for Q6_K were alike within the
+// noise at 5632×2048; 8 divides m = 16 and 128 and leaves Q4_K's tile registers to spare.
+// Prefetching the next pair's piece took m = 16 from 2.04 to 1.57 ms (Q4_K, 5632×2048) and
+// 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time.
 
 // kp512TileFn adds the products of 16 weight rows, unpacked as 8 at a and 8 at b (nb
 // blocks of 32), and c activation rows laid out by kp512PrepX (x: the call's first block)
@@ -74,43 +90,50 @@ func kp512On(q6 bool) bool {
 	return kp512Q4KTiles != nil && q4KPackedOn()
 }
 
-// kp512PrepX lays out m activation rows quantized by QuantizeQ8 (xq, xd; nb blocks of 32
-// a row) into dst (m·nb·xr bytes, xr = kp512Q4KRow or kp512Q6KRow) for the tiles that
-// take C rows a call, the calls starting at row 0 of each mBlockQuant rows: the call at
-// row i (c = min(C, rows left in its m-block) rows) at dst[i·nb·xr:], block after block,
-// each block the c rows' xr bytes one after the other: the 32 int8 values, dx (float32),
-// then for Q4_K (xm: dx·Σx per block, as q4KSums) xm, for Q6_K (xm nil) -32·Σx of
-// values 0..15 and of 16..31 (int32).
-func kp512PrepX(dst []byte, xq []int8, xd, xm []float32, m, nb, C int) {
+// kp512PrepX lays out rows lo..hi-1 of m activation rows quantized by QuantizeQ8 (xq,
+// xd; nb blocks of 32 a row) into dst (m·nb·xr bytes, xr = kp512Q4KRow or kp512Q6KRow)
+// for the tiles that take C rows a call, the calls starting at row 0 of each mBlockQuant
+// rows: the call at row i (c = min(C, rows left in its m-block) rows) at dst[i·nb·xr:],
+// block after block, each block the c rows' xr bytes one after the other: the 32 int8
+// values, dx (float32), then for Q4_K (xm: dx·Σx per block, as q4KSums) xm, for Q6_K
+// (xm nil) -32·Σx of values 0..15 and of 16..31 (int32).
+func kp512PrepX(dst []byte, xq []int8, xd, xm []float32, lo, hi, m, nb, C int) {
 	le := binary.LittleEndian
 	xr := kp512Q4KRow
 	if xm == nil {
 		xr = kp512Q6KRow
 	}
-	for i0 := 0; i0 < m; i0 += mBlockQuant {
-		i1 := min(m, i0+mBlockQuant)
-		for i := i0; i < i1; i += C {
-			c := min(C, i1-i)
-			for a := 0; a < c; a++ {
-				for b := 0; b < nb; b++ {
-					o := dst[(i*nb+b*c+a)*xr:]
-					q := xq[(i+a)*nb*32+32*b:][:32]
-					var s [2]int32
-					for l, v := range q {
-						o[l] = byte(v)
-						s[l/16] += int32(v)
-					}
-					le.PutUint32(o[32:], math.Float32bits(xd[(i+a)*nb+b]))
-					if xm != nil {
-						le.PutUint32(o[36:], math.Float32bits(xm[(i+a)*nb+b]))
-					} else {
-						le.PutUint32(o[36:], uint32(-32*s[0]))
-						le.PutUint32(o[40:], uint32(-32*s[1]))
-					}
-				}
+	for r := lo; r < hi; r++ {
+		i0 := r / mBlockQuant * mBlockQuant
+		i := r - (r-i0)%C // the row's call
+		a, c := r-i, min(C, min(m, i0+mBlockQuant)-i)
+		q := unsafe.Slice((*byte)(unsafe.Pointer(&xq[r*nb*32])), nb*32)
+		for b := 0; b < nb; b++ {
+			o := dst[(i*nb+b*c+a)*xr:][:xr]
+			copy(o, q[32*b:32*b+32])
+			le.PutUint32(o[32:], math.Float32bits(xd[r*nb+b]))
+			if xm != nil {
+				le.PutUint32(o[36:], math.Float32bits(xm[r*nb+b]))
+				continue
 			}
+			var s [2]int32
+			for l, v := range xq[r*nb*32+32*b:][:32] {
+				s[l/16] += int32(v)
+			}
+			le.PutUint32(o[36:], uint32(-32*s[0]))
+			le.PutUint32(o[40:], uint32(-32*s[1]))
 		}
 	}
+}
+
+// kp512Prep lays out all m rows with kp512PrepX, on the pool's threads where there are
+// many.
+func (p *Pool) kp512Prep(dst []byte, xq []int8, xd, xm []float32, m, nb, C int) {
+	if m*nb < 2048 {
+		kp512PrepX(dst, xq, xd, xm, 0, m, m, nb, C)
+		return
+	}
+	p.Run(m, func(lo, hi int) { kp512PrepX(dst, xq, xd, xm, lo, hi, m, nb, C) })
 }
 
 // kp512XPool holds kp512PrepX's buffers.
@@ -186,7 +209,7 @@ func (p *Pool) matMulQ4KP512(out []float32, s *quantScratch, xm []float32, m, n,
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q4KRow)
-	kp512PrepX(xp, s.q, s.d, xm, m, nb, kp512Q4KC)
+	p.kp512Prep(xp, s.q, s.d, xm, m, nb, kp512Q4KC)
 	p.kp512Rows(out, m, n, k, w, q4KPSB, q4KPUnpack, q4KPBlock, xp, kp512Q4KRow, kp512Q4KC, kp512Q4KTiles)
 }
 
@@ -197,7 +220,7 @@ func (p *Pool) matMulQ6KP512(out []float32, s *quantScratch, m, n, k int, w []by
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
-	kp512PrepX(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
+	p.kp512Prep(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
 	p.kp512Rows(out, m, n, k, w, q6KPSB, q6KPUnpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, kp512Q6KTiles)
 }
 

@@ -37,12 +37,12 @@ func (p *Pool) kp512MatMulGo(dt tensor.DType, out, x []float32, m, n, k int, w [
 	tiles, unpack := kp512GoTiles(q6)
 	if q6 {
 		xp := make([]byte, m*nb*kp512Q6KRow)
-		kp512PrepX(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
+		p.kp512Prep(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
 		p.kp512Rows(out, m, n, k, w, q6KPSB, unpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, tiles)
 		return
 	}
 	xp := make([]byte, m*nb*kp512Q4KRow)
-	kp512PrepX(xp, s.q, s.d, q4KSums(s, m*nb), m, nb, kp512Q4KC)
+	p.kp512Prep(xp, s.q, s.d, q4KSums(s, m*nb), m, nb, kp512Q4KC)
 	p.kp512Rows(out, m, n, k, w, q4KPSB, unpack, q4KPBlock, xp, kp512Q4KRow, kp512Q4KC, tiles)
 }
 
