@@ -114,8 +114,8 @@ func TestKP512RowInvariance(t *testing.T) {
 		if kp512On(dt == tensor.Q6_K) != (path.ISA == "AVX-512 VNNI") {
 			t.Fatalf("%s: MatMulPath with several rows = %v, kp512On = %v", dt, path, kp512On(dt == tensor.Q6_K))
 		}
-		for _, k := range []int{256, 512, 2304} {
-			for _, n := range []int{7, 24, 72} {
+		for _, k := range []int{256, 512, 768, 2304} {
+			for _, n := range []int{7, 17, 24, 72} {
 				w, _ := randWeight(t, rng, dt, n, k)
 				pw := *w
 				if p.Pack([]*tensor.Tensor{&pw}) == 0 || pw.Packed == nil {
