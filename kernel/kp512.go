@@ -48,7 +48,10 @@ import (
 // C (activation rows a call) 8 and 12 for Q4_K, 6 and 8 for Q6_K were alike within the
 // noise at 5632×2048; 8 divides m = 16 and 128 and leaves Q4_K's tile registers to spare.
 // Prefetching the next pair's piece took m = 16 from 2.04 to 1.57 ms (Q4_K, 5632×2048) and
-// 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time.
+// 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time. Tried and not kept (no gain
+// beyond the noise, same-run A/B): Q6_K's scale products in float32 (exact below 2^24)
+// instead of VPMULLD, and a zmm Q6_K unpacker (m = 16: 5632×2048 205 against 208
+// cpu-GFLOP/s, 2048×5632 189 against 175).
 //
 // End to end (decilm bench -p 128 -n 32 -b 16 -r 1 --threads 2, 1b preset, load 15-22 on
 // the 2 vCPUs: very rough), pp128 / 16 sequences t/s, this path against main's AVX2 tiles
