@@ -82,6 +82,10 @@ const (
 	kp512KB   = 4
 )
 
+// Two groups' pieces of kp512KB super-blocks must fit one kpBufPool buffer (this fails
+// to compile where they do not).
+var _ [kBlockQuant/32*q6KPBlock - 2*kp512KB*8*q6KPBlock]struct{}
+
 // kp512Q4KRow and kp512Q6KRow are the bytes of one activation row's block of 32 laid
 // out by kp512PrepX.
 const (
