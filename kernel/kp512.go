@@ -57,6 +57,10 @@ import (
 // the 2 vCPUs: very rough), pp128 / 16 sequences t/s, this path against main's AVX2 tiles
 // run right after, two rounds: Q4_K_M 112 / 59 and 72 / 38 against 21 / 26 and 22 / 17;
 // Q6_K 29 / 38 and 28 / 58 against 14 / 18 and 18 / 20; Q4_0 (q512mm) 44 / 40 and 60 / 60.
+// Steadier, the process's user CPU seconds (/usr/bin/time) less those of a run that only
+// loads the model: pp128 three times (-p 128 -n 0 -r 3), Q4_K_M 2.95 and 3.16 against
+// main's 6.76 and 6.76, Q6_K 3.73 against 6.88, Q4_0 3.09; 16 sequences (-p 0 -n 32 -b 16
+// less -b 1), Q4_K_M 3.48 against 8.55, Q6_K 4.77 against 9.62, Q4_0 3.72.
 
 // kp512TileFn adds the products of 16 weight rows, unpacked as 8 at a and 8 at b (nb
 // blocks of 32), and c activation rows laid out by kp512PrepX (x: the call's first block)
