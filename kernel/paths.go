@@ -85,6 +85,10 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×6 (packed)"}, func() bool { return kp512On(true) }},
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
+	{[]tensor.DType{tensor.Q5_K}, true, false, true, Path{"AVX2", "dotQ5KP_vec8 (packed)"}, q5KPackedOn},
+	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
+	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX2", "dotIQ4XSP_vec8 (packed)"}, iq4XSPackedOn},
+	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX2", "dotIQ4XSP 8×2 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
@@ -143,6 +147,10 @@ func packs(dt tensor.DType) bool {
 		return q4KPackedOn()
 	case tensor.Q6_K:
 		return q6KPackedOn()
+	case tensor.Q5_K:
+		return q5KPackedOn()
+	case tensor.IQ4_XS:
+		return iq4XSPackedOn()
 	}
 	return false
 }

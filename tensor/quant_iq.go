@@ -304,6 +304,41 @@ func iq2Signs(xval, xb, w []float32) byte {
 	return s & 127
 }
 
+// iq2SignGroups runs iq2Signs on each 8 values of xb, one group per byte of signs, filling
+// xval with the values the lattice search takes, and returns the largest of them.
+func iq2SignGroups(xval, xb, w []float32, signs []byte) float32 {
+	for k := range signs {
+		signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
+	}
+	return maxOf(xval[:8*len(signs)])
+}
+
+// absSignGroups fills xval with the magnitudes of xb and signs with a bit per negative
+// value, 8 values a byte (the types that store every sign), and returns the largest
+// magnitude.
+func absSignGroups(xval, xb []float32, signs []byte) float32 {
+	for k := range signs {
+		for i := 0; i < 8; i++ {
+			if v := xb[8*k+i]; v >= 0 {
+				xval[8*k+i] = v
+			} else {
+				xval[8*k+i] = -v
+				signs[k] |= 1 << i
+			}
+		}
+	}
+	return maxOf(xval[:8*len(signs)])
+}
+
+// maxOf returns the largest of x (x not empty).
+func maxOf(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
+}
+
 // iq2Sums returns Σ w·x·q and Σ w·q² with q = 2L+1.
 func iq2Sums(x, w []float32, L []int8) (sumqx, sumq2 float32) {
 	for i := range x {
@@ -323,47 +358,62 @@ func iq2Weights(w, waux, x, imp []float32, sigma2 float32) {
 	}
 }
 
-// iq2Search16 runs the scale search of one 16-value group of IQ2_XS and IQ2_S: 19 inverse
-// scales (5 + 0.1·is)/max, each rounding both 8-value halves to the lattice (the best
-// neighbour for points off it), keeping the scale of least weighted error; halves that were
-// off the grid under it are then redone under the best scale. It returns the scale and
-// leaves the levels in L.
+// iq2Search16 runs the scale search of one 16-value group of IQ2_XS and IQ2_S
+// (latticeSearch with 19 inverse scales (5 + 0.1·is)/max over two 8-value halves, redoing
+// the halves that were off the grid). It returns the scale and leaves the levels in L.
 func iq2Search16(lat *lattice, L *[16]int8, xval, w, waux []float32, mx float32) float32 {
-	var Laux [16]int8
-	var best float32
-	scale := mx / 5
 	onGrid := [2]bool{true, true}
-	for is := -9; is <= 9; is++ {
-		id := (5 + float32(is)*0.1) / mx
+	return latticeSearch(lat, L[:], onGrid[:], xval, w, waux, mx, 5, 0.1, 9, false)
+}
+
+// latticeSearch is the scale search of the IQ2 and IQ3 encoders for one group of len(L)
+// values in parts of lat.dim: 2·nis+1 inverse scales (base + step·is)/max, each rounding
+// every part to the lattice (the best neighbour for points off it) and keeping the scale of
+// least weighted error with its levels (L) and on-grid flags (onGrid, one per part, which
+// keep the caller's values where no scale improves on zero error); then the parts off the
+// grid (every part with redoAll) are redone under the best scale and the scale refitted.
+// It returns the scale.
+func latticeSearch(lat *lattice, L []int8, onGrid []bool, xval, w, waux []float32, mx, base, step float32, nis int, redoAll bool) float32 {
+	var lbuf [32]int8
+	var obuf [8]bool
+	laux, on := lbuf[:len(L)], obuf[:len(onGrid)]
+	d := lat.dim
+	var best float32
+	scale := mx / base
+	for is := -nis; is <= nis; is++ {
+		id := (base + float32(is)*step) / mx
 		thisScale := 1 / id
-		var on [2]bool
-		for k := 0; k < 2; k++ {
-			c := lat.round(xval[8*k:8*k+8], id, Laux[8*k:8*k+8])
+		for k := range on {
+			c := lat.round(xval[d*k:d*k+d], id, laux[d*k:d*k+d])
 			on[k] = lat.onGrid[c] >= 0
 			if !on[k] {
-				lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], thisScale, Laux[8*k:8*k+8])
+				lat.bestNeighbour(c, xval[d*k:d*k+d], waux[d*k:d*k+d], thisScale, laux[d*k:d*k+d])
 			}
 		}
-		sumqx, sumq2 := iq2Sums(xval, w, Laux[:])
+		sumqx, sumq2 := iq2Sums(xval, w, laux)
 		if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
 			scale = sumqx / sumq2
 			best = scale * sumqx
-			*L = Laux
-			onGrid = on
+			copy(L, laux)
+			copy(onGrid, on)
 		}
 	}
-	if (!onGrid[0] || !onGrid[1]) && scale > 0 {
+	off := false
+	for _, o := range onGrid {
+		off = off || !o
+	}
+	if off && scale > 0 {
 		id := 1 / scale
-		for k := 0; k < 2; k++ {
-			if onGrid[k] {
+		for k := range onGrid {
+			if !redoAll && onGrid[k] {
 				continue
 			}
-			c := lat.round(xval[8*k:8*k+8], id, L[8*k:8*k+8])
+			c := lat.round(xval[d*k:d*k+d], id, L[d*k:d*k+d])
 			if lat.onGrid[c] < 0 {
-				lat.bestNeighbour(c, xval[8*k:8*k+8], waux[8*k:8*k+8], scale, L[8*k:8*k+8])
+				lat.bestNeighbour(c, xval[d*k:d*k+d], waux[d*k:d*k+d], scale, L[d*k:d*k+d])
 			}
 		}
-		if sumqx, sumq2 := iq2Sums(xval, w, L[:]); sumq2 > 0 {
+		if sumqx, sumq2 := iq2Sums(xval, w, L); sumq2 > 0 {
 			scale = sumqx / sumq2
 		}
 	}
@@ -386,13 +436,7 @@ func encodeIQ2XS(blk []byte, x, imp []float32, L *[16]int8) {
 		xb := x[16*ib : 16*ib+16]
 		iq2Weights(w[:], waux[:], xb, imp[16*ib:], sigma2)
 		var signs [2]byte
-		for k := 0; k < 2; k++ {
-			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := iq2SignGroups(xval[:], xb, w[:], signs[:])
 		if mx < groupMaxEps {
 			scales[ib] = 0
 			*L = [16]int8{}
@@ -525,13 +569,7 @@ func encodeIQ2XXS(blk []byte, x, imp []float32, L *[32]int8) {
 		xb := x[32*ib : 32*ib+32]
 		iq2Weights(w[:], waux[:], xb, imp[32*ib:], sigma2)
 		var signs [4]byte
-		for k := 0; k < 4; k++ {
-			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := iq2SignGroups(xval[:], xb, w[:], signs[:])
 		if mx < groupMaxEps {
 			scales[ib] = 0
 			*L = [32]int8{}
@@ -624,56 +662,15 @@ type iq3State struct {
 	onGrid [8]bool
 }
 
-// iq3Search runs the scale search of one 32-value group of IQ3_XXS (first = false: on-grid
-// flags carry over, only off-grid parts are redone) or IQ3_S (fresh flags, every part
-// redone): 2·nis+1 inverse scales (15 + 0.2·is)/max, each rounding the eight 4-value parts
-// to the lattice (the best neighbour for points off it), keeping the scale of least weighted
-// error, then redoing parts under it. It returns the scale and leaves the levels in st.L.
+// iq3Search runs the scale search of one 32-value group of IQ3_XXS (redoAll = false:
+// on-grid flags carry over, only off-grid parts are redone) or IQ3_S (fresh flags, every
+// part redone): latticeSearch with 2·nis+1 inverse scales (15 + 0.2·is)/max over eight
+// 4-value parts. It returns the scale and leaves the levels in st.L.
 func iq3Search(lat *lattice, st *iq3State, xval, w, waux []float32, mx float32, nis int, redoAll bool) float32 {
-	var Laux [32]int8
-	var best float32
-	scale := mx / 15
 	if redoAll {
 		st.onGrid = [8]bool{}
 	}
-	for is := -nis; is <= nis; is++ {
-		id := (15 + float32(is)*0.2) / mx
-		thisScale := 1 / id
-		var on [8]bool
-		for k := 0; k < 8; k++ {
-			c := lat.round(xval[4*k:4*k+4], id, Laux[4*k:4*k+4])
-			on[k] = lat.onGrid[c] >= 0
-			if !on[k] {
-				lat.bestNeighbour(c, xval[4*k:4*k+4], waux[4*k:4*k+4], thisScale, Laux[4*k:4*k+4])
-			}
-		}
-		sumqx, sumq2 := iq2Sums(xval, w, Laux[:])
-		if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
-			scale = sumqx / sumq2
-			best = scale * sumqx
-			st.L, st.onGrid = Laux, on
-		}
-	}
-	off := false
-	for _, on := range st.onGrid {
-		off = off || !on
-	}
-	if off && scale > 0 {
-		id := 1 / scale
-		for k := 0; k < 8; k++ {
-			if !redoAll && st.onGrid[k] {
-				continue
-			}
-			c := lat.round(xval[4*k:4*k+4], id, st.L[4*k:4*k+4])
-			if lat.onGrid[c] < 0 {
-				lat.bestNeighbour(c, xval[4*k:4*k+4], waux[4*k:4*k+4], scale, st.L[4*k:4*k+4])
-			}
-		}
-		if sumqx, sumq2 := iq2Sums(xval, w, st.L[:]); sumq2 > 0 {
-			scale = sumqx / sumq2
-		}
-	}
-	return scale
+	return latticeSearch(lat, st.L[:], st.onGrid[:], xval, w, waux, mx, 15, 0.2, nis, redoAll)
 }
 
 // encodeIQ3XXS writes one block_iq3_xxs: f16 d (max scale/31, stored ×1.0125 as ggml
@@ -695,13 +692,7 @@ func encodeIQ3XXS(blk []byte, x, imp []float32, st *iq3State) {
 		}
 		iq3Weights(w[:], waux[:], xb, ibImp, sigma2)
 		var signs [4]byte
-		for k := 0; k < 4; k++ {
-			signs[k] = iq2Signs(xval[8*k:8*k+8], xb[8*k:8*k+8], w[8*k:8*k+8])
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := iq2SignGroups(xval[:], xb, w[:], signs[:])
 		if mx < 1e-8 {
 			scales[ib] = 0
 			st.L = [32]int8{}
@@ -769,20 +760,7 @@ func encodeIQ3S(blk []byte, x, imp []float32, st *iq3State) {
 		}
 		iq3Weights(w[:], waux[:], xb, ibImp, sigma2)
 		var signs [4]byte
-		for k := 0; k < 4; k++ {
-			for i := 0; i < 8; i++ {
-				if v := xb[8*k+i]; v >= 0 {
-					xval[8*k+i] = v
-				} else {
-					xval[8*k+i] = -v
-					signs[k] |= 1 << i
-				}
-			}
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := absSignGroups(xval[:], xb, signs[:])
 		if mx == 0 {
 			scales[ib] = 0
 			continue
@@ -852,20 +830,7 @@ func encodeIQ2S(blk []byte, x, imp []float32, L *[16]int8) {
 			}
 		}
 		var signs [2]byte
-		for k := 0; k < 2; k++ {
-			for i := 0; i < 8; i++ {
-				if v := xb[8*k+i]; v >= 0 {
-					xval[8*k+i] = v
-				} else {
-					xval[8*k+i] = -v
-					signs[k] |= 1 << i
-				}
-			}
-		}
-		mx := xval[0]
-		for _, v := range xval[1:] {
-			mx = max(mx, v)
-		}
+		mx := absSignGroups(xval[:], xb, signs[:])
 		if mx < 1e-8 {
 			scales[ib] = 0
 			continue

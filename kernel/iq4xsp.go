@@ -1,0 +1,118 @@
+package kernel
+
+import "encoding/binary"
+
+// Packed IQ4_XS weights for the AVX2 kernels, as packed Q4_K ones (q4kp.go). GGUF stores
+// an IQ4_XS row as super-blocks of 256 values (136 bytes: float16 d, 2 bytes scales_h and
+// 4 bytes scales_l holding a 6-bit scale ls per block of 32, 128 bytes qs of 4-bit
+// indices into ggml's kvalues_iq4nl table, -127..113). Where the AVX2 kernels serve
+// IQ4_XS (iq4XSPackedOn), Pack lays the rows out again in groups of 8, at the same size
+// (packIQ4XSGroup), so that each int32 lane of a vector is one weight row.
+//
+// The weights are signed, with no minimum. Unpacking them to unsigned bytes w+128 for the
+// packed Q4_K tiles would not do: VPMADDUBSW's pair sums of (w+128)·x reach 2·241·127 and
+// saturate, and the offset would come back as a term 128·d·sc·dx·Σx that cancels most of
+// the sum. The kernels (dotIQ4XSP_vec8 for one activation row, iq4XSPUnpackAVX and the
+// dotIQ4XSP tiles for several) instead multiply |w| by x carrying w's sign (VPSIGNB; no
+// table value is 0) and widen every pair sum (at most 2·127·127 = 32258) to int32 at
+// once: the exact Σw·x. Each output is then (per row, block after block, b the block of
+// 32, j = b mod 8)
+//
+//	acc = float32(Σ w·x)·(d·(ls_j-32)·dx_b) + acc    (fused; Σ exact, d·(ls_j-32) and the product with dx_b rounded)
+//
+// so a row's results do not depend on the number of activation rows, and the only error
+// against the exact product of the quantized operands is float32 rounding: TestPackIQ4XSLayout
+// measures it against float64. They differ in the last bits from those of the fused
+// kernels for IQ4_XS as stored (kquant.go), which serve weights Pack did not lay out.
+//
+// Measured (BenchmarkMatMulIQ4XSPacked, -cpu 1 -count 5, medians, on the default AVX-512
+// Zen 5 path, which for IQ4_XS is AVX2, at load 10-11 on 2 vCPUs: noisy), GFLOP/s as
+// stored (fused kernels) → packed, with packed Q4_K in the same run: 5632×2048 m=1
+// 9.9 → 24.6 (28.0), m=16 21.4 → 23.0 (39.6), m=128 19.3 → 32.0 (56.1); 2048×5632 m=1
+// 11.7 → 20.2 (20.6), m=16 16.3 → 21.0 (26.2), m=128 18.2 → 26.4 (41.5). The tiles spend
+// 5 operations per 4 values of 8 rows and activation row (broadcast, VPSIGNB, VPMADDUBSW,
+// VPMADDWD, VPADDD) where packed Q4_K's spend 3; unsigned weights w+128 split into two
+// nibbles (two VPMADDUBSW and two VPADDW, Σx taken off in integers) would cost the same.
+
+// iq4XSPSB is the size in bytes of one super-block of a packed group of 8 IQ4_XS rows.
+const iq4XSPSB = 8 * 136
+
+// iq4XSPTileFn adds the 8×C dot products of 8 IQ4_XS rows unpacked by iq4XSPUnpack (nb
+// blocks of 32: 256 bytes of signed values, then d·(ls-32) as 8 float32) and C rows
+// quantized by QuantizeQ8 (xq, xd; strides in bytes) to out[c*os/4+r], block after block.
+type iq4XSPTileFn func(w *byte, xq *int8, xqs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// The packed IQ4_XS kernels, set at start-up where the CPU has AVX2 (q5kp_amd64.go).
+var (
+	iq4XSPVec    func(w *byte, xq *int8, xd *float32, nsb int, out *float32)
+	iq4XSPUnpack func(dst, w *byte, nsb int)
+	iq4XSPTiles  [4]iq4XSPTileFn // [C]
+)
+
+// iq4XSPTileC is how many activation rows the dotIQ4XSP tiles take at a time.
+const iq4XSPTileC = 2
+
+// iq4XSPackedOn reports whether Pack lays out IQ4_XS weights for the packed AVX2 kernels
+// (where the packed Q4_K and Q6_K kernels serve those types: kPackedOn).
+func iq4XSPackedOn() bool { return iq4XSPVec != nil && kPackedOn() }
+
+// iq4XSPackable reports whether Pack lays out an IQ4_XS matrix with rows of k values.
+func iq4XSPackable(k int) bool { return k%256 == 0 && iq4XSPackedOn() }
+
+// iq4XSPBytes returns the packed size of an n×k IQ4_XS matrix (k a multiple of 256):
+// groups of 8 rows, the last padded with zero rows.
+func iq4XSPBytes(n, k int) int { return (n + 7) / 8 * (k / 256) * iq4XSPSB }
+
+// packIQ4XSGroup lays out rows j..j+rows-1 (rows ≤ 8) of an IQ4_XS matrix with rows of
+// nsb super-blocks (rs bytes each) into dst (nsb·iq4XSPSB bytes, zero past the rows),
+// super-block after super-block:
+//
+//   - 0: the rows' d (float16, row r at 2r);
+//   - 16: scales_l, byte b (b < 4) of row r at 16+8b+r;
+//   - 48: scales_h, byte b (b < 2) of row r at 48+8b+r;
+//   - 64: the indices: the 32 bytes at 64+128j+32z hold, at 4r, bytes 16j+4z..16j+4z+3
+//     of row r's qs (values 4z..4z+3 of block j in the low nibbles, 16+4z..16+4z+3 in
+//     the high ones).
+//
+// A padding row is all zero bytes: d = 0, so its values (kvalues_iq4nl[0]·0) are 0.
+func packIQ4XSGroup(dst, data []byte, rs, j, rows, nsb int) {
+	le := binary.LittleEndian
+	for s := 0; s < nsb; s++ {
+		o := dst[s*iq4XSPSB : (s+1)*iq4XSPSB]
+		for r := 0; r < 8; r++ {
+			var blk *[136]byte
+			if r < rows {
+				blk = (*[136]byte)(data[(j+r)*rs+136*s:])
+			} else {
+				blk = new([136]byte)
+			}
+			le.PutUint16(o[2*r:], le.Uint16(blk[0:]))
+			for b := 0; b < 4; b++ {
+				o[16+8*b+r] = blk[4+b]
+			}
+			for b := 0; b < 2; b++ {
+				o[48+8*b+r] = blk[2+b]
+			}
+			for i := 0; i < 32; i++ { // qs, 4 bytes at a time: i = 4j+z
+				le.PutUint32(o[64+32*i+4*r:], le.Uint32(blk[8+4*i:]))
+			}
+		}
+	}
+}
+
+// matMulIQ4XSPacked is MatMul for IQ4_XS weights laid out by Pack (w: groups of 8 rows,
+// packIQ4XSGroup) on the AVX2 kernels (kPackedRows: dotIQ4XSP_vec8 for one activation
+// row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several).
+func (p *Pool) matMulIQ4XSPacked(out, x []float32, m, n, k int, w []byte) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	nb, nsb := k/32, k/256
+	xq, xd := s.q, s.d
+	p.kPackedRows(out, m, n, k, w, iq4XSPSB, iq4XSPTileC,
+		func(grp *byte, o *float32) { iq4XSPVec(grp, &xq[0], &xd[0], nsb, o) },
+		iq4XSPUnpack,
+		func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
+			iq4XSPTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, 8*sc, o, os)
+		})
+}
