@@ -136,7 +136,8 @@ var kpBufPool = sync.Pool{New: func() any { return new([kBlockQuant / 32 * q6KPB
 
 // matMulQ4KPacked is MatMul for Q4_K weights laid out by Pack (w: groups of 8 rows,
 // packQ4KGroup) on the AVX2 kernels (kPackedRows: dotQ4KP_vec8 for one activation row,
-// q4KPUnpackAVX and the dotQ4KP tiles for several).
+// q4KPUnpackAVX and the dotQ4KP tiles for several; the AVX-512 VNNI tiles of kp512.go
+// for several where kp512On).
 func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -144,6 +145,10 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
+	if m > 1 && kp512On(false) {
+		p.matMulQ4KP512(out, s, xm, m, n, k, w)
+		return
+	}
 	p.kPackedRows(out, m, n, k, w, q4KPSB, q4KPTileC,
 		func(grp *byte, o *float32) { q4KPVec(grp, &xq[0], &xd[0], &xm[0], nsb, o) },
 		q4KPUnpack,
