@@ -85,6 +85,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×6 (packed)"}, func() bool { return kp512On(true) }},
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
+	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q4KTile 16×8 (packed)"}, func() bool { return kp512Q4KTiles != nil && q5KPackedOn() }},
 	{[]tensor.DType{tensor.Q5_K}, true, false, true, Path{"AVX2", "dotQ5KP_vec8 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX2", "dotIQ4XSP_vec8 (packed)"}, iq4XSPackedOn},

@@ -146,7 +146,7 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
 	if m > 1 && kp512On(false) {
-		p.matMulQ4KP512(out, s, xm, m, n, k, w)
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q4KPSB, q4KPUnpack)
 		return
 	}
 	p.kPackedRows(out, m, n, k, w, q4KPSB, q4KPTileC,

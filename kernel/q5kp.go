@@ -124,6 +124,10 @@ func (p *Pool) matMulQ5KPacked(out, x []float32, m, n, k int, w []byte) {
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
+	if m > 1 && kp512Q4KTiles != nil && q5KPackedOn() {
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack)
+		return
+	}
 	p.kPackedRows(out, m, n, k, w, q5KPSB, q5KPTileC,
 		func(grp *byte, o *float32) { q5KPVec(grp, &xq[0], &xd[0], &xm[0], nsb, o) },
 		q5KPUnpack,
