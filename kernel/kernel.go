@@ -112,7 +112,7 @@ func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err e
 		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), rs*n)
 	}
 	if w.Packed != nil && (w.DType == tensor.Q8_0 || w.DType == tensor.Q4_0) && k%32 == 0 {
-		if gs, _ := packLayout(w.DType, k); len(w.Packed) < (n+15)/16*gs {
+		if gs := groupLayout(w.DType, k).size; len(w.Packed) < (n+15)/16*gs {
 			return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), (n+15)/16*gs)
 		}
 	}

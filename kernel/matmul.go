@@ -46,8 +46,9 @@ var (
 	q4iTiles   [3]q4iTileFn // [C]
 
 	// q4pVec and q4pUnpack read Q4_0 weights laid out by Pack in groups of 16 rows
-	// (packGroup) where the CPU has AVX2 and nothing faster (q4PackedOn).
-	q4pVec    func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+	// (packGroup, groupLayout: 288 bytes a block) where the CPU has AVX2 and nothing
+	// faster (q4PackedOn).
+	q4pVec    func(w *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
 	q4pUnpack func(dst, sc, q *byte, nb int)
 
 	// q8PackVec unpacks a Q8_0 row for the q8pTiles, which sum exactly as quantTiles do.
@@ -402,21 +403,21 @@ func q4PackedOn() bool {
 }
 
 // matMulQ4Packed is MatMul for Q4_0 weights laid out by Pack (packGroup: groups of 16
-// rows, each its scales then its values) on the AVX2 kernels. One activation row takes
-// q4pVec, a group at a time: the weights stream from memory in one sequential run per
-// group, already interleaved. Several take the q4iTiles, each group's halves unpacked by
-// q4pUnpack. Both sum as the kernels of unpacked weights do, so packing changes speed,
-// not results.
+// rows, each block's scales in front of its values, groupLayout) on the AVX2 kernels. One
+// activation row takes q4pVec, a group at a time: the weights stream from memory in one
+// sequential run, already interleaved. Several take the q4iTiles, each group's halves
+// unpacked by q4pUnpack. Both sum as the kernels of unpacked weights do, so packing
+// changes speed, not results.
 func (p *Pool) matMulQ4Packed(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
 	nb := k / 32
-	gs, qoff := packLayout(tensor.Q4_0, k)
+	gs := groupLayout(tensor.Q4_0, k).size
 	if m > 1 {
 		p.q4Tiles(out, m, n, s, nb, func(dst []byte, j, r, b0, bc int) {
 			g, h := j/16, j%16/8
-			q4pUnpack(&dst[0], &w[g*gs+32*b0+16*h], &w[g*gs+qoff+256*b0+32*h], bc)
+			q4pUnpack(&dst[0], &w[g*gs+288*b0+16*h], &w[g*gs+288*b0+32+32*h], bc)
 		})
 		return
 	}
@@ -427,11 +428,11 @@ func (p *Pool) matMulQ4Packed(out, x []float32, m, n, k int, w []byte) {
 			grp := w[j/16*gs:]
 			if j+16 <= n {
 				clear(out[j : j+16])
-				q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &out[j])
+				q4pVec(&grp[0], &xq[0], &xd[0], &xc[0], nb, &out[j])
 				continue
 			}
 			var tmp [16]float32 // the last group, padded with zero rows
-			q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &tmp[0])
+			q4pVec(&grp[0], &xq[0], &xd[0], &xc[0], nb, &tmp[0])
 			copy(out[j:n], tmp[:])
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"unsafe"
@@ -291,5 +292,60 @@ func BenchmarkPackedCallSize(b *testing.B) {
 			b.ReportMetric(float64(len(all)*n*rs)/sec/1e9, "GB/s")
 			b.ReportMetric(sec/float64(len(all))*1e6, "µs/call")
 		})
+	}
+}
+
+// BenchmarkMatVecAVX2DRAM measures the one-row products of the AVX2 kernels of Q4_0
+// (packed: dotQ4P_vec16), Q4_K (packed: dotQ4KP_vec8, the reference for how fast a
+// packed 4-bit kernel streams), Q8_0 and F32 from memory (dram: matrices of 5632×2048, as
+// many as make 100 MiB or more, one after the other as a model's layers are) and from the
+// L2 cache (l2: one matrix of 128×2048). It reports the weight bytes read per second of
+// wall time and, with -cpu 1, of the thread's CPU time (cpu-GB/s, steadier on a shared
+// machine). Run it with GODEBUG=cpu.avx512f=off on an AVX-512 CPU.
+func BenchmarkMatVecAVX2DRAM(b *testing.B) {
+	if !q4PackedOn() || !q4KPackedOn() {
+		b.Skip("Pack does not lay out Q4_0 and Q4_K for the AVX2 kernels on this CPU")
+	}
+	p := NewPool(runtime.GOMAXPROCS(0))
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(5, 5))
+	const k = 2048
+	x := randVec(rng, k)
+	out := make([]float32, 5632)
+	for _, where := range []string{"dram", "l2"} {
+		for _, dt := range []tensor.DType{tensor.Q4_0, tensor.Q4_K, tensor.Q8_0, tensor.F32} {
+			rs, _ := dt.RowBytes(k)
+			n, mats := 5632, (100<<20+5632*rs-1)/(5632*rs)
+			if where == "l2" {
+				n, mats = 128, 1
+			}
+			ws := make([]*tensor.Tensor, mats)
+			for i := range ws {
+				ws[i] = &tensor.Tensor{Name: "w", DType: dt, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+				fillNormal(rng, ws[i])
+			}
+			p.Pack(ws)
+			bytes := float64(mats * n * rs)
+			b.Run(where+"/"+dt.String(), func(b *testing.B) {
+				one := runtime.GOMAXPROCS(0) == 1
+				if one {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+				}
+				t0 := threadCPU()
+				b.SetBytes(int64(bytes))
+				for b.Loop() {
+					for _, w := range ws {
+						if err := p.MatMul(out, x, 1, w); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(bytes/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GB/s")
+				if one {
+					b.ReportMetric(bytes/((threadCPU()-t0)/float64(b.N))/1e9, "cpu-GB/s")
+				}
+			})
+		}
 	}
 }
