@@ -60,6 +60,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
 	case dt == tensor.Q4_0 && w.Packed != nil && k%32 == 0 && q4PackedOn():
 		p.matMulQ4Packed(out, x, m, n, k, w.Packed)
+	case dt == tensor.Q8_0 && w.Packed != nil && k%32 == 0 && q8PackedOn():
+		p.matMulQ8Packed(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q4_K && w.Packed != nil && q4KPackable(k):
 		p.matMulQ4KPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q6_K && w.Packed != nil && q6KPackable(k):

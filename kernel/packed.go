@@ -85,7 +85,7 @@ func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
 	}
 	switch w.DType {
 	case tensor.Q8_0, tensor.Q4_0:
-		if (packedMatMuls == nil && !(w.DType == tensor.Q4_0 && q4PackedOn())) || k%32 != 0 {
+		if (packedMatMuls == nil && !(w.DType == tensor.Q4_0 && q4PackedOn()) && !(w.DType == tensor.Q8_0 && q8PackedOn())) || k%32 != 0 {
 			return 0, 0, 0, false
 		}
 		return n, k, (n + 15) / 16 * groupLayout(w.DType, k).size, true

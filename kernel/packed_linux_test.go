@@ -349,3 +349,43 @@ func BenchmarkMatVecAVX2DRAM(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatMulQ8Packed compares Q8_0 products on weights as stored (dotQ8_0 4×1; dotQ8P
+// 3×3 after q8PackAVX) and laid out by Pack for the AVX2 kernels (dotQ8G_vec16, dotQ8G
+// 8×4) for 1, 16 and 128 activation rows on one thread, [512, 2048] and [2048, 5632]
+// (in the L2 and L3 caches), in GFLOP/s of the thread's CPU time, alternating the two.
+func BenchmarkMatMulQ8Packed(b *testing.B) {
+	if !q8PackedOn() {
+		b.Skip("no AVX2 packed Q8_0 kernels on this CPU (run with GODEBUG=cpu.avx512f=off on an AVX-512 one)")
+	}
+	p := NewPool(1)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(19, 19))
+	for _, sh := range [][2]int{{512, 2048}, {2048, 5632}} {
+		n, k := sh[0], sh[1]
+		w, _ := randWeight(b, rng, tensor.Q8_0, n, k)
+		pw := *w
+		p.Pack([]*tensor.Tensor{&pw})
+		for _, m := range []int{1, 16, 128} {
+			x := randVec(rng, m*k)
+			out := make([]float32, m*n)
+			for _, c := range []struct {
+				name string
+				w    *tensor.Tensor
+			}{{"stored", w}, {"packed", &pw}} {
+				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, c.name), func(b *testing.B) {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					t0 := threadCPU()
+					for b.Loop() {
+						if err := p.MatMul(out, x, m, c.w); err != nil {
+							b.Fatal(err)
+						}
+					}
+					sec := (threadCPU() - t0) / float64(b.N)
+					b.ReportMetric(2*float64(m*n*k)/sec/1e9, "cpu-GFLOP/s")
+				})
+			}
+		}
+	}
+}

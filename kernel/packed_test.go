@@ -86,7 +86,7 @@ func aligned64(w *tensor.Tensor, off int) *tensor.Tensor {
 }
 
 // TestPackSelection: Pack lays out Q8_0 and Q4_0 matrices, each once, where the CPU has
-// the packed kernels, and copies float matrices that do not start on a 64-byte boundary
+// the packed kernels (AMX, or the AVX2 ones of packed groups), and copies float matrices that do not start on a 64-byte boundary
 // (whose products then give the same bits), and aligned ones where huge pages are to be
 // had (F16 here: BF16 goes into panels where the AVX2 kernels serve it, TestPackBF16Panels).
 func TestPackSelection(t *testing.T) {
@@ -120,8 +120,8 @@ func TestPackSelection(t *testing.T) {
 		}
 	}
 	if packedMatMuls == nil {
-		if q8.Packed != nil || (q4.Packed != nil) != q4PackedOn() {
-			t.Fatalf("without AMX: Q8_0 packed %v, Q4_0 packed %v (AVX2 packed Q4_0 kernels: %v)", q8.Packed != nil, q4.Packed != nil, q4PackedOn())
+		if (q8.Packed != nil) != q8PackedOn() || (q4.Packed != nil) != q4PackedOn() {
+			t.Fatalf("without AMX: Q8_0 packed %v, Q4_0 packed %v (AVX2 packed kernels: Q8_0 %v, Q4_0 %v)", q8.Packed != nil, q4.Packed != nil, q8PackedOn(), q4PackedOn())
 		}
 		return
 	}

@@ -98,6 +98,10 @@ func main() {
 	}
 	q4pVec(onesW, low4)
 	q4pUnpack(low4)
+	q8gVec(onesW)
+	for c := 1; c <= 4; c++ {
+		q8gTile(c, onesW)
+	}
 	q8Pack()
 	for r := 1; r <= 3; r++ {
 		for c := 1; c <= 3; c++ {
