@@ -57,7 +57,7 @@ DATA low4<>+31(SB)/1, $0x0f
 GLOBL low4<>(SB), RODATA|NOPTR, $32
 
 // func dotF32_1x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·dotF32_1x1(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -69,14 +69,27 @@ TEXT ·dotF32_1x1(SB), NOSPLIT, $0-56
 	SHRQ   $0x03, DX
 	JZ     done
 
-loop:
+loop2:
+	CMPQ        DX, $0x02
+	JL          tail
+	PREFETCHT0  1024(AX)
 	VMOVUPS     (AX), Y1
 	VMOVUPS     (CX), Y2
 	VFMADD231PS Y1, Y2, Y0
-	ADDQ        $0x00000020, AX
-	ADDQ        $0x00000020, CX
-	DECQ        DX
-	JNZ         loop
+	VMOVUPS     32(AX), Y1
+	VMOVUPS     32(CX), Y2
+	VFMADD231PS Y1, Y2, Y0
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	SUBQ        $0x02, DX
+	JMP         loop2
+
+tail:
+	TESTQ       DX, DX
+	JZ          done
+	VMOVUPS     (AX), Y1
+	VMOVUPS     (CX), Y2
+	VFMADD231PS Y1, Y2, Y0
 
 done:
 	MOVQ         out+40(FP), AX
@@ -265,7 +278,7 @@ done:
 	RET
 
 // func dotF32_2x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·dotF32_2x1(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -278,17 +291,35 @@ TEXT ·dotF32_2x1(SB), NOSPLIT, $0-56
 	SHRQ   $0x03, BX
 	JZ     done
 
-loop:
+loop2:
+	CMPQ        BX, $0x02
+	JL          tail
+	PREFETCHT0  1024(AX)
+	PREFETCHT0  1024(CX)
 	VMOVUPS     (AX), Y2
 	VMOVUPS     (CX), Y3
 	VMOVUPS     (DX), Y4
 	VFMADD231PS Y2, Y4, Y0
 	VFMADD231PS Y3, Y4, Y1
-	ADDQ        $0x00000020, AX
-	ADDQ        $0x00000020, CX
-	ADDQ        $0x00000020, DX
-	DECQ        BX
-	JNZ         loop
+	VMOVUPS     32(AX), Y2
+	VMOVUPS     32(CX), Y3
+	VMOVUPS     32(DX), Y4
+	VFMADD231PS Y2, Y4, Y0
+	VFMADD231PS Y3, Y4, Y1
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x02, BX
+	JMP         loop2
+
+tail:
+	TESTQ       BX, BX
+	JZ          done
+	VMOVUPS     (AX), Y2
+	VMOVUPS     (CX), Y3
+	VMOVUPS     (DX), Y4
+	VFMADD231PS Y2, Y4, Y0
+	VFMADD231PS Y3, Y4, Y1
 
 done:
 	MOVQ         out+40(FP), AX
@@ -561,7 +592,7 @@ done:
 	RET
 
 // func dotF32_3x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·dotF32_3x1(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -576,7 +607,12 @@ TEXT ·dotF32_3x1(SB), NOSPLIT, $0-56
 	SHRQ   $0x03, BX
 	JZ     done
 
-loop:
+loop2:
+	CMPQ        BX, $0x02
+	JL          tail
+	PREFETCHT0  1024(AX)
+	PREFETCHT0  1024(SI)
+	PREFETCHT0  1024(CX)
 	VMOVUPS     (AX), Y3
 	VMOVUPS     (SI), Y4
 	VMOVUPS     (CX), Y5
@@ -584,12 +620,30 @@ loop:
 	VFMADD231PS Y3, Y6, Y0
 	VFMADD231PS Y4, Y6, Y1
 	VFMADD231PS Y5, Y6, Y2
-	ADDQ        $0x00000020, AX
-	ADDQ        $0x00000020, SI
-	ADDQ        $0x00000020, CX
-	ADDQ        $0x00000020, DX
-	DECQ        BX
-	JNZ         loop
+	VMOVUPS     32(AX), Y3
+	VMOVUPS     32(SI), Y4
+	VMOVUPS     32(CX), Y5
+	VMOVUPS     32(DX), Y6
+	VFMADD231PS Y3, Y6, Y0
+	VFMADD231PS Y4, Y6, Y1
+	VFMADD231PS Y5, Y6, Y2
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x02, BX
+	JMP         loop2
+
+tail:
+	TESTQ       BX, BX
+	JZ          done
+	VMOVUPS     (AX), Y3
+	VMOVUPS     (SI), Y4
+	VMOVUPS     (CX), Y5
+	VMOVUPS     (DX), Y6
+	VFMADD231PS Y3, Y6, Y0
+	VFMADD231PS Y4, Y6, Y1
+	VFMADD231PS Y5, Y6, Y2
 
 done:
 	MOVQ         out+40(FP), AX
@@ -949,7 +1003,7 @@ done:
 	RET
 
 // func dotF32_4x1(w *byte, ws int, x *float32, xs int, k int, out *float32, os int)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·dotF32_4x1(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -966,7 +1020,13 @@ TEXT ·dotF32_4x1(SB), NOSPLIT, $0-56
 	SHRQ   $0x03, BX
 	JZ     done
 
-loop:
+loop2:
+	CMPQ        BX, $0x02
+	JL          tail
+	PREFETCHT0  1024(AX)
+	PREFETCHT0  1024(SI)
+	PREFETCHT0  1024(DI)
+	PREFETCHT0  1024(CX)
 	VMOVUPS     (AX), Y4
 	VMOVUPS     (SI), Y5
 	VMOVUPS     (DI), Y6
@@ -976,13 +1036,35 @@ loop:
 	VFMADD231PS Y5, Y8, Y1
 	VFMADD231PS Y6, Y8, Y2
 	VFMADD231PS Y7, Y8, Y3
-	ADDQ        $0x00000020, AX
-	ADDQ        $0x00000020, SI
-	ADDQ        $0x00000020, DI
-	ADDQ        $0x00000020, CX
-	ADDQ        $0x00000020, DX
-	DECQ        BX
-	JNZ         loop
+	VMOVUPS     32(AX), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     32(DI), Y6
+	VMOVUPS     32(CX), Y7
+	VMOVUPS     32(DX), Y8
+	VFMADD231PS Y4, Y8, Y0
+	VFMADD231PS Y5, Y8, Y1
+	VFMADD231PS Y6, Y8, Y2
+	VFMADD231PS Y7, Y8, Y3
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x02, BX
+	JMP         loop2
+
+tail:
+	TESTQ       BX, BX
+	JZ          done
+	VMOVUPS     (AX), Y4
+	VMOVUPS     (SI), Y5
+	VMOVUPS     (DI), Y6
+	VMOVUPS     (CX), Y7
+	VMOVUPS     (DX), Y8
+	VFMADD231PS Y4, Y8, Y0
+	VFMADD231PS Y5, Y8, Y1
+	VFMADD231PS Y6, Y8, Y2
+	VFMADD231PS Y7, Y8, Y3
 
 done:
 	MOVQ         out+40(FP), AX

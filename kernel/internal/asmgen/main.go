@@ -43,6 +43,8 @@ const (
 	// prefetchQ4P is how far ahead in a packed Q4_0 group dotQ4P_vec16 prefetches: 8
 	// blocks of 288 bytes.
 	prefetchQ4P = 288 * 8
+	// prefetchF32 is how far ahead in each row the F32 matrix-vector tiles prefetch.
+	prefetchF32 = 1024
 )
 
 var floatSize = []int{4, 2, 2}
@@ -179,36 +181,65 @@ func floatTile(t, R, C int) {
 	}
 	SHRQ(U8(3), k)
 	JZ(LabelRef("done"))
-	Label("loop")
-	wv := make([]VecVirtual, R)
-	for i := range wv {
-		wv[i] = YMM()
-		m := Mem{Base: wp[i]}
-		switch t {
-		case f32:
-			VMOVUPS(m, wv[i])
-		case bf16:
-			VPMOVZXWD(m, wv[i])
-			VPSLLD(U8(16), wv[i], wv[i])
-		case f16:
-			VCVTPH2PS(m, wv[i])
+	// step emits the products of 8 elements at offset 8·u of each row; advance moves the
+	// pointers on by u such steps.
+	step := func(u int) {
+		wv := make([]VecVirtual, R)
+		for i := range wv {
+			wv[i] = YMM()
+			m := Mem{Base: wp[i]}.Offset(8 * floatSize[t] * u)
+			switch t {
+			case f32:
+				VMOVUPS(m, wv[i])
+			case bf16:
+				VPMOVZXWD(m, wv[i])
+				VPSLLD(U8(16), wv[i], wv[i])
+			case f16:
+				VCVTPH2PS(m, wv[i])
+			}
+		}
+		xv := YMM()
+		for j := 0; j < C; j++ {
+			VMOVUPS(Mem{Base: xp[j]}.Offset(32*u), xv)
+			for i := 0; i < R; i++ {
+				VFMADD231PS(wv[i], xv, acc[i][j])
+			}
 		}
 	}
-	xv := YMM()
-	for j := 0; j < C; j++ {
-		VMOVUPS(Mem{Base: xp[j]}, xv)
-		for i := 0; i < R; i++ {
-			VFMADD231PS(wv[i], xv, acc[i][j])
+	advance := func(u int) {
+		for i := range wp {
+			ADDQ(U32(8*floatSize[t]*u), wp[i])
+		}
+		for j := range xp {
+			ADDQ(U32(32*u), xp[j])
 		}
 	}
-	for i := range wp {
-		ADDQ(U32(8*floatSize[t]), wp[i])
+	if t == f32 && C == 1 {
+		// The matrix-vector tiles: a 64-byte line of each row a step, each row
+		// prefetched prefetchF32 bytes ahead, and the accumulators added in the same
+		// order as one 8-element step at a time.
+		Label("loop2")
+		CMPQ(k, U8(2))
+		JL(LabelRef("tail"))
+		for i := range wp {
+			PREFETCHT0(Mem{Base: wp[i]}.Offset(prefetchF32))
+		}
+		step(0)
+		step(1)
+		advance(2)
+		SUBQ(U8(2), k)
+		JMP(LabelRef("loop2"))
+		Label("tail")
+		TESTQ(k, k)
+		JZ(LabelRef("done"))
+		step(0)
+	} else {
+		Label("loop")
+		step(0)
+		advance(1)
+		DECQ(k)
+		JNZ(LabelRef("loop"))
 	}
-	for j := range xp {
-		ADDQ(U32(32), xp[j])
-	}
-	DECQ(k)
-	JNZ(LabelRef("loop"))
 	Label("done")
 	storeTile(acc)
 	VZEROUPPER()
