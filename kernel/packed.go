@@ -129,7 +129,7 @@ func floatAligned(data []byte) bool {
 
 // Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
 // kernels (see packedMatMuls; they need AMX; on a CPU with AVX2 and neither AMX nor
-// AVX-512 VNNI, Q4_0 only, for matMulQ4Packed), Q4_K and Q6_K matrices in groups of 8 rows
+// AVX-512 VNNI, for matMulQ4Packed and matMulQ8Packed), Q4_K and Q6_K matrices in groups of 8 rows
 // at the same size where the packed AVX2 kernels serve them (q4KPackedOn, q6KPackedOn:
 // packQ4KGroup, packQ6KGroup), BF16 matrices in panels of 16 rows where the panel kernels
 // serve BF16 (bf16PanelsOn, packBF16Panel: AVX2, or AVX-512 pair panels), in place of the
