@@ -297,7 +297,7 @@ func BenchmarkPackedCallSize(b *testing.B) {
 
 // BenchmarkMatVecAVX2DRAM measures the one-row products of the AVX2 kernels of Q4_0
 // (packed: dotQ4P_vec16), Q4_K (packed: dotQ4KP_vec8, the reference for how fast a
-// packed 4-bit kernel streams), Q8_0 and F32 from memory (dram: matrices of 5632×2048, as
+// packed 4-bit kernel streams), Q8_0 (packed: dotQ8G_vec16) and F32 (float 4×1) from memory (dram: matrices of 5632×2048, as
 // many as make 100 MiB or more, one after the other as a model's layers are) and from the
 // L2 cache (l2: one matrix of 128×2048). It reports the weight bytes read per second of
 // wall time and, with -cpu 1, of the thread's CPU time (cpu-GB/s, steadier on a shared
