@@ -23,6 +23,8 @@ func init() {
 	q4iTiles = [3]q4iTileFn{1: dotQ4I_8x1, 2: dotQ4I_8x2}
 	q4pVec = dotQ4P_vec16
 	q4pUnpack = q4PUnpackAVX
+	q8gVec = dotQ8G_vec16
+	q8gTiles = [5]q8gTileFn{1: dotQ8G_8x1, 2: dotQ8G_8x2, 3: dotQ8G_8x3, 4: dotQ8G_8x4}
 	q8PackVec = q8PackAVX
 	q8pTiles = [4][4]quantTileFn{
 		1: {1: dotQ8P_1x1, 2: dotQ8P_1x2, 3: dotQ8P_1x3},

@@ -18,8 +18,8 @@
 //
 // Pool.Pack copies a model's matrices once, at load, into the layout and memory the
 // CPU's fastest kernels read best: Q8_0 and Q4_0 weights in groups of 16 rows for the AMX
-// tile unit and AVX-512 VNNI, Q4_0 in the same groups for the AVX2 kernels on a CPU with
-// neither, BF16 in panels of 16 rows for the AVX2 kernels on a CPU with neither AMX nor
+// tile unit and AVX-512 VNNI, Q4_0 and Q8_0 in groups of 16 rows for the AVX2 kernels on a
+// CPU with neither (each block's scales in front of its values, groupLayout), BF16 in panels of 16 rows for the AVX2 kernels on a CPU with neither AMX nor
 // AVX-512 (their own summation order, the same for every number of rows), other float
 // weights 64-byte aligned on huge pages. MatMul then reads the copy; but for the BF16
 // panels its results are the same bits as from the original.
@@ -60,6 +60,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		packedMatMuls(p, x, m, k, []pkJob{{out, n, w.Packed, dt}})
 	case dt == tensor.Q4_0 && w.Packed != nil && k%32 == 0 && q4PackedOn():
 		p.matMulQ4Packed(out, x, m, n, k, w.Packed)
+	case dt == tensor.Q8_0 && w.Packed != nil && k%32 == 0 && q8PackedOn():
+		p.matMulQ8Packed(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q4_K && w.Packed != nil && q4KPackable(k):
 		p.matMulQ4KPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q6_K && w.Packed != nil && q6KPackable(k):
@@ -116,7 +118,7 @@ func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err e
 		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), rs*n)
 	}
 	if w.Packed != nil && (w.DType == tensor.Q8_0 || w.DType == tensor.Q4_0) && k%32 == 0 {
-		if gs, _ := packLayout(w.DType, k); len(w.Packed) < (n+15)/16*gs {
+		if gs := groupLayout(w.DType, k).size; len(w.Packed) < (n+15)/16*gs {
 			return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), (n+15)/16*gs)
 		}
 	}

@@ -23,6 +23,11 @@ type quantTileFn func(w *byte, ws int, xq *int8, xs int, xd *float32, xds int, n
 // q4Sums) to out[c*os/4+r], block after block.
 type q4iTileFn func(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 
+// q8gTileFn adds the 8×C dot products of 8 rows of a packed Q8_0 group (scales sc,
+// values q, 544 bytes a block) and C rows quantized by QuantizeQ8 (strides xs, xds in
+// bytes) over nb blocks to out[c*os/4+r], block after block.
+type q8gTileFn func(sc, q *byte, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
 // The fast kernels, filled in at start-up where the CPU has them (fast_amd64.go).
 var (
 	useAsm      bool
@@ -46,9 +51,17 @@ var (
 	q4iTiles   [3]q4iTileFn // [C]
 
 	// q4pVec and q4pUnpack read Q4_0 weights laid out by Pack in groups of 16 rows
-	// (packGroup) where the CPU has AVX2 and nothing faster (q4PackedOn).
-	q4pVec    func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+	// (packGroup, groupLayout: 288 bytes a block) where the CPU has AVX2 and nothing
+	// faster (q4PackedOn).
+	q4pVec    func(w *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
 	q4pUnpack func(dst, sc, q *byte, nb int)
+
+	// q8gVec and q8gTiles read Q8_0 weights laid out by Pack in groups of 16 rows
+	// (packGroup, groupLayout: 544 bytes a block) where the CPU has AVX2 and nothing
+	// faster (q8PackedOn): one activation row against 16 weight rows, or C = 1..4 against
+	// 8, with the same arithmetic.
+	q8gVec   func(w *byte, xq *int8, xd *float32, nb int, out *float32)
+	q8gTiles [5]q8gTileFn // [C]
 
 	// q8PackVec unpacks a Q8_0 row for the q8pTiles, which sum exactly as quantTiles do.
 	q8PackVec func(dst, src *byte, nb int)
@@ -402,21 +415,21 @@ func q4PackedOn() bool {
 }
 
 // matMulQ4Packed is MatMul for Q4_0 weights laid out by Pack (packGroup: groups of 16
-// rows, each its scales then its values) on the AVX2 kernels. One activation row takes
-// q4pVec, a group at a time: the weights stream from memory in one sequential run per
-// group, already interleaved. Several take the q4iTiles, each group's halves unpacked by
-// q4pUnpack. Both sum as the kernels of unpacked weights do, so packing changes speed,
-// not results.
+// rows, each block's scales in front of its values, groupLayout) on the AVX2 kernels. One
+// activation row takes q4pVec, a group at a time: the weights stream from memory in one
+// sequential run, already interleaved. Several take the q4iTiles, each group's halves
+// unpacked by q4pUnpack. Both sum as the kernels of unpacked weights do, so packing
+// changes speed, not results.
 func (p *Pool) matMulQ4Packed(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
 	nb := k / 32
-	gs, qoff := packLayout(tensor.Q4_0, k)
+	gs := groupLayout(tensor.Q4_0, k).size
 	if m > 1 {
 		p.q4Tiles(out, m, n, s, nb, func(dst []byte, j, r, b0, bc int) {
 			g, h := j/16, j%16/8
-			q4pUnpack(&dst[0], &w[g*gs+32*b0+16*h], &w[g*gs+qoff+256*b0+32*h], bc)
+			q4pUnpack(&dst[0], &w[g*gs+288*b0+16*h], &w[g*gs+288*b0+32+32*h], bc)
 		})
 		return
 	}
@@ -427,12 +440,93 @@ func (p *Pool) matMulQ4Packed(out, x []float32, m, n, k int, w []byte) {
 			grp := w[j/16*gs:]
 			if j+16 <= n {
 				clear(out[j : j+16])
-				q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &out[j])
+				q4pVec(&grp[0], &xq[0], &xd[0], &xc[0], nb, &out[j])
 				continue
 			}
 			var tmp [16]float32 // the last group, padded with zero rows
-			q4pVec(&grp[0], &grp[qoff], &xq[0], &xd[0], &xc[0], nb, &tmp[0])
+			q4pVec(&grp[0], &xq[0], &xd[0], &xc[0], nb, &tmp[0])
 			copy(out[j:n], tmp[:])
+		}
+	})
+}
+
+// q8PackedOn reports whether Pack lays out Q8_0 weights for the AVX2 kernels of packed
+// groups (q8gVec, q8gTiles): where the CPU has AVX2 and no faster path (AMX, AVX-512
+// VNNI) takes Q8_0.
+func q8PackedOn() bool {
+	return useAsm && q8gVec != nil && packedMatMuls == nil && matMulQuantWide == nil && matVecQuantWide == nil && matMulQuantAMX == nil
+}
+
+// matMulQ8Packed is MatMul for Q8_0 weights laid out by Pack for the AVX2 kernels
+// (packGroup, groupLayout: groups of 16 rows, each block's 16 scales in front of its
+// values, one int32 lane a row). One activation row takes q8gVec, a group at a time, the
+// weights one sequential stream; several take the q8gTiles, 8 weight rows against up to
+// 4 activation rows, mBlockQuant activation rows and kBlockQuant values at a time, the
+// weights read as they are (no unpacking). Both sum each output as
+// acc = (float(Σ w·x)·dx)·dw + acc, block after block, so a row's results do not
+// depend on m; they differ in rounding from the kernels of Q8_0 rows as stored.
+//
+// Against those (dotQ8_0 4×1; dotQ8P 3×3 after q8PackAVX), BenchmarkMatMulQ8Packed on
+// the loaded Zen 5 with GODEBUG=cpu.avx512f=off, one thread, GFLOP/s of thread CPU time
+// (medians of 2, stored → packed): [512, 2048] m=1 52.5 → 89.9, m=16 75.5 → 138.0,
+// m=128 91.7 → 141.1; [2048, 5632] m=1 54.3 → 89.5, m=16 58.4 → 106.4, m=128 80.0 → 143.7.
+func (p *Pool) matMulQ8Packed(out, x []float32, m, n, k int, w []byte) {
+	s := quantScratchPool.Get().(*quantScratch)
+	defer quantScratchPool.Put(s)
+	p.quantizeRows(s, x, m, k)
+	nb := k / 32
+	gs := groupLayout(tensor.Q8_0, k).size
+	xq, xd := s.q, s.d
+	if m == 1 {
+		p.runGrain(n, 16, func(lo, hi int) {
+			for j := lo; j < hi; j += 16 {
+				grp := w[j/16*gs:]
+				if j+16 <= n {
+					clear(out[j : j+16])
+					q8gVec(&grp[0], &xq[0], &xd[0], nb, &out[j])
+					continue
+				}
+				var tmp [16]float32 // the last group, padded with zero rows
+				q8gVec(&grp[0], &xq[0], &xd[0], nb, &tmp[0])
+				copy(out[j:n], tmp[:])
+			}
+		})
+		return
+	}
+	const C = 4
+	const kb = kBlockQuant / 32
+	p.runGrain(n, 8, func(lo, hi int) {
+		var tmp [C * 8]float32
+		for i0 := 0; i0 < m; i0 += mBlockQuant {
+			i1 := min(m, i0+mBlockQuant)
+			for i := i0; i < i1; i++ {
+				clear(out[i*n+lo : i*n+hi])
+			}
+			for b0 := 0; b0 < nb; b0 += kb {
+				bc := min(kb, nb-b0)
+				for j := lo; j < hi; j += 8 {
+					r := min(8, hi-j)
+					blk := w[j/16*gs+544*b0:]
+					sc, q := &blk[16*(j%16/8)], &blk[32+32*(j%16/8)]
+					for i := i0; i < i1; i += C {
+						c := min(C, i1-i)
+						tile := func(o *float32, os int) {
+							q8gTiles[c](sc, q, &xq[i*k+b0*32], k, &xd[i*nb+b0], 4*nb, bc, o, os)
+						}
+						if r == 8 {
+							tile(&out[i*n+j], 4*n)
+							continue
+						}
+						for a := 0; a < c; a++ { // fewer than 8 rows: through tmp
+							copy(tmp[8*a:8*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+						}
+						tile(&tmp[0], 32)
+						for a := 0; a < c; a++ {
+							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[8*a:8*a+r])
+						}
+					}
+				}
+			}
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"unsafe"
@@ -291,5 +292,100 @@ func BenchmarkPackedCallSize(b *testing.B) {
 			b.ReportMetric(float64(len(all)*n*rs)/sec/1e9, "GB/s")
 			b.ReportMetric(sec/float64(len(all))*1e6, "µs/call")
 		})
+	}
+}
+
+// BenchmarkMatVecAVX2DRAM measures the one-row products of the AVX2 kernels of Q4_0
+// (packed: dotQ4P_vec16), Q4_K (packed: dotQ4KP_vec8, the reference for how fast a
+// packed 4-bit kernel streams), Q8_0 (packed: dotQ8G_vec16) and F32 (float 4×1) from memory (dram: matrices of 5632×2048, as
+// many as make 100 MiB or more, one after the other as a model's layers are) and from the
+// L2 cache (l2: one matrix of 128×2048). It reports the weight bytes read per second of
+// wall time and, with -cpu 1, of the thread's CPU time (cpu-GB/s, steadier on a shared
+// machine). Run it with GODEBUG=cpu.avx512f=off on an AVX-512 CPU.
+func BenchmarkMatVecAVX2DRAM(b *testing.B) {
+	if !q4PackedOn() || !q4KPackedOn() {
+		b.Skip("Pack does not lay out Q4_0 and Q4_K for the AVX2 kernels on this CPU")
+	}
+	p := NewPool(runtime.GOMAXPROCS(0))
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(5, 5))
+	const k = 2048
+	x := randVec(rng, k)
+	out := make([]float32, 5632)
+	for _, where := range []string{"dram", "l2"} {
+		for _, dt := range []tensor.DType{tensor.Q4_0, tensor.Q4_K, tensor.Q8_0, tensor.F32} {
+			rs, _ := dt.RowBytes(k)
+			n, mats := 5632, (100<<20+5632*rs-1)/(5632*rs)
+			if where == "l2" {
+				n, mats = 128, 1
+			}
+			ws := make([]*tensor.Tensor, mats)
+			for i := range ws {
+				ws[i] = &tensor.Tensor{Name: "w", DType: dt, Shape: []int{n, k}, Data: make([]byte, n*rs)}
+				fillNormal(rng, ws[i])
+			}
+			p.Pack(ws)
+			bytes := float64(mats * n * rs)
+			b.Run(where+"/"+dt.String(), func(b *testing.B) {
+				one := runtime.GOMAXPROCS(0) == 1
+				if one {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+				}
+				t0 := threadCPU()
+				b.SetBytes(int64(bytes))
+				for b.Loop() {
+					for _, w := range ws {
+						if err := p.MatMul(out, x, 1, w); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(bytes/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GB/s")
+				if one {
+					b.ReportMetric(bytes/((threadCPU()-t0)/float64(b.N))/1e9, "cpu-GB/s")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMatMulQ8Packed compares Q8_0 products on weights as stored (dotQ8_0 4×1; dotQ8P
+// 3×3 after q8PackAVX) and laid out by Pack for the AVX2 kernels (dotQ8G_vec16, dotQ8G
+// 8×4) for 1, 16 and 128 activation rows on one thread, [512, 2048] and [2048, 5632]
+// (in the L2 and L3 caches), in GFLOP/s of the thread's CPU time, alternating the two.
+func BenchmarkMatMulQ8Packed(b *testing.B) {
+	if !q8PackedOn() {
+		b.Skip("no AVX2 packed Q8_0 kernels on this CPU (run with GODEBUG=cpu.avx512f=off on an AVX-512 one)")
+	}
+	p := NewPool(1)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(19, 19))
+	for _, sh := range [][2]int{{512, 2048}, {2048, 5632}} {
+		n, k := sh[0], sh[1]
+		w, _ := randWeight(b, rng, tensor.Q8_0, n, k)
+		pw := *w
+		p.Pack([]*tensor.Tensor{&pw})
+		for _, m := range []int{1, 16, 128} {
+			x := randVec(rng, m*k)
+			out := make([]float32, m*n)
+			for _, c := range []struct {
+				name string
+				w    *tensor.Tensor
+			}{{"stored", w}, {"packed", &pw}} {
+				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, c.name), func(b *testing.B) {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					t0 := threadCPU()
+					for b.Loop() {
+						if err := p.MatMul(out, x, m, c.w); err != nil {
+							b.Fatal(err)
+						}
+					}
+					sec := (threadCPU() - t0) / float64(b.N)
+					b.ReportMetric(2*float64(m*n*k)/sec/1e9, "cpu-GFLOP/s")
+				})
+			}
+		}
 	}
 }

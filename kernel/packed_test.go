@@ -11,12 +11,13 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-// packedRef is a plain Go reading of the packed layout (packGroup): the product of the
+// packedRef is a plain Go reading of the packed layout (packGroup, groupLayout): the product of the
 // packed rows with activations quantized by QuantizeQ8, block sums scaled as
 // (s·dx)·dw and added block after block.
 func packedRef(out []float32, xq []int8, xd []float32, m, n, k int, packed []byte, dt tensor.DType) {
 	nb := k / 32
-	gs, qoff := packLayout(dt, k)
+	gl := groupLayout(dt, k)
+	gs := gl.size
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			g, r := j/16, j%16
@@ -28,9 +29,9 @@ func packedRef(out []float32, xq []int8, xd []float32, m, n, k int, packed []byt
 					q, e := l/4, l%4
 					var w int32
 					if dt == tensor.Q8_0 {
-						w = int32(int8(grp[qoff+512*b+4*(16*q+r)+e]))
+						w = int32(int8(grp[gl.qoff+gl.qstride*b+4*(16*q+r)+e]))
 					} else {
-						v := grp[qoff+256*b+64*(q/2)+4*r+e]
+						v := grp[gl.qoff+gl.qstride*b+64*(q/2)+4*r+e]
 						if q%2 == 1 {
 							v >>= 4
 						}
@@ -38,7 +39,7 @@ func packedRef(out []float32, xq []int8, xd []float32, m, n, k int, packed []byt
 					}
 					s += w * int32(xq[i*k+32*b+l])
 				}
-				dw := tensor.F16ToF32(binary.LittleEndian.Uint16(grp[32*b+2*r:]))
+				dw := tensor.F16ToF32(binary.LittleEndian.Uint16(grp[gl.sstride*b+2*r:]))
 				acc += float32(s) * xd[i*nb+b] * dw
 			}
 			out[i*n+j] = acc
@@ -56,7 +57,7 @@ func TestPackGroupLayout(t *testing.T) {
 				const m = 3
 				w, dec := randWeight(t, rng, dt, n, k)
 				rs, _ := dt.RowBytes(k)
-				gs, _ := packLayout(dt, k)
+				gs := groupLayout(dt, k).size
 				packed := make([]byte, (n+15)/16*gs)
 				for g := 0; g < (n+15)/16; g++ {
 					packGroup(packed[g*gs:(g+1)*gs], w.Data, rs, 16*g, min(16, n-16*g), k, dt)
@@ -85,7 +86,7 @@ func aligned64(w *tensor.Tensor, off int) *tensor.Tensor {
 }
 
 // TestPackSelection: Pack lays out Q8_0 and Q4_0 matrices, each once, where the CPU has
-// the packed kernels, and copies float matrices that do not start on a 64-byte boundary
+// the packed kernels (AMX, or the AVX2 ones of packed groups), and copies float matrices that do not start on a 64-byte boundary
 // (whose products then give the same bits), and aligned ones where huge pages are to be
 // had (F16 here: BF16 goes into panels where the AVX2 kernels serve it, TestPackBF16Panels).
 func TestPackSelection(t *testing.T) {
@@ -119,8 +120,8 @@ func TestPackSelection(t *testing.T) {
 		}
 	}
 	if packedMatMuls == nil {
-		if q8.Packed != nil || (q4.Packed != nil) != q4PackedOn() {
-			t.Fatalf("without AMX: Q8_0 packed %v, Q4_0 packed %v (AVX2 packed Q4_0 kernels: %v)", q8.Packed != nil, q4.Packed != nil, q4PackedOn())
+		if (q8.Packed != nil) != q8PackedOn() || (q4.Packed != nil) != q4PackedOn() {
+			t.Fatalf("without AMX: Q8_0 packed %v, Q4_0 packed %v (AVX2 packed kernels: Q8_0 %v, Q4_0 %v)", q8.Packed != nil, q4.Packed != nil, q8PackedOn(), q4PackedOn())
 		}
 		return
 	}
@@ -208,7 +209,7 @@ func BenchmarkPackGroup(b *testing.B) {
 			for i := range data {
 				data[i] = byte(i * 7)
 			}
-			gs, _ := packLayout(dt, k)
+			gs := groupLayout(dt, k).size
 			dst := make([]byte, n/16*gs)
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {

@@ -61,6 +61,8 @@ var matPaths = []matPath{
 	{pathQuant, true, true, true, Path{"AMX", "packed TDPBSSD tiles"}, func() bool { return packedMatMuls != nil }},
 	{[]tensor.DType{tensor.Q4_0}, true, false, true, Path{"AVX2", "dotQ4P_vec16 (packed)"}, q4PackedOn},
 	{[]tensor.DType{tensor.Q4_0}, false, true, true, Path{"AVX2", "dotQ4I 8×2 (packed)"}, q4PackedOn},
+	{[]tensor.DType{tensor.Q8_0}, true, false, true, Path{"AVX2", "dotQ8G_vec16 (packed)"}, q8PackedOn},
+	{[]tensor.DType{tensor.Q8_0}, false, true, true, Path{"AVX2", "dotQ8G 8×4 (packed)"}, q8PackedOn},
 	{[]tensor.DType{tensor.BF16}, true, false, true, Path{"AVX-512", "dotBF16Z_64x1 (pair panels)"}, bf16zOn},
 	{[]tensor.DType{tensor.BF16}, false, true, true, Path{"AVX-512", "dotBF16Z 32×12 (pair panels)"}, bf16zOn},
 	{[]tensor.DType{tensor.BF16}, true, false, true, Path{"AVX2", "dotBF16P_vec (panels)"}, bf16PanelsOn},
@@ -139,7 +141,7 @@ func Paths() []PathEntry {
 func packs(dt tensor.DType) bool {
 	switch dt {
 	case tensor.Q8_0:
-		return packedMatMuls != nil
+		return packedMatMuls != nil || q8PackedOn()
 	case tensor.Q4_0:
 		return packedMatMuls != nil || q4PackedOn()
 	case tensor.BF16:

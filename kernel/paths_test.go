@@ -49,7 +49,8 @@ func TestMatMulPath(t *testing.T) {
 		}{
 			{tensor.Q4_0, false, 1, "dotQ4I_vec8"}, {tensor.Q4_0, false, 16, "dotQ4I 8×2"},
 			{tensor.Q4_0, true, 1, "dotQ4P_vec16 (packed)"}, {tensor.Q4_0, true, 16, "dotQ4I 8×2 (packed)"},
-			{tensor.Q8_0, true, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, true, 128, "dotQ8P 3×3"},
+			{tensor.Q8_0, false, 1, "dotQ8_0 4×1"}, {tensor.Q8_0, false, 128, "dotQ8P 3×3"},
+			{tensor.Q8_0, true, 1, "dotQ8G_vec16 (packed)"}, {tensor.Q8_0, true, 128, "dotQ8G 8×4 (packed)"},
 			{tensor.BF16, false, 1, "float 4×1"}, {tensor.F16, true, 2, "float 3×4"},
 			{tensor.BF16, true, 1, "dotBF16P_vec (panels)"}, {tensor.BF16, true, 128, "dotBF16P 16×6 (panels)"},
 		} {

@@ -199,11 +199,26 @@ func dotQ4I_8x1(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs 
 // dotQ4I_8x2 adds the 8×2 dot products of 8 Q4_0 rows interleaved by q4IPackAVX and int8-quantized rows to out[c*os/4+r], block after block.
 func dotQ4I_8x2(w *byte, xq *int8, xs int, xd *float32, xds int, xc *int32, xcs int, nb int, out *float32, os int)
 
-// dotQ4P_vec16 adds the dot products of a packed group of 16 Q4_0 rows (scales sc, values q) and one int8-quantized row (nb blocks) to out[0..16), block after block.
-func dotQ4P_vec16(sc *byte, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+// dotQ4P_vec16 adds the dot products of a packed group of 16 Q4_0 rows (nb blocks of 288 bytes at w) and one int8-quantized row to out[0..16), block after block.
+func dotQ4P_vec16(w *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
 
 // q4PUnpackAVX unpacks nb blocks of 8 rows of a packed Q4_0 group for the dotQ4I tiles, 288 bytes per block.
 func q4PUnpackAVX(dst *byte, sc *byte, q *byte, nb int)
+
+// dotQ8G_vec16 adds the dot products of a packed group of 16 Q8_0 rows (nb blocks of 544 bytes at w) and one int8-quantized row to out[0..16), block after block.
+func dotQ8G_vec16(w *byte, xq *int8, xd *float32, nb int, out *float32)
+
+// dotQ8G_8x1 adds the 8×1 dot products of 8 rows of a packed Q8_0 group and int8-quantized rows to out[c*os/4+r], block after block.
+func dotQ8G_8x1(sc *byte, q *byte, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8G_8x2 adds the 8×2 dot products of 8 rows of a packed Q8_0 group and int8-quantized rows to out[c*os/4+r], block after block.
+func dotQ8G_8x2(sc *byte, q *byte, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8G_8x3 adds the 8×3 dot products of 8 rows of a packed Q8_0 group and int8-quantized rows to out[c*os/4+r], block after block.
+func dotQ8G_8x3(sc *byte, q *byte, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ8G_8x4 adds the 8×4 dot products of 8 rows of a packed Q8_0 group and int8-quantized rows to out[c*os/4+r], block after block.
+func dotQ8G_8x4(sc *byte, q *byte, xq *int8, xs int, xd *float32, xds int, nb int, out *float32, os int)
 
 // q8PackAVX unpacks nb Q8_0 blocks of a row into the layout of the dotQ8P tiles (96 bytes per block).
 func q8PackAVX(dst *byte, src *byte, nb int)

@@ -40,8 +40,11 @@ var floatNames = []string{"F32", "BF16", "F16"}
 const (
 	prefetchQK = 144 * 8
 	prefetchQ4 = 18 * 24
-	// prefetchQ4P is how far ahead in a packed Q4_0 group's values dotQ4P_vec16 prefetches.
-	prefetchQ4P = 256 * 4
+	// prefetchQ4P is how far ahead in a packed Q4_0 group dotQ4P_vec16 prefetches: 8
+	// blocks of 288 bytes.
+	prefetchQ4P = 288 * 8
+	// prefetchF32 is how far ahead in each row the F32 matrix-vector tiles prefetch.
+	prefetchF32 = 1024
 )
 
 var floatSize = []int{4, 2, 2}
@@ -97,6 +100,10 @@ func main() {
 	}
 	q4pVec(onesW, low4)
 	q4pUnpack(low4)
+	q8gVec(onesW)
+	for c := 1; c <= 4; c++ {
+		q8gTile(c, onesW)
+	}
 	q8Pack()
 	for r := 1; r <= 3; r++ {
 		for c := 1; c <= 3; c++ {
@@ -174,36 +181,65 @@ func floatTile(t, R, C int) {
 	}
 	SHRQ(U8(3), k)
 	JZ(LabelRef("done"))
-	Label("loop")
-	wv := make([]VecVirtual, R)
-	for i := range wv {
-		wv[i] = YMM()
-		m := Mem{Base: wp[i]}
-		switch t {
-		case f32:
-			VMOVUPS(m, wv[i])
-		case bf16:
-			VPMOVZXWD(m, wv[i])
-			VPSLLD(U8(16), wv[i], wv[i])
-		case f16:
-			VCVTPH2PS(m, wv[i])
+	// step emits the products of 8 elements at offset 8·u of each row; advance moves the
+	// pointers on by u such steps.
+	step := func(u int) {
+		wv := make([]VecVirtual, R)
+		for i := range wv {
+			wv[i] = YMM()
+			m := Mem{Base: wp[i]}.Offset(8 * floatSize[t] * u)
+			switch t {
+			case f32:
+				VMOVUPS(m, wv[i])
+			case bf16:
+				VPMOVZXWD(m, wv[i])
+				VPSLLD(U8(16), wv[i], wv[i])
+			case f16:
+				VCVTPH2PS(m, wv[i])
+			}
+		}
+		xv := YMM()
+		for j := 0; j < C; j++ {
+			VMOVUPS(Mem{Base: xp[j]}.Offset(32*u), xv)
+			for i := 0; i < R; i++ {
+				VFMADD231PS(wv[i], xv, acc[i][j])
+			}
 		}
 	}
-	xv := YMM()
-	for j := 0; j < C; j++ {
-		VMOVUPS(Mem{Base: xp[j]}, xv)
-		for i := 0; i < R; i++ {
-			VFMADD231PS(wv[i], xv, acc[i][j])
+	advance := func(u int) {
+		for i := range wp {
+			ADDQ(U32(8*floatSize[t]*u), wp[i])
+		}
+		for j := range xp {
+			ADDQ(U32(32*u), xp[j])
 		}
 	}
-	for i := range wp {
-		ADDQ(U32(8*floatSize[t]), wp[i])
+	if t == f32 && C == 1 {
+		// The matrix-vector tiles: a 64-byte line of each row a step, each row
+		// prefetched prefetchF32 bytes ahead, and the accumulators added in the same
+		// order as one 8-element step at a time.
+		Label("loop2")
+		CMPQ(k, U8(2))
+		JL(LabelRef("tail"))
+		for i := range wp {
+			PREFETCHT0(Mem{Base: wp[i]}.Offset(prefetchF32))
+		}
+		step(0)
+		step(1)
+		advance(2)
+		SUBQ(U8(2), k)
+		JMP(LabelRef("loop2"))
+		Label("tail")
+		TESTQ(k, k)
+		JZ(LabelRef("done"))
+		step(0)
+	} else {
+		Label("loop")
+		step(0)
+		advance(1)
+		DECQ(k)
+		JNZ(LabelRef("loop"))
 	}
-	for j := range xp {
-		ADDQ(U32(32), xp[j])
-	}
-	DECQ(k)
-	JNZ(LabelRef("loop"))
 	Label("done")
 	storeTile(acc)
 	VZEROUPPER()
@@ -1227,18 +1263,19 @@ func q4iTile(C int, onesW Mem) {
 	RET()
 }
 
-// q4pVec: func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
-// The Q4_0 matrix-vector kernel for one group of 16 rows laid out by Pool.Pack (packGroup:
-// sc the group's float16 scales, 32 bytes a block; q its values, 256 bytes a block, in
-// which the 32 bytes at 64z+32h hold rows 8h..8h+7, one int32 lane a row, values 8z..8z+3
-// in the low nibbles and 8z+4..8z+7 in the high ones). The layout is q4iLoad's, made once
-// at load time, so a block of 16 rows costs 8 loads and no shuffles; each row is summed
-// with the arithmetic of q4iVec (q4iBlock), so results are bit-identical to it.
+// q4pVec: func(w *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)
+// The Q4_0 matrix-vector kernel for one group of 16 rows laid out by Pool.Pack for the
+// AVX2 kernels (packGroup, groupLayout: 288 bytes a block, the 16 rows' float16 scales,
+// then 256 bytes of values, in which the 32 bytes at 32+64z+32h hold rows 8h..8h+7, one
+// int32 lane a row, values 8z..8z+3 in the low nibbles and 8z+4..8z+7 in the high ones).
+// The layout is q4iLoad's, made once at load time, so a block of 16 rows costs 8 loads
+// and no shuffles; each row is summed with the arithmetic of q4iVec (q4iBlock), so
+// results are bit-identical to it. Two blocks a step, prefetchQ4P bytes ahead: the group
+// is one sequential stream.
 func q4pVec(onesW, low4 Mem) {
-	TEXT("dotQ4P_vec16", NOSPLIT, "func(sc, q *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)")
-	Doc("dotQ4P_vec16 adds the dot products of a packed group of 16 Q4_0 rows (scales sc, values q) and one int8-quantized row (nb blocks) to out[0..16), block after block.")
-	sc := Load(Param("sc"), GP64())
-	q := Load(Param("q"), GP64())
+	TEXT("dotQ4P_vec16", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *int32, nb int, out *float32)")
+	Doc("dotQ4P_vec16 adds the dot products of a packed group of 16 Q4_0 rows (nb blocks of 288 bytes at w) and one int8-quantized row to out[0..16), block after block.")
+	w := Load(Param("w"), GP64())
 	xq := Load(Param("xq"), GP64())
 	xd := Load(Param("xd"), GP64())
 	xc := Load(Param("xc"), GP64())
@@ -1250,53 +1287,60 @@ func q4pVec(onesW, low4 Mem) {
 	mask, ones := YMM(), YMM()
 	VMOVDQU(low4, mask)
 	VMOVDQU(onesW, ones)
-	TESTQ(nb, nb)
-	JZ(LabelRef("done"))
-	Label("loop")
-	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P))
-	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P + 64))
-	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P + 128))
-	PREFETCHT0(Mem{Base: q}.Offset(prefetchQ4P + 192))
-	var sum [2]VecVirtual
-	for z := 0; z < 4; z++ {
-		xl, xh := YMM(), YMM()
-		VPBROADCASTD(Mem{Base: xq}.Offset(8*z), xl)
-		VPBROADCASTD(Mem{Base: xq}.Offset(8*z+4), xh)
-		for h := 0; h < 2; h++ {
-			v, hv, p := YMM(), YMM(), YMM()
-			VMOVDQU(Mem{Base: q}.Offset(64*z+32*h), v)
-			VPSRLW(U8(4), v, hv)
-			VPAND(mask, v, v)
-			VPAND(mask, hv, hv)
-			VPMADDUBSW(xl, v, p)
-			VPMADDUBSW(xh, hv, hv)
-			if z == 0 {
-				sum[h] = p
-			} else {
-				VPADDW(p, sum[h], sum[h])
+	block := func(i int) {
+		wb := Mem{Base: w}.Offset(288 * i)
+		var sum [2]VecVirtual
+		for z := 0; z < 4; z++ {
+			xl, xh := YMM(), YMM()
+			VPBROADCASTD(Mem{Base: xq}.Offset(32*i+8*z), xl)
+			VPBROADCASTD(Mem{Base: xq}.Offset(32*i+8*z+4), xh)
+			for h := 0; h < 2; h++ {
+				v, hv, p := YMM(), YMM(), YMM()
+				VMOVDQU(wb.Offset(32+64*z+32*h), v)
+				VPSRLW(U8(4), v, hv)
+				VPAND(mask, v, v)
+				VPAND(mask, hv, hv)
+				VPMADDUBSW(xl, v, p)
+				VPMADDUBSW(xh, hv, hv)
+				if z == 0 {
+					sum[h] = p
+				} else {
+					VPADDW(p, sum[h], sum[h])
+				}
+				VPADDW(hv, sum[h], sum[h])
 			}
-			VPADDW(hv, sum[h], sum[h])
+		}
+		c, d := YMM(), YMM()
+		VPBROADCASTD(Mem{Base: xc}.Offset(4*i), c)
+		VBROADCASTSS(Mem{Base: xd}.Offset(4*i), d)
+		for h := 0; h < 2; h++ {
+			dw := YMM()
+			VCVTPH2PS(wb.Offset(16*h), dw)
+			VPMADDWD(ones, sum[h], sum[h])
+			VPSUBD(c, sum[h], sum[h])
+			VCVTDQ2PS(sum[h], sum[h])
+			VMULPS(d, sum[h], sum[h])
+			VFMADD231PS(dw, sum[h], acc[h])
 		}
 	}
-	c, d := YMM(), YMM()
-	VPBROADCASTD(Mem{Base: xc}, c)
-	VBROADCASTSS(Mem{Base: xd}, d)
-	for h := 0; h < 2; h++ {
-		dw := YMM()
-		VCVTPH2PS(Mem{Base: sc}.Offset(16*h), dw)
-		VPMADDWD(ones, sum[h], sum[h])
-		VPSUBD(c, sum[h], sum[h])
-		VCVTDQ2PS(sum[h], sum[h])
-		VMULPS(d, sum[h], sum[h])
-		VFMADD231PS(dw, sum[h], acc[h])
+	Label("loop2")
+	CMPQ(nb, U8(2))
+	JL(LabelRef("tail"))
+	for l := 0; l < 9; l++ { // the two blocks' 576 bytes, prefetchQ4P ahead
+		PREFETCHT0(Mem{Base: w}.Offset(prefetchQ4P + 64*l))
 	}
-	ADDQ(U8(32), sc)
-	ADDQ(U32(256), q)
-	ADDQ(U8(32), xq)
-	ADDQ(U8(4), xd)
-	ADDQ(U8(4), xc)
-	DECQ(nb)
-	JNZ(LabelRef("loop"))
+	block(0)
+	block(1)
+	ADDQ(U32(576), w)
+	ADDQ(U8(64), xq)
+	ADDQ(U8(8), xd)
+	ADDQ(U8(8), xc)
+	SUBQ(U8(2), nb)
+	JMP(LabelRef("loop2"))
+	Label("tail")
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+	block(0)
 	Label("done")
 	VMOVUPS(acc[0], Mem{Base: o})
 	VMOVUPS(acc[1], Mem{Base: o}.Offset(32))
@@ -1305,9 +1349,9 @@ func q4pVec(onesW, low4 Mem) {
 }
 
 // q4pUnpack: func(dst, sc, q *byte, nb int)
-// Unpacks nb blocks of 8 rows of a packed Q4_0 group (sc: their float16 scales, at 32
-// bytes a block; q: their values, the 32 bytes at 64z of each 256-byte block, as q4pVec
-// reads them) for the q4iTile kernels, 288 bytes per block as q4iPack writes them: the
+// Unpacks nb blocks of 8 rows of a packed Q4_0 group (sc: their float16 scales; q: their
+// values, the 32 bytes at 64z of each block's 256, as q4pVec reads them; both 288 bytes
+// a block, groupLayout) for the q4iTile kernels, 288 bytes per block as q4iPack writes them: the
 // 32 bytes at 32G hold values 4G..4G+3 of each row as unsigned bytes (the low nibbles of
 // z = G/2 for G even, the high ones for G odd), then the 8 scales as float32.
 func q4pUnpack(low4 Mem) {
@@ -1335,8 +1379,8 @@ func q4pUnpack(low4 Mem) {
 	VCVTPH2PS(Mem{Base: sc}, dw)
 	VMOVUPS(dw, Mem{Base: dst}.Offset(256))
 	ADDQ(U32(288), dst)
-	ADDQ(U8(32), sc)
-	ADDQ(U32(256), q)
+	ADDQ(U32(288), sc)
+	ADDQ(U32(288), q)
 	DECQ(nb)
 	JNZ(LabelRef("loop"))
 	Label("done")
