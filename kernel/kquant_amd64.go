@@ -22,6 +22,12 @@ func init() {
 	q5KTiles = [5]superTileFn{2: dotQ5K_1x2, 3: dotQ5K_1x3, 4: dotQ5K_1x4}
 	iq4XSTiles = [5]superTileFn{2: dotIQ4XS_1x2, 3: dotIQ4XS_1x3, 4: dotIQ4XS_1x4}
 	q3KTiles = [5]superTileFn{2: dotQ3K_1x2, 3: dotQ3K_1x3, 4: dotQ3K_1x4}
+	// The grid i-quants gather their grid entries (VPGATHERDD, VPGATHERDQ: AVX2).
+	dotIQ3XXSVec, dotIQ3SVec, dotIQ2XXSVec, dotIQ2SVec = dotIQ3XXSAVX, dotIQ3SAVX, dotIQ2XXSAVX, dotIQ2SAVX
+	iq3XXSTiles = [5]superTileFn{2: dotIQ3XXS_1x2, 3: dotIQ3XXS_1x3, 4: dotIQ3XXS_1x4}
+	iq3STiles = [5]superTileFn{2: dotIQ3S_1x2, 3: dotIQ3S_1x3, 4: dotIQ3S_1x4}
+	iq2XXSTiles = [5]superTileFn{2: dotIQ2XXS_1x2, 3: dotIQ2XXS_1x3, 4: dotIQ2XXS_1x4}
+	iq2STiles = [5]superTileFn{2: dotIQ2S_1x2, 3: dotIQ2S_1x3, 4: dotIQ2S_1x4}
 	// The IQ2_XS row kernels take the grid indices out with BMI1/BMI2 (BEXTR, BZHI),
 	// which every AVX2 CPU has; without them IQ2_XS keeps the unpacked rows.
 	if !(cpu.X86.HasBMI1 && cpu.X86.HasBMI2) {

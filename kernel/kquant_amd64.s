@@ -7432,3 +7432,4991 @@ done:
 	VMOVSS       X0, (AX)
 	VZEROUPPER
 	RET
+
+DATA kq_gsignshuf<>+0(SB)/1, $0x00
+DATA kq_gsignshuf<>+1(SB)/1, $0x00
+DATA kq_gsignshuf<>+2(SB)/1, $0x00
+DATA kq_gsignshuf<>+3(SB)/1, $0x00
+DATA kq_gsignshuf<>+4(SB)/1, $0x00
+DATA kq_gsignshuf<>+5(SB)/1, $0x00
+DATA kq_gsignshuf<>+6(SB)/1, $0x00
+DATA kq_gsignshuf<>+7(SB)/1, $0x00
+DATA kq_gsignshuf<>+8(SB)/1, $0x01
+DATA kq_gsignshuf<>+9(SB)/1, $0x01
+DATA kq_gsignshuf<>+10(SB)/1, $0x01
+DATA kq_gsignshuf<>+11(SB)/1, $0x01
+DATA kq_gsignshuf<>+12(SB)/1, $0x01
+DATA kq_gsignshuf<>+13(SB)/1, $0x01
+DATA kq_gsignshuf<>+14(SB)/1, $0x01
+DATA kq_gsignshuf<>+15(SB)/1, $0x01
+DATA kq_gsignshuf<>+16(SB)/1, $0x02
+DATA kq_gsignshuf<>+17(SB)/1, $0x02
+DATA kq_gsignshuf<>+18(SB)/1, $0x02
+DATA kq_gsignshuf<>+19(SB)/1, $0x02
+DATA kq_gsignshuf<>+20(SB)/1, $0x02
+DATA kq_gsignshuf<>+21(SB)/1, $0x02
+DATA kq_gsignshuf<>+22(SB)/1, $0x02
+DATA kq_gsignshuf<>+23(SB)/1, $0x02
+DATA kq_gsignshuf<>+24(SB)/1, $0x03
+DATA kq_gsignshuf<>+25(SB)/1, $0x03
+DATA kq_gsignshuf<>+26(SB)/1, $0x03
+DATA kq_gsignshuf<>+27(SB)/1, $0x03
+DATA kq_gsignshuf<>+28(SB)/1, $0x03
+DATA kq_gsignshuf<>+29(SB)/1, $0x03
+DATA kq_gsignshuf<>+30(SB)/1, $0x03
+DATA kq_gsignshuf<>+31(SB)/1, $0x03
+GLOBL kq_gsignshuf<>(SB), RODATA|NOPTR, $32
+
+DATA kq_glow4d<>+0(SB)/4, $0x0000000f
+DATA kq_glow4d<>+4(SB)/4, $0x0000000f
+DATA kq_glow4d<>+8(SB)/4, $0x0000000f
+DATA kq_glow4d<>+12(SB)/4, $0x0000000f
+DATA kq_glow4d<>+16(SB)/4, $0x0000000f
+DATA kq_glow4d<>+20(SB)/4, $0x0000000f
+DATA kq_glow4d<>+24(SB)/4, $0x0000000f
+DATA kq_glow4d<>+28(SB)/4, $0x0000000f
+GLOBL kq_glow4d<>(SB), RODATA|NOPTR, $32
+
+DATA kq_glow7<>+0(SB)/4, $0x0000007f
+DATA kq_glow7<>+4(SB)/4, $0x0000007f
+DATA kq_glow7<>+8(SB)/4, $0x0000007f
+DATA kq_glow7<>+12(SB)/4, $0x0000007f
+DATA kq_glow7<>+16(SB)/4, $0x0000007f
+DATA kq_glow7<>+20(SB)/4, $0x0000007f
+DATA kq_glow7<>+24(SB)/4, $0x0000007f
+DATA kq_glow7<>+28(SB)/4, $0x0000007f
+GLOBL kq_glow7<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gonesd<>+0(SB)/4, $0x00010001
+DATA kq_gonesd<>+4(SB)/4, $0x00010001
+DATA kq_gonesd<>+8(SB)/4, $0x00010001
+DATA kq_gonesd<>+12(SB)/4, $0x00010001
+DATA kq_gonesd<>+16(SB)/4, $0x00010001
+DATA kq_gonesd<>+20(SB)/4, $0x00010001
+DATA kq_gonesd<>+24(SB)/4, $0x00010001
+DATA kq_gonesd<>+28(SB)/4, $0x00010001
+GLOBL kq_gonesd<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq3sshift<>+0(SB)/4, $0x00000000
+DATA kq_giq3sshift<>+4(SB)/4, $0x00000004
+DATA kq_giq3sshift<>+8(SB)/4, $0x00000008
+DATA kq_giq3sshift<>+12(SB)/4, $0x0000000c
+DATA kq_giq3sshift<>+16(SB)/4, $0x00000010
+DATA kq_giq3sshift<>+20(SB)/4, $0x00000014
+DATA kq_giq3sshift<>+24(SB)/4, $0x00000018
+DATA kq_giq3sshift<>+28(SB)/4, $0x0000001c
+GLOBL kq_giq3sshift<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq3sqh<>+0(SB)/4, $0x00000008
+DATA kq_giq3sqh<>+4(SB)/4, $0x00000007
+DATA kq_giq3sqh<>+8(SB)/4, $0x00000006
+DATA kq_giq3sqh<>+12(SB)/4, $0x00000005
+DATA kq_giq3sqh<>+16(SB)/4, $0x00000004
+DATA kq_giq3sqh<>+20(SB)/4, $0x00000003
+DATA kq_giq3sqh<>+24(SB)/4, $0x00000002
+DATA kq_giq3sqh<>+28(SB)/4, $0x00000001
+GLOBL kq_giq3sqh<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq2sqh<>+0(SB)/4, $0x00000008
+DATA kq_giq2sqh<>+4(SB)/4, $0x00000006
+DATA kq_giq2sqh<>+8(SB)/4, $0x00000004
+DATA kq_giq2sqh<>+12(SB)/4, $0x00000002
+GLOBL kq_giq2sqh<>(SB), RODATA|NOPTR, $16
+
+DATA kq_gbit8<>+0(SB)/4, $0x00000100
+DATA kq_gbit8<>+4(SB)/4, $0x00000100
+DATA kq_gbit8<>+8(SB)/4, $0x00000100
+DATA kq_gbit8<>+12(SB)/4, $0x00000100
+DATA kq_gbit8<>+16(SB)/4, $0x00000100
+DATA kq_gbit8<>+20(SB)/4, $0x00000100
+DATA kq_gbit8<>+24(SB)/4, $0x00000100
+DATA kq_gbit8<>+28(SB)/4, $0x00000100
+GLOBL kq_gbit8<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gbits89<>+0(SB)/4, $0x00000300
+DATA kq_gbits89<>+4(SB)/4, $0x00000300
+DATA kq_gbits89<>+8(SB)/4, $0x00000300
+DATA kq_gbits89<>+12(SB)/4, $0x00000300
+GLOBL kq_gbits89<>(SB), RODATA|NOPTR, $16
+
+DATA kq_quarter<>+0(SB)/4, $(0.25)
+DATA kq_quarter<>+4(SB)/4, $(0.25)
+DATA kq_quarter<>+8(SB)/4, $(0.25)
+DATA kq_quarter<>+12(SB)/4, $(0.25)
+DATA kq_quarter<>+16(SB)/4, $(0.25)
+DATA kq_quarter<>+20(SB)/4, $(0.25)
+DATA kq_quarter<>+24(SB)/4, $(0.25)
+DATA kq_quarter<>+28(SB)/4, $(0.25)
+GLOBL kq_quarter<>(SB), RODATA|NOPTR, $32
+
+// func dotIQ3XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ3XXSAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
+	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y5
+	VPAND        kq_glow7<>+0(SB), Y1, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y5, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VMOVDQU      Y6, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y5
+	VPOR         Y5, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (SI)(Y1*4), Y6
+	VPBROADCASTD (SP), Y1
+	VPSHUFB      Y2, Y1, Y1
+	VPAND        Y3, Y1, Y1
+	VPADDB       Y4, Y1, Y1
+	VPBROADCASTD 32(SP), Y5
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y1, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y7, Y1
+	VPMOVZXBD    10(AX), Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 4(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 36(SP), Y6
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    18(AX), Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 8(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 40(SP), Y6
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    26(AX), Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 12(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 44(SP), Y6
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    34(AX), Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 16(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 48(SP), Y6
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    42(AX), Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 20(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 52(SP), Y6
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    50(AX), Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 24(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 56(SP), Y6
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    58(AX), Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 28(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 60(SP), Y6
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       kq_quarter<>+0(SB), Y5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ3SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ3SAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
+	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y1
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
+	VPAND        kq_glow4d<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y5
+	VPOR         Y5, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y1, Y1
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (SI)(Y1*4), Y6
+	VPBROADCASTD 74(AX), Y1
+	VPSHUFB      Y2, Y1, Y1
+	VPAND        Y3, Y1, Y1
+	VPADDB       Y4, Y1, Y1
+	VPBROADCASTD 32(SP), Y5
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y1, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y7, Y1
+	VPMOVZXBD    10(AX), Y5
+	VPBROADCASTB 67(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 78(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 36(SP), Y6
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    18(AX), Y5
+	VPBROADCASTB 68(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 82(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 40(SP), Y6
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    26(AX), Y5
+	VPBROADCASTB 69(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 86(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 44(SP), Y6
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    34(AX), Y5
+	VPBROADCASTB 70(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 90(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 48(SP), Y6
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    42(AX), Y5
+	VPBROADCASTB 71(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 94(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 52(SP), Y6
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    50(AX), Y5
+	VPBROADCASTB 72(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 98(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 56(SP), Y6
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    58(AX), Y5
+	VPBROADCASTB 73(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y6, (SI)(Y5*4), Y7
+	VPBROADCASTD 102(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 60(SP), Y6
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ2XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2XXSAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
+	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y5
+	VSHUFPS      $0xdd, Y5, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y5
+	VPAND        kq_glow7<>+0(SB), Y1, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y5, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VMOVDQU      Y6, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y5
+	VPOR         Y5, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (SI)(X1*8), Y6
+	VPBROADCASTD (SP), Y1
+	VPSHUFB      Y2, Y1, Y1
+	VPAND        Y3, Y1, Y1
+	VPADDB       Y4, Y1, Y1
+	VPBROADCASTD 32(SP), Y5
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y1, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y7, Y1
+	VPMOVZXBD    10(AX), X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 4(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 36(SP), Y6
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    18(AX), X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 8(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 40(SP), Y6
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    26(AX), X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 12(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 44(SP), Y6
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    34(AX), X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 16(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 48(SP), Y6
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    42(AX), X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 20(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 52(SP), Y6
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    50(AX), X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 24(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 56(SP), Y6
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    58(AX), X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 28(SP), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	VPBROADCASTD 60(SP), Y6
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       kq_eighth<>+0(SB), Y5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ2SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2SAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
+	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X1, X1
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (SI)(X1*8), Y6
+	VPBROADCASTD 34(AX), Y1
+	VPSHUFB      Y2, Y1, Y1
+	VPAND        Y3, Y1, Y1
+	VPADDB       Y4, Y1, Y1
+	MOVBQZX      74(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      (CX), Y5
+	VPSIGNB      Y1, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y5, Y1
+	VPMOVZXBD    6(AX), X5
+	VPBROADCASTB 67(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X5, X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 38(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	MOVBQZX      75(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      32(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y7, Y6
+	VPMADDWD     (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y6, Y5, Y1
+	VPMOVZXBD    10(AX), X5
+	VPBROADCASTB 68(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X5, X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 42(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	MOVBQZX      76(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      64(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y7, Y6
+	VPMADDWD     (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y6, Y5, Y1
+	VPMOVZXBD    14(AX), X5
+	VPBROADCASTB 69(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X5, X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 46(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	MOVBQZX      77(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      96(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y7, Y6
+	VPMADDWD     (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX), Y5
+	VFMADD231PS  Y6, Y5, Y1
+	VPMOVZXBD    18(AX), X5
+	VPBROADCASTB 70(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X5, X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 50(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	MOVBQZX      78(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      128(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y7, Y6
+	VPMADDWD     (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX), Y5
+	VFMADD231PS  Y6, Y5, Y1
+	VPMOVZXBD    22(AX), X5
+	VPBROADCASTB 71(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X5, X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 54(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	MOVBQZX      79(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      160(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y7, Y6
+	VPMADDWD     (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX), Y5
+	VFMADD231PS  Y6, Y5, Y1
+	VPMOVZXBD    26(AX), X5
+	VPBROADCASTB 72(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X5, X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 58(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	MOVBQZX      80(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      192(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y7, Y6
+	VPMADDWD     (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX), Y5
+	VFMADD231PS  Y6, Y5, Y1
+	VPMOVZXBD    30(AX), X5
+	VPBROADCASTB 73(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X5, X5
+	VPCMPEQD     Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y6, (SI)(X5*8), Y7
+	VPBROADCASTD 62(AX), Y5
+	VPSHUFB      Y2, Y5, Y5
+	VPAND        Y3, Y5, Y5
+	VPADDB       Y4, Y5, Y5
+	MOVBQZX      81(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y7, Y6
+	VPMADDWD     (DI)(R8*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y5
+	VFMADD231PS  Y6, Y5, Y1
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       kq_eighth<>+0(SB), Y5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ3XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3XXS_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y5
+	VPXOR        Y4, Y5, Y5
+	VPSHUFB      Y5, Y3, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x07, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSLLD       $0x08, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x0e, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSLLD       $0x10, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x15, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSLLD       $0x18, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VMOVDQU      Y4, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPCMPEQD     Y4, Y4, Y4
+	VPXOR        Y3, Y3, Y3
+	VPGATHERDD   Y4, (BX)(Y1*4), Y3
+	VPBROADCASTD (SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 32(SP), Y5
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y4, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     Y5, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y6, Y3
+	VPMOVZXBD    10(AX), Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 4(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 36(SP), Y5
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    18(AX), Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 8(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 40(SP), Y5
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    26(AX), Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 12(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 44(SP), Y5
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    34(AX), Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 16(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 48(SP), Y5
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    42(AX), Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 20(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 52(SP), Y5
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    50(AX), Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 24(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 56(SP), Y5
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    58(AX), Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 28(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 60(SP), Y5
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_quarter<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3S_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y1
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
+	VPAND        kq_glow4d<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y3
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
+	VPAND        kq_gbit8<>+0(SB), Y3, Y3
+	VPOR         Y3, Y1, Y1
+	VPCMPEQD     Y4, Y4, Y4
+	VPXOR        Y3, Y3, Y3
+	VPGATHERDD   Y4, (BX)(Y1*4), Y3
+	VPBROADCASTD 74(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 32(SP), Y5
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y4, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     Y5, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y6, Y3
+	VPMOVZXBD    10(AX), Y4
+	VPBROADCASTB 67(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 78(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 36(SP), Y5
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    18(AX), Y4
+	VPBROADCASTB 68(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 82(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 40(SP), Y5
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    26(AX), Y4
+	VPBROADCASTB 69(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 86(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 44(SP), Y5
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    34(AX), Y4
+	VPBROADCASTB 70(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 90(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 48(SP), Y5
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    42(AX), Y4
+	VPBROADCASTB 71(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 94(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 52(SP), Y5
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    50(AX), Y4
+	VPBROADCASTB 72(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 98(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 56(SP), Y5
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    58(AX), Y4
+	VPBROADCASTB 73(AX), Y5
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
+	VPAND        kq_gbit8<>+0(SB), Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDD   Y5, (BX)(Y4*4), Y6
+	VPBROADCASTD 102(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 60(SP), Y5
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XXS_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y3
+	VSHUFPS      $0xdd, Y3, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y5
+	VPXOR        Y4, Y5, Y5
+	VPSHUFB      Y5, Y3, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x07, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSLLD       $0x08, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x0e, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSLLD       $0x10, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x15, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSLLD       $0x18, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VMOVDQU      Y4, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPCMPEQD     Y4, Y4, Y4
+	VPXOR        Y3, Y3, Y3
+	VPGATHERDQ   Y4, (BX)(X1*8), Y3
+	VPBROADCASTD (SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 32(SP), Y5
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y4, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     Y5, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y6, Y3
+	VPMOVZXBD    10(AX), X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 4(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 36(SP), Y5
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    18(AX), X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 8(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 40(SP), Y5
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    26(AX), X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 12(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 44(SP), Y5
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    34(AX), X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 16(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 48(SP), Y5
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    42(AX), X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 20(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 52(SP), Y5
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    50(AX), X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 24(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 56(SP), Y5
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPMOVZXBD    58(AX), X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 28(SP), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPBROADCASTD 60(SP), Y5
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y7, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2S_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X3
+	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
+	VPAND        kq_gbits89<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VPCMPEQD     Y4, Y4, Y4
+	VPXOR        Y3, Y3, Y3
+	VPGATHERDQ   Y4, (BX)(X1*8), Y3
+	VPBROADCASTD 34(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      74(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y4, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y5, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y5, Y3
+	VPMOVZXBD    6(AX), X4
+	VPBROADCASTB 67(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 38(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      75(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(DX), Y7
+	VFMADD231PS  Y5, Y7, Y1
+	VMOVDQU      32(CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(DX)(DI*1), Y4
+	VFMADD231PS  Y5, Y4, Y3
+	VPMOVZXBD    10(AX), X4
+	VPBROADCASTB 68(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 42(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      76(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 8(DX), Y7
+	VFMADD231PS  Y5, Y7, Y1
+	VMOVDQU      64(CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 8(DX)(DI*1), Y4
+	VFMADD231PS  Y5, Y4, Y3
+	VPMOVZXBD    14(AX), X4
+	VPBROADCASTB 69(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 46(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      77(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y5, Y7, Y1
+	VMOVDQU      96(CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(DX)(DI*1), Y4
+	VFMADD231PS  Y5, Y4, Y3
+	VPMOVZXBD    18(AX), X4
+	VPBROADCASTB 70(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 50(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      78(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 16(DX), Y7
+	VFMADD231PS  Y5, Y7, Y1
+	VMOVDQU      128(CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y5, Y4, Y3
+	VPMOVZXBD    22(AX), X4
+	VPBROADCASTB 71(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 54(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      79(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(DX), Y7
+	VFMADD231PS  Y5, Y7, Y1
+	VMOVDQU      160(CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y5, Y4, Y3
+	VPMOVZXBD    26(AX), X4
+	VPBROADCASTB 72(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 58(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      80(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 24(DX), Y7
+	VFMADD231PS  Y5, Y7, Y1
+	VMOVDQU      192(CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y5, Y4, Y3
+	VPMOVZXBD    30(AX), X4
+	VPBROADCASTB 73(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VPCMPEQD     Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPGATHERDQ   Y5, (BX)(X4*8), Y6
+	VPBROADCASTD 62(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	MOVBQZX      81(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX), Y7
+	VFMADD231PS  Y5, Y7, Y1
+	VMOVDQU      224(CX)(SI*1), Y5
+	VPSIGNB      Y4, Y5, Y5
+	VPMADDUBSW   Y5, Y6, Y5
+	VPMADDWD     (R8)(R9*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y5, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3XXS_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x07, Y1, Y6
+	VPAND        kq_glow7<>+0(SB), Y6, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y6, Y6
+	VPSLLD       $0x08, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y6
+	VPAND        kq_glow7<>+0(SB), Y6, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y6, Y6
+	VPSLLD       $0x10, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x15, Y1, Y6
+	VPAND        kq_glow7<>+0(SB), Y6, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y6, Y6
+	VPSLLD       $0x18, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y5, Y5, Y5
+	VPGATHERDD   Y3, (BX)(Y1*4), Y5
+	VPBROADCASTD (SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 32(SP), Y7
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y6, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     Y7, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y6, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y8, Y5
+	VPMOVZXBD    10(AX), Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 4(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 36(SP), Y7
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    18(AX), Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 8(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 40(SP), Y7
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    26(AX), Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 12(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 44(SP), Y7
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    34(AX), Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 16(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 48(SP), Y7
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    42(AX), Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 20(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 52(SP), Y7
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    50(AX), Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 24(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 56(SP), Y7
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    58(AX), Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 28(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 60(SP), Y7
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_quarter<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3S_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y1
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
+	VPAND        kq_glow4d<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y3
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
+	VPAND        kq_gbit8<>+0(SB), Y3, Y3
+	VPOR         Y3, Y1, Y1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y5, Y5, Y5
+	VPGATHERDD   Y3, (BX)(Y1*4), Y5
+	VPBROADCASTD 74(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 32(SP), Y7
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y6, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     Y7, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y6, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y8, Y5
+	VPMOVZXBD    10(AX), Y6
+	VPBROADCASTB 67(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 78(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 36(SP), Y7
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    18(AX), Y6
+	VPBROADCASTB 68(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 82(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 40(SP), Y7
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    26(AX), Y6
+	VPBROADCASTB 69(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 86(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 44(SP), Y7
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    34(AX), Y6
+	VPBROADCASTB 70(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 90(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 48(SP), Y7
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    42(AX), Y6
+	VPBROADCASTB 71(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 94(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 52(SP), Y7
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    50(AX), Y6
+	VPBROADCASTB 72(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 98(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 56(SP), Y7
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    58(AX), Y6
+	VPBROADCASTB 73(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDD   Y7, (BX)(Y6*4), Y8
+	VPBROADCASTD 102(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 60(SP), Y7
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XXS_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y3
+	VSHUFPS      $0xdd, Y3, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y6
+	VPXOR        Y5, Y6, Y6
+	VPSHUFB      Y6, Y3, Y6
+	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x07, Y1, Y6
+	VPAND        kq_glow7<>+0(SB), Y6, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y6, Y6
+	VPSLLD       $0x08, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y6
+	VPAND        kq_glow7<>+0(SB), Y6, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y6, Y6
+	VPSLLD       $0x10, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x15, Y1, Y6
+	VPAND        kq_glow7<>+0(SB), Y6, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y6, Y6
+	VPSLLD       $0x18, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y5, Y5, Y5
+	VPGATHERDQ   Y3, (BX)(X1*8), Y5
+	VPBROADCASTD (SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 32(SP), Y7
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y6, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     Y7, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y6, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y8, Y5
+	VPMOVZXBD    10(AX), X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 4(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 36(SP), Y7
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    18(AX), X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 8(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 40(SP), Y7
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    26(AX), X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 12(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 44(SP), Y7
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    34(AX), X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 16(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 48(SP), Y7
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    42(AX), X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 20(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 52(SP), Y7
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    50(AX), X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 24(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 56(SP), Y7
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPMOVZXBD    58(AX), X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 28(SP), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPBROADCASTD 60(SP), Y7
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y6
+	VFMADD231PS  Y9, Y6, Y5
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2S_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X3
+	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
+	VPAND        kq_gbits89<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y5, Y5, Y5
+	VPGATHERDQ   Y3, (BX)(X1*8), Y5
+	VPBROADCASTD 34(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      74(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y6, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y6, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     (R8)(R9*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y7
+	VMULPS       Y7, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VPMOVZXBD    6(AX), X6
+	VPBROADCASTB 67(AX), X7
+	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
+	VPAND        kq_gbits89<>+0(SB), X7, X7
+	VPOR         X7, X6, X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 38(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      75(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y7, Y9, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y9
+	VFMADD231PS  Y7, Y9, Y3
+	VMOVDQU      32(CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	VPMOVZXBD    10(AX), X6
+	VPBROADCASTB 68(AX), X7
+	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
+	VPAND        kq_gbits89<>+0(SB), X7, X7
+	VPOR         X7, X6, X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 42(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      76(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y7, Y9, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y9
+	VFMADD231PS  Y7, Y9, Y3
+	VMOVDQU      64(CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	VPMOVZXBD    14(AX), X6
+	VPBROADCASTB 69(AX), X7
+	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
+	VPAND        kq_gbits89<>+0(SB), X7, X7
+	VPOR         X7, X6, X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 46(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      77(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y9
+	VFMADD231PS  Y7, Y9, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y9
+	VFMADD231PS  Y7, Y9, Y3
+	VMOVDQU      96(CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	VPMOVZXBD    18(AX), X6
+	VPBROADCASTB 70(AX), X7
+	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
+	VPAND        kq_gbits89<>+0(SB), X7, X7
+	VPOR         X7, X6, X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 50(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      78(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y9
+	VFMADD231PS  Y7, Y9, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y9
+	VFMADD231PS  Y7, Y9, Y3
+	VMOVDQU      128(CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	VPMOVZXBD    22(AX), X6
+	VPBROADCASTB 71(AX), X7
+	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
+	VPAND        kq_gbits89<>+0(SB), X7, X7
+	VPOR         X7, X6, X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 54(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      79(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y9
+	VFMADD231PS  Y7, Y9, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y9
+	VFMADD231PS  Y7, Y9, Y3
+	VMOVDQU      160(CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	VPMOVZXBD    26(AX), X6
+	VPBROADCASTB 72(AX), X7
+	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
+	VPAND        kq_gbits89<>+0(SB), X7, X7
+	VPOR         X7, X6, X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 58(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      80(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y9
+	VFMADD231PS  Y7, Y9, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y9
+	VFMADD231PS  Y7, Y9, Y3
+	VMOVDQU      192(CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	VPMOVZXBD    30(AX), X6
+	VPBROADCASTB 73(AX), X7
+	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
+	VPAND        kq_gbits89<>+0(SB), X7, X7
+	VPOR         X7, X6, X6
+	VPCMPEQD     Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPGATHERDQ   Y7, (BX)(X6*8), Y8
+	VPBROADCASTD 62(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      81(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y7, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y9
+	VFMADD231PS  Y7, Y9, Y3
+	VMOVDQU      224(CX)(SI*2), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y8, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*2), Y6
+	VFMADD231PS  Y7, Y6, Y5
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3XXS_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y3, (BX)(Y1*4), Y7
+	VPBROADCASTD (SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 32(SP), Y9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y8, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y9, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y8, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y9, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y8, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     Y9, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y10, Y7
+	VPMOVZXBD    10(AX), Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 4(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      32(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    18(AX), Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 8(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      64(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    26(AX), Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 12(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    34(AX), Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 16(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      128(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    42(AX), Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 20(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      160(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    50(AX), Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 24(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      192(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    58(AX), Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 28(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       kq_quarter<>+0(SB), Y8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3S_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y1
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
+	VPAND        kq_glow4d<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y3
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
+	VPAND        kq_gbit8<>+0(SB), Y3, Y3
+	VPOR         Y3, Y1, Y1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDD   Y3, (BX)(Y1*4), Y7
+	VPBROADCASTD 74(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 32(SP), Y9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y8, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y9, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y8, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y9, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y8, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     Y9, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y10, Y7
+	VPMOVZXBD    10(AX), Y8
+	VPBROADCASTB 67(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 78(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      32(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    18(AX), Y8
+	VPBROADCASTB 68(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 82(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      64(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    26(AX), Y8
+	VPBROADCASTB 69(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 86(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    34(AX), Y8
+	VPBROADCASTB 70(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 90(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      128(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    42(AX), Y8
+	VPBROADCASTB 71(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 94(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      160(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    50(AX), Y8
+	VPBROADCASTB 72(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 98(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      192(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    58(AX), Y8
+	VPBROADCASTB 73(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDD   Y9, (BX)(Y8*4), Y10
+	VPBROADCASTD 102(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XXS_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y3
+	VSHUFPS      $0xdd, Y3, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y3, (BX)(X1*8), Y7
+	VPBROADCASTD (SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 32(SP), Y9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y8, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y9, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y8, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y9, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y8, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     Y9, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y10, Y7
+	VPMOVZXBD    10(AX), X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 4(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      32(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    18(AX), X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 8(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      64(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    26(AX), X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 12(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    34(AX), X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 16(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      128(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    42(AX), X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 20(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      160(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    50(AX), X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 24(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      192(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPMOVZXBD    58(AX), X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 28(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y8
+	VFMADD231PS  Y11, Y8, Y7
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       kq_eighth<>+0(SB), Y8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2S_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X3
+	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
+	VPAND        kq_gbits89<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VPCMPEQD     Y3, Y3, Y3
+	VPXOR        Y7, Y7, Y7
+	VPGATHERDQ   Y3, (BX)(X1*8), Y7
+	VPBROADCASTD 34(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      74(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y8, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     (R10)(R11*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y8, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     (R10)(R11*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y8, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     (R10)(R11*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y9
+	VMULPS       Y9, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y9, Y7
+	VPMOVZXBD    6(AX), X8
+	VPBROADCASTB 67(AX), X9
+	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
+	VPAND        kq_gbits89<>+0(SB), X9, X9
+	VPOR         X9, X8, X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 38(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      75(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y9, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y9, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y11
+	VFMADD231PS  Y9, Y11, Y5
+	VMOVDQU      32(CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(R9*1), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	VPMOVZXBD    10(AX), X8
+	VPBROADCASTB 68(AX), X9
+	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
+	VPAND        kq_gbits89<>+0(SB), X9, X9
+	VPOR         X9, X8, X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 42(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      76(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y9, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y9, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y11
+	VFMADD231PS  Y9, Y11, Y5
+	VMOVDQU      64(CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(R9*1), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	VPMOVZXBD    14(AX), X8
+	VPBROADCASTB 69(AX), X9
+	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
+	VPAND        kq_gbits89<>+0(SB), X9, X9
+	VPOR         X9, X8, X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 46(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      77(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y9, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y9, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y11
+	VFMADD231PS  Y9, Y11, Y5
+	VMOVDQU      96(CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(R9*1), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	VPMOVZXBD    18(AX), X8
+	VPBROADCASTB 70(AX), X9
+	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
+	VPAND        kq_gbits89<>+0(SB), X9, X9
+	VPOR         X9, X8, X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 50(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      78(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y9, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y9, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y11
+	VFMADD231PS  Y9, Y11, Y5
+	VMOVDQU      128(CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(R9*1), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	VPMOVZXBD    22(AX), X8
+	VPBROADCASTB 71(AX), X9
+	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
+	VPAND        kq_gbits89<>+0(SB), X9, X9
+	VPOR         X9, X8, X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 54(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      79(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y9, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y9, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y11
+	VFMADD231PS  Y9, Y11, Y5
+	VMOVDQU      160(CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(R9*1), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	VPMOVZXBD    26(AX), X8
+	VPBROADCASTB 72(AX), X9
+	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
+	VPAND        kq_gbits89<>+0(SB), X9, X9
+	VPOR         X9, X8, X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 58(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      80(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y9, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y9, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y11
+	VFMADD231PS  Y9, Y11, Y5
+	VMOVDQU      192(CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(R9*1), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	VPMOVZXBD    30(AX), X8
+	VPBROADCASTB 73(AX), X9
+	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
+	VPAND        kq_gbits89<>+0(SB), X9, X9
+	VPOR         X9, X8, X8
+	VPCMPEQD     Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPGATHERDQ   Y9, (BX)(X8*8), Y10
+	VPBROADCASTD 62(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      81(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y9, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y9, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y11
+	VFMADD231PS  Y9, Y11, Y5
+	VMOVDQU      224(CX)(R8*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y10, Y9
+	VPMADDWD     (R10)(R11*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(R9*1), Y8
+	VFMADD231PS  Y9, Y8, Y7
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, Y8
+	VMULPS       kq_eighth<>+0(SB), Y8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET

@@ -18,6 +18,18 @@ func BenchmarkIQ2XS(b *testing.B) { benchShapes(b, tensor.IQ2_XS) }
 // BenchmarkQ2K is BenchmarkIQ2XS for Q2_K.
 func BenchmarkQ2K(b *testing.B) { benchShapes(b, tensor.Q2_K) }
 
+// BenchmarkIQ3XXS is BenchmarkIQ2XS for IQ3_XXS.
+func BenchmarkIQ3XXS(b *testing.B) { benchShapes(b, tensor.IQ3_XXS) }
+
+// BenchmarkIQ3S is BenchmarkIQ2XS for IQ3_S.
+func BenchmarkIQ3S(b *testing.B) { benchShapes(b, tensor.IQ3_S) }
+
+// BenchmarkIQ2XXS is BenchmarkIQ2XS for IQ2_XXS.
+func BenchmarkIQ2XXS(b *testing.B) { benchShapes(b, tensor.IQ2_XXS) }
+
+// BenchmarkIQ2S is BenchmarkIQ2XS for IQ2_S.
+func BenchmarkIQ2S(b *testing.B) { benchShapes(b, tensor.IQ2_S) }
+
 // benchShapes runs BenchmarkIQ2XS's products for weights of type dt.
 func benchShapes(b *testing.B, dt tensor.DType) {
 	rng := rand.New(rand.NewPCG(29, 30))

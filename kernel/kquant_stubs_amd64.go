@@ -63,3 +63,51 @@ func dotQ3K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb i
 
 // dotIQ2XS_1x4 writes the dot products of nsb IQ2_XS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XSGrid).
 func dotIQ2XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3XXSAVX returns the dot product of nsb IQ3_XXS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ3XXSGrid).
+func dotIQ3XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+
+// dotIQ3SAVX returns the dot product of nsb IQ3_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ3SGrid).
+func dotIQ3SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+
+// dotIQ2XXSAVX returns the dot product of nsb IQ2_XXS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2XXSGrid).
+func dotIQ2XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotIQ2SAVX returns the dot product of nsb IQ2_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2SGrid).
+func dotIQ2SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotIQ3XXS_1x2 writes the dot products of nsb IQ3_XXS super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
+func dotIQ3XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3S_1x2 writes the dot products of nsb IQ3_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3SGrid).
+func dotIQ3S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2XXS_1x2 writes the dot products of nsb IQ2_XXS super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XXSGrid).
+func dotIQ2XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2S_1x2 writes the dot products of nsb IQ2_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
+func dotIQ2S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3XXS_1x3 writes the dot products of nsb IQ3_XXS super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
+func dotIQ3XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3S_1x3 writes the dot products of nsb IQ3_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3SGrid).
+func dotIQ3S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2XXS_1x3 writes the dot products of nsb IQ2_XXS super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XXSGrid).
+func dotIQ2XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2S_1x3 writes the dot products of nsb IQ2_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
+func dotIQ2S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3XXS_1x4 writes the dot products of nsb IQ3_XXS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
+func dotIQ3XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3S_1x4 writes the dot products of nsb IQ3_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3SGrid).
+func dotIQ3S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2XXS_1x4 writes the dot products of nsb IQ2_XXS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XXSGrid).
+func dotIQ2XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2S_1x4 writes the dot products of nsb IQ2_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
+func dotIQ2S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)

@@ -128,6 +128,15 @@ func main() {
 		q3KTile(c)
 		iq2XSTile(c)
 	}
+	gridConsts()
+	for _, g := range gridKinds {
+		gridRow(g)
+	}
+	for c := 2; c <= 4; c++ {
+		for _, g := range gridKinds {
+			gridTile(g, c)
+		}
+	}
 	Generate()
 }
 
