@@ -7467,6 +7467,136 @@ DATA kq_gsignshuf<>+30(SB)/1, $0x03
 DATA kq_gsignshuf<>+31(SB)/1, $0x03
 GLOBL kq_gsignshuf<>(SB), RODATA|NOPTR, $32
 
+DATA kq_gsignshufib<>+0(SB)/1, $0x00
+DATA kq_gsignshufib<>+1(SB)/1, $0x00
+DATA kq_gsignshufib<>+2(SB)/1, $0x00
+DATA kq_gsignshufib<>+3(SB)/1, $0x00
+DATA kq_gsignshufib<>+4(SB)/1, $0x00
+DATA kq_gsignshufib<>+5(SB)/1, $0x00
+DATA kq_gsignshufib<>+6(SB)/1, $0x00
+DATA kq_gsignshufib<>+7(SB)/1, $0x00
+DATA kq_gsignshufib<>+8(SB)/1, $0x01
+DATA kq_gsignshufib<>+9(SB)/1, $0x01
+DATA kq_gsignshufib<>+10(SB)/1, $0x01
+DATA kq_gsignshufib<>+11(SB)/1, $0x01
+DATA kq_gsignshufib<>+12(SB)/1, $0x01
+DATA kq_gsignshufib<>+13(SB)/1, $0x01
+DATA kq_gsignshufib<>+14(SB)/1, $0x01
+DATA kq_gsignshufib<>+15(SB)/1, $0x01
+DATA kq_gsignshufib<>+16(SB)/1, $0x02
+DATA kq_gsignshufib<>+17(SB)/1, $0x02
+DATA kq_gsignshufib<>+18(SB)/1, $0x02
+DATA kq_gsignshufib<>+19(SB)/1, $0x02
+DATA kq_gsignshufib<>+20(SB)/1, $0x02
+DATA kq_gsignshufib<>+21(SB)/1, $0x02
+DATA kq_gsignshufib<>+22(SB)/1, $0x02
+DATA kq_gsignshufib<>+23(SB)/1, $0x02
+DATA kq_gsignshufib<>+24(SB)/1, $0x03
+DATA kq_gsignshufib<>+25(SB)/1, $0x03
+DATA kq_gsignshufib<>+26(SB)/1, $0x03
+DATA kq_gsignshufib<>+27(SB)/1, $0x03
+DATA kq_gsignshufib<>+28(SB)/1, $0x03
+DATA kq_gsignshufib<>+29(SB)/1, $0x03
+DATA kq_gsignshufib<>+30(SB)/1, $0x03
+DATA kq_gsignshufib<>+31(SB)/1, $0x03
+DATA kq_gsignshufib<>+32(SB)/1, $0x04
+DATA kq_gsignshufib<>+33(SB)/1, $0x04
+DATA kq_gsignshufib<>+34(SB)/1, $0x04
+DATA kq_gsignshufib<>+35(SB)/1, $0x04
+DATA kq_gsignshufib<>+36(SB)/1, $0x04
+DATA kq_gsignshufib<>+37(SB)/1, $0x04
+DATA kq_gsignshufib<>+38(SB)/1, $0x04
+DATA kq_gsignshufib<>+39(SB)/1, $0x04
+DATA kq_gsignshufib<>+40(SB)/1, $0x05
+DATA kq_gsignshufib<>+41(SB)/1, $0x05
+DATA kq_gsignshufib<>+42(SB)/1, $0x05
+DATA kq_gsignshufib<>+43(SB)/1, $0x05
+DATA kq_gsignshufib<>+44(SB)/1, $0x05
+DATA kq_gsignshufib<>+45(SB)/1, $0x05
+DATA kq_gsignshufib<>+46(SB)/1, $0x05
+DATA kq_gsignshufib<>+47(SB)/1, $0x05
+DATA kq_gsignshufib<>+48(SB)/1, $0x06
+DATA kq_gsignshufib<>+49(SB)/1, $0x06
+DATA kq_gsignshufib<>+50(SB)/1, $0x06
+DATA kq_gsignshufib<>+51(SB)/1, $0x06
+DATA kq_gsignshufib<>+52(SB)/1, $0x06
+DATA kq_gsignshufib<>+53(SB)/1, $0x06
+DATA kq_gsignshufib<>+54(SB)/1, $0x06
+DATA kq_gsignshufib<>+55(SB)/1, $0x06
+DATA kq_gsignshufib<>+56(SB)/1, $0x07
+DATA kq_gsignshufib<>+57(SB)/1, $0x07
+DATA kq_gsignshufib<>+58(SB)/1, $0x07
+DATA kq_gsignshufib<>+59(SB)/1, $0x07
+DATA kq_gsignshufib<>+60(SB)/1, $0x07
+DATA kq_gsignshufib<>+61(SB)/1, $0x07
+DATA kq_gsignshufib<>+62(SB)/1, $0x07
+DATA kq_gsignshufib<>+63(SB)/1, $0x07
+DATA kq_gsignshufib<>+64(SB)/1, $0x08
+DATA kq_gsignshufib<>+65(SB)/1, $0x08
+DATA kq_gsignshufib<>+66(SB)/1, $0x08
+DATA kq_gsignshufib<>+67(SB)/1, $0x08
+DATA kq_gsignshufib<>+68(SB)/1, $0x08
+DATA kq_gsignshufib<>+69(SB)/1, $0x08
+DATA kq_gsignshufib<>+70(SB)/1, $0x08
+DATA kq_gsignshufib<>+71(SB)/1, $0x08
+DATA kq_gsignshufib<>+72(SB)/1, $0x09
+DATA kq_gsignshufib<>+73(SB)/1, $0x09
+DATA kq_gsignshufib<>+74(SB)/1, $0x09
+DATA kq_gsignshufib<>+75(SB)/1, $0x09
+DATA kq_gsignshufib<>+76(SB)/1, $0x09
+DATA kq_gsignshufib<>+77(SB)/1, $0x09
+DATA kq_gsignshufib<>+78(SB)/1, $0x09
+DATA kq_gsignshufib<>+79(SB)/1, $0x09
+DATA kq_gsignshufib<>+80(SB)/1, $0x0a
+DATA kq_gsignshufib<>+81(SB)/1, $0x0a
+DATA kq_gsignshufib<>+82(SB)/1, $0x0a
+DATA kq_gsignshufib<>+83(SB)/1, $0x0a
+DATA kq_gsignshufib<>+84(SB)/1, $0x0a
+DATA kq_gsignshufib<>+85(SB)/1, $0x0a
+DATA kq_gsignshufib<>+86(SB)/1, $0x0a
+DATA kq_gsignshufib<>+87(SB)/1, $0x0a
+DATA kq_gsignshufib<>+88(SB)/1, $0x0b
+DATA kq_gsignshufib<>+89(SB)/1, $0x0b
+DATA kq_gsignshufib<>+90(SB)/1, $0x0b
+DATA kq_gsignshufib<>+91(SB)/1, $0x0b
+DATA kq_gsignshufib<>+92(SB)/1, $0x0b
+DATA kq_gsignshufib<>+93(SB)/1, $0x0b
+DATA kq_gsignshufib<>+94(SB)/1, $0x0b
+DATA kq_gsignshufib<>+95(SB)/1, $0x0b
+DATA kq_gsignshufib<>+96(SB)/1, $0x0c
+DATA kq_gsignshufib<>+97(SB)/1, $0x0c
+DATA kq_gsignshufib<>+98(SB)/1, $0x0c
+DATA kq_gsignshufib<>+99(SB)/1, $0x0c
+DATA kq_gsignshufib<>+100(SB)/1, $0x0c
+DATA kq_gsignshufib<>+101(SB)/1, $0x0c
+DATA kq_gsignshufib<>+102(SB)/1, $0x0c
+DATA kq_gsignshufib<>+103(SB)/1, $0x0c
+DATA kq_gsignshufib<>+104(SB)/1, $0x0d
+DATA kq_gsignshufib<>+105(SB)/1, $0x0d
+DATA kq_gsignshufib<>+106(SB)/1, $0x0d
+DATA kq_gsignshufib<>+107(SB)/1, $0x0d
+DATA kq_gsignshufib<>+108(SB)/1, $0x0d
+DATA kq_gsignshufib<>+109(SB)/1, $0x0d
+DATA kq_gsignshufib<>+110(SB)/1, $0x0d
+DATA kq_gsignshufib<>+111(SB)/1, $0x0d
+DATA kq_gsignshufib<>+112(SB)/1, $0x0e
+DATA kq_gsignshufib<>+113(SB)/1, $0x0e
+DATA kq_gsignshufib<>+114(SB)/1, $0x0e
+DATA kq_gsignshufib<>+115(SB)/1, $0x0e
+DATA kq_gsignshufib<>+116(SB)/1, $0x0e
+DATA kq_gsignshufib<>+117(SB)/1, $0x0e
+DATA kq_gsignshufib<>+118(SB)/1, $0x0e
+DATA kq_gsignshufib<>+119(SB)/1, $0x0e
+DATA kq_gsignshufib<>+120(SB)/1, $0x0f
+DATA kq_gsignshufib<>+121(SB)/1, $0x0f
+DATA kq_gsignshufib<>+122(SB)/1, $0x0f
+DATA kq_gsignshufib<>+123(SB)/1, $0x0f
+DATA kq_gsignshufib<>+124(SB)/1, $0x0f
+DATA kq_gsignshufib<>+125(SB)/1, $0x0f
+DATA kq_gsignshufib<>+126(SB)/1, $0x0f
+DATA kq_gsignshufib<>+127(SB)/1, $0x0f
+GLOBL kq_gsignshufib<>(SB), RODATA|NOPTR, $128
+
 DATA kq_glow4d<>+0(SB)/4, $0x0000000f
 DATA kq_glow4d<>+4(SB)/4, $0x0000000f
 DATA kq_glow4d<>+8(SB)/4, $0x0000000f
@@ -7559,9 +7689,9 @@ TEXT ·dotIQ3XXSAVX(SB), NOSPLIT, $64-44
 	MOVQ    grid+32(FP), SI
 	LEAQ    kq_iq2scales<>+0(SB), DI
 	VXORPS  Y0, Y0, Y0
-	VMOVDQU kq_gsignshuf<>+0(SB), Y2
-	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
-	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y2
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
 	TESTQ   BX, BX
 	JZ      done
 
@@ -7570,11 +7700,11 @@ loop:
 	PREFETCHT0   1216(AX)
 	VMOVDQU      66(AX), Y1
 	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y1, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y7
+	VPXOR        Y4, Y7, Y7
 	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y4, Y4
 	VPSRLD       $0x07, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
@@ -7582,7 +7712,7 @@ loop:
 	VPSHUFB      Y8, Y5, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y4, Y4
 	VPSRLD       $0x0e, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
@@ -7590,7 +7720,7 @@ loop:
 	VPSHUFB      Y8, Y5, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y4, Y4
 	VPSRLD       $0x15, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
@@ -7598,146 +7728,244 @@ loop:
 	VPSHUFB      Y8, Y5, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VMOVDQU      Y6, (SP)
-	VPSRLD       $0x1c, Y1, Y1
-	VPADDD       Y1, Y1, Y1
-	VPSLLD       $0x10, Y1, Y5
-	VPOR         Y5, Y1, Y1
-	VPOR         kq_gonesd<>+0(SB), Y1, Y1
-	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), Y1
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (SI)(Y1*4), Y6
-	VPBROADCASTD (SP), Y1
-	VPSHUFB      Y2, Y1, Y1
-	VPAND        Y3, Y1, Y1
-	VPADDB       Y4, Y1, Y1
-	VPBROADCASTD 32(SP), Y5
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      3(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      4(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      5(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      6(AX), DI
+	VMOVD        (SI)(DI*4), X1
+	MOVBQZX      7(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X1, X1
+	MOVBQZX      8(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X1, X1
+	MOVBQZX      9(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
+	VMOVDQU      (CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y1, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS (DX), Y1
-	VMULPS       Y1, Y7, Y1
-	VPMOVZXBD    10(AX), Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 4(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 36(SP), Y6
-	VMOVDQU      32(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    18(AX), Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 8(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 40(SP), Y6
-	VMOVDQU      64(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 8(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    26(AX), Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 12(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 44(SP), Y6
-	VMOVDQU      96(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 12(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    34(AX), Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 16(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 48(SP), Y6
-	VMOVDQU      128(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 16(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    42(AX), Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 20(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 52(SP), Y6
-	VMOVDQU      160(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 20(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    50(AX), Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 24(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 56(SP), Y6
-	VMOVDQU      192(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 24(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    58(AX), Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 28(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 60(SP), Y6
+	VMULPS       Y1, Y11, Y1
+	MOVBQZX      10(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      11(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      12(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      13(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      14(AX), DI
+	VMOVD        (SI)(DI*4), X9
+	MOVBQZX      15(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X9, X9
+	MOVBQZX      16(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X9, X9
+	MOVBQZX      17(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      18(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      19(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      20(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      21(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      22(AX), DI
+	VMOVD        (SI)(DI*4), X9
+	MOVBQZX      23(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X9, X9
+	MOVBQZX      24(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X9, X9
+	MOVBQZX      25(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      26(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      27(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      28(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      29(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      30(AX), DI
+	VMOVD        (SI)(DI*4), X9
+	MOVBQZX      31(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X9, X9
+	MOVBQZX      32(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X9, X9
+	MOVBQZX      33(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y10, Y7, Y1
+	MOVBQZX      34(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      35(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      36(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      37(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      38(AX), DI
+	VMOVD        (SI)(DI*4), X7
+	MOVBQZX      39(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	MOVBQZX      40(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
+	MOVBQZX      41(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
+	VPAND        Y2, Y4, Y4
+	VPADDB       Y3, Y4, Y4
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      42(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      43(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      44(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      45(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      46(AX), DI
+	VMOVD        (SI)(DI*4), X4
+	MOVBQZX      47(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	MOVBQZX      48(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	MOVBQZX      49(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      50(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      51(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      52(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      53(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      54(AX), DI
+	VMOVD        (SI)(DI*4), X4
+	MOVBQZX      55(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	MOVBQZX      56(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	MOVBQZX      57(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      58(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      59(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      60(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      61(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      62(AX), DI
+	VMOVD        (SI)(DI*4), X4
+	MOVBQZX      63(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	MOVBQZX      64(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	MOVBQZX      65(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
 	VMOVDQU      224(CX), Y8
 	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 28(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       kq_quarter<>+0(SB), Y5, Y5
-	VFMADD231PS  Y1, Y5, Y0
+	VBROADCASTSS 28(DX), Y4
+	VFMADD231PS  Y8, Y4, Y1
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_quarter<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
 	ADDQ         $0x00000062, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -7772,174 +8000,327 @@ TEXT ·dotIQ3SAVX(SB), NOSPLIT, $64-44
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	VPBROADCASTD 106(AX), Y1
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
-	VPAND        kq_glow4d<>+0(SB), Y1, Y1
-	VPADDD       Y1, Y1, Y1
-	VPSLLD       $0x10, Y1, Y5
-	VPOR         Y5, Y1, Y1
-	VPOR         kq_gonesd<>+0(SB), Y1, Y1
-	VMOVDQU      Y1, 32(SP)
+	VPBROADCASTD 106(AX), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
 	VPMOVZXBD    2(AX), Y1
-	VPBROADCASTB 66(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y1, Y1
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (SI)(Y1*4), Y6
-	VPBROADCASTD 74(AX), Y1
-	VPSHUFB      Y2, Y1, Y1
-	VPAND        Y3, Y1, Y1
-	VPADDB       Y4, Y1, Y1
-	VPBROADCASTD 32(SP), Y5
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPBROADCASTB 66(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y1, Y1
+	VMOVQ        X1, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X1, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y1, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X1
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X1, X1
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X1, X1
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VPBROADCASTD 74(AX), Y8
+	VPSHUFB      Y2, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPADDB       Y4, Y8, Y8
+	VPERMQ       $0x44, Y5, Y7
+	VPSHUFD      $0x00, Y7, Y9
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y1, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS (DX), Y1
-	VMULPS       Y1, Y7, Y1
-	VPMOVZXBD    10(AX), Y5
-	VPBROADCASTB 67(AX), Y6
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
-	VPAND        kq_gbit8<>+0(SB), Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 78(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 36(SP), Y6
-	VMOVDQU      32(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    18(AX), Y5
-	VPBROADCASTB 68(AX), Y6
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
-	VPAND        kq_gbit8<>+0(SB), Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 82(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 40(SP), Y6
-	VMOVDQU      64(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 8(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    26(AX), Y5
-	VPBROADCASTB 69(AX), Y6
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
-	VPAND        kq_gbit8<>+0(SB), Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 86(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 44(SP), Y6
-	VMOVDQU      96(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 12(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    34(AX), Y5
-	VPBROADCASTB 70(AX), Y6
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
-	VPAND        kq_gbit8<>+0(SB), Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 90(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 48(SP), Y6
-	VMOVDQU      128(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VMULPS       Y1, Y10, Y1
+	VPMOVZXBD    10(AX), Y8
+	VPBROADCASTB 67(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X9, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 78(AX), Y9
+	VPSHUFB      Y2, Y9, Y9
+	VPAND        Y3, Y9, Y9
+	VPADDB       Y4, Y9, Y9
+	VPSHUFD      $0x55, Y7, Y10
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y11, Y8, Y1
+	VPMOVZXBD    18(AX), Y8
+	VPBROADCASTB 68(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X9, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 82(AX), Y9
+	VPSHUFB      Y2, Y9, Y9
+	VPAND        Y3, Y9, Y9
+	VPADDB       Y4, Y9, Y9
+	VPSHUFD      $0xaa, Y7, Y10
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y11, Y8, Y1
+	VPMOVZXBD    26(AX), Y8
+	VPBROADCASTB 69(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X9, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 86(AX), Y9
+	VPSHUFB      Y2, Y9, Y9
+	VPAND        Y3, Y9, Y9
+	VPADDB       Y4, Y9, Y9
+	VPSHUFD      $0xff, Y7, Y7
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y10, Y7, Y1
+	VPMOVZXBD    34(AX), Y7
+	VPBROADCASTB 70(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 90(AX), Y8
+	VPSHUFB      Y2, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPADDB       Y4, Y8, Y8
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 16(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
+	VFMADD231PS  Y10, Y5, Y1
 	VPMOVZXBD    42(AX), Y5
-	VPBROADCASTB 71(AX), Y6
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
-	VPAND        kq_gbit8<>+0(SB), Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 94(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 52(SP), Y6
-	VMOVDQU      160(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VPBROADCASTB 71(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 94(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	VPSHUFD      $0x55, Y9, Y8
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 20(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
+	VFMADD231PS  Y10, Y5, Y1
 	VPMOVZXBD    50(AX), Y5
-	VPBROADCASTB 72(AX), Y6
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
-	VPAND        kq_gbit8<>+0(SB), Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 98(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 56(SP), Y6
-	VMOVDQU      192(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VPBROADCASTB 72(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 98(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	VPSHUFD      $0xaa, Y9, Y8
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 24(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
+	VFMADD231PS  Y10, Y5, Y1
 	VPMOVZXBD    58(AX), Y5
-	VPBROADCASTB 73(AX), Y6
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
-	VPAND        kq_gbit8<>+0(SB), Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y6, (SI)(Y5*4), Y7
-	VPBROADCASTD 102(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 60(SP), Y6
-	VMOVDQU      224(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VPBROADCASTB 73(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 102(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	VPSHUFD      $0xff, Y9, Y8
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS 28(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
+	VFMADD231PS  Y9, Y5, Y1
 	VPBROADCASTW (AX), X5
 	VCVTPH2PS    X5, Y5
 	VFMADD231PS  Y1, Y5, Y0
@@ -7968,9 +8349,9 @@ TEXT ·dotIQ2XXSAVX(SB), NOSPLIT, $64-44
 	MOVQ    grid+32(FP), SI
 	LEAQ    kq_iq2scales<>+0(SB), DI
 	VXORPS  Y0, Y0, Y0
-	VMOVDQU kq_gsignshuf<>+0(SB), Y2
-	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
-	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y2
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
 	TESTQ   BX, BX
 	JZ      done
 
@@ -7978,15 +8359,15 @@ loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
 	VMOVDQU      2(AX), Y1
-	VMOVDQU      34(AX), Y5
-	VSHUFPS      $0xdd, Y5, Y1, Y1
+	VMOVDQU      34(AX), Y4
+	VSHUFPS      $0xdd, Y4, Y1, Y1
 	VPERMQ       $0xd8, Y1, Y1
 	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y1, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y7
+	VPXOR        Y4, Y7, Y7
 	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y4, Y4
 	VPSRLD       $0x07, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
@@ -7994,7 +8375,7 @@ loop:
 	VPSHUFB      Y8, Y5, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y4, Y4
 	VPSRLD       $0x0e, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
@@ -8002,7 +8383,7 @@ loop:
 	VPSHUFB      Y8, Y5, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y4, Y4
 	VPSRLD       $0x15, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
@@ -8010,146 +8391,180 @@ loop:
 	VPSHUFB      Y8, Y5, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VMOVDQU      Y6, (SP)
-	VPSRLD       $0x1c, Y1, Y1
-	VPADDD       Y1, Y1, Y1
-	VPSLLD       $0x10, Y1, Y5
-	VPOR         Y5, Y1, Y1
-	VPOR         kq_gonesd<>+0(SB), Y1, Y1
-	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), X1
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (SI)(X1*8), Y6
-	VPBROADCASTD (SP), Y1
-	VPSHUFB      Y2, Y1, Y1
-	VPAND        Y3, Y1, Y1
-	VPADDB       Y4, Y1, Y1
-	VPBROADCASTD 32(SP), Y5
-	VMOVDQU      (CX), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      3(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      4(AX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      5(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
+	VMOVDQU      (CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y1, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS (DX), Y1
-	VMULPS       Y1, Y7, Y1
-	VPMOVZXBD    10(AX), X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 4(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 36(SP), Y6
-	VMOVDQU      32(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 4(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    18(AX), X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 8(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 40(SP), Y6
-	VMOVDQU      64(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 8(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    26(AX), X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 12(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 44(SP), Y6
-	VMOVDQU      96(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 12(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    34(AX), X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 16(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 48(SP), Y6
-	VMOVDQU      128(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 16(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    42(AX), X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 20(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 52(SP), Y6
-	VMOVDQU      160(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 20(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    50(AX), X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 24(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 56(SP), Y6
-	VMOVDQU      192(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 24(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPMOVZXBD    58(AX), X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 28(SP), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
-	VPBROADCASTD 60(SP), Y6
+	VMULPS       Y1, Y11, Y1
+	MOVBQZX      10(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      11(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      12(AX), DI
+	VMOVQ        (SI)(DI*8), X9
+	MOVBQZX      13(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      18(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      19(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      20(AX), DI
+	VMOVQ        (SI)(DI*8), X9
+	MOVBQZX      21(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      26(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      27(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      28(AX), DI
+	VMOVQ        (SI)(DI*8), X9
+	MOVBQZX      29(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y10, Y7, Y1
+	MOVBQZX      34(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      35(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      36(AX), DI
+	VMOVQ        (SI)(DI*8), X7
+	MOVBQZX      37(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
+	VPAND        Y2, Y4, Y4
+	VPADDB       Y3, Y4, Y4
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      42(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      43(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      44(AX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      45(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      50(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      51(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      52(AX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      53(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      58(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      59(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      60(AX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      61(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
 	VMOVDQU      224(CX), Y8
 	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y7, Y8
-	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
 	VCVTDQ2PS    Y8, Y8
-	VBROADCASTSS 28(DX), Y5
-	VFMADD231PS  Y8, Y5, Y1
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       kq_eighth<>+0(SB), Y5, Y5
-	VFMADD231PS  Y1, Y5, Y0
+	VBROADCASTSS 28(DX), Y4
+	VFMADD231PS  Y8, Y4, Y1
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
 	ADDQ         $0x00000042, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -8189,173 +8604,237 @@ loop:
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
 	VPOR         X5, X1, X1
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (SI)(X1*8), Y6
-	VPBROADCASTD 34(AX), Y1
-	VPSHUFB      Y2, Y1, Y1
-	VPAND        Y3, Y1, Y1
-	VPADDB       Y4, Y1, Y1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y5, Y1
+	VPBROADCASTD 34(AX), Y6
+	VPSHUFB      Y2, Y6, Y6
+	VPAND        Y3, Y6, Y6
+	VPADDB       Y4, Y6, Y6
 	MOVBQZX      74(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      (CX), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (DI)(R8*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     (DI)(R8*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
 	VBROADCASTSS (DX), Y1
-	VMULPS       Y1, Y5, Y1
-	VPMOVZXBD    6(AX), X5
-	VPBROADCASTB 67(AX), X6
-	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
-	VPAND        kq_gbits89<>+0(SB), X6, X6
-	VPOR         X6, X5, X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 38(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
+	VMULPS       Y1, Y7, Y1
+	VPMOVZXBD    6(AX), X6
+	VPBROADCASTB 67(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
 	MOVBQZX      75(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      32(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y7, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 4(DX), Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VPMOVZXBD    10(AX), X5
-	VPBROADCASTB 68(AX), X6
-	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
-	VPAND        kq_gbits89<>+0(SB), X6, X6
-	VPOR         X6, X5, X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 42(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    10(AX), X6
+	VPBROADCASTB 68(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 42(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
 	MOVBQZX      76(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      64(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y7, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 8(DX), Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VPMOVZXBD    14(AX), X5
-	VPBROADCASTB 69(AX), X6
-	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
-	VPAND        kq_gbits89<>+0(SB), X6, X6
-	VPOR         X6, X5, X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 46(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    14(AX), X6
+	VPBROADCASTB 69(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
 	MOVBQZX      77(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      96(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y7, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 12(DX), Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VPMOVZXBD    18(AX), X5
-	VPBROADCASTB 70(AX), X6
-	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
-	VPAND        kq_gbits89<>+0(SB), X6, X6
-	VPOR         X6, X5, X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 50(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    18(AX), X6
+	VPBROADCASTB 70(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 50(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
 	MOVBQZX      78(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      128(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y7, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 16(DX), Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VPMOVZXBD    22(AX), X5
-	VPBROADCASTB 71(AX), X6
-	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
-	VPAND        kq_gbits89<>+0(SB), X6, X6
-	VPOR         X6, X5, X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 54(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    22(AX), X6
+	VPBROADCASTB 71(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
 	MOVBQZX      79(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      160(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y7, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 20(DX), Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VPMOVZXBD    26(AX), X5
-	VPBROADCASTB 72(AX), X6
-	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
-	VPAND        kq_gbits89<>+0(SB), X6, X6
-	VPOR         X6, X5, X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 58(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    26(AX), X6
+	VPBROADCASTB 72(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 58(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
 	MOVBQZX      80(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      192(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y7, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 24(DX), Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VPMOVZXBD    30(AX), X5
-	VPBROADCASTB 73(AX), X6
-	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
-	VPAND        kq_gbits89<>+0(SB), X6, X6
-	VPOR         X6, X5, X5
-	VPCMPEQD     Y6, Y6, Y6
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y6, (SI)(X5*8), Y7
-	VPBROADCASTD 62(AX), Y5
-	VPSHUFB      Y2, Y5, Y5
-	VPAND        Y3, Y5, Y5
-	VPADDB       Y4, Y5, Y5
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    30(AX), X6
+	VPBROADCASTB 73(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
 	MOVBQZX      81(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      224(CX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y7, Y6
-	VPMADDWD     (DI)(R8*1), Y6, Y6
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS 28(DX), Y5
-	VFMADD231PS  Y6, Y5, Y1
-	VPBROADCASTW (AX), X5
-	VCVTPH2PS    X5, Y5
-	VMULPS       kq_eighth<>+0(SB), Y5, Y5
-	VFMADD231PS  Y1, Y5, Y0
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
 	ADDQ         $0x00000052, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -8402,219 +8881,317 @@ loop:
 	VPOR         Y5, Y4, Y4
 	VPSRLD       $0x07, Y1, Y5
 	VPAND        kq_glow7<>+0(SB), Y5, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
 	VPSLLD       $0x08, Y5, Y5
 	VPOR         Y5, Y4, Y4
 	VPSRLD       $0x0e, Y1, Y5
 	VPAND        kq_glow7<>+0(SB), Y5, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
 	VPSLLD       $0x10, Y5, Y5
 	VPOR         Y5, Y4, Y4
 	VPSRLD       $0x15, Y1, Y5
 	VPAND        kq_glow7<>+0(SB), Y5, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
 	VPSLLD       $0x18, Y5, Y5
 	VPOR         Y5, Y4, Y4
-	VMOVDQU      Y4, (SP)
-	VPSRLD       $0x1c, Y1, Y1
-	VPADDD       Y1, Y1, Y1
-	VPSLLD       $0x10, Y1, Y3
-	VPOR         Y3, Y1, Y1
-	VPOR         kq_gonesd<>+0(SB), Y1, Y1
-	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), Y1
-	VPCMPEQD     Y4, Y4, Y4
-	VPXOR        Y3, Y3, Y3
-	VPGATHERDD   Y4, (BX)(Y1*4), Y3
-	VPBROADCASTD (SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 32(SP), Y5
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      3(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      4(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      5(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      6(AX), R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      7(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      8(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      9(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y3
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y4, Y1, Y1
+	VPSIGNB      Y9, Y1, Y1
 	VPMADDUBSW   Y1, Y3, Y1
-	VPMADDWD     Y5, Y1, Y1
+	VPMADDWD     Y10, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
-	VBROADCASTSS (DX), Y6
-	VMULPS       Y6, Y1, Y1
-	VMOVDQU      (CX)(SI*1), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y11, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y3, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS (DX)(DI*1), Y3
-	VMULPS       Y3, Y6, Y3
-	VPMOVZXBD    10(AX), Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 4(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VMULPS       Y3, Y11, Y3
+	MOVBQZX      10(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      11(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      12(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      13(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      14(AX), R8
+	VMOVD        (BX)(R8*4), X9
+	MOVBQZX      15(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X9, X9
+	MOVBQZX      16(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X9, X9
+	MOVBQZX      17(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      18(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      19(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      20(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      21(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      22(AX), R8
+	VMOVD        (BX)(R8*4), X9
+	MOVBQZX      23(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X9, X9
+	MOVBQZX      24(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X9, X9
+	MOVBQZX      25(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      26(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      27(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      28(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      29(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      30(AX), R8
+	VMOVD        (BX)(R8*4), X9
+	MOVBQZX      31(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X9, X9
+	MOVBQZX      32(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X9, X9
+	MOVBQZX      33(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	MOVBQZX      34(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      35(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      36(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      37(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      38(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      39(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      40(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      41(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
 	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
 	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 36(SP), Y5
-	VMOVDQU      32(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      32(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    18(AX), Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 8(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 40(SP), Y5
-	VMOVDQU      64(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      64(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    26(AX), Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 12(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 44(SP), Y5
-	VMOVDQU      96(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      96(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    34(AX), Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 16(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 48(SP), Y5
-	VMOVDQU      128(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      128(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 16(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    42(AX), Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 20(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 52(SP), Y5
-	VMOVDQU      160(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      160(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      42(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      43(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      44(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      45(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      46(AX), R8
+	VMOVD        (BX)(R8*4), X4
+	MOVBQZX      47(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	MOVBQZX      48(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X4, X4
+	MOVBQZX      49(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 20(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    50(AX), Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 24(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 56(SP), Y5
-	VMOVDQU      192(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      192(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      50(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      51(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      52(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      53(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      54(AX), R8
+	VMOVD        (BX)(R8*4), X4
+	MOVBQZX      55(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	MOVBQZX      56(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X4, X4
+	MOVBQZX      57(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 24(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    58(AX), Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 28(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 60(SP), Y5
-	VMOVDQU      224(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      224(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      58(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      59(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      60(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      61(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      62(AX), R8
+	VMOVD        (BX)(R8*4), X4
+	MOVBQZX      63(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	MOVBQZX      64(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X4, X4
+	MOVBQZX      65(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
 	VBROADCASTSS 28(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
+	VFMADD231PS  Y8, Y4, Y3
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_quarter<>+0(SB), Y4, Y4
@@ -8665,230 +9242,383 @@ TEXT ·dotIQ3S_1x2(SB), NOSPLIT, $72-72
 loop:
 	PREFETCHT0   1152(AX)
 	PREFETCHT0   1216(AX)
-	VPBROADCASTD 106(AX), Y1
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
-	VPAND        kq_glow4d<>+0(SB), Y1, Y1
-	VPADDD       Y1, Y1, Y1
-	VPSLLD       $0x10, Y1, Y3
-	VPOR         Y3, Y1, Y1
-	VPOR         kq_gonesd<>+0(SB), Y1, Y1
-	VMOVDQU      Y1, 32(SP)
+	VPBROADCASTD 106(AX), Y4
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
+	VPAND        kq_glow4d<>+0(SB), Y4, Y4
+	VPADDD       Y4, Y4, Y4
+	VPSLLD       $0x10, Y4, Y1
+	VPOR         Y1, Y4, Y4
+	VPOR         kq_gonesd<>+0(SB), Y4, Y4
 	VPMOVZXBD    2(AX), Y1
 	VPBROADCASTB 66(AX), Y3
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
 	VPAND        kq_gbit8<>+0(SB), Y3, Y3
 	VPOR         Y3, Y1, Y1
-	VPCMPEQD     Y4, Y4, Y4
-	VPXOR        Y3, Y3, Y3
-	VPGATHERDD   Y4, (BX)(Y1*4), Y3
-	VPBROADCASTD 74(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 32(SP), Y5
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y1, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X1, X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y5, Y3
+	VPBROADCASTD 74(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPERMQ       $0x44, Y4, Y6
+	VPSHUFD      $0x00, Y6, Y8
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y4, Y1, Y1
+	VPSIGNB      Y7, Y1, Y1
 	VPMADDUBSW   Y1, Y3, Y1
-	VPMADDWD     Y5, Y1, Y1
+	VPMADDWD     Y8, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
-	VBROADCASTSS (DX), Y6
-	VMULPS       Y6, Y1, Y1
-	VMOVDQU      (CX)(SI*1), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y9, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y3, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS (DX)(DI*1), Y3
-	VMULPS       Y3, Y6, Y3
-	VPMOVZXBD    10(AX), Y4
-	VPBROADCASTB 67(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 78(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 36(SP), Y5
-	VMOVDQU      32(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      32(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    18(AX), Y4
-	VPBROADCASTB 68(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 82(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 40(SP), Y5
-	VMOVDQU      64(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      64(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    26(AX), Y4
-	VPBROADCASTB 69(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 86(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 44(SP), Y5
-	VMOVDQU      96(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      96(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    34(AX), Y4
-	VPBROADCASTB 70(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 90(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 48(SP), Y5
-	VMOVDQU      128(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      128(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VMULPS       Y3, Y9, Y3
+	VPMOVZXBD    10(AX), Y7
+	VPBROADCASTB 67(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 78(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPSHUFD      $0x55, Y6, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    18(AX), Y7
+	VPBROADCASTB 68(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 82(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPSHUFD      $0xaa, Y6, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    26(AX), Y7
+	VPBROADCASTB 69(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 86(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPSHUFD      $0xff, Y6, Y6
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VPMOVZXBD    34(AX), Y6
+	VPBROADCASTB 70(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y6, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 90(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFD      $0x00, Y8, Y4
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS 16(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
+	VFMADD231PS  Y9, Y4, Y3
 	VPMOVZXBD    42(AX), Y4
-	VPBROADCASTB 71(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 94(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 52(SP), Y5
-	VMOVDQU      160(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      160(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPBROADCASTB 71(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y4, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X4, X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 94(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPSHUFD      $0x55, Y8, Y7
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS 20(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
+	VFMADD231PS  Y9, Y4, Y3
 	VPMOVZXBD    50(AX), Y4
-	VPBROADCASTB 72(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 98(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 56(SP), Y5
-	VMOVDQU      192(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      192(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPBROADCASTB 72(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y4, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X4, X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 98(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPSHUFD      $0xaa, Y8, Y7
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS 24(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
+	VFMADD231PS  Y9, Y4, Y3
 	VPMOVZXBD    58(AX), Y4
-	VPBROADCASTB 73(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDD   Y5, (BX)(Y4*4), Y6
-	VPBROADCASTD 102(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 60(SP), Y5
-	VMOVDQU      224(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      224(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPBROADCASTB 73(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y4, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X4, X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 102(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPSHUFD      $0xff, Y8, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
 	VBROADCASTSS 28(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
+	VFMADD231PS  Y8, Y4, Y3
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VFMADD231PS  Y1, Y4, Y0
@@ -8950,219 +9680,253 @@ loop:
 	VPOR         Y5, Y4, Y4
 	VPSRLD       $0x07, Y1, Y5
 	VPAND        kq_glow7<>+0(SB), Y5, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
 	VPSLLD       $0x08, Y5, Y5
 	VPOR         Y5, Y4, Y4
 	VPSRLD       $0x0e, Y1, Y5
 	VPAND        kq_glow7<>+0(SB), Y5, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
 	VPSLLD       $0x10, Y5, Y5
 	VPOR         Y5, Y4, Y4
 	VPSRLD       $0x15, Y1, Y5
 	VPAND        kq_glow7<>+0(SB), Y5, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
 	VPSLLD       $0x18, Y5, Y5
 	VPOR         Y5, Y4, Y4
-	VMOVDQU      Y4, (SP)
-	VPSRLD       $0x1c, Y1, Y1
-	VPADDD       Y1, Y1, Y1
-	VPSLLD       $0x10, Y1, Y3
-	VPOR         Y3, Y1, Y1
-	VPOR         kq_gonesd<>+0(SB), Y1, Y1
-	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), X1
-	VPCMPEQD     Y4, Y4, Y4
-	VPXOR        Y3, Y3, Y3
-	VPGATHERDQ   Y4, (BX)(X1*8), Y3
-	VPBROADCASTD (SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 32(SP), Y5
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      3(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      4(AX), R8
+	VMOVQ        (BX)(R8*8), X1
+	MOVBQZX      5(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y3
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y4, Y1, Y1
+	VPSIGNB      Y9, Y1, Y1
 	VPMADDUBSW   Y1, Y3, Y1
-	VPMADDWD     Y5, Y1, Y1
+	VPMADDWD     Y10, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
-	VBROADCASTSS (DX), Y6
-	VMULPS       Y6, Y1, Y1
-	VMOVDQU      (CX)(SI*1), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y11, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y3, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS (DX)(DI*1), Y3
-	VMULPS       Y3, Y6, Y3
-	VPMOVZXBD    10(AX), X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 4(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VMULPS       Y3, Y11, Y3
+	MOVBQZX      10(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      11(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      12(AX), R8
+	VMOVQ        (BX)(R8*8), X9
+	MOVBQZX      13(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      18(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      19(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      20(AX), R8
+	VMOVQ        (BX)(R8*8), X9
+	MOVBQZX      21(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      26(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      27(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      28(AX), R8
+	VMOVQ        (BX)(R8*8), X9
+	MOVBQZX      29(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	MOVBQZX      34(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      35(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      36(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      37(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
 	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
 	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 36(SP), Y5
-	VMOVDQU      32(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      32(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    18(AX), X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 8(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 40(SP), Y5
-	VMOVDQU      64(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      64(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    26(AX), X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 12(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 44(SP), Y5
-	VMOVDQU      96(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      96(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    34(AX), X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 16(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 48(SP), Y5
-	VMOVDQU      128(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      128(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 16(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    42(AX), X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 20(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 52(SP), Y5
-	VMOVDQU      160(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      160(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      42(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      43(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      44(AX), R8
+	VMOVQ        (BX)(R8*8), X4
+	MOVBQZX      45(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 20(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    50(AX), X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 24(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 56(SP), Y5
-	VMOVDQU      192(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      192(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      50(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      51(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      52(AX), R8
+	VMOVQ        (BX)(R8*8), X4
+	MOVBQZX      53(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 24(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
-	VPMOVZXBD    58(AX), X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 28(SP), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
-	VPBROADCASTD 60(SP), Y5
-	VMOVDQU      224(CX), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX), Y8
-	VFMADD231PS  Y7, Y8, Y1
-	VMOVDQU      224(CX)(SI*1), Y7
-	VPSIGNB      Y4, Y7, Y7
-	VPMADDUBSW   Y7, Y6, Y7
-	VPMADDWD     Y5, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      58(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      59(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      60(AX), R8
+	VMOVQ        (BX)(R8*8), X4
+	MOVBQZX      61(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
 	VBROADCASTSS 28(DX)(DI*1), Y4
-	VFMADD231PS  Y7, Y4, Y3
+	VFMADD231PS  Y8, Y4, Y3
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_eighth<>+0(SB), Y4, Y4
@@ -9218,230 +9982,294 @@ loop:
 	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
 	VPAND        kq_gbits89<>+0(SB), X3, X3
 	VPOR         X3, X1, X1
-	VPCMPEQD     Y4, Y4, Y4
-	VPXOR        Y3, Y3, Y3
-	VPGATHERDQ   Y4, (BX)(X1*8), Y3
-	VPBROADCASTD 34(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y4, Y3
+	VPBROADCASTD 34(AX), Y5
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y5, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
 	MOVBQZX      74(AX), R9
 	SHLQ         $0x05, R9
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y4, Y1, Y1
+	VPSIGNB      Y5, Y1, Y1
 	VPMADDUBSW   Y1, Y3, Y1
 	VPMADDWD     (R8)(R9*1), Y1, Y1
 	VCVTDQ2PS    Y1, Y1
-	VBROADCASTSS (DX), Y5
-	VMULPS       Y5, Y1, Y1
-	VMOVDQU      (CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     (R8)(R9*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
 	VBROADCASTSS (DX)(DI*1), Y3
-	VMULPS       Y3, Y5, Y3
-	VPMOVZXBD    6(AX), X4
-	VPBROADCASTB 67(AX), X5
-	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
-	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 38(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMULPS       Y3, Y6, Y3
+	VPMOVZXBD    6(AX), X5
+	VPBROADCASTB 67(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 38(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	MOVBQZX      75(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      32(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 4(DX), Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      32(CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 4(DX)(DI*1), Y4
-	VFMADD231PS  Y5, Y4, Y3
-	VPMOVZXBD    10(AX), X4
-	VPBROADCASTB 68(AX), X5
-	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
-	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 42(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    10(AX), X5
+	VPBROADCASTB 68(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 42(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	MOVBQZX      76(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      64(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 8(DX), Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      64(CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 8(DX)(DI*1), Y4
-	VFMADD231PS  Y5, Y4, Y3
-	VPMOVZXBD    14(AX), X4
-	VPBROADCASTB 69(AX), X5
-	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
-	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 46(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    14(AX), X5
+	VPBROADCASTB 69(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 46(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	MOVBQZX      77(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      96(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 12(DX), Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      96(CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 12(DX)(DI*1), Y4
-	VFMADD231PS  Y5, Y4, Y3
-	VPMOVZXBD    18(AX), X4
-	VPBROADCASTB 70(AX), X5
-	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
-	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 50(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    18(AX), X5
+	VPBROADCASTB 70(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 50(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	MOVBQZX      78(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      128(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 16(DX), Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      128(CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 16(DX)(DI*1), Y4
-	VFMADD231PS  Y5, Y4, Y3
-	VPMOVZXBD    22(AX), X4
-	VPBROADCASTB 71(AX), X5
-	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
-	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 54(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    22(AX), X5
+	VPBROADCASTB 71(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 54(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	MOVBQZX      79(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      160(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 20(DX), Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      160(CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 20(DX)(DI*1), Y4
-	VFMADD231PS  Y5, Y4, Y3
-	VPMOVZXBD    26(AX), X4
-	VPBROADCASTB 72(AX), X5
-	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
-	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 58(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    26(AX), X5
+	VPBROADCASTB 72(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 58(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	MOVBQZX      80(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      192(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 24(DX), Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      192(CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 24(DX)(DI*1), Y4
-	VFMADD231PS  Y5, Y4, Y3
-	VPMOVZXBD    30(AX), X4
-	VPBROADCASTB 73(AX), X5
-	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
-	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VPCMPEQD     Y5, Y5, Y5
-	VPXOR        Y6, Y6, Y6
-	VPGATHERDQ   Y5, (BX)(X4*8), Y6
-	VPBROADCASTD 62(AX), Y4
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
-	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    30(AX), X5
+	VPBROADCASTB 73(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 62(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
 	MOVBQZX      81(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      224(CX), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 28(DX), Y7
-	VFMADD231PS  Y5, Y7, Y1
-	VMOVDQU      224(CX)(SI*1), Y5
-	VPSIGNB      Y4, Y5, Y5
-	VPMADDUBSW   Y5, Y6, Y5
-	VPMADDWD     (R8)(R9*1), Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 28(DX)(DI*1), Y4
-	VFMADD231PS  Y5, Y4, Y3
-	VPBROADCASTW (AX), X4
-	VCVTPH2PS    X4, Y4
-	VMULPS       kq_eighth<>+0(SB), Y4, Y4
-	VFMADD231PS  Y1, Y4, Y0
-	VFMADD231PS  Y3, Y4, Y2
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       kq_eighth<>+0(SB), Y5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	VFMADD231PS  Y3, Y5, Y2
 	ADDQ         $0x00000052, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -9491,34 +10319,34 @@ loop:
 	VMOVDQU      66(AX), Y1
 	VMOVDQU      kq_iq2parity<>+0(SB), Y3
 	VPAND        kq_glow7<>+0(SB), Y1, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
-	VPSRLD       $0x07, Y1, Y6
-	VPAND        kq_glow7<>+0(SB), Y6, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
 	VPSHUFB      Y7, Y3, Y7
-	VPOR         Y7, Y6, Y6
-	VPSLLD       $0x08, Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPSRLD       $0x0e, Y1, Y6
-	VPAND        kq_glow7<>+0(SB), Y6, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y3, Y7
-	VPOR         Y7, Y6, Y6
-	VPSLLD       $0x10, Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPSRLD       $0x15, Y1, Y6
-	VPAND        kq_glow7<>+0(SB), Y6, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y3, Y7
-	VPOR         Y7, Y6, Y6
-	VPSLLD       $0x18, Y6, Y6
-	VPOR         Y6, Y5, Y5
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
 	VMOVDQU      Y5, (SP)
 	VPSRLD       $0x1c, Y1, Y1
 	VPADDD       Y1, Y1, Y1
@@ -9526,252 +10354,356 @@ loop:
 	VPOR         Y3, Y1, Y1
 	VPOR         kq_gonesd<>+0(SB), Y1, Y1
 	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), Y1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y5, Y5, Y5
-	VPGATHERDD   Y3, (BX)(Y1*4), Y5
-	VPBROADCASTD (SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 32(SP), Y7
+	MOVBQZX      2(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      3(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      4(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      5(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      6(AX), R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      7(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      8(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      9(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD (SP), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPBROADCASTD 32(SP), Y8
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y6, Y1, Y1
+	VPSIGNB      Y7, Y1, Y1
 	VPMADDUBSW   Y1, Y5, Y1
-	VPMADDWD     Y7, Y1, Y1
+	VPMADDWD     Y8, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y6, Y3, Y3
+	VPSIGNB      Y7, Y3, Y3
 	VPMADDUBSW   Y3, Y5, Y3
-	VPMADDWD     Y7, Y3, Y3
+	VPMADDWD     Y8, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS (DX)(DI*1), Y8
-	VMULPS       Y8, Y3, Y3
-	VMOVDQU      (CX)(SI*2), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPMADDUBSW   Y8, Y5, Y8
-	VPMADDWD     Y7, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS (DX)(DI*2), Y5
-	VMULPS       Y5, Y8, Y5
-	VPMOVZXBD    10(AX), Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 4(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 36(SP), Y7
-	VMOVDQU      32(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      32(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      32(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    18(AX), Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 8(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 40(SP), Y7
-	VMOVDQU      64(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      64(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      64(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    26(AX), Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 12(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 44(SP), Y7
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      96(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      96(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    34(AX), Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 16(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 48(SP), Y7
-	VMOVDQU      128(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      128(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      128(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    42(AX), Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 20(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 52(SP), Y7
-	VMOVDQU      160(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      160(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      160(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    50(AX), Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 24(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 56(SP), Y7
-	VMOVDQU      192(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      192(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      192(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    58(AX), Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 28(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 60(SP), Y7
-	VMOVDQU      224(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      224(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      224(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       kq_quarter<>+0(SB), Y6, Y6
-	VFMADD231PS  Y1, Y6, Y0
-	VFMADD231PS  Y3, Y6, Y2
-	VFMADD231PS  Y5, Y6, Y4
+	VMULPS       Y5, Y9, Y5
+	MOVBQZX      10(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      11(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      12(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      13(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      14(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      15(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      16(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      17(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 4(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      18(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      19(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      20(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      21(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      22(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      23(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      24(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      25(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 8(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      26(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      27(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      28(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      29(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      30(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      31(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      32(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      33(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 12(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      34(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      35(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      36(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      37(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      38(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      39(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      40(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      41(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 16(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      42(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      43(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      44(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      45(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      46(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      47(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      48(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      49(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 20(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      50(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      51(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      52(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      53(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      54(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      55(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      56(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      57(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 24(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      58(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      59(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      60(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      61(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      62(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      63(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      64(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      65(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 28(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_quarter<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
 	ADDQ         $0x00000062, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -9837,278 +10769,430 @@ loop:
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
 	VPAND        kq_gbit8<>+0(SB), Y3, Y3
 	VPOR         Y3, Y1, Y1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y5, Y5, Y5
-	VPGATHERDD   Y3, (BX)(Y1*4), Y5
-	VPBROADCASTD 74(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 32(SP), Y7
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y1, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X1, X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD 74(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPBROADCASTD 32(SP), Y8
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y6, Y1, Y1
+	VPSIGNB      Y7, Y1, Y1
 	VPMADDUBSW   Y1, Y5, Y1
-	VPMADDWD     Y7, Y1, Y1
+	VPMADDWD     Y8, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y6, Y3, Y3
+	VPSIGNB      Y7, Y3, Y3
 	VPMADDUBSW   Y3, Y5, Y3
-	VPMADDWD     Y7, Y3, Y3
+	VPMADDWD     Y8, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS (DX)(DI*1), Y8
-	VMULPS       Y8, Y3, Y3
-	VMOVDQU      (CX)(SI*2), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPMADDUBSW   Y8, Y5, Y8
-	VPMADDWD     Y7, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS (DX)(DI*2), Y5
-	VMULPS       Y5, Y8, Y5
-	VPMOVZXBD    10(AX), Y6
-	VPBROADCASTB 67(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 78(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 36(SP), Y7
-	VMOVDQU      32(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      32(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      32(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    18(AX), Y6
-	VPBROADCASTB 68(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 82(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 40(SP), Y7
-	VMOVDQU      64(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      64(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      64(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    26(AX), Y6
-	VPBROADCASTB 69(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 86(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 44(SP), Y7
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      96(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      96(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    34(AX), Y6
-	VPBROADCASTB 70(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 90(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 48(SP), Y7
-	VMOVDQU      128(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      128(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      128(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    42(AX), Y6
-	VPBROADCASTB 71(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 94(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 52(SP), Y7
-	VMOVDQU      160(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      160(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      160(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    50(AX), Y6
-	VPBROADCASTB 72(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 98(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 56(SP), Y7
-	VMOVDQU      192(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      192(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      192(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    58(AX), Y6
-	VPBROADCASTB 73(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDD   Y7, (BX)(Y6*4), Y8
-	VPBROADCASTD 102(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 60(SP), Y7
-	VMOVDQU      224(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      224(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      224(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y6
-	VFMADD231PS  Y1, Y6, Y0
-	VFMADD231PS  Y3, Y6, Y2
-	VFMADD231PS  Y5, Y6, Y4
+	VMULPS       Y5, Y9, Y5
+	VPMOVZXBD    10(AX), Y7
+	VPBROADCASTB 67(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    18(AX), Y7
+	VPBROADCASTB 68(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 82(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    26(AX), Y7
+	VPBROADCASTB 69(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    34(AX), Y7
+	VPBROADCASTB 70(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 90(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    42(AX), Y7
+	VPBROADCASTB 71(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    50(AX), Y7
+	VPBROADCASTB 72(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 98(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    58(AX), Y7
+	VPBROADCASTB 73(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
 	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -10167,34 +11251,34 @@ loop:
 	VPERMQ       $0xd8, Y1, Y1
 	VMOVDQU      kq_iq2parity<>+0(SB), Y3
 	VPAND        kq_glow7<>+0(SB), Y1, Y5
-	VPSRLD       $0x04, Y5, Y6
-	VPXOR        Y5, Y6, Y6
-	VPSHUFB      Y6, Y3, Y6
-	VPOR         Y6, Y5, Y5
-	VPSRLD       $0x07, Y1, Y6
-	VPAND        kq_glow7<>+0(SB), Y6, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
 	VPSHUFB      Y7, Y3, Y7
-	VPOR         Y7, Y6, Y6
-	VPSLLD       $0x08, Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPSRLD       $0x0e, Y1, Y6
-	VPAND        kq_glow7<>+0(SB), Y6, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y3, Y7
-	VPOR         Y7, Y6, Y6
-	VPSLLD       $0x10, Y6, Y6
-	VPOR         Y6, Y5, Y5
-	VPSRLD       $0x15, Y1, Y6
-	VPAND        kq_glow7<>+0(SB), Y6, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y3, Y7
-	VPOR         Y7, Y6, Y6
-	VPSLLD       $0x18, Y6, Y6
-	VPOR         Y6, Y5, Y5
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
 	VMOVDQU      Y5, (SP)
 	VPSRLD       $0x1c, Y1, Y1
 	VPADDD       Y1, Y1, Y1
@@ -10202,252 +11286,292 @@ loop:
 	VPOR         Y3, Y1, Y1
 	VPOR         kq_gonesd<>+0(SB), Y1, Y1
 	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), X1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y5, Y5, Y5
-	VPGATHERDQ   Y3, (BX)(X1*8), Y5
-	VPBROADCASTD (SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 32(SP), Y7
+	MOVBQZX      2(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      3(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      4(AX), R8
+	VMOVQ        (BX)(R8*8), X1
+	MOVBQZX      5(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD (SP), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPBROADCASTD 32(SP), Y8
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y6, Y1, Y1
+	VPSIGNB      Y7, Y1, Y1
 	VPMADDUBSW   Y1, Y5, Y1
-	VPMADDWD     Y7, Y1, Y1
+	VPMADDWD     Y8, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y6, Y3, Y3
+	VPSIGNB      Y7, Y3, Y3
 	VPMADDUBSW   Y3, Y5, Y3
-	VPMADDWD     Y7, Y3, Y3
+	VPMADDWD     Y8, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS (DX)(DI*1), Y8
-	VMULPS       Y8, Y3, Y3
-	VMOVDQU      (CX)(SI*2), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPMADDUBSW   Y8, Y5, Y8
-	VPMADDWD     Y7, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VBROADCASTSS (DX)(DI*2), Y5
-	VMULPS       Y5, Y8, Y5
-	VPMOVZXBD    10(AX), X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 4(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 36(SP), Y7
-	VMOVDQU      32(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      32(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      32(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    18(AX), X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 8(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 40(SP), Y7
-	VMOVDQU      64(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      64(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      64(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    26(AX), X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 12(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 44(SP), Y7
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      96(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      96(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    34(AX), X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 16(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 48(SP), Y7
-	VMOVDQU      128(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      128(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      128(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    42(AX), X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 20(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 52(SP), Y7
-	VMOVDQU      160(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      160(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      160(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    50(AX), X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 24(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 56(SP), Y7
-	VMOVDQU      192(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      192(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      192(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPMOVZXBD    58(AX), X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 28(SP), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VPBROADCASTD 60(SP), Y7
-	VMOVDQU      224(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX), Y10
-	VFMADD231PS  Y9, Y10, Y1
-	VMOVDQU      224(CX)(SI*1), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*1), Y10
-	VFMADD231PS  Y9, Y10, Y3
-	VMOVDQU      224(CX)(SI*2), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y8, Y9
-	VPMADDWD     Y7, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*2), Y6
-	VFMADD231PS  Y9, Y6, Y5
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       kq_eighth<>+0(SB), Y6, Y6
-	VFMADD231PS  Y1, Y6, Y0
-	VFMADD231PS  Y3, Y6, Y2
-	VFMADD231PS  Y5, Y6, Y4
+	VMULPS       Y5, Y9, Y5
+	MOVBQZX      10(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      11(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      12(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      13(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 4(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      18(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      19(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      20(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      21(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 8(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      26(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      27(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      28(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      29(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 12(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      34(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      35(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      36(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      37(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 16(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      42(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      43(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      44(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      45(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 20(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      50(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      51(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      52(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      53(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 24(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      58(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      59(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      60(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      61(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 28(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
 	ADDQ         $0x00000042, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -10505,287 +11629,351 @@ loop:
 	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
 	VPAND        kq_gbits89<>+0(SB), X3, X3
 	VPOR         X3, X1, X1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y5, Y5, Y5
-	VPGATHERDQ   Y3, (BX)(X1*8), Y5
-	VPBROADCASTD 34(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD 34(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
 	MOVBQZX      74(AX), R9
 	SHLQ         $0x05, R9
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y6, Y1, Y1
+	VPSIGNB      Y7, Y1, Y1
 	VPMADDUBSW   Y1, Y5, Y1
 	VPMADDWD     (R8)(R9*1), Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y6, Y3, Y3
+	VPSIGNB      Y7, Y3, Y3
 	VPMADDUBSW   Y3, Y5, Y3
 	VPMADDWD     (R8)(R9*1), Y3, Y3
 	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS (DX)(DI*1), Y7
-	VMULPS       Y7, Y3, Y3
-	VMOVDQU      (CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y5, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
 	VBROADCASTSS (DX)(DI*2), Y5
-	VMULPS       Y5, Y7, Y5
-	VPMOVZXBD    6(AX), X6
-	VPBROADCASTB 67(AX), X7
-	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
-	VPAND        kq_gbits89<>+0(SB), X7, X7
-	VPOR         X7, X6, X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 38(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMULPS       Y5, Y8, Y5
+	VPMOVZXBD    6(AX), X7
+	VPBROADCASTB 67(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 38(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	MOVBQZX      75(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      32(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX), Y9
-	VFMADD231PS  Y7, Y9, Y1
-	VMOVDQU      32(CX)(SI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX)(DI*1), Y9
-	VFMADD231PS  Y7, Y9, Y3
-	VMOVDQU      32(CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 4(DX)(DI*2), Y6
-	VFMADD231PS  Y7, Y6, Y5
-	VPMOVZXBD    10(AX), X6
-	VPBROADCASTB 68(AX), X7
-	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
-	VPAND        kq_gbits89<>+0(SB), X7, X7
-	VPOR         X7, X6, X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 42(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    10(AX), X7
+	VPBROADCASTB 68(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 42(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	MOVBQZX      76(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      64(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX), Y9
-	VFMADD231PS  Y7, Y9, Y1
-	VMOVDQU      64(CX)(SI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX)(DI*1), Y9
-	VFMADD231PS  Y7, Y9, Y3
-	VMOVDQU      64(CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 8(DX)(DI*2), Y6
-	VFMADD231PS  Y7, Y6, Y5
-	VPMOVZXBD    14(AX), X6
-	VPBROADCASTB 69(AX), X7
-	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
-	VPAND        kq_gbits89<>+0(SB), X7, X7
-	VPOR         X7, X6, X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 46(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    14(AX), X7
+	VPBROADCASTB 69(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 46(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	MOVBQZX      77(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      96(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX), Y9
-	VFMADD231PS  Y7, Y9, Y1
-	VMOVDQU      96(CX)(SI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX)(DI*1), Y9
-	VFMADD231PS  Y7, Y9, Y3
-	VMOVDQU      96(CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 12(DX)(DI*2), Y6
-	VFMADD231PS  Y7, Y6, Y5
-	VPMOVZXBD    18(AX), X6
-	VPBROADCASTB 70(AX), X7
-	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
-	VPAND        kq_gbits89<>+0(SB), X7, X7
-	VPOR         X7, X6, X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 50(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    18(AX), X7
+	VPBROADCASTB 70(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 50(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	MOVBQZX      78(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      128(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX), Y9
-	VFMADD231PS  Y7, Y9, Y1
-	VMOVDQU      128(CX)(SI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX)(DI*1), Y9
-	VFMADD231PS  Y7, Y9, Y3
-	VMOVDQU      128(CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 16(DX)(DI*2), Y6
-	VFMADD231PS  Y7, Y6, Y5
-	VPMOVZXBD    22(AX), X6
-	VPBROADCASTB 71(AX), X7
-	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
-	VPAND        kq_gbits89<>+0(SB), X7, X7
-	VPOR         X7, X6, X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 54(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    22(AX), X7
+	VPBROADCASTB 71(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 54(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	MOVBQZX      79(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      160(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX), Y9
-	VFMADD231PS  Y7, Y9, Y1
-	VMOVDQU      160(CX)(SI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX)(DI*1), Y9
-	VFMADD231PS  Y7, Y9, Y3
-	VMOVDQU      160(CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 20(DX)(DI*2), Y6
-	VFMADD231PS  Y7, Y6, Y5
-	VPMOVZXBD    26(AX), X6
-	VPBROADCASTB 72(AX), X7
-	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
-	VPAND        kq_gbits89<>+0(SB), X7, X7
-	VPOR         X7, X6, X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 58(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    26(AX), X7
+	VPBROADCASTB 72(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 58(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	MOVBQZX      80(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      192(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX), Y9
-	VFMADD231PS  Y7, Y9, Y1
-	VMOVDQU      192(CX)(SI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX)(DI*1), Y9
-	VFMADD231PS  Y7, Y9, Y3
-	VMOVDQU      192(CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 24(DX)(DI*2), Y6
-	VFMADD231PS  Y7, Y6, Y5
-	VPMOVZXBD    30(AX), X6
-	VPBROADCASTB 73(AX), X7
-	VPSLLVD      kq_giq2sqh<>+0(SB), X7, X7
-	VPAND        kq_gbits89<>+0(SB), X7, X7
-	VPOR         X7, X6, X6
-	VPCMPEQD     Y7, Y7, Y7
-	VPXOR        Y8, Y8, Y8
-	VPGATHERDQ   Y7, (BX)(X6*8), Y8
-	VPBROADCASTD 62(AX), Y6
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    30(AX), X7
+	VPBROADCASTB 73(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 62(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
 	MOVBQZX      81(AX), R9
 	SHLQ         $0x05, R9
-	VMOVDQU      224(CX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX), Y9
-	VFMADD231PS  Y7, Y9, Y1
-	VMOVDQU      224(CX)(SI*1), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX)(DI*1), Y9
-	VFMADD231PS  Y7, Y9, Y3
-	VMOVDQU      224(CX)(SI*2), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y8, Y7
-	VPMADDWD     (R8)(R9*1), Y7, Y7
-	VCVTDQ2PS    Y7, Y7
-	VBROADCASTSS 28(DX)(DI*2), Y6
-	VFMADD231PS  Y7, Y6, Y5
-	VPBROADCASTW (AX), X6
-	VCVTPH2PS    X6, Y6
-	VMULPS       kq_eighth<>+0(SB), Y6, Y6
-	VFMADD231PS  Y1, Y6, Y0
-	VFMADD231PS  Y3, Y6, Y2
-	VFMADD231PS  Y5, Y6, Y4
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
 	ADDQ         $0x00000052, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -10848,26 +12036,26 @@ loop:
 	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
-	VPSRLD       $0x04, Y7, Y8
-	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y3, Y8
-	VPOR         Y8, Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
 	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
-	VPSRLD       $0x04, Y7, Y8
-	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y3, Y8
-	VPOR         Y8, Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
 	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
-	VPSRLD       $0x04, Y7, Y8
-	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y3, Y8
-	VPOR         Y8, Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
 	VPOR         Y7, Y5, Y5
 	VMOVDQU      Y5, (SP)
@@ -10877,309 +12065,413 @@ loop:
 	VPOR         Y3, Y1, Y1
 	VPOR         kq_gonesd<>+0(SB), Y1, Y1
 	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), Y1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y3, (BX)(Y1*4), Y7
-	VPBROADCASTD (SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 32(SP), Y9
+	MOVBQZX      2(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      3(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      4(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      5(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      6(AX), R10
+	VMOVD        (BX)(R10*4), X1
+	MOVBQZX      7(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X1, X1
+	MOVBQZX      8(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X1, X1
+	MOVBQZX      9(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD (SP), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPBROADCASTD 32(SP), Y10
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y8, Y1, Y1
+	VPSIGNB      Y9, Y1, Y1
 	VPMADDUBSW   Y1, Y7, Y1
-	VPMADDWD     Y9, Y1, Y1
+	VPMADDWD     Y10, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y8, Y3, Y3
+	VPSIGNB      Y9, Y3, Y3
 	VPMADDUBSW   Y3, Y7, Y3
-	VPMADDWD     Y9, Y3, Y3
+	VPMADDWD     Y10, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
 	VBROADCASTSS (DX)(DI*1), Y5
 	VMULPS       Y5, Y3, Y3
 	VMOVDQU      (CX)(SI*2), Y5
-	VPSIGNB      Y8, Y5, Y5
+	VPSIGNB      Y9, Y5, Y5
 	VPMADDUBSW   Y5, Y7, Y5
-	VPMADDWD     Y9, Y5, Y5
+	VPMADDWD     Y10, Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*2), Y10
-	VMULPS       Y10, Y5, Y5
-	VMOVDQU      (CX)(R8*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS (DX)(R9*1), Y7
-	VMULPS       Y7, Y10, Y7
-	VPMOVZXBD    10(AX), Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 4(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 36(SP), Y9
-	VMOVDQU      32(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      32(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      32(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      32(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    18(AX), Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 8(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 40(SP), Y9
-	VMOVDQU      64(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      64(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      64(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      64(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    26(AX), Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 12(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 44(SP), Y9
-	VMOVDQU      96(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      96(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      96(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      96(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    34(AX), Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 16(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 48(SP), Y9
-	VMOVDQU      128(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      128(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      128(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      128(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    42(AX), Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 20(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 52(SP), Y9
-	VMOVDQU      160(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      160(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      160(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      160(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    50(AX), Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 24(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 56(SP), Y9
-	VMOVDQU      192(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      192(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      192(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      192(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    58(AX), Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 28(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 60(SP), Y9
-	VMOVDQU      224(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      224(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      224(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      224(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, Y8
-	VMULPS       kq_quarter<>+0(SB), Y8, Y8
-	VFMADD231PS  Y1, Y8, Y0
-	VFMADD231PS  Y3, Y8, Y2
-	VFMADD231PS  Y5, Y8, Y4
-	VFMADD231PS  Y7, Y8, Y6
+	VMULPS       Y7, Y11, Y7
+	MOVBQZX      10(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      11(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      12(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      13(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      14(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      15(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      16(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      17(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 4(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      18(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      19(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      20(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      21(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      22(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      23(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      24(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      25(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 8(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      26(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      27(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      28(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      29(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      30(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      31(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      32(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      33(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 12(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      34(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      35(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      36(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      37(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      38(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      39(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      40(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      41(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 16(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      42(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      43(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      44(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      45(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      46(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      47(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      48(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      49(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 20(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      50(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      51(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      52(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      53(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      54(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      55(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      56(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      57(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 24(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      58(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      59(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      60(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      61(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      62(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      63(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      64(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      65(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 28(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_quarter<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
 	ADDQ         $0x00000062, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -11252,335 +12544,487 @@ loop:
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
 	VPAND        kq_gbit8<>+0(SB), Y3, Y3
 	VPOR         Y3, Y1, Y1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDD   Y3, (BX)(Y1*4), Y7
-	VPBROADCASTD 74(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 32(SP), Y9
+	VMOVQ        X1, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X1, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y1, X3
+	VMOVQ        X3, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X1
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X1, X1
+	VPEXTRQ      $0x01, X3, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X1, X1
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD 74(AX), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPBROADCASTD 32(SP), Y10
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y8, Y1, Y1
+	VPSIGNB      Y9, Y1, Y1
 	VPMADDUBSW   Y1, Y7, Y1
-	VPMADDWD     Y9, Y1, Y1
+	VPMADDWD     Y10, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y8, Y3, Y3
+	VPSIGNB      Y9, Y3, Y3
 	VPMADDUBSW   Y3, Y7, Y3
-	VPMADDWD     Y9, Y3, Y3
+	VPMADDWD     Y10, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
 	VBROADCASTSS (DX)(DI*1), Y5
 	VMULPS       Y5, Y3, Y3
 	VMOVDQU      (CX)(SI*2), Y5
-	VPSIGNB      Y8, Y5, Y5
+	VPSIGNB      Y9, Y5, Y5
 	VPMADDUBSW   Y5, Y7, Y5
-	VPMADDWD     Y9, Y5, Y5
+	VPMADDWD     Y10, Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*2), Y10
-	VMULPS       Y10, Y5, Y5
-	VMOVDQU      (CX)(R8*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS (DX)(R9*1), Y7
-	VMULPS       Y7, Y10, Y7
-	VPMOVZXBD    10(AX), Y8
-	VPBROADCASTB 67(AX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 78(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 36(SP), Y9
-	VMOVDQU      32(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      32(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      32(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      32(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    18(AX), Y8
-	VPBROADCASTB 68(AX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 82(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 40(SP), Y9
-	VMOVDQU      64(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      64(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      64(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      64(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    26(AX), Y8
-	VPBROADCASTB 69(AX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 86(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 44(SP), Y9
-	VMOVDQU      96(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      96(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      96(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      96(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    34(AX), Y8
-	VPBROADCASTB 70(AX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 90(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 48(SP), Y9
-	VMOVDQU      128(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      128(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      128(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      128(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    42(AX), Y8
-	VPBROADCASTB 71(AX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 94(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 52(SP), Y9
-	VMOVDQU      160(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      160(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      160(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      160(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    50(AX), Y8
-	VPBROADCASTB 72(AX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 98(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 56(SP), Y9
-	VMOVDQU      192(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      192(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      192(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      192(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    58(AX), Y8
-	VPBROADCASTB 73(AX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDD   Y9, (BX)(Y8*4), Y10
-	VPBROADCASTD 102(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 60(SP), Y9
-	VMOVDQU      224(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      224(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      224(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      224(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, Y8
-	VFMADD231PS  Y1, Y8, Y0
-	VFMADD231PS  Y3, Y8, Y2
-	VFMADD231PS  Y5, Y8, Y4
-	VFMADD231PS  Y7, Y8, Y6
+	VMULPS       Y7, Y11, Y7
+	VPMOVZXBD    10(AX), Y9
+	VPBROADCASTB 67(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 78(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    18(AX), Y9
+	VPBROADCASTB 68(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 82(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    26(AX), Y9
+	VPBROADCASTB 69(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 86(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    34(AX), Y9
+	VPBROADCASTB 70(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 90(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    42(AX), Y9
+	VPBROADCASTB 71(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 94(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    50(AX), Y9
+	VPBROADCASTB 72(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 98(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    58(AX), Y9
+	VPBROADCASTB 73(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 102(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
 	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -11652,26 +13096,26 @@ loop:
 	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
-	VPSRLD       $0x04, Y7, Y8
-	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y3, Y8
-	VPOR         Y8, Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
 	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
-	VPSRLD       $0x04, Y7, Y8
-	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y3, Y8
-	VPOR         Y8, Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
 	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y1, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
-	VPSRLD       $0x04, Y7, Y8
-	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y3, Y8
-	VPOR         Y8, Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
 	VPOR         Y7, Y5, Y5
 	VMOVDQU      Y5, (SP)
@@ -11681,309 +13125,349 @@ loop:
 	VPOR         Y3, Y1, Y1
 	VPOR         kq_gonesd<>+0(SB), Y1, Y1
 	VMOVDQU      Y1, 32(SP)
-	VPMOVZXBD    2(AX), X1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y3, (BX)(X1*8), Y7
-	VPBROADCASTD (SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 32(SP), Y9
+	MOVBQZX      2(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      3(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      4(AX), R10
+	VMOVQ        (BX)(R10*8), X1
+	MOVBQZX      5(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD (SP), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPBROADCASTD 32(SP), Y10
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y8, Y1, Y1
+	VPSIGNB      Y9, Y1, Y1
 	VPMADDUBSW   Y1, Y7, Y1
-	VPMADDWD     Y9, Y1, Y1
+	VPMADDWD     Y10, Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y8, Y3, Y3
+	VPSIGNB      Y9, Y3, Y3
 	VPMADDUBSW   Y3, Y7, Y3
-	VPMADDWD     Y9, Y3, Y3
+	VPMADDWD     Y10, Y3, Y3
 	VCVTDQ2PS    Y3, Y3
 	VBROADCASTSS (DX)(DI*1), Y5
 	VMULPS       Y5, Y3, Y3
 	VMOVDQU      (CX)(SI*2), Y5
-	VPSIGNB      Y8, Y5, Y5
+	VPSIGNB      Y9, Y5, Y5
 	VPMADDUBSW   Y5, Y7, Y5
-	VPMADDWD     Y9, Y5, Y5
+	VPMADDWD     Y10, Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*2), Y10
-	VMULPS       Y10, Y5, Y5
-	VMOVDQU      (CX)(R8*1), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
 	VBROADCASTSS (DX)(R9*1), Y7
-	VMULPS       Y7, Y10, Y7
-	VPMOVZXBD    10(AX), X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 4(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 36(SP), Y9
-	VMOVDQU      32(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      32(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      32(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      32(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 4(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    18(AX), X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 8(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 40(SP), Y9
-	VMOVDQU      64(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      64(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      64(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      64(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 8(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    26(AX), X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 12(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 44(SP), Y9
-	VMOVDQU      96(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      96(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      96(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      96(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 12(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    34(AX), X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 16(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 48(SP), Y9
-	VMOVDQU      128(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      128(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      128(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      128(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 16(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    42(AX), X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 20(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 52(SP), Y9
-	VMOVDQU      160(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      160(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      160(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      160(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 20(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    50(AX), X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 24(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 56(SP), Y9
-	VMOVDQU      192(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      192(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      192(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      192(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 24(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPMOVZXBD    58(AX), X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 28(SP), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
-	VPBROADCASTD 60(SP), Y9
-	VMOVDQU      224(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX), Y12
-	VFMADD231PS  Y11, Y12, Y1
-	VMOVDQU      224(CX)(SI*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(DI*1), Y12
-	VFMADD231PS  Y11, Y12, Y3
-	VMOVDQU      224(CX)(SI*2), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(DI*2), Y12
-	VFMADD231PS  Y11, Y12, Y5
-	VMOVDQU      224(CX)(R8*1), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y10, Y11
-	VPMADDWD     Y9, Y11, Y11
-	VCVTDQ2PS    Y11, Y11
-	VBROADCASTSS 28(DX)(R9*1), Y8
-	VFMADD231PS  Y11, Y8, Y7
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, Y8
-	VMULPS       kq_eighth<>+0(SB), Y8, Y8
-	VFMADD231PS  Y1, Y8, Y0
-	VFMADD231PS  Y3, Y8, Y2
-	VFMADD231PS  Y5, Y8, Y4
-	VFMADD231PS  Y7, Y8, Y6
+	VMULPS       Y7, Y11, Y7
+	MOVBQZX      10(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      11(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      12(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      13(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 4(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      18(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      19(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      20(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      21(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 8(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      26(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      27(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      28(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      29(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 12(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      34(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      35(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      36(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      37(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 16(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      42(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      43(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      44(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      45(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 20(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      50(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      51(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      52(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      53(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 24(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      58(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      59(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      60(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      61(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 28(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
 	ADDQ         $0x00000042, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -12048,344 +13532,408 @@ loop:
 	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
 	VPAND        kq_gbits89<>+0(SB), X3, X3
 	VPOR         X3, X1, X1
-	VPCMPEQD     Y3, Y3, Y3
-	VPXOR        Y7, Y7, Y7
-	VPGATHERDQ   Y3, (BX)(X1*8), Y7
-	VPBROADCASTD 34(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMOVQ        X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X1
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD 34(AX), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
 	MOVBQZX      74(AX), R11
 	SHLQ         $0x05, R11
 	VMOVDQU      (CX), Y1
-	VPSIGNB      Y8, Y1, Y1
+	VPSIGNB      Y9, Y1, Y1
 	VPMADDUBSW   Y1, Y7, Y1
 	VPMADDWD     (R10)(R11*1), Y1, Y1
 	VCVTDQ2PS    Y1, Y1
 	VBROADCASTSS (DX), Y3
 	VMULPS       Y3, Y1, Y1
 	VMOVDQU      (CX)(SI*1), Y3
-	VPSIGNB      Y8, Y3, Y3
+	VPSIGNB      Y9, Y3, Y3
 	VPMADDUBSW   Y3, Y7, Y3
 	VPMADDWD     (R10)(R11*1), Y3, Y3
 	VCVTDQ2PS    Y3, Y3
 	VBROADCASTSS (DX)(DI*1), Y5
 	VMULPS       Y5, Y3, Y3
 	VMOVDQU      (CX)(SI*2), Y5
-	VPSIGNB      Y8, Y5, Y5
+	VPSIGNB      Y9, Y5, Y5
 	VPMADDUBSW   Y5, Y7, Y5
 	VPMADDWD     (R10)(R11*1), Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS (DX)(DI*2), Y9
-	VMULPS       Y9, Y5, Y5
-	VMOVDQU      (CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y7, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     (R10)(R11*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS (DX)(R9*1), Y7
-	VMULPS       Y7, Y9, Y7
-	VPMOVZXBD    6(AX), X8
-	VPBROADCASTB 67(AX), X9
-	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
-	VPAND        kq_gbits89<>+0(SB), X9, X9
-	VPOR         X9, X8, X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 38(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMULPS       Y7, Y10, Y7
+	VPMOVZXBD    6(AX), X9
+	VPBROADCASTB 67(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 38(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	MOVBQZX      75(AX), R11
 	SHLQ         $0x05, R11
-	VMOVDQU      32(CX), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX), Y11
-	VFMADD231PS  Y9, Y11, Y1
-	VMOVDQU      32(CX)(SI*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*1), Y11
-	VFMADD231PS  Y9, Y11, Y3
-	VMOVDQU      32(CX)(SI*2), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(DI*2), Y11
-	VFMADD231PS  Y9, Y11, Y5
-	VMOVDQU      32(CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 4(DX)(R9*1), Y8
-	VFMADD231PS  Y9, Y8, Y7
-	VPMOVZXBD    10(AX), X8
-	VPBROADCASTB 68(AX), X9
-	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
-	VPAND        kq_gbits89<>+0(SB), X9, X9
-	VPOR         X9, X8, X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 42(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      32(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    10(AX), X9
+	VPBROADCASTB 68(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 42(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	MOVBQZX      76(AX), R11
 	SHLQ         $0x05, R11
-	VMOVDQU      64(CX), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX), Y11
-	VFMADD231PS  Y9, Y11, Y1
-	VMOVDQU      64(CX)(SI*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*1), Y11
-	VFMADD231PS  Y9, Y11, Y3
-	VMOVDQU      64(CX)(SI*2), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(DI*2), Y11
-	VFMADD231PS  Y9, Y11, Y5
-	VMOVDQU      64(CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 8(DX)(R9*1), Y8
-	VFMADD231PS  Y9, Y8, Y7
-	VPMOVZXBD    14(AX), X8
-	VPBROADCASTB 69(AX), X9
-	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
-	VPAND        kq_gbits89<>+0(SB), X9, X9
-	VPOR         X9, X8, X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 46(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      64(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    14(AX), X9
+	VPBROADCASTB 69(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 46(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	MOVBQZX      77(AX), R11
 	SHLQ         $0x05, R11
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX), Y11
-	VFMADD231PS  Y9, Y11, Y1
-	VMOVDQU      96(CX)(SI*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*1), Y11
-	VFMADD231PS  Y9, Y11, Y3
-	VMOVDQU      96(CX)(SI*2), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(DI*2), Y11
-	VFMADD231PS  Y9, Y11, Y5
-	VMOVDQU      96(CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 12(DX)(R9*1), Y8
-	VFMADD231PS  Y9, Y8, Y7
-	VPMOVZXBD    18(AX), X8
-	VPBROADCASTB 70(AX), X9
-	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
-	VPAND        kq_gbits89<>+0(SB), X9, X9
-	VPOR         X9, X8, X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 50(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    18(AX), X9
+	VPBROADCASTB 70(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 50(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	MOVBQZX      78(AX), R11
 	SHLQ         $0x05, R11
-	VMOVDQU      128(CX), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX), Y11
-	VFMADD231PS  Y9, Y11, Y1
-	VMOVDQU      128(CX)(SI*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*1), Y11
-	VFMADD231PS  Y9, Y11, Y3
-	VMOVDQU      128(CX)(SI*2), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(DI*2), Y11
-	VFMADD231PS  Y9, Y11, Y5
-	VMOVDQU      128(CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 16(DX)(R9*1), Y8
-	VFMADD231PS  Y9, Y8, Y7
-	VPMOVZXBD    22(AX), X8
-	VPBROADCASTB 71(AX), X9
-	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
-	VPAND        kq_gbits89<>+0(SB), X9, X9
-	VPOR         X9, X8, X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 54(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      128(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    22(AX), X9
+	VPBROADCASTB 71(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 54(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	MOVBQZX      79(AX), R11
 	SHLQ         $0x05, R11
-	VMOVDQU      160(CX), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX), Y11
-	VFMADD231PS  Y9, Y11, Y1
-	VMOVDQU      160(CX)(SI*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*1), Y11
-	VFMADD231PS  Y9, Y11, Y3
-	VMOVDQU      160(CX)(SI*2), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(DI*2), Y11
-	VFMADD231PS  Y9, Y11, Y5
-	VMOVDQU      160(CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 20(DX)(R9*1), Y8
-	VFMADD231PS  Y9, Y8, Y7
-	VPMOVZXBD    26(AX), X8
-	VPBROADCASTB 72(AX), X9
-	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
-	VPAND        kq_gbits89<>+0(SB), X9, X9
-	VPOR         X9, X8, X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 58(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      160(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    26(AX), X9
+	VPBROADCASTB 72(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 58(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	MOVBQZX      80(AX), R11
 	SHLQ         $0x05, R11
-	VMOVDQU      192(CX), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX), Y11
-	VFMADD231PS  Y9, Y11, Y1
-	VMOVDQU      192(CX)(SI*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*1), Y11
-	VFMADD231PS  Y9, Y11, Y3
-	VMOVDQU      192(CX)(SI*2), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(DI*2), Y11
-	VFMADD231PS  Y9, Y11, Y5
-	VMOVDQU      192(CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 24(DX)(R9*1), Y8
-	VFMADD231PS  Y9, Y8, Y7
-	VPMOVZXBD    30(AX), X8
-	VPBROADCASTB 73(AX), X9
-	VPSLLVD      kq_giq2sqh<>+0(SB), X9, X9
-	VPAND        kq_gbits89<>+0(SB), X9, X9
-	VPOR         X9, X8, X8
-	VPCMPEQD     Y9, Y9, Y9
-	VPXOR        Y10, Y10, Y10
-	VPGATHERDQ   Y9, (BX)(X8*8), Y10
-	VPBROADCASTD 62(AX), Y8
-	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
-	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
-	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      192(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    30(AX), X9
+	VPBROADCASTB 73(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 62(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
 	MOVBQZX      81(AX), R11
 	SHLQ         $0x05, R11
-	VMOVDQU      224(CX), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX), Y11
-	VFMADD231PS  Y9, Y11, Y1
-	VMOVDQU      224(CX)(SI*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*1), Y11
-	VFMADD231PS  Y9, Y11, Y3
-	VMOVDQU      224(CX)(SI*2), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(DI*2), Y11
-	VFMADD231PS  Y9, Y11, Y5
-	VMOVDQU      224(CX)(R8*1), Y9
-	VPSIGNB      Y8, Y9, Y9
-	VPMADDUBSW   Y9, Y10, Y9
-	VPMADDWD     (R10)(R11*1), Y9, Y9
-	VCVTDQ2PS    Y9, Y9
-	VBROADCASTSS 28(DX)(R9*1), Y8
-	VFMADD231PS  Y9, Y8, Y7
-	VPBROADCASTW (AX), X8
-	VCVTPH2PS    X8, Y8
-	VMULPS       kq_eighth<>+0(SB), Y8, Y8
-	VFMADD231PS  Y1, Y8, Y0
-	VFMADD231PS  Y3, Y8, Y2
-	VFMADD231PS  Y5, Y8, Y4
-	VFMADD231PS  Y7, Y8, Y6
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
 	ADDQ         $0x00000052, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX

@@ -11,13 +11,13 @@ import (
 )
 
 // The grid i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_S) share one kernel shape, gridSuper:
-// per sub-block ib of 32 weights (one block of x), 32 unsigned grid bytes g (gathered
-// from the type's grid table), 32 signs (a 32-bit pattern, bit j for weight j, spread to
+// per sub-block ib of 32 weights (one block of x), 32 unsigned grid bytes g (loaded
+// from the type's grid table by gridEntries), 32 signs (a 32-bit pattern, bit j for weight j, spread to
 // bytes for VPSIGNB on x) and an integer scale (odd, ≤ 31) for each half; the product is
 // d·dmul·Σ_ib dx_ib·Σ_half scale·Σ g·sign·x, the inner sums exact integers.
 
 // Constants of the grid kernels (gridConsts).
-var gSignShuf, gLow4D, gLow7, gOnesD, gIQ3SShift, gIQ3SQh, gIQ2SQh, gBit8, gBits89, quarter Mem
+var gSignShuf, gSignShufIb, gLow4D, gLow7, gOnesD, gIQ3SShift, gIQ3SQh, gIQ2SQh, gBit8, gBits89, quarter Mem
 
 // gridConsts defines the constants of the grid kernels (iq2Consts must have run).
 func gridConsts() {
@@ -26,6 +26,12 @@ func gridConsts() {
 	gSignShuf = GLOBL("kq_gsignshuf", RODATA|NOPTR)
 	for i := 0; i < 32; i++ {
 		DATA(i, U8(i/8))
+	}
+	// Four masks: byte j of each 128-bit lane takes byte 4i + j/8 of its lane (lane 1:
+	// 4i + 2 + j/8), the byte of sign pattern i of a lane of four that holds weight j's sign.
+	gSignShufIb = GLOBL("kq_gsignshufib", RODATA|NOPTR)
+	for i := 0; i < 128; i++ {
+		DATA(i, U8(4*(i/32)+i%32/8))
 	}
 	gLow4D = GLOBL("kq_glow4d", RODATA|NOPTR)
 	for i := 0; i < 8; i++ {
@@ -74,45 +80,111 @@ type gridKind struct {
 	bytes    int    // bytes of a super-block
 	entry    int    // bytes of a grid entry (4 or 8)
 	dmul     *Mem   // the factor of d (nil: 1)
-	// prep runs once a super-block and may fill local (64 bytes): IQ3_XXS and IQ2_XXS
-	// store their eight 32-bit sign patterns (bytes 0..31) and their scales as two
-	// equal int16 (bytes 32..63), IQ3_S its scales.
-	prep func(w Register, local Mem)
+	// prep runs once a super-block and may fill st: IQ3_XXS and IQ2_XXS their eight
+	// 32-bit sign patterns and their scales as two equal int16, IQ3_S its scales.
+	prep func(w Register, st *gridState)
 	// grid returns sub-block ib's 32 grid bytes.
 	grid func(w, grid Register, ib int) VecVirtual
-	// signs returns the address of sub-block ib's 32-bit sign pattern.
-	signs func(w Register, local Mem, ib int) Mem
+	// signs returns sub-block ib's sign bytes shuffled to bytes (gridSigns ends them).
+	signs func(w Register, st *gridState, ib int, cs []Op) VecVirtual
 	// scale returns sub-block ib's scales for VPMADDWD: 16 int16, the first 8 the first
 	// half's scale, the last 8 the second half's (tbl: iq2ScaleTable's address).
-	scale func(w Register, local Mem, tbl Register, ib int) Op
+	scale func(w Register, st *gridState, tbl Register, ib int) Op
+}
+
+// gridState holds what prep decodes of a super-block: the eight 32-bit sign patterns
+// and the eight scale dwords, in registers (s, sc) where regs, else in local (bytes 0..31
+// and 32..63); stored YMMs read back 4 bytes at a time wait for store forwarding, so the
+// row kernel keeps them in registers (the tiles have too few left).
+type gridState struct {
+	local       Mem
+	regs        bool
+	s, sc       VecVirtual
+	sdup, scdup VecVirtual // the 128-bit lane of s (sc) that holds ib's, in both lanes
+}
+
+// storeSigns keeps the sign patterns v.
+func (st *gridState) storeSigns(v VecVirtual) {
+	if st.regs {
+		st.s = v
+		return
+	}
+	VMOVDQU(v, st.local)
+}
+
+// storeScales keeps the scale dwords v.
+func (st *gridState) storeScales(v VecVirtual) {
+	if st.regs {
+		st.sc = v
+		return
+	}
+	VMOVDQU(v, st.local.Offset(32))
+}
+
+// signBytes returns sub-block ib's sign pattern spread over 32 bytes, byte j holding the
+// pattern's byte j/8.
+func (st *gridState) signBytes(ib int, cs []Op) VecVirtual {
+	v := YMM()
+	if !st.regs {
+		VPBROADCASTD(st.local.Offset(4*ib), v)
+		VPSHUFB(cs[0], v, v)
+		return v
+	}
+	if ib%4 == 0 {
+		st.sdup = YMM()
+		VPERMQ(U8(0x44+0xaa*(ib/4)), st.s, st.sdup)
+	}
+	VPSHUFB(gSignShufIb.Offset(32*(ib%4)), st.sdup, v)
+	return v
+}
+
+// scale returns sub-block ib's scale dword in every dword.
+func (st *gridState) scale(ib int) Op {
+	v := YMM()
+	if !st.regs {
+		VPBROADCASTD(st.local.Offset(32+4*ib), v)
+		return v
+	}
+	if ib%4 == 0 {
+		st.scdup = YMM()
+		VPERMQ(U8(0x44+0xaa*(ib/4)), st.sc, st.scdup)
+	}
+	VPSHUFD(U8(0x55*(ib%4)), st.scdup, v)
+	return v
+}
+
+// memSigns returns the sign pattern at src spread over 32 bytes as signBytes does.
+func memSigns(src Mem, cs []Op) VecVirtual {
+	v := YMM()
+	VPBROADCASTD(src, v)
+	VPSHUFB(cs[0], v, v)
+	return v
 }
 
 // gridKinds are the grid types in the order they are generated.
 var gridKinds = []gridKind{
 	{
 		name: "IQ3XXS", dt: "IQ3_XXS", bytes: 98, entry: 4, dmul: &quarter,
-		prep: func(w Register, local Mem) {
+		prep: func(w Register, st *gridState) {
 			v := YMM()
 			VMOVDQU(Mem{Base: w}.Offset(66), v)
-			auxSignsScales(v, local)
+			auxSignsScales(v, st)
 		},
 		grid: func(w, grid Register, ib int) VecVirtual {
-			idx := YMM()
-			VPMOVZXBD(Mem{Base: w}.Offset(2+8*ib), idx)
-			return gather4(grid, idx)
+			return gridEntries(grid, 8, byteIndices(w, 2+8*ib), 4)
 		},
-		signs: func(w Register, local Mem, ib int) Mem { return local.Offset(4 * ib) },
-		scale: func(w Register, local Mem, tbl Register, ib int) Op { return bcastScale(local, ib) },
+		signs: func(w Register, st *gridState, ib int, cs []Op) VecVirtual { return st.signBytes(ib, cs) },
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return st.scale(ib) },
 	},
 	{
 		name: "IQ3S", dt: "IQ3_S", bytes: 110, entry: 4,
-		prep: func(w Register, local Mem) {
+		prep: func(w Register, st *gridState) {
 			// 2·nibble_ib + 1 in both words of dword ib.
 			v := YMM()
 			VPBROADCASTD(Mem{Base: w}.Offset(106), v)
 			VPSRLVD(gIQ3SShift, v, v)
 			VPAND(gLow4D, v, v)
-			oddScales(v, local)
+			oddScales(v, st)
 		},
 		grid: func(w, grid Register, ib int) VecVirtual {
 			idx, h := YMM(), YMM()
@@ -121,29 +193,29 @@ var gridKinds = []gridKind{
 			VPSLLVD(gIQ3SQh, h, h)
 			VPAND(gBit8, h, h)
 			VPOR(h, idx, idx)
-			return gather4(grid, idx)
+			return gridEntries(grid, 8, vecIndices(idx), 4)
 		},
-		signs: func(w Register, local Mem, ib int) Mem { return Mem{Base: w}.Offset(74 + 4*ib) },
-		scale: func(w Register, local Mem, tbl Register, ib int) Op { return bcastScale(local, ib) },
+		signs: func(w Register, st *gridState, ib int, cs []Op) VecVirtual {
+			return memSigns(Mem{Base: w}.Offset(74+4*ib), cs)
+		},
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return st.scale(ib) },
 	},
 	{
 		name: "IQ2XXS", dt: "IQ2_XXS", bytes: 66, entry: 8, dmul: &eighth,
-		prep: func(w Register, local Mem) {
+		prep: func(w Register, st *gridState) {
 			// The aux words (signs and scale) are the odd 32-bit words of qs.
 			a, b := YMM(), YMM()
 			VMOVDQU(Mem{Base: w}.Offset(2), a)
 			VMOVDQU(Mem{Base: w}.Offset(34), b)
 			VSHUFPS(U8(0xdd), b, a, a) // aux 0, 1, 4, 5 | 2, 3, 6, 7
 			VPERMQ(U8(0xd8), a, a)
-			auxSignsScales(a, local)
+			auxSignsScales(a, st)
 		},
 		grid: func(w, grid Register, ib int) VecVirtual {
-			idx := XMM()
-			VPMOVZXBD(Mem{Base: w}.Offset(2+8*ib), idx)
-			return gather8(grid, idx)
+			return gridEntries(grid, 4, byteIndices(w, 2+8*ib), 8)
 		},
-		signs: func(w Register, local Mem, ib int) Mem { return local.Offset(4 * ib) },
-		scale: func(w Register, local Mem, tbl Register, ib int) Op { return bcastScale(local, ib) },
+		signs: func(w Register, st *gridState, ib int, cs []Op) VecVirtual { return st.signBytes(ib, cs) },
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return st.scale(ib) },
 	},
 	{
 		name: "IQ2S", dt: "IQ2_S", bytes: 82, entry: 8, dmul: &eighth,
@@ -154,10 +226,12 @@ var gridKinds = []gridKind{
 			VPSLLVD(gIQ2SQh, h, h)
 			VPAND(gBits89, h, h)
 			VPOR(h, idx, idx)
-			return gather8(grid, idx)
+			return gridEntries(grid, 4, vecIndices(idx), 8)
 		},
-		signs: func(w Register, local Mem, ib int) Mem { return Mem{Base: w}.Offset(34 + 4*ib) },
-		scale: func(w Register, local Mem, tbl Register, ib int) Op {
+		signs: func(w Register, st *gridState, ib int, cs []Op) VecVirtual {
+			return memSigns(Mem{Base: w}.Offset(34+4*ib), cs)
+		},
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op {
 			si := GP64()
 			MOVBQZX(Mem{Base: w}.Offset(74+ib), si)
 			SHLQ(U8(5), si)
@@ -166,47 +240,90 @@ var gridKinds = []gridKind{
 	},
 }
 
-// gather4 returns the eight 4-byte grid entries at the dword indices idx.
-func gather4(grid Register, idx VecVirtual) VecVirtual {
-	m, g := YMM(), YMM()
-	VPCMPEQD(m, m, m)
-	VPXOR(g, g, g)
-	VPGATHERDD(m, Mem{Base: grid, Index: idx, Scale: 4}, g)
+// byteIndices returns the grid indices of gridEntries: index e is the byte at w+o+e,
+// zero-extended.
+func byteIndices(w Register, o int) func(e int) Register {
+	return func(e int) Register {
+		i := GP64()
+		MOVBQZX(Mem{Base: w}.Offset(o+e), i)
+		return i
+	}
+}
+
+// vecIndices returns the grid indices of gridEntries: index e is dword e of v (an XMM or
+// YMM), two taken out per VMOVQ or VPEXTRQ and split by MOVL and SHRQ.
+func vecIndices(v VecVirtual) func(e int) Register {
+	var hi Register
+	var r GPVirtual
+	return func(e int) Register {
+		if e%2 == 1 {
+			SHRQ(U8(32), r)
+			return r
+		}
+		x := v.AsX()
+		if e >= 4 {
+			if e == 4 {
+				hi = XMM()
+				VEXTRACTI128(U8(1), v, hi)
+			}
+			x = hi
+		}
+		r = GP64()
+		if e%4 == 0 {
+			VMOVQ(x, r)
+		} else {
+			VPEXTRQ(U8(1), x, r)
+		}
+		lo := GP64()
+		MOVL(r.As32(), lo.As32()) // zero-extends
+		return lo
+	}
+}
+
+// gridEntries returns the n grid entries (4 or 8 bytes: entry; n = 32/entry) at the
+// indices idx(0..n-1), each index formed just before its load, loaded one by one (VMOVD and
+// VPINSRD, or VMOVQ and VPINSRQ) into two XMMs joined by VINSERTI128; AVX2's gathers are slower on Zen 5 (IQ3_XXS 2048×2048: 605 µs
+// with VPGATHERDD against 410).
+func gridEntries(grid Register, n int, idx func(e int) Register, entry int) VecVirtual {
+	per := n / 2
+	var x [2]VecVirtual
+	for h := 0; h < 2; h++ {
+		x[h] = XMM()
+		for e := 0; e < per; e++ {
+			m := Mem{Base: grid, Index: idx(per*h + e), Scale: uint8(entry)}
+			switch {
+			case e == 0 && entry == 4:
+				VMOVD(m, x[h])
+			case e == 0:
+				VMOVQ(m, x[h])
+			case entry == 4:
+				VPINSRD(U8(e), m, x[h], x[h])
+			default:
+				VPINSRQ(U8(e), m, x[h], x[h])
+			}
+		}
+	}
+	g := YMM()
+	VINSERTI128(U8(1), x[1], x[0].AsY(), g)
 	return g
 }
 
-// gather8 returns the four 8-byte grid entries at the dword indices idx (an XMM).
-func gather8(grid Register, idx VecVirtual) VecVirtual {
-	m, g := YMM(), YMM()
-	VPCMPEQD(m, m, m)
-	VPXOR(g, g, g)
-	VPGATHERDQ(m, Mem{Base: grid, Index: idx, Scale: 8}, g)
-	return g
-}
-
-// bcastScale returns sub-block ib's scale words from local (stored by oddScales).
-func bcastScale(local Mem, ib int) Op {
-	s := YMM()
-	VPBROADCASTD(local.Offset(32+4*ib), s)
-	return s
-}
-
-// oddScales stores 2·v + 1 (v: eight dwords) to local bytes 32..63 with the result in
-// both 16-bit halves of each dword.
-func oddScales(v VecVirtual, local Mem) {
+// oddScales keeps 2·v + 1 (v: eight dwords) in st, the result in both 16-bit halves of
+// each dword.
+func oddScales(v VecVirtual, st *gridState) {
 	u := YMM()
 	VPADDD(v, v, v)
 	VPSLLD(U8(16), v, u)
 	VPOR(u, v, v)
 	VPOR(gOnesD, v, v)
-	VMOVDQU(v, local.Offset(32))
+	st.storeScales(v)
 }
 
 // auxSignsScales takes the eight aux words of an IQ3_XXS or IQ2_XXS super-block (in v): bits 7l..7l+6 of word ib index ksigns_iq2xs for the signs of
 // weights 8l..8l+7 of sub-block ib, bits 28..31 its scale s. The sign byte is the 7 bits
 // and their parity as bit 7 (ksigns_iq2xs[i] = i | parity(i) << 7); the four sign bytes of
-// each word are stored to local bytes 0..31, and 2s + 1 (oddScales) to 32..63.
-func auxSignsScales(v VecVirtual, local Mem) {
+// each word are kept in st, and 2s + 1 (oddScales).
+func auxSignsScales(v VecVirtual, st *gridState) {
 	par := YMM()
 	VMOVDQU(iq2Parity, par)
 	var s VecVirtual
@@ -229,19 +346,17 @@ func auxSignsScales(v VecVirtual, local Mem) {
 		VPSLLD(U8(8*l), t, t)
 		VPOR(t, s, s)
 	}
-	VMOVDQU(s, local)
+	st.storeSigns(s)
 	sc := YMM()
 	VPSRLD(U8(28), v, sc)
-	oddScales(sc, local)
+	oddScales(sc, st)
 }
 
-// gridSigns spreads the 32-bit sign pattern at src to 32 bytes for VPSIGNB: 127 where
-// the weight is positive, 128..255 (negative as int8) where negated. cs: gSignShuf,
-// iq2BitSel, iq2Seven7F, as registers or memory.
-func gridSigns(src Mem, cs []Op) VecVirtual {
-	v := YMM()
-	VPBROADCASTD(src, v)
-	VPSHUFB(cs[0], v, v)
+// gridSigns ends the sign bytes v (byte j: the byte of the 32-bit sign pattern that
+// holds weight j's sign) for VPSIGNB: 127 where the weight is positive, 128..255
+// (negative as int8) where negated. cs: gSignShuf, iq2BitSel, iq2Seven7F, as registers
+// or memory.
+func gridSigns(v VecVirtual, cs []Op) VecVirtual {
 	VPAND(cs[1], v, v)
 	VPADDB(cs[2], v, v)
 	return v
@@ -268,14 +383,14 @@ func gridSignConsts(regs bool) []Op {
 // the halves' scales through VPMADDWD (int32 lane l: scale·Σ of 4 g·x, exact; lanes 0-3
 // the first half, 4-7 the second), and lane l is converted to float32 and, times dx_ib,
 // added to t[c] lane l (ib = 0 sets it; each add one fused multiply-add).
-func gridSuper(g gridKind, w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirtual, local Mem, tbl Register, cs []Op) {
+func gridSuper(g gridKind, w, grid Register, C int, xrow, drow func(c int) Mem, t []VecVirtual, st *gridState, tbl Register, cs []Op) {
 	if g.prep != nil {
-		g.prep(w, local)
+		g.prep(w, st)
 	}
 	for ib := 0; ib < 8; ib++ {
 		gv := g.grid(w, grid, ib)
-		sg := gridSigns(g.signs(w, local, ib), cs)
-		sc := g.scale(w, local, tbl, ib)
+		sg := gridSigns(g.signs(w, st, ib, cs), cs)
+		sc := g.scale(w, st, tbl, ib)
 		for c := 0; c < C; c++ {
 			x, f := YMM(), YMM()
 			VMOVDQU(xrow(c).Offset(32*ib), x)
@@ -340,7 +455,7 @@ func gridRow(g gridKind) {
 	Label("loop")
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
-	gridSuper(g, w, grid, 1, func(int) Mem { return Mem{Base: xq} }, func(int) Mem { return Mem{Base: xd} }, []VecVirtual{t}, local, tbl, cs)
+	gridSuper(g, w, grid, 1, func(int) Mem { return Mem{Base: xq} }, func(int) Mem { return Mem{Base: xd} }, []VecVirtual{t}, &gridState{local: local, regs: true}, tbl, cs)
 	gridAddD(g, w, []VecVirtual{t}, []VecVirtual{acc})
 	ADDQ(U32(g.bytes), w)
 	ADDQ(U32(256), xq)
@@ -378,7 +493,7 @@ func gridTile(g gridKind, C int) {
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
 	gridSuper(g, w, grid, C,
 		func(c int) Mem { return avoext.RowAt(xq, xs, xs3, c) },
-		func(c int) Mem { return avoext.RowAt(xd, xds, xds3, c) }, t, local, tbl, gridSignConsts(false))
+		func(c int) Mem { return avoext.RowAt(xd, xds, xds3, c) }, t, &gridState{local: local, regs: C <= 2}, tbl, gridSignConsts(false))
 	gridAddD(g, w, t, acc)
 	ADDQ(U32(g.bytes), w)
 	ADDQ(U32(256), xq)
