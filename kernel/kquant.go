@@ -142,13 +142,18 @@ var (
 	dotIQ3XXSVec, dotIQ3SVec                       func(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
 	dotIQ2XXSVec, dotIQ2SVec                       func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 	iq3XXSTiles, iq3STiles, iq2XXSTiles, iq2STiles [5]superTileFn
+	// The blocks of 32's row kernels (asmgenk's block32Row) and 1×C tiles (block32Tile,
+	// called with the number of blocks for nsb), with the arithmetic of dotBlock32Generic;
+	// xs (each block's dx·Σx) is read by Q4_1 and Q5_1 only.
+	dotIQ4NLVec, dotQ50Vec, dotQ41Vec, dotQ51Vec func(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+	iq4NLTiles, q50Tiles, q41Tiles, q51Tiles     [5]superTileFn
 	// iq2XS512On and q2K512On report that dotIQ2XSVec and dotQ2KVec are the AVX-512
 	// kernels (kquant512_amd64.s).
 	iq2XS512On, q2K512On bool
 )
 
 // matMulFused is matMulBlocks for the types with a fused kernel (Q2_K, Q3_K, Q5_K, IQ4_XS, IQ2_XS,
-// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_S), on x
+// IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_S, IQ4_NL, Q5_0, Q4_1, Q5_1), on x
 // quantized into s; it returns false for the other types.
 func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) bool {
 	nb, nsb := k/32, k/256
@@ -202,6 +207,28 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotIQ2SVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, (*uint64)(xc))
 		}
+	case dt == tensor.IQ4_NL && dotIQ4NLVec != nil, dt == tensor.Q5_0 && dotQ50Vec != nil,
+		dt == tensor.Q4_1 && dotQ41Vec != nil, dt == tensor.Q5_1 && dotQ51Vec != nil:
+		var dot func(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+		switch dt {
+		case tensor.IQ4_NL:
+			dot, tiles = dotIQ4NLVec, &iq4NLTiles
+		case tensor.Q5_0:
+			dot, tiles = dotQ50Vec, &q50Tiles
+		case tensor.Q4_1:
+			dot, tiles = dotQ41Vec, &q41Tiles
+		default:
+			dot, tiles = dotQ51Vec, &q51Tiles
+		}
+		xs := s.d[:m*nb] // not read
+		if dt == tensor.Q4_1 || dt == tensor.Q5_1 {
+			xs = blockSums(s, m, k)
+		}
+		rowDot = func(j, i int) float32 {
+			return dot(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nb)
+		}
+		p.block32Rows(out, m, n, k, data, rs, s, rowDot, tiles, unsafe.Pointer(&xs[0]))
+		return true
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
 			return dotIQ4XSVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
@@ -212,6 +239,30 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	}
 	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow)
 	return true
+}
+
+// block32Rows is superRows for the blocks of 32: the tiles take the number of blocks
+// where superRows passes the number of super-blocks, and xc (each block's dx·Σx) has the
+// stride of the block scales.
+func (p *Pool) block32Rows(out []float32, m, n, k int, data []byte, rs int, s *quantScratch, rowDot func(j, i int) float32, tiles *[5]superTileFn, xc unsafe.Pointer) {
+	nb := k / 32
+	p.runGrain(n, 4, func(lo, hi int) {
+		for i0 := 0; i0 < m; i0 += mBlockSuper {
+			i1 := min(m, i0+mBlockSuper)
+			for j := lo; j < hi; j++ {
+				for i := i0; i < i1; i += 4 {
+					c := min(4, i1-i)
+					if c == 1 || tiles[c] == nil {
+						for ; c > 0; c-- {
+							out[(i+c-1)*n+j] = rowDot(j, i+c-1)
+						}
+						continue
+					}
+					tiles[c](&data[j*rs], &s.q[i*k], &s.d[i*nb], (*byte)(unsafe.Add(xc, 4*i*nb)), k, 4*nb, nb, &out[i*n+j], 4*n)
+				}
+			}
+		}
+	})
 }
 
 // blockSums returns, for each block of 32 of the m quantized rows in s, its scale times
@@ -533,4 +584,37 @@ func gridScales(dt tensor.DType, blk []byte) (s [16]int32, dmul float32) {
 		s[2*ib], s[2*ib+1] = 2*lo+1, 2*hi+1
 	}
 	return s, dmul
+}
+
+// dotBlock32Generic is the plain version of the blocks of 32's kernels (asmgenk's
+// block32Row and block32Tile: IQ4_NL, Q5_0, Q4_1, Q5_1), in their order: w holds nb
+// blocks of type dt, each f16 d (Q4_1, Q5_1: then f16 m) and 32 integer values v
+// (tensor.Unpacker's: the weight is d·v + m). Each four values' integer sum Σ v·x is
+// converted to float32 and added into one of eight lanes times d·dx (a fused multiply-add,
+// fmaF32, as in the kernels); the lanes are added as hsum8 adds them, and then the
+// offsets' sum Σ m·xs_b (xs: each block's dx·Σx; fused multiply-adds in block order).
+func dotBlock32Generic(dt tensor.DType, w []byte, xq []int8, xd, xs []float32, nb int) float32 {
+	var acc [8]float32
+	var msum float32
+	u := make([]int8, 32)
+	sc, mn := make([]float32, 2), make([]float32, 2)
+	unpack := tensor.Unpacker(dt)
+	bb := dt.BlockBytes()
+	mins := dt == tensor.Q4_1 || dt == tensor.Q5_1
+	for b := 0; b < nb; b++ {
+		blk := w[b*bb : b*bb+bb]
+		unpack(u, sc, mn, blk) // the values; the scales are read below
+		f := f16At(blk, 0) * xd[b]
+		for l := 0; l < 8; l++ {
+			var isum int32
+			for e := 0; e < 4; e++ {
+				isum += int32(u[4*l+e]) * int32(xq[32*b+4*l+e])
+			}
+			acc[l] = fmaF32(float32(isum), f, acc[l])
+		}
+		if mins {
+			msum = fmaF32(f16At(blk, 2), xs[b], msum)
+		}
+	}
+	return hsum8(acc) + msum
 }

@@ -28,6 +28,11 @@ func init() {
 	iq3STiles = [5]superTileFn{2: dotIQ3S_1x2, 3: dotIQ3S_1x3, 4: dotIQ3S_1x4}
 	iq2XXSTiles = [5]superTileFn{2: dotIQ2XXS_1x2, 3: dotIQ2XXS_1x3, 4: dotIQ2XXS_1x4}
 	iq2STiles = [5]superTileFn{2: dotIQ2S_1x2, 3: dotIQ2S_1x3, 4: dotIQ2S_1x4}
+	dotIQ4NLVec, dotQ50Vec, dotQ41Vec, dotQ51Vec = dotIQ4NLAVX, dotQ50AVX, dotQ41AVX, dotQ51AVX
+	iq4NLTiles = [5]superTileFn{2: dotIQ4NL_1x2, 3: dotIQ4NL_1x3, 4: dotIQ4NL_1x4}
+	q50Tiles = [5]superTileFn{2: dotQ50_1x2, 3: dotQ50_1x3, 4: dotQ50_1x4}
+	q41Tiles = [5]superTileFn{2: dotQ41_1x2, 3: dotQ41_1x3, 4: dotQ41_1x4}
+	q51Tiles = [5]superTileFn{2: dotQ51_1x2, 3: dotQ51_1x3, 4: dotQ51_1x4}
 	// The IQ2_XS row kernels take the grid indices out with BMI1/BMI2 (BEXTR, BZHI),
 	// which every AVX2 CPU has; without them IQ2_XS keeps the unpacked rows.
 	if !(cpu.X86.HasBMI1 && cpu.X86.HasBMI2) {

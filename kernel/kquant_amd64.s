@@ -13968,3 +13968,1323 @@ done:
 	VMOVSS       X0, (AX)
 	VZEROUPPER
 	RET
+
+// func dotIQ4NLAVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ4NLAVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VMOVDQU      kq_iq4nl<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VPSIGNB      Y3, Y3, Y4
+	VPBROADCASTW (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y5
+	VMOVDQU      (CX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y5, Y3, Y3
+	VFMADD231PS  Y6, Y3, Y0
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotQ50AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ50AVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VPBROADCASTD 2(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPAND        kq_sixteen<>+0(SB), Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBB       kq_sixteen<>+0(SB), Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	VPBROADCASTW (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y5
+	VMOVDQU      (CX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y5, Y3, Y3
+	VFMADD231PS  Y6, Y3, Y0
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotQ41AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ41AVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VMOVD        (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y4
+	VMOVSHDUP    X2, X2
+	VMOVDQU      (CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y4, Y3, Y3
+	VFMADD231PS  Y5, Y3, Y0
+	VFMADD231SS  (BX), X2, X1
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotQ51AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ51AVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VPBROADCASTD 4(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPAND        kq_sixteen<>+0(SB), Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VMOVD        (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y4
+	VMOVSHDUP    X2, X2
+	VMOVDQU      (CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y4, Y3, Y3
+	VFMADD231PS  Y5, Y3, Y0
+	VFMADD231SS  (BX), X2, X1
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotIQ4NL_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4NL_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VMOVDQU      kq_iq4nl<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y7, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y7, Y5, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ50_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ50_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPBROADCASTD 2(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBB       kq_sixteen<>+0(SB), Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y7, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y7, Y5, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ41_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ41_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VMOVD        (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y6
+	VMOVSHDUP    X4, X4
+	VMOVDQU      (CX), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y6, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VFMADD231SS  (BX), X4, X1
+	VMOVDQU      (CX)(SI*1), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y7, Y5, Y2
+	VFMADD231SS  (BX)(DI*1), X4, X3
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ51_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ51_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPBROADCASTD 4(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VMOVD        (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y6
+	VMOVSHDUP    X4, X4
+	VMOVDQU      (CX), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y6, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VFMADD231SS  (BX), X4, X1
+	VMOVDQU      (CX)(SI*1), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y7, Y5, Y2
+	VFMADD231SS  (BX)(DI*1), X4, X3
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4NL_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4NL_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VMOVDQU      kq_iq4nl<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y9
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VMOVDQU      (CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*1), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VMOVDQU      (CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y9, Y7, Y7
+	VFMADD231PS  Y10, Y7, Y4
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ50_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ50_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPBROADCASTD 2(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSUBB       kq_sixteen<>+0(SB), Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y9
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VMOVDQU      (CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*1), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VMOVDQU      (CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y9, Y7, Y7
+	VFMADD231PS  Y10, Y7, Y4
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ41_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ41_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VMOVD        (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y8
+	VMOVSHDUP    X6, X6
+	VMOVDQU      (CX), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VFMADD231SS  (BX), X6, X1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VFMADD231SS  (BX)(DI*1), X6, X3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y8, Y7, Y7
+	VFMADD231PS  Y9, Y7, Y4
+	VFMADD231SS  (BX)(DI*2), X6, X5
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ51_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ51_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPBROADCASTD 4(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVD        (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y8
+	VMOVSHDUP    X6, X6
+	VMOVDQU      (CX), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VFMADD231SS  (BX), X6, X1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VFMADD231SS  (BX)(DI*1), X6, X3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y8, Y7, Y7
+	VFMADD231PS  Y9, Y7, Y4
+	VFMADD231SS  (BX)(DI*2), X6, X5
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4NL_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4NL_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VMOVDQU      kq_iq4nl<>+0(SB), Y10
+	VPSHUFB      Y9, Y10, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y11
+	VMOVDQU      (CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y0
+	VMOVDQU      (CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*1), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y2
+	VMOVDQU      (CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*2), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VMOVDQU      (CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y11, Y9, Y9
+	VFMADD231PS  Y12, Y9, Y6
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ50_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ50_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VPBROADCASTD 2(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPSUBB       kq_sixteen<>+0(SB), Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y11
+	VMOVDQU      (CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y0
+	VMOVDQU      (CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*1), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y2
+	VMOVDQU      (CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*2), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VMOVDQU      (CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y11, Y9, Y9
+	VFMADD231PS  Y12, Y9, Y6
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ41_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ41_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VMOVD        (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y10
+	VMOVSHDUP    X8, X8
+	VMOVDQU      (CX), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y0
+	VFMADD231SS  (BX), X8, X1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*1), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y2
+	VFMADD231SS  (BX)(DI*1), X8, X3
+	VMOVDQU      (CX)(SI*2), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*2), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VFMADD231SS  (BX)(DI*2), X8, X5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y10, Y9, Y9
+	VFMADD231PS  Y11, Y9, Y6
+	VFMADD231SS  (BX)(R9*1), X8, X7
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ51_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ51_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VPBROADCASTD 4(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVD        (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y10
+	VMOVSHDUP    X8, X8
+	VMOVDQU      (CX), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y0
+	VFMADD231SS  (BX), X8, X1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*1), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y2
+	VFMADD231SS  (BX)(DI*1), X8, X3
+	VMOVDQU      (CX)(SI*2), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*2), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VFMADD231SS  (BX)(DI*2), X8, X5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y10, Y9, Y9
+	VFMADD231PS  Y11, Y9, Y6
+	VFMADD231SS  (BX)(R9*1), X8, X7
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET

@@ -30,6 +30,18 @@ func BenchmarkIQ2XXS(b *testing.B) { benchShapes(b, tensor.IQ2_XXS) }
 // BenchmarkIQ2S is BenchmarkIQ2XS for IQ2_S.
 func BenchmarkIQ2S(b *testing.B) { benchShapes(b, tensor.IQ2_S) }
 
+// BenchmarkIQ4NL is BenchmarkIQ2XS for IQ4_NL.
+func BenchmarkIQ4NL(b *testing.B) { benchShapes(b, tensor.IQ4_NL) }
+
+// BenchmarkQ50 is BenchmarkIQ2XS for Q5_0.
+func BenchmarkQ50(b *testing.B) { benchShapes(b, tensor.Q5_0) }
+
+// BenchmarkQ41 is BenchmarkIQ2XS for Q4_1.
+func BenchmarkQ41(b *testing.B) { benchShapes(b, tensor.Q4_1) }
+
+// BenchmarkQ51 is BenchmarkIQ2XS for Q5_1.
+func BenchmarkQ51(b *testing.B) { benchShapes(b, tensor.Q5_1) }
+
 // benchShapes runs BenchmarkIQ2XS's products for weights of type dt.
 func benchShapes(b *testing.B, dt tensor.DType) {
 	rng := rand.New(rand.NewPCG(29, 30))

@@ -111,3 +111,51 @@ func dotIQ2XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, ns
 
 // dotIQ2S_1x4 writes the dot products of nsb IQ2_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
 func dotIQ2S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ4NLAVX returns the dot product of nb IQ4_NL blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotIQ4NLAVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotQ50AVX returns the dot product of nb Q5_0 blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotQ50AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotQ41AVX returns the dot product of nb Q4_1 blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotQ41AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotQ51AVX returns the dot product of nb Q5_1 blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotQ51AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotIQ4NL_1x2 writes the dot products of nsb IQ4_NL blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotIQ4NL_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ50_1x2 writes the dot products of nsb Q5_0 blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ50_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ41_1x2 writes the dot products of nsb Q4_1 blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ41_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ51_1x2 writes the dot products of nsb Q5_1 blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ51_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ4NL_1x3 writes the dot products of nsb IQ4_NL blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotIQ4NL_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ50_1x3 writes the dot products of nsb Q5_0 blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ50_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ41_1x3 writes the dot products of nsb Q4_1 blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ41_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ51_1x3 writes the dot products of nsb Q5_1 blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ51_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ4NL_1x4 writes the dot products of nsb IQ4_NL blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotIQ4NL_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ50_1x4 writes the dot products of nsb Q5_0 blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ50_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ41_1x4 writes the dot products of nsb Q4_1 blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ41_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ51_1x4 writes the dot products of nsb Q5_1 blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ51_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)

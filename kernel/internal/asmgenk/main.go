@@ -137,6 +137,14 @@ func main() {
 			gridTile(g, c)
 		}
 	}
+	for _, k := range b32Kinds {
+		block32Row(k)
+	}
+	for c := 2; c <= 4; c++ {
+		for _, k := range b32Kinds {
+			block32Tile(k, c)
+		}
+	}
 	Generate()
 }
 
