@@ -7669,6 +7669,138 @@ DATA kq_gbits89<>+8(SB)/4, $0x00000300
 DATA kq_gbits89<>+12(SB)/4, $0x00000300
 GLOBL kq_gbits89<>(SB), RODATA|NOPTR, $16
 
+DATA kq_giq1sshift<>+0(SB)/4, $0x00000000
+DATA kq_giq1sshift<>+4(SB)/4, $0x00000003
+DATA kq_giq1sshift<>+8(SB)/4, $0x00000006
+DATA kq_giq1sshift<>+12(SB)/4, $0x00000009
+DATA kq_giq1sshift<>+16(SB)/4, $0x0000000c
+DATA kq_giq1sshift<>+20(SB)/4, $0x0000000f
+DATA kq_giq1sshift<>+24(SB)/4, $0x00000012
+DATA kq_giq1sshift<>+28(SB)/4, $0x00000015
+GLOBL kq_giq1sshift<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gbits8to10<>+0(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+4(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+8(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+12(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+16(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+20(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+24(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+28(SB)/4, $0x00000700
+GLOBL kq_gbits8to10<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gsevend<>+0(SB)/4, $0x00000007
+DATA kq_gsevend<>+4(SB)/4, $0x00000007
+DATA kq_gsevend<>+8(SB)/4, $0x00000007
+DATA kq_gsevend<>+12(SB)/4, $0x00000007
+DATA kq_gsevend<>+16(SB)/4, $0x00000007
+DATA kq_gsevend<>+20(SB)/4, $0x00000007
+DATA kq_gsevend<>+24(SB)/4, $0x00000007
+DATA kq_gsevend<>+28(SB)/4, $0x00000007
+GLOBL kq_gsevend<>(SB), RODATA|NOPTR, $32
+
+DATA kq_geights<>+0(SB)/1, $0x08
+DATA kq_geights<>+1(SB)/1, $0x08
+DATA kq_geights<>+2(SB)/1, $0x08
+DATA kq_geights<>+3(SB)/1, $0x08
+DATA kq_geights<>+4(SB)/1, $0x08
+DATA kq_geights<>+5(SB)/1, $0x08
+DATA kq_geights<>+6(SB)/1, $0x08
+DATA kq_geights<>+7(SB)/1, $0x08
+DATA kq_geights<>+8(SB)/1, $0x08
+DATA kq_geights<>+9(SB)/1, $0x08
+DATA kq_geights<>+10(SB)/1, $0x08
+DATA kq_geights<>+11(SB)/1, $0x08
+DATA kq_geights<>+12(SB)/1, $0x08
+DATA kq_geights<>+13(SB)/1, $0x08
+DATA kq_geights<>+14(SB)/1, $0x08
+DATA kq_geights<>+15(SB)/1, $0x08
+DATA kq_geights<>+16(SB)/1, $0x08
+DATA kq_geights<>+17(SB)/1, $0x08
+DATA kq_geights<>+18(SB)/1, $0x08
+DATA kq_geights<>+19(SB)/1, $0x08
+DATA kq_geights<>+20(SB)/1, $0x08
+DATA kq_geights<>+21(SB)/1, $0x08
+DATA kq_geights<>+22(SB)/1, $0x08
+DATA kq_geights<>+23(SB)/1, $0x08
+DATA kq_geights<>+24(SB)/1, $0x08
+DATA kq_geights<>+25(SB)/1, $0x08
+DATA kq_geights<>+26(SB)/1, $0x08
+DATA kq_geights<>+27(SB)/1, $0x08
+DATA kq_geights<>+28(SB)/1, $0x08
+DATA kq_geights<>+29(SB)/1, $0x08
+DATA kq_geights<>+30(SB)/1, $0x08
+DATA kq_geights<>+31(SB)/1, $0x08
+GLOBL kq_geights<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gonesb<>+0(SB)/1, $0x01
+DATA kq_gonesb<>+1(SB)/1, $0x01
+DATA kq_gonesb<>+2(SB)/1, $0x01
+DATA kq_gonesb<>+3(SB)/1, $0x01
+DATA kq_gonesb<>+4(SB)/1, $0x01
+DATA kq_gonesb<>+5(SB)/1, $0x01
+DATA kq_gonesb<>+6(SB)/1, $0x01
+DATA kq_gonesb<>+7(SB)/1, $0x01
+DATA kq_gonesb<>+8(SB)/1, $0x01
+DATA kq_gonesb<>+9(SB)/1, $0x01
+DATA kq_gonesb<>+10(SB)/1, $0x01
+DATA kq_gonesb<>+11(SB)/1, $0x01
+DATA kq_gonesb<>+12(SB)/1, $0x01
+DATA kq_gonesb<>+13(SB)/1, $0x01
+DATA kq_gonesb<>+14(SB)/1, $0x01
+DATA kq_gonesb<>+15(SB)/1, $0x01
+DATA kq_gonesb<>+16(SB)/1, $0x01
+DATA kq_gonesb<>+17(SB)/1, $0x01
+DATA kq_gonesb<>+18(SB)/1, $0x01
+DATA kq_gonesb<>+19(SB)/1, $0x01
+DATA kq_gonesb<>+20(SB)/1, $0x01
+DATA kq_gonesb<>+21(SB)/1, $0x01
+DATA kq_gonesb<>+22(SB)/1, $0x01
+DATA kq_gonesb<>+23(SB)/1, $0x01
+DATA kq_gonesb<>+24(SB)/1, $0x01
+DATA kq_gonesb<>+25(SB)/1, $0x01
+DATA kq_gonesb<>+26(SB)/1, $0x01
+DATA kq_gonesb<>+27(SB)/1, $0x01
+DATA kq_gonesb<>+28(SB)/1, $0x01
+DATA kq_gonesb<>+29(SB)/1, $0x01
+DATA kq_gonesb<>+30(SB)/1, $0x01
+DATA kq_gonesb<>+31(SB)/1, $0x01
+GLOBL kq_gonesb<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gthrees<>+0(SB)/1, $0x03
+DATA kq_gthrees<>+1(SB)/1, $0x03
+DATA kq_gthrees<>+2(SB)/1, $0x03
+DATA kq_gthrees<>+3(SB)/1, $0x03
+DATA kq_gthrees<>+4(SB)/1, $0x03
+DATA kq_gthrees<>+5(SB)/1, $0x03
+DATA kq_gthrees<>+6(SB)/1, $0x03
+DATA kq_gthrees<>+7(SB)/1, $0x03
+DATA kq_gthrees<>+8(SB)/1, $0x03
+DATA kq_gthrees<>+9(SB)/1, $0x03
+DATA kq_gthrees<>+10(SB)/1, $0x03
+DATA kq_gthrees<>+11(SB)/1, $0x03
+DATA kq_gthrees<>+12(SB)/1, $0x03
+DATA kq_gthrees<>+13(SB)/1, $0x03
+DATA kq_gthrees<>+14(SB)/1, $0x03
+DATA kq_gthrees<>+15(SB)/1, $0x03
+DATA kq_gthrees<>+16(SB)/1, $0x03
+DATA kq_gthrees<>+17(SB)/1, $0x03
+DATA kq_gthrees<>+18(SB)/1, $0x03
+DATA kq_gthrees<>+19(SB)/1, $0x03
+DATA kq_gthrees<>+20(SB)/1, $0x03
+DATA kq_gthrees<>+21(SB)/1, $0x03
+DATA kq_gthrees<>+22(SB)/1, $0x03
+DATA kq_gthrees<>+23(SB)/1, $0x03
+DATA kq_gthrees<>+24(SB)/1, $0x03
+DATA kq_gthrees<>+25(SB)/1, $0x03
+DATA kq_gthrees<>+26(SB)/1, $0x03
+DATA kq_gthrees<>+27(SB)/1, $0x03
+DATA kq_gthrees<>+28(SB)/1, $0x03
+DATA kq_gthrees<>+29(SB)/1, $0x03
+DATA kq_gthrees<>+30(SB)/1, $0x03
+DATA kq_gthrees<>+31(SB)/1, $0x03
+GLOBL kq_gthrees<>(SB), RODATA|NOPTR, $32
+
 DATA kq_quarter<>+0(SB)/4, $(0.25)
 DATA kq_quarter<>+4(SB)/4, $(0.25)
 DATA kq_quarter<>+8(SB)/4, $(0.25)
@@ -8848,6 +8980,546 @@ done:
 	VHADDPS      X1, X1, X1
 	VZEROUPPER
 	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ1SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ1SAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y2
+	VPSRLD       $0x0c, Y2, Y2
+	VPAND        kq_gsevend<>+0(SB), Y2, Y2
+	VPADDD       Y2, Y2, Y2
+	VPSLLD       $0x10, Y2, Y1
+	VPOR         Y1, Y2, Y2
+	VPOR         kq_gonesd<>+0(SB), Y2, Y2
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X1, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X1
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	VINSERTI128  $0x01, X1, Y3, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y1, Y4, Y1
+	VPBROADCASTW 34(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y1, Y1
+	VPSIGNB      Y1, Y1, Y5
+	VPERMQ       $0x44, Y2, Y4
+	VPSHUFD      $0x00, Y4, Y6
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y1, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y7, Y1
+	VPMOVZXBD    6(AX), X5
+	VPBROADCASTW 36(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X5, X5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X5
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 36(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPSHUFD      $0x55, Y4, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    10(AX), X5
+	VPBROADCASTW 38(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X5, X5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X5
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 38(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPSHUFD      $0xaa, Y4, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    14(AX), X5
+	VPBROADCASTW 40(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X5, X5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X5
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 40(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPSHUFD      $0xff, Y4, Y4
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VPMOVZXBD    18(AX), X4
+	VPBROADCASTW 42(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X4, X4
+	VMOVQ        X4, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X4, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X4
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y3, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y5
+	VPSIGNB      Y4, Y5, Y4
+	VPBROADCASTW 42(AX), Y5
+	VPSRAW       $0x0f, Y5, Y5
+	VPOR         kq_gonesb<>+0(SB), Y5, Y5
+	VPADDB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VPERMQ       $0xee, Y2, Y6
+	VPSHUFD      $0x00, Y6, Y2
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y2
+	VFMADD231PS  Y7, Y2, Y1
+	VPMOVZXBD    22(AX), X2
+	VPBROADCASTW 44(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X2, X2
+	VMOVQ        X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X2
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y3, Y2
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y2, Y4, Y2
+	VPBROADCASTW 44(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y2, Y2
+	VPSIGNB      Y2, Y2, Y4
+	VPSHUFD      $0x55, Y6, Y5
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y2, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y2
+	VFMADD231PS  Y7, Y2, Y1
+	VPMOVZXBD    26(AX), X2
+	VPBROADCASTW 46(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X2, X2
+	VMOVQ        X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X2
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y3, Y2
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y2, Y4, Y2
+	VPBROADCASTW 46(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y2, Y2
+	VPSIGNB      Y2, Y2, Y4
+	VPSHUFD      $0xaa, Y6, Y5
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y2, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y2
+	VFMADD231PS  Y7, Y2, Y1
+	VPMOVZXBD    30(AX), X2
+	VPBROADCASTW 48(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X2, X2
+	VMOVQ        X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X2
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y3, Y2
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y2, Y4, Y2
+	VPBROADCASTW 48(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y2, Y2
+	VPSIGNB      Y2, Y2, Y4
+	VPSHUFD      $0xff, Y6, Y5
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y2, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y2
+	VFMADD231PS  Y6, Y2, Y1
+	VPBROADCASTW (AX), X2
+	VCVTPH2PS    X2, Y2
+	VMULPS       kq_eighth<>+0(SB), Y2, Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotTQ20AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotTQ20AVX(SB), NOSPLIT, $64-36
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	LEAQ    kq_iq2scales<>+0(SB), SI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y1
+	VPAND        kq_gthrees<>+0(SB), Y1, Y1
+	VPSUBB       kq_gonesb<>+0(SB), Y1, Y1
+	VPSIGNB      Y1, Y1, Y2
+	VMOVDQU      (CX), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y3, Y1
+	VMOVDQU      (AX), Y2
+	VPSRLW       $0x02, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      32(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 4(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      (AX), Y2
+	VPSRLW       $0x04, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      64(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 8(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      (AX), Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      96(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 12(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      128(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 16(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPSRLW       $0x02, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      160(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 20(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPSRLW       $0x04, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      192(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 24(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      224(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 28(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VPBROADCASTW 64(AX), X2
+	VCVTPH2PS    X2, Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
+	RET
+
+// func dotQ8KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
+// Requires: AVX, AVX2, FMA3, MMX+, SSE
+TEXT ·dotQ8KAVX(SB), NOSPLIT, $64-36
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	LEAQ    kq_iq2scales<>+0(SB), SI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y1
+	VPSIGNB      Y1, Y1, Y2
+	VMOVDQU      (CX), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y3, Y1
+	VMOVDQU      36(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      32(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 4(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      68(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      64(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 8(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      100(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      96(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 12(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      132(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      128(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 16(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      164(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      160(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 20(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      196(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      192(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 24(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      228(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      224(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 28(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VBROADCASTSS (AX), Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         $0x00000124, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
 	RET
 
 // func dotIQ3XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -10271,6 +10943,752 @@ loop:
 	VFMADD231PS  Y1, Y5, Y0
 	VFMADD231PS  Y3, Y5, Y2
 	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ1S_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y4
+	VPSRLD       $0x0c, Y4, Y4
+	VPAND        kq_gsevend<>+0(SB), Y4, Y4
+	VPADDD       Y4, Y4, Y4
+	VPSLLD       $0x10, Y4, Y1
+	VPOR         Y1, Y4, Y4
+	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y5, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPBROADCASTW 34(AX), Y1
+	VPSRAW       $0x0f, Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y3, Y3
+	VPSIGNB      Y3, Y3, Y7
+	VPERMQ       $0x44, Y4, Y6
+	VPSHUFD      $0x00, Y6, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y9, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPSIGNB      Y3, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y9, Y3
+	VPMOVZXBD    6(AX), X7
+	VPBROADCASTW 36(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 36(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPSHUFD      $0x55, Y6, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    10(AX), X7
+	VPBROADCASTW 38(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 38(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPSHUFD      $0xaa, Y6, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    14(AX), X7
+	VPBROADCASTW 40(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 40(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPSHUFD      $0xff, Y6, Y6
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VPMOVZXBD    18(AX), X6
+	VPBROADCASTW 42(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VMOVDQU      kq_geights<>+0(SB), Y7
+	VPSIGNB      Y6, Y7, Y6
+	VPBROADCASTW 42(AX), Y7
+	VPSRAW       $0x0f, Y7, Y7
+	VPOR         kq_gonesb<>+0(SB), Y7, Y7
+	VPADDB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFD      $0x00, Y8, Y4
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    22(AX), X4
+	VPBROADCASTW 44(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X4
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y4, Y6, Y4
+	VPBROADCASTW 44(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y4, Y4
+	VPSIGNB      Y4, Y4, Y6
+	VPSHUFD      $0x55, Y8, Y7
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    26(AX), X4
+	VPBROADCASTW 46(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X4
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y4, Y6, Y4
+	VPBROADCASTW 46(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y4, Y4
+	VPSIGNB      Y4, Y4, Y6
+	VPSHUFD      $0xaa, Y8, Y7
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    30(AX), X4
+	VPBROADCASTW 48(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X4
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y4, Y6, Y4
+	VPBROADCASTW 48(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y4, Y4
+	VPSIGNB      Y4, Y4, Y6
+	VPSHUFD      $0xff, Y8, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ20_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ20_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y3
+	VPAND        kq_gthrees<>+0(SB), Y3, Y3
+	VPSUBB       kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y4, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y5, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*1), Y3
+	VMULPS       Y3, Y5, Y3
+	VMOVDQU      (AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      32(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      32(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      (AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      64(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      64(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      (AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      96(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      96(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      128(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      128(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      160(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      160(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      192(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      192(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      224(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VPBROADCASTW 64(AX), X4
+	VCVTPH2PS    X4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·dotQ8K_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y3
+	VPSIGNB      Y3, Y3, Y4
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y4, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y5, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*1), Y3
+	VMULPS       Y3, Y5, Y3
+	VMOVDQU      36(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      32(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      32(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      68(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      64(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      64(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      100(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      96(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      96(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      132(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      128(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      128(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      164(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      160(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      160(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      196(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      192(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      192(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      228(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      224(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VBROADCASTSS (AX), Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000124, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
@@ -11975,6 +13393,943 @@ loop:
 	VFMADD231PS  Y3, Y7, Y2
 	VFMADD231PS  Y5, Y7, Y4
 	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ1S_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y1
+	VPSRLD       $0x0c, Y1, Y1
+	VPAND        kq_gsevend<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y5
+	VPBROADCASTW 34(AX), Y1
+	VPSRAW       $0x0f, Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y5, Y5
+	VPSIGNB      Y5, Y5, Y7
+	VPBROADCASTD 32(SP), Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y8, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y9, Y5
+	VPMOVZXBD    6(AX), X7
+	VPBROADCASTW 36(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 36(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    10(AX), X7
+	VPBROADCASTW 38(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 38(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    14(AX), X7
+	VPBROADCASTW 40(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 40(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    18(AX), X7
+	VPBROADCASTW 42(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 42(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    22(AX), X7
+	VPBROADCASTW 44(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 44(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    26(AX), X7
+	VPBROADCASTW 46(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 46(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    30(AX), X7
+	VPBROADCASTW 48(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 48(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ20_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ20_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y5
+	VPAND        kq_gthrees<>+0(SB), Y5, Y5
+	VPSUBB       kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y6, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y6, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y7
+	VMULPS       Y7, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      32(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      64(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      96(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      128(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      160(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      192(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      224(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VPBROADCASTW 64(AX), X6
+	VCVTPH2PS    X6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·dotQ8K_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y5
+	VPSIGNB      Y5, Y5, Y6
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y6, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y6, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y7
+	VMULPS       Y7, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VMOVDQU      36(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      32(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      68(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      64(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      100(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      96(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      132(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      128(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      164(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      160(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      196(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      192(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      228(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      224(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VBROADCASTSS (AX), Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x00000124, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
@@ -13935,6 +16290,1135 @@ loop:
 	VFMADD231PS  Y5, Y9, Y4
 	VFMADD231PS  Y7, Y9, Y6
 	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ1S_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y1
+	VPSRLD       $0x0c, Y1, Y1
+	VPAND        kq_gsevend<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X1, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X1
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y7
+	VPBROADCASTW 34(AX), Y1
+	VPSRAW       $0x0f, Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y7, Y7
+	VPSIGNB      Y7, Y7, Y9
+	VPBROADCASTD 32(SP), Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y9, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y9, Y3
+	VPMADDWD     Y10, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y9, Y5
+	VPMADDWD     Y10, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y11, Y7
+	VPMOVZXBD    6(AX), X9
+	VPBROADCASTW 36(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 36(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    10(AX), X9
+	VPBROADCASTW 38(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 38(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    14(AX), X9
+	VPBROADCASTW 40(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 40(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    18(AX), X9
+	VPBROADCASTW 42(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 42(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    22(AX), X9
+	VPBROADCASTW 44(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 44(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    26(AX), X9
+	VPBROADCASTW 46(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 46(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    30(AX), X9
+	VPBROADCASTW 48(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 48(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ20_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ20_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R9
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y7
+	VPAND        kq_gthrees<>+0(SB), Y7, Y7
+	VPSUBB       kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y8, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y8, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y8, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*2), Y9
+	VMULPS       Y9, Y5, Y5
+	VMOVDQU      (CX)(DI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(R8*1), Y7
+	VMULPS       Y7, Y9, Y7
+	VMOVDQU      (AX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      32(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      (AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      64(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      (AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      96(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      128(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      160(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      192(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      224(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VPBROADCASTW 64(AX), X8
+	VCVTPH2PS    X8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·dotQ8K_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R9
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y7
+	VPSIGNB      Y7, Y7, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y8, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y8, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y8, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*2), Y9
+	VMULPS       Y9, Y5, Y5
+	VMOVDQU      (CX)(DI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(R8*1), Y7
+	VMULPS       Y7, Y9, Y7
+	VMOVDQU      36(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      32(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      68(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      64(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      100(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      96(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      132(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      128(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      164(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      160(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      196(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      192(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      228(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      224(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VBROADCASTSS (AX), Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x00000124, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)

@@ -42,6 +42,15 @@ func BenchmarkQ41(b *testing.B) { benchShapes(b, tensor.Q4_1) }
 // BenchmarkQ51 is BenchmarkIQ2XS for Q5_1.
 func BenchmarkQ51(b *testing.B) { benchShapes(b, tensor.Q5_1) }
 
+// BenchmarkIQ1S is BenchmarkIQ2XS for IQ1_S.
+func BenchmarkIQ1S(b *testing.B) { benchShapes(b, tensor.IQ1_S) }
+
+// BenchmarkTQ20 is BenchmarkIQ2XS for TQ2_0.
+func BenchmarkTQ20(b *testing.B) { benchShapes(b, tensor.TQ2_0) }
+
+// BenchmarkQ8K is BenchmarkIQ2XS for Q8_K.
+func BenchmarkQ8K(b *testing.B) { benchShapes(b, tensor.Q8_K) }
+
 // benchShapes runs BenchmarkIQ2XS's products for weights of type dt.
 func benchShapes(b *testing.B, dt tensor.DType) {
 	rng := rand.New(rand.NewPCG(29, 30))

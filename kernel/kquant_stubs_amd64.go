@@ -76,6 +76,15 @@ func dotIQ2XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // dotIQ2SAVX returns the dot product of nsb IQ2_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2SGrid).
 func dotIQ2SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 
+// dotIQ1SAVX returns the dot product of nsb IQ1_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ1SGrid).
+func dotIQ1SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotTQ20AVX returns the dot product of nsb TQ2_0 super-blocks with a row quantized by QuantizeQ8.
+func dotTQ20AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
+// dotQ8KAVX returns the dot product of nsb Q8_K super-blocks with a row quantized by QuantizeQ8.
+func dotQ8KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
 // dotIQ3XXS_1x2 writes the dot products of nsb IQ3_XXS super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
 func dotIQ3XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
@@ -87,6 +96,15 @@ func dotIQ2XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, ns
 
 // dotIQ2S_1x2 writes the dot products of nsb IQ2_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
 func dotIQ2S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1S_1x2 writes the dot products of nsb IQ1_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
+func dotIQ1S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ20_1x2 writes the dot products of nsb TQ2_0 super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotTQ20_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ8K_1x2 writes the dot products of nsb Q8_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ8K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotIQ3XXS_1x3 writes the dot products of nsb IQ3_XXS super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
 func dotIQ3XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -100,6 +118,15 @@ func dotIQ2XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, ns
 // dotIQ2S_1x3 writes the dot products of nsb IQ2_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
 func dotIQ2S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
+// dotIQ1S_1x3 writes the dot products of nsb IQ1_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
+func dotIQ1S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ20_1x3 writes the dot products of nsb TQ2_0 super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotTQ20_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ8K_1x3 writes the dot products of nsb Q8_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ8K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
 // dotIQ3XXS_1x4 writes the dot products of nsb IQ3_XXS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
 func dotIQ3XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
@@ -111,6 +138,15 @@ func dotIQ2XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, ns
 
 // dotIQ2S_1x4 writes the dot products of nsb IQ2_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
 func dotIQ2S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1S_1x4 writes the dot products of nsb IQ1_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
+func dotIQ1S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ20_1x4 writes the dot products of nsb TQ2_0 super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotTQ20_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ8K_1x4 writes the dot products of nsb Q8_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ8K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotIQ4NLAVX returns the dot product of nb IQ4_NL blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
 func dotIQ4NLAVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32

@@ -339,6 +339,10 @@ func IQ2XXSGrid() *[256]uint64 { return &iq2xxsGrid }
 // decode IQ2_S blocks themselves.
 func IQ2SGrid() *[1024]uint64 { return &iq2sGrid }
 
+// IQ1SGrid returns ggml's iq1s_grid (2048 entries of 8 byte values -1, 0, 1 as int8), for
+// the kernels that decode IQ1_S and IQ1_M blocks themselves.
+func IQ1SGrid() *[2048]uint64 { return &iq1sGrid }
+
 // IQ3XXSGrid returns ggml's iq3xxs_grid (256 entries of 4 byte values, 4..62), for the
 // kernels that decode IQ3_XXS blocks themselves.
 func IQ3XXSGrid() *[256]uint32 { return &iq3xxsGrid }

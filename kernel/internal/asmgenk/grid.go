@@ -17,6 +17,8 @@ import (
 // d·dmul·Σ_ib dx_ib·Σ_half scale·Σ g·sign·x, the inner sums exact integers.
 
 // Constants of the grid kernels (gridConsts).
+var gIQ1SShift, gBits8to10, gSevenD, gEights, gOnesB, gThrees *Mem
+
 var gSignShuf, gSignShufIb, gLow4D, gLow7, gOnesD, gIQ3SShift, gIQ3SQh, gIQ2SQh, gBit8, gBits89, quarter Mem
 
 // gridConsts defines the constants of the grid kernels (iq2Consts must have run).
@@ -68,18 +70,44 @@ func gridConsts() {
 	for i := 0; i < 4; i++ {
 		DATA(4*i, U32(0x300))
 	}
+	// IQ1_S: index l takes bits 3l..3l+2 of qh (shifted left by 8) as its bits 8..10.
+	gIQ1SShift = newConst("kq_giq1sshift", 4, func(i int) uint64 { return uint64(3 * i) })
+	gBits8to10 = newConst("kq_gbits8to10", 4, func(int) uint64 { return 0x700 })
+	gSevenD = newConst("kq_gsevend", 4, func(int) uint64 { return 7 })
+	gEights = newConst("kq_geights", 1, func(int) uint64 { return 8 })
+	gOnesB = newConst("kq_gonesb", 1, func(int) uint64 { return 1 })
+	gThrees = newConst("kq_gthrees", 1, func(int) uint64 { return 3 })
 	quarter = GLOBL("kq_quarter", RODATA|NOPTR)
 	for i := 0; i < 8; i++ {
 		DATA(4*i, F32(0.25))
 	}
 }
 
-// gridKind describes one grid i-quant for gridSuper.
+// newConst defines a 32-byte constant of elements of size bytes, element i val(i).
+func newConst(name string, size int, val func(i int) uint64) *Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < 32/size; i++ {
+		switch size {
+		case 1:
+			DATA(i, U8(uint8(val(i))))
+		default:
+			DATA(4*i, U32(uint32(val(i))))
+		}
+	}
+	return &m
+}
+
+// gridKind describes one type for gridSuper.
 type gridKind struct {
 	name, dt string // "IQ3XXS", "IQ3_XXS"
 	bytes    int    // bytes of a super-block
-	entry    int    // bytes of a grid entry (4 or 8)
+	entry    int    // bytes of a grid entry (4 or 8; 0: no grid table)
 	dmul     *Mem   // the factor of d (nil: 1)
+	dOff     int    // the offset of d
+	dF32     bool   // d is a float32 (else float16)
+	// signed: grid returns the values themselves, signed (IQ1_S's 8·g ± 1, TQ2_0's
+	// -1..1, Q8_K's int8), met by x·sign(v) and |v|; signs is nil.
+	signed bool
 	// prep runs once a super-block and may fill st: IQ3_XXS and IQ2_XXS their eight
 	// 32-bit sign patterns and their scales as two equal int16, IQ3_S its scales.
 	prep func(w Register, st *gridState)
@@ -238,6 +266,63 @@ var gridKinds = []gridKind{
 			return Mem{Base: tbl, Index: si, Scale: 1}
 		},
 	},
+	{
+		// block_iq1_s: f16 d, qs[32], qh[8] uint16. Sub-block ib: qh = qh[ib], scale
+		// 2·(qh >> 12 & 7) + 1, shift ±1 (- where bit 15 is set), entry l of the grid
+		// iq1s_grid[qs[4ib+l] | (qh >> 3l & 7) << 8] (bytes -1, 0, 1): values 8·g + shift.
+		name: "IQ1S", dt: "IQ1_S", bytes: 50, entry: 8, dmul: &eighth, signed: true,
+		prep: func(w Register, st *gridState) {
+			v := YMM()
+			VPMOVZXWD(Mem{Base: w}.Offset(34), v)
+			VPSRLD(U8(12), v, v)
+			VPAND(*gSevenD, v, v)
+			oddScales(v, st)
+		},
+		grid: func(w, grid Register, ib int) VecVirtual {
+			idx, h := XMM(), XMM()
+			VPMOVZXBD(Mem{Base: w}.Offset(2+4*ib), idx)
+			VPBROADCASTW(Mem{Base: w}.Offset(34+2*ib), h)
+			VPSLLD(U8(8), h, h)
+			VPSRLVD(gIQ1SShift.Offset(0), h, h)
+			VPAND(gBits8to10.Offset(0), h, h)
+			VPOR(h, idx, idx)
+			g := gridEntries(grid, 4, vecIndices(idx), 8)
+			e, v, sh := YMM(), YMM(), YMM()
+			VMOVDQU(*gEights, e)
+			VPSIGNB(g, e, v) // 8·g
+			VPBROADCASTW(Mem{Base: w}.Offset(34+2*ib), sh)
+			VPSRAW(U8(15), sh, sh)
+			VPOR(*gOnesB, sh, sh) // 1, or -1 where bit 15 is set
+			VPADDB(sh, v, v)
+			return v
+		},
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return st.scale(ib) },
+	},
+	{
+		// block_tq2_0: qs[64], f16 d. Sub-block ib: (qs[32·(ib/4) + m] >> 2·(ib%4) & 3) - 1.
+		name: "TQ20", dt: "TQ2_0", bytes: 66, dOff: 64, signed: true,
+		grid: func(w, grid Register, ib int) VecVirtual {
+			v := YMM()
+			VMOVDQU(Mem{Base: w}.Offset(32*(ib/4)), v)
+			if ib%4 > 0 {
+				VPSRLW(U8(2*(ib%4)), v, v)
+			}
+			VPAND(*gThrees, v, v)
+			VPSUBB(*gOnesB, v, v)
+			return v
+		},
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return onesW },
+	},
+	{
+		// block_q8_K: f32 d, qs[256] int8, bsums[16] (not read).
+		name: "Q8K", dt: "Q8_K", bytes: 292, dF32: true, signed: true,
+		grid: func(w, grid Register, ib int) VecVirtual {
+			v := YMM()
+			VMOVDQU(Mem{Base: w}.Offset(4+32*ib), v)
+			return v
+		},
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return onesW },
+	},
 }
 
 // byteIndices returns the grid indices of gridEntries: index e is the byte at w+o+e,
@@ -389,7 +474,13 @@ func gridSuper(g gridKind, w, grid Register, C int, xrow, drow func(c int) Mem, 
 	}
 	for ib := 0; ib < 8; ib++ {
 		gv := g.grid(w, grid, ib)
-		sg := gridSigns(g.signs(w, st, ib, cs), cs)
+		var sg VecVirtual
+		if g.signed {
+			sg, gv = gv, YMM()
+			VPSIGNB(sg, sg, gv) // |v|
+		} else {
+			sg = gridSigns(g.signs(w, st, ib, cs), cs)
+		}
 		sc := g.scale(w, st, tbl, ib)
 		for c := 0; c < C; c++ {
 			x, f := YMM(), YMM()
@@ -412,8 +503,12 @@ func gridSuper(g gridKind, w, grid Register, C int, xrow, drow func(c int) Mem, 
 // multiply) to acc[c].
 func gridAddD(g gridKind, w Register, t, acc []VecVirtual) {
 	d := YMM()
-	VPBROADCASTW(Mem{Base: w}, d.AsX())
-	VCVTPH2PS(d.AsX(), d)
+	if g.dF32 {
+		VBROADCASTSS(Mem{Base: w}.Offset(g.dOff), d)
+	} else {
+		VPBROADCASTW(Mem{Base: w}.Offset(g.dOff), d.AsX())
+		VCVTPH2PS(d.AsX(), d)
+	}
 	if g.dmul != nil {
 		VMULPS(*g.dmul, d, d)
 	}
@@ -430,6 +525,14 @@ func gridGoType(g gridKind) string {
 	return "*uint64"
 }
 
+// gridSig is the Go signature of kind g's row kernel (no grid parameter without a table).
+func gridSig(g gridKind) string {
+	if g.entry == 0 {
+		return "func(w *byte, xq *int8, xd *float32, nsb int) float32"
+	}
+	return fmt.Sprintf("func(w *byte, xq *int8, xd *float32, nsb int, grid %s) float32", gridGoType(g))
+}
+
 // gridRow: func(w *byte, xq *int8, xd *float32, nsb int, grid *uintNN) float32
 // One row of kind g (nsb super-blocks: f16 d first) against a quantized row; gridSuper
 // gives the layout and the order of the sums. Each super-block's sum t is multiplied by
@@ -437,14 +540,21 @@ func gridGoType(g gridKind) string {
 // plain Go twin is dotGridGeneric, in the same order.
 func gridRow(g gridKind) {
 	name := fmt.Sprintf("dot%sAVX", g.name)
-	TEXT(name, NOSPLIT, fmt.Sprintf("func(w *byte, xq *int8, xd *float32, nsb int, grid %s) float32", gridGoType(g)))
-	Doc(fmt.Sprintf("%s returns the dot product of nsb %s super-blocks with a row quantized by QuantizeQ8 (grid: tensor.%sGrid).", name, g.dt, g.name))
+	TEXT(name, NOSPLIT, gridSig(g))
+	doc := fmt.Sprintf("%s returns the dot product of nsb %s super-blocks with a row quantized by QuantizeQ8", name, g.dt)
+	if g.entry != 0 {
+		doc += fmt.Sprintf(" (grid: tensor.%sGrid)", g.name)
+	}
+	Doc(doc + ".")
 	local := AllocLocal(64)
 	w := Load(Param("w"), GP64())
 	xq := Load(Param("xq"), GP64())
 	xd := Load(Param("xd"), GP64())
 	nsb := Load(Param("nsb"), GP64())
-	grid := Load(Param("grid"), GP64())
+	var grid Register
+	if g.entry != 0 {
+		grid = Load(Param("grid"), GP64())
+	}
 	tbl := GP64()
 	LEAQ(iq2ScaleTable, tbl)
 	acc, t := YMM(), YMM()
@@ -477,7 +587,11 @@ func gridRow(g gridKind) {
 func gridTile(g gridKind, C int) {
 	name := fmt.Sprintf("dot%s_1x%d", g.name, C)
 	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xd *float32, xc *byte, xs, xds, nsb int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s writes the dot products of nsb %s super-blocks of one row with %d int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.%sGrid).", name, g.dt, C, g.name))
+	doc := fmt.Sprintf("%s writes the dot products of nsb %s super-blocks of one row with %d int8-quantized rows to out[c*os/4]", name, g.dt, C)
+	if g.entry != 0 {
+		doc += fmt.Sprintf(" (xc: the grid table, tensor.%sGrid)", g.name)
+	}
+	Doc(doc + ".")
 	local := AllocLocal(64)
 	w, xq, xd, grid, xs, xs3, xds, xds3, nsb := avoext.SuperTileParams()
 	acc, t := make([]VecVirtual, C), make([]VecVirtual, C)
