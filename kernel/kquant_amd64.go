@@ -43,6 +43,9 @@ func init() {
 		return
 	}
 	dotIQ2XSVec = dotIQ2XSAVX
+	// IQ1_M's scale bytes are formed by PDEP (BMI2).
+	dotIQ1MVec = dotIQ1MAVX
+	iq1MTiles = [5]superTileFn{2: dotIQ1M_1x2, 3: dotIQ1M_1x3, 4: dotIQ1M_1x4}
 	iq2XSTiles = [5]superTileFn{2: dotIQ2XS_1x2, 3: dotIQ2XS_1x3, 4: dotIQ2XS_1x4}
 	// The AVX-512 IQ2_XS row kernel gives the AVX2 one's bits, so it pairs with the AVX2 tiles.
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {

@@ -7679,6 +7679,84 @@ DATA kq_giq1sshift<>+24(SB)/4, $0x00000012
 DATA kq_giq1sshift<>+28(SB)/4, $0x00000015
 GLOBL kq_giq1sshift<>(SB), RODATA|NOPTR, $32
 
+DATA kq_giq1mshift<>+0(SB)/4, $0x00000000
+DATA kq_giq1mshift<>+4(SB)/4, $0x00000004
+DATA kq_giq1mshift<>+8(SB)/4, $0x00000008
+DATA kq_giq1mshift<>+12(SB)/4, $0x0000000c
+DATA kq_giq1mshift<>+16(SB)/4, $0x00000010
+DATA kq_giq1mshift<>+20(SB)/4, $0x00000014
+DATA kq_giq1mshift<>+24(SB)/4, $0x00000018
+DATA kq_giq1mshift<>+28(SB)/4, $0x0000001c
+GLOBL kq_giq1mshift<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq1msignshuf<>+0(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+1(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+2(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+3(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+4(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+5(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+6(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+7(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+8(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+9(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+10(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+11(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+12(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+13(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+14(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+15(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+16(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+17(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+18(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+19(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+20(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+21(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+22(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+23(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+24(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+25(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+26(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+27(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+28(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+29(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+30(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+31(SB)/1, $0x01
+GLOBL kq_giq1msignshuf<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq1msignbit<>+0(SB)/1, $0x08
+DATA kq_giq1msignbit<>+1(SB)/1, $0x08
+DATA kq_giq1msignbit<>+2(SB)/1, $0x08
+DATA kq_giq1msignbit<>+3(SB)/1, $0x08
+DATA kq_giq1msignbit<>+4(SB)/1, $0x08
+DATA kq_giq1msignbit<>+5(SB)/1, $0x08
+DATA kq_giq1msignbit<>+6(SB)/1, $0x08
+DATA kq_giq1msignbit<>+7(SB)/1, $0x08
+DATA kq_giq1msignbit<>+8(SB)/1, $0x80
+DATA kq_giq1msignbit<>+9(SB)/1, $0x80
+DATA kq_giq1msignbit<>+10(SB)/1, $0x80
+DATA kq_giq1msignbit<>+11(SB)/1, $0x80
+DATA kq_giq1msignbit<>+12(SB)/1, $0x80
+DATA kq_giq1msignbit<>+13(SB)/1, $0x80
+DATA kq_giq1msignbit<>+14(SB)/1, $0x80
+DATA kq_giq1msignbit<>+15(SB)/1, $0x80
+DATA kq_giq1msignbit<>+16(SB)/1, $0x08
+DATA kq_giq1msignbit<>+17(SB)/1, $0x08
+DATA kq_giq1msignbit<>+18(SB)/1, $0x08
+DATA kq_giq1msignbit<>+19(SB)/1, $0x08
+DATA kq_giq1msignbit<>+20(SB)/1, $0x08
+DATA kq_giq1msignbit<>+21(SB)/1, $0x08
+DATA kq_giq1msignbit<>+22(SB)/1, $0x08
+DATA kq_giq1msignbit<>+23(SB)/1, $0x08
+DATA kq_giq1msignbit<>+24(SB)/1, $0x80
+DATA kq_giq1msignbit<>+25(SB)/1, $0x80
+DATA kq_giq1msignbit<>+26(SB)/1, $0x80
+DATA kq_giq1msignbit<>+27(SB)/1, $0x80
+DATA kq_giq1msignbit<>+28(SB)/1, $0x80
+DATA kq_giq1msignbit<>+29(SB)/1, $0x80
+DATA kq_giq1msignbit<>+30(SB)/1, $0x80
+DATA kq_giq1msignbit<>+31(SB)/1, $0x80
+GLOBL kq_giq1msignbit<>(SB), RODATA|NOPTR, $32
+
 DATA kq_gbits8to10<>+0(SB)/4, $0x00000700
 DATA kq_gbits8to10<>+4(SB)/4, $0x00000700
 DATA kq_gbits8to10<>+8(SB)/4, $0x00000700
@@ -9271,6 +9349,358 @@ loop:
 	VMULPS       kq_eighth<>+0(SB), Y2, Y2
 	VFMADD231PS  Y1, Y2, Y0
 	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ1MAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ1MAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X1, X1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y2, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y1
+	VPBROADCASTW 32(AX), Y3
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y3, Y3
+	VPAND        kq_giq1msignbit<>+0(SB), Y3, Y3
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y3, Y3
+	VPOR         kq_gonesb<>+0(SB), Y3, Y3
+	VPADDB       Y3, Y1, Y1
+	VPSIGNB      Y1, Y1, Y3
+	MOVWQZX      48(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      (CX), Y4
+	VPSIGNB      Y1, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     (DI)(R8*1), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y4, Y1
+	VPMOVZXBD    4(AX), X3
+	VPBROADCASTW 34(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 34(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      48(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      32(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    8(AX), X3
+	VPBROADCASTW 36(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 36(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      50(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      64(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 8(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    12(AX), X3
+	VPBROADCASTW 38(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 38(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      50(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      96(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    16(AX), X3
+	VPBROADCASTW 40(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 40(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      52(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      128(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 16(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    20(AX), X3
+	VPBROADCASTW 42(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 42(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      52(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      160(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    24(AX), X3
+	VPBROADCASTW 44(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 44(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      54(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      192(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 24(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    28(AX), X3
+	VPBROADCASTW 46(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 46(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      54(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      224(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	MOVWLZX      48(AX), R8
+	SHRL         $0x0c, R8
+	MOVWLZX      50(AX), R9
+	SHRL         $0x08, R9
+	ANDL         $0x000000f0, R9
+	ORL          R9, R8
+	MOVWLZX      52(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000f00, R9
+	ORL          R9, R8
+	MOVWLZX      54(AX), R9
+	ANDL         $0x0000f000, R9
+	ORL          R9, R8
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VCVTPH2PS    X2, Y3
+	VMULPS       kq_eighth<>+0(SB), Y3, Y3
+	VFMADD231PS  Y1, Y3, Y0
+	ADDQ         $0x00000038, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         BX
@@ -11314,6 +11744,426 @@ loop:
 	VFMADD231PS  Y1, Y4, Y0
 	VFMADD231PS  Y3, Y4, Y2
 	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1M_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ1M_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1mshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y4, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPBROADCASTW 32(AX), Y1
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y1, Y1
+	VPAND        kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y3, Y3
+	VPSIGNB      Y3, Y3, Y5
+	MOVWQZX      48(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     (R8)(R9*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y6, Y3
+	VPMOVZXBD    4(AX), X5
+	VPBROADCASTW 34(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 34(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      48(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    8(AX), X5
+	VPBROADCASTW 36(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 36(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      50(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    12(AX), X5
+	VPBROADCASTW 38(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 38(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      50(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    16(AX), X5
+	VPBROADCASTW 40(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 40(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      52(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    20(AX), X5
+	VPBROADCASTW 42(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 42(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      52(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    24(AX), X5
+	VPBROADCASTW 44(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 44(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      54(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    28(AX), X5
+	VPBROADCASTW 46(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 46(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      54(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	MOVWLZX      48(AX), R9
+	SHRL         $0x0c, R9
+	MOVWLZX      50(AX), R10
+	SHRL         $0x08, R10
+	ANDL         $0x000000f0, R10
+	ORL          R10, R9
+	MOVWLZX      52(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x00000f00, R10
+	ORL          R10, R9
+	MOVWLZX      54(AX), R10
+	ANDL         $0x0000f000, R10
+	ORL          R10, R9
+	VMOVD        R9, X4
+	VPBROADCASTW X4, X4
+	VCVTPH2PS    X4, Y5
+	VMULPS       kq_eighth<>+0(SB), Y5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	VFMADD231PS  Y3, Y5, Y2
+	ADDQ         $0x00000038, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
@@ -13827,6 +14677,490 @@ loop:
 	VFMADD231PS  Y3, Y7, Y2
 	VFMADD231PS  Y5, Y7, Y4
 	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1M_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ1M_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1mshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y5
+	VPBROADCASTW 32(AX), Y1
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y1, Y1
+	VPAND        kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y5, Y5
+	VPSIGNB      Y5, Y5, Y7
+	MOVWQZX      48(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     (R8)(R9*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y8, Y5
+	VPMOVZXBD    4(AX), X7
+	VPBROADCASTW 34(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 34(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      48(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    8(AX), X7
+	VPBROADCASTW 36(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 36(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      50(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    12(AX), X7
+	VPBROADCASTW 38(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 38(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      50(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    16(AX), X7
+	VPBROADCASTW 40(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 40(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      52(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    20(AX), X7
+	VPBROADCASTW 42(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 42(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      52(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    24(AX), X7
+	VPBROADCASTW 44(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 44(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      54(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    28(AX), X7
+	VPBROADCASTW 46(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 46(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      54(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	MOVWLZX      48(AX), R9
+	SHRL         $0x0c, R9
+	MOVWLZX      50(AX), R10
+	SHRL         $0x08, R10
+	ANDL         $0x000000f0, R10
+	ORL          R10, R9
+	MOVWLZX      52(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x00000f00, R10
+	ORL          R10, R9
+	MOVWLZX      54(AX), R10
+	ANDL         $0x0000f000, R10
+	ORL          R10, R9
+	VMOVD        R9, X6
+	VPBROADCASTW X6, X6
+	VCVTPH2PS    X6, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x00000038, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
@@ -16788,6 +18122,554 @@ loop:
 	VFMADD231PS  Y5, Y9, Y4
 	VFMADD231PS  Y7, Y9, Y6
 	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1M_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ1M_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1mshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X1
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y7
+	VPBROADCASTW 32(AX), Y1
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y1, Y1
+	VPAND        kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y7, Y7
+	VPSIGNB      Y7, Y7, Y9
+	MOVWQZX      48(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y9, Y1
+	VPMADDWD     (R10)(R11*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y9, Y3
+	VPMADDWD     (R10)(R11*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y9, Y5
+	VPMADDWD     (R10)(R11*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     (R10)(R11*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y10, Y7
+	VPMOVZXBD    4(AX), X9
+	VPBROADCASTW 34(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 34(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      48(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      32(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    8(AX), X9
+	VPBROADCASTW 36(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 36(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      50(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      64(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    12(AX), X9
+	VPBROADCASTW 38(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 38(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      50(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    16(AX), X9
+	VPBROADCASTW 40(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 40(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      52(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      128(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    20(AX), X9
+	VPBROADCASTW 42(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 42(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      52(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      160(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    24(AX), X9
+	VPBROADCASTW 44(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 44(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      54(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      192(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    28(AX), X9
+	VPBROADCASTW 46(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 46(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      54(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	MOVWLZX      48(AX), R11
+	SHRL         $0x0c, R11
+	MOVWLZX      50(AX), R12
+	SHRL         $0x08, R12
+	ANDL         $0x000000f0, R12
+	ORL          R12, R11
+	MOVWLZX      52(AX), R12
+	SHRL         $0x04, R12
+	ANDL         $0x00000f00, R12
+	ORL          R12, R11
+	MOVWLZX      54(AX), R12
+	ANDL         $0x0000f000, R12
+	ORL          R12, R11
+	VMOVD        R11, X8
+	VPBROADCASTW X8, X8
+	VCVTPH2PS    X8, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x00000038, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)

@@ -45,6 +45,9 @@ func BenchmarkQ51(b *testing.B) { benchShapes(b, tensor.Q5_1) }
 // BenchmarkIQ1S is BenchmarkIQ2XS for IQ1_S.
 func BenchmarkIQ1S(b *testing.B) { benchShapes(b, tensor.IQ1_S) }
 
+// BenchmarkIQ1M is BenchmarkIQ2XS for IQ1_M.
+func BenchmarkIQ1M(b *testing.B) { benchShapes(b, tensor.IQ1_M) }
+
 // BenchmarkTQ20 is BenchmarkIQ2XS for TQ2_0.
 func BenchmarkTQ20(b *testing.B) { benchShapes(b, tensor.TQ2_0) }
 

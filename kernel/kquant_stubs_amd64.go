@@ -79,6 +79,9 @@ func dotIQ2SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // dotIQ1SAVX returns the dot product of nsb IQ1_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ1SGrid).
 func dotIQ1SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 
+// dotIQ1MAVX returns the dot product of nsb IQ1_M super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ1MGrid).
+func dotIQ1MAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
 // dotTQ20AVX returns the dot product of nsb TQ2_0 super-blocks with a row quantized by QuantizeQ8.
 func dotTQ20AVX(w *byte, xq *int8, xd *float32, nsb int) float32
 
@@ -99,6 +102,9 @@ func dotIQ2S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb 
 
 // dotIQ1S_1x2 writes the dot products of nsb IQ1_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
 func dotIQ1S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1M_1x2 writes the dot products of nsb IQ1_M super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1MGrid).
+func dotIQ1M_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotTQ20_1x2 writes the dot products of nsb TQ2_0 super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
 func dotTQ20_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -121,6 +127,9 @@ func dotIQ2S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb 
 // dotIQ1S_1x3 writes the dot products of nsb IQ1_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
 func dotIQ1S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
+// dotIQ1M_1x3 writes the dot products of nsb IQ1_M super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1MGrid).
+func dotIQ1M_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
 // dotTQ20_1x3 writes the dot products of nsb TQ2_0 super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
 func dotTQ20_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
@@ -141,6 +150,9 @@ func dotIQ2S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb 
 
 // dotIQ1S_1x4 writes the dot products of nsb IQ1_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
 func dotIQ1S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1M_1x4 writes the dot products of nsb IQ1_M super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1MGrid).
+func dotIQ1M_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotTQ20_1x4 writes the dot products of nsb TQ2_0 super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
 func dotTQ20_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)

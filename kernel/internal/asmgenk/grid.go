@@ -17,7 +17,7 @@ import (
 // d·dmul·Σ_ib dx_ib·Σ_half scale·Σ g·sign·x, the inner sums exact integers.
 
 // Constants of the grid kernels (gridConsts).
-var gIQ1SShift, gBits8to10, gSevenD, gEights, gOnesB, gThrees *Mem
+var gIQ1MShift, gIQ1MSignShuf, gIQ1MSignBit, gIQ1SShift, gBits8to10, gSevenD, gEights, gOnesB, gThrees *Mem
 
 var gSignShuf, gSignShufIb, gLow4D, gLow7, gOnesD, gIQ3SShift, gIQ3SQh, gIQ2SQh, gBit8, gBits89, quarter Mem
 
@@ -72,6 +72,12 @@ func gridConsts() {
 	}
 	// IQ1_S: index l takes bits 3l..3l+2 of qh (shifted left by 8) as its bits 8..10.
 	gIQ1SShift = newConst("kq_giq1sshift", 4, func(i int) uint64 { return uint64(3 * i) })
+	// IQ1_M: index l takes bits 4l..4l+2 of its qh word (shifted left by 8) as bits 8..10.
+	gIQ1MShift = newConst("kq_giq1mshift", 4, func(i int) uint64 { return uint64(4 * i) })
+	// IQ1_M: byte j takes byte j/16 of the qh word (that of group j/8), and its shift bit
+	// is bit 3 (group j/8 even) or 7 (odd) of it.
+	gIQ1MSignShuf = newConst("kq_giq1msignshuf", 1, func(i int) uint64 { return uint64(i / 16) })
+	gIQ1MSignBit = newConst("kq_giq1msignbit", 1, func(i int) uint64 { return uint64(8 << (4 * (i / 8 % 2))) })
 	gBits8to10 = newConst("kq_gbits8to10", 4, func(int) uint64 { return 0x700 })
 	gSevenD = newConst("kq_gsevend", 4, func(int) uint64 { return 7 })
 	gEights = newConst("kq_geights", 1, func(int) uint64 { return 8 })
@@ -105,6 +111,8 @@ type gridKind struct {
 	dmul     *Mem   // the factor of d (nil: 1)
 	dOff     int    // the offset of d
 	dF32     bool   // d is a float32 (else float16)
+	// dFunc, where not nil, returns d in every lane (IQ1_M's d is spread over 4 words).
+	dFunc func(w Register) VecVirtual
 	// signed: grid returns the values themselves, signed (IQ1_S's 8·g ± 1, TQ2_0's
 	// -1..1, Q8_K's int8), met by x·sign(v) and |v|; signs is nil.
 	signed bool
@@ -297,6 +305,64 @@ var gridKinds = []gridKind{
 			return v
 		},
 		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return st.scale(ib) },
+	},
+	{
+		// block_iq1_m: qs[32], qh[16], scales[8] (four uint16: 3-bit scales, and d's f16
+		// in their top nibbles). Sub-block ib: v = scales word ib/2 >> 6·(ib%2), the
+		// halves' scales 2·(v & 7) + 1 and 2·(v >> 3 & 7) + 1; entry l: qh byte
+		// h = qh[2ib + l/2] >> 4·(l%2), index qs[4ib+l] | (h & 7) << 8 of iq1s_grid, shift
+		// -1 where h & 8 is set, else 1: values 8·g + shift.
+		name: "IQ1M", dt: "IQ1_M", bytes: 56, entry: 8, dmul: &eighth, signed: true,
+		dFunc: func(w Register) VecVirtual {
+			r, t := GP32(), GP32()
+			MOVWLZX(Mem{Base: w}.Offset(48), r)
+			SHRL(U8(12), r)
+			for i := 1; i < 4; i++ {
+				MOVWLZX(Mem{Base: w}.Offset(48+2*i), t)
+				if i < 3 {
+					SHRL(U8(12-4*i), t)
+				}
+				ANDL(U32(0xf<<(4*i)), t)
+				ORL(t, r)
+			}
+			x, d := XMM(), YMM()
+			VMOVD(r, x)
+			VPBROADCASTW(x, x)
+			VCVTPH2PS(x, d)
+			return d
+		},
+		grid: func(w, grid Register, ib int) VecVirtual {
+			idx, h := XMM(), XMM()
+			VPMOVZXBD(Mem{Base: w}.Offset(4*ib), idx)
+			VPBROADCASTW(Mem{Base: w}.Offset(32+2*ib), h)
+			VPSLLD(U8(8), h, h)
+			VPSRLVD(gIQ1MShift.Offset(0), h, h)
+			VPAND(gBits8to10.Offset(0), h, h)
+			VPOR(h, idx, idx)
+			g := gridEntries(grid, 4, vecIndices(idx), 8)
+			e, v, sh := YMM(), YMM(), YMM()
+			VMOVDQU(*gEights, e)
+			VPSIGNB(g, e, v) // 8·g
+			VPBROADCASTW(Mem{Base: w}.Offset(32+2*ib), sh)
+			VPSHUFB(*gIQ1MSignShuf, sh, sh)
+			VPAND(*gIQ1MSignBit, sh, sh)
+			VPCMPEQB(*gIQ1MSignBit, sh, sh)
+			VPOR(*gOnesB, sh, sh) // 1, or -1 where the bit is set
+			VPADDB(sh, v, v)
+			return v
+		},
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op {
+			// The byte (v & 7) | (v >> 3 & 7) << 4 indexes iq2ScaleTable.
+			v, m := GP64(), GP64()
+			MOVWQZX(Mem{Base: w}.Offset(48+2*(ib/2)), v)
+			if ib%2 == 1 {
+				SHRQ(U8(6), v)
+			}
+			MOVQ(U32(0x77), m)
+			PDEPQ(m, v, v)
+			SHLQ(U8(5), v)
+			return Mem{Base: tbl, Index: v, Scale: 1}
+		},
 	},
 	{
 		// block_tq2_0: qs[64], f16 d. Sub-block ib: (qs[32·(ib/4) + m] >> 2·(ib%4) & 3) - 1.
@@ -503,7 +569,9 @@ func gridSuper(g gridKind, w, grid Register, C int, xrow, drow func(c int) Mem, 
 // multiply) to acc[c].
 func gridAddD(g gridKind, w Register, t, acc []VecVirtual) {
 	d := YMM()
-	if g.dF32 {
+	if g.dFunc != nil {
+		d = g.dFunc(w)
+	} else if g.dF32 {
 		VBROADCASTSS(Mem{Base: w}.Offset(g.dOff), d)
 	} else {
 		VPBROADCASTW(Mem{Base: w}.Offset(g.dOff), d.AsX())
