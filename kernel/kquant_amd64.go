@@ -28,7 +28,8 @@ func init() {
 	iq3STiles = [5]superTileFn{2: dotIQ3S_1x2, 3: dotIQ3S_1x3, 4: dotIQ3S_1x4}
 	iq2XXSTiles = [5]superTileFn{2: dotIQ2XXS_1x2, 3: dotIQ2XXS_1x3, 4: dotIQ2XXS_1x4}
 	iq2STiles = [5]superTileFn{2: dotIQ2S_1x2, 3: dotIQ2S_1x3, 4: dotIQ2S_1x4}
-	dotIQ1SVec, dotTQ20Vec, dotQ8KVec = dotIQ1SAVX, dotTQ20AVX, dotQ8KAVX
+	dotIQ1SVec, dotTQ20Vec, dotTQ10Vec, dotQ8KVec = dotIQ1SAVX, dotTQ20AVX, dotTQ10AVX, dotQ8KAVX
+	tq10Tiles = [5]superTileFn{2: dotTQ10_1x2, 3: dotTQ10_1x3, 4: dotTQ10_1x4}
 	iq1STiles = [5]superTileFn{2: dotIQ1S_1x2, 3: dotIQ1S_1x3, 4: dotIQ1S_1x4}
 	tq20Tiles = [5]superTileFn{2: dotTQ20_1x2, 3: dotTQ20_1x3, 4: dotTQ20_1x4}
 	q8KTiles = [5]superTileFn{2: dotQ8K_1x2, 3: dotQ8K_1x3, 4: dotQ8K_1x4}

@@ -7757,6 +7757,172 @@ DATA kq_giq1msignbit<>+30(SB)/1, $0x80
 DATA kq_giq1msignbit<>+31(SB)/1, $0x80
 GLOBL kq_giq1msignbit<>(SB), RODATA|NOPTR, $32
 
+DATA kq_gtq1pow<>+0(SB)/2, $0x0001
+DATA kq_gtq1pow<>+2(SB)/2, $0x0001
+DATA kq_gtq1pow<>+4(SB)/2, $0x0001
+DATA kq_gtq1pow<>+6(SB)/2, $0x0001
+DATA kq_gtq1pow<>+8(SB)/2, $0x0001
+DATA kq_gtq1pow<>+10(SB)/2, $0x0001
+DATA kq_gtq1pow<>+12(SB)/2, $0x0001
+DATA kq_gtq1pow<>+14(SB)/2, $0x0001
+DATA kq_gtq1pow<>+16(SB)/2, $0x0001
+DATA kq_gtq1pow<>+18(SB)/2, $0x0001
+DATA kq_gtq1pow<>+20(SB)/2, $0x0001
+DATA kq_gtq1pow<>+22(SB)/2, $0x0001
+DATA kq_gtq1pow<>+24(SB)/2, $0x0001
+DATA kq_gtq1pow<>+26(SB)/2, $0x0001
+DATA kq_gtq1pow<>+28(SB)/2, $0x0001
+DATA kq_gtq1pow<>+30(SB)/2, $0x0001
+DATA kq_gtq1pow<>+32(SB)/2, $0x0003
+DATA kq_gtq1pow<>+34(SB)/2, $0x0003
+DATA kq_gtq1pow<>+36(SB)/2, $0x0003
+DATA kq_gtq1pow<>+38(SB)/2, $0x0003
+DATA kq_gtq1pow<>+40(SB)/2, $0x0003
+DATA kq_gtq1pow<>+42(SB)/2, $0x0003
+DATA kq_gtq1pow<>+44(SB)/2, $0x0003
+DATA kq_gtq1pow<>+46(SB)/2, $0x0003
+DATA kq_gtq1pow<>+48(SB)/2, $0x0003
+DATA kq_gtq1pow<>+50(SB)/2, $0x0003
+DATA kq_gtq1pow<>+52(SB)/2, $0x0003
+DATA kq_gtq1pow<>+54(SB)/2, $0x0003
+DATA kq_gtq1pow<>+56(SB)/2, $0x0003
+DATA kq_gtq1pow<>+58(SB)/2, $0x0003
+DATA kq_gtq1pow<>+60(SB)/2, $0x0003
+DATA kq_gtq1pow<>+62(SB)/2, $0x0003
+DATA kq_gtq1pow<>+64(SB)/2, $0x0009
+DATA kq_gtq1pow<>+66(SB)/2, $0x0009
+DATA kq_gtq1pow<>+68(SB)/2, $0x0009
+DATA kq_gtq1pow<>+70(SB)/2, $0x0009
+DATA kq_gtq1pow<>+72(SB)/2, $0x0009
+DATA kq_gtq1pow<>+74(SB)/2, $0x0009
+DATA kq_gtq1pow<>+76(SB)/2, $0x0009
+DATA kq_gtq1pow<>+78(SB)/2, $0x0009
+DATA kq_gtq1pow<>+80(SB)/2, $0x0009
+DATA kq_gtq1pow<>+82(SB)/2, $0x0009
+DATA kq_gtq1pow<>+84(SB)/2, $0x0009
+DATA kq_gtq1pow<>+86(SB)/2, $0x0009
+DATA kq_gtq1pow<>+88(SB)/2, $0x0009
+DATA kq_gtq1pow<>+90(SB)/2, $0x0009
+DATA kq_gtq1pow<>+92(SB)/2, $0x0009
+DATA kq_gtq1pow<>+94(SB)/2, $0x0009
+DATA kq_gtq1pow<>+96(SB)/2, $0x001b
+DATA kq_gtq1pow<>+98(SB)/2, $0x001b
+DATA kq_gtq1pow<>+100(SB)/2, $0x001b
+DATA kq_gtq1pow<>+102(SB)/2, $0x001b
+DATA kq_gtq1pow<>+104(SB)/2, $0x001b
+DATA kq_gtq1pow<>+106(SB)/2, $0x001b
+DATA kq_gtq1pow<>+108(SB)/2, $0x001b
+DATA kq_gtq1pow<>+110(SB)/2, $0x001b
+DATA kq_gtq1pow<>+112(SB)/2, $0x001b
+DATA kq_gtq1pow<>+114(SB)/2, $0x001b
+DATA kq_gtq1pow<>+116(SB)/2, $0x001b
+DATA kq_gtq1pow<>+118(SB)/2, $0x001b
+DATA kq_gtq1pow<>+120(SB)/2, $0x001b
+DATA kq_gtq1pow<>+122(SB)/2, $0x001b
+DATA kq_gtq1pow<>+124(SB)/2, $0x001b
+DATA kq_gtq1pow<>+126(SB)/2, $0x001b
+DATA kq_gtq1pow<>+128(SB)/2, $0x0051
+DATA kq_gtq1pow<>+130(SB)/2, $0x0051
+DATA kq_gtq1pow<>+132(SB)/2, $0x0051
+DATA kq_gtq1pow<>+134(SB)/2, $0x0051
+DATA kq_gtq1pow<>+136(SB)/2, $0x0051
+DATA kq_gtq1pow<>+138(SB)/2, $0x0051
+DATA kq_gtq1pow<>+140(SB)/2, $0x0051
+DATA kq_gtq1pow<>+142(SB)/2, $0x0051
+DATA kq_gtq1pow<>+144(SB)/2, $0x0051
+DATA kq_gtq1pow<>+146(SB)/2, $0x0051
+DATA kq_gtq1pow<>+148(SB)/2, $0x0051
+DATA kq_gtq1pow<>+150(SB)/2, $0x0051
+DATA kq_gtq1pow<>+152(SB)/2, $0x0051
+DATA kq_gtq1pow<>+154(SB)/2, $0x0051
+DATA kq_gtq1pow<>+156(SB)/2, $0x0051
+DATA kq_gtq1pow<>+158(SB)/2, $0x0051
+DATA kq_gtq1pow<>+160(SB)/2, $0x0001
+DATA kq_gtq1pow<>+162(SB)/2, $0x0001
+DATA kq_gtq1pow<>+164(SB)/2, $0x0001
+DATA kq_gtq1pow<>+166(SB)/2, $0x0001
+DATA kq_gtq1pow<>+168(SB)/2, $0x0001
+DATA kq_gtq1pow<>+170(SB)/2, $0x0001
+DATA kq_gtq1pow<>+172(SB)/2, $0x0001
+DATA kq_gtq1pow<>+174(SB)/2, $0x0001
+DATA kq_gtq1pow<>+176(SB)/2, $0x0003
+DATA kq_gtq1pow<>+178(SB)/2, $0x0003
+DATA kq_gtq1pow<>+180(SB)/2, $0x0003
+DATA kq_gtq1pow<>+182(SB)/2, $0x0003
+DATA kq_gtq1pow<>+184(SB)/2, $0x0003
+DATA kq_gtq1pow<>+186(SB)/2, $0x0003
+DATA kq_gtq1pow<>+188(SB)/2, $0x0003
+DATA kq_gtq1pow<>+190(SB)/2, $0x0003
+DATA kq_gtq1pow<>+192(SB)/2, $0x0009
+DATA kq_gtq1pow<>+194(SB)/2, $0x0009
+DATA kq_gtq1pow<>+196(SB)/2, $0x0009
+DATA kq_gtq1pow<>+198(SB)/2, $0x0009
+DATA kq_gtq1pow<>+200(SB)/2, $0x0009
+DATA kq_gtq1pow<>+202(SB)/2, $0x0009
+DATA kq_gtq1pow<>+204(SB)/2, $0x0009
+DATA kq_gtq1pow<>+206(SB)/2, $0x0009
+DATA kq_gtq1pow<>+208(SB)/2, $0x001b
+DATA kq_gtq1pow<>+210(SB)/2, $0x001b
+DATA kq_gtq1pow<>+212(SB)/2, $0x001b
+DATA kq_gtq1pow<>+214(SB)/2, $0x001b
+DATA kq_gtq1pow<>+216(SB)/2, $0x001b
+DATA kq_gtq1pow<>+218(SB)/2, $0x001b
+DATA kq_gtq1pow<>+220(SB)/2, $0x001b
+DATA kq_gtq1pow<>+222(SB)/2, $0x001b
+DATA kq_gtq1pow<>+224(SB)/2, $0x0051
+DATA kq_gtq1pow<>+226(SB)/2, $0x0051
+DATA kq_gtq1pow<>+228(SB)/2, $0x0051
+DATA kq_gtq1pow<>+230(SB)/2, $0x0051
+DATA kq_gtq1pow<>+232(SB)/2, $0x0051
+DATA kq_gtq1pow<>+234(SB)/2, $0x0051
+DATA kq_gtq1pow<>+236(SB)/2, $0x0051
+DATA kq_gtq1pow<>+238(SB)/2, $0x0051
+DATA kq_gtq1pow<>+240(SB)/2, $0x0001
+DATA kq_gtq1pow<>+242(SB)/2, $0x0001
+DATA kq_gtq1pow<>+244(SB)/2, $0x0003
+DATA kq_gtq1pow<>+246(SB)/2, $0x0003
+DATA kq_gtq1pow<>+248(SB)/2, $0x0009
+DATA kq_gtq1pow<>+250(SB)/2, $0x0009
+DATA kq_gtq1pow<>+252(SB)/2, $0x001b
+DATA kq_gtq1pow<>+254(SB)/2, $0x001b
+GLOBL kq_gtq1pow<>(SB), RODATA|NOPTR, $256
+
+DATA kq_gthreesw<>+0(SB)/2, $0x0003
+DATA kq_gthreesw<>+2(SB)/2, $0x0003
+DATA kq_gthreesw<>+4(SB)/2, $0x0003
+DATA kq_gthreesw<>+6(SB)/2, $0x0003
+DATA kq_gthreesw<>+8(SB)/2, $0x0003
+DATA kq_gthreesw<>+10(SB)/2, $0x0003
+DATA kq_gthreesw<>+12(SB)/2, $0x0003
+DATA kq_gthreesw<>+14(SB)/2, $0x0003
+DATA kq_gthreesw<>+16(SB)/2, $0x0003
+DATA kq_gthreesw<>+18(SB)/2, $0x0003
+DATA kq_gthreesw<>+20(SB)/2, $0x0003
+DATA kq_gthreesw<>+22(SB)/2, $0x0003
+DATA kq_gthreesw<>+24(SB)/2, $0x0003
+DATA kq_gthreesw<>+26(SB)/2, $0x0003
+DATA kq_gthreesw<>+28(SB)/2, $0x0003
+DATA kq_gthreesw<>+30(SB)/2, $0x0003
+GLOBL kq_gthreesw<>(SB), RODATA|NOPTR, $32
+
+DATA kq_ghighbyte<>+0(SB)/2, $0xff00
+DATA kq_ghighbyte<>+2(SB)/2, $0xff00
+DATA kq_ghighbyte<>+4(SB)/2, $0xff00
+DATA kq_ghighbyte<>+6(SB)/2, $0xff00
+DATA kq_ghighbyte<>+8(SB)/2, $0xff00
+DATA kq_ghighbyte<>+10(SB)/2, $0xff00
+DATA kq_ghighbyte<>+12(SB)/2, $0xff00
+DATA kq_ghighbyte<>+14(SB)/2, $0xff00
+DATA kq_ghighbyte<>+16(SB)/2, $0xff00
+DATA kq_ghighbyte<>+18(SB)/2, $0xff00
+DATA kq_ghighbyte<>+20(SB)/2, $0xff00
+DATA kq_ghighbyte<>+22(SB)/2, $0xff00
+DATA kq_ghighbyte<>+24(SB)/2, $0xff00
+DATA kq_ghighbyte<>+26(SB)/2, $0xff00
+DATA kq_ghighbyte<>+28(SB)/2, $0xff00
+DATA kq_ghighbyte<>+30(SB)/2, $0xff00
+GLOBL kq_ghighbyte<>(SB), RODATA|NOPTR, $32
+
 DATA kq_gbits8to10<>+0(SB)/4, $0x00000700
 DATA kq_gbits8to10<>+4(SB)/4, $0x00000700
 DATA kq_gbits8to10<>+8(SB)/4, $0x00000700
@@ -9835,6 +10001,188 @@ loop:
 	ADDQ         $0x00000020, DX
 	DECQ         BX
 	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
+	RET
+
+// func dotTQ10AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotTQ10AVX(SB), NOSPLIT, $64-36
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	LEAQ    kq_iq2scales<>+0(SB), SI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y2, Y2
+	VPSUBB         kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB        Y2, Y2, Y1
+	VMOVDQU        (CX), Y3
+	VPSIGNB        Y2, Y3, Y3
+	VPMADDUBSW     Y3, Y1, Y3
+	VPMADDWD       kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (DX), Y1
+	VMULPS         Y1, Y3, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+32(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+32(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        32(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   4(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+64(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+64(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        64(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   8(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+96(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+96(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        96(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   12(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+128(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+128(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        128(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   16(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VBROADCASTI128 32(AX), Y2
+	VPMULLW        kq_gtq1pow<>+160(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+160(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        160(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   20(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VBROADCASTI128 32(AX), Y2
+	VPMULLW        kq_gtq1pow<>+192(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+192(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        192(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   24(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        32(AX), X4
+	VPBROADCASTD   48(AX), X2
+	VINSERTI128    $0x01, X2, Y4, Y2
+	VPMULLW        kq_gtq1pow<>+224(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+224(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        224(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   28(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VPBROADCASTW   52(AX), X2
+	VCVTPH2PS      X2, Y2
+	VFMADD231PS    Y1, Y2, Y0
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           BX
+	JNZ            loop
 
 done:
 	VEXTRACTF128 $0x01, Y0, X1
@@ -12367,6 +12715,257 @@ loop:
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
 	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ10_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ10_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y4
+	VMOVDQU        (CX), Y1
+	VPSIGNB        Y3, Y1, Y1
+	VPMADDUBSW     Y1, Y4, Y1
+	VPMADDWD       kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VBROADCASTSS   (DX), Y5
+	VMULPS         Y5, Y1, Y1
+	VMOVDQU        (CX)(BX*1), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y4, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   (DX)(SI*1), Y3
+	VMULPS         Y3, Y5, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+32(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+32(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        32(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   4(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        32(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   4(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+64(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+64(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        64(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   8(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        64(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   8(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+96(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+96(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        96(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   12(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        96(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   12(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+128(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+128(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        128(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   16(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        128(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   16(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VBROADCASTI128 32(AX), Y4
+	VPMULLW        kq_gtq1pow<>+160(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+160(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        160(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   20(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        160(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   20(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VBROADCASTI128 32(AX), Y4
+	VPMULLW        kq_gtq1pow<>+192(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+192(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        192(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   24(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        192(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   24(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        32(AX), X6
+	VPBROADCASTD   48(AX), X4
+	VINSERTI128    $0x01, X4, Y6, Y4
+	VPMULLW        kq_gtq1pow<>+224(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+224(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        224(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   28(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        224(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   28(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VPBROADCASTW   52(AX), X4
+	VCVTPH2PS      X4, Y4
+	VFMADD231PS    Y1, Y4, Y0
+	VFMADD231PS    Y3, Y4, Y2
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           64(SP)
+	JNZ            loop
 
 done:
 	MOVQ         out+56(FP), AX
@@ -15428,6 +16027,321 @@ loop:
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
 	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ10_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ10_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y6
+	VMOVDQU        (CX), Y1
+	VPSIGNB        Y5, Y1, Y1
+	VPMADDUBSW     Y1, Y6, Y1
+	VPMADDWD       kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VBROADCASTSS   (DX), Y3
+	VMULPS         Y3, Y1, Y1
+	VMOVDQU        (CX)(BX*1), Y3
+	VPSIGNB        Y5, Y3, Y3
+	VPMADDUBSW     Y3, Y6, Y3
+	VPMADDWD       kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (DX)(SI*1), Y7
+	VMULPS         Y7, Y3, Y3
+	VMOVDQU        (CX)(BX*2), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y6, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   (DX)(SI*2), Y5
+	VMULPS         Y5, Y7, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+32(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+32(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        32(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   4(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        32(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   4(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        32(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   4(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+64(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+64(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        64(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   8(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        64(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   8(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        64(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   8(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+96(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+96(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        96(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   12(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        96(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   12(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        96(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   12(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+128(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+128(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        128(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   16(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        128(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   16(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        128(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   16(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VBROADCASTI128 32(AX), Y6
+	VPMULLW        kq_gtq1pow<>+160(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+160(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        160(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   20(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        160(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   20(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        160(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   20(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VBROADCASTI128 32(AX), Y6
+	VPMULLW        kq_gtq1pow<>+192(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+192(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        192(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   24(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        192(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   24(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        192(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   24(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        32(AX), X8
+	VPBROADCASTD   48(AX), X6
+	VINSERTI128    $0x01, X6, Y8, Y6
+	VPMULLW        kq_gtq1pow<>+224(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+224(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        224(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   28(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        224(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   28(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        224(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   28(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VPBROADCASTW   52(AX), X6
+	VCVTPH2PS      X6, Y6
+	VFMADD231PS    Y1, Y6, Y0
+	VFMADD231PS    Y3, Y6, Y2
+	VFMADD231PS    Y5, Y6, Y4
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           64(SP)
+	JNZ            loop
 
 done:
 	MOVQ         out+56(FP), AX
@@ -19001,6 +19915,385 @@ loop:
 	ADDQ         $0x00000020, DX
 	DECQ         64(SP)
 	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ10_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ10_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R9
+	JZ     done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y8
+	VMOVDQU        (CX), Y1
+	VPSIGNB        Y7, Y1, Y1
+	VPMADDUBSW     Y1, Y8, Y1
+	VPMADDWD       kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VBROADCASTSS   (DX), Y3
+	VMULPS         Y3, Y1, Y1
+	VMOVDQU        (CX)(BX*1), Y3
+	VPSIGNB        Y7, Y3, Y3
+	VPMADDUBSW     Y3, Y8, Y3
+	VPMADDWD       kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (DX)(SI*1), Y5
+	VMULPS         Y5, Y3, Y3
+	VMOVDQU        (CX)(BX*2), Y5
+	VPSIGNB        Y7, Y5, Y5
+	VPMADDUBSW     Y5, Y8, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   (DX)(SI*2), Y9
+	VMULPS         Y9, Y5, Y5
+	VMOVDQU        (CX)(DI*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y8, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   (DX)(R8*1), Y7
+	VMULPS         Y7, Y9, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+32(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+32(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        32(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        32(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        32(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        32(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+64(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+64(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        64(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        64(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        64(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        64(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+96(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+96(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        96(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        96(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        96(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        96(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+128(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+128(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        128(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        128(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        128(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        128(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VBROADCASTI128 32(AX), Y8
+	VPMULLW        kq_gtq1pow<>+160(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+160(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        160(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        160(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        160(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        160(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VBROADCASTI128 32(AX), Y8
+	VPMULLW        kq_gtq1pow<>+192(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+192(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        192(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        192(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        192(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        192(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        32(AX), X10
+	VPBROADCASTD   48(AX), X8
+	VINSERTI128    $0x01, X8, Y10, Y8
+	VPMULLW        kq_gtq1pow<>+224(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+224(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        224(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        224(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        224(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        224(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VPBROADCASTW   52(AX), X8
+	VCVTPH2PS      X8, Y8
+	VFMADD231PS    Y1, Y8, Y0
+	VFMADD231PS    Y3, Y8, Y2
+	VFMADD231PS    Y5, Y8, Y4
+	VFMADD231PS    Y7, Y8, Y6
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           64(SP)
+	JNZ            loop
 
 done:
 	MOVQ         out+56(FP), AX

@@ -12,7 +12,7 @@ import (
 // fusedTypes are the types of dotGridGeneric (the grid i-quants, asmgenk's gridRow
 // kernels) and of dotBlock32Generic (the blocks of 32, block32Row).
 var fusedTypes = []tensor.DType{tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S,
-	tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.Q8_K, tensor.IQ4_NL, tensor.Q5_0, tensor.Q4_1, tensor.Q5_1}
+	tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.TQ1_0, tensor.Q8_K, tensor.IQ4_NL, tensor.Q5_0, tensor.Q4_1, tensor.Q5_1}
 
 // fusedTwin returns the plain-Go twin's product of one row of type dt (k weights) with a
 // quantized row (xs: each block's dx·Σx).
@@ -42,6 +42,8 @@ func fusedRowDot(dt tensor.DType, w []byte, xq []int8, xd, xs []float32, k int) 
 		return dotIQ1MVec(&w[0], &xq[0], &xd[0], nsb, &tensor.IQ1SGrid()[0]), true
 	case dt == tensor.TQ2_0 && dotTQ20Vec != nil:
 		return dotTQ20Vec(&w[0], &xq[0], &xd[0], nsb), true
+	case dt == tensor.TQ1_0 && dotTQ10Vec != nil:
+		return dotTQ10Vec(&w[0], &xq[0], &xd[0], nsb), true
 	case dt == tensor.Q8_K && dotQ8KVec != nil:
 		return dotQ8KVec(&w[0], &xq[0], &xd[0], nsb), true
 	case dt == tensor.IQ4_NL && dotIQ4NLVec != nil:

@@ -51,6 +51,9 @@ func BenchmarkIQ1M(b *testing.B) { benchShapes(b, tensor.IQ1_M) }
 // BenchmarkTQ20 is BenchmarkIQ2XS for TQ2_0.
 func BenchmarkTQ20(b *testing.B) { benchShapes(b, tensor.TQ2_0) }
 
+// BenchmarkTQ10 is BenchmarkIQ2XS for TQ1_0.
+func BenchmarkTQ10(b *testing.B) { benchShapes(b, tensor.TQ1_0) }
+
 // BenchmarkQ8K is BenchmarkIQ2XS for Q8_K.
 func BenchmarkQ8K(b *testing.B) { benchShapes(b, tensor.Q8_K) }
 

@@ -85,6 +85,9 @@ func dotIQ1MAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // dotTQ20AVX returns the dot product of nsb TQ2_0 super-blocks with a row quantized by QuantizeQ8.
 func dotTQ20AVX(w *byte, xq *int8, xd *float32, nsb int) float32
 
+// dotTQ10AVX returns the dot product of nsb TQ1_0 super-blocks with a row quantized by QuantizeQ8.
+func dotTQ10AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
 // dotQ8KAVX returns the dot product of nsb Q8_K super-blocks with a row quantized by QuantizeQ8.
 func dotQ8KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
 
@@ -108,6 +111,9 @@ func dotIQ1M_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb 
 
 // dotTQ20_1x2 writes the dot products of nsb TQ2_0 super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
 func dotTQ20_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ10_1x2 writes the dot products of nsb TQ1_0 super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotTQ10_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotQ8K_1x2 writes the dot products of nsb Q8_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
 func dotQ8K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
@@ -133,6 +139,9 @@ func dotIQ1M_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb 
 // dotTQ20_1x3 writes the dot products of nsb TQ2_0 super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
 func dotTQ20_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
+// dotTQ10_1x3 writes the dot products of nsb TQ1_0 super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotTQ10_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
 // dotQ8K_1x3 writes the dot products of nsb Q8_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
 func dotQ8K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
@@ -156,6 +165,9 @@ func dotIQ1M_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb 
 
 // dotTQ20_1x4 writes the dot products of nsb TQ2_0 super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
 func dotTQ20_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ10_1x4 writes the dot products of nsb TQ1_0 super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotTQ10_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
 // dotQ8K_1x4 writes the dot products of nsb Q8_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
 func dotQ8K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)

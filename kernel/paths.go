@@ -54,7 +54,7 @@ var (
 		tensor.IQ4_NL, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
 	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS,
 		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ4_NL, tensor.Q5_0, tensor.Q4_1, tensor.Q5_1,
-		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.Q8_K}
+		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.TQ1_0, tensor.Q8_K}
 	always = func() bool { return true }
 )
 

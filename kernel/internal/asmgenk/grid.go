@@ -17,6 +17,8 @@ import (
 // d·dmul·Σ_ib dx_ib·Σ_half scale·Σ g·sign·x, the inner sums exact integers.
 
 // Constants of the grid kernels (gridConsts).
+var gTQ1Pow, gThreesW, gHighByte *Mem
+
 var gIQ1MShift, gIQ1MSignShuf, gIQ1MSignBit, gIQ1SShift, gBits8to10, gSevenD, gEights, gOnesB, gThrees *Mem
 
 var gSignShuf, gSignShufIb, gLow4D, gLow7, gOnesD, gIQ3SShift, gIQ3SQh, gIQ2SQh, gBit8, gBits89, quarter Mem
@@ -78,6 +80,23 @@ func gridConsts() {
 	// is bit 3 (group j/8 even) or 7 (odd) of it.
 	gIQ1MSignShuf = newConst("kq_giq1msignshuf", 1, func(i int) uint64 { return uint64(i / 16) })
 	gIQ1MSignBit = newConst("kq_giq1msignbit", 1, func(i int) uint64 { return uint64(8 << (4 * (i / 8 % 2))) })
+	// TQ1_0: the word multipliers 3^n of sub-block ib (tq1Digits): ib < 5 3^ib; ib 5
+	// 1 | 3 (lanes), ib 6 9 | 27, ib 7 81 | 1, 1, 3, 3, 9, 9, 27, 27.
+	gTQ1Pow = newConst16("kq_gtq1pow", 8*16, func(i int) uint64 {
+		ib, w := i/16, i%16
+		pow := []uint64{1, 3, 9, 27, 81}
+		switch {
+		case ib < 5:
+			return pow[ib]
+		case ib < 7:
+			return pow[2*(ib-5)+w/8]
+		case w < 8:
+			return 81
+		}
+		return pow[(w-8)/2]
+	})
+	gThreesW = newConst16("kq_gthreesw", 16, func(int) uint64 { return 3 })
+	gHighByte = newConst16("kq_ghighbyte", 16, func(int) uint64 { return 0xff00 })
 	gBits8to10 = newConst("kq_gbits8to10", 4, func(int) uint64 { return 0x700 })
 	gSevenD = newConst("kq_gsevend", 4, func(int) uint64 { return 7 })
 	gEights = newConst("kq_geights", 1, func(int) uint64 { return 8 })
@@ -101,6 +120,34 @@ func newConst(name string, size int, val func(i int) uint64) *Mem {
 		}
 	}
 	return &m
+}
+
+// newConst16 defines a constant of n uint16, element i val(i).
+func newConst16(name string, n int, val func(i int) uint64) *Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < n; i++ {
+		DATA(2*i, U16(uint16(val(i))))
+	}
+	return &m
+}
+
+// tq1Digits returns the base-3 digits less 1 (-1..1) of the 32 bytes of v: byte t, times
+// the word multiplier 3^n of its word (pow) modulo 256, gives the digit (3·t) >> 8 (ggml's
+// TQ1_0 packing). The even bytes' products come from the low bytes of the word products,
+// the odd bytes' from the products of the words with their low bytes cleared; each,
+// shifted to its word's high byte, meets 3 in VPMULHUW.
+func tq1Digits(v VecVirtual, pow Mem) VecVirtual {
+	e, o := YMM(), YMM()
+	VPMULLW(pow, v, e)
+	VPSLLW(U8(8), e, e)
+	VPMULHUW(*gThreesW, e, e) // the even bytes' digits, in the low bytes
+	VPAND(*gHighByte, v, o)
+	VPMULLW(pow, o, o)
+	VPMULHUW(*gThreesW, o, o)
+	VPSLLW(U8(8), o, o) // the odd bytes' digits, in the high bytes
+	VPOR(o, e, e)
+	VPSUBB(*gOnesB, e, e)
+	return e
 }
 
 // gridKind describes one type for gridSuper.
@@ -376,6 +423,28 @@ var gridKinds = []gridKind{
 			VPAND(*gThrees, v, v)
 			VPSUBB(*gOnesB, v, v)
 			return v
+		},
+		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return onesW },
+	},
+	{
+		// block_tq1_0: qs[48], qh[4], f16 d: five base-3 digits in each byte of qs, four in
+		// each of qh. Weight 32n + m (n < 5) is digit n of qs[m]; 160 + 16n + m digit n of
+		// qs[32+m]; 240 + 4n + j digit n of qh[j].
+		name: "TQ10", dt: "TQ1_0", bytes: 54, dOff: 52, signed: true,
+		grid: func(w, grid Register, ib int) VecVirtual {
+			v := YMM()
+			switch {
+			case ib < 5:
+				VMOVDQU(Mem{Base: w}, v)
+			case ib < 7:
+				VBROADCASTI128(Mem{Base: w}.Offset(32), v)
+			default:
+				lo, hi := XMM(), XMM()
+				VMOVDQU(Mem{Base: w}.Offset(32), lo)
+				VPBROADCASTD(Mem{Base: w}.Offset(48), hi)
+				VINSERTI128(U8(1), hi, lo.AsY(), v)
+			}
+			return tq1Digits(v, gTQ1Pow.Offset(32*ib))
 		},
 		scale: func(w Register, st *gridState, tbl Register, ib int) Op { return onesW },
 	},
