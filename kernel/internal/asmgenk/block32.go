@@ -17,6 +17,12 @@ import (
 // float32 and added to the accumulator lane l times d·dx (a fused multiply-add). Q4_1 and
 // Q5_1 add their offset m times the block's dx·Σx (xs) to a float32 sum of their own,
 // added to the lanes' sum at the end.
+//
+// Measured (BenchmarkQ41 and the like in kquant_linux_test.go: thread CPU time, one
+// thread, shared and loaded 2-vCPU Zen 5, so rough), 2048×2048, m = 1 / m = 16 through
+// the 1×4 tiles, in µs: IQ4_NL 270 / 2080, Q5_0 320 / 2440, Q4_1 250 / 2060, Q5_1 325 /
+// 2490 (IQ2_XS 283 / 2380 in the same run); the plain-Go unpacked rows they replace took
+// 8-23 ms at m = 1 (BenchmarkMatVecBlocks, wall).
 
 // b32Kind describes one block type for block32.
 type b32Kind struct {
