@@ -7432,3 +7432,14518 @@ done:
 	VMOVSS       X0, (AX)
 	VZEROUPPER
 	RET
+
+DATA kq_gsignshuf<>+0(SB)/1, $0x00
+DATA kq_gsignshuf<>+1(SB)/1, $0x00
+DATA kq_gsignshuf<>+2(SB)/1, $0x00
+DATA kq_gsignshuf<>+3(SB)/1, $0x00
+DATA kq_gsignshuf<>+4(SB)/1, $0x00
+DATA kq_gsignshuf<>+5(SB)/1, $0x00
+DATA kq_gsignshuf<>+6(SB)/1, $0x00
+DATA kq_gsignshuf<>+7(SB)/1, $0x00
+DATA kq_gsignshuf<>+8(SB)/1, $0x01
+DATA kq_gsignshuf<>+9(SB)/1, $0x01
+DATA kq_gsignshuf<>+10(SB)/1, $0x01
+DATA kq_gsignshuf<>+11(SB)/1, $0x01
+DATA kq_gsignshuf<>+12(SB)/1, $0x01
+DATA kq_gsignshuf<>+13(SB)/1, $0x01
+DATA kq_gsignshuf<>+14(SB)/1, $0x01
+DATA kq_gsignshuf<>+15(SB)/1, $0x01
+DATA kq_gsignshuf<>+16(SB)/1, $0x02
+DATA kq_gsignshuf<>+17(SB)/1, $0x02
+DATA kq_gsignshuf<>+18(SB)/1, $0x02
+DATA kq_gsignshuf<>+19(SB)/1, $0x02
+DATA kq_gsignshuf<>+20(SB)/1, $0x02
+DATA kq_gsignshuf<>+21(SB)/1, $0x02
+DATA kq_gsignshuf<>+22(SB)/1, $0x02
+DATA kq_gsignshuf<>+23(SB)/1, $0x02
+DATA kq_gsignshuf<>+24(SB)/1, $0x03
+DATA kq_gsignshuf<>+25(SB)/1, $0x03
+DATA kq_gsignshuf<>+26(SB)/1, $0x03
+DATA kq_gsignshuf<>+27(SB)/1, $0x03
+DATA kq_gsignshuf<>+28(SB)/1, $0x03
+DATA kq_gsignshuf<>+29(SB)/1, $0x03
+DATA kq_gsignshuf<>+30(SB)/1, $0x03
+DATA kq_gsignshuf<>+31(SB)/1, $0x03
+GLOBL kq_gsignshuf<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gsignshufib<>+0(SB)/1, $0x00
+DATA kq_gsignshufib<>+1(SB)/1, $0x00
+DATA kq_gsignshufib<>+2(SB)/1, $0x00
+DATA kq_gsignshufib<>+3(SB)/1, $0x00
+DATA kq_gsignshufib<>+4(SB)/1, $0x00
+DATA kq_gsignshufib<>+5(SB)/1, $0x00
+DATA kq_gsignshufib<>+6(SB)/1, $0x00
+DATA kq_gsignshufib<>+7(SB)/1, $0x00
+DATA kq_gsignshufib<>+8(SB)/1, $0x01
+DATA kq_gsignshufib<>+9(SB)/1, $0x01
+DATA kq_gsignshufib<>+10(SB)/1, $0x01
+DATA kq_gsignshufib<>+11(SB)/1, $0x01
+DATA kq_gsignshufib<>+12(SB)/1, $0x01
+DATA kq_gsignshufib<>+13(SB)/1, $0x01
+DATA kq_gsignshufib<>+14(SB)/1, $0x01
+DATA kq_gsignshufib<>+15(SB)/1, $0x01
+DATA kq_gsignshufib<>+16(SB)/1, $0x02
+DATA kq_gsignshufib<>+17(SB)/1, $0x02
+DATA kq_gsignshufib<>+18(SB)/1, $0x02
+DATA kq_gsignshufib<>+19(SB)/1, $0x02
+DATA kq_gsignshufib<>+20(SB)/1, $0x02
+DATA kq_gsignshufib<>+21(SB)/1, $0x02
+DATA kq_gsignshufib<>+22(SB)/1, $0x02
+DATA kq_gsignshufib<>+23(SB)/1, $0x02
+DATA kq_gsignshufib<>+24(SB)/1, $0x03
+DATA kq_gsignshufib<>+25(SB)/1, $0x03
+DATA kq_gsignshufib<>+26(SB)/1, $0x03
+DATA kq_gsignshufib<>+27(SB)/1, $0x03
+DATA kq_gsignshufib<>+28(SB)/1, $0x03
+DATA kq_gsignshufib<>+29(SB)/1, $0x03
+DATA kq_gsignshufib<>+30(SB)/1, $0x03
+DATA kq_gsignshufib<>+31(SB)/1, $0x03
+DATA kq_gsignshufib<>+32(SB)/1, $0x04
+DATA kq_gsignshufib<>+33(SB)/1, $0x04
+DATA kq_gsignshufib<>+34(SB)/1, $0x04
+DATA kq_gsignshufib<>+35(SB)/1, $0x04
+DATA kq_gsignshufib<>+36(SB)/1, $0x04
+DATA kq_gsignshufib<>+37(SB)/1, $0x04
+DATA kq_gsignshufib<>+38(SB)/1, $0x04
+DATA kq_gsignshufib<>+39(SB)/1, $0x04
+DATA kq_gsignshufib<>+40(SB)/1, $0x05
+DATA kq_gsignshufib<>+41(SB)/1, $0x05
+DATA kq_gsignshufib<>+42(SB)/1, $0x05
+DATA kq_gsignshufib<>+43(SB)/1, $0x05
+DATA kq_gsignshufib<>+44(SB)/1, $0x05
+DATA kq_gsignshufib<>+45(SB)/1, $0x05
+DATA kq_gsignshufib<>+46(SB)/1, $0x05
+DATA kq_gsignshufib<>+47(SB)/1, $0x05
+DATA kq_gsignshufib<>+48(SB)/1, $0x06
+DATA kq_gsignshufib<>+49(SB)/1, $0x06
+DATA kq_gsignshufib<>+50(SB)/1, $0x06
+DATA kq_gsignshufib<>+51(SB)/1, $0x06
+DATA kq_gsignshufib<>+52(SB)/1, $0x06
+DATA kq_gsignshufib<>+53(SB)/1, $0x06
+DATA kq_gsignshufib<>+54(SB)/1, $0x06
+DATA kq_gsignshufib<>+55(SB)/1, $0x06
+DATA kq_gsignshufib<>+56(SB)/1, $0x07
+DATA kq_gsignshufib<>+57(SB)/1, $0x07
+DATA kq_gsignshufib<>+58(SB)/1, $0x07
+DATA kq_gsignshufib<>+59(SB)/1, $0x07
+DATA kq_gsignshufib<>+60(SB)/1, $0x07
+DATA kq_gsignshufib<>+61(SB)/1, $0x07
+DATA kq_gsignshufib<>+62(SB)/1, $0x07
+DATA kq_gsignshufib<>+63(SB)/1, $0x07
+DATA kq_gsignshufib<>+64(SB)/1, $0x08
+DATA kq_gsignshufib<>+65(SB)/1, $0x08
+DATA kq_gsignshufib<>+66(SB)/1, $0x08
+DATA kq_gsignshufib<>+67(SB)/1, $0x08
+DATA kq_gsignshufib<>+68(SB)/1, $0x08
+DATA kq_gsignshufib<>+69(SB)/1, $0x08
+DATA kq_gsignshufib<>+70(SB)/1, $0x08
+DATA kq_gsignshufib<>+71(SB)/1, $0x08
+DATA kq_gsignshufib<>+72(SB)/1, $0x09
+DATA kq_gsignshufib<>+73(SB)/1, $0x09
+DATA kq_gsignshufib<>+74(SB)/1, $0x09
+DATA kq_gsignshufib<>+75(SB)/1, $0x09
+DATA kq_gsignshufib<>+76(SB)/1, $0x09
+DATA kq_gsignshufib<>+77(SB)/1, $0x09
+DATA kq_gsignshufib<>+78(SB)/1, $0x09
+DATA kq_gsignshufib<>+79(SB)/1, $0x09
+DATA kq_gsignshufib<>+80(SB)/1, $0x0a
+DATA kq_gsignshufib<>+81(SB)/1, $0x0a
+DATA kq_gsignshufib<>+82(SB)/1, $0x0a
+DATA kq_gsignshufib<>+83(SB)/1, $0x0a
+DATA kq_gsignshufib<>+84(SB)/1, $0x0a
+DATA kq_gsignshufib<>+85(SB)/1, $0x0a
+DATA kq_gsignshufib<>+86(SB)/1, $0x0a
+DATA kq_gsignshufib<>+87(SB)/1, $0x0a
+DATA kq_gsignshufib<>+88(SB)/1, $0x0b
+DATA kq_gsignshufib<>+89(SB)/1, $0x0b
+DATA kq_gsignshufib<>+90(SB)/1, $0x0b
+DATA kq_gsignshufib<>+91(SB)/1, $0x0b
+DATA kq_gsignshufib<>+92(SB)/1, $0x0b
+DATA kq_gsignshufib<>+93(SB)/1, $0x0b
+DATA kq_gsignshufib<>+94(SB)/1, $0x0b
+DATA kq_gsignshufib<>+95(SB)/1, $0x0b
+DATA kq_gsignshufib<>+96(SB)/1, $0x0c
+DATA kq_gsignshufib<>+97(SB)/1, $0x0c
+DATA kq_gsignshufib<>+98(SB)/1, $0x0c
+DATA kq_gsignshufib<>+99(SB)/1, $0x0c
+DATA kq_gsignshufib<>+100(SB)/1, $0x0c
+DATA kq_gsignshufib<>+101(SB)/1, $0x0c
+DATA kq_gsignshufib<>+102(SB)/1, $0x0c
+DATA kq_gsignshufib<>+103(SB)/1, $0x0c
+DATA kq_gsignshufib<>+104(SB)/1, $0x0d
+DATA kq_gsignshufib<>+105(SB)/1, $0x0d
+DATA kq_gsignshufib<>+106(SB)/1, $0x0d
+DATA kq_gsignshufib<>+107(SB)/1, $0x0d
+DATA kq_gsignshufib<>+108(SB)/1, $0x0d
+DATA kq_gsignshufib<>+109(SB)/1, $0x0d
+DATA kq_gsignshufib<>+110(SB)/1, $0x0d
+DATA kq_gsignshufib<>+111(SB)/1, $0x0d
+DATA kq_gsignshufib<>+112(SB)/1, $0x0e
+DATA kq_gsignshufib<>+113(SB)/1, $0x0e
+DATA kq_gsignshufib<>+114(SB)/1, $0x0e
+DATA kq_gsignshufib<>+115(SB)/1, $0x0e
+DATA kq_gsignshufib<>+116(SB)/1, $0x0e
+DATA kq_gsignshufib<>+117(SB)/1, $0x0e
+DATA kq_gsignshufib<>+118(SB)/1, $0x0e
+DATA kq_gsignshufib<>+119(SB)/1, $0x0e
+DATA kq_gsignshufib<>+120(SB)/1, $0x0f
+DATA kq_gsignshufib<>+121(SB)/1, $0x0f
+DATA kq_gsignshufib<>+122(SB)/1, $0x0f
+DATA kq_gsignshufib<>+123(SB)/1, $0x0f
+DATA kq_gsignshufib<>+124(SB)/1, $0x0f
+DATA kq_gsignshufib<>+125(SB)/1, $0x0f
+DATA kq_gsignshufib<>+126(SB)/1, $0x0f
+DATA kq_gsignshufib<>+127(SB)/1, $0x0f
+GLOBL kq_gsignshufib<>(SB), RODATA|NOPTR, $128
+
+DATA kq_glow4d<>+0(SB)/4, $0x0000000f
+DATA kq_glow4d<>+4(SB)/4, $0x0000000f
+DATA kq_glow4d<>+8(SB)/4, $0x0000000f
+DATA kq_glow4d<>+12(SB)/4, $0x0000000f
+DATA kq_glow4d<>+16(SB)/4, $0x0000000f
+DATA kq_glow4d<>+20(SB)/4, $0x0000000f
+DATA kq_glow4d<>+24(SB)/4, $0x0000000f
+DATA kq_glow4d<>+28(SB)/4, $0x0000000f
+GLOBL kq_glow4d<>(SB), RODATA|NOPTR, $32
+
+DATA kq_glow7<>+0(SB)/4, $0x0000007f
+DATA kq_glow7<>+4(SB)/4, $0x0000007f
+DATA kq_glow7<>+8(SB)/4, $0x0000007f
+DATA kq_glow7<>+12(SB)/4, $0x0000007f
+DATA kq_glow7<>+16(SB)/4, $0x0000007f
+DATA kq_glow7<>+20(SB)/4, $0x0000007f
+DATA kq_glow7<>+24(SB)/4, $0x0000007f
+DATA kq_glow7<>+28(SB)/4, $0x0000007f
+GLOBL kq_glow7<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gonesd<>+0(SB)/4, $0x00010001
+DATA kq_gonesd<>+4(SB)/4, $0x00010001
+DATA kq_gonesd<>+8(SB)/4, $0x00010001
+DATA kq_gonesd<>+12(SB)/4, $0x00010001
+DATA kq_gonesd<>+16(SB)/4, $0x00010001
+DATA kq_gonesd<>+20(SB)/4, $0x00010001
+DATA kq_gonesd<>+24(SB)/4, $0x00010001
+DATA kq_gonesd<>+28(SB)/4, $0x00010001
+GLOBL kq_gonesd<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq3sshift<>+0(SB)/4, $0x00000000
+DATA kq_giq3sshift<>+4(SB)/4, $0x00000004
+DATA kq_giq3sshift<>+8(SB)/4, $0x00000008
+DATA kq_giq3sshift<>+12(SB)/4, $0x0000000c
+DATA kq_giq3sshift<>+16(SB)/4, $0x00000010
+DATA kq_giq3sshift<>+20(SB)/4, $0x00000014
+DATA kq_giq3sshift<>+24(SB)/4, $0x00000018
+DATA kq_giq3sshift<>+28(SB)/4, $0x0000001c
+GLOBL kq_giq3sshift<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq3sqh<>+0(SB)/4, $0x00000008
+DATA kq_giq3sqh<>+4(SB)/4, $0x00000007
+DATA kq_giq3sqh<>+8(SB)/4, $0x00000006
+DATA kq_giq3sqh<>+12(SB)/4, $0x00000005
+DATA kq_giq3sqh<>+16(SB)/4, $0x00000004
+DATA kq_giq3sqh<>+20(SB)/4, $0x00000003
+DATA kq_giq3sqh<>+24(SB)/4, $0x00000002
+DATA kq_giq3sqh<>+28(SB)/4, $0x00000001
+GLOBL kq_giq3sqh<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq2sqh<>+0(SB)/4, $0x00000008
+DATA kq_giq2sqh<>+4(SB)/4, $0x00000006
+DATA kq_giq2sqh<>+8(SB)/4, $0x00000004
+DATA kq_giq2sqh<>+12(SB)/4, $0x00000002
+GLOBL kq_giq2sqh<>(SB), RODATA|NOPTR, $16
+
+DATA kq_gbit8<>+0(SB)/4, $0x00000100
+DATA kq_gbit8<>+4(SB)/4, $0x00000100
+DATA kq_gbit8<>+8(SB)/4, $0x00000100
+DATA kq_gbit8<>+12(SB)/4, $0x00000100
+DATA kq_gbit8<>+16(SB)/4, $0x00000100
+DATA kq_gbit8<>+20(SB)/4, $0x00000100
+DATA kq_gbit8<>+24(SB)/4, $0x00000100
+DATA kq_gbit8<>+28(SB)/4, $0x00000100
+GLOBL kq_gbit8<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gbits89<>+0(SB)/4, $0x00000300
+DATA kq_gbits89<>+4(SB)/4, $0x00000300
+DATA kq_gbits89<>+8(SB)/4, $0x00000300
+DATA kq_gbits89<>+12(SB)/4, $0x00000300
+GLOBL kq_gbits89<>(SB), RODATA|NOPTR, $16
+
+DATA kq_giq1sshift<>+0(SB)/4, $0x00000000
+DATA kq_giq1sshift<>+4(SB)/4, $0x00000003
+DATA kq_giq1sshift<>+8(SB)/4, $0x00000006
+DATA kq_giq1sshift<>+12(SB)/4, $0x00000009
+DATA kq_giq1sshift<>+16(SB)/4, $0x0000000c
+DATA kq_giq1sshift<>+20(SB)/4, $0x0000000f
+DATA kq_giq1sshift<>+24(SB)/4, $0x00000012
+DATA kq_giq1sshift<>+28(SB)/4, $0x00000015
+GLOBL kq_giq1sshift<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq1mshift<>+0(SB)/4, $0x00000000
+DATA kq_giq1mshift<>+4(SB)/4, $0x00000004
+DATA kq_giq1mshift<>+8(SB)/4, $0x00000008
+DATA kq_giq1mshift<>+12(SB)/4, $0x0000000c
+DATA kq_giq1mshift<>+16(SB)/4, $0x00000010
+DATA kq_giq1mshift<>+20(SB)/4, $0x00000014
+DATA kq_giq1mshift<>+24(SB)/4, $0x00000018
+DATA kq_giq1mshift<>+28(SB)/4, $0x0000001c
+GLOBL kq_giq1mshift<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq1msignshuf<>+0(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+1(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+2(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+3(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+4(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+5(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+6(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+7(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+8(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+9(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+10(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+11(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+12(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+13(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+14(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+15(SB)/1, $0x00
+DATA kq_giq1msignshuf<>+16(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+17(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+18(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+19(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+20(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+21(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+22(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+23(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+24(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+25(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+26(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+27(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+28(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+29(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+30(SB)/1, $0x01
+DATA kq_giq1msignshuf<>+31(SB)/1, $0x01
+GLOBL kq_giq1msignshuf<>(SB), RODATA|NOPTR, $32
+
+DATA kq_giq1msignbit<>+0(SB)/1, $0x08
+DATA kq_giq1msignbit<>+1(SB)/1, $0x08
+DATA kq_giq1msignbit<>+2(SB)/1, $0x08
+DATA kq_giq1msignbit<>+3(SB)/1, $0x08
+DATA kq_giq1msignbit<>+4(SB)/1, $0x08
+DATA kq_giq1msignbit<>+5(SB)/1, $0x08
+DATA kq_giq1msignbit<>+6(SB)/1, $0x08
+DATA kq_giq1msignbit<>+7(SB)/1, $0x08
+DATA kq_giq1msignbit<>+8(SB)/1, $0x80
+DATA kq_giq1msignbit<>+9(SB)/1, $0x80
+DATA kq_giq1msignbit<>+10(SB)/1, $0x80
+DATA kq_giq1msignbit<>+11(SB)/1, $0x80
+DATA kq_giq1msignbit<>+12(SB)/1, $0x80
+DATA kq_giq1msignbit<>+13(SB)/1, $0x80
+DATA kq_giq1msignbit<>+14(SB)/1, $0x80
+DATA kq_giq1msignbit<>+15(SB)/1, $0x80
+DATA kq_giq1msignbit<>+16(SB)/1, $0x08
+DATA kq_giq1msignbit<>+17(SB)/1, $0x08
+DATA kq_giq1msignbit<>+18(SB)/1, $0x08
+DATA kq_giq1msignbit<>+19(SB)/1, $0x08
+DATA kq_giq1msignbit<>+20(SB)/1, $0x08
+DATA kq_giq1msignbit<>+21(SB)/1, $0x08
+DATA kq_giq1msignbit<>+22(SB)/1, $0x08
+DATA kq_giq1msignbit<>+23(SB)/1, $0x08
+DATA kq_giq1msignbit<>+24(SB)/1, $0x80
+DATA kq_giq1msignbit<>+25(SB)/1, $0x80
+DATA kq_giq1msignbit<>+26(SB)/1, $0x80
+DATA kq_giq1msignbit<>+27(SB)/1, $0x80
+DATA kq_giq1msignbit<>+28(SB)/1, $0x80
+DATA kq_giq1msignbit<>+29(SB)/1, $0x80
+DATA kq_giq1msignbit<>+30(SB)/1, $0x80
+DATA kq_giq1msignbit<>+31(SB)/1, $0x80
+GLOBL kq_giq1msignbit<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gtq1pow<>+0(SB)/2, $0x0001
+DATA kq_gtq1pow<>+2(SB)/2, $0x0001
+DATA kq_gtq1pow<>+4(SB)/2, $0x0001
+DATA kq_gtq1pow<>+6(SB)/2, $0x0001
+DATA kq_gtq1pow<>+8(SB)/2, $0x0001
+DATA kq_gtq1pow<>+10(SB)/2, $0x0001
+DATA kq_gtq1pow<>+12(SB)/2, $0x0001
+DATA kq_gtq1pow<>+14(SB)/2, $0x0001
+DATA kq_gtq1pow<>+16(SB)/2, $0x0001
+DATA kq_gtq1pow<>+18(SB)/2, $0x0001
+DATA kq_gtq1pow<>+20(SB)/2, $0x0001
+DATA kq_gtq1pow<>+22(SB)/2, $0x0001
+DATA kq_gtq1pow<>+24(SB)/2, $0x0001
+DATA kq_gtq1pow<>+26(SB)/2, $0x0001
+DATA kq_gtq1pow<>+28(SB)/2, $0x0001
+DATA kq_gtq1pow<>+30(SB)/2, $0x0001
+DATA kq_gtq1pow<>+32(SB)/2, $0x0003
+DATA kq_gtq1pow<>+34(SB)/2, $0x0003
+DATA kq_gtq1pow<>+36(SB)/2, $0x0003
+DATA kq_gtq1pow<>+38(SB)/2, $0x0003
+DATA kq_gtq1pow<>+40(SB)/2, $0x0003
+DATA kq_gtq1pow<>+42(SB)/2, $0x0003
+DATA kq_gtq1pow<>+44(SB)/2, $0x0003
+DATA kq_gtq1pow<>+46(SB)/2, $0x0003
+DATA kq_gtq1pow<>+48(SB)/2, $0x0003
+DATA kq_gtq1pow<>+50(SB)/2, $0x0003
+DATA kq_gtq1pow<>+52(SB)/2, $0x0003
+DATA kq_gtq1pow<>+54(SB)/2, $0x0003
+DATA kq_gtq1pow<>+56(SB)/2, $0x0003
+DATA kq_gtq1pow<>+58(SB)/2, $0x0003
+DATA kq_gtq1pow<>+60(SB)/2, $0x0003
+DATA kq_gtq1pow<>+62(SB)/2, $0x0003
+DATA kq_gtq1pow<>+64(SB)/2, $0x0009
+DATA kq_gtq1pow<>+66(SB)/2, $0x0009
+DATA kq_gtq1pow<>+68(SB)/2, $0x0009
+DATA kq_gtq1pow<>+70(SB)/2, $0x0009
+DATA kq_gtq1pow<>+72(SB)/2, $0x0009
+DATA kq_gtq1pow<>+74(SB)/2, $0x0009
+DATA kq_gtq1pow<>+76(SB)/2, $0x0009
+DATA kq_gtq1pow<>+78(SB)/2, $0x0009
+DATA kq_gtq1pow<>+80(SB)/2, $0x0009
+DATA kq_gtq1pow<>+82(SB)/2, $0x0009
+DATA kq_gtq1pow<>+84(SB)/2, $0x0009
+DATA kq_gtq1pow<>+86(SB)/2, $0x0009
+DATA kq_gtq1pow<>+88(SB)/2, $0x0009
+DATA kq_gtq1pow<>+90(SB)/2, $0x0009
+DATA kq_gtq1pow<>+92(SB)/2, $0x0009
+DATA kq_gtq1pow<>+94(SB)/2, $0x0009
+DATA kq_gtq1pow<>+96(SB)/2, $0x001b
+DATA kq_gtq1pow<>+98(SB)/2, $0x001b
+DATA kq_gtq1pow<>+100(SB)/2, $0x001b
+DATA kq_gtq1pow<>+102(SB)/2, $0x001b
+DATA kq_gtq1pow<>+104(SB)/2, $0x001b
+DATA kq_gtq1pow<>+106(SB)/2, $0x001b
+DATA kq_gtq1pow<>+108(SB)/2, $0x001b
+DATA kq_gtq1pow<>+110(SB)/2, $0x001b
+DATA kq_gtq1pow<>+112(SB)/2, $0x001b
+DATA kq_gtq1pow<>+114(SB)/2, $0x001b
+DATA kq_gtq1pow<>+116(SB)/2, $0x001b
+DATA kq_gtq1pow<>+118(SB)/2, $0x001b
+DATA kq_gtq1pow<>+120(SB)/2, $0x001b
+DATA kq_gtq1pow<>+122(SB)/2, $0x001b
+DATA kq_gtq1pow<>+124(SB)/2, $0x001b
+DATA kq_gtq1pow<>+126(SB)/2, $0x001b
+DATA kq_gtq1pow<>+128(SB)/2, $0x0051
+DATA kq_gtq1pow<>+130(SB)/2, $0x0051
+DATA kq_gtq1pow<>+132(SB)/2, $0x0051
+DATA kq_gtq1pow<>+134(SB)/2, $0x0051
+DATA kq_gtq1pow<>+136(SB)/2, $0x0051
+DATA kq_gtq1pow<>+138(SB)/2, $0x0051
+DATA kq_gtq1pow<>+140(SB)/2, $0x0051
+DATA kq_gtq1pow<>+142(SB)/2, $0x0051
+DATA kq_gtq1pow<>+144(SB)/2, $0x0051
+DATA kq_gtq1pow<>+146(SB)/2, $0x0051
+DATA kq_gtq1pow<>+148(SB)/2, $0x0051
+DATA kq_gtq1pow<>+150(SB)/2, $0x0051
+DATA kq_gtq1pow<>+152(SB)/2, $0x0051
+DATA kq_gtq1pow<>+154(SB)/2, $0x0051
+DATA kq_gtq1pow<>+156(SB)/2, $0x0051
+DATA kq_gtq1pow<>+158(SB)/2, $0x0051
+DATA kq_gtq1pow<>+160(SB)/2, $0x0001
+DATA kq_gtq1pow<>+162(SB)/2, $0x0001
+DATA kq_gtq1pow<>+164(SB)/2, $0x0001
+DATA kq_gtq1pow<>+166(SB)/2, $0x0001
+DATA kq_gtq1pow<>+168(SB)/2, $0x0001
+DATA kq_gtq1pow<>+170(SB)/2, $0x0001
+DATA kq_gtq1pow<>+172(SB)/2, $0x0001
+DATA kq_gtq1pow<>+174(SB)/2, $0x0001
+DATA kq_gtq1pow<>+176(SB)/2, $0x0003
+DATA kq_gtq1pow<>+178(SB)/2, $0x0003
+DATA kq_gtq1pow<>+180(SB)/2, $0x0003
+DATA kq_gtq1pow<>+182(SB)/2, $0x0003
+DATA kq_gtq1pow<>+184(SB)/2, $0x0003
+DATA kq_gtq1pow<>+186(SB)/2, $0x0003
+DATA kq_gtq1pow<>+188(SB)/2, $0x0003
+DATA kq_gtq1pow<>+190(SB)/2, $0x0003
+DATA kq_gtq1pow<>+192(SB)/2, $0x0009
+DATA kq_gtq1pow<>+194(SB)/2, $0x0009
+DATA kq_gtq1pow<>+196(SB)/2, $0x0009
+DATA kq_gtq1pow<>+198(SB)/2, $0x0009
+DATA kq_gtq1pow<>+200(SB)/2, $0x0009
+DATA kq_gtq1pow<>+202(SB)/2, $0x0009
+DATA kq_gtq1pow<>+204(SB)/2, $0x0009
+DATA kq_gtq1pow<>+206(SB)/2, $0x0009
+DATA kq_gtq1pow<>+208(SB)/2, $0x001b
+DATA kq_gtq1pow<>+210(SB)/2, $0x001b
+DATA kq_gtq1pow<>+212(SB)/2, $0x001b
+DATA kq_gtq1pow<>+214(SB)/2, $0x001b
+DATA kq_gtq1pow<>+216(SB)/2, $0x001b
+DATA kq_gtq1pow<>+218(SB)/2, $0x001b
+DATA kq_gtq1pow<>+220(SB)/2, $0x001b
+DATA kq_gtq1pow<>+222(SB)/2, $0x001b
+DATA kq_gtq1pow<>+224(SB)/2, $0x0051
+DATA kq_gtq1pow<>+226(SB)/2, $0x0051
+DATA kq_gtq1pow<>+228(SB)/2, $0x0051
+DATA kq_gtq1pow<>+230(SB)/2, $0x0051
+DATA kq_gtq1pow<>+232(SB)/2, $0x0051
+DATA kq_gtq1pow<>+234(SB)/2, $0x0051
+DATA kq_gtq1pow<>+236(SB)/2, $0x0051
+DATA kq_gtq1pow<>+238(SB)/2, $0x0051
+DATA kq_gtq1pow<>+240(SB)/2, $0x0001
+DATA kq_gtq1pow<>+242(SB)/2, $0x0001
+DATA kq_gtq1pow<>+244(SB)/2, $0x0003
+DATA kq_gtq1pow<>+246(SB)/2, $0x0003
+DATA kq_gtq1pow<>+248(SB)/2, $0x0009
+DATA kq_gtq1pow<>+250(SB)/2, $0x0009
+DATA kq_gtq1pow<>+252(SB)/2, $0x001b
+DATA kq_gtq1pow<>+254(SB)/2, $0x001b
+GLOBL kq_gtq1pow<>(SB), RODATA|NOPTR, $256
+
+DATA kq_gthreesw<>+0(SB)/2, $0x0003
+DATA kq_gthreesw<>+2(SB)/2, $0x0003
+DATA kq_gthreesw<>+4(SB)/2, $0x0003
+DATA kq_gthreesw<>+6(SB)/2, $0x0003
+DATA kq_gthreesw<>+8(SB)/2, $0x0003
+DATA kq_gthreesw<>+10(SB)/2, $0x0003
+DATA kq_gthreesw<>+12(SB)/2, $0x0003
+DATA kq_gthreesw<>+14(SB)/2, $0x0003
+DATA kq_gthreesw<>+16(SB)/2, $0x0003
+DATA kq_gthreesw<>+18(SB)/2, $0x0003
+DATA kq_gthreesw<>+20(SB)/2, $0x0003
+DATA kq_gthreesw<>+22(SB)/2, $0x0003
+DATA kq_gthreesw<>+24(SB)/2, $0x0003
+DATA kq_gthreesw<>+26(SB)/2, $0x0003
+DATA kq_gthreesw<>+28(SB)/2, $0x0003
+DATA kq_gthreesw<>+30(SB)/2, $0x0003
+GLOBL kq_gthreesw<>(SB), RODATA|NOPTR, $32
+
+DATA kq_ghighbyte<>+0(SB)/2, $0xff00
+DATA kq_ghighbyte<>+2(SB)/2, $0xff00
+DATA kq_ghighbyte<>+4(SB)/2, $0xff00
+DATA kq_ghighbyte<>+6(SB)/2, $0xff00
+DATA kq_ghighbyte<>+8(SB)/2, $0xff00
+DATA kq_ghighbyte<>+10(SB)/2, $0xff00
+DATA kq_ghighbyte<>+12(SB)/2, $0xff00
+DATA kq_ghighbyte<>+14(SB)/2, $0xff00
+DATA kq_ghighbyte<>+16(SB)/2, $0xff00
+DATA kq_ghighbyte<>+18(SB)/2, $0xff00
+DATA kq_ghighbyte<>+20(SB)/2, $0xff00
+DATA kq_ghighbyte<>+22(SB)/2, $0xff00
+DATA kq_ghighbyte<>+24(SB)/2, $0xff00
+DATA kq_ghighbyte<>+26(SB)/2, $0xff00
+DATA kq_ghighbyte<>+28(SB)/2, $0xff00
+DATA kq_ghighbyte<>+30(SB)/2, $0xff00
+GLOBL kq_ghighbyte<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gbits8to10<>+0(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+4(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+8(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+12(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+16(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+20(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+24(SB)/4, $0x00000700
+DATA kq_gbits8to10<>+28(SB)/4, $0x00000700
+GLOBL kq_gbits8to10<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gsevend<>+0(SB)/4, $0x00000007
+DATA kq_gsevend<>+4(SB)/4, $0x00000007
+DATA kq_gsevend<>+8(SB)/4, $0x00000007
+DATA kq_gsevend<>+12(SB)/4, $0x00000007
+DATA kq_gsevend<>+16(SB)/4, $0x00000007
+DATA kq_gsevend<>+20(SB)/4, $0x00000007
+DATA kq_gsevend<>+24(SB)/4, $0x00000007
+DATA kq_gsevend<>+28(SB)/4, $0x00000007
+GLOBL kq_gsevend<>(SB), RODATA|NOPTR, $32
+
+DATA kq_geights<>+0(SB)/1, $0x08
+DATA kq_geights<>+1(SB)/1, $0x08
+DATA kq_geights<>+2(SB)/1, $0x08
+DATA kq_geights<>+3(SB)/1, $0x08
+DATA kq_geights<>+4(SB)/1, $0x08
+DATA kq_geights<>+5(SB)/1, $0x08
+DATA kq_geights<>+6(SB)/1, $0x08
+DATA kq_geights<>+7(SB)/1, $0x08
+DATA kq_geights<>+8(SB)/1, $0x08
+DATA kq_geights<>+9(SB)/1, $0x08
+DATA kq_geights<>+10(SB)/1, $0x08
+DATA kq_geights<>+11(SB)/1, $0x08
+DATA kq_geights<>+12(SB)/1, $0x08
+DATA kq_geights<>+13(SB)/1, $0x08
+DATA kq_geights<>+14(SB)/1, $0x08
+DATA kq_geights<>+15(SB)/1, $0x08
+DATA kq_geights<>+16(SB)/1, $0x08
+DATA kq_geights<>+17(SB)/1, $0x08
+DATA kq_geights<>+18(SB)/1, $0x08
+DATA kq_geights<>+19(SB)/1, $0x08
+DATA kq_geights<>+20(SB)/1, $0x08
+DATA kq_geights<>+21(SB)/1, $0x08
+DATA kq_geights<>+22(SB)/1, $0x08
+DATA kq_geights<>+23(SB)/1, $0x08
+DATA kq_geights<>+24(SB)/1, $0x08
+DATA kq_geights<>+25(SB)/1, $0x08
+DATA kq_geights<>+26(SB)/1, $0x08
+DATA kq_geights<>+27(SB)/1, $0x08
+DATA kq_geights<>+28(SB)/1, $0x08
+DATA kq_geights<>+29(SB)/1, $0x08
+DATA kq_geights<>+30(SB)/1, $0x08
+DATA kq_geights<>+31(SB)/1, $0x08
+GLOBL kq_geights<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gonesb<>+0(SB)/1, $0x01
+DATA kq_gonesb<>+1(SB)/1, $0x01
+DATA kq_gonesb<>+2(SB)/1, $0x01
+DATA kq_gonesb<>+3(SB)/1, $0x01
+DATA kq_gonesb<>+4(SB)/1, $0x01
+DATA kq_gonesb<>+5(SB)/1, $0x01
+DATA kq_gonesb<>+6(SB)/1, $0x01
+DATA kq_gonesb<>+7(SB)/1, $0x01
+DATA kq_gonesb<>+8(SB)/1, $0x01
+DATA kq_gonesb<>+9(SB)/1, $0x01
+DATA kq_gonesb<>+10(SB)/1, $0x01
+DATA kq_gonesb<>+11(SB)/1, $0x01
+DATA kq_gonesb<>+12(SB)/1, $0x01
+DATA kq_gonesb<>+13(SB)/1, $0x01
+DATA kq_gonesb<>+14(SB)/1, $0x01
+DATA kq_gonesb<>+15(SB)/1, $0x01
+DATA kq_gonesb<>+16(SB)/1, $0x01
+DATA kq_gonesb<>+17(SB)/1, $0x01
+DATA kq_gonesb<>+18(SB)/1, $0x01
+DATA kq_gonesb<>+19(SB)/1, $0x01
+DATA kq_gonesb<>+20(SB)/1, $0x01
+DATA kq_gonesb<>+21(SB)/1, $0x01
+DATA kq_gonesb<>+22(SB)/1, $0x01
+DATA kq_gonesb<>+23(SB)/1, $0x01
+DATA kq_gonesb<>+24(SB)/1, $0x01
+DATA kq_gonesb<>+25(SB)/1, $0x01
+DATA kq_gonesb<>+26(SB)/1, $0x01
+DATA kq_gonesb<>+27(SB)/1, $0x01
+DATA kq_gonesb<>+28(SB)/1, $0x01
+DATA kq_gonesb<>+29(SB)/1, $0x01
+DATA kq_gonesb<>+30(SB)/1, $0x01
+DATA kq_gonesb<>+31(SB)/1, $0x01
+GLOBL kq_gonesb<>(SB), RODATA|NOPTR, $32
+
+DATA kq_gthrees<>+0(SB)/1, $0x03
+DATA kq_gthrees<>+1(SB)/1, $0x03
+DATA kq_gthrees<>+2(SB)/1, $0x03
+DATA kq_gthrees<>+3(SB)/1, $0x03
+DATA kq_gthrees<>+4(SB)/1, $0x03
+DATA kq_gthrees<>+5(SB)/1, $0x03
+DATA kq_gthrees<>+6(SB)/1, $0x03
+DATA kq_gthrees<>+7(SB)/1, $0x03
+DATA kq_gthrees<>+8(SB)/1, $0x03
+DATA kq_gthrees<>+9(SB)/1, $0x03
+DATA kq_gthrees<>+10(SB)/1, $0x03
+DATA kq_gthrees<>+11(SB)/1, $0x03
+DATA kq_gthrees<>+12(SB)/1, $0x03
+DATA kq_gthrees<>+13(SB)/1, $0x03
+DATA kq_gthrees<>+14(SB)/1, $0x03
+DATA kq_gthrees<>+15(SB)/1, $0x03
+DATA kq_gthrees<>+16(SB)/1, $0x03
+DATA kq_gthrees<>+17(SB)/1, $0x03
+DATA kq_gthrees<>+18(SB)/1, $0x03
+DATA kq_gthrees<>+19(SB)/1, $0x03
+DATA kq_gthrees<>+20(SB)/1, $0x03
+DATA kq_gthrees<>+21(SB)/1, $0x03
+DATA kq_gthrees<>+22(SB)/1, $0x03
+DATA kq_gthrees<>+23(SB)/1, $0x03
+DATA kq_gthrees<>+24(SB)/1, $0x03
+DATA kq_gthrees<>+25(SB)/1, $0x03
+DATA kq_gthrees<>+26(SB)/1, $0x03
+DATA kq_gthrees<>+27(SB)/1, $0x03
+DATA kq_gthrees<>+28(SB)/1, $0x03
+DATA kq_gthrees<>+29(SB)/1, $0x03
+DATA kq_gthrees<>+30(SB)/1, $0x03
+DATA kq_gthrees<>+31(SB)/1, $0x03
+GLOBL kq_gthrees<>(SB), RODATA|NOPTR, $32
+
+DATA kq_quarter<>+0(SB)/4, $(0.25)
+DATA kq_quarter<>+4(SB)/4, $(0.25)
+DATA kq_quarter<>+8(SB)/4, $(0.25)
+DATA kq_quarter<>+12(SB)/4, $(0.25)
+DATA kq_quarter<>+16(SB)/4, $(0.25)
+DATA kq_quarter<>+20(SB)/4, $(0.25)
+DATA kq_quarter<>+24(SB)/4, $(0.25)
+DATA kq_quarter<>+28(SB)/4, $(0.25)
+GLOBL kq_quarter<>(SB), RODATA|NOPTR, $32
+
+// func dotIQ3XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ3XXSAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y2
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y5
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y7
+	VPXOR        Y4, Y7, Y7
+	VPSHUFB      Y7, Y5, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      3(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      4(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      5(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      6(AX), DI
+	VMOVD        (SI)(DI*4), X1
+	MOVBQZX      7(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X1, X1
+	MOVBQZX      8(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X1, X1
+	MOVBQZX      9(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
+	VMOVDQU      (CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y1, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y11, Y1
+	MOVBQZX      10(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      11(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      12(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      13(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      14(AX), DI
+	VMOVD        (SI)(DI*4), X9
+	MOVBQZX      15(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X9, X9
+	MOVBQZX      16(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X9, X9
+	MOVBQZX      17(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      18(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      19(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      20(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      21(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      22(AX), DI
+	VMOVD        (SI)(DI*4), X9
+	MOVBQZX      23(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X9, X9
+	MOVBQZX      24(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X9, X9
+	MOVBQZX      25(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      26(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      27(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      28(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      29(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      30(AX), DI
+	VMOVD        (SI)(DI*4), X9
+	MOVBQZX      31(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X9, X9
+	MOVBQZX      32(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X9, X9
+	MOVBQZX      33(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y10, Y7, Y1
+	MOVBQZX      34(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      35(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      36(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      37(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      38(AX), DI
+	VMOVD        (SI)(DI*4), X7
+	MOVBQZX      39(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	MOVBQZX      40(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
+	MOVBQZX      41(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
+	VPAND        Y2, Y4, Y4
+	VPADDB       Y3, Y4, Y4
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      42(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      43(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      44(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      45(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      46(AX), DI
+	VMOVD        (SI)(DI*4), X4
+	MOVBQZX      47(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	MOVBQZX      48(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	MOVBQZX      49(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      50(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      51(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      52(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      53(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      54(AX), DI
+	VMOVD        (SI)(DI*4), X4
+	MOVBQZX      55(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	MOVBQZX      56(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	MOVBQZX      57(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      58(AX), DI
+	VMOVD        (SI)(DI*4), X6
+	MOVBQZX      59(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	MOVBQZX      60(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	MOVBQZX      61(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	MOVBQZX      62(AX), DI
+	VMOVD        (SI)(DI*4), X4
+	MOVBQZX      63(AX), DI
+	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	MOVBQZX      64(AX), DI
+	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	MOVBQZX      65(AX), DI
+	VPINSRD      $0x03, (SI)(DI*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y4
+	VFMADD231PS  Y8, Y4, Y1
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_quarter<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ3SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ3SAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
+	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y1, Y1
+	VMOVQ        X1, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X1, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y1, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X1
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X1, X1
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X1, X1
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VPBROADCASTD 74(AX), Y8
+	VPSHUFB      Y2, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPADDB       Y4, Y8, Y8
+	VPERMQ       $0x44, Y5, Y7
+	VPSHUFD      $0x00, Y7, Y9
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y1, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y10, Y1
+	VPMOVZXBD    10(AX), Y8
+	VPBROADCASTB 67(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X9, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 78(AX), Y9
+	VPSHUFB      Y2, Y9, Y9
+	VPAND        Y3, Y9, Y9
+	VPADDB       Y4, Y9, Y9
+	VPSHUFD      $0x55, Y7, Y10
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y11, Y8, Y1
+	VPMOVZXBD    18(AX), Y8
+	VPBROADCASTB 68(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X9, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 82(AX), Y9
+	VPSHUFB      Y2, Y9, Y9
+	VPAND        Y3, Y9, Y9
+	VPADDB       Y4, Y9, Y9
+	VPSHUFD      $0xaa, Y7, Y10
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y11, Y8, Y1
+	VPMOVZXBD    26(AX), Y8
+	VPBROADCASTB 69(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X9, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 86(AX), Y9
+	VPSHUFB      Y2, Y9, Y9
+	VPAND        Y3, Y9, Y9
+	VPADDB       Y4, Y9, Y9
+	VPSHUFD      $0xff, Y7, Y7
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y10, Y7, Y1
+	VPMOVZXBD    34(AX), Y7
+	VPBROADCASTB 70(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 90(AX), Y8
+	VPSHUFB      Y2, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPADDB       Y4, Y8, Y8
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y5
+	VFMADD231PS  Y10, Y5, Y1
+	VPMOVZXBD    42(AX), Y5
+	VPBROADCASTB 71(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 94(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	VPSHUFD      $0x55, Y9, Y8
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y5
+	VFMADD231PS  Y10, Y5, Y1
+	VPMOVZXBD    50(AX), Y5
+	VPBROADCASTB 72(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 98(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	VPSHUFD      $0xaa, Y9, Y8
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y5
+	VFMADD231PS  Y10, Y5, Y1
+	VPMOVZXBD    58(AX), Y5
+	VPBROADCASTB 73(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 102(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	VPSHUFD      $0xff, Y9, Y8
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y5
+	VFMADD231PS  Y9, Y5, Y1
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ2XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2XXSAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y2
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y4
+	VSHUFPS      $0xdd, Y4, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y5
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y7
+	VPXOR        Y4, Y7, Y7
+	VPSHUFB      Y7, Y5, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      3(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      4(AX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      5(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
+	VMOVDQU      (CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y1, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y11, Y1
+	MOVBQZX      10(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      11(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      12(AX), DI
+	VMOVQ        (SI)(DI*8), X9
+	MOVBQZX      13(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      18(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      19(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      20(AX), DI
+	VMOVQ        (SI)(DI*8), X9
+	MOVBQZX      21(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y12, Y9, Y1
+	MOVBQZX      26(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      27(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      28(AX), DI
+	VMOVQ        (SI)(DI*8), X9
+	MOVBQZX      29(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y10, Y7, Y1
+	MOVBQZX      34(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      35(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      36(AX), DI
+	VMOVQ        (SI)(DI*8), X7
+	MOVBQZX      37(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
+	VPAND        Y2, Y4, Y4
+	VPADDB       Y3, Y4, Y4
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      42(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      43(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      44(AX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      45(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      50(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      51(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      52(AX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      53(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y4
+	VFMADD231PS  Y10, Y4, Y1
+	MOVBQZX      58(AX), DI
+	VMOVQ        (SI)(DI*8), X6
+	MOVBQZX      59(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	MOVBQZX      60(AX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      61(AX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        Y2, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y4
+	VFMADD231PS  Y8, Y4, Y1
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ2SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2SAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
+	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X1, X1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y5, Y1
+	VPBROADCASTD 34(AX), Y6
+	VPSHUFB      Y2, Y6, Y6
+	VPAND        Y3, Y6, Y6
+	VPADDB       Y4, Y6, Y6
+	MOVBQZX      74(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     (DI)(R8*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y7, Y1
+	VPMOVZXBD    6(AX), X6
+	VPBROADCASTB 67(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	MOVBQZX      75(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    10(AX), X6
+	VPBROADCASTB 68(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 42(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	MOVBQZX      76(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    14(AX), X6
+	VPBROADCASTB 69(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	MOVBQZX      77(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    18(AX), X6
+	VPBROADCASTB 70(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 50(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	MOVBQZX      78(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    22(AX), X6
+	VPBROADCASTB 71(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	MOVBQZX      79(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    26(AX), X6
+	VPBROADCASTB 72(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 58(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	MOVBQZX      80(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPMOVZXBD    30(AX), X6
+	VPBROADCASTB 73(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(AX), Y7
+	VPSHUFB      Y2, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPADDB       Y4, Y7, Y7
+	MOVBQZX      81(AX), R8
+	SHLQ         $0x05, R8
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y6
+	VFMADD231PS  Y8, Y6, Y1
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ1SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ1SAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y2
+	VPSRLD       $0x0c, Y2, Y2
+	VPAND        kq_gsevend<>+0(SB), Y2, Y2
+	VPADDD       Y2, Y2, Y2
+	VPSLLD       $0x10, Y2, Y1
+	VPOR         Y1, Y2, Y2
+	VPOR         kq_gonesd<>+0(SB), Y2, Y2
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X1, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X1
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	VINSERTI128  $0x01, X1, Y3, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y1, Y4, Y1
+	VPBROADCASTW 34(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y1, Y1
+	VPSIGNB      Y1, Y1, Y5
+	VPERMQ       $0x44, Y2, Y4
+	VPSHUFD      $0x00, Y4, Y6
+	VMOVDQU      (CX), Y7
+	VPSIGNB      Y1, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y7, Y1
+	VPMOVZXBD    6(AX), X5
+	VPBROADCASTW 36(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X5, X5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X5
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 36(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPSHUFD      $0x55, Y4, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    10(AX), X5
+	VPBROADCASTW 38(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X5, X5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X5
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 38(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPSHUFD      $0xaa, Y4, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y5
+	VFMADD231PS  Y8, Y5, Y1
+	VPMOVZXBD    14(AX), X5
+	VPBROADCASTW 40(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X5, X5
+	VMOVQ        X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X5, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X5
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y3, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 40(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPSHUFD      $0xff, Y4, Y4
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y4
+	VFMADD231PS  Y7, Y4, Y1
+	VPMOVZXBD    18(AX), X4
+	VPBROADCASTW 42(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X4, X4
+	VMOVQ        X4, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X4, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X4
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y3, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y5
+	VPSIGNB      Y4, Y5, Y4
+	VPBROADCASTW 42(AX), Y5
+	VPSRAW       $0x0f, Y5, Y5
+	VPOR         kq_gonesb<>+0(SB), Y5, Y5
+	VPADDB       Y5, Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VPERMQ       $0xee, Y2, Y6
+	VPSHUFD      $0x00, Y6, Y2
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y4, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y2
+	VFMADD231PS  Y7, Y2, Y1
+	VPMOVZXBD    22(AX), X2
+	VPBROADCASTW 44(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X2, X2
+	VMOVQ        X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X2
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y3, Y2
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y2, Y4, Y2
+	VPBROADCASTW 44(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y2, Y2
+	VPSIGNB      Y2, Y2, Y4
+	VPSHUFD      $0x55, Y6, Y5
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y2, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y2
+	VFMADD231PS  Y7, Y2, Y1
+	VPMOVZXBD    26(AX), X2
+	VPBROADCASTW 46(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X2, X2
+	VMOVQ        X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X2
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y3, Y2
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y2, Y4, Y2
+	VPBROADCASTW 46(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y2, Y2
+	VPSIGNB      Y2, Y2, Y4
+	VPSHUFD      $0xaa, Y6, Y5
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y2, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y2
+	VFMADD231PS  Y7, Y2, Y1
+	VPMOVZXBD    30(AX), X2
+	VPBROADCASTW 48(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X2, X2
+	VMOVQ        X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X3
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X3, X3
+	VPEXTRQ      $0x01, X2, DI
+	MOVL         DI, R8
+	VMOVQ        (SI)(R8*8), X2
+	SHRQ         $0x20, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y3, Y2
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y2, Y4, Y2
+	VPBROADCASTW 48(AX), Y4
+	VPSRAW       $0x0f, Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y2, Y2
+	VPSIGNB      Y2, Y2, Y4
+	VPSHUFD      $0xff, Y6, Y5
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y2, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y2
+	VFMADD231PS  Y6, Y2, Y1
+	VPBROADCASTW (AX), X2
+	VCVTPH2PS    X2, Y2
+	VMULPS       kq_eighth<>+0(SB), Y2, Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotIQ1MAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ1MAVX(SB), NOSPLIT, $64-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X1, X1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y2, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y1
+	VPBROADCASTW 32(AX), Y3
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y3, Y3
+	VPAND        kq_giq1msignbit<>+0(SB), Y3, Y3
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y3, Y3
+	VPOR         kq_gonesb<>+0(SB), Y3, Y3
+	VPADDB       Y3, Y1, Y1
+	VPSIGNB      Y1, Y1, Y3
+	MOVWQZX      48(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      (CX), Y4
+	VPSIGNB      Y1, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     (DI)(R8*1), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y4, Y1
+	VPMOVZXBD    4(AX), X3
+	VPBROADCASTW 34(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 34(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      48(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      32(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 4(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    8(AX), X3
+	VPBROADCASTW 36(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 36(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      50(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      64(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 8(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    12(AX), X3
+	VPBROADCASTW 38(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 38(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      50(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      96(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 12(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    16(AX), X3
+	VPBROADCASTW 40(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 40(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      52(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      128(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 16(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    20(AX), X3
+	VPBROADCASTW 42(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 42(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      52(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      160(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 20(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    24(AX), X3
+	VPBROADCASTW 44(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 44(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      54(AX), R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      192(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 24(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	VPMOVZXBD    28(AX), X3
+	VPBROADCASTW 46(AX), X2
+	VPSLLD       $0x08, X2, X2
+	VPSRLVD      kq_giq1mshift<>+0(SB), X2, X2
+	VPAND        kq_gbits8to10<>+0(SB), X2, X2
+	VPOR         X2, X3, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X2
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VMOVQ        (SI)(R9*8), X3
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VMOVDQU      kq_geights<>+0(SB), Y4
+	VPSIGNB      Y3, Y4, Y3
+	VPBROADCASTW 46(AX), Y4
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y4, Y4
+	VPOR         kq_gonesb<>+0(SB), Y4, Y4
+	VPADDB       Y4, Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	MOVWQZX      54(AX), R8
+	SHRQ         $0x06, R8
+	MOVQ         $0x00000077, R9
+	PDEPQ        R9, R8, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      224(CX), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     (DI)(R8*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS 28(DX), Y3
+	VFMADD231PS  Y5, Y3, Y1
+	MOVWLZX      48(AX), R8
+	SHRL         $0x0c, R8
+	MOVWLZX      50(AX), R9
+	SHRL         $0x08, R9
+	ANDL         $0x000000f0, R9
+	ORL          R9, R8
+	MOVWLZX      52(AX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000f00, R9
+	ORL          R9, R8
+	MOVWLZX      54(AX), R9
+	ANDL         $0x0000f000, R9
+	ORL          R9, R8
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VCVTPH2PS    X2, Y3
+	VMULPS       kq_eighth<>+0(SB), Y3, Y3
+	VFMADD231PS  Y1, Y3, Y0
+	ADDQ         $0x00000038, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+40(FP)
+	RET
+
+// func dotTQ20AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotTQ20AVX(SB), NOSPLIT, $64-36
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	LEAQ    kq_iq2scales<>+0(SB), SI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y1
+	VPAND        kq_gthrees<>+0(SB), Y1, Y1
+	VPSUBB       kq_gonesb<>+0(SB), Y1, Y1
+	VPSIGNB      Y1, Y1, Y2
+	VMOVDQU      (CX), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y3, Y1
+	VMOVDQU      (AX), Y2
+	VPSRLW       $0x02, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      32(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 4(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      (AX), Y2
+	VPSRLW       $0x04, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      64(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 8(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      (AX), Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      96(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 12(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      128(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 16(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPSRLW       $0x02, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      160(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 20(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPSRLW       $0x04, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      192(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 24(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      32(AX), Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        kq_gthrees<>+0(SB), Y2, Y2
+	VPSUBB       kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      224(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 28(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VPBROADCASTW 64(AX), X2
+	VCVTPH2PS    X2, Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
+	RET
+
+// func dotTQ10AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotTQ10AVX(SB), NOSPLIT, $64-36
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	LEAQ    kq_iq2scales<>+0(SB), SI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y2, Y2
+	VPSUBB         kq_gonesb<>+0(SB), Y2, Y2
+	VPSIGNB        Y2, Y2, Y1
+	VMOVDQU        (CX), Y3
+	VPSIGNB        Y2, Y3, Y3
+	VPMADDUBSW     Y3, Y1, Y3
+	VPMADDWD       kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (DX), Y1
+	VMULPS         Y1, Y3, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+32(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+32(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        32(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   4(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+64(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+64(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        64(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   8(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+96(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+96(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        96(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   12(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        (AX), Y2
+	VPMULLW        kq_gtq1pow<>+128(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+128(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        128(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   16(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VBROADCASTI128 32(AX), Y2
+	VPMULLW        kq_gtq1pow<>+160(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+160(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        160(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   20(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VBROADCASTI128 32(AX), Y2
+	VPMULLW        kq_gtq1pow<>+192(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+192(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        192(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   24(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VMOVDQU        32(AX), X4
+	VPBROADCASTD   48(AX), X2
+	VINSERTI128    $0x01, X2, Y4, Y2
+	VPMULLW        kq_gtq1pow<>+224(SB), Y2, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y2, Y2
+	VPMULLW        kq_gtq1pow<>+224(SB), Y2, Y2
+	VPMULHUW       kq_gthreesw<>+0(SB), Y2, Y2
+	VPSLLW         $0x08, Y2, Y2
+	VPOR           Y2, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y2
+	VMOVDQU        224(CX), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y2, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   28(DX), Y2
+	VFMADD231PS    Y5, Y2, Y1
+	VPBROADCASTW   52(AX), X2
+	VCVTPH2PS      X2, Y2
+	VFMADD231PS    Y1, Y2, Y0
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           BX
+	JNZ            loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
+	RET
+
+// func dotQ8KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
+// Requires: AVX, AVX2, FMA3, MMX+, SSE
+TEXT ·dotQ8KAVX(SB), NOSPLIT, $64-36
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	LEAQ    kq_iq2scales<>+0(SB), SI
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y1
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y1
+	VPSIGNB      Y1, Y1, Y2
+	VMOVDQU      (CX), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y1, Y3, Y1
+	VMOVDQU      36(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      32(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 4(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      68(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      64(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 8(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      100(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      96(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 12(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      132(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      128(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 16(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      164(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      160(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 20(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      196(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      192(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 24(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VMOVDQU      228(AX), Y2
+	VPSIGNB      Y2, Y2, Y3
+	VMOVDQU      224(CX), Y4
+	VPSIGNB      Y2, Y4, Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     kq_onesw<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 28(DX), Y2
+	VFMADD231PS  Y4, Y2, Y1
+	VBROADCASTSS (AX), Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         $0x00000124, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
+	RET
+
+// func dotIQ3XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3XXS_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y5
+	VPXOR        Y4, Y5, Y5
+	VPSHUFB      Y5, Y3, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x07, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x08, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x0e, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x10, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x15, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x18, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      3(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      4(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      5(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      6(AX), R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      7(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      8(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      9(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y3
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y11, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y3, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y11, Y3
+	MOVBQZX      10(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      11(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      12(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      13(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      14(AX), R8
+	VMOVD        (BX)(R8*4), X9
+	MOVBQZX      15(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X9, X9
+	MOVBQZX      16(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X9, X9
+	MOVBQZX      17(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      18(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      19(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      20(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      21(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      22(AX), R8
+	VMOVD        (BX)(R8*4), X9
+	MOVBQZX      23(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X9, X9
+	MOVBQZX      24(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X9, X9
+	MOVBQZX      25(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      26(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      27(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      28(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      29(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      30(AX), R8
+	VMOVD        (BX)(R8*4), X9
+	MOVBQZX      31(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X9, X9
+	MOVBQZX      32(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X9, X9
+	MOVBQZX      33(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	MOVBQZX      34(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      35(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      36(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      37(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      38(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      39(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      40(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      41(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      42(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      43(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      44(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      45(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      46(AX), R8
+	VMOVD        (BX)(R8*4), X4
+	MOVBQZX      47(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	MOVBQZX      48(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X4, X4
+	MOVBQZX      49(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      50(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      51(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      52(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      53(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      54(AX), R8
+	VMOVD        (BX)(R8*4), X4
+	MOVBQZX      55(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	MOVBQZX      56(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X4, X4
+	MOVBQZX      57(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      58(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      59(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      60(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      61(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      62(AX), R8
+	VMOVD        (BX)(R8*4), X4
+	MOVBQZX      63(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	MOVBQZX      64(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X4, X4
+	MOVBQZX      65(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_quarter<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3S_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y4
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
+	VPAND        kq_glow4d<>+0(SB), Y4, Y4
+	VPADDD       Y4, Y4, Y4
+	VPSLLD       $0x10, Y4, Y1
+	VPOR         Y1, Y4, Y4
+	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y3
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
+	VPAND        kq_gbit8<>+0(SB), Y3, Y3
+	VPOR         Y3, Y1, Y1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y1, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X1, X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y5, Y3
+	VPBROADCASTD 74(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPERMQ       $0x44, Y4, Y6
+	VPSHUFD      $0x00, Y6, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y9, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y3, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y9, Y3
+	VPMOVZXBD    10(AX), Y7
+	VPBROADCASTB 67(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 78(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPSHUFD      $0x55, Y6, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    18(AX), Y7
+	VPBROADCASTB 68(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 82(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPSHUFD      $0xaa, Y6, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    26(AX), Y7
+	VPBROADCASTB 69(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 86(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPSHUFD      $0xff, Y6, Y6
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VPMOVZXBD    34(AX), Y6
+	VPBROADCASTB 70(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y6, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 90(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFD      $0x00, Y8, Y4
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    42(AX), Y4
+	VPBROADCASTB 71(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y4, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X4, X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 94(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPSHUFD      $0x55, Y8, Y7
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    50(AX), Y4
+	VPBROADCASTB 72(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y4, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X4, X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 98(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPSHUFD      $0xaa, Y8, Y7
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y4, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    58(AX), Y4
+	VPBROADCASTB 73(AX), Y6
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y6, Y6
+	VPAND        kq_gbit8<>+0(SB), Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X5, X5
+	VEXTRACTI128 $0x01, Y4, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X4, X4
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X4, X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 102(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	VPSHUFD      $0xff, Y8, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XXS_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y3
+	VSHUFPS      $0xdd, Y3, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y4
+	VPSRLD       $0x04, Y4, Y5
+	VPXOR        Y4, Y5, Y5
+	VPSHUFB      Y5, Y3, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x07, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x08, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x0e, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x10, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x15, Y1, Y5
+	VPAND        kq_glow7<>+0(SB), Y5, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x18, Y5, Y5
+	VPOR         Y5, Y4, Y4
+	VPSRLD       $0x1c, Y1, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y1
+	VPOR         Y1, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      3(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      4(AX), R8
+	VMOVQ        (BX)(R8*8), X1
+	MOVBQZX      5(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y3
+	VPERMQ       $0x44, Y4, Y7
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFD      $0x00, Y8, Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y11, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y3, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y11, Y3
+	MOVBQZX      10(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      11(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      12(AX), R8
+	VMOVQ        (BX)(R8*8), X9
+	MOVBQZX      13(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0x55, Y8, Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      18(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      19(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      20(AX), R8
+	VMOVQ        (BX)(R8*8), X9
+	MOVBQZX      21(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPSHUFD      $0xaa, Y8, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y9
+	VFMADD231PS  Y12, Y9, Y3
+	MOVBQZX      26(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      27(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      28(AX), R8
+	VMOVQ        (BX)(R8*8), X9
+	MOVBQZX      29(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPSHUFD      $0xff, Y8, Y8
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	MOVBQZX      34(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      35(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      36(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      37(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB       kq_iq2x7f<>+0(SB), Y4, Y4
+	VPERMQ       $0xee, Y5, Y9
+	VPSHUFD      $0x00, Y9, Y5
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y4, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      42(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      43(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      44(AX), R8
+	VMOVQ        (BX)(R8*8), X4
+	MOVBQZX      45(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      50(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      51(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      52(AX), R8
+	VMOVQ        (BX)(R8*8), X4
+	MOVBQZX      53(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xaa, Y9, Y7
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y5, Y10, Y10
+	VPMADDUBSW   Y10, Y4, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y10, Y4, Y3
+	MOVBQZX      58(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      59(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      60(AX), R8
+	VMOVQ        (BX)(R8*8), X4
+	MOVBQZX      61(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSHUFD      $0xff, Y9, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2S_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X3
+	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
+	VPAND        kq_gbits89<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y4, Y3
+	VPBROADCASTD 34(AX), Y5
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y5, Y5
+	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
+	MOVBQZX      74(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y3, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y6
+	VPSIGNB      Y5, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     (R8)(R9*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y6, Y3
+	VPMOVZXBD    6(AX), X5
+	VPBROADCASTB 67(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 38(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      75(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    10(AX), X5
+	VPBROADCASTB 68(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 42(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      76(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    14(AX), X5
+	VPBROADCASTB 69(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 46(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      77(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    18(AX), X5
+	VPBROADCASTB 70(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 50(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      78(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    22(AX), X5
+	VPBROADCASTB 71(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 54(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      79(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    26(AX), X5
+	VPBROADCASTB 72(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 58(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      80(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    30(AX), X5
+	VPBROADCASTB 73(AX), X4
+	VPSLLVD      kq_giq2sqh<>+0(SB), X4, X4
+	VPAND        kq_gbits89<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPBROADCASTD 62(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
+	MOVBQZX      81(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPBROADCASTW (AX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       kq_eighth<>+0(SB), Y5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	VFMADD231PS  Y3, Y5, Y2
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ1S_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y4
+	VPSRLD       $0x0c, Y4, Y4
+	VPAND        kq_gsevend<>+0(SB), Y4, Y4
+	VPADDD       Y4, Y4, Y4
+	VPSLLD       $0x10, Y4, Y1
+	VPOR         Y1, Y4, Y4
+	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y5, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPBROADCASTW 34(AX), Y1
+	VPSRAW       $0x0f, Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y3, Y3
+	VPSIGNB      Y3, Y3, Y7
+	VPERMQ       $0x44, Y4, Y6
+	VPSHUFD      $0x00, Y6, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y9, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPSIGNB      Y3, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y9, Y3
+	VPMOVZXBD    6(AX), X7
+	VPBROADCASTW 36(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 36(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPSHUFD      $0x55, Y6, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    10(AX), X7
+	VPBROADCASTW 38(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 38(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPSHUFD      $0xaa, Y6, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y7
+	VFMADD231PS  Y10, Y7, Y3
+	VPMOVZXBD    14(AX), X7
+	VPBROADCASTW 40(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 40(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPSHUFD      $0xff, Y6, Y6
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y6
+	VFMADD231PS  Y9, Y6, Y3
+	VPMOVZXBD    18(AX), X6
+	VPBROADCASTW 42(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X6, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VMOVDQU      kq_geights<>+0(SB), Y7
+	VPSIGNB      Y6, Y7, Y6
+	VPBROADCASTW 42(AX), Y7
+	VPSRAW       $0x0f, Y7, Y7
+	VPOR         kq_gonesb<>+0(SB), Y7, Y7
+	VPADDB       Y7, Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VPERMQ       $0xee, Y4, Y8
+	VPSHUFD      $0x00, Y8, Y4
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    22(AX), X4
+	VPBROADCASTW 44(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X4
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y4, Y6, Y4
+	VPBROADCASTW 44(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y4, Y4
+	VPSIGNB      Y4, Y4, Y6
+	VPSHUFD      $0x55, Y8, Y7
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    26(AX), X4
+	VPBROADCASTW 46(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X4
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y4, Y6, Y4
+	VPBROADCASTW 46(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y4, Y4
+	VPSIGNB      Y4, Y4, Y6
+	VPSHUFD      $0xaa, Y8, Y7
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y4, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y4
+	VFMADD231PS  Y9, Y4, Y3
+	VPMOVZXBD    30(AX), X4
+	VPBROADCASTW 48(AX), X5
+	VPSLLD       $0x08, X5, X5
+	VPSRLVD      kq_giq1sshift<>+0(SB), X5, X5
+	VPAND        kq_gbits8to10<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X5
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X5, X5
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X4
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y4, Y6, Y4
+	VPBROADCASTW 48(AX), Y6
+	VPSRAW       $0x0f, Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y4, Y4
+	VPSIGNB      Y4, Y4, Y6
+	VPSHUFD      $0xff, Y8, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(SI*1), Y8
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(DI*1), Y4
+	VFMADD231PS  Y8, Y4, Y3
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1M_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ1M_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1mshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y4, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y3
+	VPBROADCASTW 32(AX), Y1
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y1, Y1
+	VPAND        kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y3, Y3
+	VPSIGNB      Y3, Y3, Y5
+	MOVWQZX      48(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y6, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     (R8)(R9*1), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(DI*1), Y3
+	VMULPS       Y3, Y6, Y3
+	VPMOVZXBD    4(AX), X5
+	VPBROADCASTW 34(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 34(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      48(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      32(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 4(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    8(AX), X5
+	VPBROADCASTW 36(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 36(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      50(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      64(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 8(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    12(AX), X5
+	VPBROADCASTW 38(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 38(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      50(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      96(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 12(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    16(AX), X5
+	VPBROADCASTW 40(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 40(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      52(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      128(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 16(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    20(AX), X5
+	VPBROADCASTW 42(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 42(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      52(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      160(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 20(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    24(AX), X5
+	VPBROADCASTW 44(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 44(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      54(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      192(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 24(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	VPMOVZXBD    28(AX), X5
+	VPBROADCASTW 46(AX), X4
+	VPSLLD       $0x08, X4, X4
+	VPSRLVD      kq_giq1mshift<>+0(SB), X4, X4
+	VPAND        kq_gbits8to10<>+0(SB), X4, X4
+	VPOR         X4, X5, X5
+	VMOVQ        X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X4, X4
+	VPEXTRQ      $0x01, X5, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X5, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VMOVDQU      kq_geights<>+0(SB), Y6
+	VPSIGNB      Y5, Y6, Y5
+	VPBROADCASTW 46(AX), Y6
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y6, Y6
+	VPOR         kq_gonesb<>+0(SB), Y6, Y6
+	VPADDB       Y6, Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	MOVWQZX      54(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VMOVDQU      224(CX)(SI*1), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS 28(DX)(DI*1), Y5
+	VFMADD231PS  Y7, Y5, Y3
+	MOVWLZX      48(AX), R9
+	SHRL         $0x0c, R9
+	MOVWLZX      50(AX), R10
+	SHRL         $0x08, R10
+	ANDL         $0x000000f0, R10
+	ORL          R10, R9
+	MOVWLZX      52(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x00000f00, R10
+	ORL          R10, R9
+	MOVWLZX      54(AX), R10
+	ANDL         $0x0000f000, R10
+	ORL          R10, R9
+	VMOVD        R9, X4
+	VPBROADCASTW X4, X4
+	VCVTPH2PS    X4, Y5
+	VMULPS       kq_eighth<>+0(SB), Y5, Y5
+	VFMADD231PS  Y1, Y5, Y0
+	VFMADD231PS  Y3, Y5, Y2
+	ADDQ         $0x00000038, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ20_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ20_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y3
+	VPAND        kq_gthrees<>+0(SB), Y3, Y3
+	VPSUBB       kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y4, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y5, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*1), Y3
+	VMULPS       Y3, Y5, Y3
+	VMOVDQU      (AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      32(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      32(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      (AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      64(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      64(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      (AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      96(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      96(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      128(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      128(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x02, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      160(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      160(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x04, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      192(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      192(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      32(AX), Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        kq_gthrees<>+0(SB), Y4, Y4
+	VPSUBB       kq_gonesb<>+0(SB), Y4, Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      224(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VPBROADCASTW 64(AX), X4
+	VCVTPH2PS    X4, Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ10_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ10_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y3
+	VPSLLW         $0x08, Y3, Y3
+	VPMULHUW       kq_gthreesw<>+0(SB), Y3, Y3
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y3, Y3
+	VPSUBB         kq_gonesb<>+0(SB), Y3, Y3
+	VPSIGNB        Y3, Y3, Y4
+	VMOVDQU        (CX), Y1
+	VPSIGNB        Y3, Y1, Y1
+	VPMADDUBSW     Y1, Y4, Y1
+	VPMADDWD       kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VBROADCASTSS   (DX), Y5
+	VMULPS         Y5, Y1, Y1
+	VMOVDQU        (CX)(BX*1), Y5
+	VPSIGNB        Y3, Y5, Y5
+	VPMADDUBSW     Y5, Y4, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   (DX)(SI*1), Y3
+	VMULPS         Y3, Y5, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+32(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+32(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        32(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   4(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        32(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   4(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+64(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+64(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        64(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   8(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        64(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   8(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+96(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+96(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        96(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   12(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        96(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   12(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        (AX), Y4
+	VPMULLW        kq_gtq1pow<>+128(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+128(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        128(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   16(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        128(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   16(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VBROADCASTI128 32(AX), Y4
+	VPMULLW        kq_gtq1pow<>+160(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+160(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        160(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   20(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        160(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   20(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VBROADCASTI128 32(AX), Y4
+	VPMULLW        kq_gtq1pow<>+192(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+192(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        192(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   24(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        192(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   24(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VMOVDQU        32(AX), X6
+	VPBROADCASTD   48(AX), X4
+	VINSERTI128    $0x01, X4, Y6, Y4
+	VPMULLW        kq_gtq1pow<>+224(SB), Y4, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y4, Y4
+	VPMULLW        kq_gtq1pow<>+224(SB), Y4, Y4
+	VPMULHUW       kq_gthreesw<>+0(SB), Y4, Y4
+	VPSLLW         $0x08, Y4, Y4
+	VPOR           Y4, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y4
+	VMOVDQU        224(CX), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   28(DX), Y8
+	VFMADD231PS    Y7, Y8, Y1
+	VMOVDQU        224(CX)(BX*1), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y4, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   28(DX)(SI*1), Y4
+	VFMADD231PS    Y7, Y4, Y3
+	VPBROADCASTW   52(AX), X4
+	VCVTPH2PS      X4, Y4
+	VFMADD231PS    Y1, Y4, Y0
+	VFMADD231PS    Y3, Y4, Y2
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           64(SP)
+	JNZ            loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·dotQ8K_1x2(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y3
+	VPSIGNB      Y3, Y3, Y4
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y3, Y1, Y1
+	VPMADDUBSW   Y1, Y4, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y5, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y5
+	VPSIGNB      Y3, Y5, Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*1), Y3
+	VMULPS       Y3, Y5, Y3
+	VMOVDQU      36(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      32(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      32(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      68(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      64(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      64(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      100(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      96(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      96(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      132(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      128(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      128(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      164(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      160(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      160(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      196(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      192(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      192(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VMOVDQU      228(AX), Y4
+	VPSIGNB      Y4, Y4, Y5
+	VMOVDQU      224(CX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VMOVDQU      224(CX)(BX*1), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX)(SI*1), Y4
+	VFMADD231PS  Y6, Y4, Y3
+	VBROADCASTSS (AX), Y4
+	VFMADD231PS  Y1, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         $0x00000124, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3XXS_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	MOVBQZX      2(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      3(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      4(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      5(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      6(AX), R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      7(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      8(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      9(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD (SP), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPBROADCASTD 32(SP), Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     Y8, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y9, Y5
+	MOVBQZX      10(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      11(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      12(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      13(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      14(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      15(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      16(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      17(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 4(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      18(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      19(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      20(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      21(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      22(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      23(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      24(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      25(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 8(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      26(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      27(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      28(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      29(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      30(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      31(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      32(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      33(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 12(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      34(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      35(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      36(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      37(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      38(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      39(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      40(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      41(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 16(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      42(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      43(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      44(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      45(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      46(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      47(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      48(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      49(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 20(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      50(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      51(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      52(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      53(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      54(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      55(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      56(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      57(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 24(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      58(AX), R8
+	VMOVD        (BX)(R8*4), X6
+	MOVBQZX      59(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	MOVBQZX      60(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X6, X6
+	MOVBQZX      61(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	MOVBQZX      62(AX), R8
+	VMOVD        (BX)(R8*4), X7
+	MOVBQZX      63(AX), R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	MOVBQZX      64(AX), R8
+	VPINSRD      $0x02, (BX)(R8*4), X7, X7
+	MOVBQZX      65(AX), R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 28(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_quarter<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3S_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y1
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
+	VPAND        kq_glow4d<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y3
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
+	VPAND        kq_gbit8<>+0(SB), Y3, Y3
+	VPOR         Y3, Y1, Y1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y1, X3
+	VMOVQ        X3, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	VPEXTRQ      $0x01, X3, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X1, X1
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD 74(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPBROADCASTD 32(SP), Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     Y8, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y9, Y5
+	VPMOVZXBD    10(AX), Y7
+	VPBROADCASTB 67(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    18(AX), Y7
+	VPBROADCASTB 68(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 82(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    26(AX), Y7
+	VPBROADCASTB 69(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    34(AX), Y7
+	VPBROADCASTB 70(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 90(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    42(AX), Y7
+	VPBROADCASTB 71(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    50(AX), Y7
+	VPBROADCASTB 72(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 98(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    58(AX), Y7
+	VPBROADCASTB 73(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (BX)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (BX)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (BX)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (BX)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XXS_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y3
+	VSHUFPS      $0xdd, Y3, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y3, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	MOVBQZX      2(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      3(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      4(AX), R8
+	VMOVQ        (BX)(R8*8), X1
+	MOVBQZX      5(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD (SP), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	VPBROADCASTD 32(SP), Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     Y8, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y9, Y5
+	MOVBQZX      10(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      11(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      12(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      13(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 4(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      18(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      19(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      20(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      21(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 8(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      26(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      27(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      28(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      29(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 12(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      34(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      35(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      36(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      37(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 16(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      42(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      43(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      44(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      45(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 20(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      50(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      51(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      52(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      53(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 24(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	MOVBQZX      58(AX), R8
+	VMOVQ        (BX)(R8*8), X6
+	MOVBQZX      59(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	MOVBQZX      60(AX), R8
+	VMOVQ        (BX)(R8*8), X7
+	MOVBQZX      61(AX), R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 28(SP), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2S_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X3
+	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
+	VPAND        kq_gbits89<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y5
+	VPBROADCASTD 34(AX), Y7
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y7, Y7
+	VPAND        kq_iq2bitsel<>+0(SB), Y7, Y7
+	VPADDB       kq_iq2x7f<>+0(SB), Y7, Y7
+	MOVBQZX      74(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y5, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y5, Y3
+	VPMADDWD     (R8)(R9*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y8, Y5
+	VPMOVZXBD    6(AX), X7
+	VPBROADCASTB 67(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 38(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      75(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    10(AX), X7
+	VPBROADCASTB 68(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 42(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      76(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    14(AX), X7
+	VPBROADCASTB 69(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 46(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      77(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    18(AX), X7
+	VPBROADCASTB 70(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 50(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      78(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    22(AX), X7
+	VPBROADCASTB 71(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 54(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      79(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    26(AX), X7
+	VPBROADCASTB 72(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 58(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      80(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    30(AX), X7
+	VPBROADCASTB 73(AX), X6
+	VPSLLVD      kq_giq2sqh<>+0(SB), X6, X6
+	VPAND        kq_gbits89<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 62(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPADDB       kq_iq2x7f<>+0(SB), Y8, Y8
+	MOVBQZX      81(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ1S_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y1
+	VPSRLD       $0x0c, Y1, Y1
+	VPAND        kq_gsevend<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X1, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X1
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y5
+	VPBROADCASTW 34(AX), Y1
+	VPSRAW       $0x0f, Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y5, Y5
+	VPSIGNB      Y5, Y5, Y7
+	VPBROADCASTD 32(SP), Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y8, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y9
+	VMULPS       Y9, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPSIGNB      Y5, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y9, Y5
+	VPMOVZXBD    6(AX), X7
+	VPBROADCASTW 36(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 36(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 36(SP), Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    10(AX), X7
+	VPBROADCASTW 38(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 38(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 40(SP), Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    14(AX), X7
+	VPBROADCASTW 40(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 40(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 44(SP), Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    18(AX), X7
+	VPBROADCASTW 42(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 42(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 48(SP), Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    22(AX), X7
+	VPBROADCASTW 44(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 44(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 52(SP), Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    26(AX), X7
+	VPBROADCASTW 46(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 46(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 56(SP), Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPMOVZXBD    30(AX), X7
+	VPBROADCASTW 48(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1sshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X6
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VMOVQ        (BX)(R9*8), X7
+	SHRQ         $0x20, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 48(AX), Y8
+	VPSRAW       $0x0f, Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTD 60(SP), Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y10, Y7, Y5
+	VPBROADCASTW (AX), X7
+	VCVTPH2PS    X7, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1M_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ1M_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, 64(SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), R8
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1mshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X1, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X1
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X1, X1
+	VINSERTI128  $0x01, X1, Y6, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y5
+	VPBROADCASTW 32(AX), Y1
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y1, Y1
+	VPAND        kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y5, Y5
+	VPSIGNB      Y5, Y5, Y7
+	MOVWQZX      48(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     (R8)(R9*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     (R8)(R9*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y8
+	VMULPS       Y8, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*2), Y5
+	VMULPS       Y5, Y8, Y5
+	VPMOVZXBD    4(AX), X7
+	VPBROADCASTW 34(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 34(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      48(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      32(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      32(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 4(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    8(AX), X7
+	VPBROADCASTW 36(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 36(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      50(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      64(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      64(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 8(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    12(AX), X7
+	VPBROADCASTW 38(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 38(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      50(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      96(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      96(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 12(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    16(AX), X7
+	VPBROADCASTW 40(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 40(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      52(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      128(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      128(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 16(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    20(AX), X7
+	VPBROADCASTW 42(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 42(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      52(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      160(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      160(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 20(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    24(AX), X7
+	VPBROADCASTW 44(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 44(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      54(AX), R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      192(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      192(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 24(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	VPMOVZXBD    28(AX), X7
+	VPBROADCASTW 46(AX), X6
+	VPSLLD       $0x08, X6, X6
+	VPSRLVD      kq_giq1mshift<>+0(SB), X6, X6
+	VPAND        kq_gbits8to10<>+0(SB), X6, X6
+	VPOR         X6, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X6, X6
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (BX)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (BX)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VMOVDQU      kq_geights<>+0(SB), Y8
+	VPSIGNB      Y7, Y8, Y7
+	VPBROADCASTW 46(AX), Y8
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y8, Y8
+	VPOR         kq_gonesb<>+0(SB), Y8, Y8
+	VPADDB       Y8, Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	MOVWQZX      54(AX), R9
+	SHRQ         $0x06, R9
+	MOVQ         $0x00000077, R10
+	PDEPQ        R10, R9, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VMOVDQU      224(CX)(SI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*1), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VMOVDQU      224(CX)(SI*2), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS 28(DX)(DI*2), Y7
+	VFMADD231PS  Y9, Y7, Y5
+	MOVWLZX      48(AX), R9
+	SHRL         $0x0c, R9
+	MOVWLZX      50(AX), R10
+	SHRL         $0x08, R10
+	ANDL         $0x000000f0, R10
+	ORL          R10, R9
+	MOVWLZX      52(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x00000f00, R10
+	ORL          R10, R9
+	MOVWLZX      54(AX), R10
+	ANDL         $0x0000f000, R10
+	ORL          R10, R9
+	VMOVD        R9, X6
+	VPBROADCASTW X6, X6
+	VCVTPH2PS    X6, Y7
+	VMULPS       kq_eighth<>+0(SB), Y7, Y7
+	VFMADD231PS  Y1, Y7, Y0
+	VFMADD231PS  Y3, Y7, Y2
+	VFMADD231PS  Y5, Y7, Y4
+	ADDQ         $0x00000038, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ20_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ20_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y5
+	VPAND        kq_gthrees<>+0(SB), Y5, Y5
+	VPSUBB       kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y6, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y6, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y7
+	VMULPS       Y7, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      32(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      64(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      96(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      128(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      160(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      192(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      32(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        kq_gthrees<>+0(SB), Y6, Y6
+	VPSUBB       kq_gonesb<>+0(SB), Y6, Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      224(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VPBROADCASTW 64(AX), X6
+	VCVTPH2PS    X6, Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ10_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ10_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y5
+	VPSLLW         $0x08, Y5, Y5
+	VPMULHUW       kq_gthreesw<>+0(SB), Y5, Y5
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y5, Y5
+	VPSUBB         kq_gonesb<>+0(SB), Y5, Y5
+	VPSIGNB        Y5, Y5, Y6
+	VMOVDQU        (CX), Y1
+	VPSIGNB        Y5, Y1, Y1
+	VPMADDUBSW     Y1, Y6, Y1
+	VPMADDWD       kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VBROADCASTSS   (DX), Y3
+	VMULPS         Y3, Y1, Y1
+	VMOVDQU        (CX)(BX*1), Y3
+	VPSIGNB        Y5, Y3, Y3
+	VPMADDUBSW     Y3, Y6, Y3
+	VPMADDWD       kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (DX)(SI*1), Y7
+	VMULPS         Y7, Y3, Y3
+	VMOVDQU        (CX)(BX*2), Y7
+	VPSIGNB        Y5, Y7, Y7
+	VPMADDUBSW     Y7, Y6, Y7
+	VPMADDWD       kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   (DX)(SI*2), Y5
+	VMULPS         Y5, Y7, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+32(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+32(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        32(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   4(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        32(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   4(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        32(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   4(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+64(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+64(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        64(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   8(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        64(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   8(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        64(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   8(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+96(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+96(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        96(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   12(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        96(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   12(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        96(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   12(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        (AX), Y6
+	VPMULLW        kq_gtq1pow<>+128(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+128(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        128(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   16(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        128(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   16(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        128(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   16(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VBROADCASTI128 32(AX), Y6
+	VPMULLW        kq_gtq1pow<>+160(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+160(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        160(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   20(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        160(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   20(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        160(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   20(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VBROADCASTI128 32(AX), Y6
+	VPMULLW        kq_gtq1pow<>+192(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+192(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        192(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   24(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        192(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   24(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        192(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   24(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VMOVDQU        32(AX), X8
+	VPBROADCASTD   48(AX), X6
+	VINSERTI128    $0x01, X6, Y8, Y6
+	VPMULLW        kq_gtq1pow<>+224(SB), Y6, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y6, Y6
+	VPMULLW        kq_gtq1pow<>+224(SB), Y6, Y6
+	VPMULHUW       kq_gthreesw<>+0(SB), Y6, Y6
+	VPSLLW         $0x08, Y6, Y6
+	VPOR           Y6, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y6
+	VMOVDQU        224(CX), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   28(DX), Y10
+	VFMADD231PS    Y9, Y10, Y1
+	VMOVDQU        224(CX)(BX*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   28(DX)(SI*1), Y10
+	VFMADD231PS    Y9, Y10, Y3
+	VMOVDQU        224(CX)(BX*2), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y6, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   28(DX)(SI*2), Y6
+	VFMADD231PS    Y9, Y6, Y5
+	VPBROADCASTW   52(AX), X6
+	VCVTPH2PS      X6, Y6
+	VFMADD231PS    Y1, Y6, Y0
+	VFMADD231PS    Y3, Y6, Y2
+	VFMADD231PS    Y5, Y6, Y4
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           64(SP)
+	JNZ            loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·dotQ8K_1x3(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   nsb+48(FP), DI
+	MOVQ   DI, 64(SP)
+	TESTQ  DI, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	LEAQ   kq_iq2scales<>+0(SB), DI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y5
+	VPSIGNB      Y5, Y5, Y6
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y5, Y1, Y1
+	VPMADDUBSW   Y1, Y6, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y5, Y3, Y3
+	VPMADDUBSW   Y3, Y6, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y7
+	VMULPS       Y7, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y7
+	VPSIGNB      Y5, Y7, Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*2), Y5
+	VMULPS       Y5, Y7, Y5
+	VMOVDQU      36(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      32(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      32(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      32(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 4(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      68(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      64(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      64(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 8(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      100(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      96(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      96(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      96(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 12(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      132(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      128(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      128(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 16(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      164(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      160(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      160(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      160(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 20(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      196(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      192(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      192(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      192(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 24(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VMOVDQU      228(AX), Y6
+	VPSIGNB      Y6, Y6, Y7
+	VMOVDQU      224(CX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VMOVDQU      224(CX)(BX*1), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*1), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VMOVDQU      224(CX)(BX*2), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS 28(DX)(SI*2), Y6
+	VFMADD231PS  Y8, Y6, Y5
+	VBROADCASTSS (AX), Y6
+	VFMADD231PS  Y1, Y6, Y0
+	VFMADD231PS  Y3, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         $0x00000124, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3XXS_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      66(AX), Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	MOVBQZX      2(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      3(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      4(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      5(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      6(AX), R10
+	VMOVD        (BX)(R10*4), X1
+	MOVBQZX      7(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X1, X1
+	MOVBQZX      8(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X1, X1
+	MOVBQZX      9(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD (SP), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPBROADCASTD 32(SP), Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y9, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y10, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y9, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     Y10, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y11, Y7
+	MOVBQZX      10(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      11(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      12(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      13(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      14(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      15(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      16(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      17(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 4(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      18(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      19(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      20(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      21(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      22(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      23(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      24(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      25(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 8(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      26(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      27(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      28(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      29(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      30(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      31(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      32(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      33(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 12(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      34(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      35(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      36(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      37(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      38(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      39(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      40(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      41(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 16(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      42(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      43(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      44(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      45(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      46(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      47(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      48(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      49(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 20(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      50(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      51(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      52(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      53(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      54(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      55(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      56(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      57(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 24(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      58(AX), R10
+	VMOVD        (BX)(R10*4), X8
+	MOVBQZX      59(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	MOVBQZX      60(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X8, X8
+	MOVBQZX      61(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	MOVBQZX      62(AX), R10
+	VMOVD        (BX)(R10*4), X9
+	MOVBQZX      63(AX), R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	MOVBQZX      64(AX), R10
+	VPINSRD      $0x02, (BX)(R10*4), X9, X9
+	MOVBQZX      65(AX), R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 28(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_quarter<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3S_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPBROADCASTD 106(AX), Y1
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y1, Y1
+	VPAND        kq_glow4d<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), Y1
+	VPBROADCASTB 66(AX), Y3
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y3, Y3
+	VPAND        kq_gbit8<>+0(SB), Y3, Y3
+	VPOR         Y3, Y1, Y1
+	VMOVQ        X1, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X1, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y1, X3
+	VMOVQ        X3, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X1
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X1, X1
+	VPEXTRQ      $0x01, X3, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X1, X1
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD 74(AX), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPBROADCASTD 32(SP), Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y9, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y10, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y9, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     Y10, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y11, Y7
+	VPMOVZXBD    10(AX), Y9
+	VPBROADCASTB 67(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 78(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    18(AX), Y9
+	VPBROADCASTB 68(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 82(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    26(AX), Y9
+	VPBROADCASTB 69(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 86(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    34(AX), Y9
+	VPBROADCASTB 70(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 90(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    42(AX), Y9
+	VPBROADCASTB 71(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 94(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    50(AX), Y9
+	VPBROADCASTB 72(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 98(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    58(AX), Y9
+	VPBROADCASTB 73(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X8, X8
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X8, X8
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R10
+	MOVL         R10, R11
+	VMOVD        (BX)(R11*4), X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x01, (BX)(R10*4), X9, X9
+	VPEXTRQ      $0x01, X10, R10
+	MOVL         R10, R11
+	VPINSRD      $0x02, (BX)(R11*4), X9, X9
+	SHRQ         $0x20, R10
+	VPINSRD      $0x03, (BX)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 102(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XXS_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      2(AX), Y1
+	VMOVDQU      34(AX), Y3
+	VSHUFPS      $0xdd, Y3, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VMOVDQU      kq_iq2parity<>+0(SB), Y3
+	VPAND        kq_glow7<>+0(SB), Y1, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y3, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x07, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x0e, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x15, Y1, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y9
+	VPXOR        Y7, Y9, Y9
+	VPSHUFB      Y9, Y3, Y9
+	VPOR         Y9, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVDQU      Y5, (SP)
+	VPSRLD       $0x1c, Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	MOVBQZX      2(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      3(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      4(AX), R10
+	VMOVQ        (BX)(R10*8), X1
+	MOVBQZX      5(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD (SP), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	VPBROADCASTD 32(SP), Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y9, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     Y10, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y9, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     Y10, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y11, Y7
+	MOVBQZX      10(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      11(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      12(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      13(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 4(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      18(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      19(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      20(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      21(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 8(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      26(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      27(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      28(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      29(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 12(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      34(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      35(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      36(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      37(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 16(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      42(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      43(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      44(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      45(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 20(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      50(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      51(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      52(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      53(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 24(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	MOVBQZX      58(AX), R10
+	VMOVQ        (BX)(R10*8), X8
+	MOVBQZX      59(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	MOVBQZX      60(AX), R10
+	VMOVQ        (BX)(R10*8), X9
+	MOVBQZX      61(AX), R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 28(SP), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2S_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTB 66(AX), X3
+	VPSLLVD      kq_giq2sqh<>+0(SB), X3, X3
+	VPAND        kq_gbits89<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X1
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y7
+	VPBROADCASTD 34(AX), Y9
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y9, Y9
+	VPAND        kq_iq2bitsel<>+0(SB), Y9, Y9
+	VPADDB       kq_iq2x7f<>+0(SB), Y9, Y9
+	MOVBQZX      74(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y9, Y1, Y1
+	VPMADDUBSW   Y1, Y7, Y1
+	VPMADDWD     (R10)(R11*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y9, Y3, Y3
+	VPMADDUBSW   Y3, Y7, Y3
+	VPMADDWD     (R10)(R11*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y9, Y5, Y5
+	VPMADDUBSW   Y5, Y7, Y5
+	VPMADDWD     (R10)(R11*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     (R10)(R11*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y10, Y7
+	VPMOVZXBD    6(AX), X9
+	VPBROADCASTB 67(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 38(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      75(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      32(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    10(AX), X9
+	VPBROADCASTB 68(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 42(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      76(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      64(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    14(AX), X9
+	VPBROADCASTB 69(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 46(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      77(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    18(AX), X9
+	VPBROADCASTB 70(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 50(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      78(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      128(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    22(AX), X9
+	VPBROADCASTB 71(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 54(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      79(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      160(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    26(AX), X9
+	VPBROADCASTB 72(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 58(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      80(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      192(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    30(AX), X9
+	VPBROADCASTB 73(AX), X8
+	VPSLLVD      kq_giq2sqh<>+0(SB), X8, X8
+	VPAND        kq_gbits89<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPBROADCASTD 62(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPADDB       kq_iq2x7f<>+0(SB), Y10, Y10
+	MOVBQZX      81(AX), R11
+	SHLQ         $0x05, R11
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ1S_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXWD    34(AX), Y1
+	VPSRLD       $0x0c, Y1, Y1
+	VPAND        kq_gsevend<>+0(SB), Y1, Y1
+	VPADDD       Y1, Y1, Y1
+	VPSLLD       $0x10, Y1, Y3
+	VPOR         Y3, Y1, Y1
+	VPOR         kq_gonesd<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 32(SP)
+	VPMOVZXBD    2(AX), X1
+	VPBROADCASTW 34(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1sshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X1, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X1
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y7
+	VPBROADCASTW 34(AX), Y1
+	VPSRAW       $0x0f, Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y7, Y7
+	VPSIGNB      Y7, Y7, Y9
+	VPBROADCASTD 32(SP), Y10
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y9, Y1
+	VPMADDWD     Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y9, Y3
+	VPMADDWD     Y10, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y9, Y5
+	VPMADDWD     Y10, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y11
+	VMULPS       Y11, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y11, Y7
+	VPMOVZXBD    6(AX), X9
+	VPBROADCASTW 36(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 36(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 36(SP), Y11
+	VMOVDQU      32(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      32(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      32(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      32(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    10(AX), X9
+	VPBROADCASTW 38(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 38(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 40(SP), Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      64(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      64(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      64(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    14(AX), X9
+	VPBROADCASTW 40(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 40(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 44(SP), Y11
+	VMOVDQU      96(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      96(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      96(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      96(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    18(AX), X9
+	VPBROADCASTW 42(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 42(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 48(SP), Y11
+	VMOVDQU      128(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      128(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      128(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      128(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    22(AX), X9
+	VPBROADCASTW 44(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 44(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 52(SP), Y11
+	VMOVDQU      160(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      160(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      160(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      160(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    26(AX), X9
+	VPBROADCASTW 46(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 46(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 56(SP), Y11
+	VMOVDQU      192(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      192(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      192(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      192(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPMOVZXBD    30(AX), X9
+	VPBROADCASTW 48(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1sshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X8
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X8, X8
+	VPEXTRQ      $0x01, X9, R10
+	MOVL         R10, R11
+	VMOVQ        (BX)(R11*8), X9
+	SHRQ         $0x20, R10
+	VPINSRQ      $0x01, (BX)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 48(AX), Y10
+	VPSRAW       $0x0f, Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTD 60(SP), Y11
+	VMOVDQU      224(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VMOVDQU      224(CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*1), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VMOVDQU      224(CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(DI*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VMOVDQU      224(CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y12, Y9, Y7
+	VPBROADCASTW (AX), X9
+	VCVTPH2PS    X9, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x00000032, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1M_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ1M_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, 64(SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R10
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VPMOVZXBD    (AX), X1
+	VPBROADCASTW 32(AX), X3
+	VPSLLD       $0x08, X3, X3
+	VPSRLVD      kq_giq1mshift<>+0(SB), X3, X3
+	VPAND        kq_gbits8to10<>+0(SB), X3, X3
+	VPOR         X3, X1, X1
+	VMOVQ        X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X1, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X1
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X1, X1
+	VINSERTI128  $0x01, X1, Y8, Y1
+	VMOVDQU      kq_geights<>+0(SB), Y3
+	VPSIGNB      Y1, Y3, Y7
+	VPBROADCASTW 32(AX), Y1
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y1, Y1
+	VPAND        kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y1, Y1
+	VPOR         kq_gonesb<>+0(SB), Y1, Y1
+	VPADDB       Y1, Y7, Y7
+	VPSIGNB      Y7, Y7, Y9
+	MOVWQZX      48(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y9, Y1
+	VPMADDWD     (R10)(R11*1), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(SI*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y9, Y3
+	VPMADDWD     (R10)(R11*1), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(SI*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y9, Y5
+	VPMADDWD     (R10)(R11*1), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(DI*2), Y10
+	VMULPS       Y10, Y5, Y5
+	VMOVDQU      (CX)(R8*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     (R10)(R11*1), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(R9*1), Y7
+	VMULPS       Y7, Y10, Y7
+	VPMOVZXBD    4(AX), X9
+	VPBROADCASTW 34(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 34(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      48(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      32(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      32(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      32(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      32(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 4(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    8(AX), X9
+	VPBROADCASTW 36(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 36(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      50(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      64(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      64(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      64(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 8(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    12(AX), X9
+	VPBROADCASTW 38(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 38(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      50(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      96(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      96(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      96(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      96(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 12(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    16(AX), X9
+	VPBROADCASTW 40(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 40(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      52(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      128(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      128(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      128(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      128(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 16(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    20(AX), X9
+	VPBROADCASTW 42(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 42(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      52(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      160(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      160(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      160(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 20(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    24(AX), X9
+	VPBROADCASTW 44(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 44(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      54(AX), R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      192(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      192(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      192(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 24(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	VPMOVZXBD    28(AX), X9
+	VPBROADCASTW 46(AX), X8
+	VPSLLD       $0x08, X8, X8
+	VPSRLVD      kq_giq1mshift<>+0(SB), X8, X8
+	VPAND        kq_gbits8to10<>+0(SB), X8, X8
+	VPOR         X8, X9, X9
+	VMOVQ        X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X8
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X8, X8
+	VPEXTRQ      $0x01, X9, R11
+	MOVL         R11, R12
+	VMOVQ        (BX)(R12*8), X9
+	SHRQ         $0x20, R11
+	VPINSRQ      $0x01, (BX)(R11*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VMOVDQU      kq_geights<>+0(SB), Y10
+	VPSIGNB      Y9, Y10, Y9
+	VPBROADCASTW 46(AX), Y10
+	VPSHUFB      kq_giq1msignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_giq1msignbit<>+0(SB), Y10, Y10
+	VPOR         kq_gonesb<>+0(SB), Y10, Y10
+	VPADDB       Y10, Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	MOVWQZX      54(AX), R11
+	SHRQ         $0x06, R11
+	MOVQ         $0x00000077, R12
+	PDEPQ        R12, R11, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VMOVDQU      224(CX)(SI*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*1), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VMOVDQU      224(CX)(SI*2), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(DI*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VMOVDQU      224(CX)(R8*1), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     (R10)(R11*1), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS 28(DX)(R9*1), Y9
+	VFMADD231PS  Y11, Y9, Y7
+	MOVWLZX      48(AX), R11
+	SHRL         $0x0c, R11
+	MOVWLZX      50(AX), R12
+	SHRL         $0x08, R12
+	ANDL         $0x000000f0, R12
+	ORL          R12, R11
+	MOVWLZX      52(AX), R12
+	SHRL         $0x04, R12
+	ANDL         $0x00000f00, R12
+	ORL          R12, R11
+	MOVWLZX      54(AX), R12
+	ANDL         $0x0000f000, R12
+	ORL          R12, R11
+	VMOVD        R11, X8
+	VPBROADCASTW X8, X8
+	VCVTPH2PS    X8, Y9
+	VMULPS       kq_eighth<>+0(SB), Y9, Y9
+	VFMADD231PS  Y1, Y9, Y0
+	VFMADD231PS  Y3, Y9, Y2
+	VFMADD231PS  Y5, Y9, Y4
+	VFMADD231PS  Y7, Y9, Y6
+	ADDQ         $0x00000038, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ20_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ20_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R9
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      (AX), Y7
+	VPAND        kq_gthrees<>+0(SB), Y7, Y7
+	VPSUBB       kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y8, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y8, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y8, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*2), Y9
+	VMULPS       Y9, Y5, Y5
+	VMOVDQU      (CX)(DI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(R8*1), Y7
+	VMULPS       Y7, Y9, Y7
+	VMOVDQU      (AX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      32(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      (AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      64(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      (AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      96(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      128(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      160(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      192(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      32(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        kq_gthrees<>+0(SB), Y8, Y8
+	VPSUBB       kq_gonesb<>+0(SB), Y8, Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      224(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VPBROADCASTW 64(AX), X8
+	VCVTPH2PS    X8, Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ10_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotTQ10_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R9
+	JZ     done
+
+loop:
+	PREFETCHT0     1152(AX)
+	PREFETCHT0     1216(AX)
+	VMOVDQU        (AX), Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y7
+	VPSLLW         $0x08, Y7, Y7
+	VPMULHUW       kq_gthreesw<>+0(SB), Y7, Y7
+	VPAND          kq_ghighbyte<>+0(SB), Y1, Y1
+	VPMULLW        kq_gtq1pow<>+0(SB), Y1, Y1
+	VPMULHUW       kq_gthreesw<>+0(SB), Y1, Y1
+	VPSLLW         $0x08, Y1, Y1
+	VPOR           Y1, Y7, Y7
+	VPSUBB         kq_gonesb<>+0(SB), Y7, Y7
+	VPSIGNB        Y7, Y7, Y8
+	VMOVDQU        (CX), Y1
+	VPSIGNB        Y7, Y1, Y1
+	VPMADDUBSW     Y1, Y8, Y1
+	VPMADDWD       kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS      Y1, Y1
+	VBROADCASTSS   (DX), Y3
+	VMULPS         Y3, Y1, Y1
+	VMOVDQU        (CX)(BX*1), Y3
+	VPSIGNB        Y7, Y3, Y3
+	VPMADDUBSW     Y3, Y8, Y3
+	VPMADDWD       kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (DX)(SI*1), Y5
+	VMULPS         Y5, Y3, Y3
+	VMOVDQU        (CX)(BX*2), Y5
+	VPSIGNB        Y7, Y5, Y5
+	VPMADDUBSW     Y5, Y8, Y5
+	VPMADDWD       kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VBROADCASTSS   (DX)(SI*2), Y9
+	VMULPS         Y9, Y5, Y5
+	VMOVDQU        (CX)(DI*1), Y9
+	VPSIGNB        Y7, Y9, Y9
+	VPMADDUBSW     Y9, Y8, Y9
+	VPMADDWD       kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   (DX)(R8*1), Y7
+	VMULPS         Y7, Y9, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+32(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+32(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        32(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        32(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        32(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        32(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   4(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+64(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+64(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        64(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        64(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        64(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        64(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   8(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+96(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+96(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        96(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        96(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        96(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        96(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   12(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        (AX), Y8
+	VPMULLW        kq_gtq1pow<>+128(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+128(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        128(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        128(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        128(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        128(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   16(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VBROADCASTI128 32(AX), Y8
+	VPMULLW        kq_gtq1pow<>+160(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+160(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        160(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        160(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        160(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        160(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   20(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VBROADCASTI128 32(AX), Y8
+	VPMULLW        kq_gtq1pow<>+192(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+192(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        192(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        192(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        192(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        192(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   24(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VMOVDQU        32(AX), X10
+	VPBROADCASTD   48(AX), X8
+	VINSERTI128    $0x01, X8, Y10, Y8
+	VPMULLW        kq_gtq1pow<>+224(SB), Y8, Y9
+	VPSLLW         $0x08, Y9, Y9
+	VPMULHUW       kq_gthreesw<>+0(SB), Y9, Y9
+	VPAND          kq_ghighbyte<>+0(SB), Y8, Y8
+	VPMULLW        kq_gtq1pow<>+224(SB), Y8, Y8
+	VPMULHUW       kq_gthreesw<>+0(SB), Y8, Y8
+	VPSLLW         $0x08, Y8, Y8
+	VPOR           Y8, Y9, Y9
+	VPSUBB         kq_gonesb<>+0(SB), Y9, Y9
+	VPSIGNB        Y9, Y9, Y8
+	VMOVDQU        224(CX), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX), Y12
+	VFMADD231PS    Y11, Y12, Y1
+	VMOVDQU        224(CX)(BX*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX)(SI*1), Y12
+	VFMADD231PS    Y11, Y12, Y3
+	VMOVDQU        224(CX)(BX*2), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX)(SI*2), Y12
+	VFMADD231PS    Y11, Y12, Y5
+	VMOVDQU        224(CX)(DI*1), Y11
+	VPSIGNB        Y9, Y11, Y11
+	VPMADDUBSW     Y11, Y8, Y11
+	VPMADDWD       kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   28(DX)(R8*1), Y8
+	VFMADD231PS    Y11, Y8, Y7
+	VPBROADCASTW   52(AX), X8
+	VCVTPH2PS      X8, Y8
+	VFMADD231PS    Y1, Y8, Y0
+	VFMADD231PS    Y3, Y8, Y2
+	VFMADD231PS    Y5, Y8, Y4
+	VFMADD231PS    Y7, Y8, Y6
+	ADDQ           $0x00000036, AX
+	ADDQ           $0x00000100, CX
+	ADDQ           $0x00000020, DX
+	DECQ           64(SP)
+	JNZ            loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ8K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·dotQ8K_1x4(SB), NOSPLIT, $72-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), BX
+	MOVQ   xds+40(FP), SI
+	LEAQ   (BX)(BX*2), DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   nsb+48(FP), R9
+	MOVQ   R9, 64(SP)
+	TESTQ  R9, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y4, Y4, Y4
+	VXORPS Y6, Y6, Y6
+	LEAQ   kq_iq2scales<>+0(SB), R9
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	VMOVDQU      4(AX), Y7
+	VPSIGNB      Y7, Y7, Y8
+	VMOVDQU      (CX), Y1
+	VPSIGNB      Y7, Y1, Y1
+	VPMADDUBSW   Y1, Y8, Y1
+	VPMADDWD     kq_onesw<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVDQU      (CX)(BX*1), Y3
+	VPSIGNB      Y7, Y3, Y3
+	VPMADDUBSW   Y3, Y8, Y3
+	VPMADDWD     kq_onesw<>+0(SB), Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (DX)(SI*1), Y5
+	VMULPS       Y5, Y3, Y3
+	VMOVDQU      (CX)(BX*2), Y5
+	VPSIGNB      Y7, Y5, Y5
+	VPMADDUBSW   Y5, Y8, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(SI*2), Y9
+	VMULPS       Y9, Y5, Y5
+	VMOVDQU      (CX)(DI*1), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(R8*1), Y7
+	VMULPS       Y7, Y9, Y7
+	VMOVDQU      36(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      32(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      32(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      32(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 4(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      68(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      64(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      64(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      64(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 8(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      100(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      96(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      96(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      96(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 12(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      132(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      128(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      128(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      128(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 16(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      164(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      160(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      160(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      160(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 20(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      196(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      192(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      192(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      192(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 24(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VMOVDQU      228(AX), Y8
+	VPSIGNB      Y8, Y8, Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VMOVDQU      224(CX)(BX*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*1), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VMOVDQU      224(CX)(BX*2), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(SI*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VMOVDQU      224(CX)(DI*1), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS 28(DX)(R8*1), Y8
+	VFMADD231PS  Y10, Y8, Y7
+	VBROADCASTSS (AX), Y8
+	VFMADD231PS  Y1, Y8, Y0
+	VFMADD231PS  Y3, Y8, Y2
+	VFMADD231PS  Y5, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         $0x00000124, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x00000020, DX
+	DECQ         64(SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4NLAVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ4NLAVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VMOVDQU      kq_iq4nl<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VPSIGNB      Y3, Y3, Y4
+	VPBROADCASTW (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y5
+	VMOVDQU      (CX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y5, Y3, Y3
+	VFMADD231PS  Y6, Y3, Y0
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotQ50AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ50AVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VPBROADCASTD 2(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPAND        kq_sixteen<>+0(SB), Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VPSUBB       kq_sixteen<>+0(SB), Y3, Y3
+	VPSIGNB      Y3, Y3, Y4
+	VPBROADCASTW (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y5
+	VMOVDQU      (CX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     kq_onesw<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y5, Y3, Y3
+	VFMADD231PS  Y6, Y3, Y0
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotQ41AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ41AVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VMOVD        (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y4
+	VMOVSHDUP    X2, X2
+	VMOVDQU      (CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y4, Y3, Y3
+	VFMADD231PS  Y5, Y3, Y0
+	VFMADD231SS  (BX), X2, X1
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotQ51AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+TEXT ·dotQ51AVX(SB), NOSPLIT, $0-44
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xs+24(FP), BX
+	MOVQ   nb+32(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	TESTQ  SI, SI
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X2
+	VPSRLW       $0x04, X2, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPAND        kq_low4<>+0(SB), Y3, Y3
+	VPBROADCASTD 4(AX), Y4
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y4, Y4
+	VPAND        kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPAND        kq_sixteen<>+0(SB), Y4, Y4
+	VPOR         Y4, Y3, Y3
+	VMOVD        (AX), X2
+	VCVTPH2PS    X2, X2
+	VBROADCASTSS X2, Y4
+	VMOVSHDUP    X2, X2
+	VMOVDQU      (CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     kq_onesw<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y4, Y3, Y3
+	VFMADD231PS  Y5, Y3, Y0
+	VFMADD231SS  (BX), X2, X1
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	VADDSS       X1, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+40(FP)
+	RET
+
+// func dotIQ4NL_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4NL_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VMOVDQU      kq_iq4nl<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y7, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y7, Y5, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ50_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ50_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPBROADCASTD 2(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBB       kq_sixteen<>+0(SB), Y5, Y5
+	VPSIGNB      Y5, Y5, Y6
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y7
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y7, Y9, Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VMOVDQU      (CX)(SI*1), Y8
+	VPSIGNB      Y5, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     kq_onesw<>+0(SB), Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y7, Y5, Y5
+	VFMADD231PS  Y8, Y5, Y2
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ41_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ41_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VMOVD        (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y6
+	VMOVSHDUP    X4, X4
+	VMOVDQU      (CX), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y6, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VFMADD231SS  (BX), X4, X1
+	VMOVDQU      (CX)(SI*1), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y7, Y5, Y2
+	VFMADD231SS  (BX)(DI*1), X4, X3
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ51_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ51_1x2(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X4
+	VPSRLW       $0x04, X4, X5
+	VINSERTI128  $0x01, X5, Y4, Y5
+	VPAND        kq_low4<>+0(SB), Y5, Y5
+	VPBROADCASTD 4(AX), Y6
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y6, Y6
+	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y6, Y6
+	VPAND        kq_sixteen<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VMOVD        (AX), X4
+	VCVTPH2PS    X4, X4
+	VBROADCASTSS X4, Y6
+	VMOVSHDUP    X4, X4
+	VMOVDQU      (CX), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y6, Y8, Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VFMADD231SS  (BX), X4, X1
+	VMOVDQU      (CX)(SI*1), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     kq_onesw<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(DI*1), Y5
+	VMULPS       Y6, Y5, Y5
+	VFMADD231PS  Y7, Y5, Y2
+	VFMADD231SS  (BX)(DI*1), X4, X3
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4NL_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4NL_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VMOVDQU      kq_iq4nl<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y9
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VMOVDQU      (CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*1), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VMOVDQU      (CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y9, Y7, Y7
+	VFMADD231PS  Y10, Y7, Y4
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ50_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ50_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPBROADCASTD 2(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSUBB       kq_sixteen<>+0(SB), Y7, Y7
+	VPSIGNB      Y7, Y7, Y8
+	VPBROADCASTW (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y9
+	VMOVDQU      (CX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VMOVDQU      (CX)(SI*1), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*1), Y11
+	VMULPS       Y9, Y11, Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VMOVDQU      (CX)(SI*2), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     kq_onesw<>+0(SB), Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y9, Y7, Y7
+	VFMADD231PS  Y10, Y7, Y4
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ41_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ41_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VMOVD        (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y8
+	VMOVSHDUP    X6, X6
+	VMOVDQU      (CX), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VFMADD231SS  (BX), X6, X1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VFMADD231SS  (BX)(DI*1), X6, X3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y8, Y7, Y7
+	VFMADD231PS  Y9, Y7, Y4
+	VFMADD231SS  (BX)(DI*2), X6, X5
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ51_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ51_1x3(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R8
+	MOVQ   nsb+48(FP), R8
+	MOVQ   R8, (SP)
+	TESTQ  R8, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X6
+	VPSRLW       $0x04, X6, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPAND        kq_low4<>+0(SB), Y7, Y7
+	VPBROADCASTD 4(AX), Y8
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y8, Y8
+	VPAND        kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y8, Y8
+	VPAND        kq_sixteen<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVD        (AX), X6
+	VCVTPH2PS    X6, X6
+	VBROADCASTSS X6, Y8
+	VMOVSHDUP    X6, X6
+	VMOVDQU      (CX), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VFMADD231SS  (BX), X6, X1
+	VMOVDQU      (CX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*1), Y10
+	VMULPS       Y8, Y10, Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VFMADD231SS  (BX)(DI*1), X6, X3
+	VMOVDQU      (CX)(SI*2), Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     kq_onesw<>+0(SB), Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (DX)(DI*2), Y7
+	VMULPS       Y8, Y7, Y7
+	VFMADD231PS  Y9, Y7, Y4
+	VFMADD231SS  (BX)(DI*2), X6, X5
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X6
+	VADDPS       X0, X6, X6
+	VHADDPS      X6, X6, X6
+	VHADDPS      X6, X6, X6
+	VADDSS       X1, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ4NL_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ4NL_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      2(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VMOVDQU      kq_iq4nl<>+0(SB), Y10
+	VPSHUFB      Y9, Y10, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y11
+	VMOVDQU      (CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y0
+	VMOVDQU      (CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*1), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y2
+	VMOVDQU      (CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*2), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VMOVDQU      (CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y11, Y9, Y9
+	VFMADD231PS  Y12, Y9, Y6
+	ADDQ         $0x00000012, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ50_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ50_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      6(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VPBROADCASTD 2(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPSUBB       kq_sixteen<>+0(SB), Y9, Y9
+	VPSIGNB      Y9, Y9, Y10
+	VPBROADCASTW (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y11
+	VMOVDQU      (CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y0
+	VMOVDQU      (CX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*1), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y2
+	VMOVDQU      (CX)(SI*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(DI*2), Y13
+	VMULPS       Y11, Y13, Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VMOVDQU      (CX)(R8*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     kq_onesw<>+0(SB), Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y11, Y9, Y9
+	VFMADD231PS  Y12, Y9, Y6
+	ADDQ         $0x00000016, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ41_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ41_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      4(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VMOVD        (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y10
+	VMOVSHDUP    X8, X8
+	VMOVDQU      (CX), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y0
+	VFMADD231SS  (BX), X8, X1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*1), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y2
+	VFMADD231SS  (BX)(DI*1), X8, X3
+	VMOVDQU      (CX)(SI*2), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*2), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VFMADD231SS  (BX)(DI*2), X8, X5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y10, Y9, Y9
+	VFMADD231PS  Y11, Y9, Y6
+	VFMADD231SS  (BX)(R9*1), X8, X7
+	ADDQ         $0x00000014, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotQ51_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ51_1x4(SB), NOSPLIT, $8-72
+	MOVQ   w+0(FP), AX
+	MOVQ   xq+8(FP), CX
+	MOVQ   xd+16(FP), DX
+	MOVQ   xc+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   xds+40(FP), DI
+	LEAQ   (SI)(SI*2), R8
+	LEAQ   (DI)(DI*2), R9
+	MOVQ   nsb+48(FP), R10
+	MOVQ   R10, (SP)
+	TESTQ  R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS X1, X1, X1
+	VXORPS Y2, Y2, Y2
+	VXORPS X3, X3, X3
+	VXORPS Y4, Y4, Y4
+	VXORPS X5, X5, X5
+	VXORPS Y6, Y6, Y6
+	VXORPS X7, X7, X7
+	JZ     done
+
+loop:
+	PREFETCHT0   1152(AX)
+	VMOVDQU      8(AX), X8
+	VPSRLW       $0x04, X8, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPAND        kq_low4<>+0(SB), Y9, Y9
+	VPBROADCASTD 4(AX), Y10
+	VPSHUFB      kq_gsignshuf<>+0(SB), Y10, Y10
+	VPAND        kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPCMPEQB     kq_iq2bitsel<>+0(SB), Y10, Y10
+	VPAND        kq_sixteen<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVD        (AX), X8
+	VCVTPH2PS    X8, X8
+	VBROADCASTSS X8, Y10
+	VMOVSHDUP    X8, X8
+	VMOVDQU      (CX), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y0
+	VFMADD231SS  (BX), X8, X1
+	VMOVDQU      (CX)(SI*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*1), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y2
+	VFMADD231SS  (BX)(DI*1), X8, X3
+	VMOVDQU      (CX)(SI*2), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(DI*2), Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VFMADD231SS  (BX)(DI*2), X8, X5
+	VMOVDQU      (CX)(R8*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     kq_onesw<>+0(SB), Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (DX)(R9*1), Y9
+	VMULPS       Y10, Y9, Y9
+	VFMADD231PS  Y11, Y9, Y6
+	VFMADD231SS  (BX)(R9*1), X8, X7
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000004, DX
+	ADDQ         $0x00000004, BX
+	DECQ         (SP)
+	JNZ          loop
+
+done:
+	MOVQ         out+56(FP), AX
+	MOVQ         os+64(FP), CX
+	VEXTRACTF128 $0x01, Y0, X8
+	VADDPS       X0, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	VADDSS       X1, X8, X8
+	VMOVSS       X8, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X2, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X3, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X4, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X5, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         CX, AX
+	VEXTRACTF128 $0x01, Y6, X0
+	VADDPS       X6, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X7, X0, X0
+	VMOVSS       X0, (AX)
+	VZEROUPPER
+	RET

@@ -18,6 +18,45 @@ func BenchmarkIQ2XS(b *testing.B) { benchShapes(b, tensor.IQ2_XS) }
 // BenchmarkQ2K is BenchmarkIQ2XS for Q2_K.
 func BenchmarkQ2K(b *testing.B) { benchShapes(b, tensor.Q2_K) }
 
+// BenchmarkIQ3XXS is BenchmarkIQ2XS for IQ3_XXS.
+func BenchmarkIQ3XXS(b *testing.B) { benchShapes(b, tensor.IQ3_XXS) }
+
+// BenchmarkIQ3S is BenchmarkIQ2XS for IQ3_S.
+func BenchmarkIQ3S(b *testing.B) { benchShapes(b, tensor.IQ3_S) }
+
+// BenchmarkIQ2XXS is BenchmarkIQ2XS for IQ2_XXS.
+func BenchmarkIQ2XXS(b *testing.B) { benchShapes(b, tensor.IQ2_XXS) }
+
+// BenchmarkIQ2S is BenchmarkIQ2XS for IQ2_S.
+func BenchmarkIQ2S(b *testing.B) { benchShapes(b, tensor.IQ2_S) }
+
+// BenchmarkIQ4NL is BenchmarkIQ2XS for IQ4_NL.
+func BenchmarkIQ4NL(b *testing.B) { benchShapes(b, tensor.IQ4_NL) }
+
+// BenchmarkQ50 is BenchmarkIQ2XS for Q5_0.
+func BenchmarkQ50(b *testing.B) { benchShapes(b, tensor.Q5_0) }
+
+// BenchmarkQ41 is BenchmarkIQ2XS for Q4_1.
+func BenchmarkQ41(b *testing.B) { benchShapes(b, tensor.Q4_1) }
+
+// BenchmarkQ51 is BenchmarkIQ2XS for Q5_1.
+func BenchmarkQ51(b *testing.B) { benchShapes(b, tensor.Q5_1) }
+
+// BenchmarkIQ1S is BenchmarkIQ2XS for IQ1_S.
+func BenchmarkIQ1S(b *testing.B) { benchShapes(b, tensor.IQ1_S) }
+
+// BenchmarkIQ1M is BenchmarkIQ2XS for IQ1_M.
+func BenchmarkIQ1M(b *testing.B) { benchShapes(b, tensor.IQ1_M) }
+
+// BenchmarkTQ20 is BenchmarkIQ2XS for TQ2_0.
+func BenchmarkTQ20(b *testing.B) { benchShapes(b, tensor.TQ2_0) }
+
+// BenchmarkTQ10 is BenchmarkIQ2XS for TQ1_0.
+func BenchmarkTQ10(b *testing.B) { benchShapes(b, tensor.TQ1_0) }
+
+// BenchmarkQ8K is BenchmarkIQ2XS for Q8_K.
+func BenchmarkQ8K(b *testing.B) { benchShapes(b, tensor.Q8_K) }
+
 // benchShapes runs BenchmarkIQ2XS's products for weights of type dt.
 func benchShapes(b *testing.B, dt tensor.DType) {
 	rng := rand.New(rand.NewPCG(29, 30))

@@ -63,3 +63,159 @@ func dotQ3K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb i
 
 // dotIQ2XS_1x4 writes the dot products of nsb IQ2_XS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XSGrid).
 func dotIQ2XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3XXSAVX returns the dot product of nsb IQ3_XXS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ3XXSGrid).
+func dotIQ3XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+
+// dotIQ3SAVX returns the dot product of nsb IQ3_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ3SGrid).
+func dotIQ3SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
+
+// dotIQ2XXSAVX returns the dot product of nsb IQ2_XXS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2XXSGrid).
+func dotIQ2XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotIQ2SAVX returns the dot product of nsb IQ2_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2SGrid).
+func dotIQ2SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotIQ1SAVX returns the dot product of nsb IQ1_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ1SGrid).
+func dotIQ1SAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotIQ1MAVX returns the dot product of nsb IQ1_M super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ1MGrid).
+func dotIQ1MAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// dotTQ20AVX returns the dot product of nsb TQ2_0 super-blocks with a row quantized by QuantizeQ8.
+func dotTQ20AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
+// dotTQ10AVX returns the dot product of nsb TQ1_0 super-blocks with a row quantized by QuantizeQ8.
+func dotTQ10AVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
+// dotQ8KAVX returns the dot product of nsb Q8_K super-blocks with a row quantized by QuantizeQ8.
+func dotQ8KAVX(w *byte, xq *int8, xd *float32, nsb int) float32
+
+// dotIQ3XXS_1x2 writes the dot products of nsb IQ3_XXS super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
+func dotIQ3XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3S_1x2 writes the dot products of nsb IQ3_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3SGrid).
+func dotIQ3S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2XXS_1x2 writes the dot products of nsb IQ2_XXS super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XXSGrid).
+func dotIQ2XXS_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2S_1x2 writes the dot products of nsb IQ2_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
+func dotIQ2S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1S_1x2 writes the dot products of nsb IQ1_S super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
+func dotIQ1S_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1M_1x2 writes the dot products of nsb IQ1_M super-blocks of one row with 2 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1MGrid).
+func dotIQ1M_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ20_1x2 writes the dot products of nsb TQ2_0 super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotTQ20_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ10_1x2 writes the dot products of nsb TQ1_0 super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotTQ10_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ8K_1x2 writes the dot products of nsb Q8_K super-blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ8K_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3XXS_1x3 writes the dot products of nsb IQ3_XXS super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
+func dotIQ3XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3S_1x3 writes the dot products of nsb IQ3_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3SGrid).
+func dotIQ3S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2XXS_1x3 writes the dot products of nsb IQ2_XXS super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XXSGrid).
+func dotIQ2XXS_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2S_1x3 writes the dot products of nsb IQ2_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
+func dotIQ2S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1S_1x3 writes the dot products of nsb IQ1_S super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
+func dotIQ1S_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1M_1x3 writes the dot products of nsb IQ1_M super-blocks of one row with 3 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1MGrid).
+func dotIQ1M_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ20_1x3 writes the dot products of nsb TQ2_0 super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotTQ20_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ10_1x3 writes the dot products of nsb TQ1_0 super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotTQ10_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ8K_1x3 writes the dot products of nsb Q8_K super-blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ8K_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3XXS_1x4 writes the dot products of nsb IQ3_XXS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3XXSGrid).
+func dotIQ3XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ3S_1x4 writes the dot products of nsb IQ3_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ3SGrid).
+func dotIQ3S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2XXS_1x4 writes the dot products of nsb IQ2_XXS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XXSGrid).
+func dotIQ2XXS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ2S_1x4 writes the dot products of nsb IQ2_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2SGrid).
+func dotIQ2S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1S_1x4 writes the dot products of nsb IQ1_S super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1SGrid).
+func dotIQ1S_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ1M_1x4 writes the dot products of nsb IQ1_M super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ1MGrid).
+func dotIQ1M_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ20_1x4 writes the dot products of nsb TQ2_0 super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotTQ20_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotTQ10_1x4 writes the dot products of nsb TQ1_0 super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotTQ10_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ8K_1x4 writes the dot products of nsb Q8_K super-blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ8K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ4NLAVX returns the dot product of nb IQ4_NL blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotIQ4NLAVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotQ50AVX returns the dot product of nb Q5_0 blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotQ50AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotQ41AVX returns the dot product of nb Q4_1 blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotQ41AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotQ51AVX returns the dot product of nb Q5_1 blocks with a row quantized by QuantizeQ8 (xs: scale·Σq per block, read where the type has offsets).
+func dotQ51AVX(w *byte, xq *int8, xd *float32, xs *float32, nb int) float32
+
+// dotIQ4NL_1x2 writes the dot products of nsb IQ4_NL blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotIQ4NL_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ50_1x2 writes the dot products of nsb Q5_0 blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ50_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ41_1x2 writes the dot products of nsb Q4_1 blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ41_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ51_1x2 writes the dot products of nsb Q5_1 blocks of one row with 2 int8-quantized rows to out[c*os/4].
+func dotQ51_1x2(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ4NL_1x3 writes the dot products of nsb IQ4_NL blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotIQ4NL_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ50_1x3 writes the dot products of nsb Q5_0 blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ50_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ41_1x3 writes the dot products of nsb Q4_1 blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ41_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ51_1x3 writes the dot products of nsb Q5_1 blocks of one row with 3 int8-quantized rows to out[c*os/4].
+func dotQ51_1x3(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotIQ4NL_1x4 writes the dot products of nsb IQ4_NL blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotIQ4NL_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ50_1x4 writes the dot products of nsb Q5_0 blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ50_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ41_1x4 writes the dot products of nsb Q4_1 blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ41_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
+
+// dotQ51_1x4 writes the dot products of nsb Q5_1 blocks of one row with 4 int8-quantized rows to out[c*os/4].
+func dotQ51_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)

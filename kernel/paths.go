@@ -52,8 +52,10 @@ var (
 	// and the block types without a fused AVX2 kernel (those beat the Go packer).
 	pathKQ = []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
 		tensor.IQ4_NL, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
-	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS}
-	always    = func() bool { return true }
+	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS,
+		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ4_NL, tensor.Q5_0, tensor.Q4_1, tensor.Q5_1,
+		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.TQ1_0, tensor.Q8_K}
+	always = func() bool { return true }
 )
 
 // matPaths is the dispatch table of MatMul, in the order MatMul tries the kernels.

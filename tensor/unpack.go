@@ -331,6 +331,26 @@ func unpackTQ2_0(q []int8, sc, mn []float32, blk []byte) {
 // (each 8, 25 or 43), for the kernels that decode IQ2_XS blocks themselves.
 func IQ2XSGrid() *[512]uint64 { return &iq2xsGrid }
 
+// IQ2XXSGrid returns ggml's iq2xxs_grid (256 entries of 8 byte values: 8, 25 or 43), for
+// the kernels that decode IQ2_XXS blocks themselves.
+func IQ2XXSGrid() *[256]uint64 { return &iq2xxsGrid }
+
+// IQ2SGrid returns ggml's iq2s_grid (1024 entries of 8 byte values), for the kernels that
+// decode IQ2_S blocks themselves.
+func IQ2SGrid() *[1024]uint64 { return &iq2sGrid }
+
+// IQ1SGrid returns ggml's iq1s_grid (2048 entries of 8 byte values -1, 0, 1 as int8), for
+// the kernels that decode IQ1_S and IQ1_M blocks themselves.
+func IQ1SGrid() *[2048]uint64 { return &iq1sGrid }
+
+// IQ3XXSGrid returns ggml's iq3xxs_grid (256 entries of 4 byte values, 4..62), for the
+// kernels that decode IQ3_XXS blocks themselves.
+func IQ3XXSGrid() *[256]uint32 { return &iq3xxsGrid }
+
+// IQ3SGrid returns ggml's iq3s_grid (512 entries of 4 byte values, 1..15), for the kernels
+// that decode IQ3_S blocks themselves.
+func IQ3SGrid() *[512]uint32 { return &iq3sGrid }
+
 // IQ2Signs64 returns, for each 7-bit sign index of the IQ2 and IQ3 types, the 8-bit sign
 // pattern ggml's ksigns_iq2xs gives it spread to bytes: 0xff where the value is negated.
 func IQ2Signs64() *[128]uint64 { return &iq2Signs64 }

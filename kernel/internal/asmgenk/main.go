@@ -8,7 +8,10 @@
 // with one row of activations quantized by QuantizeQ8 (int8 values in blocks of 32 and a
 // float32 scale per block): exact integer sums per block of 32, scaled and accumulated in
 // eight float32 lanes. The Go code in kquant.go holds the plain versions they are tested
-// against. Only AVX2 (no AVX-512), which the machine these were written on has.
+// against. The -avx512 flag generates the AVX-512 variants (kquant512_amd64.s) of the
+// kernels where those are faster and give the same bits. grid.go and block32.go hold
+// the kernels of the remaining block types (the grid i-quants, the ternary types, Q8_K,
+// and the blocks of 32 IQ4_NL, Q5_0, Q4_1, Q5_1).
 package main
 
 import (
@@ -127,6 +130,23 @@ func main() {
 		iq4XSTile(c)
 		q3KTile(c)
 		iq2XSTile(c)
+	}
+	gridConsts()
+	for _, g := range gridKinds {
+		gridRow(g)
+	}
+	for c := 2; c <= 4; c++ {
+		for _, g := range gridKinds {
+			gridTile(g, c)
+		}
+	}
+	for _, k := range b32Kinds {
+		block32Row(k)
+	}
+	for c := 2; c <= 4; c++ {
+		for _, k := range b32Kinds {
+			block32Tile(k, c)
+		}
 	}
 	Generate()
 }
