@@ -138,67 +138,7 @@ func TestPackIQ4XSLayout(t *testing.T) {
 // out IQ4_XS on this CPU, it writes packIQ4XSGroup's bytes and MatMul on the packed tensor
 // gives the same bits.
 func TestMatMulIQ4XSPacked(t *testing.T) {
-	if iq4XSPVec == nil {
-		t.Skip("no packed IQ4_XS kernels on this CPU (no AVX2, or -tags purego)")
-	}
-	rng := rand.New(rand.NewPCG(83, 84))
-	p := NewPool(2)
-	defer p.Close()
-	const M = 130
-	for _, k := range []int{256, 512, 768, 2304} {
-		for _, n := range []int{1, 7, 8, 19, 40} {
-			w := randBlocks(rng, tensor.IQ4_XS, n, k)
-			packed := packIQ4XSRef(w)
-			x := randVec(rng, M*k)
-			one := make([]float32, M*n)
-			for i := 0; i < M; i++ {
-				p.matMulIQ4XSPacked(one[i*n:(i+1)*n], x[i*k:(i+1)*k], 1, n, k, packed)
-			}
-			xq, xd, _ := quantRef(x, M, k)
-			ref := make([]float32, M*n)
-			iq4XSPRef(ref, xq, xd, M, n, k, packed)
-			name := fmt.Sprintf("IQ4_XS n=%d k=%d", n, k)
-			for i := range ref {
-				if one[i] != ref[i] {
-					t.Fatalf("%s: one row: output %d = %g, the plain Go twin %g", name, i, one[i], ref[i])
-				}
-			}
-			for _, m := range []int{2, 3, 7, 16, 17, M} {
-				for _, i0 := range []int{0, M - m} {
-					got := make([]float32, m*n)
-					p.matMulIQ4XSPacked(got, x[i0*k:(i0+m)*k], m, n, k, packed)
-					for i := range got {
-						if got[i] != one[i0*n+i] {
-							t.Fatalf("%s: row %d of %d (from row %d): output %d = %g, alone %g", name, i/n, m, i0, i%n, got[i], one[i0*n+i])
-						}
-					}
-				}
-			}
-			if !packs(tensor.IQ4_XS) {
-				continue
-			}
-			pw := *w
-			if p.Pack([]*tensor.Tensor{&pw}) == 0 || pw.Packed == nil {
-				t.Fatalf("%s: Pack did not lay out the matrix", name)
-			}
-			for i := range packed {
-				if pw.Packed[i] != packed[i] {
-					t.Fatalf("%s: Pack's byte %d = %d, packIQ4XSGroup's %d", name, i, pw.Packed[i], packed[i])
-				}
-			}
-			for _, m := range []int{1, 5} {
-				got := make([]float32, m*n)
-				if err := p.MatMul(got, x[:m*k], m, &pw); err != nil {
-					t.Fatal(err)
-				}
-				for i := range got {
-					if got[i] != one[i] {
-						t.Fatalf("%s m=%d: MatMul on the packed tensor: output %d = %g, want %g", name, m, i, got[i], one[i])
-					}
-				}
-			}
-		}
-	}
+	checkPackedKernels(t, tensor.IQ4_XS, 83, iq4XSPVec != nil, packIQ4XSRef, "packIQ4XSGroup", (*Pool).matMulIQ4XSPacked, iq4XSPRef)
 }
 
 // TestIQ4XSPackedExtremes: weights whose values are all -127 or all 113 against

@@ -145,26 +145,35 @@ func TestPackQ5KLayout(t *testing.T) {
 // Where Pack lays out Q5_K on this CPU, it writes packQ5KGroup's bytes and MatMul on the
 // packed tensor gives the same bits.
 func TestMatMulQ5KPacked(t *testing.T) {
-	if q5KPVec == nil {
-		t.Skip("no packed Q5_K kernels on this CPU (no AVX2, or -tags purego)")
+	checkPackedKernels(t, tensor.Q5_K, 73, q5KPVec != nil, packQ5KRef, "packQ5KGroup", (*Pool).matMulQ5KPacked, q5KPRef)
+}
+
+// checkPackedKernels is the body of TestMatMulQ5KPacked and TestMatMulIQ4XSPacked for
+// weights of type dt packed by pack (packer: its name in messages), multiplied by mm (the
+// type's packed MatMul) and by twin (its plain-Go twin); seed picks the random data.
+func checkPackedKernels(t *testing.T, dt tensor.DType, seed uint64, vec bool, pack func(*tensor.Tensor) []byte, packer string,
+	mm func(p *Pool, out, x []float32, m, n, k int, w []byte), twin func(out []float32, xq []int8, xd []float32, m, n, k int, packed []byte)) {
+	t.Helper()
+	if !vec {
+		t.Skipf("no packed %v kernels on this CPU (no AVX2, or -tags purego)", dt)
 	}
-	rng := rand.New(rand.NewPCG(73, 74))
+	rng := rand.New(rand.NewPCG(seed, seed+1))
 	p := NewPool(2)
 	defer p.Close()
 	const M = 130
 	for _, k := range []int{256, 512, 768, 2304} {
 		for _, n := range []int{1, 7, 8, 19, 40} {
-			w := randBlocks(rng, tensor.Q5_K, n, k)
-			packed := packQ5KRef(w)
+			w := randBlocks(rng, dt, n, k)
+			packed := pack(w)
 			x := randVec(rng, M*k)
 			one := make([]float32, M*n)
 			for i := 0; i < M; i++ {
-				p.matMulQ5KPacked(one[i*n:(i+1)*n], x[i*k:(i+1)*k], 1, n, k, packed)
+				mm(p, one[i*n:(i+1)*n], x[i*k:(i+1)*k], 1, n, k, packed)
 			}
 			xq, xd, _ := quantRef(x, M, k)
 			ref := make([]float32, M*n)
-			q5KPRef(ref, xq, xd, M, n, k, packed)
-			name := fmt.Sprintf("Q5_K n=%d k=%d", n, k)
+			twin(ref, xq, xd, M, n, k, packed)
+			name := fmt.Sprintf("%v n=%d k=%d", dt, n, k)
 			for i := range ref {
 				if one[i] != ref[i] {
 					t.Fatalf("%s: one row: output %d = %g, the plain Go twin %g", name, i, one[i], ref[i])
@@ -173,7 +182,7 @@ func TestMatMulQ5KPacked(t *testing.T) {
 			for _, m := range []int{2, 3, 7, 16, 17, M} {
 				for _, i0 := range []int{0, M - m} {
 					got := make([]float32, m*n)
-					p.matMulQ5KPacked(got, x[i0*k:(i0+m)*k], m, n, k, packed)
+					mm(p, got, x[i0*k:(i0+m)*k], m, n, k, packed)
 					for i := range got {
 						if got[i] != one[i0*n+i] {
 							t.Fatalf("%s: row %d of %d (from row %d): output %d = %g, alone %g", name, i/n, m, i0, i%n, got[i], one[i0*n+i])
@@ -181,7 +190,7 @@ func TestMatMulQ5KPacked(t *testing.T) {
 					}
 				}
 			}
-			if !packs(tensor.Q5_K) {
+			if !packs(dt) {
 				continue
 			}
 			pw := *w
@@ -190,7 +199,7 @@ func TestMatMulQ5KPacked(t *testing.T) {
 			}
 			for i := range packed {
 				if pw.Packed[i] != packed[i] {
-					t.Fatalf("%s: Pack's byte %d = %d, packQ5KGroup's %d", name, i, pw.Packed[i], packed[i])
+					t.Fatalf("%s: Pack's byte %d = %d, %s's %d", name, i, pw.Packed[i], packer, packed[i])
 				}
 			}
 			for _, m := range []int{1, 5} {
