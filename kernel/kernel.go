@@ -19,8 +19,9 @@
 // Pool.Pack copies a model's matrices once, at load, into the layout and memory the
 // CPU's fastest kernels read best: Q8_0 and Q4_0 weights in groups of 16 rows for the AMX
 // tile unit and AVX-512 VNNI, Q4_0 and Q8_0 in groups of 16 rows for the AVX2 kernels on a
-// CPU with neither (each block's scales in front of its values, groupLayout), BF16 in panels of 16 rows for the AVX2 kernels on a CPU with neither AMX nor
-// AVX-512 (their own summation order, the same for every number of rows), other float
+// CPU with neither (each block's scales in front of its values, groupLayout), Q4_K, Q5_K,
+// Q6_K and IQ4_XS in groups of 8 rows at the same size, BF16 in panels of 16 rows for the
+// AVX2 kernels on a CPU with neither AMX nor AVX-512 (their own summation order, the same for every number of rows), other float
 // weights 64-byte aligned on huge pages. MatMul then reads the copy; but for the BF16
 // panels its results are the same bits as from the original.
 package kernel

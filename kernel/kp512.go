@@ -106,6 +106,10 @@ func kp512On(q6 bool) bool {
 	return kp512Q4KTiles != nil && q4KPackedOn()
 }
 
+// kp512Q5KOn reports whether the Q4_K tiles serve packed Q5_K weights with several
+// activation rows (its groups unpack into the q4KPBlock format).
+func kp512Q5KOn() bool { return kp512Q4KTiles != nil && q5KPackedOn() }
+
 // kp512PrepX lays out rows lo..hi-1 of m activation rows quantized by QuantizeQ8 (xq,
 // xd; nb blocks of 32 a row) into dst (m·nb·xr bytes, xr = kp512Q4KRow or kp512Q6KRow)
 // for the tiles that take C rows a call, the calls starting at row 0 of each mBlockQuant

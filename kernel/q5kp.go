@@ -124,7 +124,7 @@ func (p *Pool) matMulQ5KPacked(out, x []float32, m, n, k int, w []byte) {
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
-	if m > 1 && kp512Q4KTiles != nil && q5KPackedOn() {
+	if m > 1 && kp512Q5KOn() {
 		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack)
 		return
 	}
