@@ -260,7 +260,8 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dot(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*nb], nb)
 		}
-		p.block32Rows(out, m, n, k, data, rs, s, rowDot, tiles, unsafe.Pointer(&xs[0]))
+		// The tiles take the number of blocks of 32 where the others take super-blocks.
+		p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, unsafe.Pointer(&xs[0]), 4*nb, nb)
 		return true
 	case dt == tensor.IQ4_XS && dotIQ4XSVec != nil:
 		rowDot = func(j, i int) float32 {
@@ -270,32 +271,8 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	default:
 		return false
 	}
-	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow)
+	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow, nsb)
 	return true
-}
-
-// block32Rows is superRows for the blocks of 32: the tiles take the number of blocks
-// where superRows passes the number of super-blocks, and xc (each block's dx·Σx) has the
-// stride of the block scales.
-func (p *Pool) block32Rows(out []float32, m, n, k int, data []byte, rs int, s *quantScratch, rowDot func(j, i int) float32, tiles *[5]superTileFn, xc unsafe.Pointer) {
-	nb := k / 32
-	p.runGrain(n, 4, func(lo, hi int) {
-		for i0 := 0; i0 < m; i0 += mBlockSuper {
-			i1 := min(m, i0+mBlockSuper)
-			for j := lo; j < hi; j++ {
-				for i := i0; i < i1; i += 4 {
-					c := min(4, i1-i)
-					if c == 1 || tiles[c] == nil {
-						for ; c > 0; c-- {
-							out[(i+c-1)*n+j] = rowDot(j, i+c-1)
-						}
-						continue
-					}
-					tiles[c](&data[j*rs], &s.q[i*k], &s.d[i*nb], (*byte)(unsafe.Add(xc, 4*i*nb)), k, 4*nb, nb, &out[i*n+j], 4*n)
-				}
-			}
-		}
-	})
 }
 
 // blockSums returns, for each block of 32 of the m quantized rows in s, its scale times

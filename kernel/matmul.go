@@ -584,14 +584,15 @@ func (p *Pool) matMulSuper(out, x []float32, m, n, k int, data []byte, rs int, d
 	if dt == tensor.Q4_K {
 		xcRow = 4 * nb
 	}
-	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow)
+	p.superRows(out, m, n, k, data, rs, s, rowDot, tiles, xc, xcRow, nsb)
 }
 
 // superRows computes out[i*n+j] = rowDot(j, i) for the m rows of x quantized in s and the
 // n weight rows of data (rs bytes each), with the tiles where there are any (tiles[2..4],
-// for 2 to 4 activation rows; xc the per-row sums they take, xcRow bytes a row): each
+// for 2 to 4 activation rows; xc the per-row sums they take, xcRow bytes a row; units the
+// count they walk: super-blocks, or blocks of 32 for the types stored that way): each
 // weight row is used against mBlockSuper rows of x, up to 4 at a time.
-func (p *Pool) superRows(out []float32, m, n, k int, data []byte, rs int, s *quantScratch, rowDot func(j, i int) float32, tiles *[5]superTileFn, xc unsafe.Pointer, xcRow int) {
+func (p *Pool) superRows(out []float32, m, n, k int, data []byte, rs int, s *quantScratch, rowDot func(j, i int) float32, tiles *[5]superTileFn, xc unsafe.Pointer, xcRow, units int) {
 	if m == 1 || tiles == nil || tiles[2] == nil {
 		p.runGrain(n, 4, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
@@ -602,7 +603,7 @@ func (p *Pool) superRows(out []float32, m, n, k int, data []byte, rs int, s *qua
 		})
 		return
 	}
-	nb, nsb := k/32, k/256
+	nb := k / 32
 	if xc == nil {
 		xc = unsafe.Pointer(&s.d[0]) // not read
 	}
@@ -616,7 +617,7 @@ func (p *Pool) superRows(out []float32, m, n, k int, data []byte, rs int, s *qua
 						out[i*n+j] = rowDot(j, i)
 						continue
 					}
-					tiles[c](&data[j*rs], &s.q[i*k], &s.d[i*nb], (*byte)(unsafe.Add(xc, i*xcRow)), k, 4*nb, nsb, &out[i*n+j], 4*n)
+					tiles[c](&data[j*rs], &s.q[i*k], &s.d[i*nb], (*byte)(unsafe.Add(xc, i*xcRow)), k, 4*nb, units, &out[i*n+j], 4*n)
 				}
 			}
 		}
