@@ -93,6 +93,9 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q4KTile 16×8 (packed)"}, kp512Q5KOn},
 	{[]tensor.DType{tensor.Q5_K}, true, false, true, Path{"AVX2", "dotQ5KP_vec8 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
+	{[]tensor.DType{tensor.Q3_K}, true, false, true, Path{"AVX2", "dotQ3KP_vec8 (packed)"}, q3KPackedOn},
+	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×6 (packed)"}, kp512Q3KOn},
+	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q3KPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX2", "dotIQ4XSP_vec8 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX2", "dotIQ4XSP 8×2 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
@@ -154,6 +157,8 @@ func packs(dt tensor.DType) bool {
 		return q6KPackedOn()
 	case tensor.Q5_K:
 		return q5KPackedOn()
+	case tensor.Q3_K:
+		return q3KPackedOn()
 	case tensor.IQ4_XS:
 		return iq4XSPackedOn()
 	}
