@@ -27,7 +27,18 @@ import (
 // kquant.go, which scale each 16 in float), which serve weights Pack did not lay out
 // (packing off, -tags purego, DECILM_KQ512=1).
 //
-// Measured: see q3kp_test.go's BenchmarkMatMulQ3KPacked and the commit messages.
+// Measured (BenchmarkMatMulQ3KPacked, -cpu 1 -count 5, one thread, on a Zen 5 shared by
+// several processes at load 4-8 on 2 vCPUs: noisy), GFLOP/s, medians of five, as stored
+// (the fused kernels) → packed, packed Q6_K of the same run in parentheses. Default
+// (AVX-512: dotQ3KP_vec8 for m = 1, kp512Q6KTile for several): 5632×2048 m=1 28.3 → 35.7
+// (29.7), m=16 71.1 → 272 (217), m=128 50.7 → 211 (303); 2048×5632 m=1 47.7 → 62.0
+// (68.5), m=16 77.8 → 139 (148), m=128 76.0 → 275 (311). GODEBUG=cpu.avx512f=off (the
+// AVX2 dotQ6KP tiles for several): 5632×2048 m=1 20.6 → 28.2 (30.6), m=16 23.1 → 38.9
+// (59.2), m=128 44.3 → 101 (76.3); 2048×5632 m=1 17.1 → 23.0 (22.8), m=16 34.9 → 49.7
+// (48.1), m=128 48.4 → 125 (93.2). End to end, 1b Q3_K_M (decilm bench -p 128 -n 32
+// -b 16 -r 1 --threads 2, load 6-9: very rough), main's fused kernels → packed: pp128
+// 22.0 → 81.9, tg32 16.3 → 20.8, 16 sequences 23.0 → 92.1 t/s; Q4_0 right after 49.4,
+// 27.9, 62.4.
 
 // q3KPSB is the size in bytes of one super-block of a packed group of 8 Q3_K rows.
 const q3KPSB = 8 * 110
