@@ -67,20 +67,26 @@ func q3KPBytes(n, k int) int { return (n + 7) / 8 * (k / 256) * q3KPSB }
 
 // packQ3KGroup lays out rows j..j+rows-1 (rows ≤ 8) of a Q3_K matrix with rows of nsb
 // super-blocks (rs bytes each) into dst (nsb·q3KPSB bytes, zero past the rows), super-block
-// after super-block:
+// after super-block. With u = q + 4 = low + 4·high (0..7, 3 bits) for value l (l < 32) of
+// block b, and at = 32(l/4)+4r+l%4 (row r's int32 lane, the value's byte in it):
 //
-//   - 0: hmask, byte i (i < 32) of row r at 32(i/4)+4r+i%4;
-//   - 256: qs, byte i (i < 64) of row r at 256+32(i/4)+4r+i%4;
+//   - 0: for p < 2, the byte at 256p+at holds u of block p in bits 0-2, of block 2+p in
+//     bits 3-5, and the low 2 bits of block 4+p's in bits 6-7;
+//   - 512: the byte at 512+at holds u of block 6 in bits 0-2, of block 7 in bits 3-5, and
+//     the high bits of blocks 4 and 5 in bits 6 and 7;
 //   - 768: scale bytes 0..7, byte s of row r at 768+16(s/2)+2r+s%2;
 //   - 832: scale bytes 8..11, byte 8+i of row r at 832+16(i/2)+2r+i%2;
 //   - 864: the rows' d (float16, row r at 864+2r).
 //
-// Value l (l < 32) of block b = 4h+t of a row then has its low 2 bits at bits 2t, 2t+1 of
-// qs byte 32h+l and its high bit at bit b of hmask byte l; block b's scales (2b and 2b+1)
-// are bytes 2r, 2r+1 of the 16 at 768+16(b%4) (low nibbles for b < 4, high ones else) and
-// of the 16 at 832+16(b%2) (bits 2(b/2), 2(b/2)+1: the scales' bits 4-5).
+// So the values of blocks 0, 1, 6 take one AND, those of 2, 3, 7 a shift and an AND, and
+// those of 4 and 5 two shifts, two ANDs and an OR (GGUF's planes of 2-bit and high bits,
+// transposed, cost two shifts, two ANDs and an OR for nearly every block). Block b's
+// scales (2b and 2b+1) are bytes 2r, 2r+1 of the 16 at 768+16(b%4) (low nibbles for b < 4,
+// high ones else) and of the 16 at 832+16(b%2) (bits 2(b/2), 2(b/2)+1: the scales' bits
+// 4-5).
 func packQ3KGroup(dst, data []byte, rs, j, rows, nsb int) {
 	le := binary.LittleEndian
+	const ones, low2 = 0x01010101, 0x03030303
 	for s := 0; s < nsb; s++ {
 		o := dst[s*q3KPSB : (s+1)*q3KPSB]
 		for r := 0; r < 8; r++ {
@@ -90,11 +96,18 @@ func packQ3KGroup(dst, data []byte, rs, j, rows, nsb int) {
 			} else {
 				blk = new([110]byte) // a padding row: zeros
 			}
-			for i := 0; i < 8; i++ { // hmask, 4 bytes at a time
-				le.PutUint32(o[32*i+4*r:], le.Uint32(blk[4*i:]))
-			}
-			for i := 0; i < 16; i++ { // qs
-				le.PutUint32(o[256+32*i+4*r:], le.Uint32(blk[32+4*i:]))
+			// Four values at a time, a byte each in a uint32.
+			for z := 0; z < 8; z++ {
+				h := le.Uint32(blk[4*z:])
+				var u [8]uint32
+				for b := range u {
+					q := le.Uint32(blk[32+32*(b/4)+4*z:])
+					u[b] = q>>(2*(b%4))&low2 | (h>>b&ones)<<2
+				}
+				for p := 0; p < 2; p++ {
+					le.PutUint32(o[256*p+32*z+4*r:], u[p]|u[2+p]<<3|(u[4+p]&low2)<<6)
+				}
+				le.PutUint32(o[512+32*z+4*r:], u[6]|u[7]<<3|(u[4]>>2&ones)<<6|(u[5]>>2&ones)<<7)
 			}
 			for i := 0; i < 4; i++ { // scale bytes 0..7
 				le.PutUint16(o[768+16*i+2*r:], le.Uint16(blk[96+2*i:]))
@@ -111,9 +124,16 @@ func packQ3KGroup(dst, data []byte, rs, j, rows, nsb int) {
 // sb (packQ3KGroup's layout): -4..3.
 func q3KPValue(sb []byte, r, b, l int) int32 {
 	at := 32*(l/4) + 4*r + l%4
-	lo := sb[256+256*(b/4)+at] >> (2 * (b % 4)) & 3
-	hi := sb[at] >> b & 1
-	return int32(lo) + 4*int32(hi) - 4
+	var u byte
+	switch {
+	case b < 4:
+		u = sb[256*(b%2)+at] >> (3 * (b / 2)) & 7
+	case b < 6:
+		u = sb[256*(b%2)+at]>>6 | (sb[512+at]>>(2+b)&1)<<2
+	default:
+		u = sb[512+at] >> (3 * (b - 6)) & 7
+	}
+	return int32(u) - 4
 }
 
 // q3KPScale returns scale h (h < 2: of values 0..15 or 16..31) of block b of row r of the

@@ -7,27 +7,30 @@ import (
 )
 
 // Q3_K weights laid out by Pool.Pack in groups of 8 rows (package kernel's packQ3KGroup),
-// 880 bytes per super-block of a group (the 8 rows' 8·110 bytes, rearranged; byte i of a
-// row's field at 32(i/4)+4r+i%4 for the values, at 16(i/2)+2r+i%2 for the scales):
+// 880 bytes per super-block of a group (the 8 rows' 8·110 bytes, rearranged). With
+// u = q + 4 = low + 4·high (0..7) for each value (q = -4..3, low its 2 bits in qs, high
+// its bit in hmask), the 32 bytes of a value vector hold, in row r's int32 lane, values
+// 4z..4z+3 of a block, a byte each:
 //
-//	0:   hmask: the 32 bytes at 32z hold, in row r's int32 lane, hmask bytes 4z..4z+3: bit
-//	     b of byte l is the high bit of value l of block b (b = 4n+j, l < 32)
-//	256: qs: the 32 bytes at 256+32(8n+z) hold, in row r's lane, qs bytes 32n+4z..+3:
-//	     bits 2j, 2j+1 of byte 32n+l are the low 2 bits of value l of block 4n+j
+//	0:   for p < 2, the vectors at 256p+32z: u of block p in bits 0-2, of block 2+p in
+//	     bits 3-5, the low 2 bits of block 4+p's in bits 6-7
+//	512: the vectors at 512+32z: u of block 6 in bits 0-2, of block 7 in bits 3-5, the
+//	     high bits of blocks 4 and 5 in bits 6 and 7
 //	768: scale bytes 0..7 (low nibbles of scales s and s+8 in byte s): byte s of row r at
 //	     768+16(s/2)+2r+s%2
 //	832: scale bytes 8..11 (bits 4-5 of scale s in bits 2(s/4), 2(s/4)+1 of byte 8+s%4):
 //	     byte 8+i of row r at 832+16(i/2)+2r+i%2
 //	864: the 8 rows' d (float16)
 //
-// A value is q = (low 2 bits) + 4·(high bit) - 4, in -4..3, with the scale sc - 32 of its
-// 16 (sc the 6-bit scale). Block b's two scales of row r then sit side by side as the
-// bytes 2r, 2r+1 of a 16-byte row at 768+16(b%4) (low nibbles, the high ones for b ≥ 4)
-// and 832+16(b%2) (high bits, at 2(b/2)), so that one VPMOVZXBW of each gives the 8 rows'
-// scale pairs as int16, one row a dword lane.
+// so blocks 0, 1, 6 cost one AND a vector, 2, 3, 7 a shift and an AND, 4 and 5 two
+// shifts, two ANDs and an OR. The value has the scale sc - 32 of its 16 (sc the 6-bit
+// scale). Block b's two scales of row r sit side by side as the bytes 2r, 2r+1 of a
+// 16-byte row at 768+16(b%4) (low nibbles, the high ones for b ≥ 4) and 832+16(b%2)
+// (high bits, at 2(b/2)), so that one VPMOVZXBW of each gives the 8 rows' scale pairs as
+// int16, one row a dword lane.
 const (
 	q3kpSB  = 880 // bytes per super-block of a group
-	q3kpQS  = 256 // offset of qs in a super-block
+	q3kpB   = 512 // offset of the vectors of blocks 6 and 7 in a super-block
 	q3kpSL  = 768 // of the scales' low nibbles
 	q3kpSH  = 832 // of their high bits
 	q3kpD   = 864 // of d
@@ -97,26 +100,45 @@ func q3kpScales(w Register, b int) VecVirtual {
 	return lo
 }
 
-// q3kpValues returns q+4 (0..7) for values 4z..4z+3 of block b (b = 4n+j) of the
-// super-block at w for the 8 rows, one row per int32 lane, as unsigned bytes. The word
-// shifts move no wanted bit across bytes.
-func q3kpValues(w Register, b, z int, m03, m04 Op) VecVirtual {
-	n, j := b/4, b%4
-	u, h := YMM(), YMM()
-	VMOVDQU(Mem{Base: w}.Offset(q3kpQS+32*(8*n+z)), u)
-	if j > 0 {
-		VPSRLW(U8(2*j), u, u)
-	}
-	VPAND(m03, u, u)
-	VMOVDQU(Mem{Base: w}.Offset(32*z), h)
+// q3kpMasks holds the byte masks q3kpValues uses: 0x03, 0x04 and 0x07 in every byte.
+type q3kpMasks struct{ m03, m04, m07 VecVirtual }
+
+func loadQ3kpMasks() q3kpMasks {
+	m := q3kpMasks{YMM(), YMM(), YMM()}
+	VMOVDQU(q3M03, m.m03)
+	VMOVDQU(q3M04, m.m04)
+	VMOVDQU(m07, m.m07) // main's 0x07 bytes (Q5_K's)
+	return m
+}
+
+// q3kpValues returns u = q+4 (0..7) for values 4z..4z+3 of block b of the super-block at
+// w for the 8 rows, one row per int32 lane, as unsigned bytes. The word shifts move no
+// wanted bit across bytes.
+func q3kpValues(w Register, b, z int, m q3kpMasks) VecVirtual {
+	u := YMM()
 	switch {
 	case b < 2:
-		VPSLLW(U8(2-b), h, h)
-	case b > 2:
-		VPSRLW(U8(b-2), h, h)
+		VPAND(Mem{Base: w}.Offset(256*b+32*z), m.m07, u)
+	case b < 4:
+		VMOVDQU(Mem{Base: w}.Offset(256*(b%2)+32*z), u)
+		VPSRLW(U8(3), u, u)
+		VPAND(m.m07, u, u)
+	case b < 6:
+		h := YMM()
+		VMOVDQU(Mem{Base: w}.Offset(256*(b%2)+32*z), u)
+		VPSRLW(U8(6), u, u)
+		VPAND(m.m03, u, u)
+		VMOVDQU(Mem{Base: w}.Offset(q3kpB+32*z), h)
+		VPSRLW(U8(b), h, h) // bit 6 (block 4) or 7 (block 5) to bit 2
+		VPAND(m.m04, h, h)
+		VPOR(h, u, u)
+	case b == 6:
+		VPAND(Mem{Base: w}.Offset(q3kpB+32*z), m.m07, u)
+	default:
+		VMOVDQU(Mem{Base: w}.Offset(q3kpB+32*z), u)
+		VPSRLW(U8(3), u, u)
+		VPAND(m.m07, u, u)
 	}
-	VPAND(m04, h, h)
-	VPOR(h, u, u)
 	return u
 }
 
@@ -139,10 +161,9 @@ func q3KPVec() {
 	xc := Load(Param("xc"), GP64())
 	nsb := Load(Param("nsb"), GP64())
 	o := Load(Param("out"), GP64())
-	acc, m03, m04 := YMM(), YMM(), YMM()
+	acc := YMM()
 	VMOVUPS(Mem{Base: o}, acc)
-	VMOVDQU(q3M03, m03)
-	VMOVDQU(q3M04, m04)
+	masks := loadQ3kpMasks()
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -158,7 +179,7 @@ func q3KPVec() {
 		for half := 0; half < 2; half++ {
 			var sum VecVirtual
 			for z := 4 * half; z < 4*half+4; z++ {
-				u := q3kpValues(w, b, z, m03, m04)
+				u := q3kpValues(w, b, z, masks)
 				p := YMM()
 				VPBROADCASTD(Mem{Base: xq}.Offset(32*b+4*z), p)
 				VPMADDUBSW(p, u, u)
@@ -213,9 +234,7 @@ func q3KPUnpack() {
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	nsb := Load(Param("nsb"), GP64())
-	m03, m04, c28 := YMM(), YMM(), YMM()
-	VMOVDQU(q3M03, m03)
-	VMOVDQU(q3M04, m04)
+	masks, c28 := loadQ3kpMasks(), YMM()
 	VMOVDQU(q3C28, c28)
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
@@ -224,7 +243,7 @@ func q3KPUnpack() {
 	VCVTPH2PS(Mem{Base: w}.Offset(q3kpD), d)
 	for b := 0; b < 8; b++ {
 		for z := 0; z < 8; z++ {
-			u := q3kpValues(w, b, z, m03, m04)
+			u := q3kpValues(w, b, z, masks)
 			VPADDB(c28, u, u)
 			VMOVDQU(u, Mem{Base: dst}.Offset(q6kpBlk*b+32*z))
 		}
