@@ -11,8 +11,9 @@ import (
 // hmask, 32 bytes of high bits; qs, 64 bytes of 2-bit low parts; 12 bytes of 6-bit scales,
 // one per 16 values; float16 d); a value is q = low + 4·high - 4 (-4..3) times
 // d·(sc - 32). Where the packed AVX2 kernels serve Q3_K (q3KPackedOn), Pack lays the
-// rows out again in groups of 8, at the same size (packQ3KGroup), each field's bytes of
-// the 8 rows side by side so that each int32 lane of a vector is one weight row.
+// rows out again in groups of 8, at the same size (packQ3KGroup): the values re-encoded
+// as 3-bit fields u = q + 4, two or three to a byte, the scales and d as stored, the 8
+// rows' bytes side by side so that each int32 lane of a vector is one weight row.
 //
 // One activation row takes dotQ3KP_vec8. Several take the tiles of packed Q6_K unchanged:
 // q3KPUnpackAVX writes each group's piece in their q6KPBlock format (u = q + 32 as
@@ -28,17 +29,28 @@ import (
 // (packing off, -tags purego, DECILM_KQ512=1).
 //
 // Measured (BenchmarkMatMulQ3KPacked, -cpu 1 -count 5, one thread, on a Zen 5 shared by
-// several processes at load 4-8 on 2 vCPUs: noisy), GFLOP/s, medians of five, as stored
-// (the fused kernels) → packed, packed Q6_K of the same run in parentheses. Default
-// (AVX-512: dotQ3KP_vec8 for m = 1, kp512Q6KTile for several): 5632×2048 m=1 28.3 → 35.7
-// (29.7), m=16 71.1 → 272 (217), m=128 50.7 → 211 (303); 2048×5632 m=1 47.7 → 62.0
-// (68.5), m=16 77.8 → 139 (148), m=128 76.0 → 275 (311). GODEBUG=cpu.avx512f=off (the
-// AVX2 dotQ6KP tiles for several): 5632×2048 m=1 20.6 → 28.2 (30.6), m=16 23.1 → 38.9
-// (59.2), m=128 44.3 → 101 (76.3); 2048×5632 m=1 17.1 → 23.0 (22.8), m=16 34.9 → 49.7
-// (48.1), m=128 48.4 → 125 (93.2). End to end, 1b Q3_K_M (decilm bench -p 128 -n 32
-// -b 16 -r 1 --threads 2, load 6-9: very rough), main's fused kernels → packed: pp128
-// 22.0 → 81.9, tg32 16.3 → 20.8, 16 sequences 23.0 → 92.1 t/s; Q4_0 right after 49.4,
-// 27.9, 62.4.
+// several processes at load 6-10 on 2 vCPUs: very noisy, single rounds ran from a tenth
+// to twice the median), GFLOP/s, medians of five, as stored (the fused kernels) →
+// packed, packed Q6_K of the same run in parentheses. Default (AVX-512: dotQ3KP_vec8 for
+// m = 1, kp512Q6KTile for several): 5632×2048 m=1 20.7 → 43.8 (13.5), m=16 32.7 → 149
+// (164), m=128 53.1 → 186 (135); 2048×5632 m=1 22.5 → 33.2 (33.5), m=16 33.2 → 128
+// (127), m=128 48.9 → 190 (202). GODEBUG=cpu.avx512f=off (the AVX2 dotQ6KP tiles for
+// several): 5632×2048 m=1 32.0 → 64.5 (39.9), m=16 26.5 → 59.0 (54.5), m=128 60.5 →
+// 81.0 (110); 2048×5632 m=1 19.6 → 41.5 (28.5), m=16 39.2 → 42.7 (39.8), m=128 29.3 →
+// 53.7 (46.0). The values as GGUF's planes of 2-bit parts and high bits transposed (five
+// vector operations for nearly every block, where these 3-bit fields take one to five)
+// against this layout, dotQ3KP_vec8 interleaved, medians of five at load 10: 5632×2048
+// 25.8 / 33.8, 2048×5632 26.5 / 30.3.
+//
+// End to end (decilm bench -p 128 -n 32 -b 16 -r 1 --threads 2, 1b Q3_K_M, load 4-9:
+// very rough), main's fused kernels → packed, Q4_0 right after: pp128 23.8 → 64.5
+// (80.0), tg32 16.1 → 27.1 (22.3), 16 sequences 33.2 → 78.7 (84.0) t/s; an earlier
+// round 22.0 → 81.9 (49.4), 16.3 → 20.8 (27.9), 23.0 → 92.1 (62.4). Steadier, the
+// process's user CPU seconds less those of a run that only loads the model: pp128 three
+// times (-p 128 -n 0 -r 3) 3.43 against Q4_0's 3.57; tg32 and 16 sequences (-p 0 -n 32
+// -b 16) 7.32 against 6.28. Packing costs about 0.3 s of user CPU at load, 0.62-0.65 s
+// against main's 0.31-0.32 (packQ3KGroup, eight values to a uint64: about 1.2 GB/s on one
+// thread, BenchmarkPackQ3KGroup, four at a time 0.4; and the first reads of the file).
 
 // q3KPSB is the size in bytes of one super-block of a packed group of 8 Q3_K rows.
 const q3KPSB = 8 * 110
@@ -86,7 +98,12 @@ func q3KPBytes(n, k int) int { return (n + 7) / 8 * (k / 256) * q3KPSB }
 // 4-5).
 func packQ3KGroup(dst, data []byte, rs, j, rows, nsb int) {
 	le := binary.LittleEndian
-	const ones, low2 = 0x01010101, 0x03030303
+	var zero [110]byte
+	const ones, low2 = 0x0101010101010101, 0x0303030303030303
+	put := func(o []byte, at int, v uint64) { // values 4z..4z+7: vectors z and z+1
+		le.PutUint32(o[at:], uint32(v))
+		le.PutUint32(o[at+32:], uint32(v>>32))
+	}
 	for s := 0; s < nsb; s++ {
 		o := dst[s*q3KPSB : (s+1)*q3KPSB]
 		for r := 0; r < 8; r++ {
@@ -94,20 +111,21 @@ func packQ3KGroup(dst, data []byte, rs, j, rows, nsb int) {
 			if r < rows {
 				blk = (*[110]byte)(data[(j+r)*rs+110*s:])
 			} else {
-				blk = new([110]byte) // a padding row: zeros
+				blk = &zero // a padding row
 			}
-			// Four values at a time, a byte each in a uint32.
-			for z := 0; z < 8; z++ {
-				h := le.Uint32(blk[4*z:])
-				var u [8]uint32
-				for b := range u {
-					q := le.Uint32(blk[32+32*(b/4)+4*z:])
-					u[b] = q>>(2*(b%4))&low2 | (h>>b&ones)<<2
+			// Eight values at a time, a byte each in a uint64.
+			for z := 0; z < 8; z += 2 {
+				h := le.Uint64(blk[4*z:])
+				q0, q1 := le.Uint64(blk[32+4*z:]), le.Uint64(blk[64+4*z:])
+				var u [8]uint64
+				for t := 0; t < 4; t++ {
+					u[t] = q0>>(2*t)&low2 | (h>>t&ones)<<2
+					u[4+t] = q1>>(2*t)&low2 | (h>>(4+t)&ones)<<2
 				}
 				for p := 0; p < 2; p++ {
-					le.PutUint32(o[256*p+32*z+4*r:], u[p]|u[2+p]<<3|(u[4+p]&low2)<<6)
+					put(o, 256*p+32*z+4*r, u[p]|u[2+p]<<3|(u[4+p]&low2)<<6)
 				}
-				le.PutUint32(o[512+32*z+4*r:], u[6]|u[7]<<3|(u[4]>>2&ones)<<6|(u[5]>>2&ones)<<7)
+				put(o, 512+32*z+4*r, u[6]|u[7]<<3|(u[4]>>2&ones)<<6|(u[5]>>2&ones)<<7)
 			}
 			for i := 0; i < 4; i++ { // scale bytes 0..7
 				le.PutUint16(o[768+16*i+2*r:], le.Uint16(blk[96+2*i:]))

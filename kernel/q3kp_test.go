@@ -250,3 +250,21 @@ func BenchmarkMatMulQ3KPacked(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPackQ3KGroup lays out a 2048×2048 Q3_K matrix in groups of 8 rows on one
+// thread (packQ3KGroup), the work Pool.Pack does for each such matrix at load time.
+func BenchmarkPackQ3KGroup(b *testing.B) {
+	const n, k = 2048, 2048
+	rs := 110 * k / 256
+	data := make([]byte, n*rs)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	dst := make([]byte, n*rs)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		for g := 0; g < n/8; g++ {
+			packQ3KGroup(dst[g*8*rs:(g+1)*8*rs], data, rs, 8*g, 8, k/256)
+		}
+	}
+}
