@@ -268,3 +268,40 @@ func BenchmarkPackQ3KGroup(b *testing.B) {
 		}
 	}
 }
+
+// TestQ3KPaths: where the packed Q3_K kernels serve Q3_K, the dispatch table names
+// dotQ3KP_vec8 for one activation row and the packed Q6_K tiles for several (kp512Q6KTile
+// with AVX-512 VNNI, dotQ6KP without), Pack lays out Q3_K, and the rows as stored keep the
+// fused kernels; with the AVX-512 VNNI k-quant tiles on (DECILM_KQ512=1) or without the
+// packed kernels (no AVX2, -tags purego), Pack leaves Q3_K as it is.
+func TestQ3KPaths(t *testing.T) {
+	w := randBlocks(rand.New(rand.NewPCG(97, 98)), tensor.Q3_K, 16, 512)
+	if !q3KPackedOn() {
+		if _, _, _, ok := packable(w); ok {
+			t.Fatal("packed Q3_K kernels off, yet Pack lays out Q3_K")
+		}
+		t.Skip("no packed Q3_K kernels on this CPU (no AVX2, or -tags purego)")
+	}
+	many := "AVX2 dotQ6KP 8×3 (packed)"
+	if kp512Q3KOn() {
+		many = "AVX-512 VNNI kp512Q6KTile 16×6 (packed)"
+	}
+	for _, tc := range []struct {
+		packed bool
+		m      int
+		want   string
+	}{{true, 1, "AVX2 dotQ3KP_vec8 (packed)"}, {true, 16, many}, {false, 1, "AVX2 fused block dot (kquant)"}} {
+		if got := MatMulPath(tensor.Q3_K, tc.packed, tc.m).String(); got != tc.want {
+			t.Errorf("MatMulPath(q3_K, packed %v, m=%d) = %q, want %q", tc.packed, tc.m, got, tc.want)
+		}
+	}
+	if n, k, size, ok := packable(w); !ok || n != 16 || k != 512 || size != q3KPBytes(16, 512) {
+		t.Fatalf("packable(16×512 Q3_K) = %d, %d, %d, %v; want 16, 512, %d, true", n, k, size, ok, q3KPBytes(16, 512))
+	}
+	saved := matMulKQWide
+	defer func() { matMulKQWide = saved }()
+	matMulKQWide = func(p *Pool, out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) bool { return false }
+	if _, _, _, ok := packable(w); ok {
+		t.Fatal("with the AVX-512 VNNI k-quant tiles on, Pack lays out Q3_K")
+	}
+}
