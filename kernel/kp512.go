@@ -90,6 +90,16 @@ const (
 // to compile where they do not).
 var _ [kBlockQuant/32*q6KPBlock - 2*kp512KB*8*q6KPBlock]struct{}
 
+// kp512XRowsMax is the most bytes of an m-block's activations (laid out by kp512PrepX)
+// for which kp512Rows walks each pair of groups along all of k before the next pair
+// (each group then streams from memory, and the hardware prefetcher follows it); past it,
+// each piece of k for all pairs (that piece's activations stay in the L2 cache). A
+// variable so that the tests take both orders. Measured (BenchmarkKP512Q6K, -cpu 1, load
+// ~2-4 on the 2 vCPUs), Q6_K cpu-GFLOP/s piece-major → pair-major, medians of 3:
+// 32000×2048 m=16 175 → 213, m=128 344 → 373; 5632×2048 m=16 218 → 232, m=128 336 →
+// 359; 2048×5632 (991 KB of activations at m=128) m=16 226 → 231, m=128 315 → 308.
+var kp512XRowsMax = 1 << 20
+
 // kp512Q4KRow and kp512Q6KRow are the bytes of one activation row's block of 32 laid
 // out by kp512PrepX.
 const (
@@ -164,7 +174,8 @@ var kp512XPool = sync.Pool{New: func() any { return new([]byte) }}
 // super-block of a group), adding nothing: out is overwritten. The threads split the
 // weight rows 16 at a time; two groups' kp512KB super-blocks at a time are unpacked by
 // unpack (into blocks of bb bytes) once per mBlockQuant activation rows and multiplied by
-// tiles[c] with all of them.
+// tiles[c] with all of them, pair after pair each along all of k or piece of k after
+// piece for all pairs (kp512XRowsMax); either way each output adds its blocks in order.
 func (p *Pool) kp512Rows(out []float32, m, n, k int, w []byte, gsb int, unpack func(dst, grp *byte, sc int), bb int, xp []byte, xr, C int, tiles []kp512TileFn) {
 	nsb, nb := k/256, k/32
 	gs := nsb * gsb
@@ -179,43 +190,61 @@ func (p *Pool) kp512Rows(out []float32, m, n, k int, w []byte, gsb int, unpack f
 			for i := i0; i < i1; i++ {
 				clear(out[i*n+lo : i*n+hi])
 			}
-			for s0 := 0; s0 < nsb; s0 += kp512KB {
+			// step unpacks piece s0 of the pair of groups at row j, fetches the piece
+			// that comes next (ns0, nj) and multiplies the m-block with the first.
+			step := func(s0, j, ns0, nj int) {
 				sc := min(kp512KB, nsb-s0)
+				r, g := min(16, hi-j), j/8
+				unpack(ba, &w[g*gs+s0*gsb], sc)
+				b := ba // a lone last group: its rows 8..15 are not written
+				if g+1 < ng {
+					unpack(bb2, &w[(g+1)*gs+s0*gsb], sc)
+					b = bb2
+				}
+				if kp512Prefetch != nil && ns0 < nsb && nj < hi { // while the tiles run
+					nsc := min(kp512KB, nsb-ns0)
+					for h := nj / 8; h < min(nj/8+2, ng); h++ {
+						kp512Prefetch(&w[h*gs+ns0*gsb], nsc*gsb/64)
+					}
+				}
+				for i := i0; i < i1; i += C {
+					c := min(C, i1-i)
+					x := &xp[(i*nb+s0*8*c)*xr]
+					if r == 16 {
+						tiles[c](ba, b, x, 8*sc, &out[i*n+j], 4*n)
+						continue
+					}
+					for a := 0; a < c; a++ {
+						copy(tmp[16*a:16*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+					}
+					tiles[c](ba, b, x, 8*sc, &tmp[0], 64)
+					for a := 0; a < c; a++ {
+						copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[16*a:16*a+r])
+					}
+				}
+			}
+			if (i1-i0)*nb*xr <= kp512XRowsMax {
+				// Each pair of groups along all of k: every group a stream through memory.
 				for j := lo; j < hi; j += 16 {
-					r, g := min(16, hi-j), j/8
-					unpack(ba, &w[g*gs+s0*gsb], sc)
-					b := ba // a lone last group: its rows 8..15 are not written
-					if g+1 < ng {
-						unpack(bb2, &w[(g+1)*gs+s0*gsb], sc)
-						b = bb2
+					for s0 := 0; s0 < nsb; s0 += kp512KB {
+						ns0, nj := s0+kp512KB, j
+						if ns0 >= nsb {
+							ns0, nj = 0, j+16
+						}
+						step(s0, j, ns0, nj)
 					}
-					if kp512Prefetch != nil { // the next pair's pieces, while the tiles run
-						ns0, nj := s0, j+16
-						if nj >= hi {
-							ns0, nj = s0+kp512KB, lo
-						}
-						if ns0 < nsb {
-							nsc := min(kp512KB, nsb-ns0)
-							for h := nj / 8; h < min(nj/8+2, ng); h++ {
-								kp512Prefetch(&w[h*gs+ns0*gsb], nsc*gsb/64)
-							}
-						}
+				}
+				continue
+			}
+			// Each piece of k for all pairs: the m-block's activations of that piece stay
+			// in the L2 cache.
+			for s0 := 0; s0 < nsb; s0 += kp512KB {
+				for j := lo; j < hi; j += 16 {
+					ns0, nj := s0, j+16
+					if nj >= hi {
+						ns0, nj = s0+kp512KB, lo
 					}
-					for i := i0; i < i1; i += C {
-						c := min(C, i1-i)
-						x := &xp[(i*nb+s0*8*c)*xr]
-						if r == 16 {
-							tiles[c](ba, b, x, 8*sc, &out[i*n+j], 4*n)
-							continue
-						}
-						for a := 0; a < c; a++ {
-							copy(tmp[16*a:16*a+r], out[(i+a)*n+j:(i+a)*n+hi])
-						}
-						tiles[c](ba, b, x, 8*sc, &tmp[0], 64)
-						for a := 0; a < c; a++ {
-							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[16*a:16*a+r])
-						}
-					}
+					step(s0, j, ns0, nj)
 				}
 			}
 		}
