@@ -71,6 +71,12 @@ type kp512TileFn func(a, b *byte, x *byte, nb int, out *float32, os int)
 // fetches each next pair of groups' piece while the tiles run).
 var kp512Prefetch func(p *byte, n int)
 
+// kp512Q6KUnpack unpacks packed Q6_K groups into the q6KPBlock format for the Q6_K
+// tiles, as q6KPUnpack, with AVX-512 BW (kp512Q6KUnpack512; set with the tiles).
+// Measured (BenchmarkKP512Q6K, -cpu 1 -count 5, load ~2-3 on the 2 vCPUs: rough),
+// cpu-GFLOP/s q6KPUnpackAVX → kp512Q6KUnpack512, medians: FIXME.
+var kp512Q6KUnpack func(dst, w *byte, nsb int)
+
 // The tiles, [c] for c activation rows (nil where the CPU lacks AVX-512 F, BW, VL and
 // VNNI, or packing is off): set at start-up by kp512_amd64.go.
 var kp512Q4KTiles, kp512Q6KTiles []kp512TileFn
@@ -272,7 +278,7 @@ func (p *Pool) matMulQ6KP512(out []float32, s *quantScratch, m, n, k int, w []by
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
 	p.kp512Prep(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
-	p.kp512Rows(out, m, n, k, w, q6KPSB, q6KPUnpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, kp512Q6KTiles)
+	p.kp512Rows(out, m, n, k, w, q6KPSB, kp512Q6KUnpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, kp512Q6KTiles)
 }
 
 // kp512Buf returns *bp grown to n bytes.

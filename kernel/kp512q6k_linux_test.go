@@ -28,7 +28,7 @@ func benchQ6KWeight(rng *rand.Rand, n, k int) *tensor.Tensor {
 // rows on the kp512 tiles with Q4_0 on its own path at the 1B model's shapes on one
 // thread (cpu-GFLOP/s from the thread's CPU time). KP512Q6K_VARIANTS (comma-separated,
 // default "kp512,q4_0") picks the variants: kp512 (as MatMul runs it), piece (kp512Rows
-// in its piece-major order), q4_0 (Q4_0 weights of the same shape).
+// in its piece-major order), avx2unpack (q6KPUnpackAVX for kp512Q6KUnpack512), q4_0 (Q4_0 weights of the same shape).
 func BenchmarkKP512Q6K(b *testing.B) {
 	if !kp512On(true) {
 		b.Skip("no kp512 tiles on this CPU")
@@ -54,6 +54,11 @@ func BenchmarkKP512Q6K(b *testing.B) {
 					w = w4
 				}
 				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, v), func(b *testing.B) {
+					if v == "avx2unpack" { // the AVX2 unpacker before the Q6_K tiles
+						old := kp512Q6KUnpack
+						kp512Q6KUnpack = q6KPUnpack
+						defer func() { kp512Q6KUnpack = old }()
+					}
 					if v == "piece" { // kp512Rows's piece-major order
 						old := kp512XRowsMax
 						kp512XRowsMax = 0
