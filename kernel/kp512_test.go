@@ -158,3 +158,31 @@ func TestKP512RowInvariance(t *testing.T) {
 		}
 	}
 }
+
+// TestSum16 checks kp512PrepX's sum16 against a plain sum on random and extreme values
+// (all -128, all 127, alternating).
+func TestSum16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(89, 90))
+	for i := 0; i < 1000; i++ {
+		var b [16]byte
+		for j := range b {
+			switch i {
+			case 0:
+				b[j] = 0x80
+			case 1:
+				b[j] = 0x7f
+			case 2:
+				b[j] = byte(0x7f + j%2)
+			default:
+				b[j] = byte(rng.Uint32())
+			}
+		}
+		var want int32
+		for _, v := range b {
+			want += int32(int8(v))
+		}
+		if got := sum16(b[:]); got != want {
+			t.Fatalf("sum16(%v) = %d, want %d", b, got, want)
+		}
+	}
+}
