@@ -45,8 +45,13 @@ import (
 //	2048×5632     245 / 113        272 / 145        179 / 83    253 / 123      253    360
 //	32000×2048    217 / 113        329 / 150        152 / 92    277 / 134      209    361
 //
-// C (activation rows a call) 8 and 12 for Q4_K, 6 and 8 for Q6_K were alike within the
-// noise at 5632×2048; 8 divides m = 16 and 128 and leaves Q4_K's tile registers to spare.
+// C (activation rows a call) 8 and 12 for Q4_K were alike within the noise at
+// 5632×2048; 8 divides m = 16 and 128 and leaves Q4_K's tile registers to spare. For
+// Q6_K, 8 (two calls at m = 16) against 6 (6+6+4), BenchmarkKP512Q6K after the pair-major
+// order and kp512Q6KUnpack512 (-cpu 1, alternating runs, load 8-9 on the 2 vCPUs: rough),
+// cpu-GFLOP/s medians of 3-4: 5632×2048 m=16 248 → 250 and 220 → 239 (two sessions),
+// m=128 343 → 361; 2048×5632 m=16 242 → 260, m=128 331 → 347; 32000×2048 m=16 209 →
+// 235, m=128 329 → 352; C = 5 was slower still (223 and 314 at 2048×5632).
 // Prefetching the next pair's piece took m = 16 from 2.04 to 1.57 ms (Q4_K, 5632×2048) and
 // 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time. Tried and not kept (no gain
 // beyond the noise, same-run A/B): Q6_K's scale products in float32 (exact below 2^24)
@@ -87,7 +92,7 @@ var kp512Q4KTiles, kp512Q6KTiles []kp512TileFn
 // cache with the activations.
 const (
 	kp512Q4KC = 8
-	kp512Q6KC = 6
+	kp512Q6KC = 8
 	kp512MaxC = 12
 	kp512KB   = 4
 )

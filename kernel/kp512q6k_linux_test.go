@@ -27,8 +27,9 @@ func benchQ6KWeight(rng *rand.Rand, n, k int) *tensor.Tensor {
 // BenchmarkKP512Q6K compares, in one run, packed Q6_K products with 16 and 128 activation
 // rows on the kp512 tiles with Q4_0 on its own path at the 1B model's shapes on one
 // thread (cpu-GFLOP/s from the thread's CPU time). KP512Q6K_VARIANTS (comma-separated,
-// default "kp512,q4_0") picks the variants: kp512 (as MatMul runs it), piece (kp512Rows
-// in its piece-major order), avx2unpack (q6KPUnpackAVX for kp512Q6KUnpack512), q4_0 (Q4_0 weights of the same shape).
+// default "kp512,q4_0") picks the variants, KP512Q6K_SHAPE (NxK) one shape: kp512 (as MatMul runs it), piece (kp512Rows
+// in its piece-major order), avx2unpack (q6KPUnpackAVX for kp512Q6KUnpack512), nopf (no software
+// prefetch), q4_0 (Q4_0 weights of the same shape).
 func BenchmarkKP512Q6K(b *testing.B) {
 	if !kp512On(true) {
 		b.Skip("no kp512 tiles on this CPU")
@@ -42,6 +43,9 @@ func BenchmarkKP512Q6K(b *testing.B) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, sh := range [][2]int{{5632, 2048}, {2048, 5632}, {32000, 2048}} {
 		n, k := sh[0], sh[1]
+		if v := os.Getenv("KP512Q6K_SHAPE"); v != "" && v != fmt.Sprintf("%dx%d", n, k) {
+			continue
+		}
 		w6 := benchQ6KWeight(rng, n, k)
 		w4 := randBlocks(rng, tensor.Q4_0, n, k)
 		p.Pack([]*tensor.Tensor{w6, w4})
@@ -58,6 +62,11 @@ func BenchmarkKP512Q6K(b *testing.B) {
 						old := kp512Q6KUnpack
 						kp512Q6KUnpack = q6KPUnpack
 						defer func() { kp512Q6KUnpack = old }()
+					}
+					if v == "nopf" { // no software prefetch in kp512Rows
+						old := kp512Prefetch
+						kp512Prefetch = nil
+						defer func() { kp512Prefetch = old }()
 					}
 					if v == "piece" { // kp512Rows's piece-major order
 						old := kp512XRowsMax
