@@ -53,10 +53,32 @@ import (
 // m=128 343 → 361; 2048×5632 m=16 242 → 260, m=128 331 → 347; 32000×2048 m=16 209 →
 // 235, m=128 329 → 352; C = 5 was slower still (223 and 314 at 2048×5632).
 // Prefetching the next pair's piece took m = 16 from 2.04 to 1.57 ms (Q4_K, 5632×2048) and
-// 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time. Tried and not kept (no gain
-// beyond the noise, same-run A/B): Q6_K's scale products in float32 (exact below 2^24)
-// instead of VPMULLD, and a zmm Q6_K unpacker (m = 16: 5632×2048 205 against 208
-// cpu-GFLOP/s, 2048×5632 189 against 175).
+// 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time; in the pair-major order it still
+// pays (Q6_K m = 16 without it: 32000×2048 235 → 203, 2048×5632 270 → 229), and
+// fetching 2 or 3 pieces ahead, or from inside the unpacker, was slower. Tried and not
+// kept (no gain beyond the noise, same-run A/B): Q6_K's scale products in float32
+// (exact below 2^24) instead of VPMULLD; kp512KB 1 or 2 instead of 4; a joined Q6_K
+// layout (a pair unpacker writing both groups into one 16-row zmm per vector, the
+// scales as int32, tiles with 3C+4 registers and no VINSERTI64X4: within the noise of
+// these tiles, so the joins are not what limits them); and, in the piece-major order,
+// a zmm Q6_K unpacker (m = 16: 5632×2048 205 against 208 cpu-GFLOP/s, 2048×5632 189
+// against 175; kept since with the pair-major order: kp512Q6KUnpack512).
+//
+// Q6_K, issue 16 item 2 (BenchmarkKP512Q6K, -cpu 1, 3 alternating rounds of main's
+// binary and this one, load 5-6 on the 2 vCPUs: rough), cpu-GFLOP/s medians, main →
+// now (pair-major order, kp512Q6KUnpack512, sum16, C = 8), Q4_0's q512mm in the same run:
+//
+//	              Q6_K m=16     m=128        Q4_0 m=16  m=128
+//	5632×2048     227 → 252     307 → 365      251    408
+//	2048×5632     221 → 294     311 → 363      336    418
+//	32000×2048    179 → 214     282 → 338      215    430
+//
+// (a second set, 5 rounds at load 6-7: 181 → 215, 254 → 314; 173 → 218, 249 → 296;
+// 156 → 213, 301 → 309.) What is left at m = 16 (pprof of decilm bench -b 16): the tiles
+// about 55%, the unpacker 20%, the prefetch loop 14%, prep, quantization and the
+// driver 5%, attention and the rest 5%. The tiles are bound by the multiply pipes: per
+// block and activation row 8 VPDPBUSD, 2 VPMULLD (the scales of each 16), VMULPS and
+// the FMA where Q4_0's q512mm needs 8 + 2.
 //
 // End to end (decilm bench -p 128 -n 32 -b 16 -r 1 --threads 2, 1b preset, load 15-22 on
 // the 2 vCPUs: very rough), pp128 / 16 sequences t/s, this path against main's AVX2 tiles
@@ -79,7 +101,9 @@ var kp512Prefetch func(p *byte, n int)
 // kp512Q6KUnpack unpacks packed Q6_K groups into the q6KPBlock format for the Q6_K
 // tiles, as q6KPUnpack, with AVX-512 BW (kp512Q6KUnpack512; set with the tiles).
 // Measured (BenchmarkKP512Q6K, -cpu 1 -count 5, load ~2-3 on the 2 vCPUs: rough),
-// cpu-GFLOP/s q6KPUnpackAVX → kp512Q6KUnpack512, medians: FIXME.
+// cpu-GFLOP/s q6KPUnpackAVX → kp512Q6KUnpack512, medians (pair-major order, C = 6):
+// 5632×2048 m=16 264 → 289, m=128 353 → 358; 2048×5632 m=16 251 → 265, m=128 314 →
+// 318; 32000×2048 m=16 228 → 238, m=128 370 → 375.
 var kp512Q6KUnpack func(dst, w *byte, nsb int)
 
 // The tiles, [c] for c activation rows (nil where the CPU lacks AVX-512 F, BW, VL and
