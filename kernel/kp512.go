@@ -133,6 +133,8 @@ var _ [kBlockQuant/32*q6KPBlock - 2*kp512KB*8*q6KPBlock]struct{}
 // ~2-4 on the 2 vCPUs), Q6_K cpu-GFLOP/s piece-major → pair-major, medians of 3:
 // 32000×2048 m=16 175 → 213, m=128 344 → 373; 5632×2048 m=16 218 → 232, m=128 336 →
 // 359; 2048×5632 (991 KB of activations at m=128) m=16 226 → 231, m=128 315 → 308.
+// Packed Q4_K, later (load ~5, medians of 3): 5632×2048 m=16 254 → 321, m=128 337 →
+// 402; 32000×2048 m=16 233 → 305, m=128 380 → 411; 2048×5632 316 → 318, 400 → 396.
 var kp512XRowsMax = 1 << 20
 
 // kp512Q4KRow and kp512Q6KRow are the bytes of one activation row's block of 32 laid

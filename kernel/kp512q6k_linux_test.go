@@ -24,12 +24,23 @@ func benchQ6KWeight(rng *rand.Rand, n, k int) *tensor.Tensor {
 	return w
 }
 
+// benchQ4KWeight returns an n×k Q4_K matrix of random bytes with sane d and dmin.
+func benchQ4KWeight(rng *rand.Rand, n, k int) *tensor.Tensor {
+	w := randBlocks(rng, tensor.Q4_K, n, k)
+	for b := 0; b < len(w.Data)/144; b++ {
+		binary.LittleEndian.PutUint16(w.Data[144*b:], tensor.F32ToF16(rng.Float32()*0.01))
+		binary.LittleEndian.PutUint16(w.Data[144*b+2:], tensor.F32ToF16(rng.Float32()*0.01))
+	}
+	return w
+}
+
 // BenchmarkKP512Q6K compares, in one run, packed Q6_K products with 16 and 128 activation
 // rows on the kp512 tiles with Q4_0 on its own path at the 1B model's shapes on one
-// thread (cpu-GFLOP/s from the thread's CPU time). KP512Q6K_VARIANTS (comma-separated,
-// default "kp512,q4_0") picks the variants, KP512Q6K_SHAPE (NxK) one shape: kp512 (as MatMul runs it), piece (kp512Rows
-// in its piece-major order), avx2unpack (q6KPUnpackAVX for kp512Q6KUnpack512), nopf (no software
-// prefetch), q4_0 (Q4_0 weights of the same shape).
+// thread (cpu-GFLOP/s from the thread's CPU time). KP512Q6K_SHAPE (NxK) picks one shape,
+// KP512Q6K_VARIANTS (comma-separated, default "kp512,q4_0") the variants: kp512 (as
+// MatMul runs it), piece (kp512Rows in its piece-major order), avx2unpack (q6KPUnpackAVX
+// for kp512Q6KUnpack512), nopf (no software prefetch), q4_0 (Q4_0 weights of the same
+// shape), q4_K and q4_K-piece (packed Q4_K weights, as kp512 and piece).
 func BenchmarkKP512Q6K(b *testing.B) {
 	if !kp512On(true) {
 		b.Skip("no kp512 tiles on this CPU")
@@ -48,14 +59,24 @@ func BenchmarkKP512Q6K(b *testing.B) {
 		}
 		w6 := benchQ6KWeight(rng, n, k)
 		w4 := randBlocks(rng, tensor.Q4_0, n, k)
+		var wk *tensor.Tensor
+		if strings.Contains(strings.Join(variants, ","), "q4_K") {
+			wk = benchQ4KWeight(rng, n, k)
+		}
 		p.Pack([]*tensor.Tensor{w6, w4})
+		if wk != nil {
+			p.Pack([]*tensor.Tensor{wk})
+		}
 		for _, m := range []int{16, 128} {
 			x := randVec(rng, m*k)
 			out := make([]float32, m*n)
 			for _, v := range variants {
 				w := w6
-				if v == "q4_0" {
+				switch {
+				case v == "q4_0":
 					w = w4
+				case strings.HasPrefix(v, "q4_K"):
+					w = wk
 				}
 				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, v), func(b *testing.B) {
 					if v == "avx2unpack" { // the AVX2 unpacker before the Q6_K tiles
@@ -68,7 +89,7 @@ func BenchmarkKP512Q6K(b *testing.B) {
 						kp512Prefetch = nil
 						defer func() { kp512Prefetch = old }()
 					}
-					if v == "piece" { // kp512Rows's piece-major order
+					if strings.HasSuffix(v, "piece") { // kp512Rows's piece-major order
 						old := kp512XRowsMax
 						kp512XRowsMax = 0
 						defer func() { kp512XRowsMax = old }()
