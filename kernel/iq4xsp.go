@@ -102,11 +102,16 @@ func packIQ4XSGroup(dst, data []byte, rs, j, rows, nsb int) {
 
 // matMulIQ4XSPacked is MatMul for IQ4_XS weights laid out by Pack (w: groups of 8 rows,
 // packIQ4XSGroup) on the AVX2 kernels (kPackedRows: dotIQ4XSP_vec8 for one activation
-// row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several).
+// row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several; the AVX-512 VNNI tiles of
+// kp512iq4.go for several where kp512IQ4XSOn).
 func (p *Pool) matMulIQ4XSPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
+	if m > 1 && kp512IQ4XSOn() {
+		p.matMulIQ4XSP512(out, s, m, n, k, w)
+		return
+	}
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	p.kPackedRows(out, m, n, k, w, iq4XSPSB, iq4XSPTileC,

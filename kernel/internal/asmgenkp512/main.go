@@ -222,5 +222,8 @@ func main() {
 	for c := 1; c <= maxQ6C; c++ {
 		q6Tile(c)
 	}
+	for c := 1; c <= maxIQ4C; c++ {
+		iq4Tile(c)
+	}
 	Generate()
 }
