@@ -10,20 +10,23 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-// iq4XSPUnpackGo is the plain version of iq4XSPUnpackAVX: nsb super-blocks of a packed
-// IQ4_XS group (packIQ4XSGroup) into dst in its format (iq4XSPBlock bytes a block of 32:
-// value e of row r at 32(e/4)+4r+e%4 as a signed byte, then d·(ls-32) of row r as float32
-// at 256+4r).
-func iq4XSPUnpackGo(dst, w []byte, nsb int) {
+// kp512IQ4XSUnpack2Go is the plain version of kp512IQ4XSUnpack2: nsb super-blocks of two
+// packed IQ4_XS groups (packIQ4XSGroup; ga rows 0..7, gb rows 8..15) into dst in its
+// format (kp512IQ4XSBlock bytes a block of 32: value e of row r plus 128 at
+// 64(e/4)+4r+e%4, then d·(ls-32) of row r as float32 at 512+4r).
+func kp512IQ4XSUnpack2Go(dst, ga, gb []byte, nsb int) {
 	for s := 0; s < nsb; s++ {
-		sb := w[s*iq4XSPSB:]
 		for j := 0; j < 8; j++ {
-			o := dst[(8*s+j)*iq4XSPBlock:]
-			for r := 0; r < 8; r++ {
-				for e := 0; e < 32; e++ {
-					o[32*(e/4)+4*r+e%4] = byte(int8(iq4XSPValue(sb, r, j, e)))
+			o := dst[(8*s+j)*kp512IQ4XSBlock:]
+			for r := 0; r < 16; r++ {
+				sb := ga[s*iq4XSPSB:]
+				if r >= 8 {
+					sb = gb[s*iq4XSPSB:]
 				}
-				binary.LittleEndian.PutUint32(o[256+4*r:], math.Float32bits(iq4XSPScale(sb, r, j)))
+				for e := 0; e < 32; e++ {
+					o[64*(e/4)+4*r+e%4] = byte(iq4XSPValue(sb, r%8, j, e) + 128)
+				}
+				binary.LittleEndian.PutUint32(o[512+4*r:], math.Float32bits(iq4XSPScale(sb, r%8, j)))
 			}
 		}
 	}
@@ -37,16 +40,16 @@ func (p *Pool) kp512IQ4XSMatMulGo(out, x []float32, m, n, k int, w []byte) {
 	tiles := make([]kp512TileFn, kp512MaxC+1)
 	for c := 1; c <= kp512MaxC; c++ {
 		tiles[c] = func(a, b *byte, x *byte, nb int, out *float32, os int) {
-			kp512IQ4XSTileGo(c, unsafe.Slice(a, nb*iq4XSPBlock), unsafe.Slice(b, nb*iq4XSPBlock), unsafe.Slice(x, nb*c*kp512Q4KRow), nb,
+			kp512IQ4XSTileGo(c, unsafe.Slice(a, nb*kp512IQ4XSBlock), nil, unsafe.Slice(x, nb*c*kp512Q4KRow), nb,
 				unsafe.Slice(out, (c-1)*os/4+16), os/4)
 		}
 	}
-	unpack := func(dst, grp *byte, sc int) {
-		iq4XSPUnpackGo(unsafe.Slice(dst, 8*sc*iq4XSPBlock), unsafe.Slice(grp, sc*iq4XSPSB), sc)
+	pair := func(dst, a, b *byte, sc int) {
+		kp512IQ4XSUnpack2Go(unsafe.Slice(dst, 8*sc*kp512IQ4XSBlock), unsafe.Slice(a, sc*iq4XSPSB), unsafe.Slice(b, sc*iq4XSPSB), sc)
 	}
 	xp := make([]byte, m*nb*kp512Q4KRow)
 	p.kp512Prep(xp, s.q, s.d, iq4XSOffsets(s, m*nb), m, nb, kp512IQ4XSC)
-	p.kp512Rows(out, m, n, k, w, iq4XSPSB, unpack, iq4XSPBlock, xp, kp512Q4KRow, kp512IQ4XSC, tiles)
+	p.kp512RowsPair(out, m, n, k, w, iq4XSPSB, nil, pair, kp512IQ4XSBlock, xp, kp512Q4KRow, kp512IQ4XSC, tiles)
 }
 
 // TestKP512IQ4XSGo checks, on every CPU (purego included), the IQ4_XS kp512 arithmetic
@@ -55,7 +58,7 @@ func (p *Pool) kp512IQ4XSMatMulGo(out, x []float32, m, n, k int, w []byte) {
 // ragged shapes: n not a multiple of 8 or 16, k of one to nine super-blocks (past one
 // kp512KB piece), m = 2, 3, 7, 16, 17 (not a multiple of C) and 130 (past one mBlockQuant
 // block). Where the CPU has iq4XSPUnpackAVX, it checks that its bytes are the Go
-// unpacker's.
+// unpacker's (two groups, and a lone last group as both).
 func TestKP512IQ4XSGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(91, 92))
 	p := NewPool(2)
@@ -64,16 +67,18 @@ func TestKP512IQ4XSGo(t *testing.T) {
 		for _, n := range []int{1, 9, 16, 40} {
 			w := randBlocks(rng, tensor.IQ4_XS, n, k)
 			packed := packIQ4XSRef(w)
-			if iq4XSPUnpack != nil {
+			if kp512IQ4XSUnpack != nil {
 				nsb := k / 256
-				for g := 0; g < (n+7)/8; g++ {
-					want := make([]byte, nsb*8*iq4XSPBlock)
+				ng := (n + 7) / 8
+				for g := 0; g < ng; g++ {
+					h := min(g+1, ng-1) // a lone last group as both
+					want := make([]byte, nsb*8*kp512IQ4XSBlock)
 					got := make([]byte, len(want))
-					iq4XSPUnpackGo(want, packed[g*nsb*iq4XSPSB:], nsb)
-					iq4XSPUnpack(&got[0], &packed[g*nsb*iq4XSPSB], nsb)
+					kp512IQ4XSUnpack2Go(want, packed[g*nsb*iq4XSPSB:], packed[h*nsb*iq4XSPSB:], nsb)
+					kp512IQ4XSUnpack(&got[0], &packed[g*nsb*iq4XSPSB], &packed[h*nsb*iq4XSPSB], nsb)
 					for i := range got {
 						if got[i] != want[i] {
-							t.Fatalf("n=%d k=%d group %d: iq4XSPUnpackAVX byte %d = %d, the Go unpacker's %d", n, k, g, i, got[i], want[i])
+							t.Fatalf("n=%d k=%d groups %d, %d: kp512IQ4XSUnpack2 byte %d = %d, the Go unpacker's %d", n, k, g, h, i, got[i], want[i])
 						}
 					}
 				}
@@ -146,8 +151,8 @@ func TestKP512IQ4XSRowInvariance(t *testing.T) {
 }
 
 // TestKP512IQ4XSTiles checks every assembly tile kp512IQ4XSTile1..12 against its plain Go
-// twin, bit for bit, on random unpacked buffers (every table value, the extremes -127 and
-// 113 in whole blocks, scales of both signs) and activations (-127..127, whole blocks of
+// twin, bit for bit, on random buffers in kp512IQ4XSUnpack2's format (every table value,
+// the extremes -127 and 113 in whole half-blocks, scales of both signs) and activations (-127..127, whole blocks of
 // ±127), for 1 to 17 blocks, outputs starting from random values, with a row stride past
 // the 16 outputs.
 func TestKP512IQ4XSTiles(t *testing.T) {
@@ -158,23 +163,21 @@ func TestKP512IQ4XSTiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(95, 96))
 	le := binary.LittleEndian
 	for _, nb := range []int{1, 3, 8, 17} {
-		bufs := [2][]byte{make([]byte, nb*iq4XSPBlock), make([]byte, nb*iq4XSPBlock)}
-		for bi, buf := range bufs {
-			for blk := 0; blk < nb; blk++ {
-				o := buf[blk*iq4XSPBlock:]
-				for e := 0; e < 256; e++ {
-					v := iq4NLValues[rng.IntN(16)]
-					switch (blk + bi) % 5 {
-					case 1:
-						v = -127
-					case 2:
-						v = 113
-					}
-					o[e] = byte(int8(v))
+		buf := make([]byte, nb*kp512IQ4XSBlock)
+		for blk := 0; blk < nb; blk++ {
+			o := buf[blk*kp512IQ4XSBlock:]
+			for e := 0; e < 512; e++ {
+				v := iq4NLValues[rng.IntN(16)]
+				switch (blk + e/256) % 5 {
+				case 1:
+					v = -127
+				case 2:
+					v = 113
 				}
-				for r := 0; r < 8; r++ {
-					le.PutUint32(o[256+4*r:], math.Float32bits(float32(rng.IntN(64)-32)*rng.Float32()*1e-3))
-				}
+				o[e] = byte(v + 128)
+			}
+			for r := 0; r < 16; r++ {
+				le.PutUint32(o[512+4*r:], math.Float32bits(float32(rng.IntN(64)-32)*rng.Float32()*1e-3))
 			}
 		}
 		for c := 1; c < len(kp512IQ4XSTiles); c++ {
@@ -202,8 +205,8 @@ func TestKP512IQ4XSTiles(t *testing.T) {
 				want[i] = rng.Float32()*2 - 1
 			}
 			got := append([]float32(nil), want...)
-			kp512IQ4XSTileGo(c, bufs[0], bufs[1], x, nb, want, os)
-			kp512IQ4XSTiles[c](&bufs[0][0], &bufs[1][0], &x[0], nb, &got[0], 4*os)
+			kp512IQ4XSTileGo(c, buf, nil, x, nb, want, os)
+			kp512IQ4XSTiles[c](&buf[0], nil, &x[0], nb, &got[0], 4*os)
 			for i := range got {
 				if got[i] != want[i] {
 					t.Fatalf("nb=%d c=%d: output %d (row %d, weight row %d) = %g, the Go twin %g", nb, c, i, i/os, i%os, got[i], want[i])

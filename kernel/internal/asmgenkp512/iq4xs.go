@@ -10,39 +10,136 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// IQ4_XS groups of 8 rows unpacked by kernel's iq4XSPUnpackAVX: iq4Block bytes per block
-// of 32, the 8 rows' signed values w (kvalues_iq4nl, -127..113; the 32 bytes at 32z hold
-// values 4z..4z+3, one row an int32 lane), then d·(ls-32) as 8 float32.
+// IQ4_XS weights laid out by Pool.Pack in groups of 8 rows (kernel's packIQ4XSGroup),
+// iq4SB bytes per super-block of a group: the rows' d (float16) at 0, scales_l (byte b of
+// row r at 16+8b+r), scales_h (at 48+8b+r), then at 64+128j+32z, in row r's int32 lane,
+// the table indices of values 4z..4z+3 of block j (low nibbles) and of 16+4z..16+4z+3
+// (high nibbles).
+//
+// kp512IQ4XSUnpack2 unpacks two such groups (a and b) at a time into iq4Block bytes per
+// block of 32, already joined for the zmm tiles: at 64z, values 4z..4z+3 of the 16 rows
+// (row r in int32 lane r; rows 0..7 from a, 8..15 from b) as unsigned bytes u = w+128
+// (w = kvalues_iq4nl, -127..113, so u is 1..241), then at 512 the 16 rows' d·(ls-32) as
+// float32, computed as dotIQ4XSP_vec8 computes it.
 const (
-	iq4Block = 288
-	// maxIQ4C is the most activation rows an IQ4_XS tile takes (registers: 2C+6 of the
+	iq4SB    = 1088
+	iq4Block = 576
+	// maxIQ4C is the most activation rows an IQ4_XS tile takes (registers: 2C+5 of the
 	// 32 zmm).
 	maxIQ4C = 12
 )
 
+// iq4UTable is kvalues_iq4nl + 128, four times (one copy per 128-bit lane for VPSHUFB).
+var iq4UTable Mem
+
+func iq4Consts() {
+	if iq4UTable.Symbol.Name != "" {
+		return
+	}
+	iq4 := []int{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+	iq4UTable = GLOBL("kp512_iq4u", RODATA|NOPTR)
+	for i := 0; i < 64; i++ {
+		DATA(i, U8(uint8(iq4[i%16]+128)))
+	}
+}
+
+// bcst32 sets every int32 lane of z to v (through R9).
+func bcst32(v uint32, z VecPhysical) {
+	MOVL(U32(v), R9L)
+	VPBROADCASTD(R9L, z)
+}
+
+// iq4Unpack2: func(dst, a, b *byte, nsb int) unpacks nsb super-blocks of the packed IQ4_XS
+// groups at a and b (b may be a) into dst, iq4Block bytes per block of 32.
+func iq4Unpack2() {
+	iq4Consts()
+	TEXT("kp512IQ4XSUnpack2", NOSPLIT, "func(dst, a, b *byte, nsb int)")
+	Doc("kp512IQ4XSUnpack2 unpacks nsb super-blocks of two packed groups of 8 IQ4_XS rows (a: rows 0..7, b: 8..15) for the kp512 IQ4_XS tiles: per block of 32, the 16 rows' values plus 128 (64 bytes per 4 values), then d·(ls-32) as 16 float32 (576 bytes).")
+	dst, a, b, nsb := RDX, RSI, RDI, RCX
+	Load(Param("dst"), dst)
+	Load(Param("a"), a)
+	Load(Param("b"), b)
+	Load(Param("nsb"), nsb)
+	tab, m4, c15, c3, c32 := Z31, Z30, Z29, Z28, Z27
+	VMOVDQU64(iq4UTable, tab)
+	bcst32(0x0f0f0f0f, m4)
+	bcst32(15, c15)
+	bcst32(3, c3)
+	bcst32(32, c32)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("iq4u2_done"))
+	Label("iq4u2_loop")
+	// d of the 16 rows.
+	dh, d := Y8, Z9
+	VMOVDQU(Mem{Base: a}, dh.AsX())
+	VINSERTI128(U8(1), Mem{Base: b}, dh, dh)
+	VCVTPH2PS(dh, d)
+	for j := 0; j < 8; j++ {
+		for z := 0; z < 4; z++ {
+			v, lo := Z(2*(z%2)), Z(2*(z%2)+1)
+			off := 64 + 128*j + 32*z
+			VMOVDQU32(Mem{Base: a, Disp: off}, v.AsY())
+			VINSERTI64X4(U8(1), Mem{Base: b, Disp: off}, v, v)
+			VPANDD(m4, v, lo)
+			VPSRLW(U8(4), v, v)
+			VPANDD(m4, v, v)
+			VPSHUFB(lo, tab, lo)
+			VPSHUFB(v, tab, v)
+			VMOVDQU32(lo, Mem{Base: dst, Disp: iq4Block*j + 64*z})
+			VMOVDQU32(v, Mem{Base: dst, Disp: iq4Block*j + 64*(z+4)})
+		}
+		// ls = scales_l nibble | scales_h 2 bits << 4, as iq4xsScales (asmgenkp).
+		lb, hb, ls, hi := X4, X5, Z6, Z7
+		VMOVQ(Mem{Base: a, Disp: 16 + 8*(j/2)}, lb)
+		VPINSRQ(U8(1), Mem{Base: b, Disp: 16 + 8*(j/2)}, lb, lb)
+		VPMOVZXBD(lb, ls)
+		if j%2 == 1 {
+			VPSRLD(U8(4), ls, ls)
+		}
+		VPANDD(c15, ls, ls)
+		VMOVQ(Mem{Base: a, Disp: 48 + 8*(j/4)}, hb)
+		VPINSRQ(U8(1), Mem{Base: b, Disp: 48 + 8*(j/4)}, hb, hb)
+		VPMOVZXBD(hb, hi)
+		if s := 2 * (j % 4); s > 0 {
+			VPSRLD(U8(s), hi, hi)
+		}
+		VPANDD(c3, hi, hi)
+		VPSLLD(U8(4), hi, hi)
+		VPORD(hi, ls, ls)
+		VPSUBD(c32, ls, ls)
+		VCVTDQ2PS(ls, ls)
+		VMULPS(d, ls, ls)
+		VMOVUPS(ls, Mem{Base: dst, Disp: iq4Block*j + 512})
+	}
+	ADDQ(U32(iq4SB), a)
+	ADDQ(U32(iq4SB), b)
+	ADDQ(U32(8*iq4Block), dst)
+	DECQ(nsb)
+	JNZ(LabelRef("iq4u2_loop"))
+	Label("iq4u2_done")
+	VZEROUPPER()
+	RET()
+}
+
 // iq4Tile: func(a, b *byte, x *byte, nb int, out *float32, os int) adds the products of
-// 16 IQ4_XS weight rows (8 unpacked by iq4XSPUnpackAVX at a, 8 at b) and C activation rows
-// laid out by kp512PrepX (x; its float32 after dx is -128·Σx of the block, an integer)
-// over nb blocks of 32 to out[c*os/4 + r] (os in bytes).
+// 16 IQ4_XS weight rows unpacked by kp512IQ4XSUnpack2 at a (b is not read) and C
+// activation rows laid out by kp512PrepX (x; its float32 after dx is -128·Σx of the
+// block, an integer) over nb blocks of 32 to out[c*os/4 + r] (os in bytes).
 //
-// VPDPBUSD multiplies unsigned bytes by signed ones, so the tile flips each weight byte's
-// top bit (u = w+128, 1..241) and starts each block's int32 sum at -128·Σx: the sum ends
-// as the exact Σ w·x (|Σ u·x| ≤ 32·241·127 stays far inside int32, and VPDPBUSD does not
-// saturate). Then, as dotIQ4XSP_vec8, acc = float32(Σ w·x)·(d·(ls-32)·dx) + acc, fused,
-// block after block.
+// VPDPBUSD multiplies unsigned bytes by signed ones: the weights come as u = w+128, and
+// each block's int32 sum starts at -128·Σx, so that it ends as the exact Σ w·x (|Σ u·x|
+// ≤ 32·241·127 stays far inside int32, and VPDPBUSD does not saturate). Then, as
+// dotIQ4XSP_vec8, acc = float32(Σ w·x)·(d·(ls-32)·dx) + acc, fused, block after block.
 func iq4Tile(C int) {
 	name := fmt.Sprintf("kp512IQ4XSTile%d", C)
 	TEXT(name, NOSPLIT, "func(a, b *byte, x *byte, nb int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s adds the products of 16 IQ4_XS rows unpacked by iq4XSPUnpackAVX (8 at a, 8 at b) and %d activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.", name, C))
-	a, b, x, nb, out, os := tileRegs()
+	Doc(fmt.Sprintf("%s adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and %d activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.", name, C))
+	a, _, x, nb, out, os := tileRegs()
 	sum := func(c int) VecPhysical { return Z(c) }
 	fac := func(c int) VecPhysical { return Z(C + c) }
 	wv := func(t int) VecPhysical { return Z(2*C + t%2) }
 	dl := Z(2*C + 2)
 	tmp := func(c int) VecPhysical { return Z(2*C + 3 + c%2) }
-	flip := Z(2*C + 5)
-	MOVL(U32(0x80808080), R9L)
-	VPBROADCASTD(R9L, flip)
 	moveAcc(out, os, fac, C, false)
 	lp := name + "_loop"
 	TESTQ(nb, nb)
@@ -52,20 +149,18 @@ func iq4Tile(C int) {
 		VCVTPS2DQ_BCST(Mem{Base: x, Disp: q4XRow*c + 36}, sum(c)) // -128·Σx, exact
 	}
 	for t := 0; t < 8; t++ {
-		join(a, b, 32*t, wv(t))
-		VPXORD(flip, wv(t), wv(t)) // w+128
+		VMOVDQU32(Mem{Base: a, Disp: 64 * t}, wv(t))
 		for c := 0; c < C; c++ {
 			avoext.VPDPBUSDBcst(Mem{Base: x, Disp: q4XRow*c + 4*t}, wv(t), sum(c))
 		}
 	}
-	join(a, b, 256, dl)
+	VMOVUPS(Mem{Base: a, Disp: 512}, dl)
 	for c := 0; c < C; c++ {
 		VCVTDQ2PS(sum(c), sum(c))
 		VMULPS_BCST(Mem{Base: x, Disp: q4XRow*c + 32}, dl, tmp(c)) // d·(ls-32)·dx
 		VFMADD231PS(tmp(c), sum(c), fac(c))
 	}
 	ADDQ(U32(iq4Block), a)
-	ADDQ(U32(iq4Block), b)
 	ADDQ(U32(q4XRow*C), x)
 	DECQ(nb)
 	JNZ(LabelRef(lp))

@@ -222,6 +222,7 @@ func main() {
 	for c := 1; c <= maxQ6C; c++ {
 		q6Tile(c)
 	}
+	iq4Unpack2()
 	for c := 1; c <= maxIQ4C; c++ {
 		iq4Tile(c)
 	}
