@@ -76,9 +76,18 @@ func iq4XSOffsets(s *quantScratch, nb int) []float32 {
 // matMulIQ4XSP512 is matMulIQ4XSPacked for m > 1 on the AVX-512 VNNI tiles (s: the m rows
 // quantized): out is overwritten.
 //
-// Measured (BenchmarkKP512IQ4XS, -cpu 1 -count 5, one thread, medians of cpu-GFLOP/s
-// from the thread's CPU time, Zen 5 shared by several processes: rough): see the commit
-// message of this file for the table.
+// Measured (BenchmarkKP512IQ4XS, -cpu 1 -count 5 -benchtime 10x, one thread, medians of
+// cpu-GFLOP/s from the thread's CPU time, Zen 5 at load 4-6 on 2 vCPUs: rough), these
+// tiles / the AVX2 dotIQ4XSP tiles / packed Q4_K on its kp512 tiles, in one run:
+//
+//	              m=16               m=128
+//	5632×2048     395 /  92 / 294    438 / 102 / 383
+//	2048×5632     261 /  71 / 236    339 /  86 / 309
+//
+// A first version that re-joined iq4XSPUnpackAVX's 8-row buffers and flipped the top bits
+// in the tile (VINSERTI64X4 and VPXORD per 4 values and call) measured, against Q4_K in
+// the same run, 236 / 246, 410 / 362, 304 / 374 and 355 / 416; its AVX2 unpacker took 28%
+// of the profile at m = 16.
 func (p *Pool) matMulIQ4XSP512(out []float32, s *quantScratch, m, n, k int, w []byte) {
 	nb := k / 32
 	xm := iq4XSOffsets(s, m*nb)
