@@ -102,8 +102,8 @@ func packIQ4XSGroup(dst, data []byte, rs, j, rows, nsb int) {
 
 // matMulIQ4XSPacked is MatMul for IQ4_XS weights laid out by Pack (w: groups of 8 rows,
 // packIQ4XSGroup) on the AVX2 kernels (kPackedRows: dotIQ4XSP_vec8 for one activation
-// row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several; the AVX-512 VNNI tiles of
-// kp512iq4.go for several where kp512IQ4XSOn).
+// row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several; the AVX-512 VNNI kernels of
+// kp512iq4.go where kp512IQ4XSVecOn and kp512IQ4XSOn).
 func (p *Pool) matMulIQ4XSPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -114,8 +114,12 @@ func (p *Pool) matMulIQ4XSPacked(out, x []float32, m, n, k int, w []byte) {
 	}
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
-	p.kPackedRows(out, m, n, k, w, iq4XSPSB, iq4XSPTileC,
-		func(grp *byte, o *float32) { iq4XSPVec(grp, &xq[0], &xd[0], nsb, o) },
+	vec := func(grp *byte, o *float32) { iq4XSPVec(grp, &xq[0], &xd[0], nsb, o) }
+	if m == 1 && kp512IQ4XSVecOn() {
+		xs := iq4XSOffsets(s, nb)
+		vec = func(grp *byte, o *float32) { kp512IQ4XSVec(grp, &xq[0], &xd[0], &xs[0], nsb, o) }
+	}
+	p.kPackedRows(out, m, n, k, w, iq4XSPSB, iq4XSPTileC, vec,
 		iq4XSPUnpack,
 		func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
 			iq4XSPTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, 8*sc, o, os)

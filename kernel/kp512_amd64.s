@@ -3468,6 +3468,453 @@ iq4u2_done:
 	VZEROUPPER
 	RET
 
+// func kp512IQ4XSVec8(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
+TEXT ·kp512IQ4XSVec8(SB), NOSPLIT, $0-48
+	MOVQ         w+0(FP), SI
+	MOVQ         xq+8(FP), DI
+	MOVQ         xd+16(FP), BX
+	MOVQ         xs+24(FP), R10
+	MOVQ         nsb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	VMOVDQU      kp512_iq4u<>+0(SB), Y15
+	MOVL         $0x0f0f0f0f, R9
+	VPBROADCASTD R9, Y14
+	MOVL         $0x0000000f, R9
+	VPBROADCASTD R9, Y13
+	MOVL         $0x00000003, R9
+	VPBROADCASTD R9, Y12
+	MOVL         $0x00000020, R9
+	VPBROADCASTD R9, Y11
+	VMOVUPS      (DX), Y10
+	TESTQ        CX, CX
+	JZ           iq4v_done
+
+iq4v_loop:
+	VCVTPH2PS      (SI), Y9
+	PREFETCHT0     2176(SI)
+	PREFETCHT0     2240(SI)
+	VCVTPS2DQ.BCST (R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        64(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  (DI), Y2, Y0
+	VPDPBUSD.BCST  16(DI), Y1, Y8
+	VMOVDQU        96(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  4(DI), Y4, Y0
+	VPDPBUSD.BCST  20(DI), Y3, Y8
+	VMOVDQU        128(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  8(DI), Y2, Y0
+	VPDPBUSD.BCST  24(DI), Y1, Y8
+	VMOVDQU        160(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  12(DI), Y4, Y0
+	VPDPBUSD.BCST  28(DI), Y3, Y8
+	VPMOVZXBD      16(SI), Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      48(SI), Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   (BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	PREFETCHT0     2304(SI)
+	PREFETCHT0     2368(SI)
+	VCVTPS2DQ.BCST 4(R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        192(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  32(DI), Y2, Y0
+	VPDPBUSD.BCST  48(DI), Y1, Y8
+	VMOVDQU        224(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  36(DI), Y4, Y0
+	VPDPBUSD.BCST  52(DI), Y3, Y8
+	VMOVDQU        256(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  40(DI), Y2, Y0
+	VPDPBUSD.BCST  56(DI), Y1, Y8
+	VMOVDQU        288(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  44(DI), Y4, Y0
+	VPDPBUSD.BCST  60(DI), Y3, Y8
+	VPMOVZXBD      16(SI), Y5
+	VPSRLD         $0x04, Y5, Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      48(SI), Y6
+	VPSRLD         $0x02, Y6, Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   4(BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	PREFETCHT0     2432(SI)
+	PREFETCHT0     2496(SI)
+	VCVTPS2DQ.BCST 8(R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        320(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  64(DI), Y2, Y0
+	VPDPBUSD.BCST  80(DI), Y1, Y8
+	VMOVDQU        352(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  68(DI), Y4, Y0
+	VPDPBUSD.BCST  84(DI), Y3, Y8
+	VMOVDQU        384(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  72(DI), Y2, Y0
+	VPDPBUSD.BCST  88(DI), Y1, Y8
+	VMOVDQU        416(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  76(DI), Y4, Y0
+	VPDPBUSD.BCST  92(DI), Y3, Y8
+	VPMOVZXBD      24(SI), Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      48(SI), Y6
+	VPSRLD         $0x04, Y6, Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   8(BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	PREFETCHT0     2560(SI)
+	PREFETCHT0     2624(SI)
+	VCVTPS2DQ.BCST 12(R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        448(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  96(DI), Y2, Y0
+	VPDPBUSD.BCST  112(DI), Y1, Y8
+	VMOVDQU        480(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  100(DI), Y4, Y0
+	VPDPBUSD.BCST  116(DI), Y3, Y8
+	VMOVDQU        512(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  104(DI), Y2, Y0
+	VPDPBUSD.BCST  120(DI), Y1, Y8
+	VMOVDQU        544(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  108(DI), Y4, Y0
+	VPDPBUSD.BCST  124(DI), Y3, Y8
+	VPMOVZXBD      24(SI), Y5
+	VPSRLD         $0x04, Y5, Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      48(SI), Y6
+	VPSRLD         $0x06, Y6, Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   12(BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	PREFETCHT0     2688(SI)
+	PREFETCHT0     2752(SI)
+	VCVTPS2DQ.BCST 16(R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        576(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  128(DI), Y2, Y0
+	VPDPBUSD.BCST  144(DI), Y1, Y8
+	VMOVDQU        608(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  132(DI), Y4, Y0
+	VPDPBUSD.BCST  148(DI), Y3, Y8
+	VMOVDQU        640(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  136(DI), Y2, Y0
+	VPDPBUSD.BCST  152(DI), Y1, Y8
+	VMOVDQU        672(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  140(DI), Y4, Y0
+	VPDPBUSD.BCST  156(DI), Y3, Y8
+	VPMOVZXBD      32(SI), Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      56(SI), Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   16(BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	PREFETCHT0     2816(SI)
+	PREFETCHT0     2880(SI)
+	VCVTPS2DQ.BCST 20(R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        704(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  160(DI), Y2, Y0
+	VPDPBUSD.BCST  176(DI), Y1, Y8
+	VMOVDQU        736(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  164(DI), Y4, Y0
+	VPDPBUSD.BCST  180(DI), Y3, Y8
+	VMOVDQU        768(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  168(DI), Y2, Y0
+	VPDPBUSD.BCST  184(DI), Y1, Y8
+	VMOVDQU        800(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  172(DI), Y4, Y0
+	VPDPBUSD.BCST  188(DI), Y3, Y8
+	VPMOVZXBD      32(SI), Y5
+	VPSRLD         $0x04, Y5, Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      56(SI), Y6
+	VPSRLD         $0x02, Y6, Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   20(BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	PREFETCHT0     2944(SI)
+	PREFETCHT0     3008(SI)
+	VCVTPS2DQ.BCST 24(R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        832(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  192(DI), Y2, Y0
+	VPDPBUSD.BCST  208(DI), Y1, Y8
+	VMOVDQU        864(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  196(DI), Y4, Y0
+	VPDPBUSD.BCST  212(DI), Y3, Y8
+	VMOVDQU        896(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  200(DI), Y2, Y0
+	VPDPBUSD.BCST  216(DI), Y1, Y8
+	VMOVDQU        928(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  204(DI), Y4, Y0
+	VPDPBUSD.BCST  220(DI), Y3, Y8
+	VPMOVZXBD      40(SI), Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      56(SI), Y6
+	VPSRLD         $0x04, Y6, Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   24(BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	PREFETCHT0     3072(SI)
+	PREFETCHT0     3136(SI)
+	PREFETCHT0     3200(SI)
+	VCVTPS2DQ.BCST 28(R10), Y0
+	VPXOR          Y8, Y8, Y8
+	VMOVDQU        960(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  224(DI), Y2, Y0
+	VPDPBUSD.BCST  240(DI), Y1, Y8
+	VMOVDQU        992(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  228(DI), Y4, Y0
+	VPDPBUSD.BCST  244(DI), Y3, Y8
+	VMOVDQU        1024(SI), Y1
+	VPAND          Y14, Y1, Y2
+	VPSRLW         $0x04, Y1, Y1
+	VPAND          Y14, Y1, Y1
+	VPSHUFB        Y2, Y15, Y2
+	VPSHUFB        Y1, Y15, Y1
+	VPDPBUSD.BCST  232(DI), Y2, Y0
+	VPDPBUSD.BCST  248(DI), Y1, Y8
+	VMOVDQU        1056(SI), Y3
+	VPAND          Y14, Y3, Y4
+	VPSRLW         $0x04, Y3, Y3
+	VPAND          Y14, Y3, Y3
+	VPSHUFB        Y4, Y15, Y4
+	VPSHUFB        Y3, Y15, Y3
+	VPDPBUSD.BCST  236(DI), Y4, Y0
+	VPDPBUSD.BCST  252(DI), Y3, Y8
+	VPMOVZXBD      40(SI), Y5
+	VPSRLD         $0x04, Y5, Y5
+	VPAND          Y13, Y5, Y5
+	VPMOVZXBD      56(SI), Y6
+	VPSRLD         $0x06, Y6, Y6
+	VPAND          Y12, Y6, Y6
+	VPSLLD         $0x04, Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPSUBD         Y11, Y5, Y5
+	VCVTDQ2PS      Y5, Y5
+	VMULPS         Y9, Y5, Y5
+	VBROADCASTSS   28(BX), Y7
+	VMULPS         Y5, Y7, Y7
+	VPADDD         Y8, Y0, Y0
+	VCVTDQ2PS      Y0, Y0
+	VFMADD231PS    Y7, Y0, Y10
+	ADDQ           $0x00000440, SI
+	ADDQ           $0x00000100, DI
+	ADDQ           $0x20, BX
+	ADDQ           $0x20, R10
+	DECQ           CX
+	JNZ            iq4v_loop
+
+iq4v_done:
+	VMOVUPS Y10, (DX)
+	VZEROUPPER
+	RET
+
 // func kp512IQ4XSTile1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 // Requires: AVX, AVX512F, AVX512_VNNI
 TEXT ·kp512IQ4XSTile1(SB), NOSPLIT, $0-48

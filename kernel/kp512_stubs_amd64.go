@@ -70,6 +70,9 @@ func kp512Q6KTile8(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 // kp512IQ4XSUnpack2 unpacks nsb super-blocks of two packed groups of 8 IQ4_XS rows (a: rows 0..7, b: 8..15) for the kp512 IQ4_XS tiles: per block of 32, the 16 rows' values plus 128 (64 bytes per 4 values), then d·(ls-32) as 16 float32 (576 bytes).
 func kp512IQ4XSUnpack2(dst *byte, a *byte, b *byte, nsb int)
 
+// kp512IQ4XSVec8 adds the dot products of a packed group of 8 IQ4_XS rows (nsb super-blocks) and one int8-quantized row (xs: -128·Σx per block) to out[0..8), block after block, with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSVec8(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)
+
 // kp512IQ4XSTile1 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 1 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
 func kp512IQ4XSTile1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 

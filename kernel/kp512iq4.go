@@ -51,6 +51,15 @@ var (
 	kp512IQ4XSUnpack func(dst, a, b *byte, nsb int)
 )
 
+// kp512IQ4XSVec is the one-row kernel for packed IQ4_XS groups on AVX-512 VNNI CPUs
+// (kp512IQ4XSVec8: dotIQ4XSP_vec8's arithmetic, by VPDPBUSD on the values plus 128, each
+// block's sum started at xs = -128·Σx; nil elsewhere).
+var kp512IQ4XSVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)
+
+// kp512IQ4XSVecOn reports whether kp512IQ4XSVec serves packed IQ4_XS weights with one
+// activation row.
+func kp512IQ4XSVecOn() bool { return kp512IQ4XSVec != nil && iq4XSPackedOn() }
+
 // kp512IQ4XSOn reports whether the AVX-512 VNNI tiles serve packed IQ4_XS weights with
 // several activation rows.
 func kp512IQ4XSOn() bool { return kp512IQ4XSTiles != nil && iq4XSPackedOn() }

@@ -11,10 +11,11 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-// BenchmarkKP512IQ4XS compares, in one run, packed IQ4_XS products with several
-// activation rows on the kp512 IQ4_XS tiles ("kp512") and on the AVX2 dotIQ4XSP tiles
-// they replace ("avx2", the kp512 tiles switched off for the run), with packed Q4_K on
-// its kp512 tiles alongside, at the 1B model's MLP shapes for 16 and 128 activation rows,
+// BenchmarkKP512IQ4XS compares, in one run, packed IQ4_XS products on the kp512 IQ4_XS
+// kernels ("kp512": kp512IQ4XSVec8 for one activation row, the tiles for several) and on
+// the AVX2 kernels they replace ("avx2": dotIQ4XSP_vec8 and the dotIQ4XSP tiles, the kp512
+// ones switched off for the run), with packed Q4_K alongside, at the 1B model's MLP
+// shapes for 1, 16 and 128 activation rows,
 // on one thread: GFLOP/s from the wall clock and from the thread's CPU time
 // (cpu-GFLOP/s, the steadier figure on a shared machine).
 func BenchmarkKP512IQ4XS(b *testing.B) {
@@ -30,7 +31,7 @@ func BenchmarkKP512IQ4XS(b *testing.B) {
 			w := typedWeight(b, rng, dt, n, k)
 			pw := *w
 			p.Pack([]*tensor.Tensor{&pw})
-			for _, m := range []int{16, 128} {
+			for _, m := range []int{1, 16, 128} {
 				x := randVec(rng, m*k)
 				out := make([]float32, m*n)
 				variants := []string{"kp512", "avx2"}
@@ -40,9 +41,9 @@ func BenchmarkKP512IQ4XS(b *testing.B) {
 				for _, v := range variants {
 					b.Run(fmt.Sprintf("%dx%d/m=%d/%s/%s", n, k, m, dt, v), func(b *testing.B) {
 						if v == "avx2" {
-							t := kp512IQ4XSTiles
-							kp512IQ4XSTiles = nil
-							defer func() { kp512IQ4XSTiles = t }()
+							t, v := kp512IQ4XSTiles, kp512IQ4XSVec
+							kp512IQ4XSTiles, kp512IQ4XSVec = nil, nil
+							defer func() { kp512IQ4XSTiles, kp512IQ4XSVec = t, v }()
 						}
 						runtime.LockOSThread()
 						defer runtime.UnlockOSThread()

@@ -215,3 +215,63 @@ func TestKP512IQ4XSTiles(t *testing.T) {
 		}
 	}
 }
+
+// TestKP512IQ4XSVec checks kp512IQ4XSVec8 (one activation row) bit for bit against the
+// AVX2 one-row kernel dotIQ4XSP_vec8 and, from zero, against the plain Go twin
+// iq4XSPRef, on random packed groups of 1 to 9 super-blocks (a short last group among
+// them), outputs starting from random values, and on weights all -127 or all 113 against
+// activations all ±127.
+func TestKP512IQ4XSVec(t *testing.T) {
+	if kp512IQ4XSVec == nil || iq4XSPVec == nil {
+		t.Log("no AVX-512 VNNI one-row kernel on this CPU (or -tags purego)")
+		return
+	}
+	rng := rand.New(rand.NewPCG(97, 98))
+	for _, k := range []int{256, 512, 1280, 2304} {
+		for _, n := range []int{5, 8} {
+			for trial := 0; trial < 3; trial++ {
+				w := randBlocks(rng, tensor.IQ4_XS, n, k)
+				if trial == 2 { // the extremes: every index 0 (-127) or 15 (113)
+					for b := 0; b < len(w.Data)/136; b++ {
+						q := byte(0x00)
+						if b%2 == 1 {
+							q = 0xff
+						}
+						for i := 8; i < 136; i++ {
+							w.Data[136*b+i] = q
+						}
+					}
+				}
+				packed := packIQ4XSRef(w)
+				x := randVec(rng, k)
+				if trial == 2 {
+					for i := range x {
+						x[i] = float32(1 - 2*(i/32%2))
+					}
+				}
+				xq, xd, _ := quantRef(x, 1, k)
+				s := &quantScratch{q: xq}
+				xs := iq4XSOffsets(s, k/32)
+				ref := make([]float32, n)
+				iq4XSPRef(ref, xq, xd, 1, n, k, packed)
+				var got [8]float32
+				kp512IQ4XSVec(&packed[0], &xq[0], &xd[0], &xs[0], k/256, &got[0])
+				for j := 0; j < n; j++ {
+					if got[j] != ref[j] {
+						t.Fatalf("k=%d n=%d trial %d: row %d = %g, the plain Go twin %g", k, n, trial, j, got[j], ref[j])
+					}
+				}
+				var a, b [8]float32
+				for j := range a {
+					a[j] = rng.Float32()*2 - 1
+					b[j] = a[j]
+				}
+				kp512IQ4XSVec(&packed[0], &xq[0], &xd[0], &xs[0], k/256, &a[0])
+				iq4XSPVec(&packed[0], &xq[0], &xd[0], k/256, &b[0])
+				if a != b {
+					t.Fatalf("k=%d n=%d trial %d: from random outputs %v, dotIQ4XSP_vec8 %v", k, n, trial, a, b)
+				}
+			}
+		}
+	}
+}

@@ -93,6 +93,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q4KTile 16×8 (packed)"}, kp512Q5KOn},
 	{[]tensor.DType{tensor.Q5_K}, true, false, true, Path{"AVX2", "dotQ5KP_vec8 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
+	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX-512 VNNI", "kp512IQ4XSVec8 (packed)"}, kp512IQ4XSVecOn},
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX2", "dotIQ4XSP_vec8 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX-512 VNNI", "kp512IQ4XSTile 16×8 (packed)"}, kp512IQ4XSOn},
 	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX2", "dotIQ4XSP 8×2 (packed)"}, iq4XSPackedOn},

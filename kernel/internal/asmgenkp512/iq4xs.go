@@ -44,7 +44,7 @@ func iq4Consts() {
 }
 
 // bcst32 sets every int32 lane of z to v (through R9).
-func bcst32(v uint32, z VecPhysical) {
+func bcst32(v uint32, z Op) {
 	MOVL(U32(v), R9L)
 	VPBROADCASTD(R9L, z)
 }
@@ -169,3 +169,93 @@ func iq4Tile(C int) {
 	VZEROUPPER()
 	RET()
 }
+
+// prefetchIQ4Vec is how far ahead in a group kp512IQ4XSVec8 prefetches (as
+// dotIQ4XSP_vec8: two super-blocks).
+const prefetchIQ4Vec = 2 * iq4SB
+
+// iq4Vec: func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32) adds
+// the dot products of one packed IQ4_XS group of 8 rows (nsb super-blocks, not unpacked)
+// and one activation row quantized by QuantizeQ8 (xq, xd; xs: -128·Σx of each block, an
+// integer as float32) to out[0..8), block after block, with dotIQ4XSP_vec8's arithmetic.
+// Each row is an int32 lane of a ymm vector: the indices become u = w+128 by VPSHUFB and
+// go through VPDPBUSD (EVEX, AVX512VL) with 4 activation bytes broadcast, the sum started
+// at -128·Σx, 8 VPDPBUSD a block where dotIQ4XSP_vec8 spends 8×(VPABSB, VPBROADCASTD,
+// VPSIGNB, VPMADDUBSW, VPMADDWD, VPADDD).
+func iq4Vec() {
+	iq4Consts()
+	TEXT("kp512IQ4XSVec8", NOSPLIT, "func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)")
+	Doc("kp512IQ4XSVec8 adds the dot products of a packed group of 8 IQ4_XS rows (nsb super-blocks) and one int8-quantized row (xs: -128·Σx per block) to out[0..8), block after block, with the arithmetic of dotIQ4XSP_vec8.")
+	w, xq, xd, xs, nsb, o := RSI, RDI, RBX, R10, RCX, RDX
+	Load(Param("w"), w)
+	Load(Param("xq"), xq)
+	Load(Param("xd"), xd)
+	Load(Param("xs"), xs)
+	Load(Param("nsb"), nsb)
+	Load(Param("out"), o)
+	tab, m4, c15, c3, c32, acc, d := Y15, Y14, Y13, Y12, Y11, Y10, Y9
+	VMOVDQU(iq4UTable, tab)
+	bcst32(0x0f0f0f0f, m4)
+	bcst32(15, c15)
+	bcst32(3, c3)
+	bcst32(32, c32)
+	VMOVUPS(Mem{Base: o}, acc)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("iq4v_done"))
+	Label("iq4v_loop")
+	VCVTPH2PS(Mem{Base: w}, d)
+	for j := 0; j < 8; j++ {
+		for l := (17 * j) / 8; l < (17*(j+1))/8; l++ {
+			PREFETCHT0(Mem{Base: w, Disp: prefetchIQ4Vec + 64*l})
+		}
+		// Two chains: values 0..15 from -128·Σx (exact), 16..31 from zero.
+		sum, sum2 := Y0, Y8
+		VCVTPS2DQ_BCST(Mem{Base: xs, Disp: 4 * j}, sum)
+		VPXOR(sum2, sum2, sum2)
+		for z := 0; z < 4; z++ {
+			v, lo := Y(1+2*(z%2)), Y(2+2*(z%2))
+			VMOVDQU(Mem{Base: w, Disp: 64 + 128*j + 32*z}, v)
+			VPAND(m4, v, lo)
+			VPSRLW(U8(4), v, v)
+			VPAND(m4, v, v)
+			VPSHUFB(lo, tab, lo)
+			VPSHUFB(v, tab, v)
+			avoext.VPDPBUSDBcst(Mem{Base: xq, Disp: 32*j + 4*z}, lo, sum)
+			avoext.VPDPBUSDBcst(Mem{Base: xq, Disp: 32*j + 16 + 4*z}, v, sum2)
+		}
+		ls, hi, s := Y5, Y6, Y7
+		VPMOVZXBD(Mem{Base: w, Disp: 16 + 8*(j/2)}, ls)
+		if j%2 == 1 {
+			VPSRLD(U8(4), ls, ls)
+		}
+		VPAND(c15, ls, ls)
+		VPMOVZXBD(Mem{Base: w, Disp: 48 + 8*(j/4)}, hi)
+		if sh := 2 * (j % 4); sh > 0 {
+			VPSRLD(U8(sh), hi, hi)
+		}
+		VPAND(c3, hi, hi)
+		VPSLLD(U8(4), hi, hi)
+		VPOR(hi, ls, ls)
+		VPSUBD(c32, ls, ls)
+		VCVTDQ2PS(ls, ls)
+		VMULPS(d, ls, ls) // d·(ls-32)
+		VBROADCASTSS(Mem{Base: xd, Disp: 4 * j}, s)
+		VMULPS(ls, s, s) // ·dx
+		VPADDD(sum2, sum, sum)
+		VCVTDQ2PS(sum, sum)
+		VFMADD231PS(s, sum, acc)
+	}
+	ADDQ(U32(iq4SB), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U8(32), xd)
+	ADDQ(U8(32), xs)
+	DECQ(nsb)
+	JNZ(LabelRef("iq4v_loop"))
+	Label("iq4v_done")
+	VMOVUPS(acc, Mem{Base: o})
+	VZEROUPPER()
+	RET()
+}
+
+// Y returns ymm register i.
+func Y(i int) Register { return Z(i).AsY() }

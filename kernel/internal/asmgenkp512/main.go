@@ -223,6 +223,7 @@ func main() {
 		q6Tile(c)
 	}
 	iq4Unpack2()
+	iq4Vec()
 	for c := 1; c <= maxIQ4C; c++ {
 		iq4Tile(c)
 	}
