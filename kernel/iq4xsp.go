@@ -25,8 +25,9 @@ import "encoding/binary"
 // measures it against float64. They differ in the last bits from those of the fused
 // kernels for IQ4_XS as stored (kquant.go), which serve weights Pack did not lay out.
 //
-// Measured (BenchmarkMatMulIQ4XSPacked, -cpu 1 -count 5, medians, on the default AVX-512
-// Zen 5 path, which for IQ4_XS is AVX2, at load 10-11 on 2 vCPUs: noisy), GFLOP/s as
+// Measured (BenchmarkMatMulIQ4XSPacked, -cpu 1 -count 5, medians, on a Zen 5 whose default
+// path for IQ4_XS was then AVX2, at load 10-11 on 2 vCPUs: noisy; on AVX-512 VNNI CPUs
+// kp512iq4.go's kernels now serve packed IQ4_XS, 1.6× to 4× these), GFLOP/s as
 // stored (fused kernels) → packed, with packed Q4_K in the same run: 5632×2048 m=1
 // 9.9 → 24.6 (28.0), m=16 21.4 → 23.0 (39.6), m=128 19.3 → 32.0 (56.1); 2048×5632 m=1
 // 11.7 → 20.2 (20.6), m=16 16.3 → 21.0 (26.2), m=128 18.2 → 26.4 (41.5). The tiles spend

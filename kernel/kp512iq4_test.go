@@ -110,7 +110,8 @@ func TestKP512IQ4XSGo(t *testing.T) {
 // product with m activation rows (the kp512 IQ4_XS tiles where kp512IQ4XSOn holds, the
 // AVX2 tiles or plain Go elsewhere) has the bits of the same row alone, for m = 2, 3, 7,
 // 16, 17 and 130, n not a multiple of 16 and k past one kp512KB piece; and MatMulPath
-// names the kp512 tile exactly where kp512IQ4XSOn holds.
+// names the kp512 tile exactly where kp512IQ4XSOn holds, kp512IQ4XSVec8 where
+// kp512IQ4XSVecOn does.
 func TestKP512IQ4XSRowInvariance(t *testing.T) {
 	rng := rand.New(rand.NewPCG(93, 94))
 	p := NewPool(2)
@@ -118,6 +119,9 @@ func TestKP512IQ4XSRowInvariance(t *testing.T) {
 	path := MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 2)
 	if kp512IQ4XSOn() != (path.Kernel == "kp512IQ4XSTile 16×8 (packed)") {
 		t.Fatalf("MatMulPath with several rows = %v, kp512IQ4XSOn = %v", path, kp512IQ4XSOn())
+	}
+	if one := MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 1); kp512IQ4XSVecOn() != (one.Kernel == "kp512IQ4XSVec8 (packed)") {
+		t.Fatalf("MatMulPath with one row = %v, kp512IQ4XSVecOn = %v", one, kp512IQ4XSVecOn())
 	}
 	for _, k := range []int{256, 512, 768, 2304} {
 		for _, n := range []int{7, 17, 24, 72} {
