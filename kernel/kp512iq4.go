@@ -30,7 +30,12 @@ import (
 //
 // so a row's results are the same bits for one activation row and for many.
 //
-// Measured: see matMulIQ4XSP512.
+// Measured: kernels, see matMulIQ4XSP512 and kp512IQ4XSVec. End to end (1b preset,
+// /work/bench/1b-*.gguf, 2 threads, load 5-8 on the 2 vCPUs, so as the kp512.go numbers,
+// the user CPU seconds of decilm bench less those of a run that only loads the model):
+// pp128 three times (-p 128 -n 0 -r 3) 2.68 against main's 10.31 (Q4_0 3.14, Q4_K_M
+// 3.13); 16 sequences (-p 0 -n 32 -b 16 less -b 1) 3.17 against 11.27 (Q4_0 3.73, Q4_K_M
+// 3.74); tg32 (-p 0 -n 32 -b 1) 1.87 against 2.52 (Q4_0 2.07, Q4_K_M 2.14).
 
 // kp512IQ4XSBlock is the size in bytes of one block of 32 of two groups unpacked by
 // kp512IQ4XSUnpack2: 16 rows' 32 values plus 128, then d·(ls-32) as 16 float32.
@@ -53,7 +58,9 @@ var (
 
 // kp512IQ4XSVec is the one-row kernel for packed IQ4_XS groups on AVX-512 VNNI CPUs
 // (kp512IQ4XSVec8: dotIQ4XSP_vec8's arithmetic, by VPDPBUSD on the values plus 128, each
-// block's sum started at xs = -128·Σx; nil elsewhere).
+// block's sum started at xs = -128·Σx; nil elsewhere). Measured (BenchmarkKP512IQ4XS m=1,
+// as matMulIQ4XSP512, load 8), it / dotIQ4XSP_vec8 / Q4_K's dotQ4KP_vec8 in one run:
+// 5632×2048 122 / 74 / 92, 2048×5632 107 / 66 / 109 cpu-GFLOP/s.
 var kp512IQ4XSVec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)
 
 // kp512IQ4XSVecOn reports whether kp512IQ4XSVec serves packed IQ4_XS weights with one
@@ -92,6 +99,11 @@ func iq4XSOffsets(s *quantScratch, nb int) []float32 {
 //	              m=16               m=128
 //	5632×2048     395 /  92 / 294    438 / 102 / 383
 //	2048×5632     261 /  71 / 236    339 /  86 / 309
+//
+// and in a later run (load 8): 436 / 103 / 308, 482 / 101 / 406, 340 / 86 / 362 and
+// 453 / 104 / 411. C = 6, 8 and 12 activation rows a call were alike within the noise (5
+// runs each, same run: m = 16 384, 390, 391 and 412, 396, 394; m = 128 468, 437, 488 and
+// 381, 475, 452); 8 divides m = 16 and 128.
 //
 // A first version that re-joined iq4XSPUnpackAVX's 8-row buffers and flipped the top bits
 // in the tile (VINSERTI64X4 and VPXORD per 4 values and call) measured, against Q4_K in
