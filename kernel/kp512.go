@@ -221,6 +221,13 @@ var kp512XPool = sync.Pool{New: func() any { return new([]byte) }}
 // tiles[c] with all of them, pair after pair each along all of k or piece of k after
 // piece for all pairs (kp512XRowsMax); either way each output adds its blocks in order.
 func (p *Pool) kp512Rows(out []float32, m, n, k int, w []byte, gsb int, unpack func(dst, grp *byte, sc int), bb int, xp []byte, xr, C int, tiles []kp512TileFn) {
+	p.kp512RowsPair(out, m, n, k, w, gsb, unpack, nil, bb, xp, xr, C, tiles)
+}
+
+// kp512RowsPair is kp512Rows where pair, if not nil, unpacks each two groups' pieces at
+// once in place of unpack (a lone last group as both), into one buffer that the tiles
+// read as a (bb bytes a block of 32 of the 16 rows).
+func (p *Pool) kp512RowsPair(out []float32, m, n, k int, w []byte, gsb int, unpack func(dst, grp *byte, sc int), pair func(dst, a, b *byte, sc int), bb int, xp []byte, xr, C int, tiles []kp512TileFn) {
 	nsb, nb := k/256, k/32
 	gs := nsb * gsb
 	ng := (n + 7) / 8
@@ -239,9 +246,13 @@ func (p *Pool) kp512Rows(out []float32, m, n, k int, w []byte, gsb int, unpack f
 			step := func(s0, j, ns0, nj int) {
 				sc := min(kp512KB, nsb-s0)
 				r, g := min(16, hi-j), j/8
-				unpack(ba, &w[g*gs+s0*gsb], sc)
+				if pair != nil {
+					pair(ba, &w[g*gs+s0*gsb], &w[min(g+1, ng-1)*gs+s0*gsb], sc)
+				} else {
+					unpack(ba, &w[g*gs+s0*gsb], sc)
+				}
 				b := ba // a lone last group: its rows 8..15 are not written
-				if g+1 < ng {
+				if g+1 < ng && pair == nil {
 					unpack(bb2, &w[(g+1)*gs+s0*gsb], sc)
 					b = bb2
 				}

@@ -315,5 +315,10 @@ func main() {
 	for c := 1; c <= maxQ6C; c++ {
 		q6Tile(c)
 	}
+	iq4Unpack2()
+	iq4Vec()
+	for c := 1; c <= maxIQ4C; c++ {
+		iq4Tile(c)
+	}
 	Generate()
 }
