@@ -40,7 +40,8 @@ func benchQ4KWeight(rng *rand.Rand, n, k int) *tensor.Tensor {
 // KP512Q6K_VARIANTS (comma-separated, default "kp512,q4_0") the variants: kp512 (as
 // MatMul runs it), piece (kp512Rows in its piece-major order), avx2unpack (q6KPUnpackAVX
 // for kp512Q6KUnpack512), nopf (no software prefetch), q4_0 (Q4_0 weights of the same
-// shape), q4_K and q4_K-piece (packed Q4_K weights, as kp512 and piece).
+// shape), q4_K and q4_K-piece, iq4_xs and iq4_xs-piece (packed Q4_K or IQ4_XS weights,
+// as kp512 and piece).
 func BenchmarkKP512Q6K(b *testing.B) {
 	if !kp512On(true) {
 		b.Skip("no kp512 tiles on this CPU")
@@ -59,14 +60,16 @@ func BenchmarkKP512Q6K(b *testing.B) {
 		}
 		w6 := benchQ6KWeight(rng, n, k)
 		w4 := randBlocks(rng, tensor.Q4_0, n, k)
-		var wk *tensor.Tensor
+		var wk, wi *tensor.Tensor
 		if strings.Contains(strings.Join(variants, ","), "q4_K") {
 			wk = benchQ4KWeight(rng, n, k)
-		}
-		p.Pack([]*tensor.Tensor{w6, w4})
-		if wk != nil {
 			p.Pack([]*tensor.Tensor{wk})
 		}
+		if strings.Contains(strings.Join(variants, ","), "iq4_xs") {
+			wi = randBlocks(rng, tensor.IQ4_XS, n, k)
+			p.Pack([]*tensor.Tensor{wi})
+		}
+		p.Pack([]*tensor.Tensor{w6, w4})
 		for _, m := range []int{16, 128} {
 			x := randVec(rng, m*k)
 			out := make([]float32, m*n)
@@ -77,6 +80,8 @@ func BenchmarkKP512Q6K(b *testing.B) {
 					w = w4
 				case strings.HasPrefix(v, "q4_K"):
 					w = wk
+				case strings.HasPrefix(v, "iq4_xs"):
+					w = wi
 				}
 				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, v), func(b *testing.B) {
 					if v == "avx2unpack" { // the AVX2 unpacker before the Q6_K tiles
