@@ -7,6 +7,9 @@ package kernel
 // kp512Prefetch512 fetches the n cache lines (64 bytes) from p on into the cache.
 func kp512Prefetch512(p *byte, n int)
 
+// kp512Q6KUnpack512 unpacks nsb super-blocks of a packed group of 8 Q6_K rows into the q6KPBlock format (384 bytes per block of 32), as q6KPUnpackAVX, with AVX-512 BW.
+func kp512Q6KUnpack512(dst *byte, w *byte, nsb int)
+
 // kp512Q4KTile1 adds the products of 16 Q4_K rows unpacked by q4KPUnpackAVX (8 at a, 8 at b) and 1 activation rows laid out by kp512PrepX over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotQ4KP_vec8.
 func kp512Q4KTile1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 

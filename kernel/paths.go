@@ -86,7 +86,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q4_K}, true, false, false, Path{"AVX2", "dotQ4KAVX"}, always},
 	{[]tensor.DType{tensor.Q4_K}, false, true, false, Path{"AVX2", "dotQ4K 1×4"}, always},
 	{[]tensor.DType{tensor.Q6_K}, true, false, true, Path{"AVX2", "dotQ6KP_vec8 (packed)"}, q6KPackedOn},
-	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×6 (packed)"}, func() bool { return kp512On(true) }},
+	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×8 (packed)"}, func() bool { return kp512On(true) }},
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
