@@ -42,8 +42,12 @@ import (
 // against this layout, dotQ3KP_vec8 interleaved, medians of five at load 10: 5632×2048
 // 25.8 / 33.8, 2048×5632 26.5 / 30.3.
 //
-// End to end (decilm bench -p 128 -n 32 -b 16 -r 1 --threads 2, 1b Q3_K_M, load 4-9:
-// very rough), main's fused kernels → packed, Q4_0 right after: pp128 23.8 → 64.5
+// End to end after merging main's 16×8 Q6_K tiles (decilm bench -p 128 -n 32 -b 16 -r 1
+// --threads 2, 1b, load 5-6: rough), Q3_K_M packed, Q4_0, Q3_K_M again: pp128 168, 115,
+// 141; tg32 31.6, 25.1, 29.0; 16 sequences 97.6, 89.9, 82.4 t/s; user CPU seconds less
+// those of loading: pp128 three times 3.01 against Q4_0's 3.16, tg32 and 16 sequences
+// 6.43 against 5.93. Before that merge (16×6 tiles; load 4-9: very rough), main's fused
+// kernels → packed, Q4_0 right after: pp128 23.8 → 64.5
 // (80.0), tg32 16.1 → 27.1 (22.3), 16 sequences 33.2 → 78.7 (84.0) t/s; an earlier
 // round 22.0 → 81.9 (49.4), 16.3 → 20.8 (27.9), 23.0 → 92.1 (62.4). Steadier, the
 // process's user CPU seconds less those of a run that only loads the model: pp128 three
