@@ -69,6 +69,8 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		p.matMulQ6KPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q5_K && w.Packed != nil && q5KPackable(k):
 		p.matMulQ5KPacked(out, x, m, n, k, w.Packed)
+	case dt == tensor.Q3_K && w.Packed != nil && q3KPackable(k):
+		p.matMulQ3KPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.IQ4_XS && w.Packed != nil && iq4XSPackable(k):
 		p.matMulIQ4XSPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
@@ -131,6 +133,9 @@ func checkMatMul(out, x []float32, m int, w *tensor.Tensor) (n, k, rs int, err e
 	}
 	if w.Packed != nil && w.DType == tensor.Q5_K && k%256 == 0 && len(w.Packed) < q5KPBytes(n, k) {
 		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), q5KPBytes(n, k))
+	}
+	if w.Packed != nil && w.DType == tensor.Q3_K && k%256 == 0 && len(w.Packed) < q3KPBytes(n, k) {
+		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), q3KPBytes(n, k))
 	}
 	if w.Packed != nil && w.DType == tensor.IQ4_XS && k%256 == 0 && len(w.Packed) < iq4XSPBytes(n, k) {
 		return 0, 0, 0, fmt.Errorf("matmul %s: packed weights have %d bytes, need %d", w.Name, len(w.Packed), iq4XSPBytes(n, k))

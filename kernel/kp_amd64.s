@@ -3244,3 +3244,1283 @@ done:
 	VMOVUPS Y2, (R8)(R9*2)
 	VZEROUPPER
 	RET
+
+DATA kp_q3duplo<>+0(SB)/1, $0x00
+DATA kp_q3duplo<>+1(SB)/1, $0x01
+DATA kp_q3duplo<>+2(SB)/1, $0x00
+DATA kp_q3duplo<>+3(SB)/1, $0x01
+DATA kp_q3duplo<>+4(SB)/1, $0x04
+DATA kp_q3duplo<>+5(SB)/1, $0x05
+DATA kp_q3duplo<>+6(SB)/1, $0x04
+DATA kp_q3duplo<>+7(SB)/1, $0x05
+DATA kp_q3duplo<>+8(SB)/1, $0x08
+DATA kp_q3duplo<>+9(SB)/1, $0x09
+DATA kp_q3duplo<>+10(SB)/1, $0x08
+DATA kp_q3duplo<>+11(SB)/1, $0x09
+DATA kp_q3duplo<>+12(SB)/1, $0x0c
+DATA kp_q3duplo<>+13(SB)/1, $0x0d
+DATA kp_q3duplo<>+14(SB)/1, $0x0c
+DATA kp_q3duplo<>+15(SB)/1, $0x0d
+DATA kp_q3duplo<>+16(SB)/1, $0x10
+DATA kp_q3duplo<>+17(SB)/1, $0x11
+DATA kp_q3duplo<>+18(SB)/1, $0x10
+DATA kp_q3duplo<>+19(SB)/1, $0x11
+DATA kp_q3duplo<>+20(SB)/1, $0x14
+DATA kp_q3duplo<>+21(SB)/1, $0x15
+DATA kp_q3duplo<>+22(SB)/1, $0x14
+DATA kp_q3duplo<>+23(SB)/1, $0x15
+DATA kp_q3duplo<>+24(SB)/1, $0x18
+DATA kp_q3duplo<>+25(SB)/1, $0x19
+DATA kp_q3duplo<>+26(SB)/1, $0x18
+DATA kp_q3duplo<>+27(SB)/1, $0x19
+DATA kp_q3duplo<>+28(SB)/1, $0x1c
+DATA kp_q3duplo<>+29(SB)/1, $0x1d
+DATA kp_q3duplo<>+30(SB)/1, $0x1c
+DATA kp_q3duplo<>+31(SB)/1, $0x1d
+GLOBL kp_q3duplo<>(SB), RODATA|NOPTR, $32
+
+DATA kp_q3duphi<>+0(SB)/1, $0x02
+DATA kp_q3duphi<>+1(SB)/1, $0x03
+DATA kp_q3duphi<>+2(SB)/1, $0x02
+DATA kp_q3duphi<>+3(SB)/1, $0x03
+DATA kp_q3duphi<>+4(SB)/1, $0x06
+DATA kp_q3duphi<>+5(SB)/1, $0x07
+DATA kp_q3duphi<>+6(SB)/1, $0x06
+DATA kp_q3duphi<>+7(SB)/1, $0x07
+DATA kp_q3duphi<>+8(SB)/1, $0x0a
+DATA kp_q3duphi<>+9(SB)/1, $0x0b
+DATA kp_q3duphi<>+10(SB)/1, $0x0a
+DATA kp_q3duphi<>+11(SB)/1, $0x0b
+DATA kp_q3duphi<>+12(SB)/1, $0x0e
+DATA kp_q3duphi<>+13(SB)/1, $0x0f
+DATA kp_q3duphi<>+14(SB)/1, $0x0e
+DATA kp_q3duphi<>+15(SB)/1, $0x0f
+DATA kp_q3duphi<>+16(SB)/1, $0x12
+DATA kp_q3duphi<>+17(SB)/1, $0x13
+DATA kp_q3duphi<>+18(SB)/1, $0x12
+DATA kp_q3duphi<>+19(SB)/1, $0x13
+DATA kp_q3duphi<>+20(SB)/1, $0x16
+DATA kp_q3duphi<>+21(SB)/1, $0x17
+DATA kp_q3duphi<>+22(SB)/1, $0x16
+DATA kp_q3duphi<>+23(SB)/1, $0x17
+DATA kp_q3duphi<>+24(SB)/1, $0x1a
+DATA kp_q3duphi<>+25(SB)/1, $0x1b
+DATA kp_q3duphi<>+26(SB)/1, $0x1a
+DATA kp_q3duphi<>+27(SB)/1, $0x1b
+DATA kp_q3duphi<>+28(SB)/1, $0x1e
+DATA kp_q3duphi<>+29(SB)/1, $0x1f
+DATA kp_q3duphi<>+30(SB)/1, $0x1e
+DATA kp_q3duphi<>+31(SB)/1, $0x1f
+GLOBL kp_q3duphi<>(SB), RODATA|NOPTR, $32
+
+DATA kp_m03<>+0(SB)/1, $0x03
+DATA kp_m03<>+1(SB)/1, $0x03
+DATA kp_m03<>+2(SB)/1, $0x03
+DATA kp_m03<>+3(SB)/1, $0x03
+DATA kp_m03<>+4(SB)/1, $0x03
+DATA kp_m03<>+5(SB)/1, $0x03
+DATA kp_m03<>+6(SB)/1, $0x03
+DATA kp_m03<>+7(SB)/1, $0x03
+DATA kp_m03<>+8(SB)/1, $0x03
+DATA kp_m03<>+9(SB)/1, $0x03
+DATA kp_m03<>+10(SB)/1, $0x03
+DATA kp_m03<>+11(SB)/1, $0x03
+DATA kp_m03<>+12(SB)/1, $0x03
+DATA kp_m03<>+13(SB)/1, $0x03
+DATA kp_m03<>+14(SB)/1, $0x03
+DATA kp_m03<>+15(SB)/1, $0x03
+DATA kp_m03<>+16(SB)/1, $0x03
+DATA kp_m03<>+17(SB)/1, $0x03
+DATA kp_m03<>+18(SB)/1, $0x03
+DATA kp_m03<>+19(SB)/1, $0x03
+DATA kp_m03<>+20(SB)/1, $0x03
+DATA kp_m03<>+21(SB)/1, $0x03
+DATA kp_m03<>+22(SB)/1, $0x03
+DATA kp_m03<>+23(SB)/1, $0x03
+DATA kp_m03<>+24(SB)/1, $0x03
+DATA kp_m03<>+25(SB)/1, $0x03
+DATA kp_m03<>+26(SB)/1, $0x03
+DATA kp_m03<>+27(SB)/1, $0x03
+DATA kp_m03<>+28(SB)/1, $0x03
+DATA kp_m03<>+29(SB)/1, $0x03
+DATA kp_m03<>+30(SB)/1, $0x03
+DATA kp_m03<>+31(SB)/1, $0x03
+GLOBL kp_m03<>(SB), RODATA|NOPTR, $32
+
+DATA kp_m04<>+0(SB)/1, $0x04
+DATA kp_m04<>+1(SB)/1, $0x04
+DATA kp_m04<>+2(SB)/1, $0x04
+DATA kp_m04<>+3(SB)/1, $0x04
+DATA kp_m04<>+4(SB)/1, $0x04
+DATA kp_m04<>+5(SB)/1, $0x04
+DATA kp_m04<>+6(SB)/1, $0x04
+DATA kp_m04<>+7(SB)/1, $0x04
+DATA kp_m04<>+8(SB)/1, $0x04
+DATA kp_m04<>+9(SB)/1, $0x04
+DATA kp_m04<>+10(SB)/1, $0x04
+DATA kp_m04<>+11(SB)/1, $0x04
+DATA kp_m04<>+12(SB)/1, $0x04
+DATA kp_m04<>+13(SB)/1, $0x04
+DATA kp_m04<>+14(SB)/1, $0x04
+DATA kp_m04<>+15(SB)/1, $0x04
+DATA kp_m04<>+16(SB)/1, $0x04
+DATA kp_m04<>+17(SB)/1, $0x04
+DATA kp_m04<>+18(SB)/1, $0x04
+DATA kp_m04<>+19(SB)/1, $0x04
+DATA kp_m04<>+20(SB)/1, $0x04
+DATA kp_m04<>+21(SB)/1, $0x04
+DATA kp_m04<>+22(SB)/1, $0x04
+DATA kp_m04<>+23(SB)/1, $0x04
+DATA kp_m04<>+24(SB)/1, $0x04
+DATA kp_m04<>+25(SB)/1, $0x04
+DATA kp_m04<>+26(SB)/1, $0x04
+DATA kp_m04<>+27(SB)/1, $0x04
+DATA kp_m04<>+28(SB)/1, $0x04
+DATA kp_m04<>+29(SB)/1, $0x04
+DATA kp_m04<>+30(SB)/1, $0x04
+DATA kp_m04<>+31(SB)/1, $0x04
+GLOBL kp_m04<>(SB), RODATA|NOPTR, $32
+
+DATA kp_c28<>+0(SB)/1, $0x1c
+DATA kp_c28<>+1(SB)/1, $0x1c
+DATA kp_c28<>+2(SB)/1, $0x1c
+DATA kp_c28<>+3(SB)/1, $0x1c
+DATA kp_c28<>+4(SB)/1, $0x1c
+DATA kp_c28<>+5(SB)/1, $0x1c
+DATA kp_c28<>+6(SB)/1, $0x1c
+DATA kp_c28<>+7(SB)/1, $0x1c
+DATA kp_c28<>+8(SB)/1, $0x1c
+DATA kp_c28<>+9(SB)/1, $0x1c
+DATA kp_c28<>+10(SB)/1, $0x1c
+DATA kp_c28<>+11(SB)/1, $0x1c
+DATA kp_c28<>+12(SB)/1, $0x1c
+DATA kp_c28<>+13(SB)/1, $0x1c
+DATA kp_c28<>+14(SB)/1, $0x1c
+DATA kp_c28<>+15(SB)/1, $0x1c
+DATA kp_c28<>+16(SB)/1, $0x1c
+DATA kp_c28<>+17(SB)/1, $0x1c
+DATA kp_c28<>+18(SB)/1, $0x1c
+DATA kp_c28<>+19(SB)/1, $0x1c
+DATA kp_c28<>+20(SB)/1, $0x1c
+DATA kp_c28<>+21(SB)/1, $0x1c
+DATA kp_c28<>+22(SB)/1, $0x1c
+DATA kp_c28<>+23(SB)/1, $0x1c
+DATA kp_c28<>+24(SB)/1, $0x1c
+DATA kp_c28<>+25(SB)/1, $0x1c
+DATA kp_c28<>+26(SB)/1, $0x1c
+DATA kp_c28<>+27(SB)/1, $0x1c
+DATA kp_c28<>+28(SB)/1, $0x1c
+DATA kp_c28<>+29(SB)/1, $0x1c
+DATA kp_c28<>+30(SB)/1, $0x1c
+DATA kp_c28<>+31(SB)/1, $0x1c
+GLOBL kp_c28<>(SB), RODATA|NOPTR, $32
+
+DATA kp_w0f<>+0(SB)/2, $0x000f
+DATA kp_w0f<>+2(SB)/2, $0x000f
+DATA kp_w0f<>+4(SB)/2, $0x000f
+DATA kp_w0f<>+6(SB)/2, $0x000f
+DATA kp_w0f<>+8(SB)/2, $0x000f
+DATA kp_w0f<>+10(SB)/2, $0x000f
+DATA kp_w0f<>+12(SB)/2, $0x000f
+DATA kp_w0f<>+14(SB)/2, $0x000f
+DATA kp_w0f<>+16(SB)/2, $0x000f
+DATA kp_w0f<>+18(SB)/2, $0x000f
+DATA kp_w0f<>+20(SB)/2, $0x000f
+DATA kp_w0f<>+22(SB)/2, $0x000f
+DATA kp_w0f<>+24(SB)/2, $0x000f
+DATA kp_w0f<>+26(SB)/2, $0x000f
+DATA kp_w0f<>+28(SB)/2, $0x000f
+DATA kp_w0f<>+30(SB)/2, $0x000f
+GLOBL kp_w0f<>(SB), RODATA|NOPTR, $32
+
+DATA kp_w30<>+0(SB)/2, $0x0030
+DATA kp_w30<>+2(SB)/2, $0x0030
+DATA kp_w30<>+4(SB)/2, $0x0030
+DATA kp_w30<>+6(SB)/2, $0x0030
+DATA kp_w30<>+8(SB)/2, $0x0030
+DATA kp_w30<>+10(SB)/2, $0x0030
+DATA kp_w30<>+12(SB)/2, $0x0030
+DATA kp_w30<>+14(SB)/2, $0x0030
+DATA kp_w30<>+16(SB)/2, $0x0030
+DATA kp_w30<>+18(SB)/2, $0x0030
+DATA kp_w30<>+20(SB)/2, $0x0030
+DATA kp_w30<>+22(SB)/2, $0x0030
+DATA kp_w30<>+24(SB)/2, $0x0030
+DATA kp_w30<>+26(SB)/2, $0x0030
+DATA kp_w30<>+28(SB)/2, $0x0030
+DATA kp_w30<>+30(SB)/2, $0x0030
+GLOBL kp_w30<>(SB), RODATA|NOPTR, $32
+
+DATA kp_w32<>+0(SB)/2, $0x0020
+DATA kp_w32<>+2(SB)/2, $0x0020
+DATA kp_w32<>+4(SB)/2, $0x0020
+DATA kp_w32<>+6(SB)/2, $0x0020
+DATA kp_w32<>+8(SB)/2, $0x0020
+DATA kp_w32<>+10(SB)/2, $0x0020
+DATA kp_w32<>+12(SB)/2, $0x0020
+DATA kp_w32<>+14(SB)/2, $0x0020
+DATA kp_w32<>+16(SB)/2, $0x0020
+DATA kp_w32<>+18(SB)/2, $0x0020
+DATA kp_w32<>+20(SB)/2, $0x0020
+DATA kp_w32<>+22(SB)/2, $0x0020
+DATA kp_w32<>+24(SB)/2, $0x0020
+DATA kp_w32<>+26(SB)/2, $0x0020
+DATA kp_w32<>+28(SB)/2, $0x0020
+DATA kp_w32<>+30(SB)/2, $0x0020
+GLOBL kp_w32<>(SB), RODATA|NOPTR, $32
+
+// func dotQ3KP_vec8(w *byte, xq *int8, xd *float32, xc *int32, nsb int, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotQ3KP_vec8(SB), NOSPLIT, $0-48
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    xc+24(FP), BX
+	MOVQ    nsb+32(FP), SI
+	MOVQ    out+40(FP), DI
+	VMOVUPS (DI), Y0
+	VMOVDQU kp_m03<>+0(SB), Y1
+	VMOVDQU kp_m04<>+0(SB), Y2
+	VMOVDQU kp_m07<>+0(SB), Y3
+	TESTQ   SI, SI
+	JZ      done
+
+loop:
+	VCVTPH2PS    864(AX), Y4
+	PREFETCHT0   1760(AX)
+	VPMOVZXBW    768(AX), Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    832(AX), Y6
+	VPSLLW       $0x04, Y6, Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VPAND        (AX), Y3, Y6
+	VPBROADCASTD (CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VPAND        32(AX), Y3, Y7
+	VPBROADCASTD 4(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPAND        64(AX), Y3, Y7
+	VPBROADCASTD 8(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPAND        96(AX), Y3, Y7
+	VPBROADCASTD 12(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VPAND        128(AX), Y3, Y7
+	VPBROADCASTD 16(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPAND        160(AX), Y3, Y8
+	VPBROADCASTD 20(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPAND        192(AX), Y3, Y8
+	VPBROADCASTD 24(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPAND        224(AX), Y3, Y8
+	VPBROADCASTD 28(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD (BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	PREFETCHT0   1824(AX)
+	PREFETCHT0   1888(AX)
+	VPMOVZXBW    784(AX), Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    848(AX), Y6
+	VPSLLW       $0x04, Y6, Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VPAND        256(AX), Y3, Y6
+	VPBROADCASTD 32(CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VPAND        288(AX), Y3, Y7
+	VPBROADCASTD 36(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPAND        320(AX), Y3, Y7
+	VPBROADCASTD 40(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPAND        352(AX), Y3, Y7
+	VPBROADCASTD 44(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VPAND        384(AX), Y3, Y7
+	VPBROADCASTD 48(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPAND        416(AX), Y3, Y8
+	VPBROADCASTD 52(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPAND        448(AX), Y3, Y8
+	VPBROADCASTD 56(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPAND        480(AX), Y3, Y8
+	VPBROADCASTD 60(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD 4(BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 4(DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	PREFETCHT0   1952(AX)
+	PREFETCHT0   2016(AX)
+	VPMOVZXBW    800(AX), Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    832(AX), Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x03, Y6, Y6
+	VPAND        Y3, Y6, Y6
+	VPBROADCASTD 64(CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VMOVDQU      32(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 68(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      64(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 72(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      96(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 76(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VMOVDQU      128(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 80(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VMOVDQU      160(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 84(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      192(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 88(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      224(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 92(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD 8(BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 8(DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	PREFETCHT0   2080(AX)
+	PREFETCHT0   2144(AX)
+	VPMOVZXBW    816(AX), Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    848(AX), Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VMOVDQU      256(AX), Y6
+	VPSRLW       $0x03, Y6, Y6
+	VPAND        Y3, Y6, Y6
+	VPBROADCASTD 96(CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VMOVDQU      288(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 100(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      320(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 104(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      352(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 108(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VMOVDQU      384(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 112(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VMOVDQU      416(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 116(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      448(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 120(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      480(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 124(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD 12(BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 12(DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	PREFETCHT0   2208(AX)
+	VPMOVZXBW    768(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    832(AX), Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VMOVDQU      (AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        Y1, Y6, Y6
+	VMOVDQU      512(AX), Y7
+	VPSRLW       $0x04, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPBROADCASTD 128(CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VMOVDQU      32(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      544(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 132(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      64(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      576(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 136(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      96(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      608(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 140(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VMOVDQU      128(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      640(AX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 144(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VMOVDQU      160(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VMOVDQU      672(AX), Y9
+	VPSRLW       $0x04, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPBROADCASTD 148(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      192(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VMOVDQU      704(AX), Y9
+	VPSRLW       $0x04, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPBROADCASTD 152(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      224(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VMOVDQU      736(AX), Y9
+	VPSRLW       $0x04, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPBROADCASTD 156(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD 16(BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 16(DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	PREFETCHT0   2272(AX)
+	PREFETCHT0   2336(AX)
+	VPMOVZXBW    784(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    848(AX), Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VMOVDQU      256(AX), Y6
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        Y1, Y6, Y6
+	VMOVDQU      512(AX), Y7
+	VPSRLW       $0x05, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPBROADCASTD 160(CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VMOVDQU      288(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      544(AX), Y8
+	VPSRLW       $0x05, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 164(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      320(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      576(AX), Y8
+	VPSRLW       $0x05, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 168(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      352(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      608(AX), Y8
+	VPSRLW       $0x05, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 172(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VMOVDQU      384(AX), Y7
+	VPSRLW       $0x06, Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VMOVDQU      640(AX), Y8
+	VPSRLW       $0x05, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPBROADCASTD 176(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VMOVDQU      416(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VMOVDQU      672(AX), Y9
+	VPSRLW       $0x05, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPBROADCASTD 180(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      448(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VMOVDQU      704(AX), Y9
+	VPSRLW       $0x05, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPBROADCASTD 184(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      480(AX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VMOVDQU      736(AX), Y9
+	VPSRLW       $0x05, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPBROADCASTD 188(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD 20(BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 20(DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	PREFETCHT0   2400(AX)
+	PREFETCHT0   2464(AX)
+	VPMOVZXBW    800(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    832(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VPAND        512(AX), Y3, Y6
+	VPBROADCASTD 192(CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VPAND        544(AX), Y3, Y7
+	VPBROADCASTD 196(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPAND        576(AX), Y3, Y7
+	VPBROADCASTD 200(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPAND        608(AX), Y3, Y7
+	VPBROADCASTD 204(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VPAND        640(AX), Y3, Y7
+	VPBROADCASTD 208(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPAND        672(AX), Y3, Y8
+	VPBROADCASTD 212(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPAND        704(AX), Y3, Y8
+	VPBROADCASTD 216(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPAND        736(AX), Y3, Y8
+	VPBROADCASTD 220(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD 24(BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 24(DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	PREFETCHT0   2528(AX)
+	PREFETCHT0   2592(AX)
+	VPMOVZXBW    816(AX), Y5
+	VPSRLW       $0x04, Y5, Y5
+	VPAND        kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW    848(AX), Y6
+	VPSRLW       $0x02, Y6, Y6
+	VPAND        kp_w30<>+0(SB), Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSUBW       kp_w32<>+0(SB), Y5, Y5
+	VMOVDQU      512(AX), Y6
+	VPSRLW       $0x03, Y6, Y6
+	VPAND        Y3, Y6, Y6
+	VPBROADCASTD 224(CX), Y7
+	VPMADDUBSW   Y7, Y6, Y6
+	VMOVDQU      544(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 228(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      576(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 232(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VMOVDQU      608(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 236(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VPADDW       Y7, Y6, Y6
+	VPSHUFB      kp_q3duplo<>+0(SB), Y5, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VMOVDQU      640(AX), Y7
+	VPSRLW       $0x03, Y7, Y7
+	VPAND        Y3, Y7, Y7
+	VPBROADCASTD 240(CX), Y8
+	VPMADDUBSW   Y8, Y7, Y7
+	VMOVDQU      672(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 244(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      704(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 248(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      736(AX), Y8
+	VPSRLW       $0x03, Y8, Y8
+	VPAND        Y3, Y8, Y8
+	VPBROADCASTD 252(CX), Y9
+	VPMADDUBSW   Y9, Y8, Y8
+	VPADDW       Y8, Y7, Y7
+	VPSHUFB      kp_q3duphi<>+0(SB), Y5, Y8
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPBROADCASTD 28(BX), Y7
+	VPMADDWD     Y5, Y7, Y7
+	VPSLLD       $0x02, Y7, Y7
+	VPSUBD       Y7, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS 28(DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VFMADD231PS  Y5, Y6, Y0
+	ADDQ         $0x00000370, AX
+	ADDQ         $0x00000100, CX
+	ADDQ         $0x20, DX
+	ADDQ         $0x20, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (DI)
+	VZEROUPPER
+	RET
+
+// func q3KPUnpackAVX(dst *byte, w *byte, nsb int)
+// Requires: AVX, AVX2, F16C
+TEXT ·q3KPUnpackAVX(SB), NOSPLIT, $0-24
+	MOVQ    dst+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    nsb+16(FP), DX
+	VMOVDQU kp_m03<>+0(SB), Y0
+	VMOVDQU kp_m04<>+0(SB), Y1
+	VMOVDQU kp_m07<>+0(SB), Y2
+	VMOVDQU kp_c28<>+0(SB), Y3
+	TESTQ   DX, DX
+	JZ      done
+
+loop:
+	VCVTPH2PS 864(CX), Y4
+	VPAND     (CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, (AX)
+	VPAND     32(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 32(AX)
+	VPAND     64(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 64(AX)
+	VPAND     96(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 96(AX)
+	VPAND     128(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 128(AX)
+	VPAND     160(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 160(AX)
+	VPAND     192(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 192(AX)
+	VPAND     224(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 224(AX)
+	VPMOVZXBW 768(CX), Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 832(CX), Y6
+	VPSLLW    $0x04, Y6, Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 256(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 288(AX)
+	VMOVDQU   Y5, 320(AX)
+	VMOVUPS   Y4, 352(AX)
+	VPAND     256(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 384(AX)
+	VPAND     288(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 416(AX)
+	VPAND     320(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 448(AX)
+	VPAND     352(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 480(AX)
+	VPAND     384(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 512(AX)
+	VPAND     416(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 544(AX)
+	VPAND     448(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 576(AX)
+	VPAND     480(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 608(AX)
+	VPMOVZXBW 784(CX), Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 848(CX), Y6
+	VPSLLW    $0x04, Y6, Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 640(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 672(AX)
+	VMOVDQU   Y5, 704(AX)
+	VMOVUPS   Y4, 736(AX)
+	VMOVDQU   (CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 768(AX)
+	VMOVDQU   32(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 800(AX)
+	VMOVDQU   64(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 832(AX)
+	VMOVDQU   96(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 864(AX)
+	VMOVDQU   128(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 896(AX)
+	VMOVDQU   160(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 928(AX)
+	VMOVDQU   192(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 960(AX)
+	VMOVDQU   224(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 992(AX)
+	VPMOVZXBW 800(CX), Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 832(CX), Y6
+	VPSLLW    $0x02, Y6, Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 1024(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 1056(AX)
+	VMOVDQU   Y5, 1088(AX)
+	VMOVUPS   Y4, 1120(AX)
+	VMOVDQU   256(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1152(AX)
+	VMOVDQU   288(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1184(AX)
+	VMOVDQU   320(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1216(AX)
+	VMOVDQU   352(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1248(AX)
+	VMOVDQU   384(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1280(AX)
+	VMOVDQU   416(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1312(AX)
+	VMOVDQU   448(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1344(AX)
+	VMOVDQU   480(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1376(AX)
+	VPMOVZXBW 816(CX), Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 848(CX), Y6
+	VPSLLW    $0x02, Y6, Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 1408(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 1440(AX)
+	VMOVDQU   Y5, 1472(AX)
+	VMOVUPS   Y4, 1504(AX)
+	VMOVDQU   (CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   512(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1536(AX)
+	VMOVDQU   32(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   544(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1568(AX)
+	VMOVDQU   64(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   576(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1600(AX)
+	VMOVDQU   96(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   608(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1632(AX)
+	VMOVDQU   128(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   640(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1664(AX)
+	VMOVDQU   160(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   672(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1696(AX)
+	VMOVDQU   192(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   704(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1728(AX)
+	VMOVDQU   224(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   736(CX), Y6
+	VPSRLW    $0x04, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1760(AX)
+	VPMOVZXBW 768(CX), Y5
+	VPSRLW    $0x04, Y5, Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 832(CX), Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 1792(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 1824(AX)
+	VMOVDQU   Y5, 1856(AX)
+	VMOVUPS   Y4, 1888(AX)
+	VMOVDQU   256(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   512(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1920(AX)
+	VMOVDQU   288(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   544(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1952(AX)
+	VMOVDQU   320(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   576(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 1984(AX)
+	VMOVDQU   352(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   608(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2016(AX)
+	VMOVDQU   384(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   640(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2048(AX)
+	VMOVDQU   416(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   672(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2080(AX)
+	VMOVDQU   448(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   704(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2112(AX)
+	VMOVDQU   480(CX), Y5
+	VPSRLW    $0x06, Y5, Y5
+	VPAND     Y0, Y5, Y5
+	VMOVDQU   736(CX), Y6
+	VPSRLW    $0x05, Y6, Y6
+	VPAND     Y1, Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2144(AX)
+	VPMOVZXBW 784(CX), Y5
+	VPSRLW    $0x04, Y5, Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 848(CX), Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 2176(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 2208(AX)
+	VMOVDQU   Y5, 2240(AX)
+	VMOVUPS   Y4, 2272(AX)
+	VPAND     512(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2304(AX)
+	VPAND     544(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2336(AX)
+	VPAND     576(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2368(AX)
+	VPAND     608(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2400(AX)
+	VPAND     640(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2432(AX)
+	VPAND     672(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2464(AX)
+	VPAND     704(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2496(AX)
+	VPAND     736(CX), Y2, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2528(AX)
+	VPMOVZXBW 800(CX), Y5
+	VPSRLW    $0x04, Y5, Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 832(CX), Y6
+	VPSRLW    $0x02, Y6, Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 2560(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 2592(AX)
+	VMOVDQU   Y5, 2624(AX)
+	VMOVUPS   Y4, 2656(AX)
+	VMOVDQU   512(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2688(AX)
+	VMOVDQU   544(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2720(AX)
+	VMOVDQU   576(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2752(AX)
+	VMOVDQU   608(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2784(AX)
+	VMOVDQU   640(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2816(AX)
+	VMOVDQU   672(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2848(AX)
+	VMOVDQU   704(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2880(AX)
+	VMOVDQU   736(CX), Y5
+	VPSRLW    $0x03, Y5, Y5
+	VPAND     Y2, Y5, Y5
+	VPADDB    Y3, Y5, Y5
+	VMOVDQU   Y5, 2912(AX)
+	VPMOVZXBW 816(CX), Y5
+	VPSRLW    $0x04, Y5, Y5
+	VPAND     kp_w0f<>+0(SB), Y5, Y5
+	VPMOVZXBW 848(CX), Y6
+	VPSRLW    $0x02, Y6, Y6
+	VPAND     kp_w30<>+0(SB), Y6, Y6
+	VPOR      Y6, Y5, Y5
+	VPSUBW    kp_w32<>+0(SB), Y5, Y5
+	VPSHUFB   kp_q3duplo<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 2944(AX)
+	VPSHUFB   kp_q3duphi<>+0(SB), Y5, Y6
+	VMOVDQU   Y6, 2976(AX)
+	VMOVDQU   Y5, 3008(AX)
+	VMOVUPS   Y4, 3040(AX)
+	ADDQ      $0x00000370, CX
+	ADDQ      $0x00000c00, AX
+	DECQ      DX
+	JNZ       loop
+
+done:
+	VZEROUPPER
+	RET

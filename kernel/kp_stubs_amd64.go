@@ -33,3 +33,9 @@ func dotIQ4XSP_8x2(w *byte, xq *int8, xqs int, xd *float32, xds int, nb int, out
 
 // dotIQ4XSP_8x3 adds the 8×3 dot products of 8 IQ4_XS rows unpacked by iq4XSPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
 func dotIQ4XSP_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, nb int, out *float32, os int)
+
+// dotQ3KP_vec8 adds the dot products of a packed group of 8 Q3_K rows (nsb super-blocks) and one int8-quantized row to out[0..8), block after block.
+func dotQ3KP_vec8(w *byte, xq *int8, xd *float32, xc *int32, nsb int, out *float32)
+
+// q3KPUnpackAVX unpacks nsb super-blocks of a packed group of 8 Q3_K rows for the dotQ6KP and kp512Q6KTile tiles, 384 bytes per block of 32.
+func q3KPUnpackAVX(dst *byte, w *byte, nsb int)

@@ -104,6 +104,11 @@ func packable(w *tensor.Tensor) (n, k, size int, ok bool) {
 			return 0, 0, 0, false
 		}
 		return n, k, q5KPBytes(n, k), true
+	case tensor.Q3_K:
+		if !q3KPackable(k) {
+			return 0, 0, 0, false
+		}
+		return n, k, q3KPBytes(n, k), true
 	case tensor.IQ4_XS:
 		if !iq4XSPackable(k) {
 			return 0, 0, 0, false
@@ -139,9 +144,9 @@ func floatAligned(data []byte) bool {
 
 // Pack lays out the Q8_0 and Q4_0 matrices among ws again for the running CPU's packed
 // kernels (see packedMatMuls; they need AMX; on a CPU with AVX2 and neither AMX nor
-// AVX-512 VNNI, for matMulQ4Packed and matMulQ8Packed), Q4_K, Q5_K, Q6_K and IQ4_XS matrices in groups of 8 rows
-// at the same size where the packed AVX2 kernels serve them (q4KPackedOn, q5KPackedOn, q6KPackedOn,
-// iq4XSPackedOn: packQ4KGroup, packQ5KGroup, packQ6KGroup, packIQ4XSGroup), BF16 matrices in panels of 16 rows where the panel kernels
+// AVX-512 VNNI, for matMulQ4Packed and matMulQ8Packed), Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS matrices in groups of 8 rows
+// at the same size where the packed AVX2 kernels serve them (q3KPackedOn, q4KPackedOn, q5KPackedOn, q6KPackedOn,
+// iq4XSPackedOn: packQ3KGroup, packQ4KGroup, packQ5KGroup, packQ6KGroup, packIQ4XSGroup), BF16 matrices in panels of 16 rows where the panel kernels
 // serve BF16 (bf16PanelsOn, packBF16Panel: AVX2, or AVX-512 pair panels), in place of the
 // rows (the panels are the only copy MatMul reads), and copies other F32, F16 and BF16 matrices to
 // 64-byte-aligned memory where they are not aligned or the system has huge pages (see
@@ -207,6 +212,13 @@ func (p *Pool) Pack(ws []*tensor.Tensor) int64 {
 			p.Run((j.n+7)/8, func(lo, hi int) {
 				for g := lo; g < hi; g++ {
 					packQ5KGroup(dst[g*nsb*q5KPSB:(g+1)*nsb*q5KPSB], w.Data, rs, 8*g, min(8, j.n-8*g), nsb)
+				}
+			})
+		case w.DType == tensor.Q3_K:
+			nsb := k / 256
+			p.Run((j.n+7)/8, func(lo, hi int) {
+				for g := lo; g < hi; g++ {
+					packQ3KGroup(dst[g*nsb*q3KPSB:(g+1)*nsb*q3KPSB], w.Data, rs, 8*g, min(8, j.n-8*g), nsb)
 				}
 			})
 		case w.DType == tensor.IQ4_XS:

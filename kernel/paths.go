@@ -90,6 +90,9 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
+	{[]tensor.DType{tensor.Q3_K}, true, false, true, Path{"AVX2", "dotQ3KP_vec8 (packed)"}, q3KPackedOn},
+	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×8 (packed)"}, kp512Q3KOn},
+	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q3KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q4KTile 16×8 (packed)"}, kp512Q5KOn},
 	{[]tensor.DType{tensor.Q5_K}, true, false, true, Path{"AVX2", "dotQ5KP_vec8 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
@@ -156,6 +159,8 @@ func packs(dt tensor.DType) bool {
 		return q6KPackedOn()
 	case tensor.Q5_K:
 		return q5KPackedOn()
+	case tensor.Q3_K:
+		return q3KPackedOn()
 	case tensor.IQ4_XS:
 		return iq4XSPackedOn()
 	}

@@ -1,4 +1,4 @@
-// Command asmgenkp generates the AVX2 assembly of package kernel for Q5_K and IQ4_XS
+// Command asmgenkp generates the AVX2 assembly of package kernel for Q5_K, IQ4_XS and Q3_K
 // weights laid out by Pool.Pack in groups of 8 rows (kp_amd64.s, declared in
 // kp_stubs_amd64.go) with avo
 // (github.com/mmcloughlin/avo). Run it through go generate in the kernel directory:
@@ -80,6 +80,8 @@ func main() {
 	for c := 1; c <= 3; c++ {
 		iq4XSPTile(c)
 	}
+	q3KPVec()
+	q3KPUnpack()
 	Generate()
 }
 
