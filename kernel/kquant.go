@@ -181,6 +181,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 			return dotQ3KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
 		tiles = &q3KTiles
+	case dt == tensor.IQ2_XS && iq2XSVNNIOn():
+		p.matMulIQ2XS512(out, s, m, n, k, data, rs)
+		return true
 	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
 		grid := &tensor.IQ2XSGrid()[0]
 		rowDot = func(j, i int) float32 {

@@ -1727,6 +1727,1856 @@ done:
 	MOVSS        X1, ret+40(FP)
 	RET
 
+// func dotIQ2XS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2XS32AVX512(SB), NOSPLIT, $0-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  X0, X0, X0
+	VPXORD  Z1, Z1, Z1
+	VMOVDQU kq_iq2parity<>+0(SB), Y2
+	MOVQ    $0x00000009, R8
+	MOVQ    $0x00000910, R9
+	MOVQ    $0x00000920, R10
+	MOVQ    $0x00000930, R11
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0    1152(AX)
+	PREFETCHT0    1216(AX)
+	VMOVDQU       2(AX), Y3
+	VPSRLW        $0x09, Y3, Y4
+	VPSRLW        $0x0d, Y3, Y3
+	VPXOR         Y4, Y3, Y3
+	VPSHUFB       Y3, Y2, Y3
+	VPOR          Y3, Y4, Y4
+	VPMOVWB       Y4, X3
+	VMOVQ         X3, R12
+	VPEXTRQ       $0x01, X3, R13
+	KMOVQ         R12, K1
+	KMOVQ         R13, K2
+	MOVQ          2(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          10(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       66(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y6
+	MOVBQZX       67(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z6, Z6
+	VMOVDQU64     (CX), Z7
+	VPSUBB        Z7, Z1, K1, Z7
+	VPMADDUBSW    Z7, Z4, Z7
+	VPMADDWD      Z6, Z7, Z7
+	MOVQ          18(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          26(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       68(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y8
+	MOVBQZX       69(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z8, Z8
+	VMOVDQU64     64(CX), Z11
+	VPSUBB        Z11, Z1, K2, Z11
+	VPMADDUBSW    Z11, Z4, Z11
+	VPMADDWD      Z8, Z11, Z11
+	VMOVDQU       34(AX), Y3
+	VPSRLW        $0x09, Y3, Y4
+	VPSRLW        $0x0d, Y3, Y3
+	VPXOR         Y4, Y3, Y3
+	VPSHUFB       Y3, Y2, Y3
+	VPOR          Y3, Y4, Y4
+	VPMOVWB       Y4, X3
+	VMOVQ         X3, R12
+	VPEXTRQ       $0x01, X3, R13
+	KMOVQ         R12, K1
+	KMOVQ         R13, K2
+	MOVQ          34(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          42(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       70(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y9
+	MOVBQZX       71(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z9, Z9
+	VMOVDQU64     128(CX), Z12
+	VPSUBB        Z12, Z1, K1, Z12
+	VPMADDUBSW    Z12, Z4, Z12
+	VPMADDWD      Z9, Z12, Z12
+	MOVQ          50(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          58(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       72(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y10
+	MOVBQZX       73(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z10, Z10
+	VMOVDQU64     192(CX), Z13
+	VPSUBB        Z13, Z1, K2, Z13
+	VPMADDUBSW    Z13, Z4, Z13
+	VPMADDWD      Z10, Z13, Z13
+	VSHUFI64X2    $0x88, Z11, Z7, Z4
+	VSHUFI64X2    $0xdd, Z11, Z7, Z7
+	VPADDD        Z7, Z4, Z4
+	VSHUFI64X2    $0x88, Z13, Z12, Z7
+	VSHUFI64X2    $0xdd, Z13, Z12, Z11
+	VPADDD        Z11, Z7, Z7
+	VPUNPCKLQDQ   Z7, Z4, Z11
+	VPUNPCKHQDQ   Z7, Z4, Z4
+	VPADDD        Z4, Z11, Z11
+	VPSHUFD       $0xb1, Z11, Z4
+	VPADDD        Z4, Z11, Z11
+	VCVTDQ2PS     Z11, Z11
+	VPBROADCASTW  (AX), X3
+	VCVTPH2PS     X3, X3
+	VMULSS        kq_eighth<>+0(SB), X3, X3
+	VEXTRACTF32X4 $0x01, Z11, X4
+	VEXTRACTF32X4 $0x02, Z11, X5
+	VEXTRACTF32X4 $0x03, Z11, X6
+	VMULSS        (DX), X3, X7
+	VFMADD231SS   X7, X11, X0
+	VMULSS        4(DX), X3, X7
+	VFMADD231SS   X7, X4, X0
+	VMULSS        8(DX), X3, X7
+	VFMADD231SS   X7, X5, X0
+	VMULSS        12(DX), X3, X7
+	VFMADD231SS   X7, X6, X0
+	VMOVHLPS      X11, X11, X8
+	VMULSS        16(DX), X3, X7
+	VFMADD231SS   X7, X8, X0
+	VMOVHLPS      X4, X4, X7
+	VMULSS        20(DX), X3, X4
+	VFMADD231SS   X4, X7, X0
+	VMOVHLPS      X5, X5, X5
+	VMULSS        24(DX), X3, X4
+	VFMADD231SS   X4, X5, X0
+	VMOVHLPS      X6, X6, X4
+	VMULSS        28(DX), X3, X3
+	VFMADD231SS   X3, X4, X0
+	ADDQ          $0x0000004a, AX
+	ADDQ          $0x00000100, CX
+	ADDQ          $0x00000020, DX
+	DECQ          BX
+	JNZ           loop
+
+done:
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
+
+// func iq2XSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C
+TEXT ·iq2XSUnpackAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVQ         grid+32(FP), SI
+	MOVL         $0x40404040, DI
+	VPBROADCASTD DI, Z0
+	MOVL         $0x0f0f0f0f, DI
+	VPBROADCASTD DI, Z1
+	MOVL         $0x1e1e1e1e, DI
+	VPBROADCASTD DI, Z2
+	MOVL         $0x01010101, DI
+	VPBROADCASTD DI, Z3
+	MOVL         $0x000000ff, DI
+	VPBROADCASTD DI, Z4
+	MOVL         $0x00010001, DI
+	VPBROADCASTD DI, Z5
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	TESTQ        BX, BX
+	JZ           done
+
+loop:
+	MOVQ         (DX), DI
+	MOVQ         8(DX), R8
+	VMOVQ        66(CX)(DI*1), X7
+	VPINSRQ      $0x01, 66(CX)(R8*1), X7, X7
+	MOVQ         16(DX), DI
+	MOVQ         24(DX), R8
+	VMOVQ        66(CX)(DI*1), X8
+	VPINSRQ      $0x01, 66(CX)(R8*1), X8, X8
+	MOVQ         32(DX), DI
+	MOVQ         40(DX), R8
+	VMOVQ        66(CX)(DI*1), X9
+	VPINSRQ      $0x01, 66(CX)(R8*1), X9, X9
+	MOVQ         48(DX), DI
+	MOVQ         56(DX), R8
+	VMOVQ        66(CX)(DI*1), X10
+	VPINSRQ      $0x01, 66(CX)(R8*1), X10, X10
+	VINSERTI32X4 $0x01, X8, Z7, Z8
+	VINSERTI32X4 $0x02, X9, Z8, Z8
+	VINSERTI32X4 $0x03, X10, Z8, Z8
+	VPANDD       Z1, Z8, Z9
+	VPADDB       Z9, Z9, Z9
+	VPORD        Z3, Z9, Z9
+	VPSRLW       $0x03, Z8, Z8
+	VPANDD       Z2, Z8, Z8
+	VPORD        Z3, Z8, Z8
+	MOVQ         (DX), DI
+	MOVQ         8(DX), R8
+	VMOVQ        (CX)(DI*1), X7
+	VPINSRQ      $0x01, (CX)(R8*1), X7, X7
+	MOVQ         16(DX), DI
+	MOVQ         24(DX), R8
+	VMOVQ        (CX)(DI*1), X11
+	VPINSRQ      $0x01, (CX)(R8*1), X11, X11
+	MOVQ         32(DX), DI
+	MOVQ         40(DX), R8
+	VMOVQ        (CX)(DI*1), X10
+	VPINSRQ      $0x01, (CX)(R8*1), X10, X10
+	MOVQ         48(DX), DI
+	MOVQ         56(DX), R8
+	VMOVQ        (CX)(DI*1), X12
+	VPINSRQ      $0x01, (CX)(R8*1), X12, X12
+	VINSERTI32X4 $0x01, X11, Z7, Z11
+	VINSERTI32X4 $0x02, X10, Z11, Z11
+	VINSERTI32X4 $0x03, X12, Z11, Z11
+	VPMOVQW      Z11, X10
+	VCVTPH2PS    X10, Y10
+	VMULPS       kq_eighth<>+0(SB), Y10, Y10
+	VMOVDQA64    Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VMOVDQA64    Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 256(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 288(AX)
+	VMOVDQU      Y13, 320(AX)
+	VMOVUPS      Y10, 352(AX)
+	VPSRLQ       $0x08, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x08, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 640(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 672(AX)
+	VMOVDQU      Y13, 704(AX)
+	VMOVUPS      Y10, 736(AX)
+	VPSRLQ       $0x10, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x10, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 1024(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 1056(AX)
+	VMOVDQU      Y13, 1088(AX)
+	VMOVUPS      Y10, 1120(AX)
+	VPSRLQ       $0x18, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x18, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 1408(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 1440(AX)
+	VMOVDQU      Y13, 1472(AX)
+	VMOVUPS      Y10, 1504(AX)
+	VPSRLQ       $0x20, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x20, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 1792(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 1824(AX)
+	VMOVDQU      Y13, 1856(AX)
+	VMOVUPS      Y10, 1888(AX)
+	VPSRLQ       $0x28, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x28, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 2176(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 2208(AX)
+	VMOVDQU      Y13, 2240(AX)
+	VMOVUPS      Y10, 2272(AX)
+	VPSRLQ       $0x30, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x30, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 2560(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 2592(AX)
+	VMOVDQU      Y13, 2624(AX)
+	VMOVUPS      Y10, 2656(AX)
+	VPSRLQ       $0x38, Z9, Z9
+	VPMOVQD      Z9, Y9
+	VPANDD       Y4, Y9, Y9
+	VPSRLQ       $0x38, Z8, Z8
+	VPMOVQD      Z8, Y8
+	VPANDD       Y4, Y8, Y8
+	VPSLLD       $0x10, Y8, Y11
+	VPORD        Y9, Y11, Y11
+	VPMULLD      Y5, Y9, Y9
+	VMOVDQU      Y9, 2944(AX)
+	VPMULLD      Y5, Y8, Y9
+	VMOVDQU      Y9, 2976(AX)
+	VMOVDQU      Y11, 3008(AX)
+	VMOVUPS      Y10, 3040(AX)
+	MOVQ         (DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      2(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      2(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      4(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      6(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      8(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      10(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      12(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      14(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      16(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, (AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 64(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 128(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 192(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 384(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 448(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 512(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 576(AX)
+	MOVQ         (DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      18(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      18(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      20(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      22(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      24(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      26(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      28(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      30(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      32(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, 768(AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 832(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 896(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 960(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 1152(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 1216(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 1280(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 1344(AX)
+	MOVQ         (DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      34(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      34(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      36(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      38(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      40(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      42(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      44(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      46(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      48(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, 1536(AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 1600(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 1664(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 1728(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 1920(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 1984(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 2048(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 2112(AX)
+	MOVQ         (DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), DI
+	ADDQ         CX, DI
+	VMOVDQU      50(DI), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R8
+	KMOVQ        R8, K1
+	MOVWQZX      50(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      52(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      54(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      56(DI), R11
+	ANDQ         $0x000001ff, R11
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVWQZX      58(DI), R8
+	ANDQ         $0x000001ff, R8
+	MOVWQZX      60(DI), R9
+	ANDQ         $0x000001ff, R9
+	MOVWQZX      62(DI), R10
+	ANDQ         $0x000001ff, R10
+	MOVWQZX      64(DI), DI
+	ANDQ         $0x000001ff, DI
+	VMOVQ        (SI)(R8*8), X7
+	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
+	VMOVQ        (SI)(R10*8), X8
+	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, 2304(AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 2368(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 2432(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 2496(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 2688(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 2752(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 2816(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 2880(AX)
+	ADDQ         $0x0000004a, CX
+	ADDQ         $0x00000c00, AX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // Requires: AVX, AVX2, AVX512BW, AVX512F, F16C, FMA3, MMX+, SSE
 TEXT ·dotQ2KAVX512(SB), NOSPLIT, $0-44

@@ -95,6 +95,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX2", "dotIQ4XSP_vec8 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX2", "dotIQ4XSP 8×2 (packed)"}, iq4XSPackedOn},
+	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XS32AVX512 (iq2xs, VNNI order)"}, iq2XSVNNIOn},
+	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", "kp512Q6KTile 16×6 (iq2xs, decoded pieces)"}, iq2XSVNNIOn},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},
