@@ -33,6 +33,10 @@ import (
 // F, BW, VL and VNNI: kquant_amd64.go).
 var dotIQ2XS32Vec func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 
+// dotIQ2XS32x2Vec writes the products of the two rows at w and w+ws to out[0], out[1] as
+// dotIQ2XS32Vec computes each (dotIQ2XS32x2AVX512; nil where dotIQ2XS32Vec is).
+var dotIQ2XS32x2Vec func(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+
 // iq2XSVNNIOn reports whether IQ2_XS takes the VNNI order: dotIQ2XS32AVX512 for one
 // activation row, the kp512 Q6_K tiles for several.
 func iq2XSVNNIOn() bool { return dotIQ2XS32Vec != nil && kp512Q6KTiles != nil }
@@ -158,7 +162,13 @@ func (p *Pool) matMulIQ2XS512(out []float32, s *quantScratch, m, n, k int, data 
 	grid := &tensor.IQ2XSGrid()[0]
 	if m == 1 {
 		p.runGrain(n, 4, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
+			j := lo
+			if dotIQ2XS32x2Vec != nil {
+				for ; j+2 <= hi; j += 2 {
+					dotIQ2XS32x2Vec(&data[j*rs], rs, &s.q[0], &s.d[0], nsb, grid, &out[j])
+				}
+			}
+			for ; j < hi; j++ {
 				out[j] = dotIQ2XS32Vec(&data[j*rs], &s.q[0], &s.d[0], nsb, grid)
 			}
 		})

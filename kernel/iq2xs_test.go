@@ -35,7 +35,8 @@ func TestIQ2XS32Generic(t *testing.T) {
 	}
 }
 
-// TestIQ2XS32Vec: the one-row kernel of the VNNI order gives dotIQ2XS32Generic's bits.
+// TestIQ2XS32Vec: the one-row kernels of the VNNI order (one and two weight rows a call)
+// give dotIQ2XS32Generic's bits.
 func TestIQ2XS32Vec(t *testing.T) {
 	if dotIQ2XS32Vec == nil {
 		t.Skip("no AVX-512 VNNI IQ2_XS kernel on this CPU or build")
@@ -45,12 +46,17 @@ func TestIQ2XS32Vec(t *testing.T) {
 	for rep := 0; rep < 4; rep++ {
 		for nsb := 1; nsb <= 9; nsb++ {
 			k := 256 * nsb
-			w := randBlocks(rng, tensor.IQ2_XS, 1, k)
 			xq, xd, _ := quantRef(randVec(rng, k), 1, k)
-			got := dotIQ2XS32Vec(&w.Data[0], &xq[0], &xd[0], nsb, grid)
-			want := dotIQ2XS32Generic(w.Data, xq, xd, nsb)
-			if got != want {
-				t.Errorf("nsb=%d: kernel %g, plain Go %g: not the same bits", nsb, got, want)
+			w := randBlocks(rng, tensor.IQ2_XS, 2, k)
+			rs := len(w.Data) / 2
+			var two [2]float32
+			dotIQ2XS32x2Vec(&w.Data[0], rs, &xq[0], &xd[0], nsb, grid, &two[0])
+			for r := 0; r < 2; r++ {
+				got := dotIQ2XS32Vec(&w.Data[r*rs], &xq[0], &xd[0], nsb, grid)
+				want := dotIQ2XS32Generic(w.Data[r*rs:], xq, xd, nsb)
+				if got != want || two[r] != want {
+					t.Errorf("nsb=%d row %d: kernel %g, two-row kernel %g, plain Go %g: not the same bits", nsb, r, got, two[r], want)
+				}
 			}
 		}
 	}

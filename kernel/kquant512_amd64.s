@@ -3577,6 +3577,405 @@ done:
 	VZEROUPPER
 	RET
 
+DATA kq_iq2dxidx<>+0(SB)/4, $0x00000000
+DATA kq_iq2dxidx<>+4(SB)/4, $0x00000000
+DATA kq_iq2dxidx<>+8(SB)/4, $0x00000004
+DATA kq_iq2dxidx<>+12(SB)/4, $0x00000004
+DATA kq_iq2dxidx<>+16(SB)/4, $0x00000001
+DATA kq_iq2dxidx<>+20(SB)/4, $0x00000001
+DATA kq_iq2dxidx<>+24(SB)/4, $0x00000005
+DATA kq_iq2dxidx<>+28(SB)/4, $0x00000005
+DATA kq_iq2dxidx<>+32(SB)/4, $0x00000002
+DATA kq_iq2dxidx<>+36(SB)/4, $0x00000002
+DATA kq_iq2dxidx<>+40(SB)/4, $0x00000006
+DATA kq_iq2dxidx<>+44(SB)/4, $0x00000006
+DATA kq_iq2dxidx<>+48(SB)/4, $0x00000003
+DATA kq_iq2dxidx<>+52(SB)/4, $0x00000003
+DATA kq_iq2dxidx<>+56(SB)/4, $0x00000007
+DATA kq_iq2dxidx<>+60(SB)/4, $0x00000007
+GLOBL kq_iq2dxidx<>(SB), RODATA|NOPTR, $64
+
+// func dotIQ2XS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS32x2AVX512(SB), NOSPLIT, $0-56
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	ADDQ      AX, CX
+	MOVQ      xq+16(FP), DX
+	MOVQ      xd+24(FP), BX
+	MOVQ      nsb+32(FP), SI
+	MOVQ      grid+40(FP), DI
+	LEAQ      kq_iq2scales<>+0(SB), R8
+	VXORPS    X0, X0, X0
+	VPXORD    Z1, Z1, Z1
+	VMOVDQU   kq_iq2parity<>+0(SB), Y2
+	VMOVDQU64 kq_iq2dxidx<>+0(SB), Z3
+	MOVQ      $0x00000009, R9
+	MOVQ      $0x00000910, R10
+	MOVQ      $0x00000920, R11
+	MOVQ      $0x00000930, R12
+	TESTQ     SI, SI
+	JZ        done
+
+loop:
+	PREFETCHT0    1152(AX)
+	PREFETCHT0    1216(AX)
+	PREFETCHT0    1152(CX)
+	PREFETCHT0    1216(CX)
+	VMOVDQU       2(AX), Y4
+	VPSRLW        $0x09, Y4, Y5
+	VPSRLW        $0x0d, Y4, Y4
+	VPXOR         Y5, Y4, Y4
+	VPSHUFB       Y4, Y2, Y4
+	VPOR          Y4, Y5, Y5
+	VPMOVWB       Y5, X4
+	VMOVQ         X4, R13
+	KMOVQ         R13, K1
+	VPEXTRQ       $0x01, X4, R13
+	KMOVQ         R13, K2
+	MOVQ          2(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          10(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       66(AX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y7
+	MOVBQZX       67(AX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z7, Z7
+	VMOVDQU64     (DX), Z8
+	VPSUBB        Z8, Z1, K1, Z8
+	VPMADDUBSW    Z8, Z5, Z8
+	VPMADDWD      Z7, Z8, Z8
+	MOVQ          18(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          26(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       68(AX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y9
+	MOVBQZX       69(AX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z9, Z9
+	VMOVDQU64     64(DX), Z17
+	VPSUBB        Z17, Z1, K2, Z17
+	VPMADDUBSW    Z17, Z5, Z17
+	VPMADDWD      Z9, Z17, Z17
+	VMOVDQU       34(AX), Y4
+	VPSRLW        $0x09, Y4, Y5
+	VPSRLW        $0x0d, Y4, Y4
+	VPXOR         Y5, Y4, Y4
+	VPSHUFB       Y4, Y2, Y4
+	VPOR          Y4, Y5, Y5
+	VPMOVWB       Y5, X4
+	VMOVQ         X4, R13
+	KMOVQ         R13, K1
+	VPEXTRQ       $0x01, X4, R13
+	KMOVQ         R13, K2
+	MOVQ          34(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          42(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       70(AX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y10
+	MOVBQZX       71(AX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z10, Z10
+	VMOVDQU64     128(DX), Z18
+	VPSUBB        Z18, Z1, K1, Z18
+	VPMADDUBSW    Z18, Z5, Z18
+	VPMADDWD      Z10, Z18, Z18
+	MOVQ          50(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          58(AX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       72(AX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y11
+	MOVBQZX       73(AX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z11, Z11
+	VMOVDQU64     192(DX), Z19
+	VPSUBB        Z19, Z1, K2, Z19
+	VPMADDUBSW    Z19, Z5, Z19
+	VPMADDWD      Z11, Z19, Z19
+	VSHUFI64X2    $0x88, Z17, Z8, Z5
+	VSHUFI64X2    $0xdd, Z17, Z8, Z8
+	VPADDD        Z8, Z5, Z5
+	VSHUFI64X2    $0x88, Z19, Z18, Z8
+	VSHUFI64X2    $0xdd, Z19, Z18, Z17
+	VPADDD        Z17, Z8, Z8
+	VPUNPCKLQDQ   Z8, Z5, Z17
+	VPUNPCKHQDQ   Z8, Z5, Z5
+	VPADDD        Z5, Z17, Z17
+	VMOVDQU       2(CX), Y4
+	VPSRLW        $0x09, Y4, Y5
+	VPSRLW        $0x0d, Y4, Y4
+	VPXOR         Y5, Y4, Y4
+	VPSHUFB       Y4, Y2, Y4
+	VPOR          Y4, Y5, Y5
+	VPMOVWB       Y5, X4
+	VMOVQ         X4, R13
+	KMOVQ         R13, K1
+	VPEXTRQ       $0x01, X4, R13
+	KMOVQ         R13, K2
+	MOVQ          2(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          10(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       66(CX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y12
+	MOVBQZX       67(CX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z12, Z12
+	VMOVDQU64     (DX), Z8
+	VPSUBB        Z8, Z1, K1, Z8
+	VPMADDUBSW    Z8, Z5, Z8
+	VPMADDWD      Z12, Z8, Z8
+	MOVQ          18(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          26(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       68(CX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y13
+	MOVBQZX       69(CX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z13, Z13
+	VMOVDQU64     64(DX), Z18
+	VPSUBB        Z18, Z1, K2, Z18
+	VPMADDUBSW    Z18, Z5, Z18
+	VPMADDWD      Z13, Z18, Z18
+	VMOVDQU       34(CX), Y4
+	VPSRLW        $0x09, Y4, Y5
+	VPSRLW        $0x0d, Y4, Y4
+	VPXOR         Y5, Y4, Y4
+	VPSHUFB       Y4, Y2, Y4
+	VPOR          Y4, Y5, Y5
+	VPMOVWB       Y5, X4
+	VMOVQ         X4, R13
+	KMOVQ         R13, K1
+	VPEXTRQ       $0x01, X4, R13
+	KMOVQ         R13, K2
+	MOVQ          34(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          42(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       70(CX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y14
+	MOVBQZX       71(CX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z14, Z14
+	VMOVDQU64     128(DX), Z19
+	VPSUBB        Z19, Z1, K1, Z19
+	VPMADDUBSW    Z19, Z5, Z19
+	VPMADDWD      Z14, Z19, Z19
+	MOVQ          50(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X4
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
+	VINSERTI128   $0x01, X4, Y6, Y4
+	MOVQ          58(CX), R13
+	BZHIQ         R9, R13, R14
+	VMOVQ         (DI)(R14*8), X6
+	BEXTRQ        R10, R13, R14
+	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
+	BEXTRQ        R11, R13, R14
+	VMOVQ         (DI)(R14*8), X5
+	BEXTRQ        R12, R13, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
+	VINSERTI128   $0x01, X5, Y6, Y5
+	VINSERTI64X4  $0x01, Y5, Z4, Z5
+	MOVBQZX       72(CX), R13
+	SHLQ          $0x05, R13
+	VMOVDQU       (R8)(R13*1), Y15
+	MOVBQZX       73(CX), R13
+	SHLQ          $0x05, R13
+	VINSERTI64X4  $0x01, (R8)(R13*1), Z15, Z15
+	VMOVDQU64     192(DX), Z20
+	VPSUBB        Z20, Z1, K2, Z20
+	VPMADDUBSW    Z20, Z5, Z20
+	VPMADDWD      Z15, Z20, Z20
+	VSHUFI64X2    $0x88, Z18, Z8, Z5
+	VSHUFI64X2    $0xdd, Z18, Z8, Z8
+	VPADDD        Z8, Z5, Z5
+	VSHUFI64X2    $0x88, Z20, Z19, Z8
+	VSHUFI64X2    $0xdd, Z20, Z19, Z18
+	VPADDD        Z18, Z8, Z8
+	VPUNPCKLQDQ   Z8, Z5, Z18
+	VPUNPCKHQDQ   Z8, Z5, Z5
+	VPADDD        Z5, Z18, Z18
+	VPUNPCKLDQ    Z18, Z17, Z5
+	VPUNPCKHDQ    Z18, Z17, Z8
+	VPUNPCKLQDQ   Z8, Z5, Z17
+	VPUNPCKHQDQ   Z8, Z5, Z5
+	VPADDD        Z5, Z17, Z17
+	VCVTDQ2PS     Z17, Z17
+	VPBROADCASTW  (AX), X6
+	VPINSRW       $0x01, (CX), X6, X6
+	VCVTPH2PS     X6, X6
+	VMULPS        kq_eighth<>+0(SB), X6, X6
+	VMOVLHPS      X6, X6, X6
+	VSHUFF32X4    $0x00, Z6, Z6, Z5
+	VMOVUPS       (BX), Y16
+	VPERMPS       Z16, Z3, Z16
+	VMULPS        Z5, Z16, Z16
+	VEXTRACTF32X4 $0x01, Z17, X4
+	VEXTRACTF32X4 $0x01, Z16, X5
+	VEXTRACTF32X4 $0x02, Z17, X6
+	VEXTRACTF32X4 $0x02, Z16, X7
+	VEXTRACTF32X4 $0x03, Z17, X8
+	VEXTRACTF32X4 $0x03, Z16, X9
+	VFMADD231PS   X16, X17, X0
+	VFMADD231PS   X5, X4, X0
+	VFMADD231PS   X7, X6, X0
+	VFMADD231PS   X9, X8, X0
+	VMOVLHPS      X0, X0, X0
+	VFMADD231PS   X16, X17, X0
+	VFMADD231PS   X5, X4, X0
+	VFMADD231PS   X7, X6, X0
+	VFMADD231PS   X9, X8, X0
+	VMOVHLPS      X0, X0, X0
+	ADDQ          $0x0000004a, AX
+	ADDQ          $0x0000004a, CX
+	ADDQ          $0x00000100, DX
+	ADDQ          $0x00000020, BX
+	DECQ          SI
+	JNZ           loop
+
+done:
+	MOVQ    out+48(FP), AX
+	VMOVLPS X0, (AX)
+	VZEROUPPER
+	RET
+
 // func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // Requires: AVX, AVX2, AVX512BW, AVX512F, F16C, FMA3, MMX+, SSE
 TEXT ·dotQ2KAVX512(SB), NOSPLIT, $0-44

@@ -165,3 +165,180 @@ func iq2XSUnpack512() {
 	VZEROUPPER()
 	RET()
 }
+
+// iq2DxIdx is the VPERMPS index of iq2XS32x2512: lane j takes dx_(j/4 + 4·(j%4/2)).
+var iq2DxIdx Mem
+
+// iq2XS32Row decodes the IQ2_XS super-block at w against the activations at xq as
+// iq2XS512 does and returns, for each pair of sub-blocks a, a+1 (= 2k, 2k+1), the 16 int32
+// lanes P[k] (lanes 8q..8q+7 sub-block 2k+q; each (2s+1)·Σ of 4 w·x). The grid indices
+// are taken out one at a time (iq2GridSeq), to leave general registers to a second row.
+func iq2XS32Row(w, xq, grid, tbl Register, bmi []Register, par, zero VecVirtual) [4]VecVirtual {
+	var ks [2]Register
+	var P [4]VecVirtual
+	for a := 0; a < 8; a += 2 {
+		if a%4 == 0 {
+			q, u, sgn := YMM(), YMM(), YMM()
+			VMOVDQU(Mem{Base: w}.Offset(2+8*a), q)
+			VPSRLW(U8(9), q, sgn)
+			VPSRLW(U8(13), q, u)
+			VPXOR(sgn, u, u)
+			VPSHUFB(u, par, u)
+			VPOR(u, sgn, sgn)
+			sb := XMM()
+			VPMOVWB(sgn, sb)
+			r0 := GP64()
+			ks[0], ks[1] = K(), K()
+			VMOVQ(sb, r0)
+			KMOVQ(r0, ks[0])
+			VPEXTRQ(U8(1), sb, r0)
+			KMOVQ(r0, ks[1])
+		}
+		gy := [2]VecVirtual{iq2GridSeq(w, grid, bmi, 2+8*a), iq2GridSeq(w, grid, bmi, 2+8*(a+1))}
+		g := ZMM()
+		VINSERTI64X4(U8(1), gy[1], gy[0].AsZ(), g)
+		sc := ZMM()
+		for s := 0; s < 2; s++ {
+			si := GP64()
+			MOVBQZX(Mem{Base: w}.Offset(66+a+s), si)
+			SHLQ(U8(5), si)
+			if s == 0 {
+				VMOVDQU(Mem{Base: tbl, Index: si, Scale: 1}, sc.AsY())
+			} else {
+				VINSERTI64X4(U8(1), Mem{Base: tbl, Index: si, Scale: 1}, sc, sc)
+			}
+		}
+		x := ZMM()
+		VMOVDQU64(Mem{Base: xq}.Offset(32*a), x)
+		VPSUBB(x, zero, ks[a%4/2], x) // x negated where the weight is
+		VPMADDUBSW(x, g, x)
+		VPMADDWD(sc, x, x)
+		P[a/2] = x
+	}
+	return P
+}
+
+// iq2GridSeq is iq2Grid (with bmi) taking each index out just before its load.
+func iq2GridSeq(w, grid Register, bmi []Register, o int) VecVirtual {
+	q := GP64()
+	MOVQ(Mem{Base: w}.Offset(o), q)
+	var gx [2]VecVirtual
+	for hh := 0; hh < 2; hh++ {
+		gx[hh] = XMM()
+		for e := 0; e < 2; e++ {
+			l, idx := 2*hh+e, GP64()
+			if l == 0 {
+				BZHIQ(bmi[0], q, idx)
+			} else {
+				BEXTRQ(bmi[l], q, idx)
+			}
+			if e == 0 {
+				VMOVQ(Mem{Base: grid, Index: idx, Scale: 8}, gx[hh])
+			} else {
+				VPINSRQ(U8(1), Mem{Base: grid, Index: idx, Scale: 8}, gx[hh], gx[hh])
+			}
+		}
+	}
+	g := YMM()
+	VINSERTI128(U8(1), gx[1], gx[0].AsY(), g)
+	return g
+}
+
+// iq2XS32Fold folds a row's four P vectors (iq2XS32Row) to one whose 128-bit chunk i is
+// [a, a', b, b'] with T_i = a + a' and T_4+i = b + b' (exact int32 sums).
+func iq2XS32Fold(P [4]VecVirtual) VecVirtual {
+	var Zs [2]VecVirtual
+	for h := 0; h < 2; h++ {
+		x, y := ZMM(), ZMM()
+		VSHUFI64X2(U8(0x88), P[2*h+1], P[2*h], x)
+		VSHUFI64X2(U8(0xdd), P[2*h+1], P[2*h], y)
+		VPADDD(y, x, x)
+		Zs[h] = x
+	}
+	w1, w2 := ZMM(), ZMM()
+	VPUNPCKLQDQ(Zs[1], Zs[0], w1)
+	VPUNPCKHQDQ(Zs[1], Zs[0], w2)
+	VPADDD(w2, w1, w1)
+	return w1
+}
+
+// iq2XS32x2512: func(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// dotIQ2XS32AVX512 for two weight rows (at w and w+ws) against one activation row, writing
+// out[0] and out[1]: each row summed in dotIQ2XS32AVX512's order (the same bits), the two
+// rows' chains of fused multiply-adds in lanes 0 and 1 of one register. Per super-block the
+// rows' folded sums are interleaved into chunk i = [T_i, T_i', T_4+i, T_4+i'] (' the second
+// row), the products (d/8)·dx_b laid out alike (VPERMPS of dx, times [d/8, d'/8, d/8, d'/8]),
+// and the chain runs b = 0..3 in lanes 0, 1 of the chunks, then (the accumulator copied up
+// by VMOVLHPS) b = 4..7 in lanes 2, 3, copied back down by VMOVHLPS.
+func iq2XS32x2512() {
+	TEXT("dotIQ2XS32x2AVX512", NOSPLIT, "func(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)")
+	Doc("dotIQ2XS32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ2_XS super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ2XS32AVX512 computes it (grid: tensor.IQ2XSGrid).")
+	w0 := Load(Param("w"), GP64())
+	w1 := Load(Param("ws"), GP64())
+	ADDQ(w0, w1)
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	grid := Load(Param("grid"), GP64())
+	tbl := GP64()
+	LEAQ(iq2ScaleTable, tbl)
+	acc, zero, par, dxi := XMM(), ZMM(), YMM(), ZMM()
+	VXORPS(acc, acc, acc)
+	VPXORD(zero, zero, zero)
+	VMOVDQU(iq2Parity, par)
+	VMOVDQU64(iq2DxIdx, dxi)
+	bmi := iq2BMI()
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for _, w := range []Register{w0, w1} {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	}
+	W0 := iq2XS32Fold(iq2XS32Row(w0, xq, grid, tbl, bmi, par, zero))
+	W1 := iq2XS32Fold(iq2XS32Row(w1, xq, grid, tbl, bmi, par, zero))
+	x, y, t := ZMM(), ZMM(), ZMM()
+	VPUNPCKLDQ(W1, W0, x) // [a, a1, a', a1']
+	VPUNPCKHDQ(W1, W0, y) // [b, b1, b', b1']
+	VPUNPCKLQDQ(y, x, t)  // [a, a1, b, b1]
+	VPUNPCKHQDQ(y, x, x)  // [a', a1', b', b1']
+	VPADDD(x, t, t)
+	VCVTDQ2PS(t, t)
+	d, dz := XMM(), ZMM()
+	VPBROADCASTW(Mem{Base: w0}, d)
+	VPINSRW(U8(1), Mem{Base: w1}, d, d)
+	VCVTPH2PS(d, d)
+	VMULPS(eighth.Offset(0), d, d) // [d/8, d'/8, ...]
+	VMOVLHPS(d, d, d)
+	VSHUFF32X4(U8(0), d.AsZ(), d.AsZ(), dz)
+	f := ZMM()
+	VMOVUPS(Mem{Base: xd}, f.AsY())
+	VPERMPS(f, dxi, f)
+	VMULPS(dz, f, f)
+	var tc, fc [4]Op
+	tc[0], fc[0] = t.AsX(), f.AsX()
+	for i := 1; i < 4; i++ {
+		a, b := XMM(), XMM()
+		VEXTRACTF32X4(U8(i), t, a)
+		VEXTRACTF32X4(U8(i), f, b)
+		tc[i], fc[i] = a, b
+	}
+	for b := 0; b < 8; b++ {
+		if b == 4 {
+			VMOVLHPS(acc, acc, acc)
+		}
+		VFMADD231PS(fc[b%4], tc[b%4], acc)
+	}
+	VMOVHLPS(acc, acc, acc)
+	ADDQ(U32(74), w0)
+	ADDQ(U32(74), w1)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	out := Load(Param("out"), GP64())
+	VMOVLPS(acc, Mem{Base: out})
+	VZEROUPPER()
+	RET()
+}

@@ -50,6 +50,11 @@ func main() {
 		iq2XS512()
 		iq2XS32512()
 		iq2XSUnpack512()
+		iq2DxIdx = GLOBL("kq_iq2dxidx", RODATA|NOPTR)
+		for j := 0; j < 16; j++ {
+			DATA(4*j, U32(uint32(j/4+4*(j%4/2))))
+		}
+		iq2XS32x2512()
 		q2K512()
 		Generate()
 		return
