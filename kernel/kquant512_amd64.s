@@ -1945,7 +1945,7 @@ done:
 	RET
 
 // func iq2XSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C
 TEXT ·iq2XSUnpackAVX512(SB), NOSPLIT, $0-40
 	MOVQ         dst+0(FP), AX
 	MOVQ         w+8(FP), CX
@@ -1965,26 +1965,30 @@ TEXT ·iq2XSUnpackAVX512(SB), NOSPLIT, $0-40
 	MOVL         $0x00010001, DI
 	VPBROADCASTD DI, Z5
 	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	MOVQ         $0x00000009, DI
+	MOVQ         $0x00000910, R8
+	MOVQ         $0x00000920, R9
+	MOVQ         $0x00000930, R10
 	TESTQ        BX, BX
 	JZ           done
 
 loop:
-	MOVQ         (DX), DI
-	MOVQ         8(DX), R8
-	VMOVQ        66(CX)(DI*1), X7
-	VPINSRQ      $0x01, 66(CX)(R8*1), X7, X7
-	MOVQ         16(DX), DI
-	MOVQ         24(DX), R8
-	VMOVQ        66(CX)(DI*1), X8
-	VPINSRQ      $0x01, 66(CX)(R8*1), X8, X8
-	MOVQ         32(DX), DI
-	MOVQ         40(DX), R8
-	VMOVQ        66(CX)(DI*1), X9
-	VPINSRQ      $0x01, 66(CX)(R8*1), X9, X9
-	MOVQ         48(DX), DI
-	MOVQ         56(DX), R8
-	VMOVQ        66(CX)(DI*1), X10
-	VPINSRQ      $0x01, 66(CX)(R8*1), X10, X10
+	MOVQ         (DX), R11
+	MOVQ         8(DX), R12
+	VMOVQ        66(CX)(R11*1), X7
+	VPINSRQ      $0x01, 66(CX)(R12*1), X7, X7
+	MOVQ         16(DX), R11
+	MOVQ         24(DX), R12
+	VMOVQ        66(CX)(R11*1), X8
+	VPINSRQ      $0x01, 66(CX)(R12*1), X8, X8
+	MOVQ         32(DX), R11
+	MOVQ         40(DX), R12
+	VMOVQ        66(CX)(R11*1), X9
+	VPINSRQ      $0x01, 66(CX)(R12*1), X9, X9
+	MOVQ         48(DX), R11
+	MOVQ         56(DX), R12
+	VMOVQ        66(CX)(R11*1), X10
+	VPINSRQ      $0x01, 66(CX)(R12*1), X10, X10
 	VINSERTI32X4 $0x01, X8, Z7, Z8
 	VINSERTI32X4 $0x02, X9, Z8, Z8
 	VINSERTI32X4 $0x03, X10, Z8, Z8
@@ -1994,22 +1998,22 @@ loop:
 	VPSRLW       $0x03, Z8, Z8
 	VPANDD       Z2, Z8, Z8
 	VPORD        Z3, Z8, Z8
-	MOVQ         (DX), DI
-	MOVQ         8(DX), R8
-	VMOVQ        (CX)(DI*1), X7
-	VPINSRQ      $0x01, (CX)(R8*1), X7, X7
-	MOVQ         16(DX), DI
-	MOVQ         24(DX), R8
-	VMOVQ        (CX)(DI*1), X11
-	VPINSRQ      $0x01, (CX)(R8*1), X11, X11
-	MOVQ         32(DX), DI
-	MOVQ         40(DX), R8
-	VMOVQ        (CX)(DI*1), X10
-	VPINSRQ      $0x01, (CX)(R8*1), X10, X10
-	MOVQ         48(DX), DI
-	MOVQ         56(DX), R8
-	VMOVQ        (CX)(DI*1), X12
-	VPINSRQ      $0x01, (CX)(R8*1), X12, X12
+	MOVQ         (DX), R11
+	MOVQ         8(DX), R12
+	VMOVQ        (CX)(R11*1), X7
+	VPINSRQ      $0x01, (CX)(R12*1), X7, X7
+	MOVQ         16(DX), R11
+	MOVQ         24(DX), R12
+	VMOVQ        (CX)(R11*1), X11
+	VPINSRQ      $0x01, (CX)(R12*1), X11, X11
+	MOVQ         32(DX), R11
+	MOVQ         40(DX), R12
+	VMOVQ        (CX)(R11*1), X10
+	VPINSRQ      $0x01, (CX)(R12*1), X10, X10
+	MOVQ         48(DX), R11
+	MOVQ         56(DX), R12
+	VMOVQ        (CX)(R11*1), X12
+	VPINSRQ      $0x01, (CX)(R12*1), X12, X12
 	VINSERTI32X4 $0x01, X11, Z7, Z11
 	VINSERTI32X4 $0x02, X10, Z11, Z11
 	VINSERTI32X4 $0x03, X12, Z11, Z11
@@ -2128,322 +2132,274 @@ loop:
 	VMOVDQU      Y9, 2976(AX)
 	VMOVDQU      Y11, 3008(AX)
 	VMOVUPS      Y10, 3040(AX)
-	MOVQ         (DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z9
 	VPSUBB       Z8, Z0, K1, Z9
-	MOVQ         8(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z11
 	VPSUBB       Z8, Z0, K1, Z11
-	MOVQ         16(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z12
 	VPSUBB       Z8, Z0, K1, Z12
-	MOVQ         24(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z13
 	VPSUBB       Z8, Z0, K1, Z13
-	MOVQ         32(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z14
 	VPSUBB       Z8, Z0, K1, Z14
-	MOVQ         40(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z15
 	VPSUBB       Z8, Z0, K1, Z15
-	MOVQ         48(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z16
 	VPSUBB       Z8, Z0, K1, Z16
-	MOVQ         56(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      2(DI), X7
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      2(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      4(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      6(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      8(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      10(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      12(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      14(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      16(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z17
@@ -2488,322 +2444,274 @@ loop:
 	VMOVDQU64    Z8, 512(AX)
 	VSHUFI32X4   $0xdd, Z9, Z11, Z8
 	VMOVDQU64    Z8, 576(AX)
-	MOVQ         (DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z9
 	VPSUBB       Z8, Z0, K1, Z9
-	MOVQ         8(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z11
 	VPSUBB       Z8, Z0, K1, Z11
-	MOVQ         16(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z12
 	VPSUBB       Z8, Z0, K1, Z12
-	MOVQ         24(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z13
 	VPSUBB       Z8, Z0, K1, Z13
-	MOVQ         32(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z14
 	VPSUBB       Z8, Z0, K1, Z14
-	MOVQ         40(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z15
 	VPSUBB       Z8, Z0, K1, Z15
-	MOVQ         48(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z16
 	VPSUBB       Z8, Z0, K1, Z16
-	MOVQ         56(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      18(DI), X7
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      18(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      20(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      22(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      24(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      26(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      28(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      30(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      32(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z17
@@ -2848,322 +2756,274 @@ loop:
 	VMOVDQU64    Z8, 1280(AX)
 	VSHUFI32X4   $0xdd, Z9, Z11, Z8
 	VMOVDQU64    Z8, 1344(AX)
-	MOVQ         (DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z9
 	VPSUBB       Z8, Z0, K1, Z9
-	MOVQ         8(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z11
 	VPSUBB       Z8, Z0, K1, Z11
-	MOVQ         16(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z12
 	VPSUBB       Z8, Z0, K1, Z12
-	MOVQ         24(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z13
 	VPSUBB       Z8, Z0, K1, Z13
-	MOVQ         32(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z14
 	VPSUBB       Z8, Z0, K1, Z14
-	MOVQ         40(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z15
 	VPSUBB       Z8, Z0, K1, Z15
-	MOVQ         48(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z16
 	VPSUBB       Z8, Z0, K1, Z16
-	MOVQ         56(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      34(DI), X7
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      34(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      36(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      38(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      40(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      42(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      44(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      46(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      48(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z17
@@ -3208,322 +3068,274 @@ loop:
 	VMOVDQU64    Z8, 2048(AX)
 	VSHUFI32X4   $0xdd, Z9, Z11, Z8
 	VMOVDQU64    Z8, 2112(AX)
-	MOVQ         (DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z9
 	VPSUBB       Z8, Z0, K1, Z9
-	MOVQ         8(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z11
 	VPSUBB       Z8, Z0, K1, Z11
-	MOVQ         16(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z12
 	VPSUBB       Z8, Z0, K1, Z12
-	MOVQ         24(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z13
 	VPSUBB       Z8, Z0, K1, Z13
-	MOVQ         32(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z14
 	VPSUBB       Z8, Z0, K1, Z14
-	MOVQ         40(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z15
 	VPSUBB       Z8, Z0, K1, Z15
-	MOVQ         48(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z16
 	VPSUBB       Z8, Z0, K1, Z16
-	MOVQ         56(DX), DI
-	ADDQ         CX, DI
-	VMOVDQU      50(DI), X7
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
 	VPXOR        X8, X7, X7
 	VPSHUFB      X7, X6, X7
 	VPOR         X7, X8, X8
 	VPMOVWB      X8, X7
-	VMOVQ        X7, R8
-	KMOVQ        R8, K1
-	MOVWQZX      50(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      52(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      54(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      56(DI), R11
-	ANDQ         $0x000001ff, R11
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y10
-	MOVWQZX      58(DI), R8
-	ANDQ         $0x000001ff, R8
-	MOVWQZX      60(DI), R9
-	ANDQ         $0x000001ff, R9
-	MOVWQZX      62(DI), R10
-	ANDQ         $0x000001ff, R10
-	MOVWQZX      64(DI), DI
-	ANDQ         $0x000001ff, DI
-	VMOVQ        (SI)(R8*8), X7
-	VPINSRQ      $0x01, (SI)(R9*8), X7, X7
-	VMOVQ        (SI)(R10*8), X8
-	VPINSRQ      $0x01, (SI)(DI*8), X8, X8
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
 	VINSERTI128  $0x01, X8, Y7, Y8
 	VINSERTI64X4 $0x01, Y8, Z10, Z8
 	VPADDB       Z8, Z0, Z17

@@ -38,6 +38,7 @@ func iq2XSUnpack512() {
 	bcstB(0xff, cff)
 	bcstB(0x10001, c10001)
 	VMOVDQU(iq2Parity, par)
+	bmi := iq2BMI()
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -120,7 +121,7 @@ func iq2XSUnpack512() {
 			m, k := GP64(), K()
 			VMOVQ(sb, m)
 			KMOVQ(m, k)
-			gy := [2]VecVirtual{iq2Grid(p, grid, nil, 2+8*a), iq2Grid(p, grid, nil, 2+8*(a+1))}
+			gy := [2]VecVirtual{iq2GridSeq(p, grid, bmi, 2+8*a), iq2GridSeq(p, grid, bmi, 2+8*(a+1))}
 			g := ZMM()
 			VINSERTI64X4(U8(1), gy[1], gy[0].AsZ(), g)
 			R[r] = ZMM()
