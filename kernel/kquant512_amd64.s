@@ -3389,6 +3389,172 @@ done:
 	VZEROUPPER
 	RET
 
+DATA kq_iq2w15<>+0(SB)/2, $0x000f
+DATA kq_iq2w15<>+2(SB)/2, $0x000f
+DATA kq_iq2w15<>+4(SB)/2, $0x000f
+DATA kq_iq2w15<>+6(SB)/2, $0x000f
+DATA kq_iq2w15<>+8(SB)/2, $0x000f
+DATA kq_iq2w15<>+10(SB)/2, $0x000f
+DATA kq_iq2w15<>+12(SB)/2, $0x000f
+DATA kq_iq2w15<>+14(SB)/2, $0x000f
+DATA kq_iq2w15<>+16(SB)/2, $0x000f
+DATA kq_iq2w15<>+18(SB)/2, $0x000f
+DATA kq_iq2w15<>+20(SB)/2, $0x000f
+DATA kq_iq2w15<>+22(SB)/2, $0x000f
+DATA kq_iq2w15<>+24(SB)/2, $0x000f
+DATA kq_iq2w15<>+26(SB)/2, $0x000f
+DATA kq_iq2w15<>+28(SB)/2, $0x000f
+DATA kq_iq2w15<>+30(SB)/2, $0x000f
+GLOBL kq_iq2w15<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2w1<>+0(SB)/2, $0x0001
+DATA kq_iq2w1<>+2(SB)/2, $0x0001
+DATA kq_iq2w1<>+4(SB)/2, $0x0001
+DATA kq_iq2w1<>+6(SB)/2, $0x0001
+DATA kq_iq2w1<>+8(SB)/2, $0x0001
+DATA kq_iq2w1<>+10(SB)/2, $0x0001
+DATA kq_iq2w1<>+12(SB)/2, $0x0001
+DATA kq_iq2w1<>+14(SB)/2, $0x0001
+DATA kq_iq2w1<>+16(SB)/2, $0x0001
+DATA kq_iq2w1<>+18(SB)/2, $0x0001
+DATA kq_iq2w1<>+20(SB)/2, $0x0001
+DATA kq_iq2w1<>+22(SB)/2, $0x0001
+DATA kq_iq2w1<>+24(SB)/2, $0x0001
+DATA kq_iq2w1<>+26(SB)/2, $0x0001
+DATA kq_iq2w1<>+28(SB)/2, $0x0001
+DATA kq_iq2w1<>+30(SB)/2, $0x0001
+GLOBL kq_iq2w1<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2scperm<>+0(SB)/2, $0x0000
+DATA kq_iq2scperm<>+2(SB)/2, $0x0000
+DATA kq_iq2scperm<>+4(SB)/2, $0x0000
+DATA kq_iq2scperm<>+6(SB)/2, $0x0000
+DATA kq_iq2scperm<>+8(SB)/2, $0x0000
+DATA kq_iq2scperm<>+10(SB)/2, $0x0000
+DATA kq_iq2scperm<>+12(SB)/2, $0x0000
+DATA kq_iq2scperm<>+14(SB)/2, $0x0000
+DATA kq_iq2scperm<>+16(SB)/2, $0x0008
+DATA kq_iq2scperm<>+18(SB)/2, $0x0008
+DATA kq_iq2scperm<>+20(SB)/2, $0x0008
+DATA kq_iq2scperm<>+22(SB)/2, $0x0008
+DATA kq_iq2scperm<>+24(SB)/2, $0x0008
+DATA kq_iq2scperm<>+26(SB)/2, $0x0008
+DATA kq_iq2scperm<>+28(SB)/2, $0x0008
+DATA kq_iq2scperm<>+30(SB)/2, $0x0008
+DATA kq_iq2scperm<>+32(SB)/2, $0x0001
+DATA kq_iq2scperm<>+34(SB)/2, $0x0001
+DATA kq_iq2scperm<>+36(SB)/2, $0x0001
+DATA kq_iq2scperm<>+38(SB)/2, $0x0001
+DATA kq_iq2scperm<>+40(SB)/2, $0x0001
+DATA kq_iq2scperm<>+42(SB)/2, $0x0001
+DATA kq_iq2scperm<>+44(SB)/2, $0x0001
+DATA kq_iq2scperm<>+46(SB)/2, $0x0001
+DATA kq_iq2scperm<>+48(SB)/2, $0x0009
+DATA kq_iq2scperm<>+50(SB)/2, $0x0009
+DATA kq_iq2scperm<>+52(SB)/2, $0x0009
+DATA kq_iq2scperm<>+54(SB)/2, $0x0009
+DATA kq_iq2scperm<>+56(SB)/2, $0x0009
+DATA kq_iq2scperm<>+58(SB)/2, $0x0009
+DATA kq_iq2scperm<>+60(SB)/2, $0x0009
+DATA kq_iq2scperm<>+62(SB)/2, $0x0009
+DATA kq_iq2scperm<>+64(SB)/2, $0x0002
+DATA kq_iq2scperm<>+66(SB)/2, $0x0002
+DATA kq_iq2scperm<>+68(SB)/2, $0x0002
+DATA kq_iq2scperm<>+70(SB)/2, $0x0002
+DATA kq_iq2scperm<>+72(SB)/2, $0x0002
+DATA kq_iq2scperm<>+74(SB)/2, $0x0002
+DATA kq_iq2scperm<>+76(SB)/2, $0x0002
+DATA kq_iq2scperm<>+78(SB)/2, $0x0002
+DATA kq_iq2scperm<>+80(SB)/2, $0x000a
+DATA kq_iq2scperm<>+82(SB)/2, $0x000a
+DATA kq_iq2scperm<>+84(SB)/2, $0x000a
+DATA kq_iq2scperm<>+86(SB)/2, $0x000a
+DATA kq_iq2scperm<>+88(SB)/2, $0x000a
+DATA kq_iq2scperm<>+90(SB)/2, $0x000a
+DATA kq_iq2scperm<>+92(SB)/2, $0x000a
+DATA kq_iq2scperm<>+94(SB)/2, $0x000a
+DATA kq_iq2scperm<>+96(SB)/2, $0x0003
+DATA kq_iq2scperm<>+98(SB)/2, $0x0003
+DATA kq_iq2scperm<>+100(SB)/2, $0x0003
+DATA kq_iq2scperm<>+102(SB)/2, $0x0003
+DATA kq_iq2scperm<>+104(SB)/2, $0x0003
+DATA kq_iq2scperm<>+106(SB)/2, $0x0003
+DATA kq_iq2scperm<>+108(SB)/2, $0x0003
+DATA kq_iq2scperm<>+110(SB)/2, $0x0003
+DATA kq_iq2scperm<>+112(SB)/2, $0x000b
+DATA kq_iq2scperm<>+114(SB)/2, $0x000b
+DATA kq_iq2scperm<>+116(SB)/2, $0x000b
+DATA kq_iq2scperm<>+118(SB)/2, $0x000b
+DATA kq_iq2scperm<>+120(SB)/2, $0x000b
+DATA kq_iq2scperm<>+122(SB)/2, $0x000b
+DATA kq_iq2scperm<>+124(SB)/2, $0x000b
+DATA kq_iq2scperm<>+126(SB)/2, $0x000b
+DATA kq_iq2scperm<>+128(SB)/2, $0x0004
+DATA kq_iq2scperm<>+130(SB)/2, $0x0004
+DATA kq_iq2scperm<>+132(SB)/2, $0x0004
+DATA kq_iq2scperm<>+134(SB)/2, $0x0004
+DATA kq_iq2scperm<>+136(SB)/2, $0x0004
+DATA kq_iq2scperm<>+138(SB)/2, $0x0004
+DATA kq_iq2scperm<>+140(SB)/2, $0x0004
+DATA kq_iq2scperm<>+142(SB)/2, $0x0004
+DATA kq_iq2scperm<>+144(SB)/2, $0x000c
+DATA kq_iq2scperm<>+146(SB)/2, $0x000c
+DATA kq_iq2scperm<>+148(SB)/2, $0x000c
+DATA kq_iq2scperm<>+150(SB)/2, $0x000c
+DATA kq_iq2scperm<>+152(SB)/2, $0x000c
+DATA kq_iq2scperm<>+154(SB)/2, $0x000c
+DATA kq_iq2scperm<>+156(SB)/2, $0x000c
+DATA kq_iq2scperm<>+158(SB)/2, $0x000c
+DATA kq_iq2scperm<>+160(SB)/2, $0x0005
+DATA kq_iq2scperm<>+162(SB)/2, $0x0005
+DATA kq_iq2scperm<>+164(SB)/2, $0x0005
+DATA kq_iq2scperm<>+166(SB)/2, $0x0005
+DATA kq_iq2scperm<>+168(SB)/2, $0x0005
+DATA kq_iq2scperm<>+170(SB)/2, $0x0005
+DATA kq_iq2scperm<>+172(SB)/2, $0x0005
+DATA kq_iq2scperm<>+174(SB)/2, $0x0005
+DATA kq_iq2scperm<>+176(SB)/2, $0x000d
+DATA kq_iq2scperm<>+178(SB)/2, $0x000d
+DATA kq_iq2scperm<>+180(SB)/2, $0x000d
+DATA kq_iq2scperm<>+182(SB)/2, $0x000d
+DATA kq_iq2scperm<>+184(SB)/2, $0x000d
+DATA kq_iq2scperm<>+186(SB)/2, $0x000d
+DATA kq_iq2scperm<>+188(SB)/2, $0x000d
+DATA kq_iq2scperm<>+190(SB)/2, $0x000d
+DATA kq_iq2scperm<>+192(SB)/2, $0x0006
+DATA kq_iq2scperm<>+194(SB)/2, $0x0006
+DATA kq_iq2scperm<>+196(SB)/2, $0x0006
+DATA kq_iq2scperm<>+198(SB)/2, $0x0006
+DATA kq_iq2scperm<>+200(SB)/2, $0x0006
+DATA kq_iq2scperm<>+202(SB)/2, $0x0006
+DATA kq_iq2scperm<>+204(SB)/2, $0x0006
+DATA kq_iq2scperm<>+206(SB)/2, $0x0006
+DATA kq_iq2scperm<>+208(SB)/2, $0x000e
+DATA kq_iq2scperm<>+210(SB)/2, $0x000e
+DATA kq_iq2scperm<>+212(SB)/2, $0x000e
+DATA kq_iq2scperm<>+214(SB)/2, $0x000e
+DATA kq_iq2scperm<>+216(SB)/2, $0x000e
+DATA kq_iq2scperm<>+218(SB)/2, $0x000e
+DATA kq_iq2scperm<>+220(SB)/2, $0x000e
+DATA kq_iq2scperm<>+222(SB)/2, $0x000e
+DATA kq_iq2scperm<>+224(SB)/2, $0x0007
+DATA kq_iq2scperm<>+226(SB)/2, $0x0007
+DATA kq_iq2scperm<>+228(SB)/2, $0x0007
+DATA kq_iq2scperm<>+230(SB)/2, $0x0007
+DATA kq_iq2scperm<>+232(SB)/2, $0x0007
+DATA kq_iq2scperm<>+234(SB)/2, $0x0007
+DATA kq_iq2scperm<>+236(SB)/2, $0x0007
+DATA kq_iq2scperm<>+238(SB)/2, $0x0007
+DATA kq_iq2scperm<>+240(SB)/2, $0x000f
+DATA kq_iq2scperm<>+242(SB)/2, $0x000f
+DATA kq_iq2scperm<>+244(SB)/2, $0x000f
+DATA kq_iq2scperm<>+246(SB)/2, $0x000f
+DATA kq_iq2scperm<>+248(SB)/2, $0x000f
+DATA kq_iq2scperm<>+250(SB)/2, $0x000f
+DATA kq_iq2scperm<>+252(SB)/2, $0x000f
+DATA kq_iq2scperm<>+254(SB)/2, $0x000f
+GLOBL kq_iq2scperm<>(SB), RODATA|NOPTR, $256
+
 DATA kq_iq2dxidx<>+0(SB)/4, $0x00000000
 DATA kq_iq2dxidx<>+4(SB)/4, $0x00000000
 DATA kq_iq2dxidx<>+8(SB)/4, $0x00000004
@@ -3417,15 +3583,18 @@ TEXT ·dotIQ2XS32x2AVX512(SB), NOSPLIT, $0-56
 	MOVQ      xd+24(FP), BX
 	MOVQ      nsb+32(FP), SI
 	MOVQ      grid+40(FP), DI
-	LEAQ      kq_iq2scales<>+0(SB), R8
-	VXORPS    X0, X0, X0
-	VPXORD    Z1, Z1, Z1
-	VMOVDQU   kq_iq2parity<>+0(SB), Y2
-	VMOVDQU64 kq_iq2dxidx<>+0(SB), Z3
-	MOVQ      $0x00000009, R9
-	MOVQ      $0x00000910, R10
-	MOVQ      $0x00000920, R11
-	MOVQ      $0x00000930, R12
+	VMOVDQU64 kq_iq2scperm<>+0(SB), Z0
+	VMOVDQU64 kq_iq2scperm<>+64(SB), Z1
+	VMOVDQU64 kq_iq2scperm<>+128(SB), Z2
+	VMOVDQU64 kq_iq2scperm<>+192(SB), Z3
+	VXORPS    X4, X4, X4
+	VPXORD    Z5, Z5, Z5
+	VMOVDQU   kq_iq2parity<>+0(SB), Y6
+	VMOVDQU64 kq_iq2dxidx<>+0(SB), Z7
+	MOVQ      $0x00000009, R8
+	MOVQ      $0x00000910, R9
+	MOVQ      $0x00000920, R10
+	MOVQ      $0x00000930, R11
 	TESTQ     SI, SI
 	JZ        done
 
@@ -3434,347 +3603,319 @@ loop:
 	PREFETCHT0    1216(AX)
 	PREFETCHT0    1152(CX)
 	PREFETCHT0    1216(CX)
-	VMOVDQU       2(AX), Y4
-	VPSRLW        $0x09, Y4, Y5
-	VPSRLW        $0x0d, Y4, Y4
-	VPXOR         Y5, Y4, Y4
-	VPSHUFB       Y4, Y2, Y4
-	VPOR          Y4, Y5, Y5
-	VPMOVWB       Y5, X4
-	VMOVQ         X4, R13
-	KMOVQ         R13, K1
-	VPEXTRQ       $0x01, X4, R13
-	KMOVQ         R13, K2
-	MOVQ          2(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          10(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       66(AX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y7
-	MOVBQZX       67(AX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z7, Z7
-	VMOVDQU64     (DX), Z8
-	VPSUBB        Z8, Z1, K1, Z8
-	VPMADDUBSW    Z8, Z5, Z8
-	VPMADDWD      Z7, Z8, Z8
-	MOVQ          18(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          26(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       68(AX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y9
-	MOVBQZX       69(AX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z9, Z9
-	VMOVDQU64     64(DX), Z17
-	VPSUBB        Z17, Z1, K2, Z17
-	VPMADDUBSW    Z17, Z5, Z17
-	VPMADDWD      Z9, Z17, Z17
-	VMOVDQU       34(AX), Y4
-	VPSRLW        $0x09, Y4, Y5
-	VPSRLW        $0x0d, Y4, Y4
-	VPXOR         Y5, Y4, Y4
-	VPSHUFB       Y4, Y2, Y4
-	VPOR          Y4, Y5, Y5
-	VPMOVWB       Y5, X4
-	VMOVQ         X4, R13
-	KMOVQ         R13, K1
-	VPEXTRQ       $0x01, X4, R13
-	KMOVQ         R13, K2
-	MOVQ          34(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          42(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       70(AX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y10
-	MOVBQZX       71(AX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z10, Z10
-	VMOVDQU64     128(DX), Z18
-	VPSUBB        Z18, Z1, K1, Z18
-	VPMADDUBSW    Z18, Z5, Z18
-	VPMADDWD      Z10, Z18, Z18
-	MOVQ          50(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          58(AX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       72(AX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y11
-	MOVBQZX       73(AX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z11, Z11
-	VMOVDQU64     192(DX), Z19
-	VPSUBB        Z19, Z1, K2, Z19
-	VPMADDUBSW    Z19, Z5, Z19
-	VPMADDWD      Z11, Z19, Z19
-	VSHUFI64X2    $0x88, Z17, Z8, Z5
-	VSHUFI64X2    $0xdd, Z17, Z8, Z8
-	VPADDD        Z8, Z5, Z5
-	VSHUFI64X2    $0x88, Z19, Z18, Z8
-	VSHUFI64X2    $0xdd, Z19, Z18, Z17
-	VPADDD        Z17, Z8, Z8
-	VPUNPCKLQDQ   Z8, Z5, Z17
-	VPUNPCKHQDQ   Z8, Z5, Z5
-	VPADDD        Z5, Z17, Z17
-	VMOVDQU       2(CX), Y4
-	VPSRLW        $0x09, Y4, Y5
-	VPSRLW        $0x0d, Y4, Y4
-	VPXOR         Y5, Y4, Y4
-	VPSHUFB       Y4, Y2, Y4
-	VPOR          Y4, Y5, Y5
-	VPMOVWB       Y5, X4
-	VMOVQ         X4, R13
-	KMOVQ         R13, K1
-	VPEXTRQ       $0x01, X4, R13
-	KMOVQ         R13, K2
-	MOVQ          2(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          10(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       66(CX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y12
-	MOVBQZX       67(CX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z12, Z12
-	VMOVDQU64     (DX), Z8
-	VPSUBB        Z8, Z1, K1, Z8
-	VPMADDUBSW    Z8, Z5, Z8
-	VPMADDWD      Z12, Z8, Z8
-	MOVQ          18(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          26(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       68(CX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y13
-	MOVBQZX       69(CX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z13, Z13
-	VMOVDQU64     64(DX), Z18
-	VPSUBB        Z18, Z1, K2, Z18
-	VPMADDUBSW    Z18, Z5, Z18
+	VPMOVZXBW     66(AX), X8
+	VPSRLW        $0x04, X8, X9
+	VPANDD        kq_iq2w15<>+0(SB), X8, X8
+	VINSERTI128   $0x01, X9, Y8, Y8
+	VPADDW        Y8, Y8, Y8
+	VPORD         kq_iq2w1<>+0(SB), Y8, Y8
+	VMOVDQU       2(AX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X9
+	VMOVQ         X9, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X9, R12
+	KMOVQ         R12, K2
+	MOVQ          2(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          10(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z0, Z13
+	VMOVDQU64     (DX), Z14
+	VPSUBB        Z14, Z5, K1, Z14
+	VPMADDUBSW    Z14, Z10, Z14
+	VPMADDWD      Z13, Z14, Z14
+	MOVQ          18(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          26(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z1, Z13
+	VMOVDQU64     64(DX), Z16
+	VPSUBB        Z16, Z5, K2, Z16
+	VPMADDUBSW    Z16, Z10, Z16
+	VPMADDWD      Z13, Z16, Z16
+	VMOVDQU       34(AX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X9
+	VMOVQ         X9, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X9, R12
+	KMOVQ         R12, K2
+	MOVQ          34(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          42(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z2, Z13
+	VMOVDQU64     128(DX), Z17
+	VPSUBB        Z17, Z5, K1, Z17
+	VPMADDUBSW    Z17, Z10, Z17
+	VPMADDWD      Z13, Z17, Z17
+	MOVQ          50(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          58(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z3, Z13
+	VMOVDQU64     192(DX), Z18
+	VPSUBB        Z18, Z5, K2, Z18
+	VPMADDUBSW    Z18, Z10, Z18
 	VPMADDWD      Z13, Z18, Z18
-	VMOVDQU       34(CX), Y4
-	VPSRLW        $0x09, Y4, Y5
-	VPSRLW        $0x0d, Y4, Y4
-	VPXOR         Y5, Y4, Y4
-	VPSHUFB       Y4, Y2, Y4
-	VPOR          Y4, Y5, Y5
-	VPMOVWB       Y5, X4
-	VMOVQ         X4, R13
-	KMOVQ         R13, K1
-	VPEXTRQ       $0x01, X4, R13
-	KMOVQ         R13, K2
-	MOVQ          34(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          42(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       70(CX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y14
-	MOVBQZX       71(CX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z14, Z14
-	VMOVDQU64     128(DX), Z19
-	VPSUBB        Z19, Z1, K1, Z19
-	VPMADDUBSW    Z19, Z5, Z19
-	VPMADDWD      Z14, Z19, Z19
-	MOVQ          50(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X4
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X4, X4
-	VINSERTI128   $0x01, X4, Y6, Y4
-	MOVQ          58(CX), R13
-	BZHIQ         R9, R13, R14
-	VMOVQ         (DI)(R14*8), X6
-	BEXTRQ        R10, R13, R14
-	VPINSRQ       $0x01, (DI)(R14*8), X6, X6
-	BEXTRQ        R11, R13, R14
-	VMOVQ         (DI)(R14*8), X5
-	BEXTRQ        R12, R13, R13
-	VPINSRQ       $0x01, (DI)(R13*8), X5, X5
-	VINSERTI128   $0x01, X5, Y6, Y5
-	VINSERTI64X4  $0x01, Y5, Z4, Z5
-	MOVBQZX       72(CX), R13
-	SHLQ          $0x05, R13
-	VMOVDQU       (R8)(R13*1), Y15
-	MOVBQZX       73(CX), R13
-	SHLQ          $0x05, R13
-	VINSERTI64X4  $0x01, (R8)(R13*1), Z15, Z15
-	VMOVDQU64     192(DX), Z20
-	VPSUBB        Z20, Z1, K2, Z20
-	VPMADDUBSW    Z20, Z5, Z20
-	VPMADDWD      Z15, Z20, Z20
-	VSHUFI64X2    $0x88, Z18, Z8, Z5
-	VSHUFI64X2    $0xdd, Z18, Z8, Z8
-	VPADDD        Z8, Z5, Z5
-	VSHUFI64X2    $0x88, Z20, Z19, Z8
-	VSHUFI64X2    $0xdd, Z20, Z19, Z18
-	VPADDD        Z18, Z8, Z8
-	VPUNPCKLQDQ   Z8, Z5, Z18
-	VPUNPCKHQDQ   Z8, Z5, Z5
-	VPADDD        Z5, Z18, Z18
-	VPUNPCKLDQ    Z18, Z17, Z5
-	VPUNPCKHDQ    Z18, Z17, Z8
-	VPUNPCKLQDQ   Z8, Z5, Z17
-	VPUNPCKHQDQ   Z8, Z5, Z5
-	VPADDD        Z5, Z17, Z17
-	VCVTDQ2PS     Z17, Z17
-	VPBROADCASTW  (AX), X6
-	VPINSRW       $0x01, (CX), X6, X6
-	VCVTPH2PS     X6, X6
-	VMULPS        kq_eighth<>+0(SB), X6, X6
-	VMOVLHPS      X6, X6, X6
-	VSHUFF32X4    $0x00, Z6, Z6, Z5
-	VMOVUPS       (BX), Y16
-	VPERMPS       Z16, Z3, Z16
-	VMULPS        Z5, Z16, Z16
-	VEXTRACTF32X4 $0x01, Z17, X4
-	VEXTRACTF32X4 $0x01, Z16, X5
-	VEXTRACTF32X4 $0x02, Z17, X6
-	VEXTRACTF32X4 $0x02, Z16, X7
-	VEXTRACTF32X4 $0x03, Z17, X8
-	VEXTRACTF32X4 $0x03, Z16, X9
-	VFMADD231PS   X16, X17, X0
-	VFMADD231PS   X5, X4, X0
-	VFMADD231PS   X7, X6, X0
-	VFMADD231PS   X9, X8, X0
-	VMOVLHPS      X0, X0, X0
-	VFMADD231PS   X16, X17, X0
-	VFMADD231PS   X5, X4, X0
-	VFMADD231PS   X7, X6, X0
-	VFMADD231PS   X9, X8, X0
-	VMOVHLPS      X0, X0, X0
+	VSHUFI64X2    $0x88, Z16, Z14, Z10
+	VSHUFI64X2    $0xdd, Z16, Z14, Z13
+	VPADDD        Z13, Z10, Z10
+	VSHUFI64X2    $0x88, Z18, Z17, Z13
+	VSHUFI64X2    $0xdd, Z18, Z17, Z14
+	VPADDD        Z14, Z13, Z13
+	VPUNPCKLQDQ   Z13, Z10, Z14
+	VPUNPCKHQDQ   Z13, Z10, Z10
+	VPADDD        Z10, Z14, Z14
+	VPMOVZXBW     66(CX), X12
+	VPSRLW        $0x04, X12, X8
+	VPANDD        kq_iq2w15<>+0(SB), X12, X12
+	VINSERTI128   $0x01, X8, Y12, Y12
+	VPADDW        Y12, Y12, Y12
+	VPORD         kq_iq2w1<>+0(SB), Y12, Y12
+	VMOVDQU       2(CX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X8
+	VMOVQ         X8, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X8, R12
+	KMOVQ         R12, K2
+	MOVQ          2(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          10(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z0, Z13
+	VMOVDQU64     (DX), Z16
+	VPSUBB        Z16, Z5, K1, Z16
+	VPMADDUBSW    Z16, Z10, Z16
+	VPMADDWD      Z13, Z16, Z16
+	MOVQ          18(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          26(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z1, Z13
+	VMOVDQU64     64(DX), Z17
+	VPSUBB        Z17, Z5, K2, Z17
+	VPMADDUBSW    Z17, Z10, Z17
+	VPMADDWD      Z13, Z17, Z17
+	VMOVDQU       34(CX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X8
+	VMOVQ         X8, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X8, R12
+	KMOVQ         R12, K2
+	MOVQ          34(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          42(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z2, Z13
+	VMOVDQU64     128(DX), Z18
+	VPSUBB        Z18, Z5, K1, Z18
+	VPMADDUBSW    Z18, Z10, Z18
+	VPMADDWD      Z13, Z18, Z18
+	MOVQ          50(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          58(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z3, Z13
+	VMOVDQU64     192(DX), Z19
+	VPSUBB        Z19, Z5, K2, Z19
+	VPMADDUBSW    Z19, Z10, Z19
+	VPMADDWD      Z13, Z19, Z19
+	VSHUFI64X2    $0x88, Z17, Z16, Z10
+	VSHUFI64X2    $0xdd, Z17, Z16, Z13
+	VPADDD        Z13, Z10, Z10
+	VSHUFI64X2    $0x88, Z19, Z18, Z13
+	VSHUFI64X2    $0xdd, Z19, Z18, Z16
+	VPADDD        Z16, Z13, Z13
+	VPUNPCKLQDQ   Z13, Z10, Z16
+	VPUNPCKHQDQ   Z13, Z10, Z10
+	VPADDD        Z10, Z16, Z16
+	VPUNPCKLDQ    Z16, Z14, Z10
+	VPUNPCKHDQ    Z16, Z14, Z13
+	VPUNPCKLQDQ   Z13, Z10, Z14
+	VPUNPCKHQDQ   Z13, Z10, Z10
+	VPADDD        Z10, Z14, Z14
+	VCVTDQ2PS     Z14, Z14
+	VPBROADCASTW  (AX), X11
+	VPINSRW       $0x01, (CX), X11, X11
+	VCVTPH2PS     X11, X11
+	VMULPS        kq_eighth<>+0(SB), X11, X11
+	VMOVLHPS      X11, X11, X11
+	VSHUFF32X4    $0x00, Z11, Z11, Z10
+	VMOVUPS       (BX), Y15
+	VPERMPS       Z15, Z7, Z15
+	VMULPS        Z10, Z15, Z15
+	VEXTRACTF32X4 $0x01, Z14, X8
+	VEXTRACTF32X4 $0x01, Z15, X9
+	VEXTRACTF32X4 $0x02, Z14, X10
+	VEXTRACTF32X4 $0x02, Z15, X11
+	VEXTRACTF32X4 $0x03, Z14, X12
+	VEXTRACTF32X4 $0x03, Z15, X13
+	VFMADD231PS   X15, X14, X4
+	VFMADD231PS   X9, X8, X4
+	VFMADD231PS   X11, X10, X4
+	VFMADD231PS   X13, X12, X4
+	VMOVLHPS      X4, X4, X4
+	VFMADD231PS   X15, X14, X4
+	VFMADD231PS   X9, X8, X4
+	VFMADD231PS   X11, X10, X4
+	VFMADD231PS   X13, X12, X4
+	VMOVHLPS      X4, X4, X4
 	ADDQ          $0x0000004a, AX
 	ADDQ          $0x0000004a, CX
 	ADDQ          $0x00000100, DX
@@ -3784,7 +3925,7 @@ loop:
 
 done:
 	MOVQ    out+48(FP), AX
-	VMOVLPS X0, (AX)
+	VMOVLPS X4, (AX)
 	VZEROUPPER
 	RET
 

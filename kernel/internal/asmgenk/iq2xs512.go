@@ -174,9 +174,18 @@ var iq2DxIdx Mem
 // iq2XS512 does and returns, for each pair of sub-blocks a, a+1 (= 2k, 2k+1), the 16 int32
 // lanes P[k] (lanes 8q..8q+7 sub-block 2k+q; each (2s+1)·Σ of 4 w·x). The grid indices
 // are taken out one at a time (iq2GridSeq), to leave general registers to a second row.
-func iq2XS32Row(w, xq, grid, tbl Register, bmi []Register, par, zero VecVirtual) [4]VecVirtual {
+func iq2XS32Row(w, xq, grid Register, bmi []Register, par, zero VecVirtual, perm [4]VecVirtual) [4]VecVirtual {
 	var ks [2]Register
 	var P [4]VecVirtual
+	// The 16 half scales 2s+1 as words (low nibbles of scales[0..7], then the high ones);
+	// VPERMW by perm[k] spreads them as the kq_iq2scales table would for sub-blocks 2k, 2k+1.
+	sb16, hi := YMM(), XMM()
+	VPMOVZXBW(Mem{Base: w}.Offset(66), sb16.AsX())
+	VPSRLW(U8(4), sb16.AsX(), hi)
+	VPANDD(iq2W15.Offset(0), sb16.AsX(), sb16.AsX())
+	VINSERTI128(U8(1), hi, sb16, sb16)
+	VPADDW(sb16, sb16, sb16)
+	VPORD(iq2W1.Offset(0), sb16, sb16)
 	for a := 0; a < 8; a += 2 {
 		if a%4 == 0 {
 			q, u, sgn := YMM(), YMM(), YMM()
@@ -199,16 +208,7 @@ func iq2XS32Row(w, xq, grid, tbl Register, bmi []Register, par, zero VecVirtual)
 		g := ZMM()
 		VINSERTI64X4(U8(1), gy[1], gy[0].AsZ(), g)
 		sc := ZMM()
-		for s := 0; s < 2; s++ {
-			si := GP64()
-			MOVBQZX(Mem{Base: w}.Offset(66+a+s), si)
-			SHLQ(U8(5), si)
-			if s == 0 {
-				VMOVDQU(Mem{Base: tbl, Index: si, Scale: 1}, sc.AsY())
-			} else {
-				VINSERTI64X4(U8(1), Mem{Base: tbl, Index: si, Scale: 1}, sc, sc)
-			}
-		}
+		VPERMW(sb16.AsZ(), perm[a/2], sc)
 		x := ZMM()
 		VMOVDQU64(Mem{Base: xq}.Offset(32*a), x)
 		VPSUBB(x, zero, ks[a%4/2], x) // x negated where the weight is
@@ -217,6 +217,38 @@ func iq2XS32Row(w, xq, grid, tbl Register, bmi []Register, par, zero VecVirtual)
 		P[a/2] = x
 	}
 	return P
+}
+
+// iq2W15, iq2W1 (words 15 and 1) and iq2ScPerm (four VPERMW indices: for sub-blocks 2k,
+// 2k+1, word j takes half (j%16)/8 of sub-block 2k + j/16) build iq2XS32Row's scales.
+var iq2W15, iq2W1, iq2ScPerm Mem
+
+// iq2XS32Consts defines iq2W15, iq2W1 and iq2ScPerm.
+func iq2XS32Consts() {
+	iq2W15 = GLOBL("kq_iq2w15", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(2*i, U16(15))
+	}
+	iq2W1 = GLOBL("kq_iq2w1", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(2*i, U16(1))
+	}
+	iq2ScPerm = GLOBL("kq_iq2scperm", RODATA|NOPTR)
+	for k := 0; k < 4; k++ {
+		for j := 0; j < 32; j++ {
+			DATA(64*k+2*j, U16(uint16(8*(j%16/8)+2*k+j/16)))
+		}
+	}
+}
+
+// iq2XS32Perm loads the four VPERMW indices of iq2XS32Row.
+func iq2XS32Perm() [4]VecVirtual {
+	var p [4]VecVirtual
+	for k := range p {
+		p[k] = ZMM()
+		VMOVDQU64(iq2ScPerm.Offset(64*k), p[k])
+	}
+	return p
 }
 
 // iq2GridSeq is iq2Grid (with bmi) taking each index out just before its load.
@@ -281,8 +313,7 @@ func iq2XS32x2512() {
 	xd := Load(Param("xd"), GP64())
 	nsb := Load(Param("nsb"), GP64())
 	grid := Load(Param("grid"), GP64())
-	tbl := GP64()
-	LEAQ(iq2ScaleTable, tbl)
+	perm := iq2XS32Perm()
 	acc, zero, par, dxi := XMM(), ZMM(), YMM(), ZMM()
 	VXORPS(acc, acc, acc)
 	VPXORD(zero, zero, zero)
@@ -296,8 +327,8 @@ func iq2XS32x2512() {
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch))
 		PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
 	}
-	W0 := iq2XS32Fold(iq2XS32Row(w0, xq, grid, tbl, bmi, par, zero))
-	W1 := iq2XS32Fold(iq2XS32Row(w1, xq, grid, tbl, bmi, par, zero))
+	W0 := iq2XS32Fold(iq2XS32Row(w0, xq, grid, bmi, par, zero, perm))
+	W1 := iq2XS32Fold(iq2XS32Row(w1, xq, grid, bmi, par, zero, perm))
 	x, y, t := ZMM(), ZMM(), ZMM()
 	VPUNPCKLDQ(W1, W0, x) // [a, a1, a', a1']
 	VPUNPCKHDQ(W1, W0, y) // [b, b1, b', b1']
