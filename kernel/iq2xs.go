@@ -27,7 +27,36 @@ import (
 // result is the same bits for any m. CPUs without AVX-512 VNNI keep the AVX2 kernels and
 // their order (dotIQ2XSGeneric). dotIQ2XS32Generic is the plain version of this order.
 //
-// Measured: see the numbers in iq2XSVNNIOn's doc comment.
+// With one activation row dotIQ2XS32x2AVX512 takes two weight rows a call (their two
+// chains in lanes 0 and 1 of one register; dotIQ2XS32AVX512 the odd last row).
+//
+// Why this order and this tile: the old order (per 4 values: int sum × (2s+1), convert,
+// FMA into 8 lanes) costs a convert and an FMA per 4 values and 16 rows; the block-of-32
+// order is exact in int32 and is the Q6_K tile's, whose q6KPBlock format takes IQ2_XS's
+// values once offset by 64 (|w| ≤ 43), so no new tile was needed. Not kept: one
+// VPGATHERQQ for the 8 grid entries of the unpacker (20-22 ns a row super-block against
+// 13 with BMI's BZHI/BEXTR and scalar loads); dotIQ2XS32AVX512 alone for m = 1 (13.7 ns
+// a row super-block against the old kernel's 12.1: the two-row kernel gives 12.0).
+//
+// Measured (BenchmarkIQ2XSVNNI, -cpu 1 -count 5 -benchtime 20x, one thread, medians of
+// cpu-GFLOP/s from the thread's CPU time, Zen 5 shared by several processes, load about
+// 6 on 2 vCPUs: rough), this path / the kernels it replaces (dotIQ2XSAVX512, the AVX2 1×4
+// tiles) / Q4_0 on its own path (qv512MatVec, q512mm), in the same run:
+//
+//	              m=1                m=16                m=128
+//	5632×2048     42.2 / 42.7 / 169  154 / 70 / 280      300 / 72 / 410
+//	2048×5632     41.9 / 45.5 / 121  155 / 73 / 313      280 / 69 / 419
+//
+// The unpacker alone (BenchmarkIQ2XSUnpack): 13.6 thread-CPU ns per row super-block, about
+// a third of the m = 16 time; the tiles take the rest.
+//
+// End to end (decilm bench, 1b-iq2_xs.gguf: IQ2_XS but attn_v Q4_K, two ffn_down Q2_K,
+// output Q5_K; --threads 2, load 5-7 on the 2 vCPUs: wall t/s meaningless), the process's
+// user CPU seconds (/usr/bin/time) less a run that only loads the model, main / this path /
+// Q4_0 (1b-q4_0.gguf), run one after the other: pp128 four times (-p 128 -n 0 -r 3) 16.0 /
+// 3.85 / 2.65; 16 sequences of 32 tokens twice (-p 0 -n 32 -b 16 less half of -b 1 -r 3)
+// 16.6 / 6.6 / 4.6; tg32 four times (-p 0 -n 32 -r 3) 5.46 / 5.49 / 2.88. So prefill costs
+// 1.45× Q4_0's CPU time and batches 1.44× (the 25% is 1.33×).
 
 // dotIQ2XS32Vec is the one-row kernel of the VNNI order (nil where the CPU lacks AVX-512
 // F, BW, VL and VNNI: kquant_amd64.go).

@@ -890,6 +890,9 @@ func iq2XSTile(C int) {
 // float32; then the low eight lanes (sub-block a) times dx_a and the high eight times dx_b
 // are added to the super-block's sum by two 256-bit FMAs, in iq2XSSuper's order.
 //
+// Where the CPU has AVX-512 VNNI too, IQ2_XS takes kernel's iq2xs.go path instead
+// (iq2XS32x2512, iq2XSUnpack512), so this kernel serves AVX-512 CPUs without VNNI.
+//
 // Measured as iq2XS's numbers: 2048×2048 m=1 205 µs (AVX2 kernel 214 µs; llama.cpp native
 // build 254 µs), 5632×2048 529 µs (684), 2048×5632 513 µs (680).
 func iq2XS512() {
