@@ -25,8 +25,9 @@ import "encoding/binary"
 // measures it against float64. They differ in the last bits from those of the fused
 // kernels for IQ4_XS as stored (kquant.go), which serve weights Pack did not lay out.
 //
-// Measured (BenchmarkMatMulIQ4XSPacked, -cpu 1 -count 5, medians, on the default AVX-512
-// Zen 5 path, which for IQ4_XS is AVX2, at load 10-11 on 2 vCPUs: noisy), GFLOP/s as
+// Measured (BenchmarkMatMulIQ4XSPacked, -cpu 1 -count 5, medians, on a Zen 5 whose default
+// path for IQ4_XS was then AVX2, at load 10-11 on 2 vCPUs: noisy; on AVX-512 VNNI CPUs
+// kp512iq4.go's kernels now serve packed IQ4_XS, 1.6× to 4× these), GFLOP/s as
 // stored (fused kernels) → packed, with packed Q4_K in the same run: 5632×2048 m=1
 // 9.9 → 24.6 (28.0), m=16 21.4 → 23.0 (39.6), m=128 19.3 → 32.0 (56.1); 2048×5632 m=1
 // 11.7 → 20.2 (20.6), m=16 16.3 → 21.0 (26.2), m=128 18.2 → 26.4 (41.5). The tiles spend
@@ -102,15 +103,24 @@ func packIQ4XSGroup(dst, data []byte, rs, j, rows, nsb int) {
 
 // matMulIQ4XSPacked is MatMul for IQ4_XS weights laid out by Pack (w: groups of 8 rows,
 // packIQ4XSGroup) on the AVX2 kernels (kPackedRows: dotIQ4XSP_vec8 for one activation
-// row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several).
+// row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several; the AVX-512 VNNI kernels of
+// kp512iq4.go where kp512IQ4XSVecOn and kp512IQ4XSOn).
 func (p *Pool) matMulIQ4XSPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
+	if m > 1 && kp512IQ4XSOn() {
+		p.matMulIQ4XSP512(out, s, m, n, k, w)
+		return
+	}
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
-	p.kPackedRows(out, m, n, k, w, iq4XSPSB, iq4XSPTileC,
-		func(grp *byte, o *float32) { iq4XSPVec(grp, &xq[0], &xd[0], nsb, o) },
+	vec := func(grp *byte, o *float32) { iq4XSPVec(grp, &xq[0], &xd[0], nsb, o) }
+	if m == 1 && kp512IQ4XSVecOn() {
+		xs := iq4XSOffsets(s, nb)
+		vec = func(grp *byte, o *float32) { kp512IQ4XSVec(grp, &xq[0], &xd[0], &xs[0], nsb, o) }
+	}
+	p.kPackedRows(out, m, n, k, w, iq4XSPSB, iq4XSPTileC, vec,
 		iq4XSPUnpack,
 		func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
 			iq4XSPTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, 8*sc, o, os)

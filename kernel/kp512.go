@@ -45,13 +45,40 @@ import (
 //	2048×5632     245 / 113        272 / 145        179 / 83    253 / 123      253    360
 //	32000×2048    217 / 113        329 / 150        152 / 92    277 / 134      209    361
 //
-// C (activation rows a call) 8 and 12 for Q4_K, 6 and 8 for Q6_K were alike within the
-// noise at 5632×2048; 8 divides m = 16 and 128 and leaves Q4_K's tile registers to spare.
+// C (activation rows a call) 8 and 12 for Q4_K were alike within the noise at
+// 5632×2048; 8 divides m = 16 and 128 and leaves Q4_K's tile registers to spare. For
+// Q6_K, 8 (two calls at m = 16) against 6 (6+6+4), BenchmarkKP512Q6K after the pair-major
+// order and kp512Q6KUnpack512 (-cpu 1, alternating runs, load 8-9 on the 2 vCPUs: rough),
+// cpu-GFLOP/s medians of 3-4: 5632×2048 m=16 248 → 250 and 220 → 239 (two sessions),
+// m=128 343 → 361; 2048×5632 m=16 242 → 260, m=128 331 → 347; 32000×2048 m=16 209 →
+// 235, m=128 329 → 352; C = 5 was slower still (223 and 314 at 2048×5632).
 // Prefetching the next pair's piece took m = 16 from 2.04 to 1.57 ms (Q4_K, 5632×2048) and
-// 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time. Tried and not kept (no gain
-// beyond the noise, same-run A/B): Q6_K's scale products in float32 (exact below 2^24)
-// instead of VPMULLD, and a zmm Q6_K unpacker (m = 16: 5632×2048 205 against 208
-// cpu-GFLOP/s, 2048×5632 189 against 175).
+// 19.5 to 13.4 ms (Q6_K, 32000×2048), thread CPU time; in the pair-major order it still
+// pays (Q6_K m = 16 without it: 32000×2048 235 → 203, 2048×5632 270 → 229), and
+// fetching 2 or 3 pieces ahead, or from inside the unpacker, was slower. Tried and not
+// kept (no gain beyond the noise, same-run A/B): Q6_K's scale products in float32
+// (exact below 2^24) instead of VPMULLD; kp512KB 1 or 2 instead of 4; a joined Q6_K
+// layout (a pair unpacker writing both groups into one 16-row zmm per vector, the
+// scales as int32, tiles with 3C+4 registers and no VINSERTI64X4: within the noise of
+// these tiles, so the joins are not what limits them); and, in the piece-major order,
+// a zmm Q6_K unpacker (m = 16: 5632×2048 205 against 208 cpu-GFLOP/s, 2048×5632 189
+// against 175; kept since with the pair-major order: kp512Q6KUnpack512).
+//
+// Q6_K, issue 16 item 2 (BenchmarkKP512Q6K, -cpu 1, 3 alternating rounds of main's
+// binary and this one, load 5-6 on the 2 vCPUs: rough), cpu-GFLOP/s medians, main →
+// now (pair-major order, kp512Q6KUnpack512, sum16, C = 8), Q4_0's q512mm in the same run:
+//
+//	              Q6_K m=16     m=128        Q4_0 m=16  m=128
+//	5632×2048     227 → 252     307 → 365      251    408
+//	2048×5632     221 → 294     311 → 363      336    418
+//	32000×2048    179 → 214     282 → 338      215    430
+//
+// (a second set, 5 rounds at load 6-7: 181 → 215, 254 → 314; 173 → 218, 249 → 296;
+// 156 → 213, 301 → 309.) What is left at m = 16 (pprof of decilm bench -b 16): the tiles
+// about 55%, the unpacker 20%, the prefetch loop 14%, prep, quantization and the
+// driver 5%, attention and the rest 5%. The tiles are bound by the multiply pipes: per
+// block and activation row 8 VPDPBUSD, 2 VPMULLD (the scales of each 16), VMULPS and
+// the FMA where Q4_0's q512mm needs 8 + 2.
 //
 // End to end (decilm bench -p 128 -n 32 -b 16 -r 1 --threads 2, 1b preset, load 15-22 on
 // the 2 vCPUs: very rough), pp128 / 16 sequences t/s, this path against main's AVX2 tiles
@@ -71,6 +98,14 @@ type kp512TileFn func(a, b *byte, x *byte, nb int, out *float32, os int)
 // fetches each next pair of groups' piece while the tiles run).
 var kp512Prefetch func(p *byte, n int)
 
+// kp512Q6KUnpack unpacks packed Q6_K groups into the q6KPBlock format for the Q6_K
+// tiles, as q6KPUnpack, with AVX-512 BW (kp512Q6KUnpack512; set with the tiles).
+// Measured (BenchmarkKP512Q6K, -cpu 1 -count 5, load ~2-3 on the 2 vCPUs: rough),
+// cpu-GFLOP/s q6KPUnpackAVX → kp512Q6KUnpack512, medians (pair-major order, C = 6):
+// 5632×2048 m=16 264 → 289, m=128 353 → 358; 2048×5632 m=16 251 → 265, m=128 314 →
+// 318; 32000×2048 m=16 228 → 238, m=128 370 → 375.
+var kp512Q6KUnpack func(dst, w *byte, nsb int)
+
 // The tiles, [c] for c activation rows (nil where the CPU lacks AVX-512 F, BW, VL and
 // VNNI, or packing is off): set at start-up by kp512_amd64.go.
 var kp512Q4KTiles, kp512Q6KTiles []kp512TileFn
@@ -81,7 +116,7 @@ var kp512Q4KTiles, kp512Q6KTiles []kp512TileFn
 // cache with the activations.
 const (
 	kp512Q4KC = 8
-	kp512Q6KC = 6
+	kp512Q6KC = 8
 	kp512MaxC = 12
 	kp512KB   = 4
 )
@@ -89,6 +124,18 @@ const (
 // Two groups' pieces of kp512KB super-blocks must fit one kpBufPool buffer (this fails
 // to compile where they do not).
 var _ [kBlockQuant/32*q6KPBlock - 2*kp512KB*8*q6KPBlock]struct{}
+
+// kp512XRowsMax is the most bytes of an m-block's activations (laid out by kp512PrepX)
+// for which kp512Rows walks each pair of groups along all of k before the next pair
+// (each group then streams from memory, and the hardware prefetcher follows it); past it,
+// each piece of k for all pairs (that piece's activations stay in the L2 cache). A
+// variable so that the tests take both orders. Measured (BenchmarkKP512Q6K, -cpu 1, load
+// ~2-4 on the 2 vCPUs), Q6_K cpu-GFLOP/s piece-major → pair-major, medians of 3:
+// 32000×2048 m=16 175 → 213, m=128 344 → 373; 5632×2048 m=16 218 → 232, m=128 336 →
+// 359; 2048×5632 (991 KB of activations at m=128) m=16 226 → 231, m=128 315 → 308.
+// Packed Q4_K, later (load ~5, medians of 3): 5632×2048 m=16 254 → 321, m=128 337 →
+// 402; 32000×2048 m=16 233 → 305, m=128 380 → 411; 2048×5632 316 → 318, 400 → 396.
+var kp512XRowsMax = 1 << 20
 
 // kp512Q4KRow and kp512Q6KRow are the bytes of one activation row's block of 32 laid
 // out by kp512PrepX.
@@ -136,14 +183,21 @@ func kp512PrepX(dst []byte, xq []int8, xd, xm []float32, lo, hi, m, nb, C int) {
 				le.PutUint32(o[36:], math.Float32bits(xm[r*nb+b]))
 				continue
 			}
-			var s [2]int32
-			for l, v := range xq[r*nb*32+32*b:][:32] {
-				s[l/16] += int32(v)
-			}
-			le.PutUint32(o[36:], uint32(-32*s[0]))
-			le.PutUint32(o[40:], uint32(-32*s[1]))
+			le.PutUint32(o[36:], uint32(-32*sum16(o[:16])))
+			le.PutUint32(o[40:], uint32(-32*sum16(o[16:32])))
 		}
 	}
+}
+
+// sum16 returns the sum of the 16 int8 values in b, 8 at a time in a uint64: each byte
+// plus 128, the bytes added in pairs to 16-bit lanes and the lanes by a multiplication
+// (Σ (v+128) ≤ 4080 fits each step), less 16·128.
+func sum16(b []byte) int32 {
+	const lo8, bias = 0x00ff00ff00ff00ff, 0x8080808080808080
+	u := binary.LittleEndian.Uint64(b) ^ bias
+	v := binary.LittleEndian.Uint64(b[8:]) ^ bias
+	s := u&lo8 + u>>8&lo8 + v&lo8 + v>>8&lo8
+	return int32(s*0x0001000100010001>>48) - 16*128
 }
 
 // kp512Prep lays out all m rows with kp512PrepX, on the pool's threads where there are
@@ -164,8 +218,16 @@ var kp512XPool = sync.Pool{New: func() any { return new([]byte) }}
 // super-block of a group), adding nothing: out is overwritten. The threads split the
 // weight rows 16 at a time; two groups' kp512KB super-blocks at a time are unpacked by
 // unpack (into blocks of bb bytes) once per mBlockQuant activation rows and multiplied by
-// tiles[c] with all of them.
+// tiles[c] with all of them, pair after pair each along all of k or piece of k after
+// piece for all pairs (kp512XRowsMax); either way each output adds its blocks in order.
 func (p *Pool) kp512Rows(out []float32, m, n, k int, w []byte, gsb int, unpack func(dst, grp *byte, sc int), bb int, xp []byte, xr, C int, tiles []kp512TileFn) {
+	p.kp512RowsPair(out, m, n, k, w, gsb, unpack, nil, bb, xp, xr, C, tiles)
+}
+
+// kp512RowsPair is kp512Rows where pair, if not nil, unpacks each two groups' pieces at
+// once in place of unpack (a lone last group as both), into one buffer that the tiles
+// read as a (bb bytes a block of 32 of the 16 rows).
+func (p *Pool) kp512RowsPair(out []float32, m, n, k int, w []byte, gsb int, unpack func(dst, grp *byte, sc int), pair func(dst, a, b *byte, sc int), bb int, xp []byte, xr, C int, tiles []kp512TileFn) {
 	nsb, nb := k/256, k/32
 	gs := nsb * gsb
 	ng := (n + 7) / 8
@@ -179,43 +241,65 @@ func (p *Pool) kp512Rows(out []float32, m, n, k int, w []byte, gsb int, unpack f
 			for i := i0; i < i1; i++ {
 				clear(out[i*n+lo : i*n+hi])
 			}
-			for s0 := 0; s0 < nsb; s0 += kp512KB {
+			// step unpacks piece s0 of the pair of groups at row j, fetches the piece
+			// that comes next (ns0, nj) and multiplies the m-block with the first.
+			step := func(s0, j, ns0, nj int) {
 				sc := min(kp512KB, nsb-s0)
-				for j := lo; j < hi; j += 16 {
-					r, g := min(16, hi-j), j/8
+				r, g := min(16, hi-j), j/8
+				if pair != nil {
+					pair(ba, &w[g*gs+s0*gsb], &w[min(g+1, ng-1)*gs+s0*gsb], sc)
+				} else {
 					unpack(ba, &w[g*gs+s0*gsb], sc)
-					b := ba // a lone last group: its rows 8..15 are not written
-					if g+1 < ng {
-						unpack(bb2, &w[(g+1)*gs+s0*gsb], sc)
-						b = bb2
+				}
+				b := ba // a lone last group: its rows 8..15 are not written
+				if g+1 < ng && pair == nil {
+					unpack(bb2, &w[(g+1)*gs+s0*gsb], sc)
+					b = bb2
+				}
+				if kp512Prefetch != nil && ns0 < nsb && nj < hi { // while the tiles run
+					nsc := min(kp512KB, nsb-ns0)
+					for h := nj / 8; h < min(nj/8+2, ng); h++ {
+						kp512Prefetch(&w[h*gs+ns0*gsb], nsc*gsb/64)
 					}
-					if kp512Prefetch != nil { // the next pair's pieces, while the tiles run
-						ns0, nj := s0, j+16
-						if nj >= hi {
-							ns0, nj = s0+kp512KB, lo
-						}
-						if ns0 < nsb {
-							nsc := min(kp512KB, nsb-ns0)
-							for h := nj / 8; h < min(nj/8+2, ng); h++ {
-								kp512Prefetch(&w[h*gs+ns0*gsb], nsc*gsb/64)
-							}
-						}
+				}
+				for i := i0; i < i1; i += C {
+					c := min(C, i1-i)
+					x := &xp[(i*nb+s0*8*c)*xr]
+					if r == 16 {
+						tiles[c](ba, b, x, 8*sc, &out[i*n+j], 4*n)
+						continue
 					}
-					for i := i0; i < i1; i += C {
-						c := min(C, i1-i)
-						x := &xp[(i*nb+s0*8*c)*xr]
-						if r == 16 {
-							tiles[c](ba, b, x, 8*sc, &out[i*n+j], 4*n)
-							continue
-						}
-						for a := 0; a < c; a++ {
-							copy(tmp[16*a:16*a+r], out[(i+a)*n+j:(i+a)*n+hi])
-						}
-						tiles[c](ba, b, x, 8*sc, &tmp[0], 64)
-						for a := 0; a < c; a++ {
-							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[16*a:16*a+r])
-						}
+					for a := 0; a < c; a++ {
+						copy(tmp[16*a:16*a+r], out[(i+a)*n+j:(i+a)*n+hi])
 					}
+					tiles[c](ba, b, x, 8*sc, &tmp[0], 64)
+					for a := 0; a < c; a++ {
+						copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[16*a:16*a+r])
+					}
+				}
+			}
+			if (i1-i0)*nb*xr <= kp512XRowsMax {
+				// Each pair of groups along all of k: every group a stream through memory.
+				for j := lo; j < hi; j += 16 {
+					for s0 := 0; s0 < nsb; s0 += kp512KB {
+						ns0, nj := s0+kp512KB, j
+						if ns0 >= nsb {
+							ns0, nj = 0, j+16
+						}
+						step(s0, j, ns0, nj)
+					}
+				}
+				continue
+			}
+			// Each piece of k for all pairs: the m-block's activations of that piece stay
+			// in the L2 cache.
+			for s0 := 0; s0 < nsb; s0 += kp512KB {
+				for j := lo; j < hi; j += 16 {
+					ns0, nj := s0, j+16
+					if nj >= hi {
+						ns0, nj = s0+kp512KB, lo
+					}
+					step(s0, j, ns0, nj)
 				}
 			}
 		}
@@ -243,7 +327,7 @@ func (p *Pool) matMulQ6KP512(out []float32, s *quantScratch, m, n, k int, w []by
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
 	p.kp512Prep(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
-	p.kp512Rows(out, m, n, k, w, q6KPSB, q6KPUnpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, kp512Q6KTiles)
+	p.kp512Rows(out, m, n, k, w, q6KPSB, kp512Q6KUnpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, kp512Q6KTiles)
 }
 
 // kp512Buf returns *bp grown to n bytes.

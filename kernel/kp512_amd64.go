@@ -14,6 +14,7 @@ func init() {
 		return
 	}
 	kp512Prefetch = kp512Prefetch512
+	kp512Q6KUnpack = kp512Q6KUnpack512
 	kp512Q4KTiles = []kp512TileFn{nil, kp512Q4KTile1, kp512Q4KTile2, kp512Q4KTile3, kp512Q4KTile4, kp512Q4KTile5, kp512Q4KTile6,
 		kp512Q4KTile7, kp512Q4KTile8, kp512Q4KTile9, kp512Q4KTile10, kp512Q4KTile11, kp512Q4KTile12}
 	kp512Q6KTiles = []kp512TileFn{nil, kp512Q6KTile1, kp512Q6KTile2, kp512Q6KTile3, kp512Q6KTile4, kp512Q6KTile5, kp512Q6KTile6,

@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/decilm/decilm/tensor"
 )
 
 // TestKP512Tiles checks every assembly tile (kp512Q4KTile1..12, kp512Q6KTile1..8)
@@ -78,6 +80,52 @@ func TestKP512Tiles(t *testing.T) {
 					if got[i] != want[i] {
 						t.Fatalf("q6=%v nb=%d c=%d: output %d (row %d, weight row %d) = %g, the Go twin %g", q6, nb, c, i, i/os, i%os, got[i], want[i])
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestKP512Q6KUnpack checks kp512Q6KUnpack512 against the plain unpacker (q6KPUnpackGo)
+// and the AVX2 one (q6KPUnpackAVX), byte for byte, on random packed Q6_K groups (any
+// values and scales, finite d) of 1, 2, 3 and 5 super-blocks, and that it writes nothing
+// past them.
+func TestKP512Q6KUnpack(t *testing.T) {
+	if kp512Q6KUnpack == nil {
+		t.Log("no AVX-512 VNNI on this CPU: kp512Q6KUnpack512 is not installed")
+		return
+	}
+	rng := rand.New(rand.NewPCG(87, 88))
+	for _, nsb := range []int{1, 2, 3, 5} {
+		w := make([]byte, nsb*q6KPSB)
+		for i := range w {
+			w[i] = byte(rng.Uint32())
+		}
+		for s := 0; s < nsb; s++ {
+			for r := 0; r < 8; r++ {
+				binary.LittleEndian.PutUint16(w[s*q6KPSB+2*r:], tensor.F32ToF16((rng.Float32()-0.5)*0.1))
+			}
+		}
+		n := nsb * 8 * q6KPBlock
+		want := make([]byte, n+64)
+		got := make([]byte, n+64)
+		for i := n; i < n+64; i++ {
+			want[i], got[i] = 0xa5, 0xa5
+		}
+		q6KPUnpackGo(want, w, nsb)
+		kp512Q6KUnpack(&got[0], &w[0], nsb)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("nsb=%d: byte %d (block %d, offset %d) = %#x, the Go twin %#x", nsb, i, i/q6KPBlock, i%q6KPBlock, got[i], want[i])
+			}
+		}
+		if q6KPUnpack != nil {
+			avx := make([]byte, n+64)
+			copy(avx[n:], want[n:])
+			q6KPUnpack(&avx[0], &w[0], nsb)
+			for i := range avx {
+				if avx[i] != got[i] {
+					t.Fatalf("nsb=%d: byte %d = %#x, q6KPUnpackAVX %#x", nsb, i, got[i], avx[i])
 				}
 			}
 		}

@@ -7,6 +7,9 @@ package kernel
 // kp512Prefetch512 fetches the n cache lines (64 bytes) from p on into the cache.
 func kp512Prefetch512(p *byte, n int)
 
+// kp512Q6KUnpack512 unpacks nsb super-blocks of a packed group of 8 Q6_K rows into the q6KPBlock format (384 bytes per block of 32), as q6KPUnpackAVX, with AVX-512 BW.
+func kp512Q6KUnpack512(dst *byte, w *byte, nsb int)
+
 // kp512Q4KTile1 adds the products of 16 Q4_K rows unpacked by q4KPUnpackAVX (8 at a, 8 at b) and 1 activation rows laid out by kp512PrepX over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotQ4KP_vec8.
 func kp512Q4KTile1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 
@@ -66,3 +69,45 @@ func kp512Q6KTile7(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 
 // kp512Q6KTile8 adds the products of 16 Q6_K rows unpacked by q6KPUnpackAVX (8 at a, 8 at b) and 8 activation rows laid out by kp512PrepX over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotQ6KP_vec8.
 func kp512Q6KTile8(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSUnpack2 unpacks nsb super-blocks of two packed groups of 8 IQ4_XS rows (a: rows 0..7, b: 8..15) for the kp512 IQ4_XS tiles: per block of 32, the 16 rows' values plus 128 (64 bytes per 4 values), then d·(ls-32) as 16 float32 (576 bytes).
+func kp512IQ4XSUnpack2(dst *byte, a *byte, b *byte, nsb int)
+
+// kp512IQ4XSVec8 adds the dot products of a packed group of 8 IQ4_XS rows (nsb super-blocks) and one int8-quantized row (xs: -128·Σx per block) to out[0..8), block after block, with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSVec8(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)
+
+// kp512IQ4XSTile1 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 1 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile2 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 2 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile2(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile3 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 3 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile3(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile4 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 4 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile4(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile5 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 5 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile5(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile6 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 6 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile6(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile7 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 7 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile7(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile8 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 8 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile8(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile9 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 9 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile9(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile10 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 10 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile10(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile11 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 11 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile11(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// kp512IQ4XSTile12 adds the products of 16 IQ4_XS rows unpacked by kp512IQ4XSUnpack2 (at a; b is not read) and 12 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
+func kp512IQ4XSTile12(a *byte, b *byte, x *byte, nb int, out *float32, os int)

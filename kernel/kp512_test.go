@@ -49,7 +49,7 @@ func (p *Pool) kp512MatMulGo(dt tensor.DType, out, x []float32, m, n, k int, w [
 // TestKP512Go checks the kp512 driver (kp512Rows, kp512PrepX) with the plain Go
 // unpackers and tiles, on every CPU, on ragged shapes (n not a multiple of 8 or 16, k of
 // one to nine super-blocks, past one kp512KB piece, m past one mBlockQuant block and not
-// a multiple of C): against the plain Go twin of the packed kernels (q4KPRef, q6KPRef),
+// a multiple of C; odd m in kp512Rows's piece-major order, even m pair-major): against the plain Go twin of the packed kernels (q4KPRef, q6KPRef),
 // and, where the CPU has the one-row kernels (dotQ4KP_vec8, dotQ6KP_vec8), bit for bit
 // against them row by row.
 func TestKP512Go(t *testing.T) {
@@ -70,7 +70,14 @@ func TestKP512Go(t *testing.T) {
 					for i := range got {
 						got[i] = 1e30 // kp512Rows overwrites out
 					}
-					p.kp512MatMulGo(dt, got, x, m, n, k, packed)
+					if m%2 == 1 { // kp512Rows's other order: piece-major
+						old := kp512XRowsMax
+						kp512XRowsMax = 0
+						p.kp512MatMulGo(dt, got, x, m, n, k, packed)
+						kp512XRowsMax = old
+					} else {
+						p.kp512MatMulGo(dt, got, x, m, n, k, packed)
+					}
 					xq, xd, deq := quantRef(x, m, k)
 					ref := make([]float32, m*n)
 					kpRef(dt, ref, xq, xd, m, n, k, packed)
@@ -132,7 +139,13 @@ func TestKP512RowInvariance(t *testing.T) {
 				for _, m := range []int{2, 3, 7, 16, 17, M} {
 					got := make([]float32, m*n)
 					i0 := M - m
-					if err := p.MatMul(got, x[i0*k:(i0+m)*k], m, &pw); err != nil {
+					old := kp512XRowsMax
+					if m == 17 { // kp512Rows's other order: piece-major
+						kp512XRowsMax = 0
+					}
+					err := p.MatMul(got, x[i0*k:(i0+m)*k], m, &pw)
+					kp512XRowsMax = old
+					if err != nil {
 						t.Fatal(err)
 					}
 					for i := range got {
@@ -142,6 +155,34 @@ func TestKP512RowInvariance(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestSum16 checks kp512PrepX's sum16 against a plain sum on random and extreme values
+// (all -128, all 127, alternating).
+func TestSum16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(89, 90))
+	for i := 0; i < 1000; i++ {
+		var b [16]byte
+		for j := range b {
+			switch i {
+			case 0:
+				b[j] = 0x80
+			case 1:
+				b[j] = 0x7f
+			case 2:
+				b[j] = byte(0x7f + j%2)
+			default:
+				b[j] = byte(rng.Uint32())
+			}
+		}
+		var want int32
+		for _, v := range b {
+			want += int32(int8(v))
+		}
+		if got := sum16(b[:]); got != want {
+			t.Fatalf("sum16(%v) = %d, want %d", b, got, want)
 		}
 	}
 }

@@ -196,6 +196,98 @@ func q6Tile(C int) {
 	RET()
 }
 
+// q6Unpack: func(dst, w *byte, nsb int) unpacks nsb super-blocks of a packed group of 8
+// Q6_K rows (kernel's packQ6KGroup: d at 0, the scales at 16, ql at 144, qh at 1168) into
+// dst in the q6KPBlock format, byte for byte what q6KPUnpackAVX writes, with zmm
+// registers: for each half h of a super-block and pair of value vectors (z, z+1), one
+// 64-byte load of the low-nibble vectors 16h+z, 16h+8+z and of the high-bit-pair vectors
+// 8h+z serves all four blocks 4h..4h+3 (block t: the low nibbles for t < 2, the high ones
+// else, bits 2t and 2t+1 of qh as bits 4 and 5), each value vector pair one VPTERNLOGD
+// (q&0x0f | h) after at most two shifts and one AND: 13 operations for 4×64 bytes where
+// q6KPUnpackAVX spends about 34 on ymm registers. The scales and d are laid out with ymm
+// registers as there.
+func q6Unpack(dupLo, dupHi Mem) {
+	TEXT("kp512Q6KUnpack512", NOSPLIT, "func(dst, w *byte, nsb int)")
+	Doc("kp512Q6KUnpack512 unpacks nsb super-blocks of a packed group of 8 Q6_K rows into the q6KPBlock format (384 bytes per block of 32), as q6KPUnpackAVX, with AVX-512 BW.")
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	m0f, m30 := ZMM(), ZMM()
+	c := GP32()
+	MOVL(U32(0x0f0f0f0f), c)
+	VPBROADCASTD(c, m0f)
+	MOVL(U32(0x30303030), c)
+	VPBROADCASTD(c, m30)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("kp512q6u_done"))
+	Label("kp512q6u_loop")
+	for h := 0; h < 2; h++ {
+		for zp := 0; zp < 4; zp++ {
+			ql0, ql1, qh := ZMM(), ZMM(), ZMM()
+			VMOVDQU64(Mem{Base: w, Disp: 144 + 512*h + 64*zp}, ql0)
+			VMOVDQU64(Mem{Base: w, Disp: 144 + 512*h + 256 + 64*zp}, ql1)
+			VMOVDQU64(Mem{Base: w, Disp: 1168 + 256*h + 64*zp}, qh)
+			for t := 0; t < 4; t++ {
+				q := []VecVirtual{ql0, ql1}[t%2]
+				if t >= 2 {
+					s := ZMM()
+					VPSRLW(U8(4), q, s)
+					q = s
+				}
+				v := ZMM()
+				switch t {
+				case 0:
+					VPSLLW(U8(4), qh, v)
+					VPANDD(m30, v, v)
+				case 1:
+					VPSLLW(U8(2), qh, v)
+					VPANDD(m30, v, v)
+				case 2:
+					VPANDD(m30, qh, v)
+				case 3:
+					VPSRLW(U8(2), qh, v)
+					VPANDD(m30, v, v)
+				}
+				VPTERNLOGD(U8(0xf8), m0f, q, v) // v | (q & 0x0f)
+				VMOVDQU64(v, Mem{Base: dst, Disp: q6Block*(4*h+t) + 64*zp})
+			}
+		}
+	}
+	d := YMM()
+	VCVTPH2PS(Mem{Base: w}, d)
+	for b := 0; b < 8; b++ {
+		pair, t := YMM(), YMM()
+		VPMOVSXBW(Mem{Base: w, Disp: 16 + 16*b}, pair)
+		VPSHUFB(dupLo, pair, t)
+		VMOVDQU(t, Mem{Base: dst, Disp: q6Block*b + 256})
+		VPSHUFB(dupHi, pair, t)
+		VMOVDQU(t, Mem{Base: dst, Disp: q6Block*b + 288})
+		VMOVDQU(pair, Mem{Base: dst, Disp: q6Block*b + 320})
+		VMOVUPS(d, Mem{Base: dst, Disp: q6Block*b + 352})
+	}
+	ADDQ(U32(1680), w)
+	ADDQ(U32(8*q6Block), dst)
+	DECQ(nsb)
+	JNZ(LabelRef("kp512q6u_loop"))
+	Label("kp512q6u_done")
+	VZEROUPPER()
+	RET()
+}
+
+// dupConsts returns VPSHUFB controls that copy word 0 (lo) or word 1 (hi) of each dword
+// to both of its words.
+func dupConsts() (lo, hi Mem) {
+	lo = GLOBL("kp512duplo", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(i&^3+[]int{0, 1, 0, 1}[i%4]))
+	}
+	hi = GLOBL("kp512duphi", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(i, U8(i&^3+[]int{2, 3, 2, 3}[i%4]))
+	}
+	return lo, hi
+}
+
 // prefetch: func(p *byte, n int) fetches the n cache lines from p into the cache.
 func prefetch() {
 	TEXT("kp512Prefetch512", NOSPLIT, "func(p *byte, n int)")
@@ -216,11 +308,17 @@ func prefetch() {
 func main() {
 	ConstraintExpr("!purego")
 	prefetch()
+	q6Unpack(dupConsts())
 	for c := 1; c <= maxQ4C; c++ {
 		q4Tile(c)
 	}
 	for c := 1; c <= maxQ6C; c++ {
 		q6Tile(c)
+	}
+	iq4Unpack2()
+	iq4Vec()
+	for c := 1; c <= maxIQ4C; c++ {
+		iq4Tile(c)
 	}
 	Generate()
 }
