@@ -15,7 +15,7 @@ import (
 // activation rows, 8 weight rows' piece of kp512KB super-blocks is decoded once into the
 // q6KPBlock format (iq2XSUnpack8: unsigned u = w + 64 in 21..107, the half scales 2s+1 as
 // int16, d/8 as float32) and two such pieces are multiplied with all activation rows by
-// the Q6_K VNNI tiles (kp512Q6KTile, 16 rows × 6 activation rows, VPDPBUSD), whose sums
+// the Q6_K VNNI tiles (kp512Q6KTile, 16 rows × kp512Q6KC activation rows, VPDPBUSD), whose sums
 // start at -64·Σx of their 16 activations (iq2XSPrep) so that they come out as Σ w·x.
 // With one activation row dotIQ2XS32AVX512 decodes in registers. Both sum each output
 // row block after block (b the block of 32, Σ exact in int32, |T_b| < 2^24):
