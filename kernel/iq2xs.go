@@ -47,6 +47,12 @@ import (
 //	5632×2048     42.2 / 42.7 / 169  154 / 70 / 280      300 / 72 / 410
 //	2048×5632     41.9 / 45.5 / 121  155 / 73 / 313      280 / 69 / 419
 //
+// and again with main's Q6_K tiles at C = 8 (load 5-6): m=1 41.1 / 41.9 / 133 and
+// 25.3 / 29.8 / 134, m=16 214 / 68 / 217 and 138 / 53 / 320, m=128 299 / 59 / 339 and
+// 264 / 56 / 428. The one-row kernels alone, thread CPU ns per row super-block, six
+// interleaved rounds at 2048×5632: dotIQ2XSAVX512 11.1, dotIQ2XS32AVX512 13.0, the two-row
+// kernel 11.8 (at 5632×2048 within the noise of the old one): m = 1 costs 0-7% more.
+//
 // The unpacker alone (BenchmarkIQ2XSUnpack): 13.6 thread-CPU ns per row super-block, about
 // a third of the m = 16 time; the tiles take the rest.
 //
@@ -56,7 +62,9 @@ import (
 // Q4_0 (1b-q4_0.gguf), run one after the other: pp128 four times (-p 128 -n 0 -r 3) 16.0 /
 // 3.85 / 2.65; 16 sequences of 32 tokens twice (-p 0 -n 32 -b 16 less half of -b 1 -r 3)
 // 16.6 / 6.6 / 4.6; tg32 four times (-p 0 -n 32 -r 3) 5.46 / 5.49 / 2.88. So prefill costs
-// 1.45× Q4_0's CPU time and batches 1.44× (the 25% is 1.33×).
+// 1.45× Q4_0's CPU time and batches 1.44× (the 25% is 1.33×). Again with main's
+// C = 8 tiles (load 4.5-5.5): pp128 4.09 against Q4_0's 2.88 (1.42×), 16 sequences 7.2
+// against 4.2, tg32 6.52 against 2.70 (CPU seconds under load vary by ±20%).
 
 // dotIQ2XS32Vec is the one-row kernel of the VNNI order (nil where the CPU lacks AVX-512
 // F, BW, VL and VNNI: kquant_amd64.go).
