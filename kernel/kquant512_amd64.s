@@ -1727,6 +1727,2208 @@ done:
 	MOVSS        X1, ret+40(FP)
 	RET
 
+// func dotIQ2XS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C, FMA3, MMX+, SSE
+TEXT ·dotIQ2XS32AVX512(SB), NOSPLIT, $0-44
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xd+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	LEAQ    kq_iq2scales<>+0(SB), DI
+	VXORPS  X0, X0, X0
+	VPXORD  Z1, Z1, Z1
+	VMOVDQU kq_iq2parity<>+0(SB), Y2
+	MOVQ    $0x00000009, R8
+	MOVQ    $0x00000910, R9
+	MOVQ    $0x00000920, R10
+	MOVQ    $0x00000930, R11
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	PREFETCHT0    1152(AX)
+	PREFETCHT0    1216(AX)
+	VMOVDQU       2(AX), Y3
+	VPSRLW        $0x09, Y3, Y4
+	VPSRLW        $0x0d, Y3, Y3
+	VPXOR         Y4, Y3, Y3
+	VPSHUFB       Y3, Y2, Y3
+	VPOR          Y3, Y4, Y4
+	VPMOVWB       Y4, X3
+	VMOVQ         X3, R12
+	VPEXTRQ       $0x01, X3, R13
+	KMOVQ         R12, K1
+	KMOVQ         R13, K2
+	MOVQ          2(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          10(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       66(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y6
+	MOVBQZX       67(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z6, Z6
+	VMOVDQU64     (CX), Z7
+	VPSUBB        Z7, Z1, K1, Z7
+	VPMADDUBSW    Z7, Z4, Z7
+	VPMADDWD      Z6, Z7, Z7
+	MOVQ          18(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          26(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       68(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y8
+	MOVBQZX       69(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z8, Z8
+	VMOVDQU64     64(CX), Z11
+	VPSUBB        Z11, Z1, K2, Z11
+	VPMADDUBSW    Z11, Z4, Z11
+	VPMADDWD      Z8, Z11, Z11
+	VMOVDQU       34(AX), Y3
+	VPSRLW        $0x09, Y3, Y4
+	VPSRLW        $0x0d, Y3, Y3
+	VPXOR         Y4, Y3, Y3
+	VPSHUFB       Y3, Y2, Y3
+	VPOR          Y3, Y4, Y4
+	VPMOVWB       Y4, X3
+	VMOVQ         X3, R12
+	VPEXTRQ       $0x01, X3, R13
+	KMOVQ         R12, K1
+	KMOVQ         R13, K2
+	MOVQ          34(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          42(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       70(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y9
+	MOVBQZX       71(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z9, Z9
+	VMOVDQU64     128(CX), Z12
+	VPSUBB        Z12, Z1, K1, Z12
+	VPMADDUBSW    Z12, Z4, Z12
+	VPMADDWD      Z9, Z12, Z12
+	MOVQ          50(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X3
+	VPINSRQ       $0x01, (SI)(R12*8), X3, X3
+	VINSERTI128   $0x01, X3, Y5, Y3
+	MOVQ          58(AX), R12
+	BZHIQ         R8, R12, R13
+	BEXTRQ        R9, R12, R14
+	BEXTRQ        R10, R12, R15
+	BEXTRQ        R11, R12, R12
+	VMOVQ         (SI)(R13*8), X5
+	VPINSRQ       $0x01, (SI)(R14*8), X5, X5
+	VMOVQ         (SI)(R15*8), X4
+	VPINSRQ       $0x01, (SI)(R12*8), X4, X4
+	VINSERTI128   $0x01, X4, Y5, Y4
+	VINSERTI64X4  $0x01, Y4, Z3, Z4
+	MOVBQZX       72(AX), R12
+	SHLQ          $0x05, R12
+	VMOVDQU       (DI)(R12*1), Y10
+	MOVBQZX       73(AX), R12
+	SHLQ          $0x05, R12
+	VINSERTI64X4  $0x01, (DI)(R12*1), Z10, Z10
+	VMOVDQU64     192(CX), Z13
+	VPSUBB        Z13, Z1, K2, Z13
+	VPMADDUBSW    Z13, Z4, Z13
+	VPMADDWD      Z10, Z13, Z13
+	VSHUFI64X2    $0x88, Z11, Z7, Z4
+	VSHUFI64X2    $0xdd, Z11, Z7, Z7
+	VPADDD        Z7, Z4, Z4
+	VSHUFI64X2    $0x88, Z13, Z12, Z7
+	VSHUFI64X2    $0xdd, Z13, Z12, Z11
+	VPADDD        Z11, Z7, Z7
+	VPUNPCKLQDQ   Z7, Z4, Z11
+	VPUNPCKHQDQ   Z7, Z4, Z4
+	VPADDD        Z4, Z11, Z11
+	VPSHUFD       $0xb1, Z11, Z4
+	VPADDD        Z4, Z11, Z11
+	VCVTDQ2PS     Z11, Z11
+	VPBROADCASTW  (AX), X3
+	VCVTPH2PS     X3, X3
+	VMULSS        kq_eighth<>+0(SB), X3, X3
+	VEXTRACTF32X4 $0x01, Z11, X4
+	VEXTRACTF32X4 $0x02, Z11, X5
+	VEXTRACTF32X4 $0x03, Z11, X6
+	VMULSS        (DX), X3, X7
+	VFMADD231SS   X7, X11, X0
+	VMULSS        4(DX), X3, X7
+	VFMADD231SS   X7, X4, X0
+	VMULSS        8(DX), X3, X7
+	VFMADD231SS   X7, X5, X0
+	VMULSS        12(DX), X3, X7
+	VFMADD231SS   X7, X6, X0
+	VMOVHLPS      X11, X11, X8
+	VMULSS        16(DX), X3, X7
+	VFMADD231SS   X7, X8, X0
+	VMOVHLPS      X4, X4, X7
+	VMULSS        20(DX), X3, X4
+	VFMADD231SS   X4, X7, X0
+	VMOVHLPS      X5, X5, X5
+	VMULSS        24(DX), X3, X4
+	VFMADD231SS   X4, X5, X0
+	VMOVHLPS      X6, X6, X4
+	VMULSS        28(DX), X3, X3
+	VFMADD231SS   X3, X4, X0
+	ADDQ          $0x0000004a, AX
+	ADDQ          $0x00000100, CX
+	ADDQ          $0x00000020, DX
+	DECQ          BX
+	JNZ           loop
+
+done:
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET
+
+// func iq2XSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C
+TEXT ·iq2XSUnpackAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVQ         grid+32(FP), SI
+	MOVL         $0x40404040, DI
+	VPBROADCASTD DI, Z0
+	MOVL         $0x0f0f0f0f, DI
+	VPBROADCASTD DI, Z1
+	MOVL         $0x1e1e1e1e, DI
+	VPBROADCASTD DI, Z2
+	MOVL         $0x01010101, DI
+	VPBROADCASTD DI, Z3
+	MOVL         $0x000000ff, DI
+	VPBROADCASTD DI, Z4
+	MOVL         $0x00010001, DI
+	VPBROADCASTD DI, Z5
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	MOVQ         $0x00000009, DI
+	MOVQ         $0x00000910, R8
+	MOVQ         $0x00000920, R9
+	MOVQ         $0x00000930, R10
+	TESTQ        BX, BX
+	JZ           done
+
+loop:
+	MOVQ         (DX), R11
+	MOVQ         8(DX), R12
+	VMOVQ        66(CX)(R11*1), X7
+	VPINSRQ      $0x01, 66(CX)(R12*1), X7, X7
+	MOVQ         16(DX), R11
+	MOVQ         24(DX), R12
+	VMOVQ        66(CX)(R11*1), X8
+	VPINSRQ      $0x01, 66(CX)(R12*1), X8, X8
+	MOVQ         32(DX), R11
+	MOVQ         40(DX), R12
+	VMOVQ        66(CX)(R11*1), X9
+	VPINSRQ      $0x01, 66(CX)(R12*1), X9, X9
+	MOVQ         48(DX), R11
+	MOVQ         56(DX), R12
+	VMOVQ        66(CX)(R11*1), X10
+	VPINSRQ      $0x01, 66(CX)(R12*1), X10, X10
+	VINSERTI32X4 $0x01, X8, Z7, Z8
+	VINSERTI32X4 $0x02, X9, Z8, Z8
+	VINSERTI32X4 $0x03, X10, Z8, Z8
+	VPANDD       Z1, Z8, Z9
+	VPADDB       Z9, Z9, Z9
+	VPORD        Z3, Z9, Z9
+	VPSRLW       $0x03, Z8, Z8
+	VPANDD       Z2, Z8, Z8
+	VPORD        Z3, Z8, Z8
+	MOVQ         (DX), R11
+	MOVQ         8(DX), R12
+	VMOVQ        (CX)(R11*1), X7
+	VPINSRQ      $0x01, (CX)(R12*1), X7, X7
+	MOVQ         16(DX), R11
+	MOVQ         24(DX), R12
+	VMOVQ        (CX)(R11*1), X11
+	VPINSRQ      $0x01, (CX)(R12*1), X11, X11
+	MOVQ         32(DX), R11
+	MOVQ         40(DX), R12
+	VMOVQ        (CX)(R11*1), X10
+	VPINSRQ      $0x01, (CX)(R12*1), X10, X10
+	MOVQ         48(DX), R11
+	MOVQ         56(DX), R12
+	VMOVQ        (CX)(R11*1), X12
+	VPINSRQ      $0x01, (CX)(R12*1), X12, X12
+	VINSERTI32X4 $0x01, X11, Z7, Z11
+	VINSERTI32X4 $0x02, X10, Z11, Z11
+	VINSERTI32X4 $0x03, X12, Z11, Z11
+	VPMOVQW      Z11, X10
+	VCVTPH2PS    X10, Y10
+	VMULPS       kq_eighth<>+0(SB), Y10, Y10
+	VMOVDQA64    Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VMOVDQA64    Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 256(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 288(AX)
+	VMOVDQU      Y13, 320(AX)
+	VMOVUPS      Y10, 352(AX)
+	VPSRLQ       $0x08, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x08, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 640(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 672(AX)
+	VMOVDQU      Y13, 704(AX)
+	VMOVUPS      Y10, 736(AX)
+	VPSRLQ       $0x10, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x10, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 1024(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 1056(AX)
+	VMOVDQU      Y13, 1088(AX)
+	VMOVUPS      Y10, 1120(AX)
+	VPSRLQ       $0x18, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x18, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 1408(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 1440(AX)
+	VMOVDQU      Y13, 1472(AX)
+	VMOVUPS      Y10, 1504(AX)
+	VPSRLQ       $0x20, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x20, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 1792(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 1824(AX)
+	VMOVDQU      Y13, 1856(AX)
+	VMOVUPS      Y10, 1888(AX)
+	VPSRLQ       $0x28, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x28, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 2176(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 2208(AX)
+	VMOVDQU      Y13, 2240(AX)
+	VMOVUPS      Y10, 2272(AX)
+	VPSRLQ       $0x30, Z9, Z11
+	VPMOVQD      Z11, Y11
+	VPANDD       Y4, Y11, Y11
+	VPSRLQ       $0x30, Z8, Z12
+	VPMOVQD      Z12, Y12
+	VPANDD       Y4, Y12, Y12
+	VPSLLD       $0x10, Y12, Y13
+	VPORD        Y11, Y13, Y13
+	VPMULLD      Y5, Y11, Y11
+	VMOVDQU      Y11, 2560(AX)
+	VPMULLD      Y5, Y12, Y11
+	VMOVDQU      Y11, 2592(AX)
+	VMOVDQU      Y13, 2624(AX)
+	VMOVUPS      Y10, 2656(AX)
+	VPSRLQ       $0x38, Z9, Z9
+	VPMOVQD      Z9, Y9
+	VPANDD       Y4, Y9, Y9
+	VPSRLQ       $0x38, Z8, Z8
+	VPMOVQD      Z8, Y8
+	VPANDD       Y4, Y8, Y8
+	VPSLLD       $0x10, Y8, Y11
+	VPORD        Y9, Y11, Y11
+	VPMULLD      Y5, Y9, Y9
+	VMOVDQU      Y9, 2944(AX)
+	VPMULLD      Y5, Y8, Y9
+	VMOVDQU      Y9, 2976(AX)
+	VMOVDQU      Y11, 3008(AX)
+	VMOVUPS      Y10, 3040(AX)
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      2(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         2(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         10(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, (AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 64(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 128(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 192(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 384(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 448(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 512(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 576(AX)
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      18(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         18(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         26(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, 768(AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 832(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 896(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 960(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 1152(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 1216(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 1280(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 1344(AX)
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      34(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         34(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         42(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, 1536(AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 1600(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 1664(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 1728(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 1920(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 1984(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 2048(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 2112(AX)
+	MOVQ         (DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z9
+	VPSUBB       Z8, Z0, K1, Z9
+	MOVQ         8(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z11
+	VPSUBB       Z8, Z0, K1, Z11
+	MOVQ         16(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z12
+	VPSUBB       Z8, Z0, K1, Z12
+	MOVQ         24(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z13
+	VPSUBB       Z8, Z0, K1, Z13
+	MOVQ         32(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z14
+	VPSUBB       Z8, Z0, K1, Z14
+	MOVQ         40(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z15
+	VPSUBB       Z8, Z0, K1, Z15
+	MOVQ         48(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z16
+	VPSUBB       Z8, Z0, K1, Z16
+	MOVQ         56(DX), R11
+	ADDQ         CX, R11
+	VMOVDQU      50(R11), X7
+	VPSRLW       $0x09, X7, X8
+	VPSRLW       $0x0d, X7, X7
+	VPXOR        X8, X7, X7
+	VPSHUFB      X7, X6, X7
+	VPOR         X7, X8, X8
+	VPMOVWB      X8, X7
+	VMOVQ        X7, R12
+	KMOVQ        R12, K1
+	MOVQ         50(R11), R12
+	BZHIQ        DI, R12, R13
+	VMOVQ        (SI)(R13*8), X7
+	BEXTRQ       R8, R12, R13
+	VPINSRQ      $0x01, (SI)(R13*8), X7, X7
+	BEXTRQ       R9, R12, R13
+	VMOVQ        (SI)(R13*8), X8
+	BEXTRQ       R10, R12, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y10
+	MOVQ         58(R11), R11
+	BZHIQ        DI, R11, R12
+	VMOVQ        (SI)(R12*8), X7
+	BEXTRQ       R8, R11, R12
+	VPINSRQ      $0x01, (SI)(R12*8), X7, X7
+	BEXTRQ       R9, R11, R12
+	VMOVQ        (SI)(R12*8), X8
+	BEXTRQ       R10, R11, R11
+	VPINSRQ      $0x01, (SI)(R11*8), X8, X8
+	VINSERTI128  $0x01, X8, Y7, Y8
+	VINSERTI64X4 $0x01, Y8, Z10, Z8
+	VPADDB       Z8, Z0, Z17
+	VPSUBB       Z8, Z0, K1, Z17
+	VPUNPCKLDQ   Z11, Z9, Z8
+	VPUNPCKHDQ   Z11, Z9, Z9
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLDQ   Z15, Z14, Z13
+	VPUNPCKHDQ   Z15, Z14, Z14
+	VPUNPCKLDQ   Z17, Z16, Z15
+	VPUNPCKHDQ   Z17, Z16, Z16
+	VPUNPCKLQDQ  Z11, Z8, Z17
+	VPUNPCKHQDQ  Z11, Z8, Z8
+	VPUNPCKLQDQ  Z12, Z9, Z11
+	VPUNPCKHQDQ  Z12, Z9, Z9
+	VPUNPCKLQDQ  Z15, Z13, Z12
+	VPUNPCKHQDQ  Z15, Z13, Z13
+	VPUNPCKLQDQ  Z16, Z14, Z15
+	VPUNPCKHQDQ  Z16, Z14, Z14
+	VSHUFI32X4   $0x44, Z12, Z17, Z16
+	VSHUFI32X4   $0x44, Z13, Z8, Z18
+	VSHUFI32X4   $0x44, Z15, Z11, Z19
+	VSHUFI32X4   $0x44, Z14, Z9, Z20
+	VSHUFI32X4   $0x88, Z18, Z16, Z21
+	VMOVDQU64    Z21, 2304(AX)
+	VSHUFI32X4   $0x88, Z20, Z19, Z21
+	VMOVDQU64    Z21, 2368(AX)
+	VSHUFI32X4   $0xdd, Z18, Z16, Z16
+	VMOVDQU64    Z16, 2432(AX)
+	VSHUFI32X4   $0xdd, Z20, Z19, Z16
+	VMOVDQU64    Z16, 2496(AX)
+	VSHUFI32X4   $0xee, Z12, Z17, Z12
+	VSHUFI32X4   $0xee, Z13, Z8, Z8
+	VSHUFI32X4   $0xee, Z15, Z11, Z11
+	VSHUFI32X4   $0xee, Z14, Z9, Z9
+	VSHUFI32X4   $0x88, Z8, Z12, Z13
+	VMOVDQU64    Z13, 2688(AX)
+	VSHUFI32X4   $0x88, Z9, Z11, Z13
+	VMOVDQU64    Z13, 2752(AX)
+	VSHUFI32X4   $0xdd, Z8, Z12, Z8
+	VMOVDQU64    Z8, 2816(AX)
+	VSHUFI32X4   $0xdd, Z9, Z11, Z8
+	VMOVDQU64    Z8, 2880(AX)
+	ADDQ         $0x0000004a, CX
+	ADDQ         $0x00000c00, AX
+	DECQ         BX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+DATA kq_iq2w15<>+0(SB)/2, $0x000f
+DATA kq_iq2w15<>+2(SB)/2, $0x000f
+DATA kq_iq2w15<>+4(SB)/2, $0x000f
+DATA kq_iq2w15<>+6(SB)/2, $0x000f
+DATA kq_iq2w15<>+8(SB)/2, $0x000f
+DATA kq_iq2w15<>+10(SB)/2, $0x000f
+DATA kq_iq2w15<>+12(SB)/2, $0x000f
+DATA kq_iq2w15<>+14(SB)/2, $0x000f
+DATA kq_iq2w15<>+16(SB)/2, $0x000f
+DATA kq_iq2w15<>+18(SB)/2, $0x000f
+DATA kq_iq2w15<>+20(SB)/2, $0x000f
+DATA kq_iq2w15<>+22(SB)/2, $0x000f
+DATA kq_iq2w15<>+24(SB)/2, $0x000f
+DATA kq_iq2w15<>+26(SB)/2, $0x000f
+DATA kq_iq2w15<>+28(SB)/2, $0x000f
+DATA kq_iq2w15<>+30(SB)/2, $0x000f
+GLOBL kq_iq2w15<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2w1<>+0(SB)/2, $0x0001
+DATA kq_iq2w1<>+2(SB)/2, $0x0001
+DATA kq_iq2w1<>+4(SB)/2, $0x0001
+DATA kq_iq2w1<>+6(SB)/2, $0x0001
+DATA kq_iq2w1<>+8(SB)/2, $0x0001
+DATA kq_iq2w1<>+10(SB)/2, $0x0001
+DATA kq_iq2w1<>+12(SB)/2, $0x0001
+DATA kq_iq2w1<>+14(SB)/2, $0x0001
+DATA kq_iq2w1<>+16(SB)/2, $0x0001
+DATA kq_iq2w1<>+18(SB)/2, $0x0001
+DATA kq_iq2w1<>+20(SB)/2, $0x0001
+DATA kq_iq2w1<>+22(SB)/2, $0x0001
+DATA kq_iq2w1<>+24(SB)/2, $0x0001
+DATA kq_iq2w1<>+26(SB)/2, $0x0001
+DATA kq_iq2w1<>+28(SB)/2, $0x0001
+DATA kq_iq2w1<>+30(SB)/2, $0x0001
+GLOBL kq_iq2w1<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2scperm<>+0(SB)/2, $0x0000
+DATA kq_iq2scperm<>+2(SB)/2, $0x0000
+DATA kq_iq2scperm<>+4(SB)/2, $0x0000
+DATA kq_iq2scperm<>+6(SB)/2, $0x0000
+DATA kq_iq2scperm<>+8(SB)/2, $0x0000
+DATA kq_iq2scperm<>+10(SB)/2, $0x0000
+DATA kq_iq2scperm<>+12(SB)/2, $0x0000
+DATA kq_iq2scperm<>+14(SB)/2, $0x0000
+DATA kq_iq2scperm<>+16(SB)/2, $0x0008
+DATA kq_iq2scperm<>+18(SB)/2, $0x0008
+DATA kq_iq2scperm<>+20(SB)/2, $0x0008
+DATA kq_iq2scperm<>+22(SB)/2, $0x0008
+DATA kq_iq2scperm<>+24(SB)/2, $0x0008
+DATA kq_iq2scperm<>+26(SB)/2, $0x0008
+DATA kq_iq2scperm<>+28(SB)/2, $0x0008
+DATA kq_iq2scperm<>+30(SB)/2, $0x0008
+DATA kq_iq2scperm<>+32(SB)/2, $0x0001
+DATA kq_iq2scperm<>+34(SB)/2, $0x0001
+DATA kq_iq2scperm<>+36(SB)/2, $0x0001
+DATA kq_iq2scperm<>+38(SB)/2, $0x0001
+DATA kq_iq2scperm<>+40(SB)/2, $0x0001
+DATA kq_iq2scperm<>+42(SB)/2, $0x0001
+DATA kq_iq2scperm<>+44(SB)/2, $0x0001
+DATA kq_iq2scperm<>+46(SB)/2, $0x0001
+DATA kq_iq2scperm<>+48(SB)/2, $0x0009
+DATA kq_iq2scperm<>+50(SB)/2, $0x0009
+DATA kq_iq2scperm<>+52(SB)/2, $0x0009
+DATA kq_iq2scperm<>+54(SB)/2, $0x0009
+DATA kq_iq2scperm<>+56(SB)/2, $0x0009
+DATA kq_iq2scperm<>+58(SB)/2, $0x0009
+DATA kq_iq2scperm<>+60(SB)/2, $0x0009
+DATA kq_iq2scperm<>+62(SB)/2, $0x0009
+DATA kq_iq2scperm<>+64(SB)/2, $0x0002
+DATA kq_iq2scperm<>+66(SB)/2, $0x0002
+DATA kq_iq2scperm<>+68(SB)/2, $0x0002
+DATA kq_iq2scperm<>+70(SB)/2, $0x0002
+DATA kq_iq2scperm<>+72(SB)/2, $0x0002
+DATA kq_iq2scperm<>+74(SB)/2, $0x0002
+DATA kq_iq2scperm<>+76(SB)/2, $0x0002
+DATA kq_iq2scperm<>+78(SB)/2, $0x0002
+DATA kq_iq2scperm<>+80(SB)/2, $0x000a
+DATA kq_iq2scperm<>+82(SB)/2, $0x000a
+DATA kq_iq2scperm<>+84(SB)/2, $0x000a
+DATA kq_iq2scperm<>+86(SB)/2, $0x000a
+DATA kq_iq2scperm<>+88(SB)/2, $0x000a
+DATA kq_iq2scperm<>+90(SB)/2, $0x000a
+DATA kq_iq2scperm<>+92(SB)/2, $0x000a
+DATA kq_iq2scperm<>+94(SB)/2, $0x000a
+DATA kq_iq2scperm<>+96(SB)/2, $0x0003
+DATA kq_iq2scperm<>+98(SB)/2, $0x0003
+DATA kq_iq2scperm<>+100(SB)/2, $0x0003
+DATA kq_iq2scperm<>+102(SB)/2, $0x0003
+DATA kq_iq2scperm<>+104(SB)/2, $0x0003
+DATA kq_iq2scperm<>+106(SB)/2, $0x0003
+DATA kq_iq2scperm<>+108(SB)/2, $0x0003
+DATA kq_iq2scperm<>+110(SB)/2, $0x0003
+DATA kq_iq2scperm<>+112(SB)/2, $0x000b
+DATA kq_iq2scperm<>+114(SB)/2, $0x000b
+DATA kq_iq2scperm<>+116(SB)/2, $0x000b
+DATA kq_iq2scperm<>+118(SB)/2, $0x000b
+DATA kq_iq2scperm<>+120(SB)/2, $0x000b
+DATA kq_iq2scperm<>+122(SB)/2, $0x000b
+DATA kq_iq2scperm<>+124(SB)/2, $0x000b
+DATA kq_iq2scperm<>+126(SB)/2, $0x000b
+DATA kq_iq2scperm<>+128(SB)/2, $0x0004
+DATA kq_iq2scperm<>+130(SB)/2, $0x0004
+DATA kq_iq2scperm<>+132(SB)/2, $0x0004
+DATA kq_iq2scperm<>+134(SB)/2, $0x0004
+DATA kq_iq2scperm<>+136(SB)/2, $0x0004
+DATA kq_iq2scperm<>+138(SB)/2, $0x0004
+DATA kq_iq2scperm<>+140(SB)/2, $0x0004
+DATA kq_iq2scperm<>+142(SB)/2, $0x0004
+DATA kq_iq2scperm<>+144(SB)/2, $0x000c
+DATA kq_iq2scperm<>+146(SB)/2, $0x000c
+DATA kq_iq2scperm<>+148(SB)/2, $0x000c
+DATA kq_iq2scperm<>+150(SB)/2, $0x000c
+DATA kq_iq2scperm<>+152(SB)/2, $0x000c
+DATA kq_iq2scperm<>+154(SB)/2, $0x000c
+DATA kq_iq2scperm<>+156(SB)/2, $0x000c
+DATA kq_iq2scperm<>+158(SB)/2, $0x000c
+DATA kq_iq2scperm<>+160(SB)/2, $0x0005
+DATA kq_iq2scperm<>+162(SB)/2, $0x0005
+DATA kq_iq2scperm<>+164(SB)/2, $0x0005
+DATA kq_iq2scperm<>+166(SB)/2, $0x0005
+DATA kq_iq2scperm<>+168(SB)/2, $0x0005
+DATA kq_iq2scperm<>+170(SB)/2, $0x0005
+DATA kq_iq2scperm<>+172(SB)/2, $0x0005
+DATA kq_iq2scperm<>+174(SB)/2, $0x0005
+DATA kq_iq2scperm<>+176(SB)/2, $0x000d
+DATA kq_iq2scperm<>+178(SB)/2, $0x000d
+DATA kq_iq2scperm<>+180(SB)/2, $0x000d
+DATA kq_iq2scperm<>+182(SB)/2, $0x000d
+DATA kq_iq2scperm<>+184(SB)/2, $0x000d
+DATA kq_iq2scperm<>+186(SB)/2, $0x000d
+DATA kq_iq2scperm<>+188(SB)/2, $0x000d
+DATA kq_iq2scperm<>+190(SB)/2, $0x000d
+DATA kq_iq2scperm<>+192(SB)/2, $0x0006
+DATA kq_iq2scperm<>+194(SB)/2, $0x0006
+DATA kq_iq2scperm<>+196(SB)/2, $0x0006
+DATA kq_iq2scperm<>+198(SB)/2, $0x0006
+DATA kq_iq2scperm<>+200(SB)/2, $0x0006
+DATA kq_iq2scperm<>+202(SB)/2, $0x0006
+DATA kq_iq2scperm<>+204(SB)/2, $0x0006
+DATA kq_iq2scperm<>+206(SB)/2, $0x0006
+DATA kq_iq2scperm<>+208(SB)/2, $0x000e
+DATA kq_iq2scperm<>+210(SB)/2, $0x000e
+DATA kq_iq2scperm<>+212(SB)/2, $0x000e
+DATA kq_iq2scperm<>+214(SB)/2, $0x000e
+DATA kq_iq2scperm<>+216(SB)/2, $0x000e
+DATA kq_iq2scperm<>+218(SB)/2, $0x000e
+DATA kq_iq2scperm<>+220(SB)/2, $0x000e
+DATA kq_iq2scperm<>+222(SB)/2, $0x000e
+DATA kq_iq2scperm<>+224(SB)/2, $0x0007
+DATA kq_iq2scperm<>+226(SB)/2, $0x0007
+DATA kq_iq2scperm<>+228(SB)/2, $0x0007
+DATA kq_iq2scperm<>+230(SB)/2, $0x0007
+DATA kq_iq2scperm<>+232(SB)/2, $0x0007
+DATA kq_iq2scperm<>+234(SB)/2, $0x0007
+DATA kq_iq2scperm<>+236(SB)/2, $0x0007
+DATA kq_iq2scperm<>+238(SB)/2, $0x0007
+DATA kq_iq2scperm<>+240(SB)/2, $0x000f
+DATA kq_iq2scperm<>+242(SB)/2, $0x000f
+DATA kq_iq2scperm<>+244(SB)/2, $0x000f
+DATA kq_iq2scperm<>+246(SB)/2, $0x000f
+DATA kq_iq2scperm<>+248(SB)/2, $0x000f
+DATA kq_iq2scperm<>+250(SB)/2, $0x000f
+DATA kq_iq2scperm<>+252(SB)/2, $0x000f
+DATA kq_iq2scperm<>+254(SB)/2, $0x000f
+GLOBL kq_iq2scperm<>(SB), RODATA|NOPTR, $256
+
+DATA kq_iq2dxidx<>+0(SB)/4, $0x00000000
+DATA kq_iq2dxidx<>+4(SB)/4, $0x00000000
+DATA kq_iq2dxidx<>+8(SB)/4, $0x00000004
+DATA kq_iq2dxidx<>+12(SB)/4, $0x00000004
+DATA kq_iq2dxidx<>+16(SB)/4, $0x00000001
+DATA kq_iq2dxidx<>+20(SB)/4, $0x00000001
+DATA kq_iq2dxidx<>+24(SB)/4, $0x00000005
+DATA kq_iq2dxidx<>+28(SB)/4, $0x00000005
+DATA kq_iq2dxidx<>+32(SB)/4, $0x00000002
+DATA kq_iq2dxidx<>+36(SB)/4, $0x00000002
+DATA kq_iq2dxidx<>+40(SB)/4, $0x00000006
+DATA kq_iq2dxidx<>+44(SB)/4, $0x00000006
+DATA kq_iq2dxidx<>+48(SB)/4, $0x00000003
+DATA kq_iq2dxidx<>+52(SB)/4, $0x00000003
+DATA kq_iq2dxidx<>+56(SB)/4, $0x00000007
+DATA kq_iq2dxidx<>+60(SB)/4, $0x00000007
+GLOBL kq_iq2dxidx<>(SB), RODATA|NOPTR, $64
+
+// func dotIQ2XS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XS32x2AVX512(SB), NOSPLIT, $0-56
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	ADDQ      AX, CX
+	MOVQ      xq+16(FP), DX
+	MOVQ      xd+24(FP), BX
+	MOVQ      nsb+32(FP), SI
+	MOVQ      grid+40(FP), DI
+	VMOVDQU64 kq_iq2scperm<>+0(SB), Z0
+	VMOVDQU64 kq_iq2scperm<>+64(SB), Z1
+	VMOVDQU64 kq_iq2scperm<>+128(SB), Z2
+	VMOVDQU64 kq_iq2scperm<>+192(SB), Z3
+	VXORPS    X4, X4, X4
+	VPXORD    Z5, Z5, Z5
+	VMOVDQU   kq_iq2parity<>+0(SB), Y6
+	VMOVDQU64 kq_iq2dxidx<>+0(SB), Z7
+	MOVQ      $0x00000009, R8
+	MOVQ      $0x00000910, R9
+	MOVQ      $0x00000920, R10
+	MOVQ      $0x00000930, R11
+	TESTQ     SI, SI
+	JZ        done
+
+loop:
+	PREFETCHT0    1152(AX)
+	PREFETCHT0    1216(AX)
+	PREFETCHT0    1152(CX)
+	PREFETCHT0    1216(CX)
+	VPMOVZXBW     66(AX), X8
+	VPSRLW        $0x04, X8, X9
+	VPANDD        kq_iq2w15<>+0(SB), X8, X8
+	VINSERTI128   $0x01, X9, Y8, Y8
+	VPADDW        Y8, Y8, Y8
+	VPORD         kq_iq2w1<>+0(SB), Y8, Y8
+	VMOVDQU       2(AX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X9
+	VMOVQ         X9, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X9, R12
+	KMOVQ         R12, K2
+	MOVQ          2(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          10(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z0, Z13
+	VMOVDQU64     (DX), Z14
+	VPSUBB        Z14, Z5, K1, Z14
+	VPMADDUBSW    Z14, Z10, Z14
+	VPMADDWD      Z13, Z14, Z14
+	MOVQ          18(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          26(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z1, Z13
+	VMOVDQU64     64(DX), Z16
+	VPSUBB        Z16, Z5, K2, Z16
+	VPMADDUBSW    Z16, Z10, Z16
+	VPMADDWD      Z13, Z16, Z16
+	VMOVDQU       34(AX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X9
+	VMOVQ         X9, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X9, R12
+	KMOVQ         R12, K2
+	MOVQ          34(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          42(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z2, Z13
+	VMOVDQU64     128(DX), Z17
+	VPSUBB        Z17, Z5, K1, Z17
+	VPMADDUBSW    Z17, Z10, Z17
+	VPMADDWD      Z13, Z17, Z17
+	MOVQ          50(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X9
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X9, X9
+	VINSERTI128   $0x01, X9, Y11, Y9
+	MOVQ          58(AX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X10
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X10, X10
+	VINSERTI128   $0x01, X10, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z8, Z3, Z13
+	VMOVDQU64     192(DX), Z18
+	VPSUBB        Z18, Z5, K2, Z18
+	VPMADDUBSW    Z18, Z10, Z18
+	VPMADDWD      Z13, Z18, Z18
+	VSHUFI64X2    $0x88, Z16, Z14, Z10
+	VSHUFI64X2    $0xdd, Z16, Z14, Z13
+	VPADDD        Z13, Z10, Z10
+	VSHUFI64X2    $0x88, Z18, Z17, Z13
+	VSHUFI64X2    $0xdd, Z18, Z17, Z14
+	VPADDD        Z14, Z13, Z13
+	VPUNPCKLQDQ   Z13, Z10, Z14
+	VPUNPCKHQDQ   Z13, Z10, Z10
+	VPADDD        Z10, Z14, Z14
+	VPMOVZXBW     66(CX), X12
+	VPSRLW        $0x04, X12, X8
+	VPANDD        kq_iq2w15<>+0(SB), X12, X12
+	VINSERTI128   $0x01, X8, Y12, Y12
+	VPADDW        Y12, Y12, Y12
+	VPORD         kq_iq2w1<>+0(SB), Y12, Y12
+	VMOVDQU       2(CX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X8
+	VMOVQ         X8, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X8, R12
+	KMOVQ         R12, K2
+	MOVQ          2(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          10(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z0, Z13
+	VMOVDQU64     (DX), Z16
+	VPSUBB        Z16, Z5, K1, Z16
+	VPMADDUBSW    Z16, Z10, Z16
+	VPMADDWD      Z13, Z16, Z16
+	MOVQ          18(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          26(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z1, Z13
+	VMOVDQU64     64(DX), Z17
+	VPSUBB        Z17, Z5, K2, Z17
+	VPMADDUBSW    Z17, Z10, Z17
+	VPMADDWD      Z13, Z17, Z17
+	VMOVDQU       34(CX), Y9
+	VPSRLW        $0x09, Y9, Y10
+	VPSRLW        $0x0d, Y9, Y9
+	VPXOR         Y10, Y9, Y9
+	VPSHUFB       Y9, Y6, Y9
+	VPOR          Y9, Y10, Y10
+	VPMOVWB       Y10, X8
+	VMOVQ         X8, R12
+	KMOVQ         R12, K1
+	VPEXTRQ       $0x01, X8, R12
+	KMOVQ         R12, K2
+	MOVQ          34(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          42(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z2, Z13
+	VMOVDQU64     128(DX), Z18
+	VPSUBB        Z18, Z5, K1, Z18
+	VPMADDUBSW    Z18, Z10, Z18
+	VPMADDWD      Z13, Z18, Z18
+	MOVQ          50(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y9
+	MOVQ          58(CX), R12
+	BZHIQ         R8, R12, R13
+	VMOVQ         (DI)(R13*8), X11
+	BEXTRQ        R9, R12, R13
+	VPINSRQ       $0x01, (DI)(R13*8), X11, X11
+	BEXTRQ        R10, R12, R13
+	VMOVQ         (DI)(R13*8), X8
+	BEXTRQ        R11, R12, R12
+	VPINSRQ       $0x01, (DI)(R12*8), X8, X8
+	VINSERTI128   $0x01, X8, Y11, Y10
+	VINSERTI64X4  $0x01, Y10, Z9, Z10
+	VPERMW        Z12, Z3, Z13
+	VMOVDQU64     192(DX), Z19
+	VPSUBB        Z19, Z5, K2, Z19
+	VPMADDUBSW    Z19, Z10, Z19
+	VPMADDWD      Z13, Z19, Z19
+	VSHUFI64X2    $0x88, Z17, Z16, Z10
+	VSHUFI64X2    $0xdd, Z17, Z16, Z13
+	VPADDD        Z13, Z10, Z10
+	VSHUFI64X2    $0x88, Z19, Z18, Z13
+	VSHUFI64X2    $0xdd, Z19, Z18, Z16
+	VPADDD        Z16, Z13, Z13
+	VPUNPCKLQDQ   Z13, Z10, Z16
+	VPUNPCKHQDQ   Z13, Z10, Z10
+	VPADDD        Z10, Z16, Z16
+	VPUNPCKLDQ    Z16, Z14, Z10
+	VPUNPCKHDQ    Z16, Z14, Z13
+	VPUNPCKLQDQ   Z13, Z10, Z14
+	VPUNPCKHQDQ   Z13, Z10, Z10
+	VPADDD        Z10, Z14, Z14
+	VCVTDQ2PS     Z14, Z14
+	VPBROADCASTW  (AX), X11
+	VPINSRW       $0x01, (CX), X11, X11
+	VCVTPH2PS     X11, X11
+	VMULPS        kq_eighth<>+0(SB), X11, X11
+	VMOVLHPS      X11, X11, X11
+	VSHUFF32X4    $0x00, Z11, Z11, Z10
+	VMOVUPS       (BX), Y15
+	VPERMPS       Z15, Z7, Z15
+	VMULPS        Z10, Z15, Z15
+	VEXTRACTF32X4 $0x01, Z14, X8
+	VEXTRACTF32X4 $0x01, Z15, X9
+	VEXTRACTF32X4 $0x02, Z14, X10
+	VEXTRACTF32X4 $0x02, Z15, X11
+	VEXTRACTF32X4 $0x03, Z14, X12
+	VEXTRACTF32X4 $0x03, Z15, X13
+	VFMADD231PS   X15, X14, X4
+	VFMADD231PS   X9, X8, X4
+	VFMADD231PS   X11, X10, X4
+	VFMADD231PS   X13, X12, X4
+	VMOVLHPS      X4, X4, X4
+	VFMADD231PS   X15, X14, X4
+	VFMADD231PS   X9, X8, X4
+	VFMADD231PS   X11, X10, X4
+	VFMADD231PS   X13, X12, X4
+	VMOVHLPS      X4, X4, X4
+	ADDQ          $0x0000004a, AX
+	ADDQ          $0x0000004a, CX
+	ADDQ          $0x00000100, DX
+	ADDQ          $0x00000020, BX
+	DECQ          SI
+	JNZ           loop
+
+done:
+	MOVQ    out+48(FP), AX
+	VMOVLPS X4, (AX)
+	VZEROUPPER
+	RET
+
 // func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // Requires: AVX, AVX2, AVX512BW, AVX512F, F16C, FMA3, MMX+, SSE
 TEXT ·dotQ2KAVX512(SB), NOSPLIT, $0-44

@@ -7,5 +7,14 @@ package kernel
 // dotIQ2XSAVX512 is dotIQ2XSAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.
 func dotIQ2XSAVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 
+// dotIQ2XS32AVX512 returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2XSGrid) in the order of dotIQ2XS32Generic: per block of 32 the exact integer sum with the half scales, times (d/8)·dx, fused into one scalar.
+func dotIQ2XS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+
+// iq2XSUnpackAVX512 decodes nsb super-blocks of 8 IQ2_XS rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq2XSUnpack8 does (grid: tensor.IQ2XSGrid).
+func iq2XSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
+
+// dotIQ2XS32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ2_XS super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ2XS32AVX512 computes it (grid: tensor.IQ2XSGrid).
+func dotIQ2XS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+
 // dotQ2KAVX512 is dotQ2KAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.
 func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32

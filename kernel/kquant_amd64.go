@@ -52,5 +52,11 @@ func init() {
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {
 		dotIQ2XSVec = dotIQ2XSAVX512
 		iq2XS512On = true
+		// With VNNI too, IQ2_XS takes the VNNI order (iq2xs.go): this one-row kernel
+		// and the kp512 Q6_K tiles for several rows.
+		if cpu.X86.HasAVX512VNNI {
+			dotIQ2XS32Vec, dotIQ2XS32x2Vec = dotIQ2XS32AVX512, dotIQ2XS32x2AVX512
+			iq2XSUnpackVec, iq2XSUnpack = iq2XSUnpackAVX512, iq2XSUnpack8Asm
+		}
 	}
 }

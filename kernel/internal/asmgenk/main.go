@@ -48,6 +48,14 @@ func main() {
 		iq2Consts()
 		q2KConsts512()
 		iq2XS512()
+		iq2XS32512()
+		iq2XSUnpack512()
+		iq2XS32Consts()
+		iq2DxIdx = GLOBL("kq_iq2dxidx", RODATA|NOPTR)
+		for j := 0; j < 16; j++ {
+			DATA(4*j, U32(uint32(j/4+4*(j%4/2))))
+		}
+		iq2XS32x2512()
 		q2K512()
 		Generate()
 		return
@@ -882,6 +890,9 @@ func iq2XSTile(C int) {
 // float32; then the low eight lanes (sub-block a) times dx_a and the high eight times dx_b
 // are added to the super-block's sum by two 256-bit FMAs, in iq2XSSuper's order.
 //
+// Where the CPU has AVX-512 VNNI too, IQ2_XS takes kernel's iq2xs.go path instead
+// (iq2XS32x2512, iq2XSUnpack512), so this kernel serves AVX-512 CPUs without VNNI.
+//
 // Measured as iq2XS's numbers: 2048×2048 m=1 205 µs (AVX2 kernel 214 µs; llama.cpp native
 // build 254 µs), 5632×2048 529 µs (684), 2048×5632 513 µs (680).
 func iq2XS512() {
@@ -968,6 +979,129 @@ func iq2XS512() {
 	x := avoext.HSum8(acc)
 	VZEROUPPER()
 	Store(x, ReturnIndex(0))
+	RET()
+}
+
+// iq2XS32512: func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
+// One IQ2_XS row against a quantized row in the order of the VNNI tile path (kernel's
+// iq2xs.go, dotIQ2XS32Generic): per block b of 32 the exact integer
+// T_b = (2s_lo+1)·Σ_lo w·x + (2s_hi+1)·Σ_hi w·x, then acc = float32(T_b)·((d/8)·dx_b) + acc
+// block after block, each one fused multiply-add on a scalar. The integer work is
+// iq2XS512's: two sub-blocks a, a+1 share a zmm (grid entries, x negated through the sign
+// mask, VPMADDUBSW, VPMADDWD with the half scales) and leave 16 int32 lanes, eight a
+// sub-block; the four such vectors of a super-block are folded to the eight T_b
+// (VSHUFI64X2, VPUNPCKLQDQ/HQDQ, VPSHUFD, VPADDD: any order, the sums are exact), converted
+// to float32 (exact below 2^24) and taken out one by one (VEXTRACTF32X4, VMOVHLPS) into
+// the chain of eight VFMADD231SS with the products (d/8)·dx_b (VMULSS).
+func iq2XS32512() {
+	TEXT("dotIQ2XS32AVX512", NOSPLIT, "func(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32")
+	Doc("dotIQ2XS32AVX512 returns the dot product of nsb IQ2_XS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2XSGrid) in the order of dotIQ2XS32Generic: per block of 32 the exact integer sum with the half scales, times (d/8)·dx, fused into one scalar.")
+	w := Load(Param("w"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	grid := Load(Param("grid"), GP64())
+	tbl := GP64()
+	LEAQ(iq2ScaleTable, tbl)
+	acc, zero, par := XMM(), ZMM(), YMM()
+	VXORPS(acc, acc, acc)
+	VPXORD(zero, zero, zero)
+	VMOVDQU(iq2Parity, par)
+	bmi := iq2BMI()
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	var ks [2]Register
+	var P [4]VecVirtual
+	for a := 0; a < 8; a += 2 {
+		if a%4 == 0 {
+			q, u, sgn := YMM(), YMM(), YMM()
+			VMOVDQU(Mem{Base: w}.Offset(2+8*a), q)
+			VPSRLW(U8(9), q, sgn)
+			VPSRLW(U8(13), q, u)
+			VPXOR(sgn, u, u)
+			VPSHUFB(u, par, u)
+			VPOR(u, sgn, sgn)
+			sb := XMM()
+			VPMOVWB(sgn, sb)
+			r0, r1 := GP64(), GP64()
+			VMOVQ(sb, r0)
+			VPEXTRQ(U8(1), sb, r1)
+			ks[0], ks[1] = K(), K()
+			KMOVQ(r0, ks[0])
+			KMOVQ(r1, ks[1])
+		}
+		gy := [2]VecVirtual{iq2Grid(w, grid, bmi, 2+8*a), iq2Grid(w, grid, bmi, 2+8*(a+1))}
+		g := ZMM()
+		VINSERTI64X4(U8(1), gy[1], gy[0].AsZ(), g)
+		sc := ZMM()
+		for s := 0; s < 2; s++ {
+			si := GP64()
+			MOVBQZX(Mem{Base: w}.Offset(66+a+s), si)
+			SHLQ(U8(5), si)
+			if s == 0 {
+				VMOVDQU(Mem{Base: tbl, Index: si, Scale: 1}, sc.AsY())
+			} else {
+				VINSERTI64X4(U8(1), Mem{Base: tbl, Index: si, Scale: 1}, sc, sc)
+			}
+		}
+		x := ZMM()
+		VMOVDQU64(Mem{Base: xq}.Offset(32*a), x)
+		VPSUBB(x, zero, ks[a%4/2], x) // x negated where the weight is
+		VPMADDUBSW(x, g, x)
+		VPMADDWD(sc, x, x)
+		P[a/2] = x
+	}
+	// P[k] lanes 8q..8q+7 (128-bit chunks 2q, 2q+1) belong to sub-block 2k+q. Z01's chunk i
+	// holds four parts of T_i, Z23's of T_4+i; then each chunk is folded to
+	// [T_i, T_i, T_4+i, T_4+i].
+	var Zs [2]VecVirtual
+	for h := 0; h < 2; h++ {
+		x, y := ZMM(), ZMM()
+		VSHUFI64X2(U8(0x88), P[2*h+1], P[2*h], x)
+		VSHUFI64X2(U8(0xdd), P[2*h+1], P[2*h], y)
+		VPADDD(y, x, x)
+		Zs[h] = x
+	}
+	w1, w2 := ZMM(), ZMM()
+	VPUNPCKLQDQ(Zs[1], Zs[0], w1)
+	VPUNPCKHQDQ(Zs[1], Zs[0], w2)
+	VPADDD(w2, w1, w1)
+	VPSHUFD(U8(0xb1), w1, w2)
+	VPADDD(w2, w1, w1)
+	VCVTDQ2PS(w1, w1)
+	d := XMM()
+	VPBROADCASTW(Mem{Base: w}, d)
+	VCVTPH2PS(d, d)
+	VMULSS(eighth, d, d)
+	// T_b: b < 4 element 0 of chunk b, else element 2 of chunk b-4.
+	var ch [4]Op
+	ch[0] = w1.AsX()
+	for i := 1; i < 4; i++ {
+		c := XMM()
+		VEXTRACTF32X4(U8(i), w1, c)
+		ch[i] = c
+	}
+	for b := 0; b < 8; b++ {
+		t, f := ch[b%4], XMM()
+		if b >= 4 {
+			h := XMM()
+			VMOVHLPS(ch[b%4], ch[b%4], h)
+			t = h
+		}
+		VMULSS(Mem{Base: xd}.Offset(4*b), d, f) // (d/8)·dx_b
+		VFMADD231SS(f, t, acc)
+	}
+	ADDQ(U32(74), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	Store(acc, ReturnIndex(0))
 	RET()
 }
 
