@@ -117,7 +117,7 @@ func TestKP512IQ4XSRowInvariance(t *testing.T) {
 	p := NewPool(2)
 	defer p.Close()
 	path := MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 2)
-	if kp512IQ4XSOn() != (path.Kernel == "kp512IQ4XSTile 16×8 (packed)") {
+	if kp512IQ4XSOn() != (path.Kernel == tile("kp512IQ4XSTile", 16, kp512IQ4XSC, "(packed)")) {
 		t.Fatalf("MatMulPath with several rows = %v, kp512IQ4XSOn = %v", path, kp512IQ4XSOn())
 	}
 	if one := MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 1); kp512IQ4XSVecOn() != (one.Kernel == "kp512IQ4XSVec8 (packed)") {

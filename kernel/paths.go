@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/cpu"
@@ -13,6 +14,12 @@ import (
 type Path struct {
 	ISA    string
 	Kernel string
+}
+
+// tile names a tile kernel of r weight rows by c activation rows, e.g. "kp512Q6KTile 16×8
+// (packed)", from the constants the kernels run with, so that the name follows them.
+func tile(name string, r, c int, note string) string {
+	return name + " " + strconv.Itoa(r) + "×" + strconv.Itoa(c) + " " + note
 }
 
 // String returns "ISA kernel", e.g. "AVX2 dotQ4I_vec8".
@@ -81,27 +88,27 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q8_0}, true, false, false, Path{"AVX2", "dotQ8_0 4×1"}, always},
 	{[]tensor.DType{tensor.Q8_0}, false, true, false, Path{"AVX2", "dotQ8P 3×3"}, always},
 	{[]tensor.DType{tensor.Q4_K}, true, false, true, Path{"AVX2", "dotQ4KP_vec8 (packed)"}, q4KPackedOn},
-	{[]tensor.DType{tensor.Q4_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q4KTile 16×8 (packed)"}, func() bool { return kp512On(false) }},
+	{[]tensor.DType{tensor.Q4_K}, false, true, true, Path{"AVX-512 VNNI", tile("kp512Q4KTile", 16, kp512Q4KC, "(packed)")}, func() bool { return kp512On(false) }},
 	{[]tensor.DType{tensor.Q4_K}, false, true, true, Path{"AVX2", "dotQ4KP 8×2 (packed)"}, q4KPackedOn},
 	{[]tensor.DType{tensor.Q4_K}, true, false, false, Path{"AVX2", "dotQ4KAVX"}, always},
 	{[]tensor.DType{tensor.Q4_K}, false, true, false, Path{"AVX2", "dotQ4K 1×4"}, always},
 	{[]tensor.DType{tensor.Q6_K}, true, false, true, Path{"AVX2", "dotQ6KP_vec8 (packed)"}, q6KPackedOn},
-	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×8 (packed)"}, func() bool { return kp512On(true) }},
+	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(packed)")}, func() bool { return kp512On(true) }},
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
 	{[]tensor.DType{tensor.Q3_K}, true, false, true, Path{"AVX2", "dotQ3KP_vec8 (packed)"}, q3KPackedOn},
-	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q6KTile 16×8 (packed)"}, kp512Q3KOn},
+	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(packed)")}, kp512Q3KOn},
 	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q3KPackedOn},
-	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX-512 VNNI", "kp512Q4KTile 16×8 (packed)"}, kp512Q5KOn},
+	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX-512 VNNI", tile("kp512Q4KTile", 16, kp512Q4KC, "(packed)")}, kp512Q5KOn},
 	{[]tensor.DType{tensor.Q5_K}, true, false, true, Path{"AVX2", "dotQ5KP_vec8 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX-512 VNNI", "kp512IQ4XSVec8 (packed)"}, kp512IQ4XSVecOn},
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX2", "dotIQ4XSP_vec8 (packed)"}, iq4XSPackedOn},
-	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX-512 VNNI", "kp512IQ4XSTile 16×8 (packed)"}, kp512IQ4XSOn},
+	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX-512 VNNI", tile("kp512IQ4XSTile", 16, kp512IQ4XSC, "(packed)")}, kp512IQ4XSOn},
 	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX2", "dotIQ4XSP 8×2 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XS32x2AVX512 (iq2xs, VNNI order)"}, iq2XSVNNIOn},
-	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", "kp512Q6KTile 16×8 (iq2xs, decoded pieces)"}, iq2XSVNNIOn},
+	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, decoded pieces)")}, iq2XSVNNIOn},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},

@@ -284,7 +284,7 @@ func TestQ3KPaths(t *testing.T) {
 	}
 	many := "AVX2 dotQ6KP 8×3 (packed)"
 	if kp512Q3KOn() {
-		many = "AVX-512 VNNI kp512Q6KTile 16×8 (packed)"
+		many = "AVX-512 VNNI " + tile("kp512Q6KTile", 16, kp512Q6KC, "(packed)")
 	}
 	for _, tc := range []struct {
 		packed bool
