@@ -195,21 +195,7 @@ func TestIQ4XSPackedExtremes(t *testing.T) {
 			}
 		}
 	}
-	got := make([]float32, m*n)
-	for i := 0; i < m; i++ {
-		p.matMulIQ4XSPacked(got[i*n:(i+1)*n], x[i*k:(i+1)*k], 1, n, k, packed)
-	}
-	for i := range got {
-		if got[i] != ref[i] {
-			t.Fatalf("output %d: %g one row at a time, twin %g", i, got[i], ref[i])
-		}
-	}
-	p.matMulIQ4XSPacked(got, x, m, n, k, packed)
-	for i := range got {
-		if got[i] != ref[i] {
-			t.Fatalf("output %d: %g on the tiles, twin %g", i, got[i], ref[i])
-		}
-	}
+	checkRowsAndTiles(t, ref, x, m, n, k, func(out, x []float32, m int) { p.matMulIQ4XSPacked(out, x, m, n, k, packed) })
 }
 
 // BenchmarkMatMulIQ4XSPacked compares IQ4_XS products on weights as stored (the fused
@@ -220,33 +206,5 @@ func BenchmarkMatMulIQ4XSPacked(b *testing.B) {
 	if !iq4XSPackedOn() || !q4KPackedOn() {
 		b.Skip("Pack does not lay out IQ4_XS and Q4_K for AVX2 on this CPU")
 	}
-	p := NewPool(0)
-	defer p.Close()
-	rng := rand.New(rand.NewPCG(7, 7))
-	for _, sh := range [][2]int{{5632, 2048}, {2048, 5632}} {
-		n, k := sh[0], sh[1]
-		wi := randBlocks(rng, tensor.IQ4_XS, n, k)
-		pi := *wi
-		p.Pack([]*tensor.Tensor{&pi})
-		w4, _ := randWeight(b, rng, tensor.Q4_K, n, k)
-		p4 := *w4
-		p.Pack([]*tensor.Tensor{&p4})
-		for _, m := range []int{1, 16, 128} {
-			x := randVec(rng, m*k)
-			out := make([]float32, m*n)
-			for _, c := range []struct {
-				name string
-				w    *tensor.Tensor
-			}{{"IQ4_XS-stored", wi}, {"IQ4_XS-packed", &pi}, {"Q4_K-packed", &p4}} {
-				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, c.name), func(b *testing.B) {
-					for b.Loop() {
-						if err := p.MatMul(out, x, m, c.w); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.ReportMetric(2*float64(m*n*k)/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
-				})
-			}
-		}
-	}
+	benchMatMulPacked(b, tensor.IQ4_XS, tensor.Q4_K)
 }

@@ -195,21 +195,7 @@ func TestQ3KPackedExtremes(t *testing.T) {
 			}
 		}
 	}
-	got := make([]float32, m*n)
-	for i := 0; i < m; i++ {
-		p.matMulQ3KPacked(got[i*n:(i+1)*n], x[i*k:(i+1)*k], 1, n, k, packed)
-	}
-	for i := range got {
-		if got[i] != ref[i] {
-			t.Fatalf("output %d: %g one row at a time, twin %g", i, got[i], ref[i])
-		}
-	}
-	p.matMulQ3KPacked(got, x, m, n, k, packed)
-	for i := range got {
-		if got[i] != ref[i] {
-			t.Fatalf("output %d: %g on the tiles, twin %g", i, got[i], ref[i])
-		}
-	}
+	checkRowsAndTiles(t, ref, x, m, n, k, func(out, x []float32, m int) { p.matMulQ3KPacked(out, x, m, n, k, packed) })
 }
 
 // BenchmarkMatMulQ3KPacked compares Q3_K products on weights as stored (the fused kernels
@@ -220,35 +206,7 @@ func BenchmarkMatMulQ3KPacked(b *testing.B) {
 	if !q3KPackedOn() {
 		b.Skip("Pack does not lay out Q3_K on this CPU")
 	}
-	p := NewPool(0)
-	defer p.Close()
-	rng := rand.New(rand.NewPCG(7, 7))
-	for _, sh := range [][2]int{{5632, 2048}, {2048, 5632}} {
-		n, k := sh[0], sh[1]
-		w3 := randBlocks(rng, tensor.Q3_K, n, k)
-		p3 := *w3
-		p.Pack([]*tensor.Tensor{&p3})
-		w6, _ := randWeight(b, rng, tensor.Q6_K, n, k)
-		p6 := *w6
-		p.Pack([]*tensor.Tensor{&p6})
-		for _, m := range []int{1, 16, 128} {
-			x := randVec(rng, m*k)
-			out := make([]float32, m*n)
-			for _, c := range []struct {
-				name string
-				w    *tensor.Tensor
-			}{{"Q3_K-stored", w3}, {"Q3_K-packed", &p3}, {"Q6_K-packed", &p6}} {
-				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, c.name), func(b *testing.B) {
-					for b.Loop() {
-						if err := p.MatMul(out, x, m, c.w); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.ReportMetric(2*float64(m*n*k)/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
-				})
-			}
-		}
-	}
+	benchMatMulPacked(b, tensor.Q3_K, tensor.Q6_K)
 }
 
 // BenchmarkPackQ3KGroup lays out a 2048×2048 Q3_K matrix in groups of 8 rows on one
@@ -303,5 +261,26 @@ func TestQ3KPaths(t *testing.T) {
 	matMulKQWide = func(p *Pool, out, x []float32, m, n, k int, data []byte, rs int, dt tensor.DType) bool { return false }
 	if _, _, _, ok := packable(w); ok {
 		t.Fatal("with the AVX-512 VNNI k-quant tiles on, Pack lays out Q3_K")
+	}
+}
+
+// checkRowsAndTiles checks that mul (out = x·Wᵀ for m activation rows of k values and n
+// weight rows) gives ref's bits one activation row at a time and with all m rows at once.
+func checkRowsAndTiles(t *testing.T, ref, x []float32, m, n, k int, mul func(out, x []float32, m int)) {
+	t.Helper()
+	got := make([]float32, m*n)
+	for i := 0; i < m; i++ {
+		mul(got[i*n:(i+1)*n], x[i*k:(i+1)*k], 1)
+	}
+	for i := range got {
+		if got[i] != ref[i] {
+			t.Fatalf("output %d: %g one row at a time, twin %g", i, got[i], ref[i])
+		}
+	}
+	mul(got, x, m)
+	for i := range got {
+		if got[i] != ref[i] {
+			t.Fatalf("output %d: %g on the tiles, twin %g", i, got[i], ref[i])
+		}
 	}
 }
