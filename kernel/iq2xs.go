@@ -180,6 +180,40 @@ func iq2XSUnpack8Asm(dst, data []byte, rs, j, rows, s0, sc int) {
 	iq2XSUnpackVec(&dst[0], &data[j*rs+s0*74], &off[0], sc, &tensor.IQ2XSGrid()[0])
 }
 
+// iq2XSCodes is the IQ2_XS grid for iq2XSUnpackVBMI: entry i's 8 magnitudes {8, 25, 43}
+// as two-bit codes 0, 1, 2, magnitude e in bits 2e, 2e+1.
+var iq2XSCodes = func() (c [512]uint16) {
+	for i, g := range tensor.IQ2XSGrid() {
+		for e := 0; e < 8; e++ {
+			var v uint16
+			switch g >> (8 * e) & 0xff {
+			case 25:
+				v = 1
+			case 43:
+				v = 2
+			}
+			c[i] |= v << (2 * e)
+		}
+	}
+	return
+}()
+
+// iq2XSUnpackVBMIVec is the VBMI assembly unpacker (iq2XSUnpackVBMI: nil without AVX-512
+// VBMI), iq2XSUnpackVec's work without scalar grid loads.
+var iq2XSUnpackVBMIVec func(dst, w *byte, off *int64, nsb int, codes *uint16)
+
+// iq2XSUnpack8VBMI is iq2XSUnpack8Asm on iq2XSUnpackVBMIVec (lanes rows..7 get copies of
+// row rows-1).
+func iq2XSUnpack8VBMI(dst, data []byte, rs, j, rows, s0, sc int) {
+	var off [8]int64
+	for r := range off {
+		off[r] = int64(min(r, rows-1) * rs)
+	}
+	_ = dst[sc*8*q6KPBlock-1]
+	_ = data[(j+rows-1)*rs+(s0+sc)*74-1]
+	iq2XSUnpackVBMIVec(&dst[0], &data[j*rs+s0*74], &off[0], sc, &iq2XSCodes[0])
+}
+
 // iq2XSPrep lays out the m activation rows quantized in s for the Q6_K tiles
 // (kp512PrepX, kp512Q6KC rows a call) with each half block's sum start -64·Σx instead of
 // the -32·Σx it writes for Q6_K.
@@ -237,10 +271,10 @@ func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []b
 			for i := i0; i < i1; i++ {
 				clear(out[i*n+lo : i*n+hi])
 			}
-			for s0 := 0; s0 < nsb; s0 += kp512KB {
-				sc := min(kp512KB, nsb-s0)
-				for j := lo; j < hi; j += 16 {
-					r := min(16, hi-j)
+			for j := lo; j < hi; j += 16 {
+				r := min(16, hi-j)
+				for s0 := 0; s0 < nsb; s0 += kp512KB {
+					sc := min(kp512KB, nsb-s0)
 					iq2XSUnpack(ba, data, rs, j, min(8, r), s0, sc)
 					b := &ba[0] // lanes past the last row are not read back
 					if r > 8 {
