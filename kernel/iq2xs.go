@@ -200,10 +200,12 @@ var iq2XSCodes = func() (c [512]uint16) {
 
 // iq2XSUnpackVBMIVec is the VBMI assembly unpacker (iq2XSUnpackVBMI: nil without AVX-512
 // VBMI), iq2XSUnpackVec's work without scalar grid loads.
-var iq2XSUnpackVBMIVec func(dst, w *byte, off *int64, nsb int, codes *uint16)
+var iq2XSUnpackVBMIVec func(dst, w *byte, off *int64, nsb int, codes *uint16, pf int)
 
 // iq2XSUnpack8VBMI is iq2XSUnpack8Asm on iq2XSUnpackVBMIVec (lanes rows..7 get copies of
-// row rows-1).
+// row rows-1). It has the rows' next piece prefetched, or where this is the rows' last
+// the first piece of the rows 16 on (iq2XSRows' order); prefetches past the data are
+// harmless.
 func iq2XSUnpack8VBMI(dst, data []byte, rs, j, rows, s0, sc int) {
 	var off [8]int64
 	for r := range off {
@@ -211,7 +213,11 @@ func iq2XSUnpack8VBMI(dst, data []byte, rs, j, rows, s0, sc int) {
 	}
 	_ = dst[sc*8*q6KPBlock-1]
 	_ = data[(j+rows-1)*rs+(s0+sc)*74-1]
-	iq2XSUnpackVBMIVec(&dst[0], &data[j*rs+s0*74], &off[0], sc, &iq2XSCodes[0])
+	pf := sc * 74
+	if (s0+sc)*74 >= rs {
+		pf = 16*rs - s0*74
+	}
+	iq2XSUnpackVBMIVec(&dst[0], &data[j*rs+s0*74], &off[0], sc, &iq2XSCodes[0], pf)
 }
 
 // iq2XSPrep lays out the m activation rows quantized in s for the Q6_K tiles

@@ -1945,7 +1945,7 @@ done:
 	RET
 
 // func iq2XSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, BMI, BMI2, F16C, MMX+
 TEXT ·iq2XSUnpackAVX512(SB), NOSPLIT, $0-40
 	MOVQ         dst+0(FP), AX
 	MOVQ         w+8(FP), CX
@@ -2134,6 +2134,8 @@ loop:
 	VMOVUPS      Y10, 3040(AX)
 	MOVQ         (DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -2168,6 +2170,8 @@ loop:
 	VPSUBB       Z8, Z0, K1, Z9
 	MOVQ         8(DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -2202,6 +2206,8 @@ loop:
 	VPSUBB       Z8, Z0, K1, Z11
 	MOVQ         16(DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -2236,6 +2242,8 @@ loop:
 	VPSUBB       Z8, Z0, K1, Z12
 	MOVQ         24(DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -2270,6 +2278,8 @@ loop:
 	VPSUBB       Z8, Z0, K1, Z13
 	MOVQ         32(DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -2304,6 +2314,8 @@ loop:
 	VPSUBB       Z8, Z0, K1, Z14
 	MOVQ         40(DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -2338,6 +2350,8 @@ loop:
 	VPSUBB       Z8, Z0, K1, Z15
 	MOVQ         48(DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -2372,6 +2386,8 @@ loop:
 	VPSUBB       Z8, Z0, K1, Z16
 	MOVQ         56(DX), R11
 	ADDQ         CX, R11
+	PREFETCHT0   296(R11)
+	PREFETCHT0   360(R11)
 	VMOVDQU      2(R11), X7
 	VPSRLW       $0x09, X7, X8
 	VPSRLW       $0x0d, X7, X7
@@ -3389,59 +3405,60 @@ done:
 	VZEROUPPER
 	RET
 
-// func iq2XSUnpackVBMI(dst *byte, w *byte, off *int64, nsb int, codes *uint16)
+// func iq2XSUnpackVBMI(dst *byte, w *byte, off *int64, nsb int, codes *uint16, pf int)
 // Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VBMI, AVX512VL, F16C, MMX+
-TEXT ·iq2XSUnpackVBMI(SB), $2048-40
+TEXT ·iq2XSUnpackVBMI(SB), $2048-48
 	MOVQ            dst+0(FP), AX
 	MOVQ            w+8(FP), CX
 	MOVQ            off+16(FP), DX
 	MOVQ            nsb+24(FP), BX
 	MOVQ            codes+32(FP), SI
-	MOVL            $0x0f0f0f0f, DI
-	VPBROADCASTD    DI, Z0
-	MOVL            $0x1e1e1e1e, DI
-	VPBROADCASTD    DI, Z1
-	MOVL            $0x01010101, DI
-	VPBROADCASTD    DI, Z2
-	MOVL            $0x000000ff, DI
-	VPBROADCASTD    DI, Z3
-	MOVL            $0x00010001, DI
-	VPBROADCASTD    DI, Z4
-	MOVL            $0x03030303, DI
-	VPBROADCASTD    DI, Z5
-	MOVL            $0x00400040, DI
-	VPBROADCASTD    DI, Z6
-	MOVL            $0x00800080, DI
-	VPBROADCASTD    DI, Z7
-	MOVL            $0x01000100, DI
-	VPBROADCASTD    DI, Z8
-	MOVQ            $0x0e0c0a0806040200, DI
-	VPBROADCASTQ    DI, Z9
-	MOVL            $0x006b5948, DI
-	VPBROADCASTD    DI, Z10
-	MOVL            $0x00152738, DI
-	VPBROADCASTD    DI, Z11
+	MOVQ            pf+40(FP), DI
+	MOVL            $0x0f0f0f0f, R8
+	VPBROADCASTD    R8, Z0
+	MOVL            $0x1e1e1e1e, R8
+	VPBROADCASTD    R8, Z1
+	MOVL            $0x01010101, R8
+	VPBROADCASTD    R8, Z2
+	MOVL            $0x000000ff, R8
+	VPBROADCASTD    R8, Z3
+	MOVL            $0x00010001, R8
+	VPBROADCASTD    R8, Z4
+	MOVL            $0x03030303, R8
+	VPBROADCASTD    R8, Z5
+	MOVL            $0x00400040, R8
+	VPBROADCASTD    R8, Z6
+	MOVL            $0x00800080, R8
+	VPBROADCASTD    R8, Z7
+	MOVL            $0x01000100, R8
+	VPBROADCASTD    R8, Z8
+	MOVQ            $0x0e0c0a0806040200, R8
+	VPBROADCASTQ    R8, Z9
+	MOVL            $0x006b5948, R8
+	VPBROADCASTD    R8, Z10
+	MOVL            $0x00152738, R8
+	VPBROADCASTD    R8, Z11
 	VBROADCASTI32X4 kq_iq2parity<>+0(SB), Z12
 	TESTQ           BX, BX
 	JZ              done
 
 loop:
-	MOVQ           (DX), DI
-	MOVQ           8(DX), R8
-	VMOVQ          66(CX)(DI*1), X13
-	VPINSRQ        $0x01, 66(CX)(R8*1), X13, X13
-	MOVQ           16(DX), DI
-	MOVQ           24(DX), R8
-	VMOVQ          66(CX)(DI*1), X14
-	VPINSRQ        $0x01, 66(CX)(R8*1), X14, X14
-	MOVQ           32(DX), DI
-	MOVQ           40(DX), R8
-	VMOVQ          66(CX)(DI*1), X15
-	VPINSRQ        $0x01, 66(CX)(R8*1), X15, X15
-	MOVQ           48(DX), DI
-	MOVQ           56(DX), R8
-	VMOVQ          66(CX)(DI*1), X16
-	VPINSRQ        $0x01, 66(CX)(R8*1), X16, X16
+	MOVQ           (DX), R8
+	MOVQ           8(DX), R9
+	VMOVQ          66(CX)(R8*1), X13
+	VPINSRQ        $0x01, 66(CX)(R9*1), X13, X13
+	MOVQ           16(DX), R8
+	MOVQ           24(DX), R9
+	VMOVQ          66(CX)(R8*1), X14
+	VPINSRQ        $0x01, 66(CX)(R9*1), X14, X14
+	MOVQ           32(DX), R8
+	MOVQ           40(DX), R9
+	VMOVQ          66(CX)(R8*1), X15
+	VPINSRQ        $0x01, 66(CX)(R9*1), X15, X15
+	MOVQ           48(DX), R8
+	MOVQ           56(DX), R9
+	VMOVQ          66(CX)(R8*1), X16
+	VPINSRQ        $0x01, 66(CX)(R9*1), X16, X16
 	VINSERTI32X4   $0x01, X14, Z13, Z14
 	VINSERTI32X4   $0x02, X15, Z14, Z14
 	VINSERTI32X4   $0x03, X16, Z14, Z14
@@ -3451,22 +3468,22 @@ loop:
 	VPSRLW         $0x03, Z14, Z14
 	VPANDD         Z1, Z14, Z14
 	VPORD          Z2, Z14, Z14
-	MOVQ           (DX), DI
-	MOVQ           8(DX), R8
-	VMOVQ          (CX)(DI*1), X13
-	VPINSRQ        $0x01, (CX)(R8*1), X13, X13
-	MOVQ           16(DX), DI
-	MOVQ           24(DX), R8
-	VMOVQ          (CX)(DI*1), X16
-	VPINSRQ        $0x01, (CX)(R8*1), X16, X16
-	MOVQ           32(DX), DI
-	MOVQ           40(DX), R8
-	VMOVQ          (CX)(DI*1), X17
-	VPINSRQ        $0x01, (CX)(R8*1), X17, X17
-	MOVQ           48(DX), DI
-	MOVQ           56(DX), R8
-	VMOVQ          (CX)(DI*1), X18
-	VPINSRQ        $0x01, (CX)(R8*1), X18, X18
+	MOVQ           (DX), R8
+	MOVQ           8(DX), R9
+	VMOVQ          (CX)(R8*1), X13
+	VPINSRQ        $0x01, (CX)(R9*1), X13, X13
+	MOVQ           16(DX), R8
+	MOVQ           24(DX), R9
+	VMOVQ          (CX)(R8*1), X16
+	VPINSRQ        $0x01, (CX)(R9*1), X16, X16
+	MOVQ           32(DX), R8
+	MOVQ           40(DX), R9
+	VMOVQ          (CX)(R8*1), X17
+	VPINSRQ        $0x01, (CX)(R9*1), X17, X17
+	MOVQ           48(DX), R8
+	MOVQ           56(DX), R9
+	VMOVQ          (CX)(R8*1), X18
+	VPINSRQ        $0x01, (CX)(R9*1), X18, X18
 	VINSERTI32X4   $0x01, X16, Z13, Z16
 	VINSERTI32X4   $0x02, X17, Z16, Z16
 	VINSERTI32X4   $0x03, X18, Z16, Z16
@@ -3585,10 +3602,11 @@ loop:
 	VMOVDQU32      Y15, 2976(AX)
 	VMOVDQU32      Y17, 3008(AX)
 	VMOVUPS        Y16, 3040(AX)
-	MOVQ           (DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           (DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -3596,14 +3614,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16
@@ -3657,10 +3675,11 @@ loop:
 	VPSHUFB        Z14, Z10, Z15
 	VPSHUFB        Z14, Z11, K4, Z15
 	VMOVDQU64      Z15, 192(SP)
-	MOVQ           8(DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           8(DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -3668,14 +3687,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16
@@ -3729,10 +3748,11 @@ loop:
 	VPSHUFB        Z14, Z10, Z15
 	VPSHUFB        Z14, Z11, K4, Z15
 	VMOVDQU64      Z15, 448(SP)
-	MOVQ           16(DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           16(DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -3740,14 +3760,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16
@@ -3801,10 +3821,11 @@ loop:
 	VPSHUFB        Z14, Z10, Z15
 	VPSHUFB        Z14, Z11, K4, Z15
 	VMOVDQU64      Z15, 704(SP)
-	MOVQ           24(DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           24(DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -3812,14 +3833,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16
@@ -3873,10 +3894,11 @@ loop:
 	VPSHUFB        Z14, Z10, Z15
 	VPSHUFB        Z14, Z11, K4, Z15
 	VMOVDQU64      Z15, 960(SP)
-	MOVQ           32(DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           32(DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -3884,14 +3906,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16
@@ -3945,10 +3967,11 @@ loop:
 	VPSHUFB        Z14, Z10, Z15
 	VPSHUFB        Z14, Z11, K4, Z15
 	VMOVDQU64      Z15, 1216(SP)
-	MOVQ           40(DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           40(DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -3956,14 +3979,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16
@@ -4017,10 +4040,11 @@ loop:
 	VPSHUFB        Z14, Z10, Z15
 	VPSHUFB        Z14, Z11, K4, Z15
 	VMOVDQU64      Z15, 1472(SP)
-	MOVQ           48(DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           48(DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -4028,14 +4052,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16
@@ -4089,10 +4113,11 @@ loop:
 	VPSHUFB        Z14, Z10, Z15
 	VPSHUFB        Z14, Z11, K4, Z15
 	VMOVDQU64      Z15, 1728(SP)
-	MOVQ           56(DX), DI
-	PREFETCHT0     296(CX)(DI*1)
-	PREFETCHT0     360(CX)(DI*1)
-	VMOVDQU64      2(CX)(DI*1), Z14
+	MOVQ           56(DX), R8
+	LEAQ           (R8)(DI*1), R9
+	PREFETCHT0     (CX)(R9*1)
+	PREFETCHT0     64(CX)(R9*1)
+	VMOVDQU64      2(CX)(R8*1), Z14
 	VPSRLW         $0x09, Z14, Z16
 	VPSRLW         $0x0d, Z14, Z15
 	VPXORD         Z16, Z15, Z15
@@ -4100,14 +4125,14 @@ loop:
 	VPORD          Z15, Z16, Z16
 	VPMOVWB        Z16, Y15
 	VEXTRACTI128   $0x01, Y15, X13
-	VMOVQ          X15, DI
-	KMOVQ          DI, K1
-	VPEXTRQ        $0x01, X15, DI
-	KMOVQ          DI, K2
-	VMOVQ          X13, DI
-	KMOVQ          DI, K3
-	VPEXTRQ        $0x01, X13, DI
-	KMOVQ          DI, K4
+	VMOVQ          X15, R8
+	KMOVQ          R8, K1
+	VPEXTRQ        $0x01, X15, R8
+	KMOVQ          R8, K2
+	VMOVQ          X13, R8
+	KMOVQ          R8, K3
+	VPEXTRQ        $0x01, X13, R8
+	KMOVQ          R8, K4
 	VMOVDQU64      (SI), Z15
 	VPERMT2W       64(SI), Z14, Z15
 	VMOVDQU64      128(SI), Z16

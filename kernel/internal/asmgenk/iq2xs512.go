@@ -108,6 +108,11 @@ func iq2XSUnpack512() {
 			p := GP64()
 			MOVQ(Mem{Base: offp}.Offset(8*r), p)
 			ADDQ(w, p)
+			if a == 0 {
+				// The row's next piece (kp512KB super-blocks on; iq2XSRows' order).
+				PREFETCHT0(Mem{Base: p}.Offset(4 * 74))
+				PREFETCHT0(Mem{Base: p}.Offset(4*74 + 64))
+			}
 			// The sign bytes of the pair's 8 entries, as in iq2XS512, as a 64-bit mask.
 			q, u, sgn := XMM(), XMM(), XMM()
 			VMOVDQU(Mem{Base: p}.Offset(2+8*a), q)
@@ -347,7 +352,7 @@ func iq2XS32x2512() {
 	RET()
 }
 
-// iq2XSUnpackVBMI512: func(dst, w *byte, off *int64, nsb int, codes *uint16)
+// iq2XSUnpackVBMI512: func(dst, w *byte, off *int64, nsb int, codes *uint16, pf int)
 // iq2XSUnpackAVX512 without scalar grid loads (AVX-512 F, BW, VL, VBMI): codes is
 // kernel's iq2XSCodes, the 512 grid entries as 16-bit words of 8 two-bit codes (8, 25, 43
 // → 0, 1, 2). Per super-block, phase one takes each row's 32 qs words as one zmm: the
@@ -358,21 +363,18 @@ func iq2XS32x2512() {
 // 64-bit mask, as iq2XSUnpackAVX512 builds them), 64 - g by two VPSHUFB; the row's 4 zmm
 // (two sub-blocks each) go to a 2 KiB stack scratch. Phase two transposes each pair of
 // sub-blocks of the 8 rows as iq2XSUnpackAVX512 does (iq2XSTranspose8). The scales and d
-// are built as there.
-// iq2XSPrefetch is how far ahead of the super-block it decodes iq2XSUnpackVBMI prefetches
-// each row: 4 super-blocks (kernel's kp512KB), the piece of the same rows the caller
-// (iq2XSRows, which walks each 16 rows' super-blocks in order) unpacks next.
-const iq2XSPrefetch = 4 * 74
-
+// are built as there. Each row's bytes pf past the super-block being decoded are
+// prefetched (two lines), for the piece the caller decodes next.
 func iq2XSUnpackVBMI512() {
-	TEXT("iq2XSUnpackVBMI", 0, "func(dst, w *byte, off *int64, nsb int, codes *uint16)")
-	Doc("iq2XSUnpackVBMI decodes nsb super-blocks of 8 IQ2_XS rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq2XSUnpack8 does (codes: kernel's iq2XSCodes).")
+	TEXT("iq2XSUnpackVBMI", 0, "func(dst, w *byte, off *int64, nsb int, codes *uint16, pf int)")
+	Doc("iq2XSUnpackVBMI decodes nsb super-blocks of 8 IQ2_XS rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq2XSUnpack8 does (codes: kernel's iq2XSCodes), prefetching each row's bytes at pf past the super-block it decodes.")
 	scr := AllocLocal(8 * 256)
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	offp := Load(Param("off"), GP64())
 	nsb := Load(Param("nsb"), GP64())
 	codes := Load(Param("codes"), GP64())
+	pf := Load(Param("pf"), GP64())
 	bcst := func(v uint32, z VecVirtual) {
 		t := GP32()
 		MOVL(U32(v), t)
@@ -462,9 +464,11 @@ func iq2XSUnpackVBMI512() {
 	for r := 0; r < 8; r++ {
 		p := GP64()
 		MOVQ(Mem{Base: offp}.Offset(8*r), p)
-		// The row's data kp512KB super-blocks on (the next piece the caller unpacks).
-		PREFETCHT0(Mem{Base: w, Index: p, Scale: 1}.Offset(iq2XSPrefetch))
-		PREFETCHT0(Mem{Base: w, Index: p, Scale: 1}.Offset(iq2XSPrefetch + 64))
+		// The bytes pf on: the next piece of these rows, or the next rows' first.
+		pp := GP64()
+		LEAQ(Mem{Base: p, Index: pf, Scale: 1}, pp)
+		PREFETCHT0(Mem{Base: w, Index: pp, Scale: 1})
+		PREFETCHT0(Mem{Base: w, Index: pp, Scale: 1}.Offset(64))
 		q := ZMM()
 		VMOVDQU64(Mem{Base: w, Index: p, Scale: 1}.Offset(2), q)
 		// The 32 sign bytes (7 bits and their parity), as in iq2XSUnpackAVX512.
