@@ -56,6 +56,25 @@ import (
 // The unpacker alone (BenchmarkIQ2XSUnpack): 13.6 thread-CPU ns per row super-block, about
 // a third of the m = 16 time; the tiles take the rest.
 //
+// Issue 16, second round: in the 16-sequence run (decilm bench -p 0 -n 32 -b 16, 2 threads)
+// the unpacker took 38% of the profile (4.7 s against the tile's 2.1 s), 3.6× its L2-resident
+// benchmark cost: it is where the weights are first read, and it waited on them. Now
+// iq2XSRows walks each 16 rows' super-blocks in order (j outer, s0 inner: each output still
+// sums its super-blocks in order, so the bits are unchanged), the unpackers prefetch the
+// rows' next piece (iq2XSUnpackVBMI, at a row's last piece, the rows 16 on), and on CPUs with
+// AVX-512 VBMI iq2XSUnpackVBMI decodes without scalar grid loads (iq2XSCodes looked up 32
+// at a time in vectors). In the same profile afterwards (rough, load 3-4): unpacker 2.1 s
+// (21% + 3% in its Go wrapper), tiles 2.1 s, Q2_K 0.25 s, Q4_K tiles 0.3 s, attention
+// 1.0 s of both runs. BenchmarkIQ2XSUnpack (L2-resident, -cpu 1 -count 5, medians, load
+// 4-6): iq2XSUnpackVBMI 15.6 against iq2XSUnpackAVX512's 19.0 ns per row super-block (12.2
+// against 11.4 without the transposes: noisy). BenchmarkIQ2XSVNNI m = 16 cpu-GFLOP/s
+// medians, same run, this path / the same with iq2XSUnpackAVX512 / the AVX2 tiles / Q4_0:
+// 5632×2048 257 / 247 / 73 / 339, 2048×5632 253 / 242 / 74 / 374. End to end, 16 sequences
+// (-p 0 -n 32 -b 16 -r 1, load about 3, wall t/s of the x16 line, the whole process's user
+// CPU s), main before / this / Q4_0, twice one after the other: 71.6 / 81.2 / 112.3 t/s
+// (9.72 / 8.57 / 6.01 s) and 75.7 / 85.6 / 112.0 t/s (8.96 / 8.20 / 5.98 s): 0.72-0.76 of
+// Q4_0 against 0.64-0.68 before.
+//
 // End to end (decilm bench, 1b-iq2_xs.gguf: IQ2_XS but attn_v Q4_K, two ffn_down Q2_K,
 // output Q5_K; --threads 2, load 5-7 on the 2 vCPUs: wall t/s meaningless), the process's
 // user CPU seconds (/usr/bin/time) less a run that only loads the model, main / this path /
@@ -180,6 +199,46 @@ func iq2XSUnpack8Asm(dst, data []byte, rs, j, rows, s0, sc int) {
 	iq2XSUnpackVec(&dst[0], &data[j*rs+s0*74], &off[0], sc, &tensor.IQ2XSGrid()[0])
 }
 
+// iq2XSCodes is the IQ2_XS grid for iq2XSUnpackVBMI: entry i's 8 magnitudes {8, 25, 43}
+// as two-bit codes 0, 1, 2, magnitude e in bits 2e, 2e+1.
+var iq2XSCodes = func() (c [512]uint16) {
+	for i, g := range tensor.IQ2XSGrid() {
+		for e := 0; e < 8; e++ {
+			var v uint16
+			switch g >> (8 * e) & 0xff {
+			case 25:
+				v = 1
+			case 43:
+				v = 2
+			}
+			c[i] |= v << (2 * e)
+		}
+	}
+	return
+}()
+
+// iq2XSUnpackVBMIVec is the VBMI assembly unpacker (iq2XSUnpackVBMI: nil without AVX-512
+// VBMI), iq2XSUnpackVec's work without scalar grid loads.
+var iq2XSUnpackVBMIVec func(dst, w *byte, off *int64, nsb int, codes *uint16, pf int)
+
+// iq2XSUnpack8VBMI is iq2XSUnpack8Asm on iq2XSUnpackVBMIVec (lanes rows..7 get copies of
+// row rows-1). It has the rows' next piece prefetched, or where this is the rows' last
+// the first piece of the rows 16 on (iq2XSRows' order); prefetches past the data are
+// harmless.
+func iq2XSUnpack8VBMI(dst, data []byte, rs, j, rows, s0, sc int) {
+	var off [8]int64
+	for r := range off {
+		off[r] = int64(min(r, rows-1) * rs)
+	}
+	_ = dst[sc*8*q6KPBlock-1]
+	_ = data[(j+rows-1)*rs+(s0+sc)*74-1]
+	pf := sc * 74
+	if (s0+sc)*74 >= rs {
+		pf = 16*rs - s0*74
+	}
+	iq2XSUnpackVBMIVec(&dst[0], &data[j*rs+s0*74], &off[0], sc, &iq2XSCodes[0], pf)
+}
+
 // iq2XSPrep lays out the m activation rows quantized in s for the Q6_K tiles
 // (kp512PrepX, kp512Q6KC rows a call) with each half block's sum start -64·Σx instead of
 // the -32·Σx it writes for Q6_K.
@@ -220,7 +279,8 @@ func (p *Pool) matMulIQ2XS512(out []float32, s *quantScratch, m, n, k int, data 
 
 // iq2XSRows multiplies m activation rows laid out by iq2XSPrep with the n IQ2_XS rows of
 // data, overwriting out: the threads split the weight rows 16 at a time, and each 16
-// rows' piece of kp512KB super-blocks is decoded by iq2XSUnpack (8 rows into each half of
+// rows' pieces of kp512KB super-blocks, in order along the rows (so that they are read as
+// streams and the unpackers' prefetches find the next piece), are decoded by iq2XSUnpack (8 rows into each half of
 // a kpBufPool buffer) once per mBlockQuant activation rows and multiplied with all of
 // them by the Q6_K tiles, kp512Q6KC rows a call.
 func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []byte) {
@@ -237,10 +297,10 @@ func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []b
 			for i := i0; i < i1; i++ {
 				clear(out[i*n+lo : i*n+hi])
 			}
-			for s0 := 0; s0 < nsb; s0 += kp512KB {
-				sc := min(kp512KB, nsb-s0)
-				for j := lo; j < hi; j += 16 {
-					r := min(16, hi-j)
+			for j := lo; j < hi; j += 16 {
+				r := min(16, hi-j)
+				for s0 := 0; s0 < nsb; s0 += kp512KB {
+					sc := min(kp512KB, nsb-s0)
 					iq2XSUnpack(ba, data, rs, j, min(8, r), s0, sc)
 					b := &ba[0] // lanes past the last row are not read back
 					if r > 8 {

@@ -38,11 +38,19 @@ func BenchmarkIQ2XSVNNI(b *testing.B) {
 					b.Fatal(err)
 				}
 				variants := []string{"vnni", "old"}
+				if m > 1 && iq2XSUnpackVBMIVec != nil {
+					variants = []string{"vnni", "vnni-gridload", "old"}
+				}
 				if dt == tensor.Q4_0 {
 					variants = []string{"q4_0"}
 				}
 				for _, v := range variants {
 					b.Run(fmt.Sprintf("%dx%d/m=%d/%s", n, k, m, v), func(b *testing.B) {
+						if v == "vnni-gridload" {
+							f := iq2XSUnpack
+							iq2XSUnpack = iq2XSUnpack8Asm
+							defer func() { iq2XSUnpack = f }()
+						}
 						if v == "old" {
 							f := dotIQ2XS32Vec
 							dotIQ2XS32Vec = nil
@@ -66,24 +74,41 @@ func BenchmarkIQ2XSVNNI(b *testing.B) {
 	}
 }
 
-// BenchmarkIQ2XSUnpack measures the tile path's decoding alone (iq2XSUnpack: 8 rows,
-// kp512KB super-blocks a call, 512×2048 rows that stay in the L2 cache), as thread CPU
-// nanoseconds per row and super-block (cpu-ns/rowsb).
+// BenchmarkIQ2XSUnpack measures the tile path's decoding alone (8 rows, kp512KB
+// super-blocks a call, 512×2048 rows that stay in the L2 cache), as thread CPU
+// nanoseconds per row and super-block (cpu-ns/rowsb): "gridload" iq2XSUnpackAVX512 (scalar
+// grid loads), "vbmi" iq2XSUnpackVBMI (codes looked up in vectors), where the CPU has them.
 func BenchmarkIQ2XSUnpack(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n, k = 512, 2048
 	w := randBlocks(rng, tensor.IQ2_XS, n, k)
 	rs := len(w.Data) / n
 	dst := make([]byte, kp512KB*8*q6KPBlock)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	t0 := threadCPU()
-	for b.Loop() {
-		for j := 0; j < n; j += 8 {
-			for s0 := 0; s0 < k/256; s0 += kp512KB {
-				iq2XSUnpack(dst, w.Data, rs, j, 8, s0, kp512KB)
-			}
-		}
+	unpackers := []struct {
+		name   string
+		on     bool
+		unpack func(dst, data []byte, rs, j, rows, s0, sc int)
+	}{
+		{"go", true, iq2XSUnpack8},
+		{"gridload", iq2XSUnpackVec != nil, iq2XSUnpack8Asm},
+		{"vbmi", iq2XSUnpackVBMIVec != nil, iq2XSUnpack8VBMI},
 	}
-	b.ReportMetric((threadCPU()-t0)*1e9/float64(b.N)/float64(n*k/256), "cpu-ns/rowsb")
+	for _, u := range unpackers {
+		if !u.on {
+			continue
+		}
+		b.Run(u.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			t0 := threadCPU()
+			for b.Loop() {
+				for j := 0; j < n; j += 8 {
+					for s0 := 0; s0 < k/256; s0 += kp512KB {
+						u.unpack(dst, w.Data, rs, j, 8, s0, kp512KB)
+					}
+				}
+			}
+			b.ReportMetric((threadCPU()-t0)*1e9/float64(b.N)/float64(n*k/256), "cpu-ns/rowsb")
+		})
+	}
 }

@@ -158,10 +158,18 @@ func TestMatMulIQ2XSVNNI(t *testing.T) {
 	}
 }
 
-// TestIQ2XSUnpackAsm: the assembly unpacker writes iq2XSUnpack8's bytes in lanes 0..rows-1
-// for 1 to 8 rows, pieces of 1 to kp512KB super-blocks starting past the first.
+// TestIQ2XSUnpackAsm: the assembly unpackers (iq2XSUnpackAVX512 and iq2XSUnpackVBMI)
+// write iq2XSUnpack8's bytes in lanes 0..rows-1 for 1 to 8 rows, pieces of 1 to kp512KB
+// super-blocks starting past the first.
 func TestIQ2XSUnpackAsm(t *testing.T) {
-	if iq2XSUnpackVec == nil {
+	unpackers := map[string]func(dst, data []byte, rs, j, rows, s0, sc int){}
+	if iq2XSUnpackVec != nil {
+		unpackers["AVX512"] = iq2XSUnpack8Asm
+	}
+	if iq2XSUnpackVBMIVec != nil {
+		unpackers["VBMI"] = iq2XSUnpack8VBMI
+	}
+	if len(unpackers) == 0 {
 		t.Skip("no assembly IQ2_XS unpacker on this CPU or build")
 	}
 	rng := rand.New(rand.NewPCG(69, 70))
@@ -169,26 +177,48 @@ func TestIQ2XSUnpackAsm(t *testing.T) {
 	k := 256 * nsb
 	w := randBlocks(rng, tensor.IQ2_XS, n, k)
 	rs, _ := tensor.IQ2_XS.RowBytes(k)
+	// Every grid index and every sign index occurs (the qs word c: index c%512, signs
+	// 37c%128).
+	for c := 0; c < n*nsb*32; c++ {
+		o := c/(nsb*32)*rs + c%(nsb*32)/32*74 + 2 + 2*(c%32)
+		binary.LittleEndian.PutUint16(w.Data[o:], uint16(c%512|(37*c%128)<<9))
+	}
 	want := make([]byte, kp512KB*8*q6KPBlock)
 	got := make([]byte, len(want))
-	for _, rows := range []int{1, 2, 5, 8} {
-		for _, s0 := range []int{0, 3} {
-			for _, sc := range []int{1, kp512KB} {
-				j := n - rows
-				iq2XSUnpack8(want, w.Data, rs, j, rows, s0, sc)
-				iq2XSUnpack8Asm(got, w.Data, rs, j, rows, s0, sc)
-				for b := 0; b < 8*sc; b++ {
-					for o := 0; o < q6KPBlock; o += 4 {
-						if o%32/4 >= rows {
-							continue // lane past the rows
-						}
-						i := b*q6KPBlock + o
-						if leU32(got[i:]) != leU32(want[i:]) {
-							t.Fatalf("rows=%d s0=%d sc=%d block %d byte %d: %#x, plain Go %#x", rows, s0, sc, b, o, leU32(got[i:]), leU32(want[i:]))
+	for name, unpack := range unpackers {
+		for _, rows := range []int{1, 2, 5, 8} {
+			for _, s0 := range []int{0, 3} {
+				for _, sc := range []int{1, kp512KB} {
+					j := n - rows
+					iq2XSUnpack8(want, w.Data, rs, j, rows, s0, sc)
+					unpack(got, w.Data, rs, j, rows, s0, sc)
+					for b := 0; b < 8*sc; b++ {
+						for o := 0; o < q6KPBlock; o += 4 {
+							if o%32/4 >= rows {
+								continue // lane past the rows
+							}
+							i := b*q6KPBlock + o
+							if leU32(got[i:]) != leU32(want[i:]) {
+								t.Fatalf("%s rows=%d s0=%d sc=%d block %d byte %d: %#x, plain Go %#x", name, rows, s0, sc, b, o, leU32(got[i:]), leU32(want[i:]))
+							}
 						}
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestIQ2XSCodes: iq2XSCodes holds every grid entry's 8 magnitudes as two-bit codes.
+func TestIQ2XSCodes(t *testing.T) {
+	mag := [4]uint64{8, 25, 43, 0}
+	for i, g := range tensor.IQ2XSGrid() {
+		var v uint64
+		for e := 0; e < 8; e++ {
+			v |= mag[iq2XSCodes[i]>>(2*e)&3] << (8 * e)
+		}
+		if v != g {
+			t.Fatalf("entry %d: codes %#04x give %#016x, grid %#016x", i, iq2XSCodes[i], v, g)
 		}
 	}
 }

@@ -13,6 +13,9 @@ func dotIQ2XS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) flo
 // iq2XSUnpackAVX512 decodes nsb super-blocks of 8 IQ2_XS rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq2XSUnpack8 does (grid: tensor.IQ2XSGrid).
 func iq2XSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
 
+// iq2XSUnpackVBMI decodes nsb super-blocks of 8 IQ2_XS rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq2XSUnpack8 does (codes: kernel's iq2XSCodes), prefetching each row's bytes at pf past the super-block it decodes.
+func iq2XSUnpackVBMI(dst *byte, w *byte, off *int64, nsb int, codes *uint16, pf int)
+
 // dotIQ2XS32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ2_XS super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ2XS32AVX512 computes it (grid: tensor.IQ2XSGrid).
 func dotIQ2XS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
 

@@ -57,6 +57,9 @@ func init() {
 		if cpu.X86.HasAVX512VNNI {
 			dotIQ2XS32Vec, dotIQ2XS32x2Vec = dotIQ2XS32AVX512, dotIQ2XS32x2AVX512
 			iq2XSUnpackVec, iq2XSUnpack = iq2XSUnpackAVX512, iq2XSUnpack8Asm
+			if cpu.X86.HasAVX512VBMI {
+				iq2XSUnpackVBMIVec, iq2XSUnpack = iq2XSUnpackVBMI, iq2XSUnpack8VBMI
+			}
 		}
 	}
 }

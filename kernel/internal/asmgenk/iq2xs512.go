@@ -108,6 +108,11 @@ func iq2XSUnpack512() {
 			p := GP64()
 			MOVQ(Mem{Base: offp}.Offset(8*r), p)
 			ADDQ(w, p)
+			if a == 0 {
+				// The row's next piece (kp512KB super-blocks on; iq2XSRows' order).
+				PREFETCHT0(Mem{Base: p}.Offset(4 * 74))
+				PREFETCHT0(Mem{Base: p}.Offset(4*74 + 64))
+			}
 			// The sign bytes of the pair's 8 entries, as in iq2XS512, as a 64-bit mask.
 			q, u, sgn := XMM(), XMM(), XMM()
 			VMOVDQU(Mem{Base: p}.Offset(2+8*a), q)
@@ -128,35 +133,7 @@ func iq2XSUnpack512() {
 			VPADDB(g, c64, R[r])
 			VPSUBB(g, c64, k, R[r]) // 64 - g where the weight is negative
 		}
-		// Transpose by dwords: B[q][t'] lane L holds rows 4q..4q+3 of dword t' of lane L.
-		var A [4][2]VecVirtual
-		for pp := 0; pp < 4; pp++ {
-			A[pp][0], A[pp][1] = ZMM(), ZMM()
-			VPUNPCKLDQ(R[2*pp+1], R[2*pp], A[pp][0])
-			VPUNPCKHDQ(R[2*pp+1], R[2*pp], A[pp][1])
-		}
-		var B [2][4]VecVirtual
-		for q := 0; q < 2; q++ {
-			for hh := 0; hh < 2; hh++ {
-				B[q][2*hh], B[q][2*hh+1] = ZMM(), ZMM()
-				VPUNPCKLQDQ(A[2*q+1][hh], A[2*q][hh], B[q][2*hh])
-				VPUNPCKHQDQ(A[2*q+1][hh], A[2*q][hh], B[q][2*hh+1])
-			}
-		}
-		for blk := 0; blk < 2; blk++ {
-			var U [4]VecVirtual
-			imm := uint8(2*blk | (2*blk+1)<<2 | (2*blk)<<4 | (2*blk+1)<<6)
-			for tq := 0; tq < 4; tq++ {
-				U[tq] = ZMM()
-				VSHUFI32X4(U8(imm), B[1][tq], B[0][tq], U[tq])
-			}
-			for tp := 0; tp < 4; tp++ {
-				t0, t1, half := (2*tp)%4, (2*tp+1)%4, tp/2
-				o := ZMM()
-				VSHUFI32X4(U8(uint8(half|(2+half)<<2|half<<4|(2+half)<<6)), U[t1], U[t0], o)
-				VMOVDQU64(o, Mem{Base: dst}.Offset(384*(a+blk)+64*tp))
-			}
-		}
+		iq2XSTranspose8(R, dst, a)
 	}
 	ADDQ(U32(74), w)
 	ADDQ(U32(8*384), dst)
@@ -373,4 +350,234 @@ func iq2XS32x2512() {
 	VMOVLPS(acc, Mem{Base: out})
 	VZEROUPPER()
 	RET()
+}
+
+// iq2XSUnpackVBMI512: func(dst, w *byte, off *int64, nsb int, codes *uint16, pf int)
+// iq2XSUnpackAVX512 without scalar grid loads (AVX-512 F, BW, VL, VBMI): codes is
+// kernel's iq2XSCodes, the 512 grid entries as 16-bit words of 8 two-bit codes (8, 25, 43
+// → 0, 1, 2). Per super-block, phase one takes each row's 32 qs words as one zmm: the
+// codes are looked up 32 at a time from the table (8 pairs of zmm, VPERMT2W on the low 6
+// index bits, then a tree of 7 VPBLENDMW on bits 6, 7, 8); each 8 codes are widened to
+// qwords (VPMOVZXWQ), spread to bytes (VPMULTISHIFTQB by 0, 2, ..., 14, AND 3) and mapped
+// to u = 64 + g or, under the entry's sign mask (the 8 sign bytes of the group as one
+// 64-bit mask, as iq2XSUnpackAVX512 builds them), 64 - g by two VPSHUFB; the row's 4 zmm
+// (two sub-blocks each) go to a 2 KiB stack scratch. Phase two transposes each pair of
+// sub-blocks of the 8 rows as iq2XSUnpackAVX512 does (iq2XSTranspose8). The scales and d
+// are built as there. Each row's bytes pf past the super-block being decoded are
+// prefetched (two lines), for the piece the caller decodes next.
+func iq2XSUnpackVBMI512() {
+	TEXT("iq2XSUnpackVBMI", 0, "func(dst, w *byte, off *int64, nsb int, codes *uint16, pf int)")
+	Doc("iq2XSUnpackVBMI decodes nsb super-blocks of 8 IQ2_XS rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq2XSUnpack8 does (codes: kernel's iq2XSCodes), prefetching each row's bytes at pf past the super-block it decodes.")
+	scr := AllocLocal(8 * 256)
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	offp := Load(Param("off"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	codes := Load(Param("codes"), GP64())
+	pf := Load(Param("pf"), GP64())
+	bcst := func(v uint32, z VecVirtual) {
+		t := GP32()
+		MOVL(U32(v), t)
+		VPBROADCASTD(t, z)
+	}
+	bcstQ := func(v uint64, z VecVirtual) {
+		t := GP64()
+		MOVQ(U64(v), t)
+		VPBROADCASTQ(t, z)
+	}
+	c0f, c1e, c01, cff, c10001, c03 := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
+	b6, b7, b8, ctl, lutP, lutN, par := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
+	bcst(0x0f0f0f0f, c0f)
+	bcst(0x1e1e1e1e, c1e)
+	bcst(0x01010101, c01)
+	bcst(0xff, cff)
+	bcst(0x10001, c10001)
+	bcst(0x03030303, c03)
+	bcst(0x00400040, b6)
+	bcst(0x00800080, b7)
+	bcst(0x01000100, b8)
+	bcstQ(0x0e0c0a0806040200, ctl)
+	bcst(64+8|(64+25)<<8|(64+43)<<16, lutP)
+	bcst(64-8|(64-25)<<8|(64-43)<<16, lutN)
+	VBROADCASTI32X4(iq2Parity, par)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	rowsQ := func(o int) VecVirtual {
+		var xs [4]VecVirtual
+		for h := 0; h < 4; h++ {
+			xs[h] = XMM()
+			p0, p1 := GP64(), GP64()
+			MOVQ(Mem{Base: offp}.Offset(16*h), p0)
+			MOVQ(Mem{Base: offp}.Offset(16*h+8), p1)
+			VMOVQ(Mem{Base: w, Index: p0, Scale: 1}.Offset(o), xs[h])
+			VPINSRQ(U8(1), Mem{Base: w, Index: p1, Scale: 1}.Offset(o), xs[h], xs[h])
+		}
+		z := ZMM()
+		VINSERTI32X4(U8(1), xs[1], xs[0].AsZ(), z)
+		VINSERTI32X4(U8(2), xs[2], z, z)
+		VINSERTI32X4(U8(3), xs[3], z, z)
+		return z
+	}
+	sv := rowsQ(66)
+	lo, hi := ZMM(), ZMM()
+	VPANDD(c0f, sv, lo)
+	VPADDB(lo, lo, lo)
+	VPORD(c01, lo, lo)
+	VPSRLW(U8(3), sv, hi)
+	VPANDD(c1e, hi, hi)
+	VPORD(c01, hi, hi)
+	dv := rowsQ(0)
+	d := YMM()
+	VPMOVQW(dv, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VMULPS(eighth, d, d)
+	for ib := 0; ib < 8; ib++ {
+		o := Mem{Base: dst}.Offset(384 * ib)
+		var l, h VecVirtual
+		for k, src := range []VecVirtual{lo, hi} {
+			t := ZMM()
+			if ib == 0 {
+				VMOVDQA64(src, t)
+			} else {
+				VPSRLQ(U8(8*ib), src, t)
+			}
+			y := YMM()
+			VPMOVQD(t, y)
+			VPANDD(cff.AsY(), y, y)
+			if k == 0 {
+				l = y
+			} else {
+				h = y
+			}
+		}
+		lh, t := YMM(), YMM()
+		VPSLLD(U8(16), h, lh)
+		VPORD(l, lh, lh)
+		VPMULLD(c10001.AsY(), l, t)
+		VMOVDQU32(t, o.Offset(256))
+		VPMULLD(c10001.AsY(), h, t)
+		VMOVDQU32(t, o.Offset(288))
+		VMOVDQU32(lh, o.Offset(320))
+		VMOVUPS(d, o.Offset(352))
+	}
+	for r := 0; r < 8; r++ {
+		p := GP64()
+		MOVQ(Mem{Base: offp}.Offset(8*r), p)
+		// The bytes pf on: the next piece of these rows, or the next rows' first.
+		pp := GP64()
+		LEAQ(Mem{Base: p, Index: pf, Scale: 1}, pp)
+		PREFETCHT0(Mem{Base: w, Index: pp, Scale: 1})
+		PREFETCHT0(Mem{Base: w, Index: pp, Scale: 1}.Offset(64))
+		q := ZMM()
+		VMOVDQU64(Mem{Base: w, Index: p, Scale: 1}.Offset(2), q)
+		// The 32 sign bytes (7 bits and their parity), as in iq2XSUnpackAVX512.
+		u, sgn := ZMM(), ZMM()
+		VPSRLW(U8(9), q, sgn)
+		VPSRLW(U8(13), q, u)
+		VPXORD(sgn, u, u)
+		VPSHUFB(u, par, u)
+		VPORD(u, sgn, sgn)
+		sb := YMM()
+		VPMOVWB(sgn, sb)
+		var ks [4]Op
+		hx := XMM()
+		VEXTRACTI128(U8(1), sb, hx)
+		for g := 0; g < 4; g++ {
+			m, k := GP64(), K()
+			src := sb.AsX()
+			if g >= 2 {
+				src = hx
+			}
+			if g%2 == 0 {
+				VMOVQ(src, m)
+			} else {
+				VPEXTRQ(U8(1), src, m)
+			}
+			KMOVQ(m, k)
+			ks[g] = k
+		}
+		// The codes: pair p of the table for index bits 6..8 = p, VPERMT2W on bits 0..5.
+		var S [8]VecVirtual
+		for pp := 0; pp < 8; pp++ {
+			S[pp] = ZMM()
+			VMOVDQU64(Mem{Base: codes}.Offset(128*pp), S[pp])
+			VPERMT2W(Mem{Base: codes}.Offset(128*pp+64), q, S[pp])
+		}
+		for lv, bz := range []VecVirtual{b6, b7, b8} {
+			k := K()
+			VPTESTMW(bz, q, k)
+			step := 1 << lv
+			for i := 0; i+step < 8; i += 2 * step {
+				VPBLENDMW(S[i+step], S[i], k, S[i])
+			}
+		}
+		c := S[0]
+		for g := 0; g < 4; g++ {
+			var cx Op = c.AsX()
+			if g > 0 {
+				e := XMM()
+				VEXTRACTI32X4(U8(g), c, e)
+				cx = e
+			}
+			x := ZMM()
+			VPMOVZXWQ(cx, x)
+			VPMULTISHIFTQB(x, ctl, x)
+			VPANDD(c03, x, x)
+			o := ZMM()
+			VPSHUFB(x, lutP, o)
+			VPSHUFB(x, lutN, ks[g], o)
+			VMOVDQU64(o, scr.Offset(256*r+64*g))
+		}
+	}
+	for a := 0; a < 8; a += 2 {
+		var R [8]VecVirtual
+		for r := 0; r < 8; r++ {
+			R[r] = ZMM()
+			VMOVDQU64(scr.Offset(256*r+32*a), R[r])
+		}
+		iq2XSTranspose8(R, dst, a)
+	}
+	ADDQ(U32(74), w)
+	ADDQ(U32(8*384), dst)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// iq2XSTranspose8 stores the 8 rows' values of sub-blocks a, a+1 (R[r]: row r's 64
+// values) into blocks a, a+1 at dst in the q6KPBlock layout: transposed by 32-bit
+// elements (VPUNPCKLDQ/HDQ, VPUNPCKLQDQ/HQDQ, two rounds of VSHUFI32X4).
+func iq2XSTranspose8(R [8]VecVirtual, dst Register, a int) {
+	// Transpose by dwords: B[q][t'] lane L holds rows 4q..4q+3 of dword t' of lane L.
+	var A [4][2]VecVirtual
+	for pp := 0; pp < 4; pp++ {
+		A[pp][0], A[pp][1] = ZMM(), ZMM()
+		VPUNPCKLDQ(R[2*pp+1], R[2*pp], A[pp][0])
+		VPUNPCKHDQ(R[2*pp+1], R[2*pp], A[pp][1])
+	}
+	var B [2][4]VecVirtual
+	for q := 0; q < 2; q++ {
+		for hh := 0; hh < 2; hh++ {
+			B[q][2*hh], B[q][2*hh+1] = ZMM(), ZMM()
+			VPUNPCKLQDQ(A[2*q+1][hh], A[2*q][hh], B[q][2*hh])
+			VPUNPCKHQDQ(A[2*q+1][hh], A[2*q][hh], B[q][2*hh+1])
+		}
+	}
+	for blk := 0; blk < 2; blk++ {
+		var U [4]VecVirtual
+		imm := uint8(2*blk | (2*blk+1)<<2 | (2*blk)<<4 | (2*blk+1)<<6)
+		for tq := 0; tq < 4; tq++ {
+			U[tq] = ZMM()
+			VSHUFI32X4(U8(imm), B[1][tq], B[0][tq], U[tq])
+		}
+		for tp := 0; tp < 4; tp++ {
+			t0, t1, half := (2*tp)%4, (2*tp+1)%4, tp/2
+			o := ZMM()
+			VSHUFI32X4(U8(uint8(half|(2+half)<<2|half<<4|(2+half)<<6)), U[t1], U[t0], o)
+			VMOVDQU64(o, Mem{Base: dst}.Offset(384*(a+blk)+64*tp))
+		}
+	}
 }

@@ -50,6 +50,7 @@ func main() {
 		iq2XS512()
 		iq2XS32512()
 		iq2XSUnpack512()
+		iq2XSUnpackVBMI512()
 		iq2XS32Consts()
 		iq2DxIdx = GLOBL("kq_iq2dxidx", RODATA|NOPTR)
 		for j := 0; j < 16; j++ {
