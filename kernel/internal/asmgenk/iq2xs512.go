@@ -42,66 +42,7 @@ func iq2XSUnpack512() {
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
-	// qwords at w+off[r]+o of the 8 rows, as one zmm (row r in qword r).
-	rowsQ := func(o int) VecVirtual {
-		var xs [4]VecVirtual
-		for h := 0; h < 4; h++ {
-			xs[h] = XMM()
-			p0, p1 := GP64(), GP64()
-			MOVQ(Mem{Base: offp}.Offset(16*h), p0)
-			MOVQ(Mem{Base: offp}.Offset(16*h+8), p1)
-			VMOVQ(Mem{Base: w, Index: p0, Scale: 1}.Offset(o), xs[h])
-			VPINSRQ(U8(1), Mem{Base: w, Index: p1, Scale: 1}.Offset(o), xs[h], xs[h])
-		}
-		z := ZMM()
-		VINSERTI32X4(U8(1), xs[1], xs[0].AsZ(), z)
-		VINSERTI32X4(U8(2), xs[2], z, z)
-		VINSERTI32X4(U8(3), xs[3], z, z)
-		return z
-	}
-	// The scales: byte ib of qword r is scales[ib] of row r; lo and hi bytes 2s+1.
-	sv := rowsQ(66)
-	lo, hi := ZMM(), ZMM()
-	VPANDD(c0f, sv, lo)
-	VPADDB(lo, lo, lo)
-	VPORD(c01, lo, lo)
-	VPSRLW(U8(3), sv, hi)
-	VPANDD(c1e, hi, hi)
-	VPORD(c01, hi, hi)
-	dv := rowsQ(0)
-	d := YMM()
-	VPMOVQW(dv, d.AsX())
-	VCVTPH2PS(d.AsX(), d)
-	VMULPS(eighth, d, d)
-	for ib := 0; ib < 8; ib++ {
-		o := Mem{Base: dst}.Offset(384 * ib)
-		var l, h VecVirtual
-		for k, src := range []VecVirtual{lo, hi} {
-			t := ZMM()
-			if ib == 0 {
-				VMOVDQA64(src, t)
-			} else {
-				VPSRLQ(U8(8*ib), src, t)
-			}
-			y := YMM()
-			VPMOVQD(t, y)
-			VPANDD(cff.AsY(), y, y)
-			if k == 0 {
-				l = y
-			} else {
-				h = y
-			}
-		}
-		lh, t := YMM(), YMM()
-		VPSLLD(U8(16), h, lh)
-		VPORD(l, lh, lh)
-		VPMULLD(c10001.AsY(), l, t)
-		VMOVDQU(t, o.Offset(256))
-		VPMULLD(c10001.AsY(), h, t)
-		VMOVDQU(t, o.Offset(288))
-		VMOVDQU(lh, o.Offset(320))
-		VMOVUPS(d, o.Offset(352))
-	}
+	iq2XSScalesD(w, offp, dst, c0f, c1e, c01, cff, c10001)
 	for a := 0; a < 8; a += 2 {
 		var R [8]VecVirtual
 		for r := 0; r < 8; r++ {
@@ -403,64 +344,7 @@ func iq2XSUnpackVBMI512() {
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
-	rowsQ := func(o int) VecVirtual {
-		var xs [4]VecVirtual
-		for h := 0; h < 4; h++ {
-			xs[h] = XMM()
-			p0, p1 := GP64(), GP64()
-			MOVQ(Mem{Base: offp}.Offset(16*h), p0)
-			MOVQ(Mem{Base: offp}.Offset(16*h+8), p1)
-			VMOVQ(Mem{Base: w, Index: p0, Scale: 1}.Offset(o), xs[h])
-			VPINSRQ(U8(1), Mem{Base: w, Index: p1, Scale: 1}.Offset(o), xs[h], xs[h])
-		}
-		z := ZMM()
-		VINSERTI32X4(U8(1), xs[1], xs[0].AsZ(), z)
-		VINSERTI32X4(U8(2), xs[2], z, z)
-		VINSERTI32X4(U8(3), xs[3], z, z)
-		return z
-	}
-	sv := rowsQ(66)
-	lo, hi := ZMM(), ZMM()
-	VPANDD(c0f, sv, lo)
-	VPADDB(lo, lo, lo)
-	VPORD(c01, lo, lo)
-	VPSRLW(U8(3), sv, hi)
-	VPANDD(c1e, hi, hi)
-	VPORD(c01, hi, hi)
-	dv := rowsQ(0)
-	d := YMM()
-	VPMOVQW(dv, d.AsX())
-	VCVTPH2PS(d.AsX(), d)
-	VMULPS(eighth, d, d)
-	for ib := 0; ib < 8; ib++ {
-		o := Mem{Base: dst}.Offset(384 * ib)
-		var l, h VecVirtual
-		for k, src := range []VecVirtual{lo, hi} {
-			t := ZMM()
-			if ib == 0 {
-				VMOVDQA64(src, t)
-			} else {
-				VPSRLQ(U8(8*ib), src, t)
-			}
-			y := YMM()
-			VPMOVQD(t, y)
-			VPANDD(cff.AsY(), y, y)
-			if k == 0 {
-				l = y
-			} else {
-				h = y
-			}
-		}
-		lh, t := YMM(), YMM()
-		VPSLLD(U8(16), h, lh)
-		VPORD(l, lh, lh)
-		VPMULLD(c10001.AsY(), l, t)
-		VMOVDQU32(t, o.Offset(256))
-		VPMULLD(c10001.AsY(), h, t)
-		VMOVDQU32(t, o.Offset(288))
-		VMOVDQU32(lh, o.Offset(320))
-		VMOVUPS(d, o.Offset(352))
-	}
+	iq2XSScalesD(w, offp, dst, c0f, c1e, c01, cff, c10001)
 	for r := 0; r < 8; r++ {
 		p := GP64()
 		MOVQ(Mem{Base: offp}.Offset(8*r), p)
@@ -579,5 +463,74 @@ func iq2XSTranspose8(R [8]VecVirtual, dst Register, a int) {
 			VSHUFI32X4(U8(uint8(half|(2+half)<<2|half<<4|(2+half)<<6)), U[t1], U[t0], o)
 			VMOVDQU64(o, Mem{Base: dst}.Offset(384*(a+blk)+64*tp))
 		}
+	}
+}
+
+// iq2RowsQ loads the qwords at w+off[r]+o of 8 rows (off: 8 int64 at offp) into one zmm,
+// row r in qword r.
+func iq2RowsQ(w, offp Register, o int) VecVirtual {
+	var xs [4]VecVirtual
+	for h := 0; h < 4; h++ {
+		xs[h] = XMM()
+		p0, p1 := GP64(), GP64()
+		MOVQ(Mem{Base: offp}.Offset(16*h), p0)
+		MOVQ(Mem{Base: offp}.Offset(16*h+8), p1)
+		VMOVQ(Mem{Base: w, Index: p0, Scale: 1}.Offset(o), xs[h])
+		VPINSRQ(U8(1), Mem{Base: w, Index: p1, Scale: 1}.Offset(o), xs[h], xs[h])
+	}
+	z := ZMM()
+	VINSERTI32X4(U8(1), xs[1], xs[0].AsZ(), z)
+	VINSERTI32X4(U8(2), xs[2], z, z)
+	VINSERTI32X4(U8(3), xs[3], z, z)
+	return z
+}
+
+// iq2XSScalesD writes the scales and d of one super-block of 8 IQ2_XS rows (row r at
+// w+off[r]) into the 8 q6KPBlocks at dst: each half block's 2s+1 (int16, twice in each
+// lane at 256 and 288, both halves in one lane at 320) and d/8 as 8 float32 at 352 (the
+// constants: bytes 0x0f, 0x1e, 0x01, dwords 0xff and 0x10001 broadcast).
+func iq2XSScalesD(w, offp, dst Register, c0f, c1e, c01, cff, c10001 VecVirtual) {
+	// The scales: byte ib of qword r is scales[ib] of row r; lo and hi bytes 2s+1.
+	sv := iq2RowsQ(w, offp, 66)
+	lo, hi := ZMM(), ZMM()
+	VPANDD(c0f, sv, lo)
+	VPADDB(lo, lo, lo)
+	VPORD(c01, lo, lo)
+	VPSRLW(U8(3), sv, hi)
+	VPANDD(c1e, hi, hi)
+	VPORD(c01, hi, hi)
+	dv := iq2RowsQ(w, offp, 0)
+	d := YMM()
+	VPMOVQW(dv, d.AsX())
+	VCVTPH2PS(d.AsX(), d)
+	VMULPS(eighth, d, d)
+	for ib := 0; ib < 8; ib++ {
+		o := Mem{Base: dst}.Offset(384 * ib)
+		var l, h VecVirtual
+		for k, src := range []VecVirtual{lo, hi} {
+			t := ZMM()
+			if ib == 0 {
+				VMOVDQA64(src, t)
+			} else {
+				VPSRLQ(U8(8*ib), src, t)
+			}
+			y := YMM()
+			VPMOVQD(t, y)
+			VPANDD(cff.AsY(), y, y)
+			if k == 0 {
+				l = y
+			} else {
+				h = y
+			}
+		}
+		lh, t := YMM(), YMM()
+		VPSLLD(U8(16), h, lh)
+		VPORD(l, lh, lh)
+		VPMULLD(c10001.AsY(), l, t)
+		VMOVDQU32(t, o.Offset(256))
+		VPMULLD(c10001.AsY(), h, t)
+		VMOVDQU32(t, o.Offset(288))
+		VMOVDQU32(lh, o.Offset(320))
+		VMOVUPS(d, o.Offset(352))
 	}
 }
