@@ -89,22 +89,9 @@ func TestPackQ3KLayout(t *testing.T) {
 					}
 				}
 			}
-			const m = 3
-			x := randVec(rng, m*k)
-			xq, xd, deq := quantRef(x, m, k)
-			got := make([]float32, m*n)
-			q3KPRef(got, xq, xd, m, n, k, packed)
-			want := make([]float32, m*n)
-			for i := 0; i < m; i++ {
-				for j := 0; j < n; j++ {
-					var s float64
-					for l := 0; l < k; l++ {
-						s += float64(deq[i*k+l]) * float64(dec[j*k+l])
-					}
-					want[i*n+j] = float32(s)
-				}
-			}
-			checkClose(t, name+" twin against float64", got, want, absDots(deq, dec, m, n, k), 1e-5)
+			checkTwinFloat64(t, name, rng, dec, n, k, func(out []float32, xq []int8, xd []float32, m int) {
+				q3KPRef(out, xq, xd, m, n, k, packed)
+			})
 		}
 	}
 }

@@ -117,22 +117,9 @@ func TestPackQ5KLayout(t *testing.T) {
 					}
 				}
 			}
-			const m = 3
-			x := randVec(rng, m*k)
-			xq, xd, deq := quantRef(x, m, k)
-			got := make([]float32, m*n)
-			q5KPRef(got, xq, xd, m, n, k, packed)
-			want := make([]float32, m*n)
-			for i := 0; i < m; i++ {
-				for j := 0; j < n; j++ {
-					var s float64
-					for l := 0; l < k; l++ {
-						s += float64(deq[i*k+l]) * float64(dec[j*k+l])
-					}
-					want[i*n+j] = float32(s)
-				}
-			}
-			checkClose(t, name+" twin against float64", got, want, absDots(deq, dec, m, n, k), 1e-5)
+			checkTwinFloat64(t, name, rng, dec, n, k, func(out []float32, xq []int8, xd []float32, m int) {
+				q5KPRef(out, xq, xd, m, n, k, packed)
+			})
 		}
 	}
 }
@@ -354,4 +341,27 @@ func BenchmarkPackQ5KGroup(b *testing.B) {
 			}
 		})
 	}
+}
+
+// checkTwinFloat64 checks a packed type's plain-Go twin (out = the n×k weights, decoded as
+// dec, times m activation rows quantized by QuantizeQ8) against the float64 product of the
+// dequantized operands for 3 random activation rows.
+func checkTwinFloat64(t *testing.T, name string, rng *rand.Rand, dec []float32, n, k int, twin func(out []float32, xq []int8, xd []float32, m int)) {
+	t.Helper()
+	const m = 3
+	x := randVec(rng, m*k)
+	xq, xd, deq := quantRef(x, m, k)
+	got := make([]float32, m*n)
+	twin(got, xq, xd, m)
+	want := make([]float32, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for l := 0; l < k; l++ {
+				s += float64(deq[i*k+l]) * float64(dec[j*k+l])
+			}
+			want[i*n+j] = float32(s)
+		}
+	}
+	checkClose(t, name+" twin against float64", got, want, absDots(deq, dec, m, n, k), 1e-5)
 }
