@@ -300,13 +300,16 @@ type seq struct {
 	promptLP   []Token
 	sentPrompt bool
 	done       bool
+	final      *Event // the final event, held until the loop has released the slot
 	cached     int
 	prefilled  time.Time
 	spec       *seqSpec // speculative state, with Options.Draft
 }
 
 // Submit queues req and returns the channel its events arrive on; the channel is closed
-// after the event with Done. Cancelling ctx ends the request (its last event has Err set
+// after the event with Done. By the time that event is sent the request's sequence has
+// left the engine: Stats no longer counts its slot, reservation or cache as running.
+// Cancelling ctx ends the request (its last event has Err set
 // to ctx's error) and frees its place at once. Submit fails with ErrQueueFull,
 // ErrClosed, ErrContextLength, ErrTooLarge or an invalid sampling option.
 func (e *Engine) Submit(ctx context.Context, req Request) (<-chan Event, error) {
@@ -395,7 +398,8 @@ func (s *seq) finish(reason string, err error) {
 	s.finishText(reason, text, err)
 }
 
-// finishText sends the final event with text and closes the stream.
+// finishText ends s with a final event carrying text; the loop sends it and closes the
+// stream (deliver) once s's slot is released and the stats say so.
 func (s *seq) finishText(reason, text string, err error) {
 	if s.done {
 		return
@@ -409,7 +413,16 @@ func (s *seq) finishText(reason, text string, err error) {
 			s.sentPrompt = true
 		}
 	}
-	s.out <- ev
+	s.final = &ev
+}
+
+// deliver sends s's final event, if s has ended, and closes its stream.
+func (s *seq) deliver() {
+	if s.final == nil {
+		return
+	}
+	s.out <- *s.final
+	s.final = nil
 	close(s.out)
 	if s.stopCtx != nil {
 		s.stopCtx()
@@ -436,11 +449,34 @@ func (e *Engine) loop() {
 		decode bool // a decode row (not prefill)
 	}
 	var refs []rowRef
+	var ended []*seq // finished sequences whose final events wait for the next publish
 	release := func(s *seq) {
 		if s.slot >= 0 {
 			sch.release(s.slot, s.st.History(), s.req.Adapter, s.reserve)
 			s.slot = -1
 		}
+	}
+	// sweep releases the running sequences that have ended.
+	sweep := func() {
+		keep := running[:0]
+		for _, s := range running {
+			if s.done {
+				release(s)
+				ended = append(ended, s)
+				continue
+			}
+			keep = append(keep, s)
+		}
+		clear(running[len(keep):])
+		running = keep
+	}
+	// deliver sends the final events of the sequences swept since the last publish.
+	deliver := func() {
+		for _, s := range ended {
+			s.deliver()
+		}
+		clear(ended)
+		ended = ended[:0]
 	}
 	admit := func(s *seq) {
 		// Requests that ask for prompt log-probabilities prefill the whole prompt.
@@ -483,12 +519,13 @@ func (e *Engine) loop() {
 				s.finish("", context.Cause(s.ctx))
 			default:
 				q = append(q, s)
+				continue
 			}
+			ended = append(ended, s)
 		}
 		clear(e.queue[len(q):])
 		e.queue = q
 		e.mu.Unlock()
-		keep := running[:0]
 		for _, s := range running {
 			switch {
 			case closed:
@@ -496,16 +533,11 @@ func (e *Engine) loop() {
 			case s.ctx.Err() != nil:
 				s.finish("", context.Cause(s.ctx))
 			}
-			if s.done {
-				release(s)
-				continue
-			}
-			keep = append(keep, s)
 		}
-		clear(running[len(keep):])
-		running = keep
+		sweep()
 		if closed {
 			publish(0, 0, 0, 0, 0)
+			deliver()
 			return
 		}
 		e.mu.Lock()
@@ -517,6 +549,7 @@ func (e *Engine) loop() {
 		}
 		e.mu.Unlock()
 		publish(-1, 0, 0, 0, 0)
+		deliver()
 		if len(running) == 0 {
 			<-e.wake
 			continue
@@ -607,7 +640,9 @@ func (e *Engine) loop() {
 				genTok++
 			}
 		}
+		sweep()
 		publish(len(refs), seqs, 1, promptTok, genTok)
+		deliver()
 	}
 }
 

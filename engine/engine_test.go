@@ -589,3 +589,33 @@ func TestPromptLogprobsMatchForward(t *testing.T) {
 	logits = append([]float32(nil), logits...)
 	testPromptLogprobs(t, m, ref.Prompt, func(p int) []float32 { return logits[p*V : (p+1)*V] })
 }
+
+// TestStatsIdleAtFinalEvent: when a request's final event arrives, the engine's stats no
+// longer count its sequence (no running sequence, no bytes held or reserved), whether
+// it ended by its budget, by cancellation or with the engine busy with others.
+func TestStatsIdleAtFinalEvent(t *testing.T) {
+	m, ref := loadSynthTiny(t)
+	e := newEngine(t, m, Options{Parallel: 4})
+	for i := range 40 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ch, err := e.Submit(ctx, Request{Prompt: ref.Prompt, MaxTokens: 1 + i%3, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 3 {
+			cancel()
+		}
+		var last Event
+		for ev := range ch {
+			last = ev
+		}
+		cancel()
+		if !last.Done {
+			t.Fatalf("request %d: the stream closed without a final event", i)
+		}
+		if st := e.Stats(); st.Running != 0 || st.KVBytes != 0 || st.KVReserved != 0 {
+			t.Fatalf("request %d ended (%q, %v) but the stats show %d running, %d bytes held, %d reserved",
+				i, last.FinishReason, last.Err, st.Running, st.KVBytes, st.KVReserved)
+		}
+	}
+}
