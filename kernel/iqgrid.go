@@ -24,7 +24,8 @@ import (
 // 2^23 (IQ3_XXS, the largest), so T_b is exact in int32 and in float32. With one
 // activation row the type's dot<T>32AVX512 (asmgenk's gridRow32) decodes a super-block as
 // the AVX2 kernel does, takes the 8 blocks' T_b by VPMADDUBSW, VPMADDWD and a horizontal
-// add, and chains the 8 fused multiply-adds. With several, each 8 weight rows' piece of
+// add, and chains the 8 fused multiply-adds; dot<T>32x2AVX512 does two rows a call, their
+// two chains in two lanes of one register (half the shuffles of the tail). With several, each 8 weight rows' piece of
 // kp512KB super-blocks is decoded once (the type's <t>UnpackAVX512: asmgenk's
 // gridUnpack512) into the q6KPBlock format as u = w + 64 (2..126: an unsigned byte for
 // VPDPBUSD), the scales' words and d·dmul as float32, and the kp512 Q6_K tiles multiply two
@@ -41,6 +42,9 @@ type iqGridFns struct {
 	// dot is the one-row kernel: w holds nsb super-blocks, xq and xd a row quantized by
 	// QuantizeQ8.
 	dot func(w *byte, xq *int8, xd *float32, nsb int) float32
+	// dot2 writes the products of the rows at w and w+ws to out[0], out[1], each as dot
+	// computes it (the type's dot<T>32x2AVX512).
+	dot2 func(w *byte, ws int, xq *int8, xd *float32, nsb int, out *float32)
 	// unpack decodes nsb super-blocks of 8 rows (row r at w+off[r]) into dst in the
 	// q6KPBlock format, as gridUnpack8.
 	unpack func(dst, w *byte, off *int64, nsb int)
@@ -153,7 +157,11 @@ func (p *Pool) matMulGrid512(out []float32, s *quantScratch, m, n, k int, data [
 	nb, nsb := k/32, k/256
 	if m == 1 {
 		p.runGrain(n, 4, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
+			j := lo
+			for ; j+2 <= hi; j += 2 {
+				f.dot2(&data[j*rs], rs, &s.q[0], &s.d[0], nsb, &out[j])
+			}
+			for ; j < hi; j++ {
 				out[j] = f.dot(&data[j*rs], &s.q[0], &s.d[0], nsb)
 			}
 		})

@@ -21,19 +21,31 @@ func init() {
 	g3x, g2x := &tensor.IQ3XXSGrid()[0], &tensor.IQ2XXSGrid()[0]
 	g3s, g2s := &tensor.IQ3SGrid()[0], &tensor.IQ2SGrid()[0]
 	iqGridIQ3XXS = &iqGridFns{
-		dot:    func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ3XXS32AVX512(w, xq, xd, nsb, g3x) },
+		dot: func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ3XXS32AVX512(w, xq, xd, nsb, g3x) },
+		dot2: func(w *byte, ws int, xq *int8, xd *float32, nsb int, out *float32) {
+			dotIQ3XXS32x2AVX512(w, ws, xq, xd, nsb, g3x, out)
+		},
 		unpack: func(dst, w *byte, off *int64, nsb int) { iq3XXSUnpackAVX512(dst, w, off, nsb, g3x) },
 	}
 	iqGridIQ2XXS = &iqGridFns{
-		dot:    func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ2XXS32AVX512(w, xq, xd, nsb, g2x) },
+		dot: func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ2XXS32AVX512(w, xq, xd, nsb, g2x) },
+		dot2: func(w *byte, ws int, xq *int8, xd *float32, nsb int, out *float32) {
+			dotIQ2XXS32x2AVX512(w, ws, xq, xd, nsb, g2x, out)
+		},
 		unpack: func(dst, w *byte, off *int64, nsb int) { iq2XXSUnpackAVX512(dst, w, off, nsb, g2x) },
 	}
 	iqGridIQ3S = &iqGridFns{
-		dot:    func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ3S32AVX512(w, xq, xd, nsb, g3s) },
+		dot: func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ3S32AVX512(w, xq, xd, nsb, g3s) },
+		dot2: func(w *byte, ws int, xq *int8, xd *float32, nsb int, out *float32) {
+			dotIQ3S32x2AVX512(w, ws, xq, xd, nsb, g3s, out)
+		},
 		unpack: func(dst, w *byte, off *int64, nsb int) { iq3SUnpackAVX512(dst, w, off, nsb, g3s) },
 	}
 	iqGridIQ2S = &iqGridFns{
-		dot:    func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ2S32AVX512(w, xq, xd, nsb, g2s) },
+		dot: func(w *byte, xq *int8, xd *float32, nsb int) float32 { return dotIQ2S32AVX512(w, xq, xd, nsb, g2s) },
+		dot2: func(w *byte, ws int, xq *int8, xd *float32, nsb int, out *float32) {
+			dotIQ2S32x2AVX512(w, ws, xq, xd, nsb, g2s, out)
+		},
 		unpack: func(dst, w *byte, off *int64, nsb int) { iq2SUnpackAVX512(dst, w, off, nsb, g2s) },
 	}
 }

@@ -1832,7 +1832,7 @@ GLOBL kq_quarter<>(SB), RODATA|NOPTR, $32
 
 // func dotIQ3XXS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
-TEXT ·dotIQ3XXS32AVX512(SB), NOSPLIT, $128-44
+TEXT ·dotIQ3XXS32AVX512(SB), NOSPLIT, $64-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
 	MOVQ    xd+16(FP), DX
@@ -1937,6 +1937,7 @@ loop:
 	VPSIGNB      Y7, Y12, Y12
 	VPMADDUBSW   Y12, Y5, Y12
 	VPMADDWD     Y9, Y12, Y12
+	VPHADDD      Y12, Y11, Y5
 	MOVBQZX      18(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      19(AX), DI
@@ -1946,22 +1947,22 @@ loop:
 	MOVBQZX      21(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      22(AX), DI
-	VMOVD        (SI)(DI*4), X5
+	VMOVD        (SI)(DI*4), X7
 	MOVBQZX      23(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
 	MOVBQZX      24(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X5, X5
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
 	MOVBQZX      25(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xaa, Y10, Y9
-	VMOVDQU      64(CX), Y13
-	VPSIGNB      Y7, Y13, Y13
-	VPMADDUBSW   Y13, Y5, Y13
-	VPMADDWD     Y9, Y13, Y13
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xaa, Y10, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
 	MOVBQZX      26(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      27(AX), DI
@@ -1971,22 +1972,24 @@ loop:
 	MOVBQZX      29(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      30(AX), DI
-	VMOVD        (SI)(DI*4), X5
+	VMOVD        (SI)(DI*4), X7
 	MOVBQZX      31(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
 	MOVBQZX      32(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X5, X5
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
 	MOVBQZX      33(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xff, Y10, Y8
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y5, Y9
-	VPMADDWD     Y8, Y9, Y9
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y10, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y12, Y7
+	VPHADDD      Y7, Y5, Y5
 	MOVBQZX      34(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      35(AX), DI
@@ -1996,23 +1999,23 @@ loop:
 	MOVBQZX      37(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      38(AX), DI
-	VMOVD        (SI)(DI*4), X5
+	VMOVD        (SI)(DI*4), X7
 	MOVBQZX      39(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X5, X5
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
 	MOVBQZX      40(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X5, X5
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
 	MOVBQZX      41(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPERMQ       $0xee, Y6, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPERMQ       $0xee, Y4, Y8
-	VPSHUFD      $0x00, Y8, Y4
+	VPERMQ       $0xee, Y4, Y9
+	VPSHUFD      $0x00, Y9, Y4
 	VMOVDQU      128(CX), Y10
 	VPSIGNB      Y6, Y10, Y10
-	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDUBSW   Y10, Y7, Y10
 	VPMADDWD     Y4, Y10, Y10
 	MOVBQZX      42(AX), DI
 	VMOVD        (SI)(DI*4), X2
@@ -2031,14 +2034,15 @@ loop:
 	MOVBQZX      49(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X4, X4
 	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y5
-	VPAND        Y1, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0x55, Y8, Y6
-	VMOVDQU      160(CX), Y14
-	VPSIGNB      Y5, Y14, Y14
-	VPMADDUBSW   Y14, Y4, Y14
-	VPMADDWD     Y6, Y14, Y14
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y6, Y11, Y11
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDWD     Y7, Y11, Y11
+	VPHADDD      Y11, Y10, Y4
 	MOVBQZX      50(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      51(AX), DI
@@ -2048,22 +2052,22 @@ loop:
 	MOVBQZX      53(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      54(AX), DI
-	VMOVD        (SI)(DI*4), X4
+	VMOVD        (SI)(DI*4), X6
 	MOVBQZX      55(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
 	MOVBQZX      56(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
 	MOVBQZX      57(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y5
-	VPAND        Y1, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0xaa, Y8, Y6
-	VMOVDQU      192(CX), Y15
-	VPSIGNB      Y5, Y15, Y15
-	VPMADDUBSW   Y15, Y4, Y15
-	VPMADDWD     Y6, Y15, Y15
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
 	MOVBQZX      58(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      59(AX), DI
@@ -2073,54 +2077,54 @@ loop:
 	MOVBQZX      61(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      62(AX), DI
-	VMOVD        (SI)(DI*4), X4
+	VMOVD        (SI)(DI*4), X6
 	MOVBQZX      63(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
 	MOVBQZX      64(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	VPINSRD      $0x02, (SI)(DI*4), X6, X6
 	MOVBQZX      65(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y5
-	VPAND        Y1, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0xff, Y8, Y6
-	VMOVDQU      224(CX), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     Y6, Y7, Y7
-	VPHADDD      Y12, Y11, Y4
-	VPHADDD      Y9, Y13, Y5
-	VPHADDD      Y14, Y10, Y6
-	VPHADDD      Y7, Y15, Y7
-	VPHADDD      Y5, Y4, Y4
-	VPHADDD      Y7, Y6, Y5
-	VPERM2I128   $0x20, Y5, Y4, Y6
-	VPERM2I128   $0x31, Y5, Y4, Y4
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y9, Y8
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPHADDD      Y9, Y11, Y6
+	VPHADDD      Y6, Y4, Y4
+	VPERM2I128   $0x20, Y4, Y5, Y6
+	VPERM2I128   $0x31, Y4, Y5, Y4
 	VPADDD       Y4, Y6, Y6
 	VCVTDQ2PS    Y6, Y6
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_quarter<>+0(SB), Y4, Y4
 	VMULPS       (DX), Y4, Y4
-	VMOVUPS      Y6, 64(SP)
-	VMOVUPS      Y4, 96(SP)
-	VMOVSS       64(SP), X2
-	VFMADD231SS  96(SP), X2, X0
-	VMOVSS       68(SP), X2
-	VFMADD231SS  100(SP), X2, X0
-	VMOVSS       72(SP), X2
-	VFMADD231SS  104(SP), X2, X0
-	VMOVSS       76(SP), X2
-	VFMADD231SS  108(SP), X2, X0
-	VMOVSS       80(SP), X2
-	VFMADD231SS  112(SP), X2, X0
-	VMOVSS       84(SP), X2
-	VFMADD231SS  116(SP), X2, X0
-	VMOVSS       88(SP), X2
-	VFMADD231SS  120(SP), X2, X0
-	VMOVSS       92(SP), X2
-	VFMADD231SS  124(SP), X2, X0
+	VFMADD231SS  X4, X6, X0
+	VPSRLDQ      $0x04, X6, X2
+	VPSRLDQ      $0x04, X4, X5
+	VFMADD231SS  X5, X2, X0
+	VPSRLDQ      $0x08, X6, X2
+	VPSRLDQ      $0x08, X4, X5
+	VFMADD231SS  X5, X2, X0
+	VPSRLDQ      $0x0c, X6, X2
+	VPSRLDQ      $0x0c, X4, X5
+	VFMADD231SS  X5, X2, X0
+	VEXTRACTF128 $0x01, Y6, X2
+	VEXTRACTF128 $0x01, Y4, X4
+	VFMADD231SS  X4, X2, X0
+	VPSRLDQ      $0x04, X2, X5
+	VPSRLDQ      $0x04, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x08, X2, X5
+	VPSRLDQ      $0x08, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x0c, X2, X2
+	VPSRLDQ      $0x0c, X4, X4
+	VFMADD231SS  X4, X2, X0
 	ADDQ         $0x00000062, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -2134,7 +2138,7 @@ done:
 
 // func dotIQ2XXS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
-TEXT ·dotIQ2XXS32AVX512(SB), NOSPLIT, $128-44
+TEXT ·dotIQ2XXS32AVX512(SB), NOSPLIT, $64-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
 	MOVQ    xd+16(FP), DX
@@ -2226,58 +2230,61 @@ loop:
 	VPSIGNB      Y7, Y12, Y12
 	VPMADDUBSW   Y12, Y5, Y12
 	VPMADDWD     Y9, Y12, Y12
+	VPHADDD      Y12, Y11, Y5
 	MOVBQZX      18(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      19(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      20(AX), DI
-	VMOVQ        (SI)(DI*8), X5
+	VMOVQ        (SI)(DI*8), X7
 	MOVBQZX      21(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xaa, Y10, Y9
-	VMOVDQU      64(CX), Y13
-	VPSIGNB      Y7, Y13, Y13
-	VPMADDUBSW   Y13, Y5, Y13
-	VPMADDWD     Y9, Y13, Y13
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xaa, Y10, Y11
+	VMOVDQU      64(CX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
 	MOVBQZX      26(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      27(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      28(AX), DI
-	VMOVQ        (SI)(DI*8), X5
+	VMOVQ        (SI)(DI*8), X7
 	MOVBQZX      29(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xff, Y10, Y8
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y5, Y9
-	VPMADDWD     Y8, Y9, Y9
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y10, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y12, Y7
+	VPHADDD      Y7, Y5, Y5
 	MOVBQZX      34(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      35(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      36(AX), DI
-	VMOVQ        (SI)(DI*8), X5
+	VMOVQ        (SI)(DI*8), X7
 	MOVBQZX      37(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPERMQ       $0xee, Y6, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPERMQ       $0xee, Y4, Y8
-	VPSHUFD      $0x00, Y8, Y4
+	VPERMQ       $0xee, Y4, Y9
+	VPSHUFD      $0x00, Y9, Y4
 	VMOVDQU      128(CX), Y10
 	VPSIGNB      Y6, Y10, Y10
-	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDUBSW   Y10, Y7, Y10
 	VPMADDWD     Y4, Y10, Y10
 	MOVBQZX      42(AX), DI
 	VMOVQ        (SI)(DI*8), X2
@@ -2288,80 +2295,81 @@ loop:
 	MOVBQZX      45(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
 	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y5
-	VPAND        Y1, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0x55, Y8, Y6
-	VMOVDQU      160(CX), Y14
-	VPSIGNB      Y5, Y14, Y14
-	VPMADDUBSW   Y14, Y4, Y14
-	VPMADDWD     Y6, Y14, Y14
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y6, Y11, Y11
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDWD     Y7, Y11, Y11
+	VPHADDD      Y11, Y10, Y4
 	MOVBQZX      50(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      51(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      52(AX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X6
 	MOVBQZX      53(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y5
-	VPAND        Y1, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0xaa, Y8, Y6
-	VMOVDQU      192(CX), Y15
-	VPSIGNB      Y5, Y15, Y15
-	VPMADDUBSW   Y15, Y4, Y15
-	VPMADDWD     Y6, Y15, Y15
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
 	MOVBQZX      58(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      59(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      60(AX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X6
 	MOVBQZX      61(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y5
-	VPAND        Y1, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0xff, Y8, Y6
-	VMOVDQU      224(CX), Y7
-	VPSIGNB      Y5, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     Y6, Y7, Y7
-	VPHADDD      Y12, Y11, Y4
-	VPHADDD      Y9, Y13, Y5
-	VPHADDD      Y14, Y10, Y6
-	VPHADDD      Y7, Y15, Y7
-	VPHADDD      Y5, Y4, Y4
-	VPHADDD      Y7, Y6, Y5
-	VPERM2I128   $0x20, Y5, Y4, Y6
-	VPERM2I128   $0x31, Y5, Y4, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y9, Y8
+	VMOVDQU      224(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPHADDD      Y9, Y11, Y6
+	VPHADDD      Y6, Y4, Y4
+	VPERM2I128   $0x20, Y4, Y5, Y6
+	VPERM2I128   $0x31, Y4, Y5, Y4
 	VPADDD       Y4, Y6, Y6
 	VCVTDQ2PS    Y6, Y6
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_eighth<>+0(SB), Y4, Y4
 	VMULPS       (DX), Y4, Y4
-	VMOVUPS      Y6, 64(SP)
-	VMOVUPS      Y4, 96(SP)
-	VMOVSS       64(SP), X2
-	VFMADD231SS  96(SP), X2, X0
-	VMOVSS       68(SP), X2
-	VFMADD231SS  100(SP), X2, X0
-	VMOVSS       72(SP), X2
-	VFMADD231SS  104(SP), X2, X0
-	VMOVSS       76(SP), X2
-	VFMADD231SS  108(SP), X2, X0
-	VMOVSS       80(SP), X2
-	VFMADD231SS  112(SP), X2, X0
-	VMOVSS       84(SP), X2
-	VFMADD231SS  116(SP), X2, X0
-	VMOVSS       88(SP), X2
-	VFMADD231SS  120(SP), X2, X0
-	VMOVSS       92(SP), X2
-	VFMADD231SS  124(SP), X2, X0
+	VFMADD231SS  X4, X6, X0
+	VPSRLDQ      $0x04, X6, X2
+	VPSRLDQ      $0x04, X4, X5
+	VFMADD231SS  X5, X2, X0
+	VPSRLDQ      $0x08, X6, X2
+	VPSRLDQ      $0x08, X4, X5
+	VFMADD231SS  X5, X2, X0
+	VPSRLDQ      $0x0c, X6, X2
+	VPSRLDQ      $0x0c, X4, X5
+	VFMADD231SS  X5, X2, X0
+	VEXTRACTF128 $0x01, Y6, X2
+	VEXTRACTF128 $0x01, Y4, X4
+	VFMADD231SS  X4, X2, X0
+	VPSRLDQ      $0x04, X2, X5
+	VPSRLDQ      $0x04, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x08, X2, X5
+	VPSRLDQ      $0x08, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x0c, X2, X2
+	VPSRLDQ      $0x0c, X4, X4
+	VFMADD231SS  X4, X2, X0
 	ADDQ         $0x00000042, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -2375,7 +2383,7 @@ done:
 
 // func dotIQ3S32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
-TEXT ·dotIQ3S32AVX512(SB), NOSPLIT, $128-44
+TEXT ·dotIQ3S32AVX512(SB), NOSPLIT, $64-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
 	MOVQ    xd+16(FP), DX
@@ -2472,120 +2480,123 @@ loop:
 	VPSIGNB      Y7, Y11, Y11
 	VPMADDUBSW   Y11, Y5, Y11
 	VPMADDWD     Y8, Y11, Y11
-	VPMOVZXBD    18(AX), Y5
-	VPBROADCASTB 68(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, DI
+	VPHADDD      Y11, Y10, Y5
+	VPMOVZXBD    18(AX), Y7
+	VPBROADCASTB 68(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X6, X6
-	VPEXTRQ      $0x01, X5, DI
+	VPEXTRQ      $0x01, X7, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 82(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      64(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPMOVZXBD    26(AX), Y7
+	VPBROADCASTB 69(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
 	VMOVQ        X7, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X5
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X5, X5
-	VPEXTRQ      $0x01, X7, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 82(AX), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xaa, Y9, Y8
-	VMOVDQU      64(CX), Y12
-	VPSIGNB      Y7, Y12, Y12
-	VPMADDUBSW   Y12, Y5, Y12
-	VPMADDWD     Y8, Y12, Y12
-	VPMOVZXBD    26(AX), Y5
-	VPBROADCASTB 69(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X6, X6
-	VPEXTRQ      $0x01, X5, DI
+	VPEXTRQ      $0x01, X7, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y9, Y9
+	VMOVDQU      96(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y11, Y7
+	VPHADDD      Y7, Y5, Y5
+	VPMOVZXBD    34(AX), Y7
+	VPBROADCASTB 70(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
 	VMOVQ        X7, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X5
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X5, X5
-	VPEXTRQ      $0x01, X7, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(AX), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xff, Y9, Y8
-	VMOVDQU      96(CX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y5, Y9
-	VPMADDWD     Y8, Y9, Y9
-	VPMOVZXBD    34(AX), Y5
-	VPBROADCASTB 70(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X6, X6
-	VPEXTRQ      $0x01, X5, DI
+	VPEXTRQ      $0x01, X7, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, DI
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, DI
 	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X7
 	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X5, X5
-	VPEXTRQ      $0x01, X7, DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPEXTRQ      $0x01, X8, DI
 	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
 	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 90(AX), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPERMQ       $0xee, Y4, Y8
-	VPSHUFD      $0x00, Y8, Y4
-	VMOVDQU      128(CX), Y13
-	VPSIGNB      Y7, Y13, Y13
-	VPMADDUBSW   Y13, Y5, Y13
-	VPMADDWD     Y4, Y13, Y13
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 90(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPERMQ       $0xee, Y4, Y9
+	VPSHUFD      $0x00, Y9, Y4
+	VMOVDQU      128(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y4, Y10, Y10
 	VPMOVZXBD    42(AX), Y4
-	VPBROADCASTB 71(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
+	VPBROADCASTB 71(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y4, Y4
 	VMOVQ        X4, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
@@ -2596,130 +2607,131 @@ loop:
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y4, X5
-	VMOVQ        X5, DI
+	VEXTRACTI128 $0x01, Y4, X7
+	VMOVQ        X7, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X4
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X4, X4
-	VPEXTRQ      $0x01, X5, DI
+	VPEXTRQ      $0x01, X7, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X4, X4
 	VINSERTI128  $0x01, X4, Y6, Y4
-	VPBROADCASTD 94(AX), Y5
-	VPSHUFB      Y1, Y5, Y5
-	VPAND        Y2, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0x55, Y8, Y7
-	VMOVDQU      160(CX), Y14
-	VPSIGNB      Y5, Y14, Y14
-	VPMADDUBSW   Y14, Y4, Y14
-	VPMADDWD     Y7, Y14, Y14
-	VPMOVZXBD    50(AX), Y4
-	VPBROADCASTB 72(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VMOVQ        X4, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X6
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X6, X6
-	VPEXTRQ      $0x01, X4, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X6, X6
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y4, X5
-	VMOVQ        X5, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X4
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X4, X4
-	VPEXTRQ      $0x01, X5, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X4, X4
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X4, X4
-	VINSERTI128  $0x01, X4, Y6, Y4
-	VPBROADCASTD 98(AX), Y5
-	VPSHUFB      Y1, Y5, Y5
-	VPAND        Y2, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0xaa, Y8, Y7
-	VMOVDQU      192(CX), Y15
-	VPSIGNB      Y5, Y15, Y15
-	VPMADDUBSW   Y15, Y4, Y15
-	VPMADDWD     Y7, Y15, Y15
-	VPMOVZXBD    58(AX), Y4
-	VPBROADCASTB 73(AX), Y5
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y5, Y5
-	VPAND        kq_gbit8<>+0(SB), Y5, Y5
-	VPOR         Y5, Y4, Y4
-	VMOVQ        X4, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X6
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X6, X6
-	VPEXTRQ      $0x01, X4, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X6, X6
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y4, X5
-	VMOVQ        X5, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X4
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X4, X4
-	VPEXTRQ      $0x01, X5, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X4, X4
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X4, X4
-	VINSERTI128  $0x01, X4, Y6, Y4
-	VPBROADCASTD 102(AX), Y5
-	VPSHUFB      Y1, Y5, Y5
-	VPAND        Y2, Y5, Y5
-	VPADDB       Y3, Y5, Y5
-	VPSHUFD      $0xff, Y8, Y7
-	VMOVDQU      224(CX), Y8
-	VPSIGNB      Y5, Y8, Y8
-	VPMADDUBSW   Y8, Y4, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPBROADCASTD 94(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0x55, Y9, Y8
+	VMOVDQU      160(CX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDWD     Y8, Y11, Y11
 	VPHADDD      Y11, Y10, Y4
-	VPHADDD      Y9, Y12, Y5
-	VPHADDD      Y14, Y13, Y7
-	VPHADDD      Y8, Y15, Y8
-	VPHADDD      Y5, Y4, Y4
-	VPHADDD      Y8, Y7, Y5
-	VPERM2I128   $0x20, Y5, Y4, Y7
-	VPERM2I128   $0x31, Y5, Y4, Y4
+	VPMOVZXBD    50(AX), Y7
+	VPBROADCASTB 72(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 98(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      192(CX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPMOVZXBD    58(AX), Y7
+	VPBROADCASTB 73(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPEXTRQ      $0x01, X7, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPEXTRQ      $0x01, X8, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y9, Y9
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y11, Y7
+	VPHADDD      Y7, Y4, Y4
+	VPERM2I128   $0x20, Y4, Y5, Y7
+	VPERM2I128   $0x31, Y4, Y5, Y4
 	VPADDD       Y4, Y7, Y7
 	VCVTDQ2PS    Y7, Y7
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       (DX), Y4, Y4
-	VMOVUPS      Y7, 64(SP)
-	VMOVUPS      Y4, 96(SP)
-	VMOVSS       64(SP), X4
-	VFMADD231SS  96(SP), X4, X0
-	VMOVSS       68(SP), X4
-	VFMADD231SS  100(SP), X4, X0
-	VMOVSS       72(SP), X4
-	VFMADD231SS  104(SP), X4, X0
-	VMOVSS       76(SP), X4
-	VFMADD231SS  108(SP), X4, X0
-	VMOVSS       80(SP), X4
-	VFMADD231SS  112(SP), X4, X0
-	VMOVSS       84(SP), X4
-	VFMADD231SS  116(SP), X4, X0
-	VMOVSS       88(SP), X4
-	VFMADD231SS  120(SP), X4, X0
-	VMOVSS       92(SP), X4
-	VFMADD231SS  124(SP), X4, X0
+	VFMADD231SS  X4, X7, X0
+	VPSRLDQ      $0x04, X7, X5
+	VPSRLDQ      $0x04, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x08, X7, X5
+	VPSRLDQ      $0x08, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x0c, X7, X5
+	VPSRLDQ      $0x0c, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VEXTRACTF128 $0x01, Y7, X5
+	VEXTRACTF128 $0x01, Y4, X4
+	VFMADD231SS  X4, X5, X0
+	VPSRLDQ      $0x04, X5, X6
+	VPSRLDQ      $0x04, X4, X7
+	VFMADD231SS  X7, X6, X0
+	VPSRLDQ      $0x08, X5, X6
+	VPSRLDQ      $0x08, X4, X7
+	VFMADD231SS  X7, X6, X0
+	VPSRLDQ      $0x0c, X5, X5
+	VPSRLDQ      $0x0c, X4, X4
+	VFMADD231SS  X4, X5, X0
 	ADDQ         $0x0000006e, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -2733,7 +2745,7 @@ done:
 
 // func dotIQ2S32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 // Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
-TEXT ·dotIQ2S32AVX512(SB), NOSPLIT, $128-44
+TEXT ·dotIQ2S32AVX512(SB), NOSPLIT, $64-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
 	MOVQ    xd+16(FP), DX
@@ -2802,168 +2814,168 @@ loop:
 	VPSIGNB      Y6, Y8, Y8
 	VPMADDUBSW   Y8, Y4, Y8
 	VPMADDWD     (DI)(R8*1), Y8, Y8
-	VPMOVZXBD    10(AX), X4
+	VPHADDD      Y8, Y7, Y4
+	VPMOVZXBD    10(AX), X6
 	VPBROADCASTB 68(AX), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 42(AX), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 42(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
 	MOVBQZX      76(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      64(CX), Y9
-	VPSIGNB      Y6, Y9, Y9
-	VPMADDUBSW   Y9, Y4, Y9
-	VPMADDWD     (DI)(R8*1), Y9, Y9
-	VPMOVZXBD    14(AX), X4
+	VMOVDQU      64(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VPMOVZXBD    14(AX), X6
 	VPBROADCASTB 69(AX), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(AX), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
 	MOVBQZX      77(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      96(CX), Y10
-	VPSIGNB      Y6, Y10, Y10
-	VPMADDUBSW   Y10, Y4, Y10
-	VPMADDWD     (DI)(R8*1), Y10, Y10
-	VPMOVZXBD    18(AX), X4
+	VMOVDQU      96(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (DI)(R8*1), Y9, Y9
+	VPHADDD      Y9, Y8, Y6
+	VPHADDD      Y6, Y4, Y4
+	VPMOVZXBD    18(AX), X6
 	VPBROADCASTB 70(AX), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 50(AX), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 50(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
 	MOVBQZX      78(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      128(CX), Y11
-	VPSIGNB      Y6, Y11, Y11
-	VPMADDUBSW   Y11, Y4, Y11
-	VPMADDWD     (DI)(R8*1), Y11, Y11
-	VPMOVZXBD    22(AX), X4
+	VMOVDQU      128(CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (DI)(R8*1), Y8, Y8
+	VPMOVZXBD    22(AX), X6
 	VPBROADCASTB 71(AX), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(AX), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
 	MOVBQZX      79(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      160(CX), Y12
-	VPSIGNB      Y6, Y12, Y12
-	VPMADDUBSW   Y12, Y4, Y12
-	VPMADDWD     (DI)(R8*1), Y12, Y12
-	VPMOVZXBD    26(AX), X4
+	VMOVDQU      160(CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (DI)(R8*1), Y9, Y9
+	VPHADDD      Y9, Y8, Y6
+	VPMOVZXBD    26(AX), X7
 	VPBROADCASTB 72(AX), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X7
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 58(AX), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 58(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
 	MOVBQZX      80(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      192(CX), Y13
-	VPSIGNB      Y6, Y13, Y13
-	VPMADDUBSW   Y13, Y4, Y13
-	VPMADDWD     (DI)(R8*1), Y13, Y13
-	VPMOVZXBD    30(AX), X4
+	VMOVDQU      192(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (DI)(R8*1), Y9, Y9
+	VPMOVZXBD    30(AX), X7
 	VPBROADCASTB 73(AX), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X7
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(AX), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 62(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
 	MOVBQZX      81(AX), R8
 	SHLQ         $0x05, R8
-	VMOVDQU      224(CX), Y14
-	VPSIGNB      Y6, Y14, Y14
-	VPMADDUBSW   Y14, Y4, Y14
-	VPMADDWD     (DI)(R8*1), Y14, Y14
-	VPHADDD      Y8, Y7, Y4
-	VPHADDD      Y10, Y9, Y6
-	VPHADDD      Y12, Y11, Y7
-	VPHADDD      Y14, Y13, Y8
-	VPHADDD      Y6, Y4, Y4
-	VPHADDD      Y8, Y7, Y6
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     (DI)(R8*1), Y10, Y10
+	VPHADDD      Y10, Y9, Y7
+	VPHADDD      Y7, Y6, Y6
 	VPERM2I128   $0x20, Y6, Y4, Y7
 	VPERM2I128   $0x31, Y6, Y4, Y4
 	VPADDD       Y4, Y7, Y7
@@ -2972,24 +2984,28 @@ loop:
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_eighth<>+0(SB), Y4, Y4
 	VMULPS       (DX), Y4, Y4
-	VMOVUPS      Y7, 64(SP)
-	VMOVUPS      Y4, 96(SP)
-	VMOVSS       64(SP), X4
-	VFMADD231SS  96(SP), X4, X0
-	VMOVSS       68(SP), X4
-	VFMADD231SS  100(SP), X4, X0
-	VMOVSS       72(SP), X4
-	VFMADD231SS  104(SP), X4, X0
-	VMOVSS       76(SP), X4
-	VFMADD231SS  108(SP), X4, X0
-	VMOVSS       80(SP), X4
-	VFMADD231SS  112(SP), X4, X0
-	VMOVSS       84(SP), X4
-	VFMADD231SS  116(SP), X4, X0
-	VMOVSS       88(SP), X4
-	VFMADD231SS  120(SP), X4, X0
-	VMOVSS       92(SP), X4
-	VFMADD231SS  124(SP), X4, X0
+	VFMADD231SS  X4, X7, X0
+	VPSRLDQ      $0x04, X7, X5
+	VPSRLDQ      $0x04, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x08, X7, X5
+	VPSRLDQ      $0x08, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VPSRLDQ      $0x0c, X7, X5
+	VPSRLDQ      $0x0c, X4, X6
+	VFMADD231SS  X6, X5, X0
+	VEXTRACTF128 $0x01, Y7, X5
+	VEXTRACTF128 $0x01, Y4, X4
+	VFMADD231SS  X4, X5, X0
+	VPSRLDQ      $0x04, X5, X6
+	VPSRLDQ      $0x04, X4, X7
+	VFMADD231SS  X7, X6, X0
+	VPSRLDQ      $0x08, X5, X6
+	VPSRLDQ      $0x08, X4, X7
+	VFMADD231SS  X7, X6, X0
+	VPSRLDQ      $0x0c, X5, X5
+	VPSRLDQ      $0x0c, X4, X4
+	VFMADD231SS  X4, X5, X0
 	ADDQ         $0x00000052, AX
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000020, DX
@@ -2999,6 +3015,2204 @@ loop:
 done:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
+	RET
+
+// func dotIQ3XXS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint32, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3XXS32x2AVX512(SB), NOSPLIT, $64-56
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	ADDQ    AX, CX
+	MOVQ    xq+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    nsb+32(FP), SI
+	MOVQ    grid+40(FP), DI
+	LEAQ    kq_iq2scales<>+0(SB), R8
+	VXORPS  X0, X0, X0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
+	TESTQ   SI, SI
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1152(CX)
+	PREFETCHT0   1216(CX)
+	VMOVDQU      66(AX), Y4
+	VMOVDQU      kq_iq2parity<>+0(SB), Y5
+	VPAND        kq_glow7<>+0(SB), Y4, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y5, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x07, Y4, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x0e, Y4, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x15, Y4, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x1c, Y4, Y4
+	VPADDD       Y4, Y4, Y4
+	VPSLLD       $0x10, Y4, Y5
+	VPOR         Y5, Y4, Y4
+	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	MOVBQZX      2(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      3(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      4(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      5(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      6(AX), R8
+	VMOVD        (DI)(R8*4), X5
+	MOVBQZX      7(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X5, X5
+	MOVBQZX      8(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X5, X5
+	MOVBQZX      9(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VPERMQ       $0x44, Y6, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPERMQ       $0x44, Y4, Y10
+	VPSHUFD      $0x00, Y10, Y9
+	VMOVDQU      (DX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y5, Y11
+	VPMADDWD     Y9, Y11, Y11
+	MOVBQZX      10(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      11(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      12(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      13(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      14(AX), R8
+	VMOVD        (DI)(R8*4), X5
+	MOVBQZX      15(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X5, X5
+	MOVBQZX      16(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X5, X5
+	MOVBQZX      17(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0x55, Y10, Y9
+	VMOVDQU      32(DX), Y12
+	VPSIGNB      Y7, Y12, Y12
+	VPMADDUBSW   Y12, Y5, Y12
+	VPMADDWD     Y9, Y12, Y12
+	VPHADDD      Y12, Y11, Y5
+	MOVBQZX      18(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      19(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      20(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      21(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      22(AX), R8
+	VMOVD        (DI)(R8*4), X7
+	MOVBQZX      23(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	MOVBQZX      24(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
+	MOVBQZX      25(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xaa, Y10, Y11
+	VMOVDQU      64(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	MOVBQZX      26(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      27(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      28(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      29(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      30(AX), R8
+	VMOVD        (DI)(R8*4), X7
+	MOVBQZX      31(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	MOVBQZX      32(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
+	MOVBQZX      33(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y10, Y9
+	VMOVDQU      96(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y12, Y7
+	VPHADDD      Y7, Y5, Y5
+	MOVBQZX      34(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      35(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      36(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      37(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      38(AX), R8
+	VMOVD        (DI)(R8*4), X7
+	MOVBQZX      39(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	MOVBQZX      40(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
+	MOVBQZX      41(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPERMQ       $0xee, Y6, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPERMQ       $0xee, Y4, Y9
+	VPSHUFD      $0x00, Y9, Y4
+	VMOVDQU      128(DX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y4, Y10, Y10
+	MOVBQZX      42(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      43(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      44(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      45(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      46(AX), R8
+	VMOVD        (DI)(R8*4), X4
+	MOVBQZX      47(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X4, X4
+	MOVBQZX      48(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X4, X4
+	MOVBQZX      49(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(DX), Y11
+	VPSIGNB      Y6, Y11, Y11
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDWD     Y7, Y11, Y11
+	VPHADDD      Y11, Y10, Y4
+	MOVBQZX      50(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      51(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      52(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      53(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      54(AX), R8
+	VMOVD        (DI)(R8*4), X6
+	MOVBQZX      55(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	MOVBQZX      56(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X6, X6
+	MOVBQZX      57(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      192(DX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	MOVBQZX      58(AX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      59(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      60(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      61(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      62(AX), R8
+	VMOVD        (DI)(R8*4), X6
+	MOVBQZX      63(AX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	MOVBQZX      64(AX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X6, X6
+	MOVBQZX      65(AX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y9, Y8
+	VMOVDQU      224(DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPHADDD      Y9, Y11, Y6
+	VPHADDD      Y6, Y4, Y4
+	VPERM2I128   $0x20, Y4, Y5, Y6
+	VPERM2I128   $0x31, Y4, Y5, Y4
+	VPADDD       Y4, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_quarter<>+0(SB), Y4, Y4
+	VMULPS       (BX), Y4, Y4
+	VMOVDQU      66(CX), Y5
+	VMOVDQU      kq_iq2parity<>+0(SB), Y7
+	VPAND        kq_glow7<>+0(SB), Y5, Y8
+	VPSRLD       $0x04, Y8, Y9
+	VPXOR        Y8, Y9, Y9
+	VPSHUFB      Y9, Y7, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x07, Y5, Y9
+	VPAND        kq_glow7<>+0(SB), Y9, Y9
+	VPSRLD       $0x04, Y9, Y10
+	VPXOR        Y9, Y10, Y10
+	VPSHUFB      Y10, Y7, Y10
+	VPOR         Y10, Y9, Y9
+	VPSLLD       $0x08, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x0e, Y5, Y9
+	VPAND        kq_glow7<>+0(SB), Y9, Y9
+	VPSRLD       $0x04, Y9, Y10
+	VPXOR        Y9, Y10, Y10
+	VPSHUFB      Y10, Y7, Y10
+	VPOR         Y10, Y9, Y9
+	VPSLLD       $0x10, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x15, Y5, Y9
+	VPAND        kq_glow7<>+0(SB), Y9, Y9
+	VPSRLD       $0x04, Y9, Y10
+	VPXOR        Y9, Y10, Y10
+	VPSHUFB      Y10, Y7, Y10
+	VPOR         Y10, Y9, Y9
+	VPSLLD       $0x18, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x1c, Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y7
+	VPOR         Y7, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      3(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      4(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      5(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      6(CX), R8
+	VMOVD        (DI)(R8*4), X7
+	MOVBQZX      7(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	MOVBQZX      8(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
+	MOVBQZX      9(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPERMQ       $0x44, Y8, Y10
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPERMQ       $0x44, Y5, Y12
+	VPSHUFD      $0x00, Y12, Y11
+	VMOVDQU      (DX), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y7, Y13
+	VPMADDWD     Y11, Y13, Y13
+	MOVBQZX      10(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      11(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      12(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      13(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      14(CX), R8
+	VMOVD        (DI)(R8*4), X7
+	MOVBQZX      15(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	MOVBQZX      16(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
+	MOVBQZX      17(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0x55, Y12, Y11
+	VMOVDQU      32(DX), Y14
+	VPSIGNB      Y9, Y14, Y14
+	VPMADDUBSW   Y14, Y7, Y14
+	VPMADDWD     Y11, Y14, Y14
+	VPHADDD      Y14, Y13, Y7
+	MOVBQZX      18(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      19(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      20(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      21(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      22(CX), R8
+	VMOVD        (DI)(R8*4), X9
+	MOVBQZX      23(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	MOVBQZX      24(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X9, X9
+	MOVBQZX      25(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VPSHUFD      $0xaa, Y12, Y13
+	VMOVDQU      64(DX), Y14
+	VPSIGNB      Y11, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	MOVBQZX      26(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      27(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      28(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      29(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      30(CX), R8
+	VMOVD        (DI)(R8*4), X9
+	MOVBQZX      31(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	MOVBQZX      32(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X9, X9
+	MOVBQZX      33(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y10
+	VPAND        Y1, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xff, Y12, Y11
+	VMOVDQU      96(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPHADDD      Y12, Y14, Y9
+	VPHADDD      Y9, Y7, Y7
+	MOVBQZX      34(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      35(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      36(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      37(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      38(CX), R8
+	VMOVD        (DI)(R8*4), X9
+	MOVBQZX      39(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	MOVBQZX      40(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X9, X9
+	MOVBQZX      41(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPERMQ       $0xee, Y8, Y10
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPERMQ       $0xee, Y5, Y11
+	VPSHUFD      $0x00, Y11, Y5
+	VMOVDQU      128(DX), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y5, Y12, Y12
+	MOVBQZX      42(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      43(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      44(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      45(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      46(CX), R8
+	VMOVD        (DI)(R8*4), X5
+	MOVBQZX      47(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X5, X5
+	MOVBQZX      48(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X5, X5
+	MOVBQZX      49(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0x55, Y11, Y9
+	VMOVDQU      160(DX), Y13
+	VPSIGNB      Y8, Y13, Y13
+	VPMADDUBSW   Y13, Y5, Y13
+	VPMADDWD     Y9, Y13, Y13
+	VPHADDD      Y13, Y12, Y5
+	MOVBQZX      50(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      51(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      52(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      53(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      54(CX), R8
+	VMOVD        (DI)(R8*4), X8
+	MOVBQZX      55(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	MOVBQZX      56(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X8, X8
+	MOVBQZX      57(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X8, X8
+	VINSERTI128  $0x01, X8, Y2, Y8
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xaa, Y11, Y12
+	VMOVDQU      192(DX), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	MOVBQZX      58(CX), R8
+	VMOVD        (DI)(R8*4), X2
+	MOVBQZX      59(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X2, X2
+	MOVBQZX      60(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X2, X2
+	MOVBQZX      61(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X2, X2
+	MOVBQZX      62(CX), R8
+	VMOVD        (DI)(R8*4), X8
+	MOVBQZX      63(CX), R8
+	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	MOVBQZX      64(CX), R8
+	VPINSRD      $0x02, (DI)(R8*4), X8, X8
+	MOVBQZX      65(CX), R8
+	VPINSRD      $0x03, (DI)(R8*4), X8, X8
+	VINSERTI128  $0x01, X8, Y2, Y8
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xff, Y11, Y10
+	VMOVDQU      224(DX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPHADDD      Y11, Y13, Y8
+	VPHADDD      Y8, Y5, Y5
+	VPERM2I128   $0x20, Y5, Y7, Y8
+	VPERM2I128   $0x31, Y5, Y7, Y5
+	VPADDD       Y5, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VPBROADCASTW (CX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       kq_quarter<>+0(SB), Y5, Y5
+	VMULPS       (BX), Y5, Y5
+	VUNPCKLPS    Y8, Y6, Y7
+	VUNPCKHPS    Y8, Y6, Y6
+	VEXTRACTF128 $0x01, Y7, X2
+	VEXTRACTF128 $0x01, Y6, X9
+	VUNPCKLPS    Y5, Y4, Y8
+	VUNPCKHPS    Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y8, X5
+	VEXTRACTF128 $0x01, Y4, X10
+	VFMADD231PS  X8, X7, X0
+	VMOVHLPS     X7, X7, X7
+	VMOVHLPS     X8, X8, X8
+	VFMADD231PS  X8, X7, X0
+	VFMADD231PS  X4, X6, X0
+	VMOVHLPS     X6, X6, X6
+	VMOVHLPS     X4, X4, X4
+	VFMADD231PS  X4, X6, X0
+	VFMADD231PS  X5, X2, X0
+	VMOVHLPS     X2, X2, X2
+	VMOVHLPS     X5, X5, X4
+	VFMADD231PS  X4, X2, X0
+	VFMADD231PS  X10, X9, X0
+	VMOVHLPS     X9, X9, X2
+	VMOVHLPS     X10, X10, X4
+	VFMADD231PS  X4, X2, X0
+	ADDQ         $0x00000062, AX
+	ADDQ         $0x00000062, CX
+	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000020, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	MOVQ    out+48(FP), AX
+	VMOVLPS X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XXS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2XXS32x2AVX512(SB), NOSPLIT, $64-56
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	ADDQ    AX, CX
+	MOVQ    xq+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    nsb+32(FP), SI
+	MOVQ    grid+40(FP), DI
+	LEAQ    kq_iq2scales<>+0(SB), R8
+	VXORPS  X0, X0, X0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y1
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
+	TESTQ   SI, SI
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1152(CX)
+	PREFETCHT0   1216(CX)
+	VMOVDQU      2(AX), Y4
+	VMOVDQU      34(AX), Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y4
+	VPERMQ       $0xd8, Y4, Y4
+	VMOVDQU      kq_iq2parity<>+0(SB), Y5
+	VPAND        kq_glow7<>+0(SB), Y4, Y6
+	VPSRLD       $0x04, Y6, Y7
+	VPXOR        Y6, Y7, Y7
+	VPSHUFB      Y7, Y5, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x07, Y4, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x08, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x0e, Y4, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x10, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x15, Y4, Y7
+	VPAND        kq_glow7<>+0(SB), Y7, Y7
+	VPSRLD       $0x04, Y7, Y8
+	VPXOR        Y7, Y8, Y8
+	VPSHUFB      Y8, Y5, Y8
+	VPOR         Y8, Y7, Y7
+	VPSLLD       $0x18, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSRLD       $0x1c, Y4, Y4
+	VPADDD       Y4, Y4, Y4
+	VPSLLD       $0x10, Y4, Y5
+	VPOR         Y5, Y4, Y4
+	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	MOVBQZX      2(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      3(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      4(AX), R8
+	VMOVQ        (DI)(R8*8), X5
+	MOVBQZX      5(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VPERMQ       $0x44, Y6, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPERMQ       $0x44, Y4, Y10
+	VPSHUFD      $0x00, Y10, Y9
+	VMOVDQU      (DX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y5, Y11
+	VPMADDWD     Y9, Y11, Y11
+	MOVBQZX      10(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      11(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      12(AX), R8
+	VMOVQ        (DI)(R8*8), X5
+	MOVBQZX      13(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0x55, Y10, Y9
+	VMOVDQU      32(DX), Y12
+	VPSIGNB      Y7, Y12, Y12
+	VPMADDUBSW   Y12, Y5, Y12
+	VPMADDWD     Y9, Y12, Y12
+	VPHADDD      Y12, Y11, Y5
+	MOVBQZX      18(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      19(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      20(AX), R8
+	VMOVQ        (DI)(R8*8), X7
+	MOVBQZX      21(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xaa, Y10, Y11
+	VMOVDQU      64(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y7, Y12
+	VPMADDWD     Y11, Y12, Y12
+	MOVBQZX      26(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      27(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      28(AX), R8
+	VMOVQ        (DI)(R8*8), X7
+	MOVBQZX      29(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y10, Y9
+	VMOVDQU      96(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y12, Y7
+	VPHADDD      Y7, Y5, Y5
+	MOVBQZX      34(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      35(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      36(AX), R8
+	VMOVQ        (DI)(R8*8), X7
+	MOVBQZX      37(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPERMQ       $0xee, Y6, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPERMQ       $0xee, Y4, Y9
+	VPSHUFD      $0x00, Y9, Y4
+	VMOVDQU      128(DX), Y10
+	VPSIGNB      Y6, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y4, Y10, Y10
+	MOVBQZX      42(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      43(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      44(AX), R8
+	VMOVQ        (DI)(R8*8), X4
+	MOVBQZX      45(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSHUFD      $0x55, Y9, Y7
+	VMOVDQU      160(DX), Y11
+	VPSIGNB      Y6, Y11, Y11
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDWD     Y7, Y11, Y11
+	VPHADDD      Y11, Y10, Y4
+	MOVBQZX      50(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      51(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      52(AX), R8
+	VMOVQ        (DI)(R8*8), X6
+	MOVBQZX      53(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      192(DX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	MOVBQZX      58(AX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      59(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      60(AX), R8
+	VMOVQ        (DI)(R8*8), X6
+	MOVBQZX      61(AX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0xff, Y9, Y8
+	VMOVDQU      224(DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPHADDD      Y9, Y11, Y6
+	VPHADDD      Y6, Y4, Y4
+	VPERM2I128   $0x20, Y4, Y5, Y6
+	VPERM2I128   $0x31, Y4, Y5, Y4
+	VPADDD       Y4, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VMULPS       (BX), Y4, Y4
+	VMOVDQU      2(CX), Y5
+	VMOVDQU      34(CX), Y7
+	VSHUFPS      $0xdd, Y7, Y5, Y5
+	VPERMQ       $0xd8, Y5, Y5
+	VMOVDQU      kq_iq2parity<>+0(SB), Y7
+	VPAND        kq_glow7<>+0(SB), Y5, Y8
+	VPSRLD       $0x04, Y8, Y9
+	VPXOR        Y8, Y9, Y9
+	VPSHUFB      Y9, Y7, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x07, Y5, Y9
+	VPAND        kq_glow7<>+0(SB), Y9, Y9
+	VPSRLD       $0x04, Y9, Y10
+	VPXOR        Y9, Y10, Y10
+	VPSHUFB      Y10, Y7, Y10
+	VPOR         Y10, Y9, Y9
+	VPSLLD       $0x08, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x0e, Y5, Y9
+	VPAND        kq_glow7<>+0(SB), Y9, Y9
+	VPSRLD       $0x04, Y9, Y10
+	VPXOR        Y9, Y10, Y10
+	VPSHUFB      Y10, Y7, Y10
+	VPOR         Y10, Y9, Y9
+	VPSLLD       $0x10, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x15, Y5, Y9
+	VPAND        kq_glow7<>+0(SB), Y9, Y9
+	VPSRLD       $0x04, Y9, Y10
+	VPXOR        Y9, Y10, Y10
+	VPSHUFB      Y10, Y7, Y10
+	VPOR         Y10, Y9, Y9
+	VPSLLD       $0x18, Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VPSRLD       $0x1c, Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y7
+	VPOR         Y7, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	MOVBQZX      2(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      3(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      4(CX), R8
+	VMOVQ        (DI)(R8*8), X7
+	MOVBQZX      5(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPERMQ       $0x44, Y8, Y10
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPERMQ       $0x44, Y5, Y12
+	VPSHUFD      $0x00, Y12, Y11
+	VMOVDQU      (DX), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y7, Y13
+	VPMADDWD     Y11, Y13, Y13
+	MOVBQZX      10(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      11(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      12(CX), R8
+	VMOVQ        (DI)(R8*8), X7
+	MOVBQZX      13(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0x55, Y12, Y11
+	VMOVDQU      32(DX), Y14
+	VPSIGNB      Y9, Y14, Y14
+	VPMADDUBSW   Y14, Y7, Y14
+	VPMADDWD     Y11, Y14, Y14
+	VPHADDD      Y14, Y13, Y7
+	MOVBQZX      18(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      19(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      20(CX), R8
+	VMOVQ        (DI)(R8*8), X9
+	MOVBQZX      21(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VPSHUFD      $0xaa, Y12, Y13
+	VMOVDQU      64(DX), Y14
+	VPSIGNB      Y11, Y14, Y14
+	VPMADDUBSW   Y14, Y9, Y14
+	VPMADDWD     Y13, Y14, Y14
+	MOVBQZX      26(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      27(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      28(CX), R8
+	VMOVQ        (DI)(R8*8), X9
+	MOVBQZX      29(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y10
+	VPAND        Y1, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xff, Y12, Y11
+	VMOVDQU      96(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPHADDD      Y12, Y14, Y9
+	VPHADDD      Y9, Y7, Y7
+	MOVBQZX      34(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      35(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      36(CX), R8
+	VMOVQ        (DI)(R8*8), X9
+	MOVBQZX      37(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPERMQ       $0xee, Y8, Y10
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPERMQ       $0xee, Y5, Y11
+	VPSHUFD      $0x00, Y11, Y5
+	VMOVDQU      128(DX), Y12
+	VPSIGNB      Y8, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y5, Y12, Y12
+	MOVBQZX      42(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      43(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      44(CX), R8
+	VMOVQ        (DI)(R8*8), X5
+	MOVBQZX      45(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0x55, Y11, Y9
+	VMOVDQU      160(DX), Y13
+	VPSIGNB      Y8, Y13, Y13
+	VPMADDUBSW   Y13, Y5, Y13
+	VPMADDWD     Y9, Y13, Y13
+	VPHADDD      Y13, Y12, Y5
+	MOVBQZX      50(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      51(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      52(CX), R8
+	VMOVQ        (DI)(R8*8), X8
+	MOVBQZX      53(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X8, X8
+	VINSERTI128  $0x01, X8, Y2, Y8
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xaa, Y11, Y12
+	VMOVDQU      192(DX), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	MOVBQZX      58(CX), R8
+	VMOVQ        (DI)(R8*8), X2
+	MOVBQZX      59(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
+	MOVBQZX      60(CX), R8
+	VMOVQ        (DI)(R8*8), X8
+	MOVBQZX      61(CX), R8
+	VPINSRQ      $0x01, (DI)(R8*8), X8, X8
+	VINSERTI128  $0x01, X8, Y2, Y8
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0xff, Y11, Y10
+	VMOVDQU      224(DX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPHADDD      Y11, Y13, Y8
+	VPHADDD      Y8, Y5, Y5
+	VPERM2I128   $0x20, Y5, Y7, Y8
+	VPERM2I128   $0x31, Y5, Y7, Y5
+	VPADDD       Y5, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VPBROADCASTW (CX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       kq_eighth<>+0(SB), Y5, Y5
+	VMULPS       (BX), Y5, Y5
+	VUNPCKLPS    Y8, Y6, Y7
+	VUNPCKHPS    Y8, Y6, Y6
+	VEXTRACTF128 $0x01, Y7, X2
+	VEXTRACTF128 $0x01, Y6, X9
+	VUNPCKLPS    Y5, Y4, Y8
+	VUNPCKHPS    Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y8, X5
+	VEXTRACTF128 $0x01, Y4, X10
+	VFMADD231PS  X8, X7, X0
+	VMOVHLPS     X7, X7, X7
+	VMOVHLPS     X8, X8, X8
+	VFMADD231PS  X8, X7, X0
+	VFMADD231PS  X4, X6, X0
+	VMOVHLPS     X6, X6, X6
+	VMOVHLPS     X4, X4, X4
+	VFMADD231PS  X4, X6, X0
+	VFMADD231PS  X5, X2, X0
+	VMOVHLPS     X2, X2, X2
+	VMOVHLPS     X5, X5, X4
+	VFMADD231PS  X4, X2, X0
+	VFMADD231PS  X10, X9, X0
+	VMOVHLPS     X9, X9, X2
+	VMOVHLPS     X10, X10, X4
+	VFMADD231PS  X4, X2, X0
+	ADDQ         $0x00000042, AX
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000020, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	MOVQ    out+48(FP), AX
+	VMOVLPS X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3S32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint32, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ3S32x2AVX512(SB), NOSPLIT, $64-56
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	ADDQ    AX, CX
+	MOVQ    xq+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    nsb+32(FP), SI
+	MOVQ    grid+40(FP), DI
+	LEAQ    kq_iq2scales<>+0(SB), R8
+	VXORPS  X0, X0, X0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y2
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
+	TESTQ   SI, SI
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1152(CX)
+	PREFETCHT0   1216(CX)
+	VPBROADCASTD 106(AX), Y4
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
+	VPAND        kq_glow4d<>+0(SB), Y4, Y4
+	VPADDD       Y4, Y4, Y4
+	VPSLLD       $0x10, Y4, Y5
+	VPOR         Y5, Y4, Y4
+	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPMOVZXBD    2(AX), Y5
+	VPBROADCASTB 66(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X5, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 74(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPERMQ       $0x44, Y4, Y9
+	VPSHUFD      $0x00, Y9, Y8
+	VMOVDQU      (DX), Y10
+	VPSIGNB      Y7, Y10, Y10
+	VPMADDUBSW   Y10, Y5, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMOVZXBD    10(AX), Y5
+	VPBROADCASTB 67(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VMOVQ        X5, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X5, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 78(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0x55, Y9, Y8
+	VMOVDQU      32(DX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y5, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPHADDD      Y11, Y10, Y5
+	VPMOVZXBD    18(AX), Y7
+	VPBROADCASTB 68(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 82(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      64(DX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPMOVZXBD    26(AX), Y7
+	VPBROADCASTB 69(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y9, Y9
+	VMOVDQU      96(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y11, Y7
+	VPHADDD      Y7, Y5, Y5
+	VPMOVZXBD    34(AX), Y7
+	VPBROADCASTB 70(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 90(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPERMQ       $0xee, Y4, Y9
+	VPSHUFD      $0x00, Y9, Y4
+	VMOVDQU      128(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y4, Y10, Y10
+	VPMOVZXBD    42(AX), Y4
+	VPBROADCASTB 71(AX), Y7
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
+	VPAND        kq_gbit8<>+0(SB), Y7, Y7
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X4, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y4, X7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X4, X4
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X4, X4
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
+	VPBROADCASTD 94(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSHUFD      $0x55, Y9, Y8
+	VMOVDQU      160(DX), Y11
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y4, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPHADDD      Y11, Y10, Y4
+	VPMOVZXBD    50(AX), Y7
+	VPBROADCASTB 72(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 98(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xaa, Y9, Y10
+	VMOVDQU      192(DX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPMADDUBSW   Y11, Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPMOVZXBD    58(AX), Y7
+	VPBROADCASTB 73(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X7, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X7, X7
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSHUFD      $0xff, Y9, Y9
+	VMOVDQU      224(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPHADDD      Y10, Y11, Y7
+	VPHADDD      Y7, Y4, Y4
+	VPERM2I128   $0x20, Y4, Y5, Y7
+	VPERM2I128   $0x31, Y4, Y5, Y4
+	VPADDD       Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       (BX), Y4, Y4
+	VPBROADCASTD 106(CX), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y8
+	VPOR         Y8, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(CX), Y8
+	VPBROADCASTB 66(CX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 74(CX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPERMQ       $0x44, Y5, Y11
+	VPSHUFD      $0x00, Y11, Y10
+	VMOVDQU      (DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y8, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPMOVZXBD    10(CX), Y8
+	VPBROADCASTB 67(CX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X8, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 78(CX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0x55, Y11, Y10
+	VMOVDQU      32(DX), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y8, Y13
+	VPMADDWD     Y10, Y13, Y13
+	VPHADDD      Y13, Y12, Y8
+	VPMOVZXBD    18(CX), Y9
+	VPBROADCASTB 68(CX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	VPEXTRQ      $0x01, X10, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPBROADCASTD 82(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xaa, Y11, Y12
+	VMOVDQU      64(DX), Y13
+	VPSIGNB      Y10, Y13, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPMOVZXBD    26(CX), Y9
+	VPBROADCASTB 69(CX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	VPEXTRQ      $0x01, X10, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPBROADCASTD 86(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xff, Y11, Y11
+	VMOVDQU      96(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPHADDD      Y12, Y13, Y9
+	VPHADDD      Y9, Y8, Y8
+	VPMOVZXBD    34(CX), Y9
+	VPBROADCASTB 70(CX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	VPEXTRQ      $0x01, X10, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPBROADCASTD 90(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPERMQ       $0xee, Y5, Y11
+	VPSHUFD      $0x00, Y11, Y5
+	VMOVDQU      128(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y5, Y12, Y12
+	VPMOVZXBD    42(CX), Y5
+	VPBROADCASTB 71(CX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y5, Y5
+	VMOVQ        X5, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X5, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y5, X9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X5, X5
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X5, X5
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X5, X5
+	VINSERTI128  $0x01, X5, Y6, Y5
+	VPBROADCASTD 94(CX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSHUFD      $0x55, Y11, Y10
+	VMOVDQU      160(DX), Y13
+	VPSIGNB      Y9, Y13, Y13
+	VPMADDUBSW   Y13, Y5, Y13
+	VPMADDWD     Y10, Y13, Y13
+	VPHADDD      Y13, Y12, Y5
+	VPMOVZXBD    50(CX), Y9
+	VPBROADCASTB 72(CX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	VPEXTRQ      $0x01, X10, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPBROADCASTD 98(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xaa, Y11, Y12
+	VMOVDQU      192(DX), Y13
+	VPSIGNB      Y10, Y13, Y13
+	VPMADDUBSW   Y13, Y9, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPMOVZXBD    58(CX), Y9
+	VPBROADCASTB 73(CX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y9, X10
+	VMOVQ        X10, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	VPEXTRQ      $0x01, X10, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y6, Y9
+	VPBROADCASTD 102(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VPSHUFD      $0xff, Y11, Y11
+	VMOVDQU      224(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPHADDD      Y12, Y13, Y9
+	VPHADDD      Y9, Y5, Y5
+	VPERM2I128   $0x20, Y5, Y8, Y9
+	VPERM2I128   $0x31, Y5, Y8, Y5
+	VPADDD       Y5, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VPBROADCASTW (CX), X5
+	VCVTPH2PS    X5, Y5
+	VMULPS       (BX), Y5, Y5
+	VUNPCKLPS    Y9, Y7, Y8
+	VUNPCKHPS    Y9, Y7, Y7
+	VEXTRACTF128 $0x01, Y8, X6
+	VEXTRACTF128 $0x01, Y7, X10
+	VUNPCKLPS    Y5, Y4, Y9
+	VUNPCKHPS    Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y9, X5
+	VEXTRACTF128 $0x01, Y4, X11
+	VFMADD231PS  X9, X8, X0
+	VMOVHLPS     X8, X8, X8
+	VMOVHLPS     X9, X9, X9
+	VFMADD231PS  X9, X8, X0
+	VFMADD231PS  X4, X7, X0
+	VMOVHLPS     X7, X7, X7
+	VMOVHLPS     X4, X4, X4
+	VFMADD231PS  X4, X7, X0
+	VFMADD231PS  X5, X6, X0
+	VMOVHLPS     X6, X6, X4
+	VMOVHLPS     X5, X5, X5
+	VFMADD231PS  X5, X4, X0
+	VFMADD231PS  X11, X10, X0
+	VMOVHLPS     X10, X10, X4
+	VMOVHLPS     X11, X11, X5
+	VFMADD231PS  X5, X4, X0
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x0000006e, CX
+	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000020, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	MOVQ    out+48(FP), AX
+	VMOVLPS X0, (AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2S32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·dotIQ2S32x2AVX512(SB), NOSPLIT, $64-56
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	ADDQ    AX, CX
+	MOVQ    xq+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    nsb+32(FP), SI
+	MOVQ    grid+40(FP), DI
+	LEAQ    kq_iq2scales<>+0(SB), R8
+	VXORPS  X0, X0, X0
+	VMOVDQU kq_gsignshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y2
+	VMOVDQU kq_iq2x7f<>+0(SB), Y3
+	TESTQ   SI, SI
+	JZ      done
+
+loop:
+	PREFETCHT0   1152(AX)
+	PREFETCHT0   1216(AX)
+	PREFETCHT0   1152(CX)
+	PREFETCHT0   1216(CX)
+	VPMOVZXBD    2(AX), X4
+	VPBROADCASTB 66(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X4, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 34(AX), Y6
+	VPSHUFB      Y1, Y6, Y6
+	VPAND        Y2, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVBQZX      74(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (DX), Y7
+	VPSIGNB      Y6, Y7, Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     (R8)(R9*1), Y7, Y7
+	VPMOVZXBD    6(AX), X4
+	VPBROADCASTB 67(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X4, X4
+	VMOVQ        X4, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X4, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X4
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X4, X4
+	VINSERTI128  $0x01, X4, Y5, Y4
+	VPBROADCASTD 38(AX), Y6
+	VPSHUFB      Y1, Y6, Y6
+	VPAND        Y2, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVBQZX      75(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(DX), Y8
+	VPSIGNB      Y6, Y8, Y8
+	VPMADDUBSW   Y8, Y4, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VPHADDD      Y8, Y7, Y4
+	VPMOVZXBD    10(AX), X6
+	VPBROADCASTB 68(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 42(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	MOVBQZX      76(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(DX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VPMOVZXBD    14(AX), X6
+	VPBROADCASTB 69(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	MOVBQZX      77(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VPHADDD      Y9, Y8, Y6
+	VPHADDD      Y6, Y4, Y4
+	VPMOVZXBD    18(AX), X6
+	VPBROADCASTB 70(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 50(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	MOVBQZX      78(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(DX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     (R8)(R9*1), Y8, Y8
+	VPMOVZXBD    22(AX), X6
+	VPBROADCASTB 71(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(AX), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	MOVBQZX      79(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VPHADDD      Y9, Y8, Y6
+	VPMOVZXBD    26(AX), X7
+	VPBROADCASTB 72(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 58(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	MOVBQZX      80(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(DX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y7, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VPMOVZXBD    30(AX), X7
+	VPBROADCASTB 73(AX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X7, X7
+	VMOVQ        X7, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X7, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X7
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y5, Y7
+	VPBROADCASTD 62(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	MOVBQZX      81(AX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y7, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VPHADDD      Y10, Y9, Y7
+	VPHADDD      Y7, Y6, Y6
+	VPERM2I128   $0x20, Y6, Y4, Y7
+	VPERM2I128   $0x31, Y6, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VPBROADCASTW (AX), X4
+	VCVTPH2PS    X4, Y4
+	VMULPS       kq_eighth<>+0(SB), Y4, Y4
+	VMULPS       (BX), Y4, Y4
+	VPMOVZXBD    2(CX), X6
+	VPBROADCASTB 66(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 34(CX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	MOVBQZX      74(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (DX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     (R8)(R9*1), Y9, Y9
+	VPMOVZXBD    6(CX), X6
+	VPBROADCASTB 67(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X6, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X6
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(CX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	MOVBQZX      75(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      32(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VPHADDD      Y10, Y9, Y6
+	VPMOVZXBD    10(CX), X8
+	VPBROADCASTB 68(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X8, X8
+	VMOVQ        X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X8
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y5, Y8
+	VPBROADCASTD 42(CX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	MOVBQZX      76(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      64(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VPMOVZXBD    14(CX), X8
+	VPBROADCASTB 69(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X8, X8
+	VMOVQ        X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X8
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y5, Y8
+	VPBROADCASTD 46(CX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	MOVBQZX      77(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      96(DX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     (R8)(R9*1), Y11, Y11
+	VPHADDD      Y11, Y10, Y8
+	VPHADDD      Y8, Y6, Y6
+	VPMOVZXBD    18(CX), X8
+	VPBROADCASTB 70(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X8, X8
+	VMOVQ        X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X8
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y5, Y8
+	VPBROADCASTD 50(CX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	MOVBQZX      78(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      128(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPMADDWD     (R8)(R9*1), Y10, Y10
+	VPMOVZXBD    22(CX), X8
+	VPBROADCASTB 71(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X8, X8
+	VMOVQ        X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X8, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X8
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y5, Y8
+	VPBROADCASTD 54(CX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	MOVBQZX      79(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      160(DX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     (R8)(R9*1), Y11, Y11
+	VPHADDD      Y11, Y10, Y8
+	VPMOVZXBD    26(CX), X9
+	VPBROADCASTB 72(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X9, X9
+	VMOVQ        X9, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X9, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X9
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y5, Y9
+	VPBROADCASTD 58(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	MOVBQZX      80(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      192(DX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     (R8)(R9*1), Y11, Y11
+	VPMOVZXBD    30(CX), X9
+	VPBROADCASTB 73(CX), X5
+	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
+	VPAND        kq_gbits89<>+0(SB), X5, X5
+	VPOR         X5, X9, X9
+	VMOVQ        X9, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X5
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X5, X5
+	VPEXTRQ      $0x01, X9, R9
+	MOVL         R9, R10
+	VMOVQ        (DI)(R10*8), X9
+	SHRQ         $0x20, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y5, Y9
+	VPBROADCASTD 62(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	MOVBQZX      81(CX), R9
+	SHLQ         $0x05, R9
+	VMOVDQU      224(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     (R8)(R9*1), Y12, Y12
+	VPHADDD      Y12, Y11, Y9
+	VPHADDD      Y9, Y8, Y8
+	VPERM2I128   $0x20, Y8, Y6, Y9
+	VPERM2I128   $0x31, Y8, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VPBROADCASTW (CX), X6
+	VCVTPH2PS    X6, Y6
+	VMULPS       kq_eighth<>+0(SB), Y6, Y6
+	VMULPS       (BX), Y6, Y6
+	VUNPCKLPS    Y9, Y7, Y8
+	VUNPCKHPS    Y9, Y7, Y7
+	VEXTRACTF128 $0x01, Y8, X5
+	VEXTRACTF128 $0x01, Y7, X10
+	VUNPCKLPS    Y6, Y4, Y9
+	VUNPCKHPS    Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y9, X6
+	VEXTRACTF128 $0x01, Y4, X11
+	VFMADD231PS  X9, X8, X0
+	VMOVHLPS     X8, X8, X8
+	VMOVHLPS     X9, X9, X9
+	VFMADD231PS  X9, X8, X0
+	VFMADD231PS  X4, X7, X0
+	VMOVHLPS     X7, X7, X7
+	VMOVHLPS     X4, X4, X4
+	VFMADD231PS  X4, X7, X0
+	VFMADD231PS  X6, X5, X0
+	VMOVHLPS     X5, X5, X4
+	VMOVHLPS     X6, X6, X5
+	VFMADD231PS  X5, X4, X0
+	VFMADD231PS  X11, X10, X0
+	VMOVHLPS     X10, X10, X4
+	VMOVHLPS     X11, X11, X5
+	VFMADD231PS  X5, X4, X0
+	ADDQ         $0x00000052, AX
+	ADDQ         $0x00000052, CX
+	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000020, BX
+	DECQ         SI
+	JNZ          loop
+
+done:
+	MOVQ    out+48(FP), AX
+	VMOVLPS X0, (AX)
+	VZEROUPPER
 	RET
 
 // func iq3XXSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint32)

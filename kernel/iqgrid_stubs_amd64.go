@@ -16,6 +16,18 @@ func dotIQ3S32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) floa
 // dotIQ2S32AVX512 returns the dot product of nsb IQ2_S super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ2SGrid) in the VNNI order of dotGrid32Generic: per block of 32 the exact integer sum with its scales, times (d·dmul)·dx, fused into one scalar.
 func dotIQ2S32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
 
+// dotIQ3XXS32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ3_XXS super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ3XXS32AVX512 computes it (grid: tensor.IQ3XXSGrid).
+func dotIQ3XXS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint32, out *float32)
+
+// dotIQ2XXS32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ2_XXS super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ2XXS32AVX512 computes it (grid: tensor.IQ2XXSGrid).
+func dotIQ2XXS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+
+// dotIQ3S32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ3_S super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ3S32AVX512 computes it (grid: tensor.IQ3SGrid).
+func dotIQ3S32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint32, out *float32)
+
+// dotIQ2S32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ2_S super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ2S32AVX512 computes it (grid: tensor.IQ2SGrid).
+func dotIQ2S32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+
 // iq3XXSUnpackAVX512 decodes nsb super-blocks of 8 IQ3_XXS rows (row r at w+off[r]) into dst in the q6KPBlock format, as gridUnpack8 does (grid: tensor.IQ3XXSGrid).
 func iq3XXSUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint32)
 

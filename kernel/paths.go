@@ -112,7 +112,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XS32x2AVX512 (iq2xs, VNNI order)"}, iq2XSVNNIOn},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, pieces decoded by iq2XSUnpackVBMI)")}, func() bool { return iq2XSVNNIOn() && iq2XSUnpackVBMIVec != nil }},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, decoded pieces)")}, iq2XSVNNIOn},
-	{pathIQGrid, true, false, false, Path{"AVX-512", "dot<type>32AVX512 (iqgrid, VNNI order)"}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
+	{pathIQGrid, true, false, false, Path{"AVX-512", "dot<type>32x2AVX512 (iqgrid, VNNI order)"}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
 	{pathIQGrid, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iqgrid, decoded pieces)")}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},

@@ -44,17 +44,23 @@ func gridBlockSums(g gridKind, w, grid, xq, tbl Register, st *gridState, cs []Op
 	return x
 }
 
-// hsum8x8D returns the vector of the 8 sums of the int32 lanes of P[0..7] (lane i: Σ P[i]),
-// by VPHADDD and one cross-lane add (exact: integers).
-func hsum8x8D(P [8]VecVirtual) VecVirtual {
+// hsum8x8D returns the vector of the 8 sums of the int32 lanes of P(0..7) (lane i: Σ
+// P(i)), by VPHADDD as soon as two are made (few live registers) and one cross-lane add
+// (exact: integers).
+func hsum8x8D(P func(i int) VecVirtual) VecVirtual {
 	var h [4]VecVirtual
+	var q [2]VecVirtual
 	for i := range h {
+		a := P(2 * i)
+		b := P(2*i + 1)
 		h[i] = YMM()
-		VPHADDD(P[2*i+1], P[2*i], h[i])
+		VPHADDD(b, a, h[i])
+		if i%2 == 1 {
+			q[i/2] = YMM()
+			VPHADDD(h[i], h[i-1], q[i/2]) // [Σ lo P(4j..4j+3) | Σ hi]
+		}
 	}
-	q0, q1 := YMM(), YMM()
-	VPHADDD(h[1], h[0], q0) // [Σ lo P0..P3 | Σ hi P0..P3]
-	VPHADDD(h[3], h[2], q1)
+	q0, q1 := q[0], q[1]
 	lo, hi := YMM(), YMM()
 	VPERM2I128(U8(0x20), q1, q0, lo)
 	VPERM2I128(U8(0x31), q1, q0, hi)
@@ -76,13 +82,12 @@ func gridD(g gridKind, w Register) VecVirtual {
 // gridRow32: func(w *byte, xq *int8, xd *float32, nsb int, grid *uintNN) float32
 // One row of kind g in the VNNI order: per super-block the 8 blocks' T_b (gridBlockSums,
 // hsum8x8D), converted to float32, and (d·dmul)·dx_b (one VMULPS), then 8 fused
-// multiply-adds into one scalar accumulator, block after block (both vectors go through
-// the stack and come back a lane at a time).
+// multiply-adds into one scalar accumulator, block after block (gridChain).
 func gridRow32(g gridKind) {
 	name := fmt.Sprintf("dot%s32AVX512", g.name)
 	TEXT(name, NOSPLIT, gridSig(g))
 	Doc(fmt.Sprintf("%s returns the dot product of nsb %s super-blocks with a row quantized by QuantizeQ8 (grid: tensor.%sGrid) in the VNNI order of dotGrid32Generic: per block of 32 the exact integer sum with its scales, times (d·dmul)·dx, fused into one scalar.", name, g.dt, g.name))
-	local := AllocLocal(128)
+	local := AllocLocal(64)
 	w := Load(Param("w"), GP64())
 	xq := Load(Param("xq"), GP64())
 	xd := Load(Param("xd"), GP64())
@@ -98,25 +103,8 @@ func gridRow32(g gridKind) {
 	Label("loop")
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch))
 	PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
-	st := &gridState{local: local, regs: true}
-	if g.prep != nil {
-		g.prep(w, st)
-	}
-	var P [8]VecVirtual
-	for ib := 0; ib < 8; ib++ {
-		P[ib] = gridBlockSums(g, w, grid, xq, tbl, st, cs, ib)
-	}
-	t := hsum8x8D(P)
-	VCVTDQ2PS(t, t)
-	d := gridD(g, w)
-	VMULPS(Mem{Base: xd}, d, d)
-	VMOVUPS(t, local.Offset(64))
-	VMOVUPS(d, local.Offset(96))
-	for ib := 0; ib < 8; ib++ {
-		v := XMM()
-		VMOVSS(local.Offset(64+4*ib), v)
-		VFMADD231SS(local.Offset(96+4*ib), v, acc)
-	}
+	t, d := gridSum32(g, w, grid, xq, xd, tbl, local, cs)
+	gridChain(t, d, acc)
 	ADDQ(U32(g.bytes), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
@@ -125,6 +113,114 @@ func gridRow32(g gridKind) {
 	Label("done")
 	VZEROUPPER()
 	Store(acc, ReturnIndex(0))
+	RET()
+}
+
+// gridChain adds the 8 products lane b of t times lane b of f to acc (lane 0), one fused
+// multiply-add after the other, b = 0..7: each lane is brought to lane 0 by VPSRLDQ
+// (lanes 4..7 after VEXTRACTF128), off the accumulator's chain.
+func gridChain(t, f VecVirtual, acc VecVirtual) {
+	for h := 0; h < 2; h++ {
+		th, fh := t.AsX(), f.AsX()
+		if h == 1 {
+			th, fh = XMM(), XMM()
+			VEXTRACTF128(U8(1), t, th)
+			VEXTRACTF128(U8(1), f, fh)
+		}
+		for b := 0; b < 4; b++ {
+			tb, fb := th, fh
+			if b > 0 {
+				tb, fb = XMM(), XMM()
+				VPSRLDQ(U8(4*b), th, tb)
+				VPSRLDQ(U8(4*b), fh, fb)
+			}
+			VFMADD231SS(fb, tb, acc)
+		}
+	}
+}
+
+// gridSum32 decodes the super-block at w (kind g) against the activations at xq and dx
+// at xd and returns the 8 blocks' T_b as float32 (exact) and (d·dmul)·dx_b.
+func gridSum32(g gridKind, w, grid, xq, xd, tbl Register, local Mem, cs []Op) (t, f VecVirtual) {
+	st := &gridState{local: local, regs: true}
+	if g.prep != nil {
+		g.prep(w, st)
+	}
+	t = hsum8x8D(func(ib int) VecVirtual { return gridBlockSums(g, w, grid, xq, tbl, st, cs, ib) })
+	VCVTDQ2PS(t, t)
+	f = gridD(g, w)
+	VMULPS(Mem{Base: xd}, f, f)
+	return t, f
+}
+
+// gridRow32x2: func(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uintNN, out *float32)
+// gridRow32 for two weight rows (at w and w+ws) against one activation row, writing
+// out[0] and out[1], each summed in gridRow32's order (the same bits): the two rows'
+// chains of fused multiply-adds run in lanes 0 and 1 of one register, their T_b and
+// (d·dmul)·dx_b interleaved by VUNPCKLPS/VUNPCKHPS so that one 128-bit chunk holds
+// blocks b and b+1 of both rows (block b+1 brought down by VMOVHLPS), half the shuffles
+// and fused multiply-adds of two gridRow32 calls.
+func gridRow32x2(g gridKind) {
+	name := fmt.Sprintf("dot%s32x2AVX512", g.name)
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(w *byte, ws int, xq *int8, xd *float32, nsb int, grid %s, out *float32)", gridGoType(g)))
+	Doc(fmt.Sprintf("%s writes to out[0] and out[1] the dot products of two rows of nsb %s super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dot%s32AVX512 computes it (grid: tensor.%sGrid).", name, g.dt, g.name, g.name))
+	local := AllocLocal(64)
+	w0 := Load(Param("w"), GP64())
+	w1 := Load(Param("ws"), GP64())
+	ADDQ(w0, w1)
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	grid := Load(Param("grid"), GP64())
+	tbl := GP64()
+	LEAQ(iq2ScaleTable, tbl)
+	acc := XMM()
+	VXORPS(acc, acc, acc)
+	cs := gridSignConsts(true)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for _, w := range []Register{w0, w1} {
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch))
+		PREFETCHT0(Mem{Base: w}.Offset(prefetch + 64))
+	}
+	ta, fa := gridSum32(g, w0, grid, xq, xd, tbl, local, cs)
+	tb, fb := gridSum32(g, w1, grid, xq, xd, tbl, local, cs)
+	var tc, fc [2][2]Register // [lo/hi unpack][128-bit half]
+	for i, pair := range [][2]VecVirtual{{ta, tb}, {fa, fb}} {
+		lo, hi := YMM(), YMM()
+		VUNPCKLPS(pair[1], pair[0], lo) // [a0, b0, a1, b1 | a4, b4, a5, b5]
+		VUNPCKHPS(pair[1], pair[0], hi) // [a2, b2, a3, b3 | a6, b6, a7, b7]
+		for u, v := range []VecVirtual{lo, hi} {
+			x := XMM()
+			VEXTRACTF128(U8(1), v, x)
+			if i == 0 {
+				tc[u] = [2]Register{v.AsX(), x}
+			} else {
+				fc[u] = [2]Register{v.AsX(), x}
+			}
+		}
+	}
+	for b := 0; b < 8; b++ {
+		u, h := b%4/2, b/4 // block b: unpack u, half h, lanes 2·(b%2), +1
+		tx, fx := tc[u][h], fc[u][h]
+		if b%2 == 1 {
+			tx, fx = XMM(), XMM()
+			VMOVHLPS(tc[u][h], tc[u][h], tx)
+			VMOVHLPS(fc[u][h], fc[u][h], fx)
+		}
+		VFMADD231PS(fx, tx, acc)
+	}
+	ADDQ(U32(g.bytes), w0)
+	ADDQ(U32(g.bytes), w1)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	DECQ(nsb)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	out := Load(Param("out"), GP64())
+	VMOVLPS(acc, Mem{Base: out})
+	VZEROUPPER()
 	RET()
 }
 
@@ -295,6 +391,9 @@ func iqGrid512() {
 	gridConsts()
 	for _, n := range iqGridKinds {
 		gridRow32(gridKindByName(n))
+	}
+	for _, n := range iqGridKinds {
+		gridRow32x2(gridKindByName(n))
 	}
 	for _, n := range iqGridKinds {
 		gridUnpack512(gridKindByName(n))
