@@ -1831,7 +1831,7 @@ DATA kq_quarter<>+28(SB)/4, $(0.25)
 GLOBL kq_quarter<>(SB), RODATA|NOPTR, $32
 
 // func dotIQ3XXS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
-// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+// Requires: AVX, AVX2, AVX512_VNNI, F16C, FMA3, MMX+, SSE
 TEXT ·dotIQ3XXS32AVX512(SB), NOSPLIT, $64-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
@@ -1906,12 +1906,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
 	VPAND        Y1, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPERMQ       $0x44, Y4, Y10
-	VPSHUFD      $0x00, Y10, Y9
-	VMOVDQU      (CX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y5, Y11
-	VPMADDWD     Y9, Y11, Y11
+	VMOVDQU      (CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPXOR        Y7, Y7, Y7
+	VPDPBUSD     Y9, Y5, Y7
 	MOVBQZX      10(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      11(AX), DI
@@ -1929,15 +1927,14 @@ loop:
 	MOVBQZX      17(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X5, X5
 	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y10, Y9
-	VMOVDQU      32(CX), Y12
-	VPSIGNB      Y7, Y12, Y12
-	VPMADDUBSW   Y12, Y5, Y12
-	VPMADDWD     Y9, Y12, Y12
-	VPHADDD      Y12, Y11, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y5, Y9
+	VPHADDD      Y9, Y7, Y5
 	MOVBQZX      18(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      19(AX), DI
@@ -1958,11 +1955,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
 	VPAND        Y1, Y9, Y9
 	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xaa, Y10, Y11
-	VMOVDQU      64(CX), Y12
-	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y7, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      26(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      27(AX), DI
@@ -1983,12 +1979,11 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
 	VPAND        Y1, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y10, Y9
 	VMOVDQU      96(CX), Y10
 	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y12, Y7
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
 	VPHADDD      Y7, Y5, Y5
 	MOVBQZX      34(AX), DI
 	VMOVD        (SI)(DI*4), X2
@@ -2011,12 +2006,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPERMQ       $0xee, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y4
-	VMOVDQU      128(CX), Y10
-	VPSIGNB      Y6, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y4, Y10, Y10
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPXOR        Y6, Y6, Y6
+	VPDPBUSD     Y9, Y7, Y6
 	MOVBQZX      42(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      43(AX), DI
@@ -2026,23 +2019,22 @@ loop:
 	MOVBQZX      45(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      46(AX), DI
-	VMOVD        (SI)(DI*4), X4
+	VMOVD        (SI)(DI*4), X7
 	MOVBQZX      47(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X4, X4
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
 	MOVBQZX      48(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X4, X4
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
 	MOVBQZX      49(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSHUFD      $0x55, Y9, Y7
-	VMOVDQU      160(CX), Y11
-	VPSIGNB      Y6, Y11, Y11
-	VPMADDUBSW   Y11, Y4, Y11
-	VPMADDWD     Y7, Y11, Y11
-	VPHADDD      Y11, Y10, Y4
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y6, Y6
 	MOVBQZX      50(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      51(AX), DI
@@ -2052,22 +2044,21 @@ loop:
 	MOVBQZX      53(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      54(AX), DI
-	VMOVD        (SI)(DI*4), X6
+	VMOVD        (SI)(DI*4), X7
 	MOVBQZX      55(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
 	MOVBQZX      56(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
 	MOVBQZX      57(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      192(CX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y6, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      58(AX), DI
 	VMOVD        (SI)(DI*4), X2
 	MOVBQZX      59(AX), DI
@@ -2077,43 +2068,44 @@ loop:
 	MOVBQZX      61(AX), DI
 	VPINSRD      $0x03, (SI)(DI*4), X2, X2
 	MOVBQZX      62(AX), DI
-	VMOVD        (SI)(DI*4), X6
+	VMOVD        (SI)(DI*4), X7
 	MOVBQZX      63(AX), DI
-	VPINSRD      $0x01, (SI)(DI*4), X6, X6
+	VPINSRD      $0x01, (SI)(DI*4), X7, X7
 	MOVBQZX      64(AX), DI
-	VPINSRD      $0x02, (SI)(DI*4), X6, X6
+	VPINSRD      $0x02, (SI)(DI*4), X7, X7
 	MOVBQZX      65(AX), DI
-	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xff, Y9, Y8
-	VMOVDQU      224(CX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y6, Y9
-	VPMADDWD     Y8, Y9, Y9
-	VPHADDD      Y9, Y11, Y6
-	VPHADDD      Y6, Y4, Y4
-	VPERM2I128   $0x20, Y4, Y5, Y6
-	VPERM2I128   $0x31, Y4, Y5, Y4
-	VPADDD       Y4, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VPINSRD      $0x03, (SI)(DI*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
+	VPHADDD      Y7, Y6, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPSRLD       $0x10, Y4, Y4
+	VPMULLD      Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_quarter<>+0(SB), Y4, Y4
 	VMULPS       (DX), Y4, Y4
-	VFMADD231SS  X4, X6, X0
-	VPSRLDQ      $0x04, X6, X2
+	VFMADD231SS  X4, X7, X0
+	VPSRLDQ      $0x04, X7, X2
 	VPSRLDQ      $0x04, X4, X5
 	VFMADD231SS  X5, X2, X0
-	VPSRLDQ      $0x08, X6, X2
+	VPSRLDQ      $0x08, X7, X2
 	VPSRLDQ      $0x08, X4, X5
 	VFMADD231SS  X5, X2, X0
-	VPSRLDQ      $0x0c, X6, X2
+	VPSRLDQ      $0x0c, X7, X2
 	VPSRLDQ      $0x0c, X4, X5
 	VFMADD231SS  X5, X2, X0
-	VEXTRACTF128 $0x01, Y6, X2
+	VEXTRACTF128 $0x01, Y7, X2
 	VEXTRACTF128 $0x01, Y4, X4
 	VFMADD231SS  X4, X2, X0
 	VPSRLDQ      $0x04, X2, X5
@@ -2137,7 +2129,7 @@ done:
 	RET
 
 // func dotIQ2XXS32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint64) float32
-// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+// Requires: AVX, AVX2, AVX512_VNNI, F16C, FMA3, MMX+, SSE
 TEXT ·dotIQ2XXS32AVX512(SB), NOSPLIT, $64-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
@@ -2207,12 +2199,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
 	VPAND        Y1, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPERMQ       $0x44, Y4, Y10
-	VPSHUFD      $0x00, Y10, Y9
-	VMOVDQU      (CX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y5, Y11
-	VPMADDWD     Y9, Y11, Y11
+	VMOVDQU      (CX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPXOR        Y7, Y7, Y7
+	VPDPBUSD     Y9, Y5, Y7
 	MOVBQZX      10(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      11(AX), DI
@@ -2222,15 +2212,14 @@ loop:
 	MOVBQZX      13(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y10, Y9
-	VMOVDQU      32(CX), Y12
-	VPSIGNB      Y7, Y12, Y12
-	VPMADDUBSW   Y12, Y5, Y12
-	VPMADDWD     Y9, Y12, Y12
-	VPHADDD      Y12, Y11, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      32(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y5, Y9
+	VPHADDD      Y9, Y7, Y5
 	MOVBQZX      18(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      19(AX), DI
@@ -2243,11 +2232,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
 	VPAND        Y1, Y9, Y9
 	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xaa, Y10, Y11
-	VMOVDQU      64(CX), Y12
-	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y7, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VMOVDQU      64(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      26(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      27(AX), DI
@@ -2260,12 +2248,11 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
 	VPAND        Y1, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y10, Y9
 	VMOVDQU      96(CX), Y10
 	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y12, Y7
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
 	VPHADDD      Y7, Y5, Y5
 	MOVBQZX      34(AX), DI
 	VMOVQ        (SI)(DI*8), X2
@@ -2280,85 +2267,82 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPERMQ       $0xee, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y4
-	VMOVDQU      128(CX), Y10
-	VPSIGNB      Y6, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y4, Y10, Y10
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPXOR        Y6, Y6, Y6
+	VPDPBUSD     Y9, Y7, Y6
 	MOVBQZX      42(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      43(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      44(AX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X7
 	MOVBQZX      45(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSHUFD      $0x55, Y9, Y7
-	VMOVDQU      160(CX), Y11
-	VPSIGNB      Y6, Y11, Y11
-	VPMADDUBSW   Y11, Y4, Y11
-	VPMADDWD     Y7, Y11, Y11
-	VPHADDD      Y11, Y10, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y6, Y6
 	MOVBQZX      50(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      51(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      52(AX), DI
-	VMOVQ        (SI)(DI*8), X6
+	VMOVQ        (SI)(DI*8), X7
 	MOVBQZX      53(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      192(CX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y6, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      58(AX), DI
 	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      59(AX), DI
 	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
 	MOVBQZX      60(AX), DI
-	VMOVQ        (SI)(DI*8), X6
+	VMOVQ        (SI)(DI*8), X7
 	MOVBQZX      61(AX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xff, Y9, Y8
-	VMOVDQU      224(CX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y6, Y9
-	VPMADDWD     Y8, Y9, Y9
-	VPHADDD      Y9, Y11, Y6
-	VPHADDD      Y6, Y4, Y4
-	VPERM2I128   $0x20, Y4, Y5, Y6
-	VPERM2I128   $0x31, Y4, Y5, Y4
-	VPADDD       Y4, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VPINSRQ      $0x01, (SI)(DI*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VMOVDQU      224(CX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
+	VPHADDD      Y7, Y6, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPSRLD       $0x10, Y4, Y4
+	VPMULLD      Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_eighth<>+0(SB), Y4, Y4
 	VMULPS       (DX), Y4, Y4
-	VFMADD231SS  X4, X6, X0
-	VPSRLDQ      $0x04, X6, X2
+	VFMADD231SS  X4, X7, X0
+	VPSRLDQ      $0x04, X7, X2
 	VPSRLDQ      $0x04, X4, X5
 	VFMADD231SS  X5, X2, X0
-	VPSRLDQ      $0x08, X6, X2
+	VPSRLDQ      $0x08, X7, X2
 	VPSRLDQ      $0x08, X4, X5
 	VFMADD231SS  X5, X2, X0
-	VPSRLDQ      $0x0c, X6, X2
+	VPSRLDQ      $0x0c, X7, X2
 	VPSRLDQ      $0x0c, X4, X5
 	VFMADD231SS  X5, X2, X0
-	VEXTRACTF128 $0x01, Y6, X2
+	VEXTRACTF128 $0x01, Y7, X2
 	VEXTRACTF128 $0x01, Y4, X4
 	VFMADD231SS  X4, X2, X0
 	VPSRLDQ      $0x04, X2, X5
@@ -2382,7 +2366,7 @@ done:
 	RET
 
 // func dotIQ3S32AVX512(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
-// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE
+// Requires: AVX, AVX2, AVX512_VNNI, F16C, FMA3, MMX+, SSE
 TEXT ·dotIQ3S32AVX512(SB), NOSPLIT, $64-44
 	MOVQ    w+0(FP), AX
 	MOVQ    xq+8(FP), CX
@@ -2438,17 +2422,15 @@ loop:
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPERMQ       $0x44, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y8
-	VMOVDQU      (CX), Y10
-	VPSIGNB      Y7, Y10, Y10
-	VPMADDUBSW   Y10, Y5, Y10
-	VPMADDWD     Y8, Y10, Y10
+	VMOVDQU      (CX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPXOR        Y7, Y7, Y7
+	VPDPBUSD     Y8, Y5, Y7
 	VPMOVZXBD    10(AX), Y5
-	VPBROADCASTB 67(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
+	VPBROADCASTB 67(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y5, Y5
 	VMOVQ        X5, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
@@ -2459,28 +2441,27 @@ loop:
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, DI
+	VEXTRACTI128 $0x01, Y5, X8
+	VMOVQ        X8, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X5
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X5, X5
-	VPEXTRQ      $0x01, X7, DI
+	VPEXTRQ      $0x01, X8, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X5, X5
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X5, X5
 	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(AX), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y9, Y8
-	VMOVDQU      32(CX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y5, Y11
-	VPMADDWD     Y8, Y11, Y11
-	VPHADDD      Y11, Y10, Y5
+	VPBROADCASTD 78(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VMOVDQU      32(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y9, Y5, Y8
+	VPHADDD      Y8, Y7, Y5
 	VPMOVZXBD    18(AX), Y7
 	VPBROADCASTB 68(AX), Y8
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
@@ -2512,16 +2493,15 @@ loop:
 	VPSHUFB      Y1, Y8, Y8
 	VPAND        Y2, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      64(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y7, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VMOVDQU      64(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y9, Y7, Y8
 	VPMOVZXBD    26(AX), Y7
-	VPBROADCASTB 69(AX), Y8
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
-	VPAND        kq_gbit8<>+0(SB), Y8, Y8
-	VPOR         Y8, Y7, Y7
+	VPBROADCASTB 69(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y7, Y7
 	VMOVQ        X7, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
@@ -2532,28 +2512,27 @@ loop:
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y7, X8
-	VMOVQ        X8, DI
+	VEXTRACTI128 $0x01, Y7, X9
+	VMOVQ        X9, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X7
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X7, X7
-	VPEXTRQ      $0x01, X8, DI
+	VPEXTRQ      $0x01, X9, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X7, X7
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X7, X7
 	VINSERTI128  $0x01, X7, Y6, Y7
-	VPBROADCASTD 86(AX), Y8
-	VPSHUFB      Y1, Y8, Y8
-	VPAND        Y2, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y9, Y9
+	VPBROADCASTD 86(AX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
 	VMOVDQU      96(CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y11, Y7
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y8, Y7
 	VPHADDD      Y7, Y5, Y5
 	VPMOVZXBD    34(AX), Y7
 	VPBROADCASTB 70(AX), Y8
@@ -2586,54 +2565,15 @@ loop:
 	VPSHUFB      Y1, Y8, Y8
 	VPAND        Y2, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPERMQ       $0xee, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y4
-	VMOVDQU      128(CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y4, Y10, Y10
-	VPMOVZXBD    42(AX), Y4
-	VPBROADCASTB 71(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y4, Y4
-	VMOVQ        X4, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X6
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X6, X6
-	VPEXTRQ      $0x01, X4, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X6, X6
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y4, X7
-	VMOVQ        X7, DI
-	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X4
-	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X4, X4
-	VPEXTRQ      $0x01, X7, DI
-	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X4, X4
-	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X4, X4
-	VINSERTI128  $0x01, X4, Y6, Y4
-	VPBROADCASTD 94(AX), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y9, Y8
-	VMOVDQU      160(CX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y4, Y11
-	VPMADDWD     Y8, Y11, Y11
-	VPHADDD      Y11, Y10, Y4
-	VPMOVZXBD    50(AX), Y7
-	VPBROADCASTB 72(AX), Y8
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
-	VPAND        kq_gbit8<>+0(SB), Y8, Y8
-	VPOR         Y8, Y7, Y7
+	VMOVDQU      128(CX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y9, Y7, Y8
+	VPMOVZXBD    42(AX), Y7
+	VPBROADCASTB 71(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y7, Y7
 	VMOVQ        X7, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
@@ -2644,83 +2584,119 @@ loop:
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y7, X8
-	VMOVQ        X8, DI
+	VEXTRACTI128 $0x01, Y7, X9
+	VMOVQ        X9, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X7
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X7, X7
-	VPEXTRQ      $0x01, X8, DI
+	VPEXTRQ      $0x01, X9, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X7, X7
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X7, X7
 	VINSERTI128  $0x01, X7, Y6, Y7
-	VPBROADCASTD 98(AX), Y8
-	VPSHUFB      Y1, Y8, Y8
-	VPAND        Y2, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      192(CX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y7, Y11
-	VPMADDWD     Y10, Y11, Y11
-	VPMOVZXBD    58(AX), Y7
-	VPBROADCASTB 73(AX), Y8
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
-	VPAND        kq_gbit8<>+0(SB), Y8, Y8
-	VPOR         Y8, Y7, Y7
-	VMOVQ        X7, DI
+	VPBROADCASTD 94(AX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      160(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y8, Y7
+	VPMOVZXBD    50(AX), Y8
+	VPBROADCASTB 72(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, DI
 	MOVL         DI, R8
 	VMOVD        (SI)(R8*4), X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x01, (SI)(DI*4), X6, X6
-	VPEXTRQ      $0x01, X7, DI
+	VPEXTRQ      $0x01, X8, DI
 	MOVL         DI, R8
 	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
 	VPINSRD      $0x03, (SI)(DI*4), X6, X6
-	VEXTRACTI128 $0x01, Y7, X8
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X9, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 98(AX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      192(CX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y8, Y9
+	VPMOVZXBD    58(AX), Y8
+	VPBROADCASTB 73(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y8, Y8
 	VMOVQ        X8, DI
 	MOVL         DI, R8
-	VMOVD        (SI)(R8*4), X7
+	VMOVD        (SI)(R8*4), X6
 	SHRQ         $0x20, DI
-	VPINSRD      $0x01, (SI)(DI*4), X7, X7
+	VPINSRD      $0x01, (SI)(DI*4), X6, X6
 	VPEXTRQ      $0x01, X8, DI
 	MOVL         DI, R8
-	VPINSRD      $0x02, (SI)(R8*4), X7, X7
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	SHRQ         $0x20, DI
-	VPINSRD      $0x03, (SI)(DI*4), X7, X7
-	VINSERTI128  $0x01, X7, Y6, Y7
-	VPBROADCASTD 102(AX), Y8
-	VPSHUFB      Y1, Y8, Y8
-	VPAND        Y2, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y9, Y9
-	VMOVDQU      224(CX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y11, Y7
-	VPHADDD      Y7, Y4, Y4
-	VPERM2I128   $0x20, Y4, Y5, Y7
-	VPERM2I128   $0x31, Y4, Y5, Y4
-	VPADDD       Y4, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X10
+	VMOVQ        X10, DI
+	MOVL         DI, R8
+	VMOVD        (SI)(R8*4), X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x01, (SI)(DI*4), X8, X8
+	VPEXTRQ      $0x01, X10, DI
+	MOVL         DI, R8
+	VPINSRD      $0x02, (SI)(R8*4), X8, X8
+	SHRQ         $0x20, DI
+	VPINSRD      $0x03, (SI)(DI*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 102(AX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VMOVDQU      224(CX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y11, Y8, Y10
+	VPHADDD      Y10, Y9, Y8
+	VPHADDD      Y8, Y7, Y7
+	VPERM2I128   $0x20, Y7, Y5, Y8
+	VPERM2I128   $0x31, Y7, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPSRLD       $0x10, Y4, Y4
+	VPMULLD      Y4, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       (DX), Y4, Y4
-	VFMADD231SS  X4, X7, X0
-	VPSRLDQ      $0x04, X7, X5
+	VFMADD231SS  X4, X8, X0
+	VPSRLDQ      $0x04, X8, X5
 	VPSRLDQ      $0x04, X4, X6
 	VFMADD231SS  X6, X5, X0
-	VPSRLDQ      $0x08, X7, X5
+	VPSRLDQ      $0x08, X8, X5
 	VPSRLDQ      $0x08, X4, X6
 	VFMADD231SS  X6, X5, X0
-	VPSRLDQ      $0x0c, X7, X5
+	VPSRLDQ      $0x0c, X8, X5
 	VPSRLDQ      $0x0c, X4, X6
 	VFMADD231SS  X6, X5, X0
-	VEXTRACTF128 $0x01, Y7, X5
+	VEXTRACTF128 $0x01, Y8, X5
 	VEXTRACTF128 $0x01, Y4, X4
 	VFMADD231SS  X4, X5, X0
 	VPSRLDQ      $0x04, X5, X6
@@ -3018,7 +2994,7 @@ done:
 	RET
 
 // func dotIQ3XXS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint32, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
+// Requires: AVX, AVX2, AVX512_VNNI, F16C, FMA3, MMX+
 TEXT ·dotIQ3XXS32x2AVX512(SB), NOSPLIT, $64-56
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -3097,12 +3073,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
 	VPAND        Y1, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPERMQ       $0x44, Y4, Y10
-	VPSHUFD      $0x00, Y10, Y9
-	VMOVDQU      (DX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y5, Y11
-	VPMADDWD     Y9, Y11, Y11
+	VMOVDQU      (DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPXOR        Y7, Y7, Y7
+	VPDPBUSD     Y9, Y5, Y7
 	MOVBQZX      10(AX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      11(AX), R8
@@ -3120,15 +3094,14 @@ loop:
 	MOVBQZX      17(AX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X5, X5
 	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y10, Y9
-	VMOVDQU      32(DX), Y12
-	VPSIGNB      Y7, Y12, Y12
-	VPMADDUBSW   Y12, Y5, Y12
-	VPMADDWD     Y9, Y12, Y12
-	VPHADDD      Y12, Y11, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      32(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y5, Y9
+	VPHADDD      Y9, Y7, Y5
 	MOVBQZX      18(AX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      19(AX), R8
@@ -3149,11 +3122,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
 	VPAND        Y1, Y9, Y9
 	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xaa, Y10, Y11
-	VMOVDQU      64(DX), Y12
-	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y7, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VMOVDQU      64(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      26(AX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      27(AX), R8
@@ -3174,12 +3146,11 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
 	VPAND        Y1, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y10, Y9
 	VMOVDQU      96(DX), Y10
 	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y12, Y7
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
 	VPHADDD      Y7, Y5, Y5
 	MOVBQZX      34(AX), R8
 	VMOVD        (DI)(R8*4), X2
@@ -3202,12 +3173,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPERMQ       $0xee, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y4
-	VMOVDQU      128(DX), Y10
-	VPSIGNB      Y6, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y4, Y10, Y10
+	VMOVDQU      128(DX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPXOR        Y6, Y6, Y6
+	VPDPBUSD     Y9, Y7, Y6
 	MOVBQZX      42(AX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      43(AX), R8
@@ -3217,23 +3186,22 @@ loop:
 	MOVBQZX      45(AX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      46(AX), R8
-	VMOVD        (DI)(R8*4), X4
+	VMOVD        (DI)(R8*4), X7
 	MOVBQZX      47(AX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X4, X4
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
 	MOVBQZX      48(AX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X4, X4
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
 	MOVBQZX      49(AX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSHUFD      $0x55, Y9, Y7
-	VMOVDQU      160(DX), Y11
-	VPSIGNB      Y6, Y11, Y11
-	VPMADDUBSW   Y11, Y4, Y11
-	VPMADDWD     Y7, Y11, Y11
-	VPHADDD      Y11, Y10, Y4
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      160(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y6, Y6
 	MOVBQZX      50(AX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      51(AX), R8
@@ -3243,22 +3211,21 @@ loop:
 	MOVBQZX      53(AX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      54(AX), R8
-	VMOVD        (DI)(R8*4), X6
+	VMOVD        (DI)(R8*4), X7
 	MOVBQZX      55(AX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
 	MOVBQZX      56(AX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X6, X6
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
 	MOVBQZX      57(AX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      192(DX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y6, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      192(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      58(AX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      59(AX), R8
@@ -3268,44 +3235,45 @@ loop:
 	MOVBQZX      61(AX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      62(AX), R8
-	VMOVD        (DI)(R8*4), X6
+	VMOVD        (DI)(R8*4), X7
 	MOVBQZX      63(AX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X6, X6
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
 	MOVBQZX      64(AX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X6, X6
+	VPINSRD      $0x02, (DI)(R8*4), X7, X7
 	MOVBQZX      65(AX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xff, Y9, Y8
-	VMOVDQU      224(DX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y6, Y9
-	VPMADDWD     Y8, Y9, Y9
-	VPHADDD      Y9, Y11, Y6
-	VPHADDD      Y6, Y4, Y4
-	VPERM2I128   $0x20, Y4, Y5, Y6
-	VPERM2I128   $0x31, Y4, Y5, Y4
-	VPADDD       Y4, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VMOVDQU      224(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
+	VPHADDD      Y7, Y6, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPSRLD       $0x10, Y4, Y4
+	VPMULLD      Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_quarter<>+0(SB), Y4, Y4
 	VMULPS       (BX), Y4, Y4
 	VMOVDQU      66(CX), Y5
-	VMOVDQU      kq_iq2parity<>+0(SB), Y7
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
 	VPAND        kq_glow7<>+0(SB), Y5, Y8
 	VPSRLD       $0x04, Y8, Y9
 	VPXOR        Y8, Y9, Y9
-	VPSHUFB      Y9, Y7, Y9
+	VPSHUFB      Y9, Y6, Y9
 	VPOR         Y9, Y8, Y8
 	VPSRLD       $0x07, Y5, Y9
 	VPAND        kq_glow7<>+0(SB), Y9, Y9
 	VPSRLD       $0x04, Y9, Y10
 	VPXOR        Y9, Y10, Y10
-	VPSHUFB      Y10, Y7, Y10
+	VPSHUFB      Y10, Y6, Y10
 	VPOR         Y10, Y9, Y9
 	VPSLLD       $0x08, Y9, Y9
 	VPOR         Y9, Y8, Y8
@@ -3313,7 +3281,7 @@ loop:
 	VPAND        kq_glow7<>+0(SB), Y9, Y9
 	VPSRLD       $0x04, Y9, Y10
 	VPXOR        Y9, Y10, Y10
-	VPSHUFB      Y10, Y7, Y10
+	VPSHUFB      Y10, Y6, Y10
 	VPOR         Y10, Y9, Y9
 	VPSLLD       $0x10, Y9, Y9
 	VPOR         Y9, Y8, Y8
@@ -3321,14 +3289,14 @@ loop:
 	VPAND        kq_glow7<>+0(SB), Y9, Y9
 	VPSRLD       $0x04, Y9, Y10
 	VPXOR        Y9, Y10, Y10
-	VPSHUFB      Y10, Y7, Y10
+	VPSHUFB      Y10, Y6, Y10
 	VPOR         Y10, Y9, Y9
 	VPSLLD       $0x18, Y9, Y9
 	VPOR         Y9, Y8, Y8
 	VPSRLD       $0x1c, Y5, Y5
 	VPADDD       Y5, Y5, Y5
-	VPSLLD       $0x10, Y5, Y7
-	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x10, Y5, Y6
+	VPOR         Y6, Y5, Y5
 	VPOR         kq_gonesd<>+0(SB), Y5, Y5
 	MOVBQZX      2(CX), R8
 	VMOVD        (DI)(R8*4), X2
@@ -3339,24 +3307,22 @@ loop:
 	MOVBQZX      5(CX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      6(CX), R8
-	VMOVD        (DI)(R8*4), X7
+	VMOVD        (DI)(R8*4), X6
 	MOVBQZX      7(CX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
 	MOVBQZX      8(CX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X7, X7
+	VPINSRD      $0x02, (DI)(R8*4), X6, X6
 	MOVBQZX      9(CX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X7, X7
-	VINSERTI128  $0x01, X7, Y2, Y7
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
 	VPERMQ       $0x44, Y8, Y10
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y9
 	VPAND        Y1, Y9, Y9
 	VPADDB       Y3, Y9, Y9
-	VPERMQ       $0x44, Y5, Y12
-	VPSHUFD      $0x00, Y12, Y11
-	VMOVDQU      (DX), Y13
-	VPSIGNB      Y9, Y13, Y13
-	VPMADDUBSW   Y13, Y7, Y13
-	VPMADDWD     Y11, Y13, Y13
+	VMOVDQU      (DX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y11, Y6, Y9
 	MOVBQZX      10(CX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      11(CX), R8
@@ -3366,23 +3332,22 @@ loop:
 	MOVBQZX      13(CX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      14(CX), R8
-	VMOVD        (DI)(R8*4), X7
+	VMOVD        (DI)(R8*4), X6
 	MOVBQZX      15(CX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
 	MOVBQZX      16(CX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X7, X7
+	VPINSRD      $0x02, (DI)(R8*4), X6, X6
 	MOVBQZX      17(CX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X7, X7
-	VINSERTI128  $0x01, X7, Y2, Y7
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y9
-	VPAND        Y1, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0x55, Y12, Y11
-	VMOVDQU      32(DX), Y14
-	VPSIGNB      Y9, Y14, Y14
-	VPMADDUBSW   Y14, Y7, Y14
-	VPMADDWD     Y11, Y14, Y14
-	VPHADDD      Y14, Y13, Y7
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      32(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y6, Y11
+	VPHADDD      Y11, Y9, Y6
 	MOVBQZX      18(CX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      19(CX), R8
@@ -3403,11 +3368,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y11
 	VPAND        Y1, Y11, Y11
 	VPADDB       Y3, Y11, Y11
-	VPSHUFD      $0xaa, Y12, Y13
-	VMOVDQU      64(DX), Y14
-	VPSIGNB      Y11, Y14, Y14
-	VPMADDUBSW   Y14, Y9, Y14
-	VPMADDWD     Y13, Y14, Y14
+	VMOVDQU      64(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
 	MOVBQZX      26(CX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      27(CX), R8
@@ -3428,13 +3392,12 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y10
 	VPAND        Y1, Y10, Y10
 	VPADDB       Y3, Y10, Y10
-	VPSHUFD      $0xff, Y12, Y11
 	VMOVDQU      96(DX), Y12
 	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
-	VPMADDWD     Y11, Y12, Y12
-	VPHADDD      Y12, Y14, Y9
-	VPHADDD      Y9, Y7, Y7
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y12, Y9, Y10
+	VPHADDD      Y10, Y11, Y9
+	VPHADDD      Y9, Y6, Y6
 	MOVBQZX      34(CX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      35(CX), R8
@@ -3456,12 +3419,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y8
 	VPAND        Y1, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPERMQ       $0xee, Y5, Y11
-	VPSHUFD      $0x00, Y11, Y5
-	VMOVDQU      128(DX), Y12
-	VPSIGNB      Y8, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
-	VPMADDWD     Y5, Y12, Y12
+	VMOVDQU      128(DX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y11, Y9, Y8
 	MOVBQZX      42(CX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      43(CX), R8
@@ -3471,23 +3432,22 @@ loop:
 	MOVBQZX      45(CX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      46(CX), R8
-	VMOVD        (DI)(R8*4), X5
+	VMOVD        (DI)(R8*4), X9
 	MOVBQZX      47(CX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X5, X5
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
 	MOVBQZX      48(CX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X5, X5
+	VPINSRD      $0x02, (DI)(R8*4), X9, X9
 	MOVBQZX      49(CX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y8
-	VPAND        Y1, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0x55, Y11, Y9
-	VMOVDQU      160(DX), Y13
-	VPSIGNB      Y8, Y13, Y13
-	VPMADDUBSW   Y13, Y5, Y13
-	VPMADDWD     Y9, Y13, Y13
-	VPHADDD      Y13, Y12, Y5
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      160(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
+	VPHADDD      Y11, Y8, Y8
 	MOVBQZX      50(CX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      51(CX), R8
@@ -3497,22 +3457,21 @@ loop:
 	MOVBQZX      53(CX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      54(CX), R8
-	VMOVD        (DI)(R8*4), X8
+	VMOVD        (DI)(R8*4), X9
 	MOVBQZX      55(CX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
 	MOVBQZX      56(CX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X8, X8
+	VPINSRD      $0x02, (DI)(R8*4), X9, X9
 	MOVBQZX      57(CX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X8, X8
-	VINSERTI128  $0x01, X8, Y2, Y8
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y9
-	VPAND        Y1, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xaa, Y11, Y12
-	VMOVDQU      192(DX), Y13
-	VPSIGNB      Y9, Y13, Y13
-	VPMADDUBSW   Y13, Y8, Y13
-	VPMADDWD     Y12, Y13, Y13
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      192(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
 	MOVBQZX      58(CX), R8
 	VMOVD        (DI)(R8*4), X2
 	MOVBQZX      59(CX), R8
@@ -3522,46 +3481,47 @@ loop:
 	MOVBQZX      61(CX), R8
 	VPINSRD      $0x03, (DI)(R8*4), X2, X2
 	MOVBQZX      62(CX), R8
-	VMOVD        (DI)(R8*4), X8
+	VMOVD        (DI)(R8*4), X9
 	MOVBQZX      63(CX), R8
-	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	VPINSRD      $0x01, (DI)(R8*4), X9, X9
 	MOVBQZX      64(CX), R8
-	VPINSRD      $0x02, (DI)(R8*4), X8, X8
+	VPINSRD      $0x02, (DI)(R8*4), X9, X9
 	MOVBQZX      65(CX), R8
-	VPINSRD      $0x03, (DI)(R8*4), X8, X8
-	VINSERTI128  $0x01, X8, Y2, Y8
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y9
-	VPAND        Y1, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xff, Y11, Y10
-	VMOVDQU      224(DX), Y11
-	VPSIGNB      Y9, Y11, Y11
-	VPMADDUBSW   Y11, Y8, Y11
-	VPMADDWD     Y10, Y11, Y11
-	VPHADDD      Y11, Y13, Y8
-	VPHADDD      Y8, Y5, Y5
-	VPERM2I128   $0x20, Y5, Y7, Y8
-	VPERM2I128   $0x31, Y5, Y7, Y5
-	VPADDD       Y5, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VPINSRD      $0x03, (DI)(R8*4), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y10
+	VPAND        Y1, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VMOVDQU      224(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y12, Y9, Y10
+	VPHADDD      Y10, Y11, Y9
+	VPHADDD      Y9, Y8, Y8
+	VPERM2I128   $0x20, Y8, Y6, Y9
+	VPERM2I128   $0x31, Y8, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPSRLD       $0x10, Y5, Y5
+	VPMULLD      Y5, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VPBROADCASTW (CX), X5
 	VCVTPH2PS    X5, Y5
 	VMULPS       kq_quarter<>+0(SB), Y5, Y5
 	VMULPS       (BX), Y5, Y5
-	VUNPCKLPS    Y8, Y6, Y7
-	VUNPCKHPS    Y8, Y6, Y6
-	VEXTRACTF128 $0x01, Y7, X2
-	VEXTRACTF128 $0x01, Y6, X9
+	VUNPCKLPS    Y9, Y7, Y6
+	VUNPCKHPS    Y9, Y7, Y7
+	VEXTRACTF128 $0x01, Y6, X2
+	VEXTRACTF128 $0x01, Y7, X9
 	VUNPCKLPS    Y5, Y4, Y8
 	VUNPCKHPS    Y5, Y4, Y4
 	VEXTRACTF128 $0x01, Y8, X5
 	VEXTRACTF128 $0x01, Y4, X10
-	VFMADD231PS  X8, X7, X0
-	VMOVHLPS     X7, X7, X7
-	VMOVHLPS     X8, X8, X8
-	VFMADD231PS  X8, X7, X0
-	VFMADD231PS  X4, X6, X0
+	VFMADD231PS  X8, X6, X0
 	VMOVHLPS     X6, X6, X6
+	VMOVHLPS     X8, X8, X8
+	VFMADD231PS  X8, X6, X0
+	VFMADD231PS  X4, X7, X0
+	VMOVHLPS     X7, X7, X6
 	VMOVHLPS     X4, X4, X4
 	VFMADD231PS  X4, X6, X0
 	VFMADD231PS  X5, X2, X0
@@ -3586,7 +3546,7 @@ done:
 	RET
 
 // func dotIQ2XXS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
+// Requires: AVX, AVX2, AVX512_VNNI, F16C, FMA3, MMX+
 TEXT ·dotIQ2XXS32x2AVX512(SB), NOSPLIT, $64-56
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -3660,12 +3620,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
 	VPAND        Y1, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPERMQ       $0x44, Y4, Y10
-	VPSHUFD      $0x00, Y10, Y9
-	VMOVDQU      (DX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y5, Y11
-	VPMADDWD     Y9, Y11, Y11
+	VMOVDQU      (DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPXOR        Y7, Y7, Y7
+	VPDPBUSD     Y9, Y5, Y7
 	MOVBQZX      10(AX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      11(AX), R8
@@ -3675,15 +3633,14 @@ loop:
 	MOVBQZX      13(AX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X5, X5
 	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y10, Y9
-	VMOVDQU      32(DX), Y12
-	VPSIGNB      Y7, Y12, Y12
-	VPMADDUBSW   Y12, Y5, Y12
-	VPMADDWD     Y9, Y12, Y12
-	VPHADDD      Y12, Y11, Y5
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      32(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y5, Y9
+	VPHADDD      Y9, Y7, Y5
 	MOVBQZX      18(AX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      19(AX), R8
@@ -3696,11 +3653,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
 	VPAND        Y1, Y9, Y9
 	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xaa, Y10, Y11
-	VMOVDQU      64(DX), Y12
-	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y7, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VMOVDQU      64(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      26(AX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      27(AX), R8
@@ -3713,12 +3669,11 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
 	VPAND        Y1, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y10, Y9
 	VMOVDQU      96(DX), Y10
 	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y12, Y7
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
 	VPHADDD      Y7, Y5, Y5
 	MOVBQZX      34(AX), R8
 	VMOVQ        (DI)(R8*8), X2
@@ -3733,89 +3688,86 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPERMQ       $0xee, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y4
-	VMOVDQU      128(DX), Y10
-	VPSIGNB      Y6, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y4, Y10, Y10
+	VMOVDQU      128(DX), Y9
+	VPSIGNB      Y6, Y9, Y9
+	VPXOR        Y6, Y6, Y6
+	VPDPBUSD     Y9, Y7, Y6
 	MOVBQZX      42(AX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      43(AX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      44(AX), R8
-	VMOVQ        (DI)(R8*8), X4
+	VMOVQ        (DI)(R8*8), X7
 	MOVBQZX      45(AX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSHUFD      $0x55, Y9, Y7
-	VMOVDQU      160(DX), Y11
-	VPSIGNB      Y6, Y11, Y11
-	VPMADDUBSW   Y11, Y4, Y11
-	VPMADDWD     Y7, Y11, Y11
-	VPHADDD      Y11, Y10, Y4
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      160(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y6, Y6
 	MOVBQZX      50(AX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      51(AX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      52(AX), R8
-	VMOVQ        (DI)(R8*8), X6
+	VMOVQ        (DI)(R8*8), X7
 	MOVBQZX      53(AX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      192(DX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y6, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      192(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
 	MOVBQZX      58(AX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      59(AX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      60(AX), R8
-	VMOVQ        (DI)(R8*8), X6
+	VMOVQ        (DI)(R8*8), X7
 	MOVBQZX      61(AX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X6, X6
-	VINSERTI128  $0x01, X6, Y2, Y6
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0xff, Y9, Y8
-	VMOVDQU      224(DX), Y9
-	VPSIGNB      Y7, Y9, Y9
-	VPMADDUBSW   Y9, Y6, Y9
-	VPMADDWD     Y8, Y9, Y9
-	VPHADDD      Y9, Y11, Y6
-	VPHADDD      Y6, Y4, Y4
-	VPERM2I128   $0x20, Y4, Y5, Y6
-	VPERM2I128   $0x31, Y4, Y5, Y4
-	VPADDD       Y4, Y6, Y6
-	VCVTDQ2PS    Y6, Y6
+	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VMOVDQU      224(DX), Y10
+	VPSIGNB      Y8, Y10, Y10
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y10, Y7, Y8
+	VPHADDD      Y8, Y9, Y7
+	VPHADDD      Y7, Y6, Y6
+	VPERM2I128   $0x20, Y6, Y5, Y7
+	VPERM2I128   $0x31, Y6, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPSRLD       $0x10, Y4, Y4
+	VPMULLD      Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_eighth<>+0(SB), Y4, Y4
 	VMULPS       (BX), Y4, Y4
 	VMOVDQU      2(CX), Y5
-	VMOVDQU      34(CX), Y7
-	VSHUFPS      $0xdd, Y7, Y5, Y5
+	VMOVDQU      34(CX), Y6
+	VSHUFPS      $0xdd, Y6, Y5, Y5
 	VPERMQ       $0xd8, Y5, Y5
-	VMOVDQU      kq_iq2parity<>+0(SB), Y7
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
 	VPAND        kq_glow7<>+0(SB), Y5, Y8
 	VPSRLD       $0x04, Y8, Y9
 	VPXOR        Y8, Y9, Y9
-	VPSHUFB      Y9, Y7, Y9
+	VPSHUFB      Y9, Y6, Y9
 	VPOR         Y9, Y8, Y8
 	VPSRLD       $0x07, Y5, Y9
 	VPAND        kq_glow7<>+0(SB), Y9, Y9
 	VPSRLD       $0x04, Y9, Y10
 	VPXOR        Y9, Y10, Y10
-	VPSHUFB      Y10, Y7, Y10
+	VPSHUFB      Y10, Y6, Y10
 	VPOR         Y10, Y9, Y9
 	VPSLLD       $0x08, Y9, Y9
 	VPOR         Y9, Y8, Y8
@@ -3823,7 +3775,7 @@ loop:
 	VPAND        kq_glow7<>+0(SB), Y9, Y9
 	VPSRLD       $0x04, Y9, Y10
 	VPXOR        Y9, Y10, Y10
-	VPSHUFB      Y10, Y7, Y10
+	VPSHUFB      Y10, Y6, Y10
 	VPOR         Y10, Y9, Y9
 	VPSLLD       $0x10, Y9, Y9
 	VPOR         Y9, Y8, Y8
@@ -3831,52 +3783,49 @@ loop:
 	VPAND        kq_glow7<>+0(SB), Y9, Y9
 	VPSRLD       $0x04, Y9, Y10
 	VPXOR        Y9, Y10, Y10
-	VPSHUFB      Y10, Y7, Y10
+	VPSHUFB      Y10, Y6, Y10
 	VPOR         Y10, Y9, Y9
 	VPSLLD       $0x18, Y9, Y9
 	VPOR         Y9, Y8, Y8
 	VPSRLD       $0x1c, Y5, Y5
 	VPADDD       Y5, Y5, Y5
-	VPSLLD       $0x10, Y5, Y7
-	VPOR         Y7, Y5, Y5
+	VPSLLD       $0x10, Y5, Y6
+	VPOR         Y6, Y5, Y5
 	VPOR         kq_gonesd<>+0(SB), Y5, Y5
 	MOVBQZX      2(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      3(CX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      4(CX), R8
-	VMOVQ        (DI)(R8*8), X7
+	VMOVQ        (DI)(R8*8), X6
 	MOVBQZX      5(CX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
-	VINSERTI128  $0x01, X7, Y2, Y7
+	VPINSRQ      $0x01, (DI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
 	VPERMQ       $0x44, Y8, Y10
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y9
 	VPAND        Y1, Y9, Y9
 	VPADDB       Y3, Y9, Y9
-	VPERMQ       $0x44, Y5, Y12
-	VPSHUFD      $0x00, Y12, Y11
-	VMOVDQU      (DX), Y13
-	VPSIGNB      Y9, Y13, Y13
-	VPMADDUBSW   Y13, Y7, Y13
-	VPMADDWD     Y11, Y13, Y13
+	VMOVDQU      (DX), Y11
+	VPSIGNB      Y9, Y11, Y11
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y11, Y6, Y9
 	MOVBQZX      10(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      11(CX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      12(CX), R8
-	VMOVQ        (DI)(R8*8), X7
+	VMOVQ        (DI)(R8*8), X6
 	MOVBQZX      13(CX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X7, X7
-	VINSERTI128  $0x01, X7, Y2, Y7
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y9
-	VPAND        Y1, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0x55, Y12, Y11
-	VMOVDQU      32(DX), Y14
-	VPSIGNB      Y9, Y14, Y14
-	VPMADDUBSW   Y14, Y7, Y14
-	VPMADDWD     Y11, Y14, Y14
-	VPHADDD      Y14, Y13, Y7
+	VPINSRQ      $0x01, (DI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      32(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y6, Y11
+	VPHADDD      Y11, Y9, Y6
 	MOVBQZX      18(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      19(CX), R8
@@ -3889,11 +3838,10 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y11
 	VPAND        Y1, Y11, Y11
 	VPADDB       Y3, Y11, Y11
-	VPSHUFD      $0xaa, Y12, Y13
-	VMOVDQU      64(DX), Y14
-	VPSIGNB      Y11, Y14, Y14
-	VPMADDUBSW   Y14, Y9, Y14
-	VPMADDWD     Y13, Y14, Y14
+	VMOVDQU      64(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
 	MOVBQZX      26(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      27(CX), R8
@@ -3906,13 +3854,12 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y10
 	VPAND        Y1, Y10, Y10
 	VPADDB       Y3, Y10, Y10
-	VPSHUFD      $0xff, Y12, Y11
 	VMOVDQU      96(DX), Y12
 	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
-	VPMADDWD     Y11, Y12, Y12
-	VPHADDD      Y12, Y14, Y9
-	VPHADDD      Y9, Y7, Y7
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y12, Y9, Y10
+	VPHADDD      Y10, Y11, Y9
+	VPHADDD      Y9, Y6, Y6
 	MOVBQZX      34(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      35(CX), R8
@@ -3926,88 +3873,85 @@ loop:
 	VPSHUFB      kq_gsignshufib<>+0(SB), Y10, Y8
 	VPAND        Y1, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPERMQ       $0xee, Y5, Y11
-	VPSHUFD      $0x00, Y11, Y5
-	VMOVDQU      128(DX), Y12
-	VPSIGNB      Y8, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
-	VPMADDWD     Y5, Y12, Y12
+	VMOVDQU      128(DX), Y11
+	VPSIGNB      Y8, Y11, Y11
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y11, Y9, Y8
 	MOVBQZX      42(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      43(CX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      44(CX), R8
-	VMOVQ        (DI)(R8*8), X5
+	VMOVQ        (DI)(R8*8), X9
 	MOVBQZX      45(CX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y8
-	VPAND        Y1, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0x55, Y11, Y9
-	VMOVDQU      160(DX), Y13
-	VPSIGNB      Y8, Y13, Y13
-	VPMADDUBSW   Y13, Y5, Y13
-	VPMADDWD     Y9, Y13, Y13
-	VPHADDD      Y13, Y12, Y5
+	VPINSRQ      $0x01, (DI)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      160(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
+	VPHADDD      Y11, Y8, Y8
 	MOVBQZX      50(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      51(CX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      52(CX), R8
-	VMOVQ        (DI)(R8*8), X8
+	VMOVQ        (DI)(R8*8), X9
 	MOVBQZX      53(CX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X8, X8
-	VINSERTI128  $0x01, X8, Y2, Y8
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y9
-	VPAND        Y1, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xaa, Y11, Y12
-	VMOVDQU      192(DX), Y13
-	VPSIGNB      Y9, Y13, Y13
-	VPMADDUBSW   Y13, Y8, Y13
-	VPMADDWD     Y12, Y13, Y13
+	VPINSRQ      $0x01, (DI)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y10, Y11
+	VPAND        Y1, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      192(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
 	MOVBQZX      58(CX), R8
 	VMOVQ        (DI)(R8*8), X2
 	MOVBQZX      59(CX), R8
 	VPINSRQ      $0x01, (DI)(R8*8), X2, X2
 	MOVBQZX      60(CX), R8
-	VMOVQ        (DI)(R8*8), X8
+	VMOVQ        (DI)(R8*8), X9
 	MOVBQZX      61(CX), R8
-	VPINSRQ      $0x01, (DI)(R8*8), X8, X8
-	VINSERTI128  $0x01, X8, Y2, Y8
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y9
-	VPAND        Y1, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0xff, Y11, Y10
-	VMOVDQU      224(DX), Y11
-	VPSIGNB      Y9, Y11, Y11
-	VPMADDUBSW   Y11, Y8, Y11
-	VPMADDWD     Y10, Y11, Y11
-	VPHADDD      Y11, Y13, Y8
-	VPHADDD      Y8, Y5, Y5
-	VPERM2I128   $0x20, Y5, Y7, Y8
-	VPERM2I128   $0x31, Y5, Y7, Y5
-	VPADDD       Y5, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
+	VPINSRQ      $0x01, (DI)(R8*8), X9, X9
+	VINSERTI128  $0x01, X9, Y2, Y9
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y10, Y10
+	VPAND        Y1, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VMOVDQU      224(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y12, Y9, Y10
+	VPHADDD      Y10, Y11, Y9
+	VPHADDD      Y9, Y8, Y8
+	VPERM2I128   $0x20, Y8, Y6, Y9
+	VPERM2I128   $0x31, Y8, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPSRLD       $0x10, Y5, Y5
+	VPMULLD      Y5, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
 	VPBROADCASTW (CX), X5
 	VCVTPH2PS    X5, Y5
 	VMULPS       kq_eighth<>+0(SB), Y5, Y5
 	VMULPS       (BX), Y5, Y5
-	VUNPCKLPS    Y8, Y6, Y7
-	VUNPCKHPS    Y8, Y6, Y6
-	VEXTRACTF128 $0x01, Y7, X2
-	VEXTRACTF128 $0x01, Y6, X9
+	VUNPCKLPS    Y9, Y7, Y6
+	VUNPCKHPS    Y9, Y7, Y7
+	VEXTRACTF128 $0x01, Y6, X2
+	VEXTRACTF128 $0x01, Y7, X9
 	VUNPCKLPS    Y5, Y4, Y8
 	VUNPCKHPS    Y5, Y4, Y4
 	VEXTRACTF128 $0x01, Y8, X5
 	VEXTRACTF128 $0x01, Y4, X10
-	VFMADD231PS  X8, X7, X0
-	VMOVHLPS     X7, X7, X7
-	VMOVHLPS     X8, X8, X8
-	VFMADD231PS  X8, X7, X0
-	VFMADD231PS  X4, X6, X0
+	VFMADD231PS  X8, X6, X0
 	VMOVHLPS     X6, X6, X6
+	VMOVHLPS     X8, X8, X8
+	VFMADD231PS  X8, X6, X0
+	VFMADD231PS  X4, X7, X0
+	VMOVHLPS     X7, X7, X6
 	VMOVHLPS     X4, X4, X4
 	VFMADD231PS  X4, X6, X0
 	VFMADD231PS  X5, X2, X0
@@ -4032,7 +3976,7 @@ done:
 	RET
 
 // func dotIQ3S32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint32, out *float32)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+
+// Requires: AVX, AVX2, AVX512_VNNI, F16C, FMA3, MMX+
 TEXT ·dotIQ3S32x2AVX512(SB), NOSPLIT, $64-56
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4092,17 +4036,15 @@ loop:
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPERMQ       $0x44, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y8
-	VMOVDQU      (DX), Y10
-	VPSIGNB      Y7, Y10, Y10
-	VPMADDUBSW   Y10, Y5, Y10
-	VPMADDWD     Y8, Y10, Y10
+	VMOVDQU      (DX), Y8
+	VPSIGNB      Y7, Y8, Y8
+	VPXOR        Y7, Y7, Y7
+	VPDPBUSD     Y8, Y5, Y7
 	VPMOVZXBD    10(AX), Y5
-	VPBROADCASTB 67(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
+	VPBROADCASTB 67(AX), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y5, Y5
 	VMOVQ        X5, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
@@ -4113,28 +4055,27 @@ loop:
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y5, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X5
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X5, X5
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X5, X5
 	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(AX), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y9, Y8
-	VMOVDQU      32(DX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y5, Y11
-	VPMADDWD     Y8, Y11, Y11
-	VPHADDD      Y11, Y10, Y5
+	VPBROADCASTD 78(AX), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VMOVDQU      32(DX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y9, Y5, Y8
+	VPHADDD      Y8, Y7, Y5
 	VPMOVZXBD    18(AX), Y7
 	VPBROADCASTB 68(AX), Y8
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
@@ -4166,16 +4107,15 @@ loop:
 	VPSHUFB      Y1, Y8, Y8
 	VPAND        Y2, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      64(DX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y7, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VMOVDQU      64(DX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y9, Y7, Y8
 	VPMOVZXBD    26(AX), Y7
-	VPBROADCASTB 69(AX), Y8
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
-	VPAND        kq_gbit8<>+0(SB), Y8, Y8
-	VPOR         Y8, Y7, Y7
+	VPBROADCASTB 69(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y7, Y7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
@@ -4186,28 +4126,27 @@ loop:
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y7, X8
-	VMOVQ        X8, R8
+	VEXTRACTI128 $0x01, Y7, X9
+	VMOVQ        X9, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X7
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X7, X7
-	VPEXTRQ      $0x01, X8, R8
+	VPEXTRQ      $0x01, X9, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X7, X7
 	VINSERTI128  $0x01, X7, Y6, Y7
-	VPBROADCASTD 86(AX), Y8
-	VPSHUFB      Y1, Y8, Y8
-	VPAND        Y2, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y9, Y9
+	VPBROADCASTD 86(AX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
 	VMOVDQU      96(DX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y11, Y7
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y8, Y7
 	VPHADDD      Y7, Y5, Y5
 	VPMOVZXBD    34(AX), Y7
 	VPBROADCASTB 70(AX), Y8
@@ -4240,54 +4179,15 @@ loop:
 	VPSHUFB      Y1, Y8, Y8
 	VPAND        Y2, Y8, Y8
 	VPADDB       Y3, Y8, Y8
-	VPERMQ       $0xee, Y4, Y9
-	VPSHUFD      $0x00, Y9, Y4
-	VMOVDQU      128(DX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y4, Y10, Y10
-	VPMOVZXBD    42(AX), Y4
-	VPBROADCASTB 71(AX), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y4, Y4
-	VMOVQ        X4, R8
-	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X6
-	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X4, R8
-	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X6, X6
-	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y4, X7
-	VMOVQ        X7, R8
-	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X4
-	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X4, X4
-	VPEXTRQ      $0x01, X7, R8
-	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X4, X4
-	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X4, X4
-	VINSERTI128  $0x01, X4, Y6, Y4
-	VPBROADCASTD 94(AX), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSHUFD      $0x55, Y9, Y8
-	VMOVDQU      160(DX), Y11
-	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y4, Y11
-	VPMADDWD     Y8, Y11, Y11
-	VPHADDD      Y11, Y10, Y4
-	VPMOVZXBD    50(AX), Y7
-	VPBROADCASTB 72(AX), Y8
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
-	VPAND        kq_gbit8<>+0(SB), Y8, Y8
-	VPOR         Y8, Y7, Y7
+	VMOVDQU      128(DX), Y9
+	VPSIGNB      Y8, Y9, Y9
+	VPXOR        Y8, Y8, Y8
+	VPDPBUSD     Y9, Y7, Y8
+	VPMOVZXBD    42(AX), Y7
+	VPBROADCASTB 71(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y7, Y7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
@@ -4298,69 +4198,105 @@ loop:
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y7, X8
-	VMOVQ        X8, R8
+	VEXTRACTI128 $0x01, Y7, X9
+	VMOVQ        X9, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X7
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X7, X7
-	VPEXTRQ      $0x01, X8, R8
+	VPEXTRQ      $0x01, X9, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X7, X7
 	VINSERTI128  $0x01, X7, Y6, Y7
-	VPBROADCASTD 98(AX), Y8
-	VPSHUFB      Y1, Y8, Y8
-	VPAND        Y2, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xaa, Y9, Y10
-	VMOVDQU      192(DX), Y11
-	VPSIGNB      Y8, Y11, Y11
-	VPMADDUBSW   Y11, Y7, Y11
-	VPMADDWD     Y10, Y11, Y11
-	VPMOVZXBD    58(AX), Y7
-	VPBROADCASTB 73(AX), Y8
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
-	VPAND        kq_gbit8<>+0(SB), Y8, Y8
-	VPOR         Y8, Y7, Y7
-	VMOVQ        X7, R8
+	VPBROADCASTD 94(AX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      160(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPHADDD      Y9, Y8, Y7
+	VPMOVZXBD    50(AX), Y8
+	VPBROADCASTB 72(AX), Y9
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
+	VPAND        kq_gbit8<>+0(SB), Y9, Y9
+	VPOR         Y9, Y8, Y8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X7, R8
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y7, X8
+	VEXTRACTI128 $0x01, Y8, X9
+	VMOVQ        X9, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	VPEXTRQ      $0x01, X9, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 98(AX), Y9
+	VPSHUFB      Y1, Y9, Y9
+	VPAND        Y2, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VMOVDQU      192(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y8, Y9
+	VPMOVZXBD    58(AX), Y8
+	VPBROADCASTB 73(AX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y8, Y8
 	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X7
+	VMOVD        (DI)(R9*4), X6
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
 	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X7, X7
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X7, X7
-	VINSERTI128  $0x01, X7, Y6, Y7
-	VPBROADCASTD 102(AX), Y8
-	VPSHUFB      Y1, Y8, Y8
-	VPAND        Y2, Y8, Y8
-	VPADDB       Y3, Y8, Y8
-	VPSHUFD      $0xff, Y9, Y9
-	VMOVDQU      224(DX), Y10
-	VPSIGNB      Y8, Y10, Y10
-	VPMADDUBSW   Y10, Y7, Y10
-	VPMADDWD     Y9, Y10, Y10
-	VPHADDD      Y10, Y11, Y7
-	VPHADDD      Y7, Y4, Y4
-	VPERM2I128   $0x20, Y4, Y5, Y7
-	VPERM2I128   $0x31, Y4, Y5, Y4
-	VPADDD       Y4, Y7, Y7
-	VCVTDQ2PS    Y7, Y7
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y8, X10
+	VMOVQ        X10, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	VPEXTRQ      $0x01, X10, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X8, X8
+	VINSERTI128  $0x01, X8, Y6, Y8
+	VPBROADCASTD 102(AX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VMOVDQU      224(DX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y11, Y8, Y10
+	VPHADDD      Y10, Y9, Y8
+	VPHADDD      Y8, Y7, Y7
+	VPERM2I128   $0x20, Y7, Y5, Y8
+	VPERM2I128   $0x31, Y7, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPSRLD       $0x10, Y4, Y4
+	VPMULLD      Y4, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
 	VPBROADCASTW (AX), X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       (BX), Y4, Y4
@@ -4368,83 +4304,80 @@ loop:
 	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
 	VPAND        kq_glow4d<>+0(SB), Y5, Y5
 	VPADDD       Y5, Y5, Y5
-	VPSLLD       $0x10, Y5, Y8
-	VPOR         Y8, Y5, Y5
+	VPSLLD       $0x10, Y5, Y7
+	VPOR         Y7, Y5, Y5
 	VPOR         kq_gonesd<>+0(SB), Y5, Y5
-	VPMOVZXBD    2(CX), Y8
+	VPMOVZXBD    2(CX), Y7
 	VPBROADCASTB 66(CX), Y9
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
 	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VMOVQ        X8, R8
+	VPOR         Y9, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X8, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y8, X9
+	VEXTRACTI128 $0x01, Y7, X9
 	VMOVQ        X9, R8
 	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X8
+	VMOVD        (DI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X8, X8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
 	VPEXTRQ      $0x01, X9, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	VPINSRD      $0x02, (DI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X8, X8
-	VINSERTI128  $0x01, X8, Y6, Y8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
 	VPBROADCASTD 74(CX), Y9
 	VPSHUFB      Y1, Y9, Y9
 	VPAND        Y2, Y9, Y9
 	VPADDB       Y3, Y9, Y9
-	VPERMQ       $0x44, Y5, Y11
-	VPSHUFD      $0x00, Y11, Y10
-	VMOVDQU      (DX), Y12
-	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y8, Y12
-	VPMADDWD     Y10, Y12, Y12
-	VPMOVZXBD    10(CX), Y8
-	VPBROADCASTB 67(CX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y8, Y8
-	VMOVQ        X8, R8
+	VMOVDQU      (DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPXOR        Y9, Y9, Y9
+	VPDPBUSD     Y10, Y7, Y9
+	VPMOVZXBD    10(CX), Y7
+	VPBROADCASTB 67(CX), Y10
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
+	VPAND        kq_gbit8<>+0(SB), Y10, Y10
+	VPOR         Y10, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X8, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y8, X9
-	VMOVQ        X9, R8
+	VEXTRACTI128 $0x01, Y7, X10
+	VMOVQ        X10, R8
 	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X8
+	VMOVD        (DI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X8, X8
-	VPEXTRQ      $0x01, X9, R8
+	VPINSRD      $0x01, (DI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X10, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	VPINSRD      $0x02, (DI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X8, X8
-	VINSERTI128  $0x01, X8, Y6, Y8
-	VPBROADCASTD 78(CX), Y9
-	VPSHUFB      Y1, Y9, Y9
-	VPAND        Y2, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0x55, Y11, Y10
-	VMOVDQU      32(DX), Y13
-	VPSIGNB      Y9, Y13, Y13
-	VPMADDUBSW   Y13, Y8, Y13
-	VPMADDWD     Y10, Y13, Y13
-	VPHADDD      Y13, Y12, Y8
+	VPINSRD      $0x03, (DI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(CX), Y10
+	VPSHUFB      Y1, Y10, Y10
+	VPAND        Y2, Y10, Y10
+	VPADDB       Y3, Y10, Y10
+	VMOVDQU      32(DX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y11, Y7, Y10
+	VPHADDD      Y10, Y9, Y7
 	VPMOVZXBD    18(CX), Y9
 	VPBROADCASTB 68(CX), Y10
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
@@ -4476,16 +4409,15 @@ loop:
 	VPSHUFB      Y1, Y10, Y10
 	VPAND        Y2, Y10, Y10
 	VPADDB       Y3, Y10, Y10
-	VPSHUFD      $0xaa, Y11, Y12
-	VMOVDQU      64(DX), Y13
-	VPSIGNB      Y10, Y13, Y13
-	VPMADDUBSW   Y13, Y9, Y13
-	VPMADDWD     Y12, Y13, Y13
+	VMOVDQU      64(DX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y11, Y9, Y10
 	VPMOVZXBD    26(CX), Y9
-	VPBROADCASTB 69(CX), Y10
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
-	VPAND        kq_gbit8<>+0(SB), Y10, Y10
-	VPOR         Y10, Y9, Y9
+	VPBROADCASTB 69(CX), Y11
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y11, Y11
+	VPAND        kq_gbit8<>+0(SB), Y11, Y11
+	VPOR         Y11, Y9, Y9
 	VMOVQ        X9, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
@@ -4496,29 +4428,28 @@ loop:
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y9, X10
-	VMOVQ        X10, R8
+	VEXTRACTI128 $0x01, Y9, X11
+	VMOVQ        X11, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X9
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X9, X9
-	VPEXTRQ      $0x01, X10, R8
+	VPEXTRQ      $0x01, X11, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X9, X9
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X9, X9
 	VINSERTI128  $0x01, X9, Y6, Y9
-	VPBROADCASTD 86(CX), Y10
-	VPSHUFB      Y1, Y10, Y10
-	VPAND        Y2, Y10, Y10
-	VPADDB       Y3, Y10, Y10
-	VPSHUFD      $0xff, Y11, Y11
+	VPBROADCASTD 86(CX), Y11
+	VPSHUFB      Y1, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPADDB       Y3, Y11, Y11
 	VMOVDQU      96(DX), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
-	VPMADDWD     Y11, Y12, Y12
-	VPHADDD      Y12, Y13, Y9
-	VPHADDD      Y9, Y8, Y8
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
+	VPHADDD      Y11, Y10, Y9
+	VPHADDD      Y9, Y7, Y7
 	VPMOVZXBD    34(CX), Y9
 	VPBROADCASTB 70(CX), Y10
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
@@ -4550,54 +4481,15 @@ loop:
 	VPSHUFB      Y1, Y10, Y10
 	VPAND        Y2, Y10, Y10
 	VPADDB       Y3, Y10, Y10
-	VPERMQ       $0xee, Y5, Y11
-	VPSHUFD      $0x00, Y11, Y5
-	VMOVDQU      128(DX), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
-	VPMADDWD     Y5, Y12, Y12
-	VPMOVZXBD    42(CX), Y5
-	VPBROADCASTB 71(CX), Y9
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y9, Y9
-	VPAND        kq_gbit8<>+0(SB), Y9, Y9
-	VPOR         Y9, Y5, Y5
-	VMOVQ        X5, R8
-	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X6
-	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
-	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X6, X6
-	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X9
-	VMOVQ        X9, R8
-	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X5
-	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X9, R8
-	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X5, X5
-	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(CX), Y9
-	VPSHUFB      Y1, Y9, Y9
-	VPAND        Y2, Y9, Y9
-	VPADDB       Y3, Y9, Y9
-	VPSHUFD      $0x55, Y11, Y10
-	VMOVDQU      160(DX), Y13
-	VPSIGNB      Y9, Y13, Y13
-	VPMADDUBSW   Y13, Y5, Y13
-	VPMADDWD     Y10, Y13, Y13
-	VPHADDD      Y13, Y12, Y5
-	VPMOVZXBD    50(CX), Y9
-	VPBROADCASTB 72(CX), Y10
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
-	VPAND        kq_gbit8<>+0(SB), Y10, Y10
-	VPOR         Y10, Y9, Y9
+	VMOVDQU      128(DX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPXOR        Y10, Y10, Y10
+	VPDPBUSD     Y11, Y9, Y10
+	VPMOVZXBD    42(CX), Y9
+	VPBROADCASTB 71(CX), Y11
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y11, Y11
+	VPAND        kq_gbit8<>+0(SB), Y11, Y11
+	VPOR         Y11, Y9, Y9
 	VMOVQ        X9, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
@@ -4608,86 +4500,122 @@ loop:
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y9, X10
-	VMOVQ        X10, R8
+	VEXTRACTI128 $0x01, Y9, X11
+	VMOVQ        X11, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X9
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X9, X9
-	VPEXTRQ      $0x01, X10, R8
+	VPEXTRQ      $0x01, X11, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X9, X9
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X9, X9
 	VINSERTI128  $0x01, X9, Y6, Y9
-	VPBROADCASTD 98(CX), Y10
-	VPSHUFB      Y1, Y10, Y10
-	VPAND        Y2, Y10, Y10
-	VPADDB       Y3, Y10, Y10
-	VPSHUFD      $0xaa, Y11, Y12
-	VMOVDQU      192(DX), Y13
-	VPSIGNB      Y10, Y13, Y13
-	VPMADDUBSW   Y13, Y9, Y13
-	VPMADDWD     Y12, Y13, Y13
-	VPMOVZXBD    58(CX), Y9
-	VPBROADCASTB 73(CX), Y10
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y10, Y10
-	VPAND        kq_gbit8<>+0(SB), Y10, Y10
-	VPOR         Y10, Y9, Y9
-	VMOVQ        X9, R8
+	VPBROADCASTD 94(CX), Y11
+	VPSHUFB      Y1, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      160(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y9, Y11
+	VPHADDD      Y11, Y10, Y9
+	VPMOVZXBD    50(CX), Y10
+	VPBROADCASTB 72(CX), Y11
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y11, Y11
+	VPAND        kq_gbit8<>+0(SB), Y11, Y11
+	VPOR         Y11, Y10, Y10
+	VMOVQ        X10, R8
 	MOVL         R8, R9
 	VMOVD        (DI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (DI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X9, R8
+	VPEXTRQ      $0x01, X10, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (DI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y9, X10
+	VEXTRACTI128 $0x01, Y10, X11
+	VMOVQ        X11, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X10
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X10, X10
+	VPEXTRQ      $0x01, X11, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X10, X10
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X10, X10
+	VINSERTI128  $0x01, X10, Y6, Y10
+	VPBROADCASTD 98(CX), Y11
+	VPSHUFB      Y1, Y11, Y11
+	VPAND        Y2, Y11, Y11
+	VPADDB       Y3, Y11, Y11
+	VMOVDQU      192(DX), Y12
+	VPSIGNB      Y11, Y12, Y12
+	VPXOR        Y11, Y11, Y11
+	VPDPBUSD     Y12, Y10, Y11
+	VPMOVZXBD    58(CX), Y10
+	VPBROADCASTB 73(CX), Y12
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y12, Y12
+	VPAND        kq_gbit8<>+0(SB), Y12, Y12
+	VPOR         Y12, Y10, Y10
 	VMOVQ        X10, R8
 	MOVL         R8, R9
-	VMOVD        (DI)(R9*4), X9
+	VMOVD        (DI)(R9*4), X6
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (DI)(R8*4), X9, X9
+	VPINSRD      $0x01, (DI)(R8*4), X6, X6
 	VPEXTRQ      $0x01, X10, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	VPINSRD      $0x02, (DI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (DI)(R8*4), X9, X9
-	VINSERTI128  $0x01, X9, Y6, Y9
-	VPBROADCASTD 102(CX), Y10
-	VPSHUFB      Y1, Y10, Y10
-	VPAND        Y2, Y10, Y10
-	VPADDB       Y3, Y10, Y10
-	VPSHUFD      $0xff, Y11, Y11
-	VMOVDQU      224(DX), Y12
-	VPSIGNB      Y10, Y12, Y12
-	VPMADDUBSW   Y12, Y9, Y12
-	VPMADDWD     Y11, Y12, Y12
-	VPHADDD      Y12, Y13, Y9
-	VPHADDD      Y9, Y5, Y5
-	VPERM2I128   $0x20, Y5, Y8, Y9
-	VPERM2I128   $0x31, Y5, Y8, Y5
-	VPADDD       Y5, Y9, Y9
-	VCVTDQ2PS    Y9, Y9
+	VPINSRD      $0x03, (DI)(R8*4), X6, X6
+	VEXTRACTI128 $0x01, Y10, X12
+	VMOVQ        X12, R8
+	MOVL         R8, R9
+	VMOVD        (DI)(R9*4), X10
+	SHRQ         $0x20, R8
+	VPINSRD      $0x01, (DI)(R8*4), X10, X10
+	VPEXTRQ      $0x01, X12, R8
+	MOVL         R8, R9
+	VPINSRD      $0x02, (DI)(R9*4), X10, X10
+	SHRQ         $0x20, R8
+	VPINSRD      $0x03, (DI)(R8*4), X10, X10
+	VINSERTI128  $0x01, X10, Y6, Y10
+	VPBROADCASTD 102(CX), Y12
+	VPSHUFB      Y1, Y12, Y12
+	VPAND        Y2, Y12, Y12
+	VPADDB       Y3, Y12, Y12
+	VMOVDQU      224(DX), Y13
+	VPSIGNB      Y12, Y13, Y13
+	VPXOR        Y12, Y12, Y12
+	VPDPBUSD     Y13, Y10, Y12
+	VPHADDD      Y12, Y11, Y10
+	VPHADDD      Y10, Y9, Y9
+	VPERM2I128   $0x20, Y9, Y7, Y10
+	VPERM2I128   $0x31, Y9, Y7, Y7
+	VPADDD       Y7, Y10, Y10
+	VPSRLD       $0x10, Y5, Y5
+	VPMULLD      Y5, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
 	VPBROADCASTW (CX), X5
 	VCVTPH2PS    X5, Y5
 	VMULPS       (BX), Y5, Y5
-	VUNPCKLPS    Y9, Y7, Y8
-	VUNPCKHPS    Y9, Y7, Y7
-	VEXTRACTF128 $0x01, Y8, X6
-	VEXTRACTF128 $0x01, Y7, X10
+	VUNPCKLPS    Y10, Y8, Y7
+	VUNPCKHPS    Y10, Y8, Y8
+	VEXTRACTF128 $0x01, Y7, X6
+	VEXTRACTF128 $0x01, Y8, X10
 	VUNPCKLPS    Y5, Y4, Y9
 	VUNPCKHPS    Y5, Y4, Y4
 	VEXTRACTF128 $0x01, Y9, X5
 	VEXTRACTF128 $0x01, Y4, X11
-	VFMADD231PS  X9, X8, X0
-	VMOVHLPS     X8, X8, X8
-	VMOVHLPS     X9, X9, X9
-	VFMADD231PS  X9, X8, X0
-	VFMADD231PS  X4, X7, X0
+	VFMADD231PS  X9, X7, X0
 	VMOVHLPS     X7, X7, X7
+	VMOVHLPS     X9, X9, X9
+	VFMADD231PS  X9, X7, X0
+	VFMADD231PS  X4, X8, X0
+	VMOVHLPS     X8, X8, X7
 	VMOVHLPS     X4, X4, X4
 	VFMADD231PS  X4, X7, X0
 	VFMADD231PS  X5, X6, X0

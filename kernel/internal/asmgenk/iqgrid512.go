@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/decilm/decilm/kernel/internal/avoext"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -146,7 +148,23 @@ func gridSum32(g gridKind, w, grid, xq, xd, tbl Register, local Mem, cs []Op) (t
 	if g.prep != nil {
 		g.prep(w, st)
 	}
-	t = hsum8x8D(func(ib int) VecVirtual { return gridBlockSums(g, w, grid, xq, tbl, st, cs, ib) })
+	if g.name == "IQ2S" { // a scale for each half: VPMADDWD
+		t = hsum8x8D(func(ib int) VecVirtual { return gridBlockSums(g, w, grid, xq, tbl, st, cs, ib) })
+	} else { // one scale a block: Σ g·x by VPDPBUSD, times 2s+1 (VPMULLD) once summed
+		t = hsum8x8D(func(ib int) VecVirtual {
+			gv := g.grid(w, grid, ib)
+			sg := gridSigns(g.signs(w, st, ib, cs), cs)
+			x, z := YMM(), YMM()
+			VMOVDQU(Mem{Base: xq}.Offset(32*ib), x)
+			VPSIGNB(sg, x, x)
+			VPXOR(z, z, z)
+			avoext.VPDPBUSD(x, gv, z)
+			return z
+		})
+		sc := YMM()
+		VPSRLD(U8(16), st.sc, sc)
+		VPMULLD(sc, t, t)
+	}
 	VCVTDQ2PS(t, t)
 	f = gridD(g, w)
 	VMULPS(Mem{Base: xd}, f, f)
