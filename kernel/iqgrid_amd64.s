@@ -5224,7 +5224,6 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, (SP)
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -5234,20 +5233,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X7
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 32(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, (SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -5270,7 +5270,6 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 64(SP)
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -5280,20 +5279,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X7
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X7, X7
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 96(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, 64(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -5317,7 +5317,6 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 128(SP)
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -5327,20 +5326,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 160(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z5, Z6
+	VMOVDQU64    Z6, 128(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -5363,7 +5363,6 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 192(SP)
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -5373,20 +5372,21 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 224(SP)
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z5, Z6
+	VMOVDQU64    Z6, 192(SP)
 	VMOVDQU      Y4, 2048(SP)
 	VMOVDQU      Y4, 2304(SP)
 	VMOVDQU      Y4, 2560(SP)
@@ -5395,41 +5395,41 @@ loop:
 	PREFETCHT0   392(DI)
 	PREFETCHT0   456(DI)
 	VMOVDQU      66(DI), Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      3(DI), R8
@@ -5439,21 +5439,20 @@ loop:
 	MOVBQZX      5(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      6(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      7(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      8(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      9(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 256(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -5463,20 +5462,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 288(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 256(SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -5486,20 +5486,19 @@ loop:
 	MOVBQZX      21(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      22(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      23(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      24(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      25(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 320(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -5509,20 +5508,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 352(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 320(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -5532,21 +5532,20 @@ loop:
 	MOVBQZX      37(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      38(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      39(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      40(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      41(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 384(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -5556,20 +5555,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 416(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 384(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -5579,20 +5579,19 @@ loop:
 	MOVBQZX      53(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      54(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      55(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      56(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      57(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 448(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -5602,63 +5601,64 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 480(SP)
-	VMOVDQU      Y4, 2080(SP)
-	VMOVDQU      Y4, 2336(SP)
-	VMOVDQU      Y4, 2592(SP)
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 448(SP)
+	VMOVDQU      Y7, 2080(SP)
+	VMOVDQU      Y7, 2336(SP)
+	VMOVDQU      Y7, 2592(SP)
 	MOVQ         16(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   392(DI)
 	PREFETCHT0   456(DI)
 	VMOVDQU      66(DI), Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      3(DI), R8
@@ -5668,21 +5668,20 @@ loop:
 	MOVBQZX      5(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      6(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      7(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      8(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      9(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 512(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -5692,20 +5691,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 544(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 512(SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -5715,20 +5715,19 @@ loop:
 	MOVBQZX      21(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      22(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      23(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      24(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      25(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 576(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -5738,20 +5737,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 608(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 576(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -5761,21 +5761,20 @@ loop:
 	MOVBQZX      37(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      38(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      39(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      40(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      41(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 640(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -5785,20 +5784,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 672(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 640(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -5808,20 +5808,19 @@ loop:
 	MOVBQZX      53(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      54(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      55(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      56(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      57(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 704(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -5831,63 +5830,64 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 736(SP)
-	VMOVDQU      Y4, 2112(SP)
-	VMOVDQU      Y4, 2368(SP)
-	VMOVDQU      Y4, 2624(SP)
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 704(SP)
+	VMOVDQU      Y7, 2112(SP)
+	VMOVDQU      Y7, 2368(SP)
+	VMOVDQU      Y7, 2624(SP)
 	MOVQ         24(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   392(DI)
 	PREFETCHT0   456(DI)
 	VMOVDQU      66(DI), Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      3(DI), R8
@@ -5897,21 +5897,20 @@ loop:
 	MOVBQZX      5(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      6(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      7(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      8(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      9(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 768(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -5921,20 +5920,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 800(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 768(SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -5944,20 +5944,19 @@ loop:
 	MOVBQZX      21(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      22(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      23(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      24(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      25(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 832(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -5967,20 +5966,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 864(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 832(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -5990,21 +5990,20 @@ loop:
 	MOVBQZX      37(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      38(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      39(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      40(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      41(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 896(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -6014,20 +6013,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 928(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 896(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -6037,20 +6037,19 @@ loop:
 	MOVBQZX      53(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      54(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      55(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      56(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      57(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 960(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -6060,63 +6059,64 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 992(SP)
-	VMOVDQU      Y4, 2144(SP)
-	VMOVDQU      Y4, 2400(SP)
-	VMOVDQU      Y4, 2656(SP)
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 960(SP)
+	VMOVDQU      Y7, 2144(SP)
+	VMOVDQU      Y7, 2400(SP)
+	VMOVDQU      Y7, 2656(SP)
 	MOVQ         32(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   392(DI)
 	PREFETCHT0   456(DI)
 	VMOVDQU      66(DI), Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      3(DI), R8
@@ -6126,21 +6126,20 @@ loop:
 	MOVBQZX      5(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      6(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      7(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      8(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      9(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1024(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -6150,20 +6149,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1056(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1024(SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -6173,20 +6173,19 @@ loop:
 	MOVBQZX      21(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      22(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      23(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      24(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      25(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1088(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -6196,20 +6195,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1120(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1088(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -6219,21 +6219,20 @@ loop:
 	MOVBQZX      37(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      38(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      39(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      40(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      41(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1152(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -6243,20 +6242,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1184(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1152(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -6266,20 +6266,19 @@ loop:
 	MOVBQZX      53(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      54(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      55(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      56(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      57(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1216(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -6289,63 +6288,64 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1248(SP)
-	VMOVDQU      Y4, 2176(SP)
-	VMOVDQU      Y4, 2432(SP)
-	VMOVDQU      Y4, 2688(SP)
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1216(SP)
+	VMOVDQU      Y7, 2176(SP)
+	VMOVDQU      Y7, 2432(SP)
+	VMOVDQU      Y7, 2688(SP)
 	MOVQ         40(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   392(DI)
 	PREFETCHT0   456(DI)
 	VMOVDQU      66(DI), Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      3(DI), R8
@@ -6355,21 +6355,20 @@ loop:
 	MOVBQZX      5(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      6(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      7(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      8(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      9(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1280(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -6379,20 +6378,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1312(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1280(SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -6402,20 +6402,19 @@ loop:
 	MOVBQZX      21(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      22(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      23(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      24(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      25(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1344(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -6425,20 +6424,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1376(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1344(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -6448,21 +6448,20 @@ loop:
 	MOVBQZX      37(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      38(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      39(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      40(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      41(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1408(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -6472,20 +6471,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1440(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1408(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -6495,20 +6495,19 @@ loop:
 	MOVBQZX      53(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      54(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      55(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      56(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      57(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1472(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -6518,63 +6517,64 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1504(SP)
-	VMOVDQU      Y4, 2208(SP)
-	VMOVDQU      Y4, 2464(SP)
-	VMOVDQU      Y4, 2720(SP)
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1472(SP)
+	VMOVDQU      Y7, 2208(SP)
+	VMOVDQU      Y7, 2464(SP)
+	VMOVDQU      Y7, 2720(SP)
 	MOVQ         48(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   392(DI)
 	PREFETCHT0   456(DI)
 	VMOVDQU      66(DI), Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      3(DI), R8
@@ -6584,21 +6584,20 @@ loop:
 	MOVBQZX      5(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      6(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      7(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      8(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      9(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1536(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -6608,20 +6607,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1568(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1536(SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -6631,20 +6631,19 @@ loop:
 	MOVBQZX      21(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      22(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      23(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      24(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      25(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1600(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -6654,20 +6653,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1632(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1600(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -6677,21 +6677,20 @@ loop:
 	MOVBQZX      37(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      38(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      39(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      40(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      41(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1664(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -6701,20 +6700,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1696(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1664(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -6724,20 +6724,19 @@ loop:
 	MOVBQZX      53(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      54(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      55(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      56(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      57(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1728(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -6747,63 +6746,64 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1760(SP)
-	VMOVDQU      Y4, 2240(SP)
-	VMOVDQU      Y4, 2496(SP)
-	VMOVDQU      Y4, 2752(SP)
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1728(SP)
+	VMOVDQU      Y7, 2240(SP)
+	VMOVDQU      Y7, 2496(SP)
+	VMOVDQU      Y7, 2752(SP)
 	MOVQ         56(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   392(DI)
 	PREFETCHT0   456(DI)
 	VMOVDQU      66(DI), Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      3(DI), R8
@@ -6813,21 +6813,20 @@ loop:
 	MOVBQZX      5(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      6(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      7(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      8(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      9(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1792(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      11(DI), R8
@@ -6837,20 +6836,21 @@ loop:
 	MOVBQZX      13(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      14(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      15(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      16(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      17(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1824(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1792(SP)
 	MOVBQZX      18(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      19(DI), R8
@@ -6860,20 +6860,19 @@ loop:
 	MOVBQZX      21(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      22(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      23(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      24(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      25(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1856(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      27(DI), R8
@@ -6883,20 +6882,21 @@ loop:
 	MOVBQZX      29(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      30(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      31(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      32(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      33(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1888(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1856(SP)
 	MOVBQZX      34(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      35(DI), R8
@@ -6906,21 +6906,20 @@ loop:
 	MOVBQZX      37(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      38(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      39(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      40(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      41(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1920(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      43(DI), R8
@@ -6930,20 +6929,21 @@ loop:
 	MOVBQZX      45(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      46(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      47(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      48(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      49(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1952(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1920(SP)
 	MOVBQZX      50(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      51(DI), R8
@@ -6953,20 +6953,19 @@ loop:
 	MOVBQZX      53(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      54(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X4
 	MOVBQZX      55(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	MOVBQZX      56(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X4, X4
 	MOVBQZX      57(DI), R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1984(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVD        (SI)(R8*4), X2
 	MOVBQZX      59(DI), R8
@@ -6976,215 +6975,216 @@ loop:
 	MOVBQZX      61(DI), R8
 	VPINSRD      $0x03, (SI)(R8*4), X2, X2
 	MOVBQZX      62(DI), R8
-	VMOVD        (SI)(R8*4), X5
+	VMOVD        (SI)(R8*4), X6
 	MOVBQZX      63(DI), R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X6, X6
 	MOVBQZX      64(DI), R8
-	VPINSRD      $0x02, (SI)(R8*4), X5, X5
+	VPINSRD      $0x02, (SI)(R8*4), X6, X6
 	MOVBQZX      65(DI), DI
-	VPINSRD      $0x03, (SI)(DI*4), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 2016(SP)
-	VMOVDQU      Y4, 2272(SP)
-	VMOVDQU      Y4, 2528(SP)
-	VMOVDQU      Y4, 2784(SP)
-	VMOVDQU64    (SP), Z4
-	VMOVDQU64    256(SP), Z5
-	VMOVDQU64    512(SP), Z6
-	VMOVDQU64    768(SP), Z7
-	VMOVDQU64    1024(SP), Z8
-	VMOVDQU64    1280(SP), Z9
-	VMOVDQU64    1536(SP), Z10
-	VMOVDQU64    1792(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPINSRD      $0x03, (SI)(DI*4), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1984(SP)
+	VMOVDQU      Y7, 2272(SP)
+	VMOVDQU      Y7, 2528(SP)
+	VMOVDQU      Y7, 2784(SP)
+	VMOVDQU64    (SP), Z6
+	VMOVDQU64    256(SP), Z7
+	VMOVDQU64    512(SP), Z8
+	VMOVDQU64    768(SP), Z9
+	VMOVDQU64    1024(SP), Z10
+	VMOVDQU64    1280(SP), Z11
+	VMOVDQU64    1536(SP), Z12
+	VMOVDQU64    1792(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, (AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 64(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 128(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 192(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 384(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 448(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 512(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 576(AX)
-	VMOVDQU64    64(SP), Z4
-	VMOVDQU64    320(SP), Z5
-	VMOVDQU64    576(SP), Z6
-	VMOVDQU64    832(SP), Z7
-	VMOVDQU64    1088(SP), Z8
-	VMOVDQU64    1344(SP), Z9
-	VMOVDQU64    1600(SP), Z10
-	VMOVDQU64    1856(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, (AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 64(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 128(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 192(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 384(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 448(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 512(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 576(AX)
+	VMOVDQU64    64(SP), Z6
+	VMOVDQU64    320(SP), Z7
+	VMOVDQU64    576(SP), Z8
+	VMOVDQU64    832(SP), Z9
+	VMOVDQU64    1088(SP), Z10
+	VMOVDQU64    1344(SP), Z11
+	VMOVDQU64    1600(SP), Z12
+	VMOVDQU64    1856(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, 768(AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 832(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 896(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 960(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 1152(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 1216(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 1280(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 1344(AX)
-	VMOVDQU64    128(SP), Z4
-	VMOVDQU64    384(SP), Z5
-	VMOVDQU64    640(SP), Z6
-	VMOVDQU64    896(SP), Z7
-	VMOVDQU64    1152(SP), Z8
-	VMOVDQU64    1408(SP), Z9
-	VMOVDQU64    1664(SP), Z10
-	VMOVDQU64    1920(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 768(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 832(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 896(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 960(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 1152(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 1216(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 1280(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 1344(AX)
+	VMOVDQU64    128(SP), Z6
+	VMOVDQU64    384(SP), Z7
+	VMOVDQU64    640(SP), Z8
+	VMOVDQU64    896(SP), Z9
+	VMOVDQU64    1152(SP), Z10
+	VMOVDQU64    1408(SP), Z11
+	VMOVDQU64    1664(SP), Z12
+	VMOVDQU64    1920(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, 1536(AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 1600(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 1664(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 1728(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 1920(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 1984(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 2048(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 2112(AX)
-	VMOVDQU64    192(SP), Z4
-	VMOVDQU64    448(SP), Z5
-	VMOVDQU64    704(SP), Z6
-	VMOVDQU64    960(SP), Z7
-	VMOVDQU64    1216(SP), Z8
-	VMOVDQU64    1472(SP), Z9
-	VMOVDQU64    1728(SP), Z10
-	VMOVDQU64    1984(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 1536(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 1600(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 1664(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 1728(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 1920(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 1984(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 2048(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 2112(AX)
+	VMOVDQU64    192(SP), Z6
+	VMOVDQU64    448(SP), Z7
+	VMOVDQU64    704(SP), Z8
+	VMOVDQU64    960(SP), Z9
+	VMOVDQU64    1216(SP), Z10
+	VMOVDQU64    1472(SP), Z11
+	VMOVDQU64    1728(SP), Z12
+	VMOVDQU64    1984(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, 2304(AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 2368(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 2432(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 2496(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 2688(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 2752(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 2816(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 2880(AX)
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 2304(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 2368(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 2432(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 2496(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 2688(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 2752(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 2816(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 2880(AX)
 	VMOVDQU      2048(SP), Y4
 	VMOVDQU      2080(SP), Y5
 	VMOVDQU      2112(SP), Y6
@@ -7247,20 +7247,20 @@ loop:
 	VPINSRQ      $0x01, (CX)(R8*1), X2, X2
 	MOVQ         16(DX), DI
 	MOVQ         24(DX), R8
-	VMOVQ        (CX)(DI*1), X4
-	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
-	MOVQ         32(DX), DI
-	MOVQ         40(DX), R8
-	VMOVQ        (CX)(DI*1), X5
-	VPINSRQ      $0x01, (CX)(R8*1), X5, X5
-	MOVQ         48(DX), DI
-	MOVQ         56(DX), R8
 	VMOVQ        (CX)(DI*1), X6
 	VPINSRQ      $0x01, (CX)(R8*1), X6, X6
-	VINSERTI32X4 $0x01, X4, Z2, Z4
-	VINSERTI32X4 $0x02, X5, Z4, Z4
-	VINSERTI32X4 $0x03, X6, Z4, Z4
-	VPMOVQW      Z4, X4
+	MOVQ         32(DX), DI
+	MOVQ         40(DX), R8
+	VMOVQ        (CX)(DI*1), X4
+	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
+	MOVQ         48(DX), DI
+	MOVQ         56(DX), R8
+	VMOVQ        (CX)(DI*1), X5
+	VPINSRQ      $0x01, (CX)(R8*1), X5, X5
+	VINSERTI32X4 $0x01, X6, Z2, Z6
+	VINSERTI32X4 $0x02, X4, Z6, Z6
+	VINSERTI32X4 $0x03, X5, Z6, Z6
+	VPMOVQW      Z6, X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_quarter<>+0(SB), Y4, Y4
 	VMOVUPS      Y4, 352(AX)
@@ -7356,22 +7356,22 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, (SP)
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X7
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 32(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, (SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
@@ -7386,22 +7386,22 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 64(SP)
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X7
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 96(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X7, X7
+	VINSERTI128  $0x01, X7, Y2, Y7
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, 64(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
@@ -7417,22 +7417,22 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 128(SP)
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 160(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z5, Z6
+	VMOVDQU64    Z6, 128(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
@@ -7447,22 +7447,22 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 192(SP)
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 224(SP)
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y7
+	VPAND        Y1, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z5, Z6
+	VMOVDQU64    Z6, 192(SP)
 	VMOVDQU      Y4, 2048(SP)
 	VMOVDQU      Y4, 2304(SP)
 	VMOVDQU      Y4, 2560(SP)
@@ -7474,166 +7474,166 @@ loop:
 	VMOVDQU      34(DI), Y5
 	VSHUFPS      $0xdd, Y5, Y4, Y4
 	VPERMQ       $0xd8, Y4, Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      3(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      4(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      5(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 256(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 288(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 256(SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      20(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      21(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 320(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 352(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 320(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      36(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      37(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 384(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 416(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 384(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      52(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      53(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 448(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 480(SP)
-	VMOVDQU      Y4, 2080(SP)
-	VMOVDQU      Y4, 2336(SP)
-	VMOVDQU      Y4, 2592(SP)
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 448(SP)
+	VMOVDQU      Y7, 2080(SP)
+	VMOVDQU      Y7, 2336(SP)
+	VMOVDQU      Y7, 2592(SP)
 	MOVQ         16(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   264(DI)
@@ -7642,166 +7642,166 @@ loop:
 	VMOVDQU      34(DI), Y5
 	VSHUFPS      $0xdd, Y5, Y4, Y4
 	VPERMQ       $0xd8, Y4, Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      3(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      4(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      5(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 512(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 544(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 512(SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      20(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      21(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 576(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 608(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 576(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      36(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      37(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 640(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 672(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 640(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      52(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      53(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 704(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 736(SP)
-	VMOVDQU      Y4, 2112(SP)
-	VMOVDQU      Y4, 2368(SP)
-	VMOVDQU      Y4, 2624(SP)
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 704(SP)
+	VMOVDQU      Y7, 2112(SP)
+	VMOVDQU      Y7, 2368(SP)
+	VMOVDQU      Y7, 2624(SP)
 	MOVQ         24(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   264(DI)
@@ -7810,166 +7810,166 @@ loop:
 	VMOVDQU      34(DI), Y5
 	VSHUFPS      $0xdd, Y5, Y4, Y4
 	VPERMQ       $0xd8, Y4, Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      3(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      4(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      5(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 768(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 800(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 768(SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      20(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      21(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 832(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 864(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 832(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      36(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      37(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 896(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 928(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 896(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      52(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      53(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 960(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 992(SP)
-	VMOVDQU      Y4, 2144(SP)
-	VMOVDQU      Y4, 2400(SP)
-	VMOVDQU      Y4, 2656(SP)
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 960(SP)
+	VMOVDQU      Y7, 2144(SP)
+	VMOVDQU      Y7, 2400(SP)
+	VMOVDQU      Y7, 2656(SP)
 	MOVQ         32(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   264(DI)
@@ -7978,166 +7978,166 @@ loop:
 	VMOVDQU      34(DI), Y5
 	VSHUFPS      $0xdd, Y5, Y4, Y4
 	VPERMQ       $0xd8, Y4, Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      3(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      4(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      5(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1024(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1056(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1024(SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      20(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      21(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1088(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1120(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1088(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      36(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      37(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1152(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1184(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1152(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      52(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      53(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1216(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1248(SP)
-	VMOVDQU      Y4, 2176(SP)
-	VMOVDQU      Y4, 2432(SP)
-	VMOVDQU      Y4, 2688(SP)
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1216(SP)
+	VMOVDQU      Y7, 2176(SP)
+	VMOVDQU      Y7, 2432(SP)
+	VMOVDQU      Y7, 2688(SP)
 	MOVQ         40(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   264(DI)
@@ -8146,166 +8146,166 @@ loop:
 	VMOVDQU      34(DI), Y5
 	VSHUFPS      $0xdd, Y5, Y4, Y4
 	VPERMQ       $0xd8, Y4, Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      3(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      4(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      5(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1280(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1312(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1280(SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      20(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      21(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1344(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1376(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1344(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      36(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      37(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1408(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1440(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1408(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      52(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      53(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1472(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1504(SP)
-	VMOVDQU      Y4, 2208(SP)
-	VMOVDQU      Y4, 2464(SP)
-	VMOVDQU      Y4, 2720(SP)
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1472(SP)
+	VMOVDQU      Y7, 2208(SP)
+	VMOVDQU      Y7, 2464(SP)
+	VMOVDQU      Y7, 2720(SP)
 	MOVQ         48(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   264(DI)
@@ -8314,166 +8314,166 @@ loop:
 	VMOVDQU      34(DI), Y5
 	VSHUFPS      $0xdd, Y5, Y4, Y4
 	VPERMQ       $0xd8, Y4, Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      3(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      4(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      5(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1536(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1568(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1536(SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      20(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      21(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1600(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1632(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1600(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      36(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      37(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1664(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1696(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1664(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      52(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      53(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1728(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1760(SP)
-	VMOVDQU      Y4, 2240(SP)
-	VMOVDQU      Y4, 2496(SP)
-	VMOVDQU      Y4, 2752(SP)
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1728(SP)
+	VMOVDQU      Y7, 2240(SP)
+	VMOVDQU      Y7, 2496(SP)
+	VMOVDQU      Y7, 2752(SP)
 	MOVQ         56(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   264(DI)
@@ -8482,358 +8482,358 @@ loop:
 	VMOVDQU      34(DI), Y5
 	VSHUFPS      $0xdd, Y5, Y4, Y4
 	VPERMQ       $0xd8, Y4, Y4
-	VMOVDQU      kq_iq2parity<>+0(SB), Y5
-	VPAND        kq_glow7<>+0(SB), Y4, Y6
-	VPSRLD       $0x04, Y6, Y7
-	VPXOR        Y6, Y7, Y7
-	VPSHUFB      Y7, Y5, Y7
-	VPOR         Y7, Y6, Y6
+	VMOVDQU      kq_iq2parity<>+0(SB), Y6
+	VPAND        kq_glow7<>+0(SB), Y4, Y5
+	VPSRLD       $0x04, Y5, Y7
+	VPXOR        Y5, Y7, Y7
+	VPSHUFB      Y7, Y6, Y7
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x07, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x08, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x0e, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x10, Y7, Y7
-	VPOR         Y7, Y6, Y6
+	VPOR         Y7, Y5, Y5
 	VPSRLD       $0x15, Y4, Y7
 	VPAND        kq_glow7<>+0(SB), Y7, Y7
 	VPSRLD       $0x04, Y7, Y8
 	VPXOR        Y7, Y8, Y8
-	VPSHUFB      Y8, Y5, Y8
+	VPSHUFB      Y8, Y6, Y8
 	VPOR         Y8, Y7, Y7
 	VPSLLD       $0x18, Y7, Y7
-	VPOR         Y7, Y6, Y6
-	VPSRLD       $0x1c, Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
+	VPOR         Y7, Y5, Y5
+	VPSRLD       $0x1c, Y4, Y7
+	VPADDD       Y7, Y7, Y7
+	VPSLLD       $0x10, Y7, Y4
+	VPOR         Y4, Y7, Y7
+	VPOR         kq_gonesd<>+0(SB), Y7, Y7
 	MOVBQZX      2(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      3(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      4(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      5(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0x44, Y6, Y8
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1792(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0x44, Y5, Y8
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      10(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      11(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      12(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      13(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1824(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y8, Y9
+	VPAND        Y1, Y9, Y9
+	VPADDB       Y3, Y9, Y9
+	VPSIGNB      Y9, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1792(SP)
 	MOVBQZX      18(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      19(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      20(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      21(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1856(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y8, Y6
+	VPAND        Y1, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      26(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      27(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      28(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      29(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y7
-	VPAND        Y1, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1888(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y8, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1856(SP)
 	MOVBQZX      34(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      35(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      36(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      37(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPERMQ       $0xee, Y6, Y7
-	VPSHUFB      kq_gsignshufib<>+0(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPERMQ       $0xee, Y5, Y5
+	VPSHUFB      kq_gsignshufib<>+0(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1920(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      42(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      43(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      44(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      45(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+32(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1952(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+32(SB), Y5, Y8
+	VPAND        Y1, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1920(SP)
 	MOVBQZX      50(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      51(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      52(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X4
 	MOVBQZX      53(DI), R8
-	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+64(SB), Y7, Y6
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	VPSHUFB      kq_gsignshufib<>+64(SB), Y5, Y6
 	VPAND        Y1, Y6, Y6
 	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1984(SP)
+	VPSIGNB      Y6, Y4, Y4
+	VPADDB       Y0, Y4, Y4
 	MOVBQZX      58(DI), R8
 	VMOVQ        (SI)(R8*8), X2
 	MOVBQZX      59(DI), R8
 	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
 	MOVBQZX      60(DI), R8
-	VMOVQ        (SI)(R8*8), X5
+	VMOVQ        (SI)(R8*8), X6
 	MOVBQZX      61(DI), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VPSHUFB      kq_gsignshufib<>+96(SB), Y7, Y6
-	VPAND        Y1, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 2016(SP)
-	VMOVDQU      Y4, 2272(SP)
-	VMOVDQU      Y4, 2528(SP)
-	VMOVDQU      Y4, 2784(SP)
-	VMOVDQU64    (SP), Z4
-	VMOVDQU64    256(SP), Z5
-	VMOVDQU64    512(SP), Z6
-	VMOVDQU64    768(SP), Z7
-	VMOVDQU64    1024(SP), Z8
-	VMOVDQU64    1280(SP), Z9
-	VMOVDQU64    1536(SP), Z10
-	VMOVDQU64    1792(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPINSRQ      $0x01, (SI)(DI*8), X6, X6
+	VINSERTI128  $0x01, X6, Y2, Y6
+	VPSHUFB      kq_gsignshufib<>+96(SB), Y5, Y5
+	VPAND        Y1, Y5, Y5
+	VPADDB       Y3, Y5, Y5
+	VPSIGNB      Y5, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1984(SP)
+	VMOVDQU      Y7, 2272(SP)
+	VMOVDQU      Y7, 2528(SP)
+	VMOVDQU      Y7, 2784(SP)
+	VMOVDQU64    (SP), Z6
+	VMOVDQU64    256(SP), Z7
+	VMOVDQU64    512(SP), Z8
+	VMOVDQU64    768(SP), Z9
+	VMOVDQU64    1024(SP), Z10
+	VMOVDQU64    1280(SP), Z11
+	VMOVDQU64    1536(SP), Z12
+	VMOVDQU64    1792(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, (AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 64(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 128(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 192(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 384(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 448(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 512(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 576(AX)
-	VMOVDQU64    64(SP), Z4
-	VMOVDQU64    320(SP), Z5
-	VMOVDQU64    576(SP), Z6
-	VMOVDQU64    832(SP), Z7
-	VMOVDQU64    1088(SP), Z8
-	VMOVDQU64    1344(SP), Z9
-	VMOVDQU64    1600(SP), Z10
-	VMOVDQU64    1856(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, (AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 64(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 128(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 192(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 384(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 448(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 512(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 576(AX)
+	VMOVDQU64    64(SP), Z6
+	VMOVDQU64    320(SP), Z7
+	VMOVDQU64    576(SP), Z8
+	VMOVDQU64    832(SP), Z9
+	VMOVDQU64    1088(SP), Z10
+	VMOVDQU64    1344(SP), Z11
+	VMOVDQU64    1600(SP), Z12
+	VMOVDQU64    1856(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, 768(AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 832(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 896(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 960(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 1152(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 1216(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 1280(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 1344(AX)
-	VMOVDQU64    128(SP), Z4
-	VMOVDQU64    384(SP), Z5
-	VMOVDQU64    640(SP), Z6
-	VMOVDQU64    896(SP), Z7
-	VMOVDQU64    1152(SP), Z8
-	VMOVDQU64    1408(SP), Z9
-	VMOVDQU64    1664(SP), Z10
-	VMOVDQU64    1920(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 768(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 832(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 896(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 960(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 1152(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 1216(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 1280(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 1344(AX)
+	VMOVDQU64    128(SP), Z6
+	VMOVDQU64    384(SP), Z7
+	VMOVDQU64    640(SP), Z8
+	VMOVDQU64    896(SP), Z9
+	VMOVDQU64    1152(SP), Z10
+	VMOVDQU64    1408(SP), Z11
+	VMOVDQU64    1664(SP), Z12
+	VMOVDQU64    1920(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, 1536(AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 1600(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 1664(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 1728(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 1920(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 1984(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 2048(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 2112(AX)
-	VMOVDQU64    192(SP), Z4
-	VMOVDQU64    448(SP), Z5
-	VMOVDQU64    704(SP), Z6
-	VMOVDQU64    960(SP), Z7
-	VMOVDQU64    1216(SP), Z8
-	VMOVDQU64    1472(SP), Z9
-	VMOVDQU64    1728(SP), Z10
-	VMOVDQU64    1984(SP), Z11
-	VPUNPCKLDQ   Z5, Z4, Z12
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 1536(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 1600(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 1664(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 1728(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 1920(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 1984(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 2048(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 2112(AX)
+	VMOVDQU64    192(SP), Z6
+	VMOVDQU64    448(SP), Z7
+	VMOVDQU64    704(SP), Z8
+	VMOVDQU64    960(SP), Z9
+	VMOVDQU64    1216(SP), Z10
+	VMOVDQU64    1472(SP), Z11
+	VMOVDQU64    1728(SP), Z12
+	VMOVDQU64    1984(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
 	VPUNPCKHDQ   Z7, Z6, Z6
 	VPUNPCKLDQ   Z9, Z8, Z7
 	VPUNPCKHDQ   Z9, Z8, Z8
 	VPUNPCKLDQ   Z11, Z10, Z9
 	VPUNPCKHDQ   Z11, Z10, Z10
-	VPUNPCKLQDQ  Z5, Z12, Z11
-	VPUNPCKHQDQ  Z5, Z12, Z5
-	VPUNPCKLQDQ  Z6, Z4, Z12
-	VPUNPCKHQDQ  Z6, Z4, Z4
-	VPUNPCKLQDQ  Z9, Z7, Z6
-	VPUNPCKHQDQ  Z9, Z7, Z7
-	VPUNPCKLQDQ  Z10, Z8, Z9
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VSHUFI32X4   $0x44, Z6, Z11, Z10
-	VSHUFI32X4   $0x44, Z7, Z5, Z13
-	VSHUFI32X4   $0x44, Z9, Z12, Z14
-	VSHUFI32X4   $0x44, Z8, Z4, Z15
-	VSHUFI32X4   $0x88, Z13, Z10, Z16
-	VMOVDQU64    Z16, 2304(AX)
-	VSHUFI32X4   $0x88, Z15, Z14, Z16
-	VMOVDQU64    Z16, 2368(AX)
-	VSHUFI32X4   $0xdd, Z13, Z10, Z10
-	VMOVDQU64    Z10, 2432(AX)
-	VSHUFI32X4   $0xdd, Z15, Z14, Z10
-	VMOVDQU64    Z10, 2496(AX)
-	VSHUFI32X4   $0xee, Z6, Z11, Z6
-	VSHUFI32X4   $0xee, Z7, Z5, Z5
-	VSHUFI32X4   $0xee, Z9, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z6, Z8
-	VMOVDQU64    Z8, 2688(AX)
-	VSHUFI32X4   $0x88, Z4, Z7, Z8
-	VMOVDQU64    Z8, 2752(AX)
-	VSHUFI32X4   $0xdd, Z5, Z6, Z5
-	VMOVDQU64    Z5, 2816(AX)
-	VSHUFI32X4   $0xdd, Z4, Z7, Z4
-	VMOVDQU64    Z4, 2880(AX)
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
+	VPUNPCKHQDQ  Z11, Z9, Z9
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 2304(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 2368(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 2432(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 2496(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 2688(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 2752(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 2816(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 2880(AX)
 	VMOVDQU      2048(SP), Y4
 	VMOVDQU      2080(SP), Y5
 	VMOVDQU      2112(SP), Y6
@@ -8896,20 +8896,20 @@ loop:
 	VPINSRQ      $0x01, (CX)(R8*1), X2, X2
 	MOVQ         16(DX), DI
 	MOVQ         24(DX), R8
-	VMOVQ        (CX)(DI*1), X4
-	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
-	MOVQ         32(DX), DI
-	MOVQ         40(DX), R8
-	VMOVQ        (CX)(DI*1), X5
-	VPINSRQ      $0x01, (CX)(R8*1), X5, X5
-	MOVQ         48(DX), DI
-	MOVQ         56(DX), R8
 	VMOVQ        (CX)(DI*1), X6
 	VPINSRQ      $0x01, (CX)(R8*1), X6, X6
-	VINSERTI32X4 $0x01, X4, Z2, Z4
-	VINSERTI32X4 $0x02, X5, Z4, Z4
-	VINSERTI32X4 $0x03, X6, Z4, Z4
-	VPMOVQW      Z4, X4
+	MOVQ         32(DX), DI
+	MOVQ         40(DX), R8
+	VMOVQ        (CX)(DI*1), X4
+	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
+	MOVQ         48(DX), DI
+	MOVQ         56(DX), R8
+	VMOVQ        (CX)(DI*1), X5
+	VPINSRQ      $0x01, (CX)(R8*1), X5, X5
+	VINSERTI32X4 $0x01, X6, Z2, Z6
+	VINSERTI32X4 $0x02, X4, Z6, Z6
+	VINSERTI32X4 $0x03, X5, Z6, Z6
+	VPMOVQW      Z6, X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_eighth<>+0(SB), Y4, Y4
 	VMOVUPS      Y4, 352(AX)
@@ -8991,41 +8991,41 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, (SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 32(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, (SP)
 	VPMOVZXBD    18(DI), Y5
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
@@ -9059,41 +9059,41 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 64(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 96(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, 64(SP)
 	VPMOVZXBD    34(DI), Y5
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
@@ -9127,41 +9127,41 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 128(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 160(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, 128(SP)
 	VPMOVZXBD    50(DI), Y5
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
@@ -9195,41 +9195,41 @@ loop:
 	VPADDB       Y3, Y7, Y7
 	VPSIGNB      Y7, Y5, Y5
 	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 192(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 224(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z5, Z7
+	VMOVDQU64    Z7, 192(SP)
 	VMOVDQU      Y4, 2048(SP)
 	VMOVDQU      Y4, 2304(SP)
 	VMOVDQU      Y4, 2560(SP)
@@ -9237,2196 +9237,2196 @@ loop:
 	ADDQ         CX, DI
 	PREFETCHT0   440(DI)
 	PREFETCHT0   504(DI)
-	VPBROADCASTD 106(DI), Y4
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
-	VPAND        kq_glow4d<>+0(SB), Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
-	VPMOVZXBD    2(DI), Y5
+	VPBROADCASTD 106(DI), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y4
+	VPOR         Y4, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(DI), Y4
 	VPBROADCASTB 66(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 74(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 256(SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 288(SP)
-	VPMOVZXBD    18(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 256(SP)
+	VPMOVZXBD    18(DI), Y4
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 82(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 320(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 352(SP)
-	VPMOVZXBD    34(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 320(SP)
+	VPMOVZXBD    34(DI), Y4
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 90(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 384(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 416(SP)
-	VPMOVZXBD    50(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 384(SP)
+	VPMOVZXBD    50(DI), Y4
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 98(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 448(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 480(SP)
-	VMOVDQU      Y4, 2080(SP)
-	VMOVDQU      Y4, 2336(SP)
-	VMOVDQU      Y4, 2592(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 448(SP)
+	VMOVDQU      Y5, 2080(SP)
+	VMOVDQU      Y5, 2336(SP)
+	VMOVDQU      Y5, 2592(SP)
 	MOVQ         16(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   440(DI)
 	PREFETCHT0   504(DI)
-	VPBROADCASTD 106(DI), Y4
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
-	VPAND        kq_glow4d<>+0(SB), Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
-	VPMOVZXBD    2(DI), Y5
+	VPBROADCASTD 106(DI), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y4
+	VPOR         Y4, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(DI), Y4
 	VPBROADCASTB 66(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 74(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 512(SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 544(SP)
-	VPMOVZXBD    18(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 512(SP)
+	VPMOVZXBD    18(DI), Y4
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 82(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 576(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 608(SP)
-	VPMOVZXBD    34(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 576(SP)
+	VPMOVZXBD    34(DI), Y4
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 90(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 640(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 672(SP)
-	VPMOVZXBD    50(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 640(SP)
+	VPMOVZXBD    50(DI), Y4
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 98(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 704(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 736(SP)
-	VMOVDQU      Y4, 2112(SP)
-	VMOVDQU      Y4, 2368(SP)
-	VMOVDQU      Y4, 2624(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 704(SP)
+	VMOVDQU      Y5, 2112(SP)
+	VMOVDQU      Y5, 2368(SP)
+	VMOVDQU      Y5, 2624(SP)
 	MOVQ         24(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   440(DI)
 	PREFETCHT0   504(DI)
-	VPBROADCASTD 106(DI), Y4
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
-	VPAND        kq_glow4d<>+0(SB), Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
-	VPMOVZXBD    2(DI), Y5
+	VPBROADCASTD 106(DI), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y4
+	VPOR         Y4, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(DI), Y4
 	VPBROADCASTB 66(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 74(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 768(SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 800(SP)
-	VPMOVZXBD    18(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 768(SP)
+	VPMOVZXBD    18(DI), Y4
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 82(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 832(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 864(SP)
-	VPMOVZXBD    34(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 832(SP)
+	VPMOVZXBD    34(DI), Y4
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 90(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 896(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 928(SP)
-	VPMOVZXBD    50(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 896(SP)
+	VPMOVZXBD    50(DI), Y4
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 98(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 960(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 992(SP)
-	VMOVDQU      Y4, 2144(SP)
-	VMOVDQU      Y4, 2400(SP)
-	VMOVDQU      Y4, 2656(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 960(SP)
+	VMOVDQU      Y5, 2144(SP)
+	VMOVDQU      Y5, 2400(SP)
+	VMOVDQU      Y5, 2656(SP)
 	MOVQ         32(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   440(DI)
 	PREFETCHT0   504(DI)
-	VPBROADCASTD 106(DI), Y4
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
-	VPAND        kq_glow4d<>+0(SB), Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
-	VPMOVZXBD    2(DI), Y5
+	VPBROADCASTD 106(DI), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y4
+	VPOR         Y4, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(DI), Y4
 	VPBROADCASTB 66(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 74(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1024(SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1056(SP)
-	VPMOVZXBD    18(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1024(SP)
+	VPMOVZXBD    18(DI), Y4
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 82(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1088(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1120(SP)
-	VPMOVZXBD    34(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1088(SP)
+	VPMOVZXBD    34(DI), Y4
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 90(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1152(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1184(SP)
-	VPMOVZXBD    50(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1152(SP)
+	VPMOVZXBD    50(DI), Y4
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 98(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1216(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1248(SP)
-	VMOVDQU      Y4, 2176(SP)
-	VMOVDQU      Y4, 2432(SP)
-	VMOVDQU      Y4, 2688(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1216(SP)
+	VMOVDQU      Y5, 2176(SP)
+	VMOVDQU      Y5, 2432(SP)
+	VMOVDQU      Y5, 2688(SP)
 	MOVQ         40(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   440(DI)
 	PREFETCHT0   504(DI)
-	VPBROADCASTD 106(DI), Y4
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
-	VPAND        kq_glow4d<>+0(SB), Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
-	VPMOVZXBD    2(DI), Y5
+	VPBROADCASTD 106(DI), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y4
+	VPOR         Y4, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(DI), Y4
 	VPBROADCASTB 66(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 74(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1280(SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1312(SP)
-	VPMOVZXBD    18(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1280(SP)
+	VPMOVZXBD    18(DI), Y4
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 82(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1344(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1376(SP)
-	VPMOVZXBD    34(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1344(SP)
+	VPMOVZXBD    34(DI), Y4
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 90(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1408(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1440(SP)
-	VPMOVZXBD    50(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1408(SP)
+	VPMOVZXBD    50(DI), Y4
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 98(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1472(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1504(SP)
-	VMOVDQU      Y4, 2208(SP)
-	VMOVDQU      Y4, 2464(SP)
-	VMOVDQU      Y4, 2720(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1472(SP)
+	VMOVDQU      Y5, 2208(SP)
+	VMOVDQU      Y5, 2464(SP)
+	VMOVDQU      Y5, 2720(SP)
 	MOVQ         48(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   440(DI)
 	PREFETCHT0   504(DI)
-	VPBROADCASTD 106(DI), Y4
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
-	VPAND        kq_glow4d<>+0(SB), Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
-	VPMOVZXBD    2(DI), Y5
+	VPBROADCASTD 106(DI), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y4
+	VPOR         Y4, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(DI), Y4
 	VPBROADCASTB 66(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 74(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1536(SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1568(SP)
-	VPMOVZXBD    18(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1536(SP)
+	VPMOVZXBD    18(DI), Y4
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 82(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1600(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1632(SP)
-	VPMOVZXBD    34(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1600(SP)
+	VPMOVZXBD    34(DI), Y4
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 90(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1664(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1696(SP)
-	VPMOVZXBD    50(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1664(SP)
+	VPMOVZXBD    50(DI), Y4
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 98(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1728(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1760(SP)
-	VMOVDQU      Y4, 2240(SP)
-	VMOVDQU      Y4, 2496(SP)
-	VMOVDQU      Y4, 2752(SP)
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1728(SP)
+	VMOVDQU      Y5, 2240(SP)
+	VMOVDQU      Y5, 2496(SP)
+	VMOVDQU      Y5, 2752(SP)
 	MOVQ         56(DX), DI
 	ADDQ         CX, DI
 	PREFETCHT0   440(DI)
 	PREFETCHT0   504(DI)
-	VPBROADCASTD 106(DI), Y4
-	VPSRLVD      kq_giq3sshift<>+0(SB), Y4, Y4
-	VPAND        kq_glow4d<>+0(SB), Y4, Y4
-	VPADDD       Y4, Y4, Y4
-	VPSLLD       $0x10, Y4, Y5
-	VPOR         Y5, Y4, Y4
-	VPOR         kq_gonesd<>+0(SB), Y4, Y4
-	VPMOVZXBD    2(DI), Y5
+	VPBROADCASTD 106(DI), Y5
+	VPSRLVD      kq_giq3sshift<>+0(SB), Y5, Y5
+	VPAND        kq_glow4d<>+0(SB), Y5, Y5
+	VPADDD       Y5, Y5, Y5
+	VPSLLD       $0x10, Y5, Y4
+	VPOR         Y4, Y5, Y5
+	VPOR         kq_gonesd<>+0(SB), Y5, Y5
+	VPMOVZXBD    2(DI), Y4
 	VPBROADCASTB 66(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 74(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1792(SP)
-	VPMOVZXBD    10(DI), Y5
-	VPBROADCASTB 67(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    10(DI), Y7
+	VPBROADCASTB 67(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 78(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1824(SP)
-	VPMOVZXBD    18(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 78(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1792(SP)
+	VPMOVZXBD    18(DI), Y4
 	VPBROADCASTB 68(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 82(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1856(SP)
-	VPMOVZXBD    26(DI), Y5
-	VPBROADCASTB 69(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    26(DI), Y7
+	VPBROADCASTB 69(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 86(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1888(SP)
-	VPMOVZXBD    34(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 86(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1856(SP)
+	VPMOVZXBD    34(DI), Y4
 	VPBROADCASTB 70(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 90(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1920(SP)
-	VPMOVZXBD    42(DI), Y5
-	VPBROADCASTB 71(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    42(DI), Y7
+	VPBROADCASTB 71(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 94(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1952(SP)
-	VPMOVZXBD    50(DI), Y5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 94(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1920(SP)
+	VPMOVZXBD    50(DI), Y4
 	VPBROADCASTB 72(DI), Y7
 	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
 	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPOR         Y7, Y4, Y4
+	VMOVQ        X4, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X4, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
+	VEXTRACTI128 $0x01, Y4, X7
 	VMOVQ        X7, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
+	VPINSRD      $0x01, (SI)(R8*4), X4, X4
 	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X4, X4
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
+	VPINSRD      $0x03, (SI)(R8*4), X4, X4
+	VINSERTI128  $0x01, X4, Y6, Y4
 	VPBROADCASTD 98(DI), Y7
 	VPSHUFB      Y1, Y7, Y7
 	VPAND        Y2, Y7, Y7
 	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 1984(SP)
-	VPMOVZXBD    58(DI), Y5
-	VPBROADCASTB 73(DI), Y7
-	VPSLLVD      kq_giq3sqh<>+0(SB), Y7, Y7
-	VPAND        kq_gbit8<>+0(SB), Y7, Y7
-	VPOR         Y7, Y5, Y5
-	VMOVQ        X5, R8
+	VPSIGNB      Y7, Y4, Y4
+	VPADDB       Y0, Y4, Y4
+	VPMOVZXBD    58(DI), Y7
+	VPBROADCASTB 73(DI), Y8
+	VPSLLVD      kq_giq3sqh<>+0(SB), Y8, Y8
+	VPAND        kq_gbit8<>+0(SB), Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VMOVQ        X7, R8
 	MOVL         R8, R9
 	VMOVD        (SI)(R9*4), X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x01, (SI)(R8*4), X6, X6
-	VPEXTRQ      $0x01, X5, R8
+	VPEXTRQ      $0x01, X7, R8
 	MOVL         R8, R9
 	VPINSRD      $0x02, (SI)(R9*4), X6, X6
 	SHRQ         $0x20, R8
 	VPINSRD      $0x03, (SI)(R8*4), X6, X6
-	VEXTRACTI128 $0x01, Y5, X7
-	VMOVQ        X7, R8
+	VEXTRACTI128 $0x01, Y7, X8
+	VMOVQ        X8, R8
 	MOVL         R8, R9
-	VMOVD        (SI)(R9*4), X5
+	VMOVD        (SI)(R9*4), X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x01, (SI)(R8*4), X5, X5
-	VPEXTRQ      $0x01, X7, R8
+	VPINSRD      $0x01, (SI)(R8*4), X7, X7
+	VPEXTRQ      $0x01, X8, R8
 	MOVL         R8, R9
-	VPINSRD      $0x02, (SI)(R9*4), X5, X5
+	VPINSRD      $0x02, (SI)(R9*4), X7, X7
 	SHRQ         $0x20, R8
-	VPINSRD      $0x03, (SI)(R8*4), X5, X5
-	VINSERTI128  $0x01, X5, Y6, Y5
-	VPBROADCASTD 102(DI), Y7
-	VPSHUFB      Y1, Y7, Y7
-	VPAND        Y2, Y7, Y7
-	VPADDB       Y3, Y7, Y7
-	VPSIGNB      Y7, Y5, Y5
-	VPADDB       Y0, Y5, Y5
-	VMOVDQU      Y5, 2016(SP)
-	VMOVDQU      Y4, 2272(SP)
-	VMOVDQU      Y4, 2528(SP)
-	VMOVDQU      Y4, 2784(SP)
-	VMOVDQU64    (SP), Z4
-	VMOVDQU64    256(SP), Z5
-	VMOVDQU64    512(SP), Z7
-	VMOVDQU64    768(SP), Z8
-	VMOVDQU64    1024(SP), Z9
-	VMOVDQU64    1280(SP), Z10
-	VMOVDQU64    1536(SP), Z11
-	VMOVDQU64    1792(SP), Z12
-	VPUNPCKLDQ   Z5, Z4, Z13
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z5
+	VPINSRD      $0x03, (SI)(R8*4), X7, X7
+	VINSERTI128  $0x01, X7, Y6, Y7
+	VPBROADCASTD 102(DI), Y8
+	VPSHUFB      Y1, Y8, Y8
+	VPAND        Y2, Y8, Y8
+	VPADDB       Y3, Y8, Y8
+	VPSIGNB      Y8, Y7, Y7
+	VPADDB       Y0, Y7, Y7
+	VINSERTI64X4 $0x01, Y7, Z4, Z7
+	VMOVDQU64    Z7, 1984(SP)
+	VMOVDQU      Y5, 2272(SP)
+	VMOVDQU      Y5, 2528(SP)
+	VMOVDQU      Y5, 2784(SP)
+	VMOVDQU64    (SP), Z7
+	VMOVDQU64    256(SP), Z8
+	VMOVDQU64    512(SP), Z9
+	VMOVDQU64    768(SP), Z10
+	VMOVDQU64    1024(SP), Z11
+	VMOVDQU64    1280(SP), Z12
+	VMOVDQU64    1536(SP), Z13
+	VMOVDQU64    1792(SP), Z14
+	VPUNPCKLDQ   Z8, Z7, Z15
 	VPUNPCKHDQ   Z8, Z7, Z7
 	VPUNPCKLDQ   Z10, Z9, Z8
 	VPUNPCKHDQ   Z10, Z9, Z9
 	VPUNPCKLDQ   Z12, Z11, Z10
 	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z5, Z13, Z12
-	VPUNPCKHQDQ  Z5, Z13, Z5
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
-	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z5, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, (AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 64(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 128(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 192(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z5, Z5
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z7, Z9
-	VMOVDQU64    Z9, 384(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 448(AX)
-	VSHUFI32X4   $0xdd, Z5, Z7, Z5
-	VMOVDQU64    Z5, 512(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 576(AX)
-	VMOVDQU64    64(SP), Z4
-	VMOVDQU64    320(SP), Z5
-	VMOVDQU64    576(SP), Z7
-	VMOVDQU64    832(SP), Z8
-	VMOVDQU64    1088(SP), Z9
-	VMOVDQU64    1344(SP), Z10
-	VMOVDQU64    1600(SP), Z11
-	VMOVDQU64    1856(SP), Z12
-	VPUNPCKLDQ   Z5, Z4, Z13
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z5
+	VPUNPCKLDQ   Z14, Z13, Z12
+	VPUNPCKHDQ   Z14, Z13, Z13
+	VPUNPCKLQDQ  Z8, Z15, Z14
+	VPUNPCKHQDQ  Z8, Z15, Z8
+	VPUNPCKLQDQ  Z9, Z7, Z15
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VPUNPCKLQDQ  Z12, Z10, Z9
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VPUNPCKLQDQ  Z13, Z11, Z12
+	VPUNPCKHQDQ  Z13, Z11, Z11
+	VSHUFI32X4   $0x44, Z9, Z14, Z13
+	VSHUFI32X4   $0x44, Z10, Z8, Z16
+	VSHUFI32X4   $0x44, Z12, Z15, Z17
+	VSHUFI32X4   $0x44, Z11, Z7, Z18
+	VSHUFI32X4   $0x88, Z16, Z13, Z19
+	VMOVDQU64    Z19, (AX)
+	VSHUFI32X4   $0x88, Z18, Z17, Z19
+	VMOVDQU64    Z19, 64(AX)
+	VSHUFI32X4   $0xdd, Z16, Z13, Z13
+	VMOVDQU64    Z13, 128(AX)
+	VSHUFI32X4   $0xdd, Z18, Z17, Z13
+	VMOVDQU64    Z13, 192(AX)
+	VSHUFI32X4   $0xee, Z9, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z8, Z8
+	VSHUFI32X4   $0xee, Z12, Z15, Z10
+	VSHUFI32X4   $0xee, Z11, Z7, Z7
+	VSHUFI32X4   $0x88, Z8, Z9, Z11
+	VMOVDQU64    Z11, 384(AX)
+	VSHUFI32X4   $0x88, Z7, Z10, Z11
+	VMOVDQU64    Z11, 448(AX)
+	VSHUFI32X4   $0xdd, Z8, Z9, Z8
+	VMOVDQU64    Z8, 512(AX)
+	VSHUFI32X4   $0xdd, Z7, Z10, Z7
+	VMOVDQU64    Z7, 576(AX)
+	VMOVDQU64    64(SP), Z7
+	VMOVDQU64    320(SP), Z8
+	VMOVDQU64    576(SP), Z9
+	VMOVDQU64    832(SP), Z10
+	VMOVDQU64    1088(SP), Z11
+	VMOVDQU64    1344(SP), Z12
+	VMOVDQU64    1600(SP), Z13
+	VMOVDQU64    1856(SP), Z14
+	VPUNPCKLDQ   Z8, Z7, Z15
 	VPUNPCKHDQ   Z8, Z7, Z7
 	VPUNPCKLDQ   Z10, Z9, Z8
 	VPUNPCKHDQ   Z10, Z9, Z9
 	VPUNPCKLDQ   Z12, Z11, Z10
 	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z5, Z13, Z12
-	VPUNPCKHQDQ  Z5, Z13, Z5
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
-	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z5, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, 768(AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 832(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 896(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 960(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z5, Z5
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z7, Z9
-	VMOVDQU64    Z9, 1152(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 1216(AX)
-	VSHUFI32X4   $0xdd, Z5, Z7, Z5
-	VMOVDQU64    Z5, 1280(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 1344(AX)
-	VMOVDQU64    128(SP), Z4
-	VMOVDQU64    384(SP), Z5
-	VMOVDQU64    640(SP), Z7
-	VMOVDQU64    896(SP), Z8
-	VMOVDQU64    1152(SP), Z9
-	VMOVDQU64    1408(SP), Z10
-	VMOVDQU64    1664(SP), Z11
-	VMOVDQU64    1920(SP), Z12
-	VPUNPCKLDQ   Z5, Z4, Z13
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z5
+	VPUNPCKLDQ   Z14, Z13, Z12
+	VPUNPCKHDQ   Z14, Z13, Z13
+	VPUNPCKLQDQ  Z8, Z15, Z14
+	VPUNPCKHQDQ  Z8, Z15, Z8
+	VPUNPCKLQDQ  Z9, Z7, Z15
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VPUNPCKLQDQ  Z12, Z10, Z9
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VPUNPCKLQDQ  Z13, Z11, Z12
+	VPUNPCKHQDQ  Z13, Z11, Z11
+	VSHUFI32X4   $0x44, Z9, Z14, Z13
+	VSHUFI32X4   $0x44, Z10, Z8, Z16
+	VSHUFI32X4   $0x44, Z12, Z15, Z17
+	VSHUFI32X4   $0x44, Z11, Z7, Z18
+	VSHUFI32X4   $0x88, Z16, Z13, Z19
+	VMOVDQU64    Z19, 768(AX)
+	VSHUFI32X4   $0x88, Z18, Z17, Z19
+	VMOVDQU64    Z19, 832(AX)
+	VSHUFI32X4   $0xdd, Z16, Z13, Z13
+	VMOVDQU64    Z13, 896(AX)
+	VSHUFI32X4   $0xdd, Z18, Z17, Z13
+	VMOVDQU64    Z13, 960(AX)
+	VSHUFI32X4   $0xee, Z9, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z8, Z8
+	VSHUFI32X4   $0xee, Z12, Z15, Z10
+	VSHUFI32X4   $0xee, Z11, Z7, Z7
+	VSHUFI32X4   $0x88, Z8, Z9, Z11
+	VMOVDQU64    Z11, 1152(AX)
+	VSHUFI32X4   $0x88, Z7, Z10, Z11
+	VMOVDQU64    Z11, 1216(AX)
+	VSHUFI32X4   $0xdd, Z8, Z9, Z8
+	VMOVDQU64    Z8, 1280(AX)
+	VSHUFI32X4   $0xdd, Z7, Z10, Z7
+	VMOVDQU64    Z7, 1344(AX)
+	VMOVDQU64    128(SP), Z7
+	VMOVDQU64    384(SP), Z8
+	VMOVDQU64    640(SP), Z9
+	VMOVDQU64    896(SP), Z10
+	VMOVDQU64    1152(SP), Z11
+	VMOVDQU64    1408(SP), Z12
+	VMOVDQU64    1664(SP), Z13
+	VMOVDQU64    1920(SP), Z14
+	VPUNPCKLDQ   Z8, Z7, Z15
 	VPUNPCKHDQ   Z8, Z7, Z7
 	VPUNPCKLDQ   Z10, Z9, Z8
 	VPUNPCKHDQ   Z10, Z9, Z9
 	VPUNPCKLDQ   Z12, Z11, Z10
 	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z5, Z13, Z12
-	VPUNPCKHQDQ  Z5, Z13, Z5
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
-	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z5, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, 1536(AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 1600(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 1664(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 1728(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z5, Z5
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z7, Z9
-	VMOVDQU64    Z9, 1920(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 1984(AX)
-	VSHUFI32X4   $0xdd, Z5, Z7, Z5
-	VMOVDQU64    Z5, 2048(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 2112(AX)
-	VMOVDQU64    192(SP), Z4
-	VMOVDQU64    448(SP), Z5
-	VMOVDQU64    704(SP), Z7
-	VMOVDQU64    960(SP), Z8
-	VMOVDQU64    1216(SP), Z9
-	VMOVDQU64    1472(SP), Z10
-	VMOVDQU64    1728(SP), Z11
-	VMOVDQU64    1984(SP), Z12
-	VPUNPCKLDQ   Z5, Z4, Z13
-	VPUNPCKHDQ   Z5, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z5
+	VPUNPCKLDQ   Z14, Z13, Z12
+	VPUNPCKHDQ   Z14, Z13, Z13
+	VPUNPCKLQDQ  Z8, Z15, Z14
+	VPUNPCKHQDQ  Z8, Z15, Z8
+	VPUNPCKLQDQ  Z9, Z7, Z15
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VPUNPCKLQDQ  Z12, Z10, Z9
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VPUNPCKLQDQ  Z13, Z11, Z12
+	VPUNPCKHQDQ  Z13, Z11, Z11
+	VSHUFI32X4   $0x44, Z9, Z14, Z13
+	VSHUFI32X4   $0x44, Z10, Z8, Z16
+	VSHUFI32X4   $0x44, Z12, Z15, Z17
+	VSHUFI32X4   $0x44, Z11, Z7, Z18
+	VSHUFI32X4   $0x88, Z16, Z13, Z19
+	VMOVDQU64    Z19, 1536(AX)
+	VSHUFI32X4   $0x88, Z18, Z17, Z19
+	VMOVDQU64    Z19, 1600(AX)
+	VSHUFI32X4   $0xdd, Z16, Z13, Z13
+	VMOVDQU64    Z13, 1664(AX)
+	VSHUFI32X4   $0xdd, Z18, Z17, Z13
+	VMOVDQU64    Z13, 1728(AX)
+	VSHUFI32X4   $0xee, Z9, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z8, Z8
+	VSHUFI32X4   $0xee, Z12, Z15, Z10
+	VSHUFI32X4   $0xee, Z11, Z7, Z7
+	VSHUFI32X4   $0x88, Z8, Z9, Z11
+	VMOVDQU64    Z11, 1920(AX)
+	VSHUFI32X4   $0x88, Z7, Z10, Z11
+	VMOVDQU64    Z11, 1984(AX)
+	VSHUFI32X4   $0xdd, Z8, Z9, Z8
+	VMOVDQU64    Z8, 2048(AX)
+	VSHUFI32X4   $0xdd, Z7, Z10, Z7
+	VMOVDQU64    Z7, 2112(AX)
+	VMOVDQU64    192(SP), Z7
+	VMOVDQU64    448(SP), Z8
+	VMOVDQU64    704(SP), Z9
+	VMOVDQU64    960(SP), Z10
+	VMOVDQU64    1216(SP), Z11
+	VMOVDQU64    1472(SP), Z12
+	VMOVDQU64    1728(SP), Z13
+	VMOVDQU64    1984(SP), Z14
+	VPUNPCKLDQ   Z8, Z7, Z15
 	VPUNPCKHDQ   Z8, Z7, Z7
 	VPUNPCKLDQ   Z10, Z9, Z8
 	VPUNPCKHDQ   Z10, Z9, Z9
 	VPUNPCKLDQ   Z12, Z11, Z10
 	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z5, Z13, Z12
-	VPUNPCKHQDQ  Z5, Z13, Z5
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
-	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z5, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, 2304(AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 2368(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 2432(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 2496(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z5, Z5
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z5, Z7, Z9
-	VMOVDQU64    Z9, 2688(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 2752(AX)
-	VSHUFI32X4   $0xdd, Z5, Z7, Z5
-	VMOVDQU64    Z5, 2816(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 2880(AX)
+	VPUNPCKLDQ   Z14, Z13, Z12
+	VPUNPCKHDQ   Z14, Z13, Z13
+	VPUNPCKLQDQ  Z8, Z15, Z14
+	VPUNPCKHQDQ  Z8, Z15, Z8
+	VPUNPCKLQDQ  Z9, Z7, Z15
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VPUNPCKLQDQ  Z12, Z10, Z9
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VPUNPCKLQDQ  Z13, Z11, Z12
+	VPUNPCKHQDQ  Z13, Z11, Z11
+	VSHUFI32X4   $0x44, Z9, Z14, Z13
+	VSHUFI32X4   $0x44, Z10, Z8, Z16
+	VSHUFI32X4   $0x44, Z12, Z15, Z17
+	VSHUFI32X4   $0x44, Z11, Z7, Z18
+	VSHUFI32X4   $0x88, Z16, Z13, Z19
+	VMOVDQU64    Z19, 2304(AX)
+	VSHUFI32X4   $0x88, Z18, Z17, Z19
+	VMOVDQU64    Z19, 2368(AX)
+	VSHUFI32X4   $0xdd, Z16, Z13, Z13
+	VMOVDQU64    Z13, 2432(AX)
+	VSHUFI32X4   $0xdd, Z18, Z17, Z13
+	VMOVDQU64    Z13, 2496(AX)
+	VSHUFI32X4   $0xee, Z9, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z8, Z8
+	VSHUFI32X4   $0xee, Z12, Z15, Z10
+	VSHUFI32X4   $0xee, Z11, Z7, Z7
+	VSHUFI32X4   $0x88, Z8, Z9, Z11
+	VMOVDQU64    Z11, 2688(AX)
+	VSHUFI32X4   $0x88, Z7, Z10, Z11
+	VMOVDQU64    Z11, 2752(AX)
+	VSHUFI32X4   $0xdd, Z8, Z9, Z8
+	VMOVDQU64    Z8, 2816(AX)
+	VSHUFI32X4   $0xdd, Z7, Z10, Z7
+	VMOVDQU64    Z7, 2880(AX)
 	VMOVDQU      2048(SP), Y4
 	VMOVDQU      2080(SP), Y5
 	VMOVDQU      2112(SP), Y7
@@ -11489,20 +11489,20 @@ loop:
 	VPINSRQ      $0x01, (CX)(R8*1), X6, X6
 	MOVQ         16(DX), DI
 	MOVQ         24(DX), R8
-	VMOVQ        (CX)(DI*1), X4
-	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
-	MOVQ         32(DX), DI
-	MOVQ         40(DX), R8
-	VMOVQ        (CX)(DI*1), X5
-	VPINSRQ      $0x01, (CX)(R8*1), X5, X5
-	MOVQ         48(DX), DI
-	MOVQ         56(DX), R8
 	VMOVQ        (CX)(DI*1), X7
 	VPINSRQ      $0x01, (CX)(R8*1), X7, X7
-	VINSERTI32X4 $0x01, X4, Z6, Z4
-	VINSERTI32X4 $0x02, X5, Z4, Z4
-	VINSERTI32X4 $0x03, X7, Z4, Z4
-	VPMOVQW      Z4, X4
+	MOVQ         32(DX), DI
+	MOVQ         40(DX), R8
+	VMOVQ        (CX)(DI*1), X4
+	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
+	MOVQ         48(DX), DI
+	MOVQ         56(DX), R8
+	VMOVQ        (CX)(DI*1), X5
+	VPINSRQ      $0x01, (CX)(R8*1), X5, X5
+	VINSERTI32X4 $0x01, X7, Z6, Z7
+	VINSERTI32X4 $0x02, X4, Z7, Z7
+	VINSERTI32X4 $0x03, X5, Z7, Z7
+	VPMOVQW      Z7, X4
 	VCVTPH2PS    X4, Y4
 	VMOVUPS      Y4, 352(AX)
 	VMOVUPS      Y4, 736(AX)
@@ -11565,30 +11565,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, (SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 32(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, (SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -11611,30 +11611,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 64(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 96(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 64(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -11657,30 +11657,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 128(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 160(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 128(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -11703,30 +11703,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 192(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 224(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 192(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -11771,30 +11771,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 256(SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 288(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 256(SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -11817,30 +11817,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 320(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 352(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 320(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -11863,30 +11863,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 384(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 416(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 384(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -11909,30 +11909,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 448(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 480(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 448(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -11977,30 +11977,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 512(SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 544(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 512(SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12023,30 +12023,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 576(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 608(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 576(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12069,30 +12069,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 640(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 672(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 640(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12115,30 +12115,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 704(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 736(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 704(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -12183,30 +12183,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 768(SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 800(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 768(SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12229,30 +12229,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 832(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 864(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 832(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12275,30 +12275,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 896(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 928(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 896(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12321,30 +12321,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 960(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 992(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 960(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -12389,30 +12389,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1024(SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1056(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1024(SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12435,30 +12435,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1088(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1120(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1088(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12481,30 +12481,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1152(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1184(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1152(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12527,30 +12527,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1216(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1248(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1216(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -12595,30 +12595,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1280(SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1312(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1280(SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12641,30 +12641,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1344(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1376(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1344(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12687,30 +12687,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1408(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1440(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1408(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12733,30 +12733,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1472(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1504(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1472(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -12801,30 +12801,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1536(SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1568(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1536(SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12847,30 +12847,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1600(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1632(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1600(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12893,30 +12893,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1664(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1696(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1664(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -12939,30 +12939,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1728(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1760(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1728(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -13007,30 +13007,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1792(SP)
-	VPMOVZXBD    6(DI), X4
+	VPMOVZXBD    6(DI), X6
 	VPBROADCASTB 67(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 38(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1824(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 38(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1792(SP)
 	VPMOVZXBD    10(DI), X4
 	VPBROADCASTB 68(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -13053,30 +13053,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1856(SP)
-	VPMOVZXBD    14(DI), X4
+	VPMOVZXBD    14(DI), X6
 	VPBROADCASTB 69(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 46(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1888(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 46(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1856(SP)
 	VPMOVZXBD    18(DI), X4
 	VPBROADCASTB 70(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -13099,30 +13099,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1920(SP)
-	VPMOVZXBD    22(DI), X4
+	VPMOVZXBD    22(DI), X6
 	VPBROADCASTB 71(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 54(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1952(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 54(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1920(SP)
 	VPMOVZXBD    26(DI), X4
 	VPBROADCASTB 72(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
@@ -13145,30 +13145,30 @@ loop:
 	VPADDB       Y3, Y6, Y6
 	VPSIGNB      Y6, Y4, Y4
 	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 1984(SP)
-	VPMOVZXBD    30(DI), X4
+	VPMOVZXBD    30(DI), X6
 	VPBROADCASTB 73(DI), X5
 	VPSLLVD      kq_giq2sqh<>+0(SB), X5, X5
 	VPAND        kq_gbits89<>+0(SB), X5, X5
-	VPOR         X5, X4, X4
-	VMOVQ        X4, R8
+	VPOR         X5, X6, X6
+	VMOVQ        X6, R8
 	MOVL         R8, R9
 	VMOVQ        (SI)(R9*8), X5
 	SHRQ         $0x20, R8
 	VPINSRQ      $0x01, (SI)(R8*8), X5, X5
-	VPEXTRQ      $0x01, X4, R8
+	VPEXTRQ      $0x01, X6, R8
 	MOVL         R8, R9
-	VMOVQ        (SI)(R9*8), X4
+	VMOVQ        (SI)(R9*8), X6
 	SHRQ         $0x20, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y5, Y4
-	VPBROADCASTD 62(DI), Y6
-	VPSHUFB      Y1, Y6, Y6
-	VPAND        Y2, Y6, Y6
-	VPADDB       Y3, Y6, Y6
-	VPSIGNB      Y6, Y4, Y4
-	VPADDB       Y0, Y4, Y4
-	VMOVDQU      Y4, 2016(SP)
+	VPINSRQ      $0x01, (SI)(R8*8), X6, X6
+	VINSERTI128  $0x01, X6, Y5, Y6
+	VPBROADCASTD 62(DI), Y7
+	VPSHUFB      Y1, Y7, Y7
+	VPAND        Y2, Y7, Y7
+	VPADDB       Y3, Y7, Y7
+	VPSIGNB      Y7, Y6, Y6
+	VPADDB       Y0, Y6, Y6
+	VINSERTI64X4 $0x01, Y6, Z4, Z6
+	VMOVDQU64    Z6, 1984(SP)
 	VPMOVZXBD    74(DI), Y4
 	VPAND        kq_glow4d<>+0(SB), Y4, Y6
 	VPSRLD       $0x04, Y4, Y4
@@ -13187,198 +13187,198 @@ loop:
 	VMOVDQU      Y8, 2272(SP)
 	VMOVDQU      Y7, 2528(SP)
 	VMOVDQU      Y4, 2784(SP)
-	VMOVDQU64    (SP), Z4
-	VMOVDQU64    256(SP), Z6
-	VMOVDQU64    512(SP), Z7
-	VMOVDQU64    768(SP), Z8
-	VMOVDQU64    1024(SP), Z9
-	VMOVDQU64    1280(SP), Z10
-	VMOVDQU64    1536(SP), Z11
-	VMOVDQU64    1792(SP), Z12
-	VPUNPCKLDQ   Z6, Z4, Z13
-	VPUNPCKHDQ   Z6, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z6
-	VPUNPCKHDQ   Z8, Z7, Z7
-	VPUNPCKLDQ   Z10, Z9, Z8
-	VPUNPCKHDQ   Z10, Z9, Z9
-	VPUNPCKLDQ   Z12, Z11, Z10
-	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z6, Z13, Z12
-	VPUNPCKHQDQ  Z6, Z13, Z6
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
+	VMOVDQU64    (SP), Z6
+	VMOVDQU64    256(SP), Z7
+	VMOVDQU64    512(SP), Z8
+	VMOVDQU64    768(SP), Z9
+	VMOVDQU64    1024(SP), Z10
+	VMOVDQU64    1280(SP), Z11
+	VMOVDQU64    1536(SP), Z12
+	VMOVDQU64    1792(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLDQ   Z11, Z10, Z9
+	VPUNPCKHDQ   Z11, Z10, Z10
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
 	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z6, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, (AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 64(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 128(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 192(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z6, Z6
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z6, Z7, Z9
-	VMOVDQU64    Z9, 384(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 448(AX)
-	VSHUFI32X4   $0xdd, Z6, Z7, Z6
-	VMOVDQU64    Z6, 512(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 576(AX)
-	VMOVDQU64    64(SP), Z4
-	VMOVDQU64    320(SP), Z6
-	VMOVDQU64    576(SP), Z7
-	VMOVDQU64    832(SP), Z8
-	VMOVDQU64    1088(SP), Z9
-	VMOVDQU64    1344(SP), Z10
-	VMOVDQU64    1600(SP), Z11
-	VMOVDQU64    1856(SP), Z12
-	VPUNPCKLDQ   Z6, Z4, Z13
-	VPUNPCKHDQ   Z6, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z6
-	VPUNPCKHDQ   Z8, Z7, Z7
-	VPUNPCKLDQ   Z10, Z9, Z8
-	VPUNPCKHDQ   Z10, Z9, Z9
-	VPUNPCKLDQ   Z12, Z11, Z10
-	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z6, Z13, Z12
-	VPUNPCKHQDQ  Z6, Z13, Z6
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, (AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 64(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 128(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 192(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 384(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 448(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 512(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 576(AX)
+	VMOVDQU64    64(SP), Z6
+	VMOVDQU64    320(SP), Z7
+	VMOVDQU64    576(SP), Z8
+	VMOVDQU64    832(SP), Z9
+	VMOVDQU64    1088(SP), Z10
+	VMOVDQU64    1344(SP), Z11
+	VMOVDQU64    1600(SP), Z12
+	VMOVDQU64    1856(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLDQ   Z11, Z10, Z9
+	VPUNPCKHDQ   Z11, Z10, Z10
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
 	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z6, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, 768(AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 832(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 896(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 960(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z6, Z6
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z6, Z7, Z9
-	VMOVDQU64    Z9, 1152(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 1216(AX)
-	VSHUFI32X4   $0xdd, Z6, Z7, Z6
-	VMOVDQU64    Z6, 1280(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 1344(AX)
-	VMOVDQU64    128(SP), Z4
-	VMOVDQU64    384(SP), Z6
-	VMOVDQU64    640(SP), Z7
-	VMOVDQU64    896(SP), Z8
-	VMOVDQU64    1152(SP), Z9
-	VMOVDQU64    1408(SP), Z10
-	VMOVDQU64    1664(SP), Z11
-	VMOVDQU64    1920(SP), Z12
-	VPUNPCKLDQ   Z6, Z4, Z13
-	VPUNPCKHDQ   Z6, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z6
-	VPUNPCKHDQ   Z8, Z7, Z7
-	VPUNPCKLDQ   Z10, Z9, Z8
-	VPUNPCKHDQ   Z10, Z9, Z9
-	VPUNPCKLDQ   Z12, Z11, Z10
-	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z6, Z13, Z12
-	VPUNPCKHQDQ  Z6, Z13, Z6
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 768(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 832(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 896(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 960(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 1152(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 1216(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 1280(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 1344(AX)
+	VMOVDQU64    128(SP), Z6
+	VMOVDQU64    384(SP), Z7
+	VMOVDQU64    640(SP), Z8
+	VMOVDQU64    896(SP), Z9
+	VMOVDQU64    1152(SP), Z10
+	VMOVDQU64    1408(SP), Z11
+	VMOVDQU64    1664(SP), Z12
+	VMOVDQU64    1920(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLDQ   Z11, Z10, Z9
+	VPUNPCKHDQ   Z11, Z10, Z10
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
 	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z6, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, 1536(AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 1600(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 1664(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 1728(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z6, Z6
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z6, Z7, Z9
-	VMOVDQU64    Z9, 1920(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 1984(AX)
-	VSHUFI32X4   $0xdd, Z6, Z7, Z6
-	VMOVDQU64    Z6, 2048(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 2112(AX)
-	VMOVDQU64    192(SP), Z4
-	VMOVDQU64    448(SP), Z6
-	VMOVDQU64    704(SP), Z7
-	VMOVDQU64    960(SP), Z8
-	VMOVDQU64    1216(SP), Z9
-	VMOVDQU64    1472(SP), Z10
-	VMOVDQU64    1728(SP), Z11
-	VMOVDQU64    1984(SP), Z12
-	VPUNPCKLDQ   Z6, Z4, Z13
-	VPUNPCKHDQ   Z6, Z4, Z4
-	VPUNPCKLDQ   Z8, Z7, Z6
-	VPUNPCKHDQ   Z8, Z7, Z7
-	VPUNPCKLDQ   Z10, Z9, Z8
-	VPUNPCKHDQ   Z10, Z9, Z9
-	VPUNPCKLDQ   Z12, Z11, Z10
-	VPUNPCKHDQ   Z12, Z11, Z11
-	VPUNPCKLQDQ  Z6, Z13, Z12
-	VPUNPCKHQDQ  Z6, Z13, Z6
-	VPUNPCKLQDQ  Z7, Z4, Z13
-	VPUNPCKHQDQ  Z7, Z4, Z4
-	VPUNPCKLQDQ  Z10, Z8, Z7
-	VPUNPCKHQDQ  Z10, Z8, Z8
-	VPUNPCKLQDQ  Z11, Z9, Z10
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 1536(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 1600(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 1664(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 1728(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 1920(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 1984(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 2048(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 2112(AX)
+	VMOVDQU64    192(SP), Z6
+	VMOVDQU64    448(SP), Z7
+	VMOVDQU64    704(SP), Z8
+	VMOVDQU64    960(SP), Z9
+	VMOVDQU64    1216(SP), Z10
+	VMOVDQU64    1472(SP), Z11
+	VMOVDQU64    1728(SP), Z12
+	VMOVDQU64    1984(SP), Z13
+	VPUNPCKLDQ   Z7, Z6, Z14
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLDQ   Z11, Z10, Z9
+	VPUNPCKHDQ   Z11, Z10, Z10
+	VPUNPCKLDQ   Z13, Z12, Z11
+	VPUNPCKHDQ   Z13, Z12, Z12
+	VPUNPCKLQDQ  Z7, Z14, Z13
+	VPUNPCKHQDQ  Z7, Z14, Z7
+	VPUNPCKLQDQ  Z8, Z6, Z14
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z11, Z9, Z8
 	VPUNPCKHQDQ  Z11, Z9, Z9
-	VSHUFI32X4   $0x44, Z7, Z12, Z11
-	VSHUFI32X4   $0x44, Z8, Z6, Z14
-	VSHUFI32X4   $0x44, Z10, Z13, Z15
-	VSHUFI32X4   $0x44, Z9, Z4, Z16
-	VSHUFI32X4   $0x88, Z14, Z11, Z17
-	VMOVDQU64    Z17, 2304(AX)
-	VSHUFI32X4   $0x88, Z16, Z15, Z17
-	VMOVDQU64    Z17, 2368(AX)
-	VSHUFI32X4   $0xdd, Z14, Z11, Z11
-	VMOVDQU64    Z11, 2432(AX)
-	VSHUFI32X4   $0xdd, Z16, Z15, Z11
-	VMOVDQU64    Z11, 2496(AX)
-	VSHUFI32X4   $0xee, Z7, Z12, Z7
-	VSHUFI32X4   $0xee, Z8, Z6, Z6
-	VSHUFI32X4   $0xee, Z10, Z13, Z8
-	VSHUFI32X4   $0xee, Z9, Z4, Z4
-	VSHUFI32X4   $0x88, Z6, Z7, Z9
-	VMOVDQU64    Z9, 2688(AX)
-	VSHUFI32X4   $0x88, Z4, Z8, Z9
-	VMOVDQU64    Z9, 2752(AX)
-	VSHUFI32X4   $0xdd, Z6, Z7, Z6
-	VMOVDQU64    Z6, 2816(AX)
-	VSHUFI32X4   $0xdd, Z4, Z8, Z4
-	VMOVDQU64    Z4, 2880(AX)
+	VPUNPCKLQDQ  Z12, Z10, Z11
+	VPUNPCKHQDQ  Z12, Z10, Z10
+	VSHUFI32X4   $0x44, Z8, Z13, Z12
+	VSHUFI32X4   $0x44, Z9, Z7, Z15
+	VSHUFI32X4   $0x44, Z11, Z14, Z16
+	VSHUFI32X4   $0x44, Z10, Z6, Z17
+	VSHUFI32X4   $0x88, Z15, Z12, Z18
+	VMOVDQU64    Z18, 2304(AX)
+	VSHUFI32X4   $0x88, Z17, Z16, Z18
+	VMOVDQU64    Z18, 2368(AX)
+	VSHUFI32X4   $0xdd, Z15, Z12, Z12
+	VMOVDQU64    Z12, 2432(AX)
+	VSHUFI32X4   $0xdd, Z17, Z16, Z12
+	VMOVDQU64    Z12, 2496(AX)
+	VSHUFI32X4   $0xee, Z8, Z13, Z8
+	VSHUFI32X4   $0xee, Z9, Z7, Z7
+	VSHUFI32X4   $0xee, Z11, Z14, Z9
+	VSHUFI32X4   $0xee, Z10, Z6, Z6
+	VSHUFI32X4   $0x88, Z7, Z8, Z10
+	VMOVDQU64    Z10, 2688(AX)
+	VSHUFI32X4   $0x88, Z6, Z9, Z10
+	VMOVDQU64    Z10, 2752(AX)
+	VSHUFI32X4   $0xdd, Z7, Z8, Z7
+	VMOVDQU64    Z7, 2816(AX)
+	VSHUFI32X4   $0xdd, Z6, Z9, Z6
+	VMOVDQU64    Z6, 2880(AX)
 	VMOVDQU      2048(SP), Y4
 	VMOVDQU      2080(SP), Y6
 	VMOVDQU      2112(SP), Y7
@@ -13505,20 +13505,20 @@ loop:
 	VPINSRQ      $0x01, (CX)(R8*1), X5, X5
 	MOVQ         16(DX), DI
 	MOVQ         24(DX), R8
-	VMOVQ        (CX)(DI*1), X4
-	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
-	MOVQ         32(DX), DI
-	MOVQ         40(DX), R8
 	VMOVQ        (CX)(DI*1), X6
 	VPINSRQ      $0x01, (CX)(R8*1), X6, X6
+	MOVQ         32(DX), DI
+	MOVQ         40(DX), R8
+	VMOVQ        (CX)(DI*1), X4
+	VPINSRQ      $0x01, (CX)(R8*1), X4, X4
 	MOVQ         48(DX), DI
 	MOVQ         56(DX), R8
 	VMOVQ        (CX)(DI*1), X7
 	VPINSRQ      $0x01, (CX)(R8*1), X7, X7
-	VINSERTI32X4 $0x01, X4, Z5, Z4
-	VINSERTI32X4 $0x02, X6, Z4, Z4
-	VINSERTI32X4 $0x03, X7, Z4, Z4
-	VPMOVQW      Z4, X4
+	VINSERTI32X4 $0x01, X6, Z5, Z6
+	VINSERTI32X4 $0x02, X4, Z6, Z6
+	VINSERTI32X4 $0x03, X7, Z6, Z6
+	VPMOVQW      Z6, X4
 	VCVTPH2PS    X4, Y4
 	VMULPS       kq_eighth<>+0(SB), Y4, Y4
 	VMOVUPS      Y4, 352(AX)

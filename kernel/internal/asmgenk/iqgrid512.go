@@ -13,7 +13,10 @@ import (
 // The VNNI order of the grid i-quants IQ3_XXS, IQ2_XXS, IQ3_S and IQ2_S (kernel's
 // iqgrid.go; -iqgrid writes iqgrid_amd64.s): per block of 32 the exact int32 sum
 // T_b = Σ_half scale·Σ g·sign·x, then acc = float32(T_b)·((d·dmul)·dx_b) + acc, block
-// after block. The one-row kernel (gridRow32) decodes as gridSuper does; the unpacker
+// after block. The one-row kernels (gridRow32, gridRow32x2: gridSum32) decode as
+// gridSuper does (grid bytes, VPSIGNB of x) and take each block's Σ g·x by VPDPBUSD (IQ2_S,
+// two scales a block: VPMADDUBSW and VPMADDWD with them), the scales by VPMULLD once the
+// 8 blocks' sums are folded into one vector (hsum8x8D); the unpacker
 // (gridUnpack512) writes 8 rows' super-blocks in the q6KPBlock format (u = g·sign + 64)
 // for the kp512 Q6_K tiles, which sum in that order.
 
@@ -142,7 +145,12 @@ func gridChain(t, f VecVirtual, acc VecVirtual) {
 }
 
 // gridSum32 decodes the super-block at w (kind g) against the activations at xq and dx
-// at xd and returns the 8 blocks' T_b as float32 (exact) and (d·dmul)·dx_b.
+// at xd and returns the 8 blocks' T_b as float32 (exact: |T_b| < 2^23) and
+// (d·dmul)·dx_b (one VMULPS). Where a block has one scale, Σ g·x comes from VPDPBUSD
+// (u8 grid bytes, s8 signed x) and T_b = (2s+1)·Σ from one VPMULLD after hsum8x8D;
+// IQ2_S takes gridBlockSums (the halves' scales by VPMADDWD). Measured at m = 1 (see
+// kernel/iqgrid.go), the VPDPBUSD form against gridBlockSums for all: IQ3_XXS 28.9 /
+// 27.3, IQ2_XXS 31.2 / 31.2, IQ3_S 21.4 / 21.5 cpu-GFLOP/s (noise about ±5%).
 func gridSum32(g gridKind, w, grid, xq, xd, tbl Register, local Mem, cs []Op) (t, f VecVirtual) {
 	st := &gridState{local: local, regs: true}
 	if g.prep != nil {
@@ -341,12 +349,21 @@ func gridUnpack512(g gridKind) {
 		if g.prep != nil {
 			g.prep(p, st)
 		}
+		var even VecVirtual
 		for ib := 0; ib < 8; ib++ {
 			gv := g.grid(p, grid, ib)
 			sg := gridSigns(g.signs(p, st, ib, cs), cs)
 			VPSIGNB(sg, gv, gv)
 			VPADDB(c64, gv, gv)
-			VMOVDQU(gv, scr.Offset(256*r+32*ib))
+			if ib%2 == 0 {
+				even = gv
+				continue
+			}
+			// One 64-byte store for blocks ib-1, ib: the transposes' 64-byte loads
+			// then take it from the store buffer.
+			z := ZMM()
+			VINSERTI64X4(U8(1), gv, even.AsZ(), z)
+			VMOVDQU64(z, scr.Offset(256*r+32*(ib-1)))
 		}
 		for i, s := range gridScaleWords(g, p, st) {
 			VMOVDQU(s, scr.Offset(2048+256*i+32*r))
