@@ -23,10 +23,12 @@ import (
 // parentheses is rounded once, "+ acc" is one fused multiply-add). |T_b| ≤ 31·62·127·32 <
 // 2^23 (IQ3_XXS, the largest), so T_b is exact in int32 and in float32. With one
 // activation row the type's dot<T>32AVX512 (asmgenk's gridRow32) decodes a super-block as
-// the AVX2 kernel does, takes the 8 blocks' T_b by VPMADDUBSW, VPMADDWD and a horizontal
-// add, and chains the 8 fused multiply-adds; dot<T>32x2AVX512 does two rows a call, their
-// two chains in two lanes of one register (half the shuffles of the tail). With several, each 8 weight rows' piece of
-// kp512KB super-blocks is decoded once (the type's <t>UnpackAVX512: asmgenk's
+// the AVX2 kernel does, takes each block's Σ g·x by VPDPBUSD (IQ2_S: VPMADDUBSW, then
+// VPMADDWD with the halves' scales), folds the 8 blocks into one vector (VPHADDD), applies
+// the scales (VPMULLD) and chains the 8 fused multiply-adds; dot<T>32x2AVX512 does two rows
+// a call, their two chains in two lanes of one register (half the shuffles of the tail),
+// and serves m = 1 (the odd last row: dot<T>32AVX512). With several, each 8 weight rows'
+// piece of kp512KB super-blocks is decoded once (the type's <t>UnpackAVX512: asmgenk's
 // gridUnpack512) into the q6KPBlock format as u = w + 64 (2..126: an unsigned byte for
 // VPDPBUSD), the scales' words and d·dmul as float32, and the kp512 Q6_K tiles multiply two
 // such pieces with all activation rows, their sums started at -64·Σx (iq2XSPrep) so that
@@ -34,7 +36,44 @@ import (
 // any m, and dotGrid32Generic is the plain version. CPUs without AVX-512 VNNI keep the
 // AVX2 kernels and their order (dotGridGeneric).
 //
-// Measured: see iqgrid_amd64.go.
+// Why: the AVX2 kernels' order (per 4 values an int sum times the scale, converted, one
+// FMA into 8 lanes: dotGridGeneric) costs a convert and an FMA per 4 values and output, so
+// their 1×C tiles ran at 50-66 cpu-GFLOP/s for every m; the block-of-32 order is exact in
+// int32 and is the Q6_K tiles', whose q6KPBlock format takes these values offset by 64
+// (|w| ≤ 62), so no new tile was needed. Not kept: a one-row kernel that stored T_b and
+// (d·dmul)·dx_b and read them back a lane at a time (IQ3_XXS m = 1 22.5 against the AVX2
+// kernel's 25.5 cpu-GFLOP/s), and in the IQ3_XXS unpacker one VPGATHERDD for two blocks'
+// 16 grid entries (BenchmarkIQGridUnpack 39-49 against 34-42 ns per row super-block with
+// scalar loads).
+//
+// Measured (BenchmarkIQGridVNNI, 5632×2048, -cpu 1 -count 5 -benchtime 10x, one thread,
+// medians of cpu-GFLOP/s from the thread's CPU time, Zen 5 shared by several processes,
+// load 8-10 on 2 vCPUs: rough), this path / the AVX2 kernels it replaces, same run:
+//
+//	            m=1            m=16           m=128
+//	IQ3_XXS     18.0 / 21.0    97.8 / 48.7    274 / 47.3
+//	IQ2_XXS     31.9 / 31.7    170 / 63.3     350 / 53.2
+//	IQ3_S       13.8 / 15.6    80.1 / 42.7    298 / 43.9
+//	IQ2_S       18.4 / 23.3    108 / 52.4     280 / 56.5
+//
+// and in an earlier run (load 6): m=16 132 / 62.4, 228 / 66.3, 173 / 53.4, 143 / 58.1;
+// m=128 339 / 62.6, 367 / 66.5, 325 / 53.3, 332 / 60.1. m = 1 drifts with the load when
+// the two variants run one after the other; four interleaved rounds (-count 1, -benchtime
+// 20x, load 9-10), this / old: IQ3_XXS 26.9/27.8, 28.4/27.2, 28.0/25.7, 27.5/25.5;
+// IQ2_XXS 32.6/33.3, 34.0/33.0, 30.7/28.0, 30.4/31.3; IQ3_S 21.6/22.2, 21.8/21.1,
+// 21.6/22.4, 19.5/21.2; IQ2_S 29.5/30.5, 30.6/31.2, 28.7/30.8, 30.1/31.1: within about
+// ±5% of the AVX2 kernels (IQ3_S and IQ2_S 3-4% behind on average). The unpackers alone
+// (BenchmarkIQGridUnpack, L2-resident, load 8): 20-40 thread-CPU ns per row super-block
+// (IQ3_XXS the most: 8 scalar grid loads a block of 32), against 13.6 for IQ2_XS's
+// unpacker; at m = 16 they are about 40% of the time.
+//
+// End to end (decilm bench -p 128 -n 32 -b 16 -r 1 --threads 2, 1b preset quantized by
+// llama-quantize --imatrix to IQ3_XXS: 66 IQ3_XXS, 44 IQ2_S, 23 IQ3_S, 22 Q4_K tensors and
+// a Q5_K embedding; load 8-10 on the 2 vCPUs: very rough), main before / this, one after the other:
+// pp128 10.2 / 75.2 t/s, tg32 9.9 / 9.6 t/s, 16 sequences 11.7 / 34.8 t/s; the whole
+// process 32.9 / 16.5 user CPU s (69.8 / 22.4 s wall). llama.cpp c392e509 (llama-bench -p
+// 128 -n 32 -t 2 -r 1) right after: pp128 6.0, tg32 0.58 t/s (its threads spin: meaningless
+// at this load).
 
 // iqGridFns are the kernels of one type of the VNNI order (iqGrid: nil where the CPU
 // lacks AVX-512 F, BW, VL and VNNI, or without the kp512 Q6_K tiles).
