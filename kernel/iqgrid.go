@@ -44,7 +44,9 @@ import (
 // (d·dmul)·dx_b and read them back a lane at a time (IQ3_XXS m = 1 22.5 against the AVX2
 // kernel's 25.5 cpu-GFLOP/s), and in the IQ3_XXS unpacker one VPGATHERDD for two blocks'
 // 16 grid entries (BenchmarkIQGridUnpack 39-49 against 34-42 ns per row super-block with
-// scalar loads).
+// scalar loads) or the grid looked up in vectors as iq2XSUnpackVBMI does (8 VPERMT2D on
+// 64-byte pieces of the table from memory and 7 VPBLENDMD on index bits 5-7 for two
+// blocks: 39-54 against 29-35).
 //
 // Measured (BenchmarkIQGridVNNI, 5632×2048, -cpu 1 -count 5 -benchtime 10x, one thread,
 // medians of cpu-GFLOP/s from the thread's CPU time, Zen 5 shared by several processes,
