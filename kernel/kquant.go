@@ -184,6 +184,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	case dt == tensor.IQ2_XS && iq2XSVNNIOn():
 		p.matMulIQ2XS512(out, s, m, n, k, data, rs)
 		return true
+	case dt == tensor.IQ2_XS && iq2XSAVX2On():
+		p.matMulIQ2XSAVX2(out, s, m, n, k, data, rs, iq2XSUnpack8AVX2)
+		return true
 	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
 		grid := &tensor.IQ2XSGrid()[0]
 		rowDot = func(j, i int) float32 {

@@ -7433,6 +7433,2283 @@ done:
 	VZEROUPPER
 	RET
 
+DATA kq_iq2d15<>+0(SB)/4, $0x0000000f
+DATA kq_iq2d15<>+4(SB)/4, $0x0000000f
+DATA kq_iq2d15<>+8(SB)/4, $0x0000000f
+DATA kq_iq2d15<>+12(SB)/4, $0x0000000f
+DATA kq_iq2d15<>+16(SB)/4, $0x0000000f
+DATA kq_iq2d15<>+20(SB)/4, $0x0000000f
+DATA kq_iq2d15<>+24(SB)/4, $0x0000000f
+DATA kq_iq2d15<>+28(SB)/4, $0x0000000f
+GLOBL kq_iq2d15<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2d1<>+0(SB)/4, $0x00000001
+DATA kq_iq2d1<>+4(SB)/4, $0x00000001
+DATA kq_iq2d1<>+8(SB)/4, $0x00000001
+DATA kq_iq2d1<>+12(SB)/4, $0x00000001
+DATA kq_iq2d1<>+16(SB)/4, $0x00000001
+DATA kq_iq2d1<>+20(SB)/4, $0x00000001
+DATA kq_iq2d1<>+24(SB)/4, $0x00000001
+DATA kq_iq2d1<>+28(SB)/4, $0x00000001
+GLOBL kq_iq2d1<>(SB), RODATA|NOPTR, $32
+
+DATA kq_iq2b64<>+0(SB)/4, $0x40404040
+DATA kq_iq2b64<>+4(SB)/4, $0x40404040
+DATA kq_iq2b64<>+8(SB)/4, $0x40404040
+DATA kq_iq2b64<>+12(SB)/4, $0x40404040
+DATA kq_iq2b64<>+16(SB)/4, $0x40404040
+DATA kq_iq2b64<>+20(SB)/4, $0x40404040
+DATA kq_iq2b64<>+24(SB)/4, $0x40404040
+DATA kq_iq2b64<>+28(SB)/4, $0x40404040
+GLOBL kq_iq2b64<>(SB), RODATA|NOPTR, $32
+
+// func iq2XSUnpackAVX2(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
+// Requires: AVX, AVX2, BMI, BMI2, F16C, MMX+
+TEXT ·iq2XSUnpackAVX2(SB), NOSPLIT, $0-40
+	MOVQ    dst+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    off+16(FP), DX
+	MOVQ    nsb+24(FP), BX
+	MOVQ    grid+32(FP), SI
+	MOVQ    $0x00000009, DI
+	MOVQ    $0x00000910, R8
+	MOVQ    $0x00000920, R9
+	MOVQ    $0x00000930, R10
+	VMOVDQU kq_iq2parity<>+0(SB), Y0
+	TESTQ   BX, BX
+	JZ      done
+
+loop:
+	MOVQ        (DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, (AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 384(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 768(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1152(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1536(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1920(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2304(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2688(AX)
+	MOVQ        8(DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 32(AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 416(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 800(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1184(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1568(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1952(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2336(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2720(AX)
+	MOVQ        16(DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 64(AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 448(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 832(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1216(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1600(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1984(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2368(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2752(AX)
+	MOVQ        24(DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 96(AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 480(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 864(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1248(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1632(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2016(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2400(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2784(AX)
+	MOVQ        32(DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 128(AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 512(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 896(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1280(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1664(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2048(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2432(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2816(AX)
+	MOVQ        40(DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 160(AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 544(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 928(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1312(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1696(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2080(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2464(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2848(AX)
+	MOVQ        48(DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 192(AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 576(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 960(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1344(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1728(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2112(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2496(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2880(AX)
+	MOVQ        56(DX), R11
+	ADDQ        CX, R11
+	PREFETCHT0  296(R11)
+	PREFETCHT0  360(R11)
+	VMOVDQU     2(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        2(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 224(AX)
+	MOVQ        10(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 608(AX)
+	MOVQ        18(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 992(AX)
+	MOVQ        26(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1376(AX)
+	VMOVDQU     34(R11), Y1
+	VPSRLW      $0x09, Y1, Y2
+	VPSRLW      $0x0d, Y1, Y1
+	VPXOR       Y2, Y1, Y1
+	VPSHUFB     Y1, Y0, Y1
+	VPOR        Y1, Y2, Y2
+	MOVQ        34(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0x44, Y2, Y4
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
+	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
+	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
+	VPSIGNB     Y5, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 1760(AX)
+	MOVQ        42(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2144(AX)
+	MOVQ        50(R11), R12
+	BZHIQ       DI, R12, R13
+	VMOVQ       (SI)(R13*8), X3
+	BEXTRQ      R8, R12, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	BEXTRQ      R9, R12, R13
+	VMOVQ       (SI)(R13*8), X1
+	BEXTRQ      R10, R12, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPERMQ      $0xee, Y2, Y2
+	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
+	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
+	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
+	VPSIGNB     Y4, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2528(AX)
+	MOVQ        58(R11), R11
+	BZHIQ       DI, R11, R12
+	VMOVQ       (SI)(R12*8), X3
+	BEXTRQ      R8, R11, R12
+	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
+	BEXTRQ      R9, R11, R12
+	VMOVQ       (SI)(R12*8), X1
+	BEXTRQ      R10, R11, R11
+	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
+	VINSERTI128 $0x01, X1, Y3, Y1
+	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
+	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
+	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
+	VPSIGNB     Y2, Y1, Y1
+	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
+	VMOVDQU     Y1, 2912(AX)
+	VMOVDQU     (AX), Y1
+	VPUNPCKLDQ  32(AX), Y1, Y2
+	VPUNPCKHDQ  32(AX), Y1, Y1
+	VMOVDQU     64(AX), Y4
+	VPUNPCKLDQ  96(AX), Y4, Y5
+	VPUNPCKHDQ  96(AX), Y4, Y4
+	VMOVDQU     128(AX), Y6
+	VPUNPCKLDQ  160(AX), Y6, Y7
+	VPUNPCKHDQ  160(AX), Y6, Y6
+	VMOVDQU     192(AX), Y8
+	VPUNPCKLDQ  224(AX), Y8, Y9
+	VPUNPCKHDQ  224(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, (AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 128(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 32(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 160(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 64(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 192(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 96(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 224(AX)
+	VMOVDQU     384(AX), Y1
+	VPUNPCKLDQ  416(AX), Y1, Y2
+	VPUNPCKHDQ  416(AX), Y1, Y1
+	VMOVDQU     448(AX), Y4
+	VPUNPCKLDQ  480(AX), Y4, Y5
+	VPUNPCKHDQ  480(AX), Y4, Y4
+	VMOVDQU     512(AX), Y6
+	VPUNPCKLDQ  544(AX), Y6, Y7
+	VPUNPCKHDQ  544(AX), Y6, Y6
+	VMOVDQU     576(AX), Y8
+	VPUNPCKLDQ  608(AX), Y8, Y9
+	VPUNPCKHDQ  608(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, 384(AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 512(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 416(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 544(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 448(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 576(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 480(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 608(AX)
+	VMOVDQU     768(AX), Y1
+	VPUNPCKLDQ  800(AX), Y1, Y2
+	VPUNPCKHDQ  800(AX), Y1, Y1
+	VMOVDQU     832(AX), Y4
+	VPUNPCKLDQ  864(AX), Y4, Y5
+	VPUNPCKHDQ  864(AX), Y4, Y4
+	VMOVDQU     896(AX), Y6
+	VPUNPCKLDQ  928(AX), Y6, Y7
+	VPUNPCKHDQ  928(AX), Y6, Y6
+	VMOVDQU     960(AX), Y8
+	VPUNPCKLDQ  992(AX), Y8, Y9
+	VPUNPCKHDQ  992(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, 768(AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 896(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 800(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 928(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 832(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 960(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 864(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 992(AX)
+	VMOVDQU     1152(AX), Y1
+	VPUNPCKLDQ  1184(AX), Y1, Y2
+	VPUNPCKHDQ  1184(AX), Y1, Y1
+	VMOVDQU     1216(AX), Y4
+	VPUNPCKLDQ  1248(AX), Y4, Y5
+	VPUNPCKHDQ  1248(AX), Y4, Y4
+	VMOVDQU     1280(AX), Y6
+	VPUNPCKLDQ  1312(AX), Y6, Y7
+	VPUNPCKHDQ  1312(AX), Y6, Y6
+	VMOVDQU     1344(AX), Y8
+	VPUNPCKLDQ  1376(AX), Y8, Y9
+	VPUNPCKHDQ  1376(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, 1152(AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 1280(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 1184(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 1312(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 1216(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 1344(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 1248(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 1376(AX)
+	VMOVDQU     1536(AX), Y1
+	VPUNPCKLDQ  1568(AX), Y1, Y2
+	VPUNPCKHDQ  1568(AX), Y1, Y1
+	VMOVDQU     1600(AX), Y4
+	VPUNPCKLDQ  1632(AX), Y4, Y5
+	VPUNPCKHDQ  1632(AX), Y4, Y4
+	VMOVDQU     1664(AX), Y6
+	VPUNPCKLDQ  1696(AX), Y6, Y7
+	VPUNPCKHDQ  1696(AX), Y6, Y6
+	VMOVDQU     1728(AX), Y8
+	VPUNPCKLDQ  1760(AX), Y8, Y9
+	VPUNPCKHDQ  1760(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, 1536(AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 1664(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 1568(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 1696(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 1600(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 1728(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 1632(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 1760(AX)
+	VMOVDQU     1920(AX), Y1
+	VPUNPCKLDQ  1952(AX), Y1, Y2
+	VPUNPCKHDQ  1952(AX), Y1, Y1
+	VMOVDQU     1984(AX), Y4
+	VPUNPCKLDQ  2016(AX), Y4, Y5
+	VPUNPCKHDQ  2016(AX), Y4, Y4
+	VMOVDQU     2048(AX), Y6
+	VPUNPCKLDQ  2080(AX), Y6, Y7
+	VPUNPCKHDQ  2080(AX), Y6, Y6
+	VMOVDQU     2112(AX), Y8
+	VPUNPCKLDQ  2144(AX), Y8, Y9
+	VPUNPCKHDQ  2144(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, 1920(AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 2048(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 1952(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 2080(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 1984(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 2112(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 2016(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 2144(AX)
+	VMOVDQU     2304(AX), Y1
+	VPUNPCKLDQ  2336(AX), Y1, Y2
+	VPUNPCKHDQ  2336(AX), Y1, Y1
+	VMOVDQU     2368(AX), Y4
+	VPUNPCKLDQ  2400(AX), Y4, Y5
+	VPUNPCKHDQ  2400(AX), Y4, Y4
+	VMOVDQU     2432(AX), Y6
+	VPUNPCKLDQ  2464(AX), Y6, Y7
+	VPUNPCKHDQ  2464(AX), Y6, Y6
+	VMOVDQU     2496(AX), Y8
+	VPUNPCKLDQ  2528(AX), Y8, Y9
+	VPUNPCKHDQ  2528(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, 2304(AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 2432(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 2336(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 2464(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 2368(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 2496(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 2400(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 2528(AX)
+	VMOVDQU     2688(AX), Y1
+	VPUNPCKLDQ  2720(AX), Y1, Y2
+	VPUNPCKHDQ  2720(AX), Y1, Y1
+	VMOVDQU     2752(AX), Y4
+	VPUNPCKLDQ  2784(AX), Y4, Y5
+	VPUNPCKHDQ  2784(AX), Y4, Y4
+	VMOVDQU     2816(AX), Y6
+	VPUNPCKLDQ  2848(AX), Y6, Y7
+	VPUNPCKHDQ  2848(AX), Y6, Y6
+	VMOVDQU     2880(AX), Y8
+	VPUNPCKLDQ  2912(AX), Y8, Y9
+	VPUNPCKHDQ  2912(AX), Y8, Y8
+	VPUNPCKLQDQ Y5, Y2, Y10
+	VPUNPCKHQDQ Y5, Y2, Y2
+	VPUNPCKLQDQ Y4, Y1, Y5
+	VPUNPCKHQDQ Y4, Y1, Y1
+	VPUNPCKLQDQ Y9, Y7, Y4
+	VPUNPCKHQDQ Y9, Y7, Y7
+	VPUNPCKLQDQ Y8, Y6, Y9
+	VPUNPCKHQDQ Y8, Y6, Y6
+	VPERM2I128  $0x20, Y4, Y10, Y8
+	VMOVDQU     Y8, 2688(AX)
+	VPERM2I128  $0x31, Y4, Y10, Y8
+	VMOVDQU     Y8, 2816(AX)
+	VPERM2I128  $0x20, Y7, Y2, Y4
+	VMOVDQU     Y4, 2720(AX)
+	VPERM2I128  $0x31, Y7, Y2, Y4
+	VMOVDQU     Y4, 2848(AX)
+	VPERM2I128  $0x20, Y9, Y5, Y2
+	VMOVDQU     Y2, 2752(AX)
+	VPERM2I128  $0x31, Y9, Y5, Y2
+	VMOVDQU     Y2, 2880(AX)
+	VPERM2I128  $0x20, Y6, Y1, Y2
+	VMOVDQU     Y2, 2784(AX)
+	VPERM2I128  $0x31, Y6, Y1, Y2
+	VMOVDQU     Y2, 2912(AX)
+	MOVQ        (DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X2
+	VPXOR       X1, X1, X1
+	VPINSRW     $0x00, (R11), X1, X1
+	MOVQ        8(DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X9
+	VPINSRW     $0x01, (R11), X1, X1
+	MOVQ        16(DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X6
+	VPINSRW     $0x02, (R11), X1, X1
+	MOVQ        24(DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X8
+	VPINSRW     $0x03, (R11), X1, X1
+	MOVQ        32(DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X3
+	VPINSRW     $0x04, (R11), X1, X1
+	MOVQ        40(DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X7
+	VPINSRW     $0x05, (R11), X1, X1
+	MOVQ        48(DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X4
+	VPINSRW     $0x06, (R11), X1, X1
+	MOVQ        56(DX), R11
+	ADDQ        CX, R11
+	VMOVQ       66(R11), X5
+	VPINSRW     $0x07, (R11), X1, X1
+	VPUNPCKLBW  X9, X2, X2
+	VPUNPCKLBW  X8, X6, X6
+	VPUNPCKLBW  X7, X3, X3
+	VPUNPCKLBW  X5, X4, X4
+	VPUNPCKLWD  X6, X2, X5
+	VPUNPCKHWD  X6, X2, X2
+	VPUNPCKLWD  X4, X3, X6
+	VPUNPCKHWD  X4, X3, X4
+	VPUNPCKLDQ  X6, X5, X3
+	VPUNPCKHDQ  X6, X5, X7
+	VPUNPCKLDQ  X4, X2, X8
+	VPUNPCKHDQ  X4, X2, X9
+	VCVTPH2PS   X1, Y1
+	VMULPS      kq_eighth<>+0(SB), Y1, Y1
+	VPMOVZXBD   X3, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 320(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 288(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 256(AX)
+	VMOVUPS     Y1, 352(AX)
+	VPSRLDQ     $0x08, X3, X2
+	VPMOVZXBD   X2, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 704(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 672(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 640(AX)
+	VMOVUPS     Y1, 736(AX)
+	VPMOVZXBD   X7, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 1088(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 1056(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 1024(AX)
+	VMOVUPS     Y1, 1120(AX)
+	VPSRLDQ     $0x08, X7, X2
+	VPMOVZXBD   X2, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 1472(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 1440(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 1408(AX)
+	VMOVUPS     Y1, 1504(AX)
+	VPMOVZXBD   X8, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 1856(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 1824(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 1792(AX)
+	VMOVUPS     Y1, 1888(AX)
+	VPSRLDQ     $0x08, X8, X2
+	VPMOVZXBD   X2, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 2240(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 2208(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 2176(AX)
+	VMOVUPS     Y1, 2272(AX)
+	VPMOVZXBD   X9, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 2624(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 2592(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 2560(AX)
+	VMOVUPS     Y1, 2656(AX)
+	VPSRLDQ     $0x08, X9, X2
+	VPMOVZXBD   X2, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPADDD      Y4, Y4, Y4
+	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
+	VPSRLD      $0x04, Y2, Y5
+	VPADDD      Y5, Y5, Y5
+	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
+	VPSLLD      $0x10, Y5, Y6
+	VPOR        Y4, Y6, Y2
+	VMOVDQU     Y2, 3008(AX)
+	VPOR        Y5, Y6, Y6
+	VMOVDQU     Y6, 2976(AX)
+	VPSLLD      $0x10, Y4, Y6
+	VPOR        Y4, Y6, Y6
+	VMOVDQU     Y6, 2944(AX)
+	VMOVUPS     Y1, 3040(AX)
+	ADDQ        $0x0000004a, CX
+	ADDQ        $0x00000c00, AX
+	DECQ        BX
+	JNZ         loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dotIQ2XSP_8x1(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotIQ2XSP_8x1(SB), NOSPLIT, $0-72
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xqs+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    xds+32(FP), SI
+	MOVQ    xc+40(FP), DI
+	LEAQ    (DX)(DX*2), DX
+	LEAQ    (SI)(SI*2), DX
+	MOVQ    nb+48(FP), DX
+	MOVQ    out+56(FP), SI
+	MOVQ    os+64(FP), R8
+	LEAQ    (R8)(R8*2), R8
+	VMOVUPS (SI), Y0
+	TESTQ   DX, DX
+	JZ      done
+
+loop:
+	VMOVDQU      256(AX), Y1
+	VMOVDQU      288(AX), Y2
+	VMOVDQU      (AX), Y3
+	VPBROADCASTD (CX), Y4
+	VPMADDUBSW   Y4, Y3, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VMOVDQU      32(AX), Y3
+	VPBROADCASTD 4(CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VMOVDQU      64(AX), Y3
+	VPBROADCASTD 8(CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VMOVDQU      96(AX), Y3
+	VPBROADCASTD 12(CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VMOVDQU      128(AX), Y1
+	VPBROADCASTD 16(CX), Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y4, Y4
+	VMOVDQU      160(AX), Y1
+	VPBROADCASTD 20(CX), Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y4, Y4
+	VMOVDQU      192(AX), Y1
+	VPBROADCASTD 24(CX), Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y4, Y4
+	VMOVDQU      224(AX), Y1
+	VPBROADCASTD 28(CX), Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y4, Y4
+	VPBROADCASTD (DI), Y1
+	VPMADDWD     320(AX), Y1, Y1
+	VPSLLD       $0x06, Y1, Y1
+	VPSUBD       Y1, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (BX), Y1
+	VMULPS       352(AX), Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000180, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, DI
+	DECQ         DX
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (SI)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XSP_8x2(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotIQ2XSP_8x2(SB), NOSPLIT, $0-72
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xqs+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    xds+32(FP), SI
+	MOVQ    xc+40(FP), DI
+	LEAQ    (DX)(DX*2), R8
+	LEAQ    (SI)(SI*2), R8
+	MOVQ    nb+48(FP), R8
+	MOVQ    out+56(FP), R9
+	MOVQ    os+64(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9)(R10*1), Y1
+	TESTQ   R8, R8
+	JZ      done
+
+loop:
+	VMOVDQU      256(AX), Y2
+	VMOVDQU      288(AX), Y3
+	VMOVDQU      (AX), Y4
+	VPBROADCASTD (CX), Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPMADDWD     Y2, Y5, Y5
+	VPBROADCASTD (CX)(DX*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VMOVDQU      32(AX), Y4
+	VPBROADCASTD 4(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VPADDD       Y7, Y5, Y5
+	VPBROADCASTD 4(CX)(DX*1), Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VMOVDQU      64(AX), Y4
+	VPBROADCASTD 8(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VPADDD       Y7, Y5, Y5
+	VPBROADCASTD 8(CX)(DX*1), Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VMOVDQU      96(AX), Y4
+	VPBROADCASTD 12(CX), Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VPADDD       Y7, Y5, Y5
+	VPBROADCASTD 12(CX)(DX*1), Y7
+	VPMADDUBSW   Y7, Y4, Y7
+	VPMADDWD     Y2, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VMOVDQU      128(AX), Y2
+	VPBROADCASTD 16(CX), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPBROADCASTD 16(CX)(DX*1), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y6, Y6
+	VMOVDQU      160(AX), Y2
+	VPBROADCASTD 20(CX), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPBROADCASTD 20(CX)(DX*1), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y6, Y6
+	VMOVDQU      192(AX), Y2
+	VPBROADCASTD 24(CX), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPBROADCASTD 24(CX)(DX*1), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y6, Y6
+	VMOVDQU      224(AX), Y2
+	VPBROADCASTD 28(CX), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPBROADCASTD 28(CX)(DX*1), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     Y3, Y4, Y4
+	VPADDD       Y4, Y6, Y6
+	VPBROADCASTD (DI), Y2
+	VPMADDWD     320(AX), Y2, Y2
+	VPSLLD       $0x06, Y2, Y2
+	VPSUBD       Y2, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (BX), Y2
+	VMULPS       352(AX), Y2, Y2
+	VFMADD231PS  Y2, Y5, Y0
+	VPBROADCASTD (DI)(SI*1), Y2
+	VPMADDWD     320(AX), Y2, Y2
+	VPSLLD       $0x06, Y2, Y2
+	VPSUBD       Y2, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (BX)(SI*1), Y2
+	VMULPS       352(AX), Y2, Y2
+	VFMADD231PS  Y2, Y6, Y1
+	ADDQ         $0x00000180, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, DI
+	DECQ         R8
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (R9)
+	VMOVUPS Y1, (R9)(R10*1)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XSP_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotIQ2XSP_8x3(SB), NOSPLIT, $0-72
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xqs+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    xds+32(FP), SI
+	MOVQ    xc+40(FP), DI
+	LEAQ    (DX)(DX*2), R8
+	LEAQ    (SI)(SI*2), R8
+	MOVQ    nb+48(FP), R8
+	MOVQ    out+56(FP), R9
+	MOVQ    os+64(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9)(R10*1), Y1
+	VMOVUPS (R9)(R10*2), Y2
+	TESTQ   R8, R8
+	JZ      done
+
+loop:
+	VMOVDQU      256(AX), Y3
+	VMOVDQU      288(AX), Y4
+	VMOVDQU      (AX), Y5
+	VPBROADCASTD (CX), Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y3, Y6, Y6
+	VPBROADCASTD (CX)(DX*1), Y7
+	VPMADDUBSW   Y7, Y5, Y7
+	VPMADDWD     Y3, Y7, Y7
+	VPBROADCASTD (CX)(DX*2), Y8
+	VPMADDUBSW   Y8, Y5, Y8
+	VPMADDWD     Y3, Y8, Y8
+	VMOVDQU      32(AX), Y5
+	VPBROADCASTD 4(CX), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VPBROADCASTD 4(CX)(DX*1), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPBROADCASTD 4(CX)(DX*2), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VMOVDQU      64(AX), Y5
+	VPBROADCASTD 8(CX), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VPBROADCASTD 8(CX)(DX*1), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPBROADCASTD 8(CX)(DX*2), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VMOVDQU      96(AX), Y5
+	VPBROADCASTD 12(CX), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VPBROADCASTD 12(CX)(DX*1), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPBROADCASTD 12(CX)(DX*2), Y9
+	VPMADDUBSW   Y9, Y5, Y9
+	VPMADDWD     Y3, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VMOVDQU      128(AX), Y3
+	VPBROADCASTD 16(CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPBROADCASTD 16(CX)(DX*1), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPBROADCASTD 16(CX)(DX*2), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VMOVDQU      160(AX), Y3
+	VPBROADCASTD 20(CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPBROADCASTD 20(CX)(DX*1), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPBROADCASTD 20(CX)(DX*2), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VMOVDQU      192(AX), Y3
+	VPBROADCASTD 24(CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPBROADCASTD 24(CX)(DX*1), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPBROADCASTD 24(CX)(DX*2), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VMOVDQU      224(AX), Y3
+	VPBROADCASTD 28(CX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPBROADCASTD 28(CX)(DX*1), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y7, Y7
+	VPBROADCASTD 28(CX)(DX*2), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y4, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPBROADCASTD (DI), Y3
+	VPMADDWD     320(AX), Y3, Y3
+	VPSLLD       $0x06, Y3, Y3
+	VPSUBD       Y3, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (BX), Y3
+	VMULPS       352(AX), Y3, Y3
+	VFMADD231PS  Y3, Y6, Y0
+	VPBROADCASTD (DI)(SI*1), Y3
+	VPMADDWD     320(AX), Y3, Y3
+	VPSLLD       $0x06, Y3, Y3
+	VPSUBD       Y3, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (BX)(SI*1), Y3
+	VMULPS       352(AX), Y3, Y3
+	VFMADD231PS  Y3, Y7, Y1
+	VPBROADCASTD (DI)(SI*2), Y3
+	VPMADDWD     320(AX), Y3, Y3
+	VPSLLD       $0x06, Y3, Y3
+	VPSUBD       Y3, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (BX)(SI*2), Y3
+	VMULPS       352(AX), Y3, Y3
+	VFMADD231PS  Y3, Y8, Y2
+	ADDQ         $0x00000180, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, DI
+	DECQ         R8
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (R9)
+	VMOVUPS Y1, (R9)(R10*1)
+	VMOVUPS Y2, (R9)(R10*2)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XSP_8x4(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dotIQ2XSP_8x4(SB), NOSPLIT, $0-72
+	MOVQ    w+0(FP), AX
+	MOVQ    xq+8(FP), CX
+	MOVQ    xqs+16(FP), DX
+	MOVQ    xd+24(FP), BX
+	MOVQ    xds+32(FP), SI
+	MOVQ    xc+40(FP), DI
+	LEAQ    (DX)(DX*2), R8
+	LEAQ    (SI)(SI*2), R9
+	MOVQ    nb+48(FP), R10
+	MOVQ    out+56(FP), R11
+	MOVQ    os+64(FP), R12
+	LEAQ    (R12)(R12*2), R13
+	VMOVUPS (R11), Y0
+	VMOVUPS (R11)(R12*1), Y1
+	VMOVUPS (R11)(R12*2), Y2
+	VMOVUPS (R11)(R13*1), Y3
+	TESTQ   R10, R10
+	JZ      done
+
+loop:
+	VMOVDQU      256(AX), Y4
+	VMOVDQU      288(AX), Y5
+	VMOVDQU      (AX), Y6
+	VPBROADCASTD (CX), Y7
+	VPMADDUBSW   Y7, Y6, Y7
+	VPMADDWD     Y4, Y7, Y7
+	VPBROADCASTD (CX)(DX*1), Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y4, Y8, Y8
+	VPBROADCASTD (CX)(DX*2), Y9
+	VPMADDUBSW   Y9, Y6, Y9
+	VPMADDWD     Y4, Y9, Y9
+	VPBROADCASTD (CX)(R8*1), Y10
+	VPMADDUBSW   Y10, Y6, Y10
+	VPMADDWD     Y4, Y10, Y10
+	VMOVDQU      32(AX), Y6
+	VPBROADCASTD 4(CX), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPBROADCASTD 4(CX)(DX*1), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPBROADCASTD 4(CX)(DX*2), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPBROADCASTD 4(CX)(R8*1), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y10, Y10
+	VMOVDQU      64(AX), Y6
+	VPBROADCASTD 8(CX), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPBROADCASTD 8(CX)(DX*1), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPBROADCASTD 8(CX)(DX*2), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPBROADCASTD 8(CX)(R8*1), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y10, Y10
+	VMOVDQU      96(AX), Y6
+	VPBROADCASTD 12(CX), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPBROADCASTD 12(CX)(DX*1), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPBROADCASTD 12(CX)(DX*2), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPBROADCASTD 12(CX)(R8*1), Y11
+	VPMADDUBSW   Y11, Y6, Y11
+	VPMADDWD     Y4, Y11, Y11
+	VPADDD       Y11, Y10, Y10
+	VMOVDQU      128(AX), Y4
+	VPBROADCASTD 16(CX), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPBROADCASTD 16(CX)(DX*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPBROADCASTD 16(CX)(DX*2), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPBROADCASTD 16(CX)(R8*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VMOVDQU      160(AX), Y4
+	VPBROADCASTD 20(CX), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPBROADCASTD 20(CX)(DX*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPBROADCASTD 20(CX)(DX*2), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPBROADCASTD 20(CX)(R8*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VMOVDQU      192(AX), Y4
+	VPBROADCASTD 24(CX), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPBROADCASTD 24(CX)(DX*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPBROADCASTD 24(CX)(DX*2), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPBROADCASTD 24(CX)(R8*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VMOVDQU      224(AX), Y4
+	VPBROADCASTD 28(CX), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPBROADCASTD 28(CX)(DX*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPBROADCASTD 28(CX)(DX*2), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPBROADCASTD 28(CX)(R8*1), Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPBROADCASTD (DI), Y4
+	VPMADDWD     320(AX), Y4, Y4
+	VPSLLD       $0x06, Y4, Y4
+	VPSUBD       Y4, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (BX), Y4
+	VMULPS       352(AX), Y4, Y4
+	VFMADD231PS  Y4, Y7, Y0
+	VPBROADCASTD (DI)(SI*1), Y4
+	VPMADDWD     320(AX), Y4, Y4
+	VPSLLD       $0x06, Y4, Y4
+	VPSUBD       Y4, Y8, Y8
+	VCVTDQ2PS    Y8, Y8
+	VBROADCASTSS (BX)(SI*1), Y4
+	VMULPS       352(AX), Y4, Y4
+	VFMADD231PS  Y4, Y8, Y1
+	VPBROADCASTD (DI)(SI*2), Y4
+	VPMADDWD     320(AX), Y4, Y4
+	VPSLLD       $0x06, Y4, Y4
+	VPSUBD       Y4, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (BX)(SI*2), Y4
+	VMULPS       352(AX), Y4, Y4
+	VFMADD231PS  Y4, Y9, Y2
+	VPBROADCASTD (DI)(R9*1), Y4
+	VPMADDWD     320(AX), Y4, Y4
+	VPSLLD       $0x06, Y4, Y4
+	VPSUBD       Y4, Y10, Y10
+	VCVTDQ2PS    Y10, Y10
+	VBROADCASTSS (BX)(R9*1), Y4
+	VMULPS       352(AX), Y4, Y4
+	VFMADD231PS  Y4, Y10, Y3
+	ADDQ         $0x00000180, AX
+	ADDQ         $0x20, CX
+	ADDQ         $0x04, BX
+	ADDQ         $0x04, DI
+	DECQ         R10
+	JNZ          loop
+
+done:
+	VMOVUPS Y0, (R11)
+	VMOVUPS Y1, (R11)(R12*1)
+	VMOVUPS Y2, (R11)(R12*2)
+	VMOVUPS Y3, (R11)(R13*1)
+	VZEROUPPER
+	RET
+
 DATA kq_gsignshuf<>+0(SB)/1, $0x00
 DATA kq_gsignshuf<>+1(SB)/1, $0x00
 DATA kq_gsignshuf<>+2(SB)/1, $0x00

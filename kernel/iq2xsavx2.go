@@ -1,0 +1,95 @@
+package kernel
+
+import "github.com/decilm/decilm/tensor"
+
+// IQ2_XS on AVX2-only CPUs (issue 16, item 2): every number of activation rows in the
+// order of the VNNI path (iq2xs.go, dotIQ2XS32Generic), so a row's result is the same
+// bits for any m and the same as on AVX-512 VNNI CPUs. 8 weight rows' pieces of
+// kBlockQuant values are decoded once per mBlockQuant activation rows into the q6KPBlock
+// format (iq2XSUnpackAVX2: u = w + 64, the half scales 2s+1, d/8; iq2XSUnpack8 is its
+// plain twin) and multiplied with all of them by the dotIQ2XSP tiles, iq2XSPC activation
+// rows a call (one for one row). The Q6_K AVX2 tiles (dotQ6KP) cannot take these blocks:
+// they add two VPMADDUBSW results in int16, 2·2·107·127 > 32767 for IQ2_XS's u; the
+// dotIQ2XSP tiles take each to VPMADDWD on its own and start each half block's sum at
+// -64·(2s+1)·Σx (q6KSums, shifted by 6 instead of the Q6_K tiles' 5). Per block of 32
+// and row, T exact in int32, then acc = float32(T)·(dx·d/8) + acc, one fused
+// multiply-add: dotIQ2XS32Generic's arithmetic.
+//
+// This replaces dotIQ2XSAVX (one row, its own order: eight float lanes per super-block,
+// times d/8, summed at the end) and the 1×4 tiles of that order on CPUs with AVX2, FMA,
+// F16C, BMI1 and BMI2 but not AVX-512 VNNI (AVX-512 F/BW/VL without VNNI included:
+// dotIQ2XSAVX512 gave dotIQ2XSAVX's bits, so it is dropped with it).
+
+// iq2XSPC is the most activation rows a dotIQ2XSP tile takes.
+const iq2XSPC = 4
+
+// The AVX2 kernels of this path (iq2xsavx2_amd64.go; nil where the CPU lacks AVX2, FMA,
+// F16C, BMI1 or BMI2, and under purego): the unpacker and the tiles by activation rows.
+var (
+	iq2XSUnpackAVX2Vec func(dst, w *byte, off *int64, nsb int, grid *uint64)
+	iq2XSPTiles        [iq2XSPC + 1]q6KPTileFn
+)
+
+// iq2XSAVX2On reports whether IQ2_XS takes this path: the AVX2 kernels are there and the
+// VNNI path (iq2XSVNNIOn) is not.
+func iq2XSAVX2On() bool { return iq2XSPTiles[1] != nil && !iq2XSVNNIOn() }
+
+// iq2XSUnpack8AVX2 is iq2XSUnpack8 on iq2XSUnpackAVX2Vec, which always decodes 8 rows:
+// lanes rows..7 get copies of row rows-1 (they are not read back).
+func iq2XSUnpack8AVX2(dst, data []byte, rs, j, rows, s0, sc int) {
+	var off [8]int64
+	for r := range off {
+		off[r] = int64(min(r, rows-1) * rs)
+	}
+	_ = dst[sc*8*q6KPBlock-1]
+	_ = data[(j+rows-1)*rs+(s0+sc)*74-1]
+	iq2XSUnpackAVX2Vec(&dst[0], &data[j*rs+s0*74], &off[0], sc, &tensor.IQ2XSGrid()[0])
+}
+
+// matMulIQ2XSAVX2 is MatMul for IQ2_XS weights (n rows of rs bytes, k values) on this
+// path, on x quantized into s: the threads split the weight rows 8 at a time; each 8
+// rows' pieces of kBlockQuant values, in order along the rows, are decoded by unpack
+// (iq2XSUnpack8AVX2, or iq2XSUnpack8 in the tests) once per mBlockQuant activation rows
+// and multiplied with all of them, iq2XSPC rows a tile call. The tiles add to out block
+// after block, so each output sums its blocks in order across the pieces.
+func (p *Pool) matMulIQ2XSAVX2(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
+	nb, nsb := k/32, k/256
+	xq, xd := s.q, s.d
+	xc := q6KSums(s, m*nb)
+	const kb, C = kBlockQuant / 256, iq2XSPC
+	p.runGrain(n, 8, func(lo, hi int) {
+		bp := kpBufPool.Get().(*[kBlockQuant / 32 * q6KPBlock]byte)
+		defer kpBufPool.Put(bp)
+		buf := bp[:]
+		var tmp [C * 8]float32
+		for i0 := 0; i0 < m; i0 += mBlockQuant {
+			i1 := min(m, i0+mBlockQuant)
+			for i := i0; i < i1; i++ {
+				clear(out[i*n+lo : i*n+hi])
+			}
+			for j := lo; j < hi; j += 8 {
+				r := min(8, hi-j)
+				for s0 := 0; s0 < nsb; s0 += kb {
+					sc := min(kb, nsb-s0)
+					unpack(buf, data, rs, j, r, s0, sc)
+					for i := i0; i < i1; i += C {
+						c := min(C, i1-i)
+						tile := iq2XSPTiles[c]
+						x, d, e := &xq[i*k+s0*256], &xd[i*nb+s0*8], &xc[i*nb+s0*8]
+						if r == 8 {
+							tile(&buf[0], x, k, d, 4*nb, e, 8*sc, &out[i*n+j], 4*n)
+							continue
+						}
+						for a := 0; a < c; a++ {
+							copy(tmp[8*a:8*a+r], out[(i+a)*n+j:(i+a)*n+hi])
+						}
+						tile(&buf[0], x, k, d, 4*nb, e, 8*sc, &tmp[0], 32)
+						for a := 0; a < c; a++ {
+							copy(out[(i+a)*n+j:(i+a)*n+hi], tmp[8*a:8*a+r])
+						}
+					}
+				}
+			}
+		}
+	})
+}
