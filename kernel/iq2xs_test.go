@@ -261,6 +261,36 @@ func TestIQ2XSAVX2Path(t *testing.T) {
 	}
 }
 
+// TestIQ2XSPVec8: dotIQ2XSP_vec8 (8 weight rows, one activation row) gives
+// dotIQ2XS32Generic's bits for each row, on 1 to 9 super-blocks, with rows given in any
+// order and repeated (as the last, short group of a matrix takes them).
+func TestIQ2XSPVec8(t *testing.T) {
+	if iq2XSPVec8 == nil {
+		t.Skip("no AVX2 IQ2_XS kernels on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(73, 74))
+	grid := &tensor.IQ2XSGrid()[0]
+	for rep := 0; rep < 3; rep++ {
+		for nsb := 1; nsb <= 9; nsb++ {
+			k := 256 * nsb
+			xq, xd, _ := quantRef(randVec(rng, k), 1, k)
+			w := randBlocks(rng, tensor.IQ2_XS, 10, k)
+			rs := len(w.Data) / 10
+			var off [8]int64
+			for r := range off {
+				off[r] = int64(rng.IntN(10) * rs)
+			}
+			var out [8]float32
+			iq2XSPVec8(&w.Data[0], &off[0], &xq[0], &xd[0], nsb, grid, &out[0])
+			for r, o := range off {
+				if want := dotIQ2XS32Generic(w.Data[o:], xq, xd, nsb); out[r] != want {
+					t.Errorf("nsb=%d row %d: kernel %g, plain Go %g: not the same bits", nsb, r, out[r], want)
+				}
+			}
+		}
+	}
+}
+
 // TestIQ2XSCodes: iq2XSCodes holds every grid entry's 8 magnitudes as two-bit codes.
 func TestIQ2XSCodes(t *testing.T) {
 	mag := [4]uint64{8, 25, 43, 0}

@@ -13,7 +13,8 @@ import "github.com/decilm/decilm/tensor"
 // dotIQ2XSP tiles take each to VPMADDWD on its own and start each half block's sum at
 // -64·(2s+1)·Σx (q6KSums, shifted by 6 instead of the Q6_K tiles' 5). Per block of 32
 // and row, T exact in int32, then acc = float32(T)·(dx·d/8) + acc, one fused
-// multiply-add: dotIQ2XS32Generic's arithmetic.
+// multiply-add: dotIQ2XS32Generic's arithmetic. One activation row takes dotIQ2XSP_vec8
+// instead, 8 weight rows a call, which decodes in registers and sums in the same order.
 //
 // This replaces dotIQ2XSAVX (one row, its own order: eight float lanes per super-block,
 // times d/8, summed at the end) and the 1×4 tiles of that order on CPUs with AVX2, FMA,
@@ -28,6 +29,9 @@ const iq2XSPC = 4
 var (
 	iq2XSUnpackAVX2Vec func(dst, w *byte, off *int64, nsb int, grid *uint64)
 	iq2XSPTiles        [iq2XSPC + 1]q6KPTileFn
+	// iq2XSPVec8 writes out[0..8) for 8 rows (row r at w+off[r]) and one activation
+	// row in the tiles' order (dotIQ2XSP_vec8).
+	iq2XSPVec8 func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
 )
 
 // iq2XSAVX2On reports whether IQ2_XS takes this path: the AVX2 kernels are there and the
@@ -55,6 +59,27 @@ func iq2XSUnpack8AVX2(dst, data []byte, rs, j, rows, s0, sc int) {
 func (p *Pool) matMulIQ2XSAVX2(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
+	if m == 1 && iq2XSPVec8 != nil {
+		grid := &tensor.IQ2XSGrid()[0]
+		p.runGrain(n, 8, func(lo, hi int) {
+			var off [8]int64
+			for j := lo; j < hi; j += 8 {
+				r := min(8, hi-j)
+				for a := range off {
+					off[a] = int64(min(a, r-1) * rs)
+				}
+				_ = data[(j+r)*rs-1]
+				if r == 8 {
+					iq2XSPVec8(&data[j*rs], &off[0], &xq[0], &xd[0], nsb, grid, &out[j])
+					continue
+				}
+				var tmp [8]float32
+				iq2XSPVec8(&data[j*rs], &off[0], &xq[0], &xd[0], nsb, grid, &tmp[0])
+				copy(out[j:hi], tmp[:r])
+			}
+		})
+		return
+	}
 	xc := q6KSums(s, m*nb)
 	const kb, C = kBlockQuant / 256, iq2XSPC
 	p.runGrain(n, 8, func(lo, hi int) {

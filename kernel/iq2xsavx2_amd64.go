@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 // unpacker takes the grid indices out with BZHI and BEXTR), as dotIQ2XSAVX does.
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C && cpu.X86.HasBMI1 && cpu.X86.HasBMI2 {
-		iq2XSUnpackAVX2Vec = iq2XSUnpackAVX2
+		iq2XSUnpackAVX2Vec, iq2XSPVec8 = iq2XSUnpackAVX2, dotIQ2XSP_vec8
 		iq2XSPTiles = [iq2XSPC + 1]q6KPTileFn{1: dotIQ2XSP_8x1, 2: dotIQ2XSP_8x2, 3: dotIQ2XSP_8x3, 4: dotIQ2XSP_8x4}
 	}
 }

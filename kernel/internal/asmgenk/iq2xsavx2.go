@@ -33,6 +33,7 @@ func iq2XSPConsts() {
 func iq2XSP() {
 	iq2XSPConsts()
 	iq2XSUnpackAVX2()
+	iq2XSPVec8()
 	for c := 1; c <= iq2XSPC; c++ {
 		iq2XSPTile(c)
 	}
@@ -276,6 +277,151 @@ func iq2XSPTile(C int) {
 	for c := range acc {
 		VMOVUPS(acc[c], avoext.RowAt(o, os, os3, c))
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// iq2XSPVec8: func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// 8 IQ2_XS rows (row r at w + off[r], nsb super-blocks) against one row quantized by
+// QuantizeQ8, in the order of the dotIQ2XSP tiles (the same bits), without a decoded
+// buffer: per super-block, each row's sub-blocks are decoded as dotIQ2XSAVX decodes them
+// (g the grid magnitudes, x signed by VPSIGNB) into 8 int32 lanes (VPMADDUBSW, then
+// VPMADDWD by the half scales: lane l holds (2s+1)·Σ of values 4l..4l+3), stored to a
+// 2 KiB frame; then for each block the 8 rows' vectors are summed across lanes and
+// rows transposed at once (VPHADDD twice, two VPERM2I128 and a VPADDD: lane r holds row
+// r's exact T), and acc = float32(T)·(dx·d/8) + acc, the 8 rows' chains in the 8 lanes.
+// out[0..8) gets the 8 sums.
+func iq2XSPVec8() {
+	TEXT("dotIQ2XSP_vec8", 0, "func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)")
+	Doc("dotIQ2XSP_vec8 writes to out[0..8) the dot products of 8 rows of nsb IQ2_XS super-blocks (row r at w+off[r]) with a row quantized by QuantizeQ8, as the dotIQ2XSP tiles compute them (grid: tensor.IQ2XSGrid).")
+	scr := AllocLocal(8 * 32)
+	w := Load(Param("w"), GP64())
+	offp := Load(Param("off"), GP64())
+	xq := Load(Param("xq"), GP64())
+	grid := Load(Param("grid"), GP64())
+	bmi := iq2BMI()
+	acc, par := YMM(), YMM()
+	VXORPS(acc, acc, acc)
+	VMOVDQU(iq2Parity, par)
+	cs := iq2SignConsts(false)
+	nsb := Load(Param("nsb"), GP64())
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("done"))
+	// nsb and xd are kept in their argument slots, to leave registers to the decoding.
+	Label("loop")
+	tbl, ri := GP64(), GP64()
+	LEAQ(iq2ScaleTable, tbl)
+	// One row a pass (ri = 8r), so that the loop stays small enough for the op cache
+	// (unrolled over the 8 rows it ran at 0.6 of dotIQ2XSAVX's speed).
+	XORQ(ri, ri)
+	Label("row")
+	p := GP64()
+	MOVQ(Mem{Base: offp, Index: ri, Scale: 1}, p)
+	ADDQ(w, p)
+	PREFETCHT0(Mem{Base: p}.Offset(8 * 74))
+	PREFETCHT0(Mem{Base: p}.Offset(8*74 + 64))
+	var sgn, dup, keep, h01 VecVirtual
+	var H [2]VecVirtual
+	for ib := 0; ib < 8; ib++ {
+		if ib%4 == 0 {
+			q, u := YMM(), YMM()
+			sgn = YMM()
+			VMOVDQU(Mem{Base: p}.Offset(2+8*ib), q)
+			VPSRLW(U8(9), q, sgn)
+			VPSRLW(U8(13), q, u)
+			VPXOR(sgn, u, u)
+			VPSHUFB(u, par, u)
+			VPOR(u, sgn, sgn)
+		}
+		g := iq2GridSeq(p, grid, bmi, 2+8*ib)
+		if ib%2 == 0 {
+			dup = YMM()
+			VPERMQ(U8(0x44+0xaa*(ib%4/2)), sgn, dup)
+		}
+		sg := YMM()
+		VPSHUFB(cs[ib%2], dup, sg)
+		VPAND(cs[2], sg, sg)
+		VPADDB(cs[3], sg, sg)
+		x := YMM()
+		VMOVDQU(Mem{Base: xq}.Offset(32*ib), x)
+		VPSIGNB(sg, x, x)
+		VPMADDUBSW(x, g, x)
+		si := GP64()
+		MOVBQZX(Mem{Base: p}.Offset(66+ib), si)
+		SHLQ(U8(5), si)
+		VPMADDWD(Mem{Base: tbl, Index: si, Scale: 1}, x, x)
+		// The row's tree over blocks: H[ib/4] lane j = lanes 4(j/4)..+3 of block 4(ib/4)+j%4.
+		switch ib % 4 {
+		case 0, 2:
+			keep = x
+		case 1:
+			VPHADDD(x, keep, keep)
+			h01 = keep
+		case 3:
+			VPHADDD(x, keep, keep)
+			VPHADDD(keep, h01, h01)
+			H[ib/4] = h01
+		}
+	}
+	// Lane b: the row's T_b.
+	t, u := YMM(), YMM()
+	VPERM2I128(U8(0x20), H[1], H[0], t)
+	VPERM2I128(U8(0x31), H[1], H[0], u)
+	VPADDD(u, t, t)
+	VMOVDQU(t, scr.Idx(ri, 4))
+	ADDQ(U8(8), ri)
+	CMPQ(ri, U8(64))
+	JNE(LabelRef("row"))
+	// The rows' d/8, lane r.
+	xd16 := XMM()
+	VPXOR(xd16, xd16, xd16)
+	for r := 0; r < 8; r++ {
+		p := GP64()
+		MOVQ(Mem{Base: offp}.Offset(8*r), p)
+		ADDQ(w, p)
+		VPINSRW(U8(r), Mem{Base: p}, xd16, xd16)
+	}
+	d8 := YMM()
+	VCVTPH2PS(xd16, d8)
+	VMULPS(eighth, d8, d8)
+	xd := Load(Param("xd"), GP64())
+	var tt [8]VecVirtual
+	for r := 0; r < 8; r += 2 {
+		a := YMM()
+		VMOVDQU(scr.Offset(32*r), a)
+		tt[r], tt[r+1] = YMM(), YMM()
+		VPUNPCKLDQ(scr.Offset(32*(r+1)), a, tt[r])
+		VPUNPCKHDQ(scr.Offset(32*(r+1)), a, tt[r+1])
+	}
+	var uu [8]VecVirtual
+	for h := 0; h < 2; h++ { // rows 4h..4h+3
+		a, b, c, d := tt[4*h], tt[4*h+2], tt[4*h+1], tt[4*h+3]
+		uu[4*h], uu[4*h+1], uu[4*h+2], uu[4*h+3] = YMM(), YMM(), YMM(), YMM()
+		VPUNPCKLQDQ(b, a, uu[4*h])   // blocks 0 | 4
+		VPUNPCKHQDQ(b, a, uu[4*h+1]) // 1 | 5
+		VPUNPCKLQDQ(d, c, uu[4*h+2]) // 2 | 6
+		VPUNPCKHQDQ(d, c, uu[4*h+3]) // 3 | 7
+	}
+	for ib := 0; ib < 8; ib++ {
+		t := YMM()
+		VPERM2I128(U8([]uint8{0x20, 0x31}[ib/4]), uu[4+ib%4], uu[ib%4], t)
+		VCVTDQ2PS(t, t)
+		f := YMM()
+		VBROADCASTSS(Mem{Base: xd}.Offset(4*ib), f)
+		VMULPS(d8, f, f)
+		VFMADD231PS(f, t, acc)
+	}
+	ADDQ(U32(74), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	Store(xd, Param("xd"))
+	n := Load(Param("nsb"), GP64())
+	DECQ(n)
+	Store(n, Param("nsb"))
+	JNZ(LabelRef("loop"))
+	Label("done")
+	out := Load(Param("out"), GP64())
+	VMOVUPS(acc, Mem{Base: out})
 	VZEROUPPER()
 	RET()
 }
