@@ -9158,192 +9158,196 @@ TEXT ·dotIQ2XSP_vec8(SB), $256-56
 	JZ      done
 
 loop:
-	LEAQ kq_iq2scales<>+0(SB), R10
-	XORQ R11, R11
+	LEAQ    kq_iq2scales<>+0(SB), R10
+	VMOVDQU kq_iq2signshuf<>+0(SB), Y2
+	VMOVDQU kq_iq2signshuf<>+32(SB), Y3
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y4
+	VMOVDQU kq_iq2x7f<>+0(SB), Y5
+	XORQ    R11, R11
 
 row:
 	MOVQ         (CX)(R11*1), R12
 	ADDQ         AX, R12
 	PREFETCHT0   592(R12)
 	PREFETCHT0   656(R12)
-	VMOVDQU      2(R12), Y2
-	VPSRLW       $0x09, Y2, Y3
-	VPSRLW       $0x0d, Y2, Y2
-	VPXOR        Y3, Y2, Y2
-	VPSHUFB      Y2, Y1, Y2
-	VPOR         Y2, Y3, Y3
+	VMOVDQU      2(R12), Y6
+	VPSRLW       $0x09, Y6, Y7
+	VPSRLW       $0x0d, Y6, Y6
+	VPXOR        Y7, Y6, Y6
+	VPSHUFB      Y6, Y1, Y6
+	VPOR         Y6, Y7, Y7
 	MOVQ         2(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPERMQ       $0x44, Y3, Y5
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VMOVDQU      (DX), Y7
-	VPSIGNB      Y6, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPERMQ       $0x44, Y7, Y9
+	VPSHUFB      Y2, Y9, Y10
+	VPAND        Y4, Y10, Y10
+	VPADDB       Y5, Y10, Y10
+	VMOVDQU      (DX), Y11
+	VPSIGNB      Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y6, Y11
 	MOVBQZX      66(R12), R13
 	SHLQ         $0x05, R13
-	VPMADDWD     (R10)(R13*1), Y7, Y7
+	VPMADDWD     (R10)(R13*1), Y11, Y11
 	MOVQ         10(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y5, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	VMOVDQU      32(DX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPSHUFB      Y3, Y9, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	VMOVDQU      32(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
 	MOVBQZX      67(R12), R13
 	SHLQ         $0x05, R13
-	VPMADDWD     (R10)(R13*1), Y6, Y6
-	VPHADDD      Y6, Y7, Y7
+	VPMADDWD     (R10)(R13*1), Y10, Y10
+	VPHADDD      Y10, Y11, Y11
 	MOVQ         18(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPERMQ       $0xee, Y3, Y3
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y3, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	VMOVDQU      64(DX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPERMQ       $0xee, Y7, Y7
+	VPSHUFB      Y2, Y7, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	VMOVDQU      64(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
 	MOVBQZX      68(R12), R13
 	SHLQ         $0x05, R13
-	VPMADDWD     (R10)(R13*1), Y6, Y6
+	VPMADDWD     (R10)(R13*1), Y10, Y10
 	MOVQ         26(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y3, Y3
-	VPAND        kq_iq2bitsel<>+0(SB), Y3, Y3
-	VPADDB       kq_iq2x7f<>+0(SB), Y3, Y3
-	VMOVDQU      96(DX), Y5
-	VPSIGNB      Y3, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPSHUFB      Y3, Y7, Y7
+	VPAND        Y4, Y7, Y7
+	VPADDB       Y5, Y7, Y7
+	VMOVDQU      96(DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
 	MOVBQZX      69(R12), R13
 	SHLQ         $0x05, R13
-	VPMADDWD     (R10)(R13*1), Y5, Y5
-	VPHADDD      Y5, Y6, Y6
-	VPHADDD      Y6, Y7, Y7
-	VMOVDQU      34(R12), Y2
-	VPSRLW       $0x09, Y2, Y3
-	VPSRLW       $0x0d, Y2, Y2
-	VPXOR        Y3, Y2, Y2
-	VPSHUFB      Y2, Y1, Y2
-	VPOR         Y2, Y3, Y3
+	VPMADDWD     (R10)(R13*1), Y9, Y9
+	VPHADDD      Y9, Y10, Y10
+	VPHADDD      Y10, Y11, Y11
+	VMOVDQU      34(R12), Y6
+	VPSRLW       $0x09, Y6, Y7
+	VPSRLW       $0x0d, Y6, Y6
+	VPXOR        Y7, Y6, Y6
+	VPSHUFB      Y6, Y1, Y6
+	VPOR         Y6, Y7, Y7
 	MOVQ         34(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPERMQ       $0x44, Y3, Y5
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y5, Y6
-	VPAND        kq_iq2bitsel<>+0(SB), Y6, Y6
-	VPADDB       kq_iq2x7f<>+0(SB), Y6, Y6
-	VMOVDQU      128(DX), Y8
-	VPSIGNB      Y6, Y8, Y8
-	VPMADDUBSW   Y8, Y2, Y8
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPERMQ       $0x44, Y7, Y9
+	VPSHUFB      Y2, Y9, Y10
+	VPAND        Y4, Y10, Y10
+	VPADDB       Y5, Y10, Y10
+	VMOVDQU      128(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y6, Y12
 	MOVBQZX      70(R12), R13
 	SHLQ         $0x05, R13
-	VPMADDWD     (R10)(R13*1), Y8, Y8
+	VPMADDWD     (R10)(R13*1), Y12, Y12
 	MOVQ         42(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y5, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	VMOVDQU      160(DX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPSHUFB      Y3, Y9, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	VMOVDQU      160(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
 	MOVBQZX      71(R12), R13
 	SHLQ         $0x05, R13
-	VPMADDWD     (R10)(R13*1), Y6, Y6
-	VPHADDD      Y6, Y8, Y8
+	VPMADDWD     (R10)(R13*1), Y10, Y10
+	VPHADDD      Y10, Y12, Y12
 	MOVQ         50(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPERMQ       $0xee, Y3, Y3
-	VPSHUFB      kq_iq2signshuf<>+0(SB), Y3, Y5
-	VPAND        kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB       kq_iq2x7f<>+0(SB), Y5, Y5
-	VMOVDQU      192(DX), Y6
-	VPSIGNB      Y5, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPERMQ       $0xee, Y7, Y7
+	VPSHUFB      Y2, Y7, Y9
+	VPAND        Y4, Y9, Y9
+	VPADDB       Y5, Y9, Y9
+	VMOVDQU      192(DX), Y10
+	VPSIGNB      Y9, Y10, Y10
+	VPMADDUBSW   Y10, Y6, Y10
 	MOVBQZX      72(R12), R13
 	SHLQ         $0x05, R13
-	VPMADDWD     (R10)(R13*1), Y6, Y6
+	VPMADDWD     (R10)(R13*1), Y10, Y10
 	MOVQ         58(R12), R13
 	BZHIQ        SI, R13, R14
-	VMOVQ        (BX)(R14*8), X4
+	VMOVQ        (BX)(R14*8), X8
 	BEXTRQ       DI, R13, R14
-	VPINSRQ      $0x01, (BX)(R14*8), X4, X4
+	VPINSRQ      $0x01, (BX)(R14*8), X8, X8
 	BEXTRQ       R8, R13, R14
-	VMOVQ        (BX)(R14*8), X2
+	VMOVQ        (BX)(R14*8), X6
 	BEXTRQ       R9, R13, R13
-	VPINSRQ      $0x01, (BX)(R13*8), X2, X2
-	VINSERTI128  $0x01, X2, Y4, Y2
-	VPSHUFB      kq_iq2signshuf<>+32(SB), Y3, Y3
-	VPAND        kq_iq2bitsel<>+0(SB), Y3, Y3
-	VPADDB       kq_iq2x7f<>+0(SB), Y3, Y3
-	VMOVDQU      224(DX), Y5
-	VPSIGNB      Y3, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
+	VPINSRQ      $0x01, (BX)(R13*8), X6, X6
+	VINSERTI128  $0x01, X6, Y8, Y6
+	VPSHUFB      Y3, Y7, Y7
+	VPAND        Y4, Y7, Y7
+	VPADDB       Y5, Y7, Y7
+	VMOVDQU      224(DX), Y9
+	VPSIGNB      Y7, Y9, Y9
+	VPMADDUBSW   Y9, Y6, Y9
 	MOVBQZX      73(R12), R12
 	SHLQ         $0x05, R12
-	VPMADDWD     (R10)(R12*1), Y5, Y5
-	VPHADDD      Y5, Y6, Y6
-	VPHADDD      Y6, Y8, Y8
-	VPERM2I128   $0x20, Y8, Y7, Y2
-	VPERM2I128   $0x31, Y8, Y7, Y3
-	VPADDD       Y3, Y2, Y2
-	VMOVDQU      Y2, (SP)(R11*4)
+	VPMADDWD     (R10)(R12*1), Y9, Y9
+	VPHADDD      Y9, Y10, Y10
+	VPHADDD      Y10, Y12, Y12
+	VPERM2I128   $0x20, Y12, Y11, Y6
+	VPERM2I128   $0x31, Y12, Y11, Y7
+	VPADDD       Y7, Y6, Y6
+	VMOVDQU      Y6, (SP)(R11*4)
 	ADDQ         $0x08, R11
 	CMPQ         R11, $0x40
 	JNE          row
@@ -9376,65 +9380,65 @@ row:
 	VMULPS       kq_eighth<>+0(SB), Y2, Y2
 	MOVQ         xd+24(FP), R10
 	VMOVDQU      (SP), Y3
-	VPUNPCKLDQ   32(SP), Y3, Y5
+	VPUNPCKLDQ   32(SP), Y3, Y4
 	VPUNPCKHDQ   32(SP), Y3, Y3
-	VMOVDQU      64(SP), Y6
-	VPUNPCKLDQ   96(SP), Y6, Y7
-	VPUNPCKHDQ   96(SP), Y6, Y6
-	VMOVDQU      128(SP), Y8
-	VPUNPCKLDQ   160(SP), Y8, Y9
-	VPUNPCKHDQ   160(SP), Y8, Y8
+	VMOVDQU      64(SP), Y5
+	VPUNPCKLDQ   96(SP), Y5, Y6
+	VPUNPCKHDQ   96(SP), Y5, Y5
+	VMOVDQU      128(SP), Y7
+	VPUNPCKLDQ   160(SP), Y7, Y9
+	VPUNPCKHDQ   160(SP), Y7, Y7
 	VMOVDQU      192(SP), Y10
 	VPUNPCKLDQ   224(SP), Y10, Y11
 	VPUNPCKHDQ   224(SP), Y10, Y10
-	VPUNPCKLQDQ  Y7, Y5, Y12
-	VPUNPCKHQDQ  Y7, Y5, Y5
-	VPUNPCKLQDQ  Y6, Y3, Y7
-	VPUNPCKHQDQ  Y6, Y3, Y3
-	VPUNPCKLQDQ  Y11, Y9, Y6
+	VPUNPCKLQDQ  Y6, Y4, Y12
+	VPUNPCKHQDQ  Y6, Y4, Y4
+	VPUNPCKLQDQ  Y5, Y3, Y6
+	VPUNPCKHQDQ  Y5, Y3, Y3
+	VPUNPCKLQDQ  Y11, Y9, Y5
 	VPUNPCKHQDQ  Y11, Y9, Y9
-	VPUNPCKLQDQ  Y10, Y8, Y11
-	VPUNPCKHQDQ  Y10, Y8, Y8
-	VPERM2I128   $0x20, Y6, Y12, Y10
+	VPUNPCKLQDQ  Y10, Y7, Y11
+	VPUNPCKHQDQ  Y10, Y7, Y7
+	VPERM2I128   $0x20, Y5, Y12, Y10
 	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS (R10), Y13
 	VMULPS       Y2, Y13, Y13
 	VFMADD231PS  Y13, Y10, Y0
-	VPERM2I128   $0x20, Y9, Y5, Y10
+	VPERM2I128   $0x20, Y9, Y4, Y10
 	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 4(R10), Y13
 	VMULPS       Y2, Y13, Y13
 	VFMADD231PS  Y13, Y10, Y0
-	VPERM2I128   $0x20, Y11, Y7, Y10
+	VPERM2I128   $0x20, Y11, Y6, Y10
 	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 8(R10), Y13
 	VMULPS       Y2, Y13, Y13
 	VFMADD231PS  Y13, Y10, Y0
-	VPERM2I128   $0x20, Y8, Y3, Y10
+	VPERM2I128   $0x20, Y7, Y3, Y10
 	VCVTDQ2PS    Y10, Y10
 	VBROADCASTSS 12(R10), Y13
 	VMULPS       Y2, Y13, Y13
 	VFMADD231PS  Y13, Y10, Y0
-	VPERM2I128   $0x31, Y6, Y12, Y6
-	VCVTDQ2PS    Y6, Y6
+	VPERM2I128   $0x31, Y5, Y12, Y5
+	VCVTDQ2PS    Y5, Y5
 	VBROADCASTSS 16(R10), Y10
 	VMULPS       Y2, Y10, Y10
-	VFMADD231PS  Y10, Y6, Y0
-	VPERM2I128   $0x31, Y9, Y5, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 20(R10), Y6
-	VMULPS       Y2, Y6, Y6
-	VFMADD231PS  Y6, Y5, Y0
-	VPERM2I128   $0x31, Y11, Y7, Y5
-	VCVTDQ2PS    Y5, Y5
-	VBROADCASTSS 24(R10), Y6
-	VMULPS       Y2, Y6, Y6
-	VFMADD231PS  Y6, Y5, Y0
-	VPERM2I128   $0x31, Y8, Y3, Y3
-	VCVTDQ2PS    Y3, Y3
-	VBROADCASTSS 28(R10), Y5
+	VFMADD231PS  Y10, Y5, Y0
+	VPERM2I128   $0x31, Y9, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 20(R10), Y5
 	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y5, Y3, Y0
+	VFMADD231PS  Y5, Y4, Y0
+	VPERM2I128   $0x31, Y11, Y6, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS 24(R10), Y5
+	VMULPS       Y2, Y5, Y5
+	VFMADD231PS  Y5, Y4, Y0
+	VPERM2I128   $0x31, Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS 28(R10), Y4
+	VMULPS       Y2, Y4, Y4
+	VFMADD231PS  Y4, Y3, Y0
 	ADDQ         $0x0000004a, AX
 	ADDQ         $0x00000100, DX
 	ADDQ         $0x00000020, R10

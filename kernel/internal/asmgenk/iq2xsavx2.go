@@ -303,7 +303,6 @@ func iq2XSPVec8() {
 	acc, par := YMM(), YMM()
 	VXORPS(acc, acc, acc)
 	VMOVDQU(iq2Parity, par)
-	cs := iq2SignConsts(false)
 	nsb := Load(Param("nsb"), GP64())
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
@@ -311,6 +310,9 @@ func iq2XSPVec8() {
 	Label("loop")
 	tbl, ri := GP64(), GP64()
 	LEAQ(iq2ScaleTable, tbl)
+	// The sign constants in registers for the rows' pass (reloaded each super-block, so
+	// that they leave the registers to the transposition below).
+	cs := iq2SignConsts(true)
 	// One row a pass (ri = 8r), so that the loop stays small enough for the op cache
 	// (unrolled over the 8 rows it ran at 0.6 of dotIQ2XSAVX's speed).
 	XORQ(ri, ri)
