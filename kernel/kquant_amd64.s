@@ -7480,1477 +7480,451 @@ TEXT ·iq2XSUnpackAVX2(SB), NOSPLIT, $0-40
 	JZ      done
 
 loop:
-	MOVQ        (DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
+	VMOVDQU kq_iq2signshuf<>+0(SB), Y1
+	VMOVDQU kq_iq2signshuf<>+32(SB), Y2
+	VMOVDQU kq_iq2bitsel<>+0(SB), Y3
+	VMOVDQU kq_iq2x7f<>+0(SB), Y4
+	XORQ    R11, R11
+
+row:
+	MOVQ        (DX)(R11*1), R12
+	ADDQ        CX, R12
+	PREFETCHT0  296(R12)
+	PREFETCHT0  360(R12)
+	VMOVDQU     2(R12), Y5
+	VPSRLW      $0x09, Y5, Y6
+	VPSRLW      $0x0d, Y5, Y5
+	VPXOR       Y6, Y5, Y5
+	VPSHUFB     Y5, Y0, Y5
+	VPOR        Y5, Y6, Y6
+	MOVQ        2(R12), R13
+	BZHIQ       DI, R13, R14
+	VMOVQ       (SI)(R14*8), X7
+	BEXTRQ      R8, R13, R14
+	VPINSRQ     $0x01, (SI)(R14*8), X7, X7
+	BEXTRQ      R9, R13, R14
+	VMOVQ       (SI)(R14*8), X5
+	BEXTRQ      R10, R13, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPERMQ      $0x44, Y6, Y8
+	VPSHUFB     Y1, Y8, Y9
+	VPAND       Y3, Y9, Y9
+	VPADDB      Y4, Y9, Y9
+	VPSIGNB     Y9, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, (AX)(R11*4)
+	MOVQ        10(R12), R13
+	BZHIQ       DI, R13, R14
+	VMOVQ       (SI)(R14*8), X7
+	BEXTRQ      R8, R13, R14
+	VPINSRQ     $0x01, (SI)(R14*8), X7, X7
+	BEXTRQ      R9, R13, R14
+	VMOVQ       (SI)(R14*8), X5
+	BEXTRQ      R10, R13, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPSHUFB     Y2, Y8, Y8
+	VPAND       Y3, Y8, Y8
+	VPADDB      Y4, Y8, Y8
+	VPSIGNB     Y8, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, 384(AX)(R11*4)
+	MOVQ        18(R12), R13
+	BZHIQ       DI, R13, R14
+	VMOVQ       (SI)(R14*8), X7
+	BEXTRQ      R8, R13, R14
+	VPINSRQ     $0x01, (SI)(R14*8), X7, X7
+	BEXTRQ      R9, R13, R14
+	VMOVQ       (SI)(R14*8), X5
+	BEXTRQ      R10, R13, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPERMQ      $0xee, Y6, Y6
+	VPSHUFB     Y1, Y6, Y8
+	VPAND       Y3, Y8, Y8
+	VPADDB      Y4, Y8, Y8
+	VPSIGNB     Y8, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, 768(AX)(R11*4)
+	MOVQ        26(R12), R13
+	BZHIQ       DI, R13, R14
+	VMOVQ       (SI)(R14*8), X7
+	BEXTRQ      R8, R13, R14
+	VPINSRQ     $0x01, (SI)(R14*8), X7, X7
+	BEXTRQ      R9, R13, R14
+	VMOVQ       (SI)(R14*8), X5
+	BEXTRQ      R10, R13, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPSHUFB     Y2, Y6, Y6
+	VPAND       Y3, Y6, Y6
+	VPADDB      Y4, Y6, Y6
+	VPSIGNB     Y6, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, 1152(AX)(R11*4)
+	VMOVDQU     34(R12), Y5
+	VPSRLW      $0x09, Y5, Y6
+	VPSRLW      $0x0d, Y5, Y5
+	VPXOR       Y6, Y5, Y5
+	VPSHUFB     Y5, Y0, Y5
+	VPOR        Y5, Y6, Y6
+	MOVQ        34(R12), R13
+	BZHIQ       DI, R13, R14
+	VMOVQ       (SI)(R14*8), X7
+	BEXTRQ      R8, R13, R14
+	VPINSRQ     $0x01, (SI)(R14*8), X7, X7
+	BEXTRQ      R9, R13, R14
+	VMOVQ       (SI)(R14*8), X5
+	BEXTRQ      R10, R13, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPERMQ      $0x44, Y6, Y8
+	VPSHUFB     Y1, Y8, Y9
+	VPAND       Y3, Y9, Y9
+	VPADDB      Y4, Y9, Y9
+	VPSIGNB     Y9, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, 1536(AX)(R11*4)
+	MOVQ        42(R12), R13
+	BZHIQ       DI, R13, R14
+	VMOVQ       (SI)(R14*8), X7
+	BEXTRQ      R8, R13, R14
+	VPINSRQ     $0x01, (SI)(R14*8), X7, X7
+	BEXTRQ      R9, R13, R14
+	VMOVQ       (SI)(R14*8), X5
+	BEXTRQ      R10, R13, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPSHUFB     Y2, Y8, Y8
+	VPAND       Y3, Y8, Y8
+	VPADDB      Y4, Y8, Y8
+	VPSIGNB     Y8, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, 1920(AX)(R11*4)
+	MOVQ        50(R12), R13
+	BZHIQ       DI, R13, R14
+	VMOVQ       (SI)(R14*8), X7
+	BEXTRQ      R8, R13, R14
+	VPINSRQ     $0x01, (SI)(R14*8), X7, X7
+	BEXTRQ      R9, R13, R14
+	VMOVQ       (SI)(R14*8), X5
+	BEXTRQ      R10, R13, R13
+	VPINSRQ     $0x01, (SI)(R13*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPERMQ      $0xee, Y6, Y6
+	VPSHUFB     Y1, Y6, Y8
+	VPAND       Y3, Y8, Y8
+	VPADDB      Y4, Y8, Y8
+	VPSIGNB     Y8, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, 2304(AX)(R11*4)
+	MOVQ        58(R12), R12
 	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
+	VMOVQ       (SI)(R13*8), X7
 	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
+	VPINSRQ     $0x01, (SI)(R13*8), X7, X7
 	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
+	VMOVQ       (SI)(R13*8), X5
 	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, (AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 384(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 768(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1152(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1536(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1920(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2304(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2688(AX)
-	MOVQ        8(DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 32(AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 416(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 800(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1184(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1568(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1952(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2336(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2720(AX)
-	MOVQ        16(DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 64(AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 448(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 832(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1216(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1600(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1984(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2368(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2752(AX)
-	MOVQ        24(DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 96(AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 480(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 864(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1248(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1632(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2016(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2400(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2784(AX)
-	MOVQ        32(DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 128(AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 512(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 896(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1280(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1664(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2048(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2432(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2816(AX)
-	MOVQ        40(DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 160(AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 544(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 928(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1312(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1696(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2080(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2464(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2848(AX)
-	MOVQ        48(DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 192(AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 576(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 960(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1344(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1728(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2112(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2496(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2880(AX)
-	MOVQ        56(DX), R11
-	ADDQ        CX, R11
-	PREFETCHT0  296(R11)
-	PREFETCHT0  360(R11)
-	VMOVDQU     2(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        2(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 224(AX)
-	MOVQ        10(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 608(AX)
-	MOVQ        18(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 992(AX)
-	MOVQ        26(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1376(AX)
-	VMOVDQU     34(R11), Y1
-	VPSRLW      $0x09, Y1, Y2
-	VPSRLW      $0x0d, Y1, Y1
-	VPXOR       Y2, Y1, Y1
-	VPSHUFB     Y1, Y0, Y1
-	VPOR        Y1, Y2, Y2
-	MOVQ        34(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0x44, Y2, Y4
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y4, Y5
-	VPAND       kq_iq2bitsel<>+0(SB), Y5, Y5
-	VPADDB      kq_iq2x7f<>+0(SB), Y5, Y5
-	VPSIGNB     Y5, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 1760(AX)
-	MOVQ        42(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y4, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2144(AX)
-	MOVQ        50(R11), R12
-	BZHIQ       DI, R12, R13
-	VMOVQ       (SI)(R13*8), X3
-	BEXTRQ      R8, R12, R13
-	VPINSRQ     $0x01, (SI)(R13*8), X3, X3
-	BEXTRQ      R9, R12, R13
-	VMOVQ       (SI)(R13*8), X1
-	BEXTRQ      R10, R12, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPERMQ      $0xee, Y2, Y2
-	VPSHUFB     kq_iq2signshuf<>+0(SB), Y2, Y4
-	VPAND       kq_iq2bitsel<>+0(SB), Y4, Y4
-	VPADDB      kq_iq2x7f<>+0(SB), Y4, Y4
-	VPSIGNB     Y4, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2528(AX)
-	MOVQ        58(R11), R11
-	BZHIQ       DI, R11, R12
-	VMOVQ       (SI)(R12*8), X3
-	BEXTRQ      R8, R11, R12
-	VPINSRQ     $0x01, (SI)(R12*8), X3, X3
-	BEXTRQ      R9, R11, R12
-	VMOVQ       (SI)(R12*8), X1
-	BEXTRQ      R10, R11, R11
-	VPINSRQ     $0x01, (SI)(R11*8), X1, X1
-	VINSERTI128 $0x01, X1, Y3, Y1
-	VPSHUFB     kq_iq2signshuf<>+32(SB), Y2, Y2
-	VPAND       kq_iq2bitsel<>+0(SB), Y2, Y2
-	VPADDB      kq_iq2x7f<>+0(SB), Y2, Y2
-	VPSIGNB     Y2, Y1, Y1
-	VPADDB      kq_iq2b64<>+0(SB), Y1, Y1
-	VMOVDQU     Y1, 2912(AX)
+	VPINSRQ     $0x01, (SI)(R12*8), X5, X5
+	VINSERTI128 $0x01, X5, Y7, Y5
+	VPSHUFB     Y2, Y6, Y6
+	VPAND       Y3, Y6, Y6
+	VPADDB      Y4, Y6, Y6
+	VPSIGNB     Y6, Y5, Y5
+	VPADDB      kq_iq2b64<>+0(SB), Y5, Y5
+	VMOVDQU     Y5, 2688(AX)(R11*4)
+	ADDQ        $0x08, R11
+	CMPQ        R11, $0x40
+	JNE         row
 	VMOVDQU     (AX), Y1
 	VPUNPCKLDQ  32(AX), Y1, Y2
 	VPUNPCKHDQ  32(AX), Y1, Y1
-	VMOVDQU     64(AX), Y4
-	VPUNPCKLDQ  96(AX), Y4, Y5
-	VPUNPCKHDQ  96(AX), Y4, Y4
-	VMOVDQU     128(AX), Y6
-	VPUNPCKLDQ  160(AX), Y6, Y7
-	VPUNPCKHDQ  160(AX), Y6, Y6
+	VMOVDQU     64(AX), Y3
+	VPUNPCKLDQ  96(AX), Y3, Y4
+	VPUNPCKHDQ  96(AX), Y3, Y3
+	VMOVDQU     128(AX), Y5
+	VPUNPCKLDQ  160(AX), Y5, Y6
+	VPUNPCKHDQ  160(AX), Y5, Y5
 	VMOVDQU     192(AX), Y8
 	VPUNPCKLDQ  224(AX), Y8, Y9
 	VPUNPCKHDQ  224(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, (AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 128(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 32(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 160(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 32(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 160(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 64(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 192(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 96(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 224(AX)
 	VMOVDQU     384(AX), Y1
 	VPUNPCKLDQ  416(AX), Y1, Y2
 	VPUNPCKHDQ  416(AX), Y1, Y1
-	VMOVDQU     448(AX), Y4
-	VPUNPCKLDQ  480(AX), Y4, Y5
-	VPUNPCKHDQ  480(AX), Y4, Y4
-	VMOVDQU     512(AX), Y6
-	VPUNPCKLDQ  544(AX), Y6, Y7
-	VPUNPCKHDQ  544(AX), Y6, Y6
+	VMOVDQU     448(AX), Y3
+	VPUNPCKLDQ  480(AX), Y3, Y4
+	VPUNPCKHDQ  480(AX), Y3, Y3
+	VMOVDQU     512(AX), Y5
+	VPUNPCKLDQ  544(AX), Y5, Y6
+	VPUNPCKHDQ  544(AX), Y5, Y5
 	VMOVDQU     576(AX), Y8
 	VPUNPCKLDQ  608(AX), Y8, Y9
 	VPUNPCKHDQ  608(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, 384(AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 512(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 416(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 544(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 416(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 544(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 448(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 576(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 480(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 608(AX)
 	VMOVDQU     768(AX), Y1
 	VPUNPCKLDQ  800(AX), Y1, Y2
 	VPUNPCKHDQ  800(AX), Y1, Y1
-	VMOVDQU     832(AX), Y4
-	VPUNPCKLDQ  864(AX), Y4, Y5
-	VPUNPCKHDQ  864(AX), Y4, Y4
-	VMOVDQU     896(AX), Y6
-	VPUNPCKLDQ  928(AX), Y6, Y7
-	VPUNPCKHDQ  928(AX), Y6, Y6
+	VMOVDQU     832(AX), Y3
+	VPUNPCKLDQ  864(AX), Y3, Y4
+	VPUNPCKHDQ  864(AX), Y3, Y3
+	VMOVDQU     896(AX), Y5
+	VPUNPCKLDQ  928(AX), Y5, Y6
+	VPUNPCKHDQ  928(AX), Y5, Y5
 	VMOVDQU     960(AX), Y8
 	VPUNPCKLDQ  992(AX), Y8, Y9
 	VPUNPCKHDQ  992(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, 768(AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 896(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 800(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 928(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 800(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 928(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 832(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 960(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 864(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 992(AX)
 	VMOVDQU     1152(AX), Y1
 	VPUNPCKLDQ  1184(AX), Y1, Y2
 	VPUNPCKHDQ  1184(AX), Y1, Y1
-	VMOVDQU     1216(AX), Y4
-	VPUNPCKLDQ  1248(AX), Y4, Y5
-	VPUNPCKHDQ  1248(AX), Y4, Y4
-	VMOVDQU     1280(AX), Y6
-	VPUNPCKLDQ  1312(AX), Y6, Y7
-	VPUNPCKHDQ  1312(AX), Y6, Y6
+	VMOVDQU     1216(AX), Y3
+	VPUNPCKLDQ  1248(AX), Y3, Y4
+	VPUNPCKHDQ  1248(AX), Y3, Y3
+	VMOVDQU     1280(AX), Y5
+	VPUNPCKLDQ  1312(AX), Y5, Y6
+	VPUNPCKHDQ  1312(AX), Y5, Y5
 	VMOVDQU     1344(AX), Y8
 	VPUNPCKLDQ  1376(AX), Y8, Y9
 	VPUNPCKHDQ  1376(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, 1152(AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 1280(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 1184(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 1312(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 1184(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 1312(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 1216(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 1344(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 1248(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 1376(AX)
 	VMOVDQU     1536(AX), Y1
 	VPUNPCKLDQ  1568(AX), Y1, Y2
 	VPUNPCKHDQ  1568(AX), Y1, Y1
-	VMOVDQU     1600(AX), Y4
-	VPUNPCKLDQ  1632(AX), Y4, Y5
-	VPUNPCKHDQ  1632(AX), Y4, Y4
-	VMOVDQU     1664(AX), Y6
-	VPUNPCKLDQ  1696(AX), Y6, Y7
-	VPUNPCKHDQ  1696(AX), Y6, Y6
+	VMOVDQU     1600(AX), Y3
+	VPUNPCKLDQ  1632(AX), Y3, Y4
+	VPUNPCKHDQ  1632(AX), Y3, Y3
+	VMOVDQU     1664(AX), Y5
+	VPUNPCKLDQ  1696(AX), Y5, Y6
+	VPUNPCKHDQ  1696(AX), Y5, Y5
 	VMOVDQU     1728(AX), Y8
 	VPUNPCKLDQ  1760(AX), Y8, Y9
 	VPUNPCKHDQ  1760(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, 1536(AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 1664(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 1568(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 1696(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 1568(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 1696(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 1600(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 1728(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 1632(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 1760(AX)
 	VMOVDQU     1920(AX), Y1
 	VPUNPCKLDQ  1952(AX), Y1, Y2
 	VPUNPCKHDQ  1952(AX), Y1, Y1
-	VMOVDQU     1984(AX), Y4
-	VPUNPCKLDQ  2016(AX), Y4, Y5
-	VPUNPCKHDQ  2016(AX), Y4, Y4
-	VMOVDQU     2048(AX), Y6
-	VPUNPCKLDQ  2080(AX), Y6, Y7
-	VPUNPCKHDQ  2080(AX), Y6, Y6
+	VMOVDQU     1984(AX), Y3
+	VPUNPCKLDQ  2016(AX), Y3, Y4
+	VPUNPCKHDQ  2016(AX), Y3, Y3
+	VMOVDQU     2048(AX), Y5
+	VPUNPCKLDQ  2080(AX), Y5, Y6
+	VPUNPCKHDQ  2080(AX), Y5, Y5
 	VMOVDQU     2112(AX), Y8
 	VPUNPCKLDQ  2144(AX), Y8, Y9
 	VPUNPCKHDQ  2144(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, 1920(AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 2048(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 1952(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 2080(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 1952(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 2080(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 1984(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 2112(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 2016(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 2144(AX)
 	VMOVDQU     2304(AX), Y1
 	VPUNPCKLDQ  2336(AX), Y1, Y2
 	VPUNPCKHDQ  2336(AX), Y1, Y1
-	VMOVDQU     2368(AX), Y4
-	VPUNPCKLDQ  2400(AX), Y4, Y5
-	VPUNPCKHDQ  2400(AX), Y4, Y4
-	VMOVDQU     2432(AX), Y6
-	VPUNPCKLDQ  2464(AX), Y6, Y7
-	VPUNPCKHDQ  2464(AX), Y6, Y6
+	VMOVDQU     2368(AX), Y3
+	VPUNPCKLDQ  2400(AX), Y3, Y4
+	VPUNPCKHDQ  2400(AX), Y3, Y3
+	VMOVDQU     2432(AX), Y5
+	VPUNPCKLDQ  2464(AX), Y5, Y6
+	VPUNPCKHDQ  2464(AX), Y5, Y5
 	VMOVDQU     2496(AX), Y8
 	VPUNPCKLDQ  2528(AX), Y8, Y9
 	VPUNPCKHDQ  2528(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, 2304(AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 2432(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 2336(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 2464(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 2336(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 2464(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 2368(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 2496(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 2400(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 2528(AX)
 	VMOVDQU     2688(AX), Y1
 	VPUNPCKLDQ  2720(AX), Y1, Y2
 	VPUNPCKHDQ  2720(AX), Y1, Y1
-	VMOVDQU     2752(AX), Y4
-	VPUNPCKLDQ  2784(AX), Y4, Y5
-	VPUNPCKHDQ  2784(AX), Y4, Y4
-	VMOVDQU     2816(AX), Y6
-	VPUNPCKLDQ  2848(AX), Y6, Y7
-	VPUNPCKHDQ  2848(AX), Y6, Y6
+	VMOVDQU     2752(AX), Y3
+	VPUNPCKLDQ  2784(AX), Y3, Y4
+	VPUNPCKHDQ  2784(AX), Y3, Y3
+	VMOVDQU     2816(AX), Y5
+	VPUNPCKLDQ  2848(AX), Y5, Y6
+	VPUNPCKHDQ  2848(AX), Y5, Y5
 	VMOVDQU     2880(AX), Y8
 	VPUNPCKLDQ  2912(AX), Y8, Y9
 	VPUNPCKHDQ  2912(AX), Y8, Y8
-	VPUNPCKLQDQ Y5, Y2, Y10
-	VPUNPCKHQDQ Y5, Y2, Y2
-	VPUNPCKLQDQ Y4, Y1, Y5
-	VPUNPCKHQDQ Y4, Y1, Y1
-	VPUNPCKLQDQ Y9, Y7, Y4
-	VPUNPCKHQDQ Y9, Y7, Y7
-	VPUNPCKLQDQ Y8, Y6, Y9
-	VPUNPCKHQDQ Y8, Y6, Y6
-	VPERM2I128  $0x20, Y4, Y10, Y8
+	VPUNPCKLQDQ Y4, Y2, Y10
+	VPUNPCKHQDQ Y4, Y2, Y2
+	VPUNPCKLQDQ Y3, Y1, Y4
+	VPUNPCKHQDQ Y3, Y1, Y1
+	VPUNPCKLQDQ Y9, Y6, Y3
+	VPUNPCKHQDQ Y9, Y6, Y6
+	VPUNPCKLQDQ Y8, Y5, Y9
+	VPUNPCKHQDQ Y8, Y5, Y5
+	VPERM2I128  $0x20, Y3, Y10, Y8
 	VMOVDQU     Y8, 2688(AX)
-	VPERM2I128  $0x31, Y4, Y10, Y8
+	VPERM2I128  $0x31, Y3, Y10, Y8
 	VMOVDQU     Y8, 2816(AX)
-	VPERM2I128  $0x20, Y7, Y2, Y4
-	VMOVDQU     Y4, 2720(AX)
-	VPERM2I128  $0x31, Y7, Y2, Y4
-	VMOVDQU     Y4, 2848(AX)
-	VPERM2I128  $0x20, Y9, Y5, Y2
+	VPERM2I128  $0x20, Y6, Y2, Y3
+	VMOVDQU     Y3, 2720(AX)
+	VPERM2I128  $0x31, Y6, Y2, Y3
+	VMOVDQU     Y3, 2848(AX)
+	VPERM2I128  $0x20, Y9, Y4, Y2
 	VMOVDQU     Y2, 2752(AX)
-	VPERM2I128  $0x31, Y9, Y5, Y2
+	VPERM2I128  $0x31, Y9, Y4, Y2
 	VMOVDQU     Y2, 2880(AX)
-	VPERM2I128  $0x20, Y6, Y1, Y2
+	VPERM2I128  $0x20, Y5, Y1, Y2
 	VMOVDQU     Y2, 2784(AX)
-	VPERM2I128  $0x31, Y6, Y1, Y2
+	VPERM2I128  $0x31, Y5, Y1, Y2
 	VMOVDQU     Y2, 2912(AX)
 	MOVQ        (DX), R11
 	ADDQ        CX, R11
@@ -8963,7 +7937,7 @@ loop:
 	VPINSRW     $0x01, (R11), X1, X1
 	MOVQ        16(DX), R11
 	ADDQ        CX, R11
-	VMOVQ       66(R11), X6
+	VMOVQ       66(R11), X5
 	VPINSRW     $0x02, (R11), X1, X1
 	MOVQ        24(DX), R11
 	ADDQ        CX, R11
@@ -8983,153 +7957,153 @@ loop:
 	VPINSRW     $0x06, (R11), X1, X1
 	MOVQ        56(DX), R11
 	ADDQ        CX, R11
-	VMOVQ       66(R11), X5
+	VMOVQ       66(R11), X6
 	VPINSRW     $0x07, (R11), X1, X1
 	VPUNPCKLBW  X9, X2, X2
-	VPUNPCKLBW  X8, X6, X6
+	VPUNPCKLBW  X8, X5, X5
 	VPUNPCKLBW  X7, X3, X3
-	VPUNPCKLBW  X5, X4, X4
-	VPUNPCKLWD  X6, X2, X5
-	VPUNPCKHWD  X6, X2, X2
-	VPUNPCKLWD  X4, X3, X6
-	VPUNPCKHWD  X4, X3, X4
-	VPUNPCKLDQ  X6, X5, X3
-	VPUNPCKHDQ  X6, X5, X7
-	VPUNPCKLDQ  X4, X2, X8
-	VPUNPCKHDQ  X4, X2, X9
+	VPUNPCKLBW  X6, X4, X6
+	VPUNPCKLWD  X5, X2, X4
+	VPUNPCKHWD  X5, X2, X2
+	VPUNPCKLWD  X6, X3, X5
+	VPUNPCKHWD  X6, X3, X3
+	VPUNPCKLDQ  X5, X4, X6
+	VPUNPCKHDQ  X5, X4, X7
+	VPUNPCKLDQ  X3, X2, X8
+	VPUNPCKHDQ  X3, X2, X9
 	VCVTPH2PS   X1, Y1
 	VMULPS      kq_eighth<>+0(SB), Y1, Y1
-	VPMOVZXBD   X3, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPMOVZXBD   X6, Y2
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 320(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 288(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 256(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 288(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 256(AX)
 	VMOVUPS     Y1, 352(AX)
-	VPSRLDQ     $0x08, X3, X2
+	VPSRLDQ     $0x08, X6, X2
 	VPMOVZXBD   X2, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 704(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 672(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 640(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 672(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 640(AX)
 	VMOVUPS     Y1, 736(AX)
 	VPMOVZXBD   X7, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 1088(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 1056(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 1024(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 1056(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 1024(AX)
 	VMOVUPS     Y1, 1120(AX)
 	VPSRLDQ     $0x08, X7, X2
 	VPMOVZXBD   X2, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 1472(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 1440(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 1408(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 1440(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 1408(AX)
 	VMOVUPS     Y1, 1504(AX)
 	VPMOVZXBD   X8, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 1856(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 1824(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 1792(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 1824(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 1792(AX)
 	VMOVUPS     Y1, 1888(AX)
 	VPSRLDQ     $0x08, X8, X2
 	VPMOVZXBD   X2, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 2240(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 2208(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 2176(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 2208(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 2176(AX)
 	VMOVUPS     Y1, 2272(AX)
 	VPMOVZXBD   X9, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 2624(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 2592(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 2560(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 2592(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 2560(AX)
 	VMOVUPS     Y1, 2656(AX)
 	VPSRLDQ     $0x08, X9, X2
 	VPMOVZXBD   X2, Y2
-	VPAND       kq_iq2d15<>+0(SB), Y2, Y4
+	VPAND       kq_iq2d15<>+0(SB), Y2, Y3
+	VPADDD      Y3, Y3, Y3
+	VPOR        kq_iq2d1<>+0(SB), Y3, Y3
+	VPSRLD      $0x04, Y2, Y4
 	VPADDD      Y4, Y4, Y4
 	VPOR        kq_iq2d1<>+0(SB), Y4, Y4
-	VPSRLD      $0x04, Y2, Y5
-	VPADDD      Y5, Y5, Y5
-	VPOR        kq_iq2d1<>+0(SB), Y5, Y5
-	VPSLLD      $0x10, Y5, Y6
-	VPOR        Y4, Y6, Y2
+	VPSLLD      $0x10, Y4, Y5
+	VPOR        Y3, Y5, Y2
 	VMOVDQU     Y2, 3008(AX)
-	VPOR        Y5, Y6, Y6
-	VMOVDQU     Y6, 2976(AX)
-	VPSLLD      $0x10, Y4, Y6
-	VPOR        Y4, Y6, Y6
-	VMOVDQU     Y6, 2944(AX)
+	VPOR        Y4, Y5, Y5
+	VMOVDQU     Y5, 2976(AX)
+	VPSLLD      $0x10, Y3, Y5
+	VPOR        Y3, Y5, Y5
+	VMOVDQU     Y5, 2944(AX)
 	VMOVUPS     Y1, 3040(AX)
 	ADDQ        $0x0000004a, CX
 	ADDQ        $0x00000c00, AX

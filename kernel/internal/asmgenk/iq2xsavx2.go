@@ -68,39 +68,45 @@ func iq2XSUnpackAVX2() {
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
-	// Phase one: each row's 8 sub-blocks, row-major.
-	for r := 0; r < 8; r++ {
-		p := GP64()
-		MOVQ(Mem{Base: offp}.Offset(8*r), p)
-		ADDQ(w, p)
-		PREFETCHT0(Mem{Base: p}.Offset(4 * 74))
-		PREFETCHT0(Mem{Base: p}.Offset(4*74 + 64))
-		var sgn, dup VecVirtual
-		for ib := 0; ib < 8; ib++ {
-			if ib%4 == 0 {
-				q, u := YMM(), YMM()
-				sgn = YMM()
-				VMOVDQU(Mem{Base: p}.Offset(2+8*ib), q)
-				VPSRLW(U8(9), q, sgn)
-				VPSRLW(U8(13), q, u)
-				VPXOR(sgn, u, u)
-				VPSHUFB(u, par, u)
-				VPOR(u, sgn, sgn)
-			}
-			g := iq2GridSeq(p, grid, bmi, 2+8*ib)
-			if ib%2 == 0 {
-				dup = YMM()
-				VPERMQ(U8(0x44+0xaa*(ib%4/2)), sgn, dup)
-			}
-			sg := YMM()
-			VPSHUFB(iq2SignShuf.Offset(32*(ib%2)), dup, sg)
-			VPAND(iq2BitSel, sg, sg)
-			VPADDB(iq2Seven7F, sg, sg)
-			VPSIGNB(sg, g, g)
-			VPADDB(iq2B64, g, g)
-			VMOVDQU(g, Mem{Base: dst}.Offset(384*ib+32*r))
+	// Phase one: each row's 8 sub-blocks, row-major, one row a pass (ri = 8r): a small
+	// loop, with the sign constants in registers (loads are what this pass waits on).
+	cs := iq2SignConsts(true)
+	ri := GP64()
+	XORQ(ri, ri)
+	Label("row")
+	p := GP64()
+	MOVQ(Mem{Base: offp, Index: ri, Scale: 1}, p)
+	ADDQ(w, p)
+	PREFETCHT0(Mem{Base: p}.Offset(4 * 74))
+	PREFETCHT0(Mem{Base: p}.Offset(4*74 + 64))
+	var sgn, dup VecVirtual
+	for ib := 0; ib < 8; ib++ {
+		if ib%4 == 0 {
+			q, u := YMM(), YMM()
+			sgn = YMM()
+			VMOVDQU(Mem{Base: p}.Offset(2+8*ib), q)
+			VPSRLW(U8(9), q, sgn)
+			VPSRLW(U8(13), q, u)
+			VPXOR(sgn, u, u)
+			VPSHUFB(u, par, u)
+			VPOR(u, sgn, sgn)
 		}
+		g := iq2GridSeq(p, grid, bmi, 2+8*ib)
+		if ib%2 == 0 {
+			dup = YMM()
+			VPERMQ(U8(0x44+0xaa*(ib%4/2)), sgn, dup)
+		}
+		sg := YMM()
+		VPSHUFB(cs[ib%2], dup, sg)
+		VPAND(cs[2], sg, sg)
+		VPADDB(cs[3], sg, sg)
+		VPSIGNB(sg, g, g)
+		VPADDB(iq2B64, g, g)
+		VMOVDQU(g, Mem{Base: dst, Index: ri, Scale: 4}.Offset(384*ib))
 	}
+	ADDQ(U8(8), ri)
+	CMPQ(ri, U8(64))
+	JNE(LabelRef("row"))
 	// Phase two: each block's 8×8 dwords transposed in place.
 	for ib := 0; ib < 8; ib++ {
 		o := Mem{Base: dst}.Offset(384 * ib)
