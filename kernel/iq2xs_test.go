@@ -281,7 +281,7 @@ func TestIQ2XSPVec8(t *testing.T) {
 				off[r] = int64(rng.IntN(10) * rs)
 			}
 			var out [8]float32
-			iq2XSPVec8(&w.Data[0], &off[0], &xq[0], &xd[0], nsb, grid, &out[0])
+			iq2XSPVec8(&w.Data[0], &off[0], &xq[0], &xd[0], nsb, grid, &out[0], 8*rs)
 			for r, o := range off {
 				if want := dotIQ2XS32Generic(w.Data[o:], xq, xd, nsb); out[r] != want {
 					t.Errorf("nsb=%d row %d: kernel %g, plain Go %g: not the same bits", nsb, r, out[r], want)

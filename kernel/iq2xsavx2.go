@@ -30,8 +30,8 @@ var (
 	iq2XSUnpackAVX2Vec func(dst, w *byte, off *int64, nsb int, grid *uint64)
 	iq2XSPTiles        [iq2XSPC + 1]q6KPTileFn
 	// iq2XSPVec8 writes out[0..8) for 8 rows (row r at w+off[r]) and one activation
-	// row in the tiles' order (dotIQ2XSP_vec8).
-	iq2XSPVec8 func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+	// row in the tiles' order (dotIQ2XSP_vec8), prefetching pf bytes ahead of each row.
+	iq2XSPVec8 func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32, pf int)
 )
 
 // iq2XSAVX2On reports whether IQ2_XS takes this path: the AVX2 kernels are there and the
@@ -70,11 +70,11 @@ func (p *Pool) matMulIQ2XSAVX2(out []float32, s *quantScratch, m, n, k int, data
 				}
 				_ = data[(j+r)*rs-1]
 				if r == 8 {
-					iq2XSPVec8(&data[j*rs], &off[0], &xq[0], &xd[0], nsb, grid, &out[j])
+					iq2XSPVec8(&data[j*rs], &off[0], &xq[0], &xd[0], nsb, grid, &out[j], 8*rs)
 					continue
 				}
 				var tmp [8]float32
-				iq2XSPVec8(&data[j*rs], &off[0], &xq[0], &xd[0], nsb, grid, &tmp[0])
+				iq2XSPVec8(&data[j*rs], &off[0], &xq[0], &xd[0], nsb, grid, &tmp[0], 8*rs)
 				copy(out[j:hi], tmp[:r])
 			}
 		})

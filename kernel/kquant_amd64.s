@@ -8114,9 +8114,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func dotIQ2XSP_vec8(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// func dotIQ2XSP_vec8(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32, pf int)
 // Requires: AVX, AVX2, BMI, BMI2, F16C, FMA3, MMX+
-TEXT ·dotIQ2XSP_vec8(SB), $256-56
+TEXT ·dotIQ2XSP_vec8(SB), $256-64
 	MOVQ    w+0(FP), AX
 	MOVQ    off+8(FP), CX
 	MOVQ    xq+16(FP), DX
@@ -8142,8 +8142,9 @@ loop:
 row:
 	MOVQ         (CX)(R11*1), R12
 	ADDQ         AX, R12
-	PREFETCHT0   592(R12)
-	PREFETCHT0   656(R12)
+	MOVQ         pf+56(FP), R13
+	PREFETCHT0   (R12)(R13*1)
+	PREFETCHT0   64(R12)(R13*1)
 	VMOVDQU      2(R12), Y6
 	VPSRLW       $0x09, Y6, Y7
 	VPSRLW       $0x0d, Y6, Y6

@@ -287,7 +287,7 @@ func iq2XSPTile(C int) {
 	RET()
 }
 
-// iq2XSPVec8: func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
+// iq2XSPVec8: func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32, pf int)
 // 8 IQ2_XS rows (row r at w + off[r], nsb super-blocks) against one row quantized by
 // QuantizeQ8, in the order of the dotIQ2XSP tiles (the same bits), without a decoded
 // buffer: per super-block, each row's sub-blocks are decoded as dotIQ2XSAVX decodes them
@@ -296,10 +296,11 @@ func iq2XSPTile(C int) {
 // 2 KiB frame; then for each block the 8 rows' vectors are summed across lanes and
 // rows transposed at once (VPHADDD twice, two VPERM2I128 and a VPADDD: lane r holds row
 // r's exact T), and acc = float32(T)·(dx·d/8) + acc, the 8 rows' chains in the 8 lanes.
-// out[0..8) gets the 8 sums.
+// out[0..8) gets the 8 sums. Each row's bytes pf past those it decodes are prefetched (the
+// caller's next 8 rows: a stream of its own for each of the 8).
 func iq2XSPVec8() {
-	TEXT("dotIQ2XSP_vec8", 0, "func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)")
-	Doc("dotIQ2XSP_vec8 writes to out[0..8) the dot products of 8 rows of nsb IQ2_XS super-blocks (row r at w+off[r]) with a row quantized by QuantizeQ8, as the dotIQ2XSP tiles compute them (grid: tensor.IQ2XSGrid).")
+	TEXT("dotIQ2XSP_vec8", 0, "func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32, pf int)")
+	Doc("dotIQ2XSP_vec8 writes to out[0..8) the dot products of 8 rows of nsb IQ2_XS super-blocks (row r at w+off[r]) with a row quantized by QuantizeQ8, as the dotIQ2XSP tiles compute them (grid: tensor.IQ2XSGrid), prefetching each row's bytes pf on.")
 	scr := AllocLocal(8 * 32)
 	w := Load(Param("w"), GP64())
 	offp := Load(Param("off"), GP64())
@@ -326,8 +327,9 @@ func iq2XSPVec8() {
 	p := GP64()
 	MOVQ(Mem{Base: offp, Index: ri, Scale: 1}, p)
 	ADDQ(w, p)
-	PREFETCHT0(Mem{Base: p}.Offset(8 * 74))
-	PREFETCHT0(Mem{Base: p}.Offset(8*74 + 64))
+	pf := Load(Param("pf"), GP64())
+	PREFETCHT0(Mem{Base: p, Index: pf, Scale: 1})
+	PREFETCHT0(Mem{Base: p, Index: pf, Scale: 1}.Offset(64))
 	var sgn, dup, keep, h01 VecVirtual
 	var H [2]VecVirtual
 	for ib := 0; ib < 8; ib++ {
