@@ -20,6 +20,42 @@ import "github.com/decilm/decilm/tensor"
 // times d/8, summed at the end) and the 1×4 tiles of that order on CPUs with AVX2, FMA,
 // F16C, BMI1 and BMI2 but not AVX-512 VNNI (AVX-512 F/BW/VL without VNNI included:
 // dotIQ2XSAVX512 gave dotIQ2XSAVX's bits, so it is dropped with it).
+//
+// Why these kernels: the AVX2 dotQ6KP tiles (as Q3_K takes them) would overflow (above);
+// a one-row kernel that went through the decoded buffer and the 8×1 tile ran at 0.55 of
+// dotIQ2XSAVX's speed (the unpacker alone costs what dotIQ2XSAVX does), so dotIQ2XSP_vec8
+// decodes in registers, 8 rows a call so that the 8 rows' chains of fused multiply-adds
+// share one vector. Steps, L2-resident, against dotIQ2XSAVX in the same runs: a store
+// of each row's block vectors and the reduction across rows afterwards, the rows
+// unrolled: 0.6 of its speed (a loop over the rows instead: no change); each row's 8 block
+// vectors reduced by VPHADDD in registers, one store a row: 0.75 (VPUNPCK+VPADDD instead
+// of VPHADDD: no change); the sign constants in registers instead of memory operands (the
+// kernel waits on loads, 11 a block before): about 1.0. The unpacker took the loop over
+// the rows and the constants in registers too (22 → 14 ns a row super-block).
+//
+// Measured (BenchmarkIQ2XSAVX2, GODEBUG=cpu.avx512f=off, -cpu 1 -count 5 -benchtime 20x,
+// one thread, medians of cpu-GFLOP/s from the thread's CPU time; Zen 5 shared by several
+// processes, load about 11 on 2 vCPUs: rough), this path / the kernels it replaces
+// (dotIQ2XSAVX, the 1×C tiles), in the same run:
+//
+//	              m=1            m=16           m=128
+//	5632×2048     40.4 / 40.5    131 / 72       158 / 70
+//	2048×5632     38.0 / 39.0    126 / 74       157 / 71
+//
+// and Q4_0 on its AVX2 path in an earlier run of the same benchmark (load 11-12): m=16
+// 165 and 150, m=128 187 and 175 (this path then: 114 and 126, 145 and 145). The
+// unpacker alone (BenchmarkIQ2XSUnpack, L2-resident): 13.5-15.1 ns a row super-block
+// (iq2XSUnpackAVX512 13-19 in the same run); dotIQ2XSP_vec8 alone on L2-resident 2048-wide
+// rows 12.4-13.9 ns a row super-block, dotIQ2XSAVX 12.7-16.5.
+//
+// End to end (decilm bench, 1b-iq2_xs.gguf: IQ2_XS with attn_v Q4_K, two ffn_down Q2_K,
+// output Q5_K; GODEBUG=cpu.avx512f=off, --threads 2, load 7-10 on the 2 vCPUs: wall t/s
+// very rough), main / this path / 1b-q4_0.gguf, one after the other: pp128 (-p 128 -n 0
+// -r 2) 14.8 / 41.8 / 69.1 t/s, the process's user CPU s 12.98 / 5.57 / 5.10; 16
+// sequences (-p 0 -n 32 -b 16 -r 1) 16.1 / 27.4-28.0 / 41.4-46.4 t/s, user CPU 15.05
+// against Q4_0's 11.87; tg32 (-p 0 -n 32 -r 3, three rounds alternating) main 11.7,
+// 14.6, 10.9 and this path 16.1, 13.9, 9.4 t/s (user CPU 5.6-7.2 s both): no difference
+// the load lets one see.
 
 // iq2XSPC is the most activation rows a dotIQ2XSP tile takes.
 const iq2XSPC = 4

@@ -46,10 +46,11 @@ const iq2XSPC = 4
 // kernel's iq2XSUnpack8 with AVX2 (and BMI1/2): nsb super-blocks of 8 IQ2_XS rows (row r
 // at w + off[r]) into dst in the q6KPBlock format (384 bytes a block of 32: values 4t..4t+3
 // of row r at 32t + 4r as u = w + 64, the half scales 2s+1 as int16 twice at 256 + 4r
-// and 288 + 4r, both at 320 + 4r, d/8 as float32 at 352 + 4r). Per super-block and row,
-// each sub-block's 32 values are decoded as dotIQ2XSAVX decodes them (grid entries by
-// BZHI/BEXTR and scalar loads, the sign bytes spread by VPSHUFB), u = 64 + g·sign by
-// VPSIGNB and VPADDB, and stored row-major at dst + 384·ib + 32r; then each block's 8
+// and 288 + 4r, both at 320 + 4r, d/8 as float32 at 352 + 4r). Per super-block, a loop
+// over the rows (one row a pass, the sign constants in registers) decodes each sub-block's
+// 32 values as dotIQ2XSAVX decodes them (grid entries by BZHI/BEXTR and scalar loads, the
+// sign bytes spread by VPSHUFB), u = 64 + g·sign by VPSIGNB and VPADDB, stored row-major
+// at dst + 384·ib + 32r; then each block's 8
 // rows are transposed in place by 32-bit elements (VPUNPCKL/HDQ, VPUNPCKL/HQDQ,
 // VPERM2I128). The 8 rows' scale bytes are transposed by byte unpacks so that each block
 // gives the 8 rows' scale byte in 8 dwords (VPMOVZXBD). Each row's bytes 4 super-blocks on
@@ -68,8 +69,8 @@ func iq2XSUnpackAVX2() {
 	TESTQ(nsb, nsb)
 	JZ(LabelRef("done"))
 	Label("loop")
-	// Phase one: each row's 8 sub-blocks, row-major, one row a pass (ri = 8r): a small
-	// loop, with the sign constants in registers (loads are what this pass waits on).
+	// Phase one: each row's 8 sub-blocks, row-major, one row a pass (ri = 8r), with the
+	// sign constants in registers (loads are what this pass waits on).
 	cs := iq2SignConsts(true)
 	ri := GP64()
 	XORQ(ri, ri)
@@ -290,14 +291,16 @@ func iq2XSPTile(C int) {
 // iq2XSPVec8: func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32, pf int)
 // 8 IQ2_XS rows (row r at w + off[r], nsb super-blocks) against one row quantized by
 // QuantizeQ8, in the order of the dotIQ2XSP tiles (the same bits), without a decoded
-// buffer: per super-block, each row's sub-blocks are decoded as dotIQ2XSAVX decodes them
-// (g the grid magnitudes, x signed by VPSIGNB) into 8 int32 lanes (VPMADDUBSW, then
-// VPMADDWD by the half scales: lane l holds (2s+1)·Σ of values 4l..4l+3), stored to a
-// 2 KiB frame; then for each block the 8 rows' vectors are summed across lanes and
-// rows transposed at once (VPHADDD twice, two VPERM2I128 and a VPADDD: lane r holds row
-// r's exact T), and acc = float32(T)·(dx·d/8) + acc, the 8 rows' chains in the 8 lanes.
-// out[0..8) gets the 8 sums. Each row's bytes pf past those it decodes are prefetched (the
-// caller's next 8 rows: a stream of its own for each of the 8).
+// buffer. Per super-block, a loop over the rows (one row a pass, the sign constants in
+// registers) decodes each sub-block as dotIQ2XSAVX does (g the grid magnitudes, x signed
+// by VPSIGNB) into 8 int32 lanes (VPMADDUBSW, then VPMADDWD by the half scales from
+// kq_iq2scales: lane l holds (2s+1)·Σ of values 4l..4l+3), reduces the row's 8 block
+// vectors to one whose lane b is the exact T_b (three VPHADDD per 4 blocks, two VPERM2I128
+// and a VPADDD) and stores it to a 256-byte frame; the 8 rows' vectors are transposed by
+// 32-bit elements (lane r: row r), and for b = 0..7 acc = float32(T_b)·(dx_b·d/8) + acc,
+// the 8 rows' chains in the 8 lanes. out[0..8) gets the 8 sums. Each row's bytes pf past
+// those it decodes are prefetched (the caller's next 8 rows). nsb and xd live in their
+// argument slots, to leave the general registers to the decoding.
 func iq2XSPVec8() {
 	TEXT("dotIQ2XSP_vec8", 0, "func(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32, pf int)")
 	Doc("dotIQ2XSP_vec8 writes to out[0..8) the dot products of 8 rows of nsb IQ2_XS super-blocks (row r at w+off[r]) with a row quantized by QuantizeQ8, as the dotIQ2XSP tiles compute them (grid: tensor.IQ2XSGrid), prefetching each row's bytes pf on.")
@@ -320,8 +323,7 @@ func iq2XSPVec8() {
 	// The sign constants in registers for the rows' pass (reloaded each super-block, so
 	// that they leave the registers to the transposition below).
 	cs := iq2SignConsts(true)
-	// One row a pass (ri = 8r), so that the loop stays small enough for the op cache
-	// (unrolled over the 8 rows it ran at 0.6 of dotIQ2XSAVX's speed).
+	// One row a pass (ri = 8r): a small loop (unrolled over the 8 rows it was no faster).
 	XORQ(ri, ri)
 	Label("row")
 	p := GP64()
