@@ -1,0 +1,55 @@
+package kernel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/decilm/decilm/tensor"
+)
+
+// BenchmarkB32 compares, for Q4_1, Q5_0, Q5_1 and IQ4_NL at 5632×2048, the b32 tiles
+// ("b32") with the AVX2 fused kernels they replace ("old": dotBlock32 and the 1×4 tiles),
+// one thread: GFLOP/s of wall time and of the thread's CPU time (cpu-GFLOP/s, steadier
+// on a shared machine).
+func BenchmarkB32(b *testing.B) {
+	if !b32On(tensor.Q4_1) {
+		b.Skip("no b32 tiles on this CPU")
+	}
+	p := NewPool(1)
+	defer p.Close()
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n, k = 5632, 2048
+	for _, dt := range b32Types {
+		w := randBlocks(rng, dt, n, k)
+		for _, m := range []int{1, 16, 128} {
+			x := randVec(rng, m*k)
+			out := make([]float32, m*n)
+			if err := p.MatMul(out, x, m, w); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			for _, v := range []string{"b32", "old"} {
+				b.Run(fmt.Sprintf("%s/%dx%d/m=%d/%s", dt, n, k, m, v), func(b *testing.B) {
+					if v == "old" {
+						i := b32Index(dt)
+						f := b32Tiles[i]
+						b32Tiles[i] = nil
+						defer func() { b32Tiles[i] = f }()
+					}
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					t0 := threadCPU()
+					for b.Loop() {
+						if err := p.MatMul(out, x, m, w); err != nil {
+							b.Fatal(err)
+						}
+					}
+					sec := (threadCPU() - t0) / float64(b.N)
+					b.ReportMetric(2*float64(m*n*k)/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
+					b.ReportMetric(2*float64(m*n*k)/sec/1e9, "cpu-GFLOP/s")
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,223 @@
+// Command asmgenb32 generates the AVX-512 VNNI tiles of package kernel's products with the
+// blocks of 32 Q4_1, Q5_0, Q5_1 and IQ4_NL (kernel/b32.go), with avo
+// (github.com/mmcloughlin/avo). Run it through go generate in the kernel directory:
+//
+//	go generate ./kernel/
+//
+// which writes kernel/b32_amd64.s and the Go declarations kernel/b32_stubs_amd64.go.
+//
+// A tile reads 16 weight rows' blocks where they lie (row r at w + off[r]; one VPGATHERDD
+// brings the same 4 bytes of the 16 rows' block, row r in int32 lane r), decodes them in
+// registers into unsigned bytes u (Q4_1: q 0..15, Q5_1 and Q5_0: q 0..31, IQ4_NL:
+// kvalues_iq4nl + 128 by VPSHUFB) and multiplies them with C activation rows by
+// VPDPBUSD, 4 bytes of an activation row broadcast. Per block of 32 b and activation row,
+// in every row's lane:
+//
+//	T_b = s_b + Σ u·x                (exact int32; s_b = 0, or -16·Σx for Q5_0, -128·Σx for IQ4_NL)
+//	acc = float32(T_b)·(d·dx_b) + acc
+//	acc = m·(dx_b·Σx_b) + acc        (Q4_1, Q5_1 only)
+//
+// (each product in parentheses rounded once, each "+ acc" one fused multiply-add), block
+// after block from acc = 0, so that every row's result is the same bits whatever C is.
+//
+// The activations of a call's C rows are laid out by kernel's b32PrepX, block-major: per
+// block, the C rows one after the other, 40 bytes each: the 32 int8 values, dx (float32),
+// then dx·Σx (float32, Q4_1 and Q5_1) or s_b (int32, Q5_0 and IQ4_NL).
+package main
+
+import (
+	"fmt"
+
+	"github.com/decilm/decilm/kernel/internal/avoext"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+const (
+	// xRow is the bytes of one activation row's block in b32PrepX's layout.
+	xRow = 40
+	// maxC is the most activation rows a tile takes (registers: C accumulators, 8 weight
+	// vectors, 2 scales, 6 temporaries, 5 constants and the row offsets).
+	maxC = 8
+)
+
+// blockType describes one weight type's block of 32: its bytes, where its 16 nibble bytes
+// (qs) and its 32 high bits (qh, -1: none) are, whether it has a min (f16 after d), and
+// whether its nibbles index kvalues_iq4nl.
+type blockType struct {
+	name     string
+	bytes    int
+	qs, qh   int
+	min, tab bool
+}
+
+var types = []blockType{
+	{name: "Q41", bytes: 20, qs: 4, qh: -1, min: true},
+	{name: "Q50", bytes: 22, qs: 6, qh: 2},
+	{name: "Q51", bytes: 24, qs: 8, qh: 4, min: true},
+	{name: "IQ4NL", bytes: 18, qs: 2, qh: -1, tab: true},
+}
+
+// Z returns zmm register i.
+func Z(i int) VecPhysical {
+	return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+		Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+}
+
+// Registers of a tile: the weights u of values 4l..4l+3 in Z(l) (l < 8); d and m; the
+// partial sums; temporaries; constants (from kernel's b32Consts, byte offsets const*);
+// the 16 rows' offsets; the accumulators Z(10..10+C-1).
+var (
+	dReg, mReg      = Z8, Z9
+	sum0, sum1, dxd = Z18, Z19, Z20
+	qhReg, t0, t1   = Z21, Z22, Z23
+	nib, mul, hiBit = Z24, Z25, Z26
+	low4, tabReg    = Z27, Z28
+	idx             = Z31
+	gatherK         = K1
+)
+
+func acc(c int) VecPhysical { return Z(10 + c) }
+
+// Byte offsets in kernel's b32Consts: kvalues_iq4nl + 128 (16 bytes), 0x0f0f0f0f,
+// 0x02040810, 0x10101010, 15.
+const (
+	constTable  = 0
+	constNibble = 16
+	constMul    = 20
+	constHiBit  = 24
+	constLow4   = 28
+)
+
+// gather loads the 4 bytes at disp of the 16 rows' current block into z.
+func gather(w Register, disp int, z VecPhysical) {
+	KXNORW(gatherK, gatherK, gatherK)
+	VPGATHERDD(Mem{Base: w, Disp: disp, Index: idx, Scale: 1}, gatherK, z)
+}
+
+// tile: func(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
+// writes the products of the 16 rows at w+off[r] (nb blocks of 32 each) and C activation
+// rows laid out by b32PrepX (x) to out[c*os/4 + r] (os in bytes).
+func tile(t blockType, C int) {
+	name := fmt.Sprintf("b32%sTile%d", t.name, C)
+	TEXT(name, NOSPLIT, "func(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)")
+	Doc(fmt.Sprintf("%s writes the products of 16 %s rows (row r at w+off[r], nb blocks of 32) and %d activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts).", name, t.name, C))
+	w, off, x, nb, out, os, cst := RSI, RDI, RBX, RCX, RDX, RAX, R8
+	Load(Param("w"), w)
+	Load(Param("off"), off)
+	Load(Param("x"), x)
+	Load(Param("nb"), nb)
+	Load(Param("out"), out)
+	Load(Param("os"), os)
+	Load(Param("cst"), cst)
+	VMOVDQU32(Mem{Base: off}, idx)
+	VPBROADCASTD(Mem{Base: cst, Disp: constNibble}, nib)
+	if t.qh >= 0 {
+		VPBROADCASTD(Mem{Base: cst, Disp: constMul}, mul)
+		VPBROADCASTD(Mem{Base: cst, Disp: constHiBit}, hiBit)
+		VPBROADCASTD(Mem{Base: cst, Disp: constLow4}, low4)
+	}
+	if t.tab {
+		VBROADCASTI32X4(Mem{Base: cst, Disp: constTable}, tabReg)
+	}
+	for c := 0; c < C; c++ {
+		VPXORD(acc(c), acc(c), acc(c))
+	}
+	lp := name + "_loop"
+	TESTQ(nb, nb)
+	JZ(LabelRef(lp + "_end"))
+	Label(lp)
+	// d (and m) of the 16 rows.
+	gather(w, 0, t0)
+	VPMOVDW(t0, dReg.AsY())
+	VCVTPH2PS(dReg.AsY(), dReg)
+	if t.min {
+		VPSRLD(U8(16), t0, t1)
+		VPMOVDW(t1, mReg.AsY())
+		VCVTPH2PS(mReg.AsY(), mReg)
+	}
+	// The nibbles: dword j of qs holds values 4j..4j+3 (low) and 16+4j.. (high).
+	for j := 0; j < 4; j++ {
+		gather(w, t.qs+4*j, Z(j))
+	}
+	if t.qh >= 0 {
+		gather(w, t.qh, qhReg)
+	}
+	for j := 0; j < 4; j++ {
+		VPSRLD(U8(4), Z(j), Z(j+4))
+		VPANDD(nib, Z(j+4), Z(j+4))
+		VPANDD(nib, Z(j), Z(j))
+	}
+	if t.qh >= 0 {
+		// Bits 4l..4l+3 of qh are bit 4 of values 4l..4l+3: the four bits times
+		// 0x02040810 put bit i at 8i+4 (the four shifted copies do not overlap).
+		for l := 0; l < 8; l++ {
+			if l == 0 {
+				VPANDD(low4, qhReg, t0)
+			} else {
+				VPSRLD(U8(4*l), qhReg, t0)
+				VPANDD(low4, t0, t0)
+			}
+			VPMULLD(mul, t0, t0)
+			VPTERNLOGD(U8(0xf8), hiBit, t0, Z(l)) // Z(l) |= t0 & hiBit
+		}
+	}
+	if t.tab {
+		for l := 0; l < 8; l++ {
+			VPSHUFB(Z(l), tabReg, Z(l))
+		}
+	}
+	split := C < 4 // two partial sums where few rows leave VPDPBUSD's latency exposed
+	for c := 0; c < C; c++ {
+		xo := xRow * c
+		if t.min {
+			VPXORD(sum0, sum0, sum0)
+		} else {
+			VPBROADCASTD(Mem{Base: x, Disp: xo + 36}, sum0)
+		}
+		if split {
+			VPXORD(sum1, sum1, sum1)
+		}
+		for l := 0; l < 8; l++ {
+			s := sum0
+			if split && l%2 == 1 {
+				s = sum1
+			}
+			avoext.VPDPBUSDBcst(Mem{Base: x, Disp: xo + 4*l}, Z(l), s)
+		}
+		if split {
+			VPADDD(sum1, sum0, sum0)
+		}
+		VCVTDQ2PS(sum0, sum0)
+		VMULPS_BCST(Mem{Base: x, Disp: xo + 32}, dReg, dxd) // d·dx
+		VFMADD231PS(dxd, sum0, acc(c))
+		if t.min {
+			VFMADD231PS_BCST(Mem{Base: x, Disp: xo + 36}, mReg, acc(c)) // m·(dx·Σx)
+		}
+	}
+	ADDQ(U32(t.bytes), w)
+	ADDQ(U32(xRow*C), x)
+	DECQ(nb)
+	JNZ(LabelRef(lp))
+	Label(lp + "_end")
+	for c := 0; c < C; c++ {
+		VMOVUPS(acc(c), Mem{Base: out})
+		if c+1 < C {
+			ADDQ(os, out)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+func main() {
+	ConstraintExpr("!purego")
+	for _, t := range types {
+		for c := 1; c <= maxC; c++ {
+			tile(t, c)
+		}
+	}
+	Generate()
+}
