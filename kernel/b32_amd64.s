@@ -4,23 +4,35 @@
 
 #include "textflag.h"
 
-// func b32Q41Tile1(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile1(SB), NOSPLIT, $0-56
+// func b32Q41Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile1(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	TESTQ        CX, CX
 	JZ           b32Q41Tile1_loop_end
 
 b32Q41Tile1_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -28,14 +40,30 @@ b32Q41Tile1_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -64,6 +92,9 @@ b32Q41Tile1_loop:
 	VFMADD231PS      Z20, Z18, Z10
 	VFMADD231PS.BCST 36(BX), Z9, Z10
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x00000028, BX
 	DECQ             CX
 	JNZ              b32Q41Tile1_loop
@@ -73,17 +104,23 @@ b32Q41Tile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile2(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile2(SB), NOSPLIT, $0-56
+// func b32Q41Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile2(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	VPXORD       Z11, Z11, Z11
@@ -91,6 +128,12 @@ TEXT ·b32Q41Tile2(SB), NOSPLIT, $0-56
 	JZ           b32Q41Tile2_loop_end
 
 b32Q41Tile2_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -98,14 +141,30 @@ b32Q41Tile2_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -149,6 +208,9 @@ b32Q41Tile2_loop:
 	VFMADD231PS      Z20, Z18, Z11
 	VFMADD231PS.BCST 76(BX), Z9, Z11
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x00000050, BX
 	DECQ             CX
 	JNZ              b32Q41Tile2_loop
@@ -160,17 +222,23 @@ b32Q41Tile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile3(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile3(SB), NOSPLIT, $0-56
+// func b32Q41Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile3(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	VPXORD       Z11, Z11, Z11
@@ -179,6 +247,12 @@ TEXT ·b32Q41Tile3(SB), NOSPLIT, $0-56
 	JZ           b32Q41Tile3_loop_end
 
 b32Q41Tile3_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -186,14 +260,30 @@ b32Q41Tile3_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -252,6 +342,9 @@ b32Q41Tile3_loop:
 	VFMADD231PS      Z20, Z18, Z12
 	VFMADD231PS.BCST 116(BX), Z9, Z12
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x00000078, BX
 	DECQ             CX
 	JNZ              b32Q41Tile3_loop
@@ -265,17 +358,23 @@ b32Q41Tile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile4(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile4(SB), NOSPLIT, $0-56
+// func b32Q41Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile4(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	VPXORD       Z11, Z11, Z11
@@ -285,6 +384,12 @@ TEXT ·b32Q41Tile4(SB), NOSPLIT, $0-56
 	JZ           b32Q41Tile4_loop_end
 
 b32Q41Tile4_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -292,14 +397,30 @@ b32Q41Tile4_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -365,6 +486,9 @@ b32Q41Tile4_loop:
 	VFMADD231PS      Z20, Z18, Z13
 	VFMADD231PS.BCST 156(BX), Z9, Z13
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x000000a0, BX
 	DECQ             CX
 	JNZ              b32Q41Tile4_loop
@@ -380,17 +504,23 @@ b32Q41Tile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile5(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile5(SB), NOSPLIT, $0-56
+// func b32Q41Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile5(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	VPXORD       Z11, Z11, Z11
@@ -401,6 +531,12 @@ TEXT ·b32Q41Tile5(SB), NOSPLIT, $0-56
 	JZ           b32Q41Tile5_loop_end
 
 b32Q41Tile5_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -408,14 +544,30 @@ b32Q41Tile5_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -494,6 +646,9 @@ b32Q41Tile5_loop:
 	VFMADD231PS      Z20, Z18, Z14
 	VFMADD231PS.BCST 196(BX), Z9, Z14
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x000000c8, BX
 	DECQ             CX
 	JNZ              b32Q41Tile5_loop
@@ -511,17 +666,23 @@ b32Q41Tile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile6(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile6(SB), NOSPLIT, $0-56
+// func b32Q41Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile6(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	VPXORD       Z11, Z11, Z11
@@ -533,6 +694,12 @@ TEXT ·b32Q41Tile6(SB), NOSPLIT, $0-56
 	JZ           b32Q41Tile6_loop_end
 
 b32Q41Tile6_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -540,14 +707,30 @@ b32Q41Tile6_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -639,6 +822,9 @@ b32Q41Tile6_loop:
 	VFMADD231PS      Z20, Z18, Z15
 	VFMADD231PS.BCST 236(BX), Z9, Z15
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x000000f0, BX
 	DECQ             CX
 	JNZ              b32Q41Tile6_loop
@@ -658,17 +844,23 @@ b32Q41Tile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile7(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile7(SB), NOSPLIT, $0-56
+// func b32Q41Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile7(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	VPXORD       Z11, Z11, Z11
@@ -681,6 +873,12 @@ TEXT ·b32Q41Tile7(SB), NOSPLIT, $0-56
 	JZ           b32Q41Tile7_loop_end
 
 b32Q41Tile7_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -688,14 +886,30 @@ b32Q41Tile7_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -800,6 +1014,9 @@ b32Q41Tile7_loop:
 	VFMADD231PS      Z20, Z18, Z16
 	VFMADD231PS.BCST 276(BX), Z9, Z16
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x00000118, BX
 	DECQ             CX
 	JNZ              b32Q41Tile7_loop
@@ -821,17 +1038,23 @@ b32Q41Tile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile8(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q41Tile8(SB), NOSPLIT, $0-56
+// func b32Q41Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q41Tile8(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPXORD       Z10, Z10, Z10
 	VPXORD       Z11, Z11, Z11
@@ -845,6 +1068,12 @@ TEXT ·b32Q41Tile8(SB), NOSPLIT, $0-56
 	JZ           b32Q41Tile8_loop_end
 
 b32Q41Tile8_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	ADDQ             $0x00000140, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -852,14 +1081,30 @@ b32Q41Tile8_loop:
 	VPSRLD           $0x10, Z22, Z23
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z3
+	VMOVDQU32        4(SI), X0
+	VINSERTI32X4     $0x01, 4(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 4(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 4(R11), Z0, Z0
+	VMOVDQU32        4(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 4(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 4(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 4(R11)(R12*1), Z1, Z1
+	VMOVDQU32        4(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 4(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 4(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 4(R11)(R12*2), Z2, Z2
+	VMOVDQU32        4(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 4(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 4(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 4(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -977,6 +1222,9 @@ b32Q41Tile8_loop:
 	VFMADD231PS      Z20, Z18, Z17
 	VFMADD231PS.BCST 316(BX), Z9, Z17
 	ADDQ             $0x00000014, SI
+	ADDQ             $0x00000014, R9
+	ADDQ             $0x00000014, R10
+	ADDQ             $0x00000014, R11
 	ADDQ             $0x00000140, BX
 	DECQ             CX
 	JNZ              b32Q41Tile8_loop
@@ -1000,17 +1248,23 @@ b32Q41Tile8_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile1(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile1(SB), NOSPLIT, $0-56
+// func b32Q50Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile1(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -1020,20 +1274,43 @@ TEXT ·b32Q50Tile1(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile1_loop_end
 
 b32Q50Tile1_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -1092,6 +1369,9 @@ b32Q50Tile1_loop:
 	VMULPS.BCST   32(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z10
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x00000028, BX
 	DECQ          CX
 	JNZ           b32Q50Tile1_loop
@@ -1101,17 +1381,23 @@ b32Q50Tile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile2(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile2(SB), NOSPLIT, $0-56
+// func b32Q50Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile2(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -1122,20 +1408,43 @@ TEXT ·b32Q50Tile2(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile2_loop_end
 
 b32Q50Tile2_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -1208,6 +1517,9 @@ b32Q50Tile2_loop:
 	VMULPS.BCST   72(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z11
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x00000050, BX
 	DECQ          CX
 	JNZ           b32Q50Tile2_loop
@@ -1219,17 +1531,23 @@ b32Q50Tile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile3(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile3(SB), NOSPLIT, $0-56
+// func b32Q50Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile3(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -1241,20 +1559,43 @@ TEXT ·b32Q50Tile3(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile3_loop_end
 
 b32Q50Tile3_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -1341,6 +1682,9 @@ b32Q50Tile3_loop:
 	VMULPS.BCST   112(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z12
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x00000078, BX
 	DECQ          CX
 	JNZ           b32Q50Tile3_loop
@@ -1354,17 +1698,23 @@ b32Q50Tile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile4(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile4(SB), NOSPLIT, $0-56
+// func b32Q50Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile4(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -1377,20 +1727,43 @@ TEXT ·b32Q50Tile4(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile4_loop_end
 
 b32Q50Tile4_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -1483,6 +1856,9 @@ b32Q50Tile4_loop:
 	VMULPS.BCST   152(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z13
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x000000a0, BX
 	DECQ          CX
 	JNZ           b32Q50Tile4_loop
@@ -1498,17 +1874,23 @@ b32Q50Tile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile5(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile5(SB), NOSPLIT, $0-56
+// func b32Q50Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile5(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -1522,20 +1904,43 @@ TEXT ·b32Q50Tile5(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile5_loop_end
 
 b32Q50Tile5_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -1640,6 +2045,9 @@ b32Q50Tile5_loop:
 	VMULPS.BCST   192(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z14
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x000000c8, BX
 	DECQ          CX
 	JNZ           b32Q50Tile5_loop
@@ -1657,17 +2065,23 @@ b32Q50Tile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile6(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile6(SB), NOSPLIT, $0-56
+// func b32Q50Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile6(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -1682,20 +2096,43 @@ TEXT ·b32Q50Tile6(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile6_loop_end
 
 b32Q50Tile6_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -1812,6 +2249,9 @@ b32Q50Tile6_loop:
 	VMULPS.BCST   232(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z15
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x000000f0, BX
 	DECQ          CX
 	JNZ           b32Q50Tile6_loop
@@ -1831,17 +2271,23 @@ b32Q50Tile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile7(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile7(SB), NOSPLIT, $0-56
+// func b32Q50Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile7(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -1857,20 +2303,43 @@ TEXT ·b32Q50Tile7(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile7_loop_end
 
 b32Q50Tile7_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -1999,6 +2468,9 @@ b32Q50Tile7_loop:
 	VMULPS.BCST   272(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z16
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x00000118, BX
 	DECQ          CX
 	JNZ           b32Q50Tile7_loop
@@ -2020,17 +2492,23 @@ b32Q50Tile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile8(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q50Tile8(SB), NOSPLIT, $0-56
+// func b32Q50Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q50Tile8(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -2047,20 +2525,43 @@ TEXT ·b32Q50Tile8(SB), NOSPLIT, $0-56
 	JZ           b32Q50Tile8_loop_end
 
 b32Q50Tile8_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	PREFETCHT0    320(DI)
+	ADDQ          $0x00000160, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
 	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    18(SI)(Z31*1), K1, Z3
-	KXNORW        K1, K1, K1
 	VPGATHERDD    2(SI)(Z31*1), K1, Z21
+	VMOVDQU32     6(SI), X0
+	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 6(R11), Z0, Z0
+	VMOVDQU32     6(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 6(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 6(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 6(R11)(R12*1), Z1, Z1
+	VMOVDQU32     6(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 6(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 6(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 6(R11)(R12*2), Z2, Z2
+	VMOVDQU32     6(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 6(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 6(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 6(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -2201,6 +2702,9 @@ b32Q50Tile8_loop:
 	VMULPS.BCST   312(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z17
 	ADDQ          $0x00000016, SI
+	ADDQ          $0x00000016, R9
+	ADDQ          $0x00000016, R10
+	ADDQ          $0x00000016, R11
 	ADDQ          $0x00000140, BX
 	DECQ          CX
 	JNZ           b32Q50Tile8_loop
@@ -2224,17 +2728,23 @@ b32Q50Tile8_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile1(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile1(SB), NOSPLIT, $0-56
+// func b32Q51Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile1(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -2244,6 +2754,13 @@ TEXT ·b32Q51Tile1(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile1_loop_end
 
 b32Q51Tile1_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -2252,15 +2769,31 @@ b32Q51Tile1_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -2320,6 +2853,9 @@ b32Q51Tile1_loop:
 	VFMADD231PS      Z20, Z18, Z10
 	VFMADD231PS.BCST 36(BX), Z9, Z10
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x00000028, BX
 	DECQ             CX
 	JNZ              b32Q51Tile1_loop
@@ -2329,17 +2865,23 @@ b32Q51Tile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile2(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile2(SB), NOSPLIT, $0-56
+// func b32Q51Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile2(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -2350,6 +2892,13 @@ TEXT ·b32Q51Tile2(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile2_loop_end
 
 b32Q51Tile2_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -2358,15 +2907,31 @@ b32Q51Tile2_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -2441,6 +3006,9 @@ b32Q51Tile2_loop:
 	VFMADD231PS      Z20, Z18, Z11
 	VFMADD231PS.BCST 76(BX), Z9, Z11
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x00000050, BX
 	DECQ             CX
 	JNZ              b32Q51Tile2_loop
@@ -2452,17 +3020,23 @@ b32Q51Tile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile3(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile3(SB), NOSPLIT, $0-56
+// func b32Q51Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile3(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -2474,6 +3048,13 @@ TEXT ·b32Q51Tile3(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile3_loop_end
 
 b32Q51Tile3_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -2482,15 +3063,31 @@ b32Q51Tile3_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -2580,6 +3177,9 @@ b32Q51Tile3_loop:
 	VFMADD231PS      Z20, Z18, Z12
 	VFMADD231PS.BCST 116(BX), Z9, Z12
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x00000078, BX
 	DECQ             CX
 	JNZ              b32Q51Tile3_loop
@@ -2593,17 +3193,23 @@ b32Q51Tile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile4(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile4(SB), NOSPLIT, $0-56
+// func b32Q51Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile4(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -2616,6 +3222,13 @@ TEXT ·b32Q51Tile4(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile4_loop_end
 
 b32Q51Tile4_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -2624,15 +3237,31 @@ b32Q51Tile4_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -2729,6 +3358,9 @@ b32Q51Tile4_loop:
 	VFMADD231PS      Z20, Z18, Z13
 	VFMADD231PS.BCST 156(BX), Z9, Z13
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x000000a0, BX
 	DECQ             CX
 	JNZ              b32Q51Tile4_loop
@@ -2744,17 +3376,23 @@ b32Q51Tile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile5(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile5(SB), NOSPLIT, $0-56
+// func b32Q51Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile5(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -2768,6 +3406,13 @@ TEXT ·b32Q51Tile5(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile5_loop_end
 
 b32Q51Tile5_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -2776,15 +3421,31 @@ b32Q51Tile5_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -2894,6 +3555,9 @@ b32Q51Tile5_loop:
 	VFMADD231PS      Z20, Z18, Z14
 	VFMADD231PS.BCST 196(BX), Z9, Z14
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x000000c8, BX
 	DECQ             CX
 	JNZ              b32Q51Tile5_loop
@@ -2911,17 +3575,23 @@ b32Q51Tile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile6(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile6(SB), NOSPLIT, $0-56
+// func b32Q51Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile6(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -2936,6 +3606,13 @@ TEXT ·b32Q51Tile6(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile6_loop_end
 
 b32Q51Tile6_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -2944,15 +3621,31 @@ b32Q51Tile6_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -3075,6 +3768,9 @@ b32Q51Tile6_loop:
 	VFMADD231PS      Z20, Z18, Z15
 	VFMADD231PS.BCST 236(BX), Z9, Z15
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x000000f0, BX
 	DECQ             CX
 	JNZ              b32Q51Tile6_loop
@@ -3094,17 +3790,23 @@ b32Q51Tile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile7(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile7(SB), NOSPLIT, $0-56
+// func b32Q51Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile7(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -3120,6 +3822,13 @@ TEXT ·b32Q51Tile7(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile7_loop_end
 
 b32Q51Tile7_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -3128,15 +3837,31 @@ b32Q51Tile7_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -3272,6 +3997,9 @@ b32Q51Tile7_loop:
 	VFMADD231PS      Z20, Z18, Z16
 	VFMADD231PS.BCST 276(BX), Z9, Z16
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x00000118, BX
 	DECQ             CX
 	JNZ              b32Q51Tile7_loop
@@ -3293,17 +4021,23 @@ b32Q51Tile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile8(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512F, AVX512_VNNI
-TEXT ·b32Q51Tile8(SB), NOSPLIT, $0-56
+// func b32Q51Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32Q51Tile8(SB), NOSPLIT, $0-72
 	MOVQ         w+0(FP), SI
 	MOVQ         off+8(FP), DI
-	MOVQ         x+16(FP), BX
-	MOVQ         nb+24(FP), CX
-	MOVQ         out+32(FP), DX
-	MOVQ         os+40(FP), AX
-	MOVQ         cst+48(FP), R8
+	MOVQ         rs+16(FP), R12
+	MOVQ         x+24(FP), BX
+	MOVQ         nb+32(FP), CX
+	MOVQ         out+40(FP), DX
+	MOVQ         os+48(FP), AX
+	MOVQ         cst+56(FP), R8
 	VMOVDQU32    (DI), Z31
+	MOVQ         pf+64(FP), DI
+	LEAQ         (R12)(R12*2), R13
+	LEAQ         (SI)(R12*4), R9
+	LEAQ         (SI)(R12*8), R10
+	LEAQ         (R10)(R12*4), R11
 	VPBROADCASTD 16(R8), Z24
 	VPBROADCASTD 20(R8), Z25
 	VPBROADCASTD 24(R8), Z26
@@ -3320,6 +4054,13 @@ TEXT ·b32Q51Tile8(SB), NOSPLIT, $0-56
 	JZ           b32Q51Tile8_loop_end
 
 b32Q51Tile8_loop:
+	PREFETCHT0       (DI)
+	PREFETCHT0       64(DI)
+	PREFETCHT0       128(DI)
+	PREFETCHT0       192(DI)
+	PREFETCHT0       256(DI)
+	PREFETCHT0       320(DI)
+	ADDQ             $0x00000180, DI
 	KXNORW           K1, K1, K1
 	VPGATHERDD       (SI)(Z31*1), K1, Z22
 	VPMOVDW          Z22, Y8
@@ -3328,15 +4069,31 @@ b32Q51Tile8_loop:
 	VPMOVDW          Z23, Y9
 	VCVTPH2PS        Y9, Z9
 	KXNORW           K1, K1, K1
-	VPGATHERDD       8(SI)(Z31*1), K1, Z0
-	KXNORW           K1, K1, K1
-	VPGATHERDD       12(SI)(Z31*1), K1, Z1
-	KXNORW           K1, K1, K1
-	VPGATHERDD       16(SI)(Z31*1), K1, Z2
-	KXNORW           K1, K1, K1
-	VPGATHERDD       20(SI)(Z31*1), K1, Z3
-	KXNORW           K1, K1, K1
 	VPGATHERDD       4(SI)(Z31*1), K1, Z21
+	VMOVDQU32        8(SI), X0
+	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
+	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
+	VINSERTI32X4     $0x03, 8(R11), Z0, Z0
+	VMOVDQU32        8(SI)(R12*1), X1
+	VINSERTI32X4     $0x01, 8(R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, 8(R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, 8(R11)(R12*1), Z1, Z1
+	VMOVDQU32        8(SI)(R12*2), X2
+	VINSERTI32X4     $0x01, 8(R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, 8(R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, 8(R11)(R12*2), Z2, Z2
+	VMOVDQU32        8(SI)(R13*1), X3
+	VINSERTI32X4     $0x01, 8(R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, 8(R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, 8(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKHDQ       Z1, Z0, Z5
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKHDQ       Z3, Z2, Z7
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPUNPCKLQDQ      Z7, Z5, Z2
+	VPUNPCKHQDQ      Z7, Z5, Z3
 	VPSRLD           $0x04, Z0, Z4
 	VPANDD           Z24, Z4, Z4
 	VPANDD           Z24, Z0, Z0
@@ -3485,6 +4242,9 @@ b32Q51Tile8_loop:
 	VFMADD231PS      Z20, Z18, Z17
 	VFMADD231PS.BCST 316(BX), Z9, Z17
 	ADDQ             $0x00000018, SI
+	ADDQ             $0x00000018, R9
+	ADDQ             $0x00000018, R10
+	ADDQ             $0x00000018, R11
 	ADDQ             $0x00000140, BX
 	DECQ             CX
 	JNZ              b32Q51Tile8_loop
@@ -3508,17 +4268,23 @@ b32Q51Tile8_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile1(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile1(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile1(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -3526,18 +4292,40 @@ TEXT ·b32IQ4NLTile1(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile1_loop_end
 
 b32IQ4NLTile1_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -3573,6 +4361,9 @@ b32IQ4NLTile1_loop:
 	VMULPS.BCST   32(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z10
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x00000028, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile1_loop
@@ -3582,17 +4373,23 @@ b32IQ4NLTile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile2(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile2(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile2(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -3601,18 +4398,40 @@ TEXT ·b32IQ4NLTile2(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile2_loop_end
 
 b32IQ4NLTile2_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -3662,6 +4481,9 @@ b32IQ4NLTile2_loop:
 	VMULPS.BCST   72(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z11
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x00000050, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile2_loop
@@ -3673,17 +4495,23 @@ b32IQ4NLTile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile3(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile3(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile3(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -3693,18 +4521,40 @@ TEXT ·b32IQ4NLTile3(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile3_loop_end
 
 b32IQ4NLTile3_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -3768,6 +4618,9 @@ b32IQ4NLTile3_loop:
 	VMULPS.BCST   112(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z12
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x00000078, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile3_loop
@@ -3781,17 +4634,23 @@ b32IQ4NLTile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile4(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile4(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile4(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -3802,18 +4661,40 @@ TEXT ·b32IQ4NLTile4(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile4_loop_end
 
 b32IQ4NLTile4_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -3883,6 +4764,9 @@ b32IQ4NLTile4_loop:
 	VMULPS.BCST   152(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z13
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x000000a0, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile4_loop
@@ -3898,17 +4782,23 @@ b32IQ4NLTile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile5(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile5(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile5(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -3920,18 +4810,40 @@ TEXT ·b32IQ4NLTile5(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile5_loop_end
 
 b32IQ4NLTile5_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -4013,6 +4925,9 @@ b32IQ4NLTile5_loop:
 	VMULPS.BCST   192(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z14
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x000000c8, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile5_loop
@@ -4030,17 +4945,23 @@ b32IQ4NLTile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile6(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile6(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile6(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -4053,18 +4974,40 @@ TEXT ·b32IQ4NLTile6(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile6_loop_end
 
 b32IQ4NLTile6_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -4158,6 +5101,9 @@ b32IQ4NLTile6_loop:
 	VMULPS.BCST   232(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z15
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x000000f0, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile6_loop
@@ -4177,17 +5123,23 @@ b32IQ4NLTile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile7(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile7(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile7(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -4201,18 +5153,40 @@ TEXT ·b32IQ4NLTile7(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile7_loop_end
 
 b32IQ4NLTile7_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -4318,6 +5292,9 @@ b32IQ4NLTile7_loop:
 	VMULPS.BCST   272(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z16
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x00000118, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile7_loop
@@ -4339,17 +5316,23 @@ b32IQ4NLTile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile8(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI
-TEXT ·b32IQ4NLTile8(SB), NOSPLIT, $0-56
+// func b32IQ4NLTile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
+TEXT ·b32IQ4NLTile8(SB), NOSPLIT, $0-72
 	MOVQ            w+0(FP), SI
 	MOVQ            off+8(FP), DI
-	MOVQ            x+16(FP), BX
-	MOVQ            nb+24(FP), CX
-	MOVQ            out+32(FP), DX
-	MOVQ            os+40(FP), AX
-	MOVQ            cst+48(FP), R8
+	MOVQ            rs+16(FP), R12
+	MOVQ            x+24(FP), BX
+	MOVQ            nb+32(FP), CX
+	MOVQ            out+40(FP), DX
+	MOVQ            os+48(FP), AX
+	MOVQ            cst+56(FP), R8
 	VMOVDQU32       (DI), Z31
+	MOVQ            pf+64(FP), DI
+	LEAQ            (R12)(R12*2), R13
+	LEAQ            (SI)(R12*4), R9
+	LEAQ            (SI)(R12*8), R10
+	LEAQ            (R10)(R12*4), R11
 	VPBROADCASTD    16(R8), Z24
 	VBROADCASTI32X4 (R8), Z28
 	VPXORD          Z10, Z10, Z10
@@ -4364,18 +5347,40 @@ TEXT ·b32IQ4NLTile8(SB), NOSPLIT, $0-56
 	JZ              b32IQ4NLTile8_loop_end
 
 b32IQ4NLTile8_loop:
+	PREFETCHT0    (DI)
+	PREFETCHT0    64(DI)
+	PREFETCHT0    128(DI)
+	PREFETCHT0    192(DI)
+	PREFETCHT0    256(DI)
+	ADDQ          $0x00000120, DI
 	KXNORW        K1, K1, K1
 	VPGATHERDD    (SI)(Z31*1), K1, Z22
 	VPMOVDW       Z22, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z0
-	KXNORW        K1, K1, K1
-	VPGATHERDD    6(SI)(Z31*1), K1, Z1
-	KXNORW        K1, K1, K1
-	VPGATHERDD    10(SI)(Z31*1), K1, Z2
-	KXNORW        K1, K1, K1
-	VPGATHERDD    14(SI)(Z31*1), K1, Z3
+	VMOVDQU32     2(SI), X0
+	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
+	VINSERTI32X4  $0x02, 2(R10), Z0, Z0
+	VINSERTI32X4  $0x03, 2(R11), Z0, Z0
+	VMOVDQU32     2(SI)(R12*1), X1
+	VINSERTI32X4  $0x01, 2(R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, 2(R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, 2(R11)(R12*1), Z1, Z1
+	VMOVDQU32     2(SI)(R12*2), X2
+	VINSERTI32X4  $0x01, 2(R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, 2(R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, 2(R11)(R12*2), Z2, Z2
+	VMOVDQU32     2(SI)(R13*1), X3
+	VINSERTI32X4  $0x01, 2(R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, 2(R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, 2(R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPUNPCKLQDQ   Z7, Z5, Z2
+	VPUNPCKHQDQ   Z7, Z5, Z3
 	VPSRLD        $0x04, Z0, Z4
 	VPANDD        Z24, Z4, Z4
 	VPANDD        Z24, Z0, Z0
@@ -4493,6 +5498,9 @@ b32IQ4NLTile8_loop:
 	VMULPS.BCST   312(BX), Z8, Z20
 	VFMADD231PS   Z20, Z18, Z17
 	ADDQ          $0x00000012, SI
+	ADDQ          $0x00000012, R9
+	ADDQ          $0x00000012, R10
+	ADDQ          $0x00000012, R11
 	ADDQ          $0x00000140, BX
 	DECQ          CX
 	JNZ           b32IQ4NLTile8_loop

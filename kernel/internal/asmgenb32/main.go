@@ -6,8 +6,9 @@
 //
 // which writes kernel/b32_amd64.s and the Go declarations kernel/b32_stubs_amd64.go.
 //
-// A tile reads 16 weight rows' blocks where they lie (row r at w + off[r]; one VPGATHERDD
-// brings the same 4 bytes of the 16 rows' block, row r in int32 lane r), decodes them in
+// A tile reads 16 weight rows' blocks where they lie (rows rs bytes apart: the 16 bytes of
+// nibbles of 4 rows per zmm, transposed into int32 lanes, row r in lane r; d, m and qh by
+// VPGATHERDD), decodes them in
 // registers into unsigned bytes u (Q4_1: q 0..15, Q5_1 and Q5_0: q 0..31, IQ4_NL:
 // kvalues_iq4nl + 128 by VPSHUFB) and multiplies them with C activation rows by
 // VPDPBUSD, 4 bytes of an activation row broadcast. Per block of 32 b and activation row,
@@ -97,22 +98,32 @@ func gather(w Register, disp int, z VecPhysical) {
 	VPGATHERDD(Mem{Base: w, Disp: disp, Index: idx, Scale: 1}, gatherK, z)
 }
 
-// tile: func(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)
-// writes the products of the 16 rows at w+off[r] (nb blocks of 32 each) and C activation
-// rows laid out by b32PrepX (x) to out[c*os/4 + r] (os in bytes).
+// tile: func(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst
+// *uint32, pf uintptr) writes the products of the 16 rows at w, rs bytes apart (off[r] =
+// r·rs: the gathers' offsets), nb blocks of 32 each, and C activation rows laid out by
+// b32PrepX (x) to out[c*os/4 + r] (os in bytes), fetching 16 rows from pf on into the
+// cache as it goes (the next rows; pf may be any address).
 func tile(t blockType, C int) {
 	name := fmt.Sprintf("b32%sTile%d", t.name, C)
-	TEXT(name, NOSPLIT, "func(w *byte, off *int32, x *byte, nb int, out *float32, os int, cst *uint32)")
-	Doc(fmt.Sprintf("%s writes the products of 16 %s rows (row r at w+off[r], nb blocks of 32) and %d activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts).", name, t.name, C))
+	TEXT(name, NOSPLIT, "func(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)")
+	Doc(fmt.Sprintf("%s writes the products of 16 %s rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and %d activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.", name, t.name, C))
 	w, off, x, nb, out, os, cst := RSI, RDI, RBX, RCX, RDX, RAX, R8
+	p4, p8, p12, rs, rs3 := R9, R10, R11, R12, R13
+	pf := off
 	Load(Param("w"), w)
 	Load(Param("off"), off)
+	Load(Param("rs"), rs)
 	Load(Param("x"), x)
 	Load(Param("nb"), nb)
 	Load(Param("out"), out)
 	Load(Param("os"), os)
 	Load(Param("cst"), cst)
 	VMOVDQU32(Mem{Base: off}, idx)
+	Load(Param("pf"), pf)
+	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, rs3)
+	LEAQ(Mem{Base: w, Index: rs, Scale: 4}, p4)
+	LEAQ(Mem{Base: w, Index: rs, Scale: 8}, p8)
+	LEAQ(Mem{Base: p8, Index: rs, Scale: 4}, p12)
 	VPBROADCASTD(Mem{Base: cst, Disp: constNibble}, nib)
 	if t.qh >= 0 {
 		VPBROADCASTD(Mem{Base: cst, Disp: constMul}, mul)
@@ -129,6 +140,11 @@ func tile(t blockType, C int) {
 	TESTQ(nb, nb)
 	JZ(LabelRef(lp + "_end"))
 	Label(lp)
+	// The next rows' bytes, as many as the 16 rows' block takes.
+	for o := 0; o < 16*t.bytes; o += 64 {
+		PREFETCHT0(Mem{Base: pf, Disp: o})
+	}
+	ADDQ(U32(16*t.bytes), pf)
 	// d (and m) of the 16 rows.
 	gather(w, 0, t0)
 	VPMOVDW(t0, dReg.AsY())
@@ -138,13 +154,38 @@ func tile(t blockType, C int) {
 		VPMOVDW(t1, mReg.AsY())
 		VCVTPH2PS(mReg.AsY(), mReg)
 	}
-	// The nibbles: dword j of qs holds values 4j..4j+3 (low) and 16+4j.. (high).
-	for j := 0; j < 4; j++ {
-		gather(w, t.qs+4*j, Z(j))
-	}
 	if t.qh >= 0 {
 		gather(w, t.qh, qhReg)
 	}
+	// The 16 nibble bytes of rows r, r+4, r+8, r+12 in the 128-bit lanes of Z(r), then
+	// transposed in each lane so that Z(j) holds dword j (values 4j..4j+3 low, 16+4j..
+	// high) of row r in int32 lane r.
+	for r := 0; r < 4; r++ {
+		at := func(base Register) Mem {
+			m := Mem{Base: base, Disp: t.qs}
+			switch r {
+			case 1:
+				m.Index, m.Scale = rs, 1
+			case 2:
+				m.Index, m.Scale = rs, 2
+			case 3:
+				m.Index, m.Scale = rs3, 1
+			}
+			return m
+		}
+		VMOVDQU32(at(w), Z(r).AsX())
+		VINSERTI32X4(U8(1), at(p4), Z(r), Z(r))
+		VINSERTI32X4(U8(2), at(p8), Z(r), Z(r))
+		VINSERTI32X4(U8(3), at(p12), Z(r), Z(r))
+	}
+	VPUNPCKLDQ(Z1, Z0, Z4) // a0.q0 a1.q0 a0.q1 a1.q1
+	VPUNPCKHDQ(Z1, Z0, Z5) // a0.q2 a1.q2 a0.q3 a1.q3
+	VPUNPCKLDQ(Z3, Z2, Z6)
+	VPUNPCKHDQ(Z3, Z2, Z7)
+	VPUNPCKLQDQ(Z6, Z4, Z0) // q0 of the four rows
+	VPUNPCKHQDQ(Z6, Z4, Z1)
+	VPUNPCKLQDQ(Z7, Z5, Z2)
+	VPUNPCKHQDQ(Z7, Z5, Z3)
 	for j := 0; j < 4; j++ {
 		VPSRLD(U8(4), Z(j), Z(j+4))
 		VPANDD(nib, Z(j+4), Z(j+4))
@@ -197,7 +238,9 @@ func tile(t blockType, C int) {
 			VFMADD231PS_BCST(Mem{Base: x, Disp: xo + 36}, mReg, acc(c)) // m·(dx·Σx)
 		}
 	}
-	ADDQ(U32(t.bytes), w)
+	for _, p := range []Register{w, p4, p8, p12} {
+		ADDQ(U32(t.bytes), p)
+	}
 	ADDQ(U32(xRow*C), x)
 	DECQ(nb)
 	JNZ(LabelRef(lp))
