@@ -42,12 +42,15 @@ import (
 // rows from pf on into the cache (any address: prefetches do not fault).
 type b32TileFn func(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32C is the most activation rows a tile call takes, and b32XRow the bytes of one
-// activation row's block in b32PrepX's layout.
-const (
-	b32C    = 8
-	b32XRow = 40
-)
+// b32XRow is the bytes of one activation row's block in b32PrepX's layout.
+const b32XRow = 40
+
+// b32C is the most activation rows a tile call takes (b32CMax at most; a variable so that
+// the benchmarks can compare tile sizes).
+var b32C = b32CMax
+
+// b32CMax is the most activation rows a tile takes (asmgenb32's maxC).
+const b32CMax = 16
 
 // b32Tiles are the tiles of Q4_1, Q5_0, Q5_1 and IQ4_NL (b32Index), [c] for c activation
 // rows; nil where the CPU lacks AVX-512 F, BW, VL or VNNI (b32_amd64.go).
@@ -156,7 +159,7 @@ func (p *Pool) matMulB32(out []float32, s *quantScratch, m, n, k int, data []byt
 		for l := range off {
 			off[l] = int32(l * rs)
 		}
-		var tmp [b32C * 16]float32
+		var tmp [b32CMax * 16]float32
 		var pad []byte // a last group of fewer than 16 rows, copied out
 		for j := lo; j < hi; j += 16 {
 			r := min(16, hi-j)

@@ -11,8 +11,8 @@ import (
 
 // BenchmarkB32 compares, for Q4_1, Q5_0, Q5_1 and IQ4_NL at 5632×2048, the b32 tiles
 // ("b32") with the AVX2 fused kernels they replace ("old": dotBlock32 and the 1×4 tiles),
-// one thread: GFLOP/s of wall time and of the thread's CPU time (cpu-GFLOP/s, steadier
-// on a shared machine).
+// and with 8 activation rows a tile call ("b32c8"), one thread: GFLOP/s of wall time and of the thread's CPU time (cpu-GFLOP/s, steadier
+// on a shared machine); "ref" is Q4_0 on its own path (packed), for scale.
 func BenchmarkB32(b *testing.B) {
 	if !b32On(tensor.Q4_1) {
 		b.Skip("no b32 tiles on this CPU")
@@ -21,21 +21,29 @@ func BenchmarkB32(b *testing.B) {
 	defer p.Close()
 	rng := rand.New(rand.NewPCG(9, 10))
 	const n, k = 5632, 2048
-	for _, dt := range b32Types {
-		w := randBlocks(rng, dt, n, k)
+	for _, dt := range append(b32Types, tensor.Q4_0) {
+		w := typedWeight(b, rng, dt, n, k)
+		if dt == tensor.Q4_0 {
+			p.Pack([]*tensor.Tensor{w}) // as a loaded model holds it
+		}
 		for _, m := range []int{1, 16, 128} {
 			x := randVec(rng, m*k)
 			out := make([]float32, m*n)
 			if err := p.MatMul(out, x, m, w); err != nil { // warm-up
 				b.Fatal(err)
 			}
-			for _, v := range []string{"b32", "old"} {
+			variants := []string{"b32", "b32c8", "old"}
+			if dt == tensor.Q4_0 {
+				variants = []string{"ref"}
+			}
+			for _, v := range variants {
 				b.Run(fmt.Sprintf("%s/%dx%d/m=%d/%s", dt, n, k, m, v), func(b *testing.B) {
 					if v == "old" {
-						i := b32Index(dt)
-						f := b32Tiles[i]
-						b32Tiles[i] = nil
-						defer func() { b32Tiles[i] = f }()
+						defer b32Off()()
+					}
+					if v == "b32c8" {
+						b32C = 8
+						defer func() { b32C = b32CMax }()
 					}
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()

@@ -28,6 +28,30 @@ func b32Q41Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os 
 // b32Q41Tile8 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
 func b32Q41Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
+// b32Q41Tile9 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q41Tile10 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q41Tile11 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q41Tile12 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q41Tile13 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q41Tile14 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q41Tile15 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q41Tile16 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
 // b32Q50Tile1 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
 func b32Q50Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
@@ -51,6 +75,30 @@ func b32Q50Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os 
 
 // b32Q50Tile8 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
 func b32Q50Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile9 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile10 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile11 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile12 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile13 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile14 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile15 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q50Tile16 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
 // b32Q51Tile1 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
 func b32Q51Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
@@ -76,6 +124,30 @@ func b32Q51Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os 
 // b32Q51Tile8 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
 func b32Q51Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
+// b32Q51Tile9 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q51Tile10 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q51Tile11 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q51Tile12 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q51Tile13 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q51Tile14 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q51Tile15 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32Q51Tile16 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
 // b32IQ4NLTile1 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
 func b32IQ4NLTile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
@@ -99,3 +171,27 @@ func b32IQ4NLTile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, o
 
 // b32IQ4NLTile8 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
 func b32IQ4NLTile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile9 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile10 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile11 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile12 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile13 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile14 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile15 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+
+// b32IQ4NLTile16 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)

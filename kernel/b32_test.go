@@ -67,7 +67,7 @@ func TestB32Twin(t *testing.T) {
 		for _, k := range []int{32, 64, 96, 288} {
 			for _, n := range []int{1, 16, 17, 40} {
 				w := randBlocks(rng, dt, n, k)
-				ms := []int{1, 2, 3, 7, 16, 17}
+				ms := []int{1, 2, 3, 7, 12, 16, 17, 31}
 				if k == 96 && n == 17 {
 					ms = append(ms, 130)
 				}

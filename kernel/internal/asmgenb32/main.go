@@ -40,8 +40,8 @@ const (
 	// xRow is the bytes of one activation row's block in b32PrepX's layout.
 	xRow = 40
 	// maxC is the most activation rows a tile takes (registers: C accumulators, 8 weight
-	// vectors, 2 scales, 6 temporaries, 5 constants and the row offsets).
-	maxC = 8
+	// vectors, 2 scales, 3 temporaries, 2 constants and the row offsets).
+	maxC = 16
 )
 
 // blockType describes one weight type's block of 32: its bytes, where its 16 nibble bytes
@@ -68,14 +68,15 @@ func Z(i int) VecPhysical {
 }
 
 // Registers of a tile: the weights u of values 4l..4l+3 in Z(l) (l < 8); d and m; the
-// partial sums; temporaries; constants (from kernel's b32Consts, byte offsets const*);
-// the 16 rows' offsets; the accumulators Z(10..10+C-1).
+// accumulators Z(10..10+C-1); the partial sums (sum1 only where C < 4, in a register no
+// accumulator takes); the temporaries of the decoding (t0, t1: the sums' registers, free
+// then); constants (from kernel's b32Consts, byte offsets const*; the others are read from
+// memory); the 16 rows' offsets.
 var (
 	dReg, mReg      = Z8, Z9
-	sum0, sum1, dxd = Z18, Z19, Z20
-	qhReg, t0, t1   = Z21, Z22, Z23
-	nib, mul, hiBit = Z24, Z25, Z26
-	low4, tabReg    = Z27, Z28
+	sum0, dxd, sum1 = Z26, Z27, Z25
+	t0, t1, qhReg   = Z26, Z27, Z28
+	nib, tabReg     = Z29, Z30
 	idx             = Z31
 	gatherK         = K1
 )
@@ -125,11 +126,6 @@ func tile(t blockType, C int) {
 	LEAQ(Mem{Base: w, Index: rs, Scale: 8}, p8)
 	LEAQ(Mem{Base: p8, Index: rs, Scale: 4}, p12)
 	VPBROADCASTD(Mem{Base: cst, Disp: constNibble}, nib)
-	if t.qh >= 0 {
-		VPBROADCASTD(Mem{Base: cst, Disp: constMul}, mul)
-		VPBROADCASTD(Mem{Base: cst, Disp: constHiBit}, hiBit)
-		VPBROADCASTD(Mem{Base: cst, Disp: constLow4}, low4)
-	}
 	if t.tab {
 		VBROADCASTI32X4(Mem{Base: cst, Disp: constTable}, tabReg)
 	}
@@ -196,13 +192,13 @@ func tile(t blockType, C int) {
 		// 0x02040810 put bit i at 8i+4 (the four shifted copies do not overlap).
 		for l := 0; l < 8; l++ {
 			if l == 0 {
-				VPANDD(low4, qhReg, t0)
+				VPANDD_BCST(Mem{Base: cst, Disp: constLow4}, qhReg, t0)
 			} else {
 				VPSRLD(U8(4*l), qhReg, t0)
-				VPANDD(low4, t0, t0)
+				VPANDD_BCST(Mem{Base: cst, Disp: constLow4}, t0, t0)
 			}
-			VPMULLD(mul, t0, t0)
-			VPTERNLOGD(U8(0xf8), hiBit, t0, Z(l)) // Z(l) |= t0 & hiBit
+			VPMULLD_BCST(Mem{Base: cst, Disp: constMul}, t0, t0)
+			VPTERNLOGD_BCST(U8(0xf8), Mem{Base: cst, Disp: constHiBit}, t0, Z(l)) // Z(l) |= t0 & hiBit
 		}
 	}
 	if t.tab {
