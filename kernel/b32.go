@@ -87,14 +87,23 @@ const b32CMax = 16
 // rows; nil where the CPU lacks AVX-512 F, BW, VL or VNNI (b32_amd64.go).
 var b32Tiles [4][]b32TileFn
 
-// b32Consts are the tiles' constants: kvalues_iq4nl + 128 (16 bytes), the nibble mask,
-// the multiplier that spreads 4 bits to bit 4 of 4 bytes, bit 4 of each byte, 15.
-var b32Consts = func() (c [8]uint32) {
+// b32Consts are the tiles' constants (asmgenb32's const* offsets): kvalues_iq4nl + 128 (16
+// bytes), the nibble mask, then 64-byte vectors: the VPSHUFB controls that copy byte k of
+// each dword to its four bytes (k = 0..3), the bit masks 1, 2, 4, 8 and 16, 32, 64, 128 of
+// each dword's bytes, and 16 in every byte.
+var b32Consts = func() (c [8 + 7*16]uint32) {
 	for i := 0; i < 16; i++ {
 		v := uint32(uint8(int(iq4NLValue(i)) + 128))
 		c[i/4] |= v << (8 * (i % 4))
 	}
-	c[4], c[5], c[6], c[7] = 0x0f0f0f0f, 0x02040810, 0x10101010, 15
+	c[4] = 0x0f0f0f0f
+	for e := 0; e < 16; e++ { // dword e of each vector
+		q := uint32(e % 4) // the dword's place in its 128-bit lane
+		for k := uint32(0); k < 4; k++ {
+			c[8+16*k+uint32(e)] = (4*q + k) * 0x01010101
+		}
+		c[8+64+e], c[8+80+e], c[8+96+e] = 0x08040201, 0x80402010, 0x10101010
+	}
 	return
 }()
 

@@ -83,14 +83,15 @@ var (
 
 func acc(c int) VecPhysical { return Z(10 + c) }
 
-// Byte offsets in kernel's b32Consts: kvalues_iq4nl + 128 (16 bytes), 0x0f0f0f0f,
-// 0x02040810, 0x10101010, 15.
+// Byte offsets in kernel's b32Consts: kvalues_iq4nl + 128 (16 bytes), 0x0f0f0f0f; then
+// 64-byte vectors: four VPSHUFB controls (byte k of each dword to its four bytes), the
+// bits 1, 2, 4, 8 and 16, 32, 64, 128 in each dword's bytes, 16 in every byte.
 const (
-	constTable  = 0
-	constNibble = 16
-	constMul    = 20
-	constHiBit  = 24
-	constLow4   = 28
+	constTable   = 0
+	constNibble  = 16
+	constShuf    = 32
+	constBits    = 32 + 4*64
+	constSixteen = 32 + 6*64
 )
 
 // gather loads the 4 bytes at disp of the 16 rows' current block into z.
@@ -188,17 +189,16 @@ func tile(t blockType, C int) {
 		VPANDD(nib, Z(j), Z(j))
 	}
 	if t.qh >= 0 {
-		// Bits 4l..4l+3 of qh are bit 4 of values 4l..4l+3: the four bits times
-		// 0x02040810 put bit i at 8i+4 (the four shifted copies do not overlap).
-		for l := 0; l < 8; l++ {
-			if l == 0 {
-				VPANDD_BCST(Mem{Base: cst, Disp: constLow4}, qhReg, t0)
-			} else {
-				VPSRLD(U8(4*l), qhReg, t0)
-				VPANDD_BCST(Mem{Base: cst, Disp: constLow4}, t0, t0)
+		// Bit 4l+i of qh is bit 4 of value 4l+i: byte l/2 of each row's qh copied to the
+		// row's four bytes (VPSHUFB), bit 4(l%2)+i of byte i tested (VPTESTMB) and 16
+		// added to the values whose bit is set (VPADDB under that mask).
+		for k := 0; k < 4; k++ {
+			tk := []VecPhysical{t0, t1}[k%2]
+			VPSHUFB(Mem{Base: cst, Disp: constShuf + 64*k}, qhReg, tk)
+			for h := 0; h < 2; h++ {
+				VPTESTMB(Mem{Base: cst, Disp: constBits + 64*h}, tk, K2)
+				VPADDB(Mem{Base: cst, Disp: constSixteen}, Z(2*k+h), K2, Z(2*k+h))
 			}
-			VPMULLD_BCST(Mem{Base: cst, Disp: constMul}, t0, t0)
-			VPTERNLOGD_BCST(U8(0xf8), Mem{Base: cst, Disp: constHiBit}, t0, Z(l)) // Z(l) |= t0 & hiBit
 		}
 	}
 	if t.tab {
