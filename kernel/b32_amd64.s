@@ -4,19 +4,17 @@
 
 #include "textflag.h"
 
-// func b32Q41Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile1(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile1(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -33,11 +31,29 @@ b32Q41Tile1_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -104,19 +120,17 @@ b32Q41Tile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile2(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile2(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -134,11 +148,29 @@ b32Q41Tile2_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -222,19 +254,17 @@ b32Q41Tile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile3(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile3(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -253,11 +283,29 @@ b32Q41Tile3_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -358,19 +406,17 @@ b32Q41Tile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile4(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile4(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -390,11 +436,29 @@ b32Q41Tile4_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -504,19 +568,17 @@ b32Q41Tile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile5(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile5(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -537,11 +599,29 @@ b32Q41Tile5_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -666,19 +746,17 @@ b32Q41Tile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile6(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile6(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -700,11 +778,29 @@ b32Q41Tile6_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -844,19 +940,17 @@ b32Q41Tile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile7(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile7(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -879,11 +973,29 @@ b32Q41Tile7_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -1038,19 +1150,17 @@ b32Q41Tile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile8(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile8(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -1074,11 +1184,29 @@ b32Q41Tile8_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -1248,19 +1376,17 @@ b32Q41Tile8_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile9(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile9(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -1285,11 +1411,29 @@ b32Q41Tile9_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -1474,19 +1618,17 @@ b32Q41Tile9_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile10(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile10(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -1512,11 +1654,29 @@ b32Q41Tile10_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -1716,19 +1876,17 @@ b32Q41Tile10_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile11(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile11(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -1755,11 +1913,29 @@ b32Q41Tile11_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -1974,19 +2150,17 @@ b32Q41Tile11_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile12(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile12(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -2014,11 +2188,29 @@ b32Q41Tile12_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -2248,19 +2440,17 @@ b32Q41Tile12_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile13(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile13(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -2289,11 +2479,29 @@ b32Q41Tile13_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -2538,19 +2746,17 @@ b32Q41Tile13_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile14(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile14(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -2580,11 +2786,29 @@ b32Q41Tile14_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -2844,19 +3068,17 @@ b32Q41Tile14_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile15(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile15(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -2887,11 +3109,29 @@ b32Q41Tile15_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -3166,19 +3406,17 @@ b32Q41Tile15_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q41Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q41Tile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q41Tile16(SB), NOSPLIT, $0-72
+TEXT ·b32Q41Tile16(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -3210,11 +3448,29 @@ b32Q41Tile16_loop:
 	PREFETCHT0       192(DI)
 	PREFETCHT0       256(DI)
 	ADDQ             $0x00000140, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
 	VMOVDQU32        4(SI), X0
@@ -3504,19 +3760,17 @@ b32Q41Tile16_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile1(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile1(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -3534,12 +3788,31 @@ b32Q50Tile1_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -3623,19 +3896,17 @@ b32Q50Tile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile2(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile2(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -3654,12 +3925,31 @@ b32Q50Tile2_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -3759,19 +4049,17 @@ b32Q50Tile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile3(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile3(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -3791,12 +4079,31 @@ b32Q50Tile3_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -3912,19 +4219,17 @@ b32Q50Tile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile4(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile4(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -3945,12 +4250,31 @@ b32Q50Tile4_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -4074,19 +4398,17 @@ b32Q50Tile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile5(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile5(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -4108,12 +4430,31 @@ b32Q50Tile5_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -4251,19 +4592,17 @@ b32Q50Tile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile6(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile6(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -4286,12 +4625,31 @@ b32Q50Tile6_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -4443,19 +4801,17 @@ b32Q50Tile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile7(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile7(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -4479,12 +4835,31 @@ b32Q50Tile7_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -4650,19 +5025,17 @@ b32Q50Tile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile8(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile8(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -4687,12 +5060,31 @@ b32Q50Tile8_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -4872,19 +5264,17 @@ b32Q50Tile8_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile9(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile9(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -4910,12 +5300,31 @@ b32Q50Tile9_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -5109,19 +5518,17 @@ b32Q50Tile9_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile10(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile10(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -5148,12 +5555,31 @@ b32Q50Tile10_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -5361,19 +5787,17 @@ b32Q50Tile10_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile11(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile11(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -5401,12 +5825,31 @@ b32Q50Tile11_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -5628,19 +6071,17 @@ b32Q50Tile11_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile12(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile12(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -5669,12 +6110,31 @@ b32Q50Tile12_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -5910,19 +6370,17 @@ b32Q50Tile12_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile13(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile13(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -5952,12 +6410,31 @@ b32Q50Tile13_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -6207,19 +6684,17 @@ b32Q50Tile13_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile14(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile14(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -6250,12 +6725,31 @@ b32Q50Tile14_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -6519,19 +7013,17 @@ b32Q50Tile14_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile15(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile15(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -6563,12 +7055,31 @@ b32Q50Tile15_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -6846,19 +7357,17 @@ b32Q50Tile15_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q50Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q50Tile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q50Tile16(SB), NOSPLIT, $0-72
+TEXT ·b32Q50Tile16(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -6891,12 +7400,31 @@ b32Q50Tile16_loop:
 	PREFETCHT0    256(DI)
 	PREFETCHT0    320(DI)
 	ADDQ          $0x00000160, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
-	KXNORW        K1, K1, K1
-	VPGATHERDD    2(SI)(Z31*1), K1, Z28
+	VPSRLD        $0x10, Z0, Z28
+	VPSLLD        $0x10, Z1, Z27
+	VPORD         Z27, Z28, Z28
 	VMOVDQU32     6(SI), X0
 	VINSERTI32X4  $0x01, 6(R9), Z0, Z0
 	VINSERTI32X4  $0x02, 6(R10), Z0, Z0
@@ -7188,19 +7716,17 @@ b32Q50Tile16_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile1(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile1(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -7218,15 +7744,32 @@ b32Q51Tile1_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -7311,19 +7854,17 @@ b32Q51Tile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile2(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile2(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -7342,15 +7883,32 @@ b32Q51Tile2_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -7452,19 +8010,17 @@ b32Q51Tile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile3(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile3(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -7484,15 +8040,32 @@ b32Q51Tile3_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -7611,19 +8184,17 @@ b32Q51Tile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile4(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile4(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -7644,15 +8215,32 @@ b32Q51Tile4_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -7780,19 +8368,17 @@ b32Q51Tile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile5(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile5(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -7814,15 +8400,32 @@ b32Q51Tile5_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -7965,19 +8568,17 @@ b32Q51Tile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile6(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile6(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -8000,15 +8601,32 @@ b32Q51Tile6_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -8166,19 +8784,17 @@ b32Q51Tile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile7(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile7(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -8202,15 +8818,32 @@ b32Q51Tile7_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -8383,19 +9016,17 @@ b32Q51Tile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile8(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile8(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -8420,15 +9051,32 @@ b32Q51Tile8_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -8616,19 +9264,17 @@ b32Q51Tile8_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile9(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile9(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -8654,15 +9300,32 @@ b32Q51Tile9_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -8865,19 +9528,17 @@ b32Q51Tile9_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile10(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile10(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -8904,15 +9565,32 @@ b32Q51Tile10_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -9130,19 +9808,17 @@ b32Q51Tile10_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile11(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile11(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -9170,15 +9846,32 @@ b32Q51Tile11_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -9411,19 +10104,17 @@ b32Q51Tile11_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile12(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile12(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -9452,15 +10143,32 @@ b32Q51Tile12_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -9708,19 +10416,17 @@ b32Q51Tile12_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile13(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile13(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -9750,15 +10456,32 @@ b32Q51Tile13_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -10021,19 +10744,17 @@ b32Q51Tile13_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile14(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile14(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -10064,15 +10785,32 @@ b32Q51Tile14_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -10350,19 +11088,17 @@ b32Q51Tile14_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile15(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile15(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -10394,15 +11130,32 @@ b32Q51Tile15_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -10695,19 +11448,17 @@ b32Q51Tile15_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32Q51Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32Q51Tile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32Q51Tile16(SB), NOSPLIT, $0-72
+TEXT ·b32Q51Tile16(SB), NOSPLIT, $0-64
 	MOVQ         w+0(FP), SI
-	MOVQ         off+8(FP), DI
-	MOVQ         rs+16(FP), R12
-	MOVQ         x+24(FP), BX
-	MOVQ         nb+32(FP), CX
-	MOVQ         out+40(FP), DX
-	MOVQ         os+48(FP), AX
-	MOVQ         cst+56(FP), R8
-	VMOVDQU32    (DI), Z31
-	MOVQ         pf+64(FP), DI
+	MOVQ         rs+8(FP), R12
+	MOVQ         x+16(FP), BX
+	MOVQ         nb+24(FP), CX
+	MOVQ         out+32(FP), DX
+	MOVQ         os+40(FP), AX
+	MOVQ         cst+48(FP), R8
+	MOVQ         pf+56(FP), DI
 	LEAQ         (R12)(R12*2), R13
 	LEAQ         (SI)(R12*4), R9
 	LEAQ         (SI)(R12*8), R10
@@ -10740,15 +11491,32 @@ b32Q51Tile16_loop:
 	PREFETCHT0       256(DI)
 	PREFETCHT0       320(DI)
 	ADDQ             $0x00000180, DI
-	KXNORW           K1, K1, K1
-	VPGATHERDD       (SI)(Z31*1), K1, Z26
-	VPMOVDW          Z26, Y8
+	VMOVDQU32        (SI), X0
+	VINSERTI32X4     $0x01, (R9), Z0, Z0
+	VINSERTI32X4     $0x02, (R10), Z0, Z0
+	VINSERTI32X4     $0x03, (R11), Z0, Z0
+	VMOVDQU32        (SI)(R12*1), X1
+	VINSERTI32X4     $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4     $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32        (SI)(R12*2), X2
+	VINSERTI32X4     $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4     $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32        (SI)(R13*1), X3
+	VINSERTI32X4     $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4     $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ       Z1, Z0, Z4
+	VPUNPCKLDQ       Z3, Z2, Z6
+	VPUNPCKLQDQ      Z6, Z4, Z0
+	VPUNPCKHQDQ      Z6, Z4, Z1
+	VPMOVDW          Z0, Y8
 	VCVTPH2PS        Y8, Z8
-	VPSRLD           $0x10, Z26, Z27
+	VPSRLD           $0x10, Z0, Z27
 	VPMOVDW          Z27, Y9
 	VCVTPH2PS        Y9, Z9
-	KXNORW           K1, K1, K1
-	VPGATHERDD       4(SI)(Z31*1), K1, Z28
+	VMOVDQA64        Z1, Z28
 	VMOVDQU32        8(SI), X0
 	VINSERTI32X4     $0x01, 8(R9), Z0, Z0
 	VINSERTI32X4     $0x02, 8(R10), Z0, Z0
@@ -11056,19 +11824,17 @@ b32Q51Tile16_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile1(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile1(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -11086,9 +11852,27 @@ b32IQ4NLTile1_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -11161,19 +11945,17 @@ b32IQ4NLTile1_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile2(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile2(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -11192,9 +11974,27 @@ b32IQ4NLTile2_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -11283,19 +12083,17 @@ b32IQ4NLTile2_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile3(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile3(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -11315,9 +12113,27 @@ b32IQ4NLTile3_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -11422,19 +12238,17 @@ b32IQ4NLTile3_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile4(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile4(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -11455,9 +12269,27 @@ b32IQ4NLTile4_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -11570,19 +12402,17 @@ b32IQ4NLTile4_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile5(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile5(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -11604,9 +12434,27 @@ b32IQ4NLTile5_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -11733,19 +12581,17 @@ b32IQ4NLTile5_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile6(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile6(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -11768,9 +12614,27 @@ b32IQ4NLTile6_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -11911,19 +12775,17 @@ b32IQ4NLTile6_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile7(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile7(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -11947,9 +12809,27 @@ b32IQ4NLTile7_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -12104,19 +12984,17 @@ b32IQ4NLTile7_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile8(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile8(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -12141,9 +13019,27 @@ b32IQ4NLTile8_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -12312,19 +13208,17 @@ b32IQ4NLTile8_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile9(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile9(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -12350,9 +13244,27 @@ b32IQ4NLTile9_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -12535,19 +13447,17 @@ b32IQ4NLTile9_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile10(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile10(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -12574,9 +13484,27 @@ b32IQ4NLTile10_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -12773,19 +13701,17 @@ b32IQ4NLTile10_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile11(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile11(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -12813,9 +13739,27 @@ b32IQ4NLTile11_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -13026,19 +13970,17 @@ b32IQ4NLTile11_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile12(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile12(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -13067,9 +14009,27 @@ b32IQ4NLTile12_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -13294,19 +14254,17 @@ b32IQ4NLTile12_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile13(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile13(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -13336,9 +14294,27 @@ b32IQ4NLTile13_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -13577,19 +14553,17 @@ b32IQ4NLTile13_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile14(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile14(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -13620,9 +14594,27 @@ b32IQ4NLTile14_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -13875,19 +14867,17 @@ b32IQ4NLTile14_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile15(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile15(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -13919,9 +14909,27 @@ b32IQ4NLTile15_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0
@@ -14188,19 +15196,17 @@ b32IQ4NLTile15_loop_end:
 	VZEROUPPER
 	RET
 
-// func b32IQ4NLTile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// func b32IQ4NLTile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, MMX+
-TEXT ·b32IQ4NLTile16(SB), NOSPLIT, $0-72
+TEXT ·b32IQ4NLTile16(SB), NOSPLIT, $0-64
 	MOVQ            w+0(FP), SI
-	MOVQ            off+8(FP), DI
-	MOVQ            rs+16(FP), R12
-	MOVQ            x+24(FP), BX
-	MOVQ            nb+32(FP), CX
-	MOVQ            out+40(FP), DX
-	MOVQ            os+48(FP), AX
-	MOVQ            cst+56(FP), R8
-	VMOVDQU32       (DI), Z31
-	MOVQ            pf+64(FP), DI
+	MOVQ            rs+8(FP), R12
+	MOVQ            x+16(FP), BX
+	MOVQ            nb+24(FP), CX
+	MOVQ            out+32(FP), DX
+	MOVQ            os+40(FP), AX
+	MOVQ            cst+48(FP), R8
+	MOVQ            pf+56(FP), DI
 	LEAQ            (R12)(R12*2), R13
 	LEAQ            (SI)(R12*4), R9
 	LEAQ            (SI)(R12*8), R10
@@ -14233,9 +15239,27 @@ b32IQ4NLTile16_loop:
 	PREFETCHT0    192(DI)
 	PREFETCHT0    256(DI)
 	ADDQ          $0x00000120, DI
-	KXNORW        K1, K1, K1
-	VPGATHERDD    (SI)(Z31*1), K1, Z26
-	VPMOVDW       Z26, Y8
+	VMOVDQU32     (SI), X0
+	VINSERTI32X4  $0x01, (R9), Z0, Z0
+	VINSERTI32X4  $0x02, (R10), Z0, Z0
+	VINSERTI32X4  $0x03, (R11), Z0, Z0
+	VMOVDQU32     (SI)(R12*1), X1
+	VINSERTI32X4  $0x01, (R9)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x02, (R10)(R12*1), Z1, Z1
+	VINSERTI32X4  $0x03, (R11)(R12*1), Z1, Z1
+	VMOVDQU32     (SI)(R12*2), X2
+	VINSERTI32X4  $0x01, (R9)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x02, (R10)(R12*2), Z2, Z2
+	VINSERTI32X4  $0x03, (R11)(R12*2), Z2, Z2
+	VMOVDQU32     (SI)(R13*1), X3
+	VINSERTI32X4  $0x01, (R9)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x02, (R10)(R13*1), Z3, Z3
+	VINSERTI32X4  $0x03, (R11)(R13*1), Z3, Z3
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKLDQ    Z3, Z2, Z6
+	VPUNPCKLQDQ   Z6, Z4, Z0
+	VPUNPCKHQDQ   Z6, Z4, Z1
+	VPMOVDW       Z0, Y8
 	VCVTPH2PS     Y8, Z8
 	VMOVDQU32     2(SI), X0
 	VINSERTI32X4  $0x01, 2(R9), Z0, Z0

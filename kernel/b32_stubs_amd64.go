@@ -4,194 +4,194 @@
 
 package kernel
 
-// b32Q41Tile1 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile1 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile2 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile2 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile3 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile3 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile4 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile4 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile5 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile5 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile6 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile6 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile7 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile7 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile8 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile8 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile9 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile9 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile10 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile10 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile11 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile11 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile12 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile12 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile13 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile13 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile14 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile14 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile15 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile15 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q41Tile16 writes the products of 16 Q41 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q41Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q41Tile16 writes the products of 16 Q41 rows (at w, rs bytes apart; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q41Tile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile1 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile1 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile2 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile2 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile3 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile3 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile4 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile4 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile5 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile5 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile6 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile6 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile7 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile7 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile8 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile8 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile9 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile9 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile10 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile10 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile11 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile11 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile12 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile12 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile13 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile13 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile14 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile14 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile15 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile15 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q50Tile16 writes the products of 16 Q50 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q50Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q50Tile16 writes the products of 16 Q50 rows (at w, rs bytes apart; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q50Tile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile1 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile1 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile2 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile2 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile3 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile3 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile4 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile4 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile5 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile5 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile6 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile6 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile7 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile7 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile8 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile8 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile9 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile9 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile10 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile10 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile11 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile11 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile12 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile12 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile13 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile13 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile14 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile14 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile15 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile15 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32Q51Tile16 writes the products of 16 Q51 rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32Q51Tile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32Q51Tile16 writes the products of 16 Q51 rows (at w, rs bytes apart; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32Q51Tile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile1 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile1(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile1 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 1 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile1(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile2 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile2(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile2 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 2 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile2(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile3 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile3(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile3 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 3 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile3(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile4 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile4(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile4 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 4 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile4(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile5 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile5(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile5 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 5 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile5(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile6 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile6(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile6 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 6 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile6(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile7 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile7(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile7 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 7 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile7(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile8 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile8(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile8 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 8 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile8(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile9 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile9(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile9 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 9 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile9(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile10 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile10(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile10 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 10 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile10(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile11 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile11(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile11 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 11 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile11(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile12 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile12(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile12 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 12 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile12(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile13 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile13(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile13 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 13 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile13(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile14 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile14(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile14 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 14 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile14(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile15 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile15(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile15 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 15 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile15(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
 
-// b32IQ4NLTile16 writes the products of 16 IQ4NL rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
-func b32IQ4NLTile16(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)
+// b32IQ4NLTile16 writes the products of 16 IQ4NL rows (at w, rs bytes apart; nb blocks of 32) and 16 activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.
+func b32IQ4NLTile16(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)

@@ -6,9 +6,9 @@
 //
 // which writes kernel/b32_amd64.s and the Go declarations kernel/b32_stubs_amd64.go.
 //
-// A tile reads 16 weight rows' blocks where they lie (rows rs bytes apart: the 16 bytes of
-// nibbles of 4 rows per zmm, transposed into int32 lanes, row r in lane r; d, m and qh by
-// VPGATHERDD), decodes them in
+// A tile reads 16 weight rows' blocks where they lie (rows rs bytes apart: 16 bytes of 4
+// rows per zmm, transposed into int32 lanes, row r in lane r: the block's first 16 bytes
+// for d, m and qh, then the 16 bytes of nibbles), decodes them in
 // registers into unsigned bytes u (Q4_1: q 0..15, Q5_1 and Q5_0: q 0..31, IQ4_NL:
 // kvalues_iq4nl + 128 by VPSHUFB) and multiplies them with C activation rows by
 // VPDPBUSD, 4 bytes of an activation row broadcast. Per block of 32 b and activation row,
@@ -71,14 +71,12 @@ func Z(i int) VecPhysical {
 // accumulators Z(10..10+C-1); the partial sums (sum1 only where C < 4, in a register no
 // accumulator takes); the temporaries of the decoding (t0, t1: the sums' registers, free
 // then); constants (from kernel's b32Consts, byte offsets const*; the others are read from
-// memory); the 16 rows' offsets.
+// memory).
 var (
 	dReg, mReg      = Z8, Z9
 	sum0, dxd, sum1 = Z26, Z27, Z25
 	t0, t1, qhReg   = Z26, Z27, Z28
 	nib, tabReg     = Z29, Z30
-	idx             = Z31
-	gatherK         = K1
 )
 
 func acc(c int) VecPhysical { return Z(10 + c) }
@@ -94,33 +92,47 @@ const (
 	constSixteen = 32 + 6*64
 )
 
-// gather loads the 4 bytes at disp of the 16 rows' current block into z.
-func gather(w Register, disp int, z VecPhysical) {
-	KXNORW(gatherK, gatherK, gatherK)
-	VPGATHERDD(Mem{Base: w, Disp: disp, Index: idx, Scale: 1}, gatherK, z)
+// load4 loads the 16 bytes at disp of the current block of rows r, r+4, r+8, r+12 into the
+// 128-bit lanes of Z(r), r < 4 (row 0 at w, p4 = w+4rs, p8, p12; rs3 = 3rs).
+func load4(t blockType, disp int, w, p4, p8, p12, rs, rs3 Register) {
+	for r := 0; r < 4; r++ {
+		at := func(base Register) Mem {
+			m := Mem{Base: base, Disp: disp}
+			switch r {
+			case 1:
+				m.Index, m.Scale = rs, 1
+			case 2:
+				m.Index, m.Scale = rs, 2
+			case 3:
+				m.Index, m.Scale = rs3, 1
+			}
+			return m
+		}
+		VMOVDQU32(at(w), Z(r).AsX())
+		VINSERTI32X4(U8(1), at(p4), Z(r), Z(r))
+		VINSERTI32X4(U8(2), at(p8), Z(r), Z(r))
+		VINSERTI32X4(U8(3), at(p12), Z(r), Z(r))
+	}
 }
 
-// tile: func(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst
-// *uint32, pf uintptr) writes the products of the 16 rows at w, rs bytes apart (off[r] =
-// r·rs: the gathers' offsets), nb blocks of 32 each, and C activation rows laid out by
+// tile: func(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf
+// uintptr) writes the products of the 16 rows at w, rs bytes apart, nb blocks of 32 each,
+// and C activation rows laid out by
 // b32PrepX (x) to out[c*os/4 + r] (os in bytes), fetching 16 rows from pf on into the
 // cache as it goes (the next rows; pf may be any address).
 func tile(t blockType, C int) {
 	name := fmt.Sprintf("b32%sTile%d", t.name, C)
-	TEXT(name, NOSPLIT, "func(w *byte, off *int32, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)")
-	Doc(fmt.Sprintf("%s writes the products of 16 %s rows (at w, rs bytes apart, off[r] = r·rs; nb blocks of 32) and %d activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.", name, t.name, C))
-	w, off, x, nb, out, os, cst := RSI, RDI, RBX, RCX, RDX, RAX, R8
+	TEXT(name, NOSPLIT, "func(w *byte, rs int, x *byte, nb int, out *float32, os int, cst *uint32, pf uintptr)")
+	Doc(fmt.Sprintf("%s writes the products of 16 %s rows (at w, rs bytes apart; nb blocks of 32) and %d activation rows laid out by b32PrepX (x) to out[c*os/4+r], with the arithmetic of b32DotGeneric (cst: b32Consts), prefetching 16 rows from pf.", name, t.name, C))
+	w, pf, x, nb, out, os, cst := RSI, RDI, RBX, RCX, RDX, RAX, R8
 	p4, p8, p12, rs, rs3 := R9, R10, R11, R12, R13
-	pf := off
 	Load(Param("w"), w)
-	Load(Param("off"), off)
 	Load(Param("rs"), rs)
 	Load(Param("x"), x)
 	Load(Param("nb"), nb)
 	Load(Param("out"), out)
 	Load(Param("os"), os)
 	Load(Param("cst"), cst)
-	VMOVDQU32(Mem{Base: off}, idx)
 	Load(Param("pf"), pf)
 	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, rs3)
 	LEAQ(Mem{Base: w, Index: rs, Scale: 4}, p4)
@@ -142,39 +154,32 @@ func tile(t blockType, C int) {
 		PREFETCHT0(Mem{Base: pf, Disp: o})
 	}
 	ADDQ(U32(16*t.bytes), pf)
-	// d (and m) of the 16 rows.
-	gather(w, 0, t0)
-	VPMOVDW(t0, dReg.AsY())
+	// d (and m, qh) of the 16 rows: the block's first 16 bytes of rows r, r+4, r+8, r+12
+	// in the 128-bit lanes of Z(r), dwords 0 and 1 transposed to one row per int32 lane.
+	load4(t, 0, w, p4, p8, p12, rs, rs3)
+	VPUNPCKLDQ(Z1, Z0, Z4)
+	VPUNPCKLDQ(Z3, Z2, Z6)
+	VPUNPCKLQDQ(Z6, Z4, Z0) // dword 0: d | m<<16 (Q5_0: d | qh<<16, IQ4_NL: d | qs<<16)
+	VPUNPCKHQDQ(Z6, Z4, Z1) // dword 1
+	VPMOVDW(Z0, dReg.AsY())
 	VCVTPH2PS(dReg.AsY(), dReg)
 	if t.min {
-		VPSRLD(U8(16), t0, t1)
+		VPSRLD(U8(16), Z0, t1)
 		VPMOVDW(t1, mReg.AsY())
 		VCVTPH2PS(mReg.AsY(), mReg)
 	}
-	if t.qh >= 0 {
-		gather(w, t.qh, qhReg)
+	switch t.qh {
+	case 4:
+		VMOVDQA64(Z1, qhReg)
+	case 2:
+		VPSRLD(U8(16), Z0, qhReg)
+		VPSLLD(U8(16), Z1, t1)
+		VPORD(t1, qhReg, qhReg)
 	}
 	// The 16 nibble bytes of rows r, r+4, r+8, r+12 in the 128-bit lanes of Z(r), then
 	// transposed in each lane so that Z(j) holds dword j (values 4j..4j+3 low, 16+4j..
 	// high) of row r in int32 lane r.
-	for r := 0; r < 4; r++ {
-		at := func(base Register) Mem {
-			m := Mem{Base: base, Disp: t.qs}
-			switch r {
-			case 1:
-				m.Index, m.Scale = rs, 1
-			case 2:
-				m.Index, m.Scale = rs, 2
-			case 3:
-				m.Index, m.Scale = rs3, 1
-			}
-			return m
-		}
-		VMOVDQU32(at(w), Z(r).AsX())
-		VINSERTI32X4(U8(1), at(p4), Z(r), Z(r))
-		VINSERTI32X4(U8(2), at(p8), Z(r), Z(r))
-		VINSERTI32X4(U8(3), at(p12), Z(r), Z(r))
-	}
+	load4(t, t.qs, w, p4, p8, p12, rs, rs3)
 	VPUNPCKLDQ(Z1, Z0, Z4) // a0.q0 a1.q0 a0.q1 a1.q1
 	VPUNPCKHDQ(Z1, Z0, Z5) // a0.q2 a1.q2 a0.q3 a1.q3
 	VPUNPCKLDQ(Z3, Z2, Z6)
