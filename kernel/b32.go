@@ -58,9 +58,17 @@ import (
 //	Q4_0      151                272                426
 //
 // (m = 1 is the same C = 1 tile in both b32 columns: their difference is the noise.) The
-// weights of this benchmark stay in the L3 cache; at 32000×2048 (82 MB of Q4_1, from
-// memory), m = 1, an earlier version of these tiles gave Q4_1 87 against the AVX2 kernel's
-// 52 and Q4_0's 102, Q5_0 50 against 31.
+// weights of that shape stay in the L3 cache. The same run's other shapes, b32 / old (Q4_0):
+//
+//	2048×5632   m=1                m=16               m=128
+//	Q4_1        77 / 36 (121)      343 / 63 (314)     368 / 67 (436)
+//	Q5_0        77 / 27            347 / 54           367 / 55
+//	Q5_1        59 / 26            310 / 54           339 / 56
+//	IQ4_NL      95 / 36            423 / 68           401 / 68
+//	32000×2048 (the weights from memory), m=1: Q4_1 96 / 47 (Q4_0 118), Q5_0 47 / 31,
+//	Q5_1 48 / 26, IQ4_NL 92 / 44
+//
+// (at 2048×5632 16 rows' blocks, 56 KB of Q4_1, no longer fit the L1 cache).
 //
 // Steps, each measured against the one before in the same run or alternating runs of two
 // test binaries (cpu-GFLOP/s, 5632×2048): the first version gathered everything (5-6
@@ -72,7 +80,8 @@ import (
 // bits by VPSHUFB, VPTESTMB and a masked VPADDB instead of VPMULLD: m = 16 333 → 345 (Q5_0),
 // within the noise. d, m and qh from a transposed load of each block's first 16 bytes
 // instead of gathers: m = 1 Q5_0 54 → 81, Q5_1 57 → 88, IQ4_NL 98 → 113; m = 128 Q5_0 378
-// → 449, Q4_1 418 → 463 (no gathers are left).
+// → 449, Q4_1 418 → 463 (no gathers are left). Tried and not kept: PREFETCHT1 (to L2)
+// instead of PREFETCHT0, m = 1 Q5_1 66 → 50, IQ4_NL 88 → 66, m = 16 no better.
 //
 // End to end (decilm bench -m FILE -p 128 -n 32 -b 16 -r 1 --threads 2, FILE made by
 // llama-quantize Q5_0 from /work/bench/1b-f32.gguf; load 10-11 on the 2 vCPUs: the wall
