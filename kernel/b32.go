@@ -106,6 +106,9 @@ var b32C = b32CMax
 // b32CMax is the most activation rows a tile takes (asmgenb32's maxC).
 const b32CMax = 16
 
+// pathB32 are the types of the b32 tiles (their lines in paths.go's matPaths).
+var pathB32 = []tensor.DType{tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
+
 // b32Tiles are the tiles of Q4_1, Q5_0, Q5_1 and IQ4_NL (b32Index), [c] for c activation
 // rows; nil where the CPU lacks AVX-512 F, BW, VL or VNNI (b32_amd64.go).
 var b32Tiles [4][]b32TileFn

@@ -62,9 +62,7 @@ var (
 	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS,
 		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ4_NL, tensor.Q5_0, tensor.Q4_1, tensor.Q5_1,
 		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.TQ1_0, tensor.Q8_K}
-	// pathB32 are the blocks of 32 of b32.go's AVX-512 VNNI tiles.
-	pathB32 = []tensor.DType{tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
-	always  = func() bool { return true }
+	always = func() bool { return true }
 )
 
 // matPaths is the dispatch table of MatMul, in the order MatMul tries the kernels.
