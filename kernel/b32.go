@@ -81,7 +81,11 @@ import (
 // within the noise. d, m and qh from a transposed load of each block's first 16 bytes
 // instead of gathers: m = 1 Q5_0 54 → 81, Q5_1 57 → 88, IQ4_NL 98 → 113; m = 128 Q5_0 378
 // → 449, Q4_1 418 → 463 (no gathers are left). Tried and not kept: PREFETCHT1 (to L2)
-// instead of PREFETCHT0, m = 1 Q5_1 66 → 50, IQ4_NL 88 → 66, m = 16 no better.
+// instead of PREFETCHT0, m = 1 Q5_1 66 → 50, IQ4_NL 88 → 66, m = 16 no better; for m > 1,
+// k in pieces of at most 24 KB of the 16 rows (each piece multiplied with all the calls'
+// rows while it is in the L1 cache, the sums carried in out): alternating runs, m = 16 and
+// 128 at 5632×2048 and 2048×5632, within the noise or slower (Q4_1 2048×5632 m = 16 435
+// against 437, Q5_0 m = 128 414 against 406).
 //
 // End to end (decilm bench -m FILE -p 128 -n 32 -b 16 -r 1 --threads 2, FILE made by
 // llama-quantize Q5_0 from /work/bench/1b-f32.gguf; load 10-11 on the 2 vCPUs: the wall
