@@ -10,7 +10,7 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-var b32Types = []tensor.DType{tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
+var b32Types = pathB32
 
 // checkB32Twin multiplies w by the m rows of x with MatMul and, where the b32 tiles serve
 // w's type, compares every output bit for bit with b32DotGeneric on the same quantized
