@@ -8,10 +8,10 @@
 //
 // A tile reads 16 weight rows' blocks where they lie (rows rs bytes apart: 16 bytes of 4
 // rows per zmm, transposed into int32 lanes, row r in lane r: the block's first 16 bytes
-// for d, m and qh, then the 16 bytes of nibbles), decodes them in
-// registers into unsigned bytes u (Q4_1: q 0..15, Q5_1 and Q5_0: q 0..31, IQ4_NL:
-// kvalues_iq4nl + 128 by VPSHUFB) and multiplies them with C activation rows by
-// VPDPBUSD, 4 bytes of an activation row broadcast. Per block of 32 b and activation row,
+// for d, m and qh, then the 16 bytes of nibbles), decodes them in registers into unsigned
+// bytes u (Q4_1: q 0..15, Q5_1 and Q5_0: q 0..31, IQ4_NL: kvalues_iq4nl + 128 by VPSHUFB)
+// and multiplies them with C activation rows by VPDPBUSD, 4 bytes of an activation row
+// broadcast, prefetching the next 16 rows as it goes. Per block of 32 b and activation row,
 // in every row's lane:
 //
 //	T_b = s_b + Σ u·x                (exact int32; s_b = 0, or -16·Σx for Q5_0, -128·Σx for IQ4_NL)
