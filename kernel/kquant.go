@@ -170,6 +170,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	var xc unsafe.Pointer
 	xcRow := 4 * nb
 	switch {
+	case b32On(dt): // AVX-512 VNNI, every m (b32.go)
+		p.matMulB32(out, s, m, n, k, data, rs, dt)
+		return true
 	case dt == tensor.Q5_K && dotQ5KVec != nil:
 		xs := blockSums(s, m, k)
 		rowDot = func(j, i int) float32 {

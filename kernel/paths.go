@@ -114,6 +114,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX2", tile("dotIQ2XSP", 8, iq2XSPC, "(iq2xs, pieces decoded by iq2XSUnpackAVX2, VNNI order)")}, iq2XSAVX2On},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
+	{pathB32, true, false, false, Path{"AVX-512 VNNI", tile("b32 tiles", 16, 1, "(blocks read in place)")}, func() bool { return b32Tiles[0] != nil }},
+	{pathB32, false, true, false, Path{"AVX-512 VNNI", tile("b32 tiles", 16, b32C, "(blocks read in place)")}, func() bool { return b32Tiles[0] != nil }},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},
 	{pathFused, false, true, false, Path{"AVX2", "fused block tiles 1×4 (kquant)"}, always},
 	{pathBlocks, true, true, false, Path{"Go", "rows unpacked to int8 (kquant)"}, always},
