@@ -275,7 +275,7 @@ func (p *Pool) matMulIQ2XS512(out []float32, s *quantScratch, m, n, k int, data 
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
 	p.iq2XSPrep(xp, s, m, nb)
-	p.iq2XSRows(out, m, n, k, data, rs, xp)
+	p.iq2XSRows(out, m, n, k, data, rs, xp, iq2XSUnpack)
 }
 
 // iq2XSRows multiplies m activation rows laid out by iq2XSPrep with the n IQ2_XS rows of
@@ -283,8 +283,9 @@ func (p *Pool) matMulIQ2XS512(out []float32, s *quantScratch, m, n, k int, data 
 // rows' pieces of kp512KB super-blocks, in order along the rows (so that they are read as
 // streams and the unpackers' prefetches find the next piece), are decoded by iq2XSUnpack (8 rows into each half of
 // a kpBufPool buffer) once per mBlockQuant activation rows and multiplied with all of
-// them by the Q6_K tiles, kp512Q6KC rows a call.
-func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []byte) {
+// them by the Q6_K tiles, kp512Q6KC rows a call (unpack: iq2XSUnpack, or another type's
+// unpacker into the same format, iqgrid.go).
+func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []byte, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
 	nsb, nb := k/256, k/32
 	const C, xr = kp512Q6KC, kp512Q6KRow
 	tiles := kp512Q6KTiles
@@ -302,10 +303,10 @@ func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []b
 				r := min(16, hi-j)
 				for s0 := 0; s0 < nsb; s0 += kp512KB {
 					sc := min(kp512KB, nsb-s0)
-					iq2XSUnpack(ba, data, rs, j, min(8, r), s0, sc)
+					unpack(ba, data, rs, j, min(8, r), s0, sc)
 					b := &ba[0] // lanes past the last row are not read back
 					if r > 8 {
-						iq2XSUnpack(bb, data, rs, j+8, r-8, s0, sc)
+						unpack(bb, data, rs, j+8, r-8, s0, sc)
 						b = &bb[0]
 					}
 					for i := i0; i < i1; i += C {

@@ -204,6 +204,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 			return dotQ2KVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], &xs[i*g], nsb)
 		}
 		tiles, xc, xcRow = &q2KTiles, unsafe.Pointer(&xs[0]), 4*g
+	case iqGridOn(dt): // IQ3_XXS, IQ2_XXS, IQ3_S, IQ2_S on AVX-512 VNNI (iqgrid.go)
+		p.matMulGrid512(out, s, m, n, k, data, rs, dt)
+		return true
 	case dt == tensor.IQ3_XXS && dotIQ3XXSVec != nil:
 		tiles, xc, xcRow = &iq3XXSTiles, unsafe.Pointer(&tensor.IQ3XXSGrid()[0]), 0
 		rowDot = func(j, i int) float32 {

@@ -20,6 +20,9 @@ func fusedTwin(dt tensor.DType, w []byte, xq []int8, xd, xs []float32, k int) fl
 	if dt.BlockSize() == 32 {
 		return dotBlock32Generic(dt, w, xq, xd, xs, k/32)
 	}
+	if iqGridOn(dt) { // the VNNI order (iqgrid.go)
+		return dotGrid32Generic(dt, w, xq, xd, k/256)
+	}
 	return dotGridGeneric(dt, w, xq, xd, k/256)
 }
 
@@ -28,6 +31,8 @@ func fusedTwin(dt tensor.DType, w []byte, xq []int8, xd, xs []float32, k int) fl
 func fusedRowDot(dt tensor.DType, w []byte, xq []int8, xd, xs []float32, k int) (float32, bool) {
 	nsb, nb := k/256, k/32
 	switch {
+	case iqGridOn(dt): // the VNNI order (iqgrid.go)
+		return iqGrid(dt).dot(&w[0], &xq[0], &xd[0], nsb), true
 	case dt == tensor.IQ3_XXS && dotIQ3XXSVec != nil:
 		return dotIQ3XXSVec(&w[0], &xq[0], &xd[0], nsb, &tensor.IQ3XXSGrid()[0]), true
 	case dt == tensor.IQ3_S && dotIQ3SVec != nil:

@@ -62,7 +62,9 @@ var (
 	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS,
 		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ4_NL, tensor.Q5_0, tensor.Q4_1, tensor.Q5_1,
 		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.TQ1_0, tensor.Q8_K}
-	always = func() bool { return true }
+	// pathIQGrid are the grid i-quants of iqgrid.go's VNNI order.
+	pathIQGrid = []tensor.DType{tensor.IQ3_XXS, tensor.IQ2_XXS, tensor.IQ3_S, tensor.IQ2_S}
+	always     = func() bool { return true }
 )
 
 // matPaths is the dispatch table of MatMul, in the order MatMul tries the kernels.
@@ -112,6 +114,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, decoded pieces)")}, iq2XSVNNIOn},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX2", tile("dotIQ2XSP", 8, 1, "(iq2xs, pieces decoded by iq2XSUnpackAVX2, VNNI order)")}, iq2XSAVX2On},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX2", tile("dotIQ2XSP", 8, iq2XSPC, "(iq2xs, pieces decoded by iq2XSUnpackAVX2, VNNI order)")}, iq2XSAVX2On},
+	{pathIQGrid, true, false, false, Path{"AVX-512", "dot<type>32x2AVX512 (iqgrid, VNNI order)"}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
+	{pathIQGrid, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iqgrid, decoded pieces)")}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathB32, true, false, false, Path{"AVX-512 VNNI", tile("b32 tiles", 16, 1, "(blocks read in place)")}, func() bool { return b32Tiles[0] != nil }},

@@ -41,9 +41,17 @@ var q3KLowSrc, q3KLowShift, q3KHighSrc, q3KHighShift, q3KHighMask Mem
 // avx512 selects the AVX-512 kernels (kquant512_amd64.s) instead of the AVX2 ones.
 var avx512 = flag.Bool("avx512", false, "generate the AVX-512 kernels")
 
+// iqgrid selects the VNNI-order grid i-quant kernels (iqgrid_amd64.s, iqgrid512.go).
+var iqgrid = flag.Bool("iqgrid", false, "generate the VNNI-order grid i-quant kernels")
+
 func main() {
 	flag.Parse()
 	ConstraintExpr("!purego")
+	if *iqgrid {
+		iqGrid512()
+		Generate()
+		return
+	}
 	if *avx512 {
 		iq2Consts()
 		q2KConsts512()
