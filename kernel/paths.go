@@ -94,7 +94,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q4_K}, false, true, false, Path{"AVX2", "dotQ4K 1×4"}, always},
 	{[]tensor.DType{tensor.Q6_K}, true, false, true, Path{"AVX2", "dotQ6KP_vec8 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(packed)")}, func() bool { return kp512On(true) }},
-	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q6KPackedOn},
+	{[]tensor.DType{tensor.Q6_K}, false, true, true, Path{"AVX2", "dotQ6KPS 8×4 (packed)"}, q6KPackedOn},
 	{[]tensor.DType{tensor.Q6_K}, true, false, false, Path{"AVX2", "dotQ6KAVX"}, always},
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
 	{[]tensor.DType{tensor.Q3_K}, true, false, true, Path{"AVX2", "dotQ3KP_vec8 (packed)"}, q3KPackedOn},
