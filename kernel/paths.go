@@ -99,7 +99,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.Q6_K}, false, true, false, Path{"AVX2", "dotQ6K 1×4"}, always},
 	{[]tensor.DType{tensor.Q3_K}, true, false, true, Path{"AVX2", "dotQ3KP_vec8 (packed)"}, q3KPackedOn},
 	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(packed)")}, kp512Q3KOn},
-	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX2", "dotQ6KP 8×3 (packed)"}, q3KPackedOn},
+	{[]tensor.DType{tensor.Q3_K}, false, true, true, Path{"AVX2", "dotQ6KPS 8×4 (packed)"}, q3KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX-512 VNNI", tile("kp512Q4KTile", 16, kp512Q4KC, "(packed)")}, kp512Q5KOn},
 	{[]tensor.DType{tensor.Q5_K}, true, false, true, Path{"AVX2", "dotQ5KP_vec8 (packed)"}, q5KPackedOn},
 	{[]tensor.DType{tensor.Q5_K}, false, true, true, Path{"AVX2", "dotQ5KP 8×2 (packed)"}, q5KPackedOn},
