@@ -9,8 +9,8 @@ import "encoding/binary"
 // (packQ6KGroup), so that each int32 lane of a vector is one weight row.
 //
 // Every packed kernel (dotQ6KP_vec8 for one activation row, q6KPUnpackAVX and the dotQ6KPS
-// tiles for several; Q3_K's rows, unpacked into the same blocks, take the dotQ6KP tiles)
-// computes each output as (per row, block after block, b the block of
+// tiles for several, which Q3_K's rows unpacked into the same blocks take too; the dotQ6KP
+// tiles before them) computes each output as (per row, block after block, b the block of
 // 32, u the 6-bit values, sc the scale of each value's 16)
 //
 //	acc = float32(Σ sc·(u-32)·x)·(d·dx_b) + acc      (the sum exact, d·dx_b rounded, fused)
@@ -113,7 +113,7 @@ func q6KSums(s *quantScratch, nb int) []int32 {
 
 // matMulQ6KPacked is MatMul for Q6_K weights laid out by Pack (w: groups of 8 rows,
 // packQ6KGroup) on the AVX2 kernels (kPackedRows: dotQ6KP_vec8 for one activation row,
-// q6KPUnpackAVX and the dotQ6KP tiles for several; the AVX-512 VNNI tiles of kp512.go
+// q6KPUnpackAVX and the dotQ6KPS tiles for several; the AVX-512 VNNI tiles of kp512.go
 // for several where kp512On).
 func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
@@ -141,8 +141,8 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 
 // The dotQ6KPS tiles (internal/asmgenkp/q6kps.go), set with the other packed Q6_K kernels
 // where the CPU has AVX2 (q4kp_amd64.go). They serve packed Q6_K with several activation
-// rows in place of the dotQ6KP tiles (which Q3_K still takes), with the same results bit
-// for bit: each half of a block's Σ sc·(u-32)·x is summed in int16 less 32·Σx there
+// rows, and packed Q3_K's (q3kp.go), in place of the dotQ6KP tiles (kept, tested, taken
+// by no type now), with the same results bit for bit: each half of a block's Σ sc·(u-32)·x is summed in int16 less 32·Σx there
 // (q6KHalfSums) and widened by one multiplication by its scale, 10 multiplications a block
 // and activation row where the dotQ6KP tiles spend 13 (the AVX2 integer multiplier is
 // what bounds those tiles).
