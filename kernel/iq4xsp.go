@@ -34,6 +34,24 @@ import "encoding/binary"
 // 5 operations per 4 values of 8 rows and activation row (broadcast, VPSIGNB, VPMADDUBSW,
 // VPMADDWD, VPADDD) where packed Q4_K's spend 3; unsigned weights w+128 split into two
 // nibbles (two VPMADDUBSW and two VPADDW, Σx taken off in integers) would cost the same.
+//
+// What bounds the tiles on AVX2 is the integer multiplier: two multiplications (VPMADDUBSW,
+// VPMADDWD) per 4 values of 8 rows and activation row, where packed Q4_K's tiles spend
+// 1.25 and Q6_K's dotQ6KPS 1.25 (q6kp.go); measured per CPU second, the three run their
+// multiplications at about the same rate. Seventh session (GODEBUG=cpu.avx512f=off, one thread,
+// GFLOP/s per CPU second, medians of 5 alternating runs at load 5-13): the tiles do 102
+// (2048×5632) and 104 (5632×2048) at m=128, 93-97 at m=16, packed Q4_0 165-195. Tried and
+// dropped, no gain within the noise: the activations' |x| computed once per call so that
+// the tiles take w·sign(x) (VPSIGNB) times |x| and spend no VPABSB on the weights, with
+// 8×2, 8×3 and 8×4 tiles (96-103 against 102 at m=128, 85-96 against 91-93 at m=16);
+// prefetching in iq4XSPUnpackAVX (m=16 +2-5%, but m=128 -4%, which moved with the
+// tiles' alignment in the binary, mod 64). No exact scheme with fewer multiplications
+// was found: a pair sum of 8-bit products reaches 2·127·127 = 32258, so no two fit in
+// int16 and every VPMADDUBSW needs its widening, and values split into two 4-bit parts
+// (whose sums could stay in int16) need two VPMADDUBSW. AVX-VNNI's VEX VPDPBUSD (Intel
+// Alder Lake and later, Zen 5), with w+128 against x and -128·Σx as kp512iq4.go does,
+// would take one multiplication; GODEBUG=cpu.avx512f=off leaves it on, so measuring
+// such a path here would not stand for AVX2-only CPUs.
 
 // iq4XSPSB is the size in bytes of one super-block of a packed group of 8 IQ4_XS rows.
 const iq4XSPSB = 8 * 136

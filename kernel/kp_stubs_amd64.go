@@ -39,3 +39,15 @@ func dotQ3KP_vec8(w *byte, xq *int8, xd *float32, xc *int32, nsb int, out *float
 
 // q3KPUnpackAVX unpacks nsb super-blocks of a packed group of 8 Q3_K rows for the dotQ6KP and kp512Q6KTile tiles, 384 bytes per block of 32.
 func q3KPUnpackAVX(dst *byte, w *byte, nsb int)
+
+// dotQ6KPS_8x1 adds the 8×1 dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows (xc: q6KHalfSums, rows 2·xds bytes apart) to out[c*os/4+r], block after block, with the arithmetic of dotQ6KP_vec8.
+func dotQ6KPS_8x1(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+
+// dotQ6KPS_8x2 adds the 8×2 dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows (xc: q6KHalfSums, rows 2·xds bytes apart) to out[c*os/4+r], block after block, with the arithmetic of dotQ6KP_vec8.
+func dotQ6KPS_8x2(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+
+// dotQ6KPS_8x3 adds the 8×3 dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows (xc: q6KHalfSums, rows 2·xds bytes apart) to out[c*os/4+r], block after block, with the arithmetic of dotQ6KP_vec8.
+func dotQ6KPS_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+
+// dotQ6KPS_8x4 adds the 8×4 dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows (xc: q6KHalfSums, rows 2·xds bytes apart) to out[c*os/4+r], block after block, with the arithmetic of dotQ6KP_vec8.
+func dotQ6KPS_8x4(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)

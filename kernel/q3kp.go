@@ -17,8 +17,9 @@ import (
 //
 // One activation row takes dotQ3KP_vec8. Several take the tiles of packed Q6_K unchanged:
 // q3KPUnpackAVX writes each group's piece in their q6KPBlock format (u = q + 32 as
-// unsigned bytes, the scales sc - 32 as int16, d as float32), and the AVX2 dotQ6KP tiles
-// or, where the CPU has AVX-512 VNNI, kp512Q6KTile multiply it. Every one of them computes
+// unsigned bytes, the scales sc - 32 as int16, d as float32), and the AVX2 dotQ6KPS tiles
+// (q6kp.go; the dotQ6KP tiles before the seventh session) or, where the CPU has AVX-512
+// VNNI, kp512Q6KTile multiply it. Every one of them computes
 // each output as (per row, block after block, b the block of 32)
 //
 //	acc = float32(Σ (sc-32)·q·x)·(d·dx_b) + acc      (the sum exact, d·dx_b rounded, fused)
@@ -198,7 +199,7 @@ func q3KPUnpackGo(dst, w []byte, nsb int) {
 
 // matMulQ3KPacked is MatMul for Q3_K weights laid out by Pack (w: groups of 8 rows,
 // packQ3KGroup): dotQ3KP_vec8 for one activation row; for several, q3KPUnpackAVX and the
-// packed Q6_K tiles (kp512Q6KTile where kp512Q3KOn, else the AVX2 dotQ6KP tiles).
+// packed Q6_K tiles (kp512Q6KTile where kp512Q3KOn, else the AVX2 dotQ6KPS tiles).
 func (p *Pool) matMulQ3KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -213,11 +214,16 @@ func (p *Pool) matMulQ3KPacked(out, x []float32, m, n, k int, w []byte) {
 		return
 	}
 	xq, xd := s.q, s.d
-	xc := q6KSums(s, m*nb)
-	p.kPackedRows(out, m, n, k, w, q3KPSB, q6KPTileC,
-		func(grp *byte, o *float32) { q3KPVec(grp, &xq[0], &xd[0], &xc[0], nsb, o) },
+	if m == 1 {
+		xc := q6KSums(s, nb)
+		p.kPackedRows(out, m, n, k, w, q3KPSB, q6KPSTileC,
+			func(grp *byte, o *float32) { q3KPVec(grp, &xq[0], &xd[0], &xc[0], nsb, o) }, nil, nil)
+		return
+	}
+	xc := q6KHalfSums(s, m*nb)
+	p.kPackedRows(out, m, n, k, w, q3KPSB, q6KPSTileC, nil,
 		q3KPUnpack,
 		func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
-			q6KPTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xc[i*nb+s0*8], 8*sc, o, os)
+			q6KPSTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xc[2*(i*nb+s0*8)], 8*sc, o, os)
 		})
 }

@@ -227,7 +227,7 @@ func TestQ3KPaths(t *testing.T) {
 		}
 		t.Skip("no packed Q3_K kernels on this CPU (no AVX2, or -tags purego)")
 	}
-	many := "AVX2 dotQ6KP 8×3 (packed)"
+	many := "AVX2 dotQ6KPS 8×4 (packed)"
 	if kp512Q3KOn() {
 		many = "AVX-512 VNNI " + tile("kp512Q6KTile", 16, kp512Q6KC, "(packed)")
 	}

@@ -162,7 +162,7 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 // at grp with it, added to o[0..8)) a group at a time, straight from the packed layout.
 // Several take the tiles: each group's kBlockQuant values at a time are unpacked by unpack
 // (sc super-blocks from grp into dst) once per mBlockQuant rows of x and multiplied with
-// all of them, C rows a call (C ≤ 3; tile: c rows from row i, super-blocks s0..s0+sc-1,
+// all of them, C rows a call (C ≤ 4; tile: c rows from row i, super-blocks s0..s0+sc-1,
 // adding to o with row stride os bytes). The kernels of a type sum alike, so a row's
 // results do not depend on m.
 func (p *Pool) kPackedRows(out []float32, m, n, k int, w []byte, gsb, C int, vec func(grp *byte, o *float32), unpack func(dst, grp *byte, sc int), tile func(c int, buf *byte, i, s0, sc int, o *float32, os int)) {
@@ -189,7 +189,7 @@ func (p *Pool) kPackedRows(out []float32, m, n, k int, w []byte, gsb, C int, vec
 		bp := kpBufPool.Get().(*[kBlockQuant / 32 * q6KPBlock]byte)
 		defer kpBufPool.Put(bp)
 		buf := &bp[0]
-		var tmp [3 * 8]float32
+		var tmp [4 * 8]float32
 		for i0 := 0; i0 < m; i0 += mBlockQuant {
 			i1 := min(m, i0+mBlockQuant)
 			for i := i0; i < i1; i++ {

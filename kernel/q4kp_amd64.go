@@ -16,4 +16,5 @@ func init() {
 	q6KPVec = dotQ6KP_vec8
 	q6KPUnpack = q6KPUnpackAVX
 	q6KPTiles = [4]q6KPTileFn{1: dotQ6KP_8x1, 2: dotQ6KP_8x2, 3: dotQ6KP_8x3}
+	q6KPSTiles = [5]q6KPTileFn{1: dotQ6KPS_8x1, 2: dotQ6KPS_8x2, 3: dotQ6KPS_8x3, 4: dotQ6KPS_8x4}
 }

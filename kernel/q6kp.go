@@ -8,8 +8,9 @@ import "encoding/binary"
 // serve Q6_K (q6KPackedOn), Pack lays the rows out again in groups of 8, at the same size
 // (packQ6KGroup), so that each int32 lane of a vector is one weight row.
 //
-// Every packed kernel (dotQ6KP_vec8 for one activation row, q6KPUnpackAVX and the dotQ6KP
-// tiles for several) computes each output as (per row, block after block, b the block of
+// Every packed kernel (dotQ6KP_vec8 for one activation row, q6KPUnpackAVX and the dotQ6KPS
+// tiles for several, which Q3_K's rows unpacked into the same blocks take too; the dotQ6KP
+// tiles before them) computes each output as (per row, block after block, b the block of
 // 32, u the 6-bit values, sc the scale of each value's 16)
 //
 //	acc = float32(Σ sc·(u-32)·x)·(d·dx_b) + acc      (the sum exact, d·dx_b rounded, fused)
@@ -112,7 +113,7 @@ func q6KSums(s *quantScratch, nb int) []int32 {
 
 // matMulQ6KPacked is MatMul for Q6_K weights laid out by Pack (w: groups of 8 rows,
 // packQ6KGroup) on the AVX2 kernels (kPackedRows: dotQ6KP_vec8 for one activation row,
-// q6KPUnpackAVX and the dotQ6KP tiles for several; the AVX-512 VNNI tiles of kp512.go
+// q6KPUnpackAVX and the dotQ6KPS tiles for several; the AVX-512 VNNI tiles of kp512.go
 // for several where kp512On).
 func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
@@ -124,11 +125,60 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 		return
 	}
 	xq, xd := s.q, s.d
-	xc := q6KSums(s, m*nb)
-	p.kPackedRows(out, m, n, k, w, q6KPSB, q6KPTileC,
-		func(grp *byte, o *float32) { q6KPVec(grp, &xq[0], &xd[0], &xc[0], nsb, o) },
+	if m == 1 {
+		xc := q6KSums(s, nb)
+		p.kPackedRows(out, m, n, k, w, q6KPSB, q6KPTileC,
+			func(grp *byte, o *float32) { q6KPVec(grp, &xq[0], &xd[0], &xc[0], nsb, o) }, nil, nil)
+		return
+	}
+	xc := q6KHalfSums(s, m*nb)
+	p.kPackedRows(out, m, n, k, w, q6KPSB, q6KPSTileC, nil,
 		q6KPUnpack,
 		func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
-			q6KPTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xc[i*nb+s0*8], 8*sc, o, os)
+			q6KPSTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xc[2*(i*nb+s0*8)], 8*sc, o, os)
 		})
+}
+
+// The dotQ6KPS tiles (internal/asmgenkp/q6kps.go), set with the other packed Q6_K kernels
+// where the CPU has AVX2 (q4kp_amd64.go). They serve packed Q6_K with several activation
+// rows, and packed Q3_K's (q3kp.go), in place of the dotQ6KP tiles (kept, tested, taken
+// by no type now), with the same results bit for bit: each half of a block's Σ sc·(u-32)·x is summed in int16 less 32·Σx there
+// (q6KHalfSums) and widened by one multiplication by its scale, 10 multiplications a block
+// and activation row where the dotQ6KP tiles spend 13 (the AVX2 integer multiplier is
+// what bounds those tiles).
+//
+// Measured (GFLOP/s per CPU second of the process, so that the time slicing of the
+// loaded machine does not count; GODEBUG=cpu.avx512f=off, one thread, a Zen 5 at load
+// 8-9 on 2 vCPUs, medians of 5 alternating runs), dotQ6KP 8×3 → dotQ6KPS 8×4 (with
+// q6KPUnpackAVX's new prefetch), packed Q4_0 (dotQ4I 8×2) in the same runs: 5632×2048
+// m=16 119 → 156 (158-166), m=128 158 → 172 (158-167); 2048×5632 m=16 117 → 144
+// (130-155), m=128 146 → 164 (165-174). 8×4 rather than 8×3: 16 rows are four tiles
+// and no 8×1 (m=16 132 → 143 at 2048×5632, the same within the noise at m=128).
+var q6KPSTiles [5]q6KPTileFn // [C]
+
+// q6KPSTileC is how many activation rows the dotQ6KPS tiles take at a time.
+const q6KPSTileC = 4
+
+// q6KHalfSums fills s.c with, for each block of 32 of the rows quantized in s (nb blocks
+// in all), two int32: for each half h (values 16h..16h+15), 32·(x[4z]+x[4z+1]) summed
+// over z = 4h..4h+3 in the low int16 and 32·(x[4z+2]+x[4z+3]) in the high one (each at
+// most 32·8·127 = 32512), and returns them: what the dotQ6KPS tiles take off the int16
+// sums of VPMADDUBSW, whose words hold the products of those positions.
+func q6KHalfSums(s *quantScratch, nb int) []int32 {
+	if cap(s.c) < 2*nb {
+		s.c = make([]int32, 2*nb)
+	}
+	xc := s.c[:2*nb]
+	for b := 0; b < nb; b++ {
+		q := s.q[32*b : 32*b+32]
+		for h := 0; h < 2; h++ {
+			var lo, hi int32
+			for z := 4 * h; z < 4*h+4; z++ {
+				lo += int32(q[4*z]) + int32(q[4*z+1])
+				hi += int32(q[4*z+2]) + int32(q[4*z+3])
+			}
+			xc[2*b+h] = int32(uint32(uint16(32*lo)) | uint32(uint16(32*hi))<<16)
+		}
+	}
+	return xc
 }

@@ -178,6 +178,10 @@ func q6KPUnpack() {
 	d := YMM()
 	VCVTPH2PS(Mem{Base: w}, d)
 	for b := 0; b < 8; b++ {
+		// As dotQ6KP_vec8: the super-block's 27 lines, prefetchQ6KP ahead.
+		for l := (27 * b) / 8; l < (27*(b+1))/8; l++ {
+			PREFETCHT0(Mem{Base: w}.Offset(prefetchQ6KP + 64*l))
+		}
 		for z := 0; z < 8; z++ {
 			u := q6kpValues(w, b, z, m0f, m30)
 			VMOVDQU(u, Mem{Base: dst}.Offset(q6kpBlock*b+32*z))

@@ -1,6 +1,6 @@
 // Command asmgenkp generates the AVX2 assembly of package kernel for Q5_K, IQ4_XS and Q3_K
-// weights laid out by Pool.Pack in groups of 8 rows (kp_amd64.s, declared in
-// kp_stubs_amd64.go) with avo
+// weights laid out by Pool.Pack in groups of 8 rows, and the dotQ6KPS tiles for packed
+// Q6_K (q6kps.go) (kp_amd64.s, declared in kp_stubs_amd64.go) with avo
 // (github.com/mmcloughlin/avo). Run it through go generate in the kernel directory:
 //
 //	go generate ./kernel/
@@ -82,6 +82,9 @@ func main() {
 	}
 	q3KPVec()
 	q3KPUnpack()
+	for c := 1; c <= 4; c++ {
+		q6KPSTile(c)
+	}
 	Generate()
 }
 
