@@ -21,7 +21,7 @@ import "github.com/decilm/decilm/tensor"
 // F16C, BMI1 and BMI2 but not AVX-512 VNNI (AVX-512 F/BW/VL without VNNI included:
 // dotIQ2XSAVX512 gave dotIQ2XSAVX's bits, so it is dropped with it).
 //
-// Why these kernels: the AVX2 dotQ6KP tiles (as Q3_K takes them) would overflow (above);
+// Why these kernels: the AVX2 Q6_K tiles (dotQ6KPS, as Q3_K takes them) would overflow (above);
 // a one-row kernel that went through the decoded buffer and the 8×1 tile ran at 0.55 of
 // dotIQ2XSAVX's speed (the unpacker alone costs what dotIQ2XSAVX does), so dotIQ2XSP_vec8
 // decodes in registers, 8 rows a call so that the 8 rows' chains of fused multiply-adds

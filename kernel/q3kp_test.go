@@ -124,7 +124,7 @@ func TestQ3KPUnpack(t *testing.T) {
 
 // TestMatMulQ3KPacked: the packed Q3_K kernels (dotQ3KP_vec8 for one activation row,
 // q3KPUnpackAVX and the packed Q6_K tiles for several: kp512Q6KTile with AVX-512 VNNI,
-// the AVX2 dotQ6KP tiles without) give the bits of their plain Go twin q3KPRef, and each
+// the AVX2 dotQ6KPS tiles without) give the bits of their plain Go twin q3KPRef, and each
 // activation row the same bits whatever the number of rows in the call, on shapes with
 // ragged edges (checkPackedKernels). Where Pack lays out Q3_K on this CPU, it writes
 // packQ3KGroup's bytes and MatMul on the packed tensor gives the same bits.

@@ -56,13 +56,9 @@ var (
 // of xd; strides in bytes) to out[c*os/4+r], block after block.
 type q4KPTileFn func(w *byte, xq *int8, xqs int, xd *float32, xds int, xm *float32, nb int, out *float32, os int)
 
-// q4KPTileC and q6KPTileC are how many activation rows the dotQ4KP and dotQ6KP tiles
-// take at a time: 8×3 measured 5-8% faster than 8×2 for Q6_K at 5632×2048 (m = 16 and 128,
-// one thread, medians of four under load), the same within the noise for Q4_K.
-const (
-	q4KPTileC = 2
-	q6KPTileC = 3
-)
+// q4KPTileC is how many activation rows the dotQ4KP tiles take at a time: 8×3 measured
+// the same as 8×2 within the noise for Q4_K.
+const q4KPTileC = 2
 
 // q4KPackedOn reports whether Pack lays out Q4_K weights for the packed AVX2 kernels:
 // where the CPU has AVX2 and no wider path (AMX, AVX-512 VNNI) serves quantized weights.

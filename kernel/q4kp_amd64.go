@@ -15,6 +15,5 @@ func init() {
 	q4KPTiles = [4]q4KPTileFn{1: dotQ4KP_8x1, 2: dotQ4KP_8x2, 3: dotQ4KP_8x3}
 	q6KPVec = dotQ6KP_vec8
 	q6KPUnpack = q6KPUnpackAVX
-	q6KPTiles = [4]q6KPTileFn{1: dotQ6KP_8x1, 2: dotQ6KP_8x2, 3: dotQ6KP_8x3}
 	q6KPSTiles = [5]q6KPTileFn{1: dotQ6KPS_8x1, 2: dotQ6KPS_8x2, 3: dotQ6KPS_8x3, 4: dotQ6KPS_8x4}
 }

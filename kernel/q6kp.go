@@ -36,7 +36,6 @@ const q6KPBlock = 384
 var (
 	q6KPVec    func(w *byte, xq *int8, xd *float32, xc *int32, nsb int, out *float32)
 	q6KPUnpack func(dst, w *byte, nsb int)
-	q6KPTiles  [4]q6KPTileFn // [C]
 )
 
 // q6KPTileFn adds the 8×C dot products of 8 Q6_K rows unpacked by q6KPUnpack (nb blocks
@@ -127,7 +126,7 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	xq, xd := s.q, s.d
 	if m == 1 {
 		xc := q6KSums(s, nb)
-		p.kPackedRows(out, m, n, k, w, q6KPSB, q6KPTileC,
+		p.kPackedRows(out, m, n, k, w, q6KPSB, q6KPSTileC,
 			func(grp *byte, o *float32) { q6KPVec(grp, &xq[0], &xd[0], &xc[0], nsb, o) }, nil, nil)
 		return
 	}
@@ -141,8 +140,8 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 
 // The dotQ6KPS tiles (internal/asmgenkp/q6kps.go), set with the other packed Q6_K kernels
 // where the CPU has AVX2 (q4kp_amd64.go). They serve packed Q6_K with several activation
-// rows, and packed Q3_K's (q3kp.go), in place of the dotQ6KP tiles (kept, tested, taken
-// by no type now), with the same results bit for bit: each half of a block's Σ sc·(u-32)·x is summed in int16 less 32·Σx there
+// rows, and packed Q3_K's (q3kp.go), in place of the dotQ6KP tiles they replaced (removed),
+// with the same results bit for bit: each half of a block's Σ sc·(u-32)·x is summed in int16 less 32·Σx there
 // (q6KHalfSums) and widened by one multiplication by its scale, 10 multiplications a block
 // and activation row where the dotQ6KP tiles spend 13 (the AVX2 integer multiplier is
 // what bounds those tiles).

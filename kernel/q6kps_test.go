@@ -65,8 +65,7 @@ func q6KPSRef(out []float32, xq []int8, xd []float32, m, n, k int, packed []byte
 // those of the one-row kernel dotQ6KP_vec8, for m = 2, 3, 4, 5, 7, 16, 17 and 130 rows
 // (tiles of 1 to 4 rows), k of one super-block, two and past a kBlockQuant piece (9),
 // rows not a multiple of 8, and weights at the extremes (u = 0 and 63, scales -128 and
-// 127, |x| = 127), where the int16 sums come closest to wrapping; and the dotQ6KP tiles
-// they replace give the same bits.
+// 127, |x| = 127), where the int16 sums come closest to wrapping.
 func TestQ6KPSTiles(t *testing.T) {
 	if !q6KPackedOn() || q6KPSTiles[1] == nil {
 		t.Skip("no packed Q6_K AVX2 kernels on this CPU (no AVX2, or -tags purego)")
@@ -108,21 +107,6 @@ func TestQ6KPSTiles(t *testing.T) {
 						if got[i] != ref[i0*n+i] {
 							t.Fatalf("%s: row %d of %d (from row %d): output %d = %g, the twin %g", name, i/n, m, i0, i%n, got[i], ref[i0*n+i])
 						}
-					}
-				}
-				// The dotQ6KP tiles, which no type takes now but which give the same bits
-				// (their sums of 32·Σx·sc in int32, q6KSums), on 17 rows: 8×3 and 8×2.
-				got := make([]float32, 17*n)
-				s := &quantScratch{q: xq[:17*k]}
-				xc := q6KSums(s, 17*k/32)
-				nb := k / 32
-				p.kPackedRows(got, 17, n, k, packed, q6KPSB, q6KPTileC, nil, q6KPUnpack,
-					func(c int, buf *byte, i, s0, sc int, o *float32, os int) {
-						q6KPTiles[c](buf, &xq[i*k+s0*256], k, &xd[i*nb+s0*8], 4*nb, &xc[i*nb+s0*8], 8*sc, o, os)
-					})
-				for i := range got {
-					if got[i] != ref[i] {
-						t.Fatalf("%s: dotQ6KP tiles: row %d: output %d = %g, the twin %g", name, i/n, i%n, got[i], ref[i])
 					}
 				}
 			}

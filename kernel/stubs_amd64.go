@@ -175,17 +175,8 @@ func dotQ4KP_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, xm *float32, 
 // dotQ6KP_vec8 adds the dot products of a packed group of 8 Q6_K rows (nsb super-blocks) and one int8-quantized row to out[0..8), block after block.
 func dotQ6KP_vec8(w *byte, xq *int8, xd *float32, xc *int32, nsb int, out *float32)
 
-// q6KPUnpackAVX unpacks nsb super-blocks of a packed group of 8 Q6_K rows for the dotQ6KP tiles, 384 bytes per block of 32.
+// q6KPUnpackAVX unpacks nsb super-blocks of a packed group of 8 Q6_K rows for the dotQ6KPS tiles, 384 bytes per block of 32.
 func q6KPUnpackAVX(dst *byte, w *byte, nsb int)
-
-// dotQ6KP_8x1 adds the 8×1 dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
-func dotQ6KP_8x1(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
-
-// dotQ6KP_8x2 adds the 8×2 dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
-func dotQ6KP_8x2(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
-
-// dotQ6KP_8x3 adds the 8×3 dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.
-func dotQ6KP_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
 
 // dotQ4I_vec8 adds the dot products of 8 Q4_0 rows (stride ws bytes) and one int8-quantized row (nb blocks) to out[0..8), block after block.
 func dotQ4I_vec8(w *byte, ws int, xq *int8, xd *float32, xc *int32, nb int, out *float32)

@@ -90,9 +90,6 @@ func main() {
 	}
 	q6KPVec()
 	q6KPUnpack()
-	for c := 1; c <= 3; c++ {
-		q6KPTile(c)
-	}
 	q4iVec(onesW, low4)
 	q4iPack(low4)
 	for c := 1; c <= 2; c++ {

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-
-	"github.com/decilm/decilm/kernel/internal/avoext"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -157,7 +153,7 @@ func q6KPVec() {
 }
 
 // q6KPUnpack: func(dst, w *byte, nsb int)
-// Unpacks nsb super-blocks of a packed Q6_K group for the dotQ6KP tiles, q6kpBlock bytes
+// Unpacks nsb super-blocks of a packed Q6_K group for the dotQ6KPS tiles, q6kpBlock bytes
 // per block of 32: the 8 rows' 6-bit values as unsigned bytes (the 32 bytes at 32z:
 // values 4z..4z+3, one row an int32 lane), the scales of values 0..15 twice in each lane
 // (int16), those of values 16..31 likewise, both in one lane (int16 each), and d as 8
@@ -165,7 +161,7 @@ func q6KPVec() {
 func q6KPUnpack() {
 	q6kpConsts()
 	TEXT("q6KPUnpackAVX", NOSPLIT, "func(dst, w *byte, nsb int)")
-	Doc("q6KPUnpackAVX unpacks nsb super-blocks of a packed group of 8 Q6_K rows for the dotQ6KP tiles, 384 bytes per block of 32.")
+	Doc("q6KPUnpackAVX unpacks nsb super-blocks of a packed group of 8 Q6_K rows for the dotQ6KPS tiles, 384 bytes per block of 32.")
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	nsb := Load(Param("nsb"), GP64())
@@ -200,65 +196,6 @@ func q6KPUnpack() {
 	DECQ(nsb)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	VZEROUPPER()
-	RET()
-}
-
-// q6KPTile: func(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
-// 8 Q6_K rows unpacked by q6KPUnpack (nb blocks of 32) against C rows quantized by
-// QuantizeQ8 (strides in bytes; xc as dotQ6KP_vec8 takes it, with the stride of xd),
-// adding to out[c*os/4 + 0..8) block after block with the arithmetic of dotQ6KP_vec8, so
-// that each result is bit-identical to it.
-func q6KPTile(C int) {
-	name := fmt.Sprintf("dotQ6KP_8x%d", C)
-	TEXT(name, NOSPLIT, "func(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s adds the 8×%d dot products of 8 Q6_K rows unpacked by q6KPUnpackAVX and int8-quantized rows to out[c*os/4+r], block after block.", name, C))
-	w := Load(Param("w"), GP64())
-	xq := Load(Param("xq"), GP64())
-	xqs := Load(Param("xqs"), GP64())
-	xd := Load(Param("xd"), GP64())
-	xds := Load(Param("xds"), GP64())
-	xc := Load(Param("xc"), GP64())
-	xqs3, xds3 := GP64(), GP64()
-	LEAQ(Mem{Base: xqs, Index: xqs, Scale: 2}, xqs3)
-	LEAQ(Mem{Base: xds, Index: xds, Scale: 2}, xds3)
-	nb := Load(Param("nb"), GP64())
-	o := Load(Param("out"), GP64())
-	os := Load(Param("os"), GP64())
-	os3 := GP64()
-	LEAQ(Mem{Base: os, Index: os, Scale: 2}, os3)
-	acc := make([]VecVirtual, C)
-	for c := range acc {
-		acc[c] = YMM()
-		VMOVUPS(avoext.RowAt(o, os, os3, c), acc[c])
-	}
-	TESTQ(nb, nb)
-	JZ(LabelRef("done"))
-	Label("loop")
-	v := make([]VecVirtual, 8)
-	for z := range v {
-		v[z] = YMM()
-		VMOVDQU(Mem{Base: w}.Offset(32*z), v[z])
-	}
-	for c := 0; c < C; c++ {
-		s := q6kpBlockSum(func(z int) Op { return v[z] }, avoext.RowAt(xq, xqs, xqs3, c),
-			func(half int) Op { return Mem{Base: w}.Offset(256 + 32*half) }, Mem{Base: w}.Offset(320), avoext.RowAt(xc, xds, xds3, c))
-		VCVTDQ2PS(s, s)
-		f := YMM()
-		VBROADCASTSS(avoext.RowAt(xd, xds, xds3, c), f)
-		VMULPS(Mem{Base: w}.Offset(352), f, f)
-		VFMADD231PS(f, s, acc[c])
-	}
-	ADDQ(U32(q6kpBlock), w)
-	ADDQ(U8(32), xq)
-	ADDQ(U8(4), xd)
-	ADDQ(U8(4), xc)
-	DECQ(nb)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	for c := range acc {
-		VMOVUPS(acc[c], avoext.RowAt(o, os, os3, c))
-	}
 	VZEROUPPER()
 	RET()
 }
