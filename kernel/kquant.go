@@ -191,6 +191,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		}
 		// The tiles take the grid's address through xc, the same for every row.
 		tiles, xc, xcRow = &iq2XSTiles, unsafe.Pointer(grid), 0
+	case dt == tensor.Q2_K && q2KVNNIOn():
+		p.matMulQ2K512(out, s, m, n, k, data, rs)
+		return true
 	case dt == tensor.Q2_K && dotQ2KVec != nil:
 		xs := blockSums16(s, m, k)
 		g := k / 16

@@ -5032,3 +5032,1821 @@ done:
 	VZEROUPPER
 	MOVSS        X1, ret+40(FP)
 	RET
+
+DATA kq_q2kidx<>+0(SB)/2, $0x0000
+DATA kq_q2kidx<>+2(SB)/2, $0x0000
+DATA kq_q2kidx<>+4(SB)/2, $0x0000
+DATA kq_q2kidx<>+6(SB)/2, $0x0000
+DATA kq_q2kidx<>+8(SB)/2, $0x0000
+DATA kq_q2kidx<>+10(SB)/2, $0x0000
+DATA kq_q2kidx<>+12(SB)/2, $0x0000
+DATA kq_q2kidx<>+14(SB)/2, $0x0000
+DATA kq_q2kidx<>+16(SB)/2, $0x0001
+DATA kq_q2kidx<>+18(SB)/2, $0x0001
+DATA kq_q2kidx<>+20(SB)/2, $0x0001
+DATA kq_q2kidx<>+22(SB)/2, $0x0001
+DATA kq_q2kidx<>+24(SB)/2, $0x0001
+DATA kq_q2kidx<>+26(SB)/2, $0x0001
+DATA kq_q2kidx<>+28(SB)/2, $0x0001
+DATA kq_q2kidx<>+30(SB)/2, $0x0001
+DATA kq_q2kidx<>+32(SB)/2, $0x0002
+DATA kq_q2kidx<>+34(SB)/2, $0x0002
+DATA kq_q2kidx<>+36(SB)/2, $0x0002
+DATA kq_q2kidx<>+38(SB)/2, $0x0002
+DATA kq_q2kidx<>+40(SB)/2, $0x0002
+DATA kq_q2kidx<>+42(SB)/2, $0x0002
+DATA kq_q2kidx<>+44(SB)/2, $0x0002
+DATA kq_q2kidx<>+46(SB)/2, $0x0002
+DATA kq_q2kidx<>+48(SB)/2, $0x0003
+DATA kq_q2kidx<>+50(SB)/2, $0x0003
+DATA kq_q2kidx<>+52(SB)/2, $0x0003
+DATA kq_q2kidx<>+54(SB)/2, $0x0003
+DATA kq_q2kidx<>+56(SB)/2, $0x0003
+DATA kq_q2kidx<>+58(SB)/2, $0x0003
+DATA kq_q2kidx<>+60(SB)/2, $0x0003
+DATA kq_q2kidx<>+62(SB)/2, $0x0003
+DATA kq_q2kidx<>+64(SB)/2, $0x0004
+DATA kq_q2kidx<>+66(SB)/2, $0x0004
+DATA kq_q2kidx<>+68(SB)/2, $0x0004
+DATA kq_q2kidx<>+70(SB)/2, $0x0004
+DATA kq_q2kidx<>+72(SB)/2, $0x0004
+DATA kq_q2kidx<>+74(SB)/2, $0x0004
+DATA kq_q2kidx<>+76(SB)/2, $0x0004
+DATA kq_q2kidx<>+78(SB)/2, $0x0004
+DATA kq_q2kidx<>+80(SB)/2, $0x0005
+DATA kq_q2kidx<>+82(SB)/2, $0x0005
+DATA kq_q2kidx<>+84(SB)/2, $0x0005
+DATA kq_q2kidx<>+86(SB)/2, $0x0005
+DATA kq_q2kidx<>+88(SB)/2, $0x0005
+DATA kq_q2kidx<>+90(SB)/2, $0x0005
+DATA kq_q2kidx<>+92(SB)/2, $0x0005
+DATA kq_q2kidx<>+94(SB)/2, $0x0005
+DATA kq_q2kidx<>+96(SB)/2, $0x0006
+DATA kq_q2kidx<>+98(SB)/2, $0x0006
+DATA kq_q2kidx<>+100(SB)/2, $0x0006
+DATA kq_q2kidx<>+102(SB)/2, $0x0006
+DATA kq_q2kidx<>+104(SB)/2, $0x0006
+DATA kq_q2kidx<>+106(SB)/2, $0x0006
+DATA kq_q2kidx<>+108(SB)/2, $0x0006
+DATA kq_q2kidx<>+110(SB)/2, $0x0006
+DATA kq_q2kidx<>+112(SB)/2, $0x0007
+DATA kq_q2kidx<>+114(SB)/2, $0x0007
+DATA kq_q2kidx<>+116(SB)/2, $0x0007
+DATA kq_q2kidx<>+118(SB)/2, $0x0007
+DATA kq_q2kidx<>+120(SB)/2, $0x0007
+DATA kq_q2kidx<>+122(SB)/2, $0x0007
+DATA kq_q2kidx<>+124(SB)/2, $0x0007
+DATA kq_q2kidx<>+126(SB)/2, $0x0007
+DATA kq_q2kidx<>+128(SB)/2, $0x0008
+DATA kq_q2kidx<>+130(SB)/2, $0x0008
+DATA kq_q2kidx<>+132(SB)/2, $0x0008
+DATA kq_q2kidx<>+134(SB)/2, $0x0008
+DATA kq_q2kidx<>+136(SB)/2, $0x0008
+DATA kq_q2kidx<>+138(SB)/2, $0x0008
+DATA kq_q2kidx<>+140(SB)/2, $0x0008
+DATA kq_q2kidx<>+142(SB)/2, $0x0008
+DATA kq_q2kidx<>+144(SB)/2, $0x0009
+DATA kq_q2kidx<>+146(SB)/2, $0x0009
+DATA kq_q2kidx<>+148(SB)/2, $0x0009
+DATA kq_q2kidx<>+150(SB)/2, $0x0009
+DATA kq_q2kidx<>+152(SB)/2, $0x0009
+DATA kq_q2kidx<>+154(SB)/2, $0x0009
+DATA kq_q2kidx<>+156(SB)/2, $0x0009
+DATA kq_q2kidx<>+158(SB)/2, $0x0009
+DATA kq_q2kidx<>+160(SB)/2, $0x000a
+DATA kq_q2kidx<>+162(SB)/2, $0x000a
+DATA kq_q2kidx<>+164(SB)/2, $0x000a
+DATA kq_q2kidx<>+166(SB)/2, $0x000a
+DATA kq_q2kidx<>+168(SB)/2, $0x000a
+DATA kq_q2kidx<>+170(SB)/2, $0x000a
+DATA kq_q2kidx<>+172(SB)/2, $0x000a
+DATA kq_q2kidx<>+174(SB)/2, $0x000a
+DATA kq_q2kidx<>+176(SB)/2, $0x000b
+DATA kq_q2kidx<>+178(SB)/2, $0x000b
+DATA kq_q2kidx<>+180(SB)/2, $0x000b
+DATA kq_q2kidx<>+182(SB)/2, $0x000b
+DATA kq_q2kidx<>+184(SB)/2, $0x000b
+DATA kq_q2kidx<>+186(SB)/2, $0x000b
+DATA kq_q2kidx<>+188(SB)/2, $0x000b
+DATA kq_q2kidx<>+190(SB)/2, $0x000b
+DATA kq_q2kidx<>+192(SB)/2, $0x000c
+DATA kq_q2kidx<>+194(SB)/2, $0x000c
+DATA kq_q2kidx<>+196(SB)/2, $0x000c
+DATA kq_q2kidx<>+198(SB)/2, $0x000c
+DATA kq_q2kidx<>+200(SB)/2, $0x000c
+DATA kq_q2kidx<>+202(SB)/2, $0x000c
+DATA kq_q2kidx<>+204(SB)/2, $0x000c
+DATA kq_q2kidx<>+206(SB)/2, $0x000c
+DATA kq_q2kidx<>+208(SB)/2, $0x000d
+DATA kq_q2kidx<>+210(SB)/2, $0x000d
+DATA kq_q2kidx<>+212(SB)/2, $0x000d
+DATA kq_q2kidx<>+214(SB)/2, $0x000d
+DATA kq_q2kidx<>+216(SB)/2, $0x000d
+DATA kq_q2kidx<>+218(SB)/2, $0x000d
+DATA kq_q2kidx<>+220(SB)/2, $0x000d
+DATA kq_q2kidx<>+222(SB)/2, $0x000d
+DATA kq_q2kidx<>+224(SB)/2, $0x000e
+DATA kq_q2kidx<>+226(SB)/2, $0x000e
+DATA kq_q2kidx<>+228(SB)/2, $0x000e
+DATA kq_q2kidx<>+230(SB)/2, $0x000e
+DATA kq_q2kidx<>+232(SB)/2, $0x000e
+DATA kq_q2kidx<>+234(SB)/2, $0x000e
+DATA kq_q2kidx<>+236(SB)/2, $0x000e
+DATA kq_q2kidx<>+238(SB)/2, $0x000e
+DATA kq_q2kidx<>+240(SB)/2, $0x000f
+DATA kq_q2kidx<>+242(SB)/2, $0x000f
+DATA kq_q2kidx<>+244(SB)/2, $0x000f
+DATA kq_q2kidx<>+246(SB)/2, $0x000f
+DATA kq_q2kidx<>+248(SB)/2, $0x000f
+DATA kq_q2kidx<>+250(SB)/2, $0x000f
+DATA kq_q2kidx<>+252(SB)/2, $0x000f
+DATA kq_q2kidx<>+254(SB)/2, $0x000f
+GLOBL kq_q2kidx<>(SB), RODATA|NOPTR, $256
+
+// func q2KUnpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·q2KUnpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	VMOVDQU64    kq_q2kidx<>+0(SB), Z0
+	VMOVDQU64    kq_q2kidx<>+64(SB), Z1
+	VMOVDQU64    kq_q2kidx<>+128(SB), Z2
+	VMOVDQU64    kq_q2kidx<>+192(SB), Z3
+	MOVL         $0x000f000f, SI
+	VPBROADCASTD SI, Y4
+	TESTQ        BX, BX
+	JZ           q2ku_done
+
+q2ku_loop:
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           (CX)(SI*1), X5
+	VPINSRQ         $0x01, (CX)(DI*1), X5, X5
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           (CX)(SI*1), X6
+	VPINSRQ         $0x01, (CX)(DI*1), X6, X6
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           (CX)(SI*1), X7
+	VPINSRQ         $0x01, (CX)(DI*1), X7, X7
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           (CX)(SI*1), X8
+	VPINSRQ         $0x01, (CX)(DI*1), X8, X8
+	VINSERTI32X4    $0x01, X6, Z5, Z6
+	VINSERTI32X4    $0x02, X7, Z6, Z6
+	VINSERTI32X4    $0x03, X8, Z6, Z6
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           8(CX)(SI*1), X5
+	VPINSRQ         $0x01, 8(CX)(DI*1), X5, X5
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           8(CX)(SI*1), X7
+	VPINSRQ         $0x01, 8(CX)(DI*1), X7, X7
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           8(CX)(SI*1), X8
+	VPINSRQ         $0x01, 8(CX)(DI*1), X8, X8
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           8(CX)(SI*1), X9
+	VPINSRQ         $0x01, 8(CX)(DI*1), X9, X9
+	VINSERTI32X4    $0x01, X7, Z5, Z7
+	VINSERTI32X4    $0x02, X8, Z7, Z7
+	VINSERTI32X4    $0x03, X9, Z7, Z7
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y8
+	VPSRLW          $0x04, Y8, Y8
+	VMOVDQU         Y8, 256(AX)
+	VPSRLQ          $0x10, Z6, Z8
+	VPMOVQW         Z8, X5
+	VPMOVZXBW       X5, Y8
+	VPSRLW          $0x04, Y8, Y8
+	VMOVDQU         Y8, 640(AX)
+	VPSRLQ          $0x20, Z6, Z8
+	VPMOVQW         Z8, X5
+	VPMOVZXBW       X5, Y8
+	VPSRLW          $0x04, Y8, Y8
+	VMOVDQU         Y8, 1024(AX)
+	VPSRLQ          $0x30, Z6, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 1408(AX)
+	VPMOVQW         Z7, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 1792(AX)
+	VPSRLQ          $0x10, Z7, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 2176(AX)
+	VPSRLQ          $0x20, Z7, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 2560(AX)
+	VPSRLQ          $0x30, Z7, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 2944(AX)
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           76(CX)(SI*1), X5
+	VPINSRQ         $0x01, 76(CX)(DI*1), X5, X5
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           76(CX)(SI*1), X6
+	VPINSRQ         $0x01, 76(CX)(DI*1), X6, X6
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           76(CX)(SI*1), X7
+	VPINSRQ         $0x01, 76(CX)(DI*1), X7, X7
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           76(CX)(SI*1), X8
+	VPINSRQ         $0x01, 76(CX)(DI*1), X8, X8
+	VINSERTI32X4    $0x01, X6, Z5, Z6
+	VINSERTI32X4    $0x02, X7, Z6, Z6
+	VINSERTI32X4    $0x03, X8, Z6, Z6
+	VPSRLQ          $0x20, Z6, Z6
+	VPMOVQD         Z6, Y6
+	VPMOVDW         Y6, X5
+	VCVTPH2PS       X5, Y7
+	VPSRLD          $0x10, Y6, Y6
+	VPMOVDW         Y6, X5
+	VCVTPH2PS       X5, Y6
+	VMOVUPS         Y7, 288(AX)
+	VMOVUPS         Y6, 320(AX)
+	VMOVUPS         Y7, 672(AX)
+	VMOVUPS         Y6, 704(AX)
+	VMOVUPS         Y7, 1056(AX)
+	VMOVUPS         Y6, 1088(AX)
+	VMOVUPS         Y7, 1440(AX)
+	VMOVUPS         Y6, 1472(AX)
+	VMOVUPS         Y7, 1824(AX)
+	VMOVUPS         Y6, 1856(AX)
+	VMOVUPS         Y7, 2208(AX)
+	VMOVUPS         Y6, 2240(AX)
+	VMOVUPS         Y7, 2592(AX)
+	VMOVUPS         Y6, 2624(AX)
+	VMOVUPS         Y7, 2976(AX)
+	VMOVUPS         Y6, 3008(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z6
+	VBROADCASTI64X4 16(SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMULLW         Z6, Z7, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z7
+	VBROADCASTI64X4 16(SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMULLW         Z7, Z8, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z8
+	VBROADCASTI64X4 16(SI), Z10
+	VPSRLVW         kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMULLW         Z8, Z10, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z10
+	VBROADCASTI64X4 16(SI), Z11
+	VPSRLVW         kq_q2kshift<>+0(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMULLW         Z10, Z11, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z11
+	VBROADCASTI64X4 16(SI), Z12
+	VPSRLVW         kq_q2kshift<>+0(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMULLW         Z11, Z12, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z12
+	VBROADCASTI64X4 16(SI), Z13
+	VPSRLVW         kq_q2kshift<>+0(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMULLW         Z12, Z13, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z13
+	VBROADCASTI64X4 16(SI), Z14
+	VPSRLVW         kq_q2kshift<>+0(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMULLW         Z13, Z14, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z0, Z14
+	VBROADCASTI64X4 16(SI), Z15
+	VPSRLVW         kq_q2kshift<>+0(SB), Z15, Z15
+	VPANDD          kq_threes64<>+0(SB), Z15, Z15
+	VPMULLW         Z14, Z15, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, (AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 64(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 128(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 192(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 384(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 448(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 512(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 576(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z6
+	VBROADCASTI64X4 16(SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMULLW         Z6, Z7, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z7
+	VBROADCASTI64X4 16(SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMULLW         Z7, Z8, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z8
+	VBROADCASTI64X4 16(SI), Z10
+	VPSRLVW         kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMULLW         Z8, Z10, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z10
+	VBROADCASTI64X4 16(SI), Z11
+	VPSRLVW         kq_q2kshift<>+64(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMULLW         Z10, Z11, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z11
+	VBROADCASTI64X4 16(SI), Z12
+	VPSRLVW         kq_q2kshift<>+64(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMULLW         Z11, Z12, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z12
+	VBROADCASTI64X4 16(SI), Z13
+	VPSRLVW         kq_q2kshift<>+64(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMULLW         Z12, Z13, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z13
+	VBROADCASTI64X4 16(SI), Z14
+	VPSRLVW         kq_q2kshift<>+64(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMULLW         Z13, Z14, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z1, Z14
+	VBROADCASTI64X4 16(SI), Z15
+	VPSRLVW         kq_q2kshift<>+64(SB), Z15, Z15
+	VPANDD          kq_threes64<>+0(SB), Z15, Z15
+	VPMULLW         Z14, Z15, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, 768(AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 832(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 896(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 960(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 1152(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 1216(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 1280(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 1344(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z6
+	VBROADCASTI64X4 48(SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMULLW         Z6, Z7, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z7
+	VBROADCASTI64X4 48(SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMULLW         Z7, Z8, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z8
+	VBROADCASTI64X4 48(SI), Z10
+	VPSRLVW         kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMULLW         Z8, Z10, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z10
+	VBROADCASTI64X4 48(SI), Z11
+	VPSRLVW         kq_q2kshift<>+0(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMULLW         Z10, Z11, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z11
+	VBROADCASTI64X4 48(SI), Z12
+	VPSRLVW         kq_q2kshift<>+0(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMULLW         Z11, Z12, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z12
+	VBROADCASTI64X4 48(SI), Z13
+	VPSRLVW         kq_q2kshift<>+0(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMULLW         Z12, Z13, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z13
+	VBROADCASTI64X4 48(SI), Z14
+	VPSRLVW         kq_q2kshift<>+0(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMULLW         Z13, Z14, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z2, Z14
+	VBROADCASTI64X4 48(SI), Z15
+	VPSRLVW         kq_q2kshift<>+0(SB), Z15, Z15
+	VPANDD          kq_threes64<>+0(SB), Z15, Z15
+	VPMULLW         Z14, Z15, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, 1536(AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 1600(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 1664(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 1728(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 1920(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 1984(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 2048(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 2112(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z6
+	VBROADCASTI64X4 48(SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMULLW         Z6, Z7, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z7
+	VBROADCASTI64X4 48(SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMULLW         Z7, Z8, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z8
+	VBROADCASTI64X4 48(SI), Z10
+	VPSRLVW         kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMULLW         Z8, Z10, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z10
+	VBROADCASTI64X4 48(SI), Z11
+	VPSRLVW         kq_q2kshift<>+64(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMULLW         Z10, Z11, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z11
+	VBROADCASTI64X4 48(SI), Z12
+	VPSRLVW         kq_q2kshift<>+64(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMULLW         Z11, Z12, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z12
+	VBROADCASTI64X4 48(SI), Z13
+	VPSRLVW         kq_q2kshift<>+64(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMULLW         Z12, Z13, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z13
+	VBROADCASTI64X4 48(SI), Z14
+	VPSRLVW         kq_q2kshift<>+64(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMULLW         Z13, Z14, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y4, Y9, Y9
+	VPERMW          Z9, Z3, Z14
+	VBROADCASTI64X4 48(SI), Z15
+	VPSRLVW         kq_q2kshift<>+64(SB), Z15, Z15
+	VPANDD          kq_threes64<>+0(SB), Z15, Z15
+	VPMULLW         Z14, Z15, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, 2304(AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 2368(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 2432(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 2496(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 2688(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 2752(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 2816(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 2880(AX)
+	ADDQ            $0x00000054, CX
+	ADDQ            $0x00000c00, AX
+	DECQ            BX
+	JNZ             q2ku_loop
+
+q2ku_done:
+	VZEROUPPER
+	RET
+
+// func q2KTile512x1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x1(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z2
+	TESTQ   CX, CX
+	JZ      q2KTile512x1_loop_end
+
+q2KTile512x1_loop:
+	VPXORD           Z0, Z0, Z0
+	VMOVDQU32        (SI), Y3
+	VINSERTI64X4     $0x01, (DI), Z3, Z3
+	VPDPBUSD.BCST    (BX), Z3, Z0
+	VMOVDQU32        32(SI), Y4
+	VINSERTI64X4     $0x01, 32(DI), Z4, Z4
+	VPDPBUSD.BCST    4(BX), Z4, Z0
+	VMOVDQU32        64(SI), Y3
+	VINSERTI64X4     $0x01, 64(DI), Z3, Z3
+	VPDPBUSD.BCST    8(BX), Z3, Z0
+	VMOVDQU32        96(SI), Y4
+	VINSERTI64X4     $0x01, 96(DI), Z4, Z4
+	VPDPBUSD.BCST    12(BX), Z4, Z0
+	VMOVDQU32        128(SI), Y3
+	VINSERTI64X4     $0x01, 128(DI), Z3, Z3
+	VPDPBUSD.BCST    16(BX), Z3, Z0
+	VMOVDQU32        160(SI), Y4
+	VINSERTI64X4     $0x01, 160(DI), Z4, Z4
+	VPDPBUSD.BCST    20(BX), Z4, Z0
+	VMOVDQU32        192(SI), Y3
+	VINSERTI64X4     $0x01, 192(DI), Z3, Z3
+	VPDPBUSD.BCST    24(BX), Z3, Z0
+	VMOVDQU32        224(SI), Y4
+	VINSERTI64X4     $0x01, 224(DI), Z4, Z4
+	VPDPBUSD.BCST    28(BX), Z4, Z0
+	VMOVDQU32        256(SI), Y5
+	VINSERTI64X4     $0x01, 256(DI), Z5, Z5
+	VMOVDQU32        288(SI), Y6
+	VINSERTI64X4     $0x01, 288(DI), Z6, Z6
+	VMOVDQU32        320(SI), Y7
+	VINSERTI64X4     $0x01, 320(DI), Z7, Z7
+	VPBROADCASTD     36(BX), Z1
+	VPMADDWD         Z5, Z1, Z1
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z1, Z1
+	VMULPS           Z6, Z0, Z0
+	VFNMADD231PS     Z7, Z1, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z2
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000028, BX
+	DECQ             CX
+	JNZ              q2KTile512x1_loop
+
+q2KTile512x1_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z2, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x2(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x2(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z4
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z5
+	TESTQ   CX, CX
+	JZ      q2KTile512x2_loop_end
+
+q2KTile512x2_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VMOVDQU32        (SI), Y6
+	VINSERTI64X4     $0x01, (DI), Z6, Z6
+	VPDPBUSD.BCST    (BX), Z6, Z0
+	VPDPBUSD.BCST    40(BX), Z6, Z1
+	VMOVDQU32        32(SI), Y7
+	VINSERTI64X4     $0x01, 32(DI), Z7, Z7
+	VPDPBUSD.BCST    4(BX), Z7, Z0
+	VPDPBUSD.BCST    44(BX), Z7, Z1
+	VMOVDQU32        64(SI), Y6
+	VINSERTI64X4     $0x01, 64(DI), Z6, Z6
+	VPDPBUSD.BCST    8(BX), Z6, Z0
+	VPDPBUSD.BCST    48(BX), Z6, Z1
+	VMOVDQU32        96(SI), Y7
+	VINSERTI64X4     $0x01, 96(DI), Z7, Z7
+	VPDPBUSD.BCST    12(BX), Z7, Z0
+	VPDPBUSD.BCST    52(BX), Z7, Z1
+	VMOVDQU32        128(SI), Y6
+	VINSERTI64X4     $0x01, 128(DI), Z6, Z6
+	VPDPBUSD.BCST    16(BX), Z6, Z0
+	VPDPBUSD.BCST    56(BX), Z6, Z1
+	VMOVDQU32        160(SI), Y7
+	VINSERTI64X4     $0x01, 160(DI), Z7, Z7
+	VPDPBUSD.BCST    20(BX), Z7, Z0
+	VPDPBUSD.BCST    60(BX), Z7, Z1
+	VMOVDQU32        192(SI), Y6
+	VINSERTI64X4     $0x01, 192(DI), Z6, Z6
+	VPDPBUSD.BCST    24(BX), Z6, Z0
+	VPDPBUSD.BCST    64(BX), Z6, Z1
+	VMOVDQU32        224(SI), Y7
+	VINSERTI64X4     $0x01, 224(DI), Z7, Z7
+	VPDPBUSD.BCST    28(BX), Z7, Z0
+	VPDPBUSD.BCST    68(BX), Z7, Z1
+	VMOVDQU32        256(SI), Y8
+	VINSERTI64X4     $0x01, 256(DI), Z8, Z8
+	VMOVDQU32        288(SI), Y9
+	VINSERTI64X4     $0x01, 288(DI), Z9, Z9
+	VMOVDQU32        320(SI), Y10
+	VINSERTI64X4     $0x01, 320(DI), Z10, Z10
+	VPBROADCASTD     36(BX), Z2
+	VPMADDWD         Z8, Z2, Z2
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z2, Z2
+	VMULPS           Z9, Z0, Z0
+	VFNMADD231PS     Z10, Z2, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z4
+	VPBROADCASTD     76(BX), Z3
+	VPMADDWD         Z8, Z3, Z3
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z3, Z3
+	VMULPS           Z9, Z1, Z1
+	VFNMADD231PS     Z10, Z3, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z5
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000050, BX
+	DECQ             CX
+	JNZ              q2KTile512x2_loop
+
+q2KTile512x2_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z4, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z5, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x3(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x3(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z6
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z7
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z8
+	TESTQ   CX, CX
+	JZ      q2KTile512x3_loop_end
+
+q2KTile512x3_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VMOVDQU32        (SI), Y9
+	VINSERTI64X4     $0x01, (DI), Z9, Z9
+	VPDPBUSD.BCST    (BX), Z9, Z0
+	VPDPBUSD.BCST    40(BX), Z9, Z1
+	VPDPBUSD.BCST    80(BX), Z9, Z2
+	VMOVDQU32        32(SI), Y10
+	VINSERTI64X4     $0x01, 32(DI), Z10, Z10
+	VPDPBUSD.BCST    4(BX), Z10, Z0
+	VPDPBUSD.BCST    44(BX), Z10, Z1
+	VPDPBUSD.BCST    84(BX), Z10, Z2
+	VMOVDQU32        64(SI), Y9
+	VINSERTI64X4     $0x01, 64(DI), Z9, Z9
+	VPDPBUSD.BCST    8(BX), Z9, Z0
+	VPDPBUSD.BCST    48(BX), Z9, Z1
+	VPDPBUSD.BCST    88(BX), Z9, Z2
+	VMOVDQU32        96(SI), Y10
+	VINSERTI64X4     $0x01, 96(DI), Z10, Z10
+	VPDPBUSD.BCST    12(BX), Z10, Z0
+	VPDPBUSD.BCST    52(BX), Z10, Z1
+	VPDPBUSD.BCST    92(BX), Z10, Z2
+	VMOVDQU32        128(SI), Y9
+	VINSERTI64X4     $0x01, 128(DI), Z9, Z9
+	VPDPBUSD.BCST    16(BX), Z9, Z0
+	VPDPBUSD.BCST    56(BX), Z9, Z1
+	VPDPBUSD.BCST    96(BX), Z9, Z2
+	VMOVDQU32        160(SI), Y10
+	VINSERTI64X4     $0x01, 160(DI), Z10, Z10
+	VPDPBUSD.BCST    20(BX), Z10, Z0
+	VPDPBUSD.BCST    60(BX), Z10, Z1
+	VPDPBUSD.BCST    100(BX), Z10, Z2
+	VMOVDQU32        192(SI), Y9
+	VINSERTI64X4     $0x01, 192(DI), Z9, Z9
+	VPDPBUSD.BCST    24(BX), Z9, Z0
+	VPDPBUSD.BCST    64(BX), Z9, Z1
+	VPDPBUSD.BCST    104(BX), Z9, Z2
+	VMOVDQU32        224(SI), Y10
+	VINSERTI64X4     $0x01, 224(DI), Z10, Z10
+	VPDPBUSD.BCST    28(BX), Z10, Z0
+	VPDPBUSD.BCST    68(BX), Z10, Z1
+	VPDPBUSD.BCST    108(BX), Z10, Z2
+	VMOVDQU32        256(SI), Y11
+	VINSERTI64X4     $0x01, 256(DI), Z11, Z11
+	VMOVDQU32        288(SI), Y12
+	VINSERTI64X4     $0x01, 288(DI), Z12, Z12
+	VMOVDQU32        320(SI), Y13
+	VINSERTI64X4     $0x01, 320(DI), Z13, Z13
+	VPBROADCASTD     36(BX), Z3
+	VPMADDWD         Z11, Z3, Z3
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z3, Z3
+	VMULPS           Z12, Z0, Z0
+	VFNMADD231PS     Z13, Z3, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z6
+	VPBROADCASTD     76(BX), Z4
+	VPMADDWD         Z11, Z4, Z4
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z4, Z4
+	VMULPS           Z12, Z1, Z1
+	VFNMADD231PS     Z13, Z4, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z7
+	VPBROADCASTD     116(BX), Z5
+	VPMADDWD         Z11, Z5, Z5
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z5, Z5
+	VMULPS           Z12, Z2, Z2
+	VFNMADD231PS     Z13, Z5, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z8
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000078, BX
+	DECQ             CX
+	JNZ              q2KTile512x3_loop
+
+q2KTile512x3_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z6, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z7, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z8, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x4(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x4(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z8
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z9
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z10
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z11
+	TESTQ   CX, CX
+	JZ      q2KTile512x4_loop_end
+
+q2KTile512x4_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VMOVDQU32        (SI), Y12
+	VINSERTI64X4     $0x01, (DI), Z12, Z12
+	VPDPBUSD.BCST    (BX), Z12, Z0
+	VPDPBUSD.BCST    40(BX), Z12, Z1
+	VPDPBUSD.BCST    80(BX), Z12, Z2
+	VPDPBUSD.BCST    120(BX), Z12, Z3
+	VMOVDQU32        32(SI), Y13
+	VINSERTI64X4     $0x01, 32(DI), Z13, Z13
+	VPDPBUSD.BCST    4(BX), Z13, Z0
+	VPDPBUSD.BCST    44(BX), Z13, Z1
+	VPDPBUSD.BCST    84(BX), Z13, Z2
+	VPDPBUSD.BCST    124(BX), Z13, Z3
+	VMOVDQU32        64(SI), Y12
+	VINSERTI64X4     $0x01, 64(DI), Z12, Z12
+	VPDPBUSD.BCST    8(BX), Z12, Z0
+	VPDPBUSD.BCST    48(BX), Z12, Z1
+	VPDPBUSD.BCST    88(BX), Z12, Z2
+	VPDPBUSD.BCST    128(BX), Z12, Z3
+	VMOVDQU32        96(SI), Y13
+	VINSERTI64X4     $0x01, 96(DI), Z13, Z13
+	VPDPBUSD.BCST    12(BX), Z13, Z0
+	VPDPBUSD.BCST    52(BX), Z13, Z1
+	VPDPBUSD.BCST    92(BX), Z13, Z2
+	VPDPBUSD.BCST    132(BX), Z13, Z3
+	VMOVDQU32        128(SI), Y12
+	VINSERTI64X4     $0x01, 128(DI), Z12, Z12
+	VPDPBUSD.BCST    16(BX), Z12, Z0
+	VPDPBUSD.BCST    56(BX), Z12, Z1
+	VPDPBUSD.BCST    96(BX), Z12, Z2
+	VPDPBUSD.BCST    136(BX), Z12, Z3
+	VMOVDQU32        160(SI), Y13
+	VINSERTI64X4     $0x01, 160(DI), Z13, Z13
+	VPDPBUSD.BCST    20(BX), Z13, Z0
+	VPDPBUSD.BCST    60(BX), Z13, Z1
+	VPDPBUSD.BCST    100(BX), Z13, Z2
+	VPDPBUSD.BCST    140(BX), Z13, Z3
+	VMOVDQU32        192(SI), Y12
+	VINSERTI64X4     $0x01, 192(DI), Z12, Z12
+	VPDPBUSD.BCST    24(BX), Z12, Z0
+	VPDPBUSD.BCST    64(BX), Z12, Z1
+	VPDPBUSD.BCST    104(BX), Z12, Z2
+	VPDPBUSD.BCST    144(BX), Z12, Z3
+	VMOVDQU32        224(SI), Y13
+	VINSERTI64X4     $0x01, 224(DI), Z13, Z13
+	VPDPBUSD.BCST    28(BX), Z13, Z0
+	VPDPBUSD.BCST    68(BX), Z13, Z1
+	VPDPBUSD.BCST    108(BX), Z13, Z2
+	VPDPBUSD.BCST    148(BX), Z13, Z3
+	VMOVDQU32        256(SI), Y14
+	VINSERTI64X4     $0x01, 256(DI), Z14, Z14
+	VMOVDQU32        288(SI), Y15
+	VINSERTI64X4     $0x01, 288(DI), Z15, Z15
+	VMOVDQU32        320(SI), Y16
+	VINSERTI64X4     $0x01, 320(DI), Z16, Z16
+	VPBROADCASTD     36(BX), Z4
+	VPMADDWD         Z14, Z4, Z4
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z4, Z4
+	VMULPS           Z15, Z0, Z0
+	VFNMADD231PS     Z16, Z4, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z8
+	VPBROADCASTD     76(BX), Z5
+	VPMADDWD         Z14, Z5, Z5
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z5, Z5
+	VMULPS           Z15, Z1, Z1
+	VFNMADD231PS     Z16, Z5, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z9
+	VPBROADCASTD     116(BX), Z6
+	VPMADDWD         Z14, Z6, Z6
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z6, Z6
+	VMULPS           Z15, Z2, Z2
+	VFNMADD231PS     Z16, Z6, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z10
+	VPBROADCASTD     156(BX), Z7
+	VPMADDWD         Z14, Z7, Z7
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z15, Z3, Z3
+	VFNMADD231PS     Z16, Z7, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z11
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x000000a0, BX
+	DECQ             CX
+	JNZ              q2KTile512x4_loop
+
+q2KTile512x4_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z8, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z9, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z10, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z11, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x5(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x5(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z10
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z11
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z12
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z13
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z14
+	TESTQ   CX, CX
+	JZ      q2KTile512x5_loop_end
+
+q2KTile512x5_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VMOVDQU32        (SI), Y15
+	VINSERTI64X4     $0x01, (DI), Z15, Z15
+	VPDPBUSD.BCST    (BX), Z15, Z0
+	VPDPBUSD.BCST    40(BX), Z15, Z1
+	VPDPBUSD.BCST    80(BX), Z15, Z2
+	VPDPBUSD.BCST    120(BX), Z15, Z3
+	VPDPBUSD.BCST    160(BX), Z15, Z4
+	VMOVDQU32        32(SI), Y16
+	VINSERTI64X4     $0x01, 32(DI), Z16, Z16
+	VPDPBUSD.BCST    4(BX), Z16, Z0
+	VPDPBUSD.BCST    44(BX), Z16, Z1
+	VPDPBUSD.BCST    84(BX), Z16, Z2
+	VPDPBUSD.BCST    124(BX), Z16, Z3
+	VPDPBUSD.BCST    164(BX), Z16, Z4
+	VMOVDQU32        64(SI), Y15
+	VINSERTI64X4     $0x01, 64(DI), Z15, Z15
+	VPDPBUSD.BCST    8(BX), Z15, Z0
+	VPDPBUSD.BCST    48(BX), Z15, Z1
+	VPDPBUSD.BCST    88(BX), Z15, Z2
+	VPDPBUSD.BCST    128(BX), Z15, Z3
+	VPDPBUSD.BCST    168(BX), Z15, Z4
+	VMOVDQU32        96(SI), Y16
+	VINSERTI64X4     $0x01, 96(DI), Z16, Z16
+	VPDPBUSD.BCST    12(BX), Z16, Z0
+	VPDPBUSD.BCST    52(BX), Z16, Z1
+	VPDPBUSD.BCST    92(BX), Z16, Z2
+	VPDPBUSD.BCST    132(BX), Z16, Z3
+	VPDPBUSD.BCST    172(BX), Z16, Z4
+	VMOVDQU32        128(SI), Y15
+	VINSERTI64X4     $0x01, 128(DI), Z15, Z15
+	VPDPBUSD.BCST    16(BX), Z15, Z0
+	VPDPBUSD.BCST    56(BX), Z15, Z1
+	VPDPBUSD.BCST    96(BX), Z15, Z2
+	VPDPBUSD.BCST    136(BX), Z15, Z3
+	VPDPBUSD.BCST    176(BX), Z15, Z4
+	VMOVDQU32        160(SI), Y16
+	VINSERTI64X4     $0x01, 160(DI), Z16, Z16
+	VPDPBUSD.BCST    20(BX), Z16, Z0
+	VPDPBUSD.BCST    60(BX), Z16, Z1
+	VPDPBUSD.BCST    100(BX), Z16, Z2
+	VPDPBUSD.BCST    140(BX), Z16, Z3
+	VPDPBUSD.BCST    180(BX), Z16, Z4
+	VMOVDQU32        192(SI), Y15
+	VINSERTI64X4     $0x01, 192(DI), Z15, Z15
+	VPDPBUSD.BCST    24(BX), Z15, Z0
+	VPDPBUSD.BCST    64(BX), Z15, Z1
+	VPDPBUSD.BCST    104(BX), Z15, Z2
+	VPDPBUSD.BCST    144(BX), Z15, Z3
+	VPDPBUSD.BCST    184(BX), Z15, Z4
+	VMOVDQU32        224(SI), Y16
+	VINSERTI64X4     $0x01, 224(DI), Z16, Z16
+	VPDPBUSD.BCST    28(BX), Z16, Z0
+	VPDPBUSD.BCST    68(BX), Z16, Z1
+	VPDPBUSD.BCST    108(BX), Z16, Z2
+	VPDPBUSD.BCST    148(BX), Z16, Z3
+	VPDPBUSD.BCST    188(BX), Z16, Z4
+	VMOVDQU32        256(SI), Y17
+	VINSERTI64X4     $0x01, 256(DI), Z17, Z17
+	VMOVDQU32        288(SI), Y18
+	VINSERTI64X4     $0x01, 288(DI), Z18, Z18
+	VMOVDQU32        320(SI), Y19
+	VINSERTI64X4     $0x01, 320(DI), Z19, Z19
+	VPBROADCASTD     36(BX), Z5
+	VPMADDWD         Z17, Z5, Z5
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z5, Z5
+	VMULPS           Z18, Z0, Z0
+	VFNMADD231PS     Z19, Z5, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z10
+	VPBROADCASTD     76(BX), Z6
+	VPMADDWD         Z17, Z6, Z6
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z6, Z6
+	VMULPS           Z18, Z1, Z1
+	VFNMADD231PS     Z19, Z6, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z11
+	VPBROADCASTD     116(BX), Z7
+	VPMADDWD         Z17, Z7, Z7
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z18, Z2, Z2
+	VFNMADD231PS     Z19, Z7, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z12
+	VPBROADCASTD     156(BX), Z8
+	VPMADDWD         Z17, Z8, Z8
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z18, Z3, Z3
+	VFNMADD231PS     Z19, Z8, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z13
+	VPBROADCASTD     196(BX), Z9
+	VPMADDWD         Z17, Z9, Z9
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z18, Z4, Z4
+	VFNMADD231PS     Z19, Z9, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z14
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x000000c8, BX
+	DECQ             CX
+	JNZ              q2KTile512x5_loop
+
+q2KTile512x5_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z10, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z11, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z12, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z13, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z14, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x6(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x6(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z12
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z13
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z14
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z15
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z16
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z17
+	TESTQ   CX, CX
+	JZ      q2KTile512x6_loop_end
+
+q2KTile512x6_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VPXORD           Z5, Z5, Z5
+	VMOVDQU32        (SI), Y18
+	VINSERTI64X4     $0x01, (DI), Z18, Z18
+	VPDPBUSD.BCST    (BX), Z18, Z0
+	VPDPBUSD.BCST    40(BX), Z18, Z1
+	VPDPBUSD.BCST    80(BX), Z18, Z2
+	VPDPBUSD.BCST    120(BX), Z18, Z3
+	VPDPBUSD.BCST    160(BX), Z18, Z4
+	VPDPBUSD.BCST    200(BX), Z18, Z5
+	VMOVDQU32        32(SI), Y19
+	VINSERTI64X4     $0x01, 32(DI), Z19, Z19
+	VPDPBUSD.BCST    4(BX), Z19, Z0
+	VPDPBUSD.BCST    44(BX), Z19, Z1
+	VPDPBUSD.BCST    84(BX), Z19, Z2
+	VPDPBUSD.BCST    124(BX), Z19, Z3
+	VPDPBUSD.BCST    164(BX), Z19, Z4
+	VPDPBUSD.BCST    204(BX), Z19, Z5
+	VMOVDQU32        64(SI), Y18
+	VINSERTI64X4     $0x01, 64(DI), Z18, Z18
+	VPDPBUSD.BCST    8(BX), Z18, Z0
+	VPDPBUSD.BCST    48(BX), Z18, Z1
+	VPDPBUSD.BCST    88(BX), Z18, Z2
+	VPDPBUSD.BCST    128(BX), Z18, Z3
+	VPDPBUSD.BCST    168(BX), Z18, Z4
+	VPDPBUSD.BCST    208(BX), Z18, Z5
+	VMOVDQU32        96(SI), Y19
+	VINSERTI64X4     $0x01, 96(DI), Z19, Z19
+	VPDPBUSD.BCST    12(BX), Z19, Z0
+	VPDPBUSD.BCST    52(BX), Z19, Z1
+	VPDPBUSD.BCST    92(BX), Z19, Z2
+	VPDPBUSD.BCST    132(BX), Z19, Z3
+	VPDPBUSD.BCST    172(BX), Z19, Z4
+	VPDPBUSD.BCST    212(BX), Z19, Z5
+	VMOVDQU32        128(SI), Y18
+	VINSERTI64X4     $0x01, 128(DI), Z18, Z18
+	VPDPBUSD.BCST    16(BX), Z18, Z0
+	VPDPBUSD.BCST    56(BX), Z18, Z1
+	VPDPBUSD.BCST    96(BX), Z18, Z2
+	VPDPBUSD.BCST    136(BX), Z18, Z3
+	VPDPBUSD.BCST    176(BX), Z18, Z4
+	VPDPBUSD.BCST    216(BX), Z18, Z5
+	VMOVDQU32        160(SI), Y19
+	VINSERTI64X4     $0x01, 160(DI), Z19, Z19
+	VPDPBUSD.BCST    20(BX), Z19, Z0
+	VPDPBUSD.BCST    60(BX), Z19, Z1
+	VPDPBUSD.BCST    100(BX), Z19, Z2
+	VPDPBUSD.BCST    140(BX), Z19, Z3
+	VPDPBUSD.BCST    180(BX), Z19, Z4
+	VPDPBUSD.BCST    220(BX), Z19, Z5
+	VMOVDQU32        192(SI), Y18
+	VINSERTI64X4     $0x01, 192(DI), Z18, Z18
+	VPDPBUSD.BCST    24(BX), Z18, Z0
+	VPDPBUSD.BCST    64(BX), Z18, Z1
+	VPDPBUSD.BCST    104(BX), Z18, Z2
+	VPDPBUSD.BCST    144(BX), Z18, Z3
+	VPDPBUSD.BCST    184(BX), Z18, Z4
+	VPDPBUSD.BCST    224(BX), Z18, Z5
+	VMOVDQU32        224(SI), Y19
+	VINSERTI64X4     $0x01, 224(DI), Z19, Z19
+	VPDPBUSD.BCST    28(BX), Z19, Z0
+	VPDPBUSD.BCST    68(BX), Z19, Z1
+	VPDPBUSD.BCST    108(BX), Z19, Z2
+	VPDPBUSD.BCST    148(BX), Z19, Z3
+	VPDPBUSD.BCST    188(BX), Z19, Z4
+	VPDPBUSD.BCST    228(BX), Z19, Z5
+	VMOVDQU32        256(SI), Y20
+	VINSERTI64X4     $0x01, 256(DI), Z20, Z20
+	VMOVDQU32        288(SI), Y21
+	VINSERTI64X4     $0x01, 288(DI), Z21, Z21
+	VMOVDQU32        320(SI), Y22
+	VINSERTI64X4     $0x01, 320(DI), Z22, Z22
+	VPBROADCASTD     36(BX), Z6
+	VPMADDWD         Z20, Z6, Z6
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z6, Z6
+	VMULPS           Z21, Z0, Z0
+	VFNMADD231PS     Z22, Z6, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z12
+	VPBROADCASTD     76(BX), Z7
+	VPMADDWD         Z20, Z7, Z7
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z21, Z1, Z1
+	VFNMADD231PS     Z22, Z7, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z13
+	VPBROADCASTD     116(BX), Z8
+	VPMADDWD         Z20, Z8, Z8
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z21, Z2, Z2
+	VFNMADD231PS     Z22, Z8, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z14
+	VPBROADCASTD     156(BX), Z9
+	VPMADDWD         Z20, Z9, Z9
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z21, Z3, Z3
+	VFNMADD231PS     Z22, Z9, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z15
+	VPBROADCASTD     196(BX), Z10
+	VPMADDWD         Z20, Z10, Z10
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z10, Z10
+	VMULPS           Z21, Z4, Z4
+	VFNMADD231PS     Z22, Z10, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z16
+	VPBROADCASTD     236(BX), Z11
+	VPMADDWD         Z20, Z11, Z11
+	VCVTDQ2PS        Z5, Z5
+	VCVTDQ2PS        Z11, Z11
+	VMULPS           Z21, Z5, Z5
+	VFNMADD231PS     Z22, Z11, Z5
+	VFMADD231PS.BCST 232(BX), Z5, Z17
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x000000f0, BX
+	DECQ             CX
+	JNZ              q2KTile512x6_loop
+
+q2KTile512x6_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z12, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z13, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z14, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z15, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z16, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z17, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x7(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x7(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z14
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z15
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z16
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z17
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z18
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z19
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z20
+	TESTQ   CX, CX
+	JZ      q2KTile512x7_loop_end
+
+q2KTile512x7_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VPXORD           Z5, Z5, Z5
+	VPXORD           Z6, Z6, Z6
+	VMOVDQU32        (SI), Y21
+	VINSERTI64X4     $0x01, (DI), Z21, Z21
+	VPDPBUSD.BCST    (BX), Z21, Z0
+	VPDPBUSD.BCST    40(BX), Z21, Z1
+	VPDPBUSD.BCST    80(BX), Z21, Z2
+	VPDPBUSD.BCST    120(BX), Z21, Z3
+	VPDPBUSD.BCST    160(BX), Z21, Z4
+	VPDPBUSD.BCST    200(BX), Z21, Z5
+	VPDPBUSD.BCST    240(BX), Z21, Z6
+	VMOVDQU32        32(SI), Y22
+	VINSERTI64X4     $0x01, 32(DI), Z22, Z22
+	VPDPBUSD.BCST    4(BX), Z22, Z0
+	VPDPBUSD.BCST    44(BX), Z22, Z1
+	VPDPBUSD.BCST    84(BX), Z22, Z2
+	VPDPBUSD.BCST    124(BX), Z22, Z3
+	VPDPBUSD.BCST    164(BX), Z22, Z4
+	VPDPBUSD.BCST    204(BX), Z22, Z5
+	VPDPBUSD.BCST    244(BX), Z22, Z6
+	VMOVDQU32        64(SI), Y21
+	VINSERTI64X4     $0x01, 64(DI), Z21, Z21
+	VPDPBUSD.BCST    8(BX), Z21, Z0
+	VPDPBUSD.BCST    48(BX), Z21, Z1
+	VPDPBUSD.BCST    88(BX), Z21, Z2
+	VPDPBUSD.BCST    128(BX), Z21, Z3
+	VPDPBUSD.BCST    168(BX), Z21, Z4
+	VPDPBUSD.BCST    208(BX), Z21, Z5
+	VPDPBUSD.BCST    248(BX), Z21, Z6
+	VMOVDQU32        96(SI), Y22
+	VINSERTI64X4     $0x01, 96(DI), Z22, Z22
+	VPDPBUSD.BCST    12(BX), Z22, Z0
+	VPDPBUSD.BCST    52(BX), Z22, Z1
+	VPDPBUSD.BCST    92(BX), Z22, Z2
+	VPDPBUSD.BCST    132(BX), Z22, Z3
+	VPDPBUSD.BCST    172(BX), Z22, Z4
+	VPDPBUSD.BCST    212(BX), Z22, Z5
+	VPDPBUSD.BCST    252(BX), Z22, Z6
+	VMOVDQU32        128(SI), Y21
+	VINSERTI64X4     $0x01, 128(DI), Z21, Z21
+	VPDPBUSD.BCST    16(BX), Z21, Z0
+	VPDPBUSD.BCST    56(BX), Z21, Z1
+	VPDPBUSD.BCST    96(BX), Z21, Z2
+	VPDPBUSD.BCST    136(BX), Z21, Z3
+	VPDPBUSD.BCST    176(BX), Z21, Z4
+	VPDPBUSD.BCST    216(BX), Z21, Z5
+	VPDPBUSD.BCST    256(BX), Z21, Z6
+	VMOVDQU32        160(SI), Y22
+	VINSERTI64X4     $0x01, 160(DI), Z22, Z22
+	VPDPBUSD.BCST    20(BX), Z22, Z0
+	VPDPBUSD.BCST    60(BX), Z22, Z1
+	VPDPBUSD.BCST    100(BX), Z22, Z2
+	VPDPBUSD.BCST    140(BX), Z22, Z3
+	VPDPBUSD.BCST    180(BX), Z22, Z4
+	VPDPBUSD.BCST    220(BX), Z22, Z5
+	VPDPBUSD.BCST    260(BX), Z22, Z6
+	VMOVDQU32        192(SI), Y21
+	VINSERTI64X4     $0x01, 192(DI), Z21, Z21
+	VPDPBUSD.BCST    24(BX), Z21, Z0
+	VPDPBUSD.BCST    64(BX), Z21, Z1
+	VPDPBUSD.BCST    104(BX), Z21, Z2
+	VPDPBUSD.BCST    144(BX), Z21, Z3
+	VPDPBUSD.BCST    184(BX), Z21, Z4
+	VPDPBUSD.BCST    224(BX), Z21, Z5
+	VPDPBUSD.BCST    264(BX), Z21, Z6
+	VMOVDQU32        224(SI), Y22
+	VINSERTI64X4     $0x01, 224(DI), Z22, Z22
+	VPDPBUSD.BCST    28(BX), Z22, Z0
+	VPDPBUSD.BCST    68(BX), Z22, Z1
+	VPDPBUSD.BCST    108(BX), Z22, Z2
+	VPDPBUSD.BCST    148(BX), Z22, Z3
+	VPDPBUSD.BCST    188(BX), Z22, Z4
+	VPDPBUSD.BCST    228(BX), Z22, Z5
+	VPDPBUSD.BCST    268(BX), Z22, Z6
+	VMOVDQU32        256(SI), Y23
+	VINSERTI64X4     $0x01, 256(DI), Z23, Z23
+	VMOVDQU32        288(SI), Y24
+	VINSERTI64X4     $0x01, 288(DI), Z24, Z24
+	VMOVDQU32        320(SI), Y25
+	VINSERTI64X4     $0x01, 320(DI), Z25, Z25
+	VPBROADCASTD     36(BX), Z7
+	VPMADDWD         Z23, Z7, Z7
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z24, Z0, Z0
+	VFNMADD231PS     Z25, Z7, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z14
+	VPBROADCASTD     76(BX), Z8
+	VPMADDWD         Z23, Z8, Z8
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z24, Z1, Z1
+	VFNMADD231PS     Z25, Z8, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z15
+	VPBROADCASTD     116(BX), Z9
+	VPMADDWD         Z23, Z9, Z9
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z24, Z2, Z2
+	VFNMADD231PS     Z25, Z9, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z16
+	VPBROADCASTD     156(BX), Z10
+	VPMADDWD         Z23, Z10, Z10
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z10, Z10
+	VMULPS           Z24, Z3, Z3
+	VFNMADD231PS     Z25, Z10, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z17
+	VPBROADCASTD     196(BX), Z11
+	VPMADDWD         Z23, Z11, Z11
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z11, Z11
+	VMULPS           Z24, Z4, Z4
+	VFNMADD231PS     Z25, Z11, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z18
+	VPBROADCASTD     236(BX), Z12
+	VPMADDWD         Z23, Z12, Z12
+	VCVTDQ2PS        Z5, Z5
+	VCVTDQ2PS        Z12, Z12
+	VMULPS           Z24, Z5, Z5
+	VFNMADD231PS     Z25, Z12, Z5
+	VFMADD231PS.BCST 232(BX), Z5, Z19
+	VPBROADCASTD     276(BX), Z13
+	VPMADDWD         Z23, Z13, Z13
+	VCVTDQ2PS        Z6, Z6
+	VCVTDQ2PS        Z13, Z13
+	VMULPS           Z24, Z6, Z6
+	VFNMADD231PS     Z25, Z13, Z6
+	VFMADD231PS.BCST 272(BX), Z6, Z20
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000118, BX
+	DECQ             CX
+	JNZ              q2KTile512x7_loop
+
+q2KTile512x7_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z14, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z15, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z16, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z17, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z18, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z19, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z20, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x8(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x8(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z16
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z17
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z18
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z19
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z20
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z21
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z22
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z23
+	TESTQ   CX, CX
+	JZ      q2KTile512x8_loop_end
+
+q2KTile512x8_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VPXORD           Z5, Z5, Z5
+	VPXORD           Z6, Z6, Z6
+	VPXORD           Z7, Z7, Z7
+	VMOVDQU32        (SI), Y24
+	VINSERTI64X4     $0x01, (DI), Z24, Z24
+	VPDPBUSD.BCST    (BX), Z24, Z0
+	VPDPBUSD.BCST    40(BX), Z24, Z1
+	VPDPBUSD.BCST    80(BX), Z24, Z2
+	VPDPBUSD.BCST    120(BX), Z24, Z3
+	VPDPBUSD.BCST    160(BX), Z24, Z4
+	VPDPBUSD.BCST    200(BX), Z24, Z5
+	VPDPBUSD.BCST    240(BX), Z24, Z6
+	VPDPBUSD.BCST    280(BX), Z24, Z7
+	VMOVDQU32        32(SI), Y25
+	VINSERTI64X4     $0x01, 32(DI), Z25, Z25
+	VPDPBUSD.BCST    4(BX), Z25, Z0
+	VPDPBUSD.BCST    44(BX), Z25, Z1
+	VPDPBUSD.BCST    84(BX), Z25, Z2
+	VPDPBUSD.BCST    124(BX), Z25, Z3
+	VPDPBUSD.BCST    164(BX), Z25, Z4
+	VPDPBUSD.BCST    204(BX), Z25, Z5
+	VPDPBUSD.BCST    244(BX), Z25, Z6
+	VPDPBUSD.BCST    284(BX), Z25, Z7
+	VMOVDQU32        64(SI), Y24
+	VINSERTI64X4     $0x01, 64(DI), Z24, Z24
+	VPDPBUSD.BCST    8(BX), Z24, Z0
+	VPDPBUSD.BCST    48(BX), Z24, Z1
+	VPDPBUSD.BCST    88(BX), Z24, Z2
+	VPDPBUSD.BCST    128(BX), Z24, Z3
+	VPDPBUSD.BCST    168(BX), Z24, Z4
+	VPDPBUSD.BCST    208(BX), Z24, Z5
+	VPDPBUSD.BCST    248(BX), Z24, Z6
+	VPDPBUSD.BCST    288(BX), Z24, Z7
+	VMOVDQU32        96(SI), Y25
+	VINSERTI64X4     $0x01, 96(DI), Z25, Z25
+	VPDPBUSD.BCST    12(BX), Z25, Z0
+	VPDPBUSD.BCST    52(BX), Z25, Z1
+	VPDPBUSD.BCST    92(BX), Z25, Z2
+	VPDPBUSD.BCST    132(BX), Z25, Z3
+	VPDPBUSD.BCST    172(BX), Z25, Z4
+	VPDPBUSD.BCST    212(BX), Z25, Z5
+	VPDPBUSD.BCST    252(BX), Z25, Z6
+	VPDPBUSD.BCST    292(BX), Z25, Z7
+	VMOVDQU32        128(SI), Y24
+	VINSERTI64X4     $0x01, 128(DI), Z24, Z24
+	VPDPBUSD.BCST    16(BX), Z24, Z0
+	VPDPBUSD.BCST    56(BX), Z24, Z1
+	VPDPBUSD.BCST    96(BX), Z24, Z2
+	VPDPBUSD.BCST    136(BX), Z24, Z3
+	VPDPBUSD.BCST    176(BX), Z24, Z4
+	VPDPBUSD.BCST    216(BX), Z24, Z5
+	VPDPBUSD.BCST    256(BX), Z24, Z6
+	VPDPBUSD.BCST    296(BX), Z24, Z7
+	VMOVDQU32        160(SI), Y25
+	VINSERTI64X4     $0x01, 160(DI), Z25, Z25
+	VPDPBUSD.BCST    20(BX), Z25, Z0
+	VPDPBUSD.BCST    60(BX), Z25, Z1
+	VPDPBUSD.BCST    100(BX), Z25, Z2
+	VPDPBUSD.BCST    140(BX), Z25, Z3
+	VPDPBUSD.BCST    180(BX), Z25, Z4
+	VPDPBUSD.BCST    220(BX), Z25, Z5
+	VPDPBUSD.BCST    260(BX), Z25, Z6
+	VPDPBUSD.BCST    300(BX), Z25, Z7
+	VMOVDQU32        192(SI), Y24
+	VINSERTI64X4     $0x01, 192(DI), Z24, Z24
+	VPDPBUSD.BCST    24(BX), Z24, Z0
+	VPDPBUSD.BCST    64(BX), Z24, Z1
+	VPDPBUSD.BCST    104(BX), Z24, Z2
+	VPDPBUSD.BCST    144(BX), Z24, Z3
+	VPDPBUSD.BCST    184(BX), Z24, Z4
+	VPDPBUSD.BCST    224(BX), Z24, Z5
+	VPDPBUSD.BCST    264(BX), Z24, Z6
+	VPDPBUSD.BCST    304(BX), Z24, Z7
+	VMOVDQU32        224(SI), Y25
+	VINSERTI64X4     $0x01, 224(DI), Z25, Z25
+	VPDPBUSD.BCST    28(BX), Z25, Z0
+	VPDPBUSD.BCST    68(BX), Z25, Z1
+	VPDPBUSD.BCST    108(BX), Z25, Z2
+	VPDPBUSD.BCST    148(BX), Z25, Z3
+	VPDPBUSD.BCST    188(BX), Z25, Z4
+	VPDPBUSD.BCST    228(BX), Z25, Z5
+	VPDPBUSD.BCST    268(BX), Z25, Z6
+	VPDPBUSD.BCST    308(BX), Z25, Z7
+	VMOVDQU32        256(SI), Y26
+	VINSERTI64X4     $0x01, 256(DI), Z26, Z26
+	VMOVDQU32        288(SI), Y27
+	VINSERTI64X4     $0x01, 288(DI), Z27, Z27
+	VMOVDQU32        320(SI), Y28
+	VINSERTI64X4     $0x01, 320(DI), Z28, Z28
+	VPBROADCASTD     36(BX), Z8
+	VPMADDWD         Z26, Z8, Z8
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z27, Z0, Z0
+	VFNMADD231PS     Z28, Z8, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z16
+	VPBROADCASTD     76(BX), Z9
+	VPMADDWD         Z26, Z9, Z9
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z27, Z1, Z1
+	VFNMADD231PS     Z28, Z9, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z17
+	VPBROADCASTD     116(BX), Z10
+	VPMADDWD         Z26, Z10, Z10
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z10, Z10
+	VMULPS           Z27, Z2, Z2
+	VFNMADD231PS     Z28, Z10, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z18
+	VPBROADCASTD     156(BX), Z11
+	VPMADDWD         Z26, Z11, Z11
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z11, Z11
+	VMULPS           Z27, Z3, Z3
+	VFNMADD231PS     Z28, Z11, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z19
+	VPBROADCASTD     196(BX), Z12
+	VPMADDWD         Z26, Z12, Z12
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z12, Z12
+	VMULPS           Z27, Z4, Z4
+	VFNMADD231PS     Z28, Z12, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z20
+	VPBROADCASTD     236(BX), Z13
+	VPMADDWD         Z26, Z13, Z13
+	VCVTDQ2PS        Z5, Z5
+	VCVTDQ2PS        Z13, Z13
+	VMULPS           Z27, Z5, Z5
+	VFNMADD231PS     Z28, Z13, Z5
+	VFMADD231PS.BCST 232(BX), Z5, Z21
+	VPBROADCASTD     276(BX), Z14
+	VPMADDWD         Z26, Z14, Z14
+	VCVTDQ2PS        Z6, Z6
+	VCVTDQ2PS        Z14, Z14
+	VMULPS           Z27, Z6, Z6
+	VFNMADD231PS     Z28, Z14, Z6
+	VFMADD231PS.BCST 272(BX), Z6, Z22
+	VPBROADCASTD     316(BX), Z15
+	VPMADDWD         Z26, Z15, Z15
+	VCVTDQ2PS        Z7, Z7
+	VCVTDQ2PS        Z15, Z15
+	VMULPS           Z27, Z7, Z7
+	VFNMADD231PS     Z28, Z15, Z7
+	VFMADD231PS.BCST 312(BX), Z7, Z23
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000140, BX
+	DECQ             CX
+	JNZ              q2KTile512x8_loop
+
+q2KTile512x8_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z16, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z17, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z18, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z19, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z20, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z21, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z22, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z23, (R8)
+	VZEROUPPER
+	RET

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/decilm/decilm/kernel/internal/avoext"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// The AVX-512 VNNI kernels of the low-bit types (issue 16 item 1; kernel/q2k.go): Q2_K
+// with any number of activation rows. Each output sums its blocks of 32 in order (b the
+// block, Σ exact in int32, u = sc·q the 2-bit value times its 4-bit scale, m_lo and m_hi
+// the mins of the block's two halves):
+//
+//	T_b = Σ u·x,  M_b = m_lo·Σ_lo x + m_hi·Σ_hi x
+//	y = float32(T_b)·d,  y = -(float32(M_b)·dmin) + y,  acc = y·dx_b + acc
+//
+// (the product rounded once, each "+" a fused multiply-add). 8 weight rows' super-blocks
+// are decoded by q2KUnpack512 into the q2KPBlock format and two such pieces multiplied with
+// C activation rows by q2KTile512 (16 rows a zmm, VPDPBUSD with 4 bytes of an activation
+// row broadcast).
+
+// q2KBlock is the size of one block of 32 of 8 rows decoded by q2KUnpack512 (kernel's
+// q2KPBlock), q2KXRow the bytes of one activation row's block (kernel's q2KXRow), maxQ2KC
+// the most activation rows a tile takes (registers: 3C+5 of the 32 zmm).
+const (
+	q2KBlock = 384
+	q2KXRow  = 40
+	maxQ2KC  = 8
+)
+
+// q2KIdx512 holds the four VPERMW index vectors of q2KUnpack512: for blocks 2p, 2p+1,
+// word i takes the scale of group 4p + i/8.
+var q2KIdx512 Mem
+
+// lowBit512 generates the low-bit types' AVX-512 kernels (registered in main's -avx512 run,
+// after q2KConsts512, whose constants it uses).
+func lowBit512() {
+	q2KIdx512 = GLOBL("kq_q2kidx", RODATA|NOPTR)
+	for p := 0; p < 4; p++ {
+		for i := 0; i < 32; i++ {
+			DATA(64*p+2*i, U16(uint16(4*p+i/8)))
+		}
+	}
+	q2KUnpack512()
+	for c := 1; c <= maxQ2KC; c++ {
+		q2KTile512(c)
+	}
+}
+
+// q2KUnpack512: func(dst, w *byte, off *int64, nsb int) decodes nsb super-blocks of 8 Q2_K
+// rows (row r at w + off[r]; block_q2_K: 16 scale bytes, sc low nibble and m high, 64
+// bytes of 2-bit values, f16 d and dmin) into dst in the q2KPBlock format: per block of 32
+// (384 bytes), value e of row r at 32·(e/4) + 4r + e%4 as u = sc·q (0..45), at 256 + 4r
+// the mins of the two halves as int16 (m_lo, m_hi), at 288 + 4r d and at 320 + 4r dmin as
+// float32. Per row and pair of blocks 2p, 2p+1 the 32 value bytes are broadcast to both
+// halves of a zmm and shifted by VPSRLVW (q2K512's constants), masked to 2 bits and
+// multiplied by their scales as words (VPMULLW: sc·q < 256, so the bytes of a word do not
+// mix); the 8 rows' zmm are transposed by dwords as iq2XSUnpackAVX512's (iq2XSTranspose8).
+func q2KUnpack512() {
+	TEXT("q2KUnpack512", NOSPLIT, "func(dst, w *byte, off *int64, nsb int)")
+	Doc("q2KUnpack512 decodes nsb super-blocks of 8 Q2_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as q2KUnpack8 does.")
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	offp := Load(Param("off"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	var idx [4]VecVirtual
+	for p := range idx {
+		idx[p] = ZMM()
+		VMOVDQU64(q2KIdx512.Offset(64*p), idx[p])
+	}
+	c0f := YMM()
+	t := GP32()
+	MOVL(U32(0x000f000f), t)
+	VPBROADCASTD(t, c0f)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("q2ku_done"))
+	Label("q2ku_loop")
+	// The mins: qword r of sv[h] is scale bytes 8h..8h+7 of row r; block j's two bytes
+	// become the dword (m_lo, m_hi) of lane r.
+	sv := [2]VecVirtual{iq2RowsQ(w, offp, 0), iq2RowsQ(w, offp, 8)}
+	for j := 0; j < 8; j++ {
+		s := sv[j/4]
+		if j%4 != 0 {
+			s = ZMM()
+			VPSRLQ(U8(16*(j%4)), sv[j/4], s)
+		}
+		b, mw := XMM(), YMM()
+		VPMOVQW(s, b)
+		VPMOVZXBW(b, mw)
+		VPSRLW(U8(4), mw, mw)
+		VMOVDQU(mw, Mem{Base: dst}.Offset(q2KBlock*j+256))
+	}
+	// d and dmin: bytes 76..83 of each super-block, the f16 pair in the high dword.
+	dv := iq2RowsQ(w, offp, 76)
+	VPSRLQ(U8(32), dv, dv)
+	dd := YMM()
+	VPMOVQD(dv, dd)
+	dh, d, dm := XMM(), YMM(), YMM()
+	VPMOVDW(dd, dh)
+	VCVTPH2PS(dh, d)
+	VPSRLD(U8(16), dd, dd)
+	VPMOVDW(dd, dh)
+	VCVTPH2PS(dh, dm)
+	for j := 0; j < 8; j++ {
+		VMOVUPS(d, Mem{Base: dst}.Offset(q2KBlock*j+288))
+		VMOVUPS(dm, Mem{Base: dst}.Offset(q2KBlock*j+320))
+	}
+	for p := 0; p < 4; p++ {
+		var R [8]VecVirtual
+		for r := 0; r < 8; r++ {
+			pr := GP64()
+			MOVQ(Mem{Base: offp}.Offset(8*r), pr)
+			ADDQ(w, pr)
+			if p == 0 {
+				// The row's next piece (4 super-blocks on: the rows' order in q2KRows).
+				PREFETCHT0(Mem{Base: pr}.Offset(4 * 84))
+				PREFETCHT0(Mem{Base: pr}.Offset(4*84 + 64))
+			}
+			sc, scz := YMM(), ZMM()
+			VPMOVZXBW(Mem{Base: pr}, sc)
+			VPAND(c0f, sc, sc)
+			VPERMW(sc.AsZ(), idx[p], scz)
+			q := ZMM()
+			VBROADCASTI64X4(Mem{Base: pr}.Offset(16+32*(p/2)), q)
+			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
+			VPANDD(threes64, q, q)
+			R[r] = ZMM()
+			VPMULLW(scz, q, R[r])
+		}
+		iq2XSTranspose8(R, dst, 2*p)
+	}
+	ADDQ(U32(84), w)
+	ADDQ(U32(8*q2KBlock), dst)
+	DECQ(nsb)
+	JNZ(LabelRef("q2ku_loop"))
+	Label("q2ku_done")
+	VZEROUPPER()
+	RET()
+}
+
+// lbZ returns zmm register i.
+func lbZ(i int) VecPhysical {
+	return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+		Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+}
+
+// lbJoin loads the 32 bytes at off of group a's block and of group b's into zmm z (a low,
+// b high).
+func lbJoin(a, b Register, off int, z VecPhysical) {
+	VMOVDQU32(Mem{Base: a, Disp: off}, z.AsY())
+	VINSERTI64X4(U8(1), Mem{Base: b, Disp: off}, z, z)
+}
+
+// q2KTile512: func(a, b *byte, x *byte, nb int, out *float32, os int) adds the products of
+// 16 Q2_K rows (8 decoded by q2KUnpack512 at a, 8 at b) and C activation rows laid out by
+// kernel's q2KPrep (per block the C rows' 32 int8, dx as float32, (Σ_lo x, Σ_hi x) as
+// int16) over nb blocks of 32 to out[c*os/4 + r] (os in bytes), in the order above.
+func q2KTile512(C int) {
+	name := fmt.Sprintf("q2KTile512x%d", C)
+	TEXT(name, NOSPLIT, "func(a, b *byte, x *byte, nb int, out *float32, os int)")
+	Doc(fmt.Sprintf("%s adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and %d activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.", name, C))
+	a, b, x, nb, out, os := RSI, RDI, RBX, RCX, RDX, RAX
+	Load(Param("a"), a)
+	Load(Param("b"), b)
+	Load(Param("x"), x)
+	Load(Param("nb"), nb)
+	Load(Param("out"), out)
+	Load(Param("os"), os)
+	T := func(c int) VecPhysical { return lbZ(c) }
+	M := func(c int) VecPhysical { return lbZ(C + c) }
+	acc := func(c int) VecPhysical { return lbZ(2*C + c) }
+	wv := func(t int) VecPhysical { return lbZ(3*C + t%2) }
+	mn, d, dm := lbZ(3*C+2), lbZ(3*C+3), lbZ(3*C+4)
+	move := func(store bool) {
+		p := R8
+		MOVQ(out, p)
+		for c := 0; c < C; c++ {
+			if store {
+				VMOVUPS(acc(c), Mem{Base: p})
+			} else {
+				VMOVUPS(Mem{Base: p}, acc(c))
+			}
+			if c+1 < C {
+				ADDQ(os, p)
+			}
+		}
+	}
+	move(false)
+	lp := name + "_loop"
+	TESTQ(nb, nb)
+	JZ(LabelRef(lp + "_end"))
+	Label(lp)
+	for c := 0; c < C; c++ {
+		VPXORD(T(c), T(c), T(c))
+	}
+	for t := 0; t < 8; t++ {
+		lbJoin(a, b, 32*t, wv(t))
+		for c := 0; c < C; c++ {
+			avoext.VPDPBUSDBcst(Mem{Base: x, Disp: q2KXRow*c + 4*t}, wv(t), T(c))
+		}
+	}
+	lbJoin(a, b, 256, mn)
+	lbJoin(a, b, 288, d)
+	lbJoin(a, b, 320, dm)
+	for c := 0; c < C; c++ {
+		VPBROADCASTD(Mem{Base: x, Disp: q2KXRow*c + 36}, M(c))
+		VPMADDWD(mn, M(c), M(c)) // m_lo·Σ_lo x + m_hi·Σ_hi x
+		VCVTDQ2PS(T(c), T(c))
+		VCVTDQ2PS(M(c), M(c))
+		VMULPS(d, T(c), T(c))                                              // y = T·d
+		VFNMADD231PS(dm, M(c), T(c))                                       // y = -(M·dmin) + y
+		VFMADD231PS_BCST(Mem{Base: x, Disp: q2KXRow*c + 32}, T(c), acc(c)) // acc = y·dx + acc
+	}
+	ADDQ(U32(q2KBlock), a)
+	ADDQ(U32(q2KBlock), b)
+	ADDQ(U32(q2KXRow*C), x)
+	DECQ(nb)
+	JNZ(LabelRef(lp))
+	Label(lp + "_end")
+	move(true)
+	VZEROUPPER()
+	RET()
+}

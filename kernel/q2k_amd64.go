@@ -1,0 +1,15 @@
+//go:build !purego
+
+package kernel
+
+import "golang.org/x/sys/cpu"
+
+// Q2_K takes the VNNI order (q2k.go) where the CPU has AVX-512 F, BW, VL and VNNI.
+func init() {
+	if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
+		return
+	}
+	q2KTiles512 = []kp512TileFn{nil, q2KTile512x1, q2KTile512x2, q2KTile512x3, q2KTile512x4,
+		q2KTile512x5, q2KTile512x6, q2KTile512x7, q2KTile512x8}
+	q2KUnpackVec, q2KUnpack = q2KUnpack512, q2KUnpack8Asm
+}
