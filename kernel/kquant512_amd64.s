@@ -6850,3 +6850,587 @@ q2KTile512x8_loop_end:
 	VMOVUPS Z23, (R8)
 	VZEROUPPER
 	RET
+
+DATA kq_q2klow4w<>+0(SB)/2, $0x000f
+DATA kq_q2klow4w<>+2(SB)/2, $0x000f
+DATA kq_q2klow4w<>+4(SB)/2, $0x000f
+DATA kq_q2klow4w<>+6(SB)/2, $0x000f
+DATA kq_q2klow4w<>+8(SB)/2, $0x000f
+DATA kq_q2klow4w<>+10(SB)/2, $0x000f
+DATA kq_q2klow4w<>+12(SB)/2, $0x000f
+DATA kq_q2klow4w<>+14(SB)/2, $0x000f
+DATA kq_q2klow4w<>+16(SB)/2, $0x000f
+DATA kq_q2klow4w<>+18(SB)/2, $0x000f
+DATA kq_q2klow4w<>+20(SB)/2, $0x000f
+DATA kq_q2klow4w<>+22(SB)/2, $0x000f
+DATA kq_q2klow4w<>+24(SB)/2, $0x000f
+DATA kq_q2klow4w<>+26(SB)/2, $0x000f
+DATA kq_q2klow4w<>+28(SB)/2, $0x000f
+DATA kq_q2klow4w<>+30(SB)/2, $0x000f
+GLOBL kq_q2klow4w<>(SB), RODATA|NOPTR, $32
+
+DATA kq_q2kfold<>+0(SB)/4, $0x00000000
+DATA kq_q2kfold<>+4(SB)/4, $0x00000004
+DATA kq_q2kfold<>+8(SB)/4, $0x00000008
+DATA kq_q2kfold<>+12(SB)/4, $0x0000000c
+DATA kq_q2kfold<>+16(SB)/4, $0x00000002
+DATA kq_q2kfold<>+20(SB)/4, $0x00000006
+DATA kq_q2kfold<>+24(SB)/4, $0x0000000a
+DATA kq_q2kfold<>+28(SB)/4, $0x0000000e
+DATA kq_q2kfold<>+32(SB)/4, $0x00000000
+DATA kq_q2kfold<>+36(SB)/4, $0x00000000
+DATA kq_q2kfold<>+40(SB)/4, $0x00000000
+DATA kq_q2kfold<>+44(SB)/4, $0x00000000
+DATA kq_q2kfold<>+48(SB)/4, $0x00000000
+DATA kq_q2kfold<>+52(SB)/4, $0x00000000
+DATA kq_q2kfold<>+56(SB)/4, $0x00000000
+DATA kq_q2kfold<>+60(SB)/4, $0x00000000
+GLOBL kq_q2kfold<>(SB), RODATA|NOPTR, $64
+
+// func q2KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
+TEXT ·q2KDot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     q2kd_done
+
+q2kd_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z6
+	VPERMW           Z2, Z6, Z6
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z6, Z4, Z4
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z4, Z6
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z7
+	VPERMW           Z2, Z7, Z7
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z7, Z4, Z4
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         128(DX), Z4, Z7
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z8
+	VPERMW           Z2, Z8, Z8
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z8, Z4, Z4
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         192(DX), Z4, Z8
+	VSHUFI64X2       $0x88, Z6, Z5, Z4
+	VSHUFI64X2       $0xdd, Z6, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z8, Z7, Z5
+	VSHUFI64X2       $0xdd, Z8, Z7, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z6
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z6, Z6
+	VPSHUFD          $0xb1, Z6, Z4
+	VPADDD           Z4, Z6, Z6
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z6, Z4, Z6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y6, Y6
+	VFNMADD231PS     Y4, Y3, Y6
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z7
+	VPERMW           Z2, Z7, Z7
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z7, Z4, Z4
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         64(DX), Z4, Z7
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z8
+	VPERMW           Z2, Z8, Z8
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z8, Z4, Z4
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z4, Z8
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z9
+	VPERMW           Z2, Z9, Z9
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z9, Z4, Z4
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z4, Z9
+	VSHUFI64X2       $0x88, Z7, Z5, Z4
+	VSHUFI64X2       $0xdd, Z7, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z9, Z8, Z5
+	VSHUFI64X2       $0xdd, Z9, Z8, Z7
+	VPADDD           Z7, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z7
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z7, Z7
+	VPSHUFD          $0xb1, Z7, Z4
+	VPADDD           Z4, Z7, Z7
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z7, Z4, Z7
+	VCVTDQ2PS        Y7, Y7
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y7, Y7
+	VFNMADD231PS     Y4, Y3, Y7
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z8
+	VPERMW           Z2, Z8, Z8
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z8, Z4, Z4
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         64(DX), Z4, Z8
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z9
+	VPERMW           Z2, Z9, Z9
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z9, Z4, Z4
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         128(DX), Z4, Z9
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z10
+	VPERMW           Z2, Z10, Z10
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z10, Z4, Z4
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         192(DX), Z4, Z10
+	VSHUFI64X2       $0x88, Z8, Z5, Z4
+	VSHUFI64X2       $0xdd, Z8, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z10, Z9, Z5
+	VSHUFI64X2       $0xdd, Z10, Z9, Z8
+	VPADDD           Z8, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z8
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z8, Z8
+	VPSHUFD          $0xb1, Z8, Z4
+	VPADDD           Z4, Z8, Z8
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z8, Z4, Z8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y8, Y8
+	VFNMADD231PS     Y4, Y3, Y8
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z9
+	VPERMW           Z2, Z9, Z9
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z9, Z4, Z4
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z4, Z9
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z10
+	VPERMW           Z2, Z10, Z10
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z10, Z4, Z4
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z4, Z10
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z11
+	VPERMW           Z2, Z11, Z11
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z11, Z4, Z4
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z4, Z11
+	VSHUFI64X2       $0x88, Z9, Z5, Z4
+	VSHUFI64X2       $0xdd, Z9, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z11, Z10, Z5
+	VSHUFI64X2       $0xdd, Z11, Z10, Z9
+	VPADDD           Z9, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z9
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z9, Z9
+	VPSHUFD          $0xb1, Z9, Z4
+	VPADDD           Z4, Z9, Z9
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z9, Z4, Z9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y9, Y9
+	VFNMADD231PS     Y4, Y3, Y9
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z10
+	VPERMW           Z2, Z10, Z10
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z10, Z4, Z4
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z4, Z10
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z11
+	VPERMW           Z2, Z11, Z11
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z11, Z4, Z4
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z4, Z11
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z12
+	VPERMW           Z2, Z12, Z12
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z12, Z4, Z4
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z4, Z12
+	VSHUFI64X2       $0x88, Z10, Z5, Z4
+	VSHUFI64X2       $0xdd, Z10, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z12, Z11, Z5
+	VSHUFI64X2       $0xdd, Z12, Z11, Z10
+	VPADDD           Z10, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z10
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z10, Z10
+	VPSHUFD          $0xb1, Z10, Z4
+	VPADDD           Z4, Z10, Z10
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z10, Z4, Z10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y10, Y10
+	VFNMADD231PS     Y4, Y3, Y10
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z11
+	VPERMW           Z2, Z11, Z11
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z11, Z4, Z4
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z4, Z11
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z12
+	VPERMW           Z2, Z12, Z12
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z12, Z4, Z4
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z4, Z12
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z13
+	VPERMW           Z2, Z13, Z13
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z13, Z4, Z4
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z4, Z13
+	VSHUFI64X2       $0x88, Z11, Z5, Z4
+	VSHUFI64X2       $0xdd, Z11, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z13, Z12, Z5
+	VSHUFI64X2       $0xdd, Z13, Z12, Z11
+	VPADDD           Z11, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z11
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z11, Z11
+	VPSHUFD          $0xb1, Z11, Z4
+	VPADDD           Z4, Z11, Z11
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z11, Z4, Z11
+	VCVTDQ2PS        Y11, Y11
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y11, Y11
+	VFNMADD231PS     Y4, Y3, Y11
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z12
+	VPERMW           Z2, Z12, Z12
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z12, Z4, Z4
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z4, Z12
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z13
+	VPERMW           Z2, Z13, Z13
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z13, Z4, Z4
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z4, Z13
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z14
+	VPERMW           Z2, Z14, Z14
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z14, Z4, Z4
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z4, Z14
+	VSHUFI64X2       $0x88, Z12, Z5, Z4
+	VSHUFI64X2       $0xdd, Z12, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z14, Z13, Z5
+	VSHUFI64X2       $0xdd, Z14, Z13, Z12
+	VPADDD           Z12, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z12
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z12, Z12
+	VPSHUFD          $0xb1, Z12, Z4
+	VPADDD           Z4, Z12, Z12
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z12, Z4, Z12
+	VCVTDQ2PS        Y12, Y12
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y12, Y12
+	VFNMADD231PS     Y4, Y3, Y12
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y3
+	VPMADDWD         (SI), Y3, Y3
+	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z5, Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z13
+	VPERMW           Z2, Z13, Z13
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z13, Z4, Z4
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         64(DX), Z4, Z13
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z14
+	VPERMW           Z2, Z14, Z14
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z14, Z4, Z4
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         128(DX), Z4, Z14
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z15
+	VPERMW           Z2, Z15, Z15
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VPMULLW          Z15, Z4, Z4
+	VMOVDQA64        Z1, Z15
+	VPDPBUSD         192(DX), Z4, Z15
+	VSHUFI64X2       $0x88, Z13, Z5, Z4
+	VSHUFI64X2       $0xdd, Z13, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VSHUFI64X2       $0x88, Z15, Z14, Z5
+	VSHUFI64X2       $0xdd, Z15, Z14, Z13
+	VPADDD           Z13, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z13
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z13, Z13
+	VPSHUFD          $0xb1, Z13, Z4
+	VPADDD           Z4, Z13, Z13
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
+	VPERMD           Z13, Z4, Z13
+	VCVTDQ2PS        Y13, Y13
+	VCVTDQ2PS        Y3, Y3
+	VPBROADCASTD     80(R8), X2
+	VCVTPH2PS        X2, Y2
+	VSHUFPS          $0x55, Y2, Y2, Y4
+	VSHUFPS          $0x00, Y2, Y2, Y2
+	VMULPS           Y2, Y13, Y13
+	VFNMADD231PS     Y4, Y3, Y13
+	VUNPCKLPS        Y7, Y6, Y2
+	VUNPCKHPS        Y7, Y6, Y3
+	VUNPCKLPS        Y9, Y8, Y4
+	VUNPCKHPS        Y9, Y8, Y5
+	VUNPCKLPS        Y11, Y10, Y6
+	VUNPCKHPS        Y11, Y10, Y7
+	VUNPCKLPS        Y13, Y12, Y8
+	VUNPCKHPS        Y13, Y12, Y9
+	VSHUFPS          $0x44, Y4, Y2, Y10
+	VSHUFPS          $0xee, Y4, Y2, Y2
+	VSHUFPS          $0x44, Y5, Y3, Y4
+	VSHUFPS          $0xee, Y5, Y3, Y3
+	VSHUFPS          $0x44, Y8, Y6, Y5
+	VSHUFPS          $0xee, Y8, Y6, Y6
+	VSHUFPS          $0x44, Y9, Y7, Y8
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VPERM2F128       $0x20, Y5, Y10, Y9
+	VPERM2F128       $0x31, Y5, Y10, Y5
+	VPERM2F128       $0x20, Y6, Y2, Y10
+	VPERM2F128       $0x31, Y6, Y2, Y2
+	VPERM2F128       $0x20, Y8, Y4, Y6
+	VPERM2F128       $0x31, Y8, Y4, Y4
+	VPERM2F128       $0x20, Y7, Y3, Y8
+	VPERM2F128       $0x31, Y7, Y3, Y3
+	VFMADD231PS.BCST (BX), Y9, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y6, Y0
+	VFMADD231PS.BCST 12(BX), Y8, Y0
+	VFMADD231PS.BCST 16(BX), Y5, Y0
+	VFMADD231PS.BCST 20(BX), Y2, Y0
+	VFMADD231PS.BCST 24(BX), Y4, Y0
+	VFMADD231PS.BCST 28(BX), Y3, Y0
+	ADDQ             $0x00000054, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              q2kd_loop
+
+q2kd_done:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET

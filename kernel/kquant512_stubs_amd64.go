@@ -48,3 +48,6 @@ func q2KTile512x7(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 
 // q2KTile512x8 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 8 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
 func q2KTile512x8(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KDot8AVX512 writes to out[0..7] the products of 8 Q2_K rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.
+func q2KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)

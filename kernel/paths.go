@@ -111,7 +111,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, pieces decoded by iq2XSUnpackVBMI)")}, func() bool { return iq2XSVNNIOn() && iq2XSUnpackVBMIVec != nil }},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, decoded pieces)")}, iq2XSVNNIOn},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
-	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, 1, "(q2k, pieces decoded by q2KUnpack512)")}, q2KVNNIOn},
+	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512 VNNI", "q2KDot8AVX512 (q2k, 8 rows a call)"}, func() bool { return q2KVNNIOn() && q2KDot8Vec != nil }},
 	{[]tensor.DType{tensor.Q2_K}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(q2k, pieces decoded by q2KUnpack512)")}, q2KVNNIOn},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},

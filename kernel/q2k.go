@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
 )
 
 // Q2_K on AVX-512 VNNI CPUs, every number of activation rows (issue 16 item 1). The rows
@@ -43,6 +44,10 @@ const (
 var (
 	q2KTiles512  []kp512TileFn
 	q2KUnpackVec func(dst, w *byte, off *int64, nsb int)
+	// q2KDot8Vec is the one-activation-row kernel (q2KDot8AVX512: 8 weight rows a call,
+	// row r at w + off[r]; xs each block's (Σ_lo x, Σ_hi x) as two int16), in the tiles'
+	// order; nil where the tiles are.
+	q2KDot8Vec func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
 )
 
 // q2KVNNIOn reports whether Q2_K takes the VNNI order (q2KRows) for every m.
@@ -136,6 +141,32 @@ func (p *Pool) q2KPrep(xp []byte, s *quantScratch, m, nb int) {
 // order, on x quantized into s, for any m.
 func (p *Pool) matMulQ2K512(out []float32, s *quantScratch, m, n, k int, data []byte, rs int) {
 	nb := k / 32
+	if m == 1 && q2KDot8Vec != nil {
+		var xsBuf [256]uint32 // k ≤ 8192 stays on the stack
+		xs := xsBuf[:0]
+		if nb > len(xsBuf) {
+			xs = make([]uint32, 0, nb)
+		}
+		xs = xs[:nb]
+		for b := range xs {
+			lo, hi := sum16(i8Bytes(s.q[32*b:32*b+16])), sum16(i8Bytes(s.q[32*b+16:32*b+32]))
+			xs[b] = uint32(uint16(lo)) | uint32(uint16(hi))<<16
+		}
+		p.runGrain(n, 8, func(lo, hi int) {
+			var off [8]int64
+			var tmp [8]float32
+			for j := lo; j < hi; j += 8 {
+				r := min(8, hi-j)
+				for i := range off {
+					off[i] = int64(min(i, r-1) * rs)
+				}
+				_ = data[(j+r)*rs-1]
+				q2KDot8Vec(&data[j*rs], &off[0], &s.q[0], &s.d[0], &xs[0], k/256, &tmp[0])
+				copy(out[j:j+r], tmp[:r])
+			}
+		})
+		return
+	}
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*q2KXRow)
@@ -222,3 +253,6 @@ func q2KTileGo(c int, a, b, x []byte, nb int, out []float32, os int) {
 		}
 	}
 }
+
+// i8Bytes returns the bytes of q.
+func i8Bytes(q []int8) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(&q[0])), len(q)) }

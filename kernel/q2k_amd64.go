@@ -12,4 +12,5 @@ func init() {
 	q2KTiles512 = []kp512TileFn{nil, q2KTile512x1, q2KTile512x2, q2KTile512x3, q2KTile512x4,
 		q2KTile512x5, q2KTile512x6, q2KTile512x7, q2KTile512x8}
 	q2KUnpackVec, q2KUnpack = q2KUnpack512, q2KUnpack8Asm
+	q2KDot8Vec = q2KDot8AVX512
 }

@@ -237,3 +237,51 @@ func TestMatMulQ2KVNNI(t *testing.T) {
 		}
 	}
 }
+
+// TestQ2KDot8: the one-activation-row kernel (q2KDot8AVX512, 8 weight rows a call, the
+// last row repeated where fewer are left) gives dotQ2K32Generic's bits for every row, on
+// 1 to 9 super-blocks, random rows and rows of extremes (every scale and min 15, every q 3,
+// activations ±127 and -128).
+func TestQ2KDot8(t *testing.T) {
+	if q2KDot8Vec == nil {
+		t.Skip("no AVX-512 VNNI Q2_K row kernel on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(171, 172))
+	for nsb := 1; nsb <= 9; nsb++ {
+		for _, ext := range []bool{false, true} {
+			k, nb := 256*nsb, 8*nsb
+			w := randBlocks(rng, tensor.Q2_K, 8, k)
+			rs, _ := tensor.Q2_K.RowBytes(k)
+			xq, xd, _ := quantRef(randVec(rng, k), 1, k)
+			if ext {
+				for sb := 0; sb < len(w.Data)/84; sb++ {
+					for i := 0; i < 80; i++ {
+						w.Data[84*sb+i] = 0xff
+					}
+				}
+				for i := range xq {
+					xq[i] = []int8{127, -128, -127}[i/32%3]
+				}
+			}
+			xs := make([]uint32, nb)
+			for b := range xs {
+				lo, hi := sum16(i8Bytes(xq[32*b:32*b+16])), sum16(i8Bytes(xq[32*b+16:32*b+32]))
+				xs[b] = uint32(uint16(lo)) | uint32(uint16(hi))<<16
+			}
+			for _, rows := range []int{8, 3} {
+				var off [8]int64
+				for r := range off {
+					off[r] = int64(min(r, rows-1) * rs)
+				}
+				var out [8]float32
+				q2KDot8Vec(&w.Data[0], &off[0], &xq[0], &xd[0], &xs[0], nsb, &out[0])
+				for r := 0; r < rows; r++ {
+					want := dotQ2K32Generic(w.Data[r*rs:], xq, xd, nsb)
+					if math.Float32bits(out[r]) != math.Float32bits(want) {
+						t.Fatalf("nsb=%d rows=%d extremes=%v: row %d = %g, dotQ2K32Generic %g", nsb, rows, ext, r, out[r], want)
+					}
+				}
+			}
+		}
+	}
+}

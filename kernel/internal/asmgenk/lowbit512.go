@@ -49,6 +49,7 @@ func lowBit512() {
 	for c := 1; c <= maxQ2KC; c++ {
 		q2KTile512(c)
 	}
+	q2KDot8512()
 }
 
 // q2KUnpack512: func(dst, w *byte, off *int64, nsb int) decodes nsb super-blocks of 8 Q2_K
@@ -224,4 +225,131 @@ func q2KTile512(C int) {
 	move(true)
 	VZEROUPPER()
 	RET()
+}
+
+// q2KFoldIdx is the VPERMD index of q2KDot8512: dword b of the folded sums holds block
+// 4·(b%4)... (lane L of the fold: T_L in dwords 4L, 4L+1, T_4+L in 4L+2, 4L+3).
+var q2KFoldIdx, q2KLow4W Mem
+
+// q2KDot8512: func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// writes to out[0..7] the products of 8 Q2_K rows (row r at w + off[r], nsb super-blocks)
+// with one activation row quantized by QuantizeQ8 (xq, xd; xs: each block's (Σ_lo x,
+// Σ_hi x) as two int16), in the order of the tiles (the same bits). Per row and pair of
+// blocks 2p, 2p+1 the values u = sc·q are formed as in q2KUnpack512 and multiplied with
+// the 64 activations by one VPDPBUSD; the four pairs' sums are folded (iq2XS32Fold, a
+// VPSHUFD and VPERMD) into T_0..T_7, the mins' sums M_b come from one VPMADDWD, and y_b =
+// -(M_b·dmin) + T_b·d in 8 lanes. The 8 rows' y vectors are transposed so that lane r is
+// row r, and the chain acc = y_b·dx_b + acc runs over b with the 8 rows in 8 lanes.
+func q2KDot8512() {
+	q2KLow4W = GLOBL("kq_q2klow4w", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(2*i, U16(15))
+	}
+	q2KFoldIdx = GLOBL("kq_q2kfold", RODATA|NOPTR)
+	for b := 0; b < 16; b++ {
+		v := 4*(b%4) + 2*(b/4)
+		if b >= 8 {
+			v = 0
+		}
+		DATA(4*b, U32(uint32(v)))
+	}
+	TEXT("q2KDot8AVX512", NOSPLIT, "func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)")
+	Doc("q2KDot8AVX512 writes to out[0..7] the products of 8 Q2_K rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.")
+	w := Load(Param("w"), GP64())
+	offp := Load(Param("off"), GP64())
+	xq := Load(Param("xq"), GP64())
+	xd := Load(Param("xd"), GP64())
+	xs := Load(Param("xs"), GP64())
+	nsb := Load(Param("nsb"), GP64())
+	acc, zero := YMM(), ZMM()
+	VXORPS(acc, acc, acc)
+	VPXORD(zero, zero, zero)
+	TESTQ(nsb, nsb)
+	JZ(LabelRef("q2kd_done"))
+	Label("q2kd_loop")
+	var Y [8]VecVirtual
+	for r := 0; r < 8; r++ {
+		pr := GP64()
+		MOVQ(Mem{Base: offp}.Offset(8*r), pr)
+		ADDQ(w, pr)
+		PREFETCHT0(Mem{Base: pr}.Offset(prefetch))
+		PREFETCHT0(Mem{Base: pr}.Offset(prefetch + 64))
+		sc, mm := YMM(), YMM()
+		VPMOVZXBW(Mem{Base: pr}, sc)
+		VPSRLW(U8(4), sc, mm)
+		VPMADDWD(Mem{Base: xs}, mm, mm) // M_b = m_lo·Σ_lo x + m_hi·Σ_hi x
+		VPAND(q2KLow4W, sc, sc)
+		var P [4]VecVirtual
+		for p := 0; p < 4; p++ {
+			q, scz := ZMM(), ZMM()
+			VMOVDQU64(q2KIdx512.Offset(64*p), scz)
+			VPERMW(sc.AsZ(), scz, scz)
+			VBROADCASTI64X4(Mem{Base: pr}.Offset(16+32*(p/2)), q)
+			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
+			VPANDD(threes64, q, q)
+			VPMULLW(scz, q, q)
+			P[p] = ZMM()
+			VMOVDQA64(zero, P[p])
+			avoext.VPDPBUSD(Mem{Base: xq}.Offset(64*p), q, P[p])
+		}
+		f := iq2XS32Fold(P)
+		h := ZMM()
+		VPSHUFD(U8(0xb1), f, h)
+		VPADDD(h, f, f)
+		fi := ZMM()
+		VMOVDQU64(q2KFoldIdx, fi)
+		VPERMD(f, fi, f)
+		tv := f.AsY().(VecVirtual)
+		VCVTDQ2PS(tv, tv)
+		VCVTDQ2PS(mm, mm)
+		dd, d, dm := XMM(), YMM(), YMM()
+		VPBROADCASTD(Mem{Base: pr}.Offset(80), dd)
+		VCVTPH2PS(dd, d)
+		VSHUFPS(U8(0x55), d, d, dm)
+		VSHUFPS(U8(0x00), d, d, d)
+		VMULPS(d, tv, tv)        // y = T·d
+		VFNMADD231PS(dm, mm, tv) // y = -(M·dmin) + y
+		Y[r] = tv
+	}
+	V := lbTranspose8(Y)
+	for b := 0; b < 8; b++ {
+		VFMADD231PS_BCST(Mem{Base: xd}.Offset(4*b), V[b], acc) // acc = y_b·dx_b + acc
+	}
+	ADDQ(U32(84), w)
+	ADDQ(U32(256), xq)
+	ADDQ(U32(32), xd)
+	ADDQ(U32(32), xs)
+	DECQ(nsb)
+	JNZ(LabelRef("q2kd_loop"))
+	Label("q2kd_done")
+	o := Load(Param("out"), GP64())
+	VMOVUPS(acc, Mem{Base: o})
+	VZEROUPPER()
+	RET()
+}
+
+// lbTranspose8 transposes 8 ymm of 8 float32 (Y[r] lane b) into V[b] lane r.
+func lbTranspose8(Y [8]VecVirtual) [8]VecVirtual {
+	var A [8]VecVirtual
+	for i := 0; i < 4; i++ {
+		A[2*i], A[2*i+1] = YMM(), YMM()
+		VUNPCKLPS(Y[2*i+1], Y[2*i], A[2*i])   // r0 b0, r1 b0, r0 b1, r1 b1 | b4, b5
+		VUNPCKHPS(Y[2*i+1], Y[2*i], A[2*i+1]) // b2, b3 | b6, b7
+	}
+	var B [8]VecVirtual
+	for i := 0; i < 2; i++ {
+		for h := 0; h < 2; h++ {
+			lo, hi := A[4*i+h], A[4*i+2+h]
+			B[4*i+2*h], B[4*i+2*h+1] = YMM(), YMM()
+			VSHUFPS(U8(0x44), hi, lo, B[4*i+2*h])   // rows 4i..4i+3 of b = 2h (+4)
+			VSHUFPS(U8(0xee), hi, lo, B[4*i+2*h+1]) // of b = 2h+1 (+4)
+		}
+	}
+	var V [8]VecVirtual
+	for b := 0; b < 4; b++ {
+		V[b], V[b+4] = YMM(), YMM()
+		VPERM2F128(U8(0x20), B[4+b], B[b], V[b])
+		VPERM2F128(U8(0x31), B[4+b], B[b], V[b+4])
+	}
+	return V
 }
