@@ -231,6 +231,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotIQ1MVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, (*uint64)(xc))
 		}
+	case dt == tensor.TQ2_0 && tq20VNNIOn():
+		p.matMulTQ20512(out, s, m, n, k, data, rs)
+		return true
 	case dt == tensor.TQ2_0 && dotTQ20Vec != nil:
 		tiles = &tq20Tiles
 		rowDot = func(j, i int) float32 {

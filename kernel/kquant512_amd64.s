@@ -5170,16 +5170,16 @@ TEXT ·q2KUnpack512(SB), NOSPLIT, $0-32
 	MOVQ         w+8(FP), CX
 	MOVQ         off+16(FP), DX
 	MOVQ         nsb+24(FP), BX
-	VMOVDQU64    kq_q2kidx<>+0(SB), Z0
-	VMOVDQU64    kq_q2kidx<>+64(SB), Z1
-	VMOVDQU64    kq_q2kidx<>+128(SB), Z2
-	VMOVDQU64    kq_q2kidx<>+192(SB), Z3
+	VMOVDQU64    kq_q2kidx<>+0(SB), Z1
+	VMOVDQU64    kq_q2kidx<>+64(SB), Z2
+	VMOVDQU64    kq_q2kidx<>+128(SB), Z3
+	VMOVDQU64    kq_q2kidx<>+192(SB), Z4
 	MOVL         $0x000f000f, SI
-	VPBROADCASTD SI, Y4
+	VPBROADCASTD SI, Y0
 	TESTQ        BX, BX
-	JZ           q2ku_done
+	JZ           q2KUnpack512_loop_end
 
-q2ku_loop:
+q2KUnpack512_loop:
 	MOVQ            (DX), SI
 	MOVQ            8(DX), DI
 	VMOVQ           (CX)(SI*1), X5
@@ -5302,90 +5302,90 @@ q2ku_loop:
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z6
-	VBROADCASTI64X4 16(SI), Z7
-	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
-	VPANDD          kq_threes64<>+0(SB), Z7, Z7
-	VPMULLW         Z6, Z7, Z6
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z7
+	VPMULLW         Z7, Z6, Z6
 	MOVQ            8(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z7
-	VBROADCASTI64X4 16(SI), Z8
-	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
-	VPANDD          kq_threes64<>+0(SB), Z8, Z8
-	VPMULLW         Z7, Z8, Z7
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z8
+	VPMULLW         Z8, Z7, Z7
 	MOVQ            16(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z8
-	VBROADCASTI64X4 16(SI), Z10
-	VPSRLVW         kq_q2kshift<>+0(SB), Z10, Z10
-	VPANDD          kq_threes64<>+0(SB), Z10, Z10
-	VPMULLW         Z8, Z10, Z8
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z10
+	VPMULLW         Z10, Z8, Z8
 	MOVQ            24(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z10
+	VPSRLVW         kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z10
-	VBROADCASTI64X4 16(SI), Z11
-	VPSRLVW         kq_q2kshift<>+0(SB), Z11, Z11
-	VPANDD          kq_threes64<>+0(SB), Z11, Z11
-	VPMULLW         Z10, Z11, Z10
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z11
+	VPMULLW         Z11, Z10, Z10
 	MOVQ            32(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z11
+	VPSRLVW         kq_q2kshift<>+0(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z11
-	VBROADCASTI64X4 16(SI), Z12
-	VPSRLVW         kq_q2kshift<>+0(SB), Z12, Z12
-	VPANDD          kq_threes64<>+0(SB), Z12, Z12
-	VPMULLW         Z11, Z12, Z11
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z12
+	VPMULLW         Z12, Z11, Z11
 	MOVQ            40(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z12
+	VPSRLVW         kq_q2kshift<>+0(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z12
-	VBROADCASTI64X4 16(SI), Z13
-	VPSRLVW         kq_q2kshift<>+0(SB), Z13, Z13
-	VPANDD          kq_threes64<>+0(SB), Z13, Z13
-	VPMULLW         Z12, Z13, Z12
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z13
+	VPMULLW         Z13, Z12, Z12
 	MOVQ            48(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z13
+	VPSRLVW         kq_q2kshift<>+0(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z13
-	VBROADCASTI64X4 16(SI), Z14
-	VPSRLVW         kq_q2kshift<>+0(SB), Z14, Z14
-	VPANDD          kq_threes64<>+0(SB), Z14, Z14
-	VPMULLW         Z13, Z14, Z13
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z14
+	VPMULLW         Z14, Z13, Z13
 	MOVQ            56(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      336(SI)
 	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z14
+	VPSRLVW         kq_q2kshift<>+0(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z0, Z14
-	VBROADCASTI64X4 16(SI), Z15
-	VPSRLVW         kq_q2kshift<>+0(SB), Z15, Z15
-	VPANDD          kq_threes64<>+0(SB), Z15, Z15
-	VPMULLW         Z14, Z15, Z14
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z15
+	VPMULLW         Z15, Z14, Z14
 	VPUNPCKLDQ      Z7, Z6, Z15
 	VPUNPCKHDQ      Z7, Z6, Z6
 	VPUNPCKLDQ      Z10, Z8, Z7
@@ -5428,76 +5428,76 @@ q2ku_loop:
 	VMOVDQU64       Z6, 576(AX)
 	MOVQ            (DX), SI
 	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z6
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z7
+	VPMULLW         Z7, Z6, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 16(SI), Z7
 	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
 	VPANDD          kq_threes64<>+0(SB), Z7, Z7
-	VPMULLW         Z6, Z7, Z6
-	MOVQ            8(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z7
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z8
+	VPMULLW         Z8, Z7, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 16(SI), Z8
 	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
 	VPANDD          kq_threes64<>+0(SB), Z8, Z8
-	VPMULLW         Z7, Z8, Z7
-	MOVQ            16(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z8
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z10
+	VPMULLW         Z10, Z8, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 16(SI), Z10
 	VPSRLVW         kq_q2kshift<>+64(SB), Z10, Z10
 	VPANDD          kq_threes64<>+0(SB), Z10, Z10
-	VPMULLW         Z8, Z10, Z8
-	MOVQ            24(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z10
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z11
+	VPMULLW         Z11, Z10, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 16(SI), Z11
 	VPSRLVW         kq_q2kshift<>+64(SB), Z11, Z11
 	VPANDD          kq_threes64<>+0(SB), Z11, Z11
-	VPMULLW         Z10, Z11, Z10
-	MOVQ            32(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z11
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z12
+	VPMULLW         Z12, Z11, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 16(SI), Z12
 	VPSRLVW         kq_q2kshift<>+64(SB), Z12, Z12
 	VPANDD          kq_threes64<>+0(SB), Z12, Z12
-	VPMULLW         Z11, Z12, Z11
-	MOVQ            40(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z12
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z13
+	VPMULLW         Z13, Z12, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 16(SI), Z13
 	VPSRLVW         kq_q2kshift<>+64(SB), Z13, Z13
 	VPANDD          kq_threes64<>+0(SB), Z13, Z13
-	VPMULLW         Z12, Z13, Z12
-	MOVQ            48(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z13
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z14
+	VPMULLW         Z14, Z13, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 16(SI), Z14
 	VPSRLVW         kq_q2kshift<>+64(SB), Z14, Z14
 	VPANDD          kq_threes64<>+0(SB), Z14, Z14
-	VPMULLW         Z13, Z14, Z13
-	MOVQ            56(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z1, Z14
-	VBROADCASTI64X4 16(SI), Z15
-	VPSRLVW         kq_q2kshift<>+64(SB), Z15, Z15
-	VPANDD          kq_threes64<>+0(SB), Z15, Z15
-	VPMULLW         Z14, Z15, Z14
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z15
+	VPMULLW         Z15, Z14, Z14
 	VPUNPCKLDQ      Z7, Z6, Z15
 	VPUNPCKHDQ      Z7, Z6, Z6
 	VPUNPCKLDQ      Z10, Z8, Z7
@@ -5540,76 +5540,76 @@ q2ku_loop:
 	VMOVDQU64       Z6, 1344(AX)
 	MOVQ            (DX), SI
 	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z6
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z7
+	VPMULLW         Z7, Z6, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z7
 	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
 	VPANDD          kq_threes64<>+0(SB), Z7, Z7
-	VPMULLW         Z6, Z7, Z6
-	MOVQ            8(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z7
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z8
+	VPMULLW         Z8, Z7, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z8
 	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
 	VPANDD          kq_threes64<>+0(SB), Z8, Z8
-	VPMULLW         Z7, Z8, Z7
-	MOVQ            16(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z8
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z10
+	VPMULLW         Z10, Z8, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z10
 	VPSRLVW         kq_q2kshift<>+0(SB), Z10, Z10
 	VPANDD          kq_threes64<>+0(SB), Z10, Z10
-	VPMULLW         Z8, Z10, Z8
-	MOVQ            24(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z10
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z11
+	VPMULLW         Z11, Z10, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z11
 	VPSRLVW         kq_q2kshift<>+0(SB), Z11, Z11
 	VPANDD          kq_threes64<>+0(SB), Z11, Z11
-	VPMULLW         Z10, Z11, Z10
-	MOVQ            32(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z11
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z12
+	VPMULLW         Z12, Z11, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z12
 	VPSRLVW         kq_q2kshift<>+0(SB), Z12, Z12
 	VPANDD          kq_threes64<>+0(SB), Z12, Z12
-	VPMULLW         Z11, Z12, Z11
-	MOVQ            40(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z12
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z13
+	VPMULLW         Z13, Z12, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z13
 	VPSRLVW         kq_q2kshift<>+0(SB), Z13, Z13
 	VPANDD          kq_threes64<>+0(SB), Z13, Z13
-	VPMULLW         Z12, Z13, Z12
-	MOVQ            48(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z13
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z14
+	VPMULLW         Z14, Z13, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z14
 	VPSRLVW         kq_q2kshift<>+0(SB), Z14, Z14
 	VPANDD          kq_threes64<>+0(SB), Z14, Z14
-	VPMULLW         Z13, Z14, Z13
-	MOVQ            56(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z2, Z14
-	VBROADCASTI64X4 48(SI), Z15
-	VPSRLVW         kq_q2kshift<>+0(SB), Z15, Z15
-	VPANDD          kq_threes64<>+0(SB), Z15, Z15
-	VPMULLW         Z14, Z15, Z14
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z15
+	VPMULLW         Z15, Z14, Z14
 	VPUNPCKLDQ      Z7, Z6, Z15
 	VPUNPCKHDQ      Z7, Z6, Z6
 	VPUNPCKLDQ      Z10, Z8, Z7
@@ -5652,76 +5652,76 @@ q2ku_loop:
 	VMOVDQU64       Z6, 2112(AX)
 	MOVQ            (DX), SI
 	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z6
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z7
+	VPMULLW         Z7, Z6, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z7
 	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
 	VPANDD          kq_threes64<>+0(SB), Z7, Z7
-	VPMULLW         Z6, Z7, Z6
-	MOVQ            8(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z7
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z8
+	VPMULLW         Z8, Z7, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z8
 	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
 	VPANDD          kq_threes64<>+0(SB), Z8, Z8
-	VPMULLW         Z7, Z8, Z7
-	MOVQ            16(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z8
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z10
+	VPMULLW         Z10, Z8, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z10
 	VPSRLVW         kq_q2kshift<>+64(SB), Z10, Z10
 	VPANDD          kq_threes64<>+0(SB), Z10, Z10
-	VPMULLW         Z8, Z10, Z8
-	MOVQ            24(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z10
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z11
+	VPMULLW         Z11, Z10, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z11
 	VPSRLVW         kq_q2kshift<>+64(SB), Z11, Z11
 	VPANDD          kq_threes64<>+0(SB), Z11, Z11
-	VPMULLW         Z10, Z11, Z10
-	MOVQ            32(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z11
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z12
+	VPMULLW         Z12, Z11, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z12
 	VPSRLVW         kq_q2kshift<>+64(SB), Z12, Z12
 	VPANDD          kq_threes64<>+0(SB), Z12, Z12
-	VPMULLW         Z11, Z12, Z11
-	MOVQ            40(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z12
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z13
+	VPMULLW         Z13, Z12, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z13
 	VPSRLVW         kq_q2kshift<>+64(SB), Z13, Z13
 	VPANDD          kq_threes64<>+0(SB), Z13, Z13
-	VPMULLW         Z12, Z13, Z12
-	MOVQ            48(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z13
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z14
+	VPMULLW         Z14, Z13, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
 	VBROADCASTI64X4 48(SI), Z14
 	VPSRLVW         kq_q2kshift<>+64(SB), Z14, Z14
 	VPANDD          kq_threes64<>+0(SB), Z14, Z14
-	VPMULLW         Z13, Z14, Z13
-	MOVQ            56(DX), SI
-	ADDQ            CX, SI
 	VPMOVZXBW       (SI), Y9
-	VPAND           Y4, Y9, Y9
-	VPERMW          Z9, Z3, Z14
-	VBROADCASTI64X4 48(SI), Z15
-	VPSRLVW         kq_q2kshift<>+64(SB), Z15, Z15
-	VPANDD          kq_threes64<>+0(SB), Z15, Z15
-	VPMULLW         Z14, Z15, Z14
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z15
+	VPMULLW         Z15, Z14, Z14
 	VPUNPCKLDQ      Z7, Z6, Z15
 	VPUNPCKHDQ      Z7, Z6, Z6
 	VPUNPCKLDQ      Z10, Z8, Z7
@@ -5765,9 +5765,414 @@ q2ku_loop:
 	ADDQ            $0x00000054, CX
 	ADDQ            $0x00000c00, AX
 	DECQ            BX
-	JNZ             q2ku_loop
+	JNZ             q2KUnpack512_loop
 
-q2ku_done:
+q2KUnpack512_loop_end:
+	VZEROUPPER
+	RET
+
+// func tq20Unpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·tq20Unpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVL         $0x00010001, SI
+	VPBROADCASTD SI, Y0
+	TESTQ        BX, BX
+	JZ           tq20Unpack512_loop_end
+
+tq20Unpack512_loop:
+	VMOVDQU         Y0, 256(AX)
+	VMOVDQU         Y0, 640(AX)
+	VMOVDQU         Y0, 1024(AX)
+	VMOVDQU         Y0, 1408(AX)
+	VMOVDQU         Y0, 1792(AX)
+	VMOVDQU         Y0, 2176(AX)
+	VMOVDQU         Y0, 2560(AX)
+	VMOVDQU         Y0, 2944(AX)
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           58(CX)(SI*1), X1
+	VPINSRQ         $0x01, 58(CX)(DI*1), X1, X1
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           58(CX)(SI*1), X2
+	VPINSRQ         $0x01, 58(CX)(DI*1), X2, X2
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           58(CX)(SI*1), X3
+	VPINSRQ         $0x01, 58(CX)(DI*1), X3, X3
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           58(CX)(SI*1), X4
+	VPINSRQ         $0x01, 58(CX)(DI*1), X4, X4
+	VINSERTI32X4    $0x01, X2, Z1, Z2
+	VINSERTI32X4    $0x02, X3, Z2, Z2
+	VINSERTI32X4    $0x03, X4, Z2, Z2
+	VPSRLQ          $0x30, Z2, Z2
+	VPMOVQD         Z2, Y2
+	VPMOVDW         Y2, X1
+	VCVTPH2PS       X1, Y2
+	VMOVUPS         Y2, 288(AX)
+	VMOVUPS         Y2, 320(AX)
+	VMOVUPS         Y2, 672(AX)
+	VMOVUPS         Y2, 704(AX)
+	VMOVUPS         Y2, 1056(AX)
+	VMOVUPS         Y2, 1088(AX)
+	VMOVUPS         Y2, 1440(AX)
+	VMOVUPS         Y2, 1472(AX)
+	VMOVUPS         Y2, 1824(AX)
+	VMOVUPS         Y2, 1856(AX)
+	VMOVUPS         Y2, 2208(AX)
+	VMOVUPS         Y2, 2240(AX)
+	VMOVUPS         Y2, 2592(AX)
+	VMOVUPS         Y2, 2624(AX)
+	VMOVUPS         Y2, 2976(AX)
+	VMOVUPS         Y2, 3008(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z2
+	VPSRLVW         kq_q2kshift<>+0(SB), Z2, Z2
+	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z3
+	VPSRLVW         kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z4
+	VPSRLVW         kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z5
+	VPSRLVW         kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z9
+	VPSRLVW         kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z2, Z10
+	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z2, Z10
+	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, (AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 64(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 128(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 192(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 384(AX)
+	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VMOVDQU64       Z6, 448(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 512(AX)
+	VSHUFI32X4      $0xdd, Z2, Z5, Z2
+	VMOVDQU64       Z2, 576(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z2
+	VPSRLVW         kq_q2kshift<>+64(SB), Z2, Z2
+	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z3
+	VPSRLVW         kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z4
+	VPSRLVW         kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z5
+	VPSRLVW         kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z9
+	VPSRLVW         kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z2, Z10
+	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z2, Z10
+	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, 768(AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 832(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 896(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 960(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 1152(AX)
+	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VMOVDQU64       Z6, 1216(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 1280(AX)
+	VSHUFI32X4      $0xdd, Z2, Z5, Z2
+	VMOVDQU64       Z2, 1344(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z2
+	VPSRLVW         kq_q2kshift<>+0(SB), Z2, Z2
+	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z3
+	VPSRLVW         kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z4
+	VPSRLVW         kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z5
+	VPSRLVW         kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z9
+	VPSRLVW         kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z2, Z10
+	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z2, Z10
+	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, 1536(AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 1600(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 1664(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 1728(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 1920(AX)
+	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VMOVDQU64       Z6, 1984(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 2048(AX)
+	VSHUFI32X4      $0xdd, Z2, Z5, Z2
+	VMOVDQU64       Z2, 2112(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z2
+	VPSRLVW         kq_q2kshift<>+64(SB), Z2, Z2
+	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z3
+	VPSRLVW         kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z4
+	VPSRLVW         kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z5
+	VPSRLVW         kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z9
+	VPSRLVW         kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z2, Z10
+	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z2, Z10
+	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, 2304(AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 2368(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 2432(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 2496(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 2688(AX)
+	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VMOVDQU64       Z6, 2752(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 2816(AX)
+	VSHUFI32X4      $0xdd, Z2, Z5, Z2
+	VMOVDQU64       Z2, 2880(AX)
+	ADDQ            $0x00000042, CX
+	ADDQ            $0x00000c00, AX
+	DECQ            BX
+	JNZ             tq20Unpack512_loop
+
+tq20Unpack512_loop_end:
 	VZEROUPPER
 	RET
 
@@ -6869,6 +7274,24 @@ DATA kq_q2klow4w<>+28(SB)/2, $0x000f
 DATA kq_q2klow4w<>+30(SB)/2, $0x000f
 GLOBL kq_q2klow4w<>(SB), RODATA|NOPTR, $32
 
+DATA kq_q2konesw<>+0(SB)/2, $0x0001
+DATA kq_q2konesw<>+2(SB)/2, $0x0001
+DATA kq_q2konesw<>+4(SB)/2, $0x0001
+DATA kq_q2konesw<>+6(SB)/2, $0x0001
+DATA kq_q2konesw<>+8(SB)/2, $0x0001
+DATA kq_q2konesw<>+10(SB)/2, $0x0001
+DATA kq_q2konesw<>+12(SB)/2, $0x0001
+DATA kq_q2konesw<>+14(SB)/2, $0x0001
+DATA kq_q2konesw<>+16(SB)/2, $0x0001
+DATA kq_q2konesw<>+18(SB)/2, $0x0001
+DATA kq_q2konesw<>+20(SB)/2, $0x0001
+DATA kq_q2konesw<>+22(SB)/2, $0x0001
+DATA kq_q2konesw<>+24(SB)/2, $0x0001
+DATA kq_q2konesw<>+26(SB)/2, $0x0001
+DATA kq_q2konesw<>+28(SB)/2, $0x0001
+DATA kq_q2konesw<>+30(SB)/2, $0x0001
+GLOBL kq_q2konesw<>(SB), RODATA|NOPTR, $32
+
 DATA kq_q2kfold<>+0(SB)/4, $0x00000000
 DATA kq_q2kfold<>+4(SB)/4, $0x00000004
 DATA kq_q2kfold<>+8(SB)/4, $0x00000008
@@ -6899,9 +7322,9 @@ TEXT ·q2KDot8AVX512(SB), NOSPLIT, $0-56
 	VXORPS Y0, Y0, Y0
 	VPXORD Z1, Z1, Z1
 	TESTQ  DI, DI
-	JZ     q2kd_done
+	JZ     q2KDot8AVX512_loop_end
 
-q2kd_loop:
+q2KDot8AVX512_loop:
 	MOVQ             (CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
@@ -6910,35 +7333,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z6
-	VPERMW           Z2, Z6, Z6
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z6
+	VPERMW           Z2, Z6, Z6
 	VPMULLW          Z6, Z4, Z4
 	VMOVDQA64        Z1, Z6
 	VPDPBUSD         64(DX), Z4, Z6
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z7
-	VPERMW           Z2, Z7, Z7
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z7
+	VPERMW           Z2, Z7, Z7
 	VPMULLW          Z7, Z4, Z4
 	VMOVDQA64        Z1, Z7
 	VPDPBUSD         128(DX), Z4, Z7
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z8
-	VPERMW           Z2, Z8, Z8
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z8
+	VPERMW           Z2, Z8, Z8
 	VPMULLW          Z8, Z4, Z4
 	VMOVDQA64        Z1, Z8
 	VPDPBUSD         192(DX), Z4, Z8
@@ -6971,35 +7394,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z7
-	VPERMW           Z2, Z7, Z7
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z7
+	VPERMW           Z2, Z7, Z7
 	VPMULLW          Z7, Z4, Z4
 	VMOVDQA64        Z1, Z7
 	VPDPBUSD         64(DX), Z4, Z7
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z8
-	VPERMW           Z2, Z8, Z8
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z8
+	VPERMW           Z2, Z8, Z8
 	VPMULLW          Z8, Z4, Z4
 	VMOVDQA64        Z1, Z8
 	VPDPBUSD         128(DX), Z4, Z8
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z9
-	VPERMW           Z2, Z9, Z9
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z9
+	VPERMW           Z2, Z9, Z9
 	VPMULLW          Z9, Z4, Z4
 	VMOVDQA64        Z1, Z9
 	VPDPBUSD         192(DX), Z4, Z9
@@ -7032,35 +7455,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z8
-	VPERMW           Z2, Z8, Z8
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z8
+	VPERMW           Z2, Z8, Z8
 	VPMULLW          Z8, Z4, Z4
 	VMOVDQA64        Z1, Z8
 	VPDPBUSD         64(DX), Z4, Z8
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z9
-	VPERMW           Z2, Z9, Z9
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z9
+	VPERMW           Z2, Z9, Z9
 	VPMULLW          Z9, Z4, Z4
 	VMOVDQA64        Z1, Z9
 	VPDPBUSD         128(DX), Z4, Z9
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z10
-	VPERMW           Z2, Z10, Z10
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z10
+	VPERMW           Z2, Z10, Z10
 	VPMULLW          Z10, Z4, Z4
 	VMOVDQA64        Z1, Z10
 	VPDPBUSD         192(DX), Z4, Z10
@@ -7093,35 +7516,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z9
-	VPERMW           Z2, Z9, Z9
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z9
+	VPERMW           Z2, Z9, Z9
 	VPMULLW          Z9, Z4, Z4
 	VMOVDQA64        Z1, Z9
 	VPDPBUSD         64(DX), Z4, Z9
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z10
-	VPERMW           Z2, Z10, Z10
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z10
+	VPERMW           Z2, Z10, Z10
 	VPMULLW          Z10, Z4, Z4
 	VMOVDQA64        Z1, Z10
 	VPDPBUSD         128(DX), Z4, Z10
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z11
-	VPERMW           Z2, Z11, Z11
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z11
+	VPERMW           Z2, Z11, Z11
 	VPMULLW          Z11, Z4, Z4
 	VMOVDQA64        Z1, Z11
 	VPDPBUSD         192(DX), Z4, Z11
@@ -7154,35 +7577,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z10
-	VPERMW           Z2, Z10, Z10
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z10
+	VPERMW           Z2, Z10, Z10
 	VPMULLW          Z10, Z4, Z4
 	VMOVDQA64        Z1, Z10
 	VPDPBUSD         64(DX), Z4, Z10
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z11
-	VPERMW           Z2, Z11, Z11
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z11
+	VPERMW           Z2, Z11, Z11
 	VPMULLW          Z11, Z4, Z4
 	VMOVDQA64        Z1, Z11
 	VPDPBUSD         128(DX), Z4, Z11
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z12
-	VPERMW           Z2, Z12, Z12
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z12
+	VPERMW           Z2, Z12, Z12
 	VPMULLW          Z12, Z4, Z4
 	VMOVDQA64        Z1, Z12
 	VPDPBUSD         192(DX), Z4, Z12
@@ -7215,35 +7638,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z11
-	VPERMW           Z2, Z11, Z11
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z11
+	VPERMW           Z2, Z11, Z11
 	VPMULLW          Z11, Z4, Z4
 	VMOVDQA64        Z1, Z11
 	VPDPBUSD         64(DX), Z4, Z11
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z12
-	VPERMW           Z2, Z12, Z12
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z12
+	VPERMW           Z2, Z12, Z12
 	VPMULLW          Z12, Z4, Z4
 	VMOVDQA64        Z1, Z12
 	VPDPBUSD         128(DX), Z4, Z12
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z13
-	VPERMW           Z2, Z13, Z13
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z13
+	VPERMW           Z2, Z13, Z13
 	VPMULLW          Z13, Z4, Z4
 	VMOVDQA64        Z1, Z13
 	VPDPBUSD         192(DX), Z4, Z13
@@ -7276,35 +7699,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z12
-	VPERMW           Z2, Z12, Z12
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z12
+	VPERMW           Z2, Z12, Z12
 	VPMULLW          Z12, Z4, Z4
 	VMOVDQA64        Z1, Z12
 	VPDPBUSD         64(DX), Z4, Z12
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z13
-	VPERMW           Z2, Z13, Z13
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z13
+	VPERMW           Z2, Z13, Z13
 	VPMULLW          Z13, Z4, Z4
 	VMOVDQA64        Z1, Z13
 	VPDPBUSD         128(DX), Z4, Z13
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z14
-	VPERMW           Z2, Z14, Z14
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z14
+	VPERMW           Z2, Z14, Z14
 	VPMULLW          Z14, Z4, Z4
 	VMOVDQA64        Z1, Z14
 	VPDPBUSD         192(DX), Z4, Z14
@@ -7337,35 +7760,35 @@ q2kd_loop:
 	VPSRLW           $0x04, Y2, Y3
 	VPMADDWD         (SI), Y3, Y3
 	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
+	VPERMW           Z2, Z5, Z5
 	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z13
-	VPERMW           Z2, Z13, Z13
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+64(SB), Z13
+	VPERMW           Z2, Z13, Z13
 	VPMULLW          Z13, Z4, Z4
 	VMOVDQA64        Z1, Z13
 	VPDPBUSD         64(DX), Z4, Z13
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z14
-	VPERMW           Z2, Z14, Z14
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+128(SB), Z14
+	VPERMW           Z2, Z14, Z14
 	VPMULLW          Z14, Z4, Z4
 	VMOVDQA64        Z1, Z14
 	VPDPBUSD         128(DX), Z4, Z14
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z15
-	VPERMW           Z2, Z15, Z15
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQU64        kq_q2kidx<>+192(SB), Z15
+	VPERMW           Z2, Z15, Z15
 	VPMULLW          Z15, Z4, Z4
 	VMOVDQA64        Z1, Z15
 	VPDPBUSD         192(DX), Z4, Z15
@@ -7427,9 +7850,429 @@ q2kd_loop:
 	ADDQ             $0x00000020, BX
 	ADDQ             $0x00000020, SI
 	DECQ             DI
-	JNZ              q2kd_loop
+	JNZ              q2KDot8AVX512_loop
 
-q2kd_done:
+q2KDot8AVX512_loop_end:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tq20Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
+TEXT ·tq20Dot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     tq20Dot8AVX512_loop_end
+
+tq20Dot8AVX512_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         64(DX), Z3, Z5
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         128(DX), Z3, Z6
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         192(DX), Z3, Z7
+	VSHUFI64X2       $0x88, Z5, Z4, Z3
+	VSHUFI64X2       $0xdd, Z5, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z7, Z6, Z4
+	VSHUFI64X2       $0xdd, Z7, Z6, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z5
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z5, Z5
+	VPSHUFD          $0xb1, Z5, Z3
+	VPADDD           Z3, Z5, Z5
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z5, Z3, Z5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y5, Y5
+	VFNMADD231PS     Y3, Y2, Y5
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z3, Z6
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         128(DX), Z3, Z7
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         192(DX), Z3, Z8
+	VSHUFI64X2       $0x88, Z6, Z4, Z3
+	VSHUFI64X2       $0xdd, Z6, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z8, Z7, Z4
+	VSHUFI64X2       $0xdd, Z8, Z7, Z6
+	VPADDD           Z6, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z6
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z6, Z6
+	VPSHUFD          $0xb1, Z6, Z3
+	VPADDD           Z3, Z6, Z6
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z6, Z3, Z6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y6, Y6
+	VFNMADD231PS     Y3, Y2, Y6
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         64(DX), Z3, Z7
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z3, Z8
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z3, Z9
+	VSHUFI64X2       $0x88, Z7, Z4, Z3
+	VSHUFI64X2       $0xdd, Z7, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z9, Z8, Z4
+	VSHUFI64X2       $0xdd, Z9, Z8, Z7
+	VPADDD           Z7, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z7
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z7, Z7
+	VPSHUFD          $0xb1, Z7, Z3
+	VPADDD           Z3, Z7, Z7
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z7, Z3, Z7
+	VCVTDQ2PS        Y7, Y7
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y7, Y7
+	VFNMADD231PS     Y3, Y2, Y7
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         64(DX), Z3, Z8
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         128(DX), Z3, Z9
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         192(DX), Z3, Z10
+	VSHUFI64X2       $0x88, Z8, Z4, Z3
+	VSHUFI64X2       $0xdd, Z8, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z10, Z9, Z4
+	VSHUFI64X2       $0xdd, Z10, Z9, Z8
+	VPADDD           Z8, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z8
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z8, Z8
+	VPSHUFD          $0xb1, Z8, Z3
+	VPADDD           Z3, Z8, Z8
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z8, Z3, Z8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y8, Y8
+	VFNMADD231PS     Y3, Y2, Y8
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z3, Z9
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z3, Z10
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z3, Z11
+	VSHUFI64X2       $0x88, Z9, Z4, Z3
+	VSHUFI64X2       $0xdd, Z9, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z11, Z10, Z4
+	VSHUFI64X2       $0xdd, Z11, Z10, Z9
+	VPADDD           Z9, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z9
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z9, Z9
+	VPSHUFD          $0xb1, Z9, Z3
+	VPADDD           Z3, Z9, Z9
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z9, Z3, Z9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y9, Y9
+	VFNMADD231PS     Y3, Y2, Y9
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z3, Z10
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z3, Z11
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z3, Z12
+	VSHUFI64X2       $0x88, Z10, Z4, Z3
+	VSHUFI64X2       $0xdd, Z10, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z12, Z11, Z4
+	VSHUFI64X2       $0xdd, Z12, Z11, Z10
+	VPADDD           Z10, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z10
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z10, Z10
+	VPSHUFD          $0xb1, Z10, Z3
+	VPADDD           Z3, Z10, Z10
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z10, Z3, Z10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y10, Y10
+	VFNMADD231PS     Y3, Y2, Y10
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z3, Z11
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z3, Z12
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z3, Z13
+	VSHUFI64X2       $0x88, Z11, Z4, Z3
+	VSHUFI64X2       $0xdd, Z11, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z13, Z12, Z4
+	VSHUFI64X2       $0xdd, Z13, Z12, Z11
+	VPADDD           Z11, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z11
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z11, Z11
+	VPSHUFD          $0xb1, Z11, Z3
+	VPADDD           Z3, Z11, Z11
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z11, Z3, Z11
+	VCVTDQ2PS        Y11, Y11
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y11, Y11
+	VFNMADD231PS     Y3, Y2, Y11
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z3, Z12
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z3, Z13
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z3, Z14
+	VSHUFI64X2       $0x88, Z12, Z4, Z3
+	VSHUFI64X2       $0xdd, Z12, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VSHUFI64X2       $0x88, Z14, Z13, Z4
+	VSHUFI64X2       $0xdd, Z14, Z13, Z12
+	VPADDD           Z12, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z12
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z12, Z12
+	VPSHUFD          $0xb1, Z12, Z3
+	VPADDD           Z3, Z12, Z12
+	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VPERMD           Z12, Z3, Z12
+	VCVTDQ2PS        Y12, Y12
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y12, Y12
+	VFNMADD231PS     Y3, Y2, Y12
+	VUNPCKLPS        Y6, Y5, Y2
+	VUNPCKHPS        Y6, Y5, Y3
+	VUNPCKLPS        Y8, Y7, Y4
+	VUNPCKHPS        Y8, Y7, Y5
+	VUNPCKLPS        Y10, Y9, Y6
+	VUNPCKHPS        Y10, Y9, Y7
+	VUNPCKLPS        Y12, Y11, Y8
+	VUNPCKHPS        Y12, Y11, Y9
+	VSHUFPS          $0x44, Y4, Y2, Y10
+	VSHUFPS          $0xee, Y4, Y2, Y2
+	VSHUFPS          $0x44, Y5, Y3, Y4
+	VSHUFPS          $0xee, Y5, Y3, Y3
+	VSHUFPS          $0x44, Y8, Y6, Y5
+	VSHUFPS          $0xee, Y8, Y6, Y6
+	VSHUFPS          $0x44, Y9, Y7, Y8
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VPERM2F128       $0x20, Y5, Y10, Y9
+	VPERM2F128       $0x31, Y5, Y10, Y5
+	VPERM2F128       $0x20, Y6, Y2, Y10
+	VPERM2F128       $0x31, Y6, Y2, Y2
+	VPERM2F128       $0x20, Y8, Y4, Y6
+	VPERM2F128       $0x31, Y8, Y4, Y4
+	VPERM2F128       $0x20, Y7, Y3, Y8
+	VPERM2F128       $0x31, Y7, Y3, Y3
+	VFMADD231PS.BCST (BX), Y9, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y6, Y0
+	VFMADD231PS.BCST 12(BX), Y8, Y0
+	VFMADD231PS.BCST 16(BX), Y5, Y0
+	VFMADD231PS.BCST 20(BX), Y2, Y0
+	VFMADD231PS.BCST 24(BX), Y4, Y0
+	VFMADD231PS.BCST 28(BX), Y3, Y0
+	ADDQ             $0x00000042, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              tq20Dot8AVX512_loop
+
+tq20Dot8AVX512_loop_end:
 	MOVQ    out+48(FP), AX
 	VMOVUPS Y0, (AX)
 	VZEROUPPER

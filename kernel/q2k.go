@@ -25,10 +25,30 @@ import (
 // dotQ2K32Generic is the plain version of this order. CPUs without AVX-512 VNNI keep
 // dotQ2KAVX / dotQ2KAVX512 and the AVX2 1×4 tiles, in their order (dotQ2KGeneric).
 //
+// One activation row: q2KDot8AVX512 takes 8 weight rows a call straight from their
+// blocks (no decoded copy): per row and pair of blocks one VPDPBUSD of u = sc·q with the
+// 64 activations, the pairs folded into T_0..T_7, the mins' sums by one VPMADDWD, y_b in 8
+// lanes; the 8 rows' y are transposed so that the chain acc = y_b·dx_b + acc runs with
+// the rows in 8 lanes (one row's chain alone would be bound by the FMA latency).
+//
 // Why this order: the old one (per 4 values an int sum times the scale, converted and
 // added in one of 8 float lanes per row) costs a conversion and a multiply-add per 4
 // values and row; here per block and 16 rows it is 8 VPDPBUSD, one VPMADDWD and 5 float
-// operations, as the Q6_K tile's.
+// operations, as the Q6_K tile's. Not kept: m = 1 through the decoder and q2KTile512x1
+// (36-48 cpu-GFLOP/s against the old kernel's 71-73: the decoder alone is 7.3 ns a row
+// super-block, as much as the whole old one-row kernel).
+//
+// Measured (BenchmarkQ2KVNNI, -cpu 1 -count 5 -benchtime 20x, one thread, medians of
+// cpu-GFLOP/s from the thread's CPU time, Zen 5 shared by several processes, load about
+// 5 on 2 vCPUs: rough), this path / the kernels it replaces (dotQ2KAVX512 for m = 1, the
+// AVX2 1×4 tiles) / Q4_0 on its own path (qv512MatVec, q512mm), in the same run:
+//
+//	              m=1                  m=16                 m=128
+//	5632×2048     82.3 / 75.0 / 177    338 / 108 / 285      424 / 109 / 432
+//	2048×5632     81.0 / 75.0 / 130    312 / 105 / 331      419 / 113 / 419
+//
+// BenchmarkQ2KUnpack (L2-resident, same conditions): q2KUnpack512 7.3 thread-CPU ns per
+// row super-block, q2KUnpack8 (plain Go) 575.
 
 // q2KPBlock is the bytes of one block of 32 of 8 rows in the q2KPBlock format (as
 // q6KPBlock, so that two pieces fill a kpBufPool buffer); q2KXRow the bytes of one
@@ -142,44 +162,51 @@ func (p *Pool) q2KPrep(xp []byte, s *quantScratch, m, nb int) {
 func (p *Pool) matMulQ2K512(out []float32, s *quantScratch, m, n, k int, data []byte, rs int) {
 	nb := k / 32
 	if m == 1 && q2KDot8Vec != nil {
-		var xsBuf [256]uint32 // k ≤ 8192 stays on the stack
-		xs := xsBuf[:0]
-		if nb > len(xsBuf) {
-			xs = make([]uint32, 0, nb)
-		}
-		xs = xs[:nb]
-		for b := range xs {
-			lo, hi := sum16(i8Bytes(s.q[32*b:32*b+16])), sum16(i8Bytes(s.q[32*b+16:32*b+32]))
-			xs[b] = uint32(uint16(lo)) | uint32(uint16(hi))<<16
-		}
-		p.runGrain(n, 8, func(lo, hi int) {
-			var off [8]int64
-			var tmp [8]float32
-			for j := lo; j < hi; j += 8 {
-				r := min(8, hi-j)
-				for i := range off {
-					off[i] = int64(min(i, r-1) * rs)
-				}
-				_ = data[(j+r)*rs-1]
-				q2KDot8Vec(&data[j*rs], &off[0], &s.q[0], &s.d[0], &xs[0], k/256, &tmp[0])
-				copy(out[j:j+r], tmp[:r])
-			}
-		})
+		p.q2KRow(out, s, n, k, data, rs, q2KDot8Vec)
 		return
 	}
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*q2KXRow)
 	p.q2KPrep(xp, s, m, nb)
-	p.q2KRows(out, m, n, k, data, rs, xp, q2KTiles512)
+	p.q2KRows(out, m, n, k, data, rs, xp, q2KTiles512, q2KUnpack)
+}
+
+// q2KRow is MatMul with one activation row (s) on dot8, which takes 8 weight rows a call
+// (q2KDot8AVX512 or tq20Dot8AVX512): the threads split the rows 8 at a time.
+func (p *Pool) q2KRow(out []float32, s *quantScratch, n, k int, data []byte, rs int, dot8 func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)) {
+	nb := k / 32
+	var xsBuf [256]uint32 // k ≤ 8192 stays on the stack
+	xs := xsBuf[:0]
+	if nb > len(xsBuf) {
+		xs = make([]uint32, 0, nb)
+	}
+	xs = xs[:nb]
+	for b := range xs {
+		lo, hi := sum16(i8Bytes(s.q[32*b:32*b+16])), sum16(i8Bytes(s.q[32*b+16:32*b+32]))
+		xs[b] = uint32(uint16(lo)) | uint32(uint16(hi))<<16
+	}
+	p.runGrain(n, 8, func(lo, hi int) {
+		var off [8]int64
+		var tmp [8]float32
+		for j := lo; j < hi; j += 8 {
+			r := min(8, hi-j)
+			for i := range off {
+				off[i] = int64(min(i, r-1) * rs)
+			}
+			_ = data[(j+r)*rs-1]
+			dot8(&data[j*rs], &off[0], &s.q[0], &s.d[0], &xs[0], k/256, &tmp[0])
+			copy(out[j:j+r], tmp[:r])
+		}
+	})
 }
 
 // q2KRows multiplies m activation rows laid out by q2KPrep with the n Q2_K rows of data,
 // overwriting out: the threads split the weight rows 16 at a time, and each 16 rows'
-// pieces of kp512KB super-blocks, in order along the rows, are decoded by q2KUnpack (8
+// pieces of kp512KB super-blocks, in order along the rows, are decoded by unpack (8
 // rows into each half of a kpBufPool buffer) once per mBlockQuant activation rows and
 // multiplied with all of them by tiles, q2KC rows a call (as iq2XSRows).
-func (p *Pool) q2KRows(out []float32, m, n, k int, data []byte, rs int, xp []byte, tiles []kp512TileFn) {
+func (p *Pool) q2KRows(out []float32, m, n, k int, data []byte, rs int, xp []byte, tiles []kp512TileFn, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
 	nsb, nb := k/256, k/32
 	const C, xr = q2KC, q2KXRow
 	p.runGrain(n, 16, func(lo, hi int) {
@@ -196,10 +223,10 @@ func (p *Pool) q2KRows(out []float32, m, n, k int, data []byte, rs int, xp []byt
 				r := min(16, hi-j)
 				for s0 := 0; s0 < nsb; s0 += kp512KB {
 					sc := min(kp512KB, nsb-s0)
-					q2KUnpack(ba, data, rs, j, min(8, r), s0, sc)
+					unpack(ba, data, rs, j, min(8, r), s0, sc)
 					b := &ba[0] // lanes past the last row are not read back
 					if r > 8 {
-						q2KUnpack(bb, data, rs, j+8, r-8, s0, sc)
+						unpack(bb, data, rs, j+8, r-8, s0, sc)
 						b = &bb[0]
 					}
 					for i := i0; i < i1; i += C {

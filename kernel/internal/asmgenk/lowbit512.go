@@ -45,11 +45,13 @@ func lowBit512() {
 			DATA(64*p+2*i, U16(uint16(4*p+i/8)))
 		}
 	}
-	q2KUnpack512()
+	q2KUnpack512(false)
+	q2KUnpack512(true)
 	for c := 1; c <= maxQ2KC; c++ {
 		q2KTile512(c)
 	}
-	q2KDot8512()
+	q2KDot8512(false)
+	q2KDot8512(true)
 }
 
 // q2KUnpack512: func(dst, w *byte, off *int64, nsb int) decodes nsb super-blocks of 8 Q2_K
@@ -61,25 +63,96 @@ func lowBit512() {
 // halves of a zmm and shifted by VPSRLVW (q2K512's constants), masked to 2 bits and
 // multiplied by their scales as words (VPMULLW: sc·q < 256, so the bytes of a word do not
 // mix); the 8 rows' zmm are transposed by dwords as iq2XSUnpackAVX512's (iq2XSTranspose8).
-func q2KUnpack512() {
-	TEXT("q2KUnpack512", NOSPLIT, "func(dst, w *byte, off *int64, nsb int)")
-	Doc("q2KUnpack512 decodes nsb super-blocks of 8 Q2_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as q2KUnpack8 does.")
+//
+// With tq (tq20Unpack512) it decodes TQ2_0 rows (block_tq2_0: the same 64 bytes of 2-bit q
+// at 0, f16 d at 64; weight d·(q-1)) into the same format as Q2_K with sc = 1, both mins 1
+// and dmin = d: u = q, so that the tiles compute y = T·d - M·d.
+func q2KUnpack512(tq bool) {
+	name, sb, qs, typ := "q2KUnpack512", 84, 16, "Q2_K"
+	if tq {
+		name, sb, qs, typ = "tq20Unpack512", 66, 0, "TQ2_0"
+	}
+	TEXT(name, NOSPLIT, "func(dst, w *byte, off *int64, nsb int)")
+	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q2KPBlock format, as %s does.", name, typ, map[bool]string{false: "q2KUnpack8", true: "tq20Unpack8"}[tq]))
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	offp := Load(Param("off"), GP64())
 	nsb := Load(Param("nsb"), GP64())
 	var idx [4]VecVirtual
-	for p := range idx {
-		idx[p] = ZMM()
-		VMOVDQU64(q2KIdx512.Offset(64*p), idx[p])
-	}
 	c0f := YMM()
 	t := GP32()
-	MOVL(U32(0x000f000f), t)
+	if tq {
+		MOVL(U32(0x00010001), t) // both mins 1
+	} else {
+		for p := range idx {
+			idx[p] = ZMM()
+			VMOVDQU64(q2KIdx512.Offset(64*p), idx[p])
+		}
+		MOVL(U32(0x000f000f), t)
+	}
 	VPBROADCASTD(t, c0f)
+	lp := name + "_loop"
 	TESTQ(nsb, nsb)
-	JZ(LabelRef("q2ku_done"))
-	Label("q2ku_loop")
+	JZ(LabelRef(lp + "_end"))
+	Label(lp)
+	if tq {
+		for j := 0; j < 8; j++ {
+			VMOVDQU(c0f, Mem{Base: dst}.Offset(q2KBlock*j+256))
+		}
+		// d: bytes 64, 65 of each super-block, the top word of the qword at 58.
+		dv := iq2RowsQ(w, offp, 58)
+		VPSRLQ(U8(48), dv, dv)
+		dd, dh, d := YMM(), XMM(), YMM()
+		VPMOVQD(dv, dd)
+		VPMOVDW(dd, dh)
+		VCVTPH2PS(dh, d)
+		for j := 0; j < 8; j++ {
+			VMOVUPS(d, Mem{Base: dst}.Offset(q2KBlock*j+288))
+			VMOVUPS(d, Mem{Base: dst}.Offset(q2KBlock*j+320))
+		}
+	} else {
+		q2KMinsD(w, offp, dst)
+	}
+	for p := 0; p < 4; p++ {
+		var R [8]VecVirtual
+		for r := 0; r < 8; r++ {
+			pr := GP64()
+			MOVQ(Mem{Base: offp}.Offset(8*r), pr)
+			ADDQ(w, pr)
+			if p == 0 {
+				// The row's next piece (4 super-blocks on: the rows' order in q2KRows).
+				PREFETCHT0(Mem{Base: pr}.Offset(4 * sb))
+				PREFETCHT0(Mem{Base: pr}.Offset(4*sb + 64))
+			}
+			q := ZMM()
+			VBROADCASTI64X4(Mem{Base: pr}.Offset(qs+32*(p/2)), q)
+			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
+			VPANDD(threes64, q, q)
+			if tq {
+				R[r] = q
+				continue
+			}
+			sc, scz := YMM(), ZMM()
+			VPMOVZXBW(Mem{Base: pr}, sc)
+			VPAND(c0f, sc, sc)
+			VPERMW(sc.AsZ(), idx[p], scz)
+			R[r] = ZMM()
+			VPMULLW(scz, q, R[r])
+		}
+		iq2XSTranspose8(R, dst, 2*p)
+	}
+	ADDQ(U32(sb), w)
+	ADDQ(U32(8*q2KBlock), dst)
+	DECQ(nsb)
+	JNZ(LabelRef(lp))
+	Label(lp + "_end")
+	VZEROUPPER()
+	RET()
+}
+
+// q2KMinsD writes the mins, d and dmin of one super-block of 8 Q2_K rows (row r at
+// w+off[r]) into the 8 blocks at dst.
+func q2KMinsD(w, offp, dst Register) {
 	// The mins: qword r of sv[h] is scale bytes 8h..8h+7 of row r; block j's two bytes
 	// become the dword (m_lo, m_hi) of lane r.
 	sv := [2]VecVirtual{iq2RowsQ(w, offp, 0), iq2RowsQ(w, offp, 8)}
@@ -110,37 +183,6 @@ func q2KUnpack512() {
 		VMOVUPS(d, Mem{Base: dst}.Offset(q2KBlock*j+288))
 		VMOVUPS(dm, Mem{Base: dst}.Offset(q2KBlock*j+320))
 	}
-	for p := 0; p < 4; p++ {
-		var R [8]VecVirtual
-		for r := 0; r < 8; r++ {
-			pr := GP64()
-			MOVQ(Mem{Base: offp}.Offset(8*r), pr)
-			ADDQ(w, pr)
-			if p == 0 {
-				// The row's next piece (4 super-blocks on: the rows' order in q2KRows).
-				PREFETCHT0(Mem{Base: pr}.Offset(4 * 84))
-				PREFETCHT0(Mem{Base: pr}.Offset(4*84 + 64))
-			}
-			sc, scz := YMM(), ZMM()
-			VPMOVZXBW(Mem{Base: pr}, sc)
-			VPAND(c0f, sc, sc)
-			VPERMW(sc.AsZ(), idx[p], scz)
-			q := ZMM()
-			VBROADCASTI64X4(Mem{Base: pr}.Offset(16+32*(p/2)), q)
-			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
-			VPANDD(threes64, q, q)
-			R[r] = ZMM()
-			VPMULLW(scz, q, R[r])
-		}
-		iq2XSTranspose8(R, dst, 2*p)
-	}
-	ADDQ(U32(84), w)
-	ADDQ(U32(8*q2KBlock), dst)
-	DECQ(nsb)
-	JNZ(LabelRef("q2ku_loop"))
-	Label("q2ku_done")
-	VZEROUPPER()
-	RET()
 }
 
 // lbZ returns zmm register i.
@@ -229,7 +271,7 @@ func q2KTile512(C int) {
 
 // q2KFoldIdx is the VPERMD index of q2KDot8512: dword b of the folded sums holds block
 // 4·(b%4)... (lane L of the fold: T_L in dwords 4L, 4L+1, T_4+L in 4L+2, 4L+3).
-var q2KFoldIdx, q2KLow4W Mem
+var q2KFoldIdx, q2KLow4W, q2KOnesW Mem
 
 // q2KDot8512: func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
 // writes to out[0..7] the products of 8 Q2_K rows (row r at w + off[r], nsb super-blocks)
@@ -240,21 +282,33 @@ var q2KFoldIdx, q2KLow4W Mem
 // VPSHUFD and VPERMD) into T_0..T_7, the mins' sums M_b come from one VPMADDWD, and y_b =
 // -(M_b·dmin) + T_b·d in 8 lanes. The 8 rows' y vectors are transposed so that lane r is
 // row r, and the chain acc = y_b·dx_b + acc runs over b with the 8 rows in 8 lanes.
-func q2KDot8512() {
-	q2KLow4W = GLOBL("kq_q2klow4w", RODATA|NOPTR)
-	for i := 0; i < 16; i++ {
-		DATA(2*i, U16(15))
-	}
-	q2KFoldIdx = GLOBL("kq_q2kfold", RODATA|NOPTR)
-	for b := 0; b < 16; b++ {
-		v := 4*(b%4) + 2*(b/4)
-		if b >= 8 {
-			v = 0
+//
+// With tq (tq20Dot8AVX512) the rows are TQ2_0 (as in q2KUnpack512): u = q, M_b = Σ_lo x +
+// Σ_hi x, dmin = d.
+func q2KDot8512(tq bool) {
+	name, sb, qs, typ := "q2KDot8AVX512", 84, 16, "Q2_K"
+	if tq {
+		name, sb, qs, typ = "tq20Dot8AVX512", 66, 0, "TQ2_0"
+	} else {
+		q2KLow4W = GLOBL("kq_q2klow4w", RODATA|NOPTR)
+		for i := 0; i < 16; i++ {
+			DATA(2*i, U16(15))
 		}
-		DATA(4*b, U32(uint32(v)))
+		q2KOnesW = GLOBL("kq_q2konesw", RODATA|NOPTR)
+		for i := 0; i < 16; i++ {
+			DATA(2*i, U16(1))
+		}
+		q2KFoldIdx = GLOBL("kq_q2kfold", RODATA|NOPTR)
+		for b := 0; b < 16; b++ {
+			v := 4*(b%4) + 2*(b/4)
+			if b >= 8 {
+				v = 0
+			}
+			DATA(4*b, U32(uint32(v)))
+		}
 	}
-	TEXT("q2KDot8AVX512", NOSPLIT, "func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)")
-	Doc("q2KDot8AVX512 writes to out[0..7] the products of 8 Q2_K rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.")
+	TEXT(name, NOSPLIT, "func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)")
+	Doc(fmt.Sprintf("%s writes to out[0..7] the products of 8 %s rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.", name, typ))
 	w := Load(Param("w"), GP64())
 	offp := Load(Param("off"), GP64())
 	xq := Load(Param("xq"), GP64())
@@ -265,8 +319,9 @@ func q2KDot8512() {
 	VXORPS(acc, acc, acc)
 	VPXORD(zero, zero, zero)
 	TESTQ(nsb, nsb)
-	JZ(LabelRef("q2kd_done"))
-	Label("q2kd_loop")
+	lp := name + "_loop"
+	JZ(LabelRef(lp + "_end"))
+	Label(lp)
 	var Y [8]VecVirtual
 	for r := 0; r < 8; r++ {
 		pr := GP64()
@@ -275,19 +330,28 @@ func q2KDot8512() {
 		PREFETCHT0(Mem{Base: pr}.Offset(prefetch))
 		PREFETCHT0(Mem{Base: pr}.Offset(prefetch + 64))
 		sc, mm := YMM(), YMM()
-		VPMOVZXBW(Mem{Base: pr}, sc)
-		VPSRLW(U8(4), sc, mm)
+		if tq {
+			VMOVDQU(q2KOnesW, mm)
+		} else {
+			VPMOVZXBW(Mem{Base: pr}, sc)
+			VPSRLW(U8(4), sc, mm)
+		}
 		VPMADDWD(Mem{Base: xs}, mm, mm) // M_b = m_lo·Σ_lo x + m_hi·Σ_hi x
-		VPAND(q2KLow4W, sc, sc)
+		if !tq {
+			VPAND(q2KLow4W, sc, sc)
+		}
 		var P [4]VecVirtual
 		for p := 0; p < 4; p++ {
-			q, scz := ZMM(), ZMM()
-			VMOVDQU64(q2KIdx512.Offset(64*p), scz)
-			VPERMW(sc.AsZ(), scz, scz)
-			VBROADCASTI64X4(Mem{Base: pr}.Offset(16+32*(p/2)), q)
+			q := ZMM()
+			VBROADCASTI64X4(Mem{Base: pr}.Offset(qs+32*(p/2)), q)
 			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
 			VPANDD(threes64, q, q)
-			VPMULLW(scz, q, q)
+			if !tq {
+				scz := ZMM()
+				VMOVDQU64(q2KIdx512.Offset(64*p), scz)
+				VPERMW(sc.AsZ(), scz, scz)
+				VPMULLW(scz, q, q)
+			}
 			P[p] = ZMM()
 			VMOVDQA64(zero, P[p])
 			avoext.VPDPBUSD(Mem{Base: xq}.Offset(64*p), q, P[p])
@@ -303,10 +367,16 @@ func q2KDot8512() {
 		VCVTDQ2PS(tv, tv)
 		VCVTDQ2PS(mm, mm)
 		dd, d, dm := XMM(), YMM(), YMM()
-		VPBROADCASTD(Mem{Base: pr}.Offset(80), dd)
-		VCVTPH2PS(dd, d)
-		VSHUFPS(U8(0x55), d, d, dm)
-		VSHUFPS(U8(0x00), d, d, d)
+		if tq {
+			VPBROADCASTW(Mem{Base: pr}.Offset(64), dd)
+			VCVTPH2PS(dd, d)
+			dm = d
+		} else {
+			VPBROADCASTD(Mem{Base: pr}.Offset(80), dd)
+			VCVTPH2PS(dd, d)
+			VSHUFPS(U8(0x55), d, d, dm)
+			VSHUFPS(U8(0x00), d, d, d)
+		}
 		VMULPS(d, tv, tv)        // y = T·d
 		VFNMADD231PS(dm, mm, tv) // y = -(M·dmin) + y
 		Y[r] = tv
@@ -315,13 +385,13 @@ func q2KDot8512() {
 	for b := 0; b < 8; b++ {
 		VFMADD231PS_BCST(Mem{Base: xd}.Offset(4*b), V[b], acc) // acc = y_b·dx_b + acc
 	}
-	ADDQ(U32(84), w)
+	ADDQ(U32(sb), w)
 	ADDQ(U32(256), xq)
 	ADDQ(U32(32), xd)
 	ADDQ(U32(32), xs)
 	DECQ(nsb)
-	JNZ(LabelRef("q2kd_loop"))
-	Label("q2kd_done")
+	JNZ(LabelRef(lp))
+	Label(lp + "_end")
 	o := Load(Param("out"), GP64())
 	VMOVUPS(acc, Mem{Base: o})
 	VZEROUPPER()
