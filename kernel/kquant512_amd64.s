@@ -7256,23 +7256,23 @@ q2KTile512x8_loop_end:
 	VZEROUPPER
 	RET
 
-DATA kq_q2klow4w<>+0(SB)/2, $0x000f
-DATA kq_q2klow4w<>+2(SB)/2, $0x000f
-DATA kq_q2klow4w<>+4(SB)/2, $0x000f
-DATA kq_q2klow4w<>+6(SB)/2, $0x000f
-DATA kq_q2klow4w<>+8(SB)/2, $0x000f
-DATA kq_q2klow4w<>+10(SB)/2, $0x000f
-DATA kq_q2klow4w<>+12(SB)/2, $0x000f
-DATA kq_q2klow4w<>+14(SB)/2, $0x000f
-DATA kq_q2klow4w<>+16(SB)/2, $0x000f
-DATA kq_q2klow4w<>+18(SB)/2, $0x000f
-DATA kq_q2klow4w<>+20(SB)/2, $0x000f
-DATA kq_q2klow4w<>+22(SB)/2, $0x000f
-DATA kq_q2klow4w<>+24(SB)/2, $0x000f
-DATA kq_q2klow4w<>+26(SB)/2, $0x000f
-DATA kq_q2klow4w<>+28(SB)/2, $0x000f
-DATA kq_q2klow4w<>+30(SB)/2, $0x000f
-GLOBL kq_q2klow4w<>(SB), RODATA|NOPTR, $32
+DATA kq_q2klow4d<>+0(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+4(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+8(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+12(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+16(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+20(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+24(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+28(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+32(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+36(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+40(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+44(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+48(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+52(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+56(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+60(SB)/4, $0x0000000f
+GLOBL kq_q2klow4d<>(SB), RODATA|NOPTR, $64
 
 DATA kq_q2konesw<>+0(SB)/2, $0x0001
 DATA kq_q2konesw<>+2(SB)/2, $0x0001
@@ -7292,23 +7292,23 @@ DATA kq_q2konesw<>+28(SB)/2, $0x0001
 DATA kq_q2konesw<>+30(SB)/2, $0x0001
 GLOBL kq_q2konesw<>(SB), RODATA|NOPTR, $32
 
-DATA kq_q2kfold<>+0(SB)/4, $0x00000000
-DATA kq_q2kfold<>+4(SB)/4, $0x00000004
-DATA kq_q2kfold<>+8(SB)/4, $0x00000008
-DATA kq_q2kfold<>+12(SB)/4, $0x0000000c
-DATA kq_q2kfold<>+16(SB)/4, $0x00000002
-DATA kq_q2kfold<>+20(SB)/4, $0x00000006
-DATA kq_q2kfold<>+24(SB)/4, $0x0000000a
-DATA kq_q2kfold<>+28(SB)/4, $0x0000000e
-DATA kq_q2kfold<>+32(SB)/4, $0x00000000
-DATA kq_q2kfold<>+36(SB)/4, $0x00000000
-DATA kq_q2kfold<>+40(SB)/4, $0x00000000
-DATA kq_q2kfold<>+44(SB)/4, $0x00000000
-DATA kq_q2kfold<>+48(SB)/4, $0x00000000
-DATA kq_q2kfold<>+52(SB)/4, $0x00000000
-DATA kq_q2kfold<>+56(SB)/4, $0x00000000
-DATA kq_q2kfold<>+60(SB)/4, $0x00000000
-GLOBL kq_q2kfold<>(SB), RODATA|NOPTR, $64
+DATA kq_q2kgroup<>+0(SB)/4, $0x00000000
+DATA kq_q2kgroup<>+4(SB)/4, $0x00000004
+DATA kq_q2kgroup<>+8(SB)/4, $0x00000008
+DATA kq_q2kgroup<>+12(SB)/4, $0x0000000c
+DATA kq_q2kgroup<>+16(SB)/4, $0x00000001
+DATA kq_q2kgroup<>+20(SB)/4, $0x00000005
+DATA kq_q2kgroup<>+24(SB)/4, $0x00000009
+DATA kq_q2kgroup<>+28(SB)/4, $0x0000000d
+DATA kq_q2kgroup<>+32(SB)/4, $0x00000002
+DATA kq_q2kgroup<>+36(SB)/4, $0x00000006
+DATA kq_q2kgroup<>+40(SB)/4, $0x0000000a
+DATA kq_q2kgroup<>+44(SB)/4, $0x0000000e
+DATA kq_q2kgroup<>+48(SB)/4, $0x00000003
+DATA kq_q2kgroup<>+52(SB)/4, $0x00000007
+DATA kq_q2kgroup<>+56(SB)/4, $0x0000000b
+DATA kq_q2kgroup<>+60(SB)/4, $0x0000000f
+GLOBL kq_q2kgroup<>(SB), RODATA|NOPTR, $64
 
 // func q2KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
 // Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
@@ -7330,497 +7330,425 @@ q2KDot8AVX512_loop:
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  16(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
 	VMOVDQA64        Z1, Z5
-	VPDPBUSD         (DX), Z4, Z5
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z6
-	VPERMW           Z2, Z6, Z6
-	VPMULLW          Z6, Z4, Z4
+	VPDPBUSD         64(DX), Z3, Z5
+	VBROADCASTI64X4  48(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
 	VMOVDQA64        Z1, Z6
-	VPDPBUSD         64(DX), Z4, Z6
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z7
-	VPERMW           Z2, Z7, Z7
-	VPMULLW          Z7, Z4, Z4
+	VPDPBUSD         128(DX), Z3, Z6
+	VBROADCASTI64X4  48(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
 	VMOVDQA64        Z1, Z7
-	VPDPBUSD         128(DX), Z4, Z7
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z8
-	VPERMW           Z2, Z8, Z8
-	VPMULLW          Z8, Z4, Z4
-	VMOVDQA64        Z1, Z8
-	VPDPBUSD         192(DX), Z4, Z8
-	VSHUFI64X2       $0x88, Z6, Z5, Z4
-	VSHUFI64X2       $0xdd, Z6, Z5, Z5
+	VPDPBUSD         192(DX), Z3, Z7
+	VPUNPCKLDQ       Z5, Z4, Z3
+	VPUNPCKHDQ       Z5, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VPUNPCKLDQ       Z7, Z6, Z4
+	VPUNPCKHDQ       Z7, Z6, Z5
 	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z8, Z7, Z5
-	VSHUFI64X2       $0xdd, Z8, Z7, Z6
-	VPADDD           Z6, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z6
-	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z6, Z6
-	VPSHUFD          $0xb1, Z6, Z4
-	VPADDD           Z4, Z6, Z6
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z6, Z4, Z6
-	VCVTDQ2PS        Y6, Y6
+	VPUNPCKLQDQ      Z4, Z3, Z5
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z5, Z5
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z5, Z3, Z5
+	VPMOVZXBD        (R8), Z3
+	VPANDD           kq_q2klow4d<>+0(SB), Z3, Z3
+	VPMULLD          Z3, Z5, Z5
+	VPSRLQ           $0x20, Z5, Z3
+	VPADDD           Z3, Z5, Z5
+	VPMOVQD          Z5, Y3
 	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y6, Y6
-	VFNMADD231PS     Y4, Y3, Y6
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X4
+	VCVTPH2PS        X4, Y4
+	VSHUFPS          $0x55, Y4, Y4, Y5
+	VSHUFPS          $0x00, Y4, Y4, Y4
+	VMULPS           Y4, Y3, Y3
+	VFNMADD231PS     Y5, Y2, Y3
 	MOVQ             8(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
 	VMOVDQA64        Z1, Z5
 	VPDPBUSD         (DX), Z4, Z5
 	VBROADCASTI64X4  16(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z7
-	VPERMW           Z2, Z7, Z7
-	VPMULLW          Z7, Z4, Z4
-	VMOVDQA64        Z1, Z7
-	VPDPBUSD         64(DX), Z4, Z7
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z4, Z6
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z8
-	VPERMW           Z2, Z8, Z8
-	VPMULLW          Z8, Z4, Z4
-	VMOVDQA64        Z1, Z8
-	VPDPBUSD         128(DX), Z4, Z8
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         128(DX), Z4, Z7
 	VBROADCASTI64X4  48(R8), Z4
 	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
 	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z9
-	VPERMW           Z2, Z9, Z9
-	VPMULLW          Z9, Z4, Z4
-	VMOVDQA64        Z1, Z9
-	VPDPBUSD         192(DX), Z4, Z9
-	VSHUFI64X2       $0x88, Z7, Z5, Z4
-	VSHUFI64X2       $0xdd, Z7, Z5, Z5
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         192(DX), Z4, Z8
+	VPUNPCKLDQ       Z6, Z5, Z4
+	VPUNPCKHDQ       Z6, Z5, Z5
 	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z9, Z8, Z5
-	VSHUFI64X2       $0xdd, Z9, Z8, Z7
-	VPADDD           Z7, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z7
+	VPUNPCKLDQ       Z8, Z7, Z5
+	VPUNPCKHDQ       Z8, Z7, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z6
 	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z7, Z7
-	VPSHUFD          $0xb1, Z7, Z4
-	VPADDD           Z4, Z7, Z7
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z7, Z4, Z7
-	VCVTDQ2PS        Y7, Y7
-	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y7, Y7
-	VFNMADD231PS     Y4, Y3, Y7
+	VPADDD           Z4, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z4
+	VPERMD           Z6, Z4, Z6
+	VPMOVZXBD        (R8), Z4
+	VPANDD           kq_q2klow4d<>+0(SB), Z4, Z4
+	VPMULLD          Z4, Z6, Z6
+	VPSRLQ           $0x20, Z6, Z4
+	VPADDD           Z4, Z6, Z6
+	VPMOVQD          Z6, Y4
+	VCVTDQ2PS        Y4, Y4
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X5
+	VCVTPH2PS        X5, Y5
+	VSHUFPS          $0x55, Y5, Y5, Y6
+	VSHUFPS          $0x00, Y5, Y5, Y5
+	VMULPS           Y5, Y4, Y4
+	VFNMADD231PS     Y6, Y2, Y4
 	MOVQ             16(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
-	VMOVDQA64        Z1, Z5
-	VPDPBUSD         (DX), Z4, Z5
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z8
-	VPERMW           Z2, Z8, Z8
-	VPMULLW          Z8, Z4, Z4
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         (DX), Z5, Z6
+	VBROADCASTI64X4  16(R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         64(DX), Z5, Z7
+	VBROADCASTI64X4  48(R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
 	VMOVDQA64        Z1, Z8
-	VPDPBUSD         64(DX), Z4, Z8
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z9
-	VPERMW           Z2, Z9, Z9
-	VPMULLW          Z9, Z4, Z4
+	VPDPBUSD         128(DX), Z5, Z8
+	VBROADCASTI64X4  48(R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
 	VMOVDQA64        Z1, Z9
-	VPDPBUSD         128(DX), Z4, Z9
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z10
-	VPERMW           Z2, Z10, Z10
-	VPMULLW          Z10, Z4, Z4
-	VMOVDQA64        Z1, Z10
-	VPDPBUSD         192(DX), Z4, Z10
-	VSHUFI64X2       $0x88, Z8, Z5, Z4
-	VSHUFI64X2       $0xdd, Z8, Z5, Z5
-	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z10, Z9, Z5
-	VSHUFI64X2       $0xdd, Z10, Z9, Z8
-	VPADDD           Z8, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z8
-	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z8, Z8
-	VPSHUFD          $0xb1, Z8, Z4
-	VPADDD           Z4, Z8, Z8
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z8, Z4, Z8
-	VCVTDQ2PS        Y8, Y8
-	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y8, Y8
-	VFNMADD231PS     Y4, Y3, Y8
+	VPDPBUSD         192(DX), Z5, Z9
+	VPUNPCKLDQ       Z7, Z6, Z5
+	VPUNPCKHDQ       Z7, Z6, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLQDQ      Z6, Z5, Z7
+	VPUNPCKHQDQ      Z6, Z5, Z5
+	VPADDD           Z5, Z7, Z7
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z5
+	VPERMD           Z7, Z5, Z7
+	VPMOVZXBD        (R8), Z5
+	VPANDD           kq_q2klow4d<>+0(SB), Z5, Z5
+	VPMULLD          Z5, Z7, Z7
+	VPSRLQ           $0x20, Z7, Z5
+	VPADDD           Z5, Z7, Z7
+	VPMOVQD          Z7, Y5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X6
+	VCVTPH2PS        X6, Y6
+	VSHUFPS          $0x55, Y6, Y6, Y7
+	VSHUFPS          $0x00, Y6, Y6, Y6
+	VMULPS           Y6, Y5, Y5
+	VFNMADD231PS     Y7, Y2, Y5
 	MOVQ             24(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
-	VMOVDQA64        Z1, Z5
-	VPDPBUSD         (DX), Z4, Z5
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z9
-	VPERMW           Z2, Z9, Z9
-	VPMULLW          Z9, Z4, Z4
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         (DX), Z6, Z7
+	VBROADCASTI64X4  16(R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         64(DX), Z6, Z8
+	VBROADCASTI64X4  48(R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
 	VMOVDQA64        Z1, Z9
-	VPDPBUSD         64(DX), Z4, Z9
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z10
-	VPERMW           Z2, Z10, Z10
-	VPMULLW          Z10, Z4, Z4
+	VPDPBUSD         128(DX), Z6, Z9
+	VBROADCASTI64X4  48(R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
 	VMOVDQA64        Z1, Z10
-	VPDPBUSD         128(DX), Z4, Z10
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z11
-	VPERMW           Z2, Z11, Z11
-	VPMULLW          Z11, Z4, Z4
-	VMOVDQA64        Z1, Z11
-	VPDPBUSD         192(DX), Z4, Z11
-	VSHUFI64X2       $0x88, Z9, Z5, Z4
-	VSHUFI64X2       $0xdd, Z9, Z5, Z5
-	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z11, Z10, Z5
-	VSHUFI64X2       $0xdd, Z11, Z10, Z9
-	VPADDD           Z9, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z9
-	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z9, Z9
-	VPSHUFD          $0xb1, Z9, Z4
-	VPADDD           Z4, Z9, Z9
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z9, Z4, Z9
-	VCVTDQ2PS        Y9, Y9
-	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y9, Y9
-	VFNMADD231PS     Y4, Y3, Y9
+	VPDPBUSD         192(DX), Z6, Z10
+	VPUNPCKLDQ       Z8, Z7, Z6
+	VPUNPCKHDQ       Z8, Z7, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLDQ       Z10, Z9, Z7
+	VPUNPCKHDQ       Z10, Z9, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLQDQ      Z7, Z6, Z8
+	VPUNPCKHQDQ      Z7, Z6, Z6
+	VPADDD           Z6, Z8, Z8
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z8, Z6, Z8
+	VPMOVZXBD        (R8), Z6
+	VPANDD           kq_q2klow4d<>+0(SB), Z6, Z6
+	VPMULLD          Z6, Z8, Z8
+	VPSRLQ           $0x20, Z8, Z6
+	VPADDD           Z6, Z8, Z8
+	VPMOVQD          Z8, Y6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X7
+	VCVTPH2PS        X7, Y7
+	VSHUFPS          $0x55, Y7, Y7, Y8
+	VSHUFPS          $0x00, Y7, Y7, Y7
+	VMULPS           Y7, Y6, Y6
+	VFNMADD231PS     Y8, Y2, Y6
 	MOVQ             32(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
-	VMOVDQA64        Z1, Z5
-	VPDPBUSD         (DX), Z4, Z5
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z10
-	VPERMW           Z2, Z10, Z10
-	VPMULLW          Z10, Z4, Z4
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z7, Z8
+	VBROADCASTI64X4  16(R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z7, Z9
+	VBROADCASTI64X4  48(R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
 	VMOVDQA64        Z1, Z10
-	VPDPBUSD         64(DX), Z4, Z10
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z11
-	VPERMW           Z2, Z11, Z11
-	VPMULLW          Z11, Z4, Z4
+	VPDPBUSD         128(DX), Z7, Z10
+	VBROADCASTI64X4  48(R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
 	VMOVDQA64        Z1, Z11
-	VPDPBUSD         128(DX), Z4, Z11
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z12
-	VPERMW           Z2, Z12, Z12
-	VPMULLW          Z12, Z4, Z4
-	VMOVDQA64        Z1, Z12
-	VPDPBUSD         192(DX), Z4, Z12
-	VSHUFI64X2       $0x88, Z10, Z5, Z4
-	VSHUFI64X2       $0xdd, Z10, Z5, Z5
-	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z12, Z11, Z5
-	VSHUFI64X2       $0xdd, Z12, Z11, Z10
-	VPADDD           Z10, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z10
-	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z10, Z10
-	VPSHUFD          $0xb1, Z10, Z4
-	VPADDD           Z4, Z10, Z10
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z10, Z4, Z10
-	VCVTDQ2PS        Y10, Y10
-	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y10, Y10
-	VFNMADD231PS     Y4, Y3, Y10
+	VPDPBUSD         192(DX), Z7, Z11
+	VPUNPCKLDQ       Z9, Z8, Z7
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z7, Z9
+	VPUNPCKHQDQ      Z8, Z7, Z7
+	VPADDD           Z7, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z7
+	VPERMD           Z9, Z7, Z9
+	VPMOVZXBD        (R8), Z7
+	VPANDD           kq_q2klow4d<>+0(SB), Z7, Z7
+	VPMULLD          Z7, Z9, Z9
+	VPSRLQ           $0x20, Z9, Z7
+	VPADDD           Z7, Z9, Z9
+	VPMOVQD          Z9, Y7
+	VCVTDQ2PS        Y7, Y7
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X8
+	VCVTPH2PS        X8, Y8
+	VSHUFPS          $0x55, Y8, Y8, Y9
+	VSHUFPS          $0x00, Y8, Y8, Y8
+	VMULPS           Y8, Y7, Y7
+	VFNMADD231PS     Y9, Y2, Y7
 	MOVQ             40(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
-	VMOVDQA64        Z1, Z5
-	VPDPBUSD         (DX), Z4, Z5
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z11
-	VPERMW           Z2, Z11, Z11
-	VPMULLW          Z11, Z4, Z4
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VBROADCASTI64X4  16(R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z8, Z10
+	VBROADCASTI64X4  48(R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
 	VMOVDQA64        Z1, Z11
-	VPDPBUSD         64(DX), Z4, Z11
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z12
-	VPERMW           Z2, Z12, Z12
-	VPMULLW          Z12, Z4, Z4
+	VPDPBUSD         128(DX), Z8, Z11
+	VBROADCASTI64X4  48(R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
 	VMOVDQA64        Z1, Z12
-	VPDPBUSD         128(DX), Z4, Z12
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z13
-	VPERMW           Z2, Z13, Z13
-	VPMULLW          Z13, Z4, Z4
-	VMOVDQA64        Z1, Z13
-	VPDPBUSD         192(DX), Z4, Z13
-	VSHUFI64X2       $0x88, Z11, Z5, Z4
-	VSHUFI64X2       $0xdd, Z11, Z5, Z5
-	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z13, Z12, Z5
-	VSHUFI64X2       $0xdd, Z13, Z12, Z11
-	VPADDD           Z11, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z11
-	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z11, Z11
-	VPSHUFD          $0xb1, Z11, Z4
-	VPADDD           Z4, Z11, Z11
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z11, Z4, Z11
-	VCVTDQ2PS        Y11, Y11
-	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y11, Y11
-	VFNMADD231PS     Y4, Y3, Y11
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPMOVZXBD        (R8), Z8
+	VPANDD           kq_q2klow4d<>+0(SB), Z8, Z8
+	VPMULLD          Z8, Z10, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X9
+	VCVTPH2PS        X9, Y9
+	VSHUFPS          $0x55, Y9, Y9, Y10
+	VSHUFPS          $0x00, Y9, Y9, Y9
+	VMULPS           Y9, Y8, Y8
+	VFNMADD231PS     Y10, Y2, Y8
 	MOVQ             48(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
-	VMOVDQA64        Z1, Z5
-	VPDPBUSD         (DX), Z4, Z5
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z12
-	VPERMW           Z2, Z12, Z12
-	VPMULLW          Z12, Z4, Z4
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VBROADCASTI64X4  16(R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z9, Z11
+	VBROADCASTI64X4  48(R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
 	VMOVDQA64        Z1, Z12
-	VPDPBUSD         64(DX), Z4, Z12
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z13
-	VPERMW           Z2, Z13, Z13
-	VPMULLW          Z13, Z4, Z4
+	VPDPBUSD         128(DX), Z9, Z12
+	VBROADCASTI64X4  48(R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
 	VMOVDQA64        Z1, Z13
-	VPDPBUSD         128(DX), Z4, Z13
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z14
-	VPERMW           Z2, Z14, Z14
-	VPMULLW          Z14, Z4, Z4
-	VMOVDQA64        Z1, Z14
-	VPDPBUSD         192(DX), Z4, Z14
-	VSHUFI64X2       $0x88, Z12, Z5, Z4
-	VSHUFI64X2       $0xdd, Z12, Z5, Z5
-	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z14, Z13, Z5
-	VSHUFI64X2       $0xdd, Z14, Z13, Z12
-	VPADDD           Z12, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z12
-	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z12, Z12
-	VPSHUFD          $0xb1, Z12, Z4
-	VPADDD           Z4, Z12, Z12
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z12, Z4, Z12
-	VCVTDQ2PS        Y12, Y12
-	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y12, Y12
-	VFNMADD231PS     Y4, Y3, Y12
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPMOVZXBD        (R8), Z9
+	VPANDD           kq_q2klow4d<>+0(SB), Z9, Z9
+	VPMULLD          Z9, Z11, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X10
+	VCVTPH2PS        X10, Y10
+	VSHUFPS          $0x55, Y10, Y10, Y11
+	VSHUFPS          $0x00, Y10, Y10, Y10
+	VMULPS           Y10, Y9, Y9
+	VFNMADD231PS     Y11, Y2, Y9
 	MOVQ             56(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VPMOVZXBW        (R8), Y2
-	VPSRLW           $0x04, Y2, Y3
-	VPMADDWD         (SI), Y3, Y3
-	VPAND            kq_q2klow4w<>+0(SB), Y2, Y2
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+0(SB), Z5
-	VPERMW           Z2, Z5, Z5
-	VPMULLW          Z5, Z4, Z4
-	VMOVDQA64        Z1, Z5
-	VPDPBUSD         (DX), Z4, Z5
-	VBROADCASTI64X4  16(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+64(SB), Z13
-	VPERMW           Z2, Z13, Z13
-	VPMULLW          Z13, Z4, Z4
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VBROADCASTI64X4  16(R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z10, Z12
+	VBROADCASTI64X4  48(R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
 	VMOVDQA64        Z1, Z13
-	VPDPBUSD         64(DX), Z4, Z13
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+128(SB), Z14
-	VPERMW           Z2, Z14, Z14
-	VPMULLW          Z14, Z4, Z4
+	VPDPBUSD         128(DX), Z10, Z13
+	VBROADCASTI64X4  48(R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
 	VMOVDQA64        Z1, Z14
-	VPDPBUSD         128(DX), Z4, Z14
-	VBROADCASTI64X4  48(R8), Z4
-	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
-	VPANDD           kq_threes64<>+0(SB), Z4, Z4
-	VMOVDQU64        kq_q2kidx<>+192(SB), Z15
-	VPERMW           Z2, Z15, Z15
-	VPMULLW          Z15, Z4, Z4
-	VMOVDQA64        Z1, Z15
-	VPDPBUSD         192(DX), Z4, Z15
-	VSHUFI64X2       $0x88, Z13, Z5, Z4
-	VSHUFI64X2       $0xdd, Z13, Z5, Z5
-	VPADDD           Z5, Z4, Z4
-	VSHUFI64X2       $0x88, Z15, Z14, Z5
-	VSHUFI64X2       $0xdd, Z15, Z14, Z13
-	VPADDD           Z13, Z5, Z5
-	VPUNPCKLQDQ      Z5, Z4, Z13
-	VPUNPCKHQDQ      Z5, Z4, Z4
-	VPADDD           Z4, Z13, Z13
-	VPSHUFD          $0xb1, Z13, Z4
-	VPADDD           Z4, Z13, Z13
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z4
-	VPERMD           Z13, Z4, Z13
-	VCVTDQ2PS        Y13, Y13
-	VCVTDQ2PS        Y3, Y3
-	VPBROADCASTD     80(R8), X2
-	VCVTPH2PS        X2, Y2
-	VSHUFPS          $0x55, Y2, Y2, Y4
-	VSHUFPS          $0x00, Y2, Y2, Y2
-	VMULPS           Y2, Y13, Y13
-	VFNMADD231PS     Y4, Y3, Y13
-	VUNPCKLPS        Y7, Y6, Y2
-	VUNPCKHPS        Y7, Y6, Y3
-	VUNPCKLPS        Y9, Y8, Y4
-	VUNPCKHPS        Y9, Y8, Y5
-	VUNPCKLPS        Y11, Y10, Y6
-	VUNPCKHPS        Y11, Y10, Y7
-	VUNPCKLPS        Y13, Y12, Y8
-	VUNPCKHPS        Y13, Y12, Y9
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPMOVZXBD        (R8), Z10
+	VPANDD           kq_q2klow4d<>+0(SB), Z10, Z10
+	VPMULLD          Z10, Z12, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X11
+	VCVTPH2PS        X11, Y11
+	VSHUFPS          $0x55, Y11, Y11, Y12
+	VSHUFPS          $0x00, Y11, Y11, Y11
+	VMULPS           Y11, Y10, Y10
+	VFNMADD231PS     Y12, Y2, Y10
+	VUNPCKLPS        Y4, Y3, Y2
+	VUNPCKHPS        Y4, Y3, Y3
+	VUNPCKLPS        Y6, Y5, Y4
+	VUNPCKHPS        Y6, Y5, Y5
+	VUNPCKLPS        Y8, Y7, Y6
+	VUNPCKHPS        Y8, Y7, Y7
+	VUNPCKLPS        Y10, Y9, Y8
+	VUNPCKHPS        Y10, Y9, Y9
 	VSHUFPS          $0x44, Y4, Y2, Y10
 	VSHUFPS          $0xee, Y4, Y2, Y2
 	VSHUFPS          $0x44, Y5, Y3, Y4
@@ -7899,348 +7827,356 @@ tq20Dot8AVX512_loop:
 	VPANDD           kq_threes64<>+0(SB), Z3, Z3
 	VMOVDQA64        Z1, Z7
 	VPDPBUSD         192(DX), Z3, Z7
-	VSHUFI64X2       $0x88, Z5, Z4, Z3
-	VSHUFI64X2       $0xdd, Z5, Z4, Z4
+	VPUNPCKLDQ       Z5, Z4, Z3
+	VPUNPCKHDQ       Z5, Z4, Z4
 	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z7, Z6, Z4
-	VSHUFI64X2       $0xdd, Z7, Z6, Z5
+	VPUNPCKLDQ       Z7, Z6, Z4
+	VPUNPCKHDQ       Z7, Z6, Z5
 	VPADDD           Z5, Z4, Z4
 	VPUNPCKLQDQ      Z4, Z3, Z5
 	VPUNPCKHQDQ      Z4, Z3, Z3
 	VPADDD           Z3, Z5, Z5
-	VPSHUFD          $0xb1, Z5, Z3
-	VPADDD           Z3, Z5, Z5
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
 	VPERMD           Z5, Z3, Z5
-	VCVTDQ2PS        Y5, Y5
+	VPSRLQ           $0x20, Z5, Z3
+	VPADDD           Z3, Z5, Z5
+	VPMOVQD          Z5, Y3
+	VCVTDQ2PS        Y3, Y3
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y5, Y5
-	VFNMADD231PS     Y3, Y2, Y5
+	VPBROADCASTW     64(R8), X4
+	VCVTPH2PS        X4, Y4
+	VMULPS           Y4, Y3, Y3
+	VFNMADD231PS     Y4, Y2, Y3
 	MOVQ             8(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VMOVDQU          kq_q2konesw<>+0(SB), Y2
 	VPMADDWD         (SI), Y2, Y2
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
-	VMOVDQA64        Z1, Z4
-	VPDPBUSD         (DX), Z3, Z4
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VBROADCASTI64X4  (R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VBROADCASTI64X4  (R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
 	VMOVDQA64        Z1, Z6
-	VPDPBUSD         64(DX), Z3, Z6
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         64(DX), Z4, Z6
+	VBROADCASTI64X4  32(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
 	VMOVDQA64        Z1, Z7
-	VPDPBUSD         128(DX), Z3, Z7
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         128(DX), Z4, Z7
+	VBROADCASTI64X4  32(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
 	VMOVDQA64        Z1, Z8
-	VPDPBUSD         192(DX), Z3, Z8
-	VSHUFI64X2       $0x88, Z6, Z4, Z3
-	VSHUFI64X2       $0xdd, Z6, Z4, Z4
-	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z8, Z7, Z4
-	VSHUFI64X2       $0xdd, Z8, Z7, Z6
-	VPADDD           Z6, Z4, Z4
-	VPUNPCKLQDQ      Z4, Z3, Z6
-	VPUNPCKHQDQ      Z4, Z3, Z3
-	VPADDD           Z3, Z6, Z6
-	VPSHUFD          $0xb1, Z6, Z3
-	VPADDD           Z3, Z6, Z6
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
-	VPERMD           Z6, Z3, Z6
-	VCVTDQ2PS        Y6, Y6
+	VPDPBUSD         192(DX), Z4, Z8
+	VPUNPCKLDQ       Z6, Z5, Z4
+	VPUNPCKHDQ       Z6, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLDQ       Z8, Z7, Z5
+	VPUNPCKHDQ       Z8, Z7, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z6
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z4
+	VPERMD           Z6, Z4, Z6
+	VPSRLQ           $0x20, Z6, Z4
+	VPADDD           Z4, Z6, Z6
+	VPMOVQD          Z6, Y4
+	VCVTDQ2PS        Y4, Y4
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y6, Y6
-	VFNMADD231PS     Y3, Y2, Y6
+	VPBROADCASTW     64(R8), X5
+	VCVTPH2PS        X5, Y5
+	VMULPS           Y5, Y4, Y4
+	VFNMADD231PS     Y5, Y2, Y4
 	MOVQ             16(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VMOVDQU          kq_q2konesw<>+0(SB), Y2
 	VPMADDWD         (SI), Y2, Y2
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
-	VMOVDQA64        Z1, Z4
-	VPDPBUSD         (DX), Z3, Z4
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VBROADCASTI64X4  (R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         (DX), Z5, Z6
+	VBROADCASTI64X4  (R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
 	VMOVDQA64        Z1, Z7
-	VPDPBUSD         64(DX), Z3, Z7
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         64(DX), Z5, Z7
+	VBROADCASTI64X4  32(R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
 	VMOVDQA64        Z1, Z8
-	VPDPBUSD         128(DX), Z3, Z8
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         128(DX), Z5, Z8
+	VBROADCASTI64X4  32(R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
 	VMOVDQA64        Z1, Z9
-	VPDPBUSD         192(DX), Z3, Z9
-	VSHUFI64X2       $0x88, Z7, Z4, Z3
-	VSHUFI64X2       $0xdd, Z7, Z4, Z4
-	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z9, Z8, Z4
-	VSHUFI64X2       $0xdd, Z9, Z8, Z7
-	VPADDD           Z7, Z4, Z4
-	VPUNPCKLQDQ      Z4, Z3, Z7
-	VPUNPCKHQDQ      Z4, Z3, Z3
-	VPADDD           Z3, Z7, Z7
-	VPSHUFD          $0xb1, Z7, Z3
-	VPADDD           Z3, Z7, Z7
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
-	VPERMD           Z7, Z3, Z7
-	VCVTDQ2PS        Y7, Y7
+	VPDPBUSD         192(DX), Z5, Z9
+	VPUNPCKLDQ       Z7, Z6, Z5
+	VPUNPCKHDQ       Z7, Z6, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLQDQ      Z6, Z5, Z7
+	VPUNPCKHQDQ      Z6, Z5, Z5
+	VPADDD           Z5, Z7, Z7
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z5
+	VPERMD           Z7, Z5, Z7
+	VPSRLQ           $0x20, Z7, Z5
+	VPADDD           Z5, Z7, Z7
+	VPMOVQD          Z7, Y5
+	VCVTDQ2PS        Y5, Y5
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y7, Y7
-	VFNMADD231PS     Y3, Y2, Y7
+	VPBROADCASTW     64(R8), X6
+	VCVTPH2PS        X6, Y6
+	VMULPS           Y6, Y5, Y5
+	VFNMADD231PS     Y6, Y2, Y5
 	MOVQ             24(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VMOVDQU          kq_q2konesw<>+0(SB), Y2
 	VPMADDWD         (SI), Y2, Y2
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
-	VMOVDQA64        Z1, Z4
-	VPDPBUSD         (DX), Z3, Z4
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VBROADCASTI64X4  (R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         (DX), Z6, Z7
+	VBROADCASTI64X4  (R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
 	VMOVDQA64        Z1, Z8
-	VPDPBUSD         64(DX), Z3, Z8
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         64(DX), Z6, Z8
+	VBROADCASTI64X4  32(R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
 	VMOVDQA64        Z1, Z9
-	VPDPBUSD         128(DX), Z3, Z9
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         128(DX), Z6, Z9
+	VBROADCASTI64X4  32(R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
 	VMOVDQA64        Z1, Z10
-	VPDPBUSD         192(DX), Z3, Z10
-	VSHUFI64X2       $0x88, Z8, Z4, Z3
-	VSHUFI64X2       $0xdd, Z8, Z4, Z4
-	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z10, Z9, Z4
-	VSHUFI64X2       $0xdd, Z10, Z9, Z8
-	VPADDD           Z8, Z4, Z4
-	VPUNPCKLQDQ      Z4, Z3, Z8
-	VPUNPCKHQDQ      Z4, Z3, Z3
-	VPADDD           Z3, Z8, Z8
-	VPSHUFD          $0xb1, Z8, Z3
-	VPADDD           Z3, Z8, Z8
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
-	VPERMD           Z8, Z3, Z8
-	VCVTDQ2PS        Y8, Y8
+	VPDPBUSD         192(DX), Z6, Z10
+	VPUNPCKLDQ       Z8, Z7, Z6
+	VPUNPCKHDQ       Z8, Z7, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLDQ       Z10, Z9, Z7
+	VPUNPCKHDQ       Z10, Z9, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLQDQ      Z7, Z6, Z8
+	VPUNPCKHQDQ      Z7, Z6, Z6
+	VPADDD           Z6, Z8, Z8
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z8, Z6, Z8
+	VPSRLQ           $0x20, Z8, Z6
+	VPADDD           Z6, Z8, Z8
+	VPMOVQD          Z8, Y6
+	VCVTDQ2PS        Y6, Y6
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y8, Y8
-	VFNMADD231PS     Y3, Y2, Y8
+	VPBROADCASTW     64(R8), X7
+	VCVTPH2PS        X7, Y7
+	VMULPS           Y7, Y6, Y6
+	VFNMADD231PS     Y7, Y2, Y6
 	MOVQ             32(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VMOVDQU          kq_q2konesw<>+0(SB), Y2
 	VPMADDWD         (SI), Y2, Y2
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
-	VMOVDQA64        Z1, Z4
-	VPDPBUSD         (DX), Z3, Z4
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VBROADCASTI64X4  (R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z7, Z8
+	VBROADCASTI64X4  (R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
 	VMOVDQA64        Z1, Z9
-	VPDPBUSD         64(DX), Z3, Z9
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         64(DX), Z7, Z9
+	VBROADCASTI64X4  32(R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
 	VMOVDQA64        Z1, Z10
-	VPDPBUSD         128(DX), Z3, Z10
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         128(DX), Z7, Z10
+	VBROADCASTI64X4  32(R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
 	VMOVDQA64        Z1, Z11
-	VPDPBUSD         192(DX), Z3, Z11
-	VSHUFI64X2       $0x88, Z9, Z4, Z3
-	VSHUFI64X2       $0xdd, Z9, Z4, Z4
-	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z11, Z10, Z4
-	VSHUFI64X2       $0xdd, Z11, Z10, Z9
-	VPADDD           Z9, Z4, Z4
-	VPUNPCKLQDQ      Z4, Z3, Z9
-	VPUNPCKHQDQ      Z4, Z3, Z3
-	VPADDD           Z3, Z9, Z9
-	VPSHUFD          $0xb1, Z9, Z3
-	VPADDD           Z3, Z9, Z9
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
-	VPERMD           Z9, Z3, Z9
-	VCVTDQ2PS        Y9, Y9
+	VPDPBUSD         192(DX), Z7, Z11
+	VPUNPCKLDQ       Z9, Z8, Z7
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z7, Z9
+	VPUNPCKHQDQ      Z8, Z7, Z7
+	VPADDD           Z7, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z7
+	VPERMD           Z9, Z7, Z9
+	VPSRLQ           $0x20, Z9, Z7
+	VPADDD           Z7, Z9, Z9
+	VPMOVQD          Z9, Y7
+	VCVTDQ2PS        Y7, Y7
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y9, Y9
-	VFNMADD231PS     Y3, Y2, Y9
+	VPBROADCASTW     64(R8), X8
+	VCVTPH2PS        X8, Y8
+	VMULPS           Y8, Y7, Y7
+	VFNMADD231PS     Y8, Y2, Y7
 	MOVQ             40(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VMOVDQU          kq_q2konesw<>+0(SB), Y2
 	VPMADDWD         (SI), Y2, Y2
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
-	VMOVDQA64        Z1, Z4
-	VPDPBUSD         (DX), Z3, Z4
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VBROADCASTI64X4  (R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VBROADCASTI64X4  (R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
 	VMOVDQA64        Z1, Z10
-	VPDPBUSD         64(DX), Z3, Z10
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         64(DX), Z8, Z10
+	VBROADCASTI64X4  32(R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
 	VMOVDQA64        Z1, Z11
-	VPDPBUSD         128(DX), Z3, Z11
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         128(DX), Z8, Z11
+	VBROADCASTI64X4  32(R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
 	VMOVDQA64        Z1, Z12
-	VPDPBUSD         192(DX), Z3, Z12
-	VSHUFI64X2       $0x88, Z10, Z4, Z3
-	VSHUFI64X2       $0xdd, Z10, Z4, Z4
-	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z12, Z11, Z4
-	VSHUFI64X2       $0xdd, Z12, Z11, Z10
-	VPADDD           Z10, Z4, Z4
-	VPUNPCKLQDQ      Z4, Z3, Z10
-	VPUNPCKHQDQ      Z4, Z3, Z3
-	VPADDD           Z3, Z10, Z10
-	VPSHUFD          $0xb1, Z10, Z3
-	VPADDD           Z3, Z10, Z10
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
-	VPERMD           Z10, Z3, Z10
-	VCVTDQ2PS        Y10, Y10
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y10, Y10
-	VFNMADD231PS     Y3, Y2, Y10
+	VPBROADCASTW     64(R8), X9
+	VCVTPH2PS        X9, Y9
+	VMULPS           Y9, Y8, Y8
+	VFNMADD231PS     Y9, Y2, Y8
 	MOVQ             48(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VMOVDQU          kq_q2konesw<>+0(SB), Y2
 	VPMADDWD         (SI), Y2, Y2
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
-	VMOVDQA64        Z1, Z4
-	VPDPBUSD         (DX), Z3, Z4
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VBROADCASTI64X4  (R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VBROADCASTI64X4  (R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
 	VMOVDQA64        Z1, Z11
-	VPDPBUSD         64(DX), Z3, Z11
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         64(DX), Z9, Z11
+	VBROADCASTI64X4  32(R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
 	VMOVDQA64        Z1, Z12
-	VPDPBUSD         128(DX), Z3, Z12
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         128(DX), Z9, Z12
+	VBROADCASTI64X4  32(R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
 	VMOVDQA64        Z1, Z13
-	VPDPBUSD         192(DX), Z3, Z13
-	VSHUFI64X2       $0x88, Z11, Z4, Z3
-	VSHUFI64X2       $0xdd, Z11, Z4, Z4
-	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z13, Z12, Z4
-	VSHUFI64X2       $0xdd, Z13, Z12, Z11
-	VPADDD           Z11, Z4, Z4
-	VPUNPCKLQDQ      Z4, Z3, Z11
-	VPUNPCKHQDQ      Z4, Z3, Z3
-	VPADDD           Z3, Z11, Z11
-	VPSHUFD          $0xb1, Z11, Z3
-	VPADDD           Z3, Z11, Z11
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
-	VPERMD           Z11, Z3, Z11
-	VCVTDQ2PS        Y11, Y11
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y11, Y11
-	VFNMADD231PS     Y3, Y2, Y11
+	VPBROADCASTW     64(R8), X10
+	VCVTPH2PS        X10, Y10
+	VMULPS           Y10, Y9, Y9
+	VFNMADD231PS     Y10, Y2, Y9
 	MOVQ             56(CX), R8
 	ADDQ             AX, R8
 	PREFETCHT0       1152(R8)
 	PREFETCHT0       1216(R8)
 	VMOVDQU          kq_q2konesw<>+0(SB), Y2
 	VPMADDWD         (SI), Y2, Y2
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
-	VMOVDQA64        Z1, Z4
-	VPDPBUSD         (DX), Z3, Z4
-	VBROADCASTI64X4  (R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VBROADCASTI64X4  (R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VBROADCASTI64X4  (R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
 	VMOVDQA64        Z1, Z12
-	VPDPBUSD         64(DX), Z3, Z12
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         64(DX), Z10, Z12
+	VBROADCASTI64X4  32(R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
 	VMOVDQA64        Z1, Z13
-	VPDPBUSD         128(DX), Z3, Z13
-	VBROADCASTI64X4  32(R8), Z3
-	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
-	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VPDPBUSD         128(DX), Z10, Z13
+	VBROADCASTI64X4  32(R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
 	VMOVDQA64        Z1, Z14
-	VPDPBUSD         192(DX), Z3, Z14
-	VSHUFI64X2       $0x88, Z12, Z4, Z3
-	VSHUFI64X2       $0xdd, Z12, Z4, Z4
-	VPADDD           Z4, Z3, Z3
-	VSHUFI64X2       $0x88, Z14, Z13, Z4
-	VSHUFI64X2       $0xdd, Z14, Z13, Z12
-	VPADDD           Z12, Z4, Z4
-	VPUNPCKLQDQ      Z4, Z3, Z12
-	VPUNPCKHQDQ      Z4, Z3, Z3
-	VPADDD           Z3, Z12, Z12
-	VPSHUFD          $0xb1, Z12, Z3
-	VPADDD           Z3, Z12, Z12
-	VMOVDQU64        kq_q2kfold<>+0(SB), Z3
-	VPERMD           Z12, Z3, Z12
-	VCVTDQ2PS        Y12, Y12
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
 	VCVTDQ2PS        Y2, Y2
-	VPBROADCASTW     64(R8), X3
-	VCVTPH2PS        X3, Y3
-	VMULPS           Y3, Y12, Y12
-	VFNMADD231PS     Y3, Y2, Y12
-	VUNPCKLPS        Y6, Y5, Y2
-	VUNPCKHPS        Y6, Y5, Y3
-	VUNPCKLPS        Y8, Y7, Y4
-	VUNPCKHPS        Y8, Y7, Y5
-	VUNPCKLPS        Y10, Y9, Y6
-	VUNPCKHPS        Y10, Y9, Y7
-	VUNPCKLPS        Y12, Y11, Y8
-	VUNPCKHPS        Y12, Y11, Y9
+	VPBROADCASTW     64(R8), X11
+	VCVTPH2PS        X11, Y11
+	VMULPS           Y11, Y10, Y10
+	VFNMADD231PS     Y11, Y2, Y10
+	VUNPCKLPS        Y4, Y3, Y2
+	VUNPCKHPS        Y4, Y3, Y3
+	VUNPCKLPS        Y6, Y5, Y4
+	VUNPCKHPS        Y6, Y5, Y5
+	VUNPCKLPS        Y8, Y7, Y6
+	VUNPCKHPS        Y8, Y7, Y7
+	VUNPCKLPS        Y10, Y9, Y8
+	VUNPCKHPS        Y10, Y9, Y9
 	VSHUFPS          $0x44, Y4, Y2, Y10
 	VSHUFPS          $0xee, Y4, Y2, Y2
 	VSHUFPS          $0x44, Y5, Y3, Y4

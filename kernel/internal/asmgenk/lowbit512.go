@@ -269,18 +269,22 @@ func q2KTile512(C int) {
 	RET()
 }
 
-// q2KFoldIdx is the VPERMD index of q2KDot8512: dword b of the folded sums holds block
-// 4·(b%4)... (lane L of the fold: T_L in dwords 4L, 4L+1, T_4+L in 4L+2, 4L+3).
-var q2KFoldIdx, q2KLow4W, q2KOnesW Mem
+// q2KGroupIdx is the VPERMD index of q2KDot8512 that puts the folded group sums in order
+// (dword 4L+i of the fold is group 4i+L); q2KLow4D and q2KOnesW are dwords 15 and words 1.
+var q2KGroupIdx, q2KLow4D, q2KOnesW Mem
 
 // q2KDot8512: func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
 // writes to out[0..7] the products of 8 Q2_K rows (row r at w + off[r], nsb super-blocks)
 // with one activation row quantized by QuantizeQ8 (xq, xd; xs: each block's (Σ_lo x,
 // Σ_hi x) as two int16), in the order of the tiles (the same bits). Per row and pair of
-// blocks 2p, 2p+1 the values u = sc·q are formed as in q2KUnpack512 and multiplied with
-// the 64 activations by one VPDPBUSD; the four pairs' sums are folded (iq2XS32Fold, a
-// VPSHUFD and VPERMD) into T_0..T_7, the mins' sums M_b come from one VPMADDWD, and y_b =
-// -(M_b·dmin) + T_b·d in 8 lanes. The 8 rows' y vectors are transposed so that lane r is
+// blocks 2p, 2p+1 the 2-bit q are formed as in q2KUnpack512 and multiplied with the 64
+// activations by one VPDPBUSD; the four pairs' sums are folded into the 16 groups' Σ q·x
+// (two rounds of unpacks and adds, a VPERMD), multiplied by the 16 scales at once
+// (VPMULLD: T_b's integer sum in another grouping, the same value) and added in pairs
+// into T_0..T_7; the mins' sums M_b come from one VPMADDWD, and y_b = -(M_b·dmin) + T_b·d
+// in 8 lanes. (Forming u = sc·q per pair as the decoder does, with VPERMW and VPMULLW, and
+// folding the pairs' block sums was slower: m = 1 cpu-GFLOP/s 64-66 against 83-89, same
+// run, both shapes.) The 8 rows' y vectors are transposed so that lane r is
 // row r, and the chain acc = y_b·dx_b + acc runs over b with the 8 rows in 8 lanes.
 //
 // With tq (tq20Dot8AVX512) the rows are TQ2_0 (as in q2KUnpack512): u = q, M_b = Σ_lo x +
@@ -290,21 +294,17 @@ func q2KDot8512(tq bool) {
 	if tq {
 		name, sb, qs, typ = "tq20Dot8AVX512", 66, 0, "TQ2_0"
 	} else {
-		q2KLow4W = GLOBL("kq_q2klow4w", RODATA|NOPTR)
+		q2KLow4D = GLOBL("kq_q2klow4d", RODATA|NOPTR)
 		for i := 0; i < 16; i++ {
-			DATA(2*i, U16(15))
+			DATA(4*i, U32(15))
 		}
 		q2KOnesW = GLOBL("kq_q2konesw", RODATA|NOPTR)
 		for i := 0; i < 16; i++ {
 			DATA(2*i, U16(1))
 		}
-		q2KFoldIdx = GLOBL("kq_q2kfold", RODATA|NOPTR)
-		for b := 0; b < 16; b++ {
-			v := 4*(b%4) + 2*(b/4)
-			if b >= 8 {
-				v = 0
-			}
-			DATA(4*b, U32(uint32(v)))
+		q2KGroupIdx = GLOBL("kq_q2kgroup", RODATA|NOPTR)
+		for g := 0; g < 16; g++ {
+			DATA(4*g, U32(uint32(4*(g%4)+g/4)))
 		}
 	}
 	TEXT(name, NOSPLIT, "func(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)")
@@ -329,41 +329,50 @@ func q2KDot8512(tq bool) {
 		ADDQ(w, pr)
 		PREFETCHT0(Mem{Base: pr}.Offset(prefetch))
 		PREFETCHT0(Mem{Base: pr}.Offset(prefetch + 64))
-		sc, mm := YMM(), YMM()
+		mm := YMM()
 		if tq {
 			VMOVDQU(q2KOnesW, mm)
 		} else {
-			VPMOVZXBW(Mem{Base: pr}, sc)
-			VPSRLW(U8(4), sc, mm)
+			VPMOVZXBW(Mem{Base: pr}, mm)
+			VPSRLW(U8(4), mm, mm)
 		}
 		VPMADDWD(Mem{Base: xs}, mm, mm) // M_b = m_lo·Σ_lo x + m_hi·Σ_hi x
-		if !tq {
-			VPAND(q2KLow4W, sc, sc)
-		}
 		var P [4]VecVirtual
 		for p := 0; p < 4; p++ {
 			q := ZMM()
 			VBROADCASTI64X4(Mem{Base: pr}.Offset(qs+32*(p/2)), q)
 			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
 			VPANDD(threes64, q, q)
-			if !tq {
-				scz := ZMM()
-				VMOVDQU64(q2KIdx512.Offset(64*p), scz)
-				VPERMW(sc.AsZ(), scz, scz)
-				VPMULLW(scz, q, q)
-			}
 			P[p] = ZMM()
 			VMOVDQA64(zero, P[p])
 			avoext.VPDPBUSD(Mem{Base: xq}.Offset(64*p), q, P[p])
 		}
-		f := iq2XS32Fold(P)
-		h := ZMM()
-		VPSHUFD(U8(0xb1), f, h)
-		VPADDD(h, f, f)
-		fi := ZMM()
-		VMOVDQU64(q2KFoldIdx, fi)
-		VPERMD(f, fi, f)
-		tv := f.AsY().(VecVirtual)
+		// The group sums: dword 4L+i of g is group 4i+L's Σ q·x (lane L of P[i]), then in
+		// order, times the scales (exact), and each block's two groups added: T_b.
+		var A [2]VecVirtual
+		for h := 0; h < 2; h++ {
+			lo, hi := ZMM(), ZMM()
+			VPUNPCKLDQ(P[2*h+1], P[2*h], lo)
+			VPUNPCKHDQ(P[2*h+1], P[2*h], hi)
+			VPADDD(hi, lo, lo)
+			A[h] = lo
+		}
+		g, g2, gi := ZMM(), ZMM(), ZMM()
+		VPUNPCKLQDQ(A[1], A[0], g)
+		VPUNPCKHQDQ(A[1], A[0], g2)
+		VPADDD(g2, g, g)
+		VMOVDQU64(q2KGroupIdx, gi)
+		VPERMD(g, gi, g)
+		if !tq {
+			scd := ZMM()
+			VPMOVZXBD(Mem{Base: pr}, scd)
+			VPANDD(q2KLow4D, scd, scd)
+			VPMULLD(scd, g, g)
+		}
+		VPSRLQ(U8(32), g, g2)
+		VPADDD(g2, g, g)
+		tv := YMM()
+		VPMOVQD(g, tv)
 		VCVTDQ2PS(tv, tv)
 		VCVTDQ2PS(mm, mm)
 		dd, d, dm := XMM(), YMM(), YMM()
