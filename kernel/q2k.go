@@ -14,8 +14,8 @@ import (
 // q2KPBlock format (u = sc·q in 0..45, so that one block of 32's sum is one run of
 // VPDPBUSD; the two halves' mins as int16; d and dmin as float32) and two such pieces
 // multiplied with the activation rows by the tiles q2KTile512x1..8 (16 rows a zmm,
-// q2KC activation rows a call). One activation row takes the same path with one row a
-// call. Each output sums its blocks of 32 in order (b the block, exact in int32):
+// q2KC activation rows a call); one activation row is multiplied by q2KDot8AVX512, in the
+// same order. Each output sums its blocks of 32 in order (b the block, exact in int32):
 //
 //	T_b = Σ (sc·q)·x,  M_b = m_lo·Σ_lo x + m_hi·Σ_hi x
 //	y = float32(T_b)·d,  y = -(float32(M_b)·dmin) + y,  acc = y·dx_b + acc
@@ -26,9 +26,10 @@ import (
 // dotQ2KAVX / dotQ2KAVX512 and the AVX2 1×4 tiles, in their order (dotQ2KGeneric).
 //
 // One activation row: q2KDot8AVX512 takes 8 weight rows a call straight from their
-// blocks (no decoded copy): per row and pair of blocks one VPDPBUSD of u = sc·q with the
-// 64 activations, the pairs folded into T_0..T_7, the mins' sums by one VPMADDWD, y_b in 8
-// lanes; the 8 rows' y are transposed so that the chain acc = y_b·dx_b + acc runs with
+// blocks (no decoded copy): per row and pair of blocks one VPDPBUSD of the 2-bit q with
+// the 64 activations, the pairs folded into the 16 groups' sums, times the scales (one
+// VPMULLD) and added in pairs into T_0..T_7 (the same integers), the mins' sums by one
+// VPMADDWD, y_b in 8 lanes; the 8 rows' y are transposed so that the chain acc = y_b·dx_b + acc runs with
 // the rows in 8 lanes (one row's chain alone would be bound by the FMA latency).
 //
 // Why this order: the old one (per 4 values an int sum times the scale, converted and
@@ -39,14 +40,16 @@ import (
 // super-block, as much as the whole old one-row kernel).
 //
 // Measured (BenchmarkQ2KVNNI, -cpu 1 -count 5 -benchtime 20x, one thread, medians of
-// cpu-GFLOP/s from the thread's CPU time, Zen 5 shared by several processes, load about
-// 5 on 2 vCPUs: rough), this path / the kernels it replaces (dotQ2KAVX512 for m = 1, the
-// AVX2 1×4 tiles) / Q4_0 on its own path (qv512MatVec, q512mm), in the same run:
+// cpu-GFLOP/s from the thread's CPU time, Zen 5 shared by several processes, load 7-9 on
+// 2 vCPUs: rough), this path / the kernels it replaces (dotQ2KAVX512 for m = 1, the AVX2
+// 1×4 tiles) / Q4_0 on its own path (qv512MatVec, q512mm), in the same run:
 //
 //	              m=1                  m=16                 m=128
-//	5632×2048     82.3 / 75.0 / 177    338 / 108 / 285      424 / 109 / 432
-//	2048×5632     81.0 / 75.0 / 130    312 / 105 / 331      419 / 113 / 419
+//	5632×2048     95.6 / 77.8 / 193    317 / 112 / 357      420 / 104 / 439
+//	2048×5632     100 / 81.2 / 141     326 / 110 / 328      387 / 108 / 425
 //
+// (an earlier run at load ~5, before the row kernel's group fold: m = 1 82.3 / 75.0 and
+// 81.0 / 75.0, m = 16 338 / 108 and 312 / 105, m = 128 424 / 109 and 419 / 113.)
 // BenchmarkQ2KUnpack (L2-resident, same conditions): q2KUnpack512 7.3 thread-CPU ns per
 // row super-block, q2KUnpack8 (plain Go) 575.
 
