@@ -244,6 +244,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotTQ10Vec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
+	case dt == tensor.Q8_K && q8KVNNIOn():
+		p.matMulQ8K512(out, s, m, n, k, data, rs)
+		return true
 	case dt == tensor.Q8_K && dotQ8KVec != nil:
 		tiles = &q8KTiles
 		rowDot = func(j, i int) float32 {

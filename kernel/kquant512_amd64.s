@@ -5794,12 +5794,12 @@ tq20Unpack512_loop:
 	VMOVDQU         Y0, 2944(AX)
 	MOVQ            (DX), SI
 	MOVQ            8(DX), DI
-	VMOVQ           58(CX)(SI*1), X1
-	VPINSRQ         $0x01, 58(CX)(DI*1), X1, X1
-	MOVQ            16(DX), SI
-	MOVQ            24(DX), DI
 	VMOVQ           58(CX)(SI*1), X2
 	VPINSRQ         $0x01, 58(CX)(DI*1), X2, X2
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           58(CX)(SI*1), X1
+	VPINSRQ         $0x01, 58(CX)(DI*1), X1, X1
 	MOVQ            32(DX), SI
 	MOVQ            40(DX), DI
 	VMOVQ           58(CX)(SI*1), X3
@@ -5808,36 +5808,36 @@ tq20Unpack512_loop:
 	MOVQ            56(DX), DI
 	VMOVQ           58(CX)(SI*1), X4
 	VPINSRQ         $0x01, 58(CX)(DI*1), X4, X4
-	VINSERTI32X4    $0x01, X2, Z1, Z2
-	VINSERTI32X4    $0x02, X3, Z2, Z2
-	VINSERTI32X4    $0x03, X4, Z2, Z2
-	VPSRLQ          $0x30, Z2, Z2
-	VPMOVQD         Z2, Y2
-	VPMOVDW         Y2, X1
-	VCVTPH2PS       X1, Y2
-	VMOVUPS         Y2, 288(AX)
-	VMOVUPS         Y2, 320(AX)
-	VMOVUPS         Y2, 672(AX)
-	VMOVUPS         Y2, 704(AX)
-	VMOVUPS         Y2, 1056(AX)
-	VMOVUPS         Y2, 1088(AX)
-	VMOVUPS         Y2, 1440(AX)
-	VMOVUPS         Y2, 1472(AX)
-	VMOVUPS         Y2, 1824(AX)
-	VMOVUPS         Y2, 1856(AX)
-	VMOVUPS         Y2, 2208(AX)
-	VMOVUPS         Y2, 2240(AX)
-	VMOVUPS         Y2, 2592(AX)
-	VMOVUPS         Y2, 2624(AX)
-	VMOVUPS         Y2, 2976(AX)
-	VMOVUPS         Y2, 3008(AX)
+	VINSERTI32X4    $0x01, X1, Z2, Z1
+	VINSERTI32X4    $0x02, X3, Z1, Z1
+	VINSERTI32X4    $0x03, X4, Z1, Z1
+	VPSRLQ          $0x30, Z1, Z1
+	VPMOVQD         Z1, Y1
+	VPMOVDW         Y1, X1
+	VCVTPH2PS       X1, Y1
+	VMOVUPS         Y1, 288(AX)
+	VMOVUPS         Y1, 320(AX)
+	VMOVUPS         Y1, 672(AX)
+	VMOVUPS         Y1, 704(AX)
+	VMOVUPS         Y1, 1056(AX)
+	VMOVUPS         Y1, 1088(AX)
+	VMOVUPS         Y1, 1440(AX)
+	VMOVUPS         Y1, 1472(AX)
+	VMOVUPS         Y1, 1824(AX)
+	VMOVUPS         Y1, 1856(AX)
+	VMOVUPS         Y1, 2208(AX)
+	VMOVUPS         Y1, 2240(AX)
+	VMOVUPS         Y1, 2592(AX)
+	VMOVUPS         Y1, 2624(AX)
+	VMOVUPS         Y1, 2976(AX)
+	VMOVUPS         Y1, 3008(AX)
 	MOVQ            (DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      264(SI)
 	PREFETCHT0      328(SI)
-	VBROADCASTI64X4 (SI), Z2
-	VPSRLVW         kq_q2kshift<>+0(SB), Z2, Z2
-	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	VBROADCASTI64X4 (SI), Z1
+	VPSRLVW         kq_q2kshift<>+0(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
 	MOVQ            8(DX), SI
 	ADDQ            CX, SI
 	PREFETCHT0      264(SI)
@@ -5887,8 +5887,8 @@ tq20Unpack512_loop:
 	VBROADCASTI64X4 (SI), Z9
 	VPSRLVW         kq_q2kshift<>+0(SB), Z9, Z9
 	VPANDD          kq_threes64<>+0(SB), Z9, Z9
-	VPUNPCKLDQ      Z3, Z2, Z10
-	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
 	VPUNPCKLDQ      Z5, Z4, Z3
 	VPUNPCKHDQ      Z5, Z4, Z4
 	VPUNPCKLDQ      Z7, Z6, Z5
@@ -5897,8 +5897,8 @@ tq20Unpack512_loop:
 	VPUNPCKHDQ      Z9, Z8, Z8
 	VPUNPCKLQDQ     Z3, Z10, Z9
 	VPUNPCKHQDQ     Z3, Z10, Z3
-	VPUNPCKLQDQ     Z4, Z2, Z10
-	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
 	VPUNPCKLQDQ     Z7, Z5, Z4
 	VPUNPCKHQDQ     Z7, Z5, Z5
 	VPUNPCKLQDQ     Z8, Z6, Z7
@@ -5906,7 +5906,7 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0x44, Z4, Z9, Z8
 	VSHUFI32X4      $0x44, Z5, Z3, Z11
 	VSHUFI32X4      $0x44, Z7, Z10, Z12
-	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
 	VSHUFI32X4      $0x88, Z11, Z8, Z14
 	VMOVDQU64       Z14, (AX)
 	VSHUFI32X4      $0x88, Z13, Z12, Z14
@@ -5918,20 +5918,20 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0xee, Z4, Z9, Z4
 	VSHUFI32X4      $0xee, Z5, Z3, Z3
 	VSHUFI32X4      $0xee, Z7, Z10, Z5
-	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
 	VSHUFI32X4      $0x88, Z3, Z4, Z6
 	VMOVDQU64       Z6, 384(AX)
-	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
 	VMOVDQU64       Z6, 448(AX)
 	VSHUFI32X4      $0xdd, Z3, Z4, Z3
 	VMOVDQU64       Z3, 512(AX)
-	VSHUFI32X4      $0xdd, Z2, Z5, Z2
-	VMOVDQU64       Z2, 576(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 576(AX)
 	MOVQ            (DX), SI
 	ADDQ            CX, SI
-	VBROADCASTI64X4 (SI), Z2
-	VPSRLVW         kq_q2kshift<>+64(SB), Z2, Z2
-	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	VBROADCASTI64X4 (SI), Z1
+	VPSRLVW         kq_q2kshift<>+64(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
 	MOVQ            8(DX), SI
 	ADDQ            CX, SI
 	VBROADCASTI64X4 (SI), Z3
@@ -5967,8 +5967,8 @@ tq20Unpack512_loop:
 	VBROADCASTI64X4 (SI), Z9
 	VPSRLVW         kq_q2kshift<>+64(SB), Z9, Z9
 	VPANDD          kq_threes64<>+0(SB), Z9, Z9
-	VPUNPCKLDQ      Z3, Z2, Z10
-	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
 	VPUNPCKLDQ      Z5, Z4, Z3
 	VPUNPCKHDQ      Z5, Z4, Z4
 	VPUNPCKLDQ      Z7, Z6, Z5
@@ -5977,8 +5977,8 @@ tq20Unpack512_loop:
 	VPUNPCKHDQ      Z9, Z8, Z8
 	VPUNPCKLQDQ     Z3, Z10, Z9
 	VPUNPCKHQDQ     Z3, Z10, Z3
-	VPUNPCKLQDQ     Z4, Z2, Z10
-	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
 	VPUNPCKLQDQ     Z7, Z5, Z4
 	VPUNPCKHQDQ     Z7, Z5, Z5
 	VPUNPCKLQDQ     Z8, Z6, Z7
@@ -5986,7 +5986,7 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0x44, Z4, Z9, Z8
 	VSHUFI32X4      $0x44, Z5, Z3, Z11
 	VSHUFI32X4      $0x44, Z7, Z10, Z12
-	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
 	VSHUFI32X4      $0x88, Z11, Z8, Z14
 	VMOVDQU64       Z14, 768(AX)
 	VSHUFI32X4      $0x88, Z13, Z12, Z14
@@ -5998,20 +5998,20 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0xee, Z4, Z9, Z4
 	VSHUFI32X4      $0xee, Z5, Z3, Z3
 	VSHUFI32X4      $0xee, Z7, Z10, Z5
-	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
 	VSHUFI32X4      $0x88, Z3, Z4, Z6
 	VMOVDQU64       Z6, 1152(AX)
-	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
 	VMOVDQU64       Z6, 1216(AX)
 	VSHUFI32X4      $0xdd, Z3, Z4, Z3
 	VMOVDQU64       Z3, 1280(AX)
-	VSHUFI32X4      $0xdd, Z2, Z5, Z2
-	VMOVDQU64       Z2, 1344(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 1344(AX)
 	MOVQ            (DX), SI
 	ADDQ            CX, SI
-	VBROADCASTI64X4 32(SI), Z2
-	VPSRLVW         kq_q2kshift<>+0(SB), Z2, Z2
-	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	VBROADCASTI64X4 32(SI), Z1
+	VPSRLVW         kq_q2kshift<>+0(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
 	MOVQ            8(DX), SI
 	ADDQ            CX, SI
 	VBROADCASTI64X4 32(SI), Z3
@@ -6047,8 +6047,8 @@ tq20Unpack512_loop:
 	VBROADCASTI64X4 32(SI), Z9
 	VPSRLVW         kq_q2kshift<>+0(SB), Z9, Z9
 	VPANDD          kq_threes64<>+0(SB), Z9, Z9
-	VPUNPCKLDQ      Z3, Z2, Z10
-	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
 	VPUNPCKLDQ      Z5, Z4, Z3
 	VPUNPCKHDQ      Z5, Z4, Z4
 	VPUNPCKLDQ      Z7, Z6, Z5
@@ -6057,8 +6057,8 @@ tq20Unpack512_loop:
 	VPUNPCKHDQ      Z9, Z8, Z8
 	VPUNPCKLQDQ     Z3, Z10, Z9
 	VPUNPCKHQDQ     Z3, Z10, Z3
-	VPUNPCKLQDQ     Z4, Z2, Z10
-	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
 	VPUNPCKLQDQ     Z7, Z5, Z4
 	VPUNPCKHQDQ     Z7, Z5, Z5
 	VPUNPCKLQDQ     Z8, Z6, Z7
@@ -6066,7 +6066,7 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0x44, Z4, Z9, Z8
 	VSHUFI32X4      $0x44, Z5, Z3, Z11
 	VSHUFI32X4      $0x44, Z7, Z10, Z12
-	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
 	VSHUFI32X4      $0x88, Z11, Z8, Z14
 	VMOVDQU64       Z14, 1536(AX)
 	VSHUFI32X4      $0x88, Z13, Z12, Z14
@@ -6078,20 +6078,20 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0xee, Z4, Z9, Z4
 	VSHUFI32X4      $0xee, Z5, Z3, Z3
 	VSHUFI32X4      $0xee, Z7, Z10, Z5
-	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
 	VSHUFI32X4      $0x88, Z3, Z4, Z6
 	VMOVDQU64       Z6, 1920(AX)
-	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
 	VMOVDQU64       Z6, 1984(AX)
 	VSHUFI32X4      $0xdd, Z3, Z4, Z3
 	VMOVDQU64       Z3, 2048(AX)
-	VSHUFI32X4      $0xdd, Z2, Z5, Z2
-	VMOVDQU64       Z2, 2112(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 2112(AX)
 	MOVQ            (DX), SI
 	ADDQ            CX, SI
-	VBROADCASTI64X4 32(SI), Z2
-	VPSRLVW         kq_q2kshift<>+64(SB), Z2, Z2
-	VPANDD          kq_threes64<>+0(SB), Z2, Z2
+	VBROADCASTI64X4 32(SI), Z1
+	VPSRLVW         kq_q2kshift<>+64(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
 	MOVQ            8(DX), SI
 	ADDQ            CX, SI
 	VBROADCASTI64X4 32(SI), Z3
@@ -6127,8 +6127,8 @@ tq20Unpack512_loop:
 	VBROADCASTI64X4 32(SI), Z9
 	VPSRLVW         kq_q2kshift<>+64(SB), Z9, Z9
 	VPANDD          kq_threes64<>+0(SB), Z9, Z9
-	VPUNPCKLDQ      Z3, Z2, Z10
-	VPUNPCKHDQ      Z3, Z2, Z2
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
 	VPUNPCKLDQ      Z5, Z4, Z3
 	VPUNPCKHDQ      Z5, Z4, Z4
 	VPUNPCKLDQ      Z7, Z6, Z5
@@ -6137,8 +6137,8 @@ tq20Unpack512_loop:
 	VPUNPCKHDQ      Z9, Z8, Z8
 	VPUNPCKLQDQ     Z3, Z10, Z9
 	VPUNPCKHQDQ     Z3, Z10, Z3
-	VPUNPCKLQDQ     Z4, Z2, Z10
-	VPUNPCKHQDQ     Z4, Z2, Z2
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
 	VPUNPCKLQDQ     Z7, Z5, Z4
 	VPUNPCKHQDQ     Z7, Z5, Z5
 	VPUNPCKLQDQ     Z8, Z6, Z7
@@ -6146,7 +6146,7 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0x44, Z4, Z9, Z8
 	VSHUFI32X4      $0x44, Z5, Z3, Z11
 	VSHUFI32X4      $0x44, Z7, Z10, Z12
-	VSHUFI32X4      $0x44, Z6, Z2, Z13
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
 	VSHUFI32X4      $0x88, Z11, Z8, Z14
 	VMOVDQU64       Z14, 2304(AX)
 	VSHUFI32X4      $0x88, Z13, Z12, Z14
@@ -6158,21 +6158,475 @@ tq20Unpack512_loop:
 	VSHUFI32X4      $0xee, Z4, Z9, Z4
 	VSHUFI32X4      $0xee, Z5, Z3, Z3
 	VSHUFI32X4      $0xee, Z7, Z10, Z5
-	VSHUFI32X4      $0xee, Z6, Z2, Z2
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
 	VSHUFI32X4      $0x88, Z3, Z4, Z6
 	VMOVDQU64       Z6, 2688(AX)
-	VSHUFI32X4      $0x88, Z2, Z5, Z6
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
 	VMOVDQU64       Z6, 2752(AX)
 	VSHUFI32X4      $0xdd, Z3, Z4, Z3
 	VMOVDQU64       Z3, 2816(AX)
-	VSHUFI32X4      $0xdd, Z2, Z5, Z2
-	VMOVDQU64       Z2, 2880(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 2880(AX)
 	ADDQ            $0x00000042, CX
 	ADDQ            $0x00000c00, AX
 	DECQ            BX
 	JNZ             tq20Unpack512_loop
 
 tq20Unpack512_loop_end:
+	VZEROUPPER
+	RET
+
+DATA kq_lbx80<>+0(SB)/1, $0x80
+DATA kq_lbx80<>+1(SB)/1, $0x80
+DATA kq_lbx80<>+2(SB)/1, $0x80
+DATA kq_lbx80<>+3(SB)/1, $0x80
+DATA kq_lbx80<>+4(SB)/1, $0x80
+DATA kq_lbx80<>+5(SB)/1, $0x80
+DATA kq_lbx80<>+6(SB)/1, $0x80
+DATA kq_lbx80<>+7(SB)/1, $0x80
+DATA kq_lbx80<>+8(SB)/1, $0x80
+DATA kq_lbx80<>+9(SB)/1, $0x80
+DATA kq_lbx80<>+10(SB)/1, $0x80
+DATA kq_lbx80<>+11(SB)/1, $0x80
+DATA kq_lbx80<>+12(SB)/1, $0x80
+DATA kq_lbx80<>+13(SB)/1, $0x80
+DATA kq_lbx80<>+14(SB)/1, $0x80
+DATA kq_lbx80<>+15(SB)/1, $0x80
+DATA kq_lbx80<>+16(SB)/1, $0x80
+DATA kq_lbx80<>+17(SB)/1, $0x80
+DATA kq_lbx80<>+18(SB)/1, $0x80
+DATA kq_lbx80<>+19(SB)/1, $0x80
+DATA kq_lbx80<>+20(SB)/1, $0x80
+DATA kq_lbx80<>+21(SB)/1, $0x80
+DATA kq_lbx80<>+22(SB)/1, $0x80
+DATA kq_lbx80<>+23(SB)/1, $0x80
+DATA kq_lbx80<>+24(SB)/1, $0x80
+DATA kq_lbx80<>+25(SB)/1, $0x80
+DATA kq_lbx80<>+26(SB)/1, $0x80
+DATA kq_lbx80<>+27(SB)/1, $0x80
+DATA kq_lbx80<>+28(SB)/1, $0x80
+DATA kq_lbx80<>+29(SB)/1, $0x80
+DATA kq_lbx80<>+30(SB)/1, $0x80
+DATA kq_lbx80<>+31(SB)/1, $0x80
+DATA kq_lbx80<>+32(SB)/1, $0x80
+DATA kq_lbx80<>+33(SB)/1, $0x80
+DATA kq_lbx80<>+34(SB)/1, $0x80
+DATA kq_lbx80<>+35(SB)/1, $0x80
+DATA kq_lbx80<>+36(SB)/1, $0x80
+DATA kq_lbx80<>+37(SB)/1, $0x80
+DATA kq_lbx80<>+38(SB)/1, $0x80
+DATA kq_lbx80<>+39(SB)/1, $0x80
+DATA kq_lbx80<>+40(SB)/1, $0x80
+DATA kq_lbx80<>+41(SB)/1, $0x80
+DATA kq_lbx80<>+42(SB)/1, $0x80
+DATA kq_lbx80<>+43(SB)/1, $0x80
+DATA kq_lbx80<>+44(SB)/1, $0x80
+DATA kq_lbx80<>+45(SB)/1, $0x80
+DATA kq_lbx80<>+46(SB)/1, $0x80
+DATA kq_lbx80<>+47(SB)/1, $0x80
+DATA kq_lbx80<>+48(SB)/1, $0x80
+DATA kq_lbx80<>+49(SB)/1, $0x80
+DATA kq_lbx80<>+50(SB)/1, $0x80
+DATA kq_lbx80<>+51(SB)/1, $0x80
+DATA kq_lbx80<>+52(SB)/1, $0x80
+DATA kq_lbx80<>+53(SB)/1, $0x80
+DATA kq_lbx80<>+54(SB)/1, $0x80
+DATA kq_lbx80<>+55(SB)/1, $0x80
+DATA kq_lbx80<>+56(SB)/1, $0x80
+DATA kq_lbx80<>+57(SB)/1, $0x80
+DATA kq_lbx80<>+58(SB)/1, $0x80
+DATA kq_lbx80<>+59(SB)/1, $0x80
+DATA kq_lbx80<>+60(SB)/1, $0x80
+DATA kq_lbx80<>+61(SB)/1, $0x80
+DATA kq_lbx80<>+62(SB)/1, $0x80
+DATA kq_lbx80<>+63(SB)/1, $0x80
+GLOBL kq_lbx80<>(SB), RODATA|NOPTR, $64
+
+DATA kq_lbw128<>+0(SB)/2, $0x0080
+DATA kq_lbw128<>+2(SB)/2, $0x0080
+DATA kq_lbw128<>+4(SB)/2, $0x0080
+DATA kq_lbw128<>+6(SB)/2, $0x0080
+DATA kq_lbw128<>+8(SB)/2, $0x0080
+DATA kq_lbw128<>+10(SB)/2, $0x0080
+DATA kq_lbw128<>+12(SB)/2, $0x0080
+DATA kq_lbw128<>+14(SB)/2, $0x0080
+DATA kq_lbw128<>+16(SB)/2, $0x0080
+DATA kq_lbw128<>+18(SB)/2, $0x0080
+DATA kq_lbw128<>+20(SB)/2, $0x0080
+DATA kq_lbw128<>+22(SB)/2, $0x0080
+DATA kq_lbw128<>+24(SB)/2, $0x0080
+DATA kq_lbw128<>+26(SB)/2, $0x0080
+DATA kq_lbw128<>+28(SB)/2, $0x0080
+DATA kq_lbw128<>+30(SB)/2, $0x0080
+GLOBL kq_lbw128<>(SB), RODATA|NOPTR, $32
+
+// func q8KUnpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·q8KUnpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVL         $0x00800080, SI
+	VPBROADCASTD SI, Y0
+	TESTQ        BX, BX
+	JZ           q8KUnpack512_loop_end
+
+q8KUnpack512_loop:
+	VMOVDQU      Y0, 256(AX)
+	VMOVDQU      Y0, 640(AX)
+	VMOVDQU      Y0, 1024(AX)
+	VMOVDQU      Y0, 1408(AX)
+	VMOVDQU      Y0, 1792(AX)
+	VMOVDQU      Y0, 2176(AX)
+	VMOVDQU      Y0, 2560(AX)
+	VMOVDQU      Y0, 2944(AX)
+	MOVQ         (DX), SI
+	MOVQ         8(DX), DI
+	VMOVQ        (CX)(SI*1), X2
+	VPINSRQ      $0x01, (CX)(DI*1), X2, X2
+	MOVQ         16(DX), SI
+	MOVQ         24(DX), DI
+	VMOVQ        (CX)(SI*1), X1
+	VPINSRQ      $0x01, (CX)(DI*1), X1, X1
+	MOVQ         32(DX), SI
+	MOVQ         40(DX), DI
+	VMOVQ        (CX)(SI*1), X3
+	VPINSRQ      $0x01, (CX)(DI*1), X3, X3
+	MOVQ         48(DX), SI
+	MOVQ         56(DX), DI
+	VMOVQ        (CX)(SI*1), X4
+	VPINSRQ      $0x01, (CX)(DI*1), X4, X4
+	VINSERTI32X4 $0x01, X1, Z2, Z1
+	VINSERTI32X4 $0x02, X3, Z1, Z1
+	VINSERTI32X4 $0x03, X4, Z1, Z1
+	VPMOVQD      Z1, Y1
+	VMOVUPS      Y1, 288(AX)
+	VMOVUPS      Y1, 320(AX)
+	VMOVUPS      Y1, 672(AX)
+	VMOVUPS      Y1, 704(AX)
+	VMOVUPS      Y1, 1056(AX)
+	VMOVUPS      Y1, 1088(AX)
+	VMOVUPS      Y1, 1440(AX)
+	VMOVUPS      Y1, 1472(AX)
+	VMOVUPS      Y1, 1824(AX)
+	VMOVUPS      Y1, 1856(AX)
+	VMOVUPS      Y1, 2208(AX)
+	VMOVUPS      Y1, 2240(AX)
+	VMOVUPS      Y1, 2592(AX)
+	VMOVUPS      Y1, 2624(AX)
+	VMOVUPS      Y1, 2976(AX)
+	VMOVUPS      Y1, 3008(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, (AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 64(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 128(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 192(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 384(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 448(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 512(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 576(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, 768(AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 832(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 896(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 960(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 1152(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 1216(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 1280(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 1344(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, 1536(AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 1600(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 1664(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 1728(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 1920(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 1984(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 2048(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 2112(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, 2304(AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 2368(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 2432(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 2496(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 2688(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 2752(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 2816(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 2880(AX)
+	ADDQ         $0x00000124, CX
+	ADDQ         $0x00000c00, AX
+	DECQ         BX
+	JNZ          q8KUnpack512_loop
+
+q8KUnpack512_loop_end:
 	VZEROUPPER
 	RET
 
@@ -8209,6 +8663,394 @@ tq20Dot8AVX512_loop:
 	JNZ              tq20Dot8AVX512_loop
 
 tq20Dot8AVX512_loop_end:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func q8KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512F, AVX512VL, AVX512_VNNI, FMA3, MMX+
+TEXT ·q8KDot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     q8KDot8AVX512_loop_end
+
+q8KDot8AVX512_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VMOVDQU64        68(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         64(DX), Z3, Z5
+	VMOVDQU64        132(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         128(DX), Z3, Z6
+	VMOVDQU64        196(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         192(DX), Z3, Z7
+	VPUNPCKLDQ       Z5, Z4, Z3
+	VPUNPCKHDQ       Z5, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VPUNPCKLDQ       Z7, Z6, Z4
+	VPUNPCKHDQ       Z7, Z6, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z5
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z5, Z5
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z5, Z3, Z5
+	VPSRLQ           $0x20, Z5, Z3
+	VPADDD           Z3, Z5, Z5
+	VPMOVQD          Z5, Y3
+	VCVTDQ2PS        Y3, Y3
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y4
+	VMULPS           Y4, Y3, Y3
+	VFNMADD231PS     Y4, Y2, Y3
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        68(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z4, Z6
+	VMOVDQU64        132(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         128(DX), Z4, Z7
+	VMOVDQU64        196(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         192(DX), Z4, Z8
+	VPUNPCKLDQ       Z6, Z5, Z4
+	VPUNPCKHDQ       Z6, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLDQ       Z8, Z7, Z5
+	VPUNPCKHDQ       Z8, Z7, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z6
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z4
+	VPERMD           Z6, Z4, Z6
+	VPSRLQ           $0x20, Z6, Z4
+	VPADDD           Z4, Z6, Z6
+	VPMOVQD          Z6, Y4
+	VCVTDQ2PS        Y4, Y4
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y5
+	VMULPS           Y5, Y4, Y4
+	VFNMADD231PS     Y5, Y2, Y4
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         (DX), Z5, Z6
+	VMOVDQU64        68(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         64(DX), Z5, Z7
+	VMOVDQU64        132(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z5, Z8
+	VMOVDQU64        196(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z5, Z9
+	VPUNPCKLDQ       Z7, Z6, Z5
+	VPUNPCKHDQ       Z7, Z6, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLQDQ      Z6, Z5, Z7
+	VPUNPCKHQDQ      Z6, Z5, Z5
+	VPADDD           Z5, Z7, Z7
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z5
+	VPERMD           Z7, Z5, Z7
+	VPSRLQ           $0x20, Z7, Z5
+	VPADDD           Z5, Z7, Z7
+	VPMOVQD          Z7, Y5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y6
+	VMULPS           Y6, Y5, Y5
+	VFNMADD231PS     Y6, Y2, Y5
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         (DX), Z6, Z7
+	VMOVDQU64        68(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         64(DX), Z6, Z8
+	VMOVDQU64        132(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         128(DX), Z6, Z9
+	VMOVDQU64        196(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         192(DX), Z6, Z10
+	VPUNPCKLDQ       Z8, Z7, Z6
+	VPUNPCKHDQ       Z8, Z7, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLDQ       Z10, Z9, Z7
+	VPUNPCKHDQ       Z10, Z9, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLQDQ      Z7, Z6, Z8
+	VPUNPCKHQDQ      Z7, Z6, Z6
+	VPADDD           Z6, Z8, Z8
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z8, Z6, Z8
+	VPSRLQ           $0x20, Z8, Z6
+	VPADDD           Z6, Z8, Z8
+	VPMOVQD          Z8, Y6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y7
+	VMULPS           Y7, Y6, Y6
+	VFNMADD231PS     Y7, Y2, Y6
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z7, Z8
+	VMOVDQU64        68(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z7, Z9
+	VMOVDQU64        132(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z7, Z10
+	VMOVDQU64        196(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z7, Z11
+	VPUNPCKLDQ       Z9, Z8, Z7
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z7, Z9
+	VPUNPCKHQDQ      Z8, Z7, Z7
+	VPADDD           Z7, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z7
+	VPERMD           Z9, Z7, Z9
+	VPSRLQ           $0x20, Z9, Z7
+	VPADDD           Z7, Z9, Z9
+	VPMOVQD          Z9, Y7
+	VCVTDQ2PS        Y7, Y7
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y8
+	VMULPS           Y8, Y7, Y7
+	VFNMADD231PS     Y8, Y2, Y7
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VMOVDQU64        68(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z8, Z10
+	VMOVDQU64        132(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z8, Z11
+	VMOVDQU64        196(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y9
+	VMULPS           Y9, Y8, Y8
+	VFNMADD231PS     Y9, Y2, Y8
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VMOVDQU64        68(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z9, Z11
+	VMOVDQU64        132(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z9, Z12
+	VMOVDQU64        196(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y10
+	VMULPS           Y10, Y9, Y9
+	VFNMADD231PS     Y10, Y2, Y9
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VMOVDQU64        68(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z10, Z12
+	VMOVDQU64        132(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z10, Z13
+	VMOVDQU64        196(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y11
+	VMULPS           Y11, Y10, Y10
+	VFNMADD231PS     Y11, Y2, Y10
+	VUNPCKLPS        Y4, Y3, Y2
+	VUNPCKHPS        Y4, Y3, Y3
+	VUNPCKLPS        Y6, Y5, Y4
+	VUNPCKHPS        Y6, Y5, Y5
+	VUNPCKLPS        Y8, Y7, Y6
+	VUNPCKHPS        Y8, Y7, Y7
+	VUNPCKLPS        Y10, Y9, Y8
+	VUNPCKHPS        Y10, Y9, Y9
+	VSHUFPS          $0x44, Y4, Y2, Y10
+	VSHUFPS          $0xee, Y4, Y2, Y2
+	VSHUFPS          $0x44, Y5, Y3, Y4
+	VSHUFPS          $0xee, Y5, Y3, Y3
+	VSHUFPS          $0x44, Y8, Y6, Y5
+	VSHUFPS          $0xee, Y8, Y6, Y6
+	VSHUFPS          $0x44, Y9, Y7, Y8
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VPERM2F128       $0x20, Y5, Y10, Y9
+	VPERM2F128       $0x31, Y5, Y10, Y5
+	VPERM2F128       $0x20, Y6, Y2, Y10
+	VPERM2F128       $0x31, Y6, Y2, Y2
+	VPERM2F128       $0x20, Y8, Y4, Y6
+	VPERM2F128       $0x31, Y8, Y4, Y4
+	VPERM2F128       $0x20, Y7, Y3, Y8
+	VPERM2F128       $0x31, Y7, Y3, Y3
+	VFMADD231PS.BCST (BX), Y9, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y6, Y0
+	VFMADD231PS.BCST 12(BX), Y8, Y0
+	VFMADD231PS.BCST 16(BX), Y5, Y0
+	VFMADD231PS.BCST 20(BX), Y2, Y0
+	VFMADD231PS.BCST 24(BX), Y4, Y0
+	VFMADD231PS.BCST 28(BX), Y3, Y0
+	ADDQ             $0x00000124, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              q8KDot8AVX512_loop
+
+q8KDot8AVX512_loop_end:
 	MOVQ    out+48(FP), AX
 	VMOVUPS Y0, (AX)
 	VZEROUPPER

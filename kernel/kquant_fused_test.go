@@ -142,6 +142,9 @@ func TestFusedMatMul(t *testing.T) {
 						if dt == tensor.TQ2_0 && tq20VNNIOn() { // TQ2_0's VNNI order (tq20.go)
 							v, ok = dotTQ2032Generic(row, xr, dr, k/256), true
 						}
+						if dt == tensor.Q8_K && q8KVNNIOn() { // Q8_K's (q8k.go)
+							v, ok = dotQ8K32Generic(row, xr, dr, k/256), true
+						}
 						if ok && got[i*n+j] != v {
 							t.Errorf("%s: [%d,%d] = %g, row kernel %g: not the same bits", name, i, j, got[i*n+j], v)
 						}

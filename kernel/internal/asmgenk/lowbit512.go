@@ -32,6 +32,17 @@ const (
 	maxQ2KC  = 8
 )
 
+// The types the Q2_K kernels take: Q2_K, TQ2_0 (every scale and min 1, dmin = d) and
+// Q8_K (u = q + 128, both mins 128, dmin = d).
+const (
+	lbQ2K = iota
+	lbTQ20
+	lbQ8K
+)
+
+// lbX80 is 64 bytes 0x80 (Q8_K's u = q XOR 0x80 = q + 128), lbW128 16 words 128.
+var lbX80, lbW128 Mem
+
 // q2KIdx512 holds the four VPERMW index vectors of q2KUnpack512: for blocks 2p, 2p+1,
 // word i takes the scale of group 4p + i/8.
 var q2KIdx512 Mem
@@ -45,13 +56,15 @@ func lowBit512() {
 			DATA(64*p+2*i, U16(uint16(4*p+i/8)))
 		}
 	}
-	q2KUnpack512(false)
-	q2KUnpack512(true)
+	q2KUnpack512(lbQ2K)
+	q2KUnpack512(lbTQ20)
+	q2KUnpack512(lbQ8K)
 	for c := 1; c <= maxQ2KC; c++ {
 		q2KTile512(c)
 	}
-	q2KDot8512(false)
-	q2KDot8512(true)
+	q2KDot8512(lbQ2K)
+	q2KDot8512(lbTQ20)
+	q2KDot8512(lbQ8K)
 }
 
 // q2KUnpack512: func(dst, w *byte, off *int64, nsb int) decodes nsb super-blocks of 8 Q2_K
@@ -67,13 +80,28 @@ func lowBit512() {
 // With tq (tq20Unpack512) it decodes TQ2_0 rows (block_tq2_0: the same 64 bytes of 2-bit q
 // at 0, f16 d at 64; weight d·(q-1)) into the same format as Q2_K with sc = 1, both mins 1
 // and dmin = d: u = q, so that the tiles compute y = T·d - M·d.
-func q2KUnpack512(tq bool) {
+//
+// With lbQ8K (q8KUnpack512) it decodes Q8_K rows (block_q8_K: float32 d, 256 int8 q at 4,
+// 16 int16 sums) as u = q + 128, both mins 128 and dmin = d: T·d - M·d = d·Σ q·x.
+func q2KUnpack512(kind int) {
+	tq, q8 := kind != lbQ2K, kind == lbQ8K // tq: no scales
 	name, sb, qs, typ := "q2KUnpack512", 84, 16, "Q2_K"
-	if tq {
+	switch kind {
+	case lbTQ20:
 		name, sb, qs, typ = "tq20Unpack512", 66, 0, "TQ2_0"
+	case lbQ8K:
+		name, sb, qs, typ = "q8KUnpack512", 292, 4, "Q8_K"
+		lbX80 = GLOBL("kq_lbx80", RODATA|NOPTR)
+		for i := 0; i < 64; i++ {
+			DATA(i, U8(0x80))
+		}
+		lbW128 = GLOBL("kq_lbw128", RODATA|NOPTR)
+		for i := 0; i < 16; i++ {
+			DATA(2*i, U16(128))
+		}
 	}
 	TEXT(name, NOSPLIT, "func(dst, w *byte, off *int64, nsb int)")
-	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q2KPBlock format, as %s does.", name, typ, map[bool]string{false: "q2KUnpack8", true: "tq20Unpack8"}[tq]))
+	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q2KPBlock format, as %s does.", name, typ, []string{"q2KUnpack8", "tq20Unpack8", "q8KUnpack8"}[kind]))
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	offp := Load(Param("off"), GP64())
@@ -81,7 +109,9 @@ func q2KUnpack512(tq bool) {
 	var idx [4]VecVirtual
 	c0f := YMM()
 	t := GP32()
-	if tq {
+	if q8 {
+		MOVL(U32(0x00800080), t) // both mins 128
+	} else if tq {
 		MOVL(U32(0x00010001), t) // both mins 1
 	} else {
 		for p := range idx {
@@ -99,13 +129,19 @@ func q2KUnpack512(tq bool) {
 		for j := 0; j < 8; j++ {
 			VMOVDQU(c0f, Mem{Base: dst}.Offset(q2KBlock*j+256))
 		}
-		// d: bytes 64, 65 of each super-block, the top word of the qword at 58.
-		dv := iq2RowsQ(w, offp, 58)
-		VPSRLQ(U8(48), dv, dv)
-		dd, dh, d := YMM(), XMM(), YMM()
-		VPMOVQD(dv, dd)
-		VPMOVDW(dd, dh)
-		VCVTPH2PS(dh, d)
+		d := YMM()
+		if q8 {
+			// d: the float32 at 0.
+			VPMOVQD(iq2RowsQ(w, offp, 0), d)
+		} else {
+			// d: bytes 64, 65 of each super-block, the top word of the qword at 58.
+			dv := iq2RowsQ(w, offp, 58)
+			VPSRLQ(U8(48), dv, dv)
+			dd, dh := YMM(), XMM()
+			VPMOVQD(dv, dd)
+			VPMOVDW(dd, dh)
+			VCVTPH2PS(dh, d)
+		}
 		for j := 0; j < 8; j++ {
 			VMOVUPS(d, Mem{Base: dst}.Offset(q2KBlock*j+288))
 			VMOVUPS(d, Mem{Base: dst}.Offset(q2KBlock*j+320))
@@ -125,9 +161,14 @@ func q2KUnpack512(tq bool) {
 				PREFETCHT0(Mem{Base: pr}.Offset(4*sb + 64))
 			}
 			q := ZMM()
-			VBROADCASTI64X4(Mem{Base: pr}.Offset(qs+32*(p/2)), q)
-			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
-			VPANDD(threes64, q, q)
+			if q8 {
+				VMOVDQU64(Mem{Base: pr}.Offset(qs+64*p), q)
+				VPXORD(lbX80, q, q) // u = q + 128
+			} else {
+				VBROADCASTI64X4(Mem{Base: pr}.Offset(qs+32*(p/2)), q)
+				VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
+				VPANDD(threes64, q, q)
+			}
 			if tq {
 				R[r] = q
 				continue
@@ -289,11 +330,18 @@ var q2KGroupIdx, q2KLow4D, q2KOnesW Mem
 //
 // With tq (tq20Dot8AVX512) the rows are TQ2_0 (as in q2KUnpack512): u = q, M_b = Σ_lo x +
 // Σ_hi x, dmin = d.
-func q2KDot8512(tq bool) {
+//
+// With lbQ8K (q8KDot8AVX512) the rows are Q8_K (as in q2KUnpack512): u = q + 128, M_b =
+// 128·Σ x, dmin = d.
+func q2KDot8512(kind int) {
+	tq, q8 := kind != lbQ2K, kind == lbQ8K // tq: no scales
 	name, sb, qs, typ := "q2KDot8AVX512", 84, 16, "Q2_K"
-	if tq {
+	switch kind {
+	case lbTQ20:
 		name, sb, qs, typ = "tq20Dot8AVX512", 66, 0, "TQ2_0"
-	} else {
+	case lbQ8K:
+		name, sb, qs, typ = "q8KDot8AVX512", 292, 4, "Q8_K"
+	default:
 		q2KLow4D = GLOBL("kq_q2klow4d", RODATA|NOPTR)
 		for i := 0; i < 16; i++ {
 			DATA(4*i, U32(15))
@@ -330,7 +378,9 @@ func q2KDot8512(tq bool) {
 		PREFETCHT0(Mem{Base: pr}.Offset(prefetch))
 		PREFETCHT0(Mem{Base: pr}.Offset(prefetch + 64))
 		mm := YMM()
-		if tq {
+		if q8 {
+			VMOVDQU(lbW128, mm)
+		} else if tq {
 			VMOVDQU(q2KOnesW, mm)
 		} else {
 			VPMOVZXBW(Mem{Base: pr}, mm)
@@ -340,9 +390,14 @@ func q2KDot8512(tq bool) {
 		var P [4]VecVirtual
 		for p := 0; p < 4; p++ {
 			q := ZMM()
-			VBROADCASTI64X4(Mem{Base: pr}.Offset(qs+32*(p/2)), q)
-			VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
-			VPANDD(threes64, q, q)
+			if q8 {
+				VMOVDQU64(Mem{Base: pr}.Offset(qs+64*p), q)
+				VPXORD(lbX80, q, q) // u = q + 128
+			} else {
+				VBROADCASTI64X4(Mem{Base: pr}.Offset(qs+32*(p/2)), q)
+				VPSRLVW(q2KShift512.Offset(64*(p%2)), q, q)
+				VPANDD(threes64, q, q)
+			}
 			P[p] = ZMM()
 			VMOVDQA64(zero, P[p])
 			avoext.VPDPBUSD(Mem{Base: xq}.Offset(64*p), q, P[p])
@@ -376,7 +431,10 @@ func q2KDot8512(tq bool) {
 		VCVTDQ2PS(tv, tv)
 		VCVTDQ2PS(mm, mm)
 		dd, d, dm := XMM(), YMM(), YMM()
-		if tq {
+		if q8 {
+			VBROADCASTSS(Mem{Base: pr}, d)
+			dm = d
+		} else if tq {
 			VPBROADCASTW(Mem{Base: pr}.Offset(64), dd)
 			VCVTPH2PS(dd, d)
 			dm = d
