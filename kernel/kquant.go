@@ -239,6 +239,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotTQ20Vec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
+	case dt == tensor.TQ1_0 && tq10VNNIOn():
+		p.matMulTQ10512(out, s, m, n, k, data, rs)
+		return true
 	case dt == tensor.TQ1_0 && dotTQ10Vec != nil:
 		tiles = &tq10Tiles
 		rowDot = func(j, i int) float32 {

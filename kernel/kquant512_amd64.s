@@ -5163,6 +5163,298 @@ DATA kq_q2kidx<>+252(SB)/2, $0x000f
 DATA kq_q2kidx<>+254(SB)/2, $0x000f
 GLOBL kq_q2kidx<>(SB), RODATA|NOPTR, $256
 
+DATA kq_tq10mul<>+0(SB)/2, $0x0100
+DATA kq_tq10mul<>+2(SB)/2, $0x0100
+DATA kq_tq10mul<>+4(SB)/2, $0x0100
+DATA kq_tq10mul<>+6(SB)/2, $0x0100
+DATA kq_tq10mul<>+8(SB)/2, $0x0100
+DATA kq_tq10mul<>+10(SB)/2, $0x0100
+DATA kq_tq10mul<>+12(SB)/2, $0x0100
+DATA kq_tq10mul<>+14(SB)/2, $0x0100
+DATA kq_tq10mul<>+16(SB)/2, $0x0100
+DATA kq_tq10mul<>+18(SB)/2, $0x0100
+DATA kq_tq10mul<>+20(SB)/2, $0x0100
+DATA kq_tq10mul<>+22(SB)/2, $0x0100
+DATA kq_tq10mul<>+24(SB)/2, $0x0100
+DATA kq_tq10mul<>+26(SB)/2, $0x0100
+DATA kq_tq10mul<>+28(SB)/2, $0x0100
+DATA kq_tq10mul<>+30(SB)/2, $0x0100
+DATA kq_tq10mul<>+32(SB)/2, $0x0100
+DATA kq_tq10mul<>+34(SB)/2, $0x0100
+DATA kq_tq10mul<>+36(SB)/2, $0x0100
+DATA kq_tq10mul<>+38(SB)/2, $0x0100
+DATA kq_tq10mul<>+40(SB)/2, $0x0100
+DATA kq_tq10mul<>+42(SB)/2, $0x0100
+DATA kq_tq10mul<>+44(SB)/2, $0x0100
+DATA kq_tq10mul<>+46(SB)/2, $0x0100
+DATA kq_tq10mul<>+48(SB)/2, $0x0100
+DATA kq_tq10mul<>+50(SB)/2, $0x0100
+DATA kq_tq10mul<>+52(SB)/2, $0x0100
+DATA kq_tq10mul<>+54(SB)/2, $0x0100
+DATA kq_tq10mul<>+56(SB)/2, $0x0100
+DATA kq_tq10mul<>+58(SB)/2, $0x0100
+DATA kq_tq10mul<>+60(SB)/2, $0x0100
+DATA kq_tq10mul<>+62(SB)/2, $0x0100
+DATA kq_tq10mul<>+64(SB)/2, $0x0300
+DATA kq_tq10mul<>+66(SB)/2, $0x0300
+DATA kq_tq10mul<>+68(SB)/2, $0x0300
+DATA kq_tq10mul<>+70(SB)/2, $0x0300
+DATA kq_tq10mul<>+72(SB)/2, $0x0300
+DATA kq_tq10mul<>+74(SB)/2, $0x0300
+DATA kq_tq10mul<>+76(SB)/2, $0x0300
+DATA kq_tq10mul<>+78(SB)/2, $0x0300
+DATA kq_tq10mul<>+80(SB)/2, $0x0300
+DATA kq_tq10mul<>+82(SB)/2, $0x0300
+DATA kq_tq10mul<>+84(SB)/2, $0x0300
+DATA kq_tq10mul<>+86(SB)/2, $0x0300
+DATA kq_tq10mul<>+88(SB)/2, $0x0300
+DATA kq_tq10mul<>+90(SB)/2, $0x0300
+DATA kq_tq10mul<>+92(SB)/2, $0x0300
+DATA kq_tq10mul<>+94(SB)/2, $0x0300
+DATA kq_tq10mul<>+96(SB)/2, $0x0300
+DATA kq_tq10mul<>+98(SB)/2, $0x0300
+DATA kq_tq10mul<>+100(SB)/2, $0x0300
+DATA kq_tq10mul<>+102(SB)/2, $0x0300
+DATA kq_tq10mul<>+104(SB)/2, $0x0300
+DATA kq_tq10mul<>+106(SB)/2, $0x0300
+DATA kq_tq10mul<>+108(SB)/2, $0x0300
+DATA kq_tq10mul<>+110(SB)/2, $0x0300
+DATA kq_tq10mul<>+112(SB)/2, $0x0300
+DATA kq_tq10mul<>+114(SB)/2, $0x0300
+DATA kq_tq10mul<>+116(SB)/2, $0x0300
+DATA kq_tq10mul<>+118(SB)/2, $0x0300
+DATA kq_tq10mul<>+120(SB)/2, $0x0300
+DATA kq_tq10mul<>+122(SB)/2, $0x0300
+DATA kq_tq10mul<>+124(SB)/2, $0x0300
+DATA kq_tq10mul<>+126(SB)/2, $0x0300
+DATA kq_tq10mul<>+128(SB)/2, $0x0900
+DATA kq_tq10mul<>+130(SB)/2, $0x0900
+DATA kq_tq10mul<>+132(SB)/2, $0x0900
+DATA kq_tq10mul<>+134(SB)/2, $0x0900
+DATA kq_tq10mul<>+136(SB)/2, $0x0900
+DATA kq_tq10mul<>+138(SB)/2, $0x0900
+DATA kq_tq10mul<>+140(SB)/2, $0x0900
+DATA kq_tq10mul<>+142(SB)/2, $0x0900
+DATA kq_tq10mul<>+144(SB)/2, $0x0900
+DATA kq_tq10mul<>+146(SB)/2, $0x0900
+DATA kq_tq10mul<>+148(SB)/2, $0x0900
+DATA kq_tq10mul<>+150(SB)/2, $0x0900
+DATA kq_tq10mul<>+152(SB)/2, $0x0900
+DATA kq_tq10mul<>+154(SB)/2, $0x0900
+DATA kq_tq10mul<>+156(SB)/2, $0x0900
+DATA kq_tq10mul<>+158(SB)/2, $0x0900
+DATA kq_tq10mul<>+160(SB)/2, $0x0900
+DATA kq_tq10mul<>+162(SB)/2, $0x0900
+DATA kq_tq10mul<>+164(SB)/2, $0x0900
+DATA kq_tq10mul<>+166(SB)/2, $0x0900
+DATA kq_tq10mul<>+168(SB)/2, $0x0900
+DATA kq_tq10mul<>+170(SB)/2, $0x0900
+DATA kq_tq10mul<>+172(SB)/2, $0x0900
+DATA kq_tq10mul<>+174(SB)/2, $0x0900
+DATA kq_tq10mul<>+176(SB)/2, $0x0900
+DATA kq_tq10mul<>+178(SB)/2, $0x0900
+DATA kq_tq10mul<>+180(SB)/2, $0x0900
+DATA kq_tq10mul<>+182(SB)/2, $0x0900
+DATA kq_tq10mul<>+184(SB)/2, $0x0900
+DATA kq_tq10mul<>+186(SB)/2, $0x0900
+DATA kq_tq10mul<>+188(SB)/2, $0x0900
+DATA kq_tq10mul<>+190(SB)/2, $0x0900
+DATA kq_tq10mul<>+192(SB)/2, $0x1b00
+DATA kq_tq10mul<>+194(SB)/2, $0x1b00
+DATA kq_tq10mul<>+196(SB)/2, $0x1b00
+DATA kq_tq10mul<>+198(SB)/2, $0x1b00
+DATA kq_tq10mul<>+200(SB)/2, $0x1b00
+DATA kq_tq10mul<>+202(SB)/2, $0x1b00
+DATA kq_tq10mul<>+204(SB)/2, $0x1b00
+DATA kq_tq10mul<>+206(SB)/2, $0x1b00
+DATA kq_tq10mul<>+208(SB)/2, $0x1b00
+DATA kq_tq10mul<>+210(SB)/2, $0x1b00
+DATA kq_tq10mul<>+212(SB)/2, $0x1b00
+DATA kq_tq10mul<>+214(SB)/2, $0x1b00
+DATA kq_tq10mul<>+216(SB)/2, $0x1b00
+DATA kq_tq10mul<>+218(SB)/2, $0x1b00
+DATA kq_tq10mul<>+220(SB)/2, $0x1b00
+DATA kq_tq10mul<>+222(SB)/2, $0x1b00
+DATA kq_tq10mul<>+224(SB)/2, $0x1b00
+DATA kq_tq10mul<>+226(SB)/2, $0x1b00
+DATA kq_tq10mul<>+228(SB)/2, $0x1b00
+DATA kq_tq10mul<>+230(SB)/2, $0x1b00
+DATA kq_tq10mul<>+232(SB)/2, $0x1b00
+DATA kq_tq10mul<>+234(SB)/2, $0x1b00
+DATA kq_tq10mul<>+236(SB)/2, $0x1b00
+DATA kq_tq10mul<>+238(SB)/2, $0x1b00
+DATA kq_tq10mul<>+240(SB)/2, $0x1b00
+DATA kq_tq10mul<>+242(SB)/2, $0x1b00
+DATA kq_tq10mul<>+244(SB)/2, $0x1b00
+DATA kq_tq10mul<>+246(SB)/2, $0x1b00
+DATA kq_tq10mul<>+248(SB)/2, $0x1b00
+DATA kq_tq10mul<>+250(SB)/2, $0x1b00
+DATA kq_tq10mul<>+252(SB)/2, $0x1b00
+DATA kq_tq10mul<>+254(SB)/2, $0x1b00
+DATA kq_tq10mul<>+256(SB)/2, $0x5100
+DATA kq_tq10mul<>+258(SB)/2, $0x5100
+DATA kq_tq10mul<>+260(SB)/2, $0x5100
+DATA kq_tq10mul<>+262(SB)/2, $0x5100
+DATA kq_tq10mul<>+264(SB)/2, $0x5100
+DATA kq_tq10mul<>+266(SB)/2, $0x5100
+DATA kq_tq10mul<>+268(SB)/2, $0x5100
+DATA kq_tq10mul<>+270(SB)/2, $0x5100
+DATA kq_tq10mul<>+272(SB)/2, $0x5100
+DATA kq_tq10mul<>+274(SB)/2, $0x5100
+DATA kq_tq10mul<>+276(SB)/2, $0x5100
+DATA kq_tq10mul<>+278(SB)/2, $0x5100
+DATA kq_tq10mul<>+280(SB)/2, $0x5100
+DATA kq_tq10mul<>+282(SB)/2, $0x5100
+DATA kq_tq10mul<>+284(SB)/2, $0x5100
+DATA kq_tq10mul<>+286(SB)/2, $0x5100
+DATA kq_tq10mul<>+288(SB)/2, $0x5100
+DATA kq_tq10mul<>+290(SB)/2, $0x5100
+DATA kq_tq10mul<>+292(SB)/2, $0x5100
+DATA kq_tq10mul<>+294(SB)/2, $0x5100
+DATA kq_tq10mul<>+296(SB)/2, $0x5100
+DATA kq_tq10mul<>+298(SB)/2, $0x5100
+DATA kq_tq10mul<>+300(SB)/2, $0x5100
+DATA kq_tq10mul<>+302(SB)/2, $0x5100
+DATA kq_tq10mul<>+304(SB)/2, $0x5100
+DATA kq_tq10mul<>+306(SB)/2, $0x5100
+DATA kq_tq10mul<>+308(SB)/2, $0x5100
+DATA kq_tq10mul<>+310(SB)/2, $0x5100
+DATA kq_tq10mul<>+312(SB)/2, $0x5100
+DATA kq_tq10mul<>+314(SB)/2, $0x5100
+DATA kq_tq10mul<>+316(SB)/2, $0x5100
+DATA kq_tq10mul<>+318(SB)/2, $0x5100
+DATA kq_tq10mul<>+320(SB)/2, $0x0100
+DATA kq_tq10mul<>+322(SB)/2, $0x0100
+DATA kq_tq10mul<>+324(SB)/2, $0x0100
+DATA kq_tq10mul<>+326(SB)/2, $0x0100
+DATA kq_tq10mul<>+328(SB)/2, $0x0100
+DATA kq_tq10mul<>+330(SB)/2, $0x0100
+DATA kq_tq10mul<>+332(SB)/2, $0x0100
+DATA kq_tq10mul<>+334(SB)/2, $0x0100
+DATA kq_tq10mul<>+336(SB)/2, $0x0100
+DATA kq_tq10mul<>+338(SB)/2, $0x0100
+DATA kq_tq10mul<>+340(SB)/2, $0x0100
+DATA kq_tq10mul<>+342(SB)/2, $0x0100
+DATA kq_tq10mul<>+344(SB)/2, $0x0100
+DATA kq_tq10mul<>+346(SB)/2, $0x0100
+DATA kq_tq10mul<>+348(SB)/2, $0x0100
+DATA kq_tq10mul<>+350(SB)/2, $0x0100
+DATA kq_tq10mul<>+352(SB)/2, $0x0300
+DATA kq_tq10mul<>+354(SB)/2, $0x0300
+DATA kq_tq10mul<>+356(SB)/2, $0x0300
+DATA kq_tq10mul<>+358(SB)/2, $0x0300
+DATA kq_tq10mul<>+360(SB)/2, $0x0300
+DATA kq_tq10mul<>+362(SB)/2, $0x0300
+DATA kq_tq10mul<>+364(SB)/2, $0x0300
+DATA kq_tq10mul<>+366(SB)/2, $0x0300
+DATA kq_tq10mul<>+368(SB)/2, $0x0300
+DATA kq_tq10mul<>+370(SB)/2, $0x0300
+DATA kq_tq10mul<>+372(SB)/2, $0x0300
+DATA kq_tq10mul<>+374(SB)/2, $0x0300
+DATA kq_tq10mul<>+376(SB)/2, $0x0300
+DATA kq_tq10mul<>+378(SB)/2, $0x0300
+DATA kq_tq10mul<>+380(SB)/2, $0x0300
+DATA kq_tq10mul<>+382(SB)/2, $0x0300
+DATA kq_tq10mul<>+384(SB)/2, $0x0900
+DATA kq_tq10mul<>+386(SB)/2, $0x0900
+DATA kq_tq10mul<>+388(SB)/2, $0x0900
+DATA kq_tq10mul<>+390(SB)/2, $0x0900
+DATA kq_tq10mul<>+392(SB)/2, $0x0900
+DATA kq_tq10mul<>+394(SB)/2, $0x0900
+DATA kq_tq10mul<>+396(SB)/2, $0x0900
+DATA kq_tq10mul<>+398(SB)/2, $0x0900
+DATA kq_tq10mul<>+400(SB)/2, $0x0900
+DATA kq_tq10mul<>+402(SB)/2, $0x0900
+DATA kq_tq10mul<>+404(SB)/2, $0x0900
+DATA kq_tq10mul<>+406(SB)/2, $0x0900
+DATA kq_tq10mul<>+408(SB)/2, $0x0900
+DATA kq_tq10mul<>+410(SB)/2, $0x0900
+DATA kq_tq10mul<>+412(SB)/2, $0x0900
+DATA kq_tq10mul<>+414(SB)/2, $0x0900
+DATA kq_tq10mul<>+416(SB)/2, $0x1b00
+DATA kq_tq10mul<>+418(SB)/2, $0x1b00
+DATA kq_tq10mul<>+420(SB)/2, $0x1b00
+DATA kq_tq10mul<>+422(SB)/2, $0x1b00
+DATA kq_tq10mul<>+424(SB)/2, $0x1b00
+DATA kq_tq10mul<>+426(SB)/2, $0x1b00
+DATA kq_tq10mul<>+428(SB)/2, $0x1b00
+DATA kq_tq10mul<>+430(SB)/2, $0x1b00
+DATA kq_tq10mul<>+432(SB)/2, $0x1b00
+DATA kq_tq10mul<>+434(SB)/2, $0x1b00
+DATA kq_tq10mul<>+436(SB)/2, $0x1b00
+DATA kq_tq10mul<>+438(SB)/2, $0x1b00
+DATA kq_tq10mul<>+440(SB)/2, $0x1b00
+DATA kq_tq10mul<>+442(SB)/2, $0x1b00
+DATA kq_tq10mul<>+444(SB)/2, $0x1b00
+DATA kq_tq10mul<>+446(SB)/2, $0x1b00
+DATA kq_tq10mul<>+448(SB)/2, $0x5100
+DATA kq_tq10mul<>+450(SB)/2, $0x5100
+DATA kq_tq10mul<>+452(SB)/2, $0x5100
+DATA kq_tq10mul<>+454(SB)/2, $0x5100
+DATA kq_tq10mul<>+456(SB)/2, $0x5100
+DATA kq_tq10mul<>+458(SB)/2, $0x5100
+DATA kq_tq10mul<>+460(SB)/2, $0x5100
+DATA kq_tq10mul<>+462(SB)/2, $0x5100
+DATA kq_tq10mul<>+464(SB)/2, $0x5100
+DATA kq_tq10mul<>+466(SB)/2, $0x5100
+DATA kq_tq10mul<>+468(SB)/2, $0x5100
+DATA kq_tq10mul<>+470(SB)/2, $0x5100
+DATA kq_tq10mul<>+472(SB)/2, $0x5100
+DATA kq_tq10mul<>+474(SB)/2, $0x5100
+DATA kq_tq10mul<>+476(SB)/2, $0x5100
+DATA kq_tq10mul<>+478(SB)/2, $0x5100
+DATA kq_tq10mul<>+480(SB)/2, $0x0100
+DATA kq_tq10mul<>+482(SB)/2, $0x0100
+DATA kq_tq10mul<>+484(SB)/2, $0x0100
+DATA kq_tq10mul<>+486(SB)/2, $0x0100
+DATA kq_tq10mul<>+488(SB)/2, $0x0300
+DATA kq_tq10mul<>+490(SB)/2, $0x0300
+DATA kq_tq10mul<>+492(SB)/2, $0x0300
+DATA kq_tq10mul<>+494(SB)/2, $0x0300
+DATA kq_tq10mul<>+496(SB)/2, $0x0900
+DATA kq_tq10mul<>+498(SB)/2, $0x0900
+DATA kq_tq10mul<>+500(SB)/2, $0x0900
+DATA kq_tq10mul<>+502(SB)/2, $0x0900
+DATA kq_tq10mul<>+504(SB)/2, $0x1b00
+DATA kq_tq10mul<>+506(SB)/2, $0x1b00
+DATA kq_tq10mul<>+508(SB)/2, $0x1b00
+DATA kq_tq10mul<>+510(SB)/2, $0x1b00
+GLOBL kq_tq10mul<>(SB), RODATA|NOPTR, $512
+
+DATA kq_tq10three<>+0(SB)/2, $0x0003
+DATA kq_tq10three<>+2(SB)/2, $0x0003
+DATA kq_tq10three<>+4(SB)/2, $0x0003
+DATA kq_tq10three<>+6(SB)/2, $0x0003
+DATA kq_tq10three<>+8(SB)/2, $0x0003
+DATA kq_tq10three<>+10(SB)/2, $0x0003
+DATA kq_tq10three<>+12(SB)/2, $0x0003
+DATA kq_tq10three<>+14(SB)/2, $0x0003
+DATA kq_tq10three<>+16(SB)/2, $0x0003
+DATA kq_tq10three<>+18(SB)/2, $0x0003
+DATA kq_tq10three<>+20(SB)/2, $0x0003
+DATA kq_tq10three<>+22(SB)/2, $0x0003
+DATA kq_tq10three<>+24(SB)/2, $0x0003
+DATA kq_tq10three<>+26(SB)/2, $0x0003
+DATA kq_tq10three<>+28(SB)/2, $0x0003
+DATA kq_tq10three<>+30(SB)/2, $0x0003
+DATA kq_tq10three<>+32(SB)/2, $0x0003
+DATA kq_tq10three<>+34(SB)/2, $0x0003
+DATA kq_tq10three<>+36(SB)/2, $0x0003
+DATA kq_tq10three<>+38(SB)/2, $0x0003
+DATA kq_tq10three<>+40(SB)/2, $0x0003
+DATA kq_tq10three<>+42(SB)/2, $0x0003
+DATA kq_tq10three<>+44(SB)/2, $0x0003
+DATA kq_tq10three<>+46(SB)/2, $0x0003
+DATA kq_tq10three<>+48(SB)/2, $0x0003
+DATA kq_tq10three<>+50(SB)/2, $0x0003
+DATA kq_tq10three<>+52(SB)/2, $0x0003
+DATA kq_tq10three<>+54(SB)/2, $0x0003
+DATA kq_tq10three<>+56(SB)/2, $0x0003
+DATA kq_tq10three<>+58(SB)/2, $0x0003
+DATA kq_tq10three<>+60(SB)/2, $0x0003
+DATA kq_tq10three<>+62(SB)/2, $0x0003
+GLOBL kq_tq10three<>(SB), RODATA|NOPTR, $64
+
 // func q2KUnpack512(dst *byte, w *byte, off *int64, nsb int)
 // Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
 TEXT ·q2KUnpack512(SB), NOSPLIT, $0-32
@@ -6627,6 +6919,643 @@ q8KUnpack512_loop:
 	JNZ          q8KUnpack512_loop
 
 q8KUnpack512_loop_end:
+	VZEROUPPER
+	RET
+
+// func tq10Unpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·tq10Unpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVL         $0x00010001, SI
+	VPBROADCASTD SI, Y0
+	TESTQ        BX, BX
+	JZ           tq10Unpack512_loop_end
+
+tq10Unpack512_loop:
+	VMOVDQU      Y0, 256(AX)
+	VMOVDQU      Y0, 640(AX)
+	VMOVDQU      Y0, 1024(AX)
+	VMOVDQU      Y0, 1408(AX)
+	VMOVDQU      Y0, 1792(AX)
+	VMOVDQU      Y0, 2176(AX)
+	VMOVDQU      Y0, 2560(AX)
+	VMOVDQU      Y0, 2944(AX)
+	MOVQ         (DX), SI
+	MOVQ         8(DX), DI
+	VMOVQ        46(CX)(SI*1), X2
+	VPINSRQ      $0x01, 46(CX)(DI*1), X2, X2
+	MOVQ         16(DX), SI
+	MOVQ         24(DX), DI
+	VMOVQ        46(CX)(SI*1), X1
+	VPINSRQ      $0x01, 46(CX)(DI*1), X1, X1
+	MOVQ         32(DX), SI
+	MOVQ         40(DX), DI
+	VMOVQ        46(CX)(SI*1), X3
+	VPINSRQ      $0x01, 46(CX)(DI*1), X3, X3
+	MOVQ         48(DX), SI
+	MOVQ         56(DX), DI
+	VMOVQ        46(CX)(SI*1), X4
+	VPINSRQ      $0x01, 46(CX)(DI*1), X4, X4
+	VINSERTI32X4 $0x01, X1, Z2, Z1
+	VINSERTI32X4 $0x02, X3, Z1, Z1
+	VINSERTI32X4 $0x03, X4, Z1, Z1
+	VPSRLQ       $0x30, Z1, Z1
+	VPMOVQD      Z1, Y1
+	VPMOVDW      Y1, X1
+	VCVTPH2PS    X1, Y1
+	VMOVUPS      Y1, 288(AX)
+	VMOVUPS      Y1, 320(AX)
+	VMOVUPS      Y1, 672(AX)
+	VMOVUPS      Y1, 704(AX)
+	VMOVUPS      Y1, 1056(AX)
+	VMOVUPS      Y1, 1088(AX)
+	VMOVUPS      Y1, 1440(AX)
+	VMOVUPS      Y1, 1472(AX)
+	VMOVUPS      Y1, 1824(AX)
+	VMOVUPS      Y1, 1856(AX)
+	VMOVUPS      Y1, 2208(AX)
+	VMOVUPS      Y1, 2240(AX)
+	VMOVUPS      Y1, 2592(AX)
+	VMOVUPS      Y1, 2624(AX)
+	VMOVUPS      Y1, 2976(AX)
+	VMOVUPS      Y1, 3008(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+0(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+64(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+0(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+64(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+0(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+64(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+0(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+64(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+0(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+64(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+0(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+64(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+0(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+64(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+0(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+64(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, (AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 64(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 128(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 192(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 384(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 448(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 512(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 576(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+128(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+192(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+128(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+192(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+128(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+192(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+128(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+192(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+128(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+192(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+128(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+192(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+128(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+192(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+128(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+192(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, 768(AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 832(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 896(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 960(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 1152(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 1216(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 1280(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 1344(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+256(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z1
+	VPMULLW      kq_tq10mul<>+320(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+256(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z4
+	VPMULLW      kq_tq10mul<>+320(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+256(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z5
+	VPMULLW      kq_tq10mul<>+320(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+256(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z6
+	VPMULLW      kq_tq10mul<>+320(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+256(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z7
+	VPMULLW      kq_tq10mul<>+320(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+256(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z8
+	VPMULLW      kq_tq10mul<>+320(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+256(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z9
+	VPMULLW      kq_tq10mul<>+320(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+256(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z10
+	VPMULLW      kq_tq10mul<>+320(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, 1536(AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 1600(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 1664(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 1728(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 1920(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 1984(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 2048(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 2112(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z1
+	VPMULLW      kq_tq10mul<>+384(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X1
+	VPMOVZXBW    X1, Y1
+	VINSERTI64X4 $0x01, Y1, Z12, Z1
+	VPMULLW      kq_tq10mul<>+448(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z4
+	VPMULLW      kq_tq10mul<>+384(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y4
+	VINSERTI64X4 $0x01, Y4, Z12, Z4
+	VPMULLW      kq_tq10mul<>+448(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z5
+	VPMULLW      kq_tq10mul<>+384(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y5
+	VINSERTI64X4 $0x01, Y5, Z12, Z5
+	VPMULLW      kq_tq10mul<>+448(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z6
+	VPMULLW      kq_tq10mul<>+384(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y6
+	VINSERTI64X4 $0x01, Y6, Z12, Z6
+	VPMULLW      kq_tq10mul<>+448(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z7
+	VPMULLW      kq_tq10mul<>+384(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y7
+	VINSERTI64X4 $0x01, Y7, Z12, Z7
+	VPMULLW      kq_tq10mul<>+448(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z8
+	VPMULLW      kq_tq10mul<>+384(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y8
+	VINSERTI64X4 $0x01, Y8, Z12, Z8
+	VPMULLW      kq_tq10mul<>+448(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z9
+	VPMULLW      kq_tq10mul<>+384(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y9
+	VINSERTI64X4 $0x01, Y9, Z12, Z9
+	VPMULLW      kq_tq10mul<>+448(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z10
+	VPMULLW      kq_tq10mul<>+384(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y10
+	VINSERTI64X4 $0x01, Y10, Z12, Z10
+	VPMULLW      kq_tq10mul<>+448(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, 2304(AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 2368(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 2432(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 2496(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 2688(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 2752(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 2816(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 2880(AX)
+	ADDQ         $0x00000036, CX
+	ADDQ         $0x00000c00, AX
+	DECQ         BX
+	JNZ          tq10Unpack512_loop
+
+tq10Unpack512_loop_end:
 	VZEROUPPER
 	RET
 
@@ -9051,6 +9980,666 @@ q8KDot8AVX512_loop:
 	JNZ              q8KDot8AVX512_loop
 
 q8KDot8AVX512_loop_end:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tq10Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
+TEXT ·tq10Dot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     tq10Dot8AVX512_loop_end
+
+tq10Dot8AVX512_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+0(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+64(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z3, Z5
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+128(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+192(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z3, Z6
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+256(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        32(R8), Y7
+	VINSERTI64X4     $0x01, Y7, Z7, Z3
+	VPMULLW          kq_tq10mul<>+320(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z3, Z8
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z3
+	VPMULLW          kq_tq10mul<>+384(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        32(R8), Y7
+	VPBROADCASTD     48(R8), X3
+	VPMOVZXBW        X3, Y3
+	VINSERTI64X4     $0x01, Y3, Z7, Z3
+	VPMULLW          kq_tq10mul<>+448(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z3, Z9
+	VPUNPCKLDQ       Z6, Z5, Z3
+	VPUNPCKHDQ       Z6, Z5, Z5
+	VPADDD           Z5, Z3, Z3
+	VPUNPCKLDQ       Z9, Z8, Z5
+	VPUNPCKHDQ       Z9, Z8, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z3, Z6
+	VPUNPCKHQDQ      Z5, Z3, Z3
+	VPADDD           Z3, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z6, Z3, Z6
+	VPSRLQ           $0x20, Z6, Z3
+	VPADDD           Z3, Z6, Z6
+	VPMOVQD          Z6, Y5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     52(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y5, Y5
+	VFNMADD231PS     Y3, Y2, Y5
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y6
+	VPMADDWD         (SI), Y6, Y6
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+0(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+64(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z3, Z8
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+128(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+192(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z3, Z9
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+256(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z3
+	VPMULLW          kq_tq10mul<>+320(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z3, Z10
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z3
+	VPMULLW          kq_tq10mul<>+384(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X3
+	VPMOVZXBW        X3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VPMULLW          kq_tq10mul<>+448(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z3, Z11
+	VPUNPCKLDQ       Z9, Z8, Z3
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z3, Z3
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z3, Z9
+	VPUNPCKHQDQ      Z8, Z3, Z3
+	VPADDD           Z3, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z9, Z3, Z9
+	VPSRLQ           $0x20, Z9, Z3
+	VPADDD           Z3, Z9, Z9
+	VPMOVQD          Z9, Y3
+	VCVTDQ2PS        Y3, Y3
+	VCVTDQ2PS        Y6, Y6
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y3, Y3
+	VFNMADD231PS     Y2, Y6, Y3
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+0(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+64(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z6, Z8
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+128(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+192(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z6, Z9
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+256(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z6
+	VPMULLW          kq_tq10mul<>+320(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z6, Z10
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z6
+	VPMULLW          kq_tq10mul<>+384(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X6
+	VPMOVZXBW        X6, Y6
+	VINSERTI64X4     $0x01, Y6, Z4, Z6
+	VPMULLW          kq_tq10mul<>+448(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z6, Z11
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z6, Z6
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z6, Z9
+	VPUNPCKHQDQ      Z8, Z6, Z6
+	VPADDD           Z6, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z9, Z6, Z9
+	VPSRLQ           $0x20, Z9, Z6
+	VPADDD           Z6, Z9, Z9
+	VPMOVQD          Z9, Y6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y6, Y6
+	VFNMADD231PS     Y2, Y7, Y6
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+0(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+64(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+128(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+192(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z8, Z10
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+256(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z8
+	VPMULLW          kq_tq10mul<>+320(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z8, Z11
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z8
+	VPMULLW          kq_tq10mul<>+384(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X8
+	VPMOVZXBW        X8, Y8
+	VINSERTI64X4     $0x01, Y8, Z4, Z8
+	VPMULLW          kq_tq10mul<>+448(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y8, Y8
+	VFNMADD231PS     Y2, Y7, Y8
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+0(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+64(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+128(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+192(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z9, Z11
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+256(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z9
+	VPMULLW          kq_tq10mul<>+320(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z9, Z12
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z9
+	VPMULLW          kq_tq10mul<>+384(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X9
+	VPMOVZXBW        X9, Y9
+	VINSERTI64X4     $0x01, Y9, Z4, Z9
+	VPMULLW          kq_tq10mul<>+448(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y9, Y9
+	VFNMADD231PS     Y2, Y7, Y9
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+0(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+64(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+128(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+192(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z10, Z12
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+256(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z10
+	VPMULLW          kq_tq10mul<>+320(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z10, Z13
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z10
+	VPMULLW          kq_tq10mul<>+384(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X10
+	VPMOVZXBW        X10, Y10
+	VINSERTI64X4     $0x01, Y10, Z4, Z10
+	VPMULLW          kq_tq10mul<>+448(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y10, Y10
+	VFNMADD231PS     Y2, Y7, Y10
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+0(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+64(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         (DX), Z11, Z12
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+128(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+192(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         64(DX), Z11, Z13
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+256(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z11
+	VPMULLW          kq_tq10mul<>+320(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         128(DX), Z11, Z14
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z11
+	VPMULLW          kq_tq10mul<>+384(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X11
+	VPMOVZXBW        X11, Y11
+	VINSERTI64X4     $0x01, Y11, Z4, Z11
+	VPMULLW          kq_tq10mul<>+448(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z15
+	VPDPBUSD         192(DX), Z11, Z15
+	VPUNPCKLDQ       Z13, Z12, Z11
+	VPUNPCKHDQ       Z13, Z12, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLDQ       Z15, Z14, Z12
+	VPUNPCKHDQ       Z15, Z14, Z13
+	VPADDD           Z13, Z12, Z12
+	VPUNPCKLQDQ      Z12, Z11, Z13
+	VPUNPCKHQDQ      Z12, Z11, Z11
+	VPADDD           Z11, Z13, Z13
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z11
+	VPERMD           Z13, Z11, Z13
+	VPSRLQ           $0x20, Z13, Z11
+	VPADDD           Z11, Z13, Z13
+	VPMOVQD          Z13, Y11
+	VCVTDQ2PS        Y11, Y11
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y11, Y11
+	VFNMADD231PS     Y2, Y7, Y11
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+0(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+64(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         (DX), Z12, Z13
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+128(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+192(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         64(DX), Z12, Z14
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+256(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z12
+	VPMULLW          kq_tq10mul<>+320(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z15
+	VPDPBUSD         128(DX), Z12, Z15
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z12
+	VPMULLW          kq_tq10mul<>+384(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X12
+	VPMOVZXBW        X12, Y12
+	VINSERTI64X4     $0x01, Y12, Z4, Z12
+	VPMULLW          kq_tq10mul<>+448(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z16
+	VPDPBUSD         192(DX), Z12, Z16
+	VPUNPCKLDQ       Z14, Z13, Z12
+	VPUNPCKHDQ       Z14, Z13, Z13
+	VPADDD           Z13, Z12, Z12
+	VPUNPCKLDQ       Z16, Z15, Z13
+	VPUNPCKHDQ       Z16, Z15, Z14
+	VPADDD           Z14, Z13, Z13
+	VPUNPCKLQDQ      Z13, Z12, Z14
+	VPUNPCKHQDQ      Z13, Z12, Z12
+	VPADDD           Z12, Z14, Z14
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z12
+	VPERMD           Z14, Z12, Z14
+	VPSRLQ           $0x20, Z14, Z12
+	VPADDD           Z12, Z14, Z14
+	VPMOVQD          Z14, Y2
+	VCVTDQ2PS        Y2, Y2
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X4
+	VCVTPH2PS        X4, Y4
+	VMULPS           Y4, Y2, Y2
+	VFNMADD231PS     Y4, Y7, Y2
+	VUNPCKLPS        Y3, Y5, Y4
+	VUNPCKHPS        Y3, Y5, Y3
+	VUNPCKLPS        Y8, Y6, Y5
+	VUNPCKHPS        Y8, Y6, Y6
+	VUNPCKLPS        Y10, Y9, Y7
+	VUNPCKHPS        Y10, Y9, Y8
+	VUNPCKLPS        Y2, Y11, Y9
+	VUNPCKHPS        Y2, Y11, Y2
+	VSHUFPS          $0x44, Y5, Y4, Y10
+	VSHUFPS          $0xee, Y5, Y4, Y4
+	VSHUFPS          $0x44, Y6, Y3, Y5
+	VSHUFPS          $0xee, Y6, Y3, Y3
+	VSHUFPS          $0x44, Y9, Y7, Y6
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VSHUFPS          $0x44, Y2, Y8, Y9
+	VSHUFPS          $0xee, Y2, Y8, Y2
+	VPERM2F128       $0x20, Y6, Y10, Y8
+	VPERM2F128       $0x31, Y6, Y10, Y6
+	VPERM2F128       $0x20, Y7, Y4, Y10
+	VPERM2F128       $0x31, Y7, Y4, Y4
+	VPERM2F128       $0x20, Y9, Y5, Y7
+	VPERM2F128       $0x31, Y9, Y5, Y5
+	VPERM2F128       $0x20, Y2, Y3, Y9
+	VPERM2F128       $0x31, Y2, Y3, Y2
+	VFMADD231PS.BCST (BX), Y8, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y7, Y0
+	VFMADD231PS.BCST 12(BX), Y9, Y0
+	VFMADD231PS.BCST 16(BX), Y6, Y0
+	VFMADD231PS.BCST 20(BX), Y4, Y0
+	VFMADD231PS.BCST 24(BX), Y5, Y0
+	VFMADD231PS.BCST 28(BX), Y2, Y0
+	ADDQ             $0x00000036, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              tq10Dot8AVX512_loop
+
+tq10Dot8AVX512_loop_end:
 	MOVQ    out+48(FP), AX
 	VMOVUPS Y0, (AX)
 	VZEROUPPER

@@ -31,6 +31,9 @@ func tq20Unpack512(dst *byte, w *byte, off *int64, nsb int)
 // q8KUnpack512 decodes nsb super-blocks of 8 Q8_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as q8KUnpack8 does.
 func q8KUnpack512(dst *byte, w *byte, off *int64, nsb int)
 
+// tq10Unpack512 decodes nsb super-blocks of 8 TQ1_0 rows (row r at w+off[r]) into dst in the q2KPBlock format, as tq10Unpack8 does.
+func tq10Unpack512(dst *byte, w *byte, off *int64, nsb int)
+
 // q2KTile512x1 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 1 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
 func q2KTile512x1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 
@@ -63,3 +66,6 @@ func tq20Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb 
 
 // q8KDot8AVX512 writes to out[0..7] the products of 8 Q8_K rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.
 func q8KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+
+// tq10Dot8AVX512 writes to out[0..7] the products of 8 TQ1_0 rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.
+func tq10Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)

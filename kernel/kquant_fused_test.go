@@ -145,6 +145,9 @@ func TestFusedMatMul(t *testing.T) {
 						if dt == tensor.Q8_K && q8KVNNIOn() { // Q8_K's (q8k.go)
 							v, ok = dotQ8K32Generic(row, xr, dr, k/256), true
 						}
+						if dt == tensor.TQ1_0 && tq10VNNIOn() { // TQ1_0's (tq10.go)
+							v, ok = dotTQ1032Generic(row, xr, dr, k/256), true
+						}
 						if ok && got[i*n+j] != v {
 							t.Errorf("%s: [%d,%d] = %g, row kernel %g: not the same bits", name, i, j, got[i*n+j], v)
 						}

@@ -117,6 +117,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.TQ2_0}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(tq20, pieces decoded by tq20Unpack512)")}, tq20VNNIOn},
 	{[]tensor.DType{tensor.Q8_K}, true, false, false, Path{"AVX-512 VNNI", "q8KDot8AVX512 (q8k, 8 rows a call)"}, q8KVNNIOn},
 	{[]tensor.DType{tensor.Q8_K}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(q8k, pieces decoded by q8KUnpack512)")}, q8KVNNIOn},
+	{[]tensor.DType{tensor.TQ1_0}, true, false, false, Path{"AVX-512 VNNI", "tq10Dot8AVX512 (tq10, 8 rows a call)"}, tq10VNNIOn},
+	{[]tensor.DType{tensor.TQ1_0}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(tq10, pieces decoded by tq10Unpack512)")}, tq10VNNIOn},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathFused, true, false, false, Path{"AVX2", "fused block dot (kquant)"}, always},
 	{pathFused, false, true, false, Path{"AVX2", "fused block tiles 1×4 (kquant)"}, always},

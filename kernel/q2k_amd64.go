@@ -4,7 +4,7 @@ package kernel
 
 import "golang.org/x/sys/cpu"
 
-// Q2_K, TQ2_0 and Q8_K take the VNNI order (q2k.go, tq20.go, q8k.go) where the CPU has AVX-512 F, BW, VL and VNNI.
+// Q2_K, TQ2_0, TQ1_0 and Q8_K take the VNNI order (q2k.go, tq20.go, tq10.go, q8k.go) where the CPU has AVX-512 F, BW, VL and VNNI.
 func init() {
 	if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
 		return
@@ -15,4 +15,5 @@ func init() {
 	q2KDot8Vec = q2KDot8AVX512
 	tq20UnpackVec, tq20Dot8Vec = tq20Unpack512, tq20Dot8AVX512
 	q8KUnpackVec, q8KDot8Vec = q8KUnpack512, q8KDot8AVX512
+	tq10UnpackVec, tq10Dot8Vec = tq10Unpack512, tq10Dot8AVX512
 }

@@ -38,6 +38,7 @@ const (
 	lbQ2K = iota
 	lbTQ20
 	lbQ8K
+	lbTQ10
 )
 
 // lbX80 is 64 bytes 0x80 (Q8_K's u = q XOR 0x80 = q + 128), lbW128 16 words 128.
@@ -56,15 +57,18 @@ func lowBit512() {
 			DATA(64*p+2*i, U16(uint16(4*p+i/8)))
 		}
 	}
+	tq10Consts()
 	q2KUnpack512(lbQ2K)
 	q2KUnpack512(lbTQ20)
 	q2KUnpack512(lbQ8K)
+	q2KUnpack512(lbTQ10)
 	for c := 1; c <= maxQ2KC; c++ {
 		q2KTile512(c)
 	}
 	q2KDot8512(lbQ2K)
 	q2KDot8512(lbTQ20)
 	q2KDot8512(lbQ8K)
+	q2KDot8512(lbTQ10)
 }
 
 // q2KUnpack512: func(dst, w *byte, off *int64, nsb int) decodes nsb super-blocks of 8 Q2_K
@@ -84,9 +88,11 @@ func lowBit512() {
 // With lbQ8K (q8KUnpack512) it decodes Q8_K rows (block_q8_K: float32 d, 256 int8 q at 4,
 // 16 int16 sums) as u = q + 128, both mins 128 and dmin = d: T·d - M·d = d·Σ q·x.
 func q2KUnpack512(kind int) {
-	tq, q8 := kind != lbQ2K, kind == lbQ8K // tq: no scales
+	tq, q8, t1 := kind != lbQ2K, kind == lbQ8K, kind == lbTQ10 // tq: no scales
 	name, sb, qs, typ := "q2KUnpack512", 84, 16, "Q2_K"
 	switch kind {
+	case lbTQ10:
+		name, sb, qs, typ = "tq10Unpack512", 54, 0, "TQ1_0"
 	case lbTQ20:
 		name, sb, qs, typ = "tq20Unpack512", 66, 0, "TQ2_0"
 	case lbQ8K:
@@ -101,7 +107,7 @@ func q2KUnpack512(kind int) {
 		}
 	}
 	TEXT(name, NOSPLIT, "func(dst, w *byte, off *int64, nsb int)")
-	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q2KPBlock format, as %s does.", name, typ, []string{"q2KUnpack8", "tq20Unpack8", "q8KUnpack8"}[kind]))
+	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q2KPBlock format, as %s does.", name, typ, []string{"q2KUnpack8", "tq20Unpack8", "q8KUnpack8", "tq10Unpack8"}[kind]))
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	offp := Load(Param("off"), GP64())
@@ -134,8 +140,8 @@ func q2KUnpack512(kind int) {
 			// d: the float32 at 0.
 			VPMOVQD(iq2RowsQ(w, offp, 0), d)
 		} else {
-			// d: bytes 64, 65 of each super-block, the top word of the qword at 58.
-			dv := iq2RowsQ(w, offp, 58)
+			// d: bytes sb-2, sb-1 of each super-block, the top word of the qword at sb-8.
+			dv := iq2RowsQ(w, offp, sb-8)
 			VPSRLQ(U8(48), dv, dv)
 			dd, dh := YMM(), XMM()
 			VPMOVQD(dv, dd)
@@ -161,7 +167,9 @@ func q2KUnpack512(kind int) {
 				PREFETCHT0(Mem{Base: pr}.Offset(4*sb + 64))
 			}
 			q := ZMM()
-			if q8 {
+			if t1 {
+				q = tq10Pair(pr, p)
+			} else if q8 {
 				VMOVDQU64(Mem{Base: pr}.Offset(qs+64*p), q)
 				VPXORD(lbX80, q, q) // u = q + 128
 			} else {
@@ -334,9 +342,11 @@ var q2KGroupIdx, q2KLow4D, q2KOnesW Mem
 // With lbQ8K (q8KDot8AVX512) the rows are Q8_K (as in q2KUnpack512): u = q + 128, M_b =
 // 128·Σ x, dmin = d.
 func q2KDot8512(kind int) {
-	tq, q8 := kind != lbQ2K, kind == lbQ8K // tq: no scales
+	tq, q8, t1 := kind != lbQ2K, kind == lbQ8K, kind == lbTQ10 // tq: no scales
 	name, sb, qs, typ := "q2KDot8AVX512", 84, 16, "Q2_K"
 	switch kind {
+	case lbTQ10:
+		name, sb, qs, typ = "tq10Dot8AVX512", 54, 0, "TQ1_0"
 	case lbTQ20:
 		name, sb, qs, typ = "tq20Dot8AVX512", 66, 0, "TQ2_0"
 	case lbQ8K:
@@ -390,7 +400,9 @@ func q2KDot8512(kind int) {
 		var P [4]VecVirtual
 		for p := 0; p < 4; p++ {
 			q := ZMM()
-			if q8 {
+			if t1 {
+				q = tq10Pair(pr, p)
+			} else if q8 {
 				VMOVDQU64(Mem{Base: pr}.Offset(qs+64*p), q)
 				VPXORD(lbX80, q, q) // u = q + 128
 			} else {
@@ -435,7 +447,7 @@ func q2KDot8512(kind int) {
 			VBROADCASTSS(Mem{Base: pr}, d)
 			dm = d
 		} else if tq {
-			VPBROADCASTW(Mem{Base: pr}.Offset(64), dd)
+			VPBROADCASTW(Mem{Base: pr}.Offset(sb-2), dd)
 			VCVTPH2PS(dd, d)
 			dm = d
 		} else {
@@ -489,4 +501,73 @@ func lbTranspose8(Y [8]VecVirtual) [8]VecVirtual {
 		VPERM2F128(U8(0x31), B[4+b], B[b], V[b+4])
 	}
 	return V
+}
+
+// tq10Mul are the VPMULLW multipliers of tq10Pair (3^n·256 for each word's trit n, one
+// 32-word vector a block) and tq10Three 32 words 3 for VPMULHUW.
+var tq10Mul, tq10Three Mem
+
+// tq10Consts defines tq10Pair's constants.
+func tq10Consts() {
+	pow3 := []int{1, 3, 9, 27, 81}
+	tq10Mul = GLOBL("kq_tq10mul", RODATA|NOPTR)
+	for b := 0; b < 8; b++ {
+		for i := 0; i < 32; i++ {
+			var n int
+			switch {
+			case b < 5:
+				n = b
+			case b < 7:
+				n = 2*(b-5) + i/16
+			case i < 16:
+				n = 4
+			default:
+				n = (i - 16) / 4 // qh[j]'s trit n at 240 + 4n + j
+			}
+			DATA(64*b+2*i, U16(uint16(pow3[n]*256)))
+		}
+	}
+	tq10Three = GLOBL("kq_tq10three", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		DATA(2*i, U16(3))
+	}
+}
+
+// tq10Pair returns the 64 trits (0..2) of blocks 2p, 2p+1 of the TQ1_0 super-block at pr
+// (block_tq1_0: qs[48], qh[4], f16 d), as bytes: trit n of byte x is ((x·3^n mod 256)·3)
+// >> 8, here (x·3^n·256 mod 2^16)·3 >> 16 (VPMULLW, VPMULHUW) on 32 words at a time.
+// Blocks 0..4 are trits 0..4 of qs[0..31]; block 5 trits 0, 1 of qs[32..47], block 6 trits
+// 2, 3, block 7 trit 4 and then trits 0..3 of qh[0..3] (value 240 + 4n + j: trit n of qh[j]).
+func tq10Pair(pr Register, p int) VecVirtual {
+	src := func(b int) VecVirtual {
+		z := ZMM()
+		switch {
+		case b < 5:
+			VPMOVZXBW(Mem{Base: pr}, z)
+		default:
+			y := YMM()
+			VPMOVZXBW(Mem{Base: pr}.Offset(32), y)
+			h := y
+			if b == 7 {
+				x := XMM()
+				VPBROADCASTD(Mem{Base: pr}.Offset(48), x)
+				h = YMM()
+				VPMOVZXBW(x, h)
+			}
+			VINSERTI64X4(U8(1), h, y.AsZ(), z)
+		}
+		return z
+	}
+	var half [2]VecVirtual
+	for e := 0; e < 2; e++ {
+		b := 2*p + e
+		z := src(b)
+		VPMULLW(tq10Mul.Offset(64*b), z, z)
+		VPMULHUW(tq10Three, z, z)
+		half[e] = YMM()
+		VPMOVWB(z, half[e])
+	}
+	out := ZMM()
+	VINSERTI64X4(U8(1), half[1], half[0].AsZ(), out)
+	return out
 }
