@@ -11,13 +11,13 @@ import (
 	"github.com/decilm/decilm/tensor"
 )
 
-// BenchmarkQ2KVNNI compares, in one run, Q2_K, TQ2_0 and Q8_K products in the VNNI order
-// ("vnni": q2KDot8AVX512 / tq20Dot8AVX512 / q8KDot8AVX512 for m = 1, the q2KTile512 tiles
-// on decoded pieces for m > 1) with the kernels they replace ("old": dotQ2KAVX512 /
-// dotTQ20AVX / dotQ8KAVX for m = 1 and the AVX2 1×C tiles, the VNNI order switched off for the run), and Q4_0 on its
-// own path, at the 1B model's MLP shapes for m = 1, 16
-// and 128, on one thread: GFLOP/s from the wall clock and from the thread's CPU time
-// (cpu-GFLOP/s, the steadier figure on a shared machine).
+// BenchmarkQ2KVNNI compares, in one run, Q2_K, TQ2_0, TQ1_0 and Q8_K products in the
+// VNNI order ("vnni": q2KDot8AVX512 / tq20Dot8AVX512 / tq10Dot8AVX512 / q8KDot8AVX512 for
+// m = 1, the q2KTile512 tiles on decoded pieces for m > 1) with the kernels they replace
+// ("old": dotQ2KAVX512 / dotTQ20AVX / dotTQ10AVX / dotQ8KAVX for m = 1 and the AVX2 1×C
+// tiles, the VNNI order switched off for the run), and Q4_0 on its own path, at the 1B
+// model's MLP shapes for m = 1, 16 and 128, on one thread: GFLOP/s from the wall clock and
+// from the thread's CPU time (cpu-GFLOP/s, the steadier figure on a shared machine).
 func BenchmarkQ2KVNNI(b *testing.B) {
 	if !q2KVNNIOn() {
 		b.Skip("Q2_K does not take the VNNI order on this CPU")
@@ -27,7 +27,7 @@ func BenchmarkQ2KVNNI(b *testing.B) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, sh := range [][2]int{{5632, 2048}, {2048, 5632}} {
 		n, k := sh[0], sh[1]
-		for _, dt := range []tensor.DType{tensor.Q2_K, tensor.TQ2_0, tensor.Q8_K, tensor.Q4_0} {
+		for _, dt := range []tensor.DType{tensor.Q2_K, tensor.TQ2_0, tensor.TQ1_0, tensor.Q8_K, tensor.Q4_0} {
 			w := typedWeight(b, rng, dt, n, k)
 			if dt == tensor.Q4_0 {
 				p.Pack([]*tensor.Tensor{w})
