@@ -21,7 +21,10 @@ import (
 // (the product rounded once, each "+" a fused multiply-add). 8 weight rows' super-blocks
 // are decoded by q2KUnpack512 into the q2KPBlock format and two such pieces multiplied with
 // C activation rows by q2KTile512 (16 rows a zmm, VPDPBUSD with 4 bytes of an activation
-// row broadcast).
+// row broadcast); one activation row takes q2KDot8AVX512, 8 weight rows a call. TQ2_0,
+// TQ1_0 and Q8_K are Q2_K with other scales and mins (kernel/tq20.go, tq10.go, q8k.go):
+// their decoders and row kernels are these with a kind (lbTQ20, lbTQ10, lbQ8K), and they
+// share the tiles.
 
 // q2KBlock is the size of one block of 32 of 8 rows decoded by q2KUnpack512 (kernel's
 // q2KPBlock), q2KXRow the bytes of one activation row's block (kernel's q2KXRow), maxQ2KC
