@@ -24,8 +24,9 @@ import (
 //	acc = float32(T_b)·((d/8)·dx_b) + acc
 //
 // (the product in parentheses rounded once, "+ acc" one fused multiply-add), so a row's
-// result is the same bits for any m. CPUs without AVX-512 VNNI keep the AVX2 kernels and
-// their order (dotIQ2XSGeneric). dotIQ2XS32Generic is the plain version of this order.
+// result is the same bits for any m. CPUs with AVX2 but not AVX-512 VNNI sum in this
+// order too (iq2xsavx2.go); those without AVX2 (or BMI2) keep the unpacked rows.
+// dotIQ2XS32Generic is the plain version of this order.
 //
 // With one activation row dotIQ2XS32x2AVX512 takes two weight rows a call (their two
 // chains in lanes 0 and 1 of one register; dotIQ2XS32AVX512 the odd last row).

@@ -118,12 +118,13 @@ func TestIQ2XSUnpack8(t *testing.T) {
 
 func leU32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
 
-// TestMatMulIQ2XSVNNI: through MatMul, on ragged shapes (n not a multiple of 16 or 8, k of
+// TestMatMulIQ2XSVNNI: through MatMul (the VNNI path, or on AVX2-only CPUs the dotIQ2XSP
+// path of iq2xsavx2.go), on ragged shapes (n not a multiple of 16 or 8, k of
 // one super-block and of a number that leaves a short last piece, m = 1, 2, 3, 7, 16, 17,
 // 130), every output is dotIQ2XS32Generic's bits, and so each row's result is the same
 // whatever m.
 func TestMatMulIQ2XSVNNI(t *testing.T) {
-	if !iq2XSVNNIOn() {
+	if !iq2XSVNNIOn() && !iq2XSAVX2On() {
 		t.Skip("IQ2_XS does not take the VNNI order on this CPU or build")
 	}
 	rng := rand.New(rand.NewPCG(67, 68))
@@ -158,7 +159,8 @@ func TestMatMulIQ2XSVNNI(t *testing.T) {
 	}
 }
 
-// TestIQ2XSUnpackAsm: the assembly unpackers (iq2XSUnpackAVX512 and iq2XSUnpackVBMI)
+// TestIQ2XSUnpackAsm: the assembly unpackers (iq2XSUnpackAVX512, iq2XSUnpackVBMI and
+// iq2XSUnpackAVX2)
 // write iq2XSUnpack8's bytes in lanes 0..rows-1 for 1 to 8 rows, pieces of 1 to kp512KB
 // super-blocks starting past the first.
 func TestIQ2XSUnpackAsm(t *testing.T) {
@@ -168,6 +170,9 @@ func TestIQ2XSUnpackAsm(t *testing.T) {
 	}
 	if iq2XSUnpackVBMIVec != nil {
 		unpackers["VBMI"] = iq2XSUnpack8VBMI
+	}
+	if iq2XSUnpackAVX2Vec != nil {
+		unpackers["AVX2"] = iq2XSUnpack8AVX2
 	}
 	if len(unpackers) == 0 {
 		t.Skip("no assembly IQ2_XS unpacker on this CPU or build")
@@ -203,6 +208,83 @@ func TestIQ2XSUnpackAsm(t *testing.T) {
 							}
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestIQ2XSAVX2Path: matMulIQ2XSAVX2 (the AVX2 path, called directly so that it runs on
+// any CPU with its kernels), with the assembly unpacker and with the plain iq2XSUnpack8,
+// gives dotIQ2XS32Generic's bits for every output on ragged shapes: n not a multiple of
+// 8, k of one super-block, of an odd count and of more than a kBlockQuant piece (a short
+// last piece), m = 1, 2, 3, 5 (a tile of 1 after one of 4), 7, 16, 17 and 130 (past
+// mBlockQuant).
+func TestIQ2XSAVX2Path(t *testing.T) {
+	if iq2XSPTiles[1] == nil {
+		t.Skip("no AVX2 IQ2_XS tiles on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(71, 72))
+	p := NewPool(2)
+	defer p.Close()
+	unpackers := map[string]func(dst, data []byte, rs, j, rows, s0, sc int){"asm": iq2XSUnpack8AVX2, "Go": iq2XSUnpack8}
+	for _, sh := range []struct{ n, k int }{{1, 256}, {7, 256 * 5}, {19, 512}, {13, 256 * 9}, {33, 2048}} {
+		w := randBlocks(rng, tensor.IQ2_XS, sh.n, sh.k)
+		rs, _ := tensor.IQ2_XS.RowBytes(sh.k)
+		for _, m := range []int{1, 2, 3, 5, 7, 16, 17, 130} {
+			if m == 130 && sh.k > 512 {
+				continue
+			}
+			x := randVec(rng, m*sh.k)
+			xq, xd, _ := quantRef(x, m, sh.k)
+			nb := sh.k / 32
+			for name, unpack := range unpackers {
+				s := &quantScratch{q: xq, d: xd}
+				out := make([]float32, m*sh.n)
+				for i := range out {
+					out[i] = float32(math.NaN()) // every output must be written
+				}
+				p.matMulIQ2XSAVX2(out, s, m, sh.n, sh.k, w.Data, rs, unpack)
+				label := fmt.Sprintf("%s n=%d k=%d m=%d", name, sh.n, sh.k, m)
+			rows:
+				for i := 0; i < m; i++ {
+					for j := 0; j < sh.n; j++ {
+						want := dotIQ2XS32Generic(w.Data[j*rs:(j+1)*rs], xq[i*sh.k:(i+1)*sh.k], xd[i*nb:(i+1)*nb], sh.k/256)
+						if out[i*sh.n+j] != want {
+							t.Errorf("%s: out[%d][%d] = %g, plain Go %g", label, i, j, out[i*sh.n+j], want)
+							break rows
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestIQ2XSPVec8: dotIQ2XSP_vec8 (8 weight rows, one activation row) gives
+// dotIQ2XS32Generic's bits for each row, on 1 to 9 super-blocks, with rows given in any
+// order and repeated (as the last, short group of a matrix takes them).
+func TestIQ2XSPVec8(t *testing.T) {
+	if iq2XSPVec8 == nil {
+		t.Skip("no AVX2 IQ2_XS kernels on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(73, 74))
+	grid := &tensor.IQ2XSGrid()[0]
+	for rep := 0; rep < 3; rep++ {
+		for nsb := 1; nsb <= 9; nsb++ {
+			k := 256 * nsb
+			xq, xd, _ := quantRef(randVec(rng, k), 1, k)
+			w := randBlocks(rng, tensor.IQ2_XS, 10, k)
+			rs := len(w.Data) / 10
+			var off [8]int64
+			for r := range off {
+				off[r] = int64(rng.IntN(10) * rs)
+			}
+			var out [8]float32
+			iq2XSPVec8(&w.Data[0], &off[0], &xq[0], &xd[0], nsb, grid, &out[0], 8*rs)
+			for r, o := range off {
+				if want := dotIQ2XS32Generic(w.Data[o:], xq, xd, nsb); out[r] != want {
+					t.Errorf("nsb=%d row %d: kernel %g, plain Go %g: not the same bits", nsb, r, out[r], want)
 				}
 			}
 		}

@@ -170,6 +170,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 	var xc unsafe.Pointer
 	xcRow := 4 * nb
 	switch {
+	case b32On(dt): // AVX-512 VNNI, every m (b32.go)
+		p.matMulB32(out, s, m, n, k, data, rs, dt)
+		return true
 	case dt == tensor.Q5_K && dotQ5KVec != nil:
 		xs := blockSums(s, m, k)
 		rowDot = func(j, i int) float32 {
@@ -183,6 +186,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		tiles = &q3KTiles
 	case dt == tensor.IQ2_XS && iq2XSVNNIOn():
 		p.matMulIQ2XS512(out, s, m, n, k, data, rs)
+		return true
+	case dt == tensor.IQ2_XS && iq2XSAVX2On():
+		p.matMulIQ2XSAVX2(out, s, m, n, k, data, rs, iq2XSUnpack8AVX2)
 		return true
 	case dt == tensor.IQ2_XS && dotIQ2XSVec != nil:
 		grid := &tensor.IQ2XSGrid()[0]
@@ -485,8 +491,9 @@ func q3KScales(blk []byte) [16]int32 {
 // into one of eight lanes (lanes 0-3 the first half of sub-block ib, 4-7 the second) over
 // the super-block, ib = 0..7 (ib = 0 sets the lanes); that sum times d/8 is added to the
 // accumulator, and the lanes are added as hsum8 adds them. Each add is a fused multiply-add
-// (fmaF32) as in the kernel, so that the two agree to the bit. CPUs with AVX-512 VNNI sum
-// IQ2_XS in another order instead, for every m (iq2xs.go, dotIQ2XS32Generic).
+// (fmaF32) as in the kernel, so that the two agree to the bit. CPUs with AVX2 (and BMI2)
+// sum IQ2_XS in another order instead, for every m (iq2xs.go, iq2xsavx2.go,
+// dotIQ2XS32Generic), so this order serves only where a test selects it.
 func dotIQ2XSGeneric(w []byte, xq []int8, xd []float32, nsb int) float32 {
 	var acc [8]float32
 	u := make([]int8, 256)

@@ -48,7 +48,8 @@ func init() {
 	dotIQ1MVec = dotIQ1MAVX
 	iq1MTiles = [5]superTileFn{2: dotIQ1M_1x2, 3: dotIQ1M_1x3, 4: dotIQ1M_1x4}
 	iq2XSTiles = [5]superTileFn{2: dotIQ2XS_1x2, 3: dotIQ2XS_1x3, 4: dotIQ2XS_1x4}
-	// The AVX-512 IQ2_XS row kernel gives the AVX2 one's bits, so it pairs with the AVX2 tiles.
+	// The AVX-512 IQ2_XS row kernel gives the AVX2 one's bits, so it pairs with the AVX2 tiles
+	// (neither serves MatMul where the AVX2 path of iq2xsavx2.go is on: it comes first).
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL {
 		dotIQ2XSVec = dotIQ2XSAVX512
 		iq2XS512On = true

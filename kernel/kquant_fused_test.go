@@ -109,6 +109,7 @@ func TestFusedTwins(t *testing.T) {
 // output the bits of the fused row kernel (the twin's, checked by TestFusedTwins); with
 // no kernel (purego, no AVX2) it is within float rounding of the twin.
 func TestFusedMatMul(t *testing.T) {
+	defer b32Off()() // the AVX2 kernels, which the b32 tiles replace on AVX-512 VNNI
 	rng := rand.New(rand.NewPCG(43, 44))
 	p := NewPool(2)
 	defer p.Close()

@@ -64,6 +64,24 @@ func dotQ3K_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb i
 // dotIQ2XS_1x4 writes the dot products of nsb IQ2_XS super-blocks of one row with 4 int8-quantized rows to out[c*os/4] (xc: the grid table, tensor.IQ2XSGrid).
 func dotIQ2XS_1x4(w *byte, xq *int8, xd *float32, xc *byte, xs int, xds int, nsb int, out *float32, os int)
 
+// iq2XSUnpackAVX2 decodes nsb super-blocks of 8 IQ2_XS rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq2XSUnpack8 does (grid: tensor.IQ2XSGrid).
+func iq2XSUnpackAVX2(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
+
+// dotIQ2XSP_vec8 writes to out[0..8) the dot products of 8 rows of nsb IQ2_XS super-blocks (row r at w+off[r]) with a row quantized by QuantizeQ8, as the dotIQ2XSP tiles compute them (grid: tensor.IQ2XSGrid), prefetching each row's bytes pf on.
+func dotIQ2XSP_vec8(w *byte, off *int64, xq *int8, xd *float32, nsb int, grid *uint64, out *float32, pf int)
+
+// dotIQ2XSP_8x1 adds the 8×1 dot products of 8 IQ2_XS rows decoded by iq2XSUnpackAVX2 and int8-quantized rows to out[c*os/4+r], block after block, in the order of dotIQ2XS32Generic.
+func dotIQ2XSP_8x1(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+
+// dotIQ2XSP_8x2 adds the 8×2 dot products of 8 IQ2_XS rows decoded by iq2XSUnpackAVX2 and int8-quantized rows to out[c*os/4+r], block after block, in the order of dotIQ2XS32Generic.
+func dotIQ2XSP_8x2(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+
+// dotIQ2XSP_8x3 adds the 8×3 dot products of 8 IQ2_XS rows decoded by iq2XSUnpackAVX2 and int8-quantized rows to out[c*os/4+r], block after block, in the order of dotIQ2XS32Generic.
+func dotIQ2XSP_8x3(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+
+// dotIQ2XSP_8x4 adds the 8×4 dot products of 8 IQ2_XS rows decoded by iq2XSUnpackAVX2 and int8-quantized rows to out[c*os/4+r], block after block, in the order of dotIQ2XS32Generic.
+func dotIQ2XSP_8x4(w *byte, xq *int8, xqs int, xd *float32, xds int, xc *int32, nb int, out *float32, os int)
+
 // dotIQ3XXSAVX returns the dot product of nsb IQ3_XXS super-blocks with a row quantized by QuantizeQ8 (grid: tensor.IQ3XXSGrid).
 func dotIQ3XXSAVX(w *byte, xq *int8, xd *float32, nsb int, grid *uint32) float32
 

@@ -141,6 +141,7 @@ func main() {
 		q3KTile(c)
 		iq2XSTile(c)
 	}
+	iq2XSP()
 	gridConsts()
 	for _, g := range gridKinds {
 		gridRow(g)
