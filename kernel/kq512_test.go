@@ -254,6 +254,10 @@ func TestKQ512Fallback(t *testing.T) {
 	saved := matMulKQWide
 	matMulKQWide = nil
 	defer func() { matMulKQWide = saved }()
+	q2KWant := "AVX2 fused block tiles 1×4 (kquant)" // Q2_K's own VNNI tiles (q2k.go) where it has them
+	if q2KVNNIOn() {
+		q2KWant = "AVX-512 VNNI q2KTile512x 16×8 (q2k, pieces decoded by q2KUnpack512)"
+	}
 	for _, c := range []struct {
 		dt   tensor.DType
 		m    int
@@ -262,7 +266,7 @@ func TestKQ512Fallback(t *testing.T) {
 		{tensor.Q4_K, 1, "AVX2 dotQ4KAVX"}, {tensor.Q4_K, 2, "AVX2 dotQ4K 1×4"},
 		{tensor.Q6_K, 1, "AVX2 dotQ6KAVX"}, {tensor.Q6_K, 2, "AVX2 dotQ6K 1×4"},
 		{tensor.Q5_K, 1, "AVX2 fused block dot (kquant)"}, {tensor.Q5_K, 2, "AVX2 fused block tiles 1×4 (kquant)"},
-		{tensor.Q2_K, 2, "AVX2 fused block tiles 1×4 (kquant)"},
+		{tensor.Q2_K, 2, q2KWant},
 	} {
 		if got := MatMulPath(c.dt, false, c.m).String(); got != c.want {
 			t.Errorf("%s m=%d: MatMulPath = %q, want %q", c.dt, c.m, got, c.want)

@@ -5032,3 +5032,5615 @@ done:
 	VZEROUPPER
 	MOVSS        X1, ret+40(FP)
 	RET
+
+DATA kq_q2kidx<>+0(SB)/2, $0x0000
+DATA kq_q2kidx<>+2(SB)/2, $0x0000
+DATA kq_q2kidx<>+4(SB)/2, $0x0000
+DATA kq_q2kidx<>+6(SB)/2, $0x0000
+DATA kq_q2kidx<>+8(SB)/2, $0x0000
+DATA kq_q2kidx<>+10(SB)/2, $0x0000
+DATA kq_q2kidx<>+12(SB)/2, $0x0000
+DATA kq_q2kidx<>+14(SB)/2, $0x0000
+DATA kq_q2kidx<>+16(SB)/2, $0x0001
+DATA kq_q2kidx<>+18(SB)/2, $0x0001
+DATA kq_q2kidx<>+20(SB)/2, $0x0001
+DATA kq_q2kidx<>+22(SB)/2, $0x0001
+DATA kq_q2kidx<>+24(SB)/2, $0x0001
+DATA kq_q2kidx<>+26(SB)/2, $0x0001
+DATA kq_q2kidx<>+28(SB)/2, $0x0001
+DATA kq_q2kidx<>+30(SB)/2, $0x0001
+DATA kq_q2kidx<>+32(SB)/2, $0x0002
+DATA kq_q2kidx<>+34(SB)/2, $0x0002
+DATA kq_q2kidx<>+36(SB)/2, $0x0002
+DATA kq_q2kidx<>+38(SB)/2, $0x0002
+DATA kq_q2kidx<>+40(SB)/2, $0x0002
+DATA kq_q2kidx<>+42(SB)/2, $0x0002
+DATA kq_q2kidx<>+44(SB)/2, $0x0002
+DATA kq_q2kidx<>+46(SB)/2, $0x0002
+DATA kq_q2kidx<>+48(SB)/2, $0x0003
+DATA kq_q2kidx<>+50(SB)/2, $0x0003
+DATA kq_q2kidx<>+52(SB)/2, $0x0003
+DATA kq_q2kidx<>+54(SB)/2, $0x0003
+DATA kq_q2kidx<>+56(SB)/2, $0x0003
+DATA kq_q2kidx<>+58(SB)/2, $0x0003
+DATA kq_q2kidx<>+60(SB)/2, $0x0003
+DATA kq_q2kidx<>+62(SB)/2, $0x0003
+DATA kq_q2kidx<>+64(SB)/2, $0x0004
+DATA kq_q2kidx<>+66(SB)/2, $0x0004
+DATA kq_q2kidx<>+68(SB)/2, $0x0004
+DATA kq_q2kidx<>+70(SB)/2, $0x0004
+DATA kq_q2kidx<>+72(SB)/2, $0x0004
+DATA kq_q2kidx<>+74(SB)/2, $0x0004
+DATA kq_q2kidx<>+76(SB)/2, $0x0004
+DATA kq_q2kidx<>+78(SB)/2, $0x0004
+DATA kq_q2kidx<>+80(SB)/2, $0x0005
+DATA kq_q2kidx<>+82(SB)/2, $0x0005
+DATA kq_q2kidx<>+84(SB)/2, $0x0005
+DATA kq_q2kidx<>+86(SB)/2, $0x0005
+DATA kq_q2kidx<>+88(SB)/2, $0x0005
+DATA kq_q2kidx<>+90(SB)/2, $0x0005
+DATA kq_q2kidx<>+92(SB)/2, $0x0005
+DATA kq_q2kidx<>+94(SB)/2, $0x0005
+DATA kq_q2kidx<>+96(SB)/2, $0x0006
+DATA kq_q2kidx<>+98(SB)/2, $0x0006
+DATA kq_q2kidx<>+100(SB)/2, $0x0006
+DATA kq_q2kidx<>+102(SB)/2, $0x0006
+DATA kq_q2kidx<>+104(SB)/2, $0x0006
+DATA kq_q2kidx<>+106(SB)/2, $0x0006
+DATA kq_q2kidx<>+108(SB)/2, $0x0006
+DATA kq_q2kidx<>+110(SB)/2, $0x0006
+DATA kq_q2kidx<>+112(SB)/2, $0x0007
+DATA kq_q2kidx<>+114(SB)/2, $0x0007
+DATA kq_q2kidx<>+116(SB)/2, $0x0007
+DATA kq_q2kidx<>+118(SB)/2, $0x0007
+DATA kq_q2kidx<>+120(SB)/2, $0x0007
+DATA kq_q2kidx<>+122(SB)/2, $0x0007
+DATA kq_q2kidx<>+124(SB)/2, $0x0007
+DATA kq_q2kidx<>+126(SB)/2, $0x0007
+DATA kq_q2kidx<>+128(SB)/2, $0x0008
+DATA kq_q2kidx<>+130(SB)/2, $0x0008
+DATA kq_q2kidx<>+132(SB)/2, $0x0008
+DATA kq_q2kidx<>+134(SB)/2, $0x0008
+DATA kq_q2kidx<>+136(SB)/2, $0x0008
+DATA kq_q2kidx<>+138(SB)/2, $0x0008
+DATA kq_q2kidx<>+140(SB)/2, $0x0008
+DATA kq_q2kidx<>+142(SB)/2, $0x0008
+DATA kq_q2kidx<>+144(SB)/2, $0x0009
+DATA kq_q2kidx<>+146(SB)/2, $0x0009
+DATA kq_q2kidx<>+148(SB)/2, $0x0009
+DATA kq_q2kidx<>+150(SB)/2, $0x0009
+DATA kq_q2kidx<>+152(SB)/2, $0x0009
+DATA kq_q2kidx<>+154(SB)/2, $0x0009
+DATA kq_q2kidx<>+156(SB)/2, $0x0009
+DATA kq_q2kidx<>+158(SB)/2, $0x0009
+DATA kq_q2kidx<>+160(SB)/2, $0x000a
+DATA kq_q2kidx<>+162(SB)/2, $0x000a
+DATA kq_q2kidx<>+164(SB)/2, $0x000a
+DATA kq_q2kidx<>+166(SB)/2, $0x000a
+DATA kq_q2kidx<>+168(SB)/2, $0x000a
+DATA kq_q2kidx<>+170(SB)/2, $0x000a
+DATA kq_q2kidx<>+172(SB)/2, $0x000a
+DATA kq_q2kidx<>+174(SB)/2, $0x000a
+DATA kq_q2kidx<>+176(SB)/2, $0x000b
+DATA kq_q2kidx<>+178(SB)/2, $0x000b
+DATA kq_q2kidx<>+180(SB)/2, $0x000b
+DATA kq_q2kidx<>+182(SB)/2, $0x000b
+DATA kq_q2kidx<>+184(SB)/2, $0x000b
+DATA kq_q2kidx<>+186(SB)/2, $0x000b
+DATA kq_q2kidx<>+188(SB)/2, $0x000b
+DATA kq_q2kidx<>+190(SB)/2, $0x000b
+DATA kq_q2kidx<>+192(SB)/2, $0x000c
+DATA kq_q2kidx<>+194(SB)/2, $0x000c
+DATA kq_q2kidx<>+196(SB)/2, $0x000c
+DATA kq_q2kidx<>+198(SB)/2, $0x000c
+DATA kq_q2kidx<>+200(SB)/2, $0x000c
+DATA kq_q2kidx<>+202(SB)/2, $0x000c
+DATA kq_q2kidx<>+204(SB)/2, $0x000c
+DATA kq_q2kidx<>+206(SB)/2, $0x000c
+DATA kq_q2kidx<>+208(SB)/2, $0x000d
+DATA kq_q2kidx<>+210(SB)/2, $0x000d
+DATA kq_q2kidx<>+212(SB)/2, $0x000d
+DATA kq_q2kidx<>+214(SB)/2, $0x000d
+DATA kq_q2kidx<>+216(SB)/2, $0x000d
+DATA kq_q2kidx<>+218(SB)/2, $0x000d
+DATA kq_q2kidx<>+220(SB)/2, $0x000d
+DATA kq_q2kidx<>+222(SB)/2, $0x000d
+DATA kq_q2kidx<>+224(SB)/2, $0x000e
+DATA kq_q2kidx<>+226(SB)/2, $0x000e
+DATA kq_q2kidx<>+228(SB)/2, $0x000e
+DATA kq_q2kidx<>+230(SB)/2, $0x000e
+DATA kq_q2kidx<>+232(SB)/2, $0x000e
+DATA kq_q2kidx<>+234(SB)/2, $0x000e
+DATA kq_q2kidx<>+236(SB)/2, $0x000e
+DATA kq_q2kidx<>+238(SB)/2, $0x000e
+DATA kq_q2kidx<>+240(SB)/2, $0x000f
+DATA kq_q2kidx<>+242(SB)/2, $0x000f
+DATA kq_q2kidx<>+244(SB)/2, $0x000f
+DATA kq_q2kidx<>+246(SB)/2, $0x000f
+DATA kq_q2kidx<>+248(SB)/2, $0x000f
+DATA kq_q2kidx<>+250(SB)/2, $0x000f
+DATA kq_q2kidx<>+252(SB)/2, $0x000f
+DATA kq_q2kidx<>+254(SB)/2, $0x000f
+GLOBL kq_q2kidx<>(SB), RODATA|NOPTR, $256
+
+DATA kq_tq10mul<>+0(SB)/2, $0x0100
+DATA kq_tq10mul<>+2(SB)/2, $0x0100
+DATA kq_tq10mul<>+4(SB)/2, $0x0100
+DATA kq_tq10mul<>+6(SB)/2, $0x0100
+DATA kq_tq10mul<>+8(SB)/2, $0x0100
+DATA kq_tq10mul<>+10(SB)/2, $0x0100
+DATA kq_tq10mul<>+12(SB)/2, $0x0100
+DATA kq_tq10mul<>+14(SB)/2, $0x0100
+DATA kq_tq10mul<>+16(SB)/2, $0x0100
+DATA kq_tq10mul<>+18(SB)/2, $0x0100
+DATA kq_tq10mul<>+20(SB)/2, $0x0100
+DATA kq_tq10mul<>+22(SB)/2, $0x0100
+DATA kq_tq10mul<>+24(SB)/2, $0x0100
+DATA kq_tq10mul<>+26(SB)/2, $0x0100
+DATA kq_tq10mul<>+28(SB)/2, $0x0100
+DATA kq_tq10mul<>+30(SB)/2, $0x0100
+DATA kq_tq10mul<>+32(SB)/2, $0x0100
+DATA kq_tq10mul<>+34(SB)/2, $0x0100
+DATA kq_tq10mul<>+36(SB)/2, $0x0100
+DATA kq_tq10mul<>+38(SB)/2, $0x0100
+DATA kq_tq10mul<>+40(SB)/2, $0x0100
+DATA kq_tq10mul<>+42(SB)/2, $0x0100
+DATA kq_tq10mul<>+44(SB)/2, $0x0100
+DATA kq_tq10mul<>+46(SB)/2, $0x0100
+DATA kq_tq10mul<>+48(SB)/2, $0x0100
+DATA kq_tq10mul<>+50(SB)/2, $0x0100
+DATA kq_tq10mul<>+52(SB)/2, $0x0100
+DATA kq_tq10mul<>+54(SB)/2, $0x0100
+DATA kq_tq10mul<>+56(SB)/2, $0x0100
+DATA kq_tq10mul<>+58(SB)/2, $0x0100
+DATA kq_tq10mul<>+60(SB)/2, $0x0100
+DATA kq_tq10mul<>+62(SB)/2, $0x0100
+DATA kq_tq10mul<>+64(SB)/2, $0x0300
+DATA kq_tq10mul<>+66(SB)/2, $0x0300
+DATA kq_tq10mul<>+68(SB)/2, $0x0300
+DATA kq_tq10mul<>+70(SB)/2, $0x0300
+DATA kq_tq10mul<>+72(SB)/2, $0x0300
+DATA kq_tq10mul<>+74(SB)/2, $0x0300
+DATA kq_tq10mul<>+76(SB)/2, $0x0300
+DATA kq_tq10mul<>+78(SB)/2, $0x0300
+DATA kq_tq10mul<>+80(SB)/2, $0x0300
+DATA kq_tq10mul<>+82(SB)/2, $0x0300
+DATA kq_tq10mul<>+84(SB)/2, $0x0300
+DATA kq_tq10mul<>+86(SB)/2, $0x0300
+DATA kq_tq10mul<>+88(SB)/2, $0x0300
+DATA kq_tq10mul<>+90(SB)/2, $0x0300
+DATA kq_tq10mul<>+92(SB)/2, $0x0300
+DATA kq_tq10mul<>+94(SB)/2, $0x0300
+DATA kq_tq10mul<>+96(SB)/2, $0x0300
+DATA kq_tq10mul<>+98(SB)/2, $0x0300
+DATA kq_tq10mul<>+100(SB)/2, $0x0300
+DATA kq_tq10mul<>+102(SB)/2, $0x0300
+DATA kq_tq10mul<>+104(SB)/2, $0x0300
+DATA kq_tq10mul<>+106(SB)/2, $0x0300
+DATA kq_tq10mul<>+108(SB)/2, $0x0300
+DATA kq_tq10mul<>+110(SB)/2, $0x0300
+DATA kq_tq10mul<>+112(SB)/2, $0x0300
+DATA kq_tq10mul<>+114(SB)/2, $0x0300
+DATA kq_tq10mul<>+116(SB)/2, $0x0300
+DATA kq_tq10mul<>+118(SB)/2, $0x0300
+DATA kq_tq10mul<>+120(SB)/2, $0x0300
+DATA kq_tq10mul<>+122(SB)/2, $0x0300
+DATA kq_tq10mul<>+124(SB)/2, $0x0300
+DATA kq_tq10mul<>+126(SB)/2, $0x0300
+DATA kq_tq10mul<>+128(SB)/2, $0x0900
+DATA kq_tq10mul<>+130(SB)/2, $0x0900
+DATA kq_tq10mul<>+132(SB)/2, $0x0900
+DATA kq_tq10mul<>+134(SB)/2, $0x0900
+DATA kq_tq10mul<>+136(SB)/2, $0x0900
+DATA kq_tq10mul<>+138(SB)/2, $0x0900
+DATA kq_tq10mul<>+140(SB)/2, $0x0900
+DATA kq_tq10mul<>+142(SB)/2, $0x0900
+DATA kq_tq10mul<>+144(SB)/2, $0x0900
+DATA kq_tq10mul<>+146(SB)/2, $0x0900
+DATA kq_tq10mul<>+148(SB)/2, $0x0900
+DATA kq_tq10mul<>+150(SB)/2, $0x0900
+DATA kq_tq10mul<>+152(SB)/2, $0x0900
+DATA kq_tq10mul<>+154(SB)/2, $0x0900
+DATA kq_tq10mul<>+156(SB)/2, $0x0900
+DATA kq_tq10mul<>+158(SB)/2, $0x0900
+DATA kq_tq10mul<>+160(SB)/2, $0x0900
+DATA kq_tq10mul<>+162(SB)/2, $0x0900
+DATA kq_tq10mul<>+164(SB)/2, $0x0900
+DATA kq_tq10mul<>+166(SB)/2, $0x0900
+DATA kq_tq10mul<>+168(SB)/2, $0x0900
+DATA kq_tq10mul<>+170(SB)/2, $0x0900
+DATA kq_tq10mul<>+172(SB)/2, $0x0900
+DATA kq_tq10mul<>+174(SB)/2, $0x0900
+DATA kq_tq10mul<>+176(SB)/2, $0x0900
+DATA kq_tq10mul<>+178(SB)/2, $0x0900
+DATA kq_tq10mul<>+180(SB)/2, $0x0900
+DATA kq_tq10mul<>+182(SB)/2, $0x0900
+DATA kq_tq10mul<>+184(SB)/2, $0x0900
+DATA kq_tq10mul<>+186(SB)/2, $0x0900
+DATA kq_tq10mul<>+188(SB)/2, $0x0900
+DATA kq_tq10mul<>+190(SB)/2, $0x0900
+DATA kq_tq10mul<>+192(SB)/2, $0x1b00
+DATA kq_tq10mul<>+194(SB)/2, $0x1b00
+DATA kq_tq10mul<>+196(SB)/2, $0x1b00
+DATA kq_tq10mul<>+198(SB)/2, $0x1b00
+DATA kq_tq10mul<>+200(SB)/2, $0x1b00
+DATA kq_tq10mul<>+202(SB)/2, $0x1b00
+DATA kq_tq10mul<>+204(SB)/2, $0x1b00
+DATA kq_tq10mul<>+206(SB)/2, $0x1b00
+DATA kq_tq10mul<>+208(SB)/2, $0x1b00
+DATA kq_tq10mul<>+210(SB)/2, $0x1b00
+DATA kq_tq10mul<>+212(SB)/2, $0x1b00
+DATA kq_tq10mul<>+214(SB)/2, $0x1b00
+DATA kq_tq10mul<>+216(SB)/2, $0x1b00
+DATA kq_tq10mul<>+218(SB)/2, $0x1b00
+DATA kq_tq10mul<>+220(SB)/2, $0x1b00
+DATA kq_tq10mul<>+222(SB)/2, $0x1b00
+DATA kq_tq10mul<>+224(SB)/2, $0x1b00
+DATA kq_tq10mul<>+226(SB)/2, $0x1b00
+DATA kq_tq10mul<>+228(SB)/2, $0x1b00
+DATA kq_tq10mul<>+230(SB)/2, $0x1b00
+DATA kq_tq10mul<>+232(SB)/2, $0x1b00
+DATA kq_tq10mul<>+234(SB)/2, $0x1b00
+DATA kq_tq10mul<>+236(SB)/2, $0x1b00
+DATA kq_tq10mul<>+238(SB)/2, $0x1b00
+DATA kq_tq10mul<>+240(SB)/2, $0x1b00
+DATA kq_tq10mul<>+242(SB)/2, $0x1b00
+DATA kq_tq10mul<>+244(SB)/2, $0x1b00
+DATA kq_tq10mul<>+246(SB)/2, $0x1b00
+DATA kq_tq10mul<>+248(SB)/2, $0x1b00
+DATA kq_tq10mul<>+250(SB)/2, $0x1b00
+DATA kq_tq10mul<>+252(SB)/2, $0x1b00
+DATA kq_tq10mul<>+254(SB)/2, $0x1b00
+DATA kq_tq10mul<>+256(SB)/2, $0x5100
+DATA kq_tq10mul<>+258(SB)/2, $0x5100
+DATA kq_tq10mul<>+260(SB)/2, $0x5100
+DATA kq_tq10mul<>+262(SB)/2, $0x5100
+DATA kq_tq10mul<>+264(SB)/2, $0x5100
+DATA kq_tq10mul<>+266(SB)/2, $0x5100
+DATA kq_tq10mul<>+268(SB)/2, $0x5100
+DATA kq_tq10mul<>+270(SB)/2, $0x5100
+DATA kq_tq10mul<>+272(SB)/2, $0x5100
+DATA kq_tq10mul<>+274(SB)/2, $0x5100
+DATA kq_tq10mul<>+276(SB)/2, $0x5100
+DATA kq_tq10mul<>+278(SB)/2, $0x5100
+DATA kq_tq10mul<>+280(SB)/2, $0x5100
+DATA kq_tq10mul<>+282(SB)/2, $0x5100
+DATA kq_tq10mul<>+284(SB)/2, $0x5100
+DATA kq_tq10mul<>+286(SB)/2, $0x5100
+DATA kq_tq10mul<>+288(SB)/2, $0x5100
+DATA kq_tq10mul<>+290(SB)/2, $0x5100
+DATA kq_tq10mul<>+292(SB)/2, $0x5100
+DATA kq_tq10mul<>+294(SB)/2, $0x5100
+DATA kq_tq10mul<>+296(SB)/2, $0x5100
+DATA kq_tq10mul<>+298(SB)/2, $0x5100
+DATA kq_tq10mul<>+300(SB)/2, $0x5100
+DATA kq_tq10mul<>+302(SB)/2, $0x5100
+DATA kq_tq10mul<>+304(SB)/2, $0x5100
+DATA kq_tq10mul<>+306(SB)/2, $0x5100
+DATA kq_tq10mul<>+308(SB)/2, $0x5100
+DATA kq_tq10mul<>+310(SB)/2, $0x5100
+DATA kq_tq10mul<>+312(SB)/2, $0x5100
+DATA kq_tq10mul<>+314(SB)/2, $0x5100
+DATA kq_tq10mul<>+316(SB)/2, $0x5100
+DATA kq_tq10mul<>+318(SB)/2, $0x5100
+DATA kq_tq10mul<>+320(SB)/2, $0x0100
+DATA kq_tq10mul<>+322(SB)/2, $0x0100
+DATA kq_tq10mul<>+324(SB)/2, $0x0100
+DATA kq_tq10mul<>+326(SB)/2, $0x0100
+DATA kq_tq10mul<>+328(SB)/2, $0x0100
+DATA kq_tq10mul<>+330(SB)/2, $0x0100
+DATA kq_tq10mul<>+332(SB)/2, $0x0100
+DATA kq_tq10mul<>+334(SB)/2, $0x0100
+DATA kq_tq10mul<>+336(SB)/2, $0x0100
+DATA kq_tq10mul<>+338(SB)/2, $0x0100
+DATA kq_tq10mul<>+340(SB)/2, $0x0100
+DATA kq_tq10mul<>+342(SB)/2, $0x0100
+DATA kq_tq10mul<>+344(SB)/2, $0x0100
+DATA kq_tq10mul<>+346(SB)/2, $0x0100
+DATA kq_tq10mul<>+348(SB)/2, $0x0100
+DATA kq_tq10mul<>+350(SB)/2, $0x0100
+DATA kq_tq10mul<>+352(SB)/2, $0x0300
+DATA kq_tq10mul<>+354(SB)/2, $0x0300
+DATA kq_tq10mul<>+356(SB)/2, $0x0300
+DATA kq_tq10mul<>+358(SB)/2, $0x0300
+DATA kq_tq10mul<>+360(SB)/2, $0x0300
+DATA kq_tq10mul<>+362(SB)/2, $0x0300
+DATA kq_tq10mul<>+364(SB)/2, $0x0300
+DATA kq_tq10mul<>+366(SB)/2, $0x0300
+DATA kq_tq10mul<>+368(SB)/2, $0x0300
+DATA kq_tq10mul<>+370(SB)/2, $0x0300
+DATA kq_tq10mul<>+372(SB)/2, $0x0300
+DATA kq_tq10mul<>+374(SB)/2, $0x0300
+DATA kq_tq10mul<>+376(SB)/2, $0x0300
+DATA kq_tq10mul<>+378(SB)/2, $0x0300
+DATA kq_tq10mul<>+380(SB)/2, $0x0300
+DATA kq_tq10mul<>+382(SB)/2, $0x0300
+DATA kq_tq10mul<>+384(SB)/2, $0x0900
+DATA kq_tq10mul<>+386(SB)/2, $0x0900
+DATA kq_tq10mul<>+388(SB)/2, $0x0900
+DATA kq_tq10mul<>+390(SB)/2, $0x0900
+DATA kq_tq10mul<>+392(SB)/2, $0x0900
+DATA kq_tq10mul<>+394(SB)/2, $0x0900
+DATA kq_tq10mul<>+396(SB)/2, $0x0900
+DATA kq_tq10mul<>+398(SB)/2, $0x0900
+DATA kq_tq10mul<>+400(SB)/2, $0x0900
+DATA kq_tq10mul<>+402(SB)/2, $0x0900
+DATA kq_tq10mul<>+404(SB)/2, $0x0900
+DATA kq_tq10mul<>+406(SB)/2, $0x0900
+DATA kq_tq10mul<>+408(SB)/2, $0x0900
+DATA kq_tq10mul<>+410(SB)/2, $0x0900
+DATA kq_tq10mul<>+412(SB)/2, $0x0900
+DATA kq_tq10mul<>+414(SB)/2, $0x0900
+DATA kq_tq10mul<>+416(SB)/2, $0x1b00
+DATA kq_tq10mul<>+418(SB)/2, $0x1b00
+DATA kq_tq10mul<>+420(SB)/2, $0x1b00
+DATA kq_tq10mul<>+422(SB)/2, $0x1b00
+DATA kq_tq10mul<>+424(SB)/2, $0x1b00
+DATA kq_tq10mul<>+426(SB)/2, $0x1b00
+DATA kq_tq10mul<>+428(SB)/2, $0x1b00
+DATA kq_tq10mul<>+430(SB)/2, $0x1b00
+DATA kq_tq10mul<>+432(SB)/2, $0x1b00
+DATA kq_tq10mul<>+434(SB)/2, $0x1b00
+DATA kq_tq10mul<>+436(SB)/2, $0x1b00
+DATA kq_tq10mul<>+438(SB)/2, $0x1b00
+DATA kq_tq10mul<>+440(SB)/2, $0x1b00
+DATA kq_tq10mul<>+442(SB)/2, $0x1b00
+DATA kq_tq10mul<>+444(SB)/2, $0x1b00
+DATA kq_tq10mul<>+446(SB)/2, $0x1b00
+DATA kq_tq10mul<>+448(SB)/2, $0x5100
+DATA kq_tq10mul<>+450(SB)/2, $0x5100
+DATA kq_tq10mul<>+452(SB)/2, $0x5100
+DATA kq_tq10mul<>+454(SB)/2, $0x5100
+DATA kq_tq10mul<>+456(SB)/2, $0x5100
+DATA kq_tq10mul<>+458(SB)/2, $0x5100
+DATA kq_tq10mul<>+460(SB)/2, $0x5100
+DATA kq_tq10mul<>+462(SB)/2, $0x5100
+DATA kq_tq10mul<>+464(SB)/2, $0x5100
+DATA kq_tq10mul<>+466(SB)/2, $0x5100
+DATA kq_tq10mul<>+468(SB)/2, $0x5100
+DATA kq_tq10mul<>+470(SB)/2, $0x5100
+DATA kq_tq10mul<>+472(SB)/2, $0x5100
+DATA kq_tq10mul<>+474(SB)/2, $0x5100
+DATA kq_tq10mul<>+476(SB)/2, $0x5100
+DATA kq_tq10mul<>+478(SB)/2, $0x5100
+DATA kq_tq10mul<>+480(SB)/2, $0x0100
+DATA kq_tq10mul<>+482(SB)/2, $0x0100
+DATA kq_tq10mul<>+484(SB)/2, $0x0100
+DATA kq_tq10mul<>+486(SB)/2, $0x0100
+DATA kq_tq10mul<>+488(SB)/2, $0x0300
+DATA kq_tq10mul<>+490(SB)/2, $0x0300
+DATA kq_tq10mul<>+492(SB)/2, $0x0300
+DATA kq_tq10mul<>+494(SB)/2, $0x0300
+DATA kq_tq10mul<>+496(SB)/2, $0x0900
+DATA kq_tq10mul<>+498(SB)/2, $0x0900
+DATA kq_tq10mul<>+500(SB)/2, $0x0900
+DATA kq_tq10mul<>+502(SB)/2, $0x0900
+DATA kq_tq10mul<>+504(SB)/2, $0x1b00
+DATA kq_tq10mul<>+506(SB)/2, $0x1b00
+DATA kq_tq10mul<>+508(SB)/2, $0x1b00
+DATA kq_tq10mul<>+510(SB)/2, $0x1b00
+GLOBL kq_tq10mul<>(SB), RODATA|NOPTR, $512
+
+DATA kq_tq10three<>+0(SB)/2, $0x0003
+DATA kq_tq10three<>+2(SB)/2, $0x0003
+DATA kq_tq10three<>+4(SB)/2, $0x0003
+DATA kq_tq10three<>+6(SB)/2, $0x0003
+DATA kq_tq10three<>+8(SB)/2, $0x0003
+DATA kq_tq10three<>+10(SB)/2, $0x0003
+DATA kq_tq10three<>+12(SB)/2, $0x0003
+DATA kq_tq10three<>+14(SB)/2, $0x0003
+DATA kq_tq10three<>+16(SB)/2, $0x0003
+DATA kq_tq10three<>+18(SB)/2, $0x0003
+DATA kq_tq10three<>+20(SB)/2, $0x0003
+DATA kq_tq10three<>+22(SB)/2, $0x0003
+DATA kq_tq10three<>+24(SB)/2, $0x0003
+DATA kq_tq10three<>+26(SB)/2, $0x0003
+DATA kq_tq10three<>+28(SB)/2, $0x0003
+DATA kq_tq10three<>+30(SB)/2, $0x0003
+DATA kq_tq10three<>+32(SB)/2, $0x0003
+DATA kq_tq10three<>+34(SB)/2, $0x0003
+DATA kq_tq10three<>+36(SB)/2, $0x0003
+DATA kq_tq10three<>+38(SB)/2, $0x0003
+DATA kq_tq10three<>+40(SB)/2, $0x0003
+DATA kq_tq10three<>+42(SB)/2, $0x0003
+DATA kq_tq10three<>+44(SB)/2, $0x0003
+DATA kq_tq10three<>+46(SB)/2, $0x0003
+DATA kq_tq10three<>+48(SB)/2, $0x0003
+DATA kq_tq10three<>+50(SB)/2, $0x0003
+DATA kq_tq10three<>+52(SB)/2, $0x0003
+DATA kq_tq10three<>+54(SB)/2, $0x0003
+DATA kq_tq10three<>+56(SB)/2, $0x0003
+DATA kq_tq10three<>+58(SB)/2, $0x0003
+DATA kq_tq10three<>+60(SB)/2, $0x0003
+DATA kq_tq10three<>+62(SB)/2, $0x0003
+GLOBL kq_tq10three<>(SB), RODATA|NOPTR, $64
+
+// func q2KUnpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·q2KUnpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	VMOVDQU64    kq_q2kidx<>+0(SB), Z1
+	VMOVDQU64    kq_q2kidx<>+64(SB), Z2
+	VMOVDQU64    kq_q2kidx<>+128(SB), Z3
+	VMOVDQU64    kq_q2kidx<>+192(SB), Z4
+	MOVL         $0x000f000f, SI
+	VPBROADCASTD SI, Y0
+	TESTQ        BX, BX
+	JZ           q2KUnpack512_loop_end
+
+q2KUnpack512_loop:
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           (CX)(SI*1), X5
+	VPINSRQ         $0x01, (CX)(DI*1), X5, X5
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           (CX)(SI*1), X6
+	VPINSRQ         $0x01, (CX)(DI*1), X6, X6
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           (CX)(SI*1), X7
+	VPINSRQ         $0x01, (CX)(DI*1), X7, X7
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           (CX)(SI*1), X8
+	VPINSRQ         $0x01, (CX)(DI*1), X8, X8
+	VINSERTI32X4    $0x01, X6, Z5, Z6
+	VINSERTI32X4    $0x02, X7, Z6, Z6
+	VINSERTI32X4    $0x03, X8, Z6, Z6
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           8(CX)(SI*1), X5
+	VPINSRQ         $0x01, 8(CX)(DI*1), X5, X5
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           8(CX)(SI*1), X7
+	VPINSRQ         $0x01, 8(CX)(DI*1), X7, X7
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           8(CX)(SI*1), X8
+	VPINSRQ         $0x01, 8(CX)(DI*1), X8, X8
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           8(CX)(SI*1), X9
+	VPINSRQ         $0x01, 8(CX)(DI*1), X9, X9
+	VINSERTI32X4    $0x01, X7, Z5, Z7
+	VINSERTI32X4    $0x02, X8, Z7, Z7
+	VINSERTI32X4    $0x03, X9, Z7, Z7
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y8
+	VPSRLW          $0x04, Y8, Y8
+	VMOVDQU         Y8, 256(AX)
+	VPSRLQ          $0x10, Z6, Z8
+	VPMOVQW         Z8, X5
+	VPMOVZXBW       X5, Y8
+	VPSRLW          $0x04, Y8, Y8
+	VMOVDQU         Y8, 640(AX)
+	VPSRLQ          $0x20, Z6, Z8
+	VPMOVQW         Z8, X5
+	VPMOVZXBW       X5, Y8
+	VPSRLW          $0x04, Y8, Y8
+	VMOVDQU         Y8, 1024(AX)
+	VPSRLQ          $0x30, Z6, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 1408(AX)
+	VPMOVQW         Z7, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 1792(AX)
+	VPSRLQ          $0x10, Z7, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 2176(AX)
+	VPSRLQ          $0x20, Z7, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 2560(AX)
+	VPSRLQ          $0x30, Z7, Z6
+	VPMOVQW         Z6, X5
+	VPMOVZXBW       X5, Y6
+	VPSRLW          $0x04, Y6, Y6
+	VMOVDQU         Y6, 2944(AX)
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           76(CX)(SI*1), X5
+	VPINSRQ         $0x01, 76(CX)(DI*1), X5, X5
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           76(CX)(SI*1), X6
+	VPINSRQ         $0x01, 76(CX)(DI*1), X6, X6
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           76(CX)(SI*1), X7
+	VPINSRQ         $0x01, 76(CX)(DI*1), X7, X7
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           76(CX)(SI*1), X8
+	VPINSRQ         $0x01, 76(CX)(DI*1), X8, X8
+	VINSERTI32X4    $0x01, X6, Z5, Z6
+	VINSERTI32X4    $0x02, X7, Z6, Z6
+	VINSERTI32X4    $0x03, X8, Z6, Z6
+	VPSRLQ          $0x20, Z6, Z6
+	VPMOVQD         Z6, Y6
+	VPMOVDW         Y6, X5
+	VCVTPH2PS       X5, Y7
+	VPSRLD          $0x10, Y6, Y6
+	VPMOVDW         Y6, X5
+	VCVTPH2PS       X5, Y6
+	VMOVUPS         Y7, 288(AX)
+	VMOVUPS         Y6, 320(AX)
+	VMOVUPS         Y7, 672(AX)
+	VMOVUPS         Y6, 704(AX)
+	VMOVUPS         Y7, 1056(AX)
+	VMOVUPS         Y6, 1088(AX)
+	VMOVUPS         Y7, 1440(AX)
+	VMOVUPS         Y6, 1472(AX)
+	VMOVUPS         Y7, 1824(AX)
+	VMOVUPS         Y6, 1856(AX)
+	VMOVUPS         Y7, 2208(AX)
+	VMOVUPS         Y6, 2240(AX)
+	VMOVUPS         Y7, 2592(AX)
+	VMOVUPS         Y6, 2624(AX)
+	VMOVUPS         Y7, 2976(AX)
+	VMOVUPS         Y6, 3008(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z7
+	VPMULLW         Z7, Z6, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z8
+	VPMULLW         Z8, Z7, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z10
+	VPMULLW         Z10, Z8, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z10
+	VPSRLVW         kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z11
+	VPMULLW         Z11, Z10, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z11
+	VPSRLVW         kq_q2kshift<>+0(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z12
+	VPMULLW         Z12, Z11, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z12
+	VPSRLVW         kq_q2kshift<>+0(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z13
+	VPMULLW         Z13, Z12, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z13
+	VPSRLVW         kq_q2kshift<>+0(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z14
+	VPMULLW         Z14, Z13, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      336(SI)
+	PREFETCHT0      400(SI)
+	VBROADCASTI64X4 16(SI), Z14
+	VPSRLVW         kq_q2kshift<>+0(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z1, Z15
+	VPMULLW         Z15, Z14, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, (AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 64(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 128(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 192(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 384(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 448(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 512(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 576(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z7
+	VPMULLW         Z7, Z6, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z8
+	VPMULLW         Z8, Z7, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z10
+	VPMULLW         Z10, Z8, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z10
+	VPSRLVW         kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z11
+	VPMULLW         Z11, Z10, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z11
+	VPSRLVW         kq_q2kshift<>+64(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z12
+	VPMULLW         Z12, Z11, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z12
+	VPSRLVW         kq_q2kshift<>+64(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z13
+	VPMULLW         Z13, Z12, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z13
+	VPSRLVW         kq_q2kshift<>+64(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z14
+	VPMULLW         Z14, Z13, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 16(SI), Z14
+	VPSRLVW         kq_q2kshift<>+64(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z2, Z15
+	VPMULLW         Z15, Z14, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, 768(AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 832(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 896(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 960(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 1152(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 1216(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 1280(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 1344(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z7
+	VPMULLW         Z7, Z6, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z8
+	VPMULLW         Z8, Z7, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z10
+	VPMULLW         Z10, Z8, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z10
+	VPSRLVW         kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z11
+	VPMULLW         Z11, Z10, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z11
+	VPSRLVW         kq_q2kshift<>+0(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z12
+	VPMULLW         Z12, Z11, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z12
+	VPSRLVW         kq_q2kshift<>+0(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z13
+	VPMULLW         Z13, Z12, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z13
+	VPSRLVW         kq_q2kshift<>+0(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z14
+	VPMULLW         Z14, Z13, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z14
+	VPSRLVW         kq_q2kshift<>+0(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z3, Z15
+	VPMULLW         Z15, Z14, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, 1536(AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 1600(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 1664(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 1728(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 1920(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 1984(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 2048(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 2112(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z7
+	VPMULLW         Z7, Z6, Z6
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z8
+	VPMULLW         Z8, Z7, Z7
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z10
+	VPMULLW         Z10, Z8, Z8
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z10
+	VPSRLVW         kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD          kq_threes64<>+0(SB), Z10, Z10
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z11
+	VPMULLW         Z11, Z10, Z10
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z11
+	VPSRLVW         kq_q2kshift<>+64(SB), Z11, Z11
+	VPANDD          kq_threes64<>+0(SB), Z11, Z11
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z12
+	VPMULLW         Z12, Z11, Z11
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z12
+	VPSRLVW         kq_q2kshift<>+64(SB), Z12, Z12
+	VPANDD          kq_threes64<>+0(SB), Z12, Z12
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z13
+	VPMULLW         Z13, Z12, Z12
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z13
+	VPSRLVW         kq_q2kshift<>+64(SB), Z13, Z13
+	VPANDD          kq_threes64<>+0(SB), Z13, Z13
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z14
+	VPMULLW         Z14, Z13, Z13
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 48(SI), Z14
+	VPSRLVW         kq_q2kshift<>+64(SB), Z14, Z14
+	VPANDD          kq_threes64<>+0(SB), Z14, Z14
+	VPMOVZXBW       (SI), Y9
+	VPAND           Y0, Y9, Y9
+	VPERMW          Z9, Z4, Z15
+	VPMULLW         Z15, Z14, Z14
+	VPUNPCKLDQ      Z7, Z6, Z15
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z10, Z8, Z7
+	VPUNPCKHDQ      Z10, Z8, Z8
+	VPUNPCKLDQ      Z12, Z11, Z10
+	VPUNPCKHDQ      Z12, Z11, Z11
+	VPUNPCKLDQ      Z14, Z13, Z12
+	VPUNPCKHDQ      Z14, Z13, Z13
+	VPUNPCKLQDQ     Z7, Z15, Z14
+	VPUNPCKHQDQ     Z7, Z15, Z7
+	VPUNPCKLQDQ     Z8, Z6, Z15
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VPUNPCKLQDQ     Z12, Z10, Z8
+	VPUNPCKHQDQ     Z12, Z10, Z10
+	VPUNPCKLQDQ     Z13, Z11, Z12
+	VPUNPCKHQDQ     Z13, Z11, Z11
+	VSHUFI32X4      $0x44, Z8, Z14, Z13
+	VSHUFI32X4      $0x44, Z10, Z7, Z16
+	VSHUFI32X4      $0x44, Z12, Z15, Z17
+	VSHUFI32X4      $0x44, Z11, Z6, Z18
+	VSHUFI32X4      $0x88, Z16, Z13, Z19
+	VMOVDQU64       Z19, 2304(AX)
+	VSHUFI32X4      $0x88, Z18, Z17, Z19
+	VMOVDQU64       Z19, 2368(AX)
+	VSHUFI32X4      $0xdd, Z16, Z13, Z13
+	VMOVDQU64       Z13, 2432(AX)
+	VSHUFI32X4      $0xdd, Z18, Z17, Z13
+	VMOVDQU64       Z13, 2496(AX)
+	VSHUFI32X4      $0xee, Z8, Z14, Z8
+	VSHUFI32X4      $0xee, Z10, Z7, Z7
+	VSHUFI32X4      $0xee, Z12, Z15, Z10
+	VSHUFI32X4      $0xee, Z11, Z6, Z6
+	VSHUFI32X4      $0x88, Z7, Z8, Z11
+	VMOVDQU64       Z11, 2688(AX)
+	VSHUFI32X4      $0x88, Z6, Z10, Z11
+	VMOVDQU64       Z11, 2752(AX)
+	VSHUFI32X4      $0xdd, Z7, Z8, Z7
+	VMOVDQU64       Z7, 2816(AX)
+	VSHUFI32X4      $0xdd, Z6, Z10, Z6
+	VMOVDQU64       Z6, 2880(AX)
+	ADDQ            $0x00000054, CX
+	ADDQ            $0x00000c00, AX
+	DECQ            BX
+	JNZ             q2KUnpack512_loop
+
+q2KUnpack512_loop_end:
+	VZEROUPPER
+	RET
+
+// func tq20Unpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·tq20Unpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVL         $0x00010001, SI
+	VPBROADCASTD SI, Y0
+	TESTQ        BX, BX
+	JZ           tq20Unpack512_loop_end
+
+tq20Unpack512_loop:
+	VMOVDQU         Y0, 256(AX)
+	VMOVDQU         Y0, 640(AX)
+	VMOVDQU         Y0, 1024(AX)
+	VMOVDQU         Y0, 1408(AX)
+	VMOVDQU         Y0, 1792(AX)
+	VMOVDQU         Y0, 2176(AX)
+	VMOVDQU         Y0, 2560(AX)
+	VMOVDQU         Y0, 2944(AX)
+	MOVQ            (DX), SI
+	MOVQ            8(DX), DI
+	VMOVQ           58(CX)(SI*1), X2
+	VPINSRQ         $0x01, 58(CX)(DI*1), X2, X2
+	MOVQ            16(DX), SI
+	MOVQ            24(DX), DI
+	VMOVQ           58(CX)(SI*1), X1
+	VPINSRQ         $0x01, 58(CX)(DI*1), X1, X1
+	MOVQ            32(DX), SI
+	MOVQ            40(DX), DI
+	VMOVQ           58(CX)(SI*1), X3
+	VPINSRQ         $0x01, 58(CX)(DI*1), X3, X3
+	MOVQ            48(DX), SI
+	MOVQ            56(DX), DI
+	VMOVQ           58(CX)(SI*1), X4
+	VPINSRQ         $0x01, 58(CX)(DI*1), X4, X4
+	VINSERTI32X4    $0x01, X1, Z2, Z1
+	VINSERTI32X4    $0x02, X3, Z1, Z1
+	VINSERTI32X4    $0x03, X4, Z1, Z1
+	VPSRLQ          $0x30, Z1, Z1
+	VPMOVQD         Z1, Y1
+	VPMOVDW         Y1, X1
+	VCVTPH2PS       X1, Y1
+	VMOVUPS         Y1, 288(AX)
+	VMOVUPS         Y1, 320(AX)
+	VMOVUPS         Y1, 672(AX)
+	VMOVUPS         Y1, 704(AX)
+	VMOVUPS         Y1, 1056(AX)
+	VMOVUPS         Y1, 1088(AX)
+	VMOVUPS         Y1, 1440(AX)
+	VMOVUPS         Y1, 1472(AX)
+	VMOVUPS         Y1, 1824(AX)
+	VMOVUPS         Y1, 1856(AX)
+	VMOVUPS         Y1, 2208(AX)
+	VMOVUPS         Y1, 2240(AX)
+	VMOVUPS         Y1, 2592(AX)
+	VMOVUPS         Y1, 2624(AX)
+	VMOVUPS         Y1, 2976(AX)
+	VMOVUPS         Y1, 3008(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z1
+	VPSRLVW         kq_q2kshift<>+0(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z3
+	VPSRLVW         kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z4
+	VPSRLVW         kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z5
+	VPSRLVW         kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	PREFETCHT0      264(SI)
+	PREFETCHT0      328(SI)
+	VBROADCASTI64X4 (SI), Z9
+	VPSRLVW         kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, (AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 64(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 128(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 192(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 384(AX)
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
+	VMOVDQU64       Z6, 448(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 512(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 576(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z1
+	VPSRLVW         kq_q2kshift<>+64(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z3
+	VPSRLVW         kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z4
+	VPSRLVW         kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z5
+	VPSRLVW         kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 (SI), Z9
+	VPSRLVW         kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, 768(AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 832(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 896(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 960(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 1152(AX)
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
+	VMOVDQU64       Z6, 1216(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 1280(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 1344(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z1
+	VPSRLVW         kq_q2kshift<>+0(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z3
+	VPSRLVW         kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z4
+	VPSRLVW         kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z5
+	VPSRLVW         kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z6
+	VPSRLVW         kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z7
+	VPSRLVW         kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z8
+	VPSRLVW         kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z9
+	VPSRLVW         kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, 1536(AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 1600(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 1664(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 1728(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 1920(AX)
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
+	VMOVDQU64       Z6, 1984(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 2048(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 2112(AX)
+	MOVQ            (DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z1
+	VPSRLVW         kq_q2kshift<>+64(SB), Z1, Z1
+	VPANDD          kq_threes64<>+0(SB), Z1, Z1
+	MOVQ            8(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z3
+	VPSRLVW         kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD          kq_threes64<>+0(SB), Z3, Z3
+	MOVQ            16(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z4
+	VPSRLVW         kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD          kq_threes64<>+0(SB), Z4, Z4
+	MOVQ            24(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z5
+	VPSRLVW         kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD          kq_threes64<>+0(SB), Z5, Z5
+	MOVQ            32(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z6
+	VPSRLVW         kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD          kq_threes64<>+0(SB), Z6, Z6
+	MOVQ            40(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z7
+	VPSRLVW         kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD          kq_threes64<>+0(SB), Z7, Z7
+	MOVQ            48(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z8
+	VPSRLVW         kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD          kq_threes64<>+0(SB), Z8, Z8
+	MOVQ            56(DX), SI
+	ADDQ            CX, SI
+	VBROADCASTI64X4 32(SI), Z9
+	VPSRLVW         kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD          kq_threes64<>+0(SB), Z9, Z9
+	VPUNPCKLDQ      Z3, Z1, Z10
+	VPUNPCKHDQ      Z3, Z1, Z1
+	VPUNPCKLDQ      Z5, Z4, Z3
+	VPUNPCKHDQ      Z5, Z4, Z4
+	VPUNPCKLDQ      Z7, Z6, Z5
+	VPUNPCKHDQ      Z7, Z6, Z6
+	VPUNPCKLDQ      Z9, Z8, Z7
+	VPUNPCKHDQ      Z9, Z8, Z8
+	VPUNPCKLQDQ     Z3, Z10, Z9
+	VPUNPCKHQDQ     Z3, Z10, Z3
+	VPUNPCKLQDQ     Z4, Z1, Z10
+	VPUNPCKHQDQ     Z4, Z1, Z1
+	VPUNPCKLQDQ     Z7, Z5, Z4
+	VPUNPCKHQDQ     Z7, Z5, Z5
+	VPUNPCKLQDQ     Z8, Z6, Z7
+	VPUNPCKHQDQ     Z8, Z6, Z6
+	VSHUFI32X4      $0x44, Z4, Z9, Z8
+	VSHUFI32X4      $0x44, Z5, Z3, Z11
+	VSHUFI32X4      $0x44, Z7, Z10, Z12
+	VSHUFI32X4      $0x44, Z6, Z1, Z13
+	VSHUFI32X4      $0x88, Z11, Z8, Z14
+	VMOVDQU64       Z14, 2304(AX)
+	VSHUFI32X4      $0x88, Z13, Z12, Z14
+	VMOVDQU64       Z14, 2368(AX)
+	VSHUFI32X4      $0xdd, Z11, Z8, Z8
+	VMOVDQU64       Z8, 2432(AX)
+	VSHUFI32X4      $0xdd, Z13, Z12, Z8
+	VMOVDQU64       Z8, 2496(AX)
+	VSHUFI32X4      $0xee, Z4, Z9, Z4
+	VSHUFI32X4      $0xee, Z5, Z3, Z3
+	VSHUFI32X4      $0xee, Z7, Z10, Z5
+	VSHUFI32X4      $0xee, Z6, Z1, Z1
+	VSHUFI32X4      $0x88, Z3, Z4, Z6
+	VMOVDQU64       Z6, 2688(AX)
+	VSHUFI32X4      $0x88, Z1, Z5, Z6
+	VMOVDQU64       Z6, 2752(AX)
+	VSHUFI32X4      $0xdd, Z3, Z4, Z3
+	VMOVDQU64       Z3, 2816(AX)
+	VSHUFI32X4      $0xdd, Z1, Z5, Z1
+	VMOVDQU64       Z1, 2880(AX)
+	ADDQ            $0x00000042, CX
+	ADDQ            $0x00000c00, AX
+	DECQ            BX
+	JNZ             tq20Unpack512_loop
+
+tq20Unpack512_loop_end:
+	VZEROUPPER
+	RET
+
+DATA kq_lbx80<>+0(SB)/1, $0x80
+DATA kq_lbx80<>+1(SB)/1, $0x80
+DATA kq_lbx80<>+2(SB)/1, $0x80
+DATA kq_lbx80<>+3(SB)/1, $0x80
+DATA kq_lbx80<>+4(SB)/1, $0x80
+DATA kq_lbx80<>+5(SB)/1, $0x80
+DATA kq_lbx80<>+6(SB)/1, $0x80
+DATA kq_lbx80<>+7(SB)/1, $0x80
+DATA kq_lbx80<>+8(SB)/1, $0x80
+DATA kq_lbx80<>+9(SB)/1, $0x80
+DATA kq_lbx80<>+10(SB)/1, $0x80
+DATA kq_lbx80<>+11(SB)/1, $0x80
+DATA kq_lbx80<>+12(SB)/1, $0x80
+DATA kq_lbx80<>+13(SB)/1, $0x80
+DATA kq_lbx80<>+14(SB)/1, $0x80
+DATA kq_lbx80<>+15(SB)/1, $0x80
+DATA kq_lbx80<>+16(SB)/1, $0x80
+DATA kq_lbx80<>+17(SB)/1, $0x80
+DATA kq_lbx80<>+18(SB)/1, $0x80
+DATA kq_lbx80<>+19(SB)/1, $0x80
+DATA kq_lbx80<>+20(SB)/1, $0x80
+DATA kq_lbx80<>+21(SB)/1, $0x80
+DATA kq_lbx80<>+22(SB)/1, $0x80
+DATA kq_lbx80<>+23(SB)/1, $0x80
+DATA kq_lbx80<>+24(SB)/1, $0x80
+DATA kq_lbx80<>+25(SB)/1, $0x80
+DATA kq_lbx80<>+26(SB)/1, $0x80
+DATA kq_lbx80<>+27(SB)/1, $0x80
+DATA kq_lbx80<>+28(SB)/1, $0x80
+DATA kq_lbx80<>+29(SB)/1, $0x80
+DATA kq_lbx80<>+30(SB)/1, $0x80
+DATA kq_lbx80<>+31(SB)/1, $0x80
+DATA kq_lbx80<>+32(SB)/1, $0x80
+DATA kq_lbx80<>+33(SB)/1, $0x80
+DATA kq_lbx80<>+34(SB)/1, $0x80
+DATA kq_lbx80<>+35(SB)/1, $0x80
+DATA kq_lbx80<>+36(SB)/1, $0x80
+DATA kq_lbx80<>+37(SB)/1, $0x80
+DATA kq_lbx80<>+38(SB)/1, $0x80
+DATA kq_lbx80<>+39(SB)/1, $0x80
+DATA kq_lbx80<>+40(SB)/1, $0x80
+DATA kq_lbx80<>+41(SB)/1, $0x80
+DATA kq_lbx80<>+42(SB)/1, $0x80
+DATA kq_lbx80<>+43(SB)/1, $0x80
+DATA kq_lbx80<>+44(SB)/1, $0x80
+DATA kq_lbx80<>+45(SB)/1, $0x80
+DATA kq_lbx80<>+46(SB)/1, $0x80
+DATA kq_lbx80<>+47(SB)/1, $0x80
+DATA kq_lbx80<>+48(SB)/1, $0x80
+DATA kq_lbx80<>+49(SB)/1, $0x80
+DATA kq_lbx80<>+50(SB)/1, $0x80
+DATA kq_lbx80<>+51(SB)/1, $0x80
+DATA kq_lbx80<>+52(SB)/1, $0x80
+DATA kq_lbx80<>+53(SB)/1, $0x80
+DATA kq_lbx80<>+54(SB)/1, $0x80
+DATA kq_lbx80<>+55(SB)/1, $0x80
+DATA kq_lbx80<>+56(SB)/1, $0x80
+DATA kq_lbx80<>+57(SB)/1, $0x80
+DATA kq_lbx80<>+58(SB)/1, $0x80
+DATA kq_lbx80<>+59(SB)/1, $0x80
+DATA kq_lbx80<>+60(SB)/1, $0x80
+DATA kq_lbx80<>+61(SB)/1, $0x80
+DATA kq_lbx80<>+62(SB)/1, $0x80
+DATA kq_lbx80<>+63(SB)/1, $0x80
+GLOBL kq_lbx80<>(SB), RODATA|NOPTR, $64
+
+DATA kq_lbw128<>+0(SB)/2, $0x0080
+DATA kq_lbw128<>+2(SB)/2, $0x0080
+DATA kq_lbw128<>+4(SB)/2, $0x0080
+DATA kq_lbw128<>+6(SB)/2, $0x0080
+DATA kq_lbw128<>+8(SB)/2, $0x0080
+DATA kq_lbw128<>+10(SB)/2, $0x0080
+DATA kq_lbw128<>+12(SB)/2, $0x0080
+DATA kq_lbw128<>+14(SB)/2, $0x0080
+DATA kq_lbw128<>+16(SB)/2, $0x0080
+DATA kq_lbw128<>+18(SB)/2, $0x0080
+DATA kq_lbw128<>+20(SB)/2, $0x0080
+DATA kq_lbw128<>+22(SB)/2, $0x0080
+DATA kq_lbw128<>+24(SB)/2, $0x0080
+DATA kq_lbw128<>+26(SB)/2, $0x0080
+DATA kq_lbw128<>+28(SB)/2, $0x0080
+DATA kq_lbw128<>+30(SB)/2, $0x0080
+GLOBL kq_lbw128<>(SB), RODATA|NOPTR, $32
+
+// func q8KUnpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·q8KUnpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVL         $0x00800080, SI
+	VPBROADCASTD SI, Y0
+	TESTQ        BX, BX
+	JZ           q8KUnpack512_loop_end
+
+q8KUnpack512_loop:
+	VMOVDQU      Y0, 256(AX)
+	VMOVDQU      Y0, 640(AX)
+	VMOVDQU      Y0, 1024(AX)
+	VMOVDQU      Y0, 1408(AX)
+	VMOVDQU      Y0, 1792(AX)
+	VMOVDQU      Y0, 2176(AX)
+	VMOVDQU      Y0, 2560(AX)
+	VMOVDQU      Y0, 2944(AX)
+	MOVQ         (DX), SI
+	MOVQ         8(DX), DI
+	VMOVQ        (CX)(SI*1), X2
+	VPINSRQ      $0x01, (CX)(DI*1), X2, X2
+	MOVQ         16(DX), SI
+	MOVQ         24(DX), DI
+	VMOVQ        (CX)(SI*1), X1
+	VPINSRQ      $0x01, (CX)(DI*1), X1, X1
+	MOVQ         32(DX), SI
+	MOVQ         40(DX), DI
+	VMOVQ        (CX)(SI*1), X3
+	VPINSRQ      $0x01, (CX)(DI*1), X3, X3
+	MOVQ         48(DX), SI
+	MOVQ         56(DX), DI
+	VMOVQ        (CX)(SI*1), X4
+	VPINSRQ      $0x01, (CX)(DI*1), X4, X4
+	VINSERTI32X4 $0x01, X1, Z2, Z1
+	VINSERTI32X4 $0x02, X3, Z1, Z1
+	VINSERTI32X4 $0x03, X4, Z1, Z1
+	VPMOVQD      Z1, Y1
+	VMOVUPS      Y1, 288(AX)
+	VMOVUPS      Y1, 320(AX)
+	VMOVUPS      Y1, 672(AX)
+	VMOVUPS      Y1, 704(AX)
+	VMOVUPS      Y1, 1056(AX)
+	VMOVUPS      Y1, 1088(AX)
+	VMOVUPS      Y1, 1440(AX)
+	VMOVUPS      Y1, 1472(AX)
+	VMOVUPS      Y1, 1824(AX)
+	VMOVUPS      Y1, 1856(AX)
+	VMOVUPS      Y1, 2208(AX)
+	VMOVUPS      Y1, 2240(AX)
+	VMOVUPS      Y1, 2592(AX)
+	VMOVUPS      Y1, 2624(AX)
+	VMOVUPS      Y1, 2976(AX)
+	VMOVUPS      Y1, 3008(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   1168(SI)
+	PREFETCHT0   1232(SI)
+	VMOVDQU64    4(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, (AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 64(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 128(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 192(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 384(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 448(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 512(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 576(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    68(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, 768(AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 832(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 896(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 960(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 1152(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 1216(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 1280(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 1344(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    132(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, 1536(AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 1600(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 1664(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 1728(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 1920(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 1984(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 2048(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 2112(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z1
+	VPXORD       kq_lbx80<>+0(SB), Z1, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z3
+	VPXORD       kq_lbx80<>+0(SB), Z3, Z3
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z4
+	VPXORD       kq_lbx80<>+0(SB), Z4, Z4
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z5
+	VPXORD       kq_lbx80<>+0(SB), Z5, Z5
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z6
+	VPXORD       kq_lbx80<>+0(SB), Z6, Z6
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z7
+	VPXORD       kq_lbx80<>+0(SB), Z7, Z7
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z8
+	VPXORD       kq_lbx80<>+0(SB), Z8, Z8
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VMOVDQU64    196(SI), Z9
+	VPXORD       kq_lbx80<>+0(SB), Z9, Z9
+	VPUNPCKLDQ   Z3, Z1, Z10
+	VPUNPCKHDQ   Z3, Z1, Z1
+	VPUNPCKLDQ   Z5, Z4, Z3
+	VPUNPCKHDQ   Z5, Z4, Z4
+	VPUNPCKLDQ   Z7, Z6, Z5
+	VPUNPCKHDQ   Z7, Z6, Z6
+	VPUNPCKLDQ   Z9, Z8, Z7
+	VPUNPCKHDQ   Z9, Z8, Z8
+	VPUNPCKLQDQ  Z3, Z10, Z9
+	VPUNPCKHQDQ  Z3, Z10, Z3
+	VPUNPCKLQDQ  Z4, Z1, Z10
+	VPUNPCKHQDQ  Z4, Z1, Z1
+	VPUNPCKLQDQ  Z7, Z5, Z4
+	VPUNPCKHQDQ  Z7, Z5, Z5
+	VPUNPCKLQDQ  Z8, Z6, Z7
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VSHUFI32X4   $0x44, Z4, Z9, Z8
+	VSHUFI32X4   $0x44, Z5, Z3, Z11
+	VSHUFI32X4   $0x44, Z7, Z10, Z12
+	VSHUFI32X4   $0x44, Z6, Z1, Z13
+	VSHUFI32X4   $0x88, Z11, Z8, Z14
+	VMOVDQU64    Z14, 2304(AX)
+	VSHUFI32X4   $0x88, Z13, Z12, Z14
+	VMOVDQU64    Z14, 2368(AX)
+	VSHUFI32X4   $0xdd, Z11, Z8, Z8
+	VMOVDQU64    Z8, 2432(AX)
+	VSHUFI32X4   $0xdd, Z13, Z12, Z8
+	VMOVDQU64    Z8, 2496(AX)
+	VSHUFI32X4   $0xee, Z4, Z9, Z4
+	VSHUFI32X4   $0xee, Z5, Z3, Z3
+	VSHUFI32X4   $0xee, Z7, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z1, Z1
+	VSHUFI32X4   $0x88, Z3, Z4, Z6
+	VMOVDQU64    Z6, 2688(AX)
+	VSHUFI32X4   $0x88, Z1, Z5, Z6
+	VMOVDQU64    Z6, 2752(AX)
+	VSHUFI32X4   $0xdd, Z3, Z4, Z3
+	VMOVDQU64    Z3, 2816(AX)
+	VSHUFI32X4   $0xdd, Z1, Z5, Z1
+	VMOVDQU64    Z1, 2880(AX)
+	ADDQ         $0x00000124, CX
+	ADDQ         $0x00000c00, AX
+	DECQ         BX
+	JNZ          q8KUnpack512_loop
+
+q8KUnpack512_loop_end:
+	VZEROUPPER
+	RET
+
+// func tq10Unpack512(dst *byte, w *byte, off *int64, nsb int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·tq10Unpack512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         off+16(FP), DX
+	MOVQ         nsb+24(FP), BX
+	MOVL         $0x00010001, SI
+	VPBROADCASTD SI, Y0
+	TESTQ        BX, BX
+	JZ           tq10Unpack512_loop_end
+
+tq10Unpack512_loop:
+	VMOVDQU      Y0, 256(AX)
+	VMOVDQU      Y0, 640(AX)
+	VMOVDQU      Y0, 1024(AX)
+	VMOVDQU      Y0, 1408(AX)
+	VMOVDQU      Y0, 1792(AX)
+	VMOVDQU      Y0, 2176(AX)
+	VMOVDQU      Y0, 2560(AX)
+	VMOVDQU      Y0, 2944(AX)
+	MOVQ         (DX), SI
+	MOVQ         8(DX), DI
+	VMOVQ        46(CX)(SI*1), X2
+	VPINSRQ      $0x01, 46(CX)(DI*1), X2, X2
+	MOVQ         16(DX), SI
+	MOVQ         24(DX), DI
+	VMOVQ        46(CX)(SI*1), X1
+	VPINSRQ      $0x01, 46(CX)(DI*1), X1, X1
+	MOVQ         32(DX), SI
+	MOVQ         40(DX), DI
+	VMOVQ        46(CX)(SI*1), X3
+	VPINSRQ      $0x01, 46(CX)(DI*1), X3, X3
+	MOVQ         48(DX), SI
+	MOVQ         56(DX), DI
+	VMOVQ        46(CX)(SI*1), X4
+	VPINSRQ      $0x01, 46(CX)(DI*1), X4, X4
+	VINSERTI32X4 $0x01, X1, Z2, Z1
+	VINSERTI32X4 $0x02, X3, Z1, Z1
+	VINSERTI32X4 $0x03, X4, Z1, Z1
+	VPSRLQ       $0x30, Z1, Z1
+	VPMOVQD      Z1, Y1
+	VPMOVDW      Y1, X1
+	VCVTPH2PS    X1, Y1
+	VMOVUPS      Y1, 288(AX)
+	VMOVUPS      Y1, 320(AX)
+	VMOVUPS      Y1, 672(AX)
+	VMOVUPS      Y1, 704(AX)
+	VMOVUPS      Y1, 1056(AX)
+	VMOVUPS      Y1, 1088(AX)
+	VMOVUPS      Y1, 1440(AX)
+	VMOVUPS      Y1, 1472(AX)
+	VMOVUPS      Y1, 1824(AX)
+	VMOVUPS      Y1, 1856(AX)
+	VMOVUPS      Y1, 2208(AX)
+	VMOVUPS      Y1, 2240(AX)
+	VMOVUPS      Y1, 2592(AX)
+	VMOVUPS      Y1, 2624(AX)
+	VMOVUPS      Y1, 2976(AX)
+	VMOVUPS      Y1, 3008(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+0(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+64(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+0(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+64(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+0(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+64(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+0(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+64(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+0(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+64(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+0(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+64(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+0(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+64(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	PREFETCHT0   216(SI)
+	PREFETCHT0   280(SI)
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+0(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+64(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, (AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 64(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 128(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 192(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 384(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 448(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 512(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 576(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+128(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+192(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+128(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+192(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+128(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+192(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+128(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+192(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+128(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+192(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+128(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+192(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+128(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+192(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+128(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+192(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, 768(AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 832(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 896(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 960(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 1152(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 1216(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 1280(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 1344(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z1
+	VPMULLW      kq_tq10mul<>+256(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z1
+	VPMULLW      kq_tq10mul<>+320(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z4
+	VPMULLW      kq_tq10mul<>+256(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z4
+	VPMULLW      kq_tq10mul<>+320(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z5
+	VPMULLW      kq_tq10mul<>+256(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z5
+	VPMULLW      kq_tq10mul<>+320(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z6
+	VPMULLW      kq_tq10mul<>+256(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z6
+	VPMULLW      kq_tq10mul<>+320(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z7
+	VPMULLW      kq_tq10mul<>+256(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z7
+	VPMULLW      kq_tq10mul<>+320(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z8
+	VPMULLW      kq_tq10mul<>+256(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z8
+	VPMULLW      kq_tq10mul<>+320(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z9
+	VPMULLW      kq_tq10mul<>+256(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z9
+	VPMULLW      kq_tq10mul<>+320(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    (SI), Z10
+	VPMULLW      kq_tq10mul<>+256(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    32(SI), Y12
+	VINSERTI64X4 $0x01, Y12, Z12, Z10
+	VPMULLW      kq_tq10mul<>+320(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, 1536(AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 1600(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 1664(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 1728(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 1920(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 1984(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 2048(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 2112(AX)
+	MOVQ         (DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z1
+	VPMULLW      kq_tq10mul<>+384(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X1
+	VPMOVZXBW    X1, Y1
+	VINSERTI64X4 $0x01, Y1, Z12, Z1
+	VPMULLW      kq_tq10mul<>+448(SB), Z1, Z1
+	VPMULHUW     kq_tq10three<>+0(SB), Z1, Z1
+	VPMOVWB      Z1, Y1
+	VINSERTI64X4 $0x01, Y1, Z3, Z1
+	MOVQ         8(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z4
+	VPMULLW      kq_tq10mul<>+384(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y4
+	VINSERTI64X4 $0x01, Y4, Z12, Z4
+	VPMULLW      kq_tq10mul<>+448(SB), Z4, Z4
+	VPMULHUW     kq_tq10three<>+0(SB), Z4, Z4
+	VPMOVWB      Z4, Y4
+	VINSERTI64X4 $0x01, Y4, Z3, Z4
+	MOVQ         16(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z5
+	VPMULLW      kq_tq10mul<>+384(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y5
+	VINSERTI64X4 $0x01, Y5, Z12, Z5
+	VPMULLW      kq_tq10mul<>+448(SB), Z5, Z5
+	VPMULHUW     kq_tq10three<>+0(SB), Z5, Z5
+	VPMOVWB      Z5, Y5
+	VINSERTI64X4 $0x01, Y5, Z3, Z5
+	MOVQ         24(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z6
+	VPMULLW      kq_tq10mul<>+384(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y6
+	VINSERTI64X4 $0x01, Y6, Z12, Z6
+	VPMULLW      kq_tq10mul<>+448(SB), Z6, Z6
+	VPMULHUW     kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB      Z6, Y6
+	VINSERTI64X4 $0x01, Y6, Z3, Z6
+	MOVQ         32(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z7
+	VPMULLW      kq_tq10mul<>+384(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y7
+	VINSERTI64X4 $0x01, Y7, Z12, Z7
+	VPMULLW      kq_tq10mul<>+448(SB), Z7, Z7
+	VPMULHUW     kq_tq10three<>+0(SB), Z7, Z7
+	VPMOVWB      Z7, Y7
+	VINSERTI64X4 $0x01, Y7, Z3, Z7
+	MOVQ         40(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z8
+	VPMULLW      kq_tq10mul<>+384(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y8
+	VINSERTI64X4 $0x01, Y8, Z12, Z8
+	VPMULLW      kq_tq10mul<>+448(SB), Z8, Z8
+	VPMULHUW     kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB      Z8, Y8
+	VINSERTI64X4 $0x01, Y8, Z3, Z8
+	MOVQ         48(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z9
+	VPMULLW      kq_tq10mul<>+384(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y9
+	VINSERTI64X4 $0x01, Y9, Z12, Z9
+	VPMULLW      kq_tq10mul<>+448(SB), Z9, Z9
+	VPMULHUW     kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB      Z9, Y9
+	VINSERTI64X4 $0x01, Y9, Z3, Z9
+	MOVQ         56(DX), SI
+	ADDQ         CX, SI
+	VPMOVZXBW    32(SI), Y3
+	VINSERTI64X4 $0x01, Y3, Z3, Z10
+	VPMULLW      kq_tq10mul<>+384(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y3
+	VPMOVZXBW    32(SI), Y12
+	VPBROADCASTD 48(SI), X2
+	VPMOVZXBW    X2, Y10
+	VINSERTI64X4 $0x01, Y10, Z12, Z10
+	VPMULLW      kq_tq10mul<>+448(SB), Z10, Z10
+	VPMULHUW     kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB      Z10, Y10
+	VINSERTI64X4 $0x01, Y10, Z3, Z10
+	VPUNPCKLDQ   Z4, Z1, Z11
+	VPUNPCKHDQ   Z4, Z1, Z1
+	VPUNPCKLDQ   Z6, Z5, Z4
+	VPUNPCKHDQ   Z6, Z5, Z5
+	VPUNPCKLDQ   Z8, Z7, Z6
+	VPUNPCKHDQ   Z8, Z7, Z7
+	VPUNPCKLDQ   Z10, Z9, Z8
+	VPUNPCKHDQ   Z10, Z9, Z9
+	VPUNPCKLQDQ  Z4, Z11, Z10
+	VPUNPCKHQDQ  Z4, Z11, Z4
+	VPUNPCKLQDQ  Z5, Z1, Z11
+	VPUNPCKHQDQ  Z5, Z1, Z1
+	VPUNPCKLQDQ  Z8, Z6, Z5
+	VPUNPCKHQDQ  Z8, Z6, Z6
+	VPUNPCKLQDQ  Z9, Z7, Z8
+	VPUNPCKHQDQ  Z9, Z7, Z7
+	VSHUFI32X4   $0x44, Z5, Z10, Z9
+	VSHUFI32X4   $0x44, Z6, Z4, Z13
+	VSHUFI32X4   $0x44, Z8, Z11, Z14
+	VSHUFI32X4   $0x44, Z7, Z1, Z15
+	VSHUFI32X4   $0x88, Z13, Z9, Z16
+	VMOVDQU64    Z16, 2304(AX)
+	VSHUFI32X4   $0x88, Z15, Z14, Z16
+	VMOVDQU64    Z16, 2368(AX)
+	VSHUFI32X4   $0xdd, Z13, Z9, Z9
+	VMOVDQU64    Z9, 2432(AX)
+	VSHUFI32X4   $0xdd, Z15, Z14, Z9
+	VMOVDQU64    Z9, 2496(AX)
+	VSHUFI32X4   $0xee, Z5, Z10, Z5
+	VSHUFI32X4   $0xee, Z6, Z4, Z4
+	VSHUFI32X4   $0xee, Z8, Z11, Z6
+	VSHUFI32X4   $0xee, Z7, Z1, Z1
+	VSHUFI32X4   $0x88, Z4, Z5, Z7
+	VMOVDQU64    Z7, 2688(AX)
+	VSHUFI32X4   $0x88, Z1, Z6, Z7
+	VMOVDQU64    Z7, 2752(AX)
+	VSHUFI32X4   $0xdd, Z4, Z5, Z4
+	VMOVDQU64    Z4, 2816(AX)
+	VSHUFI32X4   $0xdd, Z1, Z6, Z1
+	VMOVDQU64    Z1, 2880(AX)
+	ADDQ         $0x00000036, CX
+	ADDQ         $0x00000c00, AX
+	DECQ         BX
+	JNZ          tq10Unpack512_loop
+
+tq10Unpack512_loop_end:
+	VZEROUPPER
+	RET
+
+// func q2KTile512x1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x1(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z2
+	TESTQ   CX, CX
+	JZ      q2KTile512x1_loop_end
+
+q2KTile512x1_loop:
+	VPXORD           Z0, Z0, Z0
+	VMOVDQU32        (SI), Y3
+	VINSERTI64X4     $0x01, (DI), Z3, Z3
+	VPDPBUSD.BCST    (BX), Z3, Z0
+	VMOVDQU32        32(SI), Y4
+	VINSERTI64X4     $0x01, 32(DI), Z4, Z4
+	VPDPBUSD.BCST    4(BX), Z4, Z0
+	VMOVDQU32        64(SI), Y3
+	VINSERTI64X4     $0x01, 64(DI), Z3, Z3
+	VPDPBUSD.BCST    8(BX), Z3, Z0
+	VMOVDQU32        96(SI), Y4
+	VINSERTI64X4     $0x01, 96(DI), Z4, Z4
+	VPDPBUSD.BCST    12(BX), Z4, Z0
+	VMOVDQU32        128(SI), Y3
+	VINSERTI64X4     $0x01, 128(DI), Z3, Z3
+	VPDPBUSD.BCST    16(BX), Z3, Z0
+	VMOVDQU32        160(SI), Y4
+	VINSERTI64X4     $0x01, 160(DI), Z4, Z4
+	VPDPBUSD.BCST    20(BX), Z4, Z0
+	VMOVDQU32        192(SI), Y3
+	VINSERTI64X4     $0x01, 192(DI), Z3, Z3
+	VPDPBUSD.BCST    24(BX), Z3, Z0
+	VMOVDQU32        224(SI), Y4
+	VINSERTI64X4     $0x01, 224(DI), Z4, Z4
+	VPDPBUSD.BCST    28(BX), Z4, Z0
+	VMOVDQU32        256(SI), Y5
+	VINSERTI64X4     $0x01, 256(DI), Z5, Z5
+	VMOVDQU32        288(SI), Y6
+	VINSERTI64X4     $0x01, 288(DI), Z6, Z6
+	VMOVDQU32        320(SI), Y7
+	VINSERTI64X4     $0x01, 320(DI), Z7, Z7
+	VPBROADCASTD     36(BX), Z1
+	VPMADDWD         Z5, Z1, Z1
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z1, Z1
+	VMULPS           Z6, Z0, Z0
+	VFNMADD231PS     Z7, Z1, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z2
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000028, BX
+	DECQ             CX
+	JNZ              q2KTile512x1_loop
+
+q2KTile512x1_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z2, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x2(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x2(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z4
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z5
+	TESTQ   CX, CX
+	JZ      q2KTile512x2_loop_end
+
+q2KTile512x2_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VMOVDQU32        (SI), Y6
+	VINSERTI64X4     $0x01, (DI), Z6, Z6
+	VPDPBUSD.BCST    (BX), Z6, Z0
+	VPDPBUSD.BCST    40(BX), Z6, Z1
+	VMOVDQU32        32(SI), Y7
+	VINSERTI64X4     $0x01, 32(DI), Z7, Z7
+	VPDPBUSD.BCST    4(BX), Z7, Z0
+	VPDPBUSD.BCST    44(BX), Z7, Z1
+	VMOVDQU32        64(SI), Y6
+	VINSERTI64X4     $0x01, 64(DI), Z6, Z6
+	VPDPBUSD.BCST    8(BX), Z6, Z0
+	VPDPBUSD.BCST    48(BX), Z6, Z1
+	VMOVDQU32        96(SI), Y7
+	VINSERTI64X4     $0x01, 96(DI), Z7, Z7
+	VPDPBUSD.BCST    12(BX), Z7, Z0
+	VPDPBUSD.BCST    52(BX), Z7, Z1
+	VMOVDQU32        128(SI), Y6
+	VINSERTI64X4     $0x01, 128(DI), Z6, Z6
+	VPDPBUSD.BCST    16(BX), Z6, Z0
+	VPDPBUSD.BCST    56(BX), Z6, Z1
+	VMOVDQU32        160(SI), Y7
+	VINSERTI64X4     $0x01, 160(DI), Z7, Z7
+	VPDPBUSD.BCST    20(BX), Z7, Z0
+	VPDPBUSD.BCST    60(BX), Z7, Z1
+	VMOVDQU32        192(SI), Y6
+	VINSERTI64X4     $0x01, 192(DI), Z6, Z6
+	VPDPBUSD.BCST    24(BX), Z6, Z0
+	VPDPBUSD.BCST    64(BX), Z6, Z1
+	VMOVDQU32        224(SI), Y7
+	VINSERTI64X4     $0x01, 224(DI), Z7, Z7
+	VPDPBUSD.BCST    28(BX), Z7, Z0
+	VPDPBUSD.BCST    68(BX), Z7, Z1
+	VMOVDQU32        256(SI), Y8
+	VINSERTI64X4     $0x01, 256(DI), Z8, Z8
+	VMOVDQU32        288(SI), Y9
+	VINSERTI64X4     $0x01, 288(DI), Z9, Z9
+	VMOVDQU32        320(SI), Y10
+	VINSERTI64X4     $0x01, 320(DI), Z10, Z10
+	VPBROADCASTD     36(BX), Z2
+	VPMADDWD         Z8, Z2, Z2
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z2, Z2
+	VMULPS           Z9, Z0, Z0
+	VFNMADD231PS     Z10, Z2, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z4
+	VPBROADCASTD     76(BX), Z3
+	VPMADDWD         Z8, Z3, Z3
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z3, Z3
+	VMULPS           Z9, Z1, Z1
+	VFNMADD231PS     Z10, Z3, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z5
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000050, BX
+	DECQ             CX
+	JNZ              q2KTile512x2_loop
+
+q2KTile512x2_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z4, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z5, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x3(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x3(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z6
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z7
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z8
+	TESTQ   CX, CX
+	JZ      q2KTile512x3_loop_end
+
+q2KTile512x3_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VMOVDQU32        (SI), Y9
+	VINSERTI64X4     $0x01, (DI), Z9, Z9
+	VPDPBUSD.BCST    (BX), Z9, Z0
+	VPDPBUSD.BCST    40(BX), Z9, Z1
+	VPDPBUSD.BCST    80(BX), Z9, Z2
+	VMOVDQU32        32(SI), Y10
+	VINSERTI64X4     $0x01, 32(DI), Z10, Z10
+	VPDPBUSD.BCST    4(BX), Z10, Z0
+	VPDPBUSD.BCST    44(BX), Z10, Z1
+	VPDPBUSD.BCST    84(BX), Z10, Z2
+	VMOVDQU32        64(SI), Y9
+	VINSERTI64X4     $0x01, 64(DI), Z9, Z9
+	VPDPBUSD.BCST    8(BX), Z9, Z0
+	VPDPBUSD.BCST    48(BX), Z9, Z1
+	VPDPBUSD.BCST    88(BX), Z9, Z2
+	VMOVDQU32        96(SI), Y10
+	VINSERTI64X4     $0x01, 96(DI), Z10, Z10
+	VPDPBUSD.BCST    12(BX), Z10, Z0
+	VPDPBUSD.BCST    52(BX), Z10, Z1
+	VPDPBUSD.BCST    92(BX), Z10, Z2
+	VMOVDQU32        128(SI), Y9
+	VINSERTI64X4     $0x01, 128(DI), Z9, Z9
+	VPDPBUSD.BCST    16(BX), Z9, Z0
+	VPDPBUSD.BCST    56(BX), Z9, Z1
+	VPDPBUSD.BCST    96(BX), Z9, Z2
+	VMOVDQU32        160(SI), Y10
+	VINSERTI64X4     $0x01, 160(DI), Z10, Z10
+	VPDPBUSD.BCST    20(BX), Z10, Z0
+	VPDPBUSD.BCST    60(BX), Z10, Z1
+	VPDPBUSD.BCST    100(BX), Z10, Z2
+	VMOVDQU32        192(SI), Y9
+	VINSERTI64X4     $0x01, 192(DI), Z9, Z9
+	VPDPBUSD.BCST    24(BX), Z9, Z0
+	VPDPBUSD.BCST    64(BX), Z9, Z1
+	VPDPBUSD.BCST    104(BX), Z9, Z2
+	VMOVDQU32        224(SI), Y10
+	VINSERTI64X4     $0x01, 224(DI), Z10, Z10
+	VPDPBUSD.BCST    28(BX), Z10, Z0
+	VPDPBUSD.BCST    68(BX), Z10, Z1
+	VPDPBUSD.BCST    108(BX), Z10, Z2
+	VMOVDQU32        256(SI), Y11
+	VINSERTI64X4     $0x01, 256(DI), Z11, Z11
+	VMOVDQU32        288(SI), Y12
+	VINSERTI64X4     $0x01, 288(DI), Z12, Z12
+	VMOVDQU32        320(SI), Y13
+	VINSERTI64X4     $0x01, 320(DI), Z13, Z13
+	VPBROADCASTD     36(BX), Z3
+	VPMADDWD         Z11, Z3, Z3
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z3, Z3
+	VMULPS           Z12, Z0, Z0
+	VFNMADD231PS     Z13, Z3, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z6
+	VPBROADCASTD     76(BX), Z4
+	VPMADDWD         Z11, Z4, Z4
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z4, Z4
+	VMULPS           Z12, Z1, Z1
+	VFNMADD231PS     Z13, Z4, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z7
+	VPBROADCASTD     116(BX), Z5
+	VPMADDWD         Z11, Z5, Z5
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z5, Z5
+	VMULPS           Z12, Z2, Z2
+	VFNMADD231PS     Z13, Z5, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z8
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000078, BX
+	DECQ             CX
+	JNZ              q2KTile512x3_loop
+
+q2KTile512x3_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z6, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z7, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z8, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x4(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x4(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z8
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z9
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z10
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z11
+	TESTQ   CX, CX
+	JZ      q2KTile512x4_loop_end
+
+q2KTile512x4_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VMOVDQU32        (SI), Y12
+	VINSERTI64X4     $0x01, (DI), Z12, Z12
+	VPDPBUSD.BCST    (BX), Z12, Z0
+	VPDPBUSD.BCST    40(BX), Z12, Z1
+	VPDPBUSD.BCST    80(BX), Z12, Z2
+	VPDPBUSD.BCST    120(BX), Z12, Z3
+	VMOVDQU32        32(SI), Y13
+	VINSERTI64X4     $0x01, 32(DI), Z13, Z13
+	VPDPBUSD.BCST    4(BX), Z13, Z0
+	VPDPBUSD.BCST    44(BX), Z13, Z1
+	VPDPBUSD.BCST    84(BX), Z13, Z2
+	VPDPBUSD.BCST    124(BX), Z13, Z3
+	VMOVDQU32        64(SI), Y12
+	VINSERTI64X4     $0x01, 64(DI), Z12, Z12
+	VPDPBUSD.BCST    8(BX), Z12, Z0
+	VPDPBUSD.BCST    48(BX), Z12, Z1
+	VPDPBUSD.BCST    88(BX), Z12, Z2
+	VPDPBUSD.BCST    128(BX), Z12, Z3
+	VMOVDQU32        96(SI), Y13
+	VINSERTI64X4     $0x01, 96(DI), Z13, Z13
+	VPDPBUSD.BCST    12(BX), Z13, Z0
+	VPDPBUSD.BCST    52(BX), Z13, Z1
+	VPDPBUSD.BCST    92(BX), Z13, Z2
+	VPDPBUSD.BCST    132(BX), Z13, Z3
+	VMOVDQU32        128(SI), Y12
+	VINSERTI64X4     $0x01, 128(DI), Z12, Z12
+	VPDPBUSD.BCST    16(BX), Z12, Z0
+	VPDPBUSD.BCST    56(BX), Z12, Z1
+	VPDPBUSD.BCST    96(BX), Z12, Z2
+	VPDPBUSD.BCST    136(BX), Z12, Z3
+	VMOVDQU32        160(SI), Y13
+	VINSERTI64X4     $0x01, 160(DI), Z13, Z13
+	VPDPBUSD.BCST    20(BX), Z13, Z0
+	VPDPBUSD.BCST    60(BX), Z13, Z1
+	VPDPBUSD.BCST    100(BX), Z13, Z2
+	VPDPBUSD.BCST    140(BX), Z13, Z3
+	VMOVDQU32        192(SI), Y12
+	VINSERTI64X4     $0x01, 192(DI), Z12, Z12
+	VPDPBUSD.BCST    24(BX), Z12, Z0
+	VPDPBUSD.BCST    64(BX), Z12, Z1
+	VPDPBUSD.BCST    104(BX), Z12, Z2
+	VPDPBUSD.BCST    144(BX), Z12, Z3
+	VMOVDQU32        224(SI), Y13
+	VINSERTI64X4     $0x01, 224(DI), Z13, Z13
+	VPDPBUSD.BCST    28(BX), Z13, Z0
+	VPDPBUSD.BCST    68(BX), Z13, Z1
+	VPDPBUSD.BCST    108(BX), Z13, Z2
+	VPDPBUSD.BCST    148(BX), Z13, Z3
+	VMOVDQU32        256(SI), Y14
+	VINSERTI64X4     $0x01, 256(DI), Z14, Z14
+	VMOVDQU32        288(SI), Y15
+	VINSERTI64X4     $0x01, 288(DI), Z15, Z15
+	VMOVDQU32        320(SI), Y16
+	VINSERTI64X4     $0x01, 320(DI), Z16, Z16
+	VPBROADCASTD     36(BX), Z4
+	VPMADDWD         Z14, Z4, Z4
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z4, Z4
+	VMULPS           Z15, Z0, Z0
+	VFNMADD231PS     Z16, Z4, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z8
+	VPBROADCASTD     76(BX), Z5
+	VPMADDWD         Z14, Z5, Z5
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z5, Z5
+	VMULPS           Z15, Z1, Z1
+	VFNMADD231PS     Z16, Z5, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z9
+	VPBROADCASTD     116(BX), Z6
+	VPMADDWD         Z14, Z6, Z6
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z6, Z6
+	VMULPS           Z15, Z2, Z2
+	VFNMADD231PS     Z16, Z6, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z10
+	VPBROADCASTD     156(BX), Z7
+	VPMADDWD         Z14, Z7, Z7
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z15, Z3, Z3
+	VFNMADD231PS     Z16, Z7, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z11
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x000000a0, BX
+	DECQ             CX
+	JNZ              q2KTile512x4_loop
+
+q2KTile512x4_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z8, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z9, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z10, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z11, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x5(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x5(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z10
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z11
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z12
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z13
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z14
+	TESTQ   CX, CX
+	JZ      q2KTile512x5_loop_end
+
+q2KTile512x5_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VMOVDQU32        (SI), Y15
+	VINSERTI64X4     $0x01, (DI), Z15, Z15
+	VPDPBUSD.BCST    (BX), Z15, Z0
+	VPDPBUSD.BCST    40(BX), Z15, Z1
+	VPDPBUSD.BCST    80(BX), Z15, Z2
+	VPDPBUSD.BCST    120(BX), Z15, Z3
+	VPDPBUSD.BCST    160(BX), Z15, Z4
+	VMOVDQU32        32(SI), Y16
+	VINSERTI64X4     $0x01, 32(DI), Z16, Z16
+	VPDPBUSD.BCST    4(BX), Z16, Z0
+	VPDPBUSD.BCST    44(BX), Z16, Z1
+	VPDPBUSD.BCST    84(BX), Z16, Z2
+	VPDPBUSD.BCST    124(BX), Z16, Z3
+	VPDPBUSD.BCST    164(BX), Z16, Z4
+	VMOVDQU32        64(SI), Y15
+	VINSERTI64X4     $0x01, 64(DI), Z15, Z15
+	VPDPBUSD.BCST    8(BX), Z15, Z0
+	VPDPBUSD.BCST    48(BX), Z15, Z1
+	VPDPBUSD.BCST    88(BX), Z15, Z2
+	VPDPBUSD.BCST    128(BX), Z15, Z3
+	VPDPBUSD.BCST    168(BX), Z15, Z4
+	VMOVDQU32        96(SI), Y16
+	VINSERTI64X4     $0x01, 96(DI), Z16, Z16
+	VPDPBUSD.BCST    12(BX), Z16, Z0
+	VPDPBUSD.BCST    52(BX), Z16, Z1
+	VPDPBUSD.BCST    92(BX), Z16, Z2
+	VPDPBUSD.BCST    132(BX), Z16, Z3
+	VPDPBUSD.BCST    172(BX), Z16, Z4
+	VMOVDQU32        128(SI), Y15
+	VINSERTI64X4     $0x01, 128(DI), Z15, Z15
+	VPDPBUSD.BCST    16(BX), Z15, Z0
+	VPDPBUSD.BCST    56(BX), Z15, Z1
+	VPDPBUSD.BCST    96(BX), Z15, Z2
+	VPDPBUSD.BCST    136(BX), Z15, Z3
+	VPDPBUSD.BCST    176(BX), Z15, Z4
+	VMOVDQU32        160(SI), Y16
+	VINSERTI64X4     $0x01, 160(DI), Z16, Z16
+	VPDPBUSD.BCST    20(BX), Z16, Z0
+	VPDPBUSD.BCST    60(BX), Z16, Z1
+	VPDPBUSD.BCST    100(BX), Z16, Z2
+	VPDPBUSD.BCST    140(BX), Z16, Z3
+	VPDPBUSD.BCST    180(BX), Z16, Z4
+	VMOVDQU32        192(SI), Y15
+	VINSERTI64X4     $0x01, 192(DI), Z15, Z15
+	VPDPBUSD.BCST    24(BX), Z15, Z0
+	VPDPBUSD.BCST    64(BX), Z15, Z1
+	VPDPBUSD.BCST    104(BX), Z15, Z2
+	VPDPBUSD.BCST    144(BX), Z15, Z3
+	VPDPBUSD.BCST    184(BX), Z15, Z4
+	VMOVDQU32        224(SI), Y16
+	VINSERTI64X4     $0x01, 224(DI), Z16, Z16
+	VPDPBUSD.BCST    28(BX), Z16, Z0
+	VPDPBUSD.BCST    68(BX), Z16, Z1
+	VPDPBUSD.BCST    108(BX), Z16, Z2
+	VPDPBUSD.BCST    148(BX), Z16, Z3
+	VPDPBUSD.BCST    188(BX), Z16, Z4
+	VMOVDQU32        256(SI), Y17
+	VINSERTI64X4     $0x01, 256(DI), Z17, Z17
+	VMOVDQU32        288(SI), Y18
+	VINSERTI64X4     $0x01, 288(DI), Z18, Z18
+	VMOVDQU32        320(SI), Y19
+	VINSERTI64X4     $0x01, 320(DI), Z19, Z19
+	VPBROADCASTD     36(BX), Z5
+	VPMADDWD         Z17, Z5, Z5
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z5, Z5
+	VMULPS           Z18, Z0, Z0
+	VFNMADD231PS     Z19, Z5, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z10
+	VPBROADCASTD     76(BX), Z6
+	VPMADDWD         Z17, Z6, Z6
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z6, Z6
+	VMULPS           Z18, Z1, Z1
+	VFNMADD231PS     Z19, Z6, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z11
+	VPBROADCASTD     116(BX), Z7
+	VPMADDWD         Z17, Z7, Z7
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z18, Z2, Z2
+	VFNMADD231PS     Z19, Z7, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z12
+	VPBROADCASTD     156(BX), Z8
+	VPMADDWD         Z17, Z8, Z8
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z18, Z3, Z3
+	VFNMADD231PS     Z19, Z8, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z13
+	VPBROADCASTD     196(BX), Z9
+	VPMADDWD         Z17, Z9, Z9
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z18, Z4, Z4
+	VFNMADD231PS     Z19, Z9, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z14
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x000000c8, BX
+	DECQ             CX
+	JNZ              q2KTile512x5_loop
+
+q2KTile512x5_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z10, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z11, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z12, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z13, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z14, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x6(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x6(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z12
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z13
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z14
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z15
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z16
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z17
+	TESTQ   CX, CX
+	JZ      q2KTile512x6_loop_end
+
+q2KTile512x6_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VPXORD           Z5, Z5, Z5
+	VMOVDQU32        (SI), Y18
+	VINSERTI64X4     $0x01, (DI), Z18, Z18
+	VPDPBUSD.BCST    (BX), Z18, Z0
+	VPDPBUSD.BCST    40(BX), Z18, Z1
+	VPDPBUSD.BCST    80(BX), Z18, Z2
+	VPDPBUSD.BCST    120(BX), Z18, Z3
+	VPDPBUSD.BCST    160(BX), Z18, Z4
+	VPDPBUSD.BCST    200(BX), Z18, Z5
+	VMOVDQU32        32(SI), Y19
+	VINSERTI64X4     $0x01, 32(DI), Z19, Z19
+	VPDPBUSD.BCST    4(BX), Z19, Z0
+	VPDPBUSD.BCST    44(BX), Z19, Z1
+	VPDPBUSD.BCST    84(BX), Z19, Z2
+	VPDPBUSD.BCST    124(BX), Z19, Z3
+	VPDPBUSD.BCST    164(BX), Z19, Z4
+	VPDPBUSD.BCST    204(BX), Z19, Z5
+	VMOVDQU32        64(SI), Y18
+	VINSERTI64X4     $0x01, 64(DI), Z18, Z18
+	VPDPBUSD.BCST    8(BX), Z18, Z0
+	VPDPBUSD.BCST    48(BX), Z18, Z1
+	VPDPBUSD.BCST    88(BX), Z18, Z2
+	VPDPBUSD.BCST    128(BX), Z18, Z3
+	VPDPBUSD.BCST    168(BX), Z18, Z4
+	VPDPBUSD.BCST    208(BX), Z18, Z5
+	VMOVDQU32        96(SI), Y19
+	VINSERTI64X4     $0x01, 96(DI), Z19, Z19
+	VPDPBUSD.BCST    12(BX), Z19, Z0
+	VPDPBUSD.BCST    52(BX), Z19, Z1
+	VPDPBUSD.BCST    92(BX), Z19, Z2
+	VPDPBUSD.BCST    132(BX), Z19, Z3
+	VPDPBUSD.BCST    172(BX), Z19, Z4
+	VPDPBUSD.BCST    212(BX), Z19, Z5
+	VMOVDQU32        128(SI), Y18
+	VINSERTI64X4     $0x01, 128(DI), Z18, Z18
+	VPDPBUSD.BCST    16(BX), Z18, Z0
+	VPDPBUSD.BCST    56(BX), Z18, Z1
+	VPDPBUSD.BCST    96(BX), Z18, Z2
+	VPDPBUSD.BCST    136(BX), Z18, Z3
+	VPDPBUSD.BCST    176(BX), Z18, Z4
+	VPDPBUSD.BCST    216(BX), Z18, Z5
+	VMOVDQU32        160(SI), Y19
+	VINSERTI64X4     $0x01, 160(DI), Z19, Z19
+	VPDPBUSD.BCST    20(BX), Z19, Z0
+	VPDPBUSD.BCST    60(BX), Z19, Z1
+	VPDPBUSD.BCST    100(BX), Z19, Z2
+	VPDPBUSD.BCST    140(BX), Z19, Z3
+	VPDPBUSD.BCST    180(BX), Z19, Z4
+	VPDPBUSD.BCST    220(BX), Z19, Z5
+	VMOVDQU32        192(SI), Y18
+	VINSERTI64X4     $0x01, 192(DI), Z18, Z18
+	VPDPBUSD.BCST    24(BX), Z18, Z0
+	VPDPBUSD.BCST    64(BX), Z18, Z1
+	VPDPBUSD.BCST    104(BX), Z18, Z2
+	VPDPBUSD.BCST    144(BX), Z18, Z3
+	VPDPBUSD.BCST    184(BX), Z18, Z4
+	VPDPBUSD.BCST    224(BX), Z18, Z5
+	VMOVDQU32        224(SI), Y19
+	VINSERTI64X4     $0x01, 224(DI), Z19, Z19
+	VPDPBUSD.BCST    28(BX), Z19, Z0
+	VPDPBUSD.BCST    68(BX), Z19, Z1
+	VPDPBUSD.BCST    108(BX), Z19, Z2
+	VPDPBUSD.BCST    148(BX), Z19, Z3
+	VPDPBUSD.BCST    188(BX), Z19, Z4
+	VPDPBUSD.BCST    228(BX), Z19, Z5
+	VMOVDQU32        256(SI), Y20
+	VINSERTI64X4     $0x01, 256(DI), Z20, Z20
+	VMOVDQU32        288(SI), Y21
+	VINSERTI64X4     $0x01, 288(DI), Z21, Z21
+	VMOVDQU32        320(SI), Y22
+	VINSERTI64X4     $0x01, 320(DI), Z22, Z22
+	VPBROADCASTD     36(BX), Z6
+	VPMADDWD         Z20, Z6, Z6
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z6, Z6
+	VMULPS           Z21, Z0, Z0
+	VFNMADD231PS     Z22, Z6, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z12
+	VPBROADCASTD     76(BX), Z7
+	VPMADDWD         Z20, Z7, Z7
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z21, Z1, Z1
+	VFNMADD231PS     Z22, Z7, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z13
+	VPBROADCASTD     116(BX), Z8
+	VPMADDWD         Z20, Z8, Z8
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z21, Z2, Z2
+	VFNMADD231PS     Z22, Z8, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z14
+	VPBROADCASTD     156(BX), Z9
+	VPMADDWD         Z20, Z9, Z9
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z21, Z3, Z3
+	VFNMADD231PS     Z22, Z9, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z15
+	VPBROADCASTD     196(BX), Z10
+	VPMADDWD         Z20, Z10, Z10
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z10, Z10
+	VMULPS           Z21, Z4, Z4
+	VFNMADD231PS     Z22, Z10, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z16
+	VPBROADCASTD     236(BX), Z11
+	VPMADDWD         Z20, Z11, Z11
+	VCVTDQ2PS        Z5, Z5
+	VCVTDQ2PS        Z11, Z11
+	VMULPS           Z21, Z5, Z5
+	VFNMADD231PS     Z22, Z11, Z5
+	VFMADD231PS.BCST 232(BX), Z5, Z17
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x000000f0, BX
+	DECQ             CX
+	JNZ              q2KTile512x6_loop
+
+q2KTile512x6_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z12, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z13, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z14, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z15, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z16, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z17, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x7(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x7(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z14
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z15
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z16
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z17
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z18
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z19
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z20
+	TESTQ   CX, CX
+	JZ      q2KTile512x7_loop_end
+
+q2KTile512x7_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VPXORD           Z5, Z5, Z5
+	VPXORD           Z6, Z6, Z6
+	VMOVDQU32        (SI), Y21
+	VINSERTI64X4     $0x01, (DI), Z21, Z21
+	VPDPBUSD.BCST    (BX), Z21, Z0
+	VPDPBUSD.BCST    40(BX), Z21, Z1
+	VPDPBUSD.BCST    80(BX), Z21, Z2
+	VPDPBUSD.BCST    120(BX), Z21, Z3
+	VPDPBUSD.BCST    160(BX), Z21, Z4
+	VPDPBUSD.BCST    200(BX), Z21, Z5
+	VPDPBUSD.BCST    240(BX), Z21, Z6
+	VMOVDQU32        32(SI), Y22
+	VINSERTI64X4     $0x01, 32(DI), Z22, Z22
+	VPDPBUSD.BCST    4(BX), Z22, Z0
+	VPDPBUSD.BCST    44(BX), Z22, Z1
+	VPDPBUSD.BCST    84(BX), Z22, Z2
+	VPDPBUSD.BCST    124(BX), Z22, Z3
+	VPDPBUSD.BCST    164(BX), Z22, Z4
+	VPDPBUSD.BCST    204(BX), Z22, Z5
+	VPDPBUSD.BCST    244(BX), Z22, Z6
+	VMOVDQU32        64(SI), Y21
+	VINSERTI64X4     $0x01, 64(DI), Z21, Z21
+	VPDPBUSD.BCST    8(BX), Z21, Z0
+	VPDPBUSD.BCST    48(BX), Z21, Z1
+	VPDPBUSD.BCST    88(BX), Z21, Z2
+	VPDPBUSD.BCST    128(BX), Z21, Z3
+	VPDPBUSD.BCST    168(BX), Z21, Z4
+	VPDPBUSD.BCST    208(BX), Z21, Z5
+	VPDPBUSD.BCST    248(BX), Z21, Z6
+	VMOVDQU32        96(SI), Y22
+	VINSERTI64X4     $0x01, 96(DI), Z22, Z22
+	VPDPBUSD.BCST    12(BX), Z22, Z0
+	VPDPBUSD.BCST    52(BX), Z22, Z1
+	VPDPBUSD.BCST    92(BX), Z22, Z2
+	VPDPBUSD.BCST    132(BX), Z22, Z3
+	VPDPBUSD.BCST    172(BX), Z22, Z4
+	VPDPBUSD.BCST    212(BX), Z22, Z5
+	VPDPBUSD.BCST    252(BX), Z22, Z6
+	VMOVDQU32        128(SI), Y21
+	VINSERTI64X4     $0x01, 128(DI), Z21, Z21
+	VPDPBUSD.BCST    16(BX), Z21, Z0
+	VPDPBUSD.BCST    56(BX), Z21, Z1
+	VPDPBUSD.BCST    96(BX), Z21, Z2
+	VPDPBUSD.BCST    136(BX), Z21, Z3
+	VPDPBUSD.BCST    176(BX), Z21, Z4
+	VPDPBUSD.BCST    216(BX), Z21, Z5
+	VPDPBUSD.BCST    256(BX), Z21, Z6
+	VMOVDQU32        160(SI), Y22
+	VINSERTI64X4     $0x01, 160(DI), Z22, Z22
+	VPDPBUSD.BCST    20(BX), Z22, Z0
+	VPDPBUSD.BCST    60(BX), Z22, Z1
+	VPDPBUSD.BCST    100(BX), Z22, Z2
+	VPDPBUSD.BCST    140(BX), Z22, Z3
+	VPDPBUSD.BCST    180(BX), Z22, Z4
+	VPDPBUSD.BCST    220(BX), Z22, Z5
+	VPDPBUSD.BCST    260(BX), Z22, Z6
+	VMOVDQU32        192(SI), Y21
+	VINSERTI64X4     $0x01, 192(DI), Z21, Z21
+	VPDPBUSD.BCST    24(BX), Z21, Z0
+	VPDPBUSD.BCST    64(BX), Z21, Z1
+	VPDPBUSD.BCST    104(BX), Z21, Z2
+	VPDPBUSD.BCST    144(BX), Z21, Z3
+	VPDPBUSD.BCST    184(BX), Z21, Z4
+	VPDPBUSD.BCST    224(BX), Z21, Z5
+	VPDPBUSD.BCST    264(BX), Z21, Z6
+	VMOVDQU32        224(SI), Y22
+	VINSERTI64X4     $0x01, 224(DI), Z22, Z22
+	VPDPBUSD.BCST    28(BX), Z22, Z0
+	VPDPBUSD.BCST    68(BX), Z22, Z1
+	VPDPBUSD.BCST    108(BX), Z22, Z2
+	VPDPBUSD.BCST    148(BX), Z22, Z3
+	VPDPBUSD.BCST    188(BX), Z22, Z4
+	VPDPBUSD.BCST    228(BX), Z22, Z5
+	VPDPBUSD.BCST    268(BX), Z22, Z6
+	VMOVDQU32        256(SI), Y23
+	VINSERTI64X4     $0x01, 256(DI), Z23, Z23
+	VMOVDQU32        288(SI), Y24
+	VINSERTI64X4     $0x01, 288(DI), Z24, Z24
+	VMOVDQU32        320(SI), Y25
+	VINSERTI64X4     $0x01, 320(DI), Z25, Z25
+	VPBROADCASTD     36(BX), Z7
+	VPMADDWD         Z23, Z7, Z7
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           Z24, Z0, Z0
+	VFNMADD231PS     Z25, Z7, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z14
+	VPBROADCASTD     76(BX), Z8
+	VPMADDWD         Z23, Z8, Z8
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z24, Z1, Z1
+	VFNMADD231PS     Z25, Z8, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z15
+	VPBROADCASTD     116(BX), Z9
+	VPMADDWD         Z23, Z9, Z9
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z24, Z2, Z2
+	VFNMADD231PS     Z25, Z9, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z16
+	VPBROADCASTD     156(BX), Z10
+	VPMADDWD         Z23, Z10, Z10
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z10, Z10
+	VMULPS           Z24, Z3, Z3
+	VFNMADD231PS     Z25, Z10, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z17
+	VPBROADCASTD     196(BX), Z11
+	VPMADDWD         Z23, Z11, Z11
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z11, Z11
+	VMULPS           Z24, Z4, Z4
+	VFNMADD231PS     Z25, Z11, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z18
+	VPBROADCASTD     236(BX), Z12
+	VPMADDWD         Z23, Z12, Z12
+	VCVTDQ2PS        Z5, Z5
+	VCVTDQ2PS        Z12, Z12
+	VMULPS           Z24, Z5, Z5
+	VFNMADD231PS     Z25, Z12, Z5
+	VFMADD231PS.BCST 232(BX), Z5, Z19
+	VPBROADCASTD     276(BX), Z13
+	VPMADDWD         Z23, Z13, Z13
+	VCVTDQ2PS        Z6, Z6
+	VCVTDQ2PS        Z13, Z13
+	VMULPS           Z24, Z6, Z6
+	VFNMADD231PS     Z25, Z13, Z6
+	VFMADD231PS.BCST 272(BX), Z6, Z20
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000118, BX
+	DECQ             CX
+	JNZ              q2KTile512x7_loop
+
+q2KTile512x7_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z14, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z15, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z16, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z17, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z18, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z19, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z20, (R8)
+	VZEROUPPER
+	RET
+
+// func q2KTile512x8(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI
+TEXT ·q2KTile512x8(SB), NOSPLIT, $0-48
+	MOVQ    a+0(FP), SI
+	MOVQ    b+8(FP), DI
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+24(FP), CX
+	MOVQ    out+32(FP), DX
+	MOVQ    os+40(FP), AX
+	MOVQ    DX, R8
+	VMOVUPS (R8), Z16
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z17
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z18
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z19
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z20
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z21
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z22
+	ADDQ    AX, R8
+	VMOVUPS (R8), Z23
+	TESTQ   CX, CX
+	JZ      q2KTile512x8_loop_end
+
+q2KTile512x8_loop:
+	VPXORD           Z0, Z0, Z0
+	VPXORD           Z1, Z1, Z1
+	VPXORD           Z2, Z2, Z2
+	VPXORD           Z3, Z3, Z3
+	VPXORD           Z4, Z4, Z4
+	VPXORD           Z5, Z5, Z5
+	VPXORD           Z6, Z6, Z6
+	VPXORD           Z7, Z7, Z7
+	VMOVDQU32        (SI), Y24
+	VINSERTI64X4     $0x01, (DI), Z24, Z24
+	VPDPBUSD.BCST    (BX), Z24, Z0
+	VPDPBUSD.BCST    40(BX), Z24, Z1
+	VPDPBUSD.BCST    80(BX), Z24, Z2
+	VPDPBUSD.BCST    120(BX), Z24, Z3
+	VPDPBUSD.BCST    160(BX), Z24, Z4
+	VPDPBUSD.BCST    200(BX), Z24, Z5
+	VPDPBUSD.BCST    240(BX), Z24, Z6
+	VPDPBUSD.BCST    280(BX), Z24, Z7
+	VMOVDQU32        32(SI), Y25
+	VINSERTI64X4     $0x01, 32(DI), Z25, Z25
+	VPDPBUSD.BCST    4(BX), Z25, Z0
+	VPDPBUSD.BCST    44(BX), Z25, Z1
+	VPDPBUSD.BCST    84(BX), Z25, Z2
+	VPDPBUSD.BCST    124(BX), Z25, Z3
+	VPDPBUSD.BCST    164(BX), Z25, Z4
+	VPDPBUSD.BCST    204(BX), Z25, Z5
+	VPDPBUSD.BCST    244(BX), Z25, Z6
+	VPDPBUSD.BCST    284(BX), Z25, Z7
+	VMOVDQU32        64(SI), Y24
+	VINSERTI64X4     $0x01, 64(DI), Z24, Z24
+	VPDPBUSD.BCST    8(BX), Z24, Z0
+	VPDPBUSD.BCST    48(BX), Z24, Z1
+	VPDPBUSD.BCST    88(BX), Z24, Z2
+	VPDPBUSD.BCST    128(BX), Z24, Z3
+	VPDPBUSD.BCST    168(BX), Z24, Z4
+	VPDPBUSD.BCST    208(BX), Z24, Z5
+	VPDPBUSD.BCST    248(BX), Z24, Z6
+	VPDPBUSD.BCST    288(BX), Z24, Z7
+	VMOVDQU32        96(SI), Y25
+	VINSERTI64X4     $0x01, 96(DI), Z25, Z25
+	VPDPBUSD.BCST    12(BX), Z25, Z0
+	VPDPBUSD.BCST    52(BX), Z25, Z1
+	VPDPBUSD.BCST    92(BX), Z25, Z2
+	VPDPBUSD.BCST    132(BX), Z25, Z3
+	VPDPBUSD.BCST    172(BX), Z25, Z4
+	VPDPBUSD.BCST    212(BX), Z25, Z5
+	VPDPBUSD.BCST    252(BX), Z25, Z6
+	VPDPBUSD.BCST    292(BX), Z25, Z7
+	VMOVDQU32        128(SI), Y24
+	VINSERTI64X4     $0x01, 128(DI), Z24, Z24
+	VPDPBUSD.BCST    16(BX), Z24, Z0
+	VPDPBUSD.BCST    56(BX), Z24, Z1
+	VPDPBUSD.BCST    96(BX), Z24, Z2
+	VPDPBUSD.BCST    136(BX), Z24, Z3
+	VPDPBUSD.BCST    176(BX), Z24, Z4
+	VPDPBUSD.BCST    216(BX), Z24, Z5
+	VPDPBUSD.BCST    256(BX), Z24, Z6
+	VPDPBUSD.BCST    296(BX), Z24, Z7
+	VMOVDQU32        160(SI), Y25
+	VINSERTI64X4     $0x01, 160(DI), Z25, Z25
+	VPDPBUSD.BCST    20(BX), Z25, Z0
+	VPDPBUSD.BCST    60(BX), Z25, Z1
+	VPDPBUSD.BCST    100(BX), Z25, Z2
+	VPDPBUSD.BCST    140(BX), Z25, Z3
+	VPDPBUSD.BCST    180(BX), Z25, Z4
+	VPDPBUSD.BCST    220(BX), Z25, Z5
+	VPDPBUSD.BCST    260(BX), Z25, Z6
+	VPDPBUSD.BCST    300(BX), Z25, Z7
+	VMOVDQU32        192(SI), Y24
+	VINSERTI64X4     $0x01, 192(DI), Z24, Z24
+	VPDPBUSD.BCST    24(BX), Z24, Z0
+	VPDPBUSD.BCST    64(BX), Z24, Z1
+	VPDPBUSD.BCST    104(BX), Z24, Z2
+	VPDPBUSD.BCST    144(BX), Z24, Z3
+	VPDPBUSD.BCST    184(BX), Z24, Z4
+	VPDPBUSD.BCST    224(BX), Z24, Z5
+	VPDPBUSD.BCST    264(BX), Z24, Z6
+	VPDPBUSD.BCST    304(BX), Z24, Z7
+	VMOVDQU32        224(SI), Y25
+	VINSERTI64X4     $0x01, 224(DI), Z25, Z25
+	VPDPBUSD.BCST    28(BX), Z25, Z0
+	VPDPBUSD.BCST    68(BX), Z25, Z1
+	VPDPBUSD.BCST    108(BX), Z25, Z2
+	VPDPBUSD.BCST    148(BX), Z25, Z3
+	VPDPBUSD.BCST    188(BX), Z25, Z4
+	VPDPBUSD.BCST    228(BX), Z25, Z5
+	VPDPBUSD.BCST    268(BX), Z25, Z6
+	VPDPBUSD.BCST    308(BX), Z25, Z7
+	VMOVDQU32        256(SI), Y26
+	VINSERTI64X4     $0x01, 256(DI), Z26, Z26
+	VMOVDQU32        288(SI), Y27
+	VINSERTI64X4     $0x01, 288(DI), Z27, Z27
+	VMOVDQU32        320(SI), Y28
+	VINSERTI64X4     $0x01, 320(DI), Z28, Z28
+	VPBROADCASTD     36(BX), Z8
+	VPMADDWD         Z26, Z8, Z8
+	VCVTDQ2PS        Z0, Z0
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           Z27, Z0, Z0
+	VFNMADD231PS     Z28, Z8, Z0
+	VFMADD231PS.BCST 32(BX), Z0, Z16
+	VPBROADCASTD     76(BX), Z9
+	VPMADDWD         Z26, Z9, Z9
+	VCVTDQ2PS        Z1, Z1
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           Z27, Z1, Z1
+	VFNMADD231PS     Z28, Z9, Z1
+	VFMADD231PS.BCST 72(BX), Z1, Z17
+	VPBROADCASTD     116(BX), Z10
+	VPMADDWD         Z26, Z10, Z10
+	VCVTDQ2PS        Z2, Z2
+	VCVTDQ2PS        Z10, Z10
+	VMULPS           Z27, Z2, Z2
+	VFNMADD231PS     Z28, Z10, Z2
+	VFMADD231PS.BCST 112(BX), Z2, Z18
+	VPBROADCASTD     156(BX), Z11
+	VPMADDWD         Z26, Z11, Z11
+	VCVTDQ2PS        Z3, Z3
+	VCVTDQ2PS        Z11, Z11
+	VMULPS           Z27, Z3, Z3
+	VFNMADD231PS     Z28, Z11, Z3
+	VFMADD231PS.BCST 152(BX), Z3, Z19
+	VPBROADCASTD     196(BX), Z12
+	VPMADDWD         Z26, Z12, Z12
+	VCVTDQ2PS        Z4, Z4
+	VCVTDQ2PS        Z12, Z12
+	VMULPS           Z27, Z4, Z4
+	VFNMADD231PS     Z28, Z12, Z4
+	VFMADD231PS.BCST 192(BX), Z4, Z20
+	VPBROADCASTD     236(BX), Z13
+	VPMADDWD         Z26, Z13, Z13
+	VCVTDQ2PS        Z5, Z5
+	VCVTDQ2PS        Z13, Z13
+	VMULPS           Z27, Z5, Z5
+	VFNMADD231PS     Z28, Z13, Z5
+	VFMADD231PS.BCST 232(BX), Z5, Z21
+	VPBROADCASTD     276(BX), Z14
+	VPMADDWD         Z26, Z14, Z14
+	VCVTDQ2PS        Z6, Z6
+	VCVTDQ2PS        Z14, Z14
+	VMULPS           Z27, Z6, Z6
+	VFNMADD231PS     Z28, Z14, Z6
+	VFMADD231PS.BCST 272(BX), Z6, Z22
+	VPBROADCASTD     316(BX), Z15
+	VPMADDWD         Z26, Z15, Z15
+	VCVTDQ2PS        Z7, Z7
+	VCVTDQ2PS        Z15, Z15
+	VMULPS           Z27, Z7, Z7
+	VFNMADD231PS     Z28, Z15, Z7
+	VFMADD231PS.BCST 312(BX), Z7, Z23
+	ADDQ             $0x00000180, SI
+	ADDQ             $0x00000180, DI
+	ADDQ             $0x00000140, BX
+	DECQ             CX
+	JNZ              q2KTile512x8_loop
+
+q2KTile512x8_loop_end:
+	MOVQ    DX, R8
+	VMOVUPS Z16, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z17, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z18, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z19, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z20, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z21, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z22, (R8)
+	ADDQ    AX, R8
+	VMOVUPS Z23, (R8)
+	VZEROUPPER
+	RET
+
+DATA kq_q2klow4d<>+0(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+4(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+8(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+12(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+16(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+20(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+24(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+28(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+32(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+36(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+40(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+44(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+48(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+52(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+56(SB)/4, $0x0000000f
+DATA kq_q2klow4d<>+60(SB)/4, $0x0000000f
+GLOBL kq_q2klow4d<>(SB), RODATA|NOPTR, $64
+
+DATA kq_q2konesw<>+0(SB)/2, $0x0001
+DATA kq_q2konesw<>+2(SB)/2, $0x0001
+DATA kq_q2konesw<>+4(SB)/2, $0x0001
+DATA kq_q2konesw<>+6(SB)/2, $0x0001
+DATA kq_q2konesw<>+8(SB)/2, $0x0001
+DATA kq_q2konesw<>+10(SB)/2, $0x0001
+DATA kq_q2konesw<>+12(SB)/2, $0x0001
+DATA kq_q2konesw<>+14(SB)/2, $0x0001
+DATA kq_q2konesw<>+16(SB)/2, $0x0001
+DATA kq_q2konesw<>+18(SB)/2, $0x0001
+DATA kq_q2konesw<>+20(SB)/2, $0x0001
+DATA kq_q2konesw<>+22(SB)/2, $0x0001
+DATA kq_q2konesw<>+24(SB)/2, $0x0001
+DATA kq_q2konesw<>+26(SB)/2, $0x0001
+DATA kq_q2konesw<>+28(SB)/2, $0x0001
+DATA kq_q2konesw<>+30(SB)/2, $0x0001
+GLOBL kq_q2konesw<>(SB), RODATA|NOPTR, $32
+
+DATA kq_q2kgroup<>+0(SB)/4, $0x00000000
+DATA kq_q2kgroup<>+4(SB)/4, $0x00000004
+DATA kq_q2kgroup<>+8(SB)/4, $0x00000008
+DATA kq_q2kgroup<>+12(SB)/4, $0x0000000c
+DATA kq_q2kgroup<>+16(SB)/4, $0x00000001
+DATA kq_q2kgroup<>+20(SB)/4, $0x00000005
+DATA kq_q2kgroup<>+24(SB)/4, $0x00000009
+DATA kq_q2kgroup<>+28(SB)/4, $0x0000000d
+DATA kq_q2kgroup<>+32(SB)/4, $0x00000002
+DATA kq_q2kgroup<>+36(SB)/4, $0x00000006
+DATA kq_q2kgroup<>+40(SB)/4, $0x0000000a
+DATA kq_q2kgroup<>+44(SB)/4, $0x0000000e
+DATA kq_q2kgroup<>+48(SB)/4, $0x00000003
+DATA kq_q2kgroup<>+52(SB)/4, $0x00000007
+DATA kq_q2kgroup<>+56(SB)/4, $0x0000000b
+DATA kq_q2kgroup<>+60(SB)/4, $0x0000000f
+GLOBL kq_q2kgroup<>(SB), RODATA|NOPTR, $64
+
+// func q2KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
+TEXT ·q2KDot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     q2KDot8AVX512_loop_end
+
+q2KDot8AVX512_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  16(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         64(DX), Z3, Z5
+	VBROADCASTI64X4  48(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         128(DX), Z3, Z6
+	VBROADCASTI64X4  48(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         192(DX), Z3, Z7
+	VPUNPCKLDQ       Z5, Z4, Z3
+	VPUNPCKHDQ       Z5, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VPUNPCKLDQ       Z7, Z6, Z4
+	VPUNPCKHDQ       Z7, Z6, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z5
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z5, Z5
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z5, Z3, Z5
+	VPMOVZXBD        (R8), Z3
+	VPANDD           kq_q2klow4d<>+0(SB), Z3, Z3
+	VPMULLD          Z3, Z5, Z5
+	VPSRLQ           $0x20, Z5, Z3
+	VPADDD           Z3, Z5, Z5
+	VPMOVQD          Z5, Y3
+	VCVTDQ2PS        Y3, Y3
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X4
+	VCVTPH2PS        X4, Y4
+	VSHUFPS          $0x55, Y4, Y4, Y5
+	VSHUFPS          $0x00, Y4, Y4, Y4
+	VMULPS           Y4, Y3, Y3
+	VFNMADD231PS     Y5, Y2, Y3
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VBROADCASTI64X4  16(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z4, Z6
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         128(DX), Z4, Z7
+	VBROADCASTI64X4  48(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         192(DX), Z4, Z8
+	VPUNPCKLDQ       Z6, Z5, Z4
+	VPUNPCKHDQ       Z6, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLDQ       Z8, Z7, Z5
+	VPUNPCKHDQ       Z8, Z7, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z6
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z4
+	VPERMD           Z6, Z4, Z6
+	VPMOVZXBD        (R8), Z4
+	VPANDD           kq_q2klow4d<>+0(SB), Z4, Z4
+	VPMULLD          Z4, Z6, Z6
+	VPSRLQ           $0x20, Z6, Z4
+	VPADDD           Z4, Z6, Z6
+	VPMOVQD          Z6, Y4
+	VCVTDQ2PS        Y4, Y4
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X5
+	VCVTPH2PS        X5, Y5
+	VSHUFPS          $0x55, Y5, Y5, Y6
+	VSHUFPS          $0x00, Y5, Y5, Y5
+	VMULPS           Y5, Y4, Y4
+	VFNMADD231PS     Y6, Y2, Y4
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         (DX), Z5, Z6
+	VBROADCASTI64X4  16(R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         64(DX), Z5, Z7
+	VBROADCASTI64X4  48(R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z5, Z8
+	VBROADCASTI64X4  48(R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z5, Z9
+	VPUNPCKLDQ       Z7, Z6, Z5
+	VPUNPCKHDQ       Z7, Z6, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLQDQ      Z6, Z5, Z7
+	VPUNPCKHQDQ      Z6, Z5, Z5
+	VPADDD           Z5, Z7, Z7
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z5
+	VPERMD           Z7, Z5, Z7
+	VPMOVZXBD        (R8), Z5
+	VPANDD           kq_q2klow4d<>+0(SB), Z5, Z5
+	VPMULLD          Z5, Z7, Z7
+	VPSRLQ           $0x20, Z7, Z5
+	VPADDD           Z5, Z7, Z7
+	VPMOVQD          Z7, Y5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X6
+	VCVTPH2PS        X6, Y6
+	VSHUFPS          $0x55, Y6, Y6, Y7
+	VSHUFPS          $0x00, Y6, Y6, Y6
+	VMULPS           Y6, Y5, Y5
+	VFNMADD231PS     Y7, Y2, Y5
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         (DX), Z6, Z7
+	VBROADCASTI64X4  16(R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         64(DX), Z6, Z8
+	VBROADCASTI64X4  48(R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         128(DX), Z6, Z9
+	VBROADCASTI64X4  48(R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         192(DX), Z6, Z10
+	VPUNPCKLDQ       Z8, Z7, Z6
+	VPUNPCKHDQ       Z8, Z7, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLDQ       Z10, Z9, Z7
+	VPUNPCKHDQ       Z10, Z9, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLQDQ      Z7, Z6, Z8
+	VPUNPCKHQDQ      Z7, Z6, Z6
+	VPADDD           Z6, Z8, Z8
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z8, Z6, Z8
+	VPMOVZXBD        (R8), Z6
+	VPANDD           kq_q2klow4d<>+0(SB), Z6, Z6
+	VPMULLD          Z6, Z8, Z8
+	VPSRLQ           $0x20, Z8, Z6
+	VPADDD           Z6, Z8, Z8
+	VPMOVQD          Z8, Y6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X7
+	VCVTPH2PS        X7, Y7
+	VSHUFPS          $0x55, Y7, Y7, Y8
+	VSHUFPS          $0x00, Y7, Y7, Y7
+	VMULPS           Y7, Y6, Y6
+	VFNMADD231PS     Y8, Y2, Y6
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z7, Z8
+	VBROADCASTI64X4  16(R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z7, Z9
+	VBROADCASTI64X4  48(R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z7, Z10
+	VBROADCASTI64X4  48(R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z7, Z11
+	VPUNPCKLDQ       Z9, Z8, Z7
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z7, Z9
+	VPUNPCKHQDQ      Z8, Z7, Z7
+	VPADDD           Z7, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z7
+	VPERMD           Z9, Z7, Z9
+	VPMOVZXBD        (R8), Z7
+	VPANDD           kq_q2klow4d<>+0(SB), Z7, Z7
+	VPMULLD          Z7, Z9, Z9
+	VPSRLQ           $0x20, Z9, Z7
+	VPADDD           Z7, Z9, Z9
+	VPMOVQD          Z9, Y7
+	VCVTDQ2PS        Y7, Y7
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X8
+	VCVTPH2PS        X8, Y8
+	VSHUFPS          $0x55, Y8, Y8, Y9
+	VSHUFPS          $0x00, Y8, Y8, Y8
+	VMULPS           Y8, Y7, Y7
+	VFNMADD231PS     Y9, Y2, Y7
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VBROADCASTI64X4  16(R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z8, Z10
+	VBROADCASTI64X4  48(R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z8, Z11
+	VBROADCASTI64X4  48(R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPMOVZXBD        (R8), Z8
+	VPANDD           kq_q2klow4d<>+0(SB), Z8, Z8
+	VPMULLD          Z8, Z10, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X9
+	VCVTPH2PS        X9, Y9
+	VSHUFPS          $0x55, Y9, Y9, Y10
+	VSHUFPS          $0x00, Y9, Y9, Y9
+	VMULPS           Y9, Y8, Y8
+	VFNMADD231PS     Y10, Y2, Y8
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VBROADCASTI64X4  16(R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z9, Z11
+	VBROADCASTI64X4  48(R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z9, Z12
+	VBROADCASTI64X4  48(R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPMOVZXBD        (R8), Z9
+	VPANDD           kq_q2klow4d<>+0(SB), Z9, Z9
+	VPMULLD          Z9, Z11, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X10
+	VCVTPH2PS        X10, Y10
+	VSHUFPS          $0x55, Y10, Y10, Y11
+	VSHUFPS          $0x00, Y10, Y10, Y10
+	VMULPS           Y10, Y9, Y9
+	VFNMADD231PS     Y11, Y2, Y9
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VPMOVZXBW        (R8), Y2
+	VPSRLW           $0x04, Y2, Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  16(R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VBROADCASTI64X4  16(R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z10, Z12
+	VBROADCASTI64X4  48(R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z10, Z13
+	VBROADCASTI64X4  48(R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPMOVZXBD        (R8), Z10
+	VPANDD           kq_q2klow4d<>+0(SB), Z10, Z10
+	VPMULLD          Z10, Z12, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTD     80(R8), X11
+	VCVTPH2PS        X11, Y11
+	VSHUFPS          $0x55, Y11, Y11, Y12
+	VSHUFPS          $0x00, Y11, Y11, Y11
+	VMULPS           Y11, Y10, Y10
+	VFNMADD231PS     Y12, Y2, Y10
+	VUNPCKLPS        Y4, Y3, Y2
+	VUNPCKHPS        Y4, Y3, Y3
+	VUNPCKLPS        Y6, Y5, Y4
+	VUNPCKHPS        Y6, Y5, Y5
+	VUNPCKLPS        Y8, Y7, Y6
+	VUNPCKHPS        Y8, Y7, Y7
+	VUNPCKLPS        Y10, Y9, Y8
+	VUNPCKHPS        Y10, Y9, Y9
+	VSHUFPS          $0x44, Y4, Y2, Y10
+	VSHUFPS          $0xee, Y4, Y2, Y2
+	VSHUFPS          $0x44, Y5, Y3, Y4
+	VSHUFPS          $0xee, Y5, Y3, Y3
+	VSHUFPS          $0x44, Y8, Y6, Y5
+	VSHUFPS          $0xee, Y8, Y6, Y6
+	VSHUFPS          $0x44, Y9, Y7, Y8
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VPERM2F128       $0x20, Y5, Y10, Y9
+	VPERM2F128       $0x31, Y5, Y10, Y5
+	VPERM2F128       $0x20, Y6, Y2, Y10
+	VPERM2F128       $0x31, Y6, Y2, Y2
+	VPERM2F128       $0x20, Y8, Y4, Y6
+	VPERM2F128       $0x31, Y8, Y4, Y4
+	VPERM2F128       $0x20, Y7, Y3, Y8
+	VPERM2F128       $0x31, Y7, Y3, Y3
+	VFMADD231PS.BCST (BX), Y9, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y6, Y0
+	VFMADD231PS.BCST 12(BX), Y8, Y0
+	VFMADD231PS.BCST 16(BX), Y5, Y0
+	VFMADD231PS.BCST 20(BX), Y2, Y0
+	VFMADD231PS.BCST 24(BX), Y4, Y0
+	VFMADD231PS.BCST 28(BX), Y3, Y0
+	ADDQ             $0x00000054, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              q2KDot8AVX512_loop
+
+q2KDot8AVX512_loop_end:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tq20Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
+TEXT ·tq20Dot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     tq20Dot8AVX512_loop_end
+
+tq20Dot8AVX512_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VBROADCASTI64X4  (R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         64(DX), Z3, Z5
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+0(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         128(DX), Z3, Z6
+	VBROADCASTI64X4  32(R8), Z3
+	VPSRLVW          kq_q2kshift<>+64(SB), Z3, Z3
+	VPANDD           kq_threes64<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         192(DX), Z3, Z7
+	VPUNPCKLDQ       Z5, Z4, Z3
+	VPUNPCKHDQ       Z5, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VPUNPCKLDQ       Z7, Z6, Z4
+	VPUNPCKHDQ       Z7, Z6, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z5
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z5, Z5
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z5, Z3, Z5
+	VPSRLQ           $0x20, Z5, Z3
+	VPADDD           Z3, Z5, Z5
+	VPMOVQD          Z5, Y3
+	VCVTDQ2PS        Y3, Y3
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X4
+	VCVTPH2PS        X4, Y4
+	VMULPS           Y4, Y3, Y3
+	VFNMADD231PS     Y4, Y2, Y3
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VBROADCASTI64X4  (R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z4, Z6
+	VBROADCASTI64X4  32(R8), Z4
+	VPSRLVW          kq_q2kshift<>+0(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         128(DX), Z4, Z7
+	VBROADCASTI64X4  32(R8), Z4
+	VPSRLVW          kq_q2kshift<>+64(SB), Z4, Z4
+	VPANDD           kq_threes64<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         192(DX), Z4, Z8
+	VPUNPCKLDQ       Z6, Z5, Z4
+	VPUNPCKHDQ       Z6, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLDQ       Z8, Z7, Z5
+	VPUNPCKHDQ       Z8, Z7, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z6
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z4
+	VPERMD           Z6, Z4, Z6
+	VPSRLQ           $0x20, Z6, Z4
+	VPADDD           Z4, Z6, Z6
+	VPMOVQD          Z6, Y4
+	VCVTDQ2PS        Y4, Y4
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X5
+	VCVTPH2PS        X5, Y5
+	VMULPS           Y5, Y4, Y4
+	VFNMADD231PS     Y5, Y2, Y4
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         (DX), Z5, Z6
+	VBROADCASTI64X4  (R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         64(DX), Z5, Z7
+	VBROADCASTI64X4  32(R8), Z5
+	VPSRLVW          kq_q2kshift<>+0(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z5, Z8
+	VBROADCASTI64X4  32(R8), Z5
+	VPSRLVW          kq_q2kshift<>+64(SB), Z5, Z5
+	VPANDD           kq_threes64<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z5, Z9
+	VPUNPCKLDQ       Z7, Z6, Z5
+	VPUNPCKHDQ       Z7, Z6, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLQDQ      Z6, Z5, Z7
+	VPUNPCKHQDQ      Z6, Z5, Z5
+	VPADDD           Z5, Z7, Z7
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z5
+	VPERMD           Z7, Z5, Z7
+	VPSRLQ           $0x20, Z7, Z5
+	VPADDD           Z5, Z7, Z7
+	VPMOVQD          Z7, Y5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X6
+	VCVTPH2PS        X6, Y6
+	VMULPS           Y6, Y5, Y5
+	VFNMADD231PS     Y6, Y2, Y5
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         (DX), Z6, Z7
+	VBROADCASTI64X4  (R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         64(DX), Z6, Z8
+	VBROADCASTI64X4  32(R8), Z6
+	VPSRLVW          kq_q2kshift<>+0(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         128(DX), Z6, Z9
+	VBROADCASTI64X4  32(R8), Z6
+	VPSRLVW          kq_q2kshift<>+64(SB), Z6, Z6
+	VPANDD           kq_threes64<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         192(DX), Z6, Z10
+	VPUNPCKLDQ       Z8, Z7, Z6
+	VPUNPCKHDQ       Z8, Z7, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLDQ       Z10, Z9, Z7
+	VPUNPCKHDQ       Z10, Z9, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLQDQ      Z7, Z6, Z8
+	VPUNPCKHQDQ      Z7, Z6, Z6
+	VPADDD           Z6, Z8, Z8
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z8, Z6, Z8
+	VPSRLQ           $0x20, Z8, Z6
+	VPADDD           Z6, Z8, Z8
+	VPMOVQD          Z8, Y6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X7
+	VCVTPH2PS        X7, Y7
+	VMULPS           Y7, Y6, Y6
+	VFNMADD231PS     Y7, Y2, Y6
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z7, Z8
+	VBROADCASTI64X4  (R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z7, Z9
+	VBROADCASTI64X4  32(R8), Z7
+	VPSRLVW          kq_q2kshift<>+0(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z7, Z10
+	VBROADCASTI64X4  32(R8), Z7
+	VPSRLVW          kq_q2kshift<>+64(SB), Z7, Z7
+	VPANDD           kq_threes64<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z7, Z11
+	VPUNPCKLDQ       Z9, Z8, Z7
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z7, Z9
+	VPUNPCKHQDQ      Z8, Z7, Z7
+	VPADDD           Z7, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z7
+	VPERMD           Z9, Z7, Z9
+	VPSRLQ           $0x20, Z9, Z7
+	VPADDD           Z7, Z9, Z9
+	VPMOVQD          Z9, Y7
+	VCVTDQ2PS        Y7, Y7
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X8
+	VCVTPH2PS        X8, Y8
+	VMULPS           Y8, Y7, Y7
+	VFNMADD231PS     Y8, Y2, Y7
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VBROADCASTI64X4  (R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z8, Z10
+	VBROADCASTI64X4  32(R8), Z8
+	VPSRLVW          kq_q2kshift<>+0(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z8, Z11
+	VBROADCASTI64X4  32(R8), Z8
+	VPSRLVW          kq_q2kshift<>+64(SB), Z8, Z8
+	VPANDD           kq_threes64<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X9
+	VCVTPH2PS        X9, Y9
+	VMULPS           Y9, Y8, Y8
+	VFNMADD231PS     Y9, Y2, Y8
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VBROADCASTI64X4  (R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z9, Z11
+	VBROADCASTI64X4  32(R8), Z9
+	VPSRLVW          kq_q2kshift<>+0(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z9, Z12
+	VBROADCASTI64X4  32(R8), Z9
+	VPSRLVW          kq_q2kshift<>+64(SB), Z9, Z9
+	VPANDD           kq_threes64<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X10
+	VCVTPH2PS        X10, Y10
+	VMULPS           Y10, Y9, Y9
+	VFNMADD231PS     Y10, Y2, Y9
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VBROADCASTI64X4  (R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VBROADCASTI64X4  (R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z10, Z12
+	VBROADCASTI64X4  32(R8), Z10
+	VPSRLVW          kq_q2kshift<>+0(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z10, Z13
+	VBROADCASTI64X4  32(R8), Z10
+	VPSRLVW          kq_q2kshift<>+64(SB), Z10, Z10
+	VPANDD           kq_threes64<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     64(R8), X11
+	VCVTPH2PS        X11, Y11
+	VMULPS           Y11, Y10, Y10
+	VFNMADD231PS     Y11, Y2, Y10
+	VUNPCKLPS        Y4, Y3, Y2
+	VUNPCKHPS        Y4, Y3, Y3
+	VUNPCKLPS        Y6, Y5, Y4
+	VUNPCKHPS        Y6, Y5, Y5
+	VUNPCKLPS        Y8, Y7, Y6
+	VUNPCKHPS        Y8, Y7, Y7
+	VUNPCKLPS        Y10, Y9, Y8
+	VUNPCKHPS        Y10, Y9, Y9
+	VSHUFPS          $0x44, Y4, Y2, Y10
+	VSHUFPS          $0xee, Y4, Y2, Y2
+	VSHUFPS          $0x44, Y5, Y3, Y4
+	VSHUFPS          $0xee, Y5, Y3, Y3
+	VSHUFPS          $0x44, Y8, Y6, Y5
+	VSHUFPS          $0xee, Y8, Y6, Y6
+	VSHUFPS          $0x44, Y9, Y7, Y8
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VPERM2F128       $0x20, Y5, Y10, Y9
+	VPERM2F128       $0x31, Y5, Y10, Y5
+	VPERM2F128       $0x20, Y6, Y2, Y10
+	VPERM2F128       $0x31, Y6, Y2, Y2
+	VPERM2F128       $0x20, Y8, Y4, Y6
+	VPERM2F128       $0x31, Y8, Y4, Y4
+	VPERM2F128       $0x20, Y7, Y3, Y8
+	VPERM2F128       $0x31, Y7, Y3, Y3
+	VFMADD231PS.BCST (BX), Y9, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y6, Y0
+	VFMADD231PS.BCST 12(BX), Y8, Y0
+	VFMADD231PS.BCST 16(BX), Y5, Y0
+	VFMADD231PS.BCST 20(BX), Y2, Y0
+	VFMADD231PS.BCST 24(BX), Y4, Y0
+	VFMADD231PS.BCST 28(BX), Y3, Y0
+	ADDQ             $0x00000042, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              tq20Dot8AVX512_loop
+
+tq20Dot8AVX512_loop_end:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func q8KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512F, AVX512VL, AVX512_VNNI, FMA3, MMX+
+TEXT ·q8KDot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     q8KDot8AVX512_loop_end
+
+q8KDot8AVX512_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z4
+	VPDPBUSD         (DX), Z3, Z4
+	VMOVDQU64        68(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         64(DX), Z3, Z5
+	VMOVDQU64        132(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         128(DX), Z3, Z6
+	VMOVDQU64        196(R8), Z3
+	VPXORD           kq_lbx80<>+0(SB), Z3, Z3
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         192(DX), Z3, Z7
+	VPUNPCKLDQ       Z5, Z4, Z3
+	VPUNPCKHDQ       Z5, Z4, Z4
+	VPADDD           Z4, Z3, Z3
+	VPUNPCKLDQ       Z7, Z6, Z4
+	VPUNPCKHDQ       Z7, Z6, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLQDQ      Z4, Z3, Z5
+	VPUNPCKHQDQ      Z4, Z3, Z3
+	VPADDD           Z3, Z5, Z5
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z5, Z3, Z5
+	VPSRLQ           $0x20, Z5, Z3
+	VPADDD           Z3, Z5, Z5
+	VPMOVQD          Z5, Y3
+	VCVTDQ2PS        Y3, Y3
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y4
+	VMULPS           Y4, Y3, Y3
+	VFNMADD231PS     Y4, Y2, Y3
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z4, Z5
+	VMOVDQU64        68(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z4, Z6
+	VMOVDQU64        132(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         128(DX), Z4, Z7
+	VMOVDQU64        196(R8), Z4
+	VPXORD           kq_lbx80<>+0(SB), Z4, Z4
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         192(DX), Z4, Z8
+	VPUNPCKLDQ       Z6, Z5, Z4
+	VPUNPCKHDQ       Z6, Z5, Z5
+	VPADDD           Z5, Z4, Z4
+	VPUNPCKLDQ       Z8, Z7, Z5
+	VPUNPCKHDQ       Z8, Z7, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z4, Z6
+	VPUNPCKHQDQ      Z5, Z4, Z4
+	VPADDD           Z4, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z4
+	VPERMD           Z6, Z4, Z6
+	VPSRLQ           $0x20, Z6, Z4
+	VPADDD           Z4, Z6, Z6
+	VPMOVQD          Z6, Y4
+	VCVTDQ2PS        Y4, Y4
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y5
+	VMULPS           Y5, Y4, Y4
+	VFNMADD231PS     Y5, Y2, Y4
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         (DX), Z5, Z6
+	VMOVDQU64        68(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         64(DX), Z5, Z7
+	VMOVDQU64        132(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z5, Z8
+	VMOVDQU64        196(R8), Z5
+	VPXORD           kq_lbx80<>+0(SB), Z5, Z5
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z5, Z9
+	VPUNPCKLDQ       Z7, Z6, Z5
+	VPUNPCKHDQ       Z7, Z6, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLQDQ      Z6, Z5, Z7
+	VPUNPCKHQDQ      Z6, Z5, Z5
+	VPADDD           Z5, Z7, Z7
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z5
+	VPERMD           Z7, Z5, Z7
+	VPSRLQ           $0x20, Z7, Z5
+	VPADDD           Z5, Z7, Z7
+	VPMOVQD          Z7, Y5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y6
+	VMULPS           Y6, Y5, Y5
+	VFNMADD231PS     Y6, Y2, Y5
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z7
+	VPDPBUSD         (DX), Z6, Z7
+	VMOVDQU64        68(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         64(DX), Z6, Z8
+	VMOVDQU64        132(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         128(DX), Z6, Z9
+	VMOVDQU64        196(R8), Z6
+	VPXORD           kq_lbx80<>+0(SB), Z6, Z6
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         192(DX), Z6, Z10
+	VPUNPCKLDQ       Z8, Z7, Z6
+	VPUNPCKHDQ       Z8, Z7, Z7
+	VPADDD           Z7, Z6, Z6
+	VPUNPCKLDQ       Z10, Z9, Z7
+	VPUNPCKHDQ       Z10, Z9, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLQDQ      Z7, Z6, Z8
+	VPUNPCKHQDQ      Z7, Z6, Z6
+	VPADDD           Z6, Z8, Z8
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z8, Z6, Z8
+	VPSRLQ           $0x20, Z8, Z6
+	VPADDD           Z6, Z8, Z8
+	VPMOVQD          Z8, Y6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y7
+	VMULPS           Y7, Y6, Y6
+	VFNMADD231PS     Y7, Y2, Y6
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z7, Z8
+	VMOVDQU64        68(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z7, Z9
+	VMOVDQU64        132(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z7, Z10
+	VMOVDQU64        196(R8), Z7
+	VPXORD           kq_lbx80<>+0(SB), Z7, Z7
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z7, Z11
+	VPUNPCKLDQ       Z9, Z8, Z7
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z7, Z7
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z7, Z9
+	VPUNPCKHQDQ      Z8, Z7, Z7
+	VPADDD           Z7, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z7
+	VPERMD           Z9, Z7, Z9
+	VPSRLQ           $0x20, Z9, Z7
+	VPADDD           Z7, Z9, Z9
+	VPMOVQD          Z9, Y7
+	VCVTDQ2PS        Y7, Y7
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y8
+	VMULPS           Y8, Y7, Y7
+	VFNMADD231PS     Y8, Y2, Y7
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VMOVDQU64        68(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z8, Z10
+	VMOVDQU64        132(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z8, Z11
+	VMOVDQU64        196(R8), Z8
+	VPXORD           kq_lbx80<>+0(SB), Z8, Z8
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y9
+	VMULPS           Y9, Y8, Y8
+	VFNMADD231PS     Y9, Y2, Y8
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VMOVDQU64        68(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z9, Z11
+	VMOVDQU64        132(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z9, Z12
+	VMOVDQU64        196(R8), Z9
+	VPXORD           kq_lbx80<>+0(SB), Z9, Z9
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y10
+	VMULPS           Y10, Y9, Y9
+	VFNMADD231PS     Y10, Y2, Y9
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_lbw128<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VMOVDQU64        4(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VMOVDQU64        68(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z10, Z12
+	VMOVDQU64        132(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z10, Z13
+	VMOVDQU64        196(R8), Z10
+	VPXORD           kq_lbx80<>+0(SB), Z10, Z10
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y2, Y2
+	VBROADCASTSS     (R8), Y11
+	VMULPS           Y11, Y10, Y10
+	VFNMADD231PS     Y11, Y2, Y10
+	VUNPCKLPS        Y4, Y3, Y2
+	VUNPCKHPS        Y4, Y3, Y3
+	VUNPCKLPS        Y6, Y5, Y4
+	VUNPCKHPS        Y6, Y5, Y5
+	VUNPCKLPS        Y8, Y7, Y6
+	VUNPCKHPS        Y8, Y7, Y7
+	VUNPCKLPS        Y10, Y9, Y8
+	VUNPCKHPS        Y10, Y9, Y9
+	VSHUFPS          $0x44, Y4, Y2, Y10
+	VSHUFPS          $0xee, Y4, Y2, Y2
+	VSHUFPS          $0x44, Y5, Y3, Y4
+	VSHUFPS          $0xee, Y5, Y3, Y3
+	VSHUFPS          $0x44, Y8, Y6, Y5
+	VSHUFPS          $0xee, Y8, Y6, Y6
+	VSHUFPS          $0x44, Y9, Y7, Y8
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VPERM2F128       $0x20, Y5, Y10, Y9
+	VPERM2F128       $0x31, Y5, Y10, Y5
+	VPERM2F128       $0x20, Y6, Y2, Y10
+	VPERM2F128       $0x31, Y6, Y2, Y2
+	VPERM2F128       $0x20, Y8, Y4, Y6
+	VPERM2F128       $0x31, Y8, Y4, Y4
+	VPERM2F128       $0x20, Y7, Y3, Y8
+	VPERM2F128       $0x31, Y7, Y3, Y3
+	VFMADD231PS.BCST (BX), Y9, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y6, Y0
+	VFMADD231PS.BCST 12(BX), Y8, Y0
+	VFMADD231PS.BCST 16(BX), Y5, Y0
+	VFMADD231PS.BCST 20(BX), Y2, Y0
+	VFMADD231PS.BCST 24(BX), Y4, Y0
+	VFMADD231PS.BCST 28(BX), Y3, Y0
+	ADDQ             $0x00000124, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              q8KDot8AVX512_loop
+
+q8KDot8AVX512_loop_end:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tq10Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512_VNNI, F16C, FMA3, MMX+
+TEXT ·tq10Dot8AVX512(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), AX
+	MOVQ   off+8(FP), CX
+	MOVQ   xq+16(FP), DX
+	MOVQ   xd+24(FP), BX
+	MOVQ   xs+32(FP), SI
+	MOVQ   nsb+40(FP), DI
+	VXORPS Y0, Y0, Y0
+	VPXORD Z1, Z1, Z1
+	TESTQ  DI, DI
+	JZ     tq10Dot8AVX512_loop_end
+
+tq10Dot8AVX512_loop:
+	MOVQ             (CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y2
+	VPMADDWD         (SI), Y2, Y2
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+0(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+64(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z5
+	VPDPBUSD         (DX), Z3, Z5
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+128(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+192(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z6
+	VPDPBUSD         64(DX), Z3, Z6
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+256(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        32(R8), Y7
+	VINSERTI64X4     $0x01, Y7, Z7, Z3
+	VPMULLW          kq_tq10mul<>+320(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         128(DX), Z3, Z8
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z3
+	VPMULLW          kq_tq10mul<>+384(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y4
+	VPMOVZXBW        32(R8), Y7
+	VPBROADCASTD     48(R8), X3
+	VPMOVZXBW        X3, Y3
+	VINSERTI64X4     $0x01, Y3, Z7, Z3
+	VPMULLW          kq_tq10mul<>+448(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         192(DX), Z3, Z9
+	VPUNPCKLDQ       Z6, Z5, Z3
+	VPUNPCKHDQ       Z6, Z5, Z5
+	VPADDD           Z5, Z3, Z3
+	VPUNPCKLDQ       Z9, Z8, Z5
+	VPUNPCKHDQ       Z9, Z8, Z6
+	VPADDD           Z6, Z5, Z5
+	VPUNPCKLQDQ      Z5, Z3, Z6
+	VPUNPCKHQDQ      Z5, Z3, Z3
+	VPADDD           Z3, Z6, Z6
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z6, Z3, Z6
+	VPSRLQ           $0x20, Z6, Z3
+	VPADDD           Z3, Z6, Z6
+	VPMOVQD          Z6, Y5
+	VCVTDQ2PS        Y5, Y5
+	VCVTDQ2PS        Y2, Y2
+	VPBROADCASTW     52(R8), X3
+	VCVTPH2PS        X3, Y3
+	VMULPS           Y3, Y5, Y5
+	VFNMADD231PS     Y3, Y2, Y5
+	MOVQ             8(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y6
+	VPMADDWD         (SI), Y6, Y6
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+0(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+64(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z3, Z8
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+128(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+192(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z3, Z9
+	VPMOVZXBW        (R8), Z3
+	VPMULLW          kq_tq10mul<>+256(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z3
+	VPMULLW          kq_tq10mul<>+320(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z3, Z10
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z3
+	VPMULLW          kq_tq10mul<>+384(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X3
+	VPMOVZXBW        X3, Y3
+	VINSERTI64X4     $0x01, Y3, Z4, Z3
+	VPMULLW          kq_tq10mul<>+448(SB), Z3, Z3
+	VPMULHUW         kq_tq10three<>+0(SB), Z3, Z3
+	VPMOVWB          Z3, Y3
+	VINSERTI64X4     $0x01, Y3, Z2, Z3
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z3, Z11
+	VPUNPCKLDQ       Z9, Z8, Z3
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z3, Z3
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z3, Z9
+	VPUNPCKHQDQ      Z8, Z3, Z3
+	VPADDD           Z3, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z3
+	VPERMD           Z9, Z3, Z9
+	VPSRLQ           $0x20, Z9, Z3
+	VPADDD           Z3, Z9, Z9
+	VPMOVQD          Z9, Y3
+	VCVTDQ2PS        Y3, Y3
+	VCVTDQ2PS        Y6, Y6
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y3, Y3
+	VFNMADD231PS     Y2, Y6, Y3
+	MOVQ             16(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+0(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+64(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z8
+	VPDPBUSD         (DX), Z6, Z8
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+128(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+192(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         64(DX), Z6, Z9
+	VPMOVZXBW        (R8), Z6
+	VPMULLW          kq_tq10mul<>+256(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z6
+	VPMULLW          kq_tq10mul<>+320(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         128(DX), Z6, Z10
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z6
+	VPMULLW          kq_tq10mul<>+384(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X6
+	VPMOVZXBW        X6, Y6
+	VINSERTI64X4     $0x01, Y6, Z4, Z6
+	VPMULLW          kq_tq10mul<>+448(SB), Z6, Z6
+	VPMULHUW         kq_tq10three<>+0(SB), Z6, Z6
+	VPMOVWB          Z6, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z6
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         192(DX), Z6, Z11
+	VPUNPCKLDQ       Z9, Z8, Z6
+	VPUNPCKHDQ       Z9, Z8, Z8
+	VPADDD           Z8, Z6, Z6
+	VPUNPCKLDQ       Z11, Z10, Z8
+	VPUNPCKHDQ       Z11, Z10, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLQDQ      Z8, Z6, Z9
+	VPUNPCKHQDQ      Z8, Z6, Z6
+	VPADDD           Z6, Z9, Z9
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z6
+	VPERMD           Z9, Z6, Z9
+	VPSRLQ           $0x20, Z9, Z6
+	VPADDD           Z6, Z9, Z9
+	VPMOVQD          Z9, Y6
+	VCVTDQ2PS        Y6, Y6
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y6, Y6
+	VFNMADD231PS     Y2, Y7, Y6
+	MOVQ             24(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+0(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+64(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z9
+	VPDPBUSD         (DX), Z8, Z9
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+128(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+192(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         64(DX), Z8, Z10
+	VPMOVZXBW        (R8), Z8
+	VPMULLW          kq_tq10mul<>+256(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z8
+	VPMULLW          kq_tq10mul<>+320(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         128(DX), Z8, Z11
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z8
+	VPMULLW          kq_tq10mul<>+384(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X8
+	VPMOVZXBW        X8, Y8
+	VINSERTI64X4     $0x01, Y8, Z4, Z8
+	VPMULLW          kq_tq10mul<>+448(SB), Z8, Z8
+	VPMULHUW         kq_tq10three<>+0(SB), Z8, Z8
+	VPMOVWB          Z8, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z8
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         192(DX), Z8, Z12
+	VPUNPCKLDQ       Z10, Z9, Z8
+	VPUNPCKHDQ       Z10, Z9, Z9
+	VPADDD           Z9, Z8, Z8
+	VPUNPCKLDQ       Z12, Z11, Z9
+	VPUNPCKHDQ       Z12, Z11, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLQDQ      Z9, Z8, Z10
+	VPUNPCKHQDQ      Z9, Z8, Z8
+	VPADDD           Z8, Z10, Z10
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z8
+	VPERMD           Z10, Z8, Z10
+	VPSRLQ           $0x20, Z10, Z8
+	VPADDD           Z8, Z10, Z10
+	VPMOVQD          Z10, Y8
+	VCVTDQ2PS        Y8, Y8
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y8, Y8
+	VFNMADD231PS     Y2, Y7, Y8
+	MOVQ             32(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+0(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+64(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z10
+	VPDPBUSD         (DX), Z9, Z10
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+128(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+192(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         64(DX), Z9, Z11
+	VPMOVZXBW        (R8), Z9
+	VPMULLW          kq_tq10mul<>+256(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z9
+	VPMULLW          kq_tq10mul<>+320(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         128(DX), Z9, Z12
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z9
+	VPMULLW          kq_tq10mul<>+384(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X9
+	VPMOVZXBW        X9, Y9
+	VINSERTI64X4     $0x01, Y9, Z4, Z9
+	VPMULLW          kq_tq10mul<>+448(SB), Z9, Z9
+	VPMULHUW         kq_tq10three<>+0(SB), Z9, Z9
+	VPMOVWB          Z9, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z9
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         192(DX), Z9, Z13
+	VPUNPCKLDQ       Z11, Z10, Z9
+	VPUNPCKHDQ       Z11, Z10, Z10
+	VPADDD           Z10, Z9, Z9
+	VPUNPCKLDQ       Z13, Z12, Z10
+	VPUNPCKHDQ       Z13, Z12, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLQDQ      Z10, Z9, Z11
+	VPUNPCKHQDQ      Z10, Z9, Z9
+	VPADDD           Z9, Z11, Z11
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z9
+	VPERMD           Z11, Z9, Z11
+	VPSRLQ           $0x20, Z11, Z9
+	VPADDD           Z9, Z11, Z11
+	VPMOVQD          Z11, Y9
+	VCVTDQ2PS        Y9, Y9
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y9, Y9
+	VFNMADD231PS     Y2, Y7, Y9
+	MOVQ             40(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+0(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+64(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z11
+	VPDPBUSD         (DX), Z10, Z11
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+128(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+192(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         64(DX), Z10, Z12
+	VPMOVZXBW        (R8), Z10
+	VPMULLW          kq_tq10mul<>+256(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z10
+	VPMULLW          kq_tq10mul<>+320(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         128(DX), Z10, Z13
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z10
+	VPMULLW          kq_tq10mul<>+384(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X10
+	VPMOVZXBW        X10, Y10
+	VINSERTI64X4     $0x01, Y10, Z4, Z10
+	VPMULLW          kq_tq10mul<>+448(SB), Z10, Z10
+	VPMULHUW         kq_tq10three<>+0(SB), Z10, Z10
+	VPMOVWB          Z10, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z10
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         192(DX), Z10, Z14
+	VPUNPCKLDQ       Z12, Z11, Z10
+	VPUNPCKHDQ       Z12, Z11, Z11
+	VPADDD           Z11, Z10, Z10
+	VPUNPCKLDQ       Z14, Z13, Z11
+	VPUNPCKHDQ       Z14, Z13, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLQDQ      Z11, Z10, Z12
+	VPUNPCKHQDQ      Z11, Z10, Z10
+	VPADDD           Z10, Z12, Z12
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z10
+	VPERMD           Z12, Z10, Z12
+	VPSRLQ           $0x20, Z12, Z10
+	VPADDD           Z10, Z12, Z12
+	VPMOVQD          Z12, Y10
+	VCVTDQ2PS        Y10, Y10
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y10, Y10
+	VFNMADD231PS     Y2, Y7, Y10
+	MOVQ             48(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+0(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+64(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z12
+	VPDPBUSD         (DX), Z11, Z12
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+128(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+192(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         64(DX), Z11, Z13
+	VPMOVZXBW        (R8), Z11
+	VPMULLW          kq_tq10mul<>+256(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z11
+	VPMULLW          kq_tq10mul<>+320(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         128(DX), Z11, Z14
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z11
+	VPMULLW          kq_tq10mul<>+384(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X11
+	VPMOVZXBW        X11, Y11
+	VINSERTI64X4     $0x01, Y11, Z4, Z11
+	VPMULLW          kq_tq10mul<>+448(SB), Z11, Z11
+	VPMULHUW         kq_tq10three<>+0(SB), Z11, Z11
+	VPMOVWB          Z11, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z11
+	VMOVDQA64        Z1, Z15
+	VPDPBUSD         192(DX), Z11, Z15
+	VPUNPCKLDQ       Z13, Z12, Z11
+	VPUNPCKHDQ       Z13, Z12, Z12
+	VPADDD           Z12, Z11, Z11
+	VPUNPCKLDQ       Z15, Z14, Z12
+	VPUNPCKHDQ       Z15, Z14, Z13
+	VPADDD           Z13, Z12, Z12
+	VPUNPCKLQDQ      Z12, Z11, Z13
+	VPUNPCKHQDQ      Z12, Z11, Z11
+	VPADDD           Z11, Z13, Z13
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z11
+	VPERMD           Z13, Z11, Z13
+	VPSRLQ           $0x20, Z13, Z11
+	VPADDD           Z11, Z13, Z13
+	VPMOVQD          Z13, Y11
+	VCVTDQ2PS        Y11, Y11
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X2
+	VCVTPH2PS        X2, Y2
+	VMULPS           Y2, Y11, Y11
+	VFNMADD231PS     Y2, Y7, Y11
+	MOVQ             56(CX), R8
+	ADDQ             AX, R8
+	PREFETCHT0       1152(R8)
+	PREFETCHT0       1216(R8)
+	VMOVDQU          kq_q2konesw<>+0(SB), Y7
+	VPMADDWD         (SI), Y7, Y7
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+0(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+64(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z13
+	VPDPBUSD         (DX), Z12, Z13
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+128(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+192(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z14
+	VPDPBUSD         64(DX), Z12, Z14
+	VPMOVZXBW        (R8), Z12
+	VPMULLW          kq_tq10mul<>+256(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        32(R8), Y4
+	VINSERTI64X4     $0x01, Y4, Z4, Z12
+	VPMULLW          kq_tq10mul<>+320(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z15
+	VPDPBUSD         128(DX), Z12, Z15
+	VPMOVZXBW        32(R8), Y2
+	VINSERTI64X4     $0x01, Y2, Z2, Z12
+	VPMULLW          kq_tq10mul<>+384(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y2
+	VPMOVZXBW        32(R8), Y4
+	VPBROADCASTD     48(R8), X12
+	VPMOVZXBW        X12, Y12
+	VINSERTI64X4     $0x01, Y12, Z4, Z12
+	VPMULLW          kq_tq10mul<>+448(SB), Z12, Z12
+	VPMULHUW         kq_tq10three<>+0(SB), Z12, Z12
+	VPMOVWB          Z12, Y4
+	VINSERTI64X4     $0x01, Y4, Z2, Z12
+	VMOVDQA64        Z1, Z16
+	VPDPBUSD         192(DX), Z12, Z16
+	VPUNPCKLDQ       Z14, Z13, Z12
+	VPUNPCKHDQ       Z14, Z13, Z13
+	VPADDD           Z13, Z12, Z12
+	VPUNPCKLDQ       Z16, Z15, Z13
+	VPUNPCKHDQ       Z16, Z15, Z14
+	VPADDD           Z14, Z13, Z13
+	VPUNPCKLQDQ      Z13, Z12, Z14
+	VPUNPCKHQDQ      Z13, Z12, Z12
+	VPADDD           Z12, Z14, Z14
+	VMOVDQU64        kq_q2kgroup<>+0(SB), Z12
+	VPERMD           Z14, Z12, Z14
+	VPSRLQ           $0x20, Z14, Z12
+	VPADDD           Z12, Z14, Z14
+	VPMOVQD          Z14, Y2
+	VCVTDQ2PS        Y2, Y2
+	VCVTDQ2PS        Y7, Y7
+	VPBROADCASTW     52(R8), X4
+	VCVTPH2PS        X4, Y4
+	VMULPS           Y4, Y2, Y2
+	VFNMADD231PS     Y4, Y7, Y2
+	VUNPCKLPS        Y3, Y5, Y4
+	VUNPCKHPS        Y3, Y5, Y3
+	VUNPCKLPS        Y8, Y6, Y5
+	VUNPCKHPS        Y8, Y6, Y6
+	VUNPCKLPS        Y10, Y9, Y7
+	VUNPCKHPS        Y10, Y9, Y8
+	VUNPCKLPS        Y2, Y11, Y9
+	VUNPCKHPS        Y2, Y11, Y2
+	VSHUFPS          $0x44, Y5, Y4, Y10
+	VSHUFPS          $0xee, Y5, Y4, Y4
+	VSHUFPS          $0x44, Y6, Y3, Y5
+	VSHUFPS          $0xee, Y6, Y3, Y3
+	VSHUFPS          $0x44, Y9, Y7, Y6
+	VSHUFPS          $0xee, Y9, Y7, Y7
+	VSHUFPS          $0x44, Y2, Y8, Y9
+	VSHUFPS          $0xee, Y2, Y8, Y2
+	VPERM2F128       $0x20, Y6, Y10, Y8
+	VPERM2F128       $0x31, Y6, Y10, Y6
+	VPERM2F128       $0x20, Y7, Y4, Y10
+	VPERM2F128       $0x31, Y7, Y4, Y4
+	VPERM2F128       $0x20, Y9, Y5, Y7
+	VPERM2F128       $0x31, Y9, Y5, Y5
+	VPERM2F128       $0x20, Y2, Y3, Y9
+	VPERM2F128       $0x31, Y2, Y3, Y2
+	VFMADD231PS.BCST (BX), Y8, Y0
+	VFMADD231PS.BCST 4(BX), Y10, Y0
+	VFMADD231PS.BCST 8(BX), Y7, Y0
+	VFMADD231PS.BCST 12(BX), Y9, Y0
+	VFMADD231PS.BCST 16(BX), Y6, Y0
+	VFMADD231PS.BCST 20(BX), Y4, Y0
+	VFMADD231PS.BCST 24(BX), Y5, Y0
+	VFMADD231PS.BCST 28(BX), Y2, Y0
+	ADDQ             $0x00000036, AX
+	ADDQ             $0x00000100, DX
+	ADDQ             $0x00000020, BX
+	ADDQ             $0x00000020, SI
+	DECQ             DI
+	JNZ              tq10Dot8AVX512_loop
+
+tq10Dot8AVX512_loop_end:
+	MOVQ    out+48(FP), AX
+	VMOVUPS Y0, (AX)
+	VZEROUPPER
+	RET

@@ -21,3 +21,51 @@ func dotIQ2XS32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *u
 
 // dotQ2KAVX512 is dotQ2KAVX with AVX-512 (F, BW, VL): the same arithmetic in the same order, so the same bits.
 func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
+
+// q2KUnpack512 decodes nsb super-blocks of 8 Q2_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as q2KUnpack8 does.
+func q2KUnpack512(dst *byte, w *byte, off *int64, nsb int)
+
+// tq20Unpack512 decodes nsb super-blocks of 8 TQ2_0 rows (row r at w+off[r]) into dst in the q2KPBlock format, as tq20Unpack8 does.
+func tq20Unpack512(dst *byte, w *byte, off *int64, nsb int)
+
+// q8KUnpack512 decodes nsb super-blocks of 8 Q8_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as q8KUnpack8 does.
+func q8KUnpack512(dst *byte, w *byte, off *int64, nsb int)
+
+// tq10Unpack512 decodes nsb super-blocks of 8 TQ1_0 rows (row r at w+off[r]) into dst in the q2KPBlock format, as tq10Unpack8 does.
+func tq10Unpack512(dst *byte, w *byte, off *int64, nsb int)
+
+// q2KTile512x1 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 1 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KTile512x2 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 2 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x2(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KTile512x3 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 3 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x3(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KTile512x4 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 4 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x4(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KTile512x5 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 5 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x5(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KTile512x6 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 6 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x6(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KTile512x7 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 7 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x7(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KTile512x8 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 8 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.
+func q2KTile512x8(a *byte, b *byte, x *byte, nb int, out *float32, os int)
+
+// q2KDot8AVX512 writes to out[0..7] the products of 8 Q2_K rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.
+func q2KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+
+// tq20Dot8AVX512 writes to out[0..7] the products of 8 TQ2_0 rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.
+func tq20Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+
+// q8KDot8AVX512 writes to out[0..7] the products of 8 Q8_K rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.
+func q8KDot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)
+
+// tq10Dot8AVX512 writes to out[0..7] the products of 8 TQ1_0 rows (row r at w+off[r]) with one quantized activation row (xs: each block's half sums as two int16), in the order of the q2KTile512 tiles.
+func tq10Dot8AVX512(w *byte, off *int64, xq *int8, xd *float32, xs *uint32, nsb int, out *float32)

@@ -66,6 +66,7 @@ func main() {
 		}
 		iq2XS32x2512()
 		q2K512()
+		lowBit512()
 		Generate()
 		return
 	}
