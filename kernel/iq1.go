@@ -34,9 +34,26 @@ import (
 // without AVX-512 F, BW, VL, VNNI (or BMI2, for IQ1_M's scales in the one-row kernel), and
 // -tags purego, keep the AVX2 kernels and their order (dotGridGeneric) or the unpacked rows.
 //
-// Measured: see iq1_linux_test.go's BenchmarkIQ1VNNI and the numbers below.
+// Why: the AVX2 kernels' order (per 4 values an int sum times the scale, converted, one
+// FMA into 8 lanes: dotGridGeneric) costs a convert and an FMA per 4 values and output, so
+// their 1×C tiles ran at 45-48 cpu-GFLOP/s for every m; the block-of-32 order is exact in
+// int32 and is the Q6_K tiles', whose q6KPBlock format takes these values offset by 64,
+// so no new tile was needed.
 //
-// (numbers: filled in below)
+// Measured (BenchmarkIQ1VNNI, 5632×2048, go test -run none -bench IQ1VNNI -cpu 1 -count 5
+// -benchtime 10x, one thread, medians of cpu-GFLOP/s from the thread's CPU time, Zen 5
+// with 2 vCPUs shared with other engineers, load about 2: rough), this path / the AVX2
+// kernels it replaces, same run:
+//
+//	            m=1            m=16           m=128
+//	IQ1_S       21.1 / 21.9    172 / 47.4     336 / 46.6
+//	IQ1_M       18.7 / 20.0    150 / 45.1     329 / 47.6
+//
+// so m = 1 costs 4-7% more (the grid loads, 32 a super-block, are the same; the
+// sums' folding and the scalar chain are what is added), several rows 3.3-7.2× less.
+// The unpackers alone (BenchmarkIQ1Unpack, L2-resident, -cpu 1 -count 5, medians, load
+// about 3): IQ1_S 22.2, IQ1_M 30.6 thread-CPU ns per row super-block (IQ1_M's scales and
+// shifts cost more to spread), about 40% of the m = 16 time.
 
 // pathIQ1 are the types of the VNNI order of this file (paths.go's lines "(iq1, ...)").
 var pathIQ1 = []tensor.DType{tensor.IQ1_S, tensor.IQ1_M}
