@@ -54,6 +54,15 @@ import (
 // The unpackers alone (BenchmarkIQ1Unpack, L2-resident, -cpu 1 -count 5, medians, load
 // about 3): IQ1_S 22.2, IQ1_M 30.6 thread-CPU ns per row super-block (IQ1_M's scales and
 // shifts cost more to spread), about 40% of the m = 16 time.
+//
+// End to end (decilm bench -p 128 -n 32 -b 16 -r 1 --threads 2 on the 1b preset quantized
+// by llama-quantize --imatrix kq-1b-imatrix.gguf to IQ1_S: 108 IQ1_S, 22 IQ2_XXS, 22 Q4_K,
+// 3 Q2_K tensors and a Q5_K output; load 1-3 on the 2 vCPUs: rough), main before / this,
+// one after the other: pp128 46.5 / 231.7 t/s, 16 sequences 25.2 / 50.6 t/s, the whole
+// process 34.1 / 16.2 user CPU s (29.9 / 14.8 s wall). tg32 alone swings 8.6-24 t/s with
+// the load; four interleaved runs (-p 0 -n 32), main / this: 8.65 / 9.47, 11.97 / 14.77.
+// llama.cpp c392e509 (llama-bench -p 128 -n 32 -t 2 -r 1) right after: pp128 20.7, tg32
+// 17.1 t/s (its threads spin: rough at this load).
 
 // pathIQ1 are the types of the VNNI order of this file (paths.go's lines "(iq1, ...)").
 var pathIQ1 = []tensor.DType{tensor.IQ1_S, tensor.IQ1_M}
