@@ -28,8 +28,7 @@ import (
 // multiply-add; dx_b·Σx_b is blockSums'). The one-row product is the same tile with C = 1,
 // so a row's result is the same bits for every m. b32DotGeneric is the plain version.
 // The tiles need AVX-512 F, BW, VL and VNNI. CPUs without them (AVX-512 without VNNI
-// included), -tags purego, GODEBUG=cpu.avx512vnni=off and DECILM_KQ512=1 (the kq512
-// tiles, tried first) keep their kernels and bits: the AVX2 fused kernels in
+// included), -tags purego and GODEBUG=cpu.avx512vnni=off keep their kernels and bits: the AVX2 fused kernels in
 // dotBlock32Generic's order.
 //
 // Where the min goes: right after its block (not as a second chain added at the end, as

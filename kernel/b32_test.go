@@ -29,7 +29,7 @@ func checkB32Twin(t *testing.T, p *Pool, w *tensor.Tensor, x []float32, m int, n
 		QuantizeQ8(xq[i*k:(i+1)*k], xd[i*nb:(i+1)*nb], x[i*k:(i+1)*k])
 	}
 	dec := make([]float32, k)
-	asm := b32On(w.DType) && matMulKQWide == nil // DECILM_KQ512=1: the kq512 tiles serve it
+	asm := b32On(w.DType)
 	bad := 0
 	for j := 0; j < n && bad < 5; j++ {
 		row := w.Row(j)
@@ -120,7 +120,7 @@ func TestB32Paths(t *testing.T) {
 	for _, dt := range b32Types {
 		for _, m := range []int{1, 2} {
 			got := MatMulPath(dt, false, m).Kernel
-			want := b32On(dt) && useAsm && matMulKQWide == nil
+			want := b32On(dt) && useAsm
 			if is := len(got) >= 9 && got[:9] == "b32 tiles"; is != want {
 				t.Errorf("%s m=%d: path %q, b32 on %v", dt, m, got, want)
 			}

@@ -278,54 +278,9 @@ func (p *Pool) matMulIQ2XS512(out []float32, s *quantScratch, m, n, k int, data 
 	p.iq2XSRows(out, m, n, k, data, rs, xp, iq2XSUnpack)
 }
 
-// iq2XSRows multiplies m activation rows laid out by iq2XSPrep with the n IQ2_XS rows of
-// data, overwriting out: the threads split the weight rows 16 at a time, and each 16
-// rows' pieces of kp512KB super-blocks, in order along the rows (so that they are read as
-// streams and the unpackers' prefetches find the next piece), are decoded by iq2XSUnpack (8 rows into each half of
-// a kpBufPool buffer) once per mBlockQuant activation rows and multiplied with all of
-// them by the Q6_K tiles, kp512Q6KC rows a call (unpack: iq2XSUnpack, or another type's
-// unpacker into the same format, iqgrid.go).
+// iq2XSRows multiplies m activation rows laid out by iq2XSPrep with the n rows of data
+// (IQ2_XS, or another type unpack decodes into the q6KPBlock format, iqgrid.go) by the Q6_K
+// tiles on pieces decoded by unpack (kp512PieceRows), overwriting out.
 func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []byte, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
-	nsb, nb := k/256, k/32
-	const C, xr = kp512Q6KC, kp512Q6KRow
-	tiles := kp512Q6KTiles
-	p.runGrain(n, 16, func(lo, hi int) {
-		bp := kpBufPool.Get().(*[kBlockQuant / 32 * q6KPBlock]byte)
-		defer kpBufPool.Put(bp)
-		ba, bb := bp[:kp512KB*8*q6KPBlock], bp[kp512KB*8*q6KPBlock:]
-		var tmp [C * 16]float32
-		for i0 := 0; i0 < m; i0 += mBlockQuant {
-			i1 := min(m, i0+mBlockQuant)
-			for i := i0; i < i1; i++ {
-				clear(out[i*n+lo : i*n+hi])
-			}
-			for j := lo; j < hi; j += 16 {
-				r := min(16, hi-j)
-				for s0 := 0; s0 < nsb; s0 += kp512KB {
-					sc := min(kp512KB, nsb-s0)
-					unpack(ba, data, rs, j, min(8, r), s0, sc)
-					b := &ba[0] // lanes past the last row are not read back
-					if r > 8 {
-						unpack(bb, data, rs, j+8, r-8, s0, sc)
-						b = &bb[0]
-					}
-					for i := i0; i < i1; i += C {
-						c := min(C, i1-i)
-						x := &xp[(i*nb+s0*8*c)*xr]
-						if r == 16 {
-							tiles[c](&ba[0], b, x, 8*sc, &out[i*n+j], 4*n)
-							continue
-						}
-						for a := 0; a < c; a++ {
-							copy(tmp[16*a:16*a+r], out[(i+a)*n+j:(i+a)*n+hi])
-						}
-						tiles[c](&ba[0], b, x, 8*sc, &tmp[0], 64)
-						for a := 0; a < c; a++ {
-							copy(out[(i+a)*n+j:(i+a)*n+j+r], tmp[16*a:16*a+r])
-						}
-					}
-				}
-			}
-		}
-	})
+	p.kp512PieceRows(out, m, n, k, data, rs, xp, kp512Q6KTiles, kp512Q6KC, kp512Q6KRow, unpack)
 }

@@ -75,8 +75,6 @@ func (p *Pool) MatMul(out, x []float32, m int, w *tensor.Tensor) error {
 		p.matMulIQ4XSPacked(out, x, m, n, k, w.Packed)
 	case dt == tensor.Q8_0 || dt == tensor.Q4_0:
 		p.matMulQuant(out, x, m, n, k, data, rs, dt)
-	case matMulKQWide != nil && matMulKQWide(p, out, x, m, n, k, data, rs, dt):
-		// done on the AVX-512 VNNI tiles of the block types (kq512_amd64.go)
 	case dt == tensor.Q4_K || dt == tensor.Q6_K:
 		p.matMulSuper(out, x, m, n, k, data, rs, dt)
 	case tensor.Unpacker(dt) != nil: // the other block types (kquant.go)

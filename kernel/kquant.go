@@ -243,25 +243,19 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotIQ1MVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, (*uint64)(xc))
 		}
-	case dt == tensor.TQ2_0 && tq20VNNIOn():
-		p.matMulTQ20512(out, s, m, n, k, data, rs)
+	case lowBitOf(dt) != nil: // TQ2_0, TQ1_0, Q8_K on AVX-512 VNNI (lowbit.go)
+		p.matMulLowBit(lowBitOf(dt), out, s, m, n, k, data, rs)
 		return true
 	case dt == tensor.TQ2_0 && dotTQ20Vec != nil:
 		tiles = &tq20Tiles
 		rowDot = func(j, i int) float32 {
 			return dotTQ20Vec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
-	case dt == tensor.TQ1_0 && tq10VNNIOn():
-		p.matMulTQ10512(out, s, m, n, k, data, rs)
-		return true
 	case dt == tensor.TQ1_0 && dotTQ10Vec != nil:
 		tiles = &tq10Tiles
 		rowDot = func(j, i int) float32 {
 			return dotTQ10Vec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb)
 		}
-	case dt == tensor.Q8_K && q8KVNNIOn():
-		p.matMulQ8K512(out, s, m, n, k, data, rs)
-		return true
 	case dt == tensor.Q8_K && dotQ8KVec != nil:
 		tiles = &q8KTiles
 		rowDot = func(j, i int) float32 {

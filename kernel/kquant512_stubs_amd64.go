@@ -25,13 +25,13 @@ func dotQ2KAVX512(w *byte, xq *int8, xd *float32, xs *float32, nsb int) float32
 // q2KUnpack512 decodes nsb super-blocks of 8 Q2_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as q2KUnpack8 does.
 func q2KUnpack512(dst *byte, w *byte, off *int64, nsb int)
 
-// tq20Unpack512 decodes nsb super-blocks of 8 TQ2_0 rows (row r at w+off[r]) into dst in the q2KPBlock format, as tq20Unpack8 does.
+// tq20Unpack512 decodes nsb super-blocks of 8 TQ2_0 rows (row r at w+off[r]) into dst in the q2KPBlock format, as lowBit.unpack8 does.
 func tq20Unpack512(dst *byte, w *byte, off *int64, nsb int)
 
-// q8KUnpack512 decodes nsb super-blocks of 8 Q8_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as q8KUnpack8 does.
+// q8KUnpack512 decodes nsb super-blocks of 8 Q8_K rows (row r at w+off[r]) into dst in the q2KPBlock format, as lowBit.unpack8 does.
 func q8KUnpack512(dst *byte, w *byte, off *int64, nsb int)
 
-// tq10Unpack512 decodes nsb super-blocks of 8 TQ1_0 rows (row r at w+off[r]) into dst in the q2KPBlock format, as tq10Unpack8 does.
+// tq10Unpack512 decodes nsb super-blocks of 8 TQ1_0 rows (row r at w+off[r]) into dst in the q2KPBlock format, as lowBit.unpack8 does.
 func tq10Unpack512(dst *byte, w *byte, off *int64, nsb int)
 
 // q2KTile512x1 adds the products of 16 Q2_K rows decoded by q2KUnpack512 (8 at a, 8 at b) and 1 activation rows laid out by q2KPrep over nb blocks of 32 to out[c*os/4+r], in dotQ2K32Generic's order.

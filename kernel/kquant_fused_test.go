@@ -150,14 +150,8 @@ func TestFusedMatMul(t *testing.T) {
 						row, xr, dr, sr := w.Row(j), xq[i*k:(i+1)*k], xd[lo:hi], xs[lo:hi]
 						want := fusedTwin(dt, row, xr, dr, sr, k)
 						v, ok := fusedRowDot(dt, row, xr, dr, sr, k)
-						if dt == tensor.TQ2_0 && tq20VNNIOn() { // TQ2_0's VNNI order (tq20.go)
-							v, ok = dotTQ2032Generic(row, xr, dr, k/256), true
-						}
-						if dt == tensor.Q8_K && q8KVNNIOn() { // Q8_K's (q8k.go)
-							v, ok = dotQ8K32Generic(row, xr, dr, k/256), true
-						}
-						if dt == tensor.TQ1_0 && tq10VNNIOn() { // TQ1_0's (tq10.go)
-							v, ok = dotTQ1032Generic(row, xr, dr, k/256), true
+						if lb := lowBitOf(dt); lb != nil { // TQ2_0's, TQ1_0's, Q8_K's VNNI order (lowbit.go)
+							v, ok = lb.dot32Generic(row, xr, dr, k/256), true
 						}
 						if ok && got[i*n+j] != v {
 							t.Errorf("%s: [%d,%d] = %g, row kernel %g: not the same bits", name, i, j, got[i*n+j], v)

@@ -55,10 +55,6 @@ var (
 	pathBlocks = []tensor.DType{tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q2_K, tensor.Q3_K, tensor.Q5_K,
 		tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
 		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
-	// pathKQ are the types of the AVX-512 VNNI tiles of kq512_amd64.go: Q4_K, Q5_K, Q6_K
-	// and the block types without a fused AVX2 kernel (those beat the Go packer).
-	pathKQ = []tensor.DType{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
-		tensor.IQ4_NL, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M, tensor.TQ1_0, tensor.TQ2_0}
 	pathFused = []tensor.DType{tensor.Q2_K, tensor.Q3_K, tensor.Q5_K, tensor.IQ4_XS, tensor.IQ2_XS,
 		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_S, tensor.IQ4_NL, tensor.Q5_0, tensor.Q4_1, tensor.Q5_1,
 		tensor.IQ1_S, tensor.IQ1_M, tensor.TQ2_0, tensor.TQ1_0, tensor.Q8_K}
@@ -84,7 +80,6 @@ var matPaths = []matPath{
 	{pathQuant, true, true, false, Path{"AMX", "TDPBSSD tiles"}, func() bool { return matMulQuantAMX != nil }},
 	{pathQuant, true, true, false, Path{"AVX-512 VNNI", "q512mm tiles"}, func() bool { return matMulQuantWide != nil }},
 	{pathFloat, true, true, false, Path{"AVX-512", "f512 tiles"}, func() bool { return matMulFloatWide != nil }},
-	{pathKQ, true, true, false, Path{"AVX-512 VNNI", "kq512 tiles"}, func() bool { return matMulKQWide != nil }},
 	{[]tensor.DType{tensor.Q4_0}, true, false, false, Path{"AVX2", "dotQ4I_vec8"}, always},
 	{[]tensor.DType{tensor.Q4_0}, false, true, false, Path{"AVX2", "dotQ4I 8×2"}, always},
 	{[]tensor.DType{tensor.Q8_0}, true, false, false, Path{"AVX2", "dotQ8_0 4×1"}, always},
@@ -112,7 +107,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XS32x2AVX512 (iq2xs, VNNI order)"}, iq2XSVNNIOn},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, pieces decoded by iq2XSUnpackVBMI)")}, func() bool { return iq2XSVNNIOn() && iq2XSUnpackVBMIVec != nil }},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, decoded pieces)")}, iq2XSVNNIOn},
-	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX2", tile("dotIQ2XSP", 8, 1, "(iq2xs, pieces decoded by iq2XSUnpackAVX2, VNNI order)")}, iq2XSAVX2On},
+	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX2", "dotIQ2XSP_vec8 (iq2xs, VNNI order)"}, iq2XSAVX2On},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX2", tile("dotIQ2XSP", 8, iq2XSPC, "(iq2xs, pieces decoded by iq2XSUnpackAVX2, VNNI order)")}, iq2XSAVX2On},
 	{pathIQGrid, true, false, false, Path{"AVX-512", "dot<type>32x2AVX512 (iqgrid, VNNI order)"}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
 	{pathIQGrid, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iqgrid, decoded pieces)")}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
@@ -121,12 +116,12 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512 VNNI", "q2KDot8AVX512 (q2k, 8 rows a call)"}, func() bool { return q2KVNNIOn() && q2KDot8Vec != nil }},
 	{[]tensor.DType{tensor.Q2_K}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(q2k, pieces decoded by q2KUnpack512)")}, q2KVNNIOn},
-	{[]tensor.DType{tensor.TQ2_0}, true, false, false, Path{"AVX-512 VNNI", "tq20Dot8AVX512 (tq20, 8 rows a call)"}, tq20VNNIOn},
-	{[]tensor.DType{tensor.TQ2_0}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(tq20, pieces decoded by tq20Unpack512)")}, tq20VNNIOn},
-	{[]tensor.DType{tensor.Q8_K}, true, false, false, Path{"AVX-512 VNNI", "q8KDot8AVX512 (q8k, 8 rows a call)"}, q8KVNNIOn},
-	{[]tensor.DType{tensor.Q8_K}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(q8k, pieces decoded by q8KUnpack512)")}, q8KVNNIOn},
-	{[]tensor.DType{tensor.TQ1_0}, true, false, false, Path{"AVX-512 VNNI", "tq10Dot8AVX512 (tq10, 8 rows a call)"}, tq10VNNIOn},
-	{[]tensor.DType{tensor.TQ1_0}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(tq10, pieces decoded by tq10Unpack512)")}, tq10VNNIOn},
+	{[]tensor.DType{tensor.TQ2_0}, true, false, false, Path{"AVX-512 VNNI", "tq20Dot8AVX512 (tq20, 8 rows a call)"}, tq20.on},
+	{[]tensor.DType{tensor.TQ2_0}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(tq20, pieces decoded by tq20Unpack512)")}, tq20.on},
+	{[]tensor.DType{tensor.Q8_K}, true, false, false, Path{"AVX-512 VNNI", "q8KDot8AVX512 (q8k, 8 rows a call)"}, q8K.on},
+	{[]tensor.DType{tensor.Q8_K}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(q8k, pieces decoded by q8KUnpack512)")}, q8K.on},
+	{[]tensor.DType{tensor.TQ1_0}, true, false, false, Path{"AVX-512 VNNI", "tq10Dot8AVX512 (tq10, 8 rows a call)"}, tq10.on},
+	{[]tensor.DType{tensor.TQ1_0}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(tq10, pieces decoded by tq10Unpack512)")}, tq10.on},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512", "dotQ2KAVX512 (kquant)"}, func() bool { return q2K512On }},
 	{pathB32, true, false, false, Path{"AVX-512 VNNI", tile("b32 tiles", 16, 1, "(blocks read in place)")}, func() bool { return b32Tiles[0] != nil }},
 	{pathB32, false, true, false, Path{"AVX-512 VNNI", tile("b32 tiles", 16, b32C, "(blocks read in place)")}, func() bool { return b32Tiles[0] != nil }},

@@ -56,6 +56,9 @@ import (
 // q2KPBlock is the bytes of one block of 32 of 8 rows in the q2KPBlock format (as
 // q6KPBlock, so that two pieces fill a kpBufPool buffer); q2KXRow the bytes of one
 // activation row's block laid out by q2KPrep; q2KC the activation rows a tile call takes.
+// The q2KPBlock format has q6KPBlock's size, so that both take kp512PieceRows' buffers.
+var _ = [1]struct{}{}[q2KPBlock-q6KPBlock]
+
 const (
 	q2KPBlock = 384
 	q2KXRow   = 40
@@ -204,53 +207,11 @@ func (p *Pool) q2KRow(out []float32, s *quantScratch, n, k int, data []byte, rs 
 	})
 }
 
-// q2KRows multiplies m activation rows laid out by q2KPrep with the n Q2_K rows of data,
-// overwriting out: the threads split the weight rows 16 at a time, and each 16 rows'
-// pieces of kp512KB super-blocks, in order along the rows, are decoded by unpack (8
-// rows into each half of a kpBufPool buffer) once per mBlockQuant activation rows and
-// multiplied with all of them by tiles, q2KC rows a call (as iq2XSRows).
+// q2KRows multiplies m activation rows laid out by q2KPrep with the n rows of data (Q2_K,
+// or a type of lowbit.go) by tiles on pieces decoded by unpack into the q2KPBlock format
+// (kp512PieceRows), overwriting out.
 func (p *Pool) q2KRows(out []float32, m, n, k int, data []byte, rs int, xp []byte, tiles []kp512TileFn, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
-	nsb, nb := k/256, k/32
-	const C, xr = q2KC, q2KXRow
-	p.runGrain(n, 16, func(lo, hi int) {
-		bp := kpBufPool.Get().(*[kBlockQuant / 32 * q6KPBlock]byte)
-		defer kpBufPool.Put(bp)
-		ba, bb := bp[:kp512KB*8*q2KPBlock], bp[kp512KB*8*q2KPBlock:]
-		var tmp [C * 16]float32
-		for i0 := 0; i0 < m; i0 += mBlockQuant {
-			i1 := min(m, i0+mBlockQuant)
-			for i := i0; i < i1; i++ {
-				clear(out[i*n+lo : i*n+hi])
-			}
-			for j := lo; j < hi; j += 16 {
-				r := min(16, hi-j)
-				for s0 := 0; s0 < nsb; s0 += kp512KB {
-					sc := min(kp512KB, nsb-s0)
-					unpack(ba, data, rs, j, min(8, r), s0, sc)
-					b := &ba[0] // lanes past the last row are not read back
-					if r > 8 {
-						unpack(bb, data, rs, j+8, r-8, s0, sc)
-						b = &bb[0]
-					}
-					for i := i0; i < i1; i += C {
-						c := min(C, i1-i)
-						x := &xp[(i*nb+s0*8*c)*xr]
-						if r == 16 {
-							tiles[c](&ba[0], b, x, 8*sc, &out[i*n+j], 4*n)
-							continue
-						}
-						for a := 0; a < c; a++ {
-							copy(tmp[16*a:16*a+r], out[(i+a)*n+j:(i+a)*n+hi])
-						}
-						tiles[c](&ba[0], b, x, 8*sc, &tmp[0], 64)
-						for a := 0; a < c; a++ {
-							copy(out[(i+a)*n+j:(i+a)*n+j+r], tmp[16*a:16*a+r])
-						}
-					}
-				}
-			}
-		}
-	})
+	p.kp512PieceRows(out, m, n, k, data, rs, xp, tiles, q2KC, q2KXRow, unpack)
 }
 
 // q2KTileGo is the plain version of the Q2_K tiles: 16 rows in the q2KPBlock format (rows

@@ -27,7 +27,7 @@ import (
 // so a row's results do not depend on the number of activation rows. They differ in the
 // last bits from those of the fused kernels for Q3_K as stored (dotQ3KAVX and its tiles,
 // kquant.go, which scale each 16 in float), which serve weights Pack did not lay out
-// (packing off, -tags purego, DECILM_KQ512=1).
+// (packing off, -tags purego).
 //
 // Measured (BenchmarkMatMulQ3KPacked, -cpu 1 -count 5, one thread, on a Zen 5 shared by
 // several processes at load 6-10 on 2 vCPUs: very noisy, single rounds ran from a tenth

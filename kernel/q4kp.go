@@ -64,13 +64,12 @@ const q4KPTileC = 2
 // where the CPU has AVX2 and no wider path (AMX, AVX-512 VNNI) serves quantized weights.
 func q4KPackedOn() bool { return q4KPVec != nil && kPackedOn() }
 
-// kPackedOn reports whether the packed Q4_K and Q6_K kernels serve those types: on every
-// CPU with AVX2 (the AVX-512 and AMX CPUs included: their wider paths serve Q8_0 and
-// Q4_0, not these) unless the AVX-512 VNNI tiles of kq512_amd64.go are switched on
-// (DECILM_KQ512=1), which read the blocks as stored. matMulKQWide is set at start-up, so
-// this does not change between Pack and MatMul.
+// kPackedOn reports whether the packed k-quant kernels serve those types: on every CPU
+// with AVX2 (the AVX-512 and AMX CPUs included: their wider paths serve Q8_0 and Q4_0,
+// not these; with several activation rows the AVX-512 VNNI CPUs unpack the packed groups
+// for the kp512 tiles).
 func kPackedOn() bool {
-	return useAsm && matMulKQWide == nil
+	return useAsm
 }
 
 // q4KPBytes returns the packed size of an n×k Q4_K matrix (k a multiple of 256): groups

@@ -22,7 +22,7 @@ import (
 // are decoded by q2KUnpack512 into the q2KPBlock format and two such pieces multiplied with
 // C activation rows by q2KTile512 (16 rows a zmm, VPDPBUSD with 4 bytes of an activation
 // row broadcast); one activation row takes q2KDot8AVX512, 8 weight rows a call. TQ2_0,
-// TQ1_0 and Q8_K are Q2_K with other scales and mins (kernel/tq20.go, tq10.go, q8k.go):
+// TQ1_0 and Q8_K are Q2_K with other scales and mins (kernel/lowbit.go):
 // their decoders and row kernels are these with a kind (lbTQ20, lbTQ10, lbQ8K), and they
 // share the tiles.
 
@@ -110,7 +110,7 @@ func q2KUnpack512(kind int) {
 		}
 	}
 	TEXT(name, NOSPLIT, "func(dst, w *byte, off *int64, nsb int)")
-	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q2KPBlock format, as %s does.", name, typ, []string{"q2KUnpack8", "tq20Unpack8", "q8KUnpack8", "tq10Unpack8"}[kind]))
+	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q2KPBlock format, as %s does.", name, typ, []string{"q2KUnpack8", "lowBit.unpack8", "lowBit.unpack8", "lowBit.unpack8"}[kind]))
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	offp := Load(Param("off"), GP64())
