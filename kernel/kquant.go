@@ -230,6 +230,9 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		rowDot = func(j, i int) float32 {
 			return dotIQ2SVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, (*uint64)(xc))
 		}
+	case iq1On(dt): // IQ1_S, IQ1_M on AVX-512 VNNI (iq1.go)
+		p.matMulIQ1512(out, s, m, n, k, data, rs, dt)
+		return true
 	case dt == tensor.IQ1_S && dotIQ1SVec != nil:
 		tiles, xc, xcRow = &iq1STiles, unsafe.Pointer(&tensor.IQ1SGrid()[0]), 0
 		rowDot = func(j, i int) float32 {

@@ -23,6 +23,9 @@ func fusedTwin(dt tensor.DType, w []byte, xq []int8, xd, xs []float32, k int) fl
 	if iqGridOn(dt) { // the VNNI order (iqgrid.go)
 		return dotGrid32Generic(dt, w, xq, xd, k/256)
 	}
+	if iq1On(dt) { // the VNNI order (iq1.go)
+		return dotIQ132Generic(dt, w, xq, xd, k/256)
+	}
 	return dotGridGeneric(dt, w, xq, xd, k/256)
 }
 
@@ -41,6 +44,8 @@ func fusedRowDot(dt tensor.DType, w []byte, xq []int8, xd, xs []float32, k int) 
 		return dotIQ2XXSVec(&w[0], &xq[0], &xd[0], nsb, &tensor.IQ2XXSGrid()[0]), true
 	case dt == tensor.IQ2_S && dotIQ2SVec != nil:
 		return dotIQ2SVec(&w[0], &xq[0], &xd[0], nsb, &tensor.IQ2SGrid()[0]), true
+	case iq1On(dt): // the VNNI order (iq1.go)
+		return iq1Fns(dt).dot(&w[0], &xq[0], &xd[0], nsb), true
 	case dt == tensor.IQ1_S && dotIQ1SVec != nil:
 		return dotIQ1SVec(&w[0], &xq[0], &xd[0], nsb, &tensor.IQ1SGrid()[0]), true
 	case dt == tensor.IQ1_M && dotIQ1MVec != nil:

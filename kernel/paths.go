@@ -111,6 +111,8 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX2", tile("dotIQ2XSP", 8, iq2XSPC, "(iq2xs, pieces decoded by iq2XSUnpackAVX2, VNNI order)")}, iq2XSAVX2On},
 	{pathIQGrid, true, false, false, Path{"AVX-512", "dot<type>32x2AVX512 (iqgrid, VNNI order)"}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
 	{pathIQGrid, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iqgrid, decoded pieces)")}, func() bool { return iqGridOn(tensor.IQ3_XXS) }},
+	{pathIQ1, true, false, false, Path{"AVX-512 VNNI", "dot<type>32x2AVX512 (iq1, VNNI order)"}, func() bool { return iq1On(tensor.IQ1_S) }},
+	{pathIQ1, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq1, decoded pieces)")}, func() bool { return iq1On(tensor.IQ1_S) }},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XSAVX512 (kquant)"}, func() bool { return iq2XS512On }},
 	{[]tensor.DType{tensor.Q2_K}, true, false, false, Path{"AVX-512 VNNI", "q2KDot8AVX512 (q2k, 8 rows a call)"}, func() bool { return q2KVNNIOn() && q2KDot8Vec != nil }},
 	{[]tensor.DType{tensor.Q2_K}, false, true, false, Path{"AVX-512 VNNI", tile("q2KTile512x", 16, q2KC, "(q2k, pieces decoded by q2KUnpack512)")}, q2KVNNIOn},

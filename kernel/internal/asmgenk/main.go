@@ -44,11 +44,19 @@ var avx512 = flag.Bool("avx512", false, "generate the AVX-512 kernels")
 // iqgrid selects the VNNI-order grid i-quant kernels (iqgrid_amd64.s, iqgrid512.go).
 var iqgrid = flag.Bool("iqgrid", false, "generate the VNNI-order grid i-quant kernels")
 
+// iq1 selects the VNNI-order IQ1_S and IQ1_M kernels (iq1_amd64.s, iq1512.go).
+var iq1 = flag.Bool("iq1", false, "generate the VNNI-order IQ1_S and IQ1_M kernels")
+
 func main() {
 	flag.Parse()
 	ConstraintExpr("!purego")
 	if *iqgrid {
 		iqGrid512()
+		Generate()
+		return
+	}
+	if *iq1 {
+		iq1512()
 		Generate()
 		return
 	}
