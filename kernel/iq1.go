@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"encoding/binary"
-	"math"
 
 	"github.com/decilm/decilm/tensor"
 )
@@ -154,66 +153,4 @@ func dotIQ132Generic(dt tensor.DType, w []byte, xq []int8, xd []float32, nsb int
 		}
 	}
 	return acc
-}
-
-// iq1Unpack8 decodes super-blocks s0..s0+sc-1 of IQ1_S or IQ1_M (dt) weight rows
-// j..j+rows-1 (rows ≤ 8; row r at data[(j+r)·rs:]) into dst in the q6KPBlock format, row
-// r in lane r (lanes rows..7 are left as they were): per block of 32, value e of row r at
-// byte 32·(e/4) + 4r + e%4 as u = 8·g + δ + 64 (tensor.Unpacker's value plus 64), at
-// 256 + 4r the low half's scale 2s+1 as int16 twice, at 288 + 4r the high half's twice,
-// at 320 + 4r the two, and at 352 + 4r d/8 as float32.
-func iq1Unpack8(dt tensor.DType, dst, data []byte, rs, j, rows, s0, sc int) {
-	le := binary.LittleEndian
-	bb := dt.BlockBytes()
-	u := make([]int8, 256)
-	sf, mn := make([]float32, 16), make([]float32, 16)
-	unpack := tensor.Unpacker(dt)
-	for r := 0; r < rows; r++ {
-		row := data[(j+r)*rs:]
-		for s := 0; s < sc; s++ {
-			blk := row[(s0+s)*bb : (s0+s+1)*bb]
-			unpack(u, sf, mn, blk)
-			scl, _ := gridScales(dt, blk)
-			d8 := math.Float32bits(iq1D(dt, blk))
-			for ib := 0; ib < 8; ib++ {
-				o := dst[(8*s+ib)*q6KPBlock : (8*s+ib+1)*q6KPBlock]
-				for e := 0; e < 32; e++ {
-					o[32*(e/4)+4*r+e%4] = byte(int(u[32*ib+e]) + 64)
-				}
-				lo, hi := uint32(scl[2*ib]), uint32(scl[2*ib+1])
-				le.PutUint32(o[256+4*r:], lo|lo<<16)
-				le.PutUint32(o[288+4*r:], hi|hi<<16)
-				le.PutUint32(o[320+4*r:], lo|hi<<16)
-				le.PutUint32(o[352+4*r:], d8)
-			}
-		}
-	}
-}
-
-// matMulIQ1512 is MatMul for IQ1_S or IQ1_M (dt) weights (n rows of rs bytes, k values)
-// in the VNNI order, on x quantized into s: two rows a call of the one-row kernels for
-// m = 1, else the pieces decoded by the type's unpacker on the kp512 Q6_K tiles.
-func (p *Pool) matMulIQ1512(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) {
-	f := iq1Fns(dt)
-	nb, nsb := k/32, k/256
-	if m == 1 {
-		p.runGrain(n, 4, func(lo, hi int) {
-			j := lo
-			for ; j+2 <= hi; j += 2 {
-				f.dot2(&data[j*rs], rs, &s.q[0], &s.d[0], nsb, &out[j])
-			}
-			for ; j < hi; j++ {
-				out[j] = f.dot(&data[j*rs], &s.q[0], &s.d[0], nsb)
-			}
-		})
-		return
-	}
-	xpp := kp512XPool.Get().(*[]byte)
-	defer kp512XPool.Put(xpp)
-	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
-	p.iq2XSPrep(xp, s, m, nb)
-	bb := dt.BlockBytes()
-	p.iq2XSRows(out, m, n, k, data, rs, xp, func(dst, data []byte, rs, j, rows, s0, sc int) {
-		gridUnpack8Asm(f, bb, dst, data, rs, j, rows, s0, sc)
-	})
 }

@@ -16,8 +16,8 @@ func dotIQ1S32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *ui
 // dotIQ1M32x2AVX512 writes to out[0] and out[1] the dot products of two rows of nsb IQ1_M super-blocks (at w and w+ws) with a row quantized by QuantizeQ8, each as dotIQ1M32AVX512 computes it (grid: tensor.IQ1SGrid).
 func dotIQ1M32x2AVX512(w *byte, ws int, xq *int8, xd *float32, nsb int, grid *uint64, out *float32)
 
-// iq1SUnpackAVX512 decodes nsb super-blocks of 8 IQ1_S rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq1Unpack8 does (grid: tensor.IQ1SGrid).
+// iq1SUnpackAVX512 decodes nsb super-blocks of 8 IQ1_S rows (row r at w+off[r]) into dst in the q6KPBlock format, as gridUnpack8 does (grid: tensor.IQ1SGrid).
 func iq1SUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)
 
-// iq1MUnpackAVX512 decodes nsb super-blocks of 8 IQ1_M rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq1Unpack8 does (grid: tensor.IQ1SGrid).
+// iq1MUnpackAVX512 decodes nsb super-blocks of 8 IQ1_M rows (row r at w+off[r]) into dst in the q6KPBlock format, as gridUnpack8 does (grid: tensor.IQ1SGrid).
 func iq1MUnpackAVX512(dst *byte, w *byte, off *int64, nsb int, grid *uint64)

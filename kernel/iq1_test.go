@@ -73,7 +73,7 @@ func TestIQ132Generic(t *testing.T) {
 	}
 }
 
-// TestIQ1Unpack8: iq1Unpack8 writes each weight as u = v + 64 (v: tensor.Unpacker's
+// TestIQ1Unpack8: gridUnpack8 writes each weight as u = v + 64 (v: tensor.Unpacker's
 // 8·g ± 1), the halves' scales 2s+1 and d/8 in the q6KPBlock format, for 1 to 8 rows and
 // pieces starting past the row's first super-block, and leaves the other lanes; the
 // assembly unpackers write its bytes in lanes 0..rows-1.
@@ -98,7 +98,7 @@ func TestIQ1Unpack8(t *testing.T) {
 						for i := range want {
 							want[i] = 0xa5
 						}
-						iq1Unpack8(dt, want, w.Data, rs, j, rows, s0, sc)
+						gridUnpack8(dt, want, w.Data, rs, j, rows, s0, sc)
 						for r := 0; r < 8; r++ {
 							for s := 0; s < sc; s++ {
 								for ib := 0; ib < 8 && r >= rows; ib++ {

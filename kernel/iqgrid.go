@@ -150,7 +150,8 @@ func dotGrid32Generic(dt tensor.DType, w []byte, xq []int8, xd []float32, nsb in
 // (lanes rows..7 are left as they were): per block of 32, value e of row r at byte
 // 32·(e/4) + 4r + e%4 as u = w + 64, at 256 + 4r the low half's scale 2s+1 as int16
 // twice, at 288 + 4r the high half's twice, at 320 + 4r the two, and at 352 + 4r d·dmul
-// as float32.
+// as float32 (IQ1_S, IQ1_M: u = 8·g + δ + 64, tensor.Unpacker's value plus 64, and d/8,
+// iq1D).
 func gridUnpack8(dt tensor.DType, dst, data []byte, rs, j, rows, s0, sc int) {
 	le := binary.LittleEndian
 	bb := dt.BlockBytes()
@@ -164,6 +165,9 @@ func gridUnpack8(dt tensor.DType, dst, data []byte, rs, j, rows, s0, sc int) {
 			unpack(u, sf, mn, blk)
 			scl, dmul := gridScales(dt, blk)
 			dd := math.Float32bits(f16At(blk, 0) * dmul)
+			if dt == tensor.IQ1_S || dt == tensor.IQ1_M {
+				dd = math.Float32bits(iq1D(dt, blk))
+			}
 			for ib := 0; ib < 8; ib++ {
 				o := dst[(8*s+ib)*q6KPBlock : (8*s+ib+1)*q6KPBlock]
 				for e := 0; e < 32; e++ {
@@ -191,10 +195,11 @@ func gridUnpack8Asm(f *iqGridFns, bb int, dst, data []byte, rs, j, rows, s0, sc 
 	f.unpack(&dst[0], &data[j*rs+s0*bb], &off[0], sc)
 }
 
-// matMulGrid512 is MatMul for dt weights (IQ3_XXS, IQ2_XXS, IQ3_S, IQ2_S; n rows of rs
-// bytes, k values) in the VNNI order, on x quantized into s.
-func (p *Pool) matMulGrid512(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) {
-	f := iqGrid(dt)
+// matMulGrid512 is MatMul for dt weights (IQ3_XXS, IQ2_XXS, IQ3_S, IQ2_S, and IQ1_S,
+// IQ1_M: iq1.go; n rows of rs bytes, k values) in the VNNI order on f, dt's kernels
+// (iqGrid, iq1Fns), on x quantized into s: two rows a call of the one-row kernels for
+// m = 1, else the pieces decoded by the type's unpacker on the kp512 Q6_K tiles.
+func (p *Pool) matMulGrid512(f *iqGridFns, out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) {
 	nb, nsb := k/32, k/256
 	if m == 1 {
 		p.runGrain(n, 4, func(lo, hi int) {

@@ -208,7 +208,7 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 		}
 		tiles, xc, xcRow = &q2KTiles, unsafe.Pointer(&xs[0]), 4*g
 	case iqGridOn(dt): // IQ3_XXS, IQ2_XXS, IQ3_S, IQ2_S on AVX-512 VNNI (iqgrid.go)
-		p.matMulGrid512(out, s, m, n, k, data, rs, dt)
+		p.matMulGrid512(iqGrid(dt), out, s, m, n, k, data, rs, dt)
 		return true
 	case dt == tensor.IQ3_XXS && dotIQ3XXSVec != nil:
 		tiles, xc, xcRow = &iq3XXSTiles, unsafe.Pointer(&tensor.IQ3XXSGrid()[0]), 0
@@ -231,7 +231,7 @@ func (p *Pool) matMulFused(out []float32, s *quantScratch, m, n, k int, data []b
 			return dotIQ2SVec(&data[j*rs], &s.q[i*k], &s.d[i*nb], nsb, (*uint64)(xc))
 		}
 	case iq1On(dt): // IQ1_S, IQ1_M on AVX-512 VNNI (iq1.go)
-		p.matMulIQ1512(out, s, m, n, k, data, rs, dt)
+		p.matMulGrid512(iq1Fns(dt), out, s, m, n, k, data, rs, dt)
 		return true
 	case dt == tensor.IQ1_S && dotIQ1SVec != nil:
 		tiles, xc, xcRow = &iq1STiles, unsafe.Pointer(&tensor.IQ1SGrid()[0]), 0

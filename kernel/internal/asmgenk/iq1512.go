@@ -243,7 +243,7 @@ func iq1MDBits(w Register) GPVirtual {
 func iq1Unpack512(g gridKind) {
 	name := fmt.Sprintf("%sUnpackAVX512", lowerFirst(g.name))
 	TEXT(name, 0, "func(dst, w *byte, off *int64, nsb int, grid *uint64)")
-	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q6KPBlock format, as iq1Unpack8 does (grid: tensor.IQ1SGrid).", name, g.dt))
+	Doc(fmt.Sprintf("%s decodes nsb super-blocks of 8 %s rows (row r at w+off[r]) into dst in the q6KPBlock format, as gridUnpack8 does (grid: tensor.IQ1SGrid).", name, g.dt))
 	const scrSc, scrD = 2048, 2048 + 3*256
 	scr := AllocLocal(scrD + 16)
 	dst := Load(Param("dst"), GP64())
