@@ -1,0 +1,75 @@
+package kernel
+
+// Q6_K's block format on AVX-VNNI (issue 16): CPUs with AVX2 and AVX-VNNI but no AVX-512
+// VNNI (Intel Alder Lake and later client cores; AMD Zen 5 with AVX-512 off) multiply
+// packed Q6_K, packed Q3_K and IQ2_XS weights with several activation rows by the
+// vnniQ6KTile tiles (vnniq6_amd64.s, internal/asmgenvnni/q6k.go): the ymm version of
+// kp512Q6KTile, with its arguments and the same drivers, activation layout and twin. The
+// weights are unpacked into the q6KPBlock format by the AVX2 unpackers (q6KPUnpackAVX,
+// q3KPUnpackAVX, iq2XSUnpackAVX2), 16 rows at a time (8 at a, 8 at b), and multiplied
+// with vnniQ6KC activation rows a call laid out by kp512PrepX (kp512Rows for the packed
+// groups, kp512PieceRows for IQ2_XS's decoded pieces). Per block of 32, row and
+// activation row, two half sums each start at -32·Σx of their 16 activations (-64·Σx for
+// IQ2_XS: iq2XSPrepC) and take 4 VPDPBUSD (VEX), are multiplied by their scales
+// (VPMULLD) and added, all exact in int32, and then
+//
+//	acc = float32(sc_lo·S_lo + sc_hi·S_hi)·(d·dx) + acc      (d·dx rounded, fused)
+//
+// as kp512Q6KTileGo, the AVX-512 tiles and each type's one-row kernel (dotQ6KP_vec8,
+// dotQ3KP_vec8, dotIQ2XSP_vec8) compute it: a row's results are the same bits for every m
+// and on AVX2, AVX-VNNI and AVX-512 VNNI CPUs. One activation row keeps those one-row
+// kernels.
+//
+// The tile: 16 weight rows × C activation rows need 4C int32 sums, the two weight vectors
+// (a and b) and the broadcast activation bytes in the 16 ymm registers, so C ≤ 3; the
+// float accumulators stay in out (one fused multiply-add from memory and a store per
+// block). Each broadcast of 4 activation bytes serves 2 VPDPBUSD (the two groups), each
+// weight vector C.
+//
+// Where they replace: Q6_K and Q3_K the AVX2 dotQ6KPS 8×4 tiles (int16 half sums, 2
+// VPMADDUBSW and 2 VPMADDWD a half block), IQ2_XS the dotIQ2XSP 8×C tiles (VPMADDUBSW and
+// VPMADDWD for every 4 bytes).
+
+// vnniQ6KC is the most activation rows a vnniQ6KTile takes.
+const vnniQ6KC = 3
+
+// vnniQ6KTiles are the AVX-VNNI tiles, [c] for c activation rows (nil where the CPU lacks
+// AVX2, FMA, F16C or AVX-VNNI, and under purego; vnniq6_amd64.go).
+var vnniQ6KTiles []kp512TileFn
+
+// vnniQ6KOn reports whether the AVX-VNNI tiles serve packed Q6_K weights with several
+// activation rows: the packed AVX2 kernels serve Q6_K and the AVX-512 tiles do not.
+func vnniQ6KOn() bool { return vnniQ6KTiles != nil && q6KPackedOn() && !kp512On(true) }
+
+// vnniQ3KOn reports whether the AVX-VNNI tiles serve packed Q3_K weights with several
+// activation rows.
+func vnniQ3KOn() bool { return vnniQ6KTiles != nil && q3KPackedOn() && !kp512Q3KOn() }
+
+// vnniIQ2XSOn reports whether the AVX-VNNI tiles serve IQ2_XS weights with several
+// activation rows: IQ2_XS takes the AVX2 path (iq2XSAVX2On), whose unpacker they read.
+func vnniIQ2XSOn() bool { return vnniQ6KTiles != nil && iq2XSAVX2On() }
+
+// matMulQ6KTiles multiplies m > 1 activation rows quantized in s with the n weight rows
+// of w, packed in groups of 8 (gsb bytes a super-block of a group) that unpack turns into
+// the q6KPBlock format, on tiles (C activation rows a call, kp512Q6KRow activation bytes
+// per row and block): packed Q6_K and Q3_K on the AVX-512 VNNI tiles or the AVX-VNNI ones.
+func (p *Pool) matMulQ6KTiles(out []float32, s *quantScratch, m, n, k int, w []byte, gsb int, unpack func(dst, w *byte, nsb int), tiles []kp512TileFn, C int) {
+	nb := k / 32
+	xpp := kp512XPool.Get().(*[]byte)
+	defer kp512XPool.Put(xpp)
+	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
+	p.kp512Prep(xp, s.q, s.d, nil, m, nb, C)
+	p.kp512Rows(out, m, n, k, w, gsb, unpack, q6KPBlock, xp, kp512Q6KRow, C, tiles)
+}
+
+// matMulIQ2XSVNNI multiplies m > 1 activation rows quantized in s with n IQ2_XS weight
+// rows (rs bytes each) on the AVX-VNNI tiles, 16 rows' pieces decoded by unpack
+// (iq2XSUnpack8AVX2, or iq2XSUnpack8 in the tests), overwriting out.
+func (p *Pool) matMulIQ2XSVNNI(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
+	nb := k / 32
+	xpp := kp512XPool.Get().(*[]byte)
+	defer kp512XPool.Put(xpp)
+	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
+	p.iq2XSPrepC(xp, s, m, nb, vnniQ6KC)
+	p.kp512PieceRows(out, m, n, k, data, rs, xp, vnniQ6KTiles, vnniQ6KC, kp512Q6KRow, unpack)
+}
