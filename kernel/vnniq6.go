@@ -28,7 +28,29 @@ package kernel
 //
 // Where they replace: Q6_K and Q3_K the AVX2 dotQ6KPS 8×4 tiles (int16 half sums, 2
 // VPMADDUBSW and 2 VPMADDWD a half block), IQ2_XS the dotIQ2XSP 8×C tiles (VPMADDUBSW and
-// VPMADDWD for every 4 bytes).
+// VPMADDWD for every 4 bytes). No one-row kernel: with one activation row VPDPBUSD would
+// replace each VPMADDUBSW, but the half scales then take a VPMULLD where VPMADDWD applies
+// them now, so dotIQ2XSP_vec8, dotQ6KP_vec8 and dotQ3KP_vec8 stay (not measured).
+//
+// Measured (BenchmarkVNNIQ6K, GODEBUG=cpu.avx512f=off, -cpu 1 -count 5 -benchtime 5x, one
+// thread, medians of cpu-GFLOP/s from the thread's CPU time; Zen 5 shared by several
+// processes, load about 6 on 2 vCPUs: rough), the AVX2 tiles (this path switched off in
+// the same run) → these tiles, and packed Q4_0 on its AVX2 tiles (dotQ4I 8×2):
+//
+//	              IQ2_XS m=16   m=128       Q6_K m=16    m=128       Q3_K m=16    m=128       Q4_0 m=16  m=128
+//	5632×2048     139 → 176     170 → 259   170 → 208    198 → 255   172 → 227    193 → 263   180        201
+//	2048×5632     134 → 162     164 → 246   163 → 208    184 → 247   154 → 212    185 → 253   159        184
+//
+// End to end (decilm bench, 1b preset, --threads 2, load 5-7 on the 2 vCPUs: wall t/s
+// very rough), the process's user CPU seconds (/usr/bin/time; loading alone: IQ2_XS 0.13,
+// Q6_K 0.87, Q3_K_M 0.62, Q4_0 0.76), GODEBUG=cpu.avx512f=off (these tiles) /
+// cpu.avx512f=off,cpu.avxvnni=off (the AVX2 tiles) / Q4_0, one after the other: pp128
+// three times (-p 128 -n 0 -r 3) IQ2_XS 5.06 / 7.04 / 6.26, Q6_K 5.09 / 6.65 / 6.53,
+// Q3_K_M 6.01 / 6.77 / 6.62; 16 sequences (-p 0 -n 32 -b 16 -r 1, before iq2XSFetching)
+// IQ2_XS 11.33 / 12.74 / 8.98, Q6_K 8.97 / 10.44 / 9.74, Q3_K_M 9.14 / 11.85 / 10.06. So
+// IQ2_XS prefill takes 0.81× Q4_0's CPU time (1.12× before) and its batches 1.26× (1.42×
+// before). In the IQ2_XS 16-sequence profile the tiles take 37%, iq2XSUnpackAVX2 20-23%,
+// dotIQ2XSP_vec8 17% (the one-row steps), the Q5_K output tiles and Q2_K's 1×4 about 9%.
 
 // vnniQ6KC is the most activation rows a vnniQ6KTile takes.
 const vnniQ6KC = 3
@@ -64,12 +86,35 @@ func (p *Pool) matMulQ6KTiles(out []float32, s *quantScratch, m, n, k int, w []b
 
 // matMulIQ2XSVNNI multiplies m > 1 activation rows quantized in s with n IQ2_XS weight
 // rows (rs bytes each) on the AVX-VNNI tiles, 16 rows' pieces decoded by unpack
-// (iq2XSUnpack8AVX2, or iq2XSUnpack8 in the tests), overwriting out.
+// (iq2XSUnpack8AVX2, or iq2XSUnpack8 in the tests) with the next piece fetched
+// (iq2XSFetching), overwriting out.
 func (p *Pool) matMulIQ2XSVNNI(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
 	nb := k / 32
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
 	p.iq2XSPrepC(xp, s, m, nb, vnniQ6KC)
-	p.kp512PieceRows(out, m, n, k, data, rs, xp, vnniQ6KTiles, vnniQ6KC, kp512Q6KRow, unpack)
+	p.kp512PieceRows(out, m, n, k, data, rs, xp, vnniQ6KTiles, vnniQ6KC, kp512Q6KRow, iq2XSFetching(unpack))
+}
+
+// iq2XSFetching returns unpack that first fetches the rows' next piece into the cache
+// (kp512PieceRows' order: the same rows' next kp512KB super-blocks, or past the rows' end
+// the first piece of the rows 16 on), as the VBMI unpacker of the AVX-512 path does. The
+// 16-sequence run of the 1b IQ2_XS model (decilm bench -p 0 -n 32 -b 16,
+// GODEBUG=cpu.avx512f=off, pprof, two alternating pairs, load 5-7: rough) spent 2.52 and
+// 2.95 s in iq2XSUnpackAVX2 and these fetches against 2.75 and 3.24 s in it without them.
+func iq2XSFetching(unpack func(dst, data []byte, rs, j, rows, s0, sc int)) func(dst, data []byte, rs, j, rows, s0, sc int) {
+	if kp512Prefetch == nil {
+		return unpack
+	}
+	return func(dst, data []byte, rs, j, rows, s0, sc int) {
+		ns, nj := s0+sc, j
+		if ns*74 >= rs {
+			ns, nj = 0, j+16
+		}
+		for r, n := 0, len(data)/rs; r < 8 && nj+r < n; r++ {
+			kp512Prefetch(&data[(nj+r)*rs+ns*74], (min(sc*74, rs-ns*74)+126)/64)
+		}
+		unpack(dst, data, rs, j, rows, s0, sc)
+	}
 }
