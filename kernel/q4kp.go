@@ -141,7 +141,11 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
 	if m > 1 && kp512On(false) {
-		p.matMulQ4KP512(out, s, xm, m, n, k, w, q4KPSB, q4KPUnpack)
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q4KPSB, q4KPUnpack, kp512Q4KC, kp512Q4KTiles)
+		return
+	}
+	if m > 1 && vnniQ4KOn() {
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q4KPSB, q4KPUnpack, vnniQ4KC, vnniQ4KTiles)
 		return
 	}
 	p.kPackedRows(out, m, n, k, w, q4KPSB, q4KPTileC,

@@ -125,7 +125,11 @@ func (p *Pool) matMulQ5KPacked(out, x []float32, m, n, k int, w []byte) {
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
 	if m > 1 && kp512Q5KOn() {
-		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack)
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack, kp512Q4KC, kp512Q4KTiles)
+		return
+	}
+	if m > 1 && vnniQ5KOn() {
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack, vnniQ4KC, vnniQ4KTiles)
 		return
 	}
 	p.kPackedRows(out, m, n, k, w, q5KPSB, q5KPTileC,
