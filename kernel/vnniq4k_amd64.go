@@ -9,4 +9,5 @@ func init() {
 		return
 	}
 	vnniQ4KTiles = []kp512TileFn{nil, vnniQ4KTile1, vnniQ4KTile2, vnniQ4KTile3}
+	kp512Prefetch = kp512Prefetch512
 }
