@@ -17,6 +17,21 @@ package kernel
 // Each vnniQ4KTile takes the 16 rows as two ymm per activation row (group a, group b),
 // with vnniQ4KC activation rows a call: 2C int32 sums, 2C accumulators, two weight
 // vectors and two broadcasts fill the 16 ymm registers at C = 3.
+//
+// Measured (BenchmarkVNNIQ4K, GODEBUG=cpu.avx512f=off, -cpu 1 -count 5 -benchtime 10x,
+// one thread, on the Zen 5 shared by several processes, load ~3-4 on 2 vCPUs: rough),
+// medians of cpu-GFLOP/s, the AVX2 tiles (dotQ4KP/dotQ5KP 8×2) → these tiles (before
+// kp512Rows's prefetch was taken), with Q4_0's AVX2 tiles (dotQ4I 8×2) in the same run:
+//
+//	              Q4_K m=16     m=128         Q5_K m=16     m=128         Q4_0 m=16  m=128
+//	5632×2048     124 → 198     151 → 237     139 → 209     139 → 261          131    149
+//	2048×5632     142 → 183     170 → 247     128 → 162     163 → 251          125    146
+//
+// kp512Rows's prefetch of the next piece (kp512Prefetch), three alternating runs of
+// each binary, medians, without → with: Q4_K m=16 217 → 232 (5632×2048) and 200 → 224
+// (2048×5632), m=128 267 → 275 and 256 → 251; Q5_K m=16 187 → 227 and 195 → 223, m=128
+// 262 → 277 and 251 → 261. C = 2 against 3 (same way, with the prefetch): 3 was faster
+// or alike everywhere (Q5_K m=128 241 against 274 and 235 against 265).
 
 // vnniQ4KC is the activation rows per vnniQ4KTile call (the most the registers allow).
 const vnniQ4KC = 3
