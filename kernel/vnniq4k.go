@@ -32,6 +32,18 @@ package kernel
 // (2048×5632), m=128 267 → 275 and 256 → 251; Q5_K m=16 187 → 227 and 195 → 223, m=128
 // 262 → 277 and 251 → 261. C = 2 against 3 (same way, with the prefetch): 3 was faster
 // or alike everywhere (Q5_K m=128 241 against 274 and 235 against 265).
+//
+// End to end (1b preset, --threads 2, GODEBUG=cpu.avx512f=off against
+// cpu.avx512f=off,cpu.avxvnni=off with the same binary, load 5-9 on the 2 vCPUs: very
+// rough): decilm bench -p 128 -n 32 -b 16 -r 1, pp128 / 16 sequences t/s, two rounds:
+// Q4_K_M 54 / 44 and 65 / 48 against 36 / 38 and 45 / 40; Q5_K_M 79 / 68 and 113 / 67
+// against 50 / 57 and 50 / 40; Q4_0 (AVX2 dotQ4I 8×2) 59 / 67 and 46 / 38. Steadier, the
+// process's user CPU seconds (/usr/bin/time), two rounds: pp128 three times (-p 128 -n 0
+// -r 3) less a run that only loads the model, Q4_K_M 4.71 and 5.01 against 6.32 and
+// 7.31, Q5_K_M 5.17 and 5.35 against 6.76 and 7.22, Q4_0 7.15 and 6.18; 16 sequences
+// (-p 0 -n 32 -b 16 less -b 1), Q4_K_M 6.99 and 6.71 against 9.15 and 9.07, Q5_K_M 6.36
+// and 6.19 against 10.05 and 7.94, Q4_0 8.15 and 7.68. (Both files keep some tensors
+// in Q6_K, which these tiles do not serve.)
 
 // vnniQ4KC is the activation rows per vnniQ4KTile call (the most the registers allow).
 const vnniQ4KC = 3
