@@ -132,7 +132,7 @@ var kpBufPool = sync.Pool{New: func() any { return new([kBlockQuant / 32 * q6KPB
 // matMulQ4KPacked is MatMul for Q4_K weights laid out by Pack (w: groups of 8 rows,
 // packQ4KGroup) on the AVX2 kernels (kPackedRows: dotQ4KP_vec8 for one activation row,
 // q4KPUnpackAVX and the dotQ4KP tiles for several; the AVX-512 VNNI tiles of kp512.go
-// for several where kp512On).
+// for several where kp512On, else the AVX-VNNI tiles of vnniq4k.go where vnniQ4KOn).
 func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
