@@ -244,7 +244,7 @@ func TestKP512IQ4XSTiles(t *testing.T) {
 func TestKP512IQ4XSVec(t *testing.T) {
 	for _, vec := range []func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32){kp512IQ4XSVec, vnniIQ4XSVec} {
 		if vec == nil || iq4XSPVec == nil {
-			t.Log("no AVX-512 VNNI or AVX-VNNI one-row kernel on this CPU (or -tags purego)")
+			t.Log("a one-row kernel (kp512IQ4XSVec8, vnniIQ4XSVec8) is not on this CPU (or -tags purego)")
 			continue
 		}
 		checkIQ4XSVec(t, vec)

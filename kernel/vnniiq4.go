@@ -26,6 +26,23 @@ package kernel
 //
 // vnniIQ4XSVec8 is kp512IQ4XSVec8 in VEX, the one-row kernel: 8 VPDPBUSD a block where
 // dotIQ4XSP_vec8 spends 8×(VPABSB, VPBROADCASTD, VPSIGNB, VPMADDUBSW, VPMADDWD, VPADDD).
+//
+// Measured (BenchmarkVNNIIQ4XS, GODEBUG=cpu.avx512f=off -cpu 1 -count 5 -benchtime 40x, one
+// thread, medians of cpu-GFLOP/s from the thread's CPU time, Zen 5 at load 3-4 on 2 vCPUs:
+// rough), these kernels / the AVX2 kernels (dotIQ4XSP_vec8, the dotIQ4XSP tiles) / packed
+// Q4_0 on its AVX2 kernels (dotQ4P_vec16, the dotQ4I tiles), in one run:
+//
+//	              m=1                 m=16                m=128
+//	5632×2048     127 /  81 / 128     237 /  84 / 141     211 / 109 / 166
+//	2048×5632     108 /  71 / 164     168 /  84 / 169     207 / 103 / 181
+//
+// End to end (decilm bench, 1b preset, /work/bench/1b-*.gguf, --threads 2,
+// GODEBUG=cpu.avx512f=off against cpu.avx512f=off,cpu.avxvnni=off, load 3-5 on the 2
+// vCPUs, so as kp512iq4.go the user CPU seconds less those of a run that only loads the
+// model, wall t/s too noisy to read): pp128 three times (-p 128 -n 0 -r 3) IQ4_XS 5.02
+// against 10.12 on the AVX2 kernels (Q4_0 5.75 and 6.39 in the same runs); 16 sequences
+// (-p 0 -n 32 -b 16 less -b 1) 6.54 against 11.97 (Q4_0 6.97 and 7.41); -b 1 (tg32 twice)
+// 2.44 against 2.91 (Q4_0 2.33).
 
 // vnniIQ4XSTiles are the AVX-VNNI IQ4_XS tiles, [c] for c activation rows, vnniIQ4XSUnpack
 // their unpacker and vnniIQ4XSVec the one-row kernel (nil where the CPU lacks AVX-VNNI, or
@@ -36,8 +53,11 @@ var (
 	vnniIQ4XSVec    func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)
 )
 
-// vnniIQ4XSC is the activation rows per vnniIQ4XSTile call.
-var vnniIQ4XSC = 6
+// vnniIQ4XSC is the activation rows per vnniIQ4XSTile call. Measured (as above, -count 5
+// -benchtime 10x, load 3-4), cpu-GFLOP/s medians for C = 4, 5, 6, 7: 5632×2048 m=16 177,
+// 171, 181, 174, m=128 224, 244, 252, 257; 2048×5632 m=16 211, 206, 212, 220, m=128 224,
+// 229, 241, 239. 6 and 7 are alike within the noise.
+const vnniIQ4XSC = 6
 
 // vnniIQ4XSOn reports whether the AVX-VNNI tiles serve packed IQ4_XS weights with several
 // activation rows (the AVX-512 VNNI tiles, where the CPU has them, serve first).
