@@ -9,19 +9,18 @@ package kernel
 // vnniIQ4XSUnpack2 unpacks two packed groups (packIQ4XSGroup) into kp512IQ4XSUnpack2's
 // format (kp512IQ4XSBlock bytes a block of 32: at 64z values 4z..4z+3 of 16 rows as
 // u = w+128, rows 0..7 in the first 32 bytes, 8..15 in the next; at 512 the rows'
-// d·(ls-32) as float32), with AVX2 instructions only. The tiles vnniIQ4XSTile1..7 take it
-// 8 rows (one ymm vector) at a time, rows 0..7 along the call's blocks and then rows
-// 8..15, with C activation rows laid out by kp512PrepX (-128·Σx after dx): per block
-// and activation row an int32 sum started at -128·Σx, 8 VEX VPDPBUSD of u with 4
-// activation bytes broadcast (VPBROADCASTD: VEX has no broadcast operand), so that it
-// ends as the exact Σ w·x; then dotIQ4XSP_vec8's float steps (b the block of 32,
-// j = b mod 8):
+// d·(ls-32) as float32), with AVX2 instructions only. The tiles vnniIQ4XSTile1..3 take
+// the 16 rows as two ymm vectors of 8 with C activation rows laid out by kp512PrepX
+// (-128·Σx after dx): per block, activation row and 8 weight rows an int32 sum started
+// at -128·Σx, 8 VEX VPDPBUSD of u with 4 activation bytes broadcast (VPBROADCASTD: VEX
+// has no broadcast operand; each broadcast feeds both vectors), so that it ends as the
+// exact Σ w·x; then dotIQ4XSP_vec8's float steps (b the block of 32, j = b mod 8):
 //
 //	acc = float32(Σ w·x)·(d·(ls_j-32)·dx_b) + acc    (fused; d·(ls_j-32) and the product with dx_b rounded)
 //
 // so a row's results are the same bits for one activation row and many, and on AVX2,
-// AVX-VNNI and AVX-512 VNNI CPUs. Registers: C sums, C accumulators, the weights and the
-// broadcast, 2C+2 of the 16 ymm (C ≤ 7). They run on kp512RowsPair, as the AVX-512 VNNI
+// AVX-VNNI and AVX-512 VNNI CPUs. Registers: 2C sums, 2C accumulators, two weight
+// vectors and the broadcast, 4C+3 of the 16 ymm (C ≤ 3). They run on kp512RowsPair, as the AVX-512 VNNI
 // tiles (matMulIQ4XSP512), and kp512IQ4XSTileGo and kp512IQ4XSUnpack2Go are their twins.
 //
 // vnniIQ4XSVec8 is kp512IQ4XSVec8 in VEX, the one-row kernel: 8 VPDPBUSD a block where
@@ -53,11 +52,21 @@ var (
 	vnniIQ4XSVec    func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)
 )
 
-// vnniIQ4XSC is the activation rows per vnniIQ4XSTile call. Measured (as above, -count 5
-// -benchtime 10x, load 3-4), cpu-GFLOP/s medians for C = 4, 5, 6, 7: 5632×2048 m=16 177,
-// 171, 181, 174, m=128 224, 244, 252, 257; 2048×5632 m=16 211, 206, 212, 220, m=128 224,
-// 229, 241, 239. 6 and 7 are alike within the noise.
-const vnniIQ4XSC = 6
+// vnniIQ4XSC is the activation rows per vnniIQ4XSTile call. Measured (matMulIQ4XSP512
+// alone, -cpu 1 -count 5 -benchtime 10x, load 6-7, cpu-GFLOP/s medians), these 16×C
+// tiles with C = 3 and 2 against a first version's tiles of 8 rows × C (rows 0..7 along
+// the call's blocks, then rows 8..15: 2C+2 registers, one VPDPBUSD per broadcast) with
+// C = 6 and 7, in one run:
+//
+//	                   16×3   16×2   8×6   8×7
+//	5632×2048  m=16     247    233   208   213
+//	           m=128    293    279   232   240
+//	2048×5632  m=16     205    221   188   188
+//	           m=128    274    261   219   224
+//
+// (the 8-row tiles before, at load 3-4, C = 4, 5, 6, 7: 5632×2048 m=16 177, 171, 181, 174,
+// m=128 224, 244, 252, 257; 2048×5632 m=16 211, 206, 212, 220, m=128 224, 229, 241, 239).
+const vnniIQ4XSC = 3
 
 // vnniIQ4XSOn reports whether the AVX-VNNI tiles serve packed IQ4_XS weights with several
 // activation rows (the AVX-512 VNNI tiles, where the CPU has them, serve first).

@@ -10,6 +10,5 @@ func init() {
 	}
 	vnniIQ4XSUnpack = vnniIQ4XSUnpack2
 	vnniIQ4XSVec = vnniIQ4XSVec8
-	vnniIQ4XSTiles = []kp512TileFn{nil, vnniIQ4XSTile1, vnniIQ4XSTile2, vnniIQ4XSTile3, vnniIQ4XSTile4, vnniIQ4XSTile5,
-		vnniIQ4XSTile6, vnniIQ4XSTile7}
+	vnniIQ4XSTiles = []kp512TileFn{nil, vnniIQ4XSTile1, vnniIQ4XSTile2, vnniIQ4XSTile3}
 }

@@ -7,26 +7,14 @@ package kernel
 // vnniIQ4XSUnpack2 is kp512IQ4XSUnpack2 on AVX2: it unpacks nsb super-blocks of two packed groups of 8 IQ4_XS rows (a: rows 0..7, b: 8..15): per block of 32, the 16 rows' values plus 128 (64 bytes per 4 values: 32 of group a, 32 of group b), then d·(ls-32) as 16 float32 (576 bytes).
 func vnniIQ4XSUnpack2(dst *byte, a *byte, b *byte, nsb int)
 
-// vnniIQ4XSTile1 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 1 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.
+// vnniIQ4XSTile1 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 1 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
 func vnniIQ4XSTile1(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 
-// vnniIQ4XSTile2 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 2 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.
+// vnniIQ4XSTile2 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 2 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
 func vnniIQ4XSTile2(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 
-// vnniIQ4XSTile3 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 3 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.
+// vnniIQ4XSTile3 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 3 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.
 func vnniIQ4XSTile3(a *byte, b *byte, x *byte, nb int, out *float32, os int)
-
-// vnniIQ4XSTile4 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 4 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.
-func vnniIQ4XSTile4(a *byte, b *byte, x *byte, nb int, out *float32, os int)
-
-// vnniIQ4XSTile5 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 5 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.
-func vnniIQ4XSTile5(a *byte, b *byte, x *byte, nb int, out *float32, os int)
-
-// vnniIQ4XSTile6 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 6 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.
-func vnniIQ4XSTile6(a *byte, b *byte, x *byte, nb int, out *float32, os int)
-
-// vnniIQ4XSTile7 adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and 7 activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.
-func vnniIQ4XSTile7(a *byte, b *byte, x *byte, nb int, out *float32, os int)
 
 // vnniIQ4XSVec8 adds the dot products of a packed group of 8 IQ4_XS rows (nsb super-blocks) and one int8-quantized row (xs: -128·Σx per block) to out[0..8), block after block, with the arithmetic of dotIQ4XSP_vec8, by AVX-VNNI.
 func vnniIQ4XSVec8(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)

@@ -20,15 +20,15 @@ import (
 // kp512IQ4XSUnpack2, kp512IQ4XSBlock = vq4Block bytes a block of 32): at 64z values
 // 4z..4z+3 of 16 rows as u = w+128 (rows 0..7 from group a in the first 32 bytes, 8..15
 // from group b in the next 32), then at 512 the 16 rows' d·(ls-32) as float32. The ymm
-// tiles read it one half (8 rows, one ymm vector) at a time.
+// tiles read each 32 bytes as one vector of 8 rows.
 const (
 	vq4SB    = 1088
 	vq4Block = 576
 	// vq4XRow is the bytes of one activation row's block laid out by kernel's kp512PrepX
 	// (32 int8 values, dx, -128·Σx as float32).
 	vq4XRow = 40
-	// vq4MaxC is the most activation rows a ymm tile takes: 2C+2 of the 16 ymm registers.
-	vq4MaxC = 7
+	// vq4MaxC is the most activation rows a tile takes: 4C+3 of the 16 ymm registers.
+	vq4MaxC = 3
 )
 
 // vq4UTable is kvalues_iq4nl + 128, twice (one copy per 128-bit lane for VPSHUFB).
@@ -137,76 +137,78 @@ func vq4Unpack2() {
 }
 
 // vq4Tile: func(a, b *byte, x *byte, nb int, out *float32, os int) adds the products of
-// 16 IQ4_XS weight rows unpacked by vnniIQ4XSUnpack2 at a (b is not read) and C
-// activation rows laid out by kp512PrepX (x; its float32 after dx is -128·Σx of the
-// block, an integer) over nb blocks of 32 to out[c*os/4 + r] (os in bytes): rows 0..7
-// (one ymm vector, a's first 32 bytes of each 64) along all nb blocks, then rows 8..15.
+// 16 IQ4_XS weight rows unpacked by vnniIQ4XSUnpack2 at a (b is not read; rows 0..7 in
+// the first 32 bytes of each 64, one ymm vector, rows 8..15 in the next) and C activation
+// rows laid out by kp512PrepX (x; its float32 after dx is -128·Σx of the block, an
+// integer) over nb blocks of 32 to out[c*os/4 + r] (os in bytes).
 //
-// Per block and activation row, the int32 sum starts at -128·Σx and takes 8 VEX VPDPBUSD
-// of the weights u = w+128 with 4 activation bytes broadcast (VPBROADCASTD: VEX has no
-// broadcast operand), so that it ends as the exact Σ w·x; then, as dotIQ4XSP_vec8,
-// acc = float32(Σ w·x)·(d·(ls-32)·dx) + acc, fused. Registers: C sums, C accumulators,
-// the weights and the broadcast.
+// Per block, activation row and 8 weight rows, the int32 sum starts at -128·Σx and takes
+// 8 VEX VPDPBUSD of the weights u = w+128 with 4 activation bytes broadcast (VPBROADCASTD:
+// VEX has no broadcast operand; each broadcast feeds both halves), so that it ends as the
+// exact Σ w·x; then, as dotIQ4XSP_vec8, acc = float32(Σ w·x)·(d·(ls-32)·dx) + acc, fused.
+// Registers: 2C sums, 2C accumulators, two weight vectors and the broadcast, 4C+3 of the 16.
 func vq4Tile(C int) {
 	name := fmt.Sprintf("vnniIQ4XSTile%d", C)
 	TEXT(name, NOSPLIT, "func(a, b *byte, x *byte, nb int, out *float32, os int)")
-	Doc(fmt.Sprintf("%s adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and %d activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], 8 rows at a time, with the arithmetic of dotIQ4XSP_vec8.", name, C))
+	Doc(fmt.Sprintf("%s adds the products of 16 IQ4_XS rows unpacked by vnniIQ4XSUnpack2 (at a; b is not read) and %d activation rows laid out by kp512PrepX (-128·Σx after dx) over nb blocks of 32 to out[c*os/4+r], with the arithmetic of dotIQ4XSP_vec8.", name, C))
 	a, x, nb, out, os := RSI, RBX, RCX, RDX, RAX
 	Load(Param("a"), a)
 	Load(Param("x"), x)
 	Load(Param("nb"), nb)
 	Load(Param("out"), out)
 	Load(Param("os"), os)
-	pa, px, n, p := R10, R11, R12, R8
-	sum := func(c int) VecPhysical { return vy(c) }
-	acc := func(c int) VecPhysical { return vy(C + c) }
-	wv, bc := vy(2*C), vy(2*C+1)
-	moveAcc := func(h int, store bool) {
-		LEAQ(Mem{Base: out, Disp: 32 * h}, p)
+	p := R8
+	sum := func(c, h int) VecPhysical { return vy(2*c + h) }
+	acc := func(c, h int) VecPhysical { return vy(2*C + 2*c + h) }
+	wv := func(h int) VecPhysical { return vy(4*C + h) }
+	bc := vy(4*C + 2)
+	moveAcc := func(store bool) {
+		MOVQ(out, p)
 		for c := 0; c < C; c++ {
-			if store {
-				VMOVUPS(acc(c), Mem{Base: p})
-			} else {
-				VMOVUPS(Mem{Base: p}, acc(c))
+			for h := 0; h < 2; h++ {
+				if store {
+					VMOVUPS(acc(c, h), Mem{Base: p, Disp: 32 * h})
+				} else {
+					VMOVUPS(Mem{Base: p, Disp: 32 * h}, acc(c, h))
+				}
 			}
 			if c+1 < C {
 				ADDQ(os, p)
 			}
 		}
 	}
-	for h := 0; h < 2; h++ {
-		lp := fmt.Sprintf("%s_h%d", name, h)
-		moveAcc(h, false)
-		MOVQ(a, pa)
-		MOVQ(x, px)
-		MOVQ(nb, n)
-		TESTQ(n, n)
-		JZ(LabelRef(lp + "_end"))
-		Label(lp)
-		for c := 0; c < C; c++ {
-			VBROADCASTSS(Mem{Base: px, Disp: vq4XRow*c + 36}, sum(c))
-			VCVTPS2DQ(sum(c), sum(c)) // -128·Σx, exact
-		}
-		for t := 0; t < 8; t++ {
-			VMOVDQU(Mem{Base: pa, Disp: 64*t + 32*h}, wv)
-			for c := 0; c < C; c++ {
-				VPBROADCASTD(Mem{Base: px, Disp: vq4XRow*c + 4*t}, bc)
-				avoext.VPDPBUSDVEX(bc, wv, sum(c))
-			}
-		}
-		for c := 0; c < C; c++ {
-			VCVTDQ2PS(sum(c), sum(c))
-			VBROADCASTSS(Mem{Base: px, Disp: vq4XRow*c + 32}, bc)
-			VMULPS(Mem{Base: pa, Disp: 512 + 32*h}, bc, bc) // d·(ls-32)·dx
-			VFMADD231PS(bc, sum(c), acc(c))
-		}
-		ADDQ(U32(vq4Block), pa)
-		ADDQ(U32(vq4XRow*C), px)
-		DECQ(n)
-		JNZ(LabelRef(lp))
-		Label(lp + "_end")
-		moveAcc(h, true)
+	moveAcc(false)
+	TESTQ(nb, nb)
+	JZ(LabelRef(name + "_end"))
+	Label(name + "_loop")
+	for c := 0; c < C; c++ {
+		VBROADCASTSS(Mem{Base: x, Disp: vq4XRow*c + 36}, sum(c, 0))
+		VCVTPS2DQ(sum(c, 0), sum(c, 0)) // -128·Σx, exact
+		VMOVDQA(sum(c, 0), sum(c, 1))
 	}
+	for t := 0; t < 8; t++ {
+		VMOVDQU(Mem{Base: a, Disp: 64 * t}, wv(0))
+		VMOVDQU(Mem{Base: a, Disp: 64*t + 32}, wv(1))
+		for c := 0; c < C; c++ {
+			VPBROADCASTD(Mem{Base: x, Disp: vq4XRow*c + 4*t}, bc)
+			avoext.VPDPBUSDVEX(bc, wv(0), sum(c, 0))
+			avoext.VPDPBUSDVEX(bc, wv(1), sum(c, 1))
+		}
+	}
+	for c := 0; c < C; c++ {
+		for h := 0; h < 2; h++ {
+			VCVTDQ2PS(sum(c, h), sum(c, h))
+			VBROADCASTSS(Mem{Base: x, Disp: vq4XRow*c + 32}, bc)
+			VMULPS(Mem{Base: a, Disp: 512 + 32*h}, bc, bc) // d·(ls-32)·dx
+			VFMADD231PS(bc, sum(c, h), acc(c, h))
+		}
+	}
+	ADDQ(U32(vq4Block), a)
+	ADDQ(U32(vq4XRow*C), x)
+	DECQ(nb)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_end")
+	moveAcc(true)
 	VZEROUPPER()
 	RET()
 }
