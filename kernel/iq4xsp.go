@@ -50,8 +50,8 @@ import "encoding/binary"
 // int16 and every VPMADDUBSW needs its widening, and values split into two 4-bit parts
 // (whose sums could stay in int16) need two VPMADDUBSW. AVX-VNNI's VEX VPDPBUSD (Intel
 // Alder Lake and later, Zen 5), with w+128 against x and -128·Σx as kp512iq4.go does,
-// takes one multiplication: vnniiq4.go's kernels, which serve where the CPU has it (2×
-// these tiles); these serve AVX2 CPUs without it.
+// takes one multiplication: vnniiq4.go's kernels, which serve where the CPU has it (2.4 to
+// 2.8× these tiles); these serve AVX2 CPUs without it.
 
 // iq4XSPSB is the size in bytes of one super-block of a packed group of 8 IQ4_XS rows.
 const iq4XSPSB = 8 * 136

@@ -126,7 +126,7 @@ func TestKP512IQ4XSRowInvariance(t *testing.T) {
 	if one := MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 1); kp512IQ4XSVecOn() != (one.Kernel == "kp512IQ4XSVec8 (packed)") {
 		t.Fatalf("MatMulPath with one row = %v, kp512IQ4XSVecOn = %v", one, kp512IQ4XSVecOn())
 	}
-	if vnni := vnniIQ4XSOn() && !kp512IQ4XSOn(); vnni != (path.Kernel == tile("vnniIQ4XSTile", 8, vnniIQ4XSC, "(packed, 16 rows a call)")) {
+	if vnni := vnniIQ4XSOn() && !kp512IQ4XSOn(); vnni != (path.Kernel == tile("vnniIQ4XSTile", 16, vnniIQ4XSC, "(packed)")) {
 		t.Fatalf("MatMulPath with several rows = %v, AVX-VNNI tiles serving = %v", path, vnni)
 	}
 	if vnni, one := vnniIQ4XSVecOn() && !kp512IQ4XSVecOn(), MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 1); vnni != (one.Kernel == "vnniIQ4XSVec8 (packed)") {

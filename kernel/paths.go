@@ -104,7 +104,7 @@ var matPaths = []matPath{
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX-VNNI", "vnniIQ4XSVec8 (packed)"}, vnniIQ4XSVecOn},
 	{[]tensor.DType{tensor.IQ4_XS}, true, false, true, Path{"AVX2", "dotIQ4XSP_vec8 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX-512 VNNI", tile("kp512IQ4XSTile", 16, kp512IQ4XSC, "(packed)")}, kp512IQ4XSOn},
-	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX-VNNI", tile("vnniIQ4XSTile", 8, vnniIQ4XSC, "(packed, 16 rows a call)")}, vnniIQ4XSOn},
+	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX-VNNI", tile("vnniIQ4XSTile", 16, vnniIQ4XSC, "(packed)")}, vnniIQ4XSOn},
 	{[]tensor.DType{tensor.IQ4_XS}, false, true, true, Path{"AVX2", "dotIQ4XSP 8×2 (packed)"}, iq4XSPackedOn},
 	{[]tensor.DType{tensor.IQ2_XS}, true, false, false, Path{"AVX-512", "dotIQ2XS32x2AVX512 (iq2xs, VNNI order)"}, iq2XSVNNIOn},
 	{[]tensor.DType{tensor.IQ2_XS}, false, true, false, Path{"AVX-512 VNNI", tile("kp512Q6KTile", 16, kp512Q6KC, "(iq2xs, pieces decoded by iq2XSUnpackVBMI)")}, func() bool { return iq2XSVNNIOn() && iq2XSUnpackVBMIVec != nil }},

@@ -20,28 +20,31 @@ package kernel
 //
 // so a row's results are the same bits for one activation row and many, and on AVX2,
 // AVX-VNNI and AVX-512 VNNI CPUs. Registers: 2C sums, 2C accumulators, two weight
-// vectors and the broadcast, 4C+3 of the 16 ymm (C ≤ 3). They run on kp512RowsPair, as the AVX-512 VNNI
-// tiles (matMulIQ4XSP512), and kp512IQ4XSTileGo and kp512IQ4XSUnpack2Go are their twins.
+// vectors and the broadcast, 4C+3 of the 16 ymm (C ≤ 3). They run on kp512RowsPair, as
+// the AVX-512 VNNI tiles (matMulIQ4XSP512), and kp512IQ4XSTileGo and kp512IQ4XSUnpack2Go
+// are their twins.
 //
 // vnniIQ4XSVec8 is kp512IQ4XSVec8 in VEX, the one-row kernel: 8 VPDPBUSD a block where
 // dotIQ4XSP_vec8 spends 8×(VPABSB, VPBROADCASTD, VPSIGNB, VPMADDUBSW, VPMADDWD, VPADDD).
 //
-// Measured (BenchmarkVNNIIQ4XS, GODEBUG=cpu.avx512f=off -cpu 1 -count 5 -benchtime 40x, one
-// thread, medians of cpu-GFLOP/s from the thread's CPU time, Zen 5 at load 3-4 on 2 vCPUs:
-// rough), these kernels / the AVX2 kernels (dotIQ4XSP_vec8, the dotIQ4XSP tiles) / packed
-// Q4_0 on its AVX2 kernels (dotQ4P_vec16, the dotQ4I tiles), in one run:
+// Measured (BenchmarkVNNIIQ4XS, GODEBUG=cpu.avx512f=off -cpu 1 -count 5 -benchtime 20x, one
+// thread, medians of cpu-GFLOP/s from the thread's CPU time, Zen 5 at load 7-8 on 2 vCPUs:
+// rough), these kernels (16×3 tiles) / the AVX2 kernels (dotIQ4XSP_vec8, the dotIQ4XSP
+// tiles) / packed Q4_0 on its AVX2 kernels (dotQ4P_vec16, the dotQ4I tiles), in one run:
 //
 //	              m=1                 m=16                m=128
-//	5632×2048     127 /  81 / 128     237 /  84 / 141     211 / 109 / 166
-//	2048×5632     108 /  71 / 164     168 /  84 / 169     207 / 103 / 181
+//	5632×2048     112 /  71 / 119     229 /  81 / 125     261 /  92 / 164
+//	2048×5632      96 /  65 / 118     173 /  73 / 122     240 /  91 / 150
 //
 // End to end (decilm bench, 1b preset, /work/bench/1b-*.gguf, --threads 2,
-// GODEBUG=cpu.avx512f=off against cpu.avx512f=off,cpu.avxvnni=off, load 3-5 on the 2
+// GODEBUG=cpu.avx512f=off against cpu.avx512f=off,cpu.avxvnni=off, load 7-9 on the 2
 // vCPUs, so as kp512iq4.go the user CPU seconds less those of a run that only loads the
-// model, wall t/s too noisy to read): pp128 three times (-p 128 -n 0 -r 3) IQ4_XS 5.02
-// against 10.12 on the AVX2 kernels (Q4_0 5.75 and 6.39 in the same runs); 16 sequences
-// (-p 0 -n 32 -b 16 less -b 1) 6.54 against 11.97 (Q4_0 6.97 and 7.41); -b 1 (tg32 twice)
-// 2.44 against 2.91 (Q4_0 2.33).
+// model; wall t/s too noisy to read): pp128 three times (-p 128 -n 0 -r 3) IQ4_XS 4.83
+// against 10.88 on the AVX2 kernels (Q4_0 7.24 and 6.78 in the same runs); 16 sequences
+// (-p 0 -n 32 -b 16 less -b 1) 6.17 against 13.53 (Q4_0 7.53 and 7.94); -b 1 (tg32 twice)
+// 2.65 against 2.64 (Q4_0 2.17 and 2.68). With the first 8×6 tiles, at load 3-5: pp128
+// 5.02 against 10.12 (Q4_0 5.75, 6.39), 16 sequences 6.54 against 11.97 (Q4_0 6.97,
+// 7.41), -b 1 2.44 against 2.91 (Q4_0 2.33).
 
 // vnniIQ4XSTiles are the AVX-VNNI IQ4_XS tiles, [c] for c activation rows, vnniIQ4XSUnpack
 // their unpacker and vnniIQ4XSVec the one-row kernel (nil where the CPU lacks AVX-VNNI, or
