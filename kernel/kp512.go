@@ -306,17 +306,18 @@ func (p *Pool) kp512RowsPair(out []float32, m, n, k int, w []byte, gsb int, unpa
 	})
 }
 
-// matMulQ4KP512 is matMulQ4KPacked for m > 1 on the AVX-512 VNNI tiles: s holds the m
+// matMulQ4KP512 is matMulQ4KPacked for m > 1 on Q4_K tiles (tiles, C activation rows a
+// call: the AVX-512 VNNI kp512Q4KTiles, or the AVX-VNNI vnniQ4KTiles): s holds the m
 // rows quantized, xm their dx·Σx per block (q4KSums). It serves every type whose packed
 // groups (gsb bytes a super-block) unpack into the q4KPBlock format: Q4_K (q4KPUnpack) and
 // Q5_K (q5KPUnpack, values 0..31, whose sums VPDPBUSD keeps in int32).
-func (p *Pool) matMulQ4KP512(out []float32, s *quantScratch, xm []float32, m, n, k int, w []byte, gsb int, unpack func(dst, w *byte, nsb int)) {
+func (p *Pool) matMulQ4KP512(out []float32, s *quantScratch, xm []float32, m, n, k int, w []byte, gsb int, unpack func(dst, w *byte, nsb int), C int, tiles []kp512TileFn) {
 	nb := k / 32
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q4KRow)
-	p.kp512Prep(xp, s.q, s.d, xm, m, nb, kp512Q4KC)
-	p.kp512Rows(out, m, n, k, w, gsb, unpack, q4KPBlock, xp, kp512Q4KRow, kp512Q4KC, kp512Q4KTiles)
+	p.kp512Prep(xp, s.q, s.d, xm, m, nb, C)
+	p.kp512Rows(out, m, n, k, w, gsb, unpack, q4KPBlock, xp, kp512Q4KRow, C, tiles)
 }
 
 // matMulQ6KP512 is matMulQ6KPacked for m > 1 on the AVX-512 VNNI tiles (s: the m rows

@@ -132,7 +132,7 @@ var kpBufPool = sync.Pool{New: func() any { return new([kBlockQuant / 32 * q6KPB
 // matMulQ4KPacked is MatMul for Q4_K weights laid out by Pack (w: groups of 8 rows,
 // packQ4KGroup) on the AVX2 kernels (kPackedRows: dotQ4KP_vec8 for one activation row,
 // q4KPUnpackAVX and the dotQ4KP tiles for several; the AVX-512 VNNI tiles of kp512.go
-// for several where kp512On).
+// for several where kp512On, else the AVX-VNNI tiles of vnniq4k.go where vnniQ4KOn).
 func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -141,7 +141,11 @@ func (p *Pool) matMulQ4KPacked(out, x []float32, m, n, k int, w []byte) {
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
 	if m > 1 && kp512On(false) {
-		p.matMulQ4KP512(out, s, xm, m, n, k, w, q4KPSB, q4KPUnpack)
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q4KPSB, q4KPUnpack, kp512Q4KC, kp512Q4KTiles)
+		return
+	}
+	if m > 1 && vnniQ4KOn() {
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q4KPSB, q4KPUnpack, vnniQ4KC, vnniQ4KTiles)
 		return
 	}
 	p.kPackedRows(out, m, n, k, w, q4KPSB, q4KPTileC,

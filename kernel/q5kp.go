@@ -116,7 +116,8 @@ func packQ5KGroup(dst, data []byte, rs, j, rows, nsb int) {
 
 // matMulQ5KPacked is MatMul for Q5_K weights laid out by Pack (w: groups of 8 rows,
 // packQ5KGroup) on the AVX2 kernels (kPackedRows: dotQ5KP_vec8 for one activation row,
-// q5KPUnpackAVX and the dotQ5KP tiles for several).
+// q5KPUnpackAVX and the dotQ5KP tiles for several; the Q4_K tiles of kp512.go or
+// vnniq4k.go on q5KPUnpackAVX's blocks where kp512Q5KOn or vnniQ5KOn).
 func (p *Pool) matMulQ5KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -125,7 +126,11 @@ func (p *Pool) matMulQ5KPacked(out, x []float32, m, n, k int, w []byte) {
 	xq, xd := s.q, s.d
 	xm := q4KSums(s, m*nb)
 	if m > 1 && kp512Q5KOn() {
-		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack)
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack, kp512Q4KC, kp512Q4KTiles)
+		return
+	}
+	if m > 1 && vnniQ5KOn() {
+		p.matMulQ4KP512(out, s, xm, m, n, k, w, q5KPSB, q5KPUnpack, vnniQ4KC, vnniQ4KTiles)
 		return
 	}
 	p.kPackedRows(out, m, n, k, w, q5KPSB, q5KPTileC,
