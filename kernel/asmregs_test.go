@@ -14,6 +14,7 @@ func TestAVX2AssemblyRegisters(t *testing.T) {
 	wide := regexp.MustCompile(`\b[XY](1[6-9]|2[0-9]|3[01])\b`)
 	for _, f := range []string{"kernel_amd64.s", "kquant_amd64.s", "kp_amd64.s",
 		"vnniq4k_amd64.s",
+		"vnniiq4_amd64.s",
 		"vnniq6_amd64.s",
 	} {
 		src, err := os.ReadFile(f)

@@ -50,8 +50,8 @@ import "encoding/binary"
 // int16 and every VPMADDUBSW needs its widening, and values split into two 4-bit parts
 // (whose sums could stay in int16) need two VPMADDUBSW. AVX-VNNI's VEX VPDPBUSD (Intel
 // Alder Lake and later, Zen 5), with w+128 against x and -128·Σx as kp512iq4.go does,
-// would take one multiplication; GODEBUG=cpu.avx512f=off leaves it on, so measuring
-// such a path here would not stand for AVX2-only CPUs.
+// takes one multiplication: vnniiq4.go's kernels, which serve where the CPU has it (2.4 to
+// 2.8× these tiles); these serve AVX2 CPUs without it.
 
 // iq4XSPSB is the size in bytes of one super-block of a packed group of 8 IQ4_XS rows.
 const iq4XSPSB = 8 * 136
@@ -122,21 +122,29 @@ func packIQ4XSGroup(dst, data []byte, rs, j, rows, nsb int) {
 // matMulIQ4XSPacked is MatMul for IQ4_XS weights laid out by Pack (w: groups of 8 rows,
 // packIQ4XSGroup) on the AVX2 kernels (kPackedRows: dotIQ4XSP_vec8 for one activation
 // row, iq4XSPUnpackAVX and the dotIQ4XSP tiles for several; the AVX-512 VNNI kernels of
-// kp512iq4.go where kp512IQ4XSVecOn and kp512IQ4XSOn).
+// kp512iq4.go where kp512IQ4XSVecOn and kp512IQ4XSOn, else the AVX-VNNI ones of
+// vnniiq4.go where vnniIQ4XSVecOn and vnniIQ4XSOn).
 func (p *Pool) matMulIQ4XSPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
-	if m > 1 && kp512IQ4XSOn() {
-		p.matMulIQ4XSP512(out, s, m, n, k, w)
+	switch {
+	case m > 1 && kp512IQ4XSOn():
+		p.matMulIQ4XSP512(out, s, m, n, k, w, kp512IQ4XSUnpack, kp512IQ4XSC, kp512IQ4XSTiles)
+		return
+	case m > 1 && vnniIQ4XSOn():
+		p.matMulIQ4XSP512(out, s, m, n, k, w, vnniIQ4XSUnpack, vnniIQ4XSC, vnniIQ4XSTiles)
 		return
 	}
 	nb, nsb := k/32, k/256
 	xq, xd := s.q, s.d
 	vec := func(grp *byte, o *float32) { iq4XSPVec(grp, &xq[0], &xd[0], nsb, o) }
-	if m == 1 && kp512IQ4XSVecOn() {
+	if v := kp512IQ4XSVec; m == 1 && (kp512IQ4XSVecOn() || vnniIQ4XSVecOn()) {
+		if !kp512IQ4XSVecOn() {
+			v = vnniIQ4XSVec
+		}
 		xs := iq4XSOffsets(s, nb)
-		vec = func(grp *byte, o *float32) { kp512IQ4XSVec(grp, &xq[0], &xd[0], &xs[0], nsb, o) }
+		vec = func(grp *byte, o *float32) { v(grp, &xq[0], &xd[0], &xs[0], nsb, o) }
 	}
 	p.kPackedRows(out, m, n, k, w, iq4XSPSB, iq4XSPTileC, vec,
 		iq4XSPUnpack,

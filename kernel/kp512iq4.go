@@ -109,14 +109,17 @@ func iq4XSOffsets(s *quantScratch, nb int) []float32 {
 // in the tile (VINSERTI64X4 and VPXORD per 4 values and call) measured, against Q4_K in
 // the same run, 236 / 246, 410 / 362, 304 / 374 and 355 / 416; its AVX2 unpacker took 28%
 // of the profile at m = 16.
-func (p *Pool) matMulIQ4XSP512(out []float32, s *quantScratch, m, n, k int, w []byte) {
+//
+// It also drives the AVX-VNNI ymm tiles of vnniiq4.go, which read the same format: unpack
+// (kp512IQ4XSUnpack or vnniIQ4XSUnpack), C and tiles name the kernels.
+func (p *Pool) matMulIQ4XSP512(out []float32, s *quantScratch, m, n, k int, w []byte, unpack func(dst, a, b *byte, nsb int), C int, tiles []kp512TileFn) {
 	nb := k / 32
 	xm := iq4XSOffsets(s, m*nb)
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q4KRow)
-	p.kp512Prep(xp, s.q, s.d, xm, m, nb, kp512IQ4XSC)
-	p.kp512RowsPair(out, m, n, k, w, iq4XSPSB, nil, kp512IQ4XSUnpack, kp512IQ4XSBlock, xp, kp512Q4KRow, kp512IQ4XSC, kp512IQ4XSTiles)
+	p.kp512Prep(xp, s.q, s.d, xm, m, nb, C)
+	p.kp512RowsPair(out, m, n, k, w, iq4XSPSB, nil, unpack, kp512IQ4XSBlock, xp, kp512Q4KRow, C, tiles)
 }
 
 // kp512IQ4XSTileGo is the plain version of the IQ4_XS tiles: 16 rows unpacked by

@@ -57,8 +57,8 @@ func (p *Pool) kp512IQ4XSMatMulGo(out, x []float32, m, n, k int, w []byte) {
 // and tile, bit for bit against the plain Go twin of the packed kernels (iq4XSPRef), on
 // ragged shapes: n not a multiple of 8 or 16, k of one to nine super-blocks (past one
 // kp512KB piece), m = 2, 3, 7, 16, 17 (not a multiple of C) and 130 (past one mBlockQuant
-// block). Where the CPU has iq4XSPUnpackAVX, it checks that its bytes are the Go
-// unpacker's (two groups, and a lone last group as both).
+// block). Where the CPU has kp512IQ4XSUnpack2 or vnniIQ4XSUnpack2, it checks that their
+// bytes are the Go unpacker's (two groups, and a lone last group as both).
 func TestKP512IQ4XSGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(91, 92))
 	p := NewPool(2)
@@ -67,7 +67,10 @@ func TestKP512IQ4XSGo(t *testing.T) {
 		for _, n := range []int{1, 9, 16, 40} {
 			w := randBlocks(rng, tensor.IQ4_XS, n, k)
 			packed := packIQ4XSRef(w)
-			if kp512IQ4XSUnpack != nil {
+			for _, unpack := range []func(dst, a, b *byte, nsb int){kp512IQ4XSUnpack, vnniIQ4XSUnpack} {
+				if unpack == nil {
+					continue
+				}
 				nsb := k / 256
 				ng := (n + 7) / 8
 				for g := 0; g < ng; g++ {
@@ -75,10 +78,10 @@ func TestKP512IQ4XSGo(t *testing.T) {
 					want := make([]byte, nsb*8*kp512IQ4XSBlock)
 					got := make([]byte, len(want))
 					kp512IQ4XSUnpack2Go(want, packed[g*nsb*iq4XSPSB:], packed[h*nsb*iq4XSPSB:], nsb)
-					kp512IQ4XSUnpack(&got[0], &packed[g*nsb*iq4XSPSB], &packed[h*nsb*iq4XSPSB], nsb)
+					unpack(&got[0], &packed[g*nsb*iq4XSPSB], &packed[h*nsb*iq4XSPSB], nsb)
 					for i := range got {
 						if got[i] != want[i] {
-							t.Fatalf("n=%d k=%d groups %d, %d: kp512IQ4XSUnpack2 byte %d = %d, the Go unpacker's %d", n, k, g, h, i, got[i], want[i])
+							t.Fatalf("n=%d k=%d groups %d, %d: %s byte %d = %d, the Go unpacker's %d", n, k, g, h, funcName(unpack), i, got[i], want[i])
 						}
 					}
 				}
@@ -123,6 +126,12 @@ func TestKP512IQ4XSRowInvariance(t *testing.T) {
 	if one := MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 1); kp512IQ4XSVecOn() != (one.Kernel == "kp512IQ4XSVec8 (packed)") {
 		t.Fatalf("MatMulPath with one row = %v, kp512IQ4XSVecOn = %v", one, kp512IQ4XSVecOn())
 	}
+	if vnni := vnniIQ4XSOn() && !kp512IQ4XSOn(); vnni != (path.Kernel == tile("vnniIQ4XSTile", 16, vnniIQ4XSC, "(packed)")) {
+		t.Fatalf("MatMulPath with several rows = %v, AVX-VNNI tiles serving = %v", path, vnni)
+	}
+	if vnni, one := vnniIQ4XSVecOn() && !kp512IQ4XSVecOn(), MatMulPath(tensor.IQ4_XS, packs(tensor.IQ4_XS), 1); vnni != (one.Kernel == "vnniIQ4XSVec8 (packed)") {
+		t.Fatalf("MatMulPath with one row = %v, vnniIQ4XSVec8 serving = %v", one, vnni)
+	}
 	for _, k := range []int{256, 512, 768, 2304} {
 		for _, n := range []int{7, 17, 24, 72} {
 			w := randBlocks(rng, tensor.IQ4_XS, n, k)
@@ -154,14 +163,14 @@ func TestKP512IQ4XSRowInvariance(t *testing.T) {
 	}
 }
 
-// TestKP512IQ4XSTiles checks every assembly tile kp512IQ4XSTile1..12 against its plain Go
-// twin, bit for bit, on random buffers in kp512IQ4XSUnpack2's format (every table value,
+// TestKP512IQ4XSTiles checks every assembly tile kp512IQ4XSTile1..12 and vnniIQ4XSTile1..7
+// (where the CPU has them) against their plain Go twin, bit for bit, on random buffers in kp512IQ4XSUnpack2's format (every table value,
 // the extremes -127 and 113 in whole half-blocks, scales of both signs) and activations (-127..127, whole blocks of
 // ±127), for 1 to 17 blocks, outputs starting from random values, with a row stride past
 // the 16 outputs.
 func TestKP512IQ4XSTiles(t *testing.T) {
-	if kp512IQ4XSTiles == nil {
-		t.Log("no AVX-512 VNNI tiles on this CPU (or -tags purego): only the plain tiles run (TestKP512IQ4XSGo)")
+	if kp512IQ4XSTiles == nil && vnniIQ4XSTiles == nil {
+		t.Log("no AVX-512 VNNI or AVX-VNNI tiles on this CPU (or -tags purego): only the plain tiles run (TestKP512IQ4XSGo)")
 		return
 	}
 	rng := rand.New(rand.NewPCG(95, 96))
@@ -184,7 +193,7 @@ func TestKP512IQ4XSTiles(t *testing.T) {
 				le.PutUint32(o[512+4*r:], math.Float32bits(float32(rng.IntN(64)-32)*rng.Float32()*1e-3))
 			}
 		}
-		for c := 1; c < len(kp512IQ4XSTiles); c++ {
+		for c := 1; c < max(len(kp512IQ4XSTiles), len(vnniIQ4XSTiles)); c++ {
 			x := make([]byte, nb*c*kp512Q4KRow)
 			for blk := 0; blk < nb*c; blk++ {
 				o := x[blk*kp512Q4KRow:]
@@ -208,28 +217,42 @@ func TestKP512IQ4XSTiles(t *testing.T) {
 			for i := range want {
 				want[i] = rng.Float32()*2 - 1
 			}
-			got := append([]float32(nil), want...)
+			start := append([]float32(nil), want...)
 			kp512IQ4XSTileGo(c, buf, nil, x, nb, want, os)
-			kp512IQ4XSTiles[c](&buf[0], nil, &x[0], nb, &got[0], 4*os)
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("nb=%d c=%d: output %d (row %d, weight row %d) = %g, the Go twin %g", nb, c, i, i/os, i%os, got[i], want[i])
+			for _, tiles := range [][]kp512TileFn{kp512IQ4XSTiles, vnniIQ4XSTiles} {
+				if c >= len(tiles) {
+					continue
+				}
+				got := append([]float32(nil), start...)
+				tiles[c](&buf[0], nil, &x[0], nb, &got[0], 4*os)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("nb=%d %s: output %d (row %d, weight row %d) = %g, the Go twin %g", nb, funcName(tiles[c]), i, i/os, i%os, got[i], want[i])
+					}
 				}
 			}
 		}
 	}
 }
 
-// TestKP512IQ4XSVec checks kp512IQ4XSVec8 (one activation row) bit for bit against the
+// TestKP512IQ4XSVec checks kp512IQ4XSVec8 and vnniIQ4XSVec8 (one activation row, where the
+// CPU has them) bit for bit against the
 // AVX2 one-row kernel dotIQ4XSP_vec8 and, from zero, against the plain Go twin
 // iq4XSPRef, on random packed groups of 1 to 9 super-blocks (a short last group among
 // them), outputs starting from random values, and on weights all -127 or all 113 against
 // activations all ±127.
 func TestKP512IQ4XSVec(t *testing.T) {
-	if kp512IQ4XSVec == nil || iq4XSPVec == nil {
-		t.Log("no AVX-512 VNNI one-row kernel on this CPU (or -tags purego)")
-		return
+	for _, vec := range []func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32){kp512IQ4XSVec, vnniIQ4XSVec} {
+		if vec == nil || iq4XSPVec == nil {
+			t.Log("a one-row kernel (kp512IQ4XSVec8, vnniIQ4XSVec8) is not on this CPU (or -tags purego)")
+			continue
+		}
+		checkIQ4XSVec(t, vec)
 	}
+}
+
+// checkIQ4XSVec is TestKP512IQ4XSVec for the one-row kernel vec.
+func checkIQ4XSVec(t *testing.T, vec func(w *byte, xq *int8, xd *float32, xs *float32, nsb int, out *float32)) {
 	rng := rand.New(rand.NewPCG(97, 98))
 	for _, k := range []int{256, 512, 1280, 2304} {
 		for _, n := range []int{5, 8} {
@@ -259,10 +282,10 @@ func TestKP512IQ4XSVec(t *testing.T) {
 				ref := make([]float32, n)
 				iq4XSPRef(ref, xq, xd, 1, n, k, packed)
 				var got [8]float32
-				kp512IQ4XSVec(&packed[0], &xq[0], &xd[0], &xs[0], k/256, &got[0])
+				vec(&packed[0], &xq[0], &xd[0], &xs[0], k/256, &got[0])
 				for j := 0; j < n; j++ {
 					if got[j] != ref[j] {
-						t.Fatalf("k=%d n=%d trial %d: row %d = %g, the plain Go twin %g", k, n, trial, j, got[j], ref[j])
+						t.Fatalf("%s k=%d n=%d trial %d: row %d = %g, the plain Go twin %g", funcName(vec), k, n, trial, j, got[j], ref[j])
 					}
 				}
 				var a, b [8]float32
@@ -270,10 +293,10 @@ func TestKP512IQ4XSVec(t *testing.T) {
 					a[j] = rng.Float32()*2 - 1
 					b[j] = a[j]
 				}
-				kp512IQ4XSVec(&packed[0], &xq[0], &xd[0], &xs[0], k/256, &a[0])
+				vec(&packed[0], &xq[0], &xd[0], &xs[0], k/256, &a[0])
 				iq4XSPVec(&packed[0], &xq[0], &xd[0], k/256, &b[0])
 				if a != b {
-					t.Fatalf("k=%d n=%d trial %d: from random outputs %v, dotIQ4XSP_vec8 %v", k, n, trial, a, b)
+					t.Fatalf("%s k=%d n=%d trial %d: from random outputs %v, dotIQ4XSP_vec8 %v", funcName(vec), k, n, trial, a, b)
 				}
 			}
 		}
