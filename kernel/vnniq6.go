@@ -53,6 +53,15 @@ package kernel
 // IQ2_XS prefill takes 0.81× Q4_0's CPU time (1.12× before) and its batches 1.26× (1.42×
 // before). In the IQ2_XS 16-sequence profile the tiles take 37%, iq2XSUnpackAVX2 20-23%,
 // dotIQ2XSP_vec8 17% (the one-row steps), the Q5_K output tiles and Q2_K's 1×4 about 9%.
+//
+// Again after merging main's AVX-VNNI Q4_K/Q5_K and IQ4_XS tiles (which the IQ2_XS model's
+// attn_v and output take too; load about 4, two rounds alternating), decilm bench wall
+// t/s, AVX-VNNI / Q4_0 / AVX2 only (cpu.avxvnni=off): pp128 (-p 128 -n 0 -r 3) 109.3 /
+// 91.9 / 78.5 and 111.2 / 88.7 / 66.8, user CPU s 4.86 / 6.23 / 6.85 and 4.89 / 6.42 /
+// 7.53; 16 sequences (-p 0 -n 32 -b 16 -r 1) 67.4 / 58.4 / 49.8 and 61.2 / 59.0 / 49.3
+// t/s, user CPU s 9.51 / 10.15 / 12.93 and 11.16 / 10.58 / 12.09. So IQ2_XS now runs
+// prefill at 1.19-1.25× Q4_0's speed (0.75-0.85× before) and 16 sequences at 1.04-1.15×
+// (0.84-0.85×), on this loaded machine: rough.
 
 // vnniQ6KC is the most activation rows a vnniQ6KTile takes.
 const vnniQ6KC = 3
