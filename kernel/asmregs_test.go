@@ -15,6 +15,7 @@ func TestAVX2AssemblyRegisters(t *testing.T) {
 	for _, f := range []string{"kernel_amd64.s", "kquant_amd64.s", "kp_amd64.s",
 		"vnniq4k_amd64.s",
 		"vnniiq4_amd64.s",
+		"vnniq6_amd64.s",
 	} {
 		src, err := os.ReadFile(f)
 		if err != nil {

@@ -244,7 +244,13 @@ func iq2XSUnpack8VBMI(dst, data []byte, rs, j, rows, s0, sc int) {
 // (kp512PrepX, kp512Q6KC rows a call) with each half block's sum start -64·Σx instead of
 // the -32·Σx it writes for Q6_K.
 func (p *Pool) iq2XSPrep(xp []byte, s *quantScratch, m, nb int) {
-	p.kp512Prep(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
+	p.iq2XSPrepC(xp, s, m, nb, kp512Q6KC)
+}
+
+// iq2XSPrepC is iq2XSPrep for tiles of C activation rows a call (the AVX-VNNI tiles:
+// vnniq6.go).
+func (p *Pool) iq2XSPrepC(xp []byte, s *quantScratch, m, nb, C int) {
+	p.kp512Prep(xp, s.q, s.d, nil, m, nb, C)
 	for o := 0; o < len(xp); o += kp512Q6KRow {
 		e := xp[o+36 : o+44]
 		binary.LittleEndian.PutUint32(e, 2*binary.LittleEndian.Uint32(e))

@@ -215,7 +215,8 @@ func TestIQ2XSUnpackAsm(t *testing.T) {
 }
 
 // TestIQ2XSAVX2Path: matMulIQ2XSAVX2 (the AVX2 path, called directly so that it runs on
-// any CPU with its kernels), with the assembly unpacker and with the plain iq2XSUnpack8,
+// any CPU with its kernels; for several activation rows the dotIQ2XSP tiles and, where
+// the CPU has AVX-VNNI, the vnniQ6KTile tiles), with the assembly unpacker and with the plain iq2XSUnpack8,
 // gives dotIQ2XS32Generic's bits for every output on ragged shapes: n not a multiple of
 // 8, k of one super-block, of an odd count and of more than a kBlockQuant piece (a short
 // last piece), m = 1, 2, 3, 5 (a tile of 1 after one of 4), 7, 16, 17 and 130 (past
@@ -228,6 +229,20 @@ func TestIQ2XSAVX2Path(t *testing.T) {
 	p := NewPool(2)
 	defer p.Close()
 	unpackers := map[string]func(dst, data []byte, rs, j, rows, s0, sc int){"asm": iq2XSUnpack8AVX2, "Go": iq2XSUnpack8}
+	saved := vnniQ6KTiles
+	defer func() { vnniQ6KTiles = saved }()
+	passes := [][]kp512TileFn{nil} // the dotIQ2XSP tiles
+	if saved != nil {
+		passes = append(passes, saved) // AVX-VNNI
+	}
+	for _, tiles := range passes {
+		vnniQ6KTiles = tiles
+		testIQ2XSAVX2Path(t, p, rng, unpackers)
+	}
+}
+
+// testIQ2XSAVX2Path is TestIQ2XSAVX2Path for the tiles vnniQ6KTiles selects.
+func testIQ2XSAVX2Path(t *testing.T, p *Pool, rng *rand.Rand, unpackers map[string]func(dst, data []byte, rs, j, rows, s0, sc int)) {
 	for _, sh := range []struct{ n, k int }{{1, 256}, {7, 256 * 5}, {19, 512}, {13, 256 * 9}, {33, 2048}} {
 		w := randBlocks(rng, tensor.IQ2_XS, sh.n, sh.k)
 		rs, _ := tensor.IQ2_XS.RowBytes(sh.k)
@@ -245,7 +260,7 @@ func TestIQ2XSAVX2Path(t *testing.T) {
 					out[i] = float32(math.NaN()) // every output must be written
 				}
 				p.matMulIQ2XSAVX2(out, s, m, sh.n, sh.k, w.Data, rs, unpack)
-				label := fmt.Sprintf("%s n=%d k=%d m=%d", name, sh.n, sh.k, m)
+				label := fmt.Sprintf("%s n=%d k=%d m=%d vnni=%v", name, sh.n, sh.k, m, vnniQ6KTiles != nil)
 			rows:
 				for i := 0; i < m; i++ {
 					for j := 0; j < sh.n; j++ {

@@ -116,6 +116,10 @@ func (p *Pool) matMulIQ2XSAVX2(out []float32, s *quantScratch, m, n, k int, data
 		})
 		return
 	}
+	if vnniQ6KTiles != nil { // AVX-VNNI (vnniq6.go)
+		p.matMulIQ2XSVNNI(out, s, m, n, k, data, rs, unpack)
+		return
+	}
 	xc := q6KSums(s, m*nb)
 	const kb, C = kBlockQuant / 256, iq2XSPC
 	p.runGrain(n, 8, func(lo, hi int) {

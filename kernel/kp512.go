@@ -323,12 +323,7 @@ func (p *Pool) matMulQ4KP512(out []float32, s *quantScratch, xm []float32, m, n,
 // matMulQ6KP512 is matMulQ6KPacked for m > 1 on the AVX-512 VNNI tiles (s: the m rows
 // quantized).
 func (p *Pool) matMulQ6KP512(out []float32, s *quantScratch, m, n, k int, w []byte) {
-	nb := k / 32
-	xpp := kp512XPool.Get().(*[]byte)
-	defer kp512XPool.Put(xpp)
-	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
-	p.kp512Prep(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
-	p.kp512Rows(out, m, n, k, w, q6KPSB, kp512Q6KUnpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, kp512Q6KTiles)
+	p.matMulQ6KTiles(out, s, m, n, k, w, q6KPSB, kp512Q6KUnpack, kp512Q6KTiles, kp512Q6KC)
 }
 
 // kp512Buf returns *bp grown to n bytes.

@@ -34,7 +34,7 @@ func randBlocks(rng *rand.Rand, dt tensor.DType, n, k int) *tensor.Tensor {
 	}
 	offs := map[tensor.DType][]int{
 		tensor.Q4_1: {0, 2}, tensor.Q5_1: {0, 2}, tensor.Q5_K: {0, 2}, tensor.Q2_K: {80, 82},
-		tensor.Q3_K: {108}, tensor.TQ1_0: {52}, tensor.TQ2_0: {64},
+		tensor.Q3_K: {108}, tensor.Q6_K: {208}, tensor.TQ1_0: {52}, tensor.TQ2_0: {64},
 	}
 	bb := dt.BlockBytes()
 	for b := 0; b < len(w.Data)/bb; b++ {

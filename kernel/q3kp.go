@@ -199,18 +199,19 @@ func q3KPUnpackGo(dst, w []byte, nsb int) {
 
 // matMulQ3KPacked is MatMul for Q3_K weights laid out by Pack (w: groups of 8 rows,
 // packQ3KGroup): dotQ3KP_vec8 for one activation row; for several, q3KPUnpackAVX and the
-// packed Q6_K tiles (kp512Q6KTile where kp512Q3KOn, else the AVX2 dotQ6KPS tiles).
+// packed Q6_K tiles (kp512Q6KTile where kp512Q3KOn, vnniQ6KTile where vnniQ3KOn, else the
+// AVX2 dotQ6KPS tiles).
 func (p *Pool) matMulQ3KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
 	p.quantizeRows(s, x, m, k)
 	nb, nsb := k/32, k/256
 	if m > 1 && kp512Q3KOn() {
-		xpp := kp512XPool.Get().(*[]byte)
-		defer kp512XPool.Put(xpp)
-		xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
-		p.kp512Prep(xp, s.q, s.d, nil, m, nb, kp512Q6KC)
-		p.kp512Rows(out, m, n, k, w, q3KPSB, q3KPUnpack, q6KPBlock, xp, kp512Q6KRow, kp512Q6KC, kp512Q6KTiles)
+		p.matMulQ6KTiles(out, s, m, n, k, w, q3KPSB, q3KPUnpack, kp512Q6KTiles, kp512Q6KC)
+		return
+	}
+	if m > 1 && vnniQ3KOn() {
+		p.matMulQ6KTiles(out, s, m, n, k, w, q3KPSB, q3KPUnpack, vnniQ6KTiles, vnniQ6KC)
 		return
 	}
 	xq, xd := s.q, s.d

@@ -229,6 +229,8 @@ func TestQ3KPaths(t *testing.T) {
 	many := "AVX2 dotQ6KPS 8×4 (packed)"
 	if kp512Q3KOn() {
 		many = "AVX-512 VNNI " + tile("kp512Q6KTile", 16, kp512Q6KC, "(packed)")
+	} else if vnniQ3KOn() {
+		many = "AVX-VNNI " + tile("vnniQ6KTile", 16, vnniQ6KC, "(packed)")
 	}
 	for _, tc := range []struct {
 		packed bool

@@ -113,7 +113,7 @@ func q6KSums(s *quantScratch, nb int) []int32 {
 // matMulQ6KPacked is MatMul for Q6_K weights laid out by Pack (w: groups of 8 rows,
 // packQ6KGroup) on the AVX2 kernels (kPackedRows: dotQ6KP_vec8 for one activation row,
 // q6KPUnpackAVX and the dotQ6KPS tiles for several; the AVX-512 VNNI tiles of kp512.go
-// for several where kp512On).
+// for several where kp512On, the AVX-VNNI ones of vnniq6.go where vnniQ6KOn).
 func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	s := quantScratchPool.Get().(*quantScratch)
 	defer quantScratchPool.Put(s)
@@ -121,6 +121,10 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	nb, nsb := k/32, k/256
 	if m > 1 && kp512On(true) {
 		p.matMulQ6KP512(out, s, m, n, k, w)
+		return
+	}
+	if m > 1 && vnniQ6KOn() {
+		p.matMulQ6KTiles(out, s, m, n, k, w, q6KPSB, q6KPUnpack, vnniQ6KTiles, vnniQ6KC)
 		return
 	}
 	xq, xd := s.q, s.d

@@ -60,8 +60,8 @@ func q6KPSRef(out []float32, xq []int8, xd []float32, m, n, k int, packed []byte
 }
 
 // TestQ6KPSTiles: the packed Q6_K product with several activation rows on the AVX2 tiles
-// (q6KPUnpackAVX and the dotQ6KPS tiles, with the AVX-512 tiles set aside so that they
-// run on every AVX2 CPU) gives the bits of the plain Go twin q6KPSRef and, row by row,
+// (q6KPUnpackAVX and the dotQ6KPS tiles, with the AVX-512 and AVX-VNNI tiles set aside so
+// that they run on every AVX2 CPU) gives the bits of the plain Go twin q6KPSRef and, row by row,
 // those of the one-row kernel dotQ6KP_vec8, for m = 2, 3, 4, 5, 7, 16, 17 and 130 rows
 // (tiles of 1 to 4 rows), k of one super-block, two and past a kBlockQuant piece (9),
 // rows not a multiple of 8, and weights at the extremes (u = 0 and 63, scales -128 and
@@ -70,9 +70,9 @@ func TestQ6KPSTiles(t *testing.T) {
 	if !q6KPackedOn() || q6KPSTiles[1] == nil {
 		t.Skip("no packed Q6_K AVX2 kernels on this CPU (no AVX2, or -tags purego)")
 	}
-	t4, t6 := kp512Q4KTiles, kp512Q6KTiles
-	kp512Q4KTiles, kp512Q6KTiles = nil, nil
-	defer func() { kp512Q4KTiles, kp512Q6KTiles = t4, t6 }()
+	t4, t6, tv := kp512Q4KTiles, kp512Q6KTiles, vnniQ6KTiles
+	kp512Q4KTiles, kp512Q6KTiles, vnniQ6KTiles = nil, nil, nil
+	defer func() { kp512Q4KTiles, kp512Q6KTiles, vnniQ6KTiles = t4, t6, tv }()
 	rng := rand.New(rand.NewPCG(67, 68))
 	p := NewPool(2)
 	defer p.Close()
