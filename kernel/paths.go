@@ -10,7 +10,7 @@ import (
 )
 
 // Path names the kernel that serves a matrix product: the instruction set it runs on
-// ("Go", "AVX2", "AVX-512", "AVX-512 VNNI", "AMX") and the kernel's name.
+// ("Go", "AVX2", "AVX-VNNI" (ymm VPDPBUSD, VEX), "AVX-512", "AVX-512 VNNI", "AMX") and the kernel's name.
 type Path struct {
 	ISA    string
 	Kernel string
@@ -206,7 +206,7 @@ func Features() string {
 		name string
 		has  bool
 	}{
-		{"AVX2", x.HasAVX2}, {"FMA", x.HasFMA}, {"F16C", x.HasF16C},
+		{"AVX2", x.HasAVX2}, {"FMA", x.HasFMA}, {"F16C", x.HasF16C}, {"AVX_VNNI", x.HasAVXVNNI},
 		{"AVX512F", x.HasAVX512F}, {"AVX512BW", x.HasAVX512BW}, {"AVX512VL", x.HasAVX512VL},
 		{"AVX512_VNNI", x.HasAVX512VNNI}, {"AVX512_VBMI", x.HasAVX512VBMI}, {"GFNI", x.HasAVX512GFNI},
 		{"AVX512_BF16", x.HasAVX512BF16}, {"AMX_TILE", x.HasAMXTile}, {"AMX_INT8", x.HasAMXInt8}, {"AMX_BF16", x.HasAMXBF16},

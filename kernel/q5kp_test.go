@@ -142,7 +142,7 @@ func checkPackedKernels(t *testing.T, dt tensor.DType, seed uint64, vec bool, pa
 	mm func(p *Pool, out, x []float32, m, n, k int, w []byte), twin func(out []float32, xq []int8, xd []float32, m, n, k int, packed []byte)) {
 	t.Helper()
 	if !vec {
-		t.Skipf("no packed %v kernels on this CPU (no AVX2, or -tags purego)", dt)
+		t.Skipf("the packed %v kernels under test are not on this CPU (no AVX2, or no AVX-VNNI for the AVX-VNNI tiles, or -tags purego)", dt)
 	}
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	p := NewPool(2)
