@@ -241,15 +241,9 @@ func iq2XSUnpack8VBMI(dst, data []byte, rs, j, rows, s0, sc int) {
 }
 
 // iq2XSPrep lays out the m activation rows quantized in s for the Q6_K tiles
-// (kp512PrepX, kp512Q6KC rows a call) with each half block's sum start -64·Σx instead of
-// the -32·Σx it writes for Q6_K.
-func (p *Pool) iq2XSPrep(xp []byte, s *quantScratch, m, nb int) {
-	p.iq2XSPrepC(xp, s, m, nb, kp512Q6KC)
-}
-
-// iq2XSPrepC is iq2XSPrep for tiles of C activation rows a call (the AVX-VNNI tiles:
-// vnniq6.go).
-func (p *Pool) iq2XSPrepC(xp []byte, s *quantScratch, m, nb, C int) {
+// (kp512PrepX, C rows a call) with each half block's sum start -64·Σx instead of the
+// -32·Σx it writes for Q6_K.
+func (p *Pool) iq2XSPrep(xp []byte, s *quantScratch, m, nb, C int) {
 	p.kp512Prep(xp, s.q, s.d, nil, m, nb, C)
 	for o := 0; o < len(xp); o += kp512Q6KRow {
 		e := xp[o+36 : o+44]
@@ -261,7 +255,7 @@ func (p *Pool) iq2XSPrepC(xp []byte, s *quantScratch, m, nb, C int) {
 // matMulIQ2XS512 is MatMul for IQ2_XS weights (n rows of rs bytes, k values) in the VNNI
 // order, on x quantized into s.
 func (p *Pool) matMulIQ2XS512(out []float32, s *quantScratch, m, n, k int, data []byte, rs int) {
-	nb, nsb := k/32, k/256
+	nsb := k / 256
 	grid := &tensor.IQ2XSGrid()[0]
 	if m == 1 {
 		p.runGrain(n, 4, func(lo, hi int) {
@@ -277,16 +271,19 @@ func (p *Pool) matMulIQ2XS512(out []float32, s *quantScratch, m, n, k int, data 
 		})
 		return
 	}
+	p.iq2XSTiles(out, s, m, n, k, data, rs, kp512Q6KTiles, kp512Q6KC, iq2XSUnpack)
+}
+
+// iq2XSTiles multiplies the m activation rows quantized in s, laid out by iq2XSPrep, with
+// the n rows of data (rs bytes each: IQ2_XS, or another type unpack decodes into the
+// q6KPBlock format, iqgrid.go and iq1.go) by the Q6_K tiles (C activation rows a call:
+// the AVX-512 VNNI kp512Q6KTiles or the AVX-VNNI vnniQ6KTiles) on pieces decoded by unpack
+// (kp512PieceRows), overwriting out.
+func (p *Pool) iq2XSTiles(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, tiles []kp512TileFn, C int, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
+	nb := k / 32
 	xpp := kp512XPool.Get().(*[]byte)
 	defer kp512XPool.Put(xpp)
 	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
-	p.iq2XSPrep(xp, s, m, nb)
-	p.iq2XSRows(out, m, n, k, data, rs, xp, iq2XSUnpack)
-}
-
-// iq2XSRows multiplies m activation rows laid out by iq2XSPrep with the n rows of data
-// (IQ2_XS, or another type unpack decodes into the q6KPBlock format, iqgrid.go) by the Q6_K
-// tiles on pieces decoded by unpack (kp512PieceRows), overwriting out.
-func (p *Pool) iq2XSRows(out []float32, m, n, k int, data []byte, rs int, xp []byte, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
-	p.kp512PieceRows(out, m, n, k, data, rs, xp, kp512Q6KTiles, kp512Q6KC, kp512Q6KRow, unpack)
+	p.iq2XSPrep(xp, s, m, nb, C)
+	p.kp512PieceRows(out, m, n, k, data, rs, xp, tiles, C, kp512Q6KRow, unpack)
 }

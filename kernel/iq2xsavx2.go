@@ -116,8 +116,8 @@ func (p *Pool) matMulIQ2XSAVX2(out []float32, s *quantScratch, m, n, k int, data
 		})
 		return
 	}
-	if vnniQ6KTiles != nil { // AVX-VNNI (vnniq6.go)
-		p.matMulIQ2XSVNNI(out, s, m, n, k, data, rs, unpack)
+	if vnniQ6KTiles != nil { // AVX-VNNI (vnniq6.go; the caller chose this AVX2 path), next piece fetched
+		p.iq2XSTiles(out, s, m, n, k, data, rs, vnniQ6KTiles, vnniQ6KC, iq2XSFetching(unpack))
 		return
 	}
 	xc := q6KSums(s, m*nb)

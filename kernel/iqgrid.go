@@ -200,7 +200,7 @@ func gridUnpack8Asm(f *iqGridFns, bb int, dst, data []byte, rs, j, rows, s0, sc 
 // (iqGrid, iq1Fns), on x quantized into s: two rows a call of the one-row kernels for
 // m = 1, else the pieces decoded by the type's unpacker on the kp512 Q6_K tiles.
 func (p *Pool) matMulGrid512(f *iqGridFns, out []float32, s *quantScratch, m, n, k int, data []byte, rs int, dt tensor.DType) {
-	nb, nsb := k/32, k/256
+	nsb := k / 256
 	if m == 1 {
 		p.runGrain(n, 4, func(lo, hi int) {
 			j := lo
@@ -213,12 +213,8 @@ func (p *Pool) matMulGrid512(f *iqGridFns, out []float32, s *quantScratch, m, n,
 		})
 		return
 	}
-	xpp := kp512XPool.Get().(*[]byte)
-	defer kp512XPool.Put(xpp)
-	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
-	p.iq2XSPrep(xp, s, m, nb)
 	bb := dt.BlockBytes()
-	p.iq2XSRows(out, m, n, k, data, rs, xp, func(dst, data []byte, rs, j, rows, s0, sc int) {
+	p.iq2XSTiles(out, s, m, n, k, data, rs, kp512Q6KTiles, kp512Q6KC, func(dst, data []byte, rs, j, rows, s0, sc int) {
 		gridUnpack8Asm(f, bb, dst, data, rs, j, rows, s0, sc)
 	})
 }

@@ -320,12 +320,6 @@ func (p *Pool) matMulQ4KP512(out []float32, s *quantScratch, xm []float32, m, n,
 	p.kp512Rows(out, m, n, k, w, gsb, unpack, q4KPBlock, xp, kp512Q4KRow, C, tiles)
 }
 
-// matMulQ6KP512 is matMulQ6KPacked for m > 1 on the AVX-512 VNNI tiles (s: the m rows
-// quantized).
-func (p *Pool) matMulQ6KP512(out []float32, s *quantScratch, m, n, k int, w []byte) {
-	p.matMulQ6KTiles(out, s, m, n, k, w, q6KPSB, kp512Q6KUnpack, kp512Q6KTiles, kp512Q6KC)
-}
-
 // kp512Buf returns *bp grown to n bytes.
 func kp512Buf(bp *[]byte, n int) []byte {
 	if cap(*bp) < n {

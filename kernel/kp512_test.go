@@ -28,7 +28,7 @@ func kp512GoTiles(q6 bool) ([]kp512TileFn, func(dst, grp *byte, sc int)) {
 	}
 }
 
-// kp512MatMulGo is matMulQ4KP512 or matMulQ6KP512 on the plain Go unpackers and tiles.
+// kp512MatMulGo is matMulQ4KP512 or matMulQ6KTiles on the plain Go unpackers and tiles.
 func (p *Pool) kp512MatMulGo(dt tensor.DType, out, x []float32, m, n, k int, w []byte) {
 	s := new(quantScratch)
 	p.quantizeRows(s, x, m, k)

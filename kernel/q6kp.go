@@ -120,7 +120,7 @@ func (p *Pool) matMulQ6KPacked(out, x []float32, m, n, k int, w []byte) {
 	p.quantizeRows(s, x, m, k)
 	nb, nsb := k/32, k/256
 	if m > 1 && kp512On(true) {
-		p.matMulQ6KP512(out, s, m, n, k, w)
+		p.matMulQ6KTiles(out, s, m, n, k, w, q6KPSB, kp512Q6KUnpack, kp512Q6KTiles, kp512Q6KC)
 		return
 	}
 	if m > 1 && vnniQ6KOn() {

@@ -10,7 +10,7 @@ package kernel
 // with vnniQ6KC activation rows a call laid out by kp512PrepX (kp512Rows for the packed
 // groups, kp512PieceRows for IQ2_XS's decoded pieces). Per block of 32, row and
 // activation row, two half sums each start at -32·Σx of their 16 activations (-64·Σx for
-// IQ2_XS: iq2XSPrepC) and take 4 VPDPBUSD (VEX), are multiplied by their scales
+// IQ2_XS: iq2XSPrep) and take 4 VPDPBUSD (VEX), are multiplied by their scales
 // (VPMULLD) and added, all exact in int32, and then
 //
 //	acc = float32(sc_lo·S_lo + sc_hi·S_hi)·(d·dx) + acc      (d·dx rounded, fused)
@@ -93,19 +93,6 @@ func (p *Pool) matMulQ6KTiles(out []float32, s *quantScratch, m, n, k int, w []b
 	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
 	p.kp512Prep(xp, s.q, s.d, nil, m, nb, C)
 	p.kp512Rows(out, m, n, k, w, gsb, unpack, q6KPBlock, xp, kp512Q6KRow, C, tiles)
-}
-
-// matMulIQ2XSVNNI multiplies m > 1 activation rows quantized in s with n IQ2_XS weight
-// rows (rs bytes each) on the AVX-VNNI tiles, 16 rows' pieces decoded by unpack
-// (iq2XSUnpack8AVX2, or iq2XSUnpack8 in the tests) with the next piece fetched
-// (iq2XSFetching), overwriting out.
-func (p *Pool) matMulIQ2XSVNNI(out []float32, s *quantScratch, m, n, k int, data []byte, rs int, unpack func(dst, data []byte, rs, j, rows, s0, sc int)) {
-	nb := k / 32
-	xpp := kp512XPool.Get().(*[]byte)
-	defer kp512XPool.Put(xpp)
-	xp := kp512Buf(xpp, m*nb*kp512Q6KRow)
-	p.iq2XSPrepC(xp, s, m, nb, vnniQ6KC)
-	p.kp512PieceRows(out, m, n, k, data, rs, xp, vnniQ6KTiles, vnniQ6KC, kp512Q6KRow, iq2XSFetching(unpack))
 }
 
 // iq2XSFetching returns unpack that first fetches the rows' next piece into the cache
