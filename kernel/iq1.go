@@ -29,7 +29,7 @@ import (
 // (<t>UnpackAVX512: u = 8·g + δ + 64, 55..73, the halves' 2s+1 as int16, d/8 as float32)
 // into the q6KPBlock format, and the kp512 Q6_K tiles multiply two such pieces with all
 // activation rows, their sums started at -64·Σx (iq2XSPrep) so that they come out as T_b;
-// iq2XSRows walks the rows, as for IQ2_XS and the grid i-quants (iqgrid.go). CPUs
+// iq2XSTiles (kp512PieceRows) walks the rows, as for IQ2_XS and the grid i-quants (iqgrid.go). CPUs
 // without AVX-512 F, BW, VL, VNNI (or BMI2, for IQ1_M's scales in the one-row kernel), and
 // -tags purego, keep the AVX2 kernels and their order (dotGridGeneric) or the unpacked rows.
 //

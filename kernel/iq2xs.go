@@ -60,7 +60,7 @@ import (
 // Issue 16, second round: in the 16-sequence run (decilm bench -p 0 -n 32 -b 16, 2 threads)
 // the unpacker took 38% of the profile (4.7 s against the tile's 2.1 s), 3.6× its L2-resident
 // benchmark cost: it is where the weights are first read, and it waited on them. Now
-// iq2XSRows walks each 16 rows' super-blocks in order (j outer, s0 inner: each output still
+// iq2XSTiles (kp512PieceRows) walks each 16 rows' super-blocks in order (j outer, s0 inner: each output still
 // sums its super-blocks in order, so the bits are unchanged), the unpackers prefetch the
 // rows' next piece (iq2XSUnpackVBMI, at a row's last piece, the rows 16 on), and on CPUs with
 // AVX-512 VBMI iq2XSUnpackVBMI decodes without scalar grid loads (iq2XSCodes looked up 32
@@ -224,7 +224,7 @@ var iq2XSUnpackVBMIVec func(dst, w *byte, off *int64, nsb int, codes *uint16, pf
 
 // iq2XSUnpack8VBMI is iq2XSUnpack8Asm on iq2XSUnpackVBMIVec (lanes rows..7 get copies of
 // row rows-1). It has the rows' next piece prefetched, or where this is the rows' last
-// the first piece of the rows 16 on (iq2XSRows' order); prefetches past the data are
+// the first piece of the rows 16 on (kp512PieceRows' order); prefetches past the data are
 // harmless.
 func iq2XSUnpack8VBMI(dst, data []byte, rs, j, rows, s0, sc int) {
 	var off [8]int64

@@ -32,7 +32,7 @@ import (
 // gridUnpack512) into the q6KPBlock format as u = w + 64 (2..126: an unsigned byte for
 // VPDPBUSD), the scales' words and d·dmul as float32, and the kp512 Q6_K tiles multiply two
 // such pieces with all activation rows, their sums started at -64·Σx (iq2XSPrep) so that
-// they come out as T_b; iq2XSRows walks the rows. So a row's result is the same bits for
+// they come out as T_b; iq2XSTiles (kp512PieceRows) walks the rows. So a row's result is the same bits for
 // any m, and dotGrid32Generic is the plain version. CPUs without AVX-512 VNNI keep the
 // AVX2 kernels and their order (dotGridGeneric).
 //
